@@ -23,10 +23,14 @@ type claimedJob struct {
 	Steps          []claimedStep     `json:"steps"`
 }
 
-// claimedStep is one step of a claimedJob, in order.
+// claimedStep is one step of a claimedJob, in order. Steps[0] is always the
+// "Set up job" step (kind "setup"): the executor writes what it prepares, and
+// why preparing failed, into its log, so a failure is the first lines of the
+// job's log as on GitHub.
 type claimedStep struct {
 	ID               int64             `json:"id"`
 	Number           int               `json:"number"`
+	Kind             string            `json:"kind"` // setup, run or checkout
 	Name             string            `json:"name"`
 	Run              string            `json:"run"`
 	Uses             string            `json:"uses"`
