@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+const (
+	scopeRead  = "repo:read"
+	scopeWrite = "repo:write"
+)
+
+var validScopes = []string{scopeRead, scopeWrite}
+
+// hasScope reports whether a token grants scope; repo:write implies
+// repo:read.
+func (t *Token) hasScope(scope string) bool {
+	return slices.Contains(t.Scopes, scope) || (scope == scopeRead && slices.Contains(t.Scopes, scopeWrite))
+}
+
+// credentials takes the secret from the Authorization header: "Bearer T",
+// "token T", or HTTP Basic with the secret as the password (what feed
+// readers send). ok is false when there is no header at all.
+func credentials(r *http.Request) (secret string, ok bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	if _, pass, basic := r.BasicAuth(); basic {
+		return pass, true
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch strings.ToLower(scheme) {
+	case "bearer", "token":
+		return strings.TrimSpace(rest), true
+	}
+	return "", true // present but malformed: answered like an unknown token
+}
+
+// Authentication failures. Unknown and malformed tokens share one message,
+// so a caller cannot tell a well-formed guess from a typo.
+var (
+	errAuthRequired = httpError{http.StatusUnauthorized, "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
+	errBadToken     = httpError{http.StatusUnauthorized, "bad credentials"}
+	errTokenExpired = httpError{http.StatusUnauthorized, "token expired"}
+	errTokenRevoked = httpError{http.StatusUnauthorized, "token revoked"}
+)
+
+// authUser authenticates the request's PAT. It returns nil, nil, nil when
+// the request carries no credentials (anonymous).
+func (s *server) authUser(r *http.Request) (*User, *Token, error) {
+	secret, ok := credentials(r)
+	if !ok {
+		return nil, nil, nil
+	}
+	if !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
+		return nil, nil, errBadToken
+	}
+	t, u, err := s.store.tokenBySecret(r.Context(), secret)
+	if errors.Is(err, errNotFound) {
+		return nil, nil, errBadToken
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.store.now()
+	switch {
+	case !t.RevokedAt.IsZero():
+		return nil, nil, errTokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return nil, nil, errTokenExpired
+	}
+	if err := s.store.touchToken(r.Context(), t); err != nil {
+		s.log.Warn("recording token use", "token", t.ID, "err", err)
+	}
+	return u, t, nil
+}
+
+// requireUser authenticates a PAT that must be present and carry scope.
+func (s *server) requireUser(r *http.Request, scope string) (*User, error) {
+	u, t, err := s.authUser(r)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, errAuthRequired
+	}
+	if !t.hasScope(scope) {
+		return nil, httpError{http.StatusForbidden, "token lacks the " + scope + " scope"}
+	}
+	return u, nil
+}
+
+// requireRunner authenticates a runner token. PATs are not accepted here.
+func (s *server) requireRunner(r *http.Request) (*Runner, error) {
+	secret, ok := credentials(r)
+	if !ok {
+		return nil, httpError{http.StatusUnauthorized, "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
+	}
+	if !strings.HasPrefix(secret, runnerTokenPrefix) {
+		return nil, errBadToken
+	}
+	rn, err := s.store.runnerBySecret(r.Context(), secret)
+	if errors.Is(err, errNotFound) {
+		return nil, errBadToken
+	}
+	return rn, err
+}

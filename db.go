@@ -1,0 +1,1639 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// migrations[i] moves the schema from version i+1 to i+2; schema.sql is
+// version 1. Append only.
+var migrations = []string{}
+
+var (
+	errNotFound = errors.New("not found")
+	errConflict = errors.New("conflict")
+)
+
+// Status and conclusion values, as GitHub names them.
+const (
+	statusQueued    = "queued"
+	statusRunning   = "running"
+	statusCompleted = "completed"
+
+	conclusionSuccess   = "success"
+	conclusionFailure   = "failure"
+	conclusionCancelled = "cancelled"
+	conclusionSkipped   = "skipped"
+	conclusionTimedOut  = "timed_out"
+)
+
+// defaultLogCap is the most a step's log keeps before the truncation marker.
+const defaultLogCap = 16 << 20
+
+// Store is the database. Reads use a pool of connections; writes go through
+// a single connection in IMMEDIATE transactions, so writers queue inside the
+// process and wait on busy_timeout for other processes (the admin
+// subcommands) instead of failing with "database is locked".
+type Store struct {
+	db     *sql.DB // reads
+	wdb    *sql.DB // writes: one connection
+	now    func() time.Time
+	logCap int64
+}
+
+func openStore(path string) (*Store, error) {
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "busy_timeout(10000)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", txlock)
+		return "file:" + path + "?" + q.Encode()
+	}
+	wdb, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	db, err := sql.Open("sqlite", dsn("deferred"))
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	db.SetMaxOpenConns(8)
+	s := &Store{db: db, wdb: wdb, now: time.Now, logCap: defaultLogCap}
+	if err := s.migrate(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) Close() error {
+	return errors.Join(s.db.Close(), s.wdb.Close())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			return err
+		}
+		if v == 0 {
+			if _, err := tx.Exec(schemaSQL); err != nil {
+				return fmt.Errorf("schema: %w", err)
+			}
+			v = 1
+		}
+		if v > len(migrations)+1 {
+			return fmt.Errorf("database schema version %d is newer than this program (%d)", v, len(migrations)+1)
+		}
+		for ; v <= len(migrations); v++ {
+			if _, err := tx.Exec(migrations[v-1]); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v))
+		return err
+	})
+}
+
+// withTx runs fn in a write transaction. The request's context does not
+// reach the database: a client that hangs up mid-write must neither roll
+// back a half-reported state change nor leave a poisoned connection.
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
+
+// msTime turns a stored time into a time.Time; NULL and 0 are the zero time.
+func msTime(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	return err
+}
+
+func isUniqueErr(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// mustAffectOne checks that an UPDATE changed exactly one row.
+func mustAffectOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return errNotFound
+	}
+	return nil
+}
+
+// ---- secrets ----
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newSecret returns prefix + 32 random base62 characters.
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	out := make([]byte, 0, len(prefix)+32)
+	out = append(out, prefix...)
+	for len(out) < len(prefix)+32 {
+		rand.Read(b)
+		for _, c := range b {
+			if c < 248 && len(out) < len(prefix)+32 { // 248 = 4*62: no modulo bias
+				out = append(out, base62[c%62])
+			}
+		}
+	}
+	return string(out)
+}
+
+func secretHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// ---- meta ----
+
+// instanceID names this database's server in container labels, so a
+// restarted server finds the containers its previous process left.
+func (s *Store) instanceID(ctx context.Context) (string, error) {
+	var id string
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'instance'").Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			id = uuid.NewString()[:8]
+			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('instance', ?)", id)
+		}
+		return err
+	})
+	return id, err
+}
+
+// ---- users ----
+
+type User struct {
+	ID   int64
+	Name string
+}
+
+func (s *Store) createUser(ctx context.Context, name string) (*User, error) {
+	u := &User{Name: name}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("INSERT INTO users (name, created_at) VALUES (?, ?)", name, s.nowMS())
+		if isUniqueErr(err) {
+			return httpError{409, fmt.Sprintf("user %q already exists", name)}
+		}
+		if err != nil {
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	return u, err
+}
+
+func (s *Store) userByName(ctx context.Context, name string) (*User, error) {
+	u := &User{}
+	err := s.db.QueryRowContext(ctx, "SELECT id, name FROM users WHERE name = ?", name).Scan(&u.ID, &u.Name)
+	return u, notFound(err)
+}
+
+func (s *Store) countUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
+	return n, err
+}
+
+// ---- repositories and permissions ----
+
+type Repo struct {
+	ID            int64
+	OwnerID       int64
+	Owner         string
+	Name          string
+	GitDir        string
+	Private       bool
+	RunsVersion   int64
+	RunsUpdatedAt time.Time
+}
+
+func (r *Repo) FullName() string { return r.Owner + "/" + r.Name }
+
+const repoCols = `r.id, r.owner_id, u.name, r.name, r.git_dir, r.private, r.runs_version, r.runs_updated_at
+	FROM repos r JOIN users u ON u.id = r.owner_id`
+
+func scanRepo(row interface{ Scan(...any) error }) (*Repo, error) {
+	r := &Repo{}
+	var upd sql.NullInt64
+	err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.Name, &r.GitDir, &r.Private, &r.RunsVersion, &upd)
+	r.RunsUpdatedAt = msTime(upd)
+	return r, notFound(err)
+}
+
+func (s *Store) createRepo(ctx context.Context, owner *User, name, gitDir string, private bool) (*Repo, error) {
+	r := &Repo{OwnerID: owner.ID, Owner: owner.Name, Name: name, GitDir: gitDir, Private: private}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at) VALUES (?, ?, ?, ?, ?)",
+			owner.ID, name, gitDir, private, s.nowMS())
+		if isUniqueErr(err) {
+			return httpError{409, fmt.Sprintf("repository %s/%s already exists", owner.Name, name)}
+		}
+		if err != nil {
+			return err
+		}
+		r.ID, err = res.LastInsertId()
+		return err
+	})
+	return r, err
+}
+
+func (s *Store) repoByName(ctx context.Context, owner, name string) (*Repo, error) {
+	return scanRepo(s.db.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE u.name = ? AND r.name = ?", owner, name))
+}
+
+func (s *Store) repoByID(ctx context.Context, id int64) (*Repo, error) {
+	return scanRepo(s.db.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", id))
+}
+
+func (s *Store) countRepos(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM repos").Scan(&n)
+	return n, err
+}
+
+// Permission levels; a higher level includes the lower ones.
+type perm int
+
+const (
+	permNone perm = iota
+	permRead
+	permWrite
+	permAdmin
+)
+
+func parsePerm(s string) (perm, bool) {
+	switch s {
+	case "read":
+		return permRead, true
+	case "write":
+		return permWrite, true
+	case "admin":
+		return permAdmin, true
+	}
+	return permNone, false
+}
+
+func (p perm) String() string {
+	return [...]string{"none", "read", "write", "admin"}[p]
+}
+
+func (s *Store) grant(ctx context.Context, repo *Repo, user *User, p perm) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO collaborators (repo_id, user_id, perm) VALUES (?, ?, ?)
+			ON CONFLICT (repo_id, user_id) DO UPDATE SET perm = excluded.perm`, repo.ID, user.ID, p.String())
+		return err
+	})
+}
+
+// permission is what user (nil: anonymous) may do on repo. The owner has
+// admin; collaborators what they were granted; anyone may read a public one.
+func (s *Store) permission(ctx context.Context, repo *Repo, user *User) (perm, error) {
+	p := permNone
+	if !repo.Private {
+		p = permRead
+	}
+	if user == nil {
+		return p, nil
+	}
+	if user.ID == repo.OwnerID {
+		return permAdmin, nil
+	}
+	var granted string
+	err := s.db.QueryRowContext(ctx, "SELECT perm FROM collaborators WHERE repo_id = ? AND user_id = ?", repo.ID, user.ID).Scan(&granted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return permNone, err
+	}
+	g, _ := parsePerm(granted)
+	return max(p, g), nil
+}
+
+// ---- personal access tokens ----
+
+type Token struct {
+	ID         int64
+	UserID     int64
+	Name       string
+	Scopes     []string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	RevokedAt  time.Time // zero: not revoked
+	LastUsedAt time.Time
+}
+
+const patPrefix = "shithub_pat_"
+const runnerTokenPrefix = "shithub_runner_"
+
+// createToken stores a new PAT and returns it with its secret, which is
+// never stored and never shown again.
+func (s *Store) createToken(ctx context.Context, user *User, name string, scopes []string, ttl time.Duration) (*Token, string, error) {
+	secret := newSecret(patPrefix)
+	now := s.now()
+	t := &Token{UserID: user.ID, Name: name, Scopes: scopes, CreatedAt: now}
+	var exp sql.NullInt64
+	if ttl > 0 {
+		t.ExpiresAt = now.Add(ttl)
+		exp = sql.NullInt64{Int64: t.ExpiresAt.UnixMilli(), Valid: true}
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("INSERT INTO tokens (user_id, name, hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+			user.ID, name, secretHash(secret), strings.Join(scopes, ","), now.UnixMilli(), exp)
+		if err != nil {
+			return err
+		}
+		t.ID, err = res.LastInsertId()
+		return err
+	})
+	return t, secret, err
+}
+
+const tokenCols = "t.id, t.user_id, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.last_used_at"
+
+func scanToken(row interface{ Scan(...any) error }, extra ...any) (*Token, error) {
+	t := &Token{}
+	var scopes string
+	var created, exp, rev, used sql.NullInt64
+	err := row.Scan(append([]any{&t.ID, &t.UserID, &t.Name, &scopes, &created, &exp, &rev, &used}, extra...)...)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if scopes != "" {
+		t.Scopes = strings.Split(scopes, ",")
+	}
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = msTime(created), msTime(exp), msTime(rev), msTime(used)
+	return t, nil
+}
+
+func (s *Store) listTokens(ctx context.Context, user *User) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+tokenCols+" FROM tokens t WHERE t.user_id = ? ORDER BY t.id", user.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) revokeToken(ctx context.Context, id int64) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		var revoked sql.NullInt64
+		if err := tx.QueryRow("SELECT revoked_at FROM tokens WHERE id = ?", id).Scan(&revoked); err != nil {
+			return notFound(err)
+		}
+		if revoked.Valid {
+			return nil // revoking twice is not an error
+		}
+		return mustAffectOne(tx.Exec("UPDATE tokens SET revoked_at = ? WHERE id = ?", s.nowMS(), id))
+	})
+}
+
+// tokenBySecret finds the PAT with this secret and its user. It does not
+// judge expiry or revocation: the caller does, to say which.
+func (s *Store) tokenBySecret(ctx context.Context, secret string) (*Token, *User, error) {
+	u := &User{}
+	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenCols+", u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
+		secretHash(secret)), &u.ID, &u.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, u, nil
+}
+
+// touchToken records a use, at most once a minute, so that authenticating
+// is not a write on every request.
+func (s *Store) touchToken(ctx context.Context, t *Token) error {
+	now := s.now()
+	if now.Sub(t.LastUsedAt) < time.Minute {
+		return nil
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE tokens SET last_used_at = ? WHERE id = ?", now.UnixMilli(), t.ID)
+		return err
+	})
+}
+
+// ---- runners ----
+
+type Runner struct {
+	ID     int64
+	Name   string
+	Labels []string
+}
+
+// localRunnerName is the runner row of the server's own pool. Its jobs are
+// the ones a restarted server completes as interrupted.
+const localRunnerName = "(local)"
+
+func (s *Store) createRunner(ctx context.Context, name string, labels []string) (*Runner, string, error) {
+	secret := newSecret(runnerTokenPrefix)
+	r := &Runner{Name: name, Labels: labels}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
+			name, secretHash(secret), jsonText(labels), s.nowMS())
+		if isUniqueErr(err) {
+			return httpError{409, fmt.Sprintf("runner %q already exists", name)}
+		}
+		if err != nil {
+			return err
+		}
+		r.ID, err = res.LastInsertId()
+		return err
+	})
+	return r, secret, err
+}
+
+// localRunner returns the server's own runner row, creating it once.
+func (s *Store) localRunner(ctx context.Context, labels []string) (*Runner, error) {
+	r := &Runner{Name: localRunnerName, Labels: labels}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow(`INSERT INTO runners (name, labels, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET labels = excluded.labels RETURNING id`,
+			localRunnerName, jsonText(labels), s.nowMS()).Scan(&r.ID)
+		return err
+	})
+	return r, err
+}
+
+func (s *Store) runnerBySecret(ctx context.Context, secret string) (*Runner, error) {
+	r := &Runner{}
+	var labels string
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels FROM runners WHERE hash = ?", secretHash(secret)).Scan(&r.ID, &r.Name, &labels)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(labels), &r.Labels)
+	return r, nil
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain slices and maps get here
+	}
+	return string(b)
+}
+
+// ---- runs, jobs, steps ----
+
+type Run struct {
+	ID              int64
+	UUID            string
+	RepoID          int64
+	RunIndex        int64
+	RunAttempt      int64
+	ParentRunID     int64 // 0: none
+	WorkflowFile    string
+	WorkflowName    string
+	WorkflowContent []byte
+	HeadSHA         string
+	HeadRef         string
+	Event           string
+	Inputs          map[string]string
+	ActorID         int64
+	Actor           string
+	Status          string
+	Conclusion      string
+	CreatedAt       time.Time
+	StartedAt       time.Time
+	CompletedAt     time.Time
+	UpdatedAt       time.Time
+}
+
+type Job struct {
+	ID              int64
+	RunID           int64
+	JobKey          string
+	Name            string
+	RunsOn          []string
+	Image           string
+	Needs           []string
+	Env             map[string]string
+	TimeoutMinutes  int
+	Status          string
+	Conclusion      string
+	CancelRequested bool
+	RunnerID        int64
+	StartedAt       time.Time
+	CompletedAt     time.Time
+	Steps           []*Step
+}
+
+type Step struct {
+	ID               int64
+	JobID            int64
+	Number           int
+	Kind             string
+	Name             string
+	Run              string
+	Uses             string
+	Env              map[string]string
+	WorkingDirectory string
+	Status           string
+	Conclusion       string
+	StartedAt        time.Time
+	CompletedAt      time.Time
+	LogSize          int64
+	LogTruncated     bool
+}
+
+const runCols = `r.id, r.uuid, r.repo_id, r.run_index, r.run_attempt, r.parent_run_id, r.workflow_file, r.workflow_name,
+	r.head_sha, r.head_ref, r.event, r.inputs, r.actor_id, u.name, r.status, r.conclusion,
+	r.created_at, r.started_at, r.completed_at, r.updated_at
+	FROM runs r JOIN users u ON u.id = r.actor_id`
+
+func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
+	r := &Run{}
+	var parent sql.NullInt64
+	var inputs string
+	var created, started, completed, updated sql.NullInt64
+	err := row.Scan(&r.ID, &r.UUID, &r.RepoID, &r.RunIndex, &r.RunAttempt, &parent, &r.WorkflowFile, &r.WorkflowName,
+		&r.HeadSHA, &r.HeadRef, &r.Event, &inputs, &r.ActorID, &r.Actor, &r.Status, &r.Conclusion,
+		&created, &started, &completed, &updated)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r.ParentRunID = parent.Int64
+	json.Unmarshal([]byte(inputs), &r.Inputs)
+	r.CreatedAt, r.StartedAt, r.CompletedAt, r.UpdatedAt = msTime(created), msTime(started), msTime(completed), msTime(updated)
+	return r, nil
+}
+
+func scanRuns(rows *sql.Rows, err error) ([]*Run, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) runByID(ctx context.Context, id int64) (*Run, error) {
+	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", id))
+}
+
+func (s *Store) runByIndex(ctx context.Context, repoID, index int64) (*Run, error) {
+	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.repo_id = ? AND r.run_index = ?", repoID, index))
+}
+
+// runContent returns the workflow file bytes a run was made from.
+func (s *Store) runContent(ctx context.Context, id int64) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, "SELECT workflow_content FROM runs WHERE id = ?", id).Scan(&b)
+	return b, notFound(err)
+}
+
+// childRuns lists the re-runs made from a run.
+func (s *Store) childRuns(ctx context.Context, id int64) ([]*Run, error) {
+	return scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE r.parent_run_id = ? ORDER BY r.id", id))
+}
+
+// runFilter narrows listRuns; empty fields match everything.
+type runFilter struct {
+	WorkflowFile string
+	Branch       string // without refs/heads/
+	Actor        string
+	Event        string
+	Status       string
+	Conclusion   string
+}
+
+// listRuns returns one page of a repository's runs, newest first, and how
+// many runs match in all.
+func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+	where := []string{"r.repo_id = ?"}
+	args := []any{repoID}
+	add := func(cond, v string) {
+		if v != "" {
+			where = append(where, cond)
+			args = append(args, v)
+		}
+	}
+	add("(r.workflow_file = ? OR r.workflow_file = '.shithub/workflows/' || ?)", f.WorkflowFile)
+	if f.WorkflowFile != "" {
+		args = append(args, f.WorkflowFile)
+	}
+	add("r.head_ref = 'refs/heads/' || ?", f.Branch)
+	add("u.name = ?", f.Actor)
+	add("r.event = ?", f.Event)
+	add("r.status = ?", f.Status)
+	add("r.conclusion = ?", f.Conclusion)
+	cond := strings.Join(where, " AND ")
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r JOIN users u ON u.id = r.actor_id WHERE "+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	runs, err := scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+		append(args, perPage, (page-1)*perPage)...))
+	return runs, total, err
+}
+
+// latestRuns is the feed's query: the n newest runs of a repository.
+func (s *Store) latestRuns(ctx context.Context, repoID int64, n int) ([]*Run, error) {
+	return scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE r.repo_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?", repoID, n))
+}
+
+// latestRunOf returns the newest run of a workflow file, on a branch when
+// branch is not empty.
+func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch string) (*Run, error) {
+	q := "SELECT " + runCols + " WHERE r.repo_id = ? AND r.workflow_file = ?"
+	args := []any{repoID, file}
+	if branch != "" {
+		q += " AND r.head_ref = ?"
+		args = append(args, "refs/heads/"+branch)
+	}
+	return scanRun(s.db.QueryRowContext(ctx, q+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1", args...))
+}
+
+const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
+	cancel_requested, runner_id, started_at, completed_at FROM jobs`
+
+func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
+	j := &Job{}
+	var runsOn, needs, env string
+	var runner, started, completed sql.NullInt64
+	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
+		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	json.Unmarshal([]byte(runsOn), &j.RunsOn)
+	json.Unmarshal([]byte(needs), &j.Needs)
+	json.Unmarshal([]byte(env), &j.Env)
+	j.RunnerID = runner.Int64
+	j.StartedAt, j.CompletedAt = msTime(started), msTime(completed)
+	return j, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func jobByID(ctx context.Context, q querier, id int64) (*Job, error) {
+	return scanJob(q.QueryRowContext(ctx, "SELECT "+jobCols+" WHERE id = ?", id))
+}
+
+func (s *Store) jobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.db, id) }
+
+func runJobs(ctx context.Context, q querier, runID int64) ([]*Job, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+jobCols+" WHERE run_id = ? ORDER BY id", runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// runJobs lists a run's jobs with their steps, in workflow order.
+func (s *Store) runJobs(ctx context.Context, runID int64) ([]*Job, error) {
+	jobs, err := runJobs(ctx, s.db, runID)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		if j.Steps, err = jobSteps(ctx, s.db, j.ID); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
+}
+
+const stepCols = `id, job_id, number, kind, name, run, uses, env, working_directory, status, conclusion,
+	started_at, completed_at, log_size, log_truncated FROM steps`
+
+func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+stepCols+" WHERE job_id = ? ORDER BY number", jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Step
+	for rows.Next() {
+		st := &Step{}
+		var env string
+		var started, completed sql.NullInt64
+		if err := rows.Scan(&st.ID, &st.JobID, &st.Number, &st.Kind, &st.Name, &st.Run, &st.Uses, &env, &st.WorkingDirectory,
+			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated); err != nil {
+			return nil, err
+		}
+		json.Unmarshal([]byte(env), &st.Env)
+		st.StartedAt, st.CompletedAt = msTime(started), msTime(completed)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// runSpec is what a new run is made from.
+type runSpec struct {
+	RepoID      int64
+	File        string // repository path, .shithub/workflows/x.yml
+	Content     []byte
+	Workflow    *Workflow // parsed Content; nil when parsing failed
+	ParseErr    error
+	HeadSHA     string
+	HeadRef     string
+	Event       string
+	Inputs      map[string]string
+	ActorID     int64
+	ParentRunID int64
+	Attempt     int64
+	PushID      int64
+}
+
+// bumpRepo marks a change to a repository's runs for the feed's validators.
+func (s *Store) bumpRepo(tx *sql.Tx, repoID int64, now int64) error {
+	_, err := tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = ?", now, repoID)
+	return err
+}
+
+// insertRun creates a run with its jobs and steps, all queued. A workflow
+// that did not parse becomes a completed failed run whose one job's log is
+// the parse error: never a silent skip.
+func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
+	now := s.nowMS()
+	var idx int64
+	if err := tx.QueryRow("SELECT COALESCE(MAX(run_index), 0) + 1 FROM runs WHERE repo_id = ?", sp.RepoID).Scan(&idx); err != nil {
+		return 0, err
+	}
+	name := sp.File[strings.LastIndex(sp.File, "/")+1:]
+	status, conclusion := statusQueued, ""
+	var completed sql.NullInt64
+	if sp.Workflow != nil {
+		name = sp.Workflow.Name
+	} else {
+		status, conclusion = statusCompleted, conclusionFailure
+		completed = sql.NullInt64{Int64: now, Valid: true}
+	}
+	if sp.Attempt == 0 {
+		sp.Attempt = 1
+	}
+	if sp.Inputs == nil {
+		sp.Inputs = map[string]string{}
+	}
+	res, err := tx.Exec(`INSERT INTO runs (uuid, repo_id, run_index, run_attempt, parent_run_id, push_id, workflow_file,
+		workflow_name, workflow_content, head_sha, head_ref, event, inputs, actor_id, status, conclusion,
+		created_at, started_at, completed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		uuid.NewString(), sp.RepoID, idx, sp.Attempt, sql.NullInt64{Int64: sp.ParentRunID, Valid: sp.ParentRunID != 0},
+		sql.NullInt64{Int64: sp.PushID, Valid: sp.PushID != 0}, sp.File, name, sp.Content, sp.HeadSHA, sp.HeadRef,
+		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now)
+	if err != nil {
+		return 0, err
+	}
+	runID, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if err := s.bumpRepo(tx, sp.RepoID, now); err != nil {
+		return 0, err
+	}
+	if sp.Workflow == nil {
+		return runID, s.insertParseFailure(tx, runID, sp, now)
+	}
+	for _, wj := range sp.Workflow.Jobs {
+		env := map[string]string{}
+		for k, v := range sp.Workflow.Env {
+			env[k] = v
+		}
+		for k, v := range wj.Env {
+			env[k] = v
+		}
+		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+			runID, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image, jsonText(nonNil(wj.Needs)), jsonText(env), wj.TimeoutMinutes, now)
+		if err != nil {
+			return 0, err
+		}
+		jobID, err := res.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec("INSERT INTO steps (job_id, number, kind, name, status) VALUES (?, 1, 'setup', 'Set up job', 'queued')", jobID); err != nil {
+			return 0, err
+		}
+		for i, st := range wj.Steps {
+			kind := "run"
+			if st.Uses != "" {
+				kind = "checkout"
+			}
+			if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')`,
+				jobID, i+2, kind, st.Name, st.Run, st.Uses, jsonText(nonNilMap(st.Env)), st.WorkingDirectory); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return runID, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp runSpec, now int64) error {
+	res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, status, conclusion, created_at, started_at, completed_at)
+		VALUES (?, 'workflow', 'Parse workflow', 'completed', 'failure', ?, ?, ?)`, runID, now, now, now)
+	if err != nil {
+		return err
+	}
+	jobID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("invalid workflow file: %v\n", sp.ParseErr)
+	res, err = tx.Exec(`INSERT INTO steps (job_id, number, kind, name, status, conclusion, started_at, completed_at, log_size)
+		VALUES (?, 1, 'setup', 'Set up job', 'completed', 'failure', ?, ?, ?)`, jobID, now, now, len(msg))
+	if err != nil {
+		return err
+	}
+	stepID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, 1, ?)", stepID, []byte(msg))
+	return err
+}
+
+// createRuns inserts runs for a push or a dispatch in one transaction. For a
+// push, pushKey names it: a push already recorded returns its runs instead,
+// with created false.
+func (s *Store) createRuns(ctx context.Context, push *pushKey, specs []runSpec) (runs []*Run, created bool, err error) {
+	var ids []int64
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		ids, created = nil, true
+		var pushID int64
+		if push != nil {
+			err := tx.QueryRow(`INSERT INTO pushes (repo_id, ref, after_sha, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING RETURNING id`, push.RepoID, push.Ref, push.After, s.nowMS()).Scan(&pushID)
+			if errors.Is(err, sql.ErrNoRows) { // delivered before
+				created = false
+				rows, err := tx.Query(`SELECT r.id FROM runs r JOIN pushes p ON p.id = r.push_id
+					WHERE p.repo_id = ? AND p.ref = ? AND p.after_sha = ? ORDER BY r.id`, push.RepoID, push.Ref, push.After)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var id int64
+					if err := rows.Scan(&id); err != nil {
+						return err
+					}
+					ids = append(ids, id)
+				}
+				return rows.Err()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for _, sp := range specs {
+			sp.PushID = pushID
+			id, err := s.insertRun(tx, sp)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	runs = make([]*Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.runByID(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, created, nil
+}
+
+type pushKey struct {
+	RepoID int64
+	Ref    string
+	After  string
+}
+
+// rerun makes a new run from a completed run: the same commit, ref, event,
+// inputs and workflow bytes, the next run_index and attempt.
+func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) {
+	var id int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var status string
+		var attempt int64
+		var content []byte
+		if err := tx.QueryRow("SELECT status, run_attempt, workflow_content FROM runs WHERE id = ?", src.ID).Scan(&status, &attempt, &content); err != nil {
+			return notFound(err)
+		}
+		if status != statusCompleted {
+			return httpError{409, "run is not rerunnable"}
+		}
+		base := src.WorkflowFile[strings.LastIndex(src.WorkflowFile, "/")+1:]
+		wf, perr := parseWorkflow(base, content)
+		var err error
+		id, err = s.insertRun(tx, runSpec{
+			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
+			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs,
+			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.runByID(ctx, id)
+}
+
+// cancelResult is the lifecycle API's answer to a cancel.
+type cancelResult struct {
+	ChangedJobs   int
+	RunCompleted  bool
+	RunConclusion string
+	Running       []int64 // jobs that got cancel_requested: the executor is told at once
+}
+
+// cancelJobs cancels jobs of one run (all of them when jobID is 0): queued
+// jobs complete as cancelled with their dependents skipped, running jobs get
+// cancel_requested for their runner to act on.
+func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
+	res := &cancelResult{}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		jobs, err := runJobs(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if jobID != 0 && j.ID != jobID {
+				continue
+			}
+			switch j.Status {
+			case statusQueued:
+				n, err := s.finishJob(tx, j, conclusionCancelled, now)
+				if err != nil {
+					return err
+				}
+				res.ChangedJobs += n
+			case statusRunning:
+				if j.CancelRequested {
+					continue
+				}
+				if _, err := tx.Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", j.ID); err != nil {
+					return err
+				}
+				res.ChangedJobs++
+				res.Running = append(res.Running, j.ID)
+			}
+		}
+		if res.ChangedJobs == 0 {
+			return nil
+		}
+		res.RunCompleted, res.RunConclusion, err = s.rollup(tx, runID, now)
+		return err
+	})
+	return res, err
+}
+
+// finishJob completes a queued or running job with a conclusion: its open
+// steps end (cancelled when the job was, else skipped) and, unless it
+// succeeded, every job that transitively needs it is skipped. It returns how
+// many jobs changed. The run is not rolled up here.
+func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int, error) {
+	if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, completed_at = ?
+		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)); err != nil {
+		return 0, err
+	}
+	stepConclusion := conclusionSkipped
+	if conclusion == conclusionCancelled {
+		stepConclusion = conclusionCancelled
+	}
+	// A step that was running when the job ended stops as the job did.
+	if _, err := tx.Exec(`UPDATE steps SET status = 'completed', completed_at = ?,
+		conclusion = CASE WHEN status = 'running' AND ? IN ('cancelled', 'timed_out') THEN 'cancelled'
+			WHEN status = 'running' THEN 'failure' ELSE ? END
+		WHERE job_id = ? AND status != 'completed'`, now, conclusion, stepConclusion, j.ID); err != nil {
+		return 0, err
+	}
+	changed := 1
+	if conclusion == conclusionSuccess {
+		return changed, nil
+	}
+	jobs, err := runJobs(context.Background(), tx, j.RunID)
+	if err != nil {
+		return 0, err
+	}
+	blocked := map[string]bool{j.JobKey: true}
+	for grew := true; grew; {
+		grew = false
+		for _, o := range jobs {
+			if blocked[o.JobKey] || o.Status != statusQueued {
+				continue
+			}
+			if slices.ContainsFunc(o.Needs, func(n string) bool { return blocked[n] }) {
+				blocked[o.JobKey] = true
+				grew = true
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = 'skipped', completed_at = ?
+					WHERE id = ? AND status = 'queued'`, now, o.ID)); err != nil {
+					return 0, err
+				}
+				if _, err := tx.Exec(`UPDATE steps SET status = 'completed', conclusion = 'skipped', completed_at = ?
+					WHERE job_id = ? AND status != 'completed'`, now, o.ID); err != nil {
+					return 0, err
+				}
+				changed++
+			}
+		}
+	}
+	return changed, nil
+}
+
+// runConclusion folds job conclusions into the run's: failure or timed_out
+// if any job has one, else cancelled if any job was, else success; a run
+// whose jobs were all skipped is skipped.
+func runConclusion(jobs []string) string {
+	has := func(c string) bool { return slices.Contains(jobs, c) }
+	switch {
+	case has(conclusionFailure):
+		return conclusionFailure
+	case has(conclusionTimedOut):
+		return conclusionTimedOut
+	case has(conclusionCancelled):
+		return conclusionCancelled
+	case len(jobs) > 0 && !slices.ContainsFunc(jobs, func(c string) bool { return c != conclusionSkipped }):
+		return conclusionSkipped
+	}
+	return conclusionSuccess
+}
+
+// rollup completes the run when every job is terminal and reports whether
+// this call did so, with the conclusion. It also moves a queued run to
+// running when a job has started, and marks the change for the feed.
+func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error) {
+	var repoID int64
+	var status string
+	if err := tx.QueryRow("SELECT repo_id, status FROM runs WHERE id = ?", runID).Scan(&repoID, &status); err != nil {
+		return false, "", err
+	}
+	if err := s.bumpRepo(tx, repoID, now); err != nil {
+		return false, "", err
+	}
+	if status == statusCompleted {
+		_, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID)
+		return false, "", err
+	}
+	rows, err := tx.Query("SELECT status, conclusion FROM jobs WHERE run_id = ?", runID)
+	if err != nil {
+		return false, "", err
+	}
+	var conclusions []string
+	open, started := false, false
+	for rows.Next() {
+		var st, c string
+		if err := rows.Scan(&st, &c); err != nil {
+			rows.Close()
+			return false, "", err
+		}
+		if st != statusCompleted {
+			open = true
+		}
+		if st != statusQueued {
+			started = true
+		}
+		conclusions = append(conclusions, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, "", err
+	}
+	if open {
+		newStatus := statusQueued
+		if started {
+			newStatus = statusRunning
+		}
+		_, err := tx.Exec("UPDATE runs SET status = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'running' THEN ? END), updated_at = ? WHERE id = ?",
+			newStatus, newStatus, now, now, runID)
+		return false, "", err
+	}
+	c := runConclusion(conclusions)
+	err = mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?
+		WHERE id = ? AND status != 'completed'`, c, now, now, runID))
+	return err == nil, c, err
+}
+
+// ---- the runner protocol ----
+
+// claimJob hands the oldest claimable job to a runner: queued, not
+// cancel-requested, every label of its runs-on among the runner's, and every
+// job it needs succeeded. The single write connection makes the claim
+// atomic: no job is claimed twice.
+func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*claimedJob, error) {
+	var claimed int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		if _, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ?", now, runner.ID); err != nil {
+			return err
+		}
+		var after int64
+		for claimed == 0 {
+			rows, err := tx.Query(`SELECT j.id, j.run_id, j.runs_on, j.needs FROM jobs j
+				WHERE j.status = 'queued' AND j.cancel_requested = 0 AND j.id > ? ORDER BY j.id LIMIT 200`, after)
+			if err != nil {
+				return err
+			}
+			type cand struct {
+				id, run      int64
+				runsOn, need []string
+			}
+			var cands []cand
+			for rows.Next() {
+				var c cand
+				var runsOn, needs string
+				if err := rows.Scan(&c.id, &c.run, &runsOn, &needs); err != nil {
+					rows.Close()
+					return err
+				}
+				json.Unmarshal([]byte(runsOn), &c.runsOn)
+				json.Unmarshal([]byte(needs), &c.need)
+				cands = append(cands, c)
+			}
+			rows.Close()
+			if len(cands) == 0 {
+				return nil
+			}
+			for _, c := range cands {
+				after = c.id
+				if !labelsFit(c.runsOn, labels) {
+					continue
+				}
+				if len(c.need) > 0 {
+					var unmet int
+					q := "SELECT COUNT(*) FROM jobs WHERE run_id = ? AND job_key IN (?" + strings.Repeat(",?", len(c.need)-1) + ") AND conclusion != 'success'"
+					args := []any{c.run}
+					for _, n := range c.need {
+						args = append(args, n)
+					}
+					if err := tx.QueryRow(q, args...).Scan(&unmet); err != nil {
+						return err
+					}
+					if unmet > 0 {
+						continue
+					}
+				}
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?
+					WHERE id = ? AND status = 'queued'`, runner.ID, now, c.id)); err != nil {
+					return err
+				}
+				if _, _, err := s.rollup(tx, c.run, now); err != nil {
+					return err
+				}
+				claimed = c.id
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil || claimed == 0 {
+		return nil, err
+	}
+	return s.claimedJob(ctx, claimed)
+}
+
+// labelsFit reports whether a runner with labels can take a job with runsOn.
+func labelsFit(runsOn, labels []string) bool {
+	for _, l := range runsOn {
+		if !slices.Contains(labels, l) {
+			return false
+		}
+	}
+	return true
+}
+
+// claimedJob assembles what a runner needs to run a job.
+func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error) {
+	j, err := s.jobByID(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	run, err := s.runByID(ctx, j.RunID)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := s.repoByID(ctx, run.RepoID)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := jobSteps(ctx, s.db, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for k, v := range j.Env {
+		env[k] = v
+	}
+	refName := run.HeadRef[strings.LastIndex(run.HeadRef, "/")+1:]
+	if r, ok := strings.CutPrefix(run.HeadRef, "refs/heads/"); ok {
+		refName = r
+	} else if r, ok := strings.CutPrefix(run.HeadRef, "refs/tags/"); ok {
+		refName = r
+	}
+	// The variables a GitHub Actions user's scripts read.
+	for k, v := range map[string]string{
+		"CI": "true", "SHITHUB_ACTIONS": "true", "GITHUB_ACTIONS": "true",
+		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": refName,
+		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
+		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
+		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
+		"GITHUB_JOB": j.JobKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
+		"GITHUB_WORKSPACE": "/workspace",
+	} {
+		env[k] = v
+	}
+	for k, v := range run.Inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	cj := &claimedJob{
+		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
+		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
+		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
+		JobKey: j.JobKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
+		Env: env, TimeoutMinutes: j.TimeoutMinutes,
+	}
+	for _, st := range steps {
+		cj.Steps = append(cj.Steps, claimedStep{
+			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
+			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory,
+		})
+	}
+	return cj, nil
+}
+
+// heldJob loads a job that runner holds; any other job is errNotFound, so a
+// runner learns nothing of jobs that are not its own.
+func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
+	j, err := jobByID(ctx, q, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.RunnerID != runnerID {
+		return nil, errNotFound
+	}
+	return j, nil
+}
+
+// cancelCheck answers a runner's cancel-check for a job it holds, and
+// counts as a sign of life from the runner.
+func (s *Store) cancelCheck(ctx context.Context, runnerID, jobID int64) (bool, error) {
+	j, err := heldJob(ctx, s.db, runnerID, jobID)
+	if err != nil {
+		return false, err
+	}
+	return j.CancelRequested, s.touchRunner(ctx, runnerID)
+}
+
+// touchRunner records a sign of life, at most every ten seconds.
+func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
+	now := s.nowMS()
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ? AND COALESCE(last_seen_at, 0) < ?", now, runnerID, now-10_000)
+		return err
+	})
+}
+
+// appendLog stores one chunk of a step's log. A (step, seq) seen before is
+// a no-op, so a runner may resend after a lost answer. Past the cap the
+// chunk is cut and a marker ends the log.
+func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		var size int64
+		var truncated bool
+		if err := tx.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ? AND job_id = ?", stepID, j.ID).Scan(&size, &truncated); err != nil {
+			return notFound(err)
+		}
+		if j.Status == statusCompleted {
+			return httpError{409, "job is completed"}
+		}
+		var dup int
+		if err := tx.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ? AND seq = ?", stepID, seq).Scan(&dup); err != nil {
+			return err
+		}
+		if dup > 0 || truncated {
+			return nil
+		}
+		if size+int64(len(data)) > s.logCap {
+			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
+			truncated = true
+		}
+		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
+			return err
+		}
+		_, err = tx.Exec("UPDATE steps SET log_size = log_size + ?, log_truncated = ? WHERE id = ?", len(data), truncated, stepID)
+		return err
+	})
+}
+
+// setStepStatus moves a step of a running job: queued → running →
+// completed, or queued → completed. Repeating the state a step is in is a
+// no-op; anything else is a conflict.
+func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64, status, conclusion string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		var cur, curC string
+		if err := tx.QueryRow("SELECT status, conclusion FROM steps WHERE id = ? AND job_id = ?", stepID, j.ID).Scan(&cur, &curC); err != nil {
+			return notFound(err)
+		}
+		if cur == status && curC == conclusion {
+			return nil
+		}
+		now := s.nowMS()
+		switch {
+		case j.Status != statusRunning:
+			return httpError{409, "job is " + j.Status}
+		case status == statusRunning && conclusion == "" && cur == statusQueued:
+			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
+		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
+			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
+				conclusion, now, now, stepID)
+		default:
+			return httpError{409, fmt.Sprintf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))}
+		}
+		if err != nil {
+			return err
+		}
+		return s.bumpRepoOfRun(tx, j.RunID, now)
+	})
+}
+
+func describe(status, conclusion string) string {
+	if conclusion != "" {
+		return status + "/" + conclusion
+	}
+	return status
+}
+
+func validStepConclusion(c string) bool {
+	return slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionSkipped}, c)
+}
+
+func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
+	if _, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID); err != nil {
+		return err
+	}
+	_, err := tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = (SELECT repo_id FROM runs WHERE id = ?)", now, runID)
+	return err
+}
+
+// completeJob ends a job its runner holds and rolls up the run in the same
+// transaction. Reporting the same end twice is a no-op.
+func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		if j.Status == status && j.Conclusion == conclusion {
+			return nil
+		}
+		ok := status == statusCompleted && j.Status == statusRunning &&
+			slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionTimedOut}, conclusion)
+		if !ok {
+			return httpError{409, fmt.Sprintf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))}
+		}
+		now := s.nowMS()
+		if _, err := s.finishJob(tx, j, conclusion, now); err != nil {
+			return err
+		}
+		_, _, err = s.rollup(tx, j.RunID, now)
+		return err
+	})
+}
+
+// failRunnerJobs completes every job a runner holds as failure with a line
+// in its log saying why, and rolls up their runs. The server calls it at
+// start-up for its own pool (jobs the previous process left running).
+func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		now := s.nowMS()
+		for _, id := range ids {
+			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// failJob ends a running job on the server's own authority (restart,
+// runner lost, deadline): the reason goes to the log of the step that was
+// running, or else of the first step, after what is there.
+func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
+	j, err := jobByID(context.Background(), tx, jobID)
+	if err != nil {
+		return err
+	}
+	var stepID, seq int64
+	err = tx.QueryRow(`SELECT s.id, COALESCE((SELECT MAX(seq) FROM log_chunks WHERE step_id = s.id), 0) + 1 FROM steps s
+		WHERE s.job_id = ? ORDER BY s.status = 'running' DESC, s.number LIMIT 1`, jobID).Scan(&stepID, &seq)
+	if err != nil {
+		return err
+	}
+	msg := "\n##[error]" + why + "\n"
+	if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, []byte(msg)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec("UPDATE steps SET log_size = log_size + ? WHERE id = ?", len(msg), stepID); err != nil {
+		return err
+	}
+	if _, err := s.finishJob(tx, j, conclusion, now); err != nil {
+		return err
+	}
+	_, _, err = s.rollup(tx, j.RunID, now)
+	return err
+}
+
+// reapJobs ends running jobs nobody will finish: past their timeout (plus
+// grace, as the runner enforces it first) they are timed_out; held by a
+// remote runner not heard from in lostAfter, they fail. This is what keeps a
+// run from staying "running" forever when a runner dies.
+func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAfter time.Duration) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		type victim struct {
+			id              int64
+			conclusion, why string
+		}
+		var victims []victim
+		rows, err := tx.Query(`SELECT j.id, j.started_at + j.timeout_minutes * 60000 + ? < ?,
+				j.runner_id != ? AND COALESCE(r.last_seen_at, 0) < ?
+			FROM jobs j JOIN runners r ON r.id = j.runner_id WHERE j.status = 'running'`,
+			grace.Milliseconds(), now, localRunnerID, now-lostAfter.Milliseconds())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var late, lost bool
+			if err := rows.Scan(&id, &late, &lost); err != nil {
+				rows.Close()
+				return err
+			}
+			switch {
+			case late:
+				victims = append(victims, victim{id, conclusionTimedOut, "the job exceeded its timeout and its runner did not stop it"})
+			case lost:
+				victims = append(victims, victim{id, conclusionFailure, "the runner stopped reporting (lost)"})
+			}
+		}
+		rows.Close()
+		for _, v := range victims {
+			if err := s.failJob(tx, v.id, v.conclusion, v.why, now); err != nil {
+				return err
+			}
+		}
+		n = len(victims)
+		return nil
+	})
+	return n, err
+}
+
+// logChunk is a piece of a step's log.
+type logChunk struct {
+	StepID int64
+	Seq    int64
+	Data   []byte
+}
+
+// stepLogs returns the log chunks of a job's steps in order, from
+// afterSeq[stepID] on (live pages ask only for what is new).
+func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
+		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []logChunk
+	for rows.Next() {
+		var c logChunk
+		if err := rows.Scan(&c.StepID, &c.Seq, &c.Data); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// pendingJobs reports whether any job waits to be claimed (for tests and
+// the start-up message).
+func (s *Store) pendingJobs(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'").Scan(&n)
+	return n, err
+}

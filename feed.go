@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/xml"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// feedSize is how many runs the feed carries.
+const feedSize = 50
+
+// atomFeed is an Atom feed document (RFC 4287, section 4.1.1).
+type atomFeed struct {
+	XMLName   xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	ID        string      `xml:"id"`
+	Title     atomText    `xml:"title"`
+	Updated   string      `xml:"updated"`
+	Author    atomPerson  `xml:"author"`
+	Links     []atomLink  `xml:"link"`
+	Generator string      `xml:"generator,omitempty"`
+	Entries   []atomEntry `xml:"entry"`
+}
+
+// atomEntry is an Atom entry (RFC 4287, section 4.1.2).
+type atomEntry struct {
+	ID        string     `xml:"id"`
+	Title     atomText   `xml:"title"`
+	Links     []atomLink `xml:"link"`
+	Published string     `xml:"published"`
+	Updated   string     `xml:"updated"`
+	Author    atomPerson `xml:"author"`
+	Summary   atomText   `xml:"summary"`
+}
+
+// atomText is a text construct (RFC 4287, section 3.1) of type "text".
+type atomText struct {
+	Type string `xml:"type,attr"`
+	Body string `xml:",chardata"`
+}
+
+// atomPerson is a person construct (RFC 4287, section 3.2).
+type atomPerson struct {
+	Name string `xml:"name"`
+}
+
+// atomLink is atom:link (RFC 4287, section 4.2.7).
+type atomLink struct {
+	Rel  string `xml:"rel,attr"`
+	Type string `xml:"type,attr,omitempty"`
+	Href string `xml:"href,attr"`
+}
+
+// atomTime is an RFC 3339 date as Atom wants it (RFC 4287, section 3.3).
+func atomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// xmlSafe drops what XML 1.0 cannot carry (control characters other than
+// tab and newlines, invalid UTF-8), which encoding/xml would otherwise
+// write or mangle: a workflow name or branch must never break the feed.
+func xmlSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return r
+		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r == utf8.RuneError, r >= 0xD800 && r <= 0xDFFF:
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func plain(s string) atomText { return atomText{Type: "text", Body: xmlSafe(s)} }
+
+// runTitle is what a run is called in the feed: "CI #12 success".
+func runTitle(run *Run) string {
+	state := run.Status
+	if run.Status == statusCompleted {
+		state = run.Conclusion
+	}
+	return fmt.Sprintf("%s #%d %s", run.WorkflowName, run.RunIndex, state)
+}
+
+// refName shortens refs/heads/x and refs/tags/x to x.
+func refName(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/"} {
+		if r, ok := strings.CutPrefix(ref, p); ok {
+			return r
+		}
+	}
+	return ref
+}
+
+// buildFeed makes the feed document of a repository's newest runs.
+func buildFeed(base string, repo *Repo, runs []*Run) *atomFeed {
+	tab := fmt.Sprintf("%s/%s/%s/actions", base, repo.Owner, repo.Name)
+	f := &atomFeed{
+		ID:        tab,
+		Title:     plain(repo.FullName() + " workflow runs"),
+		Author:    atomPerson{Name: xmlSafe(repo.Owner)},
+		Updated:   atomTime(repo.RunsUpdatedAt),
+		Generator: "shithub-actions",
+		Links: []atomLink{
+			{Rel: "self", Type: "application/atom+xml", Href: tab + ".atom"},
+			{Rel: "alternate", Type: "text/html", Href: tab},
+		},
+	}
+	if len(runs) > 0 {
+		newest := runs[0].UpdatedAt
+		for _, r := range runs {
+			if r.UpdatedAt.After(newest) {
+				newest = r.UpdatedAt
+			}
+		}
+		f.Updated = atomTime(newest)
+	}
+	for _, r := range runs {
+		conclusion := r.Conclusion
+		if conclusion == "" {
+			conclusion = "none yet"
+		}
+		summary := fmt.Sprintf("Workflow: %s\nEvent: %s\nBranch: %s\nCommit: %s\nStatus: %s\nConclusion: %s",
+			r.WorkflowName, r.Event, refName(r.HeadRef), r.HeadSHA, r.Status, conclusion)
+		f.Entries = append(f.Entries, atomEntry{
+			ID:        "urn:uuid:" + r.UUID,
+			Title:     plain(runTitle(r)),
+			Links:     []atomLink{{Rel: "alternate", Type: "text/html", Href: runPage(base, repo, r.RunIndex)}},
+			Published: atomTime(r.CreatedAt),
+			Updated:   atomTime(r.UpdatedAt),
+			Author:    atomPerson{Name: xmlSafe(r.Actor)},
+			Summary:   plain(summary),
+		})
+	}
+	return f
+}
+
+func writeFeed(w io.Writer, f *atomFeed) error {
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// handleFeed serves GET /{owner}/{repo}/actions.atom. Visibility is the
+// Actions tab's: public repositories to anyone, private ones to a PAT with
+// repo:read of a user who may read them, and 404 to everyone else. The
+// validators come from a per-repository counter bumped with every change to
+// its runs, so a 304 costs one row read.
+func (s *server) handleFeed(w http.ResponseWriter, r *http.Request) error {
+	user, tok, err := s.authUser(r)
+	if err != nil {
+		return err
+	}
+	if tok != nil && !tok.hasScope(scopeRead) {
+		user = nil // a token that may not read counts as no token
+	}
+	repo, err := s.repoFor(r, user, permRead)
+	if err != nil {
+		return err
+	}
+	base := s.base(r)
+	etag := fmt.Sprintf(`"%d-%d-%08x"`, repo.ID, repo.RunsVersion, crc32.ChecksumIEEE([]byte(base)))
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-cache")
+	if repo.Private {
+		h.Set("Cache-Control", "private, no-cache")
+	}
+	h.Set("Vary", "Authorization")
+	lastMod := repo.RunsUpdatedAt
+	if !lastMod.IsZero() {
+		h.Set("Last-Modified", lastMod.UTC().Format(http.TimeFormat))
+	}
+	if notModified(r, etag, lastMod) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	runs, err := s.store.latestRuns(r.Context(), repo.ID, feedSize)
+	if err != nil {
+		return err
+	}
+	h.Set("Content-Type", "application/atom+xml; charset=utf-8")
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	return writeFeed(w, buildFeed(base, repo, runs))
+}
+
+// notModified applies If-None-Match, or failing that If-Modified-Since
+// (RFC 9110, section 13.2.2).
+func notModified(r *http.Request, etag string, lastMod time.Time) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for _, t := range strings.Split(inm, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == etag || t == "*" {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" && !lastMod.IsZero() {
+		t, err := http.ParseTime(ims)
+		return err == nil && !lastMod.Truncate(time.Second).After(t)
+	}
+	return false
+}

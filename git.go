@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// zeroSHA is what git says for "no commit" in a push: a created or
+// deleted ref.
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// gitRepo is a repository on disk, read through the git CLI.
+type gitRepo struct {
+	dir string // the git directory (bare repository or .git)
+}
+
+// git runs git in the repository and returns its standard output. The
+// environment keeps git from reading config or templates that could change
+// what the server sees.
+func (g gitRepo) git(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"--git-dir", g.dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// openGitRepo checks that path holds a git repository and returns it with
+// its absolute git directory.
+func openGitRepo(ctx context.Context, path string) (gitRepo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return gitRepo{}, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return gitRepo{}, fmt.Errorf("%s is not a git repository: %w", path, err)
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", abs, "rev-parse", "--absolute-git-dir")
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	out, err := cmd.Output()
+	if err != nil {
+		return gitRepo{}, fmt.Errorf("%s is not a git repository", path)
+	}
+	return gitRepo{dir: strings.TrimSpace(string(out))}, nil
+}
+
+// resolve turns a ref or sha into a commit sha; errNotFound when there is
+// no such commit.
+func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
+	if strings.HasPrefix(rev, "-") {
+		return "", errNotFound
+	}
+	out, err := g.git(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+	if err != nil {
+		return "", errNotFound
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// workflowFiles lists the workflow files at a commit, sorted.
+func (g gitRepo) workflowFiles(ctx context.Context, sha string) ([]string, error) {
+	out, err := g.git(ctx, "ls-tree", "--name-only", "-z", "--full-tree", sha+":"+strings.TrimSuffix(workflowDir, "/"))
+	if err != nil {
+		// No workflow directory at this commit: no workflows.
+		if _, rerr := g.resolve(ctx, sha); rerr == nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var files []string
+	for _, name := range strings.Split(string(out), "\x00") {
+		if p := workflowDir + name; name != "" && isWorkflowFile(p) {
+			files = append(files, p)
+		}
+	}
+	return files, nil
+}
+
+// workflowDir is where workflow files live in a repository.
+const workflowDir = ".shithub/workflows/"
+
+// readFile returns a file's bytes at a commit; errNotFound when absent.
+func (g gitRepo) readFile(ctx context.Context, sha, path string) ([]byte, error) {
+	out, err := g.git(ctx, "cat-file", "blob", sha+":"+path)
+	if err != nil {
+		if _, rerr := g.resolve(ctx, sha); rerr == nil {
+			return nil, errNotFound
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// changedFiles lists the paths a push changed; nil (unknown) when before is
+// not a commit here (a new branch), which lets paths filters match.
+func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]string, error) {
+	if before == "" || before == zeroSHA {
+		return nil, nil
+	}
+	if _, err := g.resolve(ctx, before); err != nil {
+		return nil, nil
+	}
+	out, err := g.git(ctx, "diff", "--name-only", "-z", "--no-renames", before, after, "--")
+	if err != nil {
+		return nil, err
+	}
+	files := []string{}
+	for _, f := range strings.Split(string(out), "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// checkout makes dir a working tree of the repository detached at sha: a
+// clone that shares the repository's objects, so it costs no copy.
+func (g gitRepo) checkout(ctx context.Context, sha, dir string) error {
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	if err := run("clone", "--quiet", "--shared", "--no-checkout", g.dir, dir); err != nil {
+		return err
+	}
+	return run("-C", dir, "checkout", "--quiet", "--detach", sha)
+}
+
+// ---- triggers: runs from commits ----
+
+var refRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
+
+// triggerPush starts the runs a push calls for: every workflow at the
+// pushed commit whose push trigger matches the ref and changed files, and
+// every workflow that does not parse (as a failed run). created is false
+// when this push was recorded before; its runs are returned again.
+func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (runs []*Run, created bool, err error) {
+	switch {
+	case !refRE.MatchString(ref):
+		return nil, false, unprocessable("ref must be a full branch or tag ref, like refs/heads/main")
+	case !shaRE.MatchString(after):
+		return nil, false, unprocessable("after must be a 40-character commit sha")
+	case before != "" && !shaRE.MatchString(before):
+		return nil, false, unprocessable("before must be a 40-character commit sha")
+	}
+	if after == zeroSHA { // a deleted ref runs nothing
+		return []*Run{}, true, nil
+	}
+	g := gitRepo{dir: repo.GitDir}
+	if _, err := g.resolve(ctx, after); err != nil {
+		return nil, false, unprocessable("commit %s is not in the repository", after)
+	}
+	files, err := g.workflowFiles(ctx, after)
+	if err != nil {
+		return nil, false, err
+	}
+	var changed []string // computed once, when a workflow first needs it
+	diffed := false
+	var specs []runSpec
+	for _, f := range files {
+		content, err := g.readFile(ctx, after, f)
+		if err != nil {
+			return nil, false, err
+		}
+		wf, perr := parseWorkflow(f[len(workflowDir):], content)
+		if perr == nil {
+			if wf.Push == nil {
+				continue
+			}
+			if !diffed {
+				if changed, err = g.changedFiles(ctx, before, after); err != nil {
+					return nil, false, err
+				}
+				diffed = true
+			}
+			if !wf.Push.matches(ref, changed) {
+				continue
+			}
+		}
+		specs = append(specs, runSpec{
+			RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: perr,
+			HeadSHA: after, HeadRef: ref, Event: "push", ActorID: actor.ID,
+		})
+	}
+	return st.createRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
+}
+
+// triggerDispatch starts a workflow_dispatch run of one workflow file at a
+// ref (a branch or tag name, or a full ref).
+func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
+	if !isWorkflowFile(workflowDir + file) {
+		return nil, httpError{404, "workflow not found"}
+	}
+	if ref == "" {
+		return nil, unprocessable("ref is required")
+	}
+	g := gitRepo{dir: repo.GitDir}
+	full := ref
+	if !strings.HasPrefix(ref, "refs/") {
+		full = "refs/heads/" + ref
+		if _, err := g.resolve(ctx, full); err != nil {
+			full = "refs/tags/" + ref
+		}
+	}
+	sha, err := g.resolve(ctx, full)
+	if err != nil || !refRE.MatchString(full) {
+		return nil, unprocessable("no branch or tag %q", ref)
+	}
+	path := workflowDir + file
+	content, err := g.readFile(ctx, sha, path)
+	if errors.Is(err, errNotFound) {
+		return nil, httpError{404, "workflow not found"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	wf, err := parseWorkflow(file, content)
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	if wf.Dispatch == nil {
+		return nil, unprocessable("workflow %s has no workflow_dispatch trigger", file)
+	}
+	resolved, err := wf.Dispatch.resolve(inputs)
+	if err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	runs, _, err := st.createRuns(ctx, nil, []runSpec{{
+		RepoID: repo.ID, File: path, Content: content, Workflow: wf,
+		HeadSHA: sha, HeadRef: full, Event: "workflow_dispatch", Inputs: resolved, ActorID: actor.ID,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return runs[0], nil
+}

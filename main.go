@@ -1,0 +1,605 @@
+// Command shithub-actions is a self-hosted Actions (CI) service for hobby
+// forges: one binary, one SQLite file, jobs in Docker containers.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
+
+  serve [--addr 127.0.0.1:8080] [--base-url URL]     run the server
+  user create NAME
+  repo create OWNER/NAME --git PATH [--private]
+  repo grant OWNER/NAME USER read|write|admin
+  token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
+  token list USER
+  token revoke TOKEN_ID
+  runner register NAME [--labels a,b]
+  runner --server URL --token T [--labels a,b] [--capacity N]   run a remote runner
+  hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+
+Every command takes --db FILE (default ./shithub-actions.db, or $SHITHUB_ACTIONS_DB).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is bad input on the command line: one line on stderr and
+// exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitCode reports err on stderr as one line. Bad input (usage, unknown or
+// duplicate names) exits 2; a failure of the program itself exits 1.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintln(stderr, "shithub-actions:", msg)
+	var ue usageError
+	var he httpError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, errNotFound), errors.Is(err, errConflict), errors.As(err, &he) && he.code < 500:
+		return 2
+	}
+	return 1
+}
+
+// run is the whole program, minus the process: tests call it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// --db may come before the command, too.
+	global := flag.NewFlagSet("shithub-actions", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	dbPath := global.String("db", defaultDB(), "database file")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		return usagef("no command given; run shithub-actions --help")
+	}
+	c := &cli{db: *dbPath, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "serve":
+		return c.serve(ctx, rest)
+	case cmd == "user" && sub == "create":
+		return c.userCreate(ctx, rest[1:])
+	case cmd == "repo" && sub == "create":
+		return c.repoCreate(ctx, rest[1:])
+	case cmd == "repo" && sub == "grant":
+		return c.repoGrant(ctx, rest[1:])
+	case cmd == "token" && sub == "create":
+		return c.tokenCreate(ctx, rest[1:])
+	case cmd == "token" && sub == "list":
+		return c.tokenList(ctx, rest[1:])
+	case cmd == "token" && sub == "revoke":
+		return c.tokenRevoke(ctx, rest[1:])
+	case cmd == "runner" && sub == "register":
+		return c.runnerRegister(ctx, rest[1:])
+	case cmd == "runner":
+		return cmdRunner(ctx, rest, stdout, stderr)
+	case cmd == "hook" && sub == "post-receive":
+		return c.hookPostReceive(ctx, rest[1:])
+	case cmd == "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q; run shithub-actions --help", strings.TrimSpace(cmd+" "+sub))
+}
+
+func defaultDB() string {
+	if v := os.Getenv("SHITHUB_ACTIONS_DB"); v != "" {
+		return v
+	}
+	return "shithub-actions.db"
+}
+
+// cli holds what every subcommand shares.
+type cli struct {
+	db             string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// parse parses a subcommand's flags, which may stand before, between or
+// after its positional arguments, and checks the positional count.
+func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.db, "db", c.db, "database file")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != len(names) {
+		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
+	}
+	return pos, nil
+}
+
+func (c *cli) open() (*Store, error) {
+	return openStore(c.db)
+}
+
+var (
+	userNameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$`)
+	repoNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
+)
+
+// reservedNames would shadow the server's own top-level paths.
+var reservedNames = []string{"api", "login", "logout", "static", "assets", "help"}
+
+func checkUserName(name string) error {
+	if !userNameRE.MatchString(name) || slices.Contains(reservedNames, strings.ToLower(name)) {
+		return usagef("bad user name %q: use letters, digits and single dashes, at most 39 characters", name)
+	}
+	return nil
+}
+
+// splitRepo parses OWNER/NAME.
+func splitRepo(s string) (string, string, error) {
+	owner, name, ok := strings.Cut(s, "/")
+	if !ok || checkUserName(owner) != nil || !repoNameRE.MatchString(name) || name == "." || name == ".." || strings.HasSuffix(name, ".atom") {
+		return "", "", usagef("bad repository name %q: want OWNER/NAME", s)
+	}
+	return owner, name, nil
+}
+
+func (c *cli) userCreate(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("user create", flag.ContinueOnError), args, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := checkUserName(pos[0]); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.createUser(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "created user %s (id %d)\n", u.Name, u.ID)
+	return nil
+}
+
+// findUser is userByName with the error a command line wants.
+func findUser(ctx context.Context, st *Store, name string) (*User, error) {
+	u, err := st.userByName(ctx, name)
+	if errors.Is(err, errNotFound) {
+		return nil, usagef("unknown user %q", name)
+	}
+	return u, err
+}
+
+func findRepo(ctx context.Context, st *Store, full string) (*Repo, error) {
+	owner, name, err := splitRepo(full)
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.repoByName(ctx, owner, name)
+	if errors.Is(err, errNotFound) {
+		return nil, usagef("unknown repository %q", full)
+	}
+	return r, err
+}
+
+func (c *cli) repoCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("repo create", flag.ContinueOnError)
+	gitPath := fs.String("git", "", "path of the git repository")
+	private := fs.Bool("private", false, "only collaborators may see it")
+	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private]")
+	if err != nil {
+		return err
+	}
+	owner, name, err := splitRepo(pos[0])
+	if err != nil {
+		return err
+	}
+	if *gitPath == "" {
+		return usagef("repo create: --git PATH is required")
+	}
+	g, err := openGitRepo(ctx, *gitPath)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, owner)
+	if err != nil {
+		return err
+	}
+	r, err := st.createRepo(ctx, u, name, g.dir, *private)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "created repository %s (id %d) on %s\n", r.FullName(), r.ID, g.dir)
+	fmt.Fprintln(c.stdout, "install the post-receive hook, so that pushes start runs:")
+	fmt.Fprintln(c.stdout, hookInstallLine(c.db, r.FullName(), g.dir))
+	return nil
+}
+
+// hookInstallLine is one shell line that installs the post-receive hook.
+func hookInstallLine(db, repo, gitDir string) string {
+	self := "shithub-actions"
+	if exe, err := os.Executable(); err == nil && !strings.Contains(exe, "go-build") {
+		self = exe
+	}
+	if abs, err := filepath.Abs(db); err == nil {
+		db = abs
+	}
+	hook := filepath.Join(gitDir, "hooks", "post-receive")
+	script := fmt.Sprintf("#!/bin/sh\\nexec %s --db %s hook post-receive --repo %s\\n", shellQuote(self), shellQuote(db), repo)
+	return fmt.Sprintf("printf '%s' > %s && chmod +x %s", strings.ReplaceAll(script, "'", `'\''`), shellQuote(hook), shellQuote(hook))
+}
+
+func shellQuote(s string) string {
+	if regexp.MustCompile(`^[A-Za-z0-9_./:-]+$`).MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func (c *cli) repoGrant(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("repo grant", flag.ContinueOnError), args, "OWNER/NAME", "USER", "read|write|admin")
+	if err != nil {
+		return err
+	}
+	p, ok := parsePerm(pos[2])
+	if !ok {
+		return usagef("bad permission %q: want read, write or admin", pos[2])
+	}
+	if _, _, err := splitRepo(pos[0]); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := findRepo(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	u, err := findUser(ctx, st, pos[1])
+	if err != nil {
+		return err
+	}
+	if err := st.grant(ctx, r, u, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "granted %s on %s to %s\n", p, r.FullName(), u.Name)
+	return nil
+}
+
+func (c *cli) tokenCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	scopes := fs.String("scopes", "", "comma-separated: repo:read, repo:write")
+	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: never expires)")
+	name := fs.String("name", "", "a label to recognise the token by")
+	pos, err := c.parse(fs, args, "USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]")
+	if err != nil {
+		return err
+	}
+	var list []string
+	for _, sc := range strings.Split(*scopes, ",") {
+		sc = strings.TrimSpace(sc)
+		if !slices.Contains(validScopes, sc) {
+			return usagef("bad scope %q: want repo:read or repo:write", sc)
+		}
+		if !slices.Contains(list, sc) {
+			list = append(list, sc)
+		}
+	}
+	if *expires < 0 {
+		return usagef("--expires must be positive")
+	}
+	if len(*name) > 100 {
+		return usagef("--name is at most 100 characters")
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	t, secret, err := st.createToken(ctx, u, *name, list, *expires)
+	if err != nil {
+		return err
+	}
+	exp := "never expires"
+	if !t.ExpiresAt.IsZero() {
+		exp = "expires " + t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(c.stdout, "created token %d for %s with %s, %s; it is shown once:\n", t.ID, u.Name, strings.Join(list, ","), exp)
+	fmt.Fprintln(c.stdout, secret)
+	return nil
+}
+
+func (c *cli) tokenList(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("token list", flag.ContinueOnError), args, "USER")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	tokens, err := st.listTokens(ctx, u)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-6s %-20s %-22s %-20s %-20s %s\n", "ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "STATE")
+	now := st.now()
+	for _, t := range tokens {
+		state := "active"
+		switch {
+		case !t.RevokedAt.IsZero():
+			state = "revoked"
+		case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+			state = "expired"
+		}
+		exp := "never"
+		if !t.ExpiresAt.IsZero() {
+			exp = t.ExpiresAt.UTC().Format("2006-01-02 15:04")
+		}
+		name := t.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(c.stdout, "%-6d %-20s %-22s %-20s %-20s %s\n", t.ID, name, strings.Join(t.Scopes, ","),
+			t.CreatedAt.UTC().Format("2006-01-02 15:04"), exp, state)
+	}
+	return nil
+}
+
+func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("token revoke", flag.ContinueOnError), args, "TOKEN_ID")
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return usagef("bad token id %q: want the number token list shows", pos[0])
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.revokeToken(ctx, id); errors.Is(err, errNotFound) {
+		return usagef("unknown token %d", id)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "revoked token %d\n", id)
+	return nil
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// parseLabels parses a comma-separated label list.
+func parseLabels(s string) ([]string, error) {
+	labels := []string{}
+	if s == "" {
+		return labels, nil
+	}
+	for _, l := range strings.Split(s, ",") {
+		l = strings.TrimSpace(l)
+		if !labelRE.MatchString(l) {
+			return nil, usagef("bad label %q: use letters, digits, dots, dashes and underscores", l)
+		}
+		if !slices.Contains(labels, l) {
+			labels = append(labels, l)
+		}
+	}
+	return labels, nil
+}
+
+func (c *cli) runnerRegister(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("runner register", flag.ContinueOnError)
+	labelFlag := fs.String("labels", "", "comma-separated runs-on labels this runner takes")
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if !labelRE.MatchString(pos[0]) || pos[0] == localRunnerName {
+		return usagef("bad runner name %q", pos[0])
+	}
+	labels, err := parseLabels(*labelFlag)
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rn, secret, err := st.createRunner(ctx, pos[0], labels)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "registered runner %s (id %d) with labels %s; its token is shown once:\n", rn.Name, rn.ID, strings.Join(labels, ","))
+	fmt.Fprintln(c.stdout, secret)
+	return nil
+}
+
+// hookPostReceive reads git's post-receive lines ("OLD NEW REF") and starts
+// the runs each push calls for, on the database file directly, as the
+// server would.
+func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("hook post-receive", flag.ContinueOnError)
+	repoName := fs.String("repo", "", "OWNER/NAME")
+	actorName := fs.String("actor", "", "who pushed (default: the repository's owner)")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	repo, err := findRepo(ctx, st, *repoName)
+	if err != nil {
+		return err
+	}
+	actor := &User{ID: repo.OwnerID, Name: repo.Owner}
+	if *actorName != "" {
+		if actor, err = findUser(ctx, st, *actorName); err != nil {
+			return err
+		}
+	}
+	sc := bufio.NewScanner(c.stdin)
+	var errs []error
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 {
+			errs = append(errs, usagef("bad post-receive line %q: want OLD NEW REF", sc.Text()))
+			continue
+		}
+		if !strings.HasPrefix(f[2], "refs/heads/") && !strings.HasPrefix(f[2], "refs/tags/") {
+			continue // notes, pull refs and the like start nothing
+		}
+		runs, _, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f[2], err))
+			continue
+		}
+		for _, r := range runs {
+			fmt.Fprintf(c.stdout, "shithub-actions: %s #%d queued for %s\n", r.WorkflowName, r.RunIndex, refName(r.HeadRef))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// serve runs the server until ctx is done (SIGINT or SIGTERM).
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
+		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	srv := newServer(st, logger, *baseURL)
+
+	if n, err := st.countUsers(ctx); err == nil && n == 0 {
+		fmt.Fprintf(c.stdout, `The database %s is empty. Start with:
+  shithub-actions --db %s user create alice
+  shithub-actions --db %s repo create alice/hello --git /path/to/hello.git
+  shithub-actions --db %s token create alice --scopes repo:read,repo:write
+`, c.db, c.db, c.db, c.db)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go srv.reap(bg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutCtx)
+}
+
+// reap ends, every half minute, running jobs that nobody will finish.
+func (s *server) reap(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+			s.log.Error("reaping jobs", "err", err)
+		} else if n > 0 {
+			s.log.Warn("ended abandoned jobs", "count", n)
+		}
+	}
+}
