@@ -1052,6 +1052,10 @@ func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResu
 			if jobID != 0 && j.ID != jobID {
 				continue
 			}
+			// Cancelling an earlier job may have skipped this one.
+			if j, err = jobByID(ctx, tx, j.ID); err != nil {
+				return err
+			}
 			switch j.Status {
 			case statusQueued:
 				n, err := s.finishJob(tx, j, conclusionCancelled, now)
