@@ -26,6 +26,7 @@ type server struct {
 	mux     *http.ServeMux
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
+	feeds         feedCache
 }
 
 // notifier is what the server tells its in-process executor.

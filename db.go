@@ -871,9 +871,10 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 		for k, v := range wj.Env {
 			env[k] = v
 		}
-		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
-			runID, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image, jsonText(nonNil(wj.Needs)), jsonText(env), wj.TimeoutMinutes, now)
+		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+			runID, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image, jsonText(nonNil(wj.Needs)), jsonText(env), wj.TimeoutMinutes,
+			len(wj.Needs) == 0, now)
 		if err != nil {
 			return 0, err
 		}
@@ -1052,13 +1053,9 @@ func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResu
 			if jobID != 0 && j.ID != jobID {
 				continue
 			}
-			// Cancelling an earlier job may have skipped this one.
-			if j, err = jobByID(ctx, tx, j.ID); err != nil {
-				return err
-			}
-			switch j.Status {
+			switch j.Status { // kept current by finishJob
 			case statusQueued:
-				n, err := s.finishJob(tx, j, conclusionCancelled, now)
+				n, err := s.finishJob(tx, jobs, j, conclusionCancelled, now)
 				if err != nil {
 					return err
 				}
@@ -1085,9 +1082,11 @@ func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResu
 
 // finishJob completes a queued or running job with a conclusion: its open
 // steps end (cancelled when the job was, else skipped) and, unless it
-// succeeded, every job that transitively needs it is skipped. It returns how
-// many jobs changed. The run is not rolled up here.
-func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int, error) {
+// succeeded, every job that transitively needs it is skipped. jobs are all
+// of the run's jobs, j among them; finishJob updates their status in
+// memory as it does in the table. It returns how many jobs changed. The run
+// is not rolled up here.
+func (s *Store) finishJob(tx *sql.Tx, jobs []*Job, j *Job, conclusion string, now int64) (int, error) {
 	if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, completed_at = ?
 		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)); err != nil {
 		return 0, err
@@ -1104,12 +1103,24 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		return 0, err
 	}
 	changed := 1
+	j.Status, j.Conclusion = statusCompleted, conclusion
 	if conclusion == conclusionSuccess {
+		// Jobs whose needs have now all succeeded become claimable.
+		succeeded := map[string]bool{j.JobKey: true}
+		for _, o := range jobs {
+			if o.Conclusion == conclusionSuccess {
+				succeeded[o.JobKey] = true
+			}
+		}
+		for _, o := range jobs {
+			if o.Status == statusQueued && slices.Contains(o.Needs, j.JobKey) &&
+				!slices.ContainsFunc(o.Needs, func(n string) bool { return !succeeded[n] }) {
+				if _, err := tx.Exec("UPDATE jobs SET ready = 1 WHERE id = ?", o.ID); err != nil {
+					return 0, err
+				}
+			}
+		}
 		return changed, nil
-	}
-	jobs, err := runJobs(context.Background(), tx, j.RunID)
-	if err != nil {
-		return 0, err
 	}
 	blocked := map[string]bool{j.JobKey: true}
 	for grew := true; grew; {
@@ -1129,6 +1140,7 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 					WHERE job_id = ? AND status != 'completed'`, now, o.ID); err != nil {
 					return 0, err
 				}
+				o.Status, o.Conclusion = statusCompleted, conclusionSkipped
 				changed++
 			}
 		}
@@ -1212,8 +1224,8 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 // ---- the runner protocol ----
 
 // claimJob hands the oldest claimable job to a runner: queued, not
-// cancel-requested, every label of its runs-on among the runner's, and every
-// job it needs succeeded. The single write connection makes the claim
+// cancel-requested, every label of its runs-on among the runner's, and ready
+// (every job it needs succeeded). The single write connection makes the claim
 // atomic: no job is claimed twice.
 func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*claimedJob, error) {
 	var claimed int64
@@ -1224,25 +1236,24 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 		}
 		var after int64
 		for claimed == 0 {
-			rows, err := tx.Query(`SELECT j.id, j.run_id, j.runs_on, j.needs FROM jobs j
-				WHERE j.status = 'queued' AND j.cancel_requested = 0 AND j.id > ? ORDER BY j.id LIMIT 200`, after)
+			rows, err := tx.Query(`SELECT id, run_id, runs_on FROM jobs
+				WHERE status = 'queued' AND ready = 1 AND cancel_requested = 0 AND id > ? ORDER BY id LIMIT 100`, after)
 			if err != nil {
 				return err
 			}
 			type cand struct {
-				id, run      int64
-				runsOn, need []string
+				id, run int64
+				runsOn  []string
 			}
 			var cands []cand
 			for rows.Next() {
 				var c cand
-				var runsOn, needs string
-				if err := rows.Scan(&c.id, &c.run, &runsOn, &needs); err != nil {
+				var runsOn string
+				if err := rows.Scan(&c.id, &c.run, &runsOn); err != nil {
 					rows.Close()
 					return err
 				}
 				json.Unmarshal([]byte(runsOn), &c.runsOn)
-				json.Unmarshal([]byte(needs), &c.need)
 				cands = append(cands, c)
 			}
 			rows.Close()
@@ -1253,20 +1264,6 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				after = c.id
 				if !labelsFit(c.runsOn, labels) {
 					continue
-				}
-				if len(c.need) > 0 {
-					var unmet int
-					q := "SELECT COUNT(*) FROM jobs WHERE run_id = ? AND job_key IN (?" + strings.Repeat(",?", len(c.need)-1) + ") AND conclusion != 'success'"
-					args := []any{c.run}
-					for _, n := range c.need {
-						args = append(args, n)
-					}
-					if err := tx.QueryRow(q, args...).Scan(&unmet); err != nil {
-						return err
-					}
-					if unmet > 0 {
-						continue
-					}
 				}
 				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?
 					WHERE id = ? AND status = 'queued'`, runner.ID, now, c.id)); err != nil {
@@ -1495,12 +1492,26 @@ func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, 
 			return httpError{409, fmt.Sprintf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))}
 		}
 		now := s.nowMS()
-		if _, err := s.finishJob(tx, j, conclusion, now); err != nil {
+		if err := s.finishOne(tx, j, conclusion, now); err != nil {
 			return err
 		}
 		_, _, err = s.rollup(tx, j.RunID, now)
 		return err
 	})
+}
+
+// finishOne is finishJob for a job loaded on its own.
+func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) error {
+	jobs, err := runJobs(context.Background(), tx, j.RunID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(jobs, func(o *Job) bool { return o.ID == j.ID })
+	if i < 0 {
+		return errNotFound
+	}
+	_, err = s.finishJob(tx, jobs, jobs[i], conclusion, now)
+	return err
 }
 
 // failRunnerJobs completes every job a runner holds as failure with a line
@@ -1554,7 +1565,7 @@ func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int
 	if _, err := tx.Exec("UPDATE steps SET log_size = log_size + ? WHERE id = ?", len(msg), stepID); err != nil {
 		return err
 	}
-	if _, err := s.finishJob(tx, j, conclusion, now); err != nil {
+	if err := s.finishOne(tx, j, conclusion, now); err != nil {
 		return err
 	}
 	_, _, err = s.rollup(tx, j.RunID, now)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -61,10 +64,12 @@ func atomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // xmlSafe drops what XML 1.0 cannot carry (control characters other than
 // tab and newlines, invalid UTF-8), which encoding/xml would otherwise
 // write or mangle: a workflow name or branch must never break the feed.
+// Line ends become \n, as an XML parser would read them anyway.
 func xmlSafe(s string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r == '\t' || r == '\n' || r == '\r':
+		case r == '\t' || r == '\n':
 			return r
 		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r == utf8.RuneError, r >= 0xD800 && r <= 0xDFFF:
 			return -1
@@ -184,15 +189,72 @@ func (s *server) handleFeed(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	runs, err := s.store.latestRuns(r.Context(), repo.ID, feedSize)
+	body, err := s.feeds.get(repo.ID, repo.RunsVersion, base, func() ([]byte, error) {
+		runs, err := s.store.latestRuns(r.Context(), repo.ID, feedSize)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		err = writeFeed(&b, buildFeed(base, repo, runs))
+		return b.Bytes(), err
+	})
 	if err != nil {
 		return err
 	}
 	h.Set("Content-Type", "application/atom+xml; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	return writeFeed(w, buildFeed(base, repo, runs))
+	_, err = w.Write(body)
+	return err
+}
+
+// feedCache keeps the last rendered feed of each repository. A feed is a
+// function of the repository's runs_version and the base URL, so an entry
+// is good until either changes; readers polling an idle repository cost a
+// row read instead of a 50-row query and an XML rendering.
+type feedCache struct {
+	mu      sync.Mutex // guards entries
+	entries map[int64]feedEntry
+}
+
+type feedEntry struct {
+	version int64
+	base    string
+	body    []byte
+}
+
+// maxCachedFeeds bounds the cache's memory (a feed is about 30 KiB).
+const maxCachedFeeds = 512
+
+func (c *feedCache) get(repoID, version int64, base string, render func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	e, ok := c.entries[repoID]
+	c.mu.Unlock()
+	if ok && e.version == version && e.base == base {
+		return e.body, nil
+	}
+	body, err := render()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[int64]feedEntry{}
+	}
+	if len(c.entries) >= maxCachedFeeds {
+		for id := range c.entries { // evict one at random
+			delete(c.entries, id)
+			break
+		}
+	}
+	// A slower render of an older version must not replace a newer one.
+	if cur, ok := c.entries[repoID]; !ok || cur.version <= version {
+		c.entries[repoID] = feedEntry{version, base, body}
+	}
+	return body, nil
 }
 
 // notModified applies If-None-Match, or failing that If-Modified-Since

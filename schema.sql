@@ -107,13 +107,16 @@ CREATE TABLE jobs (
 	status           TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed')),
 	conclusion       TEXT NOT NULL DEFAULT '',
 	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	-- ready: every job this one needs has succeeded, so a claim reads only
+	-- claimable jobs instead of walking the blocked ones.
+	ready            INTEGER NOT NULL DEFAULT 0,
 	runner_id        INTEGER REFERENCES runners(id),
 	created_at       INTEGER NOT NULL,
 	started_at       INTEGER,
 	completed_at     INTEGER,
 	UNIQUE (run_id, job_key)
 );
-CREATE INDEX jobs_queued ON jobs (id) WHERE status = 'queued';
+CREATE INDEX jobs_ready ON jobs (id) WHERE status = 'queued' AND ready = 1;
 CREATE INDEX jobs_running ON jobs (runner_id) WHERE status = 'running';
 
 CREATE TABLE steps (

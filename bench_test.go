@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// benchServer is a server on a fresh database with one public repository
+// (alice/pub) and a runner, for benchmarks.
+func benchServer(b *testing.B) (*server, *Repo, *User, string, string) {
+	b.Helper()
+	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	alice, _ := st.createUser(ctx, "alice")
+	_, pat, _ := st.createToken(ctx, alice, "", []string{scopeWrite}, 0)
+	repo, err := st.createRepo(ctx, alice, "pub", b.TempDir(), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, rtok, _ := st.createRunner(ctx, "r1", []string{"ubuntu-latest"})
+	return newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ""), repo, alice, pat, rtok
+}
+
+// fillRuns inserts n completed runs straight into the table: the feed reads
+// only runs, and going through insertRun would spend minutes on jobs.
+func fillRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) {
+	b.Helper()
+	err := st.withTx(context.Background(), func(tx *sql.Tx) error {
+		stmt, err := tx.Prepare(`INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content,
+			head_sha, head_ref, event, actor_id, status, conclusion, created_at, completed_at, updated_at)
+			VALUES (?, ?, ?, '.shithub/workflows/ci.yml', 'CI', '', ?, 'refs/heads/main', 'push', ?, 'completed', 'success', ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+		for i := range n {
+			ts := t0 + int64(i)*1000
+			if _, err := stmt.Exec(uuid.NewString(), repo.ID, i+1, fmt.Sprintf("%040x", i), actor.ID, ts, ts, ts); err != nil {
+				return err
+			}
+		}
+		return st.bumpRepo(tx, repo.ID, t0+int64(n)*1000)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func serveParallel(b *testing.B, h http.Handler, newReq func() *http.Request, code int) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, newReq())
+			if rec.Code != code {
+				b.Errorf("status = %d, want %d", rec.Code, code)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// BenchmarkFeed serves the feed (50 entries) of a repository of 100,000
+// runs. Goal: 5,000 req/s on 2 cores.
+func BenchmarkFeed(b *testing.B) {
+	srv, repo, alice, _, _ := benchServer(b)
+	fillRuns(b, srv.store, repo, alice, 100_000)
+	serveParallel(b, srv, func() *http.Request { return httptest.NewRequest("GET", "/alice/pub/actions.atom", nil) }, 200)
+}
+
+// BenchmarkFeed304 answers a feed reader whose copy is current. Goal:
+// 20,000 req/s on 2 cores.
+func BenchmarkFeed304(b *testing.B) {
+	srv, repo, alice, _, _ := benchServer(b)
+	fillRuns(b, srv.store, repo, alice, 100_000)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/alice/pub/actions.atom", nil))
+	etag := rec.Header().Get("ETag")
+	serveParallel(b, srv, func() *http.Request {
+		r := httptest.NewRequest("GET", "/alice/pub/actions.atom", nil)
+		r.Header.Set("If-None-Match", etag)
+		return r
+	}, http.StatusNotModified)
+}
+
+// benchRuns makes n queued runs of a two-job workflow and returns the ids
+// of their first jobs.
+func benchRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) []int64 {
+	b.Helper()
+	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	if err != nil {
+		b.Fatal(err)
+	}
+	specs := make([]runSpec, n)
+	for i := range specs {
+		specs[i] = runSpec{RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
+			HeadSHA: fmt.Sprintf("%040x", i), HeadRef: "refs/heads/main", Event: "push", ActorID: actor.ID}
+	}
+	if _, _, err := st.createRuns(context.Background(), nil, specs); err != nil {
+		b.Fatal(err)
+	}
+	var ids []int64
+	rows, err := st.db.Query("SELECT id FROM jobs WHERE job_key = 'build' ORDER BY id")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// BenchmarkCancel cancels queued jobs through the API (each cancel also
+// skips the job's dependent and completes the run). Goal: 1,000 req/s.
+func BenchmarkCancel(b *testing.B) {
+	srv, repo, alice, pat, _ := benchServer(b)
+	ids := benchRuns(b, srv.store, repo, alice, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		r := httptest.NewRequest("POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", ids[i]), nil)
+		r.Header.Set("Authorization", "Bearer "+pat)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("status = %d, want 202: %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// BenchmarkHeartbeatClaim claims queued jobs through the runner API, from
+// two runners at once.
+func BenchmarkHeartbeatClaim(b *testing.B) {
+	srv, repo, alice, _, rtok := benchServer(b)
+	benchRuns(b, srv.store, repo, alice, b.N)
+	serveParallel(b, srv, func() *http.Request {
+		r := httptest.NewRequest("POST", "/api/v1/runners/heartbeat", strings.NewReader(`{"capacity":1}`))
+		r.Header.Set("Authorization", "Bearer "+rtok)
+		return r
+	}, http.StatusOK)
+}
+
+// BenchmarkFeedUncached renders the feed on every request, as right after a
+// run changed: the cost the cache saves.
+func BenchmarkFeedUncached(b *testing.B) {
+	srv, repo, alice, _, _ := benchServer(b)
+	fillRuns(b, srv.store, repo, alice, 100_000)
+	serveParallel(b, srv, func() *http.Request {
+		srv.feeds.mu.Lock()
+		srv.feeds.entries = nil
+		srv.feeds.mu.Unlock()
+		return httptest.NewRequest("GET", "/alice/pub/actions.atom", nil)
+	}, 200)
+}

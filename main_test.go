@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the shithub-actions binary
+// (git hooks call it) when SHITHUB_ACTIONS_TEST_MAIN is set.
+func TestMain(m *testing.M) {
+	if os.Getenv("SHITHUB_ACTIONS_TEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// cliRun runs the command line and returns its exit status and output.
+func cliRun(t *testing.T, db, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"--db", db}, args...), strings.NewReader(stdin), &stdout, &stderr)
+	code := exitCode(err, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "cli.db")
+	gitDir, _ := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // a substring of stdout, or of stderr when code != 0
+	}{
+		{"no command", nil, 2, "no command"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"user create", []string{"user", "create", "alice"}, 0, "created user alice"},
+		{"user create bob", []string{"user", "create", "bob"}, 0, "created user bob"},
+		{"duplicate user", []string{"user", "create", "alice"}, 2, "already exists"},
+		{"bad user name", []string{"user", "create", "-x"}, 2, "flag provided but not defined"},
+		{"bad user name 2", []string{"user", "create", "a/b"}, 2, "bad user name"},
+		{"reserved user name", []string{"user", "create", "api"}, 2, "bad user name"},
+		{"user create, no name", []string{"user", "create"}, 2, "usage"},
+		{"repo create", []string{"repo", "create", "alice/hello", "--git", gitDir}, 0, "hook post-receive --repo alice/hello"},
+		{"repo create, flag first", []string{"repo", "create", "--private", "--git", gitDir, "alice/secret"}, 0, "created repository alice/secret"},
+		{"duplicate repo", []string{"repo", "create", "alice/hello", "--git", gitDir}, 2, "already exists"},
+		{"repo of unknown user", []string{"repo", "create", "zed/hello", "--git", gitDir}, 2, "unknown user"},
+		{"repo without git", []string{"repo", "create", "alice/x"}, 2, "--git"},
+		{"repo, not git", []string{"repo", "create", "alice/x", "--git", t.TempDir()}, 2, "not a git repository"},
+		{"bad repo name", []string{"repo", "create", "alice", "--git", gitDir}, 2, "bad repository name"},
+		{"grant", []string{"repo", "grant", "alice/hello", "bob", "write"}, 0, "granted write"},
+		{"grant bad perm", []string{"repo", "grant", "alice/hello", "bob", "root"}, 2, "bad permission"},
+		{"grant unknown repo", []string{"repo", "grant", "alice/nope", "bob", "read"}, 2, "unknown repository"},
+		{"token create", []string{"token", "create", "bob", "--scopes", "repo:read,repo:write", "--expires", "720h", "--name", "laptop"}, 0, "shown once"},
+		{"token bad scope", []string{"token", "create", "bob", "--scopes", "admin"}, 2, "bad scope"},
+		{"token no scope", []string{"token", "create", "bob"}, 2, "bad scope"},
+		{"token bad expiry", []string{"token", "create", "bob", "--scopes", "repo:read", "--expires", "soon"}, 2, "invalid value"},
+		{"token unknown user", []string{"token", "create", "zed", "--scopes", "repo:read"}, 2, "unknown user"},
+		{"token list", []string{"token", "list", "bob"}, 0, "laptop"},
+		{"token revoke", []string{"token", "revoke", "1"}, 0, "revoked token 1"},
+		{"token revoke again", []string{"token", "revoke", "1"}, 0, "revoked token 1"},
+		{"token revoke unknown", []string{"token", "revoke", "99"}, 2, "unknown token"},
+		{"token revoke bad id", []string{"token", "revoke", "x"}, 2, "bad token id"},
+		{"token list shows revoked", []string{"token", "list", "bob"}, 0, "revoked"},
+		{"runner register", []string{"runner", "register", "box1", "--labels", "ubuntu-latest,x64"}, 0, "shown once"},
+		{"runner duplicate", []string{"runner", "register", "box1"}, 2, "already exists"},
+		{"runner bad label", []string{"runner", "register", "box2", "--labels", "a b"}, 2, "bad label"},
+		{"hook, unknown repo", []string{"hook", "post-receive", "--repo", "alice/nope"}, 2, "unknown repository"},
+		{"serve, bad base url", []string{"serve", "--base-url", "ftp://x"}, 2, "bad --base-url"},
+	}
+	for _, tt := range tests { // in order: later cases build on earlier ones
+		code, stdout, stderr := cliRun(t, db, "", tt.args...)
+		out := stdout
+		if code != 0 {
+			out = stderr
+			if strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s: stderr is not one line: %q", tt.name, stderr)
+			}
+		}
+		if code != tt.code || !strings.Contains(out, tt.stdout) {
+			t.Errorf("%s: shithub-actions %s: exit %d, output %q; want exit %d with %q", tt.name, strings.Join(tt.args, " "), code, out, tt.code, tt.stdout)
+		}
+	}
+	// Secrets: the last line of stdout, in the documented form, stored hashed.
+	_, stdout, _ := cliRun(t, db, "", "token", "create", "alice", "--scopes", "repo:read")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	secret := lines[len(lines)-1]
+	if len(secret) != len(patPrefix)+32 || !strings.HasPrefix(secret, patPrefix) || strings.Trim(secret[len(patPrefix):], base62) != "" {
+		t.Errorf("token create's last line = %q, want shithub_pat_ and 32 base62 characters", secret)
+	}
+	st, err := openStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var n int
+	st.db.QueryRow("SELECT COUNT(*) FROM tokens WHERE hash = ? OR CAST(hash AS TEXT) = ?", secret, secret).Scan(&n)
+	if n != 0 {
+		t.Errorf("a token's secret is stored in clear")
+	}
+	if _, _, err := st.tokenBySecret(context.Background(), secret); err != nil {
+		t.Errorf("the printed token does not authenticate: %v", err)
+	}
+}
+
+// TestGitPushHook installs the post-receive hook the way repo create says
+// and pushes with git: the push starts its run, once.
+func TestGitPushHook(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hook.db")
+	bare := filepath.Join(dir, "hello.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	cliRun(t, db, "", "user", "create", "alice")
+	code, stdout, stderr := cliRun(t, db, "", "repo", "create", "alice/hello", "--git", bare)
+	if code != 0 {
+		t.Fatalf("repo create: %d %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	install := lines[len(lines)-1]
+	// The test binary stands in for shithub-actions.
+	exe, _ := os.Executable()
+	hook := filepath.Join(bare, "hooks", "post-receive")
+	if !strings.Contains(install, hook) {
+		t.Fatalf("install line %q does not name %s", install, hook)
+	}
+	if out, err := exec.Command("sh", "-c", install).CombinedOutput(); err != nil {
+		t.Fatalf("running the install line: %v %s", err, out)
+	}
+	script, _ := os.ReadFile(hook)
+	if !strings.Contains(string(script), "hook post-receive --repo alice/hello") {
+		t.Fatalf("hook = %q", script)
+	}
+	os.WriteFile(hook, []byte(fmt.Sprintf("#!/bin/sh\nSHITHUB_ACTIONS_TEST_MAIN=1 exec %s --db %s hook post-receive --repo alice/hello\n", exe, db)), 0o755)
+
+	work, sha := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
+	out := gitCmd(t, work, "push", "-q", bare, "main", "HEAD:refs/heads/dev", "HEAD:refs/tags/v1")
+	if !strings.Contains(out, "CI #1 queued for main") {
+		t.Errorf("push output = %q, want the hook's note of the queued run", out)
+	}
+	st, err := openStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	repo, _ := st.repoByName(context.Background(), "alice", "hello")
+	runs, total, _ := st.listRuns(context.Background(), repo.ID, runFilter{}, 1, 10)
+	if total != 1 || runs[0].HeadSHA != sha || runs[0].HeadRef != "refs/heads/main" || runs[0].Actor != "alice" {
+		t.Fatalf("runs after push = %d (%+v), want one of main at %s", total, runs, sha)
+	}
+	// The same push delivered again by hand (several lines at once).
+	code, _, stderr = cliRun(t, db, zeroSHA+" "+sha+" refs/heads/main\n"+zeroSHA+" "+sha+" refs/heads/dev\n", "hook", "post-receive", "--repo", "alice/hello")
+	if code != 0 {
+		t.Fatalf("hook again: exit %d %s", code, stderr)
+	}
+	if _, total, _ = st.listRuns(context.Background(), repo.ID, runFilter{}, 1, 10); total != 1 {
+		t.Errorf("runs after redelivery = %d, want 1", total)
+	}
+	code, _, stderr = cliRun(t, db, "garbage\n", "hook", "post-receive", "--repo", "alice/hello")
+	if code != 2 || !strings.Contains(stderr, "bad post-receive line") {
+		t.Errorf("hook with garbage: exit %d %q, want 2 and a clear line", code, stderr)
+	}
+}
