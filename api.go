@@ -26,6 +26,8 @@ type server struct {
 	mux     *http.ServeMux
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
+
+	web *webUI // the pages (web.go)
 }
 
 // notifier is what the server tells its in-process executor.
@@ -70,6 +72,9 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/status", s.wrap(s.handleStepStatus))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/status", s.wrap(s.handleJobStatus))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
+
+	// The pages.
+	s.webRoutes()
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -163,6 +168,10 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)
+	}
+	if s.web != nil && isPageRequest(r) {
+		s.webError(w, r, code, msg)
+		return
 	}
 	writeJSON(w, code, map[string]string{"message": msg})
 }
