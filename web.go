@@ -221,6 +221,8 @@ func (s *server) formViewer(w http.ResponseWriter, r *http.Request) (*webViewer,
 // ---- the sign-in limiter ----
 
 // loginLimiter counts failed sign-ins per client address in fixed windows.
+// A success does not clear the count: else one valid token would buy an
+// attacker endless guesses at another user's.
 type loginLimiter struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -278,12 +280,6 @@ func (l *loginLimiter) fail(key string) {
 		l.fails[key] = f
 	}
 	f.n++
-}
-
-func (l *loginLimiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, key)
 }
 
 // clientKey is the limiter's key for a request: the peer address (not
@@ -455,7 +451,6 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.web.limiter.reset(key)
 	id, _, err := s.store.webCreateSession(r.Context(), u.ID, webSessionTTL)
 	if err != nil {
 		return err
