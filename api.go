@@ -27,6 +27,8 @@ type server struct {
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
+
+	web *webUI // the pages (web.go)
 }
 
 // notifier is what the server tells its in-process executor.
@@ -71,6 +73,9 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/status", s.wrap(s.handleStepStatus))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/status", s.wrap(s.handleJobStatus))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
+
+	// The pages.
+	s.webRoutes()
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -164,6 +169,10 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)
+	}
+	if s.web != nil && isPageRequest(r) {
+		s.webError(w, r, code, msg)
+		return
 	}
 	writeJSON(w, code, map[string]string{"message": msg})
 }

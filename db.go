@@ -1652,3 +1652,169 @@ func (s *Store) pendingJobs(ctx context.Context) (int, error) {
 	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'").Scan(&n)
 	return n, err
 }
+
+// ---- web ----
+
+// webCreateSession starts a browser session for a user and returns its id
+// (the cookie's value) and CSRF token. Only a SHA-256 of the id is kept.
+// Expired sessions are swept on the way.
+func (s *Store) webCreateSession(ctx context.Context, userID int64, ttl time.Duration) (id, csrf string, err error) {
+	id, csrf = newSecret(""), newSecret("")
+	now := s.nowMS()
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("DELETE FROM sessions WHERE expires_at <= ?", now); err != nil {
+			return err
+		}
+		_, err := tx.Exec("INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+			secretHash(id), userID, csrf, now, now+ttl.Milliseconds())
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return id, csrf, nil
+}
+
+// webSession finds the user and CSRF token of an unexpired session;
+// errNotFound when there is none.
+func (s *Store) webSession(ctx context.Context, id string) (*User, string, error) {
+	u := &User{}
+	var csrf string
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.hash = ? AND s.expires_at > ?`, secretHash(id), s.nowMS()).Scan(&u.ID, &u.Name, &csrf)
+	if err != nil {
+		return nil, "", notFound(err)
+	}
+	return u, csrf, nil
+}
+
+// webDeleteSession ends a session; ending one that is gone is not an error.
+func (s *Store) webDeleteSession(ctx context.Context, id string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("DELETE FROM sessions WHERE hash = ?", secretHash(id))
+		return err
+	})
+}
+
+// webWorkflow is a workflow file that has runs, named as its newest run is.
+type webWorkflow struct {
+	File string // .shithub/workflows/x.yml
+	Name string
+}
+
+// webWorkflows lists the workflow files a repository has runs of.
+func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM runs
+		WHERE id IN (SELECT MAX(id) FROM runs WHERE repo_id = ? GROUP BY workflow_file)
+		ORDER BY workflow_name, workflow_file`, repoID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []webWorkflow
+	for rows.Next() {
+		var w webWorkflow
+		if err := rows.Scan(&w.File, &w.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// webBranches lists the branches a repository has runs on, most recently
+// run first, at most n.
+func (s *Store) webBranches(ctx context.Context, repoID int64, n int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT substr(head_ref, 12) FROM runs
+		WHERE repo_id = ? AND substr(head_ref, 1, 11) = 'refs/heads/'
+		GROUP BY head_ref ORDER BY MAX(id) DESC LIMIT ?`, repoID, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// webLogChunksAfter returns the log chunks of a run's steps that follow
+// after[stepID] (a step missing from after: from its start), in job, step
+// and seq order. It stops once budget bytes are collected, with more true;
+// at least one chunk is returned when any is new.
+func (s *Store) webLogChunksAfter(ctx context.Context, runID int64, after map[int64]int64, budget int) ([]logChunk, bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id FROM steps s JOIN jobs j ON j.id = s.job_id
+		WHERE j.run_id = ? ORDER BY j.id, s.number`, runID)
+	if err != nil {
+		return nil, false, err
+	}
+	var steps []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		steps = append(steps, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	var out []logChunk
+	size := 0
+	for _, id := range steps {
+		more, err := func() (bool, error) {
+			rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
+			if err != nil {
+				return false, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if size >= budget && len(out) > 0 {
+					return true, nil
+				}
+				c := logChunk{StepID: id}
+				if err := rows.Scan(&c.Seq, &c.Data); err != nil {
+					return false, err
+				}
+				out = append(out, c)
+				size += len(c.Data)
+			}
+			return false, rows.Err()
+		}()
+		if err != nil || more {
+			return out, more, err
+		}
+	}
+	return out, false, nil
+}
+
+// webVisibleRepos lists the repositories user (nil: anonymous) may read.
+func (s *Store) webVisibleRepos(ctx context.Context, user *User) ([]*Repo, error) {
+	var uid int64
+	if user != nil {
+		uid = user.ID
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+` WHERE r.private = 0 OR r.owner_id = ?
+		OR EXISTS (SELECT 1 FROM collaborators c WHERE c.repo_id = r.id AND c.user_id = ?)
+		ORDER BY u.name, r.name LIMIT 500`, uid, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Repo
+	for rows.Next() {
+		r, err := scanRepo(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
