@@ -1222,14 +1222,22 @@ func (r *remoteSource) post(ctx context.Context, path string, body, out any) (in
 		}
 	}
 	delay := r.minBackoff
+	var lastErr error
 	for attempt := 1; ; attempt++ {
 		status, err := r.postOnce(ctx, path, payload, out)
-		if err == nil || isPermanent(err) {
-			return status, err
+		if err == nil {
+			return status, nil
 		}
 		if ctx.Err() != nil {
+			if lastErr != nil {
+				err = lastErr // the server's last answer says more than ctx's error
+			}
 			return status, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		}
+		if isPermanent(err) {
+			return status, err
+		}
+		lastErr = err
 		r.log.Warn("server unavailable; retrying", "path", path, "attempt", attempt, "err", err)
 		t := time.NewTimer(delay)
 		select {
