@@ -240,9 +240,10 @@ type logChunk struct {
 type fakeSource struct {
 	mu          sync.Mutex // guards everything below
 	queue       []*claimedJob
-	steps       map[int64][]string // step id → statuses, "running" or the conclusion
-	jobs        map[int64]string   // job id → conclusion
-	jobAt       map[int64]time.Time
+	steps       map[int64][]string   // step id → statuses, "running" or the conclusion
+	jobs        map[int64]string     // job id → conclusion
+	jobAt       map[int64]time.Time  // job id → when its status was set
+	logAt       map[int64]time.Time  // step id → when its first chunk came
 	logs        map[int64][]logChunk // step id → chunks, resends included
 	cancelled   map[int64]bool
 	checkoutErr error
@@ -256,6 +257,7 @@ func newFakeSource(jobs ...*claimedJob) *fakeSource {
 		steps:     map[int64][]string{},
 		jobs:      map[int64]string{},
 		jobAt:     map[int64]time.Time{},
+		logAt:     map[int64]time.Time{},
 		logs:      map[int64][]logChunk{},
 		cancelled: map[int64]bool{},
 		panicIn:   map[string]int{},
@@ -308,6 +310,9 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 		return err
 	}
 	defer s.mu.Unlock()
+	if len(s.logs[stepID]) == 0 {
+		s.logAt[stepID] = time.Now()
+	}
 	s.logs[stepID] = append(s.logs[stepID], logChunk{seq, string(data)})
 	return nil
 }
@@ -366,7 +371,7 @@ func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string) 
 
 // log is the text of a step's log, each seq once, in seq order; it fails
 // the test when seqs are not 1, 2, 3, ... or a resend differs.
-func (s *fakeSource) log(t *testing.T, stepID int64) string {
+func (s *fakeSource) log(t testing.TB, stepID int64) string {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
