@@ -70,7 +70,7 @@ func (d dockerCLI) output(ctx context.Context, args ...string) (stdout, stderr s
 }
 
 // exitCode is the exit status carried by err, or -1 when err is not an exit.
-func exitCode(err error) int {
+func processExitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return ee.ExitCode()

@@ -144,8 +144,8 @@ const (
 	// drainReportGrace is how long drain lets cancelled jobs report before
 	// it gives up on the source.
 	drainReportGrace = 15 * time.Second
-	// cleanupTimeout bounds docker rm and the like at the end of a job.
-	cleanupTimeout = time.Minute
+	// jobCleanupTimeout bounds docker rm and the like at the end of a job.
+	jobCleanupTimeout = time.Minute
 )
 
 // executorConfig configures an executor; zero fields take the defaults of
@@ -203,7 +203,7 @@ func (c executorConfig) withDefaults() executorConfig {
 		c.StopGrace = 10 * time.Second
 	}
 	if c.Instance == "" {
-		c.Instance = "local-" + randomHex(6)
+		c.Instance = randomInstance("local")
 	}
 	if c.Docker == "" {
 		c.Docker = "docker"
@@ -220,10 +220,11 @@ func (c executorConfig) withDefaults() executorConfig {
 	return c
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
+// randomInstance is prefix and 12 random hex digits: an instance id.
+func randomInstance(prefix string) string {
+	b := make([]byte, 6)
 	_, _ = rand.Read(b) // never fails on Linux; a zero id would still work
-	return hex.EncodeToString(b)
+	return prefix + "-" + hex.EncodeToString(b)
 }
 
 // executor runs claimed jobs in docker containers, cfg.Workers at a time.
@@ -437,13 +438,13 @@ func (ex *executor) removeStale(ctx context.Context) error {
 		ex.log.Info("removed stale containers", "count", len(ids))
 	}
 	entries, err := os.ReadDir(ex.cfg.WorkDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("list stale workspaces: %w", err)
 	}
 	prefix := ex.namePrefix()
 	for _, e := range entries {
 		id, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !allDigits(id) {
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil {
 			continue // another instance's, or not ours at all
 		}
 		if err := os.RemoveAll(filepath.Join(ex.cfg.WorkDir, e.Name())); err != nil {
@@ -463,18 +464,6 @@ func (ex *executor) namePrefix() string {
 		}
 	}
 	return "shithub-actions-" + string(inst) + "-"
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // call runs one source call, retrying errors not marked permanent with
@@ -676,7 +665,7 @@ func (j *execJob) abortReason() string {
 func (j *execJob) stopContainer() {
 	defer j.stops.Done()
 	grace := j.ex.cfg.StopGrace
-	ctx, cancel := context.WithTimeout(context.Background(), grace+cleanupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
 	defer cancel()
 	secs := strconv.Itoa(int((grace + time.Second - 1) / time.Second))
 	if _, _, err := j.ex.docker.output(ctx, "stop", "-t", secs, j.name); err != nil {
@@ -876,6 +865,7 @@ func (j *execJob) runArgs(image string) []string {
 		"-v", j.dir + ":" + containerWorkspace,
 		"-w", containerWorkspace,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
+		"--", // an image named like a flag (from a workflow) stays an image
 		image, "-f", "/dev/null",
 	}
 }
@@ -957,7 +947,7 @@ func (j *execJob) runScript(step *claimedStep) string {
 		return conclusionCancelled
 	}
 	if err != nil {
-		if code := exitCode(err); code >= 0 {
+		if code := processExitCode(err); code >= 0 {
 			out.linef("Error: Process completed with exit code %d.", code)
 		} else {
 			out.linef("Error: %v", fmt.Errorf("docker exec: %w", err))
@@ -1034,7 +1024,7 @@ func (j *execJob) finish(conclusion string) {
 	j.mu.Unlock()
 	j.stops.Wait() // docker stop before docker rm
 
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
 	defer cancel()
 	if started && !aborted && os.Geteuid() != 0 {
 		// Files the job wrote as root in the bind mount would outlive
@@ -1199,14 +1189,14 @@ func newRemoteSource(server, token string, capacity int, logger *slog.Logger) *r
 	}
 }
 
-// httpStatusError is a non-2xx answer; the body's message says why.
-type httpStatusError struct {
+// remoteHTTPError is a non-2xx answer; the body's message says why.
+type remoteHTTPError struct {
 	path    string
 	status  int
 	message string
 }
 
-func (e *httpStatusError) Error() string {
+func (e *remoteHTTPError) Error() string {
 	return fmt.Sprintf("POST %s: %d %s: %s", e.path, e.status, http.StatusText(e.status), e.message)
 }
 
@@ -1272,9 +1262,9 @@ func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte
 	}
 	switch {
 	case resp.StatusCode >= 500:
-		return resp.StatusCode, &httpStatusError{path, resp.StatusCode, errorMessage(data)}
+		return resp.StatusCode, &remoteHTTPError{path, resp.StatusCode, remoteErrorMessage(data)}
 	case resp.StatusCode >= 300:
-		return resp.StatusCode, markPermanent(&httpStatusError{path, resp.StatusCode, errorMessage(data)})
+		return resp.StatusCode, markPermanent(&remoteHTTPError{path, resp.StatusCode, remoteErrorMessage(data)})
 	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.Unmarshal(data, out); err != nil {
 			return resp.StatusCode, markPermanent(fmt.Errorf("POST %s: decode the answer: %w", path, err))
@@ -1284,7 +1274,7 @@ func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte
 }
 
 // errorMessage is the message of a {"message": ...} error body, or the body.
-func errorMessage(body []byte) string {
+func remoteErrorMessage(body []byte) string {
 	var e struct {
 		Message string `json:"message"`
 	}
@@ -1320,18 +1310,18 @@ func (r *remoteSource) appendLog(ctx context.Context, jobID, stepID, seq int64, 
 	return err
 }
 
-type statusBody struct {
+type remoteStatusBody struct {
 	Status     string `json:"status"`
 	Conclusion string `json:"conclusion,omitempty"`
 }
 
 func (r *remoteSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), statusBody{status, conclusion}, nil)
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), remoteStatusBody{status, conclusion}, nil)
 	return err
 }
 
 func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), statusBody{status, conclusion}, nil)
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteStatusBody{status, conclusion}, nil)
 	return err
 }
 

@@ -96,14 +96,14 @@ func buildTestImage(tb testing.TB) {
 func newDockerExecutor(tb testing.TB, src jobSource) *executor {
 	tb.Helper()
 	ex := newExecutor(executorConfig{
-		Instance:     "dockertest-" + randomHex(4),
+		Instance:     randomInstance("dockertest"),
 		Images:       map[string]string{"busybox": testImage},
 		Pull:         "never",
 		Memory:       "256m",
 		WorkDir:      tb.TempDir(),
 		CancelPoll:   100 * time.Millisecond,
 		PollInterval: time.Hour, // the tests wake the workers
-	}, src, testLogger())
+	}, src, runnerTestLogger())
 	tb.Cleanup(func() { ex.removeStale(context.Background()) })
 	return ex
 }

@@ -29,10 +29,17 @@ import (
 const fakeDockerEnv = "SHITHUB_FAKE_DOCKER"
 
 func TestMain(m *testing.M) {
+	runFakeDockerIfAsked()
+	os.Exit(m.Run())
+}
+
+// runFakeDockerIfAsked turns the test binary into the fake docker CLI when
+// fakeDockerEnv is set. A package has one TestMain: whichever it is must
+// call this first.
+func runFakeDockerIfAsked() {
 	if dir := os.Getenv(fakeDockerEnv); dir != "" {
 		os.Exit(fakeDocker(dir, os.Args[1:]))
 	}
-	os.Exit(m.Run())
 }
 
 // dockerCall is one recorded invocation of the fake docker.
@@ -230,8 +237,8 @@ func (f fakeEngine) commands(t *testing.T, sub string) []dockerCall {
 	return out
 }
 
-// logChunk is one appendLog call.
-type logChunk struct {
+// gotChunk is one appendLog call.
+type gotChunk struct {
 	seq  int64
 	data string
 }
@@ -244,7 +251,7 @@ type fakeSource struct {
 	jobs        map[int64]string     // job id → conclusion
 	jobAt       map[int64]time.Time  // job id → when its status was set
 	logAt       map[int64]time.Time  // step id → when its first chunk came
-	logs        map[int64][]logChunk // step id → chunks, resends included
+	logs        map[int64][]gotChunk // step id → chunks, resends included
 	cancelled   map[int64]bool
 	checkoutErr error
 	panicIn     map[string]int // method → panics left to throw
@@ -258,7 +265,7 @@ func newFakeSource(jobs ...*claimedJob) *fakeSource {
 		jobs:      map[int64]string{},
 		jobAt:     map[int64]time.Time{},
 		logAt:     map[int64]time.Time{},
-		logs:      map[int64][]logChunk{},
+		logs:      map[int64][]gotChunk{},
 		cancelled: map[int64]bool{},
 		panicIn:   map[string]int{},
 		failIn:    map[string]int{},
@@ -305,7 +312,7 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 	s.mu.Lock()
 	if err := s.troubleLocked("appendLog"); err != nil {
 		// The chunk arrived but the answer was lost: the resend repeats it.
-		s.logs[stepID] = append(s.logs[stepID], logChunk{seq, string(data)})
+		s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
 		s.mu.Unlock()
 		return err
 	}
@@ -313,7 +320,7 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 	if len(s.logs[stepID]) == 0 {
 		s.logAt[stepID] = time.Now()
 	}
-	s.logs[stepID] = append(s.logs[stepID], logChunk{seq, string(data)})
+	s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
 	return nil
 }
 
@@ -436,7 +443,7 @@ func testJob(id int64, scripts ...string) *claimedJob {
 func stepID(job *claimedJob, i int) int64 { return job.Steps[i].ID }
 
 // testLogger discards, unless SHITHUB_TEST_LOG is set.
-func testLogger() *slog.Logger {
+func runnerTestLogger() *slog.Logger {
 	if os.Getenv("SHITHUB_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -455,7 +462,7 @@ func newTestExecutor(t *testing.T, src jobSource) (*executor, fakeEngine) {
 		StopGrace:    time.Second,
 		CancelPoll:   10 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond,
-	}, src, testLogger())
+	}, src, runnerTestLogger())
 	ex.retryFor = 5 * time.Second
 	return ex, fe
 }
@@ -481,7 +488,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5",
 		"--memory", "2g", "--cpus", "1", "--pids-limit", "1024", "--pull=missing",
 		"-v", workspace + ":/workspace", "-w", "/workspace",
-		"--entrypoint", "tail", "ubuntu:24.04", "-f", "/dev/null"}
+		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null"}
 	var got [][]string
 	for _, c := range fe.calls(t) {
 		got = append(got, c.Args)
@@ -1101,7 +1108,7 @@ type protocolServer struct {
 	fail      map[string]int       // route → 503 answers left
 	failed    map[string][]string  // route → bodies of the requests answered 503
 	conflict  map[string]bool      // route → answer 409
-	logs      map[int64][]logChunk // step id → chunks as received
+	logs      map[int64][]gotChunk // step id → chunks as received
 	steps     map[int64][]string
 	jobs      map[int64]string
 	cancel    map[int64]bool
@@ -1111,13 +1118,13 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 	s := &protocolServer{
 		t: t, token: token, queue: jobs, held: map[int64]bool{},
 		requests: map[string]int{}, fail: map[string]int{}, failed: map[string][]string{}, conflict: map[string]bool{},
-		logs: map[int64][]logChunk{}, steps: map[int64][]string{}, jobs: map[int64]string{}, cancel: map[int64]bool{},
+		logs: map[int64][]gotChunk{}, steps: map[int64][]string{}, jobs: map[int64]string{}, cancel: map[int64]bool{},
 	}
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") != "Bearer "+token {
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "bad runner token"})
+				writeTestJSON(w, http.StatusUnauthorized, map[string]string{"message": "bad runner token"})
 				return
 			}
 			s.mu.Lock()
@@ -1134,9 +1141,9 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 				s.mu.Lock()
 				s.failed[pattern] = append(s.failed[pattern], string(body))
 				s.mu.Unlock()
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "try later"})
+				writeTestJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "try later"})
 			case conflict:
-				writeJSON(w, http.StatusConflict, map[string]string{"message": "illegal transition"})
+				writeTestJSON(w, http.StatusConflict, map[string]string{"message": "illegal transition"})
 			default:
 				h(w, r)
 			}
@@ -1154,7 +1161,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 		job := s.queue[0]
 		s.queue = s.queue[1:]
 		s.held[job.JobID] = true
-		writeJSON(w, http.StatusOK, job)
+		writeTestJSON(w, http.StatusOK, job)
 	})
 	route("POST /api/v1/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -1163,18 +1170,18 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 			Data   []byte `json:"data"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
 		}
 		s.mu.Lock()
-		s.logs[b.StepID] = append(s.logs[b.StepID], logChunk{b.Seq, string(b.Data)})
+		s.logs[b.StepID] = append(s.logs[b.StepID], gotChunk{b.Seq, string(b.Data)})
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	})
 	status := func(w http.ResponseWriter, r *http.Request, into map[int64][]string, id int64) {
-		var b statusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
 		}
 		if b.Status == "completed" {
@@ -1183,7 +1190,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 		s.mu.Lock()
 		into[id] = append(into[id], b.Status)
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]string{})
+		writeTestJSON(w, http.StatusOK, map[string]string{})
 	}
 	route("POST /api/v1/jobs/{id}/steps/{step}/status", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("step"), 10, 64)
@@ -1191,15 +1198,15 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 	})
 	route("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		var b statusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
 		}
 		s.mu.Lock()
 		s.jobs[id] = b.Conclusion
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]string{})
+		writeTestJSON(w, http.StatusOK, map[string]string{})
 	})
 	route("POST /api/v1/jobs/{id}/cancel-check", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -1207,10 +1214,10 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 		held, cancel := s.held[id], s.cancel[id]
 		s.mu.Unlock()
 		if !held {
-			writeJSON(w, http.StatusNotFound, map[string]string{"message": "this runner does not hold the job"})
+			writeTestJSON(w, http.StatusNotFound, map[string]string{"message": "this runner does not hold the job"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]bool{"cancel_requested": cancel})
+		writeTestJSON(w, http.StatusOK, map[string]bool{"cancel_requested": cancel})
 	})
 	route("/api/v1/jobs/{id}/git/", func(w http.ResponseWriter, r *http.Request) {
 		if s.repo == "" {
@@ -1235,7 +1242,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeTestJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
@@ -1248,7 +1255,7 @@ func (s *protocolServer) count(route string) int {
 }
 
 func newTestRemote(s *protocolServer) *remoteSource {
-	r := newRemoteSource(s.srv.URL+"/", s.token, 3, testLogger())
+	r := newRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
 	r.minBackoff, r.maxBackoff = time.Millisecond, 5*time.Millisecond
 	return r
 }
@@ -1272,7 +1279,8 @@ func TestRemoteSourceHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := json.Marshal(job); !bytes.Equal(must(json.Marshal(got)), want) {
+	gotJSON, _ := json.Marshal(got)
+	if want, _ := json.Marshal(job); !bytes.Equal(gotJSON, want) {
 		t.Errorf("claimed %+v, want %+v", got, job)
 	}
 	s.mu.Lock()
@@ -1280,13 +1288,6 @@ func TestRemoteSourceHeartbeat(t *testing.T) {
 	if want := []string{`{"labels":["ubuntu-latest","debian-latest"],"capacity":3}`, `{"labels":["ubuntu-latest"],"capacity":3}`}; !slices.Equal(s.heartbeat, want) {
 		t.Errorf("heartbeat bodies = %q, want %q", s.heartbeat, want)
 	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 func TestRemoteSourceRetries(t *testing.T) {
@@ -1320,7 +1321,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	}
 
 	// The executor does not retry it either.
-	ex := newExecutor(executorConfig{}, r, testLogger())
+	ex := newExecutor(executorConfig{}, r, runnerTestLogger())
 	ex.call(ctx, "complete step", func(ctx context.Context) error { return r.setStepStatus(ctx, 1, 11, "completed", "success") })
 	if n := s.count(stepRoute); n != 5 {
 		t.Errorf("%d requests, want 5: the executor retried a 409", n)
@@ -1394,7 +1395,7 @@ func TestRemoteSourceCancelCheck(t *testing.T) {
 
 // gitRepo makes a repository with two commits and returns its directory and
 // the first commit, which is no branch's tip.
-func gitRepo(t *testing.T) (dir, first string) {
+func runnerGitRepo(t *testing.T) (dir, first string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("no git")
@@ -1424,7 +1425,7 @@ func gitRepo(t *testing.T) (dir, first string) {
 
 func TestRemoteCheckout(t *testing.T) {
 	t.Parallel()
-	repo, first := gitRepo(t)
+	repo, first := runnerGitRepo(t)
 	s := newProtocolServer(t, "s3cr3t-token")
 	s.repo = repo
 	r := newTestRemote(s)
@@ -1456,7 +1457,7 @@ func TestRemoteCheckout(t *testing.T) {
 
 func TestRemoteRunnerEndToEnd(t *testing.T) {
 	t.Parallel()
-	repo, first := gitRepo(t)
+	repo, first := runnerGitRepo(t)
 	job := testJob(72, "echo from the remote runner", "exit 1", "echo never")
 	job.HeadSHA = first
 	s := newProtocolServer(t, "tok", job)
