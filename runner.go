@@ -685,17 +685,13 @@ func (j *execJob) execute() string {
 	if err != nil {
 		reason := j.abortReason()
 		j.log.Warn("job set-up failed", "err", err, "abort", reason)
-		text := setupFailureText(err)
-		if reason != "" {
-			text = abortText(reason)
-		}
 		if first == 1 {
-			j.writeLog(steps[0].ID, text)
+			text, c := setupFailureText(err), conclusionFailure
 			if reason != "" {
-				j.endStep(0, conclusionCancelled)
-				return j.abortRest(1, reason)
+				text, c = abortText(reason), conclusionCancelled
 			}
-			j.endStep(0, conclusionFailure)
+			j.writeLog(steps[0].ID, text)
+			j.endStep(0, c)
 		}
 		if reason != "" {
 			return j.abortRest(first, reason)
