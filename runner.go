@@ -774,22 +774,17 @@ func (j *execJob) setUp() (lines []string, err error) {
 	}
 
 	j.dir = filepath.Join(ex.cfg.WorkDir, j.name)
-	// A directory of that name is a leftover of a crashed process.
-	if err := os.RemoveAll(j.dir); err != nil {
-		return nil, &setupError{"prepare the workspace", err}
-	}
-	if err := os.MkdirAll(j.dir, 0o755); err != nil {
+	if err := j.emptyWorkspace(); err != nil {
 		return nil, &setupError{"prepare the workspace", err}
 	}
 	lines = append(lines, fmt.Sprintf("Workspace: %s, mounted at %s", j.dir, containerWorkspace))
 
+	attempts := 0
 	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-		// A failed attempt may have left files; checkout wants an empty dir.
-		if err := os.RemoveAll(j.dir); err != nil {
-			return err
-		}
-		if err := os.Mkdir(j.dir, 0o755); err != nil {
-			return err
+		if attempts++; attempts > 1 {
+			if err := j.emptyWorkspace(); err != nil {
+				return err
+			}
 		}
 		return ex.src.checkout(ctx, j.job, j.dir)
 	})
@@ -827,6 +822,15 @@ func (j *execJob) setUp() (lines []string, err error) {
 	}
 	lines = append(lines, "Shell: "+j.shell+" -e {0}")
 	return lines, nil
+}
+
+// emptyWorkspace makes j.dir an empty directory. What is there already is
+// left by a crashed process or by a failed checkout attempt.
+func (j *execJob) emptyWorkspace() error {
+	if err := os.RemoveAll(j.dir); err != nil {
+		return err
+	}
+	return os.MkdirAll(j.dir, 0o755)
 }
 
 // chooseImage picks the job's image: its own container image, else the image
