@@ -942,21 +942,19 @@ func (j *execJob) runScript(step *claimedStep) string {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	err := cmd.Run()
-	if j.abortReason() != "" {
-		out.close()
-		return conclusionCancelled
-	}
-	if err != nil {
-		if code := processExitCode(err); code >= 0 {
-			out.linef("Error: Process completed with exit code %d.", code)
-		} else {
-			out.linef("Error: %v", fmt.Errorf("docker exec: %w", err))
-		}
-		out.close()
-		return conclusionFailure
+	c := conclusionFailure
+	switch code := processExitCode(err); {
+	case j.abortReason() != "":
+		c = conclusionCancelled
+	case err == nil:
+		c = conclusionSuccess
+	case code >= 0:
+		out.linef("Error: Process completed with exit code %d.", code)
+	default:
+		out.linef("Error: %v", fmt.Errorf("docker exec: %w", err))
 	}
 	out.close()
-	return conclusionSuccess
+	return c
 }
 
 // containerDir is a step's working-directory inside the container.
