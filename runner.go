@@ -898,8 +898,10 @@ const (
 // stepBootstrap runs as `sh -c stepBootstrap SHELL` in the container: it
 // saves the script from stdin to a file and runs `SHELL -e FILE` with stdin
 // from /dev/null, so a command in the script that reads stdin cannot eat
-// the rest of the script. The exports happen in a subshell, after mktemp and
-// cat, so a step's own PATH cannot break the bootstrap.
+// the rest of the script. The script's stderr joins its stdout in the
+// container, as docker exec would carry them apart and lose their order.
+// The exports happen in a subshell, after mktemp and cat, so a step's own
+// PATH cannot break the bootstrap.
 const stepBootstrap = `__shithub_f=$(mktemp) && cat >"$__shithub_f" || exit 1
 (
 for __shithub_n in $` + envAliasList + `; do
@@ -907,7 +909,7 @@ for __shithub_n in $` + envAliasList + `; do
 done
 unset ` + envAliasList + ` __shithub_n
 exec "$0" -e "$__shithub_f"
-) </dev/null
+) </dev/null 2>&1
 __shithub_s=$?
 rm -f "$__shithub_f"
 exit $__shithub_s`
@@ -938,7 +940,7 @@ func (j *execJob) runScript(step *claimedStep) string {
 	cmd := j.ex.docker.command(j.execCtx, clientEnv, args...)
 	cmd.Stdin = strings.NewReader(step.Run)
 	// One writer for both: os/exec then gives the client a single pipe, so
-	// stdout and stderr keep their relative order.
+	// docker's own messages (a missing working directory) land in order.
 	cmd.Stdout = out
 	cmd.Stderr = out
 	err := cmd.Run()
