@@ -365,3 +365,51 @@ func BenchmarkCancelLatency(b *testing.B) {
 	b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(p99.Milliseconds()), "p99-ms")
 }
+
+// TestDockerRemoteRunner runs `shithub-actions runner` against an in-memory
+// server: heartbeat, git checkout over smart HTTP, a real container, logs.
+func TestDockerRemoteRunner(t *testing.T) {
+	buildTestImage(t)
+	repo, first := runnerGitRepo(t)
+	job := dockerJob(9500, "cat README\necho \"on $RUNNER_OS\"")
+	job.HeadSHA = first
+	job.Env = map[string]string{"RUNNER_OS": "Linux"}
+	s := newProtocolServer(t, "runner-token", job)
+	s.repo = repo
+
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr strings.Builder
+	errc := make(chan error, 1)
+	go func() {
+		errc <- cmdRunner(ctx, []string{"--server", s.srv.URL, "--token", "runner-token", "--labels", "busybox",
+			"--image", "busybox=" + testImage, "--pull", "never", "--memory", "256m", "--capacity", "1"}, &stdout, &stderr)
+	}()
+	waitUntil(t, "the job's status", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.jobs[9500] != ""
+	})
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatalf("cmdRunner = %v\n%s", err, stderr.String())
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := s.jobs[9500]; got != "success" {
+		t.Fatalf("job = %q, want success\n%s", got, stderr.String())
+	}
+	var log strings.Builder
+	for _, c := range s.logs[stepID(job, 2)] {
+		log.WriteString(c.data)
+	}
+	if got := log.String(); got != "first\non Linux\n" {
+		t.Errorf("step log = %q", got)
+	}
+	if !strings.Contains(stdout.String(), "runner runner-") {
+		t.Errorf("stdout = %q", stdout.String())
+	}
+	if c := containersOf(t, 9500); len(c) != 0 {
+		t.Errorf("containers left: %v", c)
+	}
+}
