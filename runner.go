@@ -470,25 +470,50 @@ func (ex *executor) namePrefix() string {
 // backoff until ctx is done or ex.retryFor has passed. Retried log chunks
 // keep their seq, so a resend is a no-op on the server.
 func (ex *executor) call(ctx context.Context, what string, fn func(context.Context) error) error {
-	delay := 100 * time.Millisecond
-	deadline := time.Now().Add(ex.retryFor)
+	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.retryFor,
+		func(attempt int, err error) {
+			ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
+		},
+		func() error { return fn(ctx) })
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// retryWithBackoff calls fn until it succeeds, fails with a permanent error,
+// ctx is done or budget (when not zero) has passed. The wait between
+// attempts starts at delay and doubles up to maxDelay; onRetry hears of
+// every failure that is retried.
+func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration,
+	onRetry func(attempt int, err error), fn func() error) error {
+	deadline := time.Now().Add(budget)
+	var lastErr error
 	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
+		err := fn()
 		if err == nil {
 			return nil
 		}
-		if isPermanent(err) || ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("%s: %w", what, err)
+		if ctx.Err() != nil {
+			if lastErr == nil {
+				return err
+			}
+			// The last real failure says more than ctx's error.
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
 		}
-		ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
+		if isPermanent(err) || budget > 0 && time.Now().After(deadline) {
+			return err
+		}
+		lastErr = err
+		onRetry(attempt, err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		case <-t.C:
 		}
-		delay = min(2*delay, maxRetryDelay)
+		delay = min(2*delay, maxDelay)
 	}
 }
 
@@ -1211,33 +1236,16 @@ func (r *remoteSource) post(ctx context.Context, path string, body, out any) (in
 			return 0, markPermanent(fmt.Errorf("encode %s: %w", path, err))
 		}
 	}
-	delay := r.minBackoff
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		status, err := r.postOnce(ctx, path, payload, out)
-		if err == nil {
-			return status, nil
-		}
-		if ctx.Err() != nil {
-			if lastErr != nil {
-				err = lastErr // the server's last answer says more than ctx's error
-			}
-			return status, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		}
-		if isPermanent(err) {
-			return status, err
-		}
-		lastErr = err
-		r.log.Warn("server unavailable; retrying", "path", path, "attempt", attempt, "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return status, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
-		delay = min(2*delay, r.maxBackoff)
-	}
+	var status int
+	err := retryWithBackoff(ctx, r.minBackoff, r.maxBackoff, 0,
+		func(attempt int, err error) {
+			r.log.Warn("server unavailable; retrying", "path", path, "attempt", attempt, "err", err)
+		},
+		func() (err error) {
+			status, err = r.postOnce(ctx, path, payload, out)
+			return err
+		})
+	return status, err
 }
 
 // postOnce makes one request; a returned error not marked permanent is
