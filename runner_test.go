@@ -1,0 +1,1563 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeDockerEnv, when set to a directory, makes the test binary act as the
+// docker CLI (see fakeDocker).
+const fakeDockerEnv = "SHITHUB_FAKE_DOCKER"
+
+func TestMain(m *testing.M) {
+	runFakeDockerIfAsked()
+	os.Exit(m.Run())
+}
+
+// runFakeDockerIfAsked turns the test binary into the fake docker CLI when
+// fakeDockerEnv is set. A package has one TestMain: whichever it is must
+// call this first.
+func runFakeDockerIfAsked() {
+	if dir := os.Getenv(fakeDockerEnv); dir != "" {
+		os.Exit(fakeDocker(dir, os.Args[1:]))
+	}
+}
+
+// dockerCall is one recorded invocation of the fake docker.
+type dockerCall struct {
+	Args []string          `json:"args"`
+	Env  map[string]string `json:"env"` // the values of the names passed with -e
+}
+
+// fakeDocker plays the docker CLI. It records every invocation in
+// dir/calls.jsonl; files in dir script its behaviour:
+//
+//	no-engine   every command fails as with no engine
+//	run-fail    docker run fails, printing the file's content on stderr
+//	run-block   docker run hangs (until killed)
+//	no-bash     the image has no bash
+//	ps-output   what docker ps prints
+//
+// docker stop and docker rm create dir/stopped-NAME. A step's script (its
+// stdin) is a list of commands: echo TEXT, err TEXT (to stderr), env NAME,
+// pwd, shell, big N (N bytes), wait-stop (until the container is stopped,
+// then exit 137), wait-file NAME (until dir/NAME exists), exit N.
+func fakeDocker(dir string, args []string) int {
+	call := dockerCall{Args: args, Env: map[string]string{}}
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-e" {
+			call.Env[args[i+1]] = os.Getenv(args[i+1])
+		}
+	}
+	line, _ := json.Marshal(call)
+	f, err := os.OpenFile(filepath.Join(dir, "calls.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 99
+	}
+	f.Write(append(line, '\n')) // one write: lines of concurrent calls do not mix
+	f.Close()
+
+	has := func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir, name))
+		return err == nil
+	}
+	waitFor := func(name string) bool {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if has(name) {
+				return true
+			}
+		}
+		return false
+	}
+	if has("no-engine") {
+		fmt.Fprintln(os.Stderr, "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?")
+		return 1
+	}
+	switch args[0] {
+	case "version":
+		fmt.Println("Client: fake\nServer: fake")
+	case "run":
+		if msg, err := os.ReadFile(filepath.Join(dir, "run-fail")); err == nil {
+			os.Stderr.Write(msg)
+			return 125
+		}
+		if has("run-block") {
+			waitFor("never")
+			return 1
+		}
+		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
+	case "stop", "rm":
+		for _, name := range args[1:] {
+			os.WriteFile(filepath.Join(dir, "stopped-"+name), nil, 0o644)
+		}
+	case "ps":
+		out, _ := os.ReadFile(filepath.Join(dir, "ps-output"))
+		os.Stdout.Write(out)
+	case "exec":
+		return fakeExec(dir, args[1:], waitFor)
+	default:
+		fmt.Fprintf(os.Stderr, "fake docker: unknown command %q\n", args[0])
+		return 1
+	}
+	return 0
+}
+
+func fakeExec(dir string, args []string, waitFor func(string) bool) int {
+	env := map[string]string{}
+	workdir := "/"
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-e":
+			env[args[1]] = os.Getenv(args[1])
+			args = args[2:]
+		case "-w":
+			workdir = args[1]
+			args = args[2:]
+		default:
+			args = args[1:]
+		}
+	}
+	container, cmd := args[0], args[1:]
+	switch {
+	case slices.Equal(cmd, []string{"sh", "-c", "command -v bash || command -v sh"}):
+		if _, err := os.Stat(filepath.Join(dir, "no-bash")); err == nil {
+			fmt.Println("/bin/sh")
+		} else {
+			fmt.Println("/usr/bin/bash")
+		}
+		return 0
+	case len(cmd) != 4 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap:
+		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
+		return 127
+	}
+	// What stepBootstrap does: export the aliased values by their names.
+	real := map[string]string{}
+	for _, name := range strings.Fields(env[envAliasList]) {
+		if v, ok := env[envAliasPrefix+name]; ok {
+			real[name] = v
+		}
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		switch verb {
+		case "echo":
+			fmt.Println(arg)
+		case "err":
+			fmt.Fprintln(os.Stderr, arg)
+		case "env":
+			if v, ok := real[arg]; ok {
+				fmt.Printf("%s=%s\n", arg, v)
+			} else {
+				fmt.Printf("%s is not set\n", arg)
+			}
+		case "pwd":
+			fmt.Println(workdir)
+		case "shell":
+			fmt.Println(cmd[3])
+		case "big":
+			n, _ := strconv.Atoi(arg)
+			w := bufio.NewWriterSize(os.Stdout, 1000)
+			for i := range n {
+				w.WriteByte(bigByte(i))
+			}
+			w.Flush()
+		case "wait-stop":
+			waitFor("stopped-" + container)
+			return 137
+		case "wait-file":
+			waitFor(arg)
+		case "exit":
+			n, _ := strconv.Atoi(arg)
+			return n
+		}
+	}
+	return 0
+}
+
+// bigByte is byte i of the output of the fake's `big` command.
+func bigByte(i int) byte { return "0123456789abcdefghijklmnopqrstuvwxyz\n"[i%37] }
+
+// fakeEngine is the directory of one test's fake docker.
+type fakeEngine struct{ dir string }
+
+func (f fakeEngine) set(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f fakeEngine) calls(t *testing.T) []dockerCall {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(f.dir, "calls.jsonl"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var calls []dockerCall
+	for line := range strings.Lines(string(data)) {
+		var c dockerCall
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("calls.jsonl: %v: %q", err, line)
+		}
+		calls = append(calls, c)
+	}
+	return calls
+}
+
+// commands lists the recorded calls of one docker subcommand.
+func (f fakeEngine) commands(t *testing.T, sub string) []dockerCall {
+	t.Helper()
+	var out []dockerCall
+	for _, c := range f.calls(t) {
+		if c.Args[0] == sub {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// gotChunk is one appendLog call.
+type gotChunk struct {
+	seq  int64
+	data string
+}
+
+// fakeSource is an in-memory jobSource that records what the executor tells it.
+type fakeSource struct {
+	mu          sync.Mutex // guards everything below
+	queue       []*claimedJob
+	steps       map[int64][]string   // step id → statuses, "running" or the conclusion
+	jobs        map[int64]string     // job id → conclusion
+	jobAt       map[int64]time.Time  // job id → when its status was set
+	logAt       map[int64]time.Time  // step id → when its first chunk came
+	logs        map[int64][]gotChunk // step id → chunks, resends included
+	cancelled   map[int64]bool
+	checkoutErr error
+	panicIn     map[string]int // method → panics left to throw
+	failIn      map[string]int // method → transient errors left to return
+}
+
+func newFakeSource(jobs ...*claimedJob) *fakeSource {
+	return &fakeSource{
+		queue:     jobs,
+		steps:     map[int64][]string{},
+		jobs:      map[int64]string{},
+		jobAt:     map[int64]time.Time{},
+		logAt:     map[int64]time.Time{},
+		logs:      map[int64][]gotChunk{},
+		cancelled: map[int64]bool{},
+		panicIn:   map[string]int{},
+		failIn:    map[string]int{},
+	}
+}
+
+// troubleLocked panics or fails as set up for method. s.mu is held, and
+// is released before a panic.
+func (s *fakeSource) troubleLocked(method string) error {
+	if s.panicIn[method] > 0 {
+		s.panicIn[method]--
+		s.mu.Unlock()
+		panic("fake source: panic in " + method)
+	}
+	if s.failIn[method] > 0 {
+		s.failIn[method]--
+		return fmt.Errorf("fake source: transient failure in %s", method)
+	}
+	return nil
+}
+
+func (s *fakeSource) add(job *claimedJob) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, job)
+}
+
+func (s *fakeSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+	s.mu.Lock()
+	if err := s.troubleLocked("claim"); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return nil, nil
+	}
+	job := s.queue[0]
+	s.queue = s.queue[1:]
+	return job, nil
+}
+
+func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+	s.mu.Lock()
+	if err := s.troubleLocked("appendLog"); err != nil {
+		// The chunk arrived but the answer was lost: the resend repeats it.
+		s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
+		s.mu.Unlock()
+		return err
+	}
+	defer s.mu.Unlock()
+	if len(s.logs[stepID]) == 0 {
+		s.logAt[stepID] = time.Now()
+	}
+	s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
+	return nil
+}
+
+func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	s.mu.Lock()
+	if err := s.troubleLocked("setStepStatus"); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	defer s.mu.Unlock()
+	if status == "completed" {
+		status = conclusion
+	}
+	s.steps[stepID] = append(s.steps[stepID], status)
+	return nil
+}
+
+func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
+	s.mu.Lock()
+	if err := s.troubleLocked("setJobStatus"); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[jobID]; ok {
+		return markPermanent(fmt.Errorf("job %d completed twice", jobID))
+	}
+	s.jobs[jobID] = conclusion
+	s.jobAt[jobID] = time.Now()
+	return nil
+}
+
+func (s *fakeSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelled[jobID], nil
+}
+
+func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+	s.mu.Lock()
+	if err := s.troubleLocked("checkout"); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	err := s.checkoutErr
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		return fmt.Errorf("checkout into a non-empty %s", dir)
+	}
+	return os.WriteFile(filepath.Join(dir, "README"), []byte(job.Repo+"@"+job.HeadSHA+"\n"), 0o644)
+}
+
+// log is the text of a step's log, each seq once, in seq order; it fails
+// the test when seqs are not 1, 2, 3, ... or a resend differs.
+func (s *fakeSource) log(t testing.TB, stepID int64) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	seen := map[int64]string{}
+	var last int64
+	for _, c := range s.logs[stepID] {
+		if prev, ok := seen[c.seq]; ok {
+			if prev != c.data {
+				t.Errorf("step %d: seq %d resent with other data", stepID, c.seq)
+			}
+			continue
+		}
+		if c.seq != last+1 {
+			t.Errorf("step %d: seq %d after %d", stepID, c.seq, last)
+		}
+		seen[c.seq], last = c.data, c.seq
+		b.WriteString(c.data)
+	}
+	return b.String()
+}
+
+func (s *fakeSource) stepStatuses(stepID int64) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.steps[stepID])
+}
+
+func (s *fakeSource) jobConclusion(jobID int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[jobID]
+}
+
+// waitUntil waits for cond, failing the test after a minute: a safety net
+// against a hung executor, not a timing assertion.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// testJob is a job with Set up job, a checkout step and a run step for each
+// script; step ids are jobID*100 + index.
+func testJob(id int64, scripts ...string) *claimedJob {
+	steps := []claimedStep{
+		{ID: id * 100, Number: 1, Kind: "setup", Name: "Set up job"},
+		{ID: id*100 + 1, Number: 2, Kind: "checkout", Name: "Checkout", Uses: "actions/checkout@v4"},
+	}
+	for i, s := range scripts {
+		steps = append(steps, claimedStep{ID: id*100 + 2 + int64(i), Number: 3 + i, Kind: "run", Name: "step", Run: s})
+	}
+	return &claimedJob{
+		JobID: id, RunID: 7, RepoID: 3, Repo: "alice/demo", HeadSHA: "0123456789abcdef0123456789abcdef01234567",
+		JobName: "build", RunsOn: []string{"ubuntu-latest"}, Steps: steps,
+	}
+}
+
+func stepID(job *claimedJob, i int) int64 { return job.Steps[i].ID }
+
+// testLogger discards, unless SHITHUB_TEST_LOG is set.
+func runnerTestLogger() *slog.Logger {
+	if os.Getenv("SHITHUB_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// newTestExecutor returns an executor on the fake docker and src.
+func newTestExecutor(t *testing.T, src jobSource) (*executor, fakeEngine) {
+	t.Helper()
+	fe := fakeEngine{dir: t.TempDir()}
+	ex := newExecutor(executorConfig{
+		Instance:     "test",
+		Docker:       os.Args[0],
+		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir},
+		WorkDir:      t.TempDir(),
+		StopGrace:    time.Second,
+		CancelPoll:   10 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond,
+	}, src, runnerTestLogger())
+	ex.retryFor = 5 * time.Second
+	return ex, fe
+}
+
+func TestExecutorRunsJob(t *testing.T) {
+	t.Parallel()
+	job := testJob(5, "echo hello\nerr oops\necho bye", "pwd\nshell")
+	job.Steps[3].WorkingDirectory = "sub/dir"
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	ex.runJob(job)
+
+	if got := src.jobConclusion(5); got != "success" {
+		t.Fatalf("job conclusion = %q, want success", got)
+	}
+	for i := range job.Steps {
+		if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, []string{"running", "success"}) {
+			t.Errorf("step %d statuses = %q", i, got)
+		}
+	}
+	workspace := filepath.Join(ex.cfg.WorkDir, "shithub-actions-test-5")
+	wantRun := []string{"run", "-d", "--init", "--name", "shithub-actions-test-5",
+		"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5",
+		"--memory", "2g", "--cpus", "1", "--pids-limit", "1024", "--pull=missing",
+		"-v", workspace + ":/workspace", "-w", "/workspace",
+		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null"}
+	var got [][]string
+	for _, c := range fe.calls(t) {
+		got = append(got, c.Args)
+		if slices.Contains(c.Args, "--privileged") {
+			t.Errorf("--privileged in %q", c.Args)
+		}
+	}
+	want := [][]string{
+		wantRun,
+		{"exec", "shithub-actions-test-5", "sh", "-c", "command -v bash || command -v sh"},
+		{"exec", "-i", "-w", "/workspace", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "/usr/bin/bash"},
+		{"exec", "-i", "-w", "/workspace/sub/dir", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "/usr/bin/bash"},
+		{"rm", "-f", "shithub-actions-test-5"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
+	}
+
+	setup := src.log(t, stepID(job, 0))
+	for _, s := range []string{"Workspace: " + workspace, "Checked out alice/demo at 0123456789abcdef", "Image: ubuntu:24.04 (runs-on ubuntu-latest)", "Container: shithub-actions-test-5 (c0ffeec0ffee)", "Shell: /usr/bin/bash -e {0}"} {
+		if !strings.Contains(setup, s) {
+			t.Errorf("Set up job log lacks %q:\n%s", s, setup)
+		}
+	}
+	if got := src.log(t, stepID(job, 1)); got != "Checked out alice/demo at 0123456789abcdef0123456789abcdef01234567 into /workspace\n" {
+		t.Errorf("checkout step log = %q", got)
+	}
+	if got := src.log(t, stepID(job, 2)); got != "hello\noops\nbye\n" {
+		t.Errorf("step log = %q", got)
+	}
+	if got := src.log(t, stepID(job, 3)); got != "/workspace/sub/dir\n/usr/bin/bash\n" {
+		t.Errorf("step log = %q", got)
+	}
+	if _, err := os.Stat(workspace); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("workspace not removed: %v", err)
+	}
+}
+
+func TestExecutorShWithoutBash(t *testing.T) {
+	t.Parallel()
+	job := testJob(6, "shell")
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	fe.set(t, "no-bash", "")
+	ex.runJob(job)
+	if got := src.log(t, stepID(job, 2)); got != "/bin/sh\n" {
+		t.Errorf("step ran with %q, want /bin/sh", got)
+	}
+}
+
+func TestExecutorEnvNeverInArgv(t *testing.T) {
+	t.Parallel()
+	job := testJob(8, "env SECRET\nenv WHO\nenv LD_PRELOAD\nenv JOBONLY\nenv bad-name")
+	job.Env = map[string]string{"SECRET": "s3cr3t-value", "WHO": "job-value", "JOBONLY": "only-in-job"}
+	job.Steps[2].Env = map[string]string{"WHO": "step-value", "LD_PRELOAD": "/workspace/evil.so", "bad-name": "bad-value"}
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	ex.runJob(job)
+
+	if got := src.jobConclusion(8); got != "success" {
+		t.Fatalf("job conclusion = %q", got)
+	}
+	want := "Warning: not setting \"bad-name\": an environment variable name is letters, digits and _, not starting with a digit.\n" +
+		"SECRET=s3cr3t-value\nWHO=step-value\nLD_PRELOAD=/workspace/evil.so\nJOBONLY=only-in-job\nbad-name is not set\n"
+	if got := src.log(t, stepID(job, 2)); got != want {
+		t.Errorf("step log:\n got %q\nwant %q", got, want)
+	}
+	for _, c := range fe.calls(t) {
+		for _, a := range c.Args {
+			for _, v := range []string{"s3cr3t-value", "step-value", "job-value", "evil.so", "only-in-job", "bad-value"} {
+				if strings.Contains(a, v) {
+					t.Errorf("env value %q in argv %q", v, c.Args)
+				}
+			}
+		}
+	}
+	execs := fe.commands(t, "exec")
+	step := execs[len(execs)-1]
+	wantEnv := map[string]string{
+		"SHITHUB_ENV_JOBONLY":    "only-in-job",
+		"SHITHUB_ENV_LD_PRELOAD": "/workspace/evil.so",
+		"SHITHUB_ENV_SECRET":     "s3cr3t-value",
+		"SHITHUB_ENV_WHO":        "step-value",
+		"SHITHUB_ENVNAMES":       "JOBONLY LD_PRELOAD SECRET WHO",
+	}
+	if fmt.Sprint(step.Env) != fmt.Sprint(wantEnv) {
+		t.Errorf("exec env = %v, want %v", step.Env, wantEnv)
+	}
+}
+
+func TestExecutorStepFailureSkipsRest(t *testing.T) {
+	t.Parallel()
+	job := testJob(9, "echo one", "echo two\nexit 3", "echo three")
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	ex.runJob(job)
+
+	if got := src.jobConclusion(9); got != "failure" {
+		t.Fatalf("job conclusion = %q, want failure", got)
+	}
+	want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "success"}, {"running", "failure"}, {"skipped"}}
+	for i, w := range want {
+		if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+			t.Errorf("step %d statuses = %q, want %q", i, got, w)
+		}
+	}
+	if got := src.log(t, stepID(job, 3)); got != "two\nError: Process completed with exit code 3.\n" {
+		t.Errorf("failed step log = %q", got)
+	}
+	if n := len(fe.commands(t, "exec")); n != 3 { // the shell probe and two steps
+		t.Errorf("%d docker execs, want 3", n)
+	}
+	if rm := fe.commands(t, "rm"); len(rm) != 1 {
+		t.Errorf("docker rm calls: %v", rm)
+	}
+}
+
+func TestExecutorSetupFailures(t *testing.T) {
+	t.Parallel()
+	const pullDenied = "Unable to find image 'nope:latest' locally\n" +
+		"docker: Error response from daemon: pull access denied for nope, repository does not exist or may require 'docker login'."
+	tests := []struct {
+		name      string
+		engine    map[string]string // fake docker files
+		image     string
+		runsOn    []string
+		checkout  error
+		firstLine string
+		contains  string
+		wantRun   bool
+	}{
+		{name: "pull denied", engine: map[string]string{"run-fail": pullDenied + "\n"}, image: "nope",
+			firstLine: "Unable to find image 'nope:latest' locally", contains: "pull access denied for nope", wantRun: true},
+		{name: "no engine", engine: map[string]string{"no-engine": ""},
+			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantRun: true},
+		{name: "no image", runsOn: []string{"windows-latest"},
+			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
+		{name: "checkout", checkout: markPermanent(errors.New("no such commit")),
+			firstLine: "Error: check out alice/demo: checkout: no such commit."},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			job := testJob(int64(20+i), "echo never")
+			job.Image = tc.image
+			if tc.runsOn != nil {
+				job.RunsOn = tc.runsOn
+			}
+			src := newFakeSource()
+			src.checkoutErr = tc.checkout
+			ex, fe := newTestExecutor(t, src)
+			for name, content := range tc.engine {
+				fe.set(t, name, content)
+			}
+			ex.runJob(job)
+
+			if got := src.jobConclusion(job.JobID); got != "failure" {
+				t.Errorf("job conclusion = %q, want failure", got)
+			}
+			want := [][]string{{"running", "failure"}, {"skipped"}, {"skipped"}}
+			for i, w := range want {
+				if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+					t.Errorf("step %d statuses = %q, want %q", i, got, w)
+				}
+			}
+			log := src.log(t, stepID(job, 0))
+			if first, _, _ := strings.Cut(log, "\n"); first != tc.firstLine {
+				t.Errorf("first log line = %q, want %q", first, tc.firstLine)
+			}
+			if !strings.Contains(log, tc.contains) {
+				t.Errorf("log %q lacks %q", log, tc.contains)
+			}
+			runs, rms := fe.commands(t, "run"), fe.commands(t, "rm")
+			if tc.wantRun != (len(runs) == 1) || tc.wantRun != (len(rms) == 1) {
+				t.Errorf("docker run calls %v, rm calls %v (want them: %v)", runs, rms, tc.wantRun)
+			}
+			if n := len(fe.commands(t, "exec")); n != 0 {
+				t.Errorf("%d docker execs after a failed set-up", n)
+			}
+			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+				t.Errorf("workspace left behind: %v", entries)
+			}
+		})
+	}
+}
+
+// startJob runs job on its own goroutine and returns a channel closed when
+// runJob returns.
+func startJob(ex *executor, job *claimedJob) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ex.runJob(job)
+	}()
+	return done
+}
+
+func TestExecutorCancel(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"cancel", "cancelRequested"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			job := testJob(30, "echo started\nwait-stop", "echo never")
+			src := newFakeSource()
+			ex, fe := newTestExecutor(t, src)
+			done := startJob(ex, job)
+			waitUntil(t, "the step's output", func() bool { return strings.Contains(src.log(t, stepID(job, 2)), "started") })
+
+			start := time.Now()
+			if how == "cancel" {
+				ex.cancel(30)
+			} else {
+				src.mu.Lock()
+				src.cancelled[30] = true
+				src.mu.Unlock()
+			}
+			<-done
+			src.mu.Lock()
+			t.Logf("%s: %v from the signal to setJobStatus", how, src.jobAt[30].Sub(start))
+			src.mu.Unlock()
+
+			if got := src.jobConclusion(30); got != "cancelled" {
+				t.Fatalf("job conclusion = %q, want cancelled", got)
+			}
+			want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "cancelled"}, {"cancelled"}}
+			for i, w := range want {
+				if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+					t.Errorf("step %d statuses = %q, want %q", i, got, w)
+				}
+			}
+			var tail [][]string
+			for _, c := range fe.calls(t) {
+				if c.Args[0] == "stop" || c.Args[0] == "rm" {
+					tail = append(tail, c.Args)
+				}
+			}
+			wantTail := [][]string{{"stop", "-t", "1", "shithub-actions-test-30"}, {"rm", "-f", "shithub-actions-test-30"}}
+			if !slices.EqualFunc(tail, wantTail, slices.Equal) {
+				t.Errorf("stop and rm calls = %q, want %q", tail, wantTail)
+			}
+		})
+	}
+}
+
+func TestExecutorCancelDuringSetup(t *testing.T) {
+	t.Parallel()
+	job := testJob(31, "echo never")
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	fe.set(t, "run-block", "")
+	done := startJob(ex, job)
+	waitUntil(t, "docker run", func() bool { return len(fe.commands(t, "run")) == 1 })
+	ex.cancel(31)
+	<-done
+
+	if got := src.jobConclusion(31); got != "cancelled" {
+		t.Fatalf("job conclusion = %q, want cancelled", got)
+	}
+	want := [][]string{{"running", "cancelled"}, {"cancelled"}, {"cancelled"}}
+	for i, w := range want {
+		if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+			t.Errorf("step %d statuses = %q, want %q", i, got, w)
+		}
+	}
+	if got := src.log(t, stepID(job, 0)); got != "The job was cancelled.\n" {
+		t.Errorf("Set up job log = %q", got)
+	}
+	if rm := fe.commands(t, "rm"); len(rm) != 1 {
+		t.Errorf("docker rm calls = %v, want one: docker run may have created the container", rm)
+	}
+}
+
+func TestExecutorTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("timer", func(t *testing.T) {
+		t.Parallel()
+		job := testJob(32, "wait-stop", "echo never")
+		src := newFakeSource()
+		ex, _ := newTestExecutor(t, src)
+		ex.jobTimeout = func(*claimedJob) time.Duration { return 200 * time.Millisecond }
+		ex.runJob(job)
+
+		if got := src.jobConclusion(32); got != "timed_out" {
+			t.Fatalf("job conclusion = %q, want timed_out", got)
+		}
+		// The timer may fire during Set up job on a slow machine (-race):
+		// the steps before the one it stopped succeeded, the rest skipped.
+		var got []string
+		for i := range job.Steps {
+			got = append(got, strings.Join(src.stepStatuses(stepID(job, i)), ","))
+		}
+		i := slices.Index(got, "running,cancelled")
+		if i < 0 || slices.ContainsFunc(got[:i], func(s string) bool { return s != "running,success" }) ||
+			slices.ContainsFunc(got[i+1:], func(s string) bool { return s != "skipped" }) {
+			t.Errorf("step statuses = %q", got)
+		}
+	})
+	t.Run("during a step", func(t *testing.T) {
+		t.Parallel()
+		job := testJob(33, "echo started\nwait-stop", "echo never")
+		src := newFakeSource()
+		ex, fe := newTestExecutor(t, src)
+		done := startJob(ex, job)
+		waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) != "" })
+		ex.mu.Lock()
+		j := ex.jobs[33]
+		ex.mu.Unlock()
+		j.timer.Reset(0) // what the timer does when the time is up
+		<-done
+
+		if got := src.jobConclusion(33); got != "timed_out" {
+			t.Fatalf("job conclusion = %q, want timed_out", got)
+		}
+		want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "cancelled"}, {"skipped"}}
+		for i, w := range want {
+			if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+				t.Errorf("step %d statuses = %q, want %q", i, got, w)
+			}
+		}
+		if len(fe.commands(t, "stop")) != 1 || len(fe.commands(t, "rm")) != 1 {
+			t.Errorf("want one docker stop and one docker rm, got %v", fe.calls(t))
+		}
+	})
+	t.Run("during set-up", func(t *testing.T) {
+		t.Parallel()
+		job := testJob(34, "echo never")
+		src := newFakeSource()
+		ex, fe := newTestExecutor(t, src)
+		fe.set(t, "run-block", "")
+		ex.jobTimeout = func(*claimedJob) time.Duration { return 200 * time.Millisecond }
+		ex.runJob(job)
+
+		if got := src.jobConclusion(34); got != "timed_out" {
+			t.Fatalf("job conclusion = %q, want timed_out", got)
+		}
+		want := [][]string{{"running", "cancelled"}, {"skipped"}, {"skipped"}}
+		for i, w := range want {
+			if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
+				t.Errorf("step %d statuses = %q, want %q", i, got, w)
+			}
+		}
+		if got := src.log(t, stepID(job, 0)); got != "Error: The job has exceeded its maximum execution time.\n" {
+			t.Errorf("Set up job log = %q", got)
+		}
+	})
+}
+
+func TestStepLogChunking(t *testing.T) {
+	t.Parallel()
+	t.Run("by size", func(t *testing.T) {
+		t.Parallel()
+		const n = 200_000
+		job := testJob(40, "big "+strconv.Itoa(n))
+		src := newFakeSource()
+		ex, _ := newTestExecutor(t, src)
+		ex.runJob(job)
+
+		got := src.log(t, stepID(job, 2)) // checks seq 1, 2, 3, ...
+		if len(got) != n {
+			t.Fatalf("log has %d bytes, want %d", len(got), n)
+		}
+		for i := range n {
+			if got[i] != bigByte(i) {
+				t.Fatalf("log differs at byte %d", i)
+			}
+		}
+		src.mu.Lock()
+		chunks := src.logs[stepID(job, 2)]
+		src.mu.Unlock()
+		if len(chunks) < n/stepLogChunk+1 {
+			t.Errorf("%d chunks for %d bytes", len(chunks), n)
+		}
+		for _, c := range chunks {
+			if len(c.data) > stepLogChunk {
+				t.Errorf("chunk %d has %d bytes", c.seq, len(c.data))
+			}
+		}
+	})
+	t.Run("by time", func(t *testing.T) {
+		t.Parallel()
+		job := testJob(41, "echo first\nwait-file go\necho second")
+		src := newFakeSource()
+		ex, fe := newTestExecutor(t, src)
+		done := startJob(ex, job)
+		// The step is still running: only the timer can have sent this.
+		waitUntil(t, "the first line", func() bool { return src.log(t, stepID(job, 2)) == "first\n" })
+		fe.set(t, "go", "")
+		<-done
+		if got := src.log(t, stepID(job, 2)); got != "first\nsecond\n" {
+			t.Errorf("log = %q", got)
+		}
+	})
+	t.Run("resend keeps seq", func(t *testing.T) {
+		t.Parallel()
+		job := testJob(42, "echo a")
+		src := newFakeSource()
+		src.failIn["appendLog"] = 3
+		ex, _ := newTestExecutor(t, src)
+		ex.runJob(job)
+		src.log(t, stepID(job, 0)) // checks that resends repeat seq and data
+		if got := src.log(t, stepID(job, 2)); got != "a\n" {
+			t.Errorf("log = %q", got)
+		}
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if n := len(src.logs[stepID(job, 0)]); n != 4 {
+			t.Errorf("Set up job log sent %d times, want 4 (3 failures)", n)
+		}
+	})
+}
+
+func TestExecutorRetriesTransientErrors(t *testing.T) {
+	t.Parallel()
+	job := testJob(43, "echo a")
+	src := newFakeSource()
+	src.failIn["setStepStatus"] = 2
+	src.failIn["setJobStatus"] = 1
+	src.failIn["checkout"] = 1
+	ex, _ := newTestExecutor(t, src)
+	ex.runJob(job)
+	if got := src.jobConclusion(43); got != "success" {
+		t.Errorf("job conclusion = %q, want success", got)
+	}
+	if got := src.stepStatuses(stepID(job, 0)); !slices.Equal(got, []string{"running", "success"}) {
+		t.Errorf("Set up job statuses = %q", got)
+	}
+}
+
+func TestExecutorPanicRecovery(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{"checkout", "appendLog", "claim"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			first, second := testJob(50, "echo a", "echo b"), testJob(51, "echo fine")
+			src := newFakeSource(first, second)
+			src.panicIn[method] = 1
+			ex, _ := newTestExecutor(t, src)
+			ex.cfg.Workers = 1 // the first job meets the panic
+			ctx, stop := context.WithCancel(context.Background())
+			stopped := make(chan struct{})
+			go func() {
+				ex.run(ctx)
+				close(stopped)
+			}()
+			waitUntil(t, "both jobs", func() bool { return src.jobConclusion(50) != "" && src.jobConclusion(51) != "" })
+			stop()
+			<-stopped
+
+			want := map[string]string{"checkout": "failure", "appendLog": "failure", "claim": "success"}[method]
+			if got := src.jobConclusion(50); got != want {
+				t.Errorf("first job = %q, want %q", got, want)
+			}
+			if got := src.jobConclusion(51); got != "success" {
+				t.Errorf("second job = %q, want success: the worker must go on", got)
+			}
+			var wantSteps [][]string
+			switch method {
+			case "checkout": // panics in Set up job
+				wantSteps = [][]string{{"running", "failure"}, {"skipped"}, {"skipped"}, {"skipped"}}
+			case "appendLog": // panics writing the Set up job log
+				wantSteps = [][]string{{"running", "failure"}, {"skipped"}, {"skipped"}, {"skipped"}}
+			case "claim":
+				wantSteps = [][]string{{"running", "success"}, {"running", "success"}, {"running", "success"}, {"running", "success"}}
+			}
+			for i, w := range wantSteps {
+				if got := src.stepStatuses(stepID(first, i)); !slices.Equal(got, w) {
+					t.Errorf("step %d statuses = %q, want %q", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestExecutorWakeAndDrain(t *testing.T) {
+	t.Parallel()
+	src := newFakeSource()
+	ex, _ := newTestExecutor(t, src)
+	ex.cfg.PollInterval = time.Hour // only wake() can start the job
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	stopped := make(chan struct{})
+	go func() {
+		ex.run(ctx)
+		close(stopped)
+	}()
+
+	job := testJob(60, "echo up\nwait-stop")
+	src.add(job)
+	ex.wake()
+	waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) == "up\n" })
+
+	for range 10 {
+		ex.wake() // never blocks, whatever the number of pending wake-ups
+	}
+	ex.drain(10 * time.Millisecond)
+	<-stopped // drain stopped the workers, so run returns without ctx
+	if got := src.jobConclusion(60); got != "cancelled" {
+		t.Errorf("job conclusion = %q, want cancelled", got)
+	}
+	src.add(testJob(61, "echo never"))
+	ex.wake()
+	ex.run(ctx) // returns at once: drained
+	if got := src.jobConclusion(61); got != "" {
+		t.Errorf("a drained executor ran a job: %q", got)
+	}
+}
+
+func TestExecutorDrainLetsJobsFinish(t *testing.T) {
+	t.Parallel()
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	job := testJob(62, "wait-file go\necho done")
+	src.add(job)
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		ex.run(ctx)
+		close(stopped)
+	}()
+	waitUntil(t, "the step", func() bool { return len(src.stepStatuses(stepID(job, 2))) == 1 })
+	stop() // as SIGTERM: ctx ends, then drain
+	drained := make(chan struct{})
+	go func() {
+		ex.drain(time.Minute)
+		close(drained)
+	}()
+	fe.set(t, "go", "")
+	<-drained
+	<-stopped
+	if got := src.jobConclusion(62); got != "success" {
+		t.Errorf("job conclusion = %q, want success: it finished within the grace", got)
+	}
+}
+
+func TestRemoveStale(t *testing.T) {
+	t.Parallel()
+	ex, fe := newTestExecutor(t, newFakeSource())
+	fe.set(t, "ps-output", "abc123\ndef456\n")
+	for _, d := range []string{"shithub-actions-test-12", "shithub-actions-test-x-12", "shithub-actions-test-12-x", "other"} {
+		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ex.removeStale(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for _, c := range fe.calls(t) {
+		got = append(got, c.Args)
+	}
+	want := [][]string{
+		{"ps", "-a", "-q", "--filter", "label=shithub-actions.instance=test"},
+		{"rm", "-f", "abc123", "def456"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("docker calls = %q, want %q", got, want)
+	}
+	var left []string
+	entries, _ := os.ReadDir(ex.cfg.WorkDir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"other", "shithub-actions-test-12-x", "shithub-actions-test-x-12"}; !slices.Equal(left, want) {
+		t.Errorf("workspaces left = %q, want %q", left, want)
+	}
+
+	fe.set(t, "no-engine", "")
+	if err := ex.removeStale(context.Background()); err == nil || !strings.Contains(err.Error(), "Cannot connect") {
+		t.Errorf("removeStale without an engine = %v", err)
+	}
+}
+
+func TestDockerOK(t *testing.T) {
+	t.Parallel()
+	ex, fe := newTestExecutor(t, newFakeSource())
+	if err := ex.dockerOK(context.Background()); err != nil {
+		t.Errorf("dockerOK = %v", err)
+	}
+	fe.set(t, "no-engine", "")
+	if err := ex.dockerOK(context.Background()); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
+		t.Errorf("dockerOK without an engine = %v", err)
+	}
+	ex.docker.bin = filepath.Join(t.TempDir(), "no-docker")
+	if err := ex.dockerOK(context.Background()); err == nil {
+		t.Error("dockerOK without a docker binary succeeded")
+	}
+}
+
+func TestExecutorConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c := executorConfig{}.withDefaults()
+	if c.Workers != 2 || c.Pull != "missing" || c.Memory != "2g" || c.CPUs != "1" || c.PidsLimit != 1024 ||
+		c.StopGrace != 10*time.Second || c.Docker != "docker" || c.WorkDir != os.TempDir() ||
+		c.CancelPoll != 500*time.Millisecond || c.PollInterval != 2*time.Second || !strings.HasPrefix(c.Instance, "local-") {
+		t.Errorf("defaults = %+v", c)
+	}
+	if want := []string{"debian-latest", "ubuntu-22.04", "ubuntu-24.04", "ubuntu-latest"}; !slices.Equal(c.Labels, want) {
+		t.Errorf("labels = %q, want %q", c.Labels, want)
+	}
+	if c.Images["ubuntu-latest"] != "ubuntu:24.04" || c.Images["debian-latest"] != "debian:bookworm" {
+		t.Errorf("images = %v", c.Images)
+	}
+}
+
+// protocolServer is an in-memory server side of the runner protocol.
+type protocolServer struct {
+	t     *testing.T
+	token string
+	srv   *httptest.Server
+	repo  string // a git repository served at /api/v1/jobs/{id}/git/, if set
+
+	mu        sync.Mutex // guards everything below
+	queue     []*claimedJob
+	held      map[int64]bool
+	heartbeat []string             // bodies of the heartbeats
+	requests  map[string]int       // route → requests
+	fail      map[string]int       // route → 503 answers left
+	failed    map[string][]string  // route → bodies of the requests answered 503
+	conflict  map[string]bool      // route → answer 409
+	logs      map[int64][]gotChunk // step id → chunks as received
+	steps     map[int64][]string
+	jobs      map[int64]string
+	cancel    map[int64]bool
+}
+
+func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protocolServer {
+	s := &protocolServer{
+		t: t, token: token, queue: jobs, held: map[int64]bool{},
+		requests: map[string]int{}, fail: map[string]int{}, failed: map[string][]string{}, conflict: map[string]bool{},
+		logs: map[int64][]gotChunk{}, steps: map[int64][]string{}, jobs: map[int64]string{}, cancel: map[int64]bool{},
+	}
+	mux := http.NewServeMux()
+	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				writeTestJSON(w, http.StatusUnauthorized, map[string]string{"message": "bad runner token"})
+				return
+			}
+			s.mu.Lock()
+			s.requests[pattern]++
+			fail := s.fail[pattern] > 0
+			if fail {
+				s.fail[pattern]--
+			}
+			conflict := s.conflict[pattern]
+			s.mu.Unlock()
+			switch {
+			case fail:
+				body, _ := io.ReadAll(r.Body)
+				s.mu.Lock()
+				s.failed[pattern] = append(s.failed[pattern], string(body))
+				s.mu.Unlock()
+				writeTestJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "try later"})
+			case conflict:
+				writeTestJSON(w, http.StatusConflict, map[string]string{"message": "illegal transition"})
+			default:
+				h(w, r)
+			}
+		})
+	}
+	route("POST /api/v1/runners/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.heartbeat = append(s.heartbeat, string(body))
+		if len(s.queue) == 0 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		job := s.queue[0]
+		s.queue = s.queue[1:]
+		s.held[job.JobID] = true
+		writeTestJSON(w, http.StatusOK, job)
+	})
+	route("POST /api/v1/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			StepID int64  `json:"step_id"`
+			Seq    int64  `json:"seq"`
+			Data   []byte `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
+		}
+		s.mu.Lock()
+		s.logs[b.StepID] = append(s.logs[b.StepID], gotChunk{b.Seq, string(b.Data)})
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	status := func(w http.ResponseWriter, r *http.Request, into map[int64][]string, id int64) {
+		var b remoteStatusBody
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
+		}
+		if b.Status == "completed" {
+			b.Status = b.Conclusion
+		}
+		s.mu.Lock()
+		into[id] = append(into[id], b.Status)
+		s.mu.Unlock()
+		writeTestJSON(w, http.StatusOK, map[string]string{})
+	}
+	route("POST /api/v1/jobs/{id}/steps/{step}/status", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("step"), 10, 64)
+		status(w, r, s.steps, id)
+	})
+	route("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		var b remoteStatusBody
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
+		}
+		s.mu.Lock()
+		s.jobs[id] = b.Conclusion
+		s.mu.Unlock()
+		writeTestJSON(w, http.StatusOK, map[string]string{})
+	})
+	route("POST /api/v1/jobs/{id}/cancel-check", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		s.mu.Lock()
+		held, cancel := s.held[id], s.cancel[id]
+		s.mu.Unlock()
+		if !held {
+			writeTestJSON(w, http.StatusNotFound, map[string]string{"message": "this runner does not hold the job"})
+			return
+		}
+		writeTestJSON(w, http.StatusOK, map[string]bool{"cancel_requested": cancel})
+	})
+	route("/api/v1/jobs/{id}/git/", func(w http.ResponseWriter, r *http.Request) {
+		if s.repo == "" {
+			http.NotFound(w, r)
+			return
+		}
+		git, err := exec.LookPath("git")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := &cgi.Handler{
+			Path: git,
+			Args: []string{"http-backend"},
+			Root: "/api/v1/jobs/" + r.PathValue("id") + "/git",
+			Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Join(s.repo, ".git"), "GIT_HTTP_EXPORT_ALL=1"},
+		}
+		h.ServeHTTP(w, r)
+	})
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func writeTestJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *protocolServer) count(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[route]
+}
+
+func newTestRemote(s *protocolServer) *remoteSource {
+	r := newRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
+	r.minBackoff, r.maxBackoff = time.Millisecond, 5*time.Millisecond
+	return r
+}
+
+func TestRemoteSourceHeartbeat(t *testing.T) {
+	t.Parallel()
+	job := testJob(70, "echo hi")
+	job.Env = map[string]string{"CI": "true"}
+	s := newProtocolServer(t, "tok")
+	r := newTestRemote(s)
+	ctx := context.Background()
+
+	got, err := r.claim(ctx, []string{"ubuntu-latest", "debian-latest"})
+	if err != nil || got != nil {
+		t.Fatalf("claim with nothing queued = %v, %v; want nil, nil", got, err)
+	}
+	s.mu.Lock()
+	s.queue = append(s.queue, job)
+	s.mu.Unlock()
+	got, err = r.claim(ctx, []string{"ubuntu-latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, _ := json.Marshal(got)
+	if want, _ := json.Marshal(job); !bytes.Equal(gotJSON, want) {
+		t.Errorf("claimed %+v, want %+v", got, job)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if want := []string{`{"labels":["ubuntu-latest","debian-latest"],"capacity":3}`, `{"labels":["ubuntu-latest"],"capacity":3}`}; !slices.Equal(s.heartbeat, want) {
+		t.Errorf("heartbeat bodies = %q, want %q", s.heartbeat, want)
+	}
+}
+
+func TestRemoteSourceRetries(t *testing.T) {
+	t.Parallel()
+	s := newProtocolServer(t, "tok")
+	r := newTestRemote(s)
+	ctx := context.Background()
+	const stepRoute = "POST /api/v1/jobs/{id}/steps/{step}/status"
+
+	s.fail[stepRoute] = 2
+	if err := r.setStepStatus(ctx, 1, 11, "running", ""); err != nil {
+		t.Fatalf("setStepStatus after two 503s = %v", err)
+	}
+	if n := s.count(stepRoute); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	s.mu.Lock()
+	if got := s.steps[11]; !slices.Equal(got, []string{"running"}) {
+		t.Errorf("step statuses = %q", got)
+	}
+	s.conflict[stepRoute] = true
+	s.fail["POST /api/v1/jobs/{id}/status"] = 1 << 30
+	s.mu.Unlock()
+
+	err := r.setStepStatus(ctx, 1, 11, "completed", "success")
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
+		t.Errorf("setStepStatus answered 409 = %v, want a permanent error with the message", err)
+	}
+	if n := s.count(stepRoute); n != 4 {
+		t.Errorf("%d requests, want 4: a 409 is final", n)
+	}
+
+	// The executor does not retry it either.
+	ex := newExecutor(executorConfig{}, r, runnerTestLogger())
+	ex.call(ctx, "complete step", func(ctx context.Context) error { return r.setStepStatus(ctx, 1, 11, "completed", "success") })
+	if n := s.count(stepRoute); n != 5 {
+		t.Errorf("%d requests, want 5: the executor retried a 409", n)
+	}
+
+	// A server that stays down: retried until ctx is done.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err = r.setJobStatus(short, 1, "completed", "success")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("setJobStatus against a down server = %v", err)
+	}
+	if n := s.count("POST /api/v1/jobs/{id}/status"); n < 2 {
+		t.Errorf("%d requests: not retried", n)
+	}
+
+	// A server that is not there at all: connection errors are retried too.
+	gone := newProtocolServer(t, "tok")
+	gone.srv.Close()
+	short, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := newTestRemote(gone).claim(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("claim against no server = %v, want the deadline", err)
+	}
+
+	bad := newTestRemote(s)
+	bad.token = "wrong"
+	if _, err := bad.claim(ctx, nil); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "401") {
+		t.Errorf("claim with a bad token = %v, want a permanent 401", err)
+	}
+}
+
+func TestRemoteSourceLogResend(t *testing.T) {
+	t.Parallel()
+	s := newProtocolServer(t, "tok")
+	r := newTestRemote(s)
+	s.fail["POST /api/v1/jobs/{id}/logs"] = 1
+	data := []byte("line one\n\x00binary\xff\n")
+	if err := r.appendLog(context.Background(), 1, 12, 4, data); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := s.logs[12]; len(got) != 1 || got[0].seq != 4 || got[0].data != string(data) {
+		t.Errorf("logs = %+v", got)
+	}
+	// The resend is the same request: same step, seq and data.
+	want := `{"step_id":12,"seq":4,"data":"` + base64.StdEncoding.EncodeToString(data) + `"}`
+	if got := s.failed["POST /api/v1/jobs/{id}/logs"]; !slices.Equal(got, []string{want}) {
+		t.Errorf("the request answered 503 = %q, want %q", got, want)
+	}
+}
+
+func TestRemoteSourceCancelCheck(t *testing.T) {
+	t.Parallel()
+	s := newProtocolServer(t, "tok")
+	r := newTestRemote(s)
+	ctx := context.Background()
+	s.held[5], s.cancel[5] = true, true
+	s.held[6] = true
+	if yes, err := r.cancelRequested(ctx, 5); err != nil || !yes {
+		t.Errorf("cancelRequested(5) = %v, %v; want true", yes, err)
+	}
+	if yes, err := r.cancelRequested(ctx, 6); err != nil || yes {
+		t.Errorf("cancelRequested(6) = %v, %v; want false", yes, err)
+	}
+	if _, err := r.cancelRequested(ctx, 7); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("cancelRequested of a job not held = %v, want a permanent 404", err)
+	}
+}
+
+// gitRepo makes a repository with two commits and returns its directory and
+// the first commit, which is no branch's tip.
+func runnerGitRepo(t *testing.T) (dir, first string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	dir = t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %q: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("config", "uploadpack.allowAnySHA1InWant", "true")
+	os.WriteFile(filepath.Join(dir, "README"), []byte("first\n"), 0o644)
+	git("add", "README")
+	git("commit", "-q", "-m", "first")
+	first = git("rev-parse", "HEAD")
+	os.WriteFile(filepath.Join(dir, "README"), []byte("second\n"), 0o644)
+	git("commit", "-q", "-am", "second")
+	return dir, first
+}
+
+func TestRemoteCheckout(t *testing.T) {
+	t.Parallel()
+	repo, first := runnerGitRepo(t)
+	s := newProtocolServer(t, "s3cr3t-token")
+	s.repo = repo
+	r := newTestRemote(s)
+	job := testJob(71)
+	job.HeadSHA = first
+	dir := t.TempDir()
+	if err := r.checkout(context.Background(), job, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "README")); string(got) != "first\n" {
+		t.Errorf("README = %q, want the first commit's", got)
+	}
+	head, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil || strings.TrimSpace(string(head)) != first {
+		t.Errorf("HEAD = %s (%v), want %s", head, err, first)
+	}
+	for _, args := range r.checkoutCommands(dir, s.srv.URL+"/api/v1/jobs/71/git/", first) {
+		if strings.Contains(strings.Join(args, " "), "s3cr3t-token") {
+			t.Errorf("token on the git command line: %q", args)
+		}
+	}
+
+	r.token = "wrong"
+	err = r.checkout(context.Background(), job, t.TempDir())
+	if err == nil || !isPermanent(err) {
+		t.Errorf("checkout with a bad token = %v, want a permanent error", err)
+	}
+}
+
+func TestRemoteRunnerEndToEnd(t *testing.T) {
+	t.Parallel()
+	repo, first := runnerGitRepo(t)
+	job := testJob(72, "echo from the remote runner", "exit 1", "echo never")
+	job.HeadSHA = first
+	s := newProtocolServer(t, "tok", job)
+	s.repo = repo
+	s.fail["POST /api/v1/jobs/{id}/logs"] = 2
+	s.fail["POST /api/v1/jobs/{id}/status"] = 1
+
+	ex, fe := newTestExecutor(t, newTestRemote(s))
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		ex.run(ctx)
+		close(stopped)
+	}()
+	waitUntil(t, "the job's status", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.jobs[72] != ""
+	})
+	stop()
+	<-stopped
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := s.jobs[72]; got != "failure" {
+		t.Errorf("job conclusion = %q, want failure", got)
+	}
+	want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "success"}, {"running", "failure"}, {"skipped"}}
+	for i, w := range want {
+		if got := s.steps[stepID(job, i)]; !slices.Equal(got, w) {
+			t.Errorf("step %d statuses = %q, want %q", i, got, w)
+		}
+	}
+	var text strings.Builder
+	for _, c := range s.logs[stepID(job, 2)] {
+		text.WriteString(c.data)
+	}
+	if text.String() != "from the remote runner\n" {
+		t.Errorf("step log = %q", text.String())
+	}
+	if mount := fe.commands(t, "run")[0].Args; !slices.Contains(mount, "shithub-actions.job=72") {
+		t.Errorf("docker run = %q", mount)
+	}
+}
+
+func TestParseRunnerArgs(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	o, err := parseRunnerArgs([]string{"--server", "https://ci.example.com/", "--token", "tok",
+		"--image", "alpine=alpine:3.20", "--image", "ubuntu-latest=ubuntu:22.04", "--capacity", "4",
+		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s"},
+		env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if o.server != "https://ci.example.com/" || o.token != "tok" || c.Workers != 4 || c.Pull != "never" ||
+		c.Memory != "4g" || c.CPUs != "2" || c.PidsLimit != 99 || c.StopGrace != 3*time.Second ||
+		c.PollInterval != time.Second || o.drainGrace != 30*time.Second {
+		t.Errorf("options = %+v", o)
+	}
+	if c.Images["alpine"] != "alpine:3.20" || c.Images["ubuntu-latest"] != "ubuntu:22.04" || c.Images["debian-latest"] != "debian:bookworm" {
+		t.Errorf("images = %v", c.Images)
+	}
+	if c.Labels != nil {
+		t.Errorf("labels = %q, want the default (the images' labels)", c.Labels)
+	}
+	if c.Instance != runnerInstance("https://ci.example.com", "tok") || strings.Contains(c.Instance, "tok") {
+		t.Errorf("instance = %q", c.Instance)
+	}
+	if runnerInstance("https://ci.example.com", "tok") == runnerInstance("https://ci.example.com", "other") {
+		t.Error("two tokens, one instance id")
+	}
+
+	o, err = parseRunnerArgs([]string{"--server", "http://localhost:8080", "--labels", "a, b,"}, env(map[string]string{"SHITHUB_RUNNER_TOKEN": "from-env"}), io.Discard)
+	if err != nil || o.token != "from-env" || !slices.Equal(o.cfg.Labels, []string{"a", "b"}) {
+		t.Errorf("token from env: %+v, %v", o, err)
+	}
+
+	for _, args := range [][]string{
+		{"--token", "t"},
+		{"--server", "http://x"},
+		{"--server", "ftp://x", "--token", "t"},
+		{"--server", "http://x", "--token", "t", "--image", "nolabel"},
+		{"--server", "http://x", "--token", "t", "--image", "=img"},
+		{"--server", "http://x", "--token", "t", "--pull", "always"},
+		{"--server", "http://x", "--token", "t", "--capacity", "0"},
+		{"--server", "http://x", "--token", "t", "extra"},
+		{"--server", "http://x", "--token", "t", "--no-such-flag"},
+	} {
+		_, err := parseRunnerArgs(args, env(nil), io.Discard)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("parseRunnerArgs(%q) = %v, want a usageError", args, err)
+		}
+	}
+	if err := cmdRunner(context.Background(), []string{"--token", "t"}, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
+		t.Errorf("cmdRunner without --server = %v, want a usageError", err)
+	}
+	if err := cmdRunner(context.Background(), []string{"-h"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("cmdRunner -h = %v", err)
+	}
+}
