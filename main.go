@@ -541,11 +541,22 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	var cfg executorConfig
+	var shutdownGrace time.Duration
+	check := executorFlags(fs, &cfg, &shutdownGrace)
+	fs.DurationVar(&shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
 		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
+	}
+	if msg := check(); msg != "" {
+		return usagef("serve: %s", msg)
+	}
+	if *runners < 0 {
+		return usagef("serve: --runners must not be negative")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -554,6 +565,35 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
+
+	// The in-process pool, after cleaning up what a previous process of
+	// this server left: its jobs fail, its containers go.
+	instance, err := st.instanceID(ctx)
+	if err != nil {
+		return err
+	}
+	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
+	cfg = cfg.withDefaults()
+	local, err := st.localRunner(ctx, cfg.Labels)
+	if err != nil {
+		return err
+	}
+	srv.localRunnerID = local.ID
+	if ids, err := st.failRunnerJobs(ctx, local.ID, "interrupted: the server restarted"); err != nil {
+		return err
+	} else if len(ids) > 0 {
+		logger.Warn("failed jobs the previous process left running", "jobs", ids)
+	}
+	var ex *executor
+	if *runners > 0 {
+		ex = newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
+		if err := ex.dockerOK(ctx); err != nil {
+			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
+		} else if err := ex.removeStale(ctx); err != nil {
+			logger.Warn("removing containers of the previous process", "err", err)
+		}
+		srv.exec = ex
+	}
 
 	if n, err := st.countUsers(ctx); err == nil && n == 0 {
 		fmt.Fprintf(c.stdout, `The database %s is empty. Start with:
@@ -572,6 +612,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
+	exDone := make(chan struct{})
+	if ex != nil {
+		go func() { ex.run(bg); close(exDone) }()
+	} else {
+		close(exDone)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -580,7 +626,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	// Stop taking jobs, let running ones finish for a while, then cancel
+	// them; keep serving meanwhile, so remote runners can report.
+	logger.Info("shutting down", "grace", shutdownGrace)
+	if ex != nil {
+		ex.drain(shutdownGrace)
+	}
+	stopBG()
+	<-exDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutCtx)

@@ -85,11 +85,6 @@ type jobSource interface {
 	checkout(ctx context.Context, job *claimedJob, dir string) error
 }
 
-// usageError is a bad command line; main maps it to exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
 // permanentError marks a jobSource error that retrying cannot fix: an illegal
 // transition (HTTP 409), a job this runner no longer holds, a bad request.
 // The executor retries every other error for a while, so a source should
@@ -111,15 +106,6 @@ func isPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
-
-// Job and step conclusions the executor reports.
-const (
-	conclusionSuccess   = "success"
-	conclusionFailure   = "failure"
-	conclusionCancelled = "cancelled"
-	conclusionSkipped   = "skipped"
-	conclusionTimedOut  = "timed_out"
-)
 
 // Container labels; removeStale and the tests select containers by them.
 const (
@@ -1420,18 +1406,11 @@ type runnerOptions struct {
 	drainGrace time.Duration
 }
 
-// parseRunnerArgs parses the `runner` command line; getenv supplies
-// SHITHUB_RUNNER_TOKEN. A bad command line is a usageError.
-func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer) (runnerOptions, error) {
-	var o runnerOptions
-	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// executorFlags defines the flags that shape an executor, for `serve` and
+// `runner` alike, on cfg. check validates them after parsing and fills in
+// cfg.Images; it returns the message of a usageError, or "".
+func executorFlags(fs *flag.FlagSet, cfg *executorConfig, drainGrace *time.Duration) (check func() string) {
 	images := defaultImages()
-	var labels string
-	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
-	fs.StringVar(&o.token, "token", "", "runner `token` (default $SHITHUB_RUNNER_TOKEN)")
-	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
-	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
 	fs.Func("image", "`LABEL=IMAGE`: run runs-on LABEL jobs in IMAGE (repeatable; adds to or replaces the defaults)", func(v string) error {
 		label, image, ok := strings.Cut(v, "=")
 		if !ok || label == "" || image == "" {
@@ -1440,12 +1419,38 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 		images[label] = image
 		return nil
 	})
-	fs.StringVar(&o.cfg.Pull, "pull", "missing", "image pull policy: missing or never")
-	fs.StringVar(&o.cfg.Memory, "memory", "2g", "memory limit of a job container")
-	fs.StringVar(&o.cfg.CPUs, "cpus", "1", "CPU limit of a job container")
-	fs.IntVar(&o.cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
-	fs.DurationVar(&o.cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
-	fs.DurationVar(&o.drainGrace, "drain-grace", 30*time.Second, "on shutdown, how long running jobs may go on before they are cancelled")
+	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
+	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
+	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
+	fs.DurationVar(drainGrace, "drain-grace", 30*time.Second, "on shutdown, how long running jobs may go on before they are cancelled")
+	return func() string {
+		cfg.Images = images
+		switch {
+		case cfg.Pull != "missing" && cfg.Pull != "never":
+			return fmt.Sprintf("--pull must be missing or never, not %q", cfg.Pull)
+		case cfg.PidsLimit < 1:
+			return "--pids-limit must be at least 1"
+		case cfg.StopGrace < 0 || *drainGrace < 0:
+			return "--stop-grace and --drain-grace must not be negative"
+		}
+		return ""
+	}
+}
+
+// parseRunnerArgs parses the `runner` command line; getenv supplies
+// SHITHUB_RUNNER_TOKEN. A bad command line is a usageError.
+func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer) (runnerOptions, error) {
+	var o runnerOptions
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var labels string
+	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
+	fs.StringVar(&o.token, "token", "", "runner `token` (default $SHITHUB_RUNNER_TOKEN)")
+	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
+	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
+	check := executorFlags(fs, &o.cfg, &o.drainGrace)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -1465,15 +1470,13 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 		return o, usageError{"runner: --token (or SHITHUB_RUNNER_TOKEN) is required"}
 	case o.cfg.Workers < 1:
 		return o, usageError{"runner: --capacity must be at least 1"}
-	case o.cfg.Pull != "missing" && o.cfg.Pull != "never":
-		return o, usageError{fmt.Sprintf("runner: --pull must be missing or never, not %q", o.cfg.Pull)}
-	case o.cfg.PidsLimit < 1:
-		return o, usageError{"runner: --pids-limit must be at least 1"}
+	}
+	if msg := check(); msg != "" {
+		return o, usageError{"runner: " + msg}
 	}
 	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return o, usageError{fmt.Sprintf("runner: --server must be an http or https URL, not %q", o.server)}
 	}
-	o.cfg.Images = images
 	for l := range strings.SplitSeq(labels, ",") {
 		if l = strings.TrimSpace(l); l != "" {
 			o.cfg.Labels = append(o.cfg.Labels, l)
@@ -1525,4 +1528,59 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ex.drain(o.drainGrace)
 	<-stopped
 	return nil
+}
+
+// localSource is the runner protocol in-process: the server's own pool
+// works through the same Store methods the HTTP handlers call, as its
+// runner row.
+type localSource struct {
+	store  *Store
+	runner *Runner
+	wake   func() // a job ended: the jobs that need it may be claimable
+}
+
+// final marks the Store's refusals (illegal transition, a job no longer
+// held) as not worth retrying.
+func final(err error) error {
+	var he httpError
+	if errors.Is(err, errNotFound) || errors.As(err, &he) && he.code < 500 {
+		return markPermanent(err)
+	}
+	return err
+}
+
+func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+	return l.store.claimJob(ctx, l.runner, labels)
+}
+
+func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+	return final(l.store.appendLog(ctx, l.runner.ID, jobID, stepID, seq, data))
+}
+
+func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	return final(l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion))
+}
+
+func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
+	err := l.store.completeJob(ctx, l.runner.ID, jobID, status, conclusion)
+	if err == nil && l.wake != nil {
+		l.wake()
+	}
+	return final(err)
+}
+
+func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+	j, err := heldJob(ctx, l.store.db, l.runner.ID, jobID)
+	if err != nil {
+		return false, final(err)
+	}
+	return j.CancelRequested, nil
+}
+
+func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+	repo, err := l.store.repoByID(ctx, job.RepoID)
+	if err != nil {
+		return final(err)
+	}
+	return gitRepo{dir: repo.GitDir}.checkout(ctx, job.HeadSHA, dir)
 }

@@ -28,11 +28,6 @@ import (
 // docker CLI (see fakeDocker).
 const fakeDockerEnv = "SHITHUB_FAKE_DOCKER"
 
-func TestMain(m *testing.M) {
-	runFakeDockerIfAsked()
-	os.Exit(m.Run())
-}
-
 // runFakeDockerIfAsked turns the test binary into the fake docker CLI when
 // fakeDockerEnv is set. A package has one TestMain: whichever it is must
 // call this first.
