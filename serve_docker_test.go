@@ -1,0 +1,470 @@
+//go:build docker
+
+// End-to-end tests of `serve` and `runner` as real processes on a real
+// docker engine: go test -tags docker -run Docker ./...
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2eWorkflow: a job that succeeds with known output, one that fails
+// between two steps, one that sleeps until cancelled.
+const e2eWorkflow = `name: E2E
+on: push
+env:
+  GREETING: hello
+jobs:
+  ok:
+    runs-on: busybox
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          echo "$GREETING from $GITHUB_REPOSITORY at $GITHUB_SHA"
+          cat README
+        env:
+          SECRET_VALUE: not-in-argv
+      - run: echo "secret=$SECRET_VALUE"
+        env:
+          SECRET_VALUE: not-in-argv
+  bad:
+    runs-on: busybox
+    steps:
+      - run: echo before; false
+      - run: echo never
+  after-bad:
+    needs: bad
+    runs-on: busybox
+    steps:
+      - run: echo never
+`
+
+const e2eSleep = `name: Sleep
+on: push
+jobs:
+  sleep:
+    runs-on: busybox
+    steps:
+      - run: echo sleeping; sleep 600
+`
+
+// e2e is a database, a git repository and a serve process.
+type e2e struct {
+	t      *testing.T
+	dir    string
+	db     string
+	git    string // bare repository alice/hello
+	work   string // a clone to push from
+	tok    string
+	base   string
+	serve  *exec.Cmd
+	logf   *os.File
+	exe    string
+	nextID int
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// selfCmd runs the test binary as shithub-actions.
+func (e *e2e) selfCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.exe, append([]string{"--db", e.db}, args...)...)
+	cmd.Env = append(os.Environ(), "SHITHUB_ACTIONS_TEST_MAIN=1")
+	return cmd
+}
+
+func (e *e2e) cli(args ...string) string {
+	e.t.Helper()
+	out, err := e.selfCmd(args...).Output()
+	if err != nil {
+		e.t.Fatalf("shithub-actions %v: %v", args, err)
+	}
+	return string(out)
+}
+
+func newE2E(t *testing.T, workflows map[string]string) *e2e {
+	t.Helper()
+	buildTestImage(t)
+	exe, _ := os.Executable()
+	e := &e2e{t: t, dir: t.TempDir(), exe: exe}
+	e.db = filepath.Join(e.dir, "e2e.db")
+	e.git = filepath.Join(e.dir, "hello.git")
+	gitCmd(t, e.dir, "init", "-q", "--bare", "-b", "main", e.git)
+	e.cli("user", "create", "alice")
+	e.cli("repo", "create", "alice/hello", "--git", e.git)
+	out := strings.TrimSpace(e.cli("token", "create", "alice", "--scopes", "repo:read,repo:write"))
+	e.tok = out[strings.LastIndex(out, "\n")+1:]
+	// The hook, with the test binary standing in for shithub-actions.
+	hook := fmt.Sprintf("#!/bin/sh\nSHITHUB_ACTIONS_TEST_MAIN=1 exec %s --db %s hook post-receive --repo alice/hello\n", exe, e.db)
+	if err := os.WriteFile(filepath.Join(e.git, "hooks", "post-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"README": "readme line\n"}
+	for name, wf := range workflows {
+		files[".shithub/workflows/"+name] = wf
+	}
+	e.work, _ = newGitRepo(t, files)
+	e.start()
+	t.Cleanup(func() {
+		e.stop(syscall.SIGKILL)
+		// Whatever a test left, by this server's label.
+		if id := e.instance(); id != "" {
+			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+id).Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			}
+		}
+	})
+	return e
+}
+
+func (e *e2e) start() {
+	e.t.Helper()
+	addr := freeAddr(e.t)
+	e.base = "http://" + addr
+	var err error
+	e.logf, err = os.OpenFile(filepath.Join(e.dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.serve = e.selfCmd("serve", "--addr", addr, "--image", "busybox="+testImage, "--pull", "never",
+		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s")
+	e.serve.Stdout, e.serve.Stderr = e.logf, e.logf
+	if err := e.serve.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	for range 100 {
+		if res, err := http.Get(e.base + "/alice/hello/actions.atom"); err == nil {
+			res.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("serve did not come up; log:\n%s", e.log())
+}
+
+func (e *e2e) stop(sig syscall.Signal) {
+	if e.serve == nil || e.serve.Process == nil {
+		return
+	}
+	e.serve.Process.Signal(sig)
+	e.serve.Wait()
+	e.serve = nil
+	e.logf.Close()
+}
+
+func (e *e2e) log() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "serve.log"))
+	return string(b)
+}
+
+func (e *e2e) instance() string {
+	st, err := openStore(e.db)
+	if err != nil {
+		return ""
+	}
+	defer st.Close()
+	id, _ := st.instanceID(context.Background())
+	return id
+}
+
+// api calls the API with alice's token and decodes the JSON answer.
+func (e *e2e) api(method, path string, v any) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e.tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if v != nil {
+		if s, ok := v.(*string); ok {
+			*s = string(body)
+		} else if err := json.Unmarshal(body, v); err != nil {
+			e.t.Fatalf("%s %s: %d %s: %v", method, path, res.StatusCode, body, err)
+		}
+	}
+	return res.StatusCode
+}
+
+func (e *e2e) push() string {
+	e.t.Helper()
+	e.nextID++
+	sha := commitFiles(e.t, e.work, map[string]string{"README": fmt.Sprintf("readme line %d\n", e.nextID)})
+	gitCmd(e.t, e.work, "push", "-q", "-f", e.git, "HEAD:refs/heads/main")
+	return sha
+}
+
+func (e *e2e) jobs(runIndex int) []jobJSON {
+	e.t.Helper()
+	var runs runsJSON
+	e.api("GET", fmt.Sprintf("/api/v1/repos/alice/hello/actions/runs?per_page=100"), &runs)
+	for _, r := range runs.WorkflowRuns {
+		if r.RunIndex == int64(runIndex) {
+			var out struct{ Jobs []jobJSON }
+			e.api("GET", fmt.Sprintf("/api/v1/repos/alice/hello/actions/runs/%d/jobs", r.ID), &out)
+			return out.Jobs
+		}
+	}
+	e.t.Fatalf("no run #%d", runIndex)
+	return nil
+}
+
+// waitRun waits for run #idx to complete and returns it.
+func (e *e2e) waitRun(idx int, within time.Duration) runJSON {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var runs runsJSON
+		e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
+		for _, r := range runs.WorkflowRuns {
+			if r.RunIndex == int64(idx) && r.Status == statusCompleted {
+				return r
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("run #%d not completed within %v; serve log:\n%s", idx, within, e.log())
+	return runJSON{}
+}
+
+// waitStep waits until a job's step is running.
+func (e *e2e) waitStep(idx int, jobKey string, step int, within time.Duration) jobJSON {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, j := range e.jobs(idx) {
+			if j.JobKey == jobKey && len(j.Steps) >= step && j.Steps[step-1].Status == statusRunning {
+				return j
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("run #%d job %s step %d not running within %v; serve log:\n%s", idx, jobKey, step, within, e.log())
+	return jobJSON{}
+}
+
+func (e *e2e) containers(jobID int64) []string {
+	e.t.Helper()
+	out, err := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+e.instance(),
+		"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID)).Output()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return strings.Fields(string(out))
+}
+
+func (e *e2e) jobLog(jobID int64) string {
+	e.t.Helper()
+	var s string
+	e.api("GET", fmt.Sprintf("/api/v1/repos/alice/hello/actions/jobs/%d/logs", jobID), &s)
+	return s
+}
+
+// TestDockerServe pushes a real commit into a repository whose hook starts
+// runs on a real serve process, and checks what the jobs did.
+func TestDockerServe(t *testing.T) {
+	e := newE2E(t, map[string]string{"e2e.yml": e2eWorkflow})
+	sha := e.push()
+	run := e.waitRun(1, 60*time.Second)
+	if run.Conclusion != conclusionFailure || run.HeadSHA != sha {
+		t.Errorf("run = %s at %s, want failure (one job fails) at %s", run.Conclusion, run.HeadSHA, sha)
+	}
+	byKey := map[string]jobJSON{}
+	for _, j := range e.jobs(1) {
+		byKey[j.JobKey] = j
+	}
+	ok, bad, after := byKey["ok"], byKey["bad"], byKey["after-bad"]
+	if ok.Conclusion != conclusionSuccess || bad.Conclusion != conclusionFailure || after.Conclusion != conclusionSkipped {
+		t.Errorf("jobs = ok %s, bad %s, after-bad %s; want success, failure, skipped", ok.Conclusion, bad.Conclusion, after.Conclusion)
+	}
+	log := e.jobLog(ok.ID)
+	for _, want := range []string{"hello from alice/hello at " + sha, "readme line 1", "secret=not-in-argv", "##[group]Run actions/checkout@v4"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("ok job's log lacks %q:\n%s", want, log)
+		}
+	}
+	if steps := bad.Steps; len(steps) != 3 || steps[1].Conclusion != conclusionFailure || steps[2].Conclusion != conclusionSkipped {
+		t.Errorf("bad job's steps = %+v, want setup, failure, skipped", steps)
+	}
+	if log := e.jobLog(bad.ID); !strings.Contains(log, "\nbefore\n") || strings.Contains(log, "\nnever\n") {
+		t.Errorf("bad job's log = %q, want 'before' and not 'never'", log)
+	}
+	for _, j := range []jobJSON{ok, bad} {
+		if c := e.containers(j.ID); len(c) != 0 {
+			t.Errorf("job %s left containers %v", j.JobKey, c)
+		}
+	}
+}
+
+// measureCancels pushes n commits whose Sleep workflow runs `sleep 600`,
+// cancels each running job through the API, and returns the times from
+// the 202 to the job completed as cancelled with its container gone.
+func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration {
+	e.t.Helper()
+	var lat []time.Duration
+	for i := 1; i <= n; i++ {
+		e.push()
+		idx := sleepRun(i)
+		j := e.waitStep(idx, "sleep", 2, 60*time.Second)
+		var res cancelResponse
+		if code := e.api("POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), &res); code != http.StatusAccepted || res.ChangedJobs != 1 {
+			e.t.Fatalf("cancel: %d %+v, want 202 changed_jobs 1", code, res)
+		}
+		start := time.Now()
+		for {
+			jobs := e.jobs(idx)
+			if jobs[0].Status == statusCompleted && len(e.containers(j.ID)) == 0 {
+				lat = append(lat, time.Since(start))
+				if jobs[0].Conclusion != conclusionCancelled || jobs[0].Steps[1].Conclusion != conclusionCancelled {
+					e.t.Errorf("cancelled job = %s, step %s; want cancelled, cancelled", jobs[0].Conclusion, jobs[0].Steps[1].Conclusion)
+				}
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				e.t.Fatalf("job %d not cancelled within 30 s; log:\n%s", j.ID, e.log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if r := e.waitRun(idx, 5*time.Second); r.Conclusion != conclusionCancelled {
+			e.t.Errorf("run #%d = %s, want cancelled", idx, r.Conclusion)
+		}
+	}
+	return lat
+}
+
+// TestDockerServeCancel cancels a running `sleep 600` through the API 20
+// times; the latency is measured and logged, not asserted.
+func TestDockerServeCancel(t *testing.T) {
+	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep})
+	lat := e.measureCancels(20, func(i int) int { return i })
+	p50, p99 := percentiles(lat)
+	t.Logf("cancel through serve, 202 to completed/cancelled with the container gone, %d cancels: p50 %v, p99 %v (all: %v)",
+		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(lat))
+}
+
+// TestDockerServeRestart kills serve with SIGKILL while a job runs and
+// starts it again: the job fails as interrupted, its run completes, its
+// container is gone.
+func TestDockerServeRestart(t *testing.T) {
+	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep})
+	e.push()
+	j := e.waitStep(1, "sleep", 2, 60*time.Second)
+	if len(e.containers(j.ID)) != 1 {
+		t.Fatalf("running job has no container")
+	}
+	e.stop(syscall.SIGKILL)
+	e.start()
+	run := e.waitRun(1, 10*time.Second)
+	if run.Conclusion != conclusionFailure {
+		t.Errorf("run after restart = %s, want failure", run.Conclusion)
+	}
+	if log := e.jobLog(j.ID); !strings.Contains(log, "interrupted: the server restarted") {
+		t.Errorf("log after restart lacks the reason:\n%s", log)
+	}
+	if c := e.containers(j.ID); len(c) != 0 {
+		t.Errorf("the killed server's container %v is still there", c)
+	}
+	// SIGTERM with a job running: it is cancelled after the grace, and
+	// the container goes.
+	e.push()
+	j = e.waitStep(2, "sleep", 2, 60*time.Second)
+	e.stop(syscall.SIGTERM)
+	e.start()
+	if run := e.waitRun(2, 10*time.Second); run.Conclusion != conclusionCancelled {
+		t.Errorf("run after SIGTERM = %s, want cancelled", run.Conclusion)
+	}
+	if c := e.containers(j.ID); len(c) != 0 {
+		t.Errorf("SIGTERM left container %v", c)
+	}
+}
+
+// TestDockerServeRemoteRunner runs jobs on a remote runner process (serve
+// runs none itself) and cancels through it; the latency is logged.
+func TestDockerServeRemoteRunner(t *testing.T) {
+	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep, "e2e.yml": e2eWorkflow})
+	// Serve without a pool; the runner does the work.
+	e.stop(syscall.SIGTERM)
+	addr := freeAddr(t)
+	e.base = "http://" + addr
+	logf, _ := os.Create(filepath.Join(e.dir, "serve.log"))
+	e.logf = logf
+	e.serve = e.selfCmd("serve", "--addr", addr, "--runners", "0")
+	e.serve.Stdout, e.serve.Stderr = logf, logf
+	if err := e.serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.TrimSpace(e.cli("runner", "register", "box", "--labels", "busybox"))
+	rtok := out[strings.LastIndex(out, "\n")+1:]
+	runner := exec.Command(e.exe, "runner", "--server", e.base, "--labels", "busybox", "--capacity", "2",
+		"--image", "busybox="+testImage, "--pull", "never", "--memory", "256m")
+	runner.Env = append(os.Environ(), "SHITHUB_ACTIONS_TEST_MAIN=1", "SHITHUB_RUNNER_TOKEN="+rtok)
+	rlog, _ := os.Create(filepath.Join(e.dir, "runner.log"))
+	runner.Stdout, runner.Stderr = rlog, rlog
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		runner.Process.Signal(syscall.SIGTERM)
+		runner.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(rlog.Name())
+			t.Logf("runner log:\n%s", b)
+		}
+	}()
+	// Each push makes an E2E and a Sleep run; find the Sleep one's index.
+	sleepRun := func(push int) int {
+		for range 100 {
+			var runs runsJSON
+			e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
+			for _, r := range runs.WorkflowRuns {
+				if r.WorkflowName == "Sleep" && r.RunIndex > int64(2*(push-1)) {
+					return int(r.RunIndex)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("push %d made no Sleep run", push)
+		return 0
+	}
+	lat := e.measureCancels(10, sleepRun)
+	p50, p99 := percentiles(lat)
+	t.Logf("cancel through a remote runner, 202 to completed/cancelled with the container gone, %d cancels: p50 %v, p99 %v (all: %v)",
+		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(lat))
+	// The E2E run of the last push ran on the runner too.
+	var runs runsJSON
+	e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=1&workflow_file=e2e.yml", &runs)
+	other := int(runs.WorkflowRuns[0].RunIndex)
+	if r := e.waitRun(other, 60*time.Second); r.Conclusion != conclusionFailure {
+		t.Errorf("E2E run on the remote runner = %s, want failure (its bad job fails)", r.Conclusion)
+	}
+	for _, jb := range e.jobs(other) {
+		if jb.JobKey == "ok" {
+			if log := e.jobLog(jb.ID); !strings.Contains(log, "readme line 10") {
+				t.Errorf("remote job's log lacks the checkout's README:\n%s", log)
+			}
+		}
+	}
+}
