@@ -25,7 +25,9 @@ import (
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
-  serve [--addr 127.0.0.1:8080] [--base-url URL]     run the server
+  serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
+        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
+        [--stop-grace 10s] [--shutdown-grace 30s]        run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private]
   repo grant OWNER/NAME USER read|write|admin

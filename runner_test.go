@@ -1088,14 +1088,20 @@ func TestExecutorConfigDefaults(t *testing.T) {
 	}
 }
 
+func (s *protocolServer) setRepo(repo string) {
+	s.mu.Lock()
+	s.repo = repo
+	s.mu.Unlock()
+}
+
 // protocolServer is an in-memory server side of the runner protocol.
 type protocolServer struct {
 	t     *testing.T
 	token string
 	srv   *httptest.Server
-	repo  string // a git repository served at /api/v1/jobs/{id}/git/, if set
 
 	mu        sync.Mutex // guards everything below
+	repo      string     // a git repository served at /api/v1/jobs/{id}/git/, if set
 	queue     []*claimedJob
 	held      map[int64]bool
 	heartbeat []string             // bodies of the heartbeats
@@ -1215,7 +1221,10 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 		writeTestJSON(w, http.StatusOK, map[string]bool{"cancel_requested": cancel})
 	})
 	route("/api/v1/jobs/{id}/git/", func(w http.ResponseWriter, r *http.Request) {
-		if s.repo == "" {
+		s.mu.Lock()
+		repo := s.repo
+		s.mu.Unlock()
+		if repo == "" {
 			http.NotFound(w, r)
 			return
 		}
@@ -1228,7 +1237,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protoco
 			Path: git,
 			Args: []string{"http-backend"},
 			Root: "/api/v1/jobs/" + r.PathValue("id") + "/git",
-			Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Join(s.repo, ".git"), "GIT_HTTP_EXPORT_ALL=1"},
+			Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Join(repo, ".git"), "GIT_HTTP_EXPORT_ALL=1"},
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -1422,7 +1431,7 @@ func TestRemoteCheckout(t *testing.T) {
 	t.Parallel()
 	repo, first := runnerGitRepo(t)
 	s := newProtocolServer(t, "s3cr3t-token")
-	s.repo = repo
+	s.setRepo(repo)
 	r := newTestRemote(s)
 	job := testJob(71)
 	job.HeadSHA = first
@@ -1456,7 +1465,7 @@ func TestRemoteRunnerEndToEnd(t *testing.T) {
 	job := testJob(72, "echo from the remote runner", "exit 1", "echo never")
 	job.HeadSHA = first
 	s := newProtocolServer(t, "tok", job)
-	s.repo = repo
+	s.setRepo(repo)
 	s.fail["POST /api/v1/jobs/{id}/logs"] = 2
 	s.fail["POST /api/v1/jobs/{id}/status"] = 1
 
