@@ -723,15 +723,25 @@ func (s *server) handleJobLogs(w http.ResponseWriter, r *http.Request) error {
 	if run.RepoID != repo.ID {
 		return errNotFound
 	}
-	steps, err := jobSteps(r.Context(), s.store.db, job.ID)
+	return s.serveJobLog(w, r, job.ID)
+}
+
+// serveJobLog answers with a job's whole log as text. A log is anything a
+// job printed: it must never be taken for a page.
+func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64) error {
+	steps, err := jobSteps(r.Context(), s.store.db, jobID)
 	if err != nil {
 		return err
 	}
-	chunks, err := s.store.jobLogChunks(r.Context(), job.ID)
+	chunks, err := s.store.jobLogChunks(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("Cache-Control", "no-store")
 	writeJobLog(w, steps, chunks)
 	return nil
 }

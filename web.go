@@ -152,6 +152,24 @@ func (s *server) webRepo(r *http.Request, v *webViewer) (*Repo, perm, error) {
 }
 
 // webRun loads the path's run of a repository.
+// webRunFromPath resolves the viewer, the path's repository (with the
+// viewer's permission on it) and its run: what every run page starts with.
+func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webViewer, *Repo, perm, *Run, error) {
+	v, err := s.viewer(w, r)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	repo, p, err := s.webRepo(r, v)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	run, err := s.webRun(r, repo)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	return v, repo, p, run, nil
+}
+
 func (s *server) webRun(r *http.Request, repo *Repo) (*Run, error) {
 	idx, err := pathID(r, "run_index")
 	if err != nil {
@@ -801,15 +819,7 @@ func orderJobs(jobs []*Job) []*Job {
 }
 
 func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.viewer(w, r)
-	if err != nil {
-		return err
-	}
-	repo, p, err := s.webRepo(r, v)
-	if err != nil {
-		return err
-	}
-	run, err := s.webRun(r, repo)
+	v, repo, p, run, err := s.webRunFromPath(w, r)
 	if err != nil {
 		return err
 	}
@@ -950,15 +960,7 @@ func parseLiveCursor(v string) (map[int64]int64, map[int64]ansiState, error) {
 // the run's, jobs' and steps' states now, and the log the page does not
 // have yet, rendered, each step's with the state to continue from.
 func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.viewer(w, r)
-	if err != nil {
-		return err
-	}
-	repo, _, err := s.webRepo(r, v)
-	if err != nil {
-		return err
-	}
-	run, err := s.webRun(r, repo)
+	_, _, _, run, err := s.webRunFromPath(w, r)
 	if err != nil {
 		return err
 	}
@@ -1015,15 +1017,7 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 // handleWebJobLog serves a job's whole log as text, as the API does, for
 // the page's "raw log" link.
 func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.viewer(w, r)
-	if err != nil {
-		return err
-	}
-	repo, _, err := s.webRepo(r, v)
-	if err != nil {
-		return err
-	}
-	run, err := s.webRun(r, repo)
+	_, _, _, run, err := s.webRunFromPath(w, r)
 	if err != nil {
 		return err
 	}
@@ -1038,21 +1032,7 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 	if job.RunID != run.ID {
 		return errNotFound
 	}
-	steps, err := jobSteps(r.Context(), s.store.db, job.ID)
-	if err != nil {
-		return err
-	}
-	chunks, err := s.store.jobLogChunks(r.Context(), job.ID)
-	if err != nil {
-		return err
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("Cache-Control", "no-store")
-	writeJobLog(w, steps, chunks)
-	return nil
+	return s.serveJobLog(w, r, job.ID)
 }
 
 // ---- the buttons ----
