@@ -38,7 +38,8 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   runner --server URL --token T [--labels a,b] [--capacity N]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
 
-Every command takes --db FILE (default ./shithub-actions.db, or $SHITHUB_ACTIONS_DB).
+Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
+$SHITHUB_ACTIONS_DB).
 `
 
 func main() {
