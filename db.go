@@ -295,12 +295,6 @@ func (s *Store) repoByID(ctx context.Context, id int64) (*Repo, error) {
 	return scanRepo(s.db.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", id))
 }
 
-func (s *Store) countRepos(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM repos").Scan(&n)
-	return n, err
-}
-
 // Permission levels; a higher level includes the lower ones.
 type perm int
 
@@ -1625,8 +1619,7 @@ type logChunk struct {
 	Data   []byte
 }
 
-// stepLogs returns the log chunks of a job's steps in order, from
-// afterSeq[stepID] on (live pages ask only for what is new).
+// jobLogChunks returns the log chunks of a job's steps, in order.
 func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
 		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
@@ -1643,14 +1636,6 @@ func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, erro
 		out = append(out, c)
 	}
 	return out, rows.Err()
-}
-
-// pendingJobs reports whether any job waits to be claimed (for tests and
-// the start-up message).
-func (s *Store) pendingJobs(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'").Scan(&n)
-	return n, err
 }
 
 // ---- web ----

@@ -286,8 +286,10 @@ func hookInstallLine(db, repo, gitDir string) string {
 	return fmt.Sprintf("printf '%s' > %s && chmod +x %s", strings.ReplaceAll(script, "'", `'\''`), shellQuote(hook), shellQuote(hook))
 }
 
+var shellSafeRE = regexp.MustCompile(`^[A-Za-z0-9_./:-]+$`)
+
 func shellQuote(s string) string {
-	if regexp.MustCompile(`^[A-Za-z0-9_./:-]+$`).MatchString(s) {
+	if shellSafeRE.MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -220,7 +220,7 @@ func (e *e2e) push() string {
 func (e *e2e) jobs(runIndex int) []jobJSON {
 	e.t.Helper()
 	var runs runsJSON
-	e.api("GET", fmt.Sprintf("/api/v1/repos/alice/hello/actions/runs?per_page=100"), &runs)
+	e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
 	for _, r := range runs.WorkflowRuns {
 		if r.RunIndex == int64(runIndex) {
 			var out struct{ Jobs []jobJSON }
