@@ -1643,15 +1643,15 @@ func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, erro
 // webCreateSession starts a browser session for a user and returns its id
 // (the cookie's value) and CSRF token. Only a SHA-256 of the id is kept.
 // Expired sessions are swept on the way.
-func (s *Store) webCreateSession(ctx context.Context, userID int64, ttl time.Duration) (id, csrf string, err error) {
+func (s *Store) webCreateSession(ctx context.Context, userID, tokenID int64, ttl time.Duration) (id, csrf string, err error) {
 	id, csrf = newSecret(""), newSecret("")
 	now := s.nowMS()
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec("DELETE FROM sessions WHERE expires_at <= ?", now); err != nil {
 			return err
 		}
-		_, err := tx.Exec("INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			secretHash(id), userID, csrf, now, now+ttl.Milliseconds())
+		_, err := tx.Exec("INSERT INTO sessions (hash, user_id, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+			secretHash(id), userID, tokenID, csrf, now, now+ttl.Milliseconds())
 		return err
 	})
 	if err != nil {
@@ -1660,13 +1660,16 @@ func (s *Store) webCreateSession(ctx context.Context, userID int64, ttl time.Dur
 	return id, csrf, nil
 }
 
-// webSession finds the user and CSRF token of an unexpired session;
-// errNotFound when there is none.
+// webSession finds the user and CSRF token of an unexpired session whose
+// token is neither revoked nor expired; errNotFound when there is none.
 func (s *Store) webSession(ctx context.Context, id string) (*User, string, error) {
 	u := &User{}
 	var csrf string
-	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.hash = ? AND s.expires_at > ?`, secretHash(id), s.nowMS()).Scan(&u.ID, &u.Name, &csrf)
+	now := s.nowMS()
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
+		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
+		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf)
 	if err != nil {
 		return nil, "", notFound(err)
 	}

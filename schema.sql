@@ -146,9 +146,12 @@ CREATE TABLE log_chunks (
 ) WITHOUT ROWID;
 
 -- Browser sessions (the web pages); only a SHA-256 of the session id is kept.
+-- A session lives no longer than the token it was signed in with: revoking
+-- the token ends it.
 CREATE TABLE sessions (
 	hash       BLOB PRIMARY KEY,
 	user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	token_id   INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
 	csrf       TEXT NOT NULL,
 	created_at INTEGER NOT NULL,
 	expires_at INTEGER NOT NULL

@@ -461,7 +461,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d minute(s).", mins))
 	}
-	u, err := s.checkLogin(r, name, secret)
+	u, tok, err := s.checkLogin(r, name, secret)
 	if errors.Is(err, errBadLogin) {
 		s.web.limiter.fail(key)
 		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+scopeRead+".")
@@ -469,7 +469,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, _, err := s.store.webCreateSession(r.Context(), u.ID, webSessionTTL)
+	id, _, err := s.store.webCreateSession(r.Context(), u.ID, tok.ID, webSessionTTL)
 	if err != nil {
 		return err
 	}
@@ -481,25 +481,26 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 var errBadLogin = errors.New("bad sign-in")
 
 // checkLogin judges a sign-in: every way it can be wrong is errBadLogin.
-func (s *server) checkLogin(r *http.Request, name, secret string) (*User, error) {
+// The token is returned too: the session lives no longer than it.
+func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token, error) {
 	if name == "" || !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
-		return nil, errBadLogin
+		return nil, nil, errBadLogin
 	}
 	t, u, err := s.store.tokenBySecret(r.Context(), secret)
 	if errors.Is(err, errNotFound) {
-		return nil, errBadLogin
+		return nil, nil, errBadLogin
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.store.now()
 	if u.Name != name || !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) || !t.hasScope(scopeRead) {
-		return nil, errBadLogin
+		return nil, nil, errBadLogin
 	}
 	if err := s.store.touchToken(r.Context(), t); err != nil {
 		s.log.Warn("recording token use", "token", t.ID, "err", err)
 	}
-	return u, nil
+	return u, t, nil
 }
 
 // handleLogout serves POST /logout.

@@ -687,6 +687,20 @@ func TestWebLogoutAndExpiry(t *testing.T) {
 	webExpect(t, e.do("GET", "/", nil, webCookie(cookie)), 200, "Signed in as")
 	e.tick(time.Second)
 	webExpect(t, e.do("GET", "/", nil, webCookie(cookie)), 200, ">Sign in</a>")
+
+	// Revoking the token a session was signed in with ends the session.
+	cookie, _ = e.webSignIn(e.bob)
+	webExpect(t, e.do("GET", "/", nil, webCookie(cookie)), 200, "Signed in as")
+	tokens, err := e.st.listTokens(context.Background(), e.bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.revokeToken(context.Background(), tokens[len(tokens)-1].ID); err != nil {
+		t.Fatal(err)
+	}
+	w = e.do("GET", "/", nil, webCookie(cookie))
+	webExpect(t, w, 200, ">Sign in</a>")
+	webLacks(t, w, "Signed in")
 }
 
 func TestWebBadge(t *testing.T) {
