@@ -589,15 +589,19 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	} else if len(ids) > 0 {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
 	}
-	var ex *executor
-	if *runners > 0 {
-		ex = newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
-		if err := ex.dockerOK(ctx); err != nil {
+	// Containers of a previous process go even when this one runs no pool.
+	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
+	if err := ex.dockerOK(ctx); err != nil {
+		if *runners > 0 {
 			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
-		} else if err := ex.removeStale(ctx); err != nil {
-			logger.Warn("removing containers of the previous process", "err", err)
 		}
+	} else if err := ex.removeStale(ctx); err != nil {
+		logger.Warn("removing containers of the previous process", "err", err)
+	}
+	if *runners > 0 {
 		srv.exec = ex
+	} else {
+		ex = nil
 	}
 
 	if n, err := st.countUsers(ctx); err == nil && n == 0 {
