@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -55,10 +56,22 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 	if !ok {
 		return nil, nil, nil
 	}
+	u, t, err := s.tokenUser(r.Context(), secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.touchToken(r.Context(), t)
+	return u, t, nil
+}
+
+// tokenUser checks a PAT: well-formed, known, neither revoked nor expired.
+// It returns the token with its user, or errBadToken, errTokenRevoked or
+// errTokenExpired. The caller records the use once its own checks pass.
+func (s *server) tokenUser(ctx context.Context, secret string) (*User, *Token, error) {
 	if !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
 		return nil, nil, errBadToken
 	}
-	t, u, err := s.store.tokenBySecret(r.Context(), secret)
+	t, u, err := s.store.tokenBySecret(ctx, secret)
 	if errors.Is(err, errNotFound) {
 		return nil, nil, errBadToken
 	}
@@ -72,10 +85,14 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
 		return nil, nil, errTokenExpired
 	}
-	if err := s.store.touchToken(r.Context(), t); err != nil {
+	return u, t, nil
+}
+
+// touchToken records a token's use; failing to is logged, not fatal.
+func (s *server) touchToken(ctx context.Context, t *Token) {
+	if err := s.store.touchToken(ctx, t); err != nil {
 		s.log.Warn("recording token use", "token", t.ID, "err", err)
 	}
-	return u, t, nil
 }
 
 // requireUser authenticates a PAT that must be present and carry scope.
