@@ -472,21 +472,31 @@ func (s *server) wake() {
 // repoFor loads the repository named in the path and checks that user may
 // act on it at level p. A repository the user may not read is not found.
 func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
-	repo, err := s.store.repoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+	repo, got, err := s.readablePathRepo(r, user)
 	if err != nil {
 		return nil, err
-	}
-	got, err := s.store.permission(r.Context(), repo, user)
-	if err != nil {
-		return nil, err
-	}
-	if got < permRead {
-		return nil, errNotFound
 	}
 	if got < p {
 		return nil, httpError{http.StatusForbidden, fmt.Sprintf("%s permission on %s required", p, repo.FullName())}
 	}
 	return repo, nil
+}
+
+// readablePathRepo loads the repository named in the path with user's
+// permission on it; one the user may not read is not found.
+func (s *server) readablePathRepo(r *http.Request, user *User) (*Repo, perm, error) {
+	repo, err := s.store.repoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+	if err != nil {
+		return nil, permNone, err
+	}
+	p, err := s.store.permission(r.Context(), repo, user)
+	if err != nil {
+		return nil, permNone, err
+	}
+	if p < permRead {
+		return nil, permNone, errNotFound
+	}
+	return repo, p, nil
 }
 
 type runsJSON struct {

@@ -1310,16 +1310,10 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	for k, v := range j.Env {
 		env[k] = v
 	}
-	refName := run.HeadRef[strings.LastIndex(run.HeadRef, "/")+1:]
-	if r, ok := strings.CutPrefix(run.HeadRef, "refs/heads/"); ok {
-		refName = r
-	} else if r, ok := strings.CutPrefix(run.HeadRef, "refs/tags/"); ok {
-		refName = r
-	}
 	// The variables a GitHub Actions user's scripts read.
 	for k, v := range map[string]string{
 		"CI": "true", "SHITHUB_ACTIONS": "true", "GITHUB_ACTIONS": "true",
-		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": refName,
+		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": refName(run.HeadRef),
 		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
 		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
 		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,

@@ -134,24 +134,6 @@ func (s *server) setSessionCookie(w http.ResponseWriter, r *http.Request, value 
 	})
 }
 
-// webRepo loads the path's repository and the viewer's permission on it.
-// A repository the viewer may not read is not found.
-func (s *server) webRepo(r *http.Request, v *webViewer) (*Repo, perm, error) {
-	repo, err := s.store.repoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
-	if err != nil {
-		return nil, permNone, err
-	}
-	p, err := s.store.permission(r.Context(), repo, v.user)
-	if err != nil {
-		return nil, permNone, err
-	}
-	if p < permRead {
-		return nil, permNone, errNotFound
-	}
-	return repo, p, nil
-}
-
-// webRun loads the path's run of a repository.
 // webRunFromPath resolves the viewer, the path's repository (with the
 // viewer's permission on it) and its run: what every run page starts with.
 func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webViewer, *Repo, perm, *Run, error) {
@@ -159,7 +141,7 @@ func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webVie
 	if err != nil {
 		return nil, nil, 0, nil, err
 	}
-	repo, p, err := s.webRepo(r, v)
+	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {
 		return nil, nil, 0, nil, err
 	}
@@ -170,6 +152,7 @@ func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webVie
 	return v, repo, p, run, nil
 }
 
+// webRun loads the path's run of a repository.
 func (s *server) webRun(r *http.Request, repo *Repo) (*Run, error) {
 	idx, err := pathID(r, "run_index")
 	if err != nil {
@@ -657,7 +640,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	repo, _, err := s.webRepo(r, v)
+	repo, _, err := s.readablePathRepo(r, v.user)
 	if err != nil {
 		return err
 	}
@@ -1043,7 +1026,7 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	repo, p, err := s.webRepo(r, v)
+	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -1106,7 +1089,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repo, _, err := s.webRepo(r, v)
+	repo, _, err := s.readablePathRepo(r, v.user)
 	if err != nil {
 		return err
 	}
