@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -823,7 +824,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if err := tx.QueryRow("SELECT COALESCE(MAX(run_index), 0) + 1 FROM runs WHERE repo_id = ?", sp.RepoID).Scan(&idx); err != nil {
 		return 0, err
 	}
-	name := sp.File[strings.LastIndex(sp.File, "/")+1:]
+	name := path.Base(sp.File)
 	status, conclusion := statusQueued, ""
 	var completed sql.NullInt64
 	if sp.Workflow != nil {
@@ -1008,7 +1009,7 @@ func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) 
 		if status != statusCompleted {
 			return httpError{409, "run is not rerunnable"}
 		}
-		base := src.WorkflowFile[strings.LastIndex(src.WorkflowFile, "/")+1:]
+		base := path.Base(src.WorkflowFile)
 		wf, perr := parseWorkflow(base, content)
 		var err error
 		id, err = s.insertRun(tx, runSpec{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -179,7 +180,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 		if err != nil {
 			return nil, false, err
 		}
-		wf, perr := parseWorkflow(f[len(workflowDir):], content)
+		wf, perr := parseWorkflow(path.Base(f), content)
 		if perr == nil {
 			if wf.Push == nil {
 				continue
