@@ -159,8 +159,6 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 		code, msg = he.code, he.msg
 	case errors.Is(err, errNotFound):
 		code, msg = http.StatusNotFound, "not found"
-	case errors.Is(err, errConflict):
-		code, msg = http.StatusConflict, err.Error()
 	case errors.As(err, &mbe):
 		code, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit)
 	}

@@ -26,10 +26,9 @@ var schemaSQL string
 // version 1. Append only.
 var migrations = []string{}
 
-var (
-	errNotFound = errors.New("not found")
-	errConflict = errors.New("conflict")
-)
+// errNotFound is any missing row; a conflict is an httpError with its 409
+// and message.
+var errNotFound = errors.New("not found")
 
 // Status and conclusion values, as GitHub names them.
 const (

@@ -71,7 +71,7 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	var he httpError
 	switch {
-	case errors.As(err, &ue), errors.Is(err, errNotFound), errors.Is(err, errConflict), errors.As(err, &he) && he.code < 500:
+	case errors.As(err, &ue), errors.Is(err, errNotFound), errors.As(err, &he) && he.code < 500:
 		return 2
 	}
 	return 1
