@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"strconv"
@@ -84,23 +83,31 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
-		// Let the mux decide 404 or 405 (and Allow), then say it in JSON.
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		if allow := rec.Header().Get("Allow"); allow != "" {
-			sw.Header().Set("Allow", allow)
-		}
-		msg := "not found"
-		if rec.Code == http.StatusMethodNotAllowed {
-			msg = "method not allowed"
-		}
-		writeJSON(sw, rec.Code, map[string]string{"message": msg})
+	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+		s.apiNoRoute(sw, r)
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
+}
+
+// apiNoRoute answers an /api/ request no route matched, in JSON: 405 with
+// the Allow header when the path has routes under other methods, else 404.
+func (s *server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		probe := *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
 }
 
 type statusWriter struct {
@@ -122,22 +129,6 @@ func (w *statusWriter) Flush() {
 	}
 }
 
-// httpError is an error with the status code and message a client sees.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e httpError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
-}
-
-func unprocessable(format string, args ...any) error {
-	return httpError{http.StatusUnprocessableEntity, fmt.Sprintf(format, args...)}
-}
-
 // wrap turns a handler that returns an error into an http.HandlerFunc.
 func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -147,21 +138,11 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 	}
 }
 
-// error is the one place an error becomes a response: sentinel errors map
-// to their status; anything else is logged and the client hears only
-// "internal error".
+// error is the one place an error becomes a response: the domain's codes
+// map to their status (httpStatus); anything else is logged and the client
+// hears only "internal error".
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := http.StatusInternalServerError, "internal error"
-	var he httpError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &he):
-		code, msg = he.code, he.msg
-	case errors.Is(err, errNotFound):
-		code, msg = http.StatusNotFound, "not found"
-	case errors.As(err, &mbe):
-		code, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit)
-	}
+	code, msg := httpStatus(errorCode(err)), errorMessage(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -194,12 +175,12 @@ func decodeJSON(r *http.Request, v any) error {
 			return err
 		}
 		if errors.Is(err, io.EOF) {
-			return badRequest("request body must be a JSON object")
+			return malformedf("request body must be a JSON object")
 		}
-		return badRequest("invalid JSON body: %v", err)
+		return malformedf("invalid JSON body: %v", err)
 	}
 	if dec.More() {
-		return badRequest("invalid JSON body: trailing data")
+		return malformedf("invalid JSON body: trailing data")
 	}
 	return nil
 }
@@ -259,8 +240,14 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// actionsTabURL is repo's Actions tab under base ("" gives a path).
+func actionsTabURL(base string, repo *Repo) string {
+	return base + "/" + url.PathEscape(repo.Owner) + "/" + url.PathEscape(repo.Name) + "/actions"
+}
+
+// runPage is the page of run number idx of repo under base.
 func runPage(base string, repo *Repo, idx int64) string {
-	return fmt.Sprintf("%s/%s/%s/actions/runs/%d", base, repo.Owner, repo.Name, idx)
+	return fmt.Sprintf("%s/runs/%d", actionsTabURL(base, repo), idx)
 }
 
 func (s *server) runJSON(r *http.Request, repo *Repo, run *Run) runJSON {
@@ -475,7 +462,7 @@ func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
 		return nil, err
 	}
 	if got < p {
-		return nil, httpError{http.StatusForbidden, fmt.Sprintf("%s permission on %s required", p, repo.FullName())}
+		return nil, forbiddenf("%s permission on %s required", p, repo.FullName())
 	}
 	return repo, nil
 }
@@ -586,7 +573,7 @@ func (s *server) readableRepo(r *http.Request) (*Repo, *User, error) {
 		return nil, nil, err
 	}
 	if tok != nil && !tok.hasScope(scopeRead) {
-		return nil, nil, httpError{http.StatusForbidden, "token lacks the " + scopeRead + " scope"}
+		return nil, nil, errLacksScope(scopeRead)
 	}
 	repo, err := s.repoFor(r, user, permRead)
 	return repo, user, err
@@ -629,7 +616,7 @@ func queryInt(v string, def, lo, hi int, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, badRequest("%s must be a whole number from %d to %d", name, lo, hi)
+		return 0, malformedf("%s must be a whole number from %d to %d", name, lo, hi)
 	}
 	return n, nil
 }
@@ -720,16 +707,9 @@ func (s *server) handleJobLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.store.jobByID(r.Context(), id)
+	job, err := s.store.jobOf(r.Context(), repo.ID, 0, id)
 	if err != nil {
 		return err
-	}
-	run, err := s.store.runByID(r.Context(), job.RunID)
-	if err != nil {
-		return err
-	}
-	if run.RepoID != repo.ID {
-		return errNotFound
 	}
 	return s.serveJobLog(w, r, job.ID)
 }
@@ -793,7 +773,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.Capacity != nil && *body.Capacity < 0 {
-		return badRequest("capacity must not be negative")
+		return malformedf("capacity must not be negative")
 	}
 	labels := body.Labels
 	if labels == nil {
@@ -855,14 +835,14 @@ func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if body.Seq < 1 {
-		return badRequest("seq must be 1 or more")
+		return malformedf("seq must be 1 or more")
 	}
 	data, err := base64.StdEncoding.DecodeString(body.Data)
 	if err != nil {
-		return badRequest("data must be base64: %v", err)
+		return malformedf("data must be base64: %v", err)
 	}
 	if len(data) > maxLogChunk {
-		return badRequest("a log chunk may carry at most %d bytes", maxLogChunk)
+		return malformedf("a log chunk may carry at most %d bytes", maxLogChunk)
 	}
 	if err := s.store.appendLog(r.Context(), rn.ID, id, body.StepID, body.Seq, data); err != nil {
 		return err

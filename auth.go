@@ -43,11 +43,15 @@ func credentials(r *http.Request) (secret string, ok bool) {
 // Authentication failures. Unknown and malformed tokens share one message,
 // so a caller cannot tell a well-formed guess from a typo.
 var (
-	errAuthRequired = httpError{http.StatusUnauthorized, "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
-	errBadToken     = httpError{http.StatusUnauthorized, "bad credentials"}
-	errTokenExpired = httpError{http.StatusUnauthorized, "token expired"}
-	errTokenRevoked = httpError{http.StatusUnauthorized, "token revoked"}
+	errAuthRequired       = &appError{Code: codeUnauthenticated, Msg: "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
+	errRunnerAuthRequired = &appError{Code: codeUnauthenticated, Msg: "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
+	errBadToken           = &appError{Code: codeUnauthenticated, Msg: "bad credentials"}
+	errTokenExpired       = &appError{Code: codeUnauthenticated, Msg: "token expired"}
+	errTokenRevoked       = &appError{Code: codeUnauthenticated, Msg: "token revoked"}
 )
+
+// errLacksScope refuses a valid token that does not grant scope.
+func errLacksScope(scope string) error { return forbiddenf("token lacks the %s scope", scope) }
 
 // authUser authenticates the request's PAT. It returns nil, nil, nil when
 // the request carries no credentials (anonymous).
@@ -105,7 +109,7 @@ func (s *server) requireUser(r *http.Request, scope string) (*User, error) {
 		return nil, errAuthRequired
 	}
 	if !t.hasScope(scope) {
-		return nil, httpError{http.StatusForbidden, "token lacks the " + scope + " scope"}
+		return nil, errLacksScope(scope)
 	}
 	return u, nil
 }
@@ -114,7 +118,7 @@ func (s *server) requireUser(r *http.Request, scope string) (*User, error) {
 func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 	secret, ok := credentials(r)
 	if !ok {
-		return nil, httpError{http.StatusUnauthorized, "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
+		return nil, errRunnerAuthRequired
 	}
 	if !strings.HasPrefix(secret, runnerTokenPrefix) {
 		return nil, errBadToken

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed schema.sql
@@ -25,10 +26,6 @@ var schemaSQL string
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
 var migrations = []string{}
-
-// errNotFound is any missing row; a conflict is an httpError with its 409
-// and message.
-var errNotFound = errors.New("not found")
 
 // Status and conclusion values, as GitHub names them.
 const (
@@ -148,8 +145,21 @@ func notFound(err error) error {
 	return err
 }
 
+// isUniqueErr reports whether err is a UNIQUE constraint failing, by the
+// driver's extended result code rather than its message.
 func isUniqueErr(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// decodeColumn decodes a JSON column into v. The program wrote every such
+// column itself, so a value that does not decode is a corrupt row: an error,
+// never silently empty.
+func decodeColumn(col, data string, v any) error {
+	if err := json.Unmarshal([]byte(data), v); err != nil {
+		return fmt.Errorf("column %s: %w", col, err)
+	}
+	return nil
 }
 
 // mustAffectOne checks that an UPDATE changed exactly one row.
@@ -221,7 +231,7 @@ func (s *Store) createUser(ctx context.Context, name string) (*User, error) {
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO users (name, created_at) VALUES (?, ?)", name, s.nowMS())
 		if isUniqueErr(err) {
-			return httpError{409, fmt.Sprintf("user %q already exists", name)}
+			return conflictf("user %q already exists", name)
 		}
 		if err != nil {
 			return err
@@ -276,7 +286,7 @@ func (s *Store) createRepo(ctx context.Context, owner *User, name, gitDir string
 		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at) VALUES (?, ?, ?, ?, ?)",
 			owner.ID, name, gitDir, private, s.nowMS())
 		if isUniqueErr(err) {
-			return httpError{409, fmt.Sprintf("repository %s/%s already exists", owner.Name, name)}
+			return conflictf("repository %s/%s already exists", owner.Name, name)
 		}
 		if err != nil {
 			return err
@@ -484,7 +494,7 @@ func (s *Store) createRunner(ctx context.Context, name string, labels []string) 
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
 			name, secretHash(secret), jsonText(labels), s.nowMS())
 		if isUniqueErr(err) {
-			return httpError{409, fmt.Sprintf("runner %q already exists", name)}
+			return conflictf("runner %q already exists", name)
 		}
 		if err != nil {
 			return err
@@ -514,8 +524,7 @@ func (s *Store) runnerBySecret(ctx context.Context, secret string) (*Runner, err
 	if err != nil {
 		return nil, notFound(err)
 	}
-	json.Unmarshal([]byte(labels), &r.Labels)
-	return r, nil
+	return r, decodeColumn("runners.labels", labels, &r.Labels)
 }
 
 func jsonText(v any) string {
@@ -606,7 +615,9 @@ func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 		return nil, notFound(err)
 	}
 	r.ParentRunID = parent.Int64
-	json.Unmarshal([]byte(inputs), &r.Inputs)
+	if err := decodeColumn("runs.inputs", inputs, &r.Inputs); err != nil {
+		return nil, err
+	}
 	r.CreatedAt, r.StartedAt, r.CompletedAt, r.UpdatedAt = msTime(created), msTime(started), msTime(completed), msTime(updated)
 	return r, nil
 }
@@ -716,9 +727,10 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
-	json.Unmarshal([]byte(runsOn), &j.RunsOn)
-	json.Unmarshal([]byte(needs), &j.Needs)
-	json.Unmarshal([]byte(env), &j.Env)
+	if err := errors.Join(decodeColumn("jobs.runs_on", runsOn, &j.RunsOn), decodeColumn("jobs.needs", needs, &j.Needs),
+		decodeColumn("jobs.env", env, &j.Env)); err != nil {
+		return nil, err
+	}
 	j.RunnerID = runner.Int64
 	j.StartedAt, j.CompletedAt = msTime(started), msTime(completed)
 	return j, nil
@@ -734,6 +746,27 @@ func jobByID(ctx context.Context, q querier, id int64) (*Job, error) {
 }
 
 func (s *Store) jobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.db, id) }
+
+// jobOf loads job id if it belongs to repository repoID and, when runID is
+// not 0, to that run. Any other job is errNotFound: ids are global and must
+// not be enumerable through another repository's paths.
+func (s *Store) jobOf(ctx context.Context, repoID, runID, id int64) (*Job, error) {
+	j, err := s.jobByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if runID != 0 && j.RunID != runID {
+		return nil, errNotFound
+	}
+	var owner int64
+	if err := s.db.QueryRowContext(ctx, "SELECT repo_id FROM runs WHERE id = ?", j.RunID).Scan(&owner); err != nil {
+		return nil, notFound(err)
+	}
+	if owner != repoID {
+		return nil, errNotFound
+	}
+	return j, nil
+}
 
 func runJobs(ctx context.Context, q querier, runID int64) ([]*Job, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+jobCols+" WHERE run_id = ? ORDER BY id", runID)
@@ -784,7 +817,9 @@ func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated); err != nil {
 			return nil, err
 		}
-		json.Unmarshal([]byte(env), &st.Env)
+		if err := decodeColumn("steps.env", env, &st.Env); err != nil {
+			return nil, err
+		}
 		st.StartedAt, st.CompletedAt = msTime(started), msTime(completed)
 		out = append(out, st)
 	}
@@ -1006,7 +1041,7 @@ func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) 
 			return notFound(err)
 		}
 		if status != statusCompleted {
-			return httpError{409, "run is not rerunnable"}
+			return conflictf("run is not rerunnable")
 		}
 		base := path.Base(src.WorkflowFile)
 		wf, perr := parseWorkflow(base, content)
@@ -1247,7 +1282,10 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 					rows.Close()
 					return err
 				}
-				json.Unmarshal([]byte(runsOn), &c.runsOn)
+				if err := decodeColumn("jobs.runs_on", runsOn, &c.runsOn); err != nil {
+					rows.Close()
+					return err
+				}
 				cands = append(cands, c)
 			}
 			rows.Close()
@@ -1388,7 +1426,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 			return notFound(err)
 		}
 		if j.Status == statusCompleted {
-			return httpError{409, "job is completed"}
+			return conflictf("job is completed")
 		}
 		var dup int
 		if err := tx.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ? AND seq = ?", stepID, seq).Scan(&dup); err != nil {
@@ -1428,14 +1466,14 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		now := s.nowMS()
 		switch {
 		case j.Status != statusRunning:
-			return httpError{409, "job is " + j.Status}
+			return conflictf("job is %s", j.Status)
 		case status == statusRunning && conclusion == "" && cur == statusQueued:
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
 		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
 			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
 				conclusion, now, now, stepID)
 		default:
-			return httpError{409, fmt.Sprintf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))}
+			return conflictf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))
 		}
 		if err != nil {
 			return err
@@ -1477,7 +1515,7 @@ func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, 
 		ok := status == statusCompleted && j.Status == statusRunning &&
 			slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionTimedOut}, conclusion)
 		if !ok {
-			return httpError{409, fmt.Sprintf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))}
+			return conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
 		}
 		now := s.nowMS()
 		if err := s.finishOne(tx, j, conclusion, now); err != nil {

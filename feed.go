@@ -101,7 +101,7 @@ func refName(ref string) string {
 
 // buildFeed makes the feed document of a repository's newest runs.
 func buildFeed(base string, repo *Repo, runs []*Run) *atomFeed {
-	tab := fmt.Sprintf("%s/%s/%s/actions", base, repo.Owner, repo.Name)
+	tab := actionsTabURL(base, repo)
 	f := &atomFeed{
 		ID:        tab,
 		Title:     plain(repo.FullName() + " workflow runs"),

@@ -19,24 +19,84 @@ const zeroSHA = "0000000000000000000000000000000000000000"
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
+// gitBaseEnv is added to the environment of every git the program runs:
+// never prompt for credentials, never read the system's config, and speak
+// the C locale so messages read the same everywhere.
+var gitBaseEnv = []string{"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C"}
+
+// gitCommand is the one way the program starts git: bin ("" is "git") with
+// the process's environment, gitBaseEnv, then env.
+func gitCommand(ctx context.Context, bin string, env []string, args ...string) *exec.Cmd {
+	if bin == "" {
+		bin = "git"
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(append(os.Environ(), gitBaseEnv...), env...)
+	return cmd
+}
+
+// runGit runs git and returns its standard output. A failure is a
+// *gitError that tells a git that ran and said no (exited) from one that
+// could not run at all.
+func runGit(ctx context.Context, bin string, env []string, args ...string) ([]byte, error) {
+	cmd := gitCommand(ctx, bin, env, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, &gitError{args: args, err: err, stderr: strings.TrimSpace(stderr.String())}
+	}
+	return out, nil
+}
+
+// gitError is a git command that failed.
+type gitError struct {
+	args   []string
+	err    error
+	stderr string
+}
+
+func (e *gitError) Error() string {
+	return fmt.Sprintf("git %s: %v: %s", gitSubcommand(e.args), e.err, e.stderr)
+}
+
+func (e *gitError) Unwrap() error { return e.err }
+
+// exited reports whether git ran and exited non-zero, as opposed to not
+// starting (no git binary) or being killed.
+func (e *gitError) exited() bool {
+	var ee *exec.ExitError
+	return errors.As(e.err, &ee) && ee.Exited()
+}
+
+// gitSubcommand is the subcommand of a git command line, past the global
+// options that take a value.
+func gitSubcommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "-C", "--git-dir", "-c":
+			i++
+			continue
+		}
+		return args[i]
+	}
+	return ""
+}
+
+// gitExited reports whether err is git running and saying no.
+func gitExited(err error) bool {
+	var ge *gitError
+	return errors.As(err, &ge) && ge.exited()
+}
+
 // gitRepo is a repository on disk, read through the git CLI.
 type gitRepo struct {
 	dir string // the git directory (bare repository or .git)
 }
 
-// git runs git in the repository and returns its standard output. The
-// environment keeps git from reading config or templates that could change
-// what the server sees.
+// git runs git in the repository and returns its standard output.
 func (g gitRepo) git(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"--git-dir", g.dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+	return runGit(ctx, "", nil, append([]string{"--git-dir", g.dir}, args...)...)
 }
 
 // openGitRepo checks that path holds a git repository and returns it with
@@ -47,26 +107,30 @@ func openGitRepo(ctx context.Context, path string) (gitRepo, error) {
 		return gitRepo{}, err
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return gitRepo{}, fmt.Errorf("%s is not a git repository: %w", path, err)
+		return gitRepo{}, &appError{Code: codeInvalid, Msg: fmt.Sprintf("%s is not a git repository: %v", path, err), Err: err}
 	}
-	cmd := exec.CommandContext(ctx, "git", "-C", abs, "rev-parse", "--absolute-git-dir")
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	out, err := cmd.Output()
+	out, err := runGit(ctx, "", nil, "-C", abs, "rev-parse", "--absolute-git-dir")
+	if gitExited(err) {
+		return gitRepo{}, invalidf("%s is not a git repository", path)
+	}
 	if err != nil {
-		return gitRepo{}, fmt.Errorf("%s is not a git repository", path)
+		return gitRepo{}, err
 	}
 	return gitRepo{dir: strings.TrimSpace(string(out))}, nil
 }
 
 // resolve turns a ref or sha into a commit sha; errNotFound when there is
-// no such commit.
+// no such commit, and git's own error when git could not answer.
 func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
 	if strings.HasPrefix(rev, "-") {
 		return "", errNotFound
 	}
 	out, err := g.git(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
-	if err != nil {
+	if gitExited(err) {
 		return "", errNotFound
+	}
+	if err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -111,8 +175,10 @@ func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]stri
 	if before == "" || before == zeroSHA {
 		return nil, nil
 	}
-	if _, err := g.resolve(ctx, before); err != nil {
+	if _, err := g.resolve(ctx, before); errors.Is(err, errNotFound) {
 		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
 	out, err := g.git(ctx, "diff", "--name-only", "-z", "--no-renames", before, after, "--")
 	if err != nil {
@@ -131,12 +197,8 @@ func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]stri
 // clone that shares the repository's objects, so it costs no copy.
 func (g gitRepo) checkout(ctx context.Context, sha, dir string) error {
 	run := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
-		}
-		return nil
+		_, err := runGit(ctx, "", nil, args...)
+		return err
 	}
 	if err := run("clone", "--quiet", "--shared", "--no-checkout", g.dir, dir); err != nil {
 		return err
@@ -155,18 +217,20 @@ var refRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
 func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (runs []*Run, created bool, err error) {
 	switch {
 	case !refRE.MatchString(ref):
-		return nil, false, unprocessable("ref must be a full branch or tag ref, like refs/heads/main")
+		return nil, false, invalidf("ref must be a full branch or tag ref, like refs/heads/main")
 	case !shaRE.MatchString(after):
-		return nil, false, unprocessable("after must be a 40-character commit sha")
+		return nil, false, invalidf("after must be a 40-character commit sha")
 	case before != "" && !shaRE.MatchString(before):
-		return nil, false, unprocessable("before must be a 40-character commit sha")
+		return nil, false, invalidf("before must be a 40-character commit sha")
 	}
 	if after == zeroSHA { // a deleted ref runs nothing
 		return []*Run{}, true, nil
 	}
 	g := gitRepo{dir: repo.GitDir}
-	if _, err := g.resolve(ctx, after); err != nil {
-		return nil, false, unprocessable("commit %s is not in the repository", after)
+	if _, err := g.resolve(ctx, after); errors.Is(err, errNotFound) {
+		return nil, false, invalidf("commit %s is not in the repository", after)
+	} else if err != nil {
+		return nil, false, err
 	}
 	files, err := g.workflowFiles(ctx, after)
 	if err != nil {
@@ -207,41 +271,46 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 // ref (a branch or tag name, or a full ref).
 func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
 	if !isWorkflowFile(workflowDir + file) {
-		return nil, httpError{404, "workflow not found"}
+		return nil, notFoundf("workflow not found")
 	}
 	if ref == "" {
-		return nil, unprocessable("ref is required")
+		return nil, invalidf("ref is required")
 	}
 	g := gitRepo{dir: repo.GitDir}
 	full := ref
 	if !strings.HasPrefix(ref, "refs/") {
 		full = "refs/heads/" + ref
-		if _, err := g.resolve(ctx, full); err != nil {
+		if _, err := g.resolve(ctx, full); errors.Is(err, errNotFound) {
 			full = "refs/tags/" + ref
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	sha, err := g.resolve(ctx, full)
-	if err != nil || !refRE.MatchString(full) {
-		return nil, unprocessable("no branch or tag %q", ref)
+	if errors.Is(err, errNotFound) || err == nil && !refRE.MatchString(full) {
+		return nil, invalidf("no branch or tag %q", ref)
+	}
+	if err != nil {
+		return nil, err
 	}
 	path := workflowDir + file
 	content, err := g.readFile(ctx, sha, path)
 	if errors.Is(err, errNotFound) {
-		return nil, httpError{404, "workflow not found"}
+		return nil, notFoundf("workflow not found")
 	}
 	if err != nil {
 		return nil, err
 	}
 	wf, err := parseWorkflow(file, content)
 	if err != nil {
-		return nil, unprocessable("%v", err)
+		return nil, invalidf("%v", err)
 	}
 	if wf.Dispatch == nil {
-		return nil, unprocessable("workflow %s has no workflow_dispatch trigger", file)
+		return nil, invalidf("workflow %s has no workflow_dispatch trigger", file)
 	}
 	resolved, err := wf.Dispatch.resolve(inputs)
 	if err != nil {
-		return nil, unprocessable("%v", err)
+		return nil, invalidf("%v", err)
 	}
 	runs, _, err := st.createRuns(ctx, nil, []runSpec{{
 		RepoID: repo.ID, File: path, Content: content, Workflow: wf,

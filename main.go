@@ -35,7 +35,9 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
-  runner --server URL --token T [--labels a,b] [--capacity N]   run a remote runner
+  runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
+        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
+        [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
@@ -61,20 +63,18 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // duplicate names) exits 2; a failure of the program itself exits 1.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
-		return 0
+		return exitOK
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		return 2
+		return exitUsage
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	fmt.Fprintln(stderr, "shithub-actions:", msg)
 	var ue usageError
-	var he httpError
-	switch {
-	case errors.As(err, &ue), errors.Is(err, errNotFound), errors.As(err, &he) && he.code < 500:
-		return 2
+	if errors.As(err, &ue) {
+		return exitUsage
 	}
-	return 1
+	return exitStatus(errorCode(err))
 }
 
 // run is the whole program, minus the process: tests call it.
@@ -550,7 +550,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
-	fs.DurationVar(&shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}

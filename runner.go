@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime/debug"
@@ -85,26 +84,20 @@ type jobSource interface {
 	checkout(ctx context.Context, job *claimedJob, dir string) error
 }
 
-// permanentError marks a jobSource error that retrying cannot fix: an illegal
-// transition (HTTP 409), a job this runner no longer holds, a bad request.
-// The executor retries every other error for a while, so a source should
-// wrap the errors it knows to be final with markPermanent.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
+// markPermanent marks a jobSource error that retrying cannot fix (a broken
+// answer, a job with no commit) in the domain's vocabulary. Errors that
+// already carry a code (the Store's refusals, a server's 4xx) need no mark.
 func markPermanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &permanentError{err: err}
+	return &appError{Code: codeInvalid, Msg: err.Error(), Err: err}
 }
 
-// isPermanent reports whether retrying err is pointless.
+// isPermanent reports whether retrying err is pointless: its code says so
+// (stopRetrying), or the call's context is over.
 func isPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || stopRetrying(errorCode(err))
 }
 
 // Container labels; removeStale and the tests select containers by them.
@@ -624,9 +617,8 @@ func (j *execJob) pollCancel() {
 		case <-t.C:
 		}
 		yes, err := j.ex.src.cancelRequested(j.ctx, j.job.JobID)
-		var perm *permanentError
 		switch {
-		case err != nil && errors.As(err, &perm):
+		case err != nil && j.ctx.Err() == nil && stopRetrying(errorCode(err)):
 			// The server says this runner does not hold the job any more.
 			j.log.Warn("cancel check refused; stopping the job", "err", err)
 			j.abort(conclusionCancelled)
@@ -1200,17 +1192,6 @@ func newRemoteSource(server, token string, capacity int, logger *slog.Logger) *r
 	}
 }
 
-// remoteHTTPError is a non-2xx answer; the body's message says why.
-type remoteHTTPError struct {
-	path    string
-	status  int
-	message string
-}
-
-func (e *remoteHTTPError) Error() string {
-	return fmt.Sprintf("POST %s: %d %s: %s", e.path, e.status, http.StatusText(e.status), e.message)
-}
-
 // post sends body as JSON to the server and decodes a 200 answer into out
 // (when out is not nil), retrying 5xx answers and connection errors. It
 // returns the status of the answer.
@@ -1255,10 +1236,11 @@ func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte
 		return resp.StatusCode, fmt.Errorf("POST %s: read the answer: %w", path, err)
 	}
 	switch {
-	case resp.StatusCode >= 500:
-		return resp.StatusCode, &remoteHTTPError{path, resp.StatusCode, remoteErrorMessage(data)}
 	case resp.StatusCode >= 300:
-		return resp.StatusCode, markPermanent(&remoteHTTPError{path, resp.StatusCode, remoteErrorMessage(data)})
+		// The server's answer, back in the domain's words: 5xx and 503 are
+		// worth a retry, the rest are final (stopRetrying).
+		return resp.StatusCode, &appError{Code: codeFromStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
+			path, resp.StatusCode, http.StatusText(resp.StatusCode), remoteErrorMessage(data))}
 	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.Unmarshal(data, out); err != nil {
 			return resp.StatusCode, markPermanent(fmt.Errorf("POST %s: decode the answer: %w", path, err))
@@ -1354,33 +1336,22 @@ func (r *remoteSource) checkoutCommands(dir, repoURL, sha string) [][]string {
 	}
 }
 
+// gitEnv hands git the runner token as a header through its environment.
 func (r *remoteSource) gitEnv() []string {
-	return append(os.Environ(),
+	return []string{
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Bearer "+r.token,
-		"GIT_TERMINAL_PROMPT=0", // fail rather than ask for a password
-	)
+		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.token,
+	}
 }
 
 func (r *remoteSource) runGit(ctx context.Context, args []string) error {
-	cmd := exec.CommandContext(ctx, r.git, args...)
-	cmd.Env = r.gitEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		sub := args[0]
-		if sub == "-C" {
-			sub = args[2]
-		}
-		err = fmt.Errorf("git %s: %w: %s", sub, err, msg)
-		if !gitTransient(msg) {
-			err = markPermanent(err)
-		}
-		return err
+	_, err := runGit(ctx, r.git, r.gitEnv(), args...)
+	var ge *gitError
+	if errors.As(err, &ge) && !gitTransient(ge.stderr) {
+		return markPermanent(err)
 	}
-	return nil
+	return err
 }
 
 // gitTransient reports whether git's stderr tells of a failure worth a retry:
@@ -1400,16 +1371,16 @@ func gitTransient(stderr string) bool {
 
 // runnerOptions is a parsed `runner` command line.
 type runnerOptions struct {
-	server     string
-	token      string
-	cfg        executorConfig
-	drainGrace time.Duration
+	server        string
+	token         string
+	cfg           executorConfig
+	shutdownGrace time.Duration
 }
 
 // executorFlags defines the flags that shape an executor, for `serve` and
 // `runner` alike, on cfg. check validates them after parsing and fills in
 // cfg.Images; it returns the message of a usageError, or "".
-func executorFlags(fs *flag.FlagSet, cfg *executorConfig, drainGrace *time.Duration) (check func() string) {
+func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Duration) (check func() string) {
 	images := defaultImages()
 	fs.Func("image", "`LABEL=IMAGE`: run runs-on LABEL jobs in IMAGE (repeatable; adds to or replaces the defaults)", func(v string) error {
 		label, image, ok := strings.Cut(v, "=")
@@ -1424,7 +1395,7 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, drainGrace *time.Durat
 	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
-	fs.DurationVar(drainGrace, "drain-grace", 30*time.Second, "on shutdown, how long running jobs may go on before they are cancelled")
+	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
 	return func() string {
 		cfg.Images = images
 		switch {
@@ -1432,8 +1403,8 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, drainGrace *time.Durat
 			return fmt.Sprintf("--pull must be missing or never, not %q", cfg.Pull)
 		case cfg.PidsLimit < 1:
 			return "--pids-limit must be at least 1"
-		case cfg.StopGrace < 0 || *drainGrace < 0:
-			return "--stop-grace and --drain-grace must not be negative"
+		case cfg.StopGrace < 0 || *shutdownGrace < 0:
+			return "--stop-grace and --shutdown-grace must not be negative"
 		}
 		return ""
 	}
@@ -1450,7 +1421,7 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&o.token, "token", "", "runner `token` (default $SHITHUB_RUNNER_TOKEN)")
 	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
 	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
-	check := executorFlags(fs, &o.cfg, &o.drainGrace)
+	check := executorFlags(fs, &o.cfg, &o.shutdownGrace)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -1524,8 +1495,8 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		close(stopped)
 	}()
 	<-ctx.Done()
-	logger.Info("runner stopping", "drain_grace", o.drainGrace)
-	ex.drain(o.drainGrace)
+	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
+	ex.drain(o.shutdownGrace)
 	<-stopped
 	return nil
 }
@@ -1539,26 +1510,16 @@ type localSource struct {
 	wake   func() // a job ended: the jobs that need it may be claimable
 }
 
-// final marks the Store's refusals (illegal transition, a job no longer
-// held) as not worth retrying.
-func final(err error) error {
-	var he httpError
-	if errors.Is(err, errNotFound) || errors.As(err, &he) && he.code < 500 {
-		return markPermanent(err)
-	}
-	return err
-}
-
 func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
 	return l.store.claimJob(ctx, l.runner, labels)
 }
 
 func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
-	return final(l.store.appendLog(ctx, l.runner.ID, jobID, stepID, seq, data))
+	return l.store.appendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
 }
 
 func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	return final(l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion))
+	return l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
 }
 
 func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
@@ -1566,13 +1527,13 @@ func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, con
 	if err == nil && l.wake != nil {
 		l.wake()
 	}
-	return final(err)
+	return err
 }
 
 func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
 	j, err := heldJob(ctx, l.store.db, l.runner.ID, jobID)
 	if err != nil {
-		return false, final(err)
+		return false, err
 	}
 	return j.CancelRequested, nil
 }
@@ -1580,7 +1541,7 @@ func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, e
 func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
 	repo, err := l.store.repoByID(ctx, job.RepoID)
 	if err != nil {
-		return final(err)
+		return err
 	}
 	return gitRepo{dir: repo.GitDir}.checkout(ctx, job.HeadSHA, dir)
 }

@@ -1520,7 +1520,7 @@ func TestParseRunnerArgs(t *testing.T) {
 	c := o.cfg
 	if o.server != "https://ci.example.com/" || o.token != "tok" || c.Workers != 4 || c.Pull != "never" ||
 		c.Memory != "4g" || c.CPUs != "2" || c.PidsLimit != 99 || c.StopGrace != 3*time.Second ||
-		c.PollInterval != time.Second || o.drainGrace != 30*time.Second {
+		c.PollInterval != time.Second || o.shutdownGrace != 30*time.Second {
 		t.Errorf("options = %+v", o)
 	}
 	if c.Images["alpine"] != "alpine:3.20" || c.Images["ubuntu-latest"] != "ubuntu:22.04" || c.Images["debian-latest"] != "debian:bookworm" {

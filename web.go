@@ -101,7 +101,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 			return nil, err
 		}
 		if !tok.hasScope(scopeRead) {
-			return nil, httpError{http.StatusForbidden, "token lacks the " + scopeRead + " scope"}
+			return nil, errLacksScope(scopeRead)
 		}
 		return &webViewer{user: u}, nil
 	}
@@ -190,9 +190,9 @@ func (s *server) sameOrigin(r *http.Request) bool {
 }
 
 var (
-	errCrossOrigin = httpError{http.StatusForbidden, "cross-origin form posts are refused"}
-	errSignInFirst = httpError{http.StatusForbidden, "sign in first"}
-	errBadCSRF     = httpError{http.StatusForbidden, "the form has expired or did not come from this site; reload the page and try again"}
+	errCrossOrigin = &appError{Code: codeForbidden, Msg: "cross-origin form posts are refused"}
+	errSignInFirst = &appError{Code: codeForbidden, Msg: "sign in first"}
+	errBadCSRF     = &appError{Code: codeForbidden, Msg: "the form has expired or did not come from this site; reload the page and try again"}
 )
 
 // formViewer checks a state-changing form post: same origin, a browser
@@ -203,7 +203,7 @@ func (s *server) formViewer(w http.ResponseWriter, r *http.Request) (*webViewer,
 		return nil, errCrossOrigin
 	}
 	if _, ok := credentials(r); ok {
-		return nil, httpError{http.StatusForbidden, "forms take a signed-in session, not a token; use the API"}
+		return nil, forbiddenf("forms take a signed-in session, not a token; use the API")
 	}
 	v, err := s.viewer(w, r)
 	if err != nil {
@@ -470,8 +470,7 @@ func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token
 		return nil, nil, errBadLogin
 	}
 	u, t, err := s.tokenUser(r.Context(), secret)
-	var he httpError
-	if errors.As(err, &he) && he.code == http.StatusUnauthorized {
+	if errorCode(err) == codeUnauthenticated {
 		return nil, nil, errBadLogin
 	}
 	if err != nil {
@@ -658,7 +657,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	case slices.Contains(webStatusFilters, status):
 		f.Conclusion = status
 	default:
-		return badRequest("unknown status %q", status)
+		return malformedf("unknown status %q", status)
 	}
 	runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, webRunsPerPage)
 	if err != nil {
@@ -672,7 +671,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	tab := "/" + url.PathEscape(repo.Owner) + "/" + url.PathEscape(repo.Name) + "/actions"
+	tab := actionsTabURL("", repo)
 	now := s.store.now()
 	p := actionsPage{
 		Repo: repo, FeedURL: tab + ".atom", Total: total, Page: page,
@@ -807,7 +806,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.store.now()
-	tab := "/" + url.PathEscape(repo.Owner) + "/" + url.PathEscape(repo.Name) + "/actions"
+	tab := actionsTabURL("", repo)
 	here := fmt.Sprintf("%s/runs/%d", tab, run.RunIndex)
 	rv := runView{
 		Repo: repo, TabURL: tab, URL: here, State: webState(run.Status, run.Conclusion, false), Name: run.WorkflowName,
@@ -920,18 +919,18 @@ func parseLiveCursor(v string) (map[int64]int64, map[int64]ansiState, error) {
 	}
 	parts := strings.Split(v, ",")
 	if len(parts) > 1000 {
-		return nil, nil, badRequest("after: too many steps")
+		return nil, nil, malformedf("after: too many steps")
 	}
 	for _, p := range parts {
 		f := strings.Split(p, ":")
 		if len(f) != 3 {
-			return nil, nil, badRequest("after: want STEP:SEQ:STATE entries")
+			return nil, nil, malformedf("after: want STEP:SEQ:STATE entries")
 		}
 		id, err1 := strconv.ParseInt(f[0], 10, 64)
 		seq, err2 := strconv.ParseInt(f[1], 10, 64)
 		st, err3 := decodeANSIState(f[2])
 		if err1 != nil || err2 != nil || err3 != nil || id <= 0 || seq < 0 {
-			return nil, nil, badRequest("after: bad entry %q", p)
+			return nil, nil, malformedf("after: bad entry %q", p)
 		}
 		seqs[id], states[id] = seq, st
 	}
@@ -1007,12 +1006,9 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.store.jobByID(r.Context(), id)
+	job, err := s.store.jobOf(r.Context(), run.RepoID, run.ID, id)
 	if err != nil {
 		return err
-	}
-	if job.RunID != run.ID {
-		return errNotFound
 	}
 	return s.serveJobLog(w, r, job.ID)
 }
@@ -1031,7 +1027,7 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 		return nil, nil, nil, err
 	}
 	if p < permWrite {
-		return nil, nil, nil, httpError{http.StatusForbidden, "write permission on " + repo.FullName() + " required"}
+		return nil, nil, nil, forbiddenf("%s permission on %s required", permWrite, repo.FullName())
 	}
 	run, err := s.webRun(r, repo)
 	if err != nil {
@@ -1051,12 +1047,8 @@ func (s *server) handleWebCancel(w http.ResponseWriter, r *http.Request) error {
 		if jobID, err = pathID(r, "job_id"); err != nil {
 			return err
 		}
-		job, err := s.store.jobByID(r.Context(), jobID)
-		if err != nil {
+		if _, err := s.store.jobOf(r.Context(), run.RepoID, run.ID, jobID); err != nil {
 			return err
-		}
-		if job.RunID != run.ID {
-			return errNotFound
 		}
 	}
 	if _, err := s.cancelJobs(r, run.ID, jobID); err != nil {
