@@ -1,9 +1,11 @@
 package main
 
 import (
+	"html"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // ansiMarkup is every piece of markup the renderer writes: spans with its
@@ -45,4 +47,130 @@ func FuzzANSIHTML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// webRenderLog renders log chunks as a page would, carrying the state
+// between them through its encoded form.
+func webRenderLog(t *testing.T, final bool, chunks ...string) string {
+	t.Helper()
+	var out strings.Builder
+	state := ""
+	for i, c := range chunks {
+		st, err := decodeANSIState(state)
+		if err != nil {
+			t.Fatalf("state %q: %v", state, err)
+		}
+		a := ansiHTML{st: st}
+		a.write([]byte(c))
+		a.end(final && i == len(chunks)-1)
+		out.WriteString(a.out.String())
+		state = a.st.encode()
+	}
+	return out.String()
+}
+
+func TestANSIHTML(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain <b>&\"'\n", "plain &lt;b&gt;&amp;&#34;&#39;\n"},
+		{"\x1b[31mred\x1b[0m no", `<span class="a-f1">red</span> no`},
+		{"\x1b[1;4;92mx\x1b[22my\x1b[mz", `<span class="a-b a-u a-f10">x</span><span class="a-u a-f10">y</span>z`},
+		{"\x1b[41;37mw\x1b[49mv\x1b[39mu", `<span class="a-f7 a-g1">w</span><span class="a-f7">v</span>u`},
+		{"\x1b[38;5;208mo\x1b[48;2;1;2;255mb", `<span style="color:#ff8700">o</span><span style="color:#ff8700;background-color:#0102ff">b</span>`},
+		{"\x1b[38;5;244mg\x1b[38;5;9mr", `<span style="color:#808080">g</span><span class="a-f9">r</span>`},
+		{"\x1b[38;2;300;0;0mbad", "bad"},
+		{"\x1b[2K\x1b[1Gline\x1b[?25l", "line"},
+		{"\x1b]0;window title\x07after\x1b]8;;http://x\x1b\\link", "afterlink"},
+		{"a\rb\r\nc\n", "a\nb\nc\n"},
+		{"bell\x07nul\x00del\x7f\tb", "bellnuldel\tb"},
+		{"bad \xff utf8 ✓", "bad \uFFFD utf8 ✓"},
+		{"\x1b[31mred\nstill red", "<span class=\"a-f1\">red</span>\n<span class=\"a-f1\">still red</span>"},
+		{"##[error]boom\nok", `<span class="l-error"><span class="l-tag">Error: </span>boom</span>` + "\nok"},
+		{"##[warning]w \x1b[32mg\x1b[0m\n", `<span class="l-warning"><span class="l-tag">Warning: </span>w <span class="a-f2">g</span></span>` + "\n"},
+		{"##[group]Run make\nx\n##[endgroup]\ny", "<span class=\"l-group\">Run make</span>\nx\ny"},
+		{"x ##[error] mid-line", "x ##[error] mid-line"},
+		{"#!/bin/sh\n##notamarker", "#!/bin/sh\n##notamarker"},
+		{"\x1b[5", ""}, // unfinished at the end of a complete log: dropped
+		{"ends with \xe2\x9c", "ends with \uFFFD"},
+		{"\x1b[31m<script>alert(1)</script>", `<span class="a-f1">&lt;script&gt;alert(1)&lt;/script&gt;</span>`},
+	} {
+		if got := webRenderLog(t, true, tc.in); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// webStyled reads rendered log HTML back as one entry per character: the
+// character and the spans around it. Two renderings that read back the
+// same look the same.
+func webStyled(t *testing.T, h string) []string {
+	t.Helper()
+	var stack, out []string
+	for i := 0; i < len(h); {
+		switch {
+		case strings.HasPrefix(h[i:], "</span>"):
+			if len(stack) == 0 {
+				t.Fatalf("unbalanced </span> in %q", h)
+			}
+			stack = stack[:len(stack)-1]
+			i += len("</span>")
+		case strings.HasPrefix(h[i:], "<span"):
+			j := strings.IndexByte(h[i:], '>')
+			stack = append(stack, h[i:i+j+1])
+			i += j + 1
+		case h[i] == '<' || h[i] == '>' || h[i] == '"' || h[i] == '\'':
+			t.Fatalf("unescaped %q in %q", h[i], h)
+		case h[i] == '&':
+			j := strings.IndexByte(h[i:], ';')
+			out = append(out, html.UnescapeString(h[i:i+j+1])+"|"+strings.Join(stack, ""))
+			i += j + 1
+		default:
+			r, n := utf8.DecodeRuneInString(h[i:])
+			out = append(out, string(r)+"|"+strings.Join(stack, ""))
+			i += n
+		}
+	}
+	if len(stack) != 0 {
+		t.Fatalf("unclosed spans in %q", h)
+	}
+	return out
+}
+
+// A log cut anywhere into two chunks renders as it does whole: what a
+// live page appends continues exactly where the page was.
+func TestANSISplitAnywhere(t *testing.T) {
+	log := "plain\n\x1b[1;31mbold red\x1b[0m normal\r\nprogress 1\rprogress 2\n##[error]boom <x> \x1b[33my\x1b[0m\n" +
+		"##[group]Group\n##[endgroup]\nünïcødé ✓ 日本\n\x1b]0;title\x07after osc\n\x1b[38;5;208morange\x1b[48;2;1;2;3mbg\x1b[39;49m\n" +
+		"\x1b[Kcleared\x1b[2Jx\n\ttab\x07bell\n#notmarker\n##[warning]warn\x1b[32mgreen\x1b[m\nlast \x1b[4mline"
+	whole := strings.Join(webStyled(t, webRenderLog(t, true, log)), "\n")
+	for i := 0; i <= len(log); i++ {
+		got := strings.Join(webStyled(t, webRenderLog(t, true, log[:i], log[i:])), "\n")
+		if got != whole {
+			t.Fatalf("cut at %d (%q | %q) renders differently:\n%s\nwhole:\n%s", i, log[max(0, i-5):i], log[i:min(len(log), i+5)], got, whole)
+		}
+		for j := i; j <= len(log) && j < i+12; j++ {
+			got := strings.Join(webStyled(t, webRenderLog(t, true, log[:i], log[i:j], log[j:])), "\n")
+			if got != whole {
+				t.Fatalf("cuts at %d and %d render differently", i, j)
+			}
+		}
+	}
+	if strings.Contains(whole, "\x1b") || strings.Contains(whole, "[0m") {
+		t.Errorf("escape garbage in %q", whole)
+	}
+}
+
+func TestANSIStateCodec(t *testing.T) {
+	for _, bad := range []string{"!", "AA", strings.Repeat("A", 2000), "_w8AAA"} {
+		if _, err := decodeANSIState(bad); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+	st := ansiState{attrs: ansiBold | ansiItalic, fg: ansiColor{2, 0xabcdef}, bg: ansiColor{1, 200}, line: lineWarning, mid: true, pending: []byte("\x1b[3")}
+	got, err := decodeANSIState(st.encode())
+	if err != nil || got.attrs != st.attrs || got.fg != st.fg || got.bg != st.bg || got.line != st.line || !got.mid || string(got.pending) != "\x1b[3" {
+		t.Errorf("round trip: %+v, %v", got, err)
+	}
+	if (ansiState{}).encode() != "" {
+		t.Errorf("the fresh state is not empty")
+	}
 }

@@ -1,11 +1,20 @@
+// Who is asking: PATs and their scopes, runner tokens, browser sessions,
+// CSRF checks on forms, and the sign-in limiter.
+
 package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 )
 
 const (
@@ -128,4 +137,214 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 		return nil, errBadToken
 	}
 	return rn, err
+}
+
+// webViewer is the person a page is for: anonymous (user nil), signed in
+// with a session (csrf set), or a PAT in Authorization for scripted reads.
+type webViewer struct {
+	user *User
+	csrf string
+}
+
+// viewer resolves the request's viewer. A PAT in Authorization wins (and
+// must be valid and carry repo:read); else the session cookie. A cookie
+// naming no live session is cleared and the viewer is anonymous.
+func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, error) {
+	if _, ok := credentials(r); ok {
+		u, tok, err := s.authUser(r)
+		if err != nil {
+			return nil, err
+		}
+		if !tok.hasScope(scopeRead) {
+			return nil, errLacksScope(scopeRead)
+		}
+		return &webViewer{user: u}, nil
+	}
+	c, err := r.Cookie(webSessionCookie)
+	if err != nil || c.Value == "" {
+		return &webViewer{}, nil
+	}
+	u, csrf, err := s.store.webSession(r.Context(), c.Value)
+	if errors.Is(err, errNotFound) {
+		if w != nil {
+			s.setSessionCookie(w, r, "", -1)
+		}
+		return &webViewer{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &webViewer{user: u, csrf: csrf}, nil
+}
+
+// setSessionCookie sets (maxAge > 0) or clears (maxAge < 0) the session
+// cookie. It is Secure when the request came over TLS or when --base-url
+// says the server is reached over https: X-Forwarded-Proto is not trusted,
+// since nothing tells the server a proxy is there to set it.
+func (s *server) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: webSessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: r.TLS != nil || strings.HasPrefix(s.baseURL, "https://"),
+	})
+}
+
+// sameOrigin rejects cross-site form posts by the headers browsers add:
+// Sec-Fetch-Site, and Origin, which must name this server. Clients that
+// send neither (curl) pass; they still need the session's CSRF token.
+func (s *server) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	if b, err := url.Parse(s.baseURL); err == nil && s.baseURL != "" {
+		return u.Scheme == b.Scheme && u.Host == b.Host
+	}
+	return false
+}
+
+var (
+	errCrossOrigin = &appError{Code: codeForbidden, Msg: "cross-origin form posts are refused"}
+	errSignInFirst = &appError{Code: codeForbidden, Msg: "sign in first"}
+	errBadCSRF     = &appError{Code: codeForbidden, Msg: "the form has expired or did not come from this site; reload the page and try again"}
+)
+
+// formViewer checks a state-changing form post: same origin, a browser
+// session (never a PAT: a browser may attach cached Basic credentials on
+// its own) and the session's CSRF token in the "csrf" field.
+func (s *server) formViewer(w http.ResponseWriter, r *http.Request) (*webViewer, error) {
+	if !s.sameOrigin(r) {
+		return nil, errCrossOrigin
+	}
+	if _, ok := credentials(r); ok {
+		return nil, forbiddenf("forms take a signed-in session, not a token; use the API")
+	}
+	v, err := s.viewer(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if v.user == nil {
+		return nil, errSignInFirst
+	}
+	got := r.PostFormValue("csrf")
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.csrf)) != 1 {
+		return nil, errBadCSRF
+	}
+	return v, nil
+}
+
+// loginLimiter counts failed sign-ins per client address in fixed windows.
+// A success does not clear the count: else one valid token would buy an
+// attacker endless guesses at another user's.
+type loginLimiter struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	max    int
+	window time.Duration
+	fails  map[string]*loginFails
+}
+
+type loginFails struct {
+	n     int
+	start time.Time
+}
+
+// loginLimiterCap bounds the limiter's memory; past it, ended windows are
+// swept.
+const loginLimiterCap = 10000
+
+func newLoginLimiter(now func() time.Time, max int, window time.Duration) *loginLimiter {
+	return &loginLimiter{now: now, max: max, window: window, fails: map[string]*loginFails{}}
+}
+
+// wait reports how long key must wait before trying again; 0: it may try.
+func (l *loginLimiter) wait(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.fails[key]
+	if f == nil {
+		return 0
+	}
+	left := f.start.Add(l.window).Sub(l.now())
+	if left <= 0 {
+		delete(l.fails, key)
+		return 0
+	}
+	if f.n < l.max {
+		return 0
+	}
+	return left
+}
+
+func (l *loginLimiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	f := l.fails[key]
+	if f == nil || !now.Before(f.start.Add(l.window)) {
+		if len(l.fails) >= loginLimiterCap {
+			for k, o := range l.fails {
+				if !now.Before(o.start.Add(l.window)) {
+					delete(l.fails, k)
+				}
+			}
+		}
+		f = &loginFails{start: now}
+		l.fails[key] = f
+	}
+	f.n++
+}
+
+// clientKey is the limiter's key for a request: the peer address (not
+// X-Forwarded-For, which anyone can send), with IPv6 cut to its /64, which
+// one client usually holds whole.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+var errBadLogin = errors.New("bad sign-in")
+
+// checkLogin judges a sign-in: every way it can be wrong is errBadLogin.
+// The token is returned too: the session lives no longer than it.
+func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token, error) {
+	if name == "" {
+		return nil, nil, errBadLogin
+	}
+	u, t, err := s.tokenUser(r.Context(), secret)
+	if errorCode(err) == codeUnauthenticated {
+		return nil, nil, errBadLogin
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.Name != name || !t.hasScope(scopeRead) {
+		return nil, nil, errBadLogin
+	}
+	s.touchToken(r.Context(), t)
+	return u, t, nil
 }

@@ -1,3 +1,6 @@
+// The docker CLI: running it, the argv of a job's container, the step
+// bootstrap script, and env aliasing that keeps values off command lines.
+
 package main
 
 import (
@@ -7,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,4 +81,77 @@ func processExitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// runArgs is the docker run command line of the job's container. The
+// container only idles (tail -f /dev/null under docker's init, which
+// forwards docker stop's SIGTERM at once); steps run in it with docker exec.
+func (j *execJob) runArgs(image string) []string {
+	cfg := j.ex.cfg
+	return []string{"run", "-d", "--init",
+		"--name", j.name,
+		"--label", labelInstance + "=" + cfg.Instance,
+		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
+		"--label", labelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
+		"--memory", cfg.Memory,
+		"--cpus", cfg.CPUs,
+		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
+		"--pull=" + cfg.Pull,
+		"-v", j.dir + ":" + containerWorkspace,
+		"-w", containerWorkspace,
+		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
+		"--", // an image named like a flag (from a workflow) stays an image
+		image, "-f", "/dev/null",
+	}
+}
+
+// Step scripts reach the container on the docker exec client's stdin. The
+// env values travel in the client's environment under alias names
+// (SHITHUB_ENV_<NAME>, listed in SHITHUB_ENVNAMES), never in any argv, and
+// stepBootstrap exports them under their real names. The alias keeps
+// values such as LD_PRELOAD, PATH, HOME or DOCKER_CONFIG from acting on the
+// docker client on the host.
+const (
+	envAliasPrefix = "SHITHUB_ENV_"
+	envAliasList   = "SHITHUB_ENVNAMES"
+)
+
+// stepBootstrap runs as `sh -c stepBootstrap SHELL` in the container: it
+// saves the script from stdin to a file and runs `SHELL -e FILE` with stdin
+// from /dev/null, so a command in the script that reads stdin cannot eat
+// the rest of the script. The script's stderr joins its stdout in the
+// container, as docker exec would carry them apart and lose their order.
+// The exports happen in a subshell, after mktemp and cat, so a step's own
+// PATH cannot break the bootstrap.
+const stepBootstrap = `__shithub_f=$(mktemp) && cat >"$__shithub_f" || exit 1
+(
+for __shithub_n in $` + envAliasList + `; do
+	eval "export $__shithub_n=\"\$` + envAliasPrefix + `$__shithub_n\"; unset ` + envAliasPrefix + `$__shithub_n"
+done
+unset ` + envAliasList + ` __shithub_n
+exec "$0" -e "$__shithub_f"
+) </dev/null 2>&1
+__shithub_s=$?
+rm -f "$__shithub_f"
+exit $__shithub_s`
+
+// containerDir is a step's working-directory inside the container.
+func containerDir(wd string) string {
+	if path.IsAbs(wd) {
+		return path.Clean(wd)
+	}
+	return path.Join(containerWorkspace, wd)
+}
+
+// validEnvName reports whether name can be exported by a POSIX shell.
+func validEnvName(name string) bool {
+	if name == "" || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

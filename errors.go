@@ -1,3 +1,6 @@
+// The domain's error vocabulary and its three mappings: HTTP status,
+// CLI exit status, and whether the executor stops retrying.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// The Atom feed of a repository's runs, with its cache.
+
 package main
 
 import (

@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -647,20 +650,134 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	return hs.Shutdown(shutCtx)
 }
 
-// reap ends, every half minute, running jobs that nobody will finish.
-func (s *server) reap(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// runnerOptions is a parsed `runner` command line.
+type runnerOptions struct {
+	server        string
+	token         string
+	cfg           executorConfig
+	shutdownGrace time.Duration
+}
+
+// executorFlags defines the flags that shape an executor, for `serve` and
+// `runner` alike, on cfg. check validates them after parsing and fills in
+// cfg.Images; it returns the message of a usageError, or "".
+func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Duration) (check func() string) {
+	images := defaultImages()
+	fs.Func("image", "`LABEL=IMAGE`: run runs-on LABEL jobs in IMAGE (repeatable; adds to or replaces the defaults)", func(v string) error {
+		label, image, ok := strings.Cut(v, "=")
+		if !ok || label == "" || image == "" {
+			return fmt.Errorf("want LABEL=IMAGE, got %q", v)
 		}
-		if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
-			s.log.Error("reaping jobs", "err", err)
-		} else if n > 0 {
-			s.log.Warn("ended abandoned jobs", "count", n)
+		images[label] = image
+		return nil
+	})
+	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
+	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
+	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
+	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
+	return func() string {
+		cfg.Images = images
+		switch {
+		case cfg.Pull != "missing" && cfg.Pull != "never":
+			return fmt.Sprintf("--pull must be missing or never, not %q", cfg.Pull)
+		case cfg.PidsLimit < 1:
+			return "--pids-limit must be at least 1"
+		case cfg.StopGrace < 0 || *shutdownGrace < 0:
+			return "--stop-grace and --shutdown-grace must not be negative"
+		}
+		return ""
+	}
+}
+
+// parseRunnerArgs parses the `runner` command line; getenv supplies
+// SHITHUB_RUNNER_TOKEN. A bad command line is a usageError.
+func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer) (runnerOptions, error) {
+	var o runnerOptions
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var labels string
+	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
+	fs.StringVar(&o.token, "token", "", "runner `token` (default $SHITHUB_RUNNER_TOKEN)")
+	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
+	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
+	check := executorFlags(fs, &o.cfg, &o.shutdownGrace)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{"runner: " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{fmt.Sprintf("runner: unexpected argument %q", fs.Arg(0))}
+	}
+	if o.token == "" {
+		o.token = getenv("SHITHUB_RUNNER_TOKEN")
+	}
+	switch {
+	case o.server == "":
+		return o, usageError{"runner: --server is required"}
+	case o.token == "":
+		return o, usageError{"runner: --token (or SHITHUB_RUNNER_TOKEN) is required"}
+	case o.cfg.Workers < 1:
+		return o, usageError{"runner: --capacity must be at least 1"}
+	}
+	if msg := check(); msg != "" {
+		return o, usageError{"runner: " + msg}
+	}
+	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, usageError{fmt.Sprintf("runner: --server must be an http or https URL, not %q", o.server)}
+	}
+	for l := range strings.SplitSeq(labels, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			o.cfg.Labels = append(o.cfg.Labels, l)
 		}
 	}
+	o.cfg.Instance = runnerInstance(o.server, o.token)
+	o.cfg.PollInterval = time.Second
+	return o, nil
+}
+
+// runnerInstance is a remote runner's instance id. It is derived from the
+// server URL and the token, so it is the same after a restart, and the
+// restarted runner's removeStale removes what a crashed one left behind;
+// the token stays secret, as only a hash prefix shows. Run one runner
+// process per token and docker engine.
+func runnerInstance(server, token string) string {
+	sum := sha256.Sum256([]byte(strings.TrimRight(server, "/") + "\n" + token))
+	return "runner-" + hex.EncodeToString(sum[:6])
+}
+
+// cmdRunner is `shithub-actions runner`: it runs jobs of a remote server
+// until ctx is done, then drains.
+func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseRunnerArgs(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	src := newRemoteSource(o.server, o.token, o.cfg.Workers, logger)
+	ex := newExecutor(o.cfg, src, logger)
+	if err := ex.dockerOK(ctx); err != nil {
+		logger.Warn("jobs will fail until the docker engine answers", "err", err)
+	} else if err := ex.removeStale(ctx); err != nil {
+		logger.Warn("cannot clean up after a previous runner", "err", err)
+	}
+	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
+		ex.cfg.Instance, o.server, strings.Join(ex.cfg.Labels, ","), ex.cfg.Workers)
+
+	stopped := make(chan struct{})
+	go func() {
+		ex.run(ctx)
+		close(stopped)
+	}()
+	<-ctx.Done()
+	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
+	ex.drain(o.shutdownGrace)
+	<-stopped
+	return nil
 }

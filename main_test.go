@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary stand in for the shithub-actions binary
@@ -170,5 +174,64 @@ func TestGitPushHook(t *testing.T) {
 	code, _, stderr = cliRun(t, db, "garbage\n", "hook", "post-receive", "--repo", "alice/hello")
 	if code != 2 || !strings.Contains(stderr, "bad post-receive line") {
 		t.Errorf("hook with garbage: exit %d %q, want 2 and a clear line", code, stderr)
+	}
+}
+
+func TestParseRunnerArgs(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	o, err := parseRunnerArgs([]string{"--server", "https://ci.example.com/", "--token", "tok",
+		"--image", "alpine=alpine:3.20", "--image", "ubuntu-latest=ubuntu:22.04", "--capacity", "4",
+		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s"},
+		env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if o.server != "https://ci.example.com/" || o.token != "tok" || c.Workers != 4 || c.Pull != "never" ||
+		c.Memory != "4g" || c.CPUs != "2" || c.PidsLimit != 99 || c.StopGrace != 3*time.Second ||
+		c.PollInterval != time.Second || o.shutdownGrace != 30*time.Second {
+		t.Errorf("options = %+v", o)
+	}
+	if c.Images["alpine"] != "alpine:3.20" || c.Images["ubuntu-latest"] != "ubuntu:22.04" || c.Images["debian-latest"] != "debian:bookworm" {
+		t.Errorf("images = %v", c.Images)
+	}
+	if c.Labels != nil {
+		t.Errorf("labels = %q, want the default (the images' labels)", c.Labels)
+	}
+	if c.Instance != runnerInstance("https://ci.example.com", "tok") || strings.Contains(c.Instance, "tok") {
+		t.Errorf("instance = %q", c.Instance)
+	}
+	if runnerInstance("https://ci.example.com", "tok") == runnerInstance("https://ci.example.com", "other") {
+		t.Error("two tokens, one instance id")
+	}
+
+	o, err = parseRunnerArgs([]string{"--server", "http://localhost:8080", "--labels", "a, b,"}, env(map[string]string{"SHITHUB_RUNNER_TOKEN": "from-env"}), io.Discard)
+	if err != nil || o.token != "from-env" || !slices.Equal(o.cfg.Labels, []string{"a", "b"}) {
+		t.Errorf("token from env: %+v, %v", o, err)
+	}
+
+	for _, args := range [][]string{
+		{"--token", "t"},
+		{"--server", "http://x"},
+		{"--server", "ftp://x", "--token", "t"},
+		{"--server", "http://x", "--token", "t", "--image", "nolabel"},
+		{"--server", "http://x", "--token", "t", "--image", "=img"},
+		{"--server", "http://x", "--token", "t", "--pull", "always"},
+		{"--server", "http://x", "--token", "t", "--capacity", "0"},
+		{"--server", "http://x", "--token", "t", "extra"},
+		{"--server", "http://x", "--token", "t", "--no-such-flag"},
+	} {
+		_, err := parseRunnerArgs(args, env(nil), io.Discard)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("parseRunnerArgs(%q) = %v, want a usageError", args, err)
+		}
+	}
+	if err := cmdRunner(context.Background(), []string{"--token", "t"}, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
+		t.Errorf("cmdRunner without --server = %v, want a usageError", err)
+	}
+	if err := cmdRunner(context.Background(), []string{"-h"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("cmdRunner -h = %v", err)
 	}
 }

@@ -1,3 +1,5 @@
+// Workflow files: parsing .shithub/workflows/*.yml and matching triggers.
+
 package main
 
 // Workflow files are walked as yaml.Node trees instead of being decoded into

@@ -1,0 +1,475 @@
+// ANSI escapes to HTML, for job logs on the run page.
+//
+// Log text is escaped; SGR colour and style sequences become spans with
+// classes (or, for 256-colour and RGB, a style of computed hex colours);
+// every other escape sequence and control character is dropped. GitHub's
+// "##[error]" and friends at the start of a line style the line.
+
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+const (
+	ansiBold = 1 << iota
+	ansiDim
+	ansiItalic
+	ansiUnderline
+)
+
+// Line kinds, from a "##[kind]" prefix.
+const (
+	lineNone = iota
+	lineError
+	lineWarning
+	lineNotice
+	lineDebug
+	lineGroup
+	lineCommand
+	lineHidden // ##[endgroup]: the line is not shown
+)
+
+var lineMarkers = []struct {
+	marker string
+	kind   int
+	class  string
+	prefix string
+}{
+	{"##[error]", lineError, "l-error", "Error: "},
+	{"##[warning]", lineWarning, "l-warning", "Warning: "},
+	{"##[notice]", lineNotice, "l-notice", "Notice: "},
+	{"##[debug]", lineDebug, "l-debug", ""},
+	{"##[group]", lineGroup, "l-group", ""},
+	{"##[command]", lineCommand, "l-command", ""},
+	{"##[endgroup]", lineHidden, "", ""},
+}
+
+// ansiPendingMax bounds an unfinished escape sequence carried to the next
+// chunk; a longer one is garbage and its ESC is dropped.
+const ansiPendingMax = 512
+
+// ansiColor is no colour (kind 0), a palette index (1) or RGB (2).
+type ansiColor struct {
+	kind uint8
+	v    uint32
+}
+
+// ansiState is what rendering carries from one chunk of a step's log to
+// the next: the style in force, the line's kind, whether a line is under
+// way, and the bytes of an escape sequence, UTF-8 character or marker that
+// the chunk cut.
+type ansiState struct {
+	attrs   uint8
+	fg, bg  ansiColor
+	line    uint8
+	mid     bool
+	pending []byte
+}
+
+// encode packs the state for the page to send back: "" for a fresh line
+// in the default style.
+func (st ansiState) encode() string {
+	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && len(st.pending) == 0 {
+		return ""
+	}
+	b := []byte{st.attrs, st.line}
+	if st.mid {
+		b[1] |= 0x80
+	}
+	for _, c := range []ansiColor{st.fg, st.bg} {
+		b = append(b, c.kind)
+		switch c.kind {
+		case 1:
+			b = append(b, byte(c.v))
+		case 2:
+			b = append(b, byte(c.v>>16), byte(c.v>>8), byte(c.v))
+		}
+	}
+	b = append(b, st.pending...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeANSIState(s string) (ansiState, error) {
+	var st ansiState
+	if s == "" {
+		return st, nil
+	}
+	bad := errors.New("bad log state")
+	if len(s) > 2*ansiPendingMax {
+		return st, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 4 {
+		return st, bad
+	}
+	st.attrs, st.line, st.mid = b[0]&0x0f, b[1]&0x7f, b[1]&0x80 != 0
+	if st.line > lineHidden {
+		return st, bad
+	}
+	b = b[2:]
+	for _, c := range []*ansiColor{&st.fg, &st.bg} {
+		if len(b) == 0 {
+			return st, bad
+		}
+		c.kind, b = b[0], b[1:]
+		n := map[uint8]int{0: 0, 1: 1, 2: 3}
+		k, ok := n[c.kind]
+		if !ok || len(b) < k {
+			return st, bad
+		}
+		for _, x := range b[:k] {
+			c.v = c.v<<8 | uint32(x)
+		}
+		b = b[k:]
+	}
+	if len(b) > ansiPendingMax {
+		return st, bad
+	}
+	st.pending = slices.Clone(b)
+	return st, nil
+}
+
+// ansiHTML renders log bytes as HTML. Each run of write calls and end
+// makes balanced markup; st carries on to the next.
+type ansiHTML struct {
+	st       ansiState
+	out      strings.Builder
+	sgrOpen  bool
+	lineOpen bool
+}
+
+func (a *ansiHTML) write(p []byte) {
+	data := p
+	if len(a.st.pending) > 0 {
+		data = append(a.st.pending, p...)
+		a.st.pending = nil
+	}
+	for i := 0; i < len(data); {
+		if !a.st.mid {
+			n, partial := a.marker(data[i:])
+			if partial {
+				a.st.pending = slices.Clone(data[i:])
+				return
+			}
+			if n > 0 {
+				i += n
+				continue
+			}
+		}
+		c := data[i]
+		switch {
+		case c == 0x1b:
+			n, ok := a.escape(data[i:])
+			if !ok {
+				if len(data)-i <= ansiPendingMax {
+					a.st.pending = slices.Clone(data[i:])
+					return
+				}
+				n = 1 // unterminated and too long: drop the ESC, show the rest
+			}
+			i += n
+		case c == '\n':
+			a.newline()
+			i++
+		case c == '\r':
+			if i+1 == len(data) {
+				a.st.pending = []byte{'\r'}
+				return
+			}
+			if data[i+1] != '\n' {
+				a.newline() // a lone CR (progress output) starts a new line
+			}
+			i++
+		case c == '\t':
+			a.text("\t")
+			i++
+		case c < 0x20 || c == 0x7f:
+			i++
+		case c < 0x80:
+			j := i + 1
+			for j < len(data) && data[j] >= 0x20 && data[j] < 0x7f {
+				j++
+			}
+			a.text(string(data[i:j]))
+			i = j
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				if !utf8.FullRune(data[i:]) {
+					a.st.pending = slices.Clone(data[i:])
+					return
+				}
+				a.text("\uFFFD")
+				i++
+				continue
+			}
+			a.text(string(data[i : i+size]))
+			i += size
+		}
+	}
+}
+
+// end closes the open spans. When final (the log is complete), what was
+// held back is shown as it is, never as escape garbage.
+func (a *ansiHTML) end(final bool) {
+	if final && len(a.st.pending) > 0 {
+		p := a.st.pending
+		a.st.pending = nil
+		switch {
+		case p[0] == 0x1b, p[0] == '\r':
+		case p[0] == '#':
+			a.st.mid = true
+			a.text(string(p))
+		default:
+			a.text(strings.ToValidUTF8(string(p), "\uFFFD"))
+		}
+	}
+	a.closeSGR()
+	a.closeLine()
+}
+
+// marker handles a "##[kind]" at the start of a line: n bytes consumed,
+// or partial when data may be the start of one.
+func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
+	if len(data) == 0 || data[0] != '#' {
+		return 0, false
+	}
+	for _, m := range lineMarkers {
+		if bytes.HasPrefix(data, []byte(m.marker)) {
+			a.st.line, a.st.mid = uint8(m.kind), true
+			if m.prefix != "" {
+				a.text("")
+				a.out.WriteString(`<span class="l-tag">` + m.prefix + `</span>`)
+			}
+			return len(m.marker), false
+		}
+		if len(data) < len(m.marker) && strings.HasPrefix(m.marker, string(data)) {
+			return 0, true
+		}
+	}
+	return 0, false
+}
+
+// escape consumes one escape sequence at data[0] (ESC); ok is false when
+// data ends before it does.
+func (a *ansiHTML) escape(data []byte) (n int, ok bool) {
+	if len(data) < 2 {
+		return 0, false
+	}
+	switch c := data[1]; {
+	case c == '[': // CSI: parameters, intermediates, a final byte
+		j := 2
+		for j < len(data) && data[j] >= 0x30 && data[j] <= 0x3f {
+			j++
+		}
+		k := j
+		for k < len(data) && data[k] >= 0x20 && data[k] <= 0x2f {
+			k++
+		}
+		if k == len(data) {
+			return 0, false
+		}
+		if data[k] < 0x40 || data[k] > 0x7e {
+			return k, true // malformed: drop what was read
+		}
+		if data[k] == 'm' && k == j {
+			a.sgr(string(data[2:j]))
+		}
+		return k + 1, true
+	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_': // strings ended by BEL or ESC \
+		for j := 2; j < len(data); j++ {
+			if data[j] == 0x07 {
+				return j + 1, true
+			}
+			if data[j] == 0x1b {
+				if j+1 == len(data) {
+					return 0, false
+				}
+				if data[j+1] == '\\' {
+					return j + 2, true
+				}
+			}
+		}
+		return 0, false
+	case c >= 0x20 && c <= 0x2f: // ESC ( B and the like
+		if len(data) < 3 {
+			return 0, false
+		}
+		return 3, true
+	}
+	return 2, true
+}
+
+// sgr applies Select Graphic Rendition parameters.
+func (a *ansiHTML) sgr(params string) {
+	var ps []int
+	for _, f := range strings.FieldsFunc(params, func(r rune) bool { return r == ';' || r == ':' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n > 0xffff {
+			n = -1
+		}
+		ps = append(ps, n)
+	}
+	if len(ps) == 0 {
+		ps = []int{0}
+	}
+	st := a.st
+	for i := 0; i < len(ps); i++ {
+		p := ps[i]
+		switch {
+		case p == 0:
+			st.attrs, st.fg, st.bg = 0, ansiColor{}, ansiColor{}
+		case p == 1:
+			st.attrs |= ansiBold
+		case p == 2:
+			st.attrs |= ansiDim
+		case p == 3:
+			st.attrs |= ansiItalic
+		case p == 4:
+			st.attrs |= ansiUnderline
+		case p == 22:
+			st.attrs &^= ansiBold | ansiDim
+		case p == 23:
+			st.attrs &^= ansiItalic
+		case p == 24:
+			st.attrs &^= ansiUnderline
+		case p >= 30 && p <= 37:
+			st.fg = ansiColor{1, uint32(p - 30)}
+		case p >= 90 && p <= 97:
+			st.fg = ansiColor{1, uint32(p - 90 + 8)}
+		case p == 39:
+			st.fg = ansiColor{}
+		case p >= 40 && p <= 47:
+			st.bg = ansiColor{1, uint32(p - 40)}
+		case p >= 100 && p <= 107:
+			st.bg = ansiColor{1, uint32(p - 100 + 8)}
+		case p == 49:
+			st.bg = ansiColor{}
+		case p == 38 || p == 48:
+			var c ansiColor
+			switch {
+			case i+2 < len(ps) && ps[i+1] == 5 && ps[i+2] >= 0 && ps[i+2] <= 255:
+				c, i = ansiColor{1, uint32(ps[i+2])}, i+2
+			case i+4 < len(ps) && ps[i+1] == 2 && inByte(ps[i+2]) && inByte(ps[i+3]) && inByte(ps[i+4]):
+				c, i = ansiColor{2, uint32(ps[i+2])<<16 | uint32(ps[i+3])<<8 | uint32(ps[i+4])}, i+4
+			default:
+				i = len(ps) // malformed: ignore the rest
+				continue
+			}
+			if p == 38 {
+				st.fg = c
+			} else {
+				st.bg = c
+			}
+		}
+	}
+	if st.attrs != a.st.attrs || st.fg != a.st.fg || st.bg != a.st.bg {
+		a.closeSGR()
+		a.st.attrs, a.st.fg, a.st.bg = st.attrs, st.fg, st.bg
+	}
+}
+
+func inByte(n int) bool { return n >= 0 && n <= 255 }
+
+// ansiRGB is a palette colour beyond the 16 the stylesheet names.
+func ansiRGB(c ansiColor) string {
+	v := c.v
+	if c.kind == 1 {
+		switch n := int(v); {
+		case n >= 232:
+			g := uint32(8 + 10*(n-232))
+			v = g<<16 | g<<8 | g
+		default:
+			n -= 16
+			level := func(x int) uint32 {
+				if x == 0 {
+					return 0
+				}
+				return uint32(55 + 40*x)
+			}
+			v = level(n/36)<<16 | level(n/6%6)<<8 | level(n%6)
+		}
+	}
+	return fmt.Sprintf("#%06x", v)
+}
+
+func (a *ansiHTML) text(s string) {
+	if a.st.line == lineHidden {
+		return
+	}
+	a.st.mid = true
+	if a.st.line != lineNone && !a.lineOpen {
+		a.out.WriteString(`<span class="` + lineMarkers[a.st.line-1].class + `">`)
+		a.lineOpen = true
+	}
+	if s == "" {
+		return
+	}
+	if !a.sgrOpen && (a.st.attrs != 0 || a.st.fg.kind != 0 || a.st.bg.kind != 0) {
+		var classes, style []string
+		for _, f := range []struct {
+			bit   uint8
+			class string
+		}{{ansiBold, "a-b"}, {ansiDim, "a-d"}, {ansiItalic, "a-i"}, {ansiUnderline, "a-u"}} {
+			if a.st.attrs&f.bit != 0 {
+				classes = append(classes, f.class)
+			}
+		}
+		for _, c := range []struct {
+			c     ansiColor
+			class string
+			prop  string
+		}{{a.st.fg, "a-f", "color"}, {a.st.bg, "a-g", "background-color"}} {
+			switch {
+			case c.c.kind == 1 && c.c.v < 16:
+				classes = append(classes, c.class+strconv.Itoa(int(c.c.v)))
+			case c.c.kind != 0:
+				style = append(style, c.prop+":"+ansiRGB(c.c))
+			}
+		}
+		a.out.WriteString(`<span`)
+		if len(classes) > 0 {
+			a.out.WriteString(` class="` + strings.Join(classes, " ") + `"`)
+		}
+		if len(style) > 0 {
+			a.out.WriteString(` style="` + strings.Join(style, ";") + `"`)
+		}
+		a.out.WriteString(`>`)
+		a.sgrOpen = true
+	}
+	template.HTMLEscape(&a.out, []byte(s))
+}
+
+func (a *ansiHTML) newline() {
+	hidden := a.st.line == lineHidden
+	a.closeSGR()
+	a.closeLine()
+	a.st.line, a.st.mid = lineNone, false
+	if !hidden {
+		a.out.WriteByte('\n')
+	}
+}
+
+func (a *ansiHTML) closeSGR() {
+	if a.sgrOpen {
+		a.out.WriteString("</span>")
+		a.sgrOpen = false
+	}
+}
+
+func (a *ansiHTML) closeLine() {
+	a.closeSGR()
+	if a.lineOpen {
+		a.out.WriteString("</span>")
+		a.lineOpen = false
+	}
+}

@@ -1,0 +1,876 @@
+// The run/job state machine: creating runs, claiming jobs, step and job
+// transitions, cancel, re-run, the roll-up of a run's conclusion, and
+// reaping jobs nobody will finish.
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status and conclusion values, as GitHub names them.
+const (
+	statusQueued    = "queued"
+	statusRunning   = "running"
+	statusCompleted = "completed"
+
+	conclusionSuccess   = "success"
+	conclusionFailure   = "failure"
+	conclusionCancelled = "cancelled"
+	conclusionSkipped   = "skipped"
+	conclusionTimedOut  = "timed_out"
+)
+
+// runSpec is what a new run is made from.
+type runSpec struct {
+	RepoID      int64
+	File        string // repository path, .shithub/workflows/x.yml
+	Content     []byte
+	Workflow    *Workflow // parsed Content; nil when parsing failed
+	ParseErr    error
+	HeadSHA     string
+	HeadRef     string
+	Event       string
+	Inputs      map[string]string
+	ActorID     int64
+	ParentRunID int64
+	Attempt     int64
+	PushID      int64
+}
+
+// bumpRepo marks a change to a repository's runs for the feed's validators.
+func (s *Store) bumpRepo(tx *sql.Tx, repoID int64, now int64) error {
+	_, err := tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = ?", now, repoID)
+	return err
+}
+
+// insertRun creates a run with its jobs and steps, all queued. A workflow
+// that did not parse becomes a completed failed run whose one job's log is
+// the parse error: never a silent skip.
+func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
+	now := s.nowMS()
+	var idx int64
+	if err := tx.QueryRow("SELECT COALESCE(MAX(run_index), 0) + 1 FROM runs WHERE repo_id = ?", sp.RepoID).Scan(&idx); err != nil {
+		return 0, err
+	}
+	name := path.Base(sp.File)
+	status, conclusion := statusQueued, ""
+	var completed sql.NullInt64
+	if sp.Workflow != nil {
+		name = sp.Workflow.Name
+	} else {
+		status, conclusion = statusCompleted, conclusionFailure
+		completed = sql.NullInt64{Int64: now, Valid: true}
+	}
+	if sp.Attempt == 0 {
+		sp.Attempt = 1
+	}
+	if sp.Inputs == nil {
+		sp.Inputs = map[string]string{}
+	}
+	res, err := tx.Exec(`INSERT INTO runs (uuid, repo_id, run_index, run_attempt, parent_run_id, push_id, workflow_file,
+		workflow_name, workflow_content, head_sha, head_ref, event, inputs, actor_id, status, conclusion,
+		created_at, started_at, completed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		uuid.NewString(), sp.RepoID, idx, sp.Attempt, sql.NullInt64{Int64: sp.ParentRunID, Valid: sp.ParentRunID != 0},
+		sql.NullInt64{Int64: sp.PushID, Valid: sp.PushID != 0}, sp.File, name, sp.Content, sp.HeadSHA, sp.HeadRef,
+		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now)
+	if err != nil {
+		return 0, err
+	}
+	runID, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if err := s.bumpRepo(tx, sp.RepoID, now); err != nil {
+		return 0, err
+	}
+	if sp.Workflow == nil {
+		return runID, s.insertParseFailure(tx, runID, sp, now)
+	}
+	for _, wj := range sp.Workflow.Jobs {
+		env := map[string]string{}
+		for k, v := range sp.Workflow.Env {
+			env[k] = v
+		}
+		for k, v := range wj.Env {
+			env[k] = v
+		}
+		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+			runID, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image, jsonText(nonNil(wj.Needs)), jsonText(env), wj.TimeoutMinutes,
+			len(wj.Needs) == 0, now)
+		if err != nil {
+			return 0, err
+		}
+		jobID, err := res.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec("INSERT INTO steps (job_id, number, kind, name, status) VALUES (?, 1, 'setup', 'Set up job', 'queued')", jobID); err != nil {
+			return 0, err
+		}
+		for i, st := range wj.Steps {
+			kind := "run"
+			if st.Uses != "" {
+				kind = "checkout"
+			}
+			if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')`,
+				jobID, i+2, kind, st.Name, st.Run, st.Uses, jsonText(nonNilMap(st.Env)), st.WorkingDirectory); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return runID, nil
+}
+
+func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp runSpec, now int64) error {
+	res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, status, conclusion, created_at, started_at, completed_at)
+		VALUES (?, 'workflow', 'Parse workflow', 'completed', 'failure', ?, ?, ?)`, runID, now, now, now)
+	if err != nil {
+		return err
+	}
+	jobID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("invalid workflow file: %v\n", sp.ParseErr)
+	res, err = tx.Exec(`INSERT INTO steps (job_id, number, kind, name, status, conclusion, started_at, completed_at, log_size)
+		VALUES (?, 1, 'setup', 'Set up job', 'completed', 'failure', ?, ?, ?)`, jobID, now, now, len(msg))
+	if err != nil {
+		return err
+	}
+	stepID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, 1, ?)", stepID, []byte(msg))
+	return err
+}
+
+// createRuns inserts runs for a push or a dispatch in one transaction. For a
+// push, pushKey names it: a push already recorded returns its runs instead,
+// with created false.
+func (s *Store) createRuns(ctx context.Context, push *pushKey, specs []runSpec) (runs []*Run, created bool, err error) {
+	var ids []int64
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		ids, created = nil, true
+		var pushID int64
+		if push != nil {
+			err := tx.QueryRow(`INSERT INTO pushes (repo_id, ref, after_sha, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING RETURNING id`, push.RepoID, push.Ref, push.After, s.nowMS()).Scan(&pushID)
+			if errors.Is(err, sql.ErrNoRows) { // delivered before
+				created = false
+				rows, err := tx.Query(`SELECT r.id FROM runs r JOIN pushes p ON p.id = r.push_id
+					WHERE p.repo_id = ? AND p.ref = ? AND p.after_sha = ? ORDER BY r.id`, push.RepoID, push.Ref, push.After)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var id int64
+					if err := rows.Scan(&id); err != nil {
+						return err
+					}
+					ids = append(ids, id)
+				}
+				return rows.Err()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for _, sp := range specs {
+			sp.PushID = pushID
+			id, err := s.insertRun(tx, sp)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	runs = make([]*Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.runByID(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, created, nil
+}
+
+type pushKey struct {
+	RepoID int64
+	Ref    string
+	After  string
+}
+
+// rerun makes a new run from a completed run: the same commit, ref, event,
+// inputs and workflow bytes, the next run_index and attempt.
+func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) {
+	var id int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var status string
+		var attempt int64
+		var content []byte
+		if err := tx.QueryRow("SELECT status, run_attempt, workflow_content FROM runs WHERE id = ?", src.ID).Scan(&status, &attempt, &content); err != nil {
+			return notFound(err)
+		}
+		if status != statusCompleted {
+			return conflictf("run is not rerunnable")
+		}
+		base := path.Base(src.WorkflowFile)
+		wf, perr := parseWorkflow(base, content)
+		var err error
+		id, err = s.insertRun(tx, runSpec{
+			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
+			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs,
+			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.runByID(ctx, id)
+}
+
+// cancelResult is the lifecycle API's answer to a cancel.
+type cancelResult struct {
+	ChangedJobs   int
+	RunCompleted  bool
+	RunConclusion string
+	Running       []int64 // jobs that got cancel_requested: the executor is told at once
+}
+
+// cancelJobs cancels jobs of one run (all of them when jobID is 0): queued
+// jobs complete as cancelled with their dependents skipped, running jobs get
+// cancel_requested for their runner to act on.
+func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
+	res := &cancelResult{}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		jobs, err := runJobs(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if jobID != 0 && j.ID != jobID {
+				continue
+			}
+			switch j.Status { // kept current by finishJob
+			case statusQueued:
+				n, err := s.finishJob(tx, jobs, j, conclusionCancelled, now)
+				if err != nil {
+					return err
+				}
+				res.ChangedJobs += n
+			case statusRunning:
+				if j.CancelRequested {
+					continue
+				}
+				if _, err := tx.Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", j.ID); err != nil {
+					return err
+				}
+				res.ChangedJobs++
+				res.Running = append(res.Running, j.ID)
+			}
+		}
+		if res.ChangedJobs == 0 {
+			return nil
+		}
+		res.RunCompleted, res.RunConclusion, err = s.rollup(tx, runID, now)
+		return err
+	})
+	return res, err
+}
+
+// finishJob completes a queued or running job with a conclusion: its open
+// steps end (cancelled when the job was, else skipped) and, unless it
+// succeeded, every job that transitively needs it is skipped. jobs are all
+// of the run's jobs, j among them; finishJob updates their status in
+// memory as it does in the table. It returns how many jobs changed. The run
+// is not rolled up here.
+func (s *Store) finishJob(tx *sql.Tx, jobs []*Job, j *Job, conclusion string, now int64) (int, error) {
+	if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, completed_at = ?
+		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)); err != nil {
+		return 0, err
+	}
+	stepConclusion := conclusionSkipped
+	if conclusion == conclusionCancelled {
+		stepConclusion = conclusionCancelled
+	}
+	// A step that was running when the job ended stops as the job did.
+	if _, err := tx.Exec(`UPDATE steps SET status = 'completed', completed_at = ?,
+		conclusion = CASE WHEN status = 'running' AND ? IN ('cancelled', 'timed_out') THEN 'cancelled'
+			WHEN status = 'running' THEN 'failure' ELSE ? END
+		WHERE job_id = ? AND status != 'completed'`, now, conclusion, stepConclusion, j.ID); err != nil {
+		return 0, err
+	}
+	changed := 1
+	j.Status, j.Conclusion = statusCompleted, conclusion
+	if conclusion == conclusionSuccess {
+		// Jobs whose needs have now all succeeded become claimable.
+		succeeded := map[string]bool{j.JobKey: true}
+		for _, o := range jobs {
+			if o.Conclusion == conclusionSuccess {
+				succeeded[o.JobKey] = true
+			}
+		}
+		for _, o := range jobs {
+			if o.Status == statusQueued && slices.Contains(o.Needs, j.JobKey) &&
+				!slices.ContainsFunc(o.Needs, func(n string) bool { return !succeeded[n] }) {
+				if _, err := tx.Exec("UPDATE jobs SET ready = 1 WHERE id = ?", o.ID); err != nil {
+					return 0, err
+				}
+			}
+		}
+		return changed, nil
+	}
+	blocked := map[string]bool{j.JobKey: true}
+	for grew := true; grew; {
+		grew = false
+		for _, o := range jobs {
+			if blocked[o.JobKey] || o.Status != statusQueued {
+				continue
+			}
+			if slices.ContainsFunc(o.Needs, func(n string) bool { return blocked[n] }) {
+				blocked[o.JobKey] = true
+				grew = true
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = 'skipped', completed_at = ?
+					WHERE id = ? AND status = 'queued'`, now, o.ID)); err != nil {
+					return 0, err
+				}
+				if _, err := tx.Exec(`UPDATE steps SET status = 'completed', conclusion = 'skipped', completed_at = ?
+					WHERE job_id = ? AND status != 'completed'`, now, o.ID); err != nil {
+					return 0, err
+				}
+				o.Status, o.Conclusion = statusCompleted, conclusionSkipped
+				changed++
+			}
+		}
+	}
+	return changed, nil
+}
+
+// runConclusion folds job conclusions into the run's: failure or timed_out
+// if any job has one, else cancelled if any job was, else success; a run
+// whose jobs were all skipped is skipped.
+func runConclusion(jobs []string) string {
+	has := func(c string) bool { return slices.Contains(jobs, c) }
+	switch {
+	case has(conclusionFailure):
+		return conclusionFailure
+	case has(conclusionTimedOut):
+		return conclusionTimedOut
+	case has(conclusionCancelled):
+		return conclusionCancelled
+	case len(jobs) > 0 && !slices.ContainsFunc(jobs, func(c string) bool { return c != conclusionSkipped }):
+		return conclusionSkipped
+	}
+	return conclusionSuccess
+}
+
+// rollup completes the run when every job is terminal and reports whether
+// this call did so, with the conclusion. It also moves a queued run to
+// running when a job has started, and marks the change for the feed.
+func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error) {
+	var repoID int64
+	var status string
+	if err := tx.QueryRow("SELECT repo_id, status FROM runs WHERE id = ?", runID).Scan(&repoID, &status); err != nil {
+		return false, "", err
+	}
+	if err := s.bumpRepo(tx, repoID, now); err != nil {
+		return false, "", err
+	}
+	if status == statusCompleted {
+		_, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID)
+		return false, "", err
+	}
+	rows, err := tx.Query("SELECT status, conclusion FROM jobs WHERE run_id = ?", runID)
+	if err != nil {
+		return false, "", err
+	}
+	var conclusions []string
+	open, started := false, false
+	for rows.Next() {
+		var st, c string
+		if err := rows.Scan(&st, &c); err != nil {
+			rows.Close()
+			return false, "", err
+		}
+		if st != statusCompleted {
+			open = true
+		}
+		if st != statusQueued {
+			started = true
+		}
+		conclusions = append(conclusions, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, "", err
+	}
+	if open {
+		newStatus := statusQueued
+		if started {
+			newStatus = statusRunning
+		}
+		_, err := tx.Exec("UPDATE runs SET status = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'running' THEN ? END), updated_at = ? WHERE id = ?",
+			newStatus, newStatus, now, now, runID)
+		return false, "", err
+	}
+	c := runConclusion(conclusions)
+	err = mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?
+		WHERE id = ? AND status != 'completed'`, c, now, now, runID))
+	return err == nil, c, err
+}
+
+// claimJob hands the oldest claimable job to a runner: queued, not
+// cancel-requested, every label of its runs-on among the runner's, and ready
+// (every job it needs succeeded). The single write connection makes the claim
+// atomic: no job is claimed twice.
+func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*claimedJob, error) {
+	var claimed int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		if _, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ?", now, runner.ID); err != nil {
+			return err
+		}
+		var after int64
+		for claimed == 0 {
+			rows, err := tx.Query(`SELECT id, run_id, runs_on FROM jobs
+				WHERE status = 'queued' AND ready = 1 AND cancel_requested = 0 AND id > ? ORDER BY id LIMIT 100`, after)
+			if err != nil {
+				return err
+			}
+			type cand struct {
+				id, run int64
+				runsOn  []string
+			}
+			var cands []cand
+			for rows.Next() {
+				var c cand
+				var runsOn string
+				if err := rows.Scan(&c.id, &c.run, &runsOn); err != nil {
+					rows.Close()
+					return err
+				}
+				if err := decodeColumn("jobs.runs_on", runsOn, &c.runsOn); err != nil {
+					rows.Close()
+					return err
+				}
+				cands = append(cands, c)
+			}
+			rows.Close()
+			if len(cands) == 0 {
+				return nil
+			}
+			for _, c := range cands {
+				after = c.id
+				if !labelsFit(c.runsOn, labels) {
+					continue
+				}
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?
+					WHERE id = ? AND status = 'queued'`, runner.ID, now, c.id)); err != nil {
+					return err
+				}
+				if _, _, err := s.rollup(tx, c.run, now); err != nil {
+					return err
+				}
+				claimed = c.id
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil || claimed == 0 {
+		return nil, err
+	}
+	return s.claimedJob(ctx, claimed)
+}
+
+// labelsFit reports whether a runner with labels can take a job with runsOn.
+func labelsFit(runsOn, labels []string) bool {
+	for _, l := range runsOn {
+		if !slices.Contains(labels, l) {
+			return false
+		}
+	}
+	return true
+}
+
+// claimedJob assembles what a runner needs to run a job.
+func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error) {
+	j, err := s.jobByID(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	run, err := s.runByID(ctx, j.RunID)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := s.repoByID(ctx, run.RepoID)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := jobSteps(ctx, s.db, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for k, v := range j.Env {
+		env[k] = v
+	}
+	// The variables a GitHub Actions user's scripts read.
+	for k, v := range map[string]string{
+		"CI": "true", "SHITHUB_ACTIONS": "true", "GITHUB_ACTIONS": "true",
+		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": refName(run.HeadRef),
+		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
+		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
+		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
+		"GITHUB_JOB": j.JobKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
+		"GITHUB_WORKSPACE": "/workspace",
+	} {
+		env[k] = v
+	}
+	for k, v := range run.Inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	cj := &claimedJob{
+		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
+		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
+		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
+		JobKey: j.JobKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
+		Env: env, TimeoutMinutes: j.TimeoutMinutes,
+	}
+	for _, st := range steps {
+		cj.Steps = append(cj.Steps, claimedStep{
+			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
+			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory,
+		})
+	}
+	return cj, nil
+}
+
+// heldJob loads a job that runner holds; any other job is errNotFound, so a
+// runner learns nothing of jobs that are not its own.
+func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
+	j, err := jobByID(ctx, q, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.RunnerID != runnerID {
+		return nil, errNotFound
+	}
+	return j, nil
+}
+
+// cancelCheck answers a runner's cancel-check for a job it holds, and
+// counts as a sign of life from the runner.
+func (s *Store) cancelCheck(ctx context.Context, runnerID, jobID int64) (bool, error) {
+	j, err := heldJob(ctx, s.db, runnerID, jobID)
+	if err != nil {
+		return false, err
+	}
+	return j.CancelRequested, s.touchRunner(ctx, runnerID)
+}
+
+// touchRunner records a sign of life, at most every ten seconds.
+func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
+	now := s.nowMS()
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ? AND COALESCE(last_seen_at, 0) < ?", now, runnerID, now-10_000)
+		return err
+	})
+}
+
+// appendLog stores one chunk of a step's log. A (step, seq) seen before is
+// a no-op, so a runner may resend after a lost answer. Past the cap the
+// chunk is cut and a marker ends the log.
+func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		var size int64
+		var truncated bool
+		if err := tx.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ? AND job_id = ?", stepID, j.ID).Scan(&size, &truncated); err != nil {
+			return notFound(err)
+		}
+		if j.Status == statusCompleted {
+			return conflictf("job is completed")
+		}
+		var dup int
+		if err := tx.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ? AND seq = ?", stepID, seq).Scan(&dup); err != nil {
+			return err
+		}
+		if dup > 0 || truncated {
+			return nil
+		}
+		if size+int64(len(data)) > s.logCap {
+			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
+			truncated = true
+		}
+		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
+			return err
+		}
+		_, err = tx.Exec("UPDATE steps SET log_size = log_size + ?, log_truncated = ? WHERE id = ?", len(data), truncated, stepID)
+		return err
+	})
+}
+
+// setStepStatus moves a step of a running job: queued → running →
+// completed, or queued → completed. Repeating the state a step is in is a
+// no-op; anything else is a conflict.
+func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64, status, conclusion string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		var cur, curC string
+		if err := tx.QueryRow("SELECT status, conclusion FROM steps WHERE id = ? AND job_id = ?", stepID, j.ID).Scan(&cur, &curC); err != nil {
+			return notFound(err)
+		}
+		if cur == status && curC == conclusion {
+			return nil
+		}
+		now := s.nowMS()
+		switch {
+		case j.Status != statusRunning:
+			return conflictf("job is %s", j.Status)
+		case status == statusRunning && conclusion == "" && cur == statusQueued:
+			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
+		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
+			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
+				conclusion, now, now, stepID)
+		default:
+			return conflictf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))
+		}
+		if err != nil {
+			return err
+		}
+		return s.bumpRepoOfRun(tx, j.RunID, now)
+	})
+}
+
+func describe(status, conclusion string) string {
+	if conclusion != "" {
+		return status + "/" + conclusion
+	}
+	return status
+}
+
+func validStepConclusion(c string) bool {
+	return slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionSkipped}, c)
+}
+
+func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
+	if _, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID); err != nil {
+		return err
+	}
+	_, err := tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = (SELECT repo_id FROM runs WHERE id = ?)", now, runID)
+	return err
+}
+
+// completeJob ends a job its runner holds and rolls up the run in the same
+// transaction. Reporting the same end twice is a no-op.
+func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		j, err := heldJob(ctx, tx, runnerID, jobID)
+		if err != nil {
+			return err
+		}
+		if j.Status == status && j.Conclusion == conclusion {
+			return nil
+		}
+		ok := status == statusCompleted && j.Status == statusRunning &&
+			slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionTimedOut}, conclusion)
+		if !ok {
+			return conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
+		}
+		now := s.nowMS()
+		if err := s.finishOne(tx, j, conclusion, now); err != nil {
+			return err
+		}
+		_, _, err = s.rollup(tx, j.RunID, now)
+		return err
+	})
+}
+
+// finishOne is finishJob for a job loaded on its own.
+func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) error {
+	jobs, err := runJobs(context.Background(), tx, j.RunID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(jobs, func(o *Job) bool { return o.ID == j.ID })
+	if i < 0 {
+		return errNotFound
+	}
+	_, err = s.finishJob(tx, jobs, jobs[i], conclusion, now)
+	return err
+}
+
+// failRunnerJobs completes every job a runner holds as failure with a line
+// in its log saying why, and rolls up their runs. The server calls it at
+// start-up for its own pool (jobs the previous process left running).
+func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		now := s.nowMS()
+		for _, id := range ids {
+			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// failJob ends a running job on the server's own authority (restart,
+// runner lost, deadline): the reason goes to the log of the step that was
+// running, or else of the first step, after what is there.
+func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
+	j, err := jobByID(context.Background(), tx, jobID)
+	if err != nil {
+		return err
+	}
+	var stepID, seq int64
+	err = tx.QueryRow(`SELECT s.id, COALESCE((SELECT MAX(seq) FROM log_chunks WHERE step_id = s.id), 0) + 1 FROM steps s
+		WHERE s.job_id = ? ORDER BY s.status = 'running' DESC, s.number LIMIT 1`, jobID).Scan(&stepID, &seq)
+	if err != nil {
+		return err
+	}
+	msg := "\n##[error]" + why + "\n"
+	if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, []byte(msg)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec("UPDATE steps SET log_size = log_size + ? WHERE id = ?", len(msg), stepID); err != nil {
+		return err
+	}
+	if err := s.finishOne(tx, j, conclusion, now); err != nil {
+		return err
+	}
+	_, _, err = s.rollup(tx, j.RunID, now)
+	return err
+}
+
+// reapJobs ends running jobs nobody will finish: past their timeout (plus
+// grace, as the runner enforces it first) they are timed_out; held by a
+// remote runner not heard from in lostAfter, they fail. This is what keeps a
+// run from staying "running" forever when a runner dies.
+func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAfter time.Duration) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		type victim struct {
+			id              int64
+			conclusion, why string
+		}
+		var victims []victim
+		rows, err := tx.Query(`SELECT j.id, j.started_at + j.timeout_minutes * 60000 + ? < ?,
+				j.runner_id != ? AND COALESCE(r.last_seen_at, 0) < ?
+			FROM jobs j JOIN runners r ON r.id = j.runner_id WHERE j.status = 'running'`,
+			grace.Milliseconds(), now, localRunnerID, now-lostAfter.Milliseconds())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var late, lost bool
+			if err := rows.Scan(&id, &late, &lost); err != nil {
+				rows.Close()
+				return err
+			}
+			switch {
+			case late:
+				victims = append(victims, victim{id, conclusionTimedOut, "the job exceeded its timeout and its runner did not stop it"})
+			case lost:
+				victims = append(victims, victim{id, conclusionFailure, "the runner stopped reporting (lost)"})
+			}
+		}
+		rows.Close()
+		for _, v := range victims {
+			if err := s.failJob(tx, v.id, v.conclusion, v.why, now); err != nil {
+				return err
+			}
+		}
+		n = len(victims)
+		return nil
+	})
+	return n, err
+}
+
+// ---- the server's part: wake the executor, reap ----
+
+// cancelJobs is the one code path of a cancel, for the API and the pages.
+func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
+	res, err := s.store.cancelJobs(ctx, runID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if s.exec != nil {
+		for _, id := range res.Running {
+			s.exec.cancel(id)
+		}
+	}
+	return res, nil
+}
+
+// rerun is the one code path of a re-run, for the API and the pages.
+func (s *server) rerun(ctx context.Context, run *Run, user *User) (*Run, error) {
+	nr, err := s.store.rerun(ctx, run, user)
+	if err == nil {
+		s.wake()
+	}
+	return nr, err
+}
+
+// reap ends, every half minute, running jobs that nobody will finish.
+func (s *server) reap(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+			s.log.Error("reaping jobs", "err", err)
+		} else if n > 0 {
+			s.log.Warn("ended abandoned jobs", "count", n)
+		}
+	}
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCancel walks the cancel endpoint through its cases.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cancel := func(path string) cancelResponse {
+		t.Helper()
+		var res cancelResponse
+		ts.want(request{method: "POST", path: path, auth: bearer(ts.tokens["bob"])}, http.StatusAccepted, &res)
+		return res
+	}
+	run, jobs := ts.newRun(ts.pub)
+	claimed := ts.heartbeat()
+	if claimed == nil || claimed.JobID != jobs[0].ID {
+		t.Fatalf("heartbeat claimed %+v, want job %d", claimed, jobs[0].ID)
+	}
+	build := fmt.Sprintf("/api/v1/jobs/%d/cancel", jobs[0].ID)
+
+	// A running job keeps running, flagged.
+	got := cancel(build)
+	if want := (cancelResponse{JobID: jobs[0].ID, RunID: run.ID, RepoID: ts.pub.ID, ChangedJobs: 1}); got != want {
+		t.Errorf("cancel running = %+v, want %+v", got, want)
+	}
+	if j := ts.job(jobs[0].ID); j.Status != statusRunning || !j.CancelRequested {
+		t.Errorf("running job after cancel: status %s cancel_requested %v, want running true", j.Status, j.CancelRequested)
+	}
+	// Repeating changes nothing.
+	if got := cancel(build); got.ChangedJobs != 0 || got.RunCompleted || got.RunConclusion != "" {
+		t.Errorf("repeated cancel = %+v, want changed_jobs 0", got)
+	}
+	// The runner sees the flag, stops, reports; dependents are skipped.
+	var cc map[string]bool
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", jobs[0].ID), auth: bearer(ts.rtoken)}, 200, &cc)
+	if !cc["cancel_requested"] {
+		t.Errorf("cancel-check = %v, want cancel_requested true", cc)
+	}
+	ts.jobStatus(jobs[0].ID, conclusionCancelled, 200)
+	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionCancelled {
+		t.Errorf("run after cancel = %s/%s, want completed/cancelled", r.Status, r.Conclusion)
+	}
+	if j := ts.job(jobs[1].ID); j.Conclusion != conclusionSkipped {
+		t.Errorf("dependent job conclusion = %q, want skipped", j.Conclusion)
+	}
+	// A completed job: 202, nothing changes.
+	if got := cancel(build); got.ChangedJobs != 0 || got.RunCompleted {
+		t.Errorf("cancel completed = %+v, want changed_jobs 0", got)
+	}
+
+	// Whole-run cancel of a queued run completes it at once.
+	run2, _ := ts.newRun(ts.pub)
+	got = cancel(fmt.Sprintf("/api/v1/runs/%d/cancel", run2.ID))
+	if want := (cancelResponse{JobID: 0, RunID: run2.ID, RepoID: ts.pub.ID, ChangedJobs: 2, RunCompleted: true, RunConclusion: conclusionCancelled}); got != want {
+		t.Errorf("run cancel = %+v, want %+v", got, want)
+	}
+}
+
+// TestCancelConcurrent has many clients cancel one running job at once:
+// exactly one of them changes it.
+func TestCancelConcurrent(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	_, jobs := ts.newRun(ts.pub)
+	ts.heartbeat()
+	const n = 32
+	changed := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", jobs[0].ID), auth: bearer(ts.tokens["bob"])})
+			if res.code != http.StatusAccepted {
+				t.Errorf("cancel %d: status = %d, want 202; %s", i, res.code, res.body)
+				return
+			}
+			var cr cancelResponse
+			json.Unmarshal(res.body, &cr)
+			changed[i] = cr.ChangedJobs
+		}()
+	}
+	wg.Wait()
+	ones := 0
+	for _, c := range changed {
+		ones += c
+	}
+	if ones != 1 {
+		t.Errorf("sum of changed_jobs over %d concurrent cancels = %d, want 1", n, ones)
+	}
+}
+
+// TestHeartbeatConcurrent has many runners claim at once: each job goes to
+// exactly one, and a job waits for the jobs it needs.
+func TestHeartbeatConcurrent(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	const runs = 10
+	for range runs {
+		ts.newRun(ts.pub)
+	}
+	var mu sync.Mutex // guards claimed
+	claimed := map[int64]int{}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := ts.heartbeat()
+				if j == nil {
+					return
+				}
+				mu.Lock()
+				claimed[j.JobID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != runs {
+		t.Errorf("claimed %d distinct jobs, want %d (only the build jobs: test needs build)", len(claimed), runs)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("job %d claimed %d times, want 1", id, n)
+		}
+		if j := ts.job(id); j.JobKey != "build" {
+			t.Errorf("claimed job %d is %q, want build", id, j.JobKey)
+		}
+	}
+	// Finishing a build makes its test claimable.
+	for id := range claimed {
+		ts.jobStatus(id, conclusionSuccess, 200)
+		break
+	}
+	if j := ts.heartbeat(); j == nil || j.JobKey != "test" {
+		t.Errorf("after a build succeeded, heartbeat claimed %+v, want a test job", j)
+	}
+}
+
+// TestRollup checks how job conclusions fold into the run's.
+func TestRollup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		jobs []string
+		want string
+	}{
+		{[]string{"success"}, "success"},
+		{[]string{"success", "success"}, "success"},
+		{[]string{"success", "skipped"}, "success"},
+		{[]string{"skipped", "skipped"}, "skipped"},
+		{[]string{"success", "cancelled"}, "cancelled"},
+		{[]string{"cancelled", "skipped"}, "cancelled"},
+		{[]string{"cancelled", "failure"}, "failure"},
+		{[]string{"timed_out", "cancelled"}, "timed_out"},
+		{[]string{"timed_out", "failure"}, "failure"},
+		{[]string{"success", "timed_out", "skipped"}, "timed_out"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.jobs, ","), func(t *testing.T) {
+			if got := runConclusion(tt.jobs); got != tt.want {
+				t.Errorf("runConclusion(%v) = %q, want %q", tt.jobs, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRollupThroughRunner drives whole runs through the runner API.
+func TestRollupThroughRunner(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		build, test string // "" : not reported (skipped or cancelled by the server)
+		run         string
+	}{
+		{"success", "success", "success"},
+		{"success", "failure", "failure"},
+		{"failure", "", "failure"},
+		{"timed_out", "", "timed_out"},
+		{"cancelled", "", "cancelled"},
+		{"success", "cancelled", "cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.build+"+"+tt.test, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t)
+			run, jobs := ts.newRun(ts.pub)
+			ts.heartbeat()
+			ts.jobStatus(jobs[0].ID, tt.build, 200)
+			if tt.test != "" {
+				if j := ts.heartbeat(); j == nil || j.JobID != jobs[1].ID {
+					t.Fatalf("heartbeat after build = %+v, want job %d", j, jobs[1].ID)
+				}
+				if r := ts.run(run.ID); r.Status != statusRunning {
+					t.Errorf("run with one job left = %s, want running", r.Status)
+				}
+				ts.jobStatus(jobs[1].ID, tt.test, 200)
+			} else if j := ts.job(jobs[1].ID); j.Conclusion != conclusionSkipped {
+				t.Errorf("dependent of a %s job = %q, want skipped", tt.build, j.Conclusion)
+			}
+			if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != tt.run || r.CompletedAt.IsZero() {
+				t.Errorf("run = %s/%s, want completed/%s", r.Status, r.Conclusion, tt.run)
+			}
+		})
+	}
+}
+
+// TestRerun: only completed runs; a re-run of a re-run links to its parent
+// and counts attempts.
+func TestRerun(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	run, _ := ts.newRun(ts.pub)
+	var msg struct{ Message string }
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/rerun", run.ID), auth: bearer(ts.tokens["bob"])}, http.StatusConflict, &msg)
+	if msg.Message != "run is not rerunnable" {
+		t.Errorf("rerun of a queued run: message = %q, want %q", msg.Message, "run is not rerunnable")
+	}
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", run.ID), auth: bearer(ts.tokens["bob"])}, http.StatusAccepted, nil)
+	var first, second rerunResponse
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/rerun", run.ID), auth: bearer(ts.tokens["bob"])}, http.StatusCreated, &first)
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", first.RunID), auth: bearer(ts.tokens["bob"])}, http.StatusAccepted, nil)
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/rerun", first.RunID), auth: bearer(ts.tokens["alice"])}, http.StatusCreated, &second)
+	if second.ParentRunID != first.RunID || first.ParentRunID != run.ID {
+		t.Errorf("parents = %d, %d; want %d, %d", first.ParentRunID, second.ParentRunID, run.ID, first.RunID)
+	}
+	if first.RunIndex != 2 || second.RunIndex != 3 {
+		t.Errorf("run_index = %d, %d; want 2, 3", first.RunIndex, second.RunIndex)
+	}
+	if r := ts.run(second.RunID); r.RunAttempt != 3 {
+		t.Errorf("re-run of a re-run: run_attempt = %d, want 3", r.RunAttempt)
+	}
+	// The workflow bytes travel with the run, whatever the repository holds now.
+	commitFiles(t, ts.git, map[string]string{".shithub/workflows/ci.yml": "name: Changed\non: push\njobs: {}\n"})
+	content, err := ts.store.runContent(context.Background(), second.RunID)
+	if err != nil || string(content) != testWorkflow {
+		t.Errorf("re-run's workflow content changed: %q, %v", content, err)
+	}
+}
+
+// TestRestartAndReap: jobs a previous process left running fail with a
+// reason in their log; jobs past their timeout are ended.
+func TestRestartAndReap(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	local, err := ts.store.localRunner(ctx, []string{"ubuntu-latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, jobs := ts.newRun(ts.pub)
+	if j, err := ts.store.claimJob(ctx, local, local.Labels); err != nil || j == nil {
+		t.Fatalf("local claim = %v, %v", j, err)
+	}
+	ids, err := ts.store.failRunnerJobs(ctx, local.ID, "interrupted: the server restarted")
+	if err != nil || !slices.Equal(ids, []int64{jobs[0].ID}) {
+		t.Fatalf("failRunnerJobs = %v, %v; want [%d]", ids, err, jobs[0].ID)
+	}
+	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+		t.Errorf("run after restart = %s/%s, want completed/failure", r.Status, r.Conclusion)
+	}
+	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID)}, 200, nil)
+	if !strings.Contains(string(res.body), "interrupted: the server restarted") {
+		t.Errorf("log = %q, want the restart reason", res.body)
+	}
+
+	// A remote runner's job past its timeout, and one whose runner went quiet.
+	run2, jobs2 := ts.newRun(ts.pub)
+	run3, _ := ts.newRun(ts.pub)
+	ts.heartbeat()
+	ts.clock.Add(3 * time.Minute)
+	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
+		t.Errorf("reapJobs after 3 minutes of silence = %d, %v; want 1", n, err)
+	}
+	if j := ts.job(jobs2[0].ID); j.Conclusion != conclusionFailure {
+		t.Errorf("job of a lost runner = %q, want failure", j.Conclusion)
+	}
+	_ = run2
+	j := ts.heartbeat() // r1 is back; it takes run3's build
+	ts.clock.Add(362 * time.Minute)
+	ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", j.JobID), auth: bearer(ts.rtoken)}) // alive
+	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
+		t.Errorf("reapJobs past the timeout = %d, %v; want 1", n, err)
+	}
+	if r := ts.run(run3.ID); r.Conclusion != conclusionTimedOut {
+		t.Errorf("run past its timeout = %q, want timed_out", r.Conclusion)
+	}
+}
+
+// TestNoDatabaseLocked writes from the server and from a second Store on
+// the same file (as the admin commands do) at once: nothing fails.
+func TestNoDatabaseLocked(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	var path string
+	if err := ts.store.db.QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for i := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for k := range 25 {
+				if _, err := other.createUser(context.Background(), fmt.Sprintf("u%d-%d", i, k)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				run, _ := ts.newRun(ts.pub)
+				res := ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", run.ID), auth: bearer(ts.tokens["bob"])})
+				if res.code != 202 {
+					errs <- fmt.Errorf("cancel: %d %s", res.code, res.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,329 @@
+// The server: its struct, the one route table for the API, the runner
+// protocol, the feed and the pages, and the helpers every handler shares
+// (wrap, the one error-to-response mapping, JSON, URLs).
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// server serves the API, the feed and the pages.
+type server struct {
+	store   *Store
+	log     *slog.Logger
+	baseURL string   // from --base-url; "" means derive it from each request
+	exec    notifier // the in-process executor; nil when none runs
+	mux     *http.ServeMux
+
+	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
+	feeds         feedCache
+
+	web *webUI // the pages (web.go)
+}
+
+// notifier is what the server tells its in-process executor.
+type notifier interface {
+	wake()              // a job may have become claimable
+	cancel(jobID int64) // a running job was asked to cancel
+}
+
+// maxBody caps request bodies; a log chunk (1 MiB, base64) is the largest.
+const maxBody = 2 << 20
+
+// maxLogChunk is the most one log request may carry, decoded.
+const maxLogChunk = 1 << 20
+
+func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
+	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux()}
+	s.web = newWebUI(func() time.Time { return s.store.now() })
+	s.routes()
+	return s
+}
+
+// routes is the one route table: the API, the runner protocol, the feed
+// and the pages.
+func (s *server) routes() {
+	// The lifecycle API (../shared/spec/actions-workflow-api.md).
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.wrap(s.handleJobCancel))
+	s.mux.HandleFunc("POST /api/v1/runs/{id}/rerun", s.wrap(s.handleRunRerun))
+	s.mux.HandleFunc("POST /api/v1/runs/{id}/cancel", s.wrap(s.handleRunCancel))
+
+	// Triggers.
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/push", s.wrap(s.handlePush))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_file}/dispatches", s.wrap(s.handleDispatch))
+
+	// Reading.
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs", s.wrap(s.handleRunList))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/logs", s.wrap(s.handleJobLogs))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions.atom", s.wrap(s.handleFeed))
+
+	// The runner protocol.
+	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel-check", s.wrap(s.handleJobCancelCheck))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/logs", s.wrap(s.handleJobLogAppend))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/status", s.wrap(s.handleStepStatus))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/status", s.wrap(s.handleJobStatus))
+	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
+
+	// The pages.
+	s.mux.HandleFunc("GET /{$}", s.wrap(s.handleHome))
+	s.mux.HandleFunc("GET /login", s.wrap(s.handleLoginForm))
+	s.mux.HandleFunc("POST /login", s.wrap(s.handleLogin))
+	s.mux.HandleFunc("POST /logout", s.wrap(s.handleLogout))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions", s.wrap(s.handleActionsTab))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}", s.wrap(s.handleRunView))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/live", s.wrap(s.handleRunLive))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/log", s.wrap(s.handleWebJobLog))
+	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/cancel", s.wrap(s.handleWebCancel))
+	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/cancel", s.wrap(s.handleWebCancel))
+	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun", s.wrap(s.handleWebRerun))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/workflows/{workflow_file}/badge.svg", s.wrap(s.handleBadge))
+}
+
+// ServeHTTP logs each request and makes every error under /api/ JSON,
+// including the mux's own 404 and 405.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+		s.apiNoRoute(sw, r)
+	} else {
+		s.mux.ServeHTTP(sw, r)
+	}
+	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
+}
+
+// apiNoRoute answers an /api/ request no route matched, in JSON: 405 with
+// the Allow header when the path has routes under other methods, else 404.
+func (s *server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		probe := *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush lets live pages stream through the logging wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// wrap turns a handler that returns an error into an http.HandlerFunc.
+func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.error(w, r, err)
+		}
+	}
+}
+
+// error is the one place an error becomes a response: the domain's codes
+// map to their status (httpStatus); anything else is logged and the client
+// hears only "internal error".
+func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := httpStatus(errorCode(err)), errorMessage(err)
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)
+	}
+	if s.web != nil && isPageRequest(r) {
+		s.webError(w, r, code, msg)
+		return
+	}
+	writeJSON(w, code, map[string]string{"message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decodeJSON reads a request body into v, strictly: unknown fields and
+// trailing data are errors a client should hear about.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return malformedf("request body must be a JSON object")
+		}
+		return malformedf("invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return malformedf("invalid JSON body: trailing data")
+	}
+	return nil
+}
+
+// pathID parses a numeric path value; anything else is not found, as an
+// id that does not exist would be.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+// base is the absolute URL prefix links are made from.
+func (s *server) base(r *http.Request) string {
+	if s.baseURL != "" {
+		return s.baseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// timePtr renders a time as RFC 3339 UTC at second precision, nil for
+// unset.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Second)
+	return &t
+}
+
+// actionsTabURL is repo's Actions tab under base ("" gives a path).
+func actionsTabURL(base string, repo *Repo) string {
+	return base + "/" + url.PathEscape(repo.Owner) + "/" + url.PathEscape(repo.Name) + "/actions"
+}
+
+// runPage is the page of run number idx of repo under base.
+func runPage(base string, repo *Repo, idx int64) string {
+	return fmt.Sprintf("%s/runs/%d", actionsTabURL(base, repo), idx)
+}
+
+func (s *server) wake() {
+	if s.exec != nil {
+		s.exec.wake()
+	}
+}
+
+// repoFor loads the repository named in the path and checks that user may
+// act on it at level p. A repository the user may not read is not found.
+func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
+	repo, got, err := s.readablePathRepo(r, user)
+	if err != nil {
+		return nil, err
+	}
+	if got < p {
+		return nil, forbiddenf("%s permission on %s required", p, repo.FullName())
+	}
+	return repo, nil
+}
+
+// readablePathRepo loads the repository named in the path with user's
+// permission on it; one the user may not read is not found.
+func (s *server) readablePathRepo(r *http.Request, user *User) (*Repo, perm, error) {
+	repo, err := s.store.repoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+	if err != nil {
+		return nil, permNone, err
+	}
+	p, err := s.store.permission(r.Context(), repo, user)
+	if err != nil {
+		return nil, permNone, err
+	}
+	if p < permRead {
+		return nil, permNone, errNotFound
+	}
+	return repo, p, nil
+}
+
+// readableRepo authenticates an optional PAT (which must carry repo:read
+// when present) and loads the path's repository if the caller may read it.
+func (s *server) readableRepo(r *http.Request) (*Repo, *User, error) {
+	user, tok, err := s.authUser(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tok != nil && !tok.hasScope(scopeRead) {
+		return nil, nil, errLacksScope(scopeRead)
+	}
+	repo, err := s.repoFor(r, user, permRead)
+	return repo, user, err
+}
+
+// queryInt parses an optional integer query parameter within [lo, hi].
+func queryInt(v string, def, lo, hi int, name string) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, malformedf("%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// linkHeader builds GitHub's pagination Link header (RFC 8288).
+func linkHeader(base string, q url.Values, page, perPage, total int) string {
+	last := max(1, (total+perPage-1)/perPage)
+	var links []string
+	add := func(p int, rel string) {
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
+		v.Set("page", strconv.Itoa(p))
+		v.Set("per_page", strconv.Itoa(perPage))
+		links = append(links, fmt.Sprintf(`<%s?%s>; rel="%s"`, base, v.Encode(), rel))
+	}
+	if page < last {
+		add(page+1, "next")
+		add(last, "last")
+	}
+	if page > 1 {
+		add(1, "first")
+		add(min(page-1, last), "prev")
+	}
+	return strings.Join(links, ", ")
+}

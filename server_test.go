@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testServer is a server on a temporary database with a fixed clock and a
+// cast: alice owns alice/pub (public) and alice/priv (private); bob may
+// write both, carol may read both, dave is an outsider.
+type testServer struct {
+	t      *testing.T
+	store  *Store
+	srv    *server
+	clock  *testClock
+	users  map[string]*User
+	tokens map[string]string // user (or "user:read") → PAT
+	pub    *Repo
+	priv   *Repo
+	runner *Runner
+	rtoken string // runner token of runner
+	git    string // a real git repository holding a workflow; both repos use it
+	sha    string // its main commit
+}
+
+// testClock is an injectable clock that tests move by hand.
+type testClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// testWorkflow has two jobs, the second needing the first, and both
+// triggers.
+const testWorkflow = `name: CI
+on:
+  push:
+    branches: [main]
+  workflow_dispatch:
+    inputs:
+      level:
+        type: choice
+        options: [low, high]
+        default: low
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo building
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo testing
+`
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	st, err := openStore(filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	st.now = clock.Now
+	ts := &testServer{
+		t: t, store: st, clock: clock,
+		srv:   newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), "https://ci.example"),
+		users: map[string]*User{}, tokens: map[string]string{},
+	}
+	ctx := context.Background()
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		u, err := st.createUser(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.users[name] = u
+		_, secret, err := st.createToken(ctx, u, "", []string{scopeRead, scopeWrite}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.tokens[name] = secret
+		_, secret, err = st.createToken(ctx, u, "", []string{scopeRead}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.tokens[name+":read"] = secret
+	}
+	ts.git, ts.sha = newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow, "README": "hi\n"})
+	if ts.pub, err = st.createRepo(ctx, ts.users["alice"], "pub", filepath.Join(ts.git, ".git"), false); err != nil {
+		t.Fatal(err)
+	}
+	if ts.priv, err = st.createRepo(ctx, ts.users["alice"], "priv", filepath.Join(ts.git, ".git"), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Repo{ts.pub, ts.priv} {
+		if err := st.grant(ctx, r, ts.users["bob"], permWrite); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.grant(ctx, r, ts.users["carol"], permRead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ts.runner, ts.rtoken, err = st.createRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// newRun makes a push run of the test workflow on repo directly in the
+// Store and returns it with its jobs (build, then test).
+func (ts *testServer) newRun(repo *Repo) (*Run, []*Job) {
+	ts.t.Helper()
+	ctx := context.Background()
+	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	runs, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
+		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+	}})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	jobs, err := ts.store.runJobs(ctx, runs[0].ID)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return runs[0], jobs
+}
+
+// request is one HTTP exchange with the server.
+type request struct {
+	method, path string
+	auth         string // the Authorization header, verbatim
+	body         string
+	header       map[string]string
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func (ts *testServer) do(rq request) response {
+	ts.t.Helper()
+	req := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
+	if rq.auth != "" {
+		req.Header.Set("Authorization", rq.auth)
+	}
+	for k, v := range rq.header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req)
+	return response{rec.Code, rec.Header(), rec.Body.Bytes()}
+}
+
+func bearer(tok string) string { return "Bearer " + tok }
+
+// want checks a response's status and decodes its JSON body into v (when
+// not nil).
+func (ts *testServer) want(rq request, code int, v any) response {
+	ts.t.Helper()
+	res := ts.do(rq)
+	if res.code != code {
+		ts.t.Fatalf("%s %s: status = %d, want %d; body %s", rq.method, rq.path, res.code, code, res.body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(res.body, v); err != nil {
+			ts.t.Fatalf("%s %s: decoding %s: %v", rq.method, rq.path, res.body, err)
+		}
+	}
+	return res
+}
+
+// runner API helpers, as a runner would call them.
+func (ts *testServer) heartbeat() *claimedJob {
+	ts.t.Helper()
+	res := ts.do(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(ts.rtoken), body: `{"labels":["ubuntu-latest"],"capacity":1}`})
+	switch res.code {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusOK:
+		var j claimedJob
+		if err := json.Unmarshal(res.body, &j); err != nil {
+			ts.t.Fatal(err)
+		}
+		return &j
+	}
+	ts.t.Fatalf("POST /api/v1/runners/heartbeat: status = %d; body %s", res.code, res.body)
+	return nil
+}
+
+func (ts *testServer) jobStatus(id int64, conclusion string, code int) {
+	ts.t.Helper()
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/status", id), auth: bearer(ts.rtoken),
+		body: `{"status":"completed","conclusion":"` + conclusion + `"}`}, code, nil)
+}
+
+func (ts *testServer) run(id int64) *Run {
+	ts.t.Helper()
+	r, err := ts.store.runByID(context.Background(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return r
+}
+
+func (ts *testServer) job(id int64) *Job {
+	ts.t.Helper()
+	j, err := ts.store.jobByID(context.Background(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return j
+}
+
+// jsonKeys returns the sorted top-level keys of a JSON object.
+func jsonKeys(t *testing.T, b []byte) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("decoding %s: %v", b, err)
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

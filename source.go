@@ -1,0 +1,308 @@
+// Job sources: where the executor gets jobs and reports to. localSource
+// is the server's own Store; remoteSource is the runner protocol over HTTP.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// jobSource is the runner protocol as the executor sees it. The server
+// implements it in-process on the Store; a remote runner implements it over
+// HTTP. Every method is idempotent where the protocol is (logs by seq).
+type jobSource interface {
+	// claim takes the oldest claimable job whose runs-on labels are all in
+	// labels; it returns nil, nil when there is none.
+	claim(ctx context.Context, labels []string) (*claimedJob, error)
+	// appendLog stores one chunk of a step's log; a repeated seq is a no-op.
+	appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error
+	// setStepStatus moves a step to "running", or to "completed" with a
+	// conclusion (success, failure, cancelled, skipped).
+	setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
+	// setJobStatus completes a job (status "completed") with a conclusion
+	// (success, failure, cancelled, timed_out).
+	setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error
+	// cancelRequested reports whether a cancel was requested for the job.
+	cancelRequested(ctx context.Context, jobID int64) (bool, error)
+	// checkout makes dir (which exists and is empty) a git working tree of
+	// the job's repository, detached at job.HeadSHA.
+	checkout(ctx context.Context, job *claimedJob, dir string) error
+}
+
+// markPermanent marks a jobSource error that retrying cannot fix (a broken
+// answer, a job with no commit) in the domain's vocabulary. Errors that
+// already carry a code (the Store's refusals, a server's 4xx) need no mark.
+func markPermanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &appError{Code: codeInvalid, Msg: err.Error(), Err: err}
+}
+
+// isPermanent reports whether retrying err is pointless: its code says so
+// (stopRetrying), or the call's context is over.
+func isPermanent(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || stopRetrying(errorCode(err))
+}
+
+// remoteSource is the runner protocol over HTTP: a runner process on another
+// machine claims and reports jobs through a server's API with its runner
+// token. 5xx answers and connection errors are retried with backoff until
+// the call's ctx is done; other failures are returned as permanent.
+type remoteSource struct {
+	server   string // base URL, without a trailing slash
+	token    string
+	capacity int // sent with every heartbeat: the jobs this runner runs at once
+	client   *http.Client
+	log      *slog.Logger
+	git      string // the git binary
+
+	minBackoff, maxBackoff time.Duration
+}
+
+func newRemoteSource(server, token string, capacity int, logger *slog.Logger) *remoteSource {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &remoteSource{
+		server:     strings.TrimRight(server, "/"),
+		token:      token,
+		capacity:   capacity,
+		client:     &http.Client{Timeout: time.Minute},
+		log:        logger,
+		git:        "git",
+		minBackoff: 200 * time.Millisecond,
+		maxBackoff: maxRetryDelay,
+	}
+}
+
+// post sends body as JSON to the server and decodes a 200 answer into out
+// (when out is not nil), retrying 5xx answers and connection errors. It
+// returns the status of the answer.
+func (r *remoteSource) post(ctx context.Context, path string, body, out any) (int, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return 0, markPermanent(fmt.Errorf("encode %s: %w", path, err))
+		}
+	}
+	var status int
+	err := retryWithBackoff(ctx, r.minBackoff, r.maxBackoff, 0,
+		func(attempt int, err error) {
+			r.log.Warn("server unavailable; retrying", "path", path, "attempt", attempt, "err", err)
+		},
+		func() (err error) {
+			status, err = r.postOnce(ctx, path, payload, out)
+			return err
+		})
+	return status, err
+}
+
+// postOnce makes one request; a returned error not marked permanent is
+// worth retrying.
+func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.server+path, bytes.NewReader(payload))
+	if err != nil {
+		return 0, markPermanent(fmt.Errorf("POST %s: %w", path, err))
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("POST %s: read the answer: %w", path, err)
+	}
+	switch {
+	case resp.StatusCode >= 300:
+		// The server's answer, back in the domain's words: 5xx and 503 are
+		// worth a retry, the rest are final (stopRetrying).
+		return resp.StatusCode, &appError{Code: codeFromStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
+			path, resp.StatusCode, http.StatusText(resp.StatusCode), remoteErrorMessage(data))}
+	case resp.StatusCode == http.StatusOK && out != nil:
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, markPermanent(fmt.Errorf("POST %s: decode the answer: %w", path, err))
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// errorMessage is the message of a {"message": ...} error body, or the body.
+func remoteErrorMessage(body []byte) string {
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return strings.TrimSpace(string(body))
+}
+
+func (r *remoteSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+	body := struct {
+		Labels   []string `json:"labels"`
+		Capacity int      `json:"capacity"`
+	}{labels, r.capacity}
+	var job claimedJob
+	status, err := r.post(ctx, "/api/v1/runners/heartbeat", body, &job)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	if status != http.StatusOK {
+		return nil, nil // 204: nothing for us
+	}
+	return &job, nil
+}
+
+func (r *remoteSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+	body := struct {
+		StepID int64  `json:"step_id"`
+		Seq    int64  `json:"seq"`
+		Data   []byte `json:"data"` // base64
+	}{stepID, seq, data}
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/logs", jobID), body, nil)
+	return err
+}
+
+type remoteStatusBody struct {
+	Status     string `json:"status"`
+	Conclusion string `json:"conclusion,omitempty"`
+}
+
+func (r *remoteSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), remoteStatusBody{status, conclusion}, nil)
+	return err
+}
+
+func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteStatusBody{status, conclusion}, nil)
+	return err
+}
+
+func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+	var out struct {
+		CancelRequested bool `json:"cancel_requested"`
+	}
+	if _, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/cancel-check", jobID), nil, &out); err != nil {
+		return false, err
+	}
+	return out.CancelRequested, nil
+}
+
+// checkout fetches the job's commit from the server's read-only git endpoint
+// for the job. The token reaches git through its environment
+// (GIT_CONFIG_COUNT), never its command line.
+func (r *remoteSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+	if job.HeadSHA == "" {
+		return markPermanent(errors.New("checkout: the job has no head sha"))
+	}
+	repoURL := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
+	for _, args := range r.checkoutCommands(dir, repoURL, job.HeadSHA) {
+		if err := r.runGit(ctx, args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkoutCommands are the git command lines of a checkout.
+func (r *remoteSource) checkoutCommands(dir, repoURL, sha string) [][]string {
+	return [][]string{
+		{"init", "-q", dir},
+		{"-C", dir, "fetch", "-q", "--no-tags", repoURL, sha},
+		{"-C", dir, "checkout", "-q", "--detach", "FETCH_HEAD"},
+	}
+}
+
+// gitEnv hands git the runner token as a header through its environment.
+func (r *remoteSource) gitEnv() []string {
+	return []string{
+		"GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=http.extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.token,
+	}
+}
+
+func (r *remoteSource) runGit(ctx context.Context, args []string) error {
+	_, err := runGit(ctx, r.git, r.gitEnv(), args...)
+	var ge *gitError
+	if errors.As(err, &ge) && !gitTransient(ge.stderr) {
+		return markPermanent(err)
+	}
+	return err
+}
+
+// gitTransient reports whether git's stderr tells of a failure worth a retry:
+// the server answering 5xx or not answering at all.
+func gitTransient(stderr string) bool {
+	for _, s := range []string{
+		"returned error: 5", "Failed to connect", "Could not resolve host",
+		"Connection refused", "Connection reset", "timed out",
+		"Empty reply from server", "early EOF",
+	} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// localSource is the runner protocol in-process: the server's own pool
+// works through the same Store methods the HTTP handlers call, as its
+// runner row.
+type localSource struct {
+	store  *Store
+	runner *Runner
+	wake   func() // a job ended: the jobs that need it may be claimable
+}
+
+func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+	return l.store.claimJob(ctx, l.runner, labels)
+}
+
+func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+	return l.store.appendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
+}
+
+func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	return l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
+}
+
+func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
+	err := l.store.completeJob(ctx, l.runner.ID, jobID, status, conclusion)
+	if err == nil && l.wake != nil {
+		l.wake()
+	}
+	return err
+}
+
+func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+	j, err := heldJob(ctx, l.store.db, l.runner.ID, jobID)
+	if err != nil {
+		return false, err
+	}
+	return j.CancelRequested, nil
+}
+
+func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+	repo, err := l.store.repoByID(ctx, job.RepoID)
+	if err != nil {
+		return err
+	}
+	return gitRepo{dir: repo.GitDir}.checkout(ctx, job.HeadSHA, dir)
+}

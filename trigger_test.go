@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestPushRealGit pushes commits of a real repository through the API and
+// through git's post-receive hook.
+func TestPushRealGit(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	push := func(ref, before, after string, code int) runsJSON {
+		t.Helper()
+		var out runsJSON
+		ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
+			body: fmt.Sprintf(`{"ref":%q,"before":%q,"after":%q}`, ref, before, after)}, code, &out)
+		return out
+	}
+	got := push("refs/heads/main", zeroSHA, ts.sha, 201)
+	if len(got.WorkflowRuns) != 1 || got.WorkflowRuns[0].HeadSHA != ts.sha || got.WorkflowRuns[0].Actor != "bob" || got.WorkflowRuns[0].Status != "queued" {
+		t.Fatalf("push = %+v, want one queued run by bob", got)
+	}
+	// Delivered again: the same run, none new.
+	again := push("refs/heads/main", zeroSHA, ts.sha, 200)
+	if len(again.WorkflowRuns) != 1 || again.WorkflowRuns[0].ID != got.WorkflowRuns[0].ID {
+		t.Errorf("redelivered push = %+v, want run %d again", again, got.WorkflowRuns[0].ID)
+	}
+	// Another branch does not match branches: [main].
+	if out := push("refs/heads/dev", zeroSHA, ts.sha, 201); len(out.WorkflowRuns) != 0 {
+		t.Errorf("push to dev made %d runs, want 0", len(out.WorkflowRuns))
+	}
+	// A workflow that does not parse makes a failed run with the error in its log.
+	bad := commitFiles(t, ts.git, map[string]string{".shithub/workflows/bad.yml": "name: Bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    strategy: {}\n    steps: [{run: echo}]\n"})
+	out := push("refs/heads/main", ts.sha, bad, 201)
+	var badRun *runJSON
+	for i, r := range out.WorkflowRuns {
+		if r.WorkflowFile == ".shithub/workflows/bad.yml" {
+			badRun = &out.WorkflowRuns[i]
+		}
+	}
+	if badRun == nil || badRun.Status != "completed" || badRun.Conclusion != "failure" {
+		t.Fatalf("push with a bad workflow = %+v, want a completed failed run of bad.yml", out)
+	}
+	var jobs struct{ Jobs []jobJSON }
+	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", badRun.ID)}, 200, &jobs)
+	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID)}, 200, nil)
+	if !strings.Contains(string(res.body), `bad.yml:6: unknown key "strategy"`) {
+		t.Errorf("bad workflow's log = %q, want the parse error with file and line", res.body)
+	}
+	// Bad input.
+	for _, body := range []string{`{"ref":"main","after":"` + ts.sha + `"}`, `{"ref":"refs/heads/main","after":"xyz"}`,
+		`{"ref":"refs/heads/main","after":"` + strings.Repeat("1", 40) + `"}`, `{"ref":"refs/heads/main"`, `[]`} {
+		res := ts.do(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]), body: body})
+		if res.code != 400 && res.code != 422 {
+			t.Errorf("push %s: status = %d, want 400 or 422", body, res.code)
+		}
+	}
+	if n := countRuns(t, ts.store, ts.pub.ID); n != 3 {
+		t.Errorf("runs after bad input = %d, want 3", n)
+	}
+	// Readers may not push.
+	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["carol"]),
+		body: fmt.Sprintf(`{"ref":"refs/heads/main","after":%q}`, ts.sha)}, 403, nil)
+}
+
+func countRuns(t *testing.T, st *Store, repoID int64) int {
+	t.Helper()
+	_, n, err := st.listRuns(context.Background(), repoID, runFilter{}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDispatch covers workflow_dispatch.
+func TestDispatch(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	commitFiles(t, ts.git, map[string]string{".shithub/workflows/push-only.yml": "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n"})
+	path := func(file string) string {
+		return "/api/v1/repos/alice/pub/actions/workflows/" + file + "/dispatches"
+	}
+	tests := []struct {
+		name, file, body string
+		code             int
+	}{
+		{"plain", "ci.yml", `{"ref":"main"}`, 204},
+		{"full ref", "ci.yml", `{"ref":"refs/heads/main","inputs":{"level":"high"}}`, 204},
+		{"unknown workflow", "nope.yml", `{"ref":"main"}`, 404},
+		{"not a workflow name", "..%2Fx.yml", `{"ref":"main"}`, 404},
+		{"no dispatch trigger", "push-only.yml", `{"ref":"main"}`, 422},
+		{"bad choice", "ci.yml", `{"ref":"main","inputs":{"level":"extreme"}}`, 422},
+		{"unknown input", "ci.yml", `{"ref":"main","inputs":{"color":"red"}}`, 422},
+		{"unknown ref", "ci.yml", `{"ref":"nope"}`, 422},
+		{"no ref", "ci.yml", `{}`, 422},
+	}
+	for _, tt := range tests {
+		res := ts.do(request{method: "POST", path: path(tt.file), auth: bearer(ts.tokens["bob"]), body: tt.body})
+		if res.code != tt.code {
+			t.Errorf("%s: POST %s: status = %d, want %d; %s", tt.name, path(tt.file), res.code, tt.code, res.body)
+		}
+	}
+	var run runJSON
+	ts.want(request{method: "POST", path: path("ci.yml"), auth: bearer(ts.tokens["bob"]), body: `{"ref":"main","inputs":{"level":"high"},"return_run_details":true}`}, 200, &run)
+	if run.Event != "workflow_dispatch" || run.HeadRef != "refs/heads/main" || run.RunIndex != 3 {
+		t.Errorf("dispatched run = %+v", run)
+	}
+	r := ts.run(run.ID)
+	if r.Inputs["level"] != "high" {
+		t.Errorf("inputs = %v, want level=high", r.Inputs)
+	}
+}
