@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +30,81 @@ var schemaSQL string
 
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
-var migrations = []string{}
+var migrations = []string{
+	// 2: history-independent reads and retention (issue 13). Kept tables
+	// hold, per repository, the workflows and branches that have runs (the
+	// Actions tab's choices, the badge's newest run) with their run counts,
+	// maintained by triggers so every writer (and a migration's backfill)
+	// keeps them right. logs_pruned_at marks runs whose logs retention
+	// removed; partial indexes find the open jobs and runs without a scan.
+	`ALTER TABLE runs ADD COLUMN logs_pruned_at INTEGER;
+CREATE INDEX runs_logs_kept ON runs (id) WHERE logs_pruned_at IS NULL;
+CREATE INDEX runs_open ON runs (id) WHERE status != 'completed';
+CREATE INDEX jobs_open ON jobs (status, runs_on) WHERE status != 'completed';
+
+CREATE TABLE run_workflows (
+	repo_id       INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+	workflow_file TEXT NOT NULL,
+	workflow_name TEXT NOT NULL, -- as its newest run names it
+	last_run_id   INTEGER NOT NULL,
+	runs          INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, workflow_file)
+) WITHOUT ROWID;
+CREATE TABLE run_branches (
+	repo_id     INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+	head_ref    TEXT NOT NULL, -- refs/heads/...
+	last_run_id INTEGER NOT NULL,
+	runs        INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, head_ref)
+) WITHOUT ROWID;
+CREATE INDEX run_branches_recent ON run_branches (repo_id, last_run_id DESC);
+CREATE TABLE run_heads (
+	repo_id       INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+	workflow_file TEXT NOT NULL,
+	head_ref      TEXT NOT NULL,
+	last_run_id   INTEGER NOT NULL,
+	runs          INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, workflow_file, head_ref)
+) WITHOUT ROWID;
+
+INSERT INTO run_workflows SELECT repo_id, workflow_file, workflow_name, MAX(id), COUNT(*) FROM runs GROUP BY repo_id, workflow_file;
+INSERT INTO run_branches SELECT repo_id, head_ref, MAX(id), COUNT(*) FROM runs
+	WHERE substr(head_ref, 1, 11) = 'refs/heads/' GROUP BY repo_id, head_ref;
+INSERT INTO run_heads SELECT repo_id, workflow_file, head_ref, MAX(id), COUNT(*) FROM runs GROUP BY repo_id, workflow_file, head_ref;
+
+CREATE TRIGGER runs_kept_insert AFTER INSERT ON runs BEGIN
+	INSERT INTO run_workflows VALUES (NEW.repo_id, NEW.workflow_file, NEW.workflow_name, NEW.id, 1)
+		ON CONFLICT DO UPDATE SET runs = runs + 1,
+			workflow_name = CASE WHEN excluded.last_run_id > last_run_id THEN excluded.workflow_name ELSE workflow_name END,
+			last_run_id = max(last_run_id, excluded.last_run_id);
+	INSERT INTO run_branches SELECT NEW.repo_id, NEW.head_ref, NEW.id, 1 WHERE substr(NEW.head_ref, 1, 11) = 'refs/heads/'
+		ON CONFLICT DO UPDATE SET runs = runs + 1, last_run_id = max(last_run_id, excluded.last_run_id);
+	INSERT INTO run_heads VALUES (NEW.repo_id, NEW.workflow_file, NEW.head_ref, NEW.id, 1)
+		ON CONFLICT DO UPDATE SET runs = runs + 1, last_run_id = max(last_run_id, excluded.last_run_id);
+END;
+
+-- Retention deletes the oldest runs first, so the newest of a group goes
+-- last, when its count reaches 0: the MAX() look-up below almost never runs.
+CREATE TRIGGER runs_kept_delete AFTER DELETE ON runs BEGIN
+	UPDATE run_workflows SET runs = runs - 1, last_run_id = CASE WHEN last_run_id = OLD.id AND runs > 1
+			THEN COALESCE((SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file), 0)
+			ELSE last_run_id END
+		WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file;
+	DELETE FROM run_workflows WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file AND runs <= 0;
+	UPDATE run_branches SET runs = runs - 1, last_run_id = CASE WHEN last_run_id = OLD.id AND runs > 1
+			THEN COALESCE((SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref), 0)
+			ELSE last_run_id END
+		WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref;
+	DELETE FROM run_branches WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref AND runs <= 0;
+	UPDATE run_heads SET runs = runs - 1, last_run_id = CASE WHEN last_run_id = OLD.id AND runs > 1
+			THEN COALESCE((SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file
+				AND head_ref = OLD.head_ref), 0)
+			ELSE last_run_id END
+		WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file AND head_ref = OLD.head_ref;
+	DELETE FROM run_heads WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file AND head_ref = OLD.head_ref
+		AND runs <= 0;
+END;`,
+}
 
 // defaultLogCap is the most a step's log keeps before the truncation marker.
 const defaultLogCap = 16 << 20
@@ -38,11 +114,26 @@ const defaultLogCap = 16 << 20
 // process and wait on busy_timeout for other processes (the admin
 // subcommands) instead of failing with "database is locked".
 type Store struct {
-	db     *sql.DB // reads
-	wdb    *sql.DB // writes: one connection
-	now    func() time.Time
-	logCap int64
+	db      *sql.DB // reads
+	wdb     *sql.DB // writes: one connection
+	path    string
+	now     func() time.Time
+	logCap  int64
+	metrics *metrics // never nil
+
+	// onCommit holds what to do once the running write transaction
+	// commits (metrics of what it changed). Only the goroutine inside
+	// withTx's fn touches it, which holding the one write connection makes
+	// exclusive.
+	onCommit []func()
+	// lastWrite is when the last write transaction ended (Unix ns): the
+	// maintenance loop checkpoints the WAL once writes have paused.
+	lastWrite atomic.Int64
 }
+
+// sqliteDriver is the database/sql driver the Store opens; tests swap in a
+// wrapper that records every query.
+var sqliteDriver = "sqlite"
 
 func openStore(path string) (*Store, error) {
 	dsn := func(txlock string) string {
@@ -53,19 +144,23 @@ func openStore(path string) (*Store, error) {
 		q.Set("_txlock", txlock)
 		return "file:" + path + "?" + q.Encode()
 	}
-	wdb, err := sql.Open("sqlite", dsn("immediate"))
+	wdb, err := sql.Open(sqliteDriver, dsn("immediate"))
 	if err != nil {
 		return nil, err
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
-	db, err := sql.Open("sqlite", dsn("deferred"))
+	db, err := sql.Open(sqliteDriver, dsn("deferred"))
 	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, wdb: wdb, now: time.Now, logCap: defaultLogCap}
+	s := &Store{db: db, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, metrics: newMetrics()}
+	if err := s.incrementalVacuum(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -102,20 +197,93 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// incrementalVacuum puts the file in auto_vacuum=INCREMENTAL mode, so that
+// pages retention frees can be handed back to the filesystem a few at a
+// time (PRAGMA incremental_vacuum) instead of by a whole VACUUM. A new file
+// takes the mode before its first table; an existing file needs one VACUUM,
+// which cannot run inside a transaction, so this runs once, outside
+// withTx, before the migrations. A VACUUM that finds the file busy (another
+// process mid-write) is left for the next open.
+func (s *Store) incrementalVacuum(ctx context.Context) error {
+	var mode, tables int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return err
+	}
+	if mode == 2 {
+		return nil
+	}
+	if _, err := s.wdb.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+		return err
+	}
+	if err := s.wdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return err
+	}
+	if tables == 0 {
+		return nil // the mode holds from the first table on
+	}
+	if _, err := s.wdb.ExecContext(ctx, "VACUUM"); err != nil {
+		if isBusyErr(err) {
+			return nil
+		}
+		return fmt.Errorf("converting to incremental auto-vacuum: %w", err)
+	}
+	return nil
+}
+
 // withTx runs fn in a write transaction. The request's context does not
 // reach the database: a client that hangs up mid-write must neither roll
 // back a half-reported state change nor leave a poisoned connection.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	ctx = context.WithoutCancel(ctx)
+	asked := time.Now()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.writeFailed(err)
 	}
+	began := time.Now()
+	defer func() {
+		s.lastWrite.Store(time.Now().UnixNano())
+		s.metrics.writeTxDone(began.Sub(asked), time.Since(began))
+	}()
+	s.onCommit = s.onCommit[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		return s.writeFailed(err)
+	}
+	// Taken before Commit: once it returns, another writer may begin.
+	hooks := slices.Clone(s.onCommit)
+	if err := tx.Commit(); err != nil {
+		return s.writeFailed(err)
+	}
+	for _, h := range hooks {
+		h()
+	}
+	return nil
+}
+
+// writeFailed says in the domain's words why a write failed when the
+// cause is the disk or the lock: a full disk and a busy database are
+// "unavailable" (503: try again later), not internal errors.
+func (s *Store) writeFailed(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
 		return err
 	}
-	return tx.Commit()
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		s.metrics.dbFull.Add(1)
+		return &appError{Code: codeUnavailable, Err: err,
+			Msg: "the disk holding the database is full: changes are refused until space is freed (reads still work)"}
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		s.metrics.dbBusy.Add(1)
+		return &appError{Code: codeUnavailable, Err: err, Msg: "the database is busy: try again"}
+	}
+	return err
+}
+
+func isBusyErr(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
 func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
@@ -694,15 +862,39 @@ func (s *Store) latestRuns(ctx context.Context, repoID int64, n int) ([]*Run, er
 }
 
 // latestRunOf returns the newest run of a workflow file, on a branch when
-// branch is not empty.
+// branch is not empty: the kept tables' last run, one look-up however long
+// the history.
 func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch string) (*Run, error) {
-	q := "SELECT " + runCols + " WHERE r.repo_id = ? AND r.workflow_file = ?"
-	args := []any{repoID, file}
-	if branch != "" {
-		q += " AND r.head_ref = ?"
-		args = append(args, "refs/heads/"+branch)
+	if branch == "" {
+		return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+
+			" WHERE r.id = (SELECT last_run_id FROM run_workflows WHERE repo_id = ? AND workflow_file = ?)", repoID, file))
 	}
-	return scanRun(s.db.QueryRowContext(ctx, q+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1", args...))
+	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+
+		" WHERE r.id = (SELECT last_run_id FROM run_heads WHERE repo_id = ? AND workflow_file = ? AND head_ref = ?)",
+		repoID, file, "refs/heads/"+branch))
+}
+
+// keptRunCount counts a repository's runs from the kept tables when the
+// filter allows (none, a workflow, a branch, or both), with ok false when
+// it does not; it costs a few row reads at any history length.
+func (s *Store) keptRunCount(ctx context.Context, repoID int64, workflowFile, branch string) (n int, ok bool, err error) {
+	var q string
+	args := []any{repoID}
+	switch {
+	case workflowFile == "" && branch == "":
+		q = "SELECT COALESCE(SUM(runs), 0) FROM run_workflows WHERE repo_id = ?"
+	case branch == "":
+		q = "SELECT COALESCE(SUM(runs), 0) FROM run_workflows WHERE repo_id = ? AND workflow_file = ?"
+		args = append(args, workflowFile)
+	case workflowFile == "":
+		q = "SELECT COALESCE(SUM(runs), 0) FROM run_branches WHERE repo_id = ? AND head_ref = ?"
+		args = append(args, "refs/heads/"+branch)
+	default:
+		q = "SELECT COALESCE(SUM(runs), 0) FROM run_heads WHERE repo_id = ? AND workflow_file = ? AND head_ref = ?"
+		args = append(args, workflowFile, "refs/heads/"+branch)
+	}
+	err = s.db.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err == nil, err
 }
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
@@ -912,9 +1104,8 @@ type webWorkflow struct {
 
 // webWorkflows lists the workflow files a repository has runs of.
 func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM runs
-		WHERE id IN (SELECT MAX(id) FROM runs WHERE repo_id = ? GROUP BY workflow_file)
-		ORDER BY workflow_name, workflow_file`, repoID)
+	rows, err := s.db.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM run_workflows
+		WHERE repo_id = ? ORDER BY workflow_name, workflow_file`, repoID)
 	if err != nil {
 		return nil, err
 	}
@@ -933,9 +1124,8 @@ func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, 
 // webBranches lists the branches a repository has runs on, most recently
 // run first, at most n.
 func (s *Store) webBranches(ctx context.Context, repoID int64, n int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT substr(head_ref, 12) FROM runs
-		WHERE repo_id = ? AND substr(head_ref, 1, 11) = 'refs/heads/'
-		GROUP BY head_ref ORDER BY MAX(id) DESC LIMIT ?`, repoID, n)
+	rows, err := s.db.QueryContext(ctx, `SELECT substr(head_ref, 12) FROM run_branches
+		WHERE repo_id = ? ORDER BY last_run_id DESC LIMIT ?`, repoID, n)
 	if err != nil {
 		return nil, err
 	}

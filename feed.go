@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -219,6 +220,8 @@ func (s *server) handleFeed(w http.ResponseWriter, r *http.Request) error {
 type feedCache struct {
 	mu      sync.Mutex // guards entries
 	entries map[int64]feedEntry
+
+	hits, misses atomic.Int64 // for /metrics
 }
 
 type feedEntry struct {
@@ -235,8 +238,10 @@ func (c *feedCache) get(repoID, version int64, base string, render func() ([]byt
 	e, ok := c.entries[repoID]
 	c.mu.Unlock()
 	if ok && e.version == version && e.base == base {
+		c.hits.Add(1)
 		return e.body, nil
 	}
+	c.misses.Add(1)
 	body, err := render()
 	if err != nil {
 		return nil, err

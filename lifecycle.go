@@ -310,6 +310,7 @@ func (s *Store) finishJob(tx *sql.Tx, jobs []*Job, j *Job, conclusion string, no
 		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)); err != nil {
 		return 0, err
 	}
+	s.jobEnded(j, conclusion, now)
 	stepConclusion := conclusionSkipped
 	if conclusion == conclusionCancelled {
 		stepConclusion = conclusionCancelled
@@ -389,9 +390,9 @@ func runConclusion(jobs []string) string {
 // this call did so, with the conclusion. It also moves a queued run to
 // running when a job has started, and marks the change for the feed.
 func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error) {
-	var repoID int64
+	var repoID, created int64
 	var status string
-	if err := tx.QueryRow("SELECT repo_id, status FROM runs WHERE id = ?", runID).Scan(&repoID, &status); err != nil {
+	if err := tx.QueryRow("SELECT repo_id, status, created_at FROM runs WHERE id = ?", runID).Scan(&repoID, &status, &created); err != nil {
 		return false, "", err
 	}
 	if err := s.bumpRepo(tx, repoID, now); err != nil {
@@ -437,6 +438,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 	c := runConclusion(conclusions)
 	err = mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID))
+	s.runEnded(c, created, now)
 	return err == nil, c, err
 }
 
@@ -630,6 +632,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
 			return err
 		}
+		s.logStored(len(data))
 		_, err = tx.Exec("UPDATE steps SET log_size = log_size + ?, log_truncated = ? WHERE id = ?", len(data), truncated, stepID)
 		return err
 	})
@@ -840,6 +843,7 @@ func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelRes
 	if err != nil {
 		return nil, err
 	}
+	s.store.metrics.cancelRequested(res.Running)
 	if s.exec != nil {
 		for _, id := range res.Running {
 			s.exec.cancel(id)

@@ -30,7 +30,8 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
   serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run the server
+        [--stop-grace 10s] [--shutdown-grace 30s]
+        [--keep-logs 90d] [--keep-runs 0] [--metrics-token T]   run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private]
   repo grant OWNER/NAME USER read|write|admin
@@ -42,6 +43,10 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
         [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+  prune [--logs-older-than 90d] [--runs-older-than 365d] [--dry-run] [--vacuum]
+                                                     remove old logs and runs now
+  backup FILE                                        a consistent copy, while serve runs
+  check [--quick]                                    integrity and stuck state; exit 1 on findings
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
 $SHITHUB_ACTIONS_DB).
@@ -124,6 +129,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdRunner(ctx, rest, stdout, stderr)
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
+	case cmd == "prune":
+		return c.prune(ctx, rest)
+	case cmd == "backup":
+		return c.backup(ctx, rest)
+	case cmd == "check":
+		return c.check(ctx, rest)
+	case cmd == "dev" && sub == "fill":
+		return c.devFill(ctx, rest[1:])
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -550,10 +563,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	keepLogs := fs.String("keep-logs", "90d", "remove job logs of runs older than this (Nd or a duration; 0 keeps them)")
+	keepRuns := fs.String("keep-runs", "0", "remove runs older than this (Nd or a duration; 0 keeps them)")
+	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
-	if _, err := c.parse(fs, args); err != nil {
+	_, err := c.parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
@@ -565,6 +582,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *runners < 0 {
 		return usagef("serve: --runners must not be negative")
 	}
+	var keep retention
+	if keep.Logs, err = parseAge(*keepLogs); err != nil {
+		return usagef("serve: --keep-logs: %v", err)
+	}
+	if keep.Runs, err = parseAge(*keepRuns); err != nil {
+		return usagef("serve: --keep-runs: %v", err)
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -572,6 +596,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
+	srv.metricsToken = *metricsToken
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -623,6 +648,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
+	maint := &maintainer{store: st, log: logger, keep: keep, every: 10 * time.Minute, idle: 5 * time.Second, localRun: local.ID}
+	go maint.run(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
 		go func() { ex.run(bg); close(exDone) }()

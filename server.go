@@ -27,6 +27,8 @@ type server struct {
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
+	metricsToken  string // from --metrics-token; "" leaves /metrics open
+	health        healthProbe
 
 	web *webUI // the pages (web.go)
 }
@@ -90,6 +92,10 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/cancel", s.wrap(s.handleWebCancel))
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun", s.wrap(s.handleWebRerun))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions/workflows/{workflow_file}/badge.svg", s.wrap(s.handleBadge))
+
+	// Operations.
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /metrics", s.wrap(s.handleMetrics))
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -98,11 +104,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
-	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
 		s.apiNoRoute(sw, r)
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
+	s.store.metrics.request(pattern, sw.status, time.Since(start))
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
 }
 

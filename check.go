@@ -1,0 +1,235 @@
+// `check`: the database's integrity and the stuck states no process will
+// move on: open runs whose jobs are all done, running jobs nobody runs,
+// queued jobs nobody can take.
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// checkLostAfter is how long a runner may be silent before its running
+// jobs count as held by nobody; the reaper fails them after as long.
+const checkLostAfter = 2 * time.Minute
+
+// checkReport is what check found; Problems is empty when all is well.
+type checkReport struct {
+	Problems []string
+	OpenRuns int
+	OpenJobs int
+}
+
+// check examines the database. quick uses quick_check, which skips the
+// index-content comparison and takes seconds on a large file, not minutes.
+func (s *Store) check(ctx context.Context, quick bool) (*checkReport, error) {
+	rep := &checkReport{}
+	add := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
+	pragma := "PRAGMA integrity_check(100)"
+	if quick {
+		pragma = "PRAGMA quick_check(100)"
+	}
+	lines, err := s.strings(ctx, pragma)
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) != 1 || lines[0] != "ok" {
+		for _, l := range lines {
+			add("integrity: %s", l)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		add("foreign key: %s row %d refers to a missing %s row", table, rowid.Int64, parent)
+	}
+	rows.Close()
+
+	// Open runs: each should have an open job; a run without jobs is half-made.
+	type openRun struct {
+		id, repo, index int64
+		status          string
+		open, jobs      int
+	}
+	var runs []openRun
+	rows, err = s.db.QueryContext(ctx, `SELECT r.id, r.repo_id, r.run_index, r.status,
+			(SELECT COUNT(*) FROM jobs j WHERE j.run_id = r.id AND j.status != 'completed'),
+			(SELECT COUNT(*) FROM jobs j WHERE j.run_id = r.id)
+		FROM runs r WHERE r.status != 'completed' ORDER BY r.id`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r openRun
+		if err := rows.Scan(&r.id, &r.repo, &r.index, &r.status, &r.open, &r.jobs); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	rep.OpenRuns = len(runs)
+	for _, r := range runs {
+		switch {
+		case r.jobs == 0:
+			add("run %d (repository %d, #%d) is %s and has no jobs: it was half-made", r.id, r.repo, r.index, r.status)
+		case r.open == 0:
+			add("run %d (repository %d, #%d) is %s but all its jobs are completed", r.id, r.repo, r.index, r.status)
+		}
+	}
+	var halfMade []int64
+	if err := s.ints(ctx, &halfMade, `SELECT r.id FROM runs r WHERE r.status = 'completed'
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id)`); err != nil {
+		return nil, err
+	}
+	for _, id := range halfMade {
+		add("run %d is completed and has no jobs: it was half-made", id)
+	}
+
+	// Open jobs.
+	type runnerRow struct {
+		id     int64
+		name   string
+		labels []string
+		seen   int64
+	}
+	var runners []runnerRow
+	rows, err = s.db.QueryContext(ctx, "SELECT id, name, labels, COALESCE(last_seen_at, 0) FROM runners")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r runnerRow
+		var labels string
+		if err := rows.Scan(&r.id, &r.name, &labels, &r.seen); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := decodeColumn("runners.labels", labels, &r.labels); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		runners = append(runners, r)
+	}
+	rows.Close()
+	now := s.nowMS()
+	rows, err = s.db.QueryContext(ctx, `SELECT id, run_id, status, ready, cancel_requested, runs_on, needs, COALESCE(runner_id, 0)
+		FROM jobs WHERE status != 'completed' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	type openJob struct {
+		id, run, runner int64
+		status          string
+		ready, cancel   bool
+		runsOn, needs   []string
+	}
+	var jobs []openJob
+	for rows.Next() {
+		var j openJob
+		var runsOn, needs string
+		if err := rows.Scan(&j.id, &j.run, &j.status, &j.ready, &j.cancel, &runsOn, &needs, &j.runner); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := decodeColumn("jobs.runs_on", runsOn, &j.runsOn); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := decodeColumn("jobs.needs", needs, &j.needs); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	rows.Close()
+	rep.OpenJobs = len(jobs)
+	for _, j := range jobs {
+		switch j.status {
+		case statusRunning:
+			i := slices.IndexFunc(runners, func(r runnerRow) bool { return r.id == j.runner })
+			switch {
+			case i < 0:
+				add("job %d (run %d) is running with no runner", j.id, j.run)
+			case now-runners[i].seen > checkLostAfter.Milliseconds():
+				age := "never heard from"
+				if runners[i].seen > 0 {
+					age = "silent for " + (time.Duration(now-runners[i].seen) * time.Millisecond).Truncate(time.Second).String()
+				}
+				add("job %d (run %d) is running on runner %s, %s", j.id, j.run, runners[i].name, age)
+			}
+		case statusQueued:
+			if !slices.ContainsFunc(runners, func(r runnerRow) bool { return labelsFit(j.runsOn, r.labels) }) {
+				add("job %d (run %d) is queued for runs-on [%s], which no registered runner has", j.id, j.run, strings.Join(j.runsOn, ", "))
+			}
+			if !j.ready && len(j.needs) > 0 {
+				done, err := s.neededDone(ctx, j.run, j.needs)
+				if err != nil {
+					return nil, err
+				}
+				if done {
+					add("job %d (run %d) is queued but not ready though every job it needs succeeded", j.id, j.run)
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+// neededDone reports whether every job of a run named in needs succeeded.
+func (s *Store) neededDone(ctx context.Context, runID int64, needs []string) (bool, error) {
+	var ok int
+	q := "SELECT COUNT(*) FROM jobs WHERE run_id = ? AND conclusion = 'success' AND job_key IN (?" + strings.Repeat(", ?", len(needs)-1) + ")"
+	args := []any{runID}
+	for _, n := range needs {
+		args = append(args, n)
+	}
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&ok)
+	return ok == len(needs), err
+}
+
+func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) ints(ctx context.Context, out *[]int64, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+	}
+	return rows.Err()
+}

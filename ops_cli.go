@@ -1,0 +1,132 @@
+// The operator's commands: prune, backup, check.
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// prune is `shithub-actions prune`: retention on demand, in the same small
+// batches serve uses, so it may run while serve does.
+func (c *cli) prune(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
+	logsAge := fs.String("logs-older-than", "0", "remove the logs of runs older than this (Nd or a duration)")
+	runsAge := fs.String("runs-older-than", "0", "remove runs older than this, with their jobs and logs")
+	dry := fs.Bool("dry-run", false, "say what would be removed, and remove nothing")
+	vacuum := fs.Bool("vacuum", false, "afterwards, VACUUM: give all free space back to the filesystem")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	var keep retention
+	var err error
+	if keep.Logs, err = parseAge(*logsAge); err != nil {
+		return usagef("prune: --logs-older-than: %v", err)
+	}
+	if keep.Runs, err = parseAge(*runsAge); err != nil {
+		return usagef("prune: --runs-older-than: %v", err)
+	}
+	if keep.Logs == 0 && keep.Runs == 0 && !*vacuum {
+		return usagef("prune: give --logs-older-than, --runs-older-than or --vacuum")
+	}
+	if *dry && *vacuum {
+		return usagef("prune: --dry-run and --vacuum do not go together")
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := st.now()
+	rep, err := st.prune(ctx, keep, *dry, 0)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
+	if keep.Logs > 0 {
+		fmt.Fprintf(c.stdout, "%s the logs of %d runs created before %s: %d steps, %s\n", verb, rep.LogRuns,
+			now.Add(-keep.Logs).UTC().Format(time.DateTime), rep.LogSteps, mib(rep.LogBytes))
+	}
+	if keep.Runs > 0 {
+		fmt.Fprintf(c.stdout, "%s %d runs created before %s, with their jobs, steps and logs, and %d push records\n", verb, rep.Runs,
+			now.Add(-keep.Runs).UTC().Format(time.DateTime), rep.Pushes)
+	}
+	if *vacuum {
+		before := fileSize(c.db)
+		if _, err := st.wdb.ExecContext(ctx, "VACUUM"); err != nil {
+			return fmt.Errorf("vacuum: %w", st.writeFailed(err))
+		}
+		if _, err := st.checkpoint(ctx); err != nil {
+			return fmt.Errorf("vacuum: checkpoint: %w", err)
+		}
+		fmt.Fprintf(c.stdout, "vacuumed %s: %s before, %s after\n", c.db, mib(before), mib(fileSize(c.db)))
+	}
+	return nil
+}
+
+// backup is `shithub-actions backup FILE`.
+func (c *cli) backup(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("backup", flag.ContinueOnError), args, "FILE")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	res, err := st.backup(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "backed up %s to %s: %s, %d runs, integrity_check ok, in %s\n", c.db, res.Path, mib(res.Bytes), res.Runs,
+		time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// check is `shithub-actions check`: exit 0 when clean, 1 when it found
+// something, 2 on bad input.
+func (c *cli) check(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "quick_check instead of integrity_check: faster on a large file")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(c.db); err != nil {
+		return usagef("check: %v", err)
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := st.check(ctx, *quick)
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(c.stdout, p)
+	}
+	if len(rep.Problems) > 0 {
+		return fmt.Errorf("check: %d problems in %s", len(rep.Problems), c.db)
+	}
+	fmt.Fprintf(c.stdout, "check: %s is ok: integrity, foreign keys; %d open runs and %d open jobs, none stuck\n", c.db, rep.OpenRuns, rep.OpenJobs)
+	return nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
