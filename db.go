@@ -199,13 +199,12 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // incrementalVacuum puts the file in auto_vacuum=INCREMENTAL mode, so that
 // pages retention frees can be handed back to the filesystem a few at a
-// time (PRAGMA incremental_vacuum) instead of by a whole VACUUM. A new file
-// takes the mode before its first table; an existing file needs one VACUUM,
-// which cannot run inside a transaction, so this runs once, outside
-// withTx, before the migrations. A VACUUM that finds the file busy (another
+// time (PRAGMA incremental_vacuum) instead of by a whole VACUUM. The mode
+// changes only with a VACUUM, which cannot run inside a transaction, so
+// this runs once per file, outside withTx, before the migrations. A VACUUM that finds the file busy (another
 // process mid-write) is left for the next open.
 func (s *Store) incrementalVacuum(ctx context.Context) error {
-	var mode, tables int
+	var mode int
 	if err := s.wdb.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
 		return err
 	}
@@ -215,12 +214,8 @@ func (s *Store) incrementalVacuum(ctx context.Context) error {
 	if _, err := s.wdb.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
 		return err
 	}
-	if err := s.wdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return err
-	}
-	if tables == 0 {
-		return nil // the mode holds from the first table on
-	}
+	// Even a new file needs the VACUUM once WAL mode wrote its header; on
+	// an empty file it costs nothing.
 	if _, err := s.wdb.ExecContext(ctx, "VACUUM"); err != nil {
 		if isBusyErr(err) {
 			return nil

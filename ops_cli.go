@@ -111,7 +111,11 @@ func (c *cli) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range rep.Problems {
+	for i, p := range rep.Problems {
+		if i == 100 {
+			fmt.Fprintf(c.stdout, "... and %d more\n", len(rep.Problems)-i)
+			break
+		}
 		fmt.Fprintln(c.stdout, p)
 	}
 	if len(rep.Problems) > 0 {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestBackup copies a database while writes go on: the copy is whole,
+// opens as a database, and names its runs; an existing file is never
+// overwritten.
+func TestBackup(t *testing.T) {
+	ts := newTestServer(t)
+	dir := t.TempDir()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	made := 0
+	go func() { // a writer that does not pause for the backup
+		defer wg.Done()
+		for !stop.Load() {
+			ts.newRun(ts.pub)
+			made++
+		}
+	}()
+	for made < 5 {
+		ts.store.db.Exec("SELECT 1") // let the writer get going
+	}
+	dest := filepath.Join(dir, "copy.db")
+	code, stdout, stderr := cliRun(t, ts.store.path, "", "backup", dest)
+	stop.Store(true)
+	wg.Wait()
+	if code != 0 || !strings.Contains(stdout, "integrity_check ok") {
+		t.Fatalf("backup: exit %d, %q %q; want 0", code, stdout, stderr)
+	}
+	copyStore, err := openStore(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyStore.Close()
+	rep, err := copyStore.check(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every run in the copy has all its jobs: a snapshot, never half a run.
+	for _, p := range rep.Problems {
+		if !strings.Contains(p, "no registered runner") { // the copy's queued jobs are fine
+			t.Errorf("the copy: %s", p)
+		}
+	}
+	var runs, jobs int
+	copyStore.db.QueryRow("SELECT COUNT(*) FROM runs").Scan(&runs)
+	copyStore.db.QueryRow("SELECT COUNT(*) FROM jobs").Scan(&jobs)
+	if runs == 0 || jobs != 2*runs || !strings.Contains(stdout, " runs,") {
+		t.Fatalf("the copy has %d runs and %d jobs; want 2 jobs a run; said %q", runs, jobs, stdout)
+	}
+	// No overwriting, and nothing left behind.
+	code, _, stderr = cliRun(t, ts.store.path, "", "backup", dest)
+	if code != 2 || !strings.Contains(stderr, "never overwrites") {
+		t.Fatalf("backup onto an existing file: exit %d, %q; want 2", code, stderr)
+	}
+	code, _, stderr = cliRun(t, ts.store.path, "", "backup")
+	if code != 2 {
+		t.Fatalf("backup without FILE: exit %d, %q; want 2", code, stderr)
+	}
+	code, _, _ = cliRun(t, ts.store.path, "", "backup", filepath.Join(dir, "no", "such", "dir.db"))
+	if code != 2 {
+		t.Fatalf("backup into a missing directory: exit %d, want 2", code)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "partial") {
+			t.Errorf("a partial copy was left behind: %s", e.Name())
+		}
+	}
+}

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The queries the kept tables replaced, as they were: the reference the
+// kept tables must agree with.
+func oldWorkflows(t *testing.T, st *Store, repoID int64) []webWorkflow {
+	t.Helper()
+	rows, err := st.db.Query(`SELECT workflow_file, workflow_name FROM runs
+		WHERE id IN (SELECT MAX(id) FROM runs WHERE repo_id = ? GROUP BY workflow_file)
+		ORDER BY workflow_name, workflow_file`, repoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []webWorkflow
+	for rows.Next() {
+		var w webWorkflow
+		rows.Scan(&w.File, &w.Name)
+		out = append(out, w)
+	}
+	return out
+}
+
+func oldBranches(t *testing.T, st *Store, repoID int64) []string {
+	t.Helper()
+	var out []string
+	rows, err := st.db.Query(`SELECT substr(head_ref, 12) FROM runs
+		WHERE repo_id = ? AND substr(head_ref, 1, 11) = 'refs/heads/'
+		GROUP BY head_ref ORDER BY MAX(id) DESC LIMIT 1000`, repoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b string
+		rows.Scan(&b)
+		out = append(out, b)
+	}
+	return out
+}
+
+// checkKept compares every kept answer with the query it replaced.
+func checkKept(t *testing.T, st *Store, repoID int64, files, branches []string) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := st.webWorkflows(ctx, repoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := oldWorkflows(t, st, repoID); !slices.Equal(got, want) {
+		t.Fatalf("webWorkflows = %v, want %v", got, want)
+	}
+	gotB, err := st.webBranches(ctx, repoID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := oldBranches(t, st, repoID); !slices.Equal(gotB, want) {
+		t.Fatalf("webBranches = %v, want %v", gotB, want)
+	}
+	for _, f := range append(files, "") {
+		for _, b := range append(branches, "") {
+			var want int
+			st.db.QueryRow(`SELECT COUNT(*) FROM runs WHERE repo_id = ? AND (? = '' OR workflow_file = ?)
+				AND (? = '' OR head_ref = 'refs/heads/' || ?)`, repoID, f, f, b, b).Scan(&want)
+			n, ok, err := st.keptRunCount(ctx, repoID, f, b)
+			if err != nil || !ok || n != want {
+				t.Fatalf("keptRunCount(%q, %q) = %d, %v, %v; want %d", f, b, n, ok, err, want)
+			}
+			if f == "" {
+				continue
+			}
+			var wantID int64
+			q := "SELECT id FROM runs WHERE repo_id = ? AND workflow_file = ?"
+			args := []any{repoID, f}
+			if b != "" {
+				q += " AND head_ref = ?"
+				args = append(args, "refs/heads/"+b)
+			}
+			err = st.db.QueryRow(q+" ORDER BY created_at DESC, id DESC LIMIT 1", args...).Scan(&wantID)
+			run, gotErr := st.latestRunOf(ctx, repoID, f, b)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				if !errors.Is(gotErr, errNotFound) {
+					t.Fatalf("latestRunOf(%q, %q) = %v, %v; want not found", f, b, run, gotErr)
+				}
+			case gotErr != nil || run.ID != wantID:
+				t.Fatalf("latestRunOf(%q, %q) = %v, %v; want run %d", f, b, run, gotErr, wantID)
+			}
+		}
+	}
+}
+
+// insertTestRuns adds n completed runs of random workflows and branches,
+// created at the store's clock.
+func insertTestRuns(t *testing.T, st *Store, repo *Repo, actor *User, n int, rng *rand.Rand, files, branches []string) []int64 {
+	t.Helper()
+	var ids []int64
+	err := st.withTx(context.Background(), func(tx *sql.Tx) error {
+		for range n {
+			ref := "refs/heads/" + branches[rng.IntN(len(branches))]
+			if rng.IntN(8) == 0 {
+				ref = "refs/tags/v1"
+			}
+			id, err := st.insertRun(tx, runSpec{RepoID: repo.ID, File: files[rng.IntN(len(files))], Content: []byte("x"),
+				ParseErr: errors.New("broken"), HeadSHA: strings.Repeat("a", 40), HeadRef: ref, Event: "push", ActorID: actor.ID})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestKeptTables: the kept workflow, branch and newest-run tables agree
+// with the scans they replaced as runs come and go.
+func TestKeptTables(t *testing.T) {
+	ts := newTestServer(t)
+	st := ts.store
+	rng := rand.New(rand.NewPCG(1, 2))
+	files := []string{".shithub/workflows/a.yml", ".shithub/workflows/b.yml", ".shithub/workflows/c.yml"}
+	branches := []string{"main", "dev", "feature/x", "fix"}
+	for round := range 6 {
+		insertTestRuns(t, st, ts.pub, ts.users["alice"], 40, rng, files, branches)
+		checkKept(t, st, ts.pub.ID, files, branches)
+		ts.clock.Add(24 * time.Hour)
+		// Remove the older half, as retention would.
+		var rep pruneReport
+		for after, done := int64(0), false; !done; {
+			var err error
+			after, done, err = st.pruneRunsBatch(context.Background(), ts.clock.Now().Add(-time.Duration(rng.IntN(48))*time.Hour), after, false, &rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkKept(t, st, ts.pub.ID, files, branches)
+		t.Logf("round %d: pruned %d runs", round, rep.Runs)
+	}
+	// Everything gone: no choices left.
+	var rep pruneReport
+	for after, done := int64(0), false; !done; {
+		var err error
+		after, done, err = st.pruneRunsBatch(context.Background(), ts.clock.Now().Add(time.Hour), after, false, &rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkKept(t, st, ts.pub.ID, files, branches)
+	if w, _ := st.webWorkflows(context.Background(), ts.pub.ID); len(w) != 0 {
+		t.Fatalf("webWorkflows after pruning everything = %v, want none", w)
+	}
+}
+
+// TestMigrateFromVersion1 opens a file the version-1 schema made, with
+// runs in it: it gains incremental auto-vacuum (one VACUUM) and the kept
+// tables, filled from its history.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(schemaSQL + "; PRAGMA user_version = 1;"); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := old.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 0)")
+	exec("INSERT INTO repos (id, owner_id, name, git_dir, created_at) VALUES (1, 1, 'pub', '/x', 0), (2, 1, 'other', '/y', 0)")
+	rng := rand.New(rand.NewPCG(3, 4))
+	files := []string{".shithub/workflows/a.yml", ".shithub/workflows/b.yml"}
+	branches := []string{"main", "dev", "x"}
+	for i := range 300 {
+		repo := 1 + i%2
+		exec(`INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content, head_sha, head_ref, event,
+			actor_id, status, conclusion, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '', 'sha', ?, 'push', 1, 'completed', 'success', ?, ?)`,
+			fmt.Sprint(i), repo, i+1, files[rng.IntN(2)], fmt.Sprintf("Name %d", i%3), "refs/heads/"+branches[rng.IntN(3)], i, i)
+	}
+	var mode int
+	old.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	if mode != 0 {
+		t.Fatalf("the old file's auto_vacuum = %d, want 0 (none)", mode)
+	}
+	old.Close()
+
+	st, err := openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var version int
+	st.db.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	st.db.QueryRow("PRAGMA user_version").Scan(&version)
+	if mode != 2 || version != len(migrations)+1 {
+		t.Fatalf("after opening: auto_vacuum = %d, user_version = %d; want 2 (incremental), %d", mode, version, len(migrations)+1)
+	}
+	for _, repo := range []int64{1, 2} {
+		checkKept(t, st, repo, files, branches)
+	}
+	rep, err := st.check(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Problems { // these runs have no jobs: that is all check may say
+		if !strings.Contains(p, "has no jobs") {
+			t.Fatalf("check after migrating: %s", p)
+		}
+	}
+	// A fresh file starts incremental, without a VACUUM.
+	fresh, err := openStore(filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	fresh.db.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	if mode != 2 {
+		t.Fatalf("a new file's auto_vacuum = %d, want 2", mode)
+	}
+}
+
+// finishedRun makes a run of the test workflow whose two jobs ran on the
+// test runner, each step logging a line, and completed.
+func (ts *testServer) finishedRun(repo *Repo) *Run {
+	ts.t.Helper()
+	run, _ := ts.newRun(repo)
+	for range 2 {
+		cj := ts.heartbeat()
+		if cj == nil {
+			ts.t.Fatal("no job to claim")
+		}
+		for i, st := range cj.Steps {
+			ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/logs", cj.JobID), auth: bearer(ts.rtoken),
+				body: fmt.Sprintf(`{"step_id":%d,"seq":1,"data":"c3RlcCBvdXRwdXQK"}`, st.ID)}, 202, nil) // "step output\n"
+			_ = i
+		}
+		ts.jobStatus(cj.JobID, "success", 200)
+	}
+	return ts.run(run.ID)
+}
+
+func TestPrune(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	st := ts.store
+	old := ts.finishedRun(ts.pub)
+	ts.clock.Add(100 * 24 * time.Hour)
+	child, err := st.rerun(ctx, old, ts.users["alice"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent := ts.finishedRun(ts.pub) // claims the child's jobs first
+	_ = recent
+	recent = ts.finishedRun(ts.pub)
+	jobs, _ := st.runJobs(ctx, old.ID)
+	logPath := fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID)
+	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
+		t.Fatalf("GET %s before pruning = %q, want the log", logPath, res.body)
+	}
+
+	// A dry run says what would go and removes nothing.
+	keep := retention{Logs: 90 * 24 * time.Hour}
+	rep, err := st.prune(ctx, keep, true, 0)
+	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 || rep.LogBytes != 5*12 {
+		t.Fatalf("dry prune = %+v, %v; want the logs of 1 run, 5 steps, 60 bytes", rep, err)
+	}
+	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
+		t.Fatalf("GET %s after a dry run = %q, want the log still", logPath, res.body)
+	}
+	rep, err = st.prune(ctx, keep, false, 0)
+	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 {
+		t.Fatalf("prune = %+v, %v; want the logs of 1 run, 5 steps", rep, err)
+	}
+	res := ts.want(request{method: "GET", path: logPath}, 200, nil)
+	if body := string(res.body); strings.Contains(body, "step output") || !strings.Contains(body, "log removed after 90 days") {
+		t.Fatalf("GET %s after pruning = %q, want the removal line instead of the log", logPath, body)
+	}
+	page := ts.do(request{method: "GET", path: fmt.Sprintf("/alice/pub/actions/runs/%d", old.RunIndex)})
+	if page.code != 200 || !strings.Contains(string(page.body), "log removed after 90 days") {
+		t.Fatalf("the pruned run's page: status %d, want 200 with the removal line", page.code)
+	}
+	if res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", recent.ID)}, 200, nil); res.code != 200 {
+		t.Fatal("recent run's jobs")
+	}
+	if again, _ := st.prune(ctx, keep, false, 0); !again.empty() {
+		t.Fatalf("a second prune = %+v, want nothing left to do", again)
+	}
+
+	// Runs: the old one goes; its re-run stays, with no parent.
+	ts.clock.Add(300 * 24 * time.Hour)
+	etag := ts.want(request{method: "GET", path: "/alice/pub/actions.atom"}, 200, nil).header.Get("ETag")
+	rep, err = st.prune(ctx, retention{Runs: 365 * 24 * time.Hour}, false, 0)
+	if err != nil || rep.Runs != 1 {
+		t.Fatalf("prune runs = %+v, %v; want 1 run", rep, err)
+	}
+	if _, err := st.runByID(ctx, old.ID); !errors.Is(err, errNotFound) {
+		t.Fatalf("the pruned run: %v, want not found", err)
+	}
+	if c := ts.run(child.ID); c.ParentRunID != 0 {
+		t.Fatalf("the re-run's parent = %d, want none", c.ParentRunID)
+	}
+	feed := ts.want(request{method: "GET", path: "/alice/pub/actions.atom"}, 200, nil)
+	if feed.header.Get("ETag") == etag || strings.Contains(string(feed.body), old.UUID) {
+		t.Fatal("the feed did not change when its run was pruned")
+	}
+	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/ci.yml/badge.svg"}, 200, nil)
+	ts.want(request{method: "GET", path: fmt.Sprintf("/alice/pub/actions/runs/%d", child.RunIndex)}, 200, nil)
+	var n int
+	st.db.QueryRow("SELECT COUNT(*) FROM jobs WHERE run_id = ?", old.ID).Scan(&n)
+	if n != 0 {
+		t.Fatalf("the pruned run left %d jobs", n)
+	}
+	if rep, err := st.check(ctx, false); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("check after pruning = %+v, %v", rep, err)
+	}
+	// The freed pages go back to the filesystem.
+	if _, err := st.releaseFreePages(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var free int
+	st.db.QueryRow("PRAGMA freelist_count").Scan(&free)
+	if free != 0 {
+		t.Fatalf("freelist_count after releasing = %d, want 0", free)
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90d", 90 * 24 * time.Hour, true}, {"0", 0, true}, {"36h", 36 * time.Hour, true}, {"1d", 24 * time.Hour, true},
+		{"", 0, false}, {"-1d", 0, false}, {"d", 0, false}, {"0d", 0, false}, {"-5h", 0, false}, {"ten days", 0, false},
+	} {
+		got, err := parseAge(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseAge(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestPruneCLI runs prune on a file whose runs are a year old.
+func TestPruneCLI(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "p.db")
+	st, err := openStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := st.createUser(context.Background(), "alice")
+	repo, _ := st.createRepo(context.Background(), alice, "pub", "/x", false)
+	st.now = func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }
+	insertTestRuns(t, st, repo, alice, 30, rand.New(rand.NewPCG(5, 6)), []string{".shithub/workflows/a.yml"}, []string{"main"})
+	st.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"prune"}, 2, "give --logs-older-than"},
+		{[]string{"prune", "--runs-older-than", "soon"}, 2, "bad age"},
+		{[]string{"prune", "--dry-run", "--vacuum"}, 2, "do not go together"},
+		{[]string{"prune", "--runs-older-than", "365d", "--dry-run"}, 0, "would remove 30 runs"},
+		{[]string{"prune", "--logs-older-than", "90d", "--dry-run"}, 0, "would remove the logs of 30 runs"},
+		{[]string{"prune", "--runs-older-than", "500d"}, 0, "removed 0 runs"},
+		{[]string{"prune", "--runs-older-than", "365d", "--vacuum"}, 0, "removed 30 runs"},
+		{[]string{"prune", "--runs-older-than", "365d"}, 0, "removed 0 runs"},
+	} {
+		code, stdout, stderr := cliRun(t, db, "", tc.args...)
+		if code != tc.code || !strings.Contains(stdout+stderr, tc.out) {
+			t.Errorf("%v: exit %d, %q %q; want %d with %q", tc.args, code, stdout, stderr, tc.code, tc.out)
+		}
+	}
+}
