@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,8 +115,9 @@ const defaultLogCap = 16 << 20
 // process and wait on busy_timeout for other processes (the admin
 // subcommands) instead of failing with "database is locked".
 type Store struct {
-	db      *sql.DB // reads
-	wdb     *sql.DB // writes: one connection
+	db      *sql.DB    // reads
+	rd      *stmtCache // reads on hot paths, with prepared statements kept
+	wdb     *sql.DB    // writes: one connection
 	path    string
 	now     func() time.Time
 	logCap  int64
@@ -156,7 +158,7 @@ func openStore(path string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, metrics: newMetrics()}
+	s := &Store{db: db, rd: &stmtCache{db: db}, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, metrics: newMetrics()}
 	if err := s.incrementalVacuum(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -169,6 +171,7 @@ func openStore(path string) (*Store, error) {
 }
 
 func (s *Store) Close() error {
+	s.rd.close()
 	return errors.Join(s.db.Close(), s.wdb.Close())
 }
 
@@ -451,11 +454,11 @@ func (s *Store) createRepo(ctx context.Context, owner *User, name, gitDir string
 }
 
 func (s *Store) repoByName(ctx context.Context, owner, name string) (*Repo, error) {
-	return scanRepo(s.db.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE u.name = ? AND r.name = ?", owner, name))
+	return scanRepo(s.rd.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE u.name = ? AND r.name = ?", owner, name))
 }
 
 func (s *Store) repoByID(ctx context.Context, id int64) (*Repo, error) {
-	return scanRepo(s.db.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", id))
+	return scanRepo(s.rd.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", id))
 }
 
 // Permission levels; a higher level includes the lower ones.
@@ -506,7 +509,7 @@ func (s *Store) permission(ctx context.Context, repo *Repo, user *User) (perm, e
 		return permAdmin, nil
 	}
 	var granted string
-	err := s.db.QueryRowContext(ctx, "SELECT perm FROM collaborators WHERE repo_id = ? AND user_id = ?", repo.ID, user.ID).Scan(&granted)
+	err := s.rd.QueryRowContext(ctx, "SELECT perm FROM collaborators WHERE repo_id = ? AND user_id = ?", repo.ID, user.ID).Scan(&granted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, nil
 	}
@@ -607,7 +610,7 @@ func (s *Store) revokeToken(ctx context.Context, id int64) error {
 // judge expiry or revocation: the caller does, to say which.
 func (s *Store) tokenBySecret(ctx context.Context, secret string) (*Token, *User, error) {
 	u := &User{}
-	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenCols+", u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
+	t, err := scanToken(s.rd.QueryRowContext(ctx, "SELECT "+tokenCols+", u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
 		secretHash(secret)), &u.ID, &u.Name)
 	if err != nil {
 		return nil, nil, err
@@ -792,11 +795,11 @@ func scanRuns(rows *sql.Rows, err error) ([]*Run, error) {
 }
 
 func (s *Store) runByID(ctx context.Context, id int64) (*Run, error) {
-	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", id))
+	return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", id))
 }
 
 func (s *Store) runByIndex(ctx context.Context, repoID, index int64) (*Run, error) {
-	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.repo_id = ? AND r.run_index = ?", repoID, index))
+	return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.repo_id = ? AND r.run_index = ?", repoID, index))
 }
 
 // runContent returns the workflow file bytes a run was made from.
@@ -808,7 +811,7 @@ func (s *Store) runContent(ctx context.Context, id int64) ([]byte, error) {
 
 // childRuns lists the re-runs made from a run.
 func (s *Store) childRuns(ctx context.Context, id int64) ([]*Run, error) {
-	return scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE r.parent_run_id = ? ORDER BY r.id", id))
+	return scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+" WHERE r.parent_run_id = ? ORDER BY r.id", id))
 }
 
 // runFilter narrows listRuns; empty fields match everything.
@@ -851,9 +854,30 @@ func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, p
 	return runs, total, err
 }
 
-// latestRuns is the feed's query: the n newest runs of a repository.
+// latestRuns is the feed's query: the n newest runs of a repository, with
+// only the columns the feed shows (ID, UUID, RunIndex, WorkflowName,
+// HeadSHA, HeadRef, Event, Actor, Status, Conclusion, CreatedAt,
+// UpdatedAt); the rest are left zero. An uncached feed costs this query.
 func (s *Store) latestRuns(ctx context.Context, repoID int64, n int) ([]*Run, error) {
-	return scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE r.repo_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?", repoID, n))
+	rows, err := s.rd.QueryContext(ctx, `SELECT r.id, r.uuid, r.run_index, r.workflow_name, r.head_sha, r.head_ref, r.event, u.name,
+		r.status, r.conclusion, r.created_at, r.updated_at FROM runs r JOIN users u ON u.id = r.actor_id
+		WHERE r.repo_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?`, repoID, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]*Run, 0, n)
+	for rows.Next() {
+		r := &Run{RepoID: repoID}
+		var created, updated int64
+		if err := rows.Scan(&r.ID, &r.UUID, &r.RunIndex, &r.WorkflowName, &r.HeadSHA, &r.HeadRef, &r.Event, &r.Actor,
+			&r.Status, &r.Conclusion, &created, &updated); err != nil {
+			return nil, err
+		}
+		r.CreatedAt, r.UpdatedAt = msTime(sql.NullInt64{Int64: created, Valid: true}), msTime(sql.NullInt64{Int64: updated, Valid: true})
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // latestRunOf returns the newest run of a workflow file, on a branch when
@@ -861,10 +885,10 @@ func (s *Store) latestRuns(ctx context.Context, repoID int64, n int) ([]*Run, er
 // the history.
 func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch string) (*Run, error) {
 	if branch == "" {
-		return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+
+		return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+
 			" WHERE r.id = (SELECT last_run_id FROM run_workflows WHERE repo_id = ? AND workflow_file = ?)", repoID, file))
 	}
-	return scanRun(s.db.QueryRowContext(ctx, "SELECT "+runCols+
+	return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+
 		" WHERE r.id = (SELECT last_run_id FROM run_heads WHERE repo_id = ? AND workflow_file = ? AND head_ref = ?)",
 		repoID, file, "refs/heads/"+branch))
 }
@@ -922,7 +946,7 @@ func jobByID(ctx context.Context, q querier, id int64) (*Job, error) {
 	return scanJob(q.QueryRowContext(ctx, "SELECT "+jobCols+" WHERE id = ?", id))
 }
 
-func (s *Store) jobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.db, id) }
+func (s *Store) jobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.rd, id) }
 
 // jobOf loads job id if it belongs to repository repoID and, when runID is
 // not 0, to that run. Any other job is errNotFound: ids are global and must
@@ -964,12 +988,12 @@ func runJobs(ctx context.Context, q querier, runID int64) ([]*Job, error) {
 
 // runJobs lists a run's jobs with their steps, in workflow order.
 func (s *Store) runJobs(ctx context.Context, runID int64) ([]*Job, error) {
-	jobs, err := runJobs(ctx, s.db, runID)
+	jobs, err := runJobs(ctx, s.rd, runID)
 	if err != nil {
 		return nil, err
 	}
 	for _, j := range jobs {
-		if j.Steps, err = jobSteps(ctx, s.db, j.ID); err != nil {
+		if j.Steps, err = jobSteps(ctx, s.rd, j.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -1028,7 +1052,7 @@ type logChunk struct {
 
 // jobLogChunks returns the log chunks of a job's steps, in order.
 func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
+	rows, err := s.rd.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
 		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
 	if err != nil {
 		return nil, err
@@ -1073,7 +1097,7 @@ func (s *Store) webSession(ctx context.Context, id string) (*User, string, error
 	u := &User{}
 	var csrf string
 	now := s.nowMS()
-	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
+	err := s.rd.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
 		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf)
@@ -1099,7 +1123,7 @@ type webWorkflow struct {
 
 // webWorkflows lists the workflow files a repository has runs of.
 func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM run_workflows
+	rows, err := s.rd.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM run_workflows
 		WHERE repo_id = ? ORDER BY workflow_name, workflow_file`, repoID)
 	if err != nil {
 		return nil, err
@@ -1119,7 +1143,7 @@ func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, 
 // webBranches lists the branches a repository has runs on, most recently
 // run first, at most n.
 func (s *Store) webBranches(ctx context.Context, repoID int64, n int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT substr(head_ref, 12) FROM run_branches
+	rows, err := s.rd.QueryContext(ctx, `SELECT substr(head_ref, 12) FROM run_branches
 		WHERE repo_id = ? ORDER BY last_run_id DESC LIMIT ?`, repoID, n)
 	if err != nil {
 		return nil, err
@@ -1210,4 +1234,51 @@ func (s *Store) webVisibleRepos(ctx context.Context, user *User) ([]*Repo, error
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// stmtCache is a querier that prepares each query text once and reuses the
+// statement (database/sql keeps one per pooled connection), which spares
+// the hot read paths SQLite's parse and plan on every request. Only fixed
+// query texts go through it, so it stays small.
+type stmtCache struct {
+	db    *sql.DB
+	stmts sync.Map // query text → *sql.Stmt
+}
+
+func (c *stmtCache) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (c *stmtCache) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (c *stmtCache) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *stmtCache) close() {
+	c.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 }
