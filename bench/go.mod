@@ -1,0 +1,3 @@
+module shithub-actions/bench
+
+go 1.26.8
