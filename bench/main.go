@@ -93,6 +93,7 @@ type env struct {
 	jobID   int64
 	rss     atomic.Int64 // the most serve's RSS was seen at, bytes
 	locked  atomic.Int64 // "database is locked" seen
+	errs5xx atomic.Int64 // 5xx answers seen, in every phase
 }
 
 func run(c config) error {
@@ -129,7 +130,11 @@ func run(c config) error {
 	if n := strings.Count(e.serveLg.String(), "database is locked"); n > 0 {
 		e.locked.Add(int64(n))
 	}
-	fmt.Printf("\nserve: max RSS %.1f MiB; \"database is locked\": %d\n", float64(e.rss.Load())/(1<<20), e.locked.Load())
+	fmt.Printf("\nserve: max RSS %.1f MiB; 5xx answers: %d; \"database is locked\": %d\n", float64(e.rss.Load())/(1<<20),
+		e.errs5xx.Load(), e.locked.Load())
+	if e.errs5xx.Load() > 0 || e.locked.Load() > 0 {
+		return fmt.Errorf("the goal is zero 5xx answers and zero \"database is locked\"")
+	}
 	return nil
 }
 
@@ -432,6 +437,10 @@ func (e *env) do(s *stats, r req) (int, []byte, string) {
 	}
 	if bytes.Contains(body, []byte("database is locked")) {
 		e.locked.Add(1)
+	}
+	if res.StatusCode >= 500 {
+		e.errs5xx.Add(1)
+		fmt.Fprintf(os.Stderr, "bench: %s %s: %s: %.200s\n", r.method, r.path, res.Status, body)
 	}
 	s.add(d, res.StatusCode, ok, 0)
 	return res.StatusCode, body, res.Header.Get("ETag")
