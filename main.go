@@ -652,6 +652,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go maint.run(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
+		go ex.sweepLoop(bg)
 		go func() { ex.run(bg); close(exDone) }()
 	} else {
 		close(exDone)
@@ -798,6 +799,7 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ex.cfg.Instance, o.server, strings.Join(ex.cfg.Labels, ","), ex.cfg.Workers)
 
 	stopped := make(chan struct{})
+	go ex.sweepLoop(ctx)
 	go func() {
 		ex.run(ctx)
 		close(stopped)

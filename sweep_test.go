@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// TestSweepOrphans removes the containers of jobs no worker runs, and
+// leaves the running jobs' containers alone.
+func TestSweepOrphans(t *testing.T) {
+	ex, fe := newTestExecutor(t, newFakeSource())
+	fe.set(t, "ps-output", "c0ffee01 5\nc0ffee02 7\nc0ffee03 9\n")
+	ex.mu.Lock()
+	ex.jobs[7] = &execJob{}
+	ex.mu.Unlock()
+	n, err := ex.sweepOrphans(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("sweepOrphans = %d, %v; want 2 removed", n, err)
+	}
+	rms := fe.commands(t, "rm")
+	if len(rms) != 1 || !slices.Equal(rms[0].Args, []string{"rm", "-f", "c0ffee01", "c0ffee03"}) {
+		t.Fatalf("docker rm calls = %v, want one removing c0ffee01 and c0ffee03", rms)
+	}
+	ps := fe.commands(t, "ps")
+	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+labelInstance+"=test") {
+		t.Fatalf("docker ps calls = %v, want one filtered by this instance", ps)
+	}
+	// Nothing to sweep: no rm.
+	fe.set(t, "ps-output", "c0ffee02 7\n")
+	if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
+		t.Fatalf("a second sweep = %d, %v; want nothing removed", n, err)
+	}
+	// An engine that does not answer is an error, not a panic.
+	fe.set(t, "no-engine", "")
+	if _, err := ex.sweepOrphans(context.Background()); err == nil {
+		t.Fatal("sweepOrphans with no engine: no error")
+	}
+}
