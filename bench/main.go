@@ -48,6 +48,7 @@ type config struct {
 	mixed    time.Duration
 	phases   string
 	keep     bool
+	reuse    bool
 	streams  int
 	chunkKiB int
 }
@@ -64,6 +65,7 @@ func main() {
 	flag.DurationVar(&c.mixed, "mixed", 30*time.Second, "length of the mixed phase")
 	flag.StringVar(&c.phases, "phases", "single,concurrent,mixed", "phases to run")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&c.reuse, "reuse", false, "reuse -dir's filled database and tokens (from a -keep run) instead of filling one")
 	flag.IntVar(&c.streams, "streams", 8, "jobs streaming logs at once in the mixed phase")
 	flag.IntVar(&c.chunkKiB, "chunk-kib", 64, "size of each log chunk")
 	flag.Parse()
@@ -176,6 +178,7 @@ func sh(dir string, args ...string) error {
 func (e *env) setUp() error {
 	e.db = filepath.Join(e.dir, "bench.db")
 	e.bin = e.c.bin
+	envFile := filepath.Join(e.dir, "bench.env")
 	if e.bin == "" {
 		e.bin = filepath.Join(e.dir, "shithub-actions")
 		start := time.Now()
@@ -183,6 +186,20 @@ func (e *env) setUp() error {
 			return err
 		}
 		fmt.Printf("built %s in %s\n", e.bin, time.Since(start).Round(time.Millisecond))
+	}
+	if e.c.reuse {
+		b, err := os.ReadFile(envFile)
+		if err != nil {
+			return fmt.Errorf("-reuse: %v", err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 3 {
+			return fmt.Errorf("-reuse: %s is not TOKEN RUNNER-TOKEN RUNS", envFile)
+		}
+		e.token, e.rtoken = f[0], f[1]
+		e.c.runs, _ = strconv.Atoi(f[2])
+		fmt.Printf("reusing %s: %d runs\n", e.db, e.c.runs)
+		return e.startServe()
 	}
 	src := filepath.Join(e.dir, "src")
 	os.MkdirAll(filepath.Join(src, ".shithub", "workflows"), 0o755)
@@ -216,7 +233,13 @@ func (e *env) setUp() error {
 	}
 	fi, _ := os.Stat(e.db)
 	fmt.Printf("filled %d runs in %s (%.0f MiB)\n", e.c.runs, time.Since(start).Round(time.Millisecond), float64(fi.Size())/(1<<20))
+	if err := os.WriteFile(envFile, []byte(fmt.Sprintf("%s %s %d\n", e.token, e.rtoken, e.c.runs)), 0o600); err != nil {
+		return err
+	}
+	return e.startServe()
+}
 
+func (e *env) startServe() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -232,7 +255,8 @@ func (e *env) setUp() error {
 	}
 	e.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	for i := 0; ; i++ {
-		if res, err := e.client.Get(e.base + "/healthz"); err == nil && res.StatusCode == 200 {
+		// Any answer will do: a server older than /healthz says 404.
+		if res, err := e.client.Get(e.base + "/healthz"); err == nil {
 			res.Body.Close()
 			break
 		}
