@@ -418,12 +418,19 @@ func TestExprString(t *testing.T) {
 		{map[string]any{"b": 1.0, "a": []any{}}, `{"a":[],"b":1}`},
 		{[]string{"x", "y"}, `["x","y"]`},
 		{map[string]string{"k": "v"}, `{"k":"v"}`},
+		{map[string][]int{"n": {1, 2}}, `{"n":[1,2]}`},
+		{[]map[string]any{{"a": uint8(1)}}, `[{"a":1}]`},
+		{exprTestNamed("named"), "named"},
+		{(*int)(nil), ""},
+		{[2]bool{true, false}, `[true,false]`},
 	} {
 		if got := exprString(tc.in); got != tc.want {
 			t.Errorf("exprString(%#v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
+
+type exprTestNamed string
 
 func TestExprTruthy(t *testing.T) {
 	for _, tc := range []struct {
@@ -916,4 +923,28 @@ func FuzzExprInterpolate(f *testing.F) {
 		_, _ = exprCondition(s, env)
 		_, _ = exprRefs(s, false)
 	})
+}
+
+func TestExprGoTypedContexts(t *testing.T) {
+	env := &exprEnv{Contexts: map[string]any{
+		"env":    map[string]string{"Name": "x", "N": "2"},
+		"matrix": map[string]any{"node": 18, "tags": []string{"a", "b"}},
+		"Needs":  map[string]map[string]any{"build": {"result": "success"}},
+	}}
+	for _, tc := range []struct {
+		src  string
+		want any
+	}{
+		{"env.name", "x"},
+		{"env.N == 2", true},
+		{"matrix.node == 18", true},
+		{"matrix.node", 18.0},
+		{"join(matrix.tags, '+')", "a+b"},
+		{"needs.build.result", "success"},
+		{"needs.*.result", []any{"success"}},
+	} {
+		if got := exprMustEval(t, env, tc.src); !exprSame(got, tc.want) {
+			t.Errorf("eval(%q) = %#v, want %#v", tc.src, got, tc.want)
+		}
+	}
 }
