@@ -878,12 +878,12 @@ func exprString(v any) string {
 		return exprFormatNumber(x)
 	case string:
 		return x
+	case []any:
+		// GitHub's runner converts a non-primitive to its kind's name
+		// (ConvertToString); toJSON is how a workflow prints one.
+		return "Array"
 	default:
-		var b strings.Builder
-		if err := exprWriteJSON(&b, x, false, 0, 0); err != nil {
-			return ""
-		}
-		return b.String()
+		return "Object"
 	}
 }
 

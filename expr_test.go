@@ -273,7 +273,7 @@ func TestExprEval(t *testing.T) {
 		{"format('{{}}')", "{}"},
 		{"format('{{0}}', 'x')", "{0}"},
 		{"format('{00}', 'x')", "x"},
-		{"format('{0} {1} {2} {3}', null, true, 1.5, vars.list)", ` true 1.5 ["a","b","c"]`},
+		{"format('{0} {1} {2} {3}', null, true, 1.5, vars.list)", ` true 1.5 Array`},
 		{"format('{0}', 'a', fromJSON('not json'))", "a"}, // unreferenced args are not evaluated
 		{"FORMAT('{0}', 1)", "1"},
 
@@ -414,15 +414,15 @@ func TestExprString(t *testing.T) {
 		{int64(-7), "-7"}, //
 		{float32(0.5), "0.5"},
 		{json.Number("12"), "12"},
-		{[]any{"a", 1.0, nil}, `["a",1,null]`},
-		{map[string]any{"b": 1.0, "a": []any{}}, `{"a":[],"b":1}`},
-		{[]string{"x", "y"}, `["x","y"]`},
-		{map[string]string{"k": "v"}, `{"k":"v"}`},
-		{map[string][]int{"n": {1, 2}}, `{"n":[1,2]}`},
-		{[]map[string]any{{"a": uint8(1)}}, `[{"a":1}]`},
+		{[]any{"a", 1.0, nil}, "Array"},
+		{map[string]any{"b": 1.0, "a": []any{}}, "Object"},
+		{[]string{"x", "y"}, "Array"},
+		{map[string]string{"k": "v"}, "Object"},
+		{map[string][]int{"n": {1, 2}}, "Object"},
+		{[]map[string]any{{"a": uint8(1)}}, "Array"},
 		{exprTestNamed("named"), "named"},
 		{(*int)(nil), ""},
-		{[2]bool{true, false}, `[true,false]`},
+		{[2]bool{true, false}, "Array"},
 	} {
 		if got := exprString(tc.in); got != tc.want {
 			t.Errorf("exprString(%#v) = %q, want %q", tc.in, got, tc.want)
@@ -607,7 +607,8 @@ func TestExprInterpolate(t *testing.T) {
 		{"$${{ 'a' }}", "$a"},
 		{"${{ null }}|${{ true }}|${{ 1.50 }}|${{ 1e20 }}", "|true|1.5|1E+20"},
 		{"${{ github.nope }}", ""},
-		{"${{ vars.list }}", `["a","b","c"]`},
+		{"${{ vars.list }}", "Array"}, // as GitHub prints it; toJSON prints the value
+		{"${{ toJSON(vars.list) }}", "[\n  \"a\",\n  \"b\",\n  \"c\"\n]"},
 		{"${{ toJSON(matrix.node) }}", "18"},
 		{"echo \"${{ format('{0}', 'x') }}\"", `echo "x"`},
 		{"Matrix - Project ${{ fromJSON(needs.build.outputs.matrix).include[0].project }}, Config ${{ fromJSON(needs.build.outputs.matrix).include[0].config }}",
