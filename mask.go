@@ -41,6 +41,10 @@ type maskSet struct {
 	// and reset to nil by add; it is read without mu (an atomic pointer to an
 	// immutable automaton), so writers do not contend on the lock.
 	ac atomic.Pointer[maskAutomaton]
+
+	// denseLimit overrides maskDenseLimit when non-zero; negative means
+	// never build the DFA table (tests use it to cover both scanners).
+	denseLimit int
 }
 
 // add registers a value to be masked from now on, the way GitHub's runner
@@ -101,7 +105,11 @@ func (m *maskSet) automaton() *maskAutomaton {
 	if a := m.ac.Load(); a != nil {
 		return a
 	}
-	a := maskBuild(m.list)
+	limit := maskDenseLimit
+	if m.denseLimit != 0 {
+		limit = max(m.denseLimit, 0)
+	}
+	a := maskBuild(m.list, limit)
 	m.ac.Store(a)
 	return a
 }
@@ -123,10 +131,28 @@ type maskAutomaton struct {
 	edgeStart []int32    // the node's children are edges edgeStart[n]:edgeStart[n+1]
 	edgeByte  []byte     // sorted within each node
 	edgeNext  []int32
+
+	// The same automaton as a DFA, when it is small enough: one row of
+	// nclass transitions per node, fail links folded in, bytes that behave
+	// alike sharing a class (every byte in no value is one class). An entry
+	// is the target's row offset (node*nclass), with maskDenseMatch set when
+	// a value ends at the target. nil when nodes*nclass would pass
+	// maskDenseLimit; then scan walks edges and fail links instead.
+	delta  []uint32
+	class  [256]uint32
+	nclass int
 }
 
-// maskBuild builds the automaton for values (non-empty, distinct).
-func maskBuild(values []string) *maskAutomaton {
+const maskDenseMatch = 1 << 31
+
+// maskDenseLimit bounds the DFA table, in entries of 4 bytes: 16 MiB.
+// (It also keeps row offsets below maskDenseMatch.) A
+// hundred 40-byte tokens need about a quarter of a million.
+var maskDenseLimit = 4 << 20
+
+// maskBuild builds the automaton for values (non-empty, distinct), with the
+// DFA table if it has at most denseLimit entries.
+func maskBuild(values []string, denseLimit int) *maskAutomaton {
 	// A trie with children in first-child/next-sibling lists.
 	type tnode struct {
 		child, sib int32
@@ -229,7 +255,67 @@ func maskBuild(values []string) *maskAutomaton {
 			}
 		}
 	}
+	a.buildDense(denseLimit)
 	return a
+}
+
+// buildDense fills delta when it has at most limit entries.
+func (a *maskAutomaton) buildDense(limit int) {
+	var used [256]bool
+	for _, b := range a.edgeByte {
+		used[b] = true
+	}
+	nc := 0
+	for _, u := range used {
+		if !u {
+			nc = 1 // class 0: bytes in no value
+			break
+		}
+	}
+	var rep []byte // a byte of each class
+	if nc == 1 {
+		rep = append(rep, 0)
+		for b := range 256 {
+			if !used[b] {
+				rep[0] = byte(b)
+				break
+			}
+		}
+	}
+	for b := range 256 {
+		if used[b] {
+			a.class[b] = uint32(nc)
+			rep = append(rep, byte(b))
+			nc++
+		}
+	}
+	nn := len(a.fail)
+	if nn*nc > limit {
+		return
+	}
+	a.nclass = nc
+	a.delta = make([]uint32, nn*nc)
+	entry := func(t int32) uint32 {
+		e := uint32(int(t) * nc)
+		if a.match[t] != 0 {
+			e |= maskDenseMatch
+		}
+		return e
+	}
+	for k, b := range rep {
+		a.delta[k] = entry(a.root[b])
+	}
+	// Breadth-first, so a node's fail target's row is complete before it.
+	for n := 1; n < nn; n++ {
+		row, frow := a.delta[n*nc:(n+1)*nc], a.delta[int(a.fail[n])*nc:]
+		for k, b := range rep {
+			if t := a.child(int32(n), b); t != 0 {
+				row[k] = entry(t)
+			} else {
+				row[k] = frow[k]
+			}
+		}
+	}
 }
 
 // child is the node reached from n (not the root) by c, or 0.
@@ -373,6 +459,10 @@ func (w *maskWriter) rescan(a *maskAutomaton) {
 // scan runs the automaton over data, the bytes from w.pos on, recording the
 // longest occurrence ending at each byte.
 func (w *maskWriter) scan(data []byte) {
+	if w.ac.delta != nil {
+		w.scanDense(data)
+		return
+	}
 	a := w.ac
 	s := w.state
 	base := w.pos
@@ -409,6 +499,38 @@ func (w *maskWriter) scan(data []byte) {
 		}
 	}
 	w.state = s
+	w.pos = base + int64(len(data))
+}
+
+// scanDense is scan with the DFA table.
+func (w *maskWriter) scanDense(data []byte) {
+	a := w.ac
+	delta, class := a.delta, &a.class
+	off := uint32(int(w.state) * a.nclass) // row offset of the current node
+	base := w.pos
+	for i := 0; i < len(data); i++ {
+		if off == 0 {
+			// At the root: skip bytes that start no value.
+			for i < len(data) && a.root[data[i]] == 0 {
+				i++
+			}
+			if i == len(data) {
+				break
+			}
+		}
+		e := delta[off+class[data[i]]]
+		off = e &^ maskDenseMatch
+		if e&maskDenseMatch != 0 {
+			s := int32(int(off) / a.nclass)
+			end := base + int64(i) + 1
+			w.found(end-int64(a.match[s]), end)
+			if len(w.runs)-w.head > maskMaxPendingRuns {
+				w.pos = end
+				w.finish(end - int64(a.depth[s]))
+			}
+		}
+	}
+	w.state = int32(int(off) / a.nclass)
 	w.pos = base + int64(len(data))
 }
 

@@ -55,8 +55,18 @@ func maskStream(set *maskSet, input string, cuts ...int) string {
 	return string(out)
 }
 
+// maskScanners are the two ways of scanning, as maskSet.denseLimit values.
+var maskScanners = []struct {
+	name  string
+	limit int
+}{{"dense", 0}, {"sparse", -1}}
+
 func maskTestSet(values ...string) *maskSet {
-	set := &maskSet{}
+	return maskTestSetLimit(0, values...)
+}
+
+func maskTestSetLimit(limit int, values ...string) *maskSet {
+	set := &maskSet{denseLimit: limit}
 	for _, v := range values {
 		set.add(v)
 	}
@@ -137,15 +147,20 @@ func TestMaskOverlappingValues(t *testing.T) {
 		{[]string{"x"}, "axbxc", "a***b***c"},
 		{[]string{"she", "he", "hers", "his"}, "ushers", "u***"},
 	}
-	for _, c := range cases {
-		set := maskTestSet(c.values...)
-		if want := maskNaive(set.maskValues(), c.input); want != c.want {
-			t.Fatalf("test case %v %q: naive says %q", c.values, c.input, want)
-		}
-		for i := 0; i <= len(c.input); i++ {
-			for j := i; j <= len(c.input); j++ {
-				if got := maskStream(set, c.input, i, j); got != c.want {
-					t.Fatalf("%v in %q cut at %d,%d: %q, want %q", c.values, c.input, i, j, got, c.want)
+	for _, sc := range maskScanners {
+		for _, c := range cases {
+			set := maskTestSetLimit(sc.limit, c.values...)
+			if set.automaton().delta == nil != (sc.limit < 0) {
+				t.Fatalf("%s: wrong scanner", sc.name)
+			}
+			if want := maskNaive(set.maskValues(), c.input); want != c.want {
+				t.Fatalf("test case %v %q: naive says %q", c.values, c.input, want)
+			}
+			for i := 0; i <= len(c.input); i++ {
+				for j := i; j <= len(c.input); j++ {
+					if got := maskStream(set, c.input, i, j); got != c.want {
+						t.Fatalf("%s: %v in %q cut at %d,%d: %q, want %q", sc.name, c.values, c.input, i, j, got, c.want)
+					}
 				}
 			}
 		}
@@ -285,8 +300,8 @@ func TestMaskPropertyRandomChunking(t *testing.T) {
 		}
 		return string(b)
 	}
-	for iter := 0; iter < 3000; iter++ {
-		set := &maskSet{}
+	for iter := 0; iter < 4000; iter++ {
+		set := &maskSet{denseLimit: maskScanners[iter%2].limit}
 		for n := rng.IntN(5); n >= 0; n-- {
 			set.add(word(1 + rng.IntN(7)))
 		}
@@ -321,6 +336,9 @@ func FuzzMaskWriter(f *testing.F) {
 	f.Add("line1\nline2", []byte("line1\nline2\nline2"), []byte{0, 5})
 	f.Fuzz(func(t *testing.T, spec string, input []byte, cuts []byte) {
 		set := &maskSet{}
+		if len(cuts) > 0 && cuts[0]&1 == 1 {
+			set.denseLimit = -1
+		}
 		for _, v := range strings.Split(spec, ",") {
 			if !strings.Contains(v, "*") { // "***" itself could complete such a value
 				set.add(v)
@@ -353,9 +371,15 @@ func FuzzMaskWriter(f *testing.F) {
 // A 16 MiB log of ordinary lines with 100 token-like values, a few of which
 // occur, written in 32 KiB chunks.
 func BenchmarkMaskWriter16MiB(b *testing.B) {
+	for _, sc := range maskScanners {
+		b.Run(sc.name, func(b *testing.B) { maskBench16MiB(b, sc.limit) })
+	}
+}
+
+func maskBench16MiB(b *testing.B, limit int) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-	set := &maskSet{}
+	set := &maskSet{denseLimit: limit}
 	var values []string
 	for i := 0; i < 100; i++ {
 		v := make([]byte, 16+rng.IntN(32))
