@@ -552,13 +552,14 @@ func (w *maskWriter) found(start, end int64) {
 	w.runs = append(w.runs, maskRun{start: start, end: end})
 }
 
-// finish writes to w.out everything before final, the offset before which no
-// later occurrence can start: plain bytes, and "***" for each run that
-// starts there.
+// finish writes to w.out what is decided given final, the smallest offset at
+// which a later occurrence can start: plain bytes before final, and "***"
+// for each run that starts at or before it (a later occurrence may still
+// extend such a run to the right, but not to the left).
 func (w *maskWriter) finish(final int64) {
 	for w.head < len(w.runs) {
 		r := &w.runs[w.head]
-		if r.start >= final {
+		if r.start > final { // a later occurrence could still start before it
 			break
 		}
 		if !r.starred {

@@ -121,6 +121,16 @@ func TestMaskHoldsBackOnlyAPossibleStart(t *testing.T) {
 	if got := string(w.flush()); got != "SE" {
 		t.Fatalf("flush: %q", got)
 	}
+	// A whole value is masked at once, not held back.
+	if got := string(w.write([]byte("x SECRET"))); got != "x ***" {
+		t.Fatalf("got %q", got)
+	}
+	if got := string(w.write([]byte("SECRET y"))); got != " y" { // touching: the same run
+		t.Fatalf("got %q", got)
+	}
+	if got := string(w.flush()); got != "" {
+		t.Fatalf("flush: %q", got)
+	}
 	// The writer is reusable after flush.
 	if got := string(w.write([]byte("SECRET"))) + string(w.flush()); got != "***" {
 		t.Fatalf("after flush: %q", got)
@@ -163,6 +173,20 @@ func TestMaskOverlappingValues(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+func TestMaskManyOccurrencesInOneChunk(t *testing.T) {
+	input := strings.Repeat("x-", 5000) + strings.Repeat("yx", 3000) + "zz"
+	for _, sc := range maskScanners {
+		set := maskTestSetLimit(sc.limit, "x", "zz", "x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-!")
+		want := maskNaive(set.maskValues(), input)
+		if got := maskStream(set, input); got != want {
+			t.Fatalf("%s: got %.80q... want %.80q...", sc.name, got, want)
+		}
+		if got := maskStream(set, input, 9999, 10001, 10002); got != want {
+			t.Fatalf("%s, cut: got %.80q... want %.80q...", sc.name, got, want)
 		}
 	}
 }
