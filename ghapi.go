@@ -258,7 +258,7 @@ func (v *ghView) run(run *Run) runJSON {
 		JobsURL: u + "/jobs", LogsURL: u + "/logs", CheckSuiteURL: fmt.Sprintf("%s/check-suites/%d", v.apiRepo(), run.ID),
 		ArtifactsURL: u + "/artifacts", CancelURL: u + "/cancel", RerunURL: u + "/rerun", PreviousAttemptURL: prev,
 		WorkflowURL: fmt.Sprintf("%s/actions/workflows/%d", v.apiRepo(), run.WorkflowID),
-		HeadCommit: run.HeadCommit, Repository: repo, HeadRepository: repo,
+		HeadCommit:  run.HeadCommit, Repository: repo, HeadRepository: repo,
 		RunIndex: run.RunIndex, ParentRunID: parent, RepoID: run.RepoID, WorkflowFile: run.WorkflowFile,
 		WorkflowName: run.WorkflowName, HeadRef: run.HeadRef,
 		StartedAt: timePtr(run.StartedAt), CompletedAt: timePtr(run.CompletedAt),
