@@ -496,6 +496,18 @@ func (s *server) handleRepoGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleUserGet serves GET /api/v1/users/{username}: the user object runs
+// link to as actor.url. A user is no secret here, as on GitHub.
+func (s *server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.store.userByName(r.Context(), r.PathValue("username"))
+	if err != nil {
+		return err
+	}
+	v := &ghView{s: s, r: r, base: s.base(r)}
+	writeJSON(w, http.StatusOK, v.user(u.ID, u.Name))
+	return nil
+}
+
 // handleWorkflowList serves GET /api/v1/repos/{owner}/{repo}/actions/workflows:
 // the workflows of the default branch and every workflow that has runs.
 func (s *server) handleWorkflowList(w http.ResponseWriter, r *http.Request) error {

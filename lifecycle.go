@@ -284,7 +284,6 @@ func oneJob(jobID int64) rerunSelect {
 func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunSelect) (*Run, error) {
 	var id int64
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
 		var status, title string
 		var attempt int64
 		var content []byte
@@ -326,7 +325,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 		if sel == nil || wf == nil {
 			return nil
 		}
-		return s.keepJobs(tx, id, old, again, now)
+		return s.keepJobs(tx, id, old, again)
 	})
 	if err != nil {
 		return nil, err
@@ -338,7 +337,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 // every job that needs one of them stay queued; every other job is replaced
 // by its result in the previous attempt (old), steps and logs included.
 // Queued jobs whose needs all succeeded become claimable.
-func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]bool, now int64) error {
+func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]bool) error {
 	jobs, err := runJobs(context.Background(), tx, newRun)
 	if err != nil {
 		return err
@@ -402,8 +401,9 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 			return err
 		}
 	}
-	_, _, err = s.rollup(tx, newRun, now)
-	return err
+	// The run stays queued, as a new attempt is on GitHub, until one of the
+	// jobs it runs again starts: at least one does, and the claim rolls up.
+	return nil
 }
 
 // msOrNull stores a time as Unix milliseconds, the zero time as NULL.

@@ -66,6 +66,7 @@ func (s *server) routes() {
 
 	// Reading, in GitHub's REST dialect (ghapi.go).
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}", s.wrap(s.handleRepoGet))
+	s.mux.HandleFunc("GET /api/v1/users/{username}", s.wrap(s.handleUserGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs", s.wrap(s.handleRunList))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
