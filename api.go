@@ -25,6 +25,7 @@ type runJSON struct {
 	HeadSHA      string     `json:"head_sha"`
 	HeadRef      string     `json:"head_ref"`
 	Event        string     `json:"event"`
+	DisplayTitle string     `json:"display_title"` // run-name, or the workflow's name
 	Status       string     `json:"status"`
 	Conclusion   string     `json:"conclusion"`
 	Actor        string     `json:"actor"`
@@ -43,10 +44,18 @@ func (s *server) runJSON(r *http.Request, repo *Repo, run *Run) runJSON {
 	return runJSON{
 		ID: run.ID, RunIndex: run.RunIndex, RunAttempt: run.RunAttempt, ParentRunID: parent, RepoID: run.RepoID,
 		WorkflowFile: run.WorkflowFile, WorkflowName: run.WorkflowName, HeadSHA: run.HeadSHA, HeadRef: run.HeadRef,
-		Event: run.Event, Status: run.Status, Conclusion: run.Conclusion, Actor: run.Actor,
+		Event: run.Event, DisplayTitle: displayTitle(run), Status: run.Status, Conclusion: run.Conclusion, Actor: run.Actor,
 		CreatedAt: timePtr(run.CreatedAt), StartedAt: timePtr(run.StartedAt), CompletedAt: timePtr(run.CompletedAt),
 		UpdatedAt: timePtr(run.UpdatedAt), HTMLURL: runPage(s.base(r), repo, run.RunIndex),
 	}
+}
+
+// displayTitle is a run's run-name, or its workflow's name.
+func displayTitle(run *Run) string {
+	if run.Title != "" {
+		return run.Title
+	}
+	return run.WorkflowName
 }
 
 type stepJSON struct {
@@ -57,6 +66,7 @@ type stepJSON struct {
 	Conclusion  string     `json:"conclusion"`
 	StartedAt   *time.Time `json:"started_at"`
 	CompletedAt *time.Time `json:"completed_at"`
+	Summary     string     `json:"summary,omitempty"` // the step's summary, Markdown
 }
 
 type jobJSON struct {
@@ -72,17 +82,32 @@ type jobJSON struct {
 	StartedAt       *time.Time `json:"started_at"`
 	CompletedAt     *time.Time `json:"completed_at"`
 	Steps           []stepJSON `json:"steps"`
+
+	BaseKey         string            `json:"base_key"`         // the job's id in the workflow (job_key is base_key#n for matrix leg n)
+	Matrix          map[string]any    `json:"matrix,omitempty"` // a leg's matrix values
+	Outputs         map[string]string `json:"outputs"`
+	ContinueOnError bool              `json:"continue_on_error"`
+	Environment     *Environment      `json:"environment,omitempty"`
+	Annotations     []Annotation      `json:"annotations"`
 }
 
-func toJobJSON(j *Job) jobJSON {
+func toJobJSON(j *Job, annotations []Annotation) jobJSON {
 	out := jobJSON{
 		ID: j.ID, RunID: j.RunID, JobKey: j.JobKey, Name: j.Name, RunsOn: nonNil(j.RunsOn), Needs: nonNil(j.Needs),
 		Status: j.Status, Conclusion: j.Conclusion, CancelRequested: j.CancelRequested,
 		StartedAt: timePtr(j.StartedAt), CompletedAt: timePtr(j.CompletedAt), Steps: []stepJSON{},
+		BaseKey: j.BaseKey, Outputs: nonNilMap(j.Outputs), ContinueOnError: j.ContinueOnError, Environment: j.Environment,
+		Annotations: annotations,
+	}
+	if out.Annotations == nil {
+		out.Annotations = []Annotation{}
+	}
+	if m, ok := j.Contexts["matrix"].(map[string]any); ok && j.Leg > 0 {
+		out.Matrix = m
 	}
 	for _, st := range j.Steps {
 		out.Steps = append(out.Steps, stepJSON{ID: st.ID, Number: st.Number, Name: st.Name, Status: st.Status,
-			Conclusion: st.Conclusion, StartedAt: timePtr(st.StartedAt), CompletedAt: timePtr(st.CompletedAt)})
+			Conclusion: st.Conclusion, StartedAt: timePtr(st.StartedAt), CompletedAt: timePtr(st.CompletedAt), Summary: st.Summary})
 	}
 	return out
 }
@@ -257,6 +282,33 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handlePullRequest serves POST /api/v1/repos/{owner}/{repo}/actions/events/pull_request
+// {"action","number","head_sha","head_ref","base_ref","base_sha","title"}:
+// 201 with the runs it started (none is still 201).
+func (s *server) handlePullRequest(w http.ResponseWriter, r *http.Request) error {
+	user, err := s.requireUser(r, scopeWrite)
+	if err != nil {
+		return err
+	}
+	repo, err := s.repoFor(r, user, permWrite)
+	if err != nil {
+		return err
+	}
+	var body prEvent
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	runs, err := triggerPullRequest(r.Context(), s.store, repo, user, body)
+	if err != nil {
+		return err
+	}
+	if len(runs) > 0 {
+		s.wake()
+	}
+	writeJSON(w, http.StatusCreated, s.runsJSON(r, repo, runs, len(runs)))
+	return nil
+}
+
 // handleDispatch serves
 // POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_file}/dispatches.
 func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
@@ -366,7 +418,11 @@ func (s *server) handleRunJobs(w http.ResponseWriter, r *http.Request) error {
 		Jobs       []jobJSON `json:"jobs"`
 	}{len(jobs), []jobJSON{}}
 	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, toJobJSON(j))
+		anns, err := s.store.jobAnnotations(r.Context(), j.ID)
+		if err != nil {
+			return err
+		}
+		out.Jobs = append(out.Jobs, toJobJSON(j, anns))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -528,8 +584,9 @@ func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) erro
 }
 
 type statusBody struct {
-	Status     string `json:"status"`
-	Conclusion string `json:"conclusion"`
+	Status     string            `json:"status"`
+	Conclusion string            `json:"conclusion"`
+	Outputs    map[string]string `json:"outputs,omitempty"` // a job's outputs (job status only)
 }
 
 // handleStepStatus serves POST /api/v1/jobs/{id}/steps/{step_id}/status.
@@ -549,6 +606,9 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 	var body statusBody
 	if err := decodeJSON(r, &body); err != nil {
 		return err
+	}
+	if body.Outputs != nil {
+		return malformedf("a step status has no outputs")
 	}
 	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
@@ -571,12 +631,65 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.completeJob(r.Context(), rn.ID, id, body.Status, body.Conclusion); err != nil {
+	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs); err != nil {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.
 	s.wake()
 	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// handleJobAnnotation serves POST /api/v1/jobs/{id}/annotations: one
+// ::error, ::warning or ::notice of a step. 202 with "kept" false when a
+// cap dropped it.
+func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) error {
+	rn, err := s.requireRunner(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var a Annotation
+	if err := decodeJSON(r, &a); err != nil {
+		return err
+	}
+	a.ID = 0
+	kept, err := s.store.addAnnotation(r.Context(), rn.ID, id, a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]bool{"kept": kept})
+	return nil
+}
+
+// handleStepSummary serves POST /api/v1/jobs/{id}/steps/{step_id}/summary
+// {"markdown"}: the step's $GITHUB_STEP_SUMMARY, replacing any before.
+func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error {
+	rn, err := s.requireRunner(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	stepID, err := pathID(r, "step_id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Markdown string `json:"markdown"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.store.setStepSummary(r.Context(), rn.ID, id, stepID, body.Markdown); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"size": len(body.Markdown)})
 	return nil
 }
 
