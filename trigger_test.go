@@ -47,7 +47,7 @@ func TestPushRealGit(t *testing.T) {
 	var jobs struct{ Jobs []jobJSON }
 	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", badRun.ID)}, 200, &jobs)
 	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID)}, 200, nil)
-	if !strings.Contains(string(res.body), "bad.yml:7:5: unknown key \"stratgy\" in job \"x\"\nbad.yml:8:26: unknown key \"shel\" in step 1 of job \"x\"\n") {
+	if !strings.Contains(string(res.body), "bad.yml:7:5: unknown key \"stratgy\" in job \"x\"\nbad.yml:8:25: unknown key \"shel\" in step 1 of job \"x\"\n") {
 		t.Errorf("bad workflow's log = %q, want every problem with file, line and column", res.body)
 	}
 	// Bad input.
