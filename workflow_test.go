@@ -417,6 +417,7 @@ func FuzzParseWorkflow(f *testing.F) {
 	}
 	f.Add([]byte("on: push\njobs:\n  a: &a\n    runs-on: x\n    steps: [*a]\n"))
 	f.Add([]byte("on:\n  workflow_dispatch:\n    inputs:\n      a: {type: choice, options: [x], default: x}\n"))
+	f.Add([]byte("on: [pull_request, schedule]\njobs:\n  a:\n    runs-on: ${{ matrix.os }}\n    strategy: {matrix: {os: [a, b], include: [{os: c}]}}\n    if: ${{ needs.x.result }}\n    steps: [{id: s, run: '${{ steps.s.outputs.x }}'}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, err := parseWorkflow("fuzz.yml", data)
 		if err != nil {
@@ -429,7 +430,7 @@ func FuzzParseWorkflow(f *testing.F) {
 			t.Fatalf("parseWorkflow(fuzz.yml) succeeded with no jobs")
 		}
 		for _, j := range w.Jobs {
-			if len(j.Steps) == 0 {
+			if len(j.Steps) == 0 && j.Uses == "" {
 				t.Fatalf("parseWorkflow(fuzz.yml): job %q has no steps", j.Key)
 			}
 		}
@@ -437,5 +438,15 @@ func FuzzParseWorkflow(f *testing.F) {
 		w.Push.matches("refs/heads/main", []string{"a/b.go"})
 		w.Push.matches("refs/tags/v1", nil)
 		w.Dispatch.resolve(nil)
+		w.PullRequest.matches("opened", "main", []string{"a"})
+		for _, j := range w.Jobs {
+			if j.Strategy != nil && j.Strategy.Matrix != nil {
+				evalMatrix(j.Strategy.Matrix, &exprEnv{})
+			}
+		}
+		// Every problem checkWorkflow reports carries the file name.
+		if _, errs := checkWorkflow("fuzz.yml", data); errs != nil {
+			t.Fatalf("checkWorkflow found %v where parseWorkflow found none", errs)
+		}
 	})
 }
