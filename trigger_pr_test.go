@@ -54,7 +54,7 @@ jobs:
     steps:
       - run: echo ${{ github.event.pull_request.title }} ${{ github.head_ref }}
 `,
-		".shithub/workflows/docs.yml": "on:\n  pull_request:\n    paths: ['docs/**']\njobs:\n  t:\n    runs-on: x\n    steps: [{run: x}]\n",
+		".shithub/workflows/docs.yml":   "on:\n  pull_request:\n    paths: ['docs/**']\njobs:\n  t:\n    runs-on: x\n    steps: [{run: x}]\n",
 		".shithub/workflows/closed.yml": "on:\n  pull_request:\n    types: [closed]\njobs:\n  t:\n    runs-on: x\n    steps: [{run: x}]\n",
 	})
 	body := func(action, base string) string {

@@ -45,11 +45,11 @@ func TestParseWorkflowFull(t *testing.T) {
 				},
 			},
 			{
-				Key:            "deploy",
-				Name:           "deploy",
-				Container:      &ContainerSpec{Image: "alpine:3.20"},
-				Needs:          []string{"build"},
-				Pos:            map[string]string{"container": "46:7", "needs": "47:12", "steps": "49:7"},
+				Key:       "deploy",
+				Name:      "deploy",
+				Container: &ContainerSpec{Image: "alpine:3.20"},
+				Needs:     []string{"build"},
+				Pos:       map[string]string{"container": "46:7", "needs": "47:12", "steps": "49:7"},
 				Steps: []WorkflowStep{
 					{Name: "Run ./deploy.sh --env prod", Run: "  ./deploy.sh --env prod  \n  echo done"},
 				},
