@@ -41,6 +41,14 @@ type claimedJob struct {
 	Env            map[string]string `json:"env"`   // workflow env, job env and the CI variables, merged
 	TimeoutMinutes int               `json:"timeout_minutes"`
 	Steps          []claimedStep     `json:"steps"`
+
+	// The issue 9 contract (/tmp/issue9-contract.md): built by the server when
+	// the job became ready, consumed by the executor.
+	Contexts  map[string]any            `json:"contexts"`  // github, inputs, matrix, strategy, needs, vars, secrets, env
+	Defaults  RunDefaults               `json:"defaults"`  // job-level over workflow-level, raw
+	Container *ContainerSpec            `json:"container"` // evaluated; nil without one (Image equals container.image)
+	Services  map[string]*ContainerSpec `json:"services"`  // evaluated
+	Outputs   map[string]string         `json:"outputs"`   // the job's outputs, raw expressions
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -50,12 +58,20 @@ type claimedJob struct {
 type claimedStep struct {
 	ID               int64             `json:"id"`
 	Number           int               `json:"number"`
-	Kind             string            `json:"kind"` // setup, run or checkout
+	Kind             string            `json:"kind"` // setup, run, checkout or uses (any other action)
 	Name             string            `json:"name"`
 	Run              string            `json:"run"`
 	Uses             string            `json:"uses"`
 	Env              map[string]string `json:"env"`
 	WorkingDirectory string            `json:"working_directory"`
+
+	// The workflow's raw text for the step (the issue 9 contract).
+	StepKey         string            `json:"step_key"` // the step's id:
+	If              string            `json:"if"`
+	With            map[string]string `json:"with"`
+	Shell           string            `json:"shell"`
+	ContinueOnError string            `json:"continue_on_error"` // "", "true", "false" or an expression
+	TimeoutMinutes  string            `json:"timeout_minutes"`   // raw
 }
 
 // Container labels; removeStale and the tests select containers by them.
