@@ -62,6 +62,8 @@ func parseGlobPatterns(patterns []string) []globPattern {
 			if !ok {
 				continue // not under the workspace: matches nothing there
 			}
+			// minimatch's [!a] is path.Match's [^a].
+			rel = strings.ReplaceAll(rel, "[!", "[^")
 			for _, s := range strings.Split(rel, "/") {
 				if s == "**" && len(g.segs) > 0 && g.segs[len(g.segs)-1] == "**" {
 					continue

@@ -32,7 +32,7 @@ var allowedOptions = map[string]bool{
 	"--health-retries": true, "--health-start-period": true, "--health-start-interval": true,
 	"--no-healthcheck": false,
 	"--entrypoint":     true, // services only: the job container needs its own
-	"--user": true, "-u": true, "--workdir": true, "-w": true,
+	"--user":           true, "-u": true, "--workdir": true, "-w": true,
 	"--hostname": true, "-h": true, "--tmpfs": true, "--shm-size": true,
 	"--label": true, "-l": true, "--stop-signal": true, "--stop-timeout": true,
 }

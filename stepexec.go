@@ -250,6 +250,22 @@ func (j *execJob) runStepAt(i int) {
 		out.errorf("%s", setupErr)
 		res.outcome = conclusionFailure
 	default:
+		// Whether a cancel lets this step finish: its if still holds with
+		// the job cancelled (StepsRunner re-evaluates it on a cancel).
+		keep := st.status == conclusionCancelled
+		if !keep && !st.legacy {
+			ce := *env
+			ce.JobStatus = conclusionCancelled
+			keep, _ = exprCondition(step.If, &ce)
+		}
+		j.mu.Lock()
+		j.keepOnCancel = keep
+		j.mu.Unlock()
+		defer func() {
+			j.mu.Lock()
+			j.keepOnCancel = false
+			j.mu.Unlock()
+		}()
 		// A step that runs after a cancel needs the container back.
 		if err := j.ensureRunning(); err != nil {
 			out.errorf("%v", err)
@@ -477,7 +493,7 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 
 	res := stepResult{outcome: conclusionFailure}
 	switch code := processExitCode(err); {
-	case j.abortReason() != "" && !kept:
+	case j.abortReason() != "" && !kept, j.isForced():
 		res.outcome = conclusionCancelled
 	case timedOut:
 		out.errorf("The action has timed out.")
