@@ -219,7 +219,7 @@ func TestStepTimeout(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.minute = 50 * time.Millisecond
+	ex.minute = 300 * time.Millisecond
 	ex.runJob(job)
 	want := []string{"running,success", "running,failure", "skipped", "running,success", "running,success", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
@@ -277,15 +277,21 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	// The time for the steps after a cancel is bounded.
 	job = wfJob(108,
 		claimedStep{Run: "echo started\nwait-stop"},
-		claimedStep{If: "always()", Run: "wait-stop"},
+		claimedStep{If: "always()", Run: "echo cleanup\nwait-stop"},
 		claimedStep{If: "always()", Run: "echo never"},
 	)
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
-	ex.cancelTimeout = time.Second
 	done = startJob(ex, job)
 	waitUntil(t, "the step's output", func() bool { return src.log(t, job.Steps[1].ID) == "started\n" })
 	ex.cancel(108)
+	waitUntil(t, "the always() step", func() bool { return src.log(t, job.Steps[2].ID) == "cleanup\n" })
+	ex.mu.Lock()
+	j := ex.jobs[108]
+	ex.mu.Unlock()
+	j.mu.Lock()
+	j.forceTimer.Reset(0) // what the timer does when cancelTimeout is up
+	j.mu.Unlock()
 	<-done
 	want = []string{"running,success", "running,cancelled", "running,cancelled", "skipped"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
