@@ -197,7 +197,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		src.mu.Lock()
 		anns := src.annotations
 		src.mu.Unlock()
-		wantAnns := []jobAnnotation{
+		wantAnns := []Annotation{
 			{StepID: job.Steps[1].ID, Level: "error", Message: "it broke", File: "a.go", Line: 3, Col: 5, Title: "Bad"},
 			{StepID: job.Steps[1].ID, Level: "warning", Message: "careful"},
 			{StepID: job.Steps[1].ID, Level: "notice", Message: "all good", Title: "Done"},
