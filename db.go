@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,97 @@ var schemaSQL string
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
 var migrations = []string{
-	// 2: history-independent reads and retention (issue 13). Kept tables
+	// 2: workflows as GitHub's REST API has them (a stable id, a name, an
+	// enabled state, a kept count of runs for total_count); each run's
+	// workflow, display title and head commit; an index for each filter of
+	// the runs list, all in the list's order (created_at DESC, id DESC).
+	`CREATE TABLE workflows (
+		id         INTEGER PRIMARY KEY,
+		repo_id    INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+		path       TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		state      TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled_manually')),
+		run_count  INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		UNIQUE (repo_id, path)
+	);
+	INSERT INTO workflows (repo_id, path, name, run_count, created_at, updated_at)
+		SELECT repo_id, workflow_file,
+			(SELECT n.workflow_name FROM runs n WHERE n.repo_id = r.repo_id AND n.workflow_file = r.workflow_file ORDER BY n.id DESC LIMIT 1),
+			COUNT(*), MIN(created_at), MAX(created_at)
+		FROM runs r GROUP BY repo_id, workflow_file;
+	ALTER TABLE runs ADD COLUMN workflow_id INTEGER REFERENCES workflows(id);
+	UPDATE runs SET workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = runs.repo_id AND w.path = runs.workflow_file);
+	ALTER TABLE runs ADD COLUMN title TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN head_commit TEXT;
+	CREATE INDEX runs_repo_workflow ON runs (repo_id, workflow_id, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_ref ON runs (repo_id, head_ref, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_actor ON runs (repo_id, actor_id, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_event ON runs (repo_id, event, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_status ON runs (repo_id, status, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_conclusion ON runs (repo_id, conclusion, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_sha ON runs (repo_id, head_sha, created_at DESC, id DESC);
+	CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN
+		UPDATE workflows SET run_count = run_count + 1 WHERE id = NEW.workflow_id;
+	END;
+	CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN
+		UPDATE workflows SET run_count = run_count - 1 WHERE id = OLD.workflow_id;
+	END;`,
+	// 3: issue 9, the workflow language. Matrix legs are rows of their own:
+	// base_key is the workflow's job id, job_key stays unique per run (a leg
+	// is "key#n", and '#' cannot occur in a job id), so UNIQUE (run_id,
+	// job_key) holds without rebuilding the table. activated: the job's needs
+	// are done and its if, matrix and values were evaluated; waiting says why
+	// an activated job is not claimable yet (max-parallel, concurrency).
+	`ALTER TABLE repos ADD COLUMN default_branch TEXT NOT NULL DEFAULT 'main';
+	ALTER TABLE runs ADD COLUMN event_payload TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE runs ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX runs_concurrency ON runs (repo_id, concurrency_group) WHERE concurrency_group != '' AND status != 'completed';
+	ALTER TABLE jobs ADD COLUMN base_key TEXT NOT NULL DEFAULT '';
+	UPDATE jobs SET base_key = job_key;
+	ALTER TABLE jobs ADD COLUMN leg INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN activated INTEGER NOT NULL DEFAULT 0;
+	UPDATE jobs SET activated = (ready = 1 OR status != 'queued');
+	ALTER TABLE jobs ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN continue_on_error INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN fail_fast INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN max_parallel INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN contexts TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN container TEXT NOT NULL DEFAULT 'null';
+	ALTER TABLE jobs ADD COLUMN services TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN environment TEXT NOT NULL DEFAULT 'null';
+	CREATE INDEX jobs_concurrency ON jobs (concurrency_group) WHERE concurrency_group != '' AND status != 'completed';
+	CREATE INDEX jobs_run_base ON jobs (run_id, base_key);
+	ALTER TABLE steps ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+	CREATE TABLE annotations (
+		id         INTEGER PRIMARY KEY,
+		job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		step_id    INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+		level      TEXT NOT NULL CHECK (level IN ('error', 'warning', 'notice')),
+		message    TEXT NOT NULL,
+		file       TEXT NOT NULL DEFAULT '',
+		line       INTEGER NOT NULL DEFAULT 0,
+		col        INTEGER NOT NULL DEFAULT 0,
+		end_line   INTEGER NOT NULL DEFAULT 0,
+		end_column INTEGER NOT NULL DEFAULT 0,
+		title      TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX annotations_job ON annotations (job_id, id);
+	-- The last minute (Unix ms) each schedule fired, so that restarts and
+	-- several servers start at most one run per schedule per minute.
+	CREATE TABLE schedule_fires (
+		repo_id       INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+		workflow_file TEXT NOT NULL,
+		cron          TEXT NOT NULL,
+		last_minute   INTEGER NOT NULL,
+		PRIMARY KEY (repo_id, workflow_file, cron)
+	) WITHOUT ROWID;`,
+	// 4: history-independent reads and retention (issue 13). Kept tables
 	// hold, per repository, the workflows and branches that have runs (the
 	// Actions tab's choices, the badge's newest run) with their run counts,
 	// maintained by triggers so every writer (and a migration's backfill)
@@ -131,6 +222,10 @@ type Store struct {
 	// lastWrite is when the last write transaction ended (Unix ns): the
 	// maintenance loop checkpoints the WAL once writes have paused.
 	lastWrite atomic.Int64
+
+	// serverURL is github.server_url in the contexts of claims: the
+	// server's --base-url, "" when it has none.
+	serverURL string
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -360,6 +455,37 @@ func secretHash(secret string) []byte {
 
 // ---- meta ----
 
+// logSigningKey is the key the signed log download URLs are made with: 32
+// random bytes made once per database and kept in meta, so links stay valid
+// across a restart and differ between servers.
+func (s *Store) logSigningKey(ctx context.Context) ([]byte, error) {
+	var key string
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'log_signing_key'").Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			b := make([]byte, 32)
+			rand.Read(b)
+			key = hex.EncodeToString(b)
+			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('log_signing_key', ?)", key)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(key)
+}
+
+// runnerName is a runner's name; "" when there is no such runner.
+func (s *Store) runnerName(ctx context.Context, id int64) (string, error) {
+	var name string
+	err := s.db.QueryRowContext(ctx, "SELECT name FROM runners WHERE id = ?", id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
+}
+
 // instanceID names this database's server in container labels, so a
 // restarted server finds the containers its previous process left.
 func (s *Store) instanceID(ctx context.Context) (string, error) {
@@ -421,26 +547,32 @@ type Repo struct {
 	Private       bool
 	RunsVersion   int64
 	RunsUpdatedAt time.Time
+	DefaultBranch string // the branch scheduled runs use
 }
 
 func (r *Repo) FullName() string { return r.Owner + "/" + r.Name }
 
-const repoCols = `r.id, r.owner_id, u.name, r.name, r.git_dir, r.private, r.runs_version, r.runs_updated_at
+const repoCols = `r.id, r.owner_id, u.name, r.name, r.git_dir, r.private, r.runs_version, r.runs_updated_at, r.default_branch
 	FROM repos r JOIN users u ON u.id = r.owner_id`
 
 func scanRepo(row interface{ Scan(...any) error }) (*Repo, error) {
 	r := &Repo{}
 	var upd sql.NullInt64
-	err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.Name, &r.GitDir, &r.Private, &r.RunsVersion, &upd)
+	err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.Name, &r.GitDir, &r.Private, &r.RunsVersion, &upd, &r.DefaultBranch)
 	r.RunsUpdatedAt = msTime(upd)
 	return r, notFound(err)
 }
 
 func (s *Store) createRepo(ctx context.Context, owner *User, name, gitDir string, private bool) (*Repo, error) {
-	r := &Repo{OwnerID: owner.ID, Owner: owner.Name, Name: name, GitDir: gitDir, Private: private}
+	return s.createRepoOn(ctx, owner, name, gitDir, private, "main")
+}
+
+// createRepoOn is createRepo with the repository's default branch.
+func (s *Store) createRepoOn(ctx context.Context, owner *User, name, gitDir string, private bool, defaultBranch string) (*Repo, error) {
+	r := &Repo{OwnerID: owner.ID, Owner: owner.Name, Name: name, GitDir: gitDir, Private: private, DefaultBranch: defaultBranch}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at) VALUES (?, ?, ?, ?, ?)",
-			owner.ID, name, gitDir, private, s.nowMS())
+		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at, default_branch) VALUES (?, ?, ?, ?, ?, ?)",
+			owner.ID, name, gitDir, private, s.nowMS(), defaultBranch)
 		if isUniqueErr(err) {
 			return conflictf("repository %s/%s already exists", owner.Name, name)
 		}
@@ -707,8 +839,14 @@ type Run struct {
 	HeadRef         string
 	Event           string
 	Inputs          map[string]string
+	EventPayload    map[string]any // github.event
+	Pending         bool           // waiting for its concurrency group
+	Cancelled       bool           // a cancel of the whole run was requested
 	ActorID         int64
 	Actor           string
+	WorkflowID      int64
+	Title           string      // display_title: run-name, else the commit's subject for a push, else the workflow's name; "" for runs made before it was kept
+	HeadCommit      *headCommit // nil: unknown
 	Status          string
 	Conclusion      string
 	CreatedAt       time.Time
@@ -718,22 +856,36 @@ type Run struct {
 }
 
 type Job struct {
-	ID              int64
-	RunID           int64
-	JobKey          string
-	Name            string
-	RunsOn          []string
-	Image           string
-	Needs           []string
-	Env             map[string]string
-	TimeoutMinutes  int
-	Status          string
-	Conclusion      string
-	CancelRequested bool
-	RunnerID        int64
-	StartedAt       time.Time
-	CompletedAt     time.Time
-	Steps           []*Step
+	ID               int64
+	RunID            int64
+	JobKey           string // unique in the run: BaseKey, or BaseKey#n for matrix leg n
+	BaseKey          string // the job's id in the workflow
+	Leg              int    // matrix leg, from 1; 0 for a job without a matrix
+	Activated        bool   // needs done; if, matrix and values evaluated
+	Waiting          string // why an activated queued job is not claimable: max-parallel, concurrency
+	ConcurrencyGroup string
+	ContinueOnError  bool
+	FailFast         bool
+	MaxParallel      int
+	Outputs          map[string]string
+	Contexts         map[string]any // the contexts when the job became ready
+	Container        *ContainerSpec // evaluated; nil without one
+	Services         map[string]*ContainerSpec
+	Environment      *Environment
+	Name             string
+	RunsOn           []string
+	Image            string
+	Needs            []string
+	Env              map[string]string
+	TimeoutMinutes   int
+	Status           string
+	Conclusion       string
+	CancelRequested  bool
+	RunnerID         int64
+	CreatedAt        time.Time
+	StartedAt        time.Time
+	CompletedAt      time.Time
+	Steps            []*Step
 }
 
 type Step struct {
@@ -752,27 +904,53 @@ type Step struct {
 	CompletedAt      time.Time
 	LogSize          int64
 	LogTruncated     bool
+	Summary          string // the step's $GITHUB_STEP_SUMMARY, Markdown
 }
 
 const runCols = `r.id, r.uuid, r.repo_id, r.run_index, r.run_attempt, r.parent_run_id, r.workflow_file, r.workflow_name,
 	r.head_sha, r.head_ref, r.event, r.inputs, r.actor_id, u.name, r.status, r.conclusion,
-	r.created_at, r.started_at, r.completed_at, r.updated_at
+	r.created_at, r.started_at, r.completed_at, r.updated_at, COALESCE(r.workflow_id, 0), r.title, r.head_commit,
+	r.event_payload, r.pending, r.cancelled
+
 	FROM runs r JOIN users u ON u.id = r.actor_id`
+
+// headCommit is the commit a run is for, as GitHub's simple-commit has it.
+type headCommit struct {
+	ID        string       `json:"id"`
+	TreeID    string       `json:"tree_id"`
+	Message   string       `json:"message"`
+	Timestamp time.Time    `json:"timestamp"`
+	Author    commitPerson `json:"author"`
+	Committer commitPerson `json:"committer"`
+}
+
+type commitPerson struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
 
 func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	r := &Run{}
 	var parent sql.NullInt64
-	var inputs string
+	var inputs, payload string
 	var created, started, completed, updated sql.NullInt64
+	var commit sql.NullString
 	err := row.Scan(&r.ID, &r.UUID, &r.RepoID, &r.RunIndex, &r.RunAttempt, &parent, &r.WorkflowFile, &r.WorkflowName,
 		&r.HeadSHA, &r.HeadRef, &r.Event, &inputs, &r.ActorID, &r.Actor, &r.Status, &r.Conclusion,
-		&created, &started, &completed, &updated)
+		&created, &started, &completed, &updated, &r.WorkflowID, &r.Title, &commit, &payload, &r.Pending, &r.Cancelled)
+
 	if err != nil {
 		return nil, notFound(err)
 	}
 	r.ParentRunID = parent.Int64
-	if err := decodeColumn("runs.inputs", inputs, &r.Inputs); err != nil {
+	if err := errors.Join(decodeColumn("runs.inputs", inputs, &r.Inputs), decodeColumn("runs.event_payload", payload, &r.EventPayload)); err != nil {
 		return nil, err
+	}
+	if commit.Valid {
+		r.HeadCommit = &headCommit{}
+		if err := decodeColumn("runs.head_commit", commit.String, r.HeadCommit); err != nil {
+			return nil, err
+		}
 	}
 	r.CreatedAt, r.StartedAt, r.CompletedAt, r.UpdatedAt = msTime(created), msTime(started), msTime(completed), msTime(updated)
 	return r, nil
@@ -814,43 +992,123 @@ func (s *Store) childRuns(ctx context.Context, id int64) ([]*Run, error) {
 	return scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+" WHERE r.parent_run_id = ? ORDER BY r.id", id))
 }
 
-// runFilter narrows listRuns; empty fields match everything.
+// runFilter narrows listRuns; empty fields match everything. Every field
+// is served by an index of runs that starts (repo_id, field) and ends in the
+// list's order, so no filter scans the table (TestListRunsPlans).
 type runFilter struct {
-	WorkflowFile string
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowID   int64
 	Branch       string // without refs/heads/
-	Actor        string
+	Actor        string // a user name
 	Event        string
-	Status       string
+	Status       string // as stored: queued, running, completed
 	Conclusion   string
+	HeadSHA      string
+	// CreatedFrom and CreatedTo bound created_at, as Unix milliseconds:
+	// from inclusive, to exclusive; 0 leaves that side open.
+	CreatedFrom, CreatedTo int64
+	// Cap, when above 0, is how many matching runs a list may reach, and so
+	// the most total_count says: GitHub's own limit for searches with
+	// filters (1,000), which keeps counting and deep pages bounded.
+	Cap int
 }
 
-// listRuns returns one page of a repository's runs, newest first, and how
-// many runs match in all.
-func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+// counted reports whether total_count can come from the kept counts of
+// workflows (workflows.run_count) rather than from counting rows.
+func (f runFilter) counted() bool {
+	return f.Branch == "" && f.Actor == "" && f.Event == "" && f.Status == "" && f.Conclusion == "" &&
+		f.HeadSHA == "" && f.CreatedFrom == 0 && f.CreatedTo == 0
+}
+
+// where renders f as SQL conditions on runs r of repository repoID.
+func (f runFilter) where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
-	add := func(cond, v string) {
-		if v != "" {
-			where = append(where, cond)
-			args = append(args, v)
-		}
+	add := func(cond string, v ...any) {
+		where = append(where, cond)
+		args = append(args, v...)
 	}
-	add("(r.workflow_file = ? OR r.workflow_file = '.shithub/workflows/' || ?)", f.WorkflowFile)
 	if f.WorkflowFile != "" {
-		args = append(args, f.WorkflowFile)
+		add(`r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
+			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile)
 	}
-	add("r.head_ref = 'refs/heads/' || ?", f.Branch)
-	add("u.name = ?", f.Actor)
-	add("r.event = ?", f.Event)
-	add("r.status = ?", f.Status)
-	add("r.conclusion = ?", f.Conclusion)
-	cond := strings.Join(where, " AND ")
+	if f.WorkflowID != 0 {
+		add("r.workflow_id = ?", f.WorkflowID)
+	}
+	if f.Branch != "" {
+		add("r.head_ref = ?", "refs/heads/"+f.Branch)
+	}
+	if f.Actor != "" {
+		add("r.actor_id = (SELECT id FROM users WHERE name = ?)", f.Actor)
+	}
+	if f.Event != "" {
+		add("r.event = ?", f.Event)
+	}
+	if f.Status != "" {
+		add("r.status = ?", f.Status)
+	}
+	if f.Conclusion != "" {
+		add("r.conclusion = ?", f.Conclusion)
+	}
+	if f.HeadSHA != "" {
+		add("r.head_sha = ?", f.HeadSHA)
+	}
+	if f.CreatedFrom != 0 {
+		add("r.created_at >= ?", f.CreatedFrom)
+	}
+	if f.CreatedTo != 0 {
+		add("r.created_at < ?", f.CreatedTo)
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// listRuns returns one page of a repository's runs, newest first
+// (created_at DESC, id DESC, the order of every runs index), and how many
+// match. The total is exact: for no filter or a workflow alone it is the
+// kept count of the workflows table; for other filters it is counted through
+// the filter's index, up to f.Cap when that is set.
+func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+	cond, args := f.where(repoID)
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r JOIN users u ON u.id = r.actor_id WHERE "+cond, args...).Scan(&total); err != nil {
+	var err error
+	switch {
+	case f.counted():
+		q := "SELECT COALESCE(SUM(run_count), 0) FROM workflows w WHERE w.repo_id = ?"
+		cargs := []any{repoID}
+		if f.WorkflowFile != "" {
+			q += " AND w.path IN (?, ?)"
+			cargs = append(cargs, f.WorkflowFile, workflowDir+f.WorkflowFile)
+		}
+		if f.WorkflowID != 0 {
+			q += " AND w.id = ?"
+			cargs = append(cargs, f.WorkflowID)
+		}
+		err = s.db.QueryRowContext(ctx, q, cargs...).Scan(&total)
+	case f.Cap > 0:
+		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
+			append(slices.Clone(args), f.Cap)...).Scan(&total)
+	default:
+		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r WHERE "+cond, args...).Scan(&total)
+	}
+	if err != nil {
 		return nil, 0, err
 	}
+	if f.Cap > 0 {
+		total = min(total, f.Cap)
+	}
+	offset := (page - 1) * perPage
+	limit := perPage
+	if f.Cap > 0 {
+		limit = max(0, min(perPage, f.Cap-offset))
+	}
+	if limit == 0 {
+		return []*Run{}, total, nil
+	}
 	runs, err := scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
-		append(args, perPage, (page-1)*perPage)...))
+		append(args, limit, offset)...))
+	if runs == nil && err == nil {
+		runs = []*Run{}
+	}
 	return runs, total, err
 }
 
@@ -917,23 +1175,28 @@ func (s *Store) keptRunCount(ctx context.Context, repoID int64, workflowFile, br
 }
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
-	cancel_requested, runner_id, started_at, completed_at FROM jobs`
+	cancel_requested, runner_id, started_at, completed_at, created_at, base_key, leg, activated, waiting, concurrency_group,
+	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
-	var runsOn, needs, env string
-	var runner, started, completed sql.NullInt64
+	var runsOn, needs, env, outputs, contexts, container, services, environment string
+	var runner, started, completed, created sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
-		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed)
+		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created, &j.BaseKey, &j.Leg, &j.Activated,
+		&j.Waiting, &j.ConcurrencyGroup, &j.ContinueOnError, &j.FailFast, &j.MaxParallel, &outputs, &contexts,
+		&container, &services, &environment)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	if err := errors.Join(decodeColumn("jobs.runs_on", runsOn, &j.RunsOn), decodeColumn("jobs.needs", needs, &j.Needs),
-		decodeColumn("jobs.env", env, &j.Env)); err != nil {
+		decodeColumn("jobs.env", env, &j.Env), decodeColumn("jobs.outputs", outputs, &j.Outputs),
+		decodeColumn("jobs.contexts", contexts, &j.Contexts), decodeColumn("jobs.container", container, &j.Container),
+		decodeColumn("jobs.services", services, &j.Services), decodeColumn("jobs.environment", environment, &j.Environment)); err != nil {
 		return nil, err
 	}
 	j.RunnerID = runner.Int64
-	j.StartedAt, j.CompletedAt = msTime(started), msTime(completed)
+	j.StartedAt, j.CompletedAt, j.CreatedAt = msTime(started), msTime(completed), msTime(created)
 	return j, nil
 }
 
@@ -1001,7 +1264,7 @@ func (s *Store) runJobs(ctx context.Context, runID int64) ([]*Job, error) {
 }
 
 const stepCols = `id, job_id, number, kind, name, run, uses, env, working_directory, status, conclusion,
-	started_at, completed_at, log_size, log_truncated FROM steps`
+	started_at, completed_at, log_size, log_truncated, summary FROM steps`
 
 func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+stepCols+" WHERE job_id = ? ORDER BY number", jobID)
@@ -1015,7 +1278,7 @@ func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 		var env string
 		var started, completed sql.NullInt64
 		if err := rows.Scan(&st.ID, &st.JobID, &st.Number, &st.Kind, &st.Name, &st.Run, &st.Uses, &env, &st.WorkingDirectory,
-			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated); err != nil {
+			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated, &st.Summary); err != nil {
 			return nil, err
 		}
 		if err := decodeColumn("steps.env", env, &st.Env); err != nil {

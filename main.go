@@ -33,7 +33,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--stop-grace 10s] [--shutdown-grace 30s]
         [--keep-logs 90d] [--keep-runs 0] [--metrics-token T]   run the server
   user create NAME
-  repo create OWNER/NAME --git PATH [--private]
+  repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
   token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
   token list USER
@@ -47,6 +47,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
                                                      remove old logs and runs now
   backup FILE                                        a consistent copy, while serve runs
   check [--quick]                                    integrity and stuck state; exit 1 on findings
+  workflow check FILE...                               check workflow files offline
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
 $SHITHUB_ACTIONS_DB).
@@ -81,6 +82,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	var wc workflowCheckFailed
+	if errors.As(err, &wc) {
+		return 1
 	}
 	return exitStatus(errorCode(err))
 }
@@ -137,6 +142,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.check(ctx, rest)
 	case cmd == "dev" && sub == "fill":
 		return c.devFill(ctx, rest[1:])
+	case cmd == "workflow" && sub == "check":
+		return workflowCheck(rest[1:], stdout)
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -254,7 +261,8 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("repo create", flag.ContinueOnError)
 	gitPath := fs.String("git", "", "path of the git repository")
 	private := fs.Bool("private", false, "only collaborators may see it")
-	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private]")
+	defaultBranch := fs.String("default-branch", "main", "the branch scheduled workflows run on")
+	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private] [--default-branch BRANCH]")
 	if err != nil {
 		return err
 	}
@@ -264,6 +272,9 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	}
 	if *gitPath == "" {
 		return usagef("repo create: --git PATH is required")
+	}
+	if !refRE.MatchString("refs/heads/" + *defaultBranch) {
+		return usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
 	}
 	g, err := openGitRepo(ctx, *gitPath)
 	if err != nil {
@@ -278,7 +289,7 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := st.createRepo(ctx, u, name, g.dir, *private)
+	r, err := st.createRepoOn(ctx, u, name, g.dir, *private, *defaultBranch)
 	if err != nil {
 		return err
 	}
@@ -542,13 +553,16 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 		if !strings.HasPrefix(f[2], "refs/heads/") && !strings.HasPrefix(f[2], "refs/tags/") {
 			continue // notes, pull refs and the like start nothing
 		}
-		runs, _, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
+		res, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f[2], err))
 			continue
 		}
-		for _, r := range runs {
+		for _, r := range res.Runs {
 			fmt.Fprintf(c.stdout, "shithub-actions: %s #%d queued for %s\n", r.WorkflowName, r.RunIndex, refName(r.HeadRef))
+		}
+		for _, f := range res.Disabled {
+			fmt.Fprintf(c.stdout, "shithub-actions: %s is disabled: no run\n", f)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -650,6 +664,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go srv.reap(bg)
 	maint := &maintainer{store: st, log: logger, keep: keep, every: 10 * time.Minute, idle: 5 * time.Second, localRun: local.ID}
 	go maint.run(bg)
+	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
 		go ex.sweepLoop(bg)
@@ -808,5 +823,52 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
 	ex.drain(o.shutdownGrace)
 	<-stopped
+	return nil
+}
+
+// errWorkflowProblems makes `workflow check` exit 1 once it has printed the
+// problems; the message itself is the count.
+type workflowCheckFailed struct{ problems, files int }
+
+func (e workflowCheckFailed) Error() string {
+	return fmt.Sprintf("%d problem(s) in %d file(s)", e.problems, e.files)
+}
+
+// workflowCheck is `workflow check FILE...`: it parses each file offline
+// and prints every problem as file:line:col: message. Exit 1 when any file
+// has one; 2 for bad usage, such as a file that cannot be read.
+func workflowCheck(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("workflow check: name at least one workflow file")
+	}
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return usagef("workflow check: unknown flag %s", a)
+		}
+		data, err := os.ReadFile(a)
+		if err != nil {
+			return usagef("workflow check: %v", err)
+		}
+		files = append(files, file{a, data})
+	}
+	failed := workflowCheckFailed{}
+	for _, f := range files {
+		_, errs := checkWorkflow(f.name, f.data)
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e.Error())
+		}
+		if len(errs) > 0 {
+			failed.problems += len(errs)
+			failed.files++
+		}
+	}
+	if failed.files > 0 {
+		return failed
+	}
 	return nil
 }

@@ -325,15 +325,6 @@ func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
 	return p.w.Flush()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // residentBytes reads the process's resident set size (Linux only).
 func residentBytes() (int64, bool) {
 	b, err := os.ReadFile("/proc/self/statm")

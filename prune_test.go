@@ -272,7 +272,7 @@ func TestPrune(t *testing.T) {
 	_ = recent
 	recent = ts.finishedRun(ts.pub)
 	jobs, _ := st.runJobs(ctx, old.ID)
-	logPath := fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID)
+	logPath := fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", old.RunIndex, jobs[0].ID) // the raw log
 	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
 		t.Fatalf("GET %s before pruning = %q, want the log", logPath, res.body)
 	}

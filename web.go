@@ -35,6 +35,9 @@ const (
 	webSessionTTL = 7 * 24 * time.Hour
 	// webRunsPerPage is the Actions tab's page size.
 	webRunsPerPage = 25
+	// webFilterCap is how far the tab counts runs matching filters that
+	// have no kept count: "1000+ workflow runs".
+	webFilterCap = 1000
 	// webLogPageCap is the most of one step's log a run page carries; the
 	// raw log has the rest.
 	webLogPageCap = 1 << 20
@@ -390,6 +393,7 @@ type actionsPage struct {
 	FeedURL   string
 	Runs      []runRow
 	Total     int
+	Capped    bool // Total is the cap: there are more
 	Page      int
 	Pages     int
 	PrevURL   string
@@ -427,6 +431,11 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return malformedf("unknown status %q", status)
 	}
+	if !f.counted() {
+		// Filters beyond the workflow have no kept count: count up to a
+		// cap ("1000+"), so that the tab costs the same at any history.
+		f.Cap = webFilterCap
+	}
 	runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, webRunsPerPage)
 	if err != nil {
 		return err
@@ -442,7 +451,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	tab := actionsTabURL("", repo)
 	now := s.store.now()
 	p := actionsPage{
-		Repo: repo, FeedURL: tab + ".atom", Total: total, Page: page,
+		Repo: repo, FeedURL: tab + ".atom", Total: total, Capped: f.Cap > 0 && total >= f.Cap, Page: page,
 		Pages: max(1, (total+webRunsPerPage-1)/webRunsPerPage), Branch: branch, Branches: branches,
 		Filtered: wf != "" || branch != "" || status != "", ClearURL: tab,
 	}
