@@ -93,13 +93,13 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 			}
 			insRun, err := tx.Prepare(`INSERT INTO runs (uuid, repo_id, run_index, run_attempt, parent_run_id, workflow_file, workflow_name,
 				workflow_content, head_sha, head_ref, event, actor_id, status, conclusion, created_at, started_at, completed_at, updated_at,
-				logs_pruned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?)`)
+				logs_pruned_at, workflow_id, title) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
 			defer insRun.Close()
-			insJob, err := tx.Prepare(`INSERT INTO jobs (run_id, job_key, name, runs_on, needs, status, conclusion, ready, created_at, started_at,
-				completed_at) VALUES (?, ?, ?, '["ubuntu-latest"]', ?, 'completed', ?, 1, ?, ?, ?)`)
+			insJob, err := tx.Prepare(`INSERT INTO jobs (run_id, job_key, base_key, name, runs_on, needs, status, conclusion, ready, activated,
+				created_at, started_at, completed_at) VALUES (?, ?, ?, ?, '["ubuntu-latest"]', ?, 'completed', ?, 1, 1, ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
@@ -115,6 +115,14 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				return err
 			}
 			defer insChunk.Close()
+			wfIDs := map[string]int64{}
+			for _, wf := range fillWorkflows {
+				row, err := st.upsertWorkflow(tx, repo.ID, workflowDir+wf.file, wf.name, true, st.nowMS())
+				if err != nil {
+					return err
+				}
+				wfIDs[wf.file] = row.ID
+			}
 			var prevID int64
 			for i := 0; i < batch; i++ {
 				k := done + i
@@ -155,7 +163,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				dur := int64(30_000 + rng.IntN(600_000))
 				res, err := insRun.Exec(uuid.NewString(), repo.ID, idx, attempt, parent, workflowDir+wf.file, wf.name, []byte(wf.content),
 					fmt.Sprintf("%040x", rng.Uint64()), ref, event, actorIDs[rng.IntN(len(actorIDs))], conclusion,
-					created, created+2000, created+dur, created+dur, pruned)
+					created, created+2000, created+dur, created+dur, pruned, wfIDs[wf.file], wf.name)
 				if err != nil {
 					return err
 				}
@@ -173,7 +181,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 					if j.needs != "" {
 						needs = `["` + j.needs + `"]`
 					}
-					res, err := insJob.Exec(runID, j.key, j.key, needs, jc, created, created+2000, created+dur)
+					res, err := insJob.Exec(runID, j.key, j.key, j.key, needs, jc, created, created+2000, created+dur)
 					if err != nil {
 						return err
 					}

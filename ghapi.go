@@ -234,10 +234,43 @@ func (v *ghView) repository() *ghRepo {
 			ID: v.repo.ID, NodeID: fmt.Sprintf("R_%d", v.repo.ID), Name: v.repo.Name, FullName: v.repo.FullName(),
 			Private: v.repo.Private, Visibility: visibility, Owner: v.user(v.repo.OwnerID, v.repo.Owner),
 			HTMLURL: actionsTabURL(v.base, v.repo), URL: v.apiRepo(),
-			DefaultBranch: gitRepo{dir: v.repo.GitDir}.defaultBranch(v.r.Context()),
+			DefaultBranch: v.s.heads.get(v.r.Context(), v.repo),
 		}
 	}
 	return v.repoObj
+}
+
+// headCache keeps each repository's default branch (git's HEAD) for a
+// while: asking git is a process per API answer, which would cap the API's
+// reads at a few hundred a second.
+type headCache struct {
+	mu      sync.Mutex // guards entries
+	entries map[int64]headEntry
+}
+
+type headEntry struct {
+	branch string
+	at     time.Time
+}
+
+// headTTL is how long a default branch is taken as known.
+const headTTL = 30 * time.Second
+
+func (c *headCache) get(ctx context.Context, repo *Repo) string {
+	c.mu.Lock()
+	e, ok := c.entries[repo.ID]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < headTTL {
+		return e.branch
+	}
+	branch := gitRepo{dir: repo.GitDir}.defaultBranch(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= 4096 {
+		c.entries = map[int64]headEntry{}
+	}
+	c.entries[repo.ID] = headEntry{branch, time.Now()}
+	return branch
 }
 
 func (v *ghView) runURL(id int64) string { return fmt.Sprintf("%s/actions/runs/%d", v.apiRepo(), id) }

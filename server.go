@@ -28,6 +28,7 @@ type server struct {
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
 	metricsToken  string // from --metrics-token; "" leaves /metrics open
+	heads         headCache
 	health        healthProbe
 
 	web *webUI // the pages (web.go)
