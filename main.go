@@ -611,6 +611,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 	srv.metricsToken = *metricsToken
+	// The logs' signing key is made now, not on the first log read, which
+	// would then be a write: log reads must work on a full disk too.
+	key, err := st.logSigningKey(ctx)
+	if err != nil {
+		return err
+	}
+	srv.logs.key = key
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
