@@ -1083,12 +1083,12 @@ func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, p
 			q += " AND w.id = ?"
 			cargs = append(cargs, f.WorkflowID)
 		}
-		err = s.db.QueryRowContext(ctx, q, cargs...).Scan(&total)
+		err = s.rd.QueryRowContext(ctx, q, cargs...).Scan(&total)
 	case f.Cap > 0:
-		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
+		err = s.rd.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
 			append(slices.Clone(args), f.Cap)...).Scan(&total)
 	default:
-		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r WHERE "+cond, args...).Scan(&total)
+		err = s.rd.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r WHERE "+cond, args...).Scan(&total)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -1104,7 +1104,7 @@ func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, p
 	if limit == 0 {
 		return []*Run{}, total, nil
 	}
-	runs, err := scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+	runs, err := scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
 		append(args, limit, offset)...))
 	if runs == nil && err == nil {
 		runs = []*Run{}
@@ -1501,8 +1501,9 @@ func (s *Store) webVisibleRepos(ctx context.Context, user *User) ([]*Repo, error
 
 // stmtCache is a querier that prepares each query text once and reuses the
 // statement (database/sql keeps one per pooled connection), which spares
-// the hot read paths SQLite's parse and plan on every request. Only fixed
-// query texts go through it, so it stays small.
+// the hot read paths SQLite's parse and plan on every request. Only query
+// texts from a bounded set go through it (fixed texts, and listRuns' one
+// per combination of filters), so it stays small.
 type stmtCache struct {
 	db    *sql.DB
 	stmts sync.Map // query text → *sql.Stmt
