@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestBackup copies a database while writes go on: the copy is whole,
@@ -17,23 +18,39 @@ func TestBackup(t *testing.T) {
 	ts := newTestServer(t)
 	dir := t.TempDir()
 	var stop atomic.Bool
+	var made atomic.Int64
 	var wg sync.WaitGroup
+	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writeErr error
 	wg.Add(1)
-	made := 0
 	go func() { // a writer that does not pause for the backup
 		defer wg.Done()
 		for !stop.Load() {
-			ts.newRun(ts.pub)
-			made++
+			_, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+				RepoID: ts.pub.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
+				HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+			}})
+			if err != nil {
+				writeErr = err
+				stop.Store(true)
+				return
+			}
+			made.Add(1)
 		}
 	}()
-	for made < 5 {
-		ts.store.db.Exec("SELECT 1") // let the writer get going
+	for made.Load() < 5 && !stop.Load() {
+		time.Sleep(time.Millisecond) // let the writer get going
 	}
 	dest := filepath.Join(dir, "copy.db")
 	code, stdout, stderr := cliRun(t, ts.store.path, "", "backup", dest)
 	stop.Store(true)
 	wg.Wait()
+	if writeErr != nil {
+		t.Fatalf("the writer: %v", writeErr)
+	}
 	if code != 0 || !strings.Contains(stdout, "integrity_check ok") {
 		t.Fatalf("backup: exit %d, %q %q; want 0", code, stdout, stderr)
 	}
