@@ -57,6 +57,9 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "%s %d runs created before %s, with their jobs, steps and logs, and %d push records\n", verb, rep.Runs,
 			now.Add(-keep.Runs).UTC().Format(time.DateTime), rep.Pushes)
 	}
+	if rep.Batches > 0 {
+		fmt.Fprintf(c.stdout, "in %d batches; the longest took %s\n", rep.Batches, rep.Longest.Round(10*time.Microsecond))
+	}
 	if *vacuum {
 		before := fileSize(c.db)
 		if _, err := st.wdb.ExecContext(ctx, "VACUUM"); err != nil {

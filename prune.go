@@ -34,6 +34,9 @@ type pruneReport struct {
 	LogBytes int64 // bytes of those logs
 	Runs     int   // runs removed, with their jobs, steps and logs
 	Pushes   int   // push records left without runs, removed
+
+	Batches int           // write transactions (or, dry, read passes)
+	Longest time.Duration // the longest batch: how long other writers could wait
 }
 
 func (r pruneReport) empty() bool { return r.LogRuns == 0 && r.Runs == 0 && r.Pushes == 0 }
@@ -280,10 +283,13 @@ func (s *Store) prune(ctx context.Context, keep retention, dry bool, pause time.
 		}
 		var after int64
 		for {
+			start := time.Now()
 			next, done, err := kind.batch(after)
 			if err != nil {
 				return rep, err
 			}
+			rep.Batches++
+			rep.Longest = max(rep.Longest, time.Since(start))
 			after = next
 			if done || ctx.Err() != nil {
 				break
