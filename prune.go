@@ -355,9 +355,41 @@ func (s *Store) checkpoint(ctx context.Context) (busy bool, err error) {
 	return b != 0, nil
 }
 
+// analyzeLimit bounds the rows ANALYZE reads per index: estimates, enough
+// for the planner to tell a selective index from a broad one.
+const analyzeLimit = 400
+
+// analyze refreshes the planner's statistics one index at a time, each a
+// short write of its own with a pause between, so writers never wait long.
+// Without statistics the planner may pick a broad index over a selective
+// one (a runs list filtered by branch and workflow read the workflow's
+// whole history). It returns how many indexes it analyzed.
+func (s *Store) analyze(ctx context.Context, pause time.Duration) (int, error) {
+	names, err := s.strings(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index' ORDER BY name")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		q := fmt.Sprintf(`PRAGMA analysis_limit = %d; ANALYZE "%s"`, analyzeLimit, strings.ReplaceAll(name, `"`, `""`))
+		if _, err := s.wdb.ExecContext(context.WithoutCancel(ctx), q); err != nil {
+			return n, s.writeFailed(err)
+		}
+		n++
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+	return n, nil
+}
+
 // maintainer is serve's background upkeep: retention passes, handing
-// freed pages back, checkpointing the WAL once writes pause, and the
-// in-process pool's sign of life.
+// freed pages back, checkpointing the WAL once writes pause, the planner's
+// statistics, and the in-process pool's sign of life.
 type maintainer struct {
 	store    *Store
 	log      *slog.Logger
@@ -371,6 +403,7 @@ func (m *maintainer) run(ctx context.Context) {
 	tick := time.NewTicker(m.idle)
 	defer tick.Stop()
 	nextPrune := time.Now().Add(10 * time.Second)
+	nextAnalyze := time.Now().Add(30 * time.Second)
 	checkpointed := int64(0) // lastWrite at the last checkpoint
 	for {
 		select {
@@ -386,6 +419,17 @@ func (m *maintainer) run(ctx context.Context) {
 		if !time.Now().Before(nextPrune) {
 			nextPrune = time.Now().Add(m.every)
 			m.pass(ctx)
+		}
+		if !time.Now().Before(nextAnalyze) {
+			nextAnalyze = time.Now().Add(24 * time.Hour)
+			start := time.Now()
+			if n, err := m.store.analyze(ctx, 50*time.Millisecond); err != nil {
+				if ctx.Err() == nil {
+					m.log.Warn("refreshing the planner's statistics", "err", err)
+				}
+			} else {
+				m.log.Info("refreshed the planner's statistics", "indexes", n, "took", time.Since(start).Round(time.Millisecond))
+			}
 		}
 		last := m.store.lastWrite.Load()
 		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.idle {

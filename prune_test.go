@@ -391,3 +391,37 @@ func TestPruneCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyze: the statistics are made one index at a time, and with them
+// the planner takes the selective index for a branch and workflow filter.
+func TestAnalyze(t *testing.T) {
+	ts := newTestServer(t)
+	if code, out, errOut := cliRun(t, ts.store.path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "0"); code != 0 {
+		t.Fatalf("dev fill: %s %s", out, errOut)
+	}
+	n, err := ts.store.analyze(context.Background(), 0)
+	if err != nil || n < 10 {
+		t.Fatalf("analyze = %d, %v; want every index", n, err)
+	}
+	var stats int
+	ts.store.db.QueryRow("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'runs'").Scan(&stats)
+	if stats == 0 {
+		t.Fatal("no statistics for runs")
+	}
+	rows, err := ts.store.db.Query(`EXPLAIN QUERY PLAN SELECT 1 FROM runs r WHERE r.repo_id = ? AND r.head_ref = ?
+		AND r.workflow_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT 10`, ts.pub.ID, "refs/heads/feature-3", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var a, b, c int
+		var d string
+		rows.Scan(&a, &b, &c, &d)
+		plan = append(plan, d)
+	}
+	if !strings.Contains(strings.Join(plan, " | "), "runs_repo_ref") {
+		t.Fatalf("plan for a branch and workflow filter = %v, want the branch index", plan)
+	}
+}
