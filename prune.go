@@ -18,6 +18,7 @@ import (
 // a few milliseconds, so the API's writes wait no longer than that.
 const (
 	pruneRunsPerBatch  = 20      // runs examined per batch
+	pruneRunsPerRead   = 2000    // runs examined per batch of a dry run, which writes nothing
 	pruneLogBatchBytes = 4 << 20 // log bytes removed per batch, at least one run's
 	vacuumPagesPerStep = 512     // pages incremental_vacuum frees per step
 )
@@ -40,6 +41,13 @@ type pruneReport struct {
 }
 
 func (r pruneReport) empty() bool { return r.LogRuns == 0 && r.Runs == 0 && r.Pushes == 0 }
+
+func batchSize(dry bool) int {
+	if dry {
+		return pruneRunsPerRead
+	}
+	return pruneRunsPerBatch
+}
 
 // parseAge reads a retention age: Nd (days), or a Go duration (36h, 90m);
 // "0" means keep forever.
@@ -86,7 +94,7 @@ func (s *Store) pruneLogsBatch(ctx context.Context, cutoff time.Time, keep time.
 	done := false
 	work := func(q querier, exec func(string, ...any) (sql.Result, error)) error {
 		rows, err := q.QueryContext(ctx, `SELECT id, created_at, status FROM runs WHERE logs_pruned_at IS NULL AND id > ?
-			ORDER BY id LIMIT ?`, after, pruneRunsPerBatch)
+			ORDER BY id LIMIT ?`, after, batchSize(dry))
 		if err != nil {
 			return err
 		}
@@ -113,7 +121,7 @@ func (s *Store) pruneLogsBatch(ctx context.Context, cutoff time.Time, keep time.
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if n < pruneRunsPerBatch {
+		if n < batchSize(dry) {
 			done = true
 		}
 		marker := []byte(prunedLogLine(keep))
@@ -185,7 +193,7 @@ func (s *Store) pruneRunsBatch(ctx context.Context, cutoff time.Time, after int6
 	done := false
 	work := func(q querier, exec func(string, ...any) (sql.Result, error)) error {
 		rows, err := q.QueryContext(ctx, "SELECT id, repo_id, push_id, created_at, status FROM runs WHERE id > ? ORDER BY id LIMIT ?",
-			after, pruneRunsPerBatch)
+			after, batchSize(dry))
 		if err != nil {
 			return err
 		}
@@ -216,7 +224,7 @@ func (s *Store) pruneRunsBatch(ctx context.Context, cutoff time.Time, after int6
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if n < pruneRunsPerBatch {
+		if n < batchSize(dry) {
 			done = true
 		}
 		rep.Runs += len(victims)

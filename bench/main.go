@@ -608,7 +608,8 @@ func (e *env) mixedPhase() error {
 			ID int64 `json:"id"`
 		}
 		if code == 200 && json.Unmarshal(body, &run) == nil && rng.IntN(2) == 0 {
-			e.do(t.get("cancel run"), req{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", run.ID), auth: e.token})
+			e.do(t.get("cancel run"), req{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", run.ID), auth: e.token,
+				ok: []int{200, 202, 409}}) // 409: it completed first
 		}
 	})
 	// Re-run an old run, then cancel the re-run: the re-run storm.
@@ -620,7 +621,8 @@ func (e *env) mixedPhase() error {
 			RunID int64 `json:"run_id"`
 		}
 		if code == 201 && json.Unmarshal(body, &nr) == nil {
-			e.do(t.get("cancel run"), req{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", nr.RunID), auth: e.token})
+			e.do(t.get("cancel run"), req{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", nr.RunID), auth: e.token,
+				ok: []int{200, 202, 409}})
 		}
 	})
 	// Jobs streaming logs.
@@ -672,11 +674,12 @@ func (e *env) mixedPhase() error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		tag := strconv.FormatInt(time.Now().Unix()%100000, 36) // names unique across -reuse runs
 		for i := 0; ctx.Err() == nil; i++ {
 			var args []string
 			switch i % 4 {
 			case 0:
-				args = []string{"user", "create", fmt.Sprintf("u%d", i)}
+				args = []string{"user", "create", fmt.Sprintf("u%s-%d", tag, i)}
 			case 1:
 				args = []string{"token", "create", "bob", "--scopes", "repo:read"}
 			case 2:
@@ -685,7 +688,7 @@ func (e *env) mixedPhase() error {
 				if i%16 == 3 {
 					args = []string{"backup", filepath.Join(e.dir, fmt.Sprintf("backup-%d.db", i))}
 				} else {
-					args = []string{"runner", "register", fmt.Sprintf("r%d", i), "--labels", "gpu"}
+					args = []string{"runner", "register", fmt.Sprintf("r%s-%d", tag, i), "--labels", "gpu"}
 				}
 			}
 			start := time.Now()
