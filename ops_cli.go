@@ -60,6 +60,15 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	if rep.Batches > 0 {
 		fmt.Fprintf(c.stdout, "in %d batches; the longest took %s\n", rep.Batches, rep.Longest.Round(10*time.Microsecond))
 	}
+	if !*dry && !*vacuum {
+		pages, err := st.releaseFreePages(ctx, 0)
+		if err != nil {
+			return err
+		}
+		var pageSize int64
+		st.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize)
+		fmt.Fprintf(c.stdout, "handed %s of free pages back to the filesystem\n", mib(pages*pageSize))
+	}
 	if *vacuum {
 		before := fileSize(c.db)
 		if _, err := st.wdb.ExecContext(ctx, "VACUUM"); err != nil {
