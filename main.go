@@ -29,8 +29,9 @@ import (
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
   serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run the server
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
+        [--trust-proxy CIDR,...]                          run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private]
   repo grant OWNER/NAME USER read|write|admin
@@ -38,9 +39,11 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
+  runner list
+  runner revoke NAME
   runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
@@ -672,6 +675,15 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 		return nil
 	})
 	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return fmt.Errorf("empty pattern in %q", v)
+			}
+			cfg.AllowImages = append(cfg.AllowImages, p)
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
 	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")

@@ -71,6 +71,17 @@ type WorkflowStep struct {
 // defaultTimeoutMinutes is GitHub's default job timeout.
 const defaultTimeoutMinutes = 360
 
+// Limits on a workflow file, checked before anything of it is stored, so
+// that one push cannot make a write transaction that stalls every other.
+const (
+	maxWorkflowBytes  = 512 << 10 // a workflow file's size
+	maxAliasExpansion = 10        // YAML aliases may grow the document to this many times its nodes...
+	minAliasBudget    = 10000     // ...or to this many nodes, whichever is more
+	maxJobs           = 256       // jobs in one run: GitHub's matrix limit
+	maxSteps          = 1000      // steps in one job
+	maxTimeoutMinutes = 4320      // 72 hours: GitHub's limit for self-hosted runners
+)
+
 var (
 	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	jobIDRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
@@ -103,6 +114,9 @@ func (e *workflowError) Error() string {
 // returns the first error found, as a *workflowError.
 func parseWorkflow(file string, data []byte) (*Workflow, error) {
 	p := &wfParser{file: file}
+	if len(data) > maxWorkflowBytes {
+		return nil, &workflowError{File: file, Msg: fmt.Sprintf("the file is %d bytes; a workflow file may have at most %d (512 KiB)", len(data), maxWorkflowBytes)}
+	}
 	root, err := p.decode(data)
 	if err != nil {
 		return nil, err
@@ -175,7 +189,48 @@ func (p *wfParser) decode(data []byte) (*yaml.Node, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root = doc.Content[0]
 	}
+	if nodes, expanded := aliasExpansion(&doc); expanded > max(maxAliasExpansion*nodes, minAliasBudget) {
+		return nil, p.errorf(root, "YAML aliases expand this workflow from %d to %d nodes; at most %d times the written size (or %d nodes) is allowed",
+			nodes, expanded, maxAliasExpansion, minAliasBudget)
+	}
 	return deref(root), nil
+}
+
+// aliasExpansion counts the nodes of a document as written and as its
+// reader sees it, every alias replaced by what it names. Walking the parse
+// expands aliases, so a few kilobytes of nested aliases (a "billion laughs")
+// would otherwise become millions of jobs and steps. Sizes are memoized per
+// node, so this is linear in the written size; the count saturates rather
+// than overflows.
+func aliasExpansion(doc *yaml.Node) (nodes, expanded int) {
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) int
+	size = func(n *yaml.Node, depth int) int {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			if depth > 1000 { // an alias inside what it names; the parser refuses those already
+				return math.MaxInt32
+			}
+			return size(n.Alias, depth+1)
+		}
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		total := 1
+		for _, c := range n.Content {
+			total = min(total+size(c, depth+1), math.MaxInt32)
+		}
+		memo[n] = total
+		return total
+	}
+	var count func(n *yaml.Node)
+	count = func(n *yaml.Node) {
+		nodes++
+		for _, c := range n.Content {
+			count(c)
+		}
+	}
+	count(doc)
+	return nodes, size(doc, 0)
 }
 
 // syntaxError turns the yaml package's "yaml: line N: msg" into our format.
@@ -497,6 +552,9 @@ func (p *wfParser) jobs(n *yaml.Node) ([]*WorkflowJob, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(pairs) > maxJobs {
+		return nil, p.errorf(n, "jobs has %d jobs; a run may have at most %d", len(pairs), maxJobs)
+	}
 	jobs := make([]*WorkflowJob, 0, len(pairs))
 	needNodes := make([][]*yaml.Node, 0, len(pairs)) // parallel to jobs, for error lines
 	index := make(map[string]int)
@@ -600,8 +658,8 @@ func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node, error) {
 			j.Env, err = p.env(kv.v, "env of "+where)
 		case "timeout-minutes":
 			var t int
-			if kv.v.Kind != yaml.ScalarNode || kv.v.ShortTag() != "!!int" || kv.v.Decode(&t) != nil || t <= 0 {
-				err = p.errorf(kv.v, "timeout-minutes of %s must be a positive integer", where)
+			if kv.v.Kind != yaml.ScalarNode || kv.v.ShortTag() != "!!int" || kv.v.Decode(&t) != nil || t < 1 || t > maxTimeoutMinutes {
+				err = p.errorf(kv.v, "timeout-minutes of %s must be a whole number from 1 to %d", where, maxTimeoutMinutes)
 			}
 			j.TimeoutMinutes = t
 		case "steps":
@@ -657,6 +715,9 @@ func (p *wfParser) container(n *yaml.Node, where string) (string, error) {
 func (p *wfParser) steps(n *yaml.Node, job string) ([]WorkflowStep, error) {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		return nil, p.errorf(n, "steps of %s must be a non-empty list", job)
+	}
+	if len(n.Content) > maxSteps {
+		return nil, p.errorf(n, "steps of %s has %d steps; a job may have at most %d", job, len(n.Content), maxSteps)
 	}
 	steps := make([]WorkflowStep, len(n.Content))
 	for i, c := range n.Content {
