@@ -502,8 +502,8 @@ type execJob struct {
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
 	shell                                              string // bash or sh, with its path in the container
-	next         int    // index of the first step not yet completed
-	inProgress   bool   // Steps[next] has been set running
+	next                                               int    // index of the first step not yet completed
+	inProgress                                         bool   // Steps[next] has been set running
 
 	mu      sync.Mutex // guards reason, started, ending
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
