@@ -495,15 +495,15 @@ type execJob struct {
 	stops sync.WaitGroup // docker stop in flight
 
 	// Only the job's goroutine touches these.
-	stage   string // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	network string // the job's own network ("" until created): services and the job container share it
-	gateway string // the job network's gateway: the host as the job sees it
-	// What set-up attempted, so finish removes it by name even when the
+	stage      string // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	network    string // the job's own network ("" until created): services and the job container share it
+	gateway    string // the job network's gateway: the host as the job sees it
+	shell      string // bash or sh, with its path in the container
+	next       int    // index of the first step not yet completed
+	inProgress bool   // Steps[next] has been set running
+	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
-	shell                                              string // bash or sh, with its path in the container
-	next                                               int    // index of the first step not yet completed
-	inProgress                                         bool   // Steps[next] has been set running
 
 	mu      sync.Mutex // guards reason, started, ending
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
