@@ -141,10 +141,17 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 
 // webViewer is the person a page is for: anonymous (user nil), signed in
 // with a session (csrf set), or a PAT in Authorization for scripted reads.
+// token holds the scopes of the PAT, or of the one the session was signed
+// in with: a session is worth what its token is.
 type webViewer struct {
-	user *User
-	csrf string
+	user  *User
+	csrf  string
+	token Token
 }
+
+// mayWrite reports whether the viewer's token lets them cancel and re-run,
+// as the API asks of a PAT; permission on the repository is checked apart.
+func (v *webViewer) mayWrite() bool { return v.user != nil && v.token.hasScope(scopeWrite) }
 
 // viewer resolves the request's viewer. A PAT in Authorization wins (and
 // must be valid and carry repo:read); else the session cookie. A cookie
@@ -158,13 +165,13 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 		if !tok.hasScope(scopeRead) {
 			return nil, errLacksScope(scopeRead)
 		}
-		return &webViewer{user: u}, nil
+		return &webViewer{user: u, token: *tok}, nil
 	}
 	c, err := r.Cookie(webSessionCookie)
 	if err != nil || c.Value == "" {
 		return &webViewer{}, nil
 	}
-	u, csrf, err := s.store.webSession(r.Context(), c.Value)
+	u, csrf, scopes, err := s.store.webSession(r.Context(), c.Value)
 	if errors.Is(err, errNotFound) {
 		if w != nil {
 			s.setSessionCookie(w, r, "", -1)
@@ -174,7 +181,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 	if err != nil {
 		return nil, err
 	}
-	return &webViewer{user: u, csrf: csrf}, nil
+	return &webViewer{user: u, csrf: csrf, token: Token{Scopes: scopes}}, nil
 }
 
 // setSessionCookie sets (maxAge > 0) or clears (maxAge < 0) the session

@@ -880,20 +880,25 @@ func (s *Store) webCreateSession(ctx context.Context, userID, tokenID int64, ttl
 	return id, csrf, nil
 }
 
-// webSession finds the user and CSRF token of an unexpired session whose
-// token is neither revoked nor expired; errNotFound when there is none.
-func (s *Store) webSession(ctx context.Context, id string) (*User, string, error) {
+// webSession finds the user, CSRF token and scopes of an unexpired session
+// whose token is neither revoked nor expired; errNotFound when there is
+// none. A session has the scopes of the token it was signed in with.
+func (s *Store) webSession(ctx context.Context, id string) (*User, string, []string, error) {
 	u := &User{}
-	var csrf string
+	var csrf, scopes string
 	now := s.nowMS()
-	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf, t.scopes FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf)
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
 	if err != nil {
-		return nil, "", notFound(err)
+		return nil, "", nil, notFound(err)
 	}
-	return u, csrf, nil
+	var list []string
+	if scopes != "" {
+		list = strings.Split(scopes, ",")
+	}
+	return u, csrf, list, nil
 }
 
 // webDeleteSession ends a session; ending one that is gone is not an error.

@@ -582,7 +582,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Event: run.Event, Branch: refName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != statusCompleted, LiveURL: here + "/live",
-		CanWrite: v.csrf != "" && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
+		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
 	}
 	if run.ParentRunID != 0 {
 		if pr, err := s.store.runByID(ctx, run.ParentRunID); err == nil {
@@ -789,6 +789,9 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 	v, err := s.formViewer(w, r)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if !v.mayWrite() {
+		return nil, nil, nil, errLacksScope(scopeWrite)
 	}
 	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -170,7 +171,13 @@ var webCSRFRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // value and the session's CSRF token.
 func (e *webEnv) webSignIn(user *User) (cookie, csrf string) {
 	e.t.Helper()
-	_, secret, err := e.st.createToken(context.Background(), user, "web", []string{scopeRead, scopeWrite}, 0)
+	return e.webSignInScopes(user, scopeRead, scopeWrite)
+}
+
+// webSignInScopes is webSignIn with a PAT of the given scopes.
+func (e *webEnv) webSignInScopes(user *User, scopes ...string) (cookie, csrf string) {
+	e.t.Helper()
+	_, secret, err := e.st.createToken(context.Background(), user, "web", scopes, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -526,6 +533,42 @@ func TestWebCancel(t *testing.T) {
 	run2, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
 	if run2.Status != "completed" || run2.Conclusion != "cancelled" {
 		t.Errorf("run 2 is %s/%s", run2.Status, run2.Conclusion)
+	}
+}
+
+// TestWebReadOnlySession: a session signed in with a repo:read token gets
+// no Cancel or Re-run buttons, and its posts are refused as the API
+// refuses the token, even from the repository's owner.
+func TestWebReadOnlySession(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2) // #1, completed
+	done := e.webClaim()
+	if err := e.st.completeJob(context.Background(), e.runner.ID, done.JobID, "completed", "success"); err != nil {
+		t.Fatal(err)
+	}
+	e.webMakeRun(e.priv, "ci.yml", webTestWorkflow, "main", webSHA1) // #2, queued
+	readCookie, readCSRF := e.webSignInScopes(e.alice, scopeRead)
+	writeCookie, _ := e.webSignInScopes(e.alice, scopeRead, scopeWrite)
+	buttons := []string{"Cancel run</button>", "Cancel job</button>"}
+
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(writeCookie)), 200, buttons...)
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(writeCookie)), 200, "Re-run</button>")
+	w := e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(readCookie))
+	webExpect(t, w, 200, "Signed in as <strong>alice</strong>")
+	webLacks(t, w, buttons...)
+	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run</button>")
+
+	run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
+	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	for _, target := range []string{"/alice/secret/actions/runs/2/cancel",
+		"/alice/secret/actions/runs/2/jobs/" + webItoa(jobs[0].ID) + "/cancel", "/alice/secret/actions/runs/1/rerun"} {
+		webExpect(t, e.do("POST", target, url.Values{"csrf": {readCSRF}}, webCookie(readCookie)), 403, "lacks the repo:write scope")
+	}
+	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == statusCompleted {
+		t.Errorf("a read-only session cancelled run 2")
+	}
+	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, errNotFound) {
+		t.Errorf("a read-only session re-ran run 1: %v", err)
 	}
 }
 
