@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -553,6 +554,23 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
+	var trust []netip.Prefix
+	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
+		for c := range strings.SplitSeq(v, ",") {
+			c = strings.TrimSpace(c)
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a, aerr := netip.ParseAddr(c)
+				if aerr != nil {
+					return fmt.Errorf("want an address or CIDR, got %q", c)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			trust = append(trust, p.Masked())
+		}
+		return nil
+	})
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
@@ -568,6 +586,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *runners < 0 {
 		return usagef("serve: --runners must not be negative")
 	}
+	if *queueTimeout <= 0 {
+		return usagef("serve: --queue-timeout must be positive")
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -575,6 +596,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
+	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -620,7 +642,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(srv, logger)
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -651,6 +673,36 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutCtx)
+}
+
+// The HTTP server's timeouts, so that a client sending a request (or
+// reading an answer) a byte at a time cannot hold a connection forever.
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds reading a whole request, body included. The
+	// largest bodies are a runner's log chunks (2 MiB at most) and a git
+	// fetch's list of wants and haves.
+	httpReadTimeout = time.Minute
+	// httpWriteTimeout bounds an answer from the end of its request. The
+	// longest are a job's raw log (up to 16 MiB a step), a run page, and a
+	// remote runner's git fetch of a whole repository: ten minutes is 1 MiB/s
+	// for 600 MiB.
+	httpWriteTimeout = 10 * time.Minute
+	// httpIdleTimeout closes keep-alive connections that send nothing.
+	httpIdleTimeout = 2 * time.Minute
+)
+
+// newHTTPServer is serve's HTTP server for h, with its timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // runnerOptions is a parsed `runner` command line.

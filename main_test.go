@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,5 +236,53 @@ func TestParseRunnerArgs(t *testing.T) {
 	}
 	if err := cmdRunner(context.Background(), []string{"-h"}, io.Discard, io.Discard); err != nil {
 		t.Errorf("cmdRunner -h = %v", err)
+	}
+}
+
+// TestHTTPServerTimeouts: serve's server has read, write and idle timeouts,
+// and a client that sends its body a byte at a time is cut off once the
+// read timeout (shortened here) is up, long before its body is done.
+func TestHTTPServerTimeouts(t *testing.T) {
+	hs := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if hs.ReadHeaderTimeout != httpReadHeaderTimeout || hs.ReadTimeout != httpReadTimeout ||
+		hs.WriteTimeout != httpWriteTimeout || hs.IdleTimeout != httpIdleTimeout ||
+		min(hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout) <= 0 {
+		t.Fatalf("timeouts: header %v, read %v, write %v, idle %v", hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout)
+	}
+	read := make(chan struct{})
+	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		close(read)
+	})
+	hs.ReadTimeout = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const size = 600 // at a byte per 50 ms: 30 s
+	fmt.Fprintf(conn, "POST /api/v1/jobs/1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
+	sent := 0
+	for ; sent < size; sent++ {
+		if _, err := conn.Write([]byte("x")); err != nil {
+			break
+		}
+		select {
+		case <-read:
+			sent = size + 1 // the handler's read of the body ended
+		case <-time.After(50 * time.Millisecond):
+		}
+		if sent > size {
+			break
+		}
+	}
+	if sent == size {
+		t.Fatalf("the server read a %d-byte body sent over %v; want it cut off by the read timeout", size, size*50*time.Millisecond)
 	}
 }

@@ -225,18 +225,18 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
 	name := strings.TrimSpace(r.PostFormValue("username"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))
-	key := clientKey(r)
 	fail := func(code int, msg string) error {
 		return s.render(w, r, code, "login", webLayout{Title: "Sign in", Next: next, Page: loginPage{Username: name, Error: msg}})
 	}
-	if wait := s.web.limiter.wait(key); wait > 0 {
+	wait, done := s.web.limiter.acquire(s.clientKey(r))
+	if done == nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d minute(s).", mins))
 	}
 	u, tok, err := s.checkLogin(r, name, secret)
+	done(err == nil || !errors.Is(err, errBadLogin)) // only wrong credentials count
 	if errors.Is(err, errBadLogin) {
-		s.web.limiter.fail(key)
 		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+scopeRead+".")
 	}
 	if err != nil {

@@ -5,15 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -706,6 +709,64 @@ func TestWebLogin(t *testing.T) {
 	// An expired token.
 	e.tick(time.Hour)
 	webExpect(t, login("bob", short, "/"), 403)
+}
+
+// TestWebLoginParallel: wrong sign-ins sent all at once from one address
+// get no more tries than wrong sign-ins sent one by one.
+func TestWebLoginParallel(t *testing.T) {
+	e := newWebTestServer(t)
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bad := fmt.Sprintf("shithub_pat_%032d", i)
+			codes <- e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {bad}}).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	tried := 0
+	for c := range codes {
+		if c != http.StatusTooManyRequests {
+			tried++
+		}
+	}
+	if tried != webLoginMaxFails {
+		t.Errorf("%d of 40 parallel wrong sign-ins were tried, want %d", tried, webLoginMaxFails)
+	}
+}
+
+// TestWebLoginBehindProxy: with --trust-proxy, clients behind the proxy are
+// limited one by one; without it, X-Forwarded-For changes nothing.
+func TestWebLoginBehindProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		e := newWebTestServer(t)
+		if trust {
+			e.srv.trustProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}
+		}
+		from := func(client string) webOpt {
+			return func(r *http.Request) { r.RemoteAddr = "10.0.0.1:5555"; r.Header.Set("X-Forwarded-For", client) }
+		}
+		for i := range webLoginMaxFails {
+			// An attacker who sends a new X-Forwarded-For each time.
+			e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from(fmt.Sprintf("203.0.113.%d", i)))
+		}
+		attacker := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("203.0.113.99")).Code
+		if trust && attacker != http.StatusForbidden || !trust && attacker != http.StatusTooManyRequests {
+			t.Errorf("trust %v: a 6th wrong sign-in through the proxy: %d", trust, attacker)
+		}
+		if trust {
+			// The proxy says who the client is: one client is held back.
+			for range webLoginMaxFails {
+				e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7"))
+			}
+			if c := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7")).Code; c != http.StatusTooManyRequests {
+				t.Errorf("a client behind a trusted proxy after %d failures: %d, want 429", webLoginMaxFails, c)
+			}
+		}
+	}
 }
 
 func TestWebLogoutAndExpiry(t *testing.T) {
