@@ -451,10 +451,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if body.Capacity != nil && *body.Capacity < 0 {
 		return malformedf("capacity must not be negative")
 	}
-	labels := body.Labels
-	if labels == nil {
-		labels = rn.Labels
-	}
+	labels := narrowLabels(rn.Labels, body.Labels)
 	if body.Capacity != nil && *body.Capacity == 0 {
 		if err := s.store.touchRunner(r.Context(), rn.ID); err != nil {
 			return err

@@ -57,6 +57,7 @@ var (
 	errBadToken           = &appError{Code: codeUnauthenticated, Msg: "bad credentials"}
 	errTokenExpired       = &appError{Code: codeUnauthenticated, Msg: "token expired"}
 	errTokenRevoked       = &appError{Code: codeUnauthenticated, Msg: "token revoked"}
+	errRunnerRevoked      = &appError{Code: codeUnauthenticated, Msg: "runner revoked"}
 )
 
 // errLacksScope refuses a valid token that does not grant scope.
@@ -135,6 +136,9 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 	rn, err := s.store.runnerBySecret(r.Context(), secret)
 	if errors.Is(err, errNotFound) {
 		return nil, errBadToken
+	}
+	if err == nil && rn.Revoked {
+		return nil, errRunnerRevoked
 	}
 	return rn, err
 }

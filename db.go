@@ -28,7 +28,13 @@ var schemaSQL string
 
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
-var migrations = []string{}
+var migrations = []string{
+	// 2: a runner can be revoked (runner revoke); a claimed job waits for
+	// its runner's first report (claim_acked 0) and goes back to the queue
+	// when none comes. Jobs running before this migration count as acked.
+	`ALTER TABLE runners ADD COLUMN revoked_at INTEGER;
+	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
+}
 
 // defaultLogCap is the most a step's log keeps before the truncation marker.
 const defaultLogCap = 16 << 20
@@ -468,9 +474,10 @@ func (s *Store) touchToken(ctx context.Context, t *Token) error {
 // ---- runners ----
 
 type Runner struct {
-	ID     int64
-	Name   string
-	Labels []string
+	ID      int64
+	Name    string
+	Labels  []string
+	Revoked bool
 }
 
 // localRunnerName is the runner row of the server's own pool. Its jobs are
@@ -484,7 +491,7 @@ func (s *Store) createRunner(ctx context.Context, name string, labels []string) 
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
 			name, secretHash(secret), jsonText(labels), s.nowMS())
 		if isUniqueErr(err) {
-			return conflictf("runner %q already exists", name)
+			return conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
 		if err != nil {
 			return err
@@ -507,14 +514,77 @@ func (s *Store) localRunner(ctx context.Context, labels []string) (*Runner, erro
 	return r, err
 }
 
+// runnerBySecret finds the runner with this token, revoked or not: the
+// caller says which.
 func (s *Store) runnerBySecret(ctx context.Context, secret string) (*Runner, error) {
 	r := &Runner{}
 	var labels string
-	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels FROM runners WHERE hash = ?", secretHash(secret)).Scan(&r.ID, &r.Name, &labels)
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
+		secretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	return r, decodeColumn("runners.labels", labels, &r.Labels)
+}
+
+// runnerInfo is a row of runner list.
+type runnerInfo struct {
+	Runner
+	LastSeen    time.Time // zero: never
+	RevokedAt   time.Time // zero: not revoked
+	RunningJobs int
+}
+
+// listRunners lists every runner, the server's own pool among them, by
+// name, with how many jobs each is running.
+func (s *Store) listRunners(ctx context.Context) ([]runnerInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.name, r.labels, r.last_seen_at, r.revoked_at,
+		(SELECT COUNT(*) FROM jobs j WHERE j.runner_id = r.id AND j.status = 'running')
+		FROM runners r ORDER BY r.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runnerInfo
+	for rows.Next() {
+		var ri runnerInfo
+		var labels string
+		var seen, revoked sql.NullInt64
+		if err := rows.Scan(&ri.ID, &ri.Name, &labels, &seen, &revoked, &ri.RunningJobs); err != nil {
+			return nil, err
+		}
+		if err := decodeColumn("runners.labels", labels, &ri.Labels); err != nil {
+			return nil, err
+		}
+		ri.LastSeen, ri.RevokedAt, ri.Revoked = msTime(seen), msTime(revoked), revoked.Valid
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
+
+// revokeRunner revokes a runner's token and fails the jobs it is running
+// with "runner revoked", in one transaction: from the next request on, its
+// token gets 401 and its reports are refused. It returns the failed jobs.
+// Revoking twice is not an error.
+func (s *Store) revokeRunner(ctx context.Context, name string) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var revoked sql.NullInt64
+		err := tx.QueryRow("SELECT id, revoked_at FROM runners WHERE name = ? AND hash IS NOT NULL", name).Scan(&id, &revoked)
+		if err != nil {
+			return notFound(err)
+		}
+		now := s.nowMS()
+		if !revoked.Valid {
+			if err := mustAffectOne(tx.Exec("UPDATE runners SET revoked_at = ? WHERE id = ?", now, id)); err != nil {
+				return err
+			}
+		}
+		ids, err = s.failRunnerJobsTx(tx, id, "runner revoked", now)
+		return err
+	})
+	return ids, err
 }
 
 func jsonText(v any) string {

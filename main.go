@@ -124,6 +124,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.tokenRevoke(ctx, rest[1:])
 	case cmd == "runner" && sub == "register":
 		return c.runnerRegister(ctx, rest[1:])
+	case cmd == "runner" && sub == "list":
+		return c.runnerList(ctx, rest[1:])
+	case cmd == "runner" && sub == "revoke":
+		return c.runnerRevoke(ctx, rest[1:])
 	case cmd == "runner":
 		return cmdRunner(ctx, rest, stdout, stderr)
 	case cmd == "hook" && sub == "post-receive":
@@ -491,6 +495,58 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "registered runner %s (id %d) with labels %s; its token is shown once:\n", rn.Name, rn.ID, strings.Join(labels, ","))
 	fmt.Fprintln(c.stdout, secret)
+	return nil
+}
+
+func (c *cli) runnerList(ctx context.Context, args []string) error {
+	if _, err := c.parse(flag.NewFlagSet("runner list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runners, err := st.listRunners(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7s %s\n", "NAME", "LABELS", "LAST SEEN", "RUNNING", "STATE")
+	for _, r := range runners {
+		seen, state := "never", "active"
+		if !r.LastSeen.IsZero() {
+			seen = r.LastSeen.UTC().Format("2006-01-02 15:04:05")
+		}
+		if r.Revoked {
+			state = "revoked " + r.RevokedAt.UTC().Format("2006-01-02 15:04")
+		}
+		labels := strings.Join(r.Labels, ",")
+		if labels == "" {
+			labels = "-"
+		}
+		fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7d %s\n", r.Name, labels, seen, r.RunningJobs, state)
+	}
+	return nil
+}
+
+func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("runner revoke", flag.ContinueOnError), args, "NAME")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	failed, err := st.revokeRunner(ctx, pos[0])
+	if errors.Is(err, errNotFound) {
+		return usagef("unknown runner %q (runner list shows them)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "revoked runner %s; %d running job(s) failed\n", pos[0], len(failed))
 	return nil
 }
 

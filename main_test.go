@@ -81,6 +81,11 @@ func TestCLI(t *testing.T) {
 		{"runner register", []string{"runner", "register", "box1", "--labels", "ubuntu-latest,x64"}, 0, "shown once"},
 		{"runner duplicate", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"runner bad label", []string{"runner", "register", "box2", "--labels", "a b"}, 2, "bad label"},
+		{"runner list", []string{"runner", "list"}, 0, "ubuntu-latest,x64"},
+		{"runner revoke", []string{"runner", "revoke", "box1"}, 0, "revoked runner box1; 0 running job(s) failed"},
+		{"runner list shows it revoked", []string{"runner", "list"}, 0, "0       revoked "},
+		{"runner revoke unknown", []string{"runner", "revoke", "box9"}, 2, `unknown runner "box9"`},
+		{"runner register a revoked name", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"hook, unknown repo", []string{"hook", "post-receive", "--repo", "alice/nope"}, 2, "unknown repository"},
 		{"serve, bad base url", []string{"serve", "--base-url", "ftp://x"}, 2, "bad --base-url"},
 	}

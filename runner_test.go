@@ -264,6 +264,7 @@ type fakeSource struct {
 	cancelled   map[int64]bool
 	checkoutErr error
 	modes       []os.FileMode  // the permissions of each checkout directory
+	order       []string       // the calls that report on or act for a job, in order
 	panicIn     map[string]int // method → panics left to throw
 	failIn      map[string]int // method → transient errors left to return
 }
@@ -330,6 +331,7 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 	if len(s.logs[stepID]) == 0 {
 		s.logAt[stepID] = time.Now()
 	}
+	s.order = append(s.order, "appendLog")
 	s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
 	return nil
 }
@@ -344,6 +346,7 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	if status == "completed" {
 		status = conclusion
 	}
+	s.order = append(s.order, "setStepStatus "+status)
 	s.steps[stepID] = append(s.steps[stepID], status)
 	return nil
 }
@@ -376,6 +379,7 @@ func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string) 
 		return err
 	}
 	err := s.checkoutErr
+	s.order = append(s.order, "checkout")
 	if fi, serr := os.Stat(dir); serr == nil {
 		s.modes = append(s.modes, fi.Mode().Perm())
 	}
@@ -544,6 +548,11 @@ func TestExecutorRunsJob(t *testing.T) {
 	// the volume whole, and is gone from the host.
 	if filepath.Dir(stage) != ex.cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
 		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.cfg.WorkDir, name)
+	}
+	// The first thing the executor tells the source acknowledges the claim,
+	// before anything slow (checkout, image pull) can delay it.
+	if src.order[0] != "setStepStatus running" {
+		t.Errorf("first report after the claim = %q, want the Set up job step running", src.order[0])
 	}
 	if got := src.checkoutModes(); len(got) != 1 || got[0] != 0o700 {
 		t.Errorf("staged checkout directory modes = %o, want [700]", got)
