@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +50,9 @@ type Store struct {
 	wdb    *sql.DB // writes: one connection
 	now    func() time.Time
 	logCap int64
+	// onLogPage, when set (by tests), hears of every page of log chunks
+	// read: how many rows and bytes.
+	onLogPage func(rows, bytes int)
 }
 
 func openStore(path string) (*Store, error) {
@@ -909,23 +914,83 @@ type logChunk struct {
 	Data   []byte
 }
 
-// jobLogChunks returns the log chunks of a job's steps, in order.
-func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
-		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
+// logPageRows is how many log chunks one query reads. A chunk is at most
+// 1 MiB (and 64 KiB from this program's runners), so reading a log holds a
+// few MiB at most, however long the log, and no read transaction stays
+// open while a slow client takes its time.
+const logPageRows = 4
+
+// eachLogChunk calls fn with each chunk of a step's log after seq after, in
+// order, reading logPageRows chunks at a time.
+func (s *Store) eachLogChunk(ctx context.Context, stepID, after int64, fn func(logChunk) error) error {
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+			after = c.Seq
+		}
+		if len(page) < logPageRows {
+			return nil
+		}
+	}
+}
+
+// logTail returns the end of a step's log: the most recent chunks that
+// together hold at most limit bytes, or the last chunk alone when it holds
+// more, in order. It reads back from the end, so a page showing the tail of
+// a huge log reads only that tail.
+func (s *Store) logTail(ctx context.Context, stepID int64, limit int64) ([]logChunk, int64, error) {
+	var tail []logChunk
+	var size int64
+	before := int64(math.MaxInt64)
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range page {
+			if len(tail) > 0 && size+int64(len(c.Data)) > limit {
+				slices.Reverse(tail)
+				return tail, size, nil
+			}
+			tail = append(tail, c)
+			size += int64(len(c.Data))
+			before = c.Seq
+		}
+		if len(page) < logPageRows {
+			slices.Reverse(tail)
+			return tail, size, nil
+		}
+	}
+}
+
+// logPage runs one query of a step's log chunks (step id, a seq bound and
+// the page size are its arguments) and returns its rows.
+func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([]logChunk, error) {
+	rows, err := s.db.QueryContext(ctx, query, stepID, seq, logPageRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []logChunk
+	var page []logChunk
+	bytes := 0
 	for rows.Next() {
-		var c logChunk
-		if err := rows.Scan(&c.StepID, &c.Seq, &c.Data); err != nil {
+		c := logChunk{StepID: stepID}
+		if err := rows.Scan(&c.Seq, &c.Data); err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		page = append(page, c)
+		bytes += len(c.Data)
 	}
-	return out, rows.Err()
+	if s.onLogPage != nil {
+		s.onLogPage(len(page), bytes)
+	}
+	return page, rows.Err()
 }
 
 // ---- web ----

@@ -603,10 +603,6 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, j := range orderJobs(jobs) {
-		chunks, err := s.store.jobLogChunks(ctx, j.ID)
-		if err != nil {
-			return err
-		}
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
@@ -619,19 +615,12 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				Duration: span(st.StartedAt, st.CompletedAt, now), Truncated: st.LogTruncated,
 			}
 			sv.Open = sv.State == "running" || sv.State == "failure" || sv.State == "timed_out"
-			var mine []logChunk
-			var size int64
-			for _, c := range chunks {
-				if c.StepID == st.ID {
-					mine = append(mine, c)
-					size += int64(len(c.Data))
-				}
+			// Only the tail the page shows is read; the raw log has the rest.
+			mine, size, err := s.store.logTail(ctx, st.ID, webLogPageCap)
+			if err != nil {
+				return err
 			}
-			for len(mine) > 1 && size > webLogPageCap {
-				size -= int64(len(mine[0].Data))
-				sv.Omitted += int64(len(mine[0].Data))
-				mine = mine[1:]
-			}
+			sv.Omitted = max(0, st.LogSize-size)
 			var a ansiHTML
 			for _, c := range mine {
 				a.write(c.Data)

@@ -939,6 +939,49 @@ func TestWebJobLog(t *testing.T) {
 	webExpect(t, e.do("GET", "/alice/hello/actions/runs/2/jobs/"+webItoa(job.JobID)+"/log", nil), 404)
 }
 
+// TestLogsStream: the raw log is read and sent a page of chunks at a time,
+// and the run page reads only the tail it shows, so memory does not grow
+// with a log's size.
+func TestLogsStream(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA1)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, step, "running", "")
+	const chunks, chunkSize = 48, 64 << 10 // 3 MiB, as a runner sends it
+	var want strings.Builder
+	for i := range chunks {
+		data := fmt.Sprintf("%04d %s\n", i, strings.Repeat("x", chunkSize-6))
+		want.WriteString(data)
+		e.webLog(job.JobID, step, int64(i+1), data)
+	}
+	var pages, rows, bytes, maxRows int
+	e.st.onLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
+	reset := func() { pages, rows, bytes, maxRows = 0, 0, 0, 0 }
+
+	for _, target := range []string{"/api/v1/repos/alice/hello/actions/jobs/" + webItoa(job.JobID) + "/logs",
+		"/alice/hello/actions/runs/1/jobs/" + webItoa(job.JobID) + "/log"} {
+		reset()
+		w := e.do("GET", target, nil)
+		webExpect(t, w, 200)
+		if !strings.Contains(w.Body.String(), "##[group]Run go vet ./...\n"+want.String()+"##[endgroup]\n") {
+			t.Errorf("GET %s: the log is not whole (%d bytes)", target, w.Body.Len())
+		}
+		if maxRows > logPageRows || rows != chunks || pages < chunks/logPageRows {
+			t.Errorf("GET %s: read %d rows in %d pages of up to %d rows; want %d rows in pages of at most %d",
+				target, rows, pages, maxRows, chunks, logPageRows)
+		}
+	}
+
+	reset()
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, fmt.Sprintf("%04d ", chunks-1))
+	webLacks(t, w, "0000 xxx")
+	if limit := webLogPageCap + logPageRows*chunkSize; bytes > limit || maxRows > logPageRows {
+		t.Errorf("the run page read %d bytes in pages of up to %d rows; want at most %d bytes, the tail it shows", bytes, maxRows, limit)
+	}
+}
+
 func TestOrderJobs(t *testing.T) {
 	j := func(key string, needs ...string) *Job { return &Job{JobKey: key, Needs: needs} }
 	got := []string{}
