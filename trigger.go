@@ -47,6 +47,9 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 			return nil, false, err
 		}
 		wf, perr := parseWorkflow(path.Base(f), content)
+		if len(content) > maxWorkflowBytes {
+			content = content[:maxWorkflowBytes+1] // enough for a re-run to fail the same way
+		}
 		if perr == nil {
 			if wf.Push == nil {
 				continue
