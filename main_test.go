@@ -53,6 +53,9 @@ func TestCLI(t *testing.T) {
 		{"user create", []string{"user", "create", "alice"}, 0, "created user alice"},
 		{"user create bob", []string{"user", "create", "bob"}, 0, "created user bob"},
 		{"duplicate user", []string{"user", "create", "alice"}, 2, "already exists"},
+		{"serve, bad --trust-proxy", []string{"serve", "--trust-proxy", "10.0.0.0/8,not-an-address"}, 2, `want an address or CIDR, got "not-an-address"`},
+		{"serve, bad --queue-timeout", []string{"serve", "--queue-timeout", "0s"}, 2, "--queue-timeout must be positive"},
+		{"serve, bad --allow-images", []string{"serve", "--allow-images", ""}, 2, "empty pattern"},
 		{"bad user name", []string{"user", "create", "-x"}, 2, "flag provided but not defined"},
 		{"bad user name 2", []string{"user", "create", "a/b"}, 2, "bad user name"},
 		{"reserved user name", []string{"user", "create", "api"}, 2, "bad user name"},
@@ -190,7 +193,8 @@ func TestParseRunnerArgs(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	o, err := parseRunnerArgs([]string{"--server", "https://ci.example.com/", "--token", "tok",
 		"--image", "alpine=alpine:3.20", "--image", "ubuntu-latest=ubuntu:22.04", "--capacity", "4",
-		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s"},
+		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s",
+		"--allow-images", "ubuntu:*, ghcr.io/me/**", "--allow-images", "debian"},
 		env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +210,9 @@ func TestParseRunnerArgs(t *testing.T) {
 	}
 	if c.Labels != nil {
 		t.Errorf("labels = %q, want the default (the images' labels)", c.Labels)
+	}
+	if want := []string{"ubuntu:*", "ghcr.io/me/**", "debian"}; !slices.Equal(c.AllowImages, want) {
+		t.Errorf("allow-images = %q, want %q", c.AllowImages, want)
 	}
 	if c.Instance != runnerInstance("https://ci.example.com", "tok") || strings.Contains(c.Instance, "tok") {
 		t.Errorf("instance = %q", c.Instance)
@@ -226,6 +233,7 @@ func TestParseRunnerArgs(t *testing.T) {
 		{"--server", "http://x", "--token", "t", "--image", "nolabel"},
 		{"--server", "http://x", "--token", "t", "--image", "=img"},
 		{"--server", "http://x", "--token", "t", "--pull", "always"},
+		{"--server", "http://x", "--token", "t", "--allow-images", "ubuntu:*,,debian"},
 		{"--server", "http://x", "--token", "t", "--capacity", "0"},
 		{"--server", "http://x", "--token", "t", "extra"},
 		{"--server", "http://x", "--token", "t", "--no-such-flag"},

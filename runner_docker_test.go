@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -347,12 +348,28 @@ sleep 600`, mark))
 			t.Errorf("root finds no setuid %s: %v %v", p, fi, err)
 		}
 	}
-	// ...but no other local user can find it anywhere.
+	// ...but no other local user can find it anywhere. A control file in
+	// the shared temporary directory shows the search sees what it can.
+	if id, err := asLocalUser("id", "-u").Output(); err != nil || os.Geteuid() == 0 && strings.TrimSpace(string(id)) != "65534" {
+		t.Fatalf("cannot act as another local user: %q, %v", id, err)
+	}
+	control := filepath.Join(os.TempDir(), mark+"-control")
+	if err := os.WriteFile(control, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(control)
 	find := asLocalUser("find", "/", "(", "-path", "/proc", "-o", "-path", "/sys", "-o", "-path", "/dev", ")", "-prune",
-		"-o", "-name", mark, "-print")
-	out, _ := find.Output() // unreadable directories make find exit 1
-	if found := strings.TrimSpace(string(out)); found != "" {
-		t.Errorf("a local user (uid %d) reaches the job's setuid files:\n%s", os.Geteuid(), found)
+		"-o", "-name", mark+"*", "-print")
+	out, err := find.Output()
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) { // unreadable directories make find exit 1
+		t.Fatalf("find: %v", err)
+	}
+	found := strings.Fields(string(out))
+	if !slices.Contains(found, control) {
+		t.Fatalf("the search as another user does not find %s: %q", control, found)
+	}
+	if found = slices.DeleteFunc(found, func(p string) bool { return p == control }); len(found) != 0 {
+		t.Errorf("a local user reaches the job's setuid files:\n%s", strings.Join(found, "\n"))
 	}
 
 	// Job B, running at the same time, cannot reach job A; a container on
