@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -29,8 +30,9 @@ import (
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
   serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run the server
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
+        [--trust-proxy CIDR,...]                          run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
@@ -38,9 +40,11 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
+  runner list
+  runner revoke NAME
   runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
   workflow check FILE...                               check workflow files offline
 
@@ -125,6 +129,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.tokenRevoke(ctx, rest[1:])
 	case cmd == "runner" && sub == "register":
 		return c.runnerRegister(ctx, rest[1:])
+	case cmd == "runner" && sub == "list":
+		return c.runnerList(ctx, rest[1:])
+	case cmd == "runner" && sub == "revoke":
+		return c.runnerRevoke(ctx, rest[1:])
 	case cmd == "runner":
 		return cmdRunner(ctx, rest, stdout, stderr)
 	case cmd == "hook" && sub == "post-receive":
@@ -501,6 +509,58 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (c *cli) runnerList(ctx context.Context, args []string) error {
+	if _, err := c.parse(flag.NewFlagSet("runner list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runners, err := st.listRunners(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7s %s\n", "NAME", "LABELS", "LAST SEEN", "RUNNING", "STATE")
+	for _, r := range runners {
+		seen, state := "never", "active"
+		if !r.LastSeen.IsZero() {
+			seen = r.LastSeen.UTC().Format("2006-01-02 15:04:05")
+		}
+		if r.Revoked {
+			state = "revoked " + r.RevokedAt.UTC().Format("2006-01-02 15:04")
+		}
+		labels := strings.Join(r.Labels, ",")
+		if labels == "" {
+			labels = "-"
+		}
+		fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7d %s\n", r.Name, labels, seen, r.RunningJobs, state)
+	}
+	return nil
+}
+
+func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("runner revoke", flag.ContinueOnError), args, "NAME")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	failed, err := st.revokeRunner(ctx, pos[0])
+	if errors.Is(err, errNotFound) {
+		return usagef("unknown runner %q (runner list shows them)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "revoked runner %s; %d running job(s) failed\n", pos[0], len(failed))
+	return nil
+}
+
 // hookPostReceive reads git's post-receive lines ("OLD NEW REF") and starts
 // the runs each push calls for, on the database file directly, as the
 // server would.
@@ -564,6 +624,23 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
+	var trust []netip.Prefix
+	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
+		for c := range strings.SplitSeq(v, ",") {
+			c = strings.TrimSpace(c)
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a, aerr := netip.ParseAddr(c)
+				if aerr != nil {
+					return fmt.Errorf("want an address or CIDR, got %q", c)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			trust = append(trust, p.Masked())
+		}
+		return nil
+	})
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
@@ -579,6 +656,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *runners < 0 {
 		return usagef("serve: --runners must not be negative")
 	}
+	if *queueTimeout <= 0 {
+		return usagef("serve: --queue-timeout must be positive")
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -586,6 +666,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
+	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -631,7 +712,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(srv, logger)
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -665,6 +746,36 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	return hs.Shutdown(shutCtx)
 }
 
+// The HTTP server's timeouts, so that a client sending a request (or
+// reading an answer) a byte at a time cannot hold a connection forever.
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds reading a whole request, body included. The
+	// largest bodies are a runner's log chunks (2 MiB at most) and a git
+	// fetch's list of wants and haves.
+	httpReadTimeout = time.Minute
+	// httpWriteTimeout bounds an answer from the end of its request. The
+	// longest are a job's raw log (up to 16 MiB a step), a run page, and a
+	// remote runner's git fetch of a whole repository: ten minutes is 1 MiB/s
+	// for 600 MiB.
+	httpWriteTimeout = 10 * time.Minute
+	// httpIdleTimeout closes keep-alive connections that send nothing.
+	httpIdleTimeout = 2 * time.Minute
+)
+
+// newHTTPServer is serve's HTTP server for h, with its timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
 // runnerOptions is a parsed `runner` command line.
 type runnerOptions struct {
 	server        string
@@ -687,6 +798,15 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 		return nil
 	})
 	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return fmt.Errorf("empty pattern in %q", v)
+			}
+			cfg.AllowImages = append(cfg.AllowImages, p)
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
 	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +28,12 @@ type server struct {
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
+	// trustProxies are the reverse proxies (--trust-proxy) whose
+	// X-Forwarded-For names the client; nil trusts no one's.
+	trustProxies []netip.Prefix
+	// queueTimeout is how long a job no runner has the labels for stays
+	// queued before it fails (--queue-timeout).
+	queueTimeout time.Duration
 
 	web *webUI // the pages (web.go)
 
@@ -42,11 +49,15 @@ type notifier interface {
 // maxBody caps request bodies; a log chunk (1 MiB, base64) is the largest.
 const maxBody = 2 << 20
 
+// defaultQueueTimeout is --queue-timeout's default.
+const defaultQueueTimeout = 24 * time.Hour
+
 // maxLogChunk is the most one log request may carry, decoded.
 const maxLogChunk = 1 << 20
 
 func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
-	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux()}
+	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
+		queueTimeout: defaultQueueTimeout}
 	store.serverURL = s.baseURL
 	s.web = newWebUI(func() time.Time { return s.store.now() })
 	s.routes()
