@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +29,10 @@ var schemaSQL string
 
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
-var migrations = []string{}
+var migrations = []string{
+	// Artifacts of runs (artifacts.go), their bytes in parts.
+	artifactSchema,
+}
 
 // defaultLogCap is the most a step's log keeps before the truncation marker.
 const defaultLogCap = 16 << 20
@@ -42,6 +46,9 @@ type Store struct {
 	wdb    *sql.DB // writes: one connection
 	now    func() time.Time
 	logCap int64
+
+	secretMu sync.Mutex // guards secret
+	secret   []byte     // runtimeSecret, once read
 }
 
 func openStore(path string) (*Store, error) {

@@ -558,6 +558,9 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		JobKey: j.JobKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 	}
+	if cj.RuntimeToken, err = s.jobRuntimeToken(ctx, cj); err != nil {
+		return nil, err
+	}
 	for _, st := range steps {
 		cj.Steps = append(cj.Steps, claimedStep{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,

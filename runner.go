@@ -41,6 +41,9 @@ type claimedJob struct {
 	Env            map[string]string `json:"env"`   // workflow env, job env and the CI variables, merged
 	TimeoutMinutes int               `json:"timeout_minutes"`
 	Steps          []claimedStep     `json:"steps"`
+	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
+	// artifact and cache services, good while the job runs.
+	RuntimeToken string `json:"runtime_token,omitempty"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
