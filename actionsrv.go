@@ -261,7 +261,7 @@ func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *artifact
 		CreatedAt: timePtr(a.CreatedAt), UpdatedAt: timePtr(a.FinalizedAt), ExpiresAt: timePtr(a.ExpiresAt),
 	}
 	if a.Digest != "" {
-		d := "sha256:" + a.Digest
+		d := a.Digest // "sha256:<hex>", as the toolkit sent it
 		out.Digest = &d
 	}
 	out.WorkflowRun.ID, out.WorkflowRun.RepoID = run.ID, repo.ID
