@@ -105,6 +105,14 @@ type executorConfig struct {
 	WorkDir      string            // parent of the job workspaces (default os.TempDir())
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+
+	// The actions runtime (actions.go).
+	DataDir      string       // actions are fetched into DataDir/actions
+	ActionsURL   string       // where OWNER/REPO actions come from (default https://github.com)
+	AllowActions []string     // --allow-actions patterns; empty allows every action
+	NodeDir      string       // a Node.js distribution mounted read-only into job containers; "" for none
+	JobURL       string       // scheme://host[:port] job containers reach the server at; "" for none
+	Actions      *actionStore // built from DataDir and ActionsURL when nil
 }
 
 func defaultImages() map[string]string {
