@@ -35,7 +35,7 @@ type actionsRuntime struct {
 	caches    *cacheService
 	sweep     time.Duration
 
-	mu       sync.Mutex        // guards branches
+	mu       sync.Mutex       // guards branches
 	branches map[int64]string // repository id → default branch ref, read from its git HEAD
 }
 
