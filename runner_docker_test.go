@@ -23,7 +23,8 @@ const testImage = "shithub-test-busybox:latest"
 // busyboxApplets are linked in the test image; the executor needs sh, tail,
 // mktemp, cat and rm, the tests the rest.
 var busyboxApplets = []string{"sh", "tail", "mktemp", "cat", "rm", "chown",
-	"echo", "sleep", "pwd", "mkdir", "env", "false", "true", "ls", "printf", "seq"}
+	"echo", "sleep", "pwd", "mkdir", "env", "false", "true", "ls", "printf", "seq",
+	"find", "sha256sum", "httpd", "wget", "grep"}
 
 // requireEngine skips the test without a docker engine, or fails it under CI.
 func requireEngine(tb testing.TB) {
