@@ -102,6 +102,7 @@ func (j *execJob) runArgs(image string, extra []string) []string {
 		"-v", j.dir + ":" + containerWorkspace,
 		"-w", containerWorkspace,
 	}
+	args = append(args, j.actionMounts()...)
 	args = append(args, extra...)
 	return append(args,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments

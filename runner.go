@@ -102,6 +102,18 @@ type claimedStep struct {
 	Shell           string            `json:"shell,omitempty"`
 	ContinueOnError string            `json:"continue_on_error,omitempty"` // "", "true", "false" or an expression
 	TimeoutMinutes  string            `json:"timeout_minutes,omitempty"`
+
+	// filesID, when not 0, names the step's file directory instead of ID:
+	// the steps of a composite action log to their step but need files
+	// of their own.
+	filesID int64
+}
+
+func (s *claimedStep) filesKey() int64 {
+	if s.filesID != 0 {
+		return s.filesID
+	}
+	return s.ID
 }
 
 // Container labels; removeStale and the tests select containers by them.
@@ -236,6 +248,8 @@ type executor struct {
 	cancelTimeout time.Duration
 	// minute is a step's timeout-minutes unit; tests shorten it.
 	minute time.Duration
+	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
+	actions *actionStore
 
 	workers sync.WaitGroup
 
@@ -259,7 +273,15 @@ func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *execut
 	if logger == nil {
 		logger = slog.Default()
 	}
+	actions := cfg.Actions
+	if actions == nil && cfg.DataDir != "" {
+		var err error
+		if actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			logger.Warn("no actions: bad --actions-url", "err", err)
+		}
+	}
 	return &executor{
+		actions:    actions,
 		cfg:        cfg,
 		src:        src,
 		log:        logger.With("instance", cfg.Instance),
@@ -547,6 +569,10 @@ type execJob struct {
 	network          string   // the job's network, once created
 	networkAttempted bool     // docker network create was started
 	services         []string // service containers started (or attempted)
+	posts            []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied           map[string]bool // action directories copied into the container
+	filesSeq         int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked      bool            // the runtime token is in the masks
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut

@@ -576,6 +576,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5",
 		"--memory", "2g", "--cpus", "1", "--pids-limit", "1024", "--pull=missing",
 		"-v", workspace + ":/workspace", "-w", "/workspace",
+		"-v", "shithub-actions-test-toolcache:/opt/hostedtoolcache",
 		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null"}
 	var got [][]string
 	for _, c := range fe.calls(t) {

@@ -334,6 +334,11 @@ func (j *execJob) applyFiles(step *claimedStep, f stepFiles, out *stepOutput, re
 	if err != nil {
 		return err
 	}
+	return j.applyFileMap(step, f, files, out, res)
+}
+
+// applyFileMap applies environment files already read (by their base names).
+func (j *execJob) applyFileMap(step *claimedStep, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
 	st := &j.st
 	var failed []string
 	apply := func(name, file string, fn func(envFileKV)) {
