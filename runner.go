@@ -561,14 +561,14 @@ type execJob struct {
 	timer *time.Timer // the job's timeout
 
 	// Only the job's goroutine touches these.
-	dir              string   // the workspace on the host
-	runAttempted     bool     // docker run was started, so there may be a container to remove
-	next             int      // index of the first step not yet completed
-	inProgress       bool     // Steps[next] has been set running
-	st               jobState // what the steps share (stepexec.go)
-	network          string   // the job's network, once created
-	networkAttempted bool     // docker network create was started
-	services         []string // service containers started (or attempted)
+	dir              string          // the workspace on the host
+	runAttempted     bool            // docker run was started, so there may be a container to remove
+	next             int             // index of the first step not yet completed
+	inProgress       bool            // Steps[next] has been set running
+	st               jobState        // what the steps share (stepexec.go)
+	network          string          // the job's network, once created
+	networkAttempted bool            // docker network create was started
+	services         []string        // service containers started (or attempted)
 	posts            []postStep      // actions' post scripts, in the order registered (actions.go)
 	copied           map[string]bool // action directories copied into the container
 	filesSeq         int64           // numbers the file directories of composite steps and docker action runs
