@@ -332,12 +332,8 @@ func (j *execJob) actionEnv(step *claimedStep, la *loadedAction, inputs map[stri
 
 // stateEnv is STATE_<name> for each value the step saved ($GITHUB_STATE).
 func (j *execJob) stateEnv(step *claimedStep) map[string]string {
-	key := step.StepKey
-	if key == "" {
-		key = "__" + strconv.FormatInt(step.ID, 10)
-	}
 	env := map[string]string{}
-	for k, v := range j.st.state[key] {
+	for k, v := range j.st.state[step.stateKey()] {
 		env["STATE_"+k] = v
 	}
 	return env
@@ -408,7 +404,23 @@ func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, ste
 		if u := full["GITHUB_SERVER_URL"]; u != "" {
 			full["GITHUB_SERVER_URL"] = nodeServerURL(u)
 		}
-		argv := []string{containerNode + "/bin/node", path.Join(la.path, script)}
+		// Names a shell cannot export (INPUT_GO-VERSION) travel hex-encoded
+		// and nodePreload renames them inside node, before the action runs.
+		for _, k := range slices.Sorted(maps.Keys(full)) {
+			if !validEnvName(k) && k != "" && !strings.ContainsAny(k, "=\x00") {
+				full[nodeEnvPrefix+hex.EncodeToString([]byte(k))] = full[k]
+				delete(full, k)
+			}
+		}
+		if err := j.ensurePreload(); err != nil {
+			out.errorf("%v", err)
+			return stepResult{outcome: conclusionFailure}
+		}
+		argv := []string{containerNode + "/bin/node", "--require", containerPreload, path.Join(la.path, script)}
+		// Saved state belongs to this action, also inside a composite.
+		prev := out.step
+		out.step = step
+		defer func() { out.step = prev }()
 		return j.execProcess(step, full, "", files, "", argv, timeout, out)
 	}
 	if la.def.Runs.Pre != "" {
@@ -435,6 +447,45 @@ func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, ste
 		j.addPost(step, la.def.Runs.PostIf, out, func(o *stepOutput) stepResult { return run(la.def.Runs.Post, o) })
 	}
 	return res
+}
+
+const (
+	nodeEnvPrefix    = "SHITHUB_ENVX_"
+	containerPreload = "/__shithub/lib/preload.js"
+	// nodePreload restores the environment variables whose names a shell
+	// cannot carry, then removes itself from what the action sees.
+	nodePreload = `"use strict";
+for (const k of Object.keys(process.env)) {
+  if (k.startsWith("` + nodeEnvPrefix + `")) {
+    process.env[Buffer.from(k.slice(` + "13" + `), "hex").toString()] = process.env[k];
+    delete process.env[k];
+  }
+}
+`
+)
+
+// ensurePreload puts nodePreload into the job container, once.
+func (j *execJob) ensurePreload() error {
+	if j.copied[containerPreload] {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "shithub-preload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "preload.js"), []byte(nodePreload), 0o644); err != nil {
+		return err
+	}
+	if err := j.copyToContainer(dir, path.Dir(containerPreload)); err != nil {
+		return fmt.Errorf("copy the node preload into the job container: %w", err)
+	}
+	if j.copied == nil {
+		j.copied = map[string]bool{}
+	}
+	j.copied[containerPreload] = true
+	return nil
 }
 
 // postStep is an action's post script, run after the last step.
@@ -523,6 +574,9 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		nested.filesID = -j.filesSeq // a directory of its own
 		if cs.Uses != "" {
 			nested.Kind = "uses"
+			if nested.Name == "" {
+				nested.Name = "Run " + cs.Uses
+			}
 		}
 		for _, w := range cs.With {
 			nested.With[w.Name] = w.Value
@@ -780,6 +834,9 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 			res.outcome = conclusionFailure
 		}
 		res.outputs = out.outputs
+		prev := out.step
+		out.step = step // saved state belongs to this action
+		defer func() { out.step = prev }()
 		got := map[string][]byte{}
 		for _, f := range []string{"set_output", "set_env", "add_path", "save_state", "step_summary"} {
 			b, err := os.ReadFile(filepath.Join(hostFiles, f))

@@ -109,6 +109,17 @@ type claimedStep struct {
 	filesID int64
 }
 
+// stateKey names the step's saved state ($GITHUB_STATE) for its post.
+func (s *claimedStep) stateKey() string {
+	switch {
+	case s.filesID != 0:
+		return "__f" + strconv.FormatInt(s.filesID, 10)
+	case s.StepKey != "":
+		return s.StepKey
+	}
+	return "__" + strconv.FormatInt(s.ID, 10)
+}
+
 func (s *claimedStep) filesKey() int64 {
 	if s.filesID != 0 {
 		return s.filesID

@@ -183,10 +183,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 
 // saveState keeps a value for the step's post step (the actions issue).
 func (o *stepOutput) saveState(name, value string) {
-	key := o.step.StepKey
-	if key == "" {
-		key = "__" + strconv.FormatInt(o.step.ID, 10)
-	}
+	key := o.step.stateKey()
 	st := &o.j.st
 	if st.state[key] == nil {
 		st.state[key] = map[string]string{}
