@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -34,9 +33,6 @@ type actionsRuntime struct {
 	artifacts *artifactService
 	caches    *cacheService
 	sweep     time.Duration
-
-	mu       sync.Mutex       // guards branches
-	branches map[int64]string // repository id → default branch ref, read from its git HEAD
 }
 
 // runtimeTokenTTL bounds a runtime token beyond its job's timeout; the
@@ -106,7 +102,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	}
 	tokenKey, urlKey := runtimeKeys(secret)
 	verify := artifactTokenAuth(tokenKey, s.store.now)
-	rt := &actionsRuntime{sweep: cfg.SweepEvery, branches: map[int64]string{}}
+	rt := &actionsRuntime{sweep: cfg.SweepEvery}
 	if rt.sweep <= 0 {
 		rt.sweep = time.Hour
 	}
@@ -158,26 +154,13 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	return nil
 }
 
-// defaultBranch is the ref of a repository's default branch: its git
-// HEAD, which `repo create` points at the branch it names.
+// defaultBranch is the ref of a repository's default branch (repo create
+// --default-branch).
 func (s *server) defaultBranch(ctx context.Context, repoID int64) string {
-	rt := s.runtime
-	rt.mu.Lock()
-	ref, ok := rt.branches[repoID]
-	rt.mu.Unlock()
-	if ok {
-		return ref
+	if repo, err := s.store.repoByID(ctx, repoID); err == nil && repo.DefaultBranch != "" {
+		return "refs/heads/" + repo.DefaultBranch
 	}
-	ref = "refs/heads/main"
-	if repo, err := s.store.repoByID(ctx, repoID); err == nil {
-		if out, err := (gitRepo{dir: repo.GitDir}).git(ctx, "symbolic-ref", "--quiet", "HEAD"); err == nil {
-			ref = strings.TrimSpace(string(out))
-		}
-	}
-	rt.mu.Lock()
-	rt.branches[repoID] = ref
-	rt.mu.Unlock()
-	return ref
+	return "refs/heads/main"
 }
 
 // sweepRuntime deletes expired artifacts and evicts idle caches every

@@ -34,7 +34,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--allow-actions PATTERNS] [--node DIR] [--job-url URL] [--max-artifact-size 2GiB]
         [--cache-size 10GiB]                             run the server
   user create NAME
-  repo create OWNER/NAME --git PATH [--private]
+  repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
   token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
   token list USER
@@ -47,6 +47,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
   actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
                                                      fill the action cache ahead of time
+  workflow check FILE...                               check workflow files offline
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
 $SHITHUB_ACTIONS_DB).
@@ -81,6 +82,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	var wc workflowCheckFailed
+	if errors.As(err, &wc) {
+		return 1
 	}
 	return exitStatus(errorCode(err))
 }
@@ -131,6 +136,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.actionsFetch(ctx, rest[1:])
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
+	case cmd == "workflow" && sub == "check":
+		return workflowCheck(rest[1:], stdout)
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -248,7 +255,8 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("repo create", flag.ContinueOnError)
 	gitPath := fs.String("git", "", "path of the git repository")
 	private := fs.Bool("private", false, "only collaborators may see it")
-	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private]")
+	defaultBranch := fs.String("default-branch", "main", "the branch scheduled workflows run on")
+	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private] [--default-branch BRANCH]")
 	if err != nil {
 		return err
 	}
@@ -258,6 +266,9 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	}
 	if *gitPath == "" {
 		return usagef("repo create: --git PATH is required")
+	}
+	if !refRE.MatchString("refs/heads/" + *defaultBranch) {
+		return usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
 	}
 	g, err := openGitRepo(ctx, *gitPath)
 	if err != nil {
@@ -272,7 +283,7 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := st.createRepo(ctx, u, name, g.dir, *private)
+	r, err := st.createRepoOn(ctx, u, name, g.dir, *private, *defaultBranch)
 	if err != nil {
 		return err
 	}
@@ -664,6 +675,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer stopBG()
 	go srv.reap(bg)
 	go srv.sweepRuntime(bg)
+	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
 		go func() { ex.run(bg); close(exDone) }()
@@ -934,6 +946,53 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "%s %s from %s\n", r, fa.SHA, fa.Origin)
+	}
+	return nil
+}
+
+// errWorkflowProblems makes `workflow check` exit 1 once it has printed the
+// problems; the message itself is the count.
+type workflowCheckFailed struct{ problems, files int }
+
+func (e workflowCheckFailed) Error() string {
+	return fmt.Sprintf("%d problem(s) in %d file(s)", e.problems, e.files)
+}
+
+// workflowCheck is `workflow check FILE...`: it parses each file offline
+// and prints every problem as file:line:col: message. Exit 1 when any file
+// has one; 2 for bad usage, such as a file that cannot be read.
+func workflowCheck(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("workflow check: name at least one workflow file")
+	}
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return usagef("workflow check: unknown flag %s", a)
+		}
+		data, err := os.ReadFile(a)
+		if err != nil {
+			return usagef("workflow check: %v", err)
+		}
+		files = append(files, file{a, data})
+	}
+	failed := workflowCheckFailed{}
+	for _, f := range files {
+		_, errs := checkWorkflow(f.name, f.data)
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e.Error())
+		}
+		if len(errs) > 0 {
+			failed.problems += len(errs)
+			failed.files++
+		}
+	}
+	if failed.files > 0 {
+		return failed
 	}
 	return nil
 }

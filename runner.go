@@ -43,42 +43,27 @@ type claimedJob struct {
 	Steps          []claimedStep     `json:"steps"`
 
 	// The workflow's own text for the executor to evaluate (issue 9's
-	// claim contract). A claim without Contexts is an old one: its steps
-	// run as written, with no expressions evaluated.
+	// claim contract), built by the server when the job became ready. A
+	// claim without Contexts is an old one: its steps run as written, with
+	// no expressions evaluated.
 
 	// Contexts holds every context known when the job became ready, as
 	// plain JSON values keyed by name (github, inputs, matrix, strategy,
 	// needs, vars, secrets, env); the executor adds job, runner and steps.
 	Contexts map[string]any `json:"contexts,omitempty"`
 	// Defaults is defaults.run, the job's over the workflow's, unevaluated.
-	Defaults claimedDefaults `json:"defaults"`
+	Defaults RunDefaults `json:"defaults"`
 	// Container is the job's container, evaluated by the server; Image
 	// stays equal to Container.Image for old runners.
-	Container *claimedContainer `json:"container,omitempty"`
+	Container *ContainerSpec `json:"container,omitempty"`
 	// Services are the job's service containers by id (evaluated).
-	Services map[string]claimedContainer `json:"services,omitempty"`
+	Services map[string]*ContainerSpec `json:"services,omitempty"`
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`
 	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
 	// artifact and cache services, good while the job runs.
 	RuntimeToken string `json:"runtime_token,omitempty"`
-}
-
-// claimedDefaults is a job's defaults.run ("jobs.<job_id>.defaults.run").
-type claimedDefaults struct {
-	Shell            string `json:"shell,omitempty"`
-	WorkingDirectory string `json:"working_directory,omitempty"`
-}
-
-// claimedContainer is a job's container or one of its services
-// ("jobs.<job_id>.container", "jobs.<job_id>.services").
-type claimedContainer struct {
-	Image   string            `json:"image"`
-	Env     map[string]string `json:"env,omitempty"`
-	Ports   []string          `json:"ports,omitempty"`
-	Options string            `json:"options,omitempty"`
-	Volumes []string          `json:"volumes,omitempty"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -88,7 +73,7 @@ type claimedContainer struct {
 type claimedStep struct {
 	ID               int64             `json:"id"`
 	Number           int               `json:"number"`
-	Kind             string            `json:"kind"` // setup, run, checkout or uses
+	Kind             string            `json:"kind"` // setup, run, checkout or uses (any other action)
 	Name             string            `json:"name"`
 	Run              string            `json:"run"`
 	Uses             string            `json:"uses"`

@@ -321,7 +321,7 @@ type fakeSource struct {
 	logAt       map[int64]time.Time  // step id → when its first chunk came
 	logs        map[int64][]gotChunk // step id → chunks, resends included
 	outputs     map[int64]map[string]string
-	annotations []jobAnnotation
+	annotations []Annotation
 	summaries   map[int64]string // step id → markdown
 	cancelled   map[int64]bool
 	checkoutErr error
@@ -411,7 +411,7 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	return nil
 }
 
-func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a jobAnnotation) error {
+func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.annotations = append(s.annotations, a)

@@ -206,8 +206,11 @@ func (j *execJob) startServices() ([]string, error) {
 	services := map[string]any{}
 	for _, id := range slices.Sorted(maps.Keys(j.job.Services)) {
 		svc := j.job.Services[id]
+		if svc == nil {
+			continue
+		}
 		name := j.serviceName(id)
-		args, envFile, err := j.serviceArgs(id, svc)
+		args, envFile, err := j.serviceArgs(id, *svc)
 		if err != nil {
 			return lines, &setupError{"start service " + id, err}
 		}
@@ -243,7 +246,7 @@ func (j *execJob) startServices() ([]string, error) {
 
 // serviceArgs is the docker run command line of a service. Its env goes
 // through a file (0600, removed once docker has read it), never argv.
-func (j *execJob) serviceArgs(id string, svc claimedContainer) (args []string, envFile string, err error) {
+func (j *execJob) serviceArgs(id string, svc ContainerSpec) (args []string, envFile string, err error) {
 	if svc.Image == "" {
 		return nil, "", errors.New("the service has no image")
 	}

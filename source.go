@@ -32,7 +32,7 @@ type jobSource interface {
 	// (success, failure, cancelled, timed_out) and the job's outputs.
 	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error
 	// addAnnotation records an ::error, ::warning or ::notice of a step.
-	addAnnotation(ctx context.Context, jobID int64, a jobAnnotation) error
+	addAnnotation(ctx context.Context, jobID int64, a Annotation) error
 	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
 	setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
 	// cancelRequested reports whether a cancel was requested for the job.
@@ -205,7 +205,7 @@ func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, co
 	return err
 }
 
-func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a jobAnnotation) error {
+func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
 	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/annotations", jobID), a, nil)
 	return err
 }
@@ -312,19 +312,20 @@ func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, st
 // table, steps.summary); until those Store methods land the in-process
 // pool reports them nowhere, and a remote runner's reach the API.
 func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
-	err := l.store.completeJob(ctx, l.runner.ID, jobID, status, conclusion)
+	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs)
 	if err == nil && l.wake != nil {
 		l.wake()
 	}
 	return err
 }
 
-func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a jobAnnotation) error {
-	return nil
+func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+	_, err := l.store.addAnnotation(ctx, l.runner.ID, jobID, a)
+	return err
 }
 
 func (l *localSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
-	return nil
+	return l.store.setStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
 }
 
 func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {

@@ -197,7 +197,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		src.mu.Lock()
 		anns := src.annotations
 		src.mu.Unlock()
-		wantAnns := []jobAnnotation{
+		wantAnns := []Annotation{
 			{StepID: job.Steps[1].ID, Level: "error", Message: "it broke", File: "a.go", Line: 3, Col: 5, Title: "Bad"},
 			{StepID: job.Steps[1].ID, Level: "warning", Message: "careful"},
 			{StepID: job.Steps[1].ID, Level: "notice", Message: "all good", Title: "Done"},
@@ -312,7 +312,7 @@ func TestStepShells(t *testing.T) {
 		claimedStep{If: "always()", Run: "pwd\nscript", WorkingDirectory: "${{ matrix.go }}"},
 		claimedStep{If: "always()", Kind: "uses", Uses: "actions/setup-go@v5", With: map[string]string{"go-version": "1.22"}},
 	)
-	job.Defaults = claimedDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
+	job.Defaults = RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
 	ex.runJob(job)
@@ -335,8 +335,8 @@ func TestStepShells(t *testing.T) {
 
 	// In a job container of the workflow's choosing the default is sh.
 	job = wfJob(110, claimedStep{Run: "shell\npwd"})
-	job.Container = &claimedContainer{Image: "alpine:3"}
-	job.Defaults = claimedDefaults{WorkingDirectory: "/abs"}
+	job.Container = &ContainerSpec{Image: "alpine:3"}
+	job.Defaults = RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
 	ex.runJob(job)
@@ -411,7 +411,7 @@ func TestStepServices(t *testing.T) {
 	job := wfJob(113,
 		claimedStep{Run: "echo ${{ job.services.db.ports['5432'] }} ${{ job.services.db.id }}"},
 	)
-	job.Services = map[string]claimedContainer{
+	job.Services = map[string]*ContainerSpec{
 		"db": {Image: "postgres:16", Env: map[string]string{"POSTGRES_PASSWORD": "pw-secret"}, Ports: []string{"5432"},
 			Options: `--health-cmd "pg_isready -U postgres" --health-interval=1s`},
 	}
@@ -459,18 +459,18 @@ func TestStepServices(t *testing.T) {
 
 	// Refused options and an unhealthy service fail Set up job.
 	for i, tc := range []struct {
-		svc    claimedContainer
+		svc    ContainerSpec
 		health string
 		want   string
 	}{
-		{claimedContainer{Image: "x", Options: "--privileged"}, "", "--privileged is not allowed here"},
-		{claimedContainer{Image: "x", Options: "--network=host"}, "", "--network is not allowed here"},
-		{claimedContainer{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a bind mount's source must be in the workspace"},
-		{claimedContainer{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
-		{claimedContainer{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
+		{ContainerSpec{Image: "x", Options: "--privileged"}, "", "--privileged is not allowed here"},
+		{ContainerSpec{Image: "x", Options: "--network=host"}, "", "--network is not allowed here"},
+		{ContainerSpec{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a bind mount's source must be in the workspace"},
+		{ContainerSpec{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
+		{ContainerSpec{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
 	} {
 		job := wfJob(int64(120+i), claimedStep{Run: "echo never"})
-		job.Services = map[string]claimedContainer{"svc": tc.svc}
+		job.Services = map[string]*ContainerSpec{"svc": &tc.svc}
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		if tc.health != "" {

@@ -37,20 +37,6 @@ const (
 // envPathPrepend carries $GITHUB_PATH's directories to stepBootstrap.
 const envPathPrepend = "SHITHUB_PATH_PREPEND"
 
-// jobAnnotation is an ::error, ::warning or ::notice of a step (the
-// contract's annotation body).
-type jobAnnotation struct {
-	StepID    int64  `json:"step_id"`
-	Level     string `json:"level"` // error, warning or notice
-	Message   string `json:"message"`
-	File      string `json:"file,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	Col       int    `json:"col,omitempty"`
-	EndLine   int    `json:"end_line,omitempty"`
-	EndColumn int    `json:"end_column,omitempty"`
-	Title     string `json:"title,omitempty"`
-}
-
 // stepOutput is one step's log: what the step prints and what the executor
 // says about it. Lines go through the workflow-command processor and the
 // job's masks before they reach the stepLog.
@@ -67,7 +53,7 @@ type stepOutput struct {
 	// What the commands asked for.
 	cmdFailed   bool // a command failed: the step fails
 	outputs     map[string]string
-	annotations []jobAnnotation
+	annotations []Annotation
 	perLevel    map[string]int
 }
 
@@ -161,7 +147,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 			n, _ := strconv.Atoi(strings.TrimSpace(c.Props[k]))
 			return n
 		}
-		o.annotations = append(o.annotations, jobAnnotation{
+		o.annotations = append(o.annotations, Annotation{
 			StepID: o.step.ID, Level: c.Name, Message: c.Data,
 			File: c.Props["file"], Title: c.Props["title"],
 			Line: num("line"), Col: num("col"), EndLine: num("endline"), EndColumn: num("endcolumn"),
