@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -127,6 +128,8 @@ var migrations = []string{
 	// when none comes. Jobs running before this migration count as acked.
 	`ALTER TABLE runners ADD COLUMN revoked_at INTEGER;
 	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
+	// 5: artifacts of runs (artifacts.go), their bytes in parts.
+	artifactSchema,
 }
 
 // defaultLogCap is the most a step's log keeps before the truncation marker.
@@ -149,6 +152,8 @@ type Store struct {
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
 	onLogPage func(rows, bytes int)
+	secretMu  sync.Mutex // guards secret
+	secret    []byte     // runtimeSecret, once read
 }
 
 func openStore(path string) (*Store, error) {

@@ -143,6 +143,7 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 		"-v", j.name+":"+containerWorkspace,
 		"-w", containerWorkspace,
 	)
+	args = append(args, j.actionMounts()...)
 	args = append(args, extra...)
 	return append(args,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments

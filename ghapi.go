@@ -824,16 +824,6 @@ func (s *server) handleRunAttempt(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleRunArtifacts serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts.
-// Jobs here upload no artifacts, so every run's list is empty.
-func (s *server) handleRunArtifacts(w http.ResponseWriter, r *http.Request) error {
-	if _, _, err := s.runFromPath(r); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"total_count": 0, "artifacts": []struct{}{}})
-	return nil
-}
-
 // ---- logs: 302 to a signed URL ----
 
 // logLinkTTL is how long a signed log URL works: a minute, as GitHub's.

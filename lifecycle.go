@@ -840,6 +840,9 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 			cj.Outputs[k] = v
 		}
 	}
+	if cj.RuntimeToken, err = s.jobRuntimeToken(ctx, cj); err != nil {
+		return nil, err
+	}
 	for _, st := range steps {
 		cs := claimedStep{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,

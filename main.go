@@ -32,7 +32,8 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
         [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
-        [--trust-proxy CIDR,...]                          run the server
+        [--trust-proxy CIDR,...] [--data-dir DIR] [--actions-url URL] [--allow-actions PATTERNS]
+        [--node DIR] [--job-url URL] [--max-artifact-size 2GiB] [--cache-size 10GiB]   run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
@@ -44,8 +45,11 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   runner revoke NAME
   runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
-        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s]   run a remote runner
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--data-dir DIR]
+        [--actions-url URL] [--allow-actions PATTERNS] [--node DIR]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+  actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
+                                                     fill the action cache ahead of time
   workflow check FILE...                               check workflow files offline
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
@@ -135,6 +139,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.runnerRevoke(ctx, rest[1:])
 	case cmd == "runner":
 		return cmdRunner(ctx, rest, stdout, stderr)
+	case cmd == "actions" && sub == "fetch":
+		return c.actionsFetch(ctx, rest[1:])
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
 	case cmd == "workflow" && sub == "check":
@@ -641,11 +647,34 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
+	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
+	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
+	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) job containers reach this server at, for artifacts and caches (default: none; actions that need them fail)")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
 	if _, err := c.parse(fs, args); err != nil {
 		return err
+	}
+	rcfg := runtimeConfig{DataDir: cfg.DataDir}
+	var err error
+	if rcfg.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
+		return usagef("serve: --max-artifact-size: %v", err)
+	}
+	if rcfg.CacheSize, err = parseByteSize(*cacheSize); err != nil {
+		return usagef("serve: --cache-size: %v", err)
+	}
+	if *jobURL != "" {
+		u, err := url.Parse(*jobURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			return usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
+		}
+		rcfg.PublicURL = strings.TrimRight(*jobURL, "/")
+		cfg.JobURL = rcfg.PublicURL
+	}
+	if rcfg.DataDir == "" {
+		rcfg.DataDir = c.db + ".d"
+		cfg.DataDir = rcfg.DataDir
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
 		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
@@ -667,6 +696,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
+	if err := srv.enableRuntime(ctx, rcfg); err != nil {
+		return err
+	}
+	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+		return usagef("serve: %v", err)
+	}
+	cfg.Actions.local = st.actionRepo
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -718,6 +754,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
+	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
@@ -776,6 +813,25 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
+// parseByteSize reads a size: a whole number of bytes, or one with a unit
+// (K, M, G, T, as powers of 1024, with an optional "iB" or "B").
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes, or one like 512M, 2GiB", s)
+	}
+	return n * mult, nil
+}
+
 // runnerOptions is a parsed `runner` command line.
 type runnerOptions struct {
 	server        string
@@ -812,7 +868,28 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
 	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
+	fs.StringVar(&cfg.ActionsURL, "actions-url", defaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
+	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
+	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
 	return func() string {
+		var err error
+		if cfg.AllowActions, err = parseAllowActions(*allow); err != nil {
+			return err.Error()
+		}
+		if err := checkActionsURL(cfg.ActionsURL); err != nil {
+			return err.Error()
+		}
+		if cfg.NodeDir != "" {
+			abs, err := filepath.Abs(cfg.NodeDir)
+			if err != nil {
+				return err.Error()
+			}
+			if fi, err := os.Stat(filepath.Join(abs, "bin", "node")); err != nil || fi.IsDir() {
+				return fmt.Sprintf("--node %s: no bin/node in it", cfg.NodeDir)
+			}
+			cfg.NodeDir = abs
+		}
 		cfg.Images = images
 		switch {
 		case cfg.Pull != "missing" && cfg.Pull != "never":
@@ -869,6 +946,12 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 			o.cfg.Labels = append(o.cfg.Labels, l)
 		}
 	}
+	if o.cfg.DataDir == "" {
+		o.cfg.DataDir = "shithub-actions-runner.d"
+	}
+	if o.cfg.JobURL == "" {
+		o.cfg.JobURL = strings.TrimRight(o.server, "/")
+	}
 	o.cfg.Instance = runnerInstance(o.server, o.token)
 	o.cfg.PollInterval = time.Second
 	return o, nil
@@ -914,6 +997,75 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
 	ex.drain(o.shutdownGrace)
 	<-stopped
+	return nil
+}
+
+// actionsFetch is `actions fetch OWNER/REPO[/PATH]@REF...`: it fetches the
+// actions into the data directory, as a job would, and checks that each
+// has a metadata file that parses, so jobs find them without the network.
+func (c *cli) actionsFetch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("actions fetch", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "the data directory (default: the database's path + .d)")
+	source := fs.String("actions-url", defaultActionsURL, "where actions not on this server come from")
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.db, "db", c.db, "database file")
+	var refs []string
+	for { // flags before, between or after the references
+		if err := fs.Parse(args); err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		refs = append(refs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(refs) == 0 {
+		return usagef("actions fetch: name at least one OWNER/REPO@REF")
+	}
+	var parsed []actionRef
+	for _, s := range refs {
+		r, err := parseActionRef(s)
+		if err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if r.Kind != actionRepo {
+			return usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
+		}
+		parsed = append(parsed, r)
+	}
+	if *dataDir == "" {
+		*dataDir = c.db + ".d"
+	}
+	as, err := newActionStore(filepath.Join(*dataDir, "actions"), *source)
+	if err != nil {
+		return usagef("actions fetch: %v", err)
+	}
+	if _, err := os.Stat(c.db); err == nil {
+		st, err := c.open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		as.local = st.actionRepo
+	}
+	for _, r := range parsed {
+		fa, err := as.fetch(ctx, r, "")
+		if err != nil {
+			return err
+		}
+		for _, n := range fa.Notes {
+			fmt.Fprintln(c.stderr, "note:", n)
+		}
+		if r.isCheckout() {
+			fmt.Fprintf(c.stdout, "%s %s (built in: jobs do not run it)\n", r, fa.SHA)
+			continue
+		}
+		if _, err := actionMetadata(fa.Dir, r.String()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s %s from %s\n", r, fa.SHA, fa.Origin)
+	}
 	return nil
 }
 

@@ -61,6 +61,9 @@ type claimedJob struct {
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
+	// artifact and cache services, good while the job runs.
+	RuntimeToken string `json:"runtime_token,omitempty"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -84,6 +87,29 @@ type claimedStep struct {
 	Shell           string            `json:"shell,omitempty"`
 	ContinueOnError string            `json:"continue_on_error,omitempty"` // "", "true", "false" or an expression
 	TimeoutMinutes  string            `json:"timeout_minutes,omitempty"`
+
+	// filesID, when not 0, names the step's file directory instead of ID:
+	// the steps of a composite action log to their step but need files
+	// of their own.
+	filesID int64
+}
+
+// stateKey names the step's saved state ($GITHUB_STATE) for its post.
+func (s *claimedStep) stateKey() string {
+	switch {
+	case s.filesID != 0:
+		return "__f" + strconv.FormatInt(s.filesID, 10)
+	case s.StepKey != "":
+		return s.StepKey
+	}
+	return "__" + strconv.FormatInt(s.ID, 10)
+}
+
+func (s *claimedStep) filesKey() int64 {
+	if s.filesID != 0 {
+		return s.filesID
+	}
+	return s.ID
 }
 
 // Labels of a job's container, network and volume; removeStale and the
@@ -132,6 +158,14 @@ type executorConfig struct {
 	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+
+	// The actions runtime (actions.go).
+	DataDir      string       // actions are fetched into DataDir/actions
+	ActionsURL   string       // where OWNER/REPO actions come from (default https://github.com)
+	AllowActions []string     // --allow-actions patterns; empty allows every action
+	NodeDir      string       // a Node.js distribution mounted read-only into job containers; "" for none
+	JobURL       string       // scheme://host[:port] job containers reach the server at; "" for none
+	Actions      *actionStore // built from DataDir and ActionsURL when nil
 }
 
 func defaultImages() map[string]string {
@@ -212,6 +246,8 @@ type executor struct {
 	cancelTimeout time.Duration
 	// minute is a step's timeout-minutes unit; tests shorten it.
 	minute time.Duration
+	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
+	actions *actionStore
 
 	workers sync.WaitGroup
 
@@ -235,7 +271,15 @@ func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *execut
 	if logger == nil {
 		logger = slog.Default()
 	}
+	actions := cfg.Actions
+	if actions == nil && cfg.DataDir != "" {
+		var err error
+		if actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			logger.Warn("no actions: bad --actions-url", "err", err)
+		}
+	}
 	return &executor{
+		actions:    actions,
 		cfg:        cfg,
 		src:        src,
 		log:        logger.With("instance", cfg.Instance),
@@ -539,6 +583,10 @@ type execJob struct {
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
+	posts       []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied      map[string]bool // action directories copied into the container
+	filesSeq    int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked bool            // the runtime token is in the masks
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut

@@ -614,6 +614,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
 		"--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "NET_BIND_SERVICE",
 		"--pull=missing", "-v", name+":/workspace", "-w", "/workspace",
+		"-v", "shithub-actions-test-toolcache:/opt/hostedtoolcache",
 		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null")
 	var got [][]string
 	var stage string

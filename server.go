@@ -38,6 +38,9 @@ type server struct {
 	web *webUI // the pages (web.go)
 
 	logs logSigner // signs the log download URLs (ghapi.go)
+
+	runtime  *actionsRuntime // artifact and cache services for jobs; nil until enableRuntime
+	prefixes []prefixRoute   // routes by path prefix, tried before mux
 }
 
 // notifier is what the server tells its in-process executor.
@@ -84,7 +87,6 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.wrap(s.handleRunLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.wrap(s.handleRunAttempt))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.wrap(s.handleRunAttemptJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.wrap(s.handleRunAttemptLogs))
@@ -129,6 +131,30 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/cancel", s.wrap(s.handleWebCancel))
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun", s.wrap(s.handleWebRerun))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions/workflows/{workflow_file}/badge.svg", s.wrap(s.handleBadge))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/artifacts/{artifact_id}", s.wrap(s.handleWebArtifact))
+
+	// Artifacts through GitHub's REST paths.
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}", s.wrap(s.handleArtifactGet))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip", s.wrap(s.handleArtifactZip))
+
+	// The services jobs' actions call (@actions/artifact, @actions/cache),
+	// at the host's root, since the toolkit keeps only the origin of
+	// ACTIONS_RESULTS_URL. Prefixes, ahead of the mux: their paths would
+	// clash with /{owner}/{repo}/... there.
+	s.prefixes = []prefixRoute{
+		{artifactTwirpPrefix, s.handleRuntime},
+		{cacheTwirpPrefix, s.handleRuntime},
+		{artifactBlobPrefix, s.handleRuntime},
+		{cacheBlobPrefix, s.handleRuntime},
+		{cacheV1Prefix, s.handleRuntime},
+	}
+}
+
+// prefixRoute sends every request under prefix to h.
+type prefixRoute struct {
+	prefix string
+	h      http.HandlerFunc
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -136,8 +162,12 @@ func (s *server) routes() {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
-	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+	if !isRuntimeBlob(r.URL.Path) {
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+	}
+	if h := s.prefixHandler(r.URL.Path); h != nil {
+		h(sw, r)
+	} else if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
 		s.apiNoRoute(sw, r)
 	} else {
 		s.mux.ServeHTTP(sw, r)
@@ -162,6 +192,16 @@ func (s *server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
+}
+
+// prefixHandler is the prefix route of path, or nil.
+func (s *server) prefixHandler(path string) http.HandlerFunc {
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.h
+		}
+	}
+	return nil
 }
 
 type statusWriter struct {

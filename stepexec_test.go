@@ -325,7 +325,7 @@ func TestStepShells(t *testing.T) {
 		"sh -e {0}\n",
 		"##[error]Invalid shell option. Shell must be a valid built-in (bash, sh, cmd, powershell, pwsh) or a format string containing '{0}'\n",
 		"/workspace/1.22\n/tmp/_shithub/temp/_runner_file_commands/10908/script.sh\n",
-		"##[error]actions are not supported yet: actions/setup-go@v5\n",
+		"##[error]cannot fetch actions/setup-go@v5: this runner has no data directory for actions (--data-dir)\n",
 	}
 	for i, w := range want {
 		if got := src.log(t, job.Steps[i+1].ID); got != w {

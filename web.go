@@ -545,6 +545,7 @@ type runView struct {
 	CanWrite  bool
 	CancelURL string
 	RerunURL  string
+	Artifacts []artifactView
 }
 
 // orderJobs sorts jobs so that each comes after the jobs it needs, file
@@ -597,6 +598,9 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, c := range children {
 		rv.Children = append(rv.Children, runLink{Index: c.RunIndex, URL: fmt.Sprintf("%s/runs/%d", tab, c.RunIndex), State: webState(c.Status, c.Conclusion, false)})
+	}
+	if rv.Artifacts, err = s.runArtifactViews(ctx, run.ID, here); err != nil {
+		return err
 	}
 	jobs, err := s.store.runJobs(ctx, run.ID)
 	if err != nil {
