@@ -583,10 +583,10 @@ type execJob struct {
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
-	posts       []postStep      // actions' post scripts, in the order registered (actions.go)
-	copied      map[string]bool // action directories copied into the container
-	filesSeq    int64           // numbers the file directories of composite steps and docker action runs
-	tokenMasked bool            // the runtime token is in the masks
+	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied                                             map[string]bool // action directories copied into the container
+	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked                                        bool            // the runtime token is in the masks
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
