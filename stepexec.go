@@ -642,8 +642,10 @@ func splitCommandLine(s string) ([]string, error) {
 	return words, nil
 }
 
-// jobOutputs evaluates the job's outputs after its last step. A value
-// holding a masked secret is left out, as GitHub does.
+// jobOutputs evaluates the job's outputs after its last step. An empty
+// value and a value holding a masked secret are left out, as GitHub's
+// runner does: so the legs of a matrix can each set their own output
+// without a later leg's empty value replacing it in needs.<id>.outputs.
 func (j *execJob) jobOutputs() map[string]string {
 	if len(j.job.Outputs) == 0 || j.st.legacy {
 		return nil
@@ -654,6 +656,9 @@ func (j *execJob) jobOutputs() map[string]string {
 		v, err := exprInterpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
+			continue
+		}
+		if v == "" {
 			continue
 		}
 		if j.st.masks.mask(v) != v {
