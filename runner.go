@@ -61,6 +61,10 @@ type claimedJob struct {
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// EnvironmentURL is the job's environment url when it reads the steps
+	// context (`url: ${{ steps.deploy.outputs.url }}`): unevaluated,
+	// evaluated after the last step and reported with the job's status.
+	EnvironmentURL string `json:"environment_url,omitempty"`
 	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
 	// artifact and cache services, good while the job runs.
 	RuntimeToken string `json:"runtime_token,omitempty"`
@@ -1088,7 +1092,7 @@ func (j *execJob) writeLog(stepID int64, text string) {
 // finish cleans up after the steps and completes the job.
 func (j *execJob) finish(conclusion string) {
 	// The job's outputs, while its container can still answer hashFiles.
-	outputs := j.jobOutputs()
+	outputs, envURL := j.jobOutputs(), j.environmentURL()
 	j.mu.Lock()
 	j.ending = true
 	j.waitStopsLocked() // docker stop before docker rm
@@ -1099,7 +1103,7 @@ func (j *execJob) finish(conclusion string) {
 	defer cancel()
 	j.removeContainers(ctx, started)
 	j.report("complete job", func(ctx context.Context) error {
-		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs)
+		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs, envURL)
 	})
 	j.removeRest(ctx, started)
 	j.log.Info("job completed", "conclusion", conclusion)

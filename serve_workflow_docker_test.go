@@ -23,7 +23,8 @@ import (
 // exclude whose legs set their own outputs, runs-on from the matrix, a
 // dependent job reading needs results and outputs, the github context,
 // defaults.run at workflow and job level, a service reached by its name,
-// ::group::, ::error with a place, a step summary and an environment.
+// ::group::, ::error with a place, a step summary and an environment whose
+// url a step sets.
 const e2eLanguage = `name: Language
 on: push
 defaults:
@@ -99,7 +100,7 @@ jobs:
     runs-on: busybox
     environment:
       name: staging
-      url: https://staging.example.com/${{ github.sha }}
+      url: ${{ steps.deploy.outputs.url }}
     defaults:
       run:
         working-directory: /
@@ -109,6 +110,8 @@ jobs:
           echo "outputs ${{ needs.test.outputs.leg1 }},${{ needs.test.outputs.leg3 }},${{ needs.test.outputs.leg4 }}"
           echo "github ${{ github.repository }} ${{ github.ref }} ${{ github.ref_name }} ${{ github.event_name }} ${{ github.sha }} ${{ github.actor }} ${{ github.workflow }} ${{ github.job }} ${{ github.run_number }}"
           echo "pwd $(pwd)"
+      - id: deploy
+        run: echo "url=https://staging.example.com/${{ github.sha }}" >> "$GITHUB_OUTPUT"
 `
 
 // TestDockerServeWorkflowLanguage pushes e2eLanguage and checks every
@@ -142,7 +145,7 @@ func TestDockerServeWorkflowLanguage(t *testing.T) {
 		"skipped": {"skipped", "skipped"},
 		// set up, wget, slow (timed out, continue-on-error), its outcome
 		"svc":    {"success", "success", "success", "success"},
-		"report": {"success", "success"},
+		"report": {"success", "success", "success"},
 	} {
 		j, ok := byName[name]
 		if !ok {
