@@ -337,4 +337,3 @@ func TestDockerServeWorkflowConcurrency(t *testing.T) {
 		t.Logf("serve log:\n%s", e.log())
 	}
 }
-
