@@ -42,9 +42,13 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
         [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+  secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
+  secret list OWNER/REPO | secret list --owner USER
+  secret delete OWNER/REPO NAME | secret delete --owner USER NAME
+  var set|list|delete ...                              the same for variables
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
-$SHITHUB_ACTIONS_DB).
+$SHITHUB_ACTIONS_DB) and --secret-key-file FILE (default: the database's name + .key).
 `
 
 func main() {
@@ -86,6 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global := flag.NewFlagSet("shithub-actions", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	dbPath := global.String("db", defaultDB(), "database file")
+	keyFile := global.String("secret-key-file", "", "the server key that encrypts secrets (default: the database file + .key)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -97,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) == 0 {
 		return usagef("no command given; run shithub-actions --help")
 	}
-	c := &cli{db: *dbPath, stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{db: *dbPath, keyFile: *keyFile, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest := args[0], args[1:]
 	sub := ""
 	if len(rest) > 0 {
@@ -124,6 +129,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdRunner(ctx, rest, stdout, stderr)
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
+	case (cmd == "secret" || cmd == "var") && (sub == "set" || sub == "list" || sub == "delete"):
+		return c.secretCommand(ctx, cmd, sub, rest[1:])
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -141,6 +148,7 @@ func defaultDB() string {
 // cli holds what every subcommand shares.
 type cli struct {
 	db             string
+	keyFile        string // --secret-key-file; "" means db + ".key"
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -148,8 +156,22 @@ type cli struct {
 // parse parses a subcommand's flags, which may stand before, between or
 // after its positional arguments, and checks the positional count.
 func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(names) {
+		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
+	}
+	return pos, nil
+}
+
+// parseAny parses like parse and returns the positional arguments,
+// however many there are.
+func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.db, "db", c.db, "database file")
+	fs.StringVar(&c.keyFile, "secret-key-file", c.keyFile, "the server key file")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -161,14 +183,15 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string,
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != len(names) {
-		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
-	}
 	return pos, nil
 }
 
 func (c *cli) open() (*Store, error) {
-	return openStore(c.db)
+	st, err := openStore(c.db)
+	if err == nil && c.keyFile != "" {
+		st.keyFile = c.keyFile
+	}
+	return st, err
 }
 
 var (
@@ -570,6 +593,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The key that seals secrets: made now if there is none, and a key file
+	// that is unsafe or damaged stops the server here, saying why.
+	if _, err := st.secretKey(); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 
@@ -779,5 +807,140 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
 	ex.drain(o.shutdownGrace)
 	<-stopped
+	return nil
+}
+
+// secretCommand is `secret set|list|delete` and `var set|list|delete`, for
+// a repository (OWNER/REPO) or for every repository of a user (--owner
+// USER). A value is read from standard input, byte for byte, never from
+// the command line, where other users could see it in the process list.
+// Nothing prints a secret's value.
+func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []string) error {
+	fs := flag.NewFlagSet(kind+" "+verb, flag.ContinueOnError)
+	owner := fs.String("owner", "", "a user: the "+kind+" is for every repository of USER")
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	want := 1 // OWNER/REPO
+	if *owner != "" {
+		want = 0
+	}
+	if verb != "list" {
+		want++ // NAME
+	}
+	if len(pos) != want {
+		name := " NAME"
+		if verb == "list" {
+			name = ""
+		}
+		return usagef("usage: shithub-actions %s %s OWNER/REPO%s (or --owner USER%s)", kind, verb, name, name)
+	}
+	var name string
+	if verb != "list" {
+		name = pos[len(pos)-1]
+		check := checkSecretName
+		if kind == "var" {
+			check = checkVariableName
+		}
+		if name, err = check(name); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	var value []byte
+	if verb == "set" {
+		// Read before opening the database: a pipe that fails changes nothing.
+		value, err = io.ReadAll(io.LimitReader(c.stdin, secretValueMax+1))
+		if err != nil {
+			return fmt.Errorf("reading the value from standard input: %w", err)
+		}
+		if len(value) > secretValueMax {
+			return usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
+		}
+		check := secretCheckValue
+		if kind == "var" {
+			check = func(v []byte) error { return checkVariableValue(string(v)) }
+		}
+		if err := check(value); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var sc secretScope
+	where := ""
+	if *owner != "" {
+		u, err := findUser(ctx, st, *owner)
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{OwnerID: u.ID}, "owner "+u.Name
+	} else {
+		r, err := findRepo(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{RepoID: r.ID}, r.FullName()
+	}
+	what := map[string]string{"secret": "secret", "var": "variable"}[kind]
+	switch verb {
+	case "set":
+		var created bool
+		if kind == "secret" {
+			created, err = st.setSecret(ctx, sc, name, value)
+			clear(value)
+		} else {
+			created, err = st.writeVariable(ctx, sc, varUpsert, name, "", string(value))
+		}
+		if err != nil {
+			return err
+		}
+		done := "updated"
+		if created {
+			done = "created"
+		}
+		fmt.Fprintf(c.stdout, "%s %s %s of %s\n", done, what, name, where)
+	case "delete":
+		if kind == "secret" {
+			err = st.deleteSecret(ctx, sc, name)
+		} else {
+			err = st.deleteVariable(ctx, sc, name)
+		}
+		if errors.Is(err, errNotFound) {
+			return usagef("%s has no %s %s", where, what, name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "deleted %s %s of %s\n", what, name, where)
+	case "list":
+		const day = "2006-01-02 15:04"
+		if kind == "secret" {
+			list, err := st.listSecrets(ctx, sc)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "CREATED", "UPDATED")
+			for _, m := range list {
+				fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", m.Name, m.CreatedAt.UTC().Format(day), m.UpdatedAt.UTC().Format(day))
+			}
+			return nil
+		}
+		list, _, err := st.listVariables(ctx, sc, 1, 0)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "UPDATED", "VALUE")
+		for _, v := range list {
+			val := strconv.Quote(v.Value)
+			if len(val) > 60 {
+				val = val[:57] + "..."
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", v.Name, v.UpdatedAt.UTC().Format(day), val)
+		}
+	}
 	return nil
 }

@@ -69,6 +69,18 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/logs", s.wrap(s.handleJobLogs))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions.atom", s.wrap(s.handleFeed))
 
+	// Secrets and variables (secrets_api.go).
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/public-key", s.wrap(s.handleSecretsPublicKey))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets", s.wrap(s.handleSecretList))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretGet))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretPut))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretDelete))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableList))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableCreate))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableGet))
+	s.mux.HandleFunc("PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableUpdate))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableDelete))
+
 	// The runner protocol.
 	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel-check", s.wrap(s.handleJobCancelCheck))

@@ -1,0 +1,297 @@
+// GITHUB_TOKEN: the token each job gets for its own repository, valid while
+// the job runs, with the permissions of the workflow's or job's
+// `permissions:`; and what a job is handed when it is claimed (its
+// secrets, variables and token).
+
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// jobTokenPrefix starts every GITHUB_TOKEN, so auth tells it from a PAT.
+const jobTokenPrefix = "shithub_job_"
+
+// tokenPerms are a GITHUB_TOKEN's permissions: "none", "read" or "write"
+// for each scope this server has.
+type tokenPerms struct {
+	Contents string `json:"contents"` // git fetch and push
+	Actions  string `json:"actions"`  // the Actions API: runs, jobs, logs, cancel, re-run, dispatch
+}
+
+// defaultTokenPerms is the token of a workflow without `permissions:`.
+var defaultTokenPerms = tokenPerms{Contents: "read", Actions: "read"}
+
+// parseTokenPerms reads a `permissions:` value as YAML decodes it:
+// "read-all", "write-all", or a map of scope to read, write or none
+// ({} is none for all). Scopes this server has no use for (packages,
+// issues, ...) are accepted and have no effect; a scope left out is none.
+func parseTokenPerms(v any) (tokenPerms, error) {
+	switch v := v.(type) {
+	case nil:
+		return defaultTokenPerms, nil
+	case string:
+		switch v {
+		case "read-all":
+			return tokenPerms{"read", "read"}, nil
+		case "write-all":
+			return tokenPerms{"write", "write"}, nil
+		}
+		return tokenPerms{}, fmt.Errorf("permissions must be read-all, write-all or a map, not %q", v)
+	case map[string]any:
+		p := tokenPerms{"none", "none"}
+		for k, lv := range v {
+			level, _ := lv.(string)
+			if level != "read" && level != "write" && level != "none" {
+				return tokenPerms{}, fmt.Errorf("permissions.%s must be read, write or none", k)
+			}
+			switch k {
+			case "contents":
+				p.Contents = level
+			case "actions":
+				p.Actions = level
+			}
+		}
+		return p, nil
+	}
+	return tokenPerms{}, fmt.Errorf("permissions must be read-all, write-all or a map")
+}
+
+// readOnly caps p at read: a fork's pull request gets no more.
+func (p tokenPerms) readOnly() tokenPerms {
+	cap := func(l string) string {
+		if l == "write" {
+			return "read"
+		}
+		return l
+	}
+	return tokenPerms{cap(p.Contents), cap(p.Actions)}
+}
+
+// permOf maps a permission level to the repository permission it grants.
+func permOf(level string) perm {
+	switch level {
+	case "write":
+		return permWrite
+	case "read":
+		return permRead
+	}
+	return permNone
+}
+
+// deriveJobToken makes a job's GITHUB_TOKEN from the server key and the
+// job's nonce. Only its hash and the nonce are stored, so the database
+// alone gives the token to no one, while the server can derive it again to
+// mask it in the log after a restart.
+func deriveJobToken(key, nonce []byte, jobID int64) string {
+	out := make([]byte, 0, len(jobTokenPrefix)+32)
+	out = append(out, jobTokenPrefix...)
+	var ctr uint32
+	for len(out) < len(jobTokenPrefix)+32 {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte("shithub-actions GITHUB_TOKEN\x00"))
+		binary.Write(m, binary.BigEndian, jobID)
+		binary.Write(m, binary.BigEndian, ctr)
+		m.Write(nonce)
+		for _, c := range m.Sum(nil) {
+			if c < 248 && len(out) < len(jobTokenPrefix)+32 { // 248 = 4*62: no modulo bias
+				out = append(out, base62[c%62])
+			}
+		}
+		ctr++
+	}
+	return string(out)
+}
+
+// jobCredentials is what was given to a claimed job, as stored.
+type jobCredentials struct {
+	JobID       int64
+	RepoID      int64
+	Nonce       []byte
+	Perms       tokenPerms
+	SecretNames []string
+}
+
+// issueJobCredentials records, in the claim's transaction, what job jobID
+// is given: a new GITHUB_TOKEN with the job's permissions and the names of
+// the secrets it references (none for a fork's pull request). It opens
+// those secrets once, so a secret that cannot be decrypted fails the claim
+// here, with its name, rather than the job later.
+func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64, now int64) error {
+	j, err := jobByID(ctx, tx, jobID)
+	if err != nil {
+		return err
+	}
+	var repoID int64
+	var event string
+	var content []byte
+	if err := tx.QueryRow("SELECT repo_id, event, workflow_content FROM runs WHERE id = ?", j.RunID).Scan(&repoID, &event, &content); err != nil {
+		return err
+	}
+	repo, err := scanRepo(tx.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", repoID))
+	if err != nil {
+		return err
+	}
+	refs := workflowJobRefs(content, j.JobKey)
+	// TODO(h-wfcore): pass the run's event payload, once runs keep it, so a
+	// pull request from a branch of this repository gets its secrets.
+	fork := isForkPullRequest(event, nil, repo.FullName())
+	perms, names := refs.Permissions, refs.Secrets
+	if fork {
+		perms, names = perms.readOnly(), []string{}
+	}
+	if !fork && refs.AllSecrets {
+		names = nil // every secret: listed below
+	}
+	values, err := s.openSecrets(ctx, tx, repo, names)
+	if err != nil {
+		return err
+	}
+	if names == nil {
+		names = slices.Sorted(maps.Keys(values))
+	} else {
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { _, ok := values[n]; return !ok })
+	}
+	key, err := s.secretKey()
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	token := deriveJobToken(key, nonce, jobID)
+	_, err = tx.Exec(`INSERT INTO job_credentials (job_id, token_hash, token_nonce, contents, actions, secret_names, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+	return err
+}
+
+// loadJobCredentials reads what a claimed job was given; errNotFound for a
+// job never claimed.
+func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) (*jobCredentials, error) {
+	c := &jobCredentials{JobID: jobID}
+	var names string
+	err := q.QueryRowContext(ctx, `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
+		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`, jobID).
+		Scan(&c.RepoID, &c.Nonce, &c.Perms.Contents, &c.Perms.Actions, &names)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return c, decodeColumn("job_credentials.secret_names", names, &c.SecretNames)
+}
+
+// jobDelivery is what a job receives: the values of the secrets it
+// references plus GITHUB_TOKEN, the variables, and the token alone (for
+// github.token). It goes to the runner in the claim and nowhere else.
+type jobDelivery struct {
+	Token   string
+	Perms   tokenPerms
+	Secrets map[string]string // includes GITHUB_TOKEN
+	Vars    map[string]string
+}
+
+// jobDelivery assembles a claimed job's delivery from the database and the
+// server key.
+func (s *Store) jobDelivery(ctx context.Context, jobID int64) (*jobDelivery, error) {
+	c, err := s.loadJobCredentials(ctx, s.db, jobID)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := s.repoByID(ctx, c.RepoID)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.secretKey()
+	if err != nil {
+		return nil, err
+	}
+	d := &jobDelivery{Token: deriveJobToken(key, c.Nonce, jobID), Perms: c.Perms, Secrets: map[string]string{}}
+	if len(c.SecretNames) > 0 {
+		if d.Secrets, err = s.openSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
+			return nil, err
+		}
+	}
+	d.Secrets["GITHUB_TOKEN"] = d.Token
+	if d.Vars, err = s.repoVars(ctx, s.db, repo); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// maskValues are the values a job's log must never show: its secrets and
+// its token.
+func (d *jobDelivery) maskValues() []string {
+	return slices.Sorted(maps.Values(d.Secrets))
+}
+
+// ---- authenticating a GITHUB_TOKEN ----
+
+// jobPrincipal is who acts with a GITHUB_TOKEN: the job's token, on its
+// repository alone.
+type jobPrincipal struct {
+	JobID  int64
+	RepoID int64
+	Perms  tokenPerms
+}
+
+var errJobTokenEnded = &appError{Code: codeUnauthenticated, Msg: "token expired: its job has ended"}
+
+// jobTokenUser authenticates a GITHUB_TOKEN. The user it returns is the
+// run's actor carrying the job principal, so that permission() grants it
+// the token's permissions on the job's repository and nothing elsewhere;
+// the token is a stand-in whose scopes follow the `actions` permission.
+// A token of a job that is no longer running is refused.
+func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token, error) {
+	if len(secret) != len(jobTokenPrefix)+32 {
+		return nil, nil, errBadToken
+	}
+	var p jobPrincipal
+	var status string
+	u := &User{}
+	err := s.store.db.QueryRowContext(ctx, `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
+		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id JOIN users u ON u.id = r.actor_id
+		WHERE c.token_hash = ?`, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errBadToken
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if status != statusRunning {
+		return nil, nil, errJobTokenEnded
+	}
+	u.Job = &p
+	t := &Token{Name: "GITHUB_TOKEN"}
+	switch p.Perms.Actions {
+	case "write":
+		t.Scopes = []string{scopeRead, scopeWrite}
+	case "read":
+		t.Scopes = []string{scopeRead}
+	}
+	return u, t, nil
+}
+
+// jobPermission is a job principal's permission on repo: for its own
+// repository, what `level` grants; elsewhere what anyone has.
+func jobPermission(p *jobPrincipal, repo *Repo, level string) perm {
+	if repo.ID == p.RepoID {
+		return permOf(level)
+	}
+	if !repo.Private {
+		return permRead
+	}
+	return permNone
+}
+
+// isJobToken reports whether secret looks like a GITHUB_TOKEN.
+func isJobToken(secret string) bool { return strings.HasPrefix(secret, jobTokenPrefix) }
