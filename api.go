@@ -234,6 +234,10 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if user.Job != nil {
+		// GitHub's loop rule: a push made with a GITHUB_TOKEN starts no run.
+		return forbiddenf("a push made with a GITHUB_TOKEN starts no runs")
+	}
 	var body struct {
 		Ref    string `json:"ref"`
 		Before string `json:"before"`
