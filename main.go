@@ -523,6 +523,12 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
+	if os.Getenv(gitHTTPPushEnv) != "" {
+		// A push through the server's git endpoint: the server starts its
+		// runs itself, as the pusher, and none for a GITHUB_TOKEN's push.
+		_, err := io.Copy(io.Discard, c.stdin)
+		return err
+	}
 	st, err := c.open()
 	if err != nil {
 		return err

@@ -89,6 +89,11 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/status", s.wrap(s.handleJobStatus))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
 
+	// Git over HTTP (githttp.go).
+	s.mux.HandleFunc("GET /{owner}/{repo}/info/refs", s.wrap(s.handleGitInfoRefs))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-upload-pack", s.wrap(s.handleGitUploadPack))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-receive-pack", s.wrap(s.handleGitReceivePack))
+
 	// The pages.
 	s.mux.HandleFunc("GET /{$}", s.wrap(s.handleHome))
 	s.mux.HandleFunc("GET /login", s.wrap(s.handleLoginForm))
@@ -109,7 +114,11 @@ func (s *server) routes() {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+	limit := int64(maxBody)
+	if isGitRequest(r) {
+		limit = maxGitBody // a push carries a pack
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, limit)
 	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
 		s.apiNoRoute(sw, r)
 	} else {
@@ -172,6 +181,17 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := httpStatus(errorCode(err)), errorMessage(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if isGitRequest(r) {
+		// git asks for credentials only after a Basic challenge, and shows
+		// a text answer.
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="shithub-actions"`)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		io.WriteString(w, gitErrorBody(msg))
+		return
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)
