@@ -474,6 +474,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	setJobURLs(job, s.remoteJobURL(r))
 	writeJSON(w, http.StatusOK, job)
 	return nil
 }

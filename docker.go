@@ -88,7 +88,7 @@ func processExitCode(err error) int {
 // forwards docker stop's SIGTERM at once); steps run in it with docker exec.
 func (j *execJob) runArgs(image string) []string {
 	cfg := j.ex.cfg
-	return []string{"run", "-d", "--init",
+	args := []string{"run", "-d", "--init",
 		"--name", j.name,
 		"--label", labelInstance + "=" + cfg.Instance,
 		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
@@ -96,13 +96,16 @@ func (j *execJob) runArgs(image string) []string {
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
-		"--pull=" + cfg.Pull,
-		"-v", j.dir + ":" + containerWorkspace,
+	}
+	args = append(args, addHostArgs(cfg.AddHosts)...) // how the job reaches the server (jobaddr.go)
+	return append(args,
+		"--pull="+cfg.Pull,
+		"-v", j.dir+":"+containerWorkspace,
 		"-w", containerWorkspace,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
 		"--", // an image named like a flag (from a workflow) stays an image
 		image, "-f", "/dev/null",
-	}
+	)
 }
 
 // Step scripts reach the container on the docker exec client's stdin. The

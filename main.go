@@ -28,7 +28,8 @@ import (
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
-  serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
+  serve [--addr 127.0.0.1:8080] [--base-url URL] [--job-addr auto|off|HOST:PORT] [--job-url URL]
+        [--runners 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
         [--stop-grace 10s] [--shutdown-grace 30s]        run the server
   user create NAME
@@ -578,6 +579,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	jobAddr := fs.String("job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
+	jobURL := fs.String("job-url", "", "the URL jobs see the server at (default http://shithub.localhost:PORT for the server's own pool; for remote runners --base-url, or the URL they use)")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
@@ -606,6 +609,37 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
+	srv.jobURL = strings.TrimSuffix(*jobURL, "/")
+
+	// The listeners: the server's, and the one its jobs reach it at.
+	cfg = cfg.withDefaults()
+	plan, err := planJobEndpoint(*addr, *jobAddr, *jobURL, func() (string, error) {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
+	})
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	var jobLn net.Listener
+	if plan.Listen != "" {
+		if jobLn, err = net.Listen("tcp", plan.Listen); err != nil {
+			return fmt.Errorf("the job listener (--job-addr): %w", err)
+		}
+		defer jobLn.Close()
+		port = jobLn.Addr().(*net.TCPAddr).Port
+	}
+	plan.finish(port)
+	if plan.Warning != "" {
+		logger.Warn(plan.Warning)
+	}
+	cfg.AddHosts = plan.AddHosts
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -614,7 +648,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
-	cfg = cfg.withDefaults()
 	local, err := st.localRunner(ctx, cfg.Labels)
 	if err != nil {
 		return err
@@ -626,7 +659,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
 	}
 	// Containers of a previous process go even when this one runs no pool.
-	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
+	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake, jobURL: plan.URL}, logger)
 	if err := ex.dockerOK(ctx); err != nil {
 		if *runners > 0 {
 			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
@@ -647,12 +680,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
   shithub-actions --db %s token create alice --scopes repo:read,repo:write
 `, c.db, c.db, c.db, c.db)
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
+	var jobHS *http.Server
+	if jobLn != nil {
+		jobHS = &http.Server{Handler: srv.jobHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		go jobHS.Serve(jobLn)
+		defer jobHS.Close()
+	}
+	logger.Info("jobs reach the server at", "url", plan.URL, "listen", plan.Listen, "add_host", strings.Join(plan.AddHosts, ","))
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
@@ -681,6 +717,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	<-exDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if jobHS != nil {
+		jobHS.Shutdown(shutCtx)
+	}
 	return hs.Shutdown(shutCtx)
 }
 

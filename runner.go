@@ -99,6 +99,7 @@ type executorConfig struct {
 	Instance     string            // labels and names this process's containers (default: random)
 	Docker       string            // the docker binary (default "docker")
 	DockerEnv    []string          // extra environment for every docker invocation
+	AddHosts     []string          // docker run --add-host HOST:IP entries: how jobs reach the server (jobaddr.go)
 	WorkDir      string            // parent of the job workspaces (default os.TempDir())
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)

@@ -22,6 +22,7 @@ type server struct {
 	store   *Store
 	log     *slog.Logger
 	baseURL string   // from --base-url; "" means derive it from each request
+	jobURL  string   // from --job-url: the URL jobs reach the server at; "" means baseURL, or each request's
 	exec    notifier // the in-process executor; nil when none runs
 	mux     *http.ServeMux
 

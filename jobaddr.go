@@ -1,0 +1,177 @@
+// The job-facing address: how a job's container reaches the server back
+// (GITHUB_SERVER_URL, GITHUB_API_URL, git over HTTP with GITHUB_TOKEN, the
+// artifact and cache services).
+//
+// `serve --addr` is loopback by default, which no container can reach. So
+// by default the server also listens on the Docker bridge's gateway
+// address (docker network inspect bridge), on the same port, serving only
+// what jobs need, and jobs see the server as http://shithub.localhost:PORT,
+// a name their container maps to that address (--add-host). The name is a
+// *.localhost one because the Actions toolkit (upload-artifact@v4,
+// actions/cache) only speaks its current protocol to github.com, *.ghe.com
+// and *.localhost hosts. --job-addr chooses the listener (or turns it off);
+// --job-url sets the URL jobs see, for remote runners or a proxy.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// jobHostName is the host name jobs know the server by.
+const jobHostName = "shithub.localhost"
+
+// jobEndpoint is how the in-process pool's jobs reach the server.
+type jobEndpoint struct {
+	Listen   string   // the job listener's address; "" for none
+	Warning  string   // why jobs may not reach the server, for the log; "" when all is well
+	URL      string   // GITHUB_SERVER_URL for the pool's jobs; "" until the port is known
+	AddHosts []string // docker run --add-host entries of the pool's job containers
+	hostIP   string   // where jobHostName points
+	explicit bool     // URL came from --job-url
+}
+
+// planJobEndpoint decides the job listener and the URL jobs see, from
+// --addr, --job-addr ("auto", "off" or HOST:PORT) and --job-url. gateway
+// finds the Docker bridge's gateway address; it is called only when needed.
+// URL is completed by finish once the listeners' ports are known.
+func planJobEndpoint(addr, jobAddr, jobURL string, gateway func() (string, error)) (*jobEndpoint, error) {
+	mainHost, mainPort, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("bad --addr %q: %v", addr, err)
+	}
+	e := &jobEndpoint{}
+	if jobURL != "" {
+		u, err := url.Parse(jobURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("bad --job-url %q: want http(s)://host[:port][/path]", jobURL)
+		}
+		e.URL, e.explicit = strings.TrimSuffix(jobURL, "/"), true
+	}
+	switch jobAddr {
+	case "off":
+	case "", "auto":
+		if isLoopbackHost(mainHost) {
+			if gw, err := gateway(); err == nil {
+				e.Listen = net.JoinHostPort(gw, mainPort)
+			} else if !e.explicit {
+				e.Warning = fmt.Sprintf("job containers cannot reach %s, and the Docker bridge's address to listen on for them is unknown (%v): pass --job-addr HOST:PORT, or --job-url", addr, err)
+			}
+		}
+	default:
+		if _, _, err := net.SplitHostPort(jobAddr); err != nil {
+			return nil, fmt.Errorf("bad --job-addr %q: want auto, off or HOST:PORT", jobAddr)
+		}
+		e.Listen = jobAddr
+	}
+	// Where jobHostName points: the job listener, else the main one; an
+	// address that is every interface is reached through the gateway.
+	host := mainHost
+	if e.Listen != "" {
+		host, _, _ = net.SplitHostPort(e.Listen)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if gw, err := gateway(); err == nil {
+			host = gw
+		} else {
+			host = "host-gateway" // docker's name for the host, seen from a container
+		}
+	}
+	e.hostIP = host
+	return e, nil
+}
+
+// finish sets the URL (unless --job-url gave it) and the container host
+// mapping, once port (the job listener's, else the main listener's) is
+// known.
+func (e *jobEndpoint) finish(port int) {
+	if !e.explicit {
+		e.URL = fmt.Sprintf("http://%s:%d", jobHostName, port)
+	}
+	u, err := url.Parse(e.URL)
+	if err == nil && strings.HasSuffix(u.Hostname(), ".localhost") && !isLoopbackHost(e.hostIP) {
+		e.AddHosts = []string{u.Hostname() + ":" + e.hostIP}
+	}
+}
+
+// isLoopbackHost reports whether a listen host is reachable only from the
+// machine itself.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dockerBridgeGateway is the IPv4 gateway of Docker's default bridge
+// network: the host's address on docker0, which every job container can
+// reach, whichever bridge network it is on.
+func dockerBridgeGateway(ctx context.Context, d dockerCLI) (string, error) {
+	out, _, err := d.output(ctx, "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range strings.Fields(out) {
+		if ip := net.ParseIP(f); ip != nil && ip.To4() != nil {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("docker network inspect bridge shows no IPv4 gateway (%q)", out)
+}
+
+// setJobURLs tells a claimed job where the server is: serverURL for
+// GITHUB_SERVER_URL (and checkout), its /api/v1 for GITHUB_API_URL.
+func setJobURLs(cj *claimedJob, serverURL string) {
+	if serverURL == "" {
+		return
+	}
+	if cj.Env == nil {
+		cj.Env = map[string]string{}
+	}
+	cj.Env["GITHUB_SERVER_URL"] = serverURL
+	cj.Env["GITHUB_API_URL"] = serverURL + "/api/v1"
+	// TODO(h-wfcore): also github.server_url and github.api_url in the
+	// claim's contexts, once it has them.
+}
+
+// remoteJobURL is the server URL a remote runner's jobs see: --job-url,
+// else --base-url, else the URL the runner itself reached the server at.
+func (s *server) remoteJobURL(r *http.Request) string {
+	if s.jobURL != "" {
+		return s.jobURL
+	}
+	return s.base(r)
+}
+
+// jobPaths reports whether the job listener serves path: the API, git
+// over HTTP, and the artifact and cache services (/twirp/, /_apis/).
+func jobPaths(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/twirp/") || strings.HasPrefix(p, "/_apis/") || isGitRequest(r)
+}
+
+// jobHandler is the job listener's handler: the server, for jobPaths only.
+func (s *server) jobHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !jobPaths(r) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found: this address serves jobs (the API, git, artifacts and caches)"})
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+}
+
+// addHostArgs is the docker run flags of hosts (HOST:IP entries).
+func addHostArgs(hosts []string) []string {
+	var args []string
+	for _, h := range hosts {
+		args = append(args, "--add-host", h)
+	}
+	return args
+}
