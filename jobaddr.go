@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -109,20 +110,60 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// dockerBridgeGateway is the IPv4 gateway of Docker's default bridge
-// network: the host's address on docker0, which every job container can
-// reach, whichever bridge network it is on.
+// dockerBridgeGateway is the host's IPv4 address on Docker's default bridge
+// network (docker0), which every job container can reach, whichever bridge
+// network it is on: the network's gateway as docker reports it, else (newer
+// engines leave the default bridge's gateway out) the address of its
+// interface inside its subnet.
 func dockerBridgeGateway(ctx context.Context, d dockerCLI) (string, error) {
-	out, _, err := d.output(ctx, "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
+	out, _, err := d.output(ctx, "network", "inspect", "bridge")
 	if err != nil {
 		return "", err
 	}
-	for _, f := range strings.Fields(out) {
-		if ip := net.ParseIP(f); ip != nil && ip.To4() != nil {
-			return f, nil
+	var nets []struct {
+		IPAM struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Options map[string]string
+	}
+	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
+		return "", fmt.Errorf("docker network inspect bridge: unexpected answer %.200q", out)
+	}
+	ifname := nets[0].Options["com.docker.network.bridge.name"]
+	if ifname == "" {
+		ifname = "docker0"
+	}
+	for _, c := range nets[0].IPAM.Config {
+		if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+			return c.Gateway, nil
+		}
+		_, subnet, err := net.ParseCIDR(c.Subnet)
+		if err != nil || subnet.IP.To4() == nil {
+			continue
+		}
+		if ip := interfaceAddrIn(ifname, subnet); ip != "" {
+			return ip, nil
 		}
 	}
-	return "", fmt.Errorf("docker network inspect bridge shows no IPv4 gateway (%q)", out)
+	return "", fmt.Errorf("docker network inspect bridge shows no IPv4 gateway, and %s has no address in its subnet", ifname)
+}
+
+// interfaceAddrIn is an address of interface name inside subnet, or "".
+func interfaceAddrIn(name string, subnet *net.IPNet) string {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return ""
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && subnet.Contains(ipn.IP) {
+			return ipn.IP.String()
+		}
+	}
+	return ""
 }
 
 // setJobURLs tells a claimed job where the server is: serverURL for
