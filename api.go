@@ -9,83 +9,9 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"os/exec"
-	"time"
+	"path"
+	"strconv"
 )
-
-// ---- JSON shapes ----
-
-type runJSON struct {
-	ID           int64      `json:"id"`
-	RunIndex     int64      `json:"run_index"`
-	RunAttempt   int64      `json:"run_attempt"`
-	ParentRunID  *int64     `json:"parent_run_id"`
-	RepoID       int64      `json:"repo_id"`
-	WorkflowFile string     `json:"workflow_file"`
-	WorkflowName string     `json:"workflow_name"`
-	HeadSHA      string     `json:"head_sha"`
-	HeadRef      string     `json:"head_ref"`
-	Event        string     `json:"event"`
-	Status       string     `json:"status"`
-	Conclusion   string     `json:"conclusion"`
-	Actor        string     `json:"actor"`
-	CreatedAt    *time.Time `json:"created_at"`
-	StartedAt    *time.Time `json:"started_at"`
-	CompletedAt  *time.Time `json:"completed_at"`
-	UpdatedAt    *time.Time `json:"updated_at"`
-	HTMLURL      string     `json:"html_url"`
-}
-
-func (s *server) runJSON(r *http.Request, repo *Repo, run *Run) runJSON {
-	var parent *int64
-	if run.ParentRunID != 0 {
-		parent = &run.ParentRunID
-	}
-	return runJSON{
-		ID: run.ID, RunIndex: run.RunIndex, RunAttempt: run.RunAttempt, ParentRunID: parent, RepoID: run.RepoID,
-		WorkflowFile: run.WorkflowFile, WorkflowName: run.WorkflowName, HeadSHA: run.HeadSHA, HeadRef: run.HeadRef,
-		Event: run.Event, Status: run.Status, Conclusion: run.Conclusion, Actor: run.Actor,
-		CreatedAt: timePtr(run.CreatedAt), StartedAt: timePtr(run.StartedAt), CompletedAt: timePtr(run.CompletedAt),
-		UpdatedAt: timePtr(run.UpdatedAt), HTMLURL: runPage(s.base(r), repo, run.RunIndex),
-	}
-}
-
-type stepJSON struct {
-	ID          int64      `json:"id"`
-	Number      int        `json:"number"`
-	Name        string     `json:"name"`
-	Status      string     `json:"status"`
-	Conclusion  string     `json:"conclusion"`
-	StartedAt   *time.Time `json:"started_at"`
-	CompletedAt *time.Time `json:"completed_at"`
-}
-
-type jobJSON struct {
-	ID              int64      `json:"id"`
-	RunID           int64      `json:"run_id"`
-	JobKey          string     `json:"job_key"`
-	Name            string     `json:"name"`
-	RunsOn          []string   `json:"runs_on"`
-	Needs           []string   `json:"needs"`
-	Status          string     `json:"status"`
-	Conclusion      string     `json:"conclusion"`
-	CancelRequested bool       `json:"cancel_requested"`
-	StartedAt       *time.Time `json:"started_at"`
-	CompletedAt     *time.Time `json:"completed_at"`
-	Steps           []stepJSON `json:"steps"`
-}
-
-func toJobJSON(j *Job) jobJSON {
-	out := jobJSON{
-		ID: j.ID, RunID: j.RunID, JobKey: j.JobKey, Name: j.Name, RunsOn: nonNil(j.RunsOn), Needs: nonNil(j.Needs),
-		Status: j.Status, Conclusion: j.Conclusion, CancelRequested: j.CancelRequested,
-		StartedAt: timePtr(j.StartedAt), CompletedAt: timePtr(j.CompletedAt), Steps: []stepJSON{},
-	}
-	for _, st := range j.Steps {
-		out.Steps = append(out.Steps, stepJSON{ID: st.ID, Number: st.Number, Name: st.Name, Status: st.Status,
-			Conclusion: st.Conclusion, StartedAt: timePtr(st.StartedAt), CompletedAt: timePtr(st.CompletedAt)})
-	}
-	return out
-}
 
 // ---- the lifecycle API ----
 
@@ -210,19 +136,6 @@ func (s *server) handleRunRerun(w http.ResponseWriter, r *http.Request) error {
 
 // ---- triggers ----
 
-type runsJSON struct {
-	TotalCount   int       `json:"total_count"`
-	WorkflowRuns []runJSON `json:"workflow_runs"`
-}
-
-func (s *server) runsJSON(r *http.Request, repo *Repo, runs []*Run, total int) runsJSON {
-	out := runsJSON{TotalCount: total, WorkflowRuns: []runJSON{}}
-	for _, run := range runs {
-		out.WorkflowRuns = append(out.WorkflowRuns, s.runJSON(r, repo, run))
-	}
-	return out
-}
-
 // handlePush serves POST /api/v1/repos/{owner}/{repo}/actions/events/push.
 // A push delivered again answers 200 with the runs it made the first time.
 func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
@@ -246,23 +159,27 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	runs, created, err := triggerPush(r.Context(), s.store, repo, user, body.Ref, body.Before, body.After)
+	res, err := triggerPush(r.Context(), s.store, repo, user, body.Ref, body.Before, body.After)
 	if err != nil {
 		return err
 	}
-	if created {
+	if res.Created {
 		s.wake()
 	}
 	code := http.StatusCreated
-	if !created {
+	if !res.Created {
 		code = http.StatusOK
 	}
-	writeJSON(w, code, s.runsJSON(r, repo, runs, len(runs)))
+	out := s.ghView(r, repo).runs(res.Runs, len(res.Runs))
+	out.DisabledWorkflows = res.Disabled
+	writeJSON(w, code, out)
 	return nil
 }
 
 // handleDispatch serves
-// POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_file}/dispatches.
+// POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches,
+// where workflow_id is a workflow's id or file name: 204, or with
+// return_run_details 200 and GitHub's workflow_run_id, run_url and html_url.
 func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
 	user, err := s.requireUser(r, scopeWrite)
 	if err != nil {
@@ -280,7 +197,15 @@ func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	run, err := triggerDispatch(r.Context(), s.store, repo, user, r.PathValue("workflow_file"), body.Ref, body.Inputs)
+	file := r.PathValue("workflow_id")
+	if _, err := strconv.ParseInt(file, 10, 64); err == nil {
+		wf, err := s.store.findWorkflow(r.Context(), repo, file)
+		if err != nil {
+			return err
+		}
+		file = path.Base(wf.Path)
+	}
+	run, err := triggerDispatch(r.Context(), s.store, repo, user, file, body.Ref, body.Inputs)
 	if err != nil {
 		return err
 	}
@@ -289,7 +214,10 @@ func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, s.runJSON(r, repo, run))
+	v := s.ghView(r, repo)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"workflow_run_id": run.ID, "run_url": v.runURL(run.ID), "html_url": runPage(v.base, repo, run.RunIndex),
+	})
 	return nil
 }
 
@@ -301,28 +229,7 @@ func (s *server) handleRunList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	page, err := queryInt(q.Get("page"), 1, 1, 1<<20, "page")
-	if err != nil {
-		return err
-	}
-	perPage, err := queryInt(q.Get("per_page"), 30, 1, 100, "per_page")
-	if err != nil {
-		return err
-	}
-	f := runFilter{
-		WorkflowFile: q.Get("workflow_file"), Branch: q.Get("branch"), Actor: q.Get("actor"),
-		Event: q.Get("event"), Status: q.Get("status"), Conclusion: q.Get("conclusion"),
-	}
-	runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, perPage)
-	if err != nil {
-		return err
-	}
-	if link := linkHeader(s.base(r)+r.URL.Path, q, page, perPage, total); link != "" {
-		w.Header().Set("Link", link)
-	}
-	writeJSON(w, http.StatusOK, s.runsJSON(r, repo, runs, total))
-	return nil
+	return s.listRuns(w, r, repo, 0)
 }
 
 // runFromPath loads the path's run of a readable repository.
@@ -351,47 +258,8 @@ func (s *server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.runJSON(r, repo, run))
+	writeJSON(w, http.StatusOK, s.ghView(r, repo).run(run))
 	return nil
-}
-
-// handleRunJobs serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs.
-func (s *server) handleRunJobs(w http.ResponseWriter, r *http.Request) error {
-	_, run, err := s.runFromPath(r)
-	if err != nil {
-		return err
-	}
-	jobs, err := s.store.runJobs(r.Context(), run.ID)
-	if err != nil {
-		return err
-	}
-	out := struct {
-		TotalCount int       `json:"total_count"`
-		Jobs       []jobJSON `json:"jobs"`
-	}{len(jobs), []jobJSON{}}
-	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, toJobJSON(j))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// handleJobLogs serves GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/logs:
-// the job's log as text, each step between ##[group]NAME and ##[endgroup].
-func (s *server) handleJobLogs(w http.ResponseWriter, r *http.Request) error {
-	repo, _, err := s.readableRepo(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "job_id")
-	if err != nil {
-		return err
-	}
-	job, err := s.store.jobOf(r.Context(), repo.ID, 0, id)
-	if err != nil {
-		return err
-	}
-	return s.serveJobLog(w, r, job.ID)
 }
 
 // serveJobLog answers with a job's whole log as text. A log is anything a

@@ -11,10 +11,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +32,44 @@ var schemaSQL string
 // migrations[i] moves the schema from version i+1 to i+2; schema.sql is
 // version 1. Append only.
 var migrations = []string{
-	// 2: secrets, variables, the secrets API's box keys, and what each
+	// 2: workflows as GitHub's REST API has them (a stable id, a name, an
+	// enabled state, a kept count of runs for total_count); each run's
+	// workflow, display title and head commit; an index for each filter of
+	// the runs list, all in the list's order (created_at DESC, id DESC).
+	`CREATE TABLE workflows (
+		id         INTEGER PRIMARY KEY,
+		repo_id    INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+		path       TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		state      TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled_manually')),
+		run_count  INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		UNIQUE (repo_id, path)
+	);
+	INSERT INTO workflows (repo_id, path, name, run_count, created_at, updated_at)
+		SELECT repo_id, workflow_file,
+			(SELECT n.workflow_name FROM runs n WHERE n.repo_id = r.repo_id AND n.workflow_file = r.workflow_file ORDER BY n.id DESC LIMIT 1),
+			COUNT(*), MIN(created_at), MAX(created_at)
+		FROM runs r GROUP BY repo_id, workflow_file;
+	ALTER TABLE runs ADD COLUMN workflow_id INTEGER REFERENCES workflows(id);
+	UPDATE runs SET workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = runs.repo_id AND w.path = runs.workflow_file);
+	ALTER TABLE runs ADD COLUMN title TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN head_commit TEXT;
+	CREATE INDEX runs_repo_workflow ON runs (repo_id, workflow_id, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_ref ON runs (repo_id, head_ref, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_actor ON runs (repo_id, actor_id, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_event ON runs (repo_id, event, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_status ON runs (repo_id, status, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_conclusion ON runs (repo_id, conclusion, created_at DESC, id DESC);
+	CREATE INDEX runs_repo_sha ON runs (repo_id, head_sha, created_at DESC, id DESC);
+	CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN
+		UPDATE workflows SET run_count = run_count + 1 WHERE id = NEW.workflow_id;
+	END;
+	CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN
+		UPDATE workflows SET run_count = run_count - 1 WHERE id = OLD.workflow_id;
+	END;`,
+	// 3: secrets, variables, the secrets API's box keys, and what each
 	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
 	migrationSecrets,
 }
@@ -263,6 +302,37 @@ func secretHash(secret string) []byte {
 }
 
 // ---- meta ----
+
+// logSigningKey is the key the signed log download URLs are made with: 32
+// random bytes made once per database and kept in meta, so links stay valid
+// across a restart and differ between servers.
+func (s *Store) logSigningKey(ctx context.Context) ([]byte, error) {
+	var key string
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'log_signing_key'").Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			b := make([]byte, 32)
+			rand.Read(b)
+			key = hex.EncodeToString(b)
+			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('log_signing_key', ?)", key)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(key)
+}
+
+// runnerName is a runner's name; "" when there is no such runner.
+func (s *Store) runnerName(ctx context.Context, id int64) (string, error) {
+	var name string
+	err := s.db.QueryRowContext(ctx, "SELECT name FROM runners WHERE id = ?", id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
+}
 
 // instanceID names this database's server in container labels, so a
 // restarted server finds the containers its previous process left.
@@ -621,6 +691,9 @@ type Run struct {
 	Inputs          map[string]string
 	ActorID         int64
 	Actor           string
+	WorkflowID      int64
+	Title           string      // display_title; "" for runs made before it was kept
+	HeadCommit      *headCommit // nil: unknown
 	Status          string
 	Conclusion      string
 	CreatedAt       time.Time
@@ -643,6 +716,7 @@ type Job struct {
 	Conclusion      string
 	CancelRequested bool
 	RunnerID        int64
+	CreatedAt       time.Time
 	StartedAt       time.Time
 	CompletedAt     time.Time
 	Steps           []*Step
@@ -668,23 +742,45 @@ type Step struct {
 
 const runCols = `r.id, r.uuid, r.repo_id, r.run_index, r.run_attempt, r.parent_run_id, r.workflow_file, r.workflow_name,
 	r.head_sha, r.head_ref, r.event, r.inputs, r.actor_id, u.name, r.status, r.conclusion,
-	r.created_at, r.started_at, r.completed_at, r.updated_at
+	r.created_at, r.started_at, r.completed_at, r.updated_at, COALESCE(r.workflow_id, 0), r.title, r.head_commit
 	FROM runs r JOIN users u ON u.id = r.actor_id`
+
+// headCommit is the commit a run is for, as GitHub's simple-commit has it.
+type headCommit struct {
+	ID        string       `json:"id"`
+	TreeID    string       `json:"tree_id"`
+	Message   string       `json:"message"`
+	Timestamp time.Time    `json:"timestamp"`
+	Author    commitPerson `json:"author"`
+	Committer commitPerson `json:"committer"`
+}
+
+type commitPerson struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
 
 func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	r := &Run{}
 	var parent sql.NullInt64
 	var inputs string
 	var created, started, completed, updated sql.NullInt64
+	var commit sql.NullString
 	err := row.Scan(&r.ID, &r.UUID, &r.RepoID, &r.RunIndex, &r.RunAttempt, &parent, &r.WorkflowFile, &r.WorkflowName,
 		&r.HeadSHA, &r.HeadRef, &r.Event, &inputs, &r.ActorID, &r.Actor, &r.Status, &r.Conclusion,
-		&created, &started, &completed, &updated)
+		&created, &started, &completed, &updated, &r.WorkflowID, &r.Title, &commit)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	r.ParentRunID = parent.Int64
 	if err := decodeColumn("runs.inputs", inputs, &r.Inputs); err != nil {
 		return nil, err
+	}
+	if commit.Valid {
+		r.HeadCommit = &headCommit{}
+		if err := decodeColumn("runs.head_commit", commit.String, r.HeadCommit); err != nil {
+			return nil, err
+		}
 	}
 	r.CreatedAt, r.StartedAt, r.CompletedAt, r.UpdatedAt = msTime(created), msTime(started), msTime(completed), msTime(updated)
 	return r, nil
@@ -726,43 +822,123 @@ func (s *Store) childRuns(ctx context.Context, id int64) ([]*Run, error) {
 	return scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE r.parent_run_id = ? ORDER BY r.id", id))
 }
 
-// runFilter narrows listRuns; empty fields match everything.
+// runFilter narrows listRuns; empty fields match everything. Every field
+// is served by an index of runs that starts (repo_id, field) and ends in the
+// list's order, so no filter scans the table (TestListRunsPlans).
 type runFilter struct {
-	WorkflowFile string
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowID   int64
 	Branch       string // without refs/heads/
-	Actor        string
+	Actor        string // a user name
 	Event        string
-	Status       string
+	Status       string // as stored: queued, running, completed
 	Conclusion   string
+	HeadSHA      string
+	// CreatedFrom and CreatedTo bound created_at, as Unix milliseconds:
+	// from inclusive, to exclusive; 0 leaves that side open.
+	CreatedFrom, CreatedTo int64
+	// Cap, when above 0, is how many matching runs a list may reach, and so
+	// the most total_count says: GitHub's own limit for searches with
+	// filters (1,000), which keeps counting and deep pages bounded.
+	Cap int
 }
 
-// listRuns returns one page of a repository's runs, newest first, and how
-// many runs match in all.
-func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+// counted reports whether total_count can come from the kept counts of
+// workflows (workflows.run_count) rather than from counting rows.
+func (f runFilter) counted() bool {
+	return f.Branch == "" && f.Actor == "" && f.Event == "" && f.Status == "" && f.Conclusion == "" &&
+		f.HeadSHA == "" && f.CreatedFrom == 0 && f.CreatedTo == 0
+}
+
+// where renders f as SQL conditions on runs r of repository repoID.
+func (f runFilter) where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
-	add := func(cond, v string) {
-		if v != "" {
-			where = append(where, cond)
-			args = append(args, v)
-		}
+	add := func(cond string, v ...any) {
+		where = append(where, cond)
+		args = append(args, v...)
 	}
-	add("(r.workflow_file = ? OR r.workflow_file = '.shithub/workflows/' || ?)", f.WorkflowFile)
 	if f.WorkflowFile != "" {
-		args = append(args, f.WorkflowFile)
+		add(`r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
+			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile)
 	}
-	add("r.head_ref = 'refs/heads/' || ?", f.Branch)
-	add("u.name = ?", f.Actor)
-	add("r.event = ?", f.Event)
-	add("r.status = ?", f.Status)
-	add("r.conclusion = ?", f.Conclusion)
-	cond := strings.Join(where, " AND ")
+	if f.WorkflowID != 0 {
+		add("r.workflow_id = ?", f.WorkflowID)
+	}
+	if f.Branch != "" {
+		add("r.head_ref = ?", "refs/heads/"+f.Branch)
+	}
+	if f.Actor != "" {
+		add("r.actor_id = (SELECT id FROM users WHERE name = ?)", f.Actor)
+	}
+	if f.Event != "" {
+		add("r.event = ?", f.Event)
+	}
+	if f.Status != "" {
+		add("r.status = ?", f.Status)
+	}
+	if f.Conclusion != "" {
+		add("r.conclusion = ?", f.Conclusion)
+	}
+	if f.HeadSHA != "" {
+		add("r.head_sha = ?", f.HeadSHA)
+	}
+	if f.CreatedFrom != 0 {
+		add("r.created_at >= ?", f.CreatedFrom)
+	}
+	if f.CreatedTo != 0 {
+		add("r.created_at < ?", f.CreatedTo)
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// listRuns returns one page of a repository's runs, newest first
+// (created_at DESC, id DESC, the order of every runs index), and how many
+// match. The total is exact: for no filter or a workflow alone it is the
+// kept count of the workflows table; for other filters it is counted through
+// the filter's index, up to f.Cap when that is set.
+func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+	cond, args := f.where(repoID)
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r JOIN users u ON u.id = r.actor_id WHERE "+cond, args...).Scan(&total); err != nil {
+	var err error
+	switch {
+	case f.counted():
+		q := "SELECT COALESCE(SUM(run_count), 0) FROM workflows w WHERE w.repo_id = ?"
+		cargs := []any{repoID}
+		if f.WorkflowFile != "" {
+			q += " AND w.path IN (?, ?)"
+			cargs = append(cargs, f.WorkflowFile, workflowDir+f.WorkflowFile)
+		}
+		if f.WorkflowID != 0 {
+			q += " AND w.id = ?"
+			cargs = append(cargs, f.WorkflowID)
+		}
+		err = s.db.QueryRowContext(ctx, q, cargs...).Scan(&total)
+	case f.Cap > 0:
+		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
+			append(slices.Clone(args), f.Cap)...).Scan(&total)
+	default:
+		err = s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r WHERE "+cond, args...).Scan(&total)
+	}
+	if err != nil {
 		return nil, 0, err
 	}
+	if f.Cap > 0 {
+		total = min(total, f.Cap)
+	}
+	offset := (page - 1) * perPage
+	limit := perPage
+	if f.Cap > 0 {
+		limit = max(0, min(perPage, f.Cap-offset))
+	}
+	if limit == 0 {
+		return []*Run{}, total, nil
+	}
 	runs, err := scanRuns(s.db.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
-		append(args, perPage, (page-1)*perPage)...))
+		append(args, limit, offset)...))
+	if runs == nil && err == nil {
+		runs = []*Run{}
+	}
 	return runs, total, err
 }
 
@@ -784,14 +960,14 @@ func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch stri
 }
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
-	cancel_requested, runner_id, started_at, completed_at FROM jobs`
+	cancel_requested, runner_id, started_at, completed_at, created_at FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
 	var runsOn, needs, env string
-	var runner, started, completed sql.NullInt64
+	var runner, started, completed, created sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
-		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed)
+		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -800,7 +976,7 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 		return nil, err
 	}
 	j.RunnerID = runner.Int64
-	j.StartedAt, j.CompletedAt = msTime(started), msTime(completed)
+	j.StartedAt, j.CompletedAt, j.CreatedAt = msTime(started), msTime(completed), msTime(created)
 	return j, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // zeroSHA is what git says for "no commit" in a push: a created or
@@ -207,4 +208,44 @@ func (g gitRepo) checkout(ctx context.Context, sha, dir string) error {
 		return err
 	}
 	return run("-C", dir, "checkout", "--quiet", "--detach", sha)
+}
+
+// commit reads a commit's ids, message, author and committer, as GitHub's
+// head_commit has them.
+func (g gitRepo) commit(ctx context.Context, sha string) (*headCommit, error) {
+	out, err := g.git(ctx, "log", "-1", "--no-show-signature", "--format=%H%x00%T%x00%cI%x00%an%x00%ae%x00%cn%x00%ce%x00%B", "--end-of-options", sha)
+	if gitExited(err) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := strings.SplitN(string(out), "\x00", 8)
+	if len(f) != 8 {
+		return nil, fmt.Errorf("git log %s: unexpected output", sha)
+	}
+	ts, err := time.Parse(time.RFC3339, f[2])
+	if err != nil {
+		return nil, fmt.Errorf("git log %s: %w", sha, err)
+	}
+	return &headCommit{
+		ID: f[0], TreeID: f[1], Timestamp: ts.UTC(), Message: strings.TrimRight(f[7], "\n"),
+		Author: commitPerson{Name: f[3], Email: f[4]}, Committer: commitPerson{Name: f[5], Email: f[6]},
+	}, nil
+}
+
+// subject is the first line of a commit message.
+func subject(msg string) string {
+	s, _, _ := strings.Cut(msg, "\n")
+	return strings.TrimSpace(s)
+}
+
+// defaultBranch is the branch HEAD names; "main" when HEAD is detached or
+// unreadable.
+func (g gitRepo) defaultBranch(ctx context.Context) string {
+	out, err := g.git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
+	if b := strings.TrimSpace(string(out)); err == nil && b != "" {
+		return b
+	}
+	return "main"
 }

@@ -249,12 +249,12 @@ func (s *server) triggerPushed(ctx context.Context, repo *Repo, user *User, cmds
 		if err != nil || strings.TrimSpace(string(out)) != c.New {
 			continue // refused, or moved on since
 		}
-		_, created, err := triggerPush(ctx, s.store, repo, &User{ID: user.ID, Name: user.Name}, c.Ref, c.Old, c.New)
+		res, err := triggerPush(ctx, s.store, repo, &User{ID: user.ID, Name: user.Name}, c.Ref, c.Old, c.New)
 		if err != nil {
 			s.log.Error("starting the runs of a push", "repo", repo.FullName(), "ref", c.Ref, "err", err)
 			continue
 		}
-		started = started || created
+		started = started || res.Created
 	}
 	if started {
 		s.wake()

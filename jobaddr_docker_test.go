@@ -50,8 +50,8 @@ func TestDockerSecretsAndJobAddress(t *testing.T) {
 		t.Fatalf("%d jobs", len(jobs))
 	}
 	log := e.jobLog(jobs[0].ID)
-	if run.Conclusion != conclusionSuccess {
-		t.Fatalf("run = %s; log:\n%s\nserve log:\n%s", run.Conclusion, log, e.log())
+	if str(run.Conclusion) != conclusionSuccess {
+		t.Fatalf("run = %s; log:\n%s\nserve log:\n%s", str(run.Conclusion), log, e.log())
 	}
 	for _, want := range []string{"the password is ***\nsplit: ***!\n", "server: http://shithub.localhost:", "api-reached", "git-reached"} {
 		if !strings.Contains(log, want) {

@@ -45,6 +45,8 @@ type runSpec struct {
 	ParentRunID int64
 	Attempt     int64
 	PushID      int64
+	Title       string      // display_title: the commit's subject for a push, else the workflow's name
+	HeadCommit  *headCommit // nil: unknown
 }
 
 // bumpRepo marks a change to a repository's runs for the feed's validators.
@@ -77,12 +79,28 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if sp.Inputs == nil {
 		sp.Inputs = map[string]string{}
 	}
+	wf, err := s.upsertWorkflow(tx, sp.RepoID, sp.File, name, sp.Workflow != nil, now)
+	if err != nil {
+		return 0, err
+	}
+	if wf.State != workflowActive {
+		return 0, conflictf("workflow %s is disabled: enable it to start runs", path.Base(sp.File))
+	}
+	title := sp.Title
+	if title == "" {
+		title = name
+	}
+	var commit sql.NullString
+	if sp.HeadCommit != nil {
+		commit = sql.NullString{String: jsonText(sp.HeadCommit), Valid: true}
+	}
 	res, err := tx.Exec(`INSERT INTO runs (uuid, repo_id, run_index, run_attempt, parent_run_id, push_id, workflow_file,
 		workflow_name, workflow_content, head_sha, head_ref, event, inputs, actor_id, status, conclusion,
-		created_at, started_at, completed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		created_at, started_at, completed_at, updated_at, workflow_id, title, head_commit)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		uuid.NewString(), sp.RepoID, idx, sp.Attempt, sql.NullInt64{Int64: sp.ParentRunID, Valid: sp.ParentRunID != 0},
 		sql.NullInt64{Int64: sp.PushID, Valid: sp.PushID != 0}, sp.File, name, sp.Content, sp.HeadSHA, sp.HeadRef,
-		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now)
+		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now, wf.ID, title, commit)
 	if err != nil {
 		return 0, err
 	}
@@ -222,31 +240,178 @@ type pushKey struct {
 // rerun makes a new run from a completed run: the same commit, ref, event,
 // inputs and workflow bytes, the next run_index and attempt.
 func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) {
+	return s.rerunSome(ctx, src, actor, nil)
+}
+
+// rerunSelect picks, from a completed run's jobs, the ones a partial re-run
+// runs again; the others keep their results and logs.
+type rerunSelect func(jobs []*Job) (map[string]bool, error)
+
+// failedJobs selects the failed, timed-out and cancelled jobs of a run: what
+// GitHub's "re-run failed jobs" runs again (with the jobs that need them).
+func failedJobs(jobs []*Job) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, j := range jobs {
+		if j.Conclusion == conclusionFailure || j.Conclusion == conclusionTimedOut || j.Conclusion == conclusionCancelled {
+			out[j.JobKey] = true
+		}
+	}
+	if len(out) == 0 {
+		return nil, conflictf("the run has no failed or cancelled jobs to re-run")
+	}
+	return out, nil
+}
+
+// oneJob selects one job of a run (with, as every selection, the jobs that
+// need it).
+func oneJob(jobID int64) rerunSelect {
+	return func(jobs []*Job) (map[string]bool, error) {
+		for _, j := range jobs {
+			if j.ID == jobID {
+				return map[string]bool{j.JobKey: true}, nil
+			}
+		}
+		return nil, errNotFound
+	}
+}
+
+// rerunSome makes a new run from a completed run, linked to it by
+// parent_run_id with the next attempt number. With sel nil every job runs
+// again. Otherwise the selected jobs and every job that transitively needs
+// one run again, and the other jobs are copied into the new run completed,
+// with their steps and logs, so the new run tells the whole story. A
+// workflow that no longer parses runs again whole (and fails again).
+func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunSelect) (*Run, error) {
 	var id int64
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		var status string
+		var status, title string
 		var attempt int64
 		var content []byte
-		if err := tx.QueryRow("SELECT status, run_attempt, workflow_content FROM runs WHERE id = ?", src.ID).Scan(&status, &attempt, &content); err != nil {
+		var commit sql.NullString
+		if err := tx.QueryRow("SELECT status, run_attempt, workflow_content, title, head_commit FROM runs WHERE id = ?", src.ID).
+			Scan(&status, &attempt, &content, &title, &commit); err != nil {
 			return notFound(err)
 		}
 		if status != statusCompleted {
 			return conflictf("run is not rerunnable")
 		}
-		base := path.Base(src.WorkflowFile)
-		wf, perr := parseWorkflow(base, content)
-		var err error
-		id, err = s.insertRun(tx, runSpec{
+		wf, perr := parseWorkflow(path.Base(src.WorkflowFile), content)
+		var again map[string]bool
+		var old []*Job
+		if sel != nil {
+			var err error
+			if old, err = runJobs(ctx, tx, src.ID); err != nil {
+				return err
+			}
+			if again, err = sel(old); err != nil {
+				return err
+			}
+		}
+		sp := runSpec{
 			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs,
-			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1,
-		})
-		return err
+			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title,
+		}
+		if commit.Valid {
+			sp.HeadCommit = &headCommit{}
+			if err := decodeColumn("runs.head_commit", commit.String, sp.HeadCommit); err != nil {
+				return err
+			}
+		}
+		var err error
+		if id, err = s.insertRun(tx, sp); err != nil {
+			return err
+		}
+		if sel == nil || wf == nil {
+			return nil
+		}
+		return s.keepJobs(tx, id, old, again)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.runByID(ctx, id)
+}
+
+// keepJobs makes a partial re-run of run newRun: the jobs in again and
+// every job that needs one of them stay queued; every other job is replaced
+// by its result in the previous attempt (old), steps and logs included.
+// Queued jobs whose needs all succeeded become claimable.
+func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]bool) error {
+	jobs, err := runJobs(context.Background(), tx, newRun)
+	if err != nil {
+		return err
+	}
+	for grew := true; grew; { // the jobs that need a re-run job run again too
+		grew = false
+		for _, j := range jobs {
+			if !again[j.JobKey] && slices.ContainsFunc(j.Needs, func(n string) bool { return again[n] }) {
+				again[j.JobKey], grew = true, true
+			}
+		}
+	}
+	prev := map[string]*Job{}
+	for _, j := range old {
+		prev[j.JobKey] = j
+	}
+	succeeded := map[string]bool{}
+	for _, j := range jobs {
+		p := prev[j.JobKey]
+		if again[j.JobKey] || p == nil || p.Status != statusCompleted {
+			continue
+		}
+		if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, ready = 0, runner_id = ?,
+			started_at = ?, completed_at = ? WHERE id = ?`, p.Conclusion, sql.NullInt64{Int64: p.RunnerID, Valid: p.RunnerID != 0},
+			msOrNull(p.StartedAt), msOrNull(p.CompletedAt), j.ID)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec("DELETE FROM steps WHERE job_id = ?", j.ID); err != nil {
+			return err
+		}
+		steps, err := jobSteps(context.Background(), tx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, st := range steps {
+			res, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status, conclusion,
+				started_at, completed_at, log_size, log_truncated) SELECT ?, number, kind, name, run, uses, env, working_directory, status,
+				conclusion, started_at, completed_at, log_size, log_truncated FROM steps WHERE id = ?`, j.ID, st.ID)
+			if err != nil {
+				return err
+			}
+			nid, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) SELECT ?, seq, data FROM log_chunks WHERE step_id = ?", nid, st.ID); err != nil {
+				return err
+			}
+		}
+		j.Status, j.Conclusion = statusCompleted, p.Conclusion
+		if p.Conclusion == conclusionSuccess {
+			succeeded[j.JobKey] = true
+		}
+	}
+	for _, j := range jobs {
+		if j.Status != statusQueued {
+			continue
+		}
+		ready := !slices.ContainsFunc(j.Needs, func(n string) bool { return !succeeded[n] })
+		if _, err := tx.Exec("UPDATE jobs SET ready = ? WHERE id = ?", ready, j.ID); err != nil {
+			return err
+		}
+	}
+	// The run stays queued, as a new attempt is on GitHub, until one of the
+	// jobs it runs again starts: at least one does, and the claim rolls up.
+	return nil
+}
+
+// msOrNull stores a time as Unix milliseconds, the zero time as NULL.
+func msOrNull(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
 }
 
 // cancelResult is the lifecycle API's answer to a cancel.
@@ -908,7 +1073,13 @@ func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelRes
 
 // rerun is the one code path of a re-run, for the API and the pages.
 func (s *server) rerun(ctx context.Context, run *Run, user *User) (*Run, error) {
-	nr, err := s.store.rerun(ctx, run, user)
+	return s.rerunSome(ctx, run, user, nil)
+}
+
+// rerunSome is rerun of the selected jobs (and the jobs that need them):
+// GitHub's re-run of failed jobs, and of one job.
+func (s *server) rerunSome(ctx context.Context, run *Run, user *User, sel rerunSelect) (*Run, error) {
+	nr, err := s.store.rerunSome(ctx, run, user, sel)
 	if err == nil {
 		s.wake()
 	}

@@ -270,7 +270,7 @@ func TestRestartAndReap(t *testing.T) {
 	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
 		t.Errorf("run after restart = %s/%s, want completed/failure", r.Status, r.Conclusion)
 	}
-	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID)}, 200, nil)
+	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID), "")
 	if !strings.Contains(string(res.body), "interrupted: the server restarted") {
 		t.Errorf("log = %q, want the restart reason", res.body)
 	}

@@ -559,13 +559,16 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 		if !strings.HasPrefix(f[2], "refs/heads/") && !strings.HasPrefix(f[2], "refs/tags/") {
 			continue // notes, pull refs and the like start nothing
 		}
-		runs, _, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
+		res, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f[2], err))
 			continue
 		}
-		for _, r := range runs {
+		for _, r := range res.Runs {
 			fmt.Fprintf(c.stdout, "shithub-actions: %s #%d queued for %s\n", r.WorkflowName, r.RunIndex, refName(r.HeadRef))
+		}
+		for _, f := range res.Disabled {
+			fmt.Fprintf(c.stdout, "shithub-actions: %s is disabled: no run\n", f)
 		}
 	}
 	if err := sc.Err(); err != nil {

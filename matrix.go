@@ -29,9 +29,7 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 )
@@ -302,92 +300,8 @@ func matrixIndex(v any, p any) any {
 }
 
 // matrixLooseEqual is the expression language's == for a matrix value and a
-// filter literal.
-func matrixLooseEqual(a, b any) bool {
-	if i, ok := a.(int); ok {
-		a = float64(i)
-	}
-	switch x := a.(type) {
-	case nil:
-		if b == nil {
-			return true
-		}
-	case bool:
-		if y, ok := b.(bool); ok {
-			return x == y
-		}
-	case float64:
-		if y, ok := b.(float64); ok {
-			return x == y
-		}
-	case string:
-		if y, ok := b.(string); ok {
-			return strings.EqualFold(x, y)
-		}
-	default:
-		return false // objects and arrays only equal themselves
-	}
-	na, nb := matrixToNumber(a), matrixToNumber(b)
-	return na == nb // NaN never equals
-}
-
-func matrixToNumber(v any) float64 {
-	switch x := v.(type) {
-	case nil:
-		return 0
-	case bool:
-		if x {
-			return 1
-		}
-		return 0
-	case float64:
-		return x
-	case string:
-		s := strings.TrimSpace(x)
-		if s == "" {
-			return 0
-		}
-		ls := strings.ToLower(s)
-		if strings.HasPrefix(ls, "0x") {
-			if n, err := strconv.ParseUint(s[2:], 16, 64); err == nil {
-				return float64(n)
-			}
-			return math.NaN()
-		}
-		if strings.HasPrefix(ls, "0o") {
-			if n, err := strconv.ParseUint(s[2:], 8, 64); err == nil {
-				return float64(n)
-			}
-			return math.NaN()
-		}
-		for _, c := range ls {
-			if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e') {
-				return math.NaN()
-			}
-		}
-		if n, err := strconv.ParseFloat(s, 64); err == nil {
-			return n
-		}
-	}
-	return math.NaN()
-}
-
-// matrixFormatNumber prints a number as .NET's Double.ToString("G15").
-func matrixFormatNumber(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	s := strconv.FormatFloat(f, 'g', 15, 64)
-	if i := strings.IndexByte(s, 'e'); i >= 0 {
-		s = s[:i] + "E" + s[i+1:]
-	}
-	return s
-}
+// filter literal: GitHub matches include and exclude entries with it.
+func matrixLooseEqual(a, b any) bool { return exprEqual(a, b) }
 
 // matrixSegments collects the name segments of v depth-first.
 func matrixSegments(v any, out *[]string) {
@@ -399,9 +313,9 @@ func matrixSegments(v any, out *[]string) {
 			*out = append(*out, "false")
 		}
 	case float64:
-		*out = append(*out, matrixFormatNumber(x))
+		*out = append(*out, exprFormatNumber(x))
 	case int:
-		*out = append(*out, matrixFormatNumber(float64(x)))
+		*out = append(*out, exprFormatNumber(float64(x)))
 	case string:
 		if x != "" {
 			*out = append(*out, x)

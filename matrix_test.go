@@ -25,7 +25,7 @@ func matrixShow(legs []matrixLeg) string {
 func matrixShowValue(v any) string {
 	switch x := v.(type) {
 	case float64:
-		return matrixFormatNumber(x)
+		return exprFormatNumber(x)
 	case []matrixKV:
 		var parts []string
 		for _, kv := range x {

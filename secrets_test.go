@@ -526,6 +526,8 @@ func (ts *testServer) stepStatus(jobID, stepID int64, status, conclusion string)
 // jobLog is a job's stored log as the API serves it.
 func (ts *testServer) jobLog(repo *Repo, jobID int64) string {
 	ts.t.Helper()
-	return string(ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/%s/actions/jobs/%d/logs", repo.FullName(), jobID),
-		auth: bearer(ts.tokens["alice"])}, 200, nil).body)
+	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/%s/actions/jobs/%d/logs", repo.FullName(), jobID),
+		auth: bearer(ts.tokens["alice"])}, 302, nil)
+	link := strings.TrimPrefix(res.header.Get("Location"), "https://ci.example")
+	return string(ts.want(request{method: "GET", path: link}, 200, nil).body)
 }

@@ -30,6 +30,8 @@ type server struct {
 	feeds         feedCache
 
 	web *webUI // the pages (web.go)
+
+	logs logSigner // signs the log download URLs (ghapi.go)
 }
 
 // notifier is what the server tells its in-process executor.
@@ -61,14 +63,36 @@ func (s *server) routes() {
 
 	// Triggers.
 	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/push", s.wrap(s.handlePush))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_file}/dispatches", s.wrap(s.handleDispatch))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", s.wrap(s.handleDispatch))
 
-	// Reading.
+	// Reading, in GitHub's REST dialect (ghapi.go).
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}", s.wrap(s.handleRepoGet))
+	s.mux.HandleFunc("GET /api/v1/users/{username}", s.wrap(s.handleUserGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs", s.wrap(s.handleRunList))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.wrap(s.handleRunLogs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.wrap(s.handleRunAttempt))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.wrap(s.handleRunAttemptJobs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.wrap(s.handleRunAttemptLogs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}", s.wrap(s.handleJobGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/logs", s.wrap(s.handleJobLogs))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows", s.wrap(s.handleWorkflowList))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}", s.wrap(s.handleWorkflowGet))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", s.wrap(s.handleWorkflowRuns))
+	s.mux.HandleFunc("GET /api/v1/signed-logs/{kind}/{id}", s.wrap(s.handleSignedLogs))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions.atom", s.wrap(s.handleFeed))
+
+	// GitHub's lifecycle and workflow paths (ghapi.go), on the spec's code
+	// paths (s.cancelJobs, s.rerun) with GitHub's answers.
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/cancel", s.wrap(s.handleGHRunCancel))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel", s.wrap(s.handleGHRunCancel))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", s.wrap(s.handleGHRunRerun))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", s.wrap(s.handleGHRunRerunFailed))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun", s.wrap(s.handleGHJobRerun))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable", s.wrap(s.handleWorkflowEnable))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable", s.wrap(s.handleWorkflowDisable))
 
 	// Secrets and variables (secrets_api.go).
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/public-key", s.wrap(s.handleSecretsPublicKey))

@@ -255,3 +255,31 @@ func jsonKeys(t *testing.T, b []byte) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// follow GETs path (with auth), which must answer 302 to a signed log URL,
+// then GETs that URL with no token, which must answer 200.
+func (ts *testServer) follow(path, auth string) response {
+	ts.t.Helper()
+	res := ts.do(request{method: "GET", path: path, auth: auth})
+	if res.code != http.StatusFound {
+		ts.t.Fatalf("GET %s: status = %d, want 302; body %s", path, res.code, res.body)
+	}
+	loc := res.header.Get("Location")
+	rel, ok := strings.CutPrefix(loc, "https://ci.example")
+	if !ok {
+		ts.t.Fatalf("GET %s: Location = %q, want a URL under https://ci.example", path, loc)
+	}
+	got := ts.do(request{method: "GET", path: rel})
+	if got.code != http.StatusOK {
+		ts.t.Fatalf("GET %s (from %s): status = %d, want 200; body %s", loc, path, got.code, got.body)
+	}
+	return got
+}
+
+// str is a nullable JSON string's value, "" for null.
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

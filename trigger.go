@@ -12,39 +12,55 @@ import (
 
 var refRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
 
+// pushResult is what a push started: its runs; created is false when this
+// push was recorded before and its runs are returned again. Disabled lists
+// the workflow files whose push trigger matched but that are disabled, so
+// started nothing.
+type pushResult struct {
+	Runs     []*Run
+	Created  bool
+	Disabled []string
+}
+
 // triggerPush starts the runs a push calls for: every workflow at the
 // pushed commit whose push trigger matches the ref and changed files, and
-// every workflow that does not parse (as a failed run). created is false
-// when this push was recorded before; its runs are returned again.
-func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (runs []*Run, created bool, err error) {
+// every workflow that does not parse (as a failed run), except disabled
+// workflows.
+func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (*pushResult, error) {
 	switch {
 	case !refRE.MatchString(ref):
-		return nil, false, invalidf("ref must be a full branch or tag ref, like refs/heads/main")
+		return nil, invalidf("ref must be a full branch or tag ref, like refs/heads/main")
 	case !shaRE.MatchString(after):
-		return nil, false, invalidf("after must be a 40-character commit sha")
+		return nil, invalidf("after must be a 40-character commit sha")
 	case before != "" && !shaRE.MatchString(before):
-		return nil, false, invalidf("before must be a 40-character commit sha")
+		return nil, invalidf("before must be a 40-character commit sha")
 	}
 	if after == zeroSHA { // a deleted ref runs nothing
-		return []*Run{}, true, nil
+		return &pushResult{Runs: []*Run{}, Created: true}, nil
 	}
 	g := gitRepo{dir: repo.GitDir}
-	if _, err := g.resolve(ctx, after); errors.Is(err, errNotFound) {
-		return nil, false, invalidf("commit %s is not in the repository", after)
+	commit, err := g.commit(ctx, after)
+	if errors.Is(err, errNotFound) {
+		return nil, invalidf("commit %s is not in the repository", after)
 	} else if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	files, err := g.workflowFiles(ctx, after)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
+	disabled, err := st.disabledWorkflows(ctx, repo.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &pushResult{}
 	var changed []string // computed once, when a workflow first needs it
 	diffed := false
 	var specs []runSpec
 	for _, f := range files {
 		content, err := g.readFile(ctx, after, f)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		wf, perr := parseWorkflow(path.Base(f), content)
 		if perr == nil {
@@ -53,7 +69,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 			}
 			if !diffed {
 				if changed, err = g.changedFiles(ctx, before, after); err != nil {
-					return nil, false, err
+					return nil, err
 				}
 				diffed = true
 			}
@@ -61,12 +77,24 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 				continue
 			}
 		}
+		if disabled[f] {
+			res.Disabled = append(res.Disabled, f)
+			continue
+		}
 		specs = append(specs, runSpec{
 			RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: after, HeadRef: ref, Event: "push", ActorID: actor.ID,
+			Title: subject(commit.Message), HeadCommit: commit,
 		})
 	}
-	return st.createRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
+	res.Runs, res.Created, err = st.createRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Created {
+		res.Disabled = nil // the runs were decided when the push was first delivered
+	}
+	return res, nil
 }
 
 // triggerDispatch starts a workflow_dispatch run of one workflow file at a
@@ -114,9 +142,19 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
+	if w, err := st.workflowByPath(ctx, repo.ID, path); err == nil && w.State != workflowActive {
+		return nil, conflictf("workflow %s is disabled: enable it to start runs", file)
+	} else if err != nil && !errors.Is(err, errNotFound) {
+		return nil, err
+	}
+	commit, err := g.commit(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
 	runs, _, err := st.createRuns(ctx, nil, []runSpec{{
 		RepoID: repo.ID, File: path, Content: content, Workflow: wf,
 		HeadSHA: sha, HeadRef: full, Event: "workflow_dispatch", Inputs: resolved, ActorID: actor.ID,
+		Title: wf.Name, HeadCommit: commit,
 	}})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,7 @@ func TestPushRealGit(t *testing.T) {
 		return out
 	}
 	got := push("refs/heads/main", zeroSHA, ts.sha, 201)
-	if len(got.WorkflowRuns) != 1 || got.WorkflowRuns[0].HeadSHA != ts.sha || got.WorkflowRuns[0].Actor != "bob" || got.WorkflowRuns[0].Status != "queued" {
+	if len(got.WorkflowRuns) != 1 || got.WorkflowRuns[0].HeadSHA != ts.sha || got.WorkflowRuns[0].Actor.Login != "bob" || got.WorkflowRuns[0].Status != "queued" {
 		t.Fatalf("push = %+v, want one queued run by bob", got)
 	}
 	// Delivered again: the same run, none new.
@@ -41,12 +42,12 @@ func TestPushRealGit(t *testing.T) {
 			badRun = &out.WorkflowRuns[i]
 		}
 	}
-	if badRun == nil || badRun.Status != "completed" || badRun.Conclusion != "failure" {
+	if badRun == nil || badRun.Status != "completed" || badRun.Conclusion == nil || *badRun.Conclusion != "failure" {
 		t.Fatalf("push with a bad workflow = %+v, want a completed failed run of bad.yml", out)
 	}
 	var jobs struct{ Jobs []jobJSON }
 	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", badRun.ID)}, 200, &jobs)
-	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID)}, 200, nil)
+	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID), "")
 	if !strings.Contains(string(res.body), `bad.yml:6: unknown key "strategy"`) {
 		t.Errorf("bad workflow's log = %q, want the parse error with file and line", res.body)
 	}
@@ -103,13 +104,25 @@ func TestDispatch(t *testing.T) {
 			t.Errorf("%s: POST %s: status = %d, want %d; %s", tt.name, path(tt.file), res.code, tt.code, res.body)
 		}
 	}
-	var run runJSON
-	ts.want(request{method: "POST", path: path("ci.yml"), auth: bearer(ts.tokens["bob"]), body: `{"ref":"main","inputs":{"level":"high"},"return_run_details":true}`}, 200, &run)
-	if run.Event != "workflow_dispatch" || run.HeadRef != "refs/heads/main" || run.RunIndex != 3 {
-		t.Errorf("dispatched run = %+v", run)
+	var details struct {
+		WorkflowRunID int64  `json:"workflow_run_id"`
+		RunURL        string `json:"run_url"`
+		HTMLURL       string `json:"html_url"`
 	}
-	r := ts.run(run.ID)
-	if r.Inputs["level"] != "high" {
-		t.Errorf("inputs = %v, want level=high", r.Inputs)
+	res := ts.want(request{method: "POST", path: path("ci.yml"), auth: bearer(ts.tokens["bob"]), body: `{"ref":"main","inputs":{"level":"high"},"return_run_details":true}`}, 200, &details)
+	if got, want := jsonKeys(t, res.body), []string{"html_url", "run_url", "workflow_run_id"}; !slices.Equal(got, want) {
+		t.Errorf("dispatch details keys = %v, want %v", got, want)
 	}
+	r := ts.run(details.WorkflowRunID)
+	if r.Event != "workflow_dispatch" || r.HeadRef != "refs/heads/main" || r.RunIndex != 3 || r.Inputs["level"] != "high" || r.Title != "CI" {
+		t.Errorf("dispatched run = %+v", r)
+	}
+	if want := fmt.Sprintf("https://ci.example/api/v1/repos/alice/pub/actions/runs/%d", r.ID); details.RunURL != want {
+		t.Errorf("run_url = %q, want %q", details.RunURL, want)
+	}
+	if want := "https://ci.example/alice/pub/actions/runs/3"; details.HTMLURL != want {
+		t.Errorf("html_url = %q, want %q", details.HTMLURL, want)
+	}
+	// By the workflow's numeric id, as GitHub allows.
+	ts.want(request{method: "POST", path: path(fmt.Sprint(r.WorkflowID)), auth: bearer(ts.tokens["bob"]), body: `{"ref":"main"}`}, 204, nil)
 }

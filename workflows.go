@@ -1,0 +1,202 @@
+// Workflows as the GitHub REST API has them: a row per workflow file of a
+// repository with a stable id, its name, its enabled state and a kept count
+// of its runs. A row appears when the file first starts a run, or when the
+// API lists the workflows of the default branch.
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Workflow states, as GitHub names them. A disabled workflow starts no runs.
+const (
+	workflowActive   = "active"
+	workflowDisabled = "disabled_manually"
+)
+
+// WorkflowRow is a row of the workflows table.
+type WorkflowRow struct {
+	ID        int64
+	RepoID    int64
+	Path      string // .shithub/workflows/ci.yml
+	Name      string
+	State     string
+	RunCount  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const workflowCols = "id, repo_id, path, name, state, run_count, created_at, updated_at FROM workflows"
+
+func scanWorkflow(row interface{ Scan(...any) error }) (*WorkflowRow, error) {
+	w := &WorkflowRow{}
+	var created, updated sql.NullInt64
+	if err := row.Scan(&w.ID, &w.RepoID, &w.Path, &w.Name, &w.State, &w.RunCount, &created, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	w.CreatedAt, w.UpdatedAt = msTime(created), msTime(updated)
+	return w, nil
+}
+
+// upsertWorkflow returns the row of a repository's workflow file, creating
+// it. A name from a file that parsed replaces the row's name; a file that did
+// not parse keeps the name it had.
+func (s *Store) upsertWorkflow(tx *sql.Tx, repoID int64, file, name string, parsed bool, now int64) (*WorkflowRow, error) {
+	if _, err := tx.Exec(`INSERT INTO workflows (repo_id, path, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (repo_id, path) DO NOTHING`, repoID, file, name, now, now); err != nil {
+		return nil, err
+	}
+	if parsed {
+		if _, err := tx.Exec("UPDATE workflows SET name = ?, updated_at = ? WHERE repo_id = ? AND path = ? AND name != ?",
+			name, now, repoID, file, name); err != nil {
+			return nil, err
+		}
+	}
+	return scanWorkflow(tx.QueryRow("SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
+}
+
+// listWorkflows lists a repository's workflows by path.
+func (s *Store) listWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*WorkflowRow{}
+	for rows.Next() {
+		w, err := scanWorkflow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) workflowByID(ctx context.Context, repoID, id int64) (*WorkflowRow, error) {
+	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND id = ?", repoID, id))
+}
+
+func (s *Store) workflowByPath(ctx context.Context, repoID int64, file string) (*WorkflowRow, error) {
+	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
+}
+
+// disabledWorkflows lists the paths of a repository's disabled workflows.
+func (s *Store) disabledWorkflows(ctx context.Context, repoID int64) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT path FROM workflows WHERE repo_id = ? AND state != 'active'", repoID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out[p] = true
+	}
+	return out, rows.Err()
+}
+
+// setWorkflowState enables or disables a workflow. Setting the state it is
+// in changes nothing and is not an error, as on GitHub.
+func (s *Store) setWorkflowState(ctx context.Context, repoID, id int64, state string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		if err := tx.QueryRow("SELECT state FROM workflows WHERE repo_id = ? AND id = ?", repoID, id).Scan(&cur); err != nil {
+			return notFound(err)
+		}
+		if cur == state {
+			return nil
+		}
+		return mustAffectOne(tx.Exec("UPDATE workflows SET state = ?, updated_at = ? WHERE id = ?", state, s.nowMS(), id))
+	})
+}
+
+// workflowFile is a workflow file of a commit and the name it gives itself.
+type workflowFile struct {
+	Path, Name string
+	Parsed     bool
+}
+
+// syncWorkflows makes sure every workflow file of the default branch has a
+// row, so a workflow can be listed, enabled or disabled before its first run.
+func (s *Store) syncWorkflows(ctx context.Context, repoID int64, files []workflowFile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		now := s.nowMS()
+		for _, f := range files {
+			if _, err := s.upsertWorkflow(tx, repoID, f.Path, f.Name, f.Parsed, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// defaultBranchWorkflows reads the workflow files of a repository's default
+// branch with their names; none when the repository has no commit yet.
+func defaultBranchWorkflows(ctx context.Context, g gitRepo) ([]workflowFile, error) {
+	sha, err := g.resolve(ctx, "HEAD")
+	if errors.Is(err, errNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	paths, err := g.workflowFiles(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	var out []workflowFile
+	for _, p := range paths {
+		content, err := g.readFile(ctx, sha, p)
+		if err != nil {
+			return nil, err
+		}
+		f := workflowFile{Path: p, Name: p}
+		if wf, perr := parseWorkflow(path.Base(p), content); perr == nil {
+			f.Name, f.Parsed = wf.Name, true
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// findWorkflow resolves GitHub's {workflow_id} path value, a numeric id or a
+// file name (ci.yml), to a workflow of the repository. A file of the default
+// branch that has no row yet gets one.
+func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*WorkflowRow, error) {
+	if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+		return s.workflowByID(ctx, repo.ID, id)
+	}
+	file := workflowDir + key
+	if !isWorkflowFile(file) {
+		return nil, notFoundf("workflow not found")
+	}
+	w, err := s.workflowByPath(ctx, repo.ID, file)
+	if !errors.Is(err, errNotFound) {
+		return w, err
+	}
+	files, err := defaultBranchWorkflows(ctx, gitRepo{dir: repo.GitDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.syncWorkflows(ctx, repo.ID, files); err != nil {
+		return nil, err
+	}
+	w, err = s.workflowByPath(ctx, repo.ID, file)
+	if errors.Is(err, errNotFound) {
+		return nil, notFoundf("workflow not found")
+	}
+	return w, err
+}
