@@ -181,8 +181,7 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) (*jobCredentials, error) {
 	c := &jobCredentials{JobID: jobID}
 	var names string
-	err := q.QueryRowContext(ctx, `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
-		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`, jobID).
+	err := q.QueryRowContext(ctx, sqlJobCredentials, jobID).
 		Scan(&c.RepoID, &c.Nonce, &c.Perms.Contents, &c.Perms.Actions, &names)
 	if err != nil {
 		return nil, notFound(err)
@@ -258,9 +257,7 @@ func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token
 	var p jobPrincipal
 	var status string
 	u := &User{}
-	err := s.store.db.QueryRowContext(ctx, `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
-		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id JOIN users u ON u.id = r.actor_id
-		WHERE c.token_hash = ?`, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	err := s.store.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, errBadToken
 	}
@@ -295,3 +292,12 @@ func jobPermission(p *jobPrincipal, repo *Repo, level string) perm {
 
 // isJobToken reports whether secret looks like a GITHUB_TOKEN.
 func isJobToken(secret string) bool { return strings.HasPrefix(secret, jobTokenPrefix) }
+
+// sqlJobToken is a hot query (EXPLAIN QUERY PLAN checked in the tests).
+const sqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
+		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id JOIN users u ON u.id = r.actor_id
+		WHERE c.token_hash = ?`
+
+// sqlJobCredentials is a hot query (EXPLAIN QUERY PLAN checked in the tests).
+const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
+		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`

@@ -221,8 +221,7 @@ func (s *Store) openSecrets(ctx context.Context, q querier, repo *Repo, names []
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT repo_id IS NOT NULL, name, value FROM secrets
-		WHERE repo_id = ? OR owner_id = ? ORDER BY repo_id IS NOT NULL`, repo.ID, repo.OwnerID)
+	rows, err := q.QueryContext(ctx, sqlOpenSecrets, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -383,8 +382,7 @@ func (s *Store) deleteVariable(ctx context.Context, sc secretScope, name string)
 // repoVars is a repository's vars context: its owner's variables, with the
 // repository's own winning.
 func (s *Store) repoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
-		ORDER BY repo_id IS NOT NULL`, repo.ID, repo.OwnerID)
+	rows, err := q.QueryContext(ctx, sqlRepoVars, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -567,3 +565,11 @@ func isForkPullRequest(event string, payload map[string]any, repoFullName string
 	name, _ := hrepo["full_name"].(string)
 	return name == "" || !strings.EqualFold(name, repoFullName)
 }
+
+// sqlOpenSecrets is a hot query (EXPLAIN QUERY PLAN checked in the tests).
+const sqlOpenSecrets = `SELECT repo_id IS NOT NULL, name, value FROM secrets
+		WHERE repo_id = ? OR owner_id = ? ORDER BY repo_id IS NOT NULL`
+
+// sqlRepoVars is a hot query (EXPLAIN QUERY PLAN checked in the tests).
+const sqlRepoVars = `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
+		ORDER BY repo_id IS NOT NULL`

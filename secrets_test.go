@@ -531,3 +531,35 @@ func (ts *testServer) jobLog(repo *Repo, jobID int64) string {
 	link := strings.TrimPrefix(res.header.Get("Location"), "https://ci.example")
 	return string(ts.want(request{method: "GET", path: link}, 200, nil).body)
 }
+
+// TestSecretsQueryPlans: the queries of every claim, log chunk and
+// GITHUB_TOKEN request use indexes, never a scan of their table.
+func TestSecretsQueryPlans(t *testing.T) {
+	ts := newTestServer(t)
+	for name, q := range map[string]string{
+		"openSecrets": sqlOpenSecrets, "repoVars": sqlRepoVars,
+		"jobToken": sqlJobToken, "jobCredentials": sqlJobCredentials,
+	} {
+		args := []any{int64(1), int64(1)}
+		if strings.Count(q, "?") == 1 {
+			args = args[:1]
+		}
+		rows, err := ts.store.db.Query("EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		if strings.Contains(p, "SCAN ") {
+			t.Errorf("%s: plan %q scans a table", name, p)
+		}
+		t.Logf("%s: %s", name, p)
+	}
+}
