@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -195,4 +197,30 @@ func TestHookLeavesHTTPPushesToServer(t *testing.T) {
 	if code != 0 || stdout != "" {
 		t.Fatalf("hook: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+}
+
+// FuzzGitReadPushCommands: any request body gives commands or a clear
+// error, never a panic, and the body http-backend then reads is the body
+// sent.
+func FuzzGitReadPushCommands(f *testing.F) {
+	f.Add([]byte("00680000000000000000000000000000000000000000 1111111111111111111111111111111111111111 refs/heads/main\x00report-status\n0000PACK"))
+	f.Add([]byte("0000"))
+	f.Add([]byte("zzzz"))
+	f.Add([]byte("0003"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest("POST", "/a/b.git/git-receive-pack", bytes.NewReader(body))
+		cmds, err := gitReadPushCommands(r)
+		if err != nil {
+			return
+		}
+		rest, _ := io.ReadAll(r.Body)
+		if !bytes.Equal(rest, body) {
+			t.Fatalf("http-backend would read %q, not %q", rest, body)
+		}
+		for _, c := range cmds {
+			if !gitIsSHA(c.Old) || !gitIsSHA(c.New) || c.Ref == "" {
+				t.Fatalf("bad command %+v", c)
+			}
+		}
+	})
 }

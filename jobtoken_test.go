@@ -34,6 +34,7 @@ func TestWorkflowJobRefs(t *testing.T) {
 		{"empty permissions", "on: push\npermissions: {}\njobs:\n  a:\n    steps:\n      - run: x\n", "a", []string{}, false, tokenPerms{"none", "none"}},
 		{"unknown job", head + "jobs:\n  a:\n    steps:\n      - run: ${{ secrets.X }}\n", "zzz", nil, false, defaultTokenPerms},
 		{"not YAML", "::: [", "a", nil, false, defaultTokenPerms},
+		{"anchors", head + "x: &run\n  run: ${{ secrets.VIA_ANCHOR }}\njobs:\n  a:\n    steps:\n      - *run\n", "a", []string{"VIA_ANCHOR"}, false, defaultTokenPerms},
 	}
 	for _, tc := range tests {
 		got := workflowJobRefs([]byte(tc.wf), tc.job)
@@ -186,4 +187,36 @@ func TestJobTokenAPI(t *testing.T) {
 	// A push notification made with a GITHUB_TOKEN starts nothing.
 	ts.want(request{method: "POST", path: "/api/v1/repos/alice/priv/actions/events/push", auth: bearer(tok2),
 		body: `{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":"` + ts.sha + `"}`}, 403, nil)
+}
+
+// FuzzWorkflowJobRefs: any workflow text gives an answer, never a panic;
+// the permissions are always levels.
+func FuzzWorkflowJobRefs(f *testing.F) {
+	f.Add([]byte("on: push\npermissions: write-all\njobs:\n  a:\n    steps:\n      - run: ${{ secrets.X }}\n"), "a")
+	f.Add([]byte("jobs:\n  a: &x\n    if: secrets[matrix.k]\n  b: *x\n"), "b")
+	f.Add([]byte("::: ["), "a")
+	f.Fuzz(func(t *testing.T, wf []byte, job string) {
+		r := workflowJobRefs(wf, job)
+		for _, l := range []string{r.Permissions.Contents, r.Permissions.Actions} {
+			if l != "none" && l != "read" && l != "write" {
+				t.Fatalf("permission level %q", l)
+			}
+		}
+	})
+}
+
+// TestWorkflowJobRefsAliasBomb: a file whose aliases expand to billions of
+// nodes is read with a bounded walk.
+func TestWorkflowJobRefsAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("on: push\na0: &a0 [\"${{ secrets.X }}\"]\n")
+	for i := 1; i < 30; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("jobs:\n  a:\n    steps:\n      - run: *a29\n")
+	// Unbounded, this walks 4^29 nodes: the test would not end.
+	r := workflowJobRefs([]byte(b.String()), "a")
+	if !slices.Equal(r.Secrets, []string{"X"}) {
+		t.Fatalf("secrets %v", r.Secrets)
+	}
 }

@@ -485,8 +485,12 @@ func workflowJobRefs(content []byte, jobKey string) jobRefs {
 		return refs
 	}
 	names := map[string]bool{}
+	budget := workflowRefsBudget // aliases could make the tree exponential
 	var walk func(n *yaml.Node, isIf bool)
 	walk = func(n *yaml.Node, isIf bool) {
+		if budget--; budget < 0 {
+			return
+		}
 		switch n.Kind {
 		case yaml.ScalarNode:
 			if n.Tag != "!!str" || !isIf && !strings.Contains(n.Value, "${{") {
@@ -534,6 +538,11 @@ func workflowJobRefs(content []byte, jobKey string) jobRefs {
 	}
 	return refs
 }
+
+// workflowRefsBudget bounds the nodes workflowJobRefs visits: YAML aliases
+// can make a small file a huge tree ("billion laughs"), and the claim that
+// reads it holds the write connection. No real job comes near it.
+const workflowRefsBudget = 100_000
 
 // yamlMapGet is the value of key in mapping n, or nil.
 func yamlMapGet(n *yaml.Node, key string) *yaml.Node {
