@@ -171,3 +171,48 @@ func TestMaskJobText(t *testing.T) {
 		t.Fatalf("maskJobText = %q, %v", got, err)
 	}
 }
+
+// BenchmarkAppendLogMasked stores 64 KiB log chunks (the executor's chunk
+// size) of a job holding n secrets plus its GITHUB_TOKEN, through the
+// masker: the cost of server-side masking on the log path.
+func BenchmarkAppendLogMasked(b *testing.B) {
+	for _, n := range []int{0, 20, 100} {
+		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
+			srv, repo, alice, _, _ := benchServer(b)
+			st := srv.store
+			ctx := context.Background()
+			wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n"
+			for i := range n {
+				if _, err := st.setSecret(ctx, secretScope{RepoID: repo.ID}, fmt.Sprintf("S%d", i), []byte(fmt.Sprintf("secret-value-%d-%032x", i, i))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			parsed, err := parseWorkflow("w.yml", []byte(wf))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := st.createRuns(ctx, nil, []runSpec{{RepoID: repo.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf),
+				Workflow: parsed, HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}}); err != nil {
+				b.Fatal(err)
+			}
+			rn, err := st.localRunner(ctx, []string{"ubuntu-latest"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			st.logCap = 1 << 62
+			job, err := st.claimJob(ctx, rn, []string{"ubuntu-latest"})
+			if err != nil || job == nil {
+				b.Fatal("no job", err)
+			}
+			line := "compiling package foo/bar/baz with flags -O2 secret-value-7 almost\n"
+			chunk := []byte(strings.Repeat(line, 64<<10/len(line)))
+			b.SetBytes(int64(len(chunk)))
+			b.ResetTimer()
+			for i := range b.N {
+				if err := st.appendLog(ctx, rn.ID, job.JobID, job.Steps[1].ID, int64(i+1), chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

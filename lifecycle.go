@@ -726,6 +726,16 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	for k, v := range run.Inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v
 	}
+	// TODO(h-wfcore): the job's secrets, variables and GITHUB_TOKEN reach it
+	// through the claim's contexts, which the workflow core adds. The hook
+	// is one call once it has landed:
+	//
+	//	d, err := s.jobDelivery(ctx, j.ID) // jobtoken.go
+	//	contexts["secrets"], contexts["vars"] = d.Secrets, d.Vars
+	//	github["token"] = d.Token
+	//
+	// Until then no step evaluates expressions, so a claim carries none of
+	// them (issueJobCredentials has issued them; the server masks them).
 	cj := &claimedJob{
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
