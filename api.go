@@ -176,6 +176,33 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handlePullRequest serves POST /api/v1/repos/{owner}/{repo}/actions/events/pull_request
+// {"action","number","head_sha","head_ref","base_ref","base_sha","title"}:
+// 201 with the runs it started (none is still 201).
+func (s *server) handlePullRequest(w http.ResponseWriter, r *http.Request) error {
+	user, err := s.requireUser(r, scopeWrite)
+	if err != nil {
+		return err
+	}
+	repo, err := s.repoFor(r, user, permWrite)
+	if err != nil {
+		return err
+	}
+	var body prEvent
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	runs, err := triggerPullRequest(r.Context(), s.store, repo, user, body)
+	if err != nil {
+		return err
+	}
+	if len(runs) > 0 {
+		s.wake()
+	}
+	writeJSON(w, http.StatusCreated, s.ghView(r, repo).runs(runs, len(runs)))
+	return nil
+}
+
 // handleDispatch serves
 // POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches,
 // where workflow_id is a workflow's id or file name: 204, or with
@@ -401,8 +428,9 @@ func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) erro
 }
 
 type statusBody struct {
-	Status     string `json:"status"`
-	Conclusion string `json:"conclusion"`
+	Status     string            `json:"status"`
+	Conclusion string            `json:"conclusion"`
+	Outputs    map[string]string `json:"outputs,omitempty"` // a job's outputs (job status only)
 }
 
 // handleStepStatus serves POST /api/v1/jobs/{id}/steps/{step_id}/status.
@@ -422,6 +450,9 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 	var body statusBody
 	if err := decodeJSON(r, &body); err != nil {
 		return err
+	}
+	if body.Outputs != nil {
+		return malformedf("a step status has no outputs")
 	}
 	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
@@ -444,12 +475,65 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.completeJob(r.Context(), rn.ID, id, body.Status, body.Conclusion); err != nil {
+	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs); err != nil {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.
 	s.wake()
 	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// handleJobAnnotation serves POST /api/v1/jobs/{id}/annotations: one
+// ::error, ::warning or ::notice of a step. 202 with "kept" false when a
+// cap dropped it.
+func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) error {
+	rn, err := s.requireRunner(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var a Annotation
+	if err := decodeJSON(r, &a); err != nil {
+		return err
+	}
+	a.ID = 0
+	kept, err := s.store.addAnnotation(r.Context(), rn.ID, id, a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]bool{"kept": kept})
+	return nil
+}
+
+// handleStepSummary serves POST /api/v1/jobs/{id}/steps/{step_id}/summary
+// {"markdown"}: the step's $GITHUB_STEP_SUMMARY, replacing any before.
+func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error {
+	rn, err := s.requireRunner(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	stepID, err := pathID(r, "step_id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Markdown string `json:"markdown"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.store.setStepSummary(r.Context(), rn.ID, id, stepID, body.Markdown); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"size": len(body.Markdown)})
 	return nil
 }
 

@@ -69,7 +69,60 @@ var migrations = []string{
 	CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN
 		UPDATE workflows SET run_count = run_count - 1 WHERE id = OLD.workflow_id;
 	END;`,
-	// 3: secrets, variables, the secrets API's box keys, and what each
+	// 3: issue 9, the workflow language. Matrix legs are rows of their own:
+	// base_key is the workflow's job id, job_key stays unique per run (a leg
+	// is "key#n", and '#' cannot occur in a job id), so UNIQUE (run_id,
+	// job_key) holds without rebuilding the table. activated: the job's needs
+	// are done and its if, matrix and values were evaluated; waiting says why
+	// an activated job is not claimable yet (max-parallel, concurrency).
+	`ALTER TABLE repos ADD COLUMN default_branch TEXT NOT NULL DEFAULT 'main';
+	ALTER TABLE runs ADD COLUMN event_payload TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE runs ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX runs_concurrency ON runs (repo_id, concurrency_group) WHERE concurrency_group != '' AND status != 'completed';
+	ALTER TABLE jobs ADD COLUMN base_key TEXT NOT NULL DEFAULT '';
+	UPDATE jobs SET base_key = job_key;
+	ALTER TABLE jobs ADD COLUMN leg INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN activated INTEGER NOT NULL DEFAULT 0;
+	UPDATE jobs SET activated = (ready = 1 OR status != 'queued');
+	ALTER TABLE jobs ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN continue_on_error INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN fail_fast INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN max_parallel INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN contexts TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN container TEXT NOT NULL DEFAULT 'null';
+	ALTER TABLE jobs ADD COLUMN services TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE jobs ADD COLUMN environment TEXT NOT NULL DEFAULT 'null';
+	CREATE INDEX jobs_concurrency ON jobs (concurrency_group) WHERE concurrency_group != '' AND status != 'completed';
+	CREATE INDEX jobs_run_base ON jobs (run_id, base_key);
+	ALTER TABLE steps ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+	CREATE TABLE annotations (
+		id         INTEGER PRIMARY KEY,
+		job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		step_id    INTEGER NOT NULL REFERENCES steps(id) ON DELETE CASCADE,
+		level      TEXT NOT NULL CHECK (level IN ('error', 'warning', 'notice')),
+		message    TEXT NOT NULL,
+		file       TEXT NOT NULL DEFAULT '',
+		line       INTEGER NOT NULL DEFAULT 0,
+		col        INTEGER NOT NULL DEFAULT 0,
+		end_line   INTEGER NOT NULL DEFAULT 0,
+		end_column INTEGER NOT NULL DEFAULT 0,
+		title      TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX annotations_job ON annotations (job_id, id);
+	-- The last minute (Unix ms) each schedule fired, so that restarts and
+	-- several servers start at most one run per schedule per minute.
+	CREATE TABLE schedule_fires (
+		repo_id       INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+		workflow_file TEXT NOT NULL,
+		cron          TEXT NOT NULL,
+		last_minute   INTEGER NOT NULL,
+		PRIMARY KEY (repo_id, workflow_file, cron)
+	) WITHOUT ROWID;`,
+	// 4: secrets, variables, the secrets API's box keys, and what each
 	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
 	migrationSecrets,
 }
@@ -143,6 +196,10 @@ type Store struct {
 	wdb    *sql.DB // writes: one connection
 	now    func() time.Time
 	logCap int64
+
+	// serverURL is github.server_url in the contexts of claims: the
+	// server's --base-url, "" when it has none.
+	serverURL string
 
 	// keyFile is the server key's file (--secret-key-file, default
 	// <db>.key), read or created on first use by secretKey.
@@ -400,26 +457,32 @@ type Repo struct {
 	Private       bool
 	RunsVersion   int64
 	RunsUpdatedAt time.Time
+	DefaultBranch string // the branch scheduled runs use
 }
 
 func (r *Repo) FullName() string { return r.Owner + "/" + r.Name }
 
-const repoCols = `r.id, r.owner_id, u.name, r.name, r.git_dir, r.private, r.runs_version, r.runs_updated_at
+const repoCols = `r.id, r.owner_id, u.name, r.name, r.git_dir, r.private, r.runs_version, r.runs_updated_at, r.default_branch
 	FROM repos r JOIN users u ON u.id = r.owner_id`
 
 func scanRepo(row interface{ Scan(...any) error }) (*Repo, error) {
 	r := &Repo{}
 	var upd sql.NullInt64
-	err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.Name, &r.GitDir, &r.Private, &r.RunsVersion, &upd)
+	err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.Name, &r.GitDir, &r.Private, &r.RunsVersion, &upd, &r.DefaultBranch)
 	r.RunsUpdatedAt = msTime(upd)
 	return r, notFound(err)
 }
 
 func (s *Store) createRepo(ctx context.Context, owner *User, name, gitDir string, private bool) (*Repo, error) {
-	r := &Repo{OwnerID: owner.ID, Owner: owner.Name, Name: name, GitDir: gitDir, Private: private}
+	return s.createRepoOn(ctx, owner, name, gitDir, private, "main")
+}
+
+// createRepoOn is createRepo with the repository's default branch.
+func (s *Store) createRepoOn(ctx context.Context, owner *User, name, gitDir string, private bool, defaultBranch string) (*Repo, error) {
+	r := &Repo{OwnerID: owner.ID, Owner: owner.Name, Name: name, GitDir: gitDir, Private: private, DefaultBranch: defaultBranch}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at) VALUES (?, ?, ?, ?, ?)",
-			owner.ID, name, gitDir, private, s.nowMS())
+		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at, default_branch) VALUES (?, ?, ?, ?, ?, ?)",
+			owner.ID, name, gitDir, private, s.nowMS(), defaultBranch)
 		if isUniqueErr(err) {
 			return conflictf("repository %s/%s already exists", owner.Name, name)
 		}
@@ -689,10 +752,13 @@ type Run struct {
 	HeadRef         string
 	Event           string
 	Inputs          map[string]string
+	EventPayload    map[string]any // github.event
+	Pending         bool           // waiting for its concurrency group
+	Cancelled       bool           // a cancel of the whole run was requested
 	ActorID         int64
 	Actor           string
 	WorkflowID      int64
-	Title           string      // display_title; "" for runs made before it was kept
+	Title           string      // display_title: run-name, else the commit's subject for a push, else the workflow's name; "" for runs made before it was kept
 	HeadCommit      *headCommit // nil: unknown
 	Status          string
 	Conclusion      string
@@ -703,23 +769,36 @@ type Run struct {
 }
 
 type Job struct {
-	ID              int64
-	RunID           int64
-	JobKey          string
-	Name            string
-	RunsOn          []string
-	Image           string
-	Needs           []string
-	Env             map[string]string
-	TimeoutMinutes  int
-	Status          string
-	Conclusion      string
-	CancelRequested bool
-	RunnerID        int64
-	CreatedAt       time.Time
-	StartedAt       time.Time
-	CompletedAt     time.Time
-	Steps           []*Step
+	ID               int64
+	RunID            int64
+	JobKey           string // unique in the run: BaseKey, or BaseKey#n for matrix leg n
+	BaseKey          string // the job's id in the workflow
+	Leg              int    // matrix leg, from 1; 0 for a job without a matrix
+	Activated        bool   // needs done; if, matrix and values evaluated
+	Waiting          string // why an activated queued job is not claimable: max-parallel, concurrency
+	ConcurrencyGroup string
+	ContinueOnError  bool
+	FailFast         bool
+	MaxParallel      int
+	Outputs          map[string]string
+	Contexts         map[string]any // the contexts when the job became ready
+	Container        *ContainerSpec // evaluated; nil without one
+	Services         map[string]*ContainerSpec
+	Environment      *Environment
+	Name             string
+	RunsOn           []string
+	Image            string
+	Needs            []string
+	Env              map[string]string
+	TimeoutMinutes   int
+	Status           string
+	Conclusion       string
+	CancelRequested  bool
+	RunnerID         int64
+	CreatedAt        time.Time
+	StartedAt        time.Time
+	CompletedAt      time.Time
+	Steps            []*Step
 }
 
 type Step struct {
@@ -738,11 +817,14 @@ type Step struct {
 	CompletedAt      time.Time
 	LogSize          int64
 	LogTruncated     bool
+	Summary          string // the step's $GITHUB_STEP_SUMMARY, Markdown
 }
 
 const runCols = `r.id, r.uuid, r.repo_id, r.run_index, r.run_attempt, r.parent_run_id, r.workflow_file, r.workflow_name,
 	r.head_sha, r.head_ref, r.event, r.inputs, r.actor_id, u.name, r.status, r.conclusion,
-	r.created_at, r.started_at, r.completed_at, r.updated_at, COALESCE(r.workflow_id, 0), r.title, r.head_commit
+	r.created_at, r.started_at, r.completed_at, r.updated_at, COALESCE(r.workflow_id, 0), r.title, r.head_commit,
+	r.event_payload, r.pending, r.cancelled
+
 	FROM runs r JOIN users u ON u.id = r.actor_id`
 
 // headCommit is the commit a run is for, as GitHub's simple-commit has it.
@@ -763,17 +845,18 @@ type commitPerson struct {
 func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	r := &Run{}
 	var parent sql.NullInt64
-	var inputs string
+	var inputs, payload string
 	var created, started, completed, updated sql.NullInt64
 	var commit sql.NullString
 	err := row.Scan(&r.ID, &r.UUID, &r.RepoID, &r.RunIndex, &r.RunAttempt, &parent, &r.WorkflowFile, &r.WorkflowName,
 		&r.HeadSHA, &r.HeadRef, &r.Event, &inputs, &r.ActorID, &r.Actor, &r.Status, &r.Conclusion,
-		&created, &started, &completed, &updated, &r.WorkflowID, &r.Title, &commit)
+		&created, &started, &completed, &updated, &r.WorkflowID, &r.Title, &commit, &payload, &r.Pending, &r.Cancelled)
+
 	if err != nil {
 		return nil, notFound(err)
 	}
 	r.ParentRunID = parent.Int64
-	if err := decodeColumn("runs.inputs", inputs, &r.Inputs); err != nil {
+	if err := errors.Join(decodeColumn("runs.inputs", inputs, &r.Inputs), decodeColumn("runs.event_payload", payload, &r.EventPayload)); err != nil {
 		return nil, err
 	}
 	if commit.Valid {
@@ -960,19 +1043,24 @@ func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch stri
 }
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
-	cancel_requested, runner_id, started_at, completed_at, created_at FROM jobs`
+	cancel_requested, runner_id, started_at, completed_at, created_at, base_key, leg, activated, waiting, concurrency_group,
+	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
-	var runsOn, needs, env string
+	var runsOn, needs, env, outputs, contexts, container, services, environment string
 	var runner, started, completed, created sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
-		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created)
+		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created, &j.BaseKey, &j.Leg, &j.Activated,
+		&j.Waiting, &j.ConcurrencyGroup, &j.ContinueOnError, &j.FailFast, &j.MaxParallel, &outputs, &contexts,
+		&container, &services, &environment)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	if err := errors.Join(decodeColumn("jobs.runs_on", runsOn, &j.RunsOn), decodeColumn("jobs.needs", needs, &j.Needs),
-		decodeColumn("jobs.env", env, &j.Env)); err != nil {
+		decodeColumn("jobs.env", env, &j.Env), decodeColumn("jobs.outputs", outputs, &j.Outputs),
+		decodeColumn("jobs.contexts", contexts, &j.Contexts), decodeColumn("jobs.container", container, &j.Container),
+		decodeColumn("jobs.services", services, &j.Services), decodeColumn("jobs.environment", environment, &j.Environment)); err != nil {
 		return nil, err
 	}
 	j.RunnerID = runner.Int64
@@ -1044,7 +1132,7 @@ func (s *Store) runJobs(ctx context.Context, runID int64) ([]*Job, error) {
 }
 
 const stepCols = `id, job_id, number, kind, name, run, uses, env, working_directory, status, conclusion,
-	started_at, completed_at, log_size, log_truncated FROM steps`
+	started_at, completed_at, log_size, log_truncated, summary FROM steps`
 
 func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+stepCols+" WHERE job_id = ? ORDER BY number", jobID)
@@ -1058,7 +1146,7 @@ func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 		var env string
 		var started, completed sql.NullInt64
 		if err := rows.Scan(&st.ID, &st.JobID, &st.Number, &st.Kind, &st.Name, &st.Run, &st.Uses, &env, &st.WorkingDirectory,
-			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated); err != nil {
+			&st.Status, &st.Conclusion, &started, &completed, &st.LogSize, &st.LogTruncated, &st.Summary); err != nil {
 			return nil, err
 		}
 		if err := decodeColumn("steps.env", env, &st.Env); err != nil {

@@ -86,7 +86,9 @@ func processExitCode(err error) int {
 // runArgs is the docker run command line of the job's container. The
 // container only idles (tail -f /dev/null under docker's init, which
 // forwards docker stop's SIGTERM at once); steps run in it with docker exec.
-func (j *execJob) runArgs(image string) []string {
+// extra are the job's own settings (containerExtraArgs: network, ports,
+// volumes, options).
+func (j *execJob) runArgs(image string, extra []string) []string {
 	cfg := j.ex.cfg
 	args := []string{"run", "-d", "--init",
 		"--name", j.name,
@@ -96,12 +98,13 @@ func (j *execJob) runArgs(image string) []string {
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
+		"--pull=" + cfg.Pull,
+		"-v", j.dir + ":" + containerWorkspace,
+		"-w", containerWorkspace,
 	}
+	args = append(args, extra...)
 	args = append(args, addHostArgs(cfg.AddHosts)...) // how the job reaches the server (jobaddr.go)
 	return append(args,
-		"--pull="+cfg.Pull,
-		"-v", j.dir+":"+containerWorkspace,
-		"-w", containerWorkspace,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
 		"--", // an image named like a flag (from a workflow) stays an image
 		image, "-f", "/dev/null",
@@ -119,20 +122,27 @@ const (
 	envAliasList   = "SHITHUB_ENVNAMES"
 )
 
-// stepBootstrap runs as `sh -c stepBootstrap SHELL` in the container: it
-// saves the script from stdin to a file and runs `SHELL -e FILE` with stdin
+// stepBootstrap runs as `sh -c stepBootstrap shithub-step DIR FILE CMD
+// ARGS...` in the container: it makes the step's directory (where its
+// environment files go), saves the script from stdin to FILE and runs the
+// shell's command line CMD ARGS (FILE already in place of {0}) with stdin
 // from /dev/null, so a command in the script that reads stdin cannot eat
 // the rest of the script. The script's stderr joins its stdout in the
 // container, as docker exec would carry them apart and lose their order.
-// The exports happen in a subshell, after mktemp and cat, so a step's own
-// PATH cannot break the bootstrap.
-const stepBootstrap = `__shithub_f=$(mktemp) && cat >"$__shithub_f" || exit 1
+// The exports happen in a subshell, after mkdir and cat, so a step's own
+// PATH cannot break the bootstrap; $GITHUB_PATH's directories go before
+// PATH. `python` falls back to python3, which is all many images have.
+const stepBootstrap = `__shithub_d=$1 __shithub_f=$2
+shift 2
+mkdir -p "$__shithub_d" && cat >"$__shithub_f" || exit 1
 (
 for __shithub_n in $` + envAliasList + `; do
 	eval "export $__shithub_n=\"\$` + envAliasPrefix + `$__shithub_n\"; unset ` + envAliasPrefix + `$__shithub_n"
 done
-unset ` + envAliasList + ` __shithub_n
-exec "$0" -e "$__shithub_f"
+if [ -n "$` + envPathPrepend + `" ]; then export PATH="$` + envPathPrepend + `${PATH:+:$PATH}"; fi
+unset ` + envAliasList + ` ` + envPathPrepend + ` __shithub_n __shithub_d
+if [ "$1" = python ] && ! command -v python >/dev/null 2>&1; then shift; set -- python3 "$@"; fi
+exec "$@"
 ) </dev/null 2>&1
 __shithub_s=$?
 rm -f "$__shithub_f"

@@ -113,6 +113,9 @@ type stepJSON struct {
 	Conclusion  *string    `json:"conclusion"`
 	StartedAt   *time.Time `json:"started_at"`
 	CompletedAt *time.Time `json:"completed_at"`
+
+	// The product's own field.
+	Summary string `json:"summary,omitempty"` // the step's $GITHUB_STEP_SUMMARY, Markdown
 }
 
 // jobJSON is GitHub's job, with the product's own fields beside it.
@@ -142,10 +145,16 @@ type jobJSON struct {
 	WorkflowName    string     `json:"workflow_name"`
 
 	// The product's own fields.
-	JobKey          string   `json:"job_key"`
-	RunsOn          []string `json:"runs_on"`
-	Needs           []string `json:"needs"`
-	CancelRequested bool     `json:"cancel_requested"`
+	JobKey          string            `json:"job_key"`  // unique in the run: base_key, or base_key#n for matrix leg n
+	BaseKey         string            `json:"base_key"` // the job's id in the workflow
+	RunsOn          []string          `json:"runs_on"`
+	Needs           []string          `json:"needs"`
+	CancelRequested bool              `json:"cancel_requested"`
+	Matrix          map[string]any    `json:"matrix,omitempty"` // a leg's matrix values
+	Outputs         map[string]string `json:"outputs"`
+	ContinueOnError bool              `json:"continue_on_error"`
+	Environment     *Environment      `json:"environment,omitempty"`
+	Annotations     []Annotation      `json:"annotations"`
 }
 
 // workflowJSON is GitHub's workflow.
@@ -289,8 +298,17 @@ func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
 		CreatedAt: timePtr(j.CreatedAt), StartedAt: timePtr(j.StartedAt), CompletedAt: timePtr(j.CompletedAt),
 		Name: j.Name, Steps: []stepJSON{}, CheckRunURL: fmt.Sprintf("%s/check-runs/%d", v.apiRepo(), j.ID),
 		Labels: nonNil(j.RunsOn), WorkflowName: run.WorkflowName,
-		JobKey: j.JobKey, RunsOn: nonNil(j.RunsOn), Needs: nonNil(j.Needs), CancelRequested: j.CancelRequested,
+		JobKey: j.JobKey, BaseKey: j.BaseKey, RunsOn: nonNil(j.RunsOn), Needs: nonNil(j.Needs), CancelRequested: j.CancelRequested,
+		Outputs: nonNilMap(j.Outputs), ContinueOnError: j.ContinueOnError, Environment: j.Environment,
 	}
+	if m, ok := j.Contexts["matrix"].(map[string]any); ok && j.Leg > 0 {
+		out.Matrix = m
+	}
+	anns, err := v.s.store.jobAnnotations(v.r.Context(), j.ID)
+	if err != nil {
+		return jobJSON{}, err
+	}
+	out.Annotations = append([]Annotation{}, anns...)
 	// GitHub's started_at is never null: a job not yet started shows when
 	// it was queued.
 	if out.StartedAt == nil {
@@ -310,7 +328,8 @@ func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
 	}
 	for _, st := range j.Steps {
 		out.Steps = append(out.Steps, stepJSON{ID: st.ID, Number: st.Number, Name: st.Name, Status: ghStatus(st.Status),
-			Conclusion: ghConclusion(st.Conclusion), StartedAt: timePtr(st.StartedAt), CompletedAt: timePtr(st.CompletedAt)})
+			Conclusion: ghConclusion(st.Conclusion), StartedAt: timePtr(st.StartedAt), CompletedAt: timePtr(st.CompletedAt),
+			Summary: st.Summary})
 	}
 	return out, nil
 }

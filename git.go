@@ -197,6 +197,31 @@ func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]stri
 	return files, nil
 }
 
+// prChangedFiles lists the files a pull request changes: the diff from
+// the merge base of base and head to head, as GitHub computes it for paths
+// filters. nil (unknown) when base is not in the repository.
+func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+	if base == "" {
+		return nil, nil
+	}
+	if _, err := g.resolve(ctx, base); errors.Is(err, errNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	out, err := g.git(ctx, "diff", "--name-only", "-z", "--no-renames", base+"..."+head, "--")
+	if err != nil {
+		return nil, err
+	}
+	files := []string{}
+	for _, f := range strings.Split(string(out), "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
 // checkout makes dir a working tree of the repository detached at sha: a
 // clone that shares the repository's objects, so it costs no copy.
 func (g gitRepo) checkout(ctx context.Context, sha, dir string) error {

@@ -177,8 +177,10 @@ func setJobURLs(cj *claimedJob, serverURL string) {
 	}
 	cj.Env["GITHUB_SERVER_URL"] = serverURL
 	cj.Env["GITHUB_API_URL"] = serverURL + "/api/v1"
-	// TODO(h-wfcore): also github.server_url and github.api_url in the
-	// claim's contexts, once it has them.
+	if gh, ok := cj.Contexts["github"].(map[string]any); ok {
+		gh["server_url"], gh["api_url"] = serverURL, serverURL+"/api/v1"
+		gh["repositoryUrl"] = serverURL + "/" + cj.Repo + ".git"
+	}
 }
 
 // remoteJobURL is the server URL a remote runner's jobs see: --job-url,

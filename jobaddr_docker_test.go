@@ -10,27 +10,27 @@ import (
 	"time"
 )
 
-// secretsWorkflow references a secret (in an env value, which the executor
-// passes as it is until expressions are evaluated) and prints its value,
-// made up at run time so that the workflow text does not hold it, once
-// whole and once across two log chunks (the sleep outlasts the executor's
-// flush interval), so the server must mask it; and talks back to the
-// server from the job's container through the job-facing address.
+// secretsWorkflow reads a secret into its env and prints it, directly and
+// made up at run time (once whole, once across two log chunks: the sleep
+// outlasts the executor's flush interval), and talks back to the server
+// from the job's container through the job-facing address with its
+// GITHUB_TOKEN.
 const secretsWorkflow = `name: Secrets
 on: push
 jobs:
   deploy:
     runs-on: busybox
     env:
-      REFERENCE: ${{ secrets.PASSWORD }}
+      PASSWORD: ${{ secrets.PASSWORD }}
     steps:
       - run: |
+          echo "direct: $PASSWORD"
           printf 'the password is %s-%s-%s\n' hunter2 e2e value
           printf 'split: %s-%s' hunter2 e2e; sleep 1; printf -- '-%s!\n' value
       - run: |
           echo "server: $GITHUB_SERVER_URL api: $GITHUB_API_URL"
-          wget -qO- "$GITHUB_API_URL/repos/alice/hello/actions/runs" | grep -q '"total_count"' && echo api-reached
-          wget -qO- "$GITHUB_SERVER_URL/alice/hello.git/info/refs?service=git-upload-pack" | grep -q 'refs/heads/main' && echo git-reached
+          wget -qO- --header "Authorization: Bearer ${{ github.token }}" "$GITHUB_API_URL/repos/alice/hello/actions/runs" | grep -q '"total_count"' && echo api-reached
+          wget -qO- --header "Authorization: Bearer ${{ secrets.GITHUB_TOKEN }}" "$GITHUB_SERVER_URL/alice/hello.git/info/refs?service=git-upload-pack" | grep -q 'refs/heads/main' && echo git-reached
 `
 
 // TestDockerSecretsAndJobAddress: a serve process on loopback, a job in a
@@ -53,7 +53,7 @@ func TestDockerSecretsAndJobAddress(t *testing.T) {
 	if str(run.Conclusion) != conclusionSuccess {
 		t.Fatalf("run = %s; log:\n%s\nserve log:\n%s", str(run.Conclusion), log, e.log())
 	}
-	for _, want := range []string{"the password is ***\nsplit: ***!\n", "server: http://shithub.localhost:", "api-reached", "git-reached"} {
+	for _, want := range []string{"direct: ***\nthe password is ***\nsplit: ***!\n", "server: http://shithub.localhost:", "api-reached", "git-reached"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

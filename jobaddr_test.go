@@ -116,7 +116,7 @@ func TestClaimJobURLs(t *testing.T) {
 func TestRunArgsAddHost(t *testing.T) {
 	ex := newExecutor(executorConfig{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
 	j := &execJob{ex: ex, job: &claimedJob{JobID: 1, RunID: 1}, name: "c", dir: "/tmp/w"}
-	args := strings.Join(j.runArgs("img"), " ")
+	args := strings.Join(j.runArgs("img", nil), " ")
 	if !strings.Contains(args, "--add-host shithub.localhost:172.17.0.1") || !strings.HasSuffix(args, "-- img -f /dev/null") {
 		t.Fatalf("docker run args: %s", args)
 	}

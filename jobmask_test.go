@@ -216,3 +216,31 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 		})
 	}
 }
+
+// TestMaskSummaryAndAnnotations: a step summary and an annotation that a
+// runner posts with the job's secret or token in them are stored masked.
+func TestMaskSummaryAndAnnotations(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("annotated-secret")); err != nil {
+		t.Fatal(err)
+	}
+	job := ts.claimWorkflow(ts.pub, maskWorkflow)
+	tok := job.Contexts["github"].(map[string]any)["token"].(string)
+	step := job.Steps[1].ID
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/summary", job.JobID, step), auth: bearer(ts.rtoken),
+		body: `{"markdown":"## Deployed with annotated-secret and ` + tok + `"}`}, 200, nil)
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/annotations", job.JobID), auth: bearer(ts.rtoken),
+		body: fmt.Sprintf(`{"step_id":%d,"level":"error","message":"login failed for annotated-secret","title":"token %s"}`, step, tok)}, 202, nil)
+	var summary string
+	if err := ts.store.db.QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
+		t.Fatal(err)
+	}
+	if summary != "## Deployed with *** and ***" {
+		t.Fatalf("stored summary %q", summary)
+	}
+	as, err := ts.store.jobAnnotations(ctx, job.JobID)
+	if err != nil || len(as) != 1 || as[0].Message != "login failed for ***" || as[0].Title != "token ***" {
+		t.Fatalf("stored annotations %+v, %v", as, err)
+	}
+}

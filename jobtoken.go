@@ -13,8 +13,8 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 )
@@ -32,39 +32,43 @@ type tokenPerms struct {
 // defaultTokenPerms is the token of a workflow without `permissions:`.
 var defaultTokenPerms = tokenPerms{Contents: "read", Actions: "read"}
 
-// parseTokenPerms reads a `permissions:` value as YAML decodes it:
-// "read-all", "write-all", or a map of scope to read, write or none
-// ({} is none for all). Scopes this server has no use for (packages,
-// issues, ...) are accepted and have no effect; a scope left out is none.
-func parseTokenPerms(v any) (tokenPerms, error) {
-	switch v := v.(type) {
-	case nil:
-		return defaultTokenPerms, nil
-	case string:
-		switch v {
-		case "read-all":
-			return tokenPerms{"read", "read"}, nil
-		case "write-all":
-			return tokenPerms{"write", "write"}, nil
-		}
-		return tokenPerms{}, fmt.Errorf("permissions must be read-all, write-all or a map, not %q", v)
-	case map[string]any:
-		p := tokenPerms{"none", "none"}
-		for k, lv := range v {
-			level, _ := lv.(string)
-			if level != "read" && level != "write" && level != "none" {
-				return tokenPerms{}, fmt.Errorf("permissions.%s must be read, write or none", k)
-			}
-			switch k {
-			case "contents":
-				p.Contents = level
-			case "actions":
-				p.Actions = level
-			}
-		}
-		return p, nil
+// tokenPermsOf is the token of a job whose `permissions:` (the job's, else
+// the workflow's) the parser read as scope → level, "*" → read-all or
+// write-all; nil when neither says any. A scope left out of a mapping is
+// none; scopes this server has no use for (packages, issues, ...) have no
+// effect.
+func tokenPermsOf(m map[string]string) tokenPerms {
+	if m == nil {
+		return defaultTokenPerms
 	}
-	return tokenPerms{}, fmt.Errorf("permissions must be read-all, write-all or a map")
+	switch m["*"] {
+	case "read-all":
+		return tokenPerms{"read", "read"}
+	case "write-all":
+		return tokenPerms{"write", "write"}
+	}
+	level := func(l string) string {
+		if l == "read" || l == "write" {
+			return l
+		}
+		return "none"
+	}
+	return tokenPerms{level(m["contents"]), level(m["actions"])}
+}
+
+// workflowJobPerms is the GITHUB_TOKEN permissions of job jobKey (its id
+// in the workflow) of a workflow file: the defaults when it does not parse.
+func workflowJobPerms(file string, content []byte, jobKey string) tokenPerms {
+	wf, err := parseWorkflow(path.Base(file), content)
+	if err != nil || wf == nil {
+		return defaultTokenPerms
+	}
+	for _, j := range wf.Jobs {
+		if j.Key == jobKey && j.Permissions != nil {
+			return tokenPermsOf(j.Permissions)
+		}
+	}
+	return tokenPermsOf(wf.Permissions)
 }
 
 // readOnly caps p at read: a fork's pull request gets no more.
@@ -132,21 +136,21 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 	if err != nil {
 		return err
 	}
-	var repoID int64
-	var event string
-	var content []byte
-	if err := tx.QueryRow("SELECT repo_id, event, workflow_content FROM runs WHERE id = ?", j.RunID).Scan(&repoID, &event, &content); err != nil {
-		return err
-	}
-	repo, err := scanRepo(tx.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", repoID))
+	run, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", j.RunID))
 	if err != nil {
 		return err
 	}
-	refs := workflowJobRefs(content, j.JobKey)
-	// TODO(h-wfcore): pass the run's event payload, once runs keep it, so a
-	// pull request from a branch of this repository gets its secrets.
-	fork := isForkPullRequest(event, nil, repo.FullName())
-	perms, names := refs.Permissions, refs.Secrets
+	var content []byte
+	if err := tx.QueryRow("SELECT workflow_content FROM runs WHERE id = ?", j.RunID).Scan(&content); err != nil {
+		return err
+	}
+	repo, err := scanRepo(tx.QueryRowContext(ctx, "SELECT "+repoCols+" WHERE r.id = ?", run.RepoID))
+	if err != nil {
+		return err
+	}
+	refs := workflowJobRefs(content, j.BaseKey)
+	fork := isForkPullRequest(run.Event, run.EventPayload, repo.FullName())
+	perms, names := workflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
 	if fork {
 		perms, names = perms.readOnly(), []string{}
 	}
@@ -301,3 +305,56 @@ const sqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status
 // sqlJobCredentials is a hot query (EXPLAIN QUERY PLAN checked in the tests).
 const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
 		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`
+
+// evalWithDelivery evaluates again, in the claim and nowhere else, what the
+// workflow core evaluated when the job became ready, before the job had
+// secrets or variables: the workflow's and the job's env, and the env of
+// its container and services, where they read `secrets` or `vars`. Their
+// values never reach the database this way. ctxs are the claim's contexts,
+// with secrets and vars delivered.
+func evalWithDelivery(cj *claimedJob, wf *Workflow, wj *WorkflowJob) {
+	reads := func(m map[string]string) bool {
+		for _, raw := range m {
+			if strings.Contains(raw, "secrets") || strings.Contains(raw, "vars") {
+				return true
+			}
+		}
+		return false
+	}
+	ctxs := cj.Contexts
+	ev := &exprEnv{Contexts: ctxs}
+	if reads(wf.Env) || reads(wj.Env) {
+		env := map[string]string{}
+		wfEnv := &exprEnv{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
+		if evalEnvInto(env, wf.Env, wfEnv) == nil && evalEnvInto(env, wj.Env, ev) == nil {
+			envCtx := map[string]any{}
+			if old, ok := ctxs["env"].(map[string]any); ok {
+				maps.Copy(envCtx, old)
+			}
+			for k, v := range env {
+				envCtx[k] = v
+				// The runner's own variables win, as when the job was planned.
+				if k != "CI" && !strings.HasPrefix(k, "GITHUB_") && !strings.HasPrefix(k, "INPUT_") && k != "SHITHUB_ACTIONS" {
+					cj.Env[k] = v
+				}
+			}
+			ctxs["env"] = envCtx
+		}
+	}
+	evalSpecEnv := func(dst *ContainerSpec, raw *ContainerSpec) {
+		if dst == nil || raw == nil || !reads(raw.Env) {
+			return
+		}
+		env := map[string]string{}
+		if evalEnvInto(env, raw.Env, ev) == nil {
+			if dst.Env == nil {
+				dst.Env = map[string]string{}
+			}
+			maps.Copy(dst.Env, env)
+		}
+	}
+	evalSpecEnv(cj.Container, wj.Container)
+	for _, sv := range wj.Services {
+		evalSpecEnv(cj.Services[sv.ID], &sv.ContainerSpec)
+	}
+}

@@ -16,52 +16,49 @@ func TestWorkflowJobRefs(t *testing.T) {
 		job     string
 		secrets []string
 		all     bool
-		perms   tokenPerms
 	}{
-		{"none", head + "jobs:\n  a:\n    steps:\n      - run: echo hi\n", "a", []string{}, false, defaultTokenPerms},
+		{"none", head + "jobs:\n  a:\n    steps:\n      - run: echo hi\n", "a", []string{}, false},
 		{"run and env", head + "env:\n  W: ${{ secrets.WORKFLOW_LEVEL }}\njobs:\n  a:\n    env:\n      J: ${{ secrets.Job_Level }}\n    steps:\n" +
 			"      - run: echo ${{ secrets.RUN }} ${{ secrets['INDEXED'] }}\n      - uses: x/y@v1\n        with:\n          token: ${{ secrets.WITH }}\n", "a",
-			[]string{"INDEXED", "JOB_LEVEL", "RUN", "WITH", "WORKFLOW_LEVEL"}, false, defaultTokenPerms},
+			[]string{"INDEXED", "JOB_LEVEL", "RUN", "WITH", "WORKFLOW_LEVEL"}, false},
 		{"other job's secrets are not this job's", head + "jobs:\n  a:\n    steps:\n      - run: echo ${{ secrets.A }}\n  b:\n    steps:\n      - run: echo ${{ secrets.B }}\n", "b",
-			[]string{"B"}, false, defaultTokenPerms},
-		{"if is a condition", head + "jobs:\n  a:\n    steps:\n      - if: secrets.IN_IF != ''\n        run: echo\n", "a", []string{"IN_IF"}, false, defaultTokenPerms},
-		{"text without ${{ }} is not an expression", head + "jobs:\n  a:\n    steps:\n      - run: echo secrets.NOT_ONE\n", "a", []string{}, false, defaultTokenPerms},
-		{"dynamic", head + "jobs:\n  a:\n    steps:\n      - run: echo ${{ secrets[matrix.name] }}\n", "a", []string{}, true, defaultTokenPerms},
-		{"toJSON(secrets)", head + "jobs:\n  a:\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n", "a", []string{}, true, defaultTokenPerms},
-		{"workflow permissions", "on: push\npermissions: write-all\njobs:\n  a:\n    steps:\n      - run: x\n", "a", []string{}, false, tokenPerms{"write", "write"}},
-		{"job permissions win", "on: push\npermissions: read-all\njobs:\n  a:\n    permissions:\n      contents: write\n    steps:\n      - run: x\n", "a",
-			[]string{}, false, tokenPerms{"write", "none"}},
-		{"empty permissions", "on: push\npermissions: {}\njobs:\n  a:\n    steps:\n      - run: x\n", "a", []string{}, false, tokenPerms{"none", "none"}},
-		{"unknown job", head + "jobs:\n  a:\n    steps:\n      - run: ${{ secrets.X }}\n", "zzz", nil, false, defaultTokenPerms},
-		{"not YAML", "::: [", "a", nil, false, defaultTokenPerms},
-		{"anchors", head + "x: &run\n  run: ${{ secrets.VIA_ANCHOR }}\njobs:\n  a:\n    steps:\n      - *run\n", "a", []string{"VIA_ANCHOR"}, false, defaultTokenPerms},
+			[]string{"B"}, false},
+		{"if is a condition", head + "jobs:\n  a:\n    steps:\n      - if: secrets.IN_IF != ''\n        run: echo\n", "a", []string{"IN_IF"}, false},
+		{"text without ${{ }} is not an expression", head + "jobs:\n  a:\n    steps:\n      - run: echo secrets.NOT_ONE\n", "a", []string{}, false},
+		{"dynamic", head + "jobs:\n  a:\n    steps:\n      - run: echo ${{ secrets[matrix.name] }}\n", "a", []string{}, true},
+		{"toJSON(secrets)", head + "jobs:\n  a:\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n", "a", []string{}, true},
+		{"unknown job", head + "jobs:\n  a:\n    steps:\n      - run: ${{ secrets.X }}\n", "zzz", nil, false},
+		{"not YAML", "::: [", "a", nil, false},
+		{"anchors", head + "x: &run\n  run: ${{ secrets.VIA_ANCHOR }}\njobs:\n  a:\n    steps:\n      - *run\n", "a", []string{"VIA_ANCHOR"}, false},
 	}
 	for _, tc := range tests {
 		got := workflowJobRefs([]byte(tc.wf), tc.job)
-		if !slices.Equal(got.Secrets, tc.secrets) || got.AllSecrets != tc.all || got.Permissions != tc.perms {
-			t.Errorf("%s: workflowJobRefs = %+v, want secrets %v all %v perms %+v", tc.name, got, tc.secrets, tc.all, tc.perms)
+		if !slices.Equal(got.Secrets, tc.secrets) || got.AllSecrets != tc.all {
+			t.Errorf("%s: workflowJobRefs = %+v, want secrets %v all %v", tc.name, got, tc.secrets, tc.all)
 		}
 	}
 }
 
-func TestParseTokenPerms(t *testing.T) {
+// TestWorkflowJobPerms: the token's permissions from the parsed
+// `permissions:`, the job's over the workflow's.
+func TestWorkflowJobPerms(t *testing.T) {
+	job := "jobs:\n  a:\n    runs-on: ubuntu-latest\n%s    steps:\n      - run: x\n"
 	tests := []struct {
-		in   any
-		want tokenPerms
-		err  bool
+		name, wf, jobPerms string
+		want               tokenPerms
 	}{
-		{nil, defaultTokenPerms, false},
-		{"read-all", tokenPerms{"read", "read"}, false},
-		{"write-all", tokenPerms{"write", "write"}, false},
-		{"admin", tokenPerms{}, true},
-		{map[string]any{"actions": "write", "packages": "read"}, tokenPerms{"none", "write"}, false},
-		{map[string]any{"contents": "owner"}, tokenPerms{}, true},
-		{[]any{"x"}, tokenPerms{}, true},
+		{"default", "on: push\n", "", defaultTokenPerms},
+		{"write-all", "on: push\npermissions: write-all\n", "", tokenPerms{"write", "write"}},
+		{"read-all", "on: push\npermissions: read-all\n", "", tokenPerms{"read", "read"}},
+		{"job wins", "on: push\npermissions: read-all\n", "    permissions:\n      contents: write\n", tokenPerms{"write", "none"}},
+		{"empty", "on: push\npermissions: {}\n", "", tokenPerms{"none", "none"}},
+		{"other scopes", "on: push\npermissions:\n  actions: write\n  packages: read\n", "", tokenPerms{"none", "write"}},
+		{"does not parse", "on: push\npermissions: bogus\n", "", defaultTokenPerms},
 	}
 	for _, tc := range tests {
-		got, err := parseTokenPerms(tc.in)
-		if got != tc.want || (err != nil) != tc.err {
-			t.Errorf("parseTokenPerms(%v) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
+		wf := tc.wf + fmt.Sprintf(job, tc.jobPerms)
+		if got := workflowJobPerms(".shithub/workflows/w.yml", []byte(wf), "a"); got != tc.want {
+			t.Errorf("%s: %+v, want %+v\n%s", tc.name, got, tc.want, wf)
 		}
 	}
 }
@@ -96,6 +93,13 @@ func TestJobDelivery(t *testing.T) {
 	if d2, _ := ts.store.jobDelivery(ctx, job.JobID); d2.Token != d.Token {
 		t.Fatal("the token changed")
 	}
+	// The claim carries them in its contexts.
+	secrets, _ := job.Contexts["secrets"].(map[string]any)
+	vars, _ := job.Contexts["vars"].(map[string]any)
+	gh, _ := job.Contexts["github"].(map[string]any)
+	if len(secrets) != 2 || secrets["USED"] != "u-value" || secrets["GITHUB_TOKEN"] != d.Token || vars["REGION"] != "eu" || gh["token"] != d.Token {
+		t.Fatalf("claim contexts: secrets %v vars %v token %v", secrets, vars, gh["token"])
+	}
 
 	// A pull request whose head is not known to be this repository's.
 	parsed, err := parseWorkflow("w.yml", []byte(wf))
@@ -115,6 +119,18 @@ func TestJobDelivery(t *testing.T) {
 	}
 	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN"}) || d.Perms != (tokenPerms{"read", "read"}) {
 		t.Fatalf("fork pull request: secrets %v perms %+v", got, d.Perms)
+	}
+	// A pull request from a branch of the repository itself gets them.
+	same := map[string]any{"pull_request": map[string]any{"head": map[string]any{"repo": map[string]any{"full_name": "alice/pub"}}}}
+	if _, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+		RepoID: ts.pub.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf), Workflow: parsed,
+		HeadSHA: ts.sha, HeadRef: "refs/pull/2/merge", Event: "pull_request", ActorID: ts.users["bob"].ID, Payload: same,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	pr2 := ts.heartbeat()
+	if d, err = ts.store.jobDelivery(ctx, pr2.JobID); err != nil || d.Secrets["USED"] != "u-value" {
+		t.Fatalf("same-repository pull request: %v, %v", d, err)
 	}
 }
 
@@ -190,33 +206,48 @@ func TestJobTokenAPI(t *testing.T) {
 }
 
 // FuzzWorkflowJobRefs: any workflow text gives an answer, never a panic;
-// the permissions are always levels.
+// the names are sorted secret names.
 func FuzzWorkflowJobRefs(f *testing.F) {
 	f.Add([]byte("on: push\npermissions: write-all\njobs:\n  a:\n    steps:\n      - run: ${{ secrets.X }}\n"), "a")
 	f.Add([]byte("jobs:\n  a: &x\n    if: secrets[matrix.k]\n  b: *x\n"), "b")
 	f.Add([]byte("::: ["), "a")
 	f.Fuzz(func(t *testing.T, wf []byte, job string) {
 		r := workflowJobRefs(wf, job)
-		for _, l := range []string{r.Permissions.Contents, r.Permissions.Actions} {
-			if l != "none" && l != "read" && l != "write" {
-				t.Fatalf("permission level %q", l)
+		if !slices.IsSorted(r.Secrets) {
+			t.Fatalf("secrets not sorted: %v", r.Secrets)
+		}
+		for _, n := range r.Secrets {
+			if n != strings.ToUpper(n) {
+				t.Fatalf("secret name %q not upper case", n)
 			}
 		}
 	})
 }
 
-// TestWorkflowJobRefsAliasBomb: a file whose aliases expand to billions of
-// nodes is read with a bounded walk.
-func TestWorkflowJobRefsAliasBomb(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("on: push\na0: &a0 [\"${{ secrets.X }}\"]\n")
-	for i := 1; i < 30; i++ {
-		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1)
+// TestClaimEnvWithSecrets: env that reads secrets or vars, evaluated when
+// the job became ready without them, is evaluated again in the claim; the
+// database keeps the value without the secret.
+func TestClaimEnvWithSecrets(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "PASSWORD", []byte("env-secret")); err != nil {
+		t.Fatal(err)
 	}
-	b.WriteString("jobs:\n  a:\n    steps:\n      - run: *a29\n")
-	// Unbounded, this walks 4^29 nodes: the test would not end.
-	r := workflowJobRefs([]byte(b.String()), "a")
-	if !slices.Equal(r.Secrets, []string{"X"}) {
-		t.Fatalf("secrets %v", r.Secrets)
+	if _, err := ts.store.writeVariable(ctx, secretScope{OwnerID: ts.users["alice"].ID}, varUpsert, "REGION", "", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	wf := "name: W\non: push\nenv:\n  WF: wf-${{ vars.REGION }}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      PASSWORD: ${{ secrets.PASSWORD }}\n      PLAIN: plain\n" +
+		"    steps:\n      - run: echo\n"
+	job := ts.claimWorkflow(ts.pub, wf)
+	envCtx, _ := job.Contexts["env"].(map[string]any)
+	if job.Env["PASSWORD"] != "env-secret" || job.Env["WF"] != "wf-eu" || job.Env["PLAIN"] != "plain" || envCtx["PASSWORD"] != "env-secret" {
+		t.Fatalf("claim env %v, env context %v", job.Env, envCtx)
+	}
+	var stored string
+	if err := ts.store.db.QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, "env-secret") {
+		t.Fatalf("jobs.env holds the secret: %s", stored)
 	}
 }

@@ -41,6 +41,7 @@ type runSpec struct {
 	HeadRef     string
 	Event       string
 	Inputs      map[string]string
+	Payload     map[string]any // github.event
 	ActorID     int64
 	ParentRunID int64
 	Attempt     int64
@@ -94,13 +95,17 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if sp.HeadCommit != nil {
 		commit = sql.NullString{String: jsonText(sp.HeadCommit), Valid: true}
 	}
+	if sp.Payload == nil {
+		sp.Payload = map[string]any{}
+	}
 	res, err := tx.Exec(`INSERT INTO runs (uuid, repo_id, run_index, run_attempt, parent_run_id, push_id, workflow_file,
 		workflow_name, workflow_content, head_sha, head_ref, event, inputs, actor_id, status, conclusion,
-		created_at, started_at, completed_at, updated_at, workflow_id, title, head_commit)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		created_at, started_at, completed_at, updated_at, workflow_id, title, head_commit, event_payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		uuid.NewString(), sp.RepoID, idx, sp.Attempt, sql.NullInt64{Int64: sp.ParentRunID, Valid: sp.ParentRunID != 0},
 		sql.NullInt64{Int64: sp.PushID, Valid: sp.PushID != 0}, sp.File, name, sp.Content, sp.HeadSHA, sp.HeadRef,
-		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now, wf.ID, title, commit)
+		sp.Event, jsonText(sp.Inputs), sp.ActorID, status, conclusion, now, completed, completed, now, wf.ID, title, commit,
+		jsonText(sp.Payload))
 	if err != nil {
 		return 0, err
 	}
@@ -114,18 +119,12 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if sp.Workflow == nil {
 		return runID, s.insertParseFailure(tx, runID, sp, now)
 	}
+	// One row per workflow job; activation (advance) evaluates it, and turns
+	// a matrix job's row into its legs, once its needs are done.
 	for _, wj := range sp.Workflow.Jobs {
-		env := map[string]string{}
-		for k, v := range sp.Workflow.Env {
-			env[k] = v
-		}
-		for k, v := range wj.Env {
-			env[k] = v
-		}
-		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
-			runID, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image, jsonText(nonNil(wj.Needs)), jsonText(env), wj.TimeoutMinutes,
-			len(wj.Needs) == 0, now)
+		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, 'queued', 0, ?)`,
+			runID, wj.Key, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image(), jsonText(nonNil(wj.Needs)), defaultTimeoutMinutes, now)
 		if err != nil {
 			return 0, err
 		}
@@ -137,23 +136,92 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 			return 0, err
 		}
 		for i, st := range wj.Steps {
-			kind := "run"
-			if st.Uses != "" {
-				kind = "checkout"
-			}
 			if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')`,
-				jobID, i+2, kind, st.Name, st.Run, st.Uses, jsonText(nonNilMap(st.Env)), st.WorkingDirectory); err != nil {
+				jobID, i+2, st.Kind(), st.Name, st.Run, st.Uses, jsonText(nonNilMap(st.Env)), st.WorkingDirectory); err != nil {
 				return 0, err
 			}
 		}
 	}
+	if err := s.startRun(tx, runID, sp.Workflow, now); err != nil {
+		return 0, err
+	}
 	return runID, nil
 }
 
+// startRun evaluates a new run's run-name and concurrency, and activates
+// its first jobs unless its concurrency group makes it wait.
+func (s *Store) startRun(tx *sql.Tx, runID int64, wf *Workflow, now int64) error {
+	plan, err := s.loadPlan(tx, runID)
+	if err != nil {
+		return err
+	}
+	env := &exprEnv{Contexts: map[string]any{
+		"github": s.githubContext(plan.run, plan.repo, ""), "inputs": stringMapAny(plan.run.Inputs), "vars": map[string]any{},
+	}}
+	if wf.RunName != "" {
+		title, err := exprInterpolate(wf.RunName, env)
+		if err != nil {
+			title = wf.RunName // shown as written rather than failing the run
+		}
+		if _, err := tx.Exec("UPDATE runs SET title = ? WHERE id = ?", title, runID); err != nil {
+			return err
+		}
+	}
+	if c := wf.Concurrency; c != nil {
+		group, err := exprInterpolate(c.Group, env)
+		cancel := false
+		if err == nil && c.CancelInProgress != "" {
+			var v any
+			if v, err = exprEvalValue(c.CancelInProgress, env); err == nil {
+				cancel = exprTruthy(exprBoolish(v))
+			}
+		}
+		if err != nil {
+			return s.failRunJobs(tx, runID, fmt.Sprintf("%s: concurrency: %v", path.Base(plan.run.WorkflowFile), err), now)
+		}
+		if group != "" {
+			if _, err := tx.Exec("UPDATE runs SET concurrency_group = ? WHERE id = ?", group, runID); err != nil {
+				return err
+			}
+			admitted, err := s.enterGroup(tx, plan.repo.ID, runID, 0, group, cancel, now)
+			if err != nil {
+				return err
+			}
+			if !admitted {
+				_, err := tx.Exec("UPDATE runs SET pending = 1 WHERE id = ?", runID)
+				return err
+			}
+		}
+	}
+	if _, err := s.advance(tx, runID, now); err != nil {
+		return err
+	}
+	_, _, err = s.rollup(tx, runID, now)
+	return err
+}
+
+// failRunJobs fails every job of a new run with one reason.
+func (s *Store) failRunJobs(tx *sql.Tx, runID int64, why string, now int64) error {
+	jobs, err := runJobs(context.Background(), tx, runID)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status == statusCompleted {
+			continue
+		}
+		if _, err := s.failQueued(tx, j, why, now); err != nil {
+			return err
+		}
+	}
+	_, _, err = s.rollup(tx, runID, now)
+	return err
+}
+
 func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp runSpec, now int64) error {
-	res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, name, status, conclusion, created_at, started_at, completed_at)
-		VALUES (?, 'workflow', 'Parse workflow', 'completed', 'failure', ?, ?, ?)`, runID, now, now, now)
+	res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, status, conclusion, activated, created_at, started_at, completed_at)
+		VALUES (?, 'workflow', 'workflow', 'Parse workflow', 'completed', 'failure', 1, ?, ?, ?)`, runID, now, now, now)
 	if err != nil {
 		return err
 	}
@@ -295,7 +363,8 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 		if status != statusCompleted {
 			return conflictf("run is not rerunnable")
 		}
-		wf, perr := parseWorkflow(path.Base(src.WorkflowFile), content)
+		wf, errs := checkWorkflow(path.Base(src.WorkflowFile), content)
+		perr := parseErr(errs)
 		var again map[string]bool
 		var old []*Job
 		if sel != nil {
@@ -309,7 +378,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 		}
 		sp := runSpec{
 			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
-			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs,
+			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs, Payload: src.EventPayload,
 			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title,
 		}
 		if commit.Valid {
@@ -423,40 +492,24 @@ type cancelResult struct {
 }
 
 // cancelJobs cancels jobs of one run (all of them when jobID is 0): queued
-// jobs complete as cancelled with their dependents skipped, running jobs get
-// cancel_requested for their runner to act on.
+// jobs complete as cancelled, running jobs get cancel_requested for their
+// runner to act on, and jobs that need the cancelled ones are activated
+// (skipped unless their `if` asks for cancelled() or always()).
 func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
 	res := &cancelResult{}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		now := s.nowMS()
-		jobs, err := runJobs(ctx, tx, runID)
-		if err != nil {
+		if jobID == 0 {
+			// Jobs activated from now on see cancelled(); a run waiting for
+			// its concurrency group stops waiting.
+			if _, err := tx.Exec("UPDATE runs SET cancelled = 1, pending = 0 WHERE id = ? AND status != 'completed'", runID); err != nil {
+				return err
+			}
+		}
+		var err error
+		res.ChangedJobs, res.Running, err = s.cancelInTx(tx, runID, jobID, now)
+		if err != nil || res.ChangedJobs == 0 {
 			return err
-		}
-		for _, j := range jobs {
-			if jobID != 0 && j.ID != jobID {
-				continue
-			}
-			switch j.Status { // kept current by finishJob
-			case statusQueued:
-				n, err := s.finishJob(tx, jobs, j, conclusionCancelled, now)
-				if err != nil {
-					return err
-				}
-				res.ChangedJobs += n
-			case statusRunning:
-				if j.CancelRequested {
-					continue
-				}
-				if _, err := tx.Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", j.ID); err != nil {
-					return err
-				}
-				res.ChangedJobs++
-				res.Running = append(res.Running, j.ID)
-			}
-		}
-		if res.ChangedJobs == 0 {
-			return nil
 		}
 		res.RunCompleted, res.RunConclusion, err = s.rollup(tx, runID, now)
 		return err
@@ -464,15 +517,58 @@ func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResu
 	return res, err
 }
 
+// cancelInTx is cancelJobs inside a transaction, without the roll-up.
+func (s *Store) cancelInTx(tx *sql.Tx, runID, jobID int64, now int64) (int, []int64, error) {
+	jobs, err := runJobs(context.Background(), tx, runID)
+	if err != nil {
+		return 0, nil, err
+	}
+	changed := 0
+	var running []int64
+	for _, j := range jobs {
+		if jobID != 0 && j.ID != jobID {
+			continue
+		}
+		switch j.Status {
+		case statusQueued:
+			n, err := s.finishJob(tx, j, conclusionCancelled, now)
+			if err != nil {
+				return 0, nil, err
+			}
+			changed += n
+		case statusRunning:
+			if j.CancelRequested {
+				continue
+			}
+			if _, err := tx.Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", j.ID); err != nil {
+				return 0, nil, err
+			}
+			changed++
+			running = append(running, j.ID)
+		}
+	}
+	if changed > 0 {
+		n, err := s.advance(tx, runID, now)
+		if err != nil {
+			return 0, nil, err
+		}
+		changed += n
+	}
+	return changed, running, nil
+}
+
 // finishJob completes a queued or running job with a conclusion: its open
-// steps end (cancelled when the job was, else skipped) and, unless it
-// succeeded, every job that transitively needs it is skipped. jobs are all
-// of the run's jobs, j among them; finishJob updates their status in
-// memory as it does in the table. It returns how many jobs changed. The run
-// is not rolled up here.
-func (s *Store) finishJob(tx *sql.Tx, jobs []*Job, j *Job, conclusion string, now int64) (int, error) {
-	if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, completed_at = ?
-		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)); err != nil {
+// steps end (cancelled when the job was, else skipped), and what the end
+// sets off among other rows follows (afterFinish). A job already completed
+// is left alone (0). It returns how many jobs it completed. Dependents are
+// activated by advance, which callers run once they are done.
+func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int, error) {
+	res, err := tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, completed_at = ?, ready = 0
+		WHERE id = ? AND status != 'completed'`, conclusion, now, j.ID)
+	if err != nil {
+		return 0, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return 0, err
 	}
 	stepConclusion := conclusionSkipped
@@ -486,53 +582,11 @@ func (s *Store) finishJob(tx *sql.Tx, jobs []*Job, j *Job, conclusion string, no
 		WHERE job_id = ? AND status != 'completed'`, now, conclusion, stepConclusion, j.ID); err != nil {
 		return 0, err
 	}
-	changed := 1
 	j.Status, j.Conclusion = statusCompleted, conclusion
-	if conclusion == conclusionSuccess {
-		// Jobs whose needs have now all succeeded become claimable.
-		succeeded := map[string]bool{j.JobKey: true}
-		for _, o := range jobs {
-			if o.Conclusion == conclusionSuccess {
-				succeeded[o.JobKey] = true
-			}
-		}
-		for _, o := range jobs {
-			if o.Status == statusQueued && slices.Contains(o.Needs, j.JobKey) &&
-				!slices.ContainsFunc(o.Needs, func(n string) bool { return !succeeded[n] }) {
-				if _, err := tx.Exec("UPDATE jobs SET ready = 1 WHERE id = ?", o.ID); err != nil {
-					return 0, err
-				}
-			}
-		}
-		return changed, nil
-	}
-	blocked := map[string]bool{j.JobKey: true}
-	for grew := true; grew; {
-		grew = false
-		for _, o := range jobs {
-			if blocked[o.JobKey] || o.Status != statusQueued {
-				continue
-			}
-			if slices.ContainsFunc(o.Needs, func(n string) bool { return blocked[n] }) {
-				blocked[o.JobKey] = true
-				grew = true
-				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = 'skipped', completed_at = ?
-					WHERE id = ? AND status = 'queued'`, now, o.ID)); err != nil {
-					return 0, err
-				}
-				if _, err := tx.Exec(`UPDATE steps SET status = 'completed', conclusion = 'skipped', completed_at = ?
-					WHERE job_id = ? AND status != 'completed'`, now, o.ID); err != nil {
-					return 0, err
-				}
-				o.Status, o.Conclusion = statusCompleted, conclusionSkipped
-				changed++
-			}
-		}
-	}
-	return changed, nil
+	return 1, s.afterFinish(tx, j, conclusion, now)
 }
 
-// runConclusion folds job conclusions into the run's: failure or timed_out
+// runConclusion folds job results into the run's: failure or timed_out
 // if any job has one, else cancelled if any job was, else success; a run
 // whose jobs were all skipped is skipped.
 func runConclusion(jobs []string) string {
@@ -552,11 +606,13 @@ func runConclusion(jobs []string) string {
 
 // rollup completes the run when every job is terminal and reports whether
 // this call did so, with the conclusion. It also moves a queued run to
-// running when a job has started, and marks the change for the feed.
+// running when a job has started, and marks the change for the feed. A
+// job's failure with continue-on-error does not fail the run. A completed
+// run frees its concurrency group for the run waiting on it.
 func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error) {
 	var repoID int64
-	var status string
-	if err := tx.QueryRow("SELECT repo_id, status FROM runs WHERE id = ?", runID).Scan(&repoID, &status); err != nil {
+	var status, group string
+	if err := tx.QueryRow("SELECT repo_id, status, concurrency_group FROM runs WHERE id = ?", runID).Scan(&repoID, &status, &group); err != nil {
 		return false, "", err
 	}
 	if err := s.bumpRepo(tx, repoID, now); err != nil {
@@ -566,7 +622,8 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 		_, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID)
 		return false, "", err
 	}
-	rows, err := tx.Query("SELECT status, conclusion FROM jobs WHERE run_id = ?", runID)
+	rows, err := tx.Query(`SELECT status, CASE WHEN continue_on_error AND conclusion IN ('failure', 'timed_out')
+		THEN 'success' ELSE conclusion END FROM jobs WHERE run_id = ?`, runID)
 	if err != nil {
 		return false, "", err
 	}
@@ -600,9 +657,16 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 		return false, "", err
 	}
 	c := runConclusion(conclusions)
-	err = mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?
-		WHERE id = ? AND status != 'completed'`, c, now, now, runID))
-	return err == nil, c, err
+	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
+		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
+		return false, "", err
+	}
+	if group != "" {
+		if err := s.admitNext(tx, repoID, group, now); err != nil {
+			return false, "", err
+		}
+	}
+	return true, c, nil
 }
 
 // claimJob hands the oldest claimable job to a runner: queued, not
@@ -689,7 +753,9 @@ func labelsFit(runsOn, labels []string) bool {
 	return true
 }
 
-// claimedJob assembles what a runner needs to run a job.
+// claimedJob assembles what a runner needs to run a job: the values the
+// server evaluated when the job became ready, and the workflow's raw text
+// for its steps, which the executor evaluates.
 func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error) {
 	j, err := s.jobByID(ctx, jobID)
 	if err != nil {
@@ -707,6 +773,10 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	if err != nil {
 		return nil, err
 	}
+	content, err := s.runContent(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
 	env := map[string]string{}
 	for k, v := range j.Env {
 		env[k] = v
@@ -718,36 +788,81 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
 		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
 		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
-		"GITHUB_JOB": j.JobKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
-		"GITHUB_WORKSPACE": "/workspace",
+		"GITHUB_JOB": j.BaseKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
+		"GITHUB_WORKSPACE": containerWorkspace,
 	} {
 		env[k] = v
 	}
 	for k, v := range run.Inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v
 	}
-	// TODO(h-wfcore): the job's secrets, variables and GITHUB_TOKEN reach it
-	// through the claim's contexts, which the workflow core adds. The hook
-	// is one call once it has landed:
-	//
-	//	d, err := s.jobDelivery(ctx, j.ID) // jobtoken.go
-	//	contexts["secrets"], contexts["vars"] = d.Secrets, d.Vars
-	//	github["token"] = d.Token
-	//
-	// Until then no step evaluates expressions, so a claim carries none of
-	// them (issueJobCredentials has issued them; the server masks them).
+	ctxs := j.Contexts
+	if len(ctxs) == 0 { // a job made before contexts were recorded
+		ctxs = map[string]any{"github": s.githubContext(run, repo, j.BaseKey), "inputs": stringMapAny(run.Inputs),
+			"matrix": map[string]any{}, "needs": map[string]any{}, "vars": map[string]any{}, "secrets": map[string]any{},
+			"env": stringMapAny(j.Env)}
+	}
+	if _, ok := ctxs["matrix"]; !ok {
+		ctxs["matrix"] = map[string]any{}
+	}
+	// The job's secrets, variables and GITHUB_TOKEN (jobtoken.go), issued
+	// when it was claimed. A job claimed before they existed has none.
+	delivered := false
+	if d, err := s.jobDelivery(ctx, j.ID); err == nil {
+		delivered = true
+		ctxs["secrets"], ctxs["vars"] = stringMapAny(d.Secrets), stringMapAny(d.Vars)
+		if gh, ok := ctxs["github"].(map[string]any); ok {
+			gh["token"] = d.Token
+		}
+	} else if !errors.Is(err, errNotFound) {
+		return nil, err
+	}
 	cj := &claimedJob{
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
 		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
-		JobKey: j.JobKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
+		JobKey: j.BaseKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
+		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
+	}
+	wf, _ := parseWorkflow(path.Base(run.WorkflowFile), content)
+	var wj *WorkflowJob
+	if wf != nil {
+		cj.Defaults = wf.Defaults
+		for _, x := range wf.Jobs {
+			if x.Key == j.BaseKey {
+				wj = x
+			}
+		}
+	}
+	if wj != nil && delivered {
+		evalWithDelivery(cj, wf, wj)
+	}
+	if wj != nil {
+		if wj.Defaults.Shell != "" {
+			cj.Defaults.Shell = wj.Defaults.Shell
+		}
+		if wj.Defaults.WorkingDirectory != "" {
+			cj.Defaults.WorkingDirectory = wj.Defaults.WorkingDirectory
+		}
+		for k, v := range wj.Outputs {
+			cj.Outputs[k] = v
+		}
 	}
 	for _, st := range steps {
-		cj.Steps = append(cj.Steps, claimedStep{
+		cs := claimedStep{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
-			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory,
-		})
+			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory, With: map[string]string{},
+		}
+		if i := st.Number - 2; st.Kind != "setup" && wj != nil && i >= 0 && i < len(wj.Steps) {
+			ws := wj.Steps[i]
+			cs.StepKey, cs.If, cs.Shell = ws.ID, ws.If, ws.Shell
+			cs.ContinueOnError, cs.TimeoutMinutes = ws.ContinueOnError, ws.TimeoutMinutes
+			for k, v := range ws.With {
+				cs.With[k] = v
+			}
+		}
+		cj.Steps = append(cj.Steps, cs)
 	}
 	return cj, nil
 }
@@ -919,6 +1034,23 @@ func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
 // completeJob ends a job its runner holds and rolls up the run in the same
 // transaction. Reporting the same end twice is a no-op.
 func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
+	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil)
+}
+
+// maxJobOutputs bounds what a job's outputs may hold in all (GitHub: 1 MB
+// per job).
+const maxJobOutputs = 1 << 20
+
+// completeJobWith is completeJob with the job's outputs, which feed
+// needs.<id>.outputs of the jobs that need it.
+func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string) error {
+	size := 0
+	for k, v := range outputs {
+		size += len(k) + len(v)
+	}
+	if size > maxJobOutputs {
+		return invalidf("job outputs may hold at most %d bytes", maxJobOutputs)
+	}
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
@@ -936,6 +1068,11 @@ func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, 
 		if err := s.flushJobTails(tx, j.ID); err != nil {
 			return err
 		}
+		if len(outputs) > 0 {
+			if _, err := tx.Exec("UPDATE jobs SET outputs = ? WHERE id = ?", jsonText(outputs), j.ID); err != nil {
+				return err
+			}
+		}
 		if err := s.finishOne(tx, j, conclusion, now); err != nil {
 			return err
 		}
@@ -944,17 +1081,12 @@ func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, 
 	})
 }
 
-// finishOne is finishJob for a job loaded on its own.
+// finishOne is finishJob followed by activating the jobs it frees.
 func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) error {
-	jobs, err := runJobs(context.Background(), tx, j.RunID)
-	if err != nil {
+	if _, err := s.finishJob(tx, j, conclusion, now); err != nil {
 		return err
 	}
-	i := slices.IndexFunc(jobs, func(o *Job) bool { return o.ID == j.ID })
-	if i < 0 {
-		return errNotFound
-	}
-	_, err = s.finishJob(tx, jobs, jobs[i], conclusion, now)
+	_, err := s.advance(tx, j.RunID, now)
 	return err
 }
 
@@ -999,17 +1131,7 @@ func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int
 	if err := s.flushJobTails(tx, jobID); err != nil {
 		return err
 	}
-	var stepID, seq int64
-	err = tx.QueryRow(`SELECT s.id, COALESCE((SELECT MAX(seq) FROM log_chunks WHERE step_id = s.id), 0) + 1 FROM steps s
-		WHERE s.job_id = ? ORDER BY s.status = 'running' DESC, s.number LIMIT 1`, jobID).Scan(&stepID, &seq)
-	if err != nil {
-		return err
-	}
-	msg := "\n##[error]" + why + "\n"
-	if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, []byte(msg)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec("UPDATE steps SET log_size = log_size + ? WHERE id = ?", len(msg), stepID); err != nil {
+	if err := serverLog(tx, jobID, "\n##[error]"+why+"\n"); err != nil {
 		return err
 	}
 	if err := s.finishOne(tx, j, conclusion, now); err != nil {

@@ -33,7 +33,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
         [--stop-grace 10s] [--shutdown-grace 30s]        run the server
   user create NAME
-  repo create OWNER/NAME --git PATH [--private]
+  repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
   token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
   token list USER
@@ -43,6 +43,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
         [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+  workflow check FILE...                               check workflow files offline
   secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
   secret list OWNER/REPO | secret list --owner USER
   secret delete OWNER/REPO NAME | secret delete --owner USER NAME
@@ -81,6 +82,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	var wc workflowCheckFailed
+	if errors.As(err, &wc) {
+		return 1
 	}
 	return exitStatus(errorCode(err))
 }
@@ -130,6 +135,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdRunner(ctx, rest, stdout, stderr)
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
+	case cmd == "workflow" && sub == "check":
+		return workflowCheck(rest[1:], stdout)
 	case (cmd == "secret" || cmd == "var") && (sub == "set" || sub == "list" || sub == "delete"):
 		return c.secretCommand(ctx, cmd, sub, rest[1:])
 	case cmd == "help":
@@ -265,7 +272,8 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("repo create", flag.ContinueOnError)
 	gitPath := fs.String("git", "", "path of the git repository")
 	private := fs.Bool("private", false, "only collaborators may see it")
-	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private]")
+	defaultBranch := fs.String("default-branch", "main", "the branch scheduled workflows run on")
+	pos, err := c.parse(fs, args, "OWNER/NAME --git PATH [--private] [--default-branch BRANCH]")
 	if err != nil {
 		return err
 	}
@@ -275,6 +283,9 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	}
 	if *gitPath == "" {
 		return usagef("repo create: --git PATH is required")
+	}
+	if !refRE.MatchString("refs/heads/" + *defaultBranch) {
+		return usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
 	}
 	g, err := openGitRepo(ctx, *gitPath)
 	if err != nil {
@@ -289,7 +300,7 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := st.createRepo(ctx, u, name, g.dir, *private)
+	r, err := st.createRepoOn(ctx, u, name, g.dir, *private, *defaultBranch)
 	if err != nil {
 		return err
 	}
@@ -696,6 +707,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
+	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
 		go func() { ex.run(bg); close(exDone) }()
@@ -989,6 +1001,53 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			}
 			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", v.Name, v.UpdatedAt.UTC().Format(day), val)
 		}
+	}
+	return nil
+}
+
+// errWorkflowProblems makes `workflow check` exit 1 once it has printed the
+// problems; the message itself is the count.
+type workflowCheckFailed struct{ problems, files int }
+
+func (e workflowCheckFailed) Error() string {
+	return fmt.Sprintf("%d problem(s) in %d file(s)", e.problems, e.files)
+}
+
+// workflowCheck is `workflow check FILE...`: it parses each file offline
+// and prints every problem as file:line:col: message. Exit 1 when any file
+// has one; 2 for bad usage, such as a file that cannot be read.
+func workflowCheck(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("workflow check: name at least one workflow file")
+	}
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return usagef("workflow check: unknown flag %s", a)
+		}
+		data, err := os.ReadFile(a)
+		if err != nil {
+			return usagef("workflow check: %v", err)
+		}
+		files = append(files, file{a, data})
+	}
+	failed := workflowCheckFailed{}
+	for _, f := range files {
+		_, errs := checkWorkflow(f.name, f.data)
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e.Error())
+		}
+		if len(errs) > 0 {
+			failed.problems += len(errs)
+			failed.files++
+		}
+	}
+	if failed.files > 0 {
+		return failed
 	}
 	return nil
 }

@@ -41,6 +41,26 @@ type claimedJob struct {
 	Env            map[string]string `json:"env"`   // workflow env, job env and the CI variables, merged
 	TimeoutMinutes int               `json:"timeout_minutes"`
 	Steps          []claimedStep     `json:"steps"`
+
+	// The workflow's own text for the executor to evaluate (issue 9's
+	// claim contract), built by the server when the job became ready. A
+	// claim without Contexts is an old one: its steps run as written, with
+	// no expressions evaluated.
+
+	// Contexts holds every context known when the job became ready, as
+	// plain JSON values keyed by name (github, inputs, matrix, strategy,
+	// needs, vars, secrets, env); the executor adds job, runner and steps.
+	Contexts map[string]any `json:"contexts,omitempty"`
+	// Defaults is defaults.run, the job's over the workflow's, unevaluated.
+	Defaults RunDefaults `json:"defaults"`
+	// Container is the job's container, evaluated by the server; Image
+	// stays equal to Container.Image for old runners.
+	Container *ContainerSpec `json:"container,omitempty"`
+	// Services are the job's service containers by id (evaluated).
+	Services map[string]*ContainerSpec `json:"services,omitempty"`
+	// Outputs are the job's outputs: unevaluated expressions, evaluated
+	// after the last step and reported with the job's status.
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -50,12 +70,20 @@ type claimedJob struct {
 type claimedStep struct {
 	ID               int64             `json:"id"`
 	Number           int               `json:"number"`
-	Kind             string            `json:"kind"` // setup, run or checkout
+	Kind             string            `json:"kind"` // setup, run, checkout or uses (any other action)
 	Name             string            `json:"name"`
 	Run              string            `json:"run"`
 	Uses             string            `json:"uses"`
 	Env              map[string]string `json:"env"`
 	WorkingDirectory string            `json:"working_directory"`
+
+	// The step's own text, unevaluated (the claim contract).
+	StepKey         string            `json:"step_key,omitempty"` // the step's id:
+	If              string            `json:"if,omitempty"`
+	With            map[string]string `json:"with,omitempty"`
+	Shell           string            `json:"shell,omitempty"`
+	ContinueOnError string            `json:"continue_on_error,omitempty"` // "", "true", "false" or an expression
+	TimeoutMinutes  string            `json:"timeout_minutes,omitempty"`
 }
 
 // Container labels; removeStale and the tests select containers by them.
@@ -179,6 +207,10 @@ type executor struct {
 	// retryFor is how long a source call retries an error not marked
 	// permanent before the executor gives up on it.
 	retryFor time.Duration
+	// cancelTimeout bounds the steps that run after a cancel or a timeout.
+	cancelTimeout time.Duration
+	// minute is a step's timeout-minutes unit; tests shorten it.
+	minute time.Duration
 
 	workers sync.WaitGroup
 
@@ -211,6 +243,9 @@ func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *execut
 		jobTimeout: defaultJobTimeout,
 		retryFor:   time.Minute,
 		jobs:       map[int64]*execJob{},
+
+		cancelTimeout: defaultCancelTimeout,
+		minute:        time.Minute,
 	}
 }
 
@@ -476,20 +511,34 @@ type execJob struct {
 	execCtx  context.Context
 	killExec context.CancelFunc
 
-	timer *time.Timer    // the job's timeout
-	stops sync.WaitGroup // docker stop in flight
+	timer *time.Timer // the job's timeout
 
 	// Only the job's goroutine touches these.
-	dir          string // the workspace on the host
-	shell        string // bash or sh, with its path in the container
-	runAttempted bool   // docker run was started, so there may be a container to remove
-	next         int    // index of the first step not yet completed
-	inProgress   bool   // Steps[next] has been set running
+	dir              string   // the workspace on the host
+	runAttempted     bool     // docker run was started, so there may be a container to remove
+	next             int      // index of the first step not yet completed
+	inProgress       bool     // Steps[next] has been set running
+	st               jobState // what the steps share (stepexec.go)
+	network          string   // the job's network, once created
+	networkAttempted bool     // docker network create was started
+	services         []string // service containers started (or attempted)
 
-	mu      sync.Mutex // guards reason, started, ending
+	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
 	started bool       // the container is up, so aborting stops it
 	ending  bool       // the steps are over; aborting no longer changes anything
+	// A cancel stops the container (the only sure way to end every process
+	// of a step at once); a step that runs after it starts it again.
+	stopping     int        // docker stops in flight
+	stopped      bool       // the container was stopped and not started again
+	stopGen      int        // counts stops, so a restart knows it was not overtaken
+	stopCond     *sync.Cond // signalled when stopping drops
+	forced       bool       // the time for steps after a cancel is up: no more steps
+	forceTimer   *time.Timer
+	keepOnCancel bool               // the running step's if still holds after a cancel (always())
+	stepKill     context.CancelFunc // kills the running step's docker exec client
+	stepTimedOut bool               // the running step's timeout-minutes passed
+	stepGen      int                // counts steps run, for the step timer
 }
 
 // runJob runs one claimed job to its end, whatever happens: the job always
@@ -527,6 +576,8 @@ func (ex *executor) startJob(job *claimedJob) *execJob {
 	j.reportCtx, j.giveUp = context.WithCancel(context.Background())
 	j.ctx, j.stopWork = context.WithCancel(j.reportCtx)
 	j.execCtx, j.killExec = context.WithCancel(context.Background())
+	j.stopCond = sync.NewCond(&j.mu)
+	j.initState()
 	j.log.Info("job claimed", "repo", job.Repo, "sha", job.HeadSHA, "job_name", job.JobName)
 
 	ex.mu.Lock()
@@ -542,6 +593,11 @@ func (ex *executor) startJob(job *claimedJob) *execJob {
 
 func (ex *executor) endJob(j *execJob) {
 	j.timer.Stop()
+	j.mu.Lock()
+	if j.forceTimer != nil {
+		j.forceTimer.Stop()
+	}
+	j.mu.Unlock()
 	j.stopWork()
 	j.killExec()
 	j.giveUp()
@@ -595,7 +651,9 @@ func (j *execJob) pollCancel() {
 
 // abort stops the job for reason (conclusionCancelled or
 // conclusionTimedOut): the first reason wins. It stops the container at
-// once, so the running step ends without waiting for a poll.
+// once, so the running step ends without waiting for a poll, unless that
+// step's condition still holds after a cancel (if: always()), which GitHub
+// lets finish. The steps that run after an abort get cancelTimeout in all.
 func (j *execJob) abort(reason string) {
 	j.mu.Lock()
 	if j.reason != "" || j.ending {
@@ -603,17 +661,14 @@ func (j *execJob) abort(reason string) {
 		return
 	}
 	j.reason = reason
-	started := j.started
-	if started {
-		j.stops.Add(1) // under mu: finish sets ending before it Waits
-	}
+	keep := j.keepOnCancel
+	j.forceTimer = time.AfterFunc(j.ex.cancelTimeout, j.force)
 	j.mu.Unlock()
 
 	j.log.Info("aborting the job", "reason", reason)
 	j.stopWork()
-	time.AfterFunc(j.ex.cfg.StopGrace+execKillDelay, j.killExec)
-	if started {
-		go j.stopContainer()
+	if !keep {
+		j.stopContainerAsync()
 	}
 }
 
@@ -623,9 +678,88 @@ func (j *execJob) abortReason() string {
 	return j.reason
 }
 
-// stopContainer runs docker stop; the caller has done j.stops.Add(1).
+// force ends the steps after an abort: their time is up.
+func (j *execJob) force() {
+	j.mu.Lock()
+	if j.ending {
+		j.mu.Unlock()
+		return
+	}
+	j.forced = true
+	j.mu.Unlock()
+	j.log.Info("the steps after the abort ran out of time")
+	j.stopContainerAsync()
+}
+
+func (j *execJob) isForced() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.forced
+}
+
+// stopContainerAsync stops the job container in the background, which
+// ends the running step's processes, and arms the backstop that kills the
+// step's docker exec client should the engine not stop it.
+func (j *execJob) stopContainerAsync() {
+	j.mu.Lock()
+	if !j.started || j.ending {
+		j.mu.Unlock()
+		return
+	}
+	j.stopping++
+	j.stopped = true
+	j.stopGen++
+	kill := j.stepKill
+	j.mu.Unlock()
+	if kill != nil {
+		time.AfterFunc(j.ex.cfg.StopGrace+execKillDelay, kill)
+	}
+	go func() {
+		defer func() {
+			j.mu.Lock()
+			j.stopping--
+			j.stopCond.Broadcast()
+			j.mu.Unlock()
+		}()
+		j.stopContainer()
+	}()
+}
+
+// waitStopsLocked waits for the docker stops in flight; j.mu is held.
+func (j *execJob) waitStopsLocked() {
+	for j.stopping > 0 {
+		j.stopCond.Wait()
+	}
+}
+
+// ensureRunning starts the job container again if a cancel or a step
+// timeout stopped it, before a step that still runs.
+func (j *execJob) ensureRunning() error {
+	j.mu.Lock()
+	j.waitStopsLocked()
+	need, forced, gen := j.stopped, j.forced, j.stopGen
+	j.mu.Unlock()
+	if forced {
+		return errors.New("the job was cancelled and the time for its remaining steps is up")
+	}
+	if !need {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
+	defer cancel()
+	if _, _, err := j.ex.docker.output(ctx, "start", j.name); err != nil {
+		return fmt.Errorf("start the job container again: %w", err)
+	}
+	j.mu.Lock()
+	if j.stopGen == gen {
+		j.stopped = false
+	}
+	j.mu.Unlock()
+	return nil
+}
+
+// stopContainer runs docker stop.
 func (j *execJob) stopContainer() {
-	defer j.stops.Done()
 	grace := j.ex.cfg.StopGrace
 	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
 	defer cancel()
@@ -665,23 +799,7 @@ func (j *execJob) execute() string {
 		j.writeLog(steps[0].ID, strings.Join(lines, "\n"))
 		j.endStep(0, conclusionSuccess)
 	}
-
-	for i := first; i < len(steps); i++ {
-		if reason := j.abortReason(); reason != "" {
-			return j.abortRest(i, reason)
-		}
-		j.beginStep(i)
-		c := j.runStep(&steps[i])
-		j.endStep(i, c)
-		switch c {
-		case conclusionCancelled:
-			return j.abortRest(i+1, j.abortReason())
-		case conclusionFailure:
-			j.completeRest(i+1, conclusionSkipped)
-			return conclusionFailure
-		}
-	}
-	return conclusionSuccess
+	return j.runSteps(first)
 }
 
 // abortRest completes the steps from index from after an abort and returns
@@ -756,8 +874,17 @@ func (j *execJob) setUp() (lines []string, err error) {
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
+	svcLines, err := j.startServices()
+	lines = append(lines, svcLines...)
+	if err != nil {
+		return lines, err
+	}
+	extra, err := j.containerExtraArgs()
+	if err != nil {
+		return lines, &setupError{"prepare the job container", err}
+	}
 	j.runAttempted = true
-	id, warnings, err := ex.docker.output(j.ctx, j.runArgs(image)...)
+	id, warnings, err := ex.docker.output(j.ctx, j.runArgs(image, extra)...)
 	if err != nil {
 		return nil, &setupError{"start the job container from image " + image, err}
 	}
@@ -778,11 +905,15 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return nil, &setupError{"find a shell in the job container", err}
 	}
-	j.shell, _, _ = strings.Cut(shell, "\n")
-	if j.shell == "" {
-		j.shell = "sh"
+	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
+	if j.st.defaultShell == "" {
+		j.st.defaultShell = "sh"
 	}
-	lines = append(lines, "Shell: "+j.shell+" -e {0}")
+	def, _ := resolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
+	lines = append(lines, "Shell: "+strings.Join(def.argv, " "))
+	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
+		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
+	}
 	return lines, nil
 }
 
@@ -798,6 +929,9 @@ func (j *execJob) emptyWorkspace() error {
 // chooseImage picks the job's image: its own container image, else the image
 // of the first runs-on label this executor maps.
 func (j *execJob) chooseImage() (image, why string, err error) {
+	if c := j.job.Container; c != nil && c.Image != "" {
+		return c.Image, "the job's container image", nil
+	}
 	if j.job.Image != "" {
 		return j.job.Image, "the job's container image", nil
 	}
@@ -808,65 +942,6 @@ func (j *execJob) chooseImage() (image, why string, err error) {
 	}
 	return "", "", fmt.Errorf("no image for runs-on %q: this executor maps %s",
 		j.job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.ex.cfg.Images)), ", "))
-}
-
-// runStep runs one step after Set up job and returns its conclusion.
-func (j *execJob) runStep(step *claimedStep) string {
-	switch step.Kind {
-	case "checkout":
-		j.writeLog(step.ID, fmt.Sprintf("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, containerWorkspace))
-		return conclusionSuccess
-	case "run":
-		return j.runScript(step)
-	default:
-		j.writeLog(step.ID, fmt.Sprintf("Error: this executor cannot run a step of kind %q (uses: %q).", step.Kind, step.Uses))
-		return conclusionFailure
-	}
-}
-
-// runScript runs a run step with docker exec, streaming its output.
-func (j *execJob) runScript(step *claimedStep) string {
-	out := j.newStepLog(step.ID)
-	env := make(map[string]string, len(j.job.Env)+len(step.Env))
-	maps.Copy(env, j.job.Env)
-	maps.Copy(env, step.Env) // the step's env wins
-	args := []string{"exec", "-i"}
-	var clientEnv, names []string
-	for _, name := range slices.Sorted(maps.Keys(env)) {
-		if !validEnvName(name) {
-			out.linef("Warning: not setting %q: an environment variable name is letters, digits and _, not starting with a digit.", name)
-			continue
-		}
-		names = append(names, name)
-		args = append(args, "-e", envAliasPrefix+name)
-		clientEnv = append(clientEnv, envAliasPrefix+name+"="+env[name])
-	}
-	if len(names) > 0 {
-		args = append(args, "-e", envAliasList)
-		clientEnv = append(clientEnv, envAliasList+"="+strings.Join(names, " "))
-	}
-	args = append(args, "-w", containerDir(step.WorkingDirectory), j.name, "sh", "-c", stepBootstrap, j.shell)
-
-	cmd := j.ex.docker.command(j.execCtx, clientEnv, args...)
-	cmd.Stdin = strings.NewReader(step.Run)
-	// One writer for both: os/exec then gives the client a single pipe, so
-	// docker's own messages (a missing working directory) land in order.
-	cmd.Stdout = out
-	cmd.Stderr = out
-	err := cmd.Run()
-	c := conclusionFailure
-	switch code := processExitCode(err); {
-	case j.abortReason() != "":
-		c = conclusionCancelled
-	case err == nil:
-		c = conclusionSuccess
-	case code >= 0:
-		out.linef("Error: Process completed with exit code %d.", code)
-	default:
-		out.linef("Error: %v", fmt.Errorf("docker exec: %w", err))
-	}
-	out.close()
-	return c
 }
 
 func (j *execJob) beginStep(i int) {
@@ -901,17 +976,19 @@ func (j *execJob) report(what string, fn func(context.Context) error) {
 // writeLog writes text as a step's whole log.
 func (j *execJob) writeLog(stepID int64, text string) {
 	l := j.newStepLog(stepID)
-	l.linef("%s", text)
+	l.linef("%s", j.st.masks.mask(text))
 	l.close()
 }
 
 // finish cleans up after the steps and completes the job.
 func (j *execJob) finish(conclusion string) {
+	// The job's outputs, while its container can still answer hashFiles.
+	outputs := j.jobOutputs()
 	j.mu.Lock()
 	j.ending = true
-	started, aborted := j.started, j.reason != ""
+	j.waitStopsLocked() // docker stop before docker rm
+	started, aborted := j.started, j.reason != "" || j.stopped
 	j.mu.Unlock()
-	j.stops.Wait() // docker stop before docker rm
 
 	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
 	defer cancel()
@@ -925,17 +1002,22 @@ func (j *execJob) finish(conclusion string) {
 	}
 	if j.runAttempted {
 		// By name: a docker run killed mid-way may still have created it.
-		if _, _, err := j.ex.docker.output(ctx, "rm", "-f", j.name); err != nil && started {
+		rm := []string{"rm", "-f", j.name}
+		if c := j.job.Container; c != nil && len(c.Volumes) > 0 {
+			rm = []string{"rm", "-f", "-v", j.name} // its anonymous volumes too
+		}
+		if _, _, err := j.ex.docker.output(ctx, rm...); err != nil && started {
 			j.log.Warn("cannot remove the job container", "err", err)
 		}
 	}
+	j.removeServices(ctx)
 	if j.dir != "" {
 		if err := os.RemoveAll(j.dir); err != nil {
 			j.log.Warn("cannot remove the workspace", "err", err)
 		}
 	}
 	j.report("complete job", func(ctx context.Context) error {
-		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion)
+		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs)
 	})
 	j.log.Info("job completed", "conclusion", conclusion)
 }

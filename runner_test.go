@@ -1,8 +1,10 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,11 +46,17 @@ type dockerCall struct {
 //	run-block   docker run hangs (until killed)
 //	no-bash     the image has no bash
 //	ps-output   what docker ps prints
+//	health-NAME what docker inspect says of NAME's health, one status a
+//	            line, the last repeated
+//	find-output what docker exec find prints (NUL-separated)
 //
-// docker stop and docker rm create dir/stopped-NAME. A step's script (its
-// stdin) is a list of commands: echo TEXT, err TEXT (to stderr), env NAME,
-// pwd, shell, big N (N bytes), wait-stop (until the container is stopped,
-// then exit 137), wait-file NAME (until dir/NAME exists), exit N.
+// docker stop and docker rm create dir/stopped-NAME, docker start removes
+// it. The container's file system is dir/fs: docker cp reads it. A step's
+// script (its stdin) is a list of commands: echo TEXT, err TEXT (to
+// stderr), env NAME, pwd, shell, big N (N bytes), wait-stop (until the
+// container is stopped, then exit 137), wait-file NAME (until dir/NAME
+// exists), append VAR TEXT (TEXT, \n for a line break, and a line break
+// to the file $VAR names), exit N.
 func fakeDocker(dir string, args []string) int {
 	call := dockerCall{Args: args, Env: map[string]string{}}
 	for i := 0; i+1 < len(args); i++ {
@@ -96,8 +104,29 @@ func fakeDocker(dir string, args []string) int {
 		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
 	case "stop", "rm":
 		for _, name := range args[1:] {
-			os.WriteFile(filepath.Join(dir, "stopped-"+name), nil, 0o644)
+			if !strings.HasPrefix(name, "-") {
+				os.WriteFile(filepath.Join(dir, "stopped-"+name), nil, 0o644)
+			}
 		}
+	case "start":
+		os.Remove(filepath.Join(dir, "stopped-"+args[1]))
+	case "network":
+		// create and rm: nothing to do
+	case "port":
+		fmt.Println("5432/tcp -> 127.0.0.1:49153")
+	case "inspect":
+		name := args[len(args)-1]
+		data, err := os.ReadFile(filepath.Join(dir, "health-"+name))
+		if err != nil {
+			return 0 // no health check
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		fmt.Println(lines[0])
+		if len(lines) > 1 {
+			os.WriteFile(filepath.Join(dir, "health-"+name), []byte(strings.Join(lines[1:], "\n")), 0o644)
+		}
+	case "cp":
+		return fakeCopy(dir, args[1])
 	case "ps":
 		out, _ := os.ReadFile(filepath.Join(dir, "ps-output"))
 		os.Stdout.Write(out)
@@ -134,10 +163,27 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			fmt.Println("/usr/bin/bash")
 		}
 		return 0
-	case len(cmd) != 4 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap:
+	case len(cmd) > 0 && cmd[0] == "find":
+		out, _ := os.ReadFile(filepath.Join(dir, "find-output"))
+		os.Stdout.Write(out)
+		return 0
+	case len(cmd) > 3 && cmd[2] == hashFilesScript:
+		for _, f := range cmd[4:] {
+			sum := sha256.Sum256([]byte("content of " + f))
+			fmt.Printf("%x  -\n", sum)
+		}
+		return 0
+	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap || cmd[3] != "shithub-step":
 		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
 		return 127
 	}
+	if _, err := os.Stat(filepath.Join(dir, "stopped-"+container)); err == nil {
+		fmt.Fprintf(os.Stderr, "Error response from daemon: container %s is not running\n", container)
+		return 1
+	}
+	stepDir, script, shell := cmd[4], cmd[5], cmd[6:]
+	fs := filepath.Join(dir, "fs")
+	os.MkdirAll(filepath.Join(fs, stepDir), 0o755)
 	// What stepBootstrap does: export the aliased values by their names.
 	real := map[string]string{}
 	for _, name := range strings.Fields(env[envAliasList]) {
@@ -162,7 +208,20 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 		case "pwd":
 			fmt.Println(workdir)
 		case "shell":
-			fmt.Println(cmd[3])
+			fmt.Println(strings.ReplaceAll(strings.Join(shell, " "), script, "{0}"))
+		case "script":
+			fmt.Println(script)
+		case "append":
+			name, text, _ := strings.Cut(arg, " ")
+			f, err := os.OpenFile(filepath.Join(fs, real[name]), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			f.WriteString(strings.ReplaceAll(text, `\n`, "\n") + "\n")
+			f.Close()
+		case "path":
+			fmt.Println(real["PATH"] + " prepend=" + env[envPathPrepend])
 		case "big":
 			n, _ := strconv.Atoi(arg)
 			w := bufio.NewWriterSize(os.Stdout, 1000)
@@ -180,6 +239,27 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			return n
 		}
 	}
+	return 0
+}
+
+// fakeCopy plays docker cp CONTAINER:DIR -: a tar of dir/fs/DIR.
+func fakeCopy(dir, src string) int {
+	_, p, _ := strings.Cut(src, ":")
+	root := filepath.Join(dir, "fs", p)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error response from daemon: Could not find the file %s in container\n", p)
+		return 1
+	}
+	tw := tar.NewWriter(os.Stdout)
+	base := filepath.Base(root)
+	tw.WriteHeader(&tar.Header{Name: base + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join(root, e.Name()))
+		tw.WriteHeader(&tar.Header{Name: base + "/" + e.Name(), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+	}
+	tw.Close()
 	return 0
 }
 
@@ -240,6 +320,9 @@ type fakeSource struct {
 	jobAt       map[int64]time.Time  // job id → when its status was set
 	logAt       map[int64]time.Time  // step id → when its first chunk came
 	logs        map[int64][]gotChunk // step id → chunks, resends included
+	outputs     map[int64]map[string]string
+	annotations []Annotation
+	summaries   map[int64]string // step id → markdown
 	cancelled   map[int64]bool
 	checkoutErr error
 	panicIn     map[string]int // method → panics left to throw
@@ -254,6 +337,8 @@ func newFakeSource(jobs ...*claimedJob) *fakeSource {
 		jobAt:     map[int64]time.Time{},
 		logAt:     map[int64]time.Time{},
 		logs:      map[int64][]gotChunk{},
+		outputs:   map[int64]map[string]string{},
+		summaries: map[int64]string{},
 		cancelled: map[int64]bool{},
 		panicIn:   map[string]int{},
 		failIn:    map[string]int{},
@@ -326,7 +411,21 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	return nil
 }
 
-func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
+func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.annotations = append(s.annotations, a)
+	return nil
+}
+
+func (s *fakeSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.summaries[stepID] = markdown
+	return nil
+}
+
+func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("setJobStatus"); err != nil {
 		s.mu.Unlock()
@@ -337,6 +436,7 @@ func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conc
 		return markPermanent(fmt.Errorf("job %d completed twice", jobID))
 	}
 	s.jobs[jobID] = conclusion
+	s.outputs[jobID] = outputs
 	s.jobAt[jobID] = time.Now()
 	return nil
 }
@@ -479,16 +579,21 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null"}
 	var got [][]string
 	for _, c := range fe.calls(t) {
-		got = append(got, c.Args)
+		got = append(got, stepExecTail(c.Args))
 		if slices.Contains(c.Args, "--privileged") {
 			t.Errorf("--privileged in %q", c.Args)
 		}
 	}
+	cmds := "/tmp/_shithub/temp/_runner_file_commands/"
 	want := [][]string{
 		wantRun,
 		{"exec", "shithub-actions-test-5", "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "/usr/bin/bash"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "/usr/bin/bash"},
+		{"exec", "-i", "-w", "/workspace", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "shithub-step",
+			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
+		{"cp", "shithub-actions-test-5:" + cmds + "502", "-"},
+		{"exec", "-i", "-w", "/workspace/sub/dir", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "shithub-step",
+			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
+		{"cp", "shithub-actions-test-5:" + cmds + "503", "-"},
 		{"rm", "-f", "shithub-actions-test-5"},
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
@@ -507,12 +612,28 @@ func TestExecutorRunsJob(t *testing.T) {
 	if got := src.log(t, stepID(job, 2)); got != "hello\noops\nbye\n" {
 		t.Errorf("step log = %q", got)
 	}
-	if got := src.log(t, stepID(job, 3)); got != "/workspace/sub/dir\n/usr/bin/bash\n" {
+	if got := src.log(t, stepID(job, 3)); got != "/workspace/sub/dir\n/usr/bin/bash -e {0}\n" {
 		t.Errorf("step log = %q", got)
 	}
 	if _, err := os.Stat(workspace); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("workspace not removed: %v", err)
 	}
+}
+
+// stepExecTail drops a step exec's -e flags (env names, checked apart).
+func stepExecTail(args []string) []string {
+	if len(args) < 2 || args[0] != "exec" || args[1] != "-i" {
+		return args
+	}
+	out := []string{"exec", "-i"}
+	for i := 2; i < len(args); i++ {
+		if args[i] == "-e" {
+			i++
+			continue
+		}
+		return append(out, args[i:]...)
+	}
+	return out
 }
 
 func TestExecutorShWithoutBash(t *testing.T) {
@@ -522,7 +643,7 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "no-bash", "")
 	ex.runJob(job)
-	if got := src.log(t, stepID(job, 2)); got != "/bin/sh\n" {
+	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
 	}
 }
@@ -539,7 +660,7 @@ func TestExecutorEnvNeverInArgv(t *testing.T) {
 	if got := src.jobConclusion(8); got != "success" {
 		t.Fatalf("job conclusion = %q", got)
 	}
-	want := "Warning: not setting \"bad-name\": an environment variable name is letters, digits and _, not starting with a digit.\n" +
+	want := "##[warning]not setting \"bad-name\": an environment variable name is letters, digits and _, not starting with a digit.\n" +
 		"SECRET=s3cr3t-value\nWHO=step-value\nLD_PRELOAD=/workspace/evil.so\nJOBONLY=only-in-job\nbad-name is not set\n"
 	if got := src.log(t, stepID(job, 2)); got != want {
 		t.Errorf("step log:\n got %q\nwant %q", got, want)
@@ -560,10 +681,20 @@ func TestExecutorEnvNeverInArgv(t *testing.T) {
 		"SHITHUB_ENV_LD_PRELOAD": "/workspace/evil.so",
 		"SHITHUB_ENV_SECRET":     "s3cr3t-value",
 		"SHITHUB_ENV_WHO":        "step-value",
-		"SHITHUB_ENVNAMES":       "JOBONLY LD_PRELOAD SECRET WHO",
+		"SHITHUB_ENV_GITHUB_ENV": "/tmp/_shithub/temp/_runner_file_commands/802/set_env",
+		"SHITHUB_ENV_RUNNER_OS":  "Linux",
+		"SHITHUB_ENVNAMES": "GITHUB_ENV GITHUB_OUTPUT GITHUB_PATH GITHUB_STATE GITHUB_STEP_SUMMARY JOBONLY LD_PRELOAD " +
+			"RUNNER_ARCH RUNNER_NAME RUNNER_OS RUNNER_TEMP RUNNER_TOOL_CACHE SECRET WHO",
 	}
-	if fmt.Sprint(step.Env) != fmt.Sprint(wantEnv) {
-		t.Errorf("exec env = %v, want %v", step.Env, wantEnv)
+	for k, v := range wantEnv {
+		if step.Env[k] != v {
+			t.Errorf("exec env %s = %q, want %q", k, step.Env[k], v)
+		}
+	}
+	for k := range step.Env {
+		if strings.HasPrefix(k, "SHITHUB_ENV_") && !strings.Contains(" "+step.Env["SHITHUB_ENVNAMES"]+" ", " "+strings.TrimPrefix(k, "SHITHUB_ENV_")+" ") {
+			t.Errorf("exec env %s is not in SHITHUB_ENVNAMES", k)
+		}
 	}
 }
 
@@ -583,7 +714,7 @@ func TestExecutorStepFailureSkipsRest(t *testing.T) {
 			t.Errorf("step %d statuses = %q, want %q", i, got, w)
 		}
 	}
-	if got := src.log(t, stepID(job, 3)); got != "two\nError: Process completed with exit code 3.\n" {
+	if got := src.log(t, stepID(job, 3)); got != "two\n##[error]Process completed with exit code 3.\n" {
 		t.Errorf("failed step log = %q", got)
 	}
 	if n := len(fe.commands(t, "exec")); n != 3 { // the shell probe and two steps
@@ -701,7 +832,8 @@ func TestExecutorCancel(t *testing.T) {
 			if got := src.jobConclusion(30); got != "cancelled" {
 				t.Fatalf("job conclusion = %q, want cancelled", got)
 			}
-			want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "cancelled"}, {"cancelled"}}
+			// The step after the cancel is skipped: its if (success()) is false.
+			want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "cancelled"}, {"skipped"}}
 			for i, w := range want {
 				if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
 					t.Errorf("step %d statuses = %q, want %q", i, got, w)
@@ -835,8 +967,9 @@ func TestStepLogChunking(t *testing.T) {
 		ex.runJob(job)
 
 		got := src.log(t, stepID(job, 2)) // checks seq 1, 2, 3, ...
-		if len(got) != n {
-			t.Fatalf("log has %d bytes, want %d", len(got), n)
+		// The log is lines: the last one gets its line break.
+		if len(got) != n+1 || got[n] != '\n' {
+			t.Fatalf("log has %d bytes, want %d", len(got), n+1)
 		}
 		for i := range n {
 			if got[i] != bigByte(i) {

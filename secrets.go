@@ -458,23 +458,21 @@ func (s *Store) repoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]by
 
 // ---- what a job references ----
 
-// jobRefs is what a job's workflow text says about its credentials.
+// jobRefs is which secrets a job's workflow text references.
 type jobRefs struct {
-	Secrets     []string   // the secrets its expressions name (upper case), sorted
-	AllSecrets  bool       // it reads secrets dynamically: it gets them all
-	Permissions tokenPerms // its GITHUB_TOKEN's permissions
+	Secrets    []string // the secrets its expressions name (upper case), sorted
+	AllSecrets bool     // it reads secrets dynamically: it gets them all
 }
 
 // workflowJobRefs reads, from a workflow file's text, the secrets job
-// jobKey's expressions reference and the permissions of its GITHUB_TOKEN.
-// Every string of the job and the workflow's env counts ("secrets.NAME
-// anywhere in the job's expressions"); `if:` values are conditions, whose
-// ${{ }} is optional. It reads the raw YAML, so it does not depend on which
-// keys the parser knows. A job it cannot find gets no secrets and the
-// default permissions; an expression that does not parse references
-// nothing (it cannot be evaluated either).
+// jobKey (its id in the workflow) references. Every string of the job and
+// the workflow's env counts ("secrets.NAME anywhere in the job's
+// expressions"); `if:` values are conditions, whose ${{ }} is optional. It
+// reads the raw YAML, so a key the parser adds later is covered too. A job
+// it cannot find gets no secrets; an expression that does not parse
+// references nothing (it cannot be evaluated either).
 func workflowJobRefs(content []byte, jobKey string) jobRefs {
-	refs := jobRefs{Permissions: defaultTokenPerms}
+	var refs jobRefs
 	var doc yaml.Node
 	if yaml.Unmarshal(content, &doc) != nil || len(doc.Content) == 0 {
 		return refs
@@ -524,18 +522,6 @@ func workflowJobRefs(content []byte, jobKey string) jobRefs {
 		walk(env, false)
 	}
 	refs.Secrets = exprSortedKeys(names)
-	perms := yamlMapGet(job, "permissions")
-	if perms == nil {
-		perms = yamlMapGet(root, "permissions")
-	}
-	if perms != nil {
-		var raw any
-		if perms.Decode(&raw) == nil {
-			if p, err := parseTokenPerms(raw); err == nil {
-				refs.Permissions = p
-			}
-		}
-	}
 	return refs
 }
 

@@ -48,6 +48,7 @@ const maxLogChunk = 1 << 20
 
 func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
 	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux()}
+	store.serverURL = s.baseURL
 	s.web = newWebUI(func() time.Time { return s.store.now() })
 	s.routes()
 	return s
@@ -63,6 +64,7 @@ func (s *server) routes() {
 
 	// Triggers.
 	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/push", s.wrap(s.handlePush))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/pull_request", s.wrap(s.handlePullRequest))
 	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", s.wrap(s.handleDispatch))
 
 	// Reading, in GitHub's REST dialect (ghapi.go).
@@ -112,6 +114,8 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/logs", s.wrap(s.handleJobLogAppend))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/status", s.wrap(s.handleStepStatus))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/status", s.wrap(s.handleJobStatus))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/annotations", s.wrap(s.handleJobAnnotation))
+	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/summary", s.wrap(s.handleStepSummary))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
 
 	// Git over HTTP (githttp.go).

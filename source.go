@@ -29,8 +29,12 @@ type jobSource interface {
 	// conclusion (success, failure, cancelled, skipped).
 	setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
 	// setJobStatus completes a job (status "completed") with a conclusion
-	// (success, failure, cancelled, timed_out).
-	setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error
+	// (success, failure, cancelled, timed_out) and the job's outputs.
+	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error
+	// addAnnotation records an ::error, ::warning or ::notice of a step.
+	addAnnotation(ctx context.Context, jobID int64, a Annotation) error
+	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
+	setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
 	// cancelRequested reports whether a cancel was requested for the job.
 	cancelRequested(ctx context.Context, jobID int64) (bool, error)
 	// checkout makes dir (which exists and is empty) a git working tree of
@@ -189,8 +193,28 @@ func (r *remoteSource) setStepStatus(ctx context.Context, jobID, stepID int64, s
 	return err
 }
 
-func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteStatusBody{status, conclusion}, nil)
+// remoteJobStatusBody is the job status body: the step's, with outputs.
+type remoteJobStatusBody struct {
+	Status     string            `json:"status"`
+	Conclusion string            `json:"conclusion,omitempty"`
+	Outputs    map[string]string `json:"outputs,omitempty"`
+}
+
+func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs}, nil)
+	return err
+}
+
+func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/annotations", jobID), a, nil)
+	return err
+}
+
+func (r *remoteSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+	body := struct {
+		Markdown string `json:"markdown"`
+	}{markdown}
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/summary", jobID, stepID), body, nil)
 	return err
 }
 
@@ -288,12 +312,25 @@ func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, st
 	return l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
 }
 
-func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string) error {
-	err := l.store.completeJob(ctx, l.runner.ID, jobID, status, conclusion)
+// setJobStatus completes the job. Storing outputs, annotations and
+// summaries is the server half of issue 9 (jobs.outputs, the annotations
+// table, steps.summary); until those Store methods land the in-process
+// pool reports them nowhere, and a remote runner's reach the API.
+func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
+	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs)
 	if err == nil && l.wake != nil {
 		l.wake()
 	}
 	return err
+}
+
+func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+	_, err := l.store.addAnnotation(ctx, l.runner.ID, jobID, a)
+	return err
+}
+
+func (l *localSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+	return l.store.setStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
 }
 
 func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {

@@ -1,12 +1,15 @@
-// Triggers: the runs a push or a workflow_dispatch starts.
+// Triggers: the runs a push, a pull request, a workflow_dispatch or a
+// schedule starts.
 
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -62,7 +65,8 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 		if err != nil {
 			return nil, err
 		}
-		wf, perr := parseWorkflow(path.Base(f), content)
+		wf, errs := checkWorkflow(path.Base(f), content)
+		perr := parseErr(errs)
 		if perr == nil {
 			if wf.Push == nil {
 				continue
@@ -85,6 +89,8 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 			RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: after, HeadRef: ref, Event: "push", ActorID: actor.ID,
 			Title: subject(commit.Message), HeadCommit: commit,
+			Payload: map[string]any{"ref": ref, "before": before, "after": after, "repository": repoPayload(repo),
+				"sender": map[string]any{"login": actor.Name}, "pusher": map[string]any{"name": actor.Name}},
 		})
 	}
 	res.Runs, res.Created, err = st.createRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
@@ -155,9 +161,128 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 		RepoID: repo.ID, File: path, Content: content, Workflow: wf,
 		HeadSHA: sha, HeadRef: full, Event: "workflow_dispatch", Inputs: resolved, ActorID: actor.ID,
 		Title: wf.Name, HeadCommit: commit,
+		Payload: map[string]any{"ref": full, "inputs": stringMapAny(resolved), "workflow": path,
+			"repository": repoPayload(repo), "sender": map[string]any{"login": actor.Name}},
 	}})
 	if err != nil {
 		return nil, err
 	}
 	return runs[0], nil
+}
+
+// repoPayload is the `repository` object of an event payload.
+func repoPayload(repo *Repo) map[string]any {
+	return map[string]any{"name": repo.Name, "full_name": repo.FullName(), "private": repo.Private,
+		"owner": map[string]any{"login": repo.Owner}, "default_branch": repo.DefaultBranch}
+}
+
+// prEvent is the body of POST .../actions/events/pull_request: what a forge
+// tells us of a pull request.
+type prEvent struct {
+	Action  string `json:"action"`
+	Number  int64  `json:"number"`
+	HeadSHA string `json:"head_sha"`
+	HeadRef string `json:"head_ref"`
+	BaseRef string `json:"base_ref"`
+	BaseSHA string `json:"base_sha"`
+	Title   string `json:"title"`
+}
+
+// triggerPullRequest starts the runs a pull request event calls for: every
+// workflow whose on.pull_request (read at the head commit) or
+// on.pull_request_target (read at the base commit) matches the action, the
+// base branch and the changed files. Workflows that do not parse give
+// failed runs, as for a push.
+func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User, ev prEvent) ([]*Run, error) {
+	ev.HeadRef = strings.TrimPrefix(ev.HeadRef, "refs/heads/")
+	ev.BaseRef = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
+	switch {
+	case !slices.Contains(prTypes, ev.Action):
+		return nil, invalidf("action must be a pull_request activity type, like opened or synchronize")
+	case ev.Number < 1:
+		return nil, invalidf("number must be a positive pull request number")
+	case !shaRE.MatchString(ev.HeadSHA) || ev.HeadSHA == zeroSHA:
+		return nil, invalidf("head_sha must be a 40-character commit sha")
+	case ev.BaseSHA != "" && !shaRE.MatchString(ev.BaseSHA):
+		return nil, invalidf("base_sha must be a 40-character commit sha")
+	case ev.HeadRef == "" || !refRE.MatchString("refs/heads/"+ev.HeadRef):
+		return nil, invalidf("head_ref must be a branch name")
+	case ev.BaseRef == "" || !refRE.MatchString("refs/heads/"+ev.BaseRef):
+		return nil, invalidf("base_ref must be a branch name")
+	case len(ev.Title) > 1024:
+		return nil, invalidf("title is too long")
+	}
+	g := gitRepo{dir: repo.GitDir}
+	if _, err := g.resolve(ctx, ev.HeadSHA); errors.Is(err, errNotFound) {
+		return nil, invalidf("commit %s is not in the repository", ev.HeadSHA)
+	} else if err != nil {
+		return nil, err
+	}
+	baseSHA := ev.BaseSHA
+	if baseSHA == "" {
+		sha, err := g.resolve(ctx, "refs/heads/"+ev.BaseRef)
+		if err != nil && !errors.Is(err, errNotFound) {
+			return nil, err
+		}
+		baseSHA = sha
+	} else if _, err := g.resolve(ctx, baseSHA); errors.Is(err, errNotFound) {
+		return nil, invalidf("commit %s is not in the repository", baseSHA)
+	} else if err != nil {
+		return nil, err
+	}
+	changed, err := g.prChangedFiles(ctx, baseSHA, ev.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	payload := func(event string) map[string]any {
+		return map[string]any{
+			"action": ev.Action, "number": ev.Number,
+			"pull_request": map[string]any{
+				"number": ev.Number, "title": ev.Title,
+				"head": map[string]any{"ref": ev.HeadRef, "sha": ev.HeadSHA},
+				"base": map[string]any{"ref": ev.BaseRef, "sha": baseSHA},
+			},
+			"repository": repoPayload(repo), "sender": map[string]any{"login": actor.Name},
+		}
+	}
+	var specs []runSpec
+	// pull_request runs the head's workflows on the head commit;
+	// pull_request_target runs the base's on the base commit.
+	for _, event := range []string{"pull_request", "pull_request_target"} {
+		sha, ref := ev.HeadSHA, fmt.Sprintf("refs/pull/%d/merge", ev.Number)
+		if event == "pull_request_target" {
+			if baseSHA == "" {
+				continue
+			}
+			sha, ref = baseSHA, "refs/heads/"+ev.BaseRef
+		}
+		files, err := g.workflowFiles(ctx, sha)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			content, err := g.readFile(ctx, sha, f)
+			if err != nil {
+				return nil, err
+			}
+			wf, errs := checkWorkflow(path.Base(f), content)
+			if wf != nil {
+				t := wf.PullRequest
+				if event == "pull_request_target" {
+					t = wf.PullRequestTarget
+				}
+				if !t.matches(ev.Action, ev.BaseRef, changed) {
+					continue
+				}
+			} else if event == "pull_request_target" {
+				continue // a broken file is reported once, for pull_request
+			}
+			specs = append(specs, runSpec{
+				RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: parseErr(errs),
+				HeadSHA: sha, HeadRef: ref, Event: event, ActorID: actor.ID, Payload: payload(event),
+			})
+		}
+	}
+	runs, _, err := st.createRuns(ctx, nil, specs)
+	return runs, err
 }

@@ -34,7 +34,7 @@ func TestPushRealGit(t *testing.T) {
 		t.Errorf("push to dev made %d runs, want 0", len(out.WorkflowRuns))
 	}
 	// A workflow that does not parse makes a failed run with the error in its log.
-	bad := commitFiles(t, ts.git, map[string]string{".shithub/workflows/bad.yml": "name: Bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    strategy: {}\n    steps: [{run: echo}]\n"})
+	bad := commitFiles(t, ts.git, map[string]string{".shithub/workflows/bad.yml": "name: Bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    strategy: {}\n    stratgy: {}\n    steps: [{run: echo, shel: sh}]\n"})
 	out := push("refs/heads/main", ts.sha, bad, 201)
 	var badRun *runJSON
 	for i, r := range out.WorkflowRuns {
@@ -48,8 +48,8 @@ func TestPushRealGit(t *testing.T) {
 	var jobs struct{ Jobs []jobJSON }
 	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", badRun.ID)}, 200, &jobs)
 	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID), "")
-	if !strings.Contains(string(res.body), `bad.yml:6: unknown key "strategy"`) {
-		t.Errorf("bad workflow's log = %q, want the parse error with file and line", res.body)
+	if !strings.Contains(string(res.body), "bad.yml:7:5: unknown key \"stratgy\" in job \"x\"\nbad.yml:8:25: unknown key \"shel\" in step 1 of job \"x\"\n") {
+		t.Errorf("bad workflow's log = %q, want every problem with file, line and column", res.body)
 	}
 	// Bad input.
 	for _, body := range []string{`{"ref":"main","after":"` + ts.sha + `"}`, `{"ref":"refs/heads/main","after":"xyz"}`,

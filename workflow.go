@@ -1,19 +1,19 @@
-// Workflow files: parsing .shithub/workflows/*.yml and matching triggers.
+// Workflow files: parsing .shithub/workflows/*.yml with every key GitHub's
+// "Workflow syntax" defines, checking expressions against the contexts each
+// key allows, and reporting every problem with its line and column.
 
 package main
 
 // Workflow files are walked as yaml.Node trees instead of being decoded into
 // structs: that is the only way to report a line for every mistake and to
 // reject unknown or duplicated keys, which a struct decode silently accepts.
+// The parser does not stop at the first problem: it records each one and
+// goes on with the next key, so `workflow check` can list them all.
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"math"
 	"path"
 	"regexp"
 	"slices"
@@ -23,59 +23,139 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Workflow is a parsed workflow file.
+// Workflow is a parsed workflow file. Strings that may hold expressions are
+// kept raw; the run model evaluates them when the job becomes ready.
 type Workflow struct {
-	Name     string           // `name`, or the file's base name when absent
-	Push     *PushTrigger     // nil when the workflow has no push trigger
-	Dispatch *DispatchTrigger // nil when the workflow has no workflow_dispatch trigger
-	Env      map[string]string
-	Jobs     []*WorkflowJob // file order
+	Name              string // `name`, or the file's base name when absent
+	RunName           string // `run-name`, raw
+	Events            []string
+	Push              *PushTrigger        // nil when the workflow has no push trigger
+	PullRequest       *PullRequestTrigger // on.pull_request
+	PullRequestTarget *PullRequestTrigger // on.pull_request_target
+	Dispatch          *DispatchTrigger    // nil when the workflow has no workflow_dispatch trigger
+	Schedules         []*cronSchedule     // on.schedule
+	Env               map[string]string
+	Defaults          RunDefaults
+	Concurrency       *Concurrency
+	Permissions       map[string]string // parsed, inert: scope → read|write|none; "*" → read-all|write-all
+	Jobs              []*WorkflowJob    // file order
 }
 
-// PushTrigger holds the `on.push` filters. A nil slice means the filter is
-// absent; the parser never produces an empty non-nil one.
-type PushTrigger struct {
-	Branches, BranchesIgnore, Tags, TagsIgnore, Paths, PathsIgnore []string
+// RunDefaults is `defaults.run`.
+type RunDefaults struct {
+	Shell            string `json:"shell"`
+	WorkingDirectory string `json:"working_directory"`
 }
 
-// DispatchTrigger is `on.workflow_dispatch`.
-type DispatchTrigger struct {
-	Inputs []DispatchInput // file order
+// Concurrency is a `concurrency` key; both fields are raw (expressions).
+type Concurrency struct {
+	Group            string
+	CancelInProgress string // "", "true", "false" or an expression
 }
 
-// DispatchInput is one declared workflow_dispatch input.
-type DispatchInput struct {
-	Name, Description, Type, Default string
-	Required                         bool
-	Options                          []string // choice inputs only
+// ContainerSpec is a job's `container` or one of its `services`, raw.
+type ContainerSpec struct {
+	Image       string            `json:"image"`
+	Env         map[string]string `json:"env"`
+	Ports       []string          `json:"ports"`
+	Options     string            `json:"options"`
+	Volumes     []string          `json:"volumes"`
+	Credentials map[string]string `json:"-"` // parsed; used by the secrets issue
+}
+
+// ServiceSpec is one entry of `services`, in file order.
+type ServiceSpec struct {
+	ID string
+	ContainerSpec
+}
+
+// Strategy is `strategy`. Matrix is the ordered YAML value of
+// strategy.matrix ([]matrixKV, []any, scalars) or, when the whole matrix is
+// one expression, its text.
+type Strategy struct {
+	Matrix      any
+	FailFast    string // raw; "" means true
+	MaxParallel string // raw; "" means unlimited
+}
+
+// Environment is a job's `environment`.
+type Environment struct {
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
 }
 
 // WorkflowJob is one entry of `jobs`.
 type WorkflowJob struct {
-	Key            string
-	Name           string // `name`, or Key
-	RunsOn         []string
-	Image          string // from `container`, "" when absent
-	Needs          []string
-	Env            map[string]string // the job's own env, not merged
-	TimeoutMinutes int
-	Steps          []WorkflowStep
+	Key             string
+	Name            string   // `name` raw, or Key
+	RunsOn          []string // raw labels; one item may be an expression giving a list
+	RunsOnGroup     string
+	Container       *ContainerSpec
+	Services        []ServiceSpec
+	Needs           []string
+	If              string
+	Env             map[string]string // the job's own env, not merged
+	Defaults        RunDefaults
+	TimeoutMinutes  string // raw; "" means 360
+	ContinueOnError string // raw
+	Strategy        *Strategy
+	Outputs         map[string]string // raw expressions
+	Environment     *Environment
+	Concurrency     *Concurrency
+	Permissions     map[string]string
+	Uses            string // a reusable workflow; the job then has no steps
+	With            map[string]string
+	Steps           []WorkflowStep
+
+	// Pos locates keys for run-time errors: key name → "line:col".
+	Pos map[string]string
 }
 
-// WorkflowStep is one entry of a job's `steps`.
+// Image is the job's container image, "" without a container.
+func (j *WorkflowJob) Image() string {
+	if j.Container == nil {
+		return ""
+	}
+	return j.Container.Image
+}
+
+// WorkflowStep is one entry of a job's `steps`. Every field is raw.
 type WorkflowStep struct {
-	Name, Run, Uses, WorkingDirectory string
-	Env                               map[string]string
+	ID, If, Name, Run, Uses, Shell, WorkingDirectory string
+	ContinueOnError, TimeoutMinutes                  string
+	With                                             map[string]string
+	Env                                              map[string]string
+}
+
+// Kind is the step's kind in the claim: run, checkout (the built-in
+// actions/checkout) or uses (any other action).
+func (s *WorkflowStep) Kind() string {
+	switch {
+	case s.Uses == "":
+		return "run"
+	case strings.HasPrefix(strings.ToLower(s.Uses), "actions/checkout@"):
+		return "checkout"
+	}
+	return "uses"
 }
 
 // defaultTimeoutMinutes is GitHub's default job timeout.
 const defaultTimeoutMinutes = 360
 
 var (
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// GitHub takes any env name (env.default-python is common); only what
+	// cannot be an environment entry at all is refused.
+	envNameRE   = regexp.MustCompile(`^[^=\x00]+$`)
 	jobIDRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	inputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	actionRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@]*)?@[^@\s]+$`)
+	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.github/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.github/workflows/[^@/]+\.ya?ml)$`)
 )
+
+// permissionScopes are the GitHub token scopes `permissions` may name.
+var permissionScopes = []string{"actions", "attestations", "checks", "contents", "deployments", "discussions",
+	"id-token", "issues", "models", "packages", "pages", "pull-requests", "repository-projects",
+	"security-events", "statuses"}
 
 // isWorkflowFile reports whether the repository path p is a workflow file:
 // .shithub/workflows/<name>.yml or .yaml, not in a subdirectory.
@@ -85,101 +165,162 @@ func isWorkflowFile(p string) bool {
 	return dir == ".shithub/workflows/" && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
 }
 
-// workflowError is a parse error located in a workflow file.
+// workflowError is a problem located in a workflow file.
 type workflowError struct {
 	File string
 	Line int // 0 when unknown
+	Col  int // 0 when unknown
 	Msg  string
 }
 
 func (e *workflowError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Col > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	case e.Line > 0:
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
+// workflowErrors is every problem of a file, one per line.
+type workflowErrors []*workflowError
+
+func (es workflowErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
 // parseWorkflow parses and validates the workflow file named file. It
-// returns the first error found, as a *workflowError.
+// returns the first problem found, as a *workflowError.
 func parseWorkflow(file string, data []byte) (*Workflow, error) {
-	p := &wfParser{file: file}
-	root, err := p.decode(data)
-	if err != nil {
-		return nil, err
-	}
-	pairs, err := p.mapping(root, "workflow")
-	if err != nil {
-		return nil, err
-	}
-	w := &Workflow{}
-	var sawOn, sawJobs bool
-	for _, kv := range pairs {
-		switch kv.key {
-		case "name":
-			w.Name, err = p.str(kv.v, "name")
-		case "on":
-			sawOn = true
-			err = p.on(w, kv.v)
-		case "env":
-			w.Env, err = p.env(kv.v, "env")
-		case "jobs":
-			sawJobs = true
-			w.Jobs, err = p.jobs(kv.v)
-		default:
-			err = p.errorf(kv.k, "unknown key %q in workflow", kv.key)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case !sawOn:
-		return nil, p.errorf(root, `missing "on"`)
-	case !sawJobs:
-		return nil, p.errorf(root, `missing "jobs"`)
-	}
-	if w.Name == "" {
-		w.Name = path.Base(file)
+	w, errs := checkWorkflow(file, data)
+	if len(errs) > 0 {
+		return nil, errs[0]
 	}
 	return w, nil
 }
 
-type wfParser struct {
-	file string
+// checkWorkflow parses the workflow file named file and returns every
+// problem, in file order; the workflow is nil when there is any.
+func checkWorkflow(file string, data []byte) (*Workflow, workflowErrors) {
+	p := &wfParser{file: file}
+	w := p.parse(data)
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *workflowError) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Col - b.Col
+		})
+		return nil, p.errs
+	}
+	return w, nil
 }
 
-func (p *wfParser) errorf(n *yaml.Node, format string, args ...any) error {
-	return &workflowError{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+// parseErr returns what to record as a run's parse failure: all the problems.
+func parseErr(errs workflowErrors) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+type wfParser struct {
+	file string
+	errs workflowErrors
+}
+
+// errorf records a problem at n.
+func (p *wfParser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &workflowError{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *wfParser) parse(data []byte) *Workflow {
+	root := p.decode(data)
+	if root == nil {
+		return nil
+	}
+	w := &Workflow{}
+	if root.Kind != yaml.MappingNode {
+		p.errorf(root, "workflow must be a mapping")
+		return nil
+	}
+	var sawOn, sawJobs bool
+	for _, kv := range p.mapping(root, "workflow") {
+		switch kv.key {
+		case "name":
+			w.Name, _ = p.str(kv.v, "name")
+		case "run-name":
+			if s, ok := p.str(kv.v, "run-name"); ok {
+				w.RunName = s
+				p.expr(kv.v, s, "run-name")
+			}
+		case "on", "true": // YAML 1.1 readers see `on` as true; GitHub's does not
+			sawOn = true
+			p.on(w, kv.v)
+		case "env":
+			w.Env = p.env(kv.v, "env", "env")
+		case "defaults":
+			w.Defaults = p.defaults(kv.v, "defaults", "jobs.<job_id>.defaults.run")
+		case "concurrency":
+			w.Concurrency = p.concurrency(kv.v, "concurrency", "concurrency")
+		case "permissions":
+			w.Permissions = p.permissions(kv.v, "permissions")
+		case "jobs":
+			sawJobs = true
+			w.Jobs = p.jobs(kv.v)
+		default:
+			p.errorf(kv.k, "unknown key %q in workflow", kv.key)
+		}
+	}
+	if !sawOn {
+		p.errorf(root, `missing "on"`)
+	}
+	if !sawJobs {
+		p.errorf(root, `missing "jobs"`)
+	}
+	if w.Name == "" {
+		w.Name = path.Base(p.file)
+	}
+	return w
 }
 
 // decode returns the root node of the single YAML document in data.
-func (p *wfParser) decode(data []byte) (*yaml.Node, error) {
+func (p *wfParser) decode(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return nil, &workflowError{File: p.file, Msg: "empty workflow file"}
+			p.errs = append(p.errs, &workflowError{File: p.file, Msg: "empty workflow file"})
+		} else {
+			p.syntaxError(err)
 		}
-		return nil, p.syntaxError(err)
+		return nil
 	}
 	// A second document would be silently ignored otherwise.
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == io.EOF:
 	case err != nil:
-		return nil, p.syntaxError(err)
+		p.syntaxError(err)
+		return nil
 	default:
-		return nil, p.errorf(&extra, "more than one YAML document")
+		p.errorf(&extra, "more than one YAML document")
+		return nil
 	}
 	root := &doc
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root = doc.Content[0]
 	}
-	return deref(root), nil
+	return deref(root)
 }
 
-// syntaxError turns the yaml package's "yaml: line N: msg" into our format.
-func (p *wfParser) syntaxError(err error) error {
+// syntaxError records the yaml package's "yaml: line N: msg" in our format.
+func (p *wfParser) syntaxError(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -189,7 +330,7 @@ func (p *wfParser) syntaxError(err error) error {
 			}
 		}
 	}
-	return &workflowError{File: p.file, Line: line, Msg: msg}
+	p.errs = append(p.errs, &workflowError{File: p.file, Line: line, Msg: msg})
 }
 
 // deref follows aliases (*name) to the anchored node.
@@ -210,40 +351,56 @@ type pair struct {
 	k, v *yaml.Node
 }
 
-// mapping returns the entries of n in file order, rejecting duplicate keys.
-// where names the mapping in errors.
-func (p *wfParser) mapping(n *yaml.Node, where string) ([]pair, error) {
+// mapping returns the entries of n in file order; a duplicate key is
+// reported and dropped. where names the mapping in errors.
+func (p *wfParser) mapping(n *yaml.Node, where string) []pair {
 	if n.Kind != yaml.MappingNode {
-		return nil, p.errorf(n, "%s must be a mapping", where)
+		p.errorf(n, "%s must be a mapping", where)
+		return nil
 	}
 	pairs := make([]pair, 0, len(n.Content)/2)
 	seen := make(map[string]bool)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := deref(n.Content[i]), deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			return nil, p.errorf(k, "keys of %s must be strings", where)
+			p.errorf(k, "keys of %s must be strings", where)
+			continue
 		}
 		if seen[k.Value] {
-			return nil, p.errorf(k, "duplicate key %q in %s", k.Value, where)
+			p.errorf(k, "duplicate key %q in %s", k.Value, where)
+			continue
 		}
 		seen[k.Value] = true
 		pairs = append(pairs, pair{k.Value, k, v})
 	}
-	return pairs, nil
+	return pairs
 }
 
-// str returns the text of a scalar. Numbers and booleans are accepted as
-// written, since `name: 1.0` almost always means the text.
-func (p *wfParser) str(n *yaml.Node, what string) (string, error) {
+// str returns the text of a non-null scalar. Numbers and booleans are
+// accepted as written, since `name: 1.0` almost always means the text.
+func (p *wfParser) str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
-		return "", p.errorf(n, "%s must be a string", what)
+		p.errorf(n, "%s must be a string", what)
+		return "", false
 	}
-	return n.Value, nil
+	return n.Value, true
+}
+
+// scalar is str that also takes null, as "".
+func (p *wfParser) scalar(n *yaml.Node, what string) (string, bool) {
+	if isNull(n) {
+		return "", true
+	}
+	if n.Kind != yaml.ScalarNode {
+		p.errorf(n, "%s must be a string, number or boolean", what)
+		return "", false
+	}
+	return n.Value, true
 }
 
 // items accepts a single non-empty string or a non-empty list of them, as
 // GitHub does wherever a list is expected, and returns the item nodes.
-func (p *wfParser) items(n *yaml.Node, what string) ([]*yaml.Node, error) {
+func (p *wfParser) items(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 	var list []*yaml.Node
 	switch {
 	case n.Kind == yaml.ScalarNode && !isNull(n):
@@ -254,274 +411,279 @@ func (p *wfParser) items(n *yaml.Node, what string) ([]*yaml.Node, error) {
 			list[i] = deref(c)
 		}
 	default:
-		return nil, p.errorf(n, "%s must be a string or a non-empty list of strings", what)
+		p.errorf(n, "%s must be a string or a non-empty list of strings", what)
+		return nil, false
 	}
 	for _, c := range list {
 		if c.Kind != yaml.ScalarNode || isNull(c) || c.Value == "" {
-			return nil, p.errorf(c, "%s must be a string or a non-empty list of strings", what)
+			p.errorf(c, "%s must be a string or a non-empty list of strings", what)
+			return nil, false
 		}
 	}
-	return list, nil
+	return list, true
 }
 
-func (p *wfParser) list(n *yaml.Node, what string) ([]string, error) {
-	list, err := p.items(n, what)
-	if err != nil {
-		return nil, err
+func (p *wfParser) list(n *yaml.Node, what string) ([]string, bool) {
+	list, ok := p.items(n, what)
+	if !ok {
+		return nil, false
 	}
 	out := make([]string, len(list))
 	for i, c := range list {
 		out[i] = c.Value
 	}
-	return out, nil
+	return out, true
 }
 
-func (p *wfParser) boolean(n *yaml.Node, what string) (bool, error) {
+// stringList is a list of scalars that may be empty (ports, volumes).
+func (p *wfParser) stringList(n *yaml.Node, what, key string) []string {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		p.expr(n, n.Value, key)
+		return []string{n.Value}
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "%s must be a list", what)
+		return nil
+	}
+	var out []string
+	for _, c := range n.Content {
+		c = deref(c)
+		if s, ok := p.str(c, "an item of "+what); ok {
+			p.expr(c, s, key)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *wfParser) boolean(n *yaml.Node, what string) (bool, bool) {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		return false, p.errorf(n, "%s must be true or false", what)
+		p.errorf(n, "%s must be true or false", what)
+		return false, false
 	}
-	return b, nil
+	return b, true
 }
 
-// env parses an env mapping; null or absent means no variables.
-func (p *wfParser) env(n *yaml.Node, where string) (map[string]string, error) {
+// boolOrExpr accepts true, false or a string holding an expression, as
+// continue-on-error and cancel-in-progress do. It returns the raw text.
+func (p *wfParser) boolOrExpr(n *yaml.Node, what, key string) string {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		b, _ := p.boolean(n, what)
+		return strconv.FormatBool(b)
+	}
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${{") {
+		p.expr(n, n.Value, key)
+		return n.Value
+	}
+	p.errorf(n, "%s must be true, false or an expression", what)
+	return ""
+}
+
+// numberOrExpr accepts a positive number or an expression (timeout-minutes,
+// max-parallel) and returns the raw text.
+func (p *wfParser) numberOrExpr(n *yaml.Node, what, key string) string {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${{") {
+		p.expr(n, n.Value, key)
+		return n.Value
+	}
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f > 0 {
+			return n.Value
+		}
+	}
+	p.errorf(n, "%s must be a positive number or an expression", what)
+	return ""
+}
+
+// expr checks the expressions in s, found at n, against the contexts the
+// workflow key allows (exprCheck); it reports at the string's position.
+func (p *wfParser) expr(n *yaml.Node, s, key string) {
+	if !strings.Contains(s, "${{") && !strings.HasSuffix(key, ".if") {
+		return
+	}
+	if err := exprCheck(s, key); err != nil {
+		p.errorf(n, "%v", err)
+	}
+}
+
+// noExpr rejects an expression where GitHub allows none.
+func (p *wfParser) noExpr(n *yaml.Node, s, what string) {
+	if strings.Contains(s, "${{") {
+		p.errorf(n, "%s cannot use expressions", what)
+	}
+}
+
+// env parses an env mapping; null or absent means no variables. key is the
+// context-availability key for its values.
+func (p *wfParser) env(n *yaml.Node, where, key string) map[string]string {
 	if isNull(n) {
-		return nil, nil
+		return nil
 	}
-	pairs, err := p.mapping(n, where)
-	if err != nil {
-		return nil, err
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${{") {
+		// An env that is one expression (e.g. fromJSON) is a valid GitHub form.
+		p.expr(n, n.Value, key)
+		return map[string]string{"": n.Value}
 	}
-	env := make(map[string]string, len(pairs))
-	for _, kv := range pairs {
+	env := map[string]string{}
+	for _, kv := range p.mapping(n, where) {
 		if !envNameRE.MatchString(kv.key) {
-			return nil, p.errorf(kv.k, "invalid variable name %q in %s", kv.key, where)
+			p.errorf(kv.k, "invalid variable name %q in %s", kv.key, where)
+			continue
 		}
 		switch {
 		case isNull(kv.v):
 			env[kv.key] = ""
 		case kv.v.Kind == yaml.ScalarNode:
 			env[kv.key] = kv.v.Value
+			p.expr(kv.v, kv.v.Value, key)
 		default:
-			return nil, p.errorf(kv.v, "%s.%s must be a string, number or boolean", where, kv.key)
+			p.errorf(kv.v, "%s.%s must be a string, number or boolean", where, kv.key)
 		}
 	}
-	return env, nil
+	return env
 }
 
-// on parses the triggers into w.
-func (p *wfParser) on(w *Workflow, n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		events, err := p.items(n, "on")
-		if err != nil {
-			return err
-		}
-		for _, ev := range events {
-			if err := p.event(w, ev, nil); err != nil {
-				return err
-			}
-		}
+// with parses a step's or a reusable-workflow job's `with`.
+func (p *wfParser) with(n *yaml.Node, where, key string) map[string]string {
+	if isNull(n) {
 		return nil
 	}
-	pairs, err := p.mapping(n, "on")
-	if err != nil {
-		return err
-	}
-	if len(pairs) == 0 {
-		return p.errorf(n, "on must name at least one event")
-	}
-	for _, kv := range pairs {
-		if err := p.event(w, kv.k, kv.v); err != nil {
-			return err
+	out := map[string]string{}
+	for _, kv := range p.mapping(n, where) {
+		if s, ok := p.scalar(kv.v, where+"."+kv.key); ok {
+			out[kv.key] = s
+			p.expr(kv.v, s, key)
 		}
 	}
-	return nil
+	return out
 }
 
-// event adds the trigger named by key, configured by v (nil in list form).
-func (p *wfParser) event(w *Workflow, key, v *yaml.Node) error {
-	var err error
-	switch key.Value {
-	case "push":
-		if w.Push != nil {
-			return p.errorf(key, "duplicate event %q in on", key.Value)
-		}
-		w.Push, err = p.push(v)
-	case "workflow_dispatch":
-		if w.Dispatch != nil {
-			return p.errorf(key, "duplicate event %q in on", key.Value)
-		}
-		w.Dispatch, err = p.dispatch(v)
-	default:
-		return p.errorf(key, "unsupported event %q in on (supported: push, workflow_dispatch)", key.Value)
-	}
-	return err
-}
-
-func (p *wfParser) push(n *yaml.Node) (*PushTrigger, error) {
-	t := &PushTrigger{}
-	if n == nil || isNull(n) {
-		return t, nil
-	}
-	pairs, err := p.mapping(n, "on.push")
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool)
-	for _, kv := range pairs {
-		var dst *[]string
-		switch kv.key {
-		case "branches":
-			dst = &t.Branches
-		case "branches-ignore":
-			dst = &t.BranchesIgnore
-		case "tags":
-			dst = &t.Tags
-		case "tags-ignore":
-			dst = &t.TagsIgnore
-		case "paths":
-			dst = &t.Paths
-		case "paths-ignore":
-			dst = &t.PathsIgnore
-		default:
-			return nil, p.errorf(kv.k, "unknown key %q in on.push", kv.key)
-		}
-		seen[kv.key] = true
-		// GitHub rejects a filter next to its -ignore twin: which would win is unclear.
-		if base := strings.TrimSuffix(kv.key, "-ignore"); seen[base] && seen[base+"-ignore"] {
-			return nil, p.errorf(kv.k, "on.push cannot have both %s and %s-ignore", base, base)
-		}
-		if *dst, err = p.list(kv.v, "on.push."+kv.key); err != nil {
-			return nil, err
-		}
-		for _, pat := range *dst {
-			if pat == "!" {
-				return nil, p.errorf(kv.v, "empty negated pattern in on.push.%s", kv.key)
-			}
-		}
-	}
-	return t, nil
-}
-
-func (p *wfParser) dispatch(n *yaml.Node) (*DispatchTrigger, error) {
-	d := &DispatchTrigger{}
-	if n == nil || isNull(n) {
-		return d, nil
-	}
-	pairs, err := p.mapping(n, "on.workflow_dispatch")
-	if err != nil {
-		return nil, err
-	}
-	for _, kv := range pairs {
-		if kv.key != "inputs" {
-			return nil, p.errorf(kv.k, "unknown key %q in on.workflow_dispatch", kv.key)
-		}
-		if isNull(kv.v) {
+func (p *wfParser) defaults(n *yaml.Node, where, key string) RunDefaults {
+	var d RunDefaults
+	for _, kv := range p.mapping(n, where) {
+		if kv.key != "run" {
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
 			continue
 		}
-		inputs, err := p.mapping(kv.v, "on.workflow_dispatch.inputs")
-		if err != nil {
-			return nil, err
-		}
-		for _, in := range inputs {
-			if !inputNameRE.MatchString(in.key) {
-				return nil, p.errorf(in.k, "invalid input name %q", in.key)
-			}
-			di, err := p.input(in.key, in.v)
-			if err != nil {
-				return nil, err
-			}
-			d.Inputs = append(d.Inputs, di)
-		}
-	}
-	return d, nil
-}
-
-func (p *wfParser) input(name string, n *yaml.Node) (DispatchInput, error) {
-	in := DispatchInput{Name: name, Type: "string"}
-	if isNull(n) {
-		return in, nil
-	}
-	where := fmt.Sprintf("input %q", name)
-	pairs, err := p.mapping(n, where)
-	if err != nil {
-		return in, err
-	}
-	var def, opts *yaml.Node
-	for _, kv := range pairs {
-		switch kv.key {
-		case "description":
-			in.Description, err = p.str(kv.v, "description of "+where)
-		case "required":
-			in.Required, err = p.boolean(kv.v, "required of "+where)
-		case "default":
-			def = kv.v
-			in.Default, err = p.str(kv.v, "default of "+where)
-		case "type":
-			in.Type, err = p.str(kv.v, "type of "+where)
-			switch in.Type {
-			case "string", "boolean", "choice", "number":
+		for _, f := range p.mapping(kv.v, where+".run") {
+			switch f.key {
+			case "shell":
+				d.Shell, _ = p.str(f.v, where+".run.shell")
+				p.expr(f.v, d.Shell, key)
+			case "working-directory":
+				d.WorkingDirectory, _ = p.str(f.v, where+".run.working-directory")
+				p.expr(f.v, d.WorkingDirectory, key)
 			default:
-				err = p.errorf(kv.v, "type of %s must be string, boolean, choice or number", where)
+				p.errorf(f.k, "unknown key %q in %s.run", f.key, where)
 			}
-		case "options":
-			opts = kv.k
-			in.Options, err = p.list(kv.v, "options of "+where)
-		default:
-			err = p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
-		}
-		if err != nil {
-			return in, err
 		}
 	}
-	switch {
-	case in.Type == "choice" && opts == nil:
-		return in, p.errorf(n, "choice %s needs options", where)
-	case in.Type != "choice" && opts != nil:
-		return in, p.errorf(opts, "options of %s require type: choice", where)
-	}
-	if def != nil {
-		if err := in.check(in.Default); err != nil {
-			return in, p.errorf(def, "default of %s: %v", where, err)
-		}
-	}
-	return in, nil
+	return d
 }
 
-func (p *wfParser) jobs(n *yaml.Node) ([]*WorkflowJob, error) {
+// concurrency accepts a group string or {group, cancel-in-progress}.
+func (p *wfParser) concurrency(n *yaml.Node, where, key string) *Concurrency {
+	c := &Concurrency{}
+	if n.Kind == yaml.ScalarNode {
+		if s, ok := p.str(n, where); ok {
+			c.Group = s
+			p.expr(n, s, key)
+		}
+		return c
+	}
+	var sawGroup bool
+	for _, kv := range p.mapping(n, where) {
+		switch kv.key {
+		case "group":
+			sawGroup = true
+			if s, ok := p.str(kv.v, where+".group"); ok {
+				c.Group = s
+				p.expr(kv.v, s, key)
+			}
+		case "cancel-in-progress":
+			c.CancelInProgress = p.boolOrExpr(kv.v, where+".cancel-in-progress", key)
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+		}
+	}
+	if !sawGroup && n.Kind == yaml.MappingNode {
+		p.errorf(n, "%s needs a group", where)
+	}
+	return c
+}
+
+// permissions accepts read-all, write-all, {} or a mapping of scopes.
+func (p *wfParser) permissions(n *yaml.Node, where string) map[string]string {
+	if n.Kind == yaml.ScalarNode {
+		s, _ := p.str(n, where)
+		if s != "read-all" && s != "write-all" {
+			p.errorf(n, "%s must be read-all, write-all or a mapping of scopes", where)
+		}
+		return map[string]string{"*": s}
+	}
+	out := map[string]string{}
+	for _, kv := range p.mapping(n, where) {
+		if !slices.Contains(permissionScopes, kv.key) {
+			p.errorf(kv.k, "unknown permission scope %q in %s", kv.key, where)
+			continue
+		}
+		lvl, ok := p.str(kv.v, where+"."+kv.key)
+		if !ok {
+			continue
+		}
+		valid := []string{"read", "write", "none"}
+		switch kv.key {
+		case "id-token":
+			valid = []string{"write", "none"}
+		case "models":
+			valid = []string{"read", "none"}
+		}
+		if !slices.Contains(valid, lvl) {
+			p.errorf(kv.v, "%s.%s must be %s", where, kv.key, strings.Join(valid, ", "))
+		}
+		out[kv.key] = lvl
+	}
+	return out
+}
+
+func (p *wfParser) jobs(n *yaml.Node) []*WorkflowJob {
 	if isNull(n) || n.Kind == yaml.MappingNode && len(n.Content) == 0 {
-		return nil, p.errorf(n, "jobs must not be empty")
+		p.errorf(n, "jobs must not be empty")
+		return nil
 	}
-	pairs, err := p.mapping(n, "jobs")
-	if err != nil {
-		return nil, err
-	}
-	jobs := make([]*WorkflowJob, 0, len(pairs))
-	needNodes := make([][]*yaml.Node, 0, len(pairs)) // parallel to jobs, for error lines
+	var jobs []*WorkflowJob
+	var needNodes [][]*yaml.Node // parallel to jobs, for error lines
 	index := make(map[string]int)
-	for _, kv := range pairs {
+	for _, kv := range p.mapping(n, "jobs") {
 		if !jobIDRE.MatchString(kv.key) {
-			return nil, p.errorf(kv.k, "invalid job id %q", kv.key)
+			p.errorf(kv.k, "invalid job id %q", kv.key)
+			continue
 		}
-		j, needs, err := p.job(kv.k, kv.v)
-		if err != nil {
-			return nil, err
-		}
+		j, needs := p.job(kv.k, kv.v)
 		index[j.Key] = len(jobs)
 		jobs = append(jobs, j)
 		needNodes = append(needNodes, needs)
 	}
 	// needs may point forward, so references are checked once all jobs are known.
+	bad := false
 	for i, j := range jobs {
 		for k, need := range j.Needs {
 			switch _, ok := index[need]; {
 			case need == j.Key:
-				return nil, p.errorf(needNodes[i][k], "job %q needs itself", j.Key)
+				p.errorf(needNodes[i][k], "job %q needs itself", j.Key)
+				bad = true
 			case !ok:
-				return nil, p.errorf(needNodes[i][k], "job %q needs unknown job %q", j.Key, need)
+				p.errorf(needNodes[i][k], "job %q needs unknown job %q", j.Key, need)
+				bad = true
 			}
 		}
+	}
+	if bad {
+		return jobs
 	}
 
 	// Depth-first search for a cycle; stack holds the current path.
@@ -532,8 +694,8 @@ func (p *wfParser) jobs(n *yaml.Node) ([]*WorkflowJob, error) {
 	)
 	state := make([]int, len(jobs))
 	var stack []int
-	var visit func(i int) error
-	visit = func(i int) error {
+	var visit func(i int) bool
+	visit = func(i int) bool {
 		state[i] = active
 		stack = append(stack, i)
 		for k, need := range jobs[i].Needs {
@@ -545,395 +707,550 @@ func (p *wfParser) jobs(n *yaml.Node) ([]*WorkflowJob, error) {
 					cycle = append(cycle, jobs[s].Key)
 				}
 				cycle = append(cycle, need)
-				return p.errorf(needNodes[i][k], "needs cycle: %s", strings.Join(cycle, " -> "))
+				p.errorf(needNodes[i][k], "needs cycle: %s", strings.Join(cycle, " -> "))
+				return false
 			case unvisited:
-				if err := visit(dep); err != nil {
-					return err
+				if !visit(dep) {
+					return false
 				}
 			}
 		}
 		stack = stack[:len(stack)-1]
 		state[i] = done
-		return nil
+		return true
 	}
 	for i := range jobs {
-		if state[i] == unvisited {
-			if err := visit(i); err != nil {
-				return nil, err
-			}
+		if state[i] == unvisited && !visit(i) {
+			break
 		}
 	}
-	return jobs, nil
+	return jobs
 }
 
 // job parses the job keyed by key. It also returns the nodes of its needs,
 // which are resolved by the caller.
-func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node, error) {
+func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node) {
 	where := fmt.Sprintf("job %q", key.Value)
-	pairs, err := p.mapping(n, where)
-	if err != nil {
-		return nil, nil, err
-	}
-	j := &WorkflowJob{Key: key.Value, TimeoutMinutes: defaultTimeoutMinutes}
+	j := &WorkflowJob{Key: key.Value, Pos: map[string]string{}}
 	var needs []*yaml.Node
-	var sawSteps bool
-	for _, kv := range pairs {
+	var sawSteps, sawRunsOn bool
+	const jk = "jobs.<job_id>."
+	for _, kv := range p.mapping(n, where) {
+		j.Pos[kv.key] = fmt.Sprintf("%d:%d", kv.v.Line, kv.v.Column)
 		switch kv.key {
 		case "name":
-			j.Name, err = p.str(kv.v, "name of "+where)
+			if s, ok := p.str(kv.v, "name of "+where); ok {
+				j.Name = s
+				p.expr(kv.v, s, jk+"name")
+			}
 		case "runs-on":
-			j.RunsOn, err = p.list(kv.v, "runs-on of "+where)
+			sawRunsOn = true
+			j.RunsOn, j.RunsOnGroup = p.runsOn(kv.v, "runs-on of "+where)
 		case "container":
-			j.Image, err = p.container(kv.v, "container of "+where)
+			j.Container = p.container(kv.v, "container of "+where, jk+"container")
+		case "services":
+			for _, s := range p.mapping(kv.v, "services of "+where) {
+				if !jobIDRE.MatchString(s.key) {
+					p.errorf(s.k, "invalid service id %q", s.key)
+					continue
+				}
+				if c := p.container(s.v, fmt.Sprintf("service %q of %s", s.key, where), jk+"services"); c != nil {
+					j.Services = append(j.Services, ServiceSpec{s.key, *c})
+				}
+			}
 		case "needs":
-			if needs, err = p.items(kv.v, "needs of "+where); err != nil {
+			var ok bool
+			if needs, ok = p.items(kv.v, "needs of "+where); !ok {
 				break
 			}
 			for _, c := range needs {
 				if slices.Contains(j.Needs, c.Value) {
-					err = p.errorf(c, "%s lists %q twice in needs", where, c.Value)
-					break
+					p.errorf(c, "%s lists %q twice in needs", where, c.Value)
+					continue
 				}
 				j.Needs = append(j.Needs, c.Value)
 			}
-		case "env":
-			j.Env, err = p.env(kv.v, "env of "+where)
-		case "timeout-minutes":
-			var t int
-			if kv.v.Kind != yaml.ScalarNode || kv.v.ShortTag() != "!!int" || kv.v.Decode(&t) != nil || t <= 0 {
-				err = p.errorf(kv.v, "timeout-minutes of %s must be a positive integer", where)
+			if len(j.Needs) != len(needs) {
+				needs = nil
+				j.Needs = nil
 			}
-			j.TimeoutMinutes = t
+		case "if":
+			if s, ok := p.scalar(kv.v, "if of "+where); ok {
+				j.If = s
+				p.expr(kv.v, s, jk+"if")
+			}
+		case "env":
+			j.Env = p.env(kv.v, "env of "+where, jk+"env")
+		case "defaults":
+			j.Defaults = p.defaults(kv.v, "defaults of "+where, jk+"defaults.run")
+		case "timeout-minutes":
+			j.TimeoutMinutes = p.numberOrExpr(kv.v, "timeout-minutes of "+where, jk+"timeout-minutes")
+		case "continue-on-error":
+			j.ContinueOnError = p.boolOrExpr(kv.v, "continue-on-error of "+where, jk+"continue-on-error")
+		case "strategy":
+			j.Strategy = p.strategy(kv.v, "strategy of "+where)
+		case "outputs":
+			j.Outputs = map[string]string{}
+			for _, o := range p.mapping(kv.v, "outputs of "+where) {
+				if s, ok := p.scalar(o.v, "output "+o.key+" of "+where); ok {
+					j.Outputs[o.key] = s
+					p.expr(o.v, s, jk+"outputs.<output_id>")
+				}
+			}
+		case "environment":
+			j.Environment = p.environment(kv.v, "environment of "+where)
+		case "concurrency":
+			j.Concurrency = p.concurrency(kv.v, "concurrency of "+where, jk+"concurrency")
+		case "permissions":
+			j.Permissions = p.permissions(kv.v, "permissions of "+where)
+		case "uses":
+			if s, ok := p.str(kv.v, "uses of "+where); ok {
+				j.Uses = s
+				if !reusableRE.MatchString(s) {
+					p.errorf(kv.v, "uses of %s must be a reusable workflow, OWNER/REPO/.github/workflows/FILE.yml@REF or ./.github/workflows/FILE.yml", where)
+				}
+			}
+		case "with":
+			j.With = p.with(kv.v, "with of "+where, jk+"with.<with_id>")
+		case "secrets":
+			if kv.v.Kind == yaml.ScalarNode {
+				if kv.v.Value != "inherit" {
+					p.errorf(kv.v, "secrets of %s must be inherit or a mapping", where)
+				}
+				break
+			}
+			p.with(kv.v, "secrets of "+where, jk+"secrets.<secrets_id>")
+		case "snapshot":
+			if kv.v.Kind == yaml.ScalarNode {
+				p.str(kv.v, "snapshot of "+where)
+				break
+			}
+			for _, f := range p.mapping(kv.v, "snapshot of "+where) {
+				if f.key != "image-name" && f.key != "version" {
+					p.errorf(f.k, "unknown key %q in snapshot of %s", f.key, where)
+					continue
+				}
+				p.scalar(f.v, f.key+" of snapshot of "+where)
+			}
 		case "steps":
 			sawSteps = true
-			j.Steps, err = p.steps(kv.v, where)
+			j.Steps = p.steps(kv.v, where)
 		default:
-			err = p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
-		}
-		if err != nil {
-			return nil, nil, err
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
 		}
 	}
 	switch {
-	case j.RunsOn == nil && j.Image == "":
-		return nil, nil, p.errorf(key, "%s must have runs-on or container", where)
-	case !sawSteps:
-		return nil, nil, p.errorf(key, "%s has no steps", where)
+	case j.Uses != "":
+		if sawSteps {
+			p.errorf(key, "%s calls a reusable workflow and cannot have steps", where)
+		}
+		if sawRunsOn {
+			p.errorf(key, "%s calls a reusable workflow and cannot have runs-on", where)
+		}
+	case !sawRunsOn && j.Container == nil:
+		// A container alone is our extension: its image runs the job.
+		p.errorf(key, "%s must have runs-on", where)
+	}
+	if j.Uses == "" && !sawSteps && n.Kind == yaml.MappingNode {
+		p.errorf(key, "%s has no steps", where)
 	}
 	if j.Name == "" {
 		j.Name = j.Key
 	}
-	return j, needs, nil
+	return j, needs
 }
 
-// container accepts an image name or a mapping holding only `image`.
-func (p *wfParser) container(n *yaml.Node, where string) (string, error) {
+// runsOn accepts a label, a list of labels, or {group, labels}.
+func (p *wfParser) runsOn(n *yaml.Node, what string) (labels []string, group string) {
+	const key = "jobs.<job_id>.runs-on"
+	if n.Kind != yaml.MappingNode {
+		items, ok := p.items(n, what)
+		if !ok {
+			return nil, ""
+		}
+		for _, c := range items {
+			p.expr(c, c.Value, key)
+			labels = append(labels, c.Value)
+		}
+		return labels, ""
+	}
+	for _, kv := range p.mapping(n, what) {
+		switch kv.key {
+		case "group":
+			group, _ = p.str(kv.v, "group of "+what)
+			p.expr(kv.v, group, key)
+		case "labels":
+			items, ok := p.items(kv.v, "labels of "+what)
+			if !ok {
+				continue
+			}
+			for _, c := range items {
+				p.expr(c, c.Value, key)
+				labels = append(labels, c.Value)
+			}
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, what)
+		}
+	}
+	if labels == nil && group == "" {
+		p.errorf(n, "%s needs a group or labels", what)
+	}
+	return labels, group
+}
+
+// container accepts an image name or {image, credentials, env, ports,
+// volumes, options}; key is the context-availability key.
+func (p *wfParser) container(n *yaml.Node, where, key string) *ContainerSpec {
+	c := &ContainerSpec{}
 	if n.Kind == yaml.ScalarNode {
-		image, err := p.str(n, where)
-		if err == nil && image == "" {
-			err = p.errorf(n, "%s must not be empty", where)
+		image, ok := p.str(n, where)
+		if ok && image == "" {
+			p.errorf(n, "%s must not be empty", where)
 		}
-		return image, err
+		p.expr(n, image, key)
+		c.Image = image
+		return c
 	}
-	pairs, err := p.mapping(n, where)
-	if err != nil {
-		return "", err
-	}
-	var image string
-	for _, kv := range pairs {
-		if kv.key != "image" {
-			return "", p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+	for _, kv := range p.mapping(n, where) {
+		switch kv.key {
+		case "image":
+			c.Image, _ = p.str(kv.v, "image of "+where)
+			p.expr(kv.v, c.Image, key)
+		case "env":
+			ek := key + ".env.<env_id>"
+			if key == "jobs.<job_id>.services" {
+				ek = "jobs.<job_id>.services.<service_id>.env.<env_id>"
+			}
+			c.Env = p.env(kv.v, "env of "+where, ek)
+		case "ports":
+			c.Ports = p.stringList(kv.v, "ports of "+where, key)
+		case "volumes":
+			c.Volumes = p.stringList(kv.v, "volumes of "+where, key)
+		case "options":
+			c.Options, _ = p.scalar(kv.v, "options of "+where)
+			p.expr(kv.v, c.Options, key)
+		case "credentials":
+			ck := key + ".credentials"
+			if key == "jobs.<job_id>.services" {
+				ck = "jobs.<job_id>.services.<service_id>.credentials"
+			}
+			c.Credentials = map[string]string{}
+			for _, f := range p.mapping(kv.v, "credentials of "+where) {
+				if f.key != "username" && f.key != "password" {
+					p.errorf(f.k, "unknown key %q in credentials of %s", f.key, where)
+					continue
+				}
+				if s, ok := p.str(f.v, f.key+" of "+where); ok {
+					c.Credentials[f.key] = s
+					p.expr(f.v, s, ck)
+				}
+			}
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
 		}
-		if image, err = p.str(kv.v, "image of "+where); err != nil {
-			return "", err
-		}
 	}
-	if image == "" {
-		return "", p.errorf(n, "%s must have an image", where)
+	if c.Image == "" && n.Kind == yaml.MappingNode {
+		p.errorf(n, "%s must have an image", where)
 	}
-	return image, nil
+	return c
 }
 
-func (p *wfParser) steps(n *yaml.Node, job string) ([]WorkflowStep, error) {
-	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, p.errorf(n, "steps of %s must be a non-empty list", job)
+func (p *wfParser) environment(n *yaml.Node, where string) *Environment {
+	const key = "jobs.<job_id>.environment"
+	e := &Environment{}
+	if n.Kind == yaml.ScalarNode {
+		e.Name, _ = p.str(n, where)
+		p.expr(n, e.Name, key)
+		return e
 	}
-	steps := make([]WorkflowStep, len(n.Content))
-	for i, c := range n.Content {
-		var err error
-		if steps[i], err = p.step(deref(c), fmt.Sprintf("step %d of %s", i+1, job)); err != nil {
-			return nil, err
-		}
-	}
-	return steps, nil
-}
-
-func (p *wfParser) step(n *yaml.Node, where string) (WorkflowStep, error) {
-	var s WorkflowStep
-	pairs, err := p.mapping(n, where)
-	if err != nil {
-		return s, err
-	}
-	var run, uses *yaml.Node
-	for _, kv := range pairs {
+	for _, kv := range p.mapping(n, where) {
 		switch kv.key {
 		case "name":
-			s.Name, err = p.str(kv.v, "name of "+where)
-		case "run":
-			run = kv.v
-			s.Run, err = p.str(kv.v, "run of "+where)
-		case "uses":
-			uses = kv.v
-			s.Uses, err = p.str(kv.v, "uses of "+where)
-		case "env":
-			s.Env, err = p.env(kv.v, "env of "+where)
-		case "working-directory":
-			s.WorkingDirectory, err = p.str(kv.v, "working-directory of "+where)
+			e.Name, _ = p.str(kv.v, "name of "+where)
+			p.expr(kv.v, e.Name, key)
+		case "url":
+			e.URL, _ = p.str(kv.v, "url of "+where)
+			p.expr(kv.v, e.URL, key+".url")
+		case "deployment":
+			p.boolOrExpr(kv.v, "deployment of "+where, key)
 		default:
-			err = p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+		}
+	}
+	if e.Name == "" && n.Kind == yaml.MappingNode {
+		p.errorf(n, "%s needs a name", where)
+	}
+	return e
+}
+
+func (p *wfParser) strategy(n *yaml.Node, where string) *Strategy {
+	const key = "jobs.<job_id>.strategy"
+	s := &Strategy{}
+	for _, kv := range p.mapping(n, where) {
+		switch kv.key {
+		case "matrix":
+			s.Matrix = p.matrix(kv.v, "matrix of "+where)
+		case "fail-fast":
+			s.FailFast = p.boolOrExpr(kv.v, "fail-fast of "+where, key)
+		case "max-parallel":
+			s.MaxParallel = p.numberOrExpr(kv.v, "max-parallel of "+where, key)
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+		}
+	}
+	return s
+}
+
+// matrix checks strategy.matrix and returns it as an ordered value. Static
+// matrices are expanded here too, so that their mistakes (an empty vector,
+// too many legs) are reported with the file.
+func (p *wfParser) matrix(n *yaml.Node, where string) any {
+	const key = "jobs.<job_id>.strategy"
+	if n.Kind == yaml.ScalarNode {
+		s, _ := p.str(n, where)
+		if !strings.Contains(s, "${{") {
+			p.errorf(n, "%s must be a mapping or an expression", where)
+			return nil
+		}
+		p.expr(n, s, key)
+		return s
+	}
+	pairs := p.mapping(n, where)
+	if n.Kind == yaml.MappingNode && len(pairs) == 0 {
+		p.errorf(n, "%s must define at least one vector", where)
+		return nil
+	}
+	var out []matrixKV
+	dynamic := false
+	before := len(p.errs)
+	for _, kv := range pairs {
+		v := p.yamlValue(kv.v, key, &dynamic)
+		switch {
+		case kv.key == "include" || kv.key == "exclude":
+			if _, isStr := v.(string); !isStr && kv.v.Kind != yaml.SequenceNode {
+				p.errorf(kv.v, "%s.%s must be a list of mappings or an expression", where, kv.key)
+				continue
+			}
+			if kv.v.Kind == yaml.SequenceNode {
+				for _, c := range kv.v.Content {
+					if c = deref(c); c.Kind != yaml.MappingNode && !(c.Kind == yaml.ScalarNode && strings.Contains(c.Value, "${{")) {
+						p.errorf(c, "%s.%s must be a list of mappings", where, kv.key)
+					}
+				}
+			}
+		case kv.v.Kind != yaml.SequenceNode && !(kv.v.Kind == yaml.ScalarNode && strings.Contains(kv.v.Value, "${{")):
+			p.errorf(kv.v, "matrix vector %q of %s must be a list or an expression", kv.key, where)
+			continue
+		}
+		out = append(out, matrixKV{kv.key, v})
+	}
+	if !dynamic && len(p.errs) == before {
+		if spec, err := matrixSpecOf(out); err != nil {
+			p.errorf(n, "%s: %v", where, err)
+		} else if _, err := matrixExpand(spec); err != nil {
+			p.errorf(n, "%s: %v", where, err)
+		}
+	}
+	return out
+}
+
+// yamlValue converts a node to an ordered value: []matrixKV for mappings,
+// []any for sequences, and typed scalars. Strings are checked as
+// expressions for key; dynamic is set when any holds one.
+func (p *wfParser) yamlValue(n *yaml.Node, key string, dynamic *bool) any {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		var out []matrixKV
+		for _, kv := range p.mapping(n, "a matrix value") {
+			out = append(out, matrixKV{kv.key, p.yamlValue(kv.v, key, dynamic)})
+		}
+		if out == nil {
+			out = []matrixKV{}
+		}
+		return out
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			out = append(out, p.yamlValue(c, key, dynamic))
+		}
+		return out
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return nil
+		case "!!bool":
+			var b bool
+			n.Decode(&b)
+			return b
+		case "!!int", "!!float":
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil {
+				return f
+			}
+			var f float64
+			if n.Decode(&f) == nil {
+				return f
+			}
+		}
+		if strings.Contains(n.Value, "${{") {
+			*dynamic = true
+			p.expr(n, n.Value, key)
+		}
+		return n.Value
+	}
+	p.errorf(n, "unsupported YAML value")
+	return nil
+}
+
+// matrixSpecOf turns an evaluated ordered matrix into matrixExpand's input.
+func matrixSpecOf(m []matrixKV) (matrixSpec, error) {
+	var spec matrixSpec
+	entries := func(kv matrixKV) ([][]matrixKV, error) {
+		list, ok := kv.Value.([]any)
+		if !ok {
+			return nil, fmt.Errorf("matrix %s must be a list of mappings", kv.Key)
+		}
+		var out [][]matrixKV
+		for _, item := range list {
+			switch o := item.(type) {
+			case []matrixKV:
+				out = append(out, o)
+			case map[string]any:
+				var kvs []matrixKV
+				for _, k := range matrixSortedKeys(o) {
+					kvs = append(kvs, matrixKV{k, o[k]})
+				}
+				out = append(out, kvs)
+			default:
+				return nil, fmt.Errorf("matrix %s must be a list of mappings", kv.Key)
+			}
+		}
+		return out, nil
+	}
+	for _, kv := range m {
+		var err error
+		switch strings.ToLower(kv.Key) {
+		case "include":
+			spec.Include, err = entries(kv)
+		case "exclude":
+			spec.Exclude, err = entries(kv)
+		default:
+			list, ok := kv.Value.([]any)
+			if !ok {
+				return spec, fmt.Errorf("matrix vector '%s' must be a list", kv.Key)
+			}
+			spec.Dims = append(spec.Dims, matrixDim{kv.Key, list})
 		}
 		if err != nil {
-			return s, err
+			return spec, err
 		}
+	}
+	return spec, nil
+}
+
+func (p *wfParser) steps(n *yaml.Node, job string) []WorkflowStep {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.errorf(n, "steps of %s must be a non-empty list", job)
+		return nil
+	}
+	steps := make([]WorkflowStep, 0, len(n.Content))
+	ids := map[string]bool{}
+	for i, c := range n.Content {
+		c = deref(c)
+		st, idNode := p.step(c, fmt.Sprintf("step %d of %s", i+1, job))
+		if st.ID != "" {
+			if ids[strings.ToLower(st.ID)] {
+				p.errorf(idNode, "step id %q is used twice in %s", st.ID, job)
+			}
+			ids[strings.ToLower(st.ID)] = true
+		}
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+func (p *wfParser) step(n *yaml.Node, where string) (WorkflowStep, *yaml.Node) {
+	var s WorkflowStep
+	const sk = "jobs.<job_id>.steps."
+	var run, uses, idNode *yaml.Node
+	for _, kv := range p.mapping(n, where) {
+		switch kv.key {
+		case "id":
+			idNode = kv.v
+			if id, ok := p.str(kv.v, "id of "+where); ok {
+				s.ID = id
+				if !jobIDRE.MatchString(id) {
+					p.errorf(kv.v, "invalid step id %q in %s", id, where)
+				}
+			}
+		case "if":
+			if v, ok := p.scalar(kv.v, "if of "+where); ok {
+				s.If = v
+				p.expr(kv.v, v, sk+"if")
+			}
+		case "name":
+			if v, ok := p.str(kv.v, "name of "+where); ok {
+				s.Name = v
+				p.expr(kv.v, v, sk+"name")
+			}
+		case "run":
+			run = kv.v
+			if v, ok := p.str(kv.v, "run of "+where); ok {
+				s.Run = v
+				p.expr(kv.v, v, sk+"run")
+			}
+		case "uses":
+			uses = kv.v
+			if v, ok := p.str(kv.v, "uses of "+where); ok {
+				s.Uses = v
+				p.noExpr(kv.v, v, "uses of "+where)
+			}
+		case "with":
+			s.With = p.with(kv.v, "with of "+where, sk+"with")
+		case "env":
+			s.Env = p.env(kv.v, "env of "+where, sk+"env")
+		case "shell":
+			if v, ok := p.str(kv.v, "shell of "+where); ok {
+				s.Shell = v
+				p.expr(kv.v, v, sk+"run")
+			}
+		case "working-directory":
+			if v, ok := p.str(kv.v, "working-directory of "+where); ok {
+				s.WorkingDirectory = v
+				p.expr(kv.v, v, sk+"working-directory")
+			}
+		case "continue-on-error":
+			s.ContinueOnError = p.boolOrExpr(kv.v, "continue-on-error of "+where, sk+"continue-on-error")
+		case "timeout-minutes":
+			s.TimeoutMinutes = p.numberOrExpr(kv.v, "timeout-minutes of "+where, sk+"timeout-minutes")
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return s, idNode
 	}
 	switch {
 	case run != nil && uses != nil:
-		return s, p.errorf(n, "%s has both run and uses", where)
+		p.errorf(n, "%s has both run and uses", where)
 	case run == nil && uses == nil:
-		return s, p.errorf(n, "%s must have run or uses", where)
+		p.errorf(n, "%s must have run or uses", where)
 	case run != nil:
 		script := strings.TrimSpace(s.Run)
-		if script == "" {
-			return s, p.errorf(run, "run of %s must not be empty", where)
+		if script == "" && run.Kind == yaml.ScalarNode {
+			p.errorf(run, "run of %s must not be empty", where)
 		}
 		if s.Name == "" {
 			first, _, _ := strings.Cut(script, "\n")
 			s.Name = "Run " + strings.TrimSpace(first)
 		}
 	default:
-		// The runner implements checkout itself; there is no action runtime.
-		ref, ok := strings.CutPrefix(s.Uses, "actions/checkout@")
-		if !ok || ref == "" {
-			return s, p.errorf(uses, "unsupported action %q in %s (only actions/checkout@<ref> is supported)", s.Uses, where)
+		if s.Uses != "" && !strings.HasPrefix(s.Uses, "./") && !strings.HasPrefix(s.Uses, "docker://") && !actionRE.MatchString(s.Uses) {
+			p.errorf(uses, "uses of %s must be OWNER/REPO[/PATH]@REF, ./PATH or docker://IMAGE", where)
 		}
 		if s.Name == "" {
 			s.Name = "Run " + s.Uses
 		}
 	}
-	return s, nil
-}
-
-// matches reports whether a push of ref (refs/heads/x or refs/tags/x) that
-// changed the given files triggers the workflow. changed == nil means the
-// changed files are unknown (a new branch, say), in which case paths filters
-// match. A nil trigger matches nothing.
-func (p *PushTrigger) matches(ref string, changed []string) bool {
-	if p == nil {
-		return false
-	}
-	branchFilter := p.Branches != nil || p.BranchesIgnore != nil
-	tagFilter := p.Tags != nil || p.TagsIgnore != nil
-	if branch, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
-		// Like GitHub, filtering only tags means branch pushes never match.
-		if tagFilter && !branchFilter {
-			return false
-		}
-		if p.Branches != nil && !matchPatterns(p.Branches, branch) ||
-			p.BranchesIgnore != nil && matchPatterns(p.BranchesIgnore, branch) {
-			return false
-		}
-		return p.pathsMatch(changed)
-	}
-	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
-		if branchFilter && !tagFilter {
-			return false
-		}
-		// Paths filters are not evaluated for tags, as on GitHub.
-		return !(p.Tags != nil && !matchPatterns(p.Tags, tag) ||
-			p.TagsIgnore != nil && matchPatterns(p.TagsIgnore, tag))
-	}
-	return false
-}
-
-func (p *PushTrigger) pathsMatch(changed []string) bool {
-	if changed == nil {
-		return true
-	}
-	switch {
-	case p.Paths != nil:
-		return slices.ContainsFunc(changed, func(f string) bool { return matchPatterns(p.Paths, f) })
-	case p.PathsIgnore != nil:
-		return slices.ContainsFunc(changed, func(f string) bool { return !matchPatterns(p.PathsIgnore, f) })
-	}
-	return true
-}
-
-// matchPatterns applies a filter list the GitHub way: patterns are tried in
-// order and the last one matching name decides, a "!" pattern excluding it.
-func matchPatterns(patterns []string, name string) bool {
-	matched := false
-	for _, pat := range patterns {
-		rest, neg := strings.CutPrefix(pat, "!")
-		if globMatch(rest, name) {
-			matched = !neg
-		}
-	}
-	return matched
-}
-
-// globMatch reports whether name matches pattern, where `*` matches any run
-// of characters except `/`, `**` any run including `/`, and `?` one
-// character other than `/`. As on GitHub, `**/` may also match nothing, so
-// `**/x` matches "x". A leading `!` is not special here; see matchPatterns.
-func globMatch(pattern, name string) bool {
-	const (
-		lit = iota
-		one
-		star
-		dstar
-	)
-	type token struct {
-		kind int
-		r    rune
-	}
-	var toks []token
-	pat := []rune(pattern)
-	for i := 0; i < len(pat); i++ {
-		switch {
-		case pat[i] == '*' && i+1 < len(pat) && pat[i+1] == '*':
-			for i+1 < len(pat) && pat[i+1] == '*' {
-				i++
-			}
-			toks = append(toks, token{kind: dstar})
-		case pat[i] == '*':
-			toks = append(toks, token{kind: star})
-		case pat[i] == '?':
-			toks = append(toks, token{kind: one})
-		default:
-			toks = append(toks, token{lit, pat[i]})
-		}
-	}
-
-	// Simulate the pattern as an NFA whose states are token positions; this
-	// stays linear in len(pattern)*len(name) where backtracking can explode.
-	cur := make([]bool, len(toks)+1)
-	next := make([]bool, len(toks)+1)
-	closure := func(set []bool) {
-		for i, t := range toks {
-			if !set[i] {
-				continue
-			}
-			if t.kind == star || t.kind == dstar {
-				set[i+1] = true
-			}
-			if t.kind == dstar && i+1 < len(toks) && toks[i+1] == (token{lit, '/'}) {
-				set[i+2] = true
-			}
-		}
-	}
-	cur[0] = true
-	closure(cur)
-	for _, c := range name {
-		clear(next)
-		alive := false
-		for i, t := range toks {
-			if !cur[i] {
-				continue
-			}
-			switch {
-			case t.kind == lit && t.r == c, t.kind == one && c != '/':
-				next[i+1], alive = true, true
-			case t.kind == star && c != '/', t.kind == dstar:
-				next[i], alive = true, true
-			}
-		}
-		if !alive {
-			return false
-		}
-		closure(next)
-		cur, next = next, cur
-	}
-	return cur[len(toks)]
-}
-
-// resolve validates the inputs of a dispatch request against the declared
-// ones and returns every declared input's value, defaults filled in. Values
-// may be strings, booleans or numbers, as they arrive from JSON.
-func (d *DispatchTrigger) resolve(in map[string]any) (map[string]string, error) {
-	var decls []DispatchInput
-	if d != nil {
-		decls = d.Inputs
-	}
-	// Sorted, so that the error for several unknown inputs is stable.
-	for _, name := range slices.Sorted(maps.Keys(in)) {
-		if !slices.ContainsFunc(decls, func(x DispatchInput) bool { return x.Name == name }) {
-			return nil, fmt.Errorf("unknown input %q", name)
-		}
-	}
-	out := make(map[string]string, len(decls))
-	for _, decl := range decls {
-		var v string
-		if raw := in[decl.Name]; raw != nil {
-			var ok bool
-			if v, ok = inputText(raw); !ok {
-				return nil, fmt.Errorf("input %q: must be a string, number or boolean", decl.Name)
-			}
-		}
-		if v == "" {
-			v = decl.Default
-		}
-		if v == "" {
-			if decl.Required {
-				return nil, fmt.Errorf("input %q: required", decl.Name)
-			}
-			if decl.Type == "boolean" {
-				v = "false"
-			}
-		}
-		if v != "" {
-			if err := decl.check(v); err != nil {
-				return nil, fmt.Errorf("input %q: %w", decl.Name, err)
-			}
-		}
-		out[decl.Name] = v
-	}
-	return out, nil
-}
-
-// inputText converts a JSON-decoded input value to its text.
-func inputText(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case bool:
-		return strconv.FormatBool(v), true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case json.Number:
-		return v.String(), true
-	case int:
-		return strconv.Itoa(v), true
-	case int64:
-		return strconv.FormatInt(v, 10), true
-	}
-	return "", false
-}
-
-// check validates a non-empty value against the input's type.
-func (in *DispatchInput) check(v string) error {
-	switch in.Type {
-	case "boolean":
-		if v != "true" && v != "false" {
-			return errors.New("must be true or false")
-		}
-	case "number":
-		if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return errors.New("must be a number")
-		}
-	case "choice":
-		if !slices.Contains(in.Options, v) {
-			return fmt.Errorf("must be one of %s", strings.Join(in.Options, ", "))
-		}
-	}
-	return nil
+	return s, idNode
 }

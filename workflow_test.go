@@ -37,18 +37,19 @@ func TestParseWorkflowFull(t *testing.T) {
 				Name:           "Build and test",
 				RunsOn:         []string{"self-hosted", "linux"},
 				Env:            map[string]string{"GOOS": "linux"},
-				TimeoutMinutes: 30,
+				TimeoutMinutes: "30",
+				Pos:            map[string]string{"name": "30:11", "runs-on": "31:14", "env": "33:7", "timeout-minutes": "34:22", "steps": "36:7"},
 				Steps: []WorkflowStep{
 					{Name: "Run actions/checkout@v4", Uses: "actions/checkout@v4"},
 					{Name: "Test", Run: "go vet ./...\ngo test ./...\n", WorkingDirectory: "src", Env: map[string]string{"CI": "1"}},
 				},
 			},
 			{
-				Key:            "deploy",
-				Name:           "deploy",
-				Image:          "alpine:3.20",
-				Needs:          []string{"build"},
-				TimeoutMinutes: 360,
+				Key:       "deploy",
+				Name:      "deploy",
+				Container: &ContainerSpec{Image: "alpine:3.20"},
+				Needs:     []string{"build"},
+				Pos:       map[string]string{"container": "46:7", "needs": "47:12", "steps": "49:7"},
 				Steps: []WorkflowStep{
 					{Name: "Run ./deploy.sh --env prod", Run: "  ./deploy.sh --env prod  \n  echo done"},
 				},
@@ -97,7 +98,7 @@ func TestParseWorkflowValid(t *testing.T) {
 			return ""
 		}},
 		{"container string and anchors", "on: push\njobs:\n  a:\n    container: img\n    steps: &s\n      - run: echo hi\n  b:\n    runs-on: x\n    steps: *s\n", func(w *Workflow) string {
-			if w.Jobs[0].Image != "img" || w.Jobs[1].Steps[0].Name != "Run echo hi" {
+			if w.Jobs[0].Image() != "img" || w.Jobs[1].Steps[0].Name != "Run echo hi" {
 				return "want image img and aliased steps"
 			}
 			return ""
@@ -146,81 +147,95 @@ func TestParseWorkflowFixtures(t *testing.T) {
 
 func TestParseWorkflowErrors(t *testing.T) {
 	const steps = "    steps:\n      - run: x\n"
+	const job = "jobs:\n  a:\n    runs-on: x\n" + steps
 	tests := []struct {
-		name, src, want string
+		name, src string
+		want      []string // every problem, in order, as workflow check prints them
 	}{
-		{"empty file", "", "bad.yml: empty workflow file"},
-		{"only comments", "# nothing\n", "bad.yml: empty workflow file"},
-		{"syntax error", "on: push\njobs:\n  a: [\n", "bad.yml:3: did not find expected node content"},
-		{"bad indentation", "on: push\njobs:\n  a:\n    runs-on: x\n   steps: y\n", "bad.yml:2: did not find expected key"},
-		{"non-map document", "- on\n- jobs\n", "bad.yml:1: workflow must be a mapping"},
-		{"scalar document", "hello\n", "bad.yml:1: workflow must be a mapping"},
-		{"two documents", "on: push\n---\njobs: {}\n", "bad.yml:2: more than one YAML document"},
-		{"unknown top key", "on: push\npermissions: read\n", `bad.yml:2: unknown key "permissions" in workflow`},
-		{"duplicate top key", "on: push\nname: a\nname: b\n", `bad.yml:3: duplicate key "name" in workflow`},
-		{"missing on", "jobs:\n  a:\n    runs-on: x\n" + steps, `bad.yml:1: missing "on"`},
-		{"missing jobs", "on: push\n", `bad.yml:1: missing "jobs"`},
-		{"empty jobs", "on: push\njobs: {}\n", "bad.yml:2: jobs must not be empty"},
-		{"null jobs", "on: push\njobs:\n", "bad.yml:2: jobs must not be empty"},
-		{"bad event", "on: pull_request\n", `bad.yml:1: unsupported event "pull_request"`},
-		{"bad event in list", "on:\n  - push\n  - schedule\n", `bad.yml:3: unsupported event "schedule"`},
-		{"bad event in map", "on:\n  push:\n  issues:\n", `bad.yml:3: unsupported event "issues"`},
-		{"duplicate event", "on: [push, push]\n", `bad.yml:1: duplicate event "push"`},
-		{"empty on map", "on: {}\n", "bad.yml:1: on must name at least one event"},
-		{"unknown push key", "on:\n  push:\n    branch: main\n", `bad.yml:3: unknown key "branch" in on.push`},
-		{"branches and branches-ignore", "on:\n  push:\n    branches: [main]\n    branches-ignore: [dev]\n", "bad.yml:4: on.push cannot have both branches and branches-ignore"},
-		{"tags and tags-ignore", "on:\n  push:\n    tags-ignore: [v1]\n    tags: [v2]\n", "bad.yml:4: on.push cannot have both tags and tags-ignore"},
-		{"paths and paths-ignore", "on:\n  push:\n    paths: [a]\n    paths-ignore: [b]\n", "bad.yml:4: on.push cannot have both paths and paths-ignore"},
-		{"empty branch list", "on:\n  push:\n    branches: []\n", "bad.yml:3: on.push.branches must be a string or a non-empty list"},
-		{"bad dispatch key", "on:\n  workflow_dispatch:\n    input: {}\n", `bad.yml:3: unknown key "input" in on.workflow_dispatch`},
-		{"bad input key", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        kind: x\n", `bad.yml:5: unknown key "kind" in input "a"`},
-		{"bad input type", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: environment\n", `bad.yml:5: type of input "a" must be`},
-		{"choice without options", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: choice\n", `bad.yml:5: choice input "a" needs options`},
-		{"options without choice", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        options: [x]\n", `bad.yml:5: options of input "a" require type: choice`},
-		{"bad choice default", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: choice\n        options: [x, y]\n        default: z\n", `bad.yml:7: default of input "a": must be one of x, y`},
-		{"bad boolean default", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: boolean\n        default: yes\n", `bad.yml:6: default of input "a": must be true or false`},
-		{"bad required", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        required: sure\n", `bad.yml:5: required of input "a" must be true or false`},
-		{"bad env name", "on: push\nenv:\n  OK: 1\n  BAD-NAME: 2\n", `bad.yml:4: invalid variable name "BAD-NAME" in env`},
-		{"env not scalar", "on: push\nenv:\n  A: [1]\n", "bad.yml:3: env.A must be a string, number or boolean"},
-		{"bad job id", "on: push\njobs:\n  1job:\n    runs-on: x\n" + steps, `bad.yml:3: invalid job id "1job"`},
-		{"unknown job key", "on: push\njobs:\n  build:\n    runs-on: x\n    strategy: {}\n" + steps, `bad.yml:5: unknown key "strategy" in job "build"`},
-		{"duplicate job key", "on: push\njobs:\n  build:\n    runs-on: x\n    runs-on: y\n" + steps, `bad.yml:5: duplicate key "runs-on" in job "build"`},
-		{"duplicate job", "on: push\njobs:\n  a:\n    runs-on: x\n" + steps + "  a:\n    runs-on: x\n" + steps, `bad.yml:7: duplicate key "a" in jobs`},
-		{"no runs-on or container", "on: push\njobs:\n  build:\n" + steps, `bad.yml:3: job "build" must have runs-on or container`},
-		{"no steps", "on: push\njobs:\n  build:\n    runs-on: x\n", `bad.yml:3: job "build" has no steps`},
-		{"empty steps", "on: push\njobs:\n  build:\n    runs-on: x\n    steps: []\n", `bad.yml:5: steps of job "build" must be a non-empty list`},
-		{"container map extra key", "on: push\njobs:\n  a:\n    container:\n      image: x\n      ports: [80]\n" + steps, `bad.yml:6: unknown key "ports" in container of job "a"`},
-		{"container without image", "on: push\njobs:\n  a:\n    container: {}\n" + steps, `bad.yml:4: container of job "a" must have an image`},
-		{"needs unknown job", "on: push\njobs:\n  a:\n    runs-on: x\n    needs: [b]\n" + steps, `bad.yml:5: job "a" needs unknown job "b"`},
-		{"needs itself", "on: push\njobs:\n  a:\n    runs-on: x\n    needs: a\n" + steps, `bad.yml:5: job "a" needs itself`},
+		{"empty file", "", []string{"bad.yml: empty workflow file"}},
+		{"only comments", "# nothing\n", []string{"bad.yml: empty workflow file"}},
+		{"syntax error", "on: push\njobs:\n  a: [\n", []string{"bad.yml:3: did not find expected node content"}},
+		{"bad indentation", "on: push\njobs:\n  a:\n    runs-on: x\n   steps: y\n", []string{"bad.yml:2: did not find expected key"}},
+		{"non-map document", "- on\n- jobs\n", []string{"bad.yml:1:1: workflow must be a mapping"}},
+		{"two documents", "on: push\n---\njobs: {}\n", []string{"bad.yml:2:1: more than one YAML document"}},
+		{"unknown top key and missing jobs", "on: push\nstrategy: x\n", []string{`bad.yml:1:1: missing "jobs"`, `bad.yml:2:1: unknown key "strategy" in workflow`}},
+		{"duplicate top key", "on: push\nname: a\nname: b\n" + job, []string{`bad.yml:3:1: duplicate key "name" in workflow`}},
+		{"missing on", job, []string{`bad.yml:1:1: missing "on"`}},
+		{"empty jobs", "on: push\njobs: {}\n", []string{"bad.yml:2:7: jobs must not be empty"}},
+		{"unknown event", "on: pull-request\n" + job, []string{`bad.yml:1:5: unknown event "pull-request" in on`}},
+		{"unknown event in map", "on:\n  push:\n  issue:\n" + job, []string{`bad.yml:3:3: unknown event "issue" in on`}},
+		{"duplicate event", "on: [push, push]\n" + job, []string{`bad.yml:1:12: duplicate event "push" in on`}},
+		{"empty on map", "on: {}\n" + job, []string{"bad.yml:1:5: on must name at least one event"}},
+		{"unknown push key", "on:\n  push:\n    branch: main\n" + job, []string{`bad.yml:3:5: unknown key "branch" in on.push`}},
+		{"branches and branches-ignore", "on:\n  push:\n    branches: [main]\n    branches-ignore: [dev]\n" + job, []string{"bad.yml:4:5: on.push cannot have both branches and branches-ignore"}},
+		{"pr paths and paths-ignore", "on:\n  pull_request:\n    paths: [a]\n    paths-ignore: [b]\n" + job, []string{"bad.yml:4:5: on.pull_request cannot have both paths and paths-ignore"}},
+		{"pr bad type", "on:\n  pull_request:\n    types: [opened, merged]\n" + job, []string{`bad.yml:3:21: unknown activity type "merged" in on.pull_request.types`}},
+		{"pr tags", "on:\n  pull_request_target:\n    tags: [v1]\n" + job, []string{`bad.yml:3:5: unknown key "tags" in on.pull_request_target`}},
+		{"release bad type", "on:\n  release:\n    types: published\n  issues:\n    types: [opened, bogus]\n" + job, []string{`bad.yml:5:21: unknown activity type "bogus" in on.issues.types`}},
+		{"event without types", "on:\n  fork:\n    types: [x]\n" + job, []string{`bad.yml:3:5: unknown key "types" in on.fork`}},
+		{"schedule not a list", "on:\n  schedule:\n    cron: '* * * * *'\n" + job, []string{"bad.yml:3:5: on.schedule must be a non-empty list of {cron: ...}"}},
+		{"bad cron", "on:\n  schedule:\n    - cron: '61 * * * *'\n" + job, []string{`bad.yml:3:13: cron expression "61 * * * *": minute field "61"`}},
+		{"workflow_call input without type", "on:\n  workflow_call:\n    inputs:\n      x:\n        required: true\n" + job, []string{`bad.yml:4:7: on.workflow_call input "x" needs a type`}},
+		{"bad dispatch key", "on:\n  workflow_dispatch:\n    input: {}\n" + job, []string{`bad.yml:3:5: unknown key "input" in on.workflow_dispatch`}},
+		{"bad input type", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: date\n" + job, []string{`bad.yml:5:15: type of input "a" must be string, boolean, choice, number or environment`}},
+		{"choice without options", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: choice\n" + job, []string{`bad.yml:5:9: choice input "a" needs options`}},
+		{"bad choice default", "on:\n  workflow_dispatch:\n    inputs:\n      a:\n        type: choice\n        options: [x, y]\n        default: z\n" + job, []string{`bad.yml:7:18: default of input "a": must be one of x, y`}},
+		{"bad env name", "on: push\nenv:\n  OK-1: 1\n  BAD=NAME: 2\n" + job, []string{`bad.yml:4:3: invalid variable name "BAD=NAME" in env`}},
+		{"bad permissions", "on: push\npermissions:\n  contents: read\n  id-token: read\n  pull_requests: write\n" + job,
+			[]string{"bad.yml:4:13: permissions.id-token must be write, none", `bad.yml:5:3: unknown permission scope "pull_requests" in permissions`}},
+		{"bad job id", "on: push\njobs:\n  1job:\n    runs-on: x\n" + steps, []string{`bad.yml:3:3: invalid job id "1job"`}},
+		{"unknown job key", "on: push\njobs:\n  build:\n    runs-on: x\n    strategies: {}\n" + steps, []string{`bad.yml:5:5: unknown key "strategies" in job "build"`}},
+		{"no runs-on", "on: push\njobs:\n  build:\n" + steps, []string{`bad.yml:3:3: job "build" must have runs-on`}},
+		{"no steps", "on: push\njobs:\n  build:\n    runs-on: x\n", []string{`bad.yml:3:3: job "build" has no steps`}},
+		{"reusable with steps", "on: push\njobs:\n  c:\n    uses: o/r/.github/workflows/x.yml@v1\n" + steps, []string{`bad.yml:3:3: job "c" calls a reusable workflow and cannot have steps`}},
+		{"reusable bad path", "on: push\njobs:\n  c:\n    uses: o/r@v1\n", []string{`bad.yml:4:11: uses of job "c" must be a reusable workflow`}},
+		{"needs unknown job", "on: push\njobs:\n  a:\n    runs-on: x\n    needs: [b]\n" + steps, []string{`bad.yml:5:13: job "a" needs unknown job "b"`}},
 		{"needs cycle", "on: push\njobs:\n  a:\n    runs-on: x\n    needs: c\n" + steps + "  b:\n    runs-on: x\n    needs: a\n" + steps + "  c:\n    runs-on: x\n    needs: b\n" + steps,
-			"bad.yml:10: needs cycle: a -> c -> b -> a"},
-		{"needs twice", "on: push\njobs:\n  a:\n    runs-on: x\n" + steps + "  b:\n    runs-on: x\n    needs: [a, a]\n" + steps, `bad.yml:9: job "b" lists "a" twice`},
-		{"zero timeout", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 0\n" + steps, `bad.yml:5: timeout-minutes of job "a" must be a positive integer`},
-		{"float timeout", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 1.5\n" + steps, `bad.yml:5: timeout-minutes of job "a" must be a positive integer`},
-		{"huge timeout", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 99999999999999999999\n" + steps, `bad.yml:5: timeout-minutes`},
-		{"unknown step key", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n      - run: y\n        shell: bash\n", `bad.yml:8: unknown key "shell" in step 2 of job "a"`},
-		{"duplicate step key", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n        run: y\n", `bad.yml:7: duplicate key "run" in step 1 of job "a"`},
-		{"run and uses", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n        uses: actions/checkout@v4\n", `bad.yml:6: step 1 of job "a" has both run and uses`},
-		{"neither run nor uses", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - name: x\n", `bad.yml:6: step 1 of job "a" must have run or uses`},
-		{"empty run", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: \"  \"\n", `bad.yml:6: run of step 1 of job "a" must not be empty`},
-		{"unsupported action", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/setup-go@v5\n", `bad.yml:6: unsupported action "actions/setup-go@v5"`},
-		{"checkout without ref", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout@\n", `bad.yml:6: unsupported action "actions/checkout@"`},
-		{"bad step env", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n        env:\n          1X: y\n", `bad.yml:8: invalid variable name "1X" in env of step 1 of job "a"`},
-		{"step not a map", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - echo hi\n", `bad.yml:6: step 1 of job "a" must be a mapping`},
-		{"merge key", "on: push\njobs:\n  a:\n    <<: {runs-on: x}\n" + steps, `bad.yml:4: unknown key "<<" in job "a"`},
+			[]string{"bad.yml:10:12: needs cycle: a -> c -> b -> a"}},
+		{"zero timeout", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 0\n" + steps, []string{`bad.yml:5:22: timeout-minutes of job "a" must be a positive number or an expression`}},
+		{"continue-on-error text", "on: push\njobs:\n  a:\n    runs-on: x\n    continue-on-error: maybe\n" + steps, []string{`bad.yml:5:24: continue-on-error of job "a" must be true, false or an expression`}},
+		{"job if with steps context", "on: push\njobs:\n  a:\n    runs-on: x\n    if: steps.x.outcome == 'success'\n" + steps,
+			[]string{"bad.yml:5:9: context 'steps' is not available in jobs.<job_id>.if at column 1 in expression `steps.x.outcome == 'success'`"}},
+		{"runs-on with env context", "on: push\njobs:\n  a:\n    runs-on: ${{ env.OS }}\n" + steps,
+			[]string{"bad.yml:4:14: context 'env' is not available in jobs.<job_id>.runs-on at column 1 in expression `env.OS`"}},
+		{"workflow env with matrix", "on: push\nenv:\n  A: ${{ matrix.x }}\n" + job, []string{"bad.yml:3:6: context 'matrix' is not available in env"}},
+		{"bad expression syntax", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ github.sha ) }}\n", []string{"bad.yml:6:14: "}},
+		{"unclosed expression", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ github.sha\n", []string{"bad.yml:6:14: the expression is not closed"}},
+		{"step if with hashFiles", "on: push\njobs:\n  a:\n    runs-on: x\n    outputs:\n      o: ${{ hashFiles('x') }}\n" + steps, []string{"bad.yml:6:10: function 'hashFiles' is not available in jobs.<job_id>.outputs.<output_id>"}},
+		{"matrix empty vector", "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        os: []\n" + steps, []string{"bad.yml:7:9: matrix of strategy of job \"a\": Matrix vector 'os' does not contain any values"}},
+		{"matrix not a list", "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        os: linux\n" + steps, []string{`bad.yml:7:13: matrix vector "os" of matrix of strategy of job "a" must be a list or an expression`}},
+		{"matrix too big", "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        a: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n        b: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n" + steps,
+			[]string{"bad.yml:7:9: matrix of strategy of job \"a\": matrix produces 289 jobs; at most 256 are allowed"}},
+		{"bad strategy key", "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      fail_fast: false\n" + steps, []string{`bad.yml:6:7: unknown key "fail_fast" in strategy of job "a"`}},
+		{"concurrency without group", "on: push\nconcurrency:\n  cancel-in-progress: true\n" + job, []string{"bad.yml:3:3: concurrency needs a group"}},
+		{"step both run and uses", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n        uses: a/b@v1\n", []string{"bad.yml:6:9: step 1 of job \"a\" has both run and uses"}},
+		{"step bad uses", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout\n", []string{"bad.yml:6:15: uses of step 1 of job \"a\" must be OWNER/REPO[/PATH]@REF, ./PATH or docker://IMAGE"}},
+		{"step unknown key and dup id", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - id: s\n        run: x\n        timeout: 3\n      - id: S\n        run: y\n",
+			[]string{`bad.yml:8:9: unknown key "timeout" in step 1 of job "a"`, `bad.yml:9:13: step id "S" is used twice in job "a"`}},
+		{"several problems", "on:\n  push:\n    branch: main\njobs:\n  a:\n    runs-on: x\n    bogus: 1\n    steps:\n      - run: x\n        shel: bash\n",
+			[]string{`bad.yml:3:5: unknown key "branch" in on.push`, `bad.yml:7:5: unknown key "bogus" in job "a"`, `bad.yml:10:9: unknown key "shel" in step 1 of job "a"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := parseWorkflow("bad.yml", []byte(tt.src))
-			if err == nil {
-				t.Fatalf("parseWorkflow(bad.yml) = %+v, want error containing %q", w, tt.want)
+			w, errs := checkWorkflow("bad.yml", []byte(tt.src))
+			if w != nil {
+				t.Fatalf("checkWorkflow(bad.yml) = %+v, want errors %q", w, tt.want)
 			}
-			if _, ok := err.(*workflowError); !ok {
-				t.Errorf("parseWorkflow(bad.yml): err is %T, want *workflowError", err)
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parseWorkflow(bad.yml): err = %v, want substring %q", err, tt.want)
+			if len(got) != len(tt.want) {
+				t.Fatalf("checkWorkflow(bad.yml): %d problems\n%s\nwant %d\n%s", len(got), strings.Join(got, "\n"), len(tt.want), strings.Join(tt.want, "\n"))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("checkWorkflow(bad.yml): problem %d = %q, want prefix %q", i, got[i], tt.want[i])
+				}
+			}
+			// parseWorkflow reports the first of them.
+			if _, err := parseWorkflow("bad.yml", []byte(tt.src)); err == nil || err.Error() != got[0] {
+				t.Errorf("parseWorkflow(bad.yml) = %v, want %q", err, got[0])
 			}
 		})
 	}
@@ -402,6 +417,7 @@ func FuzzParseWorkflow(f *testing.F) {
 	}
 	f.Add([]byte("on: push\njobs:\n  a: &a\n    runs-on: x\n    steps: [*a]\n"))
 	f.Add([]byte("on:\n  workflow_dispatch:\n    inputs:\n      a: {type: choice, options: [x], default: x}\n"))
+	f.Add([]byte("on: [pull_request, schedule]\njobs:\n  a:\n    runs-on: ${{ matrix.os }}\n    strategy: {matrix: {os: [a, b], include: [{os: c}]}}\n    if: ${{ needs.x.result }}\n    steps: [{id: s, run: '${{ steps.s.outputs.x }}'}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, err := parseWorkflow("fuzz.yml", data)
 		if err != nil {
@@ -414,7 +430,7 @@ func FuzzParseWorkflow(f *testing.F) {
 			t.Fatalf("parseWorkflow(fuzz.yml) succeeded with no jobs")
 		}
 		for _, j := range w.Jobs {
-			if len(j.Steps) == 0 {
+			if len(j.Steps) == 0 && j.Uses == "" {
 				t.Fatalf("parseWorkflow(fuzz.yml): job %q has no steps", j.Key)
 			}
 		}
@@ -422,5 +438,15 @@ func FuzzParseWorkflow(f *testing.F) {
 		w.Push.matches("refs/heads/main", []string{"a/b.go"})
 		w.Push.matches("refs/tags/v1", nil)
 		w.Dispatch.resolve(nil)
+		w.PullRequest.matches("opened", "main", []string{"a"})
+		for _, j := range w.Jobs {
+			if j.Strategy != nil && j.Strategy.Matrix != nil {
+				evalMatrix(j.Strategy.Matrix, &exprEnv{})
+			}
+		}
+		// Every problem checkWorkflow reports carries the file name.
+		if _, errs := checkWorkflow("fuzz.yml", data); errs != nil {
+			t.Fatalf("checkWorkflow found %v where parseWorkflow found none", errs)
+		}
 	})
 }

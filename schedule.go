@@ -1,0 +1,165 @@
+// The scheduler: on.schedule workflows start runs on their repository's
+// default branch, checked once a minute.
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path"
+	"time"
+)
+
+// schedule checks, every minute, which schedules are due and starts their
+// runs. A minute the server was down is not made up for.
+func (s *server) schedule(ctx context.Context) {
+	sc := &scheduler{store: s.store, cache: map[int64]scheduleCache{}}
+	for {
+		now := s.store.now()
+		next := now.Truncate(time.Minute).Add(time.Minute)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next.Sub(now)):
+		}
+		n, err := sc.tick(ctx)
+		if err != nil {
+			s.log.Error("starting scheduled runs", "err", err)
+		}
+		if n > 0 {
+			s.log.Info("started scheduled runs", "count", n)
+			s.wake()
+		}
+	}
+}
+
+// scheduler remembers each repository's schedules by the commit they were
+// read at, so an unchanged default branch costs one rev-parse a minute.
+// Only the scheduler's goroutine uses it: no lock.
+type scheduler struct {
+	store *Store
+	cache map[int64]scheduleCache // by repository id
+}
+
+type scheduleCache struct {
+	sha     string
+	entries []scheduleEntry
+}
+
+type scheduleEntry struct {
+	file    string // repository path
+	content []byte
+	wf      *Workflow
+}
+
+// tick starts the runs of every schedule that matches the current minute
+// (the Store's clock, in UTC) and returns how many it started.
+func (sc *scheduler) tick(ctx context.Context) (int, error) {
+	minute := sc.store.now().UTC().Truncate(time.Minute)
+	repos, err := sc.store.allRepos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	started := 0
+	var errs []error
+	for _, repo := range repos {
+		entries, sha, err := sc.schedules(ctx, repo)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			for _, cs := range e.wf.Schedules {
+				if !cs.matches(minute) {
+					continue
+				}
+				ok, err := sc.store.fireSchedule(ctx, repo, e.file, cs.String(), minute, runSpec{
+					RepoID: repo.ID, File: e.file, Content: e.content, Workflow: e.wf,
+					HeadSHA: sha, HeadRef: "refs/heads/" + repo.DefaultBranch, Event: "schedule", ActorID: repo.OwnerID,
+					Payload: map[string]any{"schedule": cs.String(), "repository": repoPayload(repo)},
+				})
+				if err != nil {
+					errs = append(errs, err)
+				} else if ok {
+					started++
+				}
+			}
+		}
+	}
+	return started, errors.Join(errs...)
+}
+
+// schedules returns the parsed workflows with a schedule at the tip of the
+// repository's default branch, and that commit.
+func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry, string, error) {
+	g := gitRepo{dir: repo.GitDir}
+	sha, err := g.resolve(ctx, "refs/heads/"+repo.DefaultBranch)
+	if errors.Is(err, errNotFound) {
+		return nil, "", nil // no such branch yet
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if c, ok := sc.cache[repo.ID]; ok && c.sha == sha {
+		return c.entries, sha, nil
+	}
+	files, err := g.workflowFiles(ctx, sha)
+	if err != nil {
+		return nil, "", err
+	}
+	var entries []scheduleEntry
+	for _, f := range files {
+		content, err := g.readFile(ctx, sha, f)
+		if err != nil {
+			return nil, "", err
+		}
+		// A file that does not parse has no schedule we could trust; its
+		// problems are reported when it is pushed.
+		if wf, err := parseWorkflow(path.Base(f), content); err == nil && len(wf.Schedules) > 0 {
+			entries = append(entries, scheduleEntry{f, content, wf})
+		}
+	}
+	sc.cache[repo.ID] = scheduleCache{sha, entries}
+	return entries, sha, nil
+}
+
+// fireSchedule records that a schedule fired in a minute and starts its
+// run, in one transaction: a schedule fires at most once per minute, also
+// across restarts and several servers on one database.
+func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp runSpec) (bool, error) {
+	fired := false
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO schedule_fires (repo_id, workflow_file, cron, last_minute) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo_id, workflow_file, cron) DO UPDATE SET last_minute = excluded.last_minute
+			WHERE last_minute < excluded.last_minute`, repo.ID, file, cron, minute.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		fired = true
+		_, err = s.insertRun(tx, sp)
+		return err
+	})
+	return fired, err
+}
+
+// allRepos lists every repository, for the scheduler.
+func (s *Store) allRepos(ctx context.Context) ([]*Repo, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Repo
+	for rows.Next() {
+		r, err := scanRepo(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

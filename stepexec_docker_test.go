@@ -1,0 +1,149 @@
+//go:build docker
+
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const testServiceImage = "shithub-test-httpd:latest"
+
+// buildServiceImage derives from the test image one whose command serves
+// HTTP on port 80 in the foreground: a service container.
+func buildServiceImage(t *testing.T) {
+	t.Helper()
+	name := "shithub-test-httpd-build-" + randomInstance("x")
+	if out, err := exec.Command("docker", "run", "--name", name, "--entrypoint", "sh", testImage,
+		"-c", "echo hello-from-web > /index.txt").CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	defer exec.Command("docker", "rm", "-f", name).Run()
+	if out, err := exec.Command("docker", "commit", "--change", `ENTRYPOINT ["httpd"]`,
+		"--change", `CMD ["-f", "-p", "80", "-h", "/"]`, name, testServiceImage).CombinedOutput(); err != nil {
+		t.Fatalf("docker commit: %v\n%s", err, out)
+	}
+}
+
+func TestDockerWorkflowSteps(t *testing.T) {
+	buildTestImage(t)
+	buildServiceImage(t)
+
+	// Two legs of a matrix, built as the server builds their claims.
+	for i, leg := range []string{"1.21", "1.22"} {
+		t.Run(leg, func(t *testing.T) {
+			t.Parallel()
+			id := int64(9201 + i)
+			job := wfJob(id,
+				claimedStep{StepKey: "gen", Run: `echo "version=${{ matrix.go }}" >> "$GITHUB_OUTPUT"
+echo "EXTRA=from env file" >> "$GITHUB_ENV"
+mkdir -p /tmp/tool && printf '#!/bin/sh\necho tool ran\n' > /tmp/tool/mytool && chmod +x /tmp/tool/mytool
+echo /tmp/tool >> "$GITHUB_PATH"
+echo "## leg ${{ matrix.go }}" >> "$GITHUB_STEP_SUMMARY"
+echo "go.sum of ${{ matrix.go }}" > go.sum`},
+				claimedStep{Run: `echo "got ${{ steps.gen.outputs.version }} $EXTRA"; mytool; echo "::add-mask::s3cret"; echo "the s3cret"`},
+				claimedStep{StepKey: "flaky", Run: "exit 4", ContinueOnError: "true"},
+				claimedStep{Run: `echo "flaky ${{ steps.flaky.outcome }}/${{ steps.flaky.conclusion }}"`},
+				claimedStep{Run: "echo skipped", If: "matrix.go == '1.21'"},
+				claimedStep{Run: `wget -q -O - http://web/index.txt`, If: "${{ matrix.go == '1.22' }}"},
+				claimedStep{Run: "echo hash ${{ hashFiles('**/go.sum') }}"},
+				claimedStep{Run: "sleep 30", TimeoutMinutes: "${{ 0.02 }}"},
+				claimedStep{Run: "echo after the timeout: ${{ job.status }}", If: "always()"},
+			)
+			job.RunsOn = []string{"busybox"}
+			job.Contexts["matrix"] = map[string]any{"go": leg}
+			job.Outputs = map[string]string{"version": "${{ steps.gen.outputs.version }}"}
+			job.Services = map[string]*ContainerSpec{"web": {Image: testServiceImage, Ports: []string{"80"}}}
+			src := newFakeSource()
+			ex := newDockerExecutor(t, src)
+			ex.runJob(job)
+
+			logs := make([]string, len(job.Steps))
+			for i, s := range job.Steps {
+				logs[i] = src.log(t, s.ID)
+			}
+			if got := src.jobConclusion(id); got != "failure" {
+				t.Fatalf("job conclusion = %q, want failure (the timed-out step); logs %q", got, logs)
+			}
+			want := []string{"running,success", "running,success", "running,success", "running,success", "running,success",
+				"skipped", "running,success", "running,success", "running,failure", "running,success"}
+			if leg == "1.21" {
+				want[5], want[6] = "running,success", "skipped"
+			}
+			if got := statuses(src, job); !slices.Equal(got, want) {
+				t.Errorf("step statuses:\n got %q\nwant %q\nlogs %q", got, want, logs)
+			}
+			if got := logs[2]; got != "got "+leg+" from env file\ntool ran\nthe ***\n" {
+				t.Errorf("step 2 log = %q", got)
+			}
+			if got := logs[4]; got != "flaky failure/success\n" {
+				t.Errorf("step 4 log = %q", got)
+			}
+			if leg == "1.22" && logs[6] != "hello-from-web\n" {
+				t.Errorf("the service is not reachable by its name: %q", logs[6])
+			}
+			sum := sha256.Sum256([]byte("go.sum of " + leg + "\n"))
+			total := sha256.Sum256(sum[:])
+			if got := logs[7]; got != "hash "+hex.EncodeToString(total[:])+"\n" {
+				t.Errorf("hashFiles log = %q", got)
+			}
+			if got := logs[8]; !strings.Contains(got, "##[error]The action has timed out.") {
+				t.Errorf("timed-out step log = %q", got)
+			}
+			if got := logs[9]; got != "after the timeout: failure\n" {
+				t.Errorf("last step log = %q", got)
+			}
+			src.mu.Lock()
+			outputs, summary := src.outputs[id], src.summaries[job.Steps[1].ID]
+			src.mu.Unlock()
+			if outputs["version"] != leg {
+				t.Errorf("job outputs = %q", outputs)
+			}
+			if summary != "## leg "+leg+"\n" {
+				t.Errorf("summary = %q", summary)
+			}
+			if left := containersOf(t, id); len(left) != 0 {
+				t.Errorf("containers left: %v", left)
+			}
+			if out, _ := exec.Command("docker", "network", "ls", "-q", "--filter", fmt.Sprintf("label=%s=%d", labelJob, id)).Output(); len(strings.TrimSpace(string(out))) != 0 {
+				t.Errorf("network left: %s", out)
+			}
+			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+				t.Errorf("files left in the work directory: %v", entries)
+			}
+		})
+	}
+}
+
+func TestDockerWorkflowCancelAlways(t *testing.T) {
+	buildTestImage(t)
+	job := wfJob(9210,
+		claimedStep{Run: "echo started; sleep 600"},
+		claimedStep{Run: "echo never"},
+		claimedStep{Run: "echo cleanup ${{ job.status }}; cat marker", If: "always()"},
+	)
+	job.RunsOn = []string{"busybox"}
+	job.Steps[1].Run = "echo kept > marker; echo started; sleep 600"
+	src := newFakeSource()
+	ex := newDockerExecutor(t, src)
+	done := startJob(ex, job)
+	waitUntil(t, "the step's output", func() bool { return strings.Contains(src.log(t, job.Steps[1].ID), "started") })
+	ex.cancel(9210)
+	<-done
+	if got := src.jobConclusion(9210); got != "cancelled" {
+		t.Fatalf("job conclusion = %q", got)
+	}
+	want := []string{"running,success", "running,cancelled", "skipped", "running,success"}
+	if got := statuses(src, job); !slices.Equal(got, want) {
+		t.Errorf("step statuses = %q, want %q", got, want)
+	}
+	if got := src.log(t, job.Steps[3].ID); got != "cleanup cancelled\nkept\n" {
+		t.Errorf("always() step log = %q", got)
+	}
+}
