@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -289,14 +290,11 @@ func (s *server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// serveJobLog answers with a job's whole log as text. A log is anything a
+// serveJobLog answers with a job's whole log as text, streamed a page of
+// chunks at a time: memory does not grow with the log. A log is anything a
 // job printed: it must never be taken for a page.
 func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64) error {
 	steps, err := jobSteps(r.Context(), s.store.db, jobID)
-	if err != nil {
-		return err
-	}
-	chunks, err := s.store.jobLogChunks(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
@@ -305,30 +303,38 @@ func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	h.Set("Cache-Control", "no-store")
-	writeJobLog(w, steps, chunks)
+	if err := writeJobLog(r.Context(), w, s.store, steps); err != nil {
+		// The answer has begun: all that is left is to cut it short.
+		s.log.Warn("streaming a job log", "job", jobID, "err", err)
+	}
 	return nil
 }
 
 // writeJobLog writes a job's steps and their logs in GitHub's grouped form.
-func writeJobLog(w io.Writer, steps []*Step, chunks []logChunk) {
-	byStep := map[int64][][]byte{}
-	for _, c := range chunks {
-		byStep[c.StepID] = append(byStep[c.StepID], c.Data)
-	}
-	for _, st := range steps {
-		fmt.Fprintf(w, "##[group]%s\n", st.Name)
+func writeJobLog(ctx context.Context, w io.Writer, st *Store, steps []*Step) error {
+	for _, step := range steps {
+		if _, err := fmt.Fprintf(w, "##[group]%s\n", step.Name); err != nil {
+			return err
+		}
 		var last byte = '\n'
-		for _, d := range byStep[st.ID] {
-			w.Write(d)
-			if len(d) > 0 {
-				last = d[len(d)-1]
+		err := st.eachLogChunk(ctx, step.ID, 0, func(c logChunk) error {
+			if len(c.Data) > 0 {
+				last = c.Data[len(c.Data)-1]
 			}
+			_, err := w.Write(c.Data)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if last != '\n' {
 			io.WriteString(w, "\n")
 		}
-		io.WriteString(w, "##[endgroup]\n")
+		if _, err := io.WriteString(w, "##[endgroup]\n"); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // ---- the runner protocol ----
@@ -350,10 +356,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if body.Capacity != nil && *body.Capacity < 0 {
 		return malformedf("capacity must not be negative")
 	}
-	labels := body.Labels
-	if labels == nil {
-		labels = rn.Labels
-	}
+	labels := narrowLabels(rn.Labels, body.Labels)
 	if body.Capacity != nil && *body.Capacity == 0 {
 		if err := s.store.touchRunner(r.Context(), rn.ID); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -122,7 +123,14 @@ var migrations = []string{
 		last_minute   INTEGER NOT NULL,
 		PRIMARY KEY (repo_id, workflow_file, cron)
 	) WITHOUT ROWID;`,
-	// 4: secrets, variables, the secrets API's box keys, and what each
+	// 4: a runner can be revoked (runner revoke); a claimed job waits for
+	// its runner's first report (claim_acked 0) and goes back to the queue
+	// when none comes. Jobs running before this migration count as acked.
+	`ALTER TABLE runners ADD COLUMN revoked_at INTEGER;
+	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
+	// 5: artifacts of runs (artifacts.go), their bytes in parts.
+	artifactSchema,
+	// 6: secrets, variables, the secrets API's box keys, and what each
 	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
 	migrationSecrets,
 }
@@ -200,6 +208,12 @@ type Store struct {
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
 	serverURL string
+
+	// onLogPage, when set (by tests), hears of every page of log chunks
+	// read: how many rows and bytes.
+	onLogPage func(rows, bytes int)
+	secretMu  sync.Mutex // guards secret
+	secret    []byte     // runtimeSecret, once read
 
 	// keyFile is the server key's file (--secret-key-file, default
 	// <db>.key), read or created on first use by secretKey.
@@ -679,9 +693,10 @@ func (s *Store) touchToken(ctx context.Context, t *Token) error {
 // ---- runners ----
 
 type Runner struct {
-	ID     int64
-	Name   string
-	Labels []string
+	ID      int64
+	Name    string
+	Labels  []string
+	Revoked bool
 }
 
 // localRunnerName is the runner row of the server's own pool. Its jobs are
@@ -695,7 +710,7 @@ func (s *Store) createRunner(ctx context.Context, name string, labels []string) 
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
 			name, secretHash(secret), jsonText(labels), s.nowMS())
 		if isUniqueErr(err) {
-			return conflictf("runner %q already exists", name)
+			return conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
 		if err != nil {
 			return err
@@ -718,14 +733,77 @@ func (s *Store) localRunner(ctx context.Context, labels []string) (*Runner, erro
 	return r, err
 }
 
+// runnerBySecret finds the runner with this token, revoked or not: the
+// caller says which.
 func (s *Store) runnerBySecret(ctx context.Context, secret string) (*Runner, error) {
 	r := &Runner{}
 	var labels string
-	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels FROM runners WHERE hash = ?", secretHash(secret)).Scan(&r.ID, &r.Name, &labels)
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
+		secretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	return r, decodeColumn("runners.labels", labels, &r.Labels)
+}
+
+// runnerInfo is a row of runner list.
+type runnerInfo struct {
+	Runner
+	LastSeen    time.Time // zero: never
+	RevokedAt   time.Time // zero: not revoked
+	RunningJobs int
+}
+
+// listRunners lists every runner, the server's own pool among them, by
+// name, with how many jobs each is running.
+func (s *Store) listRunners(ctx context.Context) ([]runnerInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.name, r.labels, r.last_seen_at, r.revoked_at,
+		(SELECT COUNT(*) FROM jobs j WHERE j.runner_id = r.id AND j.status = 'running')
+		FROM runners r ORDER BY r.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runnerInfo
+	for rows.Next() {
+		var ri runnerInfo
+		var labels string
+		var seen, revoked sql.NullInt64
+		if err := rows.Scan(&ri.ID, &ri.Name, &labels, &seen, &revoked, &ri.RunningJobs); err != nil {
+			return nil, err
+		}
+		if err := decodeColumn("runners.labels", labels, &ri.Labels); err != nil {
+			return nil, err
+		}
+		ri.LastSeen, ri.RevokedAt, ri.Revoked = msTime(seen), msTime(revoked), revoked.Valid
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
+
+// revokeRunner revokes a runner's token and fails the jobs it is running
+// with "runner revoked", in one transaction: from the next request on, its
+// token gets 401 and its reports are refused. It returns the failed jobs.
+// Revoking twice is not an error.
+func (s *Store) revokeRunner(ctx context.Context, name string) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var revoked sql.NullInt64
+		err := tx.QueryRow("SELECT id, revoked_at FROM runners WHERE name = ? AND hash IS NOT NULL", name).Scan(&id, &revoked)
+		if err != nil {
+			return notFound(err)
+		}
+		now := s.nowMS()
+		if !revoked.Valid {
+			if err := mustAffectOne(tx.Exec("UPDATE runners SET revoked_at = ? WHERE id = ?", now, id)); err != nil {
+				return err
+			}
+		}
+		ids, err = s.failRunnerJobsTx(tx, id, "runner revoked", now)
+		return err
+	})
+	return ids, err
 }
 
 func jsonText(v any) string {
@@ -1181,23 +1259,83 @@ type logChunk struct {
 	Data   []byte
 }
 
-// jobLogChunks returns the log chunks of a job's steps, in order.
-func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
-		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
+// logPageRows is how many log chunks one query reads. A chunk is at most
+// 1 MiB (and 64 KiB from this program's runners), so reading a log holds a
+// few MiB at most, however long the log, and no read transaction stays
+// open while a slow client takes its time.
+const logPageRows = 4
+
+// eachLogChunk calls fn with each chunk of a step's log after seq after, in
+// order, reading logPageRows chunks at a time.
+func (s *Store) eachLogChunk(ctx context.Context, stepID, after int64, fn func(logChunk) error) error {
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+			after = c.Seq
+		}
+		if len(page) < logPageRows {
+			return nil
+		}
+	}
+}
+
+// logTail returns the end of a step's log: the most recent chunks that
+// together hold at most limit bytes, or the last chunk alone when it holds
+// more, in order. It reads back from the end, so a page showing the tail of
+// a huge log reads only that tail.
+func (s *Store) logTail(ctx context.Context, stepID int64, limit int64) ([]logChunk, int64, error) {
+	var tail []logChunk
+	var size int64
+	before := int64(math.MaxInt64)
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range page {
+			if len(tail) > 0 && size+int64(len(c.Data)) > limit {
+				slices.Reverse(tail)
+				return tail, size, nil
+			}
+			tail = append(tail, c)
+			size += int64(len(c.Data))
+			before = c.Seq
+		}
+		if len(page) < logPageRows {
+			slices.Reverse(tail)
+			return tail, size, nil
+		}
+	}
+}
+
+// logPage runs one query of a step's log chunks (step id, a seq bound and
+// the page size are its arguments) and returns its rows.
+func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([]logChunk, error) {
+	rows, err := s.db.QueryContext(ctx, query, stepID, seq, logPageRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []logChunk
+	var page []logChunk
+	bytes := 0
 	for rows.Next() {
-		var c logChunk
-		if err := rows.Scan(&c.StepID, &c.Seq, &c.Data); err != nil {
+		c := logChunk{StepID: stepID}
+		if err := rows.Scan(&c.Seq, &c.Data); err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		page = append(page, c)
+		bytes += len(c.Data)
 	}
-	return out, rows.Err()
+	if s.onLogPage != nil {
+		s.onLogPage(len(page), bytes)
+	}
+	return page, rows.Err()
 }
 
 // ---- web ----
@@ -1222,20 +1360,25 @@ func (s *Store) webCreateSession(ctx context.Context, userID, tokenID int64, ttl
 	return id, csrf, nil
 }
 
-// webSession finds the user and CSRF token of an unexpired session whose
-// token is neither revoked nor expired; errNotFound when there is none.
-func (s *Store) webSession(ctx context.Context, id string) (*User, string, error) {
+// webSession finds the user, CSRF token and scopes of an unexpired session
+// whose token is neither revoked nor expired; errNotFound when there is
+// none. A session has the scopes of the token it was signed in with.
+func (s *Store) webSession(ctx context.Context, id string) (*User, string, []string, error) {
 	u := &User{}
-	var csrf string
+	var csrf, scopes string
 	now := s.nowMS()
-	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf, t.scopes FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf)
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
 	if err != nil {
-		return nil, "", notFound(err)
+		return nil, "", nil, notFound(err)
 	}
-	return u, csrf, nil
+	var list []string
+	if scopes != "" {
+		list = strings.Split(scopes, ",")
+	}
+	return u, csrf, list, nil
 }
 
 // webDeleteSession ends a session; ending one that is gone is not an error.

@@ -115,8 +115,8 @@ func TestClaimJobURLs(t *testing.T) {
 // TestRunArgsAddHost: the job container maps the server's name.
 func TestRunArgsAddHost(t *testing.T) {
 	ex := newExecutor(executorConfig{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
-	j := &execJob{ex: ex, job: &claimedJob{JobID: 1, RunID: 1}, name: "c", dir: "/tmp/w"}
-	args := strings.Join(j.runArgs("img", nil), " ")
+	j := &execJob{ex: ex, job: &claimedJob{JobID: 1, RunID: 1}, name: "c", network: "c"}
+	args := strings.Join(j.createArgs("img", nil), " ")
 	if !strings.Contains(args, "--add-host shithub.localhost:172.17.0.1") || !strings.HasSuffix(args, "-- img -f /dev/null") {
 		t.Fatalf("docker run args: %s", args)
 	}

@@ -175,8 +175,16 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		return err
 	}
 	token := deriveJobToken(key, nonce, jobID)
+	// A job claimed again (its first claim was never acknowledged) gets a
+	// new token; the old one stops working.
 	_, err = tx.Exec(`INSERT INTO job_credentials (job_id, token_hash, token_nonce, contents, actions, secret_names, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET token_hash = excluded.token_hash,
+		token_nonce = excluded.token_nonce, contents = excluded.contents, actions = excluded.actions,
+		secret_names = excluded.secret_names, created_at = excluded.created_at`,
+		jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+	if err == nil {
+		s.dropMasker(jobID) // the next chunk builds it with the new token
+	}
 	return err
 }
 

@@ -714,7 +714,7 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				if !labelsFit(c.runsOn, labels) {
 					continue
 				}
-				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?, claim_acked = 0
 					WHERE id = ? AND status = 'queued'`, runner.ID, now, c.id)); err != nil {
 					return err
 				}
@@ -741,6 +741,22 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 		return nil, err
 	}
 	return s.claimedJob(ctx, claimed)
+}
+
+// narrowLabels is what a runner registered with labels may claim when its
+// heartbeat names asked (nil: all of them): the labels in both. A heartbeat
+// narrows the registration, never widens it.
+func narrowLabels(registered, asked []string) []string {
+	if asked == nil {
+		return registered
+	}
+	out := []string{}
+	for _, l := range asked {
+		if slices.Contains(registered, l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // labelsFit reports whether a runner with labels can take a job with runsOn.
@@ -849,6 +865,9 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 			cj.Outputs[k] = v
 		}
 	}
+	if cj.RuntimeToken, err = s.jobRuntimeToken(ctx, cj); err != nil {
+		return nil, err
+	}
 	for _, st := range steps {
 		cs := claimedStep{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
@@ -890,6 +909,130 @@ func (s *Store) cancelCheck(ctx context.Context, runnerID, jobID int64) (bool, e
 	return j.CancelRequested, s.touchRunner(ctx, runnerID)
 }
 
+// ackClaim records that the runner holding a job got the claim: any status
+// or log post from it says so. A claim never acknowledged goes back to the
+// queue (requeueUnacked). Once acked, this changes no row.
+func ackClaim(tx *sql.Tx, jobID int64) error {
+	_, err := tx.Exec("UPDATE jobs SET claim_acked = 1 WHERE id = ? AND claim_acked = 0", jobID)
+	return err
+}
+
+// requeueUnacked puts back in the queue the jobs a remote runner claimed
+// more than within ago without acknowledging them: the heartbeat's answer
+// never reached it (a proxy timed out, the connection broke), so nothing
+// runs them. A late report from that runner finds the job no longer its
+// own and is refused. The server's own pool, which cannot lose an answer,
+// is left alone.
+func (s *Store) requeueUnacked(ctx context.Context, localRunnerID int64, within time.Duration) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		ids = nil
+		now := s.nowMS()
+		rows, err := tx.Query(`SELECT id, run_id FROM jobs WHERE status = 'running' AND claim_acked = 0
+			AND runner_id != ? AND started_at < ?`, localRunnerID, now-within.Milliseconds())
+		if err != nil {
+			return err
+		}
+		var runs []int64
+		for rows.Next() {
+			var id, run int64
+			if err := rows.Scan(&id, &run); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, runs = append(ids, id), append(runs, run)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'queued', runner_id = NULL, started_at = NULL
+				WHERE id = ? AND status = 'running' AND claim_acked = 0`, id)); err != nil {
+				return err
+			}
+			if _, _, err := s.rollup(tx, runs[i], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// failUnservable fails the jobs queued for longer than timeout that no
+// runner can take: no registered, unrevoked runner (nor the server's own
+// pool, poolRunnerID, 0 when it runs no jobs) has every label of their
+// runs-on. Without this they would wait forever. The log says which labels
+// are missing.
+func (s *Store) failUnservable(ctx context.Context, poolRunnerID int64, timeout time.Duration) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		ids = nil
+		now := s.nowMS()
+		rows, err := tx.Query("SELECT labels FROM runners WHERE revoked_at IS NULL AND (hash IS NOT NULL OR id = ?)", poolRunnerID)
+		if err != nil {
+			return err
+		}
+		var sets [][]string
+		for rows.Next() {
+			var text string
+			var labels []string
+			if err := rows.Scan(&text); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := decodeColumn("runners.labels", text, &labels); err != nil {
+				rows.Close()
+				return err
+			}
+			sets = append(sets, labels)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(`SELECT id, runs_on FROM jobs WHERE status = 'queued' AND ready = 1 AND created_at < ?`,
+			now-timeout.Milliseconds())
+		if err != nil {
+			return err
+		}
+		var runsOn [][]string
+		for rows.Next() {
+			var id int64
+			var text string
+			var labels []string
+			if err := rows.Scan(&id, &text); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := decodeColumn("jobs.runs_on", text, &labels); err != nil {
+				rows.Close()
+				return err
+			}
+			if !slices.ContainsFunc(sets, func(set []string) bool { return labelsFit(labels, set) }) {
+				ids, runsOn = append(ids, id), append(runsOn, labels)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			why := fmt.Sprintf("no runner can take this job: none has all of its runs-on labels %s; it waited %v (--queue-timeout)",
+				strings.Join(runsOn[i], ", "), timeout)
+			if len(runsOn[i]) == 0 {
+				why = fmt.Sprintf("no runner can take this job: none is registered; it waited %v (--queue-timeout)", timeout)
+			}
+			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
 // touchRunner records a sign of life, at most every ten seconds.
 func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
 	now := s.nowMS()
@@ -921,6 +1064,9 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		locked = true
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
+			return err
+		}
+		if err := ackClaim(tx, j.ID); err != nil {
 			return err
 		}
 		var size int64
@@ -972,6 +1118,9 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
+			return err
+		}
+		if err := ackClaim(tx, j.ID); err != nil {
 			return err
 		}
 		var cur, curC string
@@ -1056,6 +1205,9 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		if err != nil {
 			return err
 		}
+		if err := ackClaim(tx, j.ID); err != nil {
+			return err
+		}
 		if j.Status == status && j.Conclusion == conclusion {
 			return nil
 		}
@@ -1095,29 +1247,38 @@ func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) erro
 // start-up for its own pool (jobs the previous process left running).
 func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
 	var ids []int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		now := s.nowMS()
-		for _, id := range ids {
-			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := s.withTx(ctx, func(tx *sql.Tx) (err error) {
+		ids, err = s.failRunnerJobsTx(tx, runnerID, why, s.nowMS())
+		return err
 	})
 	return ids, err
+}
+
+// failRunnerJobsTx is failRunnerJobs inside a transaction.
+func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int64) ([]int64, error) {
+	var ids []int64
+	rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // failJob ends a running job on the server's own authority (restart,
@@ -1228,10 +1389,35 @@ func (s *server) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
-			s.log.Error("reaping jobs", "err", err)
-		} else if n > 0 {
-			s.log.Warn("ended abandoned jobs", "count", n)
-		}
+		s.reapOnce(ctx)
+	}
+}
+
+// claimAckTimeout is how long a remote runner has to acknowledge a claim
+// (its first status or log post) before the job goes back to the queue.
+const claimAckTimeout = time.Minute
+
+// reapOnce ends running jobs nobody will finish, puts back claims never
+// acknowledged, and fails jobs no runner can take.
+func (s *server) reapOnce(ctx context.Context) {
+	if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+		s.log.Error("reaping jobs", "err", err)
+	} else if n > 0 {
+		s.log.Warn("ended abandoned jobs", "count", n)
+	}
+	if ids, err := s.store.requeueUnacked(ctx, s.localRunnerID, claimAckTimeout); err != nil {
+		s.log.Error("requeueing unacknowledged claims", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
+		s.wake()
+	}
+	var pool int64
+	if s.exec != nil {
+		pool = s.localRunnerID
+	}
+	if ids, err := s.store.failUnservable(ctx, pool, s.queueTimeout); err != nil {
+		s.log.Error("failing jobs no runner can take", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("failed jobs no runner can take", "jobs", ids)
 	}
 }

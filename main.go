@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,10 +29,11 @@ import (
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
-  serve [--addr 127.0.0.1:8080] [--base-url URL] [--job-addr auto|off|HOST:PORT] [--job-url URL]
-        [--runners 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run the server
+  serve [--addr 127.0.0.1:8080] [--base-url URL] [--job-addr auto|off|HOST:PORT] [--runners 2] [--image LABEL=IMAGE]...
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
+        [--trust-proxy CIDR,...] [--data-dir DIR] [--actions-url URL] [--allow-actions PATTERNS]
+        [--node DIR] [--job-url URL] [--max-artifact-size 2GiB] [--cache-size 10GiB]   run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
@@ -39,10 +41,15 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
+  runner list
+  runner revoke NAME
   runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--data-dir DIR]
+        [--actions-url URL] [--allow-actions PATTERNS] [--node DIR]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
+  actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
+                                                     fill the action cache ahead of time
   workflow check FILE...                               check workflow files offline
   secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
   secret list OWNER/REPO | secret list --owner USER
@@ -131,8 +138,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.tokenRevoke(ctx, rest[1:])
 	case cmd == "runner" && sub == "register":
 		return c.runnerRegister(ctx, rest[1:])
+	case cmd == "runner" && sub == "list":
+		return c.runnerList(ctx, rest[1:])
+	case cmd == "runner" && sub == "revoke":
+		return c.runnerRevoke(ctx, rest[1:])
 	case cmd == "runner":
 		return cmdRunner(ctx, rest, stdout, stderr)
+	case cmd == "actions" && sub == "fetch":
+		return c.actionsFetch(ctx, rest[1:])
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
 	case cmd == "workflow" && sub == "check":
@@ -525,6 +538,58 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (c *cli) runnerList(ctx context.Context, args []string) error {
+	if _, err := c.parse(flag.NewFlagSet("runner list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runners, err := st.listRunners(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7s %s\n", "NAME", "LABELS", "LAST SEEN", "RUNNING", "STATE")
+	for _, r := range runners {
+		seen, state := "never", "active"
+		if !r.LastSeen.IsZero() {
+			seen = r.LastSeen.UTC().Format("2006-01-02 15:04:05")
+		}
+		if r.Revoked {
+			state = "revoked " + r.RevokedAt.UTC().Format("2006-01-02 15:04")
+		}
+		labels := strings.Join(r.Labels, ",")
+		if labels == "" {
+			labels = "-"
+		}
+		fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7d %s\n", r.Name, labels, seen, r.RunningJobs, state)
+	}
+	return nil
+}
+
+func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("runner revoke", flag.ContinueOnError), args, "NAME")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	failed, err := st.revokeRunner(ctx, pos[0])
+	if errors.Is(err, errNotFound) {
+		return usagef("unknown runner %q (runner list shows them)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "revoked runner %s; %d running job(s) failed\n", pos[0], len(failed))
+	return nil
+}
+
 // hookPostReceive reads git's post-receive lines ("OLD NEW REF") and starts
 // the runs each push calls for, on the database file directly, as the
 // server would.
@@ -594,13 +659,52 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
 	jobAddr := fs.String("job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
-	jobURL := fs.String("job-url", "", "the URL jobs see the server at (default http://shithub.localhost:PORT for the server's own pool; for remote runners --base-url, or the URL they use)")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
+	var trust []netip.Prefix
+	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
+		for c := range strings.SplitSeq(v, ",") {
+			c = strings.TrimSpace(c)
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a, aerr := netip.ParseAddr(c)
+				if aerr != nil {
+					return fmt.Errorf("want an address or CIDR, got %q", c)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			trust = append(trust, p.Masked())
+		}
+		return nil
+	})
+	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
+	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
+	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
 	if _, err := c.parse(fs, args); err != nil {
 		return err
+	}
+	rcfg := runtimeConfig{DataDir: cfg.DataDir}
+	var err error
+	if rcfg.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
+		return usagef("serve: --max-artifact-size: %v", err)
+	}
+	if rcfg.CacheSize, err = parseByteSize(*cacheSize); err != nil {
+		return usagef("serve: --cache-size: %v", err)
+	}
+	if *jobURL != "" {
+		u, err := url.Parse(*jobURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			return usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
+		}
+		rcfg.PublicURL = strings.TrimRight(*jobURL, "/")
+		cfg.JobURL = rcfg.PublicURL
+	}
+	if rcfg.DataDir == "" {
+		rcfg.DataDir = c.db + ".d"
+		cfg.DataDir = rcfg.DataDir
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
 		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
@@ -610,6 +714,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	if *runners < 0 {
 		return usagef("serve: --runners must not be negative")
+	}
+	if *queueTimeout <= 0 {
+		return usagef("serve: --queue-timeout must be positive")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -623,11 +730,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
-	srv.jobURL = strings.TrimSuffix(*jobURL, "/")
+	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
+	srv.jobURL = rcfg.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg = cfg.withDefaults()
-	plan, err := planJobEndpoint(*addr, *jobAddr, *jobURL, func() (string, error) {
+	plan, err := planJobEndpoint(*addr, *jobAddr, rcfg.PublicURL, func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
@@ -653,7 +761,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if plan.Warning != "" {
 		logger.Warn(plan.Warning)
 	}
-	cfg.AddHosts = plan.AddHosts
+	// The pool's jobs see the server at plan.URL; the artifact and cache
+	// services sign URLs for --job-url, else for the Host a job asked with.
+	cfg.AddHosts, cfg.JobURL = plan.AddHosts, plan.URL
+
+	if err := srv.enableRuntime(ctx, rcfg); err != nil {
+		return err
+	}
+	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+		return usagef("serve: %v", err)
+	}
+	cfg.Actions.local = st.actionRepo
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -694,7 +812,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
   shithub-actions --db %s token create alice --scopes repo:read,repo:write
 `, c.db, c.db, c.db, c.db)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(srv, logger)
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
 	var jobHS *http.Server
 	if jobLn != nil {
@@ -707,6 +825,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
+	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
@@ -738,6 +857,55 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	return hs.Shutdown(shutCtx)
 }
 
+// The HTTP server's timeouts, so that a client sending a request (or
+// reading an answer) a byte at a time cannot hold a connection forever.
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds reading a whole request, body included. The
+	// largest bodies are a runner's log chunks (2 MiB at most) and a git
+	// fetch's list of wants and haves.
+	httpReadTimeout = time.Minute
+	// httpWriteTimeout bounds an answer from the end of its request. The
+	// longest are a job's raw log (up to 16 MiB a step), a run page, and a
+	// remote runner's git fetch of a whole repository: ten minutes is 1 MiB/s
+	// for 600 MiB.
+	httpWriteTimeout = 10 * time.Minute
+	// httpIdleTimeout closes keep-alive connections that send nothing.
+	httpIdleTimeout = 2 * time.Minute
+)
+
+// newHTTPServer is serve's HTTP server for h, with its timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// parseByteSize reads a size: a whole number of bytes, or one with a unit
+// (K, M, G, T, as powers of 1024, with an optional "iB" or "B").
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes, or one like 512M, 2GiB", s)
+	}
+	return n * mult, nil
+}
+
 // runnerOptions is a parsed `runner` command line.
 type runnerOptions struct {
 	server        string
@@ -760,12 +928,42 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 		return nil
 	})
 	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return fmt.Errorf("empty pattern in %q", v)
+			}
+			cfg.AllowImages = append(cfg.AllowImages, p)
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
 	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
 	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
+	fs.StringVar(&cfg.ActionsURL, "actions-url", defaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
+	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
+	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
 	return func() string {
+		var err error
+		if cfg.AllowActions, err = parseAllowActions(*allow); err != nil {
+			return err.Error()
+		}
+		if err := checkActionsURL(cfg.ActionsURL); err != nil {
+			return err.Error()
+		}
+		if cfg.NodeDir != "" {
+			abs, err := filepath.Abs(cfg.NodeDir)
+			if err != nil {
+				return err.Error()
+			}
+			if fi, err := os.Stat(filepath.Join(abs, "bin", "node")); err != nil || fi.IsDir() {
+				return fmt.Sprintf("--node %s: no bin/node in it", cfg.NodeDir)
+			}
+			cfg.NodeDir = abs
+		}
 		cfg.Images = images
 		switch {
 		case cfg.Pull != "missing" && cfg.Pull != "never":
@@ -821,6 +1019,12 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 		if l = strings.TrimSpace(l); l != "" {
 			o.cfg.Labels = append(o.cfg.Labels, l)
 		}
+	}
+	if o.cfg.DataDir == "" {
+		o.cfg.DataDir = "shithub-actions-runner.d"
+	}
+	if o.cfg.JobURL == "" {
+		o.cfg.JobURL = strings.TrimRight(o.server, "/")
 	}
 	o.cfg.Instance = runnerInstance(o.server, o.token)
 	o.cfg.PollInterval = time.Second
@@ -1001,6 +1205,75 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			}
 			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", v.Name, v.UpdatedAt.UTC().Format(day), val)
 		}
+	}
+	return nil
+}
+
+// actionsFetch is `actions fetch OWNER/REPO[/PATH]@REF...`: it fetches the
+// actions into the data directory, as a job would, and checks that each
+// has a metadata file that parses, so jobs find them without the network.
+func (c *cli) actionsFetch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("actions fetch", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "the data directory (default: the database's path + .d)")
+	source := fs.String("actions-url", defaultActionsURL, "where actions not on this server come from")
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.db, "db", c.db, "database file")
+	var refs []string
+	for { // flags before, between or after the references
+		if err := fs.Parse(args); err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		refs = append(refs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(refs) == 0 {
+		return usagef("actions fetch: name at least one OWNER/REPO@REF")
+	}
+	var parsed []actionRef
+	for _, s := range refs {
+		r, err := parseActionRef(s)
+		if err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if r.Kind != actionRepo {
+			return usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
+		}
+		parsed = append(parsed, r)
+	}
+	if *dataDir == "" {
+		*dataDir = c.db + ".d"
+	}
+	as, err := newActionStore(filepath.Join(*dataDir, "actions"), *source)
+	if err != nil {
+		return usagef("actions fetch: %v", err)
+	}
+	if _, err := os.Stat(c.db); err == nil {
+		st, err := c.open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		as.local = st.actionRepo
+	}
+	for _, r := range parsed {
+		fa, err := as.fetch(ctx, r, "")
+		if err != nil {
+			return err
+		}
+		for _, n := range fa.Notes {
+			fmt.Fprintln(c.stderr, "note:", n)
+		}
+		if r.isCheckout() {
+			fmt.Fprintf(c.stdout, "%s %s (built in: jobs do not run it)\n", r, fa.SHA)
+			continue
+		}
+		if _, err := actionMetadata(fa.Dir, r.String()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s %s from %s\n", r, fa.SHA, fa.Origin)
 	}
 	return nil
 }

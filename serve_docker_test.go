@@ -129,9 +129,12 @@ func newE2E(t *testing.T, workflows map[string]string) *e2e {
 		e.stop(syscall.SIGKILL)
 		// Whatever a test left, by this server's label.
 		if id := e.instance(); id != "" {
-			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+id).Output()
-			if ids := strings.Fields(string(out)); len(ids) > 0 {
-				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
+				ls, rm := kind[:3], kind[3:]
+				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+id)...).Output()
+				if ids := strings.Fields(string(out)); len(ids) > 0 {
+					exec.Command("docker", append(rm, ids...)...).Run()
+				}
 			}
 		}
 	})
@@ -266,14 +269,21 @@ func (e *e2e) waitStep(idx int, jobKey string, step int, within time.Duration) j
 	return jobJSON{}
 }
 
-func (e *e2e) containers(jobID int64) []string {
+// resources lists the containers, networks and volumes of a job.
+func (e *e2e) resources(jobID int64) []string {
 	e.t.Helper()
-	out, err := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+e.instance(),
-		"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID)).Output()
-	if err != nil {
-		e.t.Fatal(err)
+	var left []string
+	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
+		out, err := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance(),
+			"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID))...).Output()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, id := range strings.Fields(string(out)) {
+			left = append(left, ls[0]+" "+id)
+		}
 	}
-	return strings.Fields(string(out))
+	return left
 }
 
 func (e *e2e) jobLog(jobID int64) string {
@@ -313,7 +323,7 @@ func TestDockerServe(t *testing.T) {
 		t.Errorf("bad job's log = %q, want 'before' and not 'never'", log)
 	}
 	for _, j := range []jobJSON{ok, bad} {
-		if c := e.containers(j.ID); len(c) != 0 {
+		if c := e.resources(j.ID); len(c) != 0 {
 			t.Errorf("job %s left containers %v", j.JobKey, c)
 		}
 	}
@@ -336,7 +346,7 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 		start := time.Now()
 		for {
 			jobs := e.jobs(idx)
-			if jobs[0].Status == statusCompleted && len(e.containers(j.ID)) == 0 {
+			if jobs[0].Status == statusCompleted && len(e.resources(j.ID)) == 0 {
 				lat = append(lat, time.Since(start))
 				if str(jobs[0].Conclusion) != conclusionCancelled || str(jobs[0].Steps[1].Conclusion) != conclusionCancelled {
 					e.t.Errorf("cancelled job = %s, step %s; want cancelled, cancelled", str(jobs[0].Conclusion), str(jobs[0].Steps[1].Conclusion))
@@ -372,8 +382,8 @@ func TestDockerServeRestart(t *testing.T) {
 	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep})
 	e.push()
 	j := e.waitStep(1, "sleep", 2, 60*time.Second)
-	if len(e.containers(j.ID)) != 1 {
-		t.Fatalf("running job has no container")
+	if c := e.resources(j.ID); len(c) != 3 {
+		t.Fatalf("running job has %v, want a container, a network and a volume", c)
 	}
 	e.stop(syscall.SIGKILL)
 	e.start()
@@ -384,7 +394,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if log := e.jobLog(j.ID); !strings.Contains(log, "interrupted: the server restarted") {
 		t.Errorf("log after restart lacks the reason:\n%s", log)
 	}
-	if c := e.containers(j.ID); len(c) != 0 {
+	if c := e.resources(j.ID); len(c) != 0 {
 		t.Errorf("the killed server's container %v is still there", c)
 	}
 	// SIGTERM with a job running: it is cancelled after the grace, and
@@ -396,7 +406,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if run := e.waitRun(2, 10*time.Second); str(run.Conclusion) != conclusionCancelled {
 		t.Errorf("run after SIGTERM = %s, want cancelled", str(run.Conclusion))
 	}
-	if c := e.containers(j.ID); len(c) != 0 {
+	if c := e.resources(j.ID); len(c) != 0 {
 		t.Errorf("SIGTERM left container %v", c)
 	}
 }

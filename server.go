@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,10 +29,19 @@ type server struct {
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
+	// trustProxies are the reverse proxies (--trust-proxy) whose
+	// X-Forwarded-For names the client; nil trusts no one's.
+	trustProxies []netip.Prefix
+	// queueTimeout is how long a job no runner has the labels for stays
+	// queued before it fails (--queue-timeout).
+	queueTimeout time.Duration
 
 	web *webUI // the pages (web.go)
 
 	logs logSigner // signs the log download URLs (ghapi.go)
+
+	runtime  *actionsRuntime // artifact and cache services for jobs; nil until enableRuntime
+	prefixes []prefixRoute   // routes by path prefix, tried before mux
 }
 
 // notifier is what the server tells its in-process executor.
@@ -43,11 +53,15 @@ type notifier interface {
 // maxBody caps request bodies; a log chunk (1 MiB, base64) is the largest.
 const maxBody = 2 << 20
 
+// defaultQueueTimeout is --queue-timeout's default.
+const defaultQueueTimeout = 24 * time.Hour
+
 // maxLogChunk is the most one log request may carry, decoded.
 const maxLogChunk = 1 << 20
 
 func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
-	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux()}
+	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
+		queueTimeout: defaultQueueTimeout}
 	store.serverURL = s.baseURL
 	s.web = newWebUI(func() time.Time { return s.store.now() })
 	s.routes()
@@ -74,7 +88,6 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.wrap(s.handleRunLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.wrap(s.handleRunAttempt))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.wrap(s.handleRunAttemptJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.wrap(s.handleRunAttemptLogs))
@@ -136,6 +149,30 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/cancel", s.wrap(s.handleWebCancel))
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun", s.wrap(s.handleWebRerun))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions/workflows/{workflow_file}/badge.svg", s.wrap(s.handleBadge))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/artifacts/{artifact_id}", s.wrap(s.handleWebArtifact))
+
+	// Artifacts through GitHub's REST paths.
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}", s.wrap(s.handleArtifactGet))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip", s.wrap(s.handleArtifactZip))
+
+	// The services jobs' actions call (@actions/artifact, @actions/cache),
+	// at the host's root, since the toolkit keeps only the origin of
+	// ACTIONS_RESULTS_URL. Prefixes, ahead of the mux: their paths would
+	// clash with /{owner}/{repo}/... there.
+	s.prefixes = []prefixRoute{
+		{artifactTwirpPrefix, s.handleRuntime},
+		{cacheTwirpPrefix, s.handleRuntime},
+		{artifactBlobPrefix, s.handleRuntime},
+		{cacheBlobPrefix, s.handleRuntime},
+		{cacheV1Prefix, s.handleRuntime},
+	}
+}
+
+// prefixRoute sends every request under prefix to h.
+type prefixRoute struct {
+	prefix string
+	h      http.HandlerFunc
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -143,12 +180,15 @@ func (s *server) routes() {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	limit := int64(maxBody)
-	if isGitRequest(r) {
-		limit = maxGitBody // a push carries a pack
+	switch {
+	case isGitRequest(r):
+		r.Body = http.MaxBytesReader(sw, r.Body, maxGitBody) // a push carries a pack
+	case !isRuntimeBlob(r.URL.Path):
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 	}
-	r.Body = http.MaxBytesReader(sw, r.Body, limit)
-	if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+	if h := s.prefixHandler(r.URL.Path); h != nil {
+		h(sw, r)
+	} else if _, pattern := s.mux.Handler(r); pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
 		s.apiNoRoute(sw, r)
 	} else {
 		s.mux.ServeHTTP(sw, r)
@@ -173,6 +213,16 @@ func (s *server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
+}
+
+// prefixHandler is the prefix route of path, or nil.
+func (s *server) prefixHandler(path string) http.HandlerFunc {
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.h
+		}
+	}
+	return nil
 }
 
 type statusWriter struct {

@@ -435,7 +435,17 @@ func TestRemoteRunnerEndToEnd(t *testing.T) {
 	if text.String() != "from the remote runner\n" {
 		t.Errorf("step log = %q", text.String())
 	}
-	if mount := fe.commands(t, "run")[0].Args; !slices.Contains(mount, "shithub-actions.job=72") {
-		t.Errorf("docker run = %q", mount)
+	// A remote runner isolates its jobs as the server's pool does: its own
+	// network and volume, no new privileges, few capabilities, and the
+	// checkout copied into the volume, not mounted from the host.
+	create := fe.commands(t, "create")[0].Args
+	for _, want := range [][]string{{"--label", "shithub-actions.job=72"}, {"--network", "shithub-actions-test-72"},
+		{"--security-opt", "no-new-privileges"}, {"--cap-drop", "ALL"}, {"-v", "shithub-actions-test-72:/workspace"}} {
+		if i := slices.Index(create, want[0]); i < 0 || !slices.Contains(create[i:], want[1]) {
+			t.Errorf("docker create = %q, want %q", create, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-shithub-actions-test-72", "README")); err != nil || string(b) != "first\n" {
+		t.Errorf("the volume got README %q, %v", b, err)
 	}
 }

@@ -181,6 +181,7 @@ func (j *execJob) runSteps(first int) string {
 		}
 		j.runStepAt(i)
 	}
+	j.runPosts()
 	if reason := j.abortReason(); reason != "" {
 		return reason
 	}
@@ -356,8 +357,7 @@ func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exp
 	case "run":
 		return j.runScript(step, stepEnv, env, out)
 	case "uses":
-		out.errorf("actions are not supported yet: %s", step.Uses)
-		return stepResult{outcome: conclusionFailure}
+		return j.runAction(step, stepEnv, env, out, 0)
 	default:
 		out.errorf("this executor cannot run a step of kind %q (uses: %q).", step.Kind, step.Uses)
 		return stepResult{outcome: conclusionFailure}
@@ -395,15 +395,20 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 			return fail("%v", err)
 		}
 	}
-	files := newStepFiles(step.ID).withExtension(scriptExtension(shellOpt))
+	files := newStepFiles(step.filesKey()).withExtension(scriptExtension(shellOpt))
 	sh, err := resolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
 	if err != nil {
 		return fail("%v", err)
 	}
 	script = sh.fixUp(script)
+	full := j.processEnv(stepEnv, files)
+	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
+}
 
-	// Precedence: container env < workflow and job env < $GITHUB_ENV <
-	// the step's env < the runner's own variables.
+// processEnv is the environment of a step's process. Precedence:
+// container env < workflow and job env < $GITHUB_ENV < the step's env <
+// the runner's own variables.
+func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
 	full := map[string]string{}
 	if c := j.job.Container; c != nil {
 		maps.Copy(full, c.Env)
@@ -425,6 +430,14 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 	if j.st.stepDebug {
 		full["RUNNER_DEBUG"] = "1"
 	}
+	maps.Copy(full, j.runtimeEnv())
+	return full
+}
+
+// execProcess runs argv in the job's container with docker exec, stdin
+// saved to files.script first, streaming its output, and applies its
+// environment files.
+func (j *execJob) execProcess(step *claimedStep, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
 	out.proc.StepDebug = j.st.stepDebug
 	out.proc.AllowUnsecureCommands = isTrue(full["ACTIONS_ALLOW_UNSECURE_COMMANDS"])
 	out.proc.AllowUnsecureStopTokens = isTrue(full["ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS"])
@@ -449,7 +462,7 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 		clientEnv = append(clientEnv, envPathPrepend+"="+envFilePATH(j.st.prepend, ""))
 	}
 	args = append(args, "-w", containerDir(wd), j.name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
-	args = append(args, sh.argv...)
+	args = append(args, argv...)
 
 	stepCtx, kill := context.WithCancel(j.execCtx)
 	defer kill()
@@ -475,12 +488,12 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 	}
 
 	cmd := j.ex.docker.command(stepCtx, clientEnv, args...)
-	cmd.Stdin = strings.NewReader(script)
+	cmd.Stdin = strings.NewReader(stdin)
 	// One writer for both: os/exec then gives the client a single pipe, so
 	// docker's own messages (a missing working directory) land in order.
 	cmd.Stdout = out
 	cmd.Stderr = out
-	err = cmd.Run()
+	err := cmd.Run()
 	if timer != nil {
 		timer.Stop()
 	}

@@ -5,7 +5,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -108,11 +107,8 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			if summary != "## leg "+leg+"\n" {
 				t.Errorf("summary = %q", summary)
 			}
-			if left := containersOf(t, id); len(left) != 0 {
-				t.Errorf("containers left: %v", left)
-			}
-			if out, _ := exec.Command("docker", "network", "ls", "-q", "--filter", fmt.Sprintf("label=%s=%d", labelJob, id)).Output(); len(strings.TrimSpace(string(out))) != 0 {
-				t.Errorf("network left: %s", out)
+			if left := leftovers(t, ex.cfg.Instance); len(left) != 0 {
+				t.Errorf("left on the engine: %v", left)
 			}
 			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 				t.Errorf("files left in the work directory: %v", entries)

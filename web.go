@@ -225,18 +225,18 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
 	name := strings.TrimSpace(r.PostFormValue("username"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))
-	key := clientKey(r)
 	fail := func(code int, msg string) error {
 		return s.render(w, r, code, "login", webLayout{Title: "Sign in", Next: next, Page: loginPage{Username: name, Error: msg}})
 	}
-	if wait := s.web.limiter.wait(key); wait > 0 {
+	wait, done := s.web.limiter.acquire(s.clientKey(r))
+	if done == nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d minute(s).", mins))
 	}
 	u, tok, err := s.checkLogin(r, name, secret)
+	done(err == nil || !errors.Is(err, errBadLogin)) // only wrong credentials count
 	if errors.Is(err, errBadLogin) {
-		s.web.limiter.fail(key)
 		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+scopeRead+".")
 	}
 	if err != nil {
@@ -545,6 +545,7 @@ type runView struct {
 	CanWrite  bool
 	CancelURL string
 	RerunURL  string
+	Artifacts []artifactView
 }
 
 // orderJobs sorts jobs so that each comes after the jobs it needs, file
@@ -582,7 +583,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Event: run.Event, Branch: refName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != statusCompleted, LiveURL: here + "/live",
-		CanWrite: v.csrf != "" && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
+		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
 	}
 	if run.ParentRunID != 0 {
 		if pr, err := s.store.runByID(ctx, run.ParentRunID); err == nil {
@@ -598,15 +599,14 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range children {
 		rv.Children = append(rv.Children, runLink{Index: c.RunIndex, URL: fmt.Sprintf("%s/runs/%d", tab, c.RunIndex), State: webState(c.Status, c.Conclusion, false)})
 	}
+	if rv.Artifacts, err = s.runArtifactViews(ctx, run.ID, here); err != nil {
+		return err
+	}
 	jobs, err := s.store.runJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	for _, j := range orderJobs(jobs) {
-		chunks, err := s.store.jobLogChunks(ctx, j.ID)
-		if err != nil {
-			return err
-		}
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
@@ -619,19 +619,12 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				Duration: span(st.StartedAt, st.CompletedAt, now), Truncated: st.LogTruncated,
 			}
 			sv.Open = sv.State == "running" || sv.State == "failure" || sv.State == "timed_out"
-			var mine []logChunk
-			var size int64
-			for _, c := range chunks {
-				if c.StepID == st.ID {
-					mine = append(mine, c)
-					size += int64(len(c.Data))
-				}
+			// Only the tail the page shows is read; the raw log has the rest.
+			mine, size, err := s.store.logTail(ctx, st.ID, webLogPageCap)
+			if err != nil {
+				return err
 			}
-			for len(mine) > 1 && size > webLogPageCap {
-				size -= int64(len(mine[0].Data))
-				sv.Omitted += int64(len(mine[0].Data))
-				mine = mine[1:]
-			}
+			sv.Omitted = max(0, st.LogSize-size)
 			var a ansiHTML
 			for _, c := range mine {
 				a.write(c.Data)
@@ -789,6 +782,9 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 	v, err := s.formViewer(w, r)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if !v.mayWrite() {
+		return nil, nil, nil, errLacksScope(scopeWrite)
 	}
 	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {

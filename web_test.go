@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -170,7 +174,13 @@ var webCSRFRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // value and the session's CSRF token.
 func (e *webEnv) webSignIn(user *User) (cookie, csrf string) {
 	e.t.Helper()
-	_, secret, err := e.st.createToken(context.Background(), user, "web", []string{scopeRead, scopeWrite}, 0)
+	return e.webSignInScopes(user, scopeRead, scopeWrite)
+}
+
+// webSignInScopes is webSignIn with a PAT of the given scopes.
+func (e *webEnv) webSignInScopes(user *User, scopes ...string) (cookie, csrf string) {
+	e.t.Helper()
+	_, secret, err := e.st.createToken(context.Background(), user, "web", scopes, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -529,6 +539,42 @@ func TestWebCancel(t *testing.T) {
 	}
 }
 
+// TestWebReadOnlySession: a session signed in with a repo:read token gets
+// no Cancel or Re-run buttons, and its posts are refused as the API
+// refuses the token, even from the repository's owner.
+func TestWebReadOnlySession(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2) // #1, completed
+	done := e.webClaim()
+	if err := e.st.completeJob(context.Background(), e.runner.ID, done.JobID, "completed", "success"); err != nil {
+		t.Fatal(err)
+	}
+	e.webMakeRun(e.priv, "ci.yml", webTestWorkflow, "main", webSHA1) // #2, queued
+	readCookie, readCSRF := e.webSignInScopes(e.alice, scopeRead)
+	writeCookie, _ := e.webSignInScopes(e.alice, scopeRead, scopeWrite)
+	buttons := []string{"Cancel run</button>", "Cancel job</button>"}
+
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(writeCookie)), 200, buttons...)
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(writeCookie)), 200, "Re-run</button>")
+	w := e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(readCookie))
+	webExpect(t, w, 200, "Signed in as <strong>alice</strong>")
+	webLacks(t, w, buttons...)
+	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run</button>")
+
+	run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
+	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	for _, target := range []string{"/alice/secret/actions/runs/2/cancel",
+		"/alice/secret/actions/runs/2/jobs/" + webItoa(jobs[0].ID) + "/cancel", "/alice/secret/actions/runs/1/rerun"} {
+		webExpect(t, e.do("POST", target, url.Values{"csrf": {readCSRF}}, webCookie(readCookie)), 403, "lacks the repo:write scope")
+	}
+	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == statusCompleted {
+		t.Errorf("a read-only session cancelled run 2")
+	}
+	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, errNotFound) {
+		t.Errorf("a read-only session re-ran run 1: %v", err)
+	}
+}
+
 // TestWebCancelRunWithNeeds cancels a whole queued run whose jobs need one
 // another, through the page and so through s.cancelJobs.
 func TestWebCancelRunWithNeeds(t *testing.T) {
@@ -663,6 +709,64 @@ func TestWebLogin(t *testing.T) {
 	// An expired token.
 	e.tick(time.Hour)
 	webExpect(t, login("bob", short, "/"), 403)
+}
+
+// TestWebLoginParallel: wrong sign-ins sent all at once from one address
+// get no more tries than wrong sign-ins sent one by one.
+func TestWebLoginParallel(t *testing.T) {
+	e := newWebTestServer(t)
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bad := fmt.Sprintf("shithub_pat_%032d", i)
+			codes <- e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {bad}}).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	tried := 0
+	for c := range codes {
+		if c != http.StatusTooManyRequests {
+			tried++
+		}
+	}
+	if tried != webLoginMaxFails {
+		t.Errorf("%d of 40 parallel wrong sign-ins were tried, want %d", tried, webLoginMaxFails)
+	}
+}
+
+// TestWebLoginBehindProxy: with --trust-proxy, clients behind the proxy are
+// limited one by one; without it, X-Forwarded-For changes nothing.
+func TestWebLoginBehindProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		e := newWebTestServer(t)
+		if trust {
+			e.srv.trustProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}
+		}
+		from := func(client string) webOpt {
+			return func(r *http.Request) { r.RemoteAddr = "10.0.0.1:5555"; r.Header.Set("X-Forwarded-For", client) }
+		}
+		for i := range webLoginMaxFails {
+			// An attacker who sends a new X-Forwarded-For each time.
+			e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from(fmt.Sprintf("203.0.113.%d", i)))
+		}
+		attacker := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("203.0.113.99")).Code
+		if trust && attacker != http.StatusForbidden || !trust && attacker != http.StatusTooManyRequests {
+			t.Errorf("trust %v: a 6th wrong sign-in through the proxy: %d", trust, attacker)
+		}
+		if trust {
+			// The proxy says who the client is: one client is held back.
+			for range webLoginMaxFails {
+				e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7"))
+			}
+			if c := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7")).Code; c != http.StatusTooManyRequests {
+				t.Errorf("a client behind a trusted proxy after %d failures: %d, want 429", webLoginMaxFails, c)
+			}
+		}
+	}
 }
 
 func TestWebLogoutAndExpiry(t *testing.T) {
@@ -833,6 +937,57 @@ func TestWebJobLog(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	webExpect(t, e.do("GET", "/alice/hello/actions/runs/2/jobs/"+webItoa(job.JobID)+"/log", nil), 404)
+}
+
+// TestLogsStream: the raw log is read and sent a page of chunks at a time,
+// and the run page reads only the tail it shows, so memory does not grow
+// with a log's size.
+func TestLogsStream(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA1)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, step, "running", "")
+	const chunks, chunkSize = 48, 64 << 10 // 3 MiB, as a runner sends it
+	var want strings.Builder
+	for i := range chunks {
+		data := fmt.Sprintf("%04d %s\n", i, strings.Repeat("x", chunkSize-6))
+		want.WriteString(data)
+		e.webLog(job.JobID, step, int64(i+1), data)
+	}
+	var pages, rows, bytes, maxRows int
+	e.st.onLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
+	reset := func() { pages, rows, bytes, maxRows = 0, 0, 0, 0 }
+
+	for _, target := range []string{"/api/v1/repos/alice/hello/actions/jobs/" + webItoa(job.JobID) + "/logs",
+		"/alice/hello/actions/runs/1/jobs/" + webItoa(job.JobID) + "/log"} {
+		reset()
+		w := e.do("GET", target, nil)
+		if w.Code == http.StatusFound { // the API's log answers with a signed link
+			loc, err := url.Parse(w.Header().Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reset()
+			w = e.do("GET", loc.RequestURI(), nil)
+		}
+		webExpect(t, w, 200)
+		if !strings.Contains(w.Body.String(), "##[group]Run go vet ./...\n"+want.String()+"##[endgroup]\n") {
+			t.Errorf("GET %s: the log is not whole (%d bytes)", target, w.Body.Len())
+		}
+		if maxRows > logPageRows || rows != chunks || pages < chunks/logPageRows {
+			t.Errorf("GET %s: read %d rows in %d pages of up to %d rows; want %d rows in pages of at most %d",
+				target, rows, pages, maxRows, chunks, logPageRows)
+		}
+	}
+
+	reset()
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, fmt.Sprintf("%04d ", chunks-1))
+	webLacks(t, w, "0000 xxx")
+	if limit := webLogPageCap + logPageRows*chunkSize; bytes > limit || maxRows > logPageRows {
+		t.Errorf("the run page read %d bytes in pages of up to %d rows; want at most %d bytes, the tail it shows", bytes, maxRows, limit)
+	}
 }
 
 func TestOrderJobs(t *testing.T) {
