@@ -148,6 +148,10 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if user.Job != nil {
+		// GitHub's loop rule: a push made with a GITHUB_TOKEN starts no run.
+		return forbiddenf("a push made with a GITHUB_TOKEN starts no runs")
+	}
 	var body struct {
 		Ref    string `json:"ref"`
 		Before string `json:"before"`
@@ -368,6 +372,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	setJobURLs(job, s.remoteJobURL(r))
 	writeJSON(w, http.StatusOK, job)
 	return nil
 }

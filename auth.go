@@ -70,6 +70,9 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 	if !ok {
 		return nil, nil, nil
 	}
+	if isJobToken(secret) {
+		return s.jobTokenUser(r.Context(), secret)
+	}
 	u, t, err := s.tokenUser(r.Context(), secret)
 	if err != nil {
 		return nil, nil, err

@@ -130,7 +130,67 @@ var migrations = []string{
 	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
 	// 5: artifacts of runs (artifacts.go), their bytes in parts.
 	artifactSchema,
+	// 6: secrets, variables, the secrets API's box keys, and what each
+	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
+	migrationSecrets,
 }
+
+// migrationSecrets adds secrets and variables, repository-wide or
+// owner-wide, and the per-job credentials. Secret values and the private
+// halves of the box keys are sealed with the server key (secretbox.go),
+// which is not in the database; GITHUB_TOKENs are kept only as SHA-256.
+const migrationSecrets = `
+CREATE TABLE secrets (
+	id         INTEGER PRIMARY KEY,
+	-- Exactly one of repo_id (a repository secret) and owner_id (a secret
+	-- for every repository of that user) is set.
+	repo_id    INTEGER REFERENCES repos(id) ON DELETE CASCADE,
+	owner_id   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL, -- upper case (names are case-insensitive)
+	value      BLOB NOT NULL, -- secretSeal(key, secretAAD(scope, name), value)
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	CHECK ((repo_id IS NULL) != (owner_id IS NULL))
+);
+CREATE UNIQUE INDEX secrets_repo ON secrets (repo_id, name) WHERE repo_id IS NOT NULL;
+CREATE UNIQUE INDEX secrets_owner ON secrets (owner_id, name) WHERE owner_id IS NOT NULL;
+
+CREATE TABLE variables (
+	id         INTEGER PRIMARY KEY,
+	repo_id    INTEGER REFERENCES repos(id) ON DELETE CASCADE,
+	owner_id   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	value      TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	CHECK ((repo_id IS NULL) != (owner_id IS NULL))
+);
+CREATE UNIQUE INDEX variables_repo ON variables (repo_id, name) WHERE repo_id IS NOT NULL;
+CREATE UNIQUE INDEX variables_owner ON variables (owner_id, name) WHERE owner_id IS NOT NULL;
+
+-- The X25519 key pair GitHub clients seal secret values to
+-- (GET .../actions/secrets/public-key).
+CREATE TABLE repo_box_keys (
+	repo_id     INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,
+	public_key  BLOB NOT NULL,
+	private_key BLOB NOT NULL, -- sealed with the server key
+	created_at  INTEGER NOT NULL
+);
+
+-- What a job was given when it was claimed. The GITHUB_TOKEN is kept as a
+-- SHA-256 for look-up and can be derived again from token_nonce with the
+-- server key (to mask it in logs after a restart); it is valid while the
+-- job runs. secret_names are the secrets the job received.
+CREATE TABLE job_credentials (
+	job_id       INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+	token_hash   BLOB NOT NULL UNIQUE,
+	token_nonce  BLOB NOT NULL,
+	contents     TEXT NOT NULL CHECK (contents IN ('none', 'read', 'write')),
+	actions      TEXT NOT NULL CHECK (actions IN ('none', 'read', 'write')),
+	secret_names TEXT NOT NULL DEFAULT '[]',
+	created_at   INTEGER NOT NULL
+);
+`
 
 // defaultLogCap is the most a step's log keeps before the truncation marker.
 const defaultLogCap = 16 << 20
@@ -154,6 +214,14 @@ type Store struct {
 	onLogPage func(rows, bytes int)
 	secretMu  sync.Mutex // guards secret
 	secret    []byte     // runtimeSecret, once read
+
+	// keyFile is the server key's file (--secret-key-file, default
+	// <db>.key), read or created on first use by secretKey.
+	keyFile string
+	keyMu   sync.Mutex // guards key
+	key     []byte
+
+	masks jobMasks // the log maskers of running jobs (jobmask.go)
 }
 
 func openStore(path string) (*Store, error) {
@@ -177,7 +245,7 @@ func openStore(path string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, wdb: wdb, now: time.Now, logCap: defaultLogCap}
+	s := &Store{db: db, wdb: wdb, now: time.Now, logCap: defaultLogCap, keyFile: path + ".key"}
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -357,6 +425,11 @@ func (s *Store) instanceID(ctx context.Context) (string, error) {
 type User struct {
 	ID   int64
 	Name string
+
+	// Job is set when the user acts through a job's GITHUB_TOKEN: the
+	// user is the run's actor, and what the token may do is the job's
+	// permissions on the job's repository alone (jobtoken.go).
+	Job *jobPrincipal
 }
 
 func (s *Store) createUser(ctx context.Context, name string) (*User, error) {
@@ -487,6 +560,9 @@ func (s *Store) permission(ctx context.Context, repo *Repo, user *User) (perm, e
 	}
 	if user == nil {
 		return p, nil
+	}
+	if user.Job != nil {
+		return jobPermission(user.Job, repo, user.Job.Perms.Actions), nil
 	}
 	if user.ID == repo.OwnerID {
 		return permAdmin, nil

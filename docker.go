@@ -145,6 +145,7 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 	)
 	args = append(args, j.actionMounts()...)
 	args = append(args, extra...)
+	args = append(args, addHostArgs(cfg.AddHosts)...) // how the job reaches the server (jobaddr.go)
 	return append(args,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
 		"--", // an image named like a flag (from a workflow) stays an image

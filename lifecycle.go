@@ -721,6 +721,16 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				if _, _, err := s.rollup(tx, c.run, now); err != nil {
 					return err
 				}
+				// Its GITHUB_TOKEN and secrets. A secret that cannot be
+				// decrypted fails the job, saying which.
+				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == codeInvalid {
+					if err := s.failJob(tx, c.id, conclusionFailure, err.Error(), now); err != nil {
+						return err
+					}
+					continue
+				} else if err != nil {
+					return err
+				}
 				claimed = c.id
 				break
 			}
@@ -811,6 +821,18 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	if _, ok := ctxs["matrix"]; !ok {
 		ctxs["matrix"] = map[string]any{}
 	}
+	// The job's secrets, variables and GITHUB_TOKEN (jobtoken.go), issued
+	// when it was claimed. A job claimed before they existed has none.
+	delivered := false
+	if d, err := s.jobDelivery(ctx, j.ID); err == nil {
+		delivered = true
+		ctxs["secrets"], ctxs["vars"] = stringMapAny(d.Secrets), stringMapAny(d.Vars)
+		if gh, ok := ctxs["github"].(map[string]any); ok {
+			gh["token"] = d.Token
+		}
+	} else if !errors.Is(err, errNotFound) {
+		return nil, err
+	}
 	cj := &claimedJob{
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
@@ -828,6 +850,9 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 				wj = x
 			}
 		}
+	}
+	if wj != nil && delivered {
+		evalWithDelivery(cj, wf, wj)
 	}
 	if wj != nil {
 		if wj.Defaults.Shell != "" {
@@ -1023,11 +1048,26 @@ func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
 	})
 }
 
-// appendLog stores one chunk of a step's log. A (step, seq) seen before is
-// a no-op, so a runner may resend after a lost answer. Past the cap the
-// chunk is cut and a marker ends the log.
+// appendLog stores one chunk of a step's log, masked with the job's secrets
+// and token first (jobmask.go), so no value reaches the database. A (step,
+// seq) seen before is a no-op, so a runner may resend after a lost answer;
+// a resent chunk is not masked twice. Past the cap the chunk is cut and a
+// marker ends the log.
 func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	m, err := s.masker(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	var next *maskWriter // the step's writer after this chunk, once stored
+	locked := false
+	defer func() {
+		if locked {
+			m.mu.Unlock()
+		}
+	}()
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		m.mu.Lock() // inside the transaction: see jobMasker
+		locked = true
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
@@ -1050,6 +1090,8 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		if dup > 0 || truncated {
 			return nil
 		}
+		next = m.writer(stepID).clone()
+		data = next.write(data)
 		if size+int64(len(data)) > s.logCap {
 			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
 			truncated = true
@@ -1060,6 +1102,19 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		_, err = tx.Exec("UPDATE steps SET log_size = log_size + ?, log_truncated = ? WHERE id = ?", len(data), truncated, stepID)
 		return err
 	})
+	if !locked {
+		m.mu.Lock()
+		locked = true
+	}
+	switch {
+	case err == nil && next != nil:
+		m.steps[stepID] = next
+	case errorCode(err) == codeConflict || errors.Is(err, errNotFound):
+		if len(m.steps) == 0 {
+			s.dropMasker(jobID) // a job that is over, or not this runner's: keep nothing
+		}
+	}
+	return err
 }
 
 // setStepStatus moves a step of a running job: queued → running →
@@ -1088,6 +1143,18 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		case status == statusRunning && conclusion == "" && cur == statusQueued:
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
 		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
+			// What the masker holds back of the step's log is stored now.
+			if m := s.loadedMasker(j.ID); m != nil {
+				m.mu.Lock()
+				_, err := flushStepTail(tx, m, stepID)
+				if err == nil {
+					delete(m.steps, stepID)
+				}
+				m.mu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
 			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
 				conclusion, now, now, stepID)
 		default:
@@ -1163,6 +1230,9 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 			return conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
 		}
 		now := s.nowMS()
+		if err := s.flushJobTails(tx, j.ID); err != nil {
+			return err
+		}
 		if len(outputs) > 0 {
 			if _, err := tx.Exec("UPDATE jobs SET outputs = ? WHERE id = ?", jsonText(outputs), j.ID); err != nil {
 				return err
@@ -1237,6 +1307,9 @@ func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int
 func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
 	j, err := jobByID(context.Background(), tx, jobID)
 	if err != nil {
+		return err
+	}
+	if err := s.flushJobTails(tx, jobID); err != nil {
 		return err
 	}
 	if err := serverLog(tx, jobID, "\n##[error]"+why+"\n"); err != nil {

@@ -29,7 +29,7 @@ import (
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
-  serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
+  serve [--addr 127.0.0.1:8080] [--base-url URL] [--job-addr auto|off|HOST:PORT] [--runners 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
         [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
         [--trust-proxy CIDR,...] [--data-dir DIR] [--actions-url URL] [--allow-actions PATTERNS]
@@ -51,9 +51,13 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
                                                      fill the action cache ahead of time
   workflow check FILE...                               check workflow files offline
+  secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
+  secret list OWNER/REPO | secret list --owner USER
+  secret delete OWNER/REPO NAME | secret delete --owner USER NAME
+  var set|list|delete ...                              the same for variables
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
-$SHITHUB_ACTIONS_DB).
+$SHITHUB_ACTIONS_DB) and --secret-key-file FILE (default: the database's name + .key).
 `
 
 func main() {
@@ -99,6 +103,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global := flag.NewFlagSet("shithub-actions", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	dbPath := global.String("db", defaultDB(), "database file")
+	keyFile := global.String("secret-key-file", "", "the server key that encrypts secrets (default: the database file + .key)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -110,7 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) == 0 {
 		return usagef("no command given; run shithub-actions --help")
 	}
-	c := &cli{db: *dbPath, stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{db: *dbPath, keyFile: *keyFile, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest := args[0], args[1:]
 	sub := ""
 	if len(rest) > 0 {
@@ -145,6 +150,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.hookPostReceive(ctx, rest[1:])
 	case cmd == "workflow" && sub == "check":
 		return workflowCheck(rest[1:], stdout)
+	case (cmd == "secret" || cmd == "var") && (sub == "set" || sub == "list" || sub == "delete"):
+		return c.secretCommand(ctx, cmd, sub, rest[1:])
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -162,6 +169,7 @@ func defaultDB() string {
 // cli holds what every subcommand shares.
 type cli struct {
 	db             string
+	keyFile        string // --secret-key-file; "" means db + ".key"
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -169,8 +177,22 @@ type cli struct {
 // parse parses a subcommand's flags, which may stand before, between or
 // after its positional arguments, and checks the positional count.
 func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(names) {
+		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
+	}
+	return pos, nil
+}
+
+// parseAny parses like parse and returns the positional arguments,
+// however many there are.
+func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.db, "db", c.db, "database file")
+	fs.StringVar(&c.keyFile, "secret-key-file", c.keyFile, "the server key file")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -182,14 +204,15 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string,
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != len(names) {
-		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
-	}
 	return pos, nil
 }
 
 func (c *cli) open() (*Store, error) {
-	return openStore(c.db)
+	st, err := openStore(c.db)
+	if err == nil && c.keyFile != "" {
+		st.keyFile = c.keyFile
+	}
+	return st, err
 }
 
 var (
@@ -577,6 +600,12 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
+	if os.Getenv(gitHTTPPushEnv) != "" {
+		// A push through the server's git endpoint: the server starts its
+		// runs itself, as the pusher, and none for a GITHUB_TOKEN's push.
+		_, err := io.Copy(io.Discard, c.stdin)
+		return err
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -629,6 +658,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	jobAddr := fs.String("job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
 	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
 	var trust []netip.Prefix
@@ -649,7 +679,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	})
 	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
 	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
-	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) job containers reach this server at, for artifacts and caches (default: none; actions that need them fail)")
+	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
@@ -693,9 +723,48 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The key that seals secrets: made now if there is none, and a key file
+	// that is unsafe or damaged stops the server here, saying why.
+	if _, err := st.secretKey(); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
+	srv.jobURL = rcfg.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
+
+	// The listeners: the server's, and the one its jobs reach it at.
+	cfg = cfg.withDefaults()
+	plan, err := planJobEndpoint(*addr, *jobAddr, rcfg.PublicURL, func() (string, error) {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
+	})
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	var jobLn net.Listener
+	if plan.Listen != "" {
+		if jobLn, err = net.Listen("tcp", plan.Listen); err != nil {
+			return fmt.Errorf("the job listener (--job-addr): %w", err)
+		}
+		defer jobLn.Close()
+		port = jobLn.Addr().(*net.TCPAddr).Port
+	}
+	plan.finish(port)
+	if plan.Warning != "" {
+		logger.Warn(plan.Warning)
+	}
+	// The pool's jobs see the server at plan.URL; the artifact and cache
+	// services sign URLs for --job-url, else for the Host a job asked with.
+	cfg.AddHosts, cfg.JobURL = plan.AddHosts, plan.URL
+
 	if err := srv.enableRuntime(ctx, rcfg); err != nil {
 		return err
 	}
@@ -711,7 +780,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
-	cfg = cfg.withDefaults()
 	local, err := st.localRunner(ctx, cfg.Labels)
 	if err != nil {
 		return err
@@ -723,7 +791,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
 	}
 	// Containers of a previous process go even when this one runs no pool.
-	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
+	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake, jobURL: plan.URL}, logger)
 	if err := ex.dockerOK(ctx); err != nil {
 		if *runners > 0 {
 			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
@@ -744,12 +812,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
   shithub-actions --db %s token create alice --scopes repo:read,repo:write
 `, c.db, c.db, c.db, c.db)
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	hs := newHTTPServer(srv, logger)
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
+	var jobHS *http.Server
+	if jobLn != nil {
+		jobHS = &http.Server{Handler: srv.jobHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		go jobHS.Serve(jobLn)
+		defer jobHS.Close()
+	}
+	logger.Info("jobs reach the server at", "url", plan.URL, "listen", plan.Listen, "add_host", strings.Join(plan.AddHosts, ","))
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
@@ -780,6 +851,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	<-exDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if jobHS != nil {
+		jobHS.Shutdown(shutCtx)
+	}
 	return hs.Shutdown(shutCtx)
 }
 
@@ -997,6 +1071,141 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
 	ex.drain(o.shutdownGrace)
 	<-stopped
+	return nil
+}
+
+// secretCommand is `secret set|list|delete` and `var set|list|delete`, for
+// a repository (OWNER/REPO) or for every repository of a user (--owner
+// USER). A value is read from standard input, byte for byte, never from
+// the command line, where other users could see it in the process list.
+// Nothing prints a secret's value.
+func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []string) error {
+	fs := flag.NewFlagSet(kind+" "+verb, flag.ContinueOnError)
+	owner := fs.String("owner", "", "a user: the "+kind+" is for every repository of USER")
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	want := 1 // OWNER/REPO
+	if *owner != "" {
+		want = 0
+	}
+	if verb != "list" {
+		want++ // NAME
+	}
+	if len(pos) != want {
+		name := " NAME"
+		if verb == "list" {
+			name = ""
+		}
+		return usagef("usage: shithub-actions %s %s OWNER/REPO%s (or --owner USER%s)", kind, verb, name, name)
+	}
+	var name string
+	if verb != "list" {
+		name = pos[len(pos)-1]
+		check := checkSecretName
+		if kind == "var" {
+			check = checkVariableName
+		}
+		if name, err = check(name); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	var value []byte
+	if verb == "set" {
+		// Read before opening the database: a pipe that fails changes nothing.
+		value, err = io.ReadAll(io.LimitReader(c.stdin, secretValueMax+1))
+		if err != nil {
+			return fmt.Errorf("reading the value from standard input: %w", err)
+		}
+		if len(value) > secretValueMax {
+			return usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
+		}
+		check := secretCheckValue
+		if kind == "var" {
+			check = func(v []byte) error { return checkVariableValue(string(v)) }
+		}
+		if err := check(value); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var sc secretScope
+	where := ""
+	if *owner != "" {
+		u, err := findUser(ctx, st, *owner)
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{OwnerID: u.ID}, "owner "+u.Name
+	} else {
+		r, err := findRepo(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{RepoID: r.ID}, r.FullName()
+	}
+	what := map[string]string{"secret": "secret", "var": "variable"}[kind]
+	switch verb {
+	case "set":
+		var created bool
+		if kind == "secret" {
+			created, err = st.setSecret(ctx, sc, name, value)
+			clear(value)
+		} else {
+			created, err = st.writeVariable(ctx, sc, varUpsert, name, "", string(value))
+		}
+		if err != nil {
+			return err
+		}
+		done := "updated"
+		if created {
+			done = "created"
+		}
+		fmt.Fprintf(c.stdout, "%s %s %s of %s\n", done, what, name, where)
+	case "delete":
+		if kind == "secret" {
+			err = st.deleteSecret(ctx, sc, name)
+		} else {
+			err = st.deleteVariable(ctx, sc, name)
+		}
+		if errors.Is(err, errNotFound) {
+			return usagef("%s has no %s %s", where, what, name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "deleted %s %s of %s\n", what, name, where)
+	case "list":
+		const day = "2006-01-02 15:04"
+		if kind == "secret" {
+			list, err := st.listSecrets(ctx, sc)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "CREATED", "UPDATED")
+			for _, m := range list {
+				fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", m.Name, m.CreatedAt.UTC().Format(day), m.UpdatedAt.UTC().Format(day))
+			}
+			return nil
+		}
+		list, _, err := st.listVariables(ctx, sc, 1, 0)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "UPDATED", "VALUE")
+		for _, v := range list {
+			val := strconv.Quote(v.Value)
+			if len(val) > 60 {
+				val = val[:57] + "..."
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", v.Name, v.UpdatedAt.UTC().Format(day), val)
+		}
+	}
 	return nil
 }
 

@@ -158,6 +158,7 @@ type executorConfig struct {
 	Instance     string            // labels and names this process's containers (default: random)
 	Docker       string            // the docker binary (default "docker")
 	DockerEnv    []string          // extra environment for every docker invocation
+	AddHosts     []string          // docker run --add-host HOST:IP entries: how jobs reach the server (jobaddr.go)
 	WorkDir      string            // where checkouts are staged, each in a fresh 0700 directory, before docker cp (default os.TempDir())
 	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)

@@ -23,6 +23,7 @@ type server struct {
 	store   *Store
 	log     *slog.Logger
 	baseURL string   // from --base-url; "" means derive it from each request
+	jobURL  string   // from --job-url: the URL jobs reach the server at; "" means baseURL, or each request's
 	exec    notifier // the in-process executor; nil when none runs
 	mux     *http.ServeMux
 
@@ -108,6 +109,18 @@ func (s *server) routes() {
 	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable", s.wrap(s.handleWorkflowEnable))
 	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable", s.wrap(s.handleWorkflowDisable))
 
+	// Secrets and variables (secrets_api.go).
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/public-key", s.wrap(s.handleSecretsPublicKey))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets", s.wrap(s.handleSecretList))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretGet))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretPut))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretDelete))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableList))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableCreate))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableGet))
+	s.mux.HandleFunc("PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableUpdate))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableDelete))
+
 	// The runner protocol.
 	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel-check", s.wrap(s.handleJobCancelCheck))
@@ -117,6 +130,11 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/annotations", s.wrap(s.handleJobAnnotation))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/summary", s.wrap(s.handleStepSummary))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
+
+	// Git over HTTP (githttp.go).
+	s.mux.HandleFunc("GET /{owner}/{repo}/info/refs", s.wrap(s.handleGitInfoRefs))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-upload-pack", s.wrap(s.handleGitUploadPack))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-receive-pack", s.wrap(s.handleGitReceivePack))
 
 	// The pages.
 	s.mux.HandleFunc("GET /{$}", s.wrap(s.handleHome))
@@ -162,7 +180,10 @@ type prefixRoute struct {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	if !isRuntimeBlob(r.URL.Path) {
+	switch {
+	case isGitRequest(r):
+		r.Body = http.MaxBytesReader(sw, r.Body, maxGitBody) // a push carries a pack
+	case !isRuntimeBlob(r.URL.Path):
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 	}
 	if h := s.prefixHandler(r.URL.Path); h != nil {
@@ -239,6 +260,17 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := httpStatus(errorCode(err)), errorMessage(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if isGitRequest(r) {
+		// git asks for credentials only after a Basic challenge, and shows
+		// a text answer.
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="shithub-actions"`)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		io.WriteString(w, gitErrorBody(msg))
+		return
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)

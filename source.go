@@ -295,10 +295,15 @@ type localSource struct {
 	store  *Store
 	runner *Runner
 	wake   func() // a job ended: the jobs that need it may be claimable
+	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
 }
 
 func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
-	return l.store.claimJob(ctx, l.runner, labels)
+	cj, err := l.store.claimJob(ctx, l.runner, labels)
+	if cj != nil {
+		setJobURLs(cj, l.jobURL)
+	}
+	return cj, err
 }
 
 func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
