@@ -17,9 +17,13 @@ function input(name, required) {
   return v;
 }
 
+// As @actions/core's issueFileCommand: the runner must have made the file.
 function appendFile(env, name, value) {
+  const file = process.env[env];
+  if (!file) throw new Error(`Unable to find environment variable for file command ${env}`);
+  if (!fs.existsSync(file)) throw new Error(`Missing file at path: ${file}`);
   const d = "ghadelimiter_" + crypto.randomUUID();
-  fs.appendFileSync(process.env[env], `${name}<<${d}\n${value}\n${d}\n`);
+  fs.appendFileSync(file, `${name}<<${d}\n${value}\n${d}\n`);
 }
 const setOutput = (n, v) => appendFile("GITHUB_OUTPUT", n, v);
 const saveState = (n, v) => appendFile("GITHUB_STATE", n, v);
