@@ -430,6 +430,9 @@ type statusBody struct {
 	Status     string            `json:"status"`
 	Conclusion string            `json:"conclusion"`
 	Outputs    map[string]string `json:"outputs,omitempty"` // a job's outputs (job status only)
+	// EnvironmentURL is the job's environment url evaluated at its end
+	// (job status only).
+	EnvironmentURL string `json:"environment_url,omitempty"`
 }
 
 // handleStepStatus serves POST /api/v1/jobs/{id}/steps/{step_id}/status.
@@ -450,8 +453,8 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if body.Outputs != nil {
-		return malformedf("a step status has no outputs")
+	if body.Outputs != nil || body.EnvironmentURL != "" {
+		return malformedf("a step status has no outputs or environment_url")
 	}
 	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
@@ -474,7 +477,7 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs); err != nil {
+	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs, body.EnvironmentURL); err != nil {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.

@@ -839,6 +839,12 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		for k, v := range wj.Outputs {
 			cj.Outputs[k] = v
 		}
+		// An environment url reading steps is evaluated by the runner at
+		// the job's end; the rest the server evaluated when the job became
+		// ready (jobplan).
+		if e := wj.Environment; e != nil && strings.Contains(e.URL, "steps.") {
+			cj.EnvironmentURL = e.URL
+		}
 	}
 	if cj.RuntimeToken, err = s.jobRuntimeToken(ctx, cj); err != nil {
 		return nil, err
@@ -1116,16 +1122,23 @@ func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
 // completeJob ends a job its runner holds and rolls up the run in the same
 // transaction. Reporting the same end twice is a no-op.
 func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
-	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil)
+	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil, "")
 }
 
 // maxJobOutputs bounds what a job's outputs may hold in all (GitHub: 1 MB
 // per job).
 const maxJobOutputs = 1 << 20
 
+// maxEnvironmentURL bounds an environment url a runner reports.
+const maxEnvironmentURL = 4096
+
 // completeJobWith is completeJob with the job's outputs, which feed
-// needs.<id>.outputs of the jobs that need it.
-func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string) error {
+// needs.<id>.outputs of the jobs that need it, and its environment's url
+// when the runner evaluated it (it read the steps context).
+func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	if len(envURL) > maxEnvironmentURL {
+		return invalidf("environment_url may hold at most %d bytes", maxEnvironmentURL)
+	}
 	size := 0
 	for k, v := range outputs {
 		size += len(k) + len(v)
@@ -1152,6 +1165,13 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		now := s.nowMS()
 		if len(outputs) > 0 {
 			if _, err := tx.Exec("UPDATE jobs SET outputs = ? WHERE id = ?", jsonText(outputs), j.ID); err != nil {
+				return err
+			}
+		}
+		if envURL != "" && j.Environment != nil {
+			e := *j.Environment
+			e.URL = envURL
+			if _, err := tx.Exec("UPDATE jobs SET environment = ? WHERE id = ?", jsonText(e), j.ID); err != nil {
 				return err
 			}
 		}

@@ -61,6 +61,10 @@ type claimedJob struct {
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// EnvironmentURL is the job's environment url when it reads the steps
+	// context (`url: ${{ steps.deploy.outputs.url }}`): unevaluated,
+	// evaluated after the last step and reported with the job's status.
+	EnvironmentURL string `json:"environment_url,omitempty"`
 	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
 	// artifact and cache services, good while the job runs.
 	RuntimeToken string `json:"runtime_token,omitempty"`
@@ -1088,47 +1092,56 @@ func (j *execJob) writeLog(stepID int64, text string) {
 // finish cleans up after the steps and completes the job.
 func (j *execJob) finish(conclusion string) {
 	// The job's outputs, while its container can still answer hashFiles.
-	outputs := j.jobOutputs()
+	outputs, envURL := j.jobOutputs(), j.environmentURL()
 	j.mu.Lock()
 	j.ending = true
 	j.waitStopsLocked() // docker stop before docker rm
 	started := j.started
 	j.mu.Unlock()
 
-	j.cleanUp(started)
+	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+	defer cancel()
+	j.removeContainers(ctx, started)
 	j.report("complete job", func(ctx context.Context) error {
-		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs)
+		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs, envURL)
 	})
+	j.removeRest(ctx, started)
 	j.log.Info("job completed", "conclusion", conclusion)
 }
 
-// cleanUp removes the job's container, network and volume, by name, and
-// the staged checkout. It runs nothing inside the container: the job's own
-// binaries (chown, rm) could be anything. A warning is logged only for what
-// surely existed; the rest may never have been made.
-func (j *execJob) cleanUp(started bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
-	defer cancel()
-	remove := func(existed bool, what string, args ...string) {
-		if _, _, err := j.ex.docker.output(ctx, args...); err != nil && existed {
-			j.log.Warn("cannot remove the job's "+what, "err", err)
-		}
-	}
+// removeContainers removes the job's container and its services, by
+// name. It runs nothing inside the container: the job's own binaries
+// (chown, rm) could be anything. A warning is logged only for what surely
+// existed; the rest may never have been made.
+func (j *execJob) removeContainers(ctx context.Context, started bool) {
 	if j.createAttempted {
 		// -v: the container's anonymous volumes (container: volumes) too;
-		// the job's named volume goes below.
-		remove(started, "container", "rm", "-f", "-v", j.name)
+		// the job's named volume goes in removeRest.
+		j.remove(ctx, started, "container", "rm", "-f", "-v", j.name)
 	}
 	if len(j.services) > 0 { // before the network they are attached to
-		remove(true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
+		j.remove(ctx, true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
 	}
+}
+
+// removeRest removes what outlives the containers: the job's network and
+// volume, and the staged checkout. It runs after the job's status is
+// reported, so a cancel is not kept waiting on it; a crash in between
+// leaves them to removeStale.
+func (j *execJob) removeRest(ctx context.Context, started bool) {
 	if j.networkAttempted {
-		remove(j.network != "", "network", "network", "rm", j.name)
+		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
 	}
 	if j.volumeAttempted {
-		remove(started, "volume", "volume", "rm", "-f", j.name)
+		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
 	}
 	j.removeStage()
+}
+
+func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {
+	if _, _, err := j.ex.docker.output(ctx, args...); err != nil && existed {
+		j.log.Warn("cannot remove the job's "+what, "err", err)
+	}
 }
 
 // stepLog streams one step's output to the source in chunks of at most

@@ -342,6 +342,7 @@ type fakeSource struct {
 	logAt       map[int64]time.Time  // step id → when its first chunk came
 	logs        map[int64][]gotChunk // step id → chunks, resends included
 	outputs     map[int64]map[string]string
+	envURLs     map[int64]string // job id → the environment url it reported
 	annotations []Annotation
 	summaries   map[int64]string // step id → markdown
 	cancelled   map[int64]bool
@@ -361,6 +362,7 @@ func newFakeSource(jobs ...*claimedJob) *fakeSource {
 		logAt:     map[int64]time.Time{},
 		logs:      map[int64][]gotChunk{},
 		outputs:   map[int64]map[string]string{},
+		envURLs:   map[int64]string{},
 		summaries: map[int64]string{},
 		cancelled: map[int64]bool{},
 		panicIn:   map[string]int{},
@@ -450,7 +452,7 @@ func (s *fakeSource) setStepSummary(ctx context.Context, jobID, stepID int64, ma
 	return nil
 }
 
-func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
+func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("setJobStatus"); err != nil {
 		s.mu.Unlock()
@@ -462,6 +464,7 @@ func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conc
 	}
 	s.jobs[jobID] = conclusion
 	s.outputs[jobID] = outputs
+	s.envURLs[jobID] = envURL
 	s.jobAt[jobID] = time.Now()
 	return nil
 }

@@ -182,7 +182,13 @@ func (e *e2e) start() {
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	for range 100 {
+	e.waitUp()
+}
+
+// waitUp waits until serve answers.
+func (e *e2e) waitUp() {
+	e.t.Helper()
+	for range 200 {
 		if res, err := http.Get(e.base + "/alice/hello/actions.atom"); err == nil {
 			res.Body.Close()
 			return
@@ -295,11 +301,36 @@ func (e *e2e) waitStep(idx int, jobKey string, step int, within time.Duration) j
 	return jobJSON{}
 }
 
-// resources lists the containers, networks and volumes of a job.
+// resources lists the containers, networks and volumes of a job. The
+// network and volume go just after the job's status is reported, so a
+// check that all are gone waits a little (noResources).
 func (e *e2e) resources(jobID int64) []string {
+	return e.listed(jobID, []string{"ps", "-a", "-q"}, []string{"network", "ls", "-q"}, []string{"volume", "ls", "-q"})
+}
+
+// noResources waits up to 10 s for a job's resources to be gone and
+// returns what is left.
+func (e *e2e) noResources(jobID int64) []string {
 	e.t.Helper()
 	var left []string
-	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
+	for range 100 {
+		if left = e.resources(jobID); len(left) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return left
+}
+
+// jobContainers lists a job's containers, running or not.
+func (e *e2e) jobContainers(jobID int64) []string {
+	return e.listed(jobID, []string{"ps", "-a", "-q"})
+}
+
+func (e *e2e) listed(jobID int64, lists ...[]string) []string {
+	e.t.Helper()
+	var left []string
+	for _, ls := range lists {
 		out, err := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance(),
 			"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID))...).Output()
 		if err != nil {
@@ -349,7 +380,7 @@ func TestDockerServe(t *testing.T) {
 		t.Errorf("bad job's log = %q, want 'before' and not 'never'", log)
 	}
 	for _, j := range []jobJSON{ok, bad} {
-		if c := e.resources(j.ID); len(c) != 0 {
+		if c := e.noResources(j.ID); len(c) != 0 {
 			t.Errorf("job %s left containers %v", j.JobKey, c)
 		}
 	}
@@ -357,7 +388,8 @@ func TestDockerServe(t *testing.T) {
 
 // measureCancels pushes n commits whose Sleep workflow runs `sleep 600`,
 // cancels each running job through the API, and returns the times from
-// the 202 to the job completed as cancelled with its container gone.
+// the 202 to the job completed as cancelled with its container gone (its
+// network and volume go just after; that they go is checked, not timed).
 func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration {
 	e.t.Helper()
 	var lat []time.Duration
@@ -372,10 +404,13 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 		start := time.Now()
 		for {
 			jobs := e.jobs(idx)
-			if jobs[0].Status == statusCompleted && len(e.resources(j.ID)) == 0 {
+			if jobs[0].Status == statusCompleted && len(e.jobContainers(j.ID)) == 0 {
 				lat = append(lat, time.Since(start))
 				if str(jobs[0].Conclusion) != conclusionCancelled || str(jobs[0].Steps[1].Conclusion) != conclusionCancelled {
 					e.t.Errorf("cancelled job = %s, step %s; want cancelled, cancelled", str(jobs[0].Conclusion), str(jobs[0].Steps[1].Conclusion))
+				}
+				if c := e.noResources(j.ID); len(c) != 0 {
+					e.t.Errorf("cancelled job left %v", c)
 				}
 				break
 			}
@@ -420,7 +455,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if log := e.jobLog(j.ID); !strings.Contains(log, "interrupted: the server restarted") {
 		t.Errorf("log after restart lacks the reason:\n%s", log)
 	}
-	if c := e.resources(j.ID); len(c) != 0 {
+	if c := e.noResources(j.ID); len(c) != 0 {
 		t.Errorf("the killed server's container %v is still there", c)
 	}
 	// SIGTERM with a job running: it is cancelled after the grace, and
@@ -432,7 +467,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if run := e.waitRun(2, 10*time.Second); str(run.Conclusion) != conclusionCancelled {
 		t.Errorf("run after SIGTERM = %s, want cancelled", str(run.Conclusion))
 	}
-	if c := e.resources(j.ID); len(c) != 0 {
+	if c := e.noResources(j.ID); len(c) != 0 {
 		t.Errorf("SIGTERM left container %v", c)
 	}
 }
@@ -452,6 +487,7 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 	if err := e.serve.Start(); err != nil {
 		t.Fatal(err)
 	}
+	e.waitUp()
 	out := strings.TrimSpace(e.cli("runner", "register", "box", "--labels", "busybox"))
 	rtok := out[strings.LastIndex(out, "\n")+1:]
 	runner := exec.Command(e.exe, "runner", "--server", e.base, "--labels", "busybox", "--capacity", "2",

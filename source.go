@@ -30,8 +30,9 @@ type jobSource interface {
 	// conclusion (success, failure, cancelled, skipped).
 	setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
 	// setJobStatus completes a job (status "completed") with a conclusion
-	// (success, failure, cancelled, timed_out) and the job's outputs.
-	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error
+	// (success, failure, cancelled, timed_out), the job's outputs and its
+	// environment's url when it was evaluated at the end ("" otherwise).
+	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error
 	// addAnnotation records an ::error, ::warning or ::notice of a step.
 	addAnnotation(ctx context.Context, jobID int64, a Annotation) error
 	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
@@ -200,10 +201,11 @@ type remoteJobStatusBody struct {
 	Status     string            `json:"status"`
 	Conclusion string            `json:"conclusion,omitempty"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
+	EnvURL     string            `json:"environment_url,omitempty"`
 }
 
-func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs}, nil)
+func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs, envURL}, nil)
 	return err
 }
 
@@ -307,8 +309,8 @@ func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, st
 // summaries is the server half of issue 9 (jobs.outputs, the annotations
 // table, steps.summary); until those Store methods land the in-process
 // pool reports them nowhere, and a remote runner's reach the API.
-func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
-	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs)
+func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
 	if err == nil && l.wake != nil {
 		l.wake()
 	}

@@ -267,7 +267,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	// A server that stays down: retried until ctx is done.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	err = r.setJobStatus(short, 1, "completed", "success", nil)
+	err = r.setJobStatus(short, 1, "completed", "success", nil, "")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("setJobStatus against a down server = %v", err)
 	}

@@ -641,8 +641,28 @@ func splitCommandLine(s string) ([]string, error) {
 	return words, nil
 }
 
-// jobOutputs evaluates the job's outputs after its last step. A value
-// holding a masked secret is left out, as GitHub does.
+// environmentURL evaluates the job's environment url that reads steps,
+// after its last step; "" when there is none, it fails or it would show a
+// masked secret.
+func (j *execJob) environmentURL() string {
+	if j.job.EnvironmentURL == "" || j.st.legacy {
+		return ""
+	}
+	v, err := exprInterpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
+	if err != nil {
+		j.log.Warn("the environment url did not evaluate", "err", err)
+		return ""
+	}
+	if j.st.masks.mask(v) != v {
+		return ""
+	}
+	return v
+}
+
+// jobOutputs evaluates the job's outputs after its last step. An empty
+// value and a value holding a masked secret are left out, as GitHub's
+// runner does: so the legs of a matrix can each set their own output
+// without a later leg's empty value replacing it in needs.<id>.outputs.
 func (j *execJob) jobOutputs() map[string]string {
 	if len(j.job.Outputs) == 0 || j.st.legacy {
 		return nil
@@ -653,6 +673,9 @@ func (j *execJob) jobOutputs() map[string]string {
 		v, err := exprInterpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
+			continue
+		}
+		if v == "" {
 			continue
 		}
 		if j.st.masks.mask(v) != v {

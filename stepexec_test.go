@@ -122,6 +122,7 @@ func TestStepEnvironmentFiles(t *testing.T) {
 	)
 	job.Env = map[string]string{"GITHUB_SHA": job.HeadSHA, "PATH": "/usr/bin:/bin"}
 	job.Outputs = map[string]string{"g": "${{ steps.s1.outputs.greeting }}", "m": "${{ steps.s1.outputs.multi }}", "none": "${{ steps.nope.outputs.x }}"}
+	job.EnvironmentURL = "https://${{ steps.s1.outputs.greeting }}.example.com/"
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
 	ex.runJob(job)
@@ -145,8 +146,11 @@ func TestStepEnvironmentFiles(t *testing.T) {
 		t.Errorf("summary = %q", got)
 	}
 	outs := src.outputs[103]
-	if outs["g"] != "hello" || outs["m"] != "line 1\nline 2" || outs["none"] != "" || len(outs) != 3 {
+	if _, ok := outs["none"]; outs["g"] != "hello" || outs["m"] != "line 1\nline 2" || ok || len(outs) != 2 {
 		t.Errorf("job outputs = %q", outs)
+	}
+	if got := src.envURLs[103]; got != "https://hello.example.com/" {
+		t.Errorf("environment url = %q", got)
 	}
 	if got := src.jobs[103]; got != "failure" {
 		t.Errorf("job conclusion = %q, want failure (the bad output file)", got)

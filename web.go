@@ -274,6 +274,9 @@ var webStateLabels = map[string]string{
 	"neutral": "Completed",
 }
 
+// webAnnotationLabels names each annotation level.
+var webAnnotationLabels = map[string]string{"error": "Error", "warning": "Warning", "notice": "Notice"}
+
 // webState is the one word a status and conclusion show as.
 func webState(status, conclusion string, cancelRequested bool) string {
 	switch {
@@ -509,16 +512,43 @@ type stepView struct {
 }
 
 type jobView struct {
-	ID        int64
-	Name      string
-	State     string
-	Duration  string
-	Needs     []string
-	RunsOn    []string
-	CanCancel bool
-	CancelURL string
-	LogURL    string
-	Steps     []stepView
+	ID          int64
+	Name        string // a matrix leg's is GitHub's leg name, `test (1.22, ubuntu-latest)`
+	State       string
+	Duration    string
+	Needs       []string
+	RunsOn      []string
+	CanCancel   bool
+	CancelURL   string
+	LogURL      string
+	Environment *envView
+	Annotations []annotationView
+	Summaries   []summaryView
+	Steps       []stepView
+}
+
+// envView is a job's environment: its name, and its url as a link only
+// when it is an absolute http or https URL.
+type envView struct {
+	Name string
+	URL  string
+}
+
+type annotationView struct {
+	Level   string // error, warning, notice
+	Label   string // Error, Warning, Notice
+	Title   string
+	Message string
+	Where   string // file:line:col, as far as they are known
+	Step    string // the step's name, and its log's anchor
+	StepURL string
+}
+
+// summaryView is a step's $GITHUB_STEP_SUMMARY rendered by mdRender,
+// which writes only its own safe tags.
+type summaryView struct {
+	Step string
+	HTML template.HTML
 }
 
 type runView struct {
@@ -548,24 +578,66 @@ type runView struct {
 	Artifacts []artifactView
 }
 
-// orderJobs sorts jobs so that each comes after the jobs it needs, file
-// order among those free to go (Kahn's algorithm, stable).
+// orderJobs sorts jobs so that each comes after the jobs it needs (every
+// leg of a matrix job), file order among those free to go (Kahn's
+// algorithm, stable).
 func orderJobs(jobs []*Job) []*Job {
-	done := map[string]bool{}
+	waiting := map[string]int{} // legs not yet placed, by the job's id in the workflow
+	for _, j := range jobs {
+		waiting[jobBaseKey(j)]++
+	}
 	out := make([]*Job, 0, len(jobs))
 	left := slices.Clone(jobs)
 	for len(left) > 0 {
 		i := slices.IndexFunc(left, func(j *Job) bool {
-			return !slices.ContainsFunc(j.Needs, func(n string) bool { return !done[n] })
+			return !slices.ContainsFunc(j.Needs, func(n string) bool { return waiting[n] > 0 })
 		})
 		if i < 0 {
-			i = 0 // a cycle or an unknown need: keep file order
+			i = 0 // a cycle: keep file order
 		}
-		done[left[i].JobKey] = true
+		waiting[jobBaseKey(left[i])]--
 		out = append(out, left[i])
 		left = slices.Delete(left, i, i+1)
 	}
 	return out
+}
+
+// jobBaseKey is the job's id in the workflow, which needs name.
+func jobBaseKey(j *Job) string {
+	if j.BaseKey != "" {
+		return j.BaseKey
+	}
+	return j.JobKey
+}
+
+// newEnvView is what the page shows of a job's environment.
+func newEnvView(e *Environment) *envView {
+	if e == nil || e.Name == "" && e.URL == "" {
+		return nil
+	}
+	v := &envView{Name: e.Name}
+	if u, err := url.Parse(e.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		v.URL = u.String()
+	}
+	return v
+}
+
+// annotationWhere is where an annotation points: file:line:col, or
+// file:line-endline when it spans lines, as far as they are known.
+func annotationWhere(a Annotation) string {
+	if a.Line <= 0 {
+		return a.File
+	}
+	where := strconv.Itoa(a.Line)
+	if a.EndLine > a.Line {
+		where += "-" + strconv.Itoa(a.EndLine)
+	} else if a.Col > 0 {
+		where += ":" + strconv.Itoa(a.Col)
+	}
+	if a.File == "" {
+		return "line " + where
+	}
+	return a.File + ":" + where
 }
 
 func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
@@ -612,6 +684,32 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
 			CanCancel: j.Status != statusCompleted && !j.CancelRequested,
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
+		}
+		jv.Environment = newEnvView(j.Environment)
+		anns, err := s.store.jobAnnotations(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		steps := map[int64]*Step{}
+		for _, st := range j.Steps {
+			steps[st.ID] = st
+		}
+		for _, a := range anns {
+			av := annotationView{Level: a.Level, Label: webAnnotationLabels[a.Level], Title: a.Title, Message: a.Message, Where: annotationWhere(a)}
+			if st := steps[a.StepID]; st != nil {
+				av.Step, av.StepURL = st.Name, fmt.Sprintf("#step-%d", st.ID)
+			}
+			jv.Annotations = append(jv.Annotations, av)
+		}
+		for _, st := range j.Steps {
+			if strings.TrimSpace(st.Summary) == "" {
+				continue
+			}
+			h, err := mdRender([]byte(st.Summary))
+			if err != nil { // over the cap, which the API refuses: say so rather than fail the page
+				h = "<p>" + template.HTMLEscapeString(err.Error()) + "</p>"
+			}
+			jv.Summaries = append(jv.Summaries, summaryView{Step: st.Name, HTML: template.HTML(h)})
 		}
 		for _, st := range j.Steps {
 			sv := stepView{

@@ -1000,3 +1000,123 @@ func TestOrderJobs(t *testing.T) {
 		t.Errorf("order %v", got)
 	}
 }
+
+const webMatrixWorkflow = `name: Matrix
+on: push
+jobs:
+  deploy:
+    needs: test
+    if: always()
+    runs-on: ubuntu-latest
+    environment:
+      name: production
+      url: javascript:alert(1)
+    steps:
+      - run: ./deploy
+  test:
+    strategy:
+      matrix:
+        go: ['1.22', '1.23']
+    runs-on: ubuntu-latest
+    environment:
+      name: staging <b>
+      url: https://staging.example.com/?a=1&b="<x>"
+    steps:
+      - name: Unit tests
+        run: go test ./...
+`
+
+// TestWebRunPageReports: matrix legs under their leg names and before the
+// job that needs them, each job's environment (a url only when http or
+// https), annotations with where they point and the step they came from,
+// step summaries as safe HTML, and ::group:: sections collapsible.
+func TestWebRunPageReports(t *testing.T) {
+	e := newWebTestServer(t)
+	ctx := context.Background()
+	e.webMakeRun(e.pub, "matrix.yml", webMatrixWorkflow, "main", webSHA1)
+	e.tick(time.Minute)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, job.Steps[0].ID, "running", "")
+	e.webStep(job.JobID, job.Steps[0].ID, "completed", "success")
+	e.webStep(job.JobID, step, "running", "")
+	e.webLog(job.JobID, step, 1, "before\n##[group]Download <modules>\nfetching a\nfetching b\n##[endgroup]\n##[group]Compile\n")
+	e.webLog(job.JobID, step, 2, "cc -c x.c\n##[error]x.c:3: broken\n##[endgroup]\nafter\n")
+	for _, a := range []Annotation{
+		{StepID: step, Level: "error", Message: "undefined: <Foo>\nsecond line", File: "x.go", Line: 3, Col: 7, Title: "Build <failed>"},
+		{StepID: step, Level: "warning", Message: "deprecated", File: "y.go", Line: 10, EndLine: 12},
+		{StepID: step, Level: "notice", Message: "just so you know"},
+	} {
+		if kept, err := e.st.addAnnotation(ctx, e.runner.ID, job.JobID, a); err != nil || !kept {
+			t.Fatalf("annotation: %v, %v", kept, err)
+		}
+	}
+	summary := "## Results <script>alert(1)</script>\n\n| test | ok |\n| --- | :-: |\n| a | **yes** |\n\n<img src=x onerror=alert(1)>\n[x](javascript:alert(1))\n"
+	if err := e.st.setStepSummary(ctx, e.runner.ID, job.JobID, step, summary); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(30 * time.Second)
+	e.webStep(job.JobID, step, "completed", "failure")
+	// The failed leg cancels the other (fail-fast); deploy runs always().
+	if err := e.st.completeJob(ctx, e.runner.ID, job.JobID, "completed", "failure"); err != nil {
+		t.Fatal(err)
+	}
+
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200,
+		`>test (1.22)</h2>`, `>test (1.23)</h2>`,
+		`Environment: <strong>staging &lt;b&gt;</strong> · <a href="https://staging.example.com/?a=1&amp;b=%22%3cx%3e%22" rel="nofollow noopener noreferrer">`,
+		`Environment: <strong>production</strong></p>`,
+		// Annotations, escaped, with file, line and column, and their step.
+		`<li class="ann ann-error"><span class="l-tag l-error">Error</span> <strong>Build &lt;failed&gt;</strong> <code>x.go:3:7</code> <span class="muted">in <a href="#step-`+webItoa(step)+`">Unit tests</a></span>`,
+		`<div class="ann-msg">undefined: &lt;Foo&gt;`+"\n"+`second line</div>`,
+		`<code>y.go:10-12</code>`,
+		`<span class="l-tag l-notice">Notice</span> <span class="muted">in`,
+		// The summary, rendered, with no raw HTML and no script link.
+		`Summary of <strong>Unit tests</strong>`, `<h2>Results &lt;script&gt;alert(1)&lt;/script&gt;</h2>`,
+		`<td class="align-center"><strong>yes</strong></td>`, `&lt;img src=x onerror=alert(1)&gt;`,
+		// Groups: collapsible sections, closed, with their titles.
+		`before`+"\n"+`<details class="group"><summary><span class="l-group">Download &lt;modules&gt;</span></summary>fetching a`+"\n"+`fetching b`+"\n"+`</details>`+
+			`<details class="group"><summary><span class="l-group">Compile</span></summary>cc -c x.c`+"\n"+
+			`<span class="l-error"><span class="l-tag">Error: </span>x.c:3: broken</span>`+"\n"+`</details>after`,
+	)
+	webLacks(t, w, "javascript:", "<script>alert", "<img", "##[group]", "##[endgroup]", `href="javascript`)
+	body := w.Body.String()
+	// Both legs come before the job that needs them, though it is first in the file.
+	if l1, l2, d := strings.Index(body, ">test (1.22)</h2>"), strings.Index(body, ">test (1.23)</h2>"), strings.Index(body, ">deploy</h2>"); l1 < 0 || l2 < l1 || d < l2 {
+		t.Errorf("jobs not in needs order: legs at %d and %d, deploy at %d", l1, l2, d)
+	}
+	golden(t, "web/run-reports.html", webNormalize(body))
+}
+
+// TestWebLiveGroups: a ::group:: section a live update continues comes as
+// its continuation, which the page's script moves into the section; the
+// state carries that the log is inside one.
+func TestWebLiveGroups(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA1)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, step, "running", "")
+	e.webLog(job.JobID, step, 1, "##[group]Install\nline 1\n##[group]Ti")
+	const target = "/alice/hello/actions/runs/1/live"
+	a := e.webLive(target, "")
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Install</span></summary>line 1`+"\n</details>" {
+		t.Fatalf("first answer: %+v", a.Logs)
+	}
+	after := func(l liveLog) string { return webItoa(l.StepID) + ":" + webItoa(l.Seq) + ":" + l.State }
+	// The title cut by the chunk was held back, whole in the next answer.
+	e.webLog(job.JobID, step, 2, "tle\nline 2\n")
+	a = e.webLive(target, after(a.Logs[0]))
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\n</details>" {
+		t.Fatalf("second answer: %+v", a.Logs)
+	}
+	e.webLog(job.JobID, step, 3, "line \x1b[1m3\n##[endgroup]\nout\n")
+	a = e.webLive(target, after(a.Logs[0]))
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<div class="gcont">line <span class="a-b">3</span>`+"\n</div>"+`<span class="a-b">out</span>`+"\n" {
+		t.Fatalf("third answer: %+v", a.Logs)
+	}
+	// The page of the same log has it in one piece.
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\nline <span class=\"a-b\">3</span>\n</details>")
+}
