@@ -349,6 +349,9 @@ func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *e
 	if depth > actionMaxDepth {
 		return fail("%s: composite actions nest more than %d deep", step.Uses, actionMaxDepth)
 	}
+	if isCheckoutAction(step.Uses) { // built in, in a composite action too
+		return j.runCheckout(step, env, out)
+	}
 	la, err := j.loadAction(step.Uses, out)
 	if err != nil {
 		return fail("%v", err)

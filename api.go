@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"strconv"
+	"strings"
 )
 
 // ---- the lifecycle API ----
@@ -546,7 +547,10 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 // handleJobGit serves /api/v1/jobs/{id}/git/{path...}: the job's repository,
 // read-only over git's smart HTTP protocol, to the runner holding the job,
 // so a remote runner can check out the commit. Fetching any sha is allowed:
-// the job's commit need not be a branch tip any more.
+// the job's commit need not be a branch tip any more. Under
+// .../git/OWNER/REPO/ it serves another repository of this server, for a
+// checkout's repository input and submodules: one the job's repository may
+// use as an action (public, or private to the same owner).
 func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	rn, err := s.requireRunner(r)
 	if err != nil {
@@ -571,7 +575,16 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	root := fmt.Sprintf("/api/v1/jobs/%d/git", id)
+	gitDir := repo.GitDir
 	p := r.PathValue("path")
+	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
+		if gitDir, err = s.store.actionRepo(r.Context(), parts[0], parts[1], repo.FullName()); err != nil {
+			return err
+		}
+		root += "/" + parts[0] + "/" + parts[1]
+		p = parts[2]
+	}
 	if !(r.Method == http.MethodGet && p == "info/refs" && r.URL.Query().Get("service") == "git-upload-pack") &&
 		!(r.Method == http.MethodPost && p == "git-upload-pack") {
 		return errNotFound
@@ -583,9 +596,9 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	h := &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
-		Root: fmt.Sprintf("/api/v1/jobs/%d/git", id),
+		Root: root,
 		Env: []string{
-			"GIT_PROJECT_ROOT=" + repo.GitDir,
+			"GIT_PROJECT_ROOT=" + gitDir,
 			"GIT_HTTP_EXPORT_ALL=1",
 			"GIT_CONFIG_COUNT=2",
 			"GIT_CONFIG_KEY_0=uploadpack.allowAnySHA1InWant", "GIT_CONFIG_VALUE_0=true",

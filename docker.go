@@ -190,9 +190,15 @@ const (
 // The exports happen in a subshell, after mkdir and cat, so a step's own
 // PATH cannot break the bootstrap; $GITHUB_PATH's directories go before
 // PATH. `python` falls back to python3, which is all many images have.
+// The environment files exist, empty, before the step runs, as the runner
+// makes them: @actions/core refuses to write to a missing one ("Missing
+// file at path").
 const stepBootstrap = `__shithub_d=$1 __shithub_f=$2
 shift 2
 mkdir -p "$__shithub_d" && cat >"$__shithub_f" || exit 1
+for __shithub_n in set_output set_env add_path save_state step_summary; do
+	[ -e "$__shithub_d/$__shithub_n" ] || : >"$__shithub_d/$__shithub_n" || exit 1
+done
 (
 for __shithub_n in $` + envAliasList + `; do
 	eval "export $__shithub_n=\"\$` + envAliasPrefix + `$__shithub_n\"; unset ` + envAliasPrefix + `$__shithub_n"

@@ -930,7 +930,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return markPermanent(err)
 		}
-		return ex.src.checkout(ctx, j.job, j.stage)
+		return ex.src.checkout(ctx, j.job, j.stage, defaultCheckout)
 	})
 	if err != nil {
 		return nil, &setupError{"check out " + j.job.Repo, err}

@@ -475,7 +475,7 @@ func (s *fakeSource) cancelRequested(ctx context.Context, jobID int64) (bool, er
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()

@@ -74,6 +74,12 @@ type e2e struct {
 	logf   *os.File
 	exe    string
 	nextID int
+
+	// serveArgs are added to serve's command line; listenAll binds serve on
+	// every address (jobs reach it at jobURL), not only loopback.
+	serveArgs []string
+	listenAll bool
+	jobURL    string
 }
 
 func freeAddr(t *testing.T) string {
@@ -104,9 +110,19 @@ func (e *e2e) cli(args ...string) string {
 
 func newE2E(t *testing.T, workflows map[string]string) *e2e {
 	t.Helper()
+	return newE2EWith(t, workflows, nil)
+}
+
+// newE2EWith is newE2E with configure called on the harness before serve
+// starts.
+func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e)) *e2e {
+	t.Helper()
 	buildTestImage(t)
 	exe, _ := os.Executable()
 	e := &e2e{t: t, dir: t.TempDir(), exe: exe}
+	if configure != nil {
+		configure(e)
+	}
 	e.db = filepath.Join(e.dir, "e2e.db")
 	e.git = filepath.Join(e.dir, "hello.git")
 	gitCmd(t, e.dir, "init", "-q", "--bare", "-b", "main", e.git)
@@ -145,13 +161,23 @@ func (e *e2e) start() {
 	e.t.Helper()
 	addr := freeAddr(e.t)
 	e.base = "http://" + addr
+	listen := addr
+	if e.listenAll {
+		_, port, _ := net.SplitHostPort(addr)
+		listen = "0.0.0.0:" + port
+		e.jobURL = "http://" + dockerBridgeIP(e.t) + ":" + port
+	}
 	var err error
 	e.logf, err = os.OpenFile(filepath.Join(e.dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.serve = e.selfCmd("serve", "--addr", addr, "--image", "busybox="+testImage, "--pull", "never",
-		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s")
+	args := []string{"serve", "--addr", listen, "--image", "busybox=" + testImage, "--pull", "never",
+		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s"}
+	if e.jobURL != "" {
+		args = append(args, "--job-url", e.jobURL)
+	}
+	e.serve = e.selfCmd(append(args, e.serveArgs...)...)
 	e.serve.Stdout, e.serve.Stderr = e.logf, e.logf
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)

@@ -352,8 +352,7 @@ type stepResult struct {
 func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
-		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, containerWorkspace)
-		return stepResult{outcome: conclusionSuccess}
+		return j.runCheckout(step, env, out)
 	case "run":
 		return j.runScript(step, stepEnv, env, out)
 	case "uses":

@@ -134,7 +134,7 @@ func (s *WorkflowStep) Kind() string {
 	switch {
 	case s.Uses == "":
 		return "run"
-	case strings.HasPrefix(strings.ToLower(s.Uses), "actions/checkout@"):
+	case isCheckoutAction(s.Uses):
 		return "checkout"
 	}
 	return "uses"
