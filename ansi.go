@@ -4,6 +4,14 @@
 // classes (or, for 256-colour and RGB, a style of computed hex colours);
 // every other escape sequence and control character is dropped. GitHub's
 // "##[error]" and friends at the start of a line style the line.
+//
+// "##[group]TITLE" starts a collapsible section, <details class="group">
+// with the title as its <summary>, that "##[endgroup]" (or the next group)
+// ends. A title is held back until its line is complete, so it is never
+// cut. Each run of write calls and end makes balanced markup, so a section
+// a run leaves open is closed at its end; the next run (a live update)
+// starts with <div class="gcont">, the section's continuation, which the
+// run page's script moves into the section it continues.
 
 package main
 
@@ -72,16 +80,20 @@ type ansiState struct {
 	fg, bg  ansiColor
 	line    uint8
 	mid     bool
+	group   bool // inside a ##[group] section
 	pending []byte
 }
 
 // encode packs the state for the page to send back: "" for a fresh line
 // in the default style.
 func (st ansiState) encode() string {
-	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && len(st.pending) == 0 {
+	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && !st.group && len(st.pending) == 0 {
 		return ""
 	}
 	b := []byte{st.attrs, st.line}
+	if st.group {
+		b[0] |= 0x10
+	}
 	if st.mid {
 		b[1] |= 0x80
 	}
@@ -111,8 +123,8 @@ func decodeANSIState(s string) (ansiState, error) {
 	if err != nil || len(b) < 4 {
 		return st, bad
 	}
-	st.attrs, st.line, st.mid = b[0]&0x0f, b[1]&0x7f, b[1]&0x80 != 0
-	if st.line > lineHidden {
+	st.attrs, st.line, st.mid, st.group = b[0]&0x0f, b[1]&0x7f, b[1]&0x80 != 0, b[0]&0x10 != 0
+	if st.line > lineHidden || b[0]&0xe0 != 0 {
 		return st, bad
 	}
 	b = b[2:]
@@ -141,10 +153,13 @@ func decodeANSIState(s string) (ansiState, error) {
 // ansiHTML renders log bytes as HTML. Each run of write calls and end
 // makes balanced markup; st carries on to the next.
 type ansiHTML struct {
-	st       ansiState
-	out      strings.Builder
-	sgrOpen  bool
-	lineOpen bool
+	st          ansiState
+	out         strings.Builder
+	sgrOpen     bool
+	lineOpen    bool
+	groupOpen   string // the element of a section open in out: "details", "div" (a continuation) or ""
+	summaryOpen bool   // a section's title is being written
+	flush       bool   // end(true): render a held-back title as it is
 }
 
 func (a *ansiHTML) write(p []byte) {
@@ -224,8 +239,13 @@ func (a *ansiHTML) end(final bool) {
 	if final && len(a.st.pending) > 0 {
 		p := a.st.pending
 		a.st.pending = nil
+		if bytes.HasPrefix(p, []byte("##[group]")) { // a title whose line never ended
+			a.flush = true
+			a.write(p)
+			p, a.st.pending = a.st.pending, nil
+		}
 		switch {
-		case p[0] == 0x1b, p[0] == '\r':
+		case len(p) == 0, p[0] == 0x1b, p[0] == '\r':
 		case p[0] == '#':
 			a.st.mid = true
 			a.text(string(p))
@@ -233,8 +253,7 @@ func (a *ansiHTML) end(final bool) {
 			a.text(strings.ToValidUTF8(string(p), "\uFFFD"))
 		}
 	}
-	a.closeSGR()
-	a.closeLine()
+	a.closeGroup()
 }
 
 // marker handles a "##[kind]" at the start of a line: n bytes consumed,
@@ -245,6 +264,23 @@ func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
 	}
 	for _, m := range lineMarkers {
 		if bytes.HasPrefix(data, []byte(m.marker)) {
+			switch m.kind {
+			case lineGroup:
+				// The title is held back until its line ends, up to a
+				// bound: past it, the title is what there is.
+				rest := data[len(m.marker):]
+				eol := bytes.IndexAny(rest, "\r\n")
+				if !a.flush && (eol < 0 || eol == len(rest)-1 && rest[eol] == '\r') && len(data) <= ansiPendingMax {
+					return 0, true
+				}
+				a.closeGroup()
+				a.st.group = true
+				a.out.WriteString(`<details class="group"><summary>`)
+				a.groupOpen, a.summaryOpen = "details", true
+			case lineHidden:
+				a.closeGroup()
+				a.st.group = false
+			}
 			a.st.line, a.st.mid = uint8(m.kind), true
 			if m.prefix != "" {
 				a.text("")
@@ -252,7 +288,7 @@ func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
 			}
 			return len(m.marker), false
 		}
-		if len(data) < len(m.marker) && strings.HasPrefix(m.marker, string(data)) {
+		if len(data) < len(m.marker) && strings.HasPrefix(m.marker, string(data)) && !a.flush {
 			return 0, true
 		}
 	}
@@ -407,6 +443,7 @@ func (a *ansiHTML) text(s string) {
 		return
 	}
 	a.st.mid = true
+	a.enterGroup()
 	if a.st.line != lineNone && !a.lineOpen {
 		a.out.WriteString(`<span class="` + lineMarkers[a.st.line-1].class + `">`)
 		a.lineOpen = true
@@ -454,8 +491,36 @@ func (a *ansiHTML) newline() {
 	a.closeSGR()
 	a.closeLine()
 	a.st.line, a.st.mid = lineNone, false
-	if !hidden {
+	switch {
+	case a.summaryOpen: // the title's line ends with the summary
+		a.out.WriteString("</summary>")
+		a.summaryOpen = false
+	case !hidden:
+		a.enterGroup()
 		a.out.WriteByte('\n')
+	}
+}
+
+// enterGroup opens the continuation of a section an earlier run left open,
+// before the first thing this run shows in it.
+func (a *ansiHTML) enterGroup() {
+	if a.st.group && a.groupOpen == "" {
+		a.out.WriteString(`<div class="gcont">`)
+		a.groupOpen = "div"
+	}
+}
+
+// closeGroup closes what this run has open of a section: its title, and
+// the section or its continuation. a.st.group is the caller's to change.
+func (a *ansiHTML) closeGroup() {
+	a.closeLine()
+	if a.summaryOpen {
+		a.out.WriteString("</summary>")
+		a.summaryOpen = false
+	}
+	if a.groupOpen != "" {
+		a.out.WriteString("</" + a.groupOpen + ">")
+		a.groupOpen = ""
 	}
 }
 

@@ -1,17 +1,56 @@
 package main
 
 import (
+	"fmt"
 	"html"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
 // ansiMarkup is every piece of markup the renderer writes: spans with its
-// own classes and colour styles, and their ends. Text between them must be
-// escaped, so no other '<' or '>' may appear.
-var ansiMarkup = regexp.MustCompile(`<span(?: class="[a-z0-9 -]+")?(?: style="(?:color|background-color):#[0-9a-f]{6}(?:;(?:color|background-color):#[0-9a-f]{6})?")?>|</span>`)
+// own classes and colour styles, a group's section, title and continuation,
+// and their ends. Text between them must be escaped, so no other '<' or '>'
+// may appear.
+var ansiMarkup = regexp.MustCompile(`<span(?: class="[a-z0-9 -]+")?(?: style="(?:color|background-color):#[0-9a-f]{6}(?:;(?:color|background-color):#[0-9a-f]{6})?")?>|</span>|<details class="group">|</details>|<summary>|</summary>|<div class="gcont">|</div>`)
+
+// ansiNesting checks that the renderer's tags nest: every end matches its
+// start, nothing is left open, no section opens inside a span or a title,
+// and a title is a section's first child.
+func ansiNesting(out string) error {
+	var stack []string
+	for _, loc := range ansiMarkup.FindAllStringIndex(out, -1) {
+		tag := out[loc[0]:loc[1]]
+		name := strings.Trim(strings.Fields(tag)[0], "</>")
+		top := ""
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch {
+		case strings.HasPrefix(tag, "</"):
+			if top != name {
+				return fmt.Errorf("%s closes %q at %d", tag, top, loc[0])
+			}
+			stack = stack[:len(stack)-1]
+			continue
+		case name == "details" || name == "div":
+			if slices.Contains(stack, "span") || slices.Contains(stack, "summary") {
+				return fmt.Errorf("%s inside %v at %d", tag, stack, loc[0])
+			}
+		case name == "summary":
+			if top != "details" || !strings.HasSuffix(out[:loc[0]], `<details class="group">`) {
+				return fmt.Errorf("a title not first in its section at %d", loc[0])
+			}
+		}
+		stack = append(stack, name)
+	}
+	if len(stack) > 0 {
+		return fmt.Errorf("left open: %v", stack)
+	}
+	return nil
+}
 
 // FuzzANSIHTML renders untrusted job output, cut into chunks at the fuzzer's
 // choice and carried between them through the encoded state as the live
@@ -21,6 +60,7 @@ func FuzzANSIHTML(f *testing.F) {
 	for _, s := range []string{
 		"plain <b>&\"'\n", "\x1b[31mred\x1b[0m no", "\x1b[1;4;92mx\x1b[22my\x1b[mz",
 		"##[error]bad <script>alert(1)</script>\n", "##[group]g\n##[endgroup]\n",
+		"##[group]a \x1b[31m<b>\nin\n##[group]b\r\n##[error]x\n##[endgroup]\nout\n##[group]unended",
 		"\x1b[38;2;1;2;3m\x1b[48;5;200mrgb\n", "\x1b]8;;javascript:alert(1)\x07link\x1b]8;;\x07",
 		"\xff\xfe<\x1b[", "a\rb\x00c\"onmouseover=x",
 	} {
@@ -41,9 +81,8 @@ func FuzzANSIHTML(f *testing.F) {
 			if i := strings.IndexAny(rest, "<>"); i >= 0 {
 				t.Fatalf("render(%q) has markup it did not write near %q:\n%s", data, rest[max(0, i-20):min(len(rest), i+20)], out)
 			}
-			opens := len(regexp.MustCompile(`<span[ >]`).FindAllString(out, -1))
-			if closes := strings.Count(out, "</span>"); opens != closes {
-				t.Fatalf("render(%q): %d spans opened, %d closed:\n%s", data, opens, closes, out)
+			if err := ansiNesting(out); err != nil {
+				t.Fatalf("render(%q): %v:\n%s", data, err, out)
 			}
 		}
 	})
@@ -63,10 +102,27 @@ func webRenderLog(t *testing.T, final bool, chunks ...string) string {
 		a := ansiHTML{st: st}
 		a.write([]byte(c))
 		a.end(final && i == len(chunks)-1)
+		if err := ansiNesting(a.out.String()); err != nil {
+			t.Fatalf("chunk %d (%q): %v:\n%s", i, c, err, a.out.String())
+		}
 		out.WriteString(a.out.String())
 		state = a.st.encode()
 	}
-	return out.String()
+	return ansiMergeGroups(out.String())
+}
+
+// ansiMergeGroups does what the run page's script does with a live
+// update: a section's continuation goes into the section it continues.
+func ansiMergeGroups(s string) string {
+	const seam = `</details><div class="gcont">`
+	for {
+		i := strings.Index(s, seam)
+		if i < 0 {
+			return s
+		}
+		j := i + len(seam) + strings.Index(s[i+len(seam):], "</div>")
+		s = s[:i] + s[i+len(seam):j] + "</details>" + s[j+len("</div>"):]
+	}
 }
 
 func TestANSIHTML(t *testing.T) {
@@ -86,7 +142,14 @@ func TestANSIHTML(t *testing.T) {
 		{"\x1b[31mred\nstill red", "<span class=\"a-f1\">red</span>\n<span class=\"a-f1\">still red</span>"},
 		{"##[error]boom\nok", `<span class="l-error"><span class="l-tag">Error: </span>boom</span>` + "\nok"},
 		{"##[warning]w \x1b[32mg\x1b[0m\n", `<span class="l-warning"><span class="l-tag">Warning: </span>w <span class="a-f2">g</span></span>` + "\n"},
-		{"##[group]Run make\nx\n##[endgroup]\ny", "<span class=\"l-group\">Run make</span>\nx\ny"},
+		{"##[group]Run make\nx\n##[endgroup]\ny", `<details class="group"><summary><span class="l-group">Run make</span></summary>x` + "\n</details>y"},
+		{"a\n##[group]one\n1\n##[group]two\r\n2\n##[endgroup] hidden\n##[endgroup]\nb",
+			"a\n" + `<details class="group"><summary><span class="l-group">one</span></summary>1` + "\n</details>" +
+				`<details class="group"><summary><span class="l-group">two</span></summary>2` + "\n</details>b"},
+		{"##[group]<b>\x1b[32mgreen\x1b[0m\n##[error]in a group\n", `<details class="group"><summary><span class="l-group">&lt;b&gt;<span class="a-f2">green</span></span></summary>` +
+			`<span class="l-error"><span class="l-tag">Error: </span>in a group</span>` + "\n</details>"},
+		{"##[group]never ended", `<details class="group"><summary><span class="l-group">never ended</span></summary></details>`},
+		{"##[group]", `<details class="group"><summary></summary></details>`},
 		{"x ##[error] mid-line", "x ##[error] mid-line"},
 		{"#!/bin/sh\n##notamarker", "#!/bin/sh\n##notamarker"},
 		{"\x1b[5", ""}, // unfinished at the end of a complete log: dropped
@@ -107,17 +170,21 @@ func webStyled(t *testing.T, h string) []string {
 	var stack, out []string
 	for i := 0; i < len(h); {
 		switch {
-		case strings.HasPrefix(h[i:], "</span>"):
+		case strings.HasPrefix(h[i:], "</"):
 			if len(stack) == 0 {
-				t.Fatalf("unbalanced </span> in %q", h)
+				t.Fatalf("unbalanced end tag in %q", h)
 			}
 			stack = stack[:len(stack)-1]
-			i += len("</span>")
-		case strings.HasPrefix(h[i:], "<span"):
+			i += strings.IndexByte(h[i:], '>') + 1
+		case h[i] == '<':
 			j := strings.IndexByte(h[i:], '>')
 			stack = append(stack, h[i:i+j+1])
+			if h[i:i+j+1] == "<summary>" {
+				// Sections count per title: two sections in a row stay two.
+				out = append(out, fmt.Sprintf("section %d|", len(out)))
+			}
 			i += j + 1
-		case h[i] == '<' || h[i] == '>' || h[i] == '"' || h[i] == '\'':
+		case h[i] == '>' || h[i] == '"' || h[i] == '\'':
 			t.Fatalf("unescaped %q in %q", h[i], h)
 		case h[i] == '&':
 			j := strings.IndexByte(h[i:], ';')
@@ -139,7 +206,7 @@ func webStyled(t *testing.T, h string) []string {
 // live page appends continues exactly where the page was.
 func TestANSISplitAnywhere(t *testing.T) {
 	log := "plain\n\x1b[1;31mbold red\x1b[0m normal\r\nprogress 1\rprogress 2\n##[error]boom <x> \x1b[33my\x1b[0m\n" +
-		"##[group]Group\n##[endgroup]\nünïcødé ✓ 日本\n\x1b]0;title\x07after osc\n\x1b[38;5;208morange\x1b[48;2;1;2;3mbg\x1b[39;49m\n" +
+		"##[group]Group\n##[endgroup]\n##[group]Build \x1b[1mall\n in it \x1b[31mred\n\n##[error]inner\n##[group]next\r\nx\n##[endgroup]\nünïcødé ✓ 日本\n\x1b]0;title\x07after osc\n\x1b[38;5;208morange\x1b[48;2;1;2;3mbg\x1b[39;49m\n" +
 		"\x1b[Kcleared\x1b[2Jx\n\ttab\x07bell\n#notmarker\n##[warning]warn\x1b[32mgreen\x1b[m\nlast \x1b[4mline"
 	whole := strings.Join(webStyled(t, webRenderLog(t, true, log)), "\n")
 	for i := 0; i <= len(log); i++ {

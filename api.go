@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"strconv"
+	"strings"
 )
 
 // ---- the lifecycle API ----
@@ -146,6 +148,10 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	repo, err := s.repoFor(r, user, permWrite)
 	if err != nil {
 		return err
+	}
+	if user.Job != nil {
+		// GitHub's loop rule: a push made with a GITHUB_TOKEN starts no run.
+		return forbiddenf("a push made with a GITHUB_TOKEN starts no runs")
 	}
 	var body struct {
 		Ref    string `json:"ref"`
@@ -285,14 +291,11 @@ func (s *server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// serveJobLog answers with a job's whole log as text. A log is anything a
+// serveJobLog answers with a job's whole log as text, streamed a page of
+// chunks at a time: memory does not grow with the log. A log is anything a
 // job printed: it must never be taken for a page.
 func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64) error {
 	steps, err := jobSteps(r.Context(), s.store.db, jobID)
-	if err != nil {
-		return err
-	}
-	chunks, err := s.store.jobLogChunks(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
@@ -301,30 +304,38 @@ func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	h.Set("Cache-Control", "no-store")
-	writeJobLog(w, steps, chunks)
+	if err := writeJobLog(r.Context(), w, s.store, steps); err != nil {
+		// The answer has begun: all that is left is to cut it short.
+		s.log.Warn("streaming a job log", "job", jobID, "err", err)
+	}
 	return nil
 }
 
 // writeJobLog writes a job's steps and their logs in GitHub's grouped form.
-func writeJobLog(w io.Writer, steps []*Step, chunks []logChunk) {
-	byStep := map[int64][][]byte{}
-	for _, c := range chunks {
-		byStep[c.StepID] = append(byStep[c.StepID], c.Data)
-	}
-	for _, st := range steps {
-		fmt.Fprintf(w, "##[group]%s\n", st.Name)
+func writeJobLog(ctx context.Context, w io.Writer, st *Store, steps []*Step) error {
+	for _, step := range steps {
+		if _, err := fmt.Fprintf(w, "##[group]%s\n", step.Name); err != nil {
+			return err
+		}
 		var last byte = '\n'
-		for _, d := range byStep[st.ID] {
-			w.Write(d)
-			if len(d) > 0 {
-				last = d[len(d)-1]
+		err := st.eachLogChunk(ctx, step.ID, 0, func(c logChunk) error {
+			if len(c.Data) > 0 {
+				last = c.Data[len(c.Data)-1]
 			}
+			_, err := w.Write(c.Data)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if last != '\n' {
 			io.WriteString(w, "\n")
 		}
-		io.WriteString(w, "##[endgroup]\n")
+		if _, err := io.WriteString(w, "##[endgroup]\n"); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // ---- the runner protocol ----
@@ -346,10 +357,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if body.Capacity != nil && *body.Capacity < 0 {
 		return malformedf("capacity must not be negative")
 	}
-	labels := body.Labels
-	if labels == nil {
-		labels = rn.Labels
-	}
+	labels := narrowLabels(rn.Labels, body.Labels)
 	if body.Capacity != nil && *body.Capacity == 0 {
 		if err := s.store.touchRunner(r.Context(), rn.ID); err != nil {
 			return err
@@ -365,6 +373,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	setJobURLs(job, s.remoteJobURL(r))
 	writeJSON(w, http.StatusOK, job)
 	return nil
 }
@@ -426,6 +435,9 @@ type statusBody struct {
 	Status     string            `json:"status"`
 	Conclusion string            `json:"conclusion"`
 	Outputs    map[string]string `json:"outputs,omitempty"` // a job's outputs (job status only)
+	// EnvironmentURL is the job's environment url evaluated at its end
+	// (job status only).
+	EnvironmentURL string `json:"environment_url,omitempty"`
 }
 
 // handleStepStatus serves POST /api/v1/jobs/{id}/steps/{step_id}/status.
@@ -446,8 +458,8 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if body.Outputs != nil {
-		return malformedf("a step status has no outputs")
+	if body.Outputs != nil || body.EnvironmentURL != "" {
+		return malformedf("a step status has no outputs or environment_url")
 	}
 	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
@@ -470,7 +482,7 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs); err != nil {
+	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs, body.EnvironmentURL); err != nil {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.
@@ -535,7 +547,10 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 // handleJobGit serves /api/v1/jobs/{id}/git/{path...}: the job's repository,
 // read-only over git's smart HTTP protocol, to the runner holding the job,
 // so a remote runner can check out the commit. Fetching any sha is allowed:
-// the job's commit need not be a branch tip any more.
+// the job's commit need not be a branch tip any more. Under
+// .../git/OWNER/REPO/ it serves another repository of this server, for a
+// checkout's repository input and submodules: one the job's repository may
+// use as an action (public, or private to the same owner).
 func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	rn, err := s.requireRunner(r)
 	if err != nil {
@@ -560,7 +575,16 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	root := fmt.Sprintf("/api/v1/jobs/%d/git", id)
+	gitDir := repo.GitDir
 	p := r.PathValue("path")
+	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
+		if gitDir, err = s.store.actionRepo(r.Context(), parts[0], parts[1], repo.FullName()); err != nil {
+			return err
+		}
+		root += "/" + parts[0] + "/" + parts[1]
+		p = parts[2]
+	}
 	if !(r.Method == http.MethodGet && p == "info/refs" && r.URL.Query().Get("service") == "git-upload-pack") &&
 		!(r.Method == http.MethodPost && p == "git-upload-pack") {
 		return errNotFound
@@ -572,9 +596,9 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	h := &cgi.Handler{
 		Path: gitPath,
 		Args: []string{"http-backend"},
-		Root: fmt.Sprintf("/api/v1/jobs/%d/git", id),
+		Root: root,
 		Env: []string{
-			"GIT_PROJECT_ROOT=" + repo.GitDir,
+			"GIT_PROJECT_ROOT=" + gitDir,
 			"GIT_HTTP_EXPORT_ALL=1",
 			"GIT_CONFIG_COUNT=2",
 			"GIT_CONFIG_KEY_0=uploadpack.allowAnySHA1InWant", "GIT_CONFIG_VALUE_0=true",

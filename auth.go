@@ -57,6 +57,7 @@ var (
 	errBadToken           = &appError{Code: codeUnauthenticated, Msg: "bad credentials"}
 	errTokenExpired       = &appError{Code: codeUnauthenticated, Msg: "token expired"}
 	errTokenRevoked       = &appError{Code: codeUnauthenticated, Msg: "token revoked"}
+	errRunnerRevoked      = &appError{Code: codeUnauthenticated, Msg: "runner revoked"}
 )
 
 // errLacksScope refuses a valid token that does not grant scope.
@@ -68,6 +69,9 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 	secret, ok := credentials(r)
 	if !ok {
 		return nil, nil, nil
+	}
+	if isJobToken(secret) {
+		return s.jobTokenUser(r.Context(), secret)
 	}
 	u, t, err := s.tokenUser(r.Context(), secret)
 	if err != nil {
@@ -136,15 +140,25 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 	if errors.Is(err, errNotFound) {
 		return nil, errBadToken
 	}
+	if err == nil && rn.Revoked {
+		return nil, errRunnerRevoked
+	}
 	return rn, err
 }
 
 // webViewer is the person a page is for: anonymous (user nil), signed in
 // with a session (csrf set), or a PAT in Authorization for scripted reads.
+// token holds the scopes of the PAT, or of the one the session was signed
+// in with: a session is worth what its token is.
 type webViewer struct {
-	user *User
-	csrf string
+	user  *User
+	csrf  string
+	token Token
 }
+
+// mayWrite reports whether the viewer's token lets them cancel and re-run,
+// as the API asks of a PAT; permission on the repository is checked apart.
+func (v *webViewer) mayWrite() bool { return v.user != nil && v.token.hasScope(scopeWrite) }
 
 // viewer resolves the request's viewer. A PAT in Authorization wins (and
 // must be valid and carry repo:read); else the session cookie. A cookie
@@ -158,13 +172,13 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 		if !tok.hasScope(scopeRead) {
 			return nil, errLacksScope(scopeRead)
 		}
-		return &webViewer{user: u}, nil
+		return &webViewer{user: u, token: *tok}, nil
 	}
 	c, err := r.Cookie(webSessionCookie)
 	if err != nil || c.Value == "" {
 		return &webViewer{}, nil
 	}
-	u, csrf, err := s.store.webSession(r.Context(), c.Value)
+	u, csrf, scopes, err := s.store.webSession(r.Context(), c.Value)
 	if errors.Is(err, errNotFound) {
 		if w != nil {
 			s.setSessionCookie(w, r, "", -1)
@@ -174,7 +188,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 	if err != nil {
 		return nil, err
 	}
-	return &webViewer{user: u, csrf: csrf}, nil
+	return &webViewer{user: u, csrf: csrf, token: Token{Scopes: scopes}}, nil
 }
 
 // setSessionCookie sets (maxAge > 0) or clears (maxAge < 0) the session
@@ -246,10 +260,13 @@ func (s *server) formViewer(w http.ResponseWriter, r *http.Request) (*webViewer,
 }
 
 // loginLimiter counts failed sign-ins per client address in fixed windows.
-// A success does not clear the count: else one valid token would buy an
-// attacker endless guesses at another user's.
+// An attempt is counted when it starts (acquire), atomically with the check,
+// so parallel guesses cannot all pass before the first failure is counted;
+// a success gives its own count back. A success does not clear the others:
+// else one valid token would buy an attacker endless guesses at another
+// user's.
 type loginLimiter struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards fails
 	now    func() time.Time
 	max    int
 	window time.Duration
@@ -257,7 +274,7 @@ type loginLimiter struct {
 }
 
 type loginFails struct {
-	n     int
+	n     int // failed and in-flight attempts in the window
 	start time.Time
 }
 
@@ -269,26 +286,10 @@ func newLoginLimiter(now func() time.Time, max int, window time.Duration) *login
 	return &loginLimiter{now: now, max: max, window: window, fails: map[string]*loginFails{}}
 }
 
-// wait reports how long key must wait before trying again; 0: it may try.
-func (l *loginLimiter) wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fails[key]
-	if f == nil {
-		return 0
-	}
-	left := f.start.Add(l.window).Sub(l.now())
-	if left <= 0 {
-		delete(l.fails, key)
-		return 0
-	}
-	if f.n < l.max {
-		return 0
-	}
-	return left
-}
-
-func (l *loginLimiter) fail(key string) {
+// acquire counts an attempt by key. It returns 0 and a function to call
+// with the attempt's outcome, or how long key must wait (and a nil
+// function) when key has used up its attempts.
+func (l *loginLimiter) acquire(key string) (time.Duration, func(ok bool)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -304,13 +305,29 @@ func (l *loginLimiter) fail(key string) {
 		f = &loginFails{start: now}
 		l.fails[key] = f
 	}
+	if f.n >= l.max {
+		return f.start.Add(l.window).Sub(now), nil
+	}
 	f.n++
+	return 0, func(ok bool) {
+		if !ok {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.fails[key] == f && f.n > 0 { // not a new window meanwhile
+			f.n--
+		}
+	}
 }
 
-// clientKey is the limiter's key for a request: the peer address (not
-// X-Forwarded-For, which anyone can send), with IPv6 cut to its /64, which
-// one client usually holds whole.
-func clientKey(r *http.Request) string {
+// clientKey is the limiter's key for a request: the peer address, with IPv6
+// cut to its /64, which one client usually holds whole. Behind a proxy the
+// operator named with --trust-proxy, it is the address the proxies say
+// they got the request from: the right-most X-Forwarded-For entry that is
+// not itself a trusted proxy. Anyone else's X-Forwarded-For is ignored, as
+// anyone can send one.
+func (s *server) clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -320,11 +337,33 @@ func clientKey(r *http.Request) string {
 		return host
 	}
 	a = a.Unmap()
+	if s.trusted(a) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a garbled header: keep the last address we could trust
+			}
+			if a = hop.Unmap(); !s.trusted(a) {
+				break
+			}
+		}
+	}
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
 	}
 	return a.String()
+}
+
+// trusted reports whether a is a reverse proxy named by --trust-proxy.
+func (s *server) trusted(a netip.Addr) bool {
+	for _, p := range s.trustProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 var errBadLogin = errors.New("bad sign-in")

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -75,32 +77,87 @@ func TestLoginLimiter(t *testing.T) {
 	now := time.Unix(0, 0)
 	l := newLoginLimiter(func() time.Time { return now }, 3, time.Minute)
 	for i := 0; i < 3; i++ {
-		if l.wait("a") != 0 {
-			t.Fatalf("held back after %d failures", i)
+		wait, done := l.acquire("a")
+		if done == nil {
+			t.Fatalf("held back after %d failures (wait %v)", i, wait)
 		}
-		l.fail("a")
+		done(false)
 	}
-	if w := l.wait("a"); w != time.Minute {
-		t.Errorf("wait %v", w)
+	if w, done := l.acquire("a"); done != nil || w != time.Minute {
+		t.Errorf("4th attempt: wait %v, allowed %v", w, done != nil)
 	}
-	if l.wait("b") != 0 {
+	if _, done := l.acquire("b"); done == nil {
 		t.Errorf("another key held back")
 	}
 	now = now.Add(59 * time.Second)
-	if l.wait("a") != time.Second {
-		t.Errorf("wait %v", l.wait("a"))
+	if w, _ := l.acquire("a"); w != time.Second {
+		t.Errorf("wait %v", w)
 	}
 	now = now.Add(time.Second)
-	if l.wait("a") != 0 {
+	if _, done := l.acquire("a"); done == nil {
 		t.Errorf("still held back after the window")
 	}
-	for _, tc := range []struct{ addr, want string }{
-		{"192.0.2.1:1234", "192.0.2.1"},
-		{"[2001:db8:1:2:3:4:5:6]:80", "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.9]:80", "192.0.2.9"},
+	// Successes give their count back: a user may sign in all day.
+	for i := 0; i < 10; i++ {
+		_, done := l.acquire("c")
+		if done == nil {
+			t.Fatalf("successful sign-in %d held back", i)
+		}
+		done(true)
+	}
+}
+
+// TestLoginLimiterAtomic: attempts made at once are counted at once, so no
+// more than the limit get through, however many are in flight.
+func TestLoginLimiterAtomic(t *testing.T) {
+	l := newLoginLimiter(time.Now, 5, time.Minute)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	passed := 0
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, done := l.acquire("k"); done != nil {
+				mu.Lock()
+				passed++
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // checking the token
+				done(false)
+			}
+		}()
+	}
+	wg.Wait()
+	if passed != 5 {
+		t.Errorf("%d of 100 parallel attempts got through, want 5", passed)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	s := &server{}
+	trusting := &server{trustProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::1/128")}}
+	for _, tc := range []struct {
+		srv        *server
+		addr, xff  string
+		want, what string
+	}{
+		{s, "192.0.2.1:1234", "", "192.0.2.1", "v4"},
+		{s, "[2001:db8:1:2:3:4:5:6]:80", "", "2001:db8:1:2::/64", "v6 by /64"},
+		{s, "[::ffff:192.0.2.9]:80", "", "192.0.2.9", "v4 in v6"},
+		{s, "192.0.2.1:1234", "198.51.100.1", "192.0.2.1", "X-Forwarded-For without --trust-proxy"},
+		{trusting, "192.0.2.1:1234", "198.51.100.1", "192.0.2.1", "X-Forwarded-For from an untrusted peer"},
+		{trusting, "10.1.2.3:1234", "198.51.100.1", "198.51.100.1", "a trusted proxy"},
+		{trusting, "10.1.2.3:1234", "6.6.6.6, 198.51.100.1, 10.9.9.9", "198.51.100.1", "two trusted proxies; the client's own header is not believed"},
+		{trusting, "[2001:db8:ffff::1]:80", "2001:db8:5:6:7::1", "2001:db8:5:6::/64", "a trusted v6 proxy"},
+		{trusting, "10.1.2.3:1234", "", "10.1.2.3", "a trusted proxy that sent no header"},
+		{trusting, "10.1.2.3:1234", "garbage", "10.1.2.3", "a garbled header"},
 	} {
-		if got := clientKey(&http.Request{RemoteAddr: tc.addr}); got != tc.want {
-			t.Errorf("clientKey(%s) = %s, want %s", tc.addr, got, tc.want)
+		r := &http.Request{RemoteAddr: tc.addr, Header: http.Header{}}
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := tc.srv.clientKey(r); got != tc.want {
+			t.Errorf("%s: clientKey(%s, %q) = %s, want %s", tc.what, tc.addr, tc.xff, got, tc.want)
 		}
 	}
 }

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -219,4 +223,108 @@ func BenchmarkFeedRender(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
+}
+
+// BenchmarkRunPageRSS measures, without asserting any bound, how much a
+// serve process's peak resident memory (VmHWM) grows while it answers the
+// run page, and then the raw log, of a job with 3 steps of 16 MiB of log
+// each: the rss-MB metrics. Linux only (/proc).
+//
+//	go test -run '^$' -bench BenchmarkRunPageRSS -benchtime 5x .
+func BenchmarkRunPageRSS(b *testing.B) {
+	dir := b.TempDir()
+	db := filepath.Join(dir, "rss.db")
+	st, err := openStore(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	alice, _ := st.createUser(ctx, "alice")
+	repo, err := st.createRepo(ctx, alice, "pub", dir, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const wf = "on: push\njobs:\n  big:\n    runs-on: x\n    steps:\n      - run: a\n      - run: b\n      - run: c\n"
+	parsed, err := parseWorkflow("big.yml", []byte(wf))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := st.createRuns(ctx, nil, []runSpec{{RepoID: repo.ID, File: ".shithub/workflows/big.yml", Content: []byte(wf),
+		Workflow: parsed, HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}}); err != nil {
+		b.Fatal(err)
+	}
+	rn, _, _ := st.createRunner(ctx, "r1", []string{"x"})
+	job, err := st.claimJob(ctx, rn, rn.Labels)
+	if err != nil || job == nil {
+		b.Fatalf("claim: %v %v", job, err)
+	}
+	chunk := []byte(strings.Repeat("0123456789abcdef\x1b[1mbold\x1b[0m <&> line\n", 64<<10/30)[:64<<10])
+	for _, step := range job.Steps[1:] {
+		for seq := int64(1); seq <= 256; seq++ { // 16 MiB
+			if err := st.appendLog(ctx, rn.ID, job.JobID, step.ID, seq, chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	st.Close()
+
+	exe, _ := os.Executable()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(exe, "--db", db, "serve", "--addr", addr, "--runners", "0")
+	cmd.Env = append(os.Environ(), "SHITHUB_ACTIONS_TEST_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	get := func(path string) int64 {
+		for range 200 {
+			res, err := http.Get("http://" + addr + path)
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			n, _ := io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				b.Fatalf("GET %s: %d", path, res.StatusCode)
+			}
+			return n
+		}
+		b.Fatalf("serve did not answer")
+		return 0
+	}
+	status := func(field string) float64 {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range strings.Lines(string(data)) {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				return kb / 1024
+			}
+		}
+		b.Fatalf("no %s", field)
+		return 0
+	}
+	get("/alice/pub/actions") // warm up: templates, connections
+	base := status("VmHWM")
+	b.ResetTimer()
+	var page int64
+	for range b.N {
+		page = get("/alice/pub/actions/runs/1")
+	}
+	b.StopTimer()
+	pageHWM := status("VmHWM")
+	raw := get(fmt.Sprintf("/alice/pub/actions/runs/1/jobs/%d/log", job.JobID))
+	rawHWM := status("VmHWM")
+	b.ReportMetric(pageHWM-base, "run-page-rss-MB")
+	b.ReportMetric(rawHWM-base, "page+raw-log-rss-MB")
+	b.Logf("serve VmHWM: %.1f MB before, %.1f MB after %d run pages of %d bytes, %.1f MB after the %d-byte raw log",
+		base, pageHWM, b.N, page, rawHWM, raw)
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -123,7 +124,17 @@ var migrations = []string{
 		last_minute   INTEGER NOT NULL,
 		PRIMARY KEY (repo_id, workflow_file, cron)
 	) WITHOUT ROWID;`,
-	// 4: history-independent reads and retention (issue 13). Kept tables
+	// 4: a runner can be revoked (runner revoke); a claimed job waits for
+	// its runner's first report (claim_acked 0) and goes back to the queue
+	// when none comes. Jobs running before this migration count as acked.
+	`ALTER TABLE runners ADD COLUMN revoked_at INTEGER;
+	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
+	// 5: artifacts of runs (artifacts.go), their bytes in parts.
+	artifactSchema,
+	// 6: secrets, variables, the secrets API's box keys, and what each
+	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
+	migrationSecrets,
+	// 7: history-independent reads and retention (issue 13). Kept tables
 	// hold, per repository, the workflows and branches that have runs (the
 	// Actions tab's choices, the badge's newest run) with their run counts,
 	// maintained by triggers so every writer (and a migration's backfill)
@@ -198,6 +209,63 @@ CREATE TRIGGER runs_kept_delete AFTER DELETE ON runs BEGIN
 END;`,
 }
 
+// migrationSecrets adds secrets and variables, repository-wide or
+// owner-wide, and the per-job credentials. Secret values and the private
+// halves of the box keys are sealed with the server key (secretbox.go),
+// which is not in the database; GITHUB_TOKENs are kept only as SHA-256.
+const migrationSecrets = `
+CREATE TABLE secrets (
+	id         INTEGER PRIMARY KEY,
+	-- Exactly one of repo_id (a repository secret) and owner_id (a secret
+	-- for every repository of that user) is set.
+	repo_id    INTEGER REFERENCES repos(id) ON DELETE CASCADE,
+	owner_id   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL, -- upper case (names are case-insensitive)
+	value      BLOB NOT NULL, -- secretSeal(key, secretAAD(scope, name), value)
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	CHECK ((repo_id IS NULL) != (owner_id IS NULL))
+);
+CREATE UNIQUE INDEX secrets_repo ON secrets (repo_id, name) WHERE repo_id IS NOT NULL;
+CREATE UNIQUE INDEX secrets_owner ON secrets (owner_id, name) WHERE owner_id IS NOT NULL;
+
+CREATE TABLE variables (
+	id         INTEGER PRIMARY KEY,
+	repo_id    INTEGER REFERENCES repos(id) ON DELETE CASCADE,
+	owner_id   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	value      TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	CHECK ((repo_id IS NULL) != (owner_id IS NULL))
+);
+CREATE UNIQUE INDEX variables_repo ON variables (repo_id, name) WHERE repo_id IS NOT NULL;
+CREATE UNIQUE INDEX variables_owner ON variables (owner_id, name) WHERE owner_id IS NOT NULL;
+
+-- The X25519 key pair GitHub clients seal secret values to
+-- (GET .../actions/secrets/public-key).
+CREATE TABLE repo_box_keys (
+	repo_id     INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,
+	public_key  BLOB NOT NULL,
+	private_key BLOB NOT NULL, -- sealed with the server key
+	created_at  INTEGER NOT NULL
+);
+
+-- What a job was given when it was claimed. The GITHUB_TOKEN is kept as a
+-- SHA-256 for look-up and can be derived again from token_nonce with the
+-- server key (to mask it in logs after a restart); it is valid while the
+-- job runs. secret_names are the secrets the job received.
+CREATE TABLE job_credentials (
+	job_id       INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+	token_hash   BLOB NOT NULL UNIQUE,
+	token_nonce  BLOB NOT NULL,
+	contents     TEXT NOT NULL CHECK (contents IN ('none', 'read', 'write')),
+	actions      TEXT NOT NULL CHECK (actions IN ('none', 'read', 'write')),
+	secret_names TEXT NOT NULL DEFAULT '[]',
+	created_at   INTEGER NOT NULL
+);
+`
+
 // defaultLogCap is the most a step's log keeps before the truncation marker.
 const defaultLogCap = 16 << 20
 
@@ -226,6 +294,20 @@ type Store struct {
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
 	serverURL string
+
+	// onLogPage, when set (by tests), hears of every page of log chunks
+	// read: how many rows and bytes.
+	onLogPage func(rows, bytes int)
+	secretMu  sync.Mutex // guards secret
+	secret    []byte     // runtimeSecret, once read
+
+	// keyFile is the server key's file (--secret-key-file, default
+	// <db>.key), read or created on first use by secretKey.
+	keyFile string
+	keyMu   sync.Mutex // guards key
+	key     []byte
+
+	masks jobMasks // the log maskers of running jobs (jobmask.go)
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -253,7 +335,8 @@ func openStore(path string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, rd: &stmtCache{db: db}, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, metrics: newMetrics()}
+	s := &Store{db: db, rd: &stmtCache{db: db}, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, keyFile: path + ".key",
+		metrics: newMetrics()}
 	if err := s.incrementalVacuum(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -506,6 +589,11 @@ func (s *Store) instanceID(ctx context.Context) (string, error) {
 type User struct {
 	ID   int64
 	Name string
+
+	// Job is set when the user acts through a job's GITHUB_TOKEN: the
+	// user is the run's actor, and what the token may do is the job's
+	// permissions on the job's repository alone (jobtoken.go).
+	Job *jobPrincipal
 }
 
 func (s *Store) createUser(ctx context.Context, name string) (*User, error) {
@@ -637,6 +725,9 @@ func (s *Store) permission(ctx context.Context, repo *Repo, user *User) (perm, e
 	if user == nil {
 		return p, nil
 	}
+	if user.Job != nil {
+		return jobPermission(user.Job, repo, user.Job.Perms.Actions), nil
+	}
 	if user.ID == repo.OwnerID {
 		return permAdmin, nil
 	}
@@ -766,9 +857,10 @@ func (s *Store) touchToken(ctx context.Context, t *Token) error {
 // ---- runners ----
 
 type Runner struct {
-	ID     int64
-	Name   string
-	Labels []string
+	ID      int64
+	Name    string
+	Labels  []string
+	Revoked bool
 }
 
 // localRunnerName is the runner row of the server's own pool. Its jobs are
@@ -782,7 +874,7 @@ func (s *Store) createRunner(ctx context.Context, name string, labels []string) 
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
 			name, secretHash(secret), jsonText(labels), s.nowMS())
 		if isUniqueErr(err) {
-			return conflictf("runner %q already exists", name)
+			return conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
 		if err != nil {
 			return err
@@ -805,14 +897,77 @@ func (s *Store) localRunner(ctx context.Context, labels []string) (*Runner, erro
 	return r, err
 }
 
+// runnerBySecret finds the runner with this token, revoked or not: the
+// caller says which.
 func (s *Store) runnerBySecret(ctx context.Context, secret string) (*Runner, error) {
 	r := &Runner{}
 	var labels string
-	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels FROM runners WHERE hash = ?", secretHash(secret)).Scan(&r.ID, &r.Name, &labels)
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
+		secretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
 	if err != nil {
 		return nil, notFound(err)
 	}
 	return r, decodeColumn("runners.labels", labels, &r.Labels)
+}
+
+// runnerInfo is a row of runner list.
+type runnerInfo struct {
+	Runner
+	LastSeen    time.Time // zero: never
+	RevokedAt   time.Time // zero: not revoked
+	RunningJobs int
+}
+
+// listRunners lists every runner, the server's own pool among them, by
+// name, with how many jobs each is running.
+func (s *Store) listRunners(ctx context.Context) ([]runnerInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.name, r.labels, r.last_seen_at, r.revoked_at,
+		(SELECT COUNT(*) FROM jobs j WHERE j.runner_id = r.id AND j.status = 'running')
+		FROM runners r ORDER BY r.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runnerInfo
+	for rows.Next() {
+		var ri runnerInfo
+		var labels string
+		var seen, revoked sql.NullInt64
+		if err := rows.Scan(&ri.ID, &ri.Name, &labels, &seen, &revoked, &ri.RunningJobs); err != nil {
+			return nil, err
+		}
+		if err := decodeColumn("runners.labels", labels, &ri.Labels); err != nil {
+			return nil, err
+		}
+		ri.LastSeen, ri.RevokedAt, ri.Revoked = msTime(seen), msTime(revoked), revoked.Valid
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
+
+// revokeRunner revokes a runner's token and fails the jobs it is running
+// with "runner revoked", in one transaction: from the next request on, its
+// token gets 401 and its reports are refused. It returns the failed jobs.
+// Revoking twice is not an error.
+func (s *Store) revokeRunner(ctx context.Context, name string) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var revoked sql.NullInt64
+		err := tx.QueryRow("SELECT id, revoked_at FROM runners WHERE name = ? AND hash IS NOT NULL", name).Scan(&id, &revoked)
+		if err != nil {
+			return notFound(err)
+		}
+		now := s.nowMS()
+		if !revoked.Valid {
+			if err := mustAffectOne(tx.Exec("UPDATE runners SET revoked_at = ? WHERE id = ?", now, id)); err != nil {
+				return err
+			}
+		}
+		ids, err = s.failRunnerJobsTx(tx, id, "runner revoked", now)
+		return err
+	})
+	return ids, err
 }
 
 func jsonText(v any) string {
@@ -1313,23 +1468,83 @@ type logChunk struct {
 	Data   []byte
 }
 
-// jobLogChunks returns the log chunks of a job's steps, in order.
-func (s *Store) jobLogChunks(ctx context.Context, jobID int64) ([]logChunk, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT c.step_id, c.seq, c.data FROM log_chunks c JOIN steps s ON s.id = c.step_id
-		WHERE s.job_id = ? ORDER BY s.number, c.seq`, jobID)
+// logPageRows is how many log chunks one query reads. A chunk is at most
+// 1 MiB (and 64 KiB from this program's runners), so reading a log holds a
+// few MiB at most, however long the log, and no read transaction stays
+// open while a slow client takes its time.
+const logPageRows = 4
+
+// eachLogChunk calls fn with each chunk of a step's log after seq after, in
+// order, reading logPageRows chunks at a time.
+func (s *Store) eachLogChunk(ctx context.Context, stepID, after int64, fn func(logChunk) error) error {
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+			after = c.Seq
+		}
+		if len(page) < logPageRows {
+			return nil
+		}
+	}
+}
+
+// logTail returns the end of a step's log: the most recent chunks that
+// together hold at most limit bytes, or the last chunk alone when it holds
+// more, in order. It reads back from the end, so a page showing the tail of
+// a huge log reads only that tail.
+func (s *Store) logTail(ctx context.Context, stepID int64, limit int64) ([]logChunk, int64, error) {
+	var tail []logChunk
+	var size int64
+	before := int64(math.MaxInt64)
+	for {
+		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range page {
+			if len(tail) > 0 && size+int64(len(c.Data)) > limit {
+				slices.Reverse(tail)
+				return tail, size, nil
+			}
+			tail = append(tail, c)
+			size += int64(len(c.Data))
+			before = c.Seq
+		}
+		if len(page) < logPageRows {
+			slices.Reverse(tail)
+			return tail, size, nil
+		}
+	}
+}
+
+// logPage runs one query of a step's log chunks (step id, a seq bound and
+// the page size are its arguments) and returns its rows.
+func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([]logChunk, error) {
+	rows, err := s.rd.QueryContext(ctx, query, stepID, seq, logPageRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []logChunk
+	var page []logChunk
+	bytes := 0
 	for rows.Next() {
-		var c logChunk
-		if err := rows.Scan(&c.StepID, &c.Seq, &c.Data); err != nil {
+		c := logChunk{StepID: stepID}
+		if err := rows.Scan(&c.Seq, &c.Data); err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		page = append(page, c)
+		bytes += len(c.Data)
 	}
-	return out, rows.Err()
+	if s.onLogPage != nil {
+		s.onLogPage(len(page), bytes)
+	}
+	return page, rows.Err()
 }
 
 // ---- web ----
@@ -1354,20 +1569,25 @@ func (s *Store) webCreateSession(ctx context.Context, userID, tokenID int64, ttl
 	return id, csrf, nil
 }
 
-// webSession finds the user and CSRF token of an unexpired session whose
-// token is neither revoked nor expired; errNotFound when there is none.
-func (s *Store) webSession(ctx context.Context, id string) (*User, string, error) {
+// webSession finds the user, CSRF token and scopes of an unexpired session
+// whose token is neither revoked nor expired; errNotFound when there is
+// none. A session has the scopes of the token it was signed in with.
+func (s *Store) webSession(ctx context.Context, id string) (*User, string, []string, error) {
 	u := &User{}
-	var csrf string
+	var csrf, scopes string
 	now := s.nowMS()
-	err := s.rd.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf FROM sessions s
+	err := s.rd.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf, t.scopes FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf)
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
 	if err != nil {
-		return nil, "", notFound(err)
+		return nil, "", nil, notFound(err)
 	}
-	return u, csrf, nil
+	var list []string
+	if scopes != "" {
+		list = strings.Split(scopes, ",")
+	}
+	return u, csrf, list, nil
 }
 
 // webDeleteSession ends a session; ending one that is gone is not an error.

@@ -83,31 +83,90 @@ func processExitCode(err error) int {
 	return -1
 }
 
-// runArgs is the docker run command line of the job's container. The
-// container only idles (tail -f /dev/null under docker's init, which
-// forwards docker stop's SIGTERM at once); steps run in it with docker exec.
-// extra are the job's own settings (containerExtraArgs: network, ports,
-// volumes, options).
-func (j *execJob) runArgs(image string, extra []string) []string {
-	cfg := j.ex.cfg
-	args := []string{"run", "-d", "--init",
-		"--name", j.name,
-		"--label", labelInstance + "=" + cfg.Instance,
+// jobCapabilities are the only capabilities a job container keeps (docker
+// starts from --cap-drop ALL). They are what root in a Debian or Ubuntu
+// image needs to install packages with apt-get and to run a test suite:
+//
+//	CHOWN             dpkg gives unpacked files their owners
+//	DAC_OVERRIDE      root writes files and directories whatever their mode (dpkg, apt's lists)
+//	FOWNER            chmod and utime on files root does not own (dpkg, tar, cp -p)
+//	FSETID            keep setuid/setgid bits that packages ship (dpkg chmods after chown)
+//	SETUID, SETGID    apt drops to its _apt user to download; su and runuser in test scripts
+//	KILL              signal processes of other users in the container (apt's _apt methods, test daemons)
+//	NET_BIND_SERVICE  listen on ports below 1024 (a test web server on :80)
+//
+// Left out of docker's default set: NET_RAW (raw sockets: spoofing and ARP
+// tricks on the network), MKNOD (device nodes), SETFCAP (file capabilities),
+// SETPCAP, SYS_CHROOT and AUDIT_WRITE, which installing packages and
+// running tests do not need. With no-new-privileges, a setuid binary gives
+// no one more than they had.
+var jobCapabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"}
+
+// resourceArgs is `docker VERB...` creating the job's network or volume,
+// named and labelled as its container is, so removeStale finds what a
+// crashed process left.
+func (j *execJob) resourceArgs(verb ...string) []string {
+	return append(append(verb, j.labelArgs()...), j.name)
+}
+
+func (j *execJob) labelArgs() []string {
+	return []string{
+		"--label", labelInstance + "=" + j.ex.cfg.Instance,
 		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
 		"--label", labelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
+	}
+}
+
+// createArgs is the docker create command line of the job's container: on
+// the job's own network, with the job's volume at /workspace, no new
+// privileges and only jobCapabilities. The container only idles (tail -f
+// /dev/null under docker's init, which forwards docker stop's SIGTERM at
+// once); steps run in it with docker exec. extra are the job's own settings
+// (containerExtraArgs: ports, volumes, options).
+func (j *execJob) createArgs(image string, extra []string) []string {
+	cfg := j.ex.cfg
+	args := []string{"create", "--init", "--name", j.name}
+	args = append(args, j.labelArgs()...)
+	args = append(args,
+		"--network", j.network,
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
-		"--pull=" + cfg.Pull,
-		"-v", j.dir + ":" + containerWorkspace,
-		"-w", containerWorkspace,
+		"--security-opt", "no-new-privileges",
+		"--cap-drop", "ALL",
+	)
+	for _, c := range jobCapabilities {
+		args = append(args, "--cap-add", c)
 	}
+	args = append(args,
+		"--pull="+cfg.Pull,
+		"-v", j.name+":"+containerWorkspace,
+		"-w", containerWorkspace,
+	)
+	args = append(args, j.actionMounts()...)
 	args = append(args, extra...)
+	args = append(args, addHostArgs(cfg.AddHosts)...) // how the job reaches the server (jobaddr.go)
 	return append(args,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
 		"--", // an image named like a flag (from a workflow) stays an image
 		image, "-f", "/dev/null",
 	)
+}
+
+// imageAllowed reports whether a job may name image in its container:
+// always when patterns is empty, else when image, as the workflow wrote it,
+// matches one of them (globs as in workflow filters: * within a path
+// segment, ** across segments).
+func imageAllowed(patterns []string, image string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if globMatch(p, image) {
+			return true
+		}
+	}
+	return false
 }
 
 // Step scripts reach the container on the docker exec client's stdin. The
@@ -131,9 +190,15 @@ const (
 // The exports happen in a subshell, after mkdir and cat, so a step's own
 // PATH cannot break the bootstrap; $GITHUB_PATH's directories go before
 // PATH. `python` falls back to python3, which is all many images have.
+// The environment files exist, empty, before the step runs, as the runner
+// makes them: @actions/core refuses to write to a missing one ("Missing
+// file at path").
 const stepBootstrap = `__shithub_d=$1 __shithub_f=$2
 shift 2
 mkdir -p "$__shithub_d" && cat >"$__shithub_f" || exit 1
+for __shithub_n in set_output set_env add_path save_state step_summary; do
+	[ -e "$__shithub_d/$__shithub_n" ] || : >"$__shithub_d/$__shithub_n" || exit 1
+done
 (
 for __shithub_n in $` + envAliasList + `; do
 	eval "export $__shithub_n=\"\$` + envAliasPrefix + `$__shithub_n\"; unset ` + envAliasPrefix + `$__shithub_n"

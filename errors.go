@@ -25,6 +25,7 @@ const (
 	codeUnauthenticated                // no, or bad, credentials
 	codeTooLarge                       // the input is over a size limit
 	codeUnavailable                    // a dependency is down or busy: try again later
+	codeGone                           // the thing existed and is gone for good (an expired artifact)
 )
 
 // appError is an error in the domain's vocabulary. Msg is what a client or
@@ -129,6 +130,8 @@ func httpStatus(c errCode) int {
 		return http.StatusRequestEntityTooLarge
 	case codeUnavailable:
 		return http.StatusServiceUnavailable
+	case codeGone:
+		return http.StatusGone
 	}
 	return http.StatusInternalServerError
 }
@@ -171,7 +174,7 @@ const (
 // (bad input, missing things, refused changes) are 2, everything else 1.
 func exitStatus(c errCode) int {
 	switch c {
-	case codeInvalid, codeMalformed, codeNotFound, codeConflict, codeForbidden, codeUnauthenticated, codeTooLarge:
+	case codeInvalid, codeMalformed, codeNotFound, codeConflict, codeForbidden, codeUnauthenticated, codeTooLarge, codeGone:
 		return exitUsage
 	}
 	return exitFailure

@@ -205,14 +205,18 @@ func TestDockerFaultKill(t *testing.T) {
 		}
 		var left []string
 		for range 50 {
-			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+e.instance()).Output()
-			if left = strings.Fields(string(out)); len(left) == 0 {
+			left = nil
+			for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
+				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance())...).Output()
+				left = append(left, strings.Fields(string(out))...)
+			}
+			if len(left) == 0 {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		if len(left) > 0 {
-			t.Fatalf("seed %d: containers left after every run completed: %v", seed, left)
+			t.Fatalf("seed %d: containers, networks or volumes left after every run completed: %v", seed, left)
 		}
 		_, done := e.runIDs()
 		t.Logf("seed %d: killed under load after %d pushes; %d runs, all complete, check clean, no containers", seed, pushes.Load(), len(done))
@@ -359,13 +363,13 @@ func TestDockerFaultEngineStops(t *testing.T) {
 	// engine answers again.
 	var left []string
 	for range 2 * int(sweepEvery/time.Second) {
-		if left = e.containers(j.ID); len(left) == 0 {
+		if left = e.resources(j.ID); len(left) == 0 {
 			break
 		}
 		time.Sleep(time.Second)
 	}
 	if len(left) > 0 {
-		t.Errorf("the container of the job the outage failed is still there: %v", left)
+		t.Errorf("what the job the outage failed ran in is still there: %v", left)
 	}
 }
 

@@ -857,16 +857,6 @@ func (s *server) handleRunAttempt(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleRunArtifacts serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts.
-// Jobs here upload no artifacts, so every run's list is empty.
-func (s *server) handleRunArtifacts(w http.ResponseWriter, r *http.Request) error {
-	if _, _, err := s.runFromPath(r); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"total_count": 0, "artifacts": []struct{}{}})
-	return nil
-}
-
 // ---- logs: 302 to a signed URL ----
 
 // logLinkTTL is how long a signed log URL works: a minute, as GitHub's.
@@ -987,10 +977,6 @@ func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID i
 	h.Set("Cache-Control", "no-store")
 	zw := zip.NewWriter(w)
 	for i, j := range jobs {
-		chunks, err := s.store.jobLogChunks(r.Context(), j.ID)
-		if err != nil {
-			return err
-		}
 		modified := j.CompletedAt
 		if modified.IsZero() {
 			modified = s.store.now()
@@ -999,10 +985,8 @@ func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID i
 		if err != nil {
 			return err
 		}
-		writeJobLog(f, j.Steps, chunks)
-		byStep := map[int64][][]byte{}
-		for _, c := range chunks {
-			byStep[c.StepID] = append(byStep[c.StepID], c.Data)
+		if err := writeJobLog(r.Context(), f, s.store, j.Steps); err != nil {
+			return err
 		}
 		for _, st := range j.Steps {
 			f, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("%s/%d_%s.txt", zipName(j.Name), st.Number, zipName(st.Name)),
@@ -1010,10 +994,13 @@ func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID i
 			if err != nil {
 				return err
 			}
-			for _, d := range byStep[st.ID] {
-				if _, err := f.Write(d); err != nil {
-					return err
-				}
+			// Streamed a page of chunks at a time, as the raw log is.
+			err = s.store.eachLogChunk(r.Context(), st.ID, 0, func(c logChunk) error {
+				_, err := f.Write(c.Data)
+				return err
+			})
+			if err != nil {
+				return err
 			}
 		}
 	}

@@ -1,6 +1,5 @@
 // Git through the git CLI: the one helper every git invocation goes
-// through, and reads of a repository (commits, workflow files, diffs,
-// checkouts).
+// through, and reads of a repository (commits, workflow files, diffs).
 
 package main
 
@@ -220,19 +219,6 @@ func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]strin
 		}
 	}
 	return files, nil
-}
-
-// checkout makes dir a working tree of the repository detached at sha: a
-// clone that shares the repository's objects, so it costs no copy.
-func (g gitRepo) checkout(ctx context.Context, sha, dir string) error {
-	run := func(args ...string) error {
-		_, err := runGit(ctx, "", nil, args...)
-		return err
-	}
-	if err := run("clone", "--quiet", "--shared", "--no-checkout", g.dir, dir); err != nil {
-		return err
-	}
-	return run("-C", dir, "checkout", "--quiet", "--detach", sha)
 }
 
 // commit reads a commit's ids, message, author and committer, as GitHub's

@@ -466,8 +466,8 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 	lp.timeout = defaultTimeoutMinutes
 	if wj.TimeoutMinutes != "" {
 		n, err := evalNumber(wj.TimeoutMinutes, ev)
-		if err == nil && n <= 0 {
-			err = fmt.Errorf("must be a positive number")
+		if err == nil && (n < 1 || n > maxTimeoutMinutes) {
+			err = fmt.Errorf("must be a number from 1 to %d, not %v", maxTimeoutMinutes, n)
 		}
 		if err != nil {
 			fail("timeout-minutes", err)

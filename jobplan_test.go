@@ -366,3 +366,39 @@ func TestAnnotationsAndSummary(t *testing.T) {
 		t.Errorf("summary %q outputs %v", j.Steps[1].Summary, j.Outputs)
 	}
 }
+
+// TestEnvironmentURLFromSteps: an environment url reading steps reaches the
+// runner unevaluated in the claim and is stored from the job's status; one
+// that does not is evaluated by the server and not in the claim.
+func TestEnvironmentURLFromSteps(t *testing.T) {
+	ts := newTestServer(t)
+	const src = "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    environment:\n      name: prod\n      url: ${{ steps.d.outputs.url }}\n    steps: [{id: d, run: x}]\n" +
+		"  fixed:\n    runs-on: ubuntu-latest\n    environment:\n      name: docs\n      url: https://docs.example/${{ github.ref_name }}\n    steps: [{run: x}]\n"
+	run := ts.startRun(src)
+	claims := map[string]*claimedJob{}
+	for _, c := range ts.claimAll() {
+		claims[c.JobKey] = c
+	}
+	if c := claims["deploy"]; c == nil || c.EnvironmentURL != "${{ steps.d.outputs.url }}" {
+		t.Fatalf("deploy's claim environment_url = %+v", c)
+	}
+	if c := claims["fixed"]; c == nil || c.EnvironmentURL != "" {
+		t.Fatalf("fixed's claim environment_url = %q, want none (evaluated by the server)", c.EnvironmentURL)
+	}
+	// A step status carries no url; a too long one is refused.
+	step := fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", claims["deploy"].JobID, claims["deploy"].Steps[0].ID)
+	ts.want(request{method: "POST", path: step, auth: bearer(ts.rtoken), body: `{"status":"running","environment_url":"https://x"}`}, 400, nil)
+	status := fmt.Sprintf("/api/v1/jobs/%d/status", claims["deploy"].JobID)
+	ts.want(request{method: "POST", path: status, auth: bearer(ts.rtoken),
+		body: `{"status":"completed","conclusion":"success","environment_url":"https://` + strings.Repeat("x", maxEnvironmentURL) + `"}`}, 422, nil)
+	ts.want(request{method: "POST", path: status, auth: bearer(ts.rtoken),
+		body: `{"status":"completed","conclusion":"success","environment_url":"https://prod.example/42"}`}, 200, nil)
+	ts.finishJob(claims["fixed"].JobID, "success", nil)
+	jobs := ts.jobMap(run.ID)
+	if e := jobs["deploy"].Environment; e == nil || e.Name != "prod" || e.URL != "https://prod.example/42" {
+		t.Errorf("deploy's environment = %+v", e)
+	}
+	if e := jobs["fixed"].Environment; e == nil || e.URL != "https://docs.example/main" {
+		t.Errorf("fixed's environment = %+v", e)
+	}
+}

@@ -48,8 +48,14 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Anno
 	case a.Line < 0 || a.Col < 0 || a.EndLine < 0 || a.EndColumn < 0:
 		return false, invalidf("line and column must not be negative")
 	}
+	// Masked as the log is (jobmask.go): the job's secrets and token.
+	m, err := s.masker(ctx, jobID)
+	if err != nil {
+		return false, err
+	}
+	a.Message, a.Title, a.File = m.set.mask(a.Message), m.set.mask(a.Title), m.set.mask(a.File)
 	kept := false
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
@@ -117,6 +123,10 @@ func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]Annotation, 
 func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int64, markdown string) error {
 	if len(markdown) > maxStepSummary {
 		return invalidf("a step summary may hold at most %d bytes", maxStepSummary)
+	}
+	markdown, err := s.maskJobText(ctx, jobID, markdown) // as the log is
+	if err != nil {
+		return err
 	}
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)

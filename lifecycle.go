@@ -716,11 +716,21 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				if !labelsFit(c.runsOn, labels) {
 					continue
 				}
-				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?
+				if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'running', runner_id = ?, started_at = ?, claim_acked = 0
 					WHERE id = ? AND status = 'queued'`, runner.ID, now, c.id)); err != nil {
 					return err
 				}
 				if _, _, err := s.rollup(tx, c.run, now); err != nil {
+					return err
+				}
+				// Its GITHUB_TOKEN and secrets. A secret that cannot be
+				// decrypted fails the job, saying which.
+				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == codeInvalid {
+					if err := s.failJob(tx, c.id, conclusionFailure, err.Error(), now); err != nil {
+						return err
+					}
+					continue
+				} else if err != nil {
 					return err
 				}
 				claimed = c.id
@@ -733,6 +743,22 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 		return nil, err
 	}
 	return s.claimedJob(ctx, claimed)
+}
+
+// narrowLabels is what a runner registered with labels may claim when its
+// heartbeat names asked (nil: all of them): the labels in both. A heartbeat
+// narrows the registration, never widens it.
+func narrowLabels(registered, asked []string) []string {
+	if asked == nil {
+		return registered
+	}
+	out := []string{}
+	for _, l := range asked {
+		if slices.Contains(registered, l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // labelsFit reports whether a runner with labels can take a job with runsOn.
@@ -797,6 +823,18 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	if _, ok := ctxs["matrix"]; !ok {
 		ctxs["matrix"] = map[string]any{}
 	}
+	// The job's secrets, variables and GITHUB_TOKEN (jobtoken.go), issued
+	// when it was claimed. A job claimed before they existed has none.
+	delivered := false
+	if d, err := s.jobDelivery(ctx, j.ID); err == nil {
+		delivered = true
+		ctxs["secrets"], ctxs["vars"] = stringMapAny(d.Secrets), stringMapAny(d.Vars)
+		if gh, ok := ctxs["github"].(map[string]any); ok {
+			gh["token"] = d.Token
+		}
+	} else if !errors.Is(err, errNotFound) {
+		return nil, err
+	}
 	cj := &claimedJob{
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
@@ -815,6 +853,9 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 			}
 		}
 	}
+	if wj != nil && delivered {
+		evalWithDelivery(cj, wf, wj)
+	}
 	if wj != nil {
 		if wj.Defaults.Shell != "" {
 			cj.Defaults.Shell = wj.Defaults.Shell
@@ -825,6 +866,15 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		for k, v := range wj.Outputs {
 			cj.Outputs[k] = v
 		}
+		// An environment url reading steps is evaluated by the runner at
+		// the job's end; the rest the server evaluated when the job became
+		// ready (jobplan).
+		if e := wj.Environment; e != nil && strings.Contains(e.URL, "steps.") {
+			cj.EnvironmentURL = e.URL
+		}
+	}
+	if cj.RuntimeToken, err = s.jobRuntimeToken(ctx, cj); err != nil {
+		return nil, err
 	}
 	for _, st := range steps {
 		cs := claimedStep{
@@ -867,6 +917,130 @@ func (s *Store) cancelCheck(ctx context.Context, runnerID, jobID int64) (bool, e
 	return j.CancelRequested, s.touchRunner(ctx, runnerID)
 }
 
+// ackClaim records that the runner holding a job got the claim: any status
+// or log post from it says so. A claim never acknowledged goes back to the
+// queue (requeueUnacked). Once acked, this changes no row.
+func ackClaim(tx *sql.Tx, jobID int64) error {
+	_, err := tx.Exec("UPDATE jobs SET claim_acked = 1 WHERE id = ? AND claim_acked = 0", jobID)
+	return err
+}
+
+// requeueUnacked puts back in the queue the jobs a remote runner claimed
+// more than within ago without acknowledging them: the heartbeat's answer
+// never reached it (a proxy timed out, the connection broke), so nothing
+// runs them. A late report from that runner finds the job no longer its
+// own and is refused. The server's own pool, which cannot lose an answer,
+// is left alone.
+func (s *Store) requeueUnacked(ctx context.Context, localRunnerID int64, within time.Duration) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		ids = nil
+		now := s.nowMS()
+		rows, err := tx.Query(`SELECT id, run_id FROM jobs WHERE status = 'running' AND claim_acked = 0
+			AND runner_id != ? AND started_at < ?`, localRunnerID, now-within.Milliseconds())
+		if err != nil {
+			return err
+		}
+		var runs []int64
+		for rows.Next() {
+			var id, run int64
+			if err := rows.Scan(&id, &run); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, runs = append(ids, id), append(runs, run)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'queued', runner_id = NULL, started_at = NULL
+				WHERE id = ? AND status = 'running' AND claim_acked = 0`, id)); err != nil {
+				return err
+			}
+			if _, _, err := s.rollup(tx, runs[i], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// failUnservable fails the jobs queued for longer than timeout that no
+// runner can take: no registered, unrevoked runner (nor the server's own
+// pool, poolRunnerID, 0 when it runs no jobs) has every label of their
+// runs-on. Without this they would wait forever. The log says which labels
+// are missing.
+func (s *Store) failUnservable(ctx context.Context, poolRunnerID int64, timeout time.Duration) ([]int64, error) {
+	var ids []int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		ids = nil
+		now := s.nowMS()
+		rows, err := tx.Query("SELECT labels FROM runners WHERE revoked_at IS NULL AND (hash IS NOT NULL OR id = ?)", poolRunnerID)
+		if err != nil {
+			return err
+		}
+		var sets [][]string
+		for rows.Next() {
+			var text string
+			var labels []string
+			if err := rows.Scan(&text); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := decodeColumn("runners.labels", text, &labels); err != nil {
+				rows.Close()
+				return err
+			}
+			sets = append(sets, labels)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(`SELECT id, runs_on FROM jobs WHERE status = 'queued' AND ready = 1 AND created_at < ?`,
+			now-timeout.Milliseconds())
+		if err != nil {
+			return err
+		}
+		var runsOn [][]string
+		for rows.Next() {
+			var id int64
+			var text string
+			var labels []string
+			if err := rows.Scan(&id, &text); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := decodeColumn("jobs.runs_on", text, &labels); err != nil {
+				rows.Close()
+				return err
+			}
+			if !slices.ContainsFunc(sets, func(set []string) bool { return labelsFit(labels, set) }) {
+				ids, runsOn = append(ids, id), append(runsOn, labels)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			why := fmt.Sprintf("no runner can take this job: none has all of its runs-on labels %s; it waited %v (--queue-timeout)",
+				strings.Join(runsOn[i], ", "), timeout)
+			if len(runsOn[i]) == 0 {
+				why = fmt.Sprintf("no runner can take this job: none is registered; it waited %v (--queue-timeout)", timeout)
+			}
+			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
 // touchRunner records a sign of life, at most every ten seconds.
 func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
 	now := s.nowMS()
@@ -876,13 +1050,31 @@ func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
 	})
 }
 
-// appendLog stores one chunk of a step's log. A (step, seq) seen before is
-// a no-op, so a runner may resend after a lost answer. Past the cap the
-// chunk is cut and a marker ends the log.
+// appendLog stores one chunk of a step's log, masked with the job's secrets
+// and token first (jobmask.go), so no value reaches the database. A (step,
+// seq) seen before is a no-op, so a runner may resend after a lost answer;
+// a resent chunk is not masked twice. Past the cap the chunk is cut and a
+// marker ends the log.
 func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	m, err := s.masker(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	var next *maskWriter // the step's writer after this chunk, once stored
+	locked := false
+	defer func() {
+		if locked {
+			m.mu.Unlock()
+		}
+	}()
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		m.mu.Lock() // inside the transaction: see jobMasker
+		locked = true
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
+			return err
+		}
+		if err := ackClaim(tx, j.ID); err != nil {
 			return err
 		}
 		var size int64
@@ -900,6 +1092,8 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		if dup > 0 || truncated {
 			return nil
 		}
+		next = m.writer(stepID).clone()
+		data = next.write(data)
 		if size+int64(len(data)) > s.logCap {
 			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
 			truncated = true
@@ -911,6 +1105,19 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		_, err = tx.Exec("UPDATE steps SET log_size = log_size + ?, log_truncated = ? WHERE id = ?", len(data), truncated, stepID)
 		return err
 	})
+	if !locked {
+		m.mu.Lock()
+		locked = true
+	}
+	switch {
+	case err == nil && next != nil:
+		m.steps[stepID] = next
+	case errorCode(err) == codeConflict || errors.Is(err, errNotFound):
+		if len(m.steps) == 0 {
+			s.dropMasker(jobID) // a job that is over, or not this runner's: keep nothing
+		}
+	}
+	return err
 }
 
 // setStepStatus moves a step of a running job: queued → running →
@@ -920,6 +1127,9 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
+			return err
+		}
+		if err := ackClaim(tx, j.ID); err != nil {
 			return err
 		}
 		var cur, curC string
@@ -936,6 +1146,18 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		case status == statusRunning && conclusion == "" && cur == statusQueued:
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
 		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
+			// What the masker holds back of the step's log is stored now.
+			if m := s.loadedMasker(j.ID); m != nil {
+				m.mu.Lock()
+				_, err := flushStepTail(tx, m, stepID)
+				if err == nil {
+					delete(m.steps, stepID)
+				}
+				m.mu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
 			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
 				conclusion, now, now, stepID)
 		default:
@@ -970,16 +1192,23 @@ func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
 // completeJob ends a job its runner holds and rolls up the run in the same
 // transaction. Reporting the same end twice is a no-op.
 func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
-	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil)
+	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil, "")
 }
 
 // maxJobOutputs bounds what a job's outputs may hold in all (GitHub: 1 MB
 // per job).
 const maxJobOutputs = 1 << 20
 
+// maxEnvironmentURL bounds an environment url a runner reports.
+const maxEnvironmentURL = 4096
+
 // completeJobWith is completeJob with the job's outputs, which feed
-// needs.<id>.outputs of the jobs that need it.
-func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string) error {
+// needs.<id>.outputs of the jobs that need it, and its environment's url
+// when the runner evaluated it (it read the steps context).
+func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	if len(envURL) > maxEnvironmentURL {
+		return invalidf("environment_url may hold at most %d bytes", maxEnvironmentURL)
+	}
 	size := 0
 	for k, v := range outputs {
 		size += len(k) + len(v)
@@ -992,6 +1221,9 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		if err != nil {
 			return err
 		}
+		if err := ackClaim(tx, j.ID); err != nil {
+			return err
+		}
 		if j.Status == status && j.Conclusion == conclusion {
 			return nil
 		}
@@ -1001,8 +1233,18 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 			return conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
 		}
 		now := s.nowMS()
+		if err := s.flushJobTails(tx, j.ID); err != nil {
+			return err
+		}
 		if len(outputs) > 0 {
 			if _, err := tx.Exec("UPDATE jobs SET outputs = ? WHERE id = ?", jsonText(outputs), j.ID); err != nil {
+				return err
+			}
+		}
+		if envURL != "" && j.Environment != nil {
+			e := *j.Environment
+			e.URL = envURL
+			if _, err := tx.Exec("UPDATE jobs SET environment = ? WHERE id = ?", jsonText(e), j.ID); err != nil {
 				return err
 			}
 		}
@@ -1028,29 +1270,38 @@ func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) erro
 // start-up for its own pool (jobs the previous process left running).
 func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
 	var ids []int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		now := s.nowMS()
-		for _, id := range ids {
-			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := s.withTx(ctx, func(tx *sql.Tx) (err error) {
+		ids, err = s.failRunnerJobsTx(tx, runnerID, why, s.nowMS())
+		return err
 	})
 	return ids, err
+}
+
+// failRunnerJobsTx is failRunnerJobs inside a transaction.
+func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int64) ([]int64, error) {
+	var ids []int64
+	rows, err := tx.Query("SELECT id FROM jobs WHERE status = 'running' AND runner_id = ?", runnerID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // failJob ends a running job on the server's own authority (restart,
@@ -1059,6 +1310,9 @@ func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) 
 func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
 	j, err := jobByID(context.Background(), tx, jobID)
 	if err != nil {
+		return err
+	}
+	if err := s.flushJobTails(tx, jobID); err != nil {
 		return err
 	}
 	if err := serverLog(tx, jobID, "\n##[error]"+why+"\n"); err != nil {
@@ -1159,10 +1413,35 @@ func (s *server) reap(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
-			s.log.Error("reaping jobs", "err", err)
-		} else if n > 0 {
-			s.log.Warn("ended abandoned jobs", "count", n)
-		}
+		s.reapOnce(ctx)
+	}
+}
+
+// claimAckTimeout is how long a remote runner has to acknowledge a claim
+// (its first status or log post) before the job goes back to the queue.
+const claimAckTimeout = time.Minute
+
+// reapOnce ends running jobs nobody will finish, puts back claims never
+// acknowledged, and fails jobs no runner can take.
+func (s *server) reapOnce(ctx context.Context) {
+	if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+		s.log.Error("reaping jobs", "err", err)
+	} else if n > 0 {
+		s.log.Warn("ended abandoned jobs", "count", n)
+	}
+	if ids, err := s.store.requeueUnacked(ctx, s.localRunnerID, claimAckTimeout); err != nil {
+		s.log.Error("requeueing unacknowledged claims", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
+		s.wake()
+	}
+	var pool int64
+	if s.exec != nil {
+		pool = s.localRunnerID
+	}
+	if ids, err := s.store.failUnservable(ctx, pool, s.queueTimeout); err != nil {
+		s.log.Error("failing jobs no runner can take", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("failed jobs no runner can take", "jobs", ids)
 	}
 }

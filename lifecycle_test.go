@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -295,6 +296,224 @@ func TestRestartAndReap(t *testing.T) {
 	}
 	if r := ts.run(run3.ID); r.Conclusion != conclusionTimedOut {
 		t.Errorf("run past its timeout = %q, want timed_out", r.Conclusion)
+	}
+}
+
+// gpuWorkflow has one job only a runner with the gpu label can take.
+const gpuWorkflow = `name: GPU
+on: push
+jobs:
+  train:
+    runs-on: [gpu]
+    steps:
+      - run: nvidia-smi
+  after:
+    needs: train
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo done
+`
+
+// newRunOf makes a push run of a workflow's content on repo in the Store.
+func (ts *testServer) newRunOf(repo *Repo, content string) (*Run, []*Job) {
+	ts.t.Helper()
+	wf, err := parseWorkflow("x.yml", []byte(content))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	runs, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+		RepoID: repo.ID, File: ".shithub/workflows/x.yml", Content: []byte(content), Workflow: wf,
+		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+	}})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	jobs, err := ts.store.runJobs(context.Background(), runs[0].ID)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return runs[0], jobs
+}
+
+// TestHeartbeatNarrowsLabels: a runner registered with ubuntu-latest that
+// claims gpu in its heartbeat gets no gpu job; one registered with gpu does.
+func TestHeartbeatNarrowsLabels(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	_, jobs := ts.newRunOf(ts.pub, gpuWorkflow)
+	for _, body := range []string{`{"labels":["ubuntu-latest","gpu"],"capacity":1}`, `{"labels":["gpu"],"capacity":1}`} {
+		ts.want(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(ts.rtoken), body: body}, http.StatusNoContent, nil)
+	}
+	_, gpuToken, err := ts.store.createRunner(context.Background(), "gpu-box", []string{"gpu", "ubuntu-latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got claimedJob
+	ts.want(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(gpuToken), body: `{"labels":["gpu"],"capacity":1}`}, http.StatusOK, &got)
+	if got.JobID != jobs[0].ID {
+		t.Errorf("gpu-box claimed job %d, want %d", got.JobID, jobs[0].ID)
+	}
+	for _, tc := range []struct{ registered, asked, want []string }{
+		{[]string{"a", "b"}, nil, []string{"a", "b"}},
+		{[]string{"a", "b"}, []string{}, []string{}},
+		{[]string{"a", "b"}, []string{"b", "c", "b"}, []string{"b"}},
+		{nil, []string{"a"}, []string{}},
+	} {
+		if got := narrowLabels(tc.registered, tc.asked); !slices.Equal(got, tc.want) {
+			t.Errorf("narrowLabels(%q, %q) = %q, want %q", tc.registered, tc.asked, got, tc.want)
+		}
+	}
+}
+
+// TestRunnerRevoke: a revoked runner's token gets 401 at once and the jobs
+// it was running fail with "runner revoked".
+func TestRunnerRevoke(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	run, _ := ts.newRun(ts.pub)
+	j := ts.heartbeat()
+	if j == nil {
+		t.Fatal("no job claimed")
+	}
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", j.JobID, j.Steps[0].ID), auth: bearer(ts.rtoken),
+		body: `{"status":"running"}`}, http.StatusOK, nil)
+	list, err := ts.store.listRunners(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "r1" || list[0].RunningJobs != 1 || list[0].Revoked || list[0].LastSeen.IsZero() {
+		t.Fatalf("listRunners = %+v, %v", list, err)
+	}
+
+	ids, err := ts.store.revokeRunner(ctx, "r1")
+	if err != nil || !slices.Equal(ids, []int64{j.JobID}) {
+		t.Fatalf("revokeRunner = %v, %v; want [%d]", ids, err, j.JobID)
+	}
+	for _, path := range []string{"/api/v1/runners/heartbeat", fmt.Sprintf("/api/v1/jobs/%d/status", j.JobID),
+		fmt.Sprintf("/api/v1/jobs/%d/cancel-check", j.JobID), fmt.Sprintf("/api/v1/jobs/%d/logs", j.JobID)} {
+		res := ts.do(request{method: "POST", path: path, auth: bearer(ts.rtoken), body: `{}`})
+		if res.code != http.StatusUnauthorized || !strings.Contains(string(res.body), "runner revoked") {
+			t.Errorf("POST %s: status = %d, want 401 runner revoked; body %s", path, res.code, res.body)
+		}
+	}
+	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+		t.Errorf("run = %s/%s, want completed/failure", r.Status, r.Conclusion)
+	}
+	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", j.JobID), "")
+	if !strings.Contains(string(res.body), "##[error]runner revoked") {
+		t.Errorf("log = %q, want the reason", res.body)
+	}
+	list, _ = ts.store.listRunners(ctx)
+	if len(list) != 1 || !list[0].Revoked || list[0].RunningJobs != 0 || list[0].RevokedAt.IsZero() {
+		t.Errorf("listRunners after revoke = %+v", list)
+	}
+	if ids, err := ts.store.revokeRunner(ctx, "r1"); err != nil || len(ids) != 0 {
+		t.Errorf("revoking twice = %v, %v", ids, err)
+	}
+	if _, err := ts.store.revokeRunner(ctx, "nope"); !errors.Is(err, errNotFound) {
+		t.Errorf("revoking an unknown runner = %v", err)
+	}
+	if _, err := ts.store.localRunner(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.store.revokeRunner(ctx, localRunnerName); !errors.Is(err, errNotFound) {
+		t.Errorf("revoking the server's own pool = %v", err)
+	}
+}
+
+// TestClaimAck: a claim whose answer never reached the runner goes back to
+// the queue after a minute; one the runner acknowledged stays.
+func TestClaimAck(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	local, err := ts.store.localRunner(ctx, []string{"ubuntu-latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.localRunnerID = local.ID
+	run, jobs := ts.newRun(ts.pub)
+	lost := ts.heartbeat() // its answer is "lost": the runner never reports
+	ts.clock.Add(claimAckTimeout - time.Second)
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(lost.JobID); j.Status != statusRunning {
+		t.Fatalf("job %d after %v unacknowledged = %s, want still running", j.ID, claimAckTimeout-time.Second, j.Status)
+	}
+	ts.clock.Add(2 * time.Second)
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(lost.JobID); j.Status != statusQueued || j.RunnerID != 0 || !j.StartedAt.IsZero() {
+		t.Fatalf("job after %v unacknowledged = %s on runner %d, want queued again", claimAckTimeout+time.Second, j.Status, j.RunnerID)
+	}
+	if r := ts.run(run.ID); r.Status != statusQueued {
+		t.Errorf("run = %s, want queued again", r.Status)
+	}
+	// The runner's late report is refused: the job is not its own now.
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", lost.JobID, lost.Steps[0].ID), auth: bearer(ts.rtoken),
+		body: `{"status":"running"}`}, http.StatusNotFound, nil)
+
+	// Claimed again, and acknowledged by a log post: it stays.
+	again := ts.heartbeat()
+	if again == nil || again.JobID != jobs[0].ID {
+		t.Fatalf("claimed again: %+v", again)
+	}
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/logs", again.JobID), auth: bearer(ts.rtoken),
+		body: fmt.Sprintf(`{"step_id":%d,"seq":1,"data":"aGk="}`, again.Steps[0].ID)}, http.StatusAccepted, nil)
+	ts.clock.Add(10 * claimAckTimeout)
+	ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", again.JobID), auth: bearer(ts.rtoken)}) // alive
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(again.JobID); j.Status != statusRunning {
+		t.Errorf("acknowledged job = %s, want running", j.Status)
+	}
+	// The server's own pool is never requeued.
+	ts.newRun(ts.priv)
+	own, err := ts.store.claimJob(ctx, local, local.Labels)
+	if err != nil || own == nil {
+		t.Fatalf("local claim: %v, %v", own, err)
+	}
+	ts.clock.Add(2 * claimAckTimeout)
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(own.JobID); j.Status != statusRunning {
+		t.Errorf("the pool's unacknowledged job = %s, want running", j.Status)
+	}
+}
+
+// TestQueueTimeout: a job no runner has the labels for fails after
+// --queue-timeout, naming the labels; one a runner could take waits on.
+func TestQueueTimeout(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	gpuRun, gpuJobs := ts.newRunOf(ts.pub, gpuWorkflow)
+	_, okJobs := ts.newRun(ts.pub)
+	ts.clock.Add(defaultQueueTimeout - time.Minute)
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(gpuJobs[0].ID); j.Status != statusQueued {
+		t.Fatalf("job before the queue timeout = %s", j.Status)
+	}
+	ts.clock.Add(2 * time.Minute)
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(gpuJobs[0].ID); j.Status != statusCompleted || j.Conclusion != conclusionFailure {
+		t.Errorf("gpu job after the queue timeout = %s/%s, want completed/failure", j.Status, j.Conclusion)
+	}
+	if r := ts.run(gpuRun.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+		t.Errorf("gpu run = %s/%s, want completed/failure", r.Status, r.Conclusion)
+	}
+	if j := ts.job(gpuJobs[1].ID); j.Conclusion != conclusionSkipped {
+		t.Errorf("the job needing it = %s, want skipped", j.Conclusion)
+	}
+	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", gpuJobs[0].ID), "")
+	if !strings.Contains(string(res.body), "none has all of its runs-on labels gpu; it waited 24h0m0s") {
+		t.Errorf("log = %q, want the labels named", res.body)
+	}
+	// r1 has ubuntu-latest: its job waits, however long.
+	if j := ts.job(okJobs[0].ID); j.Status != statusQueued {
+		t.Errorf("a job r1 can take = %s, want queued", j.Status)
+	}
+	// Once r1 is revoked, no one can take it.
+	if _, err := ts.store.revokeRunner(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.reapOnce(ctx)
+	if j := ts.job(okJobs[0].ID); j.Conclusion != conclusionFailure {
+		t.Errorf("a job only a revoked runner could take = %s/%s, want failure", j.Status, j.Conclusion)
 	}
 }
 

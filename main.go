@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,9 +29,11 @@ import (
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
 
-  serve [--addr 127.0.0.1:8080] [--base-url URL] [--runners 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]
+  serve [--addr 127.0.0.1:8080] [--base-url URL] [--job-addr auto|off|HOST:PORT] [--runners 2] [--image LABEL=IMAGE]...
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
+        [--trust-proxy CIDR,...] [--data-dir DIR] [--actions-url URL] [--allow-actions PATTERNS]
+        [--node DIR] [--job-url URL] [--max-artifact-size 2GiB] [--cache-size 10GiB]
         [--keep-logs 90d] [--keep-runs 0] [--metrics-token T]   run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
@@ -39,18 +42,27 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
+  runner list
+  runner revoke NAME
   runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
-        [--pull missing|never] [--memory 2g] [--cpus 1] [--pids-limit 1024]
-        [--stop-grace 10s] [--shutdown-grace 30s]        run a remote runner
+        [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
+        [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--data-dir DIR]
+        [--actions-url URL] [--allow-actions PATTERNS] [--node DIR]   run a remote runner
   hook post-receive --repo OWNER/NAME [--actor USER]   git's post-receive hook
   prune [--logs-older-than 90d] [--runs-older-than 365d] [--dry-run] [--vacuum]
                                                      remove old logs and runs now
   backup FILE                                        a consistent copy, while serve runs
   check [--quick]                                    integrity and stuck state; exit 1 on findings
+  actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
+                                                     fill the action cache ahead of time
   workflow check FILE...                               check workflow files offline
+  secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
+  secret list OWNER/REPO | secret list --owner USER
+  secret delete OWNER/REPO NAME | secret delete --owner USER NAME
+  var set|list|delete ...                              the same for variables
 
 Every command but the remote runner takes --db FILE (default ./shithub-actions.db, or
-$SHITHUB_ACTIONS_DB).
+$SHITHUB_ACTIONS_DB) and --secret-key-file FILE (default: the database's name + .key).
 `
 
 func main() {
@@ -96,6 +108,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global := flag.NewFlagSet("shithub-actions", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	dbPath := global.String("db", defaultDB(), "database file")
+	keyFile := global.String("secret-key-file", "", "the server key that encrypts secrets (default: the database file + .key)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -107,7 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) == 0 {
 		return usagef("no command given; run shithub-actions --help")
 	}
-	c := &cli{db: *dbPath, stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{db: *dbPath, keyFile: *keyFile, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest := args[0], args[1:]
 	sub := ""
 	if len(rest) > 0 {
@@ -130,8 +143,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.tokenRevoke(ctx, rest[1:])
 	case cmd == "runner" && sub == "register":
 		return c.runnerRegister(ctx, rest[1:])
+	case cmd == "runner" && sub == "list":
+		return c.runnerList(ctx, rest[1:])
+	case cmd == "runner" && sub == "revoke":
+		return c.runnerRevoke(ctx, rest[1:])
 	case cmd == "runner":
 		return cmdRunner(ctx, rest, stdout, stderr)
+	case cmd == "actions" && sub == "fetch":
+		return c.actionsFetch(ctx, rest[1:])
 	case cmd == "hook" && sub == "post-receive":
 		return c.hookPostReceive(ctx, rest[1:])
 	case cmd == "prune":
@@ -144,6 +163,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.devFill(ctx, rest[1:])
 	case cmd == "workflow" && sub == "check":
 		return workflowCheck(rest[1:], stdout)
+	case (cmd == "secret" || cmd == "var") && (sub == "set" || sub == "list" || sub == "delete"):
+		return c.secretCommand(ctx, cmd, sub, rest[1:])
 	case cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -161,6 +182,7 @@ func defaultDB() string {
 // cli holds what every subcommand shares.
 type cli struct {
 	db             string
+	keyFile        string // --secret-key-file; "" means db + ".key"
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -168,8 +190,22 @@ type cli struct {
 // parse parses a subcommand's flags, which may stand before, between or
 // after its positional arguments, and checks the positional count.
 func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(names) {
+		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
+	}
+	return pos, nil
+}
+
+// parseAny parses like parse and returns the positional arguments,
+// however many there are.
+func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.db, "db", c.db, "database file")
+	fs.StringVar(&c.keyFile, "secret-key-file", c.keyFile, "the server key file")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -181,14 +217,15 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string,
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != len(names) {
-		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
-	}
 	return pos, nil
 }
 
 func (c *cli) open() (*Store, error) {
-	return openStore(c.db)
+	st, err := openStore(c.db)
+	if err == nil && c.keyFile != "" {
+		st.keyFile = c.keyFile
+	}
+	return st, err
 }
 
 var (
@@ -514,6 +551,58 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (c *cli) runnerList(ctx context.Context, args []string) error {
+	if _, err := c.parse(flag.NewFlagSet("runner list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runners, err := st.listRunners(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7s %s\n", "NAME", "LABELS", "LAST SEEN", "RUNNING", "STATE")
+	for _, r := range runners {
+		seen, state := "never", "active"
+		if !r.LastSeen.IsZero() {
+			seen = r.LastSeen.UTC().Format("2006-01-02 15:04:05")
+		}
+		if r.Revoked {
+			state = "revoked " + r.RevokedAt.UTC().Format("2006-01-02 15:04")
+		}
+		labels := strings.Join(r.Labels, ",")
+		if labels == "" {
+			labels = "-"
+		}
+		fmt.Fprintf(c.stdout, "%-20s %-30s %-20s %-7d %s\n", r.Name, labels, seen, r.RunningJobs, state)
+	}
+	return nil
+}
+
+func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
+	pos, err := c.parse(flag.NewFlagSet("runner revoke", flag.ContinueOnError), args, "NAME")
+	if err != nil {
+		return err
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	failed, err := st.revokeRunner(ctx, pos[0])
+	if errors.Is(err, errNotFound) {
+		return usagef("unknown runner %q (runner list shows them)", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "revoked runner %s; %d running job(s) failed\n", pos[0], len(failed))
+	return nil
+}
+
 // hookPostReceive reads git's post-receive lines ("OLD NEW REF") and starts
 // the runs each push calls for, on the database file directly, as the
 // server would.
@@ -522,6 +611,12 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 	repoName := fs.String("repo", "", "OWNER/NAME")
 	actorName := fs.String("actor", "", "who pushed (default: the repository's owner)")
 	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if os.Getenv(gitHTTPPushEnv) != "" {
+		// A push through the server's git endpoint: the server starts its
+		// runs itself, as the pusher, and none for a GITHUB_TOKEN's push.
+		_, err := io.Copy(io.Discard, c.stdin)
 		return err
 	}
 	st, err := c.open()
@@ -576,16 +671,56 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	jobAddr := fs.String("job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
 	keepLogs := fs.String("keep-logs", "90d", "remove job logs of runs older than this (Nd or a duration; 0 keeps them)")
 	keepRuns := fs.String("keep-runs", "0", "remove runs older than this (Nd or a duration; 0 keeps them)")
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics")
+	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
+	var trust []netip.Prefix
+	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
+		for c := range strings.SplitSeq(v, ",") {
+			c = strings.TrimSpace(c)
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				a, aerr := netip.ParseAddr(c)
+				if aerr != nil {
+					return fmt.Errorf("want an address or CIDR, got %q", c)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			trust = append(trust, p.Masked())
+		}
+		return nil
+	})
+	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
+	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
+	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
 	var cfg executorConfig
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
 	_, err := c.parse(fs, args)
 	if err != nil {
 		return err
+	}
+	rcfg := runtimeConfig{DataDir: cfg.DataDir}
+	if rcfg.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
+		return usagef("serve: --max-artifact-size: %v", err)
+	}
+	if rcfg.CacheSize, err = parseByteSize(*cacheSize); err != nil {
+		return usagef("serve: --cache-size: %v", err)
+	}
+	if *jobURL != "" {
+		u, err := url.Parse(*jobURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			return usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
+		}
+		rcfg.PublicURL = strings.TrimRight(*jobURL, "/")
+		cfg.JobURL = rcfg.PublicURL
+	}
+	if rcfg.DataDir == "" {
+		rcfg.DataDir = c.db + ".d"
+		cfg.DataDir = rcfg.DataDir
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
 		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
@@ -603,11 +738,19 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if keep.Runs, err = parseAge(*keepRuns); err != nil {
 		return usagef("serve: --keep-runs: %v", err)
 	}
+	if *queueTimeout <= 0 {
+		return usagef("serve: --queue-timeout must be positive")
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// The key that seals secrets: made now if there is none, and a key file
+	// that is unsafe or damaged stops the server here, saying why.
+	if _, err := st.secretKey(); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 	srv.metricsToken = *metricsToken
@@ -618,6 +761,48 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	srv.logs.key = key
+	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
+	srv.jobURL = rcfg.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
+
+	// The listeners: the server's, and the one its jobs reach it at.
+	cfg = cfg.withDefaults()
+	plan, err := planJobEndpoint(*addr, *jobAddr, rcfg.PublicURL, func() (string, error) {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
+	})
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	var jobLn net.Listener
+	if plan.Listen != "" {
+		if jobLn, err = net.Listen("tcp", plan.Listen); err != nil {
+			return fmt.Errorf("the job listener (--job-addr): %w", err)
+		}
+		defer jobLn.Close()
+		port = jobLn.Addr().(*net.TCPAddr).Port
+	}
+	plan.finish(port)
+	if plan.Warning != "" {
+		logger.Warn(plan.Warning)
+	}
+	// The pool's jobs see the server at plan.URL; the artifact and cache
+	// services sign URLs for --job-url, else for the Host a job asked with.
+	cfg.AddHosts, cfg.JobURL = plan.AddHosts, plan.URL
+
+	if err := srv.enableRuntime(ctx, rcfg); err != nil {
+		return err
+	}
+	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+		return usagef("serve: %v", err)
+	}
+	cfg.Actions.local = st.actionRepo
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -626,7 +811,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
-	cfg = cfg.withDefaults()
 	local, err := st.localRunner(ctx, cfg.Labels)
 	if err != nil {
 		return err
@@ -638,7 +822,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
 	}
 	// Containers of a previous process go even when this one runs no pool.
-	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake}, logger)
+	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake, jobURL: plan.URL}, logger)
 	if err := ex.dockerOK(ctx); err != nil {
 		if *runners > 0 {
 			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
@@ -659,18 +843,22 @@ func (c *cli) serve(ctx context.Context, args []string) error {
   shithub-actions --db %s token create alice --scopes repo:read,repo:write
 `, c.db, c.db, c.db, c.db)
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(srv, logger)
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
+	var jobHS *http.Server
+	if jobLn != nil {
+		jobHS = &http.Server{Handler: srv.jobHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		go jobHS.Serve(jobLn)
+		defer jobHS.Close()
+	}
+	logger.Info("jobs reach the server at", "url", plan.URL, "listen", plan.Listen, "add_host", strings.Join(plan.AddHosts, ","))
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
 	maint := &maintainer{store: st, log: logger, keep: keep, every: 10 * time.Minute, idle: 5 * time.Second, localRun: local.ID}
 	go maint.run(bg)
+	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
@@ -697,7 +885,59 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	<-exDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if jobHS != nil {
+		jobHS.Shutdown(shutCtx)
+	}
 	return hs.Shutdown(shutCtx)
+}
+
+// The HTTP server's timeouts, so that a client sending a request (or
+// reading an answer) a byte at a time cannot hold a connection forever.
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds reading a whole request, body included. The
+	// largest bodies are a runner's log chunks (2 MiB at most) and a git
+	// fetch's list of wants and haves.
+	httpReadTimeout = time.Minute
+	// httpWriteTimeout bounds an answer from the end of its request. The
+	// longest are a job's raw log (up to 16 MiB a step), a run page, and a
+	// remote runner's git fetch of a whole repository: ten minutes is 1 MiB/s
+	// for 600 MiB.
+	httpWriteTimeout = 10 * time.Minute
+	// httpIdleTimeout closes keep-alive connections that send nothing.
+	httpIdleTimeout = 2 * time.Minute
+)
+
+// newHTTPServer is serve's HTTP server for h, with its timeouts.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// parseByteSize reads a size: a whole number of bytes, or one with a unit
+// (K, M, G, T, as powers of 1024, with an optional "iB" or "B").
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes, or one like 512M, 2GiB", s)
+	}
+	return n * mult, nil
 }
 
 // runnerOptions is a parsed `runner` command line.
@@ -722,12 +962,42 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 		return nil
 	})
 	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return fmt.Errorf("empty pattern in %q", v)
+			}
+			cfg.AllowImages = append(cfg.AllowImages, p)
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
 	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
 	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
 	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
+	fs.StringVar(&cfg.ActionsURL, "actions-url", defaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
+	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
+	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
 	return func() string {
+		var err error
+		if cfg.AllowActions, err = parseAllowActions(*allow); err != nil {
+			return err.Error()
+		}
+		if err := checkActionsURL(cfg.ActionsURL); err != nil {
+			return err.Error()
+		}
+		if cfg.NodeDir != "" {
+			abs, err := filepath.Abs(cfg.NodeDir)
+			if err != nil {
+				return err.Error()
+			}
+			if fi, err := os.Stat(filepath.Join(abs, "bin", "node")); err != nil || fi.IsDir() {
+				return fmt.Sprintf("--node %s: no bin/node in it", cfg.NodeDir)
+			}
+			cfg.NodeDir = abs
+		}
 		cfg.Images = images
 		switch {
 		case cfg.Pull != "missing" && cfg.Pull != "never":
@@ -784,6 +1054,12 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 			o.cfg.Labels = append(o.cfg.Labels, l)
 		}
 	}
+	if o.cfg.DataDir == "" {
+		o.cfg.DataDir = "shithub-actions-runner.d"
+	}
+	if o.cfg.JobURL == "" {
+		o.cfg.JobURL = strings.TrimRight(o.server, "/")
+	}
 	o.cfg.Instance = runnerInstance(o.server, o.token)
 	o.cfg.PollInterval = time.Second
 	return o, nil
@@ -830,6 +1106,210 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
 	ex.drain(o.shutdownGrace)
 	<-stopped
+	return nil
+}
+
+// secretCommand is `secret set|list|delete` and `var set|list|delete`, for
+// a repository (OWNER/REPO) or for every repository of a user (--owner
+// USER). A value is read from standard input, byte for byte, never from
+// the command line, where other users could see it in the process list.
+// Nothing prints a secret's value.
+func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []string) error {
+	fs := flag.NewFlagSet(kind+" "+verb, flag.ContinueOnError)
+	owner := fs.String("owner", "", "a user: the "+kind+" is for every repository of USER")
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	want := 1 // OWNER/REPO
+	if *owner != "" {
+		want = 0
+	}
+	if verb != "list" {
+		want++ // NAME
+	}
+	if len(pos) != want {
+		name := " NAME"
+		if verb == "list" {
+			name = ""
+		}
+		return usagef("usage: shithub-actions %s %s OWNER/REPO%s (or --owner USER%s)", kind, verb, name, name)
+	}
+	var name string
+	if verb != "list" {
+		name = pos[len(pos)-1]
+		check := checkSecretName
+		if kind == "var" {
+			check = checkVariableName
+		}
+		if name, err = check(name); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	var value []byte
+	if verb == "set" {
+		// Read before opening the database: a pipe that fails changes nothing.
+		value, err = io.ReadAll(io.LimitReader(c.stdin, secretValueMax+1))
+		if err != nil {
+			return fmt.Errorf("reading the value from standard input: %w", err)
+		}
+		if len(value) > secretValueMax {
+			return usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
+		}
+		check := secretCheckValue
+		if kind == "var" {
+			check = func(v []byte) error { return checkVariableValue(string(v)) }
+		}
+		if err := check(value); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var sc secretScope
+	where := ""
+	if *owner != "" {
+		u, err := findUser(ctx, st, *owner)
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{OwnerID: u.ID}, "owner "+u.Name
+	} else {
+		r, err := findRepo(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		sc, where = secretScope{RepoID: r.ID}, r.FullName()
+	}
+	what := map[string]string{"secret": "secret", "var": "variable"}[kind]
+	switch verb {
+	case "set":
+		var created bool
+		if kind == "secret" {
+			created, err = st.setSecret(ctx, sc, name, value)
+			clear(value)
+		} else {
+			created, err = st.writeVariable(ctx, sc, varUpsert, name, "", string(value))
+		}
+		if err != nil {
+			return err
+		}
+		done := "updated"
+		if created {
+			done = "created"
+		}
+		fmt.Fprintf(c.stdout, "%s %s %s of %s\n", done, what, name, where)
+	case "delete":
+		if kind == "secret" {
+			err = st.deleteSecret(ctx, sc, name)
+		} else {
+			err = st.deleteVariable(ctx, sc, name)
+		}
+		if errors.Is(err, errNotFound) {
+			return usagef("%s has no %s %s", where, what, name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "deleted %s %s of %s\n", what, name, where)
+	case "list":
+		const day = "2006-01-02 15:04"
+		if kind == "secret" {
+			list, err := st.listSecrets(ctx, sc)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "CREATED", "UPDATED")
+			for _, m := range list {
+				fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", m.Name, m.CreatedAt.UTC().Format(day), m.UpdatedAt.UTC().Format(day))
+			}
+			return nil
+		}
+		list, _, err := st.listVariables(ctx, sc, 1, 0)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", "NAME", "UPDATED", "VALUE")
+		for _, v := range list {
+			val := strconv.Quote(v.Value)
+			if len(val) > 60 {
+				val = val[:57] + "..."
+			}
+			fmt.Fprintf(c.stdout, "%-40s %-17s %s\n", v.Name, v.UpdatedAt.UTC().Format(day), val)
+		}
+	}
+	return nil
+}
+
+// actionsFetch is `actions fetch OWNER/REPO[/PATH]@REF...`: it fetches the
+// actions into the data directory, as a job would, and checks that each
+// has a metadata file that parses, so jobs find them without the network.
+func (c *cli) actionsFetch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("actions fetch", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "the data directory (default: the database's path + .d)")
+	source := fs.String("actions-url", defaultActionsURL, "where actions not on this server come from")
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.db, "db", c.db, "database file")
+	var refs []string
+	for { // flags before, between or after the references
+		if err := fs.Parse(args); err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		refs = append(refs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(refs) == 0 {
+		return usagef("actions fetch: name at least one OWNER/REPO@REF")
+	}
+	var parsed []actionRef
+	for _, s := range refs {
+		r, err := parseActionRef(s)
+		if err != nil {
+			return usagef("actions fetch: %v", err)
+		}
+		if r.Kind != actionRepo {
+			return usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
+		}
+		parsed = append(parsed, r)
+	}
+	if *dataDir == "" {
+		*dataDir = c.db + ".d"
+	}
+	as, err := newActionStore(filepath.Join(*dataDir, "actions"), *source)
+	if err != nil {
+		return usagef("actions fetch: %v", err)
+	}
+	if _, err := os.Stat(c.db); err == nil {
+		st, err := c.open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		as.local = st.actionRepo
+	}
+	for _, r := range parsed {
+		fa, err := as.fetch(ctx, r, "")
+		if err != nil {
+			return err
+		}
+		for _, n := range fa.Notes {
+			fmt.Fprintln(c.stderr, "note:", n)
+		}
+		if r.isCheckout() {
+			fmt.Fprintf(c.stdout, "%s %s (built in: jobs do not run it)\n", r, fa.SHA)
+			continue
+		}
+		if _, err := actionMetadata(fa.Dir, r.String()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s %s from %s\n", r, fa.SHA, fa.Origin)
+	}
 	return nil
 }
 

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +53,9 @@ func TestCLI(t *testing.T) {
 		{"user create", []string{"user", "create", "alice"}, 0, "created user alice"},
 		{"user create bob", []string{"user", "create", "bob"}, 0, "created user bob"},
 		{"duplicate user", []string{"user", "create", "alice"}, 2, "already exists"},
+		{"serve, bad --trust-proxy", []string{"serve", "--trust-proxy", "10.0.0.0/8,not-an-address"}, 2, `want an address or CIDR, got "not-an-address"`},
+		{"serve, bad --queue-timeout", []string{"serve", "--queue-timeout", "0s"}, 2, "--queue-timeout must be positive"},
+		{"serve, bad --allow-images", []string{"serve", "--allow-images", ""}, 2, "empty pattern"},
 		{"bad user name", []string{"user", "create", "-x"}, 2, "flag provided but not defined"},
 		{"bad user name 2", []string{"user", "create", "a/b"}, 2, "bad user name"},
 		{"reserved user name", []string{"user", "create", "api"}, 2, "bad user name"},
@@ -78,6 +84,11 @@ func TestCLI(t *testing.T) {
 		{"runner register", []string{"runner", "register", "box1", "--labels", "ubuntu-latest,x64"}, 0, "shown once"},
 		{"runner duplicate", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"runner bad label", []string{"runner", "register", "box2", "--labels", "a b"}, 2, "bad label"},
+		{"runner list", []string{"runner", "list"}, 0, "ubuntu-latest,x64"},
+		{"runner revoke", []string{"runner", "revoke", "box1"}, 0, "revoked runner box1; 0 running job(s) failed"},
+		{"runner list shows it revoked", []string{"runner", "list"}, 0, "0       revoked "},
+		{"runner revoke unknown", []string{"runner", "revoke", "box9"}, 2, `unknown runner "box9"`},
+		{"runner register a revoked name", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"hook, unknown repo", []string{"hook", "post-receive", "--repo", "alice/nope"}, 2, "unknown repository"},
 		{"serve, bad base url", []string{"serve", "--base-url", "ftp://x"}, 2, "bad --base-url"},
 	}
@@ -182,7 +193,8 @@ func TestParseRunnerArgs(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	o, err := parseRunnerArgs([]string{"--server", "https://ci.example.com/", "--token", "tok",
 		"--image", "alpine=alpine:3.20", "--image", "ubuntu-latest=ubuntu:22.04", "--capacity", "4",
-		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s"},
+		"--pull", "never", "--memory", "4g", "--cpus", "2", "--pids-limit", "99", "--stop-grace", "3s",
+		"--allow-images", "ubuntu:*, ghcr.io/me/**", "--allow-images", "debian"},
 		env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +210,9 @@ func TestParseRunnerArgs(t *testing.T) {
 	}
 	if c.Labels != nil {
 		t.Errorf("labels = %q, want the default (the images' labels)", c.Labels)
+	}
+	if want := []string{"ubuntu:*", "ghcr.io/me/**", "debian"}; !slices.Equal(c.AllowImages, want) {
+		t.Errorf("allow-images = %q, want %q", c.AllowImages, want)
 	}
 	if c.Instance != runnerInstance("https://ci.example.com", "tok") || strings.Contains(c.Instance, "tok") {
 		t.Errorf("instance = %q", c.Instance)
@@ -218,6 +233,7 @@ func TestParseRunnerArgs(t *testing.T) {
 		{"--server", "http://x", "--token", "t", "--image", "nolabel"},
 		{"--server", "http://x", "--token", "t", "--image", "=img"},
 		{"--server", "http://x", "--token", "t", "--pull", "always"},
+		{"--server", "http://x", "--token", "t", "--allow-images", "ubuntu:*,,debian"},
 		{"--server", "http://x", "--token", "t", "--capacity", "0"},
 		{"--server", "http://x", "--token", "t", "extra"},
 		{"--server", "http://x", "--token", "t", "--no-such-flag"},
@@ -233,5 +249,53 @@ func TestParseRunnerArgs(t *testing.T) {
 	}
 	if err := cmdRunner(context.Background(), []string{"-h"}, io.Discard, io.Discard); err != nil {
 		t.Errorf("cmdRunner -h = %v", err)
+	}
+}
+
+// TestHTTPServerTimeouts: serve's server has read, write and idle timeouts,
+// and a client that sends its body a byte at a time is cut off once the
+// read timeout (shortened here) is up, long before its body is done.
+func TestHTTPServerTimeouts(t *testing.T) {
+	hs := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if hs.ReadHeaderTimeout != httpReadHeaderTimeout || hs.ReadTimeout != httpReadTimeout ||
+		hs.WriteTimeout != httpWriteTimeout || hs.IdleTimeout != httpIdleTimeout ||
+		min(hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout) <= 0 {
+		t.Fatalf("timeouts: header %v, read %v, write %v, idle %v", hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout)
+	}
+	read := make(chan struct{})
+	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		close(read)
+	})
+	hs.ReadTimeout = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const size = 600 // at a byte per 50 ms: 30 s
+	fmt.Fprintf(conn, "POST /api/v1/jobs/1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
+	sent := 0
+	for ; sent < size; sent++ {
+		if _, err := conn.Write([]byte("x")); err != nil {
+			break
+		}
+		select {
+		case <-read:
+			sent = size + 1 // the handler's read of the body ended
+		case <-time.After(50 * time.Millisecond):
+		}
+		if sent > size {
+			break
+		}
+	}
+	if sent == size {
+		t.Fatalf("the server read a %d-byte body sent over %v; want it cut off by the read timeout", size, size*50*time.Millisecond)
 	}
 }

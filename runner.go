@@ -61,6 +61,13 @@ type claimedJob struct {
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// EnvironmentURL is the job's environment url when it reads the steps
+	// context (`url: ${{ steps.deploy.outputs.url }}`): unevaluated,
+	// evaluated after the last step and reported with the job's status.
+	EnvironmentURL string `json:"environment_url,omitempty"`
+	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
+	// artifact and cache services, good while the job runs.
+	RuntimeToken string `json:"runtime_token,omitempty"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -84,9 +91,33 @@ type claimedStep struct {
 	Shell           string            `json:"shell,omitempty"`
 	ContinueOnError string            `json:"continue_on_error,omitempty"` // "", "true", "false" or an expression
 	TimeoutMinutes  string            `json:"timeout_minutes,omitempty"`
+
+	// filesID, when not 0, names the step's file directory instead of ID:
+	// the steps of a composite action log to their step but need files
+	// of their own.
+	filesID int64
 }
 
-// Container labels; removeStale and the tests select containers by them.
+// stateKey names the step's saved state ($GITHUB_STATE) for its post.
+func (s *claimedStep) stateKey() string {
+	switch {
+	case s.filesID != 0:
+		return "__f" + strconv.FormatInt(s.filesID, 10)
+	case s.StepKey != "":
+		return s.StepKey
+	}
+	return "__" + strconv.FormatInt(s.ID, 10)
+}
+
+func (s *claimedStep) filesKey() int64 {
+	if s.filesID != 0 {
+		return s.filesID
+	}
+	return s.ID
+}
+
+// Labels of a job's container, network and volume; removeStale and the
+// tests select them by these.
 const (
 	labelInstance = "shithub-actions.instance"
 	labelRun      = "shithub-actions.run"
@@ -94,7 +125,7 @@ const (
 )
 
 const (
-	// containerWorkspace is where the job's workspace is mounted.
+	// containerWorkspace is where the job's workspace volume is mounted.
 	containerWorkspace = "/workspace"
 	// stepLogChunk is the largest log chunk sent to the source.
 	stepLogChunk = 64 << 10
@@ -127,9 +158,19 @@ type executorConfig struct {
 	Instance     string            // labels and names this process's containers (default: random)
 	Docker       string            // the docker binary (default "docker")
 	DockerEnv    []string          // extra environment for every docker invocation
-	WorkDir      string            // parent of the job workspaces (default os.TempDir())
+	AddHosts     []string          // docker run --add-host HOST:IP entries: how jobs reach the server (jobaddr.go)
+	WorkDir      string            // where checkouts are staged, each in a fresh 0700 directory, before docker cp (default os.TempDir())
+	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+
+	// The actions runtime (actions.go).
+	DataDir      string       // actions are fetched into DataDir/actions
+	ActionsURL   string       // where OWNER/REPO actions come from (default https://github.com)
+	AllowActions []string     // --allow-actions patterns; empty allows every action
+	NodeDir      string       // a Node.js distribution mounted read-only into job containers; "" for none
+	JobURL       string       // scheme://host[:port] job containers reach the server at; "" for none
+	Actions      *actionStore // built from DataDir and ActionsURL when nil
 }
 
 func defaultImages() map[string]string {
@@ -210,6 +251,8 @@ type executor struct {
 	cancelTimeout time.Duration
 	// minute is a step's timeout-minutes unit; tests shorten it.
 	minute time.Duration
+	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
+	actions *actionStore
 
 	workers sync.WaitGroup
 
@@ -233,7 +276,15 @@ func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *execut
 	if logger == nil {
 		logger = slog.Default()
 	}
+	actions := cfg.Actions
+	if actions == nil && cfg.DataDir != "" {
+		var err error
+		if actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			logger.Warn("no actions: bad --actions-url", "err", err)
+		}
+	}
 	return &executor{
+		actions:    actions,
 		cfg:        cfg,
 		src:        src,
 		log:        logger.With("instance", cfg.Instance),
@@ -396,38 +447,51 @@ func (ex *executor) dockerOK(ctx context.Context) error {
 	return nil
 }
 
-// removeStale removes the containers and workspaces a previous process with
-// this instance id left behind (it crashed, or was killed mid-job).
+// removeStale removes the containers, networks, volumes and staged
+// checkouts a previous process with this instance id left behind (it
+// crashed, or was killed mid-job). Containers go first: a network or a
+// volume in use cannot be removed.
 func (ex *executor) removeStale(ctx context.Context) error {
-	out, _, err := ex.docker.output(ctx, "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+ex.cfg.Instance)
-	if err != nil {
-		return fmt.Errorf("list stale containers: %w", err)
-	}
-	if ids := strings.Fields(out); len(ids) > 0 {
-		if _, _, err := ex.docker.output(ctx, append([]string{"rm", "-f"}, ids...)...); err != nil {
-			return fmt.Errorf("remove stale containers: %w", err)
+	filter := "label=" + labelInstance + "=" + ex.cfg.Instance
+	for _, kind := range []struct {
+		what   string
+		ls, rm []string
+	}{
+		{"containers", []string{"ps", "-a", "-q", "--filter", filter}, []string{"rm", "-f"}},
+		{"networks", []string{"network", "ls", "-q", "--filter", filter}, []string{"network", "rm"}},
+		{"volumes", []string{"volume", "ls", "-q", "--filter", filter}, []string{"volume", "rm", "-f"}},
+	} {
+		out, _, err := ex.docker.output(ctx, kind.ls...)
+		if err != nil {
+			return fmt.Errorf("list stale %s: %w", kind.what, err)
 		}
-		ex.log.Info("removed stale containers", "count", len(ids))
+		if ids := strings.Fields(out); len(ids) > 0 {
+			if _, _, err := ex.docker.output(ctx, append(kind.rm, ids...)...); err != nil {
+				return fmt.Errorf("remove stale %s: %w", kind.what, err)
+			}
+			ex.log.Info("removed stale "+kind.what, "count", len(ids))
+		}
 	}
 	entries, err := os.ReadDir(ex.cfg.WorkDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("list stale workspaces: %w", err)
+		return fmt.Errorf("list stale checkouts: %w", err)
 	}
 	prefix := ex.namePrefix()
 	for _, e := range entries {
-		id, ok := strings.CutPrefix(e.Name(), prefix)
-		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || !e.IsDir() {
 			continue // another instance's, or not ours at all
 		}
 		if err := os.RemoveAll(filepath.Join(ex.cfg.WorkDir, e.Name())); err != nil {
-			ex.log.Warn("cannot remove a stale workspace", "err", err)
+			ex.log.Warn("cannot remove a stale checkout", "err", err)
 		}
 	}
 	return nil
 }
 
-// namePrefix starts the names of this instance's containers and workspaces,
-// which end in the job id.
+// namePrefix starts the names of this instance's containers, networks,
+// volumes and staged checkouts, which go on with the job id.
 func (ex *executor) namePrefix() string {
 	inst := []byte(ex.cfg.Instance)
 	for i, c := range inst {
@@ -489,19 +553,20 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 	}
 }
 
-// execJob is one job being run: its contexts, its container, and how far
-// its steps have got.
+// execJob is one job being run: its contexts, its container, network and
+// workspace volume, and how far its steps have got.
 type execJob struct {
 	ex   *executor
 	job  *claimedJob
 	log  *slog.Logger
-	name string // of the container and of the workspace directory
+	name string // of the container, of its network and of its workspace volume
 
 	// reportCtx carries source calls. It outlives run's ctx, so a job
 	// cancelled at shutdown still reports; drain ends it as a last resort.
 	reportCtx context.Context
 	giveUp    context.CancelFunc
-	// ctx carries checkout, docker run and cancel polling; abort ends it.
+	// ctx carries checkout, the container's creation and cancel polling;
+	// abort ends it.
 	ctx      context.Context
 	stopWork context.CancelFunc
 	// execCtx carries docker exec. Killing a docker exec client does not
@@ -513,14 +578,20 @@ type execJob struct {
 	timer *time.Timer // the job's timeout
 
 	// Only the job's goroutine touches these.
-	dir              string   // the workspace on the host
-	runAttempted     bool     // docker run was started, so there may be a container to remove
-	next             int      // index of the first step not yet completed
-	inProgress       bool     // Steps[next] has been set running
-	st               jobState // what the steps share (stepexec.go)
-	network          string   // the job's network, once created
-	networkAttempted bool     // docker network create was started
-	services         []string // service containers started (or attempted)
+	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	network    string   // the job's own network ("" until created): services and the job container share it
+	gateway    string   // the job network's gateway: the host as the job sees it
+	next       int      // index of the first step not yet completed
+	inProgress bool     // Steps[next] has been set running
+	st         jobState // what the steps share (stepexec.go)
+	services   []string // service containers started (or attempted)
+	// What set-up attempted, so cleanUp removes it by name even when the
+	// docker command that made it was killed mid-way.
+	volumeAttempted, networkAttempted, createAttempted bool
+	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied                                             map[string]bool // action directories copied into the container
+	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked                                        bool            // the runtime token is in the masks
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
@@ -843,8 +914,11 @@ func setupFailureText(err error) string {
 	return fmt.Sprintf("Error: %s: %v.", se.what, se.err)
 }
 
-// setUp prepares the workspace, the checkout and the container, and returns
-// the lines for the Set up job log.
+// setUp prepares the job's volume, network and container and copies the
+// checkout in, and returns the lines for the Set up job log. The checkout is
+// made on the host in a fresh 0700 directory and copied into the job's own
+// volume with docker cp, so nothing the job writes ever lands in a place
+// other local users of the host can reach.
 func (j *execJob) setUp() (lines []string, err error) {
 	ex := j.ex
 	image, why, err := j.chooseImage()
@@ -852,25 +926,33 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
-	j.dir = filepath.Join(ex.cfg.WorkDir, j.name)
-	if err := j.emptyWorkspace(); err != nil {
-		return nil, &setupError{"prepare the workspace", err}
-	}
-	lines = append(lines, fmt.Sprintf("Workspace: %s, mounted at %s", j.dir, containerWorkspace))
-
-	attempts := 0
 	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-		if attempts++; attempts > 1 {
-			if err := j.emptyWorkspace(); err != nil {
-				return err
-			}
+		if err := j.newStage(); err != nil { // afresh for every attempt
+			return markPermanent(err)
 		}
-		return ex.src.checkout(ctx, j.job, j.dir)
+		return ex.src.checkout(ctx, j.job, j.stage, defaultCheckout)
 	})
 	if err != nil {
 		return nil, &setupError{"check out " + j.job.Repo, err}
 	}
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
+
+	j.volumeAttempted = true
+	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
+		return nil, &setupError{"create the job's workspace volume", err}
+	}
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, containerWorkspace))
+	j.networkAttempted = true
+	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
+		return nil, &setupError{"create the job's network", err}
+	}
+	j.network = j.name
+	gw, _, err := ex.docker.output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
+	if err != nil {
+		return nil, &setupError{"inspect the job's network", err}
+	}
+	j.gateway, _, _ = strings.Cut(gw, " ")
+	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
 	svcLines, err := j.startServices()
@@ -882,13 +964,22 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return lines, &setupError{"prepare the job container", err}
 	}
-	j.runAttempted = true
-	id, warnings, err := ex.docker.output(j.ctx, j.runArgs(image, extra)...)
+	j.createAttempted = true
+	id, warnings, err := ex.docker.output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
-		return nil, &setupError{"start the job container from image " + image, err}
+		return nil, &setupError{"create the job container from image " + image, err}
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
+	}
+	// docker cp writes into the volume through the engine, as root, before
+	// any of the job's own code runs.
+	if _, _, err := ex.docker.output(j.ctx, "cp", j.stage+"/.", j.name+":"+containerWorkspace); err != nil {
+		return nil, &setupError{"copy the checkout into the workspace volume", err}
+	}
+	j.removeStage()
+	if _, _, err := ex.docker.output(j.ctx, "start", j.name); err != nil {
+		return nil, &setupError{"start the job container", err}
 	}
 	j.mu.Lock()
 	j.started = true
@@ -916,13 +1007,29 @@ func (j *execJob) setUp() (lines []string, err error) {
 	return lines, nil
 }
 
-// emptyWorkspace makes j.dir an empty directory. What is there already is
-// left by a crashed process or by a failed checkout attempt.
-func (j *execJob) emptyWorkspace() error {
-	if err := os.RemoveAll(j.dir); err != nil {
+// newStage makes j.stage a new empty directory for the checkout, removing
+// the one of a failed attempt. os.MkdirTemp makes it 0700 under a name no
+// one can guess beforehand, even in a shared WorkDir such as /tmp.
+func (j *execJob) newStage() error {
+	j.removeStage()
+	dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-")
+	if err != nil {
 		return err
 	}
-	return os.MkdirAll(j.dir, 0o755)
+	j.stage = dir
+	return nil
+}
+
+// removeStage deletes the checkout on the host. Only the executor's own git
+// wrote there, so this never runs anything of the job's.
+func (j *execJob) removeStage() {
+	if j.stage == "" {
+		return
+	}
+	if err := os.RemoveAll(j.stage); err != nil {
+		j.log.Warn("cannot remove the staged checkout", "err", err)
+	}
+	j.stage = ""
 }
 
 // chooseImage picks the job's image: its own container image, else the image
@@ -932,6 +1039,10 @@ func (j *execJob) chooseImage() (image, why string, err error) {
 		return c.Image, "the job's container image", nil
 	}
 	if j.job.Image != "" {
+		if !imageAllowed(j.ex.cfg.AllowImages, j.job.Image) {
+			return "", "", fmt.Errorf("the job's container image %q is not allowed here: --allow-images is %s",
+				j.job.Image, strings.Join(j.ex.cfg.AllowImages, ","))
+		}
 		return j.job.Image, "the job's container image", nil
 	}
 	for _, label := range j.job.RunsOn {
@@ -982,43 +1093,56 @@ func (j *execJob) writeLog(stepID int64, text string) {
 // finish cleans up after the steps and completes the job.
 func (j *execJob) finish(conclusion string) {
 	// The job's outputs, while its container can still answer hashFiles.
-	outputs := j.jobOutputs()
+	outputs, envURL := j.jobOutputs(), j.environmentURL()
 	j.mu.Lock()
 	j.ending = true
 	j.waitStopsLocked() // docker stop before docker rm
-	started, aborted := j.started, j.reason != "" || j.stopped
+	started := j.started
 	j.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
 	defer cancel()
-	if started && !aborted && os.Geteuid() != 0 {
-		// Files the job wrote as root in the bind mount would outlive
-		// os.RemoveAll below; hand them back to us while the container runs.
-		owner := fmt.Sprintf("%d:%d", os.Geteuid(), os.Getegid())
-		if _, _, err := j.ex.docker.output(ctx, "exec", j.name, "chown", "-R", owner, containerWorkspace); err != nil {
-			j.log.Warn("cannot chown the workspace", "err", err)
-		}
-	}
-	if j.runAttempted {
-		// By name: a docker run killed mid-way may still have created it.
-		rm := []string{"rm", "-f", j.name}
-		if c := j.job.Container; c != nil && len(c.Volumes) > 0 {
-			rm = []string{"rm", "-f", "-v", j.name} // its anonymous volumes too
-		}
-		if _, _, err := j.ex.docker.output(ctx, rm...); err != nil && started {
-			j.log.Warn("cannot remove the job container", "err", err)
-		}
-	}
-	j.removeServices(ctx)
-	if j.dir != "" {
-		if err := os.RemoveAll(j.dir); err != nil {
-			j.log.Warn("cannot remove the workspace", "err", err)
-		}
-	}
+	j.removeContainers(ctx, started)
 	j.report("complete job", func(ctx context.Context) error {
-		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs)
+		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs, envURL)
 	})
+	j.removeRest(ctx, started)
 	j.log.Info("job completed", "conclusion", conclusion)
+}
+
+// removeContainers removes the job's container and its services, by
+// name. It runs nothing inside the container: the job's own binaries
+// (chown, rm) could be anything. A warning is logged only for what surely
+// existed; the rest may never have been made.
+func (j *execJob) removeContainers(ctx context.Context, started bool) {
+	if j.createAttempted {
+		// -v: the container's anonymous volumes (container: volumes) too;
+		// the job's named volume goes in removeRest.
+		j.remove(ctx, started, "container", "rm", "-f", "-v", j.name)
+	}
+	if len(j.services) > 0 { // before the network they are attached to
+		j.remove(ctx, true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
+	}
+}
+
+// removeRest removes what outlives the containers: the job's network and
+// volume, and the staged checkout. It runs after the job's status is
+// reported, so a cancel is not kept waiting on it; a crash in between
+// leaves them to removeStale.
+func (j *execJob) removeRest(ctx context.Context, started bool) {
+	if j.networkAttempted {
+		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
+	}
+	if j.volumeAttempted {
+		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
+	}
+	j.removeStage()
+}
+
+func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {
+	if _, _, err := j.ex.docker.output(ctx, args...); err != nil && existed {
+		j.log.Warn("cannot remove the job's "+what, "err", err)
+	}
 }
 
 // stepLog streams one step's output to the source in chunks of at most

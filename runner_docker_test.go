@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,7 +25,7 @@ const testImage = "shithub-test-busybox:latest"
 // mktemp, cat and rm, the tests the rest.
 var busyboxApplets = []string{"sh", "tail", "mktemp", "cat", "rm", "chown",
 	"echo", "sleep", "pwd", "mkdir", "env", "false", "true", "ls", "printf", "seq",
-	"find", "sha256sum", "httpd", "wget", "grep"}
+	"cp", "chmod", "grep", "nc", "hostname", "timeout", "find", "sha256sum", "httpd", "wget"}
 
 // requireEngine skips the test without a docker engine, or fails it under CI.
 func requireEngine(tb testing.TB) {
@@ -93,7 +94,9 @@ func buildTestImage(tb testing.TB) {
 	}
 }
 
-// newDockerExecutor is an executor on the real engine with its own instance.
+// newDockerExecutor is an executor on the real engine with its own
+// instance. Its WorkDir is the default, the shared temporary directory, as
+// in production: nothing of a job may be reachable there.
 func newDockerExecutor(tb testing.TB, src jobSource) *executor {
 	tb.Helper()
 	ex := newExecutor(executorConfig{
@@ -101,7 +104,6 @@ func newDockerExecutor(tb testing.TB, src jobSource) *executor {
 		Images:       map[string]string{"busybox": testImage},
 		Pull:         "never",
 		Memory:       "256m",
-		WorkDir:      tb.TempDir(),
 		CancelPoll:   100 * time.Millisecond,
 		PollInterval: time.Hour, // the tests wake the workers
 	}, src, runnerTestLogger())
@@ -109,20 +111,28 @@ func newDockerExecutor(tb testing.TB, src jobSource) *executor {
 	return ex
 }
 
+// leftovers lists what an instance left on the engine: its containers,
+// networks and volumes, running or not.
+func leftovers(tb testing.TB, instance string) []string {
+	tb.Helper()
+	filter := "label=" + labelInstance + "=" + instance
+	var left []string
+	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
+		out, err := exec.Command("docker", append(ls, "--filter", filter)...).Output()
+		if err != nil {
+			tb.Fatalf("docker %s: %v", ls, err)
+		}
+		for _, id := range strings.Fields(string(out)) {
+			left = append(left, ls[0]+" "+id)
+		}
+	}
+	return left
+}
+
 func dockerJob(id int64, scripts ...string) *claimedJob {
 	job := testJob(id, scripts...)
 	job.RunsOn = []string{"busybox"}
 	return job
-}
-
-// containersOf lists the containers, running or not, of a job.
-func containersOf(tb testing.TB, jobID int64) []string {
-	tb.Helper()
-	out, err := exec.Command("docker", "ps", "-a", "-q", "--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID)).Output()
-	if err != nil {
-		tb.Fatalf("docker ps: %v", err)
-	}
-	return strings.Fields(string(out))
 }
 
 func TestDockerEngine(t *testing.T) {
@@ -156,8 +166,8 @@ func TestDockerEngine(t *testing.T) {
 		if !strings.Contains(setup, "Image: "+testImage) || !strings.Contains(setup, "sh -e {0}") {
 			t.Errorf("Set up job log:\n%s", setup)
 		}
-		if c := containersOf(t, 9101); len(c) != 0 {
-			t.Errorf("containers left: %v", c)
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left on the engine: %v", l)
 		}
 	})
 
@@ -180,6 +190,9 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.log(t, stepID(job, 3)); got != "two\n##[error]Process completed with exit code 1.\n" {
 			t.Errorf("failed step log = %q", got)
 		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left on the engine: %v", l)
+		}
 	})
 
 	t.Run("missing image", func(t *testing.T) {
@@ -199,6 +212,9 @@ func TestDockerEngine(t *testing.T) {
 			t.Errorf("first line of the Set up job log is not docker's message:\n%s", log)
 		}
 		t.Logf("Set up job log:\n%s", log)
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left on the engine: %v", l)
+		}
 	})
 
 	t.Run("cancel", func(t *testing.T) {
@@ -219,8 +235,8 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if c := containersOf(t, 9104); len(c) != 0 {
-			t.Errorf("containers left after cancel: %v", c)
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left on the engine after cancel: %v", l)
 		}
 	})
 
@@ -238,26 +254,167 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if c := containersOf(t, 9105); len(c) != 0 {
-			t.Errorf("containers left after timeout: %v", c)
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left on the engine after timeout: %v", l)
 		}
 	})
 
 	t.Run("removeStale", func(t *testing.T) {
 		t.Parallel()
 		ex := newDockerExecutor(t, newFakeSource())
-		out, err := exec.Command("docker", "run", "-d", "--label", labelInstance+"="+ex.cfg.Instance,
-			"--label", labelJob+"=9106", "--entrypoint", "tail", testImage, "-f", "/dev/null").CombinedOutput()
+		// What a process killed mid-job leaves: a network, a volume, a
+		// container using both, and a staged checkout.
+		label := labelInstance + "=" + ex.cfg.Instance
+		name := ex.namePrefix() + "9106"
+		for _, args := range [][]string{
+			{"network", "create", "--label", label, name},
+			{"volume", "create", "--label", label, name},
+			{"run", "-d", "--label", label, "--label", labelJob + "=9106", "--network", name, "-v", name + ":/workspace",
+				"--entrypoint", "tail", testImage, "-f", "/dev/null"},
+		} {
+			if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+				t.Fatalf("docker %s: %v\n%s", args, err, out)
+			}
+		}
+		stage, err := os.MkdirTemp(ex.cfg.WorkDir, name+"-")
 		if err != nil {
-			t.Fatalf("docker run: %v\n%s", err, out)
+			t.Fatal(err)
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 3 {
+			t.Fatalf("made %v, want a container, a network and a volume", l)
 		}
 		if err := ex.removeStale(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if c := containersOf(t, 9106); len(c) != 0 {
-			t.Errorf("containers left after removeStale: %v", c)
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left after removeStale: %v", l)
+		}
+		if _, err := os.Stat(stage); !os.IsNotExist(err) {
+			t.Errorf("staged checkout %s left after removeStale: %v", stage, err)
 		}
 	})
+}
+
+// asLocalUser runs a command as a local user other than the server's:
+// nobody when the tests run as root, else the tests' own (unprivileged)
+// user, who is not root either.
+func asLocalUser(args ...string) *exec.Cmd {
+	if os.Geteuid() == 0 {
+		return exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--"}, args...)...)
+	}
+	return exec.Command(args[0], args[1:]...)
+}
+
+// TestDockerIsolation checks what a job cannot do to the host or to other
+// jobs: a setuid shell it writes is nowhere another local user can reach,
+// it runs with no new privileges and only jobCapabilities, and two jobs
+// running at once cannot reach each other over the network.
+func TestDockerIsolation(t *testing.T) {
+	buildTestImage(t)
+	mark := "suid-" + randomInstance("x")
+	src := newFakeSource()
+	ex := newDockerExecutor(t, src)
+
+	// Job A: a setuid copy of sh in the workspace and in /tmp, a listener,
+	// its address and its capabilities; then it waits to be cancelled.
+	a := dockerJob(9601, fmt.Sprintf(`cp /bin/busybox /workspace/%[1]s && chmod 4755 /workspace/%[1]s
+cp /bin/busybox /tmp/%[1]s && chmod 4755 /tmp/%[1]s
+grep -E '^(CapEff|NoNewPrivs):' /proc/self/status
+(while true; do echo hello | nc -l -p 8080; done) >/dev/null 2>&1 &
+echo "ip=$(hostname -i)"
+sleep 600`, mark))
+	aDone := make(chan struct{})
+	go func() { defer close(aDone); ex.runJob(a) }()
+	var ip string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		log := src.log(t, stepID(a, 2))
+		if _, rest, ok := strings.Cut(log, "ip="); ok && strings.Contains(rest, "\n") {
+			ip, _, _ = strings.Cut(rest, "\n")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job A never got going; Set up job log:\n%s\nstep log:\n%s", src.log(t, stepID(a, 0)), log)
+		}
+	}
+	log := src.log(t, stepID(a, 2))
+	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, jobCapabilities)); !strings.Contains(log, want) {
+		t.Errorf("job A's capabilities:\n%s\nwant:\n%s", log, want)
+	}
+
+	// The setuid file exists: as root, in the job's volume...
+	name := ex.namePrefix() + "9601"
+	if mp, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name).Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(mp)), mark)
+		if fi, err := os.Stat(p); os.Geteuid() == 0 && (err != nil || fi.Mode()&os.ModeSetuid == 0) {
+			t.Errorf("root finds no setuid %s: %v %v", p, fi, err)
+		}
+	}
+	// ...but no other local user can find it anywhere. A control file in
+	// the shared temporary directory shows the search sees what it can.
+	if id, err := asLocalUser("id", "-u").Output(); err != nil || os.Geteuid() == 0 && strings.TrimSpace(string(id)) != "65534" {
+		t.Fatalf("cannot act as another local user: %q, %v", id, err)
+	}
+	control := filepath.Join(os.TempDir(), mark+"-control")
+	if err := os.WriteFile(control, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(control)
+	find := asLocalUser("find", "/", "(", "-path", "/proc", "-o", "-path", "/sys", "-o", "-path", "/dev", ")", "-prune",
+		"-o", "-name", mark+"*", "-print")
+	out, err := find.Output()
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) { // unreadable directories make find exit 1
+		t.Fatalf("find: %v", err)
+	}
+	found := strings.Fields(string(out))
+	if !slices.Contains(found, control) {
+		t.Fatalf("the search as another user does not find %s: %q", control, found)
+	}
+	if found = slices.DeleteFunc(found, func(p string) bool { return p == control }); len(found) != 0 {
+		t.Errorf("a local user reaches the job's setuid files:\n%s", strings.Join(found, "\n"))
+	}
+
+	// Job B, running at the same time, cannot reach job A; a container on
+	// A's own network can (the listener is up).
+	b := dockerJob(9602, fmt.Sprintf("if echo | timeout 5 nc %s 8080; then echo REACHED; else echo BLOCKED; fi", ip))
+	ex.runJob(b)
+	if got := src.log(t, stepID(b, 2)); !strings.Contains(got, "BLOCKED") {
+		t.Errorf("job B reached job A at %s:8080: %q", ip, got)
+	}
+	nets, err := exec.Command("docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, _, _ := strings.Cut(string(nets), " ")
+	probe, err := exec.Command("docker", "run", "--rm", "--network", net, "--entrypoint", "sh", testImage, "-c",
+		"echo | timeout 5 nc "+ip+" 8080").CombinedOutput()
+	if err != nil || !strings.Contains(string(probe), "hello") {
+		t.Errorf("a container on job A's network %s cannot reach it either (%v: %q): the check above proves nothing", net, err, probe)
+	}
+
+	ex.cancel(a.JobID)
+	<-aDone
+	if got := src.jobConclusion(a.JobID); got != "cancelled" {
+		t.Errorf("job A = %q, want cancelled", got)
+	}
+	if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		t.Errorf("left on the engine: %v", l)
+	}
+}
+
+// capMask is the capability bit mask of names, as /proc/PID/status shows it.
+func capMask(t *testing.T, names []string) uint64 {
+	bits := map[string]uint{"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5,
+		"SETGID": 6, "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18, "MKNOD": 27,
+		"AUDIT_WRITE": 29, "SETFCAP": 31}
+	var m uint64
+	for _, n := range names {
+		b, ok := bits[n]
+		if !ok {
+			t.Fatalf("capMask: unknown capability %s", n)
+		}
+		m |= 1 << b
+	}
+	return m
 }
 
 // cancelOnce runs job, whose first run step prints "started" and then
@@ -411,7 +568,7 @@ func TestDockerRemoteRunner(t *testing.T) {
 	if !strings.Contains(stdout.String(), "runner runner-") {
 		t.Errorf("stdout = %q", stdout.String())
 	}
-	if c := containersOf(t, 9500); len(c) != 0 {
-		t.Errorf("containers left: %v", c)
+	if l := leftovers(t, runnerInstance(s.srv.URL, "runner-token")); len(l) != 0 {
+		t.Errorf("left on the engine: %v", l)
 	}
 }

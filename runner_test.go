@@ -42,21 +42,22 @@ type dockerCall struct {
 // dir/calls.jsonl; files in dir script its behaviour:
 //
 //	no-engine   every command fails as with no engine
-//	run-fail    docker run fails, printing the file's content on stderr
-//	run-block   docker run hangs (until killed)
-//	no-bash     the image has no bash
-//	ps-output   what docker ps prints
-//	health-NAME what docker inspect says of NAME's health, one status a
-//	            line, the last repeated
-//	find-output what docker exec find prints (NUL-separated)
+//	create-fail   docker create fails, printing the file's content on stderr
+//	create-block  docker create hangs (until killed)
+//	no-bash       the image has no bash
+//	ps-output     what docker ps prints; likewise network-ls-output, volume-ls-output
+//	health-NAME   what docker inspect says of NAME's health, one status a
+//	              line, the last repeated
+//	find-output   what docker exec find prints (NUL-separated)
 //
 // docker stop and docker rm create dir/stopped-NAME, docker start removes
-// it. The container's file system is dir/fs: docker cp reads it. A step's
-// script (its stdin) is a list of commands: echo TEXT, err TEXT (to
-// stderr), env NAME, pwd, shell, big N (N bytes), wait-stop (until the
-// container is stopped, then exit 137), wait-file NAME (until dir/NAME
-// exists), append VAR TEXT (TEXT, \n for a line break, and a line break
-// to the file $VAR names), exit N.
+// it. docker cp into a container copies the source directory to
+// dir/cp-NAME, to show what reached the volume; docker cp out of one reads
+// the container's file system, dir/fs. A step's script (its stdin) is a
+// list of commands: echo TEXT, err TEXT (to stderr), env NAME, pwd, shell,
+// big N (N bytes), wait-stop (until the container is stopped, then exit
+// 137), wait-file NAME (until dir/NAME exists), append VAR TEXT (TEXT, \n
+// for a line break, and a line break to the file $VAR names), exit N.
 func fakeDocker(dir string, args []string) int {
 	call := dockerCall{Args: args, Env: map[string]string{}}
 	for i := 0; i+1 < len(args); i++ {
@@ -92,16 +93,40 @@ func fakeDocker(dir string, args []string) int {
 	switch args[0] {
 	case "version":
 		fmt.Println("Client: fake\nServer: fake")
-	case "run":
-		if msg, err := os.ReadFile(filepath.Join(dir, "run-fail")); err == nil {
+	case "create":
+		if msg, err := os.ReadFile(filepath.Join(dir, "create-fail")); err == nil {
 			os.Stderr.Write(msg)
 			return 125
 		}
-		if has("run-block") {
+		if has("create-block") {
 			waitFor("never")
 			return 1
 		}
 		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
+	case "run": // service containers
+		fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+	case "cp":
+		if args[2] == "-" { // out of the container, as a tar stream
+			return fakeCopy(dir, args[1])
+		}
+		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
+		name, _, _ := strings.Cut(dst, ":")
+		if err := os.CopyFS(filepath.Join(dir, "cp-"+name), os.DirFS(src)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	case "network", "volume":
+		switch args[1] {
+		case "create", "rm":
+		case "inspect":
+			fmt.Println("172.30.0.1 ")
+		case "ls":
+			out, _ := os.ReadFile(filepath.Join(dir, args[0]+"-ls-output"))
+			os.Stdout.Write(out)
+		default:
+			fmt.Fprintf(os.Stderr, "fake docker: unknown command %q\n", args[:2])
+			return 1
+		}
 	case "stop", "rm":
 		for _, name := range args[1:] {
 			if !strings.HasPrefix(name, "-") {
@@ -110,8 +135,6 @@ func fakeDocker(dir string, args []string) int {
 		}
 	case "start":
 		os.Remove(filepath.Join(dir, "stopped-"+args[1]))
-	case "network":
-		// create and rm: nothing to do
 	case "port":
 		fmt.Println("5432/tcp -> 127.0.0.1:49153")
 	case "inspect":
@@ -125,8 +148,6 @@ func fakeDocker(dir string, args []string) int {
 		if len(lines) > 1 {
 			os.WriteFile(filepath.Join(dir, "health-"+name), []byte(strings.Join(lines[1:], "\n")), 0o644)
 		}
-	case "cp":
-		return fakeCopy(dir, args[1])
 	case "ps":
 		out, _ := os.ReadFile(filepath.Join(dir, "ps-output"))
 		os.Stdout.Write(out)
@@ -321,10 +342,13 @@ type fakeSource struct {
 	logAt       map[int64]time.Time  // step id → when its first chunk came
 	logs        map[int64][]gotChunk // step id → chunks, resends included
 	outputs     map[int64]map[string]string
+	envURLs     map[int64]string // job id → the environment url it reported
 	annotations []Annotation
 	summaries   map[int64]string // step id → markdown
 	cancelled   map[int64]bool
 	checkoutErr error
+	modes       []os.FileMode  // the permissions of each checkout directory
+	order       []string       // the calls that report on or act for a job, in order
 	panicIn     map[string]int // method → panics left to throw
 	failIn      map[string]int // method → transient errors left to return
 }
@@ -338,6 +362,7 @@ func newFakeSource(jobs ...*claimedJob) *fakeSource {
 		logAt:     map[int64]time.Time{},
 		logs:      map[int64][]gotChunk{},
 		outputs:   map[int64]map[string]string{},
+		envURLs:   map[int64]string{},
 		summaries: map[int64]string{},
 		cancelled: map[int64]bool{},
 		panicIn:   map[string]int{},
@@ -393,6 +418,7 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 	if len(s.logs[stepID]) == 0 {
 		s.logAt[stepID] = time.Now()
 	}
+	s.order = append(s.order, "appendLog")
 	s.logs[stepID] = append(s.logs[stepID], gotChunk{seq, string(data)})
 	return nil
 }
@@ -407,6 +433,7 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	if status == "completed" {
 		status = conclusion
 	}
+	s.order = append(s.order, "setStepStatus "+status)
 	s.steps[stepID] = append(s.steps[stepID], status)
 	return nil
 }
@@ -425,7 +452,7 @@ func (s *fakeSource) setStepSummary(ctx context.Context, jobID, stepID int64, ma
 	return nil
 }
 
-func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
+func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("setJobStatus"); err != nil {
 		s.mu.Unlock()
@@ -437,6 +464,7 @@ func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conc
 	}
 	s.jobs[jobID] = conclusion
 	s.outputs[jobID] = outputs
+	s.envURLs[jobID] = envURL
 	s.jobAt[jobID] = time.Now()
 	return nil
 }
@@ -447,13 +475,17 @@ func (s *fakeSource) cancelRequested(ctx context.Context, jobID int64) (bool, er
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
+func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()
 		return err
 	}
 	err := s.checkoutErr
+	s.order = append(s.order, "checkout")
+	if fi, serr := os.Stat(dir); serr == nil {
+		s.modes = append(s.modes, fi.Mode().Perm())
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -487,6 +519,12 @@ func (s *fakeSource) log(t testing.TB, stepID int64) string {
 		b.WriteString(c.data)
 	}
 	return b.String()
+}
+
+func (s *fakeSource) checkoutModes() []os.FileMode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.modes)
 }
 
 func (s *fakeSource) stepStatuses(stepID int64) []string {
@@ -571,14 +609,23 @@ func TestExecutorRunsJob(t *testing.T) {
 			t.Errorf("step %d statuses = %q", i, got)
 		}
 	}
-	workspace := filepath.Join(ex.cfg.WorkDir, "shithub-actions-test-5")
-	wantRun := []string{"run", "-d", "--init", "--name", "shithub-actions-test-5",
-		"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5",
-		"--memory", "2g", "--cpus", "1", "--pids-limit", "1024", "--pull=missing",
-		"-v", workspace + ":/workspace", "-w", "/workspace",
-		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null"}
+	labels := []string{"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5"}
+	const name = "shithub-actions-test-5"
+	wantCreate := append(append([]string{"create", "--init", "--name", name}, labels...),
+		"--network", name, "--memory", "2g", "--cpus", "1", "--pids-limit", "1024",
+		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
+		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
+		"--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "NET_BIND_SERVICE",
+		"--pull=missing", "-v", name+":/workspace", "-w", "/workspace",
+		"-v", "shithub-actions-test-toolcache:/opt/hostedtoolcache",
+		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null")
 	var got [][]string
+	var stage string
 	for _, c := range fe.calls(t) {
+		if c.Args[0] == "cp" && c.Args[2] != "-" { // the staged checkout's name is random
+			stage = strings.TrimSuffix(c.Args[1], "/.")
+			c.Args[1] = "STAGE/."
+		}
 		got = append(got, stepExecTail(c.Args))
 		if slices.Contains(c.Args, "--privileged") {
 			t.Errorf("--privileged in %q", c.Args)
@@ -586,22 +633,49 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	cmds := "/tmp/_shithub/temp/_runner_file_commands/"
 	want := [][]string{
-		wantRun,
-		{"exec", "shithub-actions-test-5", "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "shithub-step",
+		append(append([]string{"volume", "create"}, labels...), name),
+		append(append([]string{"network", "create"}, labels...), name),
+		{"network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", name},
+		wantCreate,
+		{"cp", "STAGE/.", name + ":/workspace"},
+		{"start", name},
+		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
+		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
-		{"cp", "shithub-actions-test-5:" + cmds + "502", "-"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", "shithub-actions-test-5", "sh", "-c", stepBootstrap, "shithub-step",
+		{"cp", name + ":" + cmds + "502", "-"},
+		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
-		{"cp", "shithub-actions-test-5:" + cmds + "503", "-"},
-		{"rm", "-f", "shithub-actions-test-5"},
+		{"cp", name + ":" + cmds + "503", "-"},
+		{"rm", "-f", "-v", name},
+		{"network", "rm", name},
+		{"volume", "rm", "-f", name},
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
 	}
+	// The checkout was staged in a private directory of WorkDir, reached
+	// the volume whole, and is gone from the host.
+	if filepath.Dir(stage) != ex.cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
+		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.cfg.WorkDir, name)
+	}
+	// The first thing the executor tells the source acknowledges the claim,
+	// before anything slow (checkout, image pull) can delay it.
+	if src.order[0] != "setStepStatus running" {
+		t.Errorf("first report after the claim = %q, want the Set up job step running", src.order[0])
+	}
+	if got := src.checkoutModes(); len(got) != 1 || got[0] != 0o700 {
+		t.Errorf("staged checkout directory modes = %o, want [700]", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != "alice/demo@0123456789abcdef0123456789abcdef01234567\n" {
+		t.Errorf("the volume got README %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+		t.Errorf("left in WorkDir: %v", entries)
+	}
 
 	setup := src.log(t, stepID(job, 0))
-	for _, s := range []string{"Workspace: " + workspace, "Checked out alice/demo at 0123456789abcdef", "Image: ubuntu:24.04 (runs-on ubuntu-latest)", "Container: shithub-actions-test-5 (c0ffeec0ffee)", "Shell: /usr/bin/bash -e {0}"} {
+	for _, s := range []string{"Workspace: volume " + name + ", mounted at /workspace", "Network: " + name + " (gateway 172.30.0.1)",
+		"Checked out alice/demo at 0123456789abcdef", "Image: ubuntu:24.04 (runs-on ubuntu-latest)", "Container: shithub-actions-test-5 (c0ffeec0ffee)", "Shell: /usr/bin/bash -e {0}"} {
 		if !strings.Contains(setup, s) {
 			t.Errorf("Set up job log lacks %q:\n%s", s, setup)
 		}
@@ -614,9 +688,6 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	if got := src.log(t, stepID(job, 3)); got != "/workspace/sub/dir\n/usr/bin/bash -e {0}\n" {
 		t.Errorf("step log = %q", got)
-	}
-	if _, err := os.Stat(workspace); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("workspace not removed: %v", err)
 	}
 }
 
@@ -733,18 +804,23 @@ func TestExecutorSetupFailures(t *testing.T) {
 		name      string
 		engine    map[string]string // fake docker files
 		image     string
+		allow     []string // --allow-images
 		runsOn    []string
 		checkout  error
 		firstLine string
 		contains  string
-		wantRun   bool
+		wantRun   bool // set-up got as far as docker create
+		// set-up got as far as creating the volume
+		wantCreateOnly bool
 	}{
-		{name: "pull denied", engine: map[string]string{"run-fail": pullDenied + "\n"}, image: "nope",
+		{name: "pull denied", engine: map[string]string{"create-fail": pullDenied + "\n"}, image: "nope",
 			firstLine: "Unable to find image 'nope:latest' locally", contains: "pull access denied for nope", wantRun: true},
 		{name: "no engine", engine: map[string]string{"no-engine": ""},
-			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantRun: true},
+			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantCreateOnly: true},
 		{name: "no image", runsOn: []string{"windows-latest"},
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
+		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
+			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
 		{name: "checkout", checkout: markPermanent(errors.New("no such commit")),
 			firstLine: "Error: check out alice/demo: checkout: no such commit."},
 	}
@@ -759,6 +835,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			src := newFakeSource()
 			src.checkoutErr = tc.checkout
 			ex, fe := newTestExecutor(t, src)
+			ex.cfg.AllowImages = tc.allow
 			for name, content := range tc.engine {
 				fe.set(t, name, content)
 			}
@@ -780,9 +857,13 @@ func TestExecutorSetupFailures(t *testing.T) {
 			if !strings.Contains(log, tc.contains) {
 				t.Errorf("log %q lacks %q", log, tc.contains)
 			}
-			runs, rms := fe.commands(t, "run"), fe.commands(t, "rm")
-			if tc.wantRun != (len(runs) == 1) || tc.wantRun != (len(rms) == 1) {
-				t.Errorf("docker run calls %v, rm calls %v (want them: %v)", runs, rms, tc.wantRun)
+			// What set-up tried to make is removed; nothing runs in a container.
+			creates, rms := len(fe.commands(t, "create")), len(fe.commands(t, "rm"))
+			nets, vols := fe.commands(t, "network"), fe.commands(t, "volume")
+			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 2) ||
+				tc.wantCreateOnly && (creates != 0 || rms != 0 || len(vols) != 2 || len(nets) != 0) ||
+				!tc.wantRun && !tc.wantCreateOnly && len(fe.calls(t)) != 0 {
+				t.Errorf("docker calls %q", fe.calls(t))
 			}
 			if n := len(fe.commands(t, "exec")); n != 0 {
 				t.Errorf("%d docker execs after a failed set-up", n)
@@ -841,11 +922,12 @@ func TestExecutorCancel(t *testing.T) {
 			}
 			var tail [][]string
 			for _, c := range fe.calls(t) {
-				if c.Args[0] == "stop" || c.Args[0] == "rm" {
+				if c.Args[0] == "stop" || c.Args[0] == "rm" || c.Args[1] == "rm" {
 					tail = append(tail, c.Args)
 				}
 			}
-			wantTail := [][]string{{"stop", "-t", "1", "shithub-actions-test-30"}, {"rm", "-f", "shithub-actions-test-30"}}
+			const name = "shithub-actions-test-30"
+			wantTail := [][]string{{"stop", "-t", "1", name}, {"rm", "-f", "-v", name}, {"network", "rm", name}, {"volume", "rm", "-f", name}}
 			if !slices.EqualFunc(tail, wantTail, slices.Equal) {
 				t.Errorf("stop and rm calls = %q, want %q", tail, wantTail)
 			}
@@ -858,9 +940,9 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	job := testJob(31, "echo never")
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	fe.set(t, "run-block", "")
+	fe.set(t, "create-block", "")
 	done := startJob(ex, job)
-	waitUntil(t, "docker run", func() bool { return len(fe.commands(t, "run")) == 1 })
+	waitUntil(t, "docker create", func() bool { return len(fe.commands(t, "create")) == 1 })
 	ex.cancel(31)
 	<-done
 
@@ -877,7 +959,13 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 		t.Errorf("Set up job log = %q", got)
 	}
 	if rm := fe.commands(t, "rm"); len(rm) != 1 {
-		t.Errorf("docker rm calls = %v, want one: docker run may have created the container", rm)
+		t.Errorf("docker rm calls = %v, want one: docker create may have created the container", rm)
+	}
+	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 2 {
+		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
+	}
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+		t.Errorf("left in WorkDir: %v", entries)
 	}
 }
 
@@ -937,7 +1025,7 @@ func TestExecutorTimeout(t *testing.T) {
 		job := testJob(34, "echo never")
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
-		fe.set(t, "run-block", "")
+		fe.set(t, "create-block", "")
 		ex.jobTimeout = func(*claimedJob) time.Duration { return 200 * time.Millisecond }
 		ex.runJob(job)
 
@@ -1148,8 +1236,10 @@ func TestRemoveStale(t *testing.T) {
 	t.Parallel()
 	ex, fe := newTestExecutor(t, newFakeSource())
 	fe.set(t, "ps-output", "abc123\ndef456\n")
-	for _, d := range []string{"shithub-actions-test-12", "shithub-actions-test-x-12", "shithub-actions-test-12-x", "other"} {
-		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o755); err != nil {
+	fe.set(t, "network-ls-output", "net1\n")
+	fe.set(t, "volume-ls-output", "shithub-actions-test-12\n")
+	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
+		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1160,9 +1250,14 @@ func TestRemoveStale(t *testing.T) {
 	for _, c := range fe.calls(t) {
 		got = append(got, c.Args)
 	}
+	filter := []string{"--filter", "label=shithub-actions.instance=test"}
 	want := [][]string{
-		{"ps", "-a", "-q", "--filter", "label=shithub-actions.instance=test"},
+		append([]string{"ps", "-a", "-q"}, filter...),
 		{"rm", "-f", "abc123", "def456"},
+		append([]string{"network", "ls", "-q"}, filter...),
+		{"network", "rm", "net1"},
+		append([]string{"volume", "ls", "-q"}, filter...),
+		{"volume", "rm", "-f", "shithub-actions-test-12"},
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls = %q, want %q", got, want)
@@ -1172,8 +1267,8 @@ func TestRemoveStale(t *testing.T) {
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
-	if want := []string{"other", "shithub-actions-test-12-x", "shithub-actions-test-x-12"}; !slices.Equal(left, want) {
-		t.Errorf("workspaces left = %q, want %q", left, want)
+	if want := []string{"other", "shithub-actions-test-12x-1", "shithub-actions-test-x-12-1"}; !slices.Equal(left, want) {
+		t.Errorf("checkouts left = %q, want %q", left, want)
 	}
 
 	fe.set(t, "no-engine", "")
@@ -1195,6 +1290,31 @@ func TestDockerOK(t *testing.T) {
 	ex.docker.bin = filepath.Join(t.TempDir(), "no-docker")
 	if err := ex.dockerOK(context.Background()); err == nil {
 		t.Error("dockerOK without a docker binary succeeded")
+	}
+}
+
+func TestImageAllowed(t *testing.T) {
+	t.Parallel()
+	allow := []string{"ubuntu:*", "debian", "ghcr.io/me/**", "docker.io/library/*:*"}
+	for _, tc := range []struct {
+		patterns []string
+		image    string
+		want     bool
+	}{
+		{nil, "anything/at:all", true},
+		{allow, "ubuntu:24.04", true},
+		{allow, "ubuntu", false},
+		{allow, "debian", true},
+		{allow, "debian:bookworm", false},
+		{allow, "ghcr.io/me/tools/build:1", true},
+		{allow, "ghcr.io/mallory/x:1", false},
+		{allow, "docker.io/library/node:22", true},
+		{allow, "docker.io/library/x/y:1", false},
+		{allow, "--privileged", false},
+	} {
+		if got := imageAllowed(tc.patterns, tc.image); got != tc.want {
+			t.Errorf("imageAllowed(%q, %q) = %v, want %v", tc.patterns, tc.image, got, tc.want)
+		}
 	}
 }
 

@@ -74,6 +74,12 @@ type e2e struct {
 	logf   *os.File
 	exe    string
 	nextID int
+
+	// serveArgs are added to serve's command line; listenAll binds serve on
+	// every address (jobs reach it at jobURL), not only loopback.
+	serveArgs []string
+	listenAll bool
+	jobURL    string
 }
 
 func freeAddr(t *testing.T) string {
@@ -104,9 +110,19 @@ func (e *e2e) cli(args ...string) string {
 
 func newE2E(t *testing.T, workflows map[string]string) *e2e {
 	t.Helper()
+	return newE2EWith(t, workflows, nil)
+}
+
+// newE2EWith is newE2E with configure called on the harness before serve
+// starts.
+func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e)) *e2e {
+	t.Helper()
 	buildTestImage(t)
 	exe, _ := os.Executable()
 	e := &e2e{t: t, dir: t.TempDir(), exe: exe}
+	if configure != nil {
+		configure(e)
+	}
 	e.db = filepath.Join(e.dir, "e2e.db")
 	e.git = filepath.Join(e.dir, "hello.git")
 	gitCmd(t, e.dir, "init", "-q", "--bare", "-b", "main", e.git)
@@ -129,9 +145,12 @@ func newE2E(t *testing.T, workflows map[string]string) *e2e {
 		e.stop(syscall.SIGKILL)
 		// Whatever a test left, by this server's label.
 		if id := e.instance(); id != "" {
-			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+id).Output()
-			if ids := strings.Fields(string(out)); len(ids) > 0 {
-				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
+				ls, rm := kind[:3], kind[3:]
+				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+id)...).Output()
+				if ids := strings.Fields(string(out)); len(ids) > 0 {
+					exec.Command("docker", append(rm, ids...)...).Run()
+				}
 			}
 		}
 	})
@@ -142,18 +161,34 @@ func (e *e2e) start() {
 	e.t.Helper()
 	addr := freeAddr(e.t)
 	e.base = "http://" + addr
+	listen := addr
+	if e.listenAll {
+		_, port, _ := net.SplitHostPort(addr)
+		listen = "0.0.0.0:" + port
+		e.jobURL = "http://" + dockerBridgeIP(e.t) + ":" + port
+	}
 	var err error
 	e.logf, err = os.OpenFile(filepath.Join(e.dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.serve = e.selfCmd("serve", "--addr", addr, "--image", "busybox="+testImage, "--pull", "never",
-		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s")
+	args := []string{"serve", "--addr", listen, "--image", "busybox=" + testImage, "--pull", "never",
+		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s"}
+	if e.jobURL != "" {
+		args = append(args, "--job-url", e.jobURL)
+	}
+	e.serve = e.selfCmd(append(args, e.serveArgs...)...)
 	e.serve.Stdout, e.serve.Stderr = e.logf, e.logf
 	if err := e.serve.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	for range 100 {
+	e.waitUp()
+}
+
+// waitUp waits until serve answers.
+func (e *e2e) waitUp() {
+	e.t.Helper()
+	for range 200 {
 		if res, err := http.Get(e.base + "/alice/hello/actions.atom"); err == nil {
 			res.Body.Close()
 			return
@@ -266,14 +301,46 @@ func (e *e2e) waitStep(idx int, jobKey string, step int, within time.Duration) j
 	return jobJSON{}
 }
 
-func (e *e2e) containers(jobID int64) []string {
+// resources lists the containers, networks and volumes of a job. The
+// network and volume go just after the job's status is reported, so a
+// check that all are gone waits a little (noResources).
+func (e *e2e) resources(jobID int64) []string {
+	return e.listed(jobID, []string{"ps", "-a", "-q"}, []string{"network", "ls", "-q"}, []string{"volume", "ls", "-q"})
+}
+
+// noResources waits up to 10 s for a job's resources to be gone and
+// returns what is left.
+func (e *e2e) noResources(jobID int64) []string {
 	e.t.Helper()
-	out, err := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+labelInstance+"="+e.instance(),
-		"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID)).Output()
-	if err != nil {
-		e.t.Fatal(err)
+	var left []string
+	for range 100 {
+		if left = e.resources(jobID); len(left) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return strings.Fields(string(out))
+	return left
+}
+
+// jobContainers lists a job's containers, running or not.
+func (e *e2e) jobContainers(jobID int64) []string {
+	return e.listed(jobID, []string{"ps", "-a", "-q"})
+}
+
+func (e *e2e) listed(jobID int64, lists ...[]string) []string {
+	e.t.Helper()
+	var left []string
+	for _, ls := range lists {
+		out, err := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance(),
+			"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID))...).Output()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, id := range strings.Fields(string(out)) {
+			left = append(left, ls[0]+" "+id)
+		}
+	}
+	return left
 }
 
 func (e *e2e) jobLog(jobID int64) string {
@@ -313,7 +380,7 @@ func TestDockerServe(t *testing.T) {
 		t.Errorf("bad job's log = %q, want 'before' and not 'never'", log)
 	}
 	for _, j := range []jobJSON{ok, bad} {
-		if c := e.containers(j.ID); len(c) != 0 {
+		if c := e.noResources(j.ID); len(c) != 0 {
 			t.Errorf("job %s left containers %v", j.JobKey, c)
 		}
 	}
@@ -321,7 +388,8 @@ func TestDockerServe(t *testing.T) {
 
 // measureCancels pushes n commits whose Sleep workflow runs `sleep 600`,
 // cancels each running job through the API, and returns the times from
-// the 202 to the job completed as cancelled with its container gone.
+// the 202 to the job completed as cancelled with its container gone (its
+// network and volume go just after; that they go is checked, not timed).
 func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration {
 	e.t.Helper()
 	var lat []time.Duration
@@ -336,10 +404,13 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 		start := time.Now()
 		for {
 			jobs := e.jobs(idx)
-			if jobs[0].Status == statusCompleted && len(e.containers(j.ID)) == 0 {
+			if jobs[0].Status == statusCompleted && len(e.jobContainers(j.ID)) == 0 {
 				lat = append(lat, time.Since(start))
 				if str(jobs[0].Conclusion) != conclusionCancelled || str(jobs[0].Steps[1].Conclusion) != conclusionCancelled {
 					e.t.Errorf("cancelled job = %s, step %s; want cancelled, cancelled", str(jobs[0].Conclusion), str(jobs[0].Steps[1].Conclusion))
+				}
+				if c := e.noResources(j.ID); len(c) != 0 {
+					e.t.Errorf("cancelled job left %v", c)
 				}
 				break
 			}
@@ -372,8 +443,8 @@ func TestDockerServeRestart(t *testing.T) {
 	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep})
 	e.push()
 	j := e.waitStep(1, "sleep", 2, 60*time.Second)
-	if len(e.containers(j.ID)) != 1 {
-		t.Fatalf("running job has no container")
+	if c := e.resources(j.ID); len(c) != 3 {
+		t.Fatalf("running job has %v, want a container, a network and a volume", c)
 	}
 	e.stop(syscall.SIGKILL)
 	e.start()
@@ -384,7 +455,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if log := e.jobLog(j.ID); !strings.Contains(log, "interrupted: the server restarted") {
 		t.Errorf("log after restart lacks the reason:\n%s", log)
 	}
-	if c := e.containers(j.ID); len(c) != 0 {
+	if c := e.noResources(j.ID); len(c) != 0 {
 		t.Errorf("the killed server's container %v is still there", c)
 	}
 	// SIGTERM with a job running: it is cancelled after the grace, and
@@ -396,7 +467,7 @@ func TestDockerServeRestart(t *testing.T) {
 	if run := e.waitRun(2, 10*time.Second); str(run.Conclusion) != conclusionCancelled {
 		t.Errorf("run after SIGTERM = %s, want cancelled", str(run.Conclusion))
 	}
-	if c := e.containers(j.ID); len(c) != 0 {
+	if c := e.noResources(j.ID); len(c) != 0 {
 		t.Errorf("SIGTERM left container %v", c)
 	}
 }
@@ -416,6 +487,7 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 	if err := e.serve.Start(); err != nil {
 		t.Fatal(err)
 	}
+	e.waitUp()
 	out := strings.TrimSpace(e.cli("runner", "register", "box", "--labels", "busybox"))
 	rtok := out[strings.LastIndex(out, "\n")+1:]
 	runner := exec.Command(e.exe, "runner", "--server", e.base, "--labels", "busybox", "--capacity", "2",

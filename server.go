@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ type server struct {
 	store   *Store
 	log     *slog.Logger
 	baseURL string   // from --base-url; "" means derive it from each request
+	jobURL  string   // from --job-url: the URL jobs reach the server at; "" means baseURL, or each request's
 	exec    notifier // the in-process executor; nil when none runs
 	mux     *http.ServeMux
 
@@ -30,10 +32,19 @@ type server struct {
 	metricsToken  string // from --metrics-token; "" leaves /metrics open
 	heads         headCache
 	health        healthProbe
+	// trustProxies are the reverse proxies (--trust-proxy) whose
+	// X-Forwarded-For names the client; nil trusts no one's.
+	trustProxies []netip.Prefix
+	// queueTimeout is how long a job no runner has the labels for stays
+	// queued before it fails (--queue-timeout).
+	queueTimeout time.Duration
 
 	web *webUI // the pages (web.go)
 
 	logs logSigner // signs the log download URLs (ghapi.go)
+
+	runtime  *actionsRuntime // artifact and cache services for jobs; nil until enableRuntime
+	prefixes []prefixRoute   // routes by path prefix, tried before mux
 }
 
 // notifier is what the server tells its in-process executor.
@@ -45,11 +56,15 @@ type notifier interface {
 // maxBody caps request bodies; a log chunk (1 MiB, base64) is the largest.
 const maxBody = 2 << 20
 
+// defaultQueueTimeout is --queue-timeout's default.
+const defaultQueueTimeout = 24 * time.Hour
+
 // maxLogChunk is the most one log request may carry, decoded.
 const maxLogChunk = 1 << 20
 
 func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
-	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux()}
+	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
+		queueTimeout: defaultQueueTimeout}
 	store.serverURL = s.baseURL
 	s.web = newWebUI(func() time.Time { return s.store.now() })
 	s.routes()
@@ -76,7 +91,6 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.wrap(s.handleRunLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.wrap(s.handleRunAttempt))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.wrap(s.handleRunAttemptJobs))
 	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.wrap(s.handleRunAttemptLogs))
@@ -98,6 +112,18 @@ func (s *server) routes() {
 	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable", s.wrap(s.handleWorkflowEnable))
 	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable", s.wrap(s.handleWorkflowDisable))
 
+	// Secrets and variables (secrets_api.go).
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/public-key", s.wrap(s.handleSecretsPublicKey))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets", s.wrap(s.handleSecretList))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretGet))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretPut))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretDelete))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableList))
+	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableCreate))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableGet))
+	s.mux.HandleFunc("PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableUpdate))
+	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableDelete))
+
 	// The runner protocol.
 	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel-check", s.wrap(s.handleJobCancelCheck))
@@ -107,6 +133,11 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/annotations", s.wrap(s.handleJobAnnotation))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/steps/{step_id}/summary", s.wrap(s.handleStepSummary))
 	s.mux.HandleFunc("/api/v1/jobs/{id}/git/{path...}", s.wrap(s.handleJobGit))
+
+	// Git over HTTP (githttp.go).
+	s.mux.HandleFunc("GET /{owner}/{repo}/info/refs", s.wrap(s.handleGitInfoRefs))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-upload-pack", s.wrap(s.handleGitUploadPack))
+	s.mux.HandleFunc("POST /{owner}/{repo}/git-receive-pack", s.wrap(s.handleGitReceivePack))
 
 	// The pages.
 	s.mux.HandleFunc("GET /{$}", s.wrap(s.handleHome))
@@ -125,6 +156,30 @@ func (s *server) routes() {
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /metrics", s.wrap(s.handleMetrics))
+	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/artifacts/{artifact_id}", s.wrap(s.handleWebArtifact))
+
+	// Artifacts through GitHub's REST paths.
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}", s.wrap(s.handleArtifactGet))
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip", s.wrap(s.handleArtifactZip))
+
+	// The services jobs' actions call (@actions/artifact, @actions/cache),
+	// at the host's root, since the toolkit keeps only the origin of
+	// ACTIONS_RESULTS_URL. Prefixes, ahead of the mux: their paths would
+	// clash with /{owner}/{repo}/... there.
+	s.prefixes = []prefixRoute{
+		{artifactTwirpPrefix, s.handleRuntime},
+		{cacheTwirpPrefix, s.handleRuntime},
+		{artifactBlobPrefix, s.handleRuntime},
+		{cacheBlobPrefix, s.handleRuntime},
+		{cacheV1Prefix, s.handleRuntime},
+	}
+}
+
+// prefixRoute sends every request under prefix to h.
+type prefixRoute struct {
+	prefix string
+	h      http.HandlerFunc
 }
 
 // ServeHTTP logs each request and makes every error under /api/ JSON,
@@ -132,9 +187,17 @@ func (s *server) routes() {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+	switch {
+	case isGitRequest(r):
+		r.Body = http.MaxBytesReader(sw, r.Body, maxGitBody) // a push carries a pack
+	case !isRuntimeBlob(r.URL.Path):
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+	}
 	_, pattern := s.mux.Handler(r)
-	if pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
+	if h := s.prefixHandler(r.URL.Path); h != nil {
+		pattern = "runtime"
+		h(sw, r)
+	} else if pattern == "" && strings.HasPrefix(r.URL.Path, "/api/") {
 		s.apiNoRoute(sw, r)
 	} else {
 		s.mux.ServeHTTP(sw, r)
@@ -160,6 +223,16 @@ func (s *server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "method not allowed"})
+}
+
+// prefixHandler is the prefix route of path, or nil.
+func (s *server) prefixHandler(path string) http.HandlerFunc {
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.h
+		}
+	}
+	return nil
 }
 
 type statusWriter struct {
@@ -197,6 +270,17 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg := httpStatus(errorCode(err)), errorMessage(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if isGitRequest(r) {
+		// git asks for credentials only after a Basic challenge, and shows
+		// a text answer.
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="shithub-actions"`)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		io.WriteString(w, gitErrorBody(msg))
+		return
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shithub-actions"`)

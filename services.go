@@ -7,13 +7,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,9 +103,11 @@ func portArgs(ports []string) ([]string, error) {
 }
 
 // volumeArgs mounts a container's volumes: "/path" is an anonymous volume
-// of the container's own (removed with it); "SRC:/path[:ro]" binds SRC, a
-// path in the workspace (relative, or under /workspace). Anything else
-// would reach outside the job, and is refused.
+// of the container's own (removed with it); "SRC:/path[:ro]" mounts the
+// job's workspace again at /path, where SRC names the workspace itself
+// ("." or /workspace). The workspace is a Docker volume of the job's own,
+// so a subdirectory cannot be mounted on its own, and any other source
+// (a host path, another volume) would reach outside the job: refused.
 func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 	var out []string
 	for _, v := range volumes {
@@ -122,11 +122,10 @@ func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 		if len(parts) > 3 || len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" || !path.IsAbs(parts[1]) {
 			return nil, fmt.Errorf("volumes: %q is not SOURCE:/container/path[:ro]", v)
 		}
-		src, err := j.workspaceSource(parts[0])
-		if err != nil {
-			return nil, fmt.Errorf("volumes: %q: %v", v, err)
+		if !isWorkspaceSource(parts[0]) {
+			return nil, fmt.Errorf("volumes: %q: a volume's source must be the workspace itself (. or %s); host paths and other volumes are outside the job", v, containerWorkspace)
 		}
-		spec := src + ":" + path.Clean(parts[1])
+		spec := j.name + ":" + path.Clean(parts[1])
 		if len(parts) == 3 {
 			spec += ":" + parts[2]
 		}
@@ -135,51 +134,12 @@ func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 	return out, nil
 }
 
-// workspaceSource is the host path of a directory in the job's workspace.
-func (j *execJob) workspaceSource(src string) (string, error) {
-	rel := src
+// isWorkspaceSource reports whether a volume source names the workspace.
+func isWorkspaceSource(src string) bool {
 	if path.IsAbs(src) {
-		var ok bool
-		if rel, ok = strings.CutPrefix(path.Clean(src), containerWorkspace); !ok || rel != "" && rel[0] != '/' {
-			return "", errors.New("a bind mount's source must be in the workspace")
-		}
+		return path.Clean(src) == containerWorkspace
 	}
-	rel = path.Clean("/" + rel)
-	host := filepath.Join(j.dir, filepath.FromSlash(rel))
-	// A symlink in the workspace must not lead out of it.
-	if real, err := filepath.EvalSymlinks(host); err == nil {
-		root, _ := filepath.EvalSymlinks(j.dir)
-		if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-			return "", errors.New("the source leads out of the workspace")
-		}
-		host = real
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	} else if err := os.MkdirAll(host, 0o755); err != nil {
-		return "", err
-	}
-	return host, nil
-}
-
-// networkName is the job's network.
-func (j *execJob) networkName() string { return j.name + "-net" }
-
-// ensureNetwork creates the job's network, labelled like its containers so
-// that removeStale finds it. (The per-job network of the hardening work
-// takes this over.)
-func (j *execJob) ensureNetwork(ctx context.Context) error {
-	if j.network != "" {
-		return nil
-	}
-	name := j.networkName()
-	j.networkAttempted = true
-	if _, _, err := j.ex.docker.output(ctx, "network", "create",
-		"--label", labelInstance+"="+j.ex.cfg.Instance,
-		"--label", labelJob+"="+strconv.FormatInt(j.job.JobID, 10), name); err != nil {
-		return err
-	}
-	j.network = name
-	return nil
+	return path.Clean(src) == "."
 }
 
 // serviceName is the container name of a service.
@@ -198,9 +158,6 @@ func (j *execJob) serviceName(id string) string {
 func (j *execJob) startServices() ([]string, error) {
 	if len(j.job.Services) == 0 {
 		return nil, nil
-	}
-	if err := j.ensureNetwork(j.ctx); err != nil {
-		return nil, &setupError{"create the job's network", err}
 	}
 	var lines []string
 	services := map[string]any{}
@@ -263,16 +220,18 @@ func (j *execJob) serviceArgs(id string, svc ContainerSpec) (args []string, envF
 		return nil, "", err
 	}
 	cfg := j.ex.cfg
-	args = []string{"run", "-d",
-		"--name", j.serviceName(id),
-		"--label", labelInstance + "=" + cfg.Instance,
-		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
-		"--label", labelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
+	args = append([]string{"run", "-d", "--name", j.serviceName(id)}, j.labelArgs()...)
+	args = append(args,
 		"--network", j.network, "--network-alias", id,
 		"--memory", cfg.Memory, "--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
-		"--pull=" + cfg.Pull,
-		"--security-opt", "no-new-privileges",
+		"--pull="+cfg.Pull,
+		// A service runs what the workflow names, as the job does: the same
+		// privileges (docker.go's jobCapabilities).
+		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
+	)
+	for _, c := range jobCapabilities {
+		args = append(args, "--cap-add", c)
 	}
 	if len(svc.Env) > 0 {
 		var b strings.Builder
@@ -352,9 +311,6 @@ func (j *execJob) waitHealthy(name string) (string, error) {
 // `container:` key and the job's network.
 func (j *execJob) containerExtraArgs() ([]string, error) {
 	var args []string
-	if j.network != "" {
-		args = append(args, "--network", j.network)
-	}
 	c := j.job.Container
 	if c == nil {
 		return args, nil
@@ -374,19 +330,4 @@ func (j *execJob) containerExtraArgs() ([]string, error) {
 	args = append(args, ports...)
 	args = append(args, vols...)
 	return append(args, opts...), nil
-}
-
-// removeServices removes the services and the network, however the job
-// ended.
-func (j *execJob) removeServices(ctx context.Context) {
-	if len(j.services) > 0 {
-		if _, _, err := j.ex.docker.output(ctx, append([]string{"rm", "-f", "-v"}, j.services...)...); err != nil {
-			j.log.Warn("cannot remove the service containers", "err", err)
-		}
-	}
-	if j.networkAttempted {
-		if _, _, err := j.ex.docker.output(ctx, "network", "rm", j.networkName()); err != nil && j.network != "" {
-			j.log.Warn("cannot remove the job's network", "err", err)
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -29,17 +30,19 @@ type jobSource interface {
 	// conclusion (success, failure, cancelled, skipped).
 	setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
 	// setJobStatus completes a job (status "completed") with a conclusion
-	// (success, failure, cancelled, timed_out) and the job's outputs.
-	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error
+	// (success, failure, cancelled, timed_out), the job's outputs and its
+	// environment's url when it was evaluated at the end ("" otherwise).
+	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error
 	// addAnnotation records an ::error, ::warning or ::notice of a step.
 	addAnnotation(ctx context.Context, jobID int64, a Annotation) error
 	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
 	setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
 	// cancelRequested reports whether a cancel was requested for the job.
 	cancelRequested(ctx context.Context, jobID int64) (bool, error)
-	// checkout makes dir (which exists and is empty) a git working tree of
-	// the job's repository, detached at job.HeadSHA.
-	checkout(ctx context.Context, job *claimedJob, dir string) error
+	// checkout makes dir (empty, or not there yet) a self-contained git
+	// repository of what spec asks for (checkout.go): defaultCheckout is the
+	// job's commit on its branch, with one commit of history.
+	checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error
 }
 
 // markPermanent marks a jobSource error that retrying cannot fix (a broken
@@ -198,10 +201,11 @@ type remoteJobStatusBody struct {
 	Status     string            `json:"status"`
 	Conclusion string            `json:"conclusion,omitempty"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
+	EnvURL     string            `json:"environment_url,omitempty"`
 }
 
-func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs}, nil)
+func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs, envURL}, nil)
 	return err
 }
 
@@ -228,29 +232,23 @@ func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, 
 	return out.CancelRequested, nil
 }
 
-// checkout fetches the job's commit from the server's read-only git endpoint
-// for the job. The token reaches git through its environment
-// (GIT_CONFIG_COUNT), never its command line.
-func (r *remoteSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
-	if job.HeadSHA == "" {
-		return markPermanent(errors.New("checkout: the job has no head sha"))
-	}
-	repoURL := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
-	for _, args := range r.checkoutCommands(dir, repoURL, job.HeadSHA) {
-		if err := r.runGit(ctx, args); err != nil {
-			return err
+// checkout fetches from the server's read-only git endpoint for the job:
+// the job's repository, or another of the server's at OWNER/REPO/ under it.
+// The token reaches git through its environment (GIT_CONFIG_COUNT), never
+// its command line, and is never written into the checkout.
+func (r *remoteSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+	base := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
+	resolve := func(ctx context.Context, repo string) (gitRemote, error) {
+		u := base
+		if repo != "" && !strings.EqualFold(repo, job.Repo) {
+			owner, name, _ := strings.Cut(repo, "/")
+			u += url.PathEscape(owner) + "/" + url.PathEscape(name) + "/"
 		}
+		return gitRemote{url: u, env: r.gitEnv()}, nil
 	}
-	return nil
-}
-
-// checkoutCommands are the git command lines of a checkout.
-func (r *remoteSource) checkoutCommands(dir, repoURL, sha string) [][]string {
-	return [][]string{
-		{"init", "-q", dir},
-		{"-C", dir, "fetch", "-q", "--no-tags", repoURL, sha},
-		{"-C", dir, "checkout", "-q", "--detach", "FETCH_HEAD"},
-	}
+	server := jobServerURL(job, r.server)
+	return gitCheckout(ctx, job, dir, spec, resolve, r.gitFailure,
+		func(repo string) string { return checkoutOrigin(server, repo) })
 }
 
 // gitEnv hands git the runner token as a header through its environment.
@@ -262,8 +260,8 @@ func (r *remoteSource) gitEnv() []string {
 	}
 }
 
-func (r *remoteSource) runGit(ctx context.Context, args []string) error {
-	_, err := runGit(ctx, r.git, r.gitEnv(), args...)
+// gitFailure marks a git failure that retrying cannot fix as permanent.
+func (r *remoteSource) gitFailure(err error) error {
 	var ge *gitError
 	if errors.As(err, &ge) && !gitTransient(ge.stderr) {
 		return markPermanent(err)
@@ -293,10 +291,15 @@ type localSource struct {
 	store  *Store
 	runner *Runner
 	wake   func() // a job ended: the jobs that need it may be claimable
+	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
 }
 
 func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
-	return l.store.claimJob(ctx, l.runner, labels)
+	cj, err := l.store.claimJob(ctx, l.runner, labels)
+	if cj != nil {
+		setJobURLs(cj, l.jobURL)
+	}
+	return cj, err
 }
 
 func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
@@ -311,8 +314,8 @@ func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, st
 // summaries is the server half of issue 9 (jobs.outputs, the annotations
 // table, steps.summary); until those Store methods land the in-process
 // pool reports them nowhere, and a remote runner's reach the API.
-func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string) error {
-	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs)
+func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
 	if err == nil && l.wake != nil {
 		l.wake()
 	}
@@ -336,10 +339,35 @@ func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, e
 	return j.CancelRequested, nil
 }
 
-func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string) error {
-	repo, err := l.store.repoByID(ctx, job.RepoID)
-	if err != nil {
-		return err
+// checkout fetches from the repositories' own directories: objects are
+// copied, so the checkout borrows nothing from the host. Another
+// repository is one a job of this repository may use as an action
+// (public, or private to the same owner).
+func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+	resolve := func(ctx context.Context, name string) (gitRemote, error) {
+		if name == "" || strings.EqualFold(name, job.Repo) {
+			repo, err := l.store.repoByID(ctx, job.RepoID)
+			if err != nil {
+				return gitRemote{}, err
+			}
+			return gitRemote{url: repo.GitDir, file: true}, nil
+		}
+		owner, repo, _ := strings.Cut(name, "/")
+		gitDir, err := l.store.actionRepo(ctx, owner, repo, job.Repo)
+		if errors.Is(err, errNotFound) {
+			return gitRemote{}, notFoundf("repository %s is not on this server (or is private to another owner)", name)
+		}
+		if err != nil {
+			return gitRemote{}, err
+		}
+		return gitRemote{url: gitDir, file: true}, nil
 	}
-	return gitRepo{dir: repo.GitDir}.checkout(ctx, job.HeadSHA, dir)
+	server := jobServerURL(job, "")
+	return gitCheckout(ctx, job, dir, spec, resolve, func(err error) error {
+		var ge *gitError
+		if errors.As(err, &ge) && ge.exited() {
+			return markPermanent(err) // the repository is right here: no retry helps
+		}
+		return err
+	}, func(repo string) string { return checkoutOrigin(server, repo) })
 }

@@ -181,6 +181,7 @@ func (j *execJob) runSteps(first int) string {
 		}
 		j.runStepAt(i)
 	}
+	j.runPosts()
 	if reason := j.abortReason(); reason != "" {
 		return reason
 	}
@@ -351,13 +352,11 @@ type stepResult struct {
 func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
-		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, containerWorkspace)
-		return stepResult{outcome: conclusionSuccess}
+		return j.runCheckout(step, env, out)
 	case "run":
 		return j.runScript(step, stepEnv, env, out)
 	case "uses":
-		out.errorf("actions are not supported yet: %s", step.Uses)
-		return stepResult{outcome: conclusionFailure}
+		return j.runAction(step, stepEnv, env, out, 0)
 	default:
 		out.errorf("this executor cannot run a step of kind %q (uses: %q).", step.Kind, step.Uses)
 		return stepResult{outcome: conclusionFailure}
@@ -395,15 +394,20 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 			return fail("%v", err)
 		}
 	}
-	files := newStepFiles(step.ID).withExtension(scriptExtension(shellOpt))
+	files := newStepFiles(step.filesKey()).withExtension(scriptExtension(shellOpt))
 	sh, err := resolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
 	if err != nil {
 		return fail("%v", err)
 	}
 	script = sh.fixUp(script)
+	full := j.processEnv(stepEnv, files)
+	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
+}
 
-	// Precedence: container env < workflow and job env < $GITHUB_ENV <
-	// the step's env < the runner's own variables.
+// processEnv is the environment of a step's process. Precedence:
+// container env < workflow and job env < $GITHUB_ENV < the step's env <
+// the runner's own variables.
+func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
 	full := map[string]string{}
 	if c := j.job.Container; c != nil {
 		maps.Copy(full, c.Env)
@@ -425,6 +429,14 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 	if j.st.stepDebug {
 		full["RUNNER_DEBUG"] = "1"
 	}
+	maps.Copy(full, j.runtimeEnv())
+	return full
+}
+
+// execProcess runs argv in the job's container with docker exec, stdin
+// saved to files.script first, streaming its output, and applies its
+// environment files.
+func (j *execJob) execProcess(step *claimedStep, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
 	out.proc.StepDebug = j.st.stepDebug
 	out.proc.AllowUnsecureCommands = isTrue(full["ACTIONS_ALLOW_UNSECURE_COMMANDS"])
 	out.proc.AllowUnsecureStopTokens = isTrue(full["ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS"])
@@ -449,7 +461,7 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 		clientEnv = append(clientEnv, envPathPrepend+"="+envFilePATH(j.st.prepend, ""))
 	}
 	args = append(args, "-w", containerDir(wd), j.name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
-	args = append(args, sh.argv...)
+	args = append(args, argv...)
 
 	stepCtx, kill := context.WithCancel(j.execCtx)
 	defer kill()
@@ -475,12 +487,12 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 	}
 
 	cmd := j.ex.docker.command(stepCtx, clientEnv, args...)
-	cmd.Stdin = strings.NewReader(script)
+	cmd.Stdin = strings.NewReader(stdin)
 	// One writer for both: os/exec then gives the client a single pipe, so
 	// docker's own messages (a missing working directory) land in order.
 	cmd.Stdout = out
 	cmd.Stderr = out
-	err = cmd.Run()
+	err := cmd.Run()
 	if timer != nil {
 		timer.Stop()
 	}
@@ -629,8 +641,28 @@ func splitCommandLine(s string) ([]string, error) {
 	return words, nil
 }
 
-// jobOutputs evaluates the job's outputs after its last step. A value
-// holding a masked secret is left out, as GitHub does.
+// environmentURL evaluates the job's environment url that reads steps,
+// after its last step; "" when there is none, it fails or it would show a
+// masked secret.
+func (j *execJob) environmentURL() string {
+	if j.job.EnvironmentURL == "" || j.st.legacy {
+		return ""
+	}
+	v, err := exprInterpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
+	if err != nil {
+		j.log.Warn("the environment url did not evaluate", "err", err)
+		return ""
+	}
+	if j.st.masks.mask(v) != v {
+		return ""
+	}
+	return v
+}
+
+// jobOutputs evaluates the job's outputs after its last step. An empty
+// value and a value holding a masked secret are left out, as GitHub's
+// runner does: so the legs of a matrix can each set their own output
+// without a later leg's empty value replacing it in needs.<id>.outputs.
 func (j *execJob) jobOutputs() map[string]string {
 	if len(j.job.Outputs) == 0 || j.st.legacy {
 		return nil
@@ -641,6 +673,9 @@ func (j *execJob) jobOutputs() map[string]string {
 		v, err := exprInterpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
+			continue
+		}
+		if v == "" {
 			continue
 		}
 		if j.st.masks.mask(v) != v {

@@ -5,9 +5,8 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -108,14 +107,13 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			if summary != "## leg "+leg+"\n" {
 				t.Errorf("summary = %q", summary)
 			}
-			if left := containersOf(t, id); len(left) != 0 {
-				t.Errorf("containers left: %v", left)
+			if left := leftovers(t, ex.cfg.Instance); len(left) != 0 {
+				t.Errorf("left on the engine: %v", left)
 			}
-			if out, _ := exec.Command("docker", "network", "ls", "-q", "--filter", fmt.Sprintf("label=%s=%d", labelJob, id)).Output(); len(strings.TrimSpace(string(out))) != 0 {
-				t.Errorf("network left: %s", out)
-			}
-			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
-				t.Errorf("files left in the work directory: %v", entries)
+			// The work directory is the shared temporary directory, as in
+			// production: nothing of this job may stay there.
+			if left, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "shithub-actions-"+ex.cfg.Instance+"-*")); len(left) != 0 {
+				t.Errorf("files left in the work directory: %v", left)
 			}
 		})
 	}

@@ -122,6 +122,7 @@ func TestStepEnvironmentFiles(t *testing.T) {
 	)
 	job.Env = map[string]string{"GITHUB_SHA": job.HeadSHA, "PATH": "/usr/bin:/bin"}
 	job.Outputs = map[string]string{"g": "${{ steps.s1.outputs.greeting }}", "m": "${{ steps.s1.outputs.multi }}", "none": "${{ steps.nope.outputs.x }}"}
+	job.EnvironmentURL = "https://${{ steps.s1.outputs.greeting }}.example.com/"
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
 	ex.runJob(job)
@@ -145,8 +146,11 @@ func TestStepEnvironmentFiles(t *testing.T) {
 		t.Errorf("summary = %q", got)
 	}
 	outs := src.outputs[103]
-	if outs["g"] != "hello" || outs["m"] != "line 1\nline 2" || outs["none"] != "" || len(outs) != 3 {
+	if _, ok := outs["none"]; outs["g"] != "hello" || outs["m"] != "line 1\nline 2" || ok || len(outs) != 2 {
 		t.Errorf("job outputs = %q", outs)
+	}
+	if got := src.envURLs[103]; got != "https://hello.example.com/" {
+		t.Errorf("environment url = %q", got)
 	}
 	if got := src.jobs[103]; got != "failure" {
 		t.Errorf("job conclusion = %q, want failure (the bad output file)", got)
@@ -237,8 +241,8 @@ func TestStepTimeout(t *testing.T) {
 	if n := len(fe.commands(t, "stop")); n != 2 {
 		t.Errorf("%d docker stops, want 2", n)
 	}
-	if n := len(fe.commands(t, "start")); n != 2 {
-		t.Errorf("%d docker starts, want 2", n)
+	if n := len(fe.commands(t, "start")); n != 3 { // the first start, then one after each stop
+		t.Errorf("%d docker starts, want 3", n)
 	}
 	if got := src.jobConclusion(106); got != "failure" {
 		t.Errorf("job conclusion = %q", got)
@@ -270,8 +274,8 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	if got := src.log(t, job.Steps[3].ID); got != "cleanup cancelled\n" {
 		t.Errorf("log = %q", got)
 	}
-	if len(fe.commands(t, "stop")) != 1 || len(fe.commands(t, "start")) != 1 {
-		t.Errorf("want one docker stop and one docker start: %v", fe.calls(t))
+	if len(fe.commands(t, "stop")) != 1 || len(fe.commands(t, "start")) != 2 {
+		t.Errorf("want one docker stop and one docker start after the first: %v", fe.calls(t))
 	}
 
 	// The time for the steps after a cancel is bounded.
@@ -325,7 +329,7 @@ func TestStepShells(t *testing.T) {
 		"sh -e {0}\n",
 		"##[error]Invalid shell option. Shell must be a valid built-in (bash, sh, cmd, powershell, pwsh) or a format string containing '{0}'\n",
 		"/workspace/1.22\n/tmp/_shithub/temp/_runner_file_commands/10908/script.sh\n",
-		"##[error]actions are not supported yet: actions/setup-go@v5\n",
+		"##[error]cannot fetch actions/setup-go@v5: this runner has no data directory for actions (--data-dir)\n",
 	}
 	for i, w := range want {
 		if got := src.log(t, job.Steps[i+1].ID); got != w {
@@ -425,12 +429,12 @@ func TestStepServices(t *testing.T) {
 	if got := src.log(t, job.Steps[1].ID); got != "49153 shithub-actions-test-113-svc-db\n" {
 		t.Errorf("log = %q", got)
 	}
-	runs := fe.commands(t, "run")
-	if len(runs) != 2 {
+	runs := fe.commands(t, "run") // the services; the job's container is made with docker create
+	if len(runs) != 1 {
 		t.Fatalf("docker runs = %v", runs)
 	}
 	svc := strings.Join(runs[0].Args, " ")
-	for _, s := range []string{"--name shithub-actions-test-113-svc-db", "--network shithub-actions-test-113-net --network-alias db",
+	for _, s := range []string{"--name shithub-actions-test-113-svc-db", "--network shithub-actions-test-113 --network-alias db", "--cap-drop ALL",
 		"-p 127.0.0.1::5432", "--health-cmd=pg_isready -U postgres", "--health-interval=1s", "--env-file ", "-- postgres:16"} {
 		if !strings.Contains(svc, s) {
 			t.Errorf("service run %q lacks %q", svc, s)
@@ -439,8 +443,8 @@ func TestStepServices(t *testing.T) {
 	if strings.Contains(svc, "pw-secret") {
 		t.Errorf("a service's env value in argv: %q", svc)
 	}
-	if !strings.Contains(strings.Join(runs[1].Args, " "), "--network shithub-actions-test-113-net") {
-		t.Errorf("job container not on the network: %q", runs[1].Args)
+	if creates := fe.commands(t, "create"); len(creates) != 1 || !strings.Contains(strings.Join(creates[0].Args, " "), "--network shithub-actions-test-113 ") {
+		t.Errorf("job container not on the network: %q", creates)
 	}
 	var tail []string
 	for _, c := range fe.calls(t) {
@@ -448,8 +452,9 @@ func TestStepServices(t *testing.T) {
 			tail = append(tail, strings.Join(c.Args, " "))
 		}
 	}
-	wantTail := []string{"network create --label shithub-actions.instance=test --label shithub-actions.job=113 shithub-actions-test-113-net",
-		"rm -f shithub-actions-test-113", "rm -f -v shithub-actions-test-113-svc-db", "network rm shithub-actions-test-113-net"}
+	wantTail := []string{"network create --label shithub-actions.instance=test --label shithub-actions.run=7 --label shithub-actions.job=113 shithub-actions-test-113",
+		"network inspect -f {{range .IPAM.Config}}{{.Gateway}} {{end}} shithub-actions-test-113",
+		"rm -f -v shithub-actions-test-113", "rm -f -v shithub-actions-test-113-svc-db", "network rm shithub-actions-test-113"}
 	if !slices.Equal(tail, wantTail) {
 		t.Errorf("network and rm calls:\n got %q\nwant %q", tail, wantTail)
 	}
@@ -465,7 +470,7 @@ func TestStepServices(t *testing.T) {
 	}{
 		{ContainerSpec{Image: "x", Options: "--privileged"}, "", "--privileged is not allowed here"},
 		{ContainerSpec{Image: "x", Options: "--network=host"}, "", "--network is not allowed here"},
-		{ContainerSpec{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a bind mount's source must be in the workspace"},
+		{ContainerSpec{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a volume's source must be the workspace itself"},
 		{ContainerSpec{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
 		{ContainerSpec{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
 	} {
@@ -483,8 +488,8 @@ func TestStepServices(t *testing.T) {
 		if got := src.log(t, job.Steps[0].ID); !strings.Contains(got, tc.want) {
 			t.Errorf("%+v: Set up job log %q lacks %q", tc.svc, got, tc.want)
 		}
-		if n := len(fe.commands(t, "network")); n != 2 {
-			t.Errorf("%+v: network calls = %d, want create and rm", tc.svc, n)
+		if n := len(fe.commands(t, "network")); n != 3 {
+			t.Errorf("%+v: network calls = %d, want create, inspect and rm", tc.svc, n)
 		}
 	}
 }

@@ -169,10 +169,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 
 // saveState keeps a value for the step's post step (the actions issue).
 func (o *stepOutput) saveState(name, value string) {
-	key := o.step.StepKey
-	if key == "" {
-		key = "__" + strconv.FormatInt(o.step.ID, 10)
-	}
+	key := o.step.stateKey()
 	st := &o.j.st
 	if st.state[key] == nil {
 		st.state[key] = map[string]string{}
@@ -320,6 +317,11 @@ func (j *execJob) applyFiles(step *claimedStep, f stepFiles, out *stepOutput, re
 	if err != nil {
 		return err
 	}
+	return j.applyFileMap(step, f, files, out, res)
+}
+
+// applyFileMap applies environment files already read (by their base names).
+func (j *execJob) applyFileMap(step *claimedStep, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
 	st := &j.st
 	var failed []string
 	apply := func(name, file string, fn func(envFileKV)) {

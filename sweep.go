@@ -1,6 +1,7 @@
-// Sweeping orphaned job containers: a job whose container could not be
-// removed when it ended (the engine was away at that moment) leaves one
-// running; the sweep removes it once the engine answers again.
+// Sweeping orphaned job resources: a job whose container, network or
+// volume could not be removed when it ended (the engine was away at that
+// moment) leaves them behind; the sweep removes them once the engine
+// answers again.
 
 package main
 
@@ -14,37 +15,47 @@ import (
 // sweepEvery is how often an executor looks for orphaned containers.
 const sweepEvery = 15 * time.Second
 
-// sweepOrphans removes this instance's containers whose jobs no worker is
-// running any more, and returns how many it removed.
+// sweepOrphans removes this instance's containers, and then networks and
+// volumes, whose jobs no worker is running any more, and returns how many
+// it removed. Containers go first: a network cannot go while one is on it.
 func (ex *executor) sweepOrphans(ctx context.Context) (int, error) {
-	out, _, err := ex.docker.output(ctx, "ps", "-a", "--filter", "label="+labelInstance+"="+ex.cfg.Instance,
-		"--format", `{{.ID}} {{.Label "`+labelJob+`"}}`)
-	if err != nil {
-		return 0, err
-	}
 	ex.mu.Lock()
 	live := make(map[int64]bool, len(ex.jobs))
 	for id := range ex.jobs {
 		live[id] = true
 	}
 	ex.mu.Unlock()
-	var orphans []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
+	filter := "label=" + labelInstance + "=" + ex.cfg.Instance
+	format := `{{.Label "` + labelJob + `"}}`
+	removed := 0
+	for _, kind := range []struct{ ls, rm []string }{
+		{[]string{"ps", "-a", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"rm", "-f"}},
+		{[]string{"network", "ls", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"network", "rm"}},
+		{[]string{"volume", "ls", "--filter", filter, "--format", "{{.Name}} " + format}, []string{"volume", "rm", "-f"}},
+	} {
+		out, _, err := ex.docker.output(ctx, kind.ls...)
+		if err != nil {
+			return removed, err
+		}
+		var orphans []string
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			if job, err := strconv.ParseInt(f[1], 10, 64); err == nil && !live[job] {
+				orphans = append(orphans, f[0])
+			}
+		}
+		if len(orphans) == 0 {
 			continue
 		}
-		if job, err := strconv.ParseInt(f[1], 10, 64); err == nil && !live[job] {
-			orphans = append(orphans, f[0])
+		if _, _, err := ex.docker.output(ctx, append(kind.rm, orphans...)...); err != nil {
+			return removed, err
 		}
+		removed += len(orphans)
 	}
-	if len(orphans) == 0 {
-		return 0, nil
-	}
-	if _, _, err := ex.docker.output(ctx, append([]string{"rm", "-f"}, orphans...)...); err != nil {
-		return 0, err
-	}
-	return len(orphans), nil
+	return removed, nil
 }
 
 // sweepLoop sweeps every sweepEvery until ctx is done; an engine that does

@@ -14,9 +14,26 @@ func TestSweepOrphans(t *testing.T) {
 	ex.mu.Lock()
 	ex.jobs[7] = &execJob{}
 	ex.mu.Unlock()
+	fe.set(t, "network-ls-output", "ne7001 5\nne7002 7\n")
+	fe.set(t, "volume-ls-output", "shithub-vol-9 9\n")
 	n, err := ex.sweepOrphans(context.Background())
-	if err != nil || n != 2 {
-		t.Fatalf("sweepOrphans = %d, %v; want 2 removed", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("sweepOrphans = %d, %v; want 4 removed (2 containers, a network, a volume)", n, err)
+	}
+	var nets, vols []dockerCall
+	for _, c := range fe.calls(t) {
+		if len(c.Args) > 1 && c.Args[1] == "rm" {
+			switch c.Args[0] {
+			case "network":
+				nets = append(nets, c)
+			case "volume":
+				vols = append(vols, c)
+			}
+		}
+	}
+	if len(nets) != 1 || !slices.Equal(nets[0].Args, []string{"network", "rm", "ne7001"}) ||
+		len(vols) != 1 || !slices.Equal(vols[0].Args, []string{"volume", "rm", "-f", "shithub-vol-9"}) {
+		t.Fatalf("network and volume removals = %v, %v", nets, vols)
 	}
 	rms := fe.commands(t, "rm")
 	if len(rms) != 1 || !slices.Equal(rms[0].Args, []string{"rm", "-f", "c0ffee01", "c0ffee03"}) {
@@ -28,6 +45,8 @@ func TestSweepOrphans(t *testing.T) {
 	}
 	// Nothing to sweep: no rm.
 	fe.set(t, "ps-output", "c0ffee02 7\n")
+	fe.set(t, "network-ls-output", "ne7002 7\n")
+	fe.set(t, "volume-ls-output", "")
 	if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
 		t.Fatalf("a second sweep = %d, %v; want nothing removed", n, err)
 	}

@@ -67,6 +67,9 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 		}
 		wf, errs := checkWorkflow(path.Base(f), content)
 		perr := parseErr(errs)
+		if len(content) > maxWorkflowBytes {
+			content = content[:maxWorkflowBytes+1] // enough for a re-run to fail the same way
+		}
 		if perr == nil {
 			if wf.Push == nil {
 				continue

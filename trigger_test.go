@@ -126,3 +126,57 @@ func TestDispatch(t *testing.T) {
 	// By the workflow's numeric id, as GitHub allows.
 	ts.want(request{method: "POST", path: path(fmt.Sprint(r.WorkflowID)), auth: bearer(ts.tokens["bob"]), body: `{"ref":"main"}`}, 204, nil)
 }
+
+// TestPushHugeWorkflows: a push of workflows over the limits makes failed
+// runs whose logs name the file and the limit, and stores no jobs or steps
+// beyond that one failure, nor more than 512 KiB of the file.
+func TestPushHugeWorkflows(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	bomb := "on: push\njobs:\n  j0: &j\n    runs-on: x\n    steps:\n      - &s {run: x}\n" + strings.Repeat("      - *s\n", 999)
+	for i := 1; i < 1000; i++ {
+		bomb += fmt.Sprintf("  j%d: *j\n", i)
+	}
+	sha := commitFiles(t, ts.git, map[string]string{
+		".shithub/workflows/bomb.yml": bomb,
+		".shithub/workflows/huge.yml": "on: push\n#" + strings.Repeat("x", maxWorkflowBytes) + "\n",
+	})
+	var out runsJSON
+	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
+		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, ts.sha, sha)}, 201, &out)
+	want := map[string]string{
+		".shithub/workflows/bomb.yml": "bomb.yml:1:1: YAML aliases expand this workflow from",
+		".shithub/workflows/huge.yml": "huge.yml: the file is 524299 bytes; a workflow file may have at most 524288 (512 KiB)",
+	}
+	for _, r := range out.WorkflowRuns {
+		msg, ok := want[r.WorkflowFile]
+		if !ok {
+			continue
+		}
+		delete(want, r.WorkflowFile)
+		if r.Status != statusCompleted || r.Conclusion == nil || *r.Conclusion != conclusionFailure {
+			t.Errorf("%s: run %s/%v, want completed/failure", r.WorkflowFile, r.Status, r.Conclusion)
+		}
+		var jobs struct{ Jobs []jobJSON }
+		ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", r.ID)}, 200, &jobs)
+		if len(jobs.Jobs) != 1 || len(jobs.Jobs[0].Steps) != 1 {
+			t.Fatalf("%s: %d jobs stored, want only the parse failure", r.WorkflowFile, len(jobs.Jobs))
+		}
+		res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs.Jobs[0].ID), "")
+		if !strings.Contains(string(res.body), msg) {
+			t.Errorf("%s: log = %q, want %q", r.WorkflowFile, res.body, msg)
+		}
+		content, err := ts.store.runContent(context.Background(), r.ID)
+		if err != nil || len(content) > maxWorkflowBytes+1 {
+			t.Errorf("%s: stored %d bytes of the file (%v), want at most %d", r.WorkflowFile, len(content), err, maxWorkflowBytes+1)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no runs for %v", want)
+	}
+	var steps int
+	ts.store.db.QueryRow("SELECT COUNT(*) FROM steps").Scan(&steps)
+	if steps > 10 {
+		t.Errorf("%d steps stored", steps)
+	}
+}

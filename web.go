@@ -228,18 +228,18 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
 	name := strings.TrimSpace(r.PostFormValue("username"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))
-	key := clientKey(r)
 	fail := func(code int, msg string) error {
 		return s.render(w, r, code, "login", webLayout{Title: "Sign in", Next: next, Page: loginPage{Username: name, Error: msg}})
 	}
-	if wait := s.web.limiter.wait(key); wait > 0 {
+	wait, done := s.web.limiter.acquire(s.clientKey(r))
+	if done == nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		mins := int((wait + time.Minute - 1) / time.Minute)
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d minute(s).", mins))
 	}
 	u, tok, err := s.checkLogin(r, name, secret)
+	done(err == nil || !errors.Is(err, errBadLogin)) // only wrong credentials count
 	if errors.Is(err, errBadLogin) {
-		s.web.limiter.fail(key)
 		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+scopeRead+".")
 	}
 	if err != nil {
@@ -276,6 +276,9 @@ var webStateLabels = map[string]string{
 	"timed_out": "Timed out", "running": "In progress", "queued": "Queued", "cancelling": "Cancelling",
 	"neutral": "Completed",
 }
+
+// webAnnotationLabels names each annotation level.
+var webAnnotationLabels = map[string]string{"error": "Error", "warning": "Warning", "notice": "Notice"}
 
 // webState is the one word a status and conclusion show as.
 func webState(status, conclusion string, cancelRequested bool) string {
@@ -518,16 +521,43 @@ type stepView struct {
 }
 
 type jobView struct {
-	ID        int64
-	Name      string
-	State     string
-	Duration  string
-	Needs     []string
-	RunsOn    []string
-	CanCancel bool
-	CancelURL string
-	LogURL    string
-	Steps     []stepView
+	ID          int64
+	Name        string // a matrix leg's is GitHub's leg name, `test (1.22, ubuntu-latest)`
+	State       string
+	Duration    string
+	Needs       []string
+	RunsOn      []string
+	CanCancel   bool
+	CancelURL   string
+	LogURL      string
+	Environment *envView
+	Annotations []annotationView
+	Summaries   []summaryView
+	Steps       []stepView
+}
+
+// envView is a job's environment: its name, and its url as a link only
+// when it is an absolute http or https URL.
+type envView struct {
+	Name string
+	URL  string
+}
+
+type annotationView struct {
+	Level   string // error, warning, notice
+	Label   string // Error, Warning, Notice
+	Title   string
+	Message string
+	Where   string // file:line:col, as far as they are known
+	Step    string // the step's name, and its log's anchor
+	StepURL string
+}
+
+// summaryView is a step's $GITHUB_STEP_SUMMARY rendered by mdRender,
+// which writes only its own safe tags.
+type summaryView struct {
+	Step string
+	HTML template.HTML
 }
 
 type runView struct {
@@ -554,26 +584,69 @@ type runView struct {
 	CanWrite  bool
 	CancelURL string
 	RerunURL  string
+	Artifacts []artifactView
 }
 
-// orderJobs sorts jobs so that each comes after the jobs it needs, file
-// order among those free to go (Kahn's algorithm, stable).
+// orderJobs sorts jobs so that each comes after the jobs it needs (every
+// leg of a matrix job), file order among those free to go (Kahn's
+// algorithm, stable).
 func orderJobs(jobs []*Job) []*Job {
-	done := map[string]bool{}
+	waiting := map[string]int{} // legs not yet placed, by the job's id in the workflow
+	for _, j := range jobs {
+		waiting[jobBaseKey(j)]++
+	}
 	out := make([]*Job, 0, len(jobs))
 	left := slices.Clone(jobs)
 	for len(left) > 0 {
 		i := slices.IndexFunc(left, func(j *Job) bool {
-			return !slices.ContainsFunc(j.Needs, func(n string) bool { return !done[n] })
+			return !slices.ContainsFunc(j.Needs, func(n string) bool { return waiting[n] > 0 })
 		})
 		if i < 0 {
-			i = 0 // a cycle or an unknown need: keep file order
+			i = 0 // a cycle: keep file order
 		}
-		done[left[i].JobKey] = true
+		waiting[jobBaseKey(left[i])]--
 		out = append(out, left[i])
 		left = slices.Delete(left, i, i+1)
 	}
 	return out
+}
+
+// jobBaseKey is the job's id in the workflow, which needs name.
+func jobBaseKey(j *Job) string {
+	if j.BaseKey != "" {
+		return j.BaseKey
+	}
+	return j.JobKey
+}
+
+// newEnvView is what the page shows of a job's environment.
+func newEnvView(e *Environment) *envView {
+	if e == nil || e.Name == "" && e.URL == "" {
+		return nil
+	}
+	v := &envView{Name: e.Name}
+	if u, err := url.Parse(e.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		v.URL = u.String()
+	}
+	return v
+}
+
+// annotationWhere is where an annotation points: file:line:col, or
+// file:line-endline when it spans lines, as far as they are known.
+func annotationWhere(a Annotation) string {
+	if a.Line <= 0 {
+		return a.File
+	}
+	where := strconv.Itoa(a.Line)
+	if a.EndLine > a.Line {
+		where += "-" + strconv.Itoa(a.EndLine)
+	} else if a.Col > 0 {
+		where += ":" + strconv.Itoa(a.Col)
+	}
+	if a.File == "" {
+		return "line " + where
+	}
+	return a.File + ":" + where
 }
 
 func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
@@ -591,7 +664,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Event: run.Event, Branch: refName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != statusCompleted, LiveURL: here + "/live",
-		CanWrite: v.csrf != "" && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
+		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
 	}
 	if run.ParentRunID != 0 {
 		if pr, err := s.store.runByID(ctx, run.ParentRunID); err == nil {
@@ -607,20 +680,45 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range children {
 		rv.Children = append(rv.Children, runLink{Index: c.RunIndex, URL: fmt.Sprintf("%s/runs/%d", tab, c.RunIndex), State: webState(c.Status, c.Conclusion, false)})
 	}
+	if rv.Artifacts, err = s.runArtifactViews(ctx, run.ID, here); err != nil {
+		return err
+	}
 	jobs, err := s.store.runJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	for _, j := range orderJobs(jobs) {
-		chunks, err := s.store.jobLogChunks(ctx, j.ID)
-		if err != nil {
-			return err
-		}
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
 			CanCancel: j.Status != statusCompleted && !j.CancelRequested,
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
+		}
+		jv.Environment = newEnvView(j.Environment)
+		anns, err := s.store.jobAnnotations(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		steps := map[int64]*Step{}
+		for _, st := range j.Steps {
+			steps[st.ID] = st
+		}
+		for _, a := range anns {
+			av := annotationView{Level: a.Level, Label: webAnnotationLabels[a.Level], Title: a.Title, Message: a.Message, Where: annotationWhere(a)}
+			if st := steps[a.StepID]; st != nil {
+				av.Step, av.StepURL = st.Name, fmt.Sprintf("#step-%d", st.ID)
+			}
+			jv.Annotations = append(jv.Annotations, av)
+		}
+		for _, st := range j.Steps {
+			if strings.TrimSpace(st.Summary) == "" {
+				continue
+			}
+			h, err := mdRender([]byte(st.Summary))
+			if err != nil { // over the cap, which the API refuses: say so rather than fail the page
+				h = "<p>" + template.HTMLEscapeString(err.Error()) + "</p>"
+			}
+			jv.Summaries = append(jv.Summaries, summaryView{Step: st.Name, HTML: template.HTML(h)})
 		}
 		for _, st := range j.Steps {
 			sv := stepView{
@@ -628,19 +726,12 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				Duration: span(st.StartedAt, st.CompletedAt, now), Truncated: st.LogTruncated,
 			}
 			sv.Open = sv.State == "running" || sv.State == "failure" || sv.State == "timed_out"
-			var mine []logChunk
-			var size int64
-			for _, c := range chunks {
-				if c.StepID == st.ID {
-					mine = append(mine, c)
-					size += int64(len(c.Data))
-				}
+			// Only the tail the page shows is read; the raw log has the rest.
+			mine, size, err := s.store.logTail(ctx, st.ID, webLogPageCap)
+			if err != nil {
+				return err
 			}
-			for len(mine) > 1 && size > webLogPageCap {
-				size -= int64(len(mine[0].Data))
-				sv.Omitted += int64(len(mine[0].Data))
-				mine = mine[1:]
-			}
+			sv.Omitted = max(0, st.LogSize-size)
 			var a ansiHTML
 			for _, c := range mine {
 				a.write(c.Data)
@@ -798,6 +889,9 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 	v, err := s.formViewer(w, r)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if !v.mayWrite() {
+		return nil, nil, nil, errLacksScope(scopeWrite)
 	}
 	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {

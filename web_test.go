@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -170,7 +174,13 @@ var webCSRFRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // value and the session's CSRF token.
 func (e *webEnv) webSignIn(user *User) (cookie, csrf string) {
 	e.t.Helper()
-	_, secret, err := e.st.createToken(context.Background(), user, "web", []string{scopeRead, scopeWrite}, 0)
+	return e.webSignInScopes(user, scopeRead, scopeWrite)
+}
+
+// webSignInScopes is webSignIn with a PAT of the given scopes.
+func (e *webEnv) webSignInScopes(user *User, scopes ...string) (cookie, csrf string) {
+	e.t.Helper()
+	_, secret, err := e.st.createToken(context.Background(), user, "web", scopes, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -529,6 +539,42 @@ func TestWebCancel(t *testing.T) {
 	}
 }
 
+// TestWebReadOnlySession: a session signed in with a repo:read token gets
+// no Cancel or Re-run buttons, and its posts are refused as the API
+// refuses the token, even from the repository's owner.
+func TestWebReadOnlySession(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2) // #1, completed
+	done := e.webClaim()
+	if err := e.st.completeJob(context.Background(), e.runner.ID, done.JobID, "completed", "success"); err != nil {
+		t.Fatal(err)
+	}
+	e.webMakeRun(e.priv, "ci.yml", webTestWorkflow, "main", webSHA1) // #2, queued
+	readCookie, readCSRF := e.webSignInScopes(e.alice, scopeRead)
+	writeCookie, _ := e.webSignInScopes(e.alice, scopeRead, scopeWrite)
+	buttons := []string{"Cancel run</button>", "Cancel job</button>"}
+
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(writeCookie)), 200, buttons...)
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(writeCookie)), 200, "Re-run</button>")
+	w := e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(readCookie))
+	webExpect(t, w, 200, "Signed in as <strong>alice</strong>")
+	webLacks(t, w, buttons...)
+	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run</button>")
+
+	run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
+	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	for _, target := range []string{"/alice/secret/actions/runs/2/cancel",
+		"/alice/secret/actions/runs/2/jobs/" + webItoa(jobs[0].ID) + "/cancel", "/alice/secret/actions/runs/1/rerun"} {
+		webExpect(t, e.do("POST", target, url.Values{"csrf": {readCSRF}}, webCookie(readCookie)), 403, "lacks the repo:write scope")
+	}
+	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == statusCompleted {
+		t.Errorf("a read-only session cancelled run 2")
+	}
+	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, errNotFound) {
+		t.Errorf("a read-only session re-ran run 1: %v", err)
+	}
+}
+
 // TestWebCancelRunWithNeeds cancels a whole queued run whose jobs need one
 // another, through the page and so through s.cancelJobs.
 func TestWebCancelRunWithNeeds(t *testing.T) {
@@ -663,6 +709,64 @@ func TestWebLogin(t *testing.T) {
 	// An expired token.
 	e.tick(time.Hour)
 	webExpect(t, login("bob", short, "/"), 403)
+}
+
+// TestWebLoginParallel: wrong sign-ins sent all at once from one address
+// get no more tries than wrong sign-ins sent one by one.
+func TestWebLoginParallel(t *testing.T) {
+	e := newWebTestServer(t)
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bad := fmt.Sprintf("shithub_pat_%032d", i)
+			codes <- e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {bad}}).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	tried := 0
+	for c := range codes {
+		if c != http.StatusTooManyRequests {
+			tried++
+		}
+	}
+	if tried != webLoginMaxFails {
+		t.Errorf("%d of 40 parallel wrong sign-ins were tried, want %d", tried, webLoginMaxFails)
+	}
+}
+
+// TestWebLoginBehindProxy: with --trust-proxy, clients behind the proxy are
+// limited one by one; without it, X-Forwarded-For changes nothing.
+func TestWebLoginBehindProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		e := newWebTestServer(t)
+		if trust {
+			e.srv.trustProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}
+		}
+		from := func(client string) webOpt {
+			return func(r *http.Request) { r.RemoteAddr = "10.0.0.1:5555"; r.Header.Set("X-Forwarded-For", client) }
+		}
+		for i := range webLoginMaxFails {
+			// An attacker who sends a new X-Forwarded-For each time.
+			e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from(fmt.Sprintf("203.0.113.%d", i)))
+		}
+		attacker := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("203.0.113.99")).Code
+		if trust && attacker != http.StatusForbidden || !trust && attacker != http.StatusTooManyRequests {
+			t.Errorf("trust %v: a 6th wrong sign-in through the proxy: %d", trust, attacker)
+		}
+		if trust {
+			// The proxy says who the client is: one client is held back.
+			for range webLoginMaxFails {
+				e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7"))
+			}
+			if c := e.do("POST", "/login", url.Values{"username": {"bob"}, "token": {"wrong"}}, from("198.51.100.7")).Code; c != http.StatusTooManyRequests {
+				t.Errorf("a client behind a trusted proxy after %d failures: %d, want 429", webLoginMaxFails, c)
+			}
+		}
+	}
 }
 
 func TestWebLogoutAndExpiry(t *testing.T) {
@@ -835,6 +939,57 @@ func TestWebJobLog(t *testing.T) {
 	webExpect(t, e.do("GET", "/alice/hello/actions/runs/2/jobs/"+webItoa(job.JobID)+"/log", nil), 404)
 }
 
+// TestLogsStream: the raw log is read and sent a page of chunks at a time,
+// and the run page reads only the tail it shows, so memory does not grow
+// with a log's size.
+func TestLogsStream(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA1)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, step, "running", "")
+	const chunks, chunkSize = 48, 64 << 10 // 3 MiB, as a runner sends it
+	var want strings.Builder
+	for i := range chunks {
+		data := fmt.Sprintf("%04d %s\n", i, strings.Repeat("x", chunkSize-6))
+		want.WriteString(data)
+		e.webLog(job.JobID, step, int64(i+1), data)
+	}
+	var pages, rows, bytes, maxRows int
+	e.st.onLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
+	reset := func() { pages, rows, bytes, maxRows = 0, 0, 0, 0 }
+
+	for _, target := range []string{"/api/v1/repos/alice/hello/actions/jobs/" + webItoa(job.JobID) + "/logs",
+		"/alice/hello/actions/runs/1/jobs/" + webItoa(job.JobID) + "/log"} {
+		reset()
+		w := e.do("GET", target, nil)
+		if w.Code == http.StatusFound { // the API's log answers with a signed link
+			loc, err := url.Parse(w.Header().Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reset()
+			w = e.do("GET", loc.RequestURI(), nil)
+		}
+		webExpect(t, w, 200)
+		if !strings.Contains(w.Body.String(), "##[group]Run go vet ./...\n"+want.String()+"##[endgroup]\n") {
+			t.Errorf("GET %s: the log is not whole (%d bytes)", target, w.Body.Len())
+		}
+		if maxRows > logPageRows || rows != chunks || pages < chunks/logPageRows {
+			t.Errorf("GET %s: read %d rows in %d pages of up to %d rows; want %d rows in pages of at most %d",
+				target, rows, pages, maxRows, chunks, logPageRows)
+		}
+	}
+
+	reset()
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, fmt.Sprintf("%04d ", chunks-1))
+	webLacks(t, w, "0000 xxx")
+	if limit := webLogPageCap + logPageRows*chunkSize; bytes > limit || maxRows > logPageRows {
+		t.Errorf("the run page read %d bytes in pages of up to %d rows; want at most %d bytes, the tail it shows", bytes, maxRows, limit)
+	}
+}
+
 func TestOrderJobs(t *testing.T) {
 	j := func(key string, needs ...string) *Job { return &Job{JobKey: key, Needs: needs} }
 	got := []string{}
@@ -844,4 +999,124 @@ func TestOrderJobs(t *testing.T) {
 	if strings.Join(got, ",") != "lint,build,test,deploy,loop" {
 		t.Errorf("order %v", got)
 	}
+}
+
+const webMatrixWorkflow = `name: Matrix
+on: push
+jobs:
+  deploy:
+    needs: test
+    if: always()
+    runs-on: ubuntu-latest
+    environment:
+      name: production
+      url: javascript:alert(1)
+    steps:
+      - run: ./deploy
+  test:
+    strategy:
+      matrix:
+        go: ['1.22', '1.23']
+    runs-on: ubuntu-latest
+    environment:
+      name: staging <b>
+      url: https://staging.example.com/?a=1&b="<x>"
+    steps:
+      - name: Unit tests
+        run: go test ./...
+`
+
+// TestWebRunPageReports: matrix legs under their leg names and before the
+// job that needs them, each job's environment (a url only when http or
+// https), annotations with where they point and the step they came from,
+// step summaries as safe HTML, and ::group:: sections collapsible.
+func TestWebRunPageReports(t *testing.T) {
+	e := newWebTestServer(t)
+	ctx := context.Background()
+	e.webMakeRun(e.pub, "matrix.yml", webMatrixWorkflow, "main", webSHA1)
+	e.tick(time.Minute)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, job.Steps[0].ID, "running", "")
+	e.webStep(job.JobID, job.Steps[0].ID, "completed", "success")
+	e.webStep(job.JobID, step, "running", "")
+	e.webLog(job.JobID, step, 1, "before\n##[group]Download <modules>\nfetching a\nfetching b\n##[endgroup]\n##[group]Compile\n")
+	e.webLog(job.JobID, step, 2, "cc -c x.c\n##[error]x.c:3: broken\n##[endgroup]\nafter\n")
+	for _, a := range []Annotation{
+		{StepID: step, Level: "error", Message: "undefined: <Foo>\nsecond line", File: "x.go", Line: 3, Col: 7, Title: "Build <failed>"},
+		{StepID: step, Level: "warning", Message: "deprecated", File: "y.go", Line: 10, EndLine: 12},
+		{StepID: step, Level: "notice", Message: "just so you know"},
+	} {
+		if kept, err := e.st.addAnnotation(ctx, e.runner.ID, job.JobID, a); err != nil || !kept {
+			t.Fatalf("annotation: %v, %v", kept, err)
+		}
+	}
+	summary := "## Results <script>alert(1)</script>\n\n| test | ok |\n| --- | :-: |\n| a | **yes** |\n\n<img src=x onerror=alert(1)>\n[x](javascript:alert(1))\n"
+	if err := e.st.setStepSummary(ctx, e.runner.ID, job.JobID, step, summary); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(30 * time.Second)
+	e.webStep(job.JobID, step, "completed", "failure")
+	// The failed leg cancels the other (fail-fast); deploy runs always().
+	if err := e.st.completeJob(ctx, e.runner.ID, job.JobID, "completed", "failure"); err != nil {
+		t.Fatal(err)
+	}
+
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200,
+		`>test (1.22)</h2>`, `>test (1.23)</h2>`,
+		`Environment: <strong>staging &lt;b&gt;</strong> · <a href="https://staging.example.com/?a=1&amp;b=%22%3cx%3e%22" rel="nofollow noopener noreferrer">`,
+		`Environment: <strong>production</strong></p>`,
+		// Annotations, escaped, with file, line and column, and their step.
+		`<li class="ann ann-error"><span class="l-tag l-error">Error</span> <strong>Build &lt;failed&gt;</strong> <code>x.go:3:7</code> <span class="muted">in <a href="#step-`+webItoa(step)+`">Unit tests</a></span>`,
+		`<div class="ann-msg">undefined: &lt;Foo&gt;`+"\n"+`second line</div>`,
+		`<code>y.go:10-12</code>`,
+		`<span class="l-tag l-notice">Notice</span> <span class="muted">in`,
+		// The summary, rendered, with no raw HTML and no script link.
+		`Summary of <strong>Unit tests</strong>`, `<h2>Results &lt;script&gt;alert(1)&lt;/script&gt;</h2>`,
+		`<td class="align-center"><strong>yes</strong></td>`, `&lt;img src=x onerror=alert(1)&gt;`,
+		// Groups: collapsible sections, closed, with their titles.
+		`before`+"\n"+`<details class="group"><summary><span class="l-group">Download &lt;modules&gt;</span></summary>fetching a`+"\n"+`fetching b`+"\n"+`</details>`+
+			`<details class="group"><summary><span class="l-group">Compile</span></summary>cc -c x.c`+"\n"+
+			`<span class="l-error"><span class="l-tag">Error: </span>x.c:3: broken</span>`+"\n"+`</details>after`,
+	)
+	webLacks(t, w, "javascript:", "<script>alert", "<img", "##[group]", "##[endgroup]", `href="javascript`)
+	body := w.Body.String()
+	// Both legs come before the job that needs them, though it is first in the file.
+	if l1, l2, d := strings.Index(body, ">test (1.22)</h2>"), strings.Index(body, ">test (1.23)</h2>"), strings.Index(body, ">deploy</h2>"); l1 < 0 || l2 < l1 || d < l2 {
+		t.Errorf("jobs not in needs order: legs at %d and %d, deploy at %d", l1, l2, d)
+	}
+	golden(t, "web/run-reports.html", webNormalize(body))
+}
+
+// TestWebLiveGroups: a ::group:: section a live update continues comes as
+// its continuation, which the page's script moves into the section; the
+// state carries that the log is inside one.
+func TestWebLiveGroups(t *testing.T) {
+	e := newWebTestServer(t)
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA1)
+	job := e.webClaim()
+	step := job.Steps[1].ID
+	e.webStep(job.JobID, step, "running", "")
+	e.webLog(job.JobID, step, 1, "##[group]Install\nline 1\n##[group]Ti")
+	const target = "/alice/hello/actions/runs/1/live"
+	a := e.webLive(target, "")
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Install</span></summary>line 1`+"\n</details>" {
+		t.Fatalf("first answer: %+v", a.Logs)
+	}
+	after := func(l liveLog) string { return webItoa(l.StepID) + ":" + webItoa(l.Seq) + ":" + l.State }
+	// The title cut by the chunk was held back, whole in the next answer.
+	e.webLog(job.JobID, step, 2, "tle\nline 2\n")
+	a = e.webLive(target, after(a.Logs[0]))
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\n</details>" {
+		t.Fatalf("second answer: %+v", a.Logs)
+	}
+	e.webLog(job.JobID, step, 3, "line \x1b[1m3\n##[endgroup]\nout\n")
+	a = e.webLive(target, after(a.Logs[0]))
+	if len(a.Logs) != 1 || a.Logs[0].HTML != `<div class="gcont">line <span class="a-b">3</span>`+"\n</div>"+`<span class="a-b">out</span>`+"\n" {
+		t.Fatalf("third answer: %+v", a.Logs)
+	}
+	// The page of the same log has it in one piece.
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\nline <span class=\"a-b\">3</span>\n</details>")
 }

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"regexp"
 	"slices"
@@ -133,7 +134,7 @@ func (s *WorkflowStep) Kind() string {
 	switch {
 	case s.Uses == "":
 		return "run"
-	case strings.HasPrefix(strings.ToLower(s.Uses), "actions/checkout@"):
+	case isCheckoutAction(s.Uses):
 		return "checkout"
 	}
 	return "uses"
@@ -141,6 +142,17 @@ func (s *WorkflowStep) Kind() string {
 
 // defaultTimeoutMinutes is GitHub's default job timeout.
 const defaultTimeoutMinutes = 360
+
+// Limits on a workflow file, checked before anything of it is stored, so
+// that one push cannot make a write transaction that stalls every other.
+const (
+	maxWorkflowBytes  = 512 << 10 // a workflow file's size
+	maxAliasExpansion = 10        // YAML aliases may grow the document to this many times its nodes...
+	minAliasBudget    = 10000     // ...or to this many nodes, whichever is more
+	maxJobs           = 256       // jobs in one run: GitHub's matrix limit
+	maxSteps          = 1000      // steps in one job
+	maxTimeoutMinutes = 4320      // 72 hours: GitHub's limit for self-hosted runners
+)
 
 var (
 	// GitHub takes any env name (env.default-python is common); only what
@@ -207,6 +219,9 @@ func parseWorkflow(file string, data []byte) (*Workflow, error) {
 // checkWorkflow parses the workflow file named file and returns every
 // problem, in file order; the workflow is nil when there is any.
 func checkWorkflow(file string, data []byte) (*Workflow, workflowErrors) {
+	if len(data) > maxWorkflowBytes {
+		return nil, workflowErrors{{File: file, Msg: fmt.Sprintf("the file is %d bytes; a workflow file may have at most %d (512 KiB)", len(data), maxWorkflowBytes)}}
+	}
 	p := &wfParser{file: file}
 	w := p.parse(data)
 	if len(p.errs) > 0 {
@@ -316,7 +331,49 @@ func (p *wfParser) decode(data []byte) *yaml.Node {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root = doc.Content[0]
 	}
+	if nodes, expanded := aliasExpansion(&doc); expanded > max(maxAliasExpansion*nodes, minAliasBudget) {
+		p.errorf(root, "YAML aliases expand this workflow from %d to %d nodes; at most %d times the written size (or %d nodes) is allowed",
+			nodes, expanded, maxAliasExpansion, minAliasBudget)
+		return nil
+	}
 	return deref(root)
+}
+
+// aliasExpansion counts the nodes of a document as written and as its
+// reader sees it, every alias replaced by what it names. Walking the parse
+// expands aliases, so a few kilobytes of nested aliases (a "billion laughs")
+// would otherwise become millions of jobs and steps. Sizes are memoized per
+// node, so this is linear in the written size; the count saturates rather
+// than overflows.
+func aliasExpansion(doc *yaml.Node) (nodes, expanded int) {
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) int
+	size = func(n *yaml.Node, depth int) int {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			if depth > 1000 { // an alias inside what it names; the parser refuses those already
+				return math.MaxInt32
+			}
+			return size(n.Alias, depth+1)
+		}
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		total := 1
+		for _, c := range n.Content {
+			total = min(total+size(c, depth+1), math.MaxInt32)
+		}
+		memo[n] = total
+		return total
+	}
+	var count func(n *yaml.Node)
+	count = func(n *yaml.Node) {
+		nodes++
+		for _, c := range n.Content {
+			count(c)
+		}
+	}
+	count(doc)
+	return nodes, size(doc, 0)
 }
 
 // syntaxError records the yaml package's "yaml: line N: msg" in our format.
@@ -499,6 +556,17 @@ func (p *wfParser) numberOrExpr(n *yaml.Node, what, key string) string {
 	return ""
 }
 
+// timeoutMinutes is numberOrExpr for timeout-minutes: a number must be
+// within 1 to maxTimeoutMinutes (an expression is checked when evaluated).
+func (p *wfParser) timeoutMinutes(n *yaml.Node, what, key string) string {
+	v := p.numberOrExpr(n, what, key)
+	if f, err := strconv.ParseFloat(v, 64); err == nil && (f < 1 || f > maxTimeoutMinutes) {
+		p.errorf(n, "%s must be a whole number from 1 to %d", what, maxTimeoutMinutes)
+		return ""
+	}
+	return v
+}
+
 // expr checks the expressions in s, found at n, against the contexts the
 // workflow key allows (exprCheck); it reports at the string's position.
 func (p *wfParser) expr(n *yaml.Node, s, key string) {
@@ -655,6 +723,10 @@ func (p *wfParser) jobs(n *yaml.Node) []*WorkflowJob {
 		p.errorf(n, "jobs must not be empty")
 		return nil
 	}
+	if n.Kind == yaml.MappingNode && len(n.Content)/2 > maxJobs {
+		p.errorf(n, "jobs has %d jobs; a run may have at most %d", len(n.Content)/2, maxJobs)
+		return nil
+	}
 	var jobs []*WorkflowJob
 	var needNodes [][]*yaml.Node // parallel to jobs, for error lines
 	index := make(map[string]int)
@@ -784,7 +856,7 @@ func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node) {
 		case "defaults":
 			j.Defaults = p.defaults(kv.v, "defaults of "+where, jk+"defaults.run")
 		case "timeout-minutes":
-			j.TimeoutMinutes = p.numberOrExpr(kv.v, "timeout-minutes of "+where, jk+"timeout-minutes")
+			j.TimeoutMinutes = p.timeoutMinutes(kv.v, "timeout-minutes of "+where, jk+"timeout-minutes")
 		case "continue-on-error":
 			j.ContinueOnError = p.boolOrExpr(kv.v, "continue-on-error of "+where, jk+"continue-on-error")
 		case "strategy":
@@ -1153,6 +1225,10 @@ func (p *wfParser) steps(n *yaml.Node, job string) []WorkflowStep {
 		p.errorf(n, "steps of %s must be a non-empty list", job)
 		return nil
 	}
+	if len(n.Content) > maxSteps {
+		p.errorf(n, "steps of %s has %d steps; a job may have at most %d", job, len(n.Content), maxSteps)
+		return nil
+	}
 	steps := make([]WorkflowStep, 0, len(n.Content))
 	ids := map[string]bool{}
 	for i, c := range n.Content {
@@ -1222,7 +1298,7 @@ func (p *wfParser) step(n *yaml.Node, where string) (WorkflowStep, *yaml.Node) {
 		case "continue-on-error":
 			s.ContinueOnError = p.boolOrExpr(kv.v, "continue-on-error of "+where, sk+"continue-on-error")
 		case "timeout-minutes":
-			s.TimeoutMinutes = p.numberOrExpr(kv.v, "timeout-minutes of "+where, sk+"timeout-minutes")
+			s.TimeoutMinutes = p.timeoutMinutes(kv.v, "timeout-minutes of "+where, sk+"timeout-minutes")
 		default:
 			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
 		}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseWorkflowFull(t *testing.T) {
@@ -193,6 +195,7 @@ func TestParseWorkflowErrors(t *testing.T) {
 		{"needs cycle", "on: push\njobs:\n  a:\n    runs-on: x\n    needs: c\n" + steps + "  b:\n    runs-on: x\n    needs: a\n" + steps + "  c:\n    runs-on: x\n    needs: b\n" + steps,
 			[]string{"bad.yml:10:12: needs cycle: a -> c -> b -> a"}},
 		{"zero timeout", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 0\n" + steps, []string{`bad.yml:5:22: timeout-minutes of job "a" must be a positive number or an expression`}},
+		{"timeout over 72 hours", "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: 4321\n" + steps, []string{`bad.yml:5:22: timeout-minutes of job "a" must be a whole number from 1 to 4320`}},
 		{"continue-on-error text", "on: push\njobs:\n  a:\n    runs-on: x\n    continue-on-error: maybe\n" + steps, []string{`bad.yml:5:24: continue-on-error of job "a" must be true, false or an expression`}},
 		{"job if with steps context", "on: push\njobs:\n  a:\n    runs-on: x\n    if: steps.x.outcome == 'success'\n" + steps,
 			[]string{"bad.yml:5:9: context 'steps' is not available in jobs.<job_id>.if at column 1 in expression `steps.x.outcome == 'success'`"}},
@@ -238,6 +241,77 @@ func TestParseWorkflowErrors(t *testing.T) {
 				t.Errorf("parseWorkflow(bad.yml) = %v, want %q", err, got[0])
 			}
 		})
+	}
+}
+
+// TestParseWorkflowLimits: a workflow that would make a huge run is an
+// error naming the file, found before anything is stored.
+func TestParseWorkflowLimits(t *testing.T) {
+	var b strings.Builder
+	job := func(id string, steps int) {
+		fmt.Fprintf(&b, "  %s:\n    runs-on: x\n    timeout-minutes: 4320\n    steps:\n", id)
+		for range steps {
+			b.WriteString("      - run: x\n")
+		}
+	}
+	src := func(build func()) string {
+		b.Reset()
+		b.WriteString("on: push\njobs:\n")
+		build()
+		return b.String()
+	}
+	// The issue's attack: one anchored job of 1,000 steps, aliased by
+	// 1,000 jobs, in about 20 KB.
+	bomb := "on: push\njobs:\n  j0: &j\n    runs-on: x\n    steps:\n      - &s {run: x}\n" +
+		strings.Repeat("      - *s\n", 999)
+	for i := 1; i < 1000; i++ {
+		bomb += fmt.Sprintf("  j%d: *j\n", i)
+	}
+	// The classic one: nested lists of aliases.
+	laughs := "on: push\nenv: {A: x}\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n  b:\n    runs-on: x\n    steps: &l0 [{run: x}]\n"
+	for i := 1; i <= 6; i++ {
+		laughs += fmt.Sprintf("  c%d:\n    runs-on: x\n    steps: &l%d [", i, i) + strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", ") + "]\n"
+	}
+	tests := []struct {
+		name, src, want string
+	}{
+		{"file over 512 KiB", "on: push\n# " + strings.Repeat("x", maxWorkflowBytes) + "\n", "big.yml: the file is 524300 bytes; a workflow file may have at most 524288 (512 KiB)"},
+		{"alias bomb", bomb, "big.yml:1:1: YAML aliases expand this workflow from"},
+		{"billion laughs", laughs, "big.yml:1:1: YAML aliases expand this workflow from"},
+		{"257 jobs", src(func() {
+			for i := range 257 {
+				job(fmt.Sprintf("j%d", i), 1)
+			}
+		}), "big.yml:3:3: jobs has 257 jobs; a run may have at most 256"},
+		{"1001 steps", src(func() { job("a", 1001) }), `big.yml:7:7: steps of job "a" has 1001 steps; a job may have at most 1000`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			w, err := parseWorkflow("big.yml", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("parseWorkflow(big.yml) = %d jobs, want error containing %q", len(w.Jobs), tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseWorkflow(big.yml): err = %v, want substring %q", err, tt.want)
+			}
+			t.Logf("%d bytes refused in %v: %v", len(tt.src), time.Since(start), err)
+		})
+	}
+	// At the limits, and with aliases used as people use them, it parses.
+	for name, ok := range map[string]string{
+		"256 jobs": src(func() {
+			for i := range 256 {
+				job(fmt.Sprintf("j%d", i), 1)
+			}
+		}),
+		"1000 steps": src(func() { job("a", 1000) }),
+		"shared env and steps": "on: push\nenv: &e {A: x, B: y}\njobs:\n  a:\n    runs-on: x\n    env: *e\n    steps: &s [{run: make}, {run: make test}]\n" +
+			"  b:\n    runs-on: x\n    env: *e\n    steps: *s\n  c:\n    runs-on: x\n    steps: *s\n",
+	} {
+		if _, err := parseWorkflow("ok.yml", []byte(ok)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

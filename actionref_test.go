@@ -1,0 +1,134 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseActionRef(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want actionRef
+		err  string
+	}{
+		{in: "actions/setup-go@v5", want: actionRef{Kind: actionRepo, Owner: "actions", Repo: "setup-go", Ref: "v5"}},
+		{in: "actions/cache/restore@v4", want: actionRef{Kind: actionRepo, Owner: "actions", Repo: "cache", Path: "restore", Ref: "v4"}},
+		{in: "o/r/a/b@0123456789abcdef0123456789abcdef01234567", want: actionRef{Kind: actionRepo, Owner: "o", Repo: "r", Path: "a/b", Ref: "0123456789abcdef0123456789abcdef01234567"}},
+		{in: "dtolnay/rust-toolchain@stable", want: actionRef{Kind: actionRepo, Owner: "dtolnay", Repo: "rust-toolchain", Ref: "stable"}},
+		{in: "o/r@release/v1", want: actionRef{Kind: actionRepo, Owner: "o", Repo: "r", Ref: "release/v1"}},
+		{in: "./.github/actions/build", want: actionRef{Kind: actionLocal, Local: ".github/actions/build"}},
+		{in: "./", want: actionRef{Kind: actionLocal, Local: "."}},
+		{in: "docker://alpine:3.20", want: actionRef{Kind: actionDocker, Image: "alpine:3.20"}},
+		{in: "", err: "must name an action"},
+		{in: "actions/checkout", err: "needs a version"},
+		{in: "actions/checkout@", err: "needs a version"},
+		{in: "checkout@v4", err: "want OWNER/REPO"},
+		{in: "/abs/path", err: "inside the workspace"},
+		{in: "../up", err: "inside the workspace"},
+		{in: "./a/../../up", err: "leaves the workspace"},
+		{in: "o/r@-upload-pack=x", err: "starts with '-'"},
+		{in: "o/r@a..b", err: "not a valid"},
+		{in: "o/r@v1 ", err: "spaces"},
+		{in: "o/r/../x@v1", err: "bad path"},
+		{in: "o/r//x@v1", err: "bad path"},
+		{in: "o$/r@v1", err: "bad owner"},
+		{in: "o/..@v1", err: "bad repository"},
+		{in: "docker://", err: "needs an image"},
+		{in: "docker://-v", err: "needs an image"},
+	} {
+		got, err := parseActionRef(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseActionRef(%q) = %+v, %v; want error containing %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseActionRef(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			continue
+		}
+		// String gives back what was written (local paths cleaned).
+		if back, _ := parseActionRef(got.String()); back != got {
+			t.Errorf("parseActionRef(%q).String() = %q, which parses to %+v", tc.in, got.String(), back)
+		}
+	}
+}
+
+func TestActionAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		patterns string
+		uses     string
+		want     bool
+	}{
+		{"", "anyone/anything@v1", true},
+		{"actions/*", "actions/setup-go@v5", true},
+		{"actions/*", "actions/cache/restore@v4", true},
+		{"actions/*", "docker/login-action@v3", false},
+		{"actions/*", "./local", true},
+		{"actions/setup-go@v5", "actions/setup-go@v5", true},
+		{"actions/setup-go@v5", "actions/setup-go@v4", false},
+		{"actions/cache", "actions/cache/save@v4", true},
+		{"actions/cache/save", "actions/cache/restore@v4", false},
+		{"Actions/Setup-Go", "actions/setup-go@v5", true},
+		{"octo/*@*", "octo/x@main", true},
+		{"docker://alpine:*", "docker://alpine:3.20", true},
+		{"docker://alpine:*", "docker://busybox", false},
+		{"actions/*", "docker://alpine", false},
+		{"*", "docker://alpine", true},
+		{"a/b, c/*", "c/d@v1", true},
+	} {
+		pats, err := parseAllowActions(tc.patterns)
+		if err != nil {
+			t.Fatalf("parseAllowActions(%q): %v", tc.patterns, err)
+		}
+		ref, err := parseActionRef(tc.uses)
+		if err != nil {
+			t.Fatalf("parseActionRef(%q): %v", tc.uses, err)
+		}
+		if got := actionAllowed(pats, ref); got != tc.want {
+			t.Errorf("actionAllowed(%q, %q) = %v, want %v", tc.patterns, tc.uses, got, tc.want)
+		}
+	}
+	if _, err := parseAllowActions("setup-go"); err == nil {
+		t.Errorf("parseAllowActions(%q) = nil error, want one", "setup-go")
+	}
+}
+
+func TestGlobAll(t *testing.T) {
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"a*a", "a", false}, {"a*a", "aa", true}, {"*", "", true}, {"a*b*c", "abc", true},
+		{"a*b*c", "acb", false}, {"x", "x", true}, {"x", "xy", false}, {"*y", "xy", true},
+	} {
+		if got := globAll(tc.p, tc.s); got != tc.want {
+			t.Errorf("globAll(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseActionRef(f *testing.F) {
+	for _, s := range []string{"actions/checkout@v4", "./x", "docker://a", "o/r/p@x", "@", "a/b@-x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := parseActionRef(s)
+		if err != nil {
+			return
+		}
+		switch r.Kind {
+		case actionRepo:
+			if strings.HasPrefix(r.Ref, "-") || strings.Contains(r.Path, "..") || r.Owner == "" || r.Repo == "" {
+				t.Fatalf("parseActionRef(%q) = %+v: unsafe", s, r)
+			}
+		case actionLocal:
+			if strings.HasPrefix(r.Local, "..") || strings.HasPrefix(r.Local, "/") {
+				t.Fatalf("parseActionRef(%q) = %+v: leaves the workspace", s, r)
+			}
+		}
+		if back, err := parseActionRef(r.String()); err != nil || back != r {
+			t.Fatalf("parseActionRef(%q) = %+v, whose String %q parses to %+v, %v", s, r, r.String(), back, err)
+		}
+	})
+}

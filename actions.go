@@ -1,0 +1,893 @@
+// The actions runtime in the executor: running a `uses:` step's action in
+// the job (JavaScript with the operator's Node.js, composite, Docker), its
+// inputs, the runner environment actions expect, and post steps.
+
+package main
+
+// As GitHub's runner does (actions/runner src/Runner.Worker/ActionManager.cs,
+// Handlers/NodeScriptActionHandler.cs, CompositeActionHandler.cs,
+// ContainerActionHandler.cs), with these differences: the action's files
+// are copied into the job container under /__shithub/actions; Node.js is
+// the directory the operator names with --node, mounted read-only at
+// /__shithub/node; a `pre` script runs at the start of its own step rather
+// than before the first step; post scripts run after the last step in
+// reverse order, and their output joins their step's log under "Post NAME".
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// containerActions is where actions' files go in the job container.
+	containerActions = "/__shithub/actions"
+	// containerNode is where --node's directory is mounted.
+	containerNode = "/__shithub/node"
+	// actionMaxDepth bounds composite actions using composite actions.
+	actionMaxDepth = 9
+	// actionHostAlias stands for the server in GITHUB_SERVER_URL as
+	// JavaScript actions see it: @actions/artifact refuses to run unless
+	// the host is github.com, *.ghe.com or *.localhost (its isGhes check),
+	// and it reaches the server through ACTIONS_RESULTS_URL anyway.
+	actionHostAlias = "shithub-actions.localhost"
+)
+
+// toolCacheVolume is the per-runner Docker volume at RUNNER_TOOL_CACHE, kept
+// between jobs so that setup-* actions download a toolchain once.
+func (ex *executor) toolCacheVolume() string {
+	return strings.TrimSuffix(ex.namePrefix(), "-") + "-toolcache"
+}
+
+// actionMounts are the job container's mounts for actions: the tool cache
+// volume, and Node.js when configured.
+func (j *execJob) actionMounts() []string {
+	args := []string{"-v", j.ex.toolCacheVolume() + ":" + containerToolCache}
+	if n := j.ex.cfg.NodeDir; n != "" {
+		args = append(args, "-v", n+":"+containerNode+":ro")
+	}
+	return args
+}
+
+// runtimeEnv is what every step sees of the server: its URLs and the
+// job's runtime token, as the toolkit expects them.
+func (j *execJob) runtimeEnv() map[string]string {
+	env := map[string]string{}
+	if u := strings.TrimRight(j.ex.cfg.JobURL, "/"); u != "" {
+		env["GITHUB_SERVER_URL"] = u
+		env["GITHUB_API_URL"] = u + "/api/v1"
+		env["ACTIONS_RUNTIME_URL"] = u + "/"
+		env["ACTIONS_RESULTS_URL"] = u + "/"
+		env["ACTIONS_CACHE_URL"] = u + "/" // the toolkit appends _apis/... with no slash of its own
+		env["ACTIONS_CACHE_SERVICE_V2"] = "true"
+	}
+	if tok := j.job.RuntimeToken; tok != "" {
+		env["ACTIONS_RUNTIME_TOKEN"] = tok
+		if !j.tokenMasked {
+			j.st.masks.add(tok)
+			j.tokenMasked = true
+		}
+	}
+	return env
+}
+
+// loadedAction is an action ready to run in the job.
+type loadedAction struct {
+	ref       actionRef
+	def       *actionDef // nil for docker://
+	hostDir   string     // its files on the host (for docker build); "" for docker://
+	path      string     // its directory in the job container
+	repoName  string     // GITHUB_ACTION_REPOSITORY
+	refName   string     // GITHUB_ACTION_REF
+	commitSHA string
+}
+
+// loadAction resolves, fetches and copies the action into the container.
+func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error) {
+	ref, err := parseActionRef(uses)
+	if err != nil {
+		return nil, err
+	}
+	if !actionAllowed(j.ex.cfg.AllowActions, ref) {
+		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.ex.cfg.AllowActions, ","))
+	}
+	la := &loadedAction{ref: ref}
+	switch ref.Kind {
+	case actionDocker:
+		return la, nil
+	case actionLocal:
+		la.path = path.Join(containerWorkspace, ref.Local)
+		// la.hostDir stays "": the workspace is the job's volume, so a
+		// Docker action's files are copied out when it is built.
+		data, err := j.readContainerFile(path.Join(la.path, "action.yml"))
+		name := "action.yml"
+		if errors.Is(err, errNotFound) {
+			data, err = j.readContainerFile(path.Join(la.path, "action.yaml"))
+			name = "action.yaml"
+		}
+		if errors.Is(err, errNotFound) {
+			return nil, fmt.Errorf("%s has no action.yml or action.yaml (did a checkout step run first?)", ref)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if la.def, err = parseActionYAML(ref.Local+"/"+name, data); err != nil {
+			return nil, err
+		}
+		return la, nil
+	}
+	if j.ex.actions == nil {
+		return nil, fmt.Errorf("cannot fetch %s: this runner has no data directory for actions (--data-dir)", ref)
+	}
+	fa, err := j.ex.actions.fetch(j.execCtx, ref, j.job.Repo)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range fa.Notes {
+		out.linef("##[warning]%s", n)
+	}
+	out.linef("Download action repository '%s' (SHA:%s) from %s", ref, fa.SHA, fa.Origin)
+	if la.def, err = actionMetadata(fa.Dir, ref.String()); err != nil {
+		return nil, err
+	}
+	la.hostDir, la.commitSHA = fa.Dir, fa.SHA
+	la.repoName, la.refName = ref.Owner+"/"+ref.Repo, ref.Ref
+	root := path.Join(containerActions, strings.ToLower(ref.Owner), strings.ToLower(ref.Repo), fa.SHA)
+	la.path = root
+	if ref.Path != "" {
+		la.path = path.Join(root, ref.Path)
+	}
+	if !j.copied[root] {
+		if err := j.copyToContainer(fa.Root, root); err != nil {
+			return nil, fmt.Errorf("copy %s into the job container: %w", ref, err)
+		}
+		if j.copied == nil {
+			j.copied = map[string]bool{}
+		}
+		j.copied[root] = true
+	}
+	return la, nil
+}
+
+// readContainerFile reads one file of the job container with docker cp.
+func (j *execJob) readContainerFile(p string) ([]byte, error) {
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", j.name+":"+p, "-")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "Could not find the file") || strings.Contains(msg, "No such container:path") {
+			return nil, errNotFound
+		}
+		return nil, &dockerError{cmd: "cp", stderr: msg, err: err}
+	}
+	tr := tar.NewReader(&stdout)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, errNotFound
+		}
+		if h.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, actionMaxFile+1))
+		}
+	}
+}
+
+// copyToContainer copies the host directory src to dst in the job
+// container, as a tar stream on docker cp's stdin: no file of the action
+// is ever written through a path the container controls.
+func (j *execJob) copyToContainer(src, dst string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			link := ""
+			if info.Mode()&fs.ModeSymlink != 0 {
+				if link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			}
+			h, err := tar.FileInfoHeader(info, link)
+			if err != nil {
+				return err
+			}
+			h.Name = strings.TrimPrefix(path.Join(dst, filepath.ToSlash(rel)), "/")
+			if d.IsDir() {
+				h.Name += "/"
+			}
+			h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if info.Mode().IsRegular() {
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(tw, f)
+				f.Close()
+				return err
+			}
+			return nil
+		})
+		// The parents of dst, so that docker cp can unpack at /.
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", "-", j.name+":/")
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return &dockerError{cmd: "cp", stderr: strings.TrimSpace(stderr.String()), err: err}
+	}
+	return nil
+}
+
+// actionInputs evaluates the step's with: and the action's defaults into
+// INPUT_ values, warning as GitHub does about unexpected, missing and
+// deprecated inputs.
+func (j *execJob) actionInputs(la *loadedAction, with map[string]string, env *exprEnv, out *stepOutput) (map[string]string, error) {
+	given := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(with)) {
+		v, err := j.interpolate(with[k], env)
+		if err != nil {
+			return nil, fmt.Errorf("with.%s: %w", k, err)
+		}
+		given[strings.ToLower(k)] = v
+	}
+	inputs := map[string]string{}
+	if la.def == nil { // docker://: every with: is an input
+		maps.Copy(inputs, given)
+		return inputs, nil
+	}
+	declared := map[string]bool{}
+	var valid []string
+	for _, in := range la.def.Inputs {
+		name := strings.ToLower(in.Name)
+		declared[name] = true
+		valid = append(valid, in.Name)
+		v, ok := given[name]
+		switch {
+		case ok && in.Deprecation != "":
+			out.linef("##[warning]Input '%s' has been deprecated with message: %s", in.Name, in.Deprecation)
+		case !ok && in.HasDefault:
+			d, err := j.interpolate(in.Default, env)
+			if err != nil {
+				return nil, fmt.Errorf("the default of input %s: %w", in.Name, err)
+			}
+			v = d
+		case !ok && in.Required:
+			out.linef("##[warning]Input required and not supplied: %s", in.Name)
+		}
+		inputs[in.Name] = v
+	}
+	var unexpected []string
+	for _, k := range slices.Sorted(maps.Keys(given)) {
+		if !declared[k] {
+			unexpected = append(unexpected, k)
+			inputs[k] = given[k]
+		}
+	}
+	if len(unexpected) > 0 {
+		out.linef("##[warning]Unexpected input(s) '%s', valid inputs are ['%s']", strings.Join(unexpected, "', '"), strings.Join(valid, "', '"))
+	}
+	return inputs, nil
+}
+
+// inputEnvName is INPUT_<NAME>: upper case, spaces to _.
+func inputEnvName(name string) string {
+	return "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+}
+
+// actionEnv is the runner's environment for an action's process.
+func (j *execJob) actionEnv(step *claimedStep, la *loadedAction, inputs map[string]string, base map[string]string) map[string]string {
+	full := maps.Clone(base)
+	for k, v := range inputs {
+		full[inputEnvName(k)] = v
+	}
+	action := step.StepKey
+	if action == "" {
+		action = "__" + strings.ReplaceAll(la.repoName, "/", "_")
+		if la.repoName == "" {
+			action = "__run"
+		}
+	}
+	full["GITHUB_ACTION"] = action
+	full["GITHUB_ACTION_PATH"] = la.path
+	full["GITHUB_ACTION_REPOSITORY"] = la.repoName
+	full["GITHUB_ACTION_REF"] = la.refName
+	full["RUNNER_TOOL_CACHE"] = containerToolCache
+	return full
+}
+
+// stateEnv is STATE_<name> for each value the step saved ($GITHUB_STATE).
+func (j *execJob) stateEnv(step *claimedStep) map[string]string {
+	env := map[string]string{}
+	for k, v := range j.st.state[step.stateKey()] {
+		env["STATE_"+k] = v
+	}
+	return env
+}
+
+// runAction runs a uses: step (depth counts composite nesting).
+func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput, depth int) stepResult {
+	fail := func(format string, args ...any) stepResult {
+		out.errorf(format, args...)
+		return stepResult{outcome: conclusionFailure}
+	}
+	if depth > actionMaxDepth {
+		return fail("%s: composite actions nest more than %d deep", step.Uses, actionMaxDepth)
+	}
+	if isCheckoutAction(step.Uses) { // built in, in a composite action too
+		return j.runCheckout(step, env, out)
+	}
+	la, err := j.loadAction(step.Uses, out)
+	if err != nil {
+		return fail("%v", err)
+	}
+	inputs, err := j.actionInputs(la, step.With, env, out)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var timeout float64
+	if !j.st.legacy {
+		if timeout, err = evalMinutes(step.TimeoutMinutes, env); err != nil {
+			return fail("%v", err)
+		}
+	}
+	switch {
+	case la.def == nil || la.def.Runs.Using == "docker":
+		return j.runDockerAction(step, la, inputs, stepEnv, env, timeout, out)
+	case la.def.isNode():
+		return j.runNodeAction(step, la, inputs, stepEnv, env, timeout, out)
+	case la.def.Runs.Using == "composite":
+		return j.runCompositeAction(step, la, inputs, stepEnv, env, out, depth)
+	}
+	return fail("%s: runs.using %q cannot run here", step.Uses, la.def.Runs.Using)
+}
+
+// nodeEnv adjusts GITHUB_SERVER_URL for JavaScript actions (see actionHostAlias).
+func nodeServerURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return u
+	}
+	h := strings.ToLower(p.Hostname())
+	if h == "github.com" || strings.HasSuffix(h, ".ghe.com") || strings.HasSuffix(h, ".localhost") {
+		return u
+	}
+	p.Host = actionHostAlias
+	if port := p.Port(); port != "" {
+		p.Host += ":" + port
+	}
+	return p.String()
+}
+
+// runNodeAction runs a JavaScript action's pre (when its pre-if holds)
+// and main, and registers its post.
+func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, timeout float64, out *stepOutput) stepResult {
+	if j.ex.cfg.NodeDir == "" {
+		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
+		return stepResult{outcome: conclusionFailure}
+	}
+	run := func(script string, out *stepOutput) stepResult {
+		files := newStepFiles(step.filesKey())
+		full := j.actionEnv(step, la, inputs, j.processEnv(stepEnv, files))
+		maps.Copy(full, j.stateEnv(step))
+		if u := full["GITHUB_SERVER_URL"]; u != "" {
+			full["GITHUB_SERVER_URL"] = nodeServerURL(u)
+		}
+		// Names a shell cannot export (INPUT_GO-VERSION) travel hex-encoded
+		// and nodePreload renames them inside node, before the action runs.
+		for _, k := range slices.Sorted(maps.Keys(full)) {
+			if !validEnvName(k) && k != "" && !strings.ContainsAny(k, "=\x00") {
+				full[nodeEnvPrefix+hex.EncodeToString([]byte(k))] = full[k]
+				delete(full, k)
+			}
+		}
+		if err := j.ensurePreload(); err != nil {
+			out.errorf("%v", err)
+			return stepResult{outcome: conclusionFailure}
+		}
+		argv := []string{containerNode + "/bin/node", "--require", containerPreload, path.Join(la.path, script)}
+		// Saved state belongs to this action, also inside a composite.
+		prev := out.step
+		out.step = step
+		defer func() { out.step = prev }()
+		return j.execProcess(step, full, "", files, "", argv, timeout, out)
+	}
+	if la.def.Runs.Pre != "" {
+		cond := la.def.Runs.PreIf
+		if cond == "" {
+			cond = "always()"
+		}
+		ok, err := exprCondition(cond, env)
+		if err != nil {
+			out.errorf("pre-if: %v", err)
+			return stepResult{outcome: conclusionFailure}
+		}
+		if ok {
+			out.linef("##[group]Pre %s", step.Name)
+			res := run(la.def.Runs.Pre, out)
+			out.linef("##[endgroup]")
+			if res.outcome != conclusionSuccess {
+				return res
+			}
+		}
+	}
+	res := run(la.def.Runs.Main, out)
+	if la.def.Runs.Post != "" {
+		j.addPost(step, la.def.Runs.PostIf, out, func(o *stepOutput) stepResult { return run(la.def.Runs.Post, o) })
+	}
+	return res
+}
+
+const (
+	nodeEnvPrefix    = "SHITHUB_ENVX_"
+	containerPreload = "/__shithub/lib/preload.js"
+	// nodePreload restores the environment variables whose names a shell
+	// cannot carry, then removes itself from what the action sees.
+	nodePreload = `"use strict";
+for (const k of Object.keys(process.env)) {
+  if (k.startsWith("` + nodeEnvPrefix + `")) {
+    process.env[Buffer.from(k.slice(` + "13" + `), "hex").toString()] = process.env[k];
+    delete process.env[k];
+  }
+}
+`
+)
+
+// ensurePreload puts nodePreload into the job container, once.
+func (j *execJob) ensurePreload() error {
+	if j.copied[containerPreload] {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "shithub-preload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "preload.js"), []byte(nodePreload), 0o644); err != nil {
+		return err
+	}
+	if err := j.copyToContainer(dir, path.Dir(containerPreload)); err != nil {
+		return fmt.Errorf("copy the node preload into the job container: %w", err)
+	}
+	if j.copied == nil {
+		j.copied = map[string]bool{}
+	}
+	j.copied[containerPreload] = true
+	return nil
+}
+
+// postStep is an action's post script, run after the last step.
+type postStep struct {
+	step *claimedStep
+	cond string
+	out  *stepOutput // the main step's log, to continue
+	run  func(*stepOutput) stepResult
+}
+
+func (j *execJob) addPost(step *claimedStep, cond string, out *stepOutput, run func(*stepOutput) stepResult) {
+	if cond == "" {
+		cond = "always()"
+	}
+	j.posts = append(j.posts, postStep{step: step, cond: cond, out: out, run: run})
+}
+
+// runPosts runs the registered post scripts, last first, each when its
+// post-if holds with the job's status; a failing one fails the job.
+func (j *execJob) runPosts() {
+	for i := len(j.posts) - 1; i >= 0; i-- {
+		p := j.posts[i]
+		if j.isForced() {
+			return
+		}
+		ok, err := exprCondition(p.cond, j.exprEnvFor(nil))
+		if err != nil || !ok {
+			continue
+		}
+		if err := j.ensureRunning(); err != nil {
+			return
+		}
+		o := j.newStepOutput(p.step)
+		p.out.log.mu.Lock()
+		o.log.seq = p.out.log.seq // continue the step's log
+		p.out.log.mu.Unlock()
+		o.linef("##[group]Post %s", p.step.Name)
+		res := p.run(o)
+		o.linef("##[endgroup]")
+		o.close()
+		j.sendStepExtras(p.step, o)
+		if res.outcome == conclusionFailure && j.st.status == conclusionSuccess {
+			j.st.status = conclusionFailure
+		}
+	}
+}
+
+// runCompositeAction runs a composite action's steps with its inputs, its
+// own steps context and github.action_path, and maps its outputs.
+func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, out *stepOutput, depth int) stepResult {
+	inCtx := map[string]any{}
+	for k, v := range inputs {
+		inCtx[k] = v
+		inCtx[strings.ToLower(k)] = v
+	}
+	steps := map[string]any{}
+	status := conclusionSuccess
+	newEnv := func(stepEnv map[string]string) *exprEnv {
+		e := j.exprEnvFor(stepEnv)
+		ctx := maps.Clone(e.Contexts)
+		gh := map[string]any{}
+		if m, ok := ctx["github"].(map[string]any); ok {
+			maps.Copy(gh, m)
+		}
+		gh["action_path"] = la.path
+		gh["action_repository"] = la.repoName
+		gh["action_ref"] = la.refName
+		ctx["github"] = gh
+		ctx["inputs"] = inCtx
+		ctx["steps"] = steps
+		jobCtx := map[string]any{}
+		if m, ok := ctx["job"].(map[string]any); ok {
+			maps.Copy(jobCtx, m)
+		}
+		jobCtx["status"] = status
+		ctx["job"] = jobCtx
+		return &exprEnv{Contexts: ctx, JobStatus: status, HashFiles: e.HashFiles}
+	}
+	for i, cs := range la.def.Runs.Steps {
+		nested := claimedStep{
+			ID: parent.ID, Name: cs.Name, Run: cs.Run, Uses: cs.Uses, Shell: cs.Shell,
+			WorkingDirectory: cs.WorkingDirectory, StepKey: cs.ID, If: cs.If, ContinueOnError: cs.ContinueOnError,
+			With: map[string]string{}, Kind: "run",
+		}
+		j.filesSeq++
+		nested.filesID = -j.filesSeq // a directory of its own
+		if cs.Uses != "" {
+			nested.Kind = "uses"
+			if nested.Name == "" {
+				nested.Name = "Run " + cs.Uses
+			}
+		}
+		for _, w := range cs.With {
+			nested.With[w.Name] = w.Value
+		}
+		// The step's env: the calling step's, then its own.
+		nestedEnv := maps.Clone(stepEnv)
+		if nestedEnv == nil {
+			nestedEnv = map[string]string{}
+		}
+		e := newEnv(nestedEnv)
+		for _, kv := range cs.Env {
+			v, err := j.interpolate(kv.Value, e)
+			if err != nil {
+				out.errorf("%s step %d: env.%s: %v", la.ref, i+1, kv.Name, err)
+				return stepResult{outcome: conclusionFailure}
+			}
+			nestedEnv[kv.Name] = v
+		}
+		e = newEnv(nestedEnv)
+		run, err := exprCondition(cs.If, e)
+		if err != nil {
+			out.errorf("%s step %d: if: %v", la.ref, i+1, err)
+			return stepResult{outcome: conclusionFailure}
+		}
+		record := func(outcome, conclusion string, outputs map[string]string) {
+			if cs.ID == "" {
+				return
+			}
+			o := map[string]any{}
+			for k, v := range outputs {
+				o[k] = v
+			}
+			steps[cs.ID] = map[string]any{"outputs": o, "outcome": outcome, "conclusion": conclusion}
+		}
+		if !run {
+			record(conclusionSkipped, conclusionSkipped, nil)
+			continue
+		}
+		var res stepResult
+		if nested.Kind == "uses" {
+			res = j.runAction(&nested, nestedEnv, e, out, depth+1)
+		} else {
+			res = j.runScript(&nested, nestedEnv, e, out)
+		}
+		conclusion := res.outcome
+		if res.outcome == conclusionFailure {
+			if coe, _ := j.evalBool(cs.ContinueOnError, e); coe {
+				conclusion = conclusionSuccess
+			}
+		}
+		record(res.outcome, conclusion, res.outputs)
+		if conclusion == conclusionCancelled {
+			return stepResult{outcome: conclusionCancelled}
+		}
+		if conclusion == conclusionFailure && status == conclusionSuccess {
+			status = conclusionFailure
+		}
+	}
+	res := stepResult{outcome: status, outputs: map[string]string{}}
+	e := newEnv(stepEnv)
+	for _, o := range la.def.Outputs {
+		v, err := j.interpolate(o.Value, e)
+		if err != nil {
+			out.errorf("%s: output %s: %v", la.ref, o.Name, err)
+			res.outcome = conclusionFailure
+			continue
+		}
+		res.outputs[o.Name] = v
+	}
+	return res
+}
+
+// dockerClientEnv are names the docker CLI itself reads: they reach a
+// Docker action through --env-file, never the client's environment.
+func dockerClientEnv(name string) bool {
+	switch name {
+	case "HOME", "PATH", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy":
+		return true
+	}
+	return strings.HasPrefix(name, "DOCKER_") || strings.HasPrefix(name, "LD_") || strings.HasPrefix(name, "GODEBUG")
+}
+
+// actionImage is the image of a Docker action: built from its Dockerfile
+// once per commit (or per job for a local action), or docker://IMAGE.
+func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error) {
+	if la.def == nil {
+		return la.ref.Image, nil
+	}
+	img := la.def.Runs.Image
+	if name, ok := strings.CutPrefix(img, "docker://"); ok {
+		return name, nil
+	}
+	rel := filepath.Clean(filepath.FromSlash(img))
+	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("runs.image %q leaves the action's directory", img)
+	}
+	sum := sha256.Sum256([]byte(la.ref.String() + "\x00" + la.commitSHA + "\x00" + img))
+	key := la.commitSHA
+	if key == "" { // a local action: its files are the job's
+		key = fmt.Sprintf("job%d", j.job.JobID)
+	}
+	tag := "shithub-actions-action:" + key[:min(12, len(key))] + "-" + hex.EncodeToString(sum[:6])
+	if la.commitSHA != "" {
+		if _, _, err := j.ex.docker.output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
+			out.linef("Using the image built before: %s", tag)
+			return tag, nil
+		}
+	}
+	dir := la.hostDir
+	if dir == "" {
+		// A local action lives in the job's workspace volume: copy its
+		// directory out to a private (0700) directory for the build, and
+		// remove it after.
+		tmp, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-action-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(tmp)
+		if _, _, err := j.ex.docker.output(j.execCtx, "cp", j.name+":"+la.path+"/.", tmp); err != nil {
+			return "", fmt.Errorf("copy %s out of the workspace to build it: %w", la.ref, err)
+		}
+		dir = tmp
+	}
+	out.linef("##[group]Build container for action use: %s", tag)
+	cmd := j.ex.docker.command(j.execCtx, nil, "build", "--pull=false", "-t", tag, "-f", filepath.Join(dir, rel), dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	out.linef("##[endgroup]")
+	if err != nil {
+		return "", fmt.Errorf("docker build of %s failed: %v", la.ref, err)
+	}
+	return tag, nil
+}
+
+// runDockerAction runs a Docker action in a container of its own that
+// shares the job container's network, workspace and tool cache, with its
+// environment files in a directory of the host that it sees at
+// /github/file_commands.
+func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, timeout float64, out *stepOutput) stepResult {
+	fail := func(format string, args ...any) stepResult {
+		out.errorf(format, args...)
+		return stepResult{outcome: conclusionFailure}
+	}
+	image, err := j.actionImage(la, out)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var runs actionRuns
+	if la.def != nil {
+		runs = la.def.Runs
+	}
+	// runs.env and runs.args may use inputs.
+	ie := j.exprEnvFor(stepEnv)
+	ctx := maps.Clone(ie.Contexts)
+	inCtx := map[string]any{}
+	for k, v := range inputs {
+		inCtx[k] = v
+	}
+	ctx["inputs"] = inCtx
+	ie = &exprEnv{Contexts: ctx, JobStatus: ie.JobStatus, HashFiles: ie.HashFiles}
+	var args []string
+	for _, a := range runs.Args {
+		v, err := j.interpolate(a, ie)
+		if err != nil {
+			return fail("runs.args: %v", err)
+		}
+		args = append(args, v)
+	}
+	if la.def == nil {
+		args = strings.Fields(inputs["args"])
+	}
+	hostFiles, err := os.MkdirTemp("", "shithub-action-files-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	keepFiles := false // a post step still needs them
+	defer func() {
+		if !keepFiles {
+			os.RemoveAll(hostFiles)
+		}
+	}()
+	os.Chmod(hostFiles, 0o777) // the action's user writes here
+	const cf = "/github/file_commands"
+	files := stepFiles{dir: cf, output: cf + "/set_output", env: cf + "/set_env", path: cf + "/add_path", state: cf + "/save_state", summary: cf + "/step_summary"}
+	for _, f := range []string{"set_output", "set_env", "add_path", "save_state", "step_summary"} {
+		if err := os.WriteFile(filepath.Join(hostFiles, f), nil, 0o666); err != nil {
+			return fail("%v", err)
+		}
+		os.Chmod(filepath.Join(hostFiles, f), 0o666)
+	}
+	full := j.actionEnv(step, la, inputs, j.processEnv(stepEnv, files))
+	for _, kv := range runs.Env {
+		v, err := j.interpolate(kv.Value, ie)
+		if err != nil {
+			return fail("runs.env.%s: %v", kv.Name, err)
+		}
+		full[kv.Name] = v
+	}
+	maps.Copy(full, j.stateEnv(step))
+	full["HOME"] = "/github/home"
+	full["GITHUB_WORKSPACE"] = containerWorkspace
+
+	run := func(entrypoint string, out *stepOutput) stepResult {
+		name := fmt.Sprintf("%sstep%d-%d", j.name+"-", step.ID, j.filesSeq)
+		j.filesSeq++
+		dargs := []string{"run", "--rm", "--name", name,
+			"--label", labelInstance + "=" + j.ex.cfg.Instance,
+			"--label", labelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
+			"--network", "container:" + j.name, "--volumes-from", j.name,
+			"-v", hostFiles + ":" + cf, "-w", containerWorkspace,
+			"--memory", j.ex.cfg.Memory, "--cpus", j.ex.cfg.CPUs, "--pids-limit", strconv.Itoa(j.ex.cfg.PidsLimit),
+		}
+		var clientEnv []string
+		envFile := &strings.Builder{}
+		for _, k := range slices.Sorted(maps.Keys(full)) {
+			v := full[k]
+			if !validEnvName(k) {
+				continue
+			}
+			if dockerClientEnv(k) {
+				if strings.ContainsAny(v, "\r\n") {
+					out.linef("##[warning]not setting %s: a multi-line value cannot reach a Docker action under this name", k)
+					continue
+				}
+				fmt.Fprintf(envFile, "%s=%s\n", k, v)
+				continue
+			}
+			dargs = append(dargs, "-e", k)
+			clientEnv = append(clientEnv, k+"="+v)
+		}
+		if envFile.Len() > 0 {
+			f, err := os.CreateTemp("", "shithub-action-env-")
+			if err != nil {
+				return stepResult{outcome: conclusionFailure}
+			}
+			defer os.Remove(f.Name())
+			f.WriteString(envFile.String())
+			f.Close()
+			dargs = append(dargs, "--env-file", f.Name())
+		}
+		if entrypoint != "" {
+			dargs = append(dargs, "--entrypoint", entrypoint)
+		}
+		dargs = append(dargs, "--", image)
+		dargs = append(dargs, args...)
+		stepCtx := j.execCtx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			stepCtx, cancel = context.WithTimeout(stepCtx, time.Duration(timeout*float64(j.ex.minute)))
+			defer cancel()
+		}
+		cmd := j.ex.docker.command(stepCtx, clientEnv, dargs...)
+		cmd.Stdout, cmd.Stderr = out, out
+		err := cmd.Run()
+		out.endLines()
+		res := stepResult{outcome: conclusionFailure}
+		switch code := processExitCode(err); {
+		case j.abortReason() != "" || j.isForced():
+			res.outcome = conclusionCancelled
+		case err == nil:
+			res.outcome = conclusionSuccess
+		case stepCtx.Err() != nil:
+			out.errorf("The action has timed out.")
+		case code >= 0:
+			out.errorf("Docker run failed with exit code %d", code)
+		default:
+			out.errorf("docker run: %v", err)
+		}
+		if out.cmdFailed {
+			res.outcome = conclusionFailure
+		}
+		res.outputs = out.outputs
+		prev := out.step
+		out.step = step // saved state belongs to this action
+		defer func() { out.step = prev }()
+		got := map[string][]byte{}
+		for _, f := range []string{"set_output", "set_env", "add_path", "save_state", "step_summary"} {
+			b, err := os.ReadFile(filepath.Join(hostFiles, f))
+			if err == nil && len(b) > 0 && len(b) <= envFileMaxSize {
+				got[f] = b
+			}
+			os.WriteFile(filepath.Join(hostFiles, f), nil, 0o666)
+		}
+		if err := j.applyFileMap(step, files, got, out, &res); err != nil {
+			out.errorf("%v", err)
+			if res.outcome == conclusionSuccess {
+				res.outcome = conclusionFailure
+			}
+		}
+		return res
+	}
+	if runs.PreEntrypoint != "" {
+		out.linef("##[group]Pre %s", step.Name)
+		res := run(runs.PreEntrypoint, out)
+		out.linef("##[endgroup]")
+		if res.outcome != conclusionSuccess {
+			return res
+		}
+	}
+	res := run(runs.Entrypoint, out)
+	if runs.PostEntrypoint != "" {
+		post := runs.PostEntrypoint
+		keepFiles = true
+		j.addPost(step, runs.PostIf, out, func(o *stepOutput) stepResult {
+			defer os.RemoveAll(hostFiles)
+			return run(post, o)
+		})
+	}
+	return res
+}

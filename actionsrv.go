@@ -1,0 +1,421 @@
+// The server side of the actions runtime: the artifact and cache services
+// (artifacts.go, cache.go) mounted for jobs, the per-job runtime token,
+// artifacts through GitHub's REST paths and the run page, and their sweep.
+
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// runtimeConfig configures the services jobs call.
+type runtimeConfig struct {
+	DataDir         string // the cache lives in DataDir/cache
+	PublicURL       string // scheme://host[:port] jobs reach the server at; "" means each request's Host
+	MaxArtifactSize int64  // per artifact and per run; default 2 GiB
+	CacheSize       int64  // all caches together; default 10 GiB
+	SweepEvery      time.Duration
+}
+
+// actionsRuntime is what the server holds for the actions runtime.
+type actionsRuntime struct {
+	artifacts *artifactService
+	caches    *cacheService
+	sweep     time.Duration
+}
+
+// runtimeTokenTTL bounds a runtime token beyond its job's timeout; the
+// token is refused anyway once its job has completed.
+const runtimeTokenTTL = time.Hour
+
+// runtimeKeys derives the keys of runtime tokens and of signed URLs from
+// the database's runtime secret, so neither key can forge the other.
+func runtimeKeys(secret []byte) (token, urls []byte) {
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	return derive("runtime-token"), derive("signed-url")
+}
+
+// runtimeSecret is the database's secret for runtime tokens and signed
+// URLs, made on first use. Tokens outlive a restart of the server.
+func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
+	if s.secret != nil {
+		return s.secret, nil
+	}
+	var v string
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'runtime_secret'").Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			v = hex.EncodeToString(b)
+			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('runtime_secret', ?)", v)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) < 32 {
+		return nil, fmt.Errorf("meta runtime_secret is corrupt")
+	}
+	s.secret = b
+	return b, nil
+}
+
+// jobRuntimeToken is ACTIONS_RUNTIME_TOKEN for a claimed job: it names the
+// job's run, repository and job, and lasts the job's timeout and an hour.
+func (s *Store) jobRuntimeToken(ctx context.Context, cj *claimedJob) (string, error) {
+	secret, err := s.runtimeSecret(ctx)
+	if err != nil {
+		return "", err
+	}
+	tokenKey, _ := runtimeKeys(secret)
+	ttl := defaultJobTimeout(cj) + runtimeTokenTTL
+	return artifactRuntimeToken(tokenKey, artifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
+}
+
+// enableRuntime starts the artifact and cache services.
+func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
+	secret, err := s.store.runtimeSecret(ctx)
+	if err != nil {
+		return err
+	}
+	tokenKey, urlKey := runtimeKeys(secret)
+	verify := artifactTokenAuth(tokenKey, s.store.now)
+	rt := &actionsRuntime{sweep: cfg.SweepEvery}
+	if rt.sweep <= 0 {
+		rt.sweep = time.Hour
+	}
+	// A token is good while its job runs: from the moment the job
+	// completes it is refused, like GITHUB_TOKEN.
+	jobAuth := func(ctx context.Context, bearer string) (artifactJob, *Job, error) {
+		aj, err := verify(ctx, bearer)
+		if err != nil {
+			return aj, nil, err
+		}
+		j, err := jobByID(ctx, s.store.db, aj.JobID)
+		if err != nil {
+			return aj, nil, err
+		}
+		if j.RunID != aj.RunID || j.Status == statusCompleted {
+			return aj, nil, errors.New("the job of this token is over")
+		}
+		return aj, j, nil
+	}
+	rt.artifacts, err = artifactNewService(artifactConfig{
+		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,
+		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now,
+		Auth: func(ctx context.Context, bearer string) (artifactJob, error) {
+			aj, _, err := jobAuth(ctx, bearer)
+			return aj, err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	rt.caches, err = cacheNewService(cacheConfig{
+		Dir: filepath.Join(cfg.DataDir, "cache"), Key: urlKey, PublicURL: cfg.PublicURL, MaxTotal: cfg.CacheSize, Now: s.store.now,
+		Auth: func(ctx context.Context, bearer string) (cacheScope, error) {
+			aj, j, err := jobAuth(ctx, bearer)
+			if err != nil {
+				return cacheScope{}, err
+			}
+			run, err := s.store.runByID(ctx, j.RunID)
+			if err != nil {
+				return cacheScope{}, err
+			}
+			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID)}, nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.runtime = rt
+	return nil
+}
+
+// defaultBranch is the ref of a repository's default branch (repo create
+// --default-branch).
+func (s *server) defaultBranch(ctx context.Context, repoID int64) string {
+	if repo, err := s.store.repoByID(ctx, repoID); err == nil && repo.DefaultBranch != "" {
+		return "refs/heads/" + repo.DefaultBranch
+	}
+	return "refs/heads/main"
+}
+
+// sweepRuntime deletes expired artifacts and evicts idle caches every
+// rt.sweep until ctx is done.
+func (s *server) sweepRuntime(ctx context.Context) {
+	rt := s.runtime
+	if rt == nil {
+		return
+	}
+	t := time.NewTicker(rt.sweep)
+	defer t.Stop()
+	for {
+		if n, err := rt.artifacts.Sweep(ctx); err != nil {
+			s.log.Error("sweeping artifacts", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted expired artifacts", "count", n)
+		}
+		if err := rt.caches.Sweep(); err != nil {
+			s.log.Error("sweeping caches", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handleRuntime serves the artifact and cache services under
+// /twirp/github.actions.results.api.v1.{ArtifactService,CacheService}/,
+// /_apis/artifactcache/, /_apis/artifactblob/ and /_apis/cacheblob/: the
+// calls of @actions/artifact and @actions/cache in jobs, with the job's
+// runtime token or a signed URL.
+func (s *server) handleRuntime(w http.ResponseWriter, r *http.Request) {
+	rt := s.runtime
+	if rt == nil {
+		http.Error(w, "the actions runtime services are not enabled on this server", http.StatusNotFound)
+		return
+	}
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, artifactTwirpPrefix), strings.HasPrefix(p, artifactBlobPrefix):
+		rt.artifacts.ServeHTTP(w, r)
+	default:
+		rt.caches.ServeHTTP(w, r)
+	}
+}
+
+// isRuntimeBlob reports whether a request carries artifact or cache bytes,
+// which the services cap themselves, above the API's body limit.
+func isRuntimeBlob(p string) bool {
+	return strings.HasPrefix(p, artifactBlobPrefix) || strings.HasPrefix(p, cacheBlobPrefix) || strings.HasPrefix(p, cacheV1Prefix)
+}
+
+// artifactJSON is an artifact as GitHub's REST API shows it
+// (docs.github.com/en/rest/actions/artifacts).
+type artifactJSON struct {
+	ID                 int64      `json:"id"`
+	NodeID             string     `json:"node_id"`
+	Name               string     `json:"name"`
+	SizeInBytes        int64      `json:"size_in_bytes"`
+	URL                string     `json:"url"`
+	ArchiveDownloadURL string     `json:"archive_download_url"`
+	Expired            bool       `json:"expired"`
+	Digest             *string    `json:"digest"`
+	CreatedAt          *time.Time `json:"created_at"`
+	UpdatedAt          *time.Time `json:"updated_at"`
+	ExpiresAt          *time.Time `json:"expires_at"`
+	WorkflowRun        struct {
+		ID         int64  `json:"id"`
+		RepoID     int64  `json:"repository_id"`
+		HeadBranch string `json:"head_branch"`
+		HeadSHA    string `json:"head_sha"`
+	} `json:"workflow_run"`
+}
+
+func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *artifactRecord) artifactJSON {
+	api := s.base(r) + "/api/v1/repos/" + repo.Owner + "/" + repo.Name + "/actions/artifacts/" + fmt.Sprint(a.ID)
+	out := artifactJSON{
+		ID: a.ID, NodeID: fmt.Sprintf("artifact-%d", a.ID), Name: a.Name, SizeInBytes: a.Size,
+		URL: api, ArchiveDownloadURL: api + "/zip", Expired: !a.ExpiresAt.After(s.store.now()),
+		CreatedAt: timePtr(a.CreatedAt), UpdatedAt: timePtr(a.FinalizedAt), ExpiresAt: timePtr(a.ExpiresAt),
+	}
+	if a.Digest != "" {
+		d := a.Digest // "sha256:<hex>", as the toolkit sent it
+		out.Digest = &d
+	}
+	out.WorkflowRun.ID, out.WorkflowRun.RepoID = run.ID, repo.ID
+	out.WorkflowRun.HeadBranch, out.WorkflowRun.HeadSHA = refName(run.HeadRef), run.HeadSHA
+	return out
+}
+
+// handleRunArtifacts serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts:
+// the run's artifacts, oldest first; `name` filters.
+func (s *server) handleRunArtifacts(w http.ResponseWriter, r *http.Request) error {
+	repo, run, err := s.runFromPath(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.runArtifacts(r.Context(), run.ID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		TotalCount int            `json:"total_count"`
+		Artifacts  []artifactJSON `json:"artifacts"`
+	}{Artifacts: []artifactJSON{}}
+	name := r.URL.Query().Get("name")
+	for _, a := range list {
+		if name == "" || a.Name == name {
+			out.Artifacts = append(out.Artifacts, s.artifactJSON(r, repo, run, a))
+		}
+	}
+	out.TotalCount = len(out.Artifacts)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// runArtifacts lists a run's artifacts; none when the services are off.
+func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*artifactRecord, error) {
+	if s.runtime == nil {
+		return nil, nil
+	}
+	return s.runtime.artifacts.RunArtifacts(ctx, runID)
+}
+
+// repoArtifact loads an artifact of the path's repository, which the
+// caller may read; anything else is not found.
+func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*artifactRecord, *Run, error) {
+	if s.runtime == nil {
+		return nil, nil, errNotFound
+	}
+	id, err := pathID(r, idName)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := s.runtime.artifacts.Get(r.Context(), id)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (a.RepoID != repo.ID || a.Status != artifactStatusFinal) {
+		return nil, nil, errNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := s.store.runByID(r.Context(), a.RunID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, run, nil
+}
+
+// handleArtifactGet serves GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}.
+func (s *server) handleArtifactGet(w http.ResponseWriter, r *http.Request) error {
+	repo, _, err := s.readableRepo(r)
+	if err != nil {
+		return err
+	}
+	a, run, err := s.repoArtifact(r, repo, "artifact_id")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.artifactJSON(r, repo, run, a))
+	return nil
+}
+
+// handleArtifactZip serves GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip:
+// the artifact's zip; 410 once it expired, as GitHub answers.
+func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error {
+	repo, _, err := s.readableRepo(r)
+	if err != nil {
+		return err
+	}
+	return s.serveArtifactZip(w, r, repo)
+}
+
+func (s *server) serveArtifactZip(w http.ResponseWriter, r *http.Request, repo *Repo) error {
+	a, _, err := s.repoArtifact(r, repo, "artifact_id")
+	if err != nil {
+		return err
+	}
+	if !a.ExpiresAt.After(s.store.now()) {
+		return &appError{Code: codeGone, Msg: "artifact has expired"}
+	}
+	if err := s.runtime.artifacts.ServeZip(w, r, a.ID); errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// handleWebArtifact serves GET /{owner}/{repo}/actions/runs/{run_index}/artifacts/{artifact_id}:
+// the run page's download link, for whoever may read the repository.
+func (s *server) handleWebArtifact(w http.ResponseWriter, r *http.Request) error {
+	_, repo, _, run, err := s.webRunFromPath(w, r)
+	if err != nil {
+		return err
+	}
+	a, _, err := s.repoArtifact(r, repo, "artifact_id")
+	if err != nil {
+		return err
+	}
+	if a.RunID != run.ID {
+		return errNotFound
+	}
+	return s.serveArtifactZip(w, r, repo)
+}
+
+// artifactView is an artifact on the run page.
+type artifactView struct {
+	Name, Size, URL string
+	Expired         bool
+}
+
+// runArtifactViews lists a run's artifacts for its page; here is the
+// run page's path.
+func (s *server) runArtifactViews(ctx context.Context, runID int64, here string) ([]artifactView, error) {
+	list, err := s.runArtifacts(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []artifactView
+	for _, a := range list {
+		out = append(out, artifactView{Name: a.Name, Size: byteSize(a.Size), URL: fmt.Sprintf("%s/artifacts/%d", here, a.ID)})
+	}
+	return out, nil
+}
+
+// byteSize is n bytes for people: 512 B, 1.5 KiB, 2.0 MiB.
+func byteSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if f < 1024 {
+			break
+		}
+		f, unit = f/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", f, unit)
+}
+
+// actionRepo is the git directory of a repository on this server that a
+// job of repository forRepo (OWNER/NAME) may use as an action: a public
+// one, or a private one of the same owner. Anything else is errNotFound,
+// so the name falls through to --actions-url.
+func (s *Store) actionRepo(ctx context.Context, owner, name, forRepo string) (string, error) {
+	repo, err := s.repoByName(ctx, owner, name)
+	if err != nil {
+		return "", err
+	}
+	if repo.Private {
+		forOwner, _, _ := strings.Cut(forRepo, "/")
+		if forOwner == "" || forOwner != repo.Owner {
+			return "", errNotFound
+		}
+	}
+	return repo.GitDir, nil
+}

@@ -1,0 +1,313 @@
+// The action store: where `uses: OWNER/REPO[/PATH]@REF` actions come from,
+// fetched with the git CLI into the data directory, shared by jobs and
+// verified by commit id.
+
+package main
+
+// Layout under the store's directory (<data-dir>/actions):
+//
+//	repos/<owner>/<repo>.git   a bare repository holding what was fetched
+//	trees/<owner>/<repo>/<sha> the files of commit <sha>, written once
+//
+// A tree directory appears by rename when it is complete, so a directory
+// that exists is whole and is the commit its name says; jobs only read it.
+// Resolving REF asks the source (git ls-remote) each time, as GitHub does,
+// so a moved tag is seen; when the source cannot be reached, a REF fetched
+// before (by a job or by `actions fetch`) is used, and the log says so.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// actionStore fetches and caches repository actions.
+type actionStore struct {
+	dir    string // <data-dir>/actions
+	source string // --actions-url: https://host[/prefix] or file:///dir
+	// local finds a repository registered on this server, for the job of
+	// repository forRepo (OWNER/NAME); errNotFound when there is none (or it
+	// is private to another owner). nil on a remote runner.
+	local func(ctx context.Context, owner, repo, forRepo string) (gitDir string, err error)
+
+	mu    sync.Mutex             // guards locks
+	locks map[string]*sync.Mutex // per OWNER/REPO: its fetches go one at a time
+}
+
+// defaultActionsURL is where actions come from unless --actions-url says.
+const defaultActionsURL = "https://github.com"
+
+func newActionStore(dir, source string) (*actionStore, error) {
+	if source == "" {
+		source = defaultActionsURL
+	}
+	if err := checkActionsURL(source); err != nil {
+		return nil, err
+	}
+	return &actionStore{dir: dir, source: strings.TrimRight(source, "/"), locks: map[string]*sync.Mutex{}}, nil
+}
+
+// checkActionsURL validates --actions-url.
+func checkActionsURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") ||
+		(u.Scheme != "file" && u.Host == "") || (u.Scheme == "file" && (u.Host != "" || !strings.HasPrefix(u.Path, "/"))) {
+		return fmt.Errorf("bad --actions-url %q: want https://HOST[/PATH] or file:///DIR", s)
+	}
+	return nil
+}
+
+// fetchedAction is an action on disk, ready to run.
+type fetchedAction struct {
+	Ref    actionRef
+	SHA    string // the commit the ref resolved to
+	Root   string // the repository's files at SHA
+	Dir    string // the action's directory: Root, or Root/PATH
+	Origin string // where it came from, for the log
+	Notes  []string
+}
+
+func (s *actionStore) repoLock(key string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locks[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.locks[key] = l
+	}
+	return l
+}
+
+// actionSource is one place a repository can be fetched from.
+type actionSource struct {
+	url    string // what git fetches from: a URL or a directory
+	show   string // for messages
+	remote bool   // over the network: fetch shallow
+}
+
+// sourceFor is where OWNER/REPO comes from: this server's repository of
+// that name, else --actions-url.
+func (s *actionStore) sourceFor(ctx context.Context, ref actionRef, forRepo string) (actionSource, error) {
+	if s.local != nil {
+		dir, err := s.local(ctx, ref.Owner, ref.Repo, forRepo)
+		if err == nil {
+			return actionSource{url: dir, show: "this server's " + ref.Owner + "/" + ref.Repo}, nil
+		}
+		if !errors.Is(err, errNotFound) {
+			return actionSource{}, err
+		}
+	}
+	if dir, ok := strings.CutPrefix(s.source, "file://"); ok {
+		for _, c := range []string{filepath.Join(dir, ref.Owner, ref.Repo+".git"), filepath.Join(dir, ref.Owner, ref.Repo)} {
+			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
+				return actionSource{url: c, show: "file://" + c}, nil
+			}
+		}
+		return actionSource{}, notFoundf("action %s/%s is neither on this server nor in %s (looked for %s/%s[.git])",
+			ref.Owner, ref.Repo, s.source, ref.Owner, ref.Repo)
+	}
+	u := s.source + "/" + url.PathEscape(ref.Owner) + "/" + url.PathEscape(ref.Repo)
+	return actionSource{url: u, show: u, remote: true}, nil
+}
+
+// fetch makes the action ref names available on disk, for a job of
+// repository forRepo ("" from the command line).
+func (s *actionStore) fetch(ctx context.Context, ref actionRef, forRepo string) (*fetchedAction, error) {
+	if ref.Kind != actionRepo {
+		return nil, invalidf("%s is not a repository action", ref)
+	}
+	owner, repo := strings.ToLower(ref.Owner), strings.ToLower(ref.Repo)
+	l := s.repoLock(owner + "/" + repo)
+	l.Lock()
+	defer l.Unlock()
+
+	src, err := s.sourceFor(ctx, ref, forRepo)
+	if err != nil {
+		return nil, err
+	}
+	bare := gitRepo{dir: filepath.Join(s.dir, "repos", owner, repo+".git")}
+	if _, err := os.Stat(filepath.Join(bare.dir, "HEAD")); err != nil {
+		if err := os.MkdirAll(filepath.Dir(bare.dir), 0o755); err != nil {
+			return nil, err
+		}
+		if _, err := runGit(ctx, "", nil, "init", "--quiet", "--bare", bare.dir); err != nil {
+			return nil, err
+		}
+	}
+	fa := &fetchedAction{Ref: ref, Origin: src.show}
+	if fa.SHA, err = s.resolve(ctx, bare, src, ref, fa); err != nil {
+		return nil, err
+	}
+	fa.Root = filepath.Join(s.dir, "trees", owner, repo, fa.SHA)
+	if err := s.materialize(ctx, bare, fa.SHA, fa.Root); err != nil {
+		return nil, err
+	}
+	fa.Dir = fa.Root
+	if ref.Path != "" {
+		fa.Dir = filepath.Join(fa.Root, filepath.FromSlash(ref.Path))
+		if fi, err := os.Stat(fa.Dir); err != nil || !fi.IsDir() {
+			return nil, notFoundf("%s: %s has no directory %s at %.12s", ref, src.show, ref.Path, fa.SHA)
+		}
+	}
+	return fa, nil
+}
+
+// resolve turns ref.Ref into a commit present in bare, fetching it from
+// src when needed.
+func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSource, ref actionRef, fa *fetchedAction) (string, error) {
+	want := ref.Ref
+	if actionShaRE.MatchString(want) {
+		if have, _ := bare.resolve(ctx, want); have == want {
+			return want, nil
+		}
+		// Fetching a commit by id works where the source allows it
+		// (GitHub does); else fetch every branch and tag and look.
+		if _, err := s.gitFetch(ctx, bare, src, want); err != nil {
+			if _, err := s.gitFetch(ctx, bare, src, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+				return "", unavailablef("%s: cannot fetch from %s: %v", ref, src.show, gitMessage(err))
+			}
+		}
+		if have, _ := bare.resolve(ctx, want); have != want {
+			return "", notFoundf("%s: no commit %s in %s", ref, want, src.show)
+		}
+		return want, nil
+	}
+
+	full, sha, err := s.lsRemote(ctx, src, want)
+	if err != nil {
+		// Unreachable: use what was fetched before, if anything.
+		for _, r := range []string{"refs/tags/" + want, "refs/heads/" + want} {
+			if have, rerr := bare.resolve(ctx, r); rerr == nil {
+				fa.Notes = append(fa.Notes, fmt.Sprintf("cannot reach %s (%v); using %s as fetched before: %s", src.show, gitMessage(err), r, have))
+				return have, nil
+			}
+		}
+		return "", unavailablef("%s: cannot reach %s: %v", ref, src.show, gitMessage(err))
+	}
+	if full == "" {
+		return "", notFoundf("%s: %s has no tag or branch %q (a commit id must be all 40 hex digits)", ref, src.show, want)
+	}
+	if have, _ := bare.resolve(ctx, sha); have == sha {
+		// Keep the ref, so a later offline job finds it.
+		if _, err := bare.git(ctx, "update-ref", full, sha); err != nil {
+			return "", err
+		}
+		return sha, nil
+	}
+	if _, err := s.gitFetch(ctx, bare, src, "+"+full+":"+full); err != nil {
+		return "", unavailablef("%s: cannot fetch %s from %s: %v", ref, full, src.show, gitMessage(err))
+	}
+	have, err := bare.resolve(ctx, full)
+	if err != nil {
+		return "", err
+	}
+	// The commit we fetched must be the one the source advertised: the
+	// tag may have moved between ls-remote and fetch.
+	if have != sha {
+		return "", conflictf("%s: %s moved while it was fetched (%s, then %s); try again", ref, full, sha, have)
+	}
+	return sha, nil
+}
+
+// lsRemote resolves name to a full ref and its commit as git does, tags
+// before branches; full is "" when there is no such ref.
+func (s *actionStore) lsRemote(ctx context.Context, src actionSource, name string) (full, sha string, err error) {
+	tag, head := "refs/tags/"+name, "refs/heads/"+name
+	out, err := runGit(ctx, "", nil, "ls-remote", "--", src.url, tag, head)
+	if err != nil {
+		return "", "", err
+	}
+	refs := map[string]string{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		id, r, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if ok && shaRE.MatchString(id) {
+			refs[r] = id
+		}
+	}
+	switch {
+	case refs[tag+"^{}"] != "": // an annotated tag: its commit
+		return tag, refs[tag+"^{}"], nil
+	case refs[tag] != "":
+		return tag, refs[tag], nil
+	case refs[head] != "":
+		return head, refs[head], nil
+	}
+	return "", "", nil
+}
+
+// gitFetch fetches refspecs from src into bare; shallow over the network,
+// since an action needs only its commit.
+func (s *actionStore) gitFetch(ctx context.Context, bare gitRepo, src actionSource, refspecs ...string) ([]byte, error) {
+	args := []string{"--git-dir", bare.dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
+	if src.remote {
+		args = append(args, "--depth=1")
+	}
+	args = append(append(args, "--", src.url), refspecs...)
+	return runGit(ctx, "", nil, args...)
+}
+
+// materialize writes commit sha's files to dir, once.
+func (s *actionStore) materialize(ctx context.Context, bare gitRepo, sha, dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if have, err := bare.resolve(ctx, sha); err != nil || have != sha {
+		return fmt.Errorf("commit %s is not in %s: %v", sha, bare.dir, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), sha+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	index := tmp + ".index"
+	defer os.Remove(index)
+	// checkout, not archive: archive would drop export-ignore'd files.
+	if _, err := runGit(ctx, "", []string{"GIT_INDEX_FILE=" + index},
+		"--git-dir", bare.dir, "--work-tree", tmp, "-c", "core.autocrlf=false", "-c", "core.symlinks=true",
+		"checkout", "--quiet", "--force", sha, "--", "."); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // another process got there first
+		}
+		return err
+	}
+	return nil
+}
+
+// gitMessage is git's own complaint, for a log line.
+func gitMessage(err error) string {
+	var ge *gitError
+	if errors.As(err, &ge) && ge.stderr != "" {
+		return ge.stderr
+	}
+	return err.Error()
+}
+
+// actionMetadata reads and parses the action.yml (or action.yaml) in dir;
+// name says what the action is for errors.
+func actionMetadata(dir, name string) (*actionDef, error) {
+	for _, f := range []string{"action.yml", "action.yaml"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return parseActionYAML(name+"/"+f, data)
+	}
+	return nil, notFoundf("%s has no action.yml or action.yaml", name)
+}

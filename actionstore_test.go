@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// newActionMirror makes a file:// mirrors directory holding OWNER/REPO with
+// files committed on main and tagged v1; it returns the directory, the
+// repository's path and the commit.
+func newActionMirror(t *testing.T, owner, repo string, files map[string]string) (mirrors, dir, sha string) {
+	t.Helper()
+	mirrors = t.TempDir()
+	dir = filepath.Join(mirrors, owner, repo)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, dir, "init", "-q", "-b", "main")
+	sha = commitFiles(t, dir, files)
+	gitCmd(t, dir, "tag", "v1")
+	return mirrors, dir, sha
+}
+
+func TestActionStoreFetch(t *testing.T) {
+	ctx := context.Background()
+	mirrors, src, sha1 := newActionMirror(t, "acme", "hello", map[string]string{
+		"action.yml":     "runs: {using: node20, main: index.js}\n",
+		"index.js":       "console.log('v1')\n",
+		"sub/action.yml": "runs: {using: composite, steps: [{run: echo, shell: sh}]}\n",
+	})
+	st, err := newActionStore(t.TempDir(), "file://"+mirrors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := parseActionRef("acme/hello@v1")
+	fa, err := st.fetch(ctx, ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fa.SHA != sha1 {
+		t.Errorf("acme/hello@v1 resolved to %s, want %s", fa.SHA, sha1)
+	}
+	if b, err := os.ReadFile(filepath.Join(fa.Dir, "index.js")); err != nil || string(b) != "console.log('v1')\n" {
+		t.Errorf("index.js = %q, %v", b, err)
+	}
+	if d, err := actionMetadata(fa.Dir, ref.String()); err != nil || d.Runs.Using != "node20" {
+		t.Errorf("actionMetadata = %+v, %v", d, err)
+	}
+
+	// A subdirectory action, and a branch.
+	ref, _ = parseActionRef("acme/hello/sub@main")
+	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
+		t.Errorf("acme/hello/sub@main = %+v, %v", fa, err)
+	}
+
+	// The tag moves: the next fetch sees it, and the old tree stays.
+	sha2 := commitFiles(t, src, map[string]string{"index.js": "console.log('v2')\n"})
+	gitCmd(t, src, "tag", "-f", "v1")
+	ref, _ = parseActionRef("acme/hello@v1")
+	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha2 {
+		t.Fatalf("after the tag moved: %+v, %v; want %s", fa, err, sha2)
+	}
+	if b, _ := os.ReadFile(filepath.Join(fa.Dir, "index.js")); string(b) != "console.log('v2')\n" {
+		t.Errorf("index.js after the move = %q", b)
+	}
+
+	// By commit id, also one that is no tip (fetched with every ref).
+	ref, _ = parseActionRef("acme/hello@" + sha1)
+	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha1 {
+		t.Errorf("by commit id: %+v, %v", fa, err)
+	}
+
+	// The source is gone: what was fetched before still serves.
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(src, 0o755) // present, but no repository
+	ref, _ = parseActionRef("acme/hello@v1")
+	fa, err = st.fetch(ctx, ref, "")
+	if err != nil || fa.SHA != sha2 || len(fa.Notes) != 1 || !strings.Contains(fa.Notes[0], "as fetched before") {
+		t.Errorf("offline: %+v, %v; want %s with a note", fa, err, sha2)
+	}
+
+	for _, tc := range []struct {
+		uses string
+		code error
+		msg  string
+	}{
+		{"acme/hello@v9", errUnavailable, "cannot reach"}, // offline and never fetched
+		{"acme/nothere@v1", errNotFound, "is neither on this server nor in file://"},
+		{"acme/hello/nodir@" + sha1, errNotFound, "has no directory nodir"},
+	} {
+		ref, _ := parseActionRef(tc.uses)
+		_, err := st.fetch(ctx, ref, "")
+		if !errors.Is(err, tc.code) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("fetch %s: %v; want %v containing %q", tc.uses, err, tc.code, tc.msg)
+		}
+	}
+}
+
+func TestActionStoreMissingRef(t *testing.T) {
+	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "x"})
+	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
+	ref, _ := parseActionRef("acme/hello@v2")
+	_, err := st.fetch(context.Background(), ref, "")
+	if !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
+		t.Errorf("fetch acme/hello@v2: %v", err)
+	}
+	if _, err := actionMetadata(t.TempDir(), "x/y@v1"); !errors.Is(err, errNotFound) {
+		t.Errorf("actionMetadata of an empty directory: %v", err)
+	}
+}
+
+// A repository on this server wins over --actions-url.
+func TestActionStoreLocalFirst(t *testing.T) {
+	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "from: mirror\n"})
+	localDir, localSHA := newGitRepo(t, map[string]string{"action.yml": "from: server\n"})
+	gitCmd(t, localDir, "tag", "v1")
+	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
+	var asked string
+	st.local = func(_ context.Context, owner, repo, forRepo string) (string, error) {
+		asked = owner + "/" + repo + " for " + forRepo
+		if owner == "acme" && repo == "hello" {
+			return localDir, nil
+		}
+		return "", errNotFound
+	}
+	ref, _ := parseActionRef("acme/hello@v1")
+	fa, err := st.fetch(context.Background(), ref, "alice/app")
+	if err != nil || fa.SHA != localSHA || !strings.Contains(fa.Origin, "this server") {
+		t.Fatalf("fetch = %+v, %v; want %s from this server", fa, err, localSHA)
+	}
+	if asked != "acme/hello for alice/app" {
+		t.Errorf("local resolver asked %q", asked)
+	}
+}
+
+func TestCheckActionsURL(t *testing.T) {
+	for _, ok := range []string{"https://github.com", "http://10.0.0.1:3000/mirror", "file:///srv/mirrors"} {
+		if err := checkActionsURL(ok); err != nil {
+			t.Errorf("checkActionsURL(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"github.com", "ftp://x", "file://relative/dir", "https://", "file:relative"} {
+		if err := checkActionsURL(bad); err == nil {
+			t.Errorf("checkActionsURL(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestCLIActionsFetch(t *testing.T) {
+	mirrors, _, sha := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "runs: {using: node20, main: index.js}\n"})
+	db := filepath.Join(t.TempDir(), "x.db")
+	var out, errb strings.Builder
+	err := run(context.Background(), []string{"--db", db, "actions", "fetch", "acme/hello@v1", "--actions-url", "file://" + mirrors}, strings.NewReader(""), &out, &errb)
+	if err != nil || !strings.HasPrefix(out.String(), "acme/hello@v1 "+sha+" from file://") {
+		t.Fatalf("actions fetch: %v; stdout %q stderr %q", err, out.String(), errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(db+".d", "actions", "trees", "acme", "hello", sha, "action.yml")); err != nil {
+		t.Errorf("the default data directory has no tree: %v", err)
+	}
+	for _, args := range [][]string{
+		{"actions", "fetch"},
+		{"actions", "fetch", "./local"},
+		{"actions", "fetch", "nope"},
+		{"actions", "fetch", "a/b@v1", "--actions-url", "ftp://x"},
+	} {
+		var errb strings.Builder
+		err := run(context.Background(), append([]string{"--db", db}, args...), strings.NewReader(""), io.Discard, &errb)
+		if code := exitCode(err, &errb); code != exitUsage {
+			t.Errorf("%v: exit %d (%v), want %d", args, code, err, exitUsage)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "512K": 512 << 10, "2GiB": 2 << 30, "10g": 10 << 30, "3MB": 3 << 20, "1T": 1 << 40} {
+		if got, err := parseByteSize(in); err != nil || got != want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1", "2X", "G", "99999999999T"} {
+		if _, err := parseByteSize(bad); err == nil {
+			t.Errorf("parseByteSize(%q) = nil error", bad)
+		}
+	}
+}

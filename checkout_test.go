@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseCheckoutInputs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		with map[string]string
+		want checkoutSpec
+		warn string
+		err  string
+	}{
+		{name: "none", with: nil, want: defaultCheckout},
+		{name: "same repository, credentials ignored", with: map[string]string{"repository": "Alice/App", "token": "x", "persist-credentials": "false"}, want: defaultCheckout},
+		{name: "all", with: map[string]string{"repository": "bob/lib", "ref": " v1 ", "fetch-depth": "0", "fetch-tags": "true",
+			"path": "./sub/../src/", "submodules": "recursive", "clean": "False", "lfs": "false"},
+			want: checkoutSpec{Repository: "bob/lib", Ref: "v1", Depth: 0, Tags: true, Path: "src", Submodules: "recursive"}},
+		{name: "path in workspace", with: map[string]string{"path": "/workspace/a/b", "submodules": "true"},
+			want: checkoutSpec{Depth: 1, Clean: true, Path: "a/b", Submodules: "true"}},
+		{name: "workspace itself", with: map[string]string{"path": "."}, want: defaultCheckout},
+		{name: "sparse", with: map[string]string{"sparse-checkout": "src"}, want: defaultCheckout, warn: "input sparse-checkout is not supported here and is ignored"},
+		{name: "unknown", with: map[string]string{"fetch_depth": "0"}, want: defaultCheckout, warn: "Unexpected input(s) 'fetch_depth', valid inputs are ['repository', 'ref'"},
+		{name: "lfs", with: map[string]string{"lfs": "true"}, err: "input lfs: Git LFS is not supported here"},
+		{name: "depth", with: map[string]string{"fetch-depth": "-1"}, err: `input fetch-depth: "-1" is not a whole number`},
+		{name: "depth word", with: map[string]string{"fetch-depth": "all"}, err: `input fetch-depth: "all" is not a whole number`},
+		{name: "clean", with: map[string]string{"clean": "yes"}, err: `input clean: "yes" is not a boolean`},
+		{name: "submodules", with: map[string]string{"submodules": "deep"}, err: `input submodules: "deep" is not true, false or recursive`},
+		{name: "escape", with: map[string]string{"path": "../x"}, err: `input path: repository path "../x" is not under /workspace`},
+		{name: "absolute", with: map[string]string{"path": "/etc"}, err: `input path: repository path "/etc" is not under /workspace`},
+		{name: "repository", with: map[string]string{"repository": "lib"}, err: `input repository: "lib" is not OWNER/REPO`},
+	} {
+		spec, warnings, err := parseCheckoutInputs(tc.with, "alice/app")
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if spec != tc.want {
+			t.Errorf("%s: spec = %+v, want %+v", tc.name, spec, tc.want)
+		}
+		if got := strings.Join(warnings, "\n"); tc.warn == "" && got != "" || !strings.Contains(got, tc.warn) {
+			t.Errorf("%s: warnings = %q, want %q", tc.name, got, tc.warn)
+		}
+	}
+}
+
+func TestSubmoduleRepo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, want, err string }{
+		{url: "../lib.git", want: "alice/lib"},
+		{url: "../../bob/lib", want: "bob/lib"},
+		{url: "./sub", want: "app/sub"},
+		{url: "https://github.com/bob/lib.git", want: "bob/lib"},
+		{url: "https://ci.example/git/bob/lib/", want: "bob/lib"},
+		{url: "git@github.com:bob/lib.git", want: "bob/lib"},
+		{url: "ssh://git@host:22/bob/lib", want: "bob/lib"},
+		{url: "https://host/lib", err: "names no OWNER/REPO"},
+		{url: "../../../x", err: "names no OWNER/REPO"},
+		{url: "lib", err: "names no OWNER/REPO"},
+	} {
+		got, err := submoduleRepo(tc.url, "alice/app")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("submoduleRepo(%q) = %q, %v; want error %q", tc.url, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("submoduleRepo(%q) = %q, %v; want %q", tc.url, got, err, tc.want)
+		}
+	}
+}
+
+// checkoutRepos makes alice/app (main: two commits, the first tagged v1;
+// a branch feature; a submodule vendor/lib from ../lib.git), alice/lib
+// (with a submodule leaf from another host's alice/leaf), alice/leaf and
+// dave's private dave/secret on ts's server.
+type checkoutRepos struct {
+	app, lib, leaf                string // git directories
+	first, head, feature, libHead string
+	leafHead                      string
+	appRepo                       *Repo
+}
+
+func newCheckoutRepos(t *testing.T, ts *testServer) *checkoutRepos {
+	t.Helper()
+	ctx := context.Background()
+	cr := &checkoutRepos{}
+	var leafDir, libDir string
+	leafDir, cr.leafHead = newGitRepo(t, map[string]string{"LEAF": "leaf\n"})
+	libDir, _ = newGitRepo(t, map[string]string{"README": "lib\n",
+		".gitmodules": "[submodule \"leaf\"]\n\tpath = leaf\n\turl = https://elsewhere.example/alice/leaf.git\n"})
+	gitCmd(t, libDir, "update-index", "--add", "--cacheinfo", "160000,"+cr.leafHead+",leaf")
+	gitCmd(t, libDir, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "leaf")
+	cr.libHead = strings.TrimSpace(gitCmd(t, libDir, "rev-parse", "HEAD"))
+
+	appDir, first := newGitRepo(t, map[string]string{"README": "first\n"})
+	cr.first = first
+	gitCmd(t, appDir, "-c", "user.name=T", "-c", "user.email=t@example.com", "tag", "-a", "-m", "v1", "v1")
+	cr.head = commitFiles(t, appDir, map[string]string{"README": "second\n",
+		".gitmodules": "[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = ../lib.git\n"})
+	gitCmd(t, appDir, "update-index", "--add", "--cacheinfo", "160000,"+cr.libHead+",vendor/lib")
+	gitCmd(t, appDir, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "lib")
+	cr.head = strings.TrimSpace(gitCmd(t, appDir, "rev-parse", "HEAD"))
+	gitCmd(t, appDir, "checkout", "-q", "-b", "feature", first)
+	cr.feature = commitFiles(t, appDir, map[string]string{"FEATURE": "yes\n"})
+	gitCmd(t, appDir, "checkout", "-q", "main")
+
+	secretDir, _ := newGitRepo(t, map[string]string{"SECRET": "s\n"})
+	cr.app, cr.lib, cr.leaf = filepath.Join(appDir, ".git"), filepath.Join(libDir, ".git"), filepath.Join(leafDir, ".git")
+	var err error
+	if cr.appRepo, err = ts.store.createRepo(ctx, ts.users["alice"], "app", cr.app, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		owner, name, dir string
+		private          bool
+	}{{"alice", "lib", cr.lib, true}, {"alice", "leaf", cr.leaf, false}, {"dave", "secret", filepath.Join(secretDir, ".git"), true}} {
+		if _, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cr
+}
+
+// TestCheckout checks out through both sources (the server's own pool
+// and a remote runner over the job's git endpoint) with actions/checkout's
+// inputs, and checks each checkout is a self-contained repository.
+func TestCheckout(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cr := newCheckoutRepos(t, ts)
+	ctx := context.Background()
+	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+		RepoID: cr.appRepo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
+		HeadSHA: cr.head, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+	}})
+	if err != nil || len(runs) != 1 {
+		t.Fatal(err)
+	}
+	job := ts.heartbeat()
+	if job == nil || job.HeadSHA != cr.head {
+		t.Fatalf("claimed %+v, want a job of alice/app at %s", job, cr.head)
+	}
+	srv := httptest.NewServer(ts.srv)
+	t.Cleanup(srv.Close)
+	remote := newRemoteSource(srv.URL, ts.rtoken, 1, runnerTestLogger())
+	remote.maxBackoff = remote.minBackoff
+	local := &localSource{store: ts.store, runner: ts.runner}
+
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git -C %s %v: %v\n%s", dir, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return string(b)
+	}
+	for _, src := range []struct {
+		name string
+		src  jobSource
+	}{{"local", local}, {"remote", remote}} {
+		for _, tc := range []struct {
+			name  string
+			with  map[string]string
+			check func(dir string) []string // what is wrong
+			err   string
+		}{
+			{name: "default", check: func(dir string) (bad []string) {
+				if got := git(dir, "rev-parse", "HEAD"); got != cr.head {
+					bad = append(bad, "HEAD "+got)
+				}
+				if got := git(dir, "symbolic-ref", "--short", "HEAD"); got != "main" {
+					bad = append(bad, "branch "+got)
+				}
+				if got := git(dir, "rev-list", "--count", "HEAD"); got != "1" {
+					bad = append(bad, "history of "+got+" commits, want 1")
+				}
+				if got := git(dir, "tag"); got != "" {
+					bad = append(bad, "tags "+got)
+				}
+				if got := git(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/app" {
+					bad = append(bad, "origin "+got)
+				}
+				if got := read(filepath.Join(dir, "README")); got != "second\n" {
+					bad = append(bad, "README "+got)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "vendor/lib/README")); err == nil {
+					bad = append(bad, "a submodule without submodules: true")
+				}
+				return bad
+			}},
+			{name: "full history", with: map[string]string{"fetch-depth": "0"}, check: func(dir string) (bad []string) {
+				if got := git(dir, "rev-list", "--count", "HEAD"); got != "3" {
+					bad = append(bad, "history of "+got+" commits, want 3")
+				}
+				if got := git(dir, "rev-parse", "v1^{commit}"); got != cr.first {
+					bad = append(bad, "tag v1 at "+got)
+				}
+				if got := git(dir, "rev-parse", "origin/feature"); got != cr.feature {
+					bad = append(bad, "origin/feature at "+got)
+				}
+				if got := git(dir, "describe", "--tags"); !strings.HasPrefix(got, "v1-2-g") {
+					bad = append(bad, "describe "+got)
+				}
+				return bad
+			}},
+			{name: "branch", with: map[string]string{"ref": "feature"}, check: func(dir string) (bad []string) {
+				if got := git(dir, "rev-parse", "HEAD"); got != cr.feature {
+					bad = append(bad, "HEAD "+got)
+				}
+				if got := git(dir, "symbolic-ref", "--short", "HEAD"); got != "feature" {
+					bad = append(bad, "branch "+got)
+				}
+				return bad
+			}},
+			{name: "tag", with: map[string]string{"ref": "refs/tags/v1"}, check: func(dir string) (bad []string) {
+				if got := git(dir, "rev-parse", "HEAD"); got != cr.first {
+					bad = append(bad, "HEAD "+got)
+				}
+				if got := read(filepath.Join(dir, "README")); got != "first\n" {
+					bad = append(bad, "README "+got)
+				}
+				return bad
+			}},
+			{name: "sha", with: map[string]string{"ref": cr.first, "fetch-depth": "2"}, check: func(dir string) (bad []string) {
+				if got := git(dir, "rev-parse", "HEAD"); got != cr.first {
+					bad = append(bad, "HEAD "+got)
+				}
+				return bad
+			}},
+			{name: "another repository", with: map[string]string{"repository": "alice/leaf"}, check: func(dir string) (bad []string) {
+				if got := read(filepath.Join(dir, "LEAF")); got != "leaf\n" {
+					bad = append(bad, "LEAF "+got)
+				}
+				if got := git(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/leaf" {
+					bad = append(bad, "origin "+got)
+				}
+				return bad
+			}},
+			{name: "submodules", with: map[string]string{"submodules": "true"}, check: func(dir string) (bad []string) {
+				if got := read(filepath.Join(dir, "vendor/lib/README")); got != "lib\n" {
+					bad = append(bad, "vendor/lib/README "+got)
+				}
+				if got := git(filepath.Join(dir, "vendor/lib"), "rev-parse", "HEAD"); got != cr.libHead {
+					bad = append(bad, "vendor/lib at "+got)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "vendor/lib/leaf/LEAF")); err == nil {
+					bad = append(bad, "a nested submodule without recursive")
+				}
+				if got := git(dir, "config", "submodule.lib.url"); got != "https://ci.example/alice/lib" {
+					bad = append(bad, "submodule url "+got)
+				}
+				return bad
+			}},
+			{name: "recursive", with: map[string]string{"submodules": "recursive", "fetch-depth": "0"}, check: func(dir string) (bad []string) {
+				if got := read(filepath.Join(dir, "vendor/lib/leaf/LEAF")); got != "leaf\n" {
+					bad = append(bad, "vendor/lib/leaf/LEAF "+got)
+				}
+				if got := git(dir, "submodule", "status", "--recursive"); strings.Count(got, "\n") != 1 || strings.ContainsAny(got[:1], "-+U") {
+					bad = append(bad, "submodule status "+got)
+				}
+				return bad
+			}},
+			{name: "unknown ref", with: map[string]string{"ref": "nope"}, err: `"nope" is neither a branch nor a tag of alice/app`},
+			{name: "private repository of another owner", with: map[string]string{"repository": "dave/secret"}, err: "dave/secret"},
+			{name: "repository not here", with: map[string]string{"repository": "alice/none"}, err: "alice/none"},
+		} {
+			spec, _, err := parseCheckoutInputs(tc.with, job.Repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "repo")
+			err = src.src.checkout(ctx, job, dir, spec)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("%s %s: checkout = %v, want an error with %q", src.name, tc.name, err, tc.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s %s: %v", src.name, tc.name, err)
+				continue
+			}
+			// Self-contained: moved elsewhere, with nothing borrowed, git
+			// still has every object it needs.
+			moved := filepath.Join(t.TempDir(), "moved")
+			if err := os.Rename(dir, moved); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(moved, ".git/objects/info/alternates")); err == nil {
+				t.Errorf("%s %s: the checkout borrows objects (alternates)", src.name, tc.name)
+			}
+			git(moved, "fsck", "--no-progress", "--no-dangling")
+			if got := git(moved, "status", "--porcelain"); got != "" {
+				t.Errorf("%s %s: git status = %q, want clean", src.name, tc.name, got)
+			}
+			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", srv.URL,
+				"-e", filepath.Dir(cr.app), "-e", filepath.Dir(cr.lib), "-e", filepath.Dir(cr.leaf), moved).CombinedOutput(); err == nil {
+				t.Errorf("%s %s: the checkout holds the runner token or a host path: %s", src.name, tc.name, out)
+			}
+			for _, bad := range tc.check(moved) {
+				t.Errorf("%s %s: %s", src.name, tc.name, bad)
+			}
+		}
+	}
+}

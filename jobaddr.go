@@ -1,0 +1,220 @@
+// The job-facing address: how a job's container reaches the server back
+// (GITHUB_SERVER_URL, GITHUB_API_URL, git over HTTP with GITHUB_TOKEN, the
+// artifact and cache services).
+//
+// `serve --addr` is loopback by default, which no container can reach. So
+// by default the server also listens on the Docker bridge's gateway
+// address (docker network inspect bridge), on the same port, serving only
+// what jobs need, and jobs see the server as http://shithub.localhost:PORT,
+// a name their container maps to that address (--add-host). The name is a
+// *.localhost one because the Actions toolkit (upload-artifact@v4,
+// actions/cache) only speaks its current protocol to github.com, *.ghe.com
+// and *.localhost hosts. --job-addr chooses the listener (or turns it off);
+// --job-url sets the URL jobs see, for remote runners or a proxy.
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// jobHostName is the host name jobs know the server by.
+const jobHostName = "shithub.localhost"
+
+// jobEndpoint is how the in-process pool's jobs reach the server.
+type jobEndpoint struct {
+	Listen   string   // the job listener's address; "" for none
+	Warning  string   // why jobs may not reach the server, for the log; "" when all is well
+	URL      string   // GITHUB_SERVER_URL for the pool's jobs; "" until the port is known
+	AddHosts []string // docker run --add-host entries of the pool's job containers
+	hostIP   string   // where jobHostName points
+	explicit bool     // URL came from --job-url
+}
+
+// planJobEndpoint decides the job listener and the URL jobs see, from
+// --addr, --job-addr ("auto", "off" or HOST:PORT) and --job-url. gateway
+// finds the Docker bridge's gateway address; it is called only when needed.
+// URL is completed by finish once the listeners' ports are known.
+func planJobEndpoint(addr, jobAddr, jobURL string, gateway func() (string, error)) (*jobEndpoint, error) {
+	mainHost, mainPort, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("bad --addr %q: %v", addr, err)
+	}
+	e := &jobEndpoint{}
+	if jobURL != "" {
+		u, err := url.Parse(jobURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("bad --job-url %q: want http(s)://host[:port][/path]", jobURL)
+		}
+		e.URL, e.explicit = strings.TrimSuffix(jobURL, "/"), true
+	}
+	switch jobAddr {
+	case "off":
+	case "", "auto":
+		if isLoopbackHost(mainHost) {
+			if gw, err := gateway(); err == nil {
+				e.Listen = net.JoinHostPort(gw, mainPort)
+			} else if !e.explicit {
+				e.Warning = fmt.Sprintf("job containers cannot reach %s, and the Docker bridge's address to listen on for them is unknown (%v): pass --job-addr HOST:PORT, or --job-url", addr, err)
+			}
+		}
+	default:
+		if _, _, err := net.SplitHostPort(jobAddr); err != nil {
+			return nil, fmt.Errorf("bad --job-addr %q: want auto, off or HOST:PORT", jobAddr)
+		}
+		e.Listen = jobAddr
+	}
+	// Where jobHostName points: the job listener, else the main one; an
+	// address that is every interface is reached through the gateway.
+	host := mainHost
+	if e.Listen != "" {
+		host, _, _ = net.SplitHostPort(e.Listen)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if gw, err := gateway(); err == nil {
+			host = gw
+		} else {
+			host = "host-gateway" // docker's name for the host, seen from a container
+		}
+	}
+	e.hostIP = host
+	return e, nil
+}
+
+// finish sets the URL (unless --job-url gave it) and the container host
+// mapping, once port (the job listener's, else the main listener's) is
+// known.
+func (e *jobEndpoint) finish(port int) {
+	if !e.explicit {
+		e.URL = fmt.Sprintf("http://%s:%d", jobHostName, port)
+	}
+	u, err := url.Parse(e.URL)
+	if err == nil && strings.HasSuffix(u.Hostname(), ".localhost") && !isLoopbackHost(e.hostIP) {
+		e.AddHosts = []string{u.Hostname() + ":" + e.hostIP}
+	}
+}
+
+// isLoopbackHost reports whether a listen host is reachable only from the
+// machine itself.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dockerBridgeGateway is the host's IPv4 address on Docker's default bridge
+// network (docker0), which every job container can reach, whichever bridge
+// network it is on: the network's gateway as docker reports it, else (newer
+// engines leave the default bridge's gateway out) the address of its
+// interface inside its subnet.
+func dockerBridgeGateway(ctx context.Context, d dockerCLI) (string, error) {
+	out, _, err := d.output(ctx, "network", "inspect", "bridge")
+	if err != nil {
+		return "", err
+	}
+	var nets []struct {
+		IPAM struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Options map[string]string
+	}
+	if err := json.Unmarshal([]byte(out), &nets); err != nil || len(nets) != 1 {
+		return "", fmt.Errorf("docker network inspect bridge: unexpected answer %.200q", out)
+	}
+	ifname := nets[0].Options["com.docker.network.bridge.name"]
+	if ifname == "" {
+		ifname = "docker0"
+	}
+	for _, c := range nets[0].IPAM.Config {
+		if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+			return c.Gateway, nil
+		}
+		_, subnet, err := net.ParseCIDR(c.Subnet)
+		if err != nil || subnet.IP.To4() == nil {
+			continue
+		}
+		if ip := interfaceAddrIn(ifname, subnet); ip != "" {
+			return ip, nil
+		}
+	}
+	return "", fmt.Errorf("docker network inspect bridge shows no IPv4 gateway, and %s has no address in its subnet", ifname)
+}
+
+// interfaceAddrIn is an address of interface name inside subnet, or "".
+func interfaceAddrIn(name string, subnet *net.IPNet) string {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return ""
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && subnet.Contains(ipn.IP) {
+			return ipn.IP.String()
+		}
+	}
+	return ""
+}
+
+// setJobURLs tells a claimed job where the server is: serverURL for
+// GITHUB_SERVER_URL (and checkout), its /api/v1 for GITHUB_API_URL.
+func setJobURLs(cj *claimedJob, serverURL string) {
+	if serverURL == "" {
+		return
+	}
+	if cj.Env == nil {
+		cj.Env = map[string]string{}
+	}
+	cj.Env["GITHUB_SERVER_URL"] = serverURL
+	cj.Env["GITHUB_API_URL"] = serverURL + "/api/v1"
+	if gh, ok := cj.Contexts["github"].(map[string]any); ok {
+		gh["server_url"], gh["api_url"] = serverURL, serverURL+"/api/v1"
+		gh["repositoryUrl"] = serverURL + "/" + cj.Repo + ".git"
+	}
+}
+
+// remoteJobURL is the server URL a remote runner's jobs see: --job-url,
+// else --base-url, else the URL the runner itself reached the server at.
+func (s *server) remoteJobURL(r *http.Request) string {
+	if s.jobURL != "" {
+		return s.jobURL
+	}
+	return s.base(r)
+}
+
+// jobPaths reports whether the job listener serves path: the API, git
+// over HTTP, and the artifact and cache services (/twirp/, /_apis/).
+func jobPaths(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/twirp/") || strings.HasPrefix(p, "/_apis/") || isGitRequest(r)
+}
+
+// jobHandler is the job listener's handler: the server, for jobPaths only.
+func (s *server) jobHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !jobPaths(r) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found: this address serves jobs (the API, git, artifacts and caches)"})
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+}
+
+// addHostArgs is the docker run flags of hosts (HOST:IP entries).
+func addHostArgs(hosts []string) []string {
+	var args []string
+	for _, h := range hosts {
+		args = append(args, "--add-host", h)
+	}
+	return args
+}

@@ -1,0 +1,1 @@
+console.log(`post: greeted ${process.env.STATE_greeted}`);
