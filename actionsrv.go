@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -331,7 +332,20 @@ func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return s.serveArtifactZip(w, r, repo)
+	a, _, err := s.repoArtifact(r, repo, "artifact_id")
+	if err != nil {
+		return err
+	}
+	if !a.ExpiresAt.After(s.store.now()) {
+		return &appError{Code: codeGone, Msg: "artifact has expired"}
+	}
+	// As GitHub's: a 302 to a short-lived signed link that needs no token
+	// (go-github's DownloadArtifact expects the redirect). The link is on
+	// the address the client asked, not the one jobs use.
+	cfg := s.runtime.artifacts.cfg
+	http.Redirect(w, r, artifactSignURL(cfg.Key, s.base(r), http.MethodGet, artifactBlobPrefix+strconv.FormatInt(a.ID, 10),
+		cfg.Now(), cfg.DownloadTTL), http.StatusFound)
+	return nil
 }
 
 func (s *server) serveArtifactZip(w http.ResponseWriter, r *http.Request, repo *Repo) error {
