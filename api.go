@@ -267,18 +267,25 @@ func (s *server) runFromPath(r *http.Request) (*Repo, *Run, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	run, err := s.pathRun(r, repo)
+	return repo, run, err
+}
+
+// pathRun loads the path's {run_id} if it is a run of repo; a run of any
+// other repository is not found, as ids are global.
+func (s *server) pathRun(r *http.Request, repo *Repo) (*Run, error) {
 	id, err := pathID(r, "run_id")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	run, err := s.store.runByID(r.Context(), id)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if run.RepoID != repo.ID {
-		return nil, nil, errNotFound
+		return nil, errNotFound
 	}
-	return repo, run, nil
+	return run, nil
 }
 
 // handleRunGet serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}.

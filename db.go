@@ -801,19 +801,7 @@ func scanToken(row interface{ Scan(...any) error }, extra ...any) (*Token, error
 
 func (s *Store) listTokens(ctx context.Context, user *User) ([]*Token, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+tokenCols+" FROM tokens t WHERE t.user_id = ? ORDER BY t.id", user.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, func(r interface{ Scan(...any) error }) (*Token, error) { return scanToken(r) })
 }
 
 func (s *Store) revokeToken(ctx context.Context, id int64) error {
@@ -1111,18 +1099,21 @@ func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	return r, nil
 }
 
-func scanRuns(rows *sql.Rows, err error) ([]*Run, error) {
+func scanRuns(rows *sql.Rows, err error) ([]*Run, error) { return scanAll(rows, err, scanRun) }
+
+// scanAll collects every row of a query with scan, and closes rows.
+func scanAll[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Run
+	var out []T
 	for rows.Next() {
-		r, err := scanRun(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -1389,19 +1380,7 @@ func (s *Store) jobOf(ctx context.Context, repoID, runID, id int64) (*Job, error
 
 func runJobs(ctx context.Context, q querier, runID int64) ([]*Job, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+jobCols+" WHERE run_id = ? ORDER BY id", runID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanJob)
 }
 
 // runJobs lists a run's jobs with their steps, in workflow order.
@@ -1704,19 +1683,7 @@ func (s *Store) webVisibleRepos(ctx context.Context, user *User) ([]*Repo, error
 	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+` WHERE r.private = 0 OR r.owner_id = ?
 		OR EXISTS (SELECT 1 FROM collaborators c WHERE c.repo_id = r.id AND c.user_id = ?)
 		ORDER BY u.name, r.name LIMIT 500`, uid, uid)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Repo
-	for rows.Next() {
-		r, err := scanRepo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanRepo)
 }
 
 // stmtCache is a querier that prepares each query text once and reuses the

@@ -1033,18 +1033,8 @@ func (s *server) ghRunFromPath(r *http.Request) (*User, *Run, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := pathID(r, "run_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	run, err := s.store.runByID(r.Context(), id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if run.RepoID != repo.ID {
-		return nil, nil, errNotFound
-	}
-	return user, run, nil
+	run, err := s.pathRun(r, repo)
+	return user, run, err
 }
 
 // handleGHRunCancel serves POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/cancel

@@ -149,17 +149,5 @@ func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string,
 // allRepos lists every repository, for the scheduler.
 func (s *Store) allRepos(ctx context.Context) ([]*Repo, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Repo
-	for rows.Next() {
-		r, err := scanRepo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanRepo)
 }

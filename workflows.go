@@ -64,19 +64,11 @@ func (s *Store) upsertWorkflow(tx *sql.Tx, repoID int64, file, name string, pars
 // listWorkflows lists a repository's workflows by path.
 func (s *Store) listWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
-	if err != nil {
-		return nil, err
+	out, err := scanAll(rows, err, scanWorkflow)
+	if out == nil && err == nil {
+		out = []*WorkflowRow{} // a JSON list, never null
 	}
-	defer rows.Close()
-	out := []*WorkflowRow{}
-	for rows.Next() {
-		w, err := scanWorkflow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 func (s *Store) workflowByID(ctx context.Context, repoID, id int64) (*WorkflowRow, error) {
