@@ -524,14 +524,29 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request, repo *Repo, wo
 		return err
 	}
 	f.WorkflowID = workflowID
-	runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, perPage)
-	if err != nil {
-		return err
+	v := s.ghView(r, repo)
+	// The answer depends on the request and on the repository object every
+	// run carries (its default branch comes from git), not on who asks.
+	key := fmt.Sprintf("%d\x00%s\x00%s\x00%s", repo.ID, v.base+r.URL.Path, q.Encode(), v.repository().DefaultBranch)
+	now := s.store.now()
+	e, ok := s.lists.get(key, repo.RunsVersion, now)
+	if !ok {
+		runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, perPage)
+		if err != nil {
+			return err
+		}
+		body, err := jsonBody(v.runs(runs, total))
+		if err != nil {
+			return err
+		}
+		e = listEntry{version: repo.RunsVersion, made: now, body: body,
+			link: linkHeader(v.base+r.URL.Path, q, page, perPage, total)}
+		s.lists.put(key, e)
 	}
-	if link := linkHeader(s.base(r)+r.URL.Path, q, page, perPage, total); link != "" {
-		w.Header().Set("Link", link)
+	if e.link != "" {
+		w.Header().Set("Link", e.link)
 	}
-	writeJSON(w, http.StatusOK, s.ghView(r, repo).runs(runs, total))
+	writeJSONBody(w, http.StatusOK, e.body)
 	return nil
 }
 

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,8 @@ type server struct {
 
 	localRunnerID int64 // the in-process pool's runner row; its jobs are never "lost"
 	feeds         feedCache
-	metricsToken  string // from --metrics-token; "" leaves /metrics open
+	lists         listCache // the runs list's answers (listcache.go)
+	metricsToken  string    // from --metrics-token; "" leaves /metrics open
 	heads         headCache
 	health        healthProbe
 	// trustProxies are the reverse proxies (--trust-proxy) whose
@@ -298,6 +300,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// jsonBody is what writeJSON would write for v, for answers kept in a cache.
+func jsonBody(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeJSONBody writes a body made by jsonBody.
+func writeJSONBody(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(body)
 }
 
 // decodeJSON reads a request body into v, strictly: unknown fields and
