@@ -387,11 +387,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 
 // handleJobCancelCheck serves POST /api/v1/jobs/{id}/cancel-check.
 func (s *server) handleJobCancelCheck(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -403,13 +399,23 @@ func (s *server) handleJobCancelCheck(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-// handleJobLogAppend serves POST /api/v1/jobs/{id}/logs.
-func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) error {
+// runnerJob authenticates a runner token and reads the path's job {id}:
+// what every runner-protocol handler about one job starts with.
+func (s *server) runnerJob(r *http.Request) (*Runner, int64, error) {
 	rn, err := s.requireRunner(r)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, 0, err
+	}
+	return rn, id, nil
+}
+
+// handleJobLogAppend serves POST /api/v1/jobs/{id}/logs.
+func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) error {
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -449,11 +455,7 @@ type statusBody struct {
 
 // handleStepStatus serves POST /api/v1/jobs/{id}/steps/{step_id}/status.
 func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -477,11 +479,7 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 
 // handleJobStatus serves POST /api/v1/jobs/{id}/status.
 func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -502,11 +500,7 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 // ::error, ::warning or ::notice of a step. 202 with "kept" false when a
 // cap dropped it.
 func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -526,11 +520,7 @@ func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) err
 // handleStepSummary serves POST /api/v1/jobs/{id}/steps/{step_id}/summary
 // {"markdown"}: the step's $GITHUB_STEP_SUMMARY, replacing any before.
 func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
@@ -559,11 +549,7 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 // checkout's repository input and submodules: one the job's repository may
 // use as an action (public, or private to the same owner).
 func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
-	rn, err := s.requireRunner(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
+	rn, id, err := s.runnerJob(r)
 	if err != nil {
 		return err
 	}
