@@ -207,6 +207,35 @@ CREATE TRIGGER runs_kept_delete AFTER DELETE ON runs BEGIN
 	DELETE FROM run_heads WHERE repo_id = OLD.repo_id AND workflow_file = OLD.workflow_file AND head_ref = OLD.head_ref
 		AND runs <= 0;
 END;`,
+	// 8: deep pages of the runs list served from an index (issue 13). The
+	// unfiltered list and a workflow's list are in run_index order (which
+	// is creation order: insertRun keeps created_at from going backwards),
+	// and run_blocks keeps how many runs each block of 1,024 run numbers
+	// still holds, per repository (workflow_id 0) and per workflow, so
+	// page N finds its first run by summing a few kept counts and stepping
+	// at most a block through an index, never by skipping N pages of runs.
+	`CREATE INDEX runs_repo_workflow_index ON runs (repo_id, workflow_id, run_index);
+CREATE TABLE run_blocks (
+	repo_id     INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+	workflow_id INTEGER NOT NULL, -- 0: all of the repository's runs
+	block       INTEGER NOT NULL, -- run_index >> 10
+	runs        INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, workflow_id, block)
+) WITHOUT ROWID;
+INSERT INTO run_blocks SELECT repo_id, 0, run_index >> 10, COUNT(*) FROM runs GROUP BY repo_id, run_index >> 10;
+INSERT INTO run_blocks SELECT repo_id, workflow_id, run_index >> 10, COUNT(*) FROM runs WHERE workflow_id IS NOT NULL
+	GROUP BY repo_id, workflow_id, run_index >> 10;
+CREATE TRIGGER runs_blocks_insert AFTER INSERT ON runs BEGIN
+	INSERT INTO run_blocks VALUES (NEW.repo_id, 0, NEW.run_index >> 10, 1) ON CONFLICT DO UPDATE SET runs = runs + 1;
+	INSERT INTO run_blocks SELECT NEW.repo_id, NEW.workflow_id, NEW.run_index >> 10, 1 WHERE NEW.workflow_id IS NOT NULL
+		ON CONFLICT DO UPDATE SET runs = runs + 1;
+END;
+CREATE TRIGGER runs_blocks_delete AFTER DELETE ON runs BEGIN
+	UPDATE run_blocks SET runs = runs - 1
+		WHERE repo_id = OLD.repo_id AND workflow_id IN (0, OLD.workflow_id) AND block = OLD.run_index >> 10;
+	DELETE FROM run_blocks WHERE repo_id = OLD.repo_id AND workflow_id IN (0, OLD.workflow_id) AND block = OLD.run_index >> 10
+		AND runs <= 0;
+END;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1208,54 +1237,142 @@ func (f runFilter) where(repoID int64) (string, []any) {
 	return strings.Join(where, " AND "), args
 }
 
-// listRuns returns one page of a repository's runs, newest first
-// (created_at DESC, id DESC, the order of every runs index), and how many
-// match. The total is exact: for no filter or a workflow alone it is the
-// kept count of the workflows table; for other filters it is counted through
-// the filter's index, up to f.Cap when that is set.
+// runBlockShift: a row of run_blocks counts the runs of 1 << runBlockShift
+// run numbers (migration 8).
+const runBlockShift = 10
+
+// listRuns returns one page of a repository's runs, newest first, and how
+// many match. Every page costs the same however deep it is and however long
+// the history:
+//
+//   - With no filter, or a workflow alone, the list is in run number order
+//     (creation order; see insertRun) and its total is the workflows' kept
+//     count. Page N's first run is found through run_blocks' kept counts
+//     and at most one block of the run-number index (pageStart), and the
+//     page is read from there: keyset pagination behind GitHub's page=.
+//   - Other filters go through their own index (all end in created_at
+//     DESC, id DESC), counted and paged up to f.Cap when that is set, as
+//     GitHub does for its search filters.
 func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, perPage int) ([]*Run, int, error) {
+	offset := (page - 1) * perPage
+	if f.counted() {
+		return s.listRunsKeyed(ctx, repoID, f, offset, perPage)
+	}
 	cond, args := f.where(repoID)
 	var total int
 	var err error
-	switch {
-	case f.counted():
-		q := "SELECT COALESCE(SUM(run_count), 0) FROM workflows w WHERE w.repo_id = ?"
-		cargs := []any{repoID}
-		if f.WorkflowFile != "" {
-			q += " AND w.path IN (?, ?)"
-			cargs = append(cargs, f.WorkflowFile, workflowDir+f.WorkflowFile)
-		}
-		if f.WorkflowID != 0 {
-			q += " AND w.id = ?"
-			cargs = append(cargs, f.WorkflowID)
-		}
-		err = s.rd.QueryRowContext(ctx, q, cargs...).Scan(&total)
-	case f.Cap > 0:
+	if f.Cap > 0 {
 		err = s.rd.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
 			append(slices.Clone(args), f.Cap)...).Scan(&total)
-	default:
+		total = min(total, f.Cap)
+	} else {
 		err = s.rd.QueryRowContext(ctx, "SELECT COUNT(*) FROM runs r WHERE "+cond, args...).Scan(&total)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if f.Cap > 0 {
-		total = min(total, f.Cap)
-	}
-	offset := (page - 1) * perPage
 	limit := perPage
 	if f.Cap > 0 {
 		limit = max(0, min(perPage, f.Cap-offset))
 	}
-	if limit == 0 {
+	if limit == 0 || offset >= total {
 		return []*Run{}, total, nil
 	}
-	runs, err := scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
-		append(args, limit, offset)...))
+	// The page's first run is found through the filter's index alone (its
+	// entries hold created_at and id), then the page is read from there:
+	// skipped runs are index steps, not rows read and joined.
+	var created, id int64
+	err = s.rd.QueryRowContext(ctx, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?",
+		append(slices.Clone(args), offset)...).Scan(&created, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []*Run{}, total, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	runs, err := scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+" WHERE "+cond+
+		" AND (r.created_at, r.id) <= (?, ?) ORDER BY r.created_at DESC, r.id DESC LIMIT ?", append(args, created, id, limit)...))
 	if runs == nil && err == nil {
 		runs = []*Run{}
 	}
 	return runs, total, err
+}
+
+// listRunsKeyed is listRuns with no filter or a workflow alone.
+func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f runFilter, offset, perPage int) ([]*Run, int, error) {
+	wfID := f.WorkflowID
+	if f.WorkflowFile != "" {
+		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
+			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return []*Run{}, 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	var total int
+	var err error
+	if wfID != 0 {
+		err = s.rd.QueryRowContext(ctx, "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ? AND id = ?", repoID, wfID).Scan(&total)
+	} else {
+		err = s.rd.QueryRowContext(ctx, "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ?", repoID).Scan(&total)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset >= total {
+		return []*Run{}, total, nil
+	}
+	first, err := s.pageStart(ctx, repoID, wfID, int64(offset))
+	if err != nil || first == 0 {
+		return []*Run{}, total, err
+	}
+	var runs []*Run
+	if wfID != 0 {
+		runs, err = scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+
+			" WHERE r.repo_id = ? AND r.workflow_id = ? AND r.run_index <= ? ORDER BY r.run_index DESC LIMIT ?", repoID, wfID, first, perPage))
+	} else {
+		runs, err = scanRuns(s.rd.QueryContext(ctx, "SELECT "+runCols+
+			" WHERE r.repo_id = ? AND r.run_index <= ? ORDER BY r.run_index DESC LIMIT ?", repoID, first, perPage))
+	}
+	if runs == nil && err == nil {
+		runs = []*Run{}
+	}
+	return runs, total, err
+}
+
+// pageStart returns the run number of the run at position offset (0 is
+// the newest) of a repository's runs, or of one workflow's when wfID is
+// not 0; 0 when there is none. run_blocks says which block of run numbers
+// holds that position, and the run-number index steps through that block
+// alone (fewer than 1,024 entries, not the runs themselves).
+func (s *Store) pageStart(ctx context.Context, repoID, wfID, offset int64) (int64, error) {
+	below := int64(math.MaxInt64) // run numbers below this
+	if offset > 0 {
+		var block, above int64
+		err := s.rd.QueryRowContext(ctx, `SELECT block, above FROM (SELECT block, runs,
+			SUM(runs) OVER (ORDER BY block DESC ROWS UNBOUNDED PRECEDING) - runs AS above
+			FROM run_blocks WHERE repo_id = ? AND workflow_id = ?) WHERE above + runs > ? LIMIT 1`, repoID, wfID, offset).Scan(&block, &above)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		below, offset = (block+1)<<runBlockShift, offset-above
+	}
+	q, args := "SELECT run_index FROM runs WHERE repo_id = ? AND run_index < ? ORDER BY run_index DESC LIMIT 1 OFFSET ?", []any{repoID, below, offset}
+	if wfID != 0 {
+		q = "SELECT run_index FROM runs WHERE repo_id = ? AND workflow_id = ? AND run_index < ? ORDER BY run_index DESC LIMIT 1 OFFSET ?"
+		args = []any{repoID, wfID, below, offset}
+	}
+	var first int64
+	err := s.rd.QueryRowContext(ctx, q, args...).Scan(&first)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return first, err
 }
 
 // latestRuns is the feed's query: the n newest runs of a repository, with

@@ -126,7 +126,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 			var prevID int64
 			for i := 0; i < batch; i++ {
 				k := done + i
-				created := t0.Add(time.Duration(k) * *every).Add(time.Duration(rng.IntN(60)) * time.Second).UnixMilli()
+				created := t0.Add(time.Duration(k) * *every).Add(time.Duration(rng.Int64N(int64(min(time.Minute, *every))))).UnixMilli() // in run number order, as insertRun keeps it
 				wf := fillWorkflows[0]
 				if x := rng.Float64(); x >= 0.7 && x < 0.9 {
 					wf = fillWorkflows[1]

@@ -61,10 +61,16 @@ func (s *Store) bumpRepo(tx *sql.Tx, repoID int64, now int64) error {
 // the parse error: never a silent skip.
 func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	now := s.nowMS()
-	var idx int64
-	if err := tx.QueryRow("SELECT COALESCE(MAX(run_index), 0) + 1 FROM runs WHERE repo_id = ?", sp.RepoID).Scan(&idx); err != nil {
+	// The next run number, and a created_at never before the newest run's:
+	// lists in run number order (listRuns) and in created_at order (the
+	// feed, the filters) then agree even when the clock steps back.
+	var idx, last int64
+	err := tx.QueryRow("SELECT run_index, created_at FROM runs WHERE repo_id = ? ORDER BY run_index DESC LIMIT 1", sp.RepoID).Scan(&idx, &last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
+	idx++
+	now = max(now, last)
 	name := path.Base(sp.File)
 	status, conclusion := statusQueued, ""
 	var completed sql.NullInt64

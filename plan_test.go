@@ -182,9 +182,11 @@ func TestReadPathPlans(t *testing.T) {
 		api + "/runs?per_page=50", api + "/runs?page=3&per_page=50", api + "/runs?workflow_file=ci.yml",
 		api + "/runs?branch=main", api + "/runs?actor=bob", api + "/runs?event=push", api + "/runs?status=completed",
 		api + "/runs?conclusion=failure", api + "/runs?workflow_file=ci.yml&branch=main",
+		api + "/runs?page=55&per_page=50", api + "/runs?workflow_file=ci.yml&page=60", api + "/runs?branch=main&page=30",
 		fmt.Sprintf("%s/runs/%d", api, run.ID), fmt.Sprintf("%s/runs/%d/jobs", api, run.ID), fmt.Sprintf("%s/jobs/%d/logs", api, jobs[0].ID),
 		"/alice/pub/actions", "/alice/pub/actions?page=2", "/alice/pub/actions?workflow=ci.yml", "/alice/pub/actions?branch=main",
 		"/alice/pub/actions?status=failure", "/alice/pub/actions?status=running",
+		"/alice/pub/actions?page=100", "/alice/pub/actions?workflow=ci.yml&page=50",
 		"/alice/pub/actions/workflows/ci.yml/badge.svg", "/alice/pub/actions/workflows/ci.yml/badge.svg?branch=feature-3",
 		fmt.Sprintf("/alice/pub/actions/runs/%d", newest), fmt.Sprintf("/alice/pub/actions/runs/%d/live", newest),
 		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", newest, jobs[0].ID),
@@ -213,6 +215,9 @@ func TestReadPathPlans(t *testing.T) {
 	}
 	for _, q := range queries {
 		bad, plan := historyScans(t, ts.store.db, q)
+		if testing.Verbose() && strings.Contains(q, "run_") {
+			t.Logf("%s\n\tplan: %s", q, strings.Join(plan, " | "))
+		}
 		if len(bad) > 0 {
 			t.Errorf("a read path scans a table with history:\n%s\nplan: %s", q, strings.Join(plan, " | "))
 		}
