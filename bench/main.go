@@ -92,6 +92,7 @@ type env struct {
 	client  *http.Client
 	newest  int64 // the newest run's id and index after the fill
 	newIdx  int64
+	total   int // runs in the repository, for the deep pages
 	jobID   int64
 	rss     atomic.Int64 // the most serve's RSS was seen at, bytes
 	locked  atomic.Int64 // "database is locked" seen
@@ -266,7 +267,8 @@ func (e *env) startServe() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var list struct {
-		Runs []struct {
+		Total int `json:"total_count"`
+		Runs  []struct {
 			ID       int64 `json:"id"`
 			RunIndex int64 `json:"run_index"`
 		} `json:"workflow_runs"`
@@ -274,7 +276,7 @@ func (e *env) startServe() error {
 	if err := e.getJSON("/api/v1/repos/alice/pub/actions/runs?per_page=1", &list); err != nil || len(list.Runs) == 0 {
 		return fmt.Errorf("listing runs: %v", err)
 	}
-	e.newest, e.newIdx = list.Runs[0].ID, list.Runs[0].RunIndex
+	e.newest, e.newIdx, e.total = list.Runs[0].ID, list.Runs[0].RunIndex, list.Total
 	var jobs struct {
 		Jobs []struct {
 			ID int64 `json:"id"`
@@ -496,7 +498,10 @@ func (e *env) readEndpoints() []struct {
 		{"runs list ?branch=main", req{method: "GET", path: api + "/runs?per_page=50&branch=main"}},
 		{"runs list ?workflow_file&status", req{method: "GET", path: api + "/runs?workflow_file=ci.yml&status=completed"}},
 		{"runs list page 20", req{method: "GET", path: api + "/runs?per_page=50&page=20"}},
+		{"runs list middle page", req{method: "GET", path: fmt.Sprintf("%s/runs?per_page=50&page=%d", api, max(1, e.total/50/2))}},
+		{"runs list ?workflow_file middle page", req{method: "GET", path: fmt.Sprintf("%s/runs?per_page=50&workflow_file=ci.yml&page=%d", api, max(1, e.total*7/10/50/2))}},
 		{"actions tab", req{method: "GET", path: "/alice/pub/actions"}},
+		{"actions tab middle page", req{method: "GET", path: fmt.Sprintf("/alice/pub/actions?page=%d", max(1, e.total/25/2))}},
 		{"actions tab ?workflow&branch", req{method: "GET", path: "/alice/pub/actions?workflow=ci.yml&branch=main"}},
 		{"badge", req{method: "GET", path: "/alice/pub/actions/workflows/ci.yml/badge.svg"}},
 		{"run (API)", req{method: "GET", path: fmt.Sprintf("%s/runs/%d", api, e.newest)}},
@@ -513,11 +518,17 @@ func (e *env) single() {
 		for range 5 { // warm up
 			e.do(&stats{}, ep.r)
 		}
-		for range e.c.single {
-			e.do(s, ep.r)
+		for i := range e.c.single {
+			r := ep.r
+			if strings.Contains(r.path, "/runs?") {
+				// A new query each time: the list's answer cache would
+				// otherwise serve all but the first.
+				r.path += fmt.Sprintf("&nocache=%d", i)
+			}
+			e.do(s, r)
 		}
 	}
-	t.print(fmt.Sprintf("single: one request at a time, %d runs", e.c.runs), 0)
+	t.print(fmt.Sprintf("single: one request at a time, %d runs (API lists uncached)", e.total), 0)
 }
 
 // hammer runs fn from n clients for d.
