@@ -236,6 +236,39 @@ CREATE TRIGGER runs_blocks_delete AFTER DELETE ON runs BEGIN
 	DELETE FROM run_blocks WHERE repo_id = OLD.repo_id AND workflow_id IN (0, OLD.workflow_id) AND block = OLD.run_index >> 10
 		AND runs <= 0;
 END;`,
+	// 9: how many runs each actor, event, status and conclusion has, per
+	// repository, kept by triggers: a runs list with several filters walks
+	// the index of the one with the fewest runs (runFilter.driver), which
+	// the planner cannot know without statistics that cost a scan.
+	`CREATE TABLE run_facets (
+	repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+	facet   TEXT NOT NULL, -- actor (the user id as text), event, status, conclusion
+	value   TEXT NOT NULL,
+	runs    INTEGER NOT NULL,
+	PRIMARY KEY (repo_id, facet, value)
+) WITHOUT ROWID;
+INSERT INTO run_facets SELECT repo_id, 'actor', CAST(actor_id AS TEXT), COUNT(*) FROM runs GROUP BY repo_id, actor_id;
+INSERT INTO run_facets SELECT repo_id, 'event', event, COUNT(*) FROM runs GROUP BY repo_id, event;
+INSERT INTO run_facets SELECT repo_id, 'status', status, COUNT(*) FROM runs GROUP BY repo_id, status;
+INSERT INTO run_facets SELECT repo_id, 'conclusion', conclusion, COUNT(*) FROM runs GROUP BY repo_id, conclusion;
+CREATE TRIGGER runs_facets_insert AFTER INSERT ON runs BEGIN
+	INSERT INTO run_facets VALUES (NEW.repo_id, 'actor', CAST(NEW.actor_id AS TEXT), 1), (NEW.repo_id, 'event', NEW.event, 1),
+		(NEW.repo_id, 'status', NEW.status, 1), (NEW.repo_id, 'conclusion', NEW.conclusion, 1)
+		ON CONFLICT DO UPDATE SET runs = runs + 1;
+END;
+CREATE TRIGGER runs_facets_delete AFTER DELETE ON runs BEGIN
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'actor' AND value = CAST(OLD.actor_id AS TEXT);
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'event' AND value = OLD.event;
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'status' AND value = OLD.status;
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'conclusion' AND value = OLD.conclusion;
+END;
+CREATE TRIGGER runs_facets_update AFTER UPDATE OF status, conclusion ON runs
+	WHEN OLD.status != NEW.status OR OLD.conclusion != NEW.conclusion BEGIN
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'status' AND value = OLD.status;
+	UPDATE run_facets SET runs = runs - 1 WHERE repo_id = OLD.repo_id AND facet = 'conclusion' AND value = OLD.conclusion;
+	INSERT INTO run_facets VALUES (NEW.repo_id, 'status', NEW.status, 1), (NEW.repo_id, 'conclusion', NEW.conclusion, 1)
+		ON CONFLICT DO UPDATE SET runs = runs + 1;
+END;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1186,6 +1219,12 @@ type runFilter struct {
 	// the most total_count says: GitHub's own limit for searches with
 	// filters (1,000), which keeps counting and deep pages bounded.
 	Cap int
+
+	// driver, when set, names the one filter whose index the query walks
+	// (workflow, branch, actor, event, status, conclusion, sha): the others
+	// are written so that no index serves them (a unary +). listRuns sets
+	// it to the filter with the fewest runs (pickDriver).
+	driver string
 }
 
 // counted reports whether total_count can come from the kept counts of
@@ -1199,42 +1238,110 @@ func (f runFilter) counted() bool {
 func (f runFilter) where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
-	add := func(cond string, v ...any) {
+	add := func(name, cond string, v ...any) {
+		if f.driver != "" && f.driver != name {
+			cond = "+" + cond
+		}
 		where = append(where, cond)
 		args = append(args, v...)
 	}
 	if f.WorkflowFile != "" {
-		add(`r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
+		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
 			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile)
 	}
 	if f.WorkflowID != 0 {
-		add("r.workflow_id = ?", f.WorkflowID)
+		add("workflow", "r.workflow_id = ?", f.WorkflowID)
 	}
 	if f.Branch != "" {
-		add("r.head_ref = ?", "refs/heads/"+f.Branch)
+		add("branch", "r.head_ref = ?", "refs/heads/"+f.Branch)
 	}
 	if f.Actor != "" {
-		add("r.actor_id = (SELECT id FROM users WHERE name = ?)", f.Actor)
+		add("actor", "r.actor_id = (SELECT id FROM users WHERE name = ?)", f.Actor)
 	}
 	if f.Event != "" {
-		add("r.event = ?", f.Event)
+		add("event", "r.event = ?", f.Event)
 	}
 	if f.Status != "" {
-		add("r.status = ?", f.Status)
+		add("status", "r.status = ?", f.Status)
 	}
 	if f.Conclusion != "" {
-		add("r.conclusion = ?", f.Conclusion)
+		add("conclusion", "r.conclusion = ?", f.Conclusion)
 	}
 	if f.HeadSHA != "" {
-		add("r.head_sha = ?", f.HeadSHA)
+		add("sha", "r.head_sha = ?", f.HeadSHA)
 	}
+	// A created range is never given a +: it narrows whichever index the
+	// list walks, as all of them go on with created_at.
 	if f.CreatedFrom != 0 {
-		add("r.created_at >= ?", f.CreatedFrom)
+		where = append(where, "r.created_at >= ?")
+		args = append(args, f.CreatedFrom)
 	}
 	if f.CreatedTo != 0 {
-		add("r.created_at < ?", f.CreatedTo)
+		where = append(where, "r.created_at < ?")
+		args = append(args, f.CreatedTo)
 	}
 	return strings.Join(where, " AND "), args
+}
+
+// pickDriver returns the filter of f with the fewest runs by the kept
+// counts (workflows, run_branches, run_facets), "" when f has fewer than
+// two. A commit is always the narrowest. The list then walks that filter's
+// index and tests the others on the way: it reads at most as many index
+// entries as that filter has runs, where the planner, without statistics,
+// might walk an actor's whole history to find a branch's few runs.
+func (s *Store) pickDriver(ctx context.Context, repoID int64, f runFilter) (string, error) {
+	type count struct {
+		name string
+		q    string
+		args []any
+	}
+	var counts []count
+	facet := func(name, value string) {
+		counts = append(counts, count{name, "SELECT runs FROM run_facets WHERE repo_id = ? AND facet = ? AND value = ?", []any{repoID, name, value}})
+	}
+	if f.WorkflowFile != "" {
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
+			[]any{repoID, f.WorkflowFile, workflowDir + f.WorkflowFile}})
+	}
+	if f.WorkflowID != 0 {
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
+	}
+	if f.Branch != "" {
+		counts = append(counts, count{"branch", "SELECT runs FROM run_branches WHERE repo_id = ? AND head_ref = ?", []any{repoID, "refs/heads/" + f.Branch}})
+	}
+	if f.Actor != "" {
+		counts = append(counts, count{"actor", "SELECT f.runs FROM run_facets f JOIN users u ON f.value = CAST(u.id AS TEXT) WHERE f.repo_id = ? AND f.facet = 'actor' AND u.name = ?",
+			[]any{repoID, f.Actor}})
+	}
+	if f.Event != "" {
+		facet("event", f.Event)
+	}
+	if f.Status != "" {
+		facet("status", f.Status)
+	}
+	if f.Conclusion != "" {
+		facet("conclusion", f.Conclusion)
+	}
+	if f.HeadSHA != "" {
+		return "sha", nil
+	}
+	if len(counts) < 2 {
+		return "", nil
+	}
+	best, fewest := "", int64(math.MaxInt64)
+	for _, c := range counts {
+		var n int64
+		err := s.rd.QueryRowContext(ctx, c.q, c.args...).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			n = 0 // no run has it: the list is empty, found at once
+		} else if err != nil {
+			return "", err
+		}
+		if n < fewest {
+			best, fewest = c.name, n
+		}
+	}
+	return best, nil
 }
 
 // runBlockShift: a row of run_blocks counts the runs of 1 << runBlockShift
@@ -1258,9 +1365,12 @@ func (s *Store) listRuns(ctx context.Context, repoID int64, f runFilter, page, p
 	if f.counted() {
 		return s.listRunsKeyed(ctx, repoID, f, offset, perPage)
 	}
+	var err error
+	if f.driver, err = s.pickDriver(ctx, repoID, f); err != nil {
+		return nil, 0, err
+	}
 	cond, args := f.where(repoID)
 	var total int
-	var err error
 	if f.Cap > 0 {
 		err = s.rd.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE "+cond+" LIMIT ?)",
 			append(slices.Clone(args), f.Cap)...).Scan(&total)

@@ -127,3 +127,72 @@ func TestCreatedAtMonotonic(t *testing.T) {
 		t.Errorf("filtered list = %d runs (%v), want run #%d first", len(runs), err, r2.RunIndex)
 	}
 }
+
+// checkRunFacets compares run_facets with the counts it keeps.
+func checkRunFacets(t *testing.T, st *Store) {
+	t.Helper()
+	read := func(q string) []string {
+		rows, err := st.db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var repo, n int64
+			var facet, value string
+			rows.Scan(&repo, &facet, &value, &n)
+			out = append(out, fmt.Sprintf("%d/%s/%s:%d", repo, facet, value, n))
+		}
+		return out
+	}
+	kept := read("SELECT repo_id, facet, value, runs FROM run_facets WHERE runs != 0 ORDER BY 1, 2, 3")
+	counted := read(`SELECT repo_id, facet, value, COUNT(*) FROM (
+		SELECT repo_id, 'actor' AS facet, CAST(actor_id AS TEXT) AS value FROM runs
+		UNION ALL SELECT repo_id, 'event', event FROM runs
+		UNION ALL SELECT repo_id, 'status', status FROM runs
+		UNION ALL SELECT repo_id, 'conclusion', conclusion FROM runs) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+	if !slices.Equal(kept, counted) {
+		t.Fatalf("run_facets = %v\nwant %v", kept, counted)
+	}
+}
+
+// TestRunFacets: the kept counts of actors, events, statuses and
+// conclusions follow runs as they are made, claimed, finished and removed,
+// and a list with two filters walks the index of the narrower one.
+func TestRunFacets(t *testing.T) {
+	ts := newTestServer(t)
+	st := ts.store
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	insertTestRuns(t, st, ts.pub, ts.users["alice"], 200, rng, []string{".shithub/workflows/a.yml"}, []string{"main"})
+	insertTestRuns(t, st, ts.pub, ts.users["bob"], 5, rng, []string{".shithub/workflows/a.yml"}, []string{"rare"})
+	checkRunFacets(t, st)
+	ts.newRun(ts.pub)
+	ts.finishedRun(ts.pub) // queued, running, completed
+	r, _ := ts.newRun(ts.pub)
+	checkRunFacets(t, st)
+	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/cancel", r.ID), auth: bearer(ts.tokens["alice"])}, 202, nil)
+	checkRunFacets(t, st)
+	if _, err := st.wdb.Exec("DELETE FROM runs WHERE repo_id = ? AND id % 3 = 0 AND id NOT IN (SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL)", ts.pub.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkRunFacets(t, st)
+
+	for _, tc := range []struct {
+		f    runFilter
+		want string
+	}{
+		{runFilter{Actor: "alice", Branch: "rare"}, "branch"},
+		{runFilter{Actor: "bob", Branch: "main"}, "actor"},
+		{runFilter{Actor: "bob", Branch: "main", HeadSHA: "abc"}, "sha"},
+		{runFilter{Event: "push", Conclusion: conclusionCancelled}, "conclusion"},
+		{runFilter{Event: "nothing", Conclusion: conclusionFailure}, "event"},
+		{runFilter{WorkflowFile: "a.yml", Actor: "bob"}, "actor"},
+		{runFilter{Branch: "main"}, ""},
+	} {
+		if got, err := st.pickDriver(ctx, ts.pub.ID, tc.f); err != nil || got != tc.want {
+			t.Errorf("pickDriver(%+v) = %q, %v; want %q", tc.f, got, err, tc.want)
+		}
+	}
+}

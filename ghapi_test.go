@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -264,9 +265,29 @@ func TestListRunsPlans(t *testing.T) {
 			}
 		}
 	}
+	// Each filter that can drive a list, and the index it walks.
+	driverIndex := map[string]string{
+		"workflow": "runs_repo_workflow", "branch": "runs_repo_ref", "actor": "runs_repo_actor", "event": "runs_repo_event",
+		"status": "runs_repo_status", "conclusion": "runs_repo_conclusion", "sha": "runs_repo_sha",
+	}
 	for name, f := range filters {
 		if f.counted() {
 			continue // no filter, or a workflow alone: paged through run_blocks (TestReadPathPlans)
+		}
+		// With two filters, the list walks the index of the one pickDriver
+		// chose, whichever that is.
+		for _, d := range slices.Sorted(maps.Keys(driverIndex)) {
+			g, none := f, f
+			g.driver, none.driver = d, "nothing"
+			cond, _ := g.where(ts.pub.ID)
+			all, _ := none.where(ts.pub.ID)
+			if n := strings.Count(all, "+"); n < 2 || strings.Count(cond, "+") == n {
+				continue // one filter alone, or d is not among f's
+			}
+			_, plan := historyScans(t, ts.store.db, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
+			if p := strings.Join(plan, " | "); !strings.Contains(p, "INDEX "+driverIndex[d]+" ") || strings.Contains(p, "TEMP B-TREE") {
+				t.Errorf("filter %s driven by %s: plan %q, want %s and no sort", name, d, p, driverIndex[d])
+			}
 		}
 		cond, args := f.where(ts.pub.ID)
 		queries := map[string][]any{
