@@ -269,6 +269,64 @@ CREATE TRIGGER runs_facets_update AFTER UPDATE OF status, conclusion ON runs
 	INSERT INTO run_facets VALUES (NEW.repo_id, 'status', NEW.status, 1), (NEW.repo_id, 'conclusion', NEW.conclusion, 1)
 		ON CONFLICT DO UPDATE SET runs = runs + 1;
 END;`,
+	// 10: one kept row per workflow (issue 13): migration 7's run_workflows
+	// kept the same key and count as workflows, so workflows gains the
+	// newest run (last_run_id, the largest id; NULL while it has no runs)
+	// and run_workflows goes. The tab names a workflow as its newest run
+	// does, read through last_run_id. run_heads is keyed by workflow_id, as
+	// runs are. One pair of triggers keeps all kept state; a workflow's row
+	// stays when retention removes its runs, as on GitHub. last_run_id has
+	// no REFERENCES: each run delete would then search workflows for it.
+	`DROP TRIGGER runs_count_insert;
+DROP TRIGGER runs_count_delete;
+DROP TRIGGER runs_kept_insert;
+DROP TRIGGER runs_kept_delete;
+
+ALTER TABLE workflows ADD COLUMN last_run_id INTEGER;
+UPDATE workflows SET last_run_id = (SELECT k.last_run_id FROM run_workflows k
+	WHERE k.repo_id = workflows.repo_id AND k.workflow_file = workflows.path);
+DROP TABLE run_workflows;
+
+ALTER TABLE run_heads RENAME TO run_heads_old;
+CREATE TABLE run_heads (
+	workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+	head_ref    TEXT NOT NULL,
+	last_run_id INTEGER NOT NULL,
+	runs        INTEGER NOT NULL,
+	PRIMARY KEY (workflow_id, head_ref)
+) WITHOUT ROWID;
+INSERT INTO run_heads SELECT w.id, h.head_ref, h.last_run_id, h.runs FROM run_heads_old h
+	JOIN workflows w ON w.repo_id = h.repo_id AND w.path = h.workflow_file;
+DROP TABLE run_heads_old;
+
+CREATE TRIGGER runs_kept_insert AFTER INSERT ON runs BEGIN
+	UPDATE workflows SET run_count = run_count + 1, last_run_id = max(COALESCE(last_run_id, 0), NEW.id)
+		WHERE id = NEW.workflow_id;
+	INSERT INTO run_branches SELECT NEW.repo_id, NEW.head_ref, NEW.id, 1 WHERE substr(NEW.head_ref, 1, 11) = 'refs/heads/'
+		ON CONFLICT DO UPDATE SET runs = runs + 1, last_run_id = max(last_run_id, excluded.last_run_id);
+	INSERT INTO run_heads SELECT NEW.workflow_id, NEW.head_ref, NEW.id, 1 WHERE NEW.workflow_id IS NOT NULL
+		ON CONFLICT DO UPDATE SET runs = runs + 1, last_run_id = max(last_run_id, excluded.last_run_id);
+END;
+
+-- Retention deletes the oldest runs first, so the newest of a group goes
+-- last, when its count reaches 0: the MAX() look-ups below almost never run.
+CREATE TRIGGER runs_kept_delete AFTER DELETE ON runs BEGIN
+	UPDATE workflows SET run_count = run_count - 1, last_run_id = CASE WHEN run_count <= 1 THEN NULL
+			WHEN last_run_id = OLD.id THEN (SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND workflow_id = OLD.workflow_id)
+			ELSE last_run_id END
+		WHERE id = OLD.workflow_id;
+	UPDATE run_branches SET runs = runs - 1, last_run_id = CASE WHEN last_run_id = OLD.id AND runs > 1
+			THEN COALESCE((SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref), 0)
+			ELSE last_run_id END
+		WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref;
+	DELETE FROM run_branches WHERE repo_id = OLD.repo_id AND head_ref = OLD.head_ref AND runs <= 0;
+	UPDATE run_heads SET runs = runs - 1, last_run_id = CASE WHEN last_run_id = OLD.id AND runs > 1
+			THEN COALESCE((SELECT MAX(id) FROM runs WHERE repo_id = OLD.repo_id AND workflow_id = OLD.workflow_id
+				AND head_ref = OLD.head_ref), 0)
+			ELSE last_run_id END
+		WHERE workflow_id = OLD.workflow_id AND head_ref = OLD.head_ref;
+	DELETE FROM run_heads WHERE workflow_id = OLD.workflow_id AND head_ref = OLD.head_ref AND runs <= 0;
+END;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1512,15 +1570,16 @@ func (s *Store) latestRuns(ctx context.Context, repoID int64, n int) ([]*Run, er
 }
 
 // latestRunOf returns the newest run of a workflow file, on a branch when
-// branch is not empty: the kept tables' last run, one look-up however long
-// the history.
+// branch is not empty: the kept last run of the workflow or of its
+// run_heads row, a few look-ups however long the history.
 func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch string) (*Run, error) {
 	if branch == "" {
 		return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+
-			" WHERE r.id = (SELECT last_run_id FROM run_workflows WHERE repo_id = ? AND workflow_file = ?)", repoID, file))
+			" WHERE r.id = (SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?)", repoID, file))
 	}
 	return scanRun(s.rd.QueryRowContext(ctx, "SELECT "+runCols+
-		" WHERE r.id = (SELECT last_run_id FROM run_heads WHERE repo_id = ? AND workflow_file = ? AND head_ref = ?)",
+		" WHERE r.id = (SELECT h.last_run_id FROM workflows w JOIN run_heads h ON h.workflow_id = w.id"+
+		" WHERE w.repo_id = ? AND w.path = ? AND h.head_ref = ?)",
 		repoID, file, "refs/heads/"+branch))
 }
 
@@ -1532,15 +1591,16 @@ func (s *Store) keptRunCount(ctx context.Context, repoID int64, workflowFile, br
 	args := []any{repoID}
 	switch {
 	case workflowFile == "" && branch == "":
-		q = "SELECT COALESCE(SUM(runs), 0) FROM run_workflows WHERE repo_id = ?"
+		q = "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ?"
 	case branch == "":
-		q = "SELECT COALESCE(SUM(runs), 0) FROM run_workflows WHERE repo_id = ? AND workflow_file = ?"
+		q = "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ? AND path = ?"
 		args = append(args, workflowFile)
 	case workflowFile == "":
 		q = "SELECT COALESCE(SUM(runs), 0) FROM run_branches WHERE repo_id = ? AND head_ref = ?"
 		args = append(args, "refs/heads/"+branch)
 	default:
-		q = "SELECT COALESCE(SUM(runs), 0) FROM run_heads WHERE repo_id = ? AND workflow_file = ? AND head_ref = ?"
+		q = `SELECT COALESCE(SUM(h.runs), 0) FROM workflows w JOIN run_heads h ON h.workflow_id = w.id
+			WHERE w.repo_id = ? AND w.path = ? AND h.head_ref = ?`
 		args = append(args, workflowFile, "refs/heads/"+branch)
 	}
 	err = s.db.QueryRowContext(ctx, q, args...).Scan(&n)
@@ -1810,10 +1870,11 @@ type webWorkflow struct {
 	Name string
 }
 
-// webWorkflows lists the workflow files a repository has runs of.
+// webWorkflows lists the workflow files a repository has runs of: the
+// workflows with a newest run (last_run_id is NULL once none is left).
 func (s *Store) webWorkflows(ctx context.Context, repoID int64) ([]webWorkflow, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT workflow_file, workflow_name FROM run_workflows
-		WHERE repo_id = ? ORDER BY workflow_name, workflow_file`, repoID)
+	rows, err := s.rd.QueryContext(ctx, `SELECT w.path, r.workflow_name FROM workflows w JOIN runs r ON r.id = w.last_run_id
+		WHERE w.repo_id = ? ORDER BY r.workflow_name, w.path`, repoID)
 	if err != nil {
 		return nil, err
 	}

@@ -167,6 +167,72 @@ func TestKeptTables(t *testing.T) {
 	}
 }
 
+// TestKeptWorkflowNames: the tab names a workflow as its newest run does
+// (a file that stopped parsing by its file name there, while the workflow
+// keeps its last parsed name for the API), a re-run counts, deleting the
+// newest run moves the newest back, and a workflow whose runs are all gone
+// leaves the tab and the badge but keeps its row, as GitHub keeps workflows.
+func TestKeptWorkflowNames(t *testing.T) {
+	ts := newTestServer(t)
+	st := ts.store
+	ctx := context.Background()
+	const file = ".shithub/workflows/x.yml"
+	files, branches := []string{file}, []string{"main", "dev"}
+	step := func(what string, tabName, apiName string, count int64) {
+		t.Helper()
+		checkKept(t, st, ts.pub.ID, files, branches)
+		tab, err := st.webWorkflows(ctx, ts.pub.ID)
+		var want []webWorkflow
+		if tabName != "" {
+			want = []webWorkflow{{File: file, Name: tabName}}
+		}
+		if err != nil || !slices.Equal(tab, want) {
+			t.Fatalf("%s: webWorkflows = %v, %v; want %v", what, tab, err, want)
+		}
+		w, err := st.workflowByPath(ctx, ts.pub.ID, file)
+		if err != nil || w.Name != apiName || w.RunCount != count {
+			t.Fatalf("%s: workflow = %+v, %v; want named %q with %d runs", what, w, err, apiName, count)
+		}
+	}
+	first, _ := ts.newRunOf(ts.pub, "name: Alpha\non: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: 'true'\n")
+	step("a run", "Alpha", "Alpha", 1)
+	if err := st.syncWorkflows(ctx, ts.pub.ID, []workflowFile{{Path: file, Name: "Default", Parsed: true}}); err != nil {
+		t.Fatal(err)
+	}
+	step("the default branch renames it", "Alpha", "Default", 1)
+	var broken int64
+	if err := st.withTx(ctx, func(tx *sql.Tx) (err error) {
+		broken, err = st.insertRun(tx, runSpec{RepoID: ts.pub.ID, File: file, Content: []byte("x"), ParseErr: errors.New("broken"),
+			HeadSHA: ts.sha, HeadRef: "refs/heads/dev", Event: "push", ActorID: ts.users["alice"].ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step("a run of a broken file", "x.yml", "Default", 2)
+	again, err := st.rerun(ctx, ts.run(broken), ts.users["alice"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("a re-run", "x.yml", "Default", 3)
+	for _, id := range []int64{again.ID, broken} { // newest first: not retention's order
+		if _, err := st.wdb.Exec("DELETE FROM runs WHERE id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("the newest runs deleted", "Alpha", "Default", 1)
+	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 200, nil)
+	if _, err := st.wdb.Exec("DELETE FROM runs WHERE id = ?", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	step("every run deleted", "", "Default", 0)
+	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 404, nil)
+	var last sql.NullInt64
+	st.db.QueryRow("SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, file).Scan(&last)
+	if last.Valid {
+		t.Fatalf("last_run_id with no runs = %d, want NULL", last.Int64)
+	}
+}
+
 // TestMigrateFromVersion1 opens a file the version-1 schema made, with
 // runs in it: it gains incremental auto-vacuum (one VACUUM) and the kept
 // tables, filled from its history.
@@ -425,4 +491,90 @@ func TestAnalyze(t *testing.T) {
 	if !strings.Contains(strings.Join(plan, " | "), "runs_repo_ref") {
 		t.Fatalf("plan for a branch and workflow filter = %v, want the branch index", plan)
 	}
+}
+
+// TestMigrateFromVersion7 opens a file of schema version 7, whose kept
+// run_workflows duplicated workflows, with a history in it (and deletes
+// in any order): run_workflows folds into workflows, run_heads is keyed by
+// workflow, and every kept answer agrees with the runs, before and after
+// more runs come and go.
+func TestMigrateFromVersion7(t *testing.T) {
+	const v7 = 6 // migrations[:6] make schema version 7, the last before run_workflows folded
+	path := filepath.Join(t.TempDir(), "v7.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(db *sql.DB, q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%.80s: %v", q, err)
+		}
+	}
+	exec(old, schemaSQL)
+	for _, m := range migrations[:v7] {
+		exec(old, m)
+	}
+	exec(old, fmt.Sprintf("PRAGMA user_version = %d", v7+1))
+	exec(old, "INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 0)")
+	exec(old, "INSERT INTO repos (id, owner_id, name, git_dir, created_at) VALUES (1, 1, 'pub', '/x', 0), (2, 1, 'other', '/y', 0)")
+	files := []string{".shithub/workflows/a.yml", ".shithub/workflows/b.yml", ".shithub/workflows/idle.yml"}
+	for _, repo := range []int{1, 2} {
+		for _, f := range files {
+			exec(old, "INSERT INTO workflows (repo_id, path, name, created_at, updated_at) VALUES (?, ?, 'W', 0, 0)", repo, f)
+		}
+	}
+	branches := []string{"main", "dev", "x"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	insert := func(db *sql.DB, n, from int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			repo, f := 1+i%2, files[rng.IntN(2)] // idle.yml never runs
+			exec(db, `INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content, head_sha, head_ref, event,
+				actor_id, status, conclusion, created_at, updated_at, workflow_id) VALUES (?, ?, ?, ?, ?, '', 'sha', ?, 'push', 1, 'completed',
+				'success', ?, ?, (SELECT id FROM workflows WHERE repo_id = ? AND path = ?))`,
+				fmt.Sprint(i), repo, i+1, f, fmt.Sprintf("Name %d", i%3), "refs/heads/"+branches[rng.IntN(3)], i, i, repo, f)
+		}
+	}
+	// Deletes anywhere in the history, the newest included.
+	remove := func(db *sql.DB, n int) {
+		t.Helper()
+		exec(db, "DELETE FROM runs WHERE id IN (SELECT id FROM runs ORDER BY id DESC LIMIT 2)")
+		for range n {
+			exec(db, "DELETE FROM runs WHERE id = (SELECT id FROM runs ORDER BY random() LIMIT 1)")
+		}
+	}
+	insert(old, 300, 0)
+	remove(old, 40)
+	old.Close()
+
+	st, err := openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var version, gone int
+	st.db.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != len(migrations)+1 {
+		t.Fatalf("user_version = %d, want %d", version, len(migrations)+1)
+	}
+	st.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('run_workflows', 'run_heads_old', 'runs_count_insert',
+		'runs_count_delete')`).Scan(&gone)
+	if gone != 0 {
+		t.Fatalf("%d of run_workflows, run_heads_old and the runs_count triggers are left, want none", gone)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, repo := range []int64{1, 2} {
+			checkKept(t, st, repo, files, branches)
+			w, err := st.workflowByPath(context.Background(), repo, files[2])
+			if err != nil || w.RunCount != 0 {
+				t.Fatalf("%s: idle.yml of repo %d = %+v, %v; want a row with no runs", when, repo, w, err)
+			}
+		}
+	}
+	check("after migrating")
+	insert(st.wdb, 100, 1000)
+	remove(st.wdb, 40)
+	check("after more runs and deletes")
 }

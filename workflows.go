@@ -1,7 +1,9 @@
 // Workflows as the GitHub REST API has them: a row per workflow file of a
-// repository with a stable id, its name, its enabled state and a kept count
-// of its runs. A row appears when the file first starts a run, or when the
-// API lists the workflows of the default branch.
+// repository with a stable id, its name, its enabled state, and a kept count
+// of its runs with its newest run (last_run_id, kept by the runs_kept
+// triggers: the Actions tab's choices and the badge). A row appears when the
+// file first starts a run, or when the API lists the workflows of the
+// default branch, and stays when retention removes its runs.
 
 package main
 
