@@ -186,7 +186,67 @@ func (s *Store) check(ctx context.Context, quick bool) (*checkReport, error) {
 			}
 		}
 	}
+	if err := s.checkKeptCounts(ctx, add); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// keptCounts pairs each table of kept counts (what the runs list, the tab
+// and the badge read instead of counting) with the count of runs it keeps,
+// both as (key, runs, newest run) rows; the newest run is 0 where a table
+// keeps none.
+var keptCounts = []struct{ name, kept, counted string }{
+	{"workflows",
+		"SELECT id, run_count, COALESCE(last_run_id, 0) FROM workflows",
+		`SELECT w.id, COUNT(r.id), COALESCE(MAX(r.id), 0) FROM workflows w LEFT JOIN runs r ON r.workflow_id = w.id GROUP BY w.id`},
+	{"run_branches",
+		"SELECT repo_id || ' ' || head_ref, runs, last_run_id FROM run_branches",
+		`SELECT repo_id || ' ' || head_ref, COUNT(*), MAX(id) FROM runs WHERE substr(head_ref, 1, 11) = 'refs/heads/' GROUP BY repo_id, head_ref`},
+	{"run_heads",
+		"SELECT workflow_id || ' ' || head_ref, runs, last_run_id FROM run_heads",
+		"SELECT workflow_id || ' ' || head_ref, COUNT(*), MAX(id) FROM runs WHERE workflow_id IS NOT NULL GROUP BY workflow_id, head_ref"},
+	{"run_blocks",
+		"SELECT repo_id || ' ' || workflow_id || ' ' || block, runs, 0 FROM run_blocks",
+		`SELECT repo_id || ' ' || w || ' ' || (run_index >> 10), COUNT(*), 0 FROM (SELECT repo_id, 0 AS w, run_index FROM runs
+			UNION ALL SELECT repo_id, workflow_id, run_index FROM runs WHERE workflow_id IS NOT NULL) GROUP BY repo_id, w, run_index >> 10`},
+	{"run_facets",
+		"SELECT repo_id || ' ' || facet || ' ' || value, runs, 0 FROM run_facets WHERE runs != 0",
+		`SELECT repo_id || ' ' || facet || ' ' || value, COUNT(*), 0 FROM (SELECT repo_id, 'actor' AS facet, CAST(actor_id AS TEXT) AS value FROM runs
+			UNION ALL SELECT repo_id, 'event', event FROM runs UNION ALL SELECT repo_id, 'status', status FROM runs
+			UNION ALL SELECT repo_id, 'conclusion', conclusion FROM runs) GROUP BY 1`},
+}
+
+// checkKeptCounts compares every kept count with the runs it counts (a
+// scan of runs per table: this is the operator's check, not a read path).
+// Triggers keep them in the transactions that change runs, so a
+// difference means the file was changed behind the program's back.
+func (s *Store) checkKeptCounts(ctx context.Context, add func(string, ...any)) error {
+	for _, k := range keptCounts {
+		for _, side := range []struct{ from, minus, says string }{
+			{k.kept, k.counted, "keeps"},
+			{k.counted, k.kept, "lacks"},
+		} {
+			rows, err := s.db.QueryContext(ctx, "SELECT * FROM ("+side.from+" EXCEPT "+side.minus+") LIMIT 10")
+			if err != nil {
+				return fmt.Errorf("checking %s: %w", k.name, err)
+			}
+			for rows.Next() {
+				var key string
+				var n, last int64
+				if err := rows.Scan(&key, &n, &last); err != nil {
+					rows.Close()
+					return err
+				}
+				add("kept counts: %s %s %q with %d runs (newest %d), which the runs do not match", k.name, side.says, key, n, last)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // neededDone reports whether every job of a run named in needs succeeded.
