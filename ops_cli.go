@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// prune is `shithub-actions prune`: retention on demand, in the same small
-// batches serve uses, so it may run while serve does.
+// prune is `shithub-actions prune`: retention on demand, in the same short
+// write transactions serve uses, so it may run while serve does.
 func (c *cli) prune(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
 	logsAge := fs.String("logs-older-than", "0", "remove the logs of runs older than this (Nd or a duration)")
@@ -41,7 +41,7 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	now := st.now()
-	rep, err := st.prune(ctx, keep, *dry, 0)
+	rep, err := st.prune(ctx, keep, pruneOpts{Dry: *dry, Pause: pruneCLIPause, KeepPages: *vacuum})
 	if err != nil {
 		return err
 	}
@@ -57,17 +57,19 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "%s %d runs created before %s, with their jobs, steps and logs, and %d push records\n", verb, rep.Runs,
 			now.Add(-keep.Runs).UTC().Format(time.DateTime), rep.Pushes)
 	}
-	if rep.Batches > 0 {
-		fmt.Fprintf(c.stdout, "in %d batches; the longest took %s\n", rep.Batches, rep.Longest.Round(10*time.Microsecond))
-	}
 	if !*dry && !*vacuum {
-		pages, err := st.releaseFreePages(ctx, 0)
-		if err != nil {
-			return err
-		}
 		var pageSize int64
 		st.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize)
-		fmt.Fprintf(c.stdout, "handed %s of free pages back to the filesystem\n", mib(pages*pageSize))
+		fmt.Fprintf(c.stdout, "handed %s of free pages back to the filesystem\n", mib(rep.Pages*pageSize))
+	}
+	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	switch {
+	case *dry && rep.Batches > 0:
+		fmt.Fprintf(c.stdout, "in %d reads; the longest took %s\n", rep.Batches, round(rep.Longest))
+	case rep.Batches > 0:
+		fmt.Fprintf(c.stdout, "in %d writes (%d incremental_vacuum steps, %d checkpoints): median %s, p99 %s, the longest %s; %d over %s\n",
+			rep.Batches, rep.VacuumSteps, rep.Checkpoints, round(rep.percentile(0.5)), round(rep.percentile(0.99)), round(rep.Longest),
+			rep.Slow, pruneTxSlow)
 	}
 	if *vacuum {
 		before := fileSize(c.db)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -141,25 +144,16 @@ func TestKeptTables(t *testing.T) {
 		checkKept(t, st, ts.pub.ID, files, branches)
 		ts.clock.Add(24 * time.Hour)
 		// Remove the older half, as retention would.
-		var rep pruneReport
-		for after, done := int64(0), false; !done; {
-			var err error
-			after, done, err = st.pruneRunsBatch(context.Background(), ts.clock.Now().Add(-time.Duration(rng.IntN(48))*time.Hour), after, false, &rep)
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		checkKept(t, st, ts.pub.ID, files, branches)
-		t.Logf("round %d: pruned %d runs", round, rep.Runs)
-	}
-	// Everything gone: no choices left.
-	var rep pruneReport
-	for after, done := int64(0), false; !done; {
-		var err error
-		after, done, err = st.pruneRunsBatch(context.Background(), ts.clock.Now().Add(time.Hour), after, false, &rep)
-		if err != nil {
+		p := &pruner{s: st}
+		if err := p.runs(context.Background(), ts.clock.Now().Add(-time.Duration(rng.IntN(48))*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
+		checkKept(t, st, ts.pub.ID, files, branches)
+		t.Logf("round %d: pruned %d runs", round, p.rep.Runs)
+	}
+	// Everything gone: no choices left.
+	if err := (&pruner{s: st}).runs(context.Background(), ts.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 	checkKept(t, st, ts.pub.ID, files, branches)
 	if w, _ := st.webWorkflows(context.Background(), ts.pub.ID); len(w) != 0 {
@@ -346,14 +340,14 @@ func TestPrune(t *testing.T) {
 
 	// A dry run says what would go and removes nothing.
 	keep := retention{Logs: 90 * 24 * time.Hour}
-	rep, err := st.prune(ctx, keep, true, 0)
+	rep, err := st.prune(ctx, keep, pruneOpts{Dry: true})
 	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 || rep.LogBytes != 5*12 {
 		t.Fatalf("dry prune = %+v, %v; want the logs of 1 run, 5 steps, 60 bytes", rep, err)
 	}
 	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
 		t.Fatalf("GET %s after a dry run = %q, want the log still", logPath, res.body)
 	}
-	rep, err = st.prune(ctx, keep, false, 0)
+	rep, err = st.prune(ctx, keep, pruneOpts{})
 	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 {
 		t.Fatalf("prune = %+v, %v; want the logs of 1 run, 5 steps", rep, err)
 	}
@@ -368,14 +362,14 @@ func TestPrune(t *testing.T) {
 	if res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", recent.ID)}, 200, nil); res.code != 200 {
 		t.Fatal("recent run's jobs")
 	}
-	if again, _ := st.prune(ctx, keep, false, 0); !again.empty() {
+	if again, _ := st.prune(ctx, keep, pruneOpts{}); !again.empty() {
 		t.Fatalf("a second prune = %+v, want nothing left to do", again)
 	}
 
 	// Runs: the old one goes; its re-run stays, with no parent.
 	ts.clock.Add(300 * 24 * time.Hour)
 	etag := ts.want(request{method: "GET", path: "/alice/pub/actions.atom"}, 200, nil).header.Get("ETag")
-	rep, err = st.prune(ctx, retention{Runs: 365 * 24 * time.Hour}, false, 0)
+	rep, err = st.prune(ctx, retention{Runs: 365 * 24 * time.Hour}, pruneOpts{KeepPages: true})
 	if err != nil || rep.Runs != 1 {
 		t.Fatalf("prune runs = %+v, %v; want 1 run", rep, err)
 	}
@@ -400,7 +394,7 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("check after pruning = %+v, %v", rep, err)
 	}
 	// The freed pages go back to the filesystem.
-	if _, err := st.releaseFreePages(ctx, 0); err != nil {
+	if err := (&pruner{s: st}).release(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	var free int
@@ -577,4 +571,264 @@ func TestMigrateFromVersion7(t *testing.T) {
 	insert(st.wdb, 100, 1000)
 	remove(st.wdb, 40)
 	check("after more runs and deletes")
+}
+
+// bigLogs gives a run's first two steps long logs in many chunks, as
+// runners write them (24 of 64 KiB, and 300 of 1 KiB), and returns every
+// step's log of the run.
+func bigLogs(t *testing.T, st *Store, runID int64) map[int64][]byte {
+	t.Helper()
+	ctx := context.Background()
+	jobs, err := st.runJobs(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := map[int64][]byte{}
+	i := 0
+	for _, j := range jobs {
+		for _, step := range j.Steps {
+			chunks, size := 0, 0
+			switch i {
+			case 0:
+				chunks, size = 24, 64<<10
+			case 1:
+				chunks, size = 300, 1<<10
+			}
+			i++
+			if chunks > 0 {
+				err := st.withTx(ctx, func(tx *sql.Tx) error {
+					if _, err := tx.Exec("DELETE FROM log_chunks WHERE step_id = ?", step.ID); err != nil {
+						return err
+					}
+					for k := 1; k <= chunks; k++ {
+						data := bytes.Repeat([]byte(fmt.Sprintf("step %d, chunk %d\n", step.ID, k)), size)[:size]
+						if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", step.ID, k, data); err != nil {
+							return err
+						}
+					}
+					_, err := tx.Exec("UPDATE steps SET log_size = ? WHERE id = ?", chunks*size, step.ID)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			logs[step.ID] = readLog(t, st, step.ID)
+		}
+	}
+	return logs
+}
+
+func readLog(t *testing.T, st *Store, stepID int64) []byte {
+	t.Helper()
+	var out []byte
+	if err := st.eachLogChunk(context.Background(), stepID, 0, func(c logChunk) error {
+		out = append(out, c.Data...)
+		return nil
+	}); err != nil {
+		t.Fatalf("reading step %d's log: %v", stepID, err)
+	}
+	return out
+}
+
+// checkLogs checks what a reader sees of each log between two of
+// retention's transactions: the log's beginning (maybe all of it, maybe
+// none), with log_size its size, or the removal line; or, its run gone,
+// nothing at all.
+func checkLogs(t *testing.T, st *Store, logs map[int64][]byte, marker string) {
+	t.Helper()
+	for id, orig := range logs {
+		var size int64
+		err := st.db.QueryRow("SELECT log_size FROM steps WHERE id = ?", id).Scan(&size)
+		if errors.Is(err, sql.ErrNoRows) {
+			var n int
+			st.db.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ?", id).Scan(&n)
+			if n != 0 {
+				t.Fatalf("step %d is gone, but %d chunks of its log are left", id, n)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readLog(t, st, id)
+		if string(got) != marker && !bytes.HasPrefix(orig, got) {
+			t.Fatalf("step %d's log reads as %d bytes that are not the beginning of its %d bytes", id, len(got), len(orig))
+		}
+		if size != int64(len(got)) {
+			t.Fatalf("step %d: log_size = %d, but its chunks hold %d bytes", id, size, len(got))
+		}
+	}
+}
+
+// TestPruneLogGroups: a long log goes over several transactions, from its
+// end, so that a reader in between sees its beginning; the last one leaves
+// the removal line and marks the run.
+func TestPruneLogGroups(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	st := ts.store
+	run := ts.finishedRun(ts.pub)
+	logs := bigLogs(t, st, run.ID)
+	var total int64
+	for _, l := range logs {
+		total += int64(len(l))
+	}
+	jobs, _ := st.runJobs(ctx, run.ID)
+	logPath := fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", run.RunIndex, jobs[0].ID)
+	ts.clock.Add(100 * 24 * time.Hour)
+	keep := 90 * 24 * time.Hour
+	marker := prunedLogLine(keep)
+	txs := 0
+	p := &pruner{s: st, budget: time.Nanosecond, afterTx: func(bool) {
+		txs++
+		checkLogs(t, st, logs, marker)
+		ts.want(request{method: "GET", path: logPath}, 200, nil)
+	}}
+	if err := p.logs(ctx, ts.clock.Now().Add(-keep), keep); err != nil {
+		t.Fatal(err)
+	}
+	if txs < 24*64/(pruneGroupBytes>>10) {
+		t.Fatalf("the logs went in %d transactions, want the 1.5 MiB one alone to take %d or more", txs, 24*64/(pruneGroupBytes>>10))
+	}
+	if p.rep.LogRuns != 1 || p.rep.LogSteps != len(logs) || p.rep.LogBytes != total {
+		t.Fatalf("report = %+v; want 1 run, %d steps, %d bytes", p.rep, len(logs), total)
+	}
+	for id := range logs {
+		var size int64
+		var truncated bool
+		st.db.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ?", id).Scan(&size, &truncated)
+		if got := readLog(t, st, id); string(got) != marker || size != int64(len(marker)) || truncated {
+			t.Fatalf("step %d after pruning: %q, log_size %d, truncated %v; want %q, %d, false", id, got, size, truncated, marker, len(marker))
+		}
+	}
+	var pruned sql.NullInt64
+	st.db.QueryRow("SELECT logs_pruned_at FROM runs WHERE id = ?", run.ID).Scan(&pruned)
+	if !pruned.Valid {
+		t.Fatal("the run is not marked as pruned")
+	}
+	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "log removed after 90 days") {
+		t.Fatalf("GET %s = %q, want the removal line", logPath, res.body)
+	}
+}
+
+// pruneDump is what retention changes in a database, to compare two.
+func pruneDump(t *testing.T, st *Store) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		"SELECT id, parent_run_id, logs_pruned_at FROM runs ORDER BY id",
+		"SELECT id, run_id FROM jobs ORDER BY id",
+		"SELECT id, job_id, log_size, log_truncated FROM steps ORDER BY id",
+		"SELECT step_id, seq, data FROM log_chunks ORDER BY step_id, seq",
+		"SELECT id FROM pushes ORDER BY id",
+		"SELECT * FROM run_branches ORDER BY 1, 2",
+		"SELECT * FROM run_heads ORDER BY 1, 2",
+		"SELECT id, run_count, last_run_id FROM workflows ORDER BY id",
+		"SELECT * FROM run_blocks ORDER BY 1, 2, 3",
+		"SELECT * FROM run_facets ORDER BY 1, 2, 3",
+	} {
+		rows, err := st.db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				if data, ok := v.([]byte); ok {
+					vals[i] = fmt.Sprintf("%x", sha256.Sum256(data))
+				}
+			}
+			fmt.Fprintln(&b, vals...)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// TestPruneResumed: a prune stopped between any two of its transactions
+// (its context cancelled, or the process killed) and started again ends
+// with the database as one that ran through, and its reports add up to
+// that one's.
+func TestPruneResumed(t *testing.T) {
+	day := 24 * time.Hour
+	// Two runs with long logs, 400 and 200 days old, and a new one.
+	setup := func() (*testServer, map[int64][]byte) {
+		ts := newTestServer(t)
+		logs := bigLogs(t, ts.store, ts.finishedRun(ts.pub).ID)
+		ts.clock.Add(200 * day)
+		maps.Copy(logs, bigLogs(t, ts.store, ts.finishedRun(ts.pub).ID))
+		ts.clock.Add(200 * day)
+		ts.finishedRun(ts.pub)
+		return ts, logs
+	}
+	for _, tc := range []struct {
+		name  string
+		keep  retention
+		every int // cancel after this many transactions
+	}{
+		{"logs, every transaction", retention{Logs: 90 * day}, 1},
+		{"logs, every 7", retention{Logs: 90 * day}, 7},
+		{"runs, every transaction", retention{Runs: 365 * day}, 1},
+		{"runs, every 5", retention{Runs: 365 * day}, 5},
+		{"both, every 3", retention{Logs: 90 * day, Runs: 365 * day}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ref, _ := setup()
+			want, err := ref.store.prune(ctx, tc.keep, pruneOpts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.LogRuns+want.Runs == 0 {
+				t.Fatalf("prune = %+v, want something removed", want)
+			}
+			ts, logs := setup()
+			var got pruneReport
+			stops := 0
+			for {
+				ctx, cancel := context.WithCancel(context.Background())
+				n := 0
+				p := &pruner{s: ts.store, budget: time.Nanosecond, afterTx: func(more bool) {
+					checkLogs(t, ts.store, logs, prunedLogLine(tc.keep.Logs))
+					if n++; n >= tc.every && more { // between two of a pass's transactions
+						cancel()
+					}
+				}}
+				err := p.prune(ctx, tc.keep)
+				cancel()
+				got.add(p.rep)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, context.Canceled) {
+					t.Fatal(err)
+				}
+				if stops++; stops > 1000 {
+					t.Fatalf("stopped %d times, the prune does not get on: %+v", stops, got)
+				}
+			}
+			if stops < 2 {
+				t.Fatalf("the prune stopped %d times, want several", stops)
+			}
+			if got.LogRuns != want.LogRuns || got.LogSteps != want.LogSteps || got.LogBytes != want.LogBytes ||
+				got.Runs != want.Runs || got.Pushes != want.Pushes {
+				t.Fatalf("resumed %d times, the reports add up to %+v; want %+v", stops, got, want)
+			}
+			if a, b := pruneDump(t, ts.store), pruneDump(t, ref.store); a != b {
+				t.Fatalf("resumed %d times, the database differs from one pruned at once:\n%s\nwant\n%s", stops, a, b)
+			}
+			if rep, err := ts.store.check(ctx, false); err != nil || len(rep.Problems) != 0 {
+				t.Fatalf("check after the resumed prune = %+v, %v", rep, err)
+			}
+		})
+	}
 }
