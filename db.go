@@ -327,6 +327,9 @@ CREATE TRIGGER runs_kept_delete AFTER DELETE ON runs BEGIN
 		WHERE workflow_id = OLD.workflow_id AND head_ref = OLD.head_ref;
 	DELETE FROM run_heads WHERE workflow_id = OLD.workflow_id AND head_ref = OLD.head_ref AND runs <= 0;
 END;`,
+	// 11: removing a step (retention) cascades to its annotations, which
+	// were indexed by job only: each step removed searched them all.
+	`CREATE INDEX annotations_step ON annotations (step_id);`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
