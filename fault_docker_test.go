@@ -203,8 +203,11 @@ func TestDockerFaultKill(t *testing.T) {
 				t.Fatalf("seed %d: the backup taken under load: %v\n%s", seed, err, out)
 			}
 		}
+		// A container whose `docker run` was in flight when serve died can
+		// appear after the restart's clean-up; the sweep removes it within
+		// sweepEvery, so wait that long and a little more.
 		var left []string
-		for range 50 {
+		for deadline := time.Now().Add(sweepEvery + 5*time.Second); time.Now().Before(deadline); {
 			left = nil
 			for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
 				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance())...).Output()
