@@ -277,7 +277,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	for _, repo := range []int64{1, 2} {
 		checkKept(t, st, repo, files, branches)
 	}
-	checkRunBlocks(t, st)
+	checkCounts(t, st)
 	rep, err := st.check(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
