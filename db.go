@@ -1351,6 +1351,9 @@ func (f runFilter) where(repoID int64) (string, []any) {
 // entries as that filter has runs, where the planner, without statistics,
 // might walk an actor's whole history to find a branch's few runs.
 func (s *Store) pickDriver(ctx context.Context, repoID int64, f runFilter) (string, error) {
+	if f.HeadSHA != "" {
+		return "sha", nil
+	}
 	type count struct {
 		name string
 		q    string
@@ -1382,9 +1385,6 @@ func (s *Store) pickDriver(ctx context.Context, repoID int64, f runFilter) (stri
 	}
 	if f.Conclusion != "" {
 		facet("conclusion", f.Conclusion)
-	}
-	if f.HeadSHA != "" {
-		return "sha", nil
 	}
 	if len(counts) < 2 {
 		return "", nil
@@ -1584,30 +1584,6 @@ func (s *Store) latestRunOf(ctx context.Context, repoID int64, file, branch stri
 		" WHERE r.id = (SELECT h.last_run_id FROM workflows w JOIN run_heads h ON h.workflow_id = w.id"+
 		" WHERE w.repo_id = ? AND w.path = ? AND h.head_ref = ?)",
 		repoID, file, "refs/heads/"+branch))
-}
-
-// keptRunCount counts a repository's runs from the kept tables when the
-// filter allows (none, a workflow, a branch, or both), with ok false when
-// it does not; it costs a few row reads at any history length.
-func (s *Store) keptRunCount(ctx context.Context, repoID int64, workflowFile, branch string) (n int, ok bool, err error) {
-	var q string
-	args := []any{repoID}
-	switch {
-	case workflowFile == "" && branch == "":
-		q = "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ?"
-	case branch == "":
-		q = "SELECT COALESCE(SUM(run_count), 0) FROM workflows WHERE repo_id = ? AND path = ?"
-		args = append(args, workflowFile)
-	case workflowFile == "":
-		q = "SELECT COALESCE(SUM(runs), 0) FROM run_branches WHERE repo_id = ? AND head_ref = ?"
-		args = append(args, "refs/heads/"+branch)
-	default:
-		q = `SELECT COALESCE(SUM(h.runs), 0) FROM workflows w JOIN run_heads h ON h.workflow_id = w.id
-			WHERE w.repo_id = ? AND w.path = ? AND h.head_ref = ?`
-		args = append(args, workflowFile, "refs/heads/"+branch)
-	}
-	err = s.db.QueryRowContext(ctx, q, args...).Scan(&n)
-	return n, err == nil, err
 }
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
