@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/expr"
 )
 
 const (
@@ -257,7 +259,7 @@ func (j *execJob) copyToContainer(src, dst string) error {
 // actionInputs evaluates the step's with: and the action's defaults into
 // INPUT_ values, warning as GitHub does about unexpected, missing and
 // deprecated inputs.
-func (j *execJob) actionInputs(la *loadedAction, with map[string]string, env *exprEnv, out *stepOutput) (map[string]string, error) {
+func (j *execJob) actionInputs(la *loadedAction, with map[string]string, env *expr.Env, out *stepOutput) (map[string]string, error) {
 	given := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(with)) {
 		v, err := j.interpolate(with[k], env)
@@ -341,7 +343,7 @@ func (j *execJob) stateEnv(step *claimedStep) map[string]string {
 }
 
 // runAction runs a uses: step (depth counts composite nesting).
-func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput, depth int) stepResult {
+func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: conclusionFailure}
@@ -396,7 +398,7 @@ func nodeServerURL(u string) string {
 
 // runNodeAction runs a JavaScript action's pre (when its pre-if holds)
 // and main, and registers its post.
-func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	if j.ex.cfg.NodeDir == "" {
 		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
 		return stepResult{outcome: conclusionFailure}
@@ -432,7 +434,7 @@ func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, ste
 		if cond == "" {
 			cond = "always()"
 		}
-		ok, err := exprCondition(cond, env)
+		ok, err := expr.Condition(cond, env)
 		if err != nil {
 			out.errorf("pre-if: %v", err)
 			return stepResult{outcome: conclusionFailure}
@@ -515,7 +517,7 @@ func (j *execJob) runPosts() {
 		if j.isForced() {
 			return
 		}
-		ok, err := exprCondition(p.cond, j.exprEnvFor(nil))
+		ok, err := expr.Condition(p.cond, j.exprEnvFor(nil))
 		if err != nil || !ok {
 			continue
 		}
@@ -539,7 +541,7 @@ func (j *execJob) runPosts() {
 
 // runCompositeAction runs a composite action's steps with its inputs, its
 // own steps context and github.action_path, and maps its outputs.
-func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, out *stepOutput, depth int) stepResult {
+func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	inCtx := map[string]any{}
 	for k, v := range inputs {
 		inCtx[k] = v
@@ -547,7 +549,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 	}
 	steps := map[string]any{}
 	status := conclusionSuccess
-	newEnv := func(stepEnv map[string]string) *exprEnv {
+	newEnv := func(stepEnv map[string]string) *expr.Env {
 		e := j.exprEnvFor(stepEnv)
 		ctx := maps.Clone(e.Contexts)
 		gh := map[string]any{}
@@ -566,7 +568,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		}
 		jobCtx["status"] = status
 		ctx["job"] = jobCtx
-		return &exprEnv{Contexts: ctx, JobStatus: status, HashFiles: e.HashFiles}
+		return &expr.Env{Contexts: ctx, JobStatus: status, HashFiles: e.HashFiles}
 	}
 	for i, cs := range la.def.Runs.Steps {
 		nested := claimedStep{
@@ -600,7 +602,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 			nestedEnv[kv.Name] = v
 		}
 		e = newEnv(nestedEnv)
-		run, err := exprCondition(cs.If, e)
+		run, err := expr.Condition(cs.If, e)
 		if err != nil {
 			out.errorf("%s step %d: if: %v", la.ref, i+1, err)
 			return stepResult{outcome: conclusionFailure}
@@ -719,7 +721,7 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 // shares the job container's network, workspace and tool cache, with its
 // environment files in a directory of the host that it sees at
 // /github/file_commands.
-func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *exprEnv, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: conclusionFailure}
@@ -740,7 +742,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		inCtx[k] = v
 	}
 	ctx["inputs"] = inCtx
-	ie = &exprEnv{Contexts: ctx, JobStatus: ie.JobStatus, HashFiles: ie.HashFiles}
+	ie = &expr.Env{Contexts: ctx, JobStatus: ie.JobStatus, HashFiles: ie.HashFiles}
 	var args []string
 	for _, a := range runs.Args {
 		v, err := j.interpolate(a, ie)

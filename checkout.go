@@ -27,6 +27,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"shithub-actions/internal/expr"
 )
 
 // checkoutSpec is what a checkout step's inputs ask for.
@@ -423,7 +425,7 @@ func checkoutOrigin(server, repo string) string {
 // in the workspace, so a step without inputs that change it has nothing
 // left to do; otherwise the checkout is made on the host in a fresh 0700
 // directory and copied into the volume at its path.
-func (j *execJob) runCheckout(step *claimedStep, env *exprEnv, out *stepOutput) stepResult {
+func (j *execJob) runCheckout(step *claimedStep, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: conclusionFailure}

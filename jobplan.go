@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"shithub-actions/internal/expr"
 )
 
 // runPlan is what activating a run's jobs needs, loaded once per call.
@@ -260,7 +262,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		"secrets": map[string]any{},
 		"needs":   needs,
 	}
-	ok, err := exprCondition(wj.If, &exprEnv{Contexts: base, JobStatus: status})
+	ok, err := expr.Condition(wj.If, &expr.Env{Contexts: base, JobStatus: status})
 	if err != nil {
 		return s.failQueued(tx, j, fmt.Sprintf("%s: %v", plan.where(wj, "if"), err), now)
 	}
@@ -272,7 +274,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	}
 
 	// The matrix and the strategy.
-	env := &exprEnv{Contexts: base}
+	env := &expr.Env{Contexts: base}
 	legs := []matrixLeg{{}}
 	failFast, maxParallel := true, 0
 	if st := wj.Strategy; st != nil {
@@ -282,11 +284,11 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 			}
 		}
 		if st.FailFast != "" {
-			v, err := exprEvalValue(st.FailFast, env)
+			v, err := expr.EvalValue(st.FailFast, env)
 			if err != nil {
 				return s.failQueued(tx, j, fmt.Sprintf("%s: fail-fast: %v", plan.where(wj, "strategy"), err), now)
 			}
-			failFast = exprTruthy(exprBoolish(v))
+			failFast = expr.Truthy(exprBoolish(v))
 		}
 		if st.MaxParallel != "" {
 			n, err := evalNumber(st.MaxParallel, env)
@@ -424,11 +426,11 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 	}
 	// env: the workflow's (github, secrets, inputs, vars), then the job's.
 	env := map[string]string{}
-	wfEnv := &exprEnv{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
+	wfEnv := &expr.Env{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
 	if err := evalEnvInto(env, plan.wf.Env, wfEnv); err != nil {
 		lp.failure = fmt.Sprintf("%s: env: %v", path.Base(plan.run.WorkflowFile), err)
 	}
-	ev := &exprEnv{Contexts: ctxs}
+	ev := &expr.Env{Contexts: ctxs}
 	if err := evalEnvInto(env, wj.Env, ev); err != nil {
 		fail("env", err)
 	}
@@ -437,7 +439,7 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 	lp.contexts = ctxs
 
 	str := func(key, raw string) string {
-		v, err := exprInterpolate(raw, ev)
+		v, err := expr.Interpolate(raw, ev)
 		if err != nil {
 			fail(key, err)
 		}
@@ -448,18 +450,18 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 		lp.name = leg.Name(lp.name)
 	}
 	for _, l := range wj.RunsOn {
-		v, err := exprEvalValue(l, ev)
+		v, err := expr.EvalValue(l, ev)
 		if err != nil {
 			fail("runs-on", err)
 			continue
 		}
-		if arr, ok := exprArray(v); ok {
+		if arr, ok := expr.Array(v); ok {
 			for _, a := range arr {
-				if s := exprString(a); s != "" {
+				if s := expr.String(a); s != "" {
 					lp.runsOn = append(lp.runsOn, s)
 				}
 			}
-		} else if s := exprString(v); s != "" {
+		} else if s := expr.String(v); s != "" {
 			lp.runsOn = append(lp.runsOn, s)
 		}
 	}
@@ -476,11 +478,11 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 		}
 	}
 	if wj.ContinueOnError != "" {
-		v, err := exprEvalValue(wj.ContinueOnError, ev)
+		v, err := expr.EvalValue(wj.ContinueOnError, ev)
 		if err != nil {
 			fail("continue-on-error", err)
 		}
-		lp.continueOnError = exprTruthy(exprBoolish(v))
+		lp.continueOnError = expr.Truthy(exprBoolish(v))
 	}
 	if wj.Container != nil {
 		c, err := evalContainer(wj.Container, ev)
@@ -506,18 +508,18 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 		lp.environment = &Environment{Name: str("environment", wj.Environment.Name), URL: wj.Environment.URL}
 		// The url may read steps: it is evaluated once the job ran; a url
 		// that needs nothing but what is known now is shown at once.
-		if u, err := exprInterpolate(wj.Environment.URL, ev); err == nil && !strings.Contains(wj.Environment.URL, "steps.") {
+		if u, err := expr.Interpolate(wj.Environment.URL, ev); err == nil && !strings.Contains(wj.Environment.URL, "steps.") {
 			lp.environment.URL = u
 		}
 	}
 	if c := wj.Concurrency; c != nil {
 		lp.group = str("concurrency", c.Group)
 		if c.CancelInProgress != "" {
-			v, err := exprEvalValue(c.CancelInProgress, ev)
+			v, err := expr.EvalValue(c.CancelInProgress, ev)
 			if err != nil {
 				fail("concurrency", err)
 			}
-			lp.cancelInProgress = exprTruthy(exprBoolish(v))
+			lp.cancelInProgress = expr.Truthy(exprBoolish(v))
 		}
 	}
 }
@@ -532,39 +534,39 @@ func exprBoolish(v any) any {
 }
 
 // evalNumber evaluates a raw number or expression to a number.
-func evalNumber(raw string, env *exprEnv) (float64, error) {
-	v, err := exprEvalValue(raw, env)
+func evalNumber(raw string, env *expr.Env) (float64, error) {
+	v, err := expr.EvalValue(raw, env)
 	if err != nil {
 		return 0, err
 	}
-	f := exprToNumber(v)
+	f := expr.ToNumber(v)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a number", exprString(v))
+		return 0, fmt.Errorf("%q is not a number", expr.String(v))
 	}
 	return f, nil
 }
 
 // evalEnvInto evaluates an env mapping into dst. The key "" holds an env
 // written as one expression, which must give an object.
-func evalEnvInto(dst map[string]string, src map[string]string, env *exprEnv) error {
+func evalEnvInto(dst map[string]string, src map[string]string, env *expr.Env) error {
 	if raw, ok := src[""]; ok {
-		v, err := exprEvalValue(raw, env)
+		v, err := expr.EvalValue(raw, env)
 		if err != nil {
 			return err
 		}
-		m, ok := exprNorm(v).(map[string]any)
+		m, ok := expr.Normalize(v).(map[string]any)
 		if !ok {
 			return fmt.Errorf("env must evaluate to an object")
 		}
 		for k, x := range m {
-			dst[k] = exprString(x)
+			dst[k] = expr.String(x)
 		}
 	}
 	for _, k := range sortedKeys(src) {
 		if k == "" {
 			continue
 		}
-		v, err := exprInterpolate(src[k], env)
+		v, err := expr.Interpolate(src[k], env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
@@ -584,10 +586,10 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // evalContainer evaluates a container or service; an empty image means
 // none (nil), as on GitHub.
-func evalContainer(c *ContainerSpec, env *exprEnv) (*ContainerSpec, error) {
+func evalContainer(c *ContainerSpec, env *expr.Env) (*ContainerSpec, error) {
 	var errs []error
 	str := func(raw string) string {
-		v, err := exprInterpolate(raw, env)
+		v, err := expr.Interpolate(raw, env)
 		errs = append(errs, err)
 		return v
 	}
@@ -610,7 +612,7 @@ func evalContainer(c *ContainerSpec, env *exprEnv) (*ContainerSpec, error) {
 
 // evalMatrix evaluates strategy.matrix (an ordered value with expressions
 // in it, or one expression) and expands it.
-func evalMatrix(raw any, env *exprEnv) ([]matrixLeg, error) {
+func evalMatrix(raw any, env *expr.Env) ([]matrixLeg, error) {
 	v, err := evalTree(raw, env)
 	if err != nil {
 		return nil, err
@@ -624,7 +626,7 @@ func evalMatrix(raw any, env *exprEnv) ([]matrixLeg, error) {
 			m = append(m, matrixKV{k, t[k]})
 		}
 	default:
-		return nil, fmt.Errorf("matrix must be an object, not %s", exprString(v))
+		return nil, fmt.Errorf("matrix must be an object, not %s", expr.String(v))
 	}
 	spec, err := matrixSpecOf(m)
 	if err != nil {
@@ -634,14 +636,14 @@ func evalMatrix(raw any, env *exprEnv) ([]matrixLeg, error) {
 }
 
 // evalTree evaluates every string of an ordered value that holds ${{ }}.
-func evalTree(v any, env *exprEnv) (any, error) {
+func evalTree(v any, env *expr.Env) (any, error) {
 	switch t := v.(type) {
 	case string:
 		if !strings.Contains(t, "${{") {
 			return t, nil
 		}
-		r, err := exprEvalValue(t, env)
-		return exprNorm(r), err
+		r, err := expr.EvalValue(t, env)
+		return expr.Normalize(r), err
 	case []matrixKV:
 		out := make([]matrixKV, len(t))
 		for i, kv := range t {

@@ -17,6 +17,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"shithub-actions/internal/expr"
 )
 
 // jobTokenPrefix starts every GITHUB_TOKEN, so auth tells it from a PAT.
@@ -330,10 +332,10 @@ func evalWithDelivery(cj *claimedJob, wf *Workflow, wj *WorkflowJob) {
 		return false
 	}
 	ctxs := cj.Contexts
-	ev := &exprEnv{Contexts: ctxs}
+	ev := &expr.Env{Contexts: ctxs}
 	if reads(wf.Env) || reads(wj.Env) {
 		env := map[string]string{}
-		wfEnv := &exprEnv{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
+		wfEnv := &expr.Env{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
 		if evalEnvInto(env, wf.Env, wfEnv) == nil && evalEnvInto(env, wj.Env, ev) == nil {
 			envCtx := map[string]any{}
 			if old, ok := ctxs["env"].(map[string]any); ok {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"shithub-actions/internal/expr"
 )
 
 // Status and conclusion values, as GitHub names them.
@@ -162,11 +164,11 @@ func (s *Store) startRun(tx *sql.Tx, runID int64, wf *Workflow, now int64) error
 	if err != nil {
 		return err
 	}
-	env := &exprEnv{Contexts: map[string]any{
+	env := &expr.Env{Contexts: map[string]any{
 		"github": s.githubContext(plan.run, plan.repo, ""), "inputs": stringMapAny(plan.run.Inputs), "vars": map[string]any{},
 	}}
 	if wf.RunName != "" {
-		title, err := exprInterpolate(wf.RunName, env)
+		title, err := expr.Interpolate(wf.RunName, env)
 		if err != nil {
 			title = wf.RunName // shown as written rather than failing the run
 		}
@@ -175,12 +177,12 @@ func (s *Store) startRun(tx *sql.Tx, runID int64, wf *Workflow, now int64) error
 		}
 	}
 	if c := wf.Concurrency; c != nil {
-		group, err := exprInterpolate(c.Group, env)
+		group, err := expr.Interpolate(c.Group, env)
 		cancel := false
 		if err == nil && c.CancelInProgress != "" {
 			var v any
-			if v, err = exprEvalValue(c.CancelInProgress, env); err == nil {
-				cancel = exprTruthy(exprBoolish(v))
+			if v, err = expr.EvalValue(c.CancelInProgress, env); err == nil {
+				cancel = expr.Truthy(exprBoolish(v))
 			}
 		}
 		if err != nil {

@@ -32,6 +32,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf16"
+
+	"shithub-actions/internal/expr"
 )
 
 // matrixKV is one key/value pair of an ordered mapping. A value may itself be
@@ -301,7 +303,7 @@ func matrixIndex(v any, p any) any {
 
 // matrixLooseEqual is the expression language's == for a matrix value and a
 // filter literal: GitHub matches include and exclude entries with it.
-func matrixLooseEqual(a, b any) bool { return exprEqual(a, b) }
+func matrixLooseEqual(a, b any) bool { return expr.Equal(a, b) }
 
 // matrixSegments collects the name segments of v depth-first.
 func matrixSegments(v any, out *[]string) {
@@ -313,9 +315,9 @@ func matrixSegments(v any, out *[]string) {
 			*out = append(*out, "false")
 		}
 	case float64:
-		*out = append(*out, exprFormatNumber(x))
+		*out = append(*out, expr.FormatNumber(x))
 	case int:
-		*out = append(*out, exprFormatNumber(float64(x)))
+		*out = append(*out, expr.FormatNumber(float64(x)))
 	case string:
 		if x != "" {
 			*out = append(*out, x)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/expr"
 )
 
 // matrixShow renders legs as "{k: v, k: v}" lines, like GitHub's docs.
@@ -25,7 +27,7 @@ func matrixShow(legs []matrixLeg) string {
 func matrixShowValue(v any) string {
 	switch x := v.(type) {
 	case float64:
-		return exprFormatNumber(x)
+		return expr.FormatNumber(x)
 	case []matrixKV:
 		var parts []string
 		for _, kv := range x {

@@ -14,11 +14,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"shithub-actions/internal/expr"
 )
 
 const (
@@ -494,7 +497,7 @@ func workflowJobRefs(content []byte, jobKey string) jobRefs {
 			if n.Tag != "!!str" || !isIf && !strings.Contains(n.Value, "${{") {
 				return
 			}
-			info, err := exprRefs(n.Value, isIf)
+			info, err := expr.Refs(n.Value, isIf)
 			if err != nil {
 				return
 			}
@@ -521,7 +524,11 @@ func workflowJobRefs(content []byte, jobKey string) jobRefs {
 	if env := yamlMapGet(root, "env"); env != nil {
 		walk(env, false)
 	}
-	refs.Secrets = exprSortedKeys(names)
+	// Never nil: a nil list means "every secret" to the claim.
+	refs.Secrets = slices.Sorted(maps.Keys(names))
+	if refs.Secrets == nil {
+		refs.Secrets = []string{}
+	}
 	return refs
 }
 

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/expr"
 )
 
 const (
@@ -129,7 +131,7 @@ func runnerArch() string {
 
 // exprEnvFor is what a step's expressions see. stepEnv is the step's own
 // evaluated env (nil while it is being evaluated).
-func (j *execJob) exprEnvFor(stepEnv map[string]string) *exprEnv {
+func (j *execJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
 	st := &j.st
 	ctx := make(map[string]any, len(st.contexts)+2)
 	maps.Copy(ctx, st.contexts)
@@ -151,15 +153,15 @@ func (j *execJob) exprEnvFor(stepEnv map[string]string) *exprEnv {
 	}
 	jobCtx["status"] = st.status
 	ctx["job"] = jobCtx
-	return &exprEnv{Contexts: ctx, JobStatus: st.status, HashFiles: j.hashFiles}
+	return &expr.Env{Contexts: ctx, JobStatus: st.status, HashFiles: j.hashFiles}
 }
 
 // interpolate evaluates the ${{ }} in s, unless the claim is an old one.
-func (j *execJob) interpolate(s string, env *exprEnv) (string, error) {
+func (j *execJob) interpolate(s string, env *expr.Env) (string, error) {
 	if j.st.legacy {
 		return s, nil
 	}
-	return exprInterpolate(s, env)
+	return expr.Interpolate(s, env)
 }
 
 // shuttingDown reports whether drain has begun cancelling jobs: then, as
@@ -232,7 +234,7 @@ func (j *execJob) runStepAt(i int) {
 	run := st.status == conclusionSuccess
 	if setupErr == nil && !st.legacy {
 		var err error
-		run, err = exprCondition(step.If, env)
+		run, err = expr.Condition(step.If, env)
 		if err != nil {
 			setupErr = fmt.Errorf("if: %w", err)
 		}
@@ -257,7 +259,7 @@ func (j *execJob) runStepAt(i int) {
 		if !keep && !st.legacy {
 			ce := *env
 			ce.JobStatus = conclusionCancelled
-			keep, _ = exprCondition(step.If, &ce)
+			keep, _ = expr.Condition(step.If, &ce)
 		}
 		j.mu.Lock()
 		j.keepOnCancel = keep
@@ -297,12 +299,12 @@ func (j *execJob) runStepAt(i int) {
 
 // evalBool evaluates continue-on-error: "", "false" or a falsy value is
 // false; an error is reported and counts as false, as on GitHub.
-func (j *execJob) evalBool(s string, env *exprEnv) (bool, error) {
+func (j *execJob) evalBool(s string, env *expr.Env) (bool, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return false, nil
 	}
-	v, err := exprEvalValue(s, env)
+	v, err := expr.EvalValue(s, env)
 	if err != nil {
 		return false, err
 	}
@@ -312,16 +314,16 @@ func (j *execJob) evalBool(s string, env *exprEnv) (bool, error) {
 	case string:
 		return isTrue(v), nil
 	}
-	return exprTruthy(v), nil
+	return expr.Truthy(v), nil
 }
 
 // evalMinutes evaluates timeout-minutes: empty is 0 (no step timeout).
-func evalMinutes(s string, env *exprEnv) (float64, error) {
+func evalMinutes(s string, env *expr.Env) (float64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
 	}
-	v, err := exprEvalValue(s, env)
+	v, err := expr.EvalValue(s, env)
 	if err != nil {
 		return 0, err
 	}
@@ -334,10 +336,10 @@ func evalMinutes(s string, env *exprEnv) (float64, error) {
 			return 0, fmt.Errorf("timeout-minutes: %q is not a number", v)
 		}
 	default:
-		return 0, fmt.Errorf("timeout-minutes: %s is not a number", exprString(v))
+		return 0, fmt.Errorf("timeout-minutes: %s is not a number", expr.String(v))
 	}
 	if math.IsNaN(f) || f < 0 {
-		return 0, fmt.Errorf("timeout-minutes: %s is not a positive number", exprString(v))
+		return 0, fmt.Errorf("timeout-minutes: %s is not a positive number", expr.String(v))
 	}
 	return f, nil
 }
@@ -349,7 +351,7 @@ type stepResult struct {
 }
 
 // runStep runs one step after Set up job.
-func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput) stepResult {
+func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
 		return j.runCheckout(step, env, out)
@@ -365,7 +367,7 @@ func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exp
 
 // runScript runs a run step with docker exec, streaming its output, and
 // applies its environment files.
-func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *exprEnv, out *stepOutput) stepResult {
+func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: conclusionFailure}
@@ -648,7 +650,7 @@ func (j *execJob) environmentURL() string {
 	if j.job.EnvironmentURL == "" || j.st.legacy {
 		return ""
 	}
-	v, err := exprInterpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
+	v, err := expr.Interpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
 	if err != nil {
 		j.log.Warn("the environment url did not evaluate", "err", err)
 		return ""
@@ -670,7 +672,7 @@ func (j *execJob) jobOutputs() map[string]string {
 	env := j.exprEnvFor(nil)
 	out := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(j.job.Outputs)) {
-		v, err := exprInterpolate(j.job.Outputs[k], env)
+		v, err := expr.Interpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
 			continue

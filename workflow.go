@@ -22,6 +22,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"shithub-actions/internal/expr"
 )
 
 // Workflow is a parsed workflow file. Strings that may hold expressions are
@@ -568,12 +570,12 @@ func (p *wfParser) timeoutMinutes(n *yaml.Node, what, key string) string {
 }
 
 // expr checks the expressions in s, found at n, against the contexts the
-// workflow key allows (exprCheck); it reports at the string's position.
+// workflow key allows (expr.Check); it reports at the string's position.
 func (p *wfParser) expr(n *yaml.Node, s, key string) {
 	if !strings.Contains(s, "${{") && !strings.HasSuffix(key, ".if") {
 		return
 	}
-	if err := exprCheck(s, key); err != nil {
+	if err := expr.Check(s, key); err != nil {
 		p.errorf(n, "%v", err)
 	}
 }

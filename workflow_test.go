@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/expr"
 )
 
 func TestParseWorkflowFull(t *testing.T) {
@@ -515,7 +517,7 @@ func FuzzParseWorkflow(f *testing.F) {
 		w.PullRequest.matches("opened", "main", []string{"a"})
 		for _, j := range w.Jobs {
 			if j.Strategy != nil && j.Strategy.Matrix != nil {
-				evalMatrix(j.Strategy.Matrix, &exprEnv{})
+				evalMatrix(j.Strategy.Matrix, &expr.Env{})
 			}
 		}
 		// Every problem checkWorkflow reports carries the file name.

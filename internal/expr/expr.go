@@ -1,6 +1,6 @@
-package main
-
-// GitHub Actions expressions: the language inside ${{ }} and in `if:`.
+// Package expr is GitHub Actions' expression language: the language inside
+// ${{ }} and in `if:`, parsed, checked against the contexts each workflow key
+// may use, and evaluated. It is pure: no files, no network, no clock.
 //
 // The semantics follow GitHub's "Evaluate expressions in workflows and
 // actions" and "Contexts reference" pages; where the docs are silent the
@@ -10,7 +10,9 @@ package main
 // Values are plain Go values as encoding/json produces them: nil, bool,
 // float64, string, []any, map[string]any. Common other Go types found in
 // contexts (ints, []string, map[string]string, json.Number) are accepted and
-// normalised on access.
+// normalised on access. hashFiles() reads files through the caller's
+// Env.HashFiles.
+package expr
 
 import (
 	"encoding/json"
@@ -27,44 +29,44 @@ import (
 
 // Limits that keep a hostile workflow from exhausting the server.
 const (
-	// exprMaxDepth is GitHub's own limit on the depth of the expression tree
+	// maxDepth is GitHub's own limit on the depth of the expression tree
 	// (ExpressionConstants.MaxDepth).
-	exprMaxDepth = 50
-	// exprMaxNesting bounds parser recursion (parentheses add no tree depth
+	maxDepth = 50
+	// maxNesting bounds parser recursion (parentheses add no tree depth
 	// but do recurse).
-	exprMaxNesting = 100
-	// exprMaxLength is GitHub's limit on an expression's length
+	maxNesting = 100
+	// maxLength is GitHub's limit on an expression's length
 	// (ExpressionConstants.MaxLength).
-	exprMaxLength = 21000
-	// exprMaxResult bounds every string an evaluation builds (format, join,
+	maxLength = 21000
+	// maxResult bounds every string an evaluation builds (format, join,
 	// toJSON, interpolation).
-	exprMaxResult = 1 << 20
-	// exprMaxItems bounds the arrays built by object filters (`.*`).
-	exprMaxItems = 1 << 18
-	// exprMaxJSONDepth bounds toJSON's recursion (contexts may be cyclic).
-	exprMaxJSONDepth = 200
+	maxResult = 1 << 20
+	// maxItems bounds the arrays built by object filters (`.*`).
+	maxItems = 1 << 18
+	// maxJSONDepth bounds toJSON's recursion (contexts may be cyclic).
+	maxJSONDepth = 200
 )
 
-// exprKnownContexts are the named values an expression may use ("Contexts
+// knownContexts are the named values an expression may use ("Contexts
 // reference", Available contexts). Anything else is a parse error, as on
 // GitHub ("Unrecognized named-value").
-var exprKnownContexts = map[string]bool{
+var knownContexts = map[string]bool{
 	"github": true, "env": true, "vars": true, "job": true, "jobs": true,
 	"steps": true, "runner": true, "secrets": true, "strategy": true,
 	"matrix": true, "needs": true, "inputs": true,
 }
 
-// exprFuncInfo gives a function's canonical spelling and argument counts.
-type exprFuncInfo struct {
+// funcInfo gives a function's canonical spelling and argument counts.
+type funcInfo struct {
 	name     string
 	min, max int
 }
 
-// exprFuncs are the built-in functions ("Functions" and "Status check
+// builtinFuncs are the built-in functions ("Functions" and "Status check
 // functions"), keyed by lower-case name since names are case-insensitive.
 // The counts are GitHub's (format takes 1..255 even though the docs ask for
 // at least one replace value).
-var exprFuncs = map[string]exprFuncInfo{
+var builtinFuncs = map[string]funcInfo{
 	"contains":   {"contains", 2, 2},
 	"startswith": {"startsWith", 2, 2},
 	"endswith":   {"endsWith", 2, 2},
@@ -80,23 +82,23 @@ var exprFuncs = map[string]exprFuncInfo{
 	"failure":    {"failure", 0, 0},
 }
 
-// exprStatusFuncs are the functions whose presence in an `if:` disables the
+// statusFuncs are the functions whose presence in an `if:` disables the
 // implicit `success() &&`.
-var exprStatusFuncs = map[string]bool{"success": true, "always": true, "cancelled": true, "failure": true}
+var statusFuncs = map[string]bool{"success": true, "always": true, "cancelled": true, "failure": true}
 
-// exprError is a parse or evaluation error inside one expression.
-type exprError struct {
+// posError is a parse or evaluation error inside one expression.
+type posError struct {
 	Expr   string // the expression text, without ${{ }}
 	Offset int    // byte offset of the problem within Expr
 	Msg    string
 }
 
-func (e *exprError) Error() string {
+func (e *posError) Error() string {
 	return fmt.Sprintf("%s at column %d in expression `%s`", e.Msg, e.Offset+1, e.Expr)
 }
 
-// exprEnv is what an expression is evaluated against.
-type exprEnv struct {
+// Env is what an expression is evaluated against.
+type Env struct {
 	// Contexts maps a context name (github, env, matrix, ...) to its value.
 	// Names are matched case-insensitively; a missing context is null.
 	Contexts map[string]any
@@ -112,36 +114,36 @@ type exprEnv struct {
 // Lexer. It mirrors GitHub's LexicalAnalyzer: which characters end a token,
 // when '.' starts a number, and that a keyword after '.' is a property name.
 
-type exprTokKind uint8
+type tokKind uint8
 
 const (
-	exprTEOF exprTokKind = iota
-	exprTBad
-	exprTNumber
-	exprTString
-	exprTBool
-	exprTNull
-	exprTName  // context name
-	exprTFunc  // keyword followed by '('
-	exprTProp  // keyword after '.'
-	exprTDot   // '.'
-	exprTStar  // '*'
-	exprTLPar  // '('
-	exprTRPar  // ')'
-	exprTLBrk  // '['
-	exprTRBrk  // ']'
-	exprTComma // ','
-	exprTOp    // ! == != < <= > >= && ||
+	tEOF tokKind = iota
+	tBad
+	tNumber
+	tString
+	tBool
+	tNull
+	tName  // context name
+	tFunc  // keyword followed by '('
+	tProp  // keyword after '.'
+	tDot   // '.'
+	tStar  // '*'
+	tLPar  // '('
+	tRPar  // ')'
+	tLBrk  // '['
+	tRBrk  // ']'
+	tComma // ','
+	tOp    // ! == != < <= > >= && ||
 )
 
-type exprTok struct {
-	kind exprTokKind
+type token struct {
+	kind tokKind
 	pos  int
 	text string
 	val  any
 }
 
-func exprIsBoundary(c byte) bool {
+func isBoundary(c byte) bool {
 	switch c {
 	case '(', '[', ')', ']', ',', '.', '!', '>', '<', '=', '&', '|', ' ', '\t', '\n', '\r', '\v', '\f':
 		return true
@@ -149,13 +151,13 @@ func exprIsBoundary(c byte) bool {
 	return false
 }
 
-func exprIsSpace(c byte) bool {
+func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// exprIsKeyword reports whether s can be a context, function or property
+// isKeyword reports whether s can be a context, function or property
 // name: a letter or '_' followed by letters, digits, '_' or '-'.
-func exprIsKeyword(s string) bool {
+func isKeyword(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -171,39 +173,39 @@ func exprIsKeyword(s string) bool {
 	return true
 }
 
-func exprLex(src string) []exprTok {
-	var toks []exprTok
-	last := exprTEOF // "no token yet"
+func lex(src string) []token {
+	var toks []token
+	last := tEOF // "no token yet"
 	i := 0
 	for {
-		for i < len(src) && exprIsSpace(src[i]) {
+		for i < len(src) && isSpace(src[i]) {
 			i++
 		}
 		if i >= len(src) {
-			toks = append(toks, exprTok{kind: exprTEOF, pos: len(src)})
+			toks = append(toks, token{kind: tEOF, pos: len(src)})
 			return toks
 		}
 		start := i
 		c := src[i]
-		var t exprTok
+		var t token
 		switch {
 		case c == '(':
-			t = exprTok{kind: exprTLPar, text: "("}
+			t = token{kind: tLPar, text: "("}
 			i++
 		case c == ')':
-			t = exprTok{kind: exprTRPar, text: ")"}
+			t = token{kind: tRPar, text: ")"}
 			i++
 		case c == '[':
-			t = exprTok{kind: exprTLBrk, text: "["}
+			t = token{kind: tLBrk, text: "["}
 			i++
 		case c == ']':
-			t = exprTok{kind: exprTRBrk, text: "]"}
+			t = token{kind: tRBrk, text: "]"}
 			i++
 		case c == ',':
-			t = exprTok{kind: exprTComma, text: ","}
+			t = token{kind: tComma, text: ","}
 			i++
 		case c == '*':
-			t = exprTok{kind: exprTStar, text: "*"}
+			t = token{kind: tStar, text: "*"}
 			i++
 		case c == '\'':
 			var b strings.Builder
@@ -224,97 +226,97 @@ func exprLex(src string) []exprTok {
 				i++
 			}
 			if closed {
-				t = exprTok{kind: exprTString, text: src[start:i], val: b.String()}
+				t = token{kind: tString, text: src[start:i], val: b.String()}
 			} else {
-				t = exprTok{kind: exprTBad, text: src[start:i]}
+				t = token{kind: tBad, text: src[start:i]}
 			}
 		case strings.IndexByte("!<>=&|", c) >= 0:
 			if i+1 < len(src) {
 				two := src[i : i+2]
 				switch two {
 				case "!=", ">=", "<=", "==", "&&", "||":
-					t = exprTok{kind: exprTOp, text: two}
+					t = token{kind: tOp, text: two}
 					i += 2
 				}
 			}
 			if t.text == "" {
 				if c == '!' || c == '<' || c == '>' {
-					t = exprTok{kind: exprTOp, text: src[i : i+1]}
+					t = token{kind: tOp, text: src[i : i+1]}
 					i++
 				} else {
 					i++
-					for i < len(src) && !exprIsBoundary(src[i]) {
+					for i < len(src) && !isBoundary(src[i]) {
 						i++
 					}
-					t = exprTok{kind: exprTBad, text: src[start:i]}
+					t = token{kind: tBad, text: src[start:i]}
 				}
 			}
-		case c == '.' && last != exprTEOF && last != exprTComma && last != exprTLPar &&
-			last != exprTLBrk && last != exprTOp:
-			t = exprTok{kind: exprTDot, text: "."}
+		case c == '.' && last != tEOF && last != tComma && last != tLPar &&
+			last != tLBrk && last != tOp:
+			t = token{kind: tDot, text: "."}
 			i++
 		case c == '.' || c == '-' || c == '+' || (c >= '0' && c <= '9'):
 			i++
-			for i < len(src) && (!exprIsBoundary(src[i]) || src[i] == '.') {
+			for i < len(src) && (!isBoundary(src[i]) || src[i] == '.') {
 				i++
 			}
 			raw := src[start:i]
-			if f := exprParseNumber(raw); math.IsNaN(f) {
-				t = exprTok{kind: exprTBad, text: raw}
+			if f := parseNumber(raw); math.IsNaN(f) {
+				t = token{kind: tBad, text: raw}
 			} else {
-				t = exprTok{kind: exprTNumber, text: raw, val: f}
+				t = token{kind: tNumber, text: raw, val: f}
 			}
 		default:
 			i++
-			for i < len(src) && !exprIsBoundary(src[i]) {
+			for i < len(src) && !isBoundary(src[i]) {
 				i++
 			}
 			raw := src[start:i]
 			switch {
-			case !exprIsKeyword(raw):
-				t = exprTok{kind: exprTBad, text: raw}
-			case last == exprTDot:
-				t = exprTok{kind: exprTProp, text: raw}
+			case !isKeyword(raw):
+				t = token{kind: tBad, text: raw}
+			case last == tDot:
+				t = token{kind: tProp, text: raw}
 			case raw == "null": // literal keywords are case-sensitive
-				t = exprTok{kind: exprTNull, text: raw}
+				t = token{kind: tNull, text: raw}
 			case raw == "true" || raw == "false":
-				t = exprTok{kind: exprTBool, text: raw, val: raw == "true"}
+				t = token{kind: tBool, text: raw, val: raw == "true"}
 			case raw == "NaN":
-				t = exprTok{kind: exprTNumber, text: raw, val: math.NaN()}
+				t = token{kind: tNumber, text: raw, val: math.NaN()}
 			case raw == "Infinity":
-				t = exprTok{kind: exprTNumber, text: raw, val: math.Inf(1)}
+				t = token{kind: tNumber, text: raw, val: math.Inf(1)}
 			default:
 				j := i
-				for j < len(src) && exprIsSpace(src[j]) {
+				for j < len(src) && isSpace(src[j]) {
 					j++
 				}
 				if j < len(src) && src[j] == '(' {
-					t = exprTok{kind: exprTFunc, text: raw}
+					t = token{kind: tFunc, text: raw}
 				} else {
-					t = exprTok{kind: exprTName, text: raw}
+					t = token{kind: tName, text: raw}
 				}
 			}
 		}
 		t.pos = start
 		toks = append(toks, t)
 		last = t.kind
-		if t.kind == exprTBad {
-			toks = append(toks, exprTok{kind: exprTEOF, pos: len(src)})
+		if t.kind == tBad {
+			toks = append(toks, token{kind: tEOF, pos: len(src)})
 			return toks
 		}
 	}
 }
 
-// exprParseNumber converts a string to a number the way GitHub does (modelled
+// parseNumber converts a string to a number the way GitHub does (modelled
 // on JavaScript's Number()): surrounding space is ignored, "" is 0, decimal
 // and exponent forms, 0x hex and 0o octal (as 32-bit two's complement, like
 // .NET's Int32 parsing), Infinity; anything else is NaN.
-func exprParseNumber(s string) float64 {
+func parseNumber(s string) float64 {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0
 	}
-	if exprIsDecimal(s) {
+	if isDecimal(s) {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return math.NaN()
@@ -354,8 +356,8 @@ func exprParseNumber(s string) float64 {
 	return math.NaN()
 }
 
-// exprIsDecimal matches [+-]? (d+ (. d*)? | . d+) ([eE] [+-]? d+)?.
-func exprIsDecimal(s string) bool {
+// isDecimal matches [+-]? (d+ (. d*)? | . d+) ([eE] [+-]? d+)?.
+func isDecimal(s string) bool {
 	i := 0
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++
@@ -396,125 +398,125 @@ func exprIsDecimal(s string) bool {
 // Parser: recursive descent with GitHub's precedence, tightest first:
 // grouping/index/property, !, < <= > >=, == !=, &&, ||.
 
-type exprKind uint8
+type nodeKind uint8
 
 const (
-	exprNLit      exprKind = iota // val
-	exprNCtx                      // name: lower-case context name
-	exprNIndex                    // kids[0][kids[1]]; kids[1] may be exprNWildcard
-	exprNWildcard                 // the * of .* and [*]
-	exprNNot
-	exprNAnd // n-ary, like GitHub's flattened And
-	exprNOr
-	exprNCmp  // name is the operator
-	exprNCall // name: lower-case function name
+	nLit      nodeKind = iota // val
+	nCtx                      // name: lower-case context name
+	nIndex                    // kids[0][kids[1]]; kids[1] may be nWildcard
+	nWildcard                 // the * of .* and [*]
+	nNot
+	nAnd // n-ary, like GitHub's flattened And
+	nOr
+	nCmp  // name is the operator
+	nCall // name: lower-case function name
 )
 
-type exprNode struct {
-	kind exprKind
+type node struct {
+	kind nodeKind
 	pos  int
 	name string
 	val  any
-	kids []*exprNode
+	kids []*node
 }
 
-// exprAST is a parsed expression.
-type exprAST struct {
+// tree is a parsed expression.
+type tree struct {
 	src  string
-	root *exprNode
+	root *node
 }
 
-type exprParser struct {
+type parser struct {
 	src     string
-	toks    []exprTok
+	toks    []token
 	i       int
 	nesting int
 }
 
-func (p *exprParser) peek() exprTok { return p.toks[p.i] }
-func (p *exprParser) next() exprTok {
+func (p *parser) peek() token { return p.toks[p.i] }
+func (p *parser) next() token {
 	t := p.toks[p.i]
-	if t.kind != exprTEOF {
+	if t.kind != tEOF {
 		p.i++
 	}
 	return t
 }
 
-func (p *exprParser) errAt(pos int, format string, args ...any) error {
-	return &exprError{Expr: p.src, Offset: pos, Msg: fmt.Sprintf(format, args...)}
+func (p *parser) errAt(pos int, format string, args ...any) error {
+	return &posError{Expr: p.src, Offset: pos, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (p *exprParser) unexpected(t exprTok) error {
-	if t.kind == exprTEOF {
+func (p *parser) unexpected(t token) error {
+	if t.kind == tEOF {
 		return p.errAt(t.pos, "unexpected end of expression")
 	}
 	return p.errAt(t.pos, "unexpected token '%s'", t.text)
 }
 
-// exprParse parses one expression (the text between ${{ and }}, or a bare
+// parse parses one expression (the text between ${{ and }}, or a bare
 // `if:` condition). Function names and arities and context names are checked
 // here, as GitHub does when it loads the workflow.
-func exprParse(src string) (*exprAST, error) {
-	if len(src) > exprMaxLength {
-		return nil, &exprError{Expr: src[:64] + "...", Msg: fmt.Sprintf("exceeded max expression length %d", exprMaxLength)}
+func parse(src string) (*tree, error) {
+	if len(src) > maxLength {
+		return nil, &posError{Expr: src[:64] + "...", Msg: fmt.Sprintf("exceeded max expression length %d", maxLength)}
 	}
-	p := &exprParser{src: src, toks: exprLex(src)}
-	if p.peek().kind == exprTEOF {
+	p := &parser{src: src, toks: lex(src)}
+	if p.peek().kind == tEOF {
 		return nil, p.errAt(0, "expected an expression")
 	}
 	root, err := p.parseOr()
 	if err != nil {
 		return nil, err
 	}
-	if t := p.peek(); t.kind != exprTEOF {
+	if t := p.peek(); t.kind != tEOF {
 		return nil, p.unexpected(t)
 	}
-	if exprTreeDepth(root) > exprMaxDepth {
-		return nil, p.errAt(0, "exceeded max expression depth %d", exprMaxDepth)
+	if treeDepth(root) > maxDepth {
+		return nil, p.errAt(0, "exceeded max expression depth %d", maxDepth)
 	}
-	return &exprAST{src: src, root: root}, nil
+	return &tree{src: src, root: root}, nil
 }
 
-func exprTreeDepth(n *exprNode) int {
+func treeDepth(n *node) int {
 	d := 0
 	for _, k := range n.kids {
-		d = max(d, exprTreeDepth(k))
+		d = max(d, treeDepth(k))
 	}
 	return d + 1
 }
 
-func (p *exprParser) enter(pos int) error {
+func (p *parser) enter(pos int) error {
 	p.nesting++
-	if p.nesting > exprMaxNesting {
-		return p.errAt(pos, "exceeded max expression depth %d", exprMaxDepth)
+	if p.nesting > maxNesting {
+		return p.errAt(pos, "exceeded max expression depth %d", maxDepth)
 	}
 	return nil
 }
 
-func (p *exprParser) parseOr() (*exprNode, error) {
+func (p *parser) parseOr() (*node, error) {
 	if err := p.enter(p.peek().pos); err != nil {
 		return nil, err
 	}
 	defer func() { p.nesting-- }()
-	return p.parseLogical("||", exprNOr, func() (*exprNode, error) {
-		return p.parseLogical("&&", exprNAnd, p.parseEquality)
+	return p.parseLogical("||", nOr, func() (*node, error) {
+		return p.parseLogical("&&", nAnd, p.parseEquality)
 	})
 }
 
-func (p *exprParser) parseLogical(op string, kind exprKind, sub func() (*exprNode, error)) (*exprNode, error) {
+func (p *parser) parseLogical(op string, kind nodeKind, sub func() (*node, error)) (*node, error) {
 	left, err := sub()
 	if err != nil {
 		return nil, err
 	}
-	var n *exprNode
-	for t := p.peek(); t.kind == exprTOp && t.text == op; t = p.peek() {
+	var n *node
+	for t := p.peek(); t.kind == tOp && t.text == op; t = p.peek() {
 		p.next()
 		right, err := sub()
 		if err != nil {
 			return nil, err
 		}
 		if n == nil {
-			n = &exprNode{kind: kind, pos: t.pos, kids: []*exprNode{left}}
+			n = &node{kind: kind, pos: t.pos, kids: []*node{left}}
 		}
 		n.kids = append(n.kids, right)
 	}
@@ -524,22 +526,22 @@ func (p *exprParser) parseLogical(op string, kind exprKind, sub func() (*exprNod
 	return n, nil
 }
 
-func (p *exprParser) parseEquality() (*exprNode, error) {
+func (p *parser) parseEquality() (*node, error) {
 	return p.parseBinary([]string{"==", "!="}, p.parseRelational)
 }
 
-func (p *exprParser) parseRelational() (*exprNode, error) {
+func (p *parser) parseRelational() (*node, error) {
 	return p.parseBinary([]string{"<", "<=", ">", ">="}, p.parseUnary)
 }
 
-func (p *exprParser) parseBinary(ops []string, sub func() (*exprNode, error)) (*exprNode, error) {
+func (p *parser) parseBinary(ops []string, sub func() (*node, error)) (*node, error) {
 	left, err := sub()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		t := p.peek()
-		if t.kind != exprTOp || !exprContainsStr(ops, t.text) {
+		if t.kind != tOp || !containsStr(ops, t.text) {
 			return left, nil
 		}
 		p.next()
@@ -547,11 +549,11 @@ func (p *exprParser) parseBinary(ops []string, sub func() (*exprNode, error)) (*
 		if err != nil {
 			return nil, err
 		}
-		left = &exprNode{kind: exprNCmp, pos: t.pos, name: t.text, kids: []*exprNode{left, right}}
+		left = &node{kind: nCmp, pos: t.pos, name: t.text, kids: []*node{left, right}}
 	}
 }
 
-func exprContainsStr(list []string, s string) bool {
+func containsStr(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -560,9 +562,9 @@ func exprContainsStr(list []string, s string) bool {
 	return false
 }
 
-func (p *exprParser) parseUnary() (*exprNode, error) {
+func (p *parser) parseUnary() (*node, error) {
 	t := p.peek()
-	if t.kind == exprTOp && t.text == "!" {
+	if t.kind == tOp && t.text == "!" {
 		p.next()
 		if err := p.enter(t.pos); err != nil {
 			return nil, err
@@ -572,38 +574,38 @@ func (p *exprParser) parseUnary() (*exprNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &exprNode{kind: exprNNot, pos: t.pos, kids: []*exprNode{operand}}, nil
+		return &node{kind: nNot, pos: t.pos, kids: []*node{operand}}, nil
 	}
 	return p.parsePostfix()
 }
 
-func (p *exprParser) parsePostfix() (*exprNode, error) {
+func (p *parser) parsePostfix() (*node, error) {
 	t := p.next()
-	var n *exprNode
+	var n *node
 	switch t.kind {
-	case exprTNumber, exprTString, exprTBool:
+	case tNumber, tString, tBool:
 		// GitHub does not allow indexing or dereferencing a literal.
-		return &exprNode{kind: exprNLit, pos: t.pos, val: t.val}, nil
-	case exprTNull:
-		return &exprNode{kind: exprNLit, pos: t.pos}, nil
-	case exprTName:
+		return &node{kind: nLit, pos: t.pos, val: t.val}, nil
+	case tNull:
+		return &node{kind: nLit, pos: t.pos}, nil
+	case tName:
 		name := strings.ToLower(t.text)
-		if !exprKnownContexts[name] {
+		if !knownContexts[name] {
 			return nil, p.errAt(t.pos, "unrecognized named-value '%s'", t.text)
 		}
-		n = &exprNode{kind: exprNCtx, pos: t.pos, name: name}
-	case exprTFunc:
+		n = &node{kind: nCtx, pos: t.pos, name: name}
+	case tFunc:
 		call, err := p.parseCall(t)
 		if err != nil {
 			return nil, err
 		}
 		n = call
-	case exprTLPar:
+	case tLPar:
 		inner, err := p.parseOr()
 		if err != nil {
 			return nil, err
 		}
-		if c := p.next(); c.kind != exprTRPar {
+		if c := p.next(); c.kind != tRPar {
 			return nil, p.unexpected(c)
 		}
 		n = inner
@@ -613,47 +615,47 @@ func (p *exprParser) parsePostfix() (*exprNode, error) {
 	for {
 		t := p.peek()
 		switch t.kind {
-		case exprTDot:
+		case tDot:
 			p.next()
 			k := p.next()
 			switch k.kind {
-			case exprTProp:
-				n = &exprNode{kind: exprNIndex, pos: t.pos, kids: []*exprNode{n, {kind: exprNLit, pos: k.pos, val: k.text}}}
-			case exprTStar:
-				n = &exprNode{kind: exprNIndex, pos: t.pos, kids: []*exprNode{n, {kind: exprNWildcard, pos: k.pos}}}
+			case tProp:
+				n = &node{kind: nIndex, pos: t.pos, kids: []*node{n, {kind: nLit, pos: k.pos, val: k.text}}}
+			case tStar:
+				n = &node{kind: nIndex, pos: t.pos, kids: []*node{n, {kind: nWildcard, pos: k.pos}}}
 			default:
 				return nil, p.unexpected(k)
 			}
-		case exprTLBrk:
+		case tLBrk:
 			p.next()
-			var idx *exprNode
-			if s := p.peek(); s.kind == exprTStar {
+			var idx *node
+			if s := p.peek(); s.kind == tStar {
 				p.next()
-				idx = &exprNode{kind: exprNWildcard, pos: s.pos}
+				idx = &node{kind: nWildcard, pos: s.pos}
 			} else {
 				var err error
 				if idx, err = p.parseOr(); err != nil {
 					return nil, err
 				}
 			}
-			if c := p.next(); c.kind != exprTRBrk {
+			if c := p.next(); c.kind != tRBrk {
 				return nil, p.unexpected(c)
 			}
-			n = &exprNode{kind: exprNIndex, pos: t.pos, kids: []*exprNode{n, idx}}
+			n = &node{kind: nIndex, pos: t.pos, kids: []*node{n, idx}}
 		default:
 			return n, nil
 		}
 	}
 }
 
-func (p *exprParser) parseCall(name exprTok) (*exprNode, error) {
-	info, ok := exprFuncs[strings.ToLower(name.text)]
+func (p *parser) parseCall(name token) (*node, error) {
+	info, ok := builtinFuncs[strings.ToLower(name.text)]
 	if !ok {
 		return nil, p.errAt(name.pos, "unrecognized function '%s'", name.text)
 	}
 	p.next() // '(' is guaranteed by the lexer
-	n := &exprNode{kind: exprNCall, pos: name.pos, name: strings.ToLower(name.text)}
-	if p.peek().kind == exprTRPar {
+	n := &node{kind: nCall, pos: name.pos, name: strings.ToLower(name.text)}
+	if p.peek().kind == tRPar {
 		p.next()
 	} else {
 		for {
@@ -663,10 +665,10 @@ func (p *exprParser) parseCall(name exprTok) (*exprNode, error) {
 			}
 			n.kids = append(n.kids, arg)
 			t := p.next()
-			if t.kind == exprTRPar {
+			if t.kind == tRPar {
 				break
 			}
-			if t.kind != exprTComma {
+			if t.kind != tComma {
 				return nil, p.unexpected(t)
 			}
 		}
@@ -684,10 +686,10 @@ func (p *exprParser) parseCall(name exprTok) (*exprNode, error) {
 
 // hasStatusFunc reports whether the expression calls success(), always(),
 // cancelled() or failure() anywhere.
-func (a *exprAST) hasStatusFunc() bool {
-	var walk func(n *exprNode) bool
-	walk = func(n *exprNode) bool {
-		if n.kind == exprNCall && exprStatusFuncs[n.name] {
+func (a *tree) hasStatusFunc() bool {
+	var walk func(n *node) bool
+	walk = func(n *node) bool {
+		if n.kind == nCall && statusFuncs[n.name] {
 			return true
 		}
 		for _, k := range n.kids {
@@ -703,28 +705,28 @@ func (a *exprAST) hasStatusFunc() bool {
 // ---------------------------------------------------------------------------
 // Values.
 
-// exprFiltered is the array an object filter (`.*`) produces. Indexing it
+// filtered is the array an object filter (`.*`) produces. Indexing it
 // applies the index to each element (flattening one level for `.*`), which
 // is what makes `a.*.b.*.c` work. It never leaves the evaluator: results are
 // turned back into []any.
-type exprFiltered []any
+type filtered []any
 
-type exprValKind uint8
+type valKind uint8
 
 const (
-	exprVNull exprValKind = iota
-	exprVBool
-	exprVNum
-	exprVStr
-	exprVArr
-	exprVObj
+	vNull valKind = iota
+	vBool
+	vNum
+	vStr
+	vArr
+	vObj
 )
 
-// exprNorm maps the Go types a caller may put in a context onto the six the
+// Normalize maps the Go types a caller may put in a context onto the six the
 // evaluator works with.
-func exprNorm(v any) any {
+func Normalize(v any) any {
 	switch x := v.(type) {
-	case nil, bool, float64, string, []any, map[string]any, exprFiltered:
+	case nil, bool, float64, string, []any, map[string]any, filtered:
 		return v
 	case int:
 		return float64(x)
@@ -741,7 +743,7 @@ func exprNorm(v any) any {
 	case float32:
 		return float64(x)
 	case json.Number:
-		return exprParseNumber(string(x))
+		return parseNumber(string(x))
 	case []string:
 		out := make([]any, len(x))
 		for i, s := range x {
@@ -793,43 +795,43 @@ func exprNorm(v any) any {
 		if rv.IsNil() {
 			return nil
 		}
-		return exprNorm(rv.Elem().Interface())
+		return Normalize(rv.Elem().Interface())
 	}
 	return fmt.Sprint(v) // unknown types degrade to their text
 }
 
-func exprKindOf(v any) exprValKind {
+func kindOf(v any) valKind {
 	switch v.(type) {
 	case nil:
-		return exprVNull
+		return vNull
 	case bool:
-		return exprVBool
+		return vBool
 	case float64:
-		return exprVNum
+		return vNum
 	case string:
-		return exprVStr
-	case []any, exprFiltered:
-		return exprVArr
+		return vStr
+	case []any, filtered:
+		return vArr
 	}
-	return exprVObj
+	return vObj
 }
 
-func exprIsPrimitive(v any) bool { return exprKindOf(v) <= exprVStr }
+func isPrimitive(v any) bool { return kindOf(v) <= vStr }
 
-func exprArray(v any) ([]any, bool) {
+func Array(v any) ([]any, bool) {
 	switch x := v.(type) {
 	case []any:
 		return x, true
-	case exprFiltered:
+	case filtered:
 		return x, true
 	}
 	return nil, false
 }
 
-// exprTruthy: false, 0, -0, NaN, "" and null are falsy; everything else,
+// Truthy: false, 0, -0, NaN, "" and null are falsy; everything else,
 // including every array and object, is truthy.
-func exprTruthy(v any) bool {
-	switch x := exprNorm(v).(type) {
+func Truthy(v any) bool {
+	switch x := Normalize(v).(type) {
 	case nil:
 		return false
 	case bool:
@@ -842,9 +844,9 @@ func exprTruthy(v any) bool {
 	return true
 }
 
-// exprToNumber follows the docs' coercion table: null 0, true 1, false 0,
+// ToNumber follows the docs' coercion table: null 0, true 1, false 0,
 // strings parsed (empty is 0, otherwise NaN), arrays and objects NaN.
-func exprToNumber(v any) float64 {
+func ToNumber(v any) float64 {
 	switch x := v.(type) {
 	case nil:
 		return 0
@@ -856,17 +858,17 @@ func exprToNumber(v any) float64 {
 	case float64:
 		return x
 	case string:
-		return exprParseNumber(x)
+		return parseNumber(x)
 	}
 	return math.NaN()
 }
 
-// exprString converts a value to text as GitHub does when it interpolates:
+// String converts a value to text as GitHub does when it interpolates:
 // null is "", booleans "true"/"false", numbers in .NET's G15 format, strings
 // as they are. GitHub itself prints "Array"/"Object" for collections; we
 // print compact JSON, which is what a workflow author wants to see.
-func exprString(v any) string {
-	switch x := exprNorm(v).(type) {
+func String(v any) string {
+	switch x := Normalize(v).(type) {
 	case nil:
 		return ""
 	case bool:
@@ -875,7 +877,7 @@ func exprString(v any) string {
 		}
 		return "false"
 	case float64:
-		return exprFormatNumber(x)
+		return FormatNumber(x)
 	case string:
 		return x
 	case []any:
@@ -887,10 +889,10 @@ func exprString(v any) string {
 	}
 }
 
-// exprFormatNumber prints a number like .NET's ToString("G15"), which is how
+// FormatNumber prints a number like .NET's ToString("G15"), which is how
 // GitHub prints numbers: 15 significant digits, no trailing zeros, and
 // scientific notation ("1E+15", "1E-05") when the exponent is >= 15 or <= -5.
-func exprFormatNumber(f float64) string {
+func FormatNumber(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"
@@ -937,9 +939,9 @@ func exprFormatNumber(f float64) string {
 	return sign + intPart
 }
 
-// exprFoldCompare compares strings ignoring case the way .NET's
+// foldCompare compares strings ignoring case the way .NET's
 // OrdinalIgnoreCase does: rune by rune after upper-casing.
-func exprFoldCompare(a, b string) int {
+func foldCompare(a, b string) int {
 	for a != "" && b != "" {
 		ra, na := utf8.DecodeRuneInString(a)
 		rb, nb := utf8.DecodeRuneInString(b)
@@ -961,37 +963,37 @@ func exprFoldCompare(a, b string) int {
 	return 1
 }
 
-// exprCoerce implements the docs' loose comparison: operands of different
+// coerce implements the docs' loose comparison: operands of different
 // types are converted to numbers (strings against numbers, and booleans and
 // null against anything); arrays and objects are never converted, so they
 // only compare with their own kind.
-func exprCoerce(l, r any) (any, any) {
+func coerce(l, r any) (any, any) {
 	for {
-		lk, rk := exprKindOf(l), exprKindOf(r)
+		lk, rk := kindOf(l), kindOf(r)
 		switch {
 		case lk == rk:
 			return l, r
-		case lk == exprVNum && rk == exprVStr:
-			return l, exprToNumber(r)
-		case lk == exprVStr && rk == exprVNum:
-			return exprToNumber(l), r
-		case lk == exprVBool || lk == exprVNull:
-			l = exprToNumber(l)
-		case rk == exprVBool || rk == exprVNull:
-			r = exprToNumber(r)
+		case lk == vNum && rk == vStr:
+			return l, ToNumber(r)
+		case lk == vStr && rk == vNum:
+			return ToNumber(l), r
+		case lk == vBool || lk == vNull:
+			l = ToNumber(l)
+		case rk == vBool || rk == vNull:
+			r = ToNumber(r)
 		default:
 			return l, r
 		}
 	}
 }
 
-// exprSameInstance: "Objects and arrays are only considered equal when they
+// sameInstance: "Objects and arrays are only considered equal when they
 // are the same instance."
-func exprSameInstance(l, r any) bool {
-	if _, ok := l.(exprFiltered); ok {
+func sameInstance(l, r any) bool {
+	if _, ok := l.(filtered); ok {
 		return false // a filter result is always a fresh array
 	}
-	if _, ok := r.(exprFiltered); ok {
+	if _, ok := r.(filtered); ok {
 		return false
 	}
 	lv, rv := reflect.ValueOf(l), reflect.ValueOf(r)
@@ -1007,9 +1009,9 @@ func exprSameInstance(l, r any) bool {
 	return false
 }
 
-func exprEqual(l, r any) bool {
-	l, r = exprCoerce(exprNorm(l), exprNorm(r))
-	if exprKindOf(l) != exprKindOf(r) {
+func Equal(l, r any) bool {
+	l, r = coerce(Normalize(l), Normalize(r))
+	if kindOf(l) != kindOf(r) {
 		return false
 	}
 	switch x := l.(type) {
@@ -1020,16 +1022,16 @@ func exprEqual(l, r any) bool {
 	case float64:
 		return x == r.(float64) // false for NaN
 	case string:
-		return exprFoldCompare(x, r.(string)) == 0
+		return foldCompare(x, r.(string)) == 0
 	}
-	return exprSameInstance(l, r)
+	return sameInstance(l, r)
 }
 
-// exprOrder returns -1, 0 or 1, or ok=false when the operands are not
+// order returns -1, 0 or 1, or ok=false when the operands are not
 // ordered (NaN, arrays, objects, null against null).
-func exprOrder(l, r any) (int, bool) {
-	l, r = exprCoerce(exprNorm(l), exprNorm(r))
-	if exprKindOf(l) != exprKindOf(r) {
+func order(l, r any) (int, bool) {
+	l, r = coerce(Normalize(l), Normalize(r))
+	if kindOf(l) != kindOf(r) {
 		return 0, false
 	}
 	switch x := l.(type) {
@@ -1054,50 +1056,50 @@ func exprOrder(l, r any) (int, bool) {
 		}
 		return 0, true
 	case string:
-		return exprFoldCompare(x, r.(string)), true
+		return foldCompare(x, r.(string)), true
 	}
 	return 0, false
 }
 
-func exprCompare(op string, l, r any) bool {
+func compare(op string, l, r any) bool {
 	switch op {
 	case "==":
-		return exprEqual(l, r)
+		return Equal(l, r)
 	case "!=":
-		return !exprEqual(l, r)
+		return !Equal(l, r)
 	}
 	// GitHub defines a >= b as a == b || a > b, so null >= null is true.
-	c, ok := exprOrder(l, r)
+	c, ok := order(l, r)
 	switch op {
 	case "<":
 		return ok && c < 0
 	case ">":
 		return ok && c > 0
 	case "<=":
-		return exprEqual(l, r) || ok && c < 0
+		return Equal(l, r) || ok && c < 0
 	case ">=":
-		return exprEqual(l, r) || ok && c > 0
+		return Equal(l, r) || ok && c > 0
 	}
 	return false
 }
 
-// exprLookup finds a property case-insensitively (an exact match wins).
-func exprLookup(m map[string]any, key string) (any, bool) {
+// lookup finds a property case-insensitively (an exact match wins).
+func lookup(m map[string]any, key string) (any, bool) {
 	if v, ok := m[key]; ok {
-		return exprNorm(v), true
+		return Normalize(v), true
 	}
 	for k, v := range m {
-		if exprFoldCompare(k, key) == 0 {
-			return exprNorm(v), true
+		if foldCompare(k, key) == 0 {
+			return Normalize(v), true
 		}
 	}
 	return nil, false
 }
 
-// exprArrayIndex converts an index value to an array position: numbers are
+// arrayIndex converts an index value to an array position: numbers are
 // floored; NaN, negatives and out-of-range give ok=false.
-func exprArrayIndex(idx any, n int) (int, bool) {
-	f := exprToNumber(idx)
+func arrayIndex(idx any, n int) (int, bool) {
+	f := ToNumber(idx)
 	if math.IsNaN(f) || f < 0 {
 		return 0, false
 	}
@@ -1108,7 +1110,7 @@ func exprArrayIndex(idx any, n int) (int, bool) {
 	return int(f), true
 }
 
-func exprSortedValues(m map[string]any) []any {
+func sortedValues(m map[string]any) []any {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -1116,73 +1118,73 @@ func exprSortedValues(m map[string]any) []any {
 	sort.Strings(keys) // GitHub leaves the order unspecified; be deterministic
 	out := make([]any, len(keys))
 	for i, k := range keys {
-		out[i] = exprNorm(m[k])
+		out[i] = Normalize(m[k])
 	}
 	return out
 }
 
-// exprIndex applies `left[idx]`, or `left.*` when wildcard is set.
-var exprErrTooMany = errors.New("object filter result has too many elements")
+// index applies `left[idx]`, or `left.*` when wildcard is set.
+var errTooMany = errors.New("object filter result has too many elements")
 
-func exprIndex(left, idx any, wildcard bool) (any, error) {
-	tooMany := exprErrTooMany
+func index(left, idx any, wildcard bool) (any, error) {
+	tooMany := errTooMany
 	switch x := left.(type) {
-	case exprFiltered:
-		out := exprFiltered{}
+	case filtered:
+		out := filtered{}
 		for _, item := range x {
-			switch it := exprNorm(item).(type) {
+			switch it := Normalize(item).(type) {
 			case map[string]any:
 				if wildcard {
-					out = append(out, exprSortedValues(it)...)
-				} else if exprIsPrimitive(idx) {
-					if v, ok := exprLookup(it, exprString(idx)); ok {
+					out = append(out, sortedValues(it)...)
+				} else if isPrimitive(idx) {
+					if v, ok := lookup(it, String(idx)); ok {
 						out = append(out, v)
 					}
 				}
 			case []any:
 				if wildcard {
 					for _, v := range it {
-						out = append(out, exprNorm(v))
+						out = append(out, Normalize(v))
 					}
-				} else if i, ok := exprArrayIndex(idx, len(it)); ok {
-					out = append(out, exprNorm(it[i]))
+				} else if i, ok := arrayIndex(idx, len(it)); ok {
+					out = append(out, Normalize(it[i]))
 				}
 			}
-			if len(out) > exprMaxItems {
+			if len(out) > maxItems {
 				return nil, tooMany
 			}
 		}
 		return out, nil
 	case map[string]any:
 		if wildcard {
-			if len(x) > exprMaxItems {
+			if len(x) > maxItems {
 				return nil, tooMany
 			}
-			return exprFiltered(exprSortedValues(x)), nil
+			return filtered(sortedValues(x)), nil
 		}
-		if !exprIsPrimitive(idx) {
+		if !isPrimitive(idx) {
 			return nil, nil
 		}
-		v, _ := exprLookup(x, exprString(idx))
+		v, _ := lookup(x, String(idx))
 		return v, nil
 	case []any:
 		if wildcard {
-			if len(x) > exprMaxItems {
+			if len(x) > maxItems {
 				return nil, tooMany
 			}
-			out := make(exprFiltered, len(x))
+			out := make(filtered, len(x))
 			for i, v := range x {
-				out[i] = exprNorm(v)
+				out[i] = Normalize(v)
 			}
 			return out, nil
 		}
-		if i, ok := exprArrayIndex(idx, len(x)); ok {
-			return exprNorm(x[i]), nil
+		if i, ok := arrayIndex(idx, len(x)); ok {
+			return Normalize(x[i]), nil
 		}
 		return nil, nil
 	}
 	if wildcard {
-		return exprFiltered{}, nil
+		return filtered{}, nil
 	}
 	return nil, nil // properties of non-objects are null, not errors
 }
@@ -1190,49 +1192,49 @@ func exprIndex(left, idx any, wildcard bool) (any, error) {
 // ---------------------------------------------------------------------------
 // Evaluation.
 
-type exprEvaluator struct {
-	ast *exprAST
-	env *exprEnv
+type evaluator struct {
+	ast *tree
+	env *Env
 }
 
-func (ev *exprEvaluator) errAt(n *exprNode, format string, args ...any) error {
-	return &exprError{Expr: ev.ast.src, Offset: n.pos, Msg: fmt.Sprintf(format, args...)}
+func (ev *evaluator) errAt(n *node, format string, args ...any) error {
+	return &posError{Expr: ev.ast.src, Offset: n.pos, Msg: fmt.Sprintf(format, args...)}
 }
 
 // eval evaluates the expression. Arrays made by object filters come back as
 // []any. A nil env is an empty one.
-func (a *exprAST) eval(env *exprEnv) (any, error) {
+func (a *tree) eval(env *Env) (any, error) {
 	if env == nil {
-		env = &exprEnv{}
+		env = &Env{}
 	}
-	ev := &exprEvaluator{ast: a, env: env}
+	ev := &evaluator{ast: a, env: env}
 	v, err := ev.eval(a.root)
 	if err != nil {
 		return nil, err
 	}
-	if f, ok := v.(exprFiltered); ok {
+	if f, ok := v.(filtered); ok {
 		v = []any(f)
 	}
 	return v, nil
 }
 
-func (ev *exprEvaluator) eval(n *exprNode) (any, error) {
+func (ev *evaluator) eval(n *node) (any, error) {
 	switch n.kind {
-	case exprNLit:
+	case nLit:
 		return n.val, nil
-	case exprNCtx:
+	case nCtx:
 		if v, ok := ev.env.Contexts[n.name]; ok {
-			return exprNorm(v), nil
+			return Normalize(v), nil
 		}
-		v, _ := exprLookup(ev.env.Contexts, n.name)
+		v, _ := lookup(ev.env.Contexts, n.name)
 		return v, nil
-	case exprNIndex:
+	case nIndex:
 		left, err := ev.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
-		if n.kids[1].kind == exprNWildcard {
-			v, err := exprIndex(left, nil, true)
+		if n.kids[1].kind == nWildcard {
+			v, err := index(left, nil, true)
 			if err != nil {
 				return nil, ev.errAt(n, "%v", err)
 			}
@@ -1242,18 +1244,18 @@ func (ev *exprEvaluator) eval(n *exprNode) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := exprIndex(left, idx, false)
+		v, err := index(left, idx, false)
 		if err != nil {
 			return nil, ev.errAt(n, "%v", err)
 		}
 		return v, nil
-	case exprNNot:
+	case nNot:
 		v, err := ev.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
-		return !exprTruthy(v), nil
-	case exprNAnd, exprNOr:
+		return !Truthy(v), nil
+	case nAnd, nOr:
 		// Both return the deciding operand, not a boolean.
 		var v any
 		for _, k := range n.kids {
@@ -1261,12 +1263,12 @@ func (ev *exprEvaluator) eval(n *exprNode) (any, error) {
 			if v, err = ev.eval(k); err != nil {
 				return nil, err
 			}
-			if exprTruthy(v) == (n.kind == exprNOr) {
+			if Truthy(v) == (n.kind == nOr) {
 				return v, nil
 			}
 		}
 		return v, nil
-	case exprNCmp:
+	case nCmp:
 		l, err := ev.eval(n.kids[0])
 		if err != nil {
 			return nil, err
@@ -1275,14 +1277,14 @@ func (ev *exprEvaluator) eval(n *exprNode) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return exprCompare(n.name, l, r), nil
-	case exprNCall:
+		return compare(n.name, l, r), nil
+	case nCall:
 		return ev.call(n)
 	}
 	return nil, ev.errAt(n, "unexpected node")
 }
 
-func (ev *exprEvaluator) args(n *exprNode) ([]any, error) {
+func (ev *evaluator) args(n *node) ([]any, error) {
 	out := make([]any, len(n.kids))
 	for i, k := range n.kids {
 		v, err := ev.eval(k)
@@ -1294,7 +1296,7 @@ func (ev *exprEvaluator) args(n *exprNode) ([]any, error) {
 	return out, nil
 }
 
-func (ev *exprEvaluator) call(n *exprNode) (any, error) {
+func (ev *evaluator) call(n *node) (any, error) {
 	switch n.name {
 	case "success":
 		return ev.env.JobStatus == "" || ev.env.JobStatus == "success", nil
@@ -1330,37 +1332,37 @@ func (ev *exprEvaluator) call(n *exprNode) (any, error) {
 	}
 	switch n.name {
 	case "contains":
-		if exprIsPrimitive(args[0]) {
-			if !exprIsPrimitive(args[1]) {
+		if isPrimitive(args[0]) {
+			if !isPrimitive(args[1]) {
 				return false, nil
 			}
-			return strings.Contains(strings.ToUpper(exprString(args[0])), strings.ToUpper(exprString(args[1]))), nil
+			return strings.Contains(strings.ToUpper(String(args[0])), strings.ToUpper(String(args[1]))), nil
 		}
-		if arr, ok := exprArray(args[0]); ok {
+		if arr, ok := Array(args[0]); ok {
 			for _, item := range arr {
-				if exprEqual(args[1], item) {
+				if Equal(args[1], item) {
 					return true, nil
 				}
 			}
 		}
 		return false, nil
 	case "startswith", "endswith":
-		if !exprIsPrimitive(args[0]) || !exprIsPrimitive(args[1]) {
+		if !isPrimitive(args[0]) || !isPrimitive(args[1]) {
 			return false, nil
 		}
-		s, x := strings.ToUpper(exprString(args[0])), strings.ToUpper(exprString(args[1]))
+		s, x := strings.ToUpper(String(args[0])), strings.ToUpper(String(args[1]))
 		if n.name == "startswith" {
 			return strings.HasPrefix(s, x), nil
 		}
 		return strings.HasSuffix(s, x), nil
 	case "tojson":
 		var b strings.Builder
-		if err := exprWriteJSON(&b, args[0], true, 0, 0); err != nil {
+		if err := writeJSON(&b, args[0], true, 0, 0); err != nil {
 			return nil, ev.errAt(n, "toJSON: %v", err)
 		}
 		return b.String(), nil
 	case "fromjson":
-		s := exprString(args[0])
+		s := String(args[0])
 		var v any
 		if err := json.Unmarshal([]byte(s), &v); err != nil {
 			return nil, ev.errAt(n, "error parsing fromJSON: %v", err)
@@ -1372,7 +1374,7 @@ func (ev *exprEvaluator) call(n *exprNode) (any, error) {
 		}
 		patterns := make([]string, len(args))
 		for i, a := range args {
-			patterns[i] = exprString(a)
+			patterns[i] = String(a)
 		}
 		h, err := ev.env.HashFiles(patterns)
 		if err != nil {
@@ -1386,15 +1388,15 @@ func (ev *exprEvaluator) call(n *exprNode) (any, error) {
 // join(array, separator): an array's items as strings joined by the
 // separator (default ","), a primitive as its string, anything else "".
 // Like GitHub, the separator is only evaluated when it is needed.
-func (ev *exprEvaluator) join(n *exprNode) (any, error) {
+func (ev *evaluator) join(n *node) (any, error) {
 	v, err := ev.eval(n.kids[0])
 	if err != nil {
 		return nil, err
 	}
-	arr, ok := exprArray(v)
+	arr, ok := Array(v)
 	if !ok {
-		if exprIsPrimitive(v) {
-			return exprString(v), nil
+		if isPrimitive(v) {
+			return String(v), nil
 		}
 		return "", nil
 	}
@@ -1407,8 +1409,8 @@ func (ev *exprEvaluator) join(n *exprNode) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if exprIsPrimitive(s) {
-			sep = exprString(s)
+		if isPrimitive(s) {
+			sep = String(s)
 		}
 	}
 	var b strings.Builder
@@ -1416,9 +1418,9 @@ func (ev *exprEvaluator) join(n *exprNode) (any, error) {
 		if i > 0 {
 			b.WriteString(sep)
 		}
-		b.WriteString(exprString(item))
-		if b.Len() > exprMaxResult {
-			return nil, ev.errAt(n, "join: result exceeds %d bytes", exprMaxResult)
+		b.WriteString(String(item))
+		if b.Len() > maxResult {
+			return nil, ev.errAt(n, "join: result exceeds %d bytes", maxResult)
 		}
 	}
 	return b.String(), nil
@@ -1427,19 +1429,19 @@ func (ev *exprEvaluator) join(n *exprNode) (any, error) {
 // format(string, args...): {N} is replaced by argument N, {{ and }} are
 // literal braces; anything else with a brace is an error. Arguments are
 // evaluated only when referenced, as on GitHub.
-func (ev *exprEvaluator) format(n *exprNode) (any, error) {
+func (ev *evaluator) format(n *node) (any, error) {
 	fv, err := ev.eval(n.kids[0])
 	if err != nil {
 		return nil, err
 	}
-	f := exprString(fv)
+	f := String(fv)
 	args := n.kids[1:]
 	cache := make([]*string, len(args))
 	var b strings.Builder
 	invalid := func() error { return ev.errAt(n, "the format string is invalid: %s", f) }
 	for i := 0; i < len(f); {
-		if b.Len() > exprMaxResult {
-			return nil, ev.errAt(n, "format: result exceeds %d bytes", exprMaxResult)
+		if b.Len() > maxResult {
+			return nil, ev.errAt(n, "format: result exceeds %d bytes", maxResult)
 		}
 		c := f[i]
 		switch {
@@ -1491,7 +1493,7 @@ func (ev *exprEvaluator) format(n *exprNode) (any, error) {
 				if err != nil {
 					return nil, err
 				}
-				s := exprString(v)
+				s := String(v)
 				cache[idx] = &s
 			}
 			b.WriteString(*cache[idx])
@@ -1505,21 +1507,21 @@ func (ev *exprEvaluator) format(n *exprNode) (any, error) {
 			i = k
 		}
 	}
-	if b.Len() > exprMaxResult {
-		return nil, ev.errAt(n, "format: result exceeds %d bytes", exprMaxResult)
+	if b.Len() > maxResult {
+		return nil, ev.errAt(n, "format: result exceeds %d bytes", maxResult)
 	}
 	return b.String(), nil
 }
 
-// exprWriteJSON writes v as JSON. pretty gives toJSON's layout (GitHub's:
+// writeJSON writes v as JSON. pretty gives toJSON's layout (GitHub's:
 // two-space indent, "key": value, empty collections as [] and {}); numbers
-// use exprFormatNumber and object keys are sorted since Go maps have no order.
-func exprWriteJSON(b *strings.Builder, v any, pretty bool, indent, depth int) error {
-	if depth > exprMaxJSONDepth {
-		return fmt.Errorf("value nested deeper than %d levels", exprMaxJSONDepth)
+// use FormatNumber and object keys are sorted since Go maps have no order.
+func writeJSON(b *strings.Builder, v any, pretty bool, indent, depth int) error {
+	if depth > maxJSONDepth {
+		return fmt.Errorf("value nested deeper than %d levels", maxJSONDepth)
 	}
-	if b.Len() > exprMaxResult {
-		return fmt.Errorf("result exceeds %d bytes", exprMaxResult)
+	if b.Len() > maxResult {
+		return fmt.Errorf("result exceeds %d bytes", maxResult)
 	}
 	newline := func(level int) {
 		if pretty {
@@ -1529,17 +1531,17 @@ func exprWriteJSON(b *strings.Builder, v any, pretty bool, indent, depth int) er
 			}
 		}
 	}
-	switch x := exprNorm(v).(type) {
+	switch x := Normalize(v).(type) {
 	case nil:
 		b.WriteString("null")
 	case bool:
 		b.WriteString(strconv.FormatBool(x))
 	case float64:
-		b.WriteString(exprFormatNumber(x))
+		b.WriteString(FormatNumber(x))
 	case string:
-		exprWriteJSONString(b, x)
-	case []any, exprFiltered:
-		arr, _ := exprArray(x)
+		writeJSONString(b, x)
+	case []any, filtered:
+		arr, _ := Array(x)
 		if len(arr) == 0 {
 			b.WriteString("[]")
 			return nil
@@ -1550,7 +1552,7 @@ func exprWriteJSON(b *strings.Builder, v any, pretty bool, indent, depth int) er
 				b.WriteByte(',')
 			}
 			newline(indent + 1)
-			if err := exprWriteJSON(b, item, pretty, indent+1, depth+1); err != nil {
+			if err := writeJSON(b, item, pretty, indent+1, depth+1); err != nil {
 				return err
 			}
 		}
@@ -1572,27 +1574,27 @@ func exprWriteJSON(b *strings.Builder, v any, pretty bool, indent, depth int) er
 				b.WriteByte(',')
 			}
 			newline(indent + 1)
-			exprWriteJSONString(b, k)
+			writeJSONString(b, k)
 			b.WriteByte(':')
 			if pretty {
 				b.WriteByte(' ')
 			}
-			if err := exprWriteJSON(b, x[k], pretty, indent+1, depth+1); err != nil {
+			if err := writeJSON(b, x[k], pretty, indent+1, depth+1); err != nil {
 				return err
 			}
 		}
 		newline(indent)
 		b.WriteByte('}')
 	}
-	if b.Len() > exprMaxResult {
-		return fmt.Errorf("result exceeds %d bytes", exprMaxResult)
+	if b.Len() > maxResult {
+		return fmt.Errorf("result exceeds %d bytes", maxResult)
 	}
 	return nil
 }
 
-// exprWriteJSONString quotes s as Newtonsoft.Json does: only quotes,
+// writeJSONString quotes s as Newtonsoft.Json does: only quotes,
 // backslashes, control characters and U+0085/U+2028/U+2029 are escaped.
-func exprWriteJSONString(b *strings.Builder, s string) {
+func writeJSONString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for _, r := range s {
 		switch r {
@@ -1624,30 +1626,30 @@ func exprWriteJSONString(b *strings.Builder, s string) {
 // ---------------------------------------------------------------------------
 // Templates: strings with ${{ }} in them.
 
-// exprSegment is a piece of a template: literal text, or an expression whose
+// segment is a piece of a template: literal text, or an expression whose
 // text (trimmed) starts at byte Pos of the template.
-type exprSegment struct {
+type segment struct {
 	Lit    string
 	Expr   string
 	Pos    int
 	IsExpr bool
 }
 
-// exprSplit cuts a template into literal and expression segments. As in
+// splitTemplate cuts a template into literal and expression segments. As in
 // GitHub's template reader, an expression ends at the first "}}" outside a
 // single-quoted string; an unclosed "${{" or an empty "${{ }}" is an error.
-func exprSplit(s string) ([]exprSegment, error) {
-	var segs []exprSegment
+func splitTemplate(s string) ([]segment, error) {
+	var segs []segment
 	i := 0
 	for i < len(s) {
 		start := strings.Index(s[i:], "${{")
 		if start < 0 {
-			segs = append(segs, exprSegment{Lit: s[i:]})
+			segs = append(segs, segment{Lit: s[i:]})
 			break
 		}
 		start += i
 		if start > i {
-			segs = append(segs, exprSegment{Lit: s[i:start]})
+			segs = append(segs, segment{Lit: s[i:start]})
 		}
 		end := -1
 		inString := false
@@ -1660,27 +1662,27 @@ func exprSplit(s string) ([]exprSegment, error) {
 			}
 		}
 		if end < 0 {
-			return nil, &exprError{Expr: s[start:], Offset: 0, Msg: "the expression is not closed: '${{' without a matching '}}'"}
+			return nil, &posError{Expr: s[start:], Offset: 0, Msg: "the expression is not closed: '${{' without a matching '}}'"}
 		}
 		inner := s[start+3 : end]
 		trimmed := strings.TrimSpace(inner)
 		pos := start + 3 + strings.Index(inner, trimmed)
 		if trimmed == "" {
-			return nil, &exprError{Expr: inner, Offset: 0, Msg: "expected an expression"}
+			return nil, &posError{Expr: inner, Offset: 0, Msg: "expected an expression"}
 		}
-		segs = append(segs, exprSegment{Expr: trimmed, Pos: pos, IsExpr: true})
+		segs = append(segs, segment{Expr: trimmed, Pos: pos, IsExpr: true})
 		i = end + 2
 	}
 	return segs, nil
 }
 
-// exprInterpolate replaces every ${{ expr }} in s by the expression's value
-// converted with exprString.
-func exprInterpolate(s string, env *exprEnv) (string, error) {
+// Interpolate replaces every ${{ expr }} in s by the expression's value
+// converted with String.
+func Interpolate(s string, env *Env) (string, error) {
 	if !strings.Contains(s, "${{") {
 		return s, nil
 	}
-	segs, err := exprSplit(s)
+	segs, err := splitTemplate(s)
 	if err != nil {
 		return "", err
 	}
@@ -1689,7 +1691,7 @@ func exprInterpolate(s string, env *exprEnv) (string, error) {
 		if !seg.IsExpr {
 			b.WriteString(seg.Lit)
 		} else {
-			ast, err := exprParse(seg.Expr)
+			ast, err := parse(seg.Expr)
 			if err != nil {
 				return "", err
 			}
@@ -1697,45 +1699,45 @@ func exprInterpolate(s string, env *exprEnv) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			b.WriteString(exprString(v))
+			b.WriteString(String(v))
 		}
-		if b.Len() > exprMaxResult {
-			return "", &exprError{Expr: seg.Expr, Msg: fmt.Sprintf("interpolated string exceeds %d bytes", exprMaxResult)}
+		if b.Len() > maxResult {
+			return "", &posError{Expr: seg.Expr, Msg: fmt.Sprintf("interpolated string exceeds %d bytes", maxResult)}
 		}
 	}
 	return b.String(), nil
 }
 
-// exprEvalValue evaluates a workflow value: when s is exactly one
+// EvalValue evaluates a workflow value: when s is exactly one
 // "${{ expr }}" (nothing around it, not even space) the result keeps its
 // type (bool, number, object...); otherwise s is interpolated to a string.
-func exprEvalValue(s string, env *exprEnv) (any, error) {
+func EvalValue(s string, env *Env) (any, error) {
 	if !strings.Contains(s, "${{") {
 		return s, nil
 	}
-	segs, err := exprSplit(s)
+	segs, err := splitTemplate(s)
 	if err != nil {
 		return nil, err
 	}
 	if len(segs) == 1 && segs[0].IsExpr {
-		ast, err := exprParse(segs[0].Expr)
+		ast, err := parse(segs[0].Expr)
 		if err != nil {
 			return nil, err
 		}
 		return ast.eval(env)
 	}
-	return exprInterpolate(s, env)
+	return Interpolate(s, env)
 }
 
-// exprCondition evaluates an `if:`. The text may be a bare expression or
+// Condition evaluates an `if:`. The text may be a bare expression or
 // wrapped in ${{ }}; empty means success(). Without a status function the
 // condition is success() && (expr), and when the job is not successful the
 // expression is not evaluated at all. Text mixing ${{ }} with anything else
 // is, as on GitHub, a string: true unless empty (so `${{ a }} == 'b'` is
 // always true).
-func exprCondition(s string, env *exprEnv) (bool, error) {
+func Condition(s string, env *Env) (bool, error) {
 	if env == nil {
-		env = &exprEnv{}
+		env = &Env{}
 	}
 	success := env.JobStatus == "" || env.JobStatus == "success"
 	s = strings.TrimSpace(s)
@@ -1743,7 +1745,7 @@ func exprCondition(s string, env *exprEnv) (bool, error) {
 		return success, nil
 	}
 	if strings.Contains(s, "${{") {
-		segs, err := exprSplit(s)
+		segs, err := splitTemplate(s)
 		if err != nil {
 			return false, err
 		}
@@ -1751,7 +1753,7 @@ func exprCondition(s string, env *exprEnv) (bool, error) {
 			status := false
 			for _, seg := range segs {
 				if seg.IsExpr {
-					a, err := exprParse(seg.Expr)
+					a, err := parse(seg.Expr)
 					if err != nil {
 						return false, err
 					}
@@ -1761,7 +1763,7 @@ func exprCondition(s string, env *exprEnv) (bool, error) {
 			if !status && !success {
 				return false, nil
 			}
-			str, err := exprInterpolate(s, env)
+			str, err := Interpolate(s, env)
 			if err != nil {
 				return false, err
 			}
@@ -1769,7 +1771,7 @@ func exprCondition(s string, env *exprEnv) (bool, error) {
 		}
 		s = segs[0].Expr
 	}
-	ast, err := exprParse(s)
+	ast, err := parse(s)
 	if err != nil {
 		return false, err
 	}
@@ -1780,14 +1782,14 @@ func exprCondition(s string, env *exprEnv) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return exprTruthy(v), nil
+	return Truthy(v), nil
 }
 
 // ---------------------------------------------------------------------------
 // Static analysis for the workflow parser.
 
-// exprRefInfo is what a template (or condition) refers to.
-type exprRefInfo struct {
+// RefInfo is what a template (or condition) refers to.
+type RefInfo struct {
 	// Contexts are the lower-case context names used, sorted.
 	Contexts []string
 	// Funcs are the special functions used (those the availability table
@@ -1802,19 +1804,19 @@ type exprRefInfo struct {
 	DynamicSecrets bool
 }
 
-type exprRef struct {
+type ref struct {
 	expr string // expression text, for errors
 	pos  int
 	name string // context name or canonical function name
 	fn   bool
 }
 
-// exprRefs parses every expression in s and reports what they reference.
+// Refs parses every expression in s and reports what they reference.
 // With isCondition, s is an `if:` (bare or wrapped); otherwise a template in
 // which only ${{ }} parts are expressions.
-func exprRefs(s string, isCondition bool) (exprRefInfo, error) {
-	var info exprRefInfo
-	refs, secrets, dynamic, err := exprCollect(s, isCondition)
+func Refs(s string, isCondition bool) (RefInfo, error) {
+	var info RefInfo
+	refs, secrets, dynamic, err := collect(s, isCondition)
 	if err != nil {
 		return info, err
 	}
@@ -1826,14 +1828,14 @@ func exprRefs(s string, isCondition bool) (exprRefInfo, error) {
 			ctxs[r.name] = true
 		}
 	}
-	info.Contexts = exprSortedKeys(ctxs)
-	info.Funcs = exprSortedKeys(funcs)
-	info.Secrets = exprSortedKeys(secrets)
+	info.Contexts = sortedKeys(ctxs)
+	info.Funcs = sortedKeys(funcs)
+	info.Secrets = sortedKeys(secrets)
 	info.DynamicSecrets = dynamic
 	return info, nil
 }
 
-func exprSortedKeys(m map[string]bool) []string {
+func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -1842,21 +1844,21 @@ func exprSortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// exprExpressions returns the expression texts in s (and their offsets).
-func exprExpressions(s string, isCondition bool) ([]exprSegment, error) {
+// expressions returns the expression texts in s (and their offsets).
+func expressions(s string, isCondition bool) ([]segment, error) {
 	if isCondition {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return nil, nil
 		}
 		if !strings.Contains(s, "${{") {
-			return []exprSegment{{Expr: s, IsExpr: true}}, nil
+			return []segment{{Expr: s, IsExpr: true}}, nil
 		}
 	}
 	if !strings.Contains(s, "${{") {
 		return nil, nil
 	}
-	segs, err := exprSplit(s)
+	segs, err := splitTemplate(s)
 	if err != nil {
 		return nil, err
 	}
@@ -1869,40 +1871,40 @@ func exprExpressions(s string, isCondition bool) ([]exprSegment, error) {
 	return out, nil
 }
 
-func exprCollect(s string, isCondition bool) (refs []exprRef, secrets map[string]bool, dynamic bool, err error) {
-	segs, err := exprExpressions(s, isCondition)
+func collect(s string, isCondition bool) (refs []ref, secrets map[string]bool, dynamic bool, err error) {
+	segs, err := expressions(s, isCondition)
 	if err != nil {
 		return nil, nil, false, err
 	}
 	secrets = map[string]bool{}
 	for _, seg := range segs {
-		ast, err := exprParse(seg.Expr)
+		ast, err := parse(seg.Expr)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		var walk func(n *exprNode)
-		walk = func(n *exprNode) {
+		var walk func(n *node)
+		walk = func(n *node) {
 			switch n.kind {
-			case exprNCtx:
-				refs = append(refs, exprRef{expr: seg.Expr, pos: n.pos, name: n.name})
+			case nCtx:
+				refs = append(refs, ref{expr: seg.Expr, pos: n.pos, name: n.name})
 				if n.name == "secrets" {
 					dynamic = true // the whole secrets object is used
 				}
 				return
-			case exprNIndex:
-				if l := n.kids[0]; l.kind == exprNCtx && l.name == "secrets" {
-					refs = append(refs, exprRef{expr: seg.Expr, pos: l.pos, name: "secrets"})
-					if k := n.kids[1]; k.kind == exprNLit && exprIsPrimitive(k.val) {
-						secrets[strings.ToUpper(exprString(k.val))] = true
+			case nIndex:
+				if l := n.kids[0]; l.kind == nCtx && l.name == "secrets" {
+					refs = append(refs, ref{expr: seg.Expr, pos: l.pos, name: "secrets"})
+					if k := n.kids[1]; k.kind == nLit && isPrimitive(k.val) {
+						secrets[strings.ToUpper(String(k.val))] = true
 					} else {
 						dynamic = true
 						walk(k)
 					}
 					return
 				}
-			case exprNCall:
-				if info := exprFuncs[n.name]; exprStatusFuncs[n.name] || n.name == "hashfiles" {
-					refs = append(refs, exprRef{expr: seg.Expr, pos: n.pos, name: info.name, fn: true})
+			case nCall:
+				if info := builtinFuncs[n.name]; statusFuncs[n.name] || n.name == "hashfiles" {
+					refs = append(refs, ref{expr: seg.Expr, pos: n.pos, name: info.name, fn: true})
 				}
 			}
 			for _, k := range n.kids {
@@ -1914,11 +1916,11 @@ func exprCollect(s string, isCondition bool) (refs []exprRef, secrets map[string
 	return refs, secrets, dynamic, nil
 }
 
-// exprAvailability mirrors the table in "Contexts reference" > "Context
+// availability mirrors the table in "Contexts reference" > "Context
 // availability": for each workflow key, the contexts and the special
 // functions an expression there may use. Functions not in the last column
 // (contains, format, ...) are allowed everywhere.
-var exprAvailability = map[string][2]string{
+var availability = map[string][2]string{
 	"run-name":                                         {"github, inputs, vars", ""},
 	"concurrency":                                      {"github, inputs, vars", ""},
 	"env":                                              {"github, secrets, inputs, vars", ""},
@@ -1955,12 +1957,12 @@ var exprAvailability = map[string][2]string{
 	"on.workflow_call.outputs.<output_id>.value":       {"github, jobs, vars, inputs", ""},
 }
 
-// exprAllowedContexts returns, for a workflow key spelled as in GitHub's
+// allowedContexts returns, for a workflow key spelled as in GitHub's
 // "Context availability" table (e.g. "jobs.<job_id>.steps.run", "run-name"),
 // the contexts and the special functions allowed there. ok is false for a
 // key the table does not list.
-func exprAllowedContexts(key string) (contexts, funcs []string, ok bool) {
-	row, ok := exprAvailability[key]
+func allowedContexts(key string) (contexts, funcs []string, ok bool) {
+	row, ok := availability[key]
 	if !ok {
 		return nil, nil, false
 	}
@@ -1973,15 +1975,15 @@ func exprAllowedContexts(key string) (contexts, funcs []string, ok bool) {
 	return split(row[0]), split(row[1]), true
 }
 
-// exprCheck validates every expression in s for the workflow key (keys
+// Check validates every expression in s for the workflow key (keys
 // ending in ".if" are conditions): syntax, functions, and that only the
 // contexts and special functions the availability table allows are used.
-func exprCheck(s, key string) error {
-	contexts, funcs, ok := exprAllowedContexts(key)
+func Check(s, key string) error {
+	contexts, funcs, ok := allowedContexts(key)
 	if !ok {
 		return fmt.Errorf("no context availability is defined for %q", key)
 	}
-	refs, _, _, err := exprCollect(s, strings.HasSuffix(key, ".if"))
+	refs, _, _, err := collect(s, strings.HasSuffix(key, ".if"))
 	if err != nil {
 		return err
 	}
@@ -1990,12 +1992,12 @@ func exprCheck(s, key string) error {
 		if r.fn {
 			allowed = funcs
 		}
-		if !exprContainsStr(allowed, r.name) {
+		if !containsStr(allowed, r.name) {
 			what := "context"
 			if r.fn {
 				what = "function"
 			}
-			return &exprError{Expr: r.expr, Offset: r.pos, Msg: fmt.Sprintf("%s '%s' is not available in %s", what, r.name, key)}
+			return &posError{Expr: r.expr, Offset: r.pos, Msg: fmt.Sprintf("%s '%s' is not available in %s", what, r.name, key)}
 		}
 	}
 	return nil

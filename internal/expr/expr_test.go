@@ -1,4 +1,4 @@
-package main
+package expr
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// exprTestEnv is a small set of contexts modelled on the docs' examples.
-func exprTestEnv(t testing.TB) *exprEnv {
+// testEnv is a small set of contexts modelled on the docs' examples.
+func testEnv(t testing.TB) *Env {
 	t.Helper()
 	const ctx = `{
 	  "github": {
@@ -43,12 +43,12 @@ func exprTestEnv(t testing.TB) *exprEnv {
 	// the docs' object-filter examples can be written as vars.fruits.*.name.
 	vars := m["vars"].(map[string]any)
 	vars["fruits"], vars["vegetables"] = m["fruits"], m["vegetables"]
-	return &exprEnv{Contexts: m, JobStatus: "success"}
+	return &Env{Contexts: m, JobStatus: "success"}
 }
 
-func exprMustEval(t *testing.T, env *exprEnv, src string) any {
+func mustEval(t *testing.T, env *Env, src string) any {
 	t.Helper()
-	ast, err := exprParse(src)
+	ast, err := parse(src)
 	if err != nil {
 		t.Fatalf("exprParse(%q): %v", src, err)
 	}
@@ -59,7 +59,7 @@ func exprMustEval(t *testing.T, env *exprEnv, src string) any {
 	return v
 }
 
-func exprSame(a, b any) bool {
+func same(a, b any) bool {
 	fa, oka := a.(float64)
 	fb, okb := b.(float64)
 	if oka && okb && math.IsNaN(fa) && math.IsNaN(fb) {
@@ -68,8 +68,8 @@ func exprSame(a, b any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func TestExprEval(t *testing.T) {
-	env := exprTestEnv(t)
+func TestEval(t *testing.T) {
+	env := testEnv(t)
 	nan := math.NaN()
 	for _, tc := range []struct {
 		src  string
@@ -340,7 +340,7 @@ func TestExprEval(t *testing.T) {
 		{"  contains ( 'abc' , 'b' )  ", true},
 		{"\tgithub\n.sha", "abc123"},
 	} {
-		ast, err := exprParse(tc.src)
+		ast, err := parse(tc.src)
 		if err != nil {
 			t.Errorf("exprParse(%q): %v", tc.src, err)
 			continue
@@ -350,13 +350,13 @@ func TestExprEval(t *testing.T) {
 			t.Errorf("eval(%q): %v", tc.src, err)
 			continue
 		}
-		if !exprSame(got, tc.want) {
+		if !same(got, tc.want) {
 			t.Errorf("eval(%q) = %#v, want %#v", tc.src, got, tc.want)
 		}
 	}
 }
 
-func TestExprStatusFunctions(t *testing.T) {
+func TestStatusFunctions(t *testing.T) {
 	for _, tc := range []struct {
 		status                              string
 		success, failure, cancelled, always bool
@@ -366,16 +366,16 @@ func TestExprStatusFunctions(t *testing.T) {
 		{"failure", false, true, false, true},
 		{"cancelled", false, false, true, true},
 	} {
-		env := &exprEnv{JobStatus: tc.status}
+		env := &Env{JobStatus: tc.status}
 		for src, want := range map[string]bool{"success()": tc.success, "failure()": tc.failure, "cancelled()": tc.cancelled, "always()": tc.always} {
-			if got := exprMustEval(t, env, src); got != want {
+			if got := mustEval(t, env, src); got != want {
 				t.Errorf("status %q: eval(%q) = %#v, want %#v", tc.status, src, got, want)
 			}
 		}
 	}
 }
 
-func TestExprString(t *testing.T) {
+func TestString(t *testing.T) {
 	for _, tc := range []struct {
 		in   any
 		want string
@@ -420,19 +420,19 @@ func TestExprString(t *testing.T) {
 		{map[string]string{"k": "v"}, "Object"},
 		{map[string][]int{"n": {1, 2}}, "Object"},
 		{[]map[string]any{{"a": uint8(1)}}, "Array"},
-		{exprTestNamed("named"), "named"},
+		{testNamed("named"), "named"},
 		{(*int)(nil), ""},
 		{[2]bool{true, false}, "Array"},
 	} {
-		if got := exprString(tc.in); got != tc.want {
+		if got := String(tc.in); got != tc.want {
 			t.Errorf("exprString(%#v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
 
-type exprTestNamed string
+type testNamed string
 
-func TestExprTruthy(t *testing.T) {
+func TestTruthy(t *testing.T) {
 	for _, tc := range []struct {
 		in   any
 		want bool
@@ -442,13 +442,13 @@ func TestExprTruthy(t *testing.T) {
 		{"false", true}, {"0", true}, {" ", true}, {[]any{}, true}, {map[string]any{}, true},
 		{0, false}, {2, true},
 	} {
-		if got := exprTruthy(tc.in); got != tc.want {
+		if got := Truthy(tc.in); got != tc.want {
 			t.Errorf("exprTruthy(%#v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestExprParseErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		src    string
 		offset int
@@ -506,8 +506,8 @@ func TestExprParseErrors(t *testing.T) {
 		{strings.Repeat("(", 200) + "true" + strings.Repeat(")", 200), 100, "exceeded max expression depth 50"},
 		{"github" + strings.Repeat(".a", 60), 0, "exceeded max expression depth 50"},
 	} {
-		_, err := exprParse(tc.src)
-		var ee *exprError
+		_, err := parse(tc.src)
+		var ee *posError
 		if !errors.As(err, &ee) {
 			t.Errorf("exprParse(%q) = %v, want an *exprError", tc.src, err)
 			continue
@@ -518,24 +518,24 @@ func TestExprParseErrors(t *testing.T) {
 	}
 }
 
-func TestExprErrorMessage(t *testing.T) {
-	_, err := exprParse("contains(a, b)")
+func TestErrorMessage(t *testing.T) {
+	_, err := parse("contains(a, b)")
 	if err == nil || err.Error() != "unrecognized named-value 'a' at column 10 in expression `contains(a, b)`" {
 		t.Errorf("exprParse error = %v", err)
 	}
-	_, err = exprParse("github.sha == 'x')")
+	_, err = parse("github.sha == 'x')")
 	if err == nil || err.Error() != "unexpected token ')' at column 18 in expression `github.sha == 'x')`" {
 		t.Errorf("exprParse error = %v", err)
 	}
 	// Long expressions are rejected before lexing.
-	_, err = exprParse("'" + strings.Repeat("a", exprMaxLength) + "'")
+	_, err = parse("'" + strings.Repeat("a", maxLength) + "'")
 	if err == nil || !strings.Contains(err.Error(), "exceeded max expression length 21000") {
 		t.Errorf("exprParse(long) error = %v", err)
 	}
 }
 
-func TestExprEvalErrors(t *testing.T) {
-	env := exprTestEnv(t)
+func TestEvalErrors(t *testing.T) {
+	env := testEnv(t)
 	for _, tc := range []struct {
 		src, msg string
 	}{
@@ -557,40 +557,40 @@ func TestExprEvalErrors(t *testing.T) {
 		{"case('true', 'a', 'b')", "case predicate must evaluate to a boolean value"},
 		{"hashFiles('**/go.sum')", "hashFiles is not available here"},
 	} {
-		ast, err := exprParse(tc.src)
+		ast, err := parse(tc.src)
 		if err != nil {
 			t.Errorf("exprParse(%q): %v", tc.src, err)
 			continue
 		}
 		_, err = ast.eval(env)
-		var ee *exprError
+		var ee *posError
 		if !errors.As(err, &ee) || ee.Msg != tc.msg || ee.Expr != tc.src {
 			t.Errorf("eval(%q) error = %v, want %q", tc.src, err, tc.msg)
 		}
 	}
 }
 
-func TestExprHashFiles(t *testing.T) {
+func TestHashFiles(t *testing.T) {
 	var got []string
-	env := &exprEnv{HashFiles: func(p []string) (string, error) {
+	env := &Env{HashFiles: func(p []string) (string, error) {
 		got = p
 		if p[0] == "fail" {
 			return "", errors.New("boom")
 		}
 		return "deadbeef", nil
 	}}
-	v := exprMustEval(t, env, "hashFiles('**/package-lock.json', '**/Gemfile.lock', 1)")
+	v := mustEval(t, env, "hashFiles('**/package-lock.json', '**/Gemfile.lock', 1)")
 	if v != "deadbeef" || !reflect.DeepEqual(got, []string{"**/package-lock.json", "**/Gemfile.lock", "1"}) {
 		t.Errorf("hashFiles = %#v with %#v", v, got)
 	}
-	ast, _ := exprParse("format('k-{0}', hashFiles('fail'))")
+	ast, _ := parse("format('k-{0}', hashFiles('fail'))")
 	if _, err := ast.eval(env); err == nil || !strings.Contains(err.Error(), "hashFiles: boom") {
 		t.Errorf("hashFiles error = %v", err)
 	}
 }
 
-func TestExprInterpolate(t *testing.T) {
-	env := exprTestEnv(t)
+func TestInterpolate(t *testing.T) {
+	env := testEnv(t)
 	for _, tc := range []struct {
 		in, want string
 	}{
@@ -617,7 +617,7 @@ func TestExprInterpolate(t *testing.T) {
 		{"${ {x}}", "${ {x}}"},
 		{"multi\nline ${{ matrix.os }}\n", "multi\nline ubuntu-latest\n"},
 	} {
-		got, err := exprInterpolate(tc.in, env)
+		got, err := Interpolate(tc.in, env)
 		if err != nil {
 			t.Errorf("exprInterpolate(%q): %v", tc.in, err)
 			continue
@@ -636,16 +636,16 @@ func TestExprInterpolate(t *testing.T) {
 		{"${{ github.sha ) }}", "unexpected token ')'"},
 		{"${{ fromJSON('x') }}", "error parsing fromJSON: invalid character 'x' looking for beginning of value"},
 	} {
-		_, err := exprInterpolate(tc.in, env)
-		var ee *exprError
+		_, err := Interpolate(tc.in, env)
+		var ee *posError
 		if !errors.As(err, &ee) || ee.Msg != tc.msg {
 			t.Errorf("exprInterpolate(%q) error = %v, want %q", tc.in, err, tc.msg)
 		}
 	}
 }
 
-func TestExprEvalValue(t *testing.T) {
-	env := exprTestEnv(t)
+func TestEvalValue(t *testing.T) {
+	env := testEnv(t)
 	for _, tc := range []struct {
 		in   string
 		want any
@@ -661,19 +661,19 @@ func TestExprEvalValue(t *testing.T) {
 		{"just text", "just text"},
 		{"", ""},
 	} {
-		got, err := exprEvalValue(tc.in, env)
+		got, err := EvalValue(tc.in, env)
 		if err != nil {
 			t.Errorf("exprEvalValue(%q): %v", tc.in, err)
 			continue
 		}
-		if !exprSame(got, tc.want) {
+		if !same(got, tc.want) {
 			t.Errorf("exprEvalValue(%q) = %#v, want %#v", tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestExprCondition(t *testing.T) {
-	env := exprTestEnv(t)
+func TestCondition(t *testing.T) {
+	env := testEnv(t)
 	for _, tc := range []struct {
 		cond   string
 		status string
@@ -715,7 +715,7 @@ func TestExprCondition(t *testing.T) {
 	} {
 		e := *env
 		e.JobStatus = tc.status
-		got, err := exprCondition(tc.cond, &e)
+		got, err := Condition(tc.cond, &e)
 		if err != nil {
 			t.Errorf("exprCondition(%q, %s): %v", tc.cond, tc.status, err)
 			continue
@@ -725,41 +725,41 @@ func TestExprCondition(t *testing.T) {
 		}
 	}
 	for _, cond := range []string{"github.sha ==", "fromJSON('bad')", "${{ github.sha", "${{ x }}", "${{ 'a' }} ${{ y }}"} {
-		if _, err := exprCondition(cond, env); err == nil {
+		if _, err := Condition(cond, env); err == nil {
 			t.Errorf("exprCondition(%q): no error", cond)
 		}
 	}
 }
 
-func TestExprRefs(t *testing.T) {
+func TestRefs(t *testing.T) {
 	for _, tc := range []struct {
 		in      string
 		cond    bool
-		want    exprRefInfo
+		want    RefInfo
 		wantErr bool
 	}{
-		{"echo hi", false, exprRefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
-		{"matrix.os == 'x'", false, exprRefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
-		{"matrix.os == 'x'", true, exprRefInfo{Contexts: []string{"matrix"}, Funcs: []string{}, Secrets: []string{}}, false},
+		{"echo hi", false, RefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
+		{"matrix.os == 'x'", false, RefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
+		{"matrix.os == 'x'", true, RefInfo{Contexts: []string{"matrix"}, Funcs: []string{}, Secrets: []string{}}, false},
 		{"${{ Matrix.os }} ${{ github.sha }} ${{ secrets.Token }}", false,
-			exprRefInfo{Contexts: []string{"github", "matrix", "secrets"}, Funcs: []string{}, Secrets: []string{"TOKEN"}}, false},
+			RefInfo{Contexts: []string{"github", "matrix", "secrets"}, Funcs: []string{}, Secrets: []string{"TOKEN"}}, false},
 		{"${{ secrets['NPM_TOKEN'] }} ${{ secrets.npm_token }} ${{ secrets.B.x }}", false,
-			exprRefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{"B", "NPM_TOKEN"}}, false},
+			RefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{"B", "NPM_TOKEN"}}, false},
 		{"${{ secrets[matrix.key] }}", false,
-			exprRefInfo{Contexts: []string{"matrix", "secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
+			RefInfo{Contexts: []string{"matrix", "secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
 		{"${{ toJSON(secrets) }}", false,
-			exprRefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
+			RefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
 		{"${{ secrets.*.x }}", false,
-			exprRefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
+			RefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{}, DynamicSecrets: true}, false},
 		{"${{ format('{0}', secrets.A) }}-${{ secrets[format('B{0}', 1)] }}", false,
-			exprRefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{"A"}, DynamicSecrets: true}, false},
+			RefInfo{Contexts: []string{"secrets"}, Funcs: []string{}, Secrets: []string{"A"}, DynamicSecrets: true}, false},
 		{"always() && hashFiles('x') != '' && contains(needs.*.result, 'failure')", true,
-			exprRefInfo{Contexts: []string{"needs"}, Funcs: []string{"always", "hashFiles"}, Secrets: []string{}}, false},
-		{"${{ 'secrets.X' }}", false, exprRefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
-		{"${{ github.sha", false, exprRefInfo{}, true},
-		{"${{ nope.x }}", false, exprRefInfo{}, true},
+			RefInfo{Contexts: []string{"needs"}, Funcs: []string{"always", "hashFiles"}, Secrets: []string{}}, false},
+		{"${{ 'secrets.X' }}", false, RefInfo{Contexts: []string{}, Funcs: []string{}, Secrets: []string{}}, false},
+		{"${{ github.sha", false, RefInfo{}, true},
+		{"${{ nope.x }}", false, RefInfo{}, true},
 	} {
-		got, err := exprRefs(tc.in, tc.cond)
+		got, err := Refs(tc.in, tc.cond)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("exprRefs(%q, %v) error = %v, wantErr %v", tc.in, tc.cond, err, tc.wantErr)
 			continue
@@ -770,29 +770,29 @@ func TestExprRefs(t *testing.T) {
 	}
 }
 
-func TestExprAllowedContexts(t *testing.T) {
-	ctxs, funcs, ok := exprAllowedContexts("jobs.<job_id>.if")
+func TestAllowedContexts(t *testing.T) {
+	ctxs, funcs, ok := allowedContexts("jobs.<job_id>.if")
 	if !ok || !reflect.DeepEqual(ctxs, []string{"github", "needs", "vars", "inputs"}) ||
 		!reflect.DeepEqual(funcs, []string{"always", "cancelled", "success", "failure"}) {
 		t.Errorf("exprAllowedContexts(jobs.<job_id>.if) = %v, %v, %v", ctxs, funcs, ok)
 	}
-	ctxs, funcs, ok = exprAllowedContexts("run-name")
+	ctxs, funcs, ok = allowedContexts("run-name")
 	if !ok || !reflect.DeepEqual(ctxs, []string{"github", "inputs", "vars"}) || funcs != nil {
 		t.Errorf("exprAllowedContexts(run-name) = %v, %v, %v", ctxs, funcs, ok)
 	}
-	if _, _, ok := exprAllowedContexts("jobs.build.if"); ok {
+	if _, _, ok := allowedContexts("jobs.build.if"); ok {
 		t.Errorf("exprAllowedContexts accepted a concrete job id")
 	}
 	// Every row names only known contexts and special functions.
-	for key := range exprAvailability {
-		ctxs, funcs, _ := exprAllowedContexts(key)
+	for key := range availability {
+		ctxs, funcs, _ := allowedContexts(key)
 		for _, c := range ctxs {
-			if !exprKnownContexts[c] {
+			if !knownContexts[c] {
 				t.Errorf("%s: unknown context %q", key, c)
 			}
 		}
 		for _, f := range funcs {
-			if info, ok := exprFuncs[strings.ToLower(f)]; !ok || info.name != f {
+			if info, ok := builtinFuncs[strings.ToLower(f)]; !ok || info.name != f {
 				t.Errorf("%s: unknown function %q", key, f)
 			}
 		}
@@ -814,7 +814,7 @@ func TestExprAllowedContexts(t *testing.T) {
 		{"${{ 1 + }}", "run-name", "unexpected token '+' at column 3 in expression `1 +`"},
 		{"x", "no-such-key", `no context availability is defined for "no-such-key"`},
 	} {
-		err := exprCheck(tc.s, tc.key)
+		err := Check(tc.s, tc.key)
 		got := ""
 		if err != nil {
 			got = err.Error()
@@ -825,15 +825,15 @@ func TestExprAllowedContexts(t *testing.T) {
 	}
 }
 
-func TestExprLimits(t *testing.T) {
+func TestLimits(t *testing.T) {
 	big := strings.Repeat("x", 600<<10)
-	env := &exprEnv{Contexts: map[string]any{"env": map[string]any{"BIG": big}, "vars": map[string]any{"list": []any{big, big}}}}
+	env := &Env{Contexts: map[string]any{"env": map[string]any{"BIG": big}, "vars": map[string]any{"list": []any{big, big}}}}
 	for _, src := range []string{
 		"format('{0}{0}', env.BIG)",
 		"join(vars.list)",
 		"toJSON(vars.list)",
 	} {
-		ast, err := exprParse(src)
+		ast, err := parse(src)
 		if err != nil {
 			t.Fatalf("exprParse(%q): %v", src, err)
 		}
@@ -841,14 +841,14 @@ func TestExprLimits(t *testing.T) {
 			t.Errorf("eval(%q) error = %v, want a size error", src, err)
 		}
 	}
-	if _, err := exprInterpolate("${{ env.BIG }}${{ env.BIG }}", env); err == nil {
+	if _, err := Interpolate("${{ env.BIG }}${{ env.BIG }}", env); err == nil {
 		t.Errorf("exprInterpolate of 1.2 MB: no error")
 	}
 	// Cyclic contexts must not hang or crash toJSON.
 	cyc := map[string]any{}
 	cyc["self"] = cyc
-	env = &exprEnv{Contexts: map[string]any{"github": cyc}}
-	if _, err := exprMustParse(t, "toJSON(github)").eval(env); err == nil {
+	env = &Env{Contexts: map[string]any{"github": cyc}}
+	if _, err := mustParse(t, "toJSON(github)").eval(env); err == nil {
 		t.Errorf("toJSON of a cyclic value: no error")
 	}
 	// Object filters are bounded.
@@ -856,9 +856,9 @@ func TestExprLimits(t *testing.T) {
 	for i := range wide {
 		wide[i] = wide // 1000 x 1000 x 1000 elements if unbounded
 	}
-	env = &exprEnv{Contexts: map[string]any{"github": wide}}
+	env = &Env{Contexts: map[string]any{"github": wide}}
 	start := time.Now()
-	if _, err := exprMustParse(t, "github.*.*.*").eval(env); err == nil {
+	if _, err := mustParse(t, "github.*.*.*").eval(env); err == nil {
 		t.Errorf("huge object filter: no error")
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -866,16 +866,16 @@ func TestExprLimits(t *testing.T) {
 	}
 }
 
-func exprMustParse(t *testing.T, src string) *exprAST {
+func mustParse(t *testing.T, src string) *tree {
 	t.Helper()
-	ast, err := exprParse(src)
+	ast, err := parse(src)
 	if err != nil {
 		t.Fatalf("exprParse(%q): %v", src, err)
 	}
 	return ast
 }
 
-func FuzzExprParse(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"github.event.issue.labels.*.name", "contains(a, 'b') && !(1 <= 0x1f)",
 		"format('{{{0}}}', secrets['X'])", "case(true, 1, 2)", "'It''s'", "-2.99e-2",
@@ -884,12 +884,12 @@ func FuzzExprParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	env := exprTestEnv(f)
+	env := testEnv(f)
 	env.HashFiles = func([]string) (string, error) { return "h", nil }
 	f.Fuzz(func(t *testing.T, src string) {
-		ast, err := exprParse(src)
+		ast, err := parse(src)
 		if err != nil {
-			var ee *exprError
+			var ee *posError
 			if !errors.As(err, &ee) {
 				t.Fatalf("exprParse(%q): error of type %T", src, err)
 			}
@@ -900,34 +900,34 @@ func FuzzExprParse(f *testing.F) {
 		}
 		v, err := ast.eval(env)
 		if err == nil {
-			_ = exprString(v)
-			_ = exprTruthy(v)
+			_ = String(v)
+			_ = Truthy(v)
 		}
-		_, _ = exprRefs(src, true)
+		_, _ = Refs(src, true)
 	})
 }
 
-func FuzzExprInterpolate(f *testing.F) {
+func FuzzInterpolate(f *testing.F) {
 	for _, s := range []string{
 		"echo ${{ github.sha }}", "${{ '}}' }}", "${{", "}}${{}}", "a ${{ matrix.os }} b ${{ toJSON(vars) }}",
 		"${{ format('{0}', '${{') }}", "${{ 'a' }}}", "$${{ 1 }}",
 	} {
 		f.Add(s)
 	}
-	env := exprTestEnv(f)
+	env := testEnv(f)
 	f.Fuzz(func(t *testing.T, s string) {
-		out, err := exprInterpolate(s, env)
+		out, err := Interpolate(s, env)
 		if err == nil && !strings.Contains(s, "${{") && out != s {
 			t.Fatalf("exprInterpolate(%q) = %q, want the input unchanged", s, out)
 		}
-		_, _ = exprEvalValue(s, env)
-		_, _ = exprCondition(s, env)
-		_, _ = exprRefs(s, false)
+		_, _ = EvalValue(s, env)
+		_, _ = Condition(s, env)
+		_, _ = Refs(s, false)
 	})
 }
 
-func TestExprGoTypedContexts(t *testing.T) {
-	env := &exprEnv{Contexts: map[string]any{
+func TestGoTypedContexts(t *testing.T) {
+	env := &Env{Contexts: map[string]any{
 		"env":    map[string]string{"Name": "x", "N": "2"},
 		"matrix": map[string]any{"node": 18, "tags": []string{"a", "b"}},
 		"Needs":  map[string]map[string]any{"build": {"result": "success"}},
@@ -944,7 +944,7 @@ func TestExprGoTypedContexts(t *testing.T) {
 		{"needs.build.result", "success"},
 		{"needs.*.result", []any{"success"}},
 	} {
-		if got := exprMustEval(t, env, tc.src); !exprSame(got, tc.want) {
+		if got := mustEval(t, env, tc.src); !same(got, tc.want) {
 			t.Errorf("eval(%q) = %#v, want %#v", tc.src, got, tc.want)
 		}
 	}
