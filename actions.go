@@ -81,7 +81,7 @@ func (j *execJob) runtimeEnv() map[string]string {
 	if tok := j.job.RuntimeToken; tok != "" {
 		env["ACTIONS_RUNTIME_TOKEN"] = tok
 		if !j.tokenMasked {
-			j.st.masks.add(tok)
+			j.st.masks.Add(tok)
 			j.tokenMasked = true
 		}
 	}

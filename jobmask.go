@@ -3,7 +3,7 @@
 // a job's secrets and GITHUB_TOKEN never reach the database, also when a
 // value is split across two chunks.
 //
-// The maskers live in memory, one per running job with a maskWriter per
+// The maskers live in memory, one per running job with a logtext.MaskWriter per
 // step (mask.go). A writer holds back the tail of a chunk that may be the
 // start of a secret; the tail is stored when its step ends, or when the job
 // does. After a restart a job's masker is built again from the database:
@@ -19,6 +19,8 @@ import (
 	"errors"
 	"slices"
 	"sync"
+
+	"shithub-actions/internal/logtext"
 )
 
 // jobMasks holds the maskers of the jobs whose logs are being written.
@@ -34,10 +36,10 @@ type jobMasks struct {
 // and storing are one step, and the writer state is kept only once the
 // chunk is committed.
 type jobMasker struct {
-	set *maskSet
+	set *logtext.MaskSet
 
-	mu    sync.Mutex            // guards steps
-	steps map[int64]*maskWriter // per step; absent: nothing held back
+	mu    sync.Mutex                    // guards steps
+	steps map[int64]*logtext.MaskWriter // per step; absent: nothing held back
 }
 
 // masker returns job jobID's masker, building it from the database when
@@ -50,12 +52,12 @@ func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
 	if m != nil {
 		return m, nil
 	}
-	m = &jobMasker{set: &maskSet{}, steps: map[int64]*maskWriter{}}
+	m = &jobMasker{set: &logtext.MaskSet{}, steps: map[int64]*logtext.MaskWriter{}}
 	d, err := s.jobDelivery(ctx, jobID)
 	switch {
 	case err == nil:
 		for _, v := range d.maskValues() {
-			m.set.add(v)
+			m.set.Add(v)
 		}
 	case !errors.Is(err, errNotFound):
 		return nil, err
@@ -93,25 +95,15 @@ func (s *Store) maskJobText(ctx context.Context, jobID int64, text string) (stri
 	if err != nil {
 		return "", err
 	}
-	return m.set.mask(text), nil
+	return m.set.Mask(text), nil
 }
 
 // writer is the step's writer; m.mu is held.
-func (m *jobMasker) writer(stepID int64) *maskWriter {
+func (m *jobMasker) writer(stepID int64) *logtext.MaskWriter {
 	if w := m.steps[stepID]; w != nil {
 		return w
 	}
-	return newMaskWriter(m.set)
-}
-
-// clone copies a writer, so a chunk can be masked on the copy and the copy
-// kept only if the chunk is stored.
-func (w *maskWriter) clone() *maskWriter {
-	c := *w
-	c.pend = slices.Clone(w.pend)
-	c.runs = slices.Clone(w.runs)
-	c.out = nil
-	return &c
+	return logtext.NewMaskWriter(m.set)
 }
 
 // flushStepTail stores, in tx, what the masker holds back of a step's log,
@@ -121,7 +113,7 @@ func flushStepTail(tx *sql.Tx, m *jobMasker, stepID int64) (int, error) {
 	if w == nil {
 		return 0, nil
 	}
-	tail := w.clone().flush()
+	tail := w.Clone().Flush()
 	if len(tail) == 0 {
 		return 0, nil
 	}
@@ -160,7 +152,7 @@ func (s *Store) flushJobTails(tx *sql.Tx, jobID int64) error {
 			return err
 		}
 	}
-	m.steps = map[int64]*maskWriter{}
+	m.steps = map[int64]*logtext.MaskWriter{}
 	s.dropMasker(jobID)
 	return nil
 }

@@ -53,7 +53,7 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Anno
 	if err != nil {
 		return false, err
 	}
-	a.Message, a.Title, a.File = m.set.mask(a.Message), m.set.mask(a.Title), m.set.mask(a.File)
+	a.Message, a.Title, a.File = m.set.Mask(a.Message), m.set.Mask(a.Title), m.set.Mask(a.File)
 	kept := false
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/logtext"
 )
 
 // Status and conclusion values, as GitHub names them.
@@ -1068,7 +1069,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 	if err != nil {
 		return err
 	}
-	var next *maskWriter // the step's writer after this chunk, once stored
+	var next *logtext.MaskWriter // the step's writer after this chunk, once stored
 	locked := false
 	defer func() {
 		if locked {
@@ -1100,8 +1101,8 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		if dup > 0 || truncated {
 			return nil
 		}
-		next = m.writer(stepID).clone()
-		data = next.write(data)
+		next = m.writer(stepID).Clone()
+		data = next.Write(data)
 		if size+int64(len(data)) > s.logCap {
 			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
 			truncated = true

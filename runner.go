@@ -1086,7 +1086,7 @@ func (j *execJob) report(what string, fn func(context.Context) error) {
 // writeLog writes text as a step's whole log.
 func (j *execJob) writeLog(stepID int64, text string) {
 	l := j.newStepLog(stepID)
-	l.linef("%s", j.st.masks.mask(text))
+	l.linef("%s", j.st.masks.Mask(text))
 	l.close()
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/logtext"
 )
 
 const (
@@ -46,7 +47,7 @@ type jobState struct {
 	prepend   []string          // $GITHUB_PATH, oldest first
 	steps     map[string]any    // the steps context, by step id
 	state     map[string]map[string]string
-	masks     *maskSet
+	masks     *logtext.MaskSet
 	stepDebug bool
 	// defaultShell is the path of bash in the job's container, or sh.
 	defaultShell string
@@ -64,7 +65,7 @@ func (j *execJob) initState() {
 	st.addedEnv = map[string]string{}
 	st.steps = map[string]any{}
 	st.state = map[string]map[string]string{}
-	st.masks = &maskSet{}
+	st.masks = &logtext.MaskSet{}
 	st.contexts = map[string]any{}
 	for k, v := range job.Contexts {
 		st.contexts[k] = v
@@ -80,13 +81,13 @@ func (j *execJob) initState() {
 	if secrets, ok := st.contexts["secrets"].(map[string]any); ok {
 		for _, v := range secrets {
 			if s, ok := v.(string); ok {
-				st.masks.add(s)
+				st.masks.Add(s)
 			}
 		}
 	}
 	if gh, ok := st.contexts["github"].(map[string]any); ok {
 		if tok, ok := gh["token"].(string); ok {
-			st.masks.add(tok)
+			st.masks.Add(tok)
 		}
 	}
 	st.stepDebug = isTrue(lookupString(st.contexts, "secrets", "ACTIONS_STEP_DEBUG")) ||
@@ -655,7 +656,7 @@ func (j *execJob) environmentURL() string {
 		j.log.Warn("the environment url did not evaluate", "err", err)
 		return ""
 	}
-	if j.st.masks.mask(v) != v {
+	if j.st.masks.Mask(v) != v {
 		return ""
 	}
 	return v
@@ -680,7 +681,7 @@ func (j *execJob) jobOutputs() map[string]string {
 		if v == "" {
 			continue
 		}
-		if j.st.masks.mask(v) != v {
+		if j.st.masks.Mask(v) != v {
 			j.log.Warn("skip a job output since it may contain a secret", "output", k)
 			continue
 		}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"shithub-actions/internal/logtext"
 )
 
 const (
@@ -47,7 +49,7 @@ type stepOutput struct {
 
 	mu      sync.Mutex // guards everything below: os/exec writes from its own goroutine
 	proc    wfCmdProcessor
-	mask    *maskWriter
+	mask    *logtext.MaskWriter
 	partial []byte // the current line, until its line break
 
 	// What the commands asked for.
@@ -60,7 +62,7 @@ type stepOutput struct {
 func (j *execJob) newStepOutput(step *claimedStep) *stepOutput {
 	return &stepOutput{
 		j: j, step: step, log: j.newStepLog(step.ID),
-		mask:     newMaskWriter(j.st.masks),
+		mask:     logtext.NewMaskWriter(j.st.masks),
 		outputs:  map[string]string{},
 		perLevel: map[string]int{},
 	}
@@ -123,7 +125,7 @@ func (o *stepOutput) lineLocked(line string) {
 
 // emitLocked masks one log line and sends it on.
 func (o *stepOutput) emitLocked(s string) {
-	if b := o.mask.write([]byte(s + "\n")); len(b) > 0 {
+	if b := o.mask.Write([]byte(s + "\n")); len(b) > 0 {
 		o.log.Write(b)
 	}
 }
@@ -137,7 +139,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 	st := &o.j.st
 	switch c.Name {
 	case "add-mask":
-		st.masks.add(c.Data)
+		st.masks.Add(c.Data)
 	case "error", "warning", "notice":
 		if o.perLevel[c.Name] >= annotationsPerLevel {
 			return
@@ -193,7 +195,7 @@ func (o *stepOutput) errorf(format string, args ...any) {
 func (o *stepOutput) close() {
 	o.endLines()
 	o.mu.Lock()
-	if b := o.mask.flush(); len(b) > 0 {
+	if b := o.mask.Flush(); len(b) > 0 {
 		o.log.Write(b)
 	}
 	o.mu.Unlock()
@@ -203,9 +205,9 @@ func (o *stepOutput) close() {
 // sendStepExtras sends the step's annotations, masked, once its log is out.
 func (j *execJob) sendStepExtras(step *claimedStep, o *stepOutput) {
 	for _, a := range o.annotations {
-		a.Message = j.st.masks.mask(a.Message)
-		a.Title = j.st.masks.mask(a.Title)
-		a.File = j.st.masks.mask(a.File)
+		a.Message = j.st.masks.Mask(a.Message)
+		a.Title = j.st.masks.Mask(a.Title)
+		a.File = j.st.masks.Mask(a.File)
 		j.report("add annotation", func(ctx context.Context) error {
 			return j.ex.src.addAnnotation(ctx, j.job.JobID, a)
 		})
@@ -364,7 +366,7 @@ func (j *execJob) applyFileMap(step *claimedStep, f stepFiles, files map[string]
 		if len(data) > stepSummaryMax {
 			out.errorf("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of %dk, got %dk.", stepSummaryMax>>10, len(data)>>10)
 		} else {
-			md := st.masks.mask(strings.ToValidUTF8(string(data), "\uFFFD"))
+			md := st.masks.Mask(strings.ToValidUTF8(string(data), "\uFFFD"))
 			j.report("set step summary", func(ctx context.Context) error {
 				return j.ex.src.setStepSummary(ctx, j.job.JobID, step.ID, md)
 			})

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"shithub-actions/internal/logtext"
 )
 
 //go:embed templates/*.html
@@ -553,7 +555,7 @@ type annotationView struct {
 	StepURL string
 }
 
-// summaryView is a step's $GITHUB_STEP_SUMMARY rendered by mdRender,
+// summaryView is a step's $GITHUB_STEP_SUMMARY rendered by logtext.RenderMarkdown,
 // which writes only its own safe tags.
 type summaryView struct {
 	Step string
@@ -714,7 +716,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 			if strings.TrimSpace(st.Summary) == "" {
 				continue
 			}
-			h, err := mdRender([]byte(st.Summary))
+			h, err := logtext.RenderMarkdown([]byte(st.Summary))
 			if err != nil { // over the cap, which the API refuses: say so rather than fail the page
 				h = "<p>" + template.HTMLEscapeString(err.Error()) + "</p>"
 			}
@@ -732,13 +734,13 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			sv.Omitted = max(0, st.LogSize-size)
-			var a ansiHTML
+			var a logtext.HTML
 			for _, c := range mine {
-				a.write(c.Data)
+				a.Write(c.Data)
 				sv.Seq = c.Seq
 			}
-			a.end(st.Status == statusCompleted)
-			sv.Log, sv.LogState = template.HTML(a.out.String()), a.st.encode()
+			a.End(st.Status == statusCompleted)
+			sv.Log, sv.LogState = template.HTML(a.Out.String()), a.State.Encode()
 			jv.Steps = append(jv.Steps, sv)
 		}
 		rv.Jobs = append(rv.Jobs, jv)
@@ -780,8 +782,8 @@ type liveAnswer struct {
 
 // parseLiveCursor reads the live endpoint's ?after=: comma-separated
 // STEP:SEQ:STATE entries, what the page has of each step's log.
-func parseLiveCursor(v string) (map[int64]int64, map[int64]ansiState, error) {
-	seqs, states := map[int64]int64{}, map[int64]ansiState{}
+func parseLiveCursor(v string) (map[int64]int64, map[int64]logtext.State, error) {
+	seqs, states := map[int64]int64{}, map[int64]logtext.State{}
 	if v == "" {
 		return seqs, states, nil
 	}
@@ -796,7 +798,7 @@ func parseLiveCursor(v string) (map[int64]int64, map[int64]ansiState, error) {
 		}
 		id, err1 := strconv.ParseInt(f[0], 10, 64)
 		seq, err2 := strconv.ParseInt(f[1], 10, 64)
-		st, err3 := decodeANSIState(f[2])
+		st, err3 := logtext.DecodeState(f[2])
 		if err1 != nil || err2 != nil || err3 != nil || id <= 0 || seq < 0 {
 			return nil, nil, malformedf("after: bad entry %q", p)
 		}
@@ -847,15 +849,15 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i := 0; i < len(chunks); {
 		id := chunks[i].StepID
-		a := ansiHTML{st: states[id]}
+		a := logtext.HTML{State: states[id]}
 		var seq int64
 		for ; i < len(chunks) && chunks[i].StepID == id; i++ {
-			a.write(chunks[i].Data)
+			a.Write(chunks[i].Data)
 			seq = chunks[i].Seq
 		}
 		lastOfStep := i < len(chunks) || !more
-		a.end(completed[id] && lastOfStep)
-		ans.Logs = append(ans.Logs, liveLog{StepID: id, Seq: seq, HTML: a.out.String(), State: a.st.encode()})
+		a.End(completed[id] && lastOfStep)
+		ans.Logs = append(ans.Logs, liveLog{StepID: id, Seq: seq, HTML: a.Out.String(), State: a.State.Encode()})
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Vary", "Cookie, Authorization")

@@ -1,10 +1,10 @@
-package main
+package logtext
 
 // Masking secret values in job logs before anything is stored or shown.
 //
-// A maskSet holds the values of one job: its secrets, GITHUB_TOKEN, and what
+// A MaskSet holds the values of one job: its secrets, GITHUB_TOKEN, and what
 // steps add with ::add-mask::. Each log stream of the job (a step's stdout and
-// stderr, the runner's own messages) gets a maskWriter, which replaces every
+// stderr, the runner's own messages) gets a MaskWriter, which replaces every
 // occurrence of every value with "***" as the bytes stream through, also when
 // a value is split across writes.
 //
@@ -29,16 +29,16 @@ import (
 // maskReplacement is what every masked run of bytes becomes.
 const maskReplacement = "***"
 
-// maskSet is the set of values to mask for one job. It is safe for concurrent
+// MaskSet is the set of values to mask for one job. It is safe for concurrent
 // use: a step's output streams mask with it while ::add-mask:: adds to it.
-type maskSet struct {
+type MaskSet struct {
 	// mu guards values and list, and serializes building the automaton.
 	mu     sync.Mutex
 	values map[string]bool // every value masked, for deduplication
 	list   []string        // the same values in the order added
 
 	// ac is the automaton for the current values, built lazily by automaton
-	// and reset to nil by add; it is read without mu (an atomic pointer to an
+	// and reset to nil by Add; it is read without mu (an atomic pointer to an
 	// immutable automaton), so writers do not contend on the lock.
 	ac atomic.Pointer[maskAutomaton]
 
@@ -47,14 +47,14 @@ type maskSet struct {
 	denseLimit int
 }
 
-// add registers a value to be masked from now on, the way GitHub's runner
+// Add registers a value to be masked from now on, the way GitHub's runner
 // registers a secret: the value is trimmed of surrounding white space and, if
 // nothing is left, ignored; a value of several lines is masked as a whole and
 // also line by line (each line trimmed, blank lines ignored), since output
 // usually reaches the log a line at a time. Like GitHub's runner there is no
 // minimum length: a one-character secret masks that character everywhere,
 // which is ugly but never leaks it.
-func (m *maskSet) add(value string) {
+func (m *MaskSet) Add(value string) {
 	v := strings.TrimSpace(value)
 	if v == "" {
 		return
@@ -77,7 +77,7 @@ func (m *maskSet) add(value string) {
 	}
 }
 
-func (m *maskSet) addLocked(v string) bool {
+func (m *MaskSet) addLocked(v string) bool {
 	if m.values[v] {
 		return false
 	}
@@ -88,7 +88,7 @@ func (m *maskSet) addLocked(v string) bool {
 
 // maskValues returns the values masked, including the lines of multi-line
 // values, in the order added.
-func (m *maskSet) maskValues() []string {
+func (m *MaskSet) maskValues() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.list)
@@ -96,7 +96,7 @@ func (m *maskSet) maskValues() []string {
 
 // automaton returns the automaton for the current values, building it if a
 // value was added since it was last built.
-func (m *maskSet) automaton() *maskAutomaton {
+func (m *MaskSet) automaton() *maskAutomaton {
 	if a := m.ac.Load(); a != nil {
 		return a
 	}
@@ -114,11 +114,11 @@ func (m *maskSet) automaton() *maskAutomaton {
 	return a
 }
 
-// mask masks a whole string at once, e.g. an error message or a step name.
-func (m *maskSet) mask(s string) string {
-	w := newMaskWriter(m)
-	out := w.write([]byte(s))
-	return string(append(out, w.flush()...))
+// Mask masks a whole string at once, e.g. an error message or a step name.
+func (m *MaskSet) Mask(s string) string {
+	w := NewMaskWriter(m)
+	out := w.Write([]byte(s))
+	return string(append(out, w.Flush()...))
 }
 
 // maskAutomaton is an Aho–Corasick automaton over the bytes of a set of
@@ -351,22 +351,22 @@ func (a *maskAutomaton) step(n int32, c byte) int32 {
 	return a.child(n, c)
 }
 
-// maskWriter masks one log stream. It is not safe for concurrent use: give
-// each stream its own, sharing the job's maskSet.
+// MaskWriter masks one log stream. It is not safe for concurrent use: give
+// each stream its own, sharing the job's MaskSet.
 //
-// Holdback: write returns every byte that can no longer become part of an
+// Holdback: Write returns every byte that can no longer become part of an
 // occurrence of a value, and holds back only the longest tail of the stream
 // that is still the beginning of some value (it may yet complete one; an
 // occurrence already found inside that tail may yet be swallowed by a longer
 // overlapping one). So ordinary output passes straight through, and the bytes
 // held back are fewer than the longest value. Once a masked run's "***" has
-// been written, the rest of the run is dropped as it arrives. flush releases
+// been written, the rest of the run is dropped as it arrives. Flush releases
 // what is held back at the end of the stream.
 //
 // A value added to the set while the stream runs applies to every byte not
 // yet returned, including the held-back tail.
-type maskWriter struct {
-	set   *maskSet
+type MaskWriter struct {
+	set   *MaskSet
 	ac    *maskAutomaton // the automaton scanning with; nil before the first write
 	state int32          // automaton node after the last byte scanned
 
@@ -396,13 +396,14 @@ type maskRun struct {
 // chunk does not pile up a list.
 const maskMaxPendingRuns = 64
 
-func newMaskWriter(set *maskSet) *maskWriter {
-	return &maskWriter{set: set}
+// NewMaskWriter starts a stream masked with set.
+func NewMaskWriter(set *MaskSet) *MaskWriter {
+	return &MaskWriter{set: set}
 }
 
-// write masks the next chunk of the stream and returns the bytes safe to
+// Write masks the next chunk of the stream and returns the bytes safe to
 // store now (a new slice; chunk is not retained).
-func (w *maskWriter) write(chunk []byte) []byte {
+func (w *MaskWriter) Write(chunk []byte) []byte {
 	a := w.set.automaton()
 	if len(a.edgeByte) == 0 && len(w.pend) == 0 { // nothing to mask
 		w.ac = a
@@ -420,9 +421,9 @@ func (w *maskWriter) write(chunk []byte) []byte {
 	return w.take()
 }
 
-// flush ends the stream: it returns whatever was held back, masked, and
+// Flush ends the stream: it returns whatever was held back, masked, and
 // resets the writer for a new stream.
-func (w *maskWriter) flush() []byte {
+func (w *MaskWriter) Flush() []byte {
 	if w.ac == nil {
 		return nil
 	}
@@ -432,14 +433,24 @@ func (w *maskWriter) flush() []byte {
 	}
 	w.finish(w.pos + 1) // no byte follows: every run is complete
 	out := w.take()
-	*w = maskWriter{set: w.set}
+	*w = MaskWriter{set: w.set}
 	return out
+}
+
+// Clone copies a writer, so a chunk can be masked on the copy and the copy
+// kept only if the chunk is stored.
+func (w *MaskWriter) Clone() *MaskWriter {
+	c := *w
+	c.pend = slices.Clone(w.pend)
+	c.runs = slices.Clone(w.runs)
+	c.out = nil
+	return &c
 }
 
 // rescan switches to a new automaton (values were added): the held-back bytes
 // are scanned again from the root, so the new values apply to them too. A
 // starred run stays; runs not yet starred are found again.
-func (w *maskWriter) rescan(a *maskAutomaton) {
+func (w *MaskWriter) rescan(a *maskAutomaton) {
 	w.ac = a
 	w.state = 0
 	if w.head < len(w.runs) && w.runs[w.head].starred {
@@ -458,7 +469,7 @@ func (w *maskWriter) rescan(a *maskAutomaton) {
 
 // scan runs the automaton over data, the bytes from w.pos on, recording the
 // longest occurrence ending at each byte.
-func (w *maskWriter) scan(data []byte) {
+func (w *MaskWriter) scan(data []byte) {
 	if w.ac.delta != nil {
 		w.scanDense(data)
 		return
@@ -503,7 +514,7 @@ func (w *maskWriter) scan(data []byte) {
 }
 
 // scanDense is scan with the DFA table.
-func (w *maskWriter) scanDense(data []byte) {
+func (w *MaskWriter) scanDense(data []byte) {
 	a := w.ac
 	delta, class := a.delta, &a.class
 	off := uint32(int(w.state) * a.nclass) // row offset of the current node
@@ -535,7 +546,7 @@ func (w *maskWriter) scanDense(data []byte) {
 }
 
 // found records an occurrence [start, end); end is the furthest yet.
-func (w *maskWriter) found(start, end int64) {
+func (w *MaskWriter) found(start, end int64) {
 	n := len(w.runs)
 	if n > w.head && start <= w.runs[n-1].end {
 		// Merge with every pending run it reaches back to.
@@ -556,7 +567,7 @@ func (w *maskWriter) found(start, end int64) {
 // which a later occurrence can start: plain bytes before final, and "***"
 // for each run that starts at or before it (a later occurrence may still
 // extend such a run to the right, but not to the left).
-func (w *maskWriter) finish(final int64) {
+func (w *MaskWriter) finish(final int64) {
 	for w.head < len(w.runs) {
 		r := &w.runs[w.head]
 		if r.start > final { // a later occurrence could still start before it
@@ -588,7 +599,7 @@ func (w *maskWriter) finish(final int64) {
 }
 
 // take returns the output built and drops the decided bytes from pend.
-func (w *maskWriter) take() []byte {
+func (w *MaskWriter) take() []byte {
 	if drop := w.emit - w.off; drop > 0 {
 		n := copy(w.pend, w.pend[drop:])
 		w.pend = w.pend[:n]

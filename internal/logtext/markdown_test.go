@@ -1,4 +1,4 @@
-package main
+package logtext
 
 import (
 	"strings"
@@ -53,7 +53,7 @@ func TestMdRender(t *testing.T) {
 		{"a\r\nb\x00", "<p>a\nb\uFFFD</p>\n"},
 	}
 	for _, tt := range tests {
-		got, err := mdRender([]byte(tt.in))
+		got, err := RenderMarkdown([]byte(tt.in))
 		if err != nil || got != tt.want {
 			t.Errorf("mdRender(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
 		}
@@ -61,7 +61,7 @@ func TestMdRender(t *testing.T) {
 			t.Errorf("mdRender(%q) is unsafe: %s", tt.in, bad)
 		}
 	}
-	if _, err := mdRender(make([]byte, mdMaxInput+1)); err == nil {
+	if _, err := RenderMarkdown(make([]byte, mdMaxInput+1)); err == nil {
 		t.Errorf("mdRender(1 MiB + 1) = nil error, want size limit")
 	}
 }
@@ -83,7 +83,7 @@ func TestMdHostile(t *testing.T) {
 	}
 	for _, in := range inputs {
 		start := time.Now()
-		out, err := mdRender([]byte(in))
+		out, err := RenderMarkdown([]byte(in))
 		if err != nil {
 			t.Errorf("mdRender(%.20q...) = %v", in, err)
 		}
@@ -167,7 +167,7 @@ func FuzzMd(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out, err := mdRender([]byte(s))
+		out, err := RenderMarkdown([]byte(s))
 		if err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package main
+package logtext
 
 import (
 	"fmt"
@@ -76,7 +76,7 @@ func FuzzANSIHTML(f *testing.F) {
 			chunks = append(chunks, string(data[i:min(i+step, len(data))]))
 		}
 		for _, final := range []bool{false, true} {
-			out := webRenderLog(t, final, chunks...)
+			out := renderLog(t, final, chunks...)
 			rest := ansiMarkup.ReplaceAllString(out, "")
 			if i := strings.IndexAny(rest, "<>"); i >= 0 {
 				t.Fatalf("render(%q) has markup it did not write near %q:\n%s", data, rest[max(0, i-20):min(len(rest), i+20)], out)
@@ -88,25 +88,25 @@ func FuzzANSIHTML(f *testing.F) {
 	})
 }
 
-// webRenderLog renders log chunks as a page would, carrying the state
+// renderLog renders log chunks as a page would, carrying the state
 // between them through its encoded form.
-func webRenderLog(t *testing.T, final bool, chunks ...string) string {
+func renderLog(t *testing.T, final bool, chunks ...string) string {
 	t.Helper()
 	var out strings.Builder
 	state := ""
 	for i, c := range chunks {
-		st, err := decodeANSIState(state)
+		st, err := DecodeState(state)
 		if err != nil {
 			t.Fatalf("state %q: %v", state, err)
 		}
-		a := ansiHTML{st: st}
-		a.write([]byte(c))
-		a.end(final && i == len(chunks)-1)
-		if err := ansiNesting(a.out.String()); err != nil {
-			t.Fatalf("chunk %d (%q): %v:\n%s", i, c, err, a.out.String())
+		a := HTML{State: st}
+		a.Write([]byte(c))
+		a.End(final && i == len(chunks)-1)
+		if err := ansiNesting(a.Out.String()); err != nil {
+			t.Fatalf("chunk %d (%q): %v:\n%s", i, c, err, a.Out.String())
 		}
-		out.WriteString(a.out.String())
-		state = a.st.encode()
+		out.WriteString(a.Out.String())
+		state = a.State.Encode()
 	}
 	return ansiMergeGroups(out.String())
 }
@@ -156,16 +156,16 @@ func TestANSIHTML(t *testing.T) {
 		{"ends with \xe2\x9c", "ends with \uFFFD"},
 		{"\x1b[31m<script>alert(1)</script>", `<span class="a-f1">&lt;script&gt;alert(1)&lt;/script&gt;</span>`},
 	} {
-		if got := webRenderLog(t, true, tc.in); got != tc.want {
+		if got := renderLog(t, true, tc.in); got != tc.want {
 			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
 		}
 	}
 }
 
-// webStyled reads rendered log HTML back as one entry per character: the
+// styled reads rendered log HTML back as one entry per character: the
 // character and the spans around it. Two renderings that read back the
 // same look the same.
-func webStyled(t *testing.T, h string) []string {
+func styled(t *testing.T, h string) []string {
 	t.Helper()
 	var stack, out []string
 	for i := 0; i < len(h); {
@@ -208,14 +208,14 @@ func TestANSISplitAnywhere(t *testing.T) {
 	log := "plain\n\x1b[1;31mbold red\x1b[0m normal\r\nprogress 1\rprogress 2\n##[error]boom <x> \x1b[33my\x1b[0m\n" +
 		"##[group]Group\n##[endgroup]\n##[group]Build \x1b[1mall\n in it \x1b[31mred\n\n##[error]inner\n##[group]next\r\nx\n##[endgroup]\nünïcødé ✓ 日本\n\x1b]0;title\x07after osc\n\x1b[38;5;208morange\x1b[48;2;1;2;3mbg\x1b[39;49m\n" +
 		"\x1b[Kcleared\x1b[2Jx\n\ttab\x07bell\n#notmarker\n##[warning]warn\x1b[32mgreen\x1b[m\nlast \x1b[4mline"
-	whole := strings.Join(webStyled(t, webRenderLog(t, true, log)), "\n")
+	whole := strings.Join(styled(t, renderLog(t, true, log)), "\n")
 	for i := 0; i <= len(log); i++ {
-		got := strings.Join(webStyled(t, webRenderLog(t, true, log[:i], log[i:])), "\n")
+		got := strings.Join(styled(t, renderLog(t, true, log[:i], log[i:])), "\n")
 		if got != whole {
 			t.Fatalf("cut at %d (%q | %q) renders differently:\n%s\nwhole:\n%s", i, log[max(0, i-5):i], log[i:min(len(log), i+5)], got, whole)
 		}
 		for j := i; j <= len(log) && j < i+12; j++ {
-			got := strings.Join(webStyled(t, webRenderLog(t, true, log[:i], log[i:j], log[j:])), "\n")
+			got := strings.Join(styled(t, renderLog(t, true, log[:i], log[i:j], log[j:])), "\n")
 			if got != whole {
 				t.Fatalf("cuts at %d and %d render differently", i, j)
 			}
@@ -228,16 +228,16 @@ func TestANSISplitAnywhere(t *testing.T) {
 
 func TestANSIStateCodec(t *testing.T) {
 	for _, bad := range []string{"!", "AA", strings.Repeat("A", 2000), "_w8AAA"} {
-		if _, err := decodeANSIState(bad); err == nil {
+		if _, err := DecodeState(bad); err == nil {
 			t.Errorf("%q decoded", bad)
 		}
 	}
-	st := ansiState{attrs: ansiBold | ansiItalic, fg: ansiColor{2, 0xabcdef}, bg: ansiColor{1, 200}, line: lineWarning, mid: true, pending: []byte("\x1b[3")}
-	got, err := decodeANSIState(st.encode())
+	st := State{attrs: ansiBold | ansiItalic, fg: ansiColor{2, 0xabcdef}, bg: ansiColor{1, 200}, line: lineWarning, mid: true, pending: []byte("\x1b[3")}
+	got, err := DecodeState(st.Encode())
 	if err != nil || got.attrs != st.attrs || got.fg != st.fg || got.bg != st.bg || got.line != st.line || !got.mid || string(got.pending) != "\x1b[3" {
 		t.Errorf("round trip: %+v, %v", got, err)
 	}
-	if (ansiState{}).encode() != "" {
+	if (State{}).Encode() != "" {
 		t.Errorf("the fresh state is not empty")
 	}
 }

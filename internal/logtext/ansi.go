@@ -8,12 +8,12 @@
 // "##[group]TITLE" starts a collapsible section, <details class="group">
 // with the title as its <summary>, that "##[endgroup]" (or the next group)
 // ends. A title is held back until its line is complete, so it is never
-// cut. Each run of write calls and end makes balanced markup, so a section
+// cut. Each run of Write calls and End makes balanced markup, so a section
 // a run leaves open is closed at its end; the next run (a live update)
 // starts with <div class="gcont">, the section's continuation, which the
 // run page's script moves into the section it continues.
 
-package main
+package logtext
 
 import (
 	"bytes"
@@ -71,11 +71,11 @@ type ansiColor struct {
 	v    uint32
 }
 
-// ansiState is what rendering carries from one chunk of a step's log to
+// State is what rendering carries from one chunk of a step's log to
 // the next: the style in force, the line's kind, whether a line is under
 // way, and the bytes of an escape sequence, UTF-8 character or marker that
 // the chunk cut.
-type ansiState struct {
+type State struct {
 	attrs   uint8
 	fg, bg  ansiColor
 	line    uint8
@@ -84,9 +84,9 @@ type ansiState struct {
 	pending []byte
 }
 
-// encode packs the state for the page to send back: "" for a fresh line
+// Encode packs the state for the page to send back: "" for a fresh line
 // in the default style.
-func (st ansiState) encode() string {
+func (st State) Encode() string {
 	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && !st.group && len(st.pending) == 0 {
 		return ""
 	}
@@ -110,8 +110,10 @@ func (st ansiState) encode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeANSIState(s string) (ansiState, error) {
-	var st ansiState
+// DecodeState reads back what Encode packed; the text comes from a page,
+// so anything malformed is an error.
+func DecodeState(s string) (State, error) {
+	var st State
 	if s == "" {
 		return st, nil
 	}
@@ -150,29 +152,29 @@ func decodeANSIState(s string) (ansiState, error) {
 	return st, nil
 }
 
-// ansiHTML renders log bytes as HTML. Each run of write calls and end
-// makes balanced markup; st carries on to the next.
-type ansiHTML struct {
-	st          ansiState
-	out         strings.Builder
+// HTML renders log bytes as HTML. Each run of Write calls and End
+// makes balanced markup; State carries on to the next.
+type HTML struct {
+	State       State
+	Out         strings.Builder
 	sgrOpen     bool
 	lineOpen    bool
 	groupOpen   string // the element of a section open in out: "details", "div" (a continuation) or ""
 	summaryOpen bool   // a section's title is being written
-	flush       bool   // end(true): render a held-back title as it is
+	flush       bool   // End(true): render a held-back title as it is
 }
 
-func (a *ansiHTML) write(p []byte) {
+func (a *HTML) Write(p []byte) {
 	data := p
-	if len(a.st.pending) > 0 {
-		data = append(a.st.pending, p...)
-		a.st.pending = nil
+	if len(a.State.pending) > 0 {
+		data = append(a.State.pending, p...)
+		a.State.pending = nil
 	}
 	for i := 0; i < len(data); {
-		if !a.st.mid {
+		if !a.State.mid {
 			n, partial := a.marker(data[i:])
 			if partial {
-				a.st.pending = slices.Clone(data[i:])
+				a.State.pending = slices.Clone(data[i:])
 				return
 			}
 			if n > 0 {
@@ -186,7 +188,7 @@ func (a *ansiHTML) write(p []byte) {
 			n, ok := a.escape(data[i:])
 			if !ok {
 				if len(data)-i <= ansiPendingMax {
-					a.st.pending = slices.Clone(data[i:])
+					a.State.pending = slices.Clone(data[i:])
 					return
 				}
 				n = 1 // unterminated and too long: drop the ESC, show the rest
@@ -197,7 +199,7 @@ func (a *ansiHTML) write(p []byte) {
 			i++
 		case c == '\r':
 			if i+1 == len(data) {
-				a.st.pending = []byte{'\r'}
+				a.State.pending = []byte{'\r'}
 				return
 			}
 			if data[i+1] != '\n' {
@@ -220,7 +222,7 @@ func (a *ansiHTML) write(p []byte) {
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size <= 1 {
 				if !utf8.FullRune(data[i:]) {
-					a.st.pending = slices.Clone(data[i:])
+					a.State.pending = slices.Clone(data[i:])
 					return
 				}
 				a.text("\uFFFD")
@@ -233,21 +235,21 @@ func (a *ansiHTML) write(p []byte) {
 	}
 }
 
-// end closes the open spans. When final (the log is complete), what was
+// End closes the open spans. When final (the log is complete), what was
 // held back is shown as it is, never as escape garbage.
-func (a *ansiHTML) end(final bool) {
-	if final && len(a.st.pending) > 0 {
-		p := a.st.pending
-		a.st.pending = nil
+func (a *HTML) End(final bool) {
+	if final && len(a.State.pending) > 0 {
+		p := a.State.pending
+		a.State.pending = nil
 		if bytes.HasPrefix(p, []byte("##[group]")) { // a title whose line never ended
 			a.flush = true
-			a.write(p)
-			p, a.st.pending = a.st.pending, nil
+			a.Write(p)
+			p, a.State.pending = a.State.pending, nil
 		}
 		switch {
 		case len(p) == 0, p[0] == 0x1b, p[0] == '\r':
 		case p[0] == '#':
-			a.st.mid = true
+			a.State.mid = true
 			a.text(string(p))
 		default:
 			a.text(strings.ToValidUTF8(string(p), "\uFFFD"))
@@ -258,7 +260,7 @@ func (a *ansiHTML) end(final bool) {
 
 // marker handles a "##[kind]" at the start of a line: n bytes consumed,
 // or partial when data may be the start of one.
-func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
+func (a *HTML) marker(data []byte) (n int, partial bool) {
 	if len(data) == 0 || data[0] != '#' {
 		return 0, false
 	}
@@ -274,17 +276,17 @@ func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
 					return 0, true
 				}
 				a.closeGroup()
-				a.st.group = true
-				a.out.WriteString(`<details class="group"><summary>`)
+				a.State.group = true
+				a.Out.WriteString(`<details class="group"><summary>`)
 				a.groupOpen, a.summaryOpen = "details", true
 			case lineHidden:
 				a.closeGroup()
-				a.st.group = false
+				a.State.group = false
 			}
-			a.st.line, a.st.mid = uint8(m.kind), true
+			a.State.line, a.State.mid = uint8(m.kind), true
 			if m.prefix != "" {
 				a.text("")
-				a.out.WriteString(`<span class="l-tag">` + m.prefix + `</span>`)
+				a.Out.WriteString(`<span class="l-tag">` + m.prefix + `</span>`)
 			}
 			return len(m.marker), false
 		}
@@ -297,7 +299,7 @@ func (a *ansiHTML) marker(data []byte) (n int, partial bool) {
 
 // escape consumes one escape sequence at data[0] (ESC); ok is false when
 // data ends before it does.
-func (a *ansiHTML) escape(data []byte) (n int, ok bool) {
+func (a *HTML) escape(data []byte) (n int, ok bool) {
 	if len(data) < 2 {
 		return 0, false
 	}
@@ -346,7 +348,7 @@ func (a *ansiHTML) escape(data []byte) (n int, ok bool) {
 }
 
 // sgr applies Select Graphic Rendition parameters.
-func (a *ansiHTML) sgr(params string) {
+func (a *HTML) sgr(params string) {
 	var ps []int
 	for _, f := range strings.FieldsFunc(params, func(r rune) bool { return r == ';' || r == ':' }) {
 		n, err := strconv.Atoi(f)
@@ -358,7 +360,7 @@ func (a *ansiHTML) sgr(params string) {
 	if len(ps) == 0 {
 		ps = []int{0}
 	}
-	st := a.st
+	st := a.State
 	for i := 0; i < len(ps); i++ {
 		p := ps[i]
 		switch {
@@ -408,9 +410,9 @@ func (a *ansiHTML) sgr(params string) {
 			}
 		}
 	}
-	if st.attrs != a.st.attrs || st.fg != a.st.fg || st.bg != a.st.bg {
+	if st.attrs != a.State.attrs || st.fg != a.State.fg || st.bg != a.State.bg {
 		a.closeSGR()
-		a.st.attrs, a.st.fg, a.st.bg = st.attrs, st.fg, st.bg
+		a.State.attrs, a.State.fg, a.State.bg = st.attrs, st.fg, st.bg
 	}
 }
 
@@ -438,26 +440,26 @@ func ansiRGB(c ansiColor) string {
 	return fmt.Sprintf("#%06x", v)
 }
 
-func (a *ansiHTML) text(s string) {
-	if a.st.line == lineHidden {
+func (a *HTML) text(s string) {
+	if a.State.line == lineHidden {
 		return
 	}
-	a.st.mid = true
+	a.State.mid = true
 	a.enterGroup()
-	if a.st.line != lineNone && !a.lineOpen {
-		a.out.WriteString(`<span class="` + lineMarkers[a.st.line-1].class + `">`)
+	if a.State.line != lineNone && !a.lineOpen {
+		a.Out.WriteString(`<span class="` + lineMarkers[a.State.line-1].class + `">`)
 		a.lineOpen = true
 	}
 	if s == "" {
 		return
 	}
-	if !a.sgrOpen && (a.st.attrs != 0 || a.st.fg.kind != 0 || a.st.bg.kind != 0) {
+	if !a.sgrOpen && (a.State.attrs != 0 || a.State.fg.kind != 0 || a.State.bg.kind != 0) {
 		var classes, style []string
 		for _, f := range []struct {
 			bit   uint8
 			class string
 		}{{ansiBold, "a-b"}, {ansiDim, "a-d"}, {ansiItalic, "a-i"}, {ansiUnderline, "a-u"}} {
-			if a.st.attrs&f.bit != 0 {
+			if a.State.attrs&f.bit != 0 {
 				classes = append(classes, f.class)
 			}
 		}
@@ -465,7 +467,7 @@ func (a *ansiHTML) text(s string) {
 			c     ansiColor
 			class string
 			prop  string
-		}{{a.st.fg, "a-f", "color"}, {a.st.bg, "a-g", "background-color"}} {
+		}{{a.State.fg, "a-f", "color"}, {a.State.bg, "a-g", "background-color"}} {
 			switch {
 			case c.c.kind == 1 && c.c.v < 16:
 				classes = append(classes, c.class+strconv.Itoa(int(c.c.v)))
@@ -473,68 +475,68 @@ func (a *ansiHTML) text(s string) {
 				style = append(style, c.prop+":"+ansiRGB(c.c))
 			}
 		}
-		a.out.WriteString(`<span`)
+		a.Out.WriteString(`<span`)
 		if len(classes) > 0 {
-			a.out.WriteString(` class="` + strings.Join(classes, " ") + `"`)
+			a.Out.WriteString(` class="` + strings.Join(classes, " ") + `"`)
 		}
 		if len(style) > 0 {
-			a.out.WriteString(` style="` + strings.Join(style, ";") + `"`)
+			a.Out.WriteString(` style="` + strings.Join(style, ";") + `"`)
 		}
-		a.out.WriteString(`>`)
+		a.Out.WriteString(`>`)
 		a.sgrOpen = true
 	}
-	template.HTMLEscape(&a.out, []byte(s))
+	template.HTMLEscape(&a.Out, []byte(s))
 }
 
-func (a *ansiHTML) newline() {
-	hidden := a.st.line == lineHidden
+func (a *HTML) newline() {
+	hidden := a.State.line == lineHidden
 	a.closeSGR()
 	a.closeLine()
-	a.st.line, a.st.mid = lineNone, false
+	a.State.line, a.State.mid = lineNone, false
 	switch {
 	case a.summaryOpen: // the title's line ends with the summary
-		a.out.WriteString("</summary>")
+		a.Out.WriteString("</summary>")
 		a.summaryOpen = false
 	case !hidden:
 		a.enterGroup()
-		a.out.WriteByte('\n')
+		a.Out.WriteByte('\n')
 	}
 }
 
 // enterGroup opens the continuation of a section an earlier run left open,
 // before the first thing this run shows in it.
-func (a *ansiHTML) enterGroup() {
-	if a.st.group && a.groupOpen == "" {
-		a.out.WriteString(`<div class="gcont">`)
+func (a *HTML) enterGroup() {
+	if a.State.group && a.groupOpen == "" {
+		a.Out.WriteString(`<div class="gcont">`)
 		a.groupOpen = "div"
 	}
 }
 
 // closeGroup closes what this run has open of a section: its title, and
-// the section or its continuation. a.st.group is the caller's to change.
-func (a *ansiHTML) closeGroup() {
+// the section or its continuation. a.State.group is the caller's to change.
+func (a *HTML) closeGroup() {
 	a.closeLine()
 	if a.summaryOpen {
-		a.out.WriteString("</summary>")
+		a.Out.WriteString("</summary>")
 		a.summaryOpen = false
 	}
 	if a.groupOpen != "" {
-		a.out.WriteString("</" + a.groupOpen + ">")
+		a.Out.WriteString("</" + a.groupOpen + ">")
 		a.groupOpen = ""
 	}
 }
 
-func (a *ansiHTML) closeSGR() {
+func (a *HTML) closeSGR() {
 	if a.sgrOpen {
-		a.out.WriteString("</span>")
+		a.Out.WriteString("</span>")
 		a.sgrOpen = false
 	}
 }
 
-func (a *ansiHTML) closeLine() {
+func (a *HTML) closeLine() {
 	a.closeSGR()
 	if a.lineOpen {
-		a.out.WriteString("</span>")
+		a.Out.WriteString("</span>")
 		a.lineOpen = false
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package logtext
 
 // A small GitHub-flavoured Markdown renderer for step summaries
 // ($GITHUB_STEP_SUMMARY), producing safe HTML.
@@ -13,7 +13,7 @@ package main
 // The output only ever holds the tags in mdAllowedTags, with no attribute
 // but href (http, https or mailto URLs) on <a> and class on <code> (the
 // fence's language), <th> and <td> (alignment). The runner refuses a summary
-// over 1 MiB; so does mdRender.
+// over 1 MiB; so does RenderMarkdown.
 
 import (
 	"fmt"
@@ -35,8 +35,8 @@ var mdAllowedTags = map[string]bool{
 	"table": true, "thead": true, "tbody": true, "tr": true, "th": true, "td": true,
 }
 
-// mdRender renders Markdown to safe HTML.
-func mdRender(src []byte) (string, error) {
+// RenderMarkdown renders Markdown to safe HTML.
+func RenderMarkdown(src []byte) (string, error) {
 	if len(src) > mdMaxInput {
 		return "", fmt.Errorf("step summary is %d bytes, more than the %d-byte limit", len(src), mdMaxInput)
 	}

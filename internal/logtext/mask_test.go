@@ -1,4 +1,4 @@
-package main
+package logtext
 
 import (
 	"bytes"
@@ -42,33 +42,33 @@ func maskNaive(values []string, s string) string {
 }
 
 // maskStream masks input written in pieces cut at the given offsets.
-func maskStream(set *maskSet, input string, cuts ...int) string {
-	w := newMaskWriter(set)
+func maskStream(set *MaskSet, input string, cuts ...int) string {
+	w := NewMaskWriter(set)
 	var out []byte
 	prev := 0
 	for _, c := range cuts {
-		out = append(out, w.write([]byte(input[prev:c]))...)
+		out = append(out, w.Write([]byte(input[prev:c]))...)
 		prev = c
 	}
-	out = append(out, w.write([]byte(input[prev:]))...)
-	out = append(out, w.flush()...)
+	out = append(out, w.Write([]byte(input[prev:]))...)
+	out = append(out, w.Flush()...)
 	return string(out)
 }
 
-// maskScanners are the two ways of scanning, as maskSet.denseLimit values.
+// maskScanners are the two ways of scanning, as MaskSet.denseLimit values.
 var maskScanners = []struct {
 	name  string
 	limit int
 }{{"dense", 0}, {"sparse", -1}}
 
-func maskTestSet(values ...string) *maskSet {
+func maskTestSet(values ...string) *MaskSet {
 	return maskTestSetLimit(0, values...)
 }
 
-func maskTestSetLimit(limit int, values ...string) *maskSet {
-	set := &maskSet{denseLimit: limit}
+func maskTestSetLimit(limit int, values ...string) *MaskSet {
+	set := &MaskSet{denseLimit: limit}
 	for _, v := range values {
-		set.add(v)
+		set.Add(v)
 	}
 	return set
 }
@@ -77,7 +77,7 @@ func TestMaskSplitAtEveryOffset(t *testing.T) {
 	set := maskTestSet("ghp_ABCDEFG123")
 	input := "token=ghp_ABCDEFG123 and again ghp_ABCDEFG123\nghp_ABCDEFG12 is not it\n"
 	want := "token=*** and again ***\nghp_ABCDEFG12 is not it\n"
-	if got := set.mask(input); got != want {
+	if got := set.Mask(input); got != want {
 		t.Fatalf("whole: %q", got)
 	}
 	for i := 0; i <= len(input); i++ {
@@ -102,37 +102,37 @@ func TestMaskSplitAtEveryOffset(t *testing.T) {
 
 func TestMaskHoldsBackOnlyAPossibleStart(t *testing.T) {
 	set := maskTestSet("SECRET")
-	w := newMaskWriter(set)
-	if got := string(w.write([]byte("hello world\n"))); got != "hello world\n" {
+	w := NewMaskWriter(set)
+	if got := string(w.Write([]byte("hello world\n"))); got != "hello world\n" {
 		t.Fatalf("ordinary output delayed: %q", got)
 	}
-	if got := string(w.write([]byte("key: SEC"))); got != "key: " {
+	if got := string(w.Write([]byte("key: SEC"))); got != "key: " {
 		t.Fatalf("got %q, want the start held back", got)
 	}
-	if got := string(w.write([]byte("RE"))); got != "" {
+	if got := string(w.Write([]byte("RE"))); got != "" {
 		t.Fatalf("got %q", got)
 	}
-	if got := string(w.write([]byte("T!\nSEX"))); got != "***!\nSEX" {
+	if got := string(w.Write([]byte("T!\nSEX"))); got != "***!\nSEX" {
 		t.Fatalf("got %q", got)
 	}
-	if got := string(w.write([]byte("SSE"))); got != "S" {
+	if got := string(w.Write([]byte("SSE"))); got != "S" {
 		t.Fatalf("got %q, want only the second S released", got)
 	}
-	if got := string(w.flush()); got != "SE" {
+	if got := string(w.Flush()); got != "SE" {
 		t.Fatalf("flush: %q", got)
 	}
 	// A whole value is masked at once, not held back.
-	if got := string(w.write([]byte("x SECRET"))); got != "x ***" {
+	if got := string(w.Write([]byte("x SECRET"))); got != "x ***" {
 		t.Fatalf("got %q", got)
 	}
-	if got := string(w.write([]byte("SECRET y"))); got != " y" { // touching: the same run
+	if got := string(w.Write([]byte("SECRET y"))); got != " y" { // touching: the same run
 		t.Fatalf("got %q", got)
 	}
-	if got := string(w.flush()); got != "" {
+	if got := string(w.Flush()); got != "" {
 		t.Fatalf("flush: %q", got)
 	}
 	// The writer is reusable after flush.
-	if got := string(w.write([]byte("SECRET"))) + string(w.flush()); got != "***" {
+	if got := string(w.Write([]byte("SECRET"))) + string(w.Flush()); got != "***" {
 		t.Fatalf("after flush: %q", got)
 	}
 }
@@ -207,7 +207,7 @@ func TestMaskMultiLineSecret(t *testing.T) {
 	}
 	// Printed as is, line by line with other line endings, or one line alone.
 	log := "$ cat key\n" + key + "$ echo one line\nQyNTUxOQAAACBsZWFreQ==\n"
-	got := set.mask(log)
+	got := set.Mask(log)
 	for _, line := range want[1:] {
 		if strings.Contains(got, line) {
 			t.Fatalf("line %q leaked: %q", line, got)
@@ -217,7 +217,7 @@ func TestMaskMultiLineSecret(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	crlf := strings.ReplaceAll(strings.TrimSpace(key), "\n", "\r\n")
-	if got := set.mask(crlf); strings.Contains(got, "QyNTUx") || strings.Contains(got, "b3Blbn") {
+	if got := set.Mask(crlf); strings.Contains(got, "QyNTUx") || strings.Contains(got, "b3Blbn") {
 		t.Fatalf("CRLF copy leaked: %q", got)
 	}
 }
@@ -227,60 +227,60 @@ func TestMaskAddIgnoresBlankAndTrims(t *testing.T) {
 	if vals := set.maskValues(); len(vals) != 1 || vals[0] != "tok3n" {
 		t.Fatalf("values %q", vals)
 	}
-	if got := set.mask("a tok3n b\n"); got != "a *** b\n" {
+	if got := set.Mask("a tok3n b\n"); got != "a *** b\n" {
 		t.Fatalf("got %q", got)
 	}
-	set.add("tok3n") // duplicate: no change
+	set.Add("tok3n") // duplicate: no change
 	if len(set.maskValues()) != 1 {
 		t.Fatal("duplicate added")
 	}
-	empty := &maskSet{}
-	if got := empty.mask("nothing to hide"); got != "nothing to hide" {
+	empty := &MaskSet{}
+	if got := empty.Mask("nothing to hide"); got != "nothing to hide" {
 		t.Fatalf("empty set: %q", got)
 	}
 }
 
 func TestMaskAddMidStream(t *testing.T) {
 	set := maskTestSet("FIRST")
-	w := newMaskWriter(set)
+	w := NewMaskWriter(set)
 	var out []byte
-	out = append(out, w.write([]byte("FIRST then NEWSEC before\n"))...)
-	set.add("NEWSEC") // ::add-mask::NEWSEC
-	out = append(out, w.write([]byte("after NEWSEC and NEW"))...)
-	out = append(out, w.write([]byte("SEC FIRST\n"))...)
-	out = append(out, w.flush()...)
+	out = append(out, w.Write([]byte("FIRST then NEWSEC before\n"))...)
+	set.Add("NEWSEC") // ::add-mask::NEWSEC
+	out = append(out, w.Write([]byte("after NEWSEC and NEW"))...)
+	out = append(out, w.Write([]byte("SEC FIRST\n"))...)
+	out = append(out, w.Flush()...)
 	if got, want := string(out), "*** then NEWSEC before\nafter *** and *** ***\n"; got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 
 	// A value added while part of it is held back applies to that part.
 	set = maskTestSet("ABCDEF")
-	w = newMaskWriter(set)
-	out = w.write([]byte("x ABC"))
-	set.add("ABCXYZ")
-	out = append(out, w.write([]byte("XYZ y"))...)
-	out = append(out, w.flush()...)
+	w = NewMaskWriter(set)
+	out = w.Write([]byte("x ABC"))
+	set.Add("ABCXYZ")
+	out = append(out, w.Write([]byte("XYZ y"))...)
+	out = append(out, w.Flush()...)
 	if got := string(out); got != "x *** y" {
 		t.Fatalf("got %q", got)
 	}
 
 	// ... and to what flush releases.
 	set = maskTestSet("ABCDEF")
-	w = newMaskWriter(set)
-	out = w.write([]byte("x ABC"))
-	set.add("ABC")
-	out = append(out, w.flush()...)
+	w = NewMaskWriter(set)
+	out = w.Write([]byte("x ABC"))
+	set.Add("ABC")
+	out = append(out, w.Flush()...)
 	if got := string(out); got != "x ***" {
 		t.Fatalf("got %q", got)
 	}
 
 	// The first value added mid-stream, to a set that was empty.
-	set = &maskSet{}
-	w = newMaskWriter(set)
-	out = w.write([]byte("early tok "))
-	set.add("tok")
-	out = append(out, w.write([]byte("late tok"))...)
-	out = append(out, w.flush()...)
+	set = &MaskSet{}
+	w = NewMaskWriter(set)
+	out = w.Write([]byte("early tok "))
+	set.Add("tok")
+	out = append(out, w.Write([]byte("late tok"))...)
+	out = append(out, w.Flush()...)
 	if got := string(out); got != "early tok late ***" {
 		t.Fatalf("got %q", got)
 	}
@@ -293,20 +293,20 @@ func TestMaskConcurrentStreams(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := newMaskWriter(set)
+			w := NewMaskWriter(set)
 			var out []byte
 			for i := 0; i < 200; i++ {
-				out = append(out, w.write([]byte(fmt.Sprintf("line %d s3cret-0 s3cr", i)))...)
-				out = append(out, w.write([]byte("et-0\n"))...)
+				out = append(out, w.Write([]byte(fmt.Sprintf("line %d s3cret-0 s3cr", i)))...)
+				out = append(out, w.Write([]byte("et-0\n"))...)
 			}
-			out = append(out, w.flush()...)
+			out = append(out, w.Flush()...)
 			if bytes.Contains(out, []byte("s3cret-0")) {
 				t.Error("leaked under concurrency")
 			}
 		}()
 	}
 	for i := 1; i < 50; i++ {
-		set.add(fmt.Sprintf("s3cret-%d", i))
+		set.Add(fmt.Sprintf("s3cret-%d", i))
 	}
 	wg.Wait()
 }
@@ -325,9 +325,9 @@ func TestMaskPropertyRandomChunking(t *testing.T) {
 		return string(b)
 	}
 	for iter := 0; iter < 4000; iter++ {
-		set := &maskSet{denseLimit: maskScanners[iter%2].limit}
+		set := &MaskSet{denseLimit: maskScanners[iter%2].limit}
 		for n := rng.IntN(5); n >= 0; n-- {
-			set.add(word(1 + rng.IntN(7)))
+			set.Add(word(1 + rng.IntN(7)))
 		}
 		input := word(rng.IntN(200))
 		values := set.maskValues()
@@ -359,28 +359,28 @@ func FuzzMaskWriter(f *testing.F) {
 	f.Add("pass,password", []byte("password pass"), []byte{3, 3, 3})
 	f.Add("line1\nline2", []byte("line1\nline2\nline2"), []byte{0, 5})
 	f.Fuzz(func(t *testing.T, spec string, input []byte, cuts []byte) {
-		set := &maskSet{}
+		set := &MaskSet{}
 		if len(cuts) > 0 && cuts[0]&1 == 1 {
 			set.denseLimit = -1
 		}
 		for _, v := range strings.Split(spec, ",") {
 			if !strings.Contains(v, "*") { // "***" itself could complete such a value
-				set.add(v)
+				set.Add(v)
 			}
 		}
 		values := set.maskValues()
 		want := maskNaive(values, string(input))
 
-		w := newMaskWriter(set)
+		w := NewMaskWriter(set)
 		var out []byte
 		rest := input
 		for _, c := range cuts {
 			n := min(int(c), len(rest))
-			out = append(out, w.write(rest[:n])...)
+			out = append(out, w.Write(rest[:n])...)
 			rest = rest[n:]
 		}
-		out = append(out, w.write(rest)...)
-		out = append(out, w.flush()...)
+		out = append(out, w.Write(rest)...)
+		out = append(out, w.Flush()...)
 		if string(out) != want {
 			t.Fatalf("values %q: got %q, want %q", values, out, want)
 		}
@@ -403,7 +403,7 @@ func BenchmarkMaskWriter16MiB(b *testing.B) {
 func maskBench16MiB(b *testing.B, limit int) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-	set := &maskSet{denseLimit: limit}
+	set := &MaskSet{denseLimit: limit}
 	var values []string
 	for i := 0; i < 100; i++ {
 		v := make([]byte, 16+rng.IntN(32))
@@ -411,7 +411,7 @@ func maskBench16MiB(b *testing.B, limit int) {
 			v[j] = chars[rng.IntN(len(chars))]
 		}
 		values = append(values, string(v))
-		set.add(string(v))
+		set.Add(string(v))
 	}
 	var log bytes.Buffer
 	for line := 0; log.Len() < 16<<20; line++ {
@@ -426,12 +426,12 @@ func maskBench16MiB(b *testing.B, limit int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		w := newMaskWriter(set)
+		w := NewMaskWriter(set)
 		n := 0
 		for p := 0; p < len(input); p += 32 << 10 {
-			n += len(w.write(input[p:min(p+32<<10, len(input))]))
+			n += len(w.Write(input[p:min(p+32<<10, len(input))]))
 		}
-		n += len(w.flush())
+		n += len(w.Flush())
 		if n >= len(input) {
 			b.Fatal("nothing masked")
 		}
