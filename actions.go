@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/workflow"
 )
 
 const (
@@ -90,29 +91,29 @@ func (j *execJob) runtimeEnv() map[string]string {
 
 // loadedAction is an action ready to run in the job.
 type loadedAction struct {
-	ref       actionRef
-	def       *actionDef // nil for docker://
-	hostDir   string     // its files on the host (for docker build); "" for docker://
-	path      string     // its directory in the job container
-	repoName  string     // GITHUB_ACTION_REPOSITORY
-	refName   string     // GITHUB_ACTION_REF
+	ref       workflow.ActionRef
+	def       *workflow.ActionDef // nil for docker://
+	hostDir   string              // its files on the host (for docker build); "" for docker://
+	path      string              // its directory in the job container
+	repoName  string              // GITHUB_ACTION_REPOSITORY
+	refName   string              // GITHUB_ACTION_REF
 	commitSHA string
 }
 
 // loadAction resolves, fetches and copies the action into the container.
 func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error) {
-	ref, err := parseActionRef(uses)
+	ref, err := workflow.ParseActionRef(uses)
 	if err != nil {
 		return nil, err
 	}
-	if !actionAllowed(j.ex.cfg.AllowActions, ref) {
+	if !workflow.ActionAllowed(j.ex.cfg.AllowActions, ref) {
 		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.ex.cfg.AllowActions, ","))
 	}
 	la := &loadedAction{ref: ref}
 	switch ref.Kind {
-	case actionDocker:
+	case workflow.ActionDocker:
 		return la, nil
-	case actionLocal:
+	case workflow.ActionLocal:
 		la.path = path.Join(containerWorkspace, ref.Local)
 		// la.hostDir stays "": the workspace is the job's volume, so a
 		// Docker action's files are copied out when it is built.
@@ -128,7 +129,7 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 		if err != nil {
 			return nil, err
 		}
-		if la.def, err = parseActionYAML(ref.Local+"/"+name, data); err != nil {
+		if la.def, err = workflow.ParseActionYAML(ref.Local+"/"+name, data); err != nil {
 			return nil, err
 		}
 		return la, nil
@@ -185,7 +186,7 @@ func (j *execJob) readContainerFile(p string) ([]byte, error) {
 			return nil, errNotFound
 		}
 		if h.Typeflag == tar.TypeReg {
-			return io.ReadAll(io.LimitReader(tr, actionMaxFile+1))
+			return io.ReadAll(io.LimitReader(tr, workflow.ActionMaxFile+1))
 		}
 	}
 }
@@ -351,7 +352,7 @@ func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *e
 	if depth > actionMaxDepth {
 		return fail("%s: composite actions nest more than %d deep", step.Uses, actionMaxDepth)
 	}
-	if isCheckoutAction(step.Uses) { // built in, in a composite action too
+	if workflow.IsCheckoutAction(step.Uses) { // built in, in a composite action too
 		return j.runCheckout(step, env, out)
 	}
 	la, err := j.loadAction(step.Uses, out)
@@ -371,7 +372,7 @@ func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *e
 	switch {
 	case la.def == nil || la.def.Runs.Using == "docker":
 		return j.runDockerAction(step, la, inputs, stepEnv, env, timeout, out)
-	case la.def.isNode():
+	case la.def.IsNode():
 		return j.runNodeAction(step, la, inputs, stepEnv, env, timeout, out)
 	case la.def.Runs.Using == "composite":
 		return j.runCompositeAction(step, la, inputs, stepEnv, env, out, depth)
@@ -730,7 +731,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 	if err != nil {
 		return fail("%v", err)
 	}
-	var runs actionRuns
+	var runs workflow.ActionRuns
 	if la.def != nil {
 		runs = la.def.Runs
 	}

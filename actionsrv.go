@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // runtimeConfig configures the services jobs call.
@@ -249,7 +251,7 @@ func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *artifact
 		out.Digest = &d
 	}
 	out.WorkflowRun.ID, out.WorkflowRun.RepoID = run.ID, repo.ID
-	out.WorkflowRun.HeadBranch, out.WorkflowRun.HeadSHA = refName(run.HeadRef), run.HeadSHA
+	out.WorkflowRun.HeadBranch, out.WorkflowRun.HeadSHA = workflow.RefName(run.HeadRef), run.HeadSHA
 	return out
 }
 
@@ -416,7 +418,7 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, unit)
 }
 
-// actionRepo is the git directory of a repository on this server that a
+// workflow.ActionRepo is the git directory of a repository on this server that a
 // job of repository forRepo (OWNER/NAME) may use as an action: a public
 // one, or a private one of the same owner. Anything else is errNotFound,
 // so the name falls through to --actions-url.

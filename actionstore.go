@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"shithub-actions/internal/workflow"
 )
 
 // actionStore fetches and caches repository actions.
@@ -64,7 +66,7 @@ func checkActionsURL(s string) error {
 
 // fetchedAction is an action on disk, ready to run.
 type fetchedAction struct {
-	Ref    actionRef
+	Ref    workflow.ActionRef
 	SHA    string // the commit the ref resolved to
 	Root   string // the repository's files at SHA
 	Dir    string // the action's directory: Root, or Root/PATH
@@ -92,7 +94,7 @@ type actionSource struct {
 
 // sourceFor is where OWNER/REPO comes from: this server's repository of
 // that name, else --actions-url.
-func (s *actionStore) sourceFor(ctx context.Context, ref actionRef, forRepo string) (actionSource, error) {
+func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, forRepo string) (actionSource, error) {
 	if s.local != nil {
 		dir, err := s.local(ctx, ref.Owner, ref.Repo, forRepo)
 		if err == nil {
@@ -117,8 +119,8 @@ func (s *actionStore) sourceFor(ctx context.Context, ref actionRef, forRepo stri
 
 // fetch makes the action ref names available on disk, for a job of
 // repository forRepo ("" from the command line).
-func (s *actionStore) fetch(ctx context.Context, ref actionRef, forRepo string) (*fetchedAction, error) {
-	if ref.Kind != actionRepo {
+func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, forRepo string) (*fetchedAction, error) {
+	if ref.Kind != workflow.ActionRepo {
 		return nil, invalidf("%s is not a repository action", ref)
 	}
 	owner, repo := strings.ToLower(ref.Owner), strings.ToLower(ref.Repo)
@@ -159,9 +161,9 @@ func (s *actionStore) fetch(ctx context.Context, ref actionRef, forRepo string) 
 
 // resolve turns ref.Ref into a commit present in bare, fetching it from
 // src when needed.
-func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSource, ref actionRef, fa *fetchedAction) (string, error) {
+func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSource, ref workflow.ActionRef, fa *fetchedAction) (string, error) {
 	want := ref.Ref
-	if actionShaRE.MatchString(want) {
+	if workflow.FullSHA.MatchString(want) {
 		if have, _ := bare.resolve(ctx, want); have == want {
 			return want, nil
 		}
@@ -298,7 +300,7 @@ func gitMessage(err error) string {
 
 // actionMetadata reads and parses the action.yml (or action.yaml) in dir;
 // name says what the action is for errors.
-func actionMetadata(dir, name string) (*actionDef, error) {
+func actionMetadata(dir, name string) (*workflow.ActionDef, error) {
 	for _, f := range []string{"action.yml", "action.yaml"} {
 		data, err := os.ReadFile(filepath.Join(dir, f))
 		if errors.Is(err, os.ErrNotExist) {
@@ -307,7 +309,7 @@ func actionMetadata(dir, name string) (*actionDef, error) {
 		if err != nil {
 			return nil, err
 		}
-		return parseActionYAML(name+"/"+f, data)
+		return workflow.ParseActionYAML(name+"/"+f, data)
 	}
 	return nil, notFoundf("%s has no action.yml or action.yaml", name)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 // newActionMirror makes a file:// mirrors directory holding OWNER/REPO with
@@ -37,7 +39,7 @@ func TestActionStoreFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := parseActionRef("acme/hello@v1")
+	ref, _ := workflow.ParseActionRef("acme/hello@v1")
 	fa, err := st.fetch(ctx, ref, "")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +55,7 @@ func TestActionStoreFetch(t *testing.T) {
 	}
 
 	// A subdirectory action, and a branch.
-	ref, _ = parseActionRef("acme/hello/sub@main")
+	ref, _ = workflow.ParseActionRef("acme/hello/sub@main")
 	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
 		t.Errorf("acme/hello/sub@main = %+v, %v", fa, err)
 	}
@@ -61,7 +63,7 @@ func TestActionStoreFetch(t *testing.T) {
 	// The tag moves: the next fetch sees it, and the old tree stays.
 	sha2 := commitFiles(t, src, map[string]string{"index.js": "console.log('v2')\n"})
 	gitCmd(t, src, "tag", "-f", "v1")
-	ref, _ = parseActionRef("acme/hello@v1")
+	ref, _ = workflow.ParseActionRef("acme/hello@v1")
 	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha2 {
 		t.Fatalf("after the tag moved: %+v, %v; want %s", fa, err, sha2)
 	}
@@ -70,7 +72,7 @@ func TestActionStoreFetch(t *testing.T) {
 	}
 
 	// By commit id, also one that is no tip (fetched with every ref).
-	ref, _ = parseActionRef("acme/hello@" + sha1)
+	ref, _ = workflow.ParseActionRef("acme/hello@" + sha1)
 	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha1 {
 		t.Errorf("by commit id: %+v, %v", fa, err)
 	}
@@ -80,7 +82,7 @@ func TestActionStoreFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(src, 0o755) // present, but no repository
-	ref, _ = parseActionRef("acme/hello@v1")
+	ref, _ = workflow.ParseActionRef("acme/hello@v1")
 	fa, err = st.fetch(ctx, ref, "")
 	if err != nil || fa.SHA != sha2 || len(fa.Notes) != 1 || !strings.Contains(fa.Notes[0], "as fetched before") {
 		t.Errorf("offline: %+v, %v; want %s with a note", fa, err, sha2)
@@ -95,7 +97,7 @@ func TestActionStoreFetch(t *testing.T) {
 		{"acme/nothere@v1", errNotFound, "is neither on this server nor in file://"},
 		{"acme/hello/nodir@" + sha1, errNotFound, "has no directory nodir"},
 	} {
-		ref, _ := parseActionRef(tc.uses)
+		ref, _ := workflow.ParseActionRef(tc.uses)
 		_, err := st.fetch(ctx, ref, "")
 		if !errors.Is(err, tc.code) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("fetch %s: %v; want %v containing %q", tc.uses, err, tc.code, tc.msg)
@@ -106,7 +108,7 @@ func TestActionStoreFetch(t *testing.T) {
 func TestActionStoreMissingRef(t *testing.T) {
 	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "x"})
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
-	ref, _ := parseActionRef("acme/hello@v2")
+	ref, _ := workflow.ParseActionRef("acme/hello@v2")
 	_, err := st.fetch(context.Background(), ref, "")
 	if !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
 		t.Errorf("fetch acme/hello@v2: %v", err)
@@ -130,7 +132,7 @@ func TestActionStoreLocalFirst(t *testing.T) {
 		}
 		return "", errNotFound
 	}
-	ref, _ := parseActionRef("acme/hello@v1")
+	ref, _ := workflow.ParseActionRef("acme/hello@v1")
 	fa, err := st.fetch(context.Background(), ref, "alice/app")
 	if err != nil || fa.SHA != localSHA || !strings.Contains(fa.Origin, "this server") {
 		t.Fatalf("fetch = %+v, %v; want %s from this server", fa, err, localSHA)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // TestBackup copies a database while writes go on: the copy is whole,
@@ -20,7 +22,7 @@ func TestBackup(t *testing.T) {
 	var stop atomic.Bool
 	var made atomic.Int64
 	var wg sync.WaitGroup
-	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"shithub-actions/internal/workflow"
 )
 
 // benchServer is a server on a fresh database with one public repository
@@ -114,7 +116,7 @@ func BenchmarkFeed304(b *testing.B) {
 // of their first jobs.
 func benchRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) []int64 {
 	b.Helper()
-	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -247,7 +249,7 @@ func BenchmarkRunPageRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	const wf = "on: push\njobs:\n  big:\n    runs-on: x\n    steps:\n      - run: a\n      - run: b\n      - run: c\n"
-	parsed, err := parseWorkflow("big.yml", []byte(wf))
+	parsed, err := workflow.Parse("big.yml", []byte(wf))
 	if err != nil {
 		b.Fatal(err)
 	}

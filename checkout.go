@@ -134,11 +134,6 @@ func parseCheckoutInputs(with map[string]string, jobRepo string) (spec checkoutS
 	return spec, warnings, nil
 }
 
-// isCheckoutAction reports whether uses names the built-in actions/checkout.
-func isCheckoutAction(uses string) bool {
-	return strings.HasPrefix(strings.ToLower(uses), "actions/checkout@")
-}
-
 // gitRemote is a repository a checkout fetches from.
 type gitRemote struct {
 	url  string   // a directory of this server, or a URL

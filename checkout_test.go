@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 func TestParseCheckoutInputs(t *testing.T) {
@@ -145,7 +147,7 @@ func TestCheckout(t *testing.T) {
 	ts := newTestServer(t)
 	cr := newCheckoutRepos(t, ts)
 	ctx := context.Background()
-	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		t.Fatal(err)
 	}

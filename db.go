@@ -26,6 +26,8 @@ import (
 	"github.com/google/uuid"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"shithub-actions/internal/workflow"
 )
 
 //go:embed schema.sql
@@ -1134,10 +1136,10 @@ type Job struct {
 	FailFast         bool
 	MaxParallel      int
 	Outputs          map[string]string
-	Contexts         map[string]any // the contexts when the job became ready
-	Container        *ContainerSpec // evaluated; nil without one
-	Services         map[string]*ContainerSpec
-	Environment      *Environment
+	Contexts         map[string]any          // the contexts when the job became ready
+	Container        *workflow.ContainerSpec // evaluated; nil without one
+	Services         map[string]*workflow.ContainerSpec
+	Environment      *workflow.Environment
 	Name             string
 	RunsOn           []string
 	Image            string

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // dockerCLI runs the docker command-line client. The executor talks to the
@@ -162,7 +164,7 @@ func imageAllowed(patterns []string, image string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		if globMatch(p, image) {
+		if workflow.GlobMatch(p, image) {
 			return true
 		}
 	}

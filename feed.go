@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"shithub-actions/internal/workflow"
 )
 
 // feedSize is how many runs the feed carries.
@@ -99,16 +101,6 @@ func runTitle(run *Run) string {
 	return run.WorkflowName + " #" + strconv.FormatInt(run.RunIndex, 10) + " " + state
 }
 
-// refName shortens refs/heads/x and refs/tags/x to x.
-func refName(ref string) string {
-	for _, p := range []string{"refs/heads/", "refs/tags/"} {
-		if r, ok := strings.CutPrefix(ref, p); ok {
-			return r
-		}
-	}
-	return ref
-}
-
 // buildFeed makes the feed document of a repository's newest runs.
 func buildFeed(base string, repo *Repo, runs []*Run) *atomFeed {
 	tab := actionsTabURL(base, repo)
@@ -138,7 +130,7 @@ func buildFeed(base string, repo *Repo, runs []*Run) *atomFeed {
 		if conclusion == "" {
 			conclusion = "none yet"
 		}
-		summary := "Workflow: " + r.WorkflowName + "\nEvent: " + r.Event + "\nBranch: " + refName(r.HeadRef) +
+		summary := "Workflow: " + r.WorkflowName + "\nEvent: " + r.Event + "\nBranch: " + workflow.RefName(r.HeadRef) +
 			"\nCommit: " + r.HeadSHA + "\nStatus: " + r.Status + "\nConclusion: " + conclusion
 		f.Entries = append(f.Entries, atomEntry{
 			ID:        "urn:uuid:" + r.UUID,

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // TestFeedGolden renders the feed of a repository whose names are hostile
@@ -23,7 +25,7 @@ func TestFeedGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	wfText := "name: \"<b>&amp; \\\"quoted\\\" \\u0001bell\"\non: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n"
-	wf, err := parseWorkflow("evil.yml", []byte(wfText))
+	wf, err := workflow.Parse("evil.yml", []byte(wfText))
 	if err != nil {
 		t.Fatal(err)
 	}

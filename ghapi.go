@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // ---- JSON shapes (https://docs.github.com/en/rest/actions, 2022-11-28) ----
@@ -145,16 +147,16 @@ type jobJSON struct {
 	WorkflowName    string     `json:"workflow_name"`
 
 	// The product's own fields.
-	JobKey          string            `json:"job_key"`  // unique in the run: base_key, or base_key#n for matrix leg n
-	BaseKey         string            `json:"base_key"` // the job's id in the workflow
-	RunsOn          []string          `json:"runs_on"`
-	Needs           []string          `json:"needs"`
-	CancelRequested bool              `json:"cancel_requested"`
-	Matrix          map[string]any    `json:"matrix,omitempty"` // a leg's matrix values
-	Outputs         map[string]string `json:"outputs"`
-	ContinueOnError bool              `json:"continue_on_error"`
-	Environment     *Environment      `json:"environment,omitempty"`
-	Annotations     []Annotation      `json:"annotations"`
+	JobKey          string                `json:"job_key"`  // unique in the run: base_key, or base_key#n for matrix leg n
+	BaseKey         string                `json:"base_key"` // the job's id in the workflow
+	RunsOn          []string              `json:"runs_on"`
+	Needs           []string              `json:"needs"`
+	CancelRequested bool                  `json:"cancel_requested"`
+	Matrix          map[string]any        `json:"matrix,omitempty"` // a leg's matrix values
+	Outputs         map[string]string     `json:"outputs"`
+	ContinueOnError bool                  `json:"continue_on_error"`
+	Environment     *workflow.Environment `json:"environment,omitempty"`
+	Annotations     []Annotation          `json:"annotations"`
 }
 
 // workflowJSON is GitHub's workflow.
@@ -192,7 +194,7 @@ func headBranch(ref string) *string {
 	if ref == "" {
 		return nil
 	}
-	b := refName(ref)
+	b := workflow.RefName(ref)
 	return &b
 }
 

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // zeroSHA is what git says for "no commit" in a push: a created or
@@ -150,7 +152,7 @@ func (g gitRepo) workflowFiles(ctx context.Context, sha string) ([]string, error
 	}
 	var files []string
 	for _, name := range strings.Split(string(out), "\x00") {
-		if p := workflowDir + name; name != "" && isWorkflowFile(p) {
+		if p := workflowDir + name; name != "" && workflow.IsFile(p) {
 			files = append(files, p)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 // maskWorkflow is a job that references one secret.
@@ -187,7 +189,7 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			parsed, err := parseWorkflow("w.yml", []byte(wf))
+			parsed, err := workflow.Parse("w.yml", []byte(wf))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,13 +17,14 @@ import (
 	"strings"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/workflow"
 )
 
 // runPlan is what activating a run's jobs needs, loaded once per call.
 type runPlan struct {
 	run  *Run
 	repo *Repo
-	wf   *Workflow
+	wf   *workflow.Workflow
 	perr error // why the stored workflow no longer parses
 }
 
@@ -42,11 +43,11 @@ func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
 		return nil, err
 	}
 	p := &runPlan{run: run, repo: repo}
-	p.wf, p.perr = parseWorkflow(path.Base(run.WorkflowFile), content)
+	p.wf, p.perr = workflow.Parse(path.Base(run.WorkflowFile), content)
 	return p, nil
 }
 
-func (p *runPlan) job(key string) *WorkflowJob {
+func (p *runPlan) job(key string) *workflow.Job {
 	if p.wf == nil {
 		return nil
 	}
@@ -59,7 +60,7 @@ func (p *runPlan) job(key string) *WorkflowJob {
 }
 
 // where locates a job key's value for an error: "file:line:col: jobs.x.key".
-func (p *runPlan) where(wj *WorkflowJob, key string) string {
+func (p *runPlan) where(wj *workflow.Job, key string) string {
 	loc := path.Base(p.run.WorkflowFile)
 	if pos := wj.Pos[key]; pos != "" {
 		loc += ":" + pos
@@ -97,7 +98,7 @@ func (s *Store) githubContext(run *Run, repo *Repo, jobKey string) map[string]an
 	}
 	return map[string]any{
 		"event_name": run.Event, "event": event, "sha": run.HeadSHA, "ref": run.HeadRef,
-		"ref_name": refName(run.HeadRef), "ref_type": refType, "ref_protected": false,
+		"ref_name": workflow.RefName(run.HeadRef), "ref_type": refType, "ref_protected": false,
 		"base_ref": baseRef, "head_ref": headRef,
 		"repository": repo.FullName(), "repository_owner": repo.Owner,
 		"repositoryUrl": server + "/" + repo.FullName() + ".git",
@@ -231,9 +232,9 @@ type legPlan struct {
 	runsOn           []string
 	env              map[string]string
 	contexts         map[string]any
-	container        *ContainerSpec
-	services         map[string]*ContainerSpec
-	environment      *Environment
+	container        *workflow.ContainerSpec
+	services         map[string]*workflow.ContainerSpec
+	environment      *workflow.Environment
 	timeout          int
 	continueOnError  bool
 	group            string
@@ -275,11 +276,11 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 
 	// The matrix and the strategy.
 	env := &expr.Env{Contexts: base}
-	legs := []matrixLeg{{}}
+	legs := []workflow.MatrixLeg{{}}
 	failFast, maxParallel := true, 0
 	if st := wj.Strategy; st != nil {
 		if st.Matrix != nil {
-			if legs, err = evalMatrix(st.Matrix, env); err != nil {
+			if legs, err = workflow.EvalMatrix(st.Matrix, env); err != nil {
 				return s.failQueued(tx, j, fmt.Sprintf("%s: %v", plan.where(wj, "strategy"), err), now)
 			}
 		}
@@ -317,7 +318,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		for k, v := range base {
 			ctxs[k] = v
 		}
-		ctxs["matrix"] = matrixContext(leg)
+		ctxs["matrix"] = workflow.MatrixContext(leg)
 		ctxs["strategy"] = map[string]any{"fail-fast": failFast, "job-index": float64(i), "job-total": float64(len(legs)), "max-parallel": float64(mp)}
 		s.evalLeg(plan, wj, lp, ctxs, isMatrix, leg)
 		plans[i] = lp
@@ -409,16 +410,16 @@ func (lp *legPlan) containerImage() string {
 	return lp.container.Image
 }
 
-func nonNilServices(m map[string]*ContainerSpec) map[string]*ContainerSpec {
+func nonNilServices(m map[string]*workflow.ContainerSpec) map[string]*workflow.ContainerSpec {
 	if m == nil {
-		return map[string]*ContainerSpec{}
+		return map[string]*workflow.ContainerSpec{}
 	}
 	return m
 }
 
 // evalLeg evaluates a leg's values; the first failure is kept in lp.failure
 // and fails the leg, never the server.
-func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[string]any, isMatrix bool, leg matrixLeg) {
+func (s *Store) evalLeg(plan *runPlan, wj *workflow.Job, lp *legPlan, ctxs map[string]any, isMatrix bool, leg workflow.MatrixLeg) {
 	fail := func(key string, err error) {
 		if lp.failure == "" {
 			lp.failure = fmt.Sprintf("%s: %v", plan.where(wj, key), err)
@@ -465,11 +466,11 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 			lp.runsOn = append(lp.runsOn, s)
 		}
 	}
-	lp.timeout = defaultTimeoutMinutes
+	lp.timeout = workflow.DefaultTimeoutMinutes
 	if wj.TimeoutMinutes != "" {
 		n, err := evalNumber(wj.TimeoutMinutes, ev)
-		if err == nil && (n < 1 || n > maxTimeoutMinutes) {
-			err = fmt.Errorf("must be a number from 1 to %d, not %v", maxTimeoutMinutes, n)
+		if err == nil && (n < 1 || n > workflow.MaxTimeoutMinutes) {
+			err = fmt.Errorf("must be a number from 1 to %d, not %v", workflow.MaxTimeoutMinutes, n)
 		}
 		if err != nil {
 			fail("timeout-minutes", err)
@@ -499,13 +500,13 @@ func (s *Store) evalLeg(plan *runPlan, wj *WorkflowJob, lp *legPlan, ctxs map[st
 		}
 		if c != nil { // a service whose image is empty is not started, as on GitHub
 			if lp.services == nil {
-				lp.services = map[string]*ContainerSpec{}
+				lp.services = map[string]*workflow.ContainerSpec{}
 			}
 			lp.services[svc.ID] = c
 		}
 	}
 	if wj.Environment != nil {
-		lp.environment = &Environment{Name: str("environment", wj.Environment.Name), URL: wj.Environment.URL}
+		lp.environment = &workflow.Environment{Name: str("environment", wj.Environment.Name), URL: wj.Environment.URL}
 		// The url may read steps: it is evaluated once the job ran; a url
 		// that needs nothing but what is known now is shown at once.
 		if u, err := expr.Interpolate(wj.Environment.URL, ev); err == nil && !strings.Contains(wj.Environment.URL, "steps.") {
@@ -586,14 +587,14 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // evalContainer evaluates a container or service; an empty image means
 // none (nil), as on GitHub.
-func evalContainer(c *ContainerSpec, env *expr.Env) (*ContainerSpec, error) {
+func evalContainer(c *workflow.ContainerSpec, env *expr.Env) (*workflow.ContainerSpec, error) {
 	var errs []error
 	str := func(raw string) string {
 		v, err := expr.Interpolate(raw, env)
 		errs = append(errs, err)
 		return v
 	}
-	out := &ContainerSpec{Image: str(c.Image), Options: str(c.Options), Env: map[string]string{}, Ports: []string{}, Volumes: []string{}}
+	out := &workflow.ContainerSpec{Image: str(c.Image), Options: str(c.Options), Env: map[string]string{}, Ports: []string{}, Volumes: []string{}}
 	errs = append(errs, evalEnvInto(out.Env, c.Env, env))
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, str(p))
@@ -608,91 +609,6 @@ func evalContainer(c *ContainerSpec, env *expr.Env) (*ContainerSpec, error) {
 		return nil, nil
 	}
 	return out, nil
-}
-
-// evalMatrix evaluates strategy.matrix (an ordered value with expressions
-// in it, or one expression) and expands it.
-func evalMatrix(raw any, env *expr.Env) ([]matrixLeg, error) {
-	v, err := evalTree(raw, env)
-	if err != nil {
-		return nil, err
-	}
-	var m []matrixKV
-	switch t := v.(type) {
-	case []matrixKV:
-		m = t
-	case map[string]any:
-		for _, k := range matrixSortedKeys(t) {
-			m = append(m, matrixKV{k, t[k]})
-		}
-	default:
-		return nil, fmt.Errorf("matrix must be an object, not %s", expr.String(v))
-	}
-	spec, err := matrixSpecOf(m)
-	if err != nil {
-		return nil, err
-	}
-	return matrixExpand(spec)
-}
-
-// evalTree evaluates every string of an ordered value that holds ${{ }}.
-func evalTree(v any, env *expr.Env) (any, error) {
-	switch t := v.(type) {
-	case string:
-		if !strings.Contains(t, "${{") {
-			return t, nil
-		}
-		r, err := expr.EvalValue(t, env)
-		return expr.Normalize(r), err
-	case []matrixKV:
-		out := make([]matrixKV, len(t))
-		for i, kv := range t {
-			x, err := evalTree(kv.Value, env)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = matrixKV{kv.Key, x}
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			y, err := evalTree(x, env)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = y
-		}
-		return out, nil
-	}
-	return v, nil
-}
-
-// matrixContext is a leg's `matrix` context as plain JSON values.
-func matrixContext(leg matrixLeg) map[string]any {
-	out := map[string]any{}
-	for _, kv := range leg.Values {
-		out[kv.Key] = plainValue(kv.Value)
-	}
-	return out
-}
-
-func plainValue(v any) any {
-	switch t := v.(type) {
-	case []matrixKV:
-		m := map[string]any{}
-		for _, kv := range t {
-			m[kv.Key] = plainValue(kv.Value)
-		}
-		return m
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = plainValue(x)
-		}
-		return out
-	}
-	return v
 }
 
 func stringMapAny(m map[string]string) map[string]any {

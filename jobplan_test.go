@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 // startRun makes a run of the workflow text src on alice/pub, as a push.
 func (ts *testServer) startRun(src string) *Run {
 	ts.t.Helper()
-	wf, errs := checkWorkflow("wf.yml", []byte(src))
+	wf, errs := workflow.Check("wf.yml", []byte(src))
 	if errs != nil {
 		ts.t.Fatalf("checkWorkflow: %v", errs)
 	}

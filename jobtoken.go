@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/workflow"
 )
 
 // jobTokenPrefix starts every GITHUB_TOKEN, so auth tells it from a PAT.
@@ -61,7 +62,7 @@ func tokenPermsOf(m map[string]string) tokenPerms {
 // workflowJobPerms is the GITHUB_TOKEN permissions of job jobKey (its id
 // in the workflow) of a workflow file: the defaults when it does not parse.
 func workflowJobPerms(file string, content []byte, jobKey string) tokenPerms {
-	wf, err := parseWorkflow(path.Base(file), content)
+	wf, err := workflow.Parse(path.Base(file), content)
 	if err != nil || wf == nil {
 		return defaultTokenPerms
 	}
@@ -322,7 +323,7 @@ const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.action
 // its container and services, where they read `secrets` or `vars`. Their
 // values never reach the database this way. ctxs are the claim's contexts,
 // with secrets and vars delivered.
-func evalWithDelivery(cj *claimedJob, wf *Workflow, wj *WorkflowJob) {
+func evalWithDelivery(cj *claimedJob, wf *workflow.Workflow, wj *workflow.Job) {
 	reads := func(m map[string]string) bool {
 		for _, raw := range m {
 			if strings.Contains(raw, "secrets") || strings.Contains(raw, "vars") {
@@ -351,7 +352,7 @@ func evalWithDelivery(cj *claimedJob, wf *Workflow, wj *WorkflowJob) {
 			ctxs["env"] = envCtx
 		}
 	}
-	evalSpecEnv := func(dst *ContainerSpec, raw *ContainerSpec) {
+	evalSpecEnv := func(dst *workflow.ContainerSpec, raw *workflow.ContainerSpec) {
 		if dst == nil || raw == nil || !reads(raw.Env) {
 			return
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 func TestWorkflowJobRefs(t *testing.T) {
@@ -102,7 +104,7 @@ func TestJobDelivery(t *testing.T) {
 	}
 
 	// A pull request whose head is not known to be this repository's.
-	parsed, err := parseWorkflow("w.yml", []byte(wf))
+	parsed, err := workflow.Parse("w.yml", []byte(wf))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/workflow"
 )
 
 // Status and conclusion values, as GitHub names them.
@@ -38,7 +39,7 @@ type runSpec struct {
 	RepoID      int64
 	File        string // repository path, .shithub/workflows/x.yml
 	Content     []byte
-	Workflow    *Workflow // parsed Content; nil when parsing failed
+	Workflow    *workflow.Workflow // parsed Content; nil when parsing failed
 	ParseErr    error
 	HeadSHA     string
 	HeadRef     string
@@ -133,7 +134,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	for _, wj := range sp.Workflow.Jobs {
 		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, 'queued', 0, ?)`,
-			runID, wj.Key, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image(), jsonText(nonNil(wj.Needs)), defaultTimeoutMinutes, now)
+			runID, wj.Key, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image(), jsonText(nonNil(wj.Needs)), workflow.DefaultTimeoutMinutes, now)
 		if err != nil {
 			return 0, err
 		}
@@ -160,7 +161,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 
 // startRun evaluates a new run's run-name and concurrency, and activates
 // its first jobs unless its concurrency group makes it wait.
-func (s *Store) startRun(tx *sql.Tx, runID int64, wf *Workflow, now int64) error {
+func (s *Store) startRun(tx *sql.Tx, runID int64, wf *workflow.Workflow, now int64) error {
 	plan, err := s.loadPlan(tx, runID)
 	if err != nil {
 		return err
@@ -372,8 +373,8 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 		if status != statusCompleted {
 			return conflictf("run is not rerunnable")
 		}
-		wf, errs := checkWorkflow(path.Base(src.WorkflowFile), content)
-		perr := parseErr(errs)
+		wf, errs := workflow.Check(path.Base(src.WorkflowFile), content)
+		perr := workflow.ParseErr(errs)
 		var again map[string]bool
 		var old []*Job
 		if sel != nil {
@@ -811,7 +812,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	// The variables a GitHub Actions user's scripts read.
 	for k, v := range map[string]string{
 		"CI": "true", "SHITHUB_ACTIONS": "true", "GITHUB_ACTIONS": "true",
-		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": refName(run.HeadRef),
+		"GITHUB_SHA": run.HeadSHA, "GITHUB_REF": run.HeadRef, "GITHUB_REF_NAME": workflow.RefName(run.HeadRef),
 		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
 		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
 		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
@@ -852,8 +853,8 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
 	}
-	wf, _ := parseWorkflow(path.Base(run.WorkflowFile), content)
-	var wj *WorkflowJob
+	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
+	var wj *workflow.Job
 	if wf != nil {
 		cj.Defaults = wf.Defaults
 		for _, x := range wf.Jobs {

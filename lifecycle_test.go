@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // TestCancel walks the cancel endpoint through its cases.
@@ -317,7 +319,7 @@ jobs:
 // newRunOf makes a push run of a workflow's content on repo in the Store.
 func (ts *testServer) newRunOf(repo *Repo, content string) (*Run, []*Job) {
 	ts.t.Helper()
-	wf, err := parseWorkflow("x.yml", []byte(content))
+	wf, err := workflow.Parse("x.yml", []byte(content))
 	if err != nil {
 		ts.t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
@@ -654,7 +656,7 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 			continue
 		}
 		for _, r := range res.Runs {
-			fmt.Fprintf(c.stdout, "shithub-actions: %s #%d queued for %s\n", r.WorkflowName, r.RunIndex, refName(r.HeadRef))
+			fmt.Fprintf(c.stdout, "shithub-actions: %s #%d queued for %s\n", r.WorkflowName, r.RunIndex, workflow.RefName(r.HeadRef))
 		}
 		for _, f := range res.Disabled {
 			fmt.Fprintf(c.stdout, "shithub-actions: %s is disabled: no run\n", f)
@@ -982,7 +984,7 @@ func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Du
 	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
 	return func() string {
 		var err error
-		if cfg.AllowActions, err = parseAllowActions(*allow); err != nil {
+		if cfg.AllowActions, err = workflow.ParseAllowActions(*allow); err != nil {
 			return err.Error()
 		}
 		if err := checkActionsURL(cfg.ActionsURL); err != nil {
@@ -1267,13 +1269,13 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	if len(refs) == 0 {
 		return usagef("actions fetch: name at least one OWNER/REPO@REF")
 	}
-	var parsed []actionRef
+	var parsed []workflow.ActionRef
 	for _, s := range refs {
-		r, err := parseActionRef(s)
+		r, err := workflow.ParseActionRef(s)
 		if err != nil {
 			return usagef("actions fetch: %v", err)
 		}
-		if r.Kind != actionRepo {
+		if r.Kind != workflow.ActionRepo {
 			return usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
 		}
 		parsed = append(parsed, r)
@@ -1301,7 +1303,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 		for _, n := range fa.Notes {
 			fmt.Fprintln(c.stderr, "note:", n)
 		}
-		if r.isCheckout() {
+		if r.IsCheckout() {
 			fmt.Fprintf(c.stdout, "%s %s (built in: jobs do not run it)\n", r, fa.SHA)
 			continue
 		}
@@ -1345,7 +1347,7 @@ func workflowCheck(args []string, stdout io.Writer) error {
 	}
 	failed := workflowCheckFailed{}
 	for _, f := range files {
-		_, errs := checkWorkflow(f.name, f.data)
+		_, errs := workflow.Check(f.name, f.data)
 		for _, e := range errs {
 			fmt.Fprintln(stdout, e.Error())
 		}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // claimedJob is what a heartbeat hands a runner: everything it needs to run
@@ -52,12 +54,12 @@ type claimedJob struct {
 	// needs, vars, secrets, env); the executor adds job, runner and steps.
 	Contexts map[string]any `json:"contexts,omitempty"`
 	// Defaults is defaults.run, the job's over the workflow's, unevaluated.
-	Defaults RunDefaults `json:"defaults"`
+	Defaults workflow.RunDefaults `json:"defaults"`
 	// Container is the job's container, evaluated by the server; Image
 	// stays equal to Container.Image for old runners.
-	Container *ContainerSpec `json:"container,omitempty"`
+	Container *workflow.ContainerSpec `json:"container,omitempty"`
 	// Services are the job's service containers by id (evaluated).
-	Services map[string]*ContainerSpec `json:"services,omitempty"`
+	Services map[string]*workflow.ContainerSpec `json:"services,omitempty"`
 	// Outputs are the job's outputs: unevaluated expressions, evaluated
 	// after the last step and reported with the job's status.
 	Outputs map[string]string `json:"outputs,omitempty"`

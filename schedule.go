@@ -9,6 +9,8 @@ import (
 	"errors"
 	"path"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // schedule checks, every minute, which schedules are due and starts their
@@ -50,7 +52,7 @@ type scheduleCache struct {
 type scheduleEntry struct {
 	file    string // repository path
 	content []byte
-	wf      *Workflow
+	wf      *workflow.Workflow
 }
 
 // tick starts the runs of every schedule that matches the current minute
@@ -71,7 +73,7 @@ func (sc *scheduler) tick(ctx context.Context) (int, error) {
 		}
 		for _, e := range entries {
 			for _, cs := range e.wf.Schedules {
-				if !cs.matches(minute) {
+				if !cs.Matches(minute) {
 					continue
 				}
 				ok, err := sc.store.fireSchedule(ctx, repo, e.file, cs.String(), minute, runSpec{
@@ -116,7 +118,7 @@ func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry
 		}
 		// A file that does not parse has no schedule we could trust; its
 		// problems are reported when it is pushed.
-		if wf, err := parseWorkflow(path.Base(f), content); err == nil && len(wf.Schedules) > 0 {
+		if wf, err := workflow.Parse(path.Base(f), content); err == nil && len(wf.Schedules) > 0 {
 			entries = append(entries, scheduleEntry{f, content, wf})
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/nacl/box"
+
+	"shithub-actions/internal/workflow"
 )
 
 // sealFor seals value to the repository's public key as a GitHub client
@@ -494,7 +496,7 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 // first job through the runner protocol.
 func (ts *testServer) claimWorkflow(repo *Repo, wf string) *claimedJob {
 	ts.t.Helper()
-	parsed, err := parseWorkflow("deploy.yml", []byte(wf))
+	parsed, err := workflow.Parse("deploy.yml", []byte(wf))
 	if err != nil {
 		ts.t.Fatal(err)
 	}

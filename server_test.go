@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // testServer is a server on a temporary database with a fixed clock and a
@@ -135,7 +137,7 @@ func newTestServer(t *testing.T) *testServer {
 func (ts *testServer) newRun(repo *Repo) (*Run, []*Job) {
 	ts.t.Helper()
 	ctx := context.Background()
-	wf, err := parseWorkflow("ci.yml", []byte(testWorkflow))
+	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		ts.t.Fatal(err)
 	}

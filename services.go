@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // serviceHealthPoll is how often a starting service's health is checked.
@@ -203,7 +205,7 @@ func (j *execJob) startServices() ([]string, error) {
 
 // serviceArgs is the docker run command line of a service. Its env goes
 // through a file (0600, removed once docker has read it), never argv.
-func (j *execJob) serviceArgs(id string, svc ContainerSpec) (args []string, envFile string, err error) {
+func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []string, envFile string, err error) {
 	if svc.Image == "" {
 		return nil, "", errors.New("the service has no image")
 	}

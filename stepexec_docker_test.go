@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 const testServiceImage = "shithub-test-httpd:latest"
@@ -58,7 +60,7 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			job.RunsOn = []string{"busybox"}
 			job.Contexts["matrix"] = map[string]any{"go": leg}
 			job.Outputs = map[string]string{"version": "${{ steps.gen.outputs.version }}"}
-			job.Services = map[string]*ContainerSpec{"web": {Image: testServiceImage, Ports: []string{"80"}}}
+			job.Services = map[string]*workflow.ContainerSpec{"web": {Image: testServiceImage, Ports: []string{"80"}}}
 			src := newFakeSource()
 			ex := newDockerExecutor(t, src)
 			ex.runJob(job)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // wfJob is a job of the new claim shape (with contexts), with a Set up job
@@ -316,7 +318,7 @@ func TestStepShells(t *testing.T) {
 		claimedStep{If: "always()", Run: "pwd\nscript", WorkingDirectory: "${{ matrix.go }}"},
 		claimedStep{If: "always()", Kind: "uses", Uses: "actions/setup-go@v5", With: map[string]string{"go-version": "1.22"}},
 	)
-	job.Defaults = RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
+	job.Defaults = workflow.RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
 	ex.runJob(job)
@@ -339,8 +341,8 @@ func TestStepShells(t *testing.T) {
 
 	// In a job container of the workflow's choosing the default is sh.
 	job = wfJob(110, claimedStep{Run: "shell\npwd"})
-	job.Container = &ContainerSpec{Image: "alpine:3"}
-	job.Defaults = RunDefaults{WorkingDirectory: "/abs"}
+	job.Container = &workflow.ContainerSpec{Image: "alpine:3"}
+	job.Defaults = workflow.RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
 	ex.runJob(job)
@@ -415,7 +417,7 @@ func TestStepServices(t *testing.T) {
 	job := wfJob(113,
 		claimedStep{Run: "echo ${{ job.services.db.ports['5432'] }} ${{ job.services.db.id }}"},
 	)
-	job.Services = map[string]*ContainerSpec{
+	job.Services = map[string]*workflow.ContainerSpec{
 		"db": {Image: "postgres:16", Env: map[string]string{"POSTGRES_PASSWORD": "pw-secret"}, Ports: []string{"5432"},
 			Options: `--health-cmd "pg_isready -U postgres" --health-interval=1s`},
 	}
@@ -464,18 +466,18 @@ func TestStepServices(t *testing.T) {
 
 	// Refused options and an unhealthy service fail Set up job.
 	for i, tc := range []struct {
-		svc    ContainerSpec
+		svc    workflow.ContainerSpec
 		health string
 		want   string
 	}{
-		{ContainerSpec{Image: "x", Options: "--privileged"}, "", "--privileged is not allowed here"},
-		{ContainerSpec{Image: "x", Options: "--network=host"}, "", "--network is not allowed here"},
-		{ContainerSpec{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a volume's source must be the workspace itself"},
-		{ContainerSpec{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
-		{ContainerSpec{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
+		{workflow.ContainerSpec{Image: "x", Options: "--privileged"}, "", "--privileged is not allowed here"},
+		{workflow.ContainerSpec{Image: "x", Options: "--network=host"}, "", "--network is not allowed here"},
+		{workflow.ContainerSpec{Image: "x", Volumes: []string{"/etc:/host-etc"}}, "", "a volume's source must be the workspace itself"},
+		{workflow.ContainerSpec{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
+		{workflow.ContainerSpec{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
 	} {
 		job := wfJob(int64(120+i), claimedStep{Run: "echo never"})
-		job.Services = map[string]*ContainerSpec{"svc": &tc.svc}
+		job.Services = map[string]*workflow.ContainerSpec{"svc": &tc.svc}
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		if tc.health != "" {

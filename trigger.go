@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"shithub-actions/internal/workflow"
 )
 
 var refRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
@@ -65,10 +67,10 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 		if err != nil {
 			return nil, err
 		}
-		wf, errs := checkWorkflow(path.Base(f), content)
-		perr := parseErr(errs)
-		if len(content) > maxWorkflowBytes {
-			content = content[:maxWorkflowBytes+1] // enough for a re-run to fail the same way
+		wf, errs := workflow.Check(path.Base(f), content)
+		perr := workflow.ParseErr(errs)
+		if len(content) > workflow.MaxBytes {
+			content = content[:workflow.MaxBytes+1] // enough for a re-run to fail the same way
 		}
 		if perr == nil {
 			if wf.Push == nil {
@@ -80,7 +82,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 				}
 				diffed = true
 			}
-			if !wf.Push.matches(ref, changed) {
+			if !wf.Push.Matches(ref, changed) {
 				continue
 			}
 		}
@@ -109,7 +111,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 // triggerDispatch starts a workflow_dispatch run of one workflow file at a
 // ref (a branch or tag name, or a full ref).
 func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
-	if !isWorkflowFile(workflowDir + file) {
+	if !workflow.IsFile(workflowDir + file) {
 		return nil, notFoundf("workflow not found")
 	}
 	if ref == "" {
@@ -140,14 +142,14 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, err
 	}
-	wf, err := parseWorkflow(file, content)
+	wf, err := workflow.Parse(file, content)
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
 	if wf.Dispatch == nil {
 		return nil, invalidf("workflow %s has no workflow_dispatch trigger", file)
 	}
-	resolved, err := wf.Dispatch.resolve(inputs)
+	resolved, err := wf.Dispatch.Resolve(inputs)
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
@@ -200,7 +202,7 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 	ev.HeadRef = strings.TrimPrefix(ev.HeadRef, "refs/heads/")
 	ev.BaseRef = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
 	switch {
-	case !slices.Contains(prTypes, ev.Action):
+	case !slices.Contains(workflow.PullRequestTypes, ev.Action):
 		return nil, invalidf("action must be a pull_request activity type, like opened or synchronize")
 	case ev.Number < 1:
 		return nil, invalidf("number must be a positive pull request number")
@@ -268,20 +270,20 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 			if err != nil {
 				return nil, err
 			}
-			wf, errs := checkWorkflow(path.Base(f), content)
+			wf, errs := workflow.Check(path.Base(f), content)
 			if wf != nil {
 				t := wf.PullRequest
 				if event == "pull_request_target" {
 					t = wf.PullRequestTarget
 				}
-				if !t.matches(ev.Action, ev.BaseRef, changed) {
+				if !t.Matches(ev.Action, ev.BaseRef, changed) {
 					continue
 				}
 			} else if event == "pull_request_target" {
 				continue // a broken file is reported once, for pull_request
 			}
 			specs = append(specs, runSpec{
-				RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: parseErr(errs),
+				RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: workflow.ParseErr(errs),
 				HeadSHA: sha, HeadRef: ref, Event: event, ActorID: actor.ID, Payload: payload(event),
 			})
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 // TestPushRealGit pushes commits of a real repository through the API and
@@ -139,7 +141,7 @@ func TestPushHugeWorkflows(t *testing.T) {
 	}
 	sha := commitFiles(t, ts.git, map[string]string{
 		".shithub/workflows/bomb.yml": bomb,
-		".shithub/workflows/huge.yml": "on: push\n#" + strings.Repeat("x", maxWorkflowBytes) + "\n",
+		".shithub/workflows/huge.yml": "on: push\n#" + strings.Repeat("x", workflow.MaxBytes) + "\n",
 	})
 	var out runsJSON
 	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
@@ -167,8 +169,8 @@ func TestPushHugeWorkflows(t *testing.T) {
 			t.Errorf("%s: log = %q, want %q", r.WorkflowFile, res.body, msg)
 		}
 		content, err := ts.store.runContent(context.Background(), r.ID)
-		if err != nil || len(content) > maxWorkflowBytes+1 {
-			t.Errorf("%s: stored %d bytes of the file (%v), want at most %d", r.WorkflowFile, len(content), err, maxWorkflowBytes+1)
+		if err != nil || len(content) > workflow.MaxBytes+1 {
+			t.Errorf("%s: stored %d bytes of the file (%v), want at most %d", r.WorkflowFile, len(content), err, workflow.MaxBytes+1)
 		}
 	}
 	if len(want) != 0 {

@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/workflow"
 )
 
 //go:embed templates/*.html
@@ -476,7 +477,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	for _, run := range runs {
 		p.Runs = append(p.Runs, runRow{
 			URL: fmt.Sprintf("%s/runs/%d", tab, run.RunIndex), State: webState(run.Status, run.Conclusion, false),
-			Name: run.WorkflowName, Index: run.RunIndex, Event: run.Event, Branch: refName(run.HeadRef),
+			Name: run.WorkflowName, Index: run.RunIndex, Event: run.Event, Branch: workflow.RefName(run.HeadRef),
 			SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor, Attempt: run.RunAttempt,
 			When: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		})
@@ -622,7 +623,7 @@ func jobBaseKey(j *Job) string {
 }
 
 // newEnvView is what the page shows of a job's environment.
-func newEnvView(e *Environment) *envView {
+func newEnvView(e *workflow.Environment) *envView {
 	if e == nil || e.Name == "" && e.URL == "" {
 		return nil
 	}
@@ -663,7 +664,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	rv := runView{
 		Repo: repo, TabURL: tab, URL: here, State: webState(run.Status, run.Conclusion, false), Name: run.WorkflowName,
 		File: strings.TrimPrefix(run.WorkflowFile, workflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
-		Event: run.Event, Branch: refName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
+		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != statusCompleted, LiveURL: here + "/live",
 		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
@@ -959,7 +960,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	file := r.PathValue("workflow_file")
-	if !isWorkflowFile(workflowDir + file) {
+	if !workflow.IsFile(workflowDir + file) {
 		return errNotFound
 	}
 	newest, err := s.store.latestRunOf(r.Context(), repo.ID, workflowDir+file, "")

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // webEnv is a server on a real Store in a temporary directory, with a
@@ -105,7 +107,7 @@ jobs:
 // webMakeRun starts a push run of a workflow file's content.
 func (e *webEnv) webMakeRun(repo *Repo, file, content, branch, sha string) *Run {
 	e.t.Helper()
-	wf, perr := parseWorkflow(file, []byte(content))
+	wf, perr := workflow.Parse(file, []byte(content))
 	runs, _, err := e.st.createRuns(context.Background(), nil, []runSpec{{
 		RepoID: repo.ID, File: workflowDir + file, Content: []byte(content), Workflow: wf, ParseErr: perr,
 		HeadSHA: sha, HeadRef: "refs/heads/" + branch, Event: "push", ActorID: e.alice.ID,

@@ -14,6 +14,8 @@ import (
 	"path"
 	"strconv"
 	"time"
+
+	"shithub-actions/internal/workflow"
 )
 
 // Workflow states, as GitHub names them. A disabled workflow starts no runs.
@@ -158,7 +160,7 @@ func defaultBranchWorkflows(ctx context.Context, g gitRepo) ([]workflowFile, err
 			return nil, err
 		}
 		f := workflowFile{Path: p, Name: p}
-		if wf, perr := parseWorkflow(path.Base(p), content); perr == nil {
+		if wf, perr := workflow.Parse(path.Base(p), content); perr == nil {
 			f.Name, f.Parsed = wf.Name, true
 		}
 		out = append(out, f)
@@ -174,7 +176,7 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 		return s.workflowByID(ctx, repo.ID, id)
 	}
 	file := workflowDir + key
-	if !isWorkflowFile(file) {
+	if !workflow.IsFile(file) {
 		return nil, notFoundf("workflow not found")
 	}
 	w, err := s.workflowByPath(ctx, repo.ID, file)

@@ -2,7 +2,7 @@
 // "Workflow syntax" defines, checking expressions against the contexts each
 // key allows, and reporting every problem with its line and column.
 
-package main
+package workflow
 
 // Workflow files are walked as yaml.Node trees instead of being decoded into
 // structs: that is the only way to report a line for every mistake and to
@@ -36,12 +36,12 @@ type Workflow struct {
 	PullRequest       *PullRequestTrigger // on.pull_request
 	PullRequestTarget *PullRequestTrigger // on.pull_request_target
 	Dispatch          *DispatchTrigger    // nil when the workflow has no workflow_dispatch trigger
-	Schedules         []*cronSchedule     // on.schedule
+	Schedules         []*Schedule         // on.schedule
 	Env               map[string]string
 	Defaults          RunDefaults
 	Concurrency       *Concurrency
 	Permissions       map[string]string // parsed, inert: scope → read|write|none; "*" → read-all|write-all
-	Jobs              []*WorkflowJob    // file order
+	Jobs              []*Job            // file order
 }
 
 // RunDefaults is `defaults.run`.
@@ -88,7 +88,7 @@ type Environment struct {
 }
 
 // WorkflowJob is one entry of `jobs`.
-type WorkflowJob struct {
+type Job struct {
 	Key             string
 	Name            string   // `name` raw, or Key
 	RunsOn          []string // raw labels; one item may be an expression giving a list
@@ -108,14 +108,14 @@ type WorkflowJob struct {
 	Permissions     map[string]string
 	Uses            string // a reusable workflow; the job then has no steps
 	With            map[string]string
-	Steps           []WorkflowStep
+	Steps           []Step
 
 	// Pos locates keys for run-time errors: key name → "line:col".
 	Pos map[string]string
 }
 
 // Image is the job's container image, "" without a container.
-func (j *WorkflowJob) Image() string {
+func (j *Job) Image() string {
 	if j.Container == nil {
 		return ""
 	}
@@ -123,7 +123,7 @@ func (j *WorkflowJob) Image() string {
 }
 
 // WorkflowStep is one entry of a job's `steps`. Every field is raw.
-type WorkflowStep struct {
+type Step struct {
 	ID, If, Name, Run, Uses, Shell, WorkingDirectory string
 	ContinueOnError, TimeoutMinutes                  string
 	With                                             map[string]string
@@ -132,28 +132,28 @@ type WorkflowStep struct {
 
 // Kind is the step's kind in the claim: run, checkout (the built-in
 // actions/checkout) or uses (any other action).
-func (s *WorkflowStep) Kind() string {
+func (s *Step) Kind() string {
 	switch {
 	case s.Uses == "":
 		return "run"
-	case isCheckoutAction(s.Uses):
+	case IsCheckoutAction(s.Uses):
 		return "checkout"
 	}
 	return "uses"
 }
 
-// defaultTimeoutMinutes is GitHub's default job timeout.
-const defaultTimeoutMinutes = 360
+// DefaultTimeoutMinutes is GitHub's default job timeout.
+const DefaultTimeoutMinutes = 360
 
 // Limits on a workflow file, checked before anything of it is stored, so
 // that one push cannot make a write transaction that stalls every other.
 const (
-	maxWorkflowBytes  = 512 << 10 // a workflow file's size
+	MaxBytes          = 512 << 10 // a workflow file's size
 	maxAliasExpansion = 10        // YAML aliases may grow the document to this many times its nodes...
 	minAliasBudget    = 10000     // ...or to this many nodes, whichever is more
 	maxJobs           = 256       // jobs in one run: GitHub's matrix limit
 	maxSteps          = 1000      // steps in one job
-	maxTimeoutMinutes = 4320      // 72 hours: GitHub's limit for self-hosted runners
+	MaxTimeoutMinutes = 4320      // 72 hours: GitHub's limit for self-hosted runners
 )
 
 var (
@@ -171,23 +171,23 @@ var permissionScopes = []string{"actions", "attestations", "checks", "contents",
 	"id-token", "issues", "models", "packages", "pages", "pull-requests", "repository-projects",
 	"security-events", "statuses"}
 
-// isWorkflowFile reports whether the repository path p is a workflow file:
+// IsFile reports whether the repository path p is a workflow file:
 // .shithub/workflows/<name>.yml or .yaml, not in a subdirectory.
-func isWorkflowFile(p string) bool {
+func IsFile(p string) bool {
 	dir, name := path.Split(p)
 	ext := path.Ext(name)
 	return dir == ".shithub/workflows/" && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
 }
 
-// workflowError is a problem located in a workflow file.
-type workflowError struct {
+// Error is a problem located in a workflow file.
+type Error struct {
 	File string
 	Line int // 0 when unknown
 	Col  int // 0 when unknown
 	Msg  string
 }
 
-func (e *workflowError) Error() string {
+func (e *Error) Error() string {
 	switch {
 	case e.Line > 0 && e.Col > 0:
 		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
@@ -197,10 +197,10 @@ func (e *workflowError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// workflowErrors is every problem of a file, one per line.
-type workflowErrors []*workflowError
+// Errors is every problem of a file, one per line.
+type Errors []*Error
 
-func (es workflowErrors) Error() string {
+func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {
 		lines[i] = e.Error()
@@ -208,26 +208,26 @@ func (es workflowErrors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// parseWorkflow parses and validates the workflow file named file. It
-// returns the first problem found, as a *workflowError.
-func parseWorkflow(file string, data []byte) (*Workflow, error) {
-	w, errs := checkWorkflow(file, data)
+// Parse parses and validates the workflow file named file. It
+// returns the first problem found, as a *Error.
+func Parse(file string, data []byte) (*Workflow, error) {
+	w, errs := Check(file, data)
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
 	return w, nil
 }
 
-// checkWorkflow parses the workflow file named file and returns every
+// Check parses the workflow file named file and returns every
 // problem, in file order; the workflow is nil when there is any.
-func checkWorkflow(file string, data []byte) (*Workflow, workflowErrors) {
-	if len(data) > maxWorkflowBytes {
-		return nil, workflowErrors{{File: file, Msg: fmt.Sprintf("the file is %d bytes; a workflow file may have at most %d (512 KiB)", len(data), maxWorkflowBytes)}}
+func Check(file string, data []byte) (*Workflow, Errors) {
+	if len(data) > MaxBytes {
+		return nil, Errors{{File: file, Msg: fmt.Sprintf("the file is %d bytes; a workflow file may have at most %d (512 KiB)", len(data), MaxBytes)}}
 	}
-	p := &wfParser{file: file}
+	p := &parser{file: file}
 	w := p.parse(data)
 	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b *workflowError) int {
+		slices.SortStableFunc(p.errs, func(a, b *Error) int {
 			if a.Line != b.Line {
 				return a.Line - b.Line
 			}
@@ -238,25 +238,25 @@ func checkWorkflow(file string, data []byte) (*Workflow, workflowErrors) {
 	return w, nil
 }
 
-// parseErr returns what to record as a run's parse failure: all the problems.
-func parseErr(errs workflowErrors) error {
+// ParseErr returns what to record as a run's parse failure: all the problems.
+func ParseErr(errs Errors) error {
 	if len(errs) == 0 {
 		return nil
 	}
 	return errs
 }
 
-type wfParser struct {
+type parser struct {
 	file string
-	errs workflowErrors
+	errs Errors
 }
 
 // errorf records a problem at n.
-func (p *wfParser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &workflowError{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (p *wfParser) parse(data []byte) *Workflow {
+func (p *parser) parse(data []byte) *Workflow {
 	root := p.decode(data)
 	if root == nil {
 		return nil
@@ -307,12 +307,12 @@ func (p *wfParser) parse(data []byte) *Workflow {
 }
 
 // decode returns the root node of the single YAML document in data.
-func (p *wfParser) decode(data []byte) *yaml.Node {
+func (p *parser) decode(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			p.errs = append(p.errs, &workflowError{File: p.file, Msg: "empty workflow file"})
+			p.errs = append(p.errs, &Error{File: p.file, Msg: "empty workflow file"})
 		} else {
 			p.syntaxError(err)
 		}
@@ -379,7 +379,7 @@ func aliasExpansion(doc *yaml.Node) (nodes, expanded int) {
 }
 
 // syntaxError records the yaml package's "yaml: line N: msg" in our format.
-func (p *wfParser) syntaxError(err error) {
+func (p *parser) syntaxError(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -389,7 +389,7 @@ func (p *wfParser) syntaxError(err error) {
 			}
 		}
 	}
-	p.errs = append(p.errs, &workflowError{File: p.file, Line: line, Msg: msg})
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: msg})
 }
 
 // deref follows aliases (*name) to the anchored node.
@@ -412,7 +412,7 @@ type pair struct {
 
 // mapping returns the entries of n in file order; a duplicate key is
 // reported and dropped. where names the mapping in errors.
-func (p *wfParser) mapping(n *yaml.Node, where string) []pair {
+func (p *parser) mapping(n *yaml.Node, where string) []pair {
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "%s must be a mapping", where)
 		return nil
@@ -437,7 +437,7 @@ func (p *wfParser) mapping(n *yaml.Node, where string) []pair {
 
 // str returns the text of a non-null scalar. Numbers and booleans are
 // accepted as written, since `name: 1.0` almost always means the text.
-func (p *wfParser) str(n *yaml.Node, what string) (string, bool) {
+func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
 		p.errorf(n, "%s must be a string", what)
 		return "", false
@@ -446,7 +446,7 @@ func (p *wfParser) str(n *yaml.Node, what string) (string, bool) {
 }
 
 // scalar is str that also takes null, as "".
-func (p *wfParser) scalar(n *yaml.Node, what string) (string, bool) {
+func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
 	if isNull(n) {
 		return "", true
 	}
@@ -459,7 +459,7 @@ func (p *wfParser) scalar(n *yaml.Node, what string) (string, bool) {
 
 // items accepts a single non-empty string or a non-empty list of them, as
 // GitHub does wherever a list is expected, and returns the item nodes.
-func (p *wfParser) items(n *yaml.Node, what string) ([]*yaml.Node, bool) {
+func (p *parser) items(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 	var list []*yaml.Node
 	switch {
 	case n.Kind == yaml.ScalarNode && !isNull(n):
@@ -482,7 +482,7 @@ func (p *wfParser) items(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 	return list, true
 }
 
-func (p *wfParser) list(n *yaml.Node, what string) ([]string, bool) {
+func (p *parser) list(n *yaml.Node, what string) ([]string, bool) {
 	list, ok := p.items(n, what)
 	if !ok {
 		return nil, false
@@ -495,7 +495,7 @@ func (p *wfParser) list(n *yaml.Node, what string) ([]string, bool) {
 }
 
 // stringList is a list of scalars that may be empty (ports, volumes).
-func (p *wfParser) stringList(n *yaml.Node, what, key string) []string {
+func (p *parser) stringList(n *yaml.Node, what, key string) []string {
 	if isNull(n) {
 		return nil
 	}
@@ -518,7 +518,7 @@ func (p *wfParser) stringList(n *yaml.Node, what, key string) []string {
 	return out
 }
 
-func (p *wfParser) boolean(n *yaml.Node, what string) (bool, bool) {
+func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
 		p.errorf(n, "%s must be true or false", what)
@@ -529,7 +529,7 @@ func (p *wfParser) boolean(n *yaml.Node, what string) (bool, bool) {
 
 // boolOrExpr accepts true, false or a string holding an expression, as
 // continue-on-error and cancel-in-progress do. It returns the raw text.
-func (p *wfParser) boolOrExpr(n *yaml.Node, what, key string) string {
+func (p *parser) boolOrExpr(n *yaml.Node, what, key string) string {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
 		b, _ := p.boolean(n, what)
 		return strconv.FormatBool(b)
@@ -544,7 +544,7 @@ func (p *wfParser) boolOrExpr(n *yaml.Node, what, key string) string {
 
 // numberOrExpr accepts a positive number or an expression (timeout-minutes,
 // max-parallel) and returns the raw text.
-func (p *wfParser) numberOrExpr(n *yaml.Node, what, key string) string {
+func (p *parser) numberOrExpr(n *yaml.Node, what, key string) string {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${{") {
 		p.expr(n, n.Value, key)
 		return n.Value
@@ -559,11 +559,11 @@ func (p *wfParser) numberOrExpr(n *yaml.Node, what, key string) string {
 }
 
 // timeoutMinutes is numberOrExpr for timeout-minutes: a number must be
-// within 1 to maxTimeoutMinutes (an expression is checked when evaluated).
-func (p *wfParser) timeoutMinutes(n *yaml.Node, what, key string) string {
+// within 1 to MaxTimeoutMinutes (an expression is checked when evaluated).
+func (p *parser) timeoutMinutes(n *yaml.Node, what, key string) string {
 	v := p.numberOrExpr(n, what, key)
-	if f, err := strconv.ParseFloat(v, 64); err == nil && (f < 1 || f > maxTimeoutMinutes) {
-		p.errorf(n, "%s must be a whole number from 1 to %d", what, maxTimeoutMinutes)
+	if f, err := strconv.ParseFloat(v, 64); err == nil && (f < 1 || f > MaxTimeoutMinutes) {
+		p.errorf(n, "%s must be a whole number from 1 to %d", what, MaxTimeoutMinutes)
 		return ""
 	}
 	return v
@@ -571,7 +571,7 @@ func (p *wfParser) timeoutMinutes(n *yaml.Node, what, key string) string {
 
 // expr checks the expressions in s, found at n, against the contexts the
 // workflow key allows (expr.Check); it reports at the string's position.
-func (p *wfParser) expr(n *yaml.Node, s, key string) {
+func (p *parser) expr(n *yaml.Node, s, key string) {
 	if !strings.Contains(s, "${{") && !strings.HasSuffix(key, ".if") {
 		return
 	}
@@ -581,7 +581,7 @@ func (p *wfParser) expr(n *yaml.Node, s, key string) {
 }
 
 // noExpr rejects an expression where GitHub allows none.
-func (p *wfParser) noExpr(n *yaml.Node, s, what string) {
+func (p *parser) noExpr(n *yaml.Node, s, what string) {
 	if strings.Contains(s, "${{") {
 		p.errorf(n, "%s cannot use expressions", what)
 	}
@@ -589,7 +589,7 @@ func (p *wfParser) noExpr(n *yaml.Node, s, what string) {
 
 // env parses an env mapping; null or absent means no variables. key is the
 // context-availability key for its values.
-func (p *wfParser) env(n *yaml.Node, where, key string) map[string]string {
+func (p *parser) env(n *yaml.Node, where, key string) map[string]string {
 	if isNull(n) {
 		return nil
 	}
@@ -618,7 +618,7 @@ func (p *wfParser) env(n *yaml.Node, where, key string) map[string]string {
 }
 
 // with parses a step's or a reusable-workflow job's `with`.
-func (p *wfParser) with(n *yaml.Node, where, key string) map[string]string {
+func (p *parser) with(n *yaml.Node, where, key string) map[string]string {
 	if isNull(n) {
 		return nil
 	}
@@ -632,7 +632,7 @@ func (p *wfParser) with(n *yaml.Node, where, key string) map[string]string {
 	return out
 }
 
-func (p *wfParser) defaults(n *yaml.Node, where, key string) RunDefaults {
+func (p *parser) defaults(n *yaml.Node, where, key string) RunDefaults {
 	var d RunDefaults
 	for _, kv := range p.mapping(n, where) {
 		if kv.key != "run" {
@@ -656,7 +656,7 @@ func (p *wfParser) defaults(n *yaml.Node, where, key string) RunDefaults {
 }
 
 // concurrency accepts a group string or {group, cancel-in-progress}.
-func (p *wfParser) concurrency(n *yaml.Node, where, key string) *Concurrency {
+func (p *parser) concurrency(n *yaml.Node, where, key string) *Concurrency {
 	c := &Concurrency{}
 	if n.Kind == yaml.ScalarNode {
 		if s, ok := p.str(n, where); ok {
@@ -687,7 +687,7 @@ func (p *wfParser) concurrency(n *yaml.Node, where, key string) *Concurrency {
 }
 
 // permissions accepts read-all, write-all, {} or a mapping of scopes.
-func (p *wfParser) permissions(n *yaml.Node, where string) map[string]string {
+func (p *parser) permissions(n *yaml.Node, where string) map[string]string {
 	if n.Kind == yaml.ScalarNode {
 		s, _ := p.str(n, where)
 		if s != "read-all" && s != "write-all" {
@@ -720,7 +720,7 @@ func (p *wfParser) permissions(n *yaml.Node, where string) map[string]string {
 	return out
 }
 
-func (p *wfParser) jobs(n *yaml.Node) []*WorkflowJob {
+func (p *parser) jobs(n *yaml.Node) []*Job {
 	if isNull(n) || n.Kind == yaml.MappingNode && len(n.Content) == 0 {
 		p.errorf(n, "jobs must not be empty")
 		return nil
@@ -729,7 +729,7 @@ func (p *wfParser) jobs(n *yaml.Node) []*WorkflowJob {
 		p.errorf(n, "jobs has %d jobs; a run may have at most %d", len(n.Content)/2, maxJobs)
 		return nil
 	}
-	var jobs []*WorkflowJob
+	var jobs []*Job
 	var needNodes [][]*yaml.Node // parallel to jobs, for error lines
 	index := make(map[string]int)
 	for _, kv := range p.mapping(n, "jobs") {
@@ -803,9 +803,9 @@ func (p *wfParser) jobs(n *yaml.Node) []*WorkflowJob {
 
 // job parses the job keyed by key. It also returns the nodes of its needs,
 // which are resolved by the caller.
-func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node) {
+func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 	where := fmt.Sprintf("job %q", key.Value)
-	j := &WorkflowJob{Key: key.Value, Pos: map[string]string{}}
+	j := &Job{Key: key.Value, Pos: map[string]string{}}
 	var needs []*yaml.Node
 	var sawSteps, sawRunsOn bool
 	const jk = "jobs.<job_id>."
@@ -935,7 +935,7 @@ func (p *wfParser) job(key, n *yaml.Node) (*WorkflowJob, []*yaml.Node) {
 }
 
 // runsOn accepts a label, a list of labels, or {group, labels}.
-func (p *wfParser) runsOn(n *yaml.Node, what string) (labels []string, group string) {
+func (p *parser) runsOn(n *yaml.Node, what string) (labels []string, group string) {
 	const key = "jobs.<job_id>.runs-on"
 	if n.Kind != yaml.MappingNode {
 		items, ok := p.items(n, what)
@@ -974,7 +974,7 @@ func (p *wfParser) runsOn(n *yaml.Node, what string) (labels []string, group str
 
 // container accepts an image name or {image, credentials, env, ports,
 // volumes, options}; key is the context-availability key.
-func (p *wfParser) container(n *yaml.Node, where, key string) *ContainerSpec {
+func (p *parser) container(n *yaml.Node, where, key string) *ContainerSpec {
 	c := &ContainerSpec{}
 	if n.Kind == yaml.ScalarNode {
 		image, ok := p.str(n, where)
@@ -1029,7 +1029,7 @@ func (p *wfParser) container(n *yaml.Node, where, key string) *ContainerSpec {
 	return c
 }
 
-func (p *wfParser) environment(n *yaml.Node, where string) *Environment {
+func (p *parser) environment(n *yaml.Node, where string) *Environment {
 	const key = "jobs.<job_id>.environment"
 	e := &Environment{}
 	if n.Kind == yaml.ScalarNode {
@@ -1057,7 +1057,7 @@ func (p *wfParser) environment(n *yaml.Node, where string) *Environment {
 	return e
 }
 
-func (p *wfParser) strategy(n *yaml.Node, where string) *Strategy {
+func (p *parser) strategy(n *yaml.Node, where string) *Strategy {
 	const key = "jobs.<job_id>.strategy"
 	s := &Strategy{}
 	for _, kv := range p.mapping(n, where) {
@@ -1078,7 +1078,7 @@ func (p *wfParser) strategy(n *yaml.Node, where string) *Strategy {
 // matrix checks strategy.matrix and returns it as an ordered value. Static
 // matrices are expanded here too, so that their mistakes (an empty vector,
 // too many legs) are reported with the file.
-func (p *wfParser) matrix(n *yaml.Node, where string) any {
+func (p *parser) matrix(n *yaml.Node, where string) any {
 	const key = "jobs.<job_id>.strategy"
 	if n.Kind == yaml.ScalarNode {
 		s, _ := p.str(n, where)
@@ -1131,7 +1131,7 @@ func (p *wfParser) matrix(n *yaml.Node, where string) any {
 // yamlValue converts a node to an ordered value: []matrixKV for mappings,
 // []any for sequences, and typed scalars. Strings are checked as
 // expressions for key; dynamic is set when any holds one.
-func (p *wfParser) yamlValue(n *yaml.Node, key string, dynamic *bool) any {
+func (p *parser) yamlValue(n *yaml.Node, key string, dynamic *bool) any {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -1222,7 +1222,7 @@ func matrixSpecOf(m []matrixKV) (matrixSpec, error) {
 	return spec, nil
 }
 
-func (p *wfParser) steps(n *yaml.Node, job string) []WorkflowStep {
+func (p *parser) steps(n *yaml.Node, job string) []Step {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		p.errorf(n, "steps of %s must be a non-empty list", job)
 		return nil
@@ -1231,7 +1231,7 @@ func (p *wfParser) steps(n *yaml.Node, job string) []WorkflowStep {
 		p.errorf(n, "steps of %s has %d steps; a job may have at most %d", job, len(n.Content), maxSteps)
 		return nil
 	}
-	steps := make([]WorkflowStep, 0, len(n.Content))
+	steps := make([]Step, 0, len(n.Content))
 	ids := map[string]bool{}
 	for i, c := range n.Content {
 		c = deref(c)
@@ -1247,8 +1247,8 @@ func (p *wfParser) steps(n *yaml.Node, job string) []WorkflowStep {
 	return steps
 }
 
-func (p *wfParser) step(n *yaml.Node, where string) (WorkflowStep, *yaml.Node) {
-	var s WorkflowStep
+func (p *parser) step(n *yaml.Node, where string) (Step, *yaml.Node) {
+	var s Step
 	const sk = "jobs.<job_id>.steps."
 	var run, uses, idNode *yaml.Node
 	for _, kv := range p.mapping(n, where) {

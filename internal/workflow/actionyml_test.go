@@ -1,4 +1,4 @@
-package main
+package workflow
 
 import (
 	"errors"
@@ -34,11 +34,11 @@ runs:
   post: dist/cleanup.js
   post-if: success()
 `
-	d, err := parseActionYAML("action.yml", []byte(node))
+	d, err := ParseActionYAML("action.yml", []byte(node))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &actionDef{
+	want := &ActionDef{
 		Name: "Hello", Description: "says hello",
 		Inputs: []actionInput{
 			{Name: "who-to-greet", Description: "who", Default: "World", HasDefault: true, Required: true},
@@ -47,7 +47,7 @@ runs:
 			{Name: "count", Default: "3", HasDefault: true},
 		},
 		Outputs: []actionOutput{{Name: "time", Description: "when"}},
-		Runs: actionRuns{Using: "node20", Main: "dist/index.js", Pre: "dist/setup.js", PreIf: "runner.os == 'Linux'",
+		Runs: ActionRuns{Using: "node20", Main: "dist/index.js", Pre: "dist/setup.js", PreIf: "runner.os == 'Linux'",
 			Post: "dist/cleanup.js", PostIf: "success()"},
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -74,7 +74,7 @@ runs:
       if: always()
       continue-on-error: true
 `
-	d, err = parseActionYAML("action.yml", []byte(composite))
+	d, err = ParseActionYAML("action.yml", []byte(composite))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +99,11 @@ runs:
     Z: 1
     A: 2
 `
-	d, err = parseActionYAML("action.yaml", []byte(docker))
+	d, err = ParseActionYAML("action.yaml", []byte(docker))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRuns := actionRuns{Using: "docker", Image: "Dockerfile", Args: []string{"a", "${{ inputs.x }}"}, Entrypoint: "/entry.sh",
+	wantRuns := ActionRuns{Using: "docker", Image: "Dockerfile", Args: []string{"a", "${{ inputs.x }}"}, Entrypoint: "/entry.sh",
 		PreEntrypoint: "/pre.sh", PostEntrypoint: "/post.sh", Env: []actionEnvVar{{"Z", "1"}, {"A", "2"}}}
 	if !reflect.DeepEqual(d.Runs, wantRuns) {
 		t.Errorf("docker action:\n got %+v\nwant %+v", d.Runs, wantRuns)
@@ -137,7 +137,7 @@ func TestParseActionYAMLErrors(t *testing.T) {
 		{"dup key", "name: a\nname: b\n", `action.yml:2:1: duplicate key "name" in the action`},
 		{"name list", "name: [a]\nruns: {using: node20, main: a.js}\n", "action.yml:1:7: name must be a string"},
 	} {
-		_, err := parseActionYAML("action.yml", []byte(tc.src))
+		_, err := ParseActionYAML("action.yml", []byte(tc.src))
 		var ae *actionError
 		if err == nil || !errors.As(err, &ae) || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one starting %q", tc.name, err, tc.want)
@@ -156,7 +156,7 @@ func FuzzParseActionYAML(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := parseActionYAML("action.yml", data)
+		d, err := ParseActionYAML("action.yml", data)
 		if err != nil {
 			var ae *actionError
 			if !errors.As(err, &ae) || !strings.HasPrefix(err.Error(), "action.yml") {
@@ -165,7 +165,7 @@ func FuzzParseActionYAML(f *testing.F) {
 			return
 		}
 		switch {
-		case d.isNode() && d.Runs.Main == "":
+		case d.IsNode() && d.Runs.Main == "":
 			t.Fatal("a JavaScript action without main parsed")
 		case d.Runs.Using == "composite" && d.Runs.Steps == nil:
 			t.Fatal("a composite action without steps parsed")

@@ -1,4 +1,4 @@
-package main
+package workflow
 
 // strategy.matrix expansion with GitHub's semantics.
 //
@@ -57,8 +57,8 @@ type matrixSpec struct {
 	Exclude [][]matrixKV
 }
 
-// matrixLeg is one resulting job configuration.
-type matrixLeg struct {
+// MatrixLeg is one resulting job configuration.
+type MatrixLeg struct {
 	// Values is the matrix context of the leg, ordered.
 	Values []matrixKV
 	// nameCount is how many leading entries of Values take part in the name.
@@ -85,7 +85,7 @@ type matrixLeaf struct {
 
 // matrixExpand expands a matrix. Errors carry GitHub's wording where GitHub
 // has one.
-func matrixExpand(spec matrixSpec) ([]matrixLeg, error) {
+func matrixExpand(spec matrixSpec) ([]MatrixLeg, error) {
 	seen := map[string]bool{}
 	for _, d := range spec.Dims {
 		k := strings.ToLower(d.Key)
@@ -153,7 +153,7 @@ func matrixExpand(spec matrixSpec) ([]matrixLeg, error) {
 		}
 	}
 
-	var legs []matrixLeg
+	var legs []MatrixLeg
 	count := 0
 	for i := 0; i < product; i++ {
 		combo := make([]matrixKV, 0, len(spec.Dims))
@@ -177,7 +177,7 @@ func matrixExpand(spec matrixSpec) ([]matrixLeg, error) {
 		}
 		count++
 		if count <= matrixMax {
-			legs = append(legs, matrixLeg{Values: append(combo, extra...), nameCount: len(combo)})
+			legs = append(legs, MatrixLeg{Values: append(combo, extra...), nameCount: len(combo)})
 		}
 	}
 	for _, f := range includes {
@@ -187,7 +187,7 @@ func matrixExpand(spec matrixSpec) ([]matrixLeg, error) {
 		count++
 		if count <= matrixMax {
 			v := append(append([]matrixKV{}, f.filter...), f.extra...)
-			legs = append(legs, matrixLeg{Values: v, nameCount: len(v)})
+			legs = append(legs, MatrixLeg{Values: v, nameCount: len(v)})
 		}
 	}
 	if count > matrixMax {
@@ -338,7 +338,7 @@ func matrixSegments(v any, out *[]string) {
 }
 
 // Name is the leg's display name as GitHub forms it from the job's name.
-func (l matrixLeg) Name(job string) string {
+func (l MatrixLeg) Name(job string) string {
 	if job == "" {
 		return ""
 	}
@@ -368,11 +368,96 @@ func matrixTruncate(s string, max int) string {
 }
 
 // Get returns the value of key k in the leg (case-insensitive, like matrix.k).
-func (l matrixLeg) Get(k string) (any, bool) {
+func (l MatrixLeg) Get(k string) (any, bool) {
 	for _, kv := range l.Values {
 		if strings.EqualFold(kv.Key, k) {
 			return kv.Value, true
 		}
 	}
 	return nil, false
+}
+
+// EvalMatrix evaluates strategy.matrix (an ordered value with expressions
+// in it, or one expression) and expands it.
+func EvalMatrix(raw any, env *expr.Env) ([]MatrixLeg, error) {
+	v, err := evalTree(raw, env)
+	if err != nil {
+		return nil, err
+	}
+	var m []matrixKV
+	switch t := v.(type) {
+	case []matrixKV:
+		m = t
+	case map[string]any:
+		for _, k := range matrixSortedKeys(t) {
+			m = append(m, matrixKV{k, t[k]})
+		}
+	default:
+		return nil, fmt.Errorf("matrix must be an object, not %s", expr.String(v))
+	}
+	spec, err := matrixSpecOf(m)
+	if err != nil {
+		return nil, err
+	}
+	return matrixExpand(spec)
+}
+
+// evalTree evaluates every string of an ordered value that holds ${{ }}.
+func evalTree(v any, env *expr.Env) (any, error) {
+	switch t := v.(type) {
+	case string:
+		if !strings.Contains(t, "${{") {
+			return t, nil
+		}
+		r, err := expr.EvalValue(t, env)
+		return expr.Normalize(r), err
+	case []matrixKV:
+		out := make([]matrixKV, len(t))
+		for i, kv := range t {
+			x, err := evalTree(kv.Value, env)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = matrixKV{kv.Key, x}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			y, err := evalTree(x, env)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = y
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// MatrixContext is a leg's `matrix` context as plain JSON values.
+func MatrixContext(leg MatrixLeg) map[string]any {
+	out := map[string]any{}
+	for _, kv := range leg.Values {
+		out[kv.Key] = plainValue(kv.Value)
+	}
+	return out
+}
+
+func plainValue(v any) any {
+	switch t := v.(type) {
+	case []matrixKV:
+		m := map[string]any{}
+		for _, kv := range t {
+			m[kv.Key] = plainValue(kv.Value)
+		}
+		return m
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = plainValue(x)
+		}
+		return out
+	}
+	return v
 }

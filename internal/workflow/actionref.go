@@ -1,7 +1,7 @@
 // Action references: what a step's `uses:` names, and the --allow-actions
 // patterns that decide which actions may run.
 
-package main
+package workflow
 
 import (
 	"fmt"
@@ -10,12 +10,12 @@ import (
 	"strings"
 )
 
-// actionRef is a parsed `uses:` value, one of
+// ActionRef is a parsed `uses:` value, one of
 //
-//	OWNER/REPO[/PATH]@REF   an action in a repository (kind actionRepo)
-//	./PATH                  an action in the job's workspace (kind actionLocal)
-//	docker://IMAGE          a Docker image run as an action (kind actionDocker)
-type actionRef struct {
+//	OWNER/REPO[/PATH]@REF   an action in a repository (kind ActionRepo)
+//	./PATH                  an action in the job's workspace (kind ActionLocal)
+//	docker://IMAGE          a Docker image run as an action (kind ActionDocker)
+type ActionRef struct {
 	Kind              string
 	Owner, Repo, Path string // Path is "" for an action at the repository's root
 	Ref               string // a tag, a branch or a commit id
@@ -24,63 +24,63 @@ type actionRef struct {
 }
 
 const (
-	actionRepo   = "repo"
-	actionLocal  = "local"
-	actionDocker = "docker"
+	ActionRepo   = "repo"
+	ActionLocal  = "local"
+	ActionDocker = "docker"
 )
 
 var (
 	// GitHub's owner names are [A-Za-z0-9-]; repositories add _ and . .
 	actionOwnerRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	actionRepoRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	actionShaRE   = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	FullSHA       = regexp.MustCompile(`^[0-9a-f]{40}$`)
 )
 
-// parseActionRef parses a `uses:` value.
-func parseActionRef(s string) (actionRef, error) {
+// ParseActionRef parses a `uses:` value.
+func ParseActionRef(s string) (ActionRef, error) {
 	switch {
 	case s == "":
-		return actionRef{}, fmt.Errorf("uses must name an action")
+		return ActionRef{}, fmt.Errorf("uses must name an action")
 	case strings.TrimSpace(s) != s:
-		return actionRef{}, fmt.Errorf("uses %q has leading or trailing spaces", s)
+		return ActionRef{}, fmt.Errorf("uses %q has leading or trailing spaces", s)
 	case strings.HasPrefix(s, "docker://"):
 		img := strings.TrimPrefix(s, "docker://")
 		if img == "" || strings.HasPrefix(img, "-") || strings.ContainsAny(img, " \t\r\n") {
-			return actionRef{}, fmt.Errorf("uses %q: docker://IMAGE needs an image name", s)
+			return ActionRef{}, fmt.Errorf("uses %q: docker://IMAGE needs an image name", s)
 		}
-		return actionRef{Kind: actionDocker, Image: img}, nil
+		return ActionRef{Kind: ActionDocker, Image: img}, nil
 	case strings.HasPrefix(s, "./") || s == ".":
 		p := path.Clean(s)
 		if p == ".." || strings.HasPrefix(p, "../") || strings.ContainsRune(p, '\x00') {
-			return actionRef{}, fmt.Errorf("uses %q leaves the workspace", s)
+			return ActionRef{}, fmt.Errorf("uses %q leaves the workspace", s)
 		}
-		return actionRef{Kind: actionLocal, Local: p}, nil
+		return ActionRef{Kind: ActionLocal, Local: p}, nil
 	case strings.HasPrefix(s, "/") || strings.HasPrefix(s, "../"):
-		return actionRef{}, fmt.Errorf("uses %q: a local action is ./PATH, inside the workspace", s)
+		return ActionRef{}, fmt.Errorf("uses %q: a local action is ./PATH, inside the workspace", s)
 	}
 	name, ref, ok := strings.Cut(s, "@")
 	if !ok || ref == "" {
-		return actionRef{}, fmt.Errorf("uses %q needs a version: OWNER/REPO@REF (a tag, a branch or a commit id)", s)
+		return ActionRef{}, fmt.Errorf("uses %q needs a version: OWNER/REPO@REF (a tag, a branch or a commit id)", s)
 	}
 	if err := checkActionGitRef(ref); err != nil {
-		return actionRef{}, fmt.Errorf("uses %q: %v", s, err)
+		return ActionRef{}, fmt.Errorf("uses %q: %v", s, err)
 	}
 	parts := strings.Split(name, "/")
 	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return actionRef{}, fmt.Errorf("uses %q: want OWNER/REPO[/PATH]@REF, ./PATH or docker://IMAGE", s)
+		return ActionRef{}, fmt.Errorf("uses %q: want OWNER/REPO[/PATH]@REF, ./PATH or docker://IMAGE", s)
 	}
-	r := actionRef{Kind: actionRepo, Owner: parts[0], Repo: parts[1], Ref: ref}
+	r := ActionRef{Kind: ActionRepo, Owner: parts[0], Repo: parts[1], Ref: ref}
 	if !actionOwnerRE.MatchString(r.Owner) || strings.Trim(r.Owner, ".") == "" {
-		return actionRef{}, fmt.Errorf("uses %q: bad owner %q", s, r.Owner)
+		return ActionRef{}, fmt.Errorf("uses %q: bad owner %q", s, r.Owner)
 	}
 	if !actionRepoRE.MatchString(r.Repo) || strings.Trim(r.Repo, ".") == "" {
-		return actionRef{}, fmt.Errorf("uses %q: bad repository name %q", s, r.Repo)
+		return ActionRef{}, fmt.Errorf("uses %q: bad repository name %q", s, r.Repo)
 	}
 	if len(parts) > 2 {
 		sub := strings.Join(parts[2:], "/")
 		for _, seg := range parts[2:] {
 			if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, '\x00') {
-				return actionRef{}, fmt.Errorf("uses %q: bad path %q in the repository", s, sub)
+				return ActionRef{}, fmt.Errorf("uses %q: bad path %q in the repository", s, sub)
 			}
 		}
 		r.Path = sub
@@ -102,18 +102,18 @@ func checkActionGitRef(ref string) error {
 }
 
 // String is the reference as a workflow writes it.
-func (r actionRef) String() string {
+func (r ActionRef) String() string {
 	switch r.Kind {
-	case actionDocker:
+	case ActionDocker:
 		return "docker://" + r.Image
-	case actionLocal:
+	case ActionLocal:
 		return "./" + strings.TrimPrefix(r.Local, "./")
 	}
 	return r.Name() + "@" + r.Ref
 }
 
 // Name is OWNER/REPO[/PATH] of a repository action.
-func (r actionRef) Name() string {
+func (r ActionRef) Name() string {
 	n := r.Owner + "/" + r.Repo
 	if r.Path != "" {
 		n += "/" + r.Path
@@ -121,16 +121,21 @@ func (r actionRef) Name() string {
 	return n
 }
 
-// isCheckout reports whether r is actions/checkout, which the executor
+// IsCheckout reports whether r is actions/checkout, which the executor
 // implements itself.
-func (r actionRef) isCheckout() bool {
-	return r.Kind == actionRepo && strings.EqualFold(r.Owner, "actions") && strings.EqualFold(r.Repo, "checkout") && r.Path == ""
+func (r ActionRef) IsCheckout() bool {
+	return r.Kind == ActionRepo && strings.EqualFold(r.Owner, "actions") && strings.EqualFold(r.Repo, "checkout") && r.Path == ""
 }
 
-// parseAllowActions parses --allow-actions: comma-separated patterns, each
+// IsCheckoutAction reports whether uses names the built-in actions/checkout.
+func IsCheckoutAction(uses string) bool {
+	return strings.HasPrefix(strings.ToLower(uses), "actions/checkout@")
+}
+
+// ParseAllowActions parses --allow-actions: comma-separated patterns, each
 // OWNER/REPO[/PATH][@REF] or docker://IMAGE, where * matches any run of
 // characters (also '/'). An empty list allows every action.
-func parseAllowActions(s string) ([]string, error) {
+func ParseAllowActions(s string) ([]string, error) {
 	var out []string
 	for p := range strings.SplitSeq(s, ",") {
 		p = strings.TrimSpace(p)
@@ -145,19 +150,19 @@ func parseAllowActions(s string) ([]string, error) {
 	return out, nil
 }
 
-// actionAllowed reports whether r may run under patterns. Local actions are the repository's own code,
+// ActionAllowed reports whether r may run under patterns. Local actions are the repository's own code,
 // like its run steps, and always allowed. A pattern without @REF allows
 // every version; OWNER/REPO also allows the actions in the repository's
 // subdirectories.
-func actionAllowed(patterns []string, r actionRef) bool {
-	if len(patterns) == 0 || r.Kind == actionLocal {
+func ActionAllowed(patterns []string, r ActionRef) bool {
+	if len(patterns) == 0 || r.Kind == ActionLocal {
 		return true
 	}
 	for _, p := range patterns {
 		if p == "*" {
 			return true
 		}
-		if r.Kind == actionDocker {
+		if r.Kind == ActionDocker {
 			if strings.HasPrefix(p, "docker://") && globAll(p, r.String()) {
 				return true
 			}

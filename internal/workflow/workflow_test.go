@@ -1,4 +1,4 @@
-package main
+package workflow
 
 import (
 	"fmt"
@@ -12,12 +12,12 @@ import (
 	"shithub-actions/internal/expr"
 )
 
-func TestParseWorkflowFull(t *testing.T) {
+func TestParseFull(t *testing.T) {
 	data, err := os.ReadFile("testdata/workflows/full.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := parseWorkflow("full.yml", data)
+	got, err := Parse("full.yml", data)
 	if err != nil {
 		t.Fatalf("parseWorkflow(full.yml): %v", err)
 	}
@@ -35,7 +35,7 @@ func TestParseWorkflowFull(t *testing.T) {
 			{Name: "note", Description: "Free text", Type: "string"},
 		}},
 		Env: map[string]string{"GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "VERBOSE": "true"},
-		Jobs: []*WorkflowJob{
+		Jobs: []*Job{
 			{
 				Key:            "build",
 				Name:           "Build and test",
@@ -43,7 +43,7 @@ func TestParseWorkflowFull(t *testing.T) {
 				Env:            map[string]string{"GOOS": "linux"},
 				TimeoutMinutes: "30",
 				Pos:            map[string]string{"name": "30:11", "runs-on": "31:14", "env": "33:7", "timeout-minutes": "34:22", "steps": "36:7"},
-				Steps: []WorkflowStep{
+				Steps: []Step{
 					{Name: "Run actions/checkout@v4", Uses: "actions/checkout@v4"},
 					{Name: "Test", Run: "go vet ./...\ngo test ./...\n", WorkingDirectory: "src", Env: map[string]string{"CI": "1"}},
 				},
@@ -54,7 +54,7 @@ func TestParseWorkflowFull(t *testing.T) {
 				Container: &ContainerSpec{Image: "alpine:3.20"},
 				Needs:     []string{"build"},
 				Pos:       map[string]string{"container": "46:7", "needs": "47:12", "steps": "49:7"},
-				Steps: []WorkflowStep{
+				Steps: []Step{
 					{Name: "Run ./deploy.sh --env prod", Run: "  ./deploy.sh --env prod  \n  echo done"},
 				},
 			},
@@ -75,7 +75,7 @@ func TestParseWorkflowFull(t *testing.T) {
 	}
 }
 
-func TestParseWorkflowValid(t *testing.T) {
+func TestParseValid(t *testing.T) {
 	tests := []struct {
 		name, src string
 		check     func(*Workflow) string // "" when fine
@@ -120,7 +120,7 @@ func TestParseWorkflowValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := parseWorkflow("ok.yml", []byte(tt.src))
+			w, err := Parse("ok.yml", []byte(tt.src))
 			if err != nil {
 				t.Fatalf("parseWorkflow(ok.yml): %v", err)
 			}
@@ -131,7 +131,7 @@ func TestParseWorkflowValid(t *testing.T) {
 	}
 }
 
-func TestParseWorkflowFixtures(t *testing.T) {
+func TestParseFixtures(t *testing.T) {
 	files, err := filepath.Glob("testdata/workflows/*.yml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures: %v", err)
@@ -142,14 +142,14 @@ func TestParseWorkflowFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := parseWorkflow(filepath.Base(f), data); err != nil {
+			if _, err := Parse(filepath.Base(f), data); err != nil {
 				t.Errorf("parseWorkflow(%s): %v", f, err)
 			}
 		})
 	}
 }
 
-func TestParseWorkflowErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	const steps = "    steps:\n      - run: x\n"
 	const job = "jobs:\n  a:\n    runs-on: x\n" + steps
 	tests := []struct {
@@ -222,7 +222,7 @@ func TestParseWorkflowErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, errs := checkWorkflow("bad.yml", []byte(tt.src))
+			w, errs := Check("bad.yml", []byte(tt.src))
 			if w != nil {
 				t.Fatalf("checkWorkflow(bad.yml) = %+v, want errors %q", w, tt.want)
 			}
@@ -238,8 +238,8 @@ func TestParseWorkflowErrors(t *testing.T) {
 					t.Errorf("checkWorkflow(bad.yml): problem %d = %q, want prefix %q", i, got[i], tt.want[i])
 				}
 			}
-			// parseWorkflow reports the first of them.
-			if _, err := parseWorkflow("bad.yml", []byte(tt.src)); err == nil || err.Error() != got[0] {
+			// Parse reports the first of them.
+			if _, err := Parse("bad.yml", []byte(tt.src)); err == nil || err.Error() != got[0] {
 				t.Errorf("parseWorkflow(bad.yml) = %v, want %q", err, got[0])
 			}
 		})
@@ -248,7 +248,7 @@ func TestParseWorkflowErrors(t *testing.T) {
 
 // TestParseWorkflowLimits: a workflow that would make a huge run is an
 // error naming the file, found before anything is stored.
-func TestParseWorkflowLimits(t *testing.T) {
+func TestParseLimits(t *testing.T) {
 	var b strings.Builder
 	job := func(id string, steps int) {
 		fmt.Fprintf(&b, "  %s:\n    runs-on: x\n    timeout-minutes: 4320\n    steps:\n", id)
@@ -277,7 +277,7 @@ func TestParseWorkflowLimits(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"file over 512 KiB", "on: push\n# " + strings.Repeat("x", maxWorkflowBytes) + "\n", "big.yml: the file is 524300 bytes; a workflow file may have at most 524288 (512 KiB)"},
+		{"file over 512 KiB", "on: push\n# " + strings.Repeat("x", MaxBytes) + "\n", "big.yml: the file is 524300 bytes; a workflow file may have at most 524288 (512 KiB)"},
 		{"alias bomb", bomb, "big.yml:1:1: YAML aliases expand this workflow from"},
 		{"billion laughs", laughs, "big.yml:1:1: YAML aliases expand this workflow from"},
 		{"257 jobs", src(func() {
@@ -290,7 +290,7 @@ func TestParseWorkflowLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			w, err := parseWorkflow("big.yml", []byte(tt.src))
+			w, err := Parse("big.yml", []byte(tt.src))
 			if err == nil {
 				t.Fatalf("parseWorkflow(big.yml) = %d jobs, want error containing %q", len(w.Jobs), tt.want)
 			}
@@ -311,7 +311,7 @@ func TestParseWorkflowLimits(t *testing.T) {
 		"shared env and steps": "on: push\nenv: &e {A: x, B: y}\njobs:\n  a:\n    runs-on: x\n    env: *e\n    steps: &s [{run: make}, {run: make test}]\n" +
 			"  b:\n    runs-on: x\n    env: *e\n    steps: *s\n  c:\n    runs-on: x\n    steps: *s\n",
 	} {
-		if _, err := parseWorkflow("ok.yml", []byte(ok)); err != nil {
+		if _, err := Parse("ok.yml", []byte(ok)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -347,7 +347,7 @@ func TestGlobMatch(t *testing.T) {
 		{"a*b*c*d*e*f*g", strings.Repeat("a", 40) + "b", false},
 	}
 	for _, tt := range tests {
-		if got := globMatch(tt.pattern, tt.name); got != tt.want {
+		if got := GlobMatch(tt.pattern, tt.name); got != tt.want {
 			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
 	}
@@ -396,7 +396,7 @@ func TestPushMatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.trigger.matches(tt.ref, tt.changed); got != tt.want {
+			if got := tt.trigger.Matches(tt.ref, tt.changed); got != tt.want {
 				t.Errorf("%+v.matches(%q, %q) = %v, want %v", tt.trigger, tt.ref, tt.changed, got, tt.want)
 			}
 		})
@@ -436,7 +436,7 @@ func TestDispatchResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.resolve(tt.in)
+			got, err := d.Resolve(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("resolve(%v): err = %v, want substring %q", tt.in, err, tt.wantErr)
@@ -451,16 +451,16 @@ func TestDispatchResolve(t *testing.T) {
 
 	t.Run("no inputs", func(t *testing.T) {
 		var none *DispatchTrigger
-		if got, err := none.resolve(nil); err != nil || len(got) != 0 {
+		if got, err := none.Resolve(nil); err != nil || len(got) != 0 {
 			t.Errorf("nil.resolve(nil) = %v, %v; want empty", got, err)
 		}
-		if _, err := (&DispatchTrigger{}).resolve(map[string]any{"x": "1"}); err == nil {
+		if _, err := (&DispatchTrigger{}).Resolve(map[string]any{"x": "1"}); err == nil {
 			t.Errorf("resolve with undeclared input: err = nil, want error")
 		}
 	})
 }
 
-func TestIsWorkflowFile(t *testing.T) {
+func TestIsFile(t *testing.T) {
 	tests := []struct {
 		path string
 		want bool
@@ -476,13 +476,13 @@ func TestIsWorkflowFile(t *testing.T) {
 		{".shithub/workflows/", false},
 	}
 	for _, tt := range tests {
-		if got := isWorkflowFile(tt.path); got != tt.want {
+		if got := IsFile(tt.path); got != tt.want {
 			t.Errorf("isWorkflowFile(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }
 
-func FuzzParseWorkflow(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/workflows/*.yml")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
@@ -495,7 +495,7 @@ func FuzzParseWorkflow(f *testing.F) {
 	f.Add([]byte("on:\n  workflow_dispatch:\n    inputs:\n      a: {type: choice, options: [x], default: x}\n"))
 	f.Add([]byte("on: [pull_request, schedule]\njobs:\n  a:\n    runs-on: ${{ matrix.os }}\n    strategy: {matrix: {os: [a, b], include: [{os: c}]}}\n    if: ${{ needs.x.result }}\n    steps: [{id: s, run: '${{ steps.s.outputs.x }}'}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		w, err := parseWorkflow("fuzz.yml", data)
+		w, err := Parse("fuzz.yml", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.yml:") {
 				t.Fatalf("parseWorkflow(fuzz.yml): err = %q, want prefix %q", err, "fuzz.yml:")
@@ -511,17 +511,17 @@ func FuzzParseWorkflow(f *testing.F) {
 			}
 		}
 		// The trigger helpers must cope with whatever the parser accepts.
-		w.Push.matches("refs/heads/main", []string{"a/b.go"})
-		w.Push.matches("refs/tags/v1", nil)
-		w.Dispatch.resolve(nil)
-		w.PullRequest.matches("opened", "main", []string{"a"})
+		w.Push.Matches("refs/heads/main", []string{"a/b.go"})
+		w.Push.Matches("refs/tags/v1", nil)
+		w.Dispatch.Resolve(nil)
+		w.PullRequest.Matches("opened", "main", []string{"a"})
 		for _, j := range w.Jobs {
 			if j.Strategy != nil && j.Strategy.Matrix != nil {
-				evalMatrix(j.Strategy.Matrix, &expr.Env{})
+				EvalMatrix(j.Strategy.Matrix, &expr.Env{})
 			}
 		}
-		// Every problem checkWorkflow reports carries the file name.
-		if _, errs := checkWorkflow("fuzz.yml", data); errs != nil {
+		// Every problem Check reports carries the file name.
+		if _, errs := Check("fuzz.yml", data); errs != nil {
 			t.Fatalf("checkWorkflow found %v where parseWorkflow found none", errs)
 		}
 	})

@@ -1,7 +1,7 @@
 // Action metadata files: parsing action.yml / action.yaml into an
-// actionDef, with `file:line:col: message` errors.
+// ActionDef, with `file:line:col: message` errors.
 
-package main
+package workflow
 
 // The format is GitHub's "Metadata syntax for GitHub Actions"
 // (docs.github.com/en/actions/sharing-automations/creating-actions/
@@ -22,12 +22,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// actionDef is a parsed action.yml.
-type actionDef struct {
+// ActionDef is a parsed action.yml.
+type ActionDef struct {
 	Name, Description string
 	Inputs            []actionInput  // file order
 	Outputs           []actionOutput // file order
-	Runs              actionRuns
+	Runs              ActionRuns
 }
 
 // actionInput is one entry of `inputs`.
@@ -46,8 +46,8 @@ type actionOutput struct {
 	Name, Description, Value string
 }
 
-// actionRuns is `runs`.
-type actionRuns struct {
+// ActionRuns is `runs`.
+type ActionRuns struct {
 	Using string // node16, node20, node24, composite or docker
 
 	// JavaScript actions.
@@ -83,8 +83,8 @@ type actionStep struct {
 // actionNodeVersions are the runs.using values of JavaScript actions.
 var actionNodeVersions = map[string]bool{"node12": true, "node16": true, "node20": true, "node24": true}
 
-// isNode reports whether the action is a JavaScript action.
-func (d *actionDef) isNode() bool { return actionNodeVersions[d.Runs.Using] }
+// IsNode reports whether the action is a JavaScript action.
+func (d *ActionDef) IsNode() bool { return actionNodeVersions[d.Runs.Using] }
 
 // actionError is a located error in an action metadata file.
 type actionError struct {
@@ -109,14 +109,14 @@ func (p *actionParser) errorf(n *yaml.Node, format string, args ...any) error {
 	return &actionError{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 }
 
-// actionMaxFile bounds an action.yml: real ones are a few KiB.
-const actionMaxFile = 1 << 20
+// ActionMaxFile bounds an action.yml: real ones are a few KiB.
+const ActionMaxFile = 1 << 20
 
-// parseActionYAML parses the metadata file named file (for errors).
-func parseActionYAML(file string, data []byte) (*actionDef, error) {
+// ParseActionYAML parses the metadata file named file (for errors).
+func ParseActionYAML(file string, data []byte) (*ActionDef, error) {
 	p := &actionParser{file: file}
-	if len(data) > actionMaxFile {
-		return nil, &actionError{File: file, Msg: fmt.Sprintf("larger than %d bytes", actionMaxFile)}
+	if len(data) > ActionMaxFile {
+		return nil, &actionError{File: file, Msg: fmt.Sprintf("larger than %d bytes", ActionMaxFile)}
 	}
 	root, err := p.decode(data)
 	if err != nil {
@@ -126,7 +126,7 @@ func parseActionYAML(file string, data []byte) (*actionDef, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &actionDef{}
+	d := &ActionDef{}
 	var runs *yaml.Node
 	for _, kv := range pairs {
 		switch kv.key {
@@ -343,8 +343,8 @@ func (p *actionParser) outputs(n *yaml.Node) ([]actionOutput, error) {
 	return out, nil
 }
 
-func (p *actionParser) runs(n *yaml.Node) (actionRuns, error) {
-	var r actionRuns
+func (p *actionParser) runs(n *yaml.Node) (ActionRuns, error) {
+	var r ActionRuns
 	pairs, err := p.mapping(n, "runs")
 	if err != nil {
 		return r, err
@@ -503,7 +503,7 @@ func (p *actionParser) step(n *yaml.Node, where string) (actionStep, error) {
 			uses = kv.v
 			s.Uses, err = p.str(kv.v, what)
 			if err == nil {
-				if _, perr := parseActionRef(s.Uses); perr != nil {
+				if _, perr := ParseActionRef(s.Uses); perr != nil {
 					err = p.errorf(kv.v, "%v", perr)
 				}
 			}

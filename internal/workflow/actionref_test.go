@@ -1,4 +1,4 @@
-package main
+package workflow
 
 import (
 	"strings"
@@ -8,17 +8,17 @@ import (
 func TestParseActionRef(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want actionRef
+		want ActionRef
 		err  string
 	}{
-		{in: "actions/setup-go@v5", want: actionRef{Kind: actionRepo, Owner: "actions", Repo: "setup-go", Ref: "v5"}},
-		{in: "actions/cache/restore@v4", want: actionRef{Kind: actionRepo, Owner: "actions", Repo: "cache", Path: "restore", Ref: "v4"}},
-		{in: "o/r/a/b@0123456789abcdef0123456789abcdef01234567", want: actionRef{Kind: actionRepo, Owner: "o", Repo: "r", Path: "a/b", Ref: "0123456789abcdef0123456789abcdef01234567"}},
-		{in: "dtolnay/rust-toolchain@stable", want: actionRef{Kind: actionRepo, Owner: "dtolnay", Repo: "rust-toolchain", Ref: "stable"}},
-		{in: "o/r@release/v1", want: actionRef{Kind: actionRepo, Owner: "o", Repo: "r", Ref: "release/v1"}},
-		{in: "./.github/actions/build", want: actionRef{Kind: actionLocal, Local: ".github/actions/build"}},
-		{in: "./", want: actionRef{Kind: actionLocal, Local: "."}},
-		{in: "docker://alpine:3.20", want: actionRef{Kind: actionDocker, Image: "alpine:3.20"}},
+		{in: "actions/setup-go@v5", want: ActionRef{Kind: ActionRepo, Owner: "actions", Repo: "setup-go", Ref: "v5"}},
+		{in: "actions/cache/restore@v4", want: ActionRef{Kind: ActionRepo, Owner: "actions", Repo: "cache", Path: "restore", Ref: "v4"}},
+		{in: "o/r/a/b@0123456789abcdef0123456789abcdef01234567", want: ActionRef{Kind: ActionRepo, Owner: "o", Repo: "r", Path: "a/b", Ref: "0123456789abcdef0123456789abcdef01234567"}},
+		{in: "dtolnay/rust-toolchain@stable", want: ActionRef{Kind: ActionRepo, Owner: "dtolnay", Repo: "rust-toolchain", Ref: "stable"}},
+		{in: "o/r@release/v1", want: ActionRef{Kind: ActionRepo, Owner: "o", Repo: "r", Ref: "release/v1"}},
+		{in: "./.github/actions/build", want: ActionRef{Kind: ActionLocal, Local: ".github/actions/build"}},
+		{in: "./", want: ActionRef{Kind: ActionLocal, Local: "."}},
+		{in: "docker://alpine:3.20", want: ActionRef{Kind: ActionDocker, Image: "alpine:3.20"}},
 		{in: "", err: "must name an action"},
 		{in: "actions/checkout", err: "needs a version"},
 		{in: "actions/checkout@", err: "needs a version"},
@@ -36,7 +36,7 @@ func TestParseActionRef(t *testing.T) {
 		{in: "docker://", err: "needs an image"},
 		{in: "docker://-v", err: "needs an image"},
 	} {
-		got, err := parseActionRef(tc.in)
+		got, err := ParseActionRef(tc.in)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parseActionRef(%q) = %+v, %v; want error containing %q", tc.in, got, err, tc.err)
@@ -48,7 +48,7 @@ func TestParseActionRef(t *testing.T) {
 			continue
 		}
 		// String gives back what was written (local paths cleaned).
-		if back, _ := parseActionRef(got.String()); back != got {
+		if back, _ := ParseActionRef(got.String()); back != got {
 			t.Errorf("parseActionRef(%q).String() = %q, which parses to %+v", tc.in, got.String(), back)
 		}
 	}
@@ -77,19 +77,19 @@ func TestActionAllowed(t *testing.T) {
 		{"*", "docker://alpine", true},
 		{"a/b, c/*", "c/d@v1", true},
 	} {
-		pats, err := parseAllowActions(tc.patterns)
+		pats, err := ParseAllowActions(tc.patterns)
 		if err != nil {
 			t.Fatalf("parseAllowActions(%q): %v", tc.patterns, err)
 		}
-		ref, err := parseActionRef(tc.uses)
+		ref, err := ParseActionRef(tc.uses)
 		if err != nil {
 			t.Fatalf("parseActionRef(%q): %v", tc.uses, err)
 		}
-		if got := actionAllowed(pats, ref); got != tc.want {
+		if got := ActionAllowed(pats, ref); got != tc.want {
 			t.Errorf("actionAllowed(%q, %q) = %v, want %v", tc.patterns, tc.uses, got, tc.want)
 		}
 	}
-	if _, err := parseAllowActions("setup-go"); err == nil {
+	if _, err := ParseAllowActions("setup-go"); err == nil {
 		t.Errorf("parseAllowActions(%q) = nil error, want one", "setup-go")
 	}
 }
@@ -113,21 +113,21 @@ func FuzzParseActionRef(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := parseActionRef(s)
+		r, err := ParseActionRef(s)
 		if err != nil {
 			return
 		}
 		switch r.Kind {
-		case actionRepo:
+		case ActionRepo:
 			if strings.HasPrefix(r.Ref, "-") || strings.Contains(r.Path, "..") || r.Owner == "" || r.Repo == "" {
 				t.Fatalf("parseActionRef(%q) = %+v: unsafe", s, r)
 			}
-		case actionLocal:
+		case ActionLocal:
 			if strings.HasPrefix(r.Local, "..") || strings.HasPrefix(r.Local, "/") {
 				t.Fatalf("parseActionRef(%q) = %+v: leaves the workspace", s, r)
 			}
 		}
-		if back, err := parseActionRef(r.String()); err != nil || back != r {
+		if back, err := ParseActionRef(r.String()); err != nil || back != r {
 			t.Fatalf("parseActionRef(%q) = %+v, whose String %q parses to %+v, %v", s, r, r.String(), back, err)
 		}
 	})

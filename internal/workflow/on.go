@@ -1,7 +1,7 @@
 // Workflow triggers: parsing `on` (every event GitHub defines) and matching
 // pushes and pull requests against their filters.
 
-package main
+package workflow
 
 import (
 	"encoding/json"
@@ -41,12 +41,12 @@ type DispatchInput struct {
 	Options                          []string // choice inputs only
 }
 
-// wfEventTypes lists, for every event GitHub defines ("Events that trigger
+// eventTypes lists, for every event GitHub defines ("Events that trigger
 // workflows"), the activity types its `types` filter accepts. nil: the
 // event has no types; "*": any type (repository_dispatch). Only push,
 // pull_request, pull_request_target, schedule and workflow_dispatch fire
 // here; the others parse and never fire.
-var wfEventTypes = map[string][]string{
+var eventTypes = map[string][]string{
 	"branch_protection_rule":      {"created", "edited", "deleted"},
 	"check_run":                   {"created", "rerequested", "completed", "requested_action"},
 	"check_suite":                 {"completed", "requested", "rerequested"},
@@ -69,10 +69,10 @@ var wfEventTypes = map[string][]string{
 	"project_card":                {"created", "moved", "converted", "edited", "deleted"},
 	"project_column":              {"created", "updated", "moved", "deleted"},
 	"public":                      nil,
-	"pull_request":                prTypes,
+	"pull_request":                PullRequestTypes,
 	"pull_request_review":         {"submitted", "edited", "dismissed"},
 	"pull_request_review_comment": {"created", "edited", "deleted"},
-	"pull_request_target":         prTypes,
+	"pull_request_target":         PullRequestTypes,
 	"push":                        nil,
 	"registry_package":            {"published", "updated"},
 	"release":                     {"published", "unpublished", "created", "edited", "deleted", "prereleased", "released"},
@@ -85,7 +85,7 @@ var wfEventTypes = map[string][]string{
 	"workflow_run":                {"completed", "requested", "in_progress"},
 }
 
-var prTypes = []string{"assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened",
+var PullRequestTypes = []string{"assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened",
 	"synchronize", "converted_to_draft", "ready_for_review", "locked", "unlocked", "review_requested",
 	"review_request_removed", "auto_merge_enabled", "auto_merge_disabled", "milestoned", "demilestoned",
 	"enqueued", "dequeued"}
@@ -94,7 +94,7 @@ var prTypes = []string{"assigned", "unassigned", "labeled", "unlabeled", "opened
 var prDefaultTypes = []string{"opened", "synchronize", "reopened"}
 
 // on parses the triggers into w.
-func (p *wfParser) on(w *Workflow, n *yaml.Node) {
+func (p *parser) on(w *Workflow, n *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
 		events, ok := p.items(n, "on")
 		if !ok {
@@ -115,9 +115,9 @@ func (p *wfParser) on(w *Workflow, n *yaml.Node) {
 }
 
 // event adds the trigger named by key, configured by v (nil in list form).
-func (p *wfParser) event(w *Workflow, key, v *yaml.Node) {
+func (p *parser) event(w *Workflow, key, v *yaml.Node) {
 	name := key.Value
-	types, known := wfEventTypes[name]
+	types, known := eventTypes[name]
 	if !known {
 		p.errorf(key, "unknown event %q in on", name)
 		return
@@ -150,7 +150,7 @@ func (p *wfParser) event(w *Workflow, key, v *yaml.Node) {
 // eventFilters checks the configuration of an event that never fires here:
 // null, or a mapping of `types` (when the event has them) and the extra
 // filter keys given.
-func (p *wfParser) eventFilters(n *yaml.Node, name string, types []string, extra ...string) {
+func (p *parser) eventFilters(n *yaml.Node, name string, types []string, extra ...string) {
 	if n == nil || isNull(n) {
 		return
 	}
@@ -177,7 +177,7 @@ func (p *wfParser) eventFilters(n *yaml.Node, name string, types []string, extra
 
 // itemNode returns the i-th item of a list node, or the node itself for a
 // scalar (the single-string form of a list).
-func (p *wfParser) itemNode(n *yaml.Node, i int) *yaml.Node {
+func (p *parser) itemNode(n *yaml.Node, i int) *yaml.Node {
 	if n.Kind == yaml.SequenceNode && i < len(n.Content) {
 		return deref(n.Content[i])
 	}
@@ -185,7 +185,7 @@ func (p *wfParser) itemNode(n *yaml.Node, i int) *yaml.Node {
 }
 
 // patterns parses a branch, tag or path filter list.
-func (p *wfParser) patterns(n *yaml.Node, what string) []string {
+func (p *parser) patterns(n *yaml.Node, what string) []string {
 	list, ok := p.list(n, what)
 	if !ok {
 		return nil
@@ -200,7 +200,7 @@ func (p *wfParser) patterns(n *yaml.Node, what string) []string {
 
 // filterPairs parses the mapping of a push-like event into dst by key and
 // rejects a filter next to its -ignore twin, as GitHub does.
-func (p *wfParser) filterPairs(n *yaml.Node, where string, dst map[string]*[]string) {
+func (p *parser) filterPairs(n *yaml.Node, where string, dst map[string]*[]string) {
 	seen := map[string]bool{}
 	for _, kv := range p.mapping(n, where) {
 		d, ok := dst[kv.key]
@@ -216,7 +216,7 @@ func (p *wfParser) filterPairs(n *yaml.Node, where string, dst map[string]*[]str
 			list, ok := p.list(kv.v, where+".types")
 			if ok {
 				for i, t := range list {
-					if !slices.Contains(prTypes, t) {
+					if !slices.Contains(PullRequestTypes, t) {
 						p.errorf(p.itemNode(kv.v, i), "unknown activity type %q in %s.types", t, where)
 					}
 				}
@@ -228,7 +228,7 @@ func (p *wfParser) filterPairs(n *yaml.Node, where string, dst map[string]*[]str
 	}
 }
 
-func (p *wfParser) push(n *yaml.Node) *PushTrigger {
+func (p *parser) push(n *yaml.Node) *PushTrigger {
 	t := &PushTrigger{}
 	if n == nil || isNull(n) {
 		return t
@@ -240,7 +240,7 @@ func (p *wfParser) push(n *yaml.Node) *PushTrigger {
 	return t
 }
 
-func (p *wfParser) pullRequest(n *yaml.Node, where string) *PullRequestTrigger {
+func (p *parser) pullRequest(n *yaml.Node, where string) *PullRequestTrigger {
 	t := &PullRequestTrigger{}
 	if n == nil || isNull(n) {
 		return t
@@ -253,7 +253,7 @@ func (p *wfParser) pullRequest(n *yaml.Node, where string) *PullRequestTrigger {
 }
 
 // schedule parses `on.schedule`: a list of {cron: "..."}.
-func (p *wfParser) schedule(key, n *yaml.Node) []*cronSchedule {
+func (p *parser) schedule(key, n *yaml.Node) []*Schedule {
 	if n == nil || n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		if n == nil {
 			n = key
@@ -261,7 +261,7 @@ func (p *wfParser) schedule(key, n *yaml.Node) []*cronSchedule {
 		p.errorf(n, "on.schedule must be a non-empty list of {cron: ...}")
 		return nil
 	}
-	var out []*cronSchedule
+	var out []*Schedule
 	for _, c := range n.Content {
 		c = deref(c)
 		for _, kv := range p.mapping(c, "an on.schedule entry") {
@@ -289,7 +289,7 @@ func (p *wfParser) schedule(key, n *yaml.Node) []*cronSchedule {
 
 // workflowCall checks `on.workflow_call` (reusable workflows): inputs,
 // outputs and secrets. It never fires here.
-func (p *wfParser) workflowCall(n *yaml.Node) {
+func (p *parser) workflowCall(n *yaml.Node) {
 	if n == nil || isNull(n) {
 		return
 	}
@@ -369,7 +369,7 @@ func (p *wfParser) workflowCall(n *yaml.Node) {
 	}
 }
 
-func (p *wfParser) dispatch(n *yaml.Node) *DispatchTrigger {
+func (p *parser) dispatch(n *yaml.Node) *DispatchTrigger {
 	d := &DispatchTrigger{}
 	if n == nil || isNull(n) {
 		return d
@@ -393,7 +393,7 @@ func (p *wfParser) dispatch(n *yaml.Node) *DispatchTrigger {
 	return d
 }
 
-func (p *wfParser) input(name string, n *yaml.Node) DispatchInput {
+func (p *parser) input(name string, n *yaml.Node) DispatchInput {
 	in := DispatchInput{Name: name, Type: "string"}
 	if isNull(n) {
 		return in
@@ -446,7 +446,7 @@ func (p *wfParser) input(name string, n *yaml.Node) DispatchInput {
 // changed the given files triggers the workflow. changed == nil means the
 // changed files are unknown (a new branch, say), in which case paths filters
 // match. A nil trigger matches nothing.
-func (p *PushTrigger) matches(ref string, changed []string) bool {
+func (p *PushTrigger) Matches(ref string, changed []string) bool {
 	if p == nil {
 		return false
 	}
@@ -477,7 +477,7 @@ func (p *PushTrigger) matches(ref string, changed []string) bool {
 // matches reports whether a pull request event of type action, into the
 // base branch base (a name, not a ref), changing the given files, triggers
 // the workflow. changed == nil means unknown: paths filters match.
-func (t *PullRequestTrigger) matches(action, base string, changed []string) bool {
+func (t *PullRequestTrigger) Matches(action, base string, changed []string) bool {
 	if t == nil {
 		return false
 	}
@@ -514,18 +514,28 @@ func matchPatterns(patterns []string, name string) bool {
 	matched := false
 	for _, pat := range patterns {
 		rest, neg := strings.CutPrefix(pat, "!")
-		if globMatch(rest, name) {
+		if GlobMatch(rest, name) {
 			matched = !neg
 		}
 	}
 	return matched
 }
 
-// globMatch reports whether name matches pattern, where `*` matches any run
+// RefName shortens refs/heads/x and refs/tags/x to x.
+func RefName(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/"} {
+		if r, ok := strings.CutPrefix(ref, p); ok {
+			return r
+		}
+	}
+	return ref
+}
+
+// GlobMatch reports whether name matches pattern, where `*` matches any run
 // of characters except `/`, `**` any run including `/`, and `?` one
 // character other than `/`. As on GitHub, `**/` may also match nothing, so
 // `**/x` matches "x". A leading `!` is not special here; see matchPatterns.
-func globMatch(pattern, name string) bool {
+func GlobMatch(pattern, name string) bool {
 	const (
 		lit = iota
 		one
@@ -599,7 +609,7 @@ func globMatch(pattern, name string) bool {
 // resolve validates the inputs of a dispatch request against the declared
 // ones and returns every declared input's value, defaults filled in. Values
 // may be strings, booleans or numbers, as they arrive from JSON.
-func (d *DispatchTrigger) resolve(in map[string]any) (map[string]string, error) {
+func (d *DispatchTrigger) Resolve(in map[string]any) (map[string]string, error) {
 	var decls []DispatchInput
 	if d != nil {
 		decls = d.Inputs

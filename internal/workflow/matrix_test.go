@@ -1,4 +1,4 @@
-package main
+package workflow
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 // matrixShow renders legs as "{k: v, k: v}" lines, like GitHub's docs.
-func matrixShow(legs []matrixLeg) string {
+func matrixShow(legs []MatrixLeg) string {
 	var b strings.Builder
 	for _, l := range legs {
 		b.WriteString("{")

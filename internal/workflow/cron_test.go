@@ -1,4 +1,4 @@
-package main
+package workflow
 
 import (
 	"strings"
@@ -99,14 +99,14 @@ func TestCronMatches(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cronParse(%q) = %v", tt.spec, err)
 		}
-		if got := c.matches(cronTime(tt.at)); got != tt.want {
+		if got := c.Matches(cronTime(tt.at)); got != tt.want {
 			t.Errorf("cronParse(%q).matches(%s) = %v, want %v", tt.spec, tt.at, got, tt.want)
 		}
 	}
 	// Evaluated in UTC whatever the location of t.
 	c, _ := cronParse("0 12 * * *")
 	loc := time.FixedZone("X", 5*3600)
-	if !c.matches(time.Date(2024, 3, 1, 17, 0, 0, 0, loc)) {
+	if !c.Matches(time.Date(2024, 3, 1, 17, 0, 0, 0, loc)) {
 		t.Errorf("matches ignores UTC conversion")
 	}
 }
@@ -159,12 +159,12 @@ func FuzzCron(f *testing.F) {
 		if n.IsZero() {
 			return
 		}
-		if !n.After(after) || !c.matches(n) || n.Second() != 0 {
+		if !n.After(after) || !c.Matches(n) || n.Second() != 0 {
 			t.Fatalf("cronParse(%q).next(%v) = %v: not a later matching minute", s, after, n)
 		}
 		// No matching minute was skipped in the first day.
 		for m := after.Truncate(time.Minute).Add(time.Minute); m.Before(n) && m.Before(after.Add(24*time.Hour)); m = m.Add(time.Minute) {
-			if c.matches(m) {
+			if c.Matches(m) {
 				t.Fatalf("cronParse(%q).next(%v) = %v, but %v matches", s, after, n, m)
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package workflow
 
 // on.schedule cron expressions, as GitHub documents them ("Events that trigger
 // workflows", schedule): POSIX cron, five fields
@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-type cronSchedule struct {
+type Schedule struct {
 	minute, hour, dom, month, dow uint64
 	domStar, dowStar              bool
 	spec                          string
@@ -48,7 +48,7 @@ var cronFields = [5]cronField{
 }
 
 // cronParse parses a five-field cron expression.
-func cronParse(s string) (*cronSchedule, error) {
+func cronParse(s string) (*Schedule, error) {
 	if len(s) > 1000 {
 		return nil, fmt.Errorf("cron expression is too long (%d bytes)", len(s))
 	}
@@ -59,7 +59,7 @@ func cronParse(s string) (*cronSchedule, error) {
 	if len(parts) != 5 {
 		return nil, fmt.Errorf("cron expression %q has %d fields, want 5 (minute hour day-of-month month day-of-week)", s, len(parts))
 	}
-	c := &cronSchedule{spec: s}
+	c := &Schedule{spec: s}
 	var sets [5]uint64
 	for i, p := range parts {
 		set, err := cronParseField(p, cronFields[i])
@@ -175,10 +175,10 @@ func cronNumber(s string) (int, bool) {
 	return n, true
 }
 
-func (c *cronSchedule) String() string { return c.spec }
+func (c *Schedule) String() string { return c.spec }
 
 // matches reports whether the schedule fires in t's minute (in UTC).
-func (c *cronSchedule) matches(t time.Time) bool {
+func (c *Schedule) Matches(t time.Time) bool {
 	t = t.UTC()
 	return c.minute&(1<<uint(t.Minute())) != 0 &&
 		c.hour&(1<<uint(t.Hour())) != 0 &&
@@ -186,7 +186,7 @@ func (c *cronSchedule) matches(t time.Time) bool {
 		c.dayMatches(t)
 }
 
-func (c *cronSchedule) dayMatches(t time.Time) bool {
+func (c *Schedule) dayMatches(t time.Time) bool {
 	d := c.dom&(1<<uint(t.Day())) != 0
 	w := c.dow&(1<<uint(t.Weekday())) != 0
 	if c.domStar || c.dowStar {
@@ -197,7 +197,7 @@ func (c *cronSchedule) dayMatches(t time.Time) bool {
 
 // next returns the first minute strictly after `after` at which the schedule
 // fires, in UTC, or the zero time if it never fires (e.g. "0 0 30 2 *").
-func (c *cronSchedule) next(after time.Time) time.Time {
+func (c *Schedule) next(after time.Time) time.Time {
 	t := after.UTC().Truncate(time.Minute).Add(time.Minute)
 	// Any satisfiable schedule fires within 8 years (Feb 29 across 2100).
 	limit := t.AddDate(9, 0, 0)
