@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/workflow"
 )
@@ -119,11 +120,11 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 		// Docker action's files are copied out when it is built.
 		data, err := j.readContainerFile(path.Join(la.path, "action.yml"))
 		name := "action.yml"
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, apperr.ErrNotFound) {
 			data, err = j.readContainerFile(path.Join(la.path, "action.yaml"))
 			name = "action.yaml"
 		}
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, apperr.ErrNotFound) {
 			return nil, fmt.Errorf("%s has no action.yml or action.yaml (did a checkout step run first?)", ref)
 		}
 		if err != nil {
@@ -175,7 +176,7 @@ func (j *execJob) readContainerFile(p string) ([]byte, error) {
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if strings.Contains(msg, "Could not find the file") || strings.Contains(msg, "No such container:path") {
-			return nil, errNotFound
+			return nil, apperr.ErrNotFound
 		}
 		return nil, &dockerError{cmd: "cp", stderr: msg, err: err}
 	}
@@ -183,7 +184,7 @@ func (j *execJob) readContainerFile(p string) ([]byte, error) {
 	for {
 		h, err := tr.Next()
 		if err != nil {
-			return nil, errNotFound
+			return nil, apperr.ErrNotFound
 		}
 		if h.Typeflag == tar.TypeReg {
 			return io.ReadAll(io.LimitReader(tr, workflow.ActionMaxFile+1))

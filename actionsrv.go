@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -293,7 +294,7 @@ func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*artifactReco
 // caller may read; anything else is not found.
 func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*artifactRecord, *Run, error) {
 	if s.runtime == nil {
-		return nil, nil, errNotFound
+		return nil, nil, apperr.ErrNotFound
 	}
 	id, err := pathID(r, idName)
 	if err != nil {
@@ -301,7 +302,7 @@ func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*arti
 	}
 	a, err := s.runtime.artifacts.Get(r.Context(), id)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (a.RepoID != repo.ID || a.Status != artifactStatusFinal) {
-		return nil, nil, errNotFound
+		return nil, nil, apperr.ErrNotFound
 	}
 	if err != nil {
 		return nil, nil, err
@@ -339,7 +340,7 @@ func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if !a.ExpiresAt.After(s.store.now()) {
-		return &appError{Code: codeGone, Msg: "artifact has expired"}
+		return &apperr.Error{Code: apperr.Gone, Msg: "artifact has expired"}
 	}
 	// As GitHub's: a 302 to a short-lived signed link that needs no token
 	// (go-github's DownloadArtifact expects the redirect). The link is on
@@ -356,10 +357,10 @@ func (s *server) serveArtifactZip(w http.ResponseWriter, r *http.Request, repo *
 		return err
 	}
 	if !a.ExpiresAt.After(s.store.now()) {
-		return &appError{Code: codeGone, Msg: "artifact has expired"}
+		return &apperr.Error{Code: apperr.Gone, Msg: "artifact has expired"}
 	}
 	if err := s.runtime.artifacts.ServeZip(w, r, a.ID); errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
+		return apperr.ErrNotFound
 	} else if err != nil {
 		return err
 	}
@@ -378,7 +379,7 @@ func (s *server) handleWebArtifact(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if a.RunID != run.ID {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	return s.serveArtifactZip(w, r, repo)
 }
@@ -420,7 +421,7 @@ func byteSize(n int64) string {
 
 // workflow.ActionRepo is the git directory of a repository on this server that a
 // job of repository forRepo (OWNER/NAME) may use as an action: a public
-// one, or a private one of the same owner. Anything else is errNotFound,
+// one, or a private one of the same owner. Anything else is apperr.ErrNotFound,
 // so the name falls through to --actions-url.
 func (s *Store) actionRepo(ctx context.Context, owner, name, forRepo string) (string, error) {
 	repo, err := s.repoByName(ctx, owner, name)
@@ -430,7 +431,7 @@ func (s *Store) actionRepo(ctx context.Context, owner, name, forRepo string) (st
 	if repo.Private {
 		forOwner, _, _ := strings.Cut(forRepo, "/")
 		if forOwner == "" || forOwner != repo.Owner {
-			return "", errNotFound
+			return "", apperr.ErrNotFound
 		}
 	}
 	return repo.GitDir, nil

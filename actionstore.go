@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -33,7 +34,7 @@ type actionStore struct {
 	dir    string // <data-dir>/actions
 	source string // --actions-url: https://host[/prefix] or file:///dir
 	// local finds a repository registered on this server, for the job of
-	// repository forRepo (OWNER/NAME); errNotFound when there is none (or it
+	// repository forRepo (OWNER/NAME); apperr.ErrNotFound when there is none (or it
 	// is private to another owner). nil on a remote runner.
 	local func(ctx context.Context, owner, repo, forRepo string) (gitDir string, err error)
 
@@ -100,7 +101,7 @@ func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, for
 		if err == nil {
 			return actionSource{url: dir, show: "this server's " + ref.Owner + "/" + ref.Repo}, nil
 		}
-		if !errors.Is(err, errNotFound) {
+		if !errors.Is(err, apperr.ErrNotFound) {
 			return actionSource{}, err
 		}
 	}
@@ -110,7 +111,7 @@ func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, for
 				return actionSource{url: c, show: "file://" + c}, nil
 			}
 		}
-		return actionSource{}, notFoundf("action %s/%s is neither on this server nor in %s (looked for %s/%s[.git])",
+		return actionSource{}, apperr.NotFoundf("action %s/%s is neither on this server nor in %s (looked for %s/%s[.git])",
 			ref.Owner, ref.Repo, s.source, ref.Owner, ref.Repo)
 	}
 	u := s.source + "/" + url.PathEscape(ref.Owner) + "/" + url.PathEscape(ref.Repo)
@@ -121,7 +122,7 @@ func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, for
 // repository forRepo ("" from the command line).
 func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, forRepo string) (*fetchedAction, error) {
 	if ref.Kind != workflow.ActionRepo {
-		return nil, invalidf("%s is not a repository action", ref)
+		return nil, apperr.Invalidf("%s is not a repository action", ref)
 	}
 	owner, repo := strings.ToLower(ref.Owner), strings.ToLower(ref.Repo)
 	l := s.repoLock(owner + "/" + repo)
@@ -153,7 +154,7 @@ func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, forRepo
 	if ref.Path != "" {
 		fa.Dir = filepath.Join(fa.Root, filepath.FromSlash(ref.Path))
 		if fi, err := os.Stat(fa.Dir); err != nil || !fi.IsDir() {
-			return nil, notFoundf("%s: %s has no directory %s at %.12s", ref, src.show, ref.Path, fa.SHA)
+			return nil, apperr.NotFoundf("%s: %s has no directory %s at %.12s", ref, src.show, ref.Path, fa.SHA)
 		}
 	}
 	return fa, nil
@@ -171,11 +172,11 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 		// (GitHub does); else fetch every branch and tag and look.
 		if _, err := s.gitFetch(ctx, bare, src, want); err != nil {
 			if _, err := s.gitFetch(ctx, bare, src, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
-				return "", unavailablef("%s: cannot fetch from %s: %v", ref, src.show, gitMessage(err))
+				return "", apperr.Unavailablef("%s: cannot fetch from %s: %v", ref, src.show, gitMessage(err))
 			}
 		}
 		if have, _ := bare.resolve(ctx, want); have != want {
-			return "", notFoundf("%s: no commit %s in %s", ref, want, src.show)
+			return "", apperr.NotFoundf("%s: no commit %s in %s", ref, want, src.show)
 		}
 		return want, nil
 	}
@@ -189,10 +190,10 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 				return have, nil
 			}
 		}
-		return "", unavailablef("%s: cannot reach %s: %v", ref, src.show, gitMessage(err))
+		return "", apperr.Unavailablef("%s: cannot reach %s: %v", ref, src.show, gitMessage(err))
 	}
 	if full == "" {
-		return "", notFoundf("%s: %s has no tag or branch %q (a commit id must be all 40 hex digits)", ref, src.show, want)
+		return "", apperr.NotFoundf("%s: %s has no tag or branch %q (a commit id must be all 40 hex digits)", ref, src.show, want)
 	}
 	if have, _ := bare.resolve(ctx, sha); have == sha {
 		// Keep the ref, so a later offline job finds it.
@@ -202,7 +203,7 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 		return sha, nil
 	}
 	if _, err := s.gitFetch(ctx, bare, src, "+"+full+":"+full); err != nil {
-		return "", unavailablef("%s: cannot fetch %s from %s: %v", ref, full, src.show, gitMessage(err))
+		return "", apperr.Unavailablef("%s: cannot fetch %s from %s: %v", ref, full, src.show, gitMessage(err))
 	}
 	have, err := bare.resolve(ctx, full)
 	if err != nil {
@@ -211,7 +212,7 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 	// The commit we fetched must be the one the source advertised: the
 	// tag may have moved between ls-remote and fetch.
 	if have != sha {
-		return "", conflictf("%s: %s moved while it was fetched (%s, then %s); try again", ref, full, sha, have)
+		return "", apperr.Conflictf("%s: %s moved while it was fetched (%s, then %s); try again", ref, full, sha, have)
 	}
 	return sha, nil
 }
@@ -311,5 +312,5 @@ func actionMetadata(dir, name string) (*workflow.ActionDef, error) {
 		}
 		return workflow.ParseActionYAML(name+"/"+f, data)
 	}
-	return nil, notFoundf("%s has no action.yml or action.yaml", name)
+	return nil, apperr.NotFoundf("%s has no action.yml or action.yaml", name)
 }

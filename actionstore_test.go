@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -93,9 +94,9 @@ func TestActionStoreFetch(t *testing.T) {
 		code error
 		msg  string
 	}{
-		{"acme/hello@v9", errUnavailable, "cannot reach"}, // offline and never fetched
-		{"acme/nothere@v1", errNotFound, "is neither on this server nor in file://"},
-		{"acme/hello/nodir@" + sha1, errNotFound, "has no directory nodir"},
+		{"acme/hello@v9", apperr.ErrUnavailable, "cannot reach"}, // offline and never fetched
+		{"acme/nothere@v1", apperr.ErrNotFound, "is neither on this server nor in file://"},
+		{"acme/hello/nodir@" + sha1, apperr.ErrNotFound, "has no directory nodir"},
 	} {
 		ref, _ := workflow.ParseActionRef(tc.uses)
 		_, err := st.fetch(ctx, ref, "")
@@ -110,10 +111,10 @@ func TestActionStoreMissingRef(t *testing.T) {
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
 	ref, _ := workflow.ParseActionRef("acme/hello@v2")
 	_, err := st.fetch(context.Background(), ref, "")
-	if !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
+	if !errors.Is(err, apperr.ErrNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
 		t.Errorf("fetch acme/hello@v2: %v", err)
 	}
-	if _, err := actionMetadata(t.TempDir(), "x/y@v1"); !errors.Is(err, errNotFound) {
+	if _, err := actionMetadata(t.TempDir(), "x/y@v1"); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("actionMetadata of an empty directory: %v", err)
 	}
 }
@@ -130,7 +131,7 @@ func TestActionStoreLocalFirst(t *testing.T) {
 		if owner == "acme" && repo == "hello" {
 			return localDir, nil
 		}
-		return "", errNotFound
+		return "", apperr.ErrNotFound
 	}
 	ref, _ := workflow.ParseActionRef("acme/hello@v1")
 	fa, err := st.fetch(context.Background(), ref, "alice/app")

@@ -13,6 +13,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"shithub-actions/internal/apperr"
 )
 
 // ---- the lifecycle API ----
@@ -44,7 +46,7 @@ func (s *server) writableRun(r *http.Request, user *User, runID int64) (*Run, *R
 		return nil, nil, err
 	}
 	if p < permWrite {
-		return nil, nil, errNotFound
+		return nil, nil, apperr.ErrNotFound
 	}
 	return run, repo, nil
 }
@@ -151,7 +153,7 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	}
 	if user.Job != nil {
 		// GitHub's loop rule: a push made with a GITHUB_TOKEN starts no run.
-		return forbiddenf("a push made with a GITHUB_TOKEN starts no runs")
+		return apperr.Forbiddenf("a push made with a GITHUB_TOKEN starts no runs")
 	}
 	var body struct {
 		Ref    string `json:"ref"`
@@ -283,7 +285,7 @@ func (s *server) pathRun(r *http.Request, repo *Repo) (*Run, error) {
 		return nil, err
 	}
 	if run.RepoID != repo.ID {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	return run, nil
 }
@@ -362,7 +364,7 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.Capacity != nil && *body.Capacity < 0 {
-		return malformedf("capacity must not be negative")
+		return apperr.Malformedf("capacity must not be negative")
 	}
 	labels := narrowLabels(rn.Labels, body.Labels)
 	if body.Capacity != nil && *body.Capacity == 0 {
@@ -428,14 +430,14 @@ func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if body.Seq < 1 {
-		return malformedf("seq must be 1 or more")
+		return apperr.Malformedf("seq must be 1 or more")
 	}
 	data, err := base64.StdEncoding.DecodeString(body.Data)
 	if err != nil {
-		return malformedf("data must be base64: %v", err)
+		return apperr.Malformedf("data must be base64: %v", err)
 	}
 	if len(data) > maxLogChunk {
-		return malformedf("a log chunk may carry at most %d bytes", maxLogChunk)
+		return apperr.Malformedf("a log chunk may carry at most %d bytes", maxLogChunk)
 	}
 	if err := s.store.appendLog(r.Context(), rn.ID, id, body.StepID, body.Seq, data); err != nil {
 		return err
@@ -468,7 +470,7 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if body.Outputs != nil || body.EnvironmentURL != "" {
-		return malformedf("a step status has no outputs or environment_url")
+		return apperr.Malformedf("a step status has no outputs or environment_url")
 	}
 	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
@@ -558,7 +560,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if job.Status != statusRunning {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	run, err := s.store.runByID(r.Context(), job.RunID)
 	if err != nil {
@@ -580,7 +582,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !(r.Method == http.MethodGet && p == "info/refs" && r.URL.Query().Get("service") == "git-upload-pack") &&
 		!(r.Method == http.MethodPost && p == "git-upload-pack") {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	gitPath, err := exec.LookPath("git")
 	if err != nil {

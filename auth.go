@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 const (
@@ -52,16 +54,16 @@ func credentials(r *http.Request) (secret string, ok bool) {
 // Authentication failures. Unknown and malformed tokens share one message,
 // so a caller cannot tell a well-formed guess from a typo.
 var (
-	errAuthRequired       = &appError{Code: codeUnauthenticated, Msg: "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
-	errRunnerAuthRequired = &appError{Code: codeUnauthenticated, Msg: "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
-	errBadToken           = &appError{Code: codeUnauthenticated, Msg: "bad credentials"}
-	errTokenExpired       = &appError{Code: codeUnauthenticated, Msg: "token expired"}
-	errTokenRevoked       = &appError{Code: codeUnauthenticated, Msg: "token revoked"}
-	errRunnerRevoked      = &appError{Code: codeUnauthenticated, Msg: "runner revoked"}
+	errAuthRequired       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
+	errRunnerAuthRequired = &apperr.Error{Code: apperr.Unauthenticated, Msg: "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
+	errBadToken           = &apperr.Error{Code: apperr.Unauthenticated, Msg: "bad credentials"}
+	errTokenExpired       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired"}
+	errTokenRevoked       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token revoked"}
+	errRunnerRevoked      = &apperr.Error{Code: apperr.Unauthenticated, Msg: "runner revoked"}
 )
 
 // errLacksScope refuses a valid token that does not grant scope.
-func errLacksScope(scope string) error { return forbiddenf("token lacks the %s scope", scope) }
+func errLacksScope(scope string) error { return apperr.Forbiddenf("token lacks the %s scope", scope) }
 
 // authUser authenticates the request's PAT. It returns nil, nil, nil when
 // the request carries no credentials (anonymous).
@@ -89,7 +91,7 @@ func (s *server) tokenUser(ctx context.Context, secret string) (*User, *Token, e
 		return nil, nil, errBadToken
 	}
 	t, u, err := s.store.tokenBySecret(ctx, secret)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil, errBadToken
 	}
 	if err != nil {
@@ -137,7 +139,7 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 		return nil, errBadToken
 	}
 	rn, err := s.store.runnerBySecret(r.Context(), secret)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, errBadToken
 	}
 	if err == nil && rn.Revoked {
@@ -179,7 +181,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 		return &webViewer{}, nil
 	}
 	u, csrf, scopes, err := s.store.webSession(r.Context(), c.Value)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		if w != nil {
 			s.setSessionCookie(w, r, "", -1)
 		}
@@ -230,9 +232,9 @@ func (s *server) sameOrigin(r *http.Request) bool {
 }
 
 var (
-	errCrossOrigin = &appError{Code: codeForbidden, Msg: "cross-origin form posts are refused"}
-	errSignInFirst = &appError{Code: codeForbidden, Msg: "sign in first"}
-	errBadCSRF     = &appError{Code: codeForbidden, Msg: "the form has expired or did not come from this site; reload the page and try again"}
+	errCrossOrigin = &apperr.Error{Code: apperr.Forbidden, Msg: "cross-origin form posts are refused"}
+	errSignInFirst = &apperr.Error{Code: apperr.Forbidden, Msg: "sign in first"}
+	errBadCSRF     = &apperr.Error{Code: apperr.Forbidden, Msg: "the form has expired or did not come from this site; reload the page and try again"}
 )
 
 // formViewer checks a state-changing form post: same origin, a browser
@@ -243,7 +245,7 @@ func (s *server) formViewer(w http.ResponseWriter, r *http.Request) (*webViewer,
 		return nil, errCrossOrigin
 	}
 	if _, ok := credentials(r); ok {
-		return nil, forbiddenf("forms take a signed-in session, not a token; use the API")
+		return nil, apperr.Forbiddenf("forms take a signed-in session, not a token; use the API")
 	}
 	v, err := s.viewer(w, r)
 	if err != nil {
@@ -375,7 +377,7 @@ func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token
 		return nil, nil, errBadLogin
 	}
 	u, t, err := s.tokenUser(r.Context(), secret)
-	if errorCode(err) == codeUnauthenticated {
+	if errorCode(err) == apperr.Unauthenticated {
 		return nil, nil, errBadLogin
 	}
 	if err != nil {

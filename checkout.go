@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 )
 
@@ -266,7 +267,7 @@ func checkoutTarget(ctx context.Context, job *claimedJob, spec checkoutSpec, rep
 			}
 		}
 		if sha == "" {
-			return "", "", "", notFoundf("checkout: %s has no default branch (an empty repository?)", repoName)
+			return "", "", "", apperr.NotFoundf("checkout: %s has no default branch (an empty repository?)", repoName)
 		}
 		return sha, branch, "", nil
 	case shaRE.MatchString(strings.ToLower(ref)):
@@ -292,7 +293,7 @@ func checkoutTarget(ctx context.Context, job *claimedJob, spec checkoutSpec, rep
 			return s, branch, tag, nil
 		}
 	}
-	return "", "", "", notFoundf("checkout: %q is neither a branch nor a tag of %s", ref, repoName)
+	return "", "", "", apperr.NotFoundf("checkout: %q is neither a branch nor a tag of %s", ref, repoName)
 }
 
 // checkoutSubmodules checks out dir's submodules at the commits its tree
@@ -303,7 +304,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 	resolve func(ctx context.Context, repo string) (gitRemote, error),
 	git func(env []string, args ...string) (string, error), display func(string) string, level int) error {
 	if level > actionMaxDepth {
-		return invalidf("submodules nest more than %d deep", actionMaxDepth)
+		return apperr.Invalidf("submodules nest more than %d deep", actionMaxDepth)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".gitmodules")); err != nil {
 		return nil

@@ -27,6 +27,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -573,11 +574,11 @@ func (s *Store) writeFailed(err error) error {
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_FULL:
 		s.metrics.dbFull.Add(1)
-		return &appError{Code: codeUnavailable, Err: err,
+		return &apperr.Error{Code: apperr.Unavailable, Err: err,
 			Msg: "the disk holding the database is full: changes are refused until space is freed (reads still work)"}
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		s.metrics.dbBusy.Add(1)
-		return &appError{Code: codeUnavailable, Err: err, Msg: "the database is busy: try again"}
+		return &apperr.Error{Code: apperr.Unavailable, Err: err, Msg: "the database is busy: try again"}
 	}
 	return err
 }
@@ -599,7 +600,7 @@ func msTime(v sql.NullInt64) time.Time {
 
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	return err
 }
@@ -631,7 +632,7 @@ func mustAffectOne(res sql.Result, err error) error {
 		return err
 	}
 	if n != 1 {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	return nil
 }
@@ -726,7 +727,7 @@ func (s *Store) createUser(ctx context.Context, name string) (*User, error) {
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO users (name, created_at) VALUES (?, ?)", name, s.nowMS())
 		if isUniqueErr(err) {
-			return conflictf("user %q already exists", name)
+			return apperr.Conflictf("user %q already exists", name)
 		}
 		if err != nil {
 			return err
@@ -787,7 +788,7 @@ func (s *Store) createRepoOn(ctx context.Context, owner *User, name, gitDir stri
 		res, err := tx.Exec("INSERT INTO repos (owner_id, name, git_dir, private, created_at, default_branch) VALUES (?, ?, ?, ?, ?, ?)",
 			owner.ID, name, gitDir, private, s.nowMS(), defaultBranch)
 		if isUniqueErr(err) {
-			return conflictf("repository %s/%s already exists", owner.Name, name)
+			return apperr.Conflictf("repository %s/%s already exists", owner.Name, name)
 		}
 		if err != nil {
 			return err
@@ -987,7 +988,7 @@ func (s *Store) createRunner(ctx context.Context, name string, labels []string) 
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
 			name, secretHash(secret), jsonText(labels), s.nowMS())
 		if isUniqueErr(err) {
-			return conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
+			return apperr.Conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
 		if err != nil {
 			return err
@@ -1626,7 +1627,7 @@ func jobByID(ctx context.Context, q querier, id int64) (*Job, error) {
 func (s *Store) jobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.rd, id) }
 
 // jobOf loads job id if it belongs to repository repoID and, when runID is
-// not 0, to that run. Any other job is errNotFound: ids are global and must
+// not 0, to that run. Any other job is apperr.ErrNotFound: ids are global and must
 // not be enumerable through another repository's paths.
 func (s *Store) jobOf(ctx context.Context, repoID, runID, id int64) (*Job, error) {
 	j, err := s.jobByID(ctx, id)
@@ -1634,14 +1635,14 @@ func (s *Store) jobOf(ctx context.Context, repoID, runID, id int64) (*Job, error
 		return nil, err
 	}
 	if runID != 0 && j.RunID != runID {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	var owner int64
 	if err := s.db.QueryRowContext(ctx, "SELECT repo_id FROM runs WHERE id = ?", j.RunID).Scan(&owner); err != nil {
 		return nil, notFound(err)
 	}
 	if owner != repoID {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	return j, nil
 }
@@ -1817,7 +1818,7 @@ func (s *Store) webCreateSession(ctx context.Context, userID, tokenID int64, ttl
 }
 
 // webSession finds the user, CSRF token and scopes of an unexpired session
-// whose token is neither revoked nor expired; errNotFound when there is
+// whose token is neither revoked nor expired; apperr.ErrNotFound when there is
 // none. A session has the scopes of the token it was signed in with.
 func (s *Store) webSession(ctx context.Context, id string) (*User, string, []string, error) {
 	u := &User{}

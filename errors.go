@@ -1,5 +1,5 @@
-// The domain's error vocabulary and its three mappings: HTTP status,
-// CLI exit status, and whether the executor stops retrying.
+// The error vocabulary's mappings at the edges: HTTP status and CLI exit
+// status. The vocabulary itself is package apperr.
 
 package main
 
@@ -7,100 +7,27 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"shithub-actions/internal/apperr"
 )
-
-// errCode is the domain's small error vocabulary. The Store, git, trigger
-// and workflow code say what went wrong in these words; each edge maps them
-// once: httpStatus for the API and pages, exitCode for the CLI, and
-// stopRetrying for the executor.
-type errCode uint8
-
-const (
-	codeInternal        errCode = iota // a bug or an unexpected failure: retry, log, say "internal error"
-	codeInvalid                        // the input breaks a rule of the domain
-	codeMalformed                      // the request cannot even be read (bad JSON, bad query)
-	codeNotFound                       // no such thing, or one the caller may not see
-	codeConflict                       // the thing is in a state that forbids the change
-	codeForbidden                      // the caller is known and may not do this
-	codeUnauthenticated                // no, or bad, credentials
-	codeTooLarge                       // the input is over a size limit
-	codeUnavailable                    // a dependency is down or busy: try again later
-	codeGone                           // the thing existed and is gone for good (an expired artifact)
-)
-
-// appError is an error in the domain's vocabulary. Msg is what a client or
-// user is told; Err, when set, is the cause for the log.
-type appError struct {
-	Code errCode
-	Msg  string
-	Err  error
-}
-
-func (e *appError) Error() string {
-	if e.Msg == "" && e.Err != nil {
-		return e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *appError) Unwrap() error { return e.Err }
-
-// Is makes errors.Is(err, errNotFound) true for every not-found error, and
-// likewise for the other code-only sentinels below.
-func (e *appError) Is(target error) bool {
-	t, ok := target.(*appError)
-	return ok && t.sentinel() && t.Code == e.Code
-}
-
-func (e *appError) sentinel() bool {
-	for _, s := range sentinels {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	errNotFound    = &appError{Code: codeNotFound, Msg: "not found"}
-	errConflict    = &appError{Code: codeConflict, Msg: "conflict"}
-	errInvalid     = &appError{Code: codeInvalid, Msg: "invalid"}
-	errForbidden   = &appError{Code: codeForbidden, Msg: "forbidden"}
-	errUnavailable = &appError{Code: codeUnavailable, Msg: "unavailable"}
-
-	sentinels = []*appError{errNotFound, errConflict, errInvalid, errForbidden, errUnavailable}
-)
-
-func newError(code errCode, format string, args ...any) error {
-	return &appError{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
-func notFoundf(format string, args ...any) error  { return newError(codeNotFound, format, args...) }
-func conflictf(format string, args ...any) error  { return newError(codeConflict, format, args...) }
-func invalidf(format string, args ...any) error   { return newError(codeInvalid, format, args...) }
-func forbiddenf(format string, args ...any) error { return newError(codeForbidden, format, args...) }
-func malformedf(format string, args ...any) error { return newError(codeMalformed, format, args...) }
-func unavailablef(format string, args ...any) error {
-	return newError(codeUnavailable, format, args...)
-}
 
 // errorCode is err's code; errors outside the vocabulary are internal.
-func errorCode(err error) errCode {
-	var ae *appError
+func errorCode(err error) apperr.Code {
+	var ae *apperr.Error
 	if errors.As(err, &ae) {
 		return ae.Code
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return codeTooLarge
+		return apperr.TooLarge
 	}
-	return codeInternal
+	return apperr.Internal
 }
 
 // errorMessage is what a client may be told of err: the domain's message,
 // never an internal error's text.
 func errorMessage(err error) string {
-	var ae *appError
+	var ae *apperr.Error
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
@@ -112,25 +39,25 @@ func errorMessage(err error) string {
 }
 
 // httpStatus maps a code to the status the API and the pages answer with.
-func httpStatus(c errCode) int {
+func httpStatus(c apperr.Code) int {
 	switch c {
-	case codeInvalid:
+	case apperr.Invalid:
 		return http.StatusUnprocessableEntity
-	case codeMalformed:
+	case apperr.Malformed:
 		return http.StatusBadRequest
-	case codeNotFound:
+	case apperr.NotFound:
 		return http.StatusNotFound
-	case codeConflict:
+	case apperr.Conflict:
 		return http.StatusConflict
-	case codeForbidden:
+	case apperr.Forbidden:
 		return http.StatusForbidden
-	case codeUnauthenticated:
+	case apperr.Unauthenticated:
 		return http.StatusUnauthorized
-	case codeTooLarge:
+	case apperr.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case codeUnavailable:
+	case apperr.Unavailable:
 		return http.StatusServiceUnavailable
-	case codeGone:
+	case apperr.Gone:
 		return http.StatusGone
 	}
 	return http.StatusInternalServerError
@@ -138,29 +65,29 @@ func httpStatus(c errCode) int {
 
 // codeFromStatus is httpStatus read backwards, for a remote runner that
 // hears the server's answer.
-func codeFromStatus(status int) errCode {
+func codeFromStatus(status int) apperr.Code {
 	switch status {
 	case http.StatusUnprocessableEntity:
-		return codeInvalid
+		return apperr.Invalid
 	case http.StatusBadRequest:
-		return codeMalformed
+		return apperr.Malformed
 	case http.StatusNotFound, http.StatusGone:
-		return codeNotFound
+		return apperr.NotFound
 	case http.StatusConflict:
-		return codeConflict
+		return apperr.Conflict
 	case http.StatusForbidden:
-		return codeForbidden
+		return apperr.Forbidden
 	case http.StatusUnauthorized:
-		return codeUnauthenticated
+		return apperr.Unauthenticated
 	case http.StatusRequestEntityTooLarge:
-		return codeTooLarge
+		return apperr.TooLarge
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return codeUnavailable
+		return apperr.Unavailable
 	}
 	if status >= 300 && status < 500 {
-		return codeInvalid
+		return apperr.Invalid
 	}
-	return codeInternal
+	return apperr.Internal
 }
 
 // Exit statuses of the CLI.
@@ -172,17 +99,10 @@ const (
 
 // exitStatus maps a code to the CLI's exit status: the caller's mistakes
 // (bad input, missing things, refused changes) are 2, everything else 1.
-func exitStatus(c errCode) int {
+func exitStatus(c apperr.Code) int {
 	switch c {
-	case codeInvalid, codeMalformed, codeNotFound, codeConflict, codeForbidden, codeUnauthenticated, codeTooLarge, codeGone:
+	case apperr.Invalid, apperr.Malformed, apperr.NotFound, apperr.Conflict, apperr.Forbidden, apperr.Unauthenticated, apperr.TooLarge, apperr.Gone:
 		return exitUsage
 	}
 	return exitFailure
-}
-
-// stopRetrying reports whether repeating a call that failed with code can
-// never succeed: the executor gives up on such a call at once instead of
-// backing off. Internal and unavailable errors are worth another try.
-func stopRetrying(c errCode) bool {
-	return c != codeInternal && c != codeUnavailable
 }

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -420,7 +421,7 @@ func runListQuery(q url.Values) (f runFilter, page, perPage int, err error) {
 		} else if ghConclusions[st] {
 			f.Conclusion = st
 		} else {
-			err = malformedf("status must be a status (queued, in_progress, completed, …) or a conclusion (success, failure, cancelled, …), not %q", st)
+			err = apperr.Malformedf("status must be a status (queued, in_progress, completed, …) or a conclusion (success, failure, cancelled, …), not %q", st)
 			return
 		}
 	}
@@ -431,13 +432,13 @@ func runListQuery(q url.Values) (f runFilter, page, perPage int, err error) {
 	}
 	if v := q.Get("exclude_pull_requests"); v != "" {
 		if _, perr := strconv.ParseBool(v); perr != nil {
-			err = malformedf("exclude_pull_requests must be true or false")
+			err = apperr.Malformedf("exclude_pull_requests must be true or false")
 			return
 		}
 	}
 	if v := q.Get("check_suite_id"); v != "" {
 		if _, perr := strconv.ParseInt(v, 10, 64); perr != nil {
-			err = malformedf("check_suite_id must be a whole number")
+			err = apperr.Malformedf("check_suite_id must be a whole number")
 			return
 		}
 	}
@@ -455,7 +456,7 @@ func runListQuery(q url.Values) (f runFilter, page, perPage int, err error) {
 // offset or UTC. The answer is a range of Unix milliseconds, from inclusive
 // and to exclusive; 0 leaves a side open.
 func parseCreated(s string) (from, to int64, err error) {
-	bad := malformedf("created must be a date or range in GitHub's syntax (2024-01-31, >=2024-01-01, 2024-01-01..2024-01-31, 2024-01-01T10:00:00Z..*), not %q", s)
+	bad := apperr.Malformedf("created must be a date or range in GitHub's syntax (2024-01-31, >=2024-01-01, 2024-01-01..2024-01-31, 2024-01-01T10:00:00Z..*), not %q", s)
 	// bound parses one DATE into the span of time it names, [start, end).
 	bound := func(v string) (start, end int64, ok bool) {
 		if t, err := time.Parse(time.DateOnly, v); err == nil {
@@ -701,7 +702,7 @@ func (s *server) writableRepo(r *http.Request) (*User, *Repo, error) {
 		return nil, nil, err
 	}
 	if p < permWrite {
-		return nil, nil, errNotFound
+		return nil, nil, apperr.ErrNotFound
 	}
 	return user, repo, nil
 }
@@ -724,7 +725,7 @@ func (s *server) handleRunJobs(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	default:
-		return malformedf("filter must be latest or all")
+		return apperr.Malformedf("filter must be latest or all")
 	}
 	return s.writeJobs(w, r, repo, runs)
 }
@@ -861,7 +862,7 @@ func (s *server) attemptFromPath(r *http.Request) (*Repo, *Run, error) {
 			return repo, a, nil
 		}
 	}
-	return nil, nil, notFoundf("run %d has no attempt %d; a later attempt is a run of its own", run.ID, n)
+	return nil, nil, apperr.NotFoundf("run %d has no attempt %d; a later attempt is a run of its own", run.ID, n)
 }
 
 // handleRunAttempt serves GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}.
@@ -954,22 +955,22 @@ func (s *server) handleSignedLogs(w http.ResponseWriter, r *http.Request) error 
 	kind := r.PathValue("kind")
 	id, err := pathID(r, "id")
 	if err != nil || kind != "job" && kind != "run" {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	q := r.URL.Query()
 	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
 	if err != nil {
-		return forbiddenf("this log link is not valid")
+		return apperr.Forbiddenf("this log link is not valid")
 	}
 	want, err := s.logSignature(r, kind, id, exp)
 	if err != nil {
 		return err
 	}
 	if !hmac.Equal([]byte(want), []byte(q.Get("signature"))) {
-		return forbiddenf("this log link is not valid")
+		return apperr.Forbiddenf("this log link is not valid")
 	}
 	if s.store.now().Unix() >= exp {
-		return forbiddenf("this log link has expired: ask the API for a new one")
+		return apperr.Forbiddenf("this log link has expired: ask the API for a new one")
 	}
 	if kind == "job" {
 		return s.serveJobLog(w, r, id)
@@ -1064,7 +1065,7 @@ func (s *server) handleGHRunCancel(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if run.Status == statusCompleted {
-		return conflictf("cannot cancel a workflow run that is completed")
+		return apperr.Conflictf("cannot cancel a workflow run that is completed")
 	}
 	if _, err := s.cancelJobs(r.Context(), run.ID, 0); err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // The required fields of GitHub's workflow-run and job, from GitHub's REST
@@ -498,7 +500,7 @@ func FuzzParseCreated(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		from, to, err := parseCreated(s)
 		if err != nil {
-			if errorCode(err) != codeMalformed {
+			if errorCode(err) != apperr.Malformed {
 				t.Fatalf("parseCreated(%q): %v is not a malformed-input error", s, err)
 			}
 			return

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -112,11 +113,11 @@ func openGitRepo(ctx context.Context, path string) (gitRepo, error) {
 		return gitRepo{}, err
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return gitRepo{}, &appError{Code: codeInvalid, Msg: fmt.Sprintf("%s is not a git repository: %v", path, err), Err: err}
+		return gitRepo{}, &apperr.Error{Code: apperr.Invalid, Msg: fmt.Sprintf("%s is not a git repository: %v", path, err), Err: err}
 	}
 	out, err := runGit(ctx, "", nil, "-C", abs, "rev-parse", "--absolute-git-dir")
 	if gitExited(err) {
-		return gitRepo{}, invalidf("%s is not a git repository", path)
+		return gitRepo{}, apperr.Invalidf("%s is not a git repository", path)
 	}
 	if err != nil {
 		return gitRepo{}, err
@@ -124,15 +125,15 @@ func openGitRepo(ctx context.Context, path string) (gitRepo, error) {
 	return gitRepo{dir: strings.TrimSpace(string(out))}, nil
 }
 
-// resolve turns a ref or sha into a commit sha; errNotFound when there is
+// resolve turns a ref or sha into a commit sha; apperr.ErrNotFound when there is
 // no such commit, and git's own error when git could not answer.
 func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
 	if strings.HasPrefix(rev, "-") {
-		return "", errNotFound
+		return "", apperr.ErrNotFound
 	}
 	out, err := g.git(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
 	if gitExited(err) {
-		return "", errNotFound
+		return "", apperr.ErrNotFound
 	}
 	if err != nil {
 		return "", err
@@ -162,12 +163,12 @@ func (g gitRepo) workflowFiles(ctx context.Context, sha string) ([]string, error
 // workflowDir is where workflow files live in a repository.
 const workflowDir = ".shithub/workflows/"
 
-// readFile returns a file's bytes at a commit; errNotFound when absent.
+// readFile returns a file's bytes at a commit; apperr.ErrNotFound when absent.
 func (g gitRepo) readFile(ctx context.Context, sha, path string) ([]byte, error) {
 	out, err := g.git(ctx, "cat-file", "blob", sha+":"+path)
 	if err != nil {
 		if _, rerr := g.resolve(ctx, sha); rerr == nil {
-			return nil, errNotFound
+			return nil, apperr.ErrNotFound
 		}
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]stri
 	if before == "" || before == zeroSHA {
 		return nil, nil
 	}
-	if _, err := g.resolve(ctx, before); errors.Is(err, errNotFound) {
+	if _, err := g.resolve(ctx, before); errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -205,7 +206,7 @@ func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]strin
 	if base == "" {
 		return nil, nil
 	}
-	if _, err := g.resolve(ctx, base); errors.Is(err, errNotFound) {
+	if _, err := g.resolve(ctx, base); errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -228,7 +229,7 @@ func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]strin
 func (g gitRepo) commit(ctx context.Context, sha string) (*headCommit, error) {
 	out, err := g.git(ctx, "log", "-1", "--no-show-signature", "--format=%H%x00%T%x00%cI%x00%an%x00%ae%x00%cn%x00%ce%x00%B", "--end-of-options", sha)
 	if gitExited(err) {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	if err != nil {
 		return nil, err

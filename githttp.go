@@ -23,6 +23,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"shithub-actions/internal/apperr"
 )
 
 // gitHTTPPushEnv is set in the environment of a push through the server, so
@@ -51,13 +53,13 @@ func isGitRequest(r *http.Request) bool {
 }
 
 // errGitAuthRequired asks git for credentials.
-var errGitAuthRequired = &appError{Code: codeUnauthenticated, Msg: "authentication required: use a personal access token (or a job's GITHUB_TOKEN) as the password"}
+var errGitAuthRequired = &apperr.Error{Code: apperr.Unauthenticated, Msg: "authentication required: use a personal access token (or a job's GITHUB_TOKEN) as the password"}
 
 // handleGitInfoRefs serves GET /{owner}/{repo}/info/refs?service=git-upload-pack|git-receive-pack.
 func (s *server) handleGitInfoRefs(w http.ResponseWriter, r *http.Request) error {
 	service := r.URL.Query().Get("service")
 	if service != "git-upload-pack" && service != "git-receive-pack" {
-		return notFoundf("only git's smart HTTP protocol is served: use git 1.6.6 or newer")
+		return apperr.NotFoundf("only git's smart HTTP protocol is served: use git 1.6.6 or newer")
 	}
 	return s.serveGit(w, r, service == "git-receive-pack")
 }
@@ -77,7 +79,7 @@ func (s *server) gitRepoFromPath(ctx context.Context, r *http.Request) (*Repo, e
 	owner, name := r.PathValue("owner"), r.PathValue("repo")
 	if base, ok := strings.CutSuffix(name, ".git"); ok && base != "" {
 		repo, err := s.store.repoByName(ctx, owner, base)
-		if !errors.Is(err, errNotFound) {
+		if !errors.Is(err, apperr.ErrNotFound) {
 			return repo, err
 		}
 	}
@@ -100,7 +102,7 @@ func (s *server) serveGit(w http.ResponseWriter, r *http.Request, push bool) err
 		return errLacksScope(scope)
 	}
 	repo, err := s.gitRepoFromPath(ctx, r)
-	if errors.Is(err, errNotFound) && user == nil {
+	if errors.Is(err, apperr.ErrNotFound) && user == nil {
 		return errGitAuthRequired // it may be private: ask for credentials
 	}
 	if err != nil {
@@ -118,14 +120,14 @@ func (s *server) serveGit(w http.ResponseWriter, r *http.Request, push bool) err
 	case p < permRead && user == nil:
 		return errGitAuthRequired
 	case p < permRead:
-		return errNotFound
+		return apperr.ErrNotFound
 	case push && user == nil:
 		return errGitAuthRequired
 	case push && p < permWrite:
 		if user.Job != nil {
-			return forbiddenf("this job's GITHUB_TOKEN may not push: give the job `permissions: contents: write`")
+			return apperr.Forbiddenf("this job's GITHUB_TOKEN may not push: give the job `permissions: contents: write`")
 		}
-		return forbiddenf("write permission on %s required to push", repo.FullName())
+		return apperr.Forbiddenf("write permission on %s required to push", repo.FullName())
 	}
 
 	var cmds []gitPushCommand
@@ -188,7 +190,7 @@ func gitReadPushCommands(r *http.Request) ([]gitPushCommand, error) {
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
-			return nil, malformedf("the request body is not gzip: %v", err)
+			return nil, apperr.Malformedf("the request body is not gzip: %v", err)
 		}
 		body = gz
 		r.Header.Del("Content-Encoding")
@@ -200,12 +202,12 @@ func gitReadPushCommands(r *http.Request) ([]gitPushCommand, error) {
 	for prefix.Len() < 8<<20 {
 		var hdr [4]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return nil, malformedf("reading the push commands: %v", err)
+			return nil, apperr.Malformedf("reading the push commands: %v", err)
 		}
 		prefix.Write(hdr[:])
 		n, err := strconv.ParseUint(string(hdr[:]), 16, 16)
 		if err != nil {
-			return nil, malformedf("bad pkt-line length %q", hdr)
+			return nil, apperr.Malformedf("bad pkt-line length %q", hdr)
 		}
 		if n == 0 { // flush-pkt: the commands are done
 			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(prefix.Bytes()), br))
@@ -216,7 +218,7 @@ func gitReadPushCommands(r *http.Request) ([]gitPushCommand, error) {
 		}
 		line := make([]byte, n-4)
 		if _, err := io.ReadFull(br, line); err != nil {
-			return nil, malformedf("reading the push commands: %v", err)
+			return nil, apperr.Malformedf("reading the push commands: %v", err)
 		}
 		prefix.Write(line)
 		text, _, _ := strings.Cut(string(line), "\x00") // capabilities follow the first command
@@ -225,7 +227,7 @@ func gitReadPushCommands(r *http.Request) ([]gitPushCommand, error) {
 			cmds = append(cmds, gitPushCommand{f[0], f[1], f[2]})
 		}
 	}
-	return nil, malformedf("too many push commands")
+	return nil, apperr.Malformedf("too many push commands")
 }
 
 func gitIsSHA(s string) bool {

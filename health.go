@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // healthTimeout is how long /healthz waits for the database's answers.
@@ -88,7 +90,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // errText is an error's text for an operator: the domain's message when
 // there is one, else the cause.
 func errText(err error) string {
-	if ae, ok := err.(*appError); ok && ae.Msg != "" {
+	if ae, ok := err.(*apperr.Error); ok && ae.Msg != "" {
 		return ae.Msg
 	}
 	return err.Error()

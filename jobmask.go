@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sync"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/logtext"
 )
 
@@ -59,7 +60,7 @@ func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
 		for _, v := range d.maskValues() {
 			m.set.Add(v)
 		}
-	case !errors.Is(err, errNotFound):
+	case !errors.Is(err, apperr.ErrNotFound):
 		return nil, err
 	}
 	s.masks.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+
+	"shithub-actions/internal/apperr"
 )
 
 // Annotation caps, as GitHub's: at most 10 of each level per step and 50
@@ -40,13 +42,13 @@ type Annotation struct {
 func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Annotation) (bool, error) {
 	switch {
 	case !slices.Contains([]string{"error", "warning", "notice"}, a.Level):
-		return false, invalidf("level must be error, warning or notice")
+		return false, apperr.Invalidf("level must be error, warning or notice")
 	case a.Message == "":
-		return false, invalidf("message is required")
+		return false, apperr.Invalidf("message is required")
 	case len(a.Message) > maxAnnotationMessage || len(a.Title) > 1024 || len(a.File) > 4096:
-		return false, invalidf("annotation too large")
+		return false, apperr.Invalidf("annotation too large")
 	case a.Line < 0 || a.Col < 0 || a.EndLine < 0 || a.EndColumn < 0:
-		return false, invalidf("line and column must not be negative")
+		return false, apperr.Invalidf("line and column must not be negative")
 	}
 	// Masked as the log is (jobmask.go): the job's secrets and token.
 	m, err := s.masker(ctx, jobID)
@@ -65,10 +67,10 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Anno
 			return err
 		}
 		if n == 0 {
-			return notFoundf("no step %d in job %d", a.StepID, j.ID)
+			return apperr.NotFoundf("no step %d in job %d", a.StepID, j.ID)
 		}
 		if j.Status != statusRunning {
-			return conflictf("job is %s", j.Status)
+			return apperr.Conflictf("job is %s", j.Status)
 		}
 		var perStep, perJob int
 		if err := tx.QueryRow(`SELECT COUNT(*) FILTER (WHERE step_id = ? AND level = ?), COUNT(*) FROM annotations
@@ -122,7 +124,7 @@ func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]Annotation, 
 // runner holds; a later call replaces it.
 func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int64, markdown string) error {
 	if len(markdown) > maxStepSummary {
-		return invalidf("a step summary may hold at most %d bytes", maxStepSummary)
+		return apperr.Invalidf("a step summary may hold at most %d bytes", maxStepSummary)
 	}
 	markdown, err := s.maskJobText(ctx, jobID, markdown) // as the log is
 	if err != nil {
@@ -138,7 +140,7 @@ func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int6
 			return err
 		}
 		if j.Status != statusRunning {
-			return conflictf("job is %s", j.Status)
+			return apperr.Conflictf("job is %s", j.Status)
 		}
 		return s.bumpRepoOfRun(tx, j.RunID, s.nowMS())
 	})

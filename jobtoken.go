@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/workflow"
 )
@@ -191,7 +192,7 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 	return err
 }
 
-// loadJobCredentials reads what a claimed job was given; errNotFound for a
+// loadJobCredentials reads what a claimed job was given; apperr.ErrNotFound for a
 // job never claimed.
 func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) (*jobCredentials, error) {
 	c := &jobCredentials{JobID: jobID}
@@ -258,7 +259,7 @@ type jobPrincipal struct {
 	Perms  tokenPerms
 }
 
-var errJobTokenEnded = &appError{Code: codeUnauthenticated, Msg: "token expired: its job has ended"}
+var errJobTokenEnded = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired: its job has ended"}
 
 // jobTokenUser authenticates a GITHUB_TOKEN. The user it returns is the
 // run's actor carrying the job principal, so that permission() grants it

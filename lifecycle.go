@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/logtext"
 	"shithub-actions/internal/workflow"
@@ -95,7 +96,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 		return 0, err
 	}
 	if wf.State != workflowActive {
-		return 0, conflictf("workflow %s is disabled: enable it to start runs", path.Base(sp.File))
+		return 0, apperr.Conflictf("workflow %s is disabled: enable it to start runs", path.Base(sp.File))
 	}
 	title := sp.Title
 	if title == "" {
@@ -335,7 +336,7 @@ func failedJobs(jobs []*Job) (map[string]bool, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, conflictf("the run has no failed or cancelled jobs to re-run")
+		return nil, apperr.Conflictf("the run has no failed or cancelled jobs to re-run")
 	}
 	return out, nil
 }
@@ -349,7 +350,7 @@ func oneJob(jobID int64) rerunSelect {
 				return map[string]bool{j.JobKey: true}, nil
 			}
 		}
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 }
 
@@ -371,7 +372,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 			return notFound(err)
 		}
 		if status != statusCompleted {
-			return conflictf("run is not rerunnable")
+			return apperr.Conflictf("run is not rerunnable")
 		}
 		wf, errs := workflow.Check(path.Base(src.WorkflowFile), content)
 		perr := workflow.ParseErr(errs)
@@ -735,7 +736,7 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				}
 				// Its GITHUB_TOKEN and secrets. A secret that cannot be
 				// decrypted fails the job, saying which.
-				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == codeInvalid {
+				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == apperr.Invalid {
 					if err := s.failJob(tx, c.id, conclusionFailure, err.Error(), now); err != nil {
 						return err
 					}
@@ -842,7 +843,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		if gh, ok := ctxs["github"].(map[string]any); ok {
 			gh["token"] = d.Token
 		}
-	} else if !errors.Is(err, errNotFound) {
+	} else if !errors.Is(err, apperr.ErrNotFound) {
 		return nil, err
 	}
 	cj := &claimedJob{
@@ -904,7 +905,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	return cj, nil
 }
 
-// heldJob loads a job that runner holds; any other job is errNotFound, so a
+// heldJob loads a job that runner holds; any other job is apperr.ErrNotFound, so a
 // runner learns nothing of jobs that are not its own.
 func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
 	j, err := jobByID(ctx, q, jobID)
@@ -912,7 +913,7 @@ func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error
 		return nil, err
 	}
 	if j.RunnerID != runnerID {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	return j, nil
 }
@@ -1093,7 +1094,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 			return notFound(err)
 		}
 		if j.Status == statusCompleted {
-			return conflictf("job is completed")
+			return apperr.Conflictf("job is completed")
 		}
 		var dup int
 		if err := tx.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ? AND seq = ?", stepID, seq).Scan(&dup); err != nil {
@@ -1122,7 +1123,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 	switch {
 	case err == nil && next != nil:
 		m.steps[stepID] = next
-	case errorCode(err) == codeConflict || errors.Is(err, errNotFound):
+	case errorCode(err) == apperr.Conflict || errors.Is(err, apperr.ErrNotFound):
 		if len(m.steps) == 0 {
 			s.dropMasker(jobID) // a job that is over, or not this runner's: keep nothing
 		}
@@ -1152,7 +1153,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		now := s.nowMS()
 		switch {
 		case j.Status != statusRunning:
-			return conflictf("job is %s", j.Status)
+			return apperr.Conflictf("job is %s", j.Status)
 		case status == statusRunning && conclusion == "" && cur == statusQueued:
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
 		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
@@ -1171,7 +1172,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
 				conclusion, now, now, stepID)
 		default:
-			return conflictf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))
+			return apperr.Conflictf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))
 		}
 		if err != nil {
 			return err
@@ -1217,14 +1218,14 @@ const maxEnvironmentURL = 4096
 // when the runner evaluated it (it read the steps context).
 func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
 	if len(envURL) > maxEnvironmentURL {
-		return invalidf("environment_url may hold at most %d bytes", maxEnvironmentURL)
+		return apperr.Invalidf("environment_url may hold at most %d bytes", maxEnvironmentURL)
 	}
 	size := 0
 	for k, v := range outputs {
 		size += len(k) + len(v)
 	}
 	if size > maxJobOutputs {
-		return invalidf("job outputs may hold at most %d bytes", maxJobOutputs)
+		return apperr.Invalidf("job outputs may hold at most %d bytes", maxJobOutputs)
 	}
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		j, err := heldJob(ctx, tx, runnerID, jobID)
@@ -1240,7 +1241,7 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		ok := status == statusCompleted && j.Status == statusRunning &&
 			slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionTimedOut}, conclusion)
 		if !ok {
-			return conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
+			return apperr.Conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
 		}
 		now := s.nowMS()
 		if err := s.flushJobTails(tx, j.ID); err != nil {

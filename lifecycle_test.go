@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -410,13 +411,13 @@ func TestRunnerRevoke(t *testing.T) {
 	if ids, err := ts.store.revokeRunner(ctx, "r1"); err != nil || len(ids) != 0 {
 		t.Errorf("revoking twice = %v, %v", ids, err)
 	}
-	if _, err := ts.store.revokeRunner(ctx, "nope"); !errors.Is(err, errNotFound) {
+	if _, err := ts.store.revokeRunner(ctx, "nope"); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("revoking an unknown runner = %v", err)
 	}
 	if _, err := ts.store.localRunner(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.store.revokeRunner(ctx, localRunnerName); !errors.Is(err, errNotFound) {
+	if _, err := ts.store.revokeRunner(ctx, localRunnerName); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("revoking the server's own pool = %v", err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -278,7 +279,7 @@ func (c *cli) userCreate(ctx context.Context, args []string) error {
 // findUser is userByName with the error a command line wants.
 func findUser(ctx context.Context, st *Store, name string) (*User, error) {
 	u, err := st.userByName(ctx, name)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, usagef("unknown user %q", name)
 	}
 	return u, err
@@ -290,7 +291,7 @@ func findRepo(ctx context.Context, st *Store, full string) (*Repo, error) {
 		return nil, err
 	}
 	r, err := st.repoByName(ctx, owner, name)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, usagef("unknown repository %q", full)
 	}
 	return r, err
@@ -496,7 +497,7 @@ func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.revokeToken(ctx, id); errors.Is(err, errNotFound) {
+	if err := st.revokeToken(ctx, id); errors.Is(err, apperr.ErrNotFound) {
 		return usagef("unknown token %d", id)
 	} else if err != nil {
 		return err
@@ -595,7 +596,7 @@ func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	failed, err := st.revokeRunner(ctx, pos[0])
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return usagef("unknown runner %q (runner list shows them)", pos[0])
 	}
 	if err != nil {
@@ -1210,7 +1211,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 		} else {
 			err = st.deleteVariable(ctx, sc, name)
 		}
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, apperr.ErrNotFound) {
 			return usagef("%s has no %s %s", where, what, name)
 		}
 		if err != nil {

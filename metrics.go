@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // Bucket bounds, in seconds.
@@ -348,7 +350,7 @@ func (s *server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	if s.metricsToken != "" {
 		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.metricsToken)) != 1 {
-			return &appError{Code: codeUnauthenticated, Msg: "metrics need the --metrics-token as a bearer token"}
+			return &apperr.Error{Code: apperr.Unauthenticated, Msg: "metrics need the --metrics-token as a bearer token"}
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // The queries the kept tables replaced, as they were: the reference the
@@ -89,7 +91,7 @@ func checkKept(t *testing.T, st *Store, repoID int64, files, branches []string) 
 			run, gotErr := st.latestRunOf(ctx, repoID, f, b)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				if !errors.Is(gotErr, errNotFound) {
+				if !errors.Is(gotErr, apperr.ErrNotFound) {
 					t.Fatalf("latestRunOf(%q, %q) = %v, %v; want not found", f, b, run, gotErr)
 				}
 			case gotErr != nil || run.ID != wantID:
@@ -367,7 +369,7 @@ func TestPrune(t *testing.T) {
 	if err != nil || rep.Runs != 1 {
 		t.Fatalf("prune runs = %+v, %v; want 1 run", rep, err)
 	}
-	if _, err := st.runByID(ctx, old.ID); !errors.Is(err, errNotFound) {
+	if _, err := st.runByID(ctx, old.ID); !errors.Is(err, apperr.ErrNotFound) {
 		t.Fatalf("the pruned run: %v, want not found", err)
 	}
 	if c := ts.run(child.ID); c.ParentRunID != 0 {

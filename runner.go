@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -705,7 +706,7 @@ func (j *execJob) pollCancel() {
 		}
 		yes, err := j.ex.src.cancelRequested(j.ctx, j.job.JobID)
 		switch {
-		case err != nil && j.ctx.Err() == nil && stopRetrying(errorCode(err)):
+		case err != nil && j.ctx.Err() == nil && apperr.Permanent(errorCode(err)):
 			// The server says this runner does not hold the job any more.
 			j.log.Warn("cancel check refused; stopping the job", "err", err)
 			j.abort(conclusionCancelled)

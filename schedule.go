@@ -10,6 +10,7 @@ import (
 	"path"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -97,7 +98,7 @@ func (sc *scheduler) tick(ctx context.Context) (int, error) {
 func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry, string, error) {
 	g := gitRepo{dir: repo.GitDir}
 	sha, err := g.resolve(ctx, "refs/heads/"+repo.DefaultBranch)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, "", nil // no such branch yet
 	}
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 )
 
@@ -97,7 +98,7 @@ type Variable struct {
 func checkSecretName(name string) (string, error) {
 	n, err := secretCheckName(name)
 	if err != nil {
-		return "", invalidf("%s", err.Error())
+		return "", apperr.Invalidf("%s", err.Error())
 	}
 	return n, nil
 }
@@ -106,17 +107,17 @@ func checkSecretName(name string) (string, error) {
 func checkVariableName(name string) (string, error) {
 	n, err := secretCheckName(name)
 	if err != nil {
-		return "", invalidf("%s", strings.Replace(err.Error(), "secret name", "variable name", 1))
+		return "", apperr.Invalidf("%s", strings.Replace(err.Error(), "secret name", "variable name", 1))
 	}
 	return n, nil
 }
 
 func checkVariableValue(v string) error {
 	if len(v) > variableValueMax {
-		return invalidf("variable value is %d bytes long; the limit is %d bytes (48 KiB)", len(v), variableValueMax)
+		return apperr.Invalidf("variable value is %d bytes long; the limit is %d bytes (48 KiB)", len(v), variableValueMax)
 	}
 	if strings.IndexByte(v, 0) >= 0 {
-		return invalidf("variable value contains a NUL byte, which cannot be passed in an environment variable")
+		return apperr.Invalidf("variable value contains a NUL byte, which cannot be passed in an environment variable")
 	}
 	return nil
 }
@@ -129,7 +130,7 @@ func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, valu
 		return false, err
 	}
 	if err := secretCheckValue(value); err != nil {
-		return false, invalidf("%s", err.Error())
+		return false, apperr.Invalidf("%s", err.Error())
 	}
 	key, err := s.secretKey()
 	if err != nil {
@@ -155,7 +156,7 @@ func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, valu
 			return err
 		}
 		if count >= secretsPerScope {
-			return invalidf("there are %d secrets already; the limit is %d", count, secretsPerScope)
+			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, secretsPerScope)
 		}
 		repoID, ownerID := sc.ids()
 		created = true
@@ -187,11 +188,11 @@ func (s *Store) listSecrets(ctx context.Context, sc secretScope) ([]SecretMeta, 
 	return out, rows.Err()
 }
 
-// secretMeta is one secret's metadata; errNotFound when there is none.
+// secretMeta is one secret's metadata; apperr.ErrNotFound when there is none.
 func (s *Store) secretMeta(ctx context.Context, sc secretScope, name string) (*SecretMeta, error) {
 	name, err := checkSecretName(name)
 	if err != nil {
-		return nil, errNotFound // a name that cannot exist does not
+		return nil, apperr.ErrNotFound // a name that cannot exist does not
 	}
 	cond, id := sc.where()
 	m := &SecretMeta{Name: name}
@@ -203,11 +204,11 @@ func (s *Store) secretMeta(ctx context.Context, sc secretScope, name string) (*S
 	return m, nil
 }
 
-// deleteSecret removes a secret; errNotFound when there is none.
+// deleteSecret removes a secret; apperr.ErrNotFound when there is none.
 func (s *Store) deleteSecret(ctx context.Context, sc secretScope, name string) error {
 	name, err := checkSecretName(name)
 	if err != nil {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	cond, id := sc.where()
 	return s.withTx(ctx, func(tx *sql.Tx) error {
@@ -247,7 +248,7 @@ func (s *Store) openSecrets(ctx context.Context, q querier, repo *Repo, names []
 		}
 		plain, err := secretOpen(key, sc.aad(name), sealed)
 		if err != nil {
-			return nil, invalidf("secret %s of %s cannot be decrypted with this server's key file (was it replaced?): set it again", name, where)
+			return nil, apperr.Invalidf("secret %s of %s cannot be decrypted with this server's key file (was it replaced?): set it again", name, where)
 		}
 		out[name] = string(plain) // the repository's, read last, wins
 	}
@@ -291,11 +292,11 @@ func (s *Store) listVariables(ctx context.Context, sc secretScope, page, perPage
 	return vs, total, err
 }
 
-// variable is one variable; errNotFound when there is none.
+// variable is one variable; apperr.ErrNotFound when there is none.
 func (s *Store) variable(ctx context.Context, sc secretScope, name string) (*Variable, error) {
 	name, err := checkVariableName(name)
 	if err != nil {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	cond, id := sc.where()
 	vs, err := scanVariables(s.db.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+" AND name = ?", id, name))
@@ -303,7 +304,7 @@ func (s *Store) variable(ctx context.Context, sc secretScope, name string) (*Var
 		return nil, err
 	}
 	if len(vs) == 0 {
-		return nil, errNotFound
+		return nil, apperr.ErrNotFound
 	}
 	return &vs[0], nil
 }
@@ -321,7 +322,7 @@ func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, nam
 	name, err := checkVariableName(name)
 	if err != nil {
 		if mode == varUpdate {
-			return false, errNotFound
+			return false, apperr.ErrNotFound
 		}
 		return false, err
 	}
@@ -344,13 +345,13 @@ func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, nam
 		}
 		switch {
 		case exists == 1 && mode == varCreate:
-			return conflictf("variable %s already exists", name)
+			return apperr.Conflictf("variable %s already exists", name)
 		case exists == 0 && mode == varUpdate:
-			return errNotFound
+			return apperr.ErrNotFound
 		case exists == 1:
 			_, err := tx.Exec("UPDATE variables SET name = ?, value = ?, updated_at = ? WHERE "+cond+" AND name = ?", target, value, now, id, name)
 			if isUniqueErr(err) {
-				return conflictf("variable %s already exists", target)
+				return apperr.Conflictf("variable %s already exists", target)
 			}
 			return err
 		}
@@ -359,7 +360,7 @@ func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, nam
 			return err
 		}
 		if count >= variablesPerScope {
-			return invalidf("there are %d variables already; the limit is %d", count, variablesPerScope)
+			return apperr.Invalidf("there are %d variables already; the limit is %d", count, variablesPerScope)
 		}
 		repoID, ownerID := sc.ids()
 		created = true
@@ -370,11 +371,11 @@ func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, nam
 	return created, err
 }
 
-// deleteVariable removes a variable; errNotFound when there is none.
+// deleteVariable removes a variable; apperr.ErrNotFound when there is none.
 func (s *Store) deleteVariable(ctx context.Context, sc secretScope, name string) error {
 	name, err := checkVariableName(name)
 	if err != nil {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	cond, id := sc.where()
 	return s.withTx(ctx, func(tx *sql.Tx) error {

@@ -10,6 +10,8 @@ package main
 import (
 	"net/http"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // secretJSON is GitHub's "Actions Secret": metadata only.
@@ -50,7 +52,7 @@ func (s *server) variablesRepo(r *http.Request, scope string) (*Repo, error) {
 		return nil, err
 	}
 	if user.Job != nil {
-		return nil, forbiddenf("a GITHUB_TOKEN cannot read or change variables")
+		return nil, apperr.Forbiddenf("a GITHUB_TOKEN cannot read or change variables")
 	}
 	return repo, nil
 }
@@ -136,18 +138,18 @@ func (s *server) handleSecretPut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.EncryptedValue == nil || body.KeyID == "" {
-		return invalidf("encrypted_value and key_id are required: seal the value to the key from GET secrets/public-key")
+		return apperr.Invalidf("encrypted_value and key_id are required: seal the value to the key from GET secrets/public-key")
 	}
 	pub, priv, err := s.store.repoBoxKey(r.Context(), repo.ID)
 	if err != nil {
 		return err
 	}
 	if body.KeyID != secretBoxKeyID(pub) {
-		return invalidf("key_id %q is not this repository's current key: fetch secrets/public-key again", body.KeyID)
+		return apperr.Invalidf("key_id %q is not this repository's current key: fetch secrets/public-key again", body.KeyID)
 	}
 	value, err := secretOpenSealedBox(*body.EncryptedValue, pub, priv)
 	if err != nil {
-		return invalidf("%s", err.Error())
+		return apperr.Invalidf("%s", err.Error())
 	}
 	created, err := s.store.setSecret(r.Context(), secretScope{RepoID: repo.ID}, name, value)
 	clear(value)
@@ -224,7 +226,7 @@ func (s *server) handleVariableCreate(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	if body.Value == nil {
-		return invalidf("value is required")
+		return apperr.Invalidf("value is required")
 	}
 	if _, err := s.store.writeVariable(r.Context(), secretScope{RepoID: repo.ID}, varCreate, body.Name, "", *body.Value); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/nacl/box"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -125,13 +126,13 @@ func TestSecretsLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ts.store.setSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != codeInvalid {
+	if _, err := ts.store.setSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != apperr.Invalid {
 		t.Fatalf("secret %d: err = %v, want invalid", secretsPerScope+1, err)
 	}
 	if _, err := ts.store.setSecret(ctx, sc, "S1", []byte("replaced")); err != nil {
 		t.Fatalf("replacing at the limit: %v", err)
 	}
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, secretValueMax+1)); errorCode(err) != codeInvalid {
+	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, secretValueMax+1)); errorCode(err) != apperr.Invalid {
 		t.Fatalf("a value over 48 KiB: err = %v, want invalid", err)
 	}
 	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.priv.ID}, "BIG", bytes.Repeat([]byte("x"), secretValueMax)); err != nil {

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // server serves the API, the feed and the pages.
@@ -331,12 +333,12 @@ func decodeJSON(r *http.Request, v any) error {
 			return err
 		}
 		if errors.Is(err, io.EOF) {
-			return malformedf("request body must be a JSON object")
+			return apperr.Malformedf("request body must be a JSON object")
 		}
-		return malformedf("invalid JSON body: %v", err)
+		return apperr.Malformedf("invalid JSON body: %v", err)
 	}
 	if dec.More() {
-		return malformedf("invalid JSON body: trailing data")
+		return apperr.Malformedf("invalid JSON body: trailing data")
 	}
 	return nil
 }
@@ -346,7 +348,7 @@ func decodeJSON(r *http.Request, v any) error {
 func pathID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errNotFound
+		return 0, apperr.ErrNotFound
 	}
 	return id, nil
 }
@@ -397,7 +399,7 @@ func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
 		return nil, err
 	}
 	if got < p {
-		return nil, forbiddenf("%s permission on %s required", p, repo.FullName())
+		return nil, apperr.Forbiddenf("%s permission on %s required", p, repo.FullName())
 	}
 	return repo, nil
 }
@@ -414,7 +416,7 @@ func (s *server) readablePathRepo(r *http.Request, user *User) (*Repo, perm, err
 		return nil, permNone, err
 	}
 	if p < permRead {
-		return nil, permNone, errNotFound
+		return nil, permNone, apperr.ErrNotFound
 	}
 	return repo, p, nil
 }
@@ -440,7 +442,7 @@ func queryInt(v string, def, lo, hi int, name string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, malformedf("%s must be a whole number from %d to %d", name, lo, hi)
+		return 0, apperr.Malformedf("%s must be a whole number from %d to %d", name, lo, hi)
 	}
 	return n, nil
 }

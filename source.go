@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // jobSource is the runner protocol as the executor sees it. The server
@@ -52,13 +54,13 @@ func markPermanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &appError{Code: codeInvalid, Msg: err.Error(), Err: err}
+	return &apperr.Error{Code: apperr.Invalid, Msg: err.Error(), Err: err}
 }
 
 // isPermanent reports whether retrying err is pointless: its code says so
-// (stopRetrying), or the call's context is over.
+// (apperr.Permanent), or the call's context is over.
 func isPermanent(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || stopRetrying(errorCode(err))
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apperr.Permanent(errorCode(err))
 }
 
 // remoteSource is the runner protocol over HTTP: a runner process on another
@@ -138,8 +140,8 @@ func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte
 	switch {
 	case resp.StatusCode >= 300:
 		// The server's answer, back in the domain's words: 5xx and 503 are
-		// worth a retry, the rest are final (stopRetrying).
-		return resp.StatusCode, &appError{Code: codeFromStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
+		// worth a retry, the rest are final (apperr.Permanent).
+		return resp.StatusCode, &apperr.Error{Code: codeFromStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
 			path, resp.StatusCode, http.StatusText(resp.StatusCode), remoteErrorMessage(data))}
 	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.Unmarshal(data, out); err != nil {
@@ -354,8 +356,8 @@ func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string,
 		}
 		owner, repo, _ := strings.Cut(name, "/")
 		gitDir, err := l.store.actionRepo(ctx, owner, repo, job.Repo)
-		if errors.Is(err, errNotFound) {
-			return gitRemote{}, notFoundf("repository %s is not on this server (or is private to another owner)", name)
+		if errors.Is(err, apperr.ErrNotFound) {
+			return gitRemote{}, apperr.NotFoundf("repository %s is not on this server (or is private to another owner)", name)
 		}
 		if err != nil {
 			return gitRemote{}, err

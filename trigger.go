@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -34,19 +35,19 @@ type pushResult struct {
 func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (*pushResult, error) {
 	switch {
 	case !refRE.MatchString(ref):
-		return nil, invalidf("ref must be a full branch or tag ref, like refs/heads/main")
+		return nil, apperr.Invalidf("ref must be a full branch or tag ref, like refs/heads/main")
 	case !shaRE.MatchString(after):
-		return nil, invalidf("after must be a 40-character commit sha")
+		return nil, apperr.Invalidf("after must be a 40-character commit sha")
 	case before != "" && !shaRE.MatchString(before):
-		return nil, invalidf("before must be a 40-character commit sha")
+		return nil, apperr.Invalidf("before must be a 40-character commit sha")
 	}
 	if after == zeroSHA { // a deleted ref runs nothing
 		return &pushResult{Runs: []*Run{}, Created: true}, nil
 	}
 	g := gitRepo{dir: repo.GitDir}
 	commit, err := g.commit(ctx, after)
-	if errors.Is(err, errNotFound) {
-		return nil, invalidf("commit %s is not in the repository", after)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return nil, apperr.Invalidf("commit %s is not in the repository", after)
 	} else if err != nil {
 		return nil, err
 	}
@@ -112,50 +113,50 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 // ref (a branch or tag name, or a full ref).
 func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
 	if !workflow.IsFile(workflowDir + file) {
-		return nil, notFoundf("workflow not found")
+		return nil, apperr.NotFoundf("workflow not found")
 	}
 	if ref == "" {
-		return nil, invalidf("ref is required")
+		return nil, apperr.Invalidf("ref is required")
 	}
 	g := gitRepo{dir: repo.GitDir}
 	full := ref
 	if !strings.HasPrefix(ref, "refs/") {
 		full = "refs/heads/" + ref
-		if _, err := g.resolve(ctx, full); errors.Is(err, errNotFound) {
+		if _, err := g.resolve(ctx, full); errors.Is(err, apperr.ErrNotFound) {
 			full = "refs/tags/" + ref
 		} else if err != nil {
 			return nil, err
 		}
 	}
 	sha, err := g.resolve(ctx, full)
-	if errors.Is(err, errNotFound) || err == nil && !refRE.MatchString(full) {
-		return nil, invalidf("no branch or tag %q", ref)
+	if errors.Is(err, apperr.ErrNotFound) || err == nil && !refRE.MatchString(full) {
+		return nil, apperr.Invalidf("no branch or tag %q", ref)
 	}
 	if err != nil {
 		return nil, err
 	}
 	path := workflowDir + file
 	content, err := g.readFile(ctx, sha, path)
-	if errors.Is(err, errNotFound) {
-		return nil, notFoundf("workflow not found")
+	if errors.Is(err, apperr.ErrNotFound) {
+		return nil, apperr.NotFoundf("workflow not found")
 	}
 	if err != nil {
 		return nil, err
 	}
 	wf, err := workflow.Parse(file, content)
 	if err != nil {
-		return nil, invalidf("%v", err)
+		return nil, apperr.Invalidf("%v", err)
 	}
 	if wf.Dispatch == nil {
-		return nil, invalidf("workflow %s has no workflow_dispatch trigger", file)
+		return nil, apperr.Invalidf("workflow %s has no workflow_dispatch trigger", file)
 	}
 	resolved, err := wf.Dispatch.Resolve(inputs)
 	if err != nil {
-		return nil, invalidf("%v", err)
+		return nil, apperr.Invalidf("%v", err)
 	}
 	if w, err := st.workflowByPath(ctx, repo.ID, path); err == nil && w.State != workflowActive {
-		return nil, conflictf("workflow %s is disabled: enable it to start runs", file)
-	} else if err != nil && !errors.Is(err, errNotFound) {
+		return nil, apperr.Conflictf("workflow %s is disabled: enable it to start runs", file)
+	} else if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 		return nil, err
 	}
 	commit, err := g.commit(ctx, sha)
@@ -203,35 +204,35 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 	ev.BaseRef = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
 	switch {
 	case !slices.Contains(workflow.PullRequestTypes, ev.Action):
-		return nil, invalidf("action must be a pull_request activity type, like opened or synchronize")
+		return nil, apperr.Invalidf("action must be a pull_request activity type, like opened or synchronize")
 	case ev.Number < 1:
-		return nil, invalidf("number must be a positive pull request number")
+		return nil, apperr.Invalidf("number must be a positive pull request number")
 	case !shaRE.MatchString(ev.HeadSHA) || ev.HeadSHA == zeroSHA:
-		return nil, invalidf("head_sha must be a 40-character commit sha")
+		return nil, apperr.Invalidf("head_sha must be a 40-character commit sha")
 	case ev.BaseSHA != "" && !shaRE.MatchString(ev.BaseSHA):
-		return nil, invalidf("base_sha must be a 40-character commit sha")
+		return nil, apperr.Invalidf("base_sha must be a 40-character commit sha")
 	case ev.HeadRef == "" || !refRE.MatchString("refs/heads/"+ev.HeadRef):
-		return nil, invalidf("head_ref must be a branch name")
+		return nil, apperr.Invalidf("head_ref must be a branch name")
 	case ev.BaseRef == "" || !refRE.MatchString("refs/heads/"+ev.BaseRef):
-		return nil, invalidf("base_ref must be a branch name")
+		return nil, apperr.Invalidf("base_ref must be a branch name")
 	case len(ev.Title) > 1024:
-		return nil, invalidf("title is too long")
+		return nil, apperr.Invalidf("title is too long")
 	}
 	g := gitRepo{dir: repo.GitDir}
-	if _, err := g.resolve(ctx, ev.HeadSHA); errors.Is(err, errNotFound) {
-		return nil, invalidf("commit %s is not in the repository", ev.HeadSHA)
+	if _, err := g.resolve(ctx, ev.HeadSHA); errors.Is(err, apperr.ErrNotFound) {
+		return nil, apperr.Invalidf("commit %s is not in the repository", ev.HeadSHA)
 	} else if err != nil {
 		return nil, err
 	}
 	baseSHA := ev.BaseSHA
 	if baseSHA == "" {
 		sha, err := g.resolve(ctx, "refs/heads/"+ev.BaseRef)
-		if err != nil && !errors.Is(err, errNotFound) {
+		if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 			return nil, err
 		}
 		baseSHA = sha
-	} else if _, err := g.resolve(ctx, baseSHA); errors.Is(err, errNotFound) {
-		return nil, invalidf("commit %s is not in the repository", baseSHA)
+	} else if _, err := g.resolve(ctx, baseSHA); errors.Is(err, apperr.ErrNotFound) {
+		return nil, apperr.Invalidf("commit %s is not in the repository", baseSHA)
 	} else if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/logtext"
 	"shithub-actions/internal/workflow"
 )
@@ -435,7 +436,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	case slices.Contains(webStatusFilters, status):
 		f.Conclusion = status
 	default:
-		return malformedf("unknown status %q", status)
+		return apperr.Malformedf("unknown status %q", status)
 	}
 	if !f.counted() {
 		// Filters beyond the workflow have no kept count: count up to a
@@ -672,7 +673,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	if run.ParentRunID != 0 {
 		if pr, err := s.store.runByID(ctx, run.ParentRunID); err == nil {
 			rv.Parent = &runLink{Index: pr.RunIndex, URL: fmt.Sprintf("%s/runs/%d", tab, pr.RunIndex), State: webState(pr.Status, pr.Conclusion, false)}
-		} else if !errors.Is(err, errNotFound) {
+		} else if !errors.Is(err, apperr.ErrNotFound) {
 			return err
 		}
 	}
@@ -790,18 +791,18 @@ func parseLiveCursor(v string) (map[int64]int64, map[int64]logtext.State, error)
 	}
 	parts := strings.Split(v, ",")
 	if len(parts) > 1000 {
-		return nil, nil, malformedf("after: too many steps")
+		return nil, nil, apperr.Malformedf("after: too many steps")
 	}
 	for _, p := range parts {
 		f := strings.Split(p, ":")
 		if len(f) != 3 {
-			return nil, nil, malformedf("after: want STEP:SEQ:STATE entries")
+			return nil, nil, apperr.Malformedf("after: want STEP:SEQ:STATE entries")
 		}
 		id, err1 := strconv.ParseInt(f[0], 10, 64)
 		seq, err2 := strconv.ParseInt(f[1], 10, 64)
 		st, err3 := logtext.DecodeState(f[2])
 		if err1 != nil || err2 != nil || err3 != nil || id <= 0 || seq < 0 {
-			return nil, nil, malformedf("after: bad entry %q", p)
+			return nil, nil, apperr.Malformedf("after: bad entry %q", p)
 		}
 		seqs[id], states[id] = seq, st
 	}
@@ -901,7 +902,7 @@ func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*w
 		return nil, nil, nil, err
 	}
 	if p < permWrite {
-		return nil, nil, nil, forbiddenf("%s permission on %s required", permWrite, repo.FullName())
+		return nil, nil, nil, apperr.Forbiddenf("%s permission on %s required", permWrite, repo.FullName())
 	}
 	run, err := s.webRun(r, repo)
 	if err != nil {
@@ -961,7 +962,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	}
 	file := r.PathValue("workflow_file")
 	if !workflow.IsFile(workflowDir + file) {
-		return errNotFound
+		return apperr.ErrNotFound
 	}
 	newest, err := s.store.latestRunOf(r.Context(), repo.ID, workflowDir+file, "")
 	if err != nil {
@@ -975,7 +976,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	color := "#6e7781"
 	run, err := s.store.latestRunOf(r.Context(), repo.ID, workflowDir+file, branch)
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, apperr.ErrNotFound):
 	case err != nil:
 		return err
 	default:

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -572,7 +573,7 @@ func TestWebReadOnlySession(t *testing.T) {
 	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == statusCompleted {
 		t.Errorf("a read-only session cancelled run 2")
 	}
-	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, errNotFound) {
+	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("a read-only session re-ran run 1: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/workflow"
 )
 
@@ -143,7 +144,7 @@ func (s *Store) syncWorkflows(ctx context.Context, repoID int64, files []workflo
 // branch with their names; none when the repository has no commit yet.
 func defaultBranchWorkflows(ctx context.Context, g gitRepo) ([]workflowFile, error) {
 	sha, err := g.resolve(ctx, "HEAD")
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -177,10 +178,10 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	}
 	file := workflowDir + key
 	if !workflow.IsFile(file) {
-		return nil, notFoundf("workflow not found")
+		return nil, apperr.NotFoundf("workflow not found")
 	}
 	w, err := s.workflowByPath(ctx, repo.ID, file)
-	if !errors.Is(err, errNotFound) {
+	if !errors.Is(err, apperr.ErrNotFound) {
 		return w, err
 	}
 	files, err := defaultBranchWorkflows(ctx, gitRepo{dir: repo.GitDir})
@@ -191,8 +192,8 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 		return nil, err
 	}
 	w, err = s.workflowByPath(ctx, repo.ID, file)
-	if errors.Is(err, errNotFound) {
-		return nil, notFoundf("workflow not found")
+	if errors.Is(err, apperr.ErrNotFound) {
+		return nil, apperr.NotFoundf("workflow not found")
 	}
 	return w, err
 }
