@@ -415,21 +415,3 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %s", f, unit)
 }
-
-// actionRepo is the git directory of a repository on this server that a
-// job of repository forRepo (OWNER/NAME) may use as an action: a public
-// one, or a private one of the same owner. Anything else is errNotFound,
-// so the name falls through to --actions-url.
-func (s *Store) actionRepo(ctx context.Context, owner, name, forRepo string) (string, error) {
-	repo, err := s.repoByName(ctx, owner, name)
-	if err != nil {
-		return "", err
-	}
-	if repo.Private {
-		forOwner, _, _ := strings.Cut(forRepo, "/")
-		if forOwner == "" || forOwner != repo.Owner {
-			return "", errNotFound
-		}
-	}
-	return repo.GitDir, nil
-}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func TestActionStoreFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, _ := parseActionRef("acme/hello@v1")
-	fa, err := st.fetch(ctx, ref, "")
+	fa, err := st.fetch(ctx, ref, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestActionStoreFetch(t *testing.T) {
 
 	// A subdirectory action, and a branch.
 	ref, _ = parseActionRef("acme/hello/sub@main")
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
 		t.Errorf("acme/hello/sub@main = %+v, %v", fa, err)
 	}
 
@@ -62,7 +63,7 @@ func TestActionStoreFetch(t *testing.T) {
 	sha2 := commitFiles(t, src, map[string]string{"index.js": "console.log('v2')\n"})
 	gitCmd(t, src, "tag", "-f", "v1")
 	ref, _ = parseActionRef("acme/hello@v1")
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha2 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha2 {
 		t.Fatalf("after the tag moved: %+v, %v; want %s", fa, err, sha2)
 	}
 	if b, _ := os.ReadFile(filepath.Join(fa.Dir, "index.js")); string(b) != "console.log('v2')\n" {
@@ -71,7 +72,7 @@ func TestActionStoreFetch(t *testing.T) {
 
 	// By commit id, also one that is no tip (fetched with every ref).
 	ref, _ = parseActionRef("acme/hello@" + sha1)
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha1 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha1 {
 		t.Errorf("by commit id: %+v, %v", fa, err)
 	}
 
@@ -81,7 +82,7 @@ func TestActionStoreFetch(t *testing.T) {
 	}
 	os.MkdirAll(src, 0o755) // present, but no repository
 	ref, _ = parseActionRef("acme/hello@v1")
-	fa, err = st.fetch(ctx, ref, "")
+	fa, err = st.fetch(ctx, ref, 0)
 	if err != nil || fa.SHA != sha2 || len(fa.Notes) != 1 || !strings.Contains(fa.Notes[0], "as fetched before") {
 		t.Errorf("offline: %+v, %v; want %s with a note", fa, err, sha2)
 	}
@@ -96,7 +97,7 @@ func TestActionStoreFetch(t *testing.T) {
 		{"acme/hello/nodir@" + sha1, errNotFound, "has no directory nodir"},
 	} {
 		ref, _ := parseActionRef(tc.uses)
-		_, err := st.fetch(ctx, ref, "")
+		_, err := st.fetch(ctx, ref, 0)
 		if !errors.Is(err, tc.code) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("fetch %s: %v; want %v containing %q", tc.uses, err, tc.code, tc.msg)
 		}
@@ -107,7 +108,7 @@ func TestActionStoreMissingRef(t *testing.T) {
 	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "x"})
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
 	ref, _ := parseActionRef("acme/hello@v2")
-	_, err := st.fetch(context.Background(), ref, "")
+	_, err := st.fetch(context.Background(), ref, 0)
 	if !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
 		t.Errorf("fetch acme/hello@v2: %v", err)
 	}
@@ -123,19 +124,19 @@ func TestActionStoreLocalFirst(t *testing.T) {
 	gitCmd(t, localDir, "tag", "v1")
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
 	var asked string
-	st.local = func(_ context.Context, owner, repo, forRepo string) (string, error) {
-		asked = owner + "/" + repo + " for " + forRepo
+	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+		asked = fmt.Sprintf("%s/%s for job %d", owner, repo, jobID)
 		if owner == "acme" && repo == "hello" {
 			return localDir, nil
 		}
 		return "", errNotFound
 	}
 	ref, _ := parseActionRef("acme/hello@v1")
-	fa, err := st.fetch(context.Background(), ref, "alice/app")
+	fa, err := st.fetch(context.Background(), ref, 7)
 	if err != nil || fa.SHA != localSHA || !strings.Contains(fa.Origin, "this server") {
 		t.Fatalf("fetch = %+v, %v; want %s from this server", fa, err, localSHA)
 	}
-	if asked != "acme/hello for alice/app" {
+	if asked != "acme/hello for job 7" {
 		t.Errorf("local resolver asked %q", asked)
 	}
 }

@@ -546,8 +546,9 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 // so a remote runner can check out the commit. Fetching any sha is allowed:
 // the job's commit need not be a branch tip any more. Under
 // .../git/OWNER/REPO/ it serves another repository of this server, for a
-// checkout's repository input and submodules: one the job's repository may
-// use as an action (public, or private to the same owner).
+// checkout's repository input and submodules: one the job may reach
+// (reach.go), judged from its run, never from what the runner says, with
+// the checkout's token from the checkoutTokenHeader.
 func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	rn, id, err := s.runnerJob(r)
 	if err != nil {
@@ -572,9 +573,15 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	gitDir := repo.GitDir
 	p := r.PathValue("path")
 	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
-		if gitDir, err = s.store.actionRepo(r.Context(), parts[0], parts[1], repo.FullName()); err != nil {
+		from, err := s.store.runReach(r.Context(), run, r.Header.Get(checkoutTokenHeader))
+		if err != nil {
 			return err
 		}
+		other, err := s.store.reachRepo(r.Context(), from, parts[0], parts[1])
+		if err != nil {
+			return err
+		}
+		gitDir = other.GitDir
 		root += "/" + parts[0] + "/" + parts[1]
 		p = parts[2]
 	}

@@ -87,8 +87,9 @@ func TestSubmoduleRepo(t *testing.T) {
 
 // checkoutRepos makes alice/app (main: two commits, the first tagged v1;
 // a branch feature; a submodule vendor/lib from ../lib.git), alice/lib
-// (with a submodule leaf from another host's alice/leaf), alice/leaf and
-// dave's private dave/secret on ts's server.
+// (private, opened by alice to her repositories' jobs; with a submodule
+// leaf from another host's alice/leaf), alice/leaf and dave's private
+// dave/secret on ts's server.
 type checkoutRepos struct {
 	app, lib, leaf                string // git directories
 	first, head, feature, libHead string
@@ -130,8 +131,14 @@ func newCheckoutRepos(t *testing.T, ts *testServer) *checkoutRepos {
 		owner, name, dir string
 		private          bool
 	}{{"alice", "lib", cr.lib, true}, {"alice", "leaf", cr.leaf, false}, {"dave", "secret", filepath.Join(secretDir, ".git"), true}} {
-		if _, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private); err != nil {
+		repo, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r.name == "lib" {
+			if err := ts.store.setActionsAccess(ctx, repo.ID, accessUser); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return cr

@@ -330,6 +330,11 @@ END;`,
 	// 11: removing a step (retention) cascades to its annotations, which
 	// were indexed by job only: each step removed searched them all.
 	`CREATE INDEX annotations_step ON annotations (step_id);`,
+	// 12: a private repository's owner may open it to the Actions jobs of
+	// their other repositories (reach.go), as GitHub's "accessible from
+	// repositories owned by the user"; none until they do.
+	`ALTER TABLE repos ADD COLUMN actions_access TEXT NOT NULL DEFAULT 'none'
+		CHECK (actions_access IN ('none', 'user', 'organization'));`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or

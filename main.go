@@ -1294,7 +1294,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 		as.local = st.actionRepo
 	}
 	for _, r := range parsed {
-		fa, err := as.fetch(ctx, r, "")
+		fa, err := as.fetch(ctx, r, 0)
 		if err != nil {
 			return err
 		}
