@@ -38,6 +38,7 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
+  repo access OWNER/NAME [none|user]                  may the owner's other repositories' jobs reach it
   token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
   token list USER
   token revoke TOKEN_ID
@@ -135,6 +136,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.repoCreate(ctx, rest[1:])
 	case cmd == "repo" && sub == "grant":
 		return c.repoGrant(ctx, rest[1:])
+	case cmd == "repo" && sub == "access":
+		return c.repoAccess(ctx, rest[1:])
 	case cmd == "token" && sub == "create":
 		return c.tokenCreate(ctx, rest[1:])
 	case cmd == "token" && sub == "list":

@@ -23,6 +23,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
+	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -196,4 +199,100 @@ func parseAccessLevel(level string) (string, error) {
 		}
 	}
 	return "", invalidf("access_level %q is not none, user or organization", level)
+}
+
+// accessRepo authenticates a request to the access endpoints: a PAT with
+// scope whose user is an admin of the path's repository, as GitHub asks.
+func (s *server) accessRepo(r *http.Request, scope string) (*Repo, error) {
+	user, err := s.requireUser(r, scope)
+	if err != nil {
+		return nil, err
+	}
+	return s.repoFor(r, user, permAdmin)
+}
+
+// handleAccessGet serves GET /api/v1/repos/{owner}/{repo}/actions/permissions/access:
+// {"access_level"}, as GitHub's.
+func (s *server) handleAccessGet(w http.ResponseWriter, r *http.Request) error {
+	repo, err := s.accessRepo(r, scopeRead)
+	if err != nil {
+		return err
+	}
+	level, err := s.store.actionsAccess(r.Context(), repo.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"access_level": level})
+	return nil
+}
+
+// handleAccessPut serves PUT /api/v1/repos/{owner}/{repo}/actions/permissions/access
+// with {"access_level": "none"|"user"|"organization"}: 204.
+func (s *server) handleAccessPut(w http.ResponseWriter, r *http.Request) error {
+	repo, err := s.accessRepo(r, scopeWrite)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		AccessLevel *string `json:"access_level"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.AccessLevel == nil {
+		return invalidf("access_level is required: none, user or organization")
+	}
+	if err := s.store.setActionsAccess(r.Context(), repo.ID, *body.AccessLevel); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// repoAccess is `repo access OWNER/NAME [none|user|organization]`: it sets
+// the repository's Actions access level, or prints it.
+func (c *cli) repoAccess(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("repo access", flag.ContinueOnError)
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 && len(pos) != 2 {
+		return usagef("usage: shithub-actions repo access OWNER/NAME [none|user]")
+	}
+	if _, _, err := splitRepo(pos[0]); err != nil {
+		return err
+	}
+	level := ""
+	if len(pos) == 2 {
+		if level, err = parseAccessLevel(pos[1]); err != nil {
+			return usagef("repo access: %v", err)
+		}
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := findRepo(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if level != "" {
+		if err := st.setActionsAccess(ctx, r.ID, level); err != nil {
+			return err
+		}
+	}
+	if level, err = st.actionsAccess(ctx, r.ID); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("jobs of %s's other repositories reach it too (never a pull request's run)", r.Owner)
+	if level == accessNone {
+		what = "another repository's job reaches it only with a token that may read it"
+	}
+	if !r.Private {
+		what = "public: every job reaches it; the level counts while it is private"
+	}
+	fmt.Fprintf(c.stdout, "%s: access %s (%s)\n", r.FullName(), level, what)
+	return nil
 }
