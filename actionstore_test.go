@@ -191,3 +191,42 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// A job that may not reach a private repository of this server falls
+// through to --actions-url under the same name, and must not find there
+// what was fetched from this server for a job that could: neither a branch
+// (the offline fallback) nor a commit asked for by id. What older versions
+// kept of both sources together is removed.
+func TestActionStoreDeniedSkipsCache(t *testing.T) {
+	t.Parallel()
+	localDir, sha := newGitRepo(t, map[string]string{"action.yml": "runs: {using: composite, steps: []}\n"})
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, "repos", "alice", "priv.git")
+	if err := os.MkdirAll(legacy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// --actions-url answers nothing: a closed port.
+	st, err := newActionStore(dir, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "repos")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old repos/ directory is still there: %v", err)
+	}
+	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+		if owner == "alice" && repo == "priv" && jobID == 1 {
+			return localDir, nil
+		}
+		return "", errNotFound
+	}
+	ctx := context.Background()
+	for _, r := range []string{"alice/priv@main", "alice/priv@" + sha} {
+		ref, _ := parseActionRef(r)
+		if fa, err := st.fetch(ctx, ref, 1); err != nil || fa.SHA != sha {
+			t.Fatalf("fetch %s for the job that may reach it = %+v, %v", r, fa, err)
+		}
+		if fa, err := st.fetch(ctx, ref, 2); err == nil {
+			t.Errorf("fetch %s for a job that may not reach it = %s from %s, want an error", r, fa.SHA, fa.Origin)
+		}
+	}
+}
