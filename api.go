@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -578,6 +579,17 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		other, err := s.store.reachRepo(r.Context(), from, parts[0], parts[1])
+		if ae := (*appError)(nil); errors.As(err, &ae) && ae.Code != codeInternal {
+			// In plain text, which git shows the runner as "remote: ...";
+			// a refused token input as 403, since on a 401 git asks for a
+			// password instead.
+			code := httpStatus(ae.Code)
+			if ae.Code == codeUnauthenticated {
+				code = http.StatusForbidden
+			}
+			http.Error(w, ae.Msg, code)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

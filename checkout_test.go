@@ -293,6 +293,15 @@ func TestCheckout(t *testing.T) {
 			}},
 			{name: "unknown ref", with: map[string]string{"ref": "nope"}, err: `"nope" is neither a branch nor a tag of alice/app`},
 			{name: "private repository of another owner", with: map[string]string{"repository": "dave/secret"}, err: "dave/secret"},
+			{name: "private repository with a token that may read it", with: map[string]string{"repository": "dave/secret", "token": ts.tokens["dave:read"]},
+				check: func(dir string) (bad []string) {
+					if got := read(filepath.Join(dir, "SECRET")); got != "s\n" {
+						bad = append(bad, "SECRET "+got)
+					}
+					return bad
+				}},
+			{name: "private repository with a token that may not read it", with: map[string]string{"repository": "dave/secret", "token": ts.tokens["carol:read"]}, err: "dave/secret not found"},
+			{name: "a token that is not one", with: map[string]string{"repository": "alice/leaf", "token": "shithub_pat_nope"}, err: "input token: bad credentials"},
 			{name: "repository not here", with: map[string]string{"repository": "alice/none"}, err: "alice/none"},
 		} {
 			spec, _, err := parseCheckoutInputs(tc.with, job.Repo)
@@ -324,7 +333,7 @@ func TestCheckout(t *testing.T) {
 			if got := git(moved, "status", "--porcelain"); got != "" {
 				t.Errorf("%s %s: git status = %q, want clean", src.name, tc.name, got)
 			}
-			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", srv.URL,
+			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", ts.tokens["dave:read"], "-e", srv.URL,
 				"-e", filepath.Dir(cr.app), "-e", filepath.Dir(cr.lib), "-e", filepath.Dir(cr.leaf), moved).CombinedOutput(); err == nil {
 				t.Errorf("%s %s: the checkout holds the runner token or a host path: %s", src.name, tc.name, out)
 			}
