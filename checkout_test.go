@@ -20,7 +20,8 @@ func TestParseCheckoutInputs(t *testing.T) {
 		err  string
 	}{
 		{name: "none", with: nil, want: defaultCheckout},
-		{name: "same repository, credentials ignored", with: map[string]string{"repository": "Alice/App", "token": "x", "persist-credentials": "false"}, want: defaultCheckout},
+		{name: "same repository, the token kept, other credentials ignored", with: map[string]string{"repository": "Alice/App", "token": " x ", "persist-credentials": "false"},
+			want: checkoutSpec{Depth: 1, Clean: true, Token: "x"}},
 		{name: "all", with: map[string]string{"repository": "bob/lib", "ref": " v1 ", "fetch-depth": "0", "fetch-tags": "true",
 			"path": "./sub/../src/", "submodules": "recursive", "clean": "False", "lfs": "false"},
 			want: checkoutSpec{Repository: "bob/lib", Ref: "v1", Depth: 0, Tags: true, Path: "src", Submodules: "recursive"}},
