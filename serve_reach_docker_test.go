@@ -13,9 +13,12 @@ import (
 	"time"
 )
 
-// reachSecret is alice/priv's SECRET file: no log of an untrusted run may
-// show it.
-const reachSecret = "the-crown-jewels-7f3a"
+// reachSecret is alice/priv's SECRET file, reachNote bob/notes's NOTE: no
+// log of an untrusted run may show them.
+const (
+	reachSecret = "the-crown-jewels-7f3a"
+	reachNote   = "bobs-private-note-91c2"
+)
 
 // e2eReachAttack is a fork's pull request on alice/hello (public) reaching
 // for alice/priv: its files through checkout, and an action in it.
@@ -34,10 +37,19 @@ jobs:
     runs-on: busybox
     steps:
       - uses: alice/priv/act@main
+  token:
+    runs-on: busybox
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          repository: bob/notes
+          token: ${{ secrets.BOB_TOKEN }}
+          path: loot
+      - run: cat loot/NOTE
 `
 
 // e2eReachTrusted is the same reach from a push of alice/hello, which alice
-// opened alice/priv to.
+// opened alice/priv to; bob/notes takes bob's token, from a secret.
 const e2eReachTrusted = `name: Trusted
 on: push
 jobs:
@@ -50,6 +62,12 @@ jobs:
           path: mine
       - run: echo "read $(cat mine/SECRET)"
       - uses: alice/priv/act@main
+      - uses: actions/checkout@v4
+        with:
+          repository: bob/notes
+          token: ${{ secrets.BOB_TOKEN }}
+          path: notes
+      - run: echo "note $(cat notes/NOTE)"
 `
 
 // TestDockerServeReachPrivate drives an attacker's workflow through a real
@@ -69,6 +87,18 @@ func TestDockerServeReachPrivate(t *testing.T) {
 	})
 	e.cli("repo", "create", "alice/priv", "--git", priv, "--private")
 	e.cli("repo", "access", "alice/priv", "user")
+	// bob's private bob/notes, and a token of bob's that may read it as
+	// alice/hello's secret BOB_TOKEN.
+	notes, _ := newGitRepo(t, map[string]string{"NOTE": reachNote + "\n"})
+	e.cli("user", "create", "bob")
+	e.cli("repo", "create", "bob/notes", "--git", notes, "--private")
+	out := strings.TrimSpace(e.cli("token", "create", "bob", "--scopes", "repo:read"))
+	bobToken := out[strings.LastIndex(out, "\n")+1:]
+	set := e.selfCmd("secret", "set", "alice/hello", "BOB_TOKEN")
+	set.Stdin = strings.NewReader(bobToken)
+	if out, err := set.CombinedOutput(); err != nil {
+		t.Fatalf("secret set: %v\n%s", err, out)
+	}
 
 	// The push: run #1, trusted.
 	sha := e.push()
@@ -77,10 +107,13 @@ func TestDockerServeReachPrivate(t *testing.T) {
 	for _, j := range e.jobs(1) {
 		trusted = e.jobLog(j.ID)
 	}
+	if strings.Contains(trusted, bobToken) {
+		t.Errorf("the push's log shows the token")
+	}
 	if str(run.Conclusion) != conclusionSuccess {
 		t.Fatalf("the push's run = %s, want success; log:\n%s\nserve log:\n%s", str(run.Conclusion), trusted, e.log())
 	}
-	for _, want := range []string{"read " + reachSecret, "private action ran", "from this server's alice/priv"} {
+	for _, want := range []string{"read " + reachSecret, "private action ran", "from this server's alice/priv", "note " + reachNote} {
 		if !strings.Contains(trusted, want) {
 			t.Errorf("the push's log lacks %q:\n%s", want, trusted)
 		}
@@ -114,20 +147,21 @@ func TestDockerServeReachPrivate(t *testing.T) {
 	for key, want := range map[string]string{
 		"checkout": "repository alice/priv not found, or not reachable from this job",
 		"action":   "action alice/priv is neither on this server nor in file://",
+		"token":    "repository bob/notes not found, or not reachable from this job", // the secret is withheld, and a token would not count
 	} {
 		if !strings.Contains(logs[key], want) {
 			t.Errorf("job %s's log lacks %q:\n%s", key, want, logs[key])
 		}
 	}
 	for key, log := range logs {
-		for _, never := range []string{reachSecret, "private action ran"} {
+		for _, never := range []string{reachSecret, reachNote, "private action ran"} {
 			if strings.Contains(log, never) {
 				t.Errorf("job %s's log shows %q:\n%s", key, never, log)
 			}
 		}
 	}
-	if strings.Contains(e.log(), reachSecret) {
-		t.Errorf("the serve log shows the private file")
+	if strings.Contains(e.log(), reachSecret) || strings.Contains(e.log(), reachNote) || strings.Contains(e.log(), bobToken) {
+		t.Errorf("the serve log shows a private file or the token")
 	}
 	if t.Failed() {
 		t.Logf("serve log:\n%s\n(data in %s)", e.log(), filepath.Join(e.dir))
