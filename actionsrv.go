@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,43 @@ type actionsRuntime struct {
 	artifacts *artifactService
 	caches    *cacheService
 	sweep     time.Duration
+	pace      uploadPace // how slowly an upload's bytes may arrive
+}
+
+// uploadPace is how long a request carrying artifact or cache bytes may
+// take: grace (the listener's read timeout), plus a second for every rate
+// bytes received so far. The listeners' read timeout bounds a whole
+// request, which would cut a big blob off at a fair rate; a body that
+// stalls, or trickles in slower than rate, is still cut off.
+type uploadPace struct {
+	grace time.Duration
+	rate  int64 // bytes per second
+}
+
+// defaultUploadPace asks a blob upload for 1 MiB/s on average after the
+// read timeout's minute: more lenient than the read timeout alone was
+// (128 MiB, the largest single PUT of @actions/cache, in 60 s).
+var defaultUploadPace = uploadPace{grace: httpReadTimeout, rate: 1 << 20}
+
+// pacedBody is a request body that moves its connection's read (and
+// write) deadline on as bytes arrive, by uploadPace.
+type pacedBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	pace  uploadPace
+	start time.Time
+	n     int64
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.n += int64(n)
+		d := b.start.Add(b.pace.grace + time.Duration(b.n)*time.Second/time.Duration(b.pace.rate))
+		b.rc.SetReadDeadline(d)
+		b.rc.SetWriteDeadline(d.Add(httpWriteTimeout))
+	}
+	return n, err
 }
 
 // runtimeTokenTTL bounds a runtime token beyond its job's timeout; the
@@ -103,7 +141,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	}
 	tokenKey, urlKey := runtimeKeys(secret)
 	verify := artifactTokenAuth(tokenKey, s.store.now)
-	rt := &actionsRuntime{sweep: cfg.SweepEvery}
+	rt := &actionsRuntime{sweep: cfg.SweepEvery, pace: defaultUploadPace}
 	if rt.sweep <= 0 {
 		rt.sweep = time.Hour
 	}
@@ -200,6 +238,9 @@ func (s *server) handleRuntime(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		http.Error(w, "the actions runtime services are not enabled on this server", http.StatusNotFound)
 		return
+	}
+	if (r.Method == http.MethodPut || r.Method == http.MethodPatch) && isRuntimeBlob(r.URL.Path) && rt.pace.rate > 0 {
+		r.Body = &pacedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), pace: rt.pace, start: time.Now()}
 	}
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, artifactTwirpPrefix), strings.HasPrefix(p, artifactBlobPrefix):

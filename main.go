@@ -847,7 +847,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
 	var jobHS *http.Server
 	if jobLn != nil {
-		jobHS = &http.Server{Handler: srv.jobHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		jobHS = newJobHTTPServer(srv, hs)
 		go jobHS.Serve(jobLn)
 		defer jobHS.Close()
 	}
@@ -918,6 +918,21 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		WriteTimeout:      httpWriteTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// newJobHTTPServer is the job listener's server: the job handler with
+// main's timeouts and error log. Jobs run code from pull requests, so the
+// listener they reach is no more patient with a stalled client than the
+// main one.
+func newJobHTTPServer(srv *server, main *http.Server) *http.Server {
+	return &http.Server{
+		Handler:           srv.jobHandler(),
+		ReadHeaderTimeout: main.ReadHeaderTimeout,
+		ReadTimeout:       main.ReadTimeout,
+		WriteTimeout:      main.WriteTimeout,
+		IdleTimeout:       main.IdleTimeout,
+		ErrorLog:          main.ErrorLog,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,5 +298,83 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	}
 	if sent == size {
 		t.Fatalf("the server read a %d-byte body sent over %v; want it cut off by the read timeout", size, size*50*time.Millisecond)
+	}
+}
+
+// TestJobListenerTimeouts: the job listener has the main listener's
+// timeouts (shortened here), so a client that stalls in its headers or in
+// its body is cut off; a blob upload that takes longer than the read
+// timeout at a fair pace still gets through, and one that stalls does not.
+func TestJobListenerTimeouts(t *testing.T) {
+	ts, _ := newRuntimeTestServer(t)
+	mainHS := newHTTPServer(ts.srv, slog.New(slog.DiscardHandler))
+	const short = 300 * time.Millisecond
+	mainHS.ReadHeaderTimeout, mainHS.ReadTimeout, mainHS.IdleTimeout = short, short, short
+	jobHS := newJobHTTPServer(ts.srv, mainHS)
+	if jobHS.ReadHeaderTimeout != short || jobHS.ReadTimeout != short || jobHS.IdleTimeout != short || jobHS.WriteTimeout != httpWriteTimeout {
+		t.Fatalf("job listener's timeouts: header %v, read %v, write %v, idle %v", jobHS.ReadHeaderTimeout, jobHS.ReadTimeout, jobHS.WriteTimeout, jobHS.IdleTimeout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go jobHS.Serve(ln)
+	defer jobHS.Close()
+	base := "http://" + ln.Addr().String()
+	ts.srv.runtime.pace = uploadPace{grace: short, rate: 1 << 10}
+	ts.newRun(ts.pub)
+	job := ts.heartbeat()
+	upload := func(key string) string {
+		code, out := artifactTwirp(t, base, cacheSvc, "CreateCacheEntry", job.RuntimeToken, map[string]any{"key": key, "version": "v1"})
+		if code != 200 {
+			t.Fatalf("CreateCacheEntry: %d %v", code, out)
+		}
+		u, _ := url.Parse(out["signed_upload_url"].(string))
+		return u.RequestURI()
+	}
+
+	// send writes head, then each of parts a pause apart, and reads the
+	// answer until the server closes the connection: how long that took
+	// from the first byte, and what it answered.
+	send := func(head string, parts []string, pause time.Duration) (time.Duration, string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		io.WriteString(conn, head)
+		for _, p := range parts {
+			time.Sleep(pause)
+			if _, err := io.WriteString(conn, p); err != nil {
+				break
+			}
+		}
+		conn.SetReadDeadline(start.Add(10 * time.Second))
+		b, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("%q: the server held the connection: %v (read %q)", head, err, b)
+		}
+		return time.Since(start), string(b)
+	}
+	for _, tc := range []struct{ name, head string }{
+		{"stalled headers", "GET /api/v1/repos/alice/pub HTTP/1.1\r\nHost: x\r\n"},
+		{"stalled body", "POST /api/v1/repos/alice/pub/actions/events/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ref\""},
+		{"stalled blob upload", "PUT " + upload("stalled") + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"},
+	} {
+		if d, _ := send(tc.head, nil, 0); d > 5*time.Second {
+			t.Errorf("%s: connection closed after %v, want about %v", tc.name, d, short)
+		}
+	}
+	// 5 KiB over about a second, three times the read timeout: 1 KiB a
+	// part is what the pace allows a second for.
+	var parts []string
+	for range 5 {
+		parts = append(parts, strings.Repeat("x", 1<<10))
+	}
+	head := "PUT " + upload("slow") + " HTTP/1.1\r\nHost: x\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\nContent-Length: 5120\r\n\r\n"
+	if d, resp := send(head, parts, 200*time.Millisecond); !strings.HasPrefix(resp, "HTTP/1.1 201") {
+		t.Errorf("a 5 KiB upload over %v: %q, want 201", d, resp)
 	}
 }
