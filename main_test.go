@@ -43,6 +43,8 @@ func TestCLI(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "cli.db")
 	gitDir, _ := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
 	tests := []struct {
 		name   string
 		args   []string
@@ -92,6 +94,10 @@ func TestCLI(t *testing.T) {
 		{"runner register a revoked name", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"hook, unknown repo", []string{"hook", "post-receive", "--repo", "alice/nope"}, 2, "unknown repository"},
 		{"serve, bad base url", []string{"serve", "--base-url", "ftp://x"}, 2, "bad --base-url"},
+		{"serve, missing --metrics-token-file", []string{"serve", "--metrics-token-file", filepath.Join(t.TempDir(), "nope")}, 2, "--metrics-token-file: open"},
+		{"serve, empty --metrics-token-file", []string{"serve", "--metrics-token-file", emptyFile}, 2, "is empty"},
+		{"serve, a directory as --metrics-token-file", []string{"serve", "--metrics-token-file", t.TempDir()}, 2, "not a regular file"},
+		{"serve, both metrics token flags", []string{"serve", "--metrics-token", "x", "--metrics-token-file", emptyFile}, 2, "give one"},
 	}
 	for _, tt := range tests { // in order: later cases build on earlier ones
 		code, stdout, stderr := cliRun(t, db, "", tt.args...)
@@ -227,7 +233,20 @@ func TestParseRunnerArgs(t *testing.T) {
 		t.Errorf("token from env: %+v, %v", o, err)
 	}
 
+	tokFile := filepath.Join(t.TempDir(), "runner-token")
+	os.WriteFile(tokFile, []byte("from-file\n"), 0o600)
+	var warn strings.Builder
+	o, err = parseRunnerArgs([]string{"--server", "http://x", "--token-file", tokFile}, env(map[string]string{"SHITHUB_RUNNER_TOKEN": "from-env"}), &warn)
+	if err != nil || o.token != "from-file" || warn.Len() != 0 {
+		t.Errorf("--token-file: %+v, %v, stderr %q", o, err, warn.String())
+	}
+	if _, err = parseRunnerArgs([]string{"--server", "http://x", "--token", "t"}, env(nil), &warn); err != nil || !strings.Contains(warn.String(), "visible to every local user") {
+		t.Errorf("--token on the command line: %v, stderr %q; want a warning", err, warn.String())
+	}
+
 	for _, args := range [][]string{
+		{"--server", "http://x", "--token-file", filepath.Join(t.TempDir(), "nope")},
+		{"--server", "http://x", "--token-file", tokFile, "--token", "t"},
 		{"--token", "t"},
 		{"--server", "http://x"},
 		{"--server", "ftp://x", "--token", "t"},
@@ -376,5 +395,50 @@ func TestJobListenerTimeouts(t *testing.T) {
 	head := "PUT " + upload("slow") + " HTTP/1.1\r\nHost: x\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\nContent-Length: 5120\r\n\r\n"
 	if d, resp := send(head, parts, 200*time.Millisecond); !strings.HasPrefix(resp, "HTTP/1.1 201") {
 		t.Errorf("a 5 KiB upload over %v: %q, want 201", d, resp)
+	}
+}
+
+// TestSecretOption: a secret from a file, the environment or (with a
+// warning) the command line; a bad file is an error naming the flag.
+func TestSecretOption(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	good, crlf := file("good", "s3cret\n"), file("crlf", "s3cret \r\n")
+	empty, twoLines, big := file("empty", " \n"), file("two", "a\nb\n"), file("big", strings.Repeat("x", 5000))
+	getenv := func(k string) string { return map[string]string{"SHITHUB_T": "from-env"}[k] }
+	for _, tc := range []struct {
+		name, value, file string
+		want, err         string
+		warns             bool
+	}{
+		{"file", "", good, "s3cret", "", false},
+		{"file with CRLF", "", crlf, "s3cret", "", false},
+		{"environment", "", "", "from-env", "", false},
+		{"command line", "argv", "", "argv", "", true},
+		{"both", "argv", good, "", "--t and --t-file: give one", false},
+		{"missing file", "", filepath.Join(dir, "nope"), "", "--t-file: open", false},
+		{"empty file", "", empty, "", "is empty", false},
+		{"two lines", "", twoLines, "", "more than one line", false},
+		{"too long", "", big, "", "longer than 4 KiB", false},
+		{"directory", "", dir, "", "not a regular file", false},
+	} {
+		var stderr strings.Builder
+		got, err := secretOption("t", tc.value, tc.file, "SHITHUB_T", getenv, &stderr)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+		if warned := strings.Contains(stderr.String(), "visible to every local user"); warned != tc.warns || strings.Count(stderr.String(), "\n") > 1 {
+			t.Errorf("%s: stderr %q, want a warning: %v", tc.name, stderr.String(), tc.warns)
+		}
 	}
 }
