@@ -183,7 +183,12 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 			if err != nil {
 				return cacheScope{}, err
 			}
-			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID)}, nil
+			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID), JobID: aj.JobID}, nil
+		},
+		// A signed upload URL dies with the job that reserved the entry.
+		JobRunning: func(ctx context.Context, jobID int64) bool {
+			j, err := jobByID(ctx, s.store.db, jobID)
+			return err == nil && j.Status != statusCompleted
 		},
 	})
 	if err != nil {

@@ -140,6 +140,28 @@ func TestRuntimeCacheScope(t *testing.T) {
 	}
 }
 
+// A cache's signed upload URL dies with the job that reserved the entry
+// (issue 17, M2): after the job completed, a PUT is refused.
+func TestRuntimeCacheUploadURLDiesWithJob(t *testing.T) {
+	ts, hs := newRuntimeTestServer(t)
+	ts.newRun(ts.pub)
+	job := ts.heartbeat()
+	code, out := artifactTwirp(t, hs.URL, cacheSvc, "CreateCacheEntry", job.RuntimeToken, map[string]any{"key": "go-abc", "version": "v1"})
+	if code != 200 || out["ok"] != true {
+		t.Fatalf("CreateCacheEntry: %d %v", code, out)
+	}
+	up := out["signed_upload_url"].(string)
+	if resp, b := artifactDo(t, "PUT", up+"&comp=block&blockid="+artifactBlockID(0), nil, []byte("while the job runs")); resp.StatusCode != 201 {
+		t.Fatalf("PUT while the job runs: %d %s", resp.StatusCode, b)
+	}
+	ts.jobStatus(job.JobID, "success", 200)
+	for _, u := range []string{up + "&comp=block&blockid=" + artifactBlockID(1), up} {
+		if resp, b := artifactDo(t, "PUT", u, map[string]string{"x-ms-blob-type": "BlockBlob"}, make([]byte, 1<<10)); resp.StatusCode != 403 && resp.StatusCode != 404 {
+			t.Errorf("PUT after the job completed: %d %s, want 403 or 404", resp.StatusCode, b)
+		}
+	}
+}
+
 func TestRuntimeServicesOff(t *testing.T) {
 	ts := newTestServer(t)
 	res := ts.do(request{method: "POST", path: artifactTwirpPrefix + "CreateArtifact", body: "{}"})
