@@ -7,10 +7,8 @@ package main
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -79,7 +77,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 const runtimeTokenTTL = time.Hour
 
 // runtimeKeys derives the keys of runtime tokens and of signed URLs from
-// the database's runtime secret, so neither key can forge the other.
+// the runtime secret, so neither key can forge the other.
 func runtimeKeys(secret []byte) (token, urls []byte) {
 	derive := func(label string) []byte {
 		m := hmac.New(sha256.New, secret)
@@ -89,33 +87,18 @@ func runtimeKeys(secret []byte) (token, urls []byte) {
 	return derive("runtime-token"), derive("signed-url")
 }
 
-// runtimeSecret is the database's secret for runtime tokens and signed
-// URLs, made on first use. Tokens outlive a restart of the server.
+// runtimeSecret is the secret runtime tokens and signed URLs are keyed
+// with (runtimeKeys), derived from the key file (Store.derivedKey): a copy
+// of the database cannot forge them, and they outlive a restart.
 func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
 	s.secretMu.Lock()
 	defer s.secretMu.Unlock()
 	if s.secret != nil {
 		return s.secret, nil
 	}
-	var v string
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'runtime_secret'").Scan(&v)
-		if errors.Is(err, sql.ErrNoRows) {
-			b := make([]byte, 32)
-			if _, err := rand.Read(b); err != nil {
-				return err
-			}
-			v = hex.EncodeToString(b)
-			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('runtime_secret', ?)", v)
-		}
-		return err
-	})
+	b, err := s.derivedKey("runtime")
 	if err != nil {
 		return nil, err
-	}
-	b, err := hex.DecodeString(v)
-	if err != nil || len(b) < 32 {
-		return nil, fmt.Errorf("meta runtime_secret is corrupt")
 	}
 	s.secret = b
 	return b, nil

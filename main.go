@@ -751,6 +751,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The data directory (caches, fetched actions) is the server user's
+	// alone, as the database is.
+	if err := mkdirPrivate(cfg.DataDir); err != nil {
+		return fmt.Errorf("the data directory: %w", err)
+	}
 	// The key that seals secrets: made now if there is none, and a key file
 	// that is unsafe or damaged stops the server here, saying why.
 	if _, err := st.secretKey(); err != nil {
@@ -759,8 +764,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
 	srv.metricsToken = mtoken
-	// The logs' signing key is made now, not on the first log read, which
-	// would then be a write: log reads must work on a full disk too.
+	// The logs' signing key, derived from the key file now rather than on
+	// the first log read.
 	key, err := st.logSigningKey(ctx)
 	if err != nil {
 		return err
@@ -1161,6 +1166,9 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err != nil {
 		return err
+	}
+	if err := mkdirPrivate(o.cfg.DataDir); err != nil {
+		return fmt.Errorf("the data directory: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	src := newRemoteSource(o.server, o.token, o.cfg.Workers, logger)
