@@ -144,9 +144,14 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		}
 		return aj, j, nil
 	}
+	// A signed upload URL dies with the job it was made for.
+	jobRunning := func(ctx context.Context, jobID int64) bool {
+		j, err := jobByID(ctx, s.store.db, jobID)
+		return err == nil && j.Status != statusCompleted
+	}
 	rt.artifacts, err = artifactNewService(artifactConfig{
 		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,
-		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now,
+		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now, JobRunning: jobRunning,
 		Auth: func(ctx context.Context, bearer string) (artifactJob, error) {
 			aj, _, err := jobAuth(ctx, bearer)
 			return aj, err
@@ -168,11 +173,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 			}
 			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID), JobID: aj.JobID}, nil
 		},
-		// A signed upload URL dies with the job that reserved the entry.
-		JobRunning: func(ctx context.Context, jobID int64) bool {
-			j, err := jobByID(ctx, s.store.db, jobID)
-			return err == nil && j.Status != statusCompleted
-		},
+		JobRunning: jobRunning,
 	})
 	if err != nil {
 		return err
