@@ -138,7 +138,7 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 	if j.ex.actions == nil {
 		return nil, fmt.Errorf("cannot fetch %s: this runner has no data directory for actions (--data-dir)", ref)
 	}
-	fa, err := j.ex.actions.fetch(j.execCtx, ref, j.job.Repo)
+	fa, err := j.ex.actions.fetch(j.execCtx, ref, j.job.JobID)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,11 @@ package main
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -37,6 +36,43 @@ type actionsRuntime struct {
 	artifacts *artifactService
 	caches    *cacheService
 	sweep     time.Duration
+	pace      uploadPace // how slowly an upload's bytes may arrive
+}
+
+// uploadPace is how long a request carrying artifact or cache bytes may
+// take: grace (the listener's read timeout), plus a second for every rate
+// bytes received so far. The listeners' read timeout bounds a whole
+// request, which would cut a big blob off at a fair rate; a body that
+// stalls, or trickles in slower than rate, is still cut off.
+type uploadPace struct {
+	grace time.Duration
+	rate  int64 // bytes per second
+}
+
+// defaultUploadPace asks a blob upload for 1 MiB/s on average after the
+// read timeout's minute: more lenient than the read timeout alone was
+// (128 MiB, the largest single PUT of @actions/cache, in 60 s).
+var defaultUploadPace = uploadPace{grace: httpReadTimeout, rate: 1 << 20}
+
+// pacedBody is a request body that moves its connection's read (and
+// write) deadline on as bytes arrive, by uploadPace.
+type pacedBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	pace  uploadPace
+	start time.Time
+	n     int64
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.n += int64(n)
+		d := b.start.Add(b.pace.grace + time.Duration(b.n)*time.Second/time.Duration(b.pace.rate))
+		b.rc.SetReadDeadline(d)
+		b.rc.SetWriteDeadline(d.Add(httpWriteTimeout))
+	}
+	return n, err
 }
 
 // runtimeTokenTTL bounds a runtime token beyond its job's timeout; the
@@ -44,7 +80,7 @@ type actionsRuntime struct {
 const runtimeTokenTTL = time.Hour
 
 // runtimeKeys derives the keys of runtime tokens and of signed URLs from
-// the database's runtime secret, so neither key can forge the other.
+// the runtime secret, so neither key can forge the other.
 func runtimeKeys(secret []byte) (token, urls []byte) {
 	derive := func(label string) []byte {
 		m := hmac.New(sha256.New, secret)
@@ -54,33 +90,18 @@ func runtimeKeys(secret []byte) (token, urls []byte) {
 	return derive("runtime-token"), derive("signed-url")
 }
 
-// runtimeSecret is the database's secret for runtime tokens and signed
-// URLs, made on first use. Tokens outlive a restart of the server.
+// runtimeSecret is the secret runtime tokens and signed URLs are keyed
+// with (runtimeKeys), derived from the key file (Store.derivedKey): a copy
+// of the database cannot forge them, and they outlive a restart.
 func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
 	s.secretMu.Lock()
 	defer s.secretMu.Unlock()
 	if s.secret != nil {
 		return s.secret, nil
 	}
-	var v string
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'runtime_secret'").Scan(&v)
-		if errors.Is(err, sql.ErrNoRows) {
-			b := make([]byte, 32)
-			if _, err := rand.Read(b); err != nil {
-				return err
-			}
-			v = hex.EncodeToString(b)
-			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('runtime_secret', ?)", v)
-		}
-		return err
-	})
+	b, err := s.derivedKey("runtime")
 	if err != nil {
 		return nil, err
-	}
-	b, err := hex.DecodeString(v)
-	if err != nil || len(b) < 32 {
-		return nil, fmt.Errorf("meta runtime_secret is corrupt")
 	}
 	s.secret = b
 	return b, nil
@@ -106,7 +127,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	}
 	tokenKey, urlKey := runtimeKeys(secret)
 	verify := artifactTokenAuth(tokenKey, s.store.now)
-	rt := &actionsRuntime{sweep: cfg.SweepEvery}
+	rt := &actionsRuntime{sweep: cfg.SweepEvery, pace: defaultUploadPace}
 	if rt.sweep <= 0 {
 		rt.sweep = time.Hour
 	}
@@ -126,9 +147,14 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		}
 		return aj, j, nil
 	}
+	// A signed upload URL dies with the job it was made for.
+	jobRunning := func(ctx context.Context, jobID int64) bool {
+		j, err := jobByID(ctx, s.store.db, jobID)
+		return err == nil && j.Status != statusCompleted
+	}
 	rt.artifacts, err = artifactNewService(artifactConfig{
 		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,
-		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now,
+		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now, JobRunning: jobRunning,
 		Auth: func(ctx context.Context, bearer string) (artifactJob, error) {
 			aj, _, err := jobAuth(ctx, bearer)
 			return aj, err
@@ -148,8 +174,9 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 			if err != nil {
 				return cacheScope{}, err
 			}
-			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID)}, nil
+			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID), JobID: aj.JobID}, nil
 		},
+		JobRunning: jobRunning,
 	})
 	if err != nil {
 		return err
@@ -203,6 +230,9 @@ func (s *server) handleRuntime(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		http.Error(w, "the actions runtime services are not enabled on this server", http.StatusNotFound)
 		return
+	}
+	if (r.Method == http.MethodPut || r.Method == http.MethodPatch) && isRuntimeBlob(r.URL.Path) && rt.pace.rate > 0 {
+		r.Body = &pacedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), pace: rt.pace, start: time.Now()}
 	}
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, artifactTwirpPrefix), strings.HasPrefix(p, artifactBlobPrefix):
@@ -417,22 +447,4 @@ func byteSize(n int64) string {
 		f, unit = f/1024, u
 	}
 	return fmt.Sprintf("%.1f %s", f, unit)
-}
-
-// workflow.ActionRepo is the git directory of a repository on this server that a
-// job of repository forRepo (OWNER/NAME) may use as an action: a public
-// one, or a private one of the same owner. Anything else is apperr.ErrNotFound,
-// so the name falls through to --actions-url.
-func (s *Store) actionRepo(ctx context.Context, owner, name, forRepo string) (string, error) {
-	repo, err := s.repoByName(ctx, owner, name)
-	if err != nil {
-		return "", err
-	}
-	if repo.Private {
-		forOwner, _, _ := strings.Cut(forRepo, "/")
-		if forOwner == "" || forOwner != repo.Owner {
-			return "", apperr.ErrNotFound
-		}
-	}
-	return repo.GitDir, nil
 }

@@ -99,8 +99,13 @@ func TestRuntimeArtifactsThroughTheServer(t *testing.T) {
 		t.Errorf("GET %s: not the artifact's bytes", link)
 	}
 
-	// The token is refused once its job completed.
+	// The token is refused once its job completed, and so is an upload
+	// URL it got.
+	late := call("CreateArtifact", map[string]any{"name": "late", "version": 4}, 200)["signed_upload_url"].(string)
 	ts.jobStatus(job.JobID, "success", 200)
+	if resp, b := artifactDo(t, "PUT", late+"&comp=block&blockid="+artifactBlockID(0), nil, []byte("after the job")); resp.StatusCode != 403 {
+		t.Errorf("PUT to an artifact's upload URL after its job ended: %d %s, want 403", resp.StatusCode, b)
+	}
 	if code, out := artifactTwirp(t, hs.URL, artifactSvc, "ListArtifacts", tok, map[string]any{"workflow_run_backend_id": runID, "workflow_job_run_backend_id": jobID}); code != 401 {
 		t.Errorf("ListArtifacts after the job ended: status = %d, want 401 (%v)", code, out)
 	}
@@ -108,8 +113,8 @@ func TestRuntimeArtifactsThroughTheServer(t *testing.T) {
 	// Expired: 410, as GitHub.
 	ts.clock.Add(91 * 24 * time.Hour)
 	ts.want(request{method: "GET", path: fmt.Sprintf("%s/artifacts/%d/zip", base, a.ID)}, 410, nil)
-	if n, err := ts.srv.runtime.artifacts.Sweep(context.Background()); err != nil || n != 2 {
-		t.Errorf("Sweep after 91 days = %d, %v; want 2 (dist, and big never finalized)", n, err)
+	if n, err := ts.srv.runtime.artifacts.Sweep(context.Background()); err != nil || n != 3 {
+		t.Errorf("Sweep after 91 days = %d, %v; want 3 (dist, and big and late never finalized)", n, err)
 	}
 	ts.want(request{method: "GET", path: fmt.Sprintf("%s/artifacts/%d/zip", base, a.ID)}, 404, nil)
 }
@@ -137,6 +142,28 @@ func TestRuntimeCacheScope(t *testing.T) {
 	}
 	if code, _ := artifactTwirp(t, hs.URL, svc, "GetCacheEntryDownloadURL", "not-a-token", map[string]any{"key": "go-abc", "version": "v1"}); code != 401 {
 		t.Errorf("a bad token: status = %d, want 401", code)
+	}
+}
+
+// A cache's signed upload URL dies with the job that reserved the entry
+// (issue 17, M2): after the job completed, a PUT is refused.
+func TestRuntimeCacheUploadURLDiesWithJob(t *testing.T) {
+	ts, hs := newRuntimeTestServer(t)
+	ts.newRun(ts.pub)
+	job := ts.heartbeat()
+	code, out := artifactTwirp(t, hs.URL, cacheSvc, "CreateCacheEntry", job.RuntimeToken, map[string]any{"key": "go-abc", "version": "v1"})
+	if code != 200 || out["ok"] != true {
+		t.Fatalf("CreateCacheEntry: %d %v", code, out)
+	}
+	up := out["signed_upload_url"].(string)
+	if resp, b := artifactDo(t, "PUT", up+"&comp=block&blockid="+artifactBlockID(0), nil, []byte("while the job runs")); resp.StatusCode != 201 {
+		t.Fatalf("PUT while the job runs: %d %s", resp.StatusCode, b)
+	}
+	ts.jobStatus(job.JobID, "success", 200)
+	for _, u := range []string{up + "&comp=block&blockid=" + artifactBlockID(1), up} {
+		if resp, b := artifactDo(t, "PUT", u, map[string]string{"x-ms-blob-type": "BlockBlob"}, make([]byte, 1<<10)); resp.StatusCode != 403 && resp.StatusCode != 404 {
+			t.Errorf("PUT after the job completed: %d %s, want 403 or 404", resp.StatusCode, b)
+		}
 	}
 }
 

@@ -6,8 +6,17 @@ package main
 
 // Layout under the store's directory (<data-dir>/actions):
 //
-//	repos/<owner>/<repo>.git   a bare repository holding what was fetched
+//	local/<owner>/<repo>.git   a bare repository holding what was fetched from this server's repository
+//	remote/<owner>/<repo>.git  the same for what came from --actions-url
 //	trees/<owner>/<repo>/<sha> the files of commit <sha>, written once
+//
+// The two sources never share a repository: a job that may not reach a
+// private repository of this server (reach.go) is sent to --actions-url
+// under the same name, and must not find that repository's commits or
+// branches in what was fetched for a job that could. (Older versions kept
+// both in repos/, which is removed for that reason.) Trees are named by
+// commit, so sharing them is harmless: a job reaches a tree only through a
+// commit its own source gave.
 //
 // A tree directory appears by rename when it is complete, so a directory
 // that exists is whole and is the commit its name says; jobs only read it.
@@ -33,10 +42,10 @@ import (
 type actionStore struct {
 	dir    string // <data-dir>/actions
 	source string // --actions-url: https://host[/prefix] or file:///dir
-	// local finds a repository registered on this server, for the job of
-	// repository forRepo (OWNER/NAME); apperr.ErrNotFound when there is none (or it
-	// is private to another owner). nil on a remote runner.
-	local func(ctx context.Context, owner, repo, forRepo string) (gitDir string, err error)
+	// local finds a repository registered on this server, for the job
+	// jobID (0: the command line); apperr.ErrNotFound when there is none or the
+	// job may not reach it (Store.actionRepo). nil on a remote runner.
+	local func(ctx context.Context, owner, repo string, jobID int64) (gitDir string, err error)
 
 	mu    sync.Mutex             // guards locks
 	locks map[string]*sync.Mutex // per OWNER/REPO: its fetches go one at a time
@@ -50,6 +59,10 @@ func newActionStore(dir, source string) (*actionStore, error) {
 		source = defaultActionsURL
 	}
 	if err := checkActionsURL(source); err != nil {
+		return nil, err
+	}
+	// What older versions fetched, from either source (see the layout).
+	if err := os.RemoveAll(filepath.Join(dir, "repos")); err != nil {
 		return nil, err
 	}
 	return &actionStore{dir: dir, source: strings.TrimRight(source, "/"), locks: map[string]*sync.Mutex{}}, nil
@@ -91,15 +104,17 @@ type actionSource struct {
 	url    string // what git fetches from: a URL or a directory
 	show   string // for messages
 	remote bool   // over the network: fetch shallow
+	local  bool   // a repository of this server
 }
 
-// sourceFor is where OWNER/REPO comes from: this server's repository of
-// that name, else --actions-url.
-func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, forRepo string) (actionSource, error) {
+// sourceFor is where OWNER/REPO comes from for the job jobID: this
+// server's repository of that name when the job may reach it, else
+// --actions-url.
+func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, jobID int64) (actionSource, error) {
 	if s.local != nil {
-		dir, err := s.local(ctx, ref.Owner, ref.Repo, forRepo)
+		dir, err := s.local(ctx, ref.Owner, ref.Repo, jobID)
 		if err == nil {
-			return actionSource{url: dir, show: "this server's " + ref.Owner + "/" + ref.Repo}, nil
+			return actionSource{url: dir, show: "this server's " + ref.Owner + "/" + ref.Repo, local: true}, nil
 		}
 		if !errors.Is(err, apperr.ErrNotFound) {
 			return actionSource{}, err
@@ -111,16 +126,16 @@ func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, for
 				return actionSource{url: c, show: "file://" + c}, nil
 			}
 		}
-		return actionSource{}, apperr.NotFoundf("action %s/%s is neither on this server nor in %s (looked for %s/%s[.git])",
+		return actionSource{}, apperr.NotFoundf("action %s/%s is neither on this server nor in %s (looked for %s/%s[.git]; a private repository of this server counts only for the jobs that may reach it)",
 			ref.Owner, ref.Repo, s.source, ref.Owner, ref.Repo)
 	}
 	u := s.source + "/" + url.PathEscape(ref.Owner) + "/" + url.PathEscape(ref.Repo)
 	return actionSource{url: u, show: u, remote: true}, nil
 }
 
-// fetch makes the action ref names available on disk, for a job of
-// repository forRepo ("" from the command line).
-func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, forRepo string) (*fetchedAction, error) {
+// fetch makes the action ref names available on disk, for the job jobID
+// (0 from the command line).
+func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, jobID int64) (*fetchedAction, error) {
 	if ref.Kind != workflow.ActionRepo {
 		return nil, apperr.Invalidf("%s is not a repository action", ref)
 	}
@@ -129,11 +144,15 @@ func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, forRepo
 	l.Lock()
 	defer l.Unlock()
 
-	src, err := s.sourceFor(ctx, ref, forRepo)
+	src, err := s.sourceFor(ctx, ref, jobID)
 	if err != nil {
 		return nil, err
 	}
-	bare := gitRepo{dir: filepath.Join(s.dir, "repos", owner, repo+".git")}
+	kind := "remote"
+	if src.local {
+		kind = "local"
+	}
+	bare := gitRepo{dir: filepath.Join(s.dir, kind, owner, repo+".git")}
 	if _, err := os.Stat(filepath.Join(bare.dir, "HEAD")); err != nil {
 		if err := os.MkdirAll(filepath.Dir(bare.dir), 0o755); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestActionStoreFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, _ := workflow.ParseActionRef("acme/hello@v1")
-	fa, err := st.fetch(ctx, ref, "")
+	fa, err := st.fetch(ctx, ref, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestActionStoreFetch(t *testing.T) {
 
 	// A subdirectory action, and a branch.
 	ref, _ = workflow.ParseActionRef("acme/hello/sub@main")
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
 		t.Errorf("acme/hello/sub@main = %+v, %v", fa, err)
 	}
 
@@ -65,7 +66,7 @@ func TestActionStoreFetch(t *testing.T) {
 	sha2 := commitFiles(t, src, map[string]string{"index.js": "console.log('v2')\n"})
 	gitCmd(t, src, "tag", "-f", "v1")
 	ref, _ = workflow.ParseActionRef("acme/hello@v1")
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha2 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha2 {
 		t.Fatalf("after the tag moved: %+v, %v; want %s", fa, err, sha2)
 	}
 	if b, _ := os.ReadFile(filepath.Join(fa.Dir, "index.js")); string(b) != "console.log('v2')\n" {
@@ -74,7 +75,7 @@ func TestActionStoreFetch(t *testing.T) {
 
 	// By commit id, also one that is no tip (fetched with every ref).
 	ref, _ = workflow.ParseActionRef("acme/hello@" + sha1)
-	if fa, err = st.fetch(ctx, ref, ""); err != nil || fa.SHA != sha1 {
+	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha1 {
 		t.Errorf("by commit id: %+v, %v", fa, err)
 	}
 
@@ -84,7 +85,7 @@ func TestActionStoreFetch(t *testing.T) {
 	}
 	os.MkdirAll(src, 0o755) // present, but no repository
 	ref, _ = workflow.ParseActionRef("acme/hello@v1")
-	fa, err = st.fetch(ctx, ref, "")
+	fa, err = st.fetch(ctx, ref, 0)
 	if err != nil || fa.SHA != sha2 || len(fa.Notes) != 1 || !strings.Contains(fa.Notes[0], "as fetched before") {
 		t.Errorf("offline: %+v, %v; want %s with a note", fa, err, sha2)
 	}
@@ -99,7 +100,7 @@ func TestActionStoreFetch(t *testing.T) {
 		{"acme/hello/nodir@" + sha1, apperr.ErrNotFound, "has no directory nodir"},
 	} {
 		ref, _ := workflow.ParseActionRef(tc.uses)
-		_, err := st.fetch(ctx, ref, "")
+		_, err := st.fetch(ctx, ref, 0)
 		if !errors.Is(err, tc.code) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("fetch %s: %v; want %v containing %q", tc.uses, err, tc.code, tc.msg)
 		}
@@ -110,7 +111,7 @@ func TestActionStoreMissingRef(t *testing.T) {
 	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "x"})
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
 	ref, _ := workflow.ParseActionRef("acme/hello@v2")
-	_, err := st.fetch(context.Background(), ref, "")
+	_, err := st.fetch(context.Background(), ref, 0)
 	if !errors.Is(err, apperr.ErrNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
 		t.Errorf("fetch acme/hello@v2: %v", err)
 	}
@@ -126,19 +127,19 @@ func TestActionStoreLocalFirst(t *testing.T) {
 	gitCmd(t, localDir, "tag", "v1")
 	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
 	var asked string
-	st.local = func(_ context.Context, owner, repo, forRepo string) (string, error) {
-		asked = owner + "/" + repo + " for " + forRepo
+	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+		asked = fmt.Sprintf("%s/%s for job %d", owner, repo, jobID)
 		if owner == "acme" && repo == "hello" {
 			return localDir, nil
 		}
 		return "", apperr.ErrNotFound
 	}
 	ref, _ := workflow.ParseActionRef("acme/hello@v1")
-	fa, err := st.fetch(context.Background(), ref, "alice/app")
+	fa, err := st.fetch(context.Background(), ref, 7)
 	if err != nil || fa.SHA != localSHA || !strings.Contains(fa.Origin, "this server") {
 		t.Fatalf("fetch = %+v, %v; want %s from this server", fa, err, localSHA)
 	}
-	if asked != "acme/hello for alice/app" {
+	if asked != "acme/hello for job 7" {
 		t.Errorf("local resolver asked %q", asked)
 	}
 }
@@ -190,6 +191,45 @@ func TestParseByteSize(t *testing.T) {
 	for _, bad := range []string{"", "0", "-1", "2X", "G", "99999999999T"} {
 		if _, err := parseByteSize(bad); err == nil {
 			t.Errorf("parseByteSize(%q) = nil error", bad)
+		}
+	}
+}
+
+// A job that may not reach a private repository of this server falls
+// through to --actions-url under the same name, and must not find there
+// what was fetched from this server for a job that could: neither a branch
+// (the offline fallback) nor a commit asked for by id. What older versions
+// kept of both sources together is removed.
+func TestActionStoreDeniedSkipsCache(t *testing.T) {
+	t.Parallel()
+	localDir, sha := newGitRepo(t, map[string]string{"action.yml": "runs: {using: composite, steps: []}\n"})
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, "repos", "alice", "priv.git")
+	if err := os.MkdirAll(legacy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// --actions-url answers nothing: a closed port.
+	st, err := newActionStore(dir, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "repos")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old repos/ directory is still there: %v", err)
+	}
+	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+		if owner == "alice" && repo == "priv" && jobID == 1 {
+			return localDir, nil
+		}
+		return "", apperr.ErrNotFound
+	}
+	ctx := context.Background()
+	for _, r := range []string{"alice/priv@main", "alice/priv@" + sha} {
+		ref, _ := workflow.ParseActionRef(r)
+		if fa, err := st.fetch(ctx, ref, 1); err != nil || fa.SHA != sha {
+			t.Fatalf("fetch %s for the job that may reach it = %+v, %v", r, fa, err)
+		}
+		if fa, err := st.fetch(ctx, ref, 2); err == nil {
+			t.Errorf("fetch %s for a job that may not reach it = %s from %s, want an error", r, fa.SHA, fa.Origin)
 		}
 	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -548,8 +549,9 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 // so a remote runner can check out the commit. Fetching any sha is allowed:
 // the job's commit need not be a branch tip any more. Under
 // .../git/OWNER/REPO/ it serves another repository of this server, for a
-// checkout's repository input and submodules: one the job's repository may
-// use as an action (public, or private to the same owner).
+// checkout's repository input and submodules: one the job may reach
+// (reach.go), judged from its run, never from what the runner says, with
+// the checkout's token from the checkoutTokenHeader.
 func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	rn, id, err := s.runnerJob(r)
 	if err != nil {
@@ -574,9 +576,26 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	gitDir := repo.GitDir
 	p := r.PathValue("path")
 	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
-		if gitDir, err = s.store.actionRepo(r.Context(), parts[0], parts[1], repo.FullName()); err != nil {
+		from, err := s.store.runReach(r.Context(), run, r.Header.Get(checkoutTokenHeader))
+		if err != nil {
 			return err
 		}
+		other, err := s.store.reachRepo(r.Context(), from, parts[0], parts[1])
+		if ae := (*apperr.Error)(nil); errors.As(err, &ae) && ae.Code != apperr.Internal {
+			// In plain text, which git shows the runner as "remote: ...";
+			// a refused token input as 403, since on a 401 git asks for a
+			// password instead.
+			code := httpStatus(ae.Code)
+			if ae.Code == apperr.Unauthenticated {
+				code = http.StatusForbidden
+			}
+			http.Error(w, ae.Msg, code)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		gitDir = other.GitDir
 		root += "/" + parts[0] + "/" + parts[1]
 		p = parts[2]
 	}

@@ -112,6 +112,10 @@ type artifactConfig struct {
 	UploadTTL       time.Duration // default 1 h
 	DownloadTTL     time.Duration // default 10 min
 	Now             func() time.Time
+	// JobRunning reports whether a job still runs: an artifact's signed
+	// upload URL is refused once the job that created it is over. nil takes
+	// every job as running.
+	JobRunning func(ctx context.Context, jobID int64) bool
 }
 
 type artifactService struct {
@@ -816,6 +820,10 @@ func (s *artifactService) serveBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.Status != artifactStatusUpload {
 		artifactBlobError(w, http.StatusConflict, "BlobImmutable", "The artifact is finalized and can no longer be written.")
+		return
+	}
+	if s.cfg.JobRunning != nil && !s.cfg.JobRunning(r.Context(), a.JobID) {
+		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: the job this upload URL was made for is over.")
 		return
 	}
 	q := r.URL.Query()

@@ -83,21 +83,28 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 	return u, t, nil
 }
 
-// tokenUser checks a PAT: well-formed, known, neither revoked nor expired.
-// It returns the token with its user, or errBadToken, errTokenRevoked or
-// errTokenExpired. The caller records the use once its own checks pass.
+// tokenUser checks a PAT (Store.patUser). The caller records the use once
+// its own checks pass.
 func (s *server) tokenUser(ctx context.Context, secret string) (*User, *Token, error) {
+	return s.store.patUser(ctx, secret)
+}
+
+// patUser checks a PAT: well-formed, known, neither revoked nor expired.
+// It returns the token with its user, or errBadToken, errTokenRevoked or
+// errTokenExpired. The API and checkout's token input (reach.go) both
+// check PATs here.
+func (s *Store) patUser(ctx context.Context, secret string) (*User, *Token, error) {
 	if !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
 		return nil, nil, errBadToken
 	}
-	t, u, err := s.store.tokenBySecret(ctx, secret)
+	t, u, err := s.tokenBySecret(ctx, secret)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil, errBadToken
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	now := s.store.now()
+	now := s.now()
 	switch {
 	case !t.RevokedAt.IsZero():
 		return nil, nil, errTokenRevoked

@@ -38,6 +38,11 @@ func (s *Store) backup(ctx context.Context, dest string) (*backupResult, error) 
 	tmpName := tmp.Name()
 	tmp.Close()
 	defer os.Remove(tmpName) // a no-op once linked and removed below
+	// A backup holds all the database does: the server user's alone,
+	// whatever the umask.
+	if err := os.Chmod(tmpName, 0o600); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
 	// VACUUM INTO wants a file that does not exist or is empty: this one is empty.
 	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", tmpName); err != nil {
 		return nil, fmt.Errorf("backup: copying: %w", err)

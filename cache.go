@@ -56,10 +56,11 @@ const (
 
 // cacheScope is what a runtime token may see: caches of its repository
 // created on Ref or on DefaultRef (both full refs, "refs/heads/main").
-// Saves go to Ref.
+// Saves go to Ref, and what they stage is charged to JobID.
 type cacheScope struct {
 	RepoID          int64
 	Ref, DefaultRef string
+	JobID           int64
 }
 
 // cacheAuth maps the bearer token to a scope; an error answers 401.
@@ -76,7 +77,18 @@ type cacheConfig struct {
 	UploadTTL   time.Duration // default 1 h; also how long a reservation holds
 	DownloadTTL time.Duration // default 10 min
 	Now         func() time.Time
+	// StageLimit bounds what one job holds in uploads not yet finalized
+	// (blocks, and parts being written or committed); default MaxTotal.
+	StageLimit int64
+	// JobRunning reports whether a job still runs. An upload is refused,
+	// and its reservation dropped, once the job that made it is over, so a
+	// signed upload URL dies with its job; nil takes every job as running.
+	JobRunning func(ctx context.Context, jobID int64) bool
 }
+
+// cacheMaxPendingPerJob bounds the reservations one job holds at once:
+// each costs an index entry and a file, whatever their sizes.
+const cacheMaxPendingPerJob = 100
 
 // cacheEntry is one entry of the index.
 type cacheEntry struct {
@@ -89,8 +101,14 @@ type cacheEntry struct {
 	Final     bool      `json:"final"`
 	CreatedAt time.Time `json:"created_at"`
 	UsedAt    time.Time `json:"used_at"`
+	JobID     int64     `json:"job_id,omitempty"` // the job that reserved it
 
 	written []cacheRange // v1 chunks received, merged; not persisted
+	// staged is what the entry's files (its part, its blocks) are charged
+	// to its job, by path, until it is finalized or removed; removed is
+	// set once it is out of the index. Both under cacheService.mu.
+	staged  map[string]int64
+	removed bool
 }
 
 type cacheRange struct{ start, end int64 } // [start, end)
@@ -104,6 +122,10 @@ type cacheService struct {
 	cfg cacheConfig
 	mu  sync.Mutex
 	idx cacheIndex
+	// staged is the bytes each job holds in unfinished uploads, on disk or
+	// arriving: the sum of its pending entries' staged maps, plus writes in
+	// flight. At most cfg.StageLimit.
+	staged map[int64]int64
 }
 
 func cacheNewService(cfg cacheConfig) (*cacheService, error) {
@@ -128,11 +150,16 @@ func cacheNewService(cfg cacheConfig) (*cacheService, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "entries"), 0o755); err != nil {
-		return nil, err
+	if cfg.StageLimit <= 0 {
+		cfg.StageLimit = cfg.MaxTotal
 	}
-	s := &cacheService{cfg: cfg, idx: cacheIndex{NextID: 1}}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "entries")} {
+		if err := mkdirPrivate(d); err != nil {
+			return nil, err
+		}
+	}
+	s := &cacheService{cfg: cfg, idx: cacheIndex{NextID: 1}, staged: map[int64]int64{}}
 	b, err := os.ReadFile(filepath.Join(cfg.Dir, "index.json"))
 	switch {
 	case err == nil:
@@ -176,7 +203,7 @@ func (s *cacheService) saveLocked() error {
 		return err
 	}
 	tmp := filepath.Join(s.cfg.Dir, "index.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(s.cfg.Dir, "index.json"))
@@ -189,6 +216,8 @@ func (s *cacheService) removeLocked(e *cacheEntry) {
 			break
 		}
 	}
+	s.unstageLocked(e, "")
+	e.removed = true
 	os.Remove(s.file(e.ID))
 	os.Remove(s.partFile(e.ID))
 	os.RemoveAll(s.blockDir(e.ID))
@@ -232,12 +261,97 @@ func (s *cacheService) evictLocked(keep *cacheEntry) {
 	}
 }
 
-// Sweep runs the idle and abandoned-upload eviction; call it now and then.
+// Sweep runs the idle and abandoned-upload eviction, and drops the
+// unfinished uploads of jobs that are over; call it now and then.
 func (s *cacheService) Sweep() error {
+	var over map[int64]bool
+	if s.cfg.JobRunning != nil {
+		s.mu.Lock()
+		jobs := map[int64]bool{}
+		for _, e := range s.idx.Entries {
+			if !e.Final {
+				jobs[e.JobID] = true
+			}
+		}
+		s.mu.Unlock()
+		over = map[int64]bool{}
+		for j := range jobs {
+			over[j] = !s.cfg.JobRunning(context.Background(), j)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, e := range append([]*cacheEntry(nil), s.idx.Entries...) {
+		if !e.Final && over[e.JobID] {
+			s.removeLocked(e)
+		}
+	}
 	s.evictLocked(nil)
 	return s.saveLocked()
+}
+
+// cacheStagingErr answers an upload that would take its job past
+// StageLimit.
+func (s *cacheService) stagingErr() error {
+	return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge",
+		fmt.Sprintf("this job's unfinished cache uploads would hold more than %d bytes", s.cfg.StageLimit)}
+}
+
+// chargeLocked adds n bytes to what job has staged, unless that passes
+// StageLimit.
+func (s *cacheService) chargeLocked(job, n int64) error {
+	if s.staged[job]+n > s.cfg.StageLimit {
+		return s.stagingErr()
+	}
+	s.staged[job] += n
+	return nil
+}
+
+func (s *cacheService) releaseLocked(job, n int64) {
+	if s.staged[job] -= n; s.staged[job] <= 0 {
+		delete(s.staged, job)
+	}
+}
+
+// unstageLocked stops charging e's job for e's files under prefix (all
+// of them for "").
+func (s *cacheService) unstageLocked(e *cacheEntry, prefix string) {
+	for name, n := range e.staged {
+		if strings.HasPrefix(name, prefix) {
+			s.releaseLocked(e.JobID, n)
+			delete(e.staged, name)
+		}
+	}
+}
+
+// setStagedLocked records that e's file name now holds n bytes already
+// charged to e's job, and releases what the file held before.
+func (s *cacheService) setStagedLocked(e *cacheEntry, name string, n int64) {
+	if e.staged == nil {
+		e.staged = map[string]int64{}
+	}
+	s.releaseLocked(e.JobID, e.staged[name])
+	e.staged[name] = n
+}
+
+// cacheStagingWriter charges each write to a job before it passes it on,
+// so a job's staged bytes stay within StageLimit while they arrive.
+type cacheStagingWriter struct {
+	s   *cacheService
+	job int64
+	w   io.Writer
+	n   int64 // charged so far
+}
+
+func (w *cacheStagingWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	err := w.s.chargeLocked(w.job, int64(len(p)))
+	w.s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	w.n += int64(len(p))
+	return w.w.Write(p)
 }
 
 // Entries lists a repository's finalized caches, newest first, for a REST
@@ -333,6 +447,15 @@ func (s *cacheService) reserve(sc cacheScope, key, version string, size int64) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.evictLocked(nil)
+	pending := 0
+	for _, e := range s.idx.Entries {
+		if !e.Final && e.JobID == sc.JobID {
+			pending++
+		}
+	}
+	if pending >= cacheMaxPendingPerJob {
+		return nil, fmt.Errorf("%w: this job has %d cache uploads unfinished, the most one job may have", cacheErrTooLarge, pending)
+	}
 	for _, e := range s.idx.Entries {
 		if e.RepoID == sc.RepoID && e.Ref == sc.Ref && e.Key == key && e.Version == version {
 			if e.Final {
@@ -342,9 +465,9 @@ func (s *cacheService) reserve(sc cacheScope, key, version string, size int64) (
 		}
 	}
 	now := s.cfg.Now()
-	e := &cacheEntry{ID: s.idx.NextID, RepoID: sc.RepoID, Ref: sc.Ref, Key: key, Version: version, CreatedAt: now, UsedAt: now}
+	e := &cacheEntry{ID: s.idx.NextID, RepoID: sc.RepoID, Ref: sc.Ref, Key: key, Version: version, CreatedAt: now, UsedAt: now, JobID: sc.JobID}
 	s.idx.NextID++
-	f, err := os.OpenFile(s.partFile(e.ID), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(s.partFile(e.ID), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -368,13 +491,14 @@ func (s *cacheService) pending(sc cacheScope, id int64, key, version string) *ca
 	return nil
 }
 
+// entryByID is the entry id itself, not a copy: hold s.mu to read its
+// fields that change (Final, written, staged).
 func (s *cacheService) entryByID(id int64) *cacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.idx.Entries {
 		if e.ID == id {
-			c := *e
-			return &c
+			return e
 		}
 	}
 	return nil
@@ -405,6 +529,8 @@ func (s *cacheService) finalize(e *cacheEntry, size int64, checkRanges bool) err
 		return err
 	}
 	os.RemoveAll(s.blockDir(e.ID))
+	// From here the bytes count against MaxTotal, not the job's staging.
+	s.unstageLocked(e, "")
 	e.Final, e.Size, e.written = true, size, nil
 	e.UsedAt = s.cfg.Now()
 	s.evictLocked(e)
@@ -671,7 +797,25 @@ func (s *cacheService) v1Chunk(w http.ResponseWriter, r *http.Request, e *cacheE
 		cacheV1Error(w, http.StatusRequestEntityTooLarge, "cache is larger than the %d bytes limit", s.cfg.MaxTotal)
 		return
 	}
-	f, err := os.OpenFile(s.partFile(e.ID), os.O_WRONLY, 0)
+	// The part file is charged for its length: a chunk past the end
+	// charges the growth before it is written.
+	s.mu.Lock()
+	part := s.partFile(e.ID)
+	var err2 error
+	if cur := e.staged[part]; !e.removed && end+1 > cur {
+		if err2 = s.chargeLocked(e.JobID, end+1-cur); err2 == nil {
+			if e.staged == nil {
+				e.staged = map[string]int64{}
+			}
+			e.staged[part] = end + 1
+		}
+	}
+	s.mu.Unlock()
+	if err2 != nil {
+		cacheV1Error(w, http.StatusRequestEntityTooLarge, "%v", err2)
+		return
+	}
+	f, err := os.OpenFile(part, os.O_WRONLY, 0)
 	if err != nil {
 		cacheV1Error(w, http.StatusNotFound, "cache %d upload is gone", e.ID)
 		return
@@ -725,9 +869,12 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 		artifactBlobError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
 		return
 	}
+	s.mu.Lock()
+	final, created := e.Final, e.CreatedAt
+	s.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if !e.Final {
+		if !final {
 			artifactBlobError(w, http.StatusNotFound, "BlobNotFound", "The cache entry is not finalized.")
 			return
 		}
@@ -738,7 +885,7 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 		}
 		defer f.Close()
 		w.Header().Set("Content-Type", "application/octet-stream")
-		http.ServeContent(w, r, "", e.CreatedAt, f)
+		http.ServeContent(w, r, "", created, f)
 		return
 	case http.MethodPut:
 	default:
@@ -746,8 +893,15 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 		artifactBlobError(w, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "The resource doesn't support the specified HTTP verb.")
 		return
 	}
-	if e.Final {
+	if final {
 		artifactBlobError(w, http.StatusConflict, "BlobImmutable", "The cache entry is finalized and can no longer be written.")
+		return
+	}
+	// The URL was signed for the job that reserved the entry; once that
+	// job is over nobody may write to it, and the reservation goes.
+	if s.cfg.JobRunning != nil && !s.cfg.JobRunning(r.Context(), e.JobID) {
+		s.drop(e)
+		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: the job this upload URL was made for is over.")
 		return
 	}
 	q := r.URL.Query()
@@ -758,9 +912,9 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 			artifactBlobError(w, http.StatusBadRequest, "InvalidQueryParameterValue", err.Error())
 			return
 		}
-		os.MkdirAll(s.blockDir(id), 0o755)
-		name := filepath.Join(s.blockDir(id), hex.EncodeToString([]byte(bid)))
-		err = s.writeCapped(name, r.Body, s.stagedSize(id))
+		if err = os.MkdirAll(s.blockDir(id), 0o700); err == nil {
+			err = s.writeStaged(e, filepath.Join(s.blockDir(id), hex.EncodeToString([]byte(bid))), r.Body)
+		}
 	case "blocklist":
 		body, rerr := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 		if rerr != nil {
@@ -772,13 +926,13 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 			artifactBlobError(w, http.StatusBadRequest, "InvalidXmlDocument", perr.Error())
 			return
 		}
-		err = s.commitBlocks(id, ids)
+		err = s.commitBlocks(e, ids)
 	case "":
 		if bt := r.Header.Get("x-ms-blob-type"); bt != "" && bt != "BlockBlob" {
 			artifactBlobError(w, http.StatusBadRequest, "InvalidBlobType", "only BlockBlob is supported")
 			return
 		}
-		err = s.writeCapped(s.partFile(id), r.Body, 0)
+		err = s.writeStaged(e, s.partFile(id), r.Body)
 	default:
 		artifactBlobError(w, http.StatusBadRequest, "InvalidQueryParameterValue", "unsupported comp="+comp)
 		return
@@ -794,55 +948,84 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *cacheService) stagedSize(id int64) int64 {
-	var n int64
-	ents, _ := os.ReadDir(s.blockDir(id))
-	for _, d := range ents {
-		if fi, err := d.Info(); err == nil && !strings.HasSuffix(d.Name(), ".tmp") {
-			n += fi.Size()
-		}
+// drop removes an unfinished entry whose job is over.
+func (s *cacheService) drop(e *cacheEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !e.removed && !e.Final {
+		s.removeLocked(e)
+		s.saveLocked()
 	}
-	return n
 }
 
-// writeCapped writes body to name via a temp file, refusing once used plus
-// the body passes MaxTotal.
-func (s *cacheService) writeCapped(name string, body io.Reader, used int64) error {
-	tmp := name + ".tmp"
-	f, err := os.Create(tmp)
+var cacheErrGone = &artifactBlobErr{http.StatusNotFound, "BlobNotFound", "The cache upload is gone: it was finalized or dropped meanwhile."}
+
+// writeStaged writes body to name (a block, or the part of a single-PUT
+// upload) via a temporary file, charging its bytes to e's job as they
+// come; one body may not pass MaxTotal. A rewrite of name replaces it,
+// and what it was charged.
+func (s *cacheService) writeStaged(e *cacheEntry, name string, body io.Reader) error {
+	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	limit := s.cfg.MaxTotal - used
-	n, err := io.Copy(f, io.LimitReader(body, limit+1))
+	tmp := f.Name()
+	sw := &cacheStagingWriter{s: s, job: e.JobID, w: f}
+	n, err := io.Copy(sw, io.LimitReader(body, s.cfg.MaxTotal+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n > limit {
+	if err == nil && n > s.cfg.MaxTotal {
 		err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("cache is larger than the %d bytes limit", s.cfg.MaxTotal)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && (e.removed || e.Final) {
+		err = cacheErrGone
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
 	}
 	if err != nil {
 		os.Remove(tmp)
+		s.releaseLocked(e.JobID, sw.n)
 		return err
 	}
-	return os.Rename(tmp, name)
+	s.setStagedLocked(e, name, sw.n)
+	return nil
 }
 
-func (s *cacheService) commitBlocks(id int64, ids []string) error {
-	tmp := s.partFile(id) + ".tmp"
-	f, err := os.Create(tmp)
+// commitBlocks makes the blocks ids, in order, the entry's part, and drops
+// the staged blocks (listed or not), as Put Block List does. A block may
+// be listed once, and the result may not pass MaxTotal: the bytes a
+// commit makes are no more than the bytes staged.
+func (s *cacheService) commitBlocks(e *cacheEntry, ids []string) error {
+	seen := make(map[string]bool, len(ids))
+	for _, bid := range ids {
+		if seen[bid] {
+			return &artifactBlobErr{http.StatusBadRequest, "InvalidBlockList", "block " + bid + " is listed twice"}
+		}
+		seen[bid] = true
+	}
+	f, err := os.CreateTemp(filepath.Dir(s.partFile(e.ID)), filepath.Base(s.partFile(e.ID))+".*.tmp")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	defer os.Remove(tmp)
+	var total int64
 	for _, bid := range ids {
-		b, err := os.Open(filepath.Join(s.blockDir(id), hex.EncodeToString([]byte(bid))))
+		b, err := os.Open(filepath.Join(s.blockDir(e.ID), hex.EncodeToString([]byte(bid))))
 		if err != nil {
 			f.Close()
 			return &artifactBlobErr{http.StatusBadRequest, "InvalidBlockList", "the block list names block " + bid + ", which was not uploaded"}
 		}
-		_, err = io.Copy(f, b)
+		n, err := io.Copy(f, io.LimitReader(b, s.cfg.MaxTotal-total+1))
 		b.Close()
+		total += n
+		if err == nil && total > s.cfg.MaxTotal {
+			err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("the block list makes a cache larger than the %d bytes limit", s.cfg.MaxTotal)}
+		}
 		if err != nil {
 			f.Close()
 			return err
@@ -851,5 +1034,18 @@ func (s *cacheService) commitBlocks(id int64, ids []string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.partFile(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.removed || e.Final {
+		return cacheErrGone
+	}
+	if err := os.Rename(tmp, s.partFile(e.ID)); err != nil {
+		return err
+	}
+	// The part takes over the blocks' charge: it is no bigger than they.
+	s.unstageLocked(e, s.blockDir(e.ID)+string(filepath.Separator))
+	s.staged[e.JobID] += total
+	s.setStagedLocked(e, s.partFile(e.ID), total)
+	os.RemoveAll(s.blockDir(e.ID))
+	return nil
 }

@@ -26,18 +26,19 @@ type cacheTestEnv struct {
 	mu   sync.Mutex
 	now  time.Time
 	toks map[string]cacheScope
+	over map[int64]bool // jobs that are over
 }
 
 // Tokens: "main" and "feature" on repo 1 (default branch main), "other"
-// on repo 1's branch other, "repo2" on repo 2's main.
+// on repo 1's branch other, "repo2" on repo 2's main; jobs 1 to 4.
 func newCacheTestEnv(t *testing.T, mod func(*cacheConfig)) *cacheTestEnv {
 	t.Helper()
 	e := &cacheTestEnv{t: t, dir: t.TempDir(), now: time.Unix(1_700_000_000, 0), toks: map[string]cacheScope{
-		"main":    {1, "refs/heads/main", "refs/heads/main"},
-		"feature": {1, "refs/heads/feature", "refs/heads/main"},
-		"other":   {1, "refs/heads/other", "refs/heads/main"},
-		"repo2":   {2, "refs/heads/main", "refs/heads/main"},
-	}}
+		"main":    {1, "refs/heads/main", "refs/heads/main", 1},
+		"feature": {1, "refs/heads/feature", "refs/heads/main", 2},
+		"other":   {1, "refs/heads/other", "refs/heads/main", 3},
+		"repo2":   {2, "refs/heads/main", "refs/heads/main", 4},
+	}, over: map[int64]bool{}}
 	e.cfg = cacheConfig{
 		Dir: e.dir,
 		Key: []byte("0123456789abcdef0123456789abcdef"),
@@ -49,6 +50,11 @@ func newCacheTestEnv(t *testing.T, mod func(*cacheConfig)) *cacheTestEnv {
 			return sc, nil
 		},
 		Now: e.clock,
+		JobRunning: func(_ context.Context, job int64) bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return !e.over[job]
+		},
 	}
 	if mod != nil {
 		mod(&e.cfg)
@@ -393,4 +399,193 @@ func FuzzCacheContentRange(f *testing.F) {
 			t.Fatalf("%q: round trip %d-%d, %v", s, s2, e2, err)
 		}
 	})
+}
+
+// cacheDiskBytes is what the cache directory holds on disk, index aside.
+func cacheDiskBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.WalkDir(filepath.Join(dir, "entries"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// putBlock stages a block of an upload URL and answers the status.
+func putBlock(t *testing.T, up string, i int, data []byte) int {
+	t.Helper()
+	resp, _ := artifactDo(t, "PUT", up+"&comp=block&blockid="+url.QueryEscape(artifactBlockID(i)), nil, data)
+	return resp.StatusCode
+}
+
+func putBlockList(t *testing.T, up string, blocks ...int) (int, string) {
+	t.Helper()
+	var ids []string
+	for _, i := range blocks {
+		ids = append(ids, artifactBlockID(i))
+	}
+	resp, b := artifactDo(t, "PUT", up+"&comp=blocklist", nil, artifactBlockListXML(ids))
+	return resp.StatusCode, string(b)
+}
+
+// The attack of issue 17 (M2), scaled down: one block named 30 times in a
+// block list made a cache 30 times its staged bytes and the cap. A block
+// list names each block once.
+func TestCacheBlockListNamesABlockOnce(t *testing.T) {
+	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal = 1000 })
+	up := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)["signed_upload_url"].(string)
+	if code := putBlock(t, up, 0, make([]byte, 100)); code != 201 {
+		t.Fatalf("PUT block: %d", code)
+	}
+	thirty := make([]int, 30)
+	if code, b := putBlockList(t, up, thirty...); code != 400 || !strings.Contains(b, "listed twice") {
+		t.Errorf("a block list naming one block 30 times: %d %s, want 400", code, b)
+	}
+	if n := cacheDiskBytes(t, e.dir); n > 1000 {
+		t.Errorf("the cache holds %d bytes on disk, over its 1000-byte cap", n)
+	}
+	if code, b := putBlockList(t, up, 0); code != 201 {
+		t.Fatalf("the block once: %d %s", code, b)
+	}
+	if fr := e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "k", "version": "v", "size_bytes": "100"}, 200); fr["ok"] != true {
+		t.Errorf("finalize = %v", fr)
+	}
+}
+
+// What a commit makes counts against the cap, even when the staging bound
+// let its blocks in: a block list over MaxTotal is refused and leaves
+// nothing behind.
+func TestCacheCommitOverTheCap(t *testing.T) {
+	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal, c.StageLimit = 250, 400 })
+	up := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)["signed_upload_url"].(string)
+	for i := range 2 {
+		if code := putBlock(t, up, i, make([]byte, 150)); code != 201 {
+			t.Fatalf("PUT block %d: %d", i, code)
+		}
+	}
+	if code, b := putBlockList(t, up, 0, 1); code != 413 {
+		t.Errorf("a block list of 300 bytes under a 250-byte cap: %d %s, want 413", code, b)
+	}
+	if fr := e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "k", "version": "v", "size_bytes": "300"}, 200); fr["ok"] != false {
+		t.Errorf("finalize of 300 bytes = %v, want ok false", fr)
+	}
+	if fi, err := os.Stat(e.svc.partFile(1)); err != nil || fi.Size() != 0 {
+		t.Errorf("the entry's part after the refused commit: %v, %v; want it empty", fi, err)
+	}
+	if code, b := putBlockList(t, up, 1); code != 201 {
+		t.Fatalf("a block list of 150 bytes: %d %s", code, b)
+	}
+	if fr := e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "k", "version": "v", "size_bytes": "150"}, 200); fr["ok"] != true {
+		t.Errorf("finalize of 150 bytes = %v", fr)
+	}
+	if n := cacheDiskBytes(t, e.dir); n != 150 {
+		t.Errorf("after the commit, the cache holds %d bytes on disk, want 150 (the blocks are gone)", n)
+	}
+}
+
+// What one job stages (blocks, single PUTs, v1 chunks of entries not yet
+// finalized) is bounded by StageLimit, across all its reservations; other
+// jobs have their own, and finalizing frees it.
+func TestCacheStagingBound(t *testing.T) {
+	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal = 250 })
+	create := func(tok, key string) string {
+		return e.twirp(tok, "CreateCacheEntry", map[string]any{"key": key, "version": "v"}, 200)["signed_upload_url"].(string)
+	}
+	a, b, c := create("main", "a"), create("main", "b"), create("main", "c")
+	if code := putBlock(t, a, 0, make([]byte, 200)); code != 201 {
+		t.Fatalf("PUT 200 bytes: %d", code)
+	}
+	if code := putBlock(t, b, 0, make([]byte, 100)); code != 413 {
+		t.Errorf("PUT 100 more bytes in another entry of the same job: %d, want 413", code)
+	}
+	if resp, _ := artifactDo(t, "PUT", c, nil, make([]byte, 100)); resp.StatusCode != 413 {
+		t.Errorf("Put Blob of 100 more bytes: %d, want 413", resp.StatusCode)
+	}
+	// v1 chunks count too.
+	body, _ := json.Marshal(map[string]any{"key": "v1", "version": "v"})
+	var res struct{ CacheID int64 }
+	json.Unmarshal(e.v1("main", "POST", "caches", nil, body, 201), &res)
+	e.v1("main", "PATCH", fmt.Sprintf("caches/%d", res.CacheID), map[string]string{"Content-Range": "bytes 0-99/*"}, make([]byte, 100), 413)
+	// A retried block replaces the first try and what it was charged
+	// (while it arrives, both count).
+	if code := putBlock(t, a, 0, make([]byte, 40)); code != 201 {
+		t.Errorf("PUT the same block again, smaller: %d, want 201", code)
+	}
+	if code := putBlock(t, a, 1, make([]byte, 200)); code != 201 {
+		t.Errorf("PUT 200 bytes once the retry freed 160: %d, want 201", code)
+	}
+	if code := putBlock(t, a, 0, make([]byte, 50)); code != 413 {
+		t.Errorf("PUT block 0 again with 50 bytes while 240 are staged: %d, want 413", code)
+	}
+	// Another job stages on its own account.
+	if code := putBlock(t, create("feature", "a"), 0, make([]byte, 200)); code != 201 {
+		t.Errorf("another job's PUT: %d, want 201", code)
+	}
+	if n := cacheDiskBytes(t, e.dir); n != 440 {
+		t.Errorf("%d bytes staged on disk, want 440 (240 and 200)", n)
+	}
+	// Committed and finalized, a's bytes are the cache's, not staged.
+	if code, b := putBlockList(t, a, 0, 1); code != 201 {
+		t.Fatalf("commit a: %d %s", code, b)
+	}
+	e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "a", "version": "v", "size_bytes": "240"}, 200)
+	if code := putBlock(t, b, 0, make([]byte, 200)); code != 201 {
+		t.Errorf("PUT after finalize freed the job's staging: %d, want 201", code)
+	}
+	e.svc.mu.Lock()
+	if staged := e.svc.staged[1]; staged != 200 {
+		t.Errorf("job 1 has %d bytes staged, want 200", staged)
+	}
+	e.svc.mu.Unlock()
+	// Reservations are bounded too.
+	for i := range cacheMaxPendingPerJob {
+		code, _ := artifactTwirp(t, e.srv.URL, cacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": fmt.Sprint("r", i), "version": "v"})
+		if code != 200 {
+			t.Fatalf("reservation %d: %d", i, code)
+		}
+	}
+	if code, out := artifactTwirp(t, e.srv.URL, cacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": "one-more", "version": "v"}); code == 200 {
+		t.Errorf("reservation %d of one job: %d %v, want a refusal", cacheMaxPendingPerJob+1, code, out)
+	}
+}
+
+// A signed upload URL dies with its job: once the job is over a PUT is
+// refused and the reservation goes; Sweep drops the unfinished uploads of
+// jobs that are over.
+func TestCacheUploadURLDiesWithItsJob(t *testing.T) {
+	e := newCacheTestEnv(t, nil)
+	up := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)["signed_upload_url"].(string)
+	e.twirp("feature", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)
+	if code := putBlock(t, up, 0, []byte("data")); code != 201 {
+		t.Fatalf("PUT while the job runs: %d", code)
+	}
+	e.mu.Lock()
+	e.over[1], e.over[2] = true, true
+	e.mu.Unlock()
+	for i, body := range [][]byte{[]byte("more"), nil} {
+		if resp, b := artifactDo(t, "PUT", up, nil, body); resp.StatusCode != 403 && resp.StatusCode != 404 {
+			t.Errorf("PUT %d after the job ended: %d %s, want 403 or 404", i, resp.StatusCode, b)
+		}
+	}
+	if err := e.svc.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"main", "feature"} {
+		if e.svc.pending(e.toks[tok], 0, "k", "v") != nil {
+			t.Errorf("%s's reservation outlived its job", tok)
+		}
+	}
+	if n := cacheDiskBytes(t, e.dir); n != 0 {
+		t.Errorf("%d bytes left on disk by jobs that are over", n)
+	}
+	e.svc.mu.Lock()
+	defer e.svc.mu.Unlock()
+	if len(e.svc.staged) != 0 {
+		t.Errorf("staged after the sweep = %v, want nothing", e.svc.staged)
+	}
 }

@@ -1,8 +1,8 @@
 // The built-in actions/checkout: its inputs, and the git commands that make
 // a self-contained repository of the job's commit (or of the ref, path,
 // depth and submodules its inputs ask for) on the host, to be copied into
-// the job's workspace volume. It needs no token and no network: the
-// repositories come from this server.
+// the job's workspace volume. It needs no network: the repositories come
+// from this server, and a token only to reach a private one (reach.go).
 
 package main
 
@@ -10,9 +10,11 @@ package main
 // with these differences: the repository is fetched on the host, never in
 // the job container, and copied in; `repository` and submodules can only
 // be repositories registered on this server (a submodule's URL names its
-// OWNER/REPO, whatever its host); `lfs: true` is refused; the inputs that
-// carry credentials (token, ssh-key, persist-credentials) have nothing to do
-// and are ignored, so no credential is ever left in the workspace.
+// OWNER/REPO, whatever its host); `lfs: true` is refused; `token` is a PAT
+// the server checks, and only to reach a private repository of this server
+// (reach.go), never written anywhere; the other inputs that carry
+// credentials (ssh-key, persist-credentials) have nothing to do and are
+// ignored, so no credential is ever left in the workspace.
 
 import (
 	"context"
@@ -41,6 +43,14 @@ type checkoutSpec struct {
 	Path       string // under the workspace, cleaned; "" is the workspace itself
 	Submodules string // "", "true" (one level) or "recursive"
 	Clean      bool   // empty the target directory first
+	Token      string // the token input: a PAT that may reach a private repository (reach.go); "" none
+}
+
+// sameCheckout reports whether spec asks for what o does, whatever token
+// either carries.
+func (spec checkoutSpec) sameCheckout(o checkoutSpec) bool {
+	spec.Token, o.Token = "", ""
+	return spec == o
 }
 
 // defaultCheckout is what a checkout step without inputs asks for, as on
@@ -48,15 +58,15 @@ type checkoutSpec struct {
 var defaultCheckout = checkoutSpec{Depth: 1, Clean: true}
 
 // checkoutIgnored are actions/checkout's inputs that have nothing to do
-// here: credentials (the server needs none) and display options.
-var checkoutIgnored = []string{"token", "ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user",
+// here: credentials the server has no use for, and display options.
+var checkoutIgnored = []string{"ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user",
 	"persist-credentials", "show-progress", "set-safe-directory", "github-server-url"}
 
 // checkoutWholeTree are inputs that narrow the checkout; the whole tree,
 // a superset, is checked out instead.
 var checkoutWholeTree = []string{"sparse-checkout", "sparse-checkout-cone-mode", "filter"}
 
-var checkoutInputs = []string{"repository", "ref", "fetch-depth", "fetch-tags", "path", "submodules", "clean", "lfs"}
+var checkoutInputs = []string{"repository", "ref", "token", "fetch-depth", "fetch-tags", "path", "submodules", "clean", "lfs"}
 
 // parseCheckoutInputs reads a checkout step's evaluated with: into a spec
 // for the job's repository jobRepo, with warnings for inputs it ignores.
@@ -84,6 +94,7 @@ func parseCheckoutInputs(with map[string]string, jobRepo string) (spec checkoutS
 		}
 	}
 	spec.Ref = strings.TrimSpace(with["ref"])
+	spec.Token = strings.TrimSpace(with["token"])
 	if d := strings.TrimSpace(with["fetch-depth"]); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
@@ -435,13 +446,16 @@ func (j *execJob) runCheckout(step *claimedStep, env *expr.Env, out *stepOutput)
 		with[k] = s
 	}
 	spec, warnings, err := parseCheckoutInputs(with, j.job.Repo)
+	// A token from a secret is masked already; one written in the
+	// workflow is masked too, from here on.
+	j.st.masks.Add(spec.Token)
 	for _, w := range warnings {
 		out.linef("##[warning]%s", w)
 	}
 	if err != nil {
 		return fail("%v", err)
 	}
-	if spec == defaultCheckout {
+	if spec.sameCheckout(defaultCheckout) {
 		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, containerWorkspace)
 		return stepResult{outcome: conclusionSuccess}
 	}

@@ -22,7 +22,8 @@ func TestParseCheckoutInputs(t *testing.T) {
 		err  string
 	}{
 		{name: "none", with: nil, want: defaultCheckout},
-		{name: "same repository, credentials ignored", with: map[string]string{"repository": "Alice/App", "token": "x", "persist-credentials": "false"}, want: defaultCheckout},
+		{name: "same repository, the token kept, other credentials ignored", with: map[string]string{"repository": "Alice/App", "token": " x ", "persist-credentials": "false"},
+			want: checkoutSpec{Depth: 1, Clean: true, Token: "x"}},
 		{name: "all", with: map[string]string{"repository": "bob/lib", "ref": " v1 ", "fetch-depth": "0", "fetch-tags": "true",
 			"path": "./sub/../src/", "submodules": "recursive", "clean": "False", "lfs": "false"},
 			want: checkoutSpec{Repository: "bob/lib", Ref: "v1", Depth: 0, Tags: true, Path: "src", Submodules: "recursive"}},
@@ -89,8 +90,9 @@ func TestSubmoduleRepo(t *testing.T) {
 
 // checkoutRepos makes alice/app (main: two commits, the first tagged v1;
 // a branch feature; a submodule vendor/lib from ../lib.git), alice/lib
-// (with a submodule leaf from another host's alice/leaf), alice/leaf and
-// dave's private dave/secret on ts's server.
+// (private, opened by alice to her repositories' jobs; with a submodule
+// leaf from another host's alice/leaf), alice/leaf and dave's private
+// dave/secret on ts's server.
 type checkoutRepos struct {
 	app, lib, leaf                string // git directories
 	first, head, feature, libHead string
@@ -132,8 +134,14 @@ func newCheckoutRepos(t *testing.T, ts *testServer) *checkoutRepos {
 		owner, name, dir string
 		private          bool
 	}{{"alice", "lib", cr.lib, true}, {"alice", "leaf", cr.leaf, false}, {"dave", "secret", filepath.Join(secretDir, ".git"), true}} {
-		if _, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private); err != nil {
+		repo, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r.name == "lib" {
+			if err := ts.store.setActionsAccess(ctx, repo.ID, accessUser); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return cr
@@ -288,6 +296,15 @@ func TestCheckout(t *testing.T) {
 			}},
 			{name: "unknown ref", with: map[string]string{"ref": "nope"}, err: `"nope" is neither a branch nor a tag of alice/app`},
 			{name: "private repository of another owner", with: map[string]string{"repository": "dave/secret"}, err: "dave/secret"},
+			{name: "private repository with a token that may read it", with: map[string]string{"repository": "dave/secret", "token": ts.tokens["dave:read"]},
+				check: func(dir string) (bad []string) {
+					if got := read(filepath.Join(dir, "SECRET")); got != "s\n" {
+						bad = append(bad, "SECRET "+got)
+					}
+					return bad
+				}},
+			{name: "private repository with a token that may not read it", with: map[string]string{"repository": "dave/secret", "token": ts.tokens["carol:read"]}, err: "dave/secret not found"},
+			{name: "a token that is not one", with: map[string]string{"repository": "alice/leaf", "token": "shithub_pat_nope"}, err: "input token: bad credentials"},
 			{name: "repository not here", with: map[string]string{"repository": "alice/none"}, err: "alice/none"},
 		} {
 			spec, _, err := parseCheckoutInputs(tc.with, job.Repo)
@@ -319,7 +336,7 @@ func TestCheckout(t *testing.T) {
 			if got := git(moved, "status", "--porcelain"); got != "" {
 				t.Errorf("%s %s: git status = %q, want clean", src.name, tc.name, got)
 			}
-			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", srv.URL,
+			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", ts.tokens["dave:read"], "-e", srv.URL,
 				"-e", filepath.Dir(cr.app), "-e", filepath.Dir(cr.lib), "-e", filepath.Dir(cr.leaf), moved).CombinedOutput(); err == nil {
 				t.Errorf("%s %s: the checkout holds the runner token or a host path: %s", src.name, tc.name, out)
 			}

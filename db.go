@@ -7,14 +7,15 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"slices"
@@ -333,6 +334,16 @@ END;`,
 	// 11: removing a step (retention) cascades to its annotations, which
 	// were indexed by job only: each step removed searched them all.
 	`CREATE INDEX annotations_step ON annotations (step_id);`,
+	// 12: a private repository's owner may open it to the Actions jobs of
+	// their other repositories (reach.go), as GitHub's "accessible from
+	// repositories owned by the user"; none until they do.
+	`ALTER TABLE repos ADD COLUMN actions_access TEXT NOT NULL DEFAULT 'none'
+		CHECK (actions_access IN ('none', 'user', 'organization'));`,
+	// 13: the keys that sign log links and runtime tokens are derived from
+	// the key file (Store.derivedKey), so a copy of the database alone
+	// cannot forge either (issue 17): the stored ones go. Links and tokens
+	// signed with them stop working.
+	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -448,6 +459,11 @@ func openStore(path string) (*Store, error) {
 		}
 		q.Set("_txlock", txlock)
 		return "file:" + path + "?" + q.Encode()
+	}
+	// The file, its -wal and -shm are the server user's alone (SQLite gives
+	// the -wal and -shm it makes the file's mode).
+	if err := privateDBFiles(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	wdb, err := sql.Open(sqliteDriver, dsn("immediate"))
 	if err != nil {
@@ -664,25 +680,27 @@ func secretHash(secret string) []byte {
 
 // ---- meta ----
 
-// logSigningKey is the key the signed log download URLs are made with: 32
-// random bytes made once per database and kept in meta, so links stay valid
-// across a restart and differ between servers.
+// logSigningKey is the key the signed log download URLs are made with,
+// derived from the key file: reading it writes nothing, so log reads work
+// on a full disk too.
 func (s *Store) logSigningKey(ctx context.Context) ([]byte, error) {
-	var key string
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRow("SELECT value FROM meta WHERE key = 'log_signing_key'").Scan(&key)
-		if errors.Is(err, sql.ErrNoRows) {
-			b := make([]byte, 32)
-			rand.Read(b)
-			key = hex.EncodeToString(b)
-			_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('log_signing_key', ?)", key)
-		}
-		return err
-	})
+	return s.derivedKey("log links")
+}
+
+// derivedKey is a 32-byte key for one purpose, HMAC-SHA256 of the purpose
+// under the server key. The keys that sign what the server hands out (log
+// links, runtime tokens and signed URLs) live in the key file this way,
+// not in the database, so a copy of the database (a backup, a file left
+// readable) cannot forge them; and one purpose's key cannot forge
+// another's.
+func (s *Store) derivedKey(purpose string) ([]byte, error) {
+	key, err := s.secretKey()
 	if err != nil {
 		return nil, err
 	}
-	return hex.DecodeString(key)
+	m := hmac.New(sha256.New, key)
+	io.WriteString(m, "shithub-actions derived key\n"+purpose)
+	return m.Sum(nil), nil
 }
 
 // runnerName is a runner's name; "" when there is no such runner.

@@ -881,7 +881,7 @@ func (s *server) handleRunAttempt(w http.ResponseWriter, r *http.Request) error 
 const logLinkTTL = time.Minute
 
 // logSigner makes and checks the signed log download URLs. Its key is the
-// database's (Store.logSigningKey), read once.
+// key file's (Store.logSigningKey), derived once.
 type logSigner struct {
 	mu  sync.Mutex // guards key
 	key []byte

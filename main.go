@@ -37,17 +37,18 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
         [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--queue-timeout 24h]
         [--trust-proxy CIDR,...] [--data-dir DIR] [--actions-url URL] [--allow-actions PATTERNS]
         [--node DIR] [--job-url URL] [--max-artifact-size 2GiB] [--cache-size 10GiB]
-        [--keep-logs 90d] [--keep-runs 0] [--metrics-token T]   run the server
+        [--keep-logs 90d] [--keep-runs 0] [--metrics-token-file FILE]   run the server
   user create NAME
   repo create OWNER/NAME --git PATH [--private] [--default-branch main]
   repo grant OWNER/NAME USER read|write|admin
+  repo access OWNER/NAME [none|user]                  may the owner's other repositories' jobs reach it
   token create USER --scopes repo:read[,repo:write] [--expires 720h] [--name LABEL]
   token list USER
   token revoke TOKEN_ID
   runner register NAME [--labels a,b]
   runner list
   runner revoke NAME
-  runner --server URL --token T [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
+  runner --server URL --token-file FILE [--labels a,b] [--capacity 2] [--image LABEL=IMAGE]...
         [--pull missing|never] [--allow-images PATTERN,...] [--memory 2g] [--cpus 1]
         [--pids-limit 1024] [--stop-grace 10s] [--shutdown-grace 30s] [--data-dir DIR]
         [--actions-url URL] [--allow-actions PATTERNS] [--node DIR]   run a remote runner
@@ -138,6 +139,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.repoCreate(ctx, rest[1:])
 	case cmd == "repo" && sub == "grant":
 		return c.repoGrant(ctx, rest[1:])
+	case cmd == "repo" && sub == "access":
+		return c.repoAccess(ctx, rest[1:])
 	case cmd == "token" && sub == "create":
 		return c.tokenCreate(ctx, rest[1:])
 	case cmd == "token" && sub == "list":
@@ -678,7 +681,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
 	keepLogs := fs.String("keep-logs", "90d", "remove job logs of runs older than this (Nd or a duration; 0 keeps them)")
 	keepRuns := fs.String("keep-runs", "0", "remove runs older than this (Nd or a duration; 0 keeps them)")
-	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics")
+	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics (visible in ps: prefer --metrics-token-file or $SHITHUB_METRICS_TOKEN)")
+	metricsTokenFile := fs.String("metrics-token-file", "", "`FILE` holding the bearer token /metrics requires")
 	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
 	var trust []netip.Prefix
 	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
@@ -744,11 +748,20 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *queueTimeout <= 0 {
 		return usagef("serve: --queue-timeout must be positive")
 	}
+	mtoken, err := secretOption("metrics-token", *metricsToken, *metricsTokenFile, "SHITHUB_METRICS_TOKEN", os.Getenv, c.stderr)
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// The data directory (caches, fetched actions) is the server user's
+	// alone, as the database is.
+	if err := mkdirPrivate(cfg.DataDir); err != nil {
+		return fmt.Errorf("the data directory: %w", err)
+	}
 	// The key that seals secrets: made now if there is none, and a key file
 	// that is unsafe or damaged stops the server here, saying why.
 	if _, err := st.secretKey(); err != nil {
@@ -756,9 +769,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
 	srv := newServer(st, logger, *baseURL)
-	srv.metricsToken = *metricsToken
-	// The logs' signing key is made now, not on the first log read, which
-	// would then be a write: log reads must work on a full disk too.
+	srv.metricsToken = mtoken
+	// The logs' signing key, derived from the key file now rather than on
+	// the first log read.
 	key, err := st.logSigningKey(ctx)
 	if err != nil {
 		return err
@@ -850,7 +863,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
 	var jobHS *http.Server
 	if jobLn != nil {
-		jobHS = &http.Server{Handler: srv.jobHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		jobHS = newJobHTTPServer(srv, hs)
 		go jobHS.Serve(jobLn)
 		defer jobHS.Close()
 	}
@@ -921,6 +934,21 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		WriteTimeout:      httpWriteTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// newJobHTTPServer is the job listener's server: the job handler with
+// main's timeouts and error log. Jobs run code from pull requests, so the
+// listener they reach is no more patient with a stalled client than the
+// main one.
+func newJobHTTPServer(srv *server, main *http.Server) *http.Server {
+	return &http.Server{
+		Handler:           srv.jobHandler(),
+		ReadHeaderTimeout: main.ReadHeaderTimeout,
+		ReadTimeout:       main.ReadTimeout,
+		WriteTimeout:      main.WriteTimeout,
+		IdleTimeout:       main.IdleTimeout,
+		ErrorLog:          main.ErrorLog,
 	}
 }
 
@@ -1022,7 +1050,8 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 	fs.SetOutput(stderr)
 	var labels string
 	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
-	fs.StringVar(&o.token, "token", "", "runner `token` (default $SHITHUB_RUNNER_TOKEN)")
+	fs.StringVar(&o.token, "token", "", "runner `token` (visible in ps: prefer --token-file or $SHITHUB_RUNNER_TOKEN)")
+	tokenFile := fs.String("token-file", "", "`FILE` holding the runner token")
 	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
 	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
 	check := executorFlags(fs, &o.cfg, &o.shutdownGrace)
@@ -1035,14 +1064,16 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return o, usageError{fmt.Sprintf("runner: unexpected argument %q", fs.Arg(0))}
 	}
-	if o.token == "" {
-		o.token = getenv("SHITHUB_RUNNER_TOKEN")
+	tok, err := secretOption("token", o.token, *tokenFile, "SHITHUB_RUNNER_TOKEN", getenv, stderr)
+	if err != nil {
+		return o, usageError{"runner: " + err.Error()}
 	}
+	o.token = tok
 	switch {
 	case o.server == "":
 		return o, usageError{"runner: --server is required"}
 	case o.token == "":
-		return o, usageError{"runner: --token (or SHITHUB_RUNNER_TOKEN) is required"}
+		return o, usageError{"runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required"}
 	case o.cfg.Workers < 1:
 		return o, usageError{"runner: --capacity must be at least 1"}
 	}
@@ -1068,6 +1099,60 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 	return o, nil
 }
 
+// secretOption is a secret that may come from --NAME on the command line,
+// from the file --NAME-file names, or from the environment variable env,
+// in that order; "" when none is given. A command line is visible to every
+// local user (ps, /proc/PID/cmdline), so --NAME still works, as before,
+// but warns on stderr; a process's environment and a 0600 file are the
+// user's own. A file is read whole, less trailing white space; one that
+// cannot be read, or holds nothing, is an error, as is giving both flags.
+func secretOption(name, value, file, env string, getenv func(string) string, stderr io.Writer) (string, error) {
+	switch {
+	case value != "" && file != "":
+		return "", fmt.Errorf("--%s and --%s-file: give one", name, name)
+	case value != "":
+		fmt.Fprintf(stderr, "shithub-actions: warning: --%s on the command line is visible to every local user (ps); use --%s-file FILE or $%s\n", name, name, env)
+		return value, nil
+	case file != "":
+		v, err := readSecretFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--%s-file: %v", name, err)
+		}
+		return v, nil
+	}
+	return getenv(env), nil
+}
+
+// readSecretFile reads a token from a file: a regular file of at most
+// 4 KiB, its trailing white space (the newline of echo) dropped.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", path, err)
+	}
+	if len(b) > 4<<10 {
+		return "", fmt.Errorf("%s is longer than 4 KiB, too long for a token", path)
+	}
+	v := strings.TrimRight(string(b), " \t\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		return "", fmt.Errorf("%s holds more than one line", path)
+	}
+	return v, nil
+}
+
 // runnerInstance is a remote runner's instance id. It is derived from the
 // server URL and the token, so it is the same after a restart, and the
 // restarted runner's removeStale removes what a crashed one left behind;
@@ -1087,6 +1172,9 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err != nil {
 		return err
+	}
+	if err := mkdirPrivate(o.cfg.DataDir); err != nil {
+		return fmt.Errorf("the data directory: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	src := newRemoteSource(o.server, o.token, o.cfg.Workers, logger)
@@ -1297,7 +1385,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 		as.local = st.actionRepo
 	}
 	for _, r := range parsed {
-		fa, err := as.fetch(ctx, r, "")
+		fa, err := as.fetch(ctx, r, 0)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,8 @@ func TestCLI(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "cli.db")
 	gitDir, _ := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
 	tests := []struct {
 		name   string
 		args   []string
@@ -91,6 +94,10 @@ func TestCLI(t *testing.T) {
 		{"runner register a revoked name", []string{"runner", "register", "box1"}, 2, "already exists"},
 		{"hook, unknown repo", []string{"hook", "post-receive", "--repo", "alice/nope"}, 2, "unknown repository"},
 		{"serve, bad base url", []string{"serve", "--base-url", "ftp://x"}, 2, "bad --base-url"},
+		{"serve, missing --metrics-token-file", []string{"serve", "--metrics-token-file", filepath.Join(t.TempDir(), "nope")}, 2, "--metrics-token-file: open"},
+		{"serve, empty --metrics-token-file", []string{"serve", "--metrics-token-file", emptyFile}, 2, "is empty"},
+		{"serve, a directory as --metrics-token-file", []string{"serve", "--metrics-token-file", t.TempDir()}, 2, "not a regular file"},
+		{"serve, both metrics token flags", []string{"serve", "--metrics-token", "x", "--metrics-token-file", emptyFile}, 2, "give one"},
 	}
 	for _, tt := range tests { // in order: later cases build on earlier ones
 		code, stdout, stderr := cliRun(t, db, "", tt.args...)
@@ -226,7 +233,20 @@ func TestParseRunnerArgs(t *testing.T) {
 		t.Errorf("token from env: %+v, %v", o, err)
 	}
 
+	tokFile := filepath.Join(t.TempDir(), "runner-token")
+	os.WriteFile(tokFile, []byte("from-file\n"), 0o600)
+	var warn strings.Builder
+	o, err = parseRunnerArgs([]string{"--server", "http://x", "--token-file", tokFile}, env(map[string]string{"SHITHUB_RUNNER_TOKEN": "from-env"}), &warn)
+	if err != nil || o.token != "from-file" || warn.Len() != 0 {
+		t.Errorf("--token-file: %+v, %v, stderr %q", o, err, warn.String())
+	}
+	if _, err = parseRunnerArgs([]string{"--server", "http://x", "--token", "t"}, env(nil), &warn); err != nil || !strings.Contains(warn.String(), "visible to every local user") {
+		t.Errorf("--token on the command line: %v, stderr %q; want a warning", err, warn.String())
+	}
+
 	for _, args := range [][]string{
+		{"--server", "http://x", "--token-file", filepath.Join(t.TempDir(), "nope")},
+		{"--server", "http://x", "--token-file", tokFile, "--token", "t"},
 		{"--token", "t"},
 		{"--server", "http://x"},
 		{"--server", "ftp://x", "--token", "t"},
@@ -297,5 +317,128 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	}
 	if sent == size {
 		t.Fatalf("the server read a %d-byte body sent over %v; want it cut off by the read timeout", size, size*50*time.Millisecond)
+	}
+}
+
+// TestJobListenerTimeouts: the job listener has the main listener's
+// timeouts (shortened here), so a client that stalls in its headers or in
+// its body is cut off; a blob upload that takes longer than the read
+// timeout at a fair pace still gets through, and one that stalls does not.
+func TestJobListenerTimeouts(t *testing.T) {
+	ts, _ := newRuntimeTestServer(t)
+	mainHS := newHTTPServer(ts.srv, slog.New(slog.DiscardHandler))
+	const short = 300 * time.Millisecond
+	mainHS.ReadHeaderTimeout, mainHS.ReadTimeout, mainHS.IdleTimeout = short, short, short
+	jobHS := newJobHTTPServer(ts.srv, mainHS)
+	if jobHS.ReadHeaderTimeout != short || jobHS.ReadTimeout != short || jobHS.IdleTimeout != short || jobHS.WriteTimeout != httpWriteTimeout {
+		t.Fatalf("job listener's timeouts: header %v, read %v, write %v, idle %v", jobHS.ReadHeaderTimeout, jobHS.ReadTimeout, jobHS.WriteTimeout, jobHS.IdleTimeout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go jobHS.Serve(ln)
+	defer jobHS.Close()
+	base := "http://" + ln.Addr().String()
+	ts.srv.runtime.pace = uploadPace{grace: short, rate: 1 << 10}
+	ts.newRun(ts.pub)
+	job := ts.heartbeat()
+	upload := func(key string) string {
+		code, out := artifactTwirp(t, base, cacheSvc, "CreateCacheEntry", job.RuntimeToken, map[string]any{"key": key, "version": "v1"})
+		if code != 200 {
+			t.Fatalf("CreateCacheEntry: %d %v", code, out)
+		}
+		u, _ := url.Parse(out["signed_upload_url"].(string))
+		return u.RequestURI()
+	}
+
+	// send writes head, then each of parts a pause apart, and reads the
+	// answer until the server closes the connection: how long that took
+	// from the first byte, and what it answered.
+	send := func(head string, parts []string, pause time.Duration) (time.Duration, string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		io.WriteString(conn, head)
+		for _, p := range parts {
+			time.Sleep(pause)
+			if _, err := io.WriteString(conn, p); err != nil {
+				break
+			}
+		}
+		conn.SetReadDeadline(start.Add(10 * time.Second))
+		b, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("%q: the server held the connection: %v (read %q)", head, err, b)
+		}
+		return time.Since(start), string(b)
+	}
+	for _, tc := range []struct{ name, head string }{
+		{"stalled headers", "GET /api/v1/repos/alice/pub HTTP/1.1\r\nHost: x\r\n"},
+		{"stalled body", "POST /api/v1/repos/alice/pub/actions/events/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ref\""},
+		{"stalled blob upload", "PUT " + upload("stalled") + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"},
+	} {
+		if d, _ := send(tc.head, nil, 0); d > 5*time.Second {
+			t.Errorf("%s: connection closed after %v, want about %v", tc.name, d, short)
+		}
+	}
+	// 5 KiB over about a second, three times the read timeout: 1 KiB a
+	// part is what the pace allows a second for.
+	var parts []string
+	for range 5 {
+		parts = append(parts, strings.Repeat("x", 1<<10))
+	}
+	head := "PUT " + upload("slow") + " HTTP/1.1\r\nHost: x\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\nContent-Length: 5120\r\n\r\n"
+	if d, resp := send(head, parts, 200*time.Millisecond); !strings.HasPrefix(resp, "HTTP/1.1 201") {
+		t.Errorf("a 5 KiB upload over %v: %q, want 201", d, resp)
+	}
+}
+
+// TestSecretOption: a secret from a file, the environment or (with a
+// warning) the command line; a bad file is an error naming the flag.
+func TestSecretOption(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	good, crlf := file("good", "s3cret\n"), file("crlf", "s3cret \r\n")
+	empty, twoLines, big := file("empty", " \n"), file("two", "a\nb\n"), file("big", strings.Repeat("x", 5000))
+	getenv := func(k string) string { return map[string]string{"SHITHUB_T": "from-env"}[k] }
+	for _, tc := range []struct {
+		name, value, file string
+		want, err         string
+		warns             bool
+	}{
+		{"file", "", good, "s3cret", "", false},
+		{"file with CRLF", "", crlf, "s3cret", "", false},
+		{"environment", "", "", "from-env", "", false},
+		{"command line", "argv", "", "argv", "", true},
+		{"both", "argv", good, "", "--t and --t-file: give one", false},
+		{"missing file", "", filepath.Join(dir, "nope"), "", "--t-file: open", false},
+		{"empty file", "", empty, "", "is empty", false},
+		{"two lines", "", twoLines, "", "more than one line", false},
+		{"too long", "", big, "", "longer than 4 KiB", false},
+		{"directory", "", dir, "", "not a regular file", false},
+	} {
+		var stderr strings.Builder
+		got, err := secretOption("t", tc.value, tc.file, "SHITHUB_T", getenv, &stderr)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+		if warned := strings.Contains(stderr.String(), "visible to every local user"); warned != tc.warns || strings.Count(stderr.String(), "\n") > 1 {
+			t.Errorf("%s: stderr %q, want a warning: %v", tc.name, stderr.String(), tc.warns)
+		}
 	}
 }

@@ -128,6 +128,10 @@ func (s *server) routes() {
 	s.mux.HandleFunc("PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableUpdate))
 	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableDelete))
 
+	// Who may reach a private repository from Actions (reach.go).
+	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/permissions/access", s.wrap(s.handleAccessGet))
+	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/permissions/access", s.wrap(s.handleAccessPut))
+
 	// The runner protocol.
 	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel-check", s.wrap(s.handleJobCancelCheck))

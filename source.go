@@ -235,31 +235,43 @@ func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, 
 }
 
 // checkout fetches from the server's read-only git endpoint for the job:
-// the job's repository, or another of the server's at OWNER/REPO/ under it.
-// The token reaches git through its environment (GIT_CONFIG_COUNT), never
-// its command line, and is never written into the checkout.
+// the job's repository, or another of the server's at OWNER/REPO/ under it,
+// which the server lets the job reach or not (reach.go); spec's token goes
+// with those requests as the checkoutTokenHeader. The tokens reach git
+// through its environment (GIT_CONFIG_COUNT), never its command line, and
+// are never written into the checkout.
 func (r *remoteSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
 	base := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
 	resolve := func(ctx context.Context, repo string) (gitRemote, error) {
-		u := base
-		if repo != "" && !strings.EqualFold(repo, job.Repo) {
-			owner, name, _ := strings.Cut(repo, "/")
-			u += url.PathEscape(owner) + "/" + url.PathEscape(name) + "/"
+		if repo == "" || strings.EqualFold(repo, job.Repo) {
+			return gitRemote{url: base, env: r.gitEnv("")}, nil
 		}
-		return gitRemote{url: u, env: r.gitEnv()}, nil
+		owner, name, _ := strings.Cut(repo, "/")
+		u := base + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/"
+		return gitRemote{url: u, env: r.gitEnv(spec.Token)}, nil
 	}
 	server := jobServerURL(job, r.server)
 	return gitCheckout(ctx, job, dir, spec, resolve, r.gitFailure,
 		func(repo string) string { return checkoutOrigin(server, repo) })
 }
 
-// gitEnv hands git the runner token as a header through its environment.
-func (r *remoteSource) gitEnv() []string {
-	return []string{
+// checkoutTokenHeader carries checkout's token input to the runner's git
+// endpoint, the Authorization header being the runner's.
+const checkoutTokenHeader = "X-Checkout-Token"
+
+// gitEnv hands git the runner token, and the checkout's token when there is
+// one, as headers through its environment.
+func (r *remoteSource) gitEnv(checkoutToken string) []string {
+	env := []string{
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader",
 		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.token,
 	}
+	if checkoutToken != "" {
+		env[0] = "GIT_CONFIG_COUNT=2"
+		env = append(env, "GIT_CONFIG_KEY_1=http.extraHeader", "GIT_CONFIG_VALUE_1="+checkoutTokenHeader+": "+checkoutToken)
+	}
+	return env
 }
 
 // gitFailure marks a git failure that retrying cannot fix as permanent.
@@ -343,9 +355,10 @@ func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, e
 
 // checkout fetches from the repositories' own directories: objects are
 // copied, so the checkout borrows nothing from the host. Another
-// repository is one a job of this repository may use as an action
-// (public, or private to the same owner).
+// repository is one the job may reach (reach.go), judged from the job's
+// run in the database, with spec's token.
 func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+	var from *repoReach
 	resolve := func(ctx context.Context, name string) (gitRemote, error) {
 		if name == "" || strings.EqualFold(name, job.Repo) {
 			repo, err := l.store.repoByID(ctx, job.RepoID)
@@ -354,15 +367,19 @@ func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string,
 			}
 			return gitRemote{url: repo.GitDir, file: true}, nil
 		}
-		owner, repo, _ := strings.Cut(name, "/")
-		gitDir, err := l.store.actionRepo(ctx, owner, repo, job.Repo)
-		if errors.Is(err, apperr.ErrNotFound) {
-			return gitRemote{}, apperr.NotFoundf("repository %s is not on this server (or is private to another owner)", name)
+		if from == nil {
+			r, err := l.store.jobReach(ctx, job.JobID, spec.Token)
+			if err != nil {
+				return gitRemote{}, err
+			}
+			from = &r
 		}
+		owner, repo, _ := strings.Cut(name, "/")
+		r, err := l.store.reachRepo(ctx, *from, owner, repo)
 		if err != nil {
 			return gitRemote{}, err
 		}
-		return gitRemote{url: gitDir, file: true}, nil
+		return gitRemote{url: r.GitDir, file: true}, nil
 	}
 	server := jobServerURL(job, "")
 	return gitCheckout(ctx, job, dir, spec, resolve, func(err error) error {
