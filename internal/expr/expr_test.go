@@ -50,7 +50,7 @@ func mustEval(t *testing.T, env *Env, src string) any {
 	t.Helper()
 	ast, err := parse(src)
 	if err != nil {
-		t.Fatalf("exprParse(%q): %v", src, err)
+		t.Fatalf("parse(%q): %v", src, err)
 	}
 	v, err := ast.eval(env)
 	if err != nil {
@@ -342,7 +342,7 @@ func TestEval(t *testing.T) {
 	} {
 		ast, err := parse(tc.src)
 		if err != nil {
-			t.Errorf("exprParse(%q): %v", tc.src, err)
+			t.Errorf("parse(%q): %v", tc.src, err)
 			continue
 		}
 		got, err := ast.eval(env)
@@ -425,7 +425,7 @@ func TestString(t *testing.T) {
 		{[2]bool{true, false}, "Array"},
 	} {
 		if got := String(tc.in); got != tc.want {
-			t.Errorf("exprString(%#v) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("String(%#v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -443,7 +443,7 @@ func TestTruthy(t *testing.T) {
 		{0, false}, {2, true},
 	} {
 		if got := Truthy(tc.in); got != tc.want {
-			t.Errorf("exprTruthy(%#v) = %v, want %v", tc.in, got, tc.want)
+			t.Errorf("Truthy(%#v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
@@ -509,11 +509,11 @@ func TestParseErrors(t *testing.T) {
 		_, err := parse(tc.src)
 		var ee *posError
 		if !errors.As(err, &ee) {
-			t.Errorf("exprParse(%q) = %v, want an *exprError", tc.src, err)
+			t.Errorf("parse(%q) = %v, want a *posError", tc.src, err)
 			continue
 		}
 		if ee.Offset != tc.offset || ee.Msg != tc.msg {
-			t.Errorf("exprParse(%q) error = offset %d %q, want offset %d %q", tc.src, ee.Offset, ee.Msg, tc.offset, tc.msg)
+			t.Errorf("parse(%q) error = offset %d %q, want offset %d %q", tc.src, ee.Offset, ee.Msg, tc.offset, tc.msg)
 		}
 	}
 }
@@ -521,16 +521,16 @@ func TestParseErrors(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	_, err := parse("contains(a, b)")
 	if err == nil || err.Error() != "unrecognized named-value 'a' at column 10 in expression `contains(a, b)`" {
-		t.Errorf("exprParse error = %v", err)
+		t.Errorf("parse error = %v", err)
 	}
 	_, err = parse("github.sha == 'x')")
 	if err == nil || err.Error() != "unexpected token ')' at column 18 in expression `github.sha == 'x')`" {
-		t.Errorf("exprParse error = %v", err)
+		t.Errorf("parse error = %v", err)
 	}
 	// Long expressions are rejected before lexing.
 	_, err = parse("'" + strings.Repeat("a", maxLength) + "'")
 	if err == nil || !strings.Contains(err.Error(), "exceeded max expression length 21000") {
-		t.Errorf("exprParse(long) error = %v", err)
+		t.Errorf("parse(long) error = %v", err)
 	}
 }
 
@@ -559,7 +559,7 @@ func TestEvalErrors(t *testing.T) {
 	} {
 		ast, err := parse(tc.src)
 		if err != nil {
-			t.Errorf("exprParse(%q): %v", tc.src, err)
+			t.Errorf("parse(%q): %v", tc.src, err)
 			continue
 		}
 		_, err = ast.eval(env)
@@ -619,11 +619,11 @@ func TestInterpolate(t *testing.T) {
 	} {
 		got, err := Interpolate(tc.in, env)
 		if err != nil {
-			t.Errorf("exprInterpolate(%q): %v", tc.in, err)
+			t.Errorf("Interpolate(%q): %v", tc.in, err)
 			continue
 		}
 		if got != tc.want {
-			t.Errorf("exprInterpolate(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("Interpolate(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {
@@ -639,7 +639,7 @@ func TestInterpolate(t *testing.T) {
 		_, err := Interpolate(tc.in, env)
 		var ee *posError
 		if !errors.As(err, &ee) || ee.Msg != tc.msg {
-			t.Errorf("exprInterpolate(%q) error = %v, want %q", tc.in, err, tc.msg)
+			t.Errorf("Interpolate(%q) error = %v, want %q", tc.in, err, tc.msg)
 		}
 	}
 }
@@ -663,11 +663,11 @@ func TestEvalValue(t *testing.T) {
 	} {
 		got, err := EvalValue(tc.in, env)
 		if err != nil {
-			t.Errorf("exprEvalValue(%q): %v", tc.in, err)
+			t.Errorf("EvalValue(%q): %v", tc.in, err)
 			continue
 		}
 		if !same(got, tc.want) {
-			t.Errorf("exprEvalValue(%q) = %#v, want %#v", tc.in, got, tc.want)
+			t.Errorf("EvalValue(%q) = %#v, want %#v", tc.in, got, tc.want)
 		}
 	}
 }
@@ -717,16 +717,16 @@ func TestCondition(t *testing.T) {
 		e.JobStatus = tc.status
 		got, err := Condition(tc.cond, &e)
 		if err != nil {
-			t.Errorf("exprCondition(%q, %s): %v", tc.cond, tc.status, err)
+			t.Errorf("Condition(%q, %s): %v", tc.cond, tc.status, err)
 			continue
 		}
 		if got != tc.want {
-			t.Errorf("exprCondition(%q, %s) = %v, want %v", tc.cond, tc.status, got, tc.want)
+			t.Errorf("Condition(%q, %s) = %v, want %v", tc.cond, tc.status, got, tc.want)
 		}
 	}
 	for _, cond := range []string{"github.sha ==", "fromJSON('bad')", "${{ github.sha", "${{ x }}", "${{ 'a' }} ${{ y }}"} {
 		if _, err := Condition(cond, env); err == nil {
-			t.Errorf("exprCondition(%q): no error", cond)
+			t.Errorf("Condition(%q): no error", cond)
 		}
 	}
 }
@@ -761,11 +761,11 @@ func TestRefs(t *testing.T) {
 	} {
 		got, err := Refs(tc.in, tc.cond)
 		if (err != nil) != tc.wantErr {
-			t.Errorf("exprRefs(%q, %v) error = %v, wantErr %v", tc.in, tc.cond, err, tc.wantErr)
+			t.Errorf("Refs(%q, %v) error = %v, wantErr %v", tc.in, tc.cond, err, tc.wantErr)
 			continue
 		}
 		if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("exprRefs(%q, %v) = %#v, want %#v", tc.in, tc.cond, got, tc.want)
+			t.Errorf("Refs(%q, %v) = %#v, want %#v", tc.in, tc.cond, got, tc.want)
 		}
 	}
 }
@@ -774,14 +774,14 @@ func TestAllowedContexts(t *testing.T) {
 	ctxs, funcs, ok := allowedContexts("jobs.<job_id>.if")
 	if !ok || !reflect.DeepEqual(ctxs, []string{"github", "needs", "vars", "inputs"}) ||
 		!reflect.DeepEqual(funcs, []string{"always", "cancelled", "success", "failure"}) {
-		t.Errorf("exprAllowedContexts(jobs.<job_id>.if) = %v, %v, %v", ctxs, funcs, ok)
+		t.Errorf("allowedContexts(jobs.<job_id>.if) = %v, %v, %v", ctxs, funcs, ok)
 	}
 	ctxs, funcs, ok = allowedContexts("run-name")
 	if !ok || !reflect.DeepEqual(ctxs, []string{"github", "inputs", "vars"}) || funcs != nil {
-		t.Errorf("exprAllowedContexts(run-name) = %v, %v, %v", ctxs, funcs, ok)
+		t.Errorf("allowedContexts(run-name) = %v, %v, %v", ctxs, funcs, ok)
 	}
 	if _, _, ok := allowedContexts("jobs.build.if"); ok {
-		t.Errorf("exprAllowedContexts accepted a concrete job id")
+		t.Errorf("allowedContexts accepted a concrete job id")
 	}
 	// Every row names only known contexts and special functions.
 	for key := range availability {
@@ -820,7 +820,7 @@ func TestAllowedContexts(t *testing.T) {
 			got = err.Error()
 		}
 		if got != tc.err {
-			t.Errorf("exprCheck(%q, %q) = %q, want %q", tc.s, tc.key, got, tc.err)
+			t.Errorf("Check(%q, %q) = %q, want %q", tc.s, tc.key, got, tc.err)
 		}
 	}
 }
@@ -835,14 +835,14 @@ func TestLimits(t *testing.T) {
 	} {
 		ast, err := parse(src)
 		if err != nil {
-			t.Fatalf("exprParse(%q): %v", src, err)
+			t.Fatalf("parse(%q): %v", src, err)
 		}
 		if _, err := ast.eval(env); err == nil || !strings.Contains(err.Error(), "exceeds") {
 			t.Errorf("eval(%q) error = %v, want a size error", src, err)
 		}
 	}
 	if _, err := Interpolate("${{ env.BIG }}${{ env.BIG }}", env); err == nil {
-		t.Errorf("exprInterpolate of 1.2 MB: no error")
+		t.Errorf("Interpolate of 1.2 MB: no error")
 	}
 	// Cyclic contexts must not hang or crash toJSON.
 	cyc := map[string]any{}
@@ -870,7 +870,7 @@ func mustParse(t *testing.T, src string) *tree {
 	t.Helper()
 	ast, err := parse(src)
 	if err != nil {
-		t.Fatalf("exprParse(%q): %v", src, err)
+		t.Fatalf("parse(%q): %v", src, err)
 	}
 	return ast
 }
@@ -891,10 +891,10 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			var ee *posError
 			if !errors.As(err, &ee) {
-				t.Fatalf("exprParse(%q): error of type %T", src, err)
+				t.Fatalf("parse(%q): error of type %T", src, err)
 			}
 			if ee.Offset < 0 || ee.Offset > len(src) {
-				t.Fatalf("exprParse(%q): offset %d out of range", src, ee.Offset)
+				t.Fatalf("parse(%q): offset %d out of range", src, ee.Offset)
 			}
 			return
 		}
@@ -918,7 +918,7 @@ func FuzzInterpolate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := Interpolate(s, env)
 		if err == nil && !strings.Contains(s, "${{") && out != s {
-			t.Fatalf("exprInterpolate(%q) = %q, want the input unchanged", s, out)
+			t.Fatalf("Interpolate(%q) = %q, want the input unchanged", s, out)
 		}
 		_, _ = EvalValue(s, env)
 		_, _ = Condition(s, env)

@@ -55,14 +55,14 @@ func TestMdRender(t *testing.T) {
 	for _, tt := range tests {
 		got, err := RenderMarkdown([]byte(tt.in))
 		if err != nil || got != tt.want {
-			t.Errorf("mdRender(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+			t.Errorf("RenderMarkdown(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
 		}
 		if bad := mdCheckSafe(got); bad != "" {
-			t.Errorf("mdRender(%q) is unsafe: %s", tt.in, bad)
+			t.Errorf("RenderMarkdown(%q) is unsafe: %s", tt.in, bad)
 		}
 	}
 	if _, err := RenderMarkdown(make([]byte, mdMaxInput+1)); err == nil {
-		t.Errorf("mdRender(1 MiB + 1) = nil error, want size limit")
+		t.Errorf("RenderMarkdown(1 MiB + 1) = nil error, want size limit")
 	}
 }
 
@@ -85,13 +85,13 @@ func TestMdHostile(t *testing.T) {
 		start := time.Now()
 		out, err := RenderMarkdown([]byte(in))
 		if err != nil {
-			t.Errorf("mdRender(%.20q...) = %v", in, err)
+			t.Errorf("RenderMarkdown(%.20q...) = %v", in, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("mdRender(%.20q...) took %v", in, d)
+			t.Errorf("RenderMarkdown(%.20q...) took %v", in, d)
 		}
 		if bad := mdCheckSafe(out); bad != "" {
-			t.Errorf("mdRender(%.20q...) is unsafe: %s", in, bad)
+			t.Errorf("RenderMarkdown(%.20q...) is unsafe: %s", in, bad)
 		}
 	}
 }
@@ -172,10 +172,10 @@ func FuzzMd(f *testing.F) {
 			return
 		}
 		if bad := mdCheckSafe(out); bad != "" {
-			t.Fatalf("mdRender(%q) = %q: %s", s, out, bad)
+			t.Fatalf("RenderMarkdown(%q) = %q: %s", s, out, bad)
 		}
 		if strings.Contains(strings.ToLower(out), "javascript:") && strings.Contains(out, "href=\"javascript") {
-			t.Fatalf("mdRender(%q) = %q: javascript href", s, out)
+			t.Fatalf("RenderMarkdown(%q) = %q: javascript href", s, out)
 		}
 	})
 }

@@ -39,17 +39,17 @@ func TestParseActionRef(t *testing.T) {
 		got, err := ParseActionRef(tc.in)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("parseActionRef(%q) = %+v, %v; want error containing %q", tc.in, got, err, tc.err)
+				t.Errorf("ParseActionRef(%q) = %+v, %v; want error containing %q", tc.in, got, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("parseActionRef(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			t.Errorf("ParseActionRef(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 			continue
 		}
 		// String gives back what was written (local paths cleaned).
 		if back, _ := ParseActionRef(got.String()); back != got {
-			t.Errorf("parseActionRef(%q).String() = %q, which parses to %+v", tc.in, got.String(), back)
+			t.Errorf("ParseActionRef(%q).String() = %q, which parses to %+v", tc.in, got.String(), back)
 		}
 	}
 }
@@ -79,18 +79,18 @@ func TestActionAllowed(t *testing.T) {
 	} {
 		pats, err := ParseAllowActions(tc.patterns)
 		if err != nil {
-			t.Fatalf("parseAllowActions(%q): %v", tc.patterns, err)
+			t.Fatalf("ParseAllowActions(%q): %v", tc.patterns, err)
 		}
 		ref, err := ParseActionRef(tc.uses)
 		if err != nil {
-			t.Fatalf("parseActionRef(%q): %v", tc.uses, err)
+			t.Fatalf("ParseActionRef(%q): %v", tc.uses, err)
 		}
 		if got := ActionAllowed(pats, ref); got != tc.want {
-			t.Errorf("actionAllowed(%q, %q) = %v, want %v", tc.patterns, tc.uses, got, tc.want)
+			t.Errorf("ActionAllowed(%q, %q) = %v, want %v", tc.patterns, tc.uses, got, tc.want)
 		}
 	}
 	if _, err := ParseAllowActions("setup-go"); err == nil {
-		t.Errorf("parseAllowActions(%q) = nil error, want one", "setup-go")
+		t.Errorf("ParseAllowActions(%q) = nil error, want one", "setup-go")
 	}
 }
 
@@ -120,15 +120,15 @@ func FuzzParseActionRef(f *testing.F) {
 		switch r.Kind {
 		case ActionRepo:
 			if strings.HasPrefix(r.Ref, "-") || strings.Contains(r.Path, "..") || r.Owner == "" || r.Repo == "" {
-				t.Fatalf("parseActionRef(%q) = %+v: unsafe", s, r)
+				t.Fatalf("ParseActionRef(%q) = %+v: unsafe", s, r)
 			}
 		case ActionLocal:
 			if strings.HasPrefix(r.Local, "..") || strings.HasPrefix(r.Local, "/") {
-				t.Fatalf("parseActionRef(%q) = %+v: leaves the workspace", s, r)
+				t.Fatalf("ParseActionRef(%q) = %+v: leaves the workspace", s, r)
 			}
 		}
 		if back, err := ParseActionRef(r.String()); err != nil || back != r {
-			t.Fatalf("parseActionRef(%q) = %+v, whose String %q parses to %+v, %v", s, r, r.String(), back, err)
+			t.Fatalf("ParseActionRef(%q) = %+v, whose String %q parses to %+v, %v", s, r, r.String(), back, err)
 		}
 	})
 }

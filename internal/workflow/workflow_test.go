@@ -19,7 +19,7 @@ func TestParseFull(t *testing.T) {
 	}
 	got, err := Parse("full.yml", data)
 	if err != nil {
-		t.Fatalf("parseWorkflow(full.yml): %v", err)
+		t.Fatalf("Parse(full.yml): %v", err)
 	}
 	want := &Workflow{
 		Name: "CI",
@@ -62,15 +62,15 @@ func TestParseFull(t *testing.T) {
 	}
 	if got.Name != want.Name || !reflect.DeepEqual(got.Push, want.Push) ||
 		!reflect.DeepEqual(got.Dispatch, want.Dispatch) || !reflect.DeepEqual(got.Env, want.Env) {
-		t.Errorf("parseWorkflow(full.yml) =\n%+v %+v %+v %+v\nwant\n%+v %+v %+v %+v",
+		t.Errorf("Parse(full.yml) =\n%+v %+v %+v %+v\nwant\n%+v %+v %+v %+v",
 			got.Name, got.Push, got.Dispatch, got.Env, want.Name, want.Push, want.Dispatch, want.Env)
 	}
 	if len(got.Jobs) != len(want.Jobs) {
-		t.Fatalf("parseWorkflow(full.yml): %d jobs, want %d", len(got.Jobs), len(want.Jobs))
+		t.Fatalf("Parse(full.yml): %d jobs, want %d", len(got.Jobs), len(want.Jobs))
 	}
 	for i := range want.Jobs {
 		if !reflect.DeepEqual(got.Jobs[i], want.Jobs[i]) {
-			t.Errorf("parseWorkflow(full.yml): job %d =\n%+v\nwant\n%+v", i, got.Jobs[i], want.Jobs[i])
+			t.Errorf("Parse(full.yml): job %d =\n%+v\nwant\n%+v", i, got.Jobs[i], want.Jobs[i])
 		}
 	}
 }
@@ -122,10 +122,10 @@ func TestParseValid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w, err := Parse("ok.yml", []byte(tt.src))
 			if err != nil {
-				t.Fatalf("parseWorkflow(ok.yml): %v", err)
+				t.Fatalf("Parse(ok.yml): %v", err)
 			}
 			if msg := tt.check(w); msg != "" {
-				t.Errorf("parseWorkflow(ok.yml): %s", msg)
+				t.Errorf("Parse(ok.yml): %s", msg)
 			}
 		})
 	}
@@ -143,7 +143,7 @@ func TestParseFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := Parse(filepath.Base(f), data); err != nil {
-				t.Errorf("parseWorkflow(%s): %v", f, err)
+				t.Errorf("Parse(%s): %v", f, err)
 			}
 		})
 	}
@@ -224,29 +224,29 @@ func TestParseErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w, errs := Check("bad.yml", []byte(tt.src))
 			if w != nil {
-				t.Fatalf("checkWorkflow(bad.yml) = %+v, want errors %q", w, tt.want)
+				t.Fatalf("Check(bad.yml) = %+v, want errors %q", w, tt.want)
 			}
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Error())
 			}
 			if len(got) != len(tt.want) {
-				t.Fatalf("checkWorkflow(bad.yml): %d problems\n%s\nwant %d\n%s", len(got), strings.Join(got, "\n"), len(tt.want), strings.Join(tt.want, "\n"))
+				t.Fatalf("Check(bad.yml): %d problems\n%s\nwant %d\n%s", len(got), strings.Join(got, "\n"), len(tt.want), strings.Join(tt.want, "\n"))
 			}
 			for i := range got {
 				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("checkWorkflow(bad.yml): problem %d = %q, want prefix %q", i, got[i], tt.want[i])
+					t.Errorf("Check(bad.yml): problem %d = %q, want prefix %q", i, got[i], tt.want[i])
 				}
 			}
 			// Parse reports the first of them.
 			if _, err := Parse("bad.yml", []byte(tt.src)); err == nil || err.Error() != got[0] {
-				t.Errorf("parseWorkflow(bad.yml) = %v, want %q", err, got[0])
+				t.Errorf("Parse(bad.yml) = %v, want %q", err, got[0])
 			}
 		})
 	}
 }
 
-// TestParseWorkflowLimits: a workflow that would make a huge run is an
+// TestParseLimits: a workflow that would make a huge run is an
 // error naming the file, found before anything is stored.
 func TestParseLimits(t *testing.T) {
 	var b strings.Builder
@@ -292,10 +292,10 @@ func TestParseLimits(t *testing.T) {
 			start := time.Now()
 			w, err := Parse("big.yml", []byte(tt.src))
 			if err == nil {
-				t.Fatalf("parseWorkflow(big.yml) = %d jobs, want error containing %q", len(w.Jobs), tt.want)
+				t.Fatalf("Parse(big.yml) = %d jobs, want error containing %q", len(w.Jobs), tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parseWorkflow(big.yml): err = %v, want substring %q", err, tt.want)
+				t.Errorf("Parse(big.yml): err = %v, want substring %q", err, tt.want)
 			}
 			t.Logf("%d bytes refused in %v: %v", len(tt.src), time.Since(start), err)
 		})
@@ -348,7 +348,7 @@ func TestGlobMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := GlobMatch(tt.pattern, tt.name); got != tt.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+			t.Errorf("GlobMatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
 	}
 }
@@ -477,7 +477,7 @@ func TestIsFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := IsFile(tt.path); got != tt.want {
-			t.Errorf("isWorkflowFile(%q) = %v, want %v", tt.path, got, tt.want)
+			t.Errorf("IsFile(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }
@@ -498,16 +498,16 @@ func FuzzParse(f *testing.F) {
 		w, err := Parse("fuzz.yml", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.yml:") {
-				t.Fatalf("parseWorkflow(fuzz.yml): err = %q, want prefix %q", err, "fuzz.yml:")
+				t.Fatalf("Parse(fuzz.yml): err = %q, want prefix %q", err, "fuzz.yml:")
 			}
 			return
 		}
 		if len(w.Jobs) == 0 {
-			t.Fatalf("parseWorkflow(fuzz.yml) succeeded with no jobs")
+			t.Fatalf("Parse(fuzz.yml) succeeded with no jobs")
 		}
 		for _, j := range w.Jobs {
 			if len(j.Steps) == 0 && j.Uses == "" {
-				t.Fatalf("parseWorkflow(fuzz.yml): job %q has no steps", j.Key)
+				t.Fatalf("Parse(fuzz.yml): job %q has no steps", j.Key)
 			}
 		}
 		// The trigger helpers must cope with whatever the parser accepts.
@@ -522,7 +522,7 @@ func FuzzParse(f *testing.F) {
 		}
 		// Every problem Check reports carries the file name.
 		if _, errs := Check("fuzz.yml", data); errs != nil {
-			t.Fatalf("checkWorkflow found %v where parseWorkflow found none", errs)
+			t.Fatalf("Check found %v where Parse found none", errs)
 		}
 	})
 }
