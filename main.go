@@ -1059,29 +1059,29 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
-		return o, usageError{"runner: " + err.Error()}
+		return o, usagef("runner: %s", err.Error())
 	}
 	if fs.NArg() > 0 {
-		return o, usageError{fmt.Sprintf("runner: unexpected argument %q", fs.Arg(0))}
+		return o, usagef("runner: unexpected argument %q", fs.Arg(0))
 	}
 	tok, err := secretOption("token", o.token, *tokenFile, "SHITHUB_RUNNER_TOKEN", getenv, stderr)
 	if err != nil {
-		return o, usageError{"runner: " + err.Error()}
+		return o, usagef("runner: %s", err.Error())
 	}
 	o.token = tok
 	switch {
 	case o.server == "":
-		return o, usageError{"runner: --server is required"}
+		return o, usagef("runner: --server is required")
 	case o.token == "":
-		return o, usageError{"runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required"}
+		return o, usagef("runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required")
 	case o.cfg.Workers < 1:
-		return o, usageError{"runner: --capacity must be at least 1"}
+		return o, usagef("runner: --capacity must be at least 1")
 	}
 	if msg := check(); msg != "" {
-		return o, usageError{"runner: " + msg}
+		return o, usagef("runner: %s", msg)
 	}
 	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return o, usageError{fmt.Sprintf("runner: --server must be an http or https URL, not %q", o.server)}
+		return o, usagef("runner: --server must be an http or https URL, not %q", o.server)
 	}
 	for l := range strings.SplitSeq(labels, ",") {
 		if l = strings.TrimSpace(l); l != "" {
