@@ -617,7 +617,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
 		"--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "NET_BIND_SERVICE",
 		"--pull=missing", "-v", name+":/workspace", "-w", "/workspace",
-		"-v", "shithub-actions-test-toolcache:/opt/hostedtoolcache",
+		"-v", "shithub-actions-test-toolcache-3-b9152615:/opt/hostedtoolcache",
 		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null")
 	var got [][]string
 	var stage string
@@ -636,6 +636,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		append(append([]string{"volume", "create"}, labels...), name),
 		append(append([]string{"network", "create"}, labels...), name),
 		{"network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", name},
+		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
@@ -860,7 +861,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			// What set-up tried to make is removed; nothing runs in a container.
 			creates, rms := len(fe.commands(t, "create")), len(fe.commands(t, "rm"))
 			nets, vols := fe.commands(t, "network"), fe.commands(t, "volume")
-			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 2) ||
+			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 3) ||
 				tc.wantCreateOnly && (creates != 0 || rms != 0 || len(vols) != 2 || len(nets) != 0) ||
 				!tc.wantRun && !tc.wantCreateOnly && len(fe.calls(t)) != 0 {
 				t.Errorf("docker calls %q", fe.calls(t))
@@ -961,7 +962,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	if rm := fe.commands(t, "rm"); len(rm) != 1 {
 		t.Errorf("docker rm calls = %v, want one: docker create may have created the container", rm)
 	}
-	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 2 {
+	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 3 {
 		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
 	}
 	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
