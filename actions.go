@@ -830,7 +830,7 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 			if f == ".dockerignore" && errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return "", fmt.Errorf("%s: cannot build %s: %w", la.ref, filepath.ToSlash(f), err)
+			return "", fmt.Errorf("%s: refusing to build: %w", la.ref, err)
 		}
 	}
 	out.linef("##[group]Build container for action use: %s", tag)
@@ -841,7 +841,9 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 		args = append(args, "--label", labelJob+"="+strconv.FormatInt(j.job.JobID, 10))
 	}
 	args = append(args, "-t", tag, "-f", filepath.Join(tmp, rel), tmp)
-	cmd := j.ex.docker.command(j.execCtx, nil, args...)
+	// The classic builder: BuildKit takes neither a network of the
+	// engine's (only default, host or none) nor a memory limit.
+	cmd := j.ex.docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if own {
 		if j.builtImages == nil {

@@ -103,13 +103,48 @@ func fakeDocker(dir string, args []string) int {
 			return 1
 		}
 		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
-	case "run": // service containers
+	case "run": // service containers and Docker actions
+		// What other users could reach of each host directory mounted.
+		for i := 0; i+1 < len(args); i++ {
+			if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
+				if fi, err := os.Stat(filepath.Dir(src)); err == nil {
+					appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
+				}
+			}
+		}
 		fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+	case "build":
+		fmt.Println("Successfully built")
+	case "image":
+		if args[1] == "inspect" {
+			fmt.Fprintln(os.Stderr, "Error: No such image")
+			return 1
+		}
+	case "images":
 	case "cp":
+		if args[1] == "-a" && args[2] == "-" { // a tar stream into a container: its names
+			name, _, _ := strings.Cut(args[3], ":")
+			tr := tar.NewReader(os.Stdin)
+			for {
+				h, err := tr.Next()
+				if err != nil {
+					break
+				}
+				appendLine(filepath.Join(dir, "cpin-"+name), h.Name)
+			}
+			return 0
+		}
 		if args[2] == "-" { // out of the container, as a tar stream
 			return fakeCopy(dir, args[1])
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
+		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
+			if err := copyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			return 0
+		}
 		name, _, _ := strings.Cut(dst, ":")
 		if err := os.CopyFS(filepath.Join(dir, "cp-"+name), os.DirFS(src)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -263,10 +298,27 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	return 0
 }
 
-// fakeCopy plays docker cp CONTAINER:DIR -: a tar of dir/fs/DIR.
+// appendLine appends line and a line break to the file p.
+func appendLine(p, line string) {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		f.WriteString(line + "\n")
+		f.Close()
+	}
+}
+
+// fakeCopy plays docker cp CONTAINER:DIR -: a tar of dir/fs/DIR, or of
+// the one file dir/fs/FILE.
 func fakeCopy(dir, src string) int {
 	_, p, _ := strings.Cut(src, ":")
 	root := filepath.Join(dir, "fs", p)
+	if data, err := os.ReadFile(root); err == nil {
+		tw := tar.NewWriter(os.Stdout)
+		tw.WriteHeader(&tar.Header{Name: filepath.Base(root), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+		tw.Close()
+		return 0
+	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error response from daemon: Could not find the file %s in container\n", p)
