@@ -70,8 +70,8 @@ type claimedJob struct {
 	RuntimeToken string `json:"runtime_token,omitempty"`
 	// Untrusted says the job runs code of a pull request's author
 	// (isForkPullRequest): nothing it writes may reach a trusted job, so it
-	// gets a throwaway copy of its repository's tool cache, and its local
-	// action builds skip the daemon's build cache.
+	// gets a throwaway copy of its repository's tool cache, and the action
+	// images it builds are its own, removed when it ends.
 	Untrusted bool `json:"untrusted"`
 }
 
@@ -595,13 +595,14 @@ type execJob struct {
 	services   []string // service containers started (or attempted)
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
-	volumeAttempted, networkAttempted, createAttempted, toolCacheAttempted bool
-	posts                                                                  []postStep      // actions' post scripts, in the order registered (actions.go)
-	copied                                                                 map[string]bool // action directories copied into the container
-	filesSeq                                                               int64           // numbers the file directories of composite steps and docker action runs
-	tokenMasked                                                            bool            // the runtime token is in the masks
-	builtImages                                                            map[string]bool // action images the job built for itself, removed at its end
-	privDir                                                                string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
+	volumeAttempted, networkAttempted, createAttempted bool
+	toolCacheAttempted                                 bool            // an untrusted job's own tool cache volume
+	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied                                             map[string]bool // action directories copied into the container
+	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked                                        bool            // the runtime token is in the masks
+	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
+	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
