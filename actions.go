@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"shithub-actions/internal/apperr"
@@ -52,16 +53,102 @@ const (
 	actionHostAlias = "shithub-actions.localhost"
 )
 
-// toolCacheVolume is the per-runner Docker volume at RUNNER_TOOL_CACHE, kept
-// between jobs so that setup-* actions download a toolchain once.
-func (ex *executor) toolCacheVolume() string {
-	return strings.TrimSuffix(ex.namePrefix(), "-") + "-toolcache"
+// labelToolCache marks a repository's tool cache volume with the instance
+// that made it. It is not labelInstance: removeStale and the sweep remove
+// what carries that, and a tool cache outlives jobs and restarts.
+const labelToolCache = "shithub-actions.toolcache"
+
+// repoToolCache is the Docker volume at RUNNER_TOOL_CACHE for the trusted
+// jobs of one repository, kept between jobs so that setup-* actions
+// download a toolchain once. One volume per repository: a job never sees
+// what another repository's jobs installed. The name carries the
+// repository's id and a hash of its name, so a repository made again under
+// an old id, or renamed, starts afresh.
+func (ex *executor) repoToolCache(job *claimedJob) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(job.Repo)))
+	return fmt.Sprintf("%stoolcache-%d-%s", ex.namePrefix(), job.RepoID, hex.EncodeToString(sum[:4]))
+}
+
+// toolCacheVolume is the volume a job sees at RUNNER_TOOL_CACHE: its
+// repository's for a trusted job. An untrusted job (a pull request's) gets
+// a volume of its own, named and labelled like its workspace so that it
+// goes with the job (or with the sweep), which setUp seeds with a copy of
+// the repository's: its setup-* steps still find what trusted jobs
+// installed, and nothing it writes reaches them.
+func (j *execJob) toolCacheVolume() string {
+	if j.job.Untrusted {
+		return j.name + "-toolcache"
+	}
+	return j.ex.repoToolCache(j.job)
+}
+
+// createToolCache creates the job's tool cache volume before its container
+// names it (docker would make it unlabelled). Creating a volume that exists
+// changes nothing, so the repository's is created for every job: an
+// untrusted job copies from it.
+func (j *execJob) createToolCache() error {
+	repo := j.ex.repoToolCache(j.job)
+	if _, _, err := j.ex.docker.output(j.ctx, "volume", "create", "--label", labelToolCache+"="+j.ex.cfg.Instance, repo); err != nil {
+		return err
+	}
+	if !j.job.Untrusted {
+		return nil
+	}
+	j.toolCacheAttempted = true
+	_, _, err := j.ex.docker.output(j.ctx, append(append([]string{"volume", "create"}, j.labelArgs()...), j.toolCacheVolume())...)
+	return err
+}
+
+// seedToolCache copies the repository's tool cache into an untrusted job's
+// own, through the engine: docker cp out of a container that is never
+// started (it only mounts the repository's volume read-only) and into the
+// job's container, created but not yet started. Nothing runs, and nothing
+// touches the host's file system.
+func (j *execJob) seedToolCache(image string) error {
+	if !j.job.Untrusted {
+		return nil
+	}
+	seed := j.name + "-toolcache-seed"
+	args := append(append([]string{"create", "--name", seed}, j.labelArgs()...),
+		"--network", "none", "-v", j.ex.repoToolCache(j.job)+":/from:ro", "--entrypoint", "true", "--", image)
+	if _, _, err := j.ex.docker.output(j.ctx, args...); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+		defer cancel()
+		j.remove(ctx, true, "tool cache seed container", "rm", "-f", seed)
+	}()
+	out := j.ex.docker.command(j.ctx, nil, "cp", seed+":/from/.", "-")
+	in := j.ex.docker.command(j.ctx, nil, "cp", "-a", "-", j.name+":"+containerToolCache)
+	pipe, err := out.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	in.Stdin = pipe
+	var outErr, inErr bytes.Buffer
+	out.Stderr, in.Stderr = &outErr, &inErr
+	if err := out.Start(); err != nil {
+		return err
+	}
+	errIn := in.Run()
+	if errIn != nil {
+		out.Process.Kill() // it could wait for a reader forever
+	}
+	errOut := out.Wait()
+	switch {
+	case errIn != nil:
+		return &dockerError{cmd: "cp", stderr: strings.TrimSpace(inErr.String()), err: errIn}
+	case errOut != nil:
+		return &dockerError{cmd: "cp", stderr: strings.TrimSpace(outErr.String()), err: errOut}
+	}
+	return nil
 }
 
 // actionMounts are the job container's mounts for actions: the tool cache
 // volume, and Node.js when configured.
 func (j *execJob) actionMounts() []string {
-	args := []string{"-v", j.ex.toolCacheVolume() + ":" + containerToolCache}
+	args := []string{"-v", j.toolCacheVolume() + ":" + containerToolCache}
 	if n := j.ex.cfg.NodeDir; n != "" {
 		args = append(args, "-v", n+":"+containerNode+":ro")
 	}
@@ -576,7 +663,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		nested := claimedStep{
 			ID: parent.ID, Name: cs.Name, Run: cs.Run, Uses: cs.Uses, Shell: cs.Shell,
 			WorkingDirectory: cs.WorkingDirectory, StepKey: cs.ID, If: cs.If, ContinueOnError: cs.ContinueOnError,
-			With: map[string]string{}, Kind: "run",
+			With: map[string]string{}, Kind: "run", actionPath: la.path,
 		}
 		j.filesSeq++
 		nested.filesID = -j.filesSeq // a directory of its own
@@ -667,61 +754,344 @@ func dockerClientEnv(name string) bool {
 	return strings.HasPrefix(name, "DOCKER_") || strings.HasPrefix(name, "LD_") || strings.HasPrefix(name, "GODEBUG")
 }
 
-// actionImage is the image of a Docker action: built from its Dockerfile
-// once per commit (or per job for a local action), or docker://IMAGE.
+// Labels and bounds of the images Docker actions are built into.
+const (
+	// labelActionImage marks an image built for a Docker action with the
+	// instance that built it; images of a job's own (local actions, and any
+	// build of an untrusted job) also carry labelJob.
+	labelActionImage = "shithub-actions.action-image"
+	// actionImageRepo is the repository of those images' tags.
+	actionImageRepo = "shithub-actions-action"
+	// actionImagesKept bounds the images of remote actions kept, one per
+	// action, commit and image: past it the oldest go.
+	actionImagesKept = 32
+)
+
+// dockerURLImage checks the image of a docker:// action before docker is
+// asked for it: --allow-images applies, as to a job's own container, and a
+// registry on this host or on a private network is refused, since the
+// daemon would reach it from the host on the workflow's behalf.
+func (j *execJob) dockerURLImage(image string) (string, error) {
+	if image == "" || strings.HasPrefix(image, "-") {
+		return "", fmt.Errorf("docker://%s is not an image name", image)
+	}
+	if err := j.checkImage("image", image); err != nil {
+		return "", err
+	}
+	return image, nil
+}
+
+// actionImage is the image of a Docker action: docker://IMAGE, or built
+// from its Dockerfile. A remote action's image is built once per commit
+// and kept (up to actionImagesKept); a local action's, and any image an
+// untrusted job builds, belongs to the job and goes when it ends: a pull
+// request never makes an image that a trusted job would use.
 func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error) {
 	if la.def == nil {
-		return la.ref.Image, nil
+		return j.dockerURLImage(la.ref.Image)
 	}
 	img := la.def.Runs.Image
 	if name, ok := strings.CutPrefix(img, "docker://"); ok {
-		return name, nil
+		return j.dockerURLImage(name)
 	}
 	rel := filepath.Clean(filepath.FromSlash(img))
 	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return "", fmt.Errorf("runs.image %q leaves the action's directory", img)
 	}
 	sum := sha256.Sum256([]byte(la.ref.String() + "\x00" + la.commitSHA + "\x00" + img))
-	key := la.commitSHA
-	if key == "" { // a local action: its files are the job's
-		key = fmt.Sprintf("job%d", j.job.JobID)
+	own := la.commitSHA == "" || j.job.Untrusted // the job's own image, removed when it ends
+	key := jobImageKey(j.job.JobID)
+	if !own {
+		key = la.commitSHA[:min(12, len(la.commitSHA))]
 	}
-	tag := "shithub-actions-action:" + key[:min(12, len(key))] + "-" + hex.EncodeToString(sum[:6])
-	if la.commitSHA != "" {
+	tag := actionImageRepo + ":" + key + "-" + hex.EncodeToString(sum[:6])
+	if !own || j.builtImages[tag] {
 		if _, _, err := j.ex.docker.output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
 			out.linef("Using the image built before: %s", tag)
 			return tag, nil
 		}
 	}
-	dir := la.hostDir
-	if dir == "" {
-		// A local action lives in the job's workspace volume: copy its
-		// directory out to a private (0700) directory for the build, and
-		// remove it after.
-		tmp, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-action-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(tmp)
+	// The build context is a private (0700) copy, so the action's files
+	// cannot change under the build, and a local action's come out of the
+	// job's workspace volume.
+	tmp, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-action-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if la.hostDir == "" {
 		if _, _, err := j.ex.docker.output(j.execCtx, "cp", j.name+":"+la.path+"/.", tmp); err != nil {
 			return "", fmt.Errorf("copy %s out of the workspace to build it: %w", la.ref, err)
 		}
-		dir = tmp
+	} else if err := copyTreeNoFollow(la.hostDir, tmp); err != nil {
+		return "", fmt.Errorf("copy %s to build it: %w", la.ref, err)
+	}
+	// The docker client reads the Dockerfile and .dockerignore itself, on
+	// the host: a symbolic link there would make it read a file of the
+	// host (and print its first line in the error).
+	for _, f := range []string{rel, ".dockerignore"} {
+		if err := noSymlinkUnder(tmp, f); err != nil {
+			if f == ".dockerignore" && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return "", fmt.Errorf("%s: refusing to build: %w", la.ref, err)
+		}
 	}
 	out.linef("##[group]Build container for action use: %s", tag)
-	cmd := j.ex.docker.command(j.execCtx, nil, "build", "--pull=false", "-t", tag, "-f", filepath.Join(dir, rel), dir)
+	args := []string{"build", "--pull=false", "--no-cache", "--force-rm",
+		"--network", j.network, "--memory", j.ex.cfg.Memory,
+		"--label", labelActionImage + "=" + j.ex.cfg.Instance}
+	if own {
+		args = append(args, "--label", labelJob+"="+strconv.FormatInt(j.job.JobID, 10))
+	}
+	args = append(args, "-t", tag, "-f", filepath.Join(tmp, rel), tmp)
+	// The classic builder: BuildKit takes neither a network of the
+	// engine's (only default, host or none) nor a memory limit.
+	cmd := j.ex.docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
+	if own {
+		if j.builtImages == nil {
+			j.builtImages = map[string]bool{}
+		}
+		j.builtImages[tag] = true // removed at the end, even half-built
+	}
+	err = cmd.Run()
 	out.linef("##[endgroup]")
 	if err != nil {
 		return "", fmt.Errorf("docker build of %s failed: %v", la.ref, err)
 	}
+	if !own {
+		j.ex.pruneActionImages(j.execCtx)
+	}
 	return tag, nil
 }
 
+// jobImageKey starts the tags of a job's own action images.
+func jobImageKey(jobID int64) string { return "job" + strconv.FormatInt(jobID, 10) }
+
+// noSymlinkUnder checks that rel names a regular file under dir reached
+// through no symbolic link: fs.ErrNotExist when it is not there.
+func noSymlinkUnder(dir, rel string) error {
+	p := dir
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	for i, part := range parts {
+		p = filepath.Join(p, part)
+		info, err := os.Lstat(p)
+		if err != nil {
+			return fs.ErrNotExist
+		}
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symbolic link, which the build does not follow", strings.Join(parts[:i+1], "/"))
+		case i < len(parts)-1 && !info.IsDir():
+			return fs.ErrNotExist
+		case i == len(parts)-1 && !info.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file", rel)
+		}
+	}
+	return nil
+}
+
+// copyTreeNoFollow copies the directory src into dst (which exists):
+// directories and regular files, and symbolic links as links, never
+// followed, so nothing outside src is read.
+func copyTreeNoFollow(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Mkdir(to, 0o755)
+		case info.Mode()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, to)
+		case info.Mode().IsRegular():
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			f, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, info.Mode().Perm()&0o755|0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, in)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		return nil // sockets, devices, fifos: not part of an action
+	})
+}
+
+// removeActionImages removes the images the job built for itself.
+func (j *execJob) removeActionImages(ctx context.Context) {
+	for _, tag := range slices.Sorted(maps.Keys(j.builtImages)) {
+		j.remove(ctx, false, "action image", "image", "rm", "-f", tag)
+	}
+	j.builtImages = nil
+}
+
+// pruneActionImages keeps this instance's images of remote actions under
+// actionImagesKept, removing the oldest, and removes the images of jobs
+// that are over (left by a crash). An image a container still uses is
+// left for next time.
+func (ex *executor) pruneActionImages(ctx context.Context) {
+	out, _, err := ex.docker.output(ctx, "images", "--filter", "label="+labelActionImage+"="+ex.cfg.Instance,
+		"--format", "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return
+	}
+	ex.mu.Lock()
+	live := map[string]bool{}
+	for id := range ex.jobs {
+		live[jobImageKey(id)] = true
+	}
+	ex.mu.Unlock()
+	var kept []string // "created\ttag", of remote actions
+	var gone []string
+	for _, line := range strings.Split(out, "\n") {
+		created, tag, ok := strings.Cut(line, "\t")
+		name, ok2 := strings.CutPrefix(tag, actionImageRepo+":")
+		if !ok || !ok2 {
+			continue
+		}
+		key, _, _ := strings.Cut(name, "-")
+		switch {
+		case !strings.HasPrefix(key, "job"):
+			kept = append(kept, created+"\t"+tag)
+		case !live[key]:
+			gone = append(gone, tag)
+		}
+	}
+	slices.Sort(kept) // oldest first: CreatedAt sorts as text
+	for len(kept) > actionImagesKept {
+		_, tag, _ := strings.Cut(kept[0], "\t")
+		gone = append(gone, tag)
+		kept = kept[1:]
+	}
+	for _, tag := range gone {
+		ex.docker.output(ctx, "image", "rm", tag) // not -f: one in use stays
+	}
+}
+
+// filesDir is a new directory for a Docker action's file commands, which
+// the action's user (any user) writes: a 0777 directory inside the job's
+// private one, a 0700 directory of WorkDir that only the server's user can
+// enter, so no other user of the host reaches what the action puts there
+// (a setuid binary, say). It goes with the job, and a stale one with
+// removeStale (its name starts like a staged checkout's).
+func (j *execJob) filesDir() (string, error) {
+	if j.privDir == "" {
+		dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-files-")
+		if err != nil {
+			return "", err
+		}
+		j.privDir = dir
+	}
+	dir, err := os.MkdirTemp(j.privDir, "fc-")
+	if err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o777)
+}
+
+// removeFilesDir removes the job's private directory of file commands.
+func (j *execJob) removeFilesDir() {
+	if j.privDir == "" {
+		return
+	}
+	if err := os.RemoveAll(j.privDir); err != nil {
+		j.log.Warn("cannot remove the Docker actions' file commands", "err", err)
+	}
+	j.privDir = ""
+}
+
+// dockerActionArgs is how a docker:// action's args input becomes its
+// arguments: split as a shell would split them, quotes kept together.
+func dockerActionArgs(s string) ([]string, error) {
+	return splitShellWords(s)
+}
+
+// splitShellWords splits s into words as a POSIX shell does, without
+// expansions: blanks separate words; 'single quotes' keep everything
+// literally; "double quotes" keep blanks, and a backslash in them escapes
+// only ", \\, $ and `; outside quotes a backslash escapes any character.
+// An unterminated quote is an error.
+func splitShellWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\\':
+			inWord = true
+			if i+1 < len(s) {
+				i++
+				if s[i] != '\n' { // a backslash-newline joins lines
+					cur.WriteByte(s[i])
+				}
+			}
+		case c == '\'':
+			inWord = true
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, errors.New("unterminated ' quote")
+			}
+			cur.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+		case c == '"':
+			inWord = true
+			closed := false
+			for i++; i < len(s); i++ {
+				if s[i] == '"' {
+					closed = true
+					break
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if !closed {
+				return nil, errors.New(`unterminated " quote`)
+			}
+		default:
+			inWord = true
+			cur.WriteByte(c)
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
 // runDockerAction runs a Docker action in a container of its own that
-// shares the job container's network, workspace and tool cache, with its
-// environment files in a directory of the host that it sees at
+// shares the job container's network, workspace and tool cache, under the
+// job container's sandbox (sandboxArgs), with its environment files in a
+// private directory of the host (filesDir) that it sees at
 // /github/file_commands.
 func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
@@ -753,10 +1123,13 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		}
 		args = append(args, v)
 	}
-	if la.def == nil {
-		args = strings.Fields(inputs["args"])
+	if la.def == nil { // docker://: the args and entrypoint inputs, as on GitHub
+		if args, err = dockerActionArgs(inputs["args"]); err != nil {
+			return fail("with.args: %v", err)
+		}
+		runs.Entrypoint = inputs["entrypoint"]
 	}
-	hostFiles, err := os.MkdirTemp("", "shithub-action-files-")
+	hostFiles, err := j.filesDir()
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -766,14 +1139,13 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 			os.RemoveAll(hostFiles)
 		}
 	}()
-	os.Chmod(hostFiles, 0o777) // the action's user writes here
 	const cf = "/github/file_commands"
 	files := stepFiles{dir: cf, output: cf + "/set_output", env: cf + "/set_env", path: cf + "/add_path", state: cf + "/save_state", summary: cf + "/step_summary"}
 	for _, f := range []string{"set_output", "set_env", "add_path", "save_state", "step_summary"} {
 		if err := os.WriteFile(filepath.Join(hostFiles, f), nil, 0o666); err != nil {
 			return fail("%v", err)
 		}
-		os.Chmod(filepath.Join(hostFiles, f), 0o666)
+		os.Chmod(filepath.Join(hostFiles, f), 0o666) // the action's user writes here
 	}
 	full := j.actionEnv(step, la, inputs, j.processEnv(stepEnv, files))
 	for _, kv := range runs.Env {
@@ -790,13 +1162,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 	run := func(entrypoint string, out *stepOutput) stepResult {
 		name := fmt.Sprintf("%sstep%d-%d", j.name+"-", step.ID, j.filesSeq)
 		j.filesSeq++
-		dargs := []string{"run", "--rm", "--name", name,
-			"--label", labelInstance + "=" + j.ex.cfg.Instance,
-			"--label", labelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
-			"--network", "container:" + j.name, "--volumes-from", j.name,
-			"-v", hostFiles + ":" + cf, "-w", containerWorkspace,
-			"--memory", j.ex.cfg.Memory, "--cpus", j.ex.cfg.CPUs, "--pids-limit", strconv.Itoa(j.ex.cfg.PidsLimit),
-		}
+		dargs := j.dockerActionRunArgs(name, hostFiles)
 		var clientEnv []string
 		envFile := &strings.Builder{}
 		for _, k := range slices.Sorted(maps.Keys(full)) {
@@ -816,8 +1182,10 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 			clientEnv = append(clientEnv, k+"="+v)
 		}
 		if envFile.Len() > 0 {
-			f, err := os.CreateTemp("", "shithub-action-env-")
+			// In the job's private directory, beside the file commands.
+			f, err := os.CreateTemp(filepath.Dir(hostFiles), "env-")
 			if err != nil {
+				out.errorf("%v", err)
 				return stepResult{outcome: conclusionFailure}
 			}
 			defer os.Remove(f.Name())
@@ -862,11 +1230,13 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		defer func() { out.step = prev }()
 		got := map[string][]byte{}
 		for _, f := range []string{"set_output", "set_env", "add_path", "save_state", "step_summary"} {
-			b, err := os.ReadFile(filepath.Join(hostFiles, f))
-			if err == nil && len(b) > 0 && len(b) <= envFileMaxSize {
+			b, err := readRegularFile(filepath.Join(hostFiles, f), envFileMaxSize)
+			if err == nil && len(b) > 0 {
 				got[f] = b
 			}
+			os.Remove(filepath.Join(hostFiles, f))
 			os.WriteFile(filepath.Join(hostFiles, f), nil, 0o666)
+			os.Chmod(filepath.Join(hostFiles, f), 0o666)
 		}
 		if err := j.applyFileMap(step, files, got, out, &res); err != nil {
 			out.errorf("%v", err)
@@ -894,4 +1264,35 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		})
 	}
 	return res
+}
+
+// dockerActionRunArgs is the docker run command line of a Docker action's
+// container, up to its environment: the job container's sandbox, its
+// network namespace and volumes, and the file commands directory.
+func (j *execJob) dockerActionRunArgs(name, hostFiles string) []string {
+	args := []string{"run", "--rm", "--init", "--name", name}
+	args = append(args, j.labelArgs()...)
+	args = append(args, "--network", "container:"+j.name)
+	args = append(args, j.sandboxArgs()...)
+	return append(args, "--volumes-from", j.name,
+		"-v", hostFiles+":/github/file_commands", "-w", containerWorkspace)
+}
+
+// readRegularFile reads at most limit bytes of the regular file p, never
+// following a symbolic link or opening a fifo or device that the action
+// put in its place: fs.ErrInvalid for those, and for a larger file.
+func readRegularFile(p string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() || info.Size() > limit {
+		return nil, fs.ErrInvalid
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -126,7 +126,7 @@ func TestDockerActions(t *testing.T) {
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
 		ex.removeStale(context.Background())
-		exec.Command("docker", "volume", "rm", "-f", ex.toolCacheVolume()).Run()
+		removeToolCaches(ex.cfg.Instance)
 	})
 
 	job := dockerJob(9401)
@@ -286,7 +286,7 @@ func TestDockerServeActions(t *testing.T) {
 	})
 	t.Cleanup(func() {
 		if id := e.instance(); id != "" {
-			exec.Command("docker", "volume", "rm", "-f", (&executor{cfg: executorConfig{Instance: id}}).toolCacheVolume()).Run()
+			removeToolCaches(id)
 		}
 	})
 	for i, want := range []struct {

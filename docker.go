@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
@@ -129,19 +131,9 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 	cfg := j.ex.cfg
 	args := []string{"create", "--init", "--name", j.name}
 	args = append(args, j.labelArgs()...)
+	args = append(args, "--network", j.network)
+	args = append(args, j.sandboxArgs()...)
 	args = append(args,
-		"--network", j.network,
-		"--memory", cfg.Memory,
-		"--cpus", cfg.CPUs,
-		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
-		"--security-opt", "no-new-privileges",
-		"--cap-drop", "ALL",
-	)
-	for _, c := range jobCapabilities {
-		args = append(args, "--cap-add", c)
-	}
-	args = append(args,
-		"--pull="+cfg.Pull,
 		"-v", j.name+":"+containerWorkspace,
 		"-w", containerWorkspace,
 	)
@@ -153,6 +145,122 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 		"--", // an image named like a flag (from a workflow) stays an image
 		image, "-f", "/dev/null",
 	)
+}
+
+// sandboxArgs are the limits of every container that runs a job's code,
+// the job container and its Docker actions alike: memory, CPUs and pids,
+// no new privileges, only jobCapabilities, and the pull policy.
+func (j *execJob) sandboxArgs() []string {
+	cfg := j.ex.cfg
+	args := []string{
+		"--memory", cfg.Memory,
+		"--cpus", cfg.CPUs,
+		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
+		"--security-opt", "no-new-privileges",
+		"--cap-drop", "ALL",
+	}
+	for _, c := range jobCapabilities {
+		args = append(args, "--cap-add", c)
+	}
+	return append(args, "--pull="+cfg.Pull)
+}
+
+// checkImage refuses an image a workflow named (the job's container, a
+// service, a docker:// action) that --allow-images does not allow or whose
+// registry is this host or a private network (imageRegistryRefused),
+// before docker is asked for it. what names the image in the message.
+func (j *execJob) checkImage(what, image string) error {
+	if !imageAllowed(j.ex.cfg.AllowImages, image) {
+		return fmt.Errorf("%s %q is not allowed here: --allow-images is %s", what, image, strings.Join(j.ex.cfg.AllowImages, ","))
+	}
+	if why := imageRegistryRefused(image); why != "" {
+		return fmt.Errorf("%s %q is refused: %s", what, image, why)
+	}
+	return nil
+}
+
+// imageRegistryRefused says why an image reference must not reach the
+// engine, or "" when it may: its registry host is this machine or an
+// address of a private or link-local network (loopback, 10/8, 172.16/12,
+// 192.168/16, 169.254/16, fc00::/7, fe80::/10, localhost), which the
+// daemon would otherwise reach from the host on a workflow's behalf, and
+// whose answers (error messages) would reach the job's log. Addresses are
+// read as the C library would read them too (127.1, 0x7f.1, 2130706433).
+// A host name is not resolved: --allow-images is how an operator bounds
+// which registries jobs may name.
+func imageRegistryRefused(image string) string {
+	first, _, ok := strings.Cut(image, "/")
+	if !ok || !strings.ContainsAny(first, ".:") && !strings.EqualFold(first, "localhost") {
+		return "" // Docker Hub (library/x, user/x)
+	}
+	host := first
+	if h, _, err := net.SplitHostPort(first); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	lower := strings.ToLower(host)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || lower == "" {
+		return "its registry " + first + " is this machine"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		v4, ok := parseInetAton(host)
+		if !ok {
+			return ""
+		}
+		ip = v4
+	}
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback() || ip.IsUnspecified():
+		return "its registry " + first + " is this machine"
+	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast():
+		return "its registry " + first + " is on a private network"
+	}
+	return ""
+}
+
+// parseInetAton reads an IPv4 address in the forms inet_aton accepts: one
+// to four parts, each decimal, octal (0 first) or hexadecimal (0x first),
+// the last filling the remaining bytes.
+func parseInetAton(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var vals []uint64
+	for _, p := range parts {
+		base, digits := 10, p
+		switch {
+		case len(p) > 1 && (p[:2] == "0x" || p[:2] == "0X"):
+			base, digits = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, digits = 8, p[1:]
+		}
+		if digits == "" && base != 16 {
+			return netip.Addr{}, false
+		}
+		v, err := strconv.ParseUint(digits, base, 32)
+		if err != nil && !(digits == "" && base == 16) {
+			return netip.Addr{}, false
+		}
+		vals = append(vals, v)
+	}
+	var n uint64
+	for i, v := range vals {
+		if i < len(vals)-1 {
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+			n |= v << (8 * (3 - i))
+			continue
+		}
+		if v >= 1<<(8*(4-i)) {
+			return netip.Addr{}, false
+		}
+		n |= v
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
 }
 
 // imageAllowed reports whether a job may name image in its container:

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,6 +359,24 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		}
 	}
 
+	// Step names that are expressions, shown evaluated as on GitHub.
+	for i, lp := range plans {
+		if lp.failure != "" {
+			continue
+		}
+		ev := &exprEnv{Contexts: lp.contexts}
+		for n := range wj.Steps {
+			st := &wj.Steps[n]
+			name := evalStepName(st, ev)
+			if name == st.Name {
+				continue
+			}
+			if _, err := tx.Exec("UPDATE steps SET name = ? WHERE job_id = ? AND number = ?", name, ids[i], n+2); err != nil {
+				return 0, err
+			}
+		}
+	}
+
 	changed := 0
 	claimable := 0
 	for i, lp := range plans {
@@ -523,6 +542,34 @@ func (s *Store) evalLeg(plan *runPlan, wj *workflow.Job, lp *legPlan, ctxs map[s
 			lp.cancelInProgress = expr.Truthy(exprBoolish(v))
 		}
 	}
+}
+
+// stepRuntimeContext finds, in a step's name, a context known only when
+// the step runs (or delivered with the claim): such a name stays as written.
+var stepRuntimeContext = regexp.MustCompile(`\b(steps|job|runner|secrets|vars)\s*[.\[]`)
+
+// evalStepName is a step's name as the run page shows it: a name the
+// workflow gave, with its expressions evaluated in the job's contexts
+// (github, inputs, matrix, strategy, needs, env). A default name (Run
+// SCRIPT), a name reading a context the server does not know yet, or one
+// whose evaluation fails, is shown as written.
+func evalStepName(st *WorkflowStep, ev *exprEnv) string {
+	if !strings.Contains(st.Name, "${{") || stepRuntimeContext.MatchString(st.Name) {
+		return st.Name
+	}
+	def := "Run " + st.Uses
+	if st.Uses == "" {
+		first, _, _ := strings.Cut(strings.TrimSpace(st.Run), "\n")
+		def = "Run " + strings.TrimSpace(first)
+	}
+	if st.Name == def {
+		return st.Name
+	}
+	v, err := exprInterpolate(st.Name, ev)
+	if err != nil || strings.TrimSpace(v) == "" {
+		return st.Name
+	}
+	return v
 }
 
 // exprBoolish reads the text "false" as false, since `continue-on-error:

@@ -853,6 +853,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		JobKey: j.BaseKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
+		Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
 	}
 	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
 	var wj *workflow.Job

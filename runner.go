@@ -71,6 +71,11 @@ type claimedJob struct {
 	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
 	// artifact and cache services, good while the job runs.
 	RuntimeToken string `json:"runtime_token,omitempty"`
+	// Untrusted says the job runs code of a pull request's author
+	// (isForkPullRequest): nothing it writes may reach a trusted job, so it
+	// gets a throwaway copy of its repository's tool cache, and the action
+	// images it builds are its own, removed when it ends.
+	Untrusted bool `json:"untrusted"`
 }
 
 // claimedStep is one step of a claimedJob, in order. Steps[0] is always the
@@ -99,6 +104,9 @@ type claimedStep struct {
 	// the steps of a composite action log to their step but need files
 	// of their own.
 	filesID int64
+	// actionPath is the composite action's directory in the container for
+	// its own steps: their run scripts see it as $GITHUB_ACTION_PATH.
+	actionPath string
 }
 
 // stateKey names the step's saved state ($GITHUB_STATE) for its post.
@@ -591,10 +599,13 @@ type execJob struct {
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
+	toolCacheAttempted                                 bool            // an untrusted job's own tool cache volume
 	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
 	copied                                             map[string]bool // action directories copied into the container
 	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
 	tokenMasked                                        bool            // the runtime token is in the masks
+	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
+	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
@@ -967,6 +978,9 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return lines, &setupError{"prepare the job container", err}
 	}
+	if err := j.createToolCache(); err != nil {
+		return nil, &setupError{"create the job's tool cache volume", err}
+	}
 	j.createAttempted = true
 	id, warnings, err := ex.docker.output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
@@ -974,6 +988,14 @@ func (j *execJob) setUp() (lines []string, err error) {
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
+	}
+	if err := j.seedToolCache(image); err != nil {
+		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
+	}
+	if j.job.Untrusted {
+		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
+	} else {
+		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
 	}
 	// docker cp writes into the volume through the engine, as root, before
 	// any of the job's own code runs.
@@ -1038,15 +1060,15 @@ func (j *execJob) removeStage() {
 // chooseImage picks the job's image: its own container image, else the image
 // of the first runs-on label this executor maps.
 func (j *execJob) chooseImage() (image, why string, err error) {
+	own := j.job.Image
 	if c := j.job.Container; c != nil && c.Image != "" {
-		return c.Image, "the job's container image", nil
+		own = c.Image
 	}
-	if j.job.Image != "" {
-		if !imageAllowed(j.ex.cfg.AllowImages, j.job.Image) {
-			return "", "", fmt.Errorf("the job's container image %q is not allowed here: --allow-images is %s",
-				j.job.Image, strings.Join(j.ex.cfg.AllowImages, ","))
+	if own != "" {
+		if err := j.checkImage("the job's container image", own); err != nil {
+			return "", "", err
 		}
-		return j.job.Image, "the job's container image", nil
+		return own, "the job's container image", nil
 	}
 	for _, label := range j.job.RunsOn {
 		if image, ok := j.ex.cfg.Images[label]; ok {
@@ -1139,7 +1161,12 @@ func (j *execJob) removeRest(ctx context.Context, started bool) {
 	if j.volumeAttempted {
 		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
 	}
+	if j.toolCacheAttempted {
+		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())
+	}
+	j.removeActionImages(ctx)
 	j.removeStage()
+	j.removeFilesDir()
 }
 
 func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {

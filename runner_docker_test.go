@@ -25,7 +25,7 @@ const testImage = "shithub-test-busybox:latest"
 // mktemp, cat and rm, the tests the rest.
 var busyboxApplets = []string{"sh", "tail", "mktemp", "cat", "rm", "chown",
 	"echo", "sleep", "pwd", "mkdir", "env", "false", "true", "ls", "printf", "seq",
-	"cp", "chmod", "grep", "nc", "hostname", "timeout", "find", "sha256sum", "httpd", "wget"}
+	"cp", "chmod", "grep", "ln", "mknod", "touch", "nc", "hostname", "timeout", "find", "sha256sum", "httpd", "wget"}
 
 // requireEngine skips the test without a docker engine, or fails it under CI.
 func requireEngine(tb testing.TB) {

@@ -103,13 +103,48 @@ func fakeDocker(dir string, args []string) int {
 			return 1
 		}
 		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
-	case "run": // service containers
+	case "run": // service containers and Docker actions
+		// What other users could reach of each host directory mounted.
+		for i := 0; i+1 < len(args); i++ {
+			if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
+				if fi, err := os.Stat(filepath.Dir(src)); err == nil {
+					appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
+				}
+			}
+		}
 		fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+	case "build":
+		fmt.Println("Successfully built")
+	case "image":
+		if args[1] == "inspect" {
+			fmt.Fprintln(os.Stderr, "Error: No such image")
+			return 1
+		}
+	case "images":
 	case "cp":
+		if args[1] == "-a" && args[2] == "-" { // a tar stream into a container: its names
+			name, _, _ := strings.Cut(args[3], ":")
+			tr := tar.NewReader(os.Stdin)
+			for {
+				h, err := tr.Next()
+				if err != nil {
+					break
+				}
+				appendLine(filepath.Join(dir, "cpin-"+name), h.Name)
+			}
+			return 0
+		}
 		if args[2] == "-" { // out of the container, as a tar stream
 			return fakeCopy(dir, args[1])
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
+		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
+			if err := copyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			return 0
+		}
 		name, _, _ := strings.Cut(dst, ":")
 		if err := os.CopyFS(filepath.Join(dir, "cp-"+name), os.DirFS(src)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -263,10 +298,27 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	return 0
 }
 
-// fakeCopy plays docker cp CONTAINER:DIR -: a tar of dir/fs/DIR.
+// appendLine appends line and a line break to the file p.
+func appendLine(p, line string) {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		f.WriteString(line + "\n")
+		f.Close()
+	}
+}
+
+// fakeCopy plays docker cp CONTAINER:DIR -: a tar of dir/fs/DIR, or of
+// the one file dir/fs/FILE.
 func fakeCopy(dir, src string) int {
 	_, p, _ := strings.Cut(src, ":")
 	root := filepath.Join(dir, "fs", p)
+	if data, err := os.ReadFile(root); err == nil {
+		tw := tar.NewWriter(os.Stdout)
+		tw.WriteHeader(&tar.Header{Name: filepath.Base(root), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+		tw.Close()
+		return 0
+	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error response from daemon: Could not find the file %s in container\n", p)
@@ -617,7 +669,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
 		"--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "NET_BIND_SERVICE",
 		"--pull=missing", "-v", name+":/workspace", "-w", "/workspace",
-		"-v", "shithub-actions-test-toolcache:/opt/hostedtoolcache",
+		"-v", "shithub-actions-test-toolcache-3-b9152615:/opt/hostedtoolcache",
 		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null")
 	var got [][]string
 	var stage string
@@ -636,6 +688,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		append(append([]string{"volume", "create"}, labels...), name),
 		append(append([]string{"network", "create"}, labels...), name),
 		{"network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", name},
+		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
@@ -860,7 +913,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			// What set-up tried to make is removed; nothing runs in a container.
 			creates, rms := len(fe.commands(t, "create")), len(fe.commands(t, "rm"))
 			nets, vols := fe.commands(t, "network"), fe.commands(t, "volume")
-			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 2) ||
+			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 3) ||
 				tc.wantCreateOnly && (creates != 0 || rms != 0 || len(vols) != 2 || len(nets) != 0) ||
 				!tc.wantRun && !tc.wantCreateOnly && len(fe.calls(t)) != 0 {
 				t.Errorf("docker calls %q", fe.calls(t))
@@ -961,7 +1014,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	if rm := fe.commands(t, "rm"); len(rm) != 1 {
 		t.Errorf("docker rm calls = %v, want one: docker create may have created the container", rm)
 	}
-	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 2 {
+	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 3 {
 		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
 	}
 	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {

@@ -209,6 +209,9 @@ func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 	if svc.Image == "" {
 		return nil, "", errors.New("the service has no image")
 	}
+	if err := j.checkImage("the service's image", svc.Image); err != nil {
+		return nil, "", err
+	}
 	opts, err := parseContainerOptions(svc.Options, true)
 	if err != nil {
 		return nil, "", err

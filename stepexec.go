@@ -404,6 +404,9 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 	}
 	script = sh.fixUp(script)
 	full := j.processEnv(stepEnv, files)
+	if step.actionPath != "" { // a composite action's step
+		full["GITHUB_ACTION_PATH"] = step.actionPath
+	}
 	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
 }
 
