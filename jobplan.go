@@ -364,7 +364,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		if lp.failure != "" {
 			continue
 		}
-		ev := &exprEnv{Contexts: lp.contexts}
+		ev := &expr.Env{Contexts: lp.contexts}
 		for n := range wj.Steps {
 			st := &wj.Steps[n]
 			name := evalStepName(st, ev)
@@ -553,7 +553,7 @@ var stepRuntimeContext = regexp.MustCompile(`\b(steps|job|runner|secrets|vars)\s
 // (github, inputs, matrix, strategy, needs, env). A default name (Run
 // SCRIPT), a name reading a context the server does not know yet, or one
 // whose evaluation fails, is shown as written.
-func evalStepName(st *WorkflowStep, ev *exprEnv) string {
+func evalStepName(st *workflow.Step, ev *expr.Env) string {
 	if !strings.Contains(st.Name, "${{") || stepRuntimeContext.MatchString(st.Name) {
 		return st.Name
 	}
@@ -565,7 +565,7 @@ func evalStepName(st *WorkflowStep, ev *exprEnv) string {
 	if st.Name == def {
 		return st.Name
 	}
-	v, err := exprInterpolate(st.Name, ev)
+	v, err := expr.Interpolate(st.Name, ev)
 	if err != nil || strings.TrimSpace(v) == "" {
 		return st.Name
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/workflow"
 )
 
 // TestClaimedJobUntrusted: a pull request's job is claimed untrusted, a
@@ -18,7 +20,7 @@ import (
 func TestClaimedJobUntrusted(t *testing.T) {
 	ts := newTestServer(t)
 	const wf = "on: [push, pull_request]\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n"
-	parsed, err := parseWorkflow("wf.yml", []byte(wf))
+	parsed, err := workflow.Parse("wf.yml", []byte(wf))
 	if err != nil {
 		t.Fatal(err)
 	}
