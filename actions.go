@@ -36,6 +36,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -64,7 +65,7 @@ const labelToolCache = "shithub-actions.toolcache"
 // what another repository's jobs installed. The name carries the
 // repository's id and a hash of its name, so a repository made again under
 // an old id, or renamed, starts afresh.
-func (ex *executor) repoToolCache(job *claimedJob) string {
+func (ex *executor) repoToolCache(job *protocol.Job) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(job.Repo)))
 	return fmt.Sprintf("%stoolcache-%d-%s", ex.namePrefix(), job.RepoID, hex.EncodeToString(sum[:4]))
 }
@@ -202,7 +203,7 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 	case workflow.ActionDocker:
 		return la, nil
 	case workflow.ActionLocal:
-		la.path = path.Join(containerWorkspace, ref.Local)
+		la.path = path.Join(protocol.Workspace, ref.Local)
 		// la.hostDir stays "": the workspace is the job's volume, so a
 		// Docker action's files are copied out when it is built.
 		data, err := j.readContainerFile(path.Join(la.path, "action.yml"))
@@ -402,7 +403,7 @@ func inputEnvName(name string) string {
 }
 
 // actionEnv is the runner's environment for an action's process.
-func (j *execJob) actionEnv(step *claimedStep, la *loadedAction, inputs map[string]string, base map[string]string) map[string]string {
+func (j *execJob) actionEnv(step *protocol.Step, la *loadedAction, inputs map[string]string, base map[string]string) map[string]string {
 	full := maps.Clone(base)
 	for k, v := range inputs {
 		full[inputEnvName(k)] = v
@@ -423,19 +424,19 @@ func (j *execJob) actionEnv(step *claimedStep, la *loadedAction, inputs map[stri
 }
 
 // stateEnv is STATE_<name> for each value the step saved ($GITHUB_STATE).
-func (j *execJob) stateEnv(step *claimedStep) map[string]string {
+func (j *execJob) stateEnv(step *protocol.Step) map[string]string {
 	env := map[string]string{}
-	for k, v := range j.st.state[step.stateKey()] {
+	for k, v := range j.st.state[step.StateKey()] {
 		env["STATE_"+k] = v
 	}
 	return env
 }
 
 // runAction runs a uses: step (depth counts composite nesting).
-func (j *execJob) runAction(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
+func (j *execJob) runAction(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 	if depth > actionMaxDepth {
 		return fail("%s: composite actions nest more than %d deep", step.Uses, actionMaxDepth)
@@ -487,13 +488,13 @@ func nodeServerURL(u string) string {
 
 // runNodeAction runs a JavaScript action's pre (when its pre-if holds)
 // and main, and registers its post.
-func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	if j.ex.cfg.NodeDir == "" {
 		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 	run := func(script string, out *stepOutput) stepResult {
-		files := newStepFiles(step.filesKey())
+		files := newStepFiles(step.FilesKey())
 		full := j.actionEnv(step, la, inputs, j.processEnv(stepEnv, files))
 		maps.Copy(full, j.stateEnv(step))
 		if u := full["GITHUB_SERVER_URL"]; u != "" {
@@ -509,7 +510,7 @@ func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, ste
 		}
 		if err := j.ensurePreload(); err != nil {
 			out.errorf("%v", err)
-			return stepResult{outcome: conclusionFailure}
+			return stepResult{outcome: protocol.ConclusionFailure}
 		}
 		argv := []string{containerNode + "/bin/node", "--require", containerPreload, path.Join(la.path, script)}
 		// Saved state belongs to this action, also inside a composite.
@@ -526,13 +527,13 @@ func (j *execJob) runNodeAction(step *claimedStep, la *loadedAction, inputs, ste
 		ok, err := expr.Condition(cond, env)
 		if err != nil {
 			out.errorf("pre-if: %v", err)
-			return stepResult{outcome: conclusionFailure}
+			return stepResult{outcome: protocol.ConclusionFailure}
 		}
 		if ok {
 			out.linef("##[group]Pre %s", step.Name)
 			res := run(la.def.Runs.Pre, out)
 			out.linef("##[endgroup]")
-			if res.outcome != conclusionSuccess {
+			if res.outcome != protocol.ConclusionSuccess {
 				return res
 			}
 		}
@@ -585,13 +586,13 @@ func (j *execJob) ensurePreload() error {
 
 // postStep is an action's post script, run after the last step.
 type postStep struct {
-	step *claimedStep
+	step *protocol.Step
 	cond string
 	out  *stepOutput // the main step's log, to continue
 	run  func(*stepOutput) stepResult
 }
 
-func (j *execJob) addPost(step *claimedStep, cond string, out *stepOutput, run func(*stepOutput) stepResult) {
+func (j *execJob) addPost(step *protocol.Step, cond string, out *stepOutput, run func(*stepOutput) stepResult) {
 	if cond == "" {
 		cond = "always()"
 	}
@@ -622,22 +623,22 @@ func (j *execJob) runPosts() {
 		o.linef("##[endgroup]")
 		o.close()
 		j.sendStepExtras(p.step, o)
-		if res.outcome == conclusionFailure && j.st.status == conclusionSuccess {
-			j.st.status = conclusionFailure
+		if res.outcome == protocol.ConclusionFailure && j.st.status == protocol.ConclusionSuccess {
+			j.st.status = protocol.ConclusionFailure
 		}
 	}
 }
 
 // runCompositeAction runs a composite action's steps with its inputs, its
 // own steps context and github.action_path, and maps its outputs.
-func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
+func (j *execJob) runCompositeAction(parent *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	inCtx := map[string]any{}
 	for k, v := range inputs {
 		inCtx[k] = v
 		inCtx[strings.ToLower(k)] = v
 	}
 	steps := map[string]any{}
-	status := conclusionSuccess
+	status := protocol.ConclusionSuccess
 	newEnv := func(stepEnv map[string]string) *expr.Env {
 		e := j.exprEnvFor(stepEnv)
 		ctx := maps.Clone(e.Contexts)
@@ -660,13 +661,13 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		return &expr.Env{Contexts: ctx, JobStatus: status, HashFiles: e.HashFiles}
 	}
 	for i, cs := range la.def.Runs.Steps {
-		nested := claimedStep{
+		nested := protocol.Step{
 			ID: parent.ID, Name: cs.Name, Run: cs.Run, Uses: cs.Uses, Shell: cs.Shell,
 			WorkingDirectory: cs.WorkingDirectory, StepKey: cs.ID, If: cs.If, ContinueOnError: cs.ContinueOnError,
-			With: map[string]string{}, Kind: "run", actionPath: la.path,
+			With: map[string]string{}, Kind: "run", ActionPath: la.path,
 		}
 		j.filesSeq++
-		nested.filesID = -j.filesSeq // a directory of its own
+		nested.FilesID = -j.filesSeq // a directory of its own
 		if cs.Uses != "" {
 			nested.Kind = "uses"
 			if nested.Name == "" {
@@ -686,7 +687,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 			v, err := j.interpolate(kv.Value, e)
 			if err != nil {
 				out.errorf("%s step %d: env.%s: %v", la.ref, i+1, kv.Name, err)
-				return stepResult{outcome: conclusionFailure}
+				return stepResult{outcome: protocol.ConclusionFailure}
 			}
 			nestedEnv[kv.Name] = v
 		}
@@ -694,7 +695,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		run, err := expr.Condition(cs.If, e)
 		if err != nil {
 			out.errorf("%s step %d: if: %v", la.ref, i+1, err)
-			return stepResult{outcome: conclusionFailure}
+			return stepResult{outcome: protocol.ConclusionFailure}
 		}
 		record := func(outcome, conclusion string, outputs map[string]string) {
 			if cs.ID == "" {
@@ -707,7 +708,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 			steps[cs.ID] = map[string]any{"outputs": o, "outcome": outcome, "conclusion": conclusion}
 		}
 		if !run {
-			record(conclusionSkipped, conclusionSkipped, nil)
+			record(protocol.ConclusionSkipped, protocol.ConclusionSkipped, nil)
 			continue
 		}
 		var res stepResult
@@ -717,17 +718,17 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 			res = j.runScript(&nested, nestedEnv, e, out)
 		}
 		conclusion := res.outcome
-		if res.outcome == conclusionFailure {
+		if res.outcome == protocol.ConclusionFailure {
 			if coe, _ := j.evalBool(cs.ContinueOnError, e); coe {
-				conclusion = conclusionSuccess
+				conclusion = protocol.ConclusionSuccess
 			}
 		}
 		record(res.outcome, conclusion, res.outputs)
-		if conclusion == conclusionCancelled {
-			return stepResult{outcome: conclusionCancelled}
+		if conclusion == protocol.ConclusionCancelled {
+			return stepResult{outcome: protocol.ConclusionCancelled}
 		}
-		if conclusion == conclusionFailure && status == conclusionSuccess {
-			status = conclusionFailure
+		if conclusion == protocol.ConclusionFailure && status == protocol.ConclusionSuccess {
+			status = protocol.ConclusionFailure
 		}
 	}
 	res := stepResult{outcome: status, outputs: map[string]string{}}
@@ -736,7 +737,7 @@ func (j *execJob) runCompositeAction(parent *claimedStep, la *loadedAction, inpu
 		v, err := j.interpolate(o.Value, e)
 		if err != nil {
 			out.errorf("%s: output %s: %v", la.ref, o.Name, err)
-			res.outcome = conclusionFailure
+			res.outcome = protocol.ConclusionFailure
 			continue
 		}
 		res.outputs[o.Name] = v
@@ -1093,10 +1094,10 @@ func splitShellWords(s string) ([]string, error) {
 // job container's sandbox (sandboxArgs), with its environment files in a
 // private directory of the host (filesDir) that it sees at
 // /github/file_commands.
-func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 	image, err := j.actionImage(la, out)
 	if err != nil {
@@ -1157,7 +1158,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 	}
 	maps.Copy(full, j.stateEnv(step))
 	full["HOME"] = "/github/home"
-	full["GITHUB_WORKSPACE"] = containerWorkspace
+	full["GITHUB_WORKSPACE"] = protocol.Workspace
 
 	run := func(entrypoint string, out *stepOutput) stepResult {
 		name := fmt.Sprintf("%sstep%d-%d", j.name+"-", step.ID, j.filesSeq)
@@ -1186,7 +1187,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 			f, err := os.CreateTemp(filepath.Dir(hostFiles), "env-")
 			if err != nil {
 				out.errorf("%v", err)
-				return stepResult{outcome: conclusionFailure}
+				return stepResult{outcome: protocol.ConclusionFailure}
 			}
 			defer os.Remove(f.Name())
 			f.WriteString(envFile.String())
@@ -1208,12 +1209,12 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		cmd.Stdout, cmd.Stderr = out, out
 		err := cmd.Run()
 		out.endLines()
-		res := stepResult{outcome: conclusionFailure}
+		res := stepResult{outcome: protocol.ConclusionFailure}
 		switch code := processExitCode(err); {
 		case j.abortReason() != "" || j.isForced():
-			res.outcome = conclusionCancelled
+			res.outcome = protocol.ConclusionCancelled
 		case err == nil:
-			res.outcome = conclusionSuccess
+			res.outcome = protocol.ConclusionSuccess
 		case stepCtx.Err() != nil:
 			out.errorf("The action has timed out.")
 		case code >= 0:
@@ -1222,7 +1223,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 			out.errorf("docker run: %v", err)
 		}
 		if out.cmdFailed {
-			res.outcome = conclusionFailure
+			res.outcome = protocol.ConclusionFailure
 		}
 		res.outputs = out.outputs
 		prev := out.step
@@ -1240,8 +1241,8 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		}
 		if err := j.applyFileMap(step, files, got, out, &res); err != nil {
 			out.errorf("%v", err)
-			if res.outcome == conclusionSuccess {
-				res.outcome = conclusionFailure
+			if res.outcome == protocol.ConclusionSuccess {
+				res.outcome = protocol.ConclusionFailure
 			}
 		}
 		return res
@@ -1250,7 +1251,7 @@ func (j *execJob) runDockerAction(step *claimedStep, la *loadedAction, inputs, s
 		out.linef("##[group]Pre %s", step.Name)
 		res := run(runs.PreEntrypoint, out)
 		out.linef("##[endgroup]")
-		if res.outcome != conclusionSuccess {
+		if res.outcome != protocol.ConclusionSuccess {
 			return res
 		}
 	}
@@ -1275,7 +1276,7 @@ func (j *execJob) dockerActionRunArgs(name, hostFiles string) []string {
 	args = append(args, "--network", "container:"+j.name)
 	args = append(args, j.sandboxArgs()...)
 	return append(args, "--volumes-from", j.name,
-		"-v", hostFiles+":/github/file_commands", "-w", containerWorkspace)
+		"-v", hostFiles+":/github/file_commands", "-w", protocol.Workspace)
 }
 
 // readRegularFile reads at most limit bytes of the regular file p, never

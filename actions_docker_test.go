@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // prepareNodeDir makes a --node directory from this machine's /usr/bin/node
@@ -133,13 +135,13 @@ func TestDockerActions(t *testing.T) {
 	job.Contexts = map[string]any{"github": map[string]any{"repository": "alice/demo"}}
 	job.RuntimeToken = "runtime-token-value"
 	job.Steps = append(job.Steps,
-		claimedStep{ID: 940102, Number: 3, Kind: "uses", Name: "Run acme/hello-js@v1", Uses: "acme/hello-js@v1", StepKey: "js",
+		protocol.Step{ID: 940102, Number: 3, Kind: "uses", Name: "Run acme/hello-js@v1", Uses: "acme/hello-js@v1", StepKey: "js",
 			With: map[string]string{"who-to-greet": "Mona", "old": "x"}},
-		claimedStep{ID: 940103, Number: 4, Kind: "uses", Name: "Run acme/compose@v1", Uses: "acme/compose@v1", StepKey: "comp",
+		protocol.Step{ID: 940103, Number: 4, Kind: "uses", Name: "Run acme/compose@v1", Uses: "acme/compose@v1", StepKey: "comp",
 			With: map[string]string{"b": "40"}},
-		claimedStep{ID: 940104, Number: 5, Kind: "uses", Name: "Run acme/dock@v1", Uses: "acme/dock@v1", StepKey: "dock"},
-		claimedStep{ID: 940105, Number: 6, Kind: "uses", Name: "docker://", Uses: "docker://" + testImage, With: map[string]string{"args": "echo from-docker-url"}},
-		claimedStep{ID: 940106, Number: 7, Kind: "run", Name: "outputs",
+		protocol.Step{ID: 940104, Number: 5, Kind: "uses", Name: "Run acme/dock@v1", Uses: "acme/dock@v1", StepKey: "dock"},
+		protocol.Step{ID: 940105, Number: 6, Kind: "uses", Name: "docker://", Uses: "docker://" + testImage, With: map[string]string{"args": "echo from-docker-url"}},
+		protocol.Step{ID: 940106, Number: 7, Kind: "run", Name: "outputs",
 			Run: "echo \"js=${{ steps.js.outputs.greeting }} sum=${{ steps.comp.outputs.sum }} nested=${{ steps.comp.outputs.greeting }} said=${{ steps.dock.outputs.said }} env=$GREETED\""},
 	)
 	ex.runJob(job)
@@ -186,8 +188,8 @@ func TestDockerActions(t *testing.T) {
 	job2 := dockerJob(9402)
 	job2.Contexts = map[string]any{}
 	job2.Steps = append(job2.Steps,
-		claimedStep{ID: 940202, Number: 3, Kind: "uses", Name: "js", Uses: "acme/hello-js@v1", If: "always()"},
-		claimedStep{ID: 940203, Number: 4, Kind: "uses", Name: "dock", Uses: "acme/dock@v1", If: "always()"})
+		protocol.Step{ID: 940202, Number: 3, Kind: "uses", Name: "js", Uses: "acme/hello-js@v1", If: "always()"},
+		protocol.Step{ID: 940203, Number: 4, Kind: "uses", Name: "dock", Uses: "acme/dock@v1", If: "always()"})
 	ex2.runJob(job2)
 	if l := src2.log(t, stepID(job2, 2)); !strings.Contains(l, "this runner has no Node.js: start it with --node DIR") {
 		t.Errorf("JavaScript action without --node: log %q", l)
@@ -303,7 +305,7 @@ func TestDockerServeActions(t *testing.T) {
 			jobs[j.JobKey] = j
 		}
 		build, use := e.jobLog(jobs["build"].ID), e.jobLog(jobs["use"].ID)
-		if str(run.Conclusion) != conclusionSuccess {
+		if str(run.Conclusion) != protocol.ConclusionSuccess {
 			t.Fatalf("run #%d = %s, want success\nbuild log:\n%s\nuse log:\n%s\nserve log:\n%s", idx, str(run.Conclusion), build, use, e.log())
 		}
 		for _, w := range append([]string{

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -109,13 +110,13 @@ func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
 
 // jobRuntimeToken is ACTIONS_RUNTIME_TOKEN for a claimed job: it names the
 // job's run, repository and job, and lasts the job's timeout and an hour.
-func (s *Store) jobRuntimeToken(ctx context.Context, cj *claimedJob) (string, error) {
+func (s *Store) jobRuntimeToken(ctx context.Context, cj *protocol.Job) (string, error) {
 	secret, err := s.runtimeSecret(ctx)
 	if err != nil {
 		return "", err
 	}
 	tokenKey, _ := runtimeKeys(secret)
-	ttl := defaultJobTimeout(cj) + runtimeTokenTTL
+	ttl := protocol.DefaultJobTimeout(cj) + runtimeTokenTTL
 	return artifactRuntimeToken(tokenKey, artifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
 }
 
@@ -142,7 +143,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		if err != nil {
 			return aj, nil, err
 		}
-		if j.RunID != aj.RunID || j.Status == statusCompleted {
+		if j.RunID != aj.RunID || j.Status == protocol.StatusCompleted {
 			return aj, nil, errors.New("the job of this token is over")
 		}
 		return aj, j, nil
@@ -150,7 +151,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	// A signed upload URL dies with the job it was made for.
 	jobRunning := func(ctx context.Context, jobID int64) bool {
 		j, err := jobByID(ctx, s.store.db, jobID)
-		return err == nil && j.Status != statusCompleted
+		return err == nil && j.Status != protocol.StatusCompleted
 	}
 	rt.artifacts, err = artifactNewService(artifactConfig{
 		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,

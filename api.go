@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 // ---- the lifecycle API ----
@@ -507,7 +508,7 @@ func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var a Annotation
+	var a protocol.Annotation
 	if err := decodeJSON(r, &a); err != nil {
 		return err
 	}
@@ -561,7 +562,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if job.Status != statusRunning {
+	if job.Status != protocol.StatusRunning {
 		return apperr.ErrNotFound
 	}
 	run, err := s.store.runByID(r.Context(), job.RunID)

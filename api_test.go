@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // TestSpecCancelResponse checks the specification's cancel example field by
@@ -59,12 +61,12 @@ func TestSpecRerunResponse(t *testing.T) {
 		t.Errorf("rerun response = %+v, want %+v", got, want)
 	}
 	nr := ts.run(got.RunID)
-	if nr.Status != statusQueued || nr.RunAttempt != 2 || nr.Actor != "bob" || nr.Event != "push" || nr.HeadRef != "refs/heads/main" {
+	if nr.Status != protocol.StatusQueued || nr.RunAttempt != 2 || nr.Actor != "bob" || nr.Event != "push" || nr.HeadRef != "refs/heads/main" {
 		t.Errorf("new run = status %s attempt %d actor %s event %s ref %s, want queued 2 bob push refs/heads/main",
 			nr.Status, nr.RunAttempt, nr.Actor, nr.Event, nr.HeadRef)
 	}
 	newJobs, _ := ts.store.runJobs(context.Background(), nr.ID)
-	if len(newJobs) != 2 || newJobs[0].Status != statusQueued || newJobs[1].Status != statusQueued {
+	if len(newJobs) != 2 || newJobs[0].Status != protocol.StatusQueued || newJobs[1].Status != protocol.StatusQueued {
 		t.Errorf("new run's jobs = %d, want 2 queued", len(newJobs))
 	}
 }
@@ -153,7 +155,7 @@ func TestRunnerProtocol(t *testing.T) {
 		t.Errorf("POST %s with a chunk over 1 MiB: status = %d, want 400", logPath, res.code)
 	}
 	// The job failed: the dependent is skipped and the run failed.
-	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+	if r := ts.run(run.ID); r.Status != protocol.StatusCompleted || r.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("run = %s/%s, want completed/failure", r.Status, r.Conclusion)
 	}
 	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", j.JobID), "")

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // checkLostAfter is how long a runner may be silent before its running
@@ -159,7 +161,7 @@ func (s *Store) check(ctx context.Context, quick bool) (*checkReport, error) {
 	rep.OpenJobs = len(jobs)
 	for _, j := range jobs {
 		switch j.status {
-		case statusRunning:
+		case protocol.StatusRunning:
 			i := slices.IndexFunc(runners, func(r runnerRow) bool { return r.id == j.runner })
 			switch {
 			case i < 0:
@@ -171,7 +173,7 @@ func (s *Store) check(ctx context.Context, quick bool) (*checkReport, error) {
 				}
 				add("job %d (run %d) is running on runner %s, %s", j.id, j.run, runners[i].name, age)
 			}
-		case statusQueued:
+		case protocol.StatusQueued:
 			if !slices.ContainsFunc(runners, func(r runnerRow) bool { return labelsFit(j.runsOn, r.labels) }) {
 				add("job %d (run %d) is queued for runs-on [%s], which no registered runner has", j.id, j.run, strings.Join(j.runsOn, ", "))
 			}

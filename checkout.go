@@ -32,6 +32,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/protocol"
 )
 
 // checkoutSpec is what a checkout step's inputs ask for.
@@ -109,9 +110,9 @@ func parseCheckoutInputs(with map[string]string, jobRepo string) (spec checkoutS
 		return spec, nil, err
 	}
 	if p := strings.TrimSpace(with["path"]); p != "" {
-		c := path.Clean(strings.TrimPrefix(p, containerWorkspace+"/"))
+		c := path.Clean(strings.TrimPrefix(p, protocol.Workspace+"/"))
 		if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
-			return spec, nil, fmt.Errorf("input path: repository path %q is not under %s", p, containerWorkspace)
+			return spec, nil, fmt.Errorf("input path: repository path %q is not under %s", p, protocol.Workspace)
 		}
 		if c != "." {
 			spec.Path = c
@@ -159,7 +160,7 @@ type gitRemote struct {
 // repository of this server by OWNER/REPO ("" is the job's own); fail marks
 // a git failure as permanent or not; display is the origin URL the job sees
 // for OWNER/REPO.
-func gitCheckout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec,
+func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec,
 	resolve func(ctx context.Context, repo string) (gitRemote, error),
 	fail func(error) error, display func(repo string) string) error {
 	repoName := job.Repo
@@ -243,7 +244,7 @@ func gitCheckout(ctx context.Context, job *claimedJob, dir string, spec checkout
 // checkoutTarget is the commit a checkout fetches, and the branch or tag it
 // is (both "" for a bare commit), as actions/checkout's ref-helper picks:
 // no ref is the job's own commit and ref; a branch wins over a tag.
-func checkoutTarget(ctx context.Context, job *claimedJob, spec checkoutSpec, repoName string, origin gitRemote,
+func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, repoName string, origin gitRemote,
 	git func(env []string, args ...string) (string, error)) (sha, branch, tag string, err error) {
 	split := func(ref string) (string, string) {
 		if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
@@ -410,7 +411,7 @@ func submoduleRepo(raw, parent string) (string, error) {
 }
 
 // jobServerURL is github.server_url of the job, else fallback.
-func jobServerURL(job *claimedJob, fallback string) string {
+func jobServerURL(job *protocol.Job, fallback string) string {
 	if g, ok := job.Contexts["github"].(map[string]any); ok {
 		if s, _ := g["server_url"].(string); s != "" {
 			return s
@@ -432,10 +433,10 @@ func checkoutOrigin(server, repo string) string {
 // in the workspace, so a step without inputs that change it has nothing
 // left to do; otherwise the checkout is made on the host in a fresh 0700
 // directory and copied into the volume at its path.
-func (j *execJob) runCheckout(step *claimedStep, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 	with := map[string]string{}
 	for k, v := range step.With {
@@ -456,10 +457,10 @@ func (j *execJob) runCheckout(step *claimedStep, env *expr.Env, out *stepOutput)
 		return fail("%v", err)
 	}
 	if spec.sameCheckout(defaultCheckout) {
-		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, containerWorkspace)
-		return stepResult{outcome: conclusionSuccess}
+		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
+		return stepResult{outcome: protocol.ConclusionSuccess}
 	}
-	dst := path.Join(containerWorkspace, spec.Path)
+	dst := path.Join(protocol.Workspace, spec.Path)
 	err = j.ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return markPermanent(err)
@@ -504,5 +505,5 @@ func (j *execJob) runCheckout(step *claimedStep, env *expr.Env, out *stepOutput)
 		depth += ", submodules " + spec.Submodules
 	}
 	out.linef("Checked out %s into %s (%s)", what, dst, depth)
-	return stepResult{outcome: conclusionSuccess}
+	return stepResult{outcome: protocol.ConclusionSuccess}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // TestListRunsDeepPages: every page of the unfiltered list and of a
@@ -149,8 +151,8 @@ func TestRunFacets(t *testing.T) {
 		{runFilter{Actor: "alice", Branch: "rare"}, "branch"},
 		{runFilter{Actor: "bob", Branch: "main"}, "actor"},
 		{runFilter{Actor: "bob", Branch: "main", HeadSHA: "abc"}, "sha"},
-		{runFilter{Event: "push", Conclusion: conclusionCancelled}, "conclusion"},
-		{runFilter{Event: "nothing", Conclusion: conclusionFailure}, "event"},
+		{runFilter{Event: "push", Conclusion: protocol.ConclusionCancelled}, "conclusion"},
+		{runFilter{Event: "nothing", Conclusion: protocol.ConclusionFailure}, "event"},
 		{runFilter{WorkflowFile: "a.yml", Actor: "bob"}, "actor"},
 		{runFilter{Branch: "main"}, ""},
 	} {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -134,8 +135,8 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 	args = append(args, "--network", j.network)
 	args = append(args, j.sandboxArgs()...)
 	args = append(args,
-		"-v", j.name+":"+containerWorkspace,
-		"-w", containerWorkspace,
+		"-v", j.name+":"+protocol.Workspace,
+		"-w", protocol.Workspace,
 	)
 	args = append(args, j.actionMounts()...)
 	args = append(args, extra...)
@@ -327,7 +328,7 @@ func containerDir(wd string) string {
 	if path.IsAbs(wd) {
 		return path.Clean(wd)
 	}
-	return path.Join(containerWorkspace, wd)
+	return path.Join(protocol.Workspace, wd)
 }
 
 // validEnvName reports whether name can be exported by a POSIX shell.

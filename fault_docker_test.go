@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 const faultWorkflow = `name: Fault
@@ -83,7 +85,7 @@ func (e *e2e) runIDs() (open, done []int64) {
 		var id int64
 		var status string
 		rows.Scan(&id, &status)
-		if status == statusCompleted {
+		if status == protocol.StatusCompleted {
 			done = append(done, id)
 		} else {
 			open = append(open, id)
@@ -143,7 +145,7 @@ func TestDockerFaultKill(t *testing.T) {
 			var open, done []int64
 			if err := jsonUnmarshal(body, &runs); err == nil {
 				for _, r := range runs.WorkflowRuns {
-					if r.Status == statusCompleted {
+					if r.Status == protocol.StatusCompleted {
 						done = append(done, r.ID)
 					} else {
 						open = append(open, r.ID)
@@ -324,7 +326,7 @@ func TestDockerFaultEngineStops(t *testing.T) {
 	j := e.waitStep(1, "long", 2, 60*time.Second)
 	proxy.down()
 	run := e.waitRun(1, 60*time.Second)
-	if str(run.Conclusion) != conclusionFailure {
+	if str(run.Conclusion) != protocol.ConclusionFailure {
 		t.Errorf("the run whose engine vanished = %s, want failure", str(run.Conclusion))
 	}
 	log := e.jobLog(j.ID)
@@ -352,11 +354,11 @@ func TestDockerFaultEngineStops(t *testing.T) {
 	for idx := 3; ctx.Err() == nil; idx++ {
 		e.push()
 		last = e.waitStepOrRun(idx, 60*time.Second)
-		if last.Status == statusRunning || str(last.Conclusion) == conclusionSuccess {
+		if last.Status == protocol.StatusRunning || str(last.Conclusion) == protocol.ConclusionSuccess {
 			break
 		}
 	}
-	if last.Status != statusRunning && str(last.Conclusion) != conclusionSuccess {
+	if last.Status != protocol.StatusRunning && str(last.Conclusion) != protocol.ConclusionSuccess {
 		t.Fatalf("no job ran after the engine came back; last run %+v; serve log:\n%s", last, e.log())
 	}
 	if !strings.Contains(e.jobLog(e.jobs(int(last.RunIndex))[0].ID), "started") {
@@ -387,11 +389,11 @@ func (e *e2e) waitStepOrRun(idx int, within time.Duration) runJSON {
 			if r.RunIndex != int64(idx) {
 				continue
 			}
-			if r.Status == statusCompleted {
+			if r.Status == protocol.StatusCompleted {
 				return r
 			}
 			for _, j := range e.jobs(idx) {
-				if len(j.Steps) >= 2 && j.Steps[1].Status == statusRunning {
+				if len(j.Steps) >= 2 && j.Steps[1].Status == protocol.StatusRunning {
 					return r
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -95,7 +96,7 @@ func plain(s string) atomText { return atomText{Type: "text", Body: xmlSafe(s)} 
 // runTitle is what a run is called in the feed: "CI #12 success".
 func runTitle(run *Run) string {
 	state := run.Status
-	if run.Status == statusCompleted {
+	if run.Status == protocol.StatusCompleted {
 		state = run.Conclusion
 	}
 	return run.WorkflowName + " #" + strconv.FormatInt(run.RunIndex, 10) + " " + state

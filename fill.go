@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/protocol"
+
 	"github.com/google/uuid"
 )
 
@@ -142,12 +144,12 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				case rng.IntN(10) < 4:
 					ref = fmt.Sprintf("refs/heads/feature-%d", (k/50)%400)
 				}
-				conclusion := conclusionSuccess
+				conclusion := protocol.ConclusionSuccess
 				switch x := rng.IntN(100); {
 				case x < 10:
-					conclusion = conclusionFailure
+					conclusion = protocol.ConclusionFailure
 				case x < 15:
-					conclusion = conclusionCancelled
+					conclusion = protocol.ConclusionCancelled
 				}
 				var parent sql.NullInt64
 				attempt := 1
@@ -174,8 +176,8 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				prevID = runID
 				for ji, j := range wf.jobs {
 					jc := conclusion
-					if ji > 0 && conclusion != conclusionSuccess {
-						jc = conclusionSkipped
+					if ji > 0 && conclusion != protocol.ConclusionSuccess {
+						jc = protocol.ConclusionSkipped
 					}
 					needs := "[]"
 					if j.needs != "" {
@@ -191,7 +193,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 					}
 					for sn := 1; sn <= j.steps; sn++ {
 						size := 0
-						if withLogs && jc != conclusionSkipped {
+						if withLogs && jc != protocol.ConclusionSkipped {
 							size = len(logLine)
 						}
 						res, err := insStep.Exec(jobID, sn, fmt.Sprintf("Step %d", sn), jc, created+2000, created+dur, size)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -157,7 +158,7 @@ type jobJSON struct {
 	Outputs         map[string]string     `json:"outputs"`
 	ContinueOnError bool                  `json:"continue_on_error"`
 	Environment     *workflow.Environment `json:"environment,omitempty"`
-	Annotations     []Annotation          `json:"annotations"`
+	Annotations     []protocol.Annotation `json:"annotations"`
 }
 
 // workflowJSON is GitHub's workflow.
@@ -176,7 +177,7 @@ type workflowJSON struct {
 
 // ghStatus is a status as GitHub says it: running is in_progress.
 func ghStatus(status string) string {
-	if status == statusRunning {
+	if status == protocol.StatusRunning {
 		return "in_progress"
 	}
 	return status
@@ -344,7 +345,7 @@ func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
 	if err != nil {
 		return jobJSON{}, err
 	}
-	out.Annotations = append([]Annotation{}, anns...)
+	out.Annotations = append([]protocol.Annotation{}, anns...)
 	// GitHub's started_at is never null: a job not yet started shows when
 	// it was queued.
 	if out.StartedAt == nil {
@@ -391,7 +392,7 @@ const ghSearchLimit = 1000
 // ghStatuses are GitHub's values of status=; the others it takes are
 // conclusions.
 var ghStatuses = map[string]string{
-	"queued": statusQueued, "in_progress": statusRunning, "running": statusRunning, "completed": statusCompleted,
+	"queued": protocol.StatusQueued, "in_progress": protocol.StatusRunning, "running": protocol.StatusRunning, "completed": protocol.StatusCompleted,
 	"requested": "requested", "waiting": "waiting", "pending": "pending",
 }
 
@@ -1064,7 +1065,7 @@ func (s *server) handleGHRunCancel(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if run.Status == statusCompleted {
+	if run.Status == protocol.StatusCompleted {
 		return apperr.Conflictf("cannot cancel a workflow run that is completed")
 	}
 	if _, err := s.cancelJobs(r.Context(), run.ID, 0); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 // The required fields of GitHub's workflow-run and job, from GitHub's REST
@@ -205,7 +206,7 @@ func TestGoldenGitHubRunAndJob(t *testing.T) {
 		checkJobSchema(t, jb)
 	}
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/cancel", j.RunID), auth: bearer(ts.tokens["bob"])}, 202, nil)
-	ts.jobStatus(j.JobID, conclusionCancelled, 200)
+	ts.jobStatus(j.JobID, protocol.ConclusionCancelled, 200)
 	res := ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/runs/%d/rerun", j.RunID), auth: bearer(ts.tokens["bob"])}, 201, nil)
 	var rr rerunResponse
 	json.Unmarshal(res.body, &rr)
@@ -230,8 +231,8 @@ func TestListRunsPlans(t *testing.T) {
 		"branch":       {Branch: "main"},
 		"actor":        {Actor: "alice"},
 		"event":        {Event: "push"},
-		"status":       {Status: statusQueued},
-		"conclusion":   {Conclusion: conclusionFailure},
+		"status":       {Status: protocol.StatusQueued},
+		"conclusion":   {Conclusion: protocol.ConclusionFailure},
 		"head_sha":     {HeadSHA: ts.sha},
 		"created from": {CreatedFrom: 1},
 		"created to":   {CreatedTo: 1 << 50},
@@ -546,12 +547,12 @@ func TestGitHubLifecycle(t *testing.T) {
 	j := ts.heartbeat()
 	logPath := fmt.Sprintf("/api/v1/jobs/%d/logs", j.JobID)
 	ts.want(request{method: "POST", path: logPath, auth: bearer(ts.rtoken), body: fmt.Sprintf(`{"step_id":%d,"seq":1,"data":"YnVpbHQK"}`, j.Steps[2].ID)}, 202, nil)
-	ts.jobStatus(j.JobID, conclusionSuccess, 200)
+	ts.jobStatus(j.JobID, protocol.ConclusionSuccess, 200)
 	j2 := ts.heartbeat()
 	if j2 == nil || j2.JobID != jobs[1].ID {
 		t.Fatalf("second claim = %+v, want the test job", j2)
 	}
-	ts.jobStatus(j2.JobID, conclusionFailure, 200)
+	ts.jobStatus(j2.JobID, protocol.ConclusionFailure, 200)
 	// Cancelling a completed run is GitHub's 409.
 	ts.want(request{method: "POST", path: runPath("pub", run.ID, "cancel"), auth: bearer(ts.tokens["bob"])}, 409, nil)
 
@@ -569,7 +570,7 @@ func TestGitHubLifecycle(t *testing.T) {
 	}
 	var nj struct{ Jobs []jobJSON }
 	ts.want(request{method: "GET", path: runPath("pub", nr.ID, "jobs")}, 200, &nj)
-	if len(nj.Jobs) != 2 || str(nj.Jobs[0].Conclusion) != conclusionSuccess || nj.Jobs[0].RunnerName == nil || *nj.Jobs[0].RunnerName != "r1" ||
+	if len(nj.Jobs) != 2 || str(nj.Jobs[0].Conclusion) != protocol.ConclusionSuccess || nj.Jobs[0].RunnerName == nil || *nj.Jobs[0].RunnerName != "r1" ||
 		nj.Jobs[1].Status != "queued" || nj.Jobs[1].Conclusion != nil {
 		t.Fatalf("re-run's jobs = %+v; want build kept (success), test queued", nj.Jobs)
 	}
@@ -580,8 +581,8 @@ func TestGitHubLifecycle(t *testing.T) {
 	if c := ts.heartbeat(); c == nil || c.JobID != nj.Jobs[1].ID {
 		t.Fatalf("claim after rerun-failed-jobs = %+v, want job %d", c, nj.Jobs[1].ID)
 	}
-	ts.jobStatus(nj.Jobs[1].ID, conclusionSuccess, 200)
-	if r := ts.run(nr.ID); r.Conclusion != conclusionSuccess {
+	ts.jobStatus(nj.Jobs[1].ID, protocol.ConclusionSuccess, 200)
+	if r := ts.run(nr.ID); r.Conclusion != protocol.ConclusionSuccess {
 		t.Errorf("re-run = %s, want success", r.Conclusion)
 	}
 	// Nothing failed now: nothing to re-run.
@@ -591,12 +592,12 @@ func TestGitHubLifecycle(t *testing.T) {
 	res = ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/rerun", jobs[1].ID), auth: bearer(ts.tokens["alice"])}, 201, nil)
 	jr := ts.run(ts.runIDFrom(res))
 	jrJobs, _ := ts.store.runJobs(context.Background(), jr.ID)
-	if jr.ParentRunID != run.ID || jr.RunAttempt != 2 || jrJobs[0].Conclusion != conclusionSuccess || jrJobs[1].Status != statusQueued {
+	if jr.ParentRunID != run.ID || jr.RunAttempt != 2 || jrJobs[0].Conclusion != protocol.ConclusionSuccess || jrJobs[1].Status != protocol.StatusQueued {
 		t.Errorf("job re-run = %+v with jobs %s/%s, %s", jr, jrJobs[0].Status, jrJobs[0].Conclusion, jrJobs[1].Status)
 	}
 	res = ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/rerun", jobs[0].ID), auth: bearer(ts.tokens["alice"])}, 201, nil)
 	jr2Jobs, _ := ts.store.runJobs(context.Background(), ts.runIDFrom(res))
-	if jr2Jobs[0].Status != statusQueued || jr2Jobs[1].Status != statusQueued {
+	if jr2Jobs[0].Status != protocol.StatusQueued || jr2Jobs[1].Status != protocol.StatusQueued {
 		t.Errorf("re-run of build: jobs %s, %s; want both queued (test needs build)", jr2Jobs[0].Status, jr2Jobs[1].Status)
 	}
 	// The whole run, GitHub's way; then its attempts.
@@ -622,7 +623,7 @@ func TestGitHubLifecycle(t *testing.T) {
 		if string(bytes.TrimSpace(res.body)) != "{}" {
 			t.Errorf("%s body = %s, want {}", what, res.body)
 		}
-		if got := ts.run(r.ID); got.Status != statusCompleted || got.Conclusion != conclusionCancelled {
+		if got := ts.run(r.ID); got.Status != protocol.StatusCompleted || got.Conclusion != protocol.ConclusionCancelled {
 			t.Errorf("after %s: run %s/%s, want completed/cancelled", what, got.Status, got.Conclusion)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"shithub-actions/internal/protocol"
 )
 
 const (
@@ -54,11 +56,11 @@ func parseGlobPatterns(patterns []string) []globPattern {
 				line = line[1:]
 			}
 			if !path.IsAbs(line) {
-				line = path.Join(containerWorkspace, line)
+				line = path.Join(protocol.Workspace, line)
 			} else {
 				line = path.Clean(line)
 			}
-			rel, ok := strings.CutPrefix(line, containerWorkspace+"/")
+			rel, ok := strings.CutPrefix(line, protocol.Workspace+"/")
 			if !ok {
 				continue // not under the workspace: matches nothing there
 			}
@@ -149,7 +151,7 @@ func (j *execJob) hashFiles(patterns []string) (string, error) {
 	if err := j.ensureRunning(); err != nil {
 		return "", err
 	}
-	args := []string{"exec", "-w", containerWorkspace, j.name, "find"}
+	args := []string{"exec", "-w", protocol.Workspace, j.name, "find"}
 	if follow {
 		args = append(args, "-L")
 	}
@@ -190,7 +192,7 @@ func (j *execJob) hashFiles(patterns []string) (string, error) {
 		}
 		batch := selected[:n]
 		selected = selected[n:]
-		args := append([]string{"exec", "-w", containerWorkspace, j.name, "sh", "-c", hashFilesScript, "sh"}, batch...)
+		args := append([]string{"exec", "-w", protocol.Workspace, j.name, "sh", "-c", hashFilesScript, "sh"}, batch...)
 		out, errText, err := j.ex.docker.output(ctx, args...)
 		if err != nil {
 			return "", fmt.Errorf("hash the files: %s", strings.TrimSpace(errText+" "+err.Error()))

@@ -22,6 +22,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"shithub-actions/internal/protocol"
 )
 
 // jobHostName is the host name jobs know the server by.
@@ -168,7 +170,7 @@ func interfaceAddrIn(name string, subnet *net.IPNet) string {
 
 // setJobURLs tells a claimed job where the server is: serverURL for
 // GITHUB_SERVER_URL (and checkout), its /api/v1 for GITHUB_API_URL.
-func setJobURLs(cj *claimedJob, serverURL string) {
+func setJobURLs(cj *protocol.Job, serverURL string) {
 	if serverURL == "" {
 		return
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // secretsWorkflow reads a secret into its env and prints it, directly and
@@ -50,7 +52,7 @@ func TestDockerSecretsAndJobAddress(t *testing.T) {
 		t.Fatalf("%d jobs", len(jobs))
 	}
 	log := e.jobLog(jobs[0].ID)
-	if str(run.Conclusion) != conclusionSuccess {
+	if str(run.Conclusion) != protocol.ConclusionSuccess {
 		t.Fatalf("run = %s; log:\n%s\nserve log:\n%s", str(run.Conclusion), log, e.log())
 	}
 	for _, want := range []string{"direct: ***\nthe password is ***\nsplit: ***!\n", "server: http://shithub.localhost:", "api-reached", "git-reached"} {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/protocol"
 )
 
 func TestPlanJobEndpoint(t *testing.T) {
@@ -115,7 +117,7 @@ func TestClaimJobURLs(t *testing.T) {
 // TestRunArgsAddHost: the job container maps the server's name.
 func TestRunArgsAddHost(t *testing.T) {
 	ex := newExecutor(executorConfig{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
-	j := &execJob{ex: ex, job: &claimedJob{JobID: 1, RunID: 1}, name: "c", network: "c"}
+	j := &execJob{ex: ex, job: &protocol.Job{JobID: 1, RunID: 1}, name: "c", network: "c"}
 	args := strings.Join(j.createArgs("img", nil), " ")
 	if !strings.Contains(args, "--add-host shithub.localhost:172.17.0.1") || !strings.HasSuffix(args, "-- img -f /dev/null") {
 		t.Fatalf("docker run args: %s", args)

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -107,7 +108,7 @@ func (s *Store) githubContext(run *Run, repo *Repo, jobKey string) map[string]an
 		"run_id": strconv.FormatInt(run.ID, 10), "run_number": strconv.FormatInt(run.RunIndex, 10),
 		"run_attempt": strconv.FormatInt(run.RunAttempt, 10), "workflow": run.WorkflowName,
 		"workflow_ref": repo.FullName() + "/" + run.WorkflowFile + "@" + run.HeadRef,
-		"job":          jobKey, "server_url": server, "api_url": api, "workspace": containerWorkspace,
+		"job":          jobKey, "server_url": server, "api_url": api, "workspace": protocol.Workspace,
 		"action": "", "token": "", "retention_days": "90", "secret_source": "None",
 	}
 }
@@ -116,11 +117,11 @@ func (s *Store) githubContext(run *Run, repo *Repo, jobKey string) map[string]an
 // with continue-on-error is a success, as on GitHub; timed_out is failure.
 func jobResult(j *Job) string {
 	switch j.Conclusion {
-	case conclusionFailure, conclusionTimedOut:
+	case protocol.ConclusionFailure, protocol.ConclusionTimedOut:
 		if j.ContinueOnError {
-			return conclusionSuccess
+			return protocol.ConclusionSuccess
 		}
-		return conclusionFailure
+		return protocol.ConclusionFailure
 	}
 	return j.Conclusion
 }
@@ -133,7 +134,7 @@ func needsDone(j *Job, byBase map[string][]*Job) bool {
 			return false
 		}
 		for _, o := range rows {
-			if o.Status != statusCompleted {
+			if o.Status != protocol.StatusCompleted {
 				return false
 			}
 		}
@@ -161,26 +162,26 @@ func needsContext(j *Job, byBase map[string][]*Job, runCancelled bool) (map[stri
 				outputs[k] = v
 			}
 		}
-		res := conclusionSuccess
+		res := protocol.ConclusionSuccess
 		switch {
-		case slices.Contains(rs, conclusionFailure):
-			res = conclusionFailure
-		case slices.Contains(rs, conclusionCancelled):
-			res = conclusionCancelled
-		case len(rs) > 0 && !slices.ContainsFunc(rs, func(r string) bool { return r != conclusionSkipped }):
-			res = conclusionSkipped
+		case slices.Contains(rs, protocol.ConclusionFailure):
+			res = protocol.ConclusionFailure
+		case slices.Contains(rs, protocol.ConclusionCancelled):
+			res = protocol.ConclusionCancelled
+		case len(rs) > 0 && !slices.ContainsFunc(rs, func(r string) bool { return r != protocol.ConclusionSkipped }):
+			res = protocol.ConclusionSkipped
 		}
 		results = append(results, res)
 		out[n] = map[string]any{"result": res, "outputs": outputs}
 	}
-	status := conclusionSuccess
+	status := protocol.ConclusionSuccess
 	switch {
-	case runCancelled || slices.Contains(results, conclusionCancelled):
-		status = conclusionCancelled
-	case slices.Contains(results, conclusionFailure):
-		status = conclusionFailure
-	case slices.Contains(results, conclusionSkipped):
-		status = conclusionSkipped
+	case runCancelled || slices.Contains(results, protocol.ConclusionCancelled):
+		status = protocol.ConclusionCancelled
+	case slices.Contains(results, protocol.ConclusionFailure):
+		status = protocol.ConclusionFailure
+	case slices.Contains(results, protocol.ConclusionSkipped):
+		status = protocol.ConclusionSkipped
 	}
 	return out, status
 }
@@ -209,7 +210,7 @@ func (s *Store) advance(tx *sql.Tx, runID int64, now int64) (int, error) {
 			byBase[j.BaseKey] = append(byBase[j.BaseKey], j)
 		}
 		i := slices.IndexFunc(jobs, func(j *Job) bool {
-			return j.Status == statusQueued && !j.Activated && needsDone(j, byBase)
+			return j.Status == protocol.StatusQueued && !j.Activated && needsDone(j, byBase)
 		})
 		if i < 0 {
 			return changed, nil
@@ -693,7 +694,7 @@ func (s *Store) failQueued(tx *sql.Tx, j *Job, why string, now int64) (int, erro
 	if _, err := tx.Exec("UPDATE jobs SET activated = 1 WHERE id = ?", j.ID); err != nil {
 		return 0, err
 	}
-	return s.finishJob(tx, j, conclusionFailure, now)
+	return s.finishJob(tx, j, protocol.ConclusionFailure, now)
 }
 
 // skipQueued concludes a queued job skipped (a false `if`).
@@ -701,7 +702,7 @@ func (s *Store) skipQueued(tx *sql.Tx, j *Job, now int64) (int, error) {
 	if _, err := tx.Exec("UPDATE jobs SET activated = 1 WHERE id = ?", j.ID); err != nil {
 		return 0, err
 	}
-	return s.finishJob(tx, j, conclusionSkipped, now)
+	return s.finishJob(tx, j, protocol.ConclusionSkipped, now)
 }
 
 // ---- the rules across rows ----
@@ -710,7 +711,7 @@ func (s *Store) skipQueued(tx *sql.Tx, j *Job, now int64) (int, error) {
 // fail-fast cancels its sibling legs, max-parallel lets the next leg go,
 // and its concurrency group admits the job or run waiting for it.
 func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) error {
-	if j.Leg > 0 && j.FailFast && (conclusion == conclusionFailure || conclusion == conclusionTimedOut) && !j.ContinueOnError {
+	if j.Leg > 0 && j.FailFast && (conclusion == protocol.ConclusionFailure || conclusion == protocol.ConclusionTimedOut) && !j.ContinueOnError {
 		rows, err := tx.Query("SELECT id, status FROM jobs WHERE run_id = ? AND base_key = ? AND id != ? AND status != 'completed'", j.RunID, j.BaseKey, j.ID)
 		if err != nil {
 			return err
@@ -730,7 +731,7 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 		}
 		rows.Close()
 		for _, x := range sibs {
-			if x.status == statusRunning {
+			if x.status == protocol.StatusRunning {
 				if _, err := tx.Exec("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", x.id); err != nil {
 					return err
 				}
@@ -740,7 +741,7 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 			if err != nil {
 				return err
 			}
-			if _, err := s.finishJob(tx, o, conclusionCancelled, now); err != nil {
+			if _, err := s.finishJob(tx, o, protocol.ConclusionCancelled, now); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -51,7 +52,7 @@ func (ts *testServer) states(runID int64) string {
 		var ready bool
 		ts.store.db.QueryRow("SELECT ready FROM jobs WHERE id = ?", j.ID).Scan(&ready)
 		s := k + "=" + describe(j.Status, j.Conclusion)
-		if ready && j.Status == statusQueued {
+		if ready && j.Status == protocol.StatusQueued {
 			s += "+"
 		}
 		out = append(out, s)
@@ -60,9 +61,9 @@ func (ts *testServer) states(runID int64) string {
 	return strings.Join(out, " ")
 }
 
-func (ts *testServer) claimAll() []*claimedJob {
+func (ts *testServer) claimAll() []*protocol.Job {
 	ts.t.Helper()
-	var out []*claimedJob
+	var out []*protocol.Job
 	for {
 		j := ts.heartbeat()
 		if j == nil {
@@ -377,7 +378,7 @@ func TestEnvironmentURLFromSteps(t *testing.T) {
 	const src = "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    environment:\n      name: prod\n      url: ${{ steps.d.outputs.url }}\n    steps: [{id: d, run: x}]\n" +
 		"  fixed:\n    runs-on: ubuntu-latest\n    environment:\n      name: docs\n      url: https://docs.example/${{ github.ref_name }}\n    steps: [{run: x}]\n"
 	run := ts.startRun(src)
-	claims := map[string]*claimedJob{}
+	claims := map[string]*protocol.Job{}
 	for _, c := range ts.claimAll() {
 		claims[c.JobKey] = c
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 // Annotation caps, as GitHub's: at most 10 of each level per step and 50
@@ -22,24 +23,10 @@ const (
 	maxStepSummary = 1 << 20
 )
 
-// Annotation is one ::error, ::warning or ::notice of a job.
-type Annotation struct {
-	ID        int64  `json:"id"`
-	StepID    int64  `json:"step_id"`
-	Level     string `json:"level"`
-	Message   string `json:"message"`
-	File      string `json:"file"`
-	Line      int    `json:"line"`
-	Col       int    `json:"col"`
-	EndLine   int    `json:"end_line"`
-	EndColumn int    `json:"end_column"`
-	Title     string `json:"title"`
-}
-
 // addAnnotation stores an annotation of a running job its runner holds. It
 // reports whether it was kept: one past a cap is dropped, and the first
 // drop of a job adds a notice saying so.
-func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Annotation) (bool, error) {
+func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a protocol.Annotation) (bool, error) {
 	switch {
 	case !slices.Contains([]string{"error", "warning", "notice"}, a.Level):
 		return false, apperr.Invalidf("level must be error, warning or notice")
@@ -69,7 +56,7 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Anno
 		if n == 0 {
 			return apperr.NotFoundf("no step %d in job %d", a.StepID, j.ID)
 		}
-		if j.Status != statusRunning {
+		if j.Status != protocol.StatusRunning {
 			return apperr.Conflictf("job is %s", j.Status)
 		}
 		var perStep, perJob int
@@ -102,16 +89,16 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a Anno
 }
 
 // jobAnnotations lists a job's annotations in the order they came.
-func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]Annotation, error) {
+func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]protocol.Annotation, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, step_id, level, message, file, line, col, end_line, end_column, title
 		FROM annotations WHERE job_id = ? ORDER BY id`, jobID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Annotation{}
+	out := []protocol.Annotation{}
 	for rows.Next() {
-		var a Annotation
+		var a protocol.Annotation
 		if err := rows.Scan(&a.ID, &a.StepID, &a.Level, &a.Message, &a.File, &a.Line, &a.Col, &a.EndLine, &a.EndColumn, &a.Title); err != nil {
 			return nil, err
 		}
@@ -139,7 +126,7 @@ func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int6
 		if err := mustAffectOne(res, err); err != nil {
 			return err
 		}
-		if j.Status != statusRunning {
+		if j.Status != protocol.StatusRunning {
 			return apperr.Conflictf("job is %s", j.Status)
 		}
 		return s.bumpRepoOfRun(tx, j.RunID, s.nowMS())

@@ -20,6 +20,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -280,7 +281,7 @@ func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token
 	if err != nil {
 		return nil, nil, err
 	}
-	if status != statusRunning {
+	if status != protocol.StatusRunning {
 		return nil, nil, errJobTokenEnded
 	}
 	u.Job = &p
@@ -324,7 +325,7 @@ const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.action
 // its container and services, where they read `secrets` or `vars`. Their
 // values never reach the database this way. ctxs are the claim's contexts,
 // with secrets and vars delivered.
-func evalWithDelivery(cj *claimedJob, wf *workflow.Workflow, wj *workflow.Job) {
+func evalWithDelivery(cj *protocol.Job, wf *workflow.Workflow, wj *workflow.Job) {
 	reads := func(m map[string]string) bool {
 		for _, raw := range m {
 			if strings.Contains(raw, "secrets") || strings.Contains(raw, "vars") {

@@ -19,20 +19,8 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
-)
-
-// Status and conclusion values, as GitHub names them.
-const (
-	statusQueued    = "queued"
-	statusRunning   = "running"
-	statusCompleted = "completed"
-
-	conclusionSuccess   = "success"
-	conclusionFailure   = "failure"
-	conclusionCancelled = "cancelled"
-	conclusionSkipped   = "skipped"
-	conclusionTimedOut  = "timed_out"
 )
 
 // runSpec is what a new run is made from.
@@ -77,12 +65,12 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	idx++
 	now = max(now, last)
 	name := path.Base(sp.File)
-	status, conclusion := statusQueued, ""
+	status, conclusion := protocol.StatusQueued, ""
 	var completed sql.NullInt64
 	if sp.Workflow != nil {
 		name = sp.Workflow.Name
 	} else {
-		status, conclusion = statusCompleted, conclusionFailure
+		status, conclusion = protocol.StatusCompleted, protocol.ConclusionFailure
 		completed = sql.NullInt64{Int64: now, Valid: true}
 	}
 	if sp.Attempt == 0 {
@@ -219,7 +207,7 @@ func (s *Store) failRunJobs(tx *sql.Tx, runID int64, why string, now int64) erro
 		return err
 	}
 	for _, j := range jobs {
-		if j.Status == statusCompleted {
+		if j.Status == protocol.StatusCompleted {
 			continue
 		}
 		if _, err := s.failQueued(tx, j, why, now); err != nil {
@@ -331,7 +319,7 @@ type rerunSelect func(jobs []*Job) (map[string]bool, error)
 func failedJobs(jobs []*Job) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, j := range jobs {
-		if j.Conclusion == conclusionFailure || j.Conclusion == conclusionTimedOut || j.Conclusion == conclusionCancelled {
+		if j.Conclusion == protocol.ConclusionFailure || j.Conclusion == protocol.ConclusionTimedOut || j.Conclusion == protocol.ConclusionCancelled {
 			out[j.JobKey] = true
 		}
 	}
@@ -371,7 +359,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 			Scan(&status, &attempt, &content, &title, &commit); err != nil {
 			return notFound(err)
 		}
-		if status != statusCompleted {
+		if status != protocol.StatusCompleted {
 			return apperr.Conflictf("run is not rerunnable")
 		}
 		wf, errs := workflow.Check(path.Base(src.WorkflowFile), content)
@@ -437,7 +425,7 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 	succeeded := map[string]bool{}
 	for _, j := range jobs {
 		p := prev[j.JobKey]
-		if again[j.JobKey] || p == nil || p.Status != statusCompleted {
+		if again[j.JobKey] || p == nil || p.Status != protocol.StatusCompleted {
 			continue
 		}
 		if err := mustAffectOne(tx.Exec(`UPDATE jobs SET status = 'completed', conclusion = ?, ready = 0, runner_id = ?,
@@ -467,13 +455,13 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 				return err
 			}
 		}
-		j.Status, j.Conclusion = statusCompleted, p.Conclusion
-		if p.Conclusion == conclusionSuccess {
+		j.Status, j.Conclusion = protocol.StatusCompleted, p.Conclusion
+		if p.Conclusion == protocol.ConclusionSuccess {
 			succeeded[j.JobKey] = true
 		}
 	}
 	for _, j := range jobs {
-		if j.Status != statusQueued {
+		if j.Status != protocol.StatusQueued {
 			continue
 		}
 		ready := !slices.ContainsFunc(j.Needs, func(n string) bool { return !succeeded[n] })
@@ -541,13 +529,13 @@ func (s *Store) cancelInTx(tx *sql.Tx, runID, jobID int64, now int64) (int, []in
 			continue
 		}
 		switch j.Status {
-		case statusQueued:
-			n, err := s.finishJob(tx, j, conclusionCancelled, now)
+		case protocol.StatusQueued:
+			n, err := s.finishJob(tx, j, protocol.ConclusionCancelled, now)
 			if err != nil {
 				return 0, nil, err
 			}
 			changed += n
-		case statusRunning:
+		case protocol.StatusRunning:
 			if j.CancelRequested {
 				continue
 			}
@@ -583,9 +571,9 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		return 0, err
 	}
 	s.jobEnded(j, conclusion, now)
-	stepConclusion := conclusionSkipped
-	if conclusion == conclusionCancelled {
-		stepConclusion = conclusionCancelled
+	stepConclusion := protocol.ConclusionSkipped
+	if conclusion == protocol.ConclusionCancelled {
+		stepConclusion = protocol.ConclusionCancelled
 	}
 	// A step that was running when the job ended stops as the job did.
 	if _, err := tx.Exec(`UPDATE steps SET status = 'completed', completed_at = ?,
@@ -594,7 +582,7 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		WHERE job_id = ? AND status != 'completed'`, now, conclusion, stepConclusion, j.ID); err != nil {
 		return 0, err
 	}
-	j.Status, j.Conclusion = statusCompleted, conclusion
+	j.Status, j.Conclusion = protocol.StatusCompleted, conclusion
 	return 1, s.afterFinish(tx, j, conclusion, now)
 }
 
@@ -604,16 +592,16 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 func runConclusion(jobs []string) string {
 	has := func(c string) bool { return slices.Contains(jobs, c) }
 	switch {
-	case has(conclusionFailure):
-		return conclusionFailure
-	case has(conclusionTimedOut):
-		return conclusionTimedOut
-	case has(conclusionCancelled):
-		return conclusionCancelled
-	case len(jobs) > 0 && !slices.ContainsFunc(jobs, func(c string) bool { return c != conclusionSkipped }):
-		return conclusionSkipped
+	case has(protocol.ConclusionFailure):
+		return protocol.ConclusionFailure
+	case has(protocol.ConclusionTimedOut):
+		return protocol.ConclusionTimedOut
+	case has(protocol.ConclusionCancelled):
+		return protocol.ConclusionCancelled
+	case len(jobs) > 0 && !slices.ContainsFunc(jobs, func(c string) bool { return c != protocol.ConclusionSkipped }):
+		return protocol.ConclusionSkipped
 	}
-	return conclusionSuccess
+	return protocol.ConclusionSuccess
 }
 
 // rollup completes the run when every job is terminal and reports whether
@@ -630,7 +618,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 	if err := s.bumpRepo(tx, repoID, now); err != nil {
 		return false, "", err
 	}
-	if status == statusCompleted {
+	if status == protocol.StatusCompleted {
 		_, err := tx.Exec("UPDATE runs SET updated_at = ? WHERE id = ?", now, runID)
 		return false, "", err
 	}
@@ -647,10 +635,10 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 			rows.Close()
 			return false, "", err
 		}
-		if st != statusCompleted {
+		if st != protocol.StatusCompleted {
 			open = true
 		}
-		if st != statusQueued {
+		if st != protocol.StatusQueued {
 			started = true
 		}
 		conclusions = append(conclusions, c)
@@ -660,9 +648,9 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 		return false, "", err
 	}
 	if open {
-		newStatus := statusQueued
+		newStatus := protocol.StatusQueued
 		if started {
-			newStatus = statusRunning
+			newStatus = protocol.StatusRunning
 		}
 		_, err := tx.Exec("UPDATE runs SET status = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'running' THEN ? END), updated_at = ? WHERE id = ?",
 			newStatus, newStatus, now, now, runID)
@@ -686,7 +674,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 // cancel-requested, every label of its runs-on among the runner's, and ready
 // (every job it needs succeeded). The single write connection makes the claim
 // atomic: no job is claimed twice.
-func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*claimedJob, error) {
+func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*protocol.Job, error) {
 	var claimed int64
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		now := s.nowMS()
@@ -737,7 +725,7 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				// Its GITHUB_TOKEN and secrets. A secret that cannot be
 				// decrypted fails the job, saying which.
 				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == apperr.Invalid {
-					if err := s.failJob(tx, c.id, conclusionFailure, err.Error(), now); err != nil {
+					if err := s.failJob(tx, c.id, protocol.ConclusionFailure, err.Error(), now); err != nil {
 						return err
 					}
 					continue
@@ -785,7 +773,7 @@ func labelsFit(runsOn, labels []string) bool {
 // claimedJob assembles what a runner needs to run a job: the values the
 // server evaluated when the job became ready, and the workflow's raw text
 // for its steps, which the executor evaluates.
-func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error) {
+func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, error) {
 	j, err := s.jobByID(ctx, jobID)
 	if err != nil {
 		return nil, err
@@ -818,7 +806,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
 		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
 		"GITHUB_JOB": j.BaseKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
-		"GITHUB_WORKSPACE": containerWorkspace,
+		"GITHUB_WORKSPACE": protocol.Workspace,
 	} {
 		env[k] = v
 	}
@@ -846,7 +834,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 	} else if !errors.Is(err, apperr.ErrNotFound) {
 		return nil, err
 	}
-	cj := &claimedJob{
+	cj := &protocol.Job{
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
 		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
@@ -889,7 +877,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*claimedJob, error
 		return nil, err
 	}
 	for _, st := range steps {
-		cs := claimedStep{
+		cs := protocol.Step{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
 			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory, With: map[string]string{},
 		}
@@ -1044,7 +1032,7 @@ func (s *Store) failUnservable(ctx context.Context, poolRunnerID int64, timeout 
 			if len(runsOn[i]) == 0 {
 				why = fmt.Sprintf("no runner can take this job: none is registered; it waited %v (--queue-timeout)", timeout)
 			}
-			if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+			if err := s.failJob(tx, id, protocol.ConclusionFailure, why, now); err != nil {
 				return err
 			}
 		}
@@ -1094,7 +1082,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		if err := tx.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ? AND job_id = ?", stepID, j.ID).Scan(&size, &truncated); err != nil {
 			return notFound(err)
 		}
-		if j.Status == statusCompleted {
+		if j.Status == protocol.StatusCompleted {
 			return apperr.Conflictf("job is completed")
 		}
 		var dup int
@@ -1153,11 +1141,11 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		}
 		now := s.nowMS()
 		switch {
-		case j.Status != statusRunning:
+		case j.Status != protocol.StatusRunning:
 			return apperr.Conflictf("job is %s", j.Status)
-		case status == statusRunning && conclusion == "" && cur == statusQueued:
+		case status == protocol.StatusRunning && conclusion == "" && cur == protocol.StatusQueued:
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
-		case status == statusCompleted && validStepConclusion(conclusion) && cur != statusCompleted:
+		case status == protocol.StatusCompleted && validStepConclusion(conclusion) && cur != protocol.StatusCompleted:
 			// What the masker holds back of the step's log is stored now.
 			if m := s.loadedMasker(j.ID); m != nil {
 				m.mu.Lock()
@@ -1190,7 +1178,7 @@ func describe(status, conclusion string) string {
 }
 
 func validStepConclusion(c string) bool {
-	return slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionSkipped}, c)
+	return slices.Contains([]string{protocol.ConclusionSuccess, protocol.ConclusionFailure, protocol.ConclusionCancelled, protocol.ConclusionSkipped}, c)
 }
 
 func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
@@ -1239,8 +1227,8 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		if j.Status == status && j.Conclusion == conclusion {
 			return nil
 		}
-		ok := status == statusCompleted && j.Status == statusRunning &&
-			slices.Contains([]string{conclusionSuccess, conclusionFailure, conclusionCancelled, conclusionTimedOut}, conclusion)
+		ok := status == protocol.StatusCompleted && j.Status == protocol.StatusRunning &&
+			slices.Contains([]string{protocol.ConclusionSuccess, protocol.ConclusionFailure, protocol.ConclusionCancelled, protocol.ConclusionTimedOut}, conclusion)
 		if !ok {
 			return apperr.Conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
 		}
@@ -1309,7 +1297,7 @@ func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int
 		return nil, err
 	}
 	for _, id := range ids {
-		if err := s.failJob(tx, id, conclusionFailure, why, now); err != nil {
+		if err := s.failJob(tx, id, protocol.ConclusionFailure, why, now); err != nil {
 			return nil, err
 		}
 	}
@@ -1366,9 +1354,9 @@ func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAf
 			}
 			switch {
 			case late:
-				victims = append(victims, victim{id, conclusionTimedOut, "the job exceeded its timeout and its runner did not stop it"})
+				victims = append(victims, victim{id, protocol.ConclusionTimedOut, "the job exceeded its timeout and its runner did not stop it"})
 			case lost:
-				victims = append(victims, victim{id, conclusionFailure, "the runner stopped reporting (lost)"})
+				victims = append(victims, victim{id, protocol.ConclusionFailure, "the runner stopped reporting (lost)"})
 			}
 		}
 		rows.Close()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -38,7 +39,7 @@ func TestCancel(t *testing.T) {
 	if want := (cancelResponse{JobID: jobs[0].ID, RunID: run.ID, RepoID: ts.pub.ID, ChangedJobs: 1}); got != want {
 		t.Errorf("cancel running = %+v, want %+v", got, want)
 	}
-	if j := ts.job(jobs[0].ID); j.Status != statusRunning || !j.CancelRequested {
+	if j := ts.job(jobs[0].ID); j.Status != protocol.StatusRunning || !j.CancelRequested {
 		t.Errorf("running job after cancel: status %s cancel_requested %v, want running true", j.Status, j.CancelRequested)
 	}
 	// Repeating changes nothing.
@@ -51,11 +52,11 @@ func TestCancel(t *testing.T) {
 	if !cc["cancel_requested"] {
 		t.Errorf("cancel-check = %v, want cancel_requested true", cc)
 	}
-	ts.jobStatus(jobs[0].ID, conclusionCancelled, 200)
-	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionCancelled {
+	ts.jobStatus(jobs[0].ID, protocol.ConclusionCancelled, 200)
+	if r := ts.run(run.ID); r.Status != protocol.StatusCompleted || r.Conclusion != protocol.ConclusionCancelled {
 		t.Errorf("run after cancel = %s/%s, want completed/cancelled", r.Status, r.Conclusion)
 	}
-	if j := ts.job(jobs[1].ID); j.Conclusion != conclusionSkipped {
+	if j := ts.job(jobs[1].ID); j.Conclusion != protocol.ConclusionSkipped {
 		t.Errorf("dependent job conclusion = %q, want skipped", j.Conclusion)
 	}
 	// A completed job: 202, nothing changes.
@@ -66,7 +67,7 @@ func TestCancel(t *testing.T) {
 	// Whole-run cancel of a queued run completes it at once.
 	run2, _ := ts.newRun(ts.pub)
 	got = cancel(fmt.Sprintf("/api/v1/runs/%d/cancel", run2.ID))
-	if want := (cancelResponse{JobID: 0, RunID: run2.ID, RepoID: ts.pub.ID, ChangedJobs: 2, RunCompleted: true, RunConclusion: conclusionCancelled}); got != want {
+	if want := (cancelResponse{JobID: 0, RunID: run2.ID, RepoID: ts.pub.ID, ChangedJobs: 2, RunCompleted: true, RunConclusion: protocol.ConclusionCancelled}); got != want {
 		t.Errorf("run cancel = %+v, want %+v", got, want)
 	}
 }
@@ -146,7 +147,7 @@ func TestHeartbeatConcurrent(t *testing.T) {
 	}
 	// Finishing a build makes its test claimable.
 	for id := range claimed {
-		ts.jobStatus(id, conclusionSuccess, 200)
+		ts.jobStatus(id, protocol.ConclusionSuccess, 200)
 		break
 	}
 	if j := ts.heartbeat(); j == nil || j.JobKey != "test" {
@@ -206,14 +207,14 @@ func TestRollupThroughRunner(t *testing.T) {
 				if j := ts.heartbeat(); j == nil || j.JobID != jobs[1].ID {
 					t.Fatalf("heartbeat after build = %+v, want job %d", j, jobs[1].ID)
 				}
-				if r := ts.run(run.ID); r.Status != statusRunning {
+				if r := ts.run(run.ID); r.Status != protocol.StatusRunning {
 					t.Errorf("run with one job left = %s, want running", r.Status)
 				}
 				ts.jobStatus(jobs[1].ID, tt.test, 200)
-			} else if j := ts.job(jobs[1].ID); j.Conclusion != conclusionSkipped {
+			} else if j := ts.job(jobs[1].ID); j.Conclusion != protocol.ConclusionSkipped {
 				t.Errorf("dependent of a %s job = %q, want skipped", tt.build, j.Conclusion)
 			}
-			if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != tt.run || r.CompletedAt.IsZero() {
+			if r := ts.run(run.ID); r.Status != protocol.StatusCompleted || r.Conclusion != tt.run || r.CompletedAt.IsZero() {
 				t.Errorf("run = %s/%s, want completed/%s", r.Status, r.Conclusion, tt.run)
 			}
 		})
@@ -271,7 +272,7 @@ func TestRestartAndReap(t *testing.T) {
 	if err != nil || !slices.Equal(ids, []int64{jobs[0].ID}) {
 		t.Fatalf("failRunnerJobs = %v, %v; want [%d]", ids, err, jobs[0].ID)
 	}
-	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+	if r := ts.run(run.ID); r.Status != protocol.StatusCompleted || r.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("run after restart = %s/%s, want completed/failure", r.Status, r.Conclusion)
 	}
 	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", jobs[0].ID), "")
@@ -287,7 +288,7 @@ func TestRestartAndReap(t *testing.T) {
 	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
 		t.Errorf("reapJobs after 3 minutes of silence = %d, %v; want 1", n, err)
 	}
-	if j := ts.job(jobs2[0].ID); j.Conclusion != conclusionFailure {
+	if j := ts.job(jobs2[0].ID); j.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("job of a lost runner = %q, want failure", j.Conclusion)
 	}
 	_ = run2
@@ -297,7 +298,7 @@ func TestRestartAndReap(t *testing.T) {
 	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
 		t.Errorf("reapJobs past the timeout = %d, %v; want 1", n, err)
 	}
-	if r := ts.run(run3.ID); r.Conclusion != conclusionTimedOut {
+	if r := ts.run(run3.ID); r.Conclusion != protocol.ConclusionTimedOut {
 		t.Errorf("run past its timeout = %q, want timed_out", r.Conclusion)
 	}
 }
@@ -351,7 +352,7 @@ func TestHeartbeatNarrowsLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got claimedJob
+	var got protocol.Job
 	ts.want(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(gpuToken), body: `{"labels":["gpu"],"capacity":1}`}, http.StatusOK, &got)
 	if got.JobID != jobs[0].ID {
 		t.Errorf("gpu-box claimed job %d, want %d", got.JobID, jobs[0].ID)
@@ -397,7 +398,7 @@ func TestRunnerRevoke(t *testing.T) {
 			t.Errorf("POST %s: status = %d, want 401 runner revoked; body %s", path, res.code, res.body)
 		}
 	}
-	if r := ts.run(run.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+	if r := ts.run(run.ID); r.Status != protocol.StatusCompleted || r.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("run = %s/%s, want completed/failure", r.Status, r.Conclusion)
 	}
 	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", j.JobID), "")
@@ -437,15 +438,15 @@ func TestClaimAck(t *testing.T) {
 	lost := ts.heartbeat() // its answer is "lost": the runner never reports
 	ts.clock.Add(claimAckTimeout - time.Second)
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(lost.JobID); j.Status != statusRunning {
+	if j := ts.job(lost.JobID); j.Status != protocol.StatusRunning {
 		t.Fatalf("job %d after %v unacknowledged = %s, want still running", j.ID, claimAckTimeout-time.Second, j.Status)
 	}
 	ts.clock.Add(2 * time.Second)
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(lost.JobID); j.Status != statusQueued || j.RunnerID != 0 || !j.StartedAt.IsZero() {
+	if j := ts.job(lost.JobID); j.Status != protocol.StatusQueued || j.RunnerID != 0 || !j.StartedAt.IsZero() {
 		t.Fatalf("job after %v unacknowledged = %s on runner %d, want queued again", claimAckTimeout+time.Second, j.Status, j.RunnerID)
 	}
-	if r := ts.run(run.ID); r.Status != statusQueued {
+	if r := ts.run(run.ID); r.Status != protocol.StatusQueued {
 		t.Errorf("run = %s, want queued again", r.Status)
 	}
 	// The runner's late report is refused: the job is not its own now.
@@ -462,7 +463,7 @@ func TestClaimAck(t *testing.T) {
 	ts.clock.Add(10 * claimAckTimeout)
 	ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", again.JobID), auth: bearer(ts.rtoken)}) // alive
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(again.JobID); j.Status != statusRunning {
+	if j := ts.job(again.JobID); j.Status != protocol.StatusRunning {
 		t.Errorf("acknowledged job = %s, want running", j.Status)
 	}
 	// The server's own pool is never requeued.
@@ -473,7 +474,7 @@ func TestClaimAck(t *testing.T) {
 	}
 	ts.clock.Add(2 * claimAckTimeout)
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(own.JobID); j.Status != statusRunning {
+	if j := ts.job(own.JobID); j.Status != protocol.StatusRunning {
 		t.Errorf("the pool's unacknowledged job = %s, want running", j.Status)
 	}
 }
@@ -488,18 +489,18 @@ func TestQueueTimeout(t *testing.T) {
 	_, okJobs := ts.newRun(ts.pub)
 	ts.clock.Add(defaultQueueTimeout - time.Minute)
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(gpuJobs[0].ID); j.Status != statusQueued {
+	if j := ts.job(gpuJobs[0].ID); j.Status != protocol.StatusQueued {
 		t.Fatalf("job before the queue timeout = %s", j.Status)
 	}
 	ts.clock.Add(2 * time.Minute)
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(gpuJobs[0].ID); j.Status != statusCompleted || j.Conclusion != conclusionFailure {
+	if j := ts.job(gpuJobs[0].ID); j.Status != protocol.StatusCompleted || j.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("gpu job after the queue timeout = %s/%s, want completed/failure", j.Status, j.Conclusion)
 	}
-	if r := ts.run(gpuRun.ID); r.Status != statusCompleted || r.Conclusion != conclusionFailure {
+	if r := ts.run(gpuRun.ID); r.Status != protocol.StatusCompleted || r.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("gpu run = %s/%s, want completed/failure", r.Status, r.Conclusion)
 	}
-	if j := ts.job(gpuJobs[1].ID); j.Conclusion != conclusionSkipped {
+	if j := ts.job(gpuJobs[1].ID); j.Conclusion != protocol.ConclusionSkipped {
 		t.Errorf("the job needing it = %s, want skipped", j.Conclusion)
 	}
 	res := ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", gpuJobs[0].ID), "")
@@ -507,7 +508,7 @@ func TestQueueTimeout(t *testing.T) {
 		t.Errorf("log = %q, want the labels named", res.body)
 	}
 	// r1 has ubuntu-latest: its job waits, however long.
-	if j := ts.job(okJobs[0].ID); j.Status != statusQueued {
+	if j := ts.job(okJobs[0].ID); j.Status != protocol.StatusQueued {
 		t.Errorf("a job r1 can take = %s, want queued", j.Status)
 	}
 	// Once r1 is revoked, no one can take it.
@@ -515,7 +516,7 @@ func TestQueueTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.srv.reapOnce(ctx)
-	if j := ts.job(okJobs[0].ID); j.Conclusion != conclusionFailure {
+	if j := ts.job(okJobs[0].ID); j.Conclusion != protocol.ConclusionFailure {
 		t.Errorf("a job only a revoked runner could take = %s/%s, want failure", j.Status, j.Conclusion)
 	}
 }

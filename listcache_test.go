@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // TestListCache: the runs list answers from its cache while the
@@ -28,7 +30,7 @@ func TestListCache(t *testing.T) {
 	if ts.srv.lists.hits.Load() != hits+1 || !bytes.Equal(res1.body, res2.body) || again.TotalCount != first.TotalCount {
 		t.Fatalf("GET %s twice: hits %d → %d, bodies equal %v; want one hit and the same answer", list, hits, ts.srv.lists.hits.Load(), bytes.Equal(res1.body, res2.body))
 	}
-	if first.WorkflowRuns[0].Status != statusQueued {
+	if first.WorkflowRuns[0].Status != protocol.StatusQueued {
 		t.Fatalf("run status = %s, want queued", first.WorkflowRuns[0].Status)
 	}
 

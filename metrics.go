@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 // Bucket bounds, in seconds.
@@ -387,7 +388,7 @@ func (s *Store) openJobCounts(ctx context.Context) ([]jobCount, error) {
 		byKey[[2]string{st, strings.Join(l, ",")}] += n
 	}
 	out := []jobCount{}
-	for _, st := range []string{statusQueued, statusRunning} {
+	for _, st := range []string{protocol.StatusQueued, protocol.StatusRunning} {
 		keys := []string{}
 		for k := range byKey {
 			if k[0] == st {

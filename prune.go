@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // Every write transaction retention makes is short, so that the API's
@@ -550,7 +552,7 @@ func (p *pruner) logs(ctx context.Context, cutoff time.Time, keep time.Duration)
 				if err != nil {
 					return false, err
 				}
-				if status != statusCompleted {
+				if status != protocol.StatusCompleted {
 					after = id
 					continue
 				}
@@ -619,7 +621,7 @@ func (p *pruner) runs(ctx context.Context, cutoff time.Time) error {
 			if err != nil {
 				return false, err
 			}
-			if status != statusCompleted {
+			if status != protocol.StatusCompleted {
 				after = next.id
 				continue
 			}
@@ -733,7 +735,7 @@ func (p *pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn
 				break
 			}
 			after = id
-			if status == statusCompleted {
+			if status == protocol.StatusCompleted {
 				ids = append(ids, id)
 			}
 		}

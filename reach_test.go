@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -142,7 +143,7 @@ jobs:
 // claimRun makes a run on repo as a fork's pull request (event
 // pull_request, the head in another repository) or as a push, and claims
 // its job.
-func (c *reachCast) claimRun(t *testing.T, repo *Repo, event string) *claimedJob {
+func (c *reachCast) claimRun(t *testing.T, repo *Repo, event string) *protocol.Job {
 	t.Helper()
 	ctx := context.Background()
 	wf, err := workflow.Parse("ci.yml", []byte(reachWorkflow))
@@ -179,7 +180,7 @@ func TestReachEntryPoints(t *testing.T) {
 	c := newReachCast(t)
 	ctx := context.Background()
 	local := &localSource{store: c.store, runner: c.runner}
-	gitRefs := func(job *claimedJob, repo, token string) response {
+	gitRefs := func(job *protocol.Job, repo, token string) response {
 		rq := request{method: "GET", auth: bearer(c.rtoken),
 			path: fmt.Sprintf("/api/v1/jobs/%d/git/%s/info/refs?service=git-upload-pack", job.JobID, repo)}
 		if token != "" {
@@ -231,7 +232,7 @@ func TestReachEntryPoints(t *testing.T) {
 				t.Errorf("action store, %s: %v, want reached %v", what, err, ask.want)
 			}
 		}
-		c.jobStatus(job.JobID, conclusionSuccess, http.StatusOK)
+		c.jobStatus(job.JobID, protocol.ConclusionSuccess, http.StatusOK)
 	}
 }
 

@@ -22,110 +22,8 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
-	"shithub-actions/internal/workflow"
+	"shithub-actions/internal/protocol"
 )
-
-// claimedJob is what a heartbeat hands a runner: everything it needs to run
-// one job, so that a remote runner never reads the database.
-type claimedJob struct {
-	JobID          int64             `json:"job_id"`
-	RunID          int64             `json:"run_id"`
-	RepoID         int64             `json:"repo_id"`
-	Repo           string            `json:"repo"` // owner/name
-	HeadSHA        string            `json:"head_sha"`
-	HeadRef        string            `json:"head_ref"`
-	Event          string            `json:"event"`
-	WorkflowName   string            `json:"workflow_name"`
-	WorkflowFile   string            `json:"workflow_file"`
-	JobKey         string            `json:"job_key"`
-	JobName        string            `json:"job_name"`
-	RunsOn         []string          `json:"runs_on"`
-	Image          string            `json:"image"` // the job's container image; "" means map runs_on to an image
-	Env            map[string]string `json:"env"`   // workflow env, job env and the CI variables, merged
-	TimeoutMinutes int               `json:"timeout_minutes"`
-	Steps          []claimedStep     `json:"steps"`
-
-	// The workflow's own text for the executor to evaluate (issue 9's
-	// claim contract), built by the server when the job became ready. A
-	// claim without Contexts is an old one: its steps run as written, with
-	// no expressions evaluated.
-
-	// Contexts holds every context known when the job became ready, as
-	// plain JSON values keyed by name (github, inputs, matrix, strategy,
-	// needs, vars, secrets, env); the executor adds job, runner and steps.
-	Contexts map[string]any `json:"contexts,omitempty"`
-	// Defaults is defaults.run, the job's over the workflow's, unevaluated.
-	Defaults workflow.RunDefaults `json:"defaults"`
-	// Container is the job's container, evaluated by the server; Image
-	// stays equal to Container.Image for old runners.
-	Container *workflow.ContainerSpec `json:"container,omitempty"`
-	// Services are the job's service containers by id (evaluated).
-	Services map[string]*workflow.ContainerSpec `json:"services,omitempty"`
-	// Outputs are the job's outputs: unevaluated expressions, evaluated
-	// after the last step and reported with the job's status.
-	Outputs map[string]string `json:"outputs,omitempty"`
-	// EnvironmentURL is the job's environment url when it reads the steps
-	// context (`url: ${{ steps.deploy.outputs.url }}`): unevaluated,
-	// evaluated after the last step and reported with the job's status.
-	EnvironmentURL string `json:"environment_url,omitempty"`
-	// RuntimeToken is ACTIONS_RUNTIME_TOKEN: the job's credential for the
-	// artifact and cache services, good while the job runs.
-	RuntimeToken string `json:"runtime_token,omitempty"`
-	// Untrusted says the job runs code of a pull request's author
-	// (isForkPullRequest): nothing it writes may reach a trusted job, so it
-	// gets a throwaway copy of its repository's tool cache, and the action
-	// images it builds are its own, removed when it ends.
-	Untrusted bool `json:"untrusted"`
-}
-
-// claimedStep is one step of a claimedJob, in order. Steps[0] is always the
-// "Set up job" step (kind "setup"): the executor writes what it prepares, and
-// why preparing failed, into its log, so a failure is the first lines of the
-// job's log as on GitHub.
-type claimedStep struct {
-	ID               int64             `json:"id"`
-	Number           int               `json:"number"`
-	Kind             string            `json:"kind"` // setup, run, checkout or uses (any other action)
-	Name             string            `json:"name"`
-	Run              string            `json:"run"`
-	Uses             string            `json:"uses"`
-	Env              map[string]string `json:"env"`
-	WorkingDirectory string            `json:"working_directory"`
-
-	// The step's own text, unevaluated (the claim contract).
-	StepKey         string            `json:"step_key,omitempty"` // the step's id:
-	If              string            `json:"if,omitempty"`
-	With            map[string]string `json:"with,omitempty"`
-	Shell           string            `json:"shell,omitempty"`
-	ContinueOnError string            `json:"continue_on_error,omitempty"` // "", "true", "false" or an expression
-	TimeoutMinutes  string            `json:"timeout_minutes,omitempty"`
-
-	// filesID, when not 0, names the step's file directory instead of ID:
-	// the steps of a composite action log to their step but need files
-	// of their own.
-	filesID int64
-	// actionPath is the composite action's directory in the container for
-	// its own steps: their run scripts see it as $GITHUB_ACTION_PATH.
-	actionPath string
-}
-
-// stateKey names the step's saved state ($GITHUB_STATE) for its post.
-func (s *claimedStep) stateKey() string {
-	switch {
-	case s.filesID != 0:
-		return "__f" + strconv.FormatInt(s.filesID, 10)
-	case s.StepKey != "":
-		return s.StepKey
-	}
-	return "__" + strconv.FormatInt(s.ID, 10)
-}
-
-func (s *claimedStep) filesKey() int64 {
-	if s.filesID != 0 {
-		return s.filesID
-	}
-	return s.ID
-}
 
 // Labels of a job's container, network and volume; removeStale and the
 // tests select them by these.
@@ -136,8 +34,6 @@ const (
 )
 
 const (
-	// containerWorkspace is where the job's workspace volume is mounted.
-	containerWorkspace = "/workspace"
 	// stepLogChunk is the largest log chunk sent to the source.
 	stepLogChunk = 64 << 10
 	// stepLogFlushEvery bounds how long output waits before it is sent.
@@ -254,7 +150,7 @@ type executor struct {
 
 	// jobTimeout is a job's whole time budget; a func so tests can use
 	// milliseconds where a workflow can only say minutes.
-	jobTimeout func(*claimedJob) time.Duration
+	jobTimeout func(*protocol.Job) time.Duration
 	// retryFor is how long a source call retries an error not marked
 	// permanent before the executor gives up on it.
 	retryFor time.Duration
@@ -301,21 +197,13 @@ func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *execut
 		log:        logger.With("instance", cfg.Instance),
 		docker:     dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv},
 		wakeCh:     make(chan struct{}, cfg.Workers),
-		jobTimeout: defaultJobTimeout,
+		jobTimeout: protocol.DefaultJobTimeout,
 		retryFor:   time.Minute,
 		jobs:       map[int64]*execJob{},
 
 		cancelTimeout: defaultCancelTimeout,
 		minute:        time.Minute,
 	}
-}
-
-func defaultJobTimeout(job *claimedJob) time.Duration {
-	m := job.TimeoutMinutes
-	if m <= 0 {
-		m = 360
-	}
-	return time.Duration(m) * time.Minute
 }
 
 // run starts the workers and returns once they have all stopped: after ctx
@@ -360,7 +248,7 @@ func (ex *executor) worker(ctx context.Context, n int) {
 // claimAndRun claims one job and runs it to its end, reporting whether there
 // was one. It recovers any panic, so one bad job never ends a worker.
 func (ex *executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bool) {
-	var job *claimedJob
+	var job *protocol.Job
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("worker recovered from a panic", "panic", r, "stack", string(debug.Stack()))
@@ -397,7 +285,7 @@ func (ex *executor) cancel(jobID int64) {
 	j := ex.jobs[jobID]
 	ex.mu.Unlock()
 	if j != nil {
-		j.abort(conclusionCancelled)
+		j.abort(protocol.ConclusionCancelled)
 	}
 }
 
@@ -568,7 +456,7 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 // workspace volume, and how far its steps have got.
 type execJob struct {
 	ex   *executor
-	job  *claimedJob
+	job  *protocol.Job
 	log  *slog.Logger
 	name string // of the container, of its network and of its workspace volume
 
@@ -628,21 +516,21 @@ type execJob struct {
 // runJob runs one claimed job to its end, whatever happens: the job always
 // gets a terminal status, its container is removed and its workspace
 // deleted. A panic is logged and completes the job as failure.
-func (ex *executor) runJob(job *claimedJob) {
+func (ex *executor) runJob(job *protocol.Job) {
 	j := ex.startJob(job)
 	defer ex.endJob(j)
 	defer func() {
 		if r := recover(); r != nil {
 			j.log.Error("job panicked; completing it as failure", "panic", r, "stack", string(debug.Stack()))
 			if j.next < len(j.job.Steps) {
-				first := conclusionSkipped
+				first := protocol.ConclusionSkipped
 				if j.inProgress {
-					first = conclusionFailure
+					first = protocol.ConclusionFailure
 				}
 				j.endStep(j.next, first)
-				j.completeRest(j.next, conclusionSkipped)
+				j.completeRest(j.next, protocol.ConclusionSkipped)
 			}
-			j.finish(conclusionFailure)
+			j.finish(protocol.ConclusionFailure)
 		}
 	}()
 	j.finish(j.execute())
@@ -650,7 +538,7 @@ func (ex *executor) runJob(job *claimedJob) {
 
 // startJob registers the job so cancel and drain find it, and starts its
 // timeout and its cancel polling.
-func (ex *executor) startJob(job *claimedJob) *execJob {
+func (ex *executor) startJob(job *protocol.Job) *execJob {
 	j := &execJob{
 		ex:   ex,
 		job:  job,
@@ -670,7 +558,7 @@ func (ex *executor) startJob(job *claimedJob) *execJob {
 	ex.mu.Unlock()
 	j.applyDrain(phase) // claimed while drain was going on
 
-	j.timer = time.AfterFunc(ex.jobTimeout(job), func() { j.abort(conclusionTimedOut) })
+	j.timer = time.AfterFunc(ex.jobTimeout(job), func() { j.abort(protocol.ConclusionTimedOut) })
 	go j.pollCancel()
 	return j
 }
@@ -692,7 +580,7 @@ func (ex *executor) endJob(j *execJob) {
 
 func (j *execJob) applyDrain(phase int) {
 	if phase >= drainCancel {
-		j.abort(conclusionCancelled)
+		j.abort(protocol.ConclusionCancelled)
 	}
 	if phase >= drainGiveUp {
 		j.giveUp()
@@ -720,14 +608,14 @@ func (j *execJob) pollCancel() {
 		case err != nil && j.ctx.Err() == nil && apperr.Permanent(errorCode(err)):
 			// The server says this runner does not hold the job any more.
 			j.log.Warn("cancel check refused; stopping the job", "err", err)
-			j.abort(conclusionCancelled)
+			j.abort(protocol.ConclusionCancelled)
 			return
 		case err != nil:
 			if j.ctx.Err() == nil {
 				j.log.Warn("cancel check failed", "err", err)
 			}
 		case yes:
-			j.abort(conclusionCancelled)
+			j.abort(protocol.ConclusionCancelled)
 			return
 		}
 	}
@@ -866,9 +754,9 @@ func (j *execJob) execute() string {
 		reason := j.abortReason()
 		j.log.Warn("job set-up failed", "err", err, "abort", reason)
 		if first == 1 {
-			text, c := setupFailureText(err), conclusionFailure
+			text, c := setupFailureText(err), protocol.ConclusionFailure
 			if reason != "" {
-				text, c = abortText(reason), conclusionCancelled
+				text, c = abortText(reason), protocol.ConclusionCancelled
 			}
 			j.writeLog(steps[0].ID, text)
 			j.endStep(0, c)
@@ -876,12 +764,12 @@ func (j *execJob) execute() string {
 		if reason != "" {
 			return j.abortRest(first, reason)
 		}
-		j.completeRest(first, conclusionSkipped)
-		return conclusionFailure
+		j.completeRest(first, protocol.ConclusionSkipped)
+		return protocol.ConclusionFailure
 	}
 	if first == 1 {
 		j.writeLog(steps[0].ID, strings.Join(lines, "\n"))
-		j.endStep(0, conclusionSuccess)
+		j.endStep(0, protocol.ConclusionSuccess)
 	}
 	return j.runSteps(first)
 }
@@ -890,16 +778,16 @@ func (j *execJob) execute() string {
 // the job's conclusion: a cancelled job's steps are cancelled, a timed-out
 // job's skipped.
 func (j *execJob) abortRest(from int, reason string) string {
-	rest := conclusionCancelled
-	if reason == conclusionTimedOut {
-		rest = conclusionSkipped
+	rest := protocol.ConclusionCancelled
+	if reason == protocol.ConclusionTimedOut {
+		rest = protocol.ConclusionSkipped
 	}
 	j.completeRest(from, rest)
 	return reason
 }
 
 func abortText(reason string) string {
-	if reason == conclusionTimedOut {
+	if reason == protocol.ConclusionTimedOut {
 		return "Error: The job has exceeded its maximum execution time."
 	}
 	return "The job was cancelled."
@@ -955,7 +843,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
 		return nil, &setupError{"create the job's workspace volume", err}
 	}
-	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, containerWorkspace))
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
 	j.networkAttempted = true
 	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
 		return nil, &setupError{"create the job's network", err}
@@ -999,7 +887,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 	}
 	// docker cp writes into the volume through the engine, as root, before
 	// any of the job's own code runs.
-	if _, _, err := ex.docker.output(j.ctx, "cp", j.stage+"/.", j.name+":"+containerWorkspace); err != nil {
+	if _, _, err := ex.docker.output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
 		return nil, &setupError{"copy the checkout into the workspace volume", err}
 	}
 	j.removeStage()

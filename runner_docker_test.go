@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 const testImage = "shithub-test-busybox:latest"
@@ -129,7 +131,7 @@ func leftovers(tb testing.TB, instance string) []string {
 	return left
 }
 
-func dockerJob(id int64, scripts ...string) *claimedJob {
+func dockerJob(id int64, scripts ...string) *protocol.Job {
 	job := testJob(id, scripts...)
 	job.RunsOn = []string{"busybox"}
 	return job
@@ -245,7 +247,7 @@ func TestDockerEngine(t *testing.T) {
 		job := dockerJob(9105, "sleep 600", "echo never")
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.jobTimeout = func(*claimedJob) time.Duration { return 3 * time.Second }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(9105); got != "timed_out" {
@@ -420,7 +422,7 @@ func capMask(t *testing.T, names []string) uint64 {
 // cancelOnce runs job, whose first run step prints "started" and then
 // sleeps, cancels it once the output arrived, and returns the time from
 // cancel() to setJobStatus.
-func cancelOnce(tb testing.TB, ex *executor, src *fakeSource, job *claimedJob) time.Duration {
+func cancelOnce(tb testing.TB, ex *executor, src *fakeSource, job *protocol.Job) time.Duration {
 	tb.Helper()
 	done := make(chan struct{})
 	go func() {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // fakeDockerEnv, when set to a directory, makes the test binary act as the
@@ -387,7 +389,7 @@ type gotChunk struct {
 // fakeSource is an in-memory jobSource that records what the executor tells it.
 type fakeSource struct {
 	mu          sync.Mutex // guards everything below
-	queue       []*claimedJob
+	queue       []*protocol.Job
 	steps       map[int64][]string   // step id → statuses, "running" or the conclusion
 	jobs        map[int64]string     // job id → conclusion
 	jobAt       map[int64]time.Time  // job id → when its status was set
@@ -395,7 +397,7 @@ type fakeSource struct {
 	logs        map[int64][]gotChunk // step id → chunks, resends included
 	outputs     map[int64]map[string]string
 	envURLs     map[int64]string // job id → the environment url it reported
-	annotations []Annotation
+	annotations []protocol.Annotation
 	summaries   map[int64]string // step id → markdown
 	cancelled   map[int64]bool
 	checkoutErr error
@@ -405,7 +407,7 @@ type fakeSource struct {
 	failIn      map[string]int // method → transient errors left to return
 }
 
-func newFakeSource(jobs ...*claimedJob) *fakeSource {
+func newFakeSource(jobs ...*protocol.Job) *fakeSource {
 	return &fakeSource{
 		queue:     jobs,
 		steps:     map[int64][]string{},
@@ -437,13 +439,13 @@ func (s *fakeSource) troubleLocked(method string) error {
 	return nil
 }
 
-func (s *fakeSource) add(job *claimedJob) {
+func (s *fakeSource) add(job *protocol.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queue = append(s.queue, job)
 }
 
-func (s *fakeSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+func (s *fakeSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
 	s.mu.Lock()
 	if err := s.troubleLocked("claim"); err != nil {
 		s.mu.Unlock()
@@ -490,7 +492,7 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	return nil
 }
 
-func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.annotations = append(s.annotations, a)
@@ -527,7 +529,7 @@ func (s *fakeSource) cancelRequested(ctx context.Context, jobID int64) (bool, er
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+func (s *fakeSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()
@@ -604,21 +606,21 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 // testJob is a job with Set up job, a checkout step and a run step for each
 // script; step ids are jobID*100 + index.
-func testJob(id int64, scripts ...string) *claimedJob {
-	steps := []claimedStep{
+func testJob(id int64, scripts ...string) *protocol.Job {
+	steps := []protocol.Step{
 		{ID: id * 100, Number: 1, Kind: "setup", Name: "Set up job"},
 		{ID: id*100 + 1, Number: 2, Kind: "checkout", Name: "Checkout", Uses: "actions/checkout@v4"},
 	}
 	for i, s := range scripts {
-		steps = append(steps, claimedStep{ID: id*100 + 2 + int64(i), Number: 3 + i, Kind: "run", Name: "step", Run: s})
+		steps = append(steps, protocol.Step{ID: id*100 + 2 + int64(i), Number: 3 + i, Kind: "run", Name: "step", Run: s})
 	}
-	return &claimedJob{
+	return &protocol.Job{
 		JobID: id, RunID: 7, RepoID: 3, Repo: "alice/demo", HeadSHA: "0123456789abcdef0123456789abcdef01234567",
 		JobName: "build", RunsOn: []string{"ubuntu-latest"}, Steps: steps,
 	}
 }
 
-func stepID(job *claimedJob, i int) int64 { return job.Steps[i].ID }
+func stepID(job *protocol.Job, i int) int64 { return job.Steps[i].ID }
 
 // testLogger discards, unless SHITHUB_TEST_LOG is set.
 func runnerTestLogger() *slog.Logger {
@@ -930,7 +932,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 
 // startJob runs job on its own goroutine and returns a channel closed when
 // runJob returns.
-func startJob(ex *executor, job *claimedJob) <-chan struct{} {
+func startJob(ex *executor, job *protocol.Job) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -1029,7 +1031,7 @@ func TestExecutorTimeout(t *testing.T) {
 		job := testJob(32, "wait-stop", "echo never")
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.jobTimeout = func(*claimedJob) time.Duration { return 200 * time.Millisecond }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(32); got != "timed_out" {
@@ -1079,7 +1081,7 @@ func TestExecutorTimeout(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		fe.set(t, "create-block", "")
-		ex.jobTimeout = func(*claimedJob) time.Duration { return 200 * time.Millisecond }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(34); got != "timed_out" {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // sandboxToolProbe reads and fills the tool cache as setup-* does: a tool
@@ -89,7 +91,7 @@ func (e *e2e) repoRunLog(repo string, idx int) (runJSON, jobJSON, string) {
 		var runs runsJSON
 		e.api("GET", "/api/v1/repos/"+repo+"/actions/runs?per_page=100", &runs)
 		for _, r := range runs.WorkflowRuns {
-			if r.RunIndex != int64(idx) || r.Status != statusCompleted {
+			if r.RunIndex != int64(idx) || r.Status != protocol.StatusCompleted {
 				continue
 			}
 			var out struct{ Jobs []jobJSON }
@@ -120,7 +122,7 @@ func TestDockerServeSandboxToolCache(t *testing.T) {
 	check := func(repo string, idx int, want, not []string) jobJSON {
 		t.Helper()
 		run, job, log := e.repoRunLog(repo, idx)
-		if str(run.Conclusion) != conclusionSuccess {
+		if str(run.Conclusion) != protocol.ConclusionSuccess {
 			t.Fatalf("%s run #%d = %s\n%s\nserve log:\n%s", repo, idx, str(run.Conclusion), log, e.log())
 		}
 		for _, w := range want {
@@ -221,8 +223,8 @@ sleep 4`
 	job.Untrusted = true
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps,
-		claimedStep{ID: 950110, Number: 6, Kind: "uses", Name: "act", Uses: "./act", StepKey: "act"},
-		claimedStep{ID: 950111, Number: 7, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
+		protocol.Step{ID: 950110, Number: 6, Kind: "uses", Name: "act", Uses: "./act", StepKey: "act"},
+		protocol.Step{ID: 950111, Number: 7, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
 	)
 
 	// While the action runs: what docker says of its container.
@@ -358,10 +360,10 @@ func TestDockerActionImagePolicy(t *testing.T) {
 	job.Contexts = map[string]any{}
 	local := "docker://" + ln.Addr().String() + "/x:1"
 	job.Steps = append(job.Steps,
-		claimedStep{ID: 960110, Number: 3, Kind: "uses", Name: "local", Uses: local, If: "always()"},
-		claimedStep{ID: 960111, Number: 4, Kind: "uses", Name: "absent", Uses: "docker://example.invalid/x:1", If: "always()"},
-		claimedStep{ID: 960112, Number: 5, Kind: "uses", Name: "other", Uses: "docker://busybox:1", If: "always()"},
-		claimedStep{ID: 960113, Number: 6, Kind: "uses", Name: "ok", Uses: "docker://" + testImage, If: "always()",
+		protocol.Step{ID: 960110, Number: 3, Kind: "uses", Name: "local", Uses: local, If: "always()"},
+		protocol.Step{ID: 960111, Number: 4, Kind: "uses", Name: "absent", Uses: "docker://example.invalid/x:1", If: "always()"},
+		protocol.Step{ID: 960112, Number: 5, Kind: "uses", Name: "other", Uses: "docker://busybox:1", If: "always()"},
+		protocol.Step{ID: 960113, Number: 6, Kind: "uses", Name: "ok", Uses: "docker://" + testImage, If: "always()",
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "[$1][$2]"' x "two three" 'four five'`}},
 	)
 	ex.runJob(job)

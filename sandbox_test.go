@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -69,7 +70,7 @@ func TestToolCacheScoping(t *testing.T) {
 		}
 		return ""
 	}
-	run := func(job *claimedJob) (fakeEngine, *executor) {
+	run := func(job *protocol.Job) (fakeEngine, *executor) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		os.MkdirAll(filepath.Join(fe.dir, "fs", "from"), 0o755)
@@ -138,9 +139,9 @@ func TestDockerActionArgv(t *testing.T) {
 	job := testJob(65)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps,
-		claimedStep{ID: 6510, Number: 3, Kind: "uses", Name: "d", Uses: "docker://alpine:3",
+		protocol.Step{ID: 6510, Number: 3, Kind: "uses", Name: "d", Uses: "docker://alpine:3",
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "$1"' x "two three"`}},
-		claimedStep{ID: 6511, Number: 4, Kind: "uses", Name: "loop", Uses: "docker://127.0.0.1:5000/x:1", If: "always()"},
+		protocol.Step{ID: 6511, Number: 4, Kind: "uses", Name: "loop", Uses: "docker://127.0.0.1:5000/x:1", If: "always()"},
 	)
 	ex.runJob(job)
 	var run []string
@@ -212,9 +213,9 @@ func TestDockerActionBuild(t *testing.T) {
 	job := testJob(66)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps,
-		claimedStep{ID: 6610, Number: 3, Kind: "uses", Name: "act", Uses: "./act"},
-		claimedStep{ID: 6611, Number: 4, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
-		claimedStep{ID: 6612, Number: 5, Kind: "uses", Name: "evil2", Uses: "./evil2", If: "always()"},
+		protocol.Step{ID: 6610, Number: 3, Kind: "uses", Name: "act", Uses: "./act"},
+		protocol.Step{ID: 6611, Number: 4, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
+		protocol.Step{ID: 6612, Number: 5, Kind: "uses", Name: "evil2", Uses: "./evil2", If: "always()"},
 	)
 	ex.runJob(job)
 	builds := fe.commands(t, "build")
@@ -378,7 +379,7 @@ func TestCompositeActionPath(t *testing.T) {
 	fe.set(t, "fs/workspace/comp/action.yml", "runs:\n  using: composite\n  steps:\n    - run: env GITHUB_ACTION_PATH\n      shell: sh\n")
 	job := testJob(67)
 	job.Contexts = map[string]any{}
-	job.Steps = append(job.Steps, claimedStep{ID: 6710, Number: 3, Kind: "uses", Name: "comp", Uses: "./comp"})
+	job.Steps = append(job.Steps, protocol.Step{ID: 6710, Number: 3, Kind: "uses", Name: "comp", Uses: "./comp"})
 	ex.runJob(job)
 	if l := src.log(t, 6710); !strings.Contains(l, "GITHUB_ACTION_PATH=/workspace/comp") {
 		t.Errorf("composite step log %q lacks GITHUB_ACTION_PATH=/workspace/comp", l)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -495,7 +496,7 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 
 // claimWorkflow makes a run of workflow text wf on repo and claims its
 // first job through the runner protocol.
-func (ts *testServer) claimWorkflow(repo *Repo, wf string) *claimedJob {
+func (ts *testServer) claimWorkflow(repo *Repo, wf string) *protocol.Job {
 	ts.t.Helper()
 	parsed, err := workflow.Parse("deploy.yml", []byte(wf))
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // e2eWorkflow: a job that succeeds with known output, one that fails
@@ -275,7 +277,7 @@ func (e *e2e) waitRun(idx int, within time.Duration) runJSON {
 		var runs runsJSON
 		e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
 		for _, r := range runs.WorkflowRuns {
-			if r.RunIndex == int64(idx) && r.Status == statusCompleted {
+			if r.RunIndex == int64(idx) && r.Status == protocol.StatusCompleted {
 				return r
 			}
 		}
@@ -356,7 +358,7 @@ func TestDockerServe(t *testing.T) {
 	e := newE2E(t, map[string]string{"e2e.yml": e2eWorkflow})
 	sha := e.push()
 	run := e.waitRun(1, 60*time.Second)
-	if str(run.Conclusion) != conclusionFailure || run.HeadSHA != sha {
+	if str(run.Conclusion) != protocol.ConclusionFailure || run.HeadSHA != sha {
 		t.Errorf("run = %s at %s, want failure (one job fails) at %s", str(run.Conclusion), run.HeadSHA, sha)
 	}
 	byKey := map[string]jobJSON{}
@@ -364,7 +366,7 @@ func TestDockerServe(t *testing.T) {
 		byKey[j.JobKey] = j
 	}
 	ok, bad, after := byKey["ok"], byKey["bad"], byKey["after-bad"]
-	if str(ok.Conclusion) != conclusionSuccess || str(bad.Conclusion) != conclusionFailure || str(after.Conclusion) != conclusionSkipped {
+	if str(ok.Conclusion) != protocol.ConclusionSuccess || str(bad.Conclusion) != protocol.ConclusionFailure || str(after.Conclusion) != protocol.ConclusionSkipped {
 		t.Errorf("jobs = ok %s, bad %s, after-bad %s; want success, failure, skipped", str(ok.Conclusion), str(bad.Conclusion), str(after.Conclusion))
 	}
 	log := e.jobLog(ok.ID)
@@ -373,7 +375,7 @@ func TestDockerServe(t *testing.T) {
 			t.Errorf("ok job's log lacks %q:\n%s", want, log)
 		}
 	}
-	if steps := bad.Steps; len(steps) != 3 || str(steps[1].Conclusion) != conclusionFailure || str(steps[2].Conclusion) != conclusionSkipped {
+	if steps := bad.Steps; len(steps) != 3 || str(steps[1].Conclusion) != protocol.ConclusionFailure || str(steps[2].Conclusion) != protocol.ConclusionSkipped {
 		t.Errorf("bad job's steps = %+v, want setup, failure, skipped", steps)
 	}
 	if log := e.jobLog(bad.ID); !strings.Contains(log, "\nbefore\n") || strings.Contains(log, "\nnever\n") {
@@ -404,9 +406,9 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 		start := time.Now()
 		for {
 			jobs := e.jobs(idx)
-			if jobs[0].Status == statusCompleted && len(e.jobContainers(j.ID)) == 0 {
+			if jobs[0].Status == protocol.StatusCompleted && len(e.jobContainers(j.ID)) == 0 {
 				lat = append(lat, time.Since(start))
-				if str(jobs[0].Conclusion) != conclusionCancelled || str(jobs[0].Steps[1].Conclusion) != conclusionCancelled {
+				if str(jobs[0].Conclusion) != protocol.ConclusionCancelled || str(jobs[0].Steps[1].Conclusion) != protocol.ConclusionCancelled {
 					e.t.Errorf("cancelled job = %s, step %s; want cancelled, cancelled", str(jobs[0].Conclusion), str(jobs[0].Steps[1].Conclusion))
 				}
 				if c := e.noResources(j.ID); len(c) != 0 {
@@ -419,7 +421,7 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if r := e.waitRun(idx, 5*time.Second); str(r.Conclusion) != conclusionCancelled {
+		if r := e.waitRun(idx, 5*time.Second); str(r.Conclusion) != protocol.ConclusionCancelled {
 			e.t.Errorf("run #%d = %s, want cancelled", idx, str(r.Conclusion))
 		}
 	}
@@ -449,7 +451,7 @@ func TestDockerServeRestart(t *testing.T) {
 	e.stop(syscall.SIGKILL)
 	e.start()
 	run := e.waitRun(1, 10*time.Second)
-	if str(run.Conclusion) != conclusionFailure {
+	if str(run.Conclusion) != protocol.ConclusionFailure {
 		t.Errorf("run after restart = %s, want failure", str(run.Conclusion))
 	}
 	if log := e.jobLog(j.ID); !strings.Contains(log, "interrupted: the server restarted") {
@@ -464,7 +466,7 @@ func TestDockerServeRestart(t *testing.T) {
 	j = e.waitStep(2, "sleep", 2, 60*time.Second)
 	e.stop(syscall.SIGTERM)
 	e.start()
-	if run := e.waitRun(2, 10*time.Second); str(run.Conclusion) != conclusionCancelled {
+	if run := e.waitRun(2, 10*time.Second); str(run.Conclusion) != protocol.ConclusionCancelled {
 		t.Errorf("run after SIGTERM = %s, want cancelled", str(run.Conclusion))
 	}
 	if c := e.noResources(j.ID); len(c) != 0 {
@@ -529,7 +531,7 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 	var runs runsJSON
 	e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=1&workflow_file=e2e.yml", &runs)
 	other := int(runs.WorkflowRuns[0].RunIndex)
-	if r := e.waitRun(other, 60*time.Second); str(r.Conclusion) != conclusionFailure {
+	if r := e.waitRun(other, 60*time.Second); str(r.Conclusion) != protocol.ConclusionFailure {
 		t.Errorf("E2E run on the remote runner = %s, want failure (its bad job fails)", str(r.Conclusion))
 	}
 	for _, jb := range e.jobs(other) {

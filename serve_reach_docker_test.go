@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // reachSecret is alice/priv's SECRET file, reachNote bob/notes's NOTE: no
@@ -110,7 +112,7 @@ func TestDockerServeReachPrivate(t *testing.T) {
 	if strings.Contains(trusted, bobToken) {
 		t.Errorf("the push's log shows the token")
 	}
-	if str(run.Conclusion) != conclusionSuccess {
+	if str(run.Conclusion) != protocol.ConclusionSuccess {
 		t.Fatalf("the push's run = %s, want success; log:\n%s\nserve log:\n%s", str(run.Conclusion), trusted, e.log())
 	}
 	for _, want := range []string{"read " + reachSecret, "private action ran", "from this server's alice/priv", "note " + reachNote} {
@@ -134,13 +136,13 @@ func TestDockerServeReachPrivate(t *testing.T) {
 		t.Fatalf("POST pull_request: %d %s", res.StatusCode, b)
 	}
 	run = e.waitRun(2, 120*time.Second)
-	if run.Event != "pull_request" || str(run.Conclusion) != conclusionFailure {
+	if run.Event != "pull_request" || str(run.Conclusion) != protocol.ConclusionFailure {
 		t.Errorf("the pull request's run = %s %s, want a pull_request run that fails", run.Event, str(run.Conclusion))
 	}
 	logs := map[string]string{}
 	for _, j := range e.jobs(2) {
 		logs[j.JobKey] = e.jobLog(j.ID)
-		if str(j.Conclusion) != conclusionFailure {
+		if str(j.Conclusion) != protocol.ConclusionFailure {
 			t.Errorf("the pull request's job %s = %s, want failure", j.JobKey, str(j.Conclusion))
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 // e2eLanguage uses, in one file: job and step `if` with the status
@@ -122,7 +124,7 @@ func TestDockerServeWorkflowLanguage(t *testing.T) {
 	e := newE2E(t, map[string]string{"language.yml": e2eLanguage})
 	sha := e.push()
 	run := e.waitRun(1, 120*time.Second)
-	if str(run.Conclusion) != conclusionFailure {
+	if str(run.Conclusion) != protocol.ConclusionFailure {
 		t.Errorf("run = %s, want failure (bad fails)", str(run.Conclusion))
 	}
 	byName := map[string]jobJSON{}
@@ -191,7 +193,7 @@ func TestDockerServeWorkflowLanguage(t *testing.T) {
 	}
 
 	// The annotation, with its place, through the API.
-	var ann *Annotation
+	var ann *protocol.Annotation
 	for _, a := range byName["bad"].Annotations {
 		if a.Title == "Bad thing" {
 			ann = &a
@@ -293,7 +295,7 @@ func TestDockerServeWorkflowConcurrency(t *testing.T) {
 	// cancel-in-progress: the running run is cancelled at once, its
 	// container stopped, though its step sleeps 600 s.
 	start := time.Now()
-	if r := e.waitRun(ex1, 30*time.Second); str(r.Conclusion) != conclusionCancelled {
+	if r := e.waitRun(ex1, 30*time.Second); str(r.Conclusion) != protocol.ConclusionCancelled {
 		t.Errorf("Exclusive #%d after the second push = %s, want cancelled", ex1, str(r.Conclusion))
 	}
 	t.Logf("the second push cancelled the running run in %v", time.Since(start).Round(time.Millisecond))
@@ -303,7 +305,7 @@ func TestDockerServeWorkflowConcurrency(t *testing.T) {
 	e.push()
 	ex3, q3 := runOf("Exclusive", 3), runOf("Queue", 3)
 	for _, idx := range []int{ex2, q2} {
-		if r := e.waitRun(idx, 30*time.Second); str(r.Conclusion) != conclusionCancelled {
+		if r := e.waitRun(idx, 30*time.Second); str(r.Conclusion) != protocol.ConclusionCancelled {
 			t.Errorf("run #%d after the third push = %s, want cancelled", idx, str(r.Conclusion))
 		}
 	}
@@ -313,7 +315,7 @@ func TestDockerServeWorkflowConcurrency(t *testing.T) {
 	}{{q1, "readme line 1"}, {ex3, "readme line 3"}, {q3, "readme line 3"}} {
 		r := e.waitRun(c.idx, 60*time.Second)
 		j := e.jobs(c.idx)[0]
-		if str(r.Conclusion) != conclusionSuccess {
+		if str(r.Conclusion) != protocol.ConclusionSuccess {
 			t.Errorf("run #%d = %s, want success", c.idx, str(r.Conclusion))
 		}
 		if log := e.jobLog(j.ID); !strings.Contains(log, "started on "+c.want+"\n") || !strings.Contains(log, "finished\n") {

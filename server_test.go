@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -202,14 +203,14 @@ func (ts *testServer) want(rq request, code int, v any) response {
 }
 
 // runner API helpers, as a runner would call them.
-func (ts *testServer) heartbeat() *claimedJob {
+func (ts *testServer) heartbeat() *protocol.Job {
 	ts.t.Helper()
 	res := ts.do(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(ts.rtoken), body: `{"labels":["ubuntu-latest"],"capacity":1}`})
 	switch res.code {
 	case http.StatusNoContent:
 		return nil
 	case http.StatusOK:
-		var j claimedJob
+		var j protocol.Job
 		if err := json.Unmarshal(res.body, &j); err != nil {
 			ts.t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -125,7 +126,7 @@ func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 			return nil, fmt.Errorf("volumes: %q is not SOURCE:/container/path[:ro]", v)
 		}
 		if !isWorkspaceSource(parts[0]) {
-			return nil, fmt.Errorf("volumes: %q: a volume's source must be the workspace itself (. or %s); host paths and other volumes are outside the job", v, containerWorkspace)
+			return nil, fmt.Errorf("volumes: %q: a volume's source must be the workspace itself (. or %s); host paths and other volumes are outside the job", v, protocol.Workspace)
 		}
 		spec := j.name + ":" + path.Clean(parts[1])
 		if len(parts) == 3 {
@@ -139,7 +140,7 @@ func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 // isWorkspaceSource reports whether a volume source names the workspace.
 func isWorkspaceSource(src string) bool {
 	if path.IsAbs(src) {
-		return path.Clean(src) == containerWorkspace
+		return path.Clean(src) == protocol.Workspace
 	}
 	return path.Clean(src) == "."
 }

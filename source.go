@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 // jobSource is the runner protocol as the executor sees it. The server
@@ -25,7 +26,7 @@ import (
 type jobSource interface {
 	// claim takes the oldest claimable job whose runs-on labels are all in
 	// labels; it returns nil, nil when there is none.
-	claim(ctx context.Context, labels []string) (*claimedJob, error)
+	claim(ctx context.Context, labels []string) (*protocol.Job, error)
 	// appendLog stores one chunk of a step's log; a repeated seq is a no-op.
 	appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error
 	// setStepStatus moves a step to "running", or to "completed" with a
@@ -36,7 +37,7 @@ type jobSource interface {
 	// environment's url when it was evaluated at the end ("" otherwise).
 	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error
 	// addAnnotation records an ::error, ::warning or ::notice of a step.
-	addAnnotation(ctx context.Context, jobID int64, a Annotation) error
+	addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error
 	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
 	setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
 	// cancelRequested reports whether a cancel was requested for the job.
@@ -44,7 +45,7 @@ type jobSource interface {
 	// checkout makes dir (empty, or not there yet) a self-contained git
 	// repository of what spec asks for (checkout.go): defaultCheckout is the
 	// job's commit on its branch, with one commit of history.
-	checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error
+	checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error
 }
 
 // markPermanent marks a jobSource error that retrying cannot fix (a broken
@@ -162,12 +163,12 @@ func remoteErrorMessage(body []byte) string {
 	return strings.TrimSpace(string(body))
 }
 
-func (r *remoteSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+func (r *remoteSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
 	body := struct {
 		Labels   []string `json:"labels"`
 		Capacity int      `json:"capacity"`
 	}{labels, r.capacity}
-	var job claimedJob
+	var job protocol.Job
 	status, err := r.post(ctx, "/api/v1/runners/heartbeat", body, &job)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
@@ -211,7 +212,7 @@ func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, co
 	return err
 }
 
-func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
 	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/annotations", jobID), a, nil)
 	return err
 }
@@ -240,7 +241,7 @@ func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, 
 // with those requests as the checkoutTokenHeader. The tokens reach git
 // through its environment (GIT_CONFIG_COUNT), never its command line, and
 // are never written into the checkout.
-func (r *remoteSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+func (r *remoteSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
 	base := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
 	resolve := func(ctx context.Context, repo string) (gitRemote, error) {
 		if repo == "" || strings.EqualFold(repo, job.Repo) {
@@ -308,7 +309,7 @@ type localSource struct {
 	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
 }
 
-func (l *localSource) claim(ctx context.Context, labels []string) (*claimedJob, error) {
+func (l *localSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
 	cj, err := l.store.claimJob(ctx, l.runner, labels)
 	if cj != nil {
 		setJobURLs(cj, l.jobURL)
@@ -336,7 +337,7 @@ func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, con
 	return err
 }
 
-func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a Annotation) error {
+func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
 	_, err := l.store.addAnnotation(ctx, l.runner.ID, jobID, a)
 	return err
 }
@@ -357,7 +358,7 @@ func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, e
 // copied, so the checkout borrows nothing from the host. Another
 // repository is one the job may reach (reach.go), judged from the job's
 // run in the database, with spec's token.
-func (l *localSource) checkout(ctx context.Context, job *claimedJob, dir string, spec checkoutSpec) error {
+func (l *localSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
 	var from *repoReach
 	resolve := func(ctx context.Context, name string) (gitRemote, error) {
 		if name == "" || strings.EqualFold(name, job.Repo) {

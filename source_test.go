@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/protocol"
 )
 
 func (s *protocolServer) setRepo(repo string) {
@@ -35,7 +37,7 @@ type protocolServer struct {
 
 	mu        sync.Mutex // guards everything below
 	repo      string     // a git repository served at /api/v1/jobs/{id}/git/, if set
-	queue     []*claimedJob
+	queue     []*protocol.Job
 	held      map[int64]bool
 	heartbeat []string             // bodies of the heartbeats
 	requests  map[string]int       // route → requests
@@ -48,7 +50,7 @@ type protocolServer struct {
 	cancel    map[int64]bool
 }
 
-func newProtocolServer(t *testing.T, token string, jobs ...*claimedJob) *protocolServer {
+func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *protocolServer {
 	s := &protocolServer{
 		t: t, token: token, queue: jobs, held: map[int64]bool{},
 		requests: map[string]int{}, fail: map[string]int{}, failed: map[string][]string{}, conflict: map[string]bool{},

@@ -20,6 +20,7 @@ import (
 
 	"shithub-actions/internal/expr"
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/protocol"
 )
 
 const (
@@ -61,7 +62,7 @@ func (j *execJob) initState() {
 	job := j.job
 	st := &j.st
 	st.legacy = job.Contexts == nil
-	st.status = conclusionSuccess
+	st.status = protocol.ConclusionSuccess
 	st.addedEnv = map[string]string{}
 	st.steps = map[string]any{}
 	st.state = map[string]map[string]string{}
@@ -179,7 +180,7 @@ func (j *execJob) runSteps(first int) string {
 	steps := j.job.Steps
 	for i := first; i < len(steps); i++ {
 		if j.isForced() {
-			j.completeRest(i, conclusionSkipped)
+			j.completeRest(i, protocol.ConclusionSkipped)
 			break
 		}
 		j.runStepAt(i)
@@ -192,7 +193,7 @@ func (j *execJob) runSteps(first int) string {
 }
 
 // stepRecord sets steps.<id> for a step with an id.
-func (j *execJob) stepRecord(step *claimedStep, outcome, conclusion string, outputs map[string]string) {
+func (j *execJob) stepRecord(step *protocol.Step, outcome, conclusion string, outputs map[string]string) {
 	if step.StepKey == "" {
 		return
 	}
@@ -208,11 +209,11 @@ func (j *execJob) runStepAt(i int) {
 	step := &j.job.Steps[i]
 	st := &j.st
 	if j.abortReason() != "" {
-		st.status = conclusionCancelled
+		st.status = protocol.ConclusionCancelled
 	}
 	if j.shuttingDown() {
-		j.stepRecord(step, conclusionSkipped, conclusionSkipped, nil)
-		j.endStep(i, conclusionSkipped)
+		j.stepRecord(step, protocol.ConclusionSkipped, protocol.ConclusionSkipped, nil)
+		j.endStep(i, protocol.ConclusionSkipped)
 		return
 	}
 
@@ -232,7 +233,7 @@ func (j *execJob) runStepAt(i int) {
 		}
 	}
 	env = j.exprEnvFor(stepEnv)
-	run := st.status == conclusionSuccess
+	run := st.status == protocol.ConclusionSuccess
 	if setupErr == nil && !st.legacy {
 		var err error
 		run, err = expr.Condition(step.If, env)
@@ -241,8 +242,8 @@ func (j *execJob) runStepAt(i int) {
 		}
 	}
 	if setupErr == nil && !run {
-		j.stepRecord(step, conclusionSkipped, conclusionSkipped, nil)
-		j.endStep(i, conclusionSkipped)
+		j.stepRecord(step, protocol.ConclusionSkipped, protocol.ConclusionSkipped, nil)
+		j.endStep(i, protocol.ConclusionSkipped)
 		return
 	}
 
@@ -252,14 +253,14 @@ func (j *execJob) runStepAt(i int) {
 	switch {
 	case setupErr != nil:
 		out.errorf("%s", setupErr)
-		res.outcome = conclusionFailure
+		res.outcome = protocol.ConclusionFailure
 	default:
 		// Whether a cancel lets this step finish: its if still holds with
 		// the job cancelled (StepsRunner re-evaluates it on a cancel).
-		keep := st.status == conclusionCancelled
+		keep := st.status == protocol.ConclusionCancelled
 		if !keep && !st.legacy {
 			ce := *env
-			ce.JobStatus = conclusionCancelled
+			ce.JobStatus = protocol.ConclusionCancelled
 			keep, _ = expr.Condition(step.If, &ce)
 		}
 		j.mu.Lock()
@@ -273,27 +274,27 @@ func (j *execJob) runStepAt(i int) {
 		// A step that runs after a cancel needs the container back.
 		if err := j.ensureRunning(); err != nil {
 			out.errorf("%v", err)
-			res.outcome = conclusionCancelled
+			res.outcome = protocol.ConclusionCancelled
 			break
 		}
 		res = j.runStep(step, stepEnv, env, out)
 	}
 	conclusion := res.outcome
-	if res.outcome == conclusionFailure && !st.legacy {
+	if res.outcome == protocol.ConclusionFailure && !st.legacy {
 		coe, err := j.evalBool(step.ContinueOnError, env)
 		if err != nil {
 			out.errorf("The step failed and an error occurred when attempting to determine whether to continue on error.")
 			out.errorf("%v", err)
 		}
 		if coe {
-			conclusion = conclusionSuccess
+			conclusion = protocol.ConclusionSuccess
 		}
 	}
 	out.close()
 	j.sendStepExtras(step, out)
 	j.stepRecord(step, res.outcome, conclusion, res.outputs)
-	if conclusion == conclusionFailure && st.status == conclusionSuccess {
-		st.status = conclusionFailure
+	if conclusion == protocol.ConclusionFailure && st.status == protocol.ConclusionSuccess {
+		st.status = protocol.ConclusionFailure
 	}
 	j.endStep(i, conclusion)
 }
@@ -352,7 +353,7 @@ type stepResult struct {
 }
 
 // runStep runs one step after Set up job.
-func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runStep(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
 		return j.runCheckout(step, env, out)
@@ -362,16 +363,16 @@ func (j *execJob) runStep(step *claimedStep, stepEnv map[string]string, env *exp
 		return j.runAction(step, stepEnv, env, out, 0)
 	default:
 		out.errorf("this executor cannot run a step of kind %q (uses: %q).", step.Kind, step.Uses)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 }
 
 // runScript runs a run step with docker exec, streaming its output, and
 // applies its environment files.
-func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
-		return stepResult{outcome: conclusionFailure}
+		return stepResult{outcome: protocol.ConclusionFailure}
 	}
 	script, err := j.interpolate(step.Run, env)
 	if err != nil {
@@ -397,15 +398,15 @@ func (j *execJob) runScript(step *claimedStep, stepEnv map[string]string, env *e
 			return fail("%v", err)
 		}
 	}
-	files := newStepFiles(step.filesKey()).withExtension(scriptExtension(shellOpt))
+	files := newStepFiles(step.FilesKey()).withExtension(scriptExtension(shellOpt))
 	sh, err := resolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
 	if err != nil {
 		return fail("%v", err)
 	}
 	script = sh.fixUp(script)
 	full := j.processEnv(stepEnv, files)
-	if step.actionPath != "" { // a composite action's step
-		full["GITHUB_ACTION_PATH"] = step.actionPath
+	if step.ActionPath != "" { // a composite action's step
+		full["GITHUB_ACTION_PATH"] = step.ActionPath
 	}
 	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
 }
@@ -442,7 +443,7 @@ func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 // execProcess runs argv in the job's container with docker exec, stdin
 // saved to files.script first, streaming its output, and applies its
 // environment files.
-func (j *execJob) execProcess(step *claimedStep, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
 	out.proc.StepDebug = j.st.stepDebug
 	out.proc.AllowUnsecureCommands = isTrue(full["ACTIONS_ALLOW_UNSECURE_COMMANDS"])
 	out.proc.AllowUnsecureStopTokens = isTrue(full["ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS"])
@@ -509,27 +510,27 @@ func (j *execJob) execProcess(step *claimedStep, full map[string]string, wd stri
 	j.mu.Unlock()
 	out.endLines()
 
-	res := stepResult{outcome: conclusionFailure}
+	res := stepResult{outcome: protocol.ConclusionFailure}
 	switch code := processExitCode(err); {
 	case j.abortReason() != "" && !kept, j.isForced():
-		res.outcome = conclusionCancelled
+		res.outcome = protocol.ConclusionCancelled
 	case timedOut:
 		out.errorf("The action has timed out.")
 	case err == nil:
-		res.outcome = conclusionSuccess
+		res.outcome = protocol.ConclusionSuccess
 	case code >= 0:
 		out.errorf("Process completed with exit code %d.", code)
 	default:
 		out.errorf("%v", fmt.Errorf("docker exec: %w", err))
 	}
 	if out.cmdFailed {
-		res.outcome = conclusionFailure
+		res.outcome = protocol.ConclusionFailure
 	}
 	res.outputs = out.outputs
 	if err := j.applyFiles(step, files, out, &res); err != nil {
 		out.errorf("%v", err)
-		if res.outcome == conclusionSuccess {
-			res.outcome = conclusionFailure
+		if res.outcome == protocol.ConclusionSuccess {
+			res.outcome = protocol.ConclusionFailure
 		}
 	}
 	return res

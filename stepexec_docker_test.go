@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -42,20 +43,20 @@ func TestDockerWorkflowSteps(t *testing.T) {
 			t.Parallel()
 			id := int64(9201 + i)
 			job := wfJob(id,
-				claimedStep{StepKey: "gen", Run: `echo "version=${{ matrix.go }}" >> "$GITHUB_OUTPUT"
+				protocol.Step{StepKey: "gen", Run: `echo "version=${{ matrix.go }}" >> "$GITHUB_OUTPUT"
 echo "EXTRA=from env file" >> "$GITHUB_ENV"
 mkdir -p /tmp/tool && printf '#!/bin/sh\necho tool ran\n' > /tmp/tool/mytool && chmod +x /tmp/tool/mytool
 echo /tmp/tool >> "$GITHUB_PATH"
 echo "## leg ${{ matrix.go }}" >> "$GITHUB_STEP_SUMMARY"
 echo "go.sum of ${{ matrix.go }}" > go.sum`},
-				claimedStep{Run: `echo "got ${{ steps.gen.outputs.version }} $EXTRA"; mytool; echo "::add-mask::s3cret"; echo "the s3cret"`},
-				claimedStep{StepKey: "flaky", Run: "exit 4", ContinueOnError: "true"},
-				claimedStep{Run: `echo "flaky ${{ steps.flaky.outcome }}/${{ steps.flaky.conclusion }}"`},
-				claimedStep{Run: "echo skipped", If: "matrix.go == '1.21'"},
-				claimedStep{Run: `wget -q -O - http://web/index.txt`, If: "${{ matrix.go == '1.22' }}"},
-				claimedStep{Run: "echo hash ${{ hashFiles('**/go.sum') }}"},
-				claimedStep{Run: "sleep 30", TimeoutMinutes: "${{ 0.02 }}"},
-				claimedStep{Run: "echo after the timeout: ${{ job.status }}", If: "always()"},
+				protocol.Step{Run: `echo "got ${{ steps.gen.outputs.version }} $EXTRA"; mytool; echo "::add-mask::s3cret"; echo "the s3cret"`},
+				protocol.Step{StepKey: "flaky", Run: "exit 4", ContinueOnError: "true"},
+				protocol.Step{Run: `echo "flaky ${{ steps.flaky.outcome }}/${{ steps.flaky.conclusion }}"`},
+				protocol.Step{Run: "echo skipped", If: "matrix.go == '1.21'"},
+				protocol.Step{Run: `wget -q -O - http://web/index.txt`, If: "${{ matrix.go == '1.22' }}"},
+				protocol.Step{Run: "echo hash ${{ hashFiles('**/go.sum') }}"},
+				protocol.Step{Run: "sleep 30", TimeoutMinutes: "${{ 0.02 }}"},
+				protocol.Step{Run: "echo after the timeout: ${{ job.status }}", If: "always()"},
 			)
 			job.RunsOn = []string{"busybox"}
 			job.Contexts["matrix"] = map[string]any{"go": leg}
@@ -124,9 +125,9 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 func TestDockerWorkflowCancelAlways(t *testing.T) {
 	buildTestImage(t)
 	job := wfJob(9210,
-		claimedStep{Run: "echo started; sleep 600"},
-		claimedStep{Run: "echo never"},
-		claimedStep{Run: "echo cleanup ${{ job.status }}; cat marker", If: "always()"},
+		protocol.Step{Run: "echo started; sleep 600"},
+		protocol.Step{Run: "echo never"},
+		protocol.Step{Run: "echo cleanup ${{ job.status }}; cat marker", If: "always()"},
 	)
 	job.RunsOn = []string{"busybox"}
 	job.Steps[1].Run = "echo kept > marker; echo started; sleep 600"

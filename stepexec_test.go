@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
 // wfJob is a job of the new claim shape (with contexts), with a Set up job
 // step and the given steps; step ids are id*100 + index.
-func wfJob(id int64, steps ...claimedStep) *claimedJob {
+func wfJob(id int64, steps ...protocol.Step) *protocol.Job {
 	job := testJob(id)
 	job.Steps = job.Steps[:1]
 	for i, s := range steps {
@@ -40,7 +41,7 @@ func wfJob(id int64, steps ...claimedStep) *claimedJob {
 }
 
 // statuses lists each step's statuses, joined: "running,success", "skipped".
-func statuses(src *fakeSource, job *claimedJob) []string {
+func statuses(src *fakeSource, job *protocol.Job) []string {
 	var out []string
 	for _, s := range job.Steps {
 		out = append(out, strings.Join(src.stepStatuses(s.ID), ","))
@@ -51,15 +52,15 @@ func statuses(src *fakeSource, job *claimedJob) []string {
 func TestStepConditions(t *testing.T) {
 	t.Parallel()
 	job := wfJob(101,
-		claimedStep{StepKey: "a", Run: "echo one\nexit 1"},
-		claimedStep{Run: "echo no if"},
-		claimedStep{If: "failure()", Run: "echo on failure"},
-		claimedStep{If: "${{ always() }}", Run: "echo always"},
-		claimedStep{If: "success()", Run: "echo on success"},
-		claimedStep{If: "failure() && steps.a.outcome == 'failure' && matrix.go == '1.22'", Run: "echo a failed"},
-		claimedStep{If: "steps.a.outcome == 'failure'", Run: "echo never: success() && is implied"},
-		claimedStep{If: "cancelled()", Run: "echo cancelled"},
-		claimedStep{If: "fromJSON('{'", Run: "echo bad if"},
+		protocol.Step{StepKey: "a", Run: "echo one\nexit 1"},
+		protocol.Step{Run: "echo no if"},
+		protocol.Step{If: "failure()", Run: "echo on failure"},
+		protocol.Step{If: "${{ always() }}", Run: "echo always"},
+		protocol.Step{If: "success()", Run: "echo on success"},
+		protocol.Step{If: "failure() && steps.a.outcome == 'failure' && matrix.go == '1.22'", Run: "echo a failed"},
+		protocol.Step{If: "steps.a.outcome == 'failure'", Run: "echo never: success() && is implied"},
+		protocol.Step{If: "cancelled()", Run: "echo cancelled"},
+		protocol.Step{If: "fromJSON('{'", Run: "echo bad if"},
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
@@ -84,10 +85,10 @@ func TestStepConditions(t *testing.T) {
 func TestStepContinueOnError(t *testing.T) {
 	t.Parallel()
 	job := wfJob(102,
-		claimedStep{StepKey: "x", Run: "exit 2", ContinueOnError: "${{ matrix.go == '1.22' }}"},
-		claimedStep{Run: "echo ${{ steps.x.outcome }} ${{ steps.x.conclusion }} ${{ job.status }}"},
-		claimedStep{StepKey: "y", Run: "exit 3", ContinueOnError: "false"},
-		claimedStep{If: "always()", Run: "echo ${{ steps.y.outcome }} ${{ steps.y.conclusion }} ${{ job.status }}"},
+		protocol.Step{StepKey: "x", Run: "exit 2", ContinueOnError: "${{ matrix.go == '1.22' }}"},
+		protocol.Step{Run: "echo ${{ steps.x.outcome }} ${{ steps.x.conclusion }} ${{ job.status }}"},
+		protocol.Step{StepKey: "y", Run: "exit 3", ContinueOnError: "false"},
+		protocol.Step{If: "always()", Run: "echo ${{ steps.y.outcome }} ${{ steps.y.conclusion }} ${{ job.status }}"},
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
@@ -110,7 +111,7 @@ func TestStepContinueOnError(t *testing.T) {
 func TestStepEnvironmentFiles(t *testing.T) {
 	t.Parallel()
 	job := wfJob(103,
-		claimedStep{StepKey: "s1", Run: "append GITHUB_OUTPUT greeting=hello\n" +
+		protocol.Step{StepKey: "s1", Run: "append GITHUB_OUTPUT greeting=hello\n" +
 			"append GITHUB_OUTPUT multi<<EOF\\nline 1\\nline 2\\nEOF\n" +
 			"append GITHUB_ENV FOO=from-env-file\n" +
 			"append GITHUB_ENV GITHUB_SHA=forged\n" +
@@ -118,9 +119,9 @@ func TestStepEnvironmentFiles(t *testing.T) {
 			"append GITHUB_PATH /opt/two/bin\n" +
 			"append GITHUB_STEP_SUMMARY # Title\n" +
 			"append GITHUB_STATE pid=42"},
-		claimedStep{Run: "echo ${{ steps.s1.outputs.greeting }} ${{ env.FOO }}\nenv FOO\nenv GITHUB_SHA\npath"},
-		claimedStep{Run: "env FOO", Env: map[string]string{"FOO": "step wins over ${{ env.FOO }}"}},
-		claimedStep{StepKey: "bad", Run: "append GITHUB_OUTPUT no-equals-sign"},
+		protocol.Step{Run: "echo ${{ steps.s1.outputs.greeting }} ${{ env.FOO }}\nenv FOO\nenv GITHUB_SHA\npath"},
+		protocol.Step{Run: "env FOO", Env: map[string]string{"FOO": "step wins over ${{ env.FOO }}"}},
+		protocol.Step{StepKey: "bad", Run: "append GITHUB_OUTPUT no-equals-sign"},
 	)
 	job.Env = map[string]string{"GITHUB_SHA": job.HeadSHA, "PATH": "/usr/bin:/bin"}
 	job.Outputs = map[string]string{"g": "${{ steps.s1.outputs.greeting }}", "m": "${{ steps.s1.outputs.multi }}", "none": "${{ steps.nope.outputs.x }}"}
@@ -163,7 +164,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 	t.Parallel()
 	for _, debug := range []bool{false, true} {
 		job := wfJob(104,
-			claimedStep{Run: "echo ::group::Build it\n" +
+			protocol.Step{Run: "echo ::group::Build it\n" +
 				"echo inside\n" +
 				"echo ::endgroup::\n" +
 				"echo ::error file=a.go,line=3,col=5,title=Bad::it broke\n" +
@@ -175,8 +176,8 @@ func TestStepWorkflowCommands(t *testing.T) {
 				"echo ::warning::not a command now\n" +
 				"echo ::pause123::\n" +
 				"echo ::notice title=Done::all good"},
-			claimedStep{Run: "echo still masked: hunter2"},
-			claimedStep{Run: "echo ::set-env name=X::y"},
+			protocol.Step{Run: "echo still masked: hunter2"},
+			protocol.Step{Run: "echo ::set-env name=X::y"},
 		)
 		if debug {
 			job.JobID = 105
@@ -203,7 +204,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		src.mu.Lock()
 		anns := src.annotations
 		src.mu.Unlock()
-		wantAnns := []Annotation{
+		wantAnns := []protocol.Annotation{
 			{StepID: job.Steps[1].ID, Level: "error", Message: "it broke", File: "a.go", Line: 3, Col: 5, Title: "Bad"},
 			{StepID: job.Steps[1].ID, Level: "warning", Message: "careful"},
 			{StepID: job.Steps[1].ID, Level: "notice", Message: "all good", Title: "Done"},
@@ -217,11 +218,11 @@ func TestStepWorkflowCommands(t *testing.T) {
 func TestStepTimeout(t *testing.T) {
 	t.Parallel()
 	job := wfJob(106,
-		claimedStep{Run: "echo started\nwait-stop", TimeoutMinutes: "${{ 1 }}"},
-		claimedStep{Run: "echo skipped"},
-		claimedStep{If: "always()", Run: "echo after"},
-		claimedStep{StepKey: "c", If: "always()", Run: "wait-stop", TimeoutMinutes: "1", ContinueOnError: "true"},
-		claimedStep{If: "always()", Run: "echo ${{ steps.c.outcome }} ${{ steps.c.conclusion }}"},
+		protocol.Step{Run: "echo started\nwait-stop", TimeoutMinutes: "${{ 1 }}"},
+		protocol.Step{Run: "echo skipped"},
+		protocol.Step{If: "always()", Run: "echo after"},
+		protocol.Step{StepKey: "c", If: "always()", Run: "wait-stop", TimeoutMinutes: "1", ContinueOnError: "true"},
+		protocol.Step{If: "always()", Run: "echo ${{ steps.c.outcome }} ${{ steps.c.conclusion }}"},
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
@@ -254,11 +255,11 @@ func TestStepTimeout(t *testing.T) {
 func TestStepAlwaysAfterCancel(t *testing.T) {
 	t.Parallel()
 	job := wfJob(107,
-		claimedStep{Run: "echo started\nwait-stop"},
-		claimedStep{Run: "echo never"},
-		claimedStep{If: "always()", Run: "echo cleanup ${{ job.status }}"},
-		claimedStep{If: "cancelled()", Run: "echo was cancelled"},
-		claimedStep{If: "failure()", Run: "echo never"},
+		protocol.Step{Run: "echo started\nwait-stop"},
+		protocol.Step{Run: "echo never"},
+		protocol.Step{If: "always()", Run: "echo cleanup ${{ job.status }}"},
+		protocol.Step{If: "cancelled()", Run: "echo was cancelled"},
+		protocol.Step{If: "failure()", Run: "echo never"},
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
@@ -282,9 +283,9 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 
 	// The time for the steps after a cancel is bounded.
 	job = wfJob(108,
-		claimedStep{Run: "echo started\nwait-stop"},
-		claimedStep{If: "always()", Run: "echo cleanup\nwait-stop"},
-		claimedStep{If: "always()", Run: "echo never"},
+		protocol.Step{Run: "echo started\nwait-stop"},
+		protocol.Step{If: "always()", Run: "echo cleanup\nwait-stop"},
+		protocol.Step{If: "always()", Run: "echo never"},
 	)
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
@@ -308,15 +309,15 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 func TestStepShells(t *testing.T) {
 	t.Parallel()
 	job := wfJob(109,
-		claimedStep{Run: "shell"},
-		claimedStep{Run: "shell", Shell: "bash"},
-		claimedStep{Run: "shell", Shell: "python"},
-		claimedStep{Run: "shell", Shell: "pwsh"},
-		claimedStep{Run: "shell", Shell: "perl -w {0}"},
-		claimedStep{Run: "shell", Shell: "${{ 'sh' }}"},
-		claimedStep{Run: "shell", Shell: "fish"},
-		claimedStep{If: "always()", Run: "pwd\nscript", WorkingDirectory: "${{ matrix.go }}"},
-		claimedStep{If: "always()", Kind: "uses", Uses: "actions/setup-go@v5", With: map[string]string{"go-version": "1.22"}},
+		protocol.Step{Run: "shell"},
+		protocol.Step{Run: "shell", Shell: "bash"},
+		protocol.Step{Run: "shell", Shell: "python"},
+		protocol.Step{Run: "shell", Shell: "pwsh"},
+		protocol.Step{Run: "shell", Shell: "perl -w {0}"},
+		protocol.Step{Run: "shell", Shell: "${{ 'sh' }}"},
+		protocol.Step{Run: "shell", Shell: "fish"},
+		protocol.Step{If: "always()", Run: "pwd\nscript", WorkingDirectory: "${{ matrix.go }}"},
+		protocol.Step{If: "always()", Kind: "uses", Uses: "actions/setup-go@v5", With: map[string]string{"go-version": "1.22"}},
 	)
 	job.Defaults = workflow.RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
@@ -340,7 +341,7 @@ func TestStepShells(t *testing.T) {
 	}
 
 	// In a job container of the workflow's choosing the default is sh.
-	job = wfJob(110, claimedStep{Run: "shell\npwd"})
+	job = wfJob(110, protocol.Step{Run: "shell\npwd"})
 	job.Container = &workflow.ContainerSpec{Image: "alpine:3"}
 	job.Defaults = workflow.RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
@@ -369,8 +370,8 @@ func TestStepLegacyClaim(t *testing.T) {
 func TestStepHashFiles(t *testing.T) {
 	t.Parallel()
 	job := wfJob(112,
-		claimedStep{Run: "echo ${{ hashFiles('**/go.sum', '!vendor/**') }}"},
-		claimedStep{Run: "echo [${{ hashFiles('nothing/*') }}]"},
+		protocol.Step{Run: "echo ${{ hashFiles('**/go.sum', '!vendor/**') }}"},
+		protocol.Step{Run: "echo [${{ hashFiles('nothing/*') }}]"},
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
@@ -415,7 +416,7 @@ func TestGlobSelect(t *testing.T) {
 func TestStepServices(t *testing.T) {
 	t.Parallel()
 	job := wfJob(113,
-		claimedStep{Run: "echo ${{ job.services.db.ports['5432'] }} ${{ job.services.db.id }}"},
+		protocol.Step{Run: "echo ${{ job.services.db.ports['5432'] }} ${{ job.services.db.id }}"},
 	)
 	job.Services = map[string]*workflow.ContainerSpec{
 		"db": {Image: "postgres:16", Env: map[string]string{"POSTGRES_PASSWORD": "pw-secret"}, Ports: []string{"5432"},
@@ -476,7 +477,7 @@ func TestStepServices(t *testing.T) {
 		{workflow.ContainerSpec{Image: "x", Ports: []string{"0.0.0.0:80:80"}}, "", "only 127.0.0.1 may be a host address"},
 		{workflow.ContainerSpec{Image: "x"}, "starting\nunhealthy", "the service's health check says unhealthy"},
 	} {
-		job := wfJob(int64(120+i), claimedStep{Run: "echo never"})
+		job := wfJob(int64(120+i), protocol.Step{Run: "echo never"})
 		job.Services = map[string]*workflow.ContainerSpec{"svc": &tc.svc}
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)

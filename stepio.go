@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/protocol"
 )
 
 const (
@@ -44,7 +45,7 @@ const envPathPrepend = "SHITHUB_PATH_PREPEND"
 // job's masks before they reach the stepLog.
 type stepOutput struct {
 	j    *execJob
-	step *claimedStep
+	step *protocol.Step
 	log  *stepLog
 
 	mu      sync.Mutex // guards everything below: os/exec writes from its own goroutine
@@ -55,11 +56,11 @@ type stepOutput struct {
 	// What the commands asked for.
 	cmdFailed   bool // a command failed: the step fails
 	outputs     map[string]string
-	annotations []Annotation
+	annotations []protocol.Annotation
 	perLevel    map[string]int
 }
 
-func (j *execJob) newStepOutput(step *claimedStep) *stepOutput {
+func (j *execJob) newStepOutput(step *protocol.Step) *stepOutput {
 	return &stepOutput{
 		j: j, step: step, log: j.newStepLog(step.ID),
 		mask:     logtext.NewMaskWriter(j.st.masks),
@@ -149,7 +150,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 			n, _ := strconv.Atoi(strings.TrimSpace(c.Props[k]))
 			return n
 		}
-		o.annotations = append(o.annotations, Annotation{
+		o.annotations = append(o.annotations, protocol.Annotation{
 			StepID: o.step.ID, Level: c.Name, Message: c.Data,
 			File: c.Props["file"], Title: c.Props["title"],
 			Line: num("line"), Col: num("col"), EndLine: num("endline"), EndColumn: num("endcolumn"),
@@ -171,7 +172,7 @@ func (o *stepOutput) commandLocked(c *wfCmd) {
 
 // saveState keeps a value for the step's post step (the actions issue).
 func (o *stepOutput) saveState(name, value string) {
-	key := o.step.stateKey()
+	key := o.step.StateKey()
 	st := &o.j.st
 	if st.state[key] == nil {
 		st.state[key] = map[string]string{}
@@ -203,7 +204,7 @@ func (o *stepOutput) close() {
 }
 
 // sendStepExtras sends the step's annotations, masked, once its log is out.
-func (j *execJob) sendStepExtras(step *claimedStep, o *stepOutput) {
+func (j *execJob) sendStepExtras(step *protocol.Step, o *stepOutput) {
 	for _, a := range o.annotations {
 		a.Message = j.st.masks.Mask(a.Message)
 		a.Title = j.st.masks.Mask(a.Title)
@@ -314,7 +315,7 @@ func readTarFiles(r io.Reader, files map[string][]byte) error {
 // applyFiles reads the step's environment files and applies them in the
 // runner's order: env, path, output, state, summary. A file that does not
 // parse fails the step, with the pairs before the bad line applied.
-func (j *execJob) applyFiles(step *claimedStep, f stepFiles, out *stepOutput, res *stepResult) error {
+func (j *execJob) applyFiles(step *protocol.Step, f stepFiles, out *stepOutput, res *stepResult) error {
 	files, err := j.readStepFiles(f)
 	if err != nil {
 		return err
@@ -323,7 +324,7 @@ func (j *execJob) applyFiles(step *claimedStep, f stepFiles, out *stepOutput, re
 }
 
 // applyFileMap applies environment files already read (by their base names).
-func (j *execJob) applyFileMap(step *claimedStep, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
+func (j *execJob) applyFileMap(step *protocol.Step, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
 	st := &j.st
 	var failed []string
 	apply := func(name, file string, fn func(envFileKV)) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -156,7 +157,7 @@ func TestPushHugeWorkflows(t *testing.T) {
 			continue
 		}
 		delete(want, r.WorkflowFile)
-		if r.Status != statusCompleted || r.Conclusion == nil || *r.Conclusion != conclusionFailure {
+		if r.Status != protocol.StatusCompleted || r.Conclusion == nil || *r.Conclusion != protocol.ConclusionFailure {
 			t.Errorf("%s: run %s/%v, want completed/failure", r.WorkflowFile, r.Status, r.Conclusion)
 		}
 		var jobs struct{ Jobs []jobJSON }

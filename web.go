@@ -26,6 +26,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/logtext"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -287,14 +288,14 @@ var webAnnotationLabels = map[string]string{"error": "Error", "warning": "Warnin
 // webState is the one word a status and conclusion show as.
 func webState(status, conclusion string, cancelRequested bool) string {
 	switch {
-	case status == statusCompleted:
+	case status == protocol.StatusCompleted:
 		if _, ok := webStateLabels[conclusion]; ok && conclusion != "running" && conclusion != "queued" {
 			return conclusion
 		}
 		return "neutral"
 	case cancelRequested:
 		return "cancelling"
-	case status == statusRunning:
+	case status == protocol.StatusRunning:
 		return "running"
 	}
 	return "queued"
@@ -431,7 +432,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	f := runFilter{WorkflowFile: wf, Branch: branch}
 	switch {
 	case status == "":
-	case slices.Contains([]string{statusQueued, statusRunning, statusCompleted}, status):
+	case slices.Contains([]string{protocol.StatusQueued, protocol.StatusRunning, protocol.StatusCompleted}, status):
 		f.Status = status
 	case slices.Contains(webStatusFilters, status):
 		f.Conclusion = status
@@ -470,7 +471,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	p.Statuses = append(p.Statuses, webOption{Value: "", Label: "Any status", Selected: status == ""})
 	for _, st := range webStatusFilters {
 		label := webStateLabels[st]
-		if st == statusCompleted {
+		if st == protocol.StatusCompleted {
 			label = "Completed"
 		}
 		p.Statuses = append(p.Statuses, webOption{Value: st, Label: label, Selected: st == status})
@@ -637,7 +638,7 @@ func newEnvView(e *workflow.Environment) *envView {
 
 // annotationWhere is where an annotation points: file:line:col, or
 // file:line-endline when it spans lines, as far as they are known.
-func annotationWhere(a Annotation) string {
+func annotationWhere(a protocol.Annotation) string {
 	if a.Line <= 0 {
 		return a.File
 	}
@@ -667,7 +668,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		File: strings.TrimPrefix(run.WorkflowFile, workflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
 		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
-		Open: run.Status != statusCompleted, LiveURL: here + "/live",
+		Open: run.Status != protocol.StatusCompleted, LiveURL: here + "/live",
 		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
 	}
 	if run.ParentRunID != 0 {
@@ -695,7 +696,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
-			CanCancel: j.Status != statusCompleted && !j.CancelRequested,
+			CanCancel: j.Status != protocol.StatusCompleted && !j.CancelRequested,
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
 		}
 		jv.Environment = newEnvView(j.Environment)
@@ -741,7 +742,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				a.Write(c.Data)
 				sv.Seq = c.Seq
 			}
-			a.End(st.Status == statusCompleted)
+			a.End(st.Status == protocol.StatusCompleted)
 			sv.Log, sv.LogState = template.HTML(a.Out.String()), a.State.Encode()
 			jv.Steps = append(jv.Steps, sv)
 		}
@@ -838,14 +839,14 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	ans := liveAnswer{
 		Run:  state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
-		Done: run.Status == statusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
+		Done: run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
 	}
 	completed := map[int64]bool{}
 	for _, j := range jobs {
 		lj := liveJob{liveState: state(j.ID, webState(j.Status, j.Conclusion, j.CancelRequested), j.StartedAt, j.CompletedAt), Steps: []liveState{}}
 		for _, st := range j.Steps {
 			lj.Steps = append(lj.Steps, state(st.ID, webState(st.Status, st.Conclusion, false), st.StartedAt, st.CompletedAt))
-			completed[st.ID] = st.Status == statusCompleted
+			completed[st.ID] = st.Status == protocol.StatusCompleted
 		}
 		ans.Jobs = append(ans.Jobs, lj)
 	}

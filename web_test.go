@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -120,7 +121,7 @@ func (e *webEnv) webMakeRun(repo *Repo, file, content, branch, sha string) *Run 
 }
 
 // webClaim has the runner take the next job.
-func (e *webEnv) webClaim() *claimedJob {
+func (e *webEnv) webClaim() *protocol.Job {
 	e.t.Helper()
 	j, err := e.st.claimJob(context.Background(), e.runner, e.runner.Labels)
 	if err != nil || j == nil {
@@ -241,7 +242,7 @@ const (
 // main (Build running with coloured log lines, Test waiting), #2 a workflow
 // whose name and branch need escaping, completed successfully, and #3 a
 // workflow that does not parse.
-func webScenario(t *testing.T) (*webEnv, *claimedJob) {
+func webScenario(t *testing.T) (*webEnv, *protocol.Job) {
 	e := newWebTestServer(t)
 	e.webMakeRun(e.pub, "ci.yml", webTestWorkflow, "main", webSHA1)
 	e.tick(time.Minute)
@@ -570,7 +571,7 @@ func TestWebReadOnlySession(t *testing.T) {
 		"/alice/secret/actions/runs/2/jobs/" + webItoa(jobs[0].ID) + "/cancel", "/alice/secret/actions/runs/1/rerun"} {
 		webExpect(t, e.do("POST", target, url.Values{"csrf": {readCSRF}}, webCookie(readCookie)), 403, "lacks the repo:write scope")
 	}
-	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == statusCompleted {
+	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == protocol.StatusCompleted {
 		t.Errorf("a read-only session cancelled run 2")
 	}
 	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, apperr.ErrNotFound) {
@@ -1045,7 +1046,7 @@ func TestWebRunPageReports(t *testing.T) {
 	e.webStep(job.JobID, step, "running", "")
 	e.webLog(job.JobID, step, 1, "before\n##[group]Download <modules>\nfetching a\nfetching b\n##[endgroup]\n##[group]Compile\n")
 	e.webLog(job.JobID, step, 2, "cc -c x.c\n##[error]x.c:3: broken\n##[endgroup]\nafter\n")
-	for _, a := range []Annotation{
+	for _, a := range []protocol.Annotation{
 		{StepID: step, Level: "error", Message: "undefined: <Foo>\nsecond line", File: "x.go", Line: 3, Col: 7, Title: "Build <failed>"},
 		{StepID: step, Level: "warning", Message: "deprecated", File: "y.go", Line: 10, EndLine: 12},
 		{StepID: step, Level: "notice", Message: "just so you know"},
