@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/jobsvc"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -34,8 +35,8 @@ type runtimeConfig struct {
 
 // actionsRuntime is what the server holds for the actions runtime.
 type actionsRuntime struct {
-	artifacts *artifactService
-	caches    *cacheService
+	artifacts *jobsvc.ArtifactService
+	caches    *jobsvc.CacheService
 	sweep     time.Duration
 	pace      uploadPace // how slowly an upload's bytes may arrive
 }
@@ -117,7 +118,7 @@ func (s *Store) jobRuntimeToken(ctx context.Context, cj *protocol.Job) (string, 
 	}
 	tokenKey, _ := runtimeKeys(secret)
 	ttl := protocol.DefaultJobTimeout(cj) + runtimeTokenTTL
-	return artifactRuntimeToken(tokenKey, artifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
+	return jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
 }
 
 // enableRuntime starts the artifact and cache services.
@@ -127,14 +128,14 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		return err
 	}
 	tokenKey, urlKey := runtimeKeys(secret)
-	verify := artifactTokenAuth(tokenKey, s.store.now)
+	verify := jobsvc.ArtifactTokenAuth(tokenKey, s.store.now)
 	rt := &actionsRuntime{sweep: cfg.SweepEvery, pace: defaultUploadPace}
 	if rt.sweep <= 0 {
 		rt.sweep = time.Hour
 	}
 	// A token is good while its job runs: from the moment the job
 	// completes it is refused, like GITHUB_TOKEN.
-	jobAuth := func(ctx context.Context, bearer string) (artifactJob, *Job, error) {
+	jobAuth := func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, *Job, error) {
 		aj, err := verify(ctx, bearer)
 		if err != nil {
 			return aj, nil, err
@@ -153,10 +154,10 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		j, err := jobByID(ctx, s.store.db, jobID)
 		return err == nil && j.Status != protocol.StatusCompleted
 	}
-	rt.artifacts, err = artifactNewService(artifactConfig{
+	rt.artifacts, err = jobsvc.NewArtifactService(jobsvc.ArtifactConfig{
 		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,
 		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now, JobRunning: jobRunning,
-		Auth: func(ctx context.Context, bearer string) (artifactJob, error) {
+		Auth: func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, error) {
 			aj, _, err := jobAuth(ctx, bearer)
 			return aj, err
 		},
@@ -164,18 +165,18 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	if err != nil {
 		return err
 	}
-	rt.caches, err = cacheNewService(cacheConfig{
+	rt.caches, err = jobsvc.NewCacheService(jobsvc.CacheConfig{
 		Dir: filepath.Join(cfg.DataDir, "cache"), Key: urlKey, PublicURL: cfg.PublicURL, MaxTotal: cfg.CacheSize, Now: s.store.now,
-		Auth: func(ctx context.Context, bearer string) (cacheScope, error) {
+		Auth: func(ctx context.Context, bearer string) (jobsvc.CacheScope, error) {
 			aj, j, err := jobAuth(ctx, bearer)
 			if err != nil {
-				return cacheScope{}, err
+				return jobsvc.CacheScope{}, err
 			}
 			run, err := s.store.runByID(ctx, j.RunID)
 			if err != nil {
-				return cacheScope{}, err
+				return jobsvc.CacheScope{}, err
 			}
-			return cacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID), JobID: aj.JobID}, nil
+			return jobsvc.CacheScope{RepoID: aj.RepoID, Ref: run.HeadRef, DefaultRef: s.defaultBranch(ctx, aj.RepoID), JobID: aj.JobID}, nil
 		},
 		JobRunning: jobRunning,
 	})
@@ -236,7 +237,7 @@ func (s *server) handleRuntime(w http.ResponseWriter, r *http.Request) {
 		r.Body = &pacedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), pace: rt.pace, start: time.Now()}
 	}
 	switch p := r.URL.Path; {
-	case strings.HasPrefix(p, artifactTwirpPrefix), strings.HasPrefix(p, artifactBlobPrefix):
+	case strings.HasPrefix(p, jobsvc.ArtifactTwirpPrefix), strings.HasPrefix(p, jobsvc.ArtifactBlobPrefix):
 		rt.artifacts.ServeHTTP(w, r)
 	default:
 		rt.caches.ServeHTTP(w, r)
@@ -246,7 +247,7 @@ func (s *server) handleRuntime(w http.ResponseWriter, r *http.Request) {
 // isRuntimeBlob reports whether a request carries artifact or cache bytes,
 // which the services cap themselves, above the API's body limit.
 func isRuntimeBlob(p string) bool {
-	return strings.HasPrefix(p, artifactBlobPrefix) || strings.HasPrefix(p, cacheBlobPrefix) || strings.HasPrefix(p, cacheV1Prefix)
+	return strings.HasPrefix(p, jobsvc.ArtifactBlobPrefix) || strings.HasPrefix(p, jobsvc.CacheBlobPrefix) || strings.HasPrefix(p, jobsvc.CacheV1Prefix)
 }
 
 // artifactJSON is an artifact as GitHub's REST API shows it
@@ -271,7 +272,7 @@ type artifactJSON struct {
 	} `json:"workflow_run"`
 }
 
-func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *artifactRecord) artifactJSON {
+func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *jobsvc.ArtifactRecord) artifactJSON {
 	api := s.base(r) + "/api/v1/repos/" + repo.Owner + "/" + repo.Name + "/actions/artifacts/" + fmt.Sprint(a.ID)
 	out := artifactJSON{
 		ID: a.ID, NodeID: fmt.Sprintf("artifact-%d", a.ID), Name: a.Name, SizeInBytes: a.Size,
@@ -314,7 +315,7 @@ func (s *server) handleRunArtifacts(w http.ResponseWriter, r *http.Request) erro
 }
 
 // runArtifacts lists a run's artifacts; none when the services are off.
-func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*artifactRecord, error) {
+func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*jobsvc.ArtifactRecord, error) {
 	if s.runtime == nil {
 		return nil, nil
 	}
@@ -323,7 +324,7 @@ func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*artifactReco
 
 // repoArtifact loads an artifact of the path's repository, which the
 // caller may read; anything else is not found.
-func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*artifactRecord, *Run, error) {
+func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*jobsvc.ArtifactRecord, *Run, error) {
 	if s.runtime == nil {
 		return nil, nil, apperr.ErrNotFound
 	}
@@ -332,7 +333,7 @@ func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*arti
 		return nil, nil, err
 	}
 	a, err := s.runtime.artifacts.Get(r.Context(), id)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && (a.RepoID != repo.ID || a.Status != artifactStatusFinal) {
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (a.RepoID != repo.ID || a.Status != jobsvc.ArtifactStatusFinal) {
 		return nil, nil, apperr.ErrNotFound
 	}
 	if err != nil {
@@ -376,8 +377,8 @@ func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error
 	// As GitHub's: a 302 to a short-lived signed link that needs no token
 	// (go-github's DownloadArtifact expects the redirect). The link is on
 	// the address the client asked, not the one jobs use.
-	cfg := s.runtime.artifacts.cfg
-	http.Redirect(w, r, artifactSignURL(cfg.Key, s.base(r), http.MethodGet, artifactBlobPrefix+strconv.FormatInt(a.ID, 10),
+	cfg := s.runtime.artifacts.Cfg
+	http.Redirect(w, r, jobsvc.ArtifactSignURL(cfg.Key, s.base(r), http.MethodGet, jobsvc.ArtifactBlobPrefix+strconv.FormatInt(a.ID, 10),
 		cfg.Now(), cfg.DownloadTTL), http.StatusFound)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/jobsvc"
 )
 
 // newRuntimeTestServer is newTestServer with the artifact and cache
@@ -169,7 +171,7 @@ func TestRuntimeCacheUploadURLDiesWithJob(t *testing.T) {
 
 func TestRuntimeServicesOff(t *testing.T) {
 	ts := newTestServer(t)
-	res := ts.do(request{method: "POST", path: artifactTwirpPrefix + "CreateArtifact", body: "{}"})
+	res := ts.do(request{method: "POST", path: jobsvc.ArtifactTwirpPrefix + "CreateArtifact", body: "{}"})
 	if res.code != 404 || !strings.Contains(string(res.body), "not enabled") {
 		t.Errorf("POST CreateArtifact without the services: %d %s", res.code, res.body)
 	}

@@ -35,6 +35,7 @@ import (
 	"sync"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/workflow"
 )
 
@@ -152,12 +153,12 @@ func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, jobID i
 	if src.local {
 		kind = "local"
 	}
-	bare := gitRepo{dir: filepath.Join(s.dir, kind, owner, repo+".git")}
-	if _, err := os.Stat(filepath.Join(bare.dir, "HEAD")); err != nil {
-		if err := os.MkdirAll(filepath.Dir(bare.dir), 0o755); err != nil {
+	bare := git.Repo{Dir: filepath.Join(s.dir, kind, owner, repo+".git")}
+	if _, err := os.Stat(filepath.Join(bare.Dir, "HEAD")); err != nil {
+		if err := os.MkdirAll(filepath.Dir(bare.Dir), 0o755); err != nil {
 			return nil, err
 		}
-		if _, err := runGit(ctx, "", nil, "init", "--quiet", "--bare", bare.dir); err != nil {
+		if _, err := git.Run(ctx, "", nil, "init", "--quiet", "--bare", bare.Dir); err != nil {
 			return nil, err
 		}
 	}
@@ -181,10 +182,10 @@ func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, jobID i
 
 // resolve turns ref.Ref into a commit present in bare, fetching it from
 // src when needed.
-func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSource, ref workflow.ActionRef, fa *fetchedAction) (string, error) {
+func (s *actionStore) resolve(ctx context.Context, bare git.Repo, src actionSource, ref workflow.ActionRef, fa *fetchedAction) (string, error) {
 	want := ref.Ref
 	if workflow.FullSHA.MatchString(want) {
-		if have, _ := bare.resolve(ctx, want); have == want {
+		if have, _ := bare.Resolve(ctx, want); have == want {
 			return want, nil
 		}
 		// Fetching a commit by id works where the source allows it
@@ -194,7 +195,7 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 				return "", apperr.Unavailablef("%s: cannot fetch from %s: %v", ref, src.show, gitMessage(err))
 			}
 		}
-		if have, _ := bare.resolve(ctx, want); have != want {
+		if have, _ := bare.Resolve(ctx, want); have != want {
 			return "", apperr.NotFoundf("%s: no commit %s in %s", ref, want, src.show)
 		}
 		return want, nil
@@ -204,7 +205,7 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 	if err != nil {
 		// Unreachable: use what was fetched before, if anything.
 		for _, r := range []string{"refs/tags/" + want, "refs/heads/" + want} {
-			if have, rerr := bare.resolve(ctx, r); rerr == nil {
+			if have, rerr := bare.Resolve(ctx, r); rerr == nil {
 				fa.Notes = append(fa.Notes, fmt.Sprintf("cannot reach %s (%v); using %s as fetched before: %s", src.show, gitMessage(err), r, have))
 				return have, nil
 			}
@@ -214,9 +215,9 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 	if full == "" {
 		return "", apperr.NotFoundf("%s: %s has no tag or branch %q (a commit id must be all 40 hex digits)", ref, src.show, want)
 	}
-	if have, _ := bare.resolve(ctx, sha); have == sha {
+	if have, _ := bare.Resolve(ctx, sha); have == sha {
 		// Keep the ref, so a later offline job finds it.
-		if _, err := bare.git(ctx, "update-ref", full, sha); err != nil {
+		if _, err := bare.Git(ctx, "update-ref", full, sha); err != nil {
 			return "", err
 		}
 		return sha, nil
@@ -224,7 +225,7 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 	if _, err := s.gitFetch(ctx, bare, src, "+"+full+":"+full); err != nil {
 		return "", apperr.Unavailablef("%s: cannot fetch %s from %s: %v", ref, full, src.show, gitMessage(err))
 	}
-	have, err := bare.resolve(ctx, full)
+	have, err := bare.Resolve(ctx, full)
 	if err != nil {
 		return "", err
 	}
@@ -240,14 +241,14 @@ func (s *actionStore) resolve(ctx context.Context, bare gitRepo, src actionSourc
 // before branches; full is "" when there is no such ref.
 func (s *actionStore) lsRemote(ctx context.Context, src actionSource, name string) (full, sha string, err error) {
 	tag, head := "refs/tags/"+name, "refs/heads/"+name
-	out, err := runGit(ctx, "", nil, "ls-remote", "--", src.url, tag, head)
+	out, err := git.Run(ctx, "", nil, "ls-remote", "--", src.url, tag, head)
 	if err != nil {
 		return "", "", err
 	}
 	refs := map[string]string{}
 	for line := range strings.SplitSeq(string(out), "\n") {
 		id, r, ok := strings.Cut(strings.TrimSpace(line), "\t")
-		if ok && shaRE.MatchString(id) {
+		if ok && git.SHARE.MatchString(id) {
 			refs[r] = id
 		}
 	}
@@ -264,22 +265,22 @@ func (s *actionStore) lsRemote(ctx context.Context, src actionSource, name strin
 
 // gitFetch fetches refspecs from src into bare; shallow over the network,
 // since an action needs only its commit.
-func (s *actionStore) gitFetch(ctx context.Context, bare gitRepo, src actionSource, refspecs ...string) ([]byte, error) {
-	args := []string{"--git-dir", bare.dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
+func (s *actionStore) gitFetch(ctx context.Context, bare git.Repo, src actionSource, refspecs ...string) ([]byte, error) {
+	args := []string{"--git-dir", bare.Dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
 	if src.remote {
 		args = append(args, "--depth=1")
 	}
 	args = append(append(args, "--", src.url), refspecs...)
-	return runGit(ctx, "", nil, args...)
+	return git.Run(ctx, "", nil, args...)
 }
 
 // materialize writes commit sha's files to dir, once.
-func (s *actionStore) materialize(ctx context.Context, bare gitRepo, sha, dir string) error {
+func (s *actionStore) materialize(ctx context.Context, bare git.Repo, sha, dir string) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		return nil
 	}
-	if have, err := bare.resolve(ctx, sha); err != nil || have != sha {
-		return fmt.Errorf("commit %s is not in %s: %v", sha, bare.dir, err)
+	if have, err := bare.Resolve(ctx, sha); err != nil || have != sha {
+		return fmt.Errorf("commit %s is not in %s: %v", sha, bare.Dir, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
@@ -292,8 +293,8 @@ func (s *actionStore) materialize(ctx context.Context, bare gitRepo, sha, dir st
 	index := tmp + ".index"
 	defer os.Remove(index)
 	// checkout, not archive: archive would drop export-ignore'd files.
-	if _, err := runGit(ctx, "", []string{"GIT_INDEX_FILE=" + index},
-		"--git-dir", bare.dir, "--work-tree", tmp, "-c", "core.autocrlf=false", "-c", "core.symlinks=true",
+	if _, err := git.Run(ctx, "", []string{"GIT_INDEX_FILE=" + index},
+		"--git-dir", bare.Dir, "--work-tree", tmp, "-c", "core.autocrlf=false", "-c", "core.symlinks=true",
 		"checkout", "--quiet", "--force", sha, "--", "."); err != nil {
 		return err
 	}
@@ -311,9 +312,9 @@ func (s *actionStore) materialize(ctx context.Context, bare gitRepo, sha, dir st
 
 // gitMessage is git's own complaint, for a log line.
 func gitMessage(err error) string {
-	var ge *gitError
-	if errors.As(err, &ge) && ge.stderr != "" {
-		return ge.stderr
+	var ge *git.Error
+	if errors.As(err, &ge) && ge.Stderr != "" {
+		return ge.Stderr
 	}
 	return err.Error()
 }

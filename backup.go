@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"shithub-actions/internal/apperr"
 )
 
 // backupResult describes a finished backup.
@@ -26,14 +28,14 @@ type backupResult struct {
 // not exist: a backup never overwrites anything.
 func (s *Store) backup(ctx context.Context, dest string) (*backupResult, error) {
 	if _, err := os.Lstat(dest); err == nil {
-		return nil, usagef("backup: %s exists; a backup never overwrites a file", dest)
+		return nil, apperr.Usagef("backup: %s exists; a backup never overwrites a file", dest)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, usagef("backup: %v", err)
+		return nil, apperr.Usagef("backup: %v", err)
 	}
 	dir := filepath.Dir(dest)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".partial-*")
 	if err != nil {
-		return nil, usagef("backup: %v", err)
+		return nil, apperr.Usagef("backup: %v", err)
 	}
 	tmpName := tmp.Name()
 	tmp.Close()
@@ -64,7 +66,7 @@ func (s *Store) backup(ctx context.Context, dest string) (*backupResult, error) 
 	// overwrite even if dest appeared meanwhile.
 	if err := os.Link(tmpName, dest); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, usagef("backup: %s exists; a backup never overwrites a file", dest)
+			return nil, apperr.Usagef("backup: %s exists; a backup never overwrites a file", dest)
 		}
 		return nil, fmt.Errorf("backup: %w", err)
 	}

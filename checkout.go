@@ -32,6 +32,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 )
 
@@ -171,18 +172,18 @@ func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checko
 	if err != nil {
 		return err
 	}
-	git := func(env []string, args ...string) (string, error) {
-		out, err := runGit(ctx, "", env, args...)
+	gitFn := func(env []string, args ...string) (string, error) {
+		out, err := git.Run(ctx, "", env, args...)
 		return strings.TrimSpace(string(out)), fail(err)
 	}
-	sha, branch, tag, err := checkoutTarget(ctx, job, spec, repoName, origin, git)
+	sha, branch, tag, err := checkoutTarget(ctx, job, spec, repoName, origin, gitFn)
 	if err != nil {
 		return err
 	}
-	if _, err := git(nil, "init", "-q", dir); err != nil {
+	if _, err := gitFn(nil, "init", "-q", dir); err != nil {
 		return err
 	}
-	if _, err := git(nil, "-C", dir, "remote", "add", "origin", display(repoName)); err != nil {
+	if _, err := gitFn(nil, "-C", dir, "remote", "add", "origin", display(repoName)); err != nil {
 		return err
 	}
 	// Fetch by the URL, so origin never holds a host path or a job's
@@ -208,26 +209,26 @@ func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checko
 			refspecs = append(refspecs, sha)
 		}
 	}
-	if _, err := git(origin.env, append(append(fetch, origin.url), refspecs...)...); err != nil {
+	if _, err := gitFn(origin.env, append(append(fetch, origin.url), refspecs...)...); err != nil {
 		return err
 	}
 	if branch != "" {
 		// The branch at the job's commit, tracking origin's (which a full
 		// fetch may have seen move on since).
-		_, err = git(nil, "-C", dir, "checkout", "-q", "--force", "-B", branch, sha)
+		_, err = gitFn(nil, "-C", dir, "checkout", "-q", "--force", "-B", branch, sha)
 		if err == nil {
-			if _, e := git(nil, "-C", dir, "rev-parse", "-q", "--verify", "refs/remotes/origin/"+branch); e == nil {
-				_, err = git(nil, "-C", dir, "branch", "-q", "--set-upstream-to", "origin/"+branch, branch)
+			if _, e := gitFn(nil, "-C", dir, "rev-parse", "-q", "--verify", "refs/remotes/origin/"+branch); e == nil {
+				_, err = gitFn(nil, "-C", dir, "branch", "-q", "--set-upstream-to", "origin/"+branch, branch)
 			}
 		}
 	} else {
-		_, err = git(nil, "-C", dir, "checkout", "-q", "--force", "--detach", sha)
+		_, err = gitFn(nil, "-C", dir, "checkout", "-q", "--force", "--detach", sha)
 	}
 	if err != nil {
 		return err
 	}
 	if spec.Submodules != "" {
-		if err := checkoutSubmodules(ctx, dir, repoName, spec, resolve, git, display, 0); err != nil {
+		if err := checkoutSubmodules(ctx, dir, repoName, spec, resolve, gitFn, display, 0); err != nil {
 			return err
 		}
 	}
@@ -245,7 +246,7 @@ func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checko
 // is (both "" for a bare commit), as actions/checkout's ref-helper picks:
 // no ref is the job's own commit and ref; a branch wins over a tag.
 func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, repoName string, origin gitRemote,
-	git func(env []string, args ...string) (string, error)) (sha, branch, tag string, err error) {
+	gitFn func(env []string, args ...string) (string, error)) (sha, branch, tag string, err error) {
 	split := func(ref string) (string, string) {
 		if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
 			return b, ""
@@ -265,7 +266,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 		return job.HeadSHA, branch, tag, nil
 	case ref == "":
 		// Another repository: its default branch.
-		out, err := git(origin.env, "ls-remote", "--symref", origin.url, "HEAD")
+		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.url, "HEAD")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -282,14 +283,14 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 			return "", "", "", apperr.NotFoundf("checkout: %s has no default branch (an empty repository?)", repoName)
 		}
 		return sha, branch, "", nil
-	case shaRE.MatchString(strings.ToLower(ref)):
+	case git.SHARE.MatchString(strings.ToLower(ref)):
 		return strings.ToLower(ref), "", "", nil
 	}
 	candidates := []string{ref}
 	if !strings.HasPrefix(ref, "refs/") {
 		candidates = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
-	out, err := git(origin.env, append([]string{"ls-remote", origin.url}, candidates...)...)
+	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.url}, candidates...)...)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -314,17 +315,17 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 // as the job sees the repository.
 func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSpec,
 	resolve func(ctx context.Context, repo string) (gitRemote, error),
-	git func(env []string, args ...string) (string, error), display func(string) string, level int) error {
+	gitFn func(env []string, args ...string) (string, error), display func(string) string, level int) error {
 	if level > actionMaxDepth {
 		return apperr.Invalidf("submodules nest more than %d deep", actionMaxDepth)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".gitmodules")); err != nil {
 		return nil
 	}
-	out, err := git(nil, "-C", dir, "config", "-f", ".gitmodules", "--get-regexp", `^submodule\..*\.url$`)
+	out, err := gitFn(nil, "-C", dir, "config", "-f", ".gitmodules", "--get-regexp", `^submodule\..*\.url$`)
 	if err != nil {
-		var ge *gitError
-		if errors.As(err, &ge) && ge.exited() && ge.stderr == "" {
+		var ge *git.Error
+		if errors.As(err, &ge) && ge.Exited() && ge.Stderr == "" {
 			return nil // no url: no submodules
 		}
 		return err
@@ -335,7 +336,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 			continue
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(key, "submodule."), ".url")
-		subPath, err := git(nil, "-C", dir, "config", "-f", ".gitmodules", "submodule."+name+".path")
+		subPath, err := gitFn(nil, "-C", dir, "config", "-f", ".gitmodules", "submodule."+name+".path")
 		if err != nil {
 			return fmt.Errorf("submodule %s has no path in .gitmodules: %w", name, err)
 		}
@@ -347,10 +348,10 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 		if err != nil {
 			return fmt.Errorf("submodule %s (%s): %w", name, rawURL, err)
 		}
-		if _, err := git(nil, "-C", dir, "submodule", "init", "-q", "--", subPath); err != nil {
+		if _, err := gitFn(nil, "-C", dir, "submodule", "init", "-q", "--", subPath); err != nil {
 			return err
 		}
-		if _, err := git(nil, "-C", dir, "config", "submodule."+name+".url", remote.url); err != nil {
+		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.url); err != nil {
 			return err
 		}
 		update := []string{"-C", dir, "-c", "core.logAllRefUpdates=false"}
@@ -361,7 +362,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 		if spec.Depth > 0 {
 			update = append(update, "--depth", strconv.Itoa(spec.Depth))
 		}
-		if _, err := git(remote.env, append(update, "--", subPath)...); err != nil {
+		if _, err := gitFn(remote.env, append(update, "--", subPath)...); err != nil {
 			return fmt.Errorf("submodule %s (%s): %w", name, repo, err)
 		}
 		sub := filepath.Join(dir, filepath.FromSlash(subPath))
@@ -369,12 +370,12 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 			{"-C", dir, "config", "submodule." + name + ".url", display(repo)},
 			{"-C", sub, "remote", "set-url", "origin", display(repo)},
 		} {
-			if _, err := git(nil, c...); err != nil {
+			if _, err := gitFn(nil, c...); err != nil {
 				return err
 			}
 		}
 		if spec.Submodules == "recursive" {
-			if err := checkoutSubmodules(ctx, sub, repo, spec, resolve, git, display, level+1); err != nil {
+			if err := checkoutSubmodules(ctx, sub, repo, spec, resolve, gitFn, display, level+1); err != nil {
 				return err
 			}
 		}

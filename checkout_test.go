@@ -176,7 +176,7 @@ func TestCheckout(t *testing.T) {
 	remote.maxBackoff = remote.minBackoff
 	local := &localSource{store: ts.store, runner: ts.runner}
 
-	git := func(dir string, args ...string) string {
+	gitFn := func(dir string, args ...string) string {
 		t.Helper()
 		out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
 		if err != nil {
@@ -199,19 +199,19 @@ func TestCheckout(t *testing.T) {
 			err   string
 		}{
 			{name: "default", check: func(dir string) (bad []string) {
-				if got := git(dir, "rev-parse", "HEAD"); got != cr.head {
+				if got := gitFn(dir, "rev-parse", "HEAD"); got != cr.head {
 					bad = append(bad, "HEAD "+got)
 				}
-				if got := git(dir, "symbolic-ref", "--short", "HEAD"); got != "main" {
+				if got := gitFn(dir, "symbolic-ref", "--short", "HEAD"); got != "main" {
 					bad = append(bad, "branch "+got)
 				}
-				if got := git(dir, "rev-list", "--count", "HEAD"); got != "1" {
+				if got := gitFn(dir, "rev-list", "--count", "HEAD"); got != "1" {
 					bad = append(bad, "history of "+got+" commits, want 1")
 				}
-				if got := git(dir, "tag"); got != "" {
+				if got := gitFn(dir, "tag"); got != "" {
 					bad = append(bad, "tags "+got)
 				}
-				if got := git(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/app" {
+				if got := gitFn(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/app" {
 					bad = append(bad, "origin "+got)
 				}
 				if got := read(filepath.Join(dir, "README")); got != "second\n" {
@@ -223,31 +223,31 @@ func TestCheckout(t *testing.T) {
 				return bad
 			}},
 			{name: "full history", with: map[string]string{"fetch-depth": "0"}, check: func(dir string) (bad []string) {
-				if got := git(dir, "rev-list", "--count", "HEAD"); got != "3" {
+				if got := gitFn(dir, "rev-list", "--count", "HEAD"); got != "3" {
 					bad = append(bad, "history of "+got+" commits, want 3")
 				}
-				if got := git(dir, "rev-parse", "v1^{commit}"); got != cr.first {
+				if got := gitFn(dir, "rev-parse", "v1^{commit}"); got != cr.first {
 					bad = append(bad, "tag v1 at "+got)
 				}
-				if got := git(dir, "rev-parse", "origin/feature"); got != cr.feature {
+				if got := gitFn(dir, "rev-parse", "origin/feature"); got != cr.feature {
 					bad = append(bad, "origin/feature at "+got)
 				}
-				if got := git(dir, "describe", "--tags"); !strings.HasPrefix(got, "v1-2-g") {
+				if got := gitFn(dir, "describe", "--tags"); !strings.HasPrefix(got, "v1-2-g") {
 					bad = append(bad, "describe "+got)
 				}
 				return bad
 			}},
 			{name: "branch", with: map[string]string{"ref": "feature"}, check: func(dir string) (bad []string) {
-				if got := git(dir, "rev-parse", "HEAD"); got != cr.feature {
+				if got := gitFn(dir, "rev-parse", "HEAD"); got != cr.feature {
 					bad = append(bad, "HEAD "+got)
 				}
-				if got := git(dir, "symbolic-ref", "--short", "HEAD"); got != "feature" {
+				if got := gitFn(dir, "symbolic-ref", "--short", "HEAD"); got != "feature" {
 					bad = append(bad, "branch "+got)
 				}
 				return bad
 			}},
 			{name: "tag", with: map[string]string{"ref": "refs/tags/v1"}, check: func(dir string) (bad []string) {
-				if got := git(dir, "rev-parse", "HEAD"); got != cr.first {
+				if got := gitFn(dir, "rev-parse", "HEAD"); got != cr.first {
 					bad = append(bad, "HEAD "+got)
 				}
 				if got := read(filepath.Join(dir, "README")); got != "first\n" {
@@ -256,7 +256,7 @@ func TestCheckout(t *testing.T) {
 				return bad
 			}},
 			{name: "sha", with: map[string]string{"ref": cr.first, "fetch-depth": "2"}, check: func(dir string) (bad []string) {
-				if got := git(dir, "rev-parse", "HEAD"); got != cr.first {
+				if got := gitFn(dir, "rev-parse", "HEAD"); got != cr.first {
 					bad = append(bad, "HEAD "+got)
 				}
 				return bad
@@ -265,7 +265,7 @@ func TestCheckout(t *testing.T) {
 				if got := read(filepath.Join(dir, "LEAF")); got != "leaf\n" {
 					bad = append(bad, "LEAF "+got)
 				}
-				if got := git(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/leaf" {
+				if got := gitFn(dir, "remote", "get-url", "origin"); got != "https://ci.example/alice/leaf" {
 					bad = append(bad, "origin "+got)
 				}
 				return bad
@@ -274,13 +274,13 @@ func TestCheckout(t *testing.T) {
 				if got := read(filepath.Join(dir, "vendor/lib/README")); got != "lib\n" {
 					bad = append(bad, "vendor/lib/README "+got)
 				}
-				if got := git(filepath.Join(dir, "vendor/lib"), "rev-parse", "HEAD"); got != cr.libHead {
+				if got := gitFn(filepath.Join(dir, "vendor/lib"), "rev-parse", "HEAD"); got != cr.libHead {
 					bad = append(bad, "vendor/lib at "+got)
 				}
 				if _, err := os.Stat(filepath.Join(dir, "vendor/lib/leaf/LEAF")); err == nil {
 					bad = append(bad, "a nested submodule without recursive")
 				}
-				if got := git(dir, "config", "submodule.lib.url"); got != "https://ci.example/alice/lib" {
+				if got := gitFn(dir, "config", "submodule.lib.url"); got != "https://ci.example/alice/lib" {
 					bad = append(bad, "submodule url "+got)
 				}
 				return bad
@@ -289,7 +289,7 @@ func TestCheckout(t *testing.T) {
 				if got := read(filepath.Join(dir, "vendor/lib/leaf/LEAF")); got != "leaf\n" {
 					bad = append(bad, "vendor/lib/leaf/LEAF "+got)
 				}
-				if got := git(dir, "submodule", "status", "--recursive"); strings.Count(got, "\n") != 1 || strings.ContainsAny(got[:1], "-+U") {
+				if got := gitFn(dir, "submodule", "status", "--recursive"); strings.Count(got, "\n") != 1 || strings.ContainsAny(got[:1], "-+U") {
 					bad = append(bad, "submodule status "+got)
 				}
 				return bad
@@ -332,8 +332,8 @@ func TestCheckout(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(moved, ".git/objects/info/alternates")); err == nil {
 				t.Errorf("%s %s: the checkout borrows objects (alternates)", src.name, tc.name)
 			}
-			git(moved, "fsck", "--no-progress", "--no-dangling")
-			if got := git(moved, "status", "--porcelain"); got != "" {
+			gitFn(moved, "fsck", "--no-progress", "--no-dangling")
+			if got := gitFn(moved, "status", "--porcelain"); got != "" {
 				t.Errorf("%s %s: git status = %q, want clean", src.name, tc.name, got)
 			}
 			if out, err := exec.Command("grep", "-r", "-l", "-e", ts.rtoken, "-e", ts.tokens["dave:read"], "-e", srv.URL,

@@ -29,6 +29,9 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
+	"shithub-actions/internal/hostfile"
+	"shithub-actions/internal/jobsvc"
 	"shithub-actions/internal/workflow"
 )
 
@@ -134,7 +137,7 @@ var migrations = []string{
 	`ALTER TABLE runners ADD COLUMN revoked_at INTEGER;
 	ALTER TABLE jobs ADD COLUMN claim_acked INTEGER NOT NULL DEFAULT 1;`,
 	// 5: artifacts of runs (artifacts.go), their bytes in parts.
-	artifactSchema,
+	jobsvc.ArtifactSchema,
 	// 6: secrets, variables, the secrets API's box keys, and what each
 	// claimed job was given (its GITHUB_TOKEN and the secrets it received).
 	migrationSecrets,
@@ -462,7 +465,7 @@ func openStore(path string) (*Store, error) {
 	}
 	// The file, its -wal and -shm are the server user's alone (SQLite gives
 	// the -wal and -shm it makes the file's mode).
-	if err := privateDBFiles(path); err != nil {
+	if err := hostfile.PrivateDBFiles(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	wdb, err := sql.Open(sqliteDriver, dsn("immediate"))
@@ -1133,7 +1136,7 @@ type Run struct {
 	Actor           string
 	WorkflowID      int64
 	Title           string      // display_title: run-name, else the commit's subject for a push, else the workflow's name; "" for runs made before it was kept
-	HeadCommit      *headCommit // nil: unknown
+	HeadCommit      *git.Commit // nil: unknown
 	Status          string
 	Conclusion      string
 	CreatedAt       time.Time
@@ -1201,21 +1204,6 @@ const runCols = `r.id, r.uuid, r.repo_id, r.run_index, r.run_attempt, r.parent_r
 
 	FROM runs r JOIN users u ON u.id = r.actor_id`
 
-// headCommit is the commit a run is for, as GitHub's simple-commit has it.
-type headCommit struct {
-	ID        string       `json:"id"`
-	TreeID    string       `json:"tree_id"`
-	Message   string       `json:"message"`
-	Timestamp time.Time    `json:"timestamp"`
-	Author    commitPerson `json:"author"`
-	Committer commitPerson `json:"committer"`
-}
-
-type commitPerson struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-}
-
 func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	r := &Run{}
 	var parent sql.NullInt64
@@ -1234,7 +1222,7 @@ func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 		return nil, err
 	}
 	if commit.Valid {
-		r.HeadCommit = &headCommit{}
+		r.HeadCommit = &git.Commit{}
 		if err := decodeColumn("runs.head_commit", commit.String, r.HeadCommit); err != nil {
 			return nil, err
 		}
@@ -1329,7 +1317,7 @@ func (f runFilter) where(repoID int64) (string, []any) {
 	}
 	if f.WorkflowFile != "" {
 		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
-			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile)
+			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile)
 	}
 	if f.WorkflowID != 0 {
 		add("workflow", "r.workflow_id = ?", f.WorkflowID)
@@ -1386,7 +1374,7 @@ func (s *Store) pickDriver(ctx context.Context, repoID int64, f runFilter) (stri
 	}
 	if f.WorkflowFile != "" {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
-			[]any{repoID, f.WorkflowFile, workflowDir + f.WorkflowFile}})
+			[]any{repoID, f.WorkflowFile, git.WorkflowDir + f.WorkflowFile}})
 	}
 	if f.WorkflowID != 0 {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
@@ -1495,7 +1483,7 @@ func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f runFilter, of
 	wfID := f.WorkflowID
 	if f.WorkflowFile != "" {
 		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
-			repoID, f.WorkflowFile, workflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return []*Run{}, 0, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 )
 
 func TestErrorVocabulary(t *testing.T) {
@@ -63,8 +64,8 @@ func TestCodeFromStatusRoundTrip(t *testing.T) {
 // failure, never "no such commit".
 func TestGitMissingIsNotNotFound(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	g := gitRepo{dir: t.TempDir()}
-	_, err := g.resolve(context.Background(), "HEAD")
+	g := git.Repo{Dir: t.TempDir()}
+	_, err := g.Resolve(context.Background(), "HEAD")
 	if err == nil || errors.Is(err, apperr.ErrNotFound) || errorCode(err) != apperr.Internal {
 		t.Errorf("resolve with no git = %v (code %d), want an internal error", err, errorCode(err))
 	}

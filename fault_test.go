@@ -101,8 +101,8 @@ func mountTmpfs(t *testing.T, size int) string {
 func TestFaultDiskFull(t *testing.T) {
 	mnt := mountTmpfs(t, 6<<20)
 	db := filepath.Join(mnt, "ci.db")
-	git, sha := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
-	for _, args := range [][]string{{"user", "create", "alice"}, {"repo", "create", "alice/pub", "--git", git}} {
+	gitFn, sha := newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow})
+	for _, args := range [][]string{{"user", "create", "alice"}, {"repo", "create", "alice/pub", "--git", gitFn}} {
 		if code, out, errOut := cliRun(t, db, "", args...); code != 0 {
 			t.Fatalf("%v: %s %s", args, out, errOut)
 		}

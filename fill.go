@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 
 	"github.com/google/uuid"
@@ -58,7 +60,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 		return err
 	}
 	if *n < 0 || *every <= 0 || *logsFor < 0 || *logBytes < 0 {
-		return usagef("dev fill: --runs, --logs-for and --log-bytes must not be negative, --every must be positive")
+		return apperr.Usagef("dev fill: --runs, --logs-for and --log-bytes must not be negative, --every must be positive")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -119,7 +121,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 			defer insChunk.Close()
 			wfIDs := map[string]int64{}
 			for _, wf := range fillWorkflows {
-				row, err := st.upsertWorkflow(tx, repo.ID, workflowDir+wf.file, wf.name, true, st.nowMS())
+				row, err := st.upsertWorkflow(tx, repo.ID, git.WorkflowDir+wf.file, wf.name, true, st.nowMS())
 				if err != nil {
 					return err
 				}
@@ -163,7 +165,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				}
 				idx++
 				dur := int64(30_000 + rng.IntN(600_000))
-				res, err := insRun.Exec(uuid.NewString(), repo.ID, idx, attempt, parent, workflowDir+wf.file, wf.name, []byte(wf.content),
+				res, err := insRun.Exec(uuid.NewString(), repo.ID, idx, attempt, parent, git.WorkflowDir+wf.file, wf.name, []byte(wf.content),
 					fmt.Sprintf("%040x", rng.Uint64()), ref, event, actorIDs[rng.IntN(len(actorIDs))], conclusion,
 					created, created+2000, created+dur, created+dur, pruned, wfIDs[wf.file], wf.name)
 				if err != nil {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -93,7 +94,7 @@ type runJSON struct {
 	RerunURL            string      `json:"rerun_url"`
 	PreviousAttemptURL  *string     `json:"previous_attempt_url"`
 	WorkflowURL         string      `json:"workflow_url"`
-	HeadCommit          *headCommit `json:"head_commit"`
+	HeadCommit          *git.Commit `json:"head_commit"`
 	Repository          *ghRepo     `json:"repository"`
 	HeadRepository      *ghRepo     `json:"head_repository"`
 
@@ -267,7 +268,7 @@ func (c *headCache) get(ctx context.Context, repo *Repo) string {
 	if ok && time.Since(e.at) < headTTL {
 		return e.branch
 	}
-	branch := gitRepo{dir: repo.GitDir}.defaultBranch(ctx)
+	branch := git.Repo{Dir: repo.GitDir}.DefaultBranch(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) >= 4096 {
@@ -596,7 +597,7 @@ func (s *server) handleWorkflowList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	perPage = min(perPage, 100)
-	files, err := defaultBranchWorkflows(r.Context(), gitRepo{dir: repo.GitDir})
+	files, err := defaultBranchWorkflows(r.Context(), git.Repo{Dir: repo.GitDir})
 	if err != nil {
 		return err
 	}

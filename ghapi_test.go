@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 )
 
@@ -170,7 +171,7 @@ func TestGoldenGitHubRunAndJob(t *testing.T) {
 	ts := newTestServer(t)
 	var pushed runsJSON
 	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
-		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, zeroSHA, ts.sha)}, 201, &pushed)
+		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, git.ZeroSHA, ts.sha)}, 201, &pushed)
 	ts.clock.Add(3 * time.Second)
 	j := ts.heartbeat()
 	ts.clock.Add(2 * time.Second)
@@ -687,7 +688,7 @@ func TestGitHubWorkflows(t *testing.T) {
 	// A push starts neither, and says so.
 	var pushed runsJSON
 	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
-		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, zeroSHA, sha)}, 201, &pushed)
+		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, git.ZeroSHA, sha)}, 201, &pushed)
 	if len(pushed.WorkflowRuns) != 0 || !slices.Equal(pushed.DisabledWorkflows, []string{".shithub/workflows/ci.yml", ".shithub/workflows/lint.yml"}) {
 		t.Errorf("push to disabled workflows = %+v", pushed)
 	}

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 )
 
 // gitHTTPPushEnv is set in the environment of a push through the server, so
@@ -241,13 +242,13 @@ func gitIsSHA(s string) bool {
 // triggerPushed starts the runs of the ref updates of a push that took
 // effect: branches and tags now at the pushed commit.
 func (s *server) triggerPushed(ctx context.Context, repo *Repo, user *User, cmds []gitPushCommand) {
-	g := gitRepo{dir: repo.GitDir}
+	g := git.Repo{Dir: repo.GitDir}
 	started := false
 	for _, c := range cmds {
 		if c.New == gitZeroSHA || !strings.HasPrefix(c.Ref, "refs/heads/") && !strings.HasPrefix(c.Ref, "refs/tags/") {
 			continue
 		}
-		out, err := runGit(ctx, "git", nil, "--git-dir", g.dir, "rev-parse", "--verify", "-q", c.Ref)
+		out, err := git.Run(ctx, "git", nil, "--git-dir", g.Dir, "rev-parse", "--verify", "-q", c.Ref)
 		if err != nil || strings.TrimSpace(string(out)) != c.New {
 			continue // refused, or moved on since
 		}

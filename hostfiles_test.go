@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/jobsvc"
 )
 
 // The attack of issue 17 (L2): with a copy of the database alone (a
@@ -60,7 +62,7 @@ func TestDBCopyCannotForgeLinksOrTokens(t *testing.T) {
 			t.Errorf("a log link signed with meta's %q: status %d, want 403", key, res.code)
 		}
 		tokenKey, _ := runtimeKeys(key)
-		tok := artifactRuntimeToken(tokenKey, artifactJob{RunID: job.RunID, RepoID: job.RepoID, JobID: job.JobID}, ts.clock.Now(), time.Hour)
+		tok := jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: job.RunID, RepoID: job.RepoID, JobID: job.JobID}, ts.clock.Now(), time.Hour)
 		if code, _ := artifactTwirp(t, hs.URL, cacheSvc, "GetCacheEntryDownloadURL", tok, map[string]any{"key": "k", "version": "v"}); code != 401 {
 			t.Errorf("a runtime token made with meta's %q: status %d, want 401", key, code)
 		}

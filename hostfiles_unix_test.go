@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"shithub-actions/internal/hostfile"
+	"shithub-actions/internal/jobsvc"
 )
 
 // The database, its -wal and -shm, backups and the data directory are the
@@ -70,20 +73,20 @@ func TestPrivateFileModes(t *testing.T) {
 	// The data directory, and the cache in it.
 	data := filepath.Join(dir, "ci.db.d")
 	os.Mkdir(data, 0o755)
-	if err := mkdirPrivate(data); err != nil {
+	if err := hostfile.MkdirPrivate(data); err != nil {
 		t.Fatal(err)
 	}
 	wantMode(data, 0o700)
 	cache := filepath.Join(data, "cache")
-	svc, err := cacheNewService(cacheConfig{Dir: cache, Key: make([]byte, 32), Auth: func(context.Context, string) (cacheScope, error) { return cacheScope{}, nil }})
+	svc, err := jobsvc.NewCacheService(jobsvc.CacheConfig{Dir: cache, Key: make([]byte, 32), Auth: func(context.Context, string) (jobsvc.CacheScope, error) { return jobsvc.CacheScope{}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.reserve(cacheScope{RepoID: 1, Ref: "refs/heads/main"}, "k", "v", 0); err != nil {
+	if _, err := svc.Reserve(jobsvc.CacheScope{RepoID: 1, Ref: "refs/heads/main"}, "k", "v", 0); err != nil {
 		t.Fatal(err)
 	}
 	wantMode(cache, 0o700)
 	wantMode(filepath.Join(cache, "entries"), 0o700)
 	wantMode(filepath.Join(cache, "index.json"), 0o600)
-	wantMode(svc.partFile(1), 0o600)
+	wantMode(svc.PartFile(1), 0o600)
 }

@@ -18,6 +18,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/expr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/logtext"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
@@ -40,7 +41,7 @@ type runSpec struct {
 	Attempt     int64
 	PushID      int64
 	Title       string      // display_title: the commit's subject for a push, else the workflow's name
-	HeadCommit  *headCommit // nil: unknown
+	HeadCommit  *git.Commit // nil: unknown
 }
 
 // bumpRepo marks a change to a repository's runs for the feed's validators.
@@ -381,7 +382,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title,
 		}
 		if commit.Valid {
-			sp.HeadCommit = &headCommit{}
+			sp.HeadCommit = &git.Commit{}
 			if err := decodeColumn("runs.head_commit", commit.String, sp.HeadCommit); err != nil {
 				return err
 			}

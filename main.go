@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
+	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/workflow"
 )
 
@@ -76,14 +78,6 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// usageError is bad input on the command line: one line on stderr and
-// exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
-
 // exitCode reports err on stderr as one line. Bad input (usage, unknown or
 // duplicate names) exits 2; a failure of the program itself exits 1.
 func exitCode(err error, stderr io.Writer) int {
@@ -95,7 +89,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	fmt.Fprintln(stderr, "shithub-actions:", msg)
-	var ue usageError
+	var ue apperr.UsageError
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
@@ -118,11 +112,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprint(stdout, usage)
 			return nil
 		}
-		return usagef("%v", err)
+		return apperr.Usagef("%v", err)
 	}
 	args = global.Args()
 	if len(args) == 0 {
-		return usagef("no command given; run shithub-actions --help")
+		return apperr.Usagef("no command given; run shithub-actions --help")
 	}
 	c := &cli{db: *dbPath, keyFile: *keyFile, stdin: stdin, stdout: stdout, stderr: stderr}
 	cmd, rest := args[0], args[1:]
@@ -175,7 +169,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usagef("unknown command %q; run shithub-actions --help", strings.TrimSpace(cmd+" "+sub))
+	return apperr.Usagef("unknown command %q; run shithub-actions --help", strings.TrimSpace(cmd+" "+sub))
 }
 
 func defaultDB() string {
@@ -201,7 +195,7 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, names ...string) ([]string,
 		return nil, err
 	}
 	if len(pos) != len(names) {
-		return nil, usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
+		return nil, apperr.Usagef("usage: shithub-actions %s %s", fs.Name(), strings.Join(names, " "))
 	}
 	return pos, nil
 }
@@ -215,7 +209,7 @@ func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, apperr.Usagef("%s: %v", fs.Name(), err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -244,7 +238,7 @@ var reservedNames = []string{"api", "login", "logout", "static", "assets", "help
 
 func checkUserName(name string) error {
 	if !userNameRE.MatchString(name) || slices.Contains(reservedNames, strings.ToLower(name)) {
-		return usagef("bad user name %q: use letters, digits and single dashes, at most 39 characters", name)
+		return apperr.Usagef("bad user name %q: use letters, digits and single dashes, at most 39 characters", name)
 	}
 	return nil
 }
@@ -253,7 +247,7 @@ func checkUserName(name string) error {
 func splitRepo(s string) (string, string, error) {
 	owner, name, ok := strings.Cut(s, "/")
 	if !ok || checkUserName(owner) != nil || !repoNameRE.MatchString(name) || name == "." || name == ".." || strings.HasSuffix(name, ".atom") {
-		return "", "", usagef("bad repository name %q: want OWNER/NAME", s)
+		return "", "", apperr.Usagef("bad repository name %q: want OWNER/NAME", s)
 	}
 	return owner, name, nil
 }
@@ -283,7 +277,7 @@ func (c *cli) userCreate(ctx context.Context, args []string) error {
 func findUser(ctx context.Context, st *Store, name string) (*User, error) {
 	u, err := st.userByName(ctx, name)
 	if errors.Is(err, apperr.ErrNotFound) {
-		return nil, usagef("unknown user %q", name)
+		return nil, apperr.Usagef("unknown user %q", name)
 	}
 	return u, err
 }
@@ -295,7 +289,7 @@ func findRepo(ctx context.Context, st *Store, full string) (*Repo, error) {
 	}
 	r, err := st.repoByName(ctx, owner, name)
 	if errors.Is(err, apperr.ErrNotFound) {
-		return nil, usagef("unknown repository %q", full)
+		return nil, apperr.Usagef("unknown repository %q", full)
 	}
 	return r, err
 }
@@ -314,14 +308,14 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	if *gitPath == "" {
-		return usagef("repo create: --git PATH is required")
+		return apperr.Usagef("repo create: --git PATH is required")
 	}
 	if !refRE.MatchString("refs/heads/" + *defaultBranch) {
-		return usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
+		return apperr.Usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
 	}
-	g, err := openGitRepo(ctx, *gitPath)
+	g, err := git.Open(ctx, *gitPath)
 	if err != nil {
-		return usagef("%v", err)
+		return apperr.Usagef("%v", err)
 	}
 	st, err := c.open()
 	if err != nil {
@@ -332,13 +326,13 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := st.createRepoOn(ctx, u, name, g.dir, *private, *defaultBranch)
+	r, err := st.createRepoOn(ctx, u, name, g.Dir, *private, *defaultBranch)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "created repository %s (id %d) on %s\n", r.FullName(), r.ID, g.dir)
+	fmt.Fprintf(c.stdout, "created repository %s (id %d) on %s\n", r.FullName(), r.ID, g.Dir)
 	fmt.Fprintln(c.stdout, "install the post-receive hook, so that pushes start runs:")
-	fmt.Fprintln(c.stdout, hookInstallLine(c.db, r.FullName(), g.dir))
+	fmt.Fprintln(c.stdout, hookInstallLine(c.db, r.FullName(), g.Dir))
 	return nil
 }
 
@@ -372,7 +366,7 @@ func (c *cli) repoGrant(ctx context.Context, args []string) error {
 	}
 	p, ok := parsePerm(pos[2])
 	if !ok {
-		return usagef("bad permission %q: want read, write or admin", pos[2])
+		return apperr.Usagef("bad permission %q: want read, write or admin", pos[2])
 	}
 	if _, _, err := splitRepo(pos[0]); err != nil {
 		return err
@@ -410,17 +404,17 @@ func (c *cli) tokenCreate(ctx context.Context, args []string) error {
 	for _, sc := range strings.Split(*scopes, ",") {
 		sc = strings.TrimSpace(sc)
 		if !slices.Contains(validScopes, sc) {
-			return usagef("bad scope %q: want repo:read or repo:write", sc)
+			return apperr.Usagef("bad scope %q: want repo:read or repo:write", sc)
 		}
 		if !slices.Contains(list, sc) {
 			list = append(list, sc)
 		}
 	}
 	if *expires < 0 {
-		return usagef("--expires must be positive")
+		return apperr.Usagef("--expires must be positive")
 	}
 	if len(*name) > 100 {
-		return usagef("--name is at most 100 characters")
+		return apperr.Usagef("--name is at most 100 characters")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -493,7 +487,7 @@ func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id <= 0 {
-		return usagef("bad token id %q: want the number token list shows", pos[0])
+		return apperr.Usagef("bad token id %q: want the number token list shows", pos[0])
 	}
 	st, err := c.open()
 	if err != nil {
@@ -501,7 +495,7 @@ func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	if err := st.revokeToken(ctx, id); errors.Is(err, apperr.ErrNotFound) {
-		return usagef("unknown token %d", id)
+		return apperr.Usagef("unknown token %d", id)
 	} else if err != nil {
 		return err
 	}
@@ -520,7 +514,7 @@ func parseLabels(s string) ([]string, error) {
 	for _, l := range strings.Split(s, ",") {
 		l = strings.TrimSpace(l)
 		if !labelRE.MatchString(l) {
-			return nil, usagef("bad label %q: use letters, digits, dots, dashes and underscores", l)
+			return nil, apperr.Usagef("bad label %q: use letters, digits, dots, dashes and underscores", l)
 		}
 		if !slices.Contains(labels, l) {
 			labels = append(labels, l)
@@ -537,7 +531,7 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 		return err
 	}
 	if !labelRE.MatchString(pos[0]) || pos[0] == localRunnerName {
-		return usagef("bad runner name %q", pos[0])
+		return apperr.Usagef("bad runner name %q", pos[0])
 	}
 	labels, err := parseLabels(*labelFlag)
 	if err != nil {
@@ -600,7 +594,7 @@ func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
 	defer st.Close()
 	failed, err := st.revokeRunner(ctx, pos[0])
 	if errors.Is(err, apperr.ErrNotFound) {
-		return usagef("unknown runner %q (runner list shows them)", pos[0])
+		return apperr.Usagef("unknown runner %q (runner list shows them)", pos[0])
 	}
 	if err != nil {
 		return err
@@ -648,7 +642,7 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 			continue
 		}
 		if len(f) != 3 {
-			errs = append(errs, usagef("bad post-receive line %q: want OLD NEW REF", sc.Text()))
+			errs = append(errs, apperr.Usagef("bad post-receive line %q: want OLD NEW REF", sc.Text()))
 			continue
 		}
 		if !strings.HasPrefix(f[2], "refs/heads/") && !strings.HasPrefix(f[2], "refs/tags/") {
@@ -712,15 +706,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	rcfg := runtimeConfig{DataDir: cfg.DataDir}
 	if rcfg.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
-		return usagef("serve: --max-artifact-size: %v", err)
+		return apperr.Usagef("serve: --max-artifact-size: %v", err)
 	}
 	if rcfg.CacheSize, err = parseByteSize(*cacheSize); err != nil {
-		return usagef("serve: --cache-size: %v", err)
+		return apperr.Usagef("serve: --cache-size: %v", err)
 	}
 	if *jobURL != "" {
 		u, err := url.Parse(*jobURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-			return usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
+			return apperr.Usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
 		}
 		rcfg.PublicURL = strings.TrimRight(*jobURL, "/")
 		cfg.JobURL = rcfg.PublicURL
@@ -730,27 +724,27 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		cfg.DataDir = rcfg.DataDir
 	}
 	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
-		return usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
+		return apperr.Usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
 	}
 	if msg := check(); msg != "" {
-		return usagef("serve: %s", msg)
+		return apperr.Usagef("serve: %s", msg)
 	}
 	if *runners < 0 {
-		return usagef("serve: --runners must not be negative")
+		return apperr.Usagef("serve: --runners must not be negative")
 	}
 	var keep retention
 	if keep.Logs, err = parseAge(*keepLogs); err != nil {
-		return usagef("serve: --keep-logs: %v", err)
+		return apperr.Usagef("serve: --keep-logs: %v", err)
 	}
 	if keep.Runs, err = parseAge(*keepRuns); err != nil {
-		return usagef("serve: --keep-runs: %v", err)
+		return apperr.Usagef("serve: --keep-runs: %v", err)
 	}
 	if *queueTimeout <= 0 {
-		return usagef("serve: --queue-timeout must be positive")
+		return apperr.Usagef("serve: --queue-timeout must be positive")
 	}
 	mtoken, err := secretOption("metrics-token", *metricsToken, *metricsTokenFile, "SHITHUB_METRICS_TOKEN", os.Getenv, c.stderr)
 	if err != nil {
-		return usagef("serve: %v", err)
+		return apperr.Usagef("serve: %v", err)
 	}
 	st, err := c.open()
 	if err != nil {
@@ -759,7 +753,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	// The data directory (caches, fetched actions) is the server user's
 	// alone, as the database is.
-	if err := mkdirPrivate(cfg.DataDir); err != nil {
+	if err := hostfile.MkdirPrivate(cfg.DataDir); err != nil {
 		return fmt.Errorf("the data directory: %w", err)
 	}
 	// The key that seals secrets: made now if there is none, and a key file
@@ -788,7 +782,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
 	})
 	if err != nil {
-		return usagef("serve: %v", err)
+		return apperr.Usagef("serve: %v", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -816,7 +810,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
-		return usagef("serve: %v", err)
+		return apperr.Usagef("serve: %v", err)
 	}
 	cfg.Actions.local = st.actionRepo
 
@@ -1059,29 +1053,29 @@ func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
-		return o, usagef("runner: %s", err.Error())
+		return o, apperr.Usagef("runner: %s", err.Error())
 	}
 	if fs.NArg() > 0 {
-		return o, usagef("runner: unexpected argument %q", fs.Arg(0))
+		return o, apperr.Usagef("runner: unexpected argument %q", fs.Arg(0))
 	}
 	tok, err := secretOption("token", o.token, *tokenFile, "SHITHUB_RUNNER_TOKEN", getenv, stderr)
 	if err != nil {
-		return o, usagef("runner: %s", err.Error())
+		return o, apperr.Usagef("runner: %s", err.Error())
 	}
 	o.token = tok
 	switch {
 	case o.server == "":
-		return o, usagef("runner: --server is required")
+		return o, apperr.Usagef("runner: --server is required")
 	case o.token == "":
-		return o, usagef("runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required")
+		return o, apperr.Usagef("runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required")
 	case o.cfg.Workers < 1:
-		return o, usagef("runner: --capacity must be at least 1")
+		return o, apperr.Usagef("runner: --capacity must be at least 1")
 	}
 	if msg := check(); msg != "" {
-		return o, usagef("runner: %s", msg)
+		return o, apperr.Usagef("runner: %s", msg)
 	}
 	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return o, usagef("runner: --server must be an http or https URL, not %q", o.server)
+		return o, apperr.Usagef("runner: --server must be an http or https URL, not %q", o.server)
 	}
 	for l := range strings.SplitSeq(labels, ",") {
 		if l = strings.TrimSpace(l); l != "" {
@@ -1173,7 +1167,7 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := mkdirPrivate(o.cfg.DataDir); err != nil {
+	if err := hostfile.MkdirPrivate(o.cfg.DataDir); err != nil {
 		return fmt.Errorf("the data directory: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -1224,7 +1218,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 		if verb == "list" {
 			name = ""
 		}
-		return usagef("usage: shithub-actions %s %s OWNER/REPO%s (or --owner USER%s)", kind, verb, name, name)
+		return apperr.Usagef("usage: shithub-actions %s %s OWNER/REPO%s (or --owner USER%s)", kind, verb, name, name)
 	}
 	var name string
 	if verb != "list" {
@@ -1234,7 +1228,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			check = checkVariableName
 		}
 		if name, err = check(name); err != nil {
-			return usagef("%v", err)
+			return apperr.Usagef("%v", err)
 		}
 	}
 	var value []byte
@@ -1245,14 +1239,14 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			return fmt.Errorf("reading the value from standard input: %w", err)
 		}
 		if len(value) > secretValueMax {
-			return usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
+			return apperr.Usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
 		}
 		check := secretCheckValue
 		if kind == "var" {
 			check = func(v []byte) error { return checkVariableValue(string(v)) }
 		}
 		if err := check(value); err != nil {
-			return usagef("%v", err)
+			return apperr.Usagef("%v", err)
 		}
 	}
 	st, err := c.open()
@@ -1300,7 +1294,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			err = st.deleteVariable(ctx, sc, name)
 		}
 		if errors.Is(err, apperr.ErrNotFound) {
-			return usagef("%s has no %s %s", where, what, name)
+			return apperr.Usagef("%s has no %s %s", where, what, name)
 		}
 		if err != nil {
 			return err
@@ -1347,7 +1341,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	var refs []string
 	for { // flags before, between or after the references
 		if err := fs.Parse(args); err != nil {
-			return usagef("actions fetch: %v", err)
+			return apperr.Usagef("actions fetch: %v", err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -1356,16 +1350,16 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 		args = fs.Args()[1:]
 	}
 	if len(refs) == 0 {
-		return usagef("actions fetch: name at least one OWNER/REPO@REF")
+		return apperr.Usagef("actions fetch: name at least one OWNER/REPO@REF")
 	}
 	var parsed []workflow.ActionRef
 	for _, s := range refs {
 		r, err := workflow.ParseActionRef(s)
 		if err != nil {
-			return usagef("actions fetch: %v", err)
+			return apperr.Usagef("actions fetch: %v", err)
 		}
 		if r.Kind != workflow.ActionRepo {
-			return usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
+			return apperr.Usagef("actions fetch: %s is not OWNER/REPO[/PATH]@REF", s)
 		}
 		parsed = append(parsed, r)
 	}
@@ -1374,7 +1368,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	}
 	as, err := newActionStore(filepath.Join(*dataDir, "actions"), *source)
 	if err != nil {
-		return usagef("actions fetch: %v", err)
+		return apperr.Usagef("actions fetch: %v", err)
 	}
 	if _, err := os.Stat(c.db); err == nil {
 		st, err := c.open()
@@ -1417,7 +1411,7 @@ func (e workflowCheckFailed) Error() string {
 // has one; 2 for bad usage, such as a file that cannot be read.
 func workflowCheck(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usagef("workflow check: name at least one workflow file")
+		return apperr.Usagef("workflow check: name at least one workflow file")
 	}
 	type file struct {
 		name string
@@ -1426,11 +1420,11 @@ func workflowCheck(args []string, stdout io.Writer) error {
 	var files []file
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && a != "-" {
-			return usagef("workflow check: unknown flag %s", a)
+			return apperr.Usagef("workflow check: unknown flag %s", a)
 		}
 		data, err := os.ReadFile(a)
 		if err != nil {
-			return usagef("workflow check: %v", err)
+			return apperr.Usagef("workflow check: %v", err)
 		}
 		files = append(files, file{a, data})
 	}

@@ -17,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 )
 
 // TestMain lets the test binary stand in for the shithub-actions binary
@@ -182,7 +185,7 @@ func TestGitPushHook(t *testing.T) {
 		t.Fatalf("runs after push = %d (%+v), want one of main at %s", total, runs, sha)
 	}
 	// The same push delivered again by hand (several lines at once).
-	code, _, stderr = cliRun(t, db, zeroSHA+" "+sha+" refs/heads/main\n"+zeroSHA+" "+sha+" refs/heads/dev\n", "hook", "post-receive", "--repo", "alice/hello")
+	code, _, stderr = cliRun(t, db, git.ZeroSHA+" "+sha+" refs/heads/main\n"+git.ZeroSHA+" "+sha+" refs/heads/dev\n", "hook", "post-receive", "--repo", "alice/hello")
 	if code != 0 {
 		t.Fatalf("hook again: exit %d %s", code, stderr)
 	}
@@ -259,12 +262,12 @@ func TestParseRunnerArgs(t *testing.T) {
 		{"--server", "http://x", "--token", "t", "--no-such-flag"},
 	} {
 		_, err := parseRunnerArgs(args, env(nil), io.Discard)
-		var ue usageError
+		var ue apperr.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("parseRunnerArgs(%q) = %v, want a usageError", args, err)
 		}
 	}
-	if err := cmdRunner(context.Background(), []string{"--token", "t"}, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
+	if err := cmdRunner(context.Background(), []string{"--token", "t"}, io.Discard, io.Discard); !errors.As(err, new(apperr.UsageError)) {
 		t.Errorf("cmdRunner without --server = %v, want a usageError", err)
 	}
 	if err := cmdRunner(context.Background(), []string{"-h"}, io.Discard, io.Discard); err != nil {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"shithub-actions/internal/apperr"
 )
 
 // prune is `shithub-actions prune`: retention on demand, in the same short
@@ -24,16 +26,16 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	var keep retention
 	var err error
 	if keep.Logs, err = parseAge(*logsAge); err != nil {
-		return usagef("prune: --logs-older-than: %v", err)
+		return apperr.Usagef("prune: --logs-older-than: %v", err)
 	}
 	if keep.Runs, err = parseAge(*runsAge); err != nil {
-		return usagef("prune: --runs-older-than: %v", err)
+		return apperr.Usagef("prune: --runs-older-than: %v", err)
 	}
 	if keep.Logs == 0 && keep.Runs == 0 && !*vacuum {
-		return usagef("prune: give --logs-older-than, --runs-older-than or --vacuum")
+		return apperr.Usagef("prune: give --logs-older-than, --runs-older-than or --vacuum")
 	}
 	if *dry && *vacuum {
-		return usagef("prune: --dry-run and --vacuum do not go together")
+		return apperr.Usagef("prune: --dry-run and --vacuum do not go together")
 	}
 	st, err := c.open()
 	if err != nil {
@@ -114,7 +116,7 @@ func (c *cli) check(ctx context.Context, args []string) error {
 		return err
 	}
 	if _, err := os.Stat(c.db); err != nil {
-		return usagef("check: %v", err)
+		return apperr.Usagef("check: %v", err)
 	}
 	st, err := c.open()
 	if err != nil {

@@ -260,7 +260,7 @@ func (c *cli) repoAccess(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) != 1 && len(pos) != 2 {
-		return usagef("usage: shithub-actions repo access OWNER/NAME [none|user]")
+		return apperr.Usagef("usage: shithub-actions repo access OWNER/NAME [none|user]")
 	}
 	if _, _, err := splitRepo(pos[0]); err != nil {
 		return err
@@ -268,7 +268,7 @@ func (c *cli) repoAccess(ctx context.Context, args []string) error {
 	level := ""
 	if len(pos) == 2 {
 		if level, err = parseAccessLevel(pos[1]); err != nil {
-			return usagef("repo access: %v", err)
+			return apperr.Usagef("repo access: %v", err)
 		}
 	}
 	st, err := c.open()

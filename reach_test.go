@@ -279,13 +279,13 @@ func TestActionsAccessAPI(t *testing.T) {
 func TestCLIRepoAccess(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "x.db")
-	git, _ := newGitRepo(t, map[string]string{"README": "x\n"})
+	gitFn, _ := newGitRepo(t, map[string]string{"README": "x\n"})
 	cli := func(args ...string) (string, error) {
 		var out, errb strings.Builder
 		err := run(context.Background(), append([]string{"--db", db}, args...), strings.NewReader(""), &out, &errb)
 		return out.String(), err
 	}
-	for _, args := range [][]string{{"user", "create", "alice"}, {"repo", "create", "alice/priv", "--git", git, "--private"}} {
+	for _, args := range [][]string{{"user", "create", "alice"}, {"repo", "create", "alice/priv", "--git", gitFn, "--private"}} {
 		if _, err := cli(args...); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/workflow"
 )
 
@@ -96,8 +97,8 @@ func (sc *scheduler) tick(ctx context.Context) (int, error) {
 // schedules returns the parsed workflows with a schedule at the tip of the
 // repository's default branch, and that commit.
 func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry, string, error) {
-	g := gitRepo{dir: repo.GitDir}
-	sha, err := g.resolve(ctx, "refs/heads/"+repo.DefaultBranch)
+	g := git.Repo{Dir: repo.GitDir}
+	sha, err := g.Resolve(ctx, "refs/heads/"+repo.DefaultBranch)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, "", nil // no such branch yet
 	}
@@ -107,13 +108,13 @@ func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry
 	if c, ok := sc.cache[repo.ID]; ok && c.sha == sha {
 		return c.entries, sha, nil
 	}
-	files, err := g.workflowFiles(ctx, sha)
+	files, err := g.WorkflowFiles(ctx, sha)
 	if err != nil {
 		return nil, "", err
 	}
 	var entries []scheduleEntry
 	for _, f := range files {
-		content, err := g.readFile(ctx, sha, f)
+		content, err := g.ReadFile(ctx, sha, f)
 		if err != nil {
 			return nil, "", err
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/jobsvc"
 )
 
 // server serves the API, the feed and the pages.
@@ -176,11 +177,11 @@ func (s *server) routes() {
 	// ACTIONS_RESULTS_URL. Prefixes, ahead of the mux: their paths would
 	// clash with /{owner}/{repo}/... there.
 	s.prefixes = []prefixRoute{
-		{artifactTwirpPrefix, s.handleRuntime},
-		{cacheTwirpPrefix, s.handleRuntime},
-		{artifactBlobPrefix, s.handleRuntime},
-		{cacheBlobPrefix, s.handleRuntime},
-		{cacheV1Prefix, s.handleRuntime},
+		{jobsvc.ArtifactTwirpPrefix, s.handleRuntime},
+		{jobsvc.CacheTwirpPrefix, s.handleRuntime},
+		{jobsvc.ArtifactBlobPrefix, s.handleRuntime},
+		{jobsvc.CacheBlobPrefix, s.handleRuntime},
+		{jobsvc.CacheV1Prefix, s.handleRuntime},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 )
 
@@ -277,8 +278,8 @@ func (r *remoteSource) gitEnv(checkoutToken string) []string {
 
 // gitFailure marks a git failure that retrying cannot fix as permanent.
 func (r *remoteSource) gitFailure(err error) error {
-	var ge *gitError
-	if errors.As(err, &ge) && !gitTransient(ge.stderr) {
+	var ge *git.Error
+	if errors.As(err, &ge) && !gitTransient(ge.Stderr) {
 		return markPermanent(err)
 	}
 	return err
@@ -384,8 +385,8 @@ func (l *localSource) checkout(ctx context.Context, job *protocol.Job, dir strin
 	}
 	server := jobServerURL(job, "")
 	return gitCheckout(ctx, job, dir, spec, resolve, func(err error) error {
-		var ge *gitError
-		if errors.As(err, &ge) && ge.exited() {
+		var ge *git.Error
+		if errors.As(err, &ge) && ge.Exited() {
 			return markPermanent(err) // the repository is right here: no retry helps
 		}
 		return err

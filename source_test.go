@@ -163,13 +163,13 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 			http.NotFound(w, r)
 			return
 		}
-		git, err := exec.LookPath("git")
+		gitFn, err := exec.LookPath("git")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		h := &cgi.Handler{
-			Path: git,
+			Path: gitFn,
 			Args: []string{"http-backend"},
 			Root: "/api/v1/jobs/" + r.PathValue("id") + "/git",
 			Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Join(repo, ".git"), "GIT_HTTP_EXPORT_ALL=1"},
@@ -340,7 +340,7 @@ func runnerGitRepo(t *testing.T) (dir, first string) {
 		t.Skip("no git")
 	}
 	dir = t.TempDir()
-	git := func(args ...string) string {
+	gitFn := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
 		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
@@ -351,14 +351,14 @@ func runnerGitRepo(t *testing.T) (dir, first string) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	git("init", "-q", "-b", "main")
-	git("config", "uploadpack.allowAnySHA1InWant", "true")
+	gitFn("init", "-q", "-b", "main")
+	gitFn("config", "uploadpack.allowAnySHA1InWant", "true")
 	os.WriteFile(filepath.Join(dir, "README"), []byte("first\n"), 0o644)
-	git("add", "README")
-	git("commit", "-q", "-m", "first")
-	first = git("rev-parse", "HEAD")
+	gitFn("add", "README")
+	gitFn("commit", "-q", "-m", "first")
+	first = gitFn("rev-parse", "HEAD")
 	os.WriteFile(filepath.Join(dir, "README"), []byte("second\n"), 0o644)
-	git("commit", "-q", "-am", "second")
+	gitFn("commit", "-q", "-am", "second")
 	return dir, first
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/workflow"
 )
 
@@ -36,22 +37,22 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 	switch {
 	case !refRE.MatchString(ref):
 		return nil, apperr.Invalidf("ref must be a full branch or tag ref, like refs/heads/main")
-	case !shaRE.MatchString(after):
+	case !git.SHARE.MatchString(after):
 		return nil, apperr.Invalidf("after must be a 40-character commit sha")
-	case before != "" && !shaRE.MatchString(before):
+	case before != "" && !git.SHARE.MatchString(before):
 		return nil, apperr.Invalidf("before must be a 40-character commit sha")
 	}
-	if after == zeroSHA { // a deleted ref runs nothing
+	if after == git.ZeroSHA { // a deleted ref runs nothing
 		return &pushResult{Runs: []*Run{}, Created: true}, nil
 	}
-	g := gitRepo{dir: repo.GitDir}
-	commit, err := g.commit(ctx, after)
+	g := git.Repo{Dir: repo.GitDir}
+	commit, err := g.Commit(ctx, after)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.Invalidf("commit %s is not in the repository", after)
 	} else if err != nil {
 		return nil, err
 	}
-	files, err := g.workflowFiles(ctx, after)
+	files, err := g.WorkflowFiles(ctx, after)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 	diffed := false
 	var specs []runSpec
 	for _, f := range files {
-		content, err := g.readFile(ctx, after, f)
+		content, err := g.ReadFile(ctx, after, f)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +79,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 				continue
 			}
 			if !diffed {
-				if changed, err = g.changedFiles(ctx, before, after); err != nil {
+				if changed, err = g.ChangedFiles(ctx, before, after); err != nil {
 					return nil, err
 				}
 				diffed = true
@@ -94,7 +95,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 		specs = append(specs, runSpec{
 			RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: after, HeadRef: ref, Event: "push", ActorID: actor.ID,
-			Title: subject(commit.Message), HeadCommit: commit,
+			Title: git.Subject(commit.Message), HeadCommit: commit,
 			Payload: map[string]any{"ref": ref, "before": before, "after": after, "repository": repoPayload(repo),
 				"sender": map[string]any{"login": actor.Name}, "pusher": map[string]any{"name": actor.Name}},
 		})
@@ -112,31 +113,31 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 // triggerDispatch starts a workflow_dispatch run of one workflow file at a
 // ref (a branch or tag name, or a full ref).
 func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
-	if !workflow.IsFile(workflowDir + file) {
+	if !workflow.IsFile(git.WorkflowDir + file) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
 	if ref == "" {
 		return nil, apperr.Invalidf("ref is required")
 	}
-	g := gitRepo{dir: repo.GitDir}
+	g := git.Repo{Dir: repo.GitDir}
 	full := ref
 	if !strings.HasPrefix(ref, "refs/") {
 		full = "refs/heads/" + ref
-		if _, err := g.resolve(ctx, full); errors.Is(err, apperr.ErrNotFound) {
+		if _, err := g.Resolve(ctx, full); errors.Is(err, apperr.ErrNotFound) {
 			full = "refs/tags/" + ref
 		} else if err != nil {
 			return nil, err
 		}
 	}
-	sha, err := g.resolve(ctx, full)
+	sha, err := g.Resolve(ctx, full)
 	if errors.Is(err, apperr.ErrNotFound) || err == nil && !refRE.MatchString(full) {
 		return nil, apperr.Invalidf("no branch or tag %q", ref)
 	}
 	if err != nil {
 		return nil, err
 	}
-	path := workflowDir + file
-	content, err := g.readFile(ctx, sha, path)
+	path := git.WorkflowDir + file
+	content, err := g.ReadFile(ctx, sha, path)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
@@ -159,7 +160,7 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	} else if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 		return nil, err
 	}
-	commit, err := g.commit(ctx, sha)
+	commit, err := g.Commit(ctx, sha)
 	if err != nil {
 		return nil, err
 	}
@@ -207,9 +208,9 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 		return nil, apperr.Invalidf("action must be a pull_request activity type, like opened or synchronize")
 	case ev.Number < 1:
 		return nil, apperr.Invalidf("number must be a positive pull request number")
-	case !shaRE.MatchString(ev.HeadSHA) || ev.HeadSHA == zeroSHA:
+	case !git.SHARE.MatchString(ev.HeadSHA) || ev.HeadSHA == git.ZeroSHA:
 		return nil, apperr.Invalidf("head_sha must be a 40-character commit sha")
-	case ev.BaseSHA != "" && !shaRE.MatchString(ev.BaseSHA):
+	case ev.BaseSHA != "" && !git.SHARE.MatchString(ev.BaseSHA):
 		return nil, apperr.Invalidf("base_sha must be a 40-character commit sha")
 	case ev.HeadRef == "" || !refRE.MatchString("refs/heads/"+ev.HeadRef):
 		return nil, apperr.Invalidf("head_ref must be a branch name")
@@ -218,25 +219,25 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 	case len(ev.Title) > 1024:
 		return nil, apperr.Invalidf("title is too long")
 	}
-	g := gitRepo{dir: repo.GitDir}
-	if _, err := g.resolve(ctx, ev.HeadSHA); errors.Is(err, apperr.ErrNotFound) {
+	g := git.Repo{Dir: repo.GitDir}
+	if _, err := g.Resolve(ctx, ev.HeadSHA); errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.Invalidf("commit %s is not in the repository", ev.HeadSHA)
 	} else if err != nil {
 		return nil, err
 	}
 	baseSHA := ev.BaseSHA
 	if baseSHA == "" {
-		sha, err := g.resolve(ctx, "refs/heads/"+ev.BaseRef)
+		sha, err := g.Resolve(ctx, "refs/heads/"+ev.BaseRef)
 		if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 			return nil, err
 		}
 		baseSHA = sha
-	} else if _, err := g.resolve(ctx, baseSHA); errors.Is(err, apperr.ErrNotFound) {
+	} else if _, err := g.Resolve(ctx, baseSHA); errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.Invalidf("commit %s is not in the repository", baseSHA)
 	} else if err != nil {
 		return nil, err
 	}
-	changed, err := g.prChangedFiles(ctx, baseSHA, ev.HeadSHA)
+	changed, err := g.PrChangedFiles(ctx, baseSHA, ev.HeadSHA)
 	if err != nil {
 		return nil, err
 	}
@@ -262,12 +263,12 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 			}
 			sha, ref = baseSHA, "refs/heads/"+ev.BaseRef
 		}
-		files, err := g.workflowFiles(ctx, sha)
+		files, err := g.WorkflowFiles(ctx, sha)
 		if err != nil {
 			return nil, err
 		}
 		for _, f := range files {
-			content, err := g.readFile(ctx, sha, f)
+			content, err := g.ReadFile(ctx, sha, f)
 			if err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -23,17 +24,17 @@ func TestPushRealGit(t *testing.T) {
 			body: fmt.Sprintf(`{"ref":%q,"before":%q,"after":%q}`, ref, before, after)}, code, &out)
 		return out
 	}
-	got := push("refs/heads/main", zeroSHA, ts.sha, 201)
+	got := push("refs/heads/main", git.ZeroSHA, ts.sha, 201)
 	if len(got.WorkflowRuns) != 1 || got.WorkflowRuns[0].HeadSHA != ts.sha || got.WorkflowRuns[0].Actor.Login != "bob" || got.WorkflowRuns[0].Status != "queued" {
 		t.Fatalf("push = %+v, want one queued run by bob", got)
 	}
 	// Delivered again: the same run, none new.
-	again := push("refs/heads/main", zeroSHA, ts.sha, 200)
+	again := push("refs/heads/main", git.ZeroSHA, ts.sha, 200)
 	if len(again.WorkflowRuns) != 1 || again.WorkflowRuns[0].ID != got.WorkflowRuns[0].ID {
 		t.Errorf("redelivered push = %+v, want run %d again", again, got.WorkflowRuns[0].ID)
 	}
 	// Another branch does not match branches: [main].
-	if out := push("refs/heads/dev", zeroSHA, ts.sha, 201); len(out.WorkflowRuns) != 0 {
+	if out := push("refs/heads/dev", git.ZeroSHA, ts.sha, 201); len(out.WorkflowRuns) != 0 {
 		t.Errorf("push to dev made %d runs, want 0", len(out.WorkflowRuns))
 	}
 	// A workflow that does not parse makes a failed run with the error in its log.

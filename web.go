@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/logtext"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
@@ -465,7 +466,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	}
 	p.Workflows = append(p.Workflows, webOption{Value: "", Label: "All workflows", Selected: wf == ""})
 	for _, w := range workflows {
-		base := strings.TrimPrefix(w.File, workflowDir)
+		base := strings.TrimPrefix(w.File, git.WorkflowDir)
 		p.Workflows = append(p.Workflows, webOption{Value: base, Label: w.Name + " (" + base + ")", Selected: wf == base || wf == w.File})
 	}
 	p.Statuses = append(p.Statuses, webOption{Value: "", Label: "Any status", Selected: status == ""})
@@ -665,7 +666,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	here := fmt.Sprintf("%s/runs/%d", tab, run.RunIndex)
 	rv := runView{
 		Repo: repo, TabURL: tab, URL: here, State: webState(run.Status, run.Conclusion, false), Name: run.WorkflowName,
-		File: strings.TrimPrefix(run.WorkflowFile, workflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
+		File: strings.TrimPrefix(run.WorkflowFile, git.WorkflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
 		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != protocol.StatusCompleted, LiveURL: here + "/live",
@@ -962,10 +963,10 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	file := r.PathValue("workflow_file")
-	if !workflow.IsFile(workflowDir + file) {
+	if !workflow.IsFile(git.WorkflowDir + file) {
 		return apperr.ErrNotFound
 	}
-	newest, err := s.store.latestRunOf(r.Context(), repo.ID, workflowDir+file, "")
+	newest, err := s.store.latestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, "")
 	if err != nil {
 		return err // a workflow that never ran is not found
 	}
@@ -975,7 +976,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := "no status"
 	color := "#6e7781"
-	run, err := s.store.latestRunOf(r.Context(), repo.ID, workflowDir+file, branch)
+	run, err := s.store.latestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, branch)
 	switch {
 	case errors.Is(err, apperr.ErrNotFound):
 	case err != nil:

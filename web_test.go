@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -111,7 +112,7 @@ func (e *webEnv) webMakeRun(repo *Repo, file, content, branch, sha string) *Run 
 	e.t.Helper()
 	wf, perr := workflow.Parse(file, []byte(content))
 	runs, _, err := e.st.createRuns(context.Background(), nil, []runSpec{{
-		RepoID: repo.ID, File: workflowDir + file, Content: []byte(content), Workflow: wf, ParseErr: perr,
+		RepoID: repo.ID, File: git.WorkflowDir + file, Content: []byte(content), Workflow: wf, ParseErr: perr,
 		HeadSHA: sha, HeadRef: "refs/heads/" + branch, Event: "push", ActorID: e.alice.ID,
 	}})
 	if err != nil {

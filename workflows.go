@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/git"
 	"shithub-actions/internal/workflow"
 )
 
@@ -142,21 +143,21 @@ func (s *Store) syncWorkflows(ctx context.Context, repoID int64, files []workflo
 
 // defaultBranchWorkflows reads the workflow files of a repository's default
 // branch with their names; none when the repository has no commit yet.
-func defaultBranchWorkflows(ctx context.Context, g gitRepo) ([]workflowFile, error) {
-	sha, err := g.resolve(ctx, "HEAD")
+func defaultBranchWorkflows(ctx context.Context, g git.Repo) ([]workflowFile, error) {
+	sha, err := g.Resolve(ctx, "HEAD")
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	paths, err := g.workflowFiles(ctx, sha)
+	paths, err := g.WorkflowFiles(ctx, sha)
 	if err != nil {
 		return nil, err
 	}
 	var out []workflowFile
 	for _, p := range paths {
-		content, err := g.readFile(ctx, sha, p)
+		content, err := g.ReadFile(ctx, sha, p)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +177,7 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 		return s.workflowByID(ctx, repo.ID, id)
 	}
-	file := workflowDir + key
+	file := git.WorkflowDir + key
 	if !workflow.IsFile(file) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
@@ -184,7 +185,7 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	if !errors.Is(err, apperr.ErrNotFound) {
 		return w, err
 	}
-	files, err := defaultBranchWorkflows(ctx, gitRepo{dir: repo.GitDir})
+	files, err := defaultBranchWorkflows(ctx, git.Repo{Dir: repo.GitDir})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 // Git through the git CLI: the one helper every git invocation goes
 // through, and reads of a repository (commits, workflow files, diffs).
 
-package main
+package git
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ import (
 
 // zeroSHA is what git says for "no commit" in a push: a created or
 // deleted ref.
-const zeroSHA = "0000000000000000000000000000000000000000"
+const ZeroSHA = "0000000000000000000000000000000000000000"
 
-var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var SHARE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // gitBaseEnv is added to the environment of every git the program runs:
 // never prompt for credentials, never read the system's config, and speak
@@ -44,33 +44,33 @@ func gitCommand(ctx context.Context, bin string, env []string, args ...string) *
 // runGit runs git and returns its standard output. A failure is a
 // *gitError that tells a git that ran and said no (exited) from one that
 // could not run at all.
-func runGit(ctx context.Context, bin string, env []string, args ...string) ([]byte, error) {
+func Run(ctx context.Context, bin string, env []string, args ...string) ([]byte, error) {
 	cmd := gitCommand(ctx, bin, env, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, &gitError{args: args, err: err, stderr: strings.TrimSpace(stderr.String())}
+		return nil, &Error{args: args, err: err, Stderr: strings.TrimSpace(stderr.String())}
 	}
 	return out, nil
 }
 
 // gitError is a git command that failed.
-type gitError struct {
+type Error struct {
 	args   []string
 	err    error
-	stderr string
+	Stderr string
 }
 
-func (e *gitError) Error() string {
-	return fmt.Sprintf("git %s: %v: %s", gitSubcommand(e.args), e.err, e.stderr)
+func (e *Error) Error() string {
+	return fmt.Sprintf("git %s: %v: %s", gitSubcommand(e.args), e.err, e.Stderr)
 }
 
-func (e *gitError) Unwrap() error { return e.err }
+func (e *Error) Unwrap() error { return e.err }
 
 // exited reports whether git ran and exited non-zero, as opposed to not
 // starting (no git binary) or being killed.
-func (e *gitError) exited() bool {
+func (e *Error) Exited() bool {
 	var ee *exec.ExitError
 	return errors.As(e.err, &ee) && ee.Exited()
 }
@@ -91,47 +91,47 @@ func gitSubcommand(args []string) string {
 
 // gitExited reports whether err is git running and saying no.
 func gitExited(err error) bool {
-	var ge *gitError
-	return errors.As(err, &ge) && ge.exited()
+	var ge *Error
+	return errors.As(err, &ge) && ge.Exited()
 }
 
 // gitRepo is a repository on disk, read through the git CLI.
-type gitRepo struct {
-	dir string // the git directory (bare repository or .git)
+type Repo struct {
+	Dir string // the git directory (bare repository or .git)
 }
 
 // git runs git in the repository and returns its standard output.
-func (g gitRepo) git(ctx context.Context, args ...string) ([]byte, error) {
-	return runGit(ctx, "", nil, append([]string{"--git-dir", g.dir}, args...)...)
+func (g Repo) Git(ctx context.Context, args ...string) ([]byte, error) {
+	return Run(ctx, "", nil, append([]string{"--git-dir", g.Dir}, args...)...)
 }
 
 // openGitRepo checks that path holds a git repository and returns it with
 // its absolute git directory.
-func openGitRepo(ctx context.Context, path string) (gitRepo, error) {
+func Open(ctx context.Context, path string) (Repo, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return gitRepo{}, err
+		return Repo{}, err
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return gitRepo{}, &apperr.Error{Code: apperr.Invalid, Msg: fmt.Sprintf("%s is not a git repository: %v", path, err), Err: err}
+		return Repo{}, &apperr.Error{Code: apperr.Invalid, Msg: fmt.Sprintf("%s is not a git repository: %v", path, err), Err: err}
 	}
-	out, err := runGit(ctx, "", nil, "-C", abs, "rev-parse", "--absolute-git-dir")
+	out, err := Run(ctx, "", nil, "-C", abs, "rev-parse", "--absolute-git-dir")
 	if gitExited(err) {
-		return gitRepo{}, apperr.Invalidf("%s is not a git repository", path)
+		return Repo{}, apperr.Invalidf("%s is not a git repository", path)
 	}
 	if err != nil {
-		return gitRepo{}, err
+		return Repo{}, err
 	}
-	return gitRepo{dir: strings.TrimSpace(string(out))}, nil
+	return Repo{Dir: strings.TrimSpace(string(out))}, nil
 }
 
 // resolve turns a ref or sha into a commit sha; apperr.ErrNotFound when there is
 // no such commit, and git's own error when git could not answer.
-func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
+func (g Repo) Resolve(ctx context.Context, rev string) (string, error) {
 	if strings.HasPrefix(rev, "-") {
 		return "", apperr.ErrNotFound
 	}
-	out, err := g.git(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+	out, err := g.Git(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
 	if gitExited(err) {
 		return "", apperr.ErrNotFound
 	}
@@ -142,18 +142,18 @@ func (g gitRepo) resolve(ctx context.Context, rev string) (string, error) {
 }
 
 // workflowFiles lists the workflow files at a commit, sorted.
-func (g gitRepo) workflowFiles(ctx context.Context, sha string) ([]string, error) {
-	out, err := g.git(ctx, "ls-tree", "--name-only", "-z", "--full-tree", sha+":"+strings.TrimSuffix(workflowDir, "/"))
+func (g Repo) WorkflowFiles(ctx context.Context, sha string) ([]string, error) {
+	out, err := g.Git(ctx, "ls-tree", "--name-only", "-z", "--full-tree", sha+":"+strings.TrimSuffix(WorkflowDir, "/"))
 	if err != nil {
 		// No workflow directory at this commit: no workflows.
-		if _, rerr := g.resolve(ctx, sha); rerr == nil {
+		if _, rerr := g.Resolve(ctx, sha); rerr == nil {
 			return nil, nil
 		}
 		return nil, err
 	}
 	var files []string
 	for _, name := range strings.Split(string(out), "\x00") {
-		if p := workflowDir + name; name != "" && workflow.IsFile(p) {
+		if p := WorkflowDir + name; name != "" && workflow.IsFile(p) {
 			files = append(files, p)
 		}
 	}
@@ -161,13 +161,13 @@ func (g gitRepo) workflowFiles(ctx context.Context, sha string) ([]string, error
 }
 
 // workflowDir is where workflow files live in a repository.
-const workflowDir = ".shithub/workflows/"
+const WorkflowDir = ".shithub/workflows/"
 
 // readFile returns a file's bytes at a commit; apperr.ErrNotFound when absent.
-func (g gitRepo) readFile(ctx context.Context, sha, path string) ([]byte, error) {
-	out, err := g.git(ctx, "cat-file", "blob", sha+":"+path)
+func (g Repo) ReadFile(ctx context.Context, sha, path string) ([]byte, error) {
+	out, err := g.Git(ctx, "cat-file", "blob", sha+":"+path)
 	if err != nil {
-		if _, rerr := g.resolve(ctx, sha); rerr == nil {
+		if _, rerr := g.Resolve(ctx, sha); rerr == nil {
 			return nil, apperr.ErrNotFound
 		}
 		return nil, err
@@ -177,16 +177,16 @@ func (g gitRepo) readFile(ctx context.Context, sha, path string) ([]byte, error)
 
 // changedFiles lists the paths a push changed; nil (unknown) when before is
 // not a commit here (a new branch), which lets paths filters match.
-func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]string, error) {
-	if before == "" || before == zeroSHA {
+func (g Repo) ChangedFiles(ctx context.Context, before, after string) ([]string, error) {
+	if before == "" || before == ZeroSHA {
 		return nil, nil
 	}
-	if _, err := g.resolve(ctx, before); errors.Is(err, apperr.ErrNotFound) {
+	if _, err := g.Resolve(ctx, before); errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	out, err := g.git(ctx, "diff", "--name-only", "-z", "--no-renames", before, after, "--")
+	out, err := g.Git(ctx, "diff", "--name-only", "-z", "--no-renames", before, after, "--")
 	if err != nil {
 		return nil, err
 	}
@@ -202,16 +202,16 @@ func (g gitRepo) changedFiles(ctx context.Context, before, after string) ([]stri
 // prChangedFiles lists the files a pull request changes: the diff from
 // the merge base of base and head to head, as GitHub computes it for paths
 // filters. nil (unknown) when base is not in the repository.
-func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+func (g Repo) PrChangedFiles(ctx context.Context, base, head string) ([]string, error) {
 	if base == "" {
 		return nil, nil
 	}
-	if _, err := g.resolve(ctx, base); errors.Is(err, apperr.ErrNotFound) {
+	if _, err := g.Resolve(ctx, base); errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	out, err := g.git(ctx, "diff", "--name-only", "-z", "--no-renames", base+"..."+head, "--")
+	out, err := g.Git(ctx, "diff", "--name-only", "-z", "--no-renames", base+"..."+head, "--")
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +226,8 @@ func (g gitRepo) prChangedFiles(ctx context.Context, base, head string) ([]strin
 
 // commit reads a commit's ids, message, author and committer, as GitHub's
 // head_commit has them.
-func (g gitRepo) commit(ctx context.Context, sha string) (*headCommit, error) {
-	out, err := g.git(ctx, "log", "-1", "--no-show-signature", "--format=%H%x00%T%x00%cI%x00%an%x00%ae%x00%cn%x00%ce%x00%B", "--end-of-options", sha)
+func (g Repo) Commit(ctx context.Context, sha string) (*Commit, error) {
+	out, err := g.Git(ctx, "log", "-1", "--no-show-signature", "--format=%H%x00%T%x00%cI%x00%an%x00%ae%x00%cn%x00%ce%x00%B", "--end-of-options", sha)
 	if gitExited(err) {
 		return nil, apperr.ErrNotFound
 	}
@@ -242,24 +242,39 @@ func (g gitRepo) commit(ctx context.Context, sha string) (*headCommit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git log %s: %w", sha, err)
 	}
-	return &headCommit{
+	return &Commit{
 		ID: f[0], TreeID: f[1], Timestamp: ts.UTC(), Message: strings.TrimRight(f[7], "\n"),
-		Author: commitPerson{Name: f[3], Email: f[4]}, Committer: commitPerson{Name: f[5], Email: f[6]},
+		Author: Person{Name: f[3], Email: f[4]}, Committer: Person{Name: f[5], Email: f[6]},
 	}, nil
 }
 
 // subject is the first line of a commit message.
-func subject(msg string) string {
+func Subject(msg string) string {
 	s, _, _ := strings.Cut(msg, "\n")
 	return strings.TrimSpace(s)
 }
 
 // defaultBranch is the branch HEAD names; "main" when HEAD is detached or
 // unreadable.
-func (g gitRepo) defaultBranch(ctx context.Context) string {
-	out, err := g.git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
+func (g Repo) DefaultBranch(ctx context.Context) string {
+	out, err := g.Git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
 	if b := strings.TrimSpace(string(out)); err == nil && b != "" {
 		return b
 	}
 	return "main"
+}
+
+// headCommit is the commit a run is for, as GitHub's simple-commit has it.
+type Commit struct {
+	ID        string    `json:"id"`
+	TreeID    string    `json:"tree_id"`
+	Message   string    `json:"message"`
+	Timestamp time.Time `json:"timestamp"`
+	Author    Person    `json:"author"`
+	Committer Person    `json:"committer"`
+}
+
+type Person struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
 }

@@ -1,4 +1,4 @@
-package main
+package hostfile
 
 // Files on the host that hold what jobs and users must not read: the
 // database (with its -wal and -shm), its backups, the data directory
@@ -15,16 +15,16 @@ import (
 
 // mkdirPrivate makes dir (and its missing parents) and leaves dir itself
 // at mode 0700.
-func mkdirPrivate(dir string) error {
+func MkdirPrivate(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return chmodPrivate(dir, 0o700)
+	return ChmodPrivate(dir, 0o700)
 }
 
 // chmodPrivate sets path's mode to perm unless it already is; a path that
 // does not exist is left alone.
-func chmodPrivate(path string, perm fs.FileMode) error {
+func ChmodPrivate(path string, perm fs.FileMode) error {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -44,7 +44,7 @@ func chmodPrivate(path string, perm fs.FileMode) error {
 // privateDBFiles makes the database file path if it does not exist, and
 // leaves it, its -wal and its -shm at 0600 before SQLite opens them:
 // SQLite gives the -wal and -shm it creates the database file's mode.
-func privateDBFiles(path string) error {
+func PrivateDBFiles(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		// Read-only or special paths are for SQLite to judge.
@@ -52,7 +52,7 @@ func privateDBFiles(path string) error {
 	}
 	f.Close()
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		if err := chmodPrivate(p, 0o600); err != nil {
+		if err := ChmodPrivate(p, 0o600); err != nil {
 			return err
 		}
 	}

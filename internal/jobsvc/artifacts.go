@@ -1,4 +1,4 @@
-package main
+package jobsvc
 
 // The artifact service that actions/upload-artifact@v4 and
 // actions/download-artifact@v4 (@actions/artifact v2) talk to.
@@ -45,7 +45,7 @@ import (
 
 // artifactSchema is the DDL for artifacts; fold it into schema.sql (or run
 // it as a migration). Times are unix seconds like the rest of the schema.
-const artifactSchema = `
+const ArtifactSchema = `
 CREATE TABLE IF NOT EXISTS artifacts (
 	id           INTEGER PRIMARY KEY,
 	run_id       INTEGER NOT NULL,
@@ -80,24 +80,24 @@ CREATE INDEX IF NOT EXISTS artifact_blocks_order ON artifact_blocks (artifact_id
 const (
 	// artifactTwirpPrefix must be mounted at the root of the host that
 	// ACTIONS_RESULTS_URL names: the toolkit keeps only the URL's origin.
-	artifactTwirpPrefix = "/twirp/github.actions.results.api.v1.ArtifactService/"
+	ArtifactTwirpPrefix = "/twirp/github.actions.results.api.v1.ArtifactService/"
 	// artifactBlobPrefix is where the signed upload/download URLs point.
-	artifactBlobPrefix = "/_apis/artifactblob/"
+	ArtifactBlobPrefix = "/_apis/artifactblob/"
 
 	artifactPartSize       = 4 << 20
 	artifactDefaultMaxSize = 2 << 30
 	artifactStatusUpload   = "uploading"
-	artifactStatusFinal    = "finalized"
+	ArtifactStatusFinal    = "finalized"
 )
 
 // artifactJob is what a runtime token stands for.
-type artifactJob struct{ RunID, RepoID, JobID int64 }
+type ArtifactJob struct{ RunID, RepoID, JobID int64 }
 
 // artifactAuth maps the bearer token of a Twirp request to its job; an
 // error answers 401.
-type artifactAuth func(ctx context.Context, bearer string) (artifactJob, error)
+type artifactAuth func(ctx context.Context, bearer string) (ArtifactJob, error)
 
-type artifactConfig struct {
+type ArtifactConfig struct {
 	DB     *sql.DB // writes, and reads when ReadDB is nil
 	ReadDB *sql.DB // optional pool for reads (downloads, lists)
 	Key    []byte  // secret for signed URLs; at least 32 random bytes
@@ -118,13 +118,13 @@ type artifactConfig struct {
 	JobRunning func(ctx context.Context, jobID int64) bool
 }
 
-type artifactService struct {
-	cfg artifactConfig
+type ArtifactService struct {
+	Cfg ArtifactConfig
 	db  *sql.DB
 	rdb *sql.DB
 }
 
-func artifactNewService(cfg artifactConfig) (*artifactService, error) {
+func NewArtifactService(cfg ArtifactConfig) (*ArtifactService, error) {
 	if cfg.DB == nil || cfg.Auth == nil {
 		return nil, errors.New("artifacts: DB and Auth are required")
 	}
@@ -153,7 +153,7 @@ func artifactNewService(cfg artifactConfig) (*artifactService, error) {
 		cfg.Now = time.Now
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &artifactService{cfg: cfg, db: cfg.DB, rdb: cfg.ReadDB}
+	s := &ArtifactService{Cfg: cfg, db: cfg.DB, rdb: cfg.ReadDB}
 	if s.rdb == nil {
 		s.rdb = cfg.DB
 	}
@@ -161,7 +161,7 @@ func artifactNewService(cfg artifactConfig) (*artifactService, error) {
 }
 
 // artifactRecord is one row of artifacts.
-type artifactRecord struct {
+type ArtifactRecord struct {
 	ID, RunID, RepoID, JobID int64
 	Name, MimeType, Digest   string
 	Size                     int64
@@ -172,8 +172,8 @@ type artifactRecord struct {
 
 const artifactCols = `id, run_id, repo_id, job_id, name, mime_type, size, digest, status, created_at, COALESCE(finalized_at, 0), expires_at`
 
-func artifactScan(sc interface{ Scan(...any) error }) (*artifactRecord, error) {
-	var a artifactRecord
+func artifactScan(sc interface{ Scan(...any) error }) (*ArtifactRecord, error) {
+	var a ArtifactRecord
 	var created, final, expires int64
 	if err := sc.Scan(&a.ID, &a.RunID, &a.RepoID, &a.JobID, &a.Name, &a.MimeType, &a.Size, &a.Digest, &a.Status, &created, &final, &expires); err != nil {
 		return nil, err
@@ -185,11 +185,11 @@ func artifactScan(sc interface{ Scan(...any) error }) (*artifactRecord, error) {
 	return &a, nil
 }
 
-func (s *artifactService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *ArtifactService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case strings.HasPrefix(r.URL.Path, artifactTwirpPrefix):
-		s.serveTwirp(w, r, strings.TrimPrefix(r.URL.Path, artifactTwirpPrefix))
-	case strings.HasPrefix(r.URL.Path, artifactBlobPrefix):
+	case strings.HasPrefix(r.URL.Path, ArtifactTwirpPrefix):
+		s.serveTwirp(w, r, strings.TrimPrefix(r.URL.Path, ArtifactTwirpPrefix))
+	case strings.HasPrefix(r.URL.Path, ArtifactBlobPrefix):
 		s.serveBlob(w, r)
 	default:
 		http.NotFound(w, r)
@@ -329,7 +329,7 @@ func artifactSig(key []byte, method, path string, exp int64) string {
 }
 
 // artifactSignURL signs method+path until now+ttl: "<base><path>?se=..&sig=..".
-func artifactSignURL(key []byte, base, method, path string, now time.Time, ttl time.Duration) string {
+func ArtifactSignURL(key []byte, base, method, path string, now time.Time, ttl time.Duration) string {
 	exp := now.Add(ttl).Unix()
 	q := url.Values{"se": {strconv.FormatInt(exp, 10)}, "sig": {artifactSig(key, method, path, exp)}}
 	return base + path + "?" + q.Encode()
@@ -441,7 +441,7 @@ type artifactListed struct {
 	Digest       string `json:"digest,omitempty"`
 }
 
-func (s *artifactService) serveTwirp(w http.ResponseWriter, r *http.Request, method string) {
+func (s *ArtifactService) serveTwirp(w http.ResponseWriter, r *http.Request, method string) {
 	var req artifactReq
 	if err := artifactDecodeTwirp(r, &req); err != nil {
 		artifactWriteTwirp(w, nil, err)
@@ -452,7 +452,7 @@ func (s *artifactService) serveTwirp(w http.ResponseWriter, r *http.Request, met
 		artifactWriteTwirp(w, nil, artifactTwirpf("unauthenticated", "missing bearer token"))
 		return
 	}
-	job, err := s.cfg.Auth(r.Context(), tok)
+	job, err := s.Cfg.Auth(r.Context(), tok)
 	if err != nil {
 		artifactWriteTwirp(w, nil, artifactTwirpf("unauthenticated", "invalid runtime token"))
 		return
@@ -498,7 +498,7 @@ func artifactCheckName(name string) error {
 	return nil
 }
 
-func (s *artifactService) runUsage(ctx context.Context, q interface {
+func (s *ArtifactService) runUsage(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, runID int64) (int64, error) {
 	var n int64
@@ -506,20 +506,20 @@ func (s *artifactService) runUsage(ctx context.Context, q interface {
 	return n, err
 }
 
-func (s *artifactService) create(r *http.Request, job artifactJob, req *artifactReq) (any, error) {
+func (s *ArtifactService) create(r *http.Request, job ArtifactJob, req *artifactReq) (any, error) {
 	ctx := r.Context()
 	if err := artifactCheckName(req.Name); err != nil {
 		return nil, err
 	}
-	now := s.cfg.Now()
-	exp := now.Add(s.cfg.Retention)
+	now := s.Cfg.Now()
+	exp := now.Add(s.Cfg.Retention)
 	if req.ExpiresAt != nil && *req.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, *req.ExpiresAt)
 		if err != nil {
 			return nil, artifactTwirpf("invalid_argument", "expires_at: %v", err)
 		}
 		exp = t
-		if max := now.Add(s.cfg.MaxRetention); exp.After(max) {
+		if max := now.Add(s.Cfg.MaxRetention); exp.After(max) {
 			exp = max
 		}
 		if min := now.Add(24 * time.Hour); exp.Before(min) {
@@ -534,8 +534,8 @@ func (s *artifactService) create(r *http.Request, job artifactJob, req *artifact
 	if err != nil {
 		return nil, err
 	}
-	if used >= s.cfg.MaxRunSize {
-		return nil, artifactTwirpf("resource_exhausted", "insufficient usage: the run's artifacts already use %d bytes of the %d allowed", used, s.cfg.MaxRunSize)
+	if used >= s.Cfg.MaxRunSize {
+		return nil, artifactTwirpf("resource_exhausted", "insufficient usage: the run's artifacts already use %d bytes of the %d allowed", used, s.Cfg.MaxRunSize)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -554,11 +554,11 @@ func (s *artifactService) create(r *http.Request, job artifactJob, req *artifact
 		id, _ = res.LastInsertId()
 	case err != nil:
 		return nil, err
-	case old.Status == artifactStatusFinal:
+	case old.Status == ArtifactStatusFinal:
 		// GitHub: "Failed request: (409) Conflict: an artifact with this
 		// name already exists on the workflow run".
 		return nil, artifactTwirpf("already_exists", "an artifact with this name already exists on the workflow run")
-	case old.JobID != job.JobID && now.Sub(old.CreatedAt) < s.cfg.UploadTTL:
+	case old.JobID != job.JobID && now.Sub(old.CreatedAt) < s.Cfg.UploadTTL:
 		return nil, artifactTwirpf("already_exists", "an artifact with this name is being uploaded by another job of the workflow run")
 	default:
 		// An abandoned upload (or this job retrying): start over.
@@ -574,11 +574,11 @@ func (s *artifactService) create(r *http.Request, job artifactJob, req *artifact
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	u := artifactSignURL(s.cfg.Key, artifactBase(s.cfg.PublicURL, r), http.MethodPut, artifactBlobPrefix+strconv.FormatInt(id, 10), now, s.cfg.UploadTTL)
+	u := ArtifactSignURL(s.Cfg.Key, artifactBase(s.Cfg.PublicURL, r), http.MethodPut, ArtifactBlobPrefix+strconv.FormatInt(id, 10), now, s.Cfg.UploadTTL)
 	return map[string]any{"ok": true, "signed_upload_url": u}, nil
 }
 
-func (s *artifactService) finalize(ctx context.Context, job artifactJob, req *artifactReq) (any, error) {
+func (s *ArtifactService) finalize(ctx context.Context, job ArtifactJob, req *artifactReq) (any, error) {
 	a, err := artifactScan(s.db.QueryRowContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND name = ?`, job.RunID, req.Name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, artifactTwirpf("not_found", "artifact %q not found: call CreateArtifact first", req.Name)
@@ -598,18 +598,18 @@ func (s *artifactService) finalize(ctx context.Context, job artifactJob, req *ar
 	if req.Hash != nil && *req.Hash != "" && !strings.EqualFold(*req.Hash, a.Digest) {
 		return nil, artifactTwirpf("invalid_argument", "hash %s does not match the uploaded content's %s", *req.Hash, a.Digest)
 	}
-	if a.Status != artifactStatusFinal {
+	if a.Status != ArtifactStatusFinal {
 		if _, err := s.db.ExecContext(ctx, `UPDATE artifacts SET status = 'finalized', digest = ?, finalized_at = ? WHERE id = ? AND status = 'uploading'`,
-			a.Digest, s.cfg.Now().Unix(), a.ID); err != nil {
+			a.Digest, s.Cfg.Now().Unix(), a.ID); err != nil {
 			return nil, err
 		}
 	}
 	return map[string]any{"ok": true, "artifact_id": strconv.FormatInt(a.ID, 10)}, nil
 }
 
-func (s *artifactService) list(ctx context.Context, job artifactJob, req *artifactReq) (any, error) {
+func (s *ArtifactService) list(ctx context.Context, job ArtifactJob, req *artifactReq) (any, error) {
 	q := `SELECT ` + artifactCols + ` FROM artifacts WHERE run_id = ? AND status = 'finalized' AND expires_at > ?`
-	args := []any{job.RunID, s.cfg.Now().Unix()}
+	args := []any{job.RunID, s.Cfg.Now().Unix()}
 	if req.NameFilter != nil {
 		q += ` AND name = ?`
 		args = append(args, *req.NameFilter)
@@ -642,15 +642,15 @@ func (s *artifactService) list(ctx context.Context, job artifactJob, req *artifa
 	return map[string]any{"artifacts": out}, nil
 }
 
-func (s *artifactService) finalizedByName(ctx context.Context, runID int64, name string) (*artifactRecord, error) {
-	a, err := artifactScan(s.rdb.QueryRowContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND name = ? AND status = 'finalized' AND expires_at > ?`, runID, name, s.cfg.Now().Unix()))
+func (s *ArtifactService) finalizedByName(ctx context.Context, runID int64, name string) (*ArtifactRecord, error) {
+	a, err := artifactScan(s.rdb.QueryRowContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND name = ? AND status = 'finalized' AND expires_at > ?`, runID, name, s.Cfg.Now().Unix()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, artifactTwirpf("not_found", "artifact %q not found in this workflow run", name)
 	}
 	return a, err
 }
 
-func (s *artifactService) signedURL(r *http.Request, job artifactJob, req *artifactReq) (any, error) {
+func (s *ArtifactService) signedURL(r *http.Request, job ArtifactJob, req *artifactReq) (any, error) {
 	a, err := s.finalizedByName(r.Context(), job.RunID, req.Name)
 	if err != nil {
 		return nil, err
@@ -660,11 +660,11 @@ func (s *artifactService) signedURL(r *http.Request, job artifactJob, req *artif
 
 // DownloadURL is a short-lived signed GET URL of artifact id's bytes; the
 // REST "GET …/artifacts/{id}/zip" can redirect (302) to it.
-func (s *artifactService) DownloadURL(r *http.Request, id int64) string {
-	return artifactSignURL(s.cfg.Key, artifactBase(s.cfg.PublicURL, r), http.MethodGet, artifactBlobPrefix+strconv.FormatInt(id, 10), s.cfg.Now(), s.cfg.DownloadTTL)
+func (s *ArtifactService) DownloadURL(r *http.Request, id int64) string {
+	return ArtifactSignURL(s.Cfg.Key, artifactBase(s.Cfg.PublicURL, r), http.MethodGet, ArtifactBlobPrefix+strconv.FormatInt(id, 10), s.Cfg.Now(), s.Cfg.DownloadTTL)
 }
 
-func (s *artifactService) deleteByName(ctx context.Context, job artifactJob, req *artifactReq) (any, error) {
+func (s *ArtifactService) deleteByName(ctx context.Context, job ArtifactJob, req *artifactReq) (any, error) {
 	a, err := s.finalizedByName(ctx, job.RunID, req.Name)
 	if err != nil {
 		return nil, err
@@ -676,7 +676,7 @@ func (s *artifactService) deleteByName(ctx context.Context, job artifactJob, req
 }
 
 // Delete removes an artifact and its bytes.
-func (s *artifactService) Delete(ctx context.Context, id int64) error {
+func (s *ArtifactService) Delete(ctx context.Context, id int64) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -693,8 +693,8 @@ func (s *artifactService) Delete(ctx context.Context, id int64) error {
 
 // Sweep deletes expired artifacts and uploads abandoned for a day; call it
 // now and then. It answers how many artifacts it removed.
-func (s *artifactService) Sweep(ctx context.Context) (int, error) {
-	now := s.cfg.Now()
+func (s *ArtifactService) Sweep(ctx context.Context) (int, error) {
+	now := s.Cfg.Now()
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM artifacts WHERE expires_at <= ? OR (status = 'uploading' AND created_at <= ?)`,
 		now.Unix(), now.Add(-24*time.Hour).Unix())
 	if err != nil {
@@ -722,19 +722,19 @@ func (s *artifactService) Sweep(ctx context.Context) (int, error) {
 }
 
 // Get answers one artifact (any status).
-func (s *artifactService) Get(ctx context.Context, id int64) (*artifactRecord, error) {
+func (s *ArtifactService) Get(ctx context.Context, id int64) (*ArtifactRecord, error) {
 	return artifactScan(s.rdb.QueryRowContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE id = ?`, id))
 }
 
 // RunArtifacts lists a run's finalized, unexpired artifacts, oldest first,
 // for the REST "GET …/actions/runs/{run_id}/artifacts".
-func (s *artifactService) RunArtifacts(ctx context.Context, runID int64) ([]*artifactRecord, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND status = 'finalized' AND expires_at > ? ORDER BY id`, runID, s.cfg.Now().Unix())
+func (s *ArtifactService) RunArtifacts(ctx context.Context, runID int64) ([]*ArtifactRecord, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE run_id = ? AND status = 'finalized' AND expires_at > ? ORDER BY id`, runID, s.Cfg.Now().Unix())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*artifactRecord
+	var out []*ArtifactRecord
 	for rows.Next() {
 		a, err := artifactScan(rows)
 		if err != nil {
@@ -748,18 +748,18 @@ func (s *artifactService) RunArtifacts(ctx context.Context, runID int64) ([]*art
 // ServeZip streams a finalized artifact as stored (upload-artifact@v4
 // uploads a zip already), with Range support: the body of the REST
 // "GET …/actions/artifacts/{id}/zip" once the caller checked access.
-func (s *artifactService) ServeZip(w http.ResponseWriter, r *http.Request, id int64) error {
+func (s *ArtifactService) ServeZip(w http.ResponseWriter, r *http.Request, id int64) error {
 	a, err := s.Get(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if a.Status != artifactStatusFinal || !a.ExpiresAt.After(s.cfg.Now()) {
+	if a.Status != ArtifactStatusFinal || !a.ExpiresAt.After(s.Cfg.Now()) {
 		return sql.ErrNoRows
 	}
 	return s.serveContent(w, r, a)
 }
 
-func (s *artifactService) serveContent(w http.ResponseWriter, r *http.Request, a *artifactRecord) error {
+func (s *ArtifactService) serveContent(w http.ResponseWriter, r *http.Request, a *ArtifactRecord) error {
 	rd, err := s.openBlob(r.Context(), a.ID)
 	if err != nil {
 		return err
@@ -783,13 +783,13 @@ func (s *artifactService) serveContent(w http.ResponseWriter, r *http.Request, a
 
 // ---- blob endpoints ----
 
-func (s *artifactService) serveBlob(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, artifactBlobPrefix), 10, 64)
+func (s *ArtifactService) serveBlob(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, ArtifactBlobPrefix), 10, 64)
 	if err != nil {
 		artifactBlobError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
 		return
 	}
-	if err := artifactVerifyURL(s.cfg.Key, r, s.cfg.Now()); err != nil {
+	if err := artifactVerifyURL(s.Cfg.Key, r, s.Cfg.Now()); err != nil {
 		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: "+err.Error())
 		return
 	}
@@ -804,7 +804,7 @@ func (s *artifactService) serveBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if a.Status != artifactStatusFinal {
+		if a.Status != ArtifactStatusFinal {
 			artifactBlobError(w, http.StatusNotFound, "BlobNotFound", "The artifact is not finalized.")
 			return
 		}
@@ -822,7 +822,7 @@ func (s *artifactService) serveBlob(w http.ResponseWriter, r *http.Request) {
 		artifactBlobError(w, http.StatusConflict, "BlobImmutable", "The artifact is finalized and can no longer be written.")
 		return
 	}
-	if s.cfg.JobRunning != nil && !s.cfg.JobRunning(r.Context(), a.JobID) {
+	if s.Cfg.JobRunning != nil && !s.Cfg.JobRunning(r.Context(), a.JobID) {
 		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: the job this upload URL was made for is over.")
 		return
 	}
@@ -879,7 +879,7 @@ func (e *artifactBlobErr) Error() string { return e.msg }
 
 // stage stores a block's bytes under a pending id and swaps it in whole, so
 // a retried block replaces the earlier try atomically.
-func (s *artifactService) stage(ctx context.Context, a *artifactRecord, blockID string, body io.Reader) error {
+func (s *ArtifactService) stage(ctx context.Context, a *ArtifactRecord, blockID string, body io.Reader) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	pending := "~" + hex.EncodeToString(rnd[:])
@@ -897,13 +897,13 @@ func (s *artifactService) stage(ctx context.Context, a *artifactRecord, blockID 
 				cleanup()
 				return err
 			}
-			if mine+int64(n) > s.cfg.MaxArtifactSize {
+			if mine+int64(n) > s.Cfg.MaxArtifactSize {
 				cleanup()
-				return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("artifact %q is larger than the %d bytes allowed per artifact", a.Name, s.cfg.MaxArtifactSize)}
+				return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("artifact %q is larger than the %d bytes allowed per artifact", a.Name, s.Cfg.MaxArtifactSize)}
 			}
-			if run+int64(n) > s.cfg.MaxRunSize {
+			if run+int64(n) > s.Cfg.MaxRunSize {
 				cleanup()
-				return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("insufficient usage: the run's artifacts are larger than the %d bytes allowed per run", s.cfg.MaxRunSize)}
+				return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("insufficient usage: the run's artifacts are larger than the %d bytes allowed per run", s.Cfg.MaxRunSize)}
 			}
 			if _, err := s.db.ExecContext(ctx, `INSERT INTO artifact_blocks (artifact_id, block_id, part, size, data) VALUES (?, ?, ?, ?, ?)`,
 				a.ID, pending, part, n, buf[:n]); err != nil {
@@ -938,7 +938,7 @@ func (s *artifactService) stage(ctx context.Context, a *artifactRecord, blockID 
 
 // commit makes ids, in order, the artifact's content, drops every other
 // block, and records the size and sha256 of the result.
-func (s *artifactService) commit(ctx context.Context, a *artifactRecord, ids []string) error {
+func (s *ArtifactService) commit(ctx context.Context, a *ArtifactRecord, ids []string) error {
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if seen[id] {
@@ -997,7 +997,7 @@ type artifactBlobReader struct {
 
 type artifactPart struct{ rowid, off, size int64 }
 
-func (s *artifactService) openBlob(ctx context.Context, id int64) (*artifactBlobReader, error) {
+func (s *ArtifactService) openBlob(ctx context.Context, id int64) (*artifactBlobReader, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, size FROM artifact_blocks WHERE artifact_id = ? AND seq IS NOT NULL ORDER BY seq, part`, id)
 	if err != nil {
 		return nil, err
@@ -1058,7 +1058,7 @@ func (rd *artifactBlobReader) Seek(off int64, whence int) (int64, error) {
 // artifactRuntimeToken makes an ACTIONS_RUNTIME_TOKEN for a job: an HS256
 // JWT whose "scp" claim carries "Actions.Results:<run id>:<job id>", the
 // backend ids the toolkit sends back. artifactTokenAuth checks it.
-func artifactRuntimeToken(key []byte, j artifactJob, now time.Time, ttl time.Duration) string {
+func ArtifactRuntimeToken(key []byte, j ArtifactJob, now time.Time, ttl time.Duration) string {
 	enc := base64.RawURLEncoding
 	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	claims, _ := json.Marshal(map[string]any{
@@ -1080,21 +1080,21 @@ func artifactRuntimeToken(key []byte, j artifactJob, now time.Time, ttl time.Dur
 
 // artifactTokenAuth verifies tokens made by artifactRuntimeToken; it can be
 // the artifactAuth callback as is.
-func artifactTokenAuth(key []byte, now func() time.Time) artifactAuth {
-	return func(_ context.Context, tok string) (artifactJob, error) {
+func ArtifactTokenAuth(key []byte, now func() time.Time) artifactAuth {
+	return func(_ context.Context, tok string) (ArtifactJob, error) {
 		parts := strings.Split(tok, ".")
 		if len(parts) != 3 {
-			return artifactJob{}, errors.New("not a JWT")
+			return ArtifactJob{}, errors.New("not a JWT")
 		}
 		m := hmac.New(sha256.New, key)
 		io.WriteString(m, parts[0]+"."+parts[1])
 		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 		if err != nil || !hmac.Equal(sig, m.Sum(nil)) {
-			return artifactJob{}, errors.New("bad token signature")
+			return ArtifactJob{}, errors.New("bad token signature")
 		}
 		body, err := base64.RawURLEncoding.DecodeString(parts[1])
 		if err != nil {
-			return artifactJob{}, errors.New("bad token claims")
+			return ArtifactJob{}, errors.New("bad token claims")
 		}
 		var c struct {
 			RunID  int64 `json:"run_id"`
@@ -1103,11 +1103,11 @@ func artifactTokenAuth(key []byte, now func() time.Time) artifactAuth {
 			Exp    int64 `json:"exp"`
 		}
 		if err := json.Unmarshal(body, &c); err != nil {
-			return artifactJob{}, errors.New("bad token claims")
+			return ArtifactJob{}, errors.New("bad token claims")
 		}
 		if now().Unix() >= c.Exp {
-			return artifactJob{}, errors.New("token expired")
+			return ArtifactJob{}, errors.New("token expired")
 		}
-		return artifactJob{RunID: c.RunID, RepoID: c.RepoID, JobID: c.JobID}, nil
+		return ArtifactJob{RunID: c.RunID, RepoID: c.RepoID, JobID: c.JobID}, nil
 	}
 }

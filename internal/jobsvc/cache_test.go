@@ -1,4 +1,4 @@
-package main
+package jobsvc
 
 import (
 	"bytes"
@@ -20,29 +20,29 @@ import (
 type cacheTestEnv struct {
 	t    *testing.T
 	dir  string
-	cfg  cacheConfig
-	svc  *cacheService
+	Cfg  CacheConfig
+	svc  *CacheService
 	srv  *httptest.Server
 	mu   sync.Mutex
 	now  time.Time
-	toks map[string]cacheScope
+	toks map[string]CacheScope
 	over map[int64]bool // jobs that are over
 }
 
 // Tokens: "main" and "feature" on repo 1 (default branch main), "other"
 // on repo 1's branch other, "repo2" on repo 2's main; jobs 1 to 4.
-func newCacheTestEnv(t *testing.T, mod func(*cacheConfig)) *cacheTestEnv {
+func newCacheTestEnv(t *testing.T, mod func(*CacheConfig)) *cacheTestEnv {
 	t.Helper()
-	e := &cacheTestEnv{t: t, dir: t.TempDir(), now: time.Unix(1_700_000_000, 0), toks: map[string]cacheScope{
+	e := &cacheTestEnv{t: t, dir: t.TempDir(), now: time.Unix(1_700_000_000, 0), toks: map[string]CacheScope{
 		"main":    {1, "refs/heads/main", "refs/heads/main", 1},
 		"feature": {1, "refs/heads/feature", "refs/heads/main", 2},
 		"other":   {1, "refs/heads/other", "refs/heads/main", 3},
 		"repo2":   {2, "refs/heads/main", "refs/heads/main", 4},
 	}, over: map[int64]bool{}}
-	e.cfg = cacheConfig{
+	e.Cfg = CacheConfig{
 		Dir: e.dir,
 		Key: []byte("0123456789abcdef0123456789abcdef"),
-		Auth: func(_ context.Context, tok string) (cacheScope, error) {
+		Auth: func(_ context.Context, tok string) (CacheScope, error) {
 			sc, ok := e.toks[tok]
 			if !ok {
 				return sc, errors.New("no such token")
@@ -57,7 +57,7 @@ func newCacheTestEnv(t *testing.T, mod func(*cacheConfig)) *cacheTestEnv {
 		},
 	}
 	if mod != nil {
-		mod(&e.cfg)
+		mod(&e.Cfg)
 	}
 	e.open()
 	return e
@@ -65,7 +65,7 @@ func newCacheTestEnv(t *testing.T, mod func(*cacheConfig)) *cacheTestEnv {
 
 func (e *cacheTestEnv) open() {
 	e.t.Helper()
-	svc, err := cacheNewService(e.cfg)
+	svc, err := NewCacheService(e.Cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func (e *cacheTestEnv) open() {
 		e.srv.Close()
 	}
 	mux := http.NewServeMux()
-	for _, p := range []string{cacheTwirpPrefix, cacheV1Prefix, cacheBlobPrefix} {
+	for _, p := range []string{CacheTwirpPrefix, CacheV1Prefix, CacheBlobPrefix} {
 		mux.Handle(p, svc)
 	}
 	e.srv = httptest.NewServer(mux)
@@ -100,7 +100,7 @@ func (e *cacheTestEnv) v1(tok, method, resource string, hdr map[string]string, b
 	for k, v := range hdr {
 		h[k] = v
 	}
-	resp, b := artifactDo(e.t, method, e.srv.URL+"/_apis/artifactcache/"+resource, h, body)
+	resp, b := ArtifactDo(e.t, method, e.srv.URL+"/_apis/artifactcache/"+resource, h, body)
 	if resp.StatusCode != want {
 		e.t.Fatalf("%s %s: status = %d, want %d (%s)", method, resource, resp.StatusCode, want, b)
 	}
@@ -127,7 +127,7 @@ func (e *cacheTestEnv) saveV1(tok, key, version string, data []byte, chunk int) 
 			defer wg.Done()
 			defer func() { <-sem }()
 			h := map[string]string{"Content-Type": "application/octet-stream", "Content-Range": fmt.Sprintf("bytes %d-%d/*", off, end-1), "Authorization": "Bearer " + tok}
-			resp, b := artifactDo(e.t, "PATCH", fmt.Sprintf("%s/_apis/artifactcache/caches/%d", e.srv.URL, res.CacheID), h, data[off:end])
+			resp, b := ArtifactDo(e.t, "PATCH", fmt.Sprintf("%s/_apis/artifactcache/caches/%d", e.srv.URL, res.CacheID), h, data[off:end])
 			if resp.StatusCode != 204 {
 				e.t.Errorf("PATCH caches/%d %d-%d: status = %d, want 204 (%s)", res.CacheID, off, end-1, resp.StatusCode, b)
 			}
@@ -142,7 +142,7 @@ func (e *cacheTestEnv) saveV1(tok, key, version string, data []byte, chunk int) 
 // restoreV1 is getCacheEntry + downloadCache: the matched key and bytes, or "" on 204.
 func (e *cacheTestEnv) restoreV1(tok, version string, keys ...string) (string, []byte) {
 	e.t.Helper()
-	resp, b := artifactDo(e.t, "GET", e.srv.URL+"/_apis/artifactcache/cache?keys="+url.QueryEscape(strings.Join(keys, ","))+"&version="+version,
+	resp, b := ArtifactDo(e.t, "GET", e.srv.URL+"/_apis/artifactcache/cache?keys="+url.QueryEscape(strings.Join(keys, ","))+"&version="+version,
 		map[string]string{"Authorization": "Bearer " + tok}, nil)
 	if resp.StatusCode == 204 {
 		return "", nil
@@ -152,18 +152,18 @@ func (e *cacheTestEnv) restoreV1(tok, version string, keys ...string) (string, [
 	}
 	var ent cacheV1Entry
 	json.Unmarshal(b, &ent)
-	resp, data := artifactDo(e.t, "GET", ent.ArchiveLocation, nil, nil)
+	resp, data := ArtifactDo(e.t, "GET", ent.ArchiveLocation, nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != fmt.Sprint(len(data)) {
 		e.t.Fatalf("GET archiveLocation: status = %d, Content-Length %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Length"), len(data))
 	}
 	return ent.CacheKey, data
 }
 
-const cacheSvc = "github.actions.results.api.v1.CacheService"
+const CacheSvc = "github.actions.results.api.v1.CacheService"
 
 func (e *cacheTestEnv) twirp(tok, method string, body map[string]any, want int) map[string]any {
 	e.t.Helper()
-	code, out := artifactTwirp(e.t, e.srv.URL, cacheSvc, method, tok, body)
+	code, out := ArtifactTwirp(e.t, e.srv.URL, CacheSvc, method, tok, body)
 	if code != want {
 		e.t.Fatalf("POST %s: status = %d, want %d (%v)", method, code, want, out)
 	}
@@ -172,7 +172,7 @@ func (e *cacheTestEnv) twirp(tok, method string, body map[string]any, want int) 
 
 func TestCacheV1Flow(t *testing.T) {
 	e := newCacheTestEnv(t, nil)
-	data := artifactPattern(100_000)
+	data := ArtifactPattern(100_000)
 	e.saveV1("main", "npm-linux-abc", "v1", data, 32<<10)
 	if key, got := e.restoreV1("main", "v1", "npm-linux-abc", "npm-linux-"); key != "npm-linux-abc" || !bytes.Equal(got, data) {
 		t.Fatalf("restore exact: key %q, %d bytes (want npm-linux-abc, %d)", key, len(got), len(data))
@@ -258,7 +258,7 @@ func TestCacheMatching(t *testing.T) {
 
 func TestCacheV2Flow(t *testing.T) {
 	e := newCacheTestEnv(t, nil)
-	small, big := []byte("small archive"), artifactPattern(300_000)
+	small, big := []byte("small archive"), ArtifactPattern(300_000)
 	// Small archives: one Put Blob; big ones: blocks then a block list.
 	for _, tc := range []struct {
 		key  string
@@ -267,12 +267,12 @@ func TestCacheV2Flow(t *testing.T) {
 		cr := e.twirp("feature", "CreateCacheEntry", map[string]any{"key": tc.key, "version": "ver"}, 200)
 		u := cr["signed_upload_url"].(string)
 		if tc.key == "go-small" {
-			resp, b := artifactDo(t, "PUT", u, map[string]string{"x-ms-blob-type": "BlockBlob"}, tc.data)
+			resp, b := ArtifactDo(t, "PUT", u, map[string]string{"x-ms-blob-type": "BlockBlob"}, tc.data)
 			if resp.StatusCode != 201 {
 				t.Fatalf("PUT BlockBlob: status = %d, want 201 (%s)", resp.StatusCode, b)
 			}
 		} else {
-			artifactUpload(t, u, tc.data, 64<<10)
+			ArtifactUpload(t, u, tc.data, 64<<10)
 		}
 		fr := e.twirp("feature", "FinalizeCacheEntryUpload", map[string]any{"key": tc.key, "version": "ver", "size_bytes": fmt.Sprint(len(tc.data))}, 200)
 		if fr["ok"] != true || fr["entry_id"] == "0" {
@@ -283,7 +283,7 @@ func TestCacheV2Flow(t *testing.T) {
 	if gr["ok"] != true || gr["matched_key"] != "go-big" {
 		t.Fatalf("GetCacheEntryDownloadURL = %v", gr)
 	}
-	resp, got := artifactDo(t, "GET", gr["signed_download_url"].(string), nil, nil)
+	resp, got := ArtifactDo(t, "GET", gr["signed_download_url"].(string), nil, nil)
 	if resp.StatusCode != 200 || !bytes.Equal(got, big) {
 		t.Fatalf("GET signed_download_url: status = %d, %d bytes, want 200 and %d", resp.StatusCode, len(got), len(big))
 	}
@@ -295,7 +295,7 @@ func TestCacheV2Flow(t *testing.T) {
 	e.twirp("feature", "CreateCacheEntry", map[string]any{"key": "go-small", "version": "ver"}, 409)
 	cr := e.twirp("feature", "CreateCacheEntry", map[string]any{"key": "go-pending", "version": "ver"}, 200)
 	e.twirp("feature", "CreateCacheEntry", map[string]any{"key": "go-pending", "version": "ver"}, 409)
-	artifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, []byte("abc"))
+	ArtifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, []byte("abc"))
 	if fr := e.twirp("feature", "FinalizeCacheEntryUpload", map[string]any{"key": "go-pending", "version": "ver", "size_bytes": "4"}, 200); fr["ok"] != false {
 		t.Errorf("FinalizeCacheEntryUpload with the wrong size = %v, want ok false", fr)
 	}
@@ -319,29 +319,29 @@ func TestCacheSignedURLs(t *testing.T) {
 		want      int
 	}{
 		{"tampered", strings.Replace(up, "sig=", "sig=x", 1), 403},
-		{"other entry", strings.Replace(up, cacheBlobPrefix+"1?", cacheBlobPrefix+"2?", 1), 403},
+		{"other entry", strings.Replace(up, CacheBlobPrefix+"1?", CacheBlobPrefix+"2?", 1), 403},
 		{"good", up, 201},
 	} {
-		if resp, b := artifactDo(t, "PUT", tc.url, nil, []byte("data")); resp.StatusCode != tc.want {
+		if resp, b := ArtifactDo(t, "PUT", tc.url, nil, []byte("data")); resp.StatusCode != tc.want {
 			t.Errorf("%s: PUT: status = %d, want %d (%s)", tc.name, resp.StatusCode, tc.want, b)
 		}
 	}
 	e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "k", "version": "v", "size_bytes": "4"}, 200)
-	if resp, _ := artifactDo(t, "PUT", up, nil, []byte("more")); resp.StatusCode != 409 {
+	if resp, _ := ArtifactDo(t, "PUT", up, nil, []byte("more")); resp.StatusCode != 409 {
 		t.Errorf("PUT after finalize: status = %d, want 409", resp.StatusCode)
 	}
 	dl := e.twirp("main", "GetCacheEntryDownloadURL", map[string]any{"key": "k", "version": "v"}, 200)["signed_download_url"].(string)
-	if resp, _ := artifactDo(t, "PUT", dl, nil, []byte("data")); resp.StatusCode != 403 {
+	if resp, _ := ArtifactDo(t, "PUT", dl, nil, []byte("data")); resp.StatusCode != 403 {
 		t.Errorf("PUT to the download URL: status = %d, want 403", resp.StatusCode)
 	}
 	e.advance(11 * time.Minute)
-	if resp, _ := artifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 403 {
+	if resp, _ := ArtifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 403 {
 		t.Errorf("GET expired: status = %d, want 403", resp.StatusCode)
 	}
 }
 
 func TestCacheEviction(t *testing.T) {
-	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal = 250 })
+	e := newCacheTestEnv(t, func(c *CacheConfig) { c.MaxTotal = 250 })
 	for _, k := range []string{"a", "b", "c"} {
 		e.saveV1("main", k, "v", make([]byte, 80), 40)
 		e.advance(time.Minute)
@@ -363,7 +363,7 @@ func TestCacheEviction(t *testing.T) {
 	e.v1("main", "PATCH", fmt.Sprintf("caches/%d", res.CacheID), map[string]string{"Content-Range": "bytes 0-299/*"}, make([]byte, 300), 413)
 	// v2 blob PUT over the cap.
 	cr := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "f", "version": "v"}, 200)
-	if resp, _ := artifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, make([]byte, 300)); resp.StatusCode != 413 {
+	if resp, _ := ArtifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, make([]byte, 300)); resp.StatusCode != 413 {
 		t.Errorf("PUT over the cap: status = %d, want 413", resp.StatusCode)
 	}
 	// The index survives a restart; the unfinished uploads do not.
@@ -419,7 +419,7 @@ func cacheDiskBytes(t *testing.T, dir string) int64 {
 // putBlock stages a block of an upload URL and answers the status.
 func putBlock(t *testing.T, up string, i int, data []byte) int {
 	t.Helper()
-	resp, _ := artifactDo(t, "PUT", up+"&comp=block&blockid="+url.QueryEscape(artifactBlockID(i)), nil, data)
+	resp, _ := ArtifactDo(t, "PUT", up+"&comp=block&blockid="+url.QueryEscape(ArtifactBlockID(i)), nil, data)
 	return resp.StatusCode
 }
 
@@ -427,9 +427,9 @@ func putBlockList(t *testing.T, up string, blocks ...int) (int, string) {
 	t.Helper()
 	var ids []string
 	for _, i := range blocks {
-		ids = append(ids, artifactBlockID(i))
+		ids = append(ids, ArtifactBlockID(i))
 	}
-	resp, b := artifactDo(t, "PUT", up+"&comp=blocklist", nil, artifactBlockListXML(ids))
+	resp, b := ArtifactDo(t, "PUT", up+"&comp=blocklist", nil, artifactBlockListXML(ids))
 	return resp.StatusCode, string(b)
 }
 
@@ -437,7 +437,7 @@ func putBlockList(t *testing.T, up string, blocks ...int) (int, string) {
 // block list made a cache 30 times its staged bytes and the cap. A block
 // list names each block once.
 func TestCacheBlockListNamesABlockOnce(t *testing.T) {
-	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal = 1000 })
+	e := newCacheTestEnv(t, func(c *CacheConfig) { c.MaxTotal = 1000 })
 	up := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)["signed_upload_url"].(string)
 	if code := putBlock(t, up, 0, make([]byte, 100)); code != 201 {
 		t.Fatalf("PUT block: %d", code)
@@ -461,7 +461,7 @@ func TestCacheBlockListNamesABlockOnce(t *testing.T) {
 // let its blocks in: a block list over MaxTotal is refused and leaves
 // nothing behind.
 func TestCacheCommitOverTheCap(t *testing.T) {
-	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal, c.StageLimit = 250, 400 })
+	e := newCacheTestEnv(t, func(c *CacheConfig) { c.MaxTotal, c.StageLimit = 250, 400 })
 	up := e.twirp("main", "CreateCacheEntry", map[string]any{"key": "k", "version": "v"}, 200)["signed_upload_url"].(string)
 	for i := range 2 {
 		if code := putBlock(t, up, i, make([]byte, 150)); code != 201 {
@@ -474,7 +474,7 @@ func TestCacheCommitOverTheCap(t *testing.T) {
 	if fr := e.twirp("main", "FinalizeCacheEntryUpload", map[string]any{"key": "k", "version": "v", "size_bytes": "300"}, 200); fr["ok"] != false {
 		t.Errorf("finalize of 300 bytes = %v, want ok false", fr)
 	}
-	if fi, err := os.Stat(e.svc.partFile(1)); err != nil || fi.Size() != 0 {
+	if fi, err := os.Stat(e.svc.PartFile(1)); err != nil || fi.Size() != 0 {
 		t.Errorf("the entry's part after the refused commit: %v, %v; want it empty", fi, err)
 	}
 	if code, b := putBlockList(t, up, 1); code != 201 {
@@ -492,7 +492,7 @@ func TestCacheCommitOverTheCap(t *testing.T) {
 // finalized) is bounded by StageLimit, across all its reservations; other
 // jobs have their own, and finalizing frees it.
 func TestCacheStagingBound(t *testing.T) {
-	e := newCacheTestEnv(t, func(c *cacheConfig) { c.MaxTotal = 250 })
+	e := newCacheTestEnv(t, func(c *CacheConfig) { c.MaxTotal = 250 })
 	create := func(tok, key string) string {
 		return e.twirp(tok, "CreateCacheEntry", map[string]any{"key": key, "version": "v"}, 200)["signed_upload_url"].(string)
 	}
@@ -503,7 +503,7 @@ func TestCacheStagingBound(t *testing.T) {
 	if code := putBlock(t, b, 0, make([]byte, 100)); code != 413 {
 		t.Errorf("PUT 100 more bytes in another entry of the same job: %d, want 413", code)
 	}
-	if resp, _ := artifactDo(t, "PUT", c, nil, make([]byte, 100)); resp.StatusCode != 413 {
+	if resp, _ := ArtifactDo(t, "PUT", c, nil, make([]byte, 100)); resp.StatusCode != 413 {
 		t.Errorf("Put Blob of 100 more bytes: %d, want 413", resp.StatusCode)
 	}
 	// v1 chunks count too.
@@ -544,12 +544,12 @@ func TestCacheStagingBound(t *testing.T) {
 	e.svc.mu.Unlock()
 	// Reservations are bounded too.
 	for i := range cacheMaxPendingPerJob {
-		code, _ := artifactTwirp(t, e.srv.URL, cacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": fmt.Sprint("r", i), "version": "v"})
+		code, _ := ArtifactTwirp(t, e.srv.URL, CacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": fmt.Sprint("r", i), "version": "v"})
 		if code != 200 {
 			t.Fatalf("reservation %d: %d", i, code)
 		}
 	}
-	if code, out := artifactTwirp(t, e.srv.URL, cacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": "one-more", "version": "v"}); code == 200 {
+	if code, out := ArtifactTwirp(t, e.srv.URL, CacheSvc, "CreateCacheEntry", "repo2", map[string]any{"key": "one-more", "version": "v"}); code == 200 {
 		t.Errorf("reservation %d of one job: %d %v, want a refusal", cacheMaxPendingPerJob+1, code, out)
 	}
 }
@@ -568,7 +568,7 @@ func TestCacheUploadURLDiesWithItsJob(t *testing.T) {
 	e.over[1], e.over[2] = true, true
 	e.mu.Unlock()
 	for i, body := range [][]byte{[]byte("more"), nil} {
-		if resp, b := artifactDo(t, "PUT", up, nil, body); resp.StatusCode != 403 && resp.StatusCode != 404 {
+		if resp, b := ArtifactDo(t, "PUT", up, nil, body); resp.StatusCode != 403 && resp.StatusCode != 404 {
 			t.Errorf("PUT %d after the job ended: %d %s, want 403 or 404", i, resp.StatusCode, b)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package jobsvc
 
 // The cache service that actions/cache@v4 (and cache/restore, cache/save,
 // setup-go/node/python's caching) talk to through @actions/cache, in both
@@ -41,15 +41,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"shithub-actions/internal/hostfile"
 )
 
 const (
 	// cacheTwirpPrefix must be mounted at the root of ACTIONS_RESULTS_URL's host.
-	cacheTwirpPrefix = "/twirp/github.actions.results.api.v1.CacheService/"
+	CacheTwirpPrefix = "/twirp/github.actions.results.api.v1.CacheService/"
 	// cacheV1Prefix is what ACTIONS_CACHE_URL (ending in "/") is followed by.
-	cacheV1Prefix = "/_apis/artifactcache/"
+	CacheV1Prefix = "/_apis/artifactcache/"
 	// cacheBlobPrefix is where the signed upload/download URLs point.
-	cacheBlobPrefix = "/_apis/cacheblob/"
+	CacheBlobPrefix = "/_apis/cacheblob/"
 
 	cacheDefaultMaxTotal = 10 << 30
 )
@@ -57,16 +59,16 @@ const (
 // cacheScope is what a runtime token may see: caches of its repository
 // created on Ref or on DefaultRef (both full refs, "refs/heads/main").
 // Saves go to Ref, and what they stage is charged to JobID.
-type cacheScope struct {
+type CacheScope struct {
 	RepoID          int64
 	Ref, DefaultRef string
 	JobID           int64
 }
 
 // cacheAuth maps the bearer token to a scope; an error answers 401.
-type cacheAuth func(ctx context.Context, bearer string) (cacheScope, error)
+type cacheAuth func(ctx context.Context, bearer string) (CacheScope, error)
 
-type cacheConfig struct {
+type CacheConfig struct {
 	Dir       string
 	Key       []byte // secret for signed URLs
 	Auth      cacheAuth
@@ -118,8 +120,8 @@ type cacheIndex struct {
 	Entries []*cacheEntry `json:"entries"`
 }
 
-type cacheService struct {
-	cfg cacheConfig
+type CacheService struct {
+	Cfg CacheConfig
 	mu  sync.Mutex
 	idx cacheIndex
 	// staged is the bytes each job holds in unfinished uploads, on disk or
@@ -128,7 +130,7 @@ type cacheService struct {
 	staged map[int64]int64
 }
 
-func cacheNewService(cfg cacheConfig) (*cacheService, error) {
+func NewCacheService(cfg CacheConfig) (*CacheService, error) {
 	if cfg.Dir == "" || cfg.Auth == nil {
 		return nil, errors.New("cache: Dir and Auth are required")
 	}
@@ -155,11 +157,11 @@ func cacheNewService(cfg cacheConfig) (*cacheService, error) {
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "entries")} {
-		if err := mkdirPrivate(d); err != nil {
+		if err := hostfile.MkdirPrivate(d); err != nil {
 			return nil, err
 		}
 	}
-	s := &cacheService{cfg: cfg, idx: cacheIndex{NextID: 1}, staged: map[int64]int64{}}
+	s := &CacheService{Cfg: cfg, idx: cacheIndex{NextID: 1}, staged: map[int64]int64{}}
 	b, err := os.ReadFile(filepath.Join(cfg.Dir, "index.json"))
 	switch {
 	case err == nil:
@@ -191,25 +193,25 @@ func cacheNewService(cfg cacheConfig) (*cacheService, error) {
 	return s, s.saveLocked()
 }
 
-func (s *cacheService) file(id int64) string {
-	return filepath.Join(s.cfg.Dir, "entries", strconv.FormatInt(id, 10))
+func (s *CacheService) file(id int64) string {
+	return filepath.Join(s.Cfg.Dir, "entries", strconv.FormatInt(id, 10))
 }
-func (s *cacheService) partFile(id int64) string { return s.file(id) + ".part" }
-func (s *cacheService) blockDir(id int64) string { return s.file(id) + ".blocks" }
+func (s *CacheService) PartFile(id int64) string { return s.file(id) + ".part" }
+func (s *CacheService) blockDir(id int64) string { return s.file(id) + ".blocks" }
 
-func (s *cacheService) saveLocked() error {
+func (s *CacheService) saveLocked() error {
 	b, err := json.Marshal(&s.idx)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.cfg.Dir, "index.json.tmp")
+	tmp := filepath.Join(s.Cfg.Dir, "index.json.tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(s.cfg.Dir, "index.json"))
+	return os.Rename(tmp, filepath.Join(s.Cfg.Dir, "index.json"))
 }
 
-func (s *cacheService) removeLocked(e *cacheEntry) {
+func (s *CacheService) removeLocked(e *cacheEntry) {
 	for i, x := range s.idx.Entries {
 		if x == e {
 			s.idx.Entries = append(s.idx.Entries[:i], s.idx.Entries[i+1:]...)
@@ -219,21 +221,21 @@ func (s *cacheService) removeLocked(e *cacheEntry) {
 	s.unstageLocked(e, "")
 	e.removed = true
 	os.Remove(s.file(e.ID))
-	os.Remove(s.partFile(e.ID))
+	os.Remove(s.PartFile(e.ID))
 	os.RemoveAll(s.blockDir(e.ID))
 }
 
 // evictLocked drops idle entries, abandoned reservations, then least
 // recently used finalized entries (never keep) while over MaxTotal.
-func (s *cacheService) evictLocked(keep *cacheEntry) {
-	now := s.cfg.Now()
+func (s *CacheService) evictLocked(keep *cacheEntry) {
+	now := s.Cfg.Now()
 	var total int64
 	for _, e := range append([]*cacheEntry(nil), s.idx.Entries...) {
 		switch {
 		case e == keep:
-		case e.Final && now.Sub(e.UsedAt) > s.cfg.MaxIdle:
+		case e.Final && now.Sub(e.UsedAt) > s.Cfg.MaxIdle:
 			s.removeLocked(e)
-		case !e.Final && now.Sub(e.CreatedAt) > s.cfg.UploadTTL+time.Minute:
+		case !e.Final && now.Sub(e.CreatedAt) > s.Cfg.UploadTTL+time.Minute:
 			s.removeLocked(e)
 		}
 	}
@@ -242,7 +244,7 @@ func (s *cacheService) evictLocked(keep *cacheEntry) {
 			total += e.Size
 		}
 	}
-	if total <= s.cfg.MaxTotal {
+	if total <= s.Cfg.MaxTotal {
 		return
 	}
 	lru := make([]*cacheEntry, 0, len(s.idx.Entries))
@@ -253,7 +255,7 @@ func (s *cacheService) evictLocked(keep *cacheEntry) {
 	}
 	sort.Slice(lru, func(i, j int) bool { return lru[i].UsedAt.Before(lru[j].UsedAt) })
 	for _, e := range lru {
-		if total <= s.cfg.MaxTotal {
+		if total <= s.Cfg.MaxTotal {
 			break
 		}
 		total -= e.Size
@@ -263,9 +265,9 @@ func (s *cacheService) evictLocked(keep *cacheEntry) {
 
 // Sweep runs the idle and abandoned-upload eviction, and drops the
 // unfinished uploads of jobs that are over; call it now and then.
-func (s *cacheService) Sweep() error {
+func (s *CacheService) Sweep() error {
 	var over map[int64]bool
-	if s.cfg.JobRunning != nil {
+	if s.Cfg.JobRunning != nil {
 		s.mu.Lock()
 		jobs := map[int64]bool{}
 		for _, e := range s.idx.Entries {
@@ -276,7 +278,7 @@ func (s *cacheService) Sweep() error {
 		s.mu.Unlock()
 		over = map[int64]bool{}
 		for j := range jobs {
-			over[j] = !s.cfg.JobRunning(context.Background(), j)
+			over[j] = !s.Cfg.JobRunning(context.Background(), j)
 		}
 	}
 	s.mu.Lock()
@@ -292,22 +294,22 @@ func (s *cacheService) Sweep() error {
 
 // cacheStagingErr answers an upload that would take its job past
 // StageLimit.
-func (s *cacheService) stagingErr() error {
+func (s *CacheService) stagingErr() error {
 	return &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge",
-		fmt.Sprintf("this job's unfinished cache uploads would hold more than %d bytes", s.cfg.StageLimit)}
+		fmt.Sprintf("this job's unfinished cache uploads would hold more than %d bytes", s.Cfg.StageLimit)}
 }
 
 // chargeLocked adds n bytes to what job has staged, unless that passes
 // StageLimit.
-func (s *cacheService) chargeLocked(job, n int64) error {
-	if s.staged[job]+n > s.cfg.StageLimit {
+func (s *CacheService) chargeLocked(job, n int64) error {
+	if s.staged[job]+n > s.Cfg.StageLimit {
 		return s.stagingErr()
 	}
 	s.staged[job] += n
 	return nil
 }
 
-func (s *cacheService) releaseLocked(job, n int64) {
+func (s *CacheService) releaseLocked(job, n int64) {
 	if s.staged[job] -= n; s.staged[job] <= 0 {
 		delete(s.staged, job)
 	}
@@ -315,7 +317,7 @@ func (s *cacheService) releaseLocked(job, n int64) {
 
 // unstageLocked stops charging e's job for e's files under prefix (all
 // of them for "").
-func (s *cacheService) unstageLocked(e *cacheEntry, prefix string) {
+func (s *CacheService) unstageLocked(e *cacheEntry, prefix string) {
 	for name, n := range e.staged {
 		if strings.HasPrefix(name, prefix) {
 			s.releaseLocked(e.JobID, n)
@@ -326,7 +328,7 @@ func (s *cacheService) unstageLocked(e *cacheEntry, prefix string) {
 
 // setStagedLocked records that e's file name now holds n bytes already
 // charged to e's job, and releases what the file held before.
-func (s *cacheService) setStagedLocked(e *cacheEntry, name string, n int64) {
+func (s *CacheService) setStagedLocked(e *cacheEntry, name string, n int64) {
 	if e.staged == nil {
 		e.staged = map[string]int64{}
 	}
@@ -337,7 +339,7 @@ func (s *cacheService) setStagedLocked(e *cacheEntry, name string, n int64) {
 // cacheStagingWriter charges each write to a job before it passes it on,
 // so a job's staged bytes stay within StageLimit while they arrive.
 type cacheStagingWriter struct {
-	s   *cacheService
+	s   *CacheService
 	job int64
 	w   io.Writer
 	n   int64 // charged so far
@@ -356,7 +358,7 @@ func (w *cacheStagingWriter) Write(p []byte) (int, error) {
 
 // Entries lists a repository's finalized caches, newest first, for a REST
 // "GET /repos/{o}/{r}/actions/caches".
-func (s *cacheService) Entries(repoID int64) []cacheEntry {
+func (s *CacheService) Entries(repoID int64) []cacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []cacheEntry
@@ -372,7 +374,7 @@ func (s *cacheService) Entries(repoID int64) []cacheEntry {
 }
 
 // Delete removes a repository's cache entry; false if there is none.
-func (s *cacheService) Delete(repoID, id int64) (bool, error) {
+func (s *CacheService) Delete(repoID, id int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.idx.Entries {
@@ -401,7 +403,7 @@ func cacheCheckKey(k string) error {
 // lookup finds the entry to restore: in the job's ref, then in the default
 // branch, the exact primary key first, then each restore key as a prefix,
 // newest first; the version must match. GitHub's "Matching a cache key".
-func (s *cacheService) lookup(sc cacheScope, keys []string, version string) *cacheEntry {
+func (s *CacheService) lookup(sc CacheScope, keys []string, version string) *cacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	refs := []string{sc.Ref}
@@ -423,7 +425,7 @@ func (s *cacheService) lookup(sc cacheScope, keys []string, version string) *cac
 				}
 			}
 			if best != nil {
-				best.UsedAt = s.cfg.Now()
+				best.UsedAt = s.Cfg.Now()
 				s.saveLocked()
 				c := *best
 				return &c
@@ -440,9 +442,9 @@ var (
 
 // reserve starts an entry for key+version in the job's ref. A finalized
 // entry is immutable, and a fresh reservation belongs to whoever made it.
-func (s *cacheService) reserve(sc cacheScope, key, version string, size int64) (*cacheEntry, error) {
-	if size > s.cfg.MaxTotal {
-		return nil, fmt.Errorf("%w: cache size of %d bytes is over the %d bytes limit", cacheErrTooLarge, size, s.cfg.MaxTotal)
+func (s *CacheService) Reserve(sc CacheScope, key, version string, size int64) (*cacheEntry, error) {
+	if size > s.Cfg.MaxTotal {
+		return nil, fmt.Errorf("%w: cache size of %d bytes is over the %d bytes limit", cacheErrTooLarge, size, s.Cfg.MaxTotal)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -464,10 +466,10 @@ func (s *cacheService) reserve(sc cacheScope, key, version string, size int64) (
 			return nil, fmt.Errorf("%w: cache entry with key %q and version %s is being uploaded by another job", cacheErrExists, key, version)
 		}
 	}
-	now := s.cfg.Now()
+	now := s.Cfg.Now()
 	e := &cacheEntry{ID: s.idx.NextID, RepoID: sc.RepoID, Ref: sc.Ref, Key: key, Version: version, CreatedAt: now, UsedAt: now, JobID: sc.JobID}
 	s.idx.NextID++
-	f, err := os.OpenFile(s.partFile(e.ID), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(s.PartFile(e.ID), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +479,7 @@ func (s *cacheService) reserve(sc cacheScope, key, version string, size int64) (
 }
 
 // pending answers the unfinalized entry id (or by key+version if id is 0).
-func (s *cacheService) pending(sc cacheScope, id int64, key, version string) *cacheEntry {
+func (s *CacheService) pending(sc CacheScope, id int64, key, version string) *cacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.idx.Entries {
@@ -493,7 +495,7 @@ func (s *cacheService) pending(sc cacheScope, id int64, key, version string) *ca
 
 // entryByID is the entry id itself, not a copy: hold s.mu to read its
 // fields that change (Final, written, staged).
-func (s *cacheService) entryByID(id int64) *cacheEntry {
+func (s *CacheService) entryByID(id int64) *cacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.idx.Entries {
@@ -506,13 +508,13 @@ func (s *cacheService) entryByID(id int64) *cacheEntry {
 
 // finalize checks the upload is size bytes, renames it into place and
 // makes room.
-func (s *cacheService) finalize(e *cacheEntry, size int64, checkRanges bool) error {
+func (s *CacheService) finalize(e *cacheEntry, size int64, checkRanges bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.Final {
 		return fmt.Errorf("%w: cache entry %d is already finalized", cacheErrExists, e.ID)
 	}
-	fi, err := os.Stat(s.partFile(e.ID))
+	fi, err := os.Stat(s.PartFile(e.ID))
 	if err != nil {
 		return fmt.Errorf("cache entry %d has no upload", e.ID)
 	}
@@ -522,52 +524,52 @@ func (s *cacheService) finalize(e *cacheEntry, size int64, checkRanges bool) err
 	if checkRanges && size > 0 && (len(e.written) != 1 || e.written[0] != cacheRange{0, size}) {
 		return fmt.Errorf("the uploaded chunks do not cover bytes 0-%d", size-1)
 	}
-	if size > s.cfg.MaxTotal {
-		return fmt.Errorf("%w: cache size of %d bytes is over the %d bytes limit", cacheErrTooLarge, size, s.cfg.MaxTotal)
+	if size > s.Cfg.MaxTotal {
+		return fmt.Errorf("%w: cache size of %d bytes is over the %d bytes limit", cacheErrTooLarge, size, s.Cfg.MaxTotal)
 	}
-	if err := os.Rename(s.partFile(e.ID), s.file(e.ID)); err != nil {
+	if err := os.Rename(s.PartFile(e.ID), s.file(e.ID)); err != nil {
 		return err
 	}
 	os.RemoveAll(s.blockDir(e.ID))
 	// From here the bytes count against MaxTotal, not the job's staging.
 	s.unstageLocked(e, "")
 	e.Final, e.Size, e.written = true, size, nil
-	e.UsedAt = s.cfg.Now()
+	e.UsedAt = s.Cfg.Now()
 	s.evictLocked(e)
 	return s.saveLocked()
 }
 
-func (s *cacheService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *CacheService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
-	case strings.HasPrefix(p, cacheTwirpPrefix):
-		s.serveTwirp(w, r, strings.TrimPrefix(p, cacheTwirpPrefix))
-	case strings.HasPrefix(p, cacheV1Prefix):
-		s.serveV1(w, r, strings.TrimPrefix(p, cacheV1Prefix))
-	case strings.HasPrefix(p, cacheBlobPrefix):
+	case strings.HasPrefix(p, CacheTwirpPrefix):
+		s.serveTwirp(w, r, strings.TrimPrefix(p, CacheTwirpPrefix))
+	case strings.HasPrefix(p, CacheV1Prefix):
+		s.serveV1(w, r, strings.TrimPrefix(p, CacheV1Prefix))
+	case strings.HasPrefix(p, CacheBlobPrefix):
 		s.serveBlob(w, r)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-func (s *cacheService) scope(r *http.Request) (cacheScope, error) {
+func (s *CacheService) scope(r *http.Request) (CacheScope, error) {
 	tok := artifactBearer(r)
 	if tok == "" {
-		return cacheScope{}, errors.New("missing bearer token")
+		return CacheScope{}, errors.New("missing bearer token")
 	}
-	sc, err := s.cfg.Auth(r.Context(), tok)
+	sc, err := s.Cfg.Auth(r.Context(), tok)
 	if err != nil {
-		return cacheScope{}, errors.New("invalid runtime token")
+		return CacheScope{}, errors.New("invalid runtime token")
 	}
 	return sc, nil
 }
 
-func (s *cacheService) uploadURL(r *http.Request, id int64) string {
-	return artifactSignURL(s.cfg.Key, artifactBase(s.cfg.PublicURL, r), http.MethodPut, cacheBlobPrefix+strconv.FormatInt(id, 10), s.cfg.Now(), s.cfg.UploadTTL)
+func (s *CacheService) uploadURL(r *http.Request, id int64) string {
+	return ArtifactSignURL(s.Cfg.Key, artifactBase(s.Cfg.PublicURL, r), http.MethodPut, CacheBlobPrefix+strconv.FormatInt(id, 10), s.Cfg.Now(), s.Cfg.UploadTTL)
 }
 
-func (s *cacheService) downloadURL(r *http.Request, id int64) string {
-	return artifactSignURL(s.cfg.Key, artifactBase(s.cfg.PublicURL, r), http.MethodGet, cacheBlobPrefix+strconv.FormatInt(id, 10), s.cfg.Now(), s.cfg.DownloadTTL)
+func (s *CacheService) downloadURL(r *http.Request, id int64) string {
+	return ArtifactSignURL(s.Cfg.Key, artifactBase(s.Cfg.PublicURL, r), http.MethodGet, CacheBlobPrefix+strconv.FormatInt(id, 10), s.Cfg.Now(), s.Cfg.DownloadTTL)
 }
 
 // ---- v2 Twirp ----
@@ -579,7 +581,7 @@ type cacheTwirpReq struct {
 	SizeBytes   artifactInt64 `json:"size_bytes"`
 }
 
-func (s *cacheService) serveTwirp(w http.ResponseWriter, r *http.Request, method string) {
+func (s *CacheService) serveTwirp(w http.ResponseWriter, r *http.Request, method string) {
 	var req cacheTwirpReq
 	if err := artifactDecodeTwirp(r, &req); err != nil {
 		artifactWriteTwirp(w, nil, err)
@@ -600,7 +602,7 @@ func (s *cacheService) serveTwirp(w http.ResponseWriter, r *http.Request, method
 	}
 	switch method {
 	case "CreateCacheEntry":
-		e, err := s.reserve(sc, req.Key, req.Version, 0)
+		e, err := s.Reserve(sc, req.Key, req.Version, 0)
 		switch {
 		case errors.Is(err, cacheErrExists):
 			artifactWriteTwirp(w, nil, artifactTwirpf("already_exists", "%v", err))
@@ -659,7 +661,7 @@ type cacheV1Entry struct {
 	ArchiveLocation string `json:"archiveLocation,omitempty"`
 }
 
-func (s *cacheService) serveV1(w http.ResponseWriter, r *http.Request, rest string) {
+func (s *CacheService) serveV1(w http.ResponseWriter, r *http.Request, rest string) {
 	sc, err := s.scope(r)
 	if err != nil {
 		cacheV1Error(w, http.StatusUnauthorized, "%v", err)
@@ -713,7 +715,7 @@ func (s *cacheService) serveV1(w http.ResponseWriter, r *http.Request, rest stri
 			cacheV1Error(w, http.StatusBadRequest, "version is required")
 			return
 		}
-		e, err := s.reserve(sc, req.Key, req.Version, req.CacheSize)
+		e, err := s.Reserve(sc, req.Key, req.Version, req.CacheSize)
 		switch {
 		case errors.Is(err, cacheErrTooLarge):
 			cacheV1Error(w, http.StatusBadRequest, "%v", err)
@@ -787,20 +789,20 @@ func cacheParseContentRange(h string) (start, end int64, err error) {
 	return start, end, nil
 }
 
-func (s *cacheService) v1Chunk(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+func (s *CacheService) v1Chunk(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
 	start, end, err := cacheParseContentRange(r.Header.Get("Content-Range"))
 	if err != nil {
 		cacheV1Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if end+1 > s.cfg.MaxTotal {
-		cacheV1Error(w, http.StatusRequestEntityTooLarge, "cache is larger than the %d bytes limit", s.cfg.MaxTotal)
+	if end+1 > s.Cfg.MaxTotal {
+		cacheV1Error(w, http.StatusRequestEntityTooLarge, "cache is larger than the %d bytes limit", s.Cfg.MaxTotal)
 		return
 	}
 	// The part file is charged for its length: a chunk past the end
 	// charges the growth before it is written.
 	s.mu.Lock()
-	part := s.partFile(e.ID)
+	part := s.PartFile(e.ID)
 	var err2 error
 	if cur := e.staged[part]; !e.removed && end+1 > cur {
 		if err2 = s.chargeLocked(e.JobID, end+1-cur); err2 == nil {
@@ -854,13 +856,13 @@ func cacheAddRange(rs []cacheRange, r cacheRange) []cacheRange {
 
 // ---- blob endpoints ----
 
-func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, cacheBlobPrefix), 10, 64)
+func (s *CacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, CacheBlobPrefix), 10, 64)
 	if err != nil {
 		artifactBlobError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
 		return
 	}
-	if err := artifactVerifyURL(s.cfg.Key, r, s.cfg.Now()); err != nil {
+	if err := artifactVerifyURL(s.Cfg.Key, r, s.Cfg.Now()); err != nil {
 		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: "+err.Error())
 		return
 	}
@@ -899,7 +901,7 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	// The URL was signed for the job that reserved the entry; once that
 	// job is over nobody may write to it, and the reservation goes.
-	if s.cfg.JobRunning != nil && !s.cfg.JobRunning(r.Context(), e.JobID) {
+	if s.Cfg.JobRunning != nil && !s.Cfg.JobRunning(r.Context(), e.JobID) {
 		s.drop(e)
 		artifactBlobError(w, http.StatusForbidden, "AuthenticationFailed", "Server failed to authenticate the request: the job this upload URL was made for is over.")
 		return
@@ -932,7 +934,7 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 			artifactBlobError(w, http.StatusBadRequest, "InvalidBlobType", "only BlockBlob is supported")
 			return
 		}
-		err = s.writeStaged(e, s.partFile(id), r.Body)
+		err = s.writeStaged(e, s.PartFile(id), r.Body)
 	default:
 		artifactBlobError(w, http.StatusBadRequest, "InvalidQueryParameterValue", "unsupported comp="+comp)
 		return
@@ -949,7 +951,7 @@ func (s *cacheService) serveBlob(w http.ResponseWriter, r *http.Request) {
 }
 
 // drop removes an unfinished entry whose job is over.
-func (s *cacheService) drop(e *cacheEntry) {
+func (s *CacheService) drop(e *cacheEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !e.removed && !e.Final {
@@ -964,19 +966,19 @@ var cacheErrGone = &artifactBlobErr{http.StatusNotFound, "BlobNotFound", "The ca
 // upload) via a temporary file, charging its bytes to e's job as they
 // come; one body may not pass MaxTotal. A rewrite of name replaces it,
 // and what it was charged.
-func (s *cacheService) writeStaged(e *cacheEntry, name string, body io.Reader) error {
+func (s *CacheService) writeStaged(e *cacheEntry, name string, body io.Reader) error {
 	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	sw := &cacheStagingWriter{s: s, job: e.JobID, w: f}
-	n, err := io.Copy(sw, io.LimitReader(body, s.cfg.MaxTotal+1))
+	n, err := io.Copy(sw, io.LimitReader(body, s.Cfg.MaxTotal+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n > s.cfg.MaxTotal {
-		err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("cache is larger than the %d bytes limit", s.cfg.MaxTotal)}
+	if err == nil && n > s.Cfg.MaxTotal {
+		err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("cache is larger than the %d bytes limit", s.Cfg.MaxTotal)}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -999,7 +1001,7 @@ func (s *cacheService) writeStaged(e *cacheEntry, name string, body io.Reader) e
 // the staged blocks (listed or not), as Put Block List does. A block may
 // be listed once, and the result may not pass MaxTotal: the bytes a
 // commit makes are no more than the bytes staged.
-func (s *cacheService) commitBlocks(e *cacheEntry, ids []string) error {
+func (s *CacheService) commitBlocks(e *cacheEntry, ids []string) error {
 	seen := make(map[string]bool, len(ids))
 	for _, bid := range ids {
 		if seen[bid] {
@@ -1007,7 +1009,7 @@ func (s *cacheService) commitBlocks(e *cacheEntry, ids []string) error {
 		}
 		seen[bid] = true
 	}
-	f, err := os.CreateTemp(filepath.Dir(s.partFile(e.ID)), filepath.Base(s.partFile(e.ID))+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(s.PartFile(e.ID)), filepath.Base(s.PartFile(e.ID))+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -1020,11 +1022,11 @@ func (s *cacheService) commitBlocks(e *cacheEntry, ids []string) error {
 			f.Close()
 			return &artifactBlobErr{http.StatusBadRequest, "InvalidBlockList", "the block list names block " + bid + ", which was not uploaded"}
 		}
-		n, err := io.Copy(f, io.LimitReader(b, s.cfg.MaxTotal-total+1))
+		n, err := io.Copy(f, io.LimitReader(b, s.Cfg.MaxTotal-total+1))
 		b.Close()
 		total += n
-		if err == nil && total > s.cfg.MaxTotal {
-			err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("the block list makes a cache larger than the %d bytes limit", s.cfg.MaxTotal)}
+		if err == nil && total > s.Cfg.MaxTotal {
+			err = &artifactBlobErr{http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", fmt.Sprintf("the block list makes a cache larger than the %d bytes limit", s.Cfg.MaxTotal)}
 		}
 		if err != nil {
 			f.Close()
@@ -1039,13 +1041,13 @@ func (s *cacheService) commitBlocks(e *cacheEntry, ids []string) error {
 	if e.removed || e.Final {
 		return cacheErrGone
 	}
-	if err := os.Rename(tmp, s.partFile(e.ID)); err != nil {
+	if err := os.Rename(tmp, s.PartFile(e.ID)); err != nil {
 		return err
 	}
 	// The part takes over the blocks' charge: it is no bigger than they.
 	s.unstageLocked(e, s.blockDir(e.ID)+string(filepath.Separator))
 	s.staged[e.JobID] += total
-	s.setStagedLocked(e, s.partFile(e.ID), total)
+	s.setStagedLocked(e, s.PartFile(e.ID), total)
 	os.RemoveAll(s.blockDir(e.ID))
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package jobsvc
 
 import (
 	"bytes"
@@ -25,11 +25,11 @@ import (
 // HTTP the way @actions/artifact drives GitHub's.
 type artifactTestEnv struct {
 	t     *testing.T
-	svc   *artifactService
+	svc   *ArtifactService
 	srv   *httptest.Server
 	mu    sync.Mutex
 	now   time.Time
-	jobs  map[string]artifactJob // runtime token -> job
+	jobs  map[string]ArtifactJob // runtime token -> job
 	token map[int64]string       // job id -> token
 }
 
@@ -46,19 +46,19 @@ func artifactOpenTestDB(t *testing.T) *sql.DB {
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(artifactSchema); err != nil {
+	if _, err := db.Exec(ArtifactSchema); err != nil {
 		t.Fatalf("artifactSchema: %v", err)
 	}
 	return db
 }
 
-func newArtifactTestEnv(t *testing.T, mod func(*artifactConfig)) *artifactTestEnv {
+func newArtifactTestEnv(t *testing.T, mod func(*ArtifactConfig)) *artifactTestEnv {
 	t.Helper()
-	e := &artifactTestEnv{t: t, now: time.Unix(1_700_000_000, 0), jobs: map[string]artifactJob{}, token: map[int64]string{}}
-	cfg := artifactConfig{
+	e := &artifactTestEnv{t: t, now: time.Unix(1_700_000_000, 0), jobs: map[string]ArtifactJob{}, token: map[int64]string{}}
+	cfg := ArtifactConfig{
 		DB:  artifactOpenTestDB(t),
 		Key: []byte("0123456789abcdef0123456789abcdef"),
-		Auth: func(_ context.Context, tok string) (artifactJob, error) {
+		Auth: func(_ context.Context, tok string) (ArtifactJob, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			j, ok := e.jobs[tok]
@@ -72,19 +72,19 @@ func newArtifactTestEnv(t *testing.T, mod func(*artifactConfig)) *artifactTestEn
 	if mod != nil {
 		mod(&cfg)
 	}
-	svc, err := artifactNewService(cfg)
+	svc, err := NewArtifactService(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.svc = svc
 	mux := http.NewServeMux()
-	mux.Handle(artifactTwirpPrefix, svc)
-	mux.Handle(artifactBlobPrefix, svc)
+	mux.Handle(ArtifactTwirpPrefix, svc)
+	mux.Handle(ArtifactBlobPrefix, svc)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	// run 10 (repo 1) has jobs 100 and 101; run 20 has job 200.
-	for _, j := range []artifactJob{{10, 1, 100}, {10, 1, 101}, {20, 1, 200}} {
-		tok := artifactRuntimeToken(cfg.Key, j, e.now, time.Hour)
+	for _, j := range []ArtifactJob{{10, 1, 100}, {10, 1, 101}, {20, 1, 200}} {
+		tok := ArtifactRuntimeToken(cfg.Key, j, e.now, time.Hour)
 		e.jobs[tok] = j
 		e.token[j.JobID] = tok
 	}
@@ -105,7 +105,7 @@ func (e *artifactTestEnv) advance(d time.Duration) {
 
 // artifactIDs is what the toolkit puts in every request: the backend ids
 // it read from the token's scp claim.
-func artifactIDs(tok string) (run, job string) {
+func ArtifactIDs(tok string) (run, job string) {
 	b, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
 	var c struct{ Scp string }
 	json.Unmarshal(b, &c)
@@ -118,7 +118,7 @@ func artifactIDs(tok string) (run, job string) {
 }
 
 // twirp posts a Twirp JSON request as the toolkit does and decodes the body.
-func artifactTwirp(t *testing.T, base, service, method, tok string, body map[string]any) (int, map[string]any) {
+func ArtifactTwirp(t *testing.T, base, service, method, tok string, body map[string]any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", base+"/twirp/"+service+"/"+method, bytes.NewReader(b))
@@ -139,26 +139,26 @@ func artifactTwirp(t *testing.T, base, service, method, tok string, body map[str
 	return resp.StatusCode, out
 }
 
-const artifactSvc = "github.actions.results.api.v1.ArtifactService"
+const ArtifactSvc = "github.actions.results.api.v1.ArtifactService"
 
 func (e *artifactTestEnv) call(method string, job int64, body map[string]any, want int) map[string]any {
 	e.t.Helper()
 	tok := e.token[job]
-	run, jb := artifactIDs(tok)
+	run, jb := ArtifactIDs(tok)
 	if _, ok := body["workflow_run_backend_id"]; !ok {
 		body["workflow_run_backend_id"] = run
 	}
 	if _, ok := body["workflow_job_run_backend_id"]; !ok {
 		body["workflow_job_run_backend_id"] = jb
 	}
-	code, out := artifactTwirp(e.t, e.srv.URL, artifactSvc, method, tok, body)
+	code, out := ArtifactTwirp(e.t, e.srv.URL, ArtifactSvc, method, tok, body)
 	if code != want {
 		e.t.Fatalf("POST %s: status = %d, want %d (%v)", method, code, want, out)
 	}
 	return out
 }
 
-func artifactDo(t *testing.T, method, u string, hdr map[string]string, body []byte) (*http.Response, []byte) {
+func ArtifactDo(t *testing.T, method, u string, hdr map[string]string, body []byte) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	if err != nil {
@@ -176,29 +176,29 @@ func artifactDo(t *testing.T, method, u string, hdr map[string]string, body []by
 	return resp, b
 }
 
-func artifactBlockID(i int) string {
+func ArtifactBlockID(i int) string {
 	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%08d-block-id-prefix", i)))
 }
 
 // artifactUpload uploads data to a signed URL as BlockBlobClient.uploadStream
 // does: blocks of size chunk (staged in reverse to prove the list orders
 // them), then the block list.
-func artifactUpload(t *testing.T, signed string, data []byte, chunk int) {
+func ArtifactUpload(t *testing.T, signed string, data []byte, chunk int) {
 	t.Helper()
 	var ids []string
 	n := (len(data) + chunk - 1) / chunk
 	for i := n - 1; i >= 0; i-- {
 		end := min((i+1)*chunk, len(data))
-		id := artifactBlockID(i)
-		resp, b := artifactDo(t, "PUT", signed+"&comp=block&blockid="+url.QueryEscape(id), map[string]string{"x-ms-version": "2023-11-03"}, data[i*chunk:end])
+		id := ArtifactBlockID(i)
+		resp, b := ArtifactDo(t, "PUT", signed+"&comp=block&blockid="+url.QueryEscape(id), map[string]string{"x-ms-version": "2023-11-03"}, data[i*chunk:end])
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("PUT comp=block %d: status = %d, want 201 (%s)", i, resp.StatusCode, b)
 		}
 	}
 	for i := 0; i < n; i++ {
-		ids = append(ids, artifactBlockID(i))
+		ids = append(ids, ArtifactBlockID(i))
 	}
-	resp, b := artifactDo(t, "PUT", signed+"&comp=blocklist", map[string]string{"Content-Type": "application/xml"}, artifactBlockListXML(ids))
+	resp, b := ArtifactDo(t, "PUT", signed+"&comp=blocklist", map[string]string{"Content-Type": "application/xml"}, artifactBlockListXML(ids))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT comp=blocklist: status = %d, want 201 (%s)", resp.StatusCode, b)
 	}
@@ -214,7 +214,7 @@ func artifactBlockListXML(ids []string) []byte {
 	return b.Bytes()
 }
 
-func artifactPattern(n int) []byte {
+func ArtifactPattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(i*7 + i/251)
@@ -222,31 +222,31 @@ func artifactPattern(n int) []byte {
 	return b
 }
 
-func artifactSHA(b []byte) string {
+func ArtifactSHA(b []byte) string {
 	h := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
 func TestArtifactRoundTrip(t *testing.T) {
 	e := newArtifactTestEnv(t, nil)
-	data := artifactPattern(artifactPartSize*2 + 12345) // several parts per block
+	data := ArtifactPattern(artifactPartSize*2 + 12345) // several parts per block
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "dist", "version": 7, "mime_type": "application/zip",
 		"expires_at": artifactTimestamp(e.now.Add(5 * 24 * time.Hour))}, 200)
 	if cr["ok"] != true {
 		t.Fatalf("CreateArtifact: ok = %v", cr["ok"])
 	}
 	signed := cr["signed_upload_url"].(string)
-	if !strings.HasPrefix(signed, e.srv.URL+artifactBlobPrefix) || !strings.Contains(signed, "sig=") {
+	if !strings.HasPrefix(signed, e.srv.URL+ArtifactBlobPrefix) || !strings.Contains(signed, "sig=") {
 		t.Fatalf("signed_upload_url = %q", signed)
 	}
-	artifactUpload(t, signed, data, 3<<20)
-	fr := e.call("FinalizeArtifact", 100, map[string]any{"name": "dist", "size": fmt.Sprint(len(data)), "hash": artifactSHA(data)}, 200)
+	ArtifactUpload(t, signed, data, 3<<20)
+	fr := e.call("FinalizeArtifact", 100, map[string]any{"name": "dist", "size": fmt.Sprint(len(data)), "hash": ArtifactSHA(data)}, 200)
 	if fr["ok"] != true || fr["artifact_id"] == "" {
 		t.Fatalf("FinalizeArtifact = %v", fr)
 	}
 	id := fr["artifact_id"].(string)
 	// A retried finalize is answered the same.
-	e.call("FinalizeArtifact", 100, map[string]any{"name": "dist", "size": fmt.Sprint(len(data)), "hash": artifactSHA(data)}, 200)
+	e.call("FinalizeArtifact", 100, map[string]any{"name": "dist", "size": fmt.Sprint(len(data)), "hash": ArtifactSHA(data)}, 200)
 
 	// download-artifact runs in another job of the run: list by id, sign, GET.
 	lr := e.call("ListArtifacts", 101, map[string]any{"id_filter": id}, 200)
@@ -256,7 +256,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 	}
 	a := arts[0].(map[string]any)
 	for k, want := range map[string]any{"workflow_run_backend_id": "10", "workflow_job_run_backend_id": "100", "database_id": id,
-		"name": "dist", "size": fmt.Sprint(len(data)), "created_at": "2023-11-14T22:13:20Z", "digest": artifactSHA(data)} {
+		"name": "dist", "size": fmt.Sprint(len(data)), "created_at": "2023-11-14T22:13:20Z", "digest": ArtifactSHA(data)} {
 		if a[k] != want {
 			t.Errorf("ListArtifacts: %s = %v, want %v", k, a[k], want)
 		}
@@ -271,12 +271,12 @@ func TestArtifactRoundTrip(t *testing.T) {
 	}
 	sr := e.call("GetSignedArtifactURL", 101, map[string]any{"workflow_job_run_backend_id": a["workflow_job_run_backend_id"], "name": "dist"}, 200)
 	dl := sr["signed_url"].(string)
-	resp, got := artifactDo(t, "GET", dl, nil, nil)
+	resp, got := ArtifactDo(t, "GET", dl, nil, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET signed_url: status = %d, want 200", resp.StatusCode)
 	}
-	if !bytes.Equal(got, data) || artifactSHA(got) != artifactSHA(data) {
-		t.Fatalf("GET signed_url: %d bytes, digest %s; want %d bytes, %s", len(got), artifactSHA(got), len(data), artifactSHA(data))
+	if !bytes.Equal(got, data) || ArtifactSHA(got) != ArtifactSHA(data) {
+		t.Fatalf("GET signed_url: %d bytes, digest %s; want %d bytes, %s", len(got), ArtifactSHA(got), len(data), ArtifactSHA(data))
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/zip" {
 		t.Errorf("Content-Type = %q, want application/zip", ct)
@@ -286,7 +286,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 	}
 	// A range across a part boundary.
 	lo, hi := artifactPartSize-10, artifactPartSize+9
-	resp, got = artifactDo(t, "GET", dl, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", lo, hi)}, nil)
+	resp, got = ArtifactDo(t, "GET", dl, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", lo, hi)}, nil)
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, data[lo:hi+1]) {
 		t.Fatalf("GET Range: status = %d (want 206), %d bytes match = %v", resp.StatusCode, len(got), bytes.Equal(got, data[lo:hi+1]))
 	}
@@ -311,7 +311,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 	// The same name in another run is fine.
 	e.call("CreateArtifact", 200, map[string]any{"name": "dist", "version": 7}, 200)
 	// A finalized artifact can't be written through its old upload URL.
-	resp, _ = artifactDo(t, "PUT", signed+"&comp=block&blockid="+url.QueryEscape(artifactBlockID(0)), nil, []byte("x"))
+	resp, _ = ArtifactDo(t, "PUT", signed+"&comp=block&blockid="+url.QueryEscape(ArtifactBlockID(0)), nil, []byte("x"))
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("PUT after finalize: status = %d, want 409", resp.StatusCode)
 	}
@@ -320,7 +320,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 	if dr["artifact_id"] != id {
 		t.Errorf("DeleteArtifact: artifact_id = %v, want %s", dr["artifact_id"], id)
 	}
-	if resp, _ := artifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 404 {
+	if resp, _ := ArtifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 404 {
 		t.Errorf("GET deleted: status = %d, want 404", resp.StatusCode)
 	}
 	e.call("DeleteArtifact", 101, map[string]any{"name": "dist"}, 404)
@@ -336,35 +336,35 @@ func TestArtifactSinglePutAndEmpty(t *testing.T) {
 	e := newArtifactTestEnv(t, nil)
 	data := []byte("just one put")
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "report.txt", "version": 7, "mime_type": "text/plain"}, 200)
-	resp, b := artifactDo(t, "PUT", cr["signed_upload_url"].(string), map[string]string{"x-ms-blob-type": "BlockBlob"}, data)
+	resp, b := ArtifactDo(t, "PUT", cr["signed_upload_url"].(string), map[string]string{"x-ms-blob-type": "BlockBlob"}, data)
 	if resp.StatusCode != 201 {
 		t.Fatalf("PUT BlockBlob: status = %d, want 201 (%s)", resp.StatusCode, b)
 	}
-	e.call("FinalizeArtifact", 100, map[string]any{"name": "report.txt", "size": fmt.Sprint(len(data)), "hash": artifactSHA(data)}, 200)
+	e.call("FinalizeArtifact", 100, map[string]any{"name": "report.txt", "size": fmt.Sprint(len(data)), "hash": ArtifactSHA(data)}, 200)
 	sr := e.call("GetSignedArtifactURL", 100, map[string]any{"name": "report.txt"}, 200)
-	resp, got := artifactDo(t, "GET", sr["signed_url"].(string), nil, nil)
+	resp, got := ArtifactDo(t, "GET", sr["signed_url"].(string), nil, nil)
 	if !bytes.Equal(got, data) || resp.Header.Get("Content-Type") != "text/plain" || !strings.Contains(resp.Header.Get("Content-Disposition"), "report.txt") {
 		t.Fatalf("GET raw artifact: %q %q %q", got, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
 	}
 	// Empty stream: no blocks, an empty block list.
 	cr = e.call("CreateArtifact", 100, map[string]any{"name": "empty", "version": 7}, 200)
-	artifactUpload(t, cr["signed_upload_url"].(string), nil, 1<<20)
-	e.call("FinalizeArtifact", 100, map[string]any{"name": "empty", "hash": artifactSHA(nil)}, 200)
+	ArtifactUpload(t, cr["signed_upload_url"].(string), nil, 1<<20)
+	e.call("FinalizeArtifact", 100, map[string]any{"name": "empty", "hash": ArtifactSHA(nil)}, 200)
 }
 
 func TestArtifactFinalizeChecks(t *testing.T) {
 	e := newArtifactTestEnv(t, nil)
-	data := artifactPattern(1000)
+	data := ArtifactPattern(1000)
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "a", "version": 7}, 200)
 	signed := cr["signed_upload_url"].(string)
-	artifactUpload(t, signed, data, 300)
+	ArtifactUpload(t, signed, data, 300)
 	for _, tc := range []struct {
 		name string
 		body map[string]any
 		want int
 	}{
-		{"wrong size", map[string]any{"name": "a", "size": "999", "hash": artifactSHA(data)}, 400},
-		{"wrong hash", map[string]any{"name": "a", "size": "1000", "hash": artifactSHA(data[1:])}, 400},
+		{"wrong size", map[string]any{"name": "a", "size": "999", "hash": ArtifactSHA(data)}, 400},
+		{"wrong hash", map[string]any{"name": "a", "size": "1000", "hash": ArtifactSHA(data[1:])}, 400},
 		{"unknown name", map[string]any{"name": "b", "size": "1000"}, 404},
 		{"other job", map[string]any{"workflow_job_run_backend_id": "100", "name": "a", "size": "1000"}, 403},
 	} {
@@ -377,29 +377,29 @@ func TestArtifactFinalizeChecks(t *testing.T) {
 		})
 	}
 	// A block list naming a block never staged, or one twice.
-	for _, ids := range [][]string{{artifactBlockID(77)}, {artifactBlockID(0), artifactBlockID(0)}} {
-		resp, _ := artifactDo(t, "PUT", signed+"&comp=blocklist", nil, artifactBlockListXML(ids))
+	for _, ids := range [][]string{{ArtifactBlockID(77)}, {ArtifactBlockID(0), ArtifactBlockID(0)}} {
+		resp, _ := ArtifactDo(t, "PUT", signed+"&comp=blocklist", nil, artifactBlockListXML(ids))
 		if resp.StatusCode != 400 {
 			t.Errorf("PUT comp=blocklist %v: status = %d, want 400", ids, resp.StatusCode)
 		}
 	}
-	resp, _ := artifactDo(t, "PUT", signed+"&comp=blocklist", nil, []byte("<BlockList><Latest>"))
+	resp, _ := ArtifactDo(t, "PUT", signed+"&comp=blocklist", nil, []byte("<BlockList><Latest>"))
 	if resp.StatusCode != 400 {
 		t.Errorf("PUT comp=blocklist malformed: status = %d, want 400", resp.StatusCode)
 	}
-	resp, _ = artifactDo(t, "PUT", signed+"&comp=block&blockid=not*base64", nil, []byte("x"))
+	resp, _ = ArtifactDo(t, "PUT", signed+"&comp=block&blockid=not*base64", nil, []byte("x"))
 	if resp.StatusCode != 400 {
 		t.Errorf("PUT comp=block bad id: status = %d, want 400", resp.StatusCode)
 	}
 	// Re-staging a block replaces it; the finalize then matches.
-	artifactUpload(t, signed, data, 300)
-	e.call("FinalizeArtifact", 100, map[string]any{"name": "a", "size": "1000", "hash": artifactSHA(data)}, 200)
+	ArtifactUpload(t, signed, data, 300)
+	e.call("FinalizeArtifact", 100, map[string]any{"name": "a", "size": "1000", "hash": ArtifactSHA(data)}, 200)
 }
 
 func TestArtifactAuth(t *testing.T) {
 	e := newArtifactTestEnv(t, nil)
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "x", "version": 7}, 200)
-	artifactUpload(t, cr["signed_upload_url"].(string), []byte("hi"), 10)
+	ArtifactUpload(t, cr["signed_upload_url"].(string), []byte("hi"), 10)
 	e.call("FinalizeArtifact", 100, map[string]any{"name": "x", "size": "2"}, 200)
 
 	tok100, tok200 := e.token[100], e.token[200]
@@ -420,7 +420,7 @@ func TestArtifactAuth(t *testing.T) {
 		{"unknown method", "UploadArtifact", tok100, "10", "100", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := artifactTwirp(t, e.srv.URL, artifactSvc, tc.method, tc.tok,
+			code, out := ArtifactTwirp(t, e.srv.URL, ArtifactSvc, tc.method, tc.tok,
 				map[string]any{"workflow_run_backend_id": tc.run, "workflow_job_run_backend_id": tc.job, "name": "x", "version": 7})
 			if code != tc.want {
 				t.Fatalf("POST %s: status = %d, want %d (%v)", tc.method, code, tc.want, out)
@@ -428,7 +428,7 @@ func TestArtifactAuth(t *testing.T) {
 		})
 	}
 	// Not JSON / not POST.
-	resp, _ := artifactDo(t, "POST", e.srv.URL+artifactTwirpPrefix+"ListArtifacts", map[string]string{"Content-Type": "application/protobuf"}, nil)
+	resp, _ := ArtifactDo(t, "POST", e.srv.URL+ArtifactTwirpPrefix+"ListArtifacts", map[string]string{"Content-Type": "application/protobuf"}, nil)
 	if resp.StatusCode != 404 {
 		t.Errorf("POST protobuf: status = %d, want 404 (bad_route)", resp.StatusCode)
 	}
@@ -438,7 +438,7 @@ func TestArtifactSignedURLs(t *testing.T) {
 	e := newArtifactTestEnv(t, nil)
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "x", "version": 7}, 200)
 	up := cr["signed_upload_url"].(string)
-	artifactUpload(t, up, []byte("hello"), 10)
+	ArtifactUpload(t, up, []byte("hello"), 10)
 	e.call("FinalizeArtifact", 100, map[string]any{"name": "x", "size": "5"}, 200)
 	dl := e.call("GetSignedArtifactURL", 100, map[string]any{"name": "x"}, 200)["signed_url"].(string)
 
@@ -466,12 +466,12 @@ func TestArtifactSignedURLs(t *testing.T) {
 		}), 403},
 		{"no signature", "GET", tamper(func(q url.Values, _ *url.URL) { q.Del("sig") }), 403},
 		{"later expiry", "GET", tamper(func(q url.Values, _ *url.URL) { q.Set("se", "99999999999") }), 403},
-		{"other artifact", "GET", tamper(func(_ url.Values, u *url.URL) { u.Path = artifactBlobPrefix + "999" }), 403},
+		{"other artifact", "GET", tamper(func(_ url.Values, u *url.URL) { u.Path = ArtifactBlobPrefix + "999" }), 403},
 		{"download URL used to upload", "PUT", dl, 403},
 		{"upload URL used to download", "GET", up, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := artifactDo(t, tc.method, tc.url, nil, nil)
+			resp, b := ArtifactDo(t, tc.method, tc.url, nil, nil)
 			if resp.StatusCode != tc.want {
 				t.Fatalf("%s %s: status = %d, want %d (%s)", tc.method, tc.url, resp.StatusCode, tc.want, b)
 			}
@@ -481,23 +481,23 @@ func TestArtifactSignedURLs(t *testing.T) {
 		})
 	}
 	e.advance(11 * time.Minute)
-	if resp, _ := artifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 403 {
+	if resp, _ := ArtifactDo(t, "GET", dl, nil, nil); resp.StatusCode != 403 {
 		t.Errorf("GET expired download URL: status = %d, want 403", resp.StatusCode)
 	}
 	e.advance(time.Hour)
-	if resp, _ := artifactDo(t, "PUT", up+"&comp=block&blockid="+url.QueryEscape(artifactBlockID(1)), nil, []byte("x")); resp.StatusCode != 403 {
+	if resp, _ := ArtifactDo(t, "PUT", up+"&comp=block&blockid="+url.QueryEscape(ArtifactBlockID(1)), nil, []byte("x")); resp.StatusCode != 403 {
 		t.Errorf("PUT expired upload URL: status = %d, want 403", resp.StatusCode)
 	}
 }
 
 func TestArtifactSizeCaps(t *testing.T) {
-	e := newArtifactTestEnv(t, func(c *artifactConfig) {
+	e := newArtifactTestEnv(t, func(c *ArtifactConfig) {
 		c.MaxArtifactSize = 10 << 10
 		c.MaxRunSize = 20 << 10
 	})
 	// Per artifact.
 	cr := e.call("CreateArtifact", 100, map[string]any{"name": "big", "version": 7}, 200)
-	resp, b := artifactDo(t, "PUT", cr["signed_upload_url"].(string)+"&comp=block&blockid="+url.QueryEscape(artifactBlockID(0)), nil, make([]byte, 11<<10))
+	resp, b := ArtifactDo(t, "PUT", cr["signed_upload_url"].(string)+"&comp=block&blockid="+url.QueryEscape(ArtifactBlockID(0)), nil, make([]byte, 11<<10))
 	if resp.StatusCode != 413 || !strings.Contains(string(b), "per artifact") {
 		t.Fatalf("PUT block over the artifact cap: status = %d, want 413 (%s)", resp.StatusCode, b)
 	}
@@ -505,7 +505,7 @@ func TestArtifactSizeCaps(t *testing.T) {
 	for i, tc := range []struct{ size, want int }{{8 << 10, 201}, {8 << 10, 201}, {8 << 10, 413}, {4 << 10, 201}} {
 		name := fmt.Sprintf("part%d", i)
 		cr := e.call("CreateArtifact", 100, map[string]any{"name": name, "version": 7}, 200)
-		resp, b := artifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, make([]byte, tc.size))
+		resp, b := ArtifactDo(t, "PUT", cr["signed_upload_url"].(string), nil, make([]byte, tc.size))
 		if resp.StatusCode != tc.want {
 			t.Fatalf("PUT %s: status = %d, want %d (%s)", name, resp.StatusCode, tc.want, b)
 		}
@@ -549,12 +549,12 @@ func TestArtifactRetentionAndSweep(t *testing.T) {
 func TestArtifactRuntimeToken(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	now := time.Unix(1_700_000_000, 0)
-	j := artifactJob{RunID: 7, RepoID: 3, JobID: 42}
-	tok := artifactRuntimeToken(key, j, now, time.Hour)
-	if run, job := artifactIDs(tok); run != "7" || job != "42" {
+	j := ArtifactJob{RunID: 7, RepoID: 3, JobID: 42}
+	tok := ArtifactRuntimeToken(key, j, now, time.Hour)
+	if run, job := ArtifactIDs(tok); run != "7" || job != "42" {
 		t.Fatalf("scp backend ids = %q, %q; want 7, 42", run, job)
 	}
-	auth := func(at time.Time) artifactAuth { return artifactTokenAuth(key, func() time.Time { return at }) }
+	auth := func(at time.Time) artifactAuth { return ArtifactTokenAuth(key, func() time.Time { return at }) }
 	if got, err := auth(now)(context.Background(), tok); err != nil || got != j {
 		t.Fatalf("artifactTokenAuth = %v, %v; want %v", got, err, j)
 	}
@@ -563,7 +563,7 @@ func TestArtifactRuntimeToken(t *testing.T) {
 	for name, tc := range map[string]struct {
 		tok string
 		at  time.Time
-	}{"expired": {tok, now.Add(2 * time.Hour)}, "forged claims": {forged, now}, "not a jwt": {"abc", now}, "other key": {artifactRuntimeToken([]byte("another key, 32 bytes long......"), j, now, time.Hour), now}} {
+	}{"expired": {tok, now.Add(2 * time.Hour)}, "forged claims": {forged, now}, "not a jwt": {"abc", now}, "other key": {ArtifactRuntimeToken([]byte("another key, 32 bytes long......"), j, now, time.Hour), now}} {
 		if _, err := auth(tc.at)(context.Background(), tc.tok); err == nil {
 			t.Errorf("%s: artifactTokenAuth accepted it", name)
 		}
@@ -571,7 +571,7 @@ func TestArtifactRuntimeToken(t *testing.T) {
 }
 
 func FuzzArtifactBlockList(f *testing.F) {
-	f.Add(string(artifactBlockListXML([]string{artifactBlockID(0), artifactBlockID(1)})))
+	f.Add(string(artifactBlockListXML([]string{ArtifactBlockID(0), ArtifactBlockID(1)})))
 	f.Add(`<BlockList><Committed>AAAA</Committed><Uncommitted>QUJD</Uncommitted></BlockList>`)
 	f.Add(`<BlockList><Latest>!!</Latest></BlockList>`)
 	f.Add(`<BlockList><Other>AAAA</Other></BlockList>`)

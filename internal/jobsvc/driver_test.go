@@ -1,0 +1,3 @@
+package jobsvc
+
+import _ "modernc.org/sqlite" // the tests open their own database
