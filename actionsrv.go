@@ -92,35 +92,6 @@ func runtimeKeys(secret []byte) (token, urls []byte) {
 	return derive("runtime-token"), derive("signed-url")
 }
 
-// runtimeSecret is the secret runtime tokens and signed URLs are keyed
-// with (runtimeKeys), derived from the key file (Store.derivedKey): a copy
-// of the database cannot forge them, and they outlive a restart.
-func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
-	s.secretMu.Lock()
-	defer s.secretMu.Unlock()
-	if s.secret != nil {
-		return s.secret, nil
-	}
-	b, err := s.derivedKey("runtime")
-	if err != nil {
-		return nil, err
-	}
-	s.secret = b
-	return b, nil
-}
-
-// jobRuntimeToken is ACTIONS_RUNTIME_TOKEN for a claimed job: it names the
-// job's run, repository and job, and lasts the job's timeout and an hour.
-func (s *Store) jobRuntimeToken(ctx context.Context, cj *protocol.Job) (string, error) {
-	secret, err := s.runtimeSecret(ctx)
-	if err != nil {
-		return "", err
-	}
-	tokenKey, _ := runtimeKeys(secret)
-	ttl := protocol.DefaultJobTimeout(cj) + runtimeTokenTTL
-	return jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
-}
-
 // enableRuntime starts the artifact and cache services.
 func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	secret, err := s.store.runtimeSecret(ctx)

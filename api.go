@@ -624,3 +624,33 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	h.ServeHTTP(w, r)
 	return nil
 }
+
+// cancelJobs is the one code path of a cancel, for the API and the pages.
+func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
+	res, err := s.store.cancelJobs(ctx, runID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	s.store.metrics.CancelRequested(res.Running)
+	if s.exec != nil {
+		for _, id := range res.Running {
+			s.exec.cancel(id)
+		}
+	}
+	return res, nil
+}
+
+// rerun is the one code path of a re-run, for the API and the pages.
+func (s *server) rerun(ctx context.Context, run *Run, user *User) (*Run, error) {
+	return s.rerunSome(ctx, run, user, nil)
+}
+
+// rerunSome is rerun of the selected jobs (and the jobs that need them):
+// GitHub's re-run of failed jobs, and of one job.
+func (s *server) rerunSome(ctx context.Context, run *Run, user *User, sel rerunSelect) (*Run, error) {
+	nr, err := s.store.rerunSome(ctx, run, user, sel)
+	if err == nil {
+		s.wake()
+	}
+	return nr, err
+}

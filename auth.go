@@ -6,17 +6,18 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
 )
 
 const (
@@ -25,12 +26,6 @@ const (
 )
 
 var validScopes = []string{scopeRead, scopeWrite}
-
-// hasScope reports whether a token grants scope; repo:write implies
-// repo:read.
-func (t *Token) hasScope(scope string) bool {
-	return slices.Contains(t.Scopes, scope) || (scope == scopeRead && slices.Contains(t.Scopes, scopeWrite))
-}
 
 // credentials takes the secret from the Authorization header: "Bearer T",
 // "token T", or HTTP Basic with the secret as the password (what feed
@@ -87,31 +82,6 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 // its own checks pass.
 func (s *server) tokenUser(ctx context.Context, secret string) (*User, *Token, error) {
 	return s.store.patUser(ctx, secret)
-}
-
-// patUser checks a PAT: well-formed, known, neither revoked nor expired.
-// It returns the token with its user, or errBadToken, errTokenRevoked or
-// errTokenExpired. The API and checkout's token input (reach.go) both
-// check PATs here.
-func (s *Store) patUser(ctx context.Context, secret string) (*User, *Token, error) {
-	if !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
-		return nil, nil, errBadToken
-	}
-	t, u, err := s.tokenBySecret(ctx, secret)
-	if errors.Is(err, apperr.ErrNotFound) {
-		return nil, nil, errBadToken
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	now := s.now()
-	switch {
-	case !t.RevokedAt.IsZero():
-		return nil, nil, errTokenRevoked
-	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
-		return nil, nil, errTokenExpired
-	}
-	return u, t, nil
 }
 
 // touchToken records a token's use; failing to is logged, not fatal.
@@ -394,5 +364,38 @@ func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token
 		return nil, nil, errBadLogin
 	}
 	s.touchToken(r.Context(), t)
+	return u, t, nil
+}
+
+// jobTokenUser authenticates a GITHUB_TOKEN. The user it returns is the
+// run's actor carrying the job principal, so that permission() grants it
+// the token's permissions on the job's repository and nothing elsewhere;
+// the token is a stand-in whose scopes follow the `actions` permission.
+// A token of a job that is no longer running is refused.
+func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token, error) {
+	if len(secret) != len(jobTokenPrefix)+32 {
+		return nil, nil, errBadToken
+	}
+	var p jobPrincipal
+	var status string
+	u := &User{}
+	err := s.store.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errBadToken
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if status != protocol.StatusRunning {
+		return nil, nil, errJobTokenEnded
+	}
+	u.Job = &p
+	t := &Token{Name: "GITHUB_TOKEN"}
+	switch p.Perms.Actions {
+	case "write":
+		t.Scopes = []string{scopeRead, scopeWrite}
+	case "read":
+		t.Scopes = []string{scopeRead}
+	}
 	return u, t, nil
 }

@@ -32,6 +32,8 @@ import (
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/jobsvc"
+	"shithub-actions/internal/metrics"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
@@ -420,7 +422,7 @@ type Store struct {
 	path    string
 	now     func() time.Time
 	logCap  int64
-	metrics *metrics // never nil
+	metrics *metrics.Metrics // never nil
 
 	// onCommit holds what to do once the running write transaction
 	// commits (metrics of what it changed). Only the goroutine inside
@@ -481,7 +483,7 @@ func openStore(path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{db: db}, wdb: wdb, path: path, now: time.Now, logCap: defaultLogCap, keyFile: path + ".key",
-		metrics: newMetrics()}
+		metrics: metrics.New()}
 	if err := s.incrementalVacuum(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -564,7 +566,7 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	began := time.Now()
 	defer func() {
 		s.lastWrite.Store(time.Now().UnixNano())
-		s.metrics.writeTxDone(began.Sub(asked), time.Since(began))
+		s.metrics.WriteTxDone(began.Sub(asked), time.Since(began))
 	}()
 	s.onCommit = s.onCommit[:0]
 	if err := fn(tx); err != nil {
@@ -592,11 +594,11 @@ func (s *Store) writeFailed(err error) error {
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_FULL:
-		s.metrics.dbFull.Add(1)
+		s.metrics.DbFull.Add(1)
 		return &apperr.Error{Code: apperr.Unavailable, Err: err,
 			Msg: "the disk holding the database is full: changes are refused until space is freed (reads still work)"}
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		s.metrics.dbBusy.Add(1)
+		s.metrics.DbBusy.Add(1)
 		return &apperr.Error{Code: apperr.Unavailable, Err: err, Msg: "the database is busy: try again"}
 	}
 	return err
@@ -2008,4 +2010,64 @@ func (c *stmtCache) close() {
 		st.(*sql.Stmt).Close()
 		return true
 	})
+}
+
+// runtimeSecret is the secret runtime tokens and signed URLs are keyed
+// with (runtimeKeys), derived from the key file (Store.derivedKey): a copy
+// of the database cannot forge them, and they outlive a restart.
+func (s *Store) runtimeSecret(ctx context.Context) ([]byte, error) {
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
+	if s.secret != nil {
+		return s.secret, nil
+	}
+	b, err := s.derivedKey("runtime")
+	if err != nil {
+		return nil, err
+	}
+	s.secret = b
+	return b, nil
+}
+
+// jobRuntimeToken is ACTIONS_RUNTIME_TOKEN for a claimed job: it names the
+// job's run, repository and job, and lasts the job's timeout and an hour.
+func (s *Store) jobRuntimeToken(ctx context.Context, cj *protocol.Job) (string, error) {
+	secret, err := s.runtimeSecret(ctx)
+	if err != nil {
+		return "", err
+	}
+	tokenKey, _ := runtimeKeys(secret)
+	ttl := protocol.DefaultJobTimeout(cj) + runtimeTokenTTL
+	return jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
+}
+
+// hasScope reports whether a token grants scope; repo:write implies
+// repo:read.
+func (t *Token) hasScope(scope string) bool {
+	return slices.Contains(t.Scopes, scope) || (scope == scopeRead && slices.Contains(t.Scopes, scopeWrite))
+}
+
+// patUser checks a PAT: well-formed, known, neither revoked nor expired.
+// It returns the token with its user, or errBadToken, errTokenRevoked or
+// errTokenExpired. The API and checkout's token input (reach.go) both
+// check PATs here.
+func (s *Store) patUser(ctx context.Context, secret string) (*User, *Token, error) {
+	if !strings.HasPrefix(secret, patPrefix) || len(secret) != len(patPrefix)+32 {
+		return nil, nil, errBadToken
+	}
+	t, u, err := s.tokenBySecret(ctx, secret)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return nil, nil, errBadToken
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	switch {
+	case !t.RevokedAt.IsZero():
+		return nil, nil, errTokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return nil, nil, errTokenExpired
+	}
+	return u, t, nil
 }

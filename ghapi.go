@@ -828,21 +828,6 @@ func (s *server) handleJobGet(w http.ResponseWriter, r *http.Request) error {
 
 // ---- attempts ----
 
-// attempts lists a run and the runs it re-ran, back to the first attempt,
-// newest first: GitHub's attempts of one run.
-func (s *Store) attempts(ctx context.Context, run *Run) ([]*Run, error) {
-	out := []*Run{run}
-	for cur := run; cur.ParentRunID != 0 && len(out) < 1000; {
-		p, err := s.runByID(ctx, cur.ParentRunID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-		cur = p
-	}
-	return out, nil
-}
-
 // attemptFromPath loads attempt {attempt_number} of the path's run: the run
 // itself or the run it re-ran, and so on back. Later attempts are other
 // runs, with their own ids (see the README).

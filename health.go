@@ -3,13 +3,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/subtle"
 	"database/sql"
+	"io"
 	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/metrics"
 )
 
 // healthTimeout is how long /healthz waits for the database's answers.
@@ -58,7 +66,7 @@ func (h *healthProbe) write(st *Store) (<-chan struct{}, func() error) {
 // cancelled half-way.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	fail := func(reason string) {
-		s.store.metrics.healthFailed.Add(1)
+		s.store.metrics.HealthFailed.Add(1)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -94,4 +102,133 @@ func errText(err error) string {
 		return ae.Msg
 	}
 	return err.Error()
+}
+
+// writeMetrics writes every family. Database gauges come from quick,
+// indexed queries; a failing one is left out and counted in
+// shithub_scrape_errors.
+func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
+	m := s.store.metrics
+	p := &metrics.Writer{W: bufio.NewWriter(out)}
+	scrapeErrors := 0
+
+	// From the database.
+	jobs, err := s.store.openJobCounts(ctx)
+	if err != nil {
+		scrapeErrors++
+	}
+	p.Family("shithub_jobs", "gauge", "Jobs queued or running, by status and runs-on labels.")
+	for _, j := range jobs {
+		p.Sample("shithub_jobs", metrics.Labels("status", j.status, "labels", j.labels), float64(j.n))
+	}
+	runners, err := s.store.runnerAges(ctx)
+	if err != nil {
+		scrapeErrors++
+	}
+	p.Family("shithub_runner_last_seen_age_seconds", "gauge", "Seconds since each runner was last heard from (-1: never).")
+	for _, r := range runners {
+		p.Sample("shithub_runner_last_seen_age_seconds", metrics.Labels("runner", r.name), r.age)
+	}
+	files, err := s.store.fileStats(ctx)
+	if err != nil {
+		scrapeErrors++
+	}
+	p.Family("shithub_db_bytes", "gauge", "Size of the database's files (db, wal) and its free pages (free).")
+	for _, f := range files {
+		p.Sample("shithub_db_bytes", metrics.Labels("file", f.name), float64(f.bytes))
+	}
+
+	// From the process.
+	p.Family("shithub_log_bytes_total", "counter", "Job log bytes stored.")
+	p.Sample("shithub_log_bytes_total", "", float64(m.LogBytes.Load()))
+	p.Family("shithub_db_busy_total", "counter", "Write transactions that failed because the database was busy or locked.")
+	p.Sample("shithub_db_busy_total", "", float64(m.DbBusy.Load()))
+	p.Family("shithub_db_full_total", "counter", "Write transactions refused because the disk was full.")
+	p.Sample("shithub_db_full_total", "", float64(m.DbFull.Load()))
+	p.Family("shithub_feed_cache_requests_total", "counter", "Feed renders asked of the cache, by result.")
+	p.Sample("shithub_feed_cache_requests_total", metrics.Labels("result", "hit"), float64(s.feeds.hits.Load()))
+	p.Sample("shithub_feed_cache_requests_total", metrics.Labels("result", "miss"), float64(s.feeds.misses.Load()))
+	p.Family("shithub_pruned_total", "counter", "What retention removed: runs, and runs whose logs it removed.")
+	p.Sample("shithub_pruned_total", metrics.Labels("what", "runs"), float64(m.PrunedRuns.Load()))
+	p.Sample("shithub_pruned_total", metrics.Labels("what", "logs"), float64(m.PrunedLogs.Load()))
+	p.Family("shithub_pruned_log_bytes_total", "counter", "Log bytes retention removed.")
+	p.Sample("shithub_pruned_log_bytes_total", "", float64(m.PrunedBytes.Load()))
+	p.Family("shithub_health_failures_total", "counter", "/healthz answers that were not ok.")
+	p.Sample("shithub_health_failures_total", "", float64(m.HealthFailed.Load()))
+	p.Family("shithub_start_time_seconds", "gauge", "When the process started, in Unix seconds.")
+	p.Sample("shithub_start_time_seconds", "", float64(m.Start.UnixMilli())/1000)
+	if rss, ok := residentBytes(); ok {
+		p.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+		p.Sample("process_resident_memory_bytes", "", float64(rss))
+	}
+
+	m.Mu.Lock()
+	keys := make([]metrics.ReqKey, 0, len(m.Requests))
+	for k := range m.Requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Route != keys[j].Route {
+			return keys[i].Route < keys[j].Route
+		}
+		return keys[i].Code < keys[j].Code
+	})
+	p.Family("shithub_http_requests_total", "counter", "HTTP requests by route pattern and status.")
+	for _, k := range keys {
+		p.Sample("shithub_http_requests_total", metrics.Labels("route", k.Route, "code", strconv.Itoa(k.Code)), float64(m.Requests[k]))
+	}
+	p.Family("shithub_http_request_duration_seconds", "histogram", "HTTP request latency by route pattern.")
+	for _, route := range sortedKeys(m.ReqLatency) {
+		p.Histogram("shithub_http_request_duration_seconds", m.ReqLatency[route], "route", route)
+	}
+	p.Family("shithub_db_write_wait_seconds", "histogram", "Time a write waited for the write connection and lock.")
+	p.Histogram("shithub_db_write_wait_seconds", m.WriteWait)
+	p.Family("shithub_db_write_tx_seconds", "histogram", "Time a write transaction held the write lock.")
+	p.Histogram("shithub_db_write_tx_seconds", m.WriteTx)
+	p.Family("shithub_job_duration_seconds", "histogram", "Job run time, start to end, by conclusion.")
+	for _, c := range sortedKeys(m.JobDur) {
+		p.Histogram("shithub_job_duration_seconds", m.JobDur[c], "conclusion", c)
+	}
+	p.Family("shithub_run_duration_seconds", "histogram", "Run time, creation to completion, by conclusion.")
+	for _, c := range sortedKeys(m.RunDur) {
+		p.Histogram("shithub_run_duration_seconds", m.RunDur[c], "conclusion", c)
+	}
+	p.Family("shithub_cancel_latency_seconds", "histogram", "From a running job's cancel request to the job's end.")
+	p.Histogram("shithub_cancel_latency_seconds", m.CancelLat)
+	m.Mu.Unlock()
+
+	p.Family("shithub_scrape_errors", "gauge", "Database gauges this scrape could not read.")
+	p.Sample("shithub_scrape_errors", "", float64(scrapeErrors))
+	return p.W.Flush()
+}
+
+// residentBytes reads the process's resident set size (Linux only).
+func residentBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
+}
+
+// handleMetrics serves GET /metrics. With --metrics-token it wants that
+// token as a bearer token; without, anyone who reaches the port may read it.
+func (s *server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.metricsToken != "" {
+		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.metricsToken)) != 1 {
+			return &apperr.Error{Code: apperr.Unauthenticated, Msg: "metrics need the --metrics-token as a bearer token"}
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	return s.writeMetrics(r.Context(), w)
 }

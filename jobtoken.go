@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"maps"
 	"path"
 	"slices"
@@ -261,39 +260,6 @@ type jobPrincipal struct {
 }
 
 var errJobTokenEnded = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired: its job has ended"}
-
-// jobTokenUser authenticates a GITHUB_TOKEN. The user it returns is the
-// run's actor carrying the job principal, so that permission() grants it
-// the token's permissions on the job's repository and nothing elsewhere;
-// the token is a stand-in whose scopes follow the `actions` permission.
-// A token of a job that is no longer running is refused.
-func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token, error) {
-	if len(secret) != len(jobTokenPrefix)+32 {
-		return nil, nil, errBadToken
-	}
-	var p jobPrincipal
-	var status string
-	u := &User{}
-	err := s.store.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, errBadToken
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if status != protocol.StatusRunning {
-		return nil, nil, errJobTokenEnded
-	}
-	u.Job = &p
-	t := &Token{Name: "GITHUB_TOKEN"}
-	switch p.Perms.Actions {
-	case "write":
-		t.Scopes = []string{scopeRead, scopeWrite}
-	case "read":
-		t.Scopes = []string{scopeRead}
-	}
-	return u, t, nil
-}
 
 // jobPermission is a job principal's permission on repo: for its own
 // repository, what `level` grants; elsewhere what anyone has.

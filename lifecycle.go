@@ -1374,75 +1374,21 @@ func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAf
 
 // ---- the server's part: wake the executor, reap ----
 
-// cancelJobs is the one code path of a cancel, for the API and the pages.
-func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
-	res, err := s.store.cancelJobs(ctx, runID, jobID)
-	if err != nil {
-		return nil, err
-	}
-	s.store.metrics.cancelRequested(res.Running)
-	if s.exec != nil {
-		for _, id := range res.Running {
-			s.exec.cancel(id)
-		}
-	}
-	return res, nil
-}
-
-// rerun is the one code path of a re-run, for the API and the pages.
-func (s *server) rerun(ctx context.Context, run *Run, user *User) (*Run, error) {
-	return s.rerunSome(ctx, run, user, nil)
-}
-
-// rerunSome is rerun of the selected jobs (and the jobs that need them):
-// GitHub's re-run of failed jobs, and of one job.
-func (s *server) rerunSome(ctx context.Context, run *Run, user *User, sel rerunSelect) (*Run, error) {
-	nr, err := s.store.rerunSome(ctx, run, user, sel)
-	if err == nil {
-		s.wake()
-	}
-	return nr, err
-}
-
-// reap ends, every half minute, running jobs that nobody will finish.
-func (s *server) reap(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.reapOnce(ctx)
-	}
-}
-
 // claimAckTimeout is how long a remote runner has to acknowledge a claim
 // (its first status or log post) before the job goes back to the queue.
 const claimAckTimeout = time.Minute
 
-// reapOnce ends running jobs nobody will finish, puts back claims never
-// acknowledged, and fails jobs no runner can take.
-func (s *server) reapOnce(ctx context.Context) {
-	if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
-		s.log.Error("reaping jobs", "err", err)
-	} else if n > 0 {
-		s.log.Warn("ended abandoned jobs", "count", n)
+// attempts lists a run and the runs it re-ran, back to the first attempt,
+// newest first: GitHub's attempts of one run.
+func (s *Store) attempts(ctx context.Context, run *Run) ([]*Run, error) {
+	out := []*Run{run}
+	for cur := run; cur.ParentRunID != 0 && len(out) < 1000; {
+		p, err := s.runByID(ctx, cur.ParentRunID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+		cur = p
 	}
-	if ids, err := s.store.requeueUnacked(ctx, s.localRunnerID, claimAckTimeout); err != nil {
-		s.log.Error("requeueing unacknowledged claims", "err", err)
-	} else if len(ids) > 0 {
-		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
-		s.wake()
-	}
-	var pool int64
-	if s.exec != nil {
-		pool = s.localRunnerID
-	}
-	if ids, err := s.store.failUnservable(ctx, pool, s.queueTimeout); err != nil {
-		s.log.Error("failing jobs no runner can take", "err", err)
-	} else if len(ids) > 0 {
-		s.log.Warn("failed jobs no runner can take", "jobs", ids)
-	}
+	return out, nil
 }

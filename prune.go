@@ -218,9 +218,9 @@ func (p *pruner) prune(ctx context.Context, keep retention) error {
 		err = p.release(ctx, 0)
 	}
 	if !o.Dry {
-		s.metrics.prunedLogs.Add(int64(p.rep.LogRuns))
-		s.metrics.prunedBytes.Add(p.rep.LogBytes)
-		s.metrics.prunedRuns.Add(int64(p.rep.Runs))
+		s.metrics.PrunedLogs.Add(int64(p.rep.LogRuns))
+		s.metrics.PrunedBytes.Add(p.rep.LogBytes)
+		s.metrics.PrunedRuns.Add(int64(p.rep.Runs))
 	}
 	return err
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path"
 	"time"
@@ -126,32 +125,4 @@ func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry
 	}
 	sc.cache[repo.ID] = scheduleCache{sha, entries}
 	return entries, sha, nil
-}
-
-// fireSchedule records that a schedule fired in a minute and starts its
-// run, in one transaction: a schedule fires at most once per minute, also
-// across restarts and several servers on one database.
-func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp runSpec) (bool, error) {
-	fired := false
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO schedule_fires (repo_id, workflow_file, cron, last_minute) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repo_id, workflow_file, cron) DO UPDATE SET last_minute = excluded.last_minute
-			WHERE last_minute < excluded.last_minute`, repo.ID, file, cron, minute.UnixMilli())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		fired = true
-		_, err = s.insertRun(tx, sp)
-		return err
-	})
-	return fired, err
-}
-
-// allRepos lists every repository, for the scheduler.
-func (s *Store) allRepos(ctx context.Context) ([]*Repo, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
-	return scanAll(rows, err, scanRepo)
 }

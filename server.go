@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,7 +212,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
-	s.store.metrics.request(pattern, sw.status, time.Since(start))
+	s.store.metrics.Request(pattern, sw.status, time.Since(start))
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
 }
 
@@ -474,4 +475,43 @@ func linkHeader(base string, q url.Values, page, perPage, total int) string {
 		add(min(page-1, last), "prev")
 	}
 	return strings.Join(links, ", ")
+}
+
+// reap ends, every half minute, running jobs that nobody will finish.
+func (s *server) reap(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.reapOnce(ctx)
+	}
+}
+
+// reapOnce ends running jobs nobody will finish, puts back claims never
+// acknowledged, and fails jobs no runner can take.
+func (s *server) reapOnce(ctx context.Context) {
+	if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+		s.log.Error("reaping jobs", "err", err)
+	} else if n > 0 {
+		s.log.Warn("ended abandoned jobs", "count", n)
+	}
+	if ids, err := s.store.requeueUnacked(ctx, s.localRunnerID, claimAckTimeout); err != nil {
+		s.log.Error("requeueing unacknowledged claims", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
+		s.wake()
+	}
+	var pool int64
+	if s.exec != nil {
+		pool = s.localRunnerID
+	}
+	if ids, err := s.store.failUnservable(ctx, pool, s.queueTimeout); err != nil {
+		s.log.Error("failing jobs no runner can take", "err", err)
+	} else if len(ids) > 0 {
+		s.log.Warn("failed jobs no runner can take", "jobs", ids)
+	}
 }

@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
@@ -292,4 +294,32 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 	}
 	runs, _, err := st.createRuns(ctx, nil, specs)
 	return runs, err
+}
+
+// fireSchedule records that a schedule fired in a minute and starts its
+// run, in one transaction: a schedule fires at most once per minute, also
+// across restarts and several servers on one database.
+func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp runSpec) (bool, error) {
+	fired := false
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO schedule_fires (repo_id, workflow_file, cron, last_minute) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repo_id, workflow_file, cron) DO UPDATE SET last_minute = excluded.last_minute
+			WHERE last_minute < excluded.last_minute`, repo.ID, file, cron, minute.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		fired = true
+		_, err = s.insertRun(tx, sp)
+		return err
+	})
+	return fired, err
+}
+
+// allRepos lists every repository, for the scheduler.
+func (s *Store) allRepos(ctx context.Context) ([]*Repo, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
+	return scanAll(rows, err, scanRepo)
 }
