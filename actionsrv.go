@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/jobsvc"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -77,41 +76,26 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// runtimeTokenTTL bounds a runtime token beyond its job's timeout; the
-// token is refused anyway once its job has completed.
-const runtimeTokenTTL = time.Hour
-
-// runtimeKeys derives the keys of runtime tokens and of signed URLs from
-// the runtime secret, so neither key can forge the other.
-func runtimeKeys(secret []byte) (token, urls []byte) {
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, secret)
-		m.Write([]byte(label))
-		return m.Sum(nil)
-	}
-	return derive("runtime-token"), derive("signed-url")
-}
-
 // enableRuntime starts the artifact and cache services.
 func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
-	secret, err := s.store.runtimeSecret(ctx)
+	secret, err := s.store.RuntimeSecret(ctx)
 	if err != nil {
 		return err
 	}
-	tokenKey, urlKey := runtimeKeys(secret)
-	verify := jobsvc.ArtifactTokenAuth(tokenKey, s.store.now)
+	tokenKey, urlKey := store.RuntimeKeys(secret)
+	verify := jobsvc.ArtifactTokenAuth(tokenKey, s.store.Now)
 	rt := &actionsRuntime{sweep: cfg.SweepEvery, pace: defaultUploadPace}
 	if rt.sweep <= 0 {
 		rt.sweep = time.Hour
 	}
 	// A token is good while its job runs: from the moment the job
 	// completes it is refused, like GITHUB_TOKEN.
-	jobAuth := func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, *Job, error) {
+	jobAuth := func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, *store.Job, error) {
 		aj, err := verify(ctx, bearer)
 		if err != nil {
 			return aj, nil, err
 		}
-		j, err := jobByID(ctx, s.store.db, aj.JobID)
+		j, err := store.JobByID(ctx, s.store.DB, aj.JobID)
 		if err != nil {
 			return aj, nil, err
 		}
@@ -122,12 +106,12 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	}
 	// A signed upload URL dies with the job it was made for.
 	jobRunning := func(ctx context.Context, jobID int64) bool {
-		j, err := jobByID(ctx, s.store.db, jobID)
+		j, err := store.JobByID(ctx, s.store.DB, jobID)
 		return err == nil && j.Status != protocol.StatusCompleted
 	}
 	rt.artifacts, err = jobsvc.NewArtifactService(jobsvc.ArtifactConfig{
-		DB: s.store.wdb, ReadDB: s.store.db, Key: urlKey, PublicURL: cfg.PublicURL,
-		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.now, JobRunning: jobRunning,
+		DB: s.store.WDB, ReadDB: s.store.DB, Key: urlKey, PublicURL: cfg.PublicURL,
+		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.Now, JobRunning: jobRunning,
 		Auth: func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, error) {
 			aj, _, err := jobAuth(ctx, bearer)
 			return aj, err
@@ -137,13 +121,13 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		return err
 	}
 	rt.caches, err = jobsvc.NewCacheService(jobsvc.CacheConfig{
-		Dir: filepath.Join(cfg.DataDir, "cache"), Key: urlKey, PublicURL: cfg.PublicURL, MaxTotal: cfg.CacheSize, Now: s.store.now,
+		Dir: filepath.Join(cfg.DataDir, "cache"), Key: urlKey, PublicURL: cfg.PublicURL, MaxTotal: cfg.CacheSize, Now: s.store.Now,
 		Auth: func(ctx context.Context, bearer string) (jobsvc.CacheScope, error) {
 			aj, j, err := jobAuth(ctx, bearer)
 			if err != nil {
 				return jobsvc.CacheScope{}, err
 			}
-			run, err := s.store.runByID(ctx, j.RunID)
+			run, err := s.store.RunByID(ctx, j.RunID)
 			if err != nil {
 				return jobsvc.CacheScope{}, err
 			}
@@ -161,7 +145,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 // defaultBranch is the ref of a repository's default branch (repo create
 // --default-branch).
 func (s *server) defaultBranch(ctx context.Context, repoID int64) string {
-	if repo, err := s.store.repoByID(ctx, repoID); err == nil && repo.DefaultBranch != "" {
+	if repo, err := s.store.RepoByID(ctx, repoID); err == nil && repo.DefaultBranch != "" {
 		return "refs/heads/" + repo.DefaultBranch
 	}
 	return "refs/heads/main"
@@ -243,11 +227,11 @@ type artifactJSON struct {
 	} `json:"workflow_run"`
 }
 
-func (s *server) artifactJSON(r *http.Request, repo *Repo, run *Run, a *jobsvc.ArtifactRecord) artifactJSON {
+func (s *server) artifactJSON(r *http.Request, repo *store.Repo, run *store.Run, a *jobsvc.ArtifactRecord) artifactJSON {
 	api := s.base(r) + "/api/v1/repos/" + repo.Owner + "/" + repo.Name + "/actions/artifacts/" + fmt.Sprint(a.ID)
 	out := artifactJSON{
 		ID: a.ID, NodeID: fmt.Sprintf("artifact-%d", a.ID), Name: a.Name, SizeInBytes: a.Size,
-		URL: api, ArchiveDownloadURL: api + "/zip", Expired: !a.ExpiresAt.After(s.store.now()),
+		URL: api, ArchiveDownloadURL: api + "/zip", Expired: !a.ExpiresAt.After(s.store.Now()),
 		CreatedAt: timePtr(a.CreatedAt), UpdatedAt: timePtr(a.FinalizedAt), ExpiresAt: timePtr(a.ExpiresAt),
 	}
 	if a.Digest != "" {
@@ -295,7 +279,7 @@ func (s *server) runArtifacts(ctx context.Context, runID int64) ([]*jobsvc.Artif
 
 // repoArtifact loads an artifact of the path's repository, which the
 // caller may read; anything else is not found.
-func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*jobsvc.ArtifactRecord, *Run, error) {
+func (s *server) repoArtifact(r *http.Request, repo *store.Repo, idName string) (*jobsvc.ArtifactRecord, *store.Run, error) {
 	if s.runtime == nil {
 		return nil, nil, apperr.ErrNotFound
 	}
@@ -310,7 +294,7 @@ func (s *server) repoArtifact(r *http.Request, repo *Repo, idName string) (*jobs
 	if err != nil {
 		return nil, nil, err
 	}
-	run, err := s.store.runByID(r.Context(), a.RunID)
+	run, err := s.store.RunByID(r.Context(), a.RunID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -342,7 +326,7 @@ func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if !a.ExpiresAt.After(s.store.now()) {
+	if !a.ExpiresAt.After(s.store.Now()) {
 		return &apperr.Error{Code: apperr.Gone, Msg: "artifact has expired"}
 	}
 	// As GitHub's: a 302 to a short-lived signed link that needs no token
@@ -354,12 +338,12 @@ func (s *server) handleArtifactZip(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func (s *server) serveArtifactZip(w http.ResponseWriter, r *http.Request, repo *Repo) error {
+func (s *server) serveArtifactZip(w http.ResponseWriter, r *http.Request, repo *store.Repo) error {
 	a, _, err := s.repoArtifact(r, repo, "artifact_id")
 	if err != nil {
 		return err
 	}
-	if !a.ExpiresAt.After(s.store.now()) {
+	if !a.ExpiresAt.After(s.store.Now()) {
 		return &apperr.Error{Code: apperr.Gone, Msg: "artifact has expired"}
 	}
 	if err := s.runtime.artifacts.ServeZip(w, r, a.ID); errors.Is(err, sql.ErrNoRows) {

@@ -17,6 +17,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // ---- the lifecycle API ----
@@ -34,20 +35,20 @@ type cancelResponse struct {
 // writableRun loads a run the user may write. A run that does not exist, or
 // that the user may not see or may not write, is the same 404: ids are
 // global and must not be enumerable.
-func (s *server) writableRun(r *http.Request, user *User, runID int64) (*Run, *Repo, error) {
-	run, err := s.store.runByID(r.Context(), runID)
+func (s *server) writableRun(r *http.Request, user *store.User, runID int64) (*store.Run, *store.Repo, error) {
+	run, err := s.store.RunByID(r.Context(), runID)
 	if err != nil {
 		return nil, nil, err
 	}
-	repo, err := s.store.repoByID(r.Context(), run.RepoID)
+	repo, err := s.store.RepoByID(r.Context(), run.RepoID)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.store.permission(r.Context(), repo, user)
+	p, err := s.store.Permission(r.Context(), repo, user)
 	if err != nil {
 		return nil, nil, err
 	}
-	if p < permWrite {
+	if p < store.PermWrite {
 		return nil, nil, apperr.ErrNotFound
 	}
 	return run, repo, nil
@@ -55,7 +56,7 @@ func (s *server) writableRun(r *http.Request, user *User, runID int64) (*Run, *R
 
 // handleJobCancel serves POST /api/v1/jobs/{id}/cancel.
 func (s *server) handleJobCancel(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (s *server) handleJobCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.store.jobByID(r.Context(), id)
+	job, err := s.store.JobByID(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (s *server) handleJobCancel(w http.ResponseWriter, r *http.Request) error {
 
 // handleRunCancel serves POST /api/v1/runs/{id}/cancel.
 func (s *server) handleRunCancel(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func (s *server) handleRunCancel(w http.ResponseWriter, r *http.Request) error {
 
 // cancel cancels one job of run (every job when jobID is 0), tells the
 // executor of the running ones at once, and answers 202.
-func (s *server) cancel(w http.ResponseWriter, r *http.Request, run *Run, jobID int64) error {
+func (s *server) cancel(w http.ResponseWriter, r *http.Request, run *store.Run, jobID int64) error {
 	res, err := s.cancelJobs(r.Context(), run.ID, jobID)
 	if err != nil {
 		return err
@@ -117,7 +118,7 @@ type rerunResponse struct {
 
 // handleRunRerun serves POST /api/v1/runs/{id}/rerun.
 func (s *server) handleRunRerun(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
@@ -145,11 +146,11 @@ func (s *server) handleRunRerun(w http.ResponseWriter, r *http.Request) error {
 // handlePush serves POST /api/v1/repos/{owner}/{repo}/actions/events/push.
 // A push delivered again answers 200 with the runs it made the first time.
 func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
-	repo, err := s.repoFor(r, user, permWrite)
+	repo, err := s.repoFor(r, user, store.PermWrite)
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	res, err := triggerPush(r.Context(), s.store, repo, user, body.Ref, body.Before, body.After)
+	res, err := store.TriggerPush(r.Context(), s.store, repo, user, body.Ref, body.Before, body.After)
 	if err != nil {
 		return err
 	}
@@ -186,19 +187,19 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 // {"action","number","head_sha","head_ref","base_ref","base_sha","title"}:
 // 201 with the runs it started (none is still 201).
 func (s *server) handlePullRequest(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
-	repo, err := s.repoFor(r, user, permWrite)
+	repo, err := s.repoFor(r, user, store.PermWrite)
 	if err != nil {
 		return err
 	}
-	var body prEvent
+	var body store.PrEvent
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	runs, err := triggerPullRequest(r.Context(), s.store, repo, user, body)
+	runs, err := store.TriggerPullRequest(r.Context(), s.store, repo, user, body)
 	if err != nil {
 		return err
 	}
@@ -214,11 +215,11 @@ func (s *server) handlePullRequest(w http.ResponseWriter, r *http.Request) error
 // where workflow_id is a workflow's id or file name: 204, or with
 // return_run_details 200 and GitHub's workflow_run_id, run_url and html_url.
 func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.requireUser(r, scopeWrite)
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
-	repo, err := s.repoFor(r, user, permWrite)
+	repo, err := s.repoFor(r, user, store.PermWrite)
 	if err != nil {
 		return err
 	}
@@ -232,13 +233,13 @@ func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	file := r.PathValue("workflow_id")
 	if _, err := strconv.ParseInt(file, 10, 64); err == nil {
-		wf, err := s.store.findWorkflow(r.Context(), repo, file)
+		wf, err := s.store.FindWorkflow(r.Context(), repo, file)
 		if err != nil {
 			return err
 		}
 		file = path.Base(wf.Path)
 	}
-	run, err := triggerDispatch(r.Context(), s.store, repo, user, file, body.Ref, body.Inputs)
+	run, err := store.TriggerDispatch(r.Context(), s.store, repo, user, file, body.Ref, body.Inputs)
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (s *server) handleRunList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // runFromPath loads the path's run of a readable repository.
-func (s *server) runFromPath(r *http.Request) (*Repo, *Run, error) {
+func (s *server) runFromPath(r *http.Request) (*store.Repo, *store.Run, error) {
 	repo, _, err := s.readableRepo(r)
 	if err != nil {
 		return nil, nil, err
@@ -277,12 +278,12 @@ func (s *server) runFromPath(r *http.Request) (*Repo, *Run, error) {
 
 // pathRun loads the path's {run_id} if it is a run of repo; a run of any
 // other repository is not found, as ids are global.
-func (s *server) pathRun(r *http.Request, repo *Repo) (*Run, error) {
+func (s *server) pathRun(r *http.Request, repo *store.Repo) (*store.Run, error) {
 	id, err := pathID(r, "run_id")
 	if err != nil {
 		return nil, err
 	}
-	run, err := s.store.runByID(r.Context(), id)
+	run, err := s.store.RunByID(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +307,7 @@ func (s *server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 // chunks at a time: memory does not grow with the log. A log is anything a
 // job printed: it must never be taken for a page.
 func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64) error {
-	steps, err := jobSteps(r.Context(), s.store.db, jobID)
+	steps, err := store.JobSteps(r.Context(), s.store.DB, jobID)
 	if err != nil {
 		return err
 	}
@@ -323,13 +324,13 @@ func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64
 }
 
 // writeJobLog writes a job's steps and their logs in GitHub's grouped form.
-func writeJobLog(ctx context.Context, w io.Writer, st *Store, steps []*Step) error {
+func writeJobLog(ctx context.Context, w io.Writer, st *store.Store, steps []*store.Step) error {
 	for _, step := range steps {
 		if _, err := fmt.Fprintf(w, "##[group]%s\n", step.Name); err != nil {
 			return err
 		}
 		var last byte = '\n'
-		err := st.eachLogChunk(ctx, step.ID, 0, func(c logChunk) error {
+		err := st.EachLogChunk(ctx, step.ID, 0, func(c store.LogChunk) error {
 			if len(c.Data) > 0 {
 				last = c.Data[len(c.Data)-1]
 			}
@@ -368,15 +369,15 @@ func (s *server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if body.Capacity != nil && *body.Capacity < 0 {
 		return apperr.Malformedf("capacity must not be negative")
 	}
-	labels := narrowLabels(rn.Labels, body.Labels)
+	labels := store.NarrowLabels(rn.Labels, body.Labels)
 	if body.Capacity != nil && *body.Capacity == 0 {
-		if err := s.store.touchRunner(r.Context(), rn.ID); err != nil {
+		if err := s.store.TouchRunner(r.Context(), rn.ID); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	job, err := s.store.claimJob(r.Context(), rn, labels)
+	job, err := s.store.ClaimJob(r.Context(), rn, labels)
 	if err != nil {
 		return err
 	}
@@ -395,7 +396,7 @@ func (s *server) handleJobCancelCheck(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	requested, err := s.store.cancelCheck(r.Context(), rn.ID, id)
+	requested, err := s.store.CancelCheck(r.Context(), rn.ID, id)
 	if err != nil {
 		return err
 	}
@@ -405,7 +406,7 @@ func (s *server) handleJobCancelCheck(w http.ResponseWriter, r *http.Request) er
 
 // runnerJob authenticates a runner token and reads the path's job {id}:
 // what every runner-protocol handler about one job starts with.
-func (s *server) runnerJob(r *http.Request) (*Runner, int64, error) {
+func (s *server) runnerJob(r *http.Request) (*store.Runner, int64, error) {
 	rn, err := s.requireRunner(r)
 	if err != nil {
 		return nil, 0, err
@@ -441,7 +442,7 @@ func (s *server) handleJobLogAppend(w http.ResponseWriter, r *http.Request) erro
 	if len(data) > maxLogChunk {
 		return apperr.Malformedf("a log chunk may carry at most %d bytes", maxLogChunk)
 	}
-	if err := s.store.appendLog(r.Context(), rn.ID, id, body.StepID, body.Seq, data); err != nil {
+	if err := s.store.AppendLog(r.Context(), rn.ID, id, body.StepID, body.Seq, data); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"step_id": body.StepID, "seq": body.Seq})
@@ -474,7 +475,7 @@ func (s *server) handleStepStatus(w http.ResponseWriter, r *http.Request) error 
 	if body.Outputs != nil || body.EnvironmentURL != "" {
 		return apperr.Malformedf("a step status has no outputs or environment_url")
 	}
-	if err := s.store.setStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
+	if err := s.store.SetStepStatus(r.Context(), rn.ID, id, stepID, body.Status, body.Conclusion); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -491,7 +492,7 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.completeJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs, body.EnvironmentURL); err != nil {
+	if err := s.store.CompleteJobWith(r.Context(), rn.ID, id, body.Status, body.Conclusion, body.Outputs, body.EnvironmentURL); err != nil {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.
@@ -513,7 +514,7 @@ func (s *server) handleJobAnnotation(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	a.ID = 0
-	kept, err := s.store.addAnnotation(r.Context(), rn.ID, id, a)
+	kept, err := s.store.AddAnnotation(r.Context(), rn.ID, id, a)
 	if err != nil {
 		return err
 	}
@@ -538,7 +539,7 @@ func (s *server) handleStepSummary(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.store.setStepSummary(r.Context(), rn.ID, id, stepID, body.Markdown); err != nil {
+	if err := s.store.SetStepSummary(r.Context(), rn.ID, id, stepID, body.Markdown); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"size": len(body.Markdown)})
@@ -558,18 +559,18 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := heldJob(r.Context(), s.store.db, rn.ID, id)
+	job, err := store.HeldJob(r.Context(), s.store.DB, rn.ID, id)
 	if err != nil {
 		return err
 	}
 	if job.Status != protocol.StatusRunning {
 		return apperr.ErrNotFound
 	}
-	run, err := s.store.runByID(r.Context(), job.RunID)
+	run, err := s.store.RunByID(r.Context(), job.RunID)
 	if err != nil {
 		return err
 	}
-	repo, err := s.store.repoByID(r.Context(), run.RepoID)
+	repo, err := s.store.RepoByID(r.Context(), run.RepoID)
 	if err != nil {
 		return err
 	}
@@ -577,11 +578,11 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	gitDir := repo.GitDir
 	p := r.PathValue("path")
 	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
-		from, err := s.store.runReach(r.Context(), run, r.Header.Get(checkoutTokenHeader))
+		from, err := s.store.RunReach(r.Context(), run, r.Header.Get(checkoutTokenHeader))
 		if err != nil {
 			return err
 		}
-		other, err := s.store.reachRepo(r.Context(), from, parts[0], parts[1])
+		other, err := s.store.ReachRepo(r.Context(), from, parts[0], parts[1])
 		if ae := (*apperr.Error)(nil); errors.As(err, &ae) && ae.Code != apperr.Internal {
 			// In plain text, which git shows the runner as "remote: ...";
 			// a refused token input as 403, since on a 401 git asks for a
@@ -626,12 +627,12 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 }
 
 // cancelJobs is the one code path of a cancel, for the API and the pages.
-func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
-	res, err := s.store.cancelJobs(ctx, runID, jobID)
+func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*store.CancelResult, error) {
+	res, err := s.store.CancelJobs(ctx, runID, jobID)
 	if err != nil {
 		return nil, err
 	}
-	s.store.metrics.CancelRequested(res.Running)
+	s.store.Metrics.CancelRequested(res.Running)
 	if s.exec != nil {
 		for _, id := range res.Running {
 			s.exec.cancel(id)
@@ -641,16 +642,64 @@ func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelRes
 }
 
 // rerun is the one code path of a re-run, for the API and the pages.
-func (s *server) rerun(ctx context.Context, run *Run, user *User) (*Run, error) {
+func (s *server) rerun(ctx context.Context, run *store.Run, user *store.User) (*store.Run, error) {
 	return s.rerunSome(ctx, run, user, nil)
 }
 
 // rerunSome is rerun of the selected jobs (and the jobs that need them):
 // GitHub's re-run of failed jobs, and of one job.
-func (s *server) rerunSome(ctx context.Context, run *Run, user *User, sel rerunSelect) (*Run, error) {
-	nr, err := s.store.rerunSome(ctx, run, user, sel)
+func (s *server) rerunSome(ctx context.Context, run *store.Run, user *store.User, sel store.RerunSelect) (*store.Run, error) {
+	nr, err := s.store.RerunSome(ctx, run, user, sel)
 	if err == nil {
 		s.wake()
 	}
 	return nr, err
+}
+
+// accessRepo authenticates a request to the access endpoints: a PAT with
+// scope whose user is an admin of the path's repository, as GitHub asks.
+func (s *server) accessRepo(r *http.Request, scope string) (*store.Repo, error) {
+	user, err := s.requireUser(r, scope)
+	if err != nil {
+		return nil, err
+	}
+	return s.repoFor(r, user, store.PermAdmin)
+}
+
+// handleAccessGet serves GET /api/v1/repos/{owner}/{repo}/actions/permissions/access:
+// {"access_level"}, as GitHub's.
+func (s *server) handleAccessGet(w http.ResponseWriter, r *http.Request) error {
+	repo, err := s.accessRepo(r, store.ScopeRead)
+	if err != nil {
+		return err
+	}
+	level, err := s.store.ActionsAccess(r.Context(), repo.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"access_level": level})
+	return nil
+}
+
+// handleAccessPut serves PUT /api/v1/repos/{owner}/{repo}/actions/permissions/access
+// with {"access_level": "none"|"user"|"organization"}: 204.
+func (s *server) handleAccessPut(w http.ResponseWriter, r *http.Request) error {
+	repo, err := s.accessRepo(r, store.ScopeWrite)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		AccessLevel *string `json:"access_level"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.AccessLevel == nil {
+		return apperr.Invalidf("access_level is required: none, user or organization")
+	}
+	if err := s.store.SetActionsAccess(r.Context(), repo.ID, *body.AccessLevel); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

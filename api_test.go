@@ -65,7 +65,7 @@ func TestSpecRerunResponse(t *testing.T) {
 		t.Errorf("new run = status %s attempt %d actor %s event %s ref %s, want queued 2 bob push refs/heads/main",
 			nr.Status, nr.RunAttempt, nr.Actor, nr.Event, nr.HeadRef)
 	}
-	newJobs, _ := ts.store.runJobs(context.Background(), nr.ID)
+	newJobs, _ := ts.store.RunJobs(context.Background(), nr.ID)
 	if len(newJobs) != 2 || newJobs[0].Status != protocol.StatusQueued || newJobs[1].Status != protocol.StatusQueued {
 		t.Errorf("new run's jobs = %d, want 2 queued", len(newJobs))
 	}
@@ -96,7 +96,7 @@ func TestRunnerLabels(t *testing.T) {
 func TestRunnerProtocol(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.store.logCap = 64
+	ts.store.LogCap = 64
 	run, jobs := ts.newRun(ts.pub)
 	j := ts.heartbeat()
 	if len(j.Steps) != 3 || j.Steps[0].Kind != "setup" || j.Steps[1].Kind != "checkout" || j.Steps[2].Run != "echo building" {
@@ -105,7 +105,7 @@ func TestRunnerProtocol(t *testing.T) {
 	if j.Env["GITHUB_SHA"] != ts.sha || j.Env["GITHUB_REPOSITORY"] != "alice/pub" || j.TimeoutMinutes != 360 {
 		t.Errorf("claimed env/timeout = %v/%d", j.Env, j.TimeoutMinutes)
 	}
-	other, otherTok, _ := ts.store.createRunner(context.Background(), "r2", nil)
+	other, otherTok, _ := ts.store.CreateRunner(context.Background(), "r2", nil)
 	_ = other
 	step := j.Steps[2].ID
 	logPath := fmt.Sprintf("/api/v1/jobs/%d/logs", j.JobID)

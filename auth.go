@@ -18,14 +18,10 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
-const (
-	scopeRead  = "repo:read"
-	scopeWrite = "repo:write"
-)
-
-var validScopes = []string{scopeRead, scopeWrite}
+var validScopes = []string{store.ScopeRead, store.ScopeWrite}
 
 // credentials takes the secret from the Authorization header: "Bearer T",
 // "token T", or HTTP Basic with the secret as the password (what feed
@@ -51,23 +47,17 @@ func credentials(r *http.Request) (secret string, ok bool) {
 var (
 	errAuthRequired       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "authentication required: send a personal access token as \"Authorization: Bearer TOKEN\""}
 	errRunnerAuthRequired = &apperr.Error{Code: apperr.Unauthenticated, Msg: "authentication required: send the runner token as \"Authorization: Bearer TOKEN\""}
-	errBadToken           = &apperr.Error{Code: apperr.Unauthenticated, Msg: "bad credentials"}
-	errTokenExpired       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired"}
-	errTokenRevoked       = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token revoked"}
 	errRunnerRevoked      = &apperr.Error{Code: apperr.Unauthenticated, Msg: "runner revoked"}
 )
 
-// errLacksScope refuses a valid token that does not grant scope.
-func errLacksScope(scope string) error { return apperr.Forbiddenf("token lacks the %s scope", scope) }
-
 // authUser authenticates the request's PAT. It returns nil, nil, nil when
 // the request carries no credentials (anonymous).
-func (s *server) authUser(r *http.Request) (*User, *Token, error) {
+func (s *server) authUser(r *http.Request) (*store.User, *store.Token, error) {
 	secret, ok := credentials(r)
 	if !ok {
 		return nil, nil, nil
 	}
-	if isJobToken(secret) {
+	if store.IsJobToken(secret) {
 		return s.jobTokenUser(r.Context(), secret)
 	}
 	u, t, err := s.tokenUser(r.Context(), secret)
@@ -80,19 +70,19 @@ func (s *server) authUser(r *http.Request) (*User, *Token, error) {
 
 // tokenUser checks a PAT (Store.patUser). The caller records the use once
 // its own checks pass.
-func (s *server) tokenUser(ctx context.Context, secret string) (*User, *Token, error) {
-	return s.store.patUser(ctx, secret)
+func (s *server) tokenUser(ctx context.Context, secret string) (*store.User, *store.Token, error) {
+	return s.store.PatUser(ctx, secret)
 }
 
 // touchToken records a token's use; failing to is logged, not fatal.
-func (s *server) touchToken(ctx context.Context, t *Token) {
-	if err := s.store.touchToken(ctx, t); err != nil {
+func (s *server) touchToken(ctx context.Context, t *store.Token) {
+	if err := s.store.TouchToken(ctx, t); err != nil {
 		s.log.Warn("recording token use", "token", t.ID, "err", err)
 	}
 }
 
 // requireUser authenticates a PAT that must be present and carry scope.
-func (s *server) requireUser(r *http.Request, scope string) (*User, error) {
+func (s *server) requireUser(r *http.Request, scope string) (*store.User, error) {
 	u, t, err := s.authUser(r)
 	if err != nil {
 		return nil, err
@@ -100,24 +90,24 @@ func (s *server) requireUser(r *http.Request, scope string) (*User, error) {
 	if u == nil {
 		return nil, errAuthRequired
 	}
-	if !t.hasScope(scope) {
-		return nil, errLacksScope(scope)
+	if !t.HasScope(scope) {
+		return nil, store.ErrLacksScope(scope)
 	}
 	return u, nil
 }
 
 // requireRunner authenticates a runner token. PATs are not accepted here.
-func (s *server) requireRunner(r *http.Request) (*Runner, error) {
+func (s *server) requireRunner(r *http.Request) (*store.Runner, error) {
 	secret, ok := credentials(r)
 	if !ok {
 		return nil, errRunnerAuthRequired
 	}
-	if !strings.HasPrefix(secret, runnerTokenPrefix) {
-		return nil, errBadToken
+	if !strings.HasPrefix(secret, store.RunnerTokenPrefix) {
+		return nil, store.ErrBadToken
 	}
-	rn, err := s.store.runnerBySecret(r.Context(), secret)
+	rn, err := s.store.RunnerBySecret(r.Context(), secret)
 	if errors.Is(err, apperr.ErrNotFound) {
-		return nil, errBadToken
+		return nil, store.ErrBadToken
 	}
 	if err == nil && rn.Revoked {
 		return nil, errRunnerRevoked
@@ -130,14 +120,14 @@ func (s *server) requireRunner(r *http.Request) (*Runner, error) {
 // token holds the scopes of the PAT, or of the one the session was signed
 // in with: a session is worth what its token is.
 type webViewer struct {
-	user  *User
+	user  *store.User
 	csrf  string
-	token Token
+	token store.Token
 }
 
 // mayWrite reports whether the viewer's token lets them cancel and re-run,
 // as the API asks of a PAT; permission on the repository is checked apart.
-func (v *webViewer) mayWrite() bool { return v.user != nil && v.token.hasScope(scopeWrite) }
+func (v *webViewer) mayWrite() bool { return v.user != nil && v.token.HasScope(store.ScopeWrite) }
 
 // viewer resolves the request's viewer. A PAT in Authorization wins (and
 // must be valid and carry repo:read); else the session cookie. A cookie
@@ -148,8 +138,8 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 		if err != nil {
 			return nil, err
 		}
-		if !tok.hasScope(scopeRead) {
-			return nil, errLacksScope(scopeRead)
+		if !tok.HasScope(store.ScopeRead) {
+			return nil, store.ErrLacksScope(store.ScopeRead)
 		}
 		return &webViewer{user: u, token: *tok}, nil
 	}
@@ -157,7 +147,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 	if err != nil || c.Value == "" {
 		return &webViewer{}, nil
 	}
-	u, csrf, scopes, err := s.store.webSession(r.Context(), c.Value)
+	u, csrf, scopes, err := s.store.WebSession(r.Context(), c.Value)
 	if errors.Is(err, apperr.ErrNotFound) {
 		if w != nil {
 			s.setSessionCookie(w, r, "", -1)
@@ -167,7 +157,7 @@ func (s *server) viewer(w http.ResponseWriter, r *http.Request) (*webViewer, err
 	if err != nil {
 		return nil, err
 	}
-	return &webViewer{user: u, csrf: csrf, token: Token{Scopes: scopes}}, nil
+	return &webViewer{user: u, csrf: csrf, token: store.Token{Scopes: scopes}}, nil
 }
 
 // setSessionCookie sets (maxAge > 0) or clears (maxAge < 0) the session
@@ -349,7 +339,7 @@ var errBadLogin = errors.New("bad sign-in")
 
 // checkLogin judges a sign-in: every way it can be wrong is errBadLogin.
 // The token is returned too: the session lives no longer than it.
-func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token, error) {
+func (s *server) checkLogin(r *http.Request, name, secret string) (*store.User, *store.Token, error) {
 	if name == "" {
 		return nil, nil, errBadLogin
 	}
@@ -360,7 +350,7 @@ func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token
 	if err != nil {
 		return nil, nil, err
 	}
-	if u.Name != name || !t.hasScope(scopeRead) {
+	if u.Name != name || !t.HasScope(store.ScopeRead) {
 		return nil, nil, errBadLogin
 	}
 	s.touchToken(r.Context(), t)
@@ -372,30 +362,30 @@ func (s *server) checkLogin(r *http.Request, name, secret string) (*User, *Token
 // the token's permissions on the job's repository and nothing elsewhere;
 // the token is a stand-in whose scopes follow the `actions` permission.
 // A token of a job that is no longer running is refused.
-func (s *server) jobTokenUser(ctx context.Context, secret string) (*User, *Token, error) {
-	if len(secret) != len(jobTokenPrefix)+32 {
-		return nil, nil, errBadToken
+func (s *server) jobTokenUser(ctx context.Context, secret string) (*store.User, *store.Token, error) {
+	if len(secret) != len(store.JobTokenPrefix)+32 {
+		return nil, nil, store.ErrBadToken
 	}
-	var p jobPrincipal
+	var p store.JobPrincipal
 	var status string
-	u := &User{}
-	err := s.store.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	u := &store.User{}
+	err := s.store.DB.QueryRowContext(ctx, store.SqlJobToken, store.SecretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, errBadToken
+		return nil, nil, store.ErrBadToken
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	if status != protocol.StatusRunning {
-		return nil, nil, errJobTokenEnded
+		return nil, nil, store.ErrJobTokenEnded
 	}
 	u.Job = &p
-	t := &Token{Name: "GITHUB_TOKEN"}
+	t := &store.Token{Name: "GITHUB_TOKEN"}
 	switch p.Perms.Actions {
 	case "write":
-		t.Scopes = []string{scopeRead, scopeWrite}
+		t.Scopes = []string{store.ScopeRead, store.ScopeWrite}
 	case "read":
-		t.Scopes = []string{scopeRead}
+		t.Scopes = []string{store.ScopeRead}
 	}
 	return u, t, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/store"
 )
 
 // TestAuthMatrix runs every kind of caller against a lifecycle endpoint.
@@ -20,13 +22,13 @@ func TestAuthMatrix(t *testing.T) {
 	ctx := context.Background()
 	_, pubJobs := ts.newRun(ts.pub)
 	_, privJobs := ts.newRun(ts.priv)
-	_, expired, _ := ts.store.createToken(ctx, ts.users["bob"], "", []string{scopeWrite}, time.Hour)
-	revokedTok, revoked, _ := ts.store.createToken(ctx, ts.users["bob"], "", []string{scopeWrite}, 0)
-	if err := ts.store.revokeToken(ctx, revokedTok.ID); err != nil {
+	_, expired, _ := ts.store.CreateToken(ctx, ts.users["bob"], "", []string{store.ScopeWrite}, time.Hour)
+	revokedTok, revoked, _ := ts.store.CreateToken(ctx, ts.users["bob"], "", []string{store.ScopeWrite}, 0)
+	if err := ts.store.RevokeToken(ctx, revokedTok.ID); err != nil {
 		t.Fatal(err)
 	}
 	ts.clock.Add(2 * time.Hour) // expires the first
-	unknown := patPrefix + strings.Repeat("A", 32)
+	unknown := store.PatPrefix + strings.Repeat("A", 32)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:"+ts.tokens["bob"]))
 	pub := fmt.Sprintf("/api/v1/jobs/%d/cancel", pubJobs[1].ID)
 	priv := fmt.Sprintf("/api/v1/jobs/%d/cancel", privJobs[1].ID)

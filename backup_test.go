@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -31,7 +32,7 @@ func TestBackup(t *testing.T) {
 	go func() { // a writer that does not pause for the backup
 		defer wg.Done()
 		for !stop.Load() {
-			_, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+			_, _, err := ts.store.CreateRuns(context.Background(), nil, []store.RunSpec{{
 				RepoID: ts.pub.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
 				HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 			}})
@@ -47,7 +48,7 @@ func TestBackup(t *testing.T) {
 		time.Sleep(time.Millisecond) // let the writer get going
 	}
 	dest := filepath.Join(dir, "copy.db")
-	code, stdout, stderr := cliRun(t, ts.store.path, "", "backup", dest)
+	code, stdout, stderr := cliRun(t, ts.store.Path, "", "backup", dest)
 	stop.Store(true)
 	wg.Wait()
 	if writeErr != nil {
@@ -61,7 +62,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer copyStore.Close()
-	rep, err := copyStore.check(context.Background(), false)
+	rep, err := copyStore.Check(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,21 +73,21 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	var runs, jobs int
-	copyStore.db.QueryRow("SELECT COUNT(*) FROM runs").Scan(&runs)
-	copyStore.db.QueryRow("SELECT COUNT(*) FROM jobs").Scan(&jobs)
+	copyStore.DB.QueryRow("SELECT COUNT(*) FROM runs").Scan(&runs)
+	copyStore.DB.QueryRow("SELECT COUNT(*) FROM jobs").Scan(&jobs)
 	if runs == 0 || jobs != 2*runs || !strings.Contains(stdout, " runs,") {
 		t.Fatalf("the copy has %d runs and %d jobs; want 2 jobs a run; said %q", runs, jobs, stdout)
 	}
 	// No overwriting, and nothing left behind.
-	code, _, stderr = cliRun(t, ts.store.path, "", "backup", dest)
+	code, _, stderr = cliRun(t, ts.store.Path, "", "backup", dest)
 	if code != 2 || !strings.Contains(stderr, "never overwrites") {
 		t.Fatalf("backup onto an existing file: exit %d, %q; want 2", code, stderr)
 	}
-	code, _, stderr = cliRun(t, ts.store.path, "", "backup")
+	code, _, stderr = cliRun(t, ts.store.Path, "", "backup")
 	if code != 2 {
 		t.Fatalf("backup without FILE: exit %d, %q; want 2", code, stderr)
 	}
-	code, _, _ = cliRun(t, ts.store.path, "", "backup", filepath.Join(dir, "no", "such", "dir.db"))
+	code, _, _ = cliRun(t, ts.store.Path, "", "backup", filepath.Join(dir, "no", "such", "dir.db"))
 	if code != 2 {
 		t.Fatalf("backup into a missing directory: exit %d, want 2", code)
 	}

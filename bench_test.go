@@ -22,12 +22,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
 // benchServer is a server on a fresh database with one public repository
 // (alice/pub) and a runner, for benchmarks.
-func benchServer(b *testing.B) (*server, *Repo, *User, string, string) {
+func benchServer(b *testing.B) (*server, *store.Repo, *store.User, string, string) {
 	b.Helper()
 	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
@@ -35,21 +36,21 @@ func benchServer(b *testing.B) (*server, *Repo, *User, string, string) {
 	}
 	b.Cleanup(func() { st.Close() })
 	ctx := context.Background()
-	alice, _ := st.createUser(ctx, "alice")
-	_, pat, _ := st.createToken(ctx, alice, "", []string{scopeWrite}, 0)
-	repo, err := st.createRepo(ctx, alice, "pub", b.TempDir(), false)
+	alice, _ := st.CreateUser(ctx, "alice")
+	_, pat, _ := st.CreateToken(ctx, alice, "", []string{store.ScopeWrite}, 0)
+	repo, err := st.CreateRepo(ctx, alice, "pub", b.TempDir(), false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, rtok, _ := st.createRunner(ctx, "r1", []string{"ubuntu-latest"})
+	_, rtok, _ := st.CreateRunner(ctx, "r1", []string{"ubuntu-latest"})
 	return newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), ""), repo, alice, pat, rtok
 }
 
 // fillRuns inserts n completed runs straight into the table: the feed reads
 // only runs, and going through insertRun would spend minutes on jobs.
-func fillRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) {
+func fillRuns(b *testing.B, st *store.Store, repo *store.Repo, actor *store.User, n int) {
 	b.Helper()
-	err := st.withTx(context.Background(), func(tx *sql.Tx) error {
+	err := st.WithTx(context.Background(), func(tx *sql.Tx) error {
 		stmt, err := tx.Prepare(`INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content,
 			head_sha, head_ref, event, actor_id, status, conclusion, created_at, completed_at, updated_at)
 			VALUES (?, ?, ?, '.shithub/workflows/ci.yml', 'CI', '', ?, 'refs/heads/main', 'push', ?, 'completed', 'success', ?, ?, ?)`)
@@ -64,7 +65,7 @@ func fillRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) {
 				return err
 			}
 		}
-		return st.bumpRepo(tx, repo.ID, t0+int64(n)*1000)
+		return st.BumpRepo(tx, repo.ID, t0+int64(n)*1000)
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -114,22 +115,22 @@ func BenchmarkFeed304(b *testing.B) {
 
 // benchRuns makes n queued runs of a two-job workflow and returns the ids
 // of their first jobs.
-func benchRuns(b *testing.B, st *Store, repo *Repo, actor *User, n int) []int64 {
+func benchRuns(b *testing.B, st *store.Store, repo *store.Repo, actor *store.User, n int) []int64 {
 	b.Helper()
 	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		b.Fatal(err)
 	}
-	specs := make([]runSpec, n)
+	specs := make([]store.RunSpec, n)
 	for i := range specs {
-		specs[i] = runSpec{RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
+		specs[i] = store.RunSpec{RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
 			HeadSHA: fmt.Sprintf("%040x", i), HeadRef: "refs/heads/main", Event: "push", ActorID: actor.ID}
 	}
-	if _, _, err := st.createRuns(context.Background(), nil, specs); err != nil {
+	if _, _, err := st.CreateRuns(context.Background(), nil, specs); err != nil {
 		b.Fatal(err)
 	}
 	var ids []int64
-	rows, err := st.db.Query("SELECT id FROM jobs WHERE job_key = 'build' ORDER BY id")
+	rows, err := st.DB.Query("SELECT id FROM jobs WHERE job_key = 'build' ORDER BY id")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,8 +205,8 @@ func BenchmarkFeedRender(b *testing.B) {
 	srv, repo, alice, _, _ := benchServer(b)
 	fillRuns(b, srv.store, repo, alice, 100_000)
 	ctx := context.Background()
-	repo, _ = srv.store.repoByID(ctx, repo.ID)
-	runs, _ := srv.store.latestRuns(ctx, repo.ID, feedSize)
+	repo, _ = srv.store.RepoByID(ctx, repo.ID)
+	runs, _ := srv.store.LatestRuns(ctx, repo.ID, feedSize)
 	for _, part := range []string{"query", "write", "all"} {
 		b.Run(part, func(b *testing.B) {
 			b.ReportAllocs()
@@ -214,7 +215,7 @@ func BenchmarkFeedRender(b *testing.B) {
 				rs := runs
 				if part != "write" {
 					var err error
-					if rs, err = srv.store.latestRuns(ctx, repo.ID, feedSize); err != nil || len(rs) != feedSize {
+					if rs, err = srv.store.LatestRuns(ctx, repo.ID, feedSize); err != nil || len(rs) != feedSize {
 						b.Fatal(err)
 					}
 				}
@@ -243,8 +244,8 @@ func BenchmarkRunPageRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	alice, _ := st.createUser(ctx, "alice")
-	repo, err := st.createRepo(ctx, alice, "pub", dir, false)
+	alice, _ := st.CreateUser(ctx, "alice")
+	repo, err := st.CreateRepo(ctx, alice, "pub", dir, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -253,19 +254,19 @@ func BenchmarkRunPageRSS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := st.createRuns(ctx, nil, []runSpec{{RepoID: repo.ID, File: ".shithub/workflows/big.yml", Content: []byte(wf),
+	if _, _, err := st.CreateRuns(ctx, nil, []store.RunSpec{{RepoID: repo.ID, File: ".shithub/workflows/big.yml", Content: []byte(wf),
 		Workflow: parsed, HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}}); err != nil {
 		b.Fatal(err)
 	}
-	rn, _, _ := st.createRunner(ctx, "r1", []string{"x"})
-	job, err := st.claimJob(ctx, rn, rn.Labels)
+	rn, _, _ := st.CreateRunner(ctx, "r1", []string{"x"})
+	job, err := st.ClaimJob(ctx, rn, rn.Labels)
 	if err != nil || job == nil {
 		b.Fatalf("claim: %v %v", job, err)
 	}
 	chunk := []byte(strings.Repeat("0123456789abcdef\x1b[1mbold\x1b[0m <&> line\n", 64<<10/30)[:64<<10])
 	for _, step := range job.Steps[1:] {
 		for seq := int64(1); seq <= 256; seq++ { // 16 MiB
-			if err := st.appendLog(ctx, rn.ID, job.JobID, step.ID, seq, chunk); err != nil {
+			if err := st.AppendLog(ctx, rn.ID, job.JobID, step.ID, seq, chunk); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -349,8 +350,8 @@ func BenchmarkPrune(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	alice, _ := st.createUser(ctx, "alice")
-	if _, err := st.createRepo(ctx, alice, "pub", b.TempDir(), false); err != nil {
+	alice, _ := st.CreateUser(ctx, "alice")
+	if _, err := st.CreateRepo(ctx, alice, "pub", b.TempDir(), false); err != nil {
 		b.Fatal(err)
 	}
 	st.Close()
@@ -363,10 +364,10 @@ func BenchmarkPrune(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	err = st.withTx(ctx, func(tx *sql.Tx) error {
+	err = st.WithTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.Query(`SELECT MIN(s.id) FROM runs r JOIN jobs j ON j.run_id = r.id JOIN steps s ON s.job_id = j.id
 			WHERE r.id % 100 = 0 AND s.log_size > 0 GROUP BY r.id`)
-		ids, err := scanAll(rows, err, func(r interface{ Scan(...any) error }) (id int64, err error) { return id, r.Scan(&id) })
+		ids, err := store.ScanAll(rows, err, func(r interface{ Scan(...any) error }) (id int64, err error) { return id, r.Scan(&id) })
 		if err != nil {
 			return err
 		}
@@ -392,13 +393,13 @@ func BenchmarkPrune(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name string
-		keep retention
+		keep store.Retention
 	}{
-		{"runs", retention{Runs: 365 * 24 * time.Hour}},
-		{"logs", retention{Logs: 30 * 24 * time.Hour}},
+		{"runs", store.Retention{Runs: 365 * 24 * time.Hour}},
+		{"logs", store.Retention{Logs: 30 * 24 * time.Hour}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			var all, writer pruneReport
+			var all, writer store.PruneReport
 			for range b.N {
 				b.StopTimer()
 				db := filepath.Join(b.TempDir(), "prune.db")
@@ -420,35 +421,35 @@ func BenchmarkPrune(b *testing.B) {
 						case <-time.After(2 * time.Millisecond):
 						}
 						start := time.Now()
-						if err := st.withTx(ctx, func(tx *sql.Tx) error {
+						if err := st.WithTx(ctx, func(tx *sql.Tx) error {
 							_, err := tx.Exec("UPDATE users SET name = name WHERE id = 1")
 							return err
 						}); err != nil {
 							b.Error(err)
 							return
 						}
-						writer.took = append(writer.took, time.Since(start))
+						writer.Took = append(writer.Took, time.Since(start))
 					}
 				}()
 				b.StartTimer()
-				rep, err := st.prune(ctx, bc.keep, pruneOpts{})
+				rep, err := st.Prune(ctx, bc.keep, store.PruneOpts{})
 				b.StopTimer()
 				close(stop)
 				<-done
 				st.Close()
-				if err != nil || rep.empty() {
+				if err != nil || rep.Empty() {
 					b.Fatalf("prune = %+v, %v", rep, err)
 				}
-				all.took = append(all.took, rep.took...)
+				all.Took = append(all.Took, rep.Took...)
 				all.Slow += rep.Slow
 			}
-			b.ReportMetric(float64(len(all.took))/float64(b.N), "tx/op")
-			b.ReportMetric(float64(all.percentile(0.5).Microseconds()), "p50-µs")
-			b.ReportMetric(float64(all.percentile(0.99).Microseconds()), "p99-µs")
-			b.ReportMetric(float64(all.percentile(1).Microseconds()), "max-µs")
+			b.ReportMetric(float64(len(all.Took))/float64(b.N), "tx/op")
+			b.ReportMetric(float64(all.Percentile(0.5).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(all.Percentile(0.99).Microseconds()), "p99-µs")
+			b.ReportMetric(float64(all.Percentile(1).Microseconds()), "max-µs")
 			b.ReportMetric(float64(all.Slow)/float64(b.N), "over5ms/op")
-			b.ReportMetric(float64(writer.percentile(0.99).Microseconds()), "writer-p99-µs")
-			b.ReportMetric(float64(writer.percentile(1).Microseconds()), "writer-max-µs")
+			b.ReportMetric(float64(writer.Percentile(0.99).Microseconds()), "writer-p99-µs")
+			b.ReportMetric(float64(writer.Percentile(1).Microseconds()), "writer-max-µs")
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -97,7 +98,7 @@ type checkoutRepos struct {
 	app, lib, leaf                string // git directories
 	first, head, feature, libHead string
 	leafHead                      string
-	appRepo                       *Repo
+	appRepo                       *store.Repo
 }
 
 func newCheckoutRepos(t *testing.T, ts *testServer) *checkoutRepos {
@@ -127,19 +128,19 @@ func newCheckoutRepos(t *testing.T, ts *testServer) *checkoutRepos {
 	secretDir, _ := newGitRepo(t, map[string]string{"SECRET": "s\n"})
 	cr.app, cr.lib, cr.leaf = filepath.Join(appDir, ".git"), filepath.Join(libDir, ".git"), filepath.Join(leafDir, ".git")
 	var err error
-	if cr.appRepo, err = ts.store.createRepo(ctx, ts.users["alice"], "app", cr.app, false); err != nil {
+	if cr.appRepo, err = ts.store.CreateRepo(ctx, ts.users["alice"], "app", cr.app, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []struct {
 		owner, name, dir string
 		private          bool
 	}{{"alice", "lib", cr.lib, true}, {"alice", "leaf", cr.leaf, false}, {"dave", "secret", filepath.Join(secretDir, ".git"), true}} {
-		repo, err := ts.store.createRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private)
+		repo, err := ts.store.CreateRepo(ctx, ts.users[r.owner], r.name, r.dir, r.private)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.name == "lib" {
-			if err := ts.store.setActionsAccess(ctx, repo.ID, accessUser); err != nil {
+			if err := ts.store.SetActionsAccess(ctx, repo.ID, store.AccessUser); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -159,7 +160,7 @@ func TestCheckout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+	runs, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
 		RepoID: cr.appRepo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
 		HeadSHA: cr.head, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}})

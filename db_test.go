@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // TestListRunsDeepPages: every page of the unfiltered list and of a
@@ -28,27 +29,27 @@ func TestListRunsDeepPages(t *testing.T) {
 	}
 	insertTestRuns(t, st, ts.priv, ts.users["alice"], 30, rng, files, []string{"main"}) // another repository's blocks
 	// Gaps: a tenth of the runs, at random, and all of block 1 but one run.
-	if _, err := st.wdb.Exec(`DELETE FROM runs WHERE repo_id = ? AND (abs(random()) % 10 = 0 OR (run_index BETWEEN 1024 AND 2047 AND run_index != 1500))`,
+	if _, err := st.WDB.Exec(`DELETE FROM runs WHERE repo_id = ? AND (abs(random()) % 10 = 0 OR (run_index BETWEEN 1024 AND 2047 AND run_index != 1500))`,
 		ts.pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	checkCounts(t, st)
 
 	var wfB int64
-	if err := st.db.QueryRow("SELECT id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, files[1]).Scan(&wfB); err != nil {
+	if err := st.DB.QueryRow("SELECT id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, files[1]).Scan(&wfB); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		f    runFilter
+		f    store.RunFilter
 		cond string // the reference query's filter
 	}{
-		{"all", runFilter{}, ""},
-		{"workflow file", runFilter{WorkflowFile: "b.yml"}, fmt.Sprintf(" AND workflow_id = %d", wfB)},
-		{"workflow id", runFilter{WorkflowID: wfB}, fmt.Sprintf(" AND workflow_id = %d", wfB)},
+		{"all", store.RunFilter{}, ""},
+		{"workflow file", store.RunFilter{WorkflowFile: "b.yml"}, fmt.Sprintf(" AND workflow_id = %d", wfB)},
+		{"workflow id", store.RunFilter{WorkflowID: wfB}, fmt.Sprintf(" AND workflow_id = %d", wfB)},
 	} {
 		var want []int64
-		rows, err := st.db.Query("SELECT id FROM runs WHERE repo_id = ?"+tc.cond+" ORDER BY created_at DESC, id DESC", ts.pub.ID)
+		rows, err := st.DB.Query("SELECT id FROM runs WHERE repo_id = ?"+tc.cond+" ORDER BY created_at DESC, id DESC", ts.pub.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +65,7 @@ func TestListRunsDeepPages(t *testing.T) {
 				if perPage == 1 && page%37 != 1 && page < pages-2 {
 					continue // a sample of the single-run pages
 				}
-				runs, total, err := st.listRuns(ctx, ts.pub.ID, tc.f, page, perPage)
+				runs, total, err := st.ListRuns(ctx, ts.pub.ID, tc.f, page, perPage)
 				if err != nil {
 					t.Fatalf("%s: listRuns(page %d, per_page %d): %v", tc.name, page, perPage, err)
 				}
@@ -83,7 +84,7 @@ func TestListRunsDeepPages(t *testing.T) {
 		}
 	}
 	// A workflow file with no workflow lists nothing.
-	if runs, total, err := st.listRuns(ctx, ts.pub.ID, runFilter{WorkflowFile: "nope.yml"}, 2, 10); err != nil || total != 0 || len(runs) != 0 {
+	if runs, total, err := st.ListRuns(ctx, ts.pub.ID, store.RunFilter{WorkflowFile: "nope.yml"}, 2, 10); err != nil || total != 0 || len(runs) != 0 {
 		t.Errorf("listRuns(nope.yml) = %d runs, total %d, %v; want none", len(runs), total, err)
 	}
 }
@@ -91,10 +92,10 @@ func TestListRunsDeepPages(t *testing.T) {
 // checkCounts fails t when a kept count (run_blocks, run_facets and the
 // rest) does not match the runs it counts, by check's own comparison
 // (TestCheckKeptCounts shows that it catches each table's drift).
-func checkCounts(t *testing.T, st *Store) {
+func checkCounts(t *testing.T, st *store.Store) {
 	t.Helper()
 	var problems []string
-	if err := st.checkKeptCounts(context.Background(), func(format string, args ...any) {
+	if err := st.CheckKeptCounts(context.Background(), func(format string, args ...any) {
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}); err != nil {
 		t.Fatal(err)
@@ -116,7 +117,7 @@ func TestCreatedAtMonotonic(t *testing.T) {
 	if r2.RunIndex != r1.RunIndex+1 || r2.CreatedAt.Before(r1.CreatedAt) {
 		t.Errorf("run #%d created %v after run #%d created %v: want the next number, not earlier", r2.RunIndex, r2.CreatedAt, r1.RunIndex, r1.CreatedAt)
 	}
-	runs, _, err := ts.store.listRuns(context.Background(), ts.pub.ID, runFilter{Event: r1.Event}, 1, 10)
+	runs, _, err := ts.store.ListRuns(context.Background(), ts.pub.ID, store.RunFilter{Event: r1.Event}, 1, 10)
 	if err != nil || len(runs) != 2 || runs[0].ID != r2.ID {
 		t.Errorf("filtered list = %d runs (%v), want run #%d first", len(runs), err, r2.RunIndex)
 	}
@@ -139,24 +140,24 @@ func TestRunFacets(t *testing.T) {
 	checkCounts(t, st)
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/cancel", r.ID), auth: bearer(ts.tokens["alice"])}, 202, nil)
 	checkCounts(t, st)
-	if _, err := st.wdb.Exec("DELETE FROM runs WHERE repo_id = ? AND id % 3 = 0 AND id NOT IN (SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL)", ts.pub.ID); err != nil {
+	if _, err := st.WDB.Exec("DELETE FROM runs WHERE repo_id = ? AND id % 3 = 0 AND id NOT IN (SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL)", ts.pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	checkCounts(t, st)
 
 	for _, tc := range []struct {
-		f    runFilter
+		f    store.RunFilter
 		want string
 	}{
-		{runFilter{Actor: "alice", Branch: "rare"}, "branch"},
-		{runFilter{Actor: "bob", Branch: "main"}, "actor"},
-		{runFilter{Actor: "bob", Branch: "main", HeadSHA: "abc"}, "sha"},
-		{runFilter{Event: "push", Conclusion: protocol.ConclusionCancelled}, "conclusion"},
-		{runFilter{Event: "nothing", Conclusion: protocol.ConclusionFailure}, "event"},
-		{runFilter{WorkflowFile: "a.yml", Actor: "bob"}, "actor"},
-		{runFilter{Branch: "main"}, ""},
+		{store.RunFilter{Actor: "alice", Branch: "rare"}, "branch"},
+		{store.RunFilter{Actor: "bob", Branch: "main"}, "actor"},
+		{store.RunFilter{Actor: "bob", Branch: "main", HeadSHA: "abc"}, "sha"},
+		{store.RunFilter{Event: "push", Conclusion: protocol.ConclusionCancelled}, "conclusion"},
+		{store.RunFilter{Event: "nothing", Conclusion: protocol.ConclusionFailure}, "event"},
+		{store.RunFilter{WorkflowFile: "a.yml", Actor: "bob"}, "actor"},
+		{store.RunFilter{Branch: "main"}, ""},
 	} {
-		if got, err := st.pickDriver(ctx, ts.pub.ID, tc.f); err != nil || got != tc.want {
+		if got, err := st.PickDriver(ctx, ts.pub.ID, tc.f); err != nil || got != tc.want {
 			t.Errorf("pickDriver(%+v) = %q, %v; want %q", tc.f, got, err, tc.want)
 		}
 	}

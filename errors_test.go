@@ -9,6 +9,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
+	"shithub-actions/internal/store"
 )
 
 func TestErrorVocabulary(t *testing.T) {
@@ -25,7 +26,7 @@ func TestErrorVocabulary(t *testing.T) {
 		{apperr.Invalidf("ref is required"), 422, 2, true, "ref is required"},
 		{apperr.Malformedf("bad JSON"), 400, 2, true, "bad JSON"},
 		{apperr.Forbiddenf("no"), 403, 2, true, "no"},
-		{errBadToken, 401, 2, true, "bad credentials"},
+		{store.ErrBadToken, 401, 2, true, "bad credentials"},
 		{apperr.Unavailablef("database is busy"), 503, 1, false, "database is busy"},
 		{fmt.Errorf("claim: %w", apperr.Conflictf("illegal")), 409, 2, true, "illegal"},
 		{errors.New("disk on fire"), 500, 1, false, "internal error"},

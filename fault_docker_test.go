@@ -76,7 +76,7 @@ func (e *e2e) runIDs() (open, done []int64) {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := st.db.Query("SELECT id, status FROM runs")
+	rows, err := st.DB.Query("SELECT id, status FROM runs")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestDockerFaultKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		var halves int
-		st.db.QueryRow(`SELECT COUNT(*) FROM (SELECT r.id FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
+		st.DB.QueryRow(`SELECT COUNT(*) FROM (SELECT r.id FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
 			GROUP BY r.id HAVING COUNT(j.id) != 2)`).Scan(&halves)
 		st.Close()
 		if halves != 0 {

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -94,7 +95,7 @@ func xmlSafe(s string) string {
 func plain(s string) atomText { return atomText{Type: "text", Body: xmlSafe(s)} }
 
 // runTitle is what a run is called in the feed: "CI #12 success".
-func runTitle(run *Run) string {
+func runTitle(run *store.Run) string {
 	state := run.Status
 	if run.Status == protocol.StatusCompleted {
 		state = run.Conclusion
@@ -103,7 +104,7 @@ func runTitle(run *Run) string {
 }
 
 // buildFeed makes the feed document of a repository's newest runs.
-func buildFeed(base string, repo *Repo, runs []*Run) *atomFeed {
+func buildFeed(base string, repo *store.Repo, runs []*store.Run) *atomFeed {
 	tab := actionsTabURL(base, repo)
 	f := &atomFeed{
 		ID:        tab,
@@ -268,10 +269,10 @@ func (s *server) handleFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if tok != nil && !tok.hasScope(scopeRead) {
+	if tok != nil && !tok.HasScope(store.ScopeRead) {
 		user = nil // a token that may not read counts as no token
 	}
-	repo, err := s.repoFor(r, user, permRead)
+	repo, err := s.repoFor(r, user, store.PermRead)
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func (s *server) handleFeed(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	body, err := s.feeds.get(repo.ID, repo.RunsVersion, base, func() ([]byte, error) {
-		runs, err := s.store.latestRuns(r.Context(), repo.ID, feedSize)
+		runs, err := s.store.LatestRuns(r.Context(), repo.ID, feedSize)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -20,7 +21,7 @@ func TestFeedGolden(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
-	evil, err := ts.store.createUser(ctx, "x-evil")
+	evil, err := ts.store.CreateUser(ctx, "x-evil")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestFeedGolden(t *testing.T) {
 	}
 	for i, ref := range []string{"refs/heads/main", "refs/heads/feat/<&'\">", "refs/tags/v1.0"} {
 		ts.clock.Add(time.Minute)
-		if _, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+		if _, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
 			RepoID: ts.pub.ID, File: ".shithub/workflows/evil.yml", Content: []byte(wfText), Workflow: wf,
 			HeadSHA: ts.sha, HeadRef: ref, Event: "push", ActorID: []int64{ts.users["alice"].ID, evil.ID, ts.users["bob"].ID}[i],
 		}}); err != nil {
@@ -48,7 +49,7 @@ func TestFeedGolden(t *testing.T) {
 	}
 	// UUIDs are random: name them by position so the golden file is stable.
 	body := string(res.body)
-	runs, _ := ts.store.latestRuns(ctx, ts.pub.ID, feedSize)
+	runs, _ := ts.store.LatestRuns(ctx, ts.pub.ID, feedSize)
 	for i, r := range runs {
 		body = strings.ReplaceAll(body, r.UUID, fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
 	}
@@ -145,11 +146,11 @@ func FuzzFeed(f *testing.F) {
 	f.Add("<script>&\"'", "refs/heads/\x00\x01\uFFFE", "bad\xffutf8")
 	f.Add("]]>", "refs/tags/\r\n", "\t")
 	f.Fuzz(func(t *testing.T, name, ref, actor string) {
-		repo := &Repo{ID: 1, Owner: actor, Name: "r", RunsUpdatedAt: time.Unix(1e9, 0)}
-		run := &Run{UUID: "u", RunIndex: 1, WorkflowName: name, HeadRef: ref, Actor: actor, Status: "completed",
+		repo := &store.Repo{ID: 1, Owner: actor, Name: "r", RunsUpdatedAt: time.Unix(1e9, 0)}
+		run := &store.Run{UUID: "u", RunIndex: 1, WorkflowName: name, HeadRef: ref, Actor: actor, Status: "completed",
 			Conclusion: "success", CreatedAt: time.Unix(1e9, 0), UpdatedAt: time.Unix(1e9, 0), Event: "push", HeadSHA: "abc"}
 		var b strings.Builder
-		if err := writeFeed(&b, buildFeed("http://x", repo, []*Run{run})); err != nil {
+		if err := writeFeed(&b, buildFeed("http://x", repo, []*store.Run{run})); err != nil {
 			t.Fatal(err)
 		}
 		var back atomFeed

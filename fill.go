@@ -85,12 +85,12 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
 	logLine := strings.Repeat("compiling package ... ok\n", *logBytes/25+1)[:*logBytes]
-	now := st.now()
+	now := st.Now()
 	t0 := now.Add(-time.Duration(*n) * *every)
 	const perTx = 2000
 	for done := 0; done < *n; {
 		batch := min(perTx, *n-done)
-		err := st.withTx(ctx, func(tx *sql.Tx) error {
+		err := st.WithTx(ctx, func(tx *sql.Tx) error {
 			var idx int64
 			if err := tx.QueryRow("SELECT COALESCE(MAX(run_index), 0) FROM runs WHERE repo_id = ?", repo.ID).Scan(&idx); err != nil {
 				return err
@@ -121,7 +121,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 			defer insChunk.Close()
 			wfIDs := map[string]int64{}
 			for _, wf := range fillWorkflows {
-				row, err := st.upsertWorkflow(tx, repo.ID, git.WorkflowDir+wf.file, wf.name, true, st.nowMS())
+				row, err := st.UpsertWorkflow(tx, repo.ID, git.WorkflowDir+wf.file, wf.name, true, st.NowMS())
 				if err != nil {
 					return err
 				}
@@ -214,7 +214,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 					}
 				}
 			}
-			_, err = tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = ?", st.nowMS(), repo.ID)
+			_, err = tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = ?", st.NowMS(), repo.ID)
 			return err
 		})
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -208,12 +209,12 @@ type ghView struct {
 	s       *server
 	r       *http.Request
 	base    string // absolute URL prefix
-	repo    *Repo
+	repo    *store.Repo
 	repoObj *ghRepo
 	runners map[int64]string
 }
 
-func (s *server) ghView(r *http.Request, repo *Repo) *ghView {
+func (s *server) ghView(r *http.Request, repo *store.Repo) *ghView {
 	return &ghView{s: s, r: r, base: s.base(r), repo: repo, runners: map[int64]string{}}
 }
 
@@ -261,7 +262,7 @@ type headEntry struct {
 // headTTL is how long a default branch is taken as known.
 const headTTL = 30 * time.Second
 
-func (c *headCache) get(ctx context.Context, repo *Repo) string {
+func (c *headCache) get(ctx context.Context, repo *store.Repo) string {
 	c.mu.Lock()
 	e, ok := c.entries[repo.ID]
 	c.mu.Unlock()
@@ -280,7 +281,7 @@ func (c *headCache) get(ctx context.Context, repo *Repo) string {
 
 func (v *ghView) runURL(id int64) string { return fmt.Sprintf("%s/actions/runs/%d", v.apiRepo(), id) }
 
-func (v *ghView) run(run *Run) runJSON {
+func (v *ghView) run(run *store.Run) runJSON {
 	var parent *int64
 	var prev *string
 	if run.ParentRunID != 0 {
@@ -320,7 +321,7 @@ type runsJSON struct {
 	DisabledWorkflows []string `json:"disabled_workflows,omitempty"`
 }
 
-func (v *ghView) runs(runs []*Run, total int) runsJSON {
+func (v *ghView) runs(runs []*store.Run, total int) runsJSON {
 	out := runsJSON{TotalCount: total, WorkflowRuns: []runJSON{}}
 	for _, run := range runs {
 		out.WorkflowRuns = append(out.WorkflowRuns, v.run(run))
@@ -328,21 +329,21 @@ func (v *ghView) runs(runs []*Run, total int) runsJSON {
 	return out
 }
 
-func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
+func (v *ghView) job(run *store.Run, j *store.Job) (jobJSON, error) {
 	out := jobJSON{
 		ID: j.ID, RunID: run.ID, RunURL: v.runURL(run.ID), RunAttempt: run.RunAttempt, NodeID: fmt.Sprintf("J_%d", j.ID),
 		HeadSHA: run.HeadSHA, HeadBranch: headBranch(run.HeadRef), URL: fmt.Sprintf("%s/actions/jobs/%d", v.apiRepo(), j.ID),
 		HTMLURL: runPage(v.base, v.repo, run.RunIndex), Status: ghStatus(j.Status), Conclusion: ghConclusion(j.Conclusion),
 		CreatedAt: timePtr(j.CreatedAt), StartedAt: timePtr(j.StartedAt), CompletedAt: timePtr(j.CompletedAt),
 		Name: j.Name, Steps: []stepJSON{}, CheckRunURL: fmt.Sprintf("%s/check-runs/%d", v.apiRepo(), j.ID),
-		Labels: nonNil(j.RunsOn), WorkflowName: run.WorkflowName,
-		JobKey: j.JobKey, BaseKey: j.BaseKey, RunsOn: nonNil(j.RunsOn), Needs: nonNil(j.Needs), CancelRequested: j.CancelRequested,
-		Outputs: nonNilMap(j.Outputs), ContinueOnError: j.ContinueOnError, Environment: j.Environment,
+		Labels: store.NonNil(j.RunsOn), WorkflowName: run.WorkflowName,
+		JobKey: j.JobKey, BaseKey: j.BaseKey, RunsOn: store.NonNil(j.RunsOn), Needs: store.NonNil(j.Needs), CancelRequested: j.CancelRequested,
+		Outputs: store.NonNilMap(j.Outputs), ContinueOnError: j.ContinueOnError, Environment: j.Environment,
 	}
 	if m, ok := j.Contexts["matrix"].(map[string]any); ok && j.Leg > 0 {
 		out.Matrix = m
 	}
-	anns, err := v.s.store.jobAnnotations(v.r.Context(), j.ID)
+	anns, err := v.s.store.JobAnnotations(v.r.Context(), j.ID)
 	if err != nil {
 		return jobJSON{}, err
 	}
@@ -356,7 +357,7 @@ func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
 		name, ok := v.runners[j.RunnerID]
 		if !ok {
 			var err error
-			if name, err = v.s.store.runnerName(v.r.Context(), j.RunnerID); err != nil {
+			if name, err = v.s.store.RunnerName(v.r.Context(), j.RunnerID); err != nil {
 				return jobJSON{}, err
 			}
 			v.runners[j.RunnerID] = name
@@ -372,7 +373,7 @@ func (v *ghView) job(run *Run, j *Job) (jobJSON, error) {
 	return out, nil
 }
 
-func (v *ghView) workflow(w *WorkflowRow) workflowJSON {
+func (v *ghView) workflow(w *store.WorkflowRow) workflowJSON {
 	file := path.Base(w.Path)
 	return workflowJSON{
 		ID: w.ID, NodeID: fmt.Sprintf("W_%d", w.ID), Name: w.Name, Path: w.Path, State: w.State,
@@ -405,7 +406,7 @@ var ghConclusions = map[string]bool{
 // runListQuery reads the runs list's query: GitHub's filters and the
 // product's own (workflow_file, conclusion), page and per_page (over 100 is
 // 100, as on GitHub).
-func runListQuery(q url.Values) (f runFilter, page, perPage int, err error) {
+func runListQuery(q url.Values) (f store.RunFilter, page, perPage int, err error) {
 	if page, err = queryInt(q.Get("page"), 1, 1, 1<<20, "page"); err != nil {
 		return
 	}
@@ -413,7 +414,7 @@ func runListQuery(q url.Values) (f runFilter, page, perPage int, err error) {
 		return
 	}
 	perPage = min(perPage, 100)
-	f = runFilter{
+	f = store.RunFilter{
 		WorkflowFile: q.Get("workflow_file"), Branch: q.Get("branch"), Actor: q.Get("actor"),
 		Event: q.Get("event"), Conclusion: q.Get("conclusion"), HeadSHA: q.Get("head_sha"),
 	}
@@ -522,7 +523,7 @@ func parseCreated(s string) (from, to int64, err error) {
 
 // listRuns answers a runs list of repo narrowed by f0 (a workflow) and the
 // request's query, with GitHub's Link header.
-func (s *server) listRuns(w http.ResponseWriter, r *http.Request, repo *Repo, workflowID int64) error {
+func (s *server) listRuns(w http.ResponseWriter, r *http.Request, repo *store.Repo, workflowID int64) error {
 	q := r.URL.Query()
 	f, page, perPage, err := runListQuery(q)
 	if err != nil {
@@ -533,10 +534,10 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request, repo *Repo, wo
 	// The answer depends on the request and on the repository object every
 	// run carries (its default branch comes from git), not on who asks.
 	key := fmt.Sprintf("%d\x00%s\x00%s\x00%s", repo.ID, v.base+r.URL.Path, q.Encode(), v.repository().DefaultBranch)
-	now := s.store.now()
+	now := s.store.Now()
 	e, ok := s.lists.get(key, repo.RunsVersion, now)
 	if !ok {
-		runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, perPage)
+		runs, total, err := s.store.ListRuns(r.Context(), repo.ID, f, page, perPage)
 		if err != nil {
 			return err
 		}
@@ -571,7 +572,7 @@ func (s *server) handleRepoGet(w http.ResponseWriter, r *http.Request) error {
 // handleUserGet serves GET /api/v1/users/{username}: the user object runs
 // link to as actor.url. A user is no secret here, as on GitHub.
 func (s *server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.store.userByName(r.Context(), r.PathValue("username"))
+	u, err := s.store.UserByName(r.Context(), r.PathValue("username"))
 	if err != nil {
 		return err
 	}
@@ -597,14 +598,14 @@ func (s *server) handleWorkflowList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	perPage = min(perPage, 100)
-	files, err := defaultBranchWorkflows(r.Context(), git.Repo{Dir: repo.GitDir})
+	files, err := store.DefaultBranchWorkflows(r.Context(), git.Repo{Dir: repo.GitDir})
 	if err != nil {
 		return err
 	}
-	if err := s.store.syncWorkflows(r.Context(), repo.ID, files); err != nil {
+	if err := s.store.SyncWorkflows(r.Context(), repo.ID, files); err != nil {
 		return err
 	}
-	all, err := s.store.listWorkflows(r.Context(), repo.ID)
+	all, err := s.store.ListWorkflows(r.Context(), repo.ID)
 	if err != nil {
 		return err
 	}
@@ -634,8 +635,8 @@ func pageOf[T any](xs []T, page, perPage int) []T {
 
 // workflowFromPath loads the path's {workflow_id} (an id or a file name) of
 // a repository.
-func (s *server) workflowFromPath(r *http.Request, repo *Repo) (*WorkflowRow, error) {
-	return s.store.findWorkflow(r.Context(), repo, r.PathValue("workflow_id"))
+func (s *server) workflowFromPath(r *http.Request, repo *store.Repo) (*store.WorkflowRow, error) {
+	return s.store.FindWorkflow(r.Context(), repo, r.PathValue("workflow_id"))
 }
 
 // handleWorkflowGet serves GET /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}.
@@ -667,12 +668,12 @@ func (s *server) handleWorkflowRuns(w http.ResponseWriter, r *http.Request) erro
 
 // handleWorkflowEnable serves PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable.
 func (s *server) handleWorkflowEnable(w http.ResponseWriter, r *http.Request) error {
-	return s.setWorkflowState(w, r, workflowActive)
+	return s.setWorkflowState(w, r, store.WorkflowActive)
 }
 
 // handleWorkflowDisable serves PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable.
 func (s *server) handleWorkflowDisable(w http.ResponseWriter, r *http.Request) error {
-	return s.setWorkflowState(w, r, workflowDisabled)
+	return s.setWorkflowState(w, r, store.WorkflowDisabled)
 }
 
 func (s *server) setWorkflowState(w http.ResponseWriter, r *http.Request, state string) error {
@@ -684,7 +685,7 @@ func (s *server) setWorkflowState(w http.ResponseWriter, r *http.Request, state 
 	if err != nil {
 		return err
 	}
-	if err := s.store.setWorkflowState(r.Context(), repo.ID, wf.ID, state); err != nil {
+	if err := s.store.SetWorkflowState(r.Context(), repo.ID, wf.ID, state); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -694,8 +695,8 @@ func (s *server) setWorkflowState(w http.ResponseWriter, r *http.Request, state 
 // writableRepo authenticates a PAT with repo:write and loads the path's
 // repository if the user may write it; one the user may not see or may not
 // write is the same 404, as the lifecycle API's runs are.
-func (s *server) writableRepo(r *http.Request) (*User, *Repo, error) {
-	user, err := s.requireUser(r, scopeWrite)
+func (s *server) writableRepo(r *http.Request) (*store.User, *store.Repo, error) {
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -703,7 +704,7 @@ func (s *server) writableRepo(r *http.Request) (*User, *Repo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if p < permWrite {
+	if p < store.PermWrite {
 		return nil, nil, apperr.ErrNotFound
 	}
 	return user, repo, nil
@@ -719,11 +720,11 @@ func (s *server) handleRunJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs := []*Run{run}
+	runs := []*store.Run{run}
 	switch r.URL.Query().Get("filter") {
 	case "", "latest":
 	case "all":
-		if runs, err = s.store.attempts(r.Context(), run); err != nil {
+		if runs, err = s.store.Attempts(r.Context(), run); err != nil {
 			return err
 		}
 	default:
@@ -739,11 +740,11 @@ func (s *server) handleRunAttemptJobs(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	return s.writeJobs(w, r, repo, []*Run{run})
+	return s.writeJobs(w, r, repo, []*store.Run{run})
 }
 
 // writeJobs answers with a page of the jobs of runs, with their steps.
-func (s *server) writeJobs(w http.ResponseWriter, r *http.Request, repo *Repo, runs []*Run) error {
+func (s *server) writeJobs(w http.ResponseWriter, r *http.Request, repo *store.Repo, runs []*store.Run) error {
 	q := r.URL.Query()
 	page, err := queryInt(q.Get("page"), 1, 1, 1<<20, "page")
 	if err != nil {
@@ -755,12 +756,12 @@ func (s *server) writeJobs(w http.ResponseWriter, r *http.Request, repo *Repo, r
 	}
 	perPage = min(perPage, 100)
 	type runJob struct {
-		run *Run
-		job *Job
+		run *store.Run
+		job *store.Job
 	}
 	var all []runJob
 	for _, run := range runs {
-		jobs, err := s.store.runJobs(r.Context(), run.ID)
+		jobs, err := s.store.RunJobs(r.Context(), run.ID)
 		if err != nil {
 			return err
 		}
@@ -789,7 +790,7 @@ func (s *server) writeJobs(w http.ResponseWriter, r *http.Request, repo *Repo, r
 
 // jobFromPath loads the path's {job_id} of a readable repository, with its
 // run.
-func (s *server) jobFromPath(r *http.Request) (*Repo, *Run, *Job, error) {
+func (s *server) jobFromPath(r *http.Request) (*store.Repo, *store.Run, *store.Job, error) {
 	repo, _, err := s.readableRepo(r)
 	if err != nil {
 		return nil, nil, nil, err
@@ -798,11 +799,11 @@ func (s *server) jobFromPath(r *http.Request) (*Repo, *Run, *Job, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	job, err := s.store.jobOf(r.Context(), repo.ID, 0, id)
+	job, err := s.store.JobOf(r.Context(), repo.ID, 0, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	run, err := s.store.runByID(r.Context(), job.RunID)
+	run, err := s.store.RunByID(r.Context(), job.RunID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -815,7 +816,7 @@ func (s *server) handleJobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if job.Steps, err = jobSteps(r.Context(), s.store.db, job.ID); err != nil {
+	if job.Steps, err = store.JobSteps(r.Context(), s.store.DB, job.ID); err != nil {
 		return err
 	}
 	out, err := s.ghView(r, repo).job(run, job)
@@ -831,7 +832,7 @@ func (s *server) handleJobGet(w http.ResponseWriter, r *http.Request) error {
 // attemptFromPath loads attempt {attempt_number} of the path's run: the run
 // itself or the run it re-ran, and so on back. Later attempts are other
 // runs, with their own ids (see the README).
-func (s *server) attemptFromPath(r *http.Request) (*Repo, *Run, error) {
+func (s *server) attemptFromPath(r *http.Request) (*store.Repo, *store.Run, error) {
 	repo, run, err := s.runFromPath(r)
 	if err != nil {
 		return nil, nil, err
@@ -840,7 +841,7 @@ func (s *server) attemptFromPath(r *http.Request) (*Repo, *Run, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	runs, err := s.store.attempts(r.Context(), run)
+	runs, err := s.store.Attempts(r.Context(), run)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -878,7 +879,7 @@ func (s *server) logSignature(r *http.Request, kind string, id, expires int64) (
 	s.logs.mu.Lock()
 	defer s.logs.mu.Unlock()
 	if s.logs.key == nil {
-		key, err := s.store.logSigningKey(r.Context())
+		key, err := s.store.LogSigningKey(r.Context())
 		if err != nil {
 			return "", err
 		}
@@ -893,7 +894,7 @@ func (s *server) logSignature(r *http.Request, kind string, id, expires int64) (
 // or a run's logs as a zip (kind "run"). The URL needs no token: whoever
 // holds it may read the logs until it expires, as with GitHub's.
 func (s *server) redirectToLogs(w http.ResponseWriter, r *http.Request, kind string, id int64) error {
-	exp := s.store.now().Add(logLinkTTL).Unix()
+	exp := s.store.Now().Add(logLinkTTL).Unix()
 	sig, err := s.logSignature(r, kind, id, exp)
 	if err != nil {
 		return err
@@ -956,7 +957,7 @@ func (s *server) handleSignedLogs(w http.ResponseWriter, r *http.Request) error 
 	if !hmac.Equal([]byte(want), []byte(q.Get("signature"))) {
 		return apperr.Forbiddenf("this log link is not valid")
 	}
-	if s.store.now().Unix() >= exp {
+	if s.store.Now().Unix() >= exp {
 		return apperr.Forbiddenf("this log link has expired: ask the API for a new one")
 	}
 	if kind == "job" {
@@ -968,11 +969,11 @@ func (s *server) handleSignedLogs(w http.ResponseWriter, r *http.Request) error 
 // serveRunLogsZip answers with a zip of a run's logs laid out as GitHub's:
 // N_JOB.txt for each job's whole log, and JOB/M_STEP.txt for each step.
 func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID int64) error {
-	run, err := s.store.runByID(r.Context(), runID)
+	run, err := s.store.RunByID(r.Context(), runID)
 	if err != nil {
 		return err
 	}
-	jobs, err := s.store.runJobs(r.Context(), run.ID)
+	jobs, err := s.store.RunJobs(r.Context(), run.ID)
 	if err != nil {
 		return err
 	}
@@ -984,7 +985,7 @@ func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID i
 	for i, j := range jobs {
 		modified := j.CompletedAt
 		if modified.IsZero() {
-			modified = s.store.now()
+			modified = s.store.Now()
 		}
 		f, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("%d_%s.txt", i, zipName(j.Name)), Method: zip.Deflate, Modified: modified})
 		if err != nil {
@@ -1000,7 +1001,7 @@ func (s *server) serveRunLogsZip(w http.ResponseWriter, r *http.Request, runID i
 				return err
 			}
 			// Streamed a page of chunks at a time, as the raw log is.
-			err = s.store.eachLogChunk(r.Context(), st.ID, 0, func(c logChunk) error {
+			err = s.store.EachLogChunk(r.Context(), st.ID, 0, func(c store.LogChunk) error {
 				_, err := f.Write(c.Data)
 				return err
 			})
@@ -1033,7 +1034,7 @@ func zipName(s string) string {
 
 // ghRunFromPath loads the path's run of a repository the caller may write;
 // what the caller may not see or may not write is the same 404.
-func (s *server) ghRunFromPath(r *http.Request) (*User, *Run, error) {
+func (s *server) ghRunFromPath(r *http.Request) (*store.User, *store.Run, error) {
 	user, repo, err := s.writableRepo(r)
 	if err != nil {
 		return nil, nil, err
@@ -1075,8 +1076,8 @@ func readRerunBody(r *http.Request) error {
 
 // rerunCreated answers GitHub's 201 {} to a re-run; Location names the new
 // run, which here has an id of its own.
-func (s *server) rerunCreated(w http.ResponseWriter, r *http.Request, nr *Run) {
-	repo, err := s.store.repoByID(r.Context(), nr.RepoID)
+func (s *server) rerunCreated(w http.ResponseWriter, r *http.Request, nr *store.Run) {
+	repo, err := s.store.RepoByID(r.Context(), nr.RepoID)
 	if err == nil {
 		w.Header().Set("Location", s.ghView(r, repo).runURL(nr.ID))
 	}
@@ -1093,10 +1094,10 @@ func (s *server) handleGHRunRerun(w http.ResponseWriter, r *http.Request) error 
 // a new attempt that runs the failed, timed-out and cancelled jobs again
 // with the jobs that need them, and keeps the other jobs' results and logs.
 func (s *server) handleGHRunRerunFailed(w http.ResponseWriter, r *http.Request) error {
-	return s.ghRerun(w, r, failedJobs)
+	return s.ghRerun(w, r, store.FailedJobs)
 }
 
-func (s *server) ghRerun(w http.ResponseWriter, r *http.Request, sel rerunSelect) error {
+func (s *server) ghRerun(w http.ResponseWriter, r *http.Request, sel store.RerunSelect) error {
 	user, run, err := s.ghRunFromPath(r)
 	if err != nil {
 		return err
@@ -1124,18 +1125,18 @@ func (s *server) handleGHJobRerun(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	job, err := s.store.jobOf(r.Context(), repo.ID, 0, id)
+	job, err := s.store.JobOf(r.Context(), repo.ID, 0, id)
 	if err != nil {
 		return err
 	}
-	run, err := s.store.runByID(r.Context(), job.RunID)
+	run, err := s.store.RunByID(r.Context(), job.RunID)
 	if err != nil {
 		return err
 	}
 	if err := readRerunBody(r); err != nil {
 		return err
 	}
-	nr, err := s.rerunSome(r.Context(), run, user, oneJob(job.ID))
+	nr, err := s.rerunSome(r.Context(), run, user, store.OneJob(job.ID))
 	if err != nil {
 		return err
 	}

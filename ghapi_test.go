@@ -18,6 +18,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // The required fields of GitHub's workflow-run and job, from GitHub's REST
@@ -225,7 +226,7 @@ func TestListRunsPlans(t *testing.T) {
 	for range 3 {
 		ts.newRun(ts.pub)
 	}
-	filters := map[string]runFilter{
+	filters := map[string]store.RunFilter{
 		"none":         {},
 		"workflow":     {WorkflowFile: "ci.yml"},
 		"workflow id":  {WorkflowID: 1},
@@ -275,32 +276,32 @@ func TestListRunsPlans(t *testing.T) {
 		"status": "runs_repo_status", "conclusion": "runs_repo_conclusion", "sha": "runs_repo_sha",
 	}
 	for name, f := range filters {
-		if f.counted() {
+		if f.Counted() {
 			continue // no filter, or a workflow alone: paged through run_blocks (TestReadPathPlans)
 		}
 		// With two filters, the list walks the index of the one pickDriver
 		// chose, whichever that is.
 		for _, d := range slices.Sorted(maps.Keys(driverIndex)) {
 			g, none := f, f
-			g.driver, none.driver = d, "nothing"
-			cond, _ := g.where(ts.pub.ID)
-			all, _ := none.where(ts.pub.ID)
+			g.Driver, none.Driver = d, "nothing"
+			cond, _ := g.Where(ts.pub.ID)
+			all, _ := none.Where(ts.pub.ID)
 			if n := strings.Count(all, "+"); n < 2 || strings.Count(cond, "+") == n {
 				continue // one filter alone, or d is not among f's
 			}
-			_, plan := historyScans(t, ts.store.db, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
+			_, plan := historyScans(t, ts.store.DB, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
 			if p := strings.Join(plan, " | "); !strings.Contains(p, "INDEX "+driverIndex[d]+" ") || strings.Contains(p, "TEMP B-TREE") {
 				t.Errorf("filter %s driven by %s: plan %q, want %s and no sort", name, d, p, driverIndex[d])
 			}
 		}
-		cond, args := f.where(ts.pub.ID)
+		cond, args := f.Where(ts.pub.ID)
 		queries := map[string][]any{
-			"SELECT r.created_at, r.id FROM runs r WHERE " + cond + " ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?":            append(slices.Clone(args), 30),
-			"SELECT " + runCols + " WHERE " + cond + " AND (r.created_at, r.id) <= (?, ?) ORDER BY r.created_at DESC, r.id DESC LIMIT ?": append(slices.Clone(args), 0, 0, 30),
-			"SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE " + cond + " LIMIT ?)":                                                     append(slices.Clone(args), 1000),
+			"SELECT r.created_at, r.id FROM runs r WHERE " + cond + " ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?":                  append(slices.Clone(args), 30),
+			"SELECT " + store.RunCols + " WHERE " + cond + " AND (r.created_at, r.id) <= (?, ?) ORDER BY r.created_at DESC, r.id DESC LIMIT ?": append(slices.Clone(args), 0, 0, 30),
+			"SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE " + cond + " LIMIT ?)":                                                           append(slices.Clone(args), 1000),
 		}
 		for q, qargs := range queries {
-			rows, err := ts.store.db.Query("EXPLAIN QUERY PLAN "+q, qargs...)
+			rows, err := ts.store.DB.Query("EXPLAIN QUERY PLAN "+q, qargs...)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -318,7 +319,7 @@ func TestListRunsPlans(t *testing.T) {
 			}
 		}
 		// And the filter means what it says.
-		if _, _, err := ts.store.listRuns(context.Background(), ts.pub.ID, f, 1, 30); err != nil {
+		if _, _, err := ts.store.ListRuns(context.Background(), ts.pub.ID, f, 1, 30); err != nil {
 			t.Errorf("filter %s: %v", name, err)
 		}
 	}
@@ -340,7 +341,7 @@ func TestGitHubRunFilters(t *testing.T) {
 	var list runsJSON
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/pub/actions/runs?event=workflow_dispatch"}, 200, &list)
 	r2 := list.WorkflowRuns[0]
-	if _, err := ts.store.cancelJobs(context.Background(), r2.ID, 0); err != nil {
+	if _, err := ts.store.CancelJobs(context.Background(), r2.ID, 0); err != nil {
 		t.Fatal(err)
 	}
 	other := strings.Repeat("0", 39) + "1"
@@ -417,7 +418,7 @@ func TestGitHubSearchLimit(t *testing.T) {
 	ctx := context.Background()
 	run, _ := ts.newRun(ts.pub)
 	// 1,004 more runs, fast: copies of the first row.
-	if err := ts.store.withTx(ctx, func(tx *sql.Tx) error {
+	if err := ts.store.WithTx(ctx, func(tx *sql.Tx) error {
 		for i := range 1004 {
 			if _, err := tx.Exec(`INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content, head_sha, head_ref,
 				event, actor_id, status, created_at, updated_at, workflow_id) SELECT ?, repo_id, ?, workflow_file, workflow_name, workflow_content,
@@ -444,7 +445,7 @@ func TestGitHubSearchLimit(t *testing.T) {
 		t.Errorf("filtered page 11 has %d runs, want none", len(l.WorkflowRuns))
 	}
 	// The kept count follows inserts (and deletes) by trigger.
-	if _, err := ts.store.wdb.Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
+	if _, err := ts.store.WDB.Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
 		t.Fatal(err)
 	}
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/pub/actions/runs?workflow_file=ci.yml"}, 200, &l)
@@ -541,7 +542,7 @@ func TestGitHubLifecycle(t *testing.T) {
 			t.Errorf("POST %s: status = %d, want %d; %s", tt.path, res.code, tt.code, res.body)
 		}
 	}
-	if _, err := ts.store.cancelJobs(context.Background(), privRun.ID, 0); err != nil {
+	if _, err := ts.store.CancelJobs(context.Background(), privRun.ID, 0); err != nil {
 		t.Fatal(err)
 	}
 	// The build job runs and succeeds; test runs and fails.
@@ -592,12 +593,12 @@ func TestGitHubLifecycle(t *testing.T) {
 	// Re-run one job: it and the jobs that need it.
 	res = ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/rerun", jobs[1].ID), auth: bearer(ts.tokens["alice"])}, 201, nil)
 	jr := ts.run(ts.runIDFrom(res))
-	jrJobs, _ := ts.store.runJobs(context.Background(), jr.ID)
+	jrJobs, _ := ts.store.RunJobs(context.Background(), jr.ID)
 	if jr.ParentRunID != run.ID || jr.RunAttempt != 2 || jrJobs[0].Conclusion != protocol.ConclusionSuccess || jrJobs[1].Status != protocol.StatusQueued {
 		t.Errorf("job re-run = %+v with jobs %s/%s, %s", jr, jrJobs[0].Status, jrJobs[0].Conclusion, jrJobs[1].Status)
 	}
 	res = ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/rerun", jobs[0].ID), auth: bearer(ts.tokens["alice"])}, 201, nil)
-	jr2Jobs, _ := ts.store.runJobs(context.Background(), ts.runIDFrom(res))
+	jr2Jobs, _ := ts.store.RunJobs(context.Background(), ts.runIDFrom(res))
 	if jr2Jobs[0].Status != protocol.StatusQueued || jr2Jobs[1].Status != protocol.StatusQueued {
 		t.Errorf("re-run of build: jobs %s, %s; want both queued (test needs build)", jr2Jobs[0].Status, jr2Jobs[1].Status)
 	}
@@ -810,18 +811,18 @@ func TestMigrationWorkflows(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	wfs, err := st.listWorkflows(ctx, 1)
-	if err != nil || len(wfs) != 2 || wfs[0].Name != "N2" || wfs[0].RunCount != 3 || wfs[1].RunCount != 1 || wfs[0].State != workflowActive {
+	wfs, err := st.ListWorkflows(ctx, 1)
+	if err != nil || len(wfs) != 2 || wfs[0].Name != "N2" || wfs[0].RunCount != 3 || wfs[1].RunCount != 1 || wfs[0].State != store.WorkflowActive {
 		t.Fatalf("workflows after migration = %+v, %v", wfs, err)
 	}
-	runs, total, err := st.listRuns(ctx, 1, runFilter{WorkflowFile: "ci.yml"}, 1, 10)
+	runs, total, err := st.ListRuns(ctx, 1, store.RunFilter{WorkflowFile: "ci.yml"}, 1, 10)
 	if err != nil || total != 3 || len(runs) != 3 || runs[0].WorkflowID != wfs[0].ID || runs[0].Title != "" {
 		t.Errorf("ci.yml runs after migration = %d (total %d), %v", len(runs), total, err)
 	}
 	var v int
-	st.db.QueryRow("PRAGMA user_version").Scan(&v)
-	if v != len(migrations)+1 {
-		t.Errorf("user_version = %d, want %d", v, len(migrations)+1)
+	st.DB.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != len(store.Migrations)+1 {
+		t.Errorf("user_version = %d, want %d", v, len(store.Migrations)+1)
 	}
 }
 

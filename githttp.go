@@ -26,6 +26,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
+	"shithub-actions/internal/store"
 )
 
 // gitHTTPPushEnv is set in the environment of a push through the server, so
@@ -76,15 +77,15 @@ func (s *server) handleGitReceivePack(w http.ResponseWriter, r *http.Request) er
 }
 
 // gitRepoFromPath loads the path's repository: {repo} may end in .git.
-func (s *server) gitRepoFromPath(ctx context.Context, r *http.Request) (*Repo, error) {
+func (s *server) gitRepoFromPath(ctx context.Context, r *http.Request) (*store.Repo, error) {
 	owner, name := r.PathValue("owner"), r.PathValue("repo")
 	if base, ok := strings.CutSuffix(name, ".git"); ok && base != "" {
-		repo, err := s.store.repoByName(ctx, owner, base)
+		repo, err := s.store.RepoByName(ctx, owner, base)
 		if !errors.Is(err, apperr.ErrNotFound) {
 			return repo, err
 		}
 	}
-	return s.store.repoByName(ctx, owner, name)
+	return s.store.RepoByName(ctx, owner, name)
 }
 
 // serveGit checks who may do what and hands the request to git
@@ -95,12 +96,12 @@ func (s *server) serveGit(w http.ResponseWriter, r *http.Request, push bool) err
 	if err != nil {
 		return err
 	}
-	scope := scopeRead
+	scope := store.ScopeRead
 	if push {
-		scope = scopeWrite
+		scope = store.ScopeWrite
 	}
-	if tok != nil && user.Job == nil && !tok.hasScope(scope) {
-		return errLacksScope(scope)
+	if tok != nil && user.Job == nil && !tok.HasScope(scope) {
+		return store.ErrLacksScope(scope)
 	}
 	repo, err := s.gitRepoFromPath(ctx, r)
 	if errors.Is(err, apperr.ErrNotFound) && user == nil {
@@ -109,22 +110,22 @@ func (s *server) serveGit(w http.ResponseWriter, r *http.Request, push bool) err
 	if err != nil {
 		return err
 	}
-	p, err := s.store.permission(ctx, repo, user)
+	p, err := s.store.Permission(ctx, repo, user)
 	if err != nil {
 		return err
 	}
 	if user != nil && user.Job != nil {
 		// A GITHUB_TOKEN's git rights are its `contents` permission.
-		p = jobPermission(user.Job, repo, user.Job.Perms.Contents)
+		p = store.JobPermission(user.Job, repo, user.Job.Perms.Contents)
 	}
 	switch {
-	case p < permRead && user == nil:
+	case p < store.PermRead && user == nil:
 		return errGitAuthRequired
-	case p < permRead:
+	case p < store.PermRead:
 		return apperr.ErrNotFound
 	case push && user == nil:
 		return errGitAuthRequired
-	case push && p < permWrite:
+	case push && p < store.PermWrite:
 		if user.Job != nil {
 			return apperr.Forbiddenf("this job's GITHUB_TOKEN may not push: give the job `permissions: contents: write`")
 		}
@@ -241,7 +242,7 @@ func gitIsSHA(s string) bool {
 
 // triggerPushed starts the runs of the ref updates of a push that took
 // effect: branches and tags now at the pushed commit.
-func (s *server) triggerPushed(ctx context.Context, repo *Repo, user *User, cmds []gitPushCommand) {
+func (s *server) triggerPushed(ctx context.Context, repo *store.Repo, user *store.User, cmds []gitPushCommand) {
 	g := git.Repo{Dir: repo.GitDir}
 	started := false
 	for _, c := range cmds {
@@ -252,7 +253,7 @@ func (s *server) triggerPushed(ctx context.Context, repo *Repo, user *User, cmds
 		if err != nil || strings.TrimSpace(string(out)) != c.New {
 			continue // refused, or moved on since
 		}
-		res, err := triggerPush(ctx, s.store, repo, &User{ID: user.ID, Name: user.Name}, c.Ref, c.Old, c.New)
+		res, err := store.TriggerPush(ctx, s.store, repo, &store.User{ID: user.ID, Name: user.Name}, c.Ref, c.Old, c.New)
 		if err != nil {
 			s.log.Error("starting the runs of a push", "repo", repo.FullName(), "ref", c.Ref, "err", err)
 			continue

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"shithub-actions/internal/store"
 )
 
 // gitClient runs the real git against the test server, never prompting.
@@ -40,14 +42,14 @@ func TestGitHTTP(t *testing.T) {
 	if out, err := gitClient(t, work, "clone", "-q", "--bare", ts.git, bare); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	site, err := ts.store.createRepo(ctx, ts.users["alice"], "site", bare, true)
+	site, err := ts.store.CreateRepo(ctx, ts.users["alice"], "site", bare, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.store.grant(ctx, site, ts.users["bob"], permWrite); err != nil {
+	if err := ts.store.Grant(ctx, site, ts.users["bob"], store.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.store.grant(ctx, site, ts.users["carol"], permRead); err != nil {
+	if err := ts.store.Grant(ctx, site, ts.users["carol"], store.PermRead); err != nil {
 		t.Fatal(err)
 	}
 	repoURL := func(user, secret, path string) string {
@@ -106,17 +108,17 @@ func TestGitHTTP(t *testing.T) {
 	if out, err := push(ts.tokens["bob"], "refs/heads/main"); err != nil {
 		t.Fatalf("a writer could not push: %s", out)
 	}
-	runs, _, err := ts.store.listRuns(ctx, site.ID, runFilter{}, 1, 10)
+	runs, _, err := ts.store.ListRuns(ctx, site.ID, store.RunFilter{}, 1, 10)
 	if err != nil || len(runs) != 1 || runs[0].Actor != "bob" || runs[0].Event != "push" {
 		t.Fatalf("runs after bob's push: %d, %v", len(runs), err)
 	}
 
 	// A job of that run, with a GITHUB_TOKEN of contents: read, then write.
-	jobs, err := ts.store.runJobs(ctx, runs[0].ID)
+	jobs, err := ts.store.RunJobs(ctx, runs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readTok := ts.claimToken(jobs[0].ID, tokenPerms{"read", "read"})
+	readTok := ts.claimToken(jobs[0].ID, store.TokenPerms{Contents: "read", Actions: "read"})
 	if err := clone("job-read", repoURL("x-access-token", readTok, "/alice/site.git")); err != nil {
 		t.Fatal("a GITHUB_TOKEN could not fetch its own repository")
 	}
@@ -128,11 +130,11 @@ func TestGitHTTP(t *testing.T) {
 		t.Fatalf("a contents: read token pushed: %v %s", err, out)
 	}
 	ts.jobStatus(jobs[0].ID, "success", 200)
-	writeTok := ts.claimToken(jobs[1].ID, tokenPerms{"write", "read"})
+	writeTok := ts.claimToken(jobs[1].ID, store.TokenPerms{Contents: "write", Actions: "read"})
 	if out, err := push(writeTok, "refs/heads/main"); err != nil {
 		t.Fatalf("a contents: write token could not push: %s", out)
 	}
-	if runs2, _, _ := ts.store.listRuns(ctx, site.ID, runFilter{}, 1, 10); len(runs2) != 1 {
+	if runs2, _, _ := ts.store.ListRuns(ctx, site.ID, store.RunFilter{}, 1, 10); len(runs2) != 1 {
 		t.Fatalf("a GITHUB_TOKEN's push started runs: %d runs", len(runs2))
 	}
 	// Its job ends: the token no longer fetches.
@@ -145,7 +147,7 @@ func TestGitHTTP(t *testing.T) {
 	if out, err := push(ts.tokens["bob"], "refs/heads/main"); err != nil {
 		t.Fatalf("%s", out)
 	}
-	if runs3, _, _ := ts.store.listRuns(ctx, site.ID, runFilter{}, 1, 10); len(runs3) != 2 {
+	if runs3, _, _ := ts.store.ListRuns(ctx, site.ID, store.RunFilter{}, 1, 10); len(runs3) != 2 {
 		t.Fatalf("after bob's second push: %d runs, want 2", len(runs3))
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/metrics"
+	"shithub-actions/internal/store"
 )
 
 // healthTimeout is how long /healthz waits for the database's answers.
@@ -33,14 +34,14 @@ type healthProbe struct {
 
 // write starts a write probe unless one is running and returns the
 // channel its end closes, with a function reading its result.
-func (h *healthProbe) write(st *Store) (<-chan struct{}, func() error) {
+func (h *healthProbe) write(st *store.Store) (<-chan struct{}, func() error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.inFlight == nil {
 		done := make(chan struct{})
 		h.inFlight = done
 		go func() {
-			err := st.withTx(context.Background(), func(tx *sql.Tx) error {
+			err := st.WithTx(context.Background(), func(tx *sql.Tx) error {
 				_, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('health', ?)
 					ON CONFLICT (key) DO UPDATE SET value = excluded.value`, time.Now().UTC().Format(time.RFC3339Nano))
 				return err
@@ -66,7 +67,7 @@ func (h *healthProbe) write(st *Store) (<-chan struct{}, func() error) {
 // cancelled half-way.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	fail := func(reason string) {
-		s.store.metrics.HealthFailed.Add(1)
+		s.store.Metrics.HealthFailed.Add(1)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -75,7 +76,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	var n int
-	if err := s.store.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM meta").Scan(&n); err != nil {
+	if err := s.store.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM meta").Scan(&n); err != nil {
 		fail("database read failed: " + errText(err))
 		return
 	}
@@ -108,34 +109,34 @@ func errText(err error) string {
 // indexed queries; a failing one is left out and counted in
 // shithub_scrape_errors.
 func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
-	m := s.store.metrics
+	m := s.store.Metrics
 	p := &metrics.Writer{W: bufio.NewWriter(out)}
 	scrapeErrors := 0
 
 	// From the database.
-	jobs, err := s.store.openJobCounts(ctx)
+	jobs, err := s.store.OpenJobCounts(ctx)
 	if err != nil {
 		scrapeErrors++
 	}
 	p.Family("shithub_jobs", "gauge", "Jobs queued or running, by status and runs-on labels.")
 	for _, j := range jobs {
-		p.Sample("shithub_jobs", metrics.Labels("status", j.status, "labels", j.labels), float64(j.n))
+		p.Sample("shithub_jobs", metrics.Labels("status", j.Status, "labels", j.Labels), float64(j.N))
 	}
-	runners, err := s.store.runnerAges(ctx)
+	runners, err := s.store.RunnerAges(ctx)
 	if err != nil {
 		scrapeErrors++
 	}
 	p.Family("shithub_runner_last_seen_age_seconds", "gauge", "Seconds since each runner was last heard from (-1: never).")
 	for _, r := range runners {
-		p.Sample("shithub_runner_last_seen_age_seconds", metrics.Labels("runner", r.name), r.age)
+		p.Sample("shithub_runner_last_seen_age_seconds", metrics.Labels("runner", r.Name), r.Age)
 	}
-	files, err := s.store.fileStats(ctx)
+	files, err := s.store.FileStats(ctx)
 	if err != nil {
 		scrapeErrors++
 	}
 	p.Family("shithub_db_bytes", "gauge", "Size of the database's files (db, wal) and its free pages (free).")
 	for _, f := range files {
-		p.Sample("shithub_db_bytes", metrics.Labels("file", f.name), float64(f.bytes))
+		p.Sample("shithub_db_bytes", metrics.Labels("file", f.Name), float64(f.Bytes))
 	}
 
 	// From the process.
@@ -178,7 +179,7 @@ func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
 		p.Sample("shithub_http_requests_total", metrics.Labels("route", k.Route, "code", strconv.Itoa(k.Code)), float64(m.Requests[k]))
 	}
 	p.Family("shithub_http_request_duration_seconds", "histogram", "HTTP request latency by route pattern.")
-	for _, route := range sortedKeys(m.ReqLatency) {
+	for _, route := range store.SortedKeys(m.ReqLatency) {
 		p.Histogram("shithub_http_request_duration_seconds", m.ReqLatency[route], "route", route)
 	}
 	p.Family("shithub_db_write_wait_seconds", "histogram", "Time a write waited for the write connection and lock.")
@@ -186,11 +187,11 @@ func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
 	p.Family("shithub_db_write_tx_seconds", "histogram", "Time a write transaction held the write lock.")
 	p.Histogram("shithub_db_write_tx_seconds", m.WriteTx)
 	p.Family("shithub_job_duration_seconds", "histogram", "Job run time, start to end, by conclusion.")
-	for _, c := range sortedKeys(m.JobDur) {
+	for _, c := range store.SortedKeys(m.JobDur) {
 		p.Histogram("shithub_job_duration_seconds", m.JobDur[c], "conclusion", c)
 	}
 	p.Family("shithub_run_duration_seconds", "histogram", "Run time, creation to completion, by conclusion.")
-	for _, c := range sortedKeys(m.RunDur) {
+	for _, c := range store.SortedKeys(m.RunDur) {
 		p.Histogram("shithub_run_duration_seconds", m.RunDur[c], "conclusion", c)
 	}
 	p.Family("shithub_cancel_latency_seconds", "histogram", "From a running job's cancel request to the job's end.")

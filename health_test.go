@@ -18,7 +18,7 @@ func TestHealth(t *testing.T) {
 	}
 	release := make(chan struct{})
 	held := make(chan struct{})
-	go ts.store.withTx(context.Background(), func(tx *sql.Tx) error {
+	go ts.store.WithTx(context.Background(), func(tx *sql.Tx) error {
 		close(held)
 		<-release
 		return nil

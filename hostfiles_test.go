@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/jobsvc"
+	"shithub-actions/internal/store"
 )
 
 // The attack of issue 17 (L2): with a copy of the database alone (a
@@ -25,10 +26,10 @@ func TestDBCopyCannotForgeLinksOrTokens(t *testing.T) {
 	ts.follow(fmt.Sprintf("/api/v1/repos/alice/pub/actions/jobs/%d/logs", job.JobID), "") // a real link works
 	ctx := context.Background()
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
-	if _, err := ts.store.backup(ctx, copyPath); err != nil {
+	if _, err := ts.store.Backup(ctx, copyPath); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open(sqliteDriver, "file:"+copyPath+"?mode=ro")
+	db, err := sql.Open(store.SqliteDriver, "file:"+copyPath+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestDBCopyCannotForgeLinksOrTokens(t *testing.T) {
 		if res := ts.do(request{method: "GET", path: path}); res.code != 403 {
 			t.Errorf("a log link signed with meta's %q: status %d, want 403", key, res.code)
 		}
-		tokenKey, _ := runtimeKeys(key)
+		tokenKey, _ := store.RuntimeKeys(key)
 		tok := jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: job.RunID, RepoID: job.RepoID, JobID: job.JobID}, ts.clock.Now(), time.Hour)
 		if code, _ := artifactTwirp(t, hs.URL, cacheSvc, "GetCacheEntryDownloadURL", tok, map[string]any{"key": "k", "version": "v"}); code != 401 {
 			t.Errorf("a runtime token made with meta's %q: status %d, want 401", key, code)
@@ -77,7 +78,7 @@ func TestMigrationDropsStoredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"INSERT INTO meta (key, value) VALUES ('log_signing_key', 'aa'), ('runtime_secret', 'bb')", "PRAGMA user_version = 12"} {
-		if _, err := st.wdb.Exec(q); err != nil {
+		if _, err := st.WDB.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +88,7 @@ func TestMigrationDropsStoredKeys(t *testing.T) {
 	}
 	defer st.Close()
 	var n int
-	if err := st.db.QueryRow("SELECT COUNT(*) FROM meta WHERE key IN ('log_signing_key', 'runtime_secret')").Scan(&n); err != nil || n != 0 {
+	if err := st.DB.QueryRow("SELECT COUNT(*) FROM meta WHERE key IN ('log_signing_key', 'runtime_secret')").Scan(&n); err != nil || n != 0 {
 		t.Errorf("stored keys after migrating: %d, %v; want none", n, err)
 	}
 }

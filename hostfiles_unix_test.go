@@ -38,14 +38,14 @@ func TestPrivateFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.createUser(ctx, "alice"); err != nil {
+	if _, err := st.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		wantMode(p, 0o600)
 	}
 	backup := filepath.Join(dir, "backup.db")
-	if _, err := st.backup(ctx, backup); err != nil {
+	if _, err := st.Backup(ctx, backup); err != nil {
 		t.Fatal(err)
 	}
 	wantMode(backup, 0o600)
@@ -62,7 +62,7 @@ func TestPrivateFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.createUser(ctx, "bob"); err != nil {
+	if _, err := st.CreateUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {

@@ -99,7 +99,7 @@ func TestClaimJobURLs(t *testing.T) {
 		t.Fatalf("with --job-url: %v", j.Env["GITHUB_SERVER_URL"])
 	}
 	ctx := context.Background()
-	local, err := ts.store.localRunner(ctx, []string{"ubuntu-latest"})
+	local, err := ts.store.LocalRunner(ctx, []string{"ubuntu-latest"})
 	if err != nil {
 		t.Fatal(err)
 	}

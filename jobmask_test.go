@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -20,11 +21,11 @@ func TestMaskEveryChunkOffset(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
 	const secret = "correct-horse-battery-staple"
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte(secret)); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte(secret)); err != nil {
 		t.Fatal(err)
 	}
 	job := ts.claimWorkflow(ts.pub, maskWorkflow)
-	d, err := ts.store.jobDelivery(ctx, job.JobID)
+	d, err := ts.store.JobDelivery(ctx, job.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestMaskStoredMultiLineSecret(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
 	secret := "-----BEGIN KEY-----\nline-one-of-the-key\nline-two-of-the-key\n-----END KEY-----\n"
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte(secret)); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte(secret)); err != nil {
 		t.Fatal(err)
 	}
 	job := ts.claimWorkflow(ts.pub, maskWorkflow)
@@ -104,24 +105,24 @@ func TestMaskAfterRestart(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
 	const secret = "restart-proof-secret"
-	if _, err := ts.store.setSecret(ctx, secretScope{OwnerID: ts.users["alice"].ID}, "DEPLOY", []byte(secret)); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{OwnerID: ts.users["alice"].ID}, "DEPLOY", []byte(secret)); err != nil {
 		t.Fatal(err)
 	}
 	job := ts.claimWorkflow(ts.pub, maskWorkflow)
-	d, err := ts.store.jobDelivery(ctx, job.JobID)
+	d, err := ts.store.JobDelivery(ctx, job.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.postLog(job.JobID, job.Steps[1].ID, 1, "before "+secret+"\n")
 	// A new Store on the same files: nothing in memory, the key read again.
-	path := strings.TrimSuffix(ts.store.keyFile, ".key")
+	path := strings.TrimSuffix(ts.store.KeyFile, ".key")
 	st2, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	ts.store.masks.jobs, ts.store.key = nil, nil
-	if err := st2.appendLog(ctx, ts.runner.ID, job.JobID, job.Steps[1].ID, 2, []byte("after "+secret+" "+d.Token+"\n")); err != nil {
+	ts.store.Masks.Jobs, ts.store.Key = nil, nil
+	if err := st2.AppendLog(ctx, ts.runner.ID, job.JobID, job.Steps[1].ID, 2, []byte("after "+secret+" "+d.Token+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	log := ts.jobLog(ts.pub, job.JobID)
@@ -137,13 +138,13 @@ func TestMaskJobEnd(t *testing.T) {
 		t.Run(fmt.Sprint("byServer=", byServer), func(t *testing.T) {
 			ts := newTestServer(t)
 			ctx := context.Background()
-			if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("abcdefgh")); err != nil {
+			if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("abcdefgh")); err != nil {
 				t.Fatal(err)
 			}
 			job := ts.claimWorkflow(ts.pub, maskWorkflow)
 			ts.postLog(job.JobID, job.Steps[1].ID, 1, "held: abcd")
 			if byServer {
-				if _, err := ts.store.failRunnerJobs(ctx, ts.runner.ID, "interrupted"); err != nil {
+				if _, err := ts.store.FailRunnerJobs(ctx, ts.runner.ID, "interrupted"); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -153,7 +154,7 @@ func TestMaskJobEnd(t *testing.T) {
 			if !strings.Contains(log, "held: abcd") {
 				t.Fatalf("log:\n%s", log)
 			}
-			if ts.store.loadedMasker(job.JobID) != nil {
+			if ts.store.LoadedMasker(job.JobID) != nil {
 				t.Fatal("the masker of an ended job is still in memory")
 			}
 		})
@@ -164,11 +165,11 @@ func TestMaskJobEnd(t *testing.T) {
 func TestMaskJobText(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("summary-secret")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("summary-secret")); err != nil {
 		t.Fatal(err)
 	}
 	job := ts.claimWorkflow(ts.pub, maskWorkflow)
-	got, err := ts.store.maskJobText(ctx, job.JobID, "## Deployed\nwith summary-secret!")
+	got, err := ts.store.MaskJobText(ctx, job.JobID, "## Deployed\nwith summary-secret!")
 	if err != nil || got != "## Deployed\nwith ***!" {
 		t.Fatalf("maskJobText = %q, %v", got, err)
 	}
@@ -185,7 +186,7 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 			ctx := context.Background()
 			wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n"
 			for i := range n {
-				if _, err := st.setSecret(ctx, secretScope{RepoID: repo.ID}, fmt.Sprintf("S%d", i), []byte(fmt.Sprintf("secret-value-%d-%032x", i, i))); err != nil {
+				if _, err := st.SetSecret(ctx, store.SecretScope{RepoID: repo.ID}, fmt.Sprintf("S%d", i), []byte(fmt.Sprintf("secret-value-%d-%032x", i, i))); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -193,16 +194,16 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, _, err := st.createRuns(ctx, nil, []runSpec{{RepoID: repo.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf),
+			if _, _, err := st.CreateRuns(ctx, nil, []store.RunSpec{{RepoID: repo.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf),
 				Workflow: parsed, HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}}); err != nil {
 				b.Fatal(err)
 			}
-			rn, err := st.localRunner(ctx, []string{"ubuntu-latest"})
+			rn, err := st.LocalRunner(ctx, []string{"ubuntu-latest"})
 			if err != nil {
 				b.Fatal(err)
 			}
-			st.logCap = 1 << 62
-			job, err := st.claimJob(ctx, rn, []string{"ubuntu-latest"})
+			st.LogCap = 1 << 62
+			job, err := st.ClaimJob(ctx, rn, []string{"ubuntu-latest"})
 			if err != nil || job == nil {
 				b.Fatal("no job", err)
 			}
@@ -211,7 +212,7 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 			b.SetBytes(int64(len(chunk)))
 			b.ResetTimer()
 			for i := range b.N {
-				if err := st.appendLog(ctx, rn.ID, job.JobID, job.Steps[1].ID, int64(i+1), chunk); err != nil {
+				if err := st.AppendLog(ctx, rn.ID, job.JobID, job.Steps[1].ID, int64(i+1), chunk); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -224,7 +225,7 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 func TestMaskSummaryAndAnnotations(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("annotated-secret")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("annotated-secret")); err != nil {
 		t.Fatal(err)
 	}
 	job := ts.claimWorkflow(ts.pub, maskWorkflow)
@@ -235,13 +236,13 @@ func TestMaskSummaryAndAnnotations(t *testing.T) {
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/annotations", job.JobID), auth: bearer(ts.rtoken),
 		body: fmt.Sprintf(`{"step_id":%d,"level":"error","message":"login failed for annotated-secret","title":"token %s"}`, step, tok)}, 202, nil)
 	var summary string
-	if err := ts.store.db.QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
+	if err := ts.store.DB.QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
 		t.Fatal(err)
 	}
 	if summary != "## Deployed with *** and ***" {
 		t.Fatalf("stored summary %q", summary)
 	}
-	as, err := ts.store.jobAnnotations(ctx, job.JobID)
+	as, err := ts.store.JobAnnotations(ctx, job.JobID)
 	if err != nil || len(as) != 1 || as[0].Message != "login failed for ***" || as[0].Title != "token ***" {
 		t.Fatalf("stored annotations %+v, %v", as, err)
 	}

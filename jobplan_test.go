@@ -9,17 +9,18 @@ import (
 	"testing"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
 // startRun makes a run of the workflow text src on alice/pub, as a push.
-func (ts *testServer) startRun(src string) *Run {
+func (ts *testServer) startRun(src string) *store.Run {
 	ts.t.Helper()
 	wf, errs := workflow.Check("wf.yml", []byte(src))
 	if errs != nil {
 		ts.t.Fatalf("checkWorkflow: %v", errs)
 	}
-	runs, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+	runs, _, err := ts.store.CreateRuns(context.Background(), nil, []store.RunSpec{{
 		RepoID: ts.pub.ID, File: ".shithub/workflows/wf.yml", Content: []byte(src), Workflow: wf,
 		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}})
@@ -30,13 +31,13 @@ func (ts *testServer) startRun(src string) *Run {
 }
 
 // jobMap returns a run's jobs by job_key.
-func (ts *testServer) jobMap(runID int64) map[string]*Job {
+func (ts *testServer) jobMap(runID int64) map[string]*store.Job {
 	ts.t.Helper()
-	jobs, err := ts.store.runJobs(context.Background(), runID)
+	jobs, err := ts.store.RunJobs(context.Background(), runID)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	out := map[string]*Job{}
+	out := map[string]*store.Job{}
 	for _, j := range jobs {
 		out[j.JobKey] = j
 	}
@@ -50,8 +51,8 @@ func (ts *testServer) states(runID int64) string {
 	var out []string
 	for k, j := range ts.jobMap(runID) {
 		var ready bool
-		ts.store.db.QueryRow("SELECT ready FROM jobs WHERE id = ?", j.ID).Scan(&ready)
-		s := k + "=" + describe(j.Status, j.Conclusion)
+		ts.store.DB.QueryRow("SELECT ready FROM jobs WHERE id = ?", j.ID).Scan(&ready)
+		s := k + "=" + store.Describe(j.Status, j.Conclusion)
 		if ready && j.Status == protocol.StatusQueued {
 			s += "+"
 		}
@@ -357,7 +358,7 @@ func TestAnnotationsAndSummary(t *testing.T) {
 	ts.want(request{method: "POST", path: path, body: `{}`}, 401, nil)
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/summary", c.JobID, step), auth: bearer(ts.rtoken), body: `{"markdown":"# Hi"}`}, 200, nil)
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/summary", c.JobID, step), auth: bearer(ts.rtoken),
-		body: `{"markdown":"` + strings.Repeat("x", maxStepSummary+1) + `"}`}, 422, nil)
+		body: `{"markdown":"` + strings.Repeat("x", store.MaxStepSummary+1) + `"}`}, 422, nil)
 	ts.finishJob(c.JobID, "success", map[string]string{"o": "1"})
 	var jobs struct{ Jobs []jobJSON }
 	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", run.ID)}, 200, &jobs)
@@ -393,7 +394,7 @@ func TestEnvironmentURLFromSteps(t *testing.T) {
 	ts.want(request{method: "POST", path: step, auth: bearer(ts.rtoken), body: `{"status":"running","environment_url":"https://x"}`}, 400, nil)
 	status := fmt.Sprintf("/api/v1/jobs/%d/status", claims["deploy"].JobID)
 	ts.want(request{method: "POST", path: status, auth: bearer(ts.rtoken),
-		body: `{"status":"completed","conclusion":"success","environment_url":"https://` + strings.Repeat("x", maxEnvironmentURL) + `"}`}, 422, nil)
+		body: `{"status":"completed","conclusion":"success","environment_url":"https://` + strings.Repeat("x", store.MaxEnvironmentURL) + `"}`}, 422, nil)
 	ts.want(request{method: "POST", path: status, auth: bearer(ts.rtoken),
 		body: `{"status":"completed","conclusion":"success","environment_url":"https://prod.example/42"}`}, 200, nil)
 	ts.finishJob(claims["fixed"].JobID, "success", nil)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -34,7 +35,7 @@ func TestWorkflowJobRefs(t *testing.T) {
 		{"anchors", head + "x: &run\n  run: ${{ secrets.VIA_ANCHOR }}\njobs:\n  a:\n    steps:\n      - *run\n", "a", []string{"VIA_ANCHOR"}, false},
 	}
 	for _, tc := range tests {
-		got := workflowJobRefs([]byte(tc.wf), tc.job)
+		got := store.WorkflowJobRefs([]byte(tc.wf), tc.job)
 		if !slices.Equal(got.Secrets, tc.secrets) || got.AllSecrets != tc.all {
 			t.Errorf("%s: workflowJobRefs = %+v, want secrets %v all %v", tc.name, got, tc.secrets, tc.all)
 		}
@@ -47,19 +48,19 @@ func TestWorkflowJobPerms(t *testing.T) {
 	job := "jobs:\n  a:\n    runs-on: ubuntu-latest\n%s    steps:\n      - run: x\n"
 	tests := []struct {
 		name, wf, jobPerms string
-		want               tokenPerms
+		want               store.TokenPerms
 	}{
-		{"default", "on: push\n", "", defaultTokenPerms},
-		{"write-all", "on: push\npermissions: write-all\n", "", tokenPerms{"write", "write"}},
-		{"read-all", "on: push\npermissions: read-all\n", "", tokenPerms{"read", "read"}},
-		{"job wins", "on: push\npermissions: read-all\n", "    permissions:\n      contents: write\n", tokenPerms{"write", "none"}},
-		{"empty", "on: push\npermissions: {}\n", "", tokenPerms{"none", "none"}},
-		{"other scopes", "on: push\npermissions:\n  actions: write\n  packages: read\n", "", tokenPerms{"none", "write"}},
-		{"does not parse", "on: push\npermissions: bogus\n", "", defaultTokenPerms},
+		{"default", "on: push\n", "", store.DefaultTokenPerms},
+		{"write-all", "on: push\npermissions: write-all\n", "", store.TokenPerms{Contents: "write", Actions: "write"}},
+		{"read-all", "on: push\npermissions: read-all\n", "", store.TokenPerms{Contents: "read", Actions: "read"}},
+		{"job wins", "on: push\npermissions: read-all\n", "    permissions:\n      contents: write\n", store.TokenPerms{Contents: "write", Actions: "none"}},
+		{"empty", "on: push\npermissions: {}\n", "", store.TokenPerms{Contents: "none", Actions: "none"}},
+		{"other scopes", "on: push\npermissions:\n  actions: write\n  packages: read\n", "", store.TokenPerms{Contents: "none", Actions: "write"}},
+		{"does not parse", "on: push\npermissions: bogus\n", "", store.DefaultTokenPerms},
 	}
 	for _, tc := range tests {
 		wf := tc.wf + fmt.Sprintf(job, tc.jobPerms)
-		if got := workflowJobPerms(".shithub/workflows/w.yml", []byte(wf), "a"); got != tc.want {
+		if got := store.WorkflowJobPerms(".shithub/workflows/w.yml", []byte(wf), "a"); got != tc.want {
 			t.Errorf("%s: %+v, want %+v\n%s", tc.name, got, tc.want, wf)
 		}
 	}
@@ -72,27 +73,27 @@ func TestJobDelivery(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
 	for name, v := range map[string]string{"USED": "u-value", "UNUSED": "x-value"} {
-		if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, name, []byte(v)); err != nil {
+		if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, name, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ts.store.writeVariable(ctx, secretScope{RepoID: ts.pub.ID}, varUpsert, "REGION", "", "eu"); err != nil {
+	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: ts.pub.ID}, store.VarUpsert, "REGION", "", "eu"); err != nil {
 		t.Fatal(err)
 	}
 	wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.used }} ${{ secrets.MISSING }}\n"
 	job := ts.claimWorkflow(ts.pub, wf)
-	d, err := ts.store.jobDelivery(ctx, job.JobID)
+	d, err := ts.store.JobDelivery(ctx, job.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN", "USED"}) || d.Secrets["USED"] != "u-value" {
 		t.Fatalf("delivered secrets %v", got)
 	}
-	if d.Vars["REGION"] != "eu" || d.Perms != defaultTokenPerms || !strings.HasPrefix(d.Token, jobTokenPrefix) {
+	if d.Vars["REGION"] != "eu" || d.Perms != store.DefaultTokenPerms || !strings.HasPrefix(d.Token, store.JobTokenPrefix) {
 		t.Fatalf("delivery: vars %v perms %+v", d.Vars, d.Perms)
 	}
 	// The same job's delivery is the same token every time.
-	if d2, _ := ts.store.jobDelivery(ctx, job.JobID); d2.Token != d.Token {
+	if d2, _ := ts.store.JobDelivery(ctx, job.JobID); d2.Token != d.Token {
 		t.Fatal("the token changed")
 	}
 	// The claim carries them in its contexts.
@@ -108,30 +109,30 @@ func TestJobDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+	if _, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
 		RepoID: ts.pub.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf), Workflow: parsed,
 		HeadSHA: ts.sha, HeadRef: "refs/pull/1/merge", Event: "pull_request", ActorID: ts.users["dave"].ID,
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	pr := ts.heartbeat()
-	d, err = ts.store.jobDelivery(ctx, pr.JobID)
+	d, err = ts.store.JobDelivery(ctx, pr.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN"}) || d.Perms != (tokenPerms{"read", "read"}) {
+	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN"}) || d.Perms != (store.TokenPerms{Contents: "read", Actions: "read"}) {
 		t.Fatalf("fork pull request: secrets %v perms %+v", got, d.Perms)
 	}
 	// A pull request from a branch of the repository itself gets them.
 	same := map[string]any{"pull_request": map[string]any{"head": map[string]any{"repo": map[string]any{"full_name": "alice/pub"}}}}
-	if _, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+	if _, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
 		RepoID: ts.pub.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf), Workflow: parsed,
 		HeadSHA: ts.sha, HeadRef: "refs/pull/2/merge", Event: "pull_request", ActorID: ts.users["bob"].ID, Payload: same,
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	pr2 := ts.heartbeat()
-	if d, err = ts.store.jobDelivery(ctx, pr2.JobID); err != nil || d.Secrets["USED"] != "u-value" {
+	if d, err = ts.store.JobDelivery(ctx, pr2.JobID); err != nil || d.Secrets["USED"] != "u-value" {
 		t.Fatalf("same-repository pull request: %v, %v", d, err)
 	}
 }
@@ -162,7 +163,7 @@ func TestIsForkPullRequest(t *testing.T) {
 		{"pull_request_review", other, true},
 	}
 	for _, tc := range tests {
-		if got := isForkPullRequest(tc.event, tc.payload, "alice/pub"); got != tc.want {
+		if got := store.IsForkPullRequest(tc.event, tc.payload, "alice/pub"); got != tc.want {
 			t.Errorf("isForkPullRequest(%s, %v) = %v, want %v", tc.event, tc.payload, got, tc.want)
 		}
 	}
@@ -173,12 +174,12 @@ func TestIsForkPullRequest(t *testing.T) {
 func TestJobTokenAPI(t *testing.T) {
 	ts := newTestServer(t)
 	_, jobs := ts.newRun(ts.priv)
-	tok := ts.claimToken(jobs[0].ID, tokenPerms{"read", "read"})
+	tok := ts.claimToken(jobs[0].ID, store.TokenPerms{Contents: "read", Actions: "read"})
 	auth := bearer(tok)
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/priv/actions/runs", auth: auth}, 200, nil)
 
 	// Another private repository of the same owner is not found.
-	if _, err := ts.store.createRepo(context.Background(), ts.users["alice"], "other", ts.priv.GitDir, true); err != nil {
+	if _, err := ts.store.CreateRepo(context.Background(), ts.users["alice"], "other", ts.priv.GitDir, true); err != nil {
 		t.Fatal(err)
 	}
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/other/actions/runs", auth: auth}, 404, nil)
@@ -194,11 +195,11 @@ func TestJobTokenAPI(t *testing.T) {
 		t.Fatalf("after the job: %s", res.body)
 	}
 	// A made-up token of the right shape is just a bad one.
-	ts.want(request{method: "GET", path: "/api/v1/repos/alice/priv/actions/runs", auth: bearer(jobTokenPrefix + strings.Repeat("A", 32))}, 401, nil)
+	ts.want(request{method: "GET", path: "/api/v1/repos/alice/priv/actions/runs", auth: bearer(store.JobTokenPrefix + strings.Repeat("A", 32))}, 401, nil)
 
 	// actions: write may cancel its own run's jobs, and nothing elsewhere.
 	_, jobs2 := ts.newRun(ts.priv)
-	tok2 := ts.claimToken(jobs2[0].ID, tokenPerms{"read", "write"})
+	tok2 := ts.claimToken(jobs2[0].ID, store.TokenPerms{Contents: "read", Actions: "write"})
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", jobs2[1].ID), auth: bearer(tok2)}, 202, nil)
 	_, pubJobs := ts.newRun(ts.pub)
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel", pubJobs[1].ID), auth: bearer(tok2)}, 404, nil)
@@ -214,7 +215,7 @@ func FuzzWorkflowJobRefs(f *testing.F) {
 	f.Add([]byte("jobs:\n  a: &x\n    if: secrets[matrix.k]\n  b: *x\n"), "b")
 	f.Add([]byte("::: ["), "a")
 	f.Fuzz(func(t *testing.T, wf []byte, job string) {
-		r := workflowJobRefs(wf, job)
+		r := store.WorkflowJobRefs(wf, job)
 		if !slices.IsSorted(r.Secrets) {
 			t.Fatalf("secrets not sorted: %v", r.Secrets)
 		}
@@ -232,10 +233,10 @@ func FuzzWorkflowJobRefs(f *testing.F) {
 func TestClaimEnvWithSecrets(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "PASSWORD", []byte("env-secret")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "PASSWORD", []byte("env-secret")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.store.writeVariable(ctx, secretScope{OwnerID: ts.users["alice"].ID}, varUpsert, "REGION", "", "eu"); err != nil {
+	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{OwnerID: ts.users["alice"].ID}, store.VarUpsert, "REGION", "", "eu"); err != nil {
 		t.Fatal(err)
 	}
 	wf := "name: W\non: push\nenv:\n  WF: wf-${{ vars.REGION }}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      PASSWORD: ${{ secrets.PASSWORD }}\n      PLAIN: plain\n" +
@@ -246,7 +247,7 @@ func TestClaimEnvWithSecrets(t *testing.T) {
 		t.Fatalf("claim env %v, env context %v", job.Env, envCtx)
 	}
 	var stored string
-	if err := ts.store.db.QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
+	if err := ts.store.DB.QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(stored, "env-secret") {

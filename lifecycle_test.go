@@ -14,6 +14,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -175,7 +176,7 @@ func TestRollup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.jobs, ","), func(t *testing.T) {
-			if got := runConclusion(tt.jobs); got != tt.want {
+			if got := store.RunConclusion(tt.jobs); got != tt.want {
 				t.Errorf("runConclusion(%v) = %q, want %q", tt.jobs, got, tt.want)
 			}
 		})
@@ -248,7 +249,7 @@ func TestRerun(t *testing.T) {
 	}
 	// The workflow bytes travel with the run, whatever the repository holds now.
 	commitFiles(t, ts.git, map[string]string{".shithub/workflows/ci.yml": "name: Changed\non: push\njobs: {}\n"})
-	content, err := ts.store.runContent(context.Background(), second.RunID)
+	content, err := ts.store.RunContent(context.Background(), second.RunID)
 	if err != nil || string(content) != testWorkflow {
 		t.Errorf("re-run's workflow content changed: %q, %v", content, err)
 	}
@@ -260,15 +261,15 @@ func TestRestartAndReap(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
-	local, err := ts.store.localRunner(ctx, []string{"ubuntu-latest"})
+	local, err := ts.store.LocalRunner(ctx, []string{"ubuntu-latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run, jobs := ts.newRun(ts.pub)
-	if j, err := ts.store.claimJob(ctx, local, local.Labels); err != nil || j == nil {
+	if j, err := ts.store.ClaimJob(ctx, local, local.Labels); err != nil || j == nil {
 		t.Fatalf("local claim = %v, %v", j, err)
 	}
-	ids, err := ts.store.failRunnerJobs(ctx, local.ID, "interrupted: the server restarted")
+	ids, err := ts.store.FailRunnerJobs(ctx, local.ID, "interrupted: the server restarted")
 	if err != nil || !slices.Equal(ids, []int64{jobs[0].ID}) {
 		t.Fatalf("failRunnerJobs = %v, %v; want [%d]", ids, err, jobs[0].ID)
 	}
@@ -285,7 +286,7 @@ func TestRestartAndReap(t *testing.T) {
 	run3, _ := ts.newRun(ts.pub)
 	ts.heartbeat()
 	ts.clock.Add(3 * time.Minute)
-	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
+	if n, err := ts.store.ReapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
 		t.Errorf("reapJobs after 3 minutes of silence = %d, %v; want 1", n, err)
 	}
 	if j := ts.job(jobs2[0].ID); j.Conclusion != protocol.ConclusionFailure {
@@ -295,7 +296,7 @@ func TestRestartAndReap(t *testing.T) {
 	j := ts.heartbeat() // r1 is back; it takes run3's build
 	ts.clock.Add(362 * time.Minute)
 	ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", j.JobID), auth: bearer(ts.rtoken)}) // alive
-	if n, err := ts.store.reapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
+	if n, err := ts.store.ReapJobs(ctx, local.ID, time.Minute, 2*time.Minute); err != nil || n != 1 {
 		t.Errorf("reapJobs past the timeout = %d, %v; want 1", n, err)
 	}
 	if r := ts.run(run3.ID); r.Conclusion != protocol.ConclusionTimedOut {
@@ -319,20 +320,20 @@ jobs:
 `
 
 // newRunOf makes a push run of a workflow's content on repo in the Store.
-func (ts *testServer) newRunOf(repo *Repo, content string) (*Run, []*Job) {
+func (ts *testServer) newRunOf(repo *store.Repo, content string) (*store.Run, []*store.Job) {
 	ts.t.Helper()
 	wf, err := workflow.Parse("x.yml", []byte(content))
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	runs, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+	runs, _, err := ts.store.CreateRuns(context.Background(), nil, []store.RunSpec{{
 		RepoID: repo.ID, File: ".shithub/workflows/x.yml", Content: []byte(content), Workflow: wf,
 		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	jobs, err := ts.store.runJobs(context.Background(), runs[0].ID)
+	jobs, err := ts.store.RunJobs(context.Background(), runs[0].ID)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestHeartbeatNarrowsLabels(t *testing.T) {
 	for _, body := range []string{`{"labels":["ubuntu-latest","gpu"],"capacity":1}`, `{"labels":["gpu"],"capacity":1}`} {
 		ts.want(request{method: "POST", path: "/api/v1/runners/heartbeat", auth: bearer(ts.rtoken), body: body}, http.StatusNoContent, nil)
 	}
-	_, gpuToken, err := ts.store.createRunner(context.Background(), "gpu-box", []string{"gpu", "ubuntu-latest"})
+	_, gpuToken, err := ts.store.CreateRunner(context.Background(), "gpu-box", []string{"gpu", "ubuntu-latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestHeartbeatNarrowsLabels(t *testing.T) {
 		{[]string{"a", "b"}, []string{"b", "c", "b"}, []string{"b"}},
 		{nil, []string{"a"}, []string{}},
 	} {
-		if got := narrowLabels(tc.registered, tc.asked); !slices.Equal(got, tc.want) {
+		if got := store.NarrowLabels(tc.registered, tc.asked); !slices.Equal(got, tc.want) {
 			t.Errorf("narrowLabels(%q, %q) = %q, want %q", tc.registered, tc.asked, got, tc.want)
 		}
 	}
@@ -382,12 +383,12 @@ func TestRunnerRevoke(t *testing.T) {
 	}
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", j.JobID, j.Steps[0].ID), auth: bearer(ts.rtoken),
 		body: `{"status":"running"}`}, http.StatusOK, nil)
-	list, err := ts.store.listRunners(ctx)
+	list, err := ts.store.ListRunners(ctx)
 	if err != nil || len(list) != 1 || list[0].Name != "r1" || list[0].RunningJobs != 1 || list[0].Revoked || list[0].LastSeen.IsZero() {
 		t.Fatalf("listRunners = %+v, %v", list, err)
 	}
 
-	ids, err := ts.store.revokeRunner(ctx, "r1")
+	ids, err := ts.store.RevokeRunner(ctx, "r1")
 	if err != nil || !slices.Equal(ids, []int64{j.JobID}) {
 		t.Fatalf("revokeRunner = %v, %v; want [%d]", ids, err, j.JobID)
 	}
@@ -405,20 +406,20 @@ func TestRunnerRevoke(t *testing.T) {
 	if !strings.Contains(string(res.body), "##[error]runner revoked") {
 		t.Errorf("log = %q, want the reason", res.body)
 	}
-	list, _ = ts.store.listRunners(ctx)
+	list, _ = ts.store.ListRunners(ctx)
 	if len(list) != 1 || !list[0].Revoked || list[0].RunningJobs != 0 || list[0].RevokedAt.IsZero() {
 		t.Errorf("listRunners after revoke = %+v", list)
 	}
-	if ids, err := ts.store.revokeRunner(ctx, "r1"); err != nil || len(ids) != 0 {
+	if ids, err := ts.store.RevokeRunner(ctx, "r1"); err != nil || len(ids) != 0 {
 		t.Errorf("revoking twice = %v, %v", ids, err)
 	}
-	if _, err := ts.store.revokeRunner(ctx, "nope"); !errors.Is(err, apperr.ErrNotFound) {
+	if _, err := ts.store.RevokeRunner(ctx, "nope"); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("revoking an unknown runner = %v", err)
 	}
-	if _, err := ts.store.localRunner(ctx, nil); err != nil {
+	if _, err := ts.store.LocalRunner(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.store.revokeRunner(ctx, localRunnerName); !errors.Is(err, apperr.ErrNotFound) {
+	if _, err := ts.store.RevokeRunner(ctx, store.LocalRunnerName); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("revoking the server's own pool = %v", err)
 	}
 }
@@ -429,22 +430,22 @@ func TestClaimAck(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
-	local, err := ts.store.localRunner(ctx, []string{"ubuntu-latest"})
+	local, err := ts.store.LocalRunner(ctx, []string{"ubuntu-latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.srv.localRunnerID = local.ID
 	run, jobs := ts.newRun(ts.pub)
 	lost := ts.heartbeat() // its answer is "lost": the runner never reports
-	ts.clock.Add(claimAckTimeout - time.Second)
+	ts.clock.Add(store.ClaimAckTimeout - time.Second)
 	ts.srv.reapOnce(ctx)
 	if j := ts.job(lost.JobID); j.Status != protocol.StatusRunning {
-		t.Fatalf("job %d after %v unacknowledged = %s, want still running", j.ID, claimAckTimeout-time.Second, j.Status)
+		t.Fatalf("job %d after %v unacknowledged = %s, want still running", j.ID, store.ClaimAckTimeout-time.Second, j.Status)
 	}
 	ts.clock.Add(2 * time.Second)
 	ts.srv.reapOnce(ctx)
 	if j := ts.job(lost.JobID); j.Status != protocol.StatusQueued || j.RunnerID != 0 || !j.StartedAt.IsZero() {
-		t.Fatalf("job after %v unacknowledged = %s on runner %d, want queued again", claimAckTimeout+time.Second, j.Status, j.RunnerID)
+		t.Fatalf("job after %v unacknowledged = %s on runner %d, want queued again", store.ClaimAckTimeout+time.Second, j.Status, j.RunnerID)
 	}
 	if r := ts.run(run.ID); r.Status != protocol.StatusQueued {
 		t.Errorf("run = %s, want queued again", r.Status)
@@ -460,7 +461,7 @@ func TestClaimAck(t *testing.T) {
 	}
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/logs", again.JobID), auth: bearer(ts.rtoken),
 		body: fmt.Sprintf(`{"step_id":%d,"seq":1,"data":"aGk="}`, again.Steps[0].ID)}, http.StatusAccepted, nil)
-	ts.clock.Add(10 * claimAckTimeout)
+	ts.clock.Add(10 * store.ClaimAckTimeout)
 	ts.do(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/cancel-check", again.JobID), auth: bearer(ts.rtoken)}) // alive
 	ts.srv.reapOnce(ctx)
 	if j := ts.job(again.JobID); j.Status != protocol.StatusRunning {
@@ -468,11 +469,11 @@ func TestClaimAck(t *testing.T) {
 	}
 	// The server's own pool is never requeued.
 	ts.newRun(ts.priv)
-	own, err := ts.store.claimJob(ctx, local, local.Labels)
+	own, err := ts.store.ClaimJob(ctx, local, local.Labels)
 	if err != nil || own == nil {
 		t.Fatalf("local claim: %v, %v", own, err)
 	}
-	ts.clock.Add(2 * claimAckTimeout)
+	ts.clock.Add(2 * store.ClaimAckTimeout)
 	ts.srv.reapOnce(ctx)
 	if j := ts.job(own.JobID); j.Status != protocol.StatusRunning {
 		t.Errorf("the pool's unacknowledged job = %s, want running", j.Status)
@@ -512,7 +513,7 @@ func TestQueueTimeout(t *testing.T) {
 		t.Errorf("a job r1 can take = %s, want queued", j.Status)
 	}
 	// Once r1 is revoked, no one can take it.
-	if _, err := ts.store.revokeRunner(ctx, "r1"); err != nil {
+	if _, err := ts.store.RevokeRunner(ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
 	ts.srv.reapOnce(ctx)
@@ -527,7 +528,7 @@ func TestNoDatabaseLocked(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	var path string
-	if err := ts.store.db.QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
+	if err := ts.store.DB.QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
 		t.Fatal(err)
 	}
 	other, err := openStore(path)
@@ -542,7 +543,7 @@ func TestNoDatabaseLocked(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range 25 {
-				if _, err := other.createUser(context.Background(), fmt.Sprintf("u%d-%d", i, k)); err != nil {
+				if _, err := other.CreateUser(context.Background(), fmt.Sprintf("u%d-%d", i, k)); err != nil {
 					errs <- err
 				}
 			}

@@ -29,6 +29,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/hostfile"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -220,10 +221,10 @@ func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-func (c *cli) open() (*Store, error) {
+func (c *cli) open() (*store.Store, error) {
 	st, err := openStore(c.db)
 	if err == nil && c.keyFile != "" {
-		st.keyFile = c.keyFile
+		st.KeyFile = c.keyFile
 	}
 	return st, err
 }
@@ -265,7 +266,7 @@ func (c *cli) userCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	u, err := st.createUser(ctx, pos[0])
+	u, err := st.CreateUser(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -274,20 +275,20 @@ func (c *cli) userCreate(ctx context.Context, args []string) error {
 }
 
 // findUser is userByName with the error a command line wants.
-func findUser(ctx context.Context, st *Store, name string) (*User, error) {
-	u, err := st.userByName(ctx, name)
+func findUser(ctx context.Context, st *store.Store, name string) (*store.User, error) {
+	u, err := st.UserByName(ctx, name)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.Usagef("unknown user %q", name)
 	}
 	return u, err
 }
 
-func findRepo(ctx context.Context, st *Store, full string) (*Repo, error) {
+func findRepo(ctx context.Context, st *store.Store, full string) (*store.Repo, error) {
 	owner, name, err := splitRepo(full)
 	if err != nil {
 		return nil, err
 	}
-	r, err := st.repoByName(ctx, owner, name)
+	r, err := st.RepoByName(ctx, owner, name)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.Usagef("unknown repository %q", full)
 	}
@@ -310,7 +311,7 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if *gitPath == "" {
 		return apperr.Usagef("repo create: --git PATH is required")
 	}
-	if !refRE.MatchString("refs/heads/" + *defaultBranch) {
+	if !store.RefRE.MatchString("refs/heads/" + *defaultBranch) {
 		return apperr.Usagef("repo create: --default-branch %q is not a branch name", *defaultBranch)
 	}
 	g, err := git.Open(ctx, *gitPath)
@@ -326,7 +327,7 @@ func (c *cli) repoCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := st.createRepoOn(ctx, u, name, g.Dir, *private, *defaultBranch)
+	r, err := st.CreateRepoOn(ctx, u, name, g.Dir, *private, *defaultBranch)
 	if err != nil {
 		return err
 	}
@@ -364,7 +365,7 @@ func (c *cli) repoGrant(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, ok := parsePerm(pos[2])
+	p, ok := store.ParsePerm(pos[2])
 	if !ok {
 		return apperr.Usagef("bad permission %q: want read, write or admin", pos[2])
 	}
@@ -384,7 +385,7 @@ func (c *cli) repoGrant(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.grant(ctx, r, u, p); err != nil {
+	if err := st.Grant(ctx, r, u, p); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "granted %s on %s to %s\n", p, r.FullName(), u.Name)
@@ -425,7 +426,7 @@ func (c *cli) tokenCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, secret, err := st.createToken(ctx, u, *name, list, *expires)
+	t, secret, err := st.CreateToken(ctx, u, *name, list, *expires)
 	if err != nil {
 		return err
 	}
@@ -452,12 +453,12 @@ func (c *cli) tokenList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tokens, err := st.listTokens(ctx, u)
+	tokens, err := st.ListTokens(ctx, u)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "%-6s %-20s %-22s %-20s %-20s %s\n", "ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "STATE")
-	now := st.now()
+	now := st.Now()
 	for _, t := range tokens {
 		state := "active"
 		switch {
@@ -494,7 +495,7 @@ func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.revokeToken(ctx, id); errors.Is(err, apperr.ErrNotFound) {
+	if err := st.RevokeToken(ctx, id); errors.Is(err, apperr.ErrNotFound) {
 		return apperr.Usagef("unknown token %d", id)
 	} else if err != nil {
 		return err
@@ -530,7 +531,7 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !labelRE.MatchString(pos[0]) || pos[0] == localRunnerName {
+	if !labelRE.MatchString(pos[0]) || pos[0] == store.LocalRunnerName {
 		return apperr.Usagef("bad runner name %q", pos[0])
 	}
 	labels, err := parseLabels(*labelFlag)
@@ -542,7 +543,7 @@ func (c *cli) runnerRegister(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rn, secret, err := st.createRunner(ctx, pos[0], labels)
+	rn, secret, err := st.CreateRunner(ctx, pos[0], labels)
 	if err != nil {
 		return err
 	}
@@ -560,7 +561,7 @@ func (c *cli) runnerList(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	runners, err := st.listRunners(ctx)
+	runners, err := st.ListRunners(ctx)
 	if err != nil {
 		return err
 	}
@@ -592,7 +593,7 @@ func (c *cli) runnerRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	failed, err := st.revokeRunner(ctx, pos[0])
+	failed, err := st.RevokeRunner(ctx, pos[0])
 	if errors.Is(err, apperr.ErrNotFound) {
 		return apperr.Usagef("unknown runner %q (runner list shows them)", pos[0])
 	}
@@ -628,7 +629,7 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	actor := &User{ID: repo.OwnerID, Name: repo.Owner}
+	actor := &store.User{ID: repo.OwnerID, Name: repo.Owner}
 	if *actorName != "" {
 		if actor, err = findUser(ctx, st, *actorName); err != nil {
 			return err
@@ -648,7 +649,7 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 		if !strings.HasPrefix(f[2], "refs/heads/") && !strings.HasPrefix(f[2], "refs/tags/") {
 			continue // notes, pull refs and the like start nothing
 		}
-		res, err := triggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
+		res, err := store.TriggerPush(ctx, st, repo, actor, f[2], f[0], f[1])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f[2], err))
 			continue
@@ -732,11 +733,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *runners < 0 {
 		return apperr.Usagef("serve: --runners must not be negative")
 	}
-	var keep retention
-	if keep.Logs, err = parseAge(*keepLogs); err != nil {
+	var keep store.Retention
+	if keep.Logs, err = store.ParseAge(*keepLogs); err != nil {
 		return apperr.Usagef("serve: --keep-logs: %v", err)
 	}
-	if keep.Runs, err = parseAge(*keepRuns); err != nil {
+	if keep.Runs, err = store.ParseAge(*keepRuns); err != nil {
 		return apperr.Usagef("serve: --keep-runs: %v", err)
 	}
 	if *queueTimeout <= 0 {
@@ -758,7 +759,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	// The key that seals secrets: made now if there is none, and a key file
 	// that is unsafe or damaged stops the server here, saying why.
-	if _, err := st.secretKey(); err != nil {
+	if _, err := st.SecretKey(); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
@@ -766,7 +767,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	srv.metricsToken = mtoken
 	// The logs' signing key, derived from the key file now rather than on
 	// the first log read.
-	key, err := st.logSigningKey(ctx)
+	key, err := st.LogSigningKey(ctx)
 	if err != nil {
 		return err
 	}
@@ -812,21 +813,21 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
 		return apperr.Usagef("serve: %v", err)
 	}
-	cfg.Actions.local = st.actionRepo
+	cfg.Actions.local = st.ActionRepo
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
-	instance, err := st.instanceID(ctx)
+	instance, err := st.InstanceID(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
-	local, err := st.localRunner(ctx, cfg.Labels)
+	local, err := st.LocalRunner(ctx, cfg.Labels)
 	if err != nil {
 		return err
 	}
 	srv.localRunnerID = local.ID
-	if ids, err := st.failRunnerJobs(ctx, local.ID, "interrupted: the server restarted"); err != nil {
+	if ids, err := st.FailRunnerJobs(ctx, local.ID, "interrupted: the server restarted"); err != nil {
 		return err
 	} else if len(ids) > 0 {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
@@ -846,7 +847,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		ex = nil
 	}
 
-	if n, err := st.countUsers(ctx); err == nil && n == 0 {
+	if n, err := st.CountUsers(ctx); err == nil && n == 0 {
 		fmt.Fprintf(c.stdout, `The database %s is empty. Start with:
   shithub-actions --db %s user create alice
   shithub-actions --db %s repo create alice/hello --git /path/to/hello.git
@@ -866,8 +867,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
-	maint := &maintainer{store: st, log: logger, keep: keep, every: 10 * time.Minute, idle: 5 * time.Second, localRun: local.ID}
-	go maint.run(bg)
+	maint := &store.Maintainer{Store: st, Log: logger, Keep: keep, Every: 10 * time.Minute, Idle: 5 * time.Second, LocalRun: local.ID}
+	go maint.Run(bg)
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
 	exDone := make(chan struct{})
@@ -1223,9 +1224,9 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 	var name string
 	if verb != "list" {
 		name = pos[len(pos)-1]
-		check := checkSecretName
+		check := store.CheckSecretName
 		if kind == "var" {
-			check = checkVariableName
+			check = store.CheckVariableName
 		}
 		if name, err = check(name); err != nil {
 			return apperr.Usagef("%v", err)
@@ -1234,16 +1235,16 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 	var value []byte
 	if verb == "set" {
 		// Read before opening the database: a pipe that fails changes nothing.
-		value, err = io.ReadAll(io.LimitReader(c.stdin, secretValueMax+1))
+		value, err = io.ReadAll(io.LimitReader(c.stdin, store.SecretValueMax+1))
 		if err != nil {
 			return fmt.Errorf("reading the value from standard input: %w", err)
 		}
-		if len(value) > secretValueMax {
-			return apperr.Usagef("the value on standard input is longer than %d bytes (48 KiB)", secretValueMax)
+		if len(value) > store.SecretValueMax {
+			return apperr.Usagef("the value on standard input is longer than %d bytes (48 KiB)", store.SecretValueMax)
 		}
-		check := secretCheckValue
+		check := store.SecretCheckValue
 		if kind == "var" {
-			check = func(v []byte) error { return checkVariableValue(string(v)) }
+			check = func(v []byte) error { return store.CheckVariableValue(string(v)) }
 		}
 		if err := check(value); err != nil {
 			return apperr.Usagef("%v", err)
@@ -1254,30 +1255,30 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 		return err
 	}
 	defer st.Close()
-	var sc secretScope
+	var sc store.SecretScope
 	where := ""
 	if *owner != "" {
 		u, err := findUser(ctx, st, *owner)
 		if err != nil {
 			return err
 		}
-		sc, where = secretScope{OwnerID: u.ID}, "owner "+u.Name
+		sc, where = store.SecretScope{OwnerID: u.ID}, "owner "+u.Name
 	} else {
 		r, err := findRepo(ctx, st, pos[0])
 		if err != nil {
 			return err
 		}
-		sc, where = secretScope{RepoID: r.ID}, r.FullName()
+		sc, where = store.SecretScope{RepoID: r.ID}, r.FullName()
 	}
 	what := map[string]string{"secret": "secret", "var": "variable"}[kind]
 	switch verb {
 	case "set":
 		var created bool
 		if kind == "secret" {
-			created, err = st.setSecret(ctx, sc, name, value)
+			created, err = st.SetSecret(ctx, sc, name, value)
 			clear(value)
 		} else {
-			created, err = st.writeVariable(ctx, sc, varUpsert, name, "", string(value))
+			created, err = st.WriteVariable(ctx, sc, store.VarUpsert, name, "", string(value))
 		}
 		if err != nil {
 			return err
@@ -1289,9 +1290,9 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 		fmt.Fprintf(c.stdout, "%s %s %s of %s\n", done, what, name, where)
 	case "delete":
 		if kind == "secret" {
-			err = st.deleteSecret(ctx, sc, name)
+			err = st.DeleteSecret(ctx, sc, name)
 		} else {
-			err = st.deleteVariable(ctx, sc, name)
+			err = st.DeleteVariable(ctx, sc, name)
 		}
 		if errors.Is(err, apperr.ErrNotFound) {
 			return apperr.Usagef("%s has no %s %s", where, what, name)
@@ -1303,7 +1304,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 	case "list":
 		const day = "2006-01-02 15:04"
 		if kind == "secret" {
-			list, err := st.listSecrets(ctx, sc)
+			list, err := st.ListSecrets(ctx, sc)
 			if err != nil {
 				return err
 			}
@@ -1313,7 +1314,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 			}
 			return nil
 		}
-		list, _, err := st.listVariables(ctx, sc, 1, 0)
+		list, _, err := st.ListVariables(ctx, sc, 1, 0)
 		if err != nil {
 			return err
 		}
@@ -1376,7 +1377,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 			return err
 		}
 		defer st.Close()
-		as.local = st.actionRepo
+		as.local = st.ActionRepo
 	}
 	for _, r := range parsed {
 		fa, err := as.fetch(ctx, r, 0)

@@ -20,6 +20,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
+	"shithub-actions/internal/store"
 )
 
 // TestMain lets the test binary stand in for the shithub-actions binary
@@ -119,7 +120,7 @@ func TestCLI(t *testing.T) {
 	_, stdout, _ := cliRun(t, db, "", "token", "create", "alice", "--scopes", "repo:read")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	secret := lines[len(lines)-1]
-	if len(secret) != len(patPrefix)+32 || !strings.HasPrefix(secret, patPrefix) || strings.Trim(secret[len(patPrefix):], base62) != "" {
+	if len(secret) != len(store.PatPrefix)+32 || !strings.HasPrefix(secret, store.PatPrefix) || strings.Trim(secret[len(store.PatPrefix):], store.Base62) != "" {
 		t.Errorf("token create's last line = %q, want shithub_pat_ and 32 base62 characters", secret)
 	}
 	st, err := openStore(db)
@@ -128,11 +129,11 @@ func TestCLI(t *testing.T) {
 	}
 	defer st.Close()
 	var n int
-	st.db.QueryRow("SELECT COUNT(*) FROM tokens WHERE hash = ? OR CAST(hash AS TEXT) = ?", secret, secret).Scan(&n)
+	st.DB.QueryRow("SELECT COUNT(*) FROM tokens WHERE hash = ? OR CAST(hash AS TEXT) = ?", secret, secret).Scan(&n)
 	if n != 0 {
 		t.Errorf("a token's secret is stored in clear")
 	}
-	if _, _, err := st.tokenBySecret(context.Background(), secret); err != nil {
+	if _, _, err := st.TokenBySecret(context.Background(), secret); err != nil {
 		t.Errorf("the printed token does not authenticate: %v", err)
 	}
 }
@@ -179,8 +180,8 @@ func TestGitPushHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	repo, _ := st.repoByName(context.Background(), "alice", "hello")
-	runs, total, _ := st.listRuns(context.Background(), repo.ID, runFilter{}, 1, 10)
+	repo, _ := st.RepoByName(context.Background(), "alice", "hello")
+	runs, total, _ := st.ListRuns(context.Background(), repo.ID, store.RunFilter{}, 1, 10)
 	if total != 1 || runs[0].HeadSHA != sha || runs[0].HeadRef != "refs/heads/main" || runs[0].Actor != "alice" {
 		t.Fatalf("runs after push = %d (%+v), want one of main at %s", total, runs, sha)
 	}
@@ -189,7 +190,7 @@ func TestGitPushHook(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("hook again: exit %d %s", code, stderr)
 	}
-	if _, total, _ = st.listRuns(context.Background(), repo.ID, runFilter{}, 1, 10); total != 1 {
+	if _, total, _ = st.ListRuns(context.Background(), repo.ID, store.RunFilter{}, 1, 10); total != 1 {
 		t.Errorf("runs after redelivery = %d, want 1", total)
 	}
 	code, _, stderr = cliRun(t, db, "garbage\n", "hook", "post-receive", "--repo", "alice/hello")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/store"
 )
 
 // prune is `shithub-actions prune`: retention on demand, in the same short
@@ -23,12 +24,12 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args); err != nil {
 		return err
 	}
-	var keep retention
+	var keep store.Retention
 	var err error
-	if keep.Logs, err = parseAge(*logsAge); err != nil {
+	if keep.Logs, err = store.ParseAge(*logsAge); err != nil {
 		return apperr.Usagef("prune: --logs-older-than: %v", err)
 	}
-	if keep.Runs, err = parseAge(*runsAge); err != nil {
+	if keep.Runs, err = store.ParseAge(*runsAge); err != nil {
 		return apperr.Usagef("prune: --runs-older-than: %v", err)
 	}
 	if keep.Logs == 0 && keep.Runs == 0 && !*vacuum {
@@ -42,8 +43,8 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	now := st.now()
-	rep, err := st.prune(ctx, keep, pruneOpts{Dry: *dry, Pause: pruneCLIPause, KeepPages: *vacuum})
+	now := st.Now()
+	rep, err := st.Prune(ctx, keep, store.PruneOpts{Dry: *dry, Pause: store.PruneCLIPause, KeepPages: *vacuum})
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	}
 	if !*dry && !*vacuum {
 		var pageSize int64
-		st.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize)
+		st.DB.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize)
 		fmt.Fprintf(c.stdout, "handed %s of free pages back to the filesystem\n", mib(rep.Pages*pageSize))
 	}
 	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
@@ -70,15 +71,15 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "in %d reads; the longest took %s\n", rep.Batches, round(rep.Longest))
 	case rep.Batches > 0:
 		fmt.Fprintf(c.stdout, "in %d writes (%d incremental_vacuum steps, %d checkpoints): median %s, p99 %s, the longest %s; %d over %s\n",
-			rep.Batches, rep.VacuumSteps, rep.Checkpoints, round(rep.percentile(0.5)), round(rep.percentile(0.99)), round(rep.Longest),
-			rep.Slow, pruneTxSlow)
+			rep.Batches, rep.VacuumSteps, rep.Checkpoints, round(rep.Percentile(0.5)), round(rep.Percentile(0.99)), round(rep.Longest),
+			rep.Slow, store.PruneTxSlow)
 	}
 	if *vacuum {
 		before := fileSize(c.db)
-		if _, err := st.wdb.ExecContext(ctx, "VACUUM"); err != nil {
-			return fmt.Errorf("vacuum: %w", st.writeFailed(err))
+		if _, err := st.WDB.ExecContext(ctx, "VACUUM"); err != nil {
+			return fmt.Errorf("vacuum: %w", st.WriteFailed(err))
 		}
-		if _, err := st.checkpoint(ctx); err != nil {
+		if _, err := st.Checkpoint(ctx); err != nil {
 			return fmt.Errorf("vacuum: checkpoint: %w", err)
 		}
 		fmt.Fprintf(c.stdout, "vacuumed %s: %s before, %s after\n", c.db, mib(before), mib(fileSize(c.db)))
@@ -98,7 +99,7 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	start := time.Now()
-	res, err := st.backup(ctx, pos[0])
+	res, err := st.Backup(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func (c *cli) check(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rep, err := st.check(ctx, *quick)
+	rep, err := st.Check(ctx, *quick)
 	if err != nil {
 		return err
 	}
@@ -149,4 +150,52 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// repoAccess is `repo access OWNER/NAME [none|user|organization]`: it sets
+// the repository's Actions access level, or prints it.
+func (c *cli) repoAccess(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("repo access", flag.ContinueOnError)
+	pos, err := c.parseAny(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 && len(pos) != 2 {
+		return apperr.Usagef("usage: shithub-actions repo access OWNER/NAME [none|user]")
+	}
+	if _, _, err := splitRepo(pos[0]); err != nil {
+		return err
+	}
+	level := ""
+	if len(pos) == 2 {
+		if level, err = store.ParseAccessLevel(pos[1]); err != nil {
+			return apperr.Usagef("repo access: %v", err)
+		}
+	}
+	st, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := findRepo(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if level != "" {
+		if err := st.SetActionsAccess(ctx, r.ID, level); err != nil {
+			return err
+		}
+	}
+	if level, err = st.ActionsAccess(ctx, r.ID); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("jobs of %s's other repositories reach it too (never a pull request's run)", r.Owner)
+	if level == store.AccessNone {
+		what = "another repository's job reaches it only with a token that may read it"
+	}
+	if !r.Private {
+		what = "public: every job reaches it; the level counts while it is private"
+	}
+	fmt.Fprintf(c.stdout, "%s: access %s (%s)\n", r.FullName(), level, what)
+	return nil
 }

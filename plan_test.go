@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"shithub-actions/internal/store"
+
 	"modernc.org/sqlite"
 )
 
@@ -150,7 +152,7 @@ func TestPlanCheckCatches(t *testing.T) {
 		"SELECT c.data FROM log_chunks c WHERE c.data = ?",
 		"SELECT COUNT(*) FROM runs r JOIN users u ON u.id = r.actor_id WHERE r.repo_id = ? AND r.event = ?",
 	} {
-		if bad, plan := historyScans(t, ts.store.db, q); len(bad) == 0 {
+		if bad, plan := historyScans(t, ts.store.DB, q); len(bad) == 0 {
 			t.Errorf("not flagged: %s\nplan: %s", q, strings.Join(plan, " | "))
 		}
 	}
@@ -162,21 +164,21 @@ func TestPlanCheckCatches(t *testing.T) {
 // each query they make, and checks with EXPLAIN QUERY PLAN that none scans
 // runs, jobs, steps or log_chunks whole.
 func TestReadPathPlans(t *testing.T) {
-	old := sqliteDriver
-	sqliteDriver = "sqlite-recording"
+	old := store.SqliteDriver
+	store.SqliteDriver = "sqlite-recording"
 	ts := newTestServer(t)
-	sqliteDriver = old
-	if code, out, errOut := cliRun(t, ts.store.path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "50",
+	store.SqliteDriver = old
+	if code, out, errOut := cliRun(t, ts.store.Path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "50",
 		"--actors", "alice,bob"); code != 0 {
 		t.Fatalf("dev fill: exit %d: %s %s", code, out, errOut)
 	}
 	var newest int64
-	ts.store.db.QueryRow("SELECT MAX(run_index) FROM runs WHERE repo_id = ?", ts.pub.ID).Scan(&newest)
-	run, err := ts.store.runByIndex(context.Background(), ts.pub.ID, newest)
+	ts.store.DB.QueryRow("SELECT MAX(run_index) FROM runs WHERE repo_id = ?", ts.pub.ID).Scan(&newest)
+	run, err := ts.store.RunByIndex(context.Background(), ts.pub.ID, newest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, _ := ts.store.runJobs(context.Background(), run.ID)
+	jobs, _ := ts.store.RunJobs(context.Background(), run.ID)
 	api := "/api/v1/repos/alice/pub/actions"
 	paths := []string{
 		api + "/runs?per_page=50", api + "/runs?page=3&per_page=50", api + "/runs?workflow_file=ci.yml",
@@ -214,7 +216,7 @@ func TestReadPathPlans(t *testing.T) {
 		t.Fatalf("recorded only %d queries", len(queries))
 	}
 	for _, q := range queries {
-		bad, plan := historyScans(t, ts.store.db, q)
+		bad, plan := historyScans(t, ts.store.DB, q)
 		if testing.Verbose() && strings.Contains(q, "run_") {
 			t.Logf("%s\n\tplan: %s", q, strings.Join(plan, " | "))
 		}

@@ -16,32 +16,33 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/store"
 )
 
 // The queries the kept tables replaced, as they were: the reference the
 // kept tables must agree with.
-func oldWorkflows(t *testing.T, st *Store, repoID int64) []webWorkflow {
+func oldWorkflows(t *testing.T, st *store.Store, repoID int64) []store.WebWorkflow {
 	t.Helper()
-	rows, err := st.db.Query(`SELECT workflow_file, workflow_name FROM runs
+	rows, err := st.DB.Query(`SELECT workflow_file, workflow_name FROM runs
 		WHERE id IN (SELECT MAX(id) FROM runs WHERE repo_id = ? GROUP BY workflow_file)
 		ORDER BY workflow_name, workflow_file`, repoID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []webWorkflow
+	var out []store.WebWorkflow
 	for rows.Next() {
-		var w webWorkflow
+		var w store.WebWorkflow
 		rows.Scan(&w.File, &w.Name)
 		out = append(out, w)
 	}
 	return out
 }
 
-func oldBranches(t *testing.T, st *Store, repoID int64) []string {
+func oldBranches(t *testing.T, st *store.Store, repoID int64) []string {
 	t.Helper()
 	var out []string
-	rows, err := st.db.Query(`SELECT substr(head_ref, 12) FROM runs
+	rows, err := st.DB.Query(`SELECT substr(head_ref, 12) FROM runs
 		WHERE repo_id = ? AND substr(head_ref, 1, 11) = 'refs/heads/'
 		GROUP BY head_ref ORDER BY MAX(id) DESC LIMIT 1000`, repoID)
 	if err != nil {
@@ -57,17 +58,17 @@ func oldBranches(t *testing.T, st *Store, repoID int64) []string {
 }
 
 // checkKept compares every kept answer with the query it replaced.
-func checkKept(t *testing.T, st *Store, repoID int64, files, branches []string) {
+func checkKept(t *testing.T, st *store.Store, repoID int64, files, branches []string) {
 	t.Helper()
 	ctx := context.Background()
-	got, err := st.webWorkflows(ctx, repoID)
+	got, err := st.WebWorkflows(ctx, repoID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := oldWorkflows(t, st, repoID); !slices.Equal(got, want) {
 		t.Fatalf("webWorkflows = %v, want %v", got, want)
 	}
-	gotB, err := st.webBranches(ctx, repoID, 1000)
+	gotB, err := st.WebBranches(ctx, repoID, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +88,8 @@ func checkKept(t *testing.T, st *Store, repoID int64, files, branches []string) 
 				q += " AND head_ref = ?"
 				args = append(args, "refs/heads/"+b)
 			}
-			err = st.db.QueryRow(q+" ORDER BY created_at DESC, id DESC LIMIT 1", args...).Scan(&wantID)
-			run, gotErr := st.latestRunOf(ctx, repoID, f, b)
+			err = st.DB.QueryRow(q+" ORDER BY created_at DESC, id DESC LIMIT 1", args...).Scan(&wantID)
+			run, gotErr := st.LatestRunOf(ctx, repoID, f, b)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				if !errors.Is(gotErr, apperr.ErrNotFound) {
@@ -103,16 +104,16 @@ func checkKept(t *testing.T, st *Store, repoID int64, files, branches []string) 
 
 // insertTestRuns adds n completed runs of random workflows and branches,
 // created at the store's clock.
-func insertTestRuns(t *testing.T, st *Store, repo *Repo, actor *User, n int, rng *rand.Rand, files, branches []string) []int64 {
+func insertTestRuns(t *testing.T, st *store.Store, repo *store.Repo, actor *store.User, n int, rng *rand.Rand, files, branches []string) []int64 {
 	t.Helper()
 	var ids []int64
-	err := st.withTx(context.Background(), func(tx *sql.Tx) error {
+	err := st.WithTx(context.Background(), func(tx *sql.Tx) error {
 		for range n {
 			ref := "refs/heads/" + branches[rng.IntN(len(branches))]
 			if rng.IntN(8) == 0 {
 				ref = "refs/tags/v1"
 			}
-			id, err := st.insertRun(tx, runSpec{RepoID: repo.ID, File: files[rng.IntN(len(files))], Content: []byte("x"),
+			id, err := st.InsertRun(tx, store.RunSpec{RepoID: repo.ID, File: files[rng.IntN(len(files))], Content: []byte("x"),
 				ParseErr: errors.New("broken"), HeadSHA: strings.Repeat("a", 40), HeadRef: ref, Event: "push", ActorID: actor.ID})
 			if err != nil {
 				return err
@@ -140,19 +141,19 @@ func TestKeptTables(t *testing.T) {
 		checkKept(t, st, ts.pub.ID, files, branches)
 		ts.clock.Add(24 * time.Hour)
 		// Remove the older half, as retention would.
-		p := &pruner{s: st}
-		if err := p.runs(context.Background(), ts.clock.Now().Add(-time.Duration(rng.IntN(48))*time.Hour)); err != nil {
+		p := &store.Pruner{S: st}
+		if err := p.Runs(context.Background(), ts.clock.Now().Add(-time.Duration(rng.IntN(48))*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		checkKept(t, st, ts.pub.ID, files, branches)
-		t.Logf("round %d: pruned %d runs", round, p.rep.Runs)
+		t.Logf("round %d: pruned %d runs", round, p.Rep.Runs)
 	}
 	// Everything gone: no choices left.
-	if err := (&pruner{s: st}).runs(context.Background(), ts.clock.Now().Add(time.Hour)); err != nil {
+	if err := (&store.Pruner{S: st}).Runs(context.Background(), ts.clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	checkKept(t, st, ts.pub.ID, files, branches)
-	if w, _ := st.webWorkflows(context.Background(), ts.pub.ID); len(w) != 0 {
+	if w, _ := st.WebWorkflows(context.Background(), ts.pub.ID); len(w) != 0 {
 		t.Fatalf("webWorkflows after pruning everything = %v, want none", w)
 	}
 }
@@ -171,53 +172,53 @@ func TestKeptWorkflowNames(t *testing.T) {
 	step := func(what string, tabName, apiName string, count int64) {
 		t.Helper()
 		checkKept(t, st, ts.pub.ID, files, branches)
-		tab, err := st.webWorkflows(ctx, ts.pub.ID)
-		var want []webWorkflow
+		tab, err := st.WebWorkflows(ctx, ts.pub.ID)
+		var want []store.WebWorkflow
 		if tabName != "" {
-			want = []webWorkflow{{File: file, Name: tabName}}
+			want = []store.WebWorkflow{{File: file, Name: tabName}}
 		}
 		if err != nil || !slices.Equal(tab, want) {
 			t.Fatalf("%s: webWorkflows = %v, %v; want %v", what, tab, err, want)
 		}
-		w, err := st.workflowByPath(ctx, ts.pub.ID, file)
+		w, err := st.WorkflowByPath(ctx, ts.pub.ID, file)
 		if err != nil || w.Name != apiName || w.RunCount != count {
 			t.Fatalf("%s: workflow = %+v, %v; want named %q with %d runs", what, w, err, apiName, count)
 		}
 	}
 	first, _ := ts.newRunOf(ts.pub, "name: Alpha\non: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: 'true'\n")
 	step("a run", "Alpha", "Alpha", 1)
-	if err := st.syncWorkflows(ctx, ts.pub.ID, []workflowFile{{Path: file, Name: "Default", Parsed: true}}); err != nil {
+	if err := st.SyncWorkflows(ctx, ts.pub.ID, []store.WorkflowFile{{Path: file, Name: "Default", Parsed: true}}); err != nil {
 		t.Fatal(err)
 	}
 	step("the default branch renames it", "Alpha", "Default", 1)
 	var broken int64
-	if err := st.withTx(ctx, func(tx *sql.Tx) (err error) {
-		broken, err = st.insertRun(tx, runSpec{RepoID: ts.pub.ID, File: file, Content: []byte("x"), ParseErr: errors.New("broken"),
+	if err := st.WithTx(ctx, func(tx *sql.Tx) (err error) {
+		broken, err = st.InsertRun(tx, store.RunSpec{RepoID: ts.pub.ID, File: file, Content: []byte("x"), ParseErr: errors.New("broken"),
 			HeadSHA: ts.sha, HeadRef: "refs/heads/dev", Event: "push", ActorID: ts.users["alice"].ID})
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	step("a run of a broken file", "x.yml", "Default", 2)
-	again, err := st.rerun(ctx, ts.run(broken), ts.users["alice"])
+	again, err := st.Rerun(ctx, ts.run(broken), ts.users["alice"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	step("a re-run", "x.yml", "Default", 3)
 	for _, id := range []int64{again.ID, broken} { // newest first: not retention's order
-		if _, err := st.wdb.Exec("DELETE FROM runs WHERE id = ?", id); err != nil {
+		if _, err := st.WDB.Exec("DELETE FROM runs WHERE id = ?", id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	step("the newest runs deleted", "Alpha", "Default", 1)
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 200, nil)
-	if _, err := st.wdb.Exec("DELETE FROM runs WHERE id = ?", first.ID); err != nil {
+	if _, err := st.WDB.Exec("DELETE FROM runs WHERE id = ?", first.ID); err != nil {
 		t.Fatal(err)
 	}
 	step("every run deleted", "", "Default", 0)
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 404, nil)
 	var last sql.NullInt64
-	st.db.QueryRow("SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, file).Scan(&last)
+	st.DB.QueryRow("SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, file).Scan(&last)
 	if last.Valid {
 		t.Fatalf("last_run_id with no runs = %d, want NULL", last.Int64)
 	}
@@ -265,16 +266,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	defer st.Close()
 	var version int
-	st.db.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
-	st.db.QueryRow("PRAGMA user_version").Scan(&version)
-	if mode != 2 || version != len(migrations)+1 {
-		t.Fatalf("after opening: auto_vacuum = %d, user_version = %d; want 2 (incremental), %d", mode, version, len(migrations)+1)
+	st.DB.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	st.DB.QueryRow("PRAGMA user_version").Scan(&version)
+	if mode != 2 || version != len(store.Migrations)+1 {
+		t.Fatalf("after opening: auto_vacuum = %d, user_version = %d; want 2 (incremental), %d", mode, version, len(store.Migrations)+1)
 	}
 	for _, repo := range []int64{1, 2} {
 		checkKept(t, st, repo, files, branches)
 	}
 	checkCounts(t, st)
-	rep, err := st.check(context.Background(), false)
+	rep, err := st.Check(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	fresh.db.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	fresh.DB.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
 	if mode != 2 {
 		t.Fatalf("a new file's auto_vacuum = %d, want 2", mode)
 	}
@@ -297,7 +298,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 
 // finishedRun makes a run of the test workflow whose two jobs ran on the
 // test runner, each step logging a line, and completed.
-func (ts *testServer) finishedRun(repo *Repo) *Run {
+func (ts *testServer) finishedRun(repo *store.Repo) *store.Run {
 	ts.t.Helper()
 	run, _ := ts.newRun(repo)
 	for range 2 {
@@ -321,29 +322,29 @@ func TestPrune(t *testing.T) {
 	st := ts.store
 	old := ts.finishedRun(ts.pub)
 	ts.clock.Add(100 * 24 * time.Hour)
-	child, err := st.rerun(ctx, old, ts.users["alice"])
+	child, err := st.Rerun(ctx, old, ts.users["alice"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	recent := ts.finishedRun(ts.pub) // claims the child's jobs first
 	_ = recent
 	recent = ts.finishedRun(ts.pub)
-	jobs, _ := st.runJobs(ctx, old.ID)
+	jobs, _ := st.RunJobs(ctx, old.ID)
 	logPath := fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", old.RunIndex, jobs[0].ID) // the raw log
 	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
 		t.Fatalf("GET %s before pruning = %q, want the log", logPath, res.body)
 	}
 
 	// A dry run says what would go and removes nothing.
-	keep := retention{Logs: 90 * 24 * time.Hour}
-	rep, err := st.prune(ctx, keep, pruneOpts{Dry: true})
+	keep := store.Retention{Logs: 90 * 24 * time.Hour}
+	rep, err := st.Prune(ctx, keep, store.PruneOpts{Dry: true})
 	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 || rep.LogBytes != 5*12 {
 		t.Fatalf("dry prune = %+v, %v; want the logs of 1 run, 5 steps, 60 bytes", rep, err)
 	}
 	if res := ts.want(request{method: "GET", path: logPath}, 200, nil); !strings.Contains(string(res.body), "step output") {
 		t.Fatalf("GET %s after a dry run = %q, want the log still", logPath, res.body)
 	}
-	rep, err = st.prune(ctx, keep, pruneOpts{})
+	rep, err = st.Prune(ctx, keep, store.PruneOpts{})
 	if err != nil || rep.LogRuns != 1 || rep.LogSteps != 5 {
 		t.Fatalf("prune = %+v, %v; want the logs of 1 run, 5 steps", rep, err)
 	}
@@ -358,18 +359,18 @@ func TestPrune(t *testing.T) {
 	if res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/jobs", recent.ID)}, 200, nil); res.code != 200 {
 		t.Fatal("recent run's jobs")
 	}
-	if again, _ := st.prune(ctx, keep, pruneOpts{}); !again.empty() {
+	if again, _ := st.Prune(ctx, keep, store.PruneOpts{}); !again.Empty() {
 		t.Fatalf("a second prune = %+v, want nothing left to do", again)
 	}
 
 	// Runs: the old one goes; its re-run stays, with no parent.
 	ts.clock.Add(300 * 24 * time.Hour)
 	etag := ts.want(request{method: "GET", path: "/alice/pub/actions.atom"}, 200, nil).header.Get("ETag")
-	rep, err = st.prune(ctx, retention{Runs: 365 * 24 * time.Hour}, pruneOpts{KeepPages: true})
+	rep, err = st.Prune(ctx, store.Retention{Runs: 365 * 24 * time.Hour}, store.PruneOpts{KeepPages: true})
 	if err != nil || rep.Runs != 1 {
 		t.Fatalf("prune runs = %+v, %v; want 1 run", rep, err)
 	}
-	if _, err := st.runByID(ctx, old.ID); !errors.Is(err, apperr.ErrNotFound) {
+	if _, err := st.RunByID(ctx, old.ID); !errors.Is(err, apperr.ErrNotFound) {
 		t.Fatalf("the pruned run: %v, want not found", err)
 	}
 	if c := ts.run(child.ID); c.ParentRunID != 0 {
@@ -382,19 +383,19 @@ func TestPrune(t *testing.T) {
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/ci.yml/badge.svg"}, 200, nil)
 	ts.want(request{method: "GET", path: fmt.Sprintf("/alice/pub/actions/runs/%d", child.RunIndex)}, 200, nil)
 	var n int
-	st.db.QueryRow("SELECT COUNT(*) FROM jobs WHERE run_id = ?", old.ID).Scan(&n)
+	st.DB.QueryRow("SELECT COUNT(*) FROM jobs WHERE run_id = ?", old.ID).Scan(&n)
 	if n != 0 {
 		t.Fatalf("the pruned run left %d jobs", n)
 	}
-	if rep, err := st.check(ctx, false); err != nil || len(rep.Problems) != 0 {
+	if rep, err := st.Check(ctx, false); err != nil || len(rep.Problems) != 0 {
 		t.Fatalf("check after pruning = %+v, %v", rep, err)
 	}
 	// The freed pages go back to the filesystem.
-	if err := (&pruner{s: st}).release(ctx, 0); err != nil {
+	if err := (&store.Pruner{S: st}).Release(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	var free int
-	st.db.QueryRow("PRAGMA freelist_count").Scan(&free)
+	st.DB.QueryRow("PRAGMA freelist_count").Scan(&free)
 	if free != 0 {
 		t.Fatalf("freelist_count after releasing = %d, want 0", free)
 	}
@@ -409,7 +410,7 @@ func TestParseAge(t *testing.T) {
 		{"90d", 90 * 24 * time.Hour, true}, {"0", 0, true}, {"36h", 36 * time.Hour, true}, {"1d", 24 * time.Hour, true},
 		{"", 0, false}, {"-1d", 0, false}, {"d", 0, false}, {"0d", 0, false}, {"-5h", 0, false}, {"ten days", 0, false},
 	} {
-		got, err := parseAge(tc.in)
+		got, err := store.ParseAge(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseAge(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
@@ -423,9 +424,9 @@ func TestPruneCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, _ := st.createUser(context.Background(), "alice")
-	repo, _ := st.createRepo(context.Background(), alice, "pub", "/x", false)
-	st.now = func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }
+	alice, _ := st.CreateUser(context.Background(), "alice")
+	repo, _ := st.CreateRepo(context.Background(), alice, "pub", "/x", false)
+	st.Now = func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }
 	insertTestRuns(t, st, repo, alice, 30, rand.New(rand.NewPCG(5, 6)), []string{".shithub/workflows/a.yml"}, []string{"main"})
 	st.Close()
 	for _, tc := range []struct {
@@ -453,19 +454,19 @@ func TestPruneCLI(t *testing.T) {
 // the planner takes the selective index for a branch and workflow filter.
 func TestAnalyze(t *testing.T) {
 	ts := newTestServer(t)
-	if code, out, errOut := cliRun(t, ts.store.path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "0"); code != 0 {
+	if code, out, errOut := cliRun(t, ts.store.Path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "0"); code != 0 {
 		t.Fatalf("dev fill: %s %s", out, errOut)
 	}
-	n, err := ts.store.analyze(context.Background(), 0)
+	n, err := ts.store.Analyze(context.Background(), 0)
 	if err != nil || n < 10 {
 		t.Fatalf("analyze = %d, %v; want every index", n, err)
 	}
 	var stats int
-	ts.store.db.QueryRow("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'runs'").Scan(&stats)
+	ts.store.DB.QueryRow("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'runs'").Scan(&stats)
 	if stats == 0 {
 		t.Fatal("no statistics for runs")
 	}
-	rows, err := ts.store.db.Query(`EXPLAIN QUERY PLAN SELECT 1 FROM runs r WHERE r.repo_id = ? AND r.head_ref = ?
+	rows, err := ts.store.DB.Query(`EXPLAIN QUERY PLAN SELECT 1 FROM runs r WHERE r.repo_id = ? AND r.head_ref = ?
 		AND r.workflow_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT 10`, ts.pub.ID, "refs/heads/feature-3", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -502,7 +503,7 @@ func TestMigrateFromVersion7(t *testing.T) {
 		}
 	}
 	exec(old, schemaSQL)
-	for _, m := range migrations[:v7] {
+	for _, m := range store.Migrations[:v7] {
 		exec(old, m)
 	}
 	exec(old, fmt.Sprintf("PRAGMA user_version = %d", v7+1))
@@ -544,11 +545,11 @@ func TestMigrateFromVersion7(t *testing.T) {
 	}
 	defer st.Close()
 	var version, gone int
-	st.db.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(migrations)+1 {
-		t.Fatalf("user_version = %d, want %d", version, len(migrations)+1)
+	st.DB.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != len(store.Migrations)+1 {
+		t.Fatalf("user_version = %d, want %d", version, len(store.Migrations)+1)
 	}
-	st.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('run_workflows', 'run_heads_old', 'runs_count_insert',
+	st.DB.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('run_workflows', 'run_heads_old', 'runs_count_insert',
 		'runs_count_delete')`).Scan(&gone)
 	if gone != 0 {
 		t.Fatalf("%d of run_workflows, run_heads_old and the runs_count triggers are left, want none", gone)
@@ -557,25 +558,25 @@ func TestMigrateFromVersion7(t *testing.T) {
 		t.Helper()
 		for _, repo := range []int64{1, 2} {
 			checkKept(t, st, repo, files, branches)
-			w, err := st.workflowByPath(context.Background(), repo, files[2])
+			w, err := st.WorkflowByPath(context.Background(), repo, files[2])
 			if err != nil || w.RunCount != 0 {
 				t.Fatalf("%s: idle.yml of repo %d = %+v, %v; want a row with no runs", when, repo, w, err)
 			}
 		}
 	}
 	check("after migrating")
-	insert(st.wdb, 100, 1000)
-	remove(st.wdb, 40)
+	insert(st.WDB, 100, 1000)
+	remove(st.WDB, 40)
 	check("after more runs and deletes")
 }
 
 // bigLogs gives a run's first two steps long logs in many chunks, as
 // runners write them (24 of 64 KiB, and 300 of 1 KiB), and returns every
 // step's log of the run.
-func bigLogs(t *testing.T, st *Store, runID int64) map[int64][]byte {
+func bigLogs(t *testing.T, st *store.Store, runID int64) map[int64][]byte {
 	t.Helper()
 	ctx := context.Background()
-	jobs, err := st.runJobs(ctx, runID)
+	jobs, err := st.RunJobs(ctx, runID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +593,7 @@ func bigLogs(t *testing.T, st *Store, runID int64) map[int64][]byte {
 			}
 			i++
 			if chunks > 0 {
-				err := st.withTx(ctx, func(tx *sql.Tx) error {
+				err := st.WithTx(ctx, func(tx *sql.Tx) error {
 					if _, err := tx.Exec("DELETE FROM log_chunks WHERE step_id = ?", step.ID); err != nil {
 						return err
 					}
@@ -615,10 +616,10 @@ func bigLogs(t *testing.T, st *Store, runID int64) map[int64][]byte {
 	return logs
 }
 
-func readLog(t *testing.T, st *Store, stepID int64) []byte {
+func readLog(t *testing.T, st *store.Store, stepID int64) []byte {
 	t.Helper()
 	var out []byte
-	if err := st.eachLogChunk(context.Background(), stepID, 0, func(c logChunk) error {
+	if err := st.EachLogChunk(context.Background(), stepID, 0, func(c store.LogChunk) error {
 		out = append(out, c.Data...)
 		return nil
 	}); err != nil {
@@ -631,14 +632,14 @@ func readLog(t *testing.T, st *Store, stepID int64) []byte {
 // retention's transactions: the log's beginning (maybe all of it, maybe
 // none), with log_size its size, or the removal line; or, its run gone,
 // nothing at all.
-func checkLogs(t *testing.T, st *Store, logs map[int64][]byte, marker string) {
+func checkLogs(t *testing.T, st *store.Store, logs map[int64][]byte, marker string) {
 	t.Helper()
 	for id, orig := range logs {
 		var size int64
-		err := st.db.QueryRow("SELECT log_size FROM steps WHERE id = ?", id).Scan(&size)
+		err := st.DB.QueryRow("SELECT log_size FROM steps WHERE id = ?", id).Scan(&size)
 		if errors.Is(err, sql.ErrNoRows) {
 			var n int
-			st.db.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ?", id).Scan(&n)
+			st.DB.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ?", id).Scan(&n)
 			if n != 0 {
 				t.Fatalf("step %d is gone, but %d chunks of its log are left", id, n)
 			}
@@ -670,36 +671,36 @@ func TestPruneLogGroups(t *testing.T) {
 	for _, l := range logs {
 		total += int64(len(l))
 	}
-	jobs, _ := st.runJobs(ctx, run.ID)
+	jobs, _ := st.RunJobs(ctx, run.ID)
 	logPath := fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", run.RunIndex, jobs[0].ID)
 	ts.clock.Add(100 * 24 * time.Hour)
 	keep := 90 * 24 * time.Hour
-	marker := prunedLogLine(keep)
+	marker := store.PrunedLogLine(keep)
 	txs := 0
-	p := &pruner{s: st, budget: time.Nanosecond, afterTx: func(bool) {
+	p := &store.Pruner{S: st, Budget: time.Nanosecond, AfterTx: func(bool) {
 		txs++
 		checkLogs(t, st, logs, marker)
 		ts.want(request{method: "GET", path: logPath}, 200, nil)
 	}}
-	if err := p.logs(ctx, ts.clock.Now().Add(-keep), keep); err != nil {
+	if err := p.Logs(ctx, ts.clock.Now().Add(-keep), keep); err != nil {
 		t.Fatal(err)
 	}
-	if txs < 24*64/(pruneGroupBytes>>10) {
-		t.Fatalf("the logs went in %d transactions, want the 1.5 MiB one alone to take %d or more", txs, 24*64/(pruneGroupBytes>>10))
+	if txs < 24*64/(store.PruneGroupBytes>>10) {
+		t.Fatalf("the logs went in %d transactions, want the 1.5 MiB one alone to take %d or more", txs, 24*64/(store.PruneGroupBytes>>10))
 	}
-	if p.rep.LogRuns != 1 || p.rep.LogSteps != len(logs) || p.rep.LogBytes != total {
-		t.Fatalf("report = %+v; want 1 run, %d steps, %d bytes", p.rep, len(logs), total)
+	if p.Rep.LogRuns != 1 || p.Rep.LogSteps != len(logs) || p.Rep.LogBytes != total {
+		t.Fatalf("report = %+v; want 1 run, %d steps, %d bytes", p.Rep, len(logs), total)
 	}
 	for id := range logs {
 		var size int64
 		var truncated bool
-		st.db.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ?", id).Scan(&size, &truncated)
+		st.DB.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ?", id).Scan(&size, &truncated)
 		if got := readLog(t, st, id); string(got) != marker || size != int64(len(marker)) || truncated {
 			t.Fatalf("step %d after pruning: %q, log_size %d, truncated %v; want %q, %d, false", id, got, size, truncated, marker, len(marker))
 		}
 	}
 	var pruned sql.NullInt64
-	st.db.QueryRow("SELECT logs_pruned_at FROM runs WHERE id = ?", run.ID).Scan(&pruned)
+	st.DB.QueryRow("SELECT logs_pruned_at FROM runs WHERE id = ?", run.ID).Scan(&pruned)
 	if !pruned.Valid {
 		t.Fatal("the run is not marked as pruned")
 	}
@@ -709,7 +710,7 @@ func TestPruneLogGroups(t *testing.T) {
 }
 
 // pruneDump is what retention changes in a database, to compare two.
-func pruneDump(t *testing.T, st *Store) string {
+func pruneDump(t *testing.T, st *store.Store) string {
 	t.Helper()
 	var b strings.Builder
 	for _, q := range []string{
@@ -724,7 +725,7 @@ func pruneDump(t *testing.T, st *Store) string {
 		"SELECT * FROM run_blocks ORDER BY 1, 2, 3",
 		"SELECT * FROM run_facets ORDER BY 1, 2, 3",
 	} {
-		rows, err := st.db.Query(q)
+		rows, err := st.DB.Query(q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -768,19 +769,19 @@ func TestPruneResumed(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		keep  retention
+		keep  store.Retention
 		every int // cancel after this many transactions
 	}{
-		{"logs, every transaction", retention{Logs: 90 * day}, 1},
-		{"logs, every 7", retention{Logs: 90 * day}, 7},
-		{"runs, every transaction", retention{Runs: 365 * day}, 1},
-		{"runs, every 5", retention{Runs: 365 * day}, 5},
-		{"both, every 3", retention{Logs: 90 * day, Runs: 365 * day}, 3},
+		{"logs, every transaction", store.Retention{Logs: 90 * day}, 1},
+		{"logs, every 7", store.Retention{Logs: 90 * day}, 7},
+		{"runs, every transaction", store.Retention{Runs: 365 * day}, 1},
+		{"runs, every 5", store.Retention{Runs: 365 * day}, 5},
+		{"both, every 3", store.Retention{Logs: 90 * day, Runs: 365 * day}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			ref, _ := setup()
-			want, err := ref.store.prune(ctx, tc.keep, pruneOpts{})
+			want, err := ref.store.Prune(ctx, tc.keep, store.PruneOpts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -788,20 +789,20 @@ func TestPruneResumed(t *testing.T) {
 				t.Fatalf("prune = %+v, want something removed", want)
 			}
 			ts, logs := setup()
-			var got pruneReport
+			var got store.PruneReport
 			stops := 0
 			for {
 				ctx, cancel := context.WithCancel(context.Background())
 				n := 0
-				p := &pruner{s: ts.store, budget: time.Nanosecond, afterTx: func(more bool) {
-					checkLogs(t, ts.store, logs, prunedLogLine(tc.keep.Logs))
+				p := &store.Pruner{S: ts.store, Budget: time.Nanosecond, AfterTx: func(more bool) {
+					checkLogs(t, ts.store, logs, store.PrunedLogLine(tc.keep.Logs))
 					if n++; n >= tc.every && more { // between two of a pass's transactions
 						cancel()
 					}
 				}}
-				err := p.prune(ctx, tc.keep)
+				err := p.Prune(ctx, tc.keep)
 				cancel()
-				got.add(p.rep)
+				got.Add(p.Rep)
 				if err == nil {
 					break
 				}
@@ -822,7 +823,7 @@ func TestPruneResumed(t *testing.T) {
 			if a, b := pruneDump(t, ts.store), pruneDump(t, ref.store); a != b {
 				t.Fatalf("resumed %d times, the database differs from one pruned at once:\n%s\nwant\n%s", stops, a, b)
 			}
-			if rep, err := ts.store.check(ctx, false); err != nil || len(rep.Problems) != 0 {
+			if rep, err := ts.store.Check(ctx, false); err != nil || len(rep.Problems) != 0 {
 				t.Fatalf("check after the resumed prune = %+v, %v", rep, err)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -21,7 +22,7 @@ import (
 // kind.
 type reachCast struct {
 	*testServer
-	open, daveApp             *Repo
+	open, daveApp             *store.Repo
 	noScope, expired, revoked string // alice's tokens
 	eveToken                  string // repo:read, write on alice/pub only
 	vaultDir                  string // alice/open's git directory, holding SECRET
@@ -36,38 +37,38 @@ func newReachCast(t *testing.T) *reachCast {
 	dir, sha := newGitRepo(t, map[string]string{"SECRET": "the crown jewels\n"})
 	c.vaultDir, c.openSHA = filepath.Join(dir, ".git"), sha
 	var err error
-	if c.open, err = st.createRepo(ctx, c.users["alice"], "open", c.vaultDir, true); err != nil {
+	if c.open, err = st.CreateRepo(ctx, c.users["alice"], "open", c.vaultDir, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.setActionsAccess(ctx, c.open.ID, accessUser); err != nil {
+	if err := st.SetActionsAccess(ctx, c.open.ID, store.AccessUser); err != nil {
 		t.Fatal(err)
 	}
-	if c.daveApp, err = st.createRepo(ctx, c.users["dave"], "app", filepath.Join(c.git, ".git"), false); err != nil {
+	if c.daveApp, err = st.CreateRepo(ctx, c.users["dave"], "app", filepath.Join(c.git, ".git"), false); err != nil {
 		t.Fatal(err)
 	}
-	eve, err := st.createUser(ctx, "eve")
+	eve, err := st.CreateUser(ctx, "eve")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.grant(ctx, c.pub, eve, permWrite); err != nil {
+	if err := st.Grant(ctx, c.pub, eve, store.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	if _, c.eveToken, err = st.createToken(ctx, eve, "", []string{scopeRead}, 0); err != nil {
+	if _, c.eveToken, err = st.CreateToken(ctx, eve, "", []string{store.ScopeRead}, 0); err != nil {
 		t.Fatal(err)
 	}
 	alice := c.users["alice"]
-	if _, c.noScope, err = st.createToken(ctx, alice, "", nil, 0); err != nil {
+	if _, c.noScope, err = st.CreateToken(ctx, alice, "", nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, c.expired, err = st.createToken(ctx, alice, "", []string{scopeRead}, time.Hour); err != nil {
+	if _, c.expired, err = st.CreateToken(ctx, alice, "", []string{store.ScopeRead}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	tok, secret, err := st.createToken(ctx, alice, "", []string{scopeRead}, 0)
+	tok, secret, err := st.CreateToken(ctx, alice, "", []string{store.ScopeRead}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.revoked = secret
-	if err := st.revokeToken(ctx, tok.ID); err != nil {
+	if err := st.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	c.clock.Add(2 * time.Hour) // c.expired is past its hour
@@ -80,12 +81,12 @@ func TestReachRepo(t *testing.T) {
 	t.Parallel()
 	c := newReachCast(t)
 	ctx := context.Background()
-	job := func(r *Repo) repoReach { return repoReach{From: r} }
-	fork := func(r *Repo) repoReach { return repoReach{From: r, Untrusted: true} }
-	withToken := func(rr repoReach, tok string) repoReach { rr.Token = tok; return rr }
+	job := func(r *store.Repo) store.RepoReach { return store.RepoReach{From: r} }
+	fork := func(r *store.Repo) store.RepoReach { return store.RepoReach{From: r, Untrusted: true} }
+	withToken := func(rr store.RepoReach, tok string) store.RepoReach { rr.Token = tok; return rr }
 	for _, tc := range []struct {
 		name   string
-		from   repoReach
+		from   store.RepoReach
 		target string
 		code   apperr.Code // 0: reached
 		msg    string
@@ -108,13 +109,13 @@ func TestReachRepo(t *testing.T) {
 		{name: "expired token", from: withToken(job(c.pub), c.expired), target: "alice/priv", code: apperr.Unauthenticated, msg: "input token: token expired"},
 		{name: "revoked token", from: withToken(job(c.pub), c.revoked), target: "alice/priv", code: apperr.Unauthenticated, msg: "input token: token revoked"},
 		{name: "not a token", from: withToken(job(c.pub), "hunter2"), target: "alice/priv", code: apperr.Unauthenticated, msg: "input token: bad credentials"},
-		{name: "a GITHUB_TOKEN reaches no more than the job", from: withToken(job(c.pub), jobTokenPrefix+strings.Repeat("a", 32)), target: "alice/priv", code: apperr.NotFound},
+		{name: "a GITHUB_TOKEN reaches no more than the job", from: withToken(job(c.pub), store.JobTokenPrefix+strings.Repeat("a", 32)), target: "alice/priv", code: apperr.NotFound},
 		{name: "no such repository", from: job(c.pub), target: "alice/nothere", code: apperr.NotFound},
-		{name: "the command line: public", from: repoReach{}, target: "alice/pub"},
-		{name: "the command line: private", from: repoReach{}, target: "alice/open", code: apperr.NotFound},
+		{name: "the command line: public", from: store.RepoReach{}, target: "alice/pub"},
+		{name: "the command line: private", from: store.RepoReach{}, target: "alice/open", code: apperr.NotFound},
 	} {
 		owner, name, _ := strings.Cut(tc.target, "/")
-		repo, err := c.store.reachRepo(ctx, tc.from, owner, name)
+		repo, err := c.store.ReachRepo(ctx, tc.from, owner, name)
 		switch {
 		case tc.code == 0 && err != nil:
 			t.Errorf("%s: %v, want %s reached", tc.name, err, tc.target)
@@ -124,9 +125,9 @@ func TestReachRepo(t *testing.T) {
 			t.Errorf("%s: %v (code %d), want code %d", tc.name, err, errorCode(err), tc.code)
 		case tc.msg != "" && (err == nil || err.Error() != tc.msg):
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
-		case tc.code == apperr.NotFound && err.Error() != errUnreachable(tc.target).Error():
+		case tc.code == apperr.NotFound && err.Error() != store.ErrUnreachable(tc.target).Error():
 			// One wording whether the repository exists or not.
-			t.Errorf("%s: %q, want %q", tc.name, err, errUnreachable(tc.target))
+			t.Errorf("%s: %q, want %q", tc.name, err, store.ErrUnreachable(tc.target))
 		}
 	}
 }
@@ -143,7 +144,7 @@ jobs:
 // claimRun makes a run on repo as a fork's pull request (event
 // pull_request, the head in another repository) or as a push, and claims
 // its job.
-func (c *reachCast) claimRun(t *testing.T, repo *Repo, event string) *protocol.Job {
+func (c *reachCast) claimRun(t *testing.T, repo *store.Repo, event string) *protocol.Job {
 	t.Helper()
 	ctx := context.Background()
 	wf, err := workflow.Parse("ci.yml", []byte(reachWorkflow))
@@ -156,7 +157,7 @@ func (c *reachCast) claimRun(t *testing.T, repo *Repo, event string) *protocol.J
 			"number": 1, "head": map[string]any{"ref": "evil", "sha": c.sha, "repo": map[string]any{"full_name": "mallory/pub"}},
 			"base": map[string]any{"ref": "main", "sha": c.sha}}}
 	}
-	if _, _, err := c.store.createRuns(ctx, nil, []runSpec{{
+	if _, _, err := c.store.CreateRuns(ctx, nil, []store.RunSpec{{
 		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(reachWorkflow), Workflow: wf,
 		HeadSHA: c.sha, HeadRef: "refs/heads/main", Event: event, Payload: payload, ActorID: c.users["alice"].ID,
 	}}); err != nil {
@@ -227,7 +228,7 @@ func TestReachEntryPoints(t *testing.T) {
 				continue // uses: takes no token
 			}
 			owner, name, _ := strings.Cut(ask.repo, "/")
-			_, err = c.store.actionRepo(ctx, owner, name, job.JobID)
+			_, err = c.store.ActionRepo(ctx, owner, name, job.JobID)
 			if ask.want != (err == nil) || (err != nil && !errors.Is(err, apperr.ErrNotFound)) {
 				t.Errorf("action store, %s: %v, want reached %v", what, err, ask.want)
 			}
@@ -247,7 +248,7 @@ func TestActionsAccessAPI(t *testing.T) {
 		AccessLevel string `json:"access_level"`
 	}
 	ts.want(request{method: "GET", path: path, auth: bearer(ts.tokens["alice:read"])}, http.StatusOK, &got)
-	if got.AccessLevel != accessNone {
+	if got.AccessLevel != store.AccessNone {
 		t.Errorf("access_level = %q, want none", got.AccessLevel)
 	}
 	for _, tc := range []struct {
@@ -266,7 +267,7 @@ func TestActionsAccessAPI(t *testing.T) {
 		}
 	}
 	ts.want(request{method: "GET", path: path, auth: bearer(ts.tokens["alice"])}, http.StatusOK, &got)
-	if got.AccessLevel != accessUser {
+	if got.AccessLevel != store.AccessUser {
 		t.Errorf("access_level = %q after PUT user", got.AccessLevel)
 	}
 	if res := ts.do(request{method: "GET", path: path, auth: bearer(ts.tokens["carol"])}); res.code != http.StatusForbidden {

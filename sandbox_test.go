@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -35,7 +36,7 @@ func TestClaimedJobUntrusted(t *testing.T) {
 		{"pull_request", map[string]any{"pull_request": map[string]any{"head": map[string]any{"repo": map[string]any{"full_name": "mallory/pub"}}}}, true},
 		{"pull_request_target", nil, false},
 	} {
-		if _, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+		if _, _, err := ts.store.CreateRuns(context.Background(), nil, []store.RunSpec{{
 			RepoID: ts.pub.ID, File: ".shithub/workflows/wf.yml", Content: []byte(wf), Workflow: parsed,
 			HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: tc.event, Payload: tc.payload, ActorID: ts.users["alice"].ID,
 		}}); err != nil {
@@ -411,7 +412,7 @@ jobs:
 `)
 	names := map[string]bool{}
 	for _, j := range ts.jobMap(run.ID) {
-		steps, err := jobSteps(context.Background(), ts.store.db, j.ID)
+		steps, err := store.JobSteps(context.Background(), ts.store.DB, j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

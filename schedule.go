@@ -11,6 +11,7 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -19,7 +20,7 @@ import (
 func (s *server) schedule(ctx context.Context) {
 	sc := &scheduler{store: s.store, cache: map[int64]scheduleCache{}}
 	for {
-		now := s.store.now()
+		now := s.store.Now()
 		next := now.Truncate(time.Minute).Add(time.Minute)
 		select {
 		case <-ctx.Done():
@@ -41,7 +42,7 @@ func (s *server) schedule(ctx context.Context) {
 // read at, so an unchanged default branch costs one rev-parse a minute.
 // Only the scheduler's goroutine uses it: no lock.
 type scheduler struct {
-	store *Store
+	store *store.Store
 	cache map[int64]scheduleCache // by repository id
 }
 
@@ -59,8 +60,8 @@ type scheduleEntry struct {
 // tick starts the runs of every schedule that matches the current minute
 // (the Store's clock, in UTC) and returns how many it started.
 func (sc *scheduler) tick(ctx context.Context) (int, error) {
-	minute := sc.store.now().UTC().Truncate(time.Minute)
-	repos, err := sc.store.allRepos(ctx)
+	minute := sc.store.Now().UTC().Truncate(time.Minute)
+	repos, err := sc.store.AllRepos(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -77,10 +78,10 @@ func (sc *scheduler) tick(ctx context.Context) (int, error) {
 				if !cs.Matches(minute) {
 					continue
 				}
-				ok, err := sc.store.fireSchedule(ctx, repo, e.file, cs.String(), minute, runSpec{
+				ok, err := sc.store.FireSchedule(ctx, repo, e.file, cs.String(), minute, store.RunSpec{
 					RepoID: repo.ID, File: e.file, Content: e.content, Workflow: e.wf,
 					HeadSHA: sha, HeadRef: "refs/heads/" + repo.DefaultBranch, Event: "schedule", ActorID: repo.OwnerID,
-					Payload: map[string]any{"schedule": cs.String(), "repository": repoPayload(repo)},
+					Payload: map[string]any{"schedule": cs.String(), "repository": store.RepoPayload(repo)},
 				})
 				if err != nil {
 					errs = append(errs, err)
@@ -95,7 +96,7 @@ func (sc *scheduler) tick(ctx context.Context) (int, error) {
 
 // schedules returns the parsed workflows with a schedule at the tip of the
 // repository's default branch, and that commit.
-func (sc *scheduler) schedules(ctx context.Context, repo *Repo) ([]scheduleEntry, string, error) {
+func (sc *scheduler) schedules(ctx context.Context, repo *store.Repo) ([]scheduleEntry, string, error) {
 	g := git.Repo{Dir: repo.GitDir}
 	sha, err := g.Resolve(ctx, "refs/heads/"+repo.DefaultBranch)
 	if errors.Is(err, apperr.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/store"
 )
 
 // secretJSON is GitHub's "Actions Secret": metadata only.
@@ -31,23 +32,23 @@ type variableJSON struct {
 
 // secretsRepo authenticates a request to the secrets endpoints: a PAT with
 // repo:write whose user is an admin of the path's repository.
-func (s *server) secretsRepo(r *http.Request) (*Repo, error) {
-	user, err := s.requireUser(r, scopeWrite)
+func (s *server) secretsRepo(r *http.Request) (*store.Repo, error) {
+	user, err := s.requireUser(r, store.ScopeWrite)
 	if err != nil {
 		return nil, err
 	}
-	return s.repoFor(r, user, permAdmin)
+	return s.repoFor(r, user, store.PermAdmin)
 }
 
 // variablesRepo authenticates a request to the variables endpoints: a PAT
 // with scope whose user may write the path's repository. A GITHUB_TOKEN has
 // no variables permission.
-func (s *server) variablesRepo(r *http.Request, scope string) (*Repo, error) {
+func (s *server) variablesRepo(r *http.Request, scope string) (*store.Repo, error) {
 	user, err := s.requireUser(r, scope)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := s.repoFor(r, user, permWrite)
+	repo, err := s.repoFor(r, user, store.PermWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +64,11 @@ func (s *server) handleSecretsPublicKey(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	pub, _, err := s.store.repoBoxKey(r.Context(), repo.ID)
+	pub, _, err := s.store.RepoBoxKey(r.Context(), repo.ID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"key_id": secretBoxKeyID(pub), "key": secretBoxPublicKey(pub)})
+	writeJSON(w, http.StatusOK, map[string]string{"key_id": store.SecretBoxKeyID(pub), "key": store.SecretBoxPublicKey(pub)})
 	return nil
 }
 
@@ -86,7 +87,7 @@ func (s *server) handleSecretList(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	all, err := s.store.listSecrets(r.Context(), secretScope{RepoID: repo.ID})
+	all, err := s.store.ListSecrets(r.Context(), store.SecretScope{RepoID: repo.ID})
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (s *server) handleSecretGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.store.secretMeta(r.Context(), secretScope{RepoID: repo.ID}, r.PathValue("name"))
+	m, err := s.store.SecretMeta(r.Context(), store.SecretScope{RepoID: repo.ID}, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func (s *server) handleSecretPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name, err := checkSecretName(r.PathValue("name"))
+	name, err := store.CheckSecretName(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -140,18 +141,18 @@ func (s *server) handleSecretPut(w http.ResponseWriter, r *http.Request) error {
 	if body.EncryptedValue == nil || body.KeyID == "" {
 		return apperr.Invalidf("encrypted_value and key_id are required: seal the value to the key from GET secrets/public-key")
 	}
-	pub, priv, err := s.store.repoBoxKey(r.Context(), repo.ID)
+	pub, priv, err := s.store.RepoBoxKey(r.Context(), repo.ID)
 	if err != nil {
 		return err
 	}
-	if body.KeyID != secretBoxKeyID(pub) {
+	if body.KeyID != store.SecretBoxKeyID(pub) {
 		return apperr.Invalidf("key_id %q is not this repository's current key: fetch secrets/public-key again", body.KeyID)
 	}
-	value, err := secretOpenSealedBox(*body.EncryptedValue, pub, priv)
+	value, err := store.SecretOpenSealedBox(*body.EncryptedValue, pub, priv)
 	if err != nil {
 		return apperr.Invalidf("%s", err.Error())
 	}
-	created, err := s.store.setSecret(r.Context(), secretScope{RepoID: repo.ID}, name, value)
+	created, err := s.store.SetSecret(r.Context(), store.SecretScope{RepoID: repo.ID}, name, value)
 	clear(value)
 	if err != nil {
 		return err
@@ -170,7 +171,7 @@ func (s *server) handleSecretDelete(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := s.store.deleteSecret(r.Context(), secretScope{RepoID: repo.ID}, r.PathValue("name")); err != nil {
+	if err := s.store.DeleteSecret(r.Context(), store.SecretScope{RepoID: repo.ID}, r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -180,7 +181,7 @@ func (s *server) handleSecretDelete(w http.ResponseWriter, r *http.Request) erro
 // handleVariableList serves GET /api/v1/repos/{owner}/{repo}/actions/variables
 // (per_page up to 30, default 10, as GitHub).
 func (s *server) handleVariableList(w http.ResponseWriter, r *http.Request) error {
-	repo, err := s.variablesRepo(r, scopeRead)
+	repo, err := s.variablesRepo(r, store.ScopeRead)
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (s *server) handleVariableList(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	vs, total, err := s.store.listVariables(r.Context(), secretScope{RepoID: repo.ID}, page, perPage)
+	vs, total, err := s.store.ListVariables(r.Context(), store.SecretScope{RepoID: repo.ID}, page, perPage)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (s *server) handleVariableList(w http.ResponseWriter, r *http.Request) erro
 // handleVariableCreate serves POST /api/v1/repos/{owner}/{repo}/actions/variables
 // with {"name", "value"}: 201, or 409 when the name exists.
 func (s *server) handleVariableCreate(w http.ResponseWriter, r *http.Request) error {
-	repo, err := s.variablesRepo(r, scopeWrite)
+	repo, err := s.variablesRepo(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
@@ -228,7 +229,7 @@ func (s *server) handleVariableCreate(w http.ResponseWriter, r *http.Request) er
 	if body.Value == nil {
 		return apperr.Invalidf("value is required")
 	}
-	if _, err := s.store.writeVariable(r.Context(), secretScope{RepoID: repo.ID}, varCreate, body.Name, "", *body.Value); err != nil {
+	if _, err := s.store.WriteVariable(r.Context(), store.SecretScope{RepoID: repo.ID}, store.VarCreate, body.Name, "", *body.Value); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, struct{}{})
@@ -237,11 +238,11 @@ func (s *server) handleVariableCreate(w http.ResponseWriter, r *http.Request) er
 
 // handleVariableGet serves GET /api/v1/repos/{owner}/{repo}/actions/variables/{name}.
 func (s *server) handleVariableGet(w http.ResponseWriter, r *http.Request) error {
-	repo, err := s.variablesRepo(r, scopeRead)
+	repo, err := s.variablesRepo(r, store.ScopeRead)
 	if err != nil {
 		return err
 	}
-	v, err := s.store.variable(r.Context(), secretScope{RepoID: repo.ID}, r.PathValue("name"))
+	v, err := s.store.Variable(r.Context(), store.SecretScope{RepoID: repo.ID}, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -252,7 +253,7 @@ func (s *server) handleVariableGet(w http.ResponseWriter, r *http.Request) error
 // handleVariableUpdate serves PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}
 // with {"name"?, "value"?}: 204.
 func (s *server) handleVariableUpdate(w http.ResponseWriter, r *http.Request) error {
-	repo, err := s.variablesRepo(r, scopeWrite)
+	repo, err := s.variablesRepo(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
@@ -263,8 +264,8 @@ func (s *server) handleVariableUpdate(w http.ResponseWriter, r *http.Request) er
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	sc := secretScope{RepoID: repo.ID}
-	cur, err := s.store.variable(r.Context(), sc, r.PathValue("name"))
+	sc := store.SecretScope{RepoID: repo.ID}
+	cur, err := s.store.Variable(r.Context(), sc, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (s *server) handleVariableUpdate(w http.ResponseWriter, r *http.Request) er
 	if body.Value != nil {
 		value = *body.Value
 	}
-	if _, err := s.store.writeVariable(r.Context(), sc, varUpdate, cur.Name, body.Name, value); err != nil {
+	if _, err := s.store.WriteVariable(r.Context(), sc, store.VarUpdate, cur.Name, body.Name, value); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -281,11 +282,11 @@ func (s *server) handleVariableUpdate(w http.ResponseWriter, r *http.Request) er
 
 // handleVariableDelete serves DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}.
 func (s *server) handleVariableDelete(w http.ResponseWriter, r *http.Request) error {
-	repo, err := s.variablesRepo(r, scopeWrite)
+	repo, err := s.variablesRepo(r, store.ScopeWrite)
 	if err != nil {
 		return err
 	}
-	if err := s.store.deleteVariable(r.Context(), secretScope{RepoID: repo.ID}, r.PathValue("name")); err != nil {
+	if err := s.store.DeleteVariable(r.Context(), store.SecretScope{RepoID: repo.ID}, r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -19,13 +19,14 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
 // sealFor seals value to the repository's public key as a GitHub client
 // does (gh secret set, go-github, PyGithub): fetch the key, seal an
 // anonymous box, send it base64 with the key_id.
-func (ts *testServer) sealFor(repo *Repo, tok, value string) string {
+func (ts *testServer) sealFor(repo *store.Repo, tok, value string) string {
 	ts.t.Helper()
 	var pk struct {
 		KeyID string `json:"key_id"`
@@ -54,13 +55,13 @@ func TestSecretsAPIRoundTrip(t *testing.T) {
 	alice := bearer(ts.tokens["alice"])
 
 	ts.want(request{method: "PUT", path: base + "/deploy_key", auth: alice, body: ts.sealFor(ts.priv, ts.tokens["alice"], value)}, 201, nil)
-	got, err := ts.store.openSecrets(ctx, ts.store.db, ts.priv, []string{"DEPLOY_KEY"})
+	got, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, []string{"DEPLOY_KEY"})
 	if err != nil || got["DEPLOY_KEY"] != value {
 		t.Fatalf("stored secret opens to %q, %v; want %q", got["DEPLOY_KEY"], err, value)
 	}
 	// Replacing answers 204; names are case-insensitive.
 	ts.want(request{method: "PUT", path: base + "/DEPLOY_KEY", auth: alice, body: ts.sealFor(ts.priv, ts.tokens["alice"], "v2")}, 204, nil)
-	if got, _ := ts.store.openSecrets(ctx, ts.store.db, ts.priv, nil); got["DEPLOY_KEY"] != "v2" || len(got) != 1 {
+	if got, _ := ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, nil); got["DEPLOY_KEY"] != "v2" || len(got) != 1 {
 		t.Fatalf("after replacing: %v", got)
 	}
 
@@ -101,7 +102,7 @@ func TestSecretsAPIRoundTrip(t *testing.T) {
 			t.Errorf("PUT %s: the answer shows a value: %s", tc.path, res.body)
 		}
 	}
-	if l, _ := ts.store.listSecrets(ctx, secretScope{RepoID: ts.priv.ID}); len(l) != 1 {
+	if l, _ := ts.store.ListSecrets(ctx, store.SecretScope{RepoID: ts.priv.ID}); len(l) != 1 {
 		t.Fatalf("after bad input: %d secrets, want 1", len(l))
 	}
 
@@ -110,33 +111,33 @@ func TestSecretsAPIRoundTrip(t *testing.T) {
 	ts.want(request{method: "DELETE", path: base + "/DEPLOY_KEY", auth: alice}, 404, nil)
 }
 
-func secretBoxKeyIDOf(t *testing.T, ts *testServer, repo *Repo) string {
-	pub, _, err := ts.store.repoBoxKey(context.Background(), repo.ID)
+func secretBoxKeyIDOf(t *testing.T, ts *testServer, repo *store.Repo) string {
+	pub, _, err := ts.store.RepoBoxKey(context.Background(), repo.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return secretBoxKeyID(pub)
+	return store.SecretBoxKeyID(pub)
 }
 
 func TestSecretsLimits(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	sc := secretScope{RepoID: ts.pub.ID}
-	for i := range secretsPerScope {
-		if _, err := ts.store.setSecret(ctx, sc, fmt.Sprintf("S%d", i), []byte("v")); err != nil {
+	sc := store.SecretScope{RepoID: ts.pub.ID}
+	for i := range store.SecretsPerScope {
+		if _, err := ts.store.SetSecret(ctx, sc, fmt.Sprintf("S%d", i), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ts.store.setSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != apperr.Invalid {
-		t.Fatalf("secret %d: err = %v, want invalid", secretsPerScope+1, err)
+	if _, err := ts.store.SetSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != apperr.Invalid {
+		t.Fatalf("secret %d: err = %v, want invalid", store.SecretsPerScope+1, err)
 	}
-	if _, err := ts.store.setSecret(ctx, sc, "S1", []byte("replaced")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, sc, "S1", []byte("replaced")); err != nil {
 		t.Fatalf("replacing at the limit: %v", err)
 	}
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, secretValueMax+1)); errorCode(err) != apperr.Invalid {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, store.SecretValueMax+1)); errorCode(err) != apperr.Invalid {
 		t.Fatalf("a value over 48 KiB: err = %v, want invalid", err)
 	}
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.priv.ID}, "BIG", bytes.Repeat([]byte("x"), secretValueMax)); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", bytes.Repeat([]byte("x"), store.SecretValueMax)); err != nil {
 		t.Fatalf("a value of 48 KiB: %v", err)
 	}
 }
@@ -147,34 +148,34 @@ func TestSecretsLimits(t *testing.T) {
 func TestSecretsRepoOverOwner(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	owner := secretScope{OwnerID: ts.users["alice"].ID}
+	owner := store.SecretScope{OwnerID: ts.users["alice"].ID}
 	for name, v := range map[string]string{"SHARED": "from-owner", "ONLY_OWNER": "o"} {
-		if _, err := ts.store.setSecret(ctx, owner, name, []byte(v)); err != nil {
+		if _, err := ts.store.SetSecret(ctx, owner, name, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "SHARED", []byte("from-repo")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "SHARED", []byte("from-repo")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ts.store.openSecrets(ctx, ts.store.db, ts.pub, nil)
+	got, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.pub, nil)
 	if err != nil || got["SHARED"] != "from-repo" || got["ONLY_OWNER"] != "o" || len(got) != 2 {
 		t.Fatalf("alice/pub secrets = %v, %v", got, err)
 	}
-	got, err = ts.store.openSecrets(ctx, ts.store.db, ts.priv, []string{"SHARED"})
+	got, err = ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, []string{"SHARED"})
 	if err != nil || got["SHARED"] != "from-owner" || len(got) != 1 {
 		t.Fatalf("alice/priv secrets = %v, %v", got, err)
 	}
 	// Variables likewise.
-	if _, err := ts.store.writeVariable(ctx, owner, varUpsert, "ENV", "", "owner"); err != nil {
+	if _, err := ts.store.WriteVariable(ctx, owner, store.VarUpsert, "ENV", "", "owner"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.store.writeVariable(ctx, secretScope{RepoID: ts.pub.ID}, varUpsert, "env", "", "repo"); err != nil {
+	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: ts.pub.ID}, store.VarUpsert, "env", "", "repo"); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := ts.store.repoVars(ctx, ts.store.db, ts.pub); err != nil || v["ENV"] != "repo" {
+	if v, err := ts.store.RepoVars(ctx, ts.store.DB, ts.pub); err != nil || v["ENV"] != "repo" {
 		t.Fatalf("alice/pub vars = %v, %v", v, err)
 	}
-	if v, err := ts.store.repoVars(ctx, ts.store.db, ts.priv); err != nil || v["ENV"] != "owner" {
+	if v, err := ts.store.RepoVars(ctx, ts.store.DB, ts.priv); err != nil || v["ENV"] != "owner" {
 		t.Fatalf("alice/priv vars = %v, %v", v, err)
 	}
 }
@@ -184,21 +185,21 @@ func TestSecretsRepoOverOwner(t *testing.T) {
 func TestSecretsOtherKey(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	if _, err := ts.store.setSecret(ctx, secretScope{RepoID: ts.pub.ID}, "TOKEN", []byte("abc")); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "TOKEN", []byte("abc")); err != nil {
 		t.Fatal(err)
 	}
-	ts.store.key = bytes.Repeat([]byte{7}, secretKeySize)
-	_, err := ts.store.openSecrets(ctx, ts.store.db, ts.pub, nil)
+	ts.store.Key = bytes.Repeat([]byte{7}, store.SecretKeySize)
+	_, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.pub, nil)
 	if err == nil || !strings.Contains(err.Error(), "TOKEN") || strings.Contains(err.Error(), "abc") {
 		t.Fatalf("opening under another key: err = %v", err)
 	}
 	// The box key is replaced, so the API keeps working.
-	pub1, _, err := ts.store.repoBoxKey(ctx, ts.pub.ID)
+	pub1, _, err := ts.store.RepoBoxKey(ctx, ts.pub.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.store.key = bytes.Repeat([]byte{8}, secretKeySize)
-	pub2, _, err := ts.store.repoBoxKey(ctx, ts.pub.ID)
+	ts.store.Key = bytes.Repeat([]byte{8}, store.SecretKeySize)
+	pub2, _, err := ts.store.RepoBoxKey(ctx, ts.pub.ID)
 	if err != nil || *pub1 == *pub2 {
 		t.Fatalf("box key after the server key changed: same = %v, err = %v", *pub1 == *pub2, err)
 	}
@@ -249,18 +250,18 @@ func TestVariablesAPI(t *testing.T) {
 func TestSecretsPermissionMatrix(t *testing.T) {
 	ts := newTestServer(t)
 	ctx := context.Background()
-	for _, r := range []*Repo{ts.pub, ts.priv} {
-		if _, err := ts.store.setSecret(ctx, secretScope{RepoID: r.ID}, "S", []byte("v")); err != nil {
+	for _, r := range []*store.Repo{ts.pub, ts.priv} {
+		if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: r.ID}, "S", []byte("v")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ts.store.writeVariable(ctx, secretScope{RepoID: r.ID}, varUpsert, "V", "", "v"); err != nil {
+		if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: r.ID}, store.VarUpsert, "V", "", "v"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A GITHUB_TOKEN with every permission, of a job of alice/pub.
 	run, jobs := ts.newRun(ts.pub)
 	_ = run
-	jobTok := ts.claimToken(jobs[0].ID, tokenPerms{"write", "write"})
+	jobTok := ts.claimToken(jobs[0].ID, store.TokenPerms{Contents: "write", Actions: "write"})
 
 	type endpoint struct {
 		method, path, body string
@@ -287,44 +288,44 @@ func TestSecretsPermissionMatrix(t *testing.T) {
 	callers := []struct {
 		name string
 		auth string
-		perm perm
+		perm store.Perm
 		rw   bool
 	}{
-		{"anonymous", "", permNone, false},
-		{"alice", bearer(ts.tokens["alice"]), permAdmin, true},
-		{"alice:read", bearer(ts.tokens["alice:read"]), permAdmin, false},
-		{"bob", bearer(ts.tokens["bob"]), permWrite, true},
-		{"carol", bearer(ts.tokens["carol"]), permRead, true},
-		{"dave", bearer(ts.tokens["dave"]), permNone, true},
-		{"GITHUB_TOKEN", bearer(jobTok), permWrite, true},
-		{"bad token", bearer(patPrefix + strings.Repeat("x", 32)), permNone, false},
+		{"anonymous", "", store.PermNone, false},
+		{"alice", bearer(ts.tokens["alice"]), store.PermAdmin, true},
+		{"alice:read", bearer(ts.tokens["alice:read"]), store.PermAdmin, false},
+		{"bob", bearer(ts.tokens["bob"]), store.PermWrite, true},
+		{"carol", bearer(ts.tokens["carol"]), store.PermRead, true},
+		{"dave", bearer(ts.tokens["dave"]), store.PermNone, true},
+		{"GITHUB_TOKEN", bearer(jobTok), store.PermWrite, true},
+		{"bad token", bearer(store.PatPrefix + strings.Repeat("x", 32)), store.PermNone, false},
 	}
-	for _, repo := range []*Repo{ts.pub, ts.priv} {
+	for _, repo := range []*store.Repo{ts.pub, ts.priv} {
 		for _, ep := range endpoints(repo.FullName()) {
 			for _, c := range callers {
 				// The answer this caller should get.
 				want := ep.ok
-				needScope := scopeRead
+				needScope := store.ScopeRead
 				if ep.secret || ep.change {
-					needScope = scopeWrite
+					needScope = store.ScopeWrite
 				}
 				p := c.perm
 				if c.name == "GITHUB_TOKEN" && repo != ts.pub {
-					p = permNone // its own repository alone
+					p = store.PermNone // its own repository alone
 				}
-				if p == permNone && !repo.Private {
-					p = permRead
+				if p == store.PermNone && !repo.Private {
+					p = store.PermRead
 				}
-				need := permWrite
+				need := store.PermWrite
 				if ep.secret {
-					need = permAdmin
+					need = store.PermAdmin
 				}
 				switch {
 				case c.auth == "" || c.name == "bad token":
 					want = 401
-				case needScope == scopeWrite && !c.rw:
+				case needScope == store.ScopeWrite && !c.rw:
 					want = 403
-				case p == permNone:
+				case p == store.PermNone:
 					want = 404
 				case p < need:
 					want = 403
@@ -349,14 +350,14 @@ func TestSecretsPermissionMatrix(t *testing.T) {
 
 // claimToken makes job jobID running with a GITHUB_TOKEN of perms, as a
 // claim does, and returns the token.
-func (ts *testServer) claimToken(jobID int64, perms tokenPerms) string {
+func (ts *testServer) claimToken(jobID int64, perms store.TokenPerms) string {
 	ts.t.Helper()
 	ctx := context.Background()
-	err := ts.store.withTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec("UPDATE jobs SET status = 'running', runner_id = ?, started_at = ? WHERE id = ?", ts.runner.ID, ts.store.nowMS(), jobID); err != nil {
+	err := ts.store.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("UPDATE jobs SET status = 'running', runner_id = ?, started_at = ? WHERE id = ?", ts.runner.ID, ts.store.NowMS(), jobID); err != nil {
 			return err
 		}
-		if err := ts.store.issueJobCredentials(ctx, tx, jobID, ts.store.nowMS()); err != nil {
+		if err := ts.store.IssueJobCredentials(ctx, tx, jobID, ts.store.NowMS()); err != nil {
 			return err
 		}
 		_, err := tx.Exec("UPDATE job_credentials SET contents = ?, actions = ? WHERE job_id = ?", perms.Contents, perms.Actions, jobID)
@@ -365,7 +366,7 @@ func (ts *testServer) claimToken(jobID int64, perms tokenPerms) string {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	d, err := ts.store.jobDelivery(ctx, jobID)
+	d, err := ts.store.JobDelivery(ctx, jobID)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ func TestSecretCLI(t *testing.T) {
 		{"list owner", "", []string{"secret", "list", "--owner", "alice"}, 0, "NPM_TOKEN"},
 		{"bad name", "x", []string{"secret", "set", "alice/hello", "GITHUB_TOKEN"}, 2, "reserved"},
 		{"name with dash", "x", []string{"secret", "set", "alice/hello", "A-B"}, 2, "letters A-Z"},
-		{"too big", strings.Repeat("x", secretValueMax+1), []string{"secret", "set", "alice/hello", "BIG"}, 2, "longer than"},
+		{"too big", strings.Repeat("x", store.SecretValueMax+1), []string{"secret", "set", "alice/hello", "BIG"}, 2, "longer than"},
 		{"unknown repo", "x", []string{"secret", "set", "alice/nope", "X"}, 2, "unknown repository"},
 		{"unknown owner", "x", []string{"secret", "set", "--owner", "zed", "X"}, 2, "unknown user"},
 		{"missing name", "x", []string{"secret", "set", "alice/hello"}, 2, "usage"},
@@ -449,13 +450,13 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 	}
 	ts.want(request{method: "PUT", path: "/api/v1/repos/alice/priv/actions/secrets/DEPLOY_KEY", auth: bearer(ts.tokens["alice"]),
 		body: ts.sealFor(ts.priv, ts.tokens["alice"], values["DEPLOY_KEY"])}, 201, nil)
-	if _, err := ts.store.setSecret(ctx, secretScope{OwnerID: ts.users["alice"].ID}, "NPM_TOKEN", []byte(values["NPM_TOKEN"])); err != nil {
+	if _, err := ts.store.SetSecret(ctx, store.SecretScope{OwnerID: ts.users["alice"].ID}, "NPM_TOKEN", []byte(values["NPM_TOKEN"])); err != nil {
 		t.Fatal(err)
 	}
 	wf := "name: Deploy\non: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n" +
 		"      - run: echo ${{ secrets.DEPLOY_KEY }} ${{ secrets.npm_token }}\n"
 	job := ts.claimWorkflow(ts.priv, wf)
-	d, err := ts.store.jobDelivery(ctx, job.JobID)
+	d, err := ts.store.JobDelivery(ctx, job.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +472,7 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 	ts.stepStatus(job.JobID, job.Steps[1].ID, "completed", "success")
 
 	files := []string{}
-	dbPath := filepath.Join(filepath.Dir(ts.store.keyFile), "test.db")
+	dbPath := filepath.Join(filepath.Dir(ts.store.KeyFile), "test.db")
 	for _, f := range []string{dbPath, dbPath + "-wal"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -496,13 +497,13 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 
 // claimWorkflow makes a run of workflow text wf on repo and claims its
 // first job through the runner protocol.
-func (ts *testServer) claimWorkflow(repo *Repo, wf string) *protocol.Job {
+func (ts *testServer) claimWorkflow(repo *store.Repo, wf string) *protocol.Job {
 	ts.t.Helper()
 	parsed, err := workflow.Parse("deploy.yml", []byte(wf))
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	if _, _, err := ts.store.createRuns(context.Background(), nil, []runSpec{{
+	if _, _, err := ts.store.CreateRuns(context.Background(), nil, []store.RunSpec{{
 		RepoID: repo.ID, File: ".shithub/workflows/deploy.yml", Content: []byte(wf), Workflow: parsed,
 		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}}); err != nil {
@@ -528,7 +529,7 @@ func (ts *testServer) stepStatus(jobID, stepID int64, status, conclusion string)
 }
 
 // jobLog is a job's stored log as the API serves it.
-func (ts *testServer) jobLog(repo *Repo, jobID int64) string {
+func (ts *testServer) jobLog(repo *store.Repo, jobID int64) string {
 	ts.t.Helper()
 	res := ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/%s/actions/jobs/%d/logs", repo.FullName(), jobID),
 		auth: bearer(ts.tokens["alice"])}, 302, nil)
@@ -541,14 +542,14 @@ func (ts *testServer) jobLog(repo *Repo, jobID int64) string {
 func TestSecretsQueryPlans(t *testing.T) {
 	ts := newTestServer(t)
 	for name, q := range map[string]string{
-		"openSecrets": sqlOpenSecrets, "repoVars": sqlRepoVars,
-		"jobToken": sqlJobToken, "jobCredentials": sqlJobCredentials,
+		"openSecrets": store.SqlOpenSecrets, "repoVars": store.SqlRepoVars,
+		"jobToken": store.SqlJobToken, "jobCredentials": store.SqlJobCredentials,
 	} {
 		args := []any{int64(1), int64(1)}
 		if strings.Count(q, "?") == 1 {
 			args = args[:1]
 		}
-		rows, err := ts.store.db.Query("EXPLAIN QUERY PLAN "+q, args...)
+		rows, err := ts.store.DB.Query("EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -221,7 +221,7 @@ func (e *e2e) instance() string {
 		return ""
 	}
 	defer st.Close()
-	id, _ := st.instanceID(context.Background())
+	id, _ := st.InstanceID(context.Background())
 	return id
 }
 

@@ -21,11 +21,12 @@ import (
 
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/jobsvc"
+	"shithub-actions/internal/store"
 )
 
 // server serves the API, the feed and the pages.
 type server struct {
-	store   *Store
+	store   *store.Store
 	log     *slog.Logger
 	baseURL string   // from --base-url; "" means derive it from each request
 	jobURL  string   // from --job-url: the URL jobs reach the server at; "" means baseURL, or each request's
@@ -68,11 +69,11 @@ const defaultQueueTimeout = 24 * time.Hour
 // maxLogChunk is the most one log request may carry, decoded.
 const maxLogChunk = 1 << 20
 
-func newServer(store *Store, logger *slog.Logger, baseURL string) *server {
-	s := &server{store: store, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
+func newServer(storeFn *store.Store, logger *slog.Logger, baseURL string) *server {
+	s := &server{store: storeFn, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
 		queueTimeout: defaultQueueTimeout}
-	store.serverURL = s.baseURL
-	s.web = newWebUI(func() time.Time { return s.store.now() })
+	storeFn.ServerURL = s.baseURL
+	s.web = newWebUI(func() time.Time { return s.store.Now() })
 	s.routes()
 	return s
 }
@@ -212,7 +213,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
-	s.store.metrics.Request(pattern, sw.status, time.Since(start))
+	s.store.Metrics.Request(pattern, sw.status, time.Since(start))
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
 }
 
@@ -382,12 +383,12 @@ func timePtr(t time.Time) *time.Time {
 }
 
 // actionsTabURL is repo's Actions tab under base ("" gives a path).
-func actionsTabURL(base string, repo *Repo) string {
+func actionsTabURL(base string, repo *store.Repo) string {
 	return base + "/" + url.PathEscape(repo.Owner) + "/" + url.PathEscape(repo.Name) + "/actions"
 }
 
 // runPage is the page of run number idx of repo under base.
-func runPage(base string, repo *Repo, idx int64) string {
+func runPage(base string, repo *store.Repo, idx int64) string {
 	return fmt.Sprintf("%s/runs/%d", actionsTabURL(base, repo), idx)
 }
 
@@ -399,7 +400,7 @@ func (s *server) wake() {
 
 // repoFor loads the repository named in the path and checks that user may
 // act on it at level p. A repository the user may not read is not found.
-func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
+func (s *server) repoFor(r *http.Request, user *store.User, p store.Perm) (*store.Repo, error) {
 	repo, got, err := s.readablePathRepo(r, user)
 	if err != nil {
 		return nil, err
@@ -412,32 +413,32 @@ func (s *server) repoFor(r *http.Request, user *User, p perm) (*Repo, error) {
 
 // readablePathRepo loads the repository named in the path with user's
 // permission on it; one the user may not read is not found.
-func (s *server) readablePathRepo(r *http.Request, user *User) (*Repo, perm, error) {
-	repo, err := s.store.repoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+func (s *server) readablePathRepo(r *http.Request, user *store.User) (*store.Repo, store.Perm, error) {
+	repo, err := s.store.RepoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
 	if err != nil {
-		return nil, permNone, err
+		return nil, store.PermNone, err
 	}
-	p, err := s.store.permission(r.Context(), repo, user)
+	p, err := s.store.Permission(r.Context(), repo, user)
 	if err != nil {
-		return nil, permNone, err
+		return nil, store.PermNone, err
 	}
-	if p < permRead {
-		return nil, permNone, apperr.ErrNotFound
+	if p < store.PermRead {
+		return nil, store.PermNone, apperr.ErrNotFound
 	}
 	return repo, p, nil
 }
 
 // readableRepo authenticates an optional PAT (which must carry repo:read
 // when present) and loads the path's repository if the caller may read it.
-func (s *server) readableRepo(r *http.Request) (*Repo, *User, error) {
+func (s *server) readableRepo(r *http.Request) (*store.Repo, *store.User, error) {
 	user, tok, err := s.authUser(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	if tok != nil && !tok.hasScope(scopeRead) {
-		return nil, nil, errLacksScope(scopeRead)
+	if tok != nil && !tok.HasScope(store.ScopeRead) {
+		return nil, nil, store.ErrLacksScope(store.ScopeRead)
 	}
-	repo, err := s.repoFor(r, user, permRead)
+	repo, err := s.repoFor(r, user, store.PermRead)
 	return repo, user, err
 }
 
@@ -494,12 +495,12 @@ func (s *server) reap(ctx context.Context) {
 // reapOnce ends running jobs nobody will finish, puts back claims never
 // acknowledged, and fails jobs no runner can take.
 func (s *server) reapOnce(ctx context.Context) {
-	if n, err := s.store.reapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
+	if n, err := s.store.ReapJobs(ctx, s.localRunnerID, time.Minute, 2*time.Minute); err != nil {
 		s.log.Error("reaping jobs", "err", err)
 	} else if n > 0 {
 		s.log.Warn("ended abandoned jobs", "count", n)
 	}
-	if ids, err := s.store.requeueUnacked(ctx, s.localRunnerID, claimAckTimeout); err != nil {
+	if ids, err := s.store.RequeueUnacked(ctx, s.localRunnerID, store.ClaimAckTimeout); err != nil {
 		s.log.Error("requeueing unacknowledged claims", "err", err)
 	} else if len(ids) > 0 {
 		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
@@ -509,7 +510,7 @@ func (s *server) reapOnce(ctx context.Context) {
 	if s.exec != nil {
 		pool = s.localRunnerID
 	}
-	if ids, err := s.store.failUnservable(ctx, pool, s.queueTimeout); err != nil {
+	if ids, err := s.store.FailUnservable(ctx, pool, s.queueTimeout); err != nil {
 		s.log.Error("failing jobs no runner can take", "err", err)
 	} else if len(ids) > 0 {
 		s.log.Warn("failed jobs no runner can take", "jobs", ids)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -24,14 +25,14 @@ import (
 // write both, carol may read both, dave is an outsider.
 type testServer struct {
 	t      *testing.T
-	store  *Store
+	store  *store.Store
 	srv    *server
 	clock  *testClock
-	users  map[string]*User
+	users  map[string]*store.User
 	tokens map[string]string // user (or "user:read") → PAT
-	pub    *Repo
-	priv   *Repo
-	runner *Runner
+	pub    *store.Repo
+	priv   *store.Repo
+	runner *store.Runner
 	rtoken string // runner token of runner
 	git    string // a real git repository holding a workflow; both repos use it
 	sha    string // its main commit
@@ -88,46 +89,46 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	t.Cleanup(func() { st.Close() })
 	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	st.now = clock.Now
+	st.Now = clock.Now
 	ts := &testServer{
 		t: t, store: st, clock: clock,
 		srv:   newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), "https://ci.example"),
-		users: map[string]*User{}, tokens: map[string]string{},
+		users: map[string]*store.User{}, tokens: map[string]string{},
 	}
 	ctx := context.Background()
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
-		u, err := st.createUser(ctx, name)
+		u, err := st.CreateUser(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts.users[name] = u
-		_, secret, err := st.createToken(ctx, u, "", []string{scopeRead, scopeWrite}, 0)
+		_, secret, err := st.CreateToken(ctx, u, "", []string{store.ScopeRead, store.ScopeWrite}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts.tokens[name] = secret
-		_, secret, err = st.createToken(ctx, u, "", []string{scopeRead}, 0)
+		_, secret, err = st.CreateToken(ctx, u, "", []string{store.ScopeRead}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts.tokens[name+":read"] = secret
 	}
 	ts.git, ts.sha = newGitRepo(t, map[string]string{".shithub/workflows/ci.yml": testWorkflow, "README": "hi\n"})
-	if ts.pub, err = st.createRepo(ctx, ts.users["alice"], "pub", filepath.Join(ts.git, ".git"), false); err != nil {
+	if ts.pub, err = st.CreateRepo(ctx, ts.users["alice"], "pub", filepath.Join(ts.git, ".git"), false); err != nil {
 		t.Fatal(err)
 	}
-	if ts.priv, err = st.createRepo(ctx, ts.users["alice"], "priv", filepath.Join(ts.git, ".git"), true); err != nil {
+	if ts.priv, err = st.CreateRepo(ctx, ts.users["alice"], "priv", filepath.Join(ts.git, ".git"), true); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*Repo{ts.pub, ts.priv} {
-		if err := st.grant(ctx, r, ts.users["bob"], permWrite); err != nil {
+	for _, r := range []*store.Repo{ts.pub, ts.priv} {
+		if err := st.Grant(ctx, r, ts.users["bob"], store.PermWrite); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.grant(ctx, r, ts.users["carol"], permRead); err != nil {
+		if err := st.Grant(ctx, r, ts.users["carol"], store.PermRead); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if ts.runner, ts.rtoken, err = st.createRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
+	if ts.runner, ts.rtoken, err = st.CreateRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
 		t.Fatal(err)
 	}
 	return ts
@@ -135,21 +136,21 @@ func newTestServer(t *testing.T) *testServer {
 
 // newRun makes a push run of the test workflow on repo directly in the
 // Store and returns it with its jobs (build, then test).
-func (ts *testServer) newRun(repo *Repo) (*Run, []*Job) {
+func (ts *testServer) newRun(repo *store.Repo) (*store.Run, []*store.Job) {
 	ts.t.Helper()
 	ctx := context.Background()
 	wf, err := workflow.Parse("ci.yml", []byte(testWorkflow))
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	runs, _, err := ts.store.createRuns(ctx, nil, []runSpec{{
+	runs, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
 		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(testWorkflow), Workflow: wf,
 		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	jobs, err := ts.store.runJobs(ctx, runs[0].ID)
+	jobs, err := ts.store.RunJobs(ctx, runs[0].ID)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -226,18 +227,18 @@ func (ts *testServer) jobStatus(id int64, conclusion string, code int) {
 		body: `{"status":"completed","conclusion":"` + conclusion + `"}`}, code, nil)
 }
 
-func (ts *testServer) run(id int64) *Run {
+func (ts *testServer) run(id int64) *store.Run {
 	ts.t.Helper()
-	r, err := ts.store.runByID(context.Background(), id)
+	r, err := ts.store.RunByID(context.Background(), id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
 	return r
 }
 
-func (ts *testServer) job(id int64) *Job {
+func (ts *testServer) job(id int64) *store.Job {
 	ts.t.Helper()
-	j, err := ts.store.jobByID(context.Background(), id)
+	j, err := ts.store.JobByID(context.Background(), id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}

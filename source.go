@@ -19,6 +19,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // jobSource is the runner protocol as the executor sees it. The server
@@ -304,14 +305,14 @@ func gitTransient(stderr string) bool {
 // works through the same Store methods the HTTP handlers call, as its
 // runner row.
 type localSource struct {
-	store  *Store
-	runner *Runner
+	store  *store.Store
+	runner *store.Runner
 	wake   func() // a job ended: the jobs that need it may be claimable
 	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
 }
 
 func (l *localSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
-	cj, err := l.store.claimJob(ctx, l.runner, labels)
+	cj, err := l.store.ClaimJob(ctx, l.runner, labels)
 	if cj != nil {
 		setJobURLs(cj, l.jobURL)
 	}
@@ -319,11 +320,11 @@ func (l *localSource) claim(ctx context.Context, labels []string) (*protocol.Job
 }
 
 func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
-	return l.store.appendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
+	return l.store.AppendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
 }
 
 func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	return l.store.setStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
+	return l.store.SetStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
 }
 
 // setJobStatus completes the job. Storing outputs, annotations and
@@ -331,7 +332,7 @@ func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, st
 // table, steps.summary); until those Store methods land the in-process
 // pool reports them nowhere, and a remote runner's reach the API.
 func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
-	err := l.store.completeJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
+	err := l.store.CompleteJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
 	if err == nil && l.wake != nil {
 		l.wake()
 	}
@@ -339,16 +340,16 @@ func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, con
 }
 
 func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
-	_, err := l.store.addAnnotation(ctx, l.runner.ID, jobID, a)
+	_, err := l.store.AddAnnotation(ctx, l.runner.ID, jobID, a)
 	return err
 }
 
 func (l *localSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
-	return l.store.setStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
+	return l.store.SetStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
 }
 
 func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
-	j, err := heldJob(ctx, l.store.db, l.runner.ID, jobID)
+	j, err := store.HeldJob(ctx, l.store.DB, l.runner.ID, jobID)
 	if err != nil {
 		return false, err
 	}
@@ -360,24 +361,24 @@ func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, e
 // repository is one the job may reach (reach.go), judged from the job's
 // run in the database, with spec's token.
 func (l *localSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
-	var from *repoReach
+	var from *store.RepoReach
 	resolve := func(ctx context.Context, name string) (gitRemote, error) {
 		if name == "" || strings.EqualFold(name, job.Repo) {
-			repo, err := l.store.repoByID(ctx, job.RepoID)
+			repo, err := l.store.RepoByID(ctx, job.RepoID)
 			if err != nil {
 				return gitRemote{}, err
 			}
 			return gitRemote{url: repo.GitDir, file: true}, nil
 		}
 		if from == nil {
-			r, err := l.store.jobReach(ctx, job.JobID, spec.Token)
+			r, err := l.store.JobReach(ctx, job.JobID, spec.Token)
 			if err != nil {
 				return gitRemote{}, err
 			}
 			from = &r
 		}
 		owner, repo, _ := strings.Cut(name, "/")
-		r, err := l.store.reachRepo(ctx, *from, owner, repo)
+		r, err := l.store.ReachRepo(ctx, *from, owner, repo)
 		if err != nil {
 			return gitRemote{}, err
 		}

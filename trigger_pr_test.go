@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -104,7 +105,7 @@ func TestScheduler(t *testing.T) {
 	commitFiles(t, ts.git, map[string]string{".shithub/workflows/nightly.yml": "on:\n  schedule:\n    - cron: '*/15 * * * *'\n    - cron: '0 3 * * 1'\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n"})
 	count := func() int {
 		var n int
-		ts.store.db.QueryRow("SELECT COUNT(*) FROM runs WHERE event = 'schedule'").Scan(&n)
+		ts.store.DB.QueryRow("SELECT COUNT(*) FROM runs WHERE event = 'schedule'").Scan(&n)
 		return n
 	}
 	ctx := context.Background()
@@ -133,7 +134,7 @@ func TestScheduler(t *testing.T) {
 	if n, _ := b.tick(ctx); n != 2 {
 		t.Errorf("12:30: started %d runs, want 2", n)
 	}
-	runs, _, err := ts.store.listRuns(ctx, ts.pub.ID, runFilter{Event: "schedule"}, 1, 10)
+	runs, _, err := ts.store.ListRuns(ctx, ts.pub.ID, store.RunFilter{Event: "schedule"}, 1, 10)
 	if err != nil || len(runs) != 2 || runs[0].HeadRef != "refs/heads/main" || runs[0].EventPayload["schedule"] != "*/15 * * * *" {
 		t.Errorf("scheduled runs = %+v, %v", runs, err)
 	}

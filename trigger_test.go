@@ -9,6 +9,7 @@ import (
 
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -71,9 +72,9 @@ func TestPushRealGit(t *testing.T) {
 		body: fmt.Sprintf(`{"ref":"refs/heads/main","after":%q}`, ts.sha)}, 403, nil)
 }
 
-func countRuns(t *testing.T, st *Store, repoID int64) int {
+func countRuns(t *testing.T, st *store.Store, repoID int64) int {
 	t.Helper()
-	_, n, err := st.listRuns(context.Background(), repoID, runFilter{}, 1, 1)
+	_, n, err := st.ListRuns(context.Background(), repoID, store.RunFilter{}, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestPushHugeWorkflows(t *testing.T) {
 		if !strings.Contains(string(res.body), msg) {
 			t.Errorf("%s: log = %q, want %q", r.WorkflowFile, res.body, msg)
 		}
-		content, err := ts.store.runContent(context.Background(), r.ID)
+		content, err := ts.store.RunContent(context.Background(), r.ID)
 		if err != nil || len(content) > workflow.MaxBytes+1 {
 			t.Errorf("%s: stored %d bytes of the file (%v), want at most %d", r.WorkflowFile, len(content), err, workflow.MaxBytes+1)
 		}
@@ -179,7 +180,7 @@ func TestPushHugeWorkflows(t *testing.T) {
 		t.Errorf("no runs for %v", want)
 	}
 	var steps int
-	ts.store.db.QueryRow("SELECT COUNT(*) FROM steps").Scan(&steps)
+	ts.store.DB.QueryRow("SELECT COUNT(*) FROM steps").Scan(&steps)
 	if steps > 10 {
 		t.Errorf("%d steps stored", steps)
 	}

@@ -28,6 +28,7 @@ import (
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/logtext"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -77,7 +78,7 @@ func newWebUI(now func() time.Time) *webUI {
 
 // webRunFromPath resolves the viewer, the path's repository (with the
 // viewer's permission on it) and its run: what every run page starts with.
-func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webViewer, *Repo, perm, *Run, error) {
+func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webViewer, *store.Repo, store.Perm, *store.Run, error) {
 	v, err := s.viewer(w, r)
 	if err != nil {
 		return nil, nil, 0, nil, err
@@ -94,12 +95,12 @@ func (s *server) webRunFromPath(w http.ResponseWriter, r *http.Request) (*webVie
 }
 
 // webRun loads the path's run of a repository.
-func (s *server) webRun(r *http.Request, repo *Repo) (*Run, error) {
+func (s *server) webRun(r *http.Request, repo *store.Repo) (*store.Run, error) {
 	idx, err := pathID(r, "run_index")
 	if err != nil {
 		return nil, err
 	}
-	return s.store.runByIndex(r.Context(), repo.ID, idx)
+	return s.store.RunByIndex(r.Context(), repo.ID, idx)
 }
 
 // ---- rendering ----
@@ -107,12 +108,12 @@ func (s *server) webRun(r *http.Request, repo *Repo) (*Run, error) {
 // webLayout is what every page's frame shows.
 type webLayout struct {
 	Title  string
-	Viewer *User
+	Viewer *store.User
 	CSRF   string
 	Nonce  string
-	Feed   string // an Atom feed to announce in <head>
-	Repo   *Repo  // the repository the page is about, for the crumbs
-	Next   string // where signing in returns to
+	Feed   string      // an Atom feed to announce in <head>
+	Repo   *store.Repo // the repository the page is about, for the crumbs
+	Next   string      // where signing in returns to
 	Page   any
 }
 
@@ -191,7 +192,7 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repos, err := s.store.webVisibleRepos(r.Context(), v.user)
+	repos, err := s.store.WebVisibleRepos(r.Context(), v.user)
 	if err != nil {
 		return err
 	}
@@ -246,12 +247,12 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	u, tok, err := s.checkLogin(r, name, secret)
 	done(err == nil || !errors.Is(err, errBadLogin)) // only wrong credentials count
 	if errors.Is(err, errBadLogin) {
-		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+scopeRead+".")
+		return fail(http.StatusForbidden, "Wrong user name or token, or the token is expired, revoked or lacks "+store.ScopeRead+".")
 	}
 	if err != nil {
 		return err
 	}
-	id, _, err := s.store.webCreateSession(r.Context(), u.ID, tok.ID, webSessionTTL)
+	id, _, err := s.store.WebCreateSession(r.Context(), u.ID, tok.ID, webSessionTTL)
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, _ := r.Cookie(webSessionCookie)
-	if err := s.store.webDeleteSession(r.Context(), c.Value); err != nil {
+	if err := s.store.WebDeleteSession(r.Context(), c.Value); err != nil {
 		return err
 	}
 	s.setSessionCookie(w, r, "", -1)
@@ -398,7 +399,7 @@ type runRow struct {
 }
 
 type actionsPage struct {
-	Repo      *Repo
+	Repo      *store.Repo
 	FeedURL   string
 	Runs      []runRow
 	Total     int
@@ -430,7 +431,7 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	wf, branch, status := q.Get("workflow"), strings.TrimSpace(q.Get("branch")), q.Get("status")
-	f := runFilter{WorkflowFile: wf, Branch: branch}
+	f := store.RunFilter{WorkflowFile: wf, Branch: branch}
 	switch {
 	case status == "":
 	case slices.Contains([]string{protocol.StatusQueued, protocol.StatusRunning, protocol.StatusCompleted}, status):
@@ -440,25 +441,25 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return apperr.Malformedf("unknown status %q", status)
 	}
-	if !f.counted() {
+	if !f.Counted() {
 		// Filters beyond the workflow have no kept count: count up to a
 		// cap ("1000+"), so that the tab costs the same at any history.
 		f.Cap = webFilterCap
 	}
-	runs, total, err := s.store.listRuns(r.Context(), repo.ID, f, page, webRunsPerPage)
+	runs, total, err := s.store.ListRuns(r.Context(), repo.ID, f, page, webRunsPerPage)
 	if err != nil {
 		return err
 	}
-	workflows, err := s.store.webWorkflows(r.Context(), repo.ID)
+	workflows, err := s.store.WebWorkflows(r.Context(), repo.ID)
 	if err != nil {
 		return err
 	}
-	branches, err := s.store.webBranches(r.Context(), repo.ID, 50)
+	branches, err := s.store.WebBranches(r.Context(), repo.ID, 50)
 	if err != nil {
 		return err
 	}
 	tab := actionsTabURL("", repo)
-	now := s.store.now()
+	now := s.store.Now()
 	p := actionsPage{
 		Repo: repo, FeedURL: tab + ".atom", Total: total, Capped: f.Cap > 0 && total >= f.Cap, Page: page,
 		Pages: max(1, (total+webRunsPerPage-1)/webRunsPerPage), Branch: branch, Branches: branches,
@@ -567,7 +568,7 @@ type summaryView struct {
 }
 
 type runView struct {
-	Repo      *Repo
+	Repo      *store.Repo
 	TabURL    string
 	URL       string
 	State     string
@@ -596,15 +597,15 @@ type runView struct {
 // orderJobs sorts jobs so that each comes after the jobs it needs (every
 // leg of a matrix job), file order among those free to go (Kahn's
 // algorithm, stable).
-func orderJobs(jobs []*Job) []*Job {
+func orderJobs(jobs []*store.Job) []*store.Job {
 	waiting := map[string]int{} // legs not yet placed, by the job's id in the workflow
 	for _, j := range jobs {
 		waiting[jobBaseKey(j)]++
 	}
-	out := make([]*Job, 0, len(jobs))
+	out := make([]*store.Job, 0, len(jobs))
 	left := slices.Clone(jobs)
 	for len(left) > 0 {
-		i := slices.IndexFunc(left, func(j *Job) bool {
+		i := slices.IndexFunc(left, func(j *store.Job) bool {
 			return !slices.ContainsFunc(j.Needs, func(n string) bool { return waiting[n] > 0 })
 		})
 		if i < 0 {
@@ -618,7 +619,7 @@ func orderJobs(jobs []*Job) []*Job {
 }
 
 // jobBaseKey is the job's id in the workflow, which needs name.
-func jobBaseKey(j *Job) string {
+func jobBaseKey(j *store.Job) string {
 	if j.BaseKey != "" {
 		return j.BaseKey
 	}
@@ -661,7 +662,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	now := s.store.now()
+	now := s.store.Now()
 	tab := actionsTabURL("", repo)
 	here := fmt.Sprintf("%s/runs/%d", tab, run.RunIndex)
 	rv := runView{
@@ -670,16 +671,16 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != protocol.StatusCompleted, LiveURL: here + "/live",
-		CanWrite: v.csrf != "" && v.mayWrite() && p >= permWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
+		CanWrite: v.csrf != "" && v.mayWrite() && p >= store.PermWrite, CancelURL: here + "/cancel", RerunURL: here + "/rerun",
 	}
 	if run.ParentRunID != 0 {
-		if pr, err := s.store.runByID(ctx, run.ParentRunID); err == nil {
+		if pr, err := s.store.RunByID(ctx, run.ParentRunID); err == nil {
 			rv.Parent = &runLink{Index: pr.RunIndex, URL: fmt.Sprintf("%s/runs/%d", tab, pr.RunIndex), State: webState(pr.Status, pr.Conclusion, false)}
 		} else if !errors.Is(err, apperr.ErrNotFound) {
 			return err
 		}
 	}
-	children, err := s.store.childRuns(ctx, run.ID)
+	children, err := s.store.ChildRuns(ctx, run.ID)
 	if err != nil {
 		return err
 	}
@@ -689,7 +690,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	if rv.Artifacts, err = s.runArtifactViews(ctx, run.ID, here); err != nil {
 		return err
 	}
-	jobs, err := s.store.runJobs(ctx, run.ID)
+	jobs, err := s.store.RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
@@ -701,11 +702,11 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
 		}
 		jv.Environment = newEnvView(j.Environment)
-		anns, err := s.store.jobAnnotations(ctx, j.ID)
+		anns, err := s.store.JobAnnotations(ctx, j.ID)
 		if err != nil {
 			return err
 		}
-		steps := map[int64]*Step{}
+		steps := map[int64]*store.Step{}
 		for _, st := range j.Steps {
 			steps[st.ID] = st
 		}
@@ -733,7 +734,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 			}
 			sv.Open = sv.State == "running" || sv.State == "failure" || sv.State == "timed_out"
 			// Only the tail the page shows is read; the raw log has the rest.
-			mine, size, err := s.store.logTail(ctx, st.ID, webLogPageCap)
+			mine, size, err := s.store.LogTail(ctx, st.ID, webLogPageCap)
 			if err != nil {
 				return err
 			}
@@ -824,14 +825,14 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	now := s.store.now()
-	jobs, err := s.store.runJobs(ctx, run.ID)
+	now := s.store.Now()
+	jobs, err := s.store.RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
 	// Logs are read after the states: a step shown completed has all its
 	// log in this answer or the next.
-	chunks, more, err := s.store.webLogChunksAfter(ctx, run.ID, seqs, webLiveBudget)
+	chunks, more, err := s.store.WebLogChunksAfter(ctx, run.ID, seqs, webLiveBudget)
 	if err != nil {
 		return err
 	}
@@ -880,7 +881,7 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.store.jobOf(r.Context(), run.RepoID, run.ID, id)
+	job, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, id)
 	if err != nil {
 		return err
 	}
@@ -891,20 +892,20 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 
 // writableRunFromForm checks a button's post and loads its run, which the
 // viewer must be allowed to write.
-func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*webViewer, *Repo, *Run, error) {
+func (s *server) writableRunFromForm(w http.ResponseWriter, r *http.Request) (*webViewer, *store.Repo, *store.Run, error) {
 	v, err := s.formViewer(w, r)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if !v.mayWrite() {
-		return nil, nil, nil, errLacksScope(scopeWrite)
+		return nil, nil, nil, store.ErrLacksScope(store.ScopeWrite)
 	}
 	repo, p, err := s.readablePathRepo(r, v.user)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if p < permWrite {
-		return nil, nil, nil, apperr.Forbiddenf("%s permission on %s required", permWrite, repo.FullName())
+	if p < store.PermWrite {
+		return nil, nil, nil, apperr.Forbiddenf("%s permission on %s required", store.PermWrite, repo.FullName())
 	}
 	run, err := s.webRun(r, repo)
 	if err != nil {
@@ -924,7 +925,7 @@ func (s *server) handleWebCancel(w http.ResponseWriter, r *http.Request) error {
 		if jobID, err = pathID(r, "job_id"); err != nil {
 			return err
 		}
-		if _, err := s.store.jobOf(r.Context(), run.RepoID, run.ID, jobID); err != nil {
+		if _, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, jobID); err != nil {
 			return err
 		}
 	}
@@ -966,7 +967,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	if !workflow.IsFile(git.WorkflowDir + file) {
 		return apperr.ErrNotFound
 	}
-	newest, err := s.store.latestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, "")
+	newest, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, "")
 	if err != nil {
 		return err // a workflow that never ran is not found
 	}
@@ -976,7 +977,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := "no status"
 	color := "#6e7781"
-	run, err := s.store.latestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, branch)
+	run, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, branch)
 	switch {
 	case errors.Is(err, apperr.ErrNotFound):
 	case err != nil:

@@ -23,6 +23,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
 
@@ -30,16 +31,16 @@ import (
 // clock that only moves when a test moves it.
 type webEnv struct {
 	t      *testing.T
-	st     *Store
+	st     *store.Store
 	srv    *server
 	now    time.Time
-	alice  *User // owns both repositories
-	bob    *User // may read alice/secret
-	carol  *User // may do nothing on alice/secret
-	dave   *User // may write alice/secret
-	pub    *Repo // alice/hello, public
-	priv   *Repo // alice/secret, private
-	runner *Runner
+	alice  *store.User // owns both repositories
+	bob    *store.User // may read alice/secret
+	carol  *store.User // may do nothing on alice/secret
+	dave   *store.User // may write alice/secret
+	pub    *store.Repo // alice/hello, public
+	priv   *store.Repo // alice/secret, private
+	runner *store.Runner
 }
 
 func newWebTestServer(t *testing.T) *webEnv {
@@ -50,30 +51,30 @@ func newWebTestServer(t *testing.T) *webEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &webEnv{t: t, st: st, now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)}
-	st.now = func() time.Time { return e.now }
+	st.Now = func() time.Time { return e.now }
 	e.srv = newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), "")
 	ctx := context.Background()
-	user := func(name string) *User {
-		u, err := st.createUser(ctx, name)
+	user := func(name string) *store.User {
+		u, err := st.CreateUser(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u
 	}
 	e.alice, e.bob, e.carol, e.dave = user("alice"), user("bob"), user("carol"), user("dave")
-	if e.pub, err = st.createRepo(ctx, e.alice, "hello", t.TempDir(), false); err != nil {
+	if e.pub, err = st.CreateRepo(ctx, e.alice, "hello", t.TempDir(), false); err != nil {
 		t.Fatal(err)
 	}
-	if e.priv, err = st.createRepo(ctx, e.alice, "secret", t.TempDir(), true); err != nil {
+	if e.priv, err = st.CreateRepo(ctx, e.alice, "secret", t.TempDir(), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.grant(ctx, e.priv, e.bob, permRead); err != nil {
+	if err := st.Grant(ctx, e.priv, e.bob, store.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.grant(ctx, e.priv, e.dave, permWrite); err != nil {
+	if err := st.Grant(ctx, e.priv, e.dave, store.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	if e.runner, _, err = st.createRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
+	if e.runner, _, err = st.CreateRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -108,10 +109,10 @@ jobs:
 `
 
 // webMakeRun starts a push run of a workflow file's content.
-func (e *webEnv) webMakeRun(repo *Repo, file, content, branch, sha string) *Run {
+func (e *webEnv) webMakeRun(repo *store.Repo, file, content, branch, sha string) *store.Run {
 	e.t.Helper()
 	wf, perr := workflow.Parse(file, []byte(content))
-	runs, _, err := e.st.createRuns(context.Background(), nil, []runSpec{{
+	runs, _, err := e.st.CreateRuns(context.Background(), nil, []store.RunSpec{{
 		RepoID: repo.ID, File: git.WorkflowDir + file, Content: []byte(content), Workflow: wf, ParseErr: perr,
 		HeadSHA: sha, HeadRef: "refs/heads/" + branch, Event: "push", ActorID: e.alice.ID,
 	}})
@@ -124,7 +125,7 @@ func (e *webEnv) webMakeRun(repo *Repo, file, content, branch, sha string) *Run 
 // webClaim has the runner take the next job.
 func (e *webEnv) webClaim() *protocol.Job {
 	e.t.Helper()
-	j, err := e.st.claimJob(context.Background(), e.runner, e.runner.Labels)
+	j, err := e.st.ClaimJob(context.Background(), e.runner, e.runner.Labels)
 	if err != nil || j == nil {
 		e.t.Fatalf("claim: %v, %v", j, err)
 	}
@@ -133,14 +134,14 @@ func (e *webEnv) webClaim() *protocol.Job {
 
 func (e *webEnv) webStep(job, step int64, status, conclusion string) {
 	e.t.Helper()
-	if err := e.st.setStepStatus(context.Background(), e.runner.ID, job, step, status, conclusion); err != nil {
+	if err := e.st.SetStepStatus(context.Background(), e.runner.ID, job, step, status, conclusion); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 func (e *webEnv) webLog(job, step, seq int64, data string) {
 	e.t.Helper()
-	if err := e.st.appendLog(context.Background(), e.runner.ID, job, step, seq, []byte(data)); err != nil {
+	if err := e.st.AppendLog(context.Background(), e.runner.ID, job, step, seq, []byte(data)); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -177,15 +178,15 @@ var webCSRFRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // webSignIn signs user in with a new PAT and returns the session cookie's
 // value and the session's CSRF token.
-func (e *webEnv) webSignIn(user *User) (cookie, csrf string) {
+func (e *webEnv) webSignIn(user *store.User) (cookie, csrf string) {
 	e.t.Helper()
-	return e.webSignInScopes(user, scopeRead, scopeWrite)
+	return e.webSignInScopes(user, store.ScopeRead, store.ScopeWrite)
 }
 
 // webSignInScopes is webSignIn with a PAT of the given scopes.
-func (e *webEnv) webSignInScopes(user *User, scopes ...string) (cookie, csrf string) {
+func (e *webEnv) webSignInScopes(user *store.User, scopes ...string) (cookie, csrf string) {
 	e.t.Helper()
-	_, secret, err := e.st.createToken(context.Background(), user, "web", scopes, 0)
+	_, secret, err := e.st.CreateToken(context.Background(), user, "web", scopes, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func webScenario(t *testing.T) (*webEnv, *protocol.Job) {
 	r2 := e.webMakeRun(e.pub, "evil.yml", evil, `"&<`, webSHA2)
 	j2 := e.webClaim()
 	e.tick(90 * time.Second)
-	if err := e.st.completeJob(context.Background(), e.runner.ID, j2.JobID, "completed", "success"); err != nil {
+	if err := e.st.CompleteJob(context.Background(), e.runner.ID, j2.JobID, "completed", "success"); err != nil {
 		t.Fatal(err)
 	}
 	if j2.RunID != r2.ID {
@@ -459,7 +460,7 @@ func TestWebPrivateRepo(t *testing.T) {
 	webExpect(t, e.do("POST", "/alice/secret/actions/runs/1/cancel", url.Values{"csrf": {bobCSRF}}, webCookie(bob)), 403, "write permission")
 	webExpect(t, e.do("POST", "/alice/secret/actions/runs/1/cancel", url.Values{"csrf": {carolCSRF}}, webCookie(carol)), 404)
 	// A PAT in Authorization reads too (scripts).
-	_, secret, _ := e.st.createToken(context.Background(), e.bob, "script", []string{scopeRead}, 0)
+	_, secret, _ := e.st.CreateToken(context.Background(), e.bob, "script", []string{store.ScopeRead}, 0)
 	webExpect(t, e.do("GET", "/alice/secret/actions", nil, webHeader("Authorization", "Bearer "+secret)), 200)
 	webExpect(t, e.do("GET", "/alice/secret/actions", nil, webHeader("Authorization", "Bearer shithub_pat_nope")), 401, "bad credentials")
 	// The home page lists what each may see.
@@ -484,7 +485,7 @@ func TestWebCancel(t *testing.T) {
 	_, other := e.webSignIn(e.alice)
 	target := "/alice/secret/actions/runs/1/jobs/" + webItoa(job.JobID) + "/cancel"
 	requested := func() bool {
-		j, err := e.st.jobByID(context.Background(), job.JobID)
+		j, err := e.st.JobByID(context.Background(), job.JobID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,11 +522,11 @@ func TestWebCancel(t *testing.T) {
 	}
 	// The runner stops; the job and the run end cancelled, the job that
 	// needed it skipped, as through the API.
-	if err := e.st.completeJob(context.Background(), e.runner.ID, job.JobID, "completed", "cancelled"); err != nil {
+	if err := e.st.CompleteJob(context.Background(), e.runner.ID, job.JobID, "completed", "cancelled"); err != nil {
 		t.Fatal(err)
 	}
-	run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 1)
-	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	run, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 1)
+	jobs, _ := e.st.RunJobs(context.Background(), run.ID)
 	got := map[string]string{}
 	for _, j := range jobs {
 		got[j.JobKey] = j.Status + "/" + j.Conclusion
@@ -538,7 +539,7 @@ func TestWebCancel(t *testing.T) {
 	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2)
 	w = e.do("POST", "/alice/secret/actions/runs/2/cancel", url.Values{"csrf": {csrf}}, webCookie(cookie))
 	webExpect(t, w, 303)
-	run2, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
+	run2, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 2)
 	if run2.Status != "completed" || run2.Conclusion != "cancelled" {
 		t.Errorf("run 2 is %s/%s", run2.Status, run2.Conclusion)
 	}
@@ -551,12 +552,12 @@ func TestWebReadOnlySession(t *testing.T) {
 	e := newWebTestServer(t)
 	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2) // #1, completed
 	done := e.webClaim()
-	if err := e.st.completeJob(context.Background(), e.runner.ID, done.JobID, "completed", "success"); err != nil {
+	if err := e.st.CompleteJob(context.Background(), e.runner.ID, done.JobID, "completed", "success"); err != nil {
 		t.Fatal(err)
 	}
 	e.webMakeRun(e.priv, "ci.yml", webTestWorkflow, "main", webSHA1) // #2, queued
-	readCookie, readCSRF := e.webSignInScopes(e.alice, scopeRead)
-	writeCookie, _ := e.webSignInScopes(e.alice, scopeRead, scopeWrite)
+	readCookie, readCSRF := e.webSignInScopes(e.alice, store.ScopeRead)
+	writeCookie, _ := e.webSignInScopes(e.alice, store.ScopeRead, store.ScopeWrite)
 	buttons := []string{"Cancel run</button>", "Cancel job</button>"}
 
 	webExpect(t, e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(writeCookie)), 200, buttons...)
@@ -566,16 +567,16 @@ func TestWebReadOnlySession(t *testing.T) {
 	webLacks(t, w, buttons...)
 	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run</button>")
 
-	run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2)
-	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	run, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 2)
+	jobs, _ := e.st.RunJobs(context.Background(), run.ID)
 	for _, target := range []string{"/alice/secret/actions/runs/2/cancel",
 		"/alice/secret/actions/runs/2/jobs/" + webItoa(jobs[0].ID) + "/cancel", "/alice/secret/actions/runs/1/rerun"} {
 		webExpect(t, e.do("POST", target, url.Values{"csrf": {readCSRF}}, webCookie(readCookie)), 403, "lacks the repo:write scope")
 	}
-	if run, _ := e.st.runByIndex(context.Background(), e.priv.ID, 2); run.Status == protocol.StatusCompleted {
+	if run, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 2); run.Status == protocol.StatusCompleted {
 		t.Errorf("a read-only session cancelled run 2")
 	}
-	if _, err := e.st.runByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, apperr.ErrNotFound) {
+	if _, err := e.st.RunByIndex(context.Background(), e.priv.ID, 3); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("a read-only session re-ran run 1: %v", err)
 	}
 }
@@ -587,14 +588,14 @@ func TestWebCancelRunWithNeeds(t *testing.T) {
 	e.webMakeRun(e.pub, "ci.yml", webTestWorkflow, "main", webSHA1)
 	cookie, csrf := e.webSignIn(e.alice)
 	webExpect(t, e.do("POST", "/alice/hello/actions/runs/1/cancel", url.Values{"csrf": {csrf}}, webCookie(cookie)), 303)
-	run, err := e.st.runByIndex(context.Background(), e.pub.ID, 1)
+	run, err := e.st.RunByIndex(context.Background(), e.pub.ID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if run.Status != "completed" || run.Conclusion != "cancelled" {
 		t.Errorf("run 1 after cancel is %s/%s, want completed/cancelled", run.Status, run.Conclusion)
 	}
-	jobs, _ := e.st.runJobs(context.Background(), run.ID)
+	jobs, _ := e.st.RunJobs(context.Background(), run.ID)
 	for _, j := range jobs {
 		if j.Status != "completed" || (j.Conclusion != "cancelled" && j.Conclusion != "skipped") {
 			t.Errorf("job %s after cancel is %s/%s, want completed/cancelled or skipped", j.JobKey, j.Status, j.Conclusion)
@@ -617,7 +618,7 @@ func TestWebRerun(t *testing.T) {
 	webExpect(t, w, 200, `Re-run of</dt><dd><a href="/alice/hello/actions/runs/2">#2</a>`, "<dt>Attempt</dt><dd>2</dd>", "Queued")
 	w = e.do("GET", "/alice/hello/actions/runs/2", nil)
 	webExpect(t, w, 200, `Re-runs</dt><dd><a href="/alice/hello/actions/runs/4">#4</a>`)
-	run, _ := e.st.runByIndex(context.Background(), e.pub.ID, 4)
+	run, _ := e.st.RunByIndex(context.Background(), e.pub.ID, 4)
 	if run.Actor != "alice" || run.RunAttempt != 2 {
 		t.Errorf("re-run by %s, attempt %d", run.Actor, run.RunAttempt)
 	}
@@ -626,12 +627,12 @@ func TestWebRerun(t *testing.T) {
 func TestWebLogin(t *testing.T) {
 	e := newWebTestServer(t)
 	ctx := context.Background()
-	_, good, _ := e.st.createToken(ctx, e.bob, "good", []string{scopeRead}, 0)
-	_, noScope, _ := e.st.createToken(ctx, e.bob, "none", nil, 0)
-	_, short, _ := e.st.createToken(ctx, e.bob, "short", []string{scopeRead}, time.Hour)
-	revokedTok, revoked, _ := e.st.createToken(ctx, e.bob, "revoked", []string{scopeRead}, 0)
-	e.st.revokeToken(ctx, revokedTok.ID)
-	_, alices, _ := e.st.createToken(ctx, e.alice, "alice", []string{scopeRead}, 0)
+	_, good, _ := e.st.CreateToken(ctx, e.bob, "good", []string{store.ScopeRead}, 0)
+	_, noScope, _ := e.st.CreateToken(ctx, e.bob, "none", nil, 0)
+	_, short, _ := e.st.CreateToken(ctx, e.bob, "short", []string{store.ScopeRead}, time.Hour)
+	revokedTok, revoked, _ := e.st.CreateToken(ctx, e.bob, "revoked", []string{store.ScopeRead}, 0)
+	e.st.RevokeToken(ctx, revokedTok.ID)
+	_, alices, _ := e.st.CreateToken(ctx, e.alice, "alice", []string{store.ScopeRead}, 0)
 
 	webExpect(t, e.do("GET", "/login?next=/alice/hello/actions", nil), 200,
 		`<label for="username">`, `<label for="token">`, `type="password"`, `name="next" value="/alice/hello/actions"`)
@@ -656,12 +657,12 @@ func TestWebLogin(t *testing.T) {
 	// Only the id's SHA-256 is stored.
 	var n int
 	sum := sha256.Sum256([]byte(c.Value))
-	e.st.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ? AND user_id = ? AND expires_at = ?",
+	e.st.DB.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ? AND user_id = ? AND expires_at = ?",
 		sum[:], e.bob.ID, e.now.Add(webSessionTTL).UnixMilli()).Scan(&n)
 	if n != 1 {
 		t.Errorf("no hashed session row")
 	}
-	e.st.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ?", c.Value).Scan(&n)
+	e.st.DB.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ?", c.Value).Scan(&n)
 	if n != 0 {
 		t.Errorf("the session id is stored in the clear")
 	}
@@ -798,11 +799,11 @@ func TestWebLogoutAndExpiry(t *testing.T) {
 	// Revoking the token a session was signed in with ends the session.
 	cookie, _ = e.webSignIn(e.bob)
 	webExpect(t, e.do("GET", "/", nil, webCookie(cookie)), 200, "Signed in as")
-	tokens, err := e.st.listTokens(context.Background(), e.bob)
+	tokens, err := e.st.ListTokens(context.Background(), e.bob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.revokeToken(context.Background(), tokens[len(tokens)-1].ID); err != nil {
+	if err := e.st.RevokeToken(context.Background(), tokens[len(tokens)-1].ID); err != nil {
 		t.Fatal(err)
 	}
 	w = e.do("GET", "/", nil, webCookie(cookie))
@@ -893,7 +894,7 @@ func TestWebLive(t *testing.T) {
 	// The job ends: states and done.
 	e.tick(10 * time.Second)
 	e.webStep(job.JobID, step, "completed", "success")
-	if err := e.st.completeJob(context.Background(), e.runner.ID, job.JobID, "completed", "failure"); err != nil {
+	if err := e.st.CompleteJob(context.Background(), e.runner.ID, job.JobID, "completed", "failure"); err != nil {
 		t.Fatal(err)
 	}
 	a = e.webLive(target, cur(a.Logs...))
@@ -961,7 +962,7 @@ func TestLogsStream(t *testing.T) {
 		e.webLog(job.JobID, step, int64(i+1), data)
 	}
 	var pages, rows, bytes, maxRows int
-	e.st.onLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
+	e.st.OnLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
 	reset := func() { pages, rows, bytes, maxRows = 0, 0, 0, 0 }
 
 	for _, target := range []string{"/api/v1/repos/alice/hello/actions/jobs/" + webItoa(job.JobID) + "/logs",
@@ -980,9 +981,9 @@ func TestLogsStream(t *testing.T) {
 		if !strings.Contains(w.Body.String(), "##[group]Run go vet ./...\n"+want.String()+"##[endgroup]\n") {
 			t.Errorf("GET %s: the log is not whole (%d bytes)", target, w.Body.Len())
 		}
-		if maxRows > logPageRows || rows != chunks || pages < chunks/logPageRows {
+		if maxRows > store.LogPageRows || rows != chunks || pages < chunks/store.LogPageRows {
 			t.Errorf("GET %s: read %d rows in %d pages of up to %d rows; want %d rows in pages of at most %d",
-				target, rows, pages, maxRows, chunks, logPageRows)
+				target, rows, pages, maxRows, chunks, store.LogPageRows)
 		}
 	}
 
@@ -990,15 +991,15 @@ func TestLogsStream(t *testing.T) {
 	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
 	webExpect(t, w, 200, fmt.Sprintf("%04d ", chunks-1))
 	webLacks(t, w, "0000 xxx")
-	if limit := webLogPageCap + logPageRows*chunkSize; bytes > limit || maxRows > logPageRows {
+	if limit := webLogPageCap + store.LogPageRows*chunkSize; bytes > limit || maxRows > store.LogPageRows {
 		t.Errorf("the run page read %d bytes in pages of up to %d rows; want at most %d bytes, the tail it shows", bytes, maxRows, limit)
 	}
 }
 
 func TestOrderJobs(t *testing.T) {
-	j := func(key string, needs ...string) *Job { return &Job{JobKey: key, Needs: needs} }
+	j := func(key string, needs ...string) *store.Job { return &store.Job{JobKey: key, Needs: needs} }
 	got := []string{}
-	for _, x := range orderJobs([]*Job{j("deploy", "test", "build"), j("test", "build"), j("lint"), j("build"), j("loop", "loop")}) {
+	for _, x := range orderJobs([]*store.Job{j("deploy", "test", "build"), j("test", "build"), j("lint"), j("build"), j("loop", "loop")}) {
 		got = append(got, x.JobKey)
 	}
 	if strings.Join(got, ",") != "lint,build,test,deploy,loop" {
@@ -1052,18 +1053,18 @@ func TestWebRunPageReports(t *testing.T) {
 		{StepID: step, Level: "warning", Message: "deprecated", File: "y.go", Line: 10, EndLine: 12},
 		{StepID: step, Level: "notice", Message: "just so you know"},
 	} {
-		if kept, err := e.st.addAnnotation(ctx, e.runner.ID, job.JobID, a); err != nil || !kept {
+		if kept, err := e.st.AddAnnotation(ctx, e.runner.ID, job.JobID, a); err != nil || !kept {
 			t.Fatalf("annotation: %v, %v", kept, err)
 		}
 	}
 	summary := "## Results <script>alert(1)</script>\n\n| test | ok |\n| --- | :-: |\n| a | **yes** |\n\n<img src=x onerror=alert(1)>\n[x](javascript:alert(1))\n"
-	if err := e.st.setStepSummary(ctx, e.runner.ID, job.JobID, step, summary); err != nil {
+	if err := e.st.SetStepSummary(ctx, e.runner.ID, job.JobID, step, summary); err != nil {
 		t.Fatal(err)
 	}
 	e.tick(30 * time.Second)
 	e.webStep(job.JobID, step, "completed", "failure")
 	// The failed leg cancels the other (fail-fast); deploy runs always().
-	if err := e.st.completeJob(ctx, e.runner.ID, job.JobID, "completed", "failure"); err != nil {
+	if err := e.st.CompleteJob(ctx, e.runner.ID, job.JobID, "completed", "failure"); err != nil {
 		t.Fatal(err)
 	}
 

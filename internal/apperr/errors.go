@@ -5,7 +5,10 @@
 // main (httpStatus, exitStatus); Permanent is the executor's reading.
 package apperr
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is the domain's small error vocabulary. The Store, git, trigger
 // and workflow code say what went wrong in these words; each edge maps them
@@ -90,4 +93,14 @@ func Unavailablef(format string, args ...any) error {
 // backing off. Internal and unavailable errors are worth another try.
 func Permanent(c Code) bool {
 	return c != Internal && c != Unavailable
+}
+
+// CodeOf is err's code: an *Error's own, Internal for anything else. The
+// HTTP face adds what only it knows (a body over its limit).
+func CodeOf(err error) Code {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return Internal
 }

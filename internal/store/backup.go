@@ -1,7 +1,7 @@
 // Live backups: a consistent copy of the database while `serve` runs and
 // writes go on, verified before it is given its name.
 
-package main
+package store
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type backupResult struct {
 // compact file with no WAL beside it. The copy is made under a temporary
 // name, checked with integrity_check, and then linked to dest, which must
 // not exist: a backup never overwrites anything.
-func (s *Store) backup(ctx context.Context, dest string) (*backupResult, error) {
+func (s *Store) Backup(ctx context.Context, dest string) (*backupResult, error) {
 	if _, err := os.Lstat(dest); err == nil {
 		return nil, apperr.Usagef("backup: %s exists; a backup never overwrites a file", dest)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -46,7 +46,7 @@ func (s *Store) backup(ctx context.Context, dest string) (*backupResult, error) 
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	// VACUUM INTO wants a file that does not exist or is empty: this one is empty.
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", tmpName); err != nil {
+	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", tmpName); err != nil {
 		return nil, fmt.Errorf("backup: copying: %w", err)
 	}
 	res := &backupResult{Path: dest}
@@ -85,7 +85,7 @@ func verifyCopy(ctx context.Context, path string, res *backupResult) error {
 		return err
 	}
 	res.Bytes = fi.Size()
-	db, err := sql.Open(sqliteDriver, "file:"+path+"?mode=ro")
+	db, err := sql.Open(SqliteDriver, "file:"+path+"?mode=ro")
 	if err != nil {
 		return err
 	}

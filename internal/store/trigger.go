@@ -1,7 +1,7 @@
 // Triggers: the runs a push, a pull request, a workflow_dispatch or a
 // schedule starts.
 
-package main
+package store
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"shithub-actions/internal/workflow"
 )
 
-var refRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
+var RefRE = regexp.MustCompile(`^refs/(heads|tags)/[^\x00-\x20~^:?*\[\\]+$`)
 
 // pushResult is what a push started: its runs; created is false when this
 // push was recorded before and its runs are returned again. Disabled lists
@@ -35,9 +35,9 @@ type pushResult struct {
 // pushed commit whose push trigger matches the ref and changed files, and
 // every workflow that does not parse (as a failed run), except disabled
 // workflows.
-func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (*pushResult, error) {
+func TriggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, before, after string) (*pushResult, error) {
 	switch {
-	case !refRE.MatchString(ref):
+	case !RefRE.MatchString(ref):
 		return nil, apperr.Invalidf("ref must be a full branch or tag ref, like refs/heads/main")
 	case !git.SHARE.MatchString(after):
 		return nil, apperr.Invalidf("after must be a 40-character commit sha")
@@ -65,7 +65,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 	res := &pushResult{}
 	var changed []string // computed once, when a workflow first needs it
 	diffed := false
-	var specs []runSpec
+	var specs []RunSpec
 	for _, f := range files {
 		content, err := g.ReadFile(ctx, after, f)
 		if err != nil {
@@ -94,15 +94,15 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 			res.Disabled = append(res.Disabled, f)
 			continue
 		}
-		specs = append(specs, runSpec{
+		specs = append(specs, RunSpec{
 			RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: after, HeadRef: ref, Event: "push", ActorID: actor.ID,
 			Title: git.Subject(commit.Message), HeadCommit: commit,
-			Payload: map[string]any{"ref": ref, "before": before, "after": after, "repository": repoPayload(repo),
+			Payload: map[string]any{"ref": ref, "before": before, "after": after, "repository": RepoPayload(repo),
 				"sender": map[string]any{"login": actor.Name}, "pusher": map[string]any{"name": actor.Name}},
 		})
 	}
-	res.Runs, res.Created, err = st.createRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
+	res.Runs, res.Created, err = st.CreateRuns(ctx, &pushKey{RepoID: repo.ID, Ref: ref, After: after}, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func triggerPush(ctx context.Context, st *Store, repo *Repo, actor *User, ref, b
 
 // triggerDispatch starts a workflow_dispatch run of one workflow file at a
 // ref (a branch or tag name, or a full ref).
-func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
+func TriggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, file, ref string, inputs map[string]any) (*Run, error) {
 	if !workflow.IsFile(git.WorkflowDir + file) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
@@ -132,7 +132,7 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 		}
 	}
 	sha, err := g.Resolve(ctx, full)
-	if errors.Is(err, apperr.ErrNotFound) || err == nil && !refRE.MatchString(full) {
+	if errors.Is(err, apperr.ErrNotFound) || err == nil && !RefRE.MatchString(full) {
 		return nil, apperr.Invalidf("no branch or tag %q", ref)
 	}
 	if err != nil {
@@ -157,7 +157,7 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, apperr.Invalidf("%v", err)
 	}
-	if w, err := st.workflowByPath(ctx, repo.ID, path); err == nil && w.State != workflowActive {
+	if w, err := st.WorkflowByPath(ctx, repo.ID, path); err == nil && w.State != WorkflowActive {
 		return nil, apperr.Conflictf("workflow %s is disabled: enable it to start runs", file)
 	} else if err != nil && !errors.Is(err, apperr.ErrNotFound) {
 		return nil, err
@@ -166,12 +166,12 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, err
 	}
-	runs, _, err := st.createRuns(ctx, nil, []runSpec{{
+	runs, _, err := st.CreateRuns(ctx, nil, []RunSpec{{
 		RepoID: repo.ID, File: path, Content: content, Workflow: wf,
 		HeadSHA: sha, HeadRef: full, Event: "workflow_dispatch", Inputs: resolved, ActorID: actor.ID,
 		Title: wf.Name, HeadCommit: commit,
 		Payload: map[string]any{"ref": full, "inputs": stringMapAny(resolved), "workflow": path,
-			"repository": repoPayload(repo), "sender": map[string]any{"login": actor.Name}},
+			"repository": RepoPayload(repo), "sender": map[string]any{"login": actor.Name}},
 	}})
 	if err != nil {
 		return nil, err
@@ -180,14 +180,14 @@ func triggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 }
 
 // repoPayload is the `repository` object of an event payload.
-func repoPayload(repo *Repo) map[string]any {
+func RepoPayload(repo *Repo) map[string]any {
 	return map[string]any{"name": repo.Name, "full_name": repo.FullName(), "private": repo.Private,
 		"owner": map[string]any{"login": repo.Owner}, "default_branch": repo.DefaultBranch}
 }
 
 // prEvent is the body of POST .../actions/events/pull_request: what a forge
 // tells us of a pull request.
-type prEvent struct {
+type PrEvent struct {
 	Action  string `json:"action"`
 	Number  int64  `json:"number"`
 	HeadSHA string `json:"head_sha"`
@@ -202,7 +202,7 @@ type prEvent struct {
 // on.pull_request_target (read at the base commit) matches the action, the
 // base branch and the changed files. Workflows that do not parse give
 // failed runs, as for a push.
-func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User, ev prEvent) ([]*Run, error) {
+func TriggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User, ev PrEvent) ([]*Run, error) {
 	ev.HeadRef = strings.TrimPrefix(ev.HeadRef, "refs/heads/")
 	ev.BaseRef = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
 	switch {
@@ -214,9 +214,9 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 		return nil, apperr.Invalidf("head_sha must be a 40-character commit sha")
 	case ev.BaseSHA != "" && !git.SHARE.MatchString(ev.BaseSHA):
 		return nil, apperr.Invalidf("base_sha must be a 40-character commit sha")
-	case ev.HeadRef == "" || !refRE.MatchString("refs/heads/"+ev.HeadRef):
+	case ev.HeadRef == "" || !RefRE.MatchString("refs/heads/"+ev.HeadRef):
 		return nil, apperr.Invalidf("head_ref must be a branch name")
-	case ev.BaseRef == "" || !refRE.MatchString("refs/heads/"+ev.BaseRef):
+	case ev.BaseRef == "" || !RefRE.MatchString("refs/heads/"+ev.BaseRef):
 		return nil, apperr.Invalidf("base_ref must be a branch name")
 	case len(ev.Title) > 1024:
 		return nil, apperr.Invalidf("title is too long")
@@ -251,10 +251,10 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 				"head": map[string]any{"ref": ev.HeadRef, "sha": ev.HeadSHA},
 				"base": map[string]any{"ref": ev.BaseRef, "sha": baseSHA},
 			},
-			"repository": repoPayload(repo), "sender": map[string]any{"login": actor.Name},
+			"repository": RepoPayload(repo), "sender": map[string]any{"login": actor.Name},
 		}
 	}
-	var specs []runSpec
+	var specs []RunSpec
 	// pull_request runs the head's workflows on the head commit;
 	// pull_request_target runs the base's on the base commit.
 	for _, event := range []string{"pull_request", "pull_request_target"} {
@@ -286,22 +286,22 @@ func triggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 			} else if event == "pull_request_target" {
 				continue // a broken file is reported once, for pull_request
 			}
-			specs = append(specs, runSpec{
+			specs = append(specs, RunSpec{
 				RepoID: repo.ID, File: f, Content: content, Workflow: wf, ParseErr: workflow.ParseErr(errs),
 				HeadSHA: sha, HeadRef: ref, Event: event, ActorID: actor.ID, Payload: payload(event),
 			})
 		}
 	}
-	runs, _, err := st.createRuns(ctx, nil, specs)
+	runs, _, err := st.CreateRuns(ctx, nil, specs)
 	return runs, err
 }
 
 // fireSchedule records that a schedule fired in a minute and starts its
 // run, in one transaction: a schedule fires at most once per minute, also
 // across restarts and several servers on one database.
-func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp runSpec) (bool, error) {
+func (s *Store) FireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp RunSpec) (bool, error) {
 	fired := false
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO schedule_fires (repo_id, workflow_file, cron, last_minute) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo_id, workflow_file, cron) DO UPDATE SET last_minute = excluded.last_minute
 			WHERE last_minute < excluded.last_minute`, repo.ID, file, cron, minute.UnixMilli())
@@ -312,14 +312,14 @@ func (s *Store) fireSchedule(ctx context.Context, repo *Repo, file, cron string,
 			return err
 		}
 		fired = true
-		_, err = s.insertRun(tx, sp)
+		_, err = s.InsertRun(tx, sp)
 		return err
 	})
 	return fired, err
 }
 
 // allRepos lists every repository, for the scheduler.
-func (s *Store) allRepos(ctx context.Context) ([]*Repo, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
-	return scanAll(rows, err, scanRepo)
+func (s *Store) AllRepos(ctx context.Context) ([]*Repo, error) {
+	rows, err := s.DB.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
+	return ScanAll(rows, err, scanRepo)
 }

@@ -1,7 +1,7 @@
 // What a runner reports about a job besides its log and status: annotations
 // (::error/::warning/::notice) and step summaries ($GITHUB_STEP_SUMMARY).
 
-package main
+package store
 
 import (
 	"context"
@@ -20,13 +20,13 @@ const (
 	maxAnnotationsPerJob       = 50
 	maxAnnotationMessage       = 64 << 10
 	// maxStepSummary is GitHub's cap on one step's summary (1 MiB).
-	maxStepSummary = 1 << 20
+	MaxStepSummary = 1 << 20
 )
 
 // addAnnotation stores an annotation of a running job its runner holds. It
 // reports whether it was kept: one past a cap is dropped, and the first
 // drop of a job adds a notice saying so.
-func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a protocol.Annotation) (bool, error) {
+func (s *Store) AddAnnotation(ctx context.Context, runnerID, jobID int64, a protocol.Annotation) (bool, error) {
 	switch {
 	case !slices.Contains([]string{"error", "warning", "notice"}, a.Level):
 		return false, apperr.Invalidf("level must be error, warning or notice")
@@ -44,8 +44,8 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a prot
 	}
 	a.Message, a.Title, a.File = m.set.Mask(a.Message), m.set.Mask(a.Title), m.set.Mask(a.File)
 	kept := false
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		j, err := heldJob(ctx, tx, runnerID, jobID)
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
+		j, err := HeldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -83,14 +83,14 @@ func (s *Store) addAnnotation(ctx context.Context, runnerID, jobID int64, a prot
 		if err != nil {
 			return err
 		}
-		return s.bumpRepoOfRun(tx, j.RunID, s.nowMS())
+		return s.bumpRepoOfRun(tx, j.RunID, s.NowMS())
 	})
 	return kept, err
 }
 
 // jobAnnotations lists a job's annotations in the order they came.
-func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]protocol.Annotation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, step_id, level, message, file, line, col, end_line, end_column, title
+func (s *Store) JobAnnotations(ctx context.Context, jobID int64) ([]protocol.Annotation, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, step_id, level, message, file, line, col, end_line, end_column, title
 		FROM annotations WHERE job_id = ? ORDER BY id`, jobID)
 	if err != nil {
 		return nil, err
@@ -109,16 +109,16 @@ func (s *Store) jobAnnotations(ctx context.Context, jobID int64) ([]protocol.Ann
 
 // setStepSummary stores a step's summary (Markdown) for a running job its
 // runner holds; a later call replaces it.
-func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int64, markdown string) error {
-	if len(markdown) > maxStepSummary {
-		return apperr.Invalidf("a step summary may hold at most %d bytes", maxStepSummary)
+func (s *Store) SetStepSummary(ctx context.Context, runnerID, jobID, stepID int64, markdown string) error {
+	if len(markdown) > MaxStepSummary {
+		return apperr.Invalidf("a step summary may hold at most %d bytes", MaxStepSummary)
 	}
-	markdown, err := s.maskJobText(ctx, jobID, markdown) // as the log is
+	markdown, err := s.MaskJobText(ctx, jobID, markdown) // as the log is
 	if err != nil {
 		return err
 	}
-	return s.withTx(ctx, func(tx *sql.Tx) error {
-		j, err := heldJob(ctx, tx, runnerID, jobID)
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
+		j, err := HeldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -129,6 +129,6 @@ func (s *Store) setStepSummary(ctx context.Context, runnerID, jobID, stepID int6
 		if j.Status != protocol.StatusRunning {
 			return apperr.Conflictf("job is %s", j.Status)
 		}
-		return s.bumpRepoOfRun(tx, j.RunID, s.nowMS())
+		return s.bumpRepoOfRun(tx, j.RunID, s.NowMS())
 	})
 }

@@ -2,7 +2,7 @@
 // transitions, cancel, re-run, the roll-up of a run's conclusion, and
 // reaping jobs nobody will finish.
 
-package main
+package store
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 )
 
 // runSpec is what a new run is made from.
-type runSpec struct {
+type RunSpec struct {
 	RepoID      int64
 	File        string // repository path, .shithub/workflows/x.yml
 	Content     []byte
@@ -45,7 +45,7 @@ type runSpec struct {
 }
 
 // bumpRepo marks a change to a repository's runs for the feed's validators.
-func (s *Store) bumpRepo(tx *sql.Tx, repoID int64, now int64) error {
+func (s *Store) BumpRepo(tx *sql.Tx, repoID int64, now int64) error {
 	_, err := tx.Exec("UPDATE repos SET runs_version = runs_version + 1, runs_updated_at = ? WHERE id = ?", now, repoID)
 	return err
 }
@@ -53,8 +53,8 @@ func (s *Store) bumpRepo(tx *sql.Tx, repoID int64, now int64) error {
 // insertRun creates a run with its jobs and steps, all queued. A workflow
 // that did not parse becomes a completed failed run whose one job's log is
 // the parse error: never a silent skip.
-func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
-	now := s.nowMS()
+func (s *Store) InsertRun(tx *sql.Tx, sp RunSpec) (int64, error) {
+	now := s.NowMS()
 	// The next run number, and a created_at never before the newest run's:
 	// lists in run number order (listRuns) and in created_at order (the
 	// feed, the filters) then agree even when the clock steps back.
@@ -80,11 +80,11 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if sp.Inputs == nil {
 		sp.Inputs = map[string]string{}
 	}
-	wf, err := s.upsertWorkflow(tx, sp.RepoID, sp.File, name, sp.Workflow != nil, now)
+	wf, err := s.UpsertWorkflow(tx, sp.RepoID, sp.File, name, sp.Workflow != nil, now)
 	if err != nil {
 		return 0, err
 	}
-	if wf.State != workflowActive {
+	if wf.State != WorkflowActive {
 		return 0, apperr.Conflictf("workflow %s is disabled: enable it to start runs", path.Base(sp.File))
 	}
 	title := sp.Title
@@ -113,7 +113,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := s.bumpRepo(tx, sp.RepoID, now); err != nil {
+	if err := s.BumpRepo(tx, sp.RepoID, now); err != nil {
 		return 0, err
 	}
 	if sp.Workflow == nil {
@@ -124,7 +124,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 	for _, wj := range sp.Workflow.Jobs {
 		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, 'queued', 0, ?)`,
-			runID, wj.Key, wj.Key, wj.Name, jsonText(nonNil(wj.RunsOn)), wj.Image(), jsonText(nonNil(wj.Needs)), workflow.DefaultTimeoutMinutes, now)
+			runID, wj.Key, wj.Key, wj.Name, jsonText(NonNil(wj.RunsOn)), wj.Image(), jsonText(NonNil(wj.Needs)), workflow.DefaultTimeoutMinutes, now)
 		if err != nil {
 			return 0, err
 		}
@@ -138,7 +138,7 @@ func (s *Store) insertRun(tx *sql.Tx, sp runSpec) (int64, error) {
 		for i, st := range wj.Steps {
 			if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')`,
-				jobID, i+2, st.Kind(), st.Name, st.Run, st.Uses, jsonText(nonNilMap(st.Env)), st.WorkingDirectory); err != nil {
+				jobID, i+2, st.Kind(), st.Name, st.Run, st.Uses, jsonText(NonNilMap(st.Env)), st.WorkingDirectory); err != nil {
 				return 0, err
 			}
 		}
@@ -219,7 +219,7 @@ func (s *Store) failRunJobs(tx *sql.Tx, runID int64, why string, now int64) erro
 	return err
 }
 
-func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp runSpec, now int64) error {
+func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp RunSpec, now int64) error {
 	res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, status, conclusion, activated, created_at, started_at, completed_at)
 		VALUES (?, 'workflow', 'workflow', 'Parse workflow', 'completed', 'failure', 1, ?, ?, ?)`, runID, now, now, now)
 	if err != nil {
@@ -246,14 +246,14 @@ func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp runSpec, now int6
 // createRuns inserts runs for a push or a dispatch in one transaction. For a
 // push, pushKey names it: a push already recorded returns its runs instead,
 // with created false.
-func (s *Store) createRuns(ctx context.Context, push *pushKey, specs []runSpec) (runs []*Run, created bool, err error) {
+func (s *Store) CreateRuns(ctx context.Context, push *pushKey, specs []RunSpec) (runs []*Run, created bool, err error) {
 	var ids []int64
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
 		ids, created = nil, true
 		var pushID int64
 		if push != nil {
 			err := tx.QueryRow(`INSERT INTO pushes (repo_id, ref, after_sha, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING RETURNING id`, push.RepoID, push.Ref, push.After, s.nowMS()).Scan(&pushID)
+				ON CONFLICT DO NOTHING RETURNING id`, push.RepoID, push.Ref, push.After, s.NowMS()).Scan(&pushID)
 			if errors.Is(err, sql.ErrNoRows) { // delivered before
 				created = false
 				rows, err := tx.Query(`SELECT r.id FROM runs r JOIN pushes p ON p.id = r.push_id
@@ -277,7 +277,7 @@ func (s *Store) createRuns(ctx context.Context, push *pushKey, specs []runSpec) 
 		}
 		for _, sp := range specs {
 			sp.PushID = pushID
-			id, err := s.insertRun(tx, sp)
+			id, err := s.InsertRun(tx, sp)
 			if err != nil {
 				return err
 			}
@@ -290,7 +290,7 @@ func (s *Store) createRuns(ctx context.Context, push *pushKey, specs []runSpec) 
 	}
 	runs = make([]*Run, 0, len(ids))
 	for _, id := range ids {
-		r, err := s.runByID(ctx, id)
+		r, err := s.RunByID(ctx, id)
 		if err != nil {
 			return nil, false, err
 		}
@@ -307,17 +307,17 @@ type pushKey struct {
 
 // rerun makes a new run from a completed run: the same commit, ref, event,
 // inputs and workflow bytes, the next run_index and attempt.
-func (s *Store) rerun(ctx context.Context, src *Run, actor *User) (*Run, error) {
-	return s.rerunSome(ctx, src, actor, nil)
+func (s *Store) Rerun(ctx context.Context, src *Run, actor *User) (*Run, error) {
+	return s.RerunSome(ctx, src, actor, nil)
 }
 
 // rerunSelect picks, from a completed run's jobs, the ones a partial re-run
 // runs again; the others keep their results and logs.
-type rerunSelect func(jobs []*Job) (map[string]bool, error)
+type RerunSelect func(jobs []*Job) (map[string]bool, error)
 
 // failedJobs selects the failed, timed-out and cancelled jobs of a run: what
 // GitHub's "re-run failed jobs" runs again (with the jobs that need them).
-func failedJobs(jobs []*Job) (map[string]bool, error) {
+func FailedJobs(jobs []*Job) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, j := range jobs {
 		if j.Conclusion == protocol.ConclusionFailure || j.Conclusion == protocol.ConclusionTimedOut || j.Conclusion == protocol.ConclusionCancelled {
@@ -332,7 +332,7 @@ func failedJobs(jobs []*Job) (map[string]bool, error) {
 
 // oneJob selects one job of a run (with, as every selection, the jobs that
 // need it).
-func oneJob(jobID int64) rerunSelect {
+func OneJob(jobID int64) RerunSelect {
 	return func(jobs []*Job) (map[string]bool, error) {
 		for _, j := range jobs {
 			if j.ID == jobID {
@@ -349,9 +349,9 @@ func oneJob(jobID int64) rerunSelect {
 // one run again, and the other jobs are copied into the new run completed,
 // with their steps and logs, so the new run tells the whole story. A
 // workflow that no longer parses runs again whole (and fails again).
-func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunSelect) (*Run, error) {
+func (s *Store) RerunSome(ctx context.Context, src *Run, actor *User, sel RerunSelect) (*Run, error) {
 	var id int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		var status, title string
 		var attempt int64
 		var content []byte
@@ -376,7 +376,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 				return err
 			}
 		}
-		sp := runSpec{
+		sp := RunSpec{
 			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs, Payload: src.EventPayload,
 			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title,
@@ -388,7 +388,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 			}
 		}
 		var err error
-		if id, err = s.insertRun(tx, sp); err != nil {
+		if id, err = s.InsertRun(tx, sp); err != nil {
 			return err
 		}
 		if sel == nil || wf == nil {
@@ -399,7 +399,7 @@ func (s *Store) rerunSome(ctx context.Context, src *Run, actor *User, sel rerunS
 	if err != nil {
 		return nil, err
 	}
-	return s.runByID(ctx, id)
+	return s.RunByID(ctx, id)
 }
 
 // keepJobs makes a partial re-run of run newRun: the jobs in again and
@@ -437,7 +437,7 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 		if _, err := tx.Exec("DELETE FROM steps WHERE job_id = ?", j.ID); err != nil {
 			return err
 		}
-		steps, err := jobSteps(context.Background(), tx, p.ID)
+		steps, err := JobSteps(context.Background(), tx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -484,7 +484,7 @@ func msOrNull(t time.Time) sql.NullInt64 {
 }
 
 // cancelResult is the lifecycle API's answer to a cancel.
-type cancelResult struct {
+type CancelResult struct {
 	ChangedJobs   int
 	RunCompleted  bool
 	RunConclusion string
@@ -495,10 +495,10 @@ type cancelResult struct {
 // jobs complete as cancelled, running jobs get cancel_requested for their
 // runner to act on, and jobs that need the cancelled ones are activated
 // (skipped unless their `if` asks for cancelled() or always()).
-func (s *Store) cancelJobs(ctx context.Context, runID, jobID int64) (*cancelResult, error) {
-	res := &cancelResult{}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+func (s *Store) CancelJobs(ctx context.Context, runID, jobID int64) (*CancelResult, error) {
+	res := &CancelResult{}
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		if jobID == 0 {
 			// Jobs activated from now on see cancelled(); a run waiting for
 			// its concurrency group stops waiting.
@@ -590,7 +590,7 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 // runConclusion folds job results into the run's: failure or timed_out
 // if any job has one, else cancelled if any job was, else success; a run
 // whose jobs were all skipped is skipped.
-func runConclusion(jobs []string) string {
+func RunConclusion(jobs []string) string {
 	has := func(c string) bool { return slices.Contains(jobs, c) }
 	switch {
 	case has(protocol.ConclusionFailure):
@@ -616,7 +616,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 	if err := tx.QueryRow("SELECT repo_id, status, concurrency_group, created_at FROM runs WHERE id = ?", runID).Scan(&repoID, &status, &group, &created); err != nil {
 		return false, "", err
 	}
-	if err := s.bumpRepo(tx, repoID, now); err != nil {
+	if err := s.BumpRepo(tx, repoID, now); err != nil {
 		return false, "", err
 	}
 	if status == protocol.StatusCompleted {
@@ -657,7 +657,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 			newStatus, newStatus, now, now, runID)
 		return false, "", err
 	}
-	c := runConclusion(conclusions)
+	c := RunConclusion(conclusions)
 	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
 		return false, "", err
@@ -675,10 +675,10 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 // cancel-requested, every label of its runs-on among the runner's, and ready
 // (every job it needs succeeded). The single write connection makes the claim
 // atomic: no job is claimed twice.
-func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (*protocol.Job, error) {
+func (s *Store) ClaimJob(ctx context.Context, runner *Runner, labels []string) (*protocol.Job, error) {
 	var claimed int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		if _, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ?", now, runner.ID); err != nil {
 			return err
 		}
@@ -725,7 +725,7 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 				}
 				// Its GITHUB_TOKEN and secrets. A secret that cannot be
 				// decrypted fails the job, saying which.
-				if err := s.issueJobCredentials(ctx, tx, c.id, now); errorCode(err) == apperr.Invalid {
+				if err := s.IssueJobCredentials(ctx, tx, c.id, now); apperr.CodeOf(err) == apperr.Invalid {
 					if err := s.failJob(tx, c.id, protocol.ConclusionFailure, err.Error(), now); err != nil {
 						return err
 					}
@@ -748,7 +748,7 @@ func (s *Store) claimJob(ctx context.Context, runner *Runner, labels []string) (
 // narrowLabels is what a runner registered with labels may claim when its
 // heartbeat names asked (nil: all of them): the labels in both. A heartbeat
 // narrows the registration, never widens it.
-func narrowLabels(registered, asked []string) []string {
+func NarrowLabels(registered, asked []string) []string {
 	if asked == nil {
 		return registered
 	}
@@ -775,23 +775,23 @@ func labelsFit(runsOn, labels []string) bool {
 // server evaluated when the job became ready, and the workflow's raw text
 // for its steps, which the executor evaluates.
 func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, error) {
-	j, err := s.jobByID(ctx, jobID)
+	j, err := s.JobByID(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
-	run, err := s.runByID(ctx, j.RunID)
+	run, err := s.RunByID(ctx, j.RunID)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := s.repoByID(ctx, run.RepoID)
+	repo, err := s.RepoByID(ctx, run.RepoID)
 	if err != nil {
 		return nil, err
 	}
-	steps, err := jobSteps(ctx, s.db, j.ID)
+	steps, err := JobSteps(ctx, s.DB, j.ID)
 	if err != nil {
 		return nil, err
 	}
-	content, err := s.runContent(ctx, run.ID)
+	content, err := s.RunContent(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -826,7 +826,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 	// The job's secrets, variables and GITHUB_TOKEN (jobtoken.go), issued
 	// when it was claimed. A job claimed before they existed has none.
 	delivered := false
-	if d, err := s.jobDelivery(ctx, j.ID); err == nil {
+	if d, err := s.JobDelivery(ctx, j.ID); err == nil {
 		delivered = true
 		ctxs["secrets"], ctxs["vars"] = stringMapAny(d.Secrets), stringMapAny(d.Vars)
 		if gh, ok := ctxs["github"].(map[string]any); ok {
@@ -839,10 +839,10 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
 		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
-		JobKey: j.BaseKey, JobName: j.Name, RunsOn: nonNil(j.RunsOn), Image: j.Image,
+		JobKey: j.BaseKey, JobName: j.Name, RunsOn: NonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
-		Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
+		Untrusted: IsForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
 	}
 	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
 	var wj *workflow.Job
@@ -880,7 +880,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 	for _, st := range steps {
 		cs := protocol.Step{
 			ID: st.ID, Number: st.Number, Kind: st.Kind, Name: st.Name, Run: st.Run, Uses: st.Uses,
-			Env: nonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory, With: map[string]string{},
+			Env: NonNilMap(st.Env), WorkingDirectory: st.WorkingDirectory, With: map[string]string{},
 		}
 		if i := st.Number - 2; st.Kind != "setup" && wj != nil && i >= 0 && i < len(wj.Steps) {
 			ws := wj.Steps[i]
@@ -897,8 +897,8 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 
 // heldJob loads a job that runner holds; any other job is apperr.ErrNotFound, so a
 // runner learns nothing of jobs that are not its own.
-func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
-	j, err := jobByID(ctx, q, jobID)
+func HeldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
+	j, err := JobByID(ctx, q, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -910,12 +910,12 @@ func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error
 
 // cancelCheck answers a runner's cancel-check for a job it holds, and
 // counts as a sign of life from the runner.
-func (s *Store) cancelCheck(ctx context.Context, runnerID, jobID int64) (bool, error) {
-	j, err := heldJob(ctx, s.db, runnerID, jobID)
+func (s *Store) CancelCheck(ctx context.Context, runnerID, jobID int64) (bool, error) {
+	j, err := HeldJob(ctx, s.DB, runnerID, jobID)
 	if err != nil {
 		return false, err
 	}
-	return j.CancelRequested, s.touchRunner(ctx, runnerID)
+	return j.CancelRequested, s.TouchRunner(ctx, runnerID)
 }
 
 // ackClaim records that the runner holding a job got the claim: any status
@@ -932,11 +932,11 @@ func ackClaim(tx *sql.Tx, jobID int64) error {
 // runs them. A late report from that runner finds the job no longer its
 // own and is refused. The server's own pool, which cannot lose an answer,
 // is left alone.
-func (s *Store) requeueUnacked(ctx context.Context, localRunnerID int64, within time.Duration) ([]int64, error) {
+func (s *Store) RequeueUnacked(ctx context.Context, localRunnerID int64, within time.Duration) ([]int64, error) {
 	var ids []int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		ids = nil
-		now := s.nowMS()
+		now := s.NowMS()
 		rows, err := tx.Query(`SELECT id, run_id FROM jobs WHERE status = 'running' AND claim_acked = 0
 			AND runner_id != ? AND started_at < ?`, localRunnerID, now-within.Milliseconds())
 		if err != nil {
@@ -974,11 +974,11 @@ func (s *Store) requeueUnacked(ctx context.Context, localRunnerID int64, within 
 // pool, poolRunnerID, 0 when it runs no jobs) has every label of their
 // runs-on. Without this they would wait forever. The log says which labels
 // are missing.
-func (s *Store) failUnservable(ctx context.Context, poolRunnerID int64, timeout time.Duration) ([]int64, error) {
+func (s *Store) FailUnservable(ctx context.Context, poolRunnerID int64, timeout time.Duration) ([]int64, error) {
 	var ids []int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		ids = nil
-		now := s.nowMS()
+		now := s.NowMS()
 		rows, err := tx.Query("SELECT labels FROM runners WHERE revoked_at IS NULL AND (hash IS NOT NULL OR id = ?)", poolRunnerID)
 		if err != nil {
 			return err
@@ -1043,9 +1043,9 @@ func (s *Store) failUnservable(ctx context.Context, poolRunnerID int64, timeout 
 }
 
 // touchRunner records a sign of life, at most every ten seconds.
-func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
-	now := s.nowMS()
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) TouchRunner(ctx context.Context, runnerID int64) error {
+	now := s.NowMS()
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("UPDATE runners SET last_seen_at = ? WHERE id = ? AND COALESCE(last_seen_at, 0) < ?", now, runnerID, now-10_000)
 		return err
 	})
@@ -1056,7 +1056,7 @@ func (s *Store) touchRunner(ctx context.Context, runnerID int64) error {
 // seq) seen before is a no-op, so a runner may resend after a lost answer;
 // a resent chunk is not masked twice. Past the cap the chunk is cut and a
 // marker ends the log.
-func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
+func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int64, data []byte) error {
 	m, err := s.masker(ctx, jobID)
 	if err != nil {
 		return err
@@ -1068,10 +1068,10 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 			m.mu.Unlock()
 		}
 	}()
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
 		m.mu.Lock() // inside the transaction: see jobMasker
 		locked = true
-		j, err := heldJob(ctx, tx, runnerID, jobID)
+		j, err := HeldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1095,8 +1095,8 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		}
 		next = m.writer(stepID).Clone()
 		data = next.Write(data)
-		if size+int64(len(data)) > s.logCap {
-			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
+		if size+int64(len(data)) > s.LogCap {
+			data = append(data[:s.LogCap-size:s.LogCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.LogCap)...)
 			truncated = true
 		}
 		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
@@ -1113,7 +1113,7 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 	switch {
 	case err == nil && next != nil:
 		m.steps[stepID] = next
-	case errorCode(err) == apperr.Conflict || errors.Is(err, apperr.ErrNotFound):
+	case apperr.CodeOf(err) == apperr.Conflict || errors.Is(err, apperr.ErrNotFound):
 		if len(m.steps) == 0 {
 			s.dropMasker(jobID) // a job that is over, or not this runner's: keep nothing
 		}
@@ -1124,9 +1124,9 @@ func (s *Store) appendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 // setStepStatus moves a step of a running job: queued → running →
 // completed, or queued → completed. Repeating the state a step is in is a
 // no-op; anything else is a conflict.
-func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64, status, conclusion string) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
-		j, err := heldJob(ctx, tx, runnerID, jobID)
+func (s *Store) SetStepStatus(ctx context.Context, runnerID, jobID, stepID int64, status, conclusion string) error {
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
+		j, err := HeldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1140,7 +1140,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 		if cur == status && curC == conclusion {
 			return nil
 		}
-		now := s.nowMS()
+		now := s.NowMS()
 		switch {
 		case j.Status != protocol.StatusRunning:
 			return apperr.Conflictf("job is %s", j.Status)
@@ -1148,7 +1148,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 			_, err = tx.Exec("UPDATE steps SET status = 'running', started_at = ? WHERE id = ?", now, stepID)
 		case status == protocol.StatusCompleted && validStepConclusion(conclusion) && cur != protocol.StatusCompleted:
 			// What the masker holds back of the step's log is stored now.
-			if m := s.loadedMasker(j.ID); m != nil {
+			if m := s.LoadedMasker(j.ID); m != nil {
 				m.mu.Lock()
 				_, err := flushStepTail(tx, m, stepID)
 				if err == nil {
@@ -1162,7 +1162,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 			_, err = tx.Exec("UPDATE steps SET status = 'completed', conclusion = ?, started_at = COALESCE(started_at, ?), completed_at = ? WHERE id = ?",
 				conclusion, now, now, stepID)
 		default:
-			return apperr.Conflictf("illegal step transition from %s to %s", describe(cur, curC), describe(status, conclusion))
+			return apperr.Conflictf("illegal step transition from %s to %s", Describe(cur, curC), Describe(status, conclusion))
 		}
 		if err != nil {
 			return err
@@ -1171,7 +1171,7 @@ func (s *Store) setStepStatus(ctx context.Context, runnerID, jobID, stepID int64
 	})
 }
 
-func describe(status, conclusion string) string {
+func Describe(status, conclusion string) string {
 	if conclusion != "" {
 		return status + "/" + conclusion
 	}
@@ -1192,8 +1192,8 @@ func (s *Store) bumpRepoOfRun(tx *sql.Tx, runID, now int64) error {
 
 // completeJob ends a job its runner holds and rolls up the run in the same
 // transaction. Reporting the same end twice is a no-op.
-func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
-	return s.completeJobWith(ctx, runnerID, jobID, status, conclusion, nil, "")
+func (s *Store) CompleteJob(ctx context.Context, runnerID, jobID int64, status, conclusion string) error {
+	return s.CompleteJobWith(ctx, runnerID, jobID, status, conclusion, nil, "")
 }
 
 // maxJobOutputs bounds what a job's outputs may hold in all (GitHub: 1 MB
@@ -1201,14 +1201,14 @@ func (s *Store) completeJob(ctx context.Context, runnerID, jobID int64, status, 
 const maxJobOutputs = 1 << 20
 
 // maxEnvironmentURL bounds an environment url a runner reports.
-const maxEnvironmentURL = 4096
+const MaxEnvironmentURL = 4096
 
 // completeJobWith is completeJob with the job's outputs, which feed
 // needs.<id>.outputs of the jobs that need it, and its environment's url
 // when the runner evaluated it (it read the steps context).
-func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
-	if len(envURL) > maxEnvironmentURL {
-		return apperr.Invalidf("environment_url may hold at most %d bytes", maxEnvironmentURL)
+func (s *Store) CompleteJobWith(ctx context.Context, runnerID, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	if len(envURL) > MaxEnvironmentURL {
+		return apperr.Invalidf("environment_url may hold at most %d bytes", MaxEnvironmentURL)
 	}
 	size := 0
 	for k, v := range outputs {
@@ -1217,8 +1217,8 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 	if size > maxJobOutputs {
 		return apperr.Invalidf("job outputs may hold at most %d bytes", maxJobOutputs)
 	}
-	return s.withTx(ctx, func(tx *sql.Tx) error {
-		j, err := heldJob(ctx, tx, runnerID, jobID)
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
+		j, err := HeldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1231,9 +1231,9 @@ func (s *Store) completeJobWith(ctx context.Context, runnerID, jobID int64, stat
 		ok := status == protocol.StatusCompleted && j.Status == protocol.StatusRunning &&
 			slices.Contains([]string{protocol.ConclusionSuccess, protocol.ConclusionFailure, protocol.ConclusionCancelled, protocol.ConclusionTimedOut}, conclusion)
 		if !ok {
-			return apperr.Conflictf("illegal job transition from %s to %s", describe(j.Status, j.Conclusion), describe(status, conclusion))
+			return apperr.Conflictf("illegal job transition from %s to %s", Describe(j.Status, j.Conclusion), Describe(status, conclusion))
 		}
-		now := s.nowMS()
+		now := s.NowMS()
 		if err := s.flushJobTails(tx, j.ID); err != nil {
 			return err
 		}
@@ -1269,10 +1269,10 @@ func (s *Store) finishOne(tx *sql.Tx, j *Job, conclusion string, now int64) erro
 // failRunnerJobs completes every job a runner holds as failure with a line
 // in its log saying why, and rolls up their runs. The server calls it at
 // start-up for its own pool (jobs the previous process left running).
-func (s *Store) failRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
+func (s *Store) FailRunnerJobs(ctx context.Context, runnerID int64, why string) ([]int64, error) {
 	var ids []int64
-	err := s.withTx(ctx, func(tx *sql.Tx) (err error) {
-		ids, err = s.failRunnerJobsTx(tx, runnerID, why, s.nowMS())
+	err := s.WithTx(ctx, func(tx *sql.Tx) (err error) {
+		ids, err = s.failRunnerJobsTx(tx, runnerID, why, s.NowMS())
 		return err
 	})
 	return ids, err
@@ -1309,7 +1309,7 @@ func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int
 // runner lost, deadline): the reason goes to the log of the step that was
 // running, or else of the first step, after what is there.
 func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
-	j, err := jobByID(context.Background(), tx, jobID)
+	j, err := JobByID(context.Background(), tx, jobID)
 	if err != nil {
 		return err
 	}
@@ -1330,10 +1330,10 @@ func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int
 // grace, as the runner enforces it first) they are timed_out; held by a
 // remote runner not heard from in lostAfter, they fail. This is what keeps a
 // run from staying "running" forever when a runner dies.
-func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAfter time.Duration) (int, error) {
+func (s *Store) ReapJobs(ctx context.Context, localRunnerID int64, grace, lostAfter time.Duration) (int, error) {
 	n := 0
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+	err := s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		type victim struct {
 			id              int64
 			conclusion, why string
@@ -1376,14 +1376,14 @@ func (s *Store) reapJobs(ctx context.Context, localRunnerID int64, grace, lostAf
 
 // claimAckTimeout is how long a remote runner has to acknowledge a claim
 // (its first status or log post) before the job goes back to the queue.
-const claimAckTimeout = time.Minute
+const ClaimAckTimeout = time.Minute
 
 // attempts lists a run and the runs it re-ran, back to the first attempt,
 // newest first: GitHub's attempts of one run.
-func (s *Store) attempts(ctx context.Context, run *Run) ([]*Run, error) {
+func (s *Store) Attempts(ctx context.Context, run *Run) ([]*Run, error) {
 	out := []*Run{run}
 	for cur := run; cur.ParentRunID != 0 && len(out) < 1000; {
-		p, err := s.runByID(ctx, cur.ParentRunID)
+		p, err := s.RunByID(ctx, cur.ParentRunID)
 		if err != nil {
 			return nil, err
 		}

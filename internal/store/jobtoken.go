@@ -3,7 +3,7 @@
 // `permissions:`; and what a job is handed when it is claimed (its
 // secrets, variables and token).
 
-package main
+package store
 
 import (
 	"context"
@@ -24,32 +24,32 @@ import (
 )
 
 // jobTokenPrefix starts every GITHUB_TOKEN, so auth tells it from a PAT.
-const jobTokenPrefix = "shithub_job_"
+const JobTokenPrefix = "shithub_job_"
 
 // tokenPerms are a GITHUB_TOKEN's permissions: "none", "read" or "write"
 // for each scope this server has.
-type tokenPerms struct {
+type TokenPerms struct {
 	Contents string `json:"contents"` // git fetch and push
 	Actions  string `json:"actions"`  // the Actions API: runs, jobs, logs, cancel, re-run, dispatch
 }
 
 // defaultTokenPerms is the token of a workflow without `permissions:`.
-var defaultTokenPerms = tokenPerms{Contents: "read", Actions: "read"}
+var DefaultTokenPerms = TokenPerms{Contents: "read", Actions: "read"}
 
 // tokenPermsOf is the token of a job whose `permissions:` (the job's, else
 // the workflow's) the parser read as scope → level, "*" → read-all or
 // write-all; nil when neither says any. A scope left out of a mapping is
 // none; scopes this server has no use for (packages, issues, ...) have no
 // effect.
-func tokenPermsOf(m map[string]string) tokenPerms {
+func tokenPermsOf(m map[string]string) TokenPerms {
 	if m == nil {
-		return defaultTokenPerms
+		return DefaultTokenPerms
 	}
 	switch m["*"] {
 	case "read-all":
-		return tokenPerms{"read", "read"}
+		return TokenPerms{"read", "read"}
 	case "write-all":
-		return tokenPerms{"write", "write"}
+		return TokenPerms{"write", "write"}
 	}
 	level := func(l string) string {
 		if l == "read" || l == "write" {
@@ -57,15 +57,15 @@ func tokenPermsOf(m map[string]string) tokenPerms {
 		}
 		return "none"
 	}
-	return tokenPerms{level(m["contents"]), level(m["actions"])}
+	return TokenPerms{level(m["contents"]), level(m["actions"])}
 }
 
 // workflowJobPerms is the GITHUB_TOKEN permissions of job jobKey (its id
 // in the workflow) of a workflow file: the defaults when it does not parse.
-func workflowJobPerms(file string, content []byte, jobKey string) tokenPerms {
+func WorkflowJobPerms(file string, content []byte, jobKey string) TokenPerms {
 	wf, err := workflow.Parse(path.Base(file), content)
 	if err != nil || wf == nil {
-		return defaultTokenPerms
+		return DefaultTokenPerms
 	}
 	for _, j := range wf.Jobs {
 		if j.Key == jobKey && j.Permissions != nil {
@@ -76,25 +76,25 @@ func workflowJobPerms(file string, content []byte, jobKey string) tokenPerms {
 }
 
 // readOnly caps p at read: a fork's pull request gets no more.
-func (p tokenPerms) readOnly() tokenPerms {
+func (p TokenPerms) readOnly() TokenPerms {
 	cap := func(l string) string {
 		if l == "write" {
 			return "read"
 		}
 		return l
 	}
-	return tokenPerms{cap(p.Contents), cap(p.Actions)}
+	return TokenPerms{cap(p.Contents), cap(p.Actions)}
 }
 
 // permOf maps a permission level to the repository permission it grants.
-func permOf(level string) perm {
+func permOf(level string) Perm {
 	switch level {
 	case "write":
-		return permWrite
+		return PermWrite
 	case "read":
-		return permRead
+		return PermRead
 	}
-	return permNone
+	return PermNone
 }
 
 // deriveJobToken makes a job's GITHUB_TOKEN from the server key and the
@@ -102,18 +102,18 @@ func permOf(level string) perm {
 // alone gives the token to no one, while the server can derive it again to
 // mask it in the log after a restart.
 func deriveJobToken(key, nonce []byte, jobID int64) string {
-	out := make([]byte, 0, len(jobTokenPrefix)+32)
-	out = append(out, jobTokenPrefix...)
+	out := make([]byte, 0, len(JobTokenPrefix)+32)
+	out = append(out, JobTokenPrefix...)
 	var ctr uint32
-	for len(out) < len(jobTokenPrefix)+32 {
+	for len(out) < len(JobTokenPrefix)+32 {
 		m := hmac.New(sha256.New, key)
 		m.Write([]byte("shithub-actions GITHUB_TOKEN\x00"))
 		binary.Write(m, binary.BigEndian, jobID)
 		binary.Write(m, binary.BigEndian, ctr)
 		m.Write(nonce)
 		for _, c := range m.Sum(nil) {
-			if c < 248 && len(out) < len(jobTokenPrefix)+32 { // 248 = 4*62: no modulo bias
-				out = append(out, base62[c%62])
+			if c < 248 && len(out) < len(JobTokenPrefix)+32 { // 248 = 4*62: no modulo bias
+				out = append(out, Base62[c%62])
 			}
 		}
 		ctr++
@@ -126,7 +126,7 @@ type jobCredentials struct {
 	JobID       int64
 	RepoID      int64
 	Nonce       []byte
-	Perms       tokenPerms
+	Perms       TokenPerms
 	SecretNames []string
 }
 
@@ -135,12 +135,12 @@ type jobCredentials struct {
 // the secrets it references (none for a fork's pull request). It opens
 // those secrets once, so a secret that cannot be decrypted fails the claim
 // here, with its name, rather than the job later.
-func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64, now int64) error {
-	j, err := jobByID(ctx, tx, jobID)
+func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64, now int64) error {
+	j, err := JobByID(ctx, tx, jobID)
 	if err != nil {
 		return err
 	}
-	run, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", j.RunID))
+	run, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+RunCols+" WHERE r.id = ?", j.RunID))
 	if err != nil {
 		return err
 	}
@@ -152,16 +152,16 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 	if err != nil {
 		return err
 	}
-	refs := workflowJobRefs(content, j.BaseKey)
-	fork := isForkPullRequest(run.Event, run.EventPayload, repo.FullName())
-	perms, names := workflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
+	refs := WorkflowJobRefs(content, j.BaseKey)
+	fork := IsForkPullRequest(run.Event, run.EventPayload, repo.FullName())
+	perms, names := WorkflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
 	if fork {
 		perms, names = perms.readOnly(), []string{}
 	}
 	if !fork && refs.AllSecrets {
 		names = nil // every secret: listed below
 	}
-	values, err := s.openSecrets(ctx, tx, repo, names)
+	values, err := s.OpenSecrets(ctx, tx, repo, names)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 	} else {
 		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { _, ok := values[n]; return !ok })
 	}
-	key, err := s.secretKey()
+	key, err := s.SecretKey()
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET token_hash = excluded.token_hash,
 		token_nonce = excluded.token_nonce, contents = excluded.contents, actions = excluded.actions,
 		secret_names = excluded.secret_names, created_at = excluded.created_at`,
-		jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+		jobID, SecretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
 	if err == nil {
 		s.dropMasker(jobID) // the next chunk builds it with the new token
 	}
@@ -197,7 +197,7 @@ func (s *Store) issueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) (*jobCredentials, error) {
 	c := &jobCredentials{JobID: jobID}
 	var names string
-	err := q.QueryRowContext(ctx, sqlJobCredentials, jobID).
+	err := q.QueryRowContext(ctx, SqlJobCredentials, jobID).
 		Scan(&c.RepoID, &c.Nonce, &c.Perms.Contents, &c.Perms.Actions, &names)
 	if err != nil {
 		return nil, notFound(err)
@@ -210,34 +210,34 @@ func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) 
 // github.token). It goes to the runner in the claim and nowhere else.
 type jobDelivery struct {
 	Token   string
-	Perms   tokenPerms
+	Perms   TokenPerms
 	Secrets map[string]string // includes GITHUB_TOKEN
 	Vars    map[string]string
 }
 
 // jobDelivery assembles a claimed job's delivery from the database and the
 // server key.
-func (s *Store) jobDelivery(ctx context.Context, jobID int64) (*jobDelivery, error) {
-	c, err := s.loadJobCredentials(ctx, s.db, jobID)
+func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, error) {
+	c, err := s.loadJobCredentials(ctx, s.DB, jobID)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := s.repoByID(ctx, c.RepoID)
+	repo, err := s.RepoByID(ctx, c.RepoID)
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.secretKey()
+	key, err := s.SecretKey()
 	if err != nil {
 		return nil, err
 	}
 	d := &jobDelivery{Token: deriveJobToken(key, c.Nonce, jobID), Perms: c.Perms, Secrets: map[string]string{}}
 	if len(c.SecretNames) > 0 {
-		if d.Secrets, err = s.openSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
+		if d.Secrets, err = s.OpenSecrets(ctx, s.DB, repo, c.SecretNames); err != nil {
 			return nil, err
 		}
 	}
 	d.Secrets["GITHUB_TOKEN"] = d.Token
-	if d.Vars, err = s.repoVars(ctx, s.db, repo); err != nil {
+	if d.Vars, err = s.RepoVars(ctx, s.DB, repo); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -253,36 +253,36 @@ func (d *jobDelivery) maskValues() []string {
 
 // jobPrincipal is who acts with a GITHUB_TOKEN: the job's token, on its
 // repository alone.
-type jobPrincipal struct {
+type JobPrincipal struct {
 	JobID  int64
 	RepoID int64
-	Perms  tokenPerms
+	Perms  TokenPerms
 }
 
-var errJobTokenEnded = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired: its job has ended"}
+var ErrJobTokenEnded = &apperr.Error{Code: apperr.Unauthenticated, Msg: "token expired: its job has ended"}
 
 // jobPermission is a job principal's permission on repo: for its own
 // repository, what `level` grants; elsewhere what anyone has.
-func jobPermission(p *jobPrincipal, repo *Repo, level string) perm {
+func JobPermission(p *JobPrincipal, repo *Repo, level string) Perm {
 	if repo.ID == p.RepoID {
 		return permOf(level)
 	}
 	if !repo.Private {
-		return permRead
+		return PermRead
 	}
-	return permNone
+	return PermNone
 }
 
 // isJobToken reports whether secret looks like a GITHUB_TOKEN.
-func isJobToken(secret string) bool { return strings.HasPrefix(secret, jobTokenPrefix) }
+func IsJobToken(secret string) bool { return strings.HasPrefix(secret, JobTokenPrefix) }
 
 // sqlJobToken is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const sqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
+const SqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
 		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id JOIN users u ON u.id = r.actor_id
 		WHERE c.token_hash = ?`
 
 // sqlJobCredentials is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
+const SqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
 		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`
 
 // evalWithDelivery evaluates again, in the claim and nowhere else, what the
@@ -337,3 +337,8 @@ func evalWithDelivery(cj *protocol.Job, wf *workflow.Workflow, wj *workflow.Job)
 		evalSpecEnv(cj.Services[sv.ID], &sv.ContainerSpec)
 	}
 }
+
+const (
+	ScopeRead  = "repo:read"
+	ScopeWrite = "repo:write"
+)

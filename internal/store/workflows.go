@@ -5,7 +5,7 @@
 // file first starts a run, or when the API lists the workflows of the
 // default branch, and stays when retention removes its runs.
 
-package main
+package store
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 
 // Workflow states, as GitHub names them. A disabled workflow starts no runs.
 const (
-	workflowActive   = "active"
-	workflowDisabled = "disabled_manually"
+	WorkflowActive   = "active"
+	WorkflowDisabled = "disabled_manually"
 )
 
 // WorkflowRow is a row of the workflows table.
@@ -53,7 +53,7 @@ func scanWorkflow(row interface{ Scan(...any) error }) (*WorkflowRow, error) {
 // upsertWorkflow returns the row of a repository's workflow file, creating
 // it. A name from a file that parsed replaces the row's name; a file that did
 // not parse keeps the name it had.
-func (s *Store) upsertWorkflow(tx *sql.Tx, repoID int64, file, name string, parsed bool, now int64) (*WorkflowRow, error) {
+func (s *Store) UpsertWorkflow(tx *sql.Tx, repoID int64, file, name string, parsed bool, now int64) (*WorkflowRow, error) {
 	if _, err := tx.Exec(`INSERT INTO workflows (repo_id, path, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (repo_id, path) DO NOTHING`, repoID, file, name, now, now); err != nil {
 		return nil, err
@@ -68,9 +68,9 @@ func (s *Store) upsertWorkflow(tx *sql.Tx, repoID int64, file, name string, pars
 }
 
 // listWorkflows lists a repository's workflows by path.
-func (s *Store) listWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
-	out, err := scanAll(rows, err, scanWorkflow)
+func (s *Store) ListWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow, error) {
+	rows, err := s.DB.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
+	out, err := ScanAll(rows, err, scanWorkflow)
 	if out == nil && err == nil {
 		out = []*WorkflowRow{} // a JSON list, never null
 	}
@@ -78,16 +78,16 @@ func (s *Store) listWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow
 }
 
 func (s *Store) workflowByID(ctx context.Context, repoID, id int64) (*WorkflowRow, error) {
-	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND id = ?", repoID, id))
+	return scanWorkflow(s.DB.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND id = ?", repoID, id))
 }
 
-func (s *Store) workflowByPath(ctx context.Context, repoID int64, file string) (*WorkflowRow, error) {
-	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
+func (s *Store) WorkflowByPath(ctx context.Context, repoID int64, file string) (*WorkflowRow, error) {
+	return scanWorkflow(s.DB.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
 }
 
 // disabledWorkflows lists the paths of a repository's disabled workflows.
 func (s *Store) disabledWorkflows(ctx context.Context, repoID int64) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT path FROM workflows WHERE repo_id = ? AND state != 'active'", repoID)
+	rows, err := s.DB.QueryContext(ctx, "SELECT path FROM workflows WHERE repo_id = ? AND state != 'active'", repoID)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +105,8 @@ func (s *Store) disabledWorkflows(ctx context.Context, repoID int64) (map[string
 
 // setWorkflowState enables or disables a workflow. Setting the state it is
 // in changes nothing and is not an error, as on GitHub.
-func (s *Store) setWorkflowState(ctx context.Context, repoID, id int64, state string) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) SetWorkflowState(ctx context.Context, repoID, id int64, state string) error {
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
 		var cur string
 		if err := tx.QueryRow("SELECT state FROM workflows WHERE repo_id = ? AND id = ?", repoID, id).Scan(&cur); err != nil {
 			return notFound(err)
@@ -114,26 +114,26 @@ func (s *Store) setWorkflowState(ctx context.Context, repoID, id int64, state st
 		if cur == state {
 			return nil
 		}
-		return mustAffectOne(tx.Exec("UPDATE workflows SET state = ?, updated_at = ? WHERE id = ?", state, s.nowMS(), id))
+		return mustAffectOne(tx.Exec("UPDATE workflows SET state = ?, updated_at = ? WHERE id = ?", state, s.NowMS(), id))
 	})
 }
 
 // workflowFile is a workflow file of a commit and the name it gives itself.
-type workflowFile struct {
+type WorkflowFile struct {
 	Path, Name string
 	Parsed     bool
 }
 
 // syncWorkflows makes sure every workflow file of the default branch has a
 // row, so a workflow can be listed, enabled or disabled before its first run.
-func (s *Store) syncWorkflows(ctx context.Context, repoID int64, files []workflowFile) error {
+func (s *Store) SyncWorkflows(ctx context.Context, repoID int64, files []WorkflowFile) error {
 	if len(files) == 0 {
 		return nil
 	}
-	return s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		for _, f := range files {
-			if _, err := s.upsertWorkflow(tx, repoID, f.Path, f.Name, f.Parsed, now); err != nil {
+			if _, err := s.UpsertWorkflow(tx, repoID, f.Path, f.Name, f.Parsed, now); err != nil {
 				return err
 			}
 		}
@@ -143,7 +143,7 @@ func (s *Store) syncWorkflows(ctx context.Context, repoID int64, files []workflo
 
 // defaultBranchWorkflows reads the workflow files of a repository's default
 // branch with their names; none when the repository has no commit yet.
-func defaultBranchWorkflows(ctx context.Context, g git.Repo) ([]workflowFile, error) {
+func DefaultBranchWorkflows(ctx context.Context, g git.Repo) ([]WorkflowFile, error) {
 	sha, err := g.Resolve(ctx, "HEAD")
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, nil
@@ -155,13 +155,13 @@ func defaultBranchWorkflows(ctx context.Context, g git.Repo) ([]workflowFile, er
 	if err != nil {
 		return nil, err
 	}
-	var out []workflowFile
+	var out []WorkflowFile
 	for _, p := range paths {
 		content, err := g.ReadFile(ctx, sha, p)
 		if err != nil {
 			return nil, err
 		}
-		f := workflowFile{Path: p, Name: p}
+		f := WorkflowFile{Path: p, Name: p}
 		if wf, perr := workflow.Parse(path.Base(p), content); perr == nil {
 			f.Name, f.Parsed = wf.Name, true
 		}
@@ -173,7 +173,7 @@ func defaultBranchWorkflows(ctx context.Context, g git.Repo) ([]workflowFile, er
 // findWorkflow resolves GitHub's {workflow_id} path value, a numeric id or a
 // file name (ci.yml), to a workflow of the repository. A file of the default
 // branch that has no row yet gets one.
-func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*WorkflowRow, error) {
+func (s *Store) FindWorkflow(ctx context.Context, repo *Repo, key string) (*WorkflowRow, error) {
 	if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 		return s.workflowByID(ctx, repo.ID, id)
 	}
@@ -181,18 +181,18 @@ func (s *Store) findWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	if !workflow.IsFile(file) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
-	w, err := s.workflowByPath(ctx, repo.ID, file)
+	w, err := s.WorkflowByPath(ctx, repo.ID, file)
 	if !errors.Is(err, apperr.ErrNotFound) {
 		return w, err
 	}
-	files, err := defaultBranchWorkflows(ctx, git.Repo{Dir: repo.GitDir})
+	files, err := DefaultBranchWorkflows(ctx, git.Repo{Dir: repo.GitDir})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.syncWorkflows(ctx, repo.ID, files); err != nil {
+	if err := s.SyncWorkflows(ctx, repo.ID, files); err != nil {
 		return nil, err
 	}
-	w, err = s.workflowByPath(ctx, repo.ID, file)
+	w, err = s.WorkflowByPath(ctx, repo.ID, file)
 	if errors.Is(err, apperr.ErrNotFound) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}

@@ -2,7 +2,7 @@
 // handing freed pages back to the filesystem, and checkpointing the WAL;
 // the background loop `serve` runs and the `prune` command.
 
-package main
+package store
 
 import (
 	"bytes"
@@ -27,12 +27,12 @@ import (
 // pruneTxBudget is spent, at least one, and each unit is bounded.
 const (
 	pruneTxBudget    = 2 * time.Millisecond // a write transaction commits once its work took this long
-	pruneTxSlow      = 5 * time.Millisecond // the report counts transactions longer than this
+	PruneTxSlow      = 5 * time.Millisecond // the report counts transactions longer than this
 	pruneRunsPerRead = 2000                 // runs examined per read of a dry run, which writes nothing
 	// pruneGroupBytes and pruneGroupRows bound one statement's deletion of
 	// log chunks (at least one chunk): two of a runner's 64 KiB chunks
 	// take about a millisecond.
-	pruneGroupBytes = 128 << 10
+	PruneGroupBytes = 128 << 10
 	pruneGroupRows  = 64
 	// pruneRunLogBytes is how much log a run's deletion may take with it;
 	// a run with more loses it first, a group at a time.
@@ -55,23 +55,23 @@ const (
 	pruneServePause = 10 * time.Millisecond
 	// pruneCLIPause is the prune command's: serve's writers, waiting on
 	// SQLite's busy handler, need gaps to get in.
-	pruneCLIPause = 1 * time.Millisecond
+	PruneCLIPause = 1 * time.Millisecond
 )
 
 // retention is what `serve --keep-logs/--keep-runs` keeps; 0 keeps forever.
-type retention struct {
+type Retention struct {
 	Logs, Runs time.Duration
 }
 
 // pruneOpts says how a prune goes.
-type pruneOpts struct {
+type PruneOpts struct {
 	Dry       bool          // say what would go, and change nothing
 	Pause     time.Duration // between write transactions, so that other processes' writers get the lock
 	KeepPages bool          // leave freed pages in the file (a VACUUM follows)
 }
 
 // pruneReport is what a prune removed (or, dry, would remove).
-type pruneReport struct {
+type PruneReport struct {
 	LogRuns  int   // runs whose logs were removed
 	LogSteps int   // steps whose logs were removed
 	LogBytes int64 // bytes of those logs
@@ -84,13 +84,13 @@ type pruneReport struct {
 	Checkpoints int           // and the checkpoints, on the write connection
 	Longest     time.Duration // the longest: how long other writers could wait
 	Slow        int           // transactions over pruneTxSlow
-	took        []time.Duration
+	Took        []time.Duration
 }
 
-func (r pruneReport) empty() bool { return r.LogRuns == 0 && r.Runs == 0 && r.Pushes == 0 }
+func (r PruneReport) Empty() bool { return r.LogRuns == 0 && r.Runs == 0 && r.Pushes == 0 }
 
 // add counts what a committed transaction did.
-func (r *pruneReport) add(o pruneReport) {
+func (r *PruneReport) Add(o PruneReport) {
 	r.LogRuns += o.LogRuns
 	r.LogSteps += o.LogSteps
 	r.LogBytes += o.LogBytes
@@ -99,28 +99,28 @@ func (r *pruneReport) add(o pruneReport) {
 }
 
 // wrote records a write: how long it held the write connection.
-func (r *pruneReport) wrote(d time.Duration) {
+func (r *PruneReport) wrote(d time.Duration) {
 	r.Batches++
 	r.Longest = max(r.Longest, d)
-	if d > pruneTxSlow {
+	if d > PruneTxSlow {
 		r.Slow++
 	}
-	r.took = append(r.took, d)
+	r.Took = append(r.Took, d)
 }
 
 // percentile is the q-quantile (0 < q ≤ 1) of the write transactions' times.
-func (r pruneReport) percentile(q float64) time.Duration {
-	if len(r.took) == 0 {
+func (r PruneReport) Percentile(q float64) time.Duration {
+	if len(r.Took) == 0 {
 		return 0
 	}
-	s := slices.Clone(r.took)
+	s := slices.Clone(r.Took)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
 // parseAge reads a retention age: Nd (days), or a Go duration (36h, 90m);
 // "0" means keep forever.
-func parseAge(v string) (time.Duration, error) {
+func ParseAge(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
 	if v == "0" {
 		return 0, nil
@@ -151,7 +151,7 @@ func ageText(d time.Duration) string {
 }
 
 // prunedLogLine is what a removed log reads as, in place of its text.
-func prunedLogLine(keep time.Duration) string {
+func PrunedLogLine(keep time.Duration) string {
 	return prunedLogStart + ageText(keep) + prunedLogEnd
 }
 
@@ -169,11 +169,11 @@ func isPrunedLog(b []byte) bool {
 
 // pruner does a prune: its passes, in short write transactions, and what
 // they did.
-type pruner struct {
-	s       *Store
-	o       pruneOpts
-	rep     pruneReport   // what committed transactions did
-	tx      pruneReport   // what the running transaction did, counted once it commits
+type Pruner struct {
+	S       *Store
+	o       PruneOpts
+	Rep     PruneReport   // what committed transactions did
+	tx      PruneReport   // what the running transaction did, counted once it commits
 	now     int64         // the running transaction's time
 	perPage time.Duration // what incremental_vacuum took per page last
 
@@ -186,8 +186,8 @@ type pruner struct {
 	// For tests: the work per transaction (1ns: one unit each, instead of
 	// pruneTxBudget), and a call after each committed one, told whether
 	// its pass has more to do.
-	budget  time.Duration
-	afterTx func(more bool)
+	Budget  time.Duration
+	AfterTx func(more bool)
 }
 
 // prune removes, oldest first, completed runs older than keep.Runs with
@@ -197,30 +197,30 @@ type pruner struct {
 // the filesystem as it goes and at the end. Another prune, in this process
 // or another, may run at once, and one interrupted (ctx, a crash) leaves
 // nothing half-done that the next does not finish.
-func (s *Store) prune(ctx context.Context, keep retention, o pruneOpts) (pruneReport, error) {
-	p := &pruner{s: s, o: o}
-	err := p.prune(ctx, keep)
-	return p.rep, err
+func (s *Store) Prune(ctx context.Context, keep Retention, o PruneOpts) (PruneReport, error) {
+	p := &Pruner{S: s, o: o}
+	err := p.Prune(ctx, keep)
+	return p.Rep, err
 }
 
-func (p *pruner) prune(ctx context.Context, keep retention) error {
+func (p *Pruner) Prune(ctx context.Context, keep Retention) error {
 	defer p.closeStmts()
-	s, o := p.s, p.o
-	now := s.now()
+	s, o := p.S, p.o
+	now := s.Now()
 	var err error
 	if keep.Runs > 0 { // first: the logs of the runs that go need no removal line
-		err = p.runs(ctx, now.Add(-keep.Runs))
+		err = p.Runs(ctx, now.Add(-keep.Runs))
 	}
 	if err == nil && keep.Logs > 0 {
-		err = p.logs(ctx, now.Add(-keep.Logs), keep.Logs)
+		err = p.Logs(ctx, now.Add(-keep.Logs), keep.Logs)
 	}
 	if err == nil && !o.Dry && !o.KeepPages {
-		err = p.release(ctx, 0)
+		err = p.Release(ctx, 0)
 	}
 	if !o.Dry {
-		s.metrics.PrunedLogs.Add(int64(p.rep.LogRuns))
-		s.metrics.PrunedBytes.Add(p.rep.LogBytes)
-		s.metrics.PrunedRuns.Add(int64(p.rep.Runs))
+		s.Metrics.PrunedLogs.Add(int64(p.Rep.LogRuns))
+		s.Metrics.PrunedBytes.Add(p.Rep.LogBytes)
+		s.Metrics.PrunedRuns.Add(int64(p.Rep.Runs))
 	}
 	return err
 }
@@ -228,13 +228,13 @@ func (p *pruner) prune(ctx context.Context, keep retention) error {
 // write runs one write transaction: unit after unit until one says there
 // is nothing more or the budget is spent, then finish. It says whether
 // there is more to do.
-func (p *pruner) write(ctx context.Context, unit func(tx pruneTx) (bool, error), finish func(tx pruneTx) error) (bool, error) {
+func (p *Pruner) write(ctx context.Context, unit func(tx pruneTx) (bool, error), finish func(tx pruneTx) error) (bool, error) {
 	more := false
 	var began time.Time
-	budget := cmp.Or(p.budget, pruneTxBudget)
-	p.tx = pruneReport{}
-	err := p.s.withTx(ctx, func(tx *sql.Tx) error {
-		began, p.now = time.Now(), p.s.nowMS()
+	budget := cmp.Or(p.Budget, pruneTxBudget)
+	p.tx = PruneReport{}
+	err := p.S.WithTx(ctx, func(tx *sql.Tx) error {
+		began, p.now = time.Now(), p.S.NowMS()
 		ptx := pruneTx{tx, p}
 		for last := began; ; {
 			var err error
@@ -258,10 +258,10 @@ func (p *pruner) write(ctx context.Context, unit func(tx pruneTx) (bool, error),
 	if err != nil {
 		return false, err
 	}
-	p.rep.wrote(time.Since(began))
-	p.rep.add(p.tx)
-	if p.afterTx != nil {
-		p.afterTx(more)
+	p.Rep.wrote(time.Since(began))
+	p.Rep.Add(p.tx)
+	if p.AfterTx != nil {
+		p.AfterTx(more)
 	}
 	p.prepare(ctx)
 	return more, p.checkpoint(ctx, 1)
@@ -270,14 +270,14 @@ func (p *pruner) write(ctx context.Context, unit func(tx pruneTx) (bool, error),
 // drive runs write transactions of unit until it says there is nothing
 // more, handing pages back between them. Stopped by ctx, it returns its
 // error; a prune started again goes on where it stopped.
-func (p *pruner) drive(ctx context.Context, unit func(tx pruneTx) (bool, error), finish func(tx pruneTx) error) error {
+func (p *Pruner) drive(ctx context.Context, unit func(tx pruneTx) (bool, error), finish func(tx pruneTx) error) error {
 	for {
 		more, err := p.write(ctx, unit, finish)
 		if err != nil || !more {
 			return err
 		}
 		if !p.o.KeepPages {
-			if err := p.release(ctx, vacuumHighWater); err != nil {
+			if err := p.Release(ctx, vacuumHighWater); err != nil {
 				return err
 			}
 		}
@@ -303,14 +303,14 @@ func (p *pruner) drive(ctx context.Context, unit func(tx pruneTx) (bool, error),
 // steady stream of the API's writes it otherwise grew past 1,000 pages,
 // and every commit checkpointed. (In a goroutine of its own, alongside the
 // writes, the checkpoint slowed them, and the WAL grew likewise.)
-func (p *pruner) checkpoint(ctx context.Context, weight int) error {
+func (p *Pruner) checkpoint(ctx context.Context, weight int) error {
 	if p.sinceCkpt += weight; p.sinceCkpt < max(p.ckptEvery, 1) {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx) // short, and a pass stopped between transactions leaves a WAL like one done
 	start := time.Now()
 	var busy, log, done int
-	if err := p.s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+	if err := p.S.DB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
 		return err
 	}
 	p.rested = time.Since(start)
@@ -319,16 +319,16 @@ func (p *pruner) checkpoint(ctx context.Context, weight int) error {
 	}
 	p.sinceCkpt = 0
 	start = time.Now()
-	if err := p.s.wdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+	if err := p.S.WDB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
 		return err
 	}
-	p.rep.wrote(time.Since(start))
-	p.rep.Checkpoints++
+	p.Rep.wrote(time.Since(start))
+	p.Rep.Checkpoints++
 	return nil
 }
 
 // rest pauses between write transactions; a checkpoint just made counts.
-func (p *pruner) rest(ctx context.Context) {
+func (p *Pruner) rest(ctx context.Context) {
 	pause := p.o.Pause - p.rested
 	p.rested = 0
 	if pause <= 0 {
@@ -343,10 +343,10 @@ func (p *pruner) rest(ctx context.Context) {
 // release hands free pages back to the filesystem until at most target
 // are left, in incremental_vacuum steps, each a write transaction of its
 // own, sized by the last ones' cost per page to take a millisecond or so.
-func (p *pruner) release(ctx context.Context, target int64) error {
+func (p *Pruner) Release(ctx context.Context, target int64) error {
 	for {
 		var free int64
-		if err := p.s.db.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA freelist_count").Scan(&free); err != nil {
+		if err := p.S.DB.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA freelist_count").Scan(&free); err != nil {
 			return err
 		}
 		if free <= target {
@@ -361,7 +361,7 @@ func (p *pruner) release(ctx context.Context, target int64) error {
 		}
 		n = max(1, min(n, vacuumMaxPages, free))
 		var began time.Time
-		err := p.s.withTx(ctx, func(tx *sql.Tx) error {
+		err := p.S.WithTx(ctx, func(tx *sql.Tx) error {
 			began = time.Now()
 			_, err := tx.Exec(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", n))
 			return err
@@ -370,9 +370,9 @@ func (p *pruner) release(ctx context.Context, target int64) error {
 			return err
 		}
 		took := time.Since(began)
-		p.rep.wrote(took)
-		p.rep.VacuumSteps++
-		p.rep.Pages += n
+		p.Rep.wrote(took)
+		p.Rep.VacuumSteps++
+		p.Rep.Pages += n
 		if err := p.checkpoint(ctx, 1+int(n)/32); err != nil { // it wrote the moved pages and their parents
 			return err
 		}
@@ -391,7 +391,7 @@ func (p *pruner) release(ctx context.Context, target int64) error {
 // the time.
 type pruneTx struct {
 	*sql.Tx
-	p *pruner
+	p *Pruner
 }
 
 func (t pruneTx) stmt(q string) *sql.Stmt {
@@ -434,9 +434,9 @@ func (t pruneTx) QueryRow(q string, args ...any) *sql.Row {
 }
 
 // prepare prepares the statements the last transactions ran unprepared.
-func (p *pruner) prepare(ctx context.Context) {
+func (p *Pruner) prepare(ctx context.Context) {
 	for _, q := range p.fresh {
-		st, err := p.s.wdb.PrepareContext(ctx, q)
+		st, err := p.S.WDB.PrepareContext(ctx, q)
 		if err != nil {
 			continue // it runs unprepared
 		}
@@ -448,7 +448,7 @@ func (p *pruner) prepare(ctx context.Context) {
 	p.fresh = p.fresh[:0]
 }
 
-func (p *pruner) closeStmts() {
+func (p *Pruner) closeStmts() {
 	for _, st := range p.stmts {
 		st.Close()
 	}
@@ -461,7 +461,7 @@ func (p *pruner) closeStmts() {
 // fits in one group and marker is given, the whole log goes and marker
 // takes its place. It returns the bytes left (0 once the step is done)
 // and the bytes removed.
-func (p *pruner) logGroup(tx pruneTx, stepID int64, marker []byte) (left, removed int64, err error) {
+func (p *Pruner) logGroup(tx pruneTx, stepID int64, marker []byte) (left, removed int64, err error) {
 	rows, err := tx.Query(`SELECT seq, octet_length(data), CASE WHEN octet_length(data) <= ? THEN data END FROM log_chunks
 		WHERE step_id = ? ORDER BY seq DESC LIMIT ?`, prunedLogMax, stepID, pruneGroupRows+1)
 	if err != nil {
@@ -488,7 +488,7 @@ func (p *pruner) logGroup(tx pruneTx, stepID int64, marker []byte) (left, remove
 		return 0, 0, nil // done already (by another prune, or one interrupted)
 	}
 	n := 0
-	for n < len(last) && n < pruneGroupRows && (n == 0 || removed+last[n].size <= pruneGroupBytes) {
+	for n < len(last) && n < pruneGroupRows && (n == 0 || removed+last[n].size <= PruneGroupBytes) {
 		removed += last[n].size
 		n++
 	}
@@ -518,7 +518,7 @@ type logOfStep struct{ id, size int64 }
 func runLogs(ctx context.Context, q querier, runID int64) ([]logOfStep, error) {
 	rows, err := q.QueryContext(ctx, `SELECT s.id, s.log_size FROM jobs j JOIN steps s ON s.job_id = j.id
 		WHERE j.run_id = ? AND s.log_size > 0 ORDER BY s.id`, runID)
-	return scanAll(rows, err, func(r interface{ Scan(...any) error }) (logOfStep, error) {
+	return ScanAll(rows, err, func(r interface{ Scan(...any) error }) (logOfStep, error) {
 		var st logOfStep
 		return st, r.Scan(&st.id, &st.size)
 	})
@@ -529,11 +529,11 @@ func runLogs(ctx context.Context, q querier, runID int64) ([]logOfStep, error) {
 // reader meanwhile sees its beginning; the last group gives way to the
 // removal line, and once every step of a run is done the run is marked.
 // Runs still open are passed over.
-func (p *pruner) logs(ctx context.Context, cutoff time.Time, keep time.Duration) error {
+func (p *Pruner) Logs(ctx context.Context, cutoff time.Time, keep time.Duration) error {
 	if p.o.Dry {
 		return p.dryLogs(ctx, cutoff)
 	}
-	marker := []byte(prunedLogLine(keep))
+	marker := []byte(PrunedLogLine(keep))
 	var after, run int64 // run: the run whose logs are going; runs up to after are done
 	var steps []logOfStep
 	// Each unit changes something, so that a prune stopped after every
@@ -595,7 +595,7 @@ func (p *pruner) logs(ctx context.Context, cutoff time.Time, keep time.Duration)
 // log than pruneRunLogBytes loses it first, a group at a time. Their
 // re-runs keep going with a null parent_run_id; the feed's validators of
 // each repository touched change. Runs still open are passed over.
-func (p *pruner) runs(ctx context.Context, cutoff time.Time) error {
+func (p *Pruner) Runs(ctx context.Context, cutoff time.Time) error {
 	if p.o.Dry {
 		return p.dryRuns(ctx, cutoff)
 	}
@@ -687,35 +687,35 @@ func (p *pruner) runs(ctx context.Context, cutoff time.Time) error {
 
 // dryLogs counts the logs logs would remove, reading pruneRunsPerRead runs
 // at a time.
-func (p *pruner) dryLogs(ctx context.Context, cutoff time.Time) error {
+func (p *Pruner) dryLogs(ctx context.Context, cutoff time.Time) error {
 	return p.dryRead(ctx, cutoff, "logs_pruned_at IS NULL AND", func(id int64) error {
-		steps, err := runLogs(ctx, p.s.db, id)
+		steps, err := runLogs(ctx, p.S.DB, id)
 		if err != nil {
 			return err
 		}
-		p.rep.LogRuns++
-		p.rep.LogSteps += len(steps)
+		p.Rep.LogRuns++
+		p.Rep.LogSteps += len(steps)
 		for _, st := range steps {
-			p.rep.LogBytes += st.size
+			p.Rep.LogBytes += st.size
 		}
 		return nil
 	})
 }
 
 // dryRuns counts the runs runs would remove.
-func (p *pruner) dryRuns(ctx context.Context, cutoff time.Time) error {
+func (p *Pruner) dryRuns(ctx context.Context, cutoff time.Time) error {
 	return p.dryRead(ctx, cutoff, "", func(int64) error {
-		p.rep.Runs++
+		p.Rep.Runs++
 		return nil
 	})
 }
 
 // dryRead calls fn with each completed run created before cutoff that
 // matches where (a condition followed by AND), oldest first.
-func (p *pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn func(id int64) error) error {
+func (p *Pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn func(id int64) error) error {
 	for after := int64(0); ctx.Err() == nil; {
 		start := time.Now()
-		rows, err := p.s.db.QueryContext(ctx, "SELECT id, created_at, status FROM runs WHERE "+where+" id > ? ORDER BY id LIMIT ?",
+		rows, err := p.S.DB.QueryContext(ctx, "SELECT id, created_at, status FROM runs WHERE "+where+" id > ? ORDER BY id LIMIT ?",
 			after, pruneRunsPerRead)
 		if err != nil {
 			return err
@@ -748,8 +748,8 @@ func (p *pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn
 				return err
 			}
 		}
-		p.rep.Batches++
-		p.rep.Longest = max(p.rep.Longest, time.Since(start))
+		p.Rep.Batches++
+		p.Rep.Longest = max(p.Rep.Longest, time.Since(start))
 		if done || n < pruneRunsPerRead {
 			return nil
 		}
@@ -760,8 +760,8 @@ func (p *pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn
 // checkpoint folds the WAL into the database file and truncates it. It
 // runs on a read connection with a short busy timeout, so that a long
 // reader makes it give up rather than hold writers back.
-func (s *Store) checkpoint(ctx context.Context) (busy bool, err error) {
-	conn, err := s.db.Conn(ctx)
+func (s *Store) Checkpoint(ctx context.Context) (busy bool, err error) {
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -786,7 +786,7 @@ const analyzeLimit = 400
 // Without statistics the planner may pick a broad index over a selective
 // one (a runs list filtered by branch and workflow read the workflow's
 // whole history). It returns how many indexes it analyzed.
-func (s *Store) analyze(ctx context.Context, pause time.Duration) (int, error) {
+func (s *Store) Analyze(ctx context.Context, pause time.Duration) (int, error) {
 	names, err := s.strings(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index' ORDER BY name")
 	if err != nil {
 		return 0, err
@@ -797,8 +797,8 @@ func (s *Store) analyze(ctx context.Context, pause time.Duration) (int, error) {
 			return n, ctx.Err()
 		}
 		q := fmt.Sprintf(`PRAGMA analysis_limit = %d; ANALYZE "%s"`, analyzeLimit, strings.ReplaceAll(name, `"`, `""`))
-		if _, err := s.wdb.ExecContext(context.WithoutCancel(ctx), q); err != nil {
-			return n, s.writeFailed(err)
+		if _, err := s.WDB.ExecContext(context.WithoutCancel(ctx), q); err != nil {
+			return n, s.WriteFailed(err)
 		}
 		n++
 		select {
@@ -812,18 +812,18 @@ func (s *Store) analyze(ctx context.Context, pause time.Duration) (int, error) {
 // maintainer is serve's background upkeep: retention passes, handing
 // freed pages back, checkpointing the WAL once writes pause, the planner's
 // statistics, and the in-process pool's sign of life.
-type maintainer struct {
-	store    *Store
-	log      *slog.Logger
-	keep     retention
-	every    time.Duration // between retention passes
-	idle     time.Duration // how long writes must pause before a checkpoint
-	localRun int64         // the pool's runner row, touched as a sign of life
+type Maintainer struct {
+	Store    *Store
+	Log      *slog.Logger
+	Keep     Retention
+	Every    time.Duration // between retention passes
+	Idle     time.Duration // how long writes must pause before a checkpoint
+	LocalRun int64         // the pool's runner row, touched as a sign of life
 	pruning  atomic.Bool   // a retention pass is under way
 }
 
-func (m *maintainer) run(ctx context.Context) {
-	tick := time.NewTicker(m.idle)
+func (m *Maintainer) Run(ctx context.Context) {
+	tick := time.NewTicker(m.Idle)
 	defer tick.Stop()
 	nextPrune := time.Now().Add(10 * time.Second)
 	nextAnalyze := time.Now().Add(30 * time.Second)
@@ -834,13 +834,13 @@ func (m *maintainer) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if m.localRun != 0 {
-			if err := m.store.touchRunner(ctx, m.localRun); err != nil && ctx.Err() == nil {
-				m.log.Warn("marking the job pool alive", "err", err)
+		if m.LocalRun != 0 {
+			if err := m.Store.TouchRunner(ctx, m.LocalRun); err != nil && ctx.Err() == nil {
+				m.Log.Warn("marking the job pool alive", "err", err)
 			}
 		}
 		if !time.Now().Before(nextPrune) {
-			nextPrune = time.Now().Add(m.every)
+			nextPrune = time.Now().Add(m.Every)
 			// Its own goroutine: a first pass over years of history takes
 			// minutes, and the pool's sign of life must go on meanwhile.
 			if m.pruning.CompareAndSwap(false, true) {
@@ -853,19 +853,19 @@ func (m *maintainer) run(ctx context.Context) {
 		if !time.Now().Before(nextAnalyze) {
 			nextAnalyze = time.Now().Add(24 * time.Hour)
 			start := time.Now()
-			if n, err := m.store.analyze(ctx, 50*time.Millisecond); err != nil {
+			if n, err := m.Store.Analyze(ctx, 50*time.Millisecond); err != nil {
 				if ctx.Err() == nil {
-					m.log.Warn("refreshing the planner's statistics", "err", err)
+					m.Log.Warn("refreshing the planner's statistics", "err", err)
 				}
 			} else {
-				m.log.Info("refreshed the planner's statistics", "indexes", n, "took", time.Since(start).Round(time.Millisecond))
+				m.Log.Info("refreshed the planner's statistics", "indexes", n, "took", time.Since(start).Round(time.Millisecond))
 			}
 		}
-		last := m.store.lastWrite.Load()
-		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.idle {
-			if busy, err := m.store.checkpoint(ctx); err != nil {
+		last := m.Store.lastWrite.Load()
+		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.Idle {
+			if busy, err := m.Store.Checkpoint(ctx); err != nil {
 				if ctx.Err() == nil {
-					m.log.Warn("checkpointing the WAL", "err", err)
+					m.Log.Warn("checkpointing the WAL", "err", err)
 				}
 			} else if !busy {
 				checkpointed = last
@@ -875,18 +875,18 @@ func (m *maintainer) run(ctx context.Context) {
 }
 
 // pass is one retention pass; the freed pages go back as it goes.
-func (m *maintainer) pass(ctx context.Context) {
-	if m.keep.Logs <= 0 && m.keep.Runs <= 0 {
+func (m *Maintainer) pass(ctx context.Context) {
+	if m.Keep.Logs <= 0 && m.Keep.Runs <= 0 {
 		return
 	}
 	start := time.Now()
-	rep, err := m.store.prune(ctx, m.keep, pruneOpts{Pause: pruneServePause})
+	rep, err := m.Store.Prune(ctx, m.Keep, PruneOpts{Pause: pruneServePause})
 	if err != nil && ctx.Err() == nil {
-		m.log.Error("retention", "err", err)
+		m.Log.Error("retention", "err", err)
 	}
-	if !rep.empty() || rep.Pages > 0 {
-		m.log.Info("retention", "logs_of_runs", rep.LogRuns, "log_bytes", rep.LogBytes, "runs", rep.Runs,
-			"pushes", rep.Pushes, "pages_released", rep.Pages, "writes", rep.Batches, "p99", rep.percentile(0.99).Round(10*time.Microsecond),
+	if !rep.Empty() || rep.Pages > 0 {
+		m.Log.Info("retention", "logs_of_runs", rep.LogRuns, "log_bytes", rep.LogBytes, "runs", rep.Runs,
+			"pushes", rep.Pushes, "pages_released", rep.Pages, "writes", rep.Batches, "p99", rep.Percentile(0.99).Round(10*time.Microsecond),
 			"longest", rep.Longest.Round(10*time.Microsecond), "took", time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -11,7 +11,7 @@
 // server key. (A tail held back when the server stopped is lost: at most
 // the length of the longest secret less one byte of that step's output.)
 
-package main
+package store
 
 import (
 	"context"
@@ -27,7 +27,7 @@ import (
 // jobMasks holds the maskers of the jobs whose logs are being written.
 type jobMasks struct {
 	mu   sync.Mutex // guards jobs
-	jobs map[int64]*jobMasker
+	Jobs map[int64]*jobMasker
 }
 
 // jobMasker masks one job's log.
@@ -47,14 +47,14 @@ type jobMasker struct {
 // it is not in memory (the first chunk, or after a restart). A job never
 // claimed (a workflow that did not parse) masks nothing.
 func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
-	s.masks.mu.Lock()
-	m := s.masks.jobs[jobID]
-	s.masks.mu.Unlock()
+	s.Masks.mu.Lock()
+	m := s.Masks.Jobs[jobID]
+	s.Masks.mu.Unlock()
 	if m != nil {
 		return m, nil
 	}
 	m = &jobMasker{set: &logtext.MaskSet{}, steps: map[int64]*logtext.MaskWriter{}}
-	d, err := s.jobDelivery(ctx, jobID)
+	d, err := s.JobDelivery(ctx, jobID)
 	switch {
 	case err == nil:
 		for _, v := range d.maskValues() {
@@ -63,35 +63,35 @@ func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
 	case !errors.Is(err, apperr.ErrNotFound):
 		return nil, err
 	}
-	s.masks.mu.Lock()
-	defer s.masks.mu.Unlock()
-	if s.masks.jobs == nil {
-		s.masks.jobs = map[int64]*jobMasker{}
+	s.Masks.mu.Lock()
+	defer s.Masks.mu.Unlock()
+	if s.Masks.Jobs == nil {
+		s.Masks.Jobs = map[int64]*jobMasker{}
 	}
-	if old := s.masks.jobs[jobID]; old != nil {
+	if old := s.Masks.Jobs[jobID]; old != nil {
 		return old, nil // built at the same time by another request
 	}
-	s.masks.jobs[jobID] = m
+	s.Masks.Jobs[jobID] = m
 	return m, nil
 }
 
 // loadedMasker is job jobID's masker if it is in memory, else nil.
-func (s *Store) loadedMasker(jobID int64) *jobMasker {
-	s.masks.mu.Lock()
-	defer s.masks.mu.Unlock()
-	return s.masks.jobs[jobID]
+func (s *Store) LoadedMasker(jobID int64) *jobMasker {
+	s.Masks.mu.Lock()
+	defer s.Masks.mu.Unlock()
+	return s.Masks.Jobs[jobID]
 }
 
 // dropMasker forgets a job's masker: the job has ended.
 func (s *Store) dropMasker(jobID int64) {
-	s.masks.mu.Lock()
-	delete(s.masks.jobs, jobID)
-	s.masks.mu.Unlock()
+	s.Masks.mu.Lock()
+	delete(s.Masks.Jobs, jobID)
+	s.Masks.mu.Unlock()
 }
 
 // maskJobText masks a whole text of a job at once (a step summary, an
 // annotation's message or title) with the job's values.
-func (s *Store) maskJobText(ctx context.Context, jobID int64, text string) (string, error) {
+func (s *Store) MaskJobText(ctx context.Context, jobID int64, text string) (string, error) {
 	m, err := s.masker(ctx, jobID)
 	if err != nil {
 		return "", err
@@ -136,7 +136,7 @@ func flushStepTail(tx *sql.Tx, m *jobMasker, stepID int64) (int, error) {
 // flushJobTails stores, in tx, what is held back of every step of a job
 // that is ending, and forgets the job's masker.
 func (s *Store) flushJobTails(tx *sql.Tx, jobID int64) error {
-	m := s.loadedMasker(jobID)
+	m := s.LoadedMasker(jobID)
 	if m == nil {
 		return nil
 	}

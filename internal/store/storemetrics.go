@@ -1,4 +1,4 @@
-package main
+package store
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 // openJobCounts counts queued and running jobs by runs-on, from the open
 // jobs' partial index.
-func (s *Store) openJobCounts(ctx context.Context) ([]jobCount, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT status, runs_on, COUNT(*) FROM jobs WHERE status != 'completed' GROUP BY status, runs_on")
+func (s *Store) OpenJobCounts(ctx context.Context) ([]jobCount, error) {
+	rows, err := s.DB.QueryContext(ctx, "SELECT status, runs_on, COUNT(*) FROM jobs WHERE status != 'completed' GROUP BY status, runs_on")
 	if err != nil {
 		return nil, err
 	}
@@ -50,23 +50,23 @@ func (s *Store) openJobCounts(ctx context.Context) ([]jobCount, error) {
 	return out, rows.Err()
 }
 
-func (s *Store) runnerAges(ctx context.Context) ([]runnerAge, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT name, last_seen_at FROM runners ORDER BY name")
+func (s *Store) RunnerAges(ctx context.Context) ([]runnerAge, error) {
+	rows, err := s.DB.QueryContext(ctx, "SELECT name, last_seen_at FROM runners ORDER BY name")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	now := s.nowMS()
+	now := s.NowMS()
 	var out []runnerAge
 	for rows.Next() {
 		var r runnerAge
 		var seen *int64
-		if err := rows.Scan(&r.name, &seen); err != nil {
+		if err := rows.Scan(&r.Name, &seen); err != nil {
 			return nil, err
 		}
-		r.age = -1
+		r.Age = -1
 		if seen != nil {
-			r.age = float64(now-*seen) / 1000
+			r.Age = float64(now-*seen) / 1000
 		}
 		out = append(out, r)
 	}
@@ -74,15 +74,15 @@ func (s *Store) runnerAges(ctx context.Context) ([]runnerAge, error) {
 }
 
 // fileStats sizes the database file, its WAL and its free pages.
-func (s *Store) fileStats(ctx context.Context) ([]fileStat, error) {
+func (s *Store) FileStats(ctx context.Context) ([]fileStat, error) {
 	var pageSize, pages, free int64
-	err := s.db.QueryRowContext(ctx, "SELECT page_size, page_count, freelist_count FROM pragma_page_size, pragma_page_count, pragma_freelist_count").
+	err := s.DB.QueryRowContext(ctx, "SELECT page_size, page_count, freelist_count FROM pragma_page_size, pragma_page_count, pragma_freelist_count").
 		Scan(&pageSize, &pages, &free)
 	if err != nil {
 		return nil, err
 	}
 	out := []fileStat{{"db", pageSize * pages}, {"free", pageSize * free}}
-	if fi, err := os.Stat(s.path + "-wal"); err == nil {
+	if fi, err := os.Stat(s.Path + "-wal"); err == nil {
 		out = append(out, fileStat{"wal", fi.Size()})
 	} else {
 		out = append(out, fileStat{"wal", 0})
@@ -93,30 +93,30 @@ func (s *Store) fileStats(ctx context.Context) ([]fileStat, error) {
 // jobEnded is finishJob's hook: a job completed.
 func (s *Store) jobEnded(j *Job, conclusion string, now int64) {
 	id, started := j.ID, j.StartedAt
-	s.onCommit = append(s.onCommit, func() { s.metrics.JobDone(id, conclusion, started, time.UnixMilli(now)) })
+	s.onCommit = append(s.onCommit, func() { s.Metrics.JobDone(id, conclusion, started, time.UnixMilli(now)) })
 }
 
 // runEnded is rollup's hook: a run completed.
 func (s *Store) runEnded(conclusion string, created, now int64) {
-	s.onCommit = append(s.onCommit, func() { s.metrics.RunDone(conclusion, time.UnixMilli(created), time.UnixMilli(now)) })
+	s.onCommit = append(s.onCommit, func() { s.Metrics.RunDone(conclusion, time.UnixMilli(created), time.UnixMilli(now)) })
 }
 
 // logStored is appendLog's hook: n bytes of log were stored.
 func (s *Store) logStored(n int) {
-	s.onCommit = append(s.onCommit, func() { s.metrics.LogBytes.Add(int64(n)) })
+	s.onCommit = append(s.onCommit, func() { s.Metrics.LogBytes.Add(int64(n)) })
 }
 
 type jobCount struct {
-	status, labels string
-	n              int64
+	Status, Labels string
+	N              int64
 }
 
 type runnerAge struct {
-	name string
-	age  float64
+	Name string
+	Age  float64
 }
 
 type fileStat struct {
-	name  string
-	bytes int64
+	Name  string
+	Bytes int64
 }

@@ -7,7 +7,7 @@
 // reach the database, and are opened only to hand them to a job or to mask
 // them in its log. Nothing here returns a value to anyone else.
 
-package main
+package store
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 const (
 	// secretsPerScope is GitHub's limit on a repository's secrets (100); we
 	// apply it to an owner's too.
-	secretsPerScope = 100
+	SecretsPerScope = 100
 	// variablesPerScope is GitHub's limit on a repository's variables.
 	variablesPerScope = 500
 	// variableValueMax is GitHub's limit on a variable's value: 48 KB.
@@ -37,30 +37,30 @@ const (
 
 // secretKey returns the server key, reading (or creating, mode 0600) the
 // key file on first use.
-func (s *Store) secretKey() ([]byte, error) {
+func (s *Store) SecretKey() ([]byte, error) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
-	if s.key != nil {
-		return s.key, nil
+	if s.Key != nil {
+		return s.Key, nil
 	}
-	key, err := secretLoadKey(s.keyFile)
+	key, err := secretLoadKey(s.KeyFile)
 	if err != nil {
 		return nil, err
 	}
-	s.key = key
+	s.Key = key
 	return key, nil
 }
 
 // secretScope is where a secret or variable lives: one repository
 // (RepoID), or every repository of an owner (OwnerID).
-type secretScope struct {
+type SecretScope struct {
 	RepoID  int64
 	OwnerID int64
 }
 
 // aad names the scope in a sealed value's additional data, so a value
 // copied to another scope's row does not open.
-func (sc secretScope) aad(name string) []byte {
+func (sc SecretScope) aad(name string) []byte {
 	if sc.RepoID != 0 {
 		return secretAAD(fmt.Sprintf("repo:%d", sc.RepoID), name)
 	}
@@ -68,14 +68,14 @@ func (sc secretScope) aad(name string) []byte {
 }
 
 // where is the scope's condition on the secrets and variables tables.
-func (sc secretScope) where() (string, int64) {
+func (sc SecretScope) where() (string, int64) {
 	if sc.RepoID != 0 {
 		return "repo_id = ?", sc.RepoID
 	}
 	return "owner_id = ?", sc.OwnerID
 }
 
-func (sc secretScope) ids() (sql.NullInt64, sql.NullInt64) {
+func (sc SecretScope) ids() (sql.NullInt64, sql.NullInt64) {
 	return sql.NullInt64{Int64: sc.RepoID, Valid: sc.RepoID != 0}, sql.NullInt64{Int64: sc.OwnerID, Valid: sc.RepoID == 0}
 }
 
@@ -95,7 +95,7 @@ type Variable struct {
 }
 
 // checkSecretName is secretCheckName in the domain's error vocabulary.
-func checkSecretName(name string) (string, error) {
+func CheckSecretName(name string) (string, error) {
 	n, err := secretCheckName(name)
 	if err != nil {
 		return "", apperr.Invalidf("%s", err.Error())
@@ -104,7 +104,7 @@ func checkSecretName(name string) (string, error) {
 }
 
 // checkVariableName applies the same rules to a variable's name.
-func checkVariableName(name string) (string, error) {
+func CheckVariableName(name string) (string, error) {
 	n, err := secretCheckName(name)
 	if err != nil {
 		return "", apperr.Invalidf("%s", strings.Replace(err.Error(), "secret name", "variable name", 1))
@@ -112,7 +112,7 @@ func checkVariableName(name string) (string, error) {
 	return n, nil
 }
 
-func checkVariableValue(v string) error {
+func CheckVariableValue(v string) error {
 	if len(v) > variableValueMax {
 		return apperr.Invalidf("variable value is %d bytes long; the limit is %d bytes (48 KiB)", len(v), variableValueMax)
 	}
@@ -124,15 +124,15 @@ func checkVariableValue(v string) error {
 
 // setSecret stores a secret's value, sealed, creating or replacing it; it
 // reports whether it was created.
-func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, value []byte) (bool, error) {
-	name, err := checkSecretName(name)
+func (s *Store) SetSecret(ctx context.Context, sc SecretScope, name string, value []byte) (bool, error) {
+	name, err := CheckSecretName(name)
 	if err != nil {
 		return false, err
 	}
-	if err := secretCheckValue(value); err != nil {
+	if err := SecretCheckValue(value); err != nil {
 		return false, apperr.Invalidf("%s", err.Error())
 	}
-	key, err := s.secretKey()
+	key, err := s.SecretKey()
 	if err != nil {
 		return false, err
 	}
@@ -141,8 +141,8 @@ func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, valu
 		return false, err
 	}
 	created := false
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		cond, id := sc.where()
 		res, err := tx.Exec("UPDATE secrets SET value = ?, updated_at = ? WHERE "+cond+" AND name = ?", sealed, now, id, name)
 		if err != nil {
@@ -155,8 +155,8 @@ func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, valu
 		if err := tx.QueryRow("SELECT COUNT(*) FROM secrets WHERE "+cond, id).Scan(&count); err != nil {
 			return err
 		}
-		if count >= secretsPerScope {
-			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, secretsPerScope)
+		if count >= SecretsPerScope {
+			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, SecretsPerScope)
 		}
 		repoID, ownerID := sc.ids()
 		created = true
@@ -168,9 +168,9 @@ func (s *Store) setSecret(ctx context.Context, sc secretScope, name string, valu
 }
 
 // listSecrets lists a scope's secrets by name.
-func (s *Store) listSecrets(ctx context.Context, sc secretScope) ([]SecretMeta, error) {
+func (s *Store) ListSecrets(ctx context.Context, sc SecretScope) ([]SecretMeta, error) {
 	cond, id := sc.where()
-	rows, err := s.db.QueryContext(ctx, "SELECT name, created_at, updated_at FROM secrets WHERE "+cond+" ORDER BY name", id)
+	rows, err := s.DB.QueryContext(ctx, "SELECT name, created_at, updated_at FROM secrets WHERE "+cond+" ORDER BY name", id)
 	if err != nil {
 		return nil, err
 	}
@@ -189,15 +189,15 @@ func (s *Store) listSecrets(ctx context.Context, sc secretScope) ([]SecretMeta, 
 }
 
 // secretMeta is one secret's metadata; apperr.ErrNotFound when there is none.
-func (s *Store) secretMeta(ctx context.Context, sc secretScope, name string) (*SecretMeta, error) {
-	name, err := checkSecretName(name)
+func (s *Store) SecretMeta(ctx context.Context, sc SecretScope, name string) (*SecretMeta, error) {
+	name, err := CheckSecretName(name)
 	if err != nil {
 		return nil, apperr.ErrNotFound // a name that cannot exist does not
 	}
 	cond, id := sc.where()
 	m := &SecretMeta{Name: name}
 	var c, u sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, "SELECT created_at, updated_at FROM secrets WHERE "+cond+" AND name = ?", id, name).Scan(&c, &u); err != nil {
+	if err := s.DB.QueryRowContext(ctx, "SELECT created_at, updated_at FROM secrets WHERE "+cond+" AND name = ?", id, name).Scan(&c, &u); err != nil {
 		return nil, notFound(err)
 	}
 	m.CreatedAt, m.UpdatedAt = msTime(c), msTime(u)
@@ -205,13 +205,13 @@ func (s *Store) secretMeta(ctx context.Context, sc secretScope, name string) (*S
 }
 
 // deleteSecret removes a secret; apperr.ErrNotFound when there is none.
-func (s *Store) deleteSecret(ctx context.Context, sc secretScope, name string) error {
-	name, err := checkSecretName(name)
+func (s *Store) DeleteSecret(ctx context.Context, sc SecretScope, name string) error {
+	name, err := CheckSecretName(name)
 	if err != nil {
 		return apperr.ErrNotFound
 	}
 	cond, id := sc.where()
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
 		return mustAffectOne(tx.Exec("DELETE FROM secrets WHERE "+cond+" AND name = ?", id, name))
 	})
 }
@@ -220,12 +220,12 @@ func (s *Store) deleteSecret(ctx context.Context, sc secretScope, name string) e
 // own over its owner's (all of them when names is nil). A name with no
 // secret is left out, as GitHub leaves it empty. A value that does not open
 // (the key file was replaced) is an error naming the secret, never a value.
-func (s *Store) openSecrets(ctx context.Context, q querier, repo *Repo, names []string) (map[string]string, error) {
-	key, err := s.secretKey()
+func (s *Store) OpenSecrets(ctx context.Context, q querier, repo *Repo, names []string) (map[string]string, error) {
+	key, err := s.SecretKey()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, sqlOpenSecrets, repo.ID, repo.OwnerID)
+	rows, err := q.QueryContext(ctx, SqlOpenSecrets, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +241,10 @@ func (s *Store) openSecrets(ctx context.Context, q querier, repo *Repo, names []
 		if names != nil && !slices.Contains(names, name) {
 			continue
 		}
-		sc := secretScope{OwnerID: repo.OwnerID}
+		sc := SecretScope{OwnerID: repo.OwnerID}
 		where := "owner " + repo.Owner
 		if isRepo {
-			sc, where = secretScope{RepoID: repo.ID}, "repository "+repo.FullName()
+			sc, where = SecretScope{RepoID: repo.ID}, "repository "+repo.FullName()
 		}
 		plain, err := secretOpen(key, sc.aad(name), sealed)
 		if err != nil {
@@ -277,29 +277,29 @@ func scanVariables(rows *sql.Rows, err error) ([]Variable, error) {
 
 // listVariables lists a scope's variables by name; page is 1-based and
 // perPage 0 means all. total counts them all.
-func (s *Store) listVariables(ctx context.Context, sc secretScope, page, perPage int) ([]Variable, int, error) {
+func (s *Store) ListVariables(ctx context.Context, sc SecretScope, page, perPage int) ([]Variable, int, error) {
 	cond, id := sc.where()
 	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM variables WHERE "+cond, id).Scan(&total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM variables WHERE "+cond, id).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit, offset := -1, 0
 	if perPage > 0 {
 		limit, offset = perPage, (page-1)*perPage
 	}
-	vs, err := scanVariables(s.db.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+
+	vs, err := scanVariables(s.DB.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+
 		" ORDER BY name LIMIT ? OFFSET ?", id, limit, offset))
 	return vs, total, err
 }
 
 // variable is one variable; apperr.ErrNotFound when there is none.
-func (s *Store) variable(ctx context.Context, sc secretScope, name string) (*Variable, error) {
-	name, err := checkVariableName(name)
+func (s *Store) Variable(ctx context.Context, sc SecretScope, name string) (*Variable, error) {
+	name, err := CheckVariableName(name)
 	if err != nil {
 		return nil, apperr.ErrNotFound
 	}
 	cond, id := sc.where()
-	vs, err := scanVariables(s.db.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+" AND name = ?", id, name))
+	vs, err := scanVariables(s.DB.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+" AND name = ?", id, name))
 	if err != nil {
 		return nil, err
 	}
@@ -311,42 +311,42 @@ func (s *Store) variable(ctx context.Context, sc secretScope, name string) (*Var
 
 // Modes of writeVariable.
 const (
-	varUpsert = iota // create or replace (the CLI)
-	varCreate        // create; an existing name is a conflict (POST)
-	varUpdate        // replace; a missing name is not found (PATCH)
+	VarUpsert = iota // create or replace (the CLI)
+	VarCreate        // create; an existing name is a conflict (POST)
+	VarUpdate        // replace; a missing name is not found (PATCH)
 )
 
 // writeVariable creates or changes a variable. For varUpdate, newName (when
 // not "") renames it. It reports whether it created one.
-func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, name, newName, value string) (bool, error) {
-	name, err := checkVariableName(name)
+func (s *Store) WriteVariable(ctx context.Context, sc SecretScope, mode int, name, newName, value string) (bool, error) {
+	name, err := CheckVariableName(name)
 	if err != nil {
-		if mode == varUpdate {
+		if mode == VarUpdate {
 			return false, apperr.ErrNotFound
 		}
 		return false, err
 	}
 	target := name
 	if newName != "" {
-		if target, err = checkVariableName(newName); err != nil {
+		if target, err = CheckVariableName(newName); err != nil {
 			return false, err
 		}
 	}
-	if err := checkVariableValue(value); err != nil {
+	if err := CheckVariableValue(value); err != nil {
 		return false, err
 	}
 	created := false
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		now := s.nowMS()
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
+		now := s.NowMS()
 		cond, id := sc.where()
 		var exists int
 		if err := tx.QueryRow("SELECT COUNT(*) FROM variables WHERE "+cond+" AND name = ?", id, name).Scan(&exists); err != nil {
 			return err
 		}
 		switch {
-		case exists == 1 && mode == varCreate:
+		case exists == 1 && mode == VarCreate:
 			return apperr.Conflictf("variable %s already exists", name)
-		case exists == 0 && mode == varUpdate:
+		case exists == 0 && mode == VarUpdate:
 			return apperr.ErrNotFound
 		case exists == 1:
 			_, err := tx.Exec("UPDATE variables SET name = ?, value = ?, updated_at = ? WHERE "+cond+" AND name = ?", target, value, now, id, name)
@@ -372,21 +372,21 @@ func (s *Store) writeVariable(ctx context.Context, sc secretScope, mode int, nam
 }
 
 // deleteVariable removes a variable; apperr.ErrNotFound when there is none.
-func (s *Store) deleteVariable(ctx context.Context, sc secretScope, name string) error {
-	name, err := checkVariableName(name)
+func (s *Store) DeleteVariable(ctx context.Context, sc SecretScope, name string) error {
+	name, err := CheckVariableName(name)
 	if err != nil {
 		return apperr.ErrNotFound
 	}
 	cond, id := sc.where()
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.WithTx(ctx, func(tx *sql.Tx) error {
 		return mustAffectOne(tx.Exec("DELETE FROM variables WHERE "+cond+" AND name = ?", id, name))
 	})
 }
 
 // repoVars is a repository's vars context: its owner's variables, with the
 // repository's own winning.
-func (s *Store) repoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, sqlRepoVars, repo.ID, repo.OwnerID)
+func (s *Store) RepoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, SqlRepoVars, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -413,8 +413,8 @@ func boxKeyAAD(repoID int64) []byte {
 // making one on first use. A private key that no longer opens (the server
 // key file was replaced) is replaced by a new pair: clients fetch the
 // public key before each use, so they follow.
-func (s *Store) repoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]byte, err error) {
-	key, err := s.secretKey()
+func (s *Store) RepoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]byte, err error) {
+	key, err := s.SecretKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -436,10 +436,10 @@ func (s *Store) repoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]by
 		copy(priv[:], plain)
 		return true, nil
 	}
-	if ok, err := load(s.db); ok || err != nil {
+	if ok, err := load(s.DB); ok || err != nil {
 		return pub, priv, err
 	}
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.WithTx(ctx, func(tx *sql.Tx) error {
 		if ok, err := load(tx); ok || err != nil {
 			return err
 		}
@@ -453,7 +453,7 @@ func (s *Store) repoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]by
 		}
 		_, err = tx.Exec(`INSERT INTO repo_box_keys (repo_id, public_key, private_key, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (repo_id) DO UPDATE SET public_key = excluded.public_key, private_key = excluded.private_key,
-			created_at = excluded.created_at`, repoID, np[:], sealed, s.nowMS())
+			created_at = excluded.created_at`, repoID, np[:], sealed, s.NowMS())
 		pub, priv = np, nv
 		return err
 	})
@@ -475,7 +475,7 @@ type jobRefs struct {
 // reads the raw YAML, so a key the parser adds later is covered too. A job
 // it cannot find gets no secrets; an expression that does not parse
 // references nothing (it cannot be evaluated either).
-func workflowJobRefs(content []byte, jobKey string) jobRefs {
+func WorkflowJobRefs(content []byte, jobKey string) jobRefs {
 	var refs jobRefs
 	var doc yaml.Node
 	if yaml.Unmarshal(content, &doc) != nil || len(doc.Content) == 0 {
@@ -556,7 +556,7 @@ func yamlMapGet(n *yaml.Node, key string) *yaml.Node {
 // read-only GITHUB_TOKEN. pull_request_target runs in the base repository's
 // context and is not one. Without a payload saying where the head is, a
 // pull request counts as a fork: it is the safe side.
-func isForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
+func IsForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
 	switch event {
 	case "pull_request", "pull_request_review", "pull_request_review_comment":
 	default:
@@ -570,9 +570,9 @@ func isForkPullRequest(event string, payload map[string]any, repoFullName string
 }
 
 // sqlOpenSecrets is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const sqlOpenSecrets = `SELECT repo_id IS NOT NULL, name, value FROM secrets
+const SqlOpenSecrets = `SELECT repo_id IS NOT NULL, name, value FROM secrets
 		WHERE repo_id = ? OR owner_id = ? ORDER BY repo_id IS NOT NULL`
 
 // sqlRepoVars is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const sqlRepoVars = `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
+const SqlRepoVars = `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
 		ORDER BY repo_id IS NOT NULL`

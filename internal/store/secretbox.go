@@ -1,4 +1,4 @@
-package main
+package store
 
 // Encryption for repository secrets.
 //
@@ -36,7 +36,7 @@ import (
 
 const (
 	// secretKeySize is the size of the server key: AES-256.
-	secretKeySize = 32
+	SecretKeySize = 32
 
 	// secretSealV1 is the first byte of every ciphertext secretSeal makes:
 	// AES-256-GCM, 12-byte random nonce, 16-byte tag. A later format takes a
@@ -49,7 +49,7 @@ const (
 	secretNonceSize = 12
 
 	// secretValueMax is GitHub's limit on a secret's value: 48 KB.
-	secretValueMax = 48 * 1024
+	SecretValueMax = 48 * 1024
 
 	// secretNameMax is our own bound on a name's length; GitHub documents
 	// none, but a name is a column, an environment variable and a URL path
@@ -100,16 +100,16 @@ func secretReadKey(path string) ([]byte, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("secret key file %s has mode %04o, so users other than its owner can read or change it; run: chmod 600 %s", path, perm, path)
 	}
-	if st.Size() != secretKeySize {
-		return nil, fmt.Errorf("secret key file %s is %d bytes long, but a key is exactly %d bytes; it is not a key this server wrote, or it was damaged (restore it from a backup: without it, stored secrets cannot be decrypted)", path, st.Size(), secretKeySize)
+	if st.Size() != SecretKeySize {
+		return nil, fmt.Errorf("secret key file %s is %d bytes long, but a key is exactly %d bytes; it is not a key this server wrote, or it was damaged (restore it from a backup: without it, stored secrets cannot be decrypted)", path, st.Size(), SecretKeySize)
 	}
-	key := make([]byte, secretKeySize)
+	key := make([]byte, SecretKeySize)
 	if _, err := io.ReadFull(f, key); err != nil {
 		return nil, fmt.Errorf("secret key file %s: reading: %w", path, err)
 	}
 	// The file could have grown between Stat and the read.
 	if n, _ := f.Read(make([]byte, 1)); n != 0 {
-		return nil, fmt.Errorf("secret key file %s is longer than %d bytes", path, secretKeySize)
+		return nil, fmt.Errorf("secret key file %s is longer than %d bytes", path, SecretKeySize)
 	}
 	return key, nil
 }
@@ -121,7 +121,7 @@ func secretCreateKey(path string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("secret key directory %s: %w", dir, err)
 	}
-	key := make([]byte, secretKeySize)
+	key := make([]byte, SecretKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("generating the secret key: %w", err)
 	}
@@ -188,8 +188,8 @@ func secretAAD(owner, name string) []byte {
 }
 
 func secretGCM(key []byte) (cipher.AEAD, error) {
-	if len(key) != secretKeySize {
-		return nil, fmt.Errorf("secret key must be %d bytes, not %d", secretKeySize, len(key))
+	if len(key) != SecretKeySize {
+		return nil, fmt.Errorf("secret key must be %d bytes, not %d", SecretKeySize, len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -267,7 +267,7 @@ func secretNewBoxKey() (pub, priv *[32]byte, err error) {
 // from SHA-256 of the public key: stable across restarts without being
 // stored, different when the key is rotated, and it survives a client that
 // parses it into an int64 and prints it back.
-func secretBoxKeyID(pub *[32]byte) string {
+func SecretBoxKeyID(pub *[32]byte) string {
 	sum := sha256.Sum256(pub[:])
 	const lo, span = 100_000_000_000_000_000, 900_000_000_000_000_000 // [1e17, 1e18)
 	n := lo + binary.BigEndian.Uint64(sum[:8])%span
@@ -276,7 +276,7 @@ func secretBoxKeyID(pub *[32]byte) string {
 
 // secretBoxPublicKey is the "key" field of the public-key endpoint: the
 // public key in standard base64 with padding, as GitHub sends it.
-func secretBoxPublicKey(pub *[32]byte) string {
+func SecretBoxPublicKey(pub *[32]byte) string {
 	return base64.StdEncoding.EncodeToString(pub[:])
 }
 
@@ -285,12 +285,12 @@ func secretBoxPublicKey(pub *[32]byte) string {
 // the key_id the client sent against secretBoxKeyID(pub) first, so a client
 // holding a rotated-out key gets a clear answer, and the plaintext with
 // secretCheckValue after.
-func secretOpenSealedBox(encryptedB64 string, pub, priv *[32]byte) ([]byte, error) {
+func SecretOpenSealedBox(encryptedB64 string, pub, priv *[32]byte) ([]byte, error) {
 	s := strings.TrimSpace(encryptedB64)
 	// Bound the work before decoding: the largest acceptable box holds a
 	// secretValueMax value.
-	if max := base64.StdEncoding.EncodedLen(secretValueMax + box.AnonymousOverhead); len(s) > max {
-		return nil, fmt.Errorf("encrypted_value is %d characters long, more than a %d-byte secret encrypts to (%d)", len(s), secretValueMax, max)
+	if max := base64.StdEncoding.EncodedLen(SecretValueMax + box.AnonymousOverhead); len(s) > max {
+		return nil, fmt.Errorf("encrypted_value is %d characters long, more than a %d-byte secret encrypts to (%d)", len(s), SecretValueMax, max)
 	}
 	raw, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
@@ -350,9 +350,9 @@ func secretRuneAt(s string, i int) string {
 // secretCheckValue applies the limits on a secret's value: at most 48 KiB
 // (GitHub's limit) and no NUL byte, which no environment variable can carry.
 // An empty value is allowed, as GitHub's API allows it.
-func secretCheckValue(v []byte) error {
-	if len(v) > secretValueMax {
-		return fmt.Errorf("secret value is %d bytes long; the limit is %d bytes (48 KiB)", len(v), secretValueMax)
+func SecretCheckValue(v []byte) error {
+	if len(v) > SecretValueMax {
+		return fmt.Errorf("secret value is %d bytes long; the limit is %d bytes (48 KiB)", len(v), SecretValueMax)
 	}
 	for i, c := range v {
 		if c == 0 {

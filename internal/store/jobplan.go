@@ -3,7 +3,7 @@
 // rules that act across rows: fail-fast, max-parallel and concurrency
 // groups, and the contexts a claim carries.
 
-package main
+package store
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type runPlan struct {
 
 func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
 	ctx := context.Background()
-	run, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+runCols+" WHERE r.id = ?", runID))
+	run, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+RunCols+" WHERE r.id = ?", runID))
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Store) githubContext(run *Run, repo *Repo, jobKey string) map[string]an
 			headRef, _ = h["ref"].(string)
 		}
 	}
-	server := s.serverURL
+	server := s.ServerURL
 	api := ""
 	if server != "" {
 		api = server + "/api/v1"
@@ -330,7 +330,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	// with their own steps.
 	ids := make([]int64, len(plans))
 	for i, lp := range plans {
-		cols := []any{lp.key, lp.name, jsonText(nonNil(lp.runsOn)), lp.containerImage(), jsonText(nonNilMap(lp.env)),
+		cols := []any{lp.key, lp.name, jsonText(NonNil(lp.runsOn)), lp.containerImage(), jsonText(NonNilMap(lp.env)),
 			lp.timeout, legIndex(isMatrix, i), lp.group, lp.continueOnError, failFast && isMatrix, maxParallel,
 			jsonText(lp.contexts), jsonText(lp.container), jsonText(nonNilServices(lp.services)), jsonText(lp.environment)}
 		if i == 0 {
@@ -346,7 +346,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		res, err := tx.Exec(`INSERT INTO jobs (job_key, name, runs_on, image, env, timeout_minutes, leg, concurrency_group,
 			continue_on_error, fail_fast, max_parallel, contexts, container, services, environment, activated,
 			run_id, base_key, needs, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 'queued', ?)`,
-			append(cols, j.RunID, j.BaseKey, jsonText(nonNil(j.Needs)), now)...)
+			append(cols, j.RunID, j.BaseKey, jsonText(NonNil(j.Needs)), now)...)
 		if err != nil {
 			return 0, err
 		}
@@ -381,7 +381,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	changed := 0
 	claimable := 0
 	for i, lp := range plans {
-		row, err := jobByID(context.Background(), tx, ids[i])
+		row, err := JobByID(context.Background(), tx, ids[i])
 		if err != nil {
 			return changed, err
 		}
@@ -611,7 +611,7 @@ func evalEnvInto(dst map[string]string, src map[string]string, env *expr.Env) er
 			dst[k] = expr.String(x)
 		}
 	}
-	for _, k := range sortedKeys(src) {
+	for _, k := range SortedKeys(src) {
 		if k == "" {
 			continue
 		}
@@ -624,7 +624,7 @@ func evalEnvInto(dst map[string]string, src map[string]string, env *expr.Env) er
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -737,7 +737,7 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 				}
 				continue
 			}
-			o, err := jobByID(context.Background(), tx, x.id)
+			o, err := JobByID(context.Background(), tx, x.id)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package main
+package store
 
 import (
 	"bytes"
@@ -130,7 +130,7 @@ func TestSecretSealOpen(t *testing.T) {
 	if string(aad) != "repo:12:DEPLOY_KEY" {
 		t.Fatalf("aad %q", aad)
 	}
-	for _, plain := range [][]byte{nil, []byte("x"), []byte("hunter2\nline two"), bytes.Repeat([]byte{0xff}, secretValueMax)} {
+	for _, plain := range [][]byte{nil, []byte("x"), []byte("hunter2\nline two"), bytes.Repeat([]byte{0xff}, SecretValueMax)} {
 		ct, err := secretSeal(key, aad, plain)
 		if err != nil {
 			t.Fatal(err)
@@ -226,22 +226,22 @@ func secretTestVectorKeys(t testing.TB) (pub, priv *[32]byte) {
 
 func TestSecretOpenSealedBoxLibsodiumVector(t *testing.T) {
 	pub, priv := secretTestVectorKeys(t)
-	if got := secretBoxPublicKey(pub); got != secretTestVectorPub {
+	if got := SecretBoxPublicKey(pub); got != secretTestVectorPub {
 		t.Fatalf("public key %s, libsodium says %s", got, secretTestVectorPub)
 	}
-	got, err := secretOpenSealedBox(secretTestVectorBox, pub, priv)
+	got, err := SecretOpenSealedBox(secretTestVectorBox, pub, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != secretTestVectorMsg {
 		t.Fatalf("opened to %q", got)
 	}
-	got, err = secretOpenSealedBox(secretTestVectorEmpty, pub, priv)
+	got, err = SecretOpenSealedBox(secretTestVectorEmpty, pub, priv)
 	if err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("empty value: %q, %v", got, err)
 	}
 	// Unpadded base64 and surrounding whitespace are tolerated.
-	got, err = secretOpenSealedBox(" "+strings.TrimRight(secretTestVectorBox, "=")+"\n", pub, priv)
+	got, err = SecretOpenSealedBox(" "+strings.TrimRight(secretTestVectorBox, "=")+"\n", pub, priv)
 	if err != nil || string(got) != secretTestVectorMsg {
 		t.Fatalf("unpadded: %q, %v", got, err)
 	}
@@ -252,13 +252,13 @@ func TestSecretOpenSealedBoxRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, msg := range []string{"", "a", "hunter2", strings.Repeat("z", secretValueMax)} {
+	for _, msg := range []string{"", "a", "hunter2", strings.Repeat("z", SecretValueMax)} {
 		// What gh, go-github users and actions/toolkit do.
 		sealed, err := box.SealAnonymous(nil, []byte(msg), pub, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := secretOpenSealedBox(base64.StdEncoding.EncodeToString(sealed), pub, priv)
+		got, err := SecretOpenSealedBox(base64.StdEncoding.EncodeToString(sealed), pub, priv)
 		if err != nil {
 			t.Fatalf("%d-byte value: %v", len(msg), err)
 		}
@@ -270,13 +270,13 @@ func TestSecretOpenSealedBoxRoundTrip(t *testing.T) {
 	sealed, _ := box.SealAnonymous(nil, []byte("hunter2"), pub, rand.Reader)
 	b64 := base64.StdEncoding.EncodeToString(sealed)
 	pub2, priv2, _ := secretNewBoxKey()
-	if _, err := secretOpenSealedBox(b64, pub2, priv2); err == nil || !strings.Contains(err.Error(), "does not open") {
+	if _, err := SecretOpenSealedBox(b64, pub2, priv2); err == nil || !strings.Contains(err.Error(), "does not open") {
 		t.Errorf("other key pair: %v", err)
 	}
 	for i := range sealed {
 		bad := bytes.Clone(sealed)
 		bad[i] ^= 0x80
-		if _, err := secretOpenSealedBox(base64.StdEncoding.EncodeToString(bad), pub, priv); err == nil {
+		if _, err := SecretOpenSealedBox(base64.StdEncoding.EncodeToString(bad), pub, priv); err == nil {
 			t.Fatalf("flipped byte %d opened", i)
 		}
 	}
@@ -285,20 +285,20 @@ func TestSecretOpenSealedBoxRoundTrip(t *testing.T) {
 		{base64.StdEncoding.EncodeToString(sealed[:47]), "at least 48 bytes"},
 		{strings.Repeat("A", 70000), "more than a 49152-byte secret"},
 	} {
-		if _, err := secretOpenSealedBox(c.in, pub, priv); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := SecretOpenSealedBox(c.in, pub, priv); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%.20q: error %v, want %q", c.in, err, c.want)
 		}
 	}
-	tooBig, _ := box.SealAnonymous(nil, make([]byte, secretValueMax+1), pub, rand.Reader)
-	if _, err := secretOpenSealedBox(base64.StdEncoding.EncodeToString(tooBig), pub, priv); err == nil {
+	tooBig, _ := box.SealAnonymous(nil, make([]byte, SecretValueMax+1), pub, rand.Reader)
+	if _, err := SecretOpenSealedBox(base64.StdEncoding.EncodeToString(tooBig), pub, priv); err == nil {
 		t.Error("opened a box holding more than 48 KiB")
 	}
 }
 
 func TestSecretBoxKeyID(t *testing.T) {
 	pub, _ := secretTestVectorKeys(t)
-	id := secretBoxKeyID(pub)
-	if id != secretBoxKeyID(pub) {
+	id := SecretBoxKeyID(pub)
+	if id != SecretBoxKeyID(pub) {
 		t.Fatal("key_id is not stable")
 	}
 	seen := map[string]bool{}
@@ -307,7 +307,7 @@ func TestSecretBoxKeyID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := secretBoxKeyID(p)
+		id := SecretBoxKeyID(p)
 		if len(id) != 18 || id[0] == '0' {
 			t.Fatalf("key_id %q: want 18 digits without a leading zero", id)
 		}
@@ -365,19 +365,19 @@ func TestSecretCheckName(t *testing.T) {
 }
 
 func TestSecretCheckValue(t *testing.T) {
-	for _, n := range []int{0, 1, secretValueMax} {
-		if err := secretCheckValue(bytes.Repeat([]byte("v"), n)); err != nil {
+	for _, n := range []int{0, 1, SecretValueMax} {
+		if err := SecretCheckValue(bytes.Repeat([]byte("v"), n)); err != nil {
 			t.Errorf("%d bytes: %v", n, err)
 		}
 	}
-	err := secretCheckValue(make([]byte, secretValueMax+1))
+	err := SecretCheckValue(make([]byte, SecretValueMax+1))
 	if err == nil || !strings.Contains(err.Error(), "49153 bytes long; the limit is 49152") {
 		t.Errorf("too long: %v", err)
 	}
-	if err := secretCheckValue([]byte("ab\x00c")); err == nil || !strings.Contains(err.Error(), "NUL") {
+	if err := SecretCheckValue([]byte("ab\x00c")); err == nil || !strings.Contains(err.Error(), "NUL") {
 		t.Errorf("NUL: %v", err)
 	}
-	if err := secretCheckValue([]byte("line1\nline2\r\n\xff")); err != nil {
+	if err := SecretCheckValue([]byte("line1\nline2\r\n\xff")); err != nil {
 		t.Errorf("newlines and non-UTF-8: %v", err)
 	}
 }
