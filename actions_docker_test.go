@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -73,7 +74,7 @@ func prepareNodeDir(tb testing.TB) string {
 		tb.Fatalf("ldd %s names no dynamic loader:\n%s", node, out)
 	}
 	copyFile(node, filepath.Join(dir, "bin", "node.real"), 0o755)
-	wrapper := "#!/bin/sh\nd=" + containerNode + "\nexec \"$d/lib/" + loader + "\" --library-path \"$d/lib\" \"$d/bin/node.real\" \"$@\"\n"
+	wrapper := "#!/bin/sh\nd=" + executor.ContainerNode + "\nexec \"$d/lib/" + loader + "\" --library-path \"$d/lib\" \"$d/bin/node.real\" \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "bin", "node"), []byte(wrapper), 0o755); err != nil {
 		tb.Fatal(err)
 	}
@@ -121,14 +122,14 @@ func TestDockerActions(t *testing.T) {
 	nodeDir := prepareNodeDir(t)
 	mirrors := newActionMirrors(t)
 	src := newFakeSource()
-	ex := newExecutor(executorConfig{
-		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
+	ex := executor.New(executor.Config{
+		Instance: executor.RandomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
 		Memory: "512m", WorkDir: t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 		DataDir: t.TempDir(), ActionsURL: "file://" + mirrors, NodeDir: nodeDir, JobURL: "http://10.9.8.7:8080",
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
-		ex.removeStale(context.Background())
-		removeToolCaches(ex.cfg.Instance)
+		ex.RemoveStale(context.Background())
+		removeToolCaches(ex.Cfg.Instance)
 	})
 
 	job := dockerJob(9401)
@@ -144,7 +145,7 @@ func TestDockerActions(t *testing.T) {
 		protocol.Step{ID: 940106, Number: 7, Kind: "run", Name: "outputs",
 			Run: "echo \"js=${{ steps.js.outputs.greeting }} sum=${{ steps.comp.outputs.sum }} nested=${{ steps.comp.outputs.greeting }} said=${{ steps.dock.outputs.said }} env=$GREETED\""},
 	)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	logs := func(i int) string { return src.log(t, stepID(job, i)) }
 	if got := src.jobConclusion(9401); got != "success" {
@@ -179,18 +180,18 @@ func TestDockerActions(t *testing.T) {
 
 	// Without --node, a JavaScript action fails with the reason.
 	src2 := newFakeSource()
-	ex2 := newExecutor(executorConfig{
-		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
+	ex2 := executor.New(executor.Config{
+		Instance: executor.RandomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
 		WorkDir: t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 		DataDir: t.TempDir(), ActionsURL: "file://" + mirrors, AllowActions: []string{"acme/hello-js"},
 	}, src2, runnerTestLogger())
-	t.Cleanup(func() { ex2.removeStale(context.Background()) })
+	t.Cleanup(func() { ex2.RemoveStale(context.Background()) })
 	job2 := dockerJob(9402)
 	job2.Contexts = map[string]any{}
 	job2.Steps = append(job2.Steps,
 		protocol.Step{ID: 940202, Number: 3, Kind: "uses", Name: "js", Uses: "acme/hello-js@v1", If: "always()"},
 		protocol.Step{ID: 940203, Number: 4, Kind: "uses", Name: "dock", Uses: "acme/dock@v1", If: "always()"})
-	ex2.runJob(job2)
+	ex2.RunJob(job2)
 	if l := src2.log(t, stepID(job2, 2)); !strings.Contains(l, "this runner has no Node.js: start it with --node DIR") {
 		t.Errorf("JavaScript action without --node: log %q", l)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/workflow"
 )
 
@@ -37,12 +38,12 @@ func TestActionStoreFetch(t *testing.T) {
 		"index.js":       "console.log('v1')\n",
 		"sub/action.yml": "runs: {using: composite, steps: [{run: echo, shell: sh}]}\n",
 	})
-	st, err := newActionStore(t.TempDir(), "file://"+mirrors)
+	st, err := executor.NewActionStore(t.TempDir(), "file://"+mirrors)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref, _ := workflow.ParseActionRef("acme/hello@v1")
-	fa, err := st.fetch(ctx, ref, 0)
+	fa, err := st.Fetch(ctx, ref, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +53,13 @@ func TestActionStoreFetch(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fa.Dir, "index.js")); err != nil || string(b) != "console.log('v1')\n" {
 		t.Errorf("index.js = %q, %v", b, err)
 	}
-	if d, err := actionMetadata(fa.Dir, ref.String()); err != nil || d.Runs.Using != "node20" {
+	if d, err := executor.ActionMetadata(fa.Dir, ref.String()); err != nil || d.Runs.Using != "node20" {
 		t.Errorf("actionMetadata = %+v, %v", d, err)
 	}
 
 	// A subdirectory action, and a branch.
 	ref, _ = workflow.ParseActionRef("acme/hello/sub@main")
-	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
+	if fa, err = st.Fetch(ctx, ref, 0); err != nil || fa.Dir != filepath.Join(fa.Root, "sub") || fa.SHA != sha1 {
 		t.Errorf("acme/hello/sub@main = %+v, %v", fa, err)
 	}
 
@@ -66,7 +67,7 @@ func TestActionStoreFetch(t *testing.T) {
 	sha2 := commitFiles(t, src, map[string]string{"index.js": "console.log('v2')\n"})
 	gitCmd(t, src, "tag", "-f", "v1")
 	ref, _ = workflow.ParseActionRef("acme/hello@v1")
-	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha2 {
+	if fa, err = st.Fetch(ctx, ref, 0); err != nil || fa.SHA != sha2 {
 		t.Fatalf("after the tag moved: %+v, %v; want %s", fa, err, sha2)
 	}
 	if b, _ := os.ReadFile(filepath.Join(fa.Dir, "index.js")); string(b) != "console.log('v2')\n" {
@@ -75,7 +76,7 @@ func TestActionStoreFetch(t *testing.T) {
 
 	// By commit id, also one that is no tip (fetched with every ref).
 	ref, _ = workflow.ParseActionRef("acme/hello@" + sha1)
-	if fa, err = st.fetch(ctx, ref, 0); err != nil || fa.SHA != sha1 {
+	if fa, err = st.Fetch(ctx, ref, 0); err != nil || fa.SHA != sha1 {
 		t.Errorf("by commit id: %+v, %v", fa, err)
 	}
 
@@ -85,7 +86,7 @@ func TestActionStoreFetch(t *testing.T) {
 	}
 	os.MkdirAll(src, 0o755) // present, but no repository
 	ref, _ = workflow.ParseActionRef("acme/hello@v1")
-	fa, err = st.fetch(ctx, ref, 0)
+	fa, err = st.Fetch(ctx, ref, 0)
 	if err != nil || fa.SHA != sha2 || len(fa.Notes) != 1 || !strings.Contains(fa.Notes[0], "as fetched before") {
 		t.Errorf("offline: %+v, %v; want %s with a note", fa, err, sha2)
 	}
@@ -100,7 +101,7 @@ func TestActionStoreFetch(t *testing.T) {
 		{"acme/hello/nodir@" + sha1, apperr.ErrNotFound, "has no directory nodir"},
 	} {
 		ref, _ := workflow.ParseActionRef(tc.uses)
-		_, err := st.fetch(ctx, ref, 0)
+		_, err := st.Fetch(ctx, ref, 0)
 		if !errors.Is(err, tc.code) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("fetch %s: %v; want %v containing %q", tc.uses, err, tc.code, tc.msg)
 		}
@@ -109,13 +110,13 @@ func TestActionStoreFetch(t *testing.T) {
 
 func TestActionStoreMissingRef(t *testing.T) {
 	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "x"})
-	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
+	st, _ := executor.NewActionStore(t.TempDir(), "file://"+mirrors)
 	ref, _ := workflow.ParseActionRef("acme/hello@v2")
-	_, err := st.fetch(context.Background(), ref, 0)
+	_, err := st.Fetch(context.Background(), ref, 0)
 	if !errors.Is(err, apperr.ErrNotFound) || !strings.Contains(err.Error(), `has no tag or branch "v2"`) {
 		t.Errorf("fetch acme/hello@v2: %v", err)
 	}
-	if _, err := actionMetadata(t.TempDir(), "x/y@v1"); !errors.Is(err, apperr.ErrNotFound) {
+	if _, err := executor.ActionMetadata(t.TempDir(), "x/y@v1"); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("actionMetadata of an empty directory: %v", err)
 	}
 }
@@ -125,9 +126,9 @@ func TestActionStoreLocalFirst(t *testing.T) {
 	mirrors, _, _ := newActionMirror(t, "acme", "hello", map[string]string{"action.yml": "from: mirror\n"})
 	localDir, localSHA := newGitRepo(t, map[string]string{"action.yml": "from: server\n"})
 	gitCmd(t, localDir, "tag", "v1")
-	st, _ := newActionStore(t.TempDir(), "file://"+mirrors)
+	st, _ := executor.NewActionStore(t.TempDir(), "file://"+mirrors)
 	var asked string
-	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+	st.Local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
 		asked = fmt.Sprintf("%s/%s for job %d", owner, repo, jobID)
 		if owner == "acme" && repo == "hello" {
 			return localDir, nil
@@ -135,7 +136,7 @@ func TestActionStoreLocalFirst(t *testing.T) {
 		return "", apperr.ErrNotFound
 	}
 	ref, _ := workflow.ParseActionRef("acme/hello@v1")
-	fa, err := st.fetch(context.Background(), ref, 7)
+	fa, err := st.Fetch(context.Background(), ref, 7)
 	if err != nil || fa.SHA != localSHA || !strings.Contains(fa.Origin, "this server") {
 		t.Fatalf("fetch = %+v, %v; want %s from this server", fa, err, localSHA)
 	}
@@ -146,12 +147,12 @@ func TestActionStoreLocalFirst(t *testing.T) {
 
 func TestCheckActionsURL(t *testing.T) {
 	for _, ok := range []string{"https://github.com", "http://10.0.0.1:3000/mirror", "file:///srv/mirrors"} {
-		if err := checkActionsURL(ok); err != nil {
+		if err := executor.CheckActionsURL(ok); err != nil {
 			t.Errorf("checkActionsURL(%q) = %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"github.com", "ftp://x", "file://relative/dir", "https://", "file:relative"} {
-		if err := checkActionsURL(bad); err == nil {
+		if err := executor.CheckActionsURL(bad); err == nil {
 			t.Errorf("checkActionsURL(%q) = nil, want an error", bad)
 		}
 	}
@@ -209,14 +210,14 @@ func TestActionStoreDeniedSkipsCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	// --actions-url answers nothing: a closed port.
-	st, err := newActionStore(dir, "http://127.0.0.1:1")
+	st, err := executor.NewActionStore(dir, "http://127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "repos")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the old repos/ directory is still there: %v", err)
 	}
-	st.local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
+	st.Local = func(_ context.Context, owner, repo string, jobID int64) (string, error) {
 		if owner == "alice" && repo == "priv" && jobID == 1 {
 			return localDir, nil
 		}
@@ -225,10 +226,10 @@ func TestActionStoreDeniedSkipsCache(t *testing.T) {
 	ctx := context.Background()
 	for _, r := range []string{"alice/priv@main", "alice/priv@" + sha} {
 		ref, _ := workflow.ParseActionRef(r)
-		if fa, err := st.fetch(ctx, ref, 1); err != nil || fa.SHA != sha {
+		if fa, err := st.Fetch(ctx, ref, 1); err != nil || fa.SHA != sha {
 			t.Fatalf("fetch %s for the job that may reach it = %+v, %v", r, fa, err)
 		}
-		if fa, err := st.fetch(ctx, ref, 2); err == nil {
+		if fa, err := st.Fetch(ctx, ref, 2); err == nil {
 			t.Errorf("fetch %s for a job that may not reach it = %s from %s, want an error", r, fa.SHA, fa.Origin)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 )
@@ -72,7 +73,7 @@ func (s *server) handleJobCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.cancel(w, r, run, job.ID)
+	return s.Cancel(w, r, run, job.ID)
 }
 
 // handleRunCancel serves POST /api/v1/runs/{id}/cancel.
@@ -89,12 +90,12 @@ func (s *server) handleRunCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.cancel(w, r, run, 0)
+	return s.Cancel(w, r, run, 0)
 }
 
 // cancel cancels one job of run (every job when jobID is 0), tells the
 // executor of the running ones at once, and answers 202.
-func (s *server) cancel(w http.ResponseWriter, r *http.Request, run *store.Run, jobID int64) error {
+func (s *server) Cancel(w http.ResponseWriter, r *http.Request, run *store.Run, jobID int64) error {
 	res, err := s.cancelJobs(r.Context(), run.ID, jobID)
 	if err != nil {
 		return err
@@ -171,7 +172,7 @@ func (s *server) handlePush(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if res.Created {
-		s.wake()
+		s.Wake()
 	}
 	code := http.StatusCreated
 	if !res.Created {
@@ -204,7 +205,7 @@ func (s *server) handlePullRequest(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if len(runs) > 0 {
-		s.wake()
+		s.Wake()
 	}
 	writeJSON(w, http.StatusCreated, s.ghView(r, repo).runs(runs, len(runs)))
 	return nil
@@ -243,7 +244,7 @@ func (s *server) handleDispatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.wake()
+	s.Wake()
 	if !body.ReturnRunDetails {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -496,7 +497,7 @@ func (s *server) handleJobStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Jobs that needed this one may be claimable now.
-	s.wake()
+	s.Wake()
 	writeJSON(w, http.StatusOK, body)
 	return nil
 }
@@ -578,7 +579,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	gitDir := repo.GitDir
 	p := r.PathValue("path")
 	if parts := strings.SplitN(p, "/", 3); len(parts) == 3 {
-		from, err := s.store.RunReach(r.Context(), run, r.Header.Get(checkoutTokenHeader))
+		from, err := s.store.RunReach(r.Context(), run, r.Header.Get(executor.CheckoutTokenHeader))
 		if err != nil {
 			return err
 		}
@@ -587,7 +588,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 			// In plain text, which git shows the runner as "remote: ...";
 			// a refused token input as 403, since on a 401 git asks for a
 			// password instead.
-			code := httpStatus(ae.Code)
+			code := apperr.HTTPStatus(ae.Code)
 			if ae.Code == apperr.Unauthenticated {
 				code = http.StatusForbidden
 			}
@@ -635,7 +636,7 @@ func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*store.Can
 	s.store.Metrics.CancelRequested(res.Running)
 	if s.exec != nil {
 		for _, id := range res.Running {
-			s.exec.cancel(id)
+			s.exec.Cancel(id)
 		}
 	}
 	return res, nil
@@ -651,7 +652,7 @@ func (s *server) rerun(ctx context.Context, run *store.Run, user *store.User) (*
 func (s *server) rerunSome(ctx context.Context, run *store.Run, user *store.User, sel store.RerunSelect) (*store.Run, error) {
 	nr, err := s.store.RerunSome(ctx, run, user, sel)
 	if err == nil {
-		s.wake()
+		s.Wake()
 	}
 	return nr, err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
 )
@@ -18,21 +19,21 @@ func TestParseCheckoutInputs(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		with map[string]string
-		want checkoutSpec
+		want executor.CheckoutSpec
 		warn string
 		err  string
 	}{
-		{name: "none", with: nil, want: defaultCheckout},
+		{name: "none", with: nil, want: executor.DefaultCheckout},
 		{name: "same repository, the token kept, other credentials ignored", with: map[string]string{"repository": "Alice/App", "token": " x ", "persist-credentials": "false"},
-			want: checkoutSpec{Depth: 1, Clean: true, Token: "x"}},
+			want: executor.CheckoutSpec{Depth: 1, Clean: true, Token: "x"}},
 		{name: "all", with: map[string]string{"repository": "bob/lib", "ref": " v1 ", "fetch-depth": "0", "fetch-tags": "true",
 			"path": "./sub/../src/", "submodules": "recursive", "clean": "False", "lfs": "false"},
-			want: checkoutSpec{Repository: "bob/lib", Ref: "v1", Depth: 0, Tags: true, Path: "src", Submodules: "recursive"}},
+			want: executor.CheckoutSpec{Repository: "bob/lib", Ref: "v1", Depth: 0, Tags: true, Path: "src", Submodules: "recursive"}},
 		{name: "path in workspace", with: map[string]string{"path": "/workspace/a/b", "submodules": "true"},
-			want: checkoutSpec{Depth: 1, Clean: true, Path: "a/b", Submodules: "true"}},
-		{name: "workspace itself", with: map[string]string{"path": "."}, want: defaultCheckout},
-		{name: "sparse", with: map[string]string{"sparse-checkout": "src"}, want: defaultCheckout, warn: "input sparse-checkout is not supported here and is ignored"},
-		{name: "unknown", with: map[string]string{"fetch_depth": "0"}, want: defaultCheckout, warn: "Unexpected input(s) 'fetch_depth', valid inputs are ['repository', 'ref'"},
+			want: executor.CheckoutSpec{Depth: 1, Clean: true, Path: "a/b", Submodules: "true"}},
+		{name: "workspace itself", with: map[string]string{"path": "."}, want: executor.DefaultCheckout},
+		{name: "sparse", with: map[string]string{"sparse-checkout": "src"}, want: executor.DefaultCheckout, warn: "input sparse-checkout is not supported here and is ignored"},
+		{name: "unknown", with: map[string]string{"fetch_depth": "0"}, want: executor.DefaultCheckout, warn: "Unexpected input(s) 'fetch_depth', valid inputs are ['repository', 'ref'"},
 		{name: "lfs", with: map[string]string{"lfs": "true"}, err: "input lfs: Git LFS is not supported here"},
 		{name: "depth", with: map[string]string{"fetch-depth": "-1"}, err: `input fetch-depth: "-1" is not a whole number`},
 		{name: "depth word", with: map[string]string{"fetch-depth": "all"}, err: `input fetch-depth: "all" is not a whole number`},
@@ -42,7 +43,7 @@ func TestParseCheckoutInputs(t *testing.T) {
 		{name: "absolute", with: map[string]string{"path": "/etc"}, err: `input path: repository path "/etc" is not under /workspace`},
 		{name: "repository", with: map[string]string{"repository": "lib"}, err: `input repository: "lib" is not OWNER/REPO`},
 	} {
-		spec, warnings, err := parseCheckoutInputs(tc.with, "alice/app")
+		spec, warnings, err := executor.ParseCheckoutInputs(tc.with, "alice/app")
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -76,7 +77,7 @@ func TestSubmoduleRepo(t *testing.T) {
 		{url: "../../../x", err: "names no OWNER/REPO"},
 		{url: "lib", err: "names no OWNER/REPO"},
 	} {
-		got, err := submoduleRepo(tc.url, "alice/app")
+		got, err := executor.SubmoduleRepo(tc.url, "alice/app")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("submoduleRepo(%q) = %q, %v; want error %q", tc.url, got, err, tc.err)
@@ -173,8 +174,8 @@ func TestCheckout(t *testing.T) {
 	}
 	srv := httptest.NewServer(ts.srv)
 	t.Cleanup(srv.Close)
-	remote := newRemoteSource(srv.URL, ts.rtoken, 1, runnerTestLogger())
-	remote.maxBackoff = remote.minBackoff
+	remote := executor.NewRemoteSource(srv.URL, ts.rtoken, 1, runnerTestLogger())
+	remote.MaxBackoff = remote.MinBackoff
 	local := &localSource{store: ts.store, runner: ts.runner}
 
 	gitFn := func(dir string, args ...string) string {
@@ -191,7 +192,7 @@ func TestCheckout(t *testing.T) {
 	}
 	for _, src := range []struct {
 		name string
-		src  jobSource
+		src  executor.JobSource
 	}{{"local", local}, {"remote", remote}} {
 		for _, tc := range []struct {
 			name  string
@@ -308,12 +309,12 @@ func TestCheckout(t *testing.T) {
 			{name: "a token that is not one", with: map[string]string{"repository": "alice/leaf", "token": "shithub_pat_nope"}, err: "input token: bad credentials"},
 			{name: "repository not here", with: map[string]string{"repository": "alice/none"}, err: "alice/none"},
 		} {
-			spec, _, err := parseCheckoutInputs(tc.with, job.Repo)
+			spec, _, err := executor.ParseCheckoutInputs(tc.with, job.Repo)
 			if err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(t.TempDir(), "repo")
-			err = src.src.checkout(ctx, job, dir, spec)
+			err = src.src.Checkout(ctx, job, dir, spec)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Errorf("%s %s: checkout = %v, want an error with %q", src.name, tc.name, err, tc.err)

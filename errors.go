@@ -38,58 +38,6 @@ func errorMessage(err error) string {
 	return "internal error"
 }
 
-// httpStatus maps a code to the status the API and the pages answer with.
-func httpStatus(c apperr.Code) int {
-	switch c {
-	case apperr.Invalid:
-		return http.StatusUnprocessableEntity
-	case apperr.Malformed:
-		return http.StatusBadRequest
-	case apperr.NotFound:
-		return http.StatusNotFound
-	case apperr.Conflict:
-		return http.StatusConflict
-	case apperr.Forbidden:
-		return http.StatusForbidden
-	case apperr.Unauthenticated:
-		return http.StatusUnauthorized
-	case apperr.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case apperr.Unavailable:
-		return http.StatusServiceUnavailable
-	case apperr.Gone:
-		return http.StatusGone
-	}
-	return http.StatusInternalServerError
-}
-
-// codeFromStatus is httpStatus read backwards, for a remote runner that
-// hears the server's answer.
-func codeFromStatus(status int) apperr.Code {
-	switch status {
-	case http.StatusUnprocessableEntity:
-		return apperr.Invalid
-	case http.StatusBadRequest:
-		return apperr.Malformed
-	case http.StatusNotFound, http.StatusGone:
-		return apperr.NotFound
-	case http.StatusConflict:
-		return apperr.Conflict
-	case http.StatusForbidden:
-		return apperr.Forbidden
-	case http.StatusUnauthorized:
-		return apperr.Unauthenticated
-	case http.StatusRequestEntityTooLarge:
-		return apperr.TooLarge
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return apperr.Unavailable
-	}
-	if status >= 300 && status < 500 {
-		return apperr.Invalid
-	}
-	return apperr.Internal
-}
-
 // Exit statuses of the CLI.
 const (
 	exitOK      = 0

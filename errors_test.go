@@ -33,8 +33,8 @@ func TestErrorVocabulary(t *testing.T) {
 		{&http.MaxBytesError{Limit: 10}, 413, 2, true, "request body over 10 bytes"},
 	} {
 		c := errorCode(tc.err)
-		if got := httpStatus(c); got != tc.status {
-			t.Errorf("httpStatus(%v) = %d, want %d", tc.err, got, tc.status)
+		if got := apperr.HTTPStatus(c); got != tc.status {
+			t.Errorf("apperr.HTTPStatus(%v) = %d, want %d", tc.err, got, tc.status)
 		}
 		if got := exitStatus(c); got != tc.exit {
 			t.Errorf("exitStatus(%v) = %d, want %d", tc.err, got, tc.exit)
@@ -50,13 +50,13 @@ func TestErrorVocabulary(t *testing.T) {
 
 func TestCodeFromStatusRoundTrip(t *testing.T) {
 	for c := apperr.Invalid; c <= apperr.Unavailable; c++ {
-		if got := codeFromStatus(httpStatus(c)); got != c {
-			t.Errorf("codeFromStatus(httpStatus(%d)) = %d", c, got)
+		if got := apperr.FromHTTPStatus(apperr.HTTPStatus(c)); got != c {
+			t.Errorf("apperr.FromHTTPStatus(apperr.HTTPStatus(%d)) = %d", c, got)
 		}
 	}
 	for _, st := range []int{500, 502, 302} {
-		if got := apperr.Permanent(codeFromStatus(st)); got != (st == 302) {
-			t.Errorf("stopRetrying(codeFromStatus(%d)) = %v", st, got)
+		if got := apperr.Permanent(apperr.FromHTTPStatus(st)); got != (st == 302) {
+			t.Errorf("stopRetrying(apperr.FromHTTPStatus(%d)) = %v", st, got)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -209,10 +210,10 @@ func TestDockerFaultKill(t *testing.T) {
 		// appear after the restart's clean-up; the sweep removes it within
 		// sweepEvery, so wait that long and a little more.
 		var left []string
-		for deadline := time.Now().Add(sweepEvery + 5*time.Second); time.Now().Before(deadline); {
+		for deadline := time.Now().Add(executor.SweepEvery + 5*time.Second); time.Now().Before(deadline); {
 			left = nil
 			for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
-				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance())...).Output()
+				out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+e.instance())...).Output()
 				left = append(left, strings.Fields(string(out))...)
 			}
 			if len(left) == 0 {
@@ -367,7 +368,7 @@ func TestDockerFaultEngineStops(t *testing.T) {
 	// The container the outage kept from being removed goes once the
 	// engine answers again.
 	var left []string
-	for range 2 * int(sweepEvery/time.Second) {
+	for range 2 * int(executor.SweepEvery/time.Second) {
 		if left = e.resources(j.ID); len(left) == 0 {
 			break
 		}

@@ -261,7 +261,7 @@ func (s *server) triggerPushed(ctx context.Context, repo *store.Repo, user *stor
 		started = started || res.Created
 	}
 	if started {
-		s.wake()
+		s.Wake()
 	}
 }
 

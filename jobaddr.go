@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"strings"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -117,8 +118,8 @@ func isLoopbackHost(h string) bool {
 // network it is on: the network's gateway as docker reports it, else (newer
 // engines leave the default bridge's gateway out) the address of its
 // interface inside its subnet.
-func dockerBridgeGateway(ctx context.Context, d dockerCLI) (string, error) {
-	out, _, err := d.output(ctx, "network", "inspect", "bridge")
+func dockerBridgeGateway(ctx context.Context, d executor.DockerCLI) (string, error) {
+	out, _, err := d.Output(ctx, "network", "inspect", "bridge")
 	if err != nil {
 		return "", err
 	}
@@ -210,13 +211,4 @@ func (s *server) jobHandler() http.Handler {
 		}
 		s.ServeHTTP(w, r)
 	})
-}
-
-// addHostArgs is the docker run flags of hosts (HOST:IP entries).
-func addHostArgs(hosts []string) []string {
-	var args []string
-	for _, h := range hosts {
-		args = append(args, "--add-host", h)
-	}
-	return args
 }

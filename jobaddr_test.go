@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -105,7 +106,7 @@ func TestClaimJobURLs(t *testing.T) {
 	}
 	ts.newRun(ts.pub)
 	src := &localSource{store: ts.store, runner: local, jobURL: "http://shithub.localhost:8080"}
-	cj, err := src.claim(ctx, []string{"ubuntu-latest"})
+	cj, err := src.Claim(ctx, []string{"ubuntu-latest"})
 	if err != nil || cj == nil {
 		t.Fatalf("local claim: %v, %v", cj, err)
 	}
@@ -116,9 +117,9 @@ func TestClaimJobURLs(t *testing.T) {
 
 // TestRunArgsAddHost: the job container maps the server's name.
 func TestRunArgsAddHost(t *testing.T) {
-	ex := newExecutor(executorConfig{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
-	j := &execJob{ex: ex, job: &protocol.Job{JobID: 1, RunID: 1}, name: "c", network: "c"}
-	args := strings.Join(j.createArgs("img", nil), " ")
+	ex := executor.New(executor.Config{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
+	j := &executor.ExecJob{Ex: ex, Job: &protocol.Job{JobID: 1, RunID: 1}, Name: "c", Network: "c"}
+	args := strings.Join(j.CreateArgs("img", nil), " ")
 	if !strings.Contains(args, "--add-host shithub.localhost:172.17.0.1") || !strings.HasSuffix(args, "-- img -f /dev/null") {
 		t.Fatalf("docker run args: %s", args)
 	}

@@ -5,8 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/store"
@@ -698,7 +697,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
 	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
 	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
-	var cfg executorConfig
+	var cfg executor.Config
 	var shutdownGrace time.Duration
 	check := executorFlags(fs, &cfg, &shutdownGrace)
 	_, err := c.parse(fs, args)
@@ -776,11 +775,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	srv.jobURL = rcfg.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
 
 	// The listeners: the server's, and the one its jobs reach it at.
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	plan, err := planJobEndpoint(*addr, *jobAddr, rcfg.PublicURL, func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return dockerBridgeGateway(gctx, dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv})
+		return dockerBridgeGateway(gctx, executor.DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv})
 	})
 	if err != nil {
 		return apperr.Usagef("serve: %v", err)
@@ -810,10 +809,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := srv.enableRuntime(ctx, rcfg); err != nil {
 		return err
 	}
-	if cfg.Actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+	if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
 		return apperr.Usagef("serve: %v", err)
 	}
-	cfg.Actions.local = st.ActionRepo
+	cfg.Actions.Local = st.ActionRepo
 
 	// The in-process pool, after cleaning up what a previous process of
 	// this server left: its jobs fail, its containers go.
@@ -833,12 +832,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("failed jobs the previous process left running", "jobs", ids)
 	}
 	// Containers of a previous process go even when this one runs no pool.
-	ex := newExecutor(cfg, &localSource{store: st, runner: local, wake: srv.wake, jobURL: plan.URL}, logger)
-	if err := ex.dockerOK(ctx); err != nil {
+	ex := executor.New(cfg, &localSource{store: st, runner: local, wake: srv.Wake, jobURL: plan.URL}, logger)
+	if err := ex.DockerOK(ctx); err != nil {
 		if *runners > 0 {
 			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
 		}
-	} else if err := ex.removeStale(ctx); err != nil {
+	} else if err := ex.RemoveStale(ctx); err != nil {
 		logger.Warn("removing containers of the previous process", "err", err)
 	}
 	if *runners > 0 {
@@ -873,8 +872,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go srv.schedule(bg)
 	exDone := make(chan struct{})
 	if ex != nil {
-		go ex.sweepLoop(bg)
-		go func() { ex.run(bg); close(exDone) }()
+		go ex.SweepLoop(bg)
+		go func() { ex.Run(bg); close(exDone) }()
 	} else {
 		close(exDone)
 	}
@@ -890,7 +889,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// them; keep serving meanwhile, so remote runners can report.
 	logger.Info("shutting down", "grace", shutdownGrace)
 	if ex != nil {
-		ex.drain(shutdownGrace)
+		ex.Drain(shutdownGrace)
 	}
 	stopBG()
 	<-exDone
@@ -966,134 +965,6 @@ func parseByteSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// runnerOptions is a parsed `runner` command line.
-type runnerOptions struct {
-	server        string
-	token         string
-	cfg           executorConfig
-	shutdownGrace time.Duration
-}
-
-// executorFlags defines the flags that shape an executor, for `serve` and
-// `runner` alike, on cfg. check validates them after parsing and fills in
-// cfg.Images; it returns the message of a usageError, or "".
-func executorFlags(fs *flag.FlagSet, cfg *executorConfig, shutdownGrace *time.Duration) (check func() string) {
-	images := defaultImages()
-	fs.Func("image", "`LABEL=IMAGE`: run runs-on LABEL jobs in IMAGE (repeatable; adds to or replaces the defaults)", func(v string) error {
-		label, image, ok := strings.Cut(v, "=")
-		if !ok || label == "" || image == "" {
-			return fmt.Errorf("want LABEL=IMAGE, got %q", v)
-		}
-		images[label] = image
-		return nil
-	})
-	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
-	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				return fmt.Errorf("empty pattern in %q", v)
-			}
-			cfg.AllowImages = append(cfg.AllowImages, p)
-		}
-		return nil
-	})
-	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
-	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
-	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
-	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
-	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
-	fs.StringVar(&cfg.ActionsURL, "actions-url", defaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
-	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
-	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
-	return func() string {
-		var err error
-		if cfg.AllowActions, err = workflow.ParseAllowActions(*allow); err != nil {
-			return err.Error()
-		}
-		if err := checkActionsURL(cfg.ActionsURL); err != nil {
-			return err.Error()
-		}
-		if cfg.NodeDir != "" {
-			abs, err := filepath.Abs(cfg.NodeDir)
-			if err != nil {
-				return err.Error()
-			}
-			if fi, err := os.Stat(filepath.Join(abs, "bin", "node")); err != nil || fi.IsDir() {
-				return fmt.Sprintf("--node %s: no bin/node in it", cfg.NodeDir)
-			}
-			cfg.NodeDir = abs
-		}
-		cfg.Images = images
-		switch {
-		case cfg.Pull != "missing" && cfg.Pull != "never":
-			return fmt.Sprintf("--pull must be missing or never, not %q", cfg.Pull)
-		case cfg.PidsLimit < 1:
-			return "--pids-limit must be at least 1"
-		case cfg.StopGrace < 0 || *shutdownGrace < 0:
-			return "--stop-grace and --shutdown-grace must not be negative"
-		}
-		return ""
-	}
-}
-
-// parseRunnerArgs parses the `runner` command line; getenv supplies
-// SHITHUB_RUNNER_TOKEN. A bad command line is a usageError.
-func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer) (runnerOptions, error) {
-	var o runnerOptions
-	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var labels string
-	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
-	fs.StringVar(&o.token, "token", "", "runner `token` (visible in ps: prefer --token-file or $SHITHUB_RUNNER_TOKEN)")
-	tokenFile := fs.String("token-file", "", "`FILE` holding the runner token")
-	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
-	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
-	check := executorFlags(fs, &o.cfg, &o.shutdownGrace)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, apperr.Usagef("runner: %s", err.Error())
-	}
-	if fs.NArg() > 0 {
-		return o, apperr.Usagef("runner: unexpected argument %q", fs.Arg(0))
-	}
-	tok, err := secretOption("token", o.token, *tokenFile, "SHITHUB_RUNNER_TOKEN", getenv, stderr)
-	if err != nil {
-		return o, apperr.Usagef("runner: %s", err.Error())
-	}
-	o.token = tok
-	switch {
-	case o.server == "":
-		return o, apperr.Usagef("runner: --server is required")
-	case o.token == "":
-		return o, apperr.Usagef("runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required")
-	case o.cfg.Workers < 1:
-		return o, apperr.Usagef("runner: --capacity must be at least 1")
-	}
-	if msg := check(); msg != "" {
-		return o, apperr.Usagef("runner: %s", msg)
-	}
-	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return o, apperr.Usagef("runner: --server must be an http or https URL, not %q", o.server)
-	}
-	for l := range strings.SplitSeq(labels, ",") {
-		if l = strings.TrimSpace(l); l != "" {
-			o.cfg.Labels = append(o.cfg.Labels, l)
-		}
-	}
-	if o.cfg.DataDir == "" {
-		o.cfg.DataDir = "shithub-actions-runner.d"
-	}
-	if o.cfg.JobURL == "" {
-		o.cfg.JobURL = strings.TrimRight(o.server, "/")
-	}
-	o.cfg.Instance = runnerInstance(o.server, o.token)
-	o.cfg.PollInterval = time.Second
-	return o, nil
-}
-
 // secretOption is a secret that may come from --NAME on the command line,
 // from the file --NAME-file names, or from the environment variable env,
 // in that order; "" when none is given. A command line is visible to every
@@ -1146,53 +1017,6 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("%s holds more than one line", path)
 	}
 	return v, nil
-}
-
-// runnerInstance is a remote runner's instance id. It is derived from the
-// server URL and the token, so it is the same after a restart, and the
-// restarted runner's removeStale removes what a crashed one left behind;
-// the token stays secret, as only a hash prefix shows. Run one runner
-// process per token and docker engine.
-func runnerInstance(server, token string) string {
-	sum := sha256.Sum256([]byte(strings.TrimRight(server, "/") + "\n" + token))
-	return "runner-" + hex.EncodeToString(sum[:6])
-}
-
-// cmdRunner is `shithub-actions runner`: it runs jobs of a remote server
-// until ctx is done, then drains.
-func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseRunnerArgs(args, os.Getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := hostfile.MkdirPrivate(o.cfg.DataDir); err != nil {
-		return fmt.Errorf("the data directory: %w", err)
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	src := newRemoteSource(o.server, o.token, o.cfg.Workers, logger)
-	ex := newExecutor(o.cfg, src, logger)
-	if err := ex.dockerOK(ctx); err != nil {
-		logger.Warn("jobs will fail until the docker engine answers", "err", err)
-	} else if err := ex.removeStale(ctx); err != nil {
-		logger.Warn("cannot clean up after a previous runner", "err", err)
-	}
-	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
-		ex.cfg.Instance, o.server, strings.Join(ex.cfg.Labels, ","), ex.cfg.Workers)
-
-	stopped := make(chan struct{})
-	go ex.sweepLoop(ctx)
-	go func() {
-		ex.run(ctx)
-		close(stopped)
-	}()
-	<-ctx.Done()
-	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
-	ex.drain(o.shutdownGrace)
-	<-stopped
-	return nil
 }
 
 // secretCommand is `secret set|list|delete` and `var set|list|delete`, for
@@ -1336,7 +1160,7 @@ func (c *cli) secretCommand(ctx context.Context, kind, verb string, args []strin
 func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("actions fetch", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "", "the data directory (default: the database's path + .d)")
-	source := fs.String("actions-url", defaultActionsURL, "where actions not on this server come from")
+	source := fs.String("actions-url", executor.DefaultActionsURL, "where actions not on this server come from")
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.db, "db", c.db, "database file")
 	var refs []string
@@ -1367,7 +1191,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	if *dataDir == "" {
 		*dataDir = c.db + ".d"
 	}
-	as, err := newActionStore(filepath.Join(*dataDir, "actions"), *source)
+	as, err := executor.NewActionStore(filepath.Join(*dataDir, "actions"), *source)
 	if err != nil {
 		return apperr.Usagef("actions fetch: %v", err)
 	}
@@ -1377,10 +1201,10 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 			return err
 		}
 		defer st.Close()
-		as.local = st.ActionRepo
+		as.Local = st.ActionRepo
 	}
 	for _, r := range parsed {
-		fa, err := as.fetch(ctx, r, 0)
+		fa, err := as.Fetch(ctx, r, 0)
 		if err != nil {
 			return err
 		}
@@ -1391,7 +1215,7 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "%s %s (built in: jobs do not run it)\n", r, fa.SHA)
 			continue
 		}
-		if _, err := actionMetadata(fa.Dir, r.String()); err != nil {
+		if _, err := executor.ActionMetadata(fa.Dir, r.String()); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "%s %s from %s\n", r, fa.SHA, fa.Origin)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
@@ -185,7 +186,7 @@ func TestReachEntryPoints(t *testing.T) {
 		rq := request{method: "GET", auth: bearer(c.rtoken),
 			path: fmt.Sprintf("/api/v1/jobs/%d/git/%s/info/refs?service=git-upload-pack", job.JobID, repo)}
 		if token != "" {
-			rq.header = map[string]string{checkoutTokenHeader: token}
+			rq.header = map[string]string{executor.CheckoutTokenHeader: token}
 		}
 		return c.do(rq)
 	}
@@ -215,9 +216,9 @@ func TestReachEntryPoints(t *testing.T) {
 			if !ask.want && (res.code != http.StatusNotFound || strings.Contains(string(res.body), "refs/heads")) {
 				t.Errorf("git endpoint, %s: %d %.200s, want 404", what, res.code, res.body)
 			}
-			spec := defaultCheckout
+			spec := executor.DefaultCheckout
 			spec.Repository, spec.Token = ask.repo, ask.token
-			err := local.checkout(ctx, job, filepath.Join(t.TempDir(), "repo"), spec)
+			err := local.Checkout(ctx, job, filepath.Join(t.TempDir(), "repo"), spec)
 			if ask.want && err != nil {
 				t.Errorf("local checkout, %s: %v", what, err)
 			}

@@ -1,1171 +1,293 @@
-// The executor: claims jobs from a job source and runs them in Docker
-// containers, one container per job and a docker exec per step, with
-// cancel, timeouts, log streaming and drain.
-
 package main
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/executor"
+	"shithub-actions/internal/git"
+	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
+	"shithub-actions/internal/workflow"
 )
 
-// Labels of a job's container, network and volume; removeStale and the
-// tests select them by these.
-const (
-	labelInstance = "shithub-actions.instance"
-	labelRun      = "shithub-actions.run"
-	labelJob      = "shithub-actions.job"
-)
-
-const (
-	// stepLogChunk is the largest log chunk sent to the source.
-	stepLogChunk = 64 << 10
-	// stepLogFlushEvery bounds how long output waits before it is sent.
-	stepLogFlushEvery = 250 * time.Millisecond
-	// maxRetryDelay caps the backoff between retries of a source call.
-	maxRetryDelay = 10 * time.Second
-	// execKillDelay is how long after `docker stop -t GRACE` a docker exec
-	// client that is still running gets killed: a backstop for an engine
-	// that did not stop the container.
-	execKillDelay = 10 * time.Second
-	// drainReportGrace is how long drain lets cancelled jobs report before
-	// it gives up on the source.
-	drainReportGrace = 15 * time.Second
-	// jobCleanupTimeout bounds docker rm and the like at the end of a job.
-	jobCleanupTimeout = time.Minute
-)
-
-// executorConfig configures an executor; zero fields take the defaults of
-// withDefaults.
-type executorConfig struct {
-	Workers      int               // jobs run at once (default 2)
-	Labels       []string          // runs-on labels this executor claims (default: the keys of Images)
-	Images       map[string]string // runs-on label → image (default: defaultImages)
-	Pull         string            // docker run --pull: "missing" (default) or "never"
-	Memory       string            // docker run --memory (default "2g")
-	CPUs         string            // docker run --cpus (default "1")
-	PidsLimit    int               // docker run --pids-limit (default 1024)
-	StopGrace    time.Duration     // docker stop -t, rounded up to seconds (default 10s)
-	Instance     string            // labels and names this process's containers (default: random)
-	Docker       string            // the docker binary (default "docker")
-	DockerEnv    []string          // extra environment for every docker invocation
-	AddHosts     []string          // docker run --add-host HOST:IP entries: how jobs reach the server (jobaddr.go)
-	WorkDir      string            // where checkouts are staged, each in a fresh 0700 directory, before docker cp (default os.TempDir())
-	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
-	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
-	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
-
-	// The actions runtime (actions.go).
-	DataDir      string       // actions are fetched into DataDir/actions
-	ActionsURL   string       // where OWNER/REPO actions come from (default https://github.com)
-	AllowActions []string     // --allow-actions patterns; empty allows every action
-	NodeDir      string       // a Node.js distribution mounted read-only into job containers; "" for none
-	JobURL       string       // scheme://host[:port] job containers reach the server at; "" for none
-	Actions      *actionStore // built from DataDir and ActionsURL when nil
+// runnerOptions is a parsed `runner` command line.
+type runnerOptions struct {
+	server        string
+	token         string
+	cfg           executor.Config
+	shutdownGrace time.Duration
 }
 
-func defaultImages() map[string]string {
-	return map[string]string{
-		"ubuntu-latest": "ubuntu:24.04",
-		"ubuntu-24.04":  "ubuntu:24.04",
-		"ubuntu-22.04":  "ubuntu:22.04",
-		"debian-latest": "debian:bookworm",
-	}
-}
-
-// withDefaults returns c with every unset field set to its default.
-func (c executorConfig) withDefaults() executorConfig {
-	if c.Workers <= 0 {
-		c.Workers = 2
-	}
-	if len(c.Images) == 0 {
-		c.Images = defaultImages()
-	}
-	if len(c.Labels) == 0 {
-		c.Labels = slices.Sorted(maps.Keys(c.Images))
-	}
-	if c.Pull == "" {
-		c.Pull = "missing"
-	}
-	if c.Memory == "" {
-		c.Memory = "2g"
-	}
-	if c.CPUs == "" {
-		c.CPUs = "1"
-	}
-	if c.PidsLimit <= 0 {
-		c.PidsLimit = 1024
-	}
-	if c.StopGrace <= 0 {
-		c.StopGrace = 10 * time.Second
-	}
-	if c.Instance == "" {
-		c.Instance = randomInstance("local")
-	}
-	if c.Docker == "" {
-		c.Docker = "docker"
-	}
-	if c.WorkDir == "" {
-		c.WorkDir = os.TempDir()
-	}
-	if c.CancelPoll <= 0 {
-		c.CancelPoll = 500 * time.Millisecond
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Second
-	}
-	return c
-}
-
-// randomInstance is prefix and 12 random hex digits: an instance id.
-func randomInstance(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b) // never fails on Linux; a zero id would still work
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
-// executor runs claimed jobs in docker containers, cfg.Workers at a time.
-type executor struct {
-	cfg    executorConfig
-	src    jobSource
-	log    *slog.Logger
-	docker dockerCLI
-	wakeCh chan struct{} // buffered: wake never blocks
-
-	// jobTimeout is a job's whole time budget; a func so tests can use
-	// milliseconds where a workflow can only say minutes.
-	jobTimeout func(*protocol.Job) time.Duration
-	// retryFor is how long a source call retries an error not marked
-	// permanent before the executor gives up on it.
-	retryFor time.Duration
-	// cancelTimeout bounds the steps that run after a cancel or a timeout.
-	cancelTimeout time.Duration
-	// minute is a step's timeout-minutes unit; tests shorten it.
-	minute time.Duration
-	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
-	actions *actionStore
-
-	workers sync.WaitGroup
-
-	mu         sync.Mutex // guards jobs, started, drainPhase, stopClaims
-	jobs       map[int64]*execJob
-	started    bool
-	drainPhase int                // drainNone, drainStopClaims, drainCancel or drainGiveUp
-	stopClaims context.CancelFunc // ends the workers' claim loop; set by run
-}
-
-// drain phases: each also implies the ones before it.
-const (
-	drainNone       = iota
-	drainStopClaims // no new claims
-	drainCancel     // running jobs are cancelled
-	drainGiveUp     // source calls of running jobs give up
-)
-
-func newExecutor(cfg executorConfig, src jobSource, logger *slog.Logger) *executor {
-	cfg = cfg.withDefaults()
-	if logger == nil {
-		logger = slog.Default()
-	}
-	actions := cfg.Actions
-	if actions == nil && cfg.DataDir != "" {
+// executorFlags defines the flags that shape an executor, for `serve` and
+// `runner` alike, on cfg. check validates them after parsing and fills in
+// cfg.Images; it returns the message of a usageError, or "".
+func executorFlags(fs *flag.FlagSet, cfg *executor.Config, shutdownGrace *time.Duration) (check func() string) {
+	images := executor.DefaultImages()
+	fs.Func("image", "`LABEL=IMAGE`: run runs-on LABEL jobs in IMAGE (repeatable; adds to or replaces the defaults)", func(v string) error {
+		label, image, ok := strings.Cut(v, "=")
+		if !ok || label == "" || image == "" {
+			return fmt.Errorf("want LABEL=IMAGE, got %q", v)
+		}
+		images[label] = image
+		return nil
+	})
+	fs.StringVar(&cfg.Pull, "pull", "missing", "image pull policy: missing or never")
+	fs.Func("allow-images", "`PATTERN,...`: globs a job's own container image must match (default: any image)", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return fmt.Errorf("empty pattern in %q", v)
+			}
+			cfg.AllowImages = append(cfg.AllowImages, p)
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.Memory, "memory", "2g", "memory limit of a job container")
+	fs.StringVar(&cfg.CPUs, "cpus", "1", "CPU limit of a job container")
+	fs.IntVar(&cfg.PidsLimit, "pids-limit", 1024, "process limit of a job container")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long docker stop waits before it kills a cancelled job")
+	fs.DurationVar(shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long running jobs may go on before they are cancelled")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
+	fs.StringVar(&cfg.ActionsURL, "actions-url", executor.DefaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
+	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
+	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
+	return func() string {
 		var err error
-		if actions, err = newActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
-			logger.Warn("no actions: bad --actions-url", "err", err)
+		if cfg.AllowActions, err = workflow.ParseAllowActions(*allow); err != nil {
+			return err.Error()
 		}
-	}
-	return &executor{
-		actions:    actions,
-		cfg:        cfg,
-		src:        src,
-		log:        logger.With("instance", cfg.Instance),
-		docker:     dockerCLI{bin: cfg.Docker, env: cfg.DockerEnv},
-		wakeCh:     make(chan struct{}, cfg.Workers),
-		jobTimeout: protocol.DefaultJobTimeout,
-		retryFor:   time.Minute,
-		jobs:       map[int64]*execJob{},
-
-		cancelTimeout: defaultCancelTimeout,
-		minute:        time.Minute,
-	}
-}
-
-// run starts the workers and returns once they have all stopped: after ctx
-// is done (or drain began) and their running jobs have ended. Cancelling ctx
-// only stops claiming; call drain to bound how long running jobs may go on.
-// run is meant to be called once.
-func (ex *executor) run(ctx context.Context) {
-	ex.mu.Lock()
-	if ex.started || ex.drainPhase != drainNone {
-		ex.mu.Unlock()
-		return
-	}
-	ex.started = true
-	claimCtx, stop := context.WithCancel(ctx)
-	ex.stopClaims = stop
-	// Added under mu, before drain can set drainPhase and Wait.
-	ex.workers.Add(ex.cfg.Workers)
-	ex.mu.Unlock()
-	defer stop()
-	for n := range ex.cfg.Workers {
-		go ex.worker(claimCtx, n)
-	}
-	ex.workers.Wait()
-}
-
-// worker claims and runs jobs until ctx is done.
-func (ex *executor) worker(ctx context.Context, n int) {
-	defer ex.workers.Done()
-	log := ex.log.With("worker", n)
-	for ctx.Err() == nil {
-		if ex.claimAndRun(ctx, log) {
-			continue
+		if err := executor.CheckActionsURL(cfg.ActionsURL); err != nil {
+			return err.Error()
 		}
-		select {
-		case <-ctx.Done():
-		case <-ex.wakeCh:
-		case <-time.After(ex.cfg.PollInterval):
-		}
-	}
-}
-
-// claimAndRun claims one job and runs it to its end, reporting whether there
-// was one. It recovers any panic, so one bad job never ends a worker.
-func (ex *executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bool) {
-	var job *protocol.Job
-	defer func() {
-		if r := recover(); r != nil {
-			log.Error("worker recovered from a panic", "panic", r, "stack", string(debug.Stack()))
-			found = job != nil
-		}
-	}()
-	job, err := ex.src.claim(ctx, ex.cfg.Labels)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("claim failed", "err", err)
-		}
-		return false
-	}
-	if job == nil {
-		return false
-	}
-	// More jobs may be queued behind this one: let another idle worker look.
-	ex.wake()
-	ex.runJob(job)
-	return true
-}
-
-// wake tells an idle worker to claim now; it never blocks.
-func (ex *executor) wake() {
-	select {
-	case ex.wakeCh <- struct{}{}:
-	default: // enough wake-ups are pending already
-	}
-}
-
-// cancel cancels a job this executor is running; otherwise it does nothing.
-func (ex *executor) cancel(jobID int64) {
-	ex.mu.Lock()
-	j := ex.jobs[jobID]
-	ex.mu.Unlock()
-	if j != nil {
-		j.abort(protocol.ConclusionCancelled)
-	}
-}
-
-// drain stops claiming, lets running jobs go on for up to grace, cancels
-// those still running, and returns when every worker has stopped.
-func (ex *executor) drain(grace time.Duration) {
-	ex.setDrainPhase(drainStopClaims)
-	done := make(chan struct{})
-	go func() {
-		ex.workers.Wait()
-		close(done)
-	}()
-	if waitClosed(done, grace) {
-		return
-	}
-	ex.log.Info("drain: cancelling the jobs still running", "grace", grace)
-	ex.setDrainPhase(drainCancel)
-	if waitClosed(done, ex.cfg.StopGrace+drainReportGrace) {
-		return
-	}
-	ex.log.Warn("drain: giving up reporting the last jobs")
-	ex.setDrainPhase(drainGiveUp)
-	<-done
-}
-
-// setDrainPhase moves drain on and applies the phase to the running jobs;
-// startJob applies it to jobs claimed later.
-func (ex *executor) setDrainPhase(phase int) {
-	ex.mu.Lock()
-	ex.drainPhase = max(ex.drainPhase, phase)
-	if ex.stopClaims != nil {
-		ex.stopClaims()
-	}
-	jobs := slices.Collect(maps.Values(ex.jobs))
-	ex.mu.Unlock()
-	for _, j := range jobs {
-		j.applyDrain(phase)
-	}
-}
-
-// waitClosed waits for ch to close, for at most d.
-func waitClosed(ch <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// dockerOK checks that the docker engine answers.
-func (ex *executor) dockerOK(ctx context.Context) error {
-	if _, _, err := ex.docker.output(ctx, "version"); err != nil {
-		return fmt.Errorf("docker engine unreachable: %w", err)
-	}
-	return nil
-}
-
-// removeStale removes the containers, networks, volumes and staged
-// checkouts a previous process with this instance id left behind (it
-// crashed, or was killed mid-job). Containers go first: a network or a
-// volume in use cannot be removed.
-func (ex *executor) removeStale(ctx context.Context) error {
-	filter := "label=" + labelInstance + "=" + ex.cfg.Instance
-	for _, kind := range []struct {
-		what   string
-		ls, rm []string
-	}{
-		{"containers", []string{"ps", "-a", "-q", "--filter", filter}, []string{"rm", "-f"}},
-		{"networks", []string{"network", "ls", "-q", "--filter", filter}, []string{"network", "rm"}},
-		{"volumes", []string{"volume", "ls", "-q", "--filter", filter}, []string{"volume", "rm", "-f"}},
-	} {
-		out, _, err := ex.docker.output(ctx, kind.ls...)
-		if err != nil {
-			return fmt.Errorf("list stale %s: %w", kind.what, err)
-		}
-		if ids := strings.Fields(out); len(ids) > 0 {
-			if _, _, err := ex.docker.output(ctx, append(kind.rm, ids...)...); err != nil {
-				return fmt.Errorf("remove stale %s: %w", kind.what, err)
+		if cfg.NodeDir != "" {
+			abs, err := filepath.Abs(cfg.NodeDir)
+			if err != nil {
+				return err.Error()
 			}
-			ex.log.Info("removed stale "+kind.what, "count", len(ids))
-		}
-	}
-	entries, err := os.ReadDir(ex.cfg.WorkDir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("list stale checkouts: %w", err)
-	}
-	prefix := ex.namePrefix()
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
-		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || !e.IsDir() {
-			continue // another instance's, or not ours at all
-		}
-		if err := os.RemoveAll(filepath.Join(ex.cfg.WorkDir, e.Name())); err != nil {
-			ex.log.Warn("cannot remove a stale checkout", "err", err)
-		}
-	}
-	return nil
-}
-
-// namePrefix starts the names of this instance's containers, networks,
-// volumes and staged checkouts, which go on with the job id.
-func (ex *executor) namePrefix() string {
-	inst := []byte(ex.cfg.Instance)
-	for i, c := range inst {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			inst[i] = '-' // docker container names allow only [a-zA-Z0-9_.-]
-		}
-	}
-	return "shithub-actions-" + string(inst) + "-"
-}
-
-// call runs one source call, retrying errors not marked permanent with
-// backoff until ctx is done or ex.retryFor has passed. Retried log chunks
-// keep their seq, so a resend is a no-op on the server.
-func (ex *executor) call(ctx context.Context, what string, fn func(context.Context) error) error {
-	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.retryFor,
-		func(attempt int, err error) {
-			ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
-		},
-		func() error { return fn(ctx) })
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
-}
-
-// retryWithBackoff calls fn until it succeeds, fails with a permanent error,
-// ctx is done or budget (when not zero) has passed. The wait between
-// attempts starts at delay and doubles up to maxDelay; onRetry hears of
-// every failure that is retried.
-func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration,
-	onRetry func(attempt int, err error), fn func() error) error {
-	deadline := time.Now().Add(budget)
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			if lastErr == nil {
-				return err
+			if fi, err := os.Stat(filepath.Join(abs, "bin", "node")); err != nil || fi.IsDir() {
+				return fmt.Sprintf("--node %s: no bin/node in it", cfg.NodeDir)
 			}
-			// The last real failure says more than ctx's error.
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
+			cfg.NodeDir = abs
 		}
-		if isPermanent(err) || budget > 0 && time.Now().After(deadline) {
-			return err
-		}
-		lastErr = err
-		onRetry(attempt, err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
-		delay = min(2*delay, maxDelay)
-	}
-}
-
-// execJob is one job being run: its contexts, its container, network and
-// workspace volume, and how far its steps have got.
-type execJob struct {
-	ex   *executor
-	job  *protocol.Job
-	log  *slog.Logger
-	name string // of the container, of its network and of its workspace volume
-
-	// reportCtx carries source calls. It outlives run's ctx, so a job
-	// cancelled at shutdown still reports; drain ends it as a last resort.
-	reportCtx context.Context
-	giveUp    context.CancelFunc
-	// ctx carries checkout, the container's creation and cancel polling;
-	// abort ends it.
-	ctx      context.Context
-	stopWork context.CancelFunc
-	// execCtx carries docker exec. Killing a docker exec client does not
-	// stop the process in the container, so cancelling is done by stopping
-	// the container; execCtx ends only as a backstop.
-	execCtx  context.Context
-	killExec context.CancelFunc
-
-	timer *time.Timer // the job's timeout
-
-	// Only the job's goroutine touches these.
-	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	network    string   // the job's own network ("" until created): services and the job container share it
-	gateway    string   // the job network's gateway: the host as the job sees it
-	next       int      // index of the first step not yet completed
-	inProgress bool     // Steps[next] has been set running
-	st         jobState // what the steps share (stepexec.go)
-	services   []string // service containers started (or attempted)
-	// What set-up attempted, so cleanUp removes it by name even when the
-	// docker command that made it was killed mid-way.
-	volumeAttempted, networkAttempted, createAttempted bool
-	toolCacheAttempted                                 bool            // an untrusted job's own tool cache volume
-	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
-	copied                                             map[string]bool // action directories copied into the container
-	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
-	tokenMasked                                        bool            // the runtime token is in the masks
-	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
-	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
-
-	mu      sync.Mutex // guards the fields below, and is stopCond's lock
-	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
-	started bool       // the container is up, so aborting stops it
-	ending  bool       // the steps are over; aborting no longer changes anything
-	// A cancel stops the container (the only sure way to end every process
-	// of a step at once); a step that runs after it starts it again.
-	stopping     int        // docker stops in flight
-	stopped      bool       // the container was stopped and not started again
-	stopGen      int        // counts stops, so a restart knows it was not overtaken
-	stopCond     *sync.Cond // signalled when stopping drops
-	forced       bool       // the time for steps after a cancel is up: no more steps
-	forceTimer   *time.Timer
-	keepOnCancel bool               // the running step's if still holds after a cancel (always())
-	stepKill     context.CancelFunc // kills the running step's docker exec client
-	stepTimedOut bool               // the running step's timeout-minutes passed
-	stepGen      int                // counts steps run, for the step timer
-}
-
-// runJob runs one claimed job to its end, whatever happens: the job always
-// gets a terminal status, its container is removed and its workspace
-// deleted. A panic is logged and completes the job as failure.
-func (ex *executor) runJob(job *protocol.Job) {
-	j := ex.startJob(job)
-	defer ex.endJob(j)
-	defer func() {
-		if r := recover(); r != nil {
-			j.log.Error("job panicked; completing it as failure", "panic", r, "stack", string(debug.Stack()))
-			if j.next < len(j.job.Steps) {
-				first := protocol.ConclusionSkipped
-				if j.inProgress {
-					first = protocol.ConclusionFailure
-				}
-				j.endStep(j.next, first)
-				j.completeRest(j.next, protocol.ConclusionSkipped)
-			}
-			j.finish(protocol.ConclusionFailure)
-		}
-	}()
-	j.finish(j.execute())
-}
-
-// startJob registers the job so cancel and drain find it, and starts its
-// timeout and its cancel polling.
-func (ex *executor) startJob(job *protocol.Job) *execJob {
-	j := &execJob{
-		ex:   ex,
-		job:  job,
-		log:  ex.log.With("job", job.JobID, "run", job.RunID),
-		name: ex.namePrefix() + strconv.FormatInt(job.JobID, 10),
-	}
-	j.reportCtx, j.giveUp = context.WithCancel(context.Background())
-	j.ctx, j.stopWork = context.WithCancel(j.reportCtx)
-	j.execCtx, j.killExec = context.WithCancel(context.Background())
-	j.stopCond = sync.NewCond(&j.mu)
-	j.initState()
-	j.log.Info("job claimed", "repo", job.Repo, "sha", job.HeadSHA, "job_name", job.JobName)
-
-	ex.mu.Lock()
-	ex.jobs[job.JobID] = j
-	phase := ex.drainPhase
-	ex.mu.Unlock()
-	j.applyDrain(phase) // claimed while drain was going on
-
-	j.timer = time.AfterFunc(ex.jobTimeout(job), func() { j.abort(protocol.ConclusionTimedOut) })
-	go j.pollCancel()
-	return j
-}
-
-func (ex *executor) endJob(j *execJob) {
-	j.timer.Stop()
-	j.mu.Lock()
-	if j.forceTimer != nil {
-		j.forceTimer.Stop()
-	}
-	j.mu.Unlock()
-	j.stopWork()
-	j.killExec()
-	j.giveUp()
-	ex.mu.Lock()
-	delete(ex.jobs, j.job.JobID)
-	ex.mu.Unlock()
-}
-
-func (j *execJob) applyDrain(phase int) {
-	if phase >= drainCancel {
-		j.abort(protocol.ConclusionCancelled)
-	}
-	if phase >= drainGiveUp {
-		j.giveUp()
-	}
-}
-
-// pollCancel asks the source every CancelPoll whether the job was cancelled,
-// until the job is aborted or over.
-func (j *execJob) pollCancel() {
-	defer func() {
-		if r := recover(); r != nil {
-			j.log.Error("cancel polling panicked; it stops", "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	t := time.NewTicker(j.ex.cfg.CancelPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-j.ctx.Done():
-			return
-		case <-t.C:
-		}
-		yes, err := j.ex.src.cancelRequested(j.ctx, j.job.JobID)
+		cfg.Images = images
 		switch {
-		case err != nil && j.ctx.Err() == nil && apperr.Permanent(errorCode(err)):
-			// The server says this runner does not hold the job any more.
-			j.log.Warn("cancel check refused; stopping the job", "err", err)
-			j.abort(protocol.ConclusionCancelled)
-			return
-		case err != nil:
-			if j.ctx.Err() == nil {
-				j.log.Warn("cancel check failed", "err", err)
-			}
-		case yes:
-			j.abort(protocol.ConclusionCancelled)
-			return
+		case cfg.Pull != "missing" && cfg.Pull != "never":
+			return fmt.Sprintf("--pull must be missing or never, not %q", cfg.Pull)
+		case cfg.PidsLimit < 1:
+			return "--pids-limit must be at least 1"
+		case cfg.StopGrace < 0 || *shutdownGrace < 0:
+			return "--stop-grace and --shutdown-grace must not be negative"
+		}
+		return ""
+	}
+}
+
+// parseRunnerArgs parses the `runner` command line; getenv supplies
+// SHITHUB_RUNNER_TOKEN. A bad command line is a usageError.
+func parseRunnerArgs(args []string, getenv func(string) string, stderr io.Writer) (runnerOptions, error) {
+	var o runnerOptions
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var labels string
+	fs.StringVar(&o.server, "server", "", "`URL` of the shithub-actions server")
+	fs.StringVar(&o.token, "token", "", "runner `token` (visible in ps: prefer --token-file or $SHITHUB_RUNNER_TOKEN)")
+	tokenFile := fs.String("token-file", "", "`FILE` holding the runner token")
+	fs.StringVar(&labels, "labels", "", "comma-separated runs-on `labels` to take (default: the labels of the images)")
+	fs.IntVar(&o.cfg.Workers, "capacity", 2, "jobs run at once")
+	check := executorFlags(fs, &o.cfg, &o.shutdownGrace)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, apperr.Usagef("runner: %s", err.Error())
+	}
+	if fs.NArg() > 0 {
+		return o, apperr.Usagef("runner: unexpected argument %q", fs.Arg(0))
+	}
+	tok, err := secretOption("token", o.token, *tokenFile, "SHITHUB_RUNNER_TOKEN", getenv, stderr)
+	if err != nil {
+		return o, apperr.Usagef("runner: %s", err.Error())
+	}
+	o.token = tok
+	switch {
+	case o.server == "":
+		return o, apperr.Usagef("runner: --server is required")
+	case o.token == "":
+		return o, apperr.Usagef("runner: --token-file (or SHITHUB_RUNNER_TOKEN) is required")
+	case o.cfg.Workers < 1:
+		return o, apperr.Usagef("runner: --capacity must be at least 1")
+	}
+	if msg := check(); msg != "" {
+		return o, apperr.Usagef("runner: %s", msg)
+	}
+	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, apperr.Usagef("runner: --server must be an http or https URL, not %q", o.server)
+	}
+	for l := range strings.SplitSeq(labels, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			o.cfg.Labels = append(o.cfg.Labels, l)
 		}
 	}
+	if o.cfg.DataDir == "" {
+		o.cfg.DataDir = "shithub-actions-runner.d"
+	}
+	if o.cfg.JobURL == "" {
+		o.cfg.JobURL = strings.TrimRight(o.server, "/")
+	}
+	o.cfg.Instance = runnerInstance(o.server, o.token)
+	o.cfg.PollInterval = time.Second
+	return o, nil
 }
 
-// abort stops the job for reason (conclusionCancelled or
-// conclusionTimedOut): the first reason wins. It stops the container at
-// once, so the running step ends without waiting for a poll, unless that
-// step's condition still holds after a cancel (if: always()), which GitHub
-// lets finish. The steps that run after an abort get cancelTimeout in all.
-func (j *execJob) abort(reason string) {
-	j.mu.Lock()
-	if j.reason != "" || j.ending {
-		j.mu.Unlock()
-		return
-	}
-	j.reason = reason
-	keep := j.keepOnCancel
-	j.forceTimer = time.AfterFunc(j.ex.cancelTimeout, j.force)
-	j.mu.Unlock()
-
-	j.log.Info("aborting the job", "reason", reason)
-	j.stopWork()
-	if !keep {
-		j.stopContainerAsync()
-	}
+// runnerInstance is a remote runner's instance id. It is derived from the
+// server URL and the token, so it is the same after a restart, and the
+// restarted runner's removeStale removes what a crashed one left behind;
+// the token stays secret, as only a hash prefix shows. Run one runner
+// process per token and docker engine.
+func runnerInstance(server, token string) string {
+	sum := sha256.Sum256([]byte(strings.TrimRight(server, "/") + "\n" + token))
+	return "runner-" + hex.EncodeToString(sum[:6])
 }
 
-func (j *execJob) abortReason() string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.reason
-}
-
-// force ends the steps after an abort: their time is up.
-func (j *execJob) force() {
-	j.mu.Lock()
-	if j.ending {
-		j.mu.Unlock()
-		return
-	}
-	j.forced = true
-	j.mu.Unlock()
-	j.log.Info("the steps after the abort ran out of time")
-	j.stopContainerAsync()
-}
-
-func (j *execJob) isForced() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.forced
-}
-
-// stopContainerAsync stops the job container in the background, which
-// ends the running step's processes, and arms the backstop that kills the
-// step's docker exec client should the engine not stop it.
-func (j *execJob) stopContainerAsync() {
-	j.mu.Lock()
-	if !j.started || j.ending {
-		j.mu.Unlock()
-		return
-	}
-	j.stopping++
-	j.stopped = true
-	j.stopGen++
-	kill := j.stepKill
-	j.mu.Unlock()
-	if kill != nil {
-		time.AfterFunc(j.ex.cfg.StopGrace+execKillDelay, kill)
-	}
-	go func() {
-		defer func() {
-			j.mu.Lock()
-			j.stopping--
-			j.stopCond.Broadcast()
-			j.mu.Unlock()
-		}()
-		j.stopContainer()
-	}()
-}
-
-// waitStopsLocked waits for the docker stops in flight; j.mu is held.
-func (j *execJob) waitStopsLocked() {
-	for j.stopping > 0 {
-		j.stopCond.Wait()
-	}
-}
-
-// ensureRunning starts the job container again if a cancel or a step
-// timeout stopped it, before a step that still runs.
-func (j *execJob) ensureRunning() error {
-	j.mu.Lock()
-	j.waitStopsLocked()
-	need, forced, gen := j.stopped, j.forced, j.stopGen
-	j.mu.Unlock()
-	if forced {
-		return errors.New("the job was cancelled and the time for its remaining steps is up")
-	}
-	if !need {
+// cmdRunner is `shithub-actions runner`: it runs jobs of a remote server
+// until ctx is done, then drains.
+func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseRunnerArgs(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
-	defer cancel()
-	if _, _, err := j.ex.docker.output(ctx, "start", j.name); err != nil {
-		return fmt.Errorf("start the job container again: %w", err)
-	}
-	j.mu.Lock()
-	if j.stopGen == gen {
-		j.stopped = false
-	}
-	j.mu.Unlock()
-	return nil
-}
-
-// stopContainer runs docker stop.
-func (j *execJob) stopContainer() {
-	grace := j.ex.cfg.StopGrace
-	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
-	defer cancel()
-	secs := strconv.Itoa(int((grace + time.Second - 1) / time.Second))
-	if _, _, err := j.ex.docker.output(ctx, "stop", "-t", secs, j.name); err != nil {
-		j.log.Warn("cannot stop the job container", "err", err)
-	}
-}
-
-// execute runs the set-up and the steps and returns the job's conclusion.
-func (j *execJob) execute() string {
-	steps := j.job.Steps
-	first := 0
-	if len(steps) > 0 && steps[0].Kind == "setup" {
-		first = 1
-		j.beginStep(0)
-	}
-	lines, err := j.setUp()
-	if err != nil {
-		reason := j.abortReason()
-		j.log.Warn("job set-up failed", "err", err, "abort", reason)
-		if first == 1 {
-			text, c := setupFailureText(err), protocol.ConclusionFailure
-			if reason != "" {
-				text, c = abortText(reason), protocol.ConclusionCancelled
-			}
-			j.writeLog(steps[0].ID, text)
-			j.endStep(0, c)
-		}
-		if reason != "" {
-			return j.abortRest(first, reason)
-		}
-		j.completeRest(first, protocol.ConclusionSkipped)
-		return protocol.ConclusionFailure
-	}
-	if first == 1 {
-		j.writeLog(steps[0].ID, strings.Join(lines, "\n"))
-		j.endStep(0, protocol.ConclusionSuccess)
-	}
-	return j.runSteps(first)
-}
-
-// abortRest completes the steps from index from after an abort and returns
-// the job's conclusion: a cancelled job's steps are cancelled, a timed-out
-// job's skipped.
-func (j *execJob) abortRest(from int, reason string) string {
-	rest := protocol.ConclusionCancelled
-	if reason == protocol.ConclusionTimedOut {
-		rest = protocol.ConclusionSkipped
-	}
-	j.completeRest(from, rest)
-	return reason
-}
-
-func abortText(reason string) string {
-	if reason == protocol.ConclusionTimedOut {
-		return "Error: The job has exceeded its maximum execution time."
-	}
-	return "The job was cancelled."
-}
-
-// setupError is a set-up failure: what failed, and why.
-type setupError struct {
-	what string
-	err  error
-}
-
-func (e *setupError) Error() string { return e.what + ": " + e.err.Error() }
-func (e *setupError) Unwrap() error { return e.err }
-
-// setupFailureText is the Set up job log of a failure: docker's own message
-// first, as docker printed it, then what the executor was doing.
-func setupFailureText(err error) string {
-	var se *setupError
-	if !errors.As(err, &se) {
-		return "Error: " + err.Error()
-	}
-	var de *dockerError
-	if errors.As(se.err, &de) && de.stderr != "" {
-		return fmt.Sprintf("%s\nError: %s (docker %s: %v).", de.stderr, se.what, de.cmd, de.err)
-	}
-	return fmt.Sprintf("Error: %s: %v.", se.what, se.err)
-}
-
-// setUp prepares the job's volume, network and container and copies the
-// checkout in, and returns the lines for the Set up job log. The checkout is
-// made on the host in a fresh 0700 directory and copied into the job's own
-// volume with docker cp, so nothing the job writes ever lands in a place
-// other local users of the host can reach.
-func (j *execJob) setUp() (lines []string, err error) {
-	ex := j.ex
-	image, why, err := j.chooseImage()
-	if err != nil {
-		return nil, &setupError{"choose the job's image", err}
-	}
-
-	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-		if err := j.newStage(); err != nil { // afresh for every attempt
-			return markPermanent(err)
-		}
-		return ex.src.checkout(ctx, j.job, j.stage, defaultCheckout)
-	})
-	if err != nil {
-		return nil, &setupError{"check out " + j.job.Repo, err}
-	}
-	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
-
-	j.volumeAttempted = true
-	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
-		return nil, &setupError{"create the job's workspace volume", err}
-	}
-	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
-	j.networkAttempted = true
-	if _, _, err := ex.docker.output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
-		return nil, &setupError{"create the job's network", err}
-	}
-	j.network = j.name
-	gw, _, err := ex.docker.output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
-	if err != nil {
-		return nil, &setupError{"inspect the job's network", err}
-	}
-	j.gateway, _, _ = strings.Cut(gw, " ")
-	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
-	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
-
-	svcLines, err := j.startServices()
-	lines = append(lines, svcLines...)
-	if err != nil {
-		return lines, err
-	}
-	extra, err := j.containerExtraArgs()
-	if err != nil {
-		return lines, &setupError{"prepare the job container", err}
-	}
-	if err := j.createToolCache(); err != nil {
-		return nil, &setupError{"create the job's tool cache volume", err}
-	}
-	j.createAttempted = true
-	id, warnings, err := ex.docker.output(j.ctx, j.createArgs(image, extra)...)
-	if err != nil {
-		return nil, &setupError{"create the job container from image " + image, err}
-	}
-	if warnings != "" {
-		lines = append(lines, warnings)
-	}
-	if err := j.seedToolCache(image); err != nil {
-		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
-	}
-	if j.job.Untrusted {
-		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
-	} else {
-		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
-	}
-	// docker cp writes into the volume through the engine, as root, before
-	// any of the job's own code runs.
-	if _, _, err := ex.docker.output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
-		return nil, &setupError{"copy the checkout into the workspace volume", err}
-	}
-	j.removeStage()
-	if _, _, err := ex.docker.output(j.ctx, "start", j.name); err != nil {
-		return nil, &setupError{"start the job container", err}
-	}
-	j.mu.Lock()
-	j.started = true
-	aborted := j.reason != ""
-	j.mu.Unlock()
-	if aborted {
-		return nil, &setupError{"start the job container", context.Canceled}
-	}
-	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
-
-	// Run steps with bash where the image has it, as GitHub does, else sh.
-	shell, _, err := ex.docker.output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
-	if err != nil {
-		return nil, &setupError{"find a shell in the job container", err}
-	}
-	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
-	if j.st.defaultShell == "" {
-		j.st.defaultShell = "sh"
-	}
-	def, _ := resolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
-	lines = append(lines, "Shell: "+strings.Join(def.argv, " "))
-	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
-		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
-	}
-	return lines, nil
-}
-
-// newStage makes j.stage a new empty directory for the checkout, removing
-// the one of a failed attempt. os.MkdirTemp makes it 0700 under a name no
-// one can guess beforehand, even in a shared WorkDir such as /tmp.
-func (j *execJob) newStage() error {
-	j.removeStage()
-	dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-")
 	if err != nil {
 		return err
 	}
-	j.stage = dir
+	if err := hostfile.MkdirPrivate(o.cfg.DataDir); err != nil {
+		return fmt.Errorf("the data directory: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	src := executor.NewRemoteSource(o.server, o.token, o.cfg.Workers, logger)
+	ex := executor.New(o.cfg, src, logger)
+	if err := ex.DockerOK(ctx); err != nil {
+		logger.Warn("jobs will fail until the docker engine answers", "err", err)
+	} else if err := ex.RemoveStale(ctx); err != nil {
+		logger.Warn("cannot clean up after a previous runner", "err", err)
+	}
+	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
+		ex.Cfg.Instance, o.server, strings.Join(ex.Cfg.Labels, ","), ex.Cfg.Workers)
+
+	stopped := make(chan struct{})
+	go ex.SweepLoop(ctx)
+	go func() {
+		ex.Run(ctx)
+		close(stopped)
+	}()
+	<-ctx.Done()
+	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
+	ex.Drain(o.shutdownGrace)
+	<-stopped
 	return nil
 }
 
-// removeStage deletes the checkout on the host. Only the executor's own git
-// wrote there, so this never runs anything of the job's.
-func (j *execJob) removeStage() {
-	if j.stage == "" {
-		return
+// localSource is the runner protocol in-process: the server's own pool
+// works through the same Store methods the HTTP handlers call, as its
+// runner row.
+type localSource struct {
+	store  *store.Store
+	runner *store.Runner
+	wake   func() // a job ended: the jobs that need it may be claimable
+	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
+}
+
+func (l *localSource) Claim(ctx context.Context, labels []string) (*protocol.Job, error) {
+	cj, err := l.store.ClaimJob(ctx, l.runner, labels)
+	if cj != nil {
+		setJobURLs(cj, l.jobURL)
 	}
-	if err := os.RemoveAll(j.stage); err != nil {
-		j.log.Warn("cannot remove the staged checkout", "err", err)
+	return cj, err
+}
+
+func (l *localSource) AppendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+	return l.store.AppendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
+}
+
+func (l *localSource) SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	return l.store.SetStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
+}
+
+// setJobStatus completes the job. Storing outputs, annotations and
+// summaries is the server half of issue 9 (jobs.outputs, the annotations
+// table, steps.summary); until those Store methods land the in-process
+// pool reports them nowhere, and a remote runner's reach the API.
+func (l *localSource) SetJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+	err := l.store.CompleteJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
+	if err == nil && l.wake != nil {
+		l.wake()
 	}
-	j.stage = ""
+	return err
 }
 
-// chooseImage picks the job's image: its own container image, else the image
-// of the first runs-on label this executor maps.
-func (j *execJob) chooseImage() (image, why string, err error) {
-	own := j.job.Image
-	if c := j.job.Container; c != nil && c.Image != "" {
-		own = c.Image
-	}
-	if own != "" {
-		if err := j.checkImage("the job's container image", own); err != nil {
-			return "", "", err
-		}
-		return own, "the job's container image", nil
-	}
-	for _, label := range j.job.RunsOn {
-		if image, ok := j.ex.cfg.Images[label]; ok {
-			return image, "runs-on " + label, nil
-		}
-	}
-	return "", "", fmt.Errorf("no image for runs-on %q: this executor maps %s",
-		j.job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.ex.cfg.Images)), ", "))
+func (l *localSource) AddAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
+	_, err := l.store.AddAnnotation(ctx, l.runner.ID, jobID, a)
+	return err
 }
 
-func (j *execJob) beginStep(i int) {
-	j.report("set step running", func(ctx context.Context) error {
-		return j.ex.src.setStepStatus(ctx, j.job.JobID, j.job.Steps[i].ID, "running", "")
-	})
-	j.inProgress = true
+func (l *localSource) SetStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+	return l.store.SetStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
 }
 
-func (j *execJob) endStep(i int, conclusion string) {
-	j.report("complete step", func(ctx context.Context) error {
-		return j.ex.src.setStepStatus(ctx, j.job.JobID, j.job.Steps[i].ID, "completed", conclusion)
-	})
-	j.next, j.inProgress = i+1, false
-}
-
-// completeRest completes the steps from index from, which never ran.
-func (j *execJob) completeRest(from int, conclusion string) {
-	for i := from; i < len(j.job.Steps); i++ {
-		j.endStep(i, conclusion)
-	}
-}
-
-// report makes a source call for the job, logging a failure: the job goes on
-// whether or not the server heard.
-func (j *execJob) report(what string, fn func(context.Context) error) {
-	if err := j.ex.call(j.reportCtx, what, fn); err != nil {
-		j.log.Warn("source call failed", "err", err)
-	}
-}
-
-// writeLog writes text as a step's whole log.
-func (j *execJob) writeLog(stepID int64, text string) {
-	l := j.newStepLog(stepID)
-	l.linef("%s", j.st.masks.Mask(text))
-	l.close()
-}
-
-// finish cleans up after the steps and completes the job.
-func (j *execJob) finish(conclusion string) {
-	// The job's outputs, while its container can still answer hashFiles.
-	outputs, envURL := j.jobOutputs(), j.environmentURL()
-	j.mu.Lock()
-	j.ending = true
-	j.waitStopsLocked() // docker stop before docker rm
-	started := j.started
-	j.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
-	defer cancel()
-	j.removeContainers(ctx, started)
-	j.report("complete job", func(ctx context.Context) error {
-		return j.ex.src.setJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs, envURL)
-	})
-	j.removeRest(ctx, started)
-	j.log.Info("job completed", "conclusion", conclusion)
-}
-
-// removeContainers removes the job's container and its services, by
-// name. It runs nothing inside the container: the job's own binaries
-// (chown, rm) could be anything. A warning is logged only for what surely
-// existed; the rest may never have been made.
-func (j *execJob) removeContainers(ctx context.Context, started bool) {
-	if j.createAttempted {
-		// -v: the container's anonymous volumes (container: volumes) too;
-		// the job's named volume goes in removeRest.
-		j.remove(ctx, started, "container", "rm", "-f", "-v", j.name)
-	}
-	if len(j.services) > 0 { // before the network they are attached to
-		j.remove(ctx, true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
-	}
-}
-
-// removeRest removes what outlives the containers: the job's network and
-// volume, and the staged checkout. It runs after the job's status is
-// reported, so a cancel is not kept waiting on it; a crash in between
-// leaves them to removeStale.
-func (j *execJob) removeRest(ctx context.Context, started bool) {
-	if j.networkAttempted {
-		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
-	}
-	if j.volumeAttempted {
-		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
-	}
-	if j.toolCacheAttempted {
-		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())
-	}
-	j.removeActionImages(ctx)
-	j.removeStage()
-	j.removeFilesDir()
-}
-
-func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {
-	if _, _, err := j.ex.docker.output(ctx, args...); err != nil && existed {
-		j.log.Warn("cannot remove the job's "+what, "err", err)
-	}
-}
-
-// stepLog streams one step's output to the source in chunks of at most
-// stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
-// the first unsent byte, numbered by seq from 1.
-type stepLog struct {
-	j      *execJob
-	stepID int64
-
-	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
-
-	mu       sync.Mutex // guards buf, seq, timer, panicked
-	buf      []byte
-	seq      int64
-	timer    *time.Timer // the pending time flush; nil when none is armed
-	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
-}
-
-func (j *execJob) newStepLog(stepID int64) *stepLog {
-	return &stepLog{j: j, stepID: stepID}
-}
-
-func (l *stepLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.buf = append(l.buf, p...)
-	full := len(l.buf) >= stepLogChunk
-	l.armLocked()
-	l.mu.Unlock()
-	if full {
-		l.flush(true)
-	}
-	return len(p), nil
-}
-
-func (l *stepLog) linef(format string, args ...any) {
-	fmt.Fprintf(l, format+"\n", args...)
-}
-
-// armLocked starts the time flush when there is unsent output and none is
-// pending. l.mu is held.
-func (l *stepLog) armLocked() {
-	if l.timer == nil && len(l.buf) > 0 {
-		l.timer = time.AfterFunc(stepLogFlushEvery, func() {
-			l.mu.Lock()
-			l.timer = nil
-			l.mu.Unlock()
-			l.flush(false)
-		})
-	}
-}
-
-// flush sends the buffered output: only whole chunks when fullOnly.
-func (l *stepLog) flush(fullOnly bool) {
-	l.sendMu.Lock()
-	defer l.sendMu.Unlock()
-	for {
-		l.mu.Lock()
-		n := min(len(l.buf), stepLogChunk)
-		if n == 0 || fullOnly && n < stepLogChunk {
-			l.armLocked() // for the tail of a size flush
-			l.mu.Unlock()
-			return
-		}
-		data := l.buf[:n:n]
-		l.buf = slices.Clone(l.buf[n:])
-		l.seq++
-		seq := l.seq
-		l.mu.Unlock()
-		l.send(seq, data)
-	}
-}
-
-// send hands one chunk to the source. It recovers a panic of the source, as
-// it may run on a goroutine of os/exec or of a timer, and leaves it to close.
-func (l *stepLog) send(seq int64, data []byte) {
-	defer func() {
-		if r := recover(); r != nil {
-			l.j.log.Error("appendLog panicked", "panic", r, "stack", string(debug.Stack()))
-			l.mu.Lock()
-			if l.panicked == nil {
-				l.panicked = r
-			}
-			l.mu.Unlock()
-		}
-	}()
-	j := l.j
-	err := j.ex.call(j.reportCtx, "append log", func(ctx context.Context) error {
-		return j.ex.src.appendLog(ctx, j.job.JobID, l.stepID, seq, data)
-	})
+func (l *localSource) CancelRequested(ctx context.Context, jobID int64) (bool, error) {
+	j, err := store.HeldJob(ctx, l.store.DB, l.runner.ID, jobID)
 	if err != nil {
-		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)
+		return false, err
 	}
+	return j.CancelRequested, nil
 }
 
-// close sends what is left; the step's output has ended.
-func (l *stepLog) close() {
-	l.flush(false)
-	l.mu.Lock()
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
+// checkout fetches from the repositories' own directories: objects are
+// copied, so the checkout borrows nothing from the host. Another
+// repository is one the job may reach (reach.go), judged from the job's
+// run in the database, with spec's token.
+func (l *localSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec executor.CheckoutSpec) error {
+	var from *store.RepoReach
+	resolve := func(ctx context.Context, name string) (executor.GitRemote, error) {
+		if name == "" || strings.EqualFold(name, job.Repo) {
+			repo, err := l.store.RepoByID(ctx, job.RepoID)
+			if err != nil {
+				return executor.GitRemote{}, err
+			}
+			return executor.GitRemote{Url: repo.GitDir, File: true}, nil
+		}
+		if from == nil {
+			r, err := l.store.JobReach(ctx, job.JobID, spec.Token)
+			if err != nil {
+				return executor.GitRemote{}, err
+			}
+			from = &r
+		}
+		owner, repo, _ := strings.Cut(name, "/")
+		r, err := l.store.ReachRepo(ctx, *from, owner, repo)
+		if err != nil {
+			return executor.GitRemote{}, err
+		}
+		return executor.GitRemote{Url: r.GitDir, File: true}, nil
 	}
-	p := l.panicked
-	l.mu.Unlock()
-	if p != nil {
-		panic(p)
-	}
+	server := executor.JobServerURL(job, "")
+	return executor.GitCheckout(ctx, job, dir, spec, resolve, func(err error) error {
+		var ge *git.Error
+		if errors.As(err, &ge) && ge.Exited() {
+			return executor.MarkPermanent(err) // the repository is right here: no retry helps
+		}
+		return err
+	}, func(repo string) string { return executor.CheckoutOrigin(server, repo) })
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -99,17 +100,17 @@ func buildTestImage(tb testing.TB) {
 // newDockerExecutor is an executor on the real engine with its own
 // instance. Its WorkDir is the default, the shared temporary directory, as
 // in production: nothing of a job may be reachable there.
-func newDockerExecutor(tb testing.TB, src jobSource) *executor {
+func newDockerExecutor(tb testing.TB, src executor.JobSource) *executor.Executor {
 	tb.Helper()
-	ex := newExecutor(executorConfig{
-		Instance:     randomInstance("dockertest"),
+	ex := executor.New(executor.Config{
+		Instance:     executor.RandomInstance("dockertest"),
 		Images:       map[string]string{"busybox": testImage},
 		Pull:         "never",
 		Memory:       "256m",
 		CancelPoll:   100 * time.Millisecond,
 		PollInterval: time.Hour, // the tests wake the workers
 	}, src, runnerTestLogger())
-	tb.Cleanup(func() { ex.removeStale(context.Background()) })
+	tb.Cleanup(func() { ex.RemoveStale(context.Background()) })
 	return ex
 }
 
@@ -117,7 +118,7 @@ func newDockerExecutor(tb testing.TB, src jobSource) *executor {
 // networks and volumes, running or not.
 func leftovers(tb testing.TB, instance string) []string {
 	tb.Helper()
-	filter := "label=" + labelInstance + "=" + instance
+	filter := "label=" + executor.LabelInstance + "=" + instance
 	var left []string
 	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
 		out, err := exec.Command("docker", append(ls, "--filter", filter)...).Output()
@@ -150,7 +151,7 @@ func TestDockerEngine(t *testing.T) {
 		job.Steps[3].Env = map[string]string{"PATH": "/bin:/nowhere"}
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(9101); got != "success" {
 			t.Fatalf("job = %q, want success; Set up job log:\n%s", got, src.log(t, stepID(job, 0)))
@@ -168,7 +169,7 @@ func TestDockerEngine(t *testing.T) {
 		if !strings.Contains(setup, "Image: "+testImage) || !strings.Contains(setup, "sh -e {0}") {
 			t.Errorf("Set up job log:\n%s", setup)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -178,7 +179,7 @@ func TestDockerEngine(t *testing.T) {
 		job := dockerJob(9102, "echo one", "echo two\nfalse\necho not-reached", "echo never")
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(9102); got != "failure" {
 			t.Fatalf("job = %q, want failure", got)
@@ -192,7 +193,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.log(t, stepID(job, 3)); got != "two\n##[error]Process completed with exit code 1.\n" {
 			t.Errorf("failed step log = %q", got)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -203,7 +204,7 @@ func TestDockerEngine(t *testing.T) {
 		job.Image = "shithub-test-no-such-image:latest"
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(9103); got != "failure" {
 			t.Fatalf("job = %q, want failure", got)
@@ -214,7 +215,7 @@ func TestDockerEngine(t *testing.T) {
 			t.Errorf("first line of the Set up job log is not docker's message:\n%s", log)
 		}
 		t.Logf("Set up job log:\n%s", log)
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -237,7 +238,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine after cancel: %v", l)
 		}
 	})
@@ -247,8 +248,8 @@ func TestDockerEngine(t *testing.T) {
 		job := dockerJob(9105, "sleep 600", "echo never")
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.jobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
-		ex.runJob(job)
+		ex.JobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(9105); got != "timed_out" {
 			t.Fatalf("job = %q, want timed_out", got)
@@ -256,7 +257,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine after timeout: %v", l)
 		}
 	})
@@ -266,29 +267,29 @@ func TestDockerEngine(t *testing.T) {
 		ex := newDockerExecutor(t, newFakeSource())
 		// What a process killed mid-job leaves: a network, a volume, a
 		// container using both, and a staged checkout.
-		label := labelInstance + "=" + ex.cfg.Instance
-		name := ex.namePrefix() + "9106"
+		label := executor.LabelInstance + "=" + ex.Cfg.Instance
+		name := ex.NamePrefix() + "9106"
 		for _, args := range [][]string{
 			{"network", "create", "--label", label, name},
 			{"volume", "create", "--label", label, name},
-			{"run", "-d", "--label", label, "--label", labelJob + "=9106", "--network", name, "-v", name + ":/workspace",
+			{"run", "-d", "--label", label, "--label", executor.LabelJob + "=9106", "--network", name, "-v", name + ":/workspace",
 				"--entrypoint", "tail", testImage, "-f", "/dev/null"},
 		} {
 			if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 				t.Fatalf("docker %s: %v\n%s", args, err, out)
 			}
 		}
-		stage, err := os.MkdirTemp(ex.cfg.WorkDir, name+"-")
+		stage, err := os.MkdirTemp(ex.Cfg.WorkDir, name+"-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 3 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 3 {
 			t.Fatalf("made %v, want a container, a network and a volume", l)
 		}
-		if err := ex.removeStale(context.Background()); err != nil {
+		if err := ex.RemoveStale(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 			t.Errorf("left after removeStale: %v", l)
 		}
 		if _, err := os.Stat(stage); !os.IsNotExist(err) {
@@ -313,7 +314,7 @@ func asLocalUser(args ...string) *exec.Cmd {
 // running at once cannot reach each other over the network.
 func TestDockerIsolation(t *testing.T) {
 	buildTestImage(t)
-	mark := "suid-" + randomInstance("x")
+	mark := "suid-" + executor.RandomInstance("x")
 	src := newFakeSource()
 	ex := newDockerExecutor(t, src)
 
@@ -326,7 +327,7 @@ grep -E '^(CapEff|NoNewPrivs):' /proc/self/status
 echo "ip=$(hostname -i)"
 sleep 600`, mark))
 	aDone := make(chan struct{})
-	go func() { defer close(aDone); ex.runJob(a) }()
+	go func() { defer close(aDone); ex.RunJob(a) }()
 	var ip string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		log := src.log(t, stepID(a, 2))
@@ -339,12 +340,12 @@ sleep 600`, mark))
 		}
 	}
 	log := src.log(t, stepID(a, 2))
-	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, jobCapabilities)); !strings.Contains(log, want) {
+	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, executor.JobCapabilities)); !strings.Contains(log, want) {
 		t.Errorf("job A's capabilities:\n%s\nwant:\n%s", log, want)
 	}
 
 	// The setuid file exists: as root, in the job's volume...
-	name := ex.namePrefix() + "9601"
+	name := ex.NamePrefix() + "9601"
 	if mp, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name).Output(); err == nil {
 		p := filepath.Join(strings.TrimSpace(string(mp)), mark)
 		if fi, err := os.Stat(p); os.Geteuid() == 0 && (err != nil || fi.Mode()&os.ModeSetuid == 0) {
@@ -378,7 +379,7 @@ sleep 600`, mark))
 	// Job B, running at the same time, cannot reach job A; a container on
 	// A's own network can (the listener is up).
 	b := dockerJob(9602, fmt.Sprintf("if echo | timeout 5 nc %s 8080; then echo REACHED; else echo BLOCKED; fi", ip))
-	ex.runJob(b)
+	ex.RunJob(b)
 	if got := src.log(t, stepID(b, 2)); !strings.Contains(got, "BLOCKED") {
 		t.Errorf("job B reached job A at %s:8080: %q", ip, got)
 	}
@@ -393,12 +394,12 @@ sleep 600`, mark))
 		t.Errorf("a container on job A's network %s cannot reach it either (%v: %q): the check above proves nothing", net, err, probe)
 	}
 
-	ex.cancel(a.JobID)
+	ex.Cancel(a.JobID)
 	<-aDone
 	if got := src.jobConclusion(a.JobID); got != "cancelled" {
 		t.Errorf("job A = %q, want cancelled", got)
 	}
-	if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+	if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
 		t.Errorf("left on the engine: %v", l)
 	}
 }
@@ -422,12 +423,12 @@ func capMask(t *testing.T, names []string) uint64 {
 // cancelOnce runs job, whose first run step prints "started" and then
 // sleeps, cancels it once the output arrived, and returns the time from
 // cancel() to setJobStatus.
-func cancelOnce(tb testing.TB, ex *executor, src *fakeSource, job *protocol.Job) time.Duration {
+func cancelOnce(tb testing.TB, ex *executor.Executor, src *fakeSource, job *protocol.Job) time.Duration {
 	tb.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ex.runJob(job)
+		ex.RunJob(job)
 	}()
 	step := stepID(job, 2)
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(src.log(tb, step), "started"); time.Sleep(time.Millisecond) {
@@ -436,7 +437,7 @@ func cancelOnce(tb testing.TB, ex *executor, src *fakeSource, job *protocol.Job)
 		}
 	}
 	start := time.Now()
-	ex.cancel(job.JobID)
+	ex.Cancel(job.JobID)
 	<-done
 	src.mu.Lock()
 	defer src.mu.Unlock()
@@ -470,7 +471,7 @@ func TestDockerLatency(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
-		ex.run(ctx)
+		ex.Run(ctx)
 		close(stopped)
 	}()
 	var firsts []time.Duration
@@ -478,7 +479,7 @@ func TestDockerLatency(t *testing.T) {
 		job := dockerJob(int64(9300+i), "echo first")
 		src.add(job)
 		start := time.Now()
-		ex.wake()
+		ex.Wake()
 		waitUntil(t, "the job", func() bool { return src.jobConclusion(job.JobID) != "" })
 		src.mu.Lock()
 		at, ok := src.logAt[stepID(job, 2)]
@@ -489,7 +490,7 @@ func TestDockerLatency(t *testing.T) {
 		firsts = append(firsts, at.Sub(start))
 	}
 	stop()
-	ex.drain(time.Minute)
+	ex.Drain(time.Minute)
 	<-stopped
 	p50, p99 = percentiles(firsts)
 	t.Logf("queue to first log line over %d jobs: p50 %v, p99 %v (all: %v)", n, p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(firsts))

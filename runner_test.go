@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -141,7 +142,7 @@ func fakeDocker(dir string, args []string) int {
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
 		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
-			if err := copyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+			if err := executor.CopyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -225,13 +226,13 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 		out, _ := os.ReadFile(filepath.Join(dir, "find-output"))
 		os.Stdout.Write(out)
 		return 0
-	case len(cmd) > 3 && cmd[2] == hashFilesScript:
+	case len(cmd) > 3 && cmd[2] == executor.HashFilesScript:
 		for _, f := range cmd[4:] {
 			sum := sha256.Sum256([]byte("content of " + f))
 			fmt.Printf("%x  -\n", sum)
 		}
 		return 0
-	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap || cmd[3] != "shithub-step":
+	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != executor.StepBootstrap || cmd[3] != "shithub-step":
 		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
 		return 127
 	}
@@ -244,8 +245,8 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	os.MkdirAll(filepath.Join(fs, stepDir), 0o755)
 	// What stepBootstrap does: export the aliased values by their names.
 	real := map[string]string{}
-	for _, name := range strings.Fields(env[envAliasList]) {
-		if v, ok := env[envAliasPrefix+name]; ok {
+	for _, name := range strings.Fields(env[executor.EnvAliasList]) {
+		if v, ok := env[executor.EnvAliasPrefix+name]; ok {
 			real[name] = v
 		}
 	}
@@ -279,7 +280,7 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			f.WriteString(strings.ReplaceAll(text, `\n`, "\n") + "\n")
 			f.Close()
 		case "path":
-			fmt.Println(real["PATH"] + " prepend=" + env[envPathPrepend])
+			fmt.Println(real["PATH"] + " prepend=" + env[executor.EnvPathPrepend])
 		case "big":
 			n, _ := strconv.Atoi(arg)
 			w := bufio.NewWriterSize(os.Stdout, 1000)
@@ -445,7 +446,7 @@ func (s *fakeSource) add(job *protocol.Job) {
 	s.queue = append(s.queue, job)
 }
 
-func (s *fakeSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
+func (s *fakeSource) Claim(ctx context.Context, labels []string) (*protocol.Job, error) {
 	s.mu.Lock()
 	if err := s.troubleLocked("claim"); err != nil {
 		s.mu.Unlock()
@@ -460,7 +461,7 @@ func (s *fakeSource) claim(ctx context.Context, labels []string) (*protocol.Job,
 	return job, nil
 }
 
-func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+func (s *fakeSource) AppendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("appendLog"); err != nil {
 		// The chunk arrived but the answer was lost: the resend repeats it.
@@ -477,7 +478,7 @@ func (s *fakeSource) appendLog(ctx context.Context, jobID, stepID, seq int64, da
 	return nil
 }
 
-func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+func (s *fakeSource) SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("setStepStatus"); err != nil {
 		s.mu.Unlock()
@@ -492,21 +493,21 @@ func (s *fakeSource) setStepStatus(ctx context.Context, jobID, stepID int64, sta
 	return nil
 }
 
-func (s *fakeSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
+func (s *fakeSource) AddAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.annotations = append(s.annotations, a)
 	return nil
 }
 
-func (s *fakeSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+func (s *fakeSource) SetStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summaries[stepID] = markdown
 	return nil
 }
 
-func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+func (s *fakeSource) SetJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("setJobStatus"); err != nil {
 		s.mu.Unlock()
@@ -514,7 +515,7 @@ func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conc
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.jobs[jobID]; ok {
-		return markPermanent(fmt.Errorf("job %d completed twice", jobID))
+		return executor.MarkPermanent(fmt.Errorf("job %d completed twice", jobID))
 	}
 	s.jobs[jobID] = conclusion
 	s.outputs[jobID] = outputs
@@ -523,13 +524,13 @@ func (s *fakeSource) setJobStatus(ctx context.Context, jobID int64, status, conc
 	return nil
 }
 
-func (s *fakeSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+func (s *fakeSource) CancelRequested(ctx context.Context, jobID int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
+func (s *fakeSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec executor.CheckoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()
@@ -631,10 +632,10 @@ func runnerTestLogger() *slog.Logger {
 }
 
 // newTestExecutor returns an executor on the fake docker and src.
-func newTestExecutor(t *testing.T, src jobSource) (*executor, fakeEngine) {
+func newTestExecutor(t *testing.T, src executor.JobSource) (*executor.Executor, fakeEngine) {
 	t.Helper()
 	fe := fakeEngine{dir: t.TempDir()}
-	ex := newExecutor(executorConfig{
+	ex := executor.New(executor.Config{
 		Instance:     "test",
 		Docker:       os.Args[0],
 		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir},
@@ -643,7 +644,7 @@ func newTestExecutor(t *testing.T, src jobSource) (*executor, fakeEngine) {
 		CancelPoll:   10 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond,
 	}, src, runnerTestLogger())
-	ex.retryFor = 5 * time.Second
+	ex.RetryFor = 5 * time.Second
 	return ex, fe
 }
 
@@ -653,7 +654,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	job.Steps[3].WorkingDirectory = "sub/dir"
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	if got := src.jobConclusion(5); got != "success" {
 		t.Fatalf("job conclusion = %q, want success", got)
@@ -695,10 +696,10 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
 		{"cp", name + ":" + cmds + "502", "-"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", stepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
 			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
 		{"cp", name + ":" + cmds + "503", "-"},
 		{"rm", "-f", "-v", name},
@@ -710,8 +711,8 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	// The checkout was staged in a private directory of WorkDir, reached
 	// the volume whole, and is gone from the host.
-	if filepath.Dir(stage) != ex.cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
-		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.cfg.WorkDir, name)
+	if filepath.Dir(stage) != ex.Cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
+		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.Cfg.WorkDir, name)
 	}
 	// The first thing the executor tells the source acknowledges the claim,
 	// before anything slow (checkout, image pull) can delay it.
@@ -724,7 +725,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != "alice/demo@0123456789abcdef0123456789abcdef01234567\n" {
 		t.Errorf("the volume got README %q, %v", b, err)
 	}
-	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 
@@ -768,7 +769,7 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "no-bash", "")
-	ex.runJob(job)
+	ex.RunJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
 	}
@@ -781,7 +782,7 @@ func TestExecutorEnvNeverInArgv(t *testing.T) {
 	job.Steps[2].Env = map[string]string{"WHO": "step-value", "LD_PRELOAD": "/workspace/evil.so", "bad-name": "bad-value"}
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	if got := src.jobConclusion(8); got != "success" {
 		t.Fatalf("job conclusion = %q", got)
@@ -829,7 +830,7 @@ func TestExecutorStepFailureSkipsRest(t *testing.T) {
 	job := testJob(9, "echo one", "echo two\nexit 3", "echo three")
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	if got := src.jobConclusion(9); got != "failure" {
 		t.Fatalf("job conclusion = %q, want failure", got)
@@ -876,7 +877,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
 		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
 			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
-		{name: "checkout", checkout: markPermanent(errors.New("no such commit")),
+		{name: "checkout", checkout: executor.MarkPermanent(errors.New("no such commit")),
 			firstLine: "Error: check out alice/demo: checkout: no such commit."},
 	}
 	for i, tc := range tests {
@@ -890,11 +891,11 @@ func TestExecutorSetupFailures(t *testing.T) {
 			src := newFakeSource()
 			src.checkoutErr = tc.checkout
 			ex, fe := newTestExecutor(t, src)
-			ex.cfg.AllowImages = tc.allow
+			ex.Cfg.AllowImages = tc.allow
 			for name, content := range tc.engine {
 				fe.set(t, name, content)
 			}
-			ex.runJob(job)
+			ex.RunJob(job)
 
 			if got := src.jobConclusion(job.JobID); got != "failure" {
 				t.Errorf("job conclusion = %q, want failure", got)
@@ -923,7 +924,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			if n := len(fe.commands(t, "exec")); n != 0 {
 				t.Errorf("%d docker execs after a failed set-up", n)
 			}
-			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
 				t.Errorf("workspace left behind: %v", entries)
 			}
 		})
@@ -932,11 +933,11 @@ func TestExecutorSetupFailures(t *testing.T) {
 
 // startJob runs job on its own goroutine and returns a channel closed when
 // runJob returns.
-func startJob(ex *executor, job *protocol.Job) <-chan struct{} {
+func startJob(ex *executor.Executor, job *protocol.Job) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ex.runJob(job)
+		ex.RunJob(job)
 	}()
 	return done
 }
@@ -954,7 +955,7 @@ func TestExecutorCancel(t *testing.T) {
 
 			start := time.Now()
 			if how == "cancel" {
-				ex.cancel(30)
+				ex.Cancel(30)
 			} else {
 				src.mu.Lock()
 				src.cancelled[30] = true
@@ -998,7 +999,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	fe.set(t, "create-block", "")
 	done := startJob(ex, job)
 	waitUntil(t, "docker create", func() bool { return len(fe.commands(t, "create")) == 1 })
-	ex.cancel(31)
+	ex.Cancel(31)
 	<-done
 
 	if got := src.jobConclusion(31); got != "cancelled" {
@@ -1019,7 +1020,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 3 {
 		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
 	}
-	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 }
@@ -1031,8 +1032,8 @@ func TestExecutorTimeout(t *testing.T) {
 		job := testJob(32, "wait-stop", "echo never")
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.runJob(job)
+		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(32); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1056,10 +1057,10 @@ func TestExecutorTimeout(t *testing.T) {
 		ex, fe := newTestExecutor(t, src)
 		done := startJob(ex, job)
 		waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) != "" })
-		ex.mu.Lock()
-		j := ex.jobs[33]
-		ex.mu.Unlock()
-		j.timer.Reset(0) // what the timer does when the time is up
+		ex.Mu.Lock()
+		j := ex.Jobs[33]
+		ex.Mu.Unlock()
+		j.Timer.Reset(0) // what the timer does when the time is up
 		<-done
 
 		if got := src.jobConclusion(33); got != "timed_out" {
@@ -1081,8 +1082,8 @@ func TestExecutorTimeout(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		fe.set(t, "create-block", "")
-		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.runJob(job)
+		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.RunJob(job)
 
 		if got := src.jobConclusion(34); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1107,7 +1108,7 @@ func TestStepLogChunking(t *testing.T) {
 		job := testJob(40, "big "+strconv.Itoa(n))
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 
 		got := src.log(t, stepID(job, 2)) // checks seq 1, 2, 3, ...
 		// The log is lines: the last one gets its line break.
@@ -1122,11 +1123,11 @@ func TestStepLogChunking(t *testing.T) {
 		src.mu.Lock()
 		chunks := src.logs[stepID(job, 2)]
 		src.mu.Unlock()
-		if len(chunks) < n/stepLogChunk+1 {
+		if len(chunks) < n/executor.StepLogChunk+1 {
 			t.Errorf("%d chunks for %d bytes", len(chunks), n)
 		}
 		for _, c := range chunks {
-			if len(c.data) > stepLogChunk {
+			if len(c.data) > executor.StepLogChunk {
 				t.Errorf("chunk %d has %d bytes", c.seq, len(c.data))
 			}
 		}
@@ -1151,7 +1152,7 @@ func TestStepLogChunking(t *testing.T) {
 		src := newFakeSource()
 		src.failIn["appendLog"] = 3
 		ex, _ := newTestExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 		src.log(t, stepID(job, 0)) // checks that resends repeat seq and data
 		if got := src.log(t, stepID(job, 2)); got != "a\n" {
 			t.Errorf("log = %q", got)
@@ -1172,7 +1173,7 @@ func TestExecutorRetriesTransientErrors(t *testing.T) {
 	src.failIn["setJobStatus"] = 1
 	src.failIn["checkout"] = 1
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 	if got := src.jobConclusion(43); got != "success" {
 		t.Errorf("job conclusion = %q, want success", got)
 	}
@@ -1190,11 +1191,11 @@ func TestExecutorPanicRecovery(t *testing.T) {
 			src := newFakeSource(first, second)
 			src.panicIn[method] = 1
 			ex, _ := newTestExecutor(t, src)
-			ex.cfg.Workers = 1 // the first job meets the panic
+			ex.Cfg.Workers = 1 // the first job meets the panic
 			ctx, stop := context.WithCancel(context.Background())
 			stopped := make(chan struct{})
 			go func() {
-				ex.run(ctx)
+				ex.Run(ctx)
 				close(stopped)
 			}()
 			waitUntil(t, "both jobs", func() bool { return src.jobConclusion(50) != "" && src.jobConclusion(51) != "" })
@@ -1230,31 +1231,31 @@ func TestExecutorWakeAndDrain(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.cfg.PollInterval = time.Hour // only wake() can start the job
+	ex.Cfg.PollInterval = time.Hour // only wake() can start the job
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stopped := make(chan struct{})
 	go func() {
-		ex.run(ctx)
+		ex.Run(ctx)
 		close(stopped)
 	}()
 
 	job := testJob(60, "echo up\nwait-stop")
 	src.add(job)
-	ex.wake()
+	ex.Wake()
 	waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) == "up\n" })
 
 	for range 10 {
-		ex.wake() // never blocks, whatever the number of pending wake-ups
+		ex.Wake() // never blocks, whatever the number of pending wake-ups
 	}
-	ex.drain(10 * time.Millisecond)
+	ex.Drain(10 * time.Millisecond)
 	<-stopped // drain stopped the workers, so run returns without ctx
 	if got := src.jobConclusion(60); got != "cancelled" {
 		t.Errorf("job conclusion = %q, want cancelled", got)
 	}
 	src.add(testJob(61, "echo never"))
-	ex.wake()
-	ex.run(ctx) // returns at once: drained
+	ex.Wake()
+	ex.Run(ctx) // returns at once: drained
 	if got := src.jobConclusion(61); got != "" {
 		t.Errorf("a drained executor ran a job: %q", got)
 	}
@@ -1269,14 +1270,14 @@ func TestExecutorDrainLetsJobsFinish(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
-		ex.run(ctx)
+		ex.Run(ctx)
 		close(stopped)
 	}()
 	waitUntil(t, "the step", func() bool { return len(src.stepStatuses(stepID(job, 2))) == 1 })
 	stop() // as SIGTERM: ctx ends, then drain
 	drained := make(chan struct{})
 	go func() {
-		ex.drain(time.Minute)
+		ex.Drain(time.Minute)
 		close(drained)
 	}()
 	fe.set(t, "go", "")
@@ -1294,11 +1295,11 @@ func TestRemoveStale(t *testing.T) {
 	fe.set(t, "network-ls-output", "net1\n")
 	fe.set(t, "volume-ls-output", "shithub-actions-test-12\n")
 	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
-		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o700); err != nil {
+		if err := os.Mkdir(filepath.Join(ex.Cfg.WorkDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := ex.removeStale(context.Background()); err != nil {
+	if err := ex.RemoveStale(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var got [][]string
@@ -1318,7 +1319,7 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("docker calls = %q, want %q", got, want)
 	}
 	var left []string
-	entries, _ := os.ReadDir(ex.cfg.WorkDir)
+	entries, _ := os.ReadDir(ex.Cfg.WorkDir)
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
@@ -1327,7 +1328,7 @@ func TestRemoveStale(t *testing.T) {
 	}
 
 	fe.set(t, "no-engine", "")
-	if err := ex.removeStale(context.Background()); err == nil || !strings.Contains(err.Error(), "Cannot connect") {
+	if err := ex.RemoveStale(context.Background()); err == nil || !strings.Contains(err.Error(), "Cannot connect") {
 		t.Errorf("removeStale without an engine = %v", err)
 	}
 }
@@ -1335,15 +1336,15 @@ func TestRemoveStale(t *testing.T) {
 func TestDockerOK(t *testing.T) {
 	t.Parallel()
 	ex, fe := newTestExecutor(t, newFakeSource())
-	if err := ex.dockerOK(context.Background()); err != nil {
+	if err := ex.DockerOK(context.Background()); err != nil {
 		t.Errorf("dockerOK = %v", err)
 	}
 	fe.set(t, "no-engine", "")
-	if err := ex.dockerOK(context.Background()); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
+	if err := ex.DockerOK(context.Background()); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
 		t.Errorf("dockerOK without an engine = %v", err)
 	}
-	ex.docker.bin = filepath.Join(t.TempDir(), "no-docker")
-	if err := ex.dockerOK(context.Background()); err == nil {
+	ex.Docker.Bin = filepath.Join(t.TempDir(), "no-docker")
+	if err := ex.DockerOK(context.Background()); err == nil {
 		t.Error("dockerOK without a docker binary succeeded")
 	}
 }
@@ -1367,7 +1368,7 @@ func TestImageAllowed(t *testing.T) {
 		{allow, "docker.io/library/x/y:1", false},
 		{allow, "--privileged", false},
 	} {
-		if got := imageAllowed(tc.patterns, tc.image); got != tc.want {
+		if got := executor.ImageAllowed(tc.patterns, tc.image); got != tc.want {
 			t.Errorf("imageAllowed(%q, %q) = %v, want %v", tc.patterns, tc.image, got, tc.want)
 		}
 	}
@@ -1375,7 +1376,7 @@ func TestImageAllowed(t *testing.T) {
 
 func TestExecutorConfigDefaults(t *testing.T) {
 	t.Parallel()
-	c := executorConfig{}.withDefaults()
+	c := executor.Config{}.WithDefaults()
 	if c.Workers != 2 || c.Pull != "missing" || c.Memory != "2g" || c.CPUs != "1" || c.PidsLimit != 1024 ||
 		c.StopGrace != 10*time.Second || c.Docker != "docker" || c.WorkDir != os.TempDir() ||
 		c.CancelPoll != 500*time.Millisecond || c.PollInterval != 2*time.Second || !strings.HasPrefix(c.Instance, "local-") {

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -56,7 +57,7 @@ const sandboxEvilWorkflow = sandboxToolsWorkflow + `      - run: |
 
 // removeToolCaches removes the repositories' tool caches an instance made.
 func removeToolCaches(instance string) {
-	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label="+labelToolCache+"="+instance).Output()
+	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label="+executor.LabelToolCache+"="+instance).Output()
 	if vols := strings.Fields(string(out)); len(vols) > 0 {
 		exec.Command("docker", append([]string{"volume", "rm", "-f"}, vols...)...).Run()
 	}
@@ -195,13 +196,13 @@ func TestDockerActionSandbox(t *testing.T) {
 	buildTestImage(t)
 	src := newFakeSource()
 	workDir := t.TempDir()
-	inst := randomInstance("dockertest")
-	ex := newExecutor(executorConfig{
+	inst := executor.RandomInstance("dockertest")
+	ex := executor.New(executor.Config{
 		Instance: inst, Images: map[string]string{"busybox": testImage}, Pull: "never",
 		Memory: "300m", PidsLimit: 321, WorkDir: workDir, CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
-		ex.removeStale(context.Background())
+		ex.RemoveStale(context.Background())
 		removeToolCaches(inst)
 	})
 	secret := filepath.Join(t.TempDir(), "host-secret")
@@ -250,7 +251,7 @@ sleep 4`
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+labelInstance+"="+inst,
+			out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+executor.LabelInstance+"="+inst,
 				"--filter", "name=step950110").Output()
 			ids := strings.Fields(string(out))
 			if err != nil || len(ids) == 0 {
@@ -272,7 +273,7 @@ sleep 4`
 			return
 		}
 	}()
-	ex.runJob(job)
+	ex.RunJob(job)
 	close(stop)
 	<-done
 
@@ -301,7 +302,7 @@ sleep 4`
 		t.Errorf("never saw the action's container running")
 	} else {
 		h := in.HostConfig
-		if strings.Join(h.CapDrop, ",") != "ALL" || len(h.CapAdd) != len(jobCapabilities) || strings.Join(h.SecurityOpt, ",") != "no-new-privileges" ||
+		if strings.Join(h.CapDrop, ",") != "ALL" || len(h.CapAdd) != len(executor.JobCapabilities) || strings.Join(h.SecurityOpt, ",") != "no-new-privileges" ||
 			h.Init == nil || !*h.Init || h.Memory != 300<<20 || h.PidsLimit == nil || *h.PidsLimit != 321 || !strings.HasPrefix(h.NetworkMode, "container:") {
 			t.Errorf("the action's container: %+v", h)
 		}
@@ -317,7 +318,7 @@ sleep 4`
 	if strings.Contains(evil, "HOST-SECRET-LINE") {
 		t.Errorf("the host file's content reached the log:\n%s", evil)
 	}
-	if out, _ := exec.Command("docker", "images", "-q", "--filter", "label="+labelActionImage+"="+inst).Output(); len(strings.Fields(string(out))) > 0 {
+	if out, _ := exec.Command("docker", "images", "-q", "--filter", "label="+executor.LabelActionImage+"="+inst).Output(); len(strings.Fields(string(out))) > 0 {
 		t.Errorf("the job's action images are still there: %s", out)
 	}
 	if entries, _ := os.ReadDir(workDir); len(entries) != 0 {
@@ -347,14 +348,14 @@ func TestDockerActionImagePolicy(t *testing.T) {
 		}
 	}()
 	src := newFakeSource()
-	ex := newExecutor(executorConfig{
-		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
+	ex := executor.New(executor.Config{
+		Instance: executor.RandomInstance("dockertest"), Images: map[string]string{"busybox": testImage}, Pull: "never",
 		AllowImages: []string{testImage, "127.0.0.1:*/**", "example.invalid/**"},
 		WorkDir:     t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
-		ex.removeStale(context.Background())
-		removeToolCaches(ex.cfg.Instance)
+		ex.RemoveStale(context.Background())
+		removeToolCaches(ex.Cfg.Instance)
 	})
 	job := dockerJob(9601)
 	job.Contexts = map[string]any{}
@@ -366,7 +367,7 @@ func TestDockerActionImagePolicy(t *testing.T) {
 		protocol.Step{ID: 960113, Number: 6, Kind: "uses", Name: "ok", Uses: "docker://" + testImage, If: "always()",
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "[$1][$2]"' x "two three" 'four five'`}},
 	)
-	ex.runJob(job)
+	ex.RunJob(job)
 	for i, w := range map[int]string{
 		2: "is refused: its registry " + ln.Addr().String() + " is this machine",
 		3: "No such image",

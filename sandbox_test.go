@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
@@ -63,20 +64,20 @@ func TestToolCacheScoping(t *testing.T) {
 		for _, c := range fe.commands(t, "create") {
 			if i := slices.Index(c.Args, "--entrypoint"); i > 0 && c.Args[i+1] == "tail" {
 				for k, a := range c.Args {
-					if a == "-v" && strings.HasSuffix(c.Args[k+1], ":"+containerToolCache) {
-						return strings.TrimSuffix(c.Args[k+1], ":"+containerToolCache)
+					if a == "-v" && strings.HasSuffix(c.Args[k+1], ":"+executor.ContainerToolCache) {
+						return strings.TrimSuffix(c.Args[k+1], ":"+executor.ContainerToolCache)
 					}
 				}
 			}
 		}
 		return ""
 	}
-	run := func(job *protocol.Job) (fakeEngine, *executor) {
+	run := func(job *protocol.Job) (fakeEngine, *executor.Executor) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		os.MkdirAll(filepath.Join(fe.dir, "fs", "from"), 0o755)
 		fe.set(t, "fs/from/go-1.22-x64.complete", "")
-		ex.runJob(job)
+		ex.RunJob(job)
 		if got := src.jobConclusion(job.JobID); got != "success" {
 			t.Fatalf("job %d = %q; setup log:\n%s", job.JobID, got, src.log(t, stepID(job, 0)))
 		}
@@ -90,7 +91,7 @@ func TestToolCacheScoping(t *testing.T) {
 	a2 := testJob(63, "echo a again")
 	feA2, _ := run(a2)
 	volA, volB, volA2 := mount(feA, t), mount(feB, t), mount(feA2, t)
-	if volA == "" || volA != volA2 || volA != ex.repoToolCache(a) || volB == volA {
+	if volA == "" || volA != volA2 || volA != ex.RepoToolCache(a) || volB == volA {
 		t.Errorf("tool caches: repo A %q then %q, repo B %q: want one volume per repository", volA, volA2, volB)
 	}
 
@@ -109,9 +110,9 @@ func TestToolCacheScoping(t *testing.T) {
 	for _, want := range [][]string{
 		append(append([]string{"volume", "create"}, labels...), own),
 		append(append([]string{"create", "--name", own + "-seed"}, labels...), "--network", "none",
-			"-v", ex.repoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "ubuntu:24.04"),
+			"-v", ex.RepoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "ubuntu:24.04"),
 		{"cp", own + "-seed:/from/.", "-"},
-		{"cp", "-a", "-", "shithub-actions-test-64:" + containerToolCache},
+		{"cp", "-a", "-", "shithub-actions-test-64:" + executor.ContainerToolCache},
 		{"rm", "-f", own + "-seed"},
 		{"volume", "rm", "-f", own},
 	} {
@@ -122,7 +123,7 @@ func TestToolCacheScoping(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fe.dir, "cpin-shithub-actions-test-64")); err != nil || !strings.Contains(string(b), "go-1.22-x64.complete") {
 		t.Errorf("the seed copied %q, %v; want the repository's cache", b, err)
 	}
-	if strings.Contains(strings.Join(slices.Concat(calls...), " "), "volume rm -f "+ex.repoToolCache(pr)) {
+	if strings.Contains(strings.Join(slices.Concat(calls...), " "), "volume rm -f "+ex.RepoToolCache(pr)) {
 		t.Errorf("the repository's tool cache was removed")
 	}
 }
@@ -136,7 +137,7 @@ func TestDockerActionArgv(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.cfg.Pull = "never"
+	ex.Cfg.Pull = "never"
 	job := testJob(65)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps,
@@ -144,7 +145,7 @@ func TestDockerActionArgv(t *testing.T) {
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "$1"' x "two three"`}},
 		protocol.Step{ID: 6511, Number: 4, Kind: "uses", Name: "loop", Uses: "docker://127.0.0.1:5000/x:1", If: "always()"},
 	)
-	ex.runJob(job)
+	ex.RunJob(job)
 	var run []string
 	for _, c := range fe.commands(t, "run") {
 		if slices.Contains(c.Args, "127.0.0.1:5000/x:1") {
@@ -155,11 +156,11 @@ func TestDockerActionArgv(t *testing.T) {
 	if run == nil {
 		t.Fatalf("no docker run; step log:\n%s", src.log(t, 6510))
 	}
-	j := &execJob{ex: ex, job: job, name: "shithub-actions-test-65"}
+	j := &executor.ExecJob{Ex: ex, Job: job, Name: "shithub-actions-test-65"}
 	for _, want := range [][]string{
 		{"--init"},
 		{"--network", "container:shithub-actions-test-65"},
-		j.sandboxArgs(),
+		j.SandboxArgs(),
 		{"--pull=never"},
 		{"--entrypoint", "/bin/sh", "--", "alpine:3", "-c", `echo "$1"`, "x", "two three"},
 	} {
@@ -169,13 +170,13 @@ func TestDockerActionArgv(t *testing.T) {
 	}
 	mounts, _ := os.ReadFile(filepath.Join(fe.dir, "run-mounts"))
 	lines := strings.Fields(string(mounts))
-	if len(lines) != 2 || filepath.Dir(filepath.Dir(lines[0])) != ex.cfg.WorkDir || lines[1] != "700" {
-		t.Errorf("host directories mounted (path, parent's mode): %q; want one under WorkDir %s in a 0700 parent", mounts, ex.cfg.WorkDir)
+	if len(lines) != 2 || filepath.Dir(filepath.Dir(lines[0])) != ex.Cfg.WorkDir || lines[1] != "700" {
+		t.Errorf("host directories mounted (path, parent's mode): %q; want one under WorkDir %s in a 0700 parent", mounts, ex.Cfg.WorkDir)
 	}
 	if l := src.log(t, 6511); !strings.Contains(l, `image "127.0.0.1:5000/x:1" is refused: its registry 127.0.0.1:5000 is this machine`) {
 		t.Errorf("loopback registry step log: %q", l)
 	}
-	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 }
@@ -218,7 +219,7 @@ func TestDockerActionBuild(t *testing.T) {
 		protocol.Step{ID: 6611, Number: 4, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
 		protocol.Step{ID: 6612, Number: 5, Kind: "uses", Name: "evil2", Uses: "./evil2", If: "always()"},
 	)
-	ex.runJob(job)
+	ex.RunJob(job)
 	builds := fe.commands(t, "build")
 	if len(builds) != 1 {
 		t.Fatalf("docker builds %q, want one; logs:\n%s\n%s", builds, src.log(t, 6610), src.log(t, 6611))
@@ -228,13 +229,13 @@ func TestDockerActionBuild(t *testing.T) {
 	for _, want := range [][]string{
 		{"--pull=false", "--no-cache"},
 		{"--network", "shithub-actions-test-66", "--memory", "2g"},
-		{"--label", labelActionImage + "=test", "--label", labelJob + "=66"},
+		{"--label", executor.LabelActionImage + "=test", "--label", executor.LabelJob + "=66"},
 	} {
 		if !containsRun(b, want) {
 			t.Errorf("docker build %q lacks %q", b, want)
 		}
 	}
-	if !strings.HasPrefix(tag, actionImageRepo+":job66-") {
+	if !strings.HasPrefix(tag, executor.ActionImageRepo+":job66-") {
 		t.Errorf("the local action's tag %q is not the job's", tag)
 	}
 	if !slices.ContainsFunc(fe.commands(t, "image"), func(c dockerCall) bool { return slices.Equal(c.Args, []string{"image", "rm", "-f", tag}) }) {
@@ -283,7 +284,7 @@ func TestImageRegistryRefused(t *testing.T) {
 		{"[fe80::1%25eth0]:5000/x", "private"},
 		{"[fd00::1]/x", "private"},
 	} {
-		got := imageRegistryRefused(tc.image)
+		got := executor.ImageRegistryRefused(tc.image)
 		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 			t.Errorf("imageRegistryRefused(%q) = %q, want %q", tc.image, got, tc.want)
 		}
@@ -315,7 +316,7 @@ func TestSplitShellWords(t *testing.T) {
 		{`'unterminated`, nil, true},
 		{`trailing\`, []string{"trailing"}, false},
 	} {
-		got, err := splitShellWords(tc.in)
+		got, err := executor.SplitShellWords(tc.in)
 		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
 			t.Errorf("splitShellWords(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
@@ -330,7 +331,7 @@ func FuzzSplitShellWords(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		words, err := splitShellWords(s)
+		words, err := executor.SplitShellWords(s)
 		if err != nil {
 			return
 		}
@@ -338,7 +339,7 @@ func FuzzSplitShellWords(f *testing.F) {
 		for i, w := range words {
 			quoted[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 		}
-		again, err := splitShellWords(strings.Join(quoted, " "))
+		again, err := executor.SplitShellWords(strings.Join(quoted, " "))
 		if err != nil || !slices.Equal(again, words) {
 			t.Fatalf("%q split to %q; quoted back and split: %q, %v", s, words, again, err)
 		}
@@ -363,7 +364,7 @@ func TestNoSymlinkUnder(t *testing.T) {
 		{"missing", "file does not exist"},
 		{"Dockerfile/x", "file does not exist"},
 	} {
-		err := noSymlinkUnder(dir, tc.rel)
+		err := executor.NoSymlinkUnder(dir, tc.rel)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("noSymlinkUnder(%q) = %v, want %q", tc.rel, err, tc.want)
 		}
@@ -381,7 +382,7 @@ func TestCompositeActionPath(t *testing.T) {
 	job := testJob(67)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps, protocol.Step{ID: 6710, Number: 3, Kind: "uses", Name: "comp", Uses: "./comp"})
-	ex.runJob(job)
+	ex.RunJob(job)
 	if l := src.log(t, 6710); !strings.Contains(l, "GITHUB_ACTION_PATH=/workspace/comp") {
 		t.Errorf("composite step log %q lacks GITHUB_ACTION_PATH=/workspace/comp", l)
 	}

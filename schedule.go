@@ -33,7 +33,7 @@ func (s *server) schedule(ctx context.Context) {
 		}
 		if n > 0 {
 			s.log.Info("started scheduled runs", "count", n)
-			s.wake()
+			s.Wake()
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -149,7 +150,7 @@ func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e))
 		if id := e.instance(); id != "" {
 			for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
 				ls, rm := kind[:3], kind[3:]
-				out, _ := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+id)...).Output()
+				out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
 				if ids := strings.Fields(string(out)); len(ids) > 0 {
 					exec.Command("docker", append(rm, ids...)...).Run()
 				}
@@ -333,8 +334,8 @@ func (e *e2e) listed(jobID int64, lists ...[]string) []string {
 	e.t.Helper()
 	var left []string
 	for _, ls := range lists {
-		out, err := exec.Command("docker", append(ls, "--filter", "label="+labelInstance+"="+e.instance(),
-			"--filter", fmt.Sprintf("label=%s=%d", labelJob, jobID))...).Output()
+		out, err := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+e.instance(),
+			"--filter", fmt.Sprintf("label=%s=%d", executor.LabelJob, jobID))...).Output()
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -56,8 +56,8 @@ type server struct {
 
 // notifier is what the server tells its in-process executor.
 type notifier interface {
-	wake()              // a job may have become claimable
-	cancel(jobID int64) // a running job was asked to cancel
+	Wake()              // a job may have become claimable
+	Cancel(jobID int64) // a running job was asked to cancel
 }
 
 // maxBody caps request bodies; a log chunk (1 MiB, base64) is the largest.
@@ -278,7 +278,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // map to their status (httpStatus); anything else is logged and the client
 // hears only "internal error".
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := httpStatus(errorCode(err)), errorMessage(err)
+	code, msg := apperr.HTTPStatus(errorCode(err)), errorMessage(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -392,9 +392,9 @@ func runPage(base string, repo *store.Repo, idx int64) string {
 	return fmt.Sprintf("%s/runs/%d", actionsTabURL(base, repo), idx)
 }
 
-func (s *server) wake() {
+func (s *server) Wake() {
 	if s.exec != nil {
-		s.exec.wake()
+		s.exec.Wake()
 	}
 }
 
@@ -504,7 +504,7 @@ func (s *server) reapOnce(ctx context.Context) {
 		s.log.Error("requeueing unacknowledged claims", "err", err)
 	} else if len(ids) > 0 {
 		s.log.Warn("claims never acknowledged: the jobs are queued again", "jobs", ids)
-		s.wake()
+		s.Wake()
 	}
 	var pool int64
 	if s.exec != nil {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -115,7 +116,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 		w.WriteHeader(http.StatusAccepted)
 	})
 	status := func(w http.ResponseWriter, r *http.Request, into map[int64][]string, id int64) {
-		var b remoteStatusBody
+		var b executor.RemoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -134,7 +135,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 	})
 	route("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		var b remoteStatusBody
+		var b executor.RemoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -193,9 +194,9 @@ func (s *protocolServer) count(route string) int {
 	return s.requests[route]
 }
 
-func newTestRemote(s *protocolServer) *remoteSource {
-	r := newRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
-	r.minBackoff, r.maxBackoff = time.Millisecond, 5*time.Millisecond
+func newTestRemote(s *protocolServer) *executor.RemoteSource {
+	r := executor.NewRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
+	r.MinBackoff, r.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	return r
 }
 
@@ -207,14 +208,14 @@ func TestRemoteSourceHeartbeat(t *testing.T) {
 	r := newTestRemote(s)
 	ctx := context.Background()
 
-	got, err := r.claim(ctx, []string{"ubuntu-latest", "debian-latest"})
+	got, err := r.Claim(ctx, []string{"ubuntu-latest", "debian-latest"})
 	if err != nil || got != nil {
 		t.Fatalf("claim with nothing queued = %v, %v; want nil, nil", got, err)
 	}
 	s.mu.Lock()
 	s.queue = append(s.queue, job)
 	s.mu.Unlock()
-	got, err = r.claim(ctx, []string{"ubuntu-latest"})
+	got, err = r.Claim(ctx, []string{"ubuntu-latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	const stepRoute = "POST /api/v1/jobs/{id}/steps/{step}/status"
 
 	s.fail[stepRoute] = 2
-	if err := r.setStepStatus(ctx, 1, 11, "running", ""); err != nil {
+	if err := r.SetStepStatus(ctx, 1, 11, "running", ""); err != nil {
 		t.Fatalf("setStepStatus after two 503s = %v", err)
 	}
 	if n := s.count(stepRoute); n != 3 {
@@ -251,8 +252,8 @@ func TestRemoteSourceRetries(t *testing.T) {
 	s.fail["POST /api/v1/jobs/{id}/status"] = 1 << 30
 	s.mu.Unlock()
 
-	err := r.setStepStatus(ctx, 1, 11, "completed", "success")
-	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
+	err := r.SetStepStatus(ctx, 1, 11, "completed", "success")
+	if err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
 		t.Errorf("setStepStatus answered 409 = %v, want a permanent error with the message", err)
 	}
 	if n := s.count(stepRoute); n != 4 {
@@ -260,8 +261,8 @@ func TestRemoteSourceRetries(t *testing.T) {
 	}
 
 	// The executor does not retry it either.
-	ex := newExecutor(executorConfig{}, r, runnerTestLogger())
-	ex.call(ctx, "complete step", func(ctx context.Context) error { return r.setStepStatus(ctx, 1, 11, "completed", "success") })
+	ex := executor.New(executor.Config{}, r, runnerTestLogger())
+	ex.Call(ctx, "complete step", func(ctx context.Context) error { return r.SetStepStatus(ctx, 1, 11, "completed", "success") })
 	if n := s.count(stepRoute); n != 5 {
 		t.Errorf("%d requests, want 5: the executor retried a 409", n)
 	}
@@ -269,7 +270,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	// A server that stays down: retried until ctx is done.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	err = r.setJobStatus(short, 1, "completed", "success", nil, "")
+	err = r.SetJobStatus(short, 1, "completed", "success", nil, "")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("setJobStatus against a down server = %v", err)
 	}
@@ -282,13 +283,13 @@ func TestRemoteSourceRetries(t *testing.T) {
 	gone.srv.Close()
 	short, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := newTestRemote(gone).claim(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := newTestRemote(gone).Claim(short, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("claim against no server = %v, want the deadline", err)
 	}
 
 	bad := newTestRemote(s)
-	bad.token = "wrong"
-	if _, err := bad.claim(ctx, nil); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "401") {
+	bad.Token = "wrong"
+	if _, err := bad.Claim(ctx, nil); err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("claim with a bad token = %v, want a permanent 401", err)
 	}
 }
@@ -299,7 +300,7 @@ func TestRemoteSourceLogResend(t *testing.T) {
 	r := newTestRemote(s)
 	s.fail["POST /api/v1/jobs/{id}/logs"] = 1
 	data := []byte("line one\n\x00binary\xff\n")
-	if err := r.appendLog(context.Background(), 1, 12, 4, data); err != nil {
+	if err := r.AppendLog(context.Background(), 1, 12, 4, data); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()
@@ -321,13 +322,13 @@ func TestRemoteSourceCancelCheck(t *testing.T) {
 	ctx := context.Background()
 	s.held[5], s.cancel[5] = true, true
 	s.held[6] = true
-	if yes, err := r.cancelRequested(ctx, 5); err != nil || !yes {
+	if yes, err := r.CancelRequested(ctx, 5); err != nil || !yes {
 		t.Errorf("cancelRequested(5) = %v, %v; want true", yes, err)
 	}
-	if yes, err := r.cancelRequested(ctx, 6); err != nil || yes {
+	if yes, err := r.CancelRequested(ctx, 6); err != nil || yes {
 		t.Errorf("cancelRequested(6) = %v, %v; want false", yes, err)
 	}
-	if _, err := r.cancelRequested(ctx, 7); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "404") {
+	if _, err := r.CancelRequested(ctx, 7); err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "404") {
 		t.Errorf("cancelRequested of a job not held = %v, want a permanent 404", err)
 	}
 }
@@ -371,7 +372,7 @@ func TestRemoteCheckout(t *testing.T) {
 	job := testJob(71)
 	job.HeadSHA = first
 	dir := t.TempDir()
-	if err := r.checkout(context.Background(), job, dir, defaultCheckout); err != nil {
+	if err := r.Checkout(context.Background(), job, dir, executor.DefaultCheckout); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "README")); string(got) != "first\n" {
@@ -386,9 +387,9 @@ func TestRemoteCheckout(t *testing.T) {
 		t.Errorf("the runner token is in the checkout: %s", out)
 	}
 
-	r.token = "wrong"
-	err = r.checkout(context.Background(), job, t.TempDir(), defaultCheckout)
-	if err == nil || !isPermanent(err) {
+	r.Token = "wrong"
+	err = r.Checkout(context.Background(), job, t.TempDir(), executor.DefaultCheckout)
+	if err == nil || !executor.IsPermanent(err) {
 		t.Errorf("checkout with a bad token = %v, want a permanent error", err)
 	}
 }
@@ -407,7 +408,7 @@ func TestRemoteRunnerEndToEnd(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
-		ex.run(ctx)
+		ex.Run(ctx)
 		close(stopped)
 	}()
 	waitUntil(t, "the job's status", func() bool {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -21,7 +22,7 @@ const testServiceImage = "shithub-test-httpd:latest"
 // HTTP on port 80 in the foreground: a service container.
 func buildServiceImage(t *testing.T) {
 	t.Helper()
-	name := "shithub-test-httpd-build-" + randomInstance("x")
+	name := "shithub-test-httpd-build-" + executor.RandomInstance("x")
 	if out, err := exec.Command("docker", "run", "--name", name, "--entrypoint", "sh", testImage,
 		"-c", "echo hello-from-web > /index.txt").CombinedOutput(); err != nil {
 		t.Fatalf("docker run: %v\n%s", err, out)
@@ -64,7 +65,7 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			job.Services = map[string]*workflow.ContainerSpec{"web": {Image: testServiceImage, Ports: []string{"80"}}}
 			src := newFakeSource()
 			ex := newDockerExecutor(t, src)
-			ex.runJob(job)
+			ex.RunJob(job)
 
 			logs := make([]string, len(job.Steps))
 			for i, s := range job.Steps {
@@ -110,12 +111,12 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			if summary != "## leg "+leg+"\n" {
 				t.Errorf("summary = %q", summary)
 			}
-			if left := leftovers(t, ex.cfg.Instance); len(left) != 0 {
+			if left := leftovers(t, ex.Cfg.Instance); len(left) != 0 {
 				t.Errorf("left on the engine: %v", left)
 			}
 			// The work directory is the shared temporary directory, as in
 			// production: nothing of this job may stay there.
-			if left, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "shithub-actions-"+ex.cfg.Instance+"-*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "shithub-actions-"+ex.Cfg.Instance+"-*")); len(left) != 0 {
 				t.Errorf("files left in the work directory: %v", left)
 			}
 		})
@@ -135,7 +136,7 @@ func TestDockerWorkflowCancelAlways(t *testing.T) {
 	ex := newDockerExecutor(t, src)
 	done := startJob(ex, job)
 	waitUntil(t, "the step's output", func() bool { return strings.Contains(src.log(t, job.Steps[1].ID), "started") })
-	ex.cancel(9210)
+	ex.Cancel(9210)
 	<-done
 	if got := src.jobConclusion(9210); got != "cancelled" {
 		t.Fatalf("job conclusion = %q", got)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -64,7 +65,7 @@ func TestStepConditions(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	if got := src.jobConclusion(101); got != "failure" {
 		t.Errorf("job conclusion = %q, want failure", got)
@@ -92,7 +93,7 @@ func TestStepContinueOnError(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 	want := []string{"running,success", "running,success", "running,success", "running,failure", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -128,7 +129,7 @@ func TestStepEnvironmentFiles(t *testing.T) {
 	job.EnvironmentURL = "https://${{ steps.s1.outputs.greeting }}.example.com/"
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 
 	if got := src.log(t, job.Steps[1].ID); got != "##[warning]Can't overwrite the default environment variable GITHUB_SHA.\n" {
 		t.Errorf("s1 log = %q", got)
@@ -185,7 +186,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		}
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.runJob(job)
+		ex.RunJob(job)
 		want := "##[group]Build it\ninside\n##[endgroup]\n##[error]it broke\n##[warning]careful\npassword is ***!\n"
 		if debug {
 			want = "::group::Build it\n##[group]Build it\ninside\n::endgroup::\n##[endgroup]\n##[error]it broke\n##[warning]careful\n" +
@@ -226,8 +227,8 @@ func TestStepTimeout(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.minute = 300 * time.Millisecond
-	ex.runJob(job)
+	ex.Minute = 300 * time.Millisecond
+	ex.RunJob(job)
 	want := []string{"running,success", "running,failure", "skipped", "running,success", "running,success", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -265,7 +266,7 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	ex, fe := newTestExecutor(t, src)
 	done := startJob(ex, job)
 	waitUntil(t, "the step's output", func() bool { return src.log(t, job.Steps[1].ID) == "started\n" })
-	ex.cancel(107)
+	ex.Cancel(107)
 	<-done
 	if got := src.jobConclusion(107); got != "cancelled" {
 		t.Errorf("job conclusion = %q, want cancelled", got)
@@ -291,14 +292,14 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	ex, _ = newTestExecutor(t, src)
 	done = startJob(ex, job)
 	waitUntil(t, "the step's output", func() bool { return src.log(t, job.Steps[1].ID) == "started\n" })
-	ex.cancel(108)
+	ex.Cancel(108)
 	waitUntil(t, "the always() step", func() bool { return src.log(t, job.Steps[2].ID) == "cleanup\n" })
-	ex.mu.Lock()
-	j := ex.jobs[108]
-	ex.mu.Unlock()
-	j.mu.Lock()
-	j.forceTimer.Reset(0) // what the timer does when cancelTimeout is up
-	j.mu.Unlock()
+	ex.Mu.Lock()
+	j := ex.Jobs[108]
+	ex.Mu.Unlock()
+	j.Mu.Lock()
+	j.ForceTimer.Reset(0) // what the timer does when cancelTimeout is up
+	j.Mu.Unlock()
 	<-done
 	want = []string{"running,success", "running,cancelled", "running,cancelled", "skipped"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
@@ -322,7 +323,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 	want := []string{
 		"bash --noprofile --norc -e -o pipefail {0}\n", // defaults.run.shell
 		"bash --noprofile --norc -e -o pipefail {0}\n",
@@ -346,7 +347,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 	if got := src.log(t, job.Steps[1].ID); got != "sh -e {0}\n/abs\n" {
 		t.Errorf("container job log = %q", got)
 	}
@@ -358,7 +359,7 @@ func TestStepLegacyClaim(t *testing.T) {
 	job := testJob(111, "echo ${{ github.sha }}")
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.runJob(job)
+	ex.RunJob(job)
 	if got := src.log(t, job.Steps[2].ID); got != "${{ github.sha }}\n" {
 		t.Errorf("log = %q", got)
 	}
@@ -376,7 +377,7 @@ func TestStepHashFiles(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "find-output", strings.Join([]string{"./vendor/x/go.sum", "./b/go.sum", "./go.sum", "./a-c/go.sum", "./a/go.sum", "./README"}, "\x00")+"\x00")
-	ex.runJob(job)
+	ex.RunJob(job)
 	total := sha256.New()
 	for _, f := range []string{"a/go.sum", "a-c/go.sum", "b/go.sum", "go.sum"} { // a walk's order
 		sum := sha256.Sum256([]byte("content of " + f))
@@ -407,7 +408,7 @@ func TestGlobSelect(t *testing.T) {
 		{[]string{"go.[!m]*"}, []string{"go.sum"}},
 	}
 	for _, tc := range tests {
-		if got := globSelect(parseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
+		if got := executor.GlobSelect(executor.ParseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
 			t.Errorf("globSelect(%q) = %q, want %q", tc.patterns, got, tc.want)
 		}
 	}
@@ -425,7 +426,7 @@ func TestStepServices(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "health-shithub-actions-test-113-svc-db", "starting\nstarting\nhealthy")
-	ex.runJob(job)
+	ex.RunJob(job)
 	if got := src.jobConclusion(113); got != "success" {
 		t.Fatalf("job conclusion = %q; set-up log %q", got, src.log(t, job.Steps[0].ID))
 	}
@@ -461,7 +462,7 @@ func TestStepServices(t *testing.T) {
 	if !slices.Equal(tail, wantTail) {
 		t.Errorf("network and rm calls:\n got %q\nwant %q", tail, wantTail)
 	}
-	if entries, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "*-env-*")); len(entries) != 0 {
+	if entries, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "*-env-*")); len(entries) != 0 {
 		t.Errorf("env files left behind: %v", entries)
 	}
 
@@ -484,7 +485,7 @@ func TestStepServices(t *testing.T) {
 		if tc.health != "" {
 			fe.set(t, fmt.Sprintf("health-shithub-actions-test-%d-svc-svc", job.JobID), tc.health)
 		}
-		ex.runJob(job)
+		ex.RunJob(job)
 		if got := src.jobConclusion(job.JobID); got != "failure" {
 			t.Errorf("%+v: job conclusion = %q", tc.svc, got)
 		}
@@ -519,15 +520,15 @@ func TestResolveShell(t *testing.T) {
 		{`x "{0}`, "", false, nil, "unterminated quote"},
 	}
 	for _, tc := range tests {
-		got, err := resolveShell(tc.opt, tc.def, tc.container, "F")
+		got, err := executor.ResolveShell(tc.opt, tc.def, tc.container, "F")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("resolveShell(%q) error = %v, want %q", tc.opt, err, tc.err)
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(got.argv, tc.want) {
-			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.argv, err, tc.want)
+		if err != nil || !slices.Equal(got.Argv, tc.want) {
+			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.Argv, err, tc.want)
 		}
 	}
 }
@@ -552,7 +553,7 @@ func TestParseContainerOptions(t *testing.T) {
 		{"", true, nil, ""},
 	}
 	for _, tc := range tests {
-		got, err := parseContainerOptions(tc.opts, tc.service)
+		got, err := executor.ParseContainerOptions(tc.opts, tc.service)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parseContainerOptions(%q) error = %v, want %q", tc.opts, err, tc.err)

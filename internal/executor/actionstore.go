@@ -2,7 +2,7 @@
 // fetched with the git CLI into the data directory, shared by jobs and
 // verified by commit id.
 
-package main
+package executor
 
 // Layout under the store's directory (<data-dir>/actions):
 //
@@ -46,20 +46,20 @@ type actionStore struct {
 	// local finds a repository registered on this server, for the job
 	// jobID (0: the command line); apperr.ErrNotFound when there is none or the
 	// job may not reach it (Store.actionRepo). nil on a remote runner.
-	local func(ctx context.Context, owner, repo string, jobID int64) (gitDir string, err error)
+	Local func(ctx context.Context, owner, repo string, jobID int64) (gitDir string, err error)
 
 	mu    sync.Mutex             // guards locks
 	locks map[string]*sync.Mutex // per OWNER/REPO: its fetches go one at a time
 }
 
 // defaultActionsURL is where actions come from unless --actions-url says.
-const defaultActionsURL = "https://github.com"
+const DefaultActionsURL = "https://github.com"
 
-func newActionStore(dir, source string) (*actionStore, error) {
+func NewActionStore(dir, source string) (*actionStore, error) {
 	if source == "" {
-		source = defaultActionsURL
+		source = DefaultActionsURL
 	}
-	if err := checkActionsURL(source); err != nil {
+	if err := CheckActionsURL(source); err != nil {
 		return nil, err
 	}
 	// What older versions fetched, from either source (see the layout).
@@ -70,7 +70,7 @@ func newActionStore(dir, source string) (*actionStore, error) {
 }
 
 // checkActionsURL validates --actions-url.
-func checkActionsURL(s string) error {
+func CheckActionsURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") ||
 		(u.Scheme != "file" && u.Host == "") || (u.Scheme == "file" && (u.Host != "" || !strings.HasPrefix(u.Path, "/"))) {
@@ -112,8 +112,8 @@ type actionSource struct {
 // server's repository of that name when the job may reach it, else
 // --actions-url.
 func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, jobID int64) (actionSource, error) {
-	if s.local != nil {
-		dir, err := s.local(ctx, ref.Owner, ref.Repo, jobID)
+	if s.Local != nil {
+		dir, err := s.Local(ctx, ref.Owner, ref.Repo, jobID)
 		if err == nil {
 			return actionSource{url: dir, show: "this server's " + ref.Owner + "/" + ref.Repo, local: true}, nil
 		}
@@ -136,7 +136,7 @@ func (s *actionStore) sourceFor(ctx context.Context, ref workflow.ActionRef, job
 
 // fetch makes the action ref names available on disk, for the job jobID
 // (0 from the command line).
-func (s *actionStore) fetch(ctx context.Context, ref workflow.ActionRef, jobID int64) (*fetchedAction, error) {
+func (s *actionStore) Fetch(ctx context.Context, ref workflow.ActionRef, jobID int64) (*fetchedAction, error) {
 	if ref.Kind != workflow.ActionRepo {
 		return nil, apperr.Invalidf("%s is not a repository action", ref)
 	}
@@ -321,7 +321,7 @@ func gitMessage(err error) string {
 
 // actionMetadata reads and parses the action.yml (or action.yaml) in dir;
 // name says what the action is for errors.
-func actionMetadata(dir, name string) (*workflow.ActionDef, error) {
+func ActionMetadata(dir, name string) (*workflow.ActionDef, error) {
 	for _, f := range []string{"action.yml", "action.yaml"} {
 		data, err := os.ReadFile(filepath.Join(dir, f))
 		if errors.Is(err, os.ErrNotExist) {

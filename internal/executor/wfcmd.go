@@ -1,4 +1,4 @@
-package main
+package executor
 
 // Workflow commands in step output ("Workflow commands for GitHub Actions"),
 // processed line by line as the runner does (actions/runner

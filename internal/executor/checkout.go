@@ -4,7 +4,7 @@
 // the job's workspace volume. It needs no network: the repositories come
 // from this server, and a token only to reach a private one (reach.go).
 
-package main
+package executor
 
 // As actions/checkout v4 does (src/git-source-provider.ts, ref-helper.ts),
 // with these differences: the repository is fetched on the host, never in
@@ -37,7 +37,7 @@ import (
 )
 
 // checkoutSpec is what a checkout step's inputs ask for.
-type checkoutSpec struct {
+type CheckoutSpec struct {
 	Repository string // OWNER/REPO; "" is the job's repository
 	Ref        string // a branch, tag, refs/... or commit; "" is the job's ref and commit (another repository's default branch)
 	Depth      int    // commits of history; 0 is all of it, with every branch and tag
@@ -50,14 +50,14 @@ type checkoutSpec struct {
 
 // sameCheckout reports whether spec asks for what o does, whatever token
 // either carries.
-func (spec checkoutSpec) sameCheckout(o checkoutSpec) bool {
+func (spec CheckoutSpec) sameCheckout(o CheckoutSpec) bool {
 	spec.Token, o.Token = "", ""
 	return spec == o
 }
 
 // defaultCheckout is what a checkout step without inputs asks for, as on
 // GitHub (fetch-depth 1, clean true), and what Set up job checks out.
-var defaultCheckout = checkoutSpec{Depth: 1, Clean: true}
+var DefaultCheckout = CheckoutSpec{Depth: 1, Clean: true}
 
 // checkoutIgnored are actions/checkout's inputs that have nothing to do
 // here: credentials the server has no use for, and display options.
@@ -72,8 +72,8 @@ var checkoutInputs = []string{"repository", "ref", "token", "fetch-depth", "fetc
 
 // parseCheckoutInputs reads a checkout step's evaluated with: into a spec
 // for the job's repository jobRepo, with warnings for inputs it ignores.
-func parseCheckoutInputs(with map[string]string, jobRepo string) (spec checkoutSpec, warnings []string, err error) {
-	spec = defaultCheckout
+func ParseCheckoutInputs(with map[string]string, jobRepo string) (spec CheckoutSpec, warnings []string, err error) {
+	spec = DefaultCheckout
 	boolean := func(name string, def bool) (bool, error) {
 		v := strings.TrimSpace(with[name])
 		switch v {
@@ -149,10 +149,10 @@ func parseCheckoutInputs(with map[string]string, jobRepo string) (spec checkoutS
 }
 
 // gitRemote is a repository a checkout fetches from.
-type gitRemote struct {
-	url  string   // a directory of this server, or a URL
+type GitRemote struct {
+	Url  string   // a directory of this server, or a URL
 	env  []string // git's extra environment (a remote runner's token header)
-	file bool     // url is a directory: submodules need protocol.file.allow
+	File bool     // url is a directory: submodules need protocol.file.allow
 }
 
 // gitCheckout makes dir (which exists and is empty) a self-contained git
@@ -161,8 +161,8 @@ type gitRemote struct {
 // repository of this server by OWNER/REPO ("" is the job's own); fail marks
 // a git failure as permanent or not; display is the origin URL the job sees
 // for OWNER/REPO.
-func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec,
-	resolve func(ctx context.Context, repo string) (gitRemote, error),
+func GitCheckout(ctx context.Context, job *protocol.Job, dir string, spec CheckoutSpec,
+	resolve func(ctx context.Context, repo string) (GitRemote, error),
 	fail func(error) error, display func(repo string) string) error {
 	repoName := job.Repo
 	if spec.Repository != "" {
@@ -209,7 +209,7 @@ func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checko
 			refspecs = append(refspecs, sha)
 		}
 	}
-	if _, err := gitFn(origin.env, append(append(fetch, origin.url), refspecs...)...); err != nil {
+	if _, err := gitFn(origin.env, append(append(fetch, origin.Url), refspecs...)...); err != nil {
 		return err
 	}
 	if branch != "" {
@@ -245,7 +245,7 @@ func gitCheckout(ctx context.Context, job *protocol.Job, dir string, spec checko
 // checkoutTarget is the commit a checkout fetches, and the branch or tag it
 // is (both "" for a bare commit), as actions/checkout's ref-helper picks:
 // no ref is the job's own commit and ref; a branch wins over a tag.
-func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, repoName string, origin gitRemote,
+func checkoutTarget(ctx context.Context, job *protocol.Job, spec CheckoutSpec, repoName string, origin GitRemote,
 	gitFn func(env []string, args ...string) (string, error)) (sha, branch, tag string, err error) {
 	split := func(ref string) (string, string) {
 		if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
@@ -260,13 +260,13 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 	switch {
 	case ref == "" && spec.Repository == "":
 		if job.HeadSHA == "" {
-			return "", "", "", markPermanent(errors.New("checkout: the job has no head sha"))
+			return "", "", "", MarkPermanent(errors.New("checkout: the job has no head sha"))
 		}
 		branch, tag = split(job.HeadRef)
 		return job.HeadSHA, branch, tag, nil
 	case ref == "":
 		// Another repository: its default branch.
-		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.url, "HEAD")
+		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.Url, "HEAD")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -290,7 +290,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 	if !strings.HasPrefix(ref, "refs/") {
 		candidates = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
-	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.url}, candidates...)...)
+	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.Url}, candidates...)...)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -313,8 +313,8 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec checkoutSpec, r
 // records, each from the repository of this server its URL names, and
 // theirs when spec.Submodules is recursive. A submodule's origin is left
 // as the job sees the repository.
-func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSpec,
-	resolve func(ctx context.Context, repo string) (gitRemote, error),
+func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSpec,
+	resolve func(ctx context.Context, repo string) (GitRemote, error),
 	gitFn func(env []string, args ...string) (string, error), display func(string) string, level int) error {
 	if level > actionMaxDepth {
 		return apperr.Invalidf("submodules nest more than %d deep", actionMaxDepth)
@@ -340,7 +340,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 		if err != nil {
 			return fmt.Errorf("submodule %s has no path in .gitmodules: %w", name, err)
 		}
-		repo, err := submoduleRepo(rawURL, parent)
+		repo, err := SubmoduleRepo(rawURL, parent)
 		if err != nil {
 			return fmt.Errorf("submodule %s: %w", name, err)
 		}
@@ -351,11 +351,11 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 		if _, err := gitFn(nil, "-C", dir, "submodule", "init", "-q", "--", subPath); err != nil {
 			return err
 		}
-		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.url); err != nil {
+		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.Url); err != nil {
 			return err
 		}
 		update := []string{"-C", dir, "-c", "core.logAllRefUpdates=false"}
-		if remote.file {
+		if remote.File {
 			update = append(update, "-c", "protocol.file.allow=always")
 		}
 		update = append(update, "submodule", "update", "-q", "--force")
@@ -386,7 +386,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec checkoutSp
 // submoduleRepo is the OWNER/REPO a submodule URL names: relative URLs
 // (../other.git) against the parent's OWNER/REPO as git resolves them,
 // others by the last two elements of their path, whatever the host.
-func submoduleRepo(raw, parent string) (string, error) {
+func SubmoduleRepo(raw, parent string) (string, error) {
 	p := raw
 	switch {
 	case strings.HasPrefix(raw, "./") || strings.HasPrefix(raw, "../"):
@@ -412,7 +412,7 @@ func submoduleRepo(raw, parent string) (string, error) {
 }
 
 // jobServerURL is github.server_url of the job, else fallback.
-func jobServerURL(job *protocol.Job, fallback string) string {
+func JobServerURL(job *protocol.Job, fallback string) string {
 	if g, ok := job.Contexts["github"].(map[string]any); ok {
 		if s, _ := g["server_url"].(string); s != "" {
 			return s
@@ -423,7 +423,7 @@ func jobServerURL(job *protocol.Job, fallback string) string {
 
 // checkoutOrigin is the origin URL the job sees for OWNER/REPO: the
 // repository's page on this server, as GitHub's is https://github.com/O/R.
-func checkoutOrigin(server, repo string) string {
+func CheckoutOrigin(server, repo string) string {
 	if server == "" {
 		return repo
 	}
@@ -434,7 +434,7 @@ func checkoutOrigin(server, repo string) string {
 // in the workspace, so a step without inputs that change it has nothing
 // left to do; otherwise the checkout is made on the host in a fresh 0700
 // directory and copied into the volume at its path.
-func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
+func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -447,7 +447,7 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		}
 		with[k] = s
 	}
-	spec, warnings, err := parseCheckoutInputs(with, j.job.Repo)
+	spec, warnings, err := ParseCheckoutInputs(with, j.Job.Repo)
 	// A token from a secret is masked already; one written in the
 	// workflow is masked too, from here on.
 	j.st.masks.Add(spec.Token)
@@ -457,18 +457,18 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if err != nil {
 		return fail("%v", err)
 	}
-	if spec.sameCheckout(defaultCheckout) {
-		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
+	if spec.sameCheckout(DefaultCheckout) {
+		out.linef("Checked out %s at %s into %s", j.Job.Repo, j.Job.HeadSHA, protocol.Workspace)
 		return stepResult{outcome: protocol.ConclusionSuccess}
 	}
 	dst := path.Join(protocol.Workspace, spec.Path)
-	err = j.ex.call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = j.Ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
-			return markPermanent(err)
+			return MarkPermanent(err)
 		}
 		// A directory git makes (0755), so the copy does not give the
 		// target the stage's 0700.
-		return j.ex.src.checkout(ctx, j.job, filepath.Join(j.stage, "repo"), spec)
+		return j.Ex.src.Checkout(ctx, j.Job, filepath.Join(j.stage, "repo"), spec)
 	})
 	if err != nil {
 		j.removeStage()
@@ -481,7 +481,7 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if spec.Clean {
 		// The job's own sh empties the target, as checkout's clean does in
 		// the job; nothing of the job runs outside its container.
-		if _, _, err := j.ex.docker.output(j.execCtx, "exec", j.name, "sh", "-c",
+		if _, _, err := j.Ex.Docker.Output(j.execCtx, "exec", j.Name, "sh", "-c",
 			`[ ! -d "$1" ] || { cd "$1" && rm -rf -- * .[!.]* ..?*; }`, "sh", dst); err != nil {
 			return fail("clean %s: %v", dst, err)
 		}
@@ -489,14 +489,14 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if err := j.copyToContainer(filepath.Join(j.stage, "repo"), dst); err != nil {
 		return fail("copy the checkout into %s: %v", dst, err)
 	}
-	what := j.job.Repo
+	what := j.Job.Repo
 	if spec.Repository != "" {
 		what = spec.Repository
 	}
 	if spec.Ref != "" {
 		what += "@" + spec.Ref
 	} else if spec.Repository == "" {
-		what += " at " + j.job.HeadSHA
+		what += " at " + j.Job.HeadSHA
 	}
 	depth := "all history"
 	if spec.Depth > 0 {

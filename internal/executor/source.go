@@ -1,7 +1,7 @@
 // Job sources: where the executor gets jobs and reports to. localSource
 // is the server's own Store; remoteSource is the runner protocol over HTTP.
 
-package main
+package executor
 
 import (
 	"bytes"
@@ -19,41 +19,40 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
-	"shithub-actions/internal/store"
 )
 
 // jobSource is the runner protocol as the executor sees it. The server
 // implements it in-process on the Store; a remote runner implements it over
 // HTTP. Every method is idempotent where the protocol is (logs by seq).
-type jobSource interface {
+type JobSource interface {
 	// claim takes the oldest claimable job whose runs-on labels are all in
 	// labels; it returns nil, nil when there is none.
-	claim(ctx context.Context, labels []string) (*protocol.Job, error)
+	Claim(ctx context.Context, labels []string) (*protocol.Job, error)
 	// appendLog stores one chunk of a step's log; a repeated seq is a no-op.
-	appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error
+	AppendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error
 	// setStepStatus moves a step to "running", or to "completed" with a
 	// conclusion (success, failure, cancelled, skipped).
-	setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
+	SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error
 	// setJobStatus completes a job (status "completed") with a conclusion
 	// (success, failure, cancelled, timed_out), the job's outputs and its
 	// environment's url when it was evaluated at the end ("" otherwise).
-	setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error
+	SetJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error
 	// addAnnotation records an ::error, ::warning or ::notice of a step.
-	addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error
+	AddAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error
 	// setStepSummary stores a step's $GITHUB_STEP_SUMMARY (Markdown).
-	setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
+	SetStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error
 	// cancelRequested reports whether a cancel was requested for the job.
-	cancelRequested(ctx context.Context, jobID int64) (bool, error)
+	CancelRequested(ctx context.Context, jobID int64) (bool, error)
 	// checkout makes dir (empty, or not there yet) a self-contained git
 	// repository of what spec asks for (checkout.go): defaultCheckout is the
 	// job's commit on its branch, with one commit of history.
-	checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error
+	Checkout(ctx context.Context, job *protocol.Job, dir string, spec CheckoutSpec) error
 }
 
 // markPermanent marks a jobSource error that retrying cannot fix (a broken
 // answer, a job with no commit) in the domain's vocabulary. Errors that
 // already carry a code (the Store's refusals, a server's 4xx) need no mark.
-func markPermanent(err error) error {
+func MarkPermanent(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -62,54 +61,54 @@ func markPermanent(err error) error {
 
 // isPermanent reports whether retrying err is pointless: its code says so
 // (apperr.Permanent), or the call's context is over.
-func isPermanent(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apperr.Permanent(errorCode(err))
+func IsPermanent(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apperr.Permanent(apperr.CodeOf(err))
 }
 
 // remoteSource is the runner protocol over HTTP: a runner process on another
 // machine claims and reports jobs through a server's API with its runner
 // token. 5xx answers and connection errors are retried with backoff until
 // the call's ctx is done; other failures are returned as permanent.
-type remoteSource struct {
+type RemoteSource struct {
 	server   string // base URL, without a trailing slash
-	token    string
+	Token    string
 	capacity int // sent with every heartbeat: the jobs this runner runs at once
 	client   *http.Client
 	log      *slog.Logger
 	git      string // the git binary
 
-	minBackoff, maxBackoff time.Duration
+	MinBackoff, MaxBackoff time.Duration
 }
 
-func newRemoteSource(server, token string, capacity int, logger *slog.Logger) *remoteSource {
+func NewRemoteSource(server, token string, capacity int, logger *slog.Logger) *RemoteSource {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &remoteSource{
+	return &RemoteSource{
 		server:     strings.TrimRight(server, "/"),
-		token:      token,
+		Token:      token,
 		capacity:   capacity,
 		client:     &http.Client{Timeout: time.Minute},
 		log:        logger,
 		git:        "git",
-		minBackoff: 200 * time.Millisecond,
-		maxBackoff: maxRetryDelay,
+		MinBackoff: 200 * time.Millisecond,
+		MaxBackoff: maxRetryDelay,
 	}
 }
 
 // post sends body as JSON to the server and decodes a 200 answer into out
 // (when out is not nil), retrying 5xx answers and connection errors. It
 // returns the status of the answer.
-func (r *remoteSource) post(ctx context.Context, path string, body, out any) (int, error) {
+func (r *RemoteSource) post(ctx context.Context, path string, body, out any) (int, error) {
 	var payload []byte
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return 0, markPermanent(fmt.Errorf("encode %s: %w", path, err))
+			return 0, MarkPermanent(fmt.Errorf("encode %s: %w", path, err))
 		}
 	}
 	var status int
-	err := retryWithBackoff(ctx, r.minBackoff, r.maxBackoff, 0,
+	err := retryWithBackoff(ctx, r.MinBackoff, r.MaxBackoff, 0,
 		func(attempt int, err error) {
 			r.log.Warn("server unavailable; retrying", "path", path, "attempt", attempt, "err", err)
 		},
@@ -122,12 +121,12 @@ func (r *remoteSource) post(ctx context.Context, path string, body, out any) (in
 
 // postOnce makes one request; a returned error not marked permanent is
 // worth retrying.
-func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte, out any) (int, error) {
+func (r *RemoteSource) postOnce(ctx context.Context, path string, payload []byte, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.server+path, bytes.NewReader(payload))
 	if err != nil {
-		return 0, markPermanent(fmt.Errorf("POST %s: %w", path, err))
+		return 0, MarkPermanent(fmt.Errorf("POST %s: %w", path, err))
 	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Authorization", "Bearer "+r.Token)
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -144,11 +143,11 @@ func (r *remoteSource) postOnce(ctx context.Context, path string, payload []byte
 	case resp.StatusCode >= 300:
 		// The server's answer, back in the domain's words: 5xx and 503 are
 		// worth a retry, the rest are final (apperr.Permanent).
-		return resp.StatusCode, &apperr.Error{Code: codeFromStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
+		return resp.StatusCode, &apperr.Error{Code: apperr.FromHTTPStatus(resp.StatusCode), Msg: fmt.Sprintf("POST %s: %d %s: %s",
 			path, resp.StatusCode, http.StatusText(resp.StatusCode), remoteErrorMessage(data))}
 	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, markPermanent(fmt.Errorf("POST %s: decode the answer: %w", path, err))
+			return resp.StatusCode, MarkPermanent(fmt.Errorf("POST %s: decode the answer: %w", path, err))
 		}
 	}
 	return resp.StatusCode, nil
@@ -165,7 +164,7 @@ func remoteErrorMessage(body []byte) string {
 	return strings.TrimSpace(string(body))
 }
 
-func (r *remoteSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
+func (r *RemoteSource) Claim(ctx context.Context, labels []string) (*protocol.Job, error) {
 	body := struct {
 		Labels   []string `json:"labels"`
 		Capacity int      `json:"capacity"`
@@ -181,7 +180,7 @@ func (r *remoteSource) claim(ctx context.Context, labels []string) (*protocol.Jo
 	return &job, nil
 }
 
-func (r *remoteSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
+func (r *RemoteSource) AppendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
 	body := struct {
 		StepID int64  `json:"step_id"`
 		Seq    int64  `json:"seq"`
@@ -191,13 +190,13 @@ func (r *remoteSource) appendLog(ctx context.Context, jobID, stepID, seq int64, 
 	return err
 }
 
-type remoteStatusBody struct {
+type RemoteStatusBody struct {
 	Status     string `json:"status"`
 	Conclusion string `json:"conclusion,omitempty"`
 }
 
-func (r *remoteSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), remoteStatusBody{status, conclusion}, nil)
+func (r *RemoteSource) SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), RemoteStatusBody{status, conclusion}, nil)
 	return err
 }
 
@@ -209,17 +208,17 @@ type remoteJobStatusBody struct {
 	EnvURL     string            `json:"environment_url,omitempty"`
 }
 
-func (r *remoteSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
+func (r *RemoteSource) SetJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
 	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/status", jobID), remoteJobStatusBody{status, conclusion, outputs, envURL}, nil)
 	return err
 }
 
-func (r *remoteSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
+func (r *RemoteSource) AddAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
 	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/annotations", jobID), a, nil)
 	return err
 }
 
-func (r *remoteSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
+func (r *RemoteSource) SetStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
 	body := struct {
 		Markdown string `json:"markdown"`
 	}{markdown}
@@ -227,7 +226,7 @@ func (r *remoteSource) setStepSummary(ctx context.Context, jobID, stepID int64, 
 	return err
 }
 
-func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
+func (r *RemoteSource) CancelRequested(ctx context.Context, jobID int64) (bool, error) {
 	var out struct {
 		CancelRequested bool `json:"cancel_requested"`
 	}
@@ -243,45 +242,45 @@ func (r *remoteSource) cancelRequested(ctx context.Context, jobID int64) (bool, 
 // with those requests as the checkoutTokenHeader. The tokens reach git
 // through its environment (GIT_CONFIG_COUNT), never its command line, and
 // are never written into the checkout.
-func (r *remoteSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
+func (r *RemoteSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec CheckoutSpec) error {
 	base := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
-	resolve := func(ctx context.Context, repo string) (gitRemote, error) {
+	resolve := func(ctx context.Context, repo string) (GitRemote, error) {
 		if repo == "" || strings.EqualFold(repo, job.Repo) {
-			return gitRemote{url: base, env: r.gitEnv("")}, nil
+			return GitRemote{Url: base, env: r.gitEnv("")}, nil
 		}
 		owner, name, _ := strings.Cut(repo, "/")
 		u := base + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/"
-		return gitRemote{url: u, env: r.gitEnv(spec.Token)}, nil
+		return GitRemote{Url: u, env: r.gitEnv(spec.Token)}, nil
 	}
-	server := jobServerURL(job, r.server)
-	return gitCheckout(ctx, job, dir, spec, resolve, r.gitFailure,
-		func(repo string) string { return checkoutOrigin(server, repo) })
+	server := JobServerURL(job, r.server)
+	return GitCheckout(ctx, job, dir, spec, resolve, r.gitFailure,
+		func(repo string) string { return CheckoutOrigin(server, repo) })
 }
 
 // checkoutTokenHeader carries checkout's token input to the runner's git
 // endpoint, the Authorization header being the runner's.
-const checkoutTokenHeader = "X-Checkout-Token"
+const CheckoutTokenHeader = "X-Checkout-Token"
 
 // gitEnv hands git the runner token, and the checkout's token when there is
 // one, as headers through its environment.
-func (r *remoteSource) gitEnv(checkoutToken string) []string {
+func (r *RemoteSource) gitEnv(checkoutToken string) []string {
 	env := []string{
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.token,
+		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.Token,
 	}
 	if checkoutToken != "" {
 		env[0] = "GIT_CONFIG_COUNT=2"
-		env = append(env, "GIT_CONFIG_KEY_1=http.extraHeader", "GIT_CONFIG_VALUE_1="+checkoutTokenHeader+": "+checkoutToken)
+		env = append(env, "GIT_CONFIG_KEY_1=http.extraHeader", "GIT_CONFIG_VALUE_1="+CheckoutTokenHeader+": "+checkoutToken)
 	}
 	return env
 }
 
 // gitFailure marks a git failure that retrying cannot fix as permanent.
-func (r *remoteSource) gitFailure(err error) error {
+func (r *RemoteSource) gitFailure(err error) error {
 	var ge *git.Error
 	if errors.As(err, &ge) && !gitTransient(ge.Stderr) {
-		return markPermanent(err)
+		return MarkPermanent(err)
 	}
 	return err
 }
@@ -299,97 +298,4 @@ func gitTransient(stderr string) bool {
 		}
 	}
 	return false
-}
-
-// localSource is the runner protocol in-process: the server's own pool
-// works through the same Store methods the HTTP handlers call, as its
-// runner row.
-type localSource struct {
-	store  *store.Store
-	runner *store.Runner
-	wake   func() // a job ended: the jobs that need it may be claimable
-	jobURL string // the server's URL as the pool's jobs reach it (jobaddr.go); "" leaves it out
-}
-
-func (l *localSource) claim(ctx context.Context, labels []string) (*protocol.Job, error) {
-	cj, err := l.store.ClaimJob(ctx, l.runner, labels)
-	if cj != nil {
-		setJobURLs(cj, l.jobURL)
-	}
-	return cj, err
-}
-
-func (l *localSource) appendLog(ctx context.Context, jobID, stepID, seq int64, data []byte) error {
-	return l.store.AppendLog(ctx, l.runner.ID, jobID, stepID, seq, data)
-}
-
-func (l *localSource) setStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	return l.store.SetStepStatus(ctx, l.runner.ID, jobID, stepID, status, conclusion)
-}
-
-// setJobStatus completes the job. Storing outputs, annotations and
-// summaries is the server half of issue 9 (jobs.outputs, the annotations
-// table, steps.summary); until those Store methods land the in-process
-// pool reports them nowhere, and a remote runner's reach the API.
-func (l *localSource) setJobStatus(ctx context.Context, jobID int64, status, conclusion string, outputs map[string]string, envURL string) error {
-	err := l.store.CompleteJobWith(ctx, l.runner.ID, jobID, status, conclusion, outputs, envURL)
-	if err == nil && l.wake != nil {
-		l.wake()
-	}
-	return err
-}
-
-func (l *localSource) addAnnotation(ctx context.Context, jobID int64, a protocol.Annotation) error {
-	_, err := l.store.AddAnnotation(ctx, l.runner.ID, jobID, a)
-	return err
-}
-
-func (l *localSource) setStepSummary(ctx context.Context, jobID, stepID int64, markdown string) error {
-	return l.store.SetStepSummary(ctx, l.runner.ID, jobID, stepID, markdown)
-}
-
-func (l *localSource) cancelRequested(ctx context.Context, jobID int64) (bool, error) {
-	j, err := store.HeldJob(ctx, l.store.DB, l.runner.ID, jobID)
-	if err != nil {
-		return false, err
-	}
-	return j.CancelRequested, nil
-}
-
-// checkout fetches from the repositories' own directories: objects are
-// copied, so the checkout borrows nothing from the host. Another
-// repository is one the job may reach (reach.go), judged from the job's
-// run in the database, with spec's token.
-func (l *localSource) checkout(ctx context.Context, job *protocol.Job, dir string, spec checkoutSpec) error {
-	var from *store.RepoReach
-	resolve := func(ctx context.Context, name string) (gitRemote, error) {
-		if name == "" || strings.EqualFold(name, job.Repo) {
-			repo, err := l.store.RepoByID(ctx, job.RepoID)
-			if err != nil {
-				return gitRemote{}, err
-			}
-			return gitRemote{url: repo.GitDir, file: true}, nil
-		}
-		if from == nil {
-			r, err := l.store.JobReach(ctx, job.JobID, spec.Token)
-			if err != nil {
-				return gitRemote{}, err
-			}
-			from = &r
-		}
-		owner, repo, _ := strings.Cut(name, "/")
-		r, err := l.store.ReachRepo(ctx, *from, owner, repo)
-		if err != nil {
-			return gitRemote{}, err
-		}
-		return gitRemote{url: r.GitDir, file: true}, nil
-	}
-	server := jobServerURL(job, "")
-	return gitCheckout(ctx, job, dir, spec, resolve, func(err error) error {
-		var ge *git.Error
-		if errors.As(err, &ge) && ge.Exited() {
-			return markPermanent(err) // the repository is right here: no retry helps
-		}
-		return err
-	}, func(repo string) string { return checkoutOrigin(server, repo) })
 }

@@ -3,7 +3,7 @@
 // moment) leaves them behind; the sweep removes them once the engine
 // answers again.
 
-package main
+package executor
 
 import (
 	"context"
@@ -13,27 +13,27 @@ import (
 )
 
 // sweepEvery is how often an executor looks for orphaned containers.
-const sweepEvery = 15 * time.Second
+const SweepEvery = 15 * time.Second
 
 // sweepOrphans removes this instance's containers, and then networks and
 // volumes, whose jobs no worker is running any more, and returns how many
 // it removed. Containers go first: a network cannot go while one is on it.
-func (ex *executor) sweepOrphans(ctx context.Context) (int, error) {
-	ex.mu.Lock()
-	live := make(map[int64]bool, len(ex.jobs))
-	for id := range ex.jobs {
+func (ex *Executor) SweepOrphans(ctx context.Context) (int, error) {
+	ex.Mu.Lock()
+	live := make(map[int64]bool, len(ex.Jobs))
+	for id := range ex.Jobs {
 		live[id] = true
 	}
-	ex.mu.Unlock()
-	filter := "label=" + labelInstance + "=" + ex.cfg.Instance
-	format := `{{.Label "` + labelJob + `"}}`
+	ex.Mu.Unlock()
+	filter := "label=" + LabelInstance + "=" + ex.Cfg.Instance
+	format := `{{.Label "` + LabelJob + `"}}`
 	removed := 0
 	for _, kind := range []struct{ ls, rm []string }{
 		{[]string{"ps", "-a", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"rm", "-f"}},
 		{[]string{"network", "ls", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"network", "rm"}},
 		{[]string{"volume", "ls", "--filter", filter, "--format", "{{.Name}} " + format}, []string{"volume", "rm", "-f"}},
 	} {
-		out, _, err := ex.docker.output(ctx, kind.ls...)
+		out, _, err := ex.Docker.Output(ctx, kind.ls...)
 		if err != nil {
 			return removed, err
 		}
@@ -50,7 +50,7 @@ func (ex *executor) sweepOrphans(ctx context.Context) (int, error) {
 		if len(orphans) == 0 {
 			continue
 		}
-		if _, _, err := ex.docker.output(ctx, append(kind.rm, orphans...)...); err != nil {
+		if _, _, err := ex.Docker.Output(ctx, append(kind.rm, orphans...)...); err != nil {
 			return removed, err
 		}
 		removed += len(orphans)
@@ -60,8 +60,8 @@ func (ex *executor) sweepOrphans(ctx context.Context) (int, error) {
 
 // sweepLoop sweeps every sweepEvery until ctx is done; an engine that does
 // not answer is tried again at the next tick.
-func (ex *executor) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(sweepEvery)
+func (ex *Executor) SweepLoop(ctx context.Context) {
+	t := time.NewTicker(SweepEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -69,7 +69,7 @@ func (ex *executor) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := ex.sweepOrphans(ctx); err == nil && n > 0 {
+		if n, err := ex.SweepOrphans(ctx); err == nil && n > 0 {
 			ex.log.Warn("removed containers of jobs that had ended while the engine was away", "count", n)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package executor
 
 // Environment files a step writes: $GITHUB_ENV, $GITHUB_OUTPUT, $GITHUB_STATE
 // and $GITHUB_PATH ("Workflow commands for GitHub Actions", Environment

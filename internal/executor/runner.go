@@ -1,0 +1,1171 @@
+// The executor: claims jobs from a job source and runs them in Docker
+// containers, one container per job and a docker exec per step, with
+// cancel, timeouts, log streaming and drain.
+
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"shithub-actions/internal/apperr"
+	"shithub-actions/internal/protocol"
+)
+
+// Labels of a job's container, network and volume; removeStale and the
+// tests select them by these.
+const (
+	LabelInstance = "shithub-actions.instance"
+	labelRun      = "shithub-actions.run"
+	LabelJob      = "shithub-actions.job"
+)
+
+const (
+	// stepLogChunk is the largest log chunk sent to the source.
+	StepLogChunk = 64 << 10
+	// stepLogFlushEvery bounds how long output waits before it is sent.
+	stepLogFlushEvery = 250 * time.Millisecond
+	// maxRetryDelay caps the backoff between retries of a source call.
+	maxRetryDelay = 10 * time.Second
+	// execKillDelay is how long after `docker stop -t GRACE` a docker exec
+	// client that is still running gets killed: a backstop for an engine
+	// that did not stop the container.
+	execKillDelay = 10 * time.Second
+	// drainReportGrace is how long drain lets cancelled jobs report before
+	// it gives up on the source.
+	drainReportGrace = 15 * time.Second
+	// jobCleanupTimeout bounds docker rm and the like at the end of a job.
+	jobCleanupTimeout = time.Minute
+)
+
+// executorConfig configures an executor; zero fields take the defaults of
+// withDefaults.
+type Config struct {
+	Workers      int               // jobs run at once (default 2)
+	Labels       []string          // runs-on labels this executor claims (default: the keys of Images)
+	Images       map[string]string // runs-on label → image (default: defaultImages)
+	Pull         string            // docker run --pull: "missing" (default) or "never"
+	Memory       string            // docker run --memory (default "2g")
+	CPUs         string            // docker run --cpus (default "1")
+	PidsLimit    int               // docker run --pids-limit (default 1024)
+	StopGrace    time.Duration     // docker stop -t, rounded up to seconds (default 10s)
+	Instance     string            // labels and names this process's containers (default: random)
+	Docker       string            // the docker binary (default "docker")
+	DockerEnv    []string          // extra environment for every docker invocation
+	AddHosts     []string          // docker run --add-host HOST:IP entries: how jobs reach the server (jobaddr.go)
+	WorkDir      string            // where checkouts are staged, each in a fresh 0700 directory, before docker cp (default os.TempDir())
+	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
+	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
+	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+
+	// The actions runtime (actions.go).
+	DataDir      string       // actions are fetched into DataDir/actions
+	ActionsURL   string       // where OWNER/REPO actions come from (default https://github.com)
+	AllowActions []string     // --allow-actions patterns; empty allows every action
+	NodeDir      string       // a Node.js distribution mounted read-only into job containers; "" for none
+	JobURL       string       // scheme://host[:port] job containers reach the server at; "" for none
+	Actions      *actionStore // built from DataDir and ActionsURL when nil
+}
+
+func DefaultImages() map[string]string {
+	return map[string]string{
+		"ubuntu-latest": "ubuntu:24.04",
+		"ubuntu-24.04":  "ubuntu:24.04",
+		"ubuntu-22.04":  "ubuntu:22.04",
+		"debian-latest": "debian:bookworm",
+	}
+}
+
+// withDefaults returns c with every unset field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if len(c.Images) == 0 {
+		c.Images = DefaultImages()
+	}
+	if len(c.Labels) == 0 {
+		c.Labels = slices.Sorted(maps.Keys(c.Images))
+	}
+	if c.Pull == "" {
+		c.Pull = "missing"
+	}
+	if c.Memory == "" {
+		c.Memory = "2g"
+	}
+	if c.CPUs == "" {
+		c.CPUs = "1"
+	}
+	if c.PidsLimit <= 0 {
+		c.PidsLimit = 1024
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.Instance == "" {
+		c.Instance = RandomInstance("local")
+	}
+	if c.Docker == "" {
+		c.Docker = "docker"
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = os.TempDir()
+	}
+	if c.CancelPoll <= 0 {
+		c.CancelPoll = 500 * time.Millisecond
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	return c
+}
+
+// randomInstance is prefix and 12 random hex digits: an instance id.
+func RandomInstance(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // never fails on Linux; a zero id would still work
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// executor runs claimed jobs in docker containers, cfg.Workers at a time.
+type Executor struct {
+	Cfg    Config
+	src    JobSource
+	log    *slog.Logger
+	Docker DockerCLI
+	wakeCh chan struct{} // buffered: wake never blocks
+
+	// jobTimeout is a job's whole time budget; a func so tests can use
+	// milliseconds where a workflow can only say minutes.
+	JobTimeout func(*protocol.Job) time.Duration
+	// retryFor is how long a source call retries an error not marked
+	// permanent before the executor gives up on it.
+	RetryFor time.Duration
+	// cancelTimeout bounds the steps that run after a cancel or a timeout.
+	cancelTimeout time.Duration
+	// minute is a step's timeout-minutes unit; tests shorten it.
+	Minute time.Duration
+	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
+	actions *actionStore
+
+	workers sync.WaitGroup
+
+	Mu         sync.Mutex // guards jobs, started, drainPhase, stopClaims
+	Jobs       map[int64]*ExecJob
+	started    bool
+	drainPhase int                // drainNone, drainStopClaims, drainCancel or drainGiveUp
+	stopClaims context.CancelFunc // ends the workers' claim loop; set by run
+}
+
+// drain phases: each also implies the ones before it.
+const (
+	drainNone       = iota
+	drainStopClaims // no new claims
+	drainCancel     // running jobs are cancelled
+	drainGiveUp     // source calls of running jobs give up
+)
+
+func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
+	cfg = cfg.WithDefaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	actions := cfg.Actions
+	if actions == nil && cfg.DataDir != "" {
+		var err error
+		if actions, err = NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			logger.Warn("no actions: bad --actions-url", "err", err)
+		}
+	}
+	return &Executor{
+		actions:    actions,
+		Cfg:        cfg,
+		src:        src,
+		log:        logger.With("instance", cfg.Instance),
+		Docker:     DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv},
+		wakeCh:     make(chan struct{}, cfg.Workers),
+		JobTimeout: protocol.DefaultJobTimeout,
+		RetryFor:   time.Minute,
+		Jobs:       map[int64]*ExecJob{},
+
+		cancelTimeout: defaultCancelTimeout,
+		Minute:        time.Minute,
+	}
+}
+
+// run starts the workers and returns once they have all stopped: after ctx
+// is done (or drain began) and their running jobs have ended. Cancelling ctx
+// only stops claiming; call drain to bound how long running jobs may go on.
+// run is meant to be called once.
+func (ex *Executor) Run(ctx context.Context) {
+	ex.Mu.Lock()
+	if ex.started || ex.drainPhase != drainNone {
+		ex.Mu.Unlock()
+		return
+	}
+	ex.started = true
+	claimCtx, stop := context.WithCancel(ctx)
+	ex.stopClaims = stop
+	// Added under mu, before drain can set drainPhase and Wait.
+	ex.workers.Add(ex.Cfg.Workers)
+	ex.Mu.Unlock()
+	defer stop()
+	for n := range ex.Cfg.Workers {
+		go ex.worker(claimCtx, n)
+	}
+	ex.workers.Wait()
+}
+
+// worker claims and runs jobs until ctx is done.
+func (ex *Executor) worker(ctx context.Context, n int) {
+	defer ex.workers.Done()
+	log := ex.log.With("worker", n)
+	for ctx.Err() == nil {
+		if ex.claimAndRun(ctx, log) {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-ex.wakeCh:
+		case <-time.After(ex.Cfg.PollInterval):
+		}
+	}
+}
+
+// claimAndRun claims one job and runs it to its end, reporting whether there
+// was one. It recovers any panic, so one bad job never ends a worker.
+func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bool) {
+	var job *protocol.Job
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("worker recovered from a panic", "panic", r, "stack", string(debug.Stack()))
+			found = job != nil
+		}
+	}()
+	job, err := ex.src.Claim(ctx, ex.Cfg.Labels)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("claim failed", "err", err)
+		}
+		return false
+	}
+	if job == nil {
+		return false
+	}
+	// More jobs may be queued behind this one: let another idle worker look.
+	ex.Wake()
+	ex.RunJob(job)
+	return true
+}
+
+// wake tells an idle worker to claim now; it never blocks.
+func (ex *Executor) Wake() {
+	select {
+	case ex.wakeCh <- struct{}{}:
+	default: // enough wake-ups are pending already
+	}
+}
+
+// cancel cancels a job this executor is running; otherwise it does nothing.
+func (ex *Executor) Cancel(jobID int64) {
+	ex.Mu.Lock()
+	j := ex.Jobs[jobID]
+	ex.Mu.Unlock()
+	if j != nil {
+		j.abort(protocol.ConclusionCancelled)
+	}
+}
+
+// drain stops claiming, lets running jobs go on for up to grace, cancels
+// those still running, and returns when every worker has stopped.
+func (ex *Executor) Drain(grace time.Duration) {
+	ex.setDrainPhase(drainStopClaims)
+	done := make(chan struct{})
+	go func() {
+		ex.workers.Wait()
+		close(done)
+	}()
+	if waitClosed(done, grace) {
+		return
+	}
+	ex.log.Info("drain: cancelling the jobs still running", "grace", grace)
+	ex.setDrainPhase(drainCancel)
+	if waitClosed(done, ex.Cfg.StopGrace+drainReportGrace) {
+		return
+	}
+	ex.log.Warn("drain: giving up reporting the last jobs")
+	ex.setDrainPhase(drainGiveUp)
+	<-done
+}
+
+// setDrainPhase moves drain on and applies the phase to the running jobs;
+// startJob applies it to jobs claimed later.
+func (ex *Executor) setDrainPhase(phase int) {
+	ex.Mu.Lock()
+	ex.drainPhase = max(ex.drainPhase, phase)
+	if ex.stopClaims != nil {
+		ex.stopClaims()
+	}
+	jobs := slices.Collect(maps.Values(ex.Jobs))
+	ex.Mu.Unlock()
+	for _, j := range jobs {
+		j.applyDrain(phase)
+	}
+}
+
+// waitClosed waits for ch to close, for at most d.
+func waitClosed(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// dockerOK checks that the docker engine answers.
+func (ex *Executor) DockerOK(ctx context.Context) error {
+	if _, _, err := ex.Docker.Output(ctx, "version"); err != nil {
+		return fmt.Errorf("docker engine unreachable: %w", err)
+	}
+	return nil
+}
+
+// removeStale removes the containers, networks, volumes and staged
+// checkouts a previous process with this instance id left behind (it
+// crashed, or was killed mid-job). Containers go first: a network or a
+// volume in use cannot be removed.
+func (ex *Executor) RemoveStale(ctx context.Context) error {
+	filter := "label=" + LabelInstance + "=" + ex.Cfg.Instance
+	for _, kind := range []struct {
+		what   string
+		ls, rm []string
+	}{
+		{"containers", []string{"ps", "-a", "-q", "--filter", filter}, []string{"rm", "-f"}},
+		{"networks", []string{"network", "ls", "-q", "--filter", filter}, []string{"network", "rm"}},
+		{"volumes", []string{"volume", "ls", "-q", "--filter", filter}, []string{"volume", "rm", "-f"}},
+	} {
+		out, _, err := ex.Docker.Output(ctx, kind.ls...)
+		if err != nil {
+			return fmt.Errorf("list stale %s: %w", kind.what, err)
+		}
+		if ids := strings.Fields(out); len(ids) > 0 {
+			if _, _, err := ex.Docker.Output(ctx, append(kind.rm, ids...)...); err != nil {
+				return fmt.Errorf("remove stale %s: %w", kind.what, err)
+			}
+			ex.log.Info("removed stale "+kind.what, "count", len(ids))
+		}
+	}
+	entries, err := os.ReadDir(ex.Cfg.WorkDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list stale checkouts: %w", err)
+	}
+	prefix := ex.NamePrefix()
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || !e.IsDir() {
+			continue // another instance's, or not ours at all
+		}
+		if err := os.RemoveAll(filepath.Join(ex.Cfg.WorkDir, e.Name())); err != nil {
+			ex.log.Warn("cannot remove a stale checkout", "err", err)
+		}
+	}
+	return nil
+}
+
+// namePrefix starts the names of this instance's containers, networks,
+// volumes and staged checkouts, which go on with the job id.
+func (ex *Executor) NamePrefix() string {
+	inst := []byte(ex.Cfg.Instance)
+	for i, c := range inst {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			inst[i] = '-' // docker container names allow only [a-zA-Z0-9_.-]
+		}
+	}
+	return "shithub-actions-" + string(inst) + "-"
+}
+
+// call runs one source call, retrying errors not marked permanent with
+// backoff until ctx is done or ex.retryFor has passed. Retried log chunks
+// keep their seq, so a resend is a no-op on the server.
+func (ex *Executor) Call(ctx context.Context, what string, fn func(context.Context) error) error {
+	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.RetryFor,
+		func(attempt int, err error) {
+			ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
+		},
+		func() error { return fn(ctx) })
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// retryWithBackoff calls fn until it succeeds, fails with a permanent error,
+// ctx is done or budget (when not zero) has passed. The wait between
+// attempts starts at delay and doubles up to maxDelay; onRetry hears of
+// every failure that is retried.
+func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration,
+	onRetry func(attempt int, err error), fn func() error) error {
+	deadline := time.Now().Add(budget)
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			if lastErr == nil {
+				return err
+			}
+			// The last real failure says more than ctx's error.
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
+		}
+		if IsPermanent(err) || budget > 0 && time.Now().After(deadline) {
+			return err
+		}
+		lastErr = err
+		onRetry(attempt, err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// execJob is one job being run: its contexts, its container, network and
+// workspace volume, and how far its steps have got.
+type ExecJob struct {
+	Ex   *Executor
+	Job  *protocol.Job
+	log  *slog.Logger
+	Name string // of the container, of its network and of its workspace volume
+
+	// reportCtx carries source calls. It outlives run's ctx, so a job
+	// cancelled at shutdown still reports; drain ends it as a last resort.
+	reportCtx context.Context
+	giveUp    context.CancelFunc
+	// ctx carries checkout, the container's creation and cancel polling;
+	// abort ends it.
+	ctx      context.Context
+	stopWork context.CancelFunc
+	// execCtx carries docker exec. Killing a docker exec client does not
+	// stop the process in the container, so cancelling is done by stopping
+	// the container; execCtx ends only as a backstop.
+	execCtx  context.Context
+	killExec context.CancelFunc
+
+	Timer *time.Timer // the job's timeout
+
+	// Only the job's goroutine touches these.
+	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	Network    string   // the job's own network ("" until created): services and the job container share it
+	gateway    string   // the job network's gateway: the host as the job sees it
+	next       int      // index of the first step not yet completed
+	inProgress bool     // Steps[next] has been set running
+	st         jobState // what the steps share (stepexec.go)
+	services   []string // service containers started (or attempted)
+	// What set-up attempted, so cleanUp removes it by name even when the
+	// docker command that made it was killed mid-way.
+	volumeAttempted, networkAttempted, createAttempted bool
+	toolCacheAttempted                                 bool            // an untrusted job's own tool cache volume
+	posts                                              []postStep      // actions' post scripts, in the order registered (actions.go)
+	copied                                             map[string]bool // action directories copied into the container
+	filesSeq                                           int64           // numbers the file directories of composite steps and docker action runs
+	tokenMasked                                        bool            // the runtime token is in the masks
+	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
+	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
+
+	Mu      sync.Mutex // guards the fields below, and is stopCond's lock
+	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
+	started bool       // the container is up, so aborting stops it
+	ending  bool       // the steps are over; aborting no longer changes anything
+	// A cancel stops the container (the only sure way to end every process
+	// of a step at once); a step that runs after it starts it again.
+	stopping     int        // docker stops in flight
+	stopped      bool       // the container was stopped and not started again
+	stopGen      int        // counts stops, so a restart knows it was not overtaken
+	stopCond     *sync.Cond // signalled when stopping drops
+	forced       bool       // the time for steps after a cancel is up: no more steps
+	ForceTimer   *time.Timer
+	keepOnCancel bool               // the running step's if still holds after a cancel (always())
+	stepKill     context.CancelFunc // kills the running step's docker exec client
+	stepTimedOut bool               // the running step's timeout-minutes passed
+	stepGen      int                // counts steps run, for the step timer
+}
+
+// runJob runs one claimed job to its end, whatever happens: the job always
+// gets a terminal status, its container is removed and its workspace
+// deleted. A panic is logged and completes the job as failure.
+func (ex *Executor) RunJob(job *protocol.Job) {
+	j := ex.startJob(job)
+	defer ex.endJob(j)
+	defer func() {
+		if r := recover(); r != nil {
+			j.log.Error("job panicked; completing it as failure", "panic", r, "stack", string(debug.Stack()))
+			if j.next < len(j.Job.Steps) {
+				first := protocol.ConclusionSkipped
+				if j.inProgress {
+					first = protocol.ConclusionFailure
+				}
+				j.endStep(j.next, first)
+				j.completeRest(j.next, protocol.ConclusionSkipped)
+			}
+			j.finish(protocol.ConclusionFailure)
+		}
+	}()
+	j.finish(j.execute())
+}
+
+// startJob registers the job so cancel and drain find it, and starts its
+// timeout and its cancel polling.
+func (ex *Executor) startJob(job *protocol.Job) *ExecJob {
+	j := &ExecJob{
+		Ex:   ex,
+		Job:  job,
+		log:  ex.log.With("job", job.JobID, "run", job.RunID),
+		Name: ex.NamePrefix() + strconv.FormatInt(job.JobID, 10),
+	}
+	j.reportCtx, j.giveUp = context.WithCancel(context.Background())
+	j.ctx, j.stopWork = context.WithCancel(j.reportCtx)
+	j.execCtx, j.killExec = context.WithCancel(context.Background())
+	j.stopCond = sync.NewCond(&j.Mu)
+	j.initState()
+	j.log.Info("job claimed", "repo", job.Repo, "sha", job.HeadSHA, "job_name", job.JobName)
+
+	ex.Mu.Lock()
+	ex.Jobs[job.JobID] = j
+	phase := ex.drainPhase
+	ex.Mu.Unlock()
+	j.applyDrain(phase) // claimed while drain was going on
+
+	j.Timer = time.AfterFunc(ex.JobTimeout(job), func() { j.abort(protocol.ConclusionTimedOut) })
+	go j.pollCancel()
+	return j
+}
+
+func (ex *Executor) endJob(j *ExecJob) {
+	j.Timer.Stop()
+	j.Mu.Lock()
+	if j.ForceTimer != nil {
+		j.ForceTimer.Stop()
+	}
+	j.Mu.Unlock()
+	j.stopWork()
+	j.killExec()
+	j.giveUp()
+	ex.Mu.Lock()
+	delete(ex.Jobs, j.Job.JobID)
+	ex.Mu.Unlock()
+}
+
+func (j *ExecJob) applyDrain(phase int) {
+	if phase >= drainCancel {
+		j.abort(protocol.ConclusionCancelled)
+	}
+	if phase >= drainGiveUp {
+		j.giveUp()
+	}
+}
+
+// pollCancel asks the source every CancelPoll whether the job was cancelled,
+// until the job is aborted or over.
+func (j *ExecJob) pollCancel() {
+	defer func() {
+		if r := recover(); r != nil {
+			j.log.Error("cancel polling panicked; it stops", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	t := time.NewTicker(j.Ex.Cfg.CancelPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-t.C:
+		}
+		yes, err := j.Ex.src.CancelRequested(j.ctx, j.Job.JobID)
+		switch {
+		case err != nil && j.ctx.Err() == nil && apperr.Permanent(apperr.CodeOf(err)):
+			// The server says this runner does not hold the job any more.
+			j.log.Warn("cancel check refused; stopping the job", "err", err)
+			j.abort(protocol.ConclusionCancelled)
+			return
+		case err != nil:
+			if j.ctx.Err() == nil {
+				j.log.Warn("cancel check failed", "err", err)
+			}
+		case yes:
+			j.abort(protocol.ConclusionCancelled)
+			return
+		}
+	}
+}
+
+// abort stops the job for reason (conclusionCancelled or
+// conclusionTimedOut): the first reason wins. It stops the container at
+// once, so the running step ends without waiting for a poll, unless that
+// step's condition still holds after a cancel (if: always()), which GitHub
+// lets finish. The steps that run after an abort get cancelTimeout in all.
+func (j *ExecJob) abort(reason string) {
+	j.Mu.Lock()
+	if j.reason != "" || j.ending {
+		j.Mu.Unlock()
+		return
+	}
+	j.reason = reason
+	keep := j.keepOnCancel
+	j.ForceTimer = time.AfterFunc(j.Ex.cancelTimeout, j.force)
+	j.Mu.Unlock()
+
+	j.log.Info("aborting the job", "reason", reason)
+	j.stopWork()
+	if !keep {
+		j.stopContainerAsync()
+	}
+}
+
+func (j *ExecJob) abortReason() string {
+	j.Mu.Lock()
+	defer j.Mu.Unlock()
+	return j.reason
+}
+
+// force ends the steps after an abort: their time is up.
+func (j *ExecJob) force() {
+	j.Mu.Lock()
+	if j.ending {
+		j.Mu.Unlock()
+		return
+	}
+	j.forced = true
+	j.Mu.Unlock()
+	j.log.Info("the steps after the abort ran out of time")
+	j.stopContainerAsync()
+}
+
+func (j *ExecJob) isForced() bool {
+	j.Mu.Lock()
+	defer j.Mu.Unlock()
+	return j.forced
+}
+
+// stopContainerAsync stops the job container in the background, which
+// ends the running step's processes, and arms the backstop that kills the
+// step's docker exec client should the engine not stop it.
+func (j *ExecJob) stopContainerAsync() {
+	j.Mu.Lock()
+	if !j.started || j.ending {
+		j.Mu.Unlock()
+		return
+	}
+	j.stopping++
+	j.stopped = true
+	j.stopGen++
+	kill := j.stepKill
+	j.Mu.Unlock()
+	if kill != nil {
+		time.AfterFunc(j.Ex.Cfg.StopGrace+execKillDelay, kill)
+	}
+	go func() {
+		defer func() {
+			j.Mu.Lock()
+			j.stopping--
+			j.stopCond.Broadcast()
+			j.Mu.Unlock()
+		}()
+		j.stopContainer()
+	}()
+}
+
+// waitStopsLocked waits for the docker stops in flight; j.mu is held.
+func (j *ExecJob) waitStopsLocked() {
+	for j.stopping > 0 {
+		j.stopCond.Wait()
+	}
+}
+
+// ensureRunning starts the job container again if a cancel or a step
+// timeout stopped it, before a step that still runs.
+func (j *ExecJob) ensureRunning() error {
+	j.Mu.Lock()
+	j.waitStopsLocked()
+	need, forced, gen := j.stopped, j.forced, j.stopGen
+	j.Mu.Unlock()
+	if forced {
+		return errors.New("the job was cancelled and the time for its remaining steps is up")
+	}
+	if !need {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
+	defer cancel()
+	if _, _, err := j.Ex.Docker.Output(ctx, "start", j.Name); err != nil {
+		return fmt.Errorf("start the job container again: %w", err)
+	}
+	j.Mu.Lock()
+	if j.stopGen == gen {
+		j.stopped = false
+	}
+	j.Mu.Unlock()
+	return nil
+}
+
+// stopContainer runs docker stop.
+func (j *ExecJob) stopContainer() {
+	grace := j.Ex.Cfg.StopGrace
+	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
+	defer cancel()
+	secs := strconv.Itoa(int((grace + time.Second - 1) / time.Second))
+	if _, _, err := j.Ex.Docker.Output(ctx, "stop", "-t", secs, j.Name); err != nil {
+		j.log.Warn("cannot stop the job container", "err", err)
+	}
+}
+
+// execute runs the set-up and the steps and returns the job's conclusion.
+func (j *ExecJob) execute() string {
+	steps := j.Job.Steps
+	first := 0
+	if len(steps) > 0 && steps[0].Kind == "setup" {
+		first = 1
+		j.beginStep(0)
+	}
+	lines, err := j.setUp()
+	if err != nil {
+		reason := j.abortReason()
+		j.log.Warn("job set-up failed", "err", err, "abort", reason)
+		if first == 1 {
+			text, c := setupFailureText(err), protocol.ConclusionFailure
+			if reason != "" {
+				text, c = abortText(reason), protocol.ConclusionCancelled
+			}
+			j.writeLog(steps[0].ID, text)
+			j.endStep(0, c)
+		}
+		if reason != "" {
+			return j.abortRest(first, reason)
+		}
+		j.completeRest(first, protocol.ConclusionSkipped)
+		return protocol.ConclusionFailure
+	}
+	if first == 1 {
+		j.writeLog(steps[0].ID, strings.Join(lines, "\n"))
+		j.endStep(0, protocol.ConclusionSuccess)
+	}
+	return j.runSteps(first)
+}
+
+// abortRest completes the steps from index from after an abort and returns
+// the job's conclusion: a cancelled job's steps are cancelled, a timed-out
+// job's skipped.
+func (j *ExecJob) abortRest(from int, reason string) string {
+	rest := protocol.ConclusionCancelled
+	if reason == protocol.ConclusionTimedOut {
+		rest = protocol.ConclusionSkipped
+	}
+	j.completeRest(from, rest)
+	return reason
+}
+
+func abortText(reason string) string {
+	if reason == protocol.ConclusionTimedOut {
+		return "Error: The job has exceeded its maximum execution time."
+	}
+	return "The job was cancelled."
+}
+
+// setupError is a set-up failure: what failed, and why.
+type setupError struct {
+	what string
+	err  error
+}
+
+func (e *setupError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
+// setupFailureText is the Set up job log of a failure: docker's own message
+// first, as docker printed it, then what the executor was doing.
+func setupFailureText(err error) string {
+	var se *setupError
+	if !errors.As(err, &se) {
+		return "Error: " + err.Error()
+	}
+	var de *dockerError
+	if errors.As(se.err, &de) && de.stderr != "" {
+		return fmt.Sprintf("%s\nError: %s (docker %s: %v).", de.stderr, se.what, de.cmd, de.err)
+	}
+	return fmt.Sprintf("Error: %s: %v.", se.what, se.err)
+}
+
+// setUp prepares the job's volume, network and container and copies the
+// checkout in, and returns the lines for the Set up job log. The checkout is
+// made on the host in a fresh 0700 directory and copied into the job's own
+// volume with docker cp, so nothing the job writes ever lands in a place
+// other local users of the host can reach.
+func (j *ExecJob) setUp() (lines []string, err error) {
+	ex := j.Ex
+	image, why, err := j.chooseImage()
+	if err != nil {
+		return nil, &setupError{"choose the job's image", err}
+	}
+
+	err = ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+		if err := j.newStage(); err != nil { // afresh for every attempt
+			return MarkPermanent(err)
+		}
+		return ex.src.Checkout(ctx, j.Job, j.stage, DefaultCheckout)
+	})
+	if err != nil {
+		return nil, &setupError{"check out " + j.Job.Repo, err}
+	}
+	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.Job.Repo, j.Job.HeadSHA))
+
+	j.volumeAttempted = true
+	if _, _, err := ex.Docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
+		return nil, &setupError{"create the job's workspace volume", err}
+	}
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.Name, protocol.Workspace))
+	j.networkAttempted = true
+	if _, _, err := ex.Docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
+		return nil, &setupError{"create the job's network", err}
+	}
+	j.Network = j.Name
+	gw, _, err := ex.Docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.Network)
+	if err != nil {
+		return nil, &setupError{"inspect the job's network", err}
+	}
+	j.gateway, _, _ = strings.Cut(gw, " ")
+	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.Network, j.gateway))
+	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
+
+	svcLines, err := j.startServices()
+	lines = append(lines, svcLines...)
+	if err != nil {
+		return lines, err
+	}
+	extra, err := j.containerExtraArgs()
+	if err != nil {
+		return lines, &setupError{"prepare the job container", err}
+	}
+	if err := j.createToolCache(); err != nil {
+		return nil, &setupError{"create the job's tool cache volume", err}
+	}
+	j.createAttempted = true
+	id, warnings, err := ex.Docker.Output(j.ctx, j.CreateArgs(image, extra)...)
+	if err != nil {
+		return nil, &setupError{"create the job container from image " + image, err}
+	}
+	if warnings != "" {
+		lines = append(lines, warnings)
+	}
+	if err := j.seedToolCache(image); err != nil {
+		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
+	}
+	if j.Job.Untrusted {
+		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
+	} else {
+		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
+	}
+	// docker cp writes into the volume through the engine, as root, before
+	// any of the job's own code runs.
+	if _, _, err := ex.Docker.Output(j.ctx, "cp", j.stage+"/.", j.Name+":"+protocol.Workspace); err != nil {
+		return nil, &setupError{"copy the checkout into the workspace volume", err}
+	}
+	j.removeStage()
+	if _, _, err := ex.Docker.Output(j.ctx, "start", j.Name); err != nil {
+		return nil, &setupError{"start the job container", err}
+	}
+	j.Mu.Lock()
+	j.started = true
+	aborted := j.reason != ""
+	j.Mu.Unlock()
+	if aborted {
+		return nil, &setupError{"start the job container", context.Canceled}
+	}
+	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.Name, id))
+
+	// Run steps with bash where the image has it, as GitHub does, else sh.
+	shell, _, err := ex.Docker.Output(j.ctx, "exec", j.Name, "sh", "-c", "command -v bash || command -v sh")
+	if err != nil {
+		return nil, &setupError{"find a shell in the job container", err}
+	}
+	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
+	if j.st.defaultShell == "" {
+		j.st.defaultShell = "sh"
+	}
+	def, _ := ResolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
+	lines = append(lines, "Shell: "+strings.Join(def.Argv, " "))
+	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
+		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.Network}
+	}
+	return lines, nil
+}
+
+// newStage makes j.stage a new empty directory for the checkout, removing
+// the one of a failed attempt. os.MkdirTemp makes it 0700 under a name no
+// one can guess beforehand, even in a shared WorkDir such as /tmp.
+func (j *ExecJob) newStage() error {
+	j.removeStage()
+	dir, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-")
+	if err != nil {
+		return err
+	}
+	j.stage = dir
+	return nil
+}
+
+// removeStage deletes the checkout on the host. Only the executor's own git
+// wrote there, so this never runs anything of the job's.
+func (j *ExecJob) removeStage() {
+	if j.stage == "" {
+		return
+	}
+	if err := os.RemoveAll(j.stage); err != nil {
+		j.log.Warn("cannot remove the staged checkout", "err", err)
+	}
+	j.stage = ""
+}
+
+// chooseImage picks the job's image: its own container image, else the image
+// of the first runs-on label this executor maps.
+func (j *ExecJob) chooseImage() (image, why string, err error) {
+	own := j.Job.Image
+	if c := j.Job.Container; c != nil && c.Image != "" {
+		own = c.Image
+	}
+	if own != "" {
+		if err := j.checkImage("the job's container image", own); err != nil {
+			return "", "", err
+		}
+		return own, "the job's container image", nil
+	}
+	for _, label := range j.Job.RunsOn {
+		if image, ok := j.Ex.Cfg.Images[label]; ok {
+			return image, "runs-on " + label, nil
+		}
+	}
+	return "", "", fmt.Errorf("no image for runs-on %q: this executor maps %s",
+		j.Job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.Ex.Cfg.Images)), ", "))
+}
+
+func (j *ExecJob) beginStep(i int) {
+	j.report("set step running", func(ctx context.Context) error {
+		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "running", "")
+	})
+	j.inProgress = true
+}
+
+func (j *ExecJob) endStep(i int, conclusion string) {
+	j.report("complete step", func(ctx context.Context) error {
+		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "completed", conclusion)
+	})
+	j.next, j.inProgress = i+1, false
+}
+
+// completeRest completes the steps from index from, which never ran.
+func (j *ExecJob) completeRest(from int, conclusion string) {
+	for i := from; i < len(j.Job.Steps); i++ {
+		j.endStep(i, conclusion)
+	}
+}
+
+// report makes a source call for the job, logging a failure: the job goes on
+// whether or not the server heard.
+func (j *ExecJob) report(what string, fn func(context.Context) error) {
+	if err := j.Ex.Call(j.reportCtx, what, fn); err != nil {
+		j.log.Warn("source call failed", "err", err)
+	}
+}
+
+// writeLog writes text as a step's whole log.
+func (j *ExecJob) writeLog(stepID int64, text string) {
+	l := j.newStepLog(stepID)
+	l.linef("%s", j.st.masks.Mask(text))
+	l.close()
+}
+
+// finish cleans up after the steps and completes the job.
+func (j *ExecJob) finish(conclusion string) {
+	// The job's outputs, while its container can still answer hashFiles.
+	outputs, envURL := j.jobOutputs(), j.environmentURL()
+	j.Mu.Lock()
+	j.ending = true
+	j.waitStopsLocked() // docker stop before docker rm
+	started := j.started
+	j.Mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+	defer cancel()
+	j.removeContainers(ctx, started)
+	j.report("complete job", func(ctx context.Context) error {
+		return j.Ex.src.SetJobStatus(ctx, j.Job.JobID, "completed", conclusion, outputs, envURL)
+	})
+	j.removeRest(ctx, started)
+	j.log.Info("job completed", "conclusion", conclusion)
+}
+
+// removeContainers removes the job's container and its services, by
+// name. It runs nothing inside the container: the job's own binaries
+// (chown, rm) could be anything. A warning is logged only for what surely
+// existed; the rest may never have been made.
+func (j *ExecJob) removeContainers(ctx context.Context, started bool) {
+	if j.createAttempted {
+		// -v: the container's anonymous volumes (container: volumes) too;
+		// the job's named volume goes in removeRest.
+		j.remove(ctx, started, "container", "rm", "-f", "-v", j.Name)
+	}
+	if len(j.services) > 0 { // before the network they are attached to
+		j.remove(ctx, true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
+	}
+}
+
+// removeRest removes what outlives the containers: the job's network and
+// volume, and the staged checkout. It runs after the job's status is
+// reported, so a cancel is not kept waiting on it; a crash in between
+// leaves them to removeStale.
+func (j *ExecJob) removeRest(ctx context.Context, started bool) {
+	if j.networkAttempted {
+		j.remove(ctx, j.Network != "", "network", "network", "rm", j.Name)
+	}
+	if j.volumeAttempted {
+		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.Name)
+	}
+	if j.toolCacheAttempted {
+		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())
+	}
+	j.removeActionImages(ctx)
+	j.removeStage()
+	j.removeFilesDir()
+}
+
+func (j *ExecJob) remove(ctx context.Context, existed bool, what string, args ...string) {
+	if _, _, err := j.Ex.Docker.Output(ctx, args...); err != nil && existed {
+		j.log.Warn("cannot remove the job's "+what, "err", err)
+	}
+}
+
+// stepLog streams one step's output to the source in chunks of at most
+// stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
+// the first unsent byte, numbered by seq from 1.
+type stepLog struct {
+	j      *ExecJob
+	stepID int64
+
+	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
+
+	mu       sync.Mutex // guards buf, seq, timer, panicked
+	buf      []byte
+	seq      int64
+	timer    *time.Timer // the pending time flush; nil when none is armed
+	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
+}
+
+func (j *ExecJob) newStepLog(stepID int64) *stepLog {
+	return &stepLog{j: j, stepID: stepID}
+}
+
+func (l *stepLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.buf = append(l.buf, p...)
+	full := len(l.buf) >= StepLogChunk
+	l.armLocked()
+	l.mu.Unlock()
+	if full {
+		l.flush(true)
+	}
+	return len(p), nil
+}
+
+func (l *stepLog) linef(format string, args ...any) {
+	fmt.Fprintf(l, format+"\n", args...)
+}
+
+// armLocked starts the time flush when there is unsent output and none is
+// pending. l.mu is held.
+func (l *stepLog) armLocked() {
+	if l.timer == nil && len(l.buf) > 0 {
+		l.timer = time.AfterFunc(stepLogFlushEvery, func() {
+			l.mu.Lock()
+			l.timer = nil
+			l.mu.Unlock()
+			l.flush(false)
+		})
+	}
+}
+
+// flush sends the buffered output: only whole chunks when fullOnly.
+func (l *stepLog) flush(fullOnly bool) {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	for {
+		l.mu.Lock()
+		n := min(len(l.buf), StepLogChunk)
+		if n == 0 || fullOnly && n < StepLogChunk {
+			l.armLocked() // for the tail of a size flush
+			l.mu.Unlock()
+			return
+		}
+		data := l.buf[:n:n]
+		l.buf = slices.Clone(l.buf[n:])
+		l.seq++
+		seq := l.seq
+		l.mu.Unlock()
+		l.send(seq, data)
+	}
+}
+
+// send hands one chunk to the source. It recovers a panic of the source, as
+// it may run on a goroutine of os/exec or of a timer, and leaves it to close.
+func (l *stepLog) send(seq int64, data []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.j.log.Error("appendLog panicked", "panic", r, "stack", string(debug.Stack()))
+			l.mu.Lock()
+			if l.panicked == nil {
+				l.panicked = r
+			}
+			l.mu.Unlock()
+		}
+	}()
+	j := l.j
+	err := j.Ex.Call(j.reportCtx, "append log", func(ctx context.Context) error {
+		return j.Ex.src.AppendLog(ctx, j.Job.JobID, l.stepID, seq, data)
+	})
+	if err != nil {
+		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)
+	}
+}
+
+// close sends what is left; the step's output has ended.
+func (l *stepLog) close() {
+	l.flush(false)
+	l.mu.Lock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	p := l.panicked
+	l.mu.Unlock()
+	if p != nil {
+		panic(p)
+	}
+}
