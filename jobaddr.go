@@ -114,10 +114,9 @@ type serveListeners struct {
 
 // listenServe plans the job endpoint (planJobEndpoint), opens the main
 // listener and the job listener, and finishes the plan with the port jobs
-// reach: the job listener's, else the main one's. Both are plain TCP, as
-// before: TLS belongs to a reverse proxy in front (README). A bad address is
-// a usage error, a port that cannot be had is not; on either, nothing is
-// left open.
+// reach: the job listener's, else the main one's. Both are plain TCP: TLS
+// belongs to a reverse proxy in front (README). A bad address is a usage
+// error, a port that cannot be had is not; on either, nothing is left open.
 func listenServe(addr, jobAddr, jobURL string, gateway func() (string, error)) (*serveListeners, error) {
 	plan, err := planJobEndpoint(addr, jobAddr, jobURL, gateway)
 	if err != nil {
