@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"strings"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
@@ -45,10 +46,10 @@ type jobEndpoint struct {
 // finds the Docker bridge's gateway address; it is called only when needed.
 // URL is completed by finish once the listeners' ports are known.
 func planJobEndpoint(addr, jobAddr, jobURL string, gateway func() (string, error)) (*jobEndpoint, error) {
-	mainHost, mainPort, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("bad --addr %q: %v", addr, err)
+	if err := checkListenAddrs(addr, jobAddr); err != nil {
+		return nil, err
 	}
+	mainHost, mainPort, _ := net.SplitHostPort(addr)
 	e := &jobEndpoint{}
 	if jobURL != "" {
 		u, err := url.Parse(jobURL)
@@ -68,9 +69,6 @@ func planJobEndpoint(addr, jobAddr, jobURL string, gateway func() (string, error
 			}
 		}
 	default:
-		if _, _, err := net.SplitHostPort(jobAddr); err != nil {
-			return nil, fmt.Errorf("bad --job-addr %q: want auto, off or HOST:PORT", jobAddr)
-		}
 		e.Listen = jobAddr
 	}
 	// Where jobHostName points: the job listener, else the main one; an
@@ -88,6 +86,65 @@ func planJobEndpoint(addr, jobAddr, jobURL string, gateway func() (string, error
 	}
 	e.hostIP = host
 	return e, nil
+}
+
+// checkListenAddrs checks the form of --addr and --job-addr ("auto",
+// "off" or HOST:PORT), which serve's configuration does before anything
+// opens; planJobEndpoint decides what they mean.
+func checkListenAddrs(addr, jobAddr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("bad --addr %q: %v", addr, err)
+	}
+	switch jobAddr {
+	case "", "auto", "off":
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(jobAddr); err != nil {
+		return fmt.Errorf("bad --job-addr %q: want auto, off or HOST:PORT", jobAddr)
+	}
+	return nil
+}
+
+// serveListeners are serve's sockets, and how the pool's jobs reach them.
+type serveListeners struct {
+	main net.Listener // --addr: the whole server
+	job  net.Listener // the job listener; nil when there is none
+	plan *jobEndpoint // finished: its URL has the port jobs reach
+}
+
+// listenServe plans the job endpoint (planJobEndpoint), opens the main
+// listener and the job listener, and finishes the plan with the port jobs
+// reach: the job listener's, else the main one's. Both are plain TCP: TLS
+// belongs to a reverse proxy in front (README). A bad address is a usage
+// error, a port that cannot be had is not; on either, nothing is left open.
+func listenServe(addr, jobAddr, jobURL string, gateway func() (string, error)) (*serveListeners, error) {
+	plan, err := planJobEndpoint(addr, jobAddr, jobURL, gateway)
+	if err != nil {
+		return nil, apperr.Usagef("serve: %v", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &serveListeners{main: ln, plan: plan}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if plan.Listen != "" {
+		if l.job, err = net.Listen("tcp", plan.Listen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("the job listener (--job-addr): %w", err)
+		}
+		port = l.job.Addr().(*net.TCPAddr).Port
+	}
+	plan.finish(port)
+	return l, nil
+}
+
+// Close closes both listeners.
+func (l *serveListeners) Close() {
+	if l.job != nil {
+		l.job.Close()
+	}
+	l.main.Close()
 }
 
 // finish sets the URL (unless --job-url gave it) and the container host

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
@@ -59,6 +62,94 @@ func TestPlanJobEndpoint(t *testing.T) {
 			t.Errorf("%s: got listen %q url %q add-host %v warning %q; want %q %q %v warning %v",
 				tc.name, e.Listen, e.URL, e.AddHosts, e.Warning, tc.listen, tc.url, tc.addHosts, tc.warn)
 		}
+	}
+}
+
+// TestListenServe: the listeners serve opens, the port jobs are told, and
+// that a failure leaves nothing open (a listener left behind would hold
+// the port of a server that never started).
+func TestListenServe(t *testing.T) {
+	t.Parallel()
+	loopbackGW := func() (string, error) { return "127.0.0.1", nil }
+	noDocker := func() (string, error) { return "", errors.New("no engine") }
+	port := func(l net.Listener) string { return strconv.Itoa(l.Addr().(*net.TCPAddr).Port) }
+	tests := []struct {
+		name                  string
+		addr, jobAddr, jobURL string
+		gateway               func() (string, error)
+		jobListener           bool
+		url                   func(*serveListeners) string
+	}{
+		{"off: jobs reach the main port", "127.0.0.1:0", "off", "", noDocker, false,
+			func(l *serveListeners) string { return "http://shithub.localhost:" + port(l.main) }},
+		{"a job listener: jobs reach its port", "127.0.0.1:0", "127.0.0.1:0", "", noDocker, true,
+			func(l *serveListeners) string { return "http://shithub.localhost:" + port(l.job) }},
+		{"auto on loopback: on the gateway", "127.0.0.1:0", "auto", "", loopbackGW, true,
+			func(l *serveListeners) string { return "http://shithub.localhost:" + port(l.job) }},
+		{"auto, no engine: the main listener only", "127.0.0.1:0", "auto", "", noDocker, false,
+			func(l *serveListeners) string { return "http://shithub.localhost:" + port(l.main) }},
+		{"--job-url is what jobs see", "127.0.0.1:0", "127.0.0.1:0", "http://ci.example:9000/", noDocker, true,
+			func(*serveListeners) string { return "http://ci.example:9000" }},
+	}
+	for _, tt := range tests {
+		l, err := listenServe(tt.addr, tt.jobAddr, tt.jobURL, tt.gateway)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if (l.job != nil) != tt.jobListener {
+			t.Errorf("%s: job listener %v, want one: %v", tt.name, l.job, tt.jobListener)
+		}
+		if want := tt.url(l); l.plan.URL != want {
+			t.Errorf("%s: jobs reach %q, want %q", tt.name, l.plan.URL, want)
+		}
+		open := []net.Listener{l.main}
+		if l.job != nil {
+			open = append(open, l.job)
+		}
+		for _, ln := range open {
+			if c, err := net.Dial("tcp", ln.Addr().String()); err != nil {
+				t.Errorf("%s: dial %s: %v", tt.name, ln.Addr(), err)
+			} else {
+				c.Close()
+			}
+		}
+		l.Close()
+		for _, ln := range open {
+			if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+				c.Close()
+				t.Errorf("%s: %s still open after Close", tt.name, ln.Addr())
+			}
+		}
+	}
+
+	// A bad address is bad input; a port someone else holds is not.
+	if _, err := listenServe("bogus", "off", "", noDocker); !errors.As(err, new(apperr.UsageError)) {
+		t.Errorf("bad --addr: %v, want a usage error", err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if _, err := listenServe(busy.Addr().String(), "off", "", noDocker); err == nil || errors.As(err, new(apperr.UsageError)) {
+		t.Errorf("--addr in use: %v, want an error that is not a usage error", err)
+	}
+	// The job listener's port is taken: the main listener, already open,
+	// is closed again.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainAddr := free.Addr().String()
+	free.Close()
+	if _, err := listenServe(mainAddr, busy.Addr().String(), "", noDocker); err == nil || !strings.Contains(err.Error(), "the job listener (--job-addr)") {
+		t.Errorf("--job-addr in use: %v", err)
+	}
+	if ln, err := net.Listen("tcp", mainAddr); err != nil {
+		t.Errorf("the main listener was left open when the job listener failed: %v", err)
+	} else {
+		ln.Close()
 	}
 }
 

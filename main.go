@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -666,86 +665,128 @@ func (c *cli) hookPostReceive(ctx context.Context, args []string) error {
 	return errors.Join(errs...)
 }
 
-// serve runs the server until ctx is done (SIGINT or SIGTERM).
+// serve runs the server until ctx is done (SIGINT or SIGTERM). The whole
+// command line is read first, so that bad input is refused before the
+// database or a socket is opened.
 func (c *cli) serve(ctx context.Context, args []string) error {
+	sc, err := c.parseServeArgs(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	return c.runServe(ctx, sc)
+}
+
+// serveConfig is a parsed `serve` command line: everything serve knows
+// before it opens anything.
+type serveConfig struct {
+	addr          string          // --addr: the main listener
+	jobAddr       string          // --job-addr: auto, off or HOST:PORT (jobaddr.go)
+	baseURL       string          // --base-url; "" takes links from each request
+	runners       int             // the in-process pool's workers; 0 leaves jobs to remote runners
+	keep          store.Retention // --keep-logs and --keep-runs
+	metricsToken  string          // the bearer token /metrics requires; "" leaves it open
+	queueTimeout  time.Duration   // how long a job no runner can take stays queued
+	trustProxies  []netip.Prefix  // --trust-proxy
+	runtime       runtimeConfig   // the artifact and cache services; PublicURL is --job-url
+	cfg           executor.Config // the pool as its flags shape it; the listeners and the store fill in the rest
+	shutdownGrace time.Duration   // on SIGTERM, how long running jobs may go on
+}
+
+// baseURLRE is the form --base-url must have.
+var baseURLRE = regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`)
+
+// parseServeArgs parses and checks the `serve` command line (its --db and
+// --secret-key-file go into c, as for every command); getenv supplies
+// $SHITHUB_METRICS_TOKEN. It reads a --metrics-token-file and a --node
+// directory, and opens and starts nothing, so every bad flag is a usage
+// error before the database, the data directory or a socket is touched.
+func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveConfig, error) {
+	var sc serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	baseURL := fs.String("base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
-	jobAddr := fs.String("job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
-	runners := fs.Int("runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
+	fs.StringVar(&sc.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&sc.baseURL, "base-url", "", "absolute URL the server is reached at, for links (default: from each request)")
+	fs.StringVar(&sc.jobAddr, "job-addr", "auto", "where jobs' containers reach the server: auto (the Docker bridge's address when --addr is loopback), off, or HOST:PORT")
+	fs.IntVar(&sc.runners, "runners", 2, "jobs the server runs at once in its own pool (0: only remote runners run jobs)")
 	keepLogs := fs.String("keep-logs", "90d", "remove job logs of runs older than this (Nd or a duration; 0 keeps them)")
 	keepRuns := fs.String("keep-runs", "0", "remove runs older than this (Nd or a duration; 0 keeps them)")
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics (visible in ps: prefer --metrics-token-file or $SHITHUB_METRICS_TOKEN)")
 	metricsTokenFile := fs.String("metrics-token-file", "", "`FILE` holding the bearer token /metrics requires")
-	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
-	var trust []netip.Prefix
+	fs.DurationVar(&sc.queueTimeout, "queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
 	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
-		for c := range strings.SplitSeq(v, ",") {
-			c = strings.TrimSpace(c)
-			p, err := netip.ParsePrefix(c)
+		for s := range strings.SplitSeq(v, ",") {
+			s = strings.TrimSpace(s)
+			p, err := netip.ParsePrefix(s)
 			if err != nil {
-				a, aerr := netip.ParseAddr(c)
+				a, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return fmt.Errorf("want an address or CIDR, got %q", c)
+					return fmt.Errorf("want an address or CIDR, got %q", s)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
-			trust = append(trust, p.Masked())
+			sc.trustProxies = append(sc.trustProxies, p.Masked())
 		}
 		return nil
 	})
 	maxArtifact := fs.String("max-artifact-size", "2GiB", "the largest artifact, and the most all artifacts of one run may hold")
 	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
 	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
-	var cfg executor.Config
-	var shutdownGrace time.Duration
-	check := executorFlags(fs, &cfg, &shutdownGrace)
-	_, err := c.parse(fs, args)
-	if err != nil {
-		return err
+	check := executorFlags(fs, &sc.cfg, &sc.shutdownGrace)
+	if _, err := c.parse(fs, args); err != nil {
+		return sc, err
 	}
-	rcfg := runtimeConfig{DataDir: cfg.DataDir}
-	if rcfg.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
-		return apperr.Usagef("serve: --max-artifact-size: %v", err)
+	var err error
+	sc.runtime.DataDir = sc.cfg.DataDir
+	if sc.runtime.MaxArtifactSize, err = parseByteSize(*maxArtifact); err != nil {
+		return sc, apperr.Usagef("serve: --max-artifact-size: %v", err)
 	}
-	if rcfg.CacheSize, err = parseByteSize(*cacheSize); err != nil {
-		return apperr.Usagef("serve: --cache-size: %v", err)
+	if sc.runtime.CacheSize, err = parseByteSize(*cacheSize); err != nil {
+		return sc, apperr.Usagef("serve: --cache-size: %v", err)
 	}
 	if *jobURL != "" {
 		u, err := url.Parse(*jobURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-			return apperr.Usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
+			return sc, apperr.Usagef("serve: bad --job-url %q: want http(s)://HOST[:PORT]", *jobURL)
 		}
-		rcfg.PublicURL = strings.TrimRight(*jobURL, "/")
-		cfg.JobURL = rcfg.PublicURL
+		sc.runtime.PublicURL = strings.TrimRight(*jobURL, "/")
+		sc.cfg.JobURL = sc.runtime.PublicURL
 	}
-	if rcfg.DataDir == "" {
-		rcfg.DataDir = c.db + ".d"
-		cfg.DataDir = rcfg.DataDir
+	if sc.runtime.DataDir == "" {
+		sc.runtime.DataDir = c.db + ".d"
+		sc.cfg.DataDir = sc.runtime.DataDir
 	}
-	if *baseURL != "" && !regexp.MustCompile(`^https?://[^/\s]+(/\S*)?$`).MatchString(*baseURL) {
-		return apperr.Usagef("bad --base-url %q: want http(s)://host[:port][/path]", *baseURL)
+	if sc.baseURL != "" && !baseURLRE.MatchString(sc.baseURL) {
+		return sc, apperr.Usagef("bad --base-url %q: want http(s)://host[:port][/path]", sc.baseURL)
 	}
 	if msg := check(); msg != "" {
-		return apperr.Usagef("serve: %s", msg)
+		return sc, apperr.Usagef("serve: %s", msg)
 	}
-	if *runners < 0 {
-		return apperr.Usagef("serve: --runners must not be negative")
+	if sc.runners < 0 {
+		return sc, apperr.Usagef("serve: --runners must not be negative")
 	}
-	var keep store.Retention
-	if keep.Logs, err = store.ParseAge(*keepLogs); err != nil {
-		return apperr.Usagef("serve: --keep-logs: %v", err)
+	if sc.keep.Logs, err = store.ParseAge(*keepLogs); err != nil {
+		return sc, apperr.Usagef("serve: --keep-logs: %v", err)
 	}
-	if keep.Runs, err = store.ParseAge(*keepRuns); err != nil {
-		return apperr.Usagef("serve: --keep-runs: %v", err)
+	if sc.keep.Runs, err = store.ParseAge(*keepRuns); err != nil {
+		return sc, apperr.Usagef("serve: --keep-runs: %v", err)
 	}
-	if *queueTimeout <= 0 {
-		return apperr.Usagef("serve: --queue-timeout must be positive")
+	if sc.queueTimeout <= 0 {
+		return sc, apperr.Usagef("serve: --queue-timeout must be positive")
 	}
-	mtoken, err := secretOption("metrics-token", *metricsToken, *metricsTokenFile, "SHITHUB_METRICS_TOKEN", os.Getenv, c.stderr)
-	if err != nil {
-		return apperr.Usagef("serve: %v", err)
+	if sc.metricsToken, err = secretOption("metrics-token", *metricsToken, *metricsTokenFile, "SHITHUB_METRICS_TOKEN", getenv, c.stderr); err != nil {
+		return sc, apperr.Usagef("serve: %v", err)
 	}
+	// The addresses' form; listenServe plans what they mean.
+	if err := checkListenAddrs(sc.addr, sc.jobAddr); err != nil {
+		return sc, apperr.Usagef("serve: %v", err)
+	}
+	return sc, nil
+}
+
+// runServe is the run loop: it opens the store, the listeners and the
+// pool, serves until ctx is done, then shuts down in order: the pool stops
+// claiming and drains while both listeners still serve, so that remote
+// runners and the pool's own jobs can report how they ended.
+func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	st, err := c.open()
 	if err != nil {
 		return err
@@ -753,7 +794,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	// The data directory (caches, fetched actions) is the server user's
 	// alone, as the database is.
-	if err := hostfile.MkdirPrivate(cfg.DataDir); err != nil {
+	if err := hostfile.MkdirPrivate(sc.cfg.DataDir); err != nil {
 		return fmt.Errorf("the data directory: %w", err)
 	}
 	// The key that seals secrets: made now if there is none, and a key file
@@ -762,8 +803,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
-	srv := newServer(st, logger, *baseURL)
-	srv.metricsToken = mtoken
+	srv := newServer(st, logger, sc.baseURL)
+	srv.metricsToken = sc.metricsToken
 	// The logs' signing key, derived from the key file now rather than on
 	// the first log read.
 	key, err := st.LogSigningKey(ctx)
@@ -771,34 +812,21 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	srv.logs.key = key
-	srv.trustProxies, srv.queueTimeout = trust, *queueTimeout
-	srv.jobURL = rcfg.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
+	srv.trustProxies, srv.queueTimeout = sc.trustProxies, sc.queueTimeout
+	srv.jobURL = sc.runtime.PublicURL // remote runners' jobs: --job-url, else --base-url or the URL they use
 
 	// The listeners: the server's, and the one its jobs reach it at.
-	cfg = cfg.WithDefaults()
-	plan, err := planJobEndpoint(*addr, *jobAddr, rcfg.PublicURL, func() (string, error) {
+	cfg := sc.cfg.WithDefaults()
+	ls, err := listenServe(sc.addr, sc.jobAddr, sc.runtime.PublicURL, func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return dockerBridgeGateway(gctx, executor.DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv})
 	})
 	if err != nil {
-		return apperr.Usagef("serve: %v", err)
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	var jobLn net.Listener
-	if plan.Listen != "" {
-		if jobLn, err = net.Listen("tcp", plan.Listen); err != nil {
-			return fmt.Errorf("the job listener (--job-addr): %w", err)
-		}
-		defer jobLn.Close()
-		port = jobLn.Addr().(*net.TCPAddr).Port
-	}
-	plan.finish(port)
+	defer ls.Close()
+	plan := ls.plan
 	if plan.Warning != "" {
 		logger.Warn(plan.Warning)
 	}
@@ -806,44 +834,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// services sign URLs for --job-url, else for the Host a job asked with.
 	cfg.AddHosts, cfg.JobURL = plan.AddHosts, plan.URL
 
-	if err := srv.enableRuntime(ctx, rcfg); err != nil {
+	if err := srv.enableRuntime(ctx, sc.runtime); err != nil {
 		return err
 	}
-	if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
-		return apperr.Usagef("serve: %v", err)
-	}
-	cfg.Actions.Local = st.ActionRepo
-
-	// The in-process pool, after cleaning up what a previous process of
-	// this server left: its jobs fail, its containers go.
-	instance, err := st.InstanceID(ctx)
+	ex, err := attachLocalPool(ctx, srv, cfg, sc.runners, logger)
 	if err != nil {
 		return err
-	}
-	cfg.Workers, cfg.Instance, cfg.PollInterval = *runners, instance, time.Second
-	local, err := st.LocalRunner(ctx, cfg.Labels)
-	if err != nil {
-		return err
-	}
-	srv.localRunnerID = local.ID
-	if ids, err := st.FailRunnerJobs(ctx, local.ID, "interrupted: the server restarted"); err != nil {
-		return err
-	} else if len(ids) > 0 {
-		logger.Warn("failed jobs the previous process left running", "jobs", ids)
-	}
-	// Containers of a previous process go even when this one runs no pool.
-	ex := executor.New(cfg, &localSource{store: st, runner: local, wake: srv.Wake, jobURL: plan.URL}, logger)
-	if err := ex.DockerOK(ctx); err != nil {
-		if *runners > 0 {
-			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
-		}
-	} else if err := ex.RemoveStale(ctx); err != nil {
-		logger.Warn("removing containers of the previous process", "err", err)
-	}
-	if *runners > 0 {
-		srv.exec = ex
-	} else {
-		ex = nil
 	}
 
 	if n, err := st.CountUsers(ctx); err == nil && n == 0 {
@@ -854,11 +850,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 `, c.db, c.db, c.db, c.db)
 	}
 	hs := newHTTPServer(srv, logger)
-	logger.Info("serving", "addr", ln.Addr().String(), "db", c.db)
+	logger.Info("serving", "addr", ls.main.Addr().String(), "db", c.db)
 	var jobHS *http.Server
-	if jobLn != nil {
+	if ls.job != nil {
 		jobHS = newJobHTTPServer(srv, hs)
-		go jobHS.Serve(jobLn)
+		go jobHS.Serve(ls.job)
 		defer jobHS.Close()
 	}
 	logger.Info("jobs reach the server at", "url", plan.URL, "listen", plan.Listen, "add_host", strings.Join(plan.AddHosts, ","))
@@ -866,20 +862,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go srv.reap(bg)
-	maint := &store.Maintainer{Store: st, Log: logger, Keep: keep, Every: 10 * time.Minute, Idle: 5 * time.Second, LocalRun: local.ID}
+	maint := &store.Maintainer{Store: st, Log: logger, Keep: sc.keep, Every: 10 * time.Minute, Idle: 5 * time.Second, LocalRun: srv.localRunnerID}
 	go maint.Run(bg)
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
-	exDone := make(chan struct{})
+	drain := func(time.Duration) {}
 	if ex != nil {
-		go ex.SweepLoop(bg)
-		go func() { ex.Run(bg); close(exDone) }()
-	} else {
-		close(exDone)
+		drain = startPool(bg, ex)
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(ls.main) }()
 	select {
 	case err := <-errc:
 		return err
@@ -887,18 +880,57 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	// Stop taking jobs, let running ones finish for a while, then cancel
 	// them; keep serving meanwhile, so remote runners can report.
-	logger.Info("shutting down", "grace", shutdownGrace)
-	if ex != nil {
-		ex.Drain(shutdownGrace)
-	}
+	logger.Info("shutting down", "grace", sc.shutdownGrace)
+	drain(sc.shutdownGrace)
 	stopBG()
-	<-exDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if jobHS != nil {
 		jobHS.Shutdown(shutCtx)
 	}
 	return hs.Shutdown(shutCtx)
+}
+
+// attachLocalPool makes the server's own pool of runners workers, as the
+// runner row the store keeps for it, after cleaning up what a previous
+// process of this server left: its jobs fail, its containers go (even when
+// this one runs no pool). The pool is srv's to wake and cancel; it is nil
+// when runners is 0.
+func attachLocalPool(ctx context.Context, srv *server, cfg executor.Config, runners int, logger *slog.Logger) (*executor.Executor, error) {
+	st := srv.store
+	var err error
+	if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+		return nil, apperr.Usagef("serve: %v", err)
+	}
+	cfg.Actions.Local = st.ActionRepo
+	instance, err := st.InstanceID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Workers, cfg.Instance, cfg.PollInterval = runners, instance, time.Second
+	local, err := st.LocalRunner(ctx, cfg.Labels)
+	if err != nil {
+		return nil, err
+	}
+	srv.localRunnerID = local.ID
+	if ids, err := st.FailRunnerJobs(ctx, local.ID, "interrupted: the server restarted"); err != nil {
+		return nil, err
+	} else if len(ids) > 0 {
+		logger.Warn("failed jobs the previous process left running", "jobs", ids)
+	}
+	ex := executor.New(cfg, &localSource{store: st, runner: local, wake: srv.Wake, jobURL: cfg.JobURL}, logger)
+	if err := ex.DockerOK(ctx); err != nil {
+		if runners > 0 {
+			logger.Warn("docker does not answer: jobs will fail until it does", "err", err)
+		}
+	} else if err := ex.RemoveStale(ctx); err != nil {
+		logger.Warn("removing containers of the previous process", "err", err)
+	}
+	if runners == 0 {
+		return nil, nil
+	}
+	srv.exec = ex
+	return ex, nil
 }
 
 // The HTTP server's timeouts, so that a client sending a request (or

@@ -186,17 +186,28 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
 		ex.Cfg.Instance, o.server, strings.Join(ex.Cfg.Labels, ","), ex.Cfg.Workers)
 
+	drain := startPool(ctx, ex)
+	<-ctx.Done()
+	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
+	drain(o.shutdownGrace)
+	return nil
+}
+
+// startPool runs ex's workers, and its sweep of leftover containers, on
+// ctx: the pool of `runner`, and serve's own. drain stops claiming, lets
+// running jobs go on for up to grace, cancels the rest, and returns once
+// every worker has stopped; cancelling ctx alone only stops claiming.
+func startPool(ctx context.Context, ex *executor.Executor) (drain func(grace time.Duration)) {
 	stopped := make(chan struct{})
 	go ex.SweepLoop(ctx)
 	go func() {
 		ex.Run(ctx)
 		close(stopped)
 	}()
-	<-ctx.Done()
-	logger.Info("runner stopping", "shutdown_grace", o.shutdownGrace)
-	ex.Drain(o.shutdownGrace)
-	<-stopped
-	return nil
+	return func(grace time.Duration) {
+		ex.Drain(grace)
+		<-stopped
+	}
 }
 
 // localSource is the runner protocol in-process: the server's own pool
