@@ -677,6 +677,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	keepRuns := fs.String("keep-runs", "0", "remove runs older than this (Nd or a duration; 0 keeps them)")
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics (visible in ps: prefer --metrics-token-file or $SHITHUB_METRICS_TOKEN)")
 	metricsTokenFile := fs.String("metrics-token-file", "", "`FILE` holding the bearer token /metrics requires")
+	checkpoints := fs.String("checkpoint", "auto", "who checkpoints the WAL: auto (this server, when writes pause) or litestream (Litestream replicates the file and checkpoints it)")
 	queueTimeout := fs.Duration("queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
 	var trust []netip.Prefix
 	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
@@ -746,11 +747,19 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return apperr.Usagef("serve: %v", err)
 	}
+	if *checkpoints != "auto" && *checkpoints != "litestream" {
+		return apperr.Usagef("serve: --checkpoint: want auto or litestream, got %q", *checkpoints)
+	}
 	st, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *checkpoints == "litestream" {
+		if err := st.LeaveCheckpoints(ctx); err != nil {
+			return err
+		}
+	}
 	// The data directory (caches, fetched actions) is the server user's
 	// alone, as the database is.
 	if err := hostfile.MkdirPrivate(cfg.DataDir); err != nil {
