@@ -87,8 +87,12 @@ func TestPruneCheckpointFlag(t *testing.T) {
 		code  int
 		check func(out string) bool
 	}{
-		{"auto", 0, func(out string) bool { return strings.Contains(out, "removed 300 runs") && !strings.Contains(out, " 0 checkpoints)") }},
-		{"litestream", 0, func(out string) bool { return strings.Contains(out, "removed 300 runs") && strings.Contains(out, " 0 checkpoints)") }},
+		{"auto", 0, func(out string) bool {
+			return strings.Contains(out, "removed 300 runs") && !strings.Contains(out, " 0 checkpoints)")
+		}},
+		{"litestream", 0, func(out string) bool {
+			return strings.Contains(out, "removed 300 runs") && strings.Contains(out, " 0 checkpoints)")
+		}},
 		{"sometimes", 2, func(out string) bool { return strings.Contains(out, "want auto or litestream") }},
 	} {
 		db := filepath.Join(t.TempDir(), "p.db")
