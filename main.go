@@ -686,6 +686,7 @@ type serveConfig struct {
 	keep          store.Retention // --keep-logs and --keep-runs
 	metricsToken  string          // the bearer token /metrics requires; "" leaves it open
 	queueTimeout  time.Duration   // how long a job no runner can take stays queued
+	checkpoint    string          // --checkpoint: auto, or litestream (which then checkpoints the WAL)
 	trustProxies  []netip.Prefix  // --trust-proxy
 	runtime       runtimeConfig   // the artifact and cache services; PublicURL is --job-url
 	cfg           executor.Config // the pool as its flags shape it; the listeners and the store fill in the rest
@@ -712,6 +713,7 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on /metrics (visible in ps: prefer --metrics-token-file or $SHITHUB_METRICS_TOKEN)")
 	metricsTokenFile := fs.String("metrics-token-file", "", "`FILE` holding the bearer token /metrics requires")
 	fs.DurationVar(&sc.queueTimeout, "queue-timeout", defaultQueueTimeout, "how long a job no runner can take (by its runs-on labels) stays queued before it fails")
+	fs.StringVar(&sc.checkpoint, "checkpoint", "auto", "who checkpoints the WAL: auto (this server, when writes pause) or litestream (Litestream replicates the file and checkpoints it)")
 	fs.Func("trust-proxy", "`CIDR,...`: reverse proxies whose X-Forwarded-For names the client, for sign-in limiting", func(v string) error {
 		for s := range strings.SplitSeq(v, ",") {
 			s = strings.TrimSpace(s)
@@ -775,6 +777,9 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	if sc.metricsToken, err = secretOption("metrics-token", *metricsToken, *metricsTokenFile, "SHITHUB_METRICS_TOKEN", getenv, c.stderr); err != nil {
 		return sc, apperr.Usagef("serve: %v", err)
 	}
+	if sc.checkpoint != "auto" && sc.checkpoint != "litestream" {
+		return sc, apperr.Usagef("serve: --checkpoint: want auto or litestream, got %q", sc.checkpoint)
+	}
 	// The addresses' form; listenServe plans what they mean.
 	if err := checkListenAddrs(sc.addr, sc.jobAddr); err != nil {
 		return sc, apperr.Usagef("serve: %v", err)
@@ -792,6 +797,11 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 		return err
 	}
 	defer st.Close()
+	if sc.checkpoint == "litestream" {
+		if err := st.LeaveCheckpoints(ctx); err != nil {
+			return err
+		}
+	}
 	// The data directory (caches, fetched actions) is the server user's
 	// alone, as the database is.
 	if err := hostfile.MkdirPrivate(sc.cfg.DataDir); err != nil {

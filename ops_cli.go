@@ -21,8 +21,12 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	runsAge := fs.String("runs-older-than", "0", "remove runs older than this, with their jobs and logs")
 	dry := fs.Bool("dry-run", false, "say what would be removed, and remove nothing")
 	vacuum := fs.Bool("vacuum", false, "afterwards, VACUUM: give all free space back to the filesystem")
+	checkpoints := fs.String("checkpoint", "auto", "who checkpoints the WAL: auto (prune, as it goes) or litestream")
 	if _, err := c.parse(fs, args); err != nil {
 		return err
+	}
+	if *checkpoints != "auto" && *checkpoints != "litestream" {
+		return apperr.Usagef("prune: --checkpoint: want auto or litestream, got %q", *checkpoints)
 	}
 	var keep store.Retention
 	var err error
@@ -43,6 +47,11 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *checkpoints == "litestream" {
+		if err := st.LeaveCheckpoints(ctx); err != nil {
+			return err
+		}
+	}
 	now := st.Now()
 	rep, err := st.Prune(ctx, keep, store.PruneOpts{Dry: *dry, Pause: store.PruneCLIPause, KeepPages: *vacuum})
 	if err != nil {

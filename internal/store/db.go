@@ -447,6 +447,24 @@ type Store struct {
 	Key     []byte
 
 	Masks jobMasks // the log maskers of running jobs (jobmask.go)
+
+	// NoCheckpoints leaves checkpointing the WAL to another process
+	// (Litestream); set by LeaveCheckpoints.
+	NoCheckpoints bool
+}
+
+// LeaveCheckpoints makes this process checkpoint the WAL never: no
+// automatic checkpoint on commit (wal_autocheckpoint = 0 on the write
+// connection, the only one that writes), none by retention, none when
+// writes pause. Litestream copies the WAL as it grows and must be the one
+// to checkpoint it: a checkpoint of ours that restarts the WAL while
+// Litestream has let go of its read lock costs a new generation, a full
+// snapshot of the file, and Litestream's documentation asks applications
+// to turn their checkpoints off.
+func (s *Store) LeaveCheckpoints(ctx context.Context) error {
+	s.NoCheckpoints = true
+	_, err := s.WDB.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0")
+	return err
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a

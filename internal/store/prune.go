@@ -304,6 +304,9 @@ func (p *Pruner) drive(ctx context.Context, unit func(tx pruneTx) (bool, error),
 // and every commit checkpointed. (In a goroutine of its own, alongside the
 // writes, the checkpoint slowed them, and the WAL grew likewise.)
 func (p *Pruner) checkpoint(ctx context.Context, weight int) error {
+	if p.S.NoCheckpoints { // Litestream checkpoints (LeaveCheckpoints)
+		return nil
+	}
 	if p.sinceCkpt += weight; p.sinceCkpt < max(p.ckptEvery, 1) {
 		return nil
 	}
@@ -862,7 +865,7 @@ func (m *Maintainer) Run(ctx context.Context) {
 			}
 		}
 		last := m.Store.lastWrite.Load()
-		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.Idle {
+		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.Idle && !m.Store.NoCheckpoints {
 			if busy, err := m.Store.Checkpoint(ctx); err != nil {
 				if ctx.Err() == nil {
 					m.Log.Warn("checkpointing the WAL", "err", err)
