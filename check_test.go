@@ -13,7 +13,7 @@ import (
 func TestCheck(t *testing.T) {
 	ts := newTestServer(t)
 	st := ts.store
-	db := st.Path
+	db := st.Path()
 	ts.finishedRun(ts.pub)
 	code, stdout, stderr := cliRun(t, db, "", "check")
 	if code != 0 || !strings.Contains(stdout, "is ok") {
@@ -21,7 +21,7 @@ func TestCheck(t *testing.T) {
 	}
 	// A run left open with all its jobs done.
 	open := ts.finishedRun(ts.pub)
-	st.DB.Exec("UPDATE runs SET status = 'running' WHERE id = ?", open.ID)
+	st.DBForTest().Exec("UPDATE runs SET status = 'running' WHERE id = ?", open.ID)
 	// A running job whose runner went silent.
 	run, jobs := ts.newRun(ts.pub)
 	if cj := ts.heartbeat(); cj == nil || cj.JobID != jobs[0].ID {
@@ -29,7 +29,7 @@ func TestCheck(t *testing.T) {
 	}
 	ts.clock.Add(5 * time.Minute)
 	// A queued job nobody can take.
-	st.DB.Exec(`UPDATE jobs SET runs_on = '["gpu"]' WHERE id = ?`, jobs[1].ID)
+	st.DBForTest().Exec(`UPDATE jobs SET runs_on = '["gpu"]' WHERE id = ?`, jobs[1].ID)
 	code, stdout, stderr = cliRun(t, db, "", "check")
 	for _, want := range []string{
 		"run " + itoa(open.ID) + " (repository 1, #2) is running but all its jobs are completed",
@@ -52,7 +52,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("check of a missing file: exit %d, want 2", code)
 	}
 	// An ill-made run: one with no jobs.
-	st.DB.Exec("DELETE FROM jobs WHERE run_id = ?", open.ID)
+	st.DBForTest().Exec("DELETE FROM jobs WHERE run_id = ?", open.ID)
 	rep, err := st.Check(context.Background(), true)
 	if err != nil || !strings.Contains(strings.Join(rep.Problems, "\n"), "has no jobs: it was half-made") {
 		t.Fatalf("check of a run without jobs = %v, %v", rep, err)
@@ -78,7 +78,7 @@ func TestCheckKeptCounts(t *testing.T) {
 		{"UPDATE run_blocks SET runs = 7 WHERE workflow_id = 0", "kept counts: run_blocks keeps \"1 0 0\" with 7 runs"},
 		{"UPDATE run_facets SET runs = runs - 1 WHERE facet = 'status' AND value = 'completed'", "kept counts: run_facets lacks \"1 status completed\" with 1 runs"},
 	} {
-		tx, err := st.WDB.Begin()
+		tx, err := st.WriteDBForTest().Begin()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,14 +31,14 @@ func TestListRunsDeepPages(t *testing.T) {
 	}
 	insertTestRuns(t, st, ts.priv, ts.users["alice"], 30, rng, files, []string{"main"}) // another repository's blocks
 	// Gaps: a tenth of the runs, at random, and all of block 1 but one run.
-	if _, err := st.WDB.Exec(`DELETE FROM runs WHERE repo_id = ? AND (abs(random()) % 10 = 0 OR (run_index BETWEEN 1024 AND 2047 AND run_index != 1500))`,
+	if _, err := st.WriteDBForTest().Exec(`DELETE FROM runs WHERE repo_id = ? AND (abs(random()) % 10 = 0 OR (run_index BETWEEN 1024 AND 2047 AND run_index != 1500))`,
 		ts.pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	checkCounts(t, st)
 
 	var wfB int64
-	if err := st.DB.QueryRow("SELECT id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, files[1]).Scan(&wfB); err != nil {
+	if err := st.DBForTest().QueryRow("SELECT id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, files[1]).Scan(&wfB); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -49,7 +51,7 @@ func TestListRunsDeepPages(t *testing.T) {
 		{"workflow id", store.RunFilter{WorkflowID: wfB}, fmt.Sprintf(" AND workflow_id = %d", wfB)},
 	} {
 		var want []int64
-		rows, err := st.DB.Query("SELECT id FROM runs WHERE repo_id = ?"+tc.cond+" ORDER BY created_at DESC, id DESC", ts.pub.ID)
+		rows, err := st.DBForTest().Query("SELECT id FROM runs WHERE repo_id = ?"+tc.cond+" ORDER BY created_at DESC, id DESC", ts.pub.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +142,7 @@ func TestRunFacets(t *testing.T) {
 	checkCounts(t, st)
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/repos/alice/pub/actions/runs/%d/cancel", r.ID), auth: bearer(ts.tokens["alice"])}, 202, nil)
 	checkCounts(t, st)
-	if _, err := st.WDB.Exec("DELETE FROM runs WHERE repo_id = ? AND id % 3 = 0 AND id NOT IN (SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL)", ts.pub.ID); err != nil {
+	if _, err := st.WriteDBForTest().Exec("DELETE FROM runs WHERE repo_id = ? AND id % 3 = 0 AND id NOT IN (SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL)", ts.pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	checkCounts(t, st)
@@ -159,6 +161,30 @@ func TestRunFacets(t *testing.T) {
 	} {
 		if got, err := st.PickDriver(ctx, ts.pub.ID, tc.f); err != nil || got != tc.want {
 			t.Errorf("pickDriver(%+v) = %q, %v; want %q", tc.f, got, err, tc.want)
+		}
+	}
+}
+
+// TestStoreHandlesStayInside: the database handles leave the store only
+// for tests (DBForTest, WriteDBForTest); no handler or command of the root
+// reaches them, so every read and write goes through a Store method.
+func TestStoreHandlesStayInside(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"DBForTest(", "WriteDBForTest("} {
+			if strings.Contains(string(b), name) {
+				t.Errorf("%s calls %s: handlers and commands go through Store methods", f, name)
+			}
 		}
 	}
 }

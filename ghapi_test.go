@@ -289,7 +289,7 @@ func TestListRunsPlans(t *testing.T) {
 			if n := strings.Count(all, "+"); n < 2 || strings.Count(cond, "+") == n {
 				continue // one filter alone, or d is not among f's
 			}
-			_, plan := historyScans(t, ts.store.DB, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
+			_, plan := historyScans(t, ts.store.DBForTest(), "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
 			if p := strings.Join(plan, " | "); !strings.Contains(p, "INDEX "+driverIndex[d]+" ") || strings.Contains(p, "TEMP B-TREE") {
 				t.Errorf("filter %s driven by %s: plan %q, want %s and no sort", name, d, p, driverIndex[d])
 			}
@@ -301,7 +301,7 @@ func TestListRunsPlans(t *testing.T) {
 			"SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE " + cond + " LIMIT ?)":                                                           append(slices.Clone(args), 1000),
 		}
 		for q, qargs := range queries {
-			rows, err := ts.store.DB.Query("EXPLAIN QUERY PLAN "+q, qargs...)
+			rows, err := ts.store.DBForTest().Query("EXPLAIN QUERY PLAN "+q, qargs...)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -445,7 +445,7 @@ func TestGitHubSearchLimit(t *testing.T) {
 		t.Errorf("filtered page 11 has %d runs, want none", len(l.WorkflowRuns))
 	}
 	// The kept count follows inserts (and deletes) by trigger.
-	if _, err := ts.store.WDB.Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
+	if _, err := ts.store.WriteDBForTest().Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
 		t.Fatal(err)
 	}
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/pub/actions/runs?workflow_file=ci.yml"}, 200, &l)
@@ -805,7 +805,7 @@ func TestMigrationWorkflows(t *testing.T) {
 		}
 	}
 	db.Close()
-	st, err := openStore(path)
+	st, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -820,7 +820,7 @@ func TestMigrationWorkflows(t *testing.T) {
 		t.Errorf("ci.yml runs after migration = %d (total %d), %v", len(runs), total, err)
 	}
 	var v int
-	st.DB.QueryRow("PRAGMA user_version").Scan(&v)
+	st.DBForTest().QueryRow("PRAGMA user_version").Scan(&v)
 	if v != len(store.Migrations)+1 {
 		t.Errorf("user_version = %d, want %d", v, len(store.Migrations)+1)
 	}

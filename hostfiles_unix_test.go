@@ -12,6 +12,7 @@ import (
 
 	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/jobsvc"
+	"shithub-actions/internal/store"
 )
 
 // The database, its -wal and -shm, backups and the data directory are the
@@ -34,7 +35,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	st, err := openStore(path)
+	st, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 		os.Chmod(p, 0o644)
 	}
-	st, err = openStore(path)
+	st, err = openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

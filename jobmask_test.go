@@ -115,13 +115,11 @@ func TestMaskAfterRestart(t *testing.T) {
 	}
 	ts.postLog(job.JobID, job.Steps[1].ID, 1, "before "+secret+"\n")
 	// A new Store on the same files: nothing in memory, the key read again.
-	path := strings.TrimSuffix(ts.store.KeyFile, ".key")
-	st2, err := openStore(path)
+	st2, err := openStore(ts.store.Path(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	ts.store.Masks.Jobs, ts.store.Key = nil, nil
 	if err := st2.AppendLog(ctx, ts.runner.ID, job.JobID, job.Steps[1].ID, 2, []byte("after "+secret+" "+d.Token+"\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +179,7 @@ func TestMaskJobText(t *testing.T) {
 func BenchmarkAppendLogMasked(b *testing.B) {
 	for _, n := range []int{0, 20, 100} {
 		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
-			srv, repo, alice, _, _ := benchServer(b)
+			srv, repo, alice, _, _ := benchServerWith(b, store.Options{LogCap: 1 << 62})
 			st := srv.store
 			ctx := context.Background()
 			wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n"
@@ -202,7 +200,6 @@ func BenchmarkAppendLogMasked(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			st.LogCap = 1 << 62
 			job, err := st.ClaimJob(ctx, rn, []string{"ubuntu-latest"})
 			if err != nil || job == nil {
 				b.Fatal("no job", err)
@@ -236,7 +233,7 @@ func TestMaskSummaryAndAnnotations(t *testing.T) {
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/annotations", job.JobID), auth: bearer(ts.rtoken),
 		body: fmt.Sprintf(`{"step_id":%d,"level":"error","message":"login failed for annotated-secret","title":"token %s"}`, step, tok)}, 202, nil)
 	var summary string
-	if err := ts.store.DB.QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
+	if err := ts.store.DBForTest().QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
 		t.Fatal(err)
 	}
 	if summary != "## Deployed with *** and ***" {

@@ -51,7 +51,7 @@ func (ts *testServer) states(runID int64) string {
 	var out []string
 	for k, j := range ts.jobMap(runID) {
 		var ready bool
-		ts.store.DB.QueryRow("SELECT ready FROM jobs WHERE id = ?", j.ID).Scan(&ready)
+		ts.store.DBForTest().QueryRow("SELECT ready FROM jobs WHERE id = ?", j.ID).Scan(&ready)
 		s := k + "=" + store.Describe(j.Status, j.Conclusion)
 		if ready && j.Status == protocol.StatusQueued {
 			s += "+"

@@ -247,7 +247,7 @@ func TestClaimEnvWithSecrets(t *testing.T) {
 		t.Fatalf("claim env %v, env context %v", job.Env, envCtx)
 	}
 	var stored string
-	if err := ts.store.DB.QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
+	if err := ts.store.DBForTest().QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(stored, "env-secret") {

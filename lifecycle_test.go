@@ -528,10 +528,10 @@ func TestNoDatabaseLocked(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	var path string
-	if err := ts.store.DB.QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
+	if err := ts.store.DBForTest().QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
 		t.Fatal(err)
 	}
-	other, err := openStore(path)
+	other, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

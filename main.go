@@ -220,12 +220,12 @@ func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-func (c *cli) open() (*store.Store, error) {
-	st, err := openStore(c.db)
-	if err == nil && c.keyFile != "" {
-		st.KeyFile = c.keyFile
-	}
-	return st, err
+func (c *cli) open() (*store.Store, error) { return c.openWith(store.Options{}) }
+
+// openWith opens the database with o and the key file of --secret-key-file.
+func (c *cli) openWith(o store.Options) (*store.Store, error) {
+	o.KeyFile = c.keyFile
+	return openStore(c.db, o)
 }
 
 var (
@@ -746,7 +746,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return apperr.Usagef("serve: %v", err)
 	}
-	st, err := c.open()
+	st, err := c.openWith(store.Options{ServerURL: *baseURL})
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 // kept tables must agree with.
 func oldWorkflows(t *testing.T, st *store.Store, repoID int64) []store.WebWorkflow {
 	t.Helper()
-	rows, err := st.DB.Query(`SELECT workflow_file, workflow_name FROM runs
+	rows, err := st.DBForTest().Query(`SELECT workflow_file, workflow_name FROM runs
 		WHERE id IN (SELECT MAX(id) FROM runs WHERE repo_id = ? GROUP BY workflow_file)
 		ORDER BY workflow_name, workflow_file`, repoID)
 	if err != nil {
@@ -42,7 +42,7 @@ func oldWorkflows(t *testing.T, st *store.Store, repoID int64) []store.WebWorkfl
 func oldBranches(t *testing.T, st *store.Store, repoID int64) []string {
 	t.Helper()
 	var out []string
-	rows, err := st.DB.Query(`SELECT substr(head_ref, 12) FROM runs
+	rows, err := st.DBForTest().Query(`SELECT substr(head_ref, 12) FROM runs
 		WHERE repo_id = ? AND substr(head_ref, 1, 11) = 'refs/heads/'
 		GROUP BY head_ref ORDER BY MAX(id) DESC LIMIT 1000`, repoID)
 	if err != nil {
@@ -88,7 +88,7 @@ func checkKept(t *testing.T, st *store.Store, repoID int64, files, branches []st
 				q += " AND head_ref = ?"
 				args = append(args, "refs/heads/"+b)
 			}
-			err = st.DB.QueryRow(q+" ORDER BY created_at DESC, id DESC LIMIT 1", args...).Scan(&wantID)
+			err = st.DBForTest().QueryRow(q+" ORDER BY created_at DESC, id DESC LIMIT 1", args...).Scan(&wantID)
 			run, gotErr := st.LatestRunOf(ctx, repoID, f, b)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
@@ -206,19 +206,19 @@ func TestKeptWorkflowNames(t *testing.T) {
 	}
 	step("a re-run", "x.yml", "Default", 3)
 	for _, id := range []int64{again.ID, broken} { // newest first: not retention's order
-		if _, err := st.WDB.Exec("DELETE FROM runs WHERE id = ?", id); err != nil {
+		if _, err := st.WriteDBForTest().Exec("DELETE FROM runs WHERE id = ?", id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	step("the newest runs deleted", "Alpha", "Default", 1)
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 200, nil)
-	if _, err := st.WDB.Exec("DELETE FROM runs WHERE id = ?", first.ID); err != nil {
+	if _, err := st.WriteDBForTest().Exec("DELETE FROM runs WHERE id = ?", first.ID); err != nil {
 		t.Fatal(err)
 	}
 	step("every run deleted", "", "Default", 0)
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/x.yml/badge.svg"}, 404, nil)
 	var last sql.NullInt64
-	st.DB.QueryRow("SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, file).Scan(&last)
+	st.DBForTest().QueryRow("SELECT last_run_id FROM workflows WHERE repo_id = ? AND path = ?", ts.pub.ID, file).Scan(&last)
 	if last.Valid {
 		t.Fatalf("last_run_id with no runs = %d, want NULL", last.Int64)
 	}
@@ -260,14 +260,14 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	old.Close()
 
-	st, err := openStore(path)
+	st, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var version int
-	st.DB.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
-	st.DB.QueryRow("PRAGMA user_version").Scan(&version)
+	st.DBForTest().QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	st.DBForTest().QueryRow("PRAGMA user_version").Scan(&version)
 	if mode != 2 || version != len(store.Migrations)+1 {
 		t.Fatalf("after opening: auto_vacuum = %d, user_version = %d; want 2 (incremental), %d", mode, version, len(store.Migrations)+1)
 	}
@@ -285,12 +285,12 @@ func TestMigrateFromVersion1(t *testing.T) {
 		}
 	}
 	// A fresh file starts incremental, without a VACUUM.
-	fresh, err := openStore(filepath.Join(t.TempDir(), "new.db"))
+	fresh, err := openStore(filepath.Join(t.TempDir(), "new.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	fresh.DB.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+	fresh.DBForTest().QueryRow("PRAGMA auto_vacuum").Scan(&mode)
 	if mode != 2 {
 		t.Fatalf("a new file's auto_vacuum = %d, want 2", mode)
 	}
@@ -383,7 +383,7 @@ func TestPrune(t *testing.T) {
 	ts.want(request{method: "GET", path: "/alice/pub/actions/workflows/ci.yml/badge.svg"}, 200, nil)
 	ts.want(request{method: "GET", path: fmt.Sprintf("/alice/pub/actions/runs/%d", child.RunIndex)}, 200, nil)
 	var n int
-	st.DB.QueryRow("SELECT COUNT(*) FROM jobs WHERE run_id = ?", old.ID).Scan(&n)
+	st.DBForTest().QueryRow("SELECT COUNT(*) FROM jobs WHERE run_id = ?", old.ID).Scan(&n)
 	if n != 0 {
 		t.Fatalf("the pruned run left %d jobs", n)
 	}
@@ -395,7 +395,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	var free int
-	st.DB.QueryRow("PRAGMA freelist_count").Scan(&free)
+	st.DBForTest().QueryRow("PRAGMA freelist_count").Scan(&free)
 	if free != 0 {
 		t.Fatalf("freelist_count after releasing = %d, want 0", free)
 	}
@@ -420,13 +420,12 @@ func TestParseAge(t *testing.T) {
 // TestPruneCLI runs prune on a file whose runs are a year old.
 func TestPruneCLI(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "p.db")
-	st, err := openStore(db)
+	st, err := openStore(db, store.Options{Now: func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	alice, _ := st.CreateUser(context.Background(), "alice")
 	repo, _ := st.CreateRepo(context.Background(), alice, "pub", "/x", false)
-	st.Now = func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }
 	insertTestRuns(t, st, repo, alice, 30, rand.New(rand.NewPCG(5, 6)), []string{".shithub/workflows/a.yml"}, []string{"main"})
 	st.Close()
 	for _, tc := range []struct {
@@ -454,7 +453,7 @@ func TestPruneCLI(t *testing.T) {
 // the planner takes the selective index for a branch and workflow filter.
 func TestAnalyze(t *testing.T) {
 	ts := newTestServer(t)
-	if code, out, errOut := cliRun(t, ts.store.Path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "0"); code != 0 {
+	if code, out, errOut := cliRun(t, ts.store.Path(), "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "0"); code != 0 {
 		t.Fatalf("dev fill: %s %s", out, errOut)
 	}
 	n, err := ts.store.Analyze(context.Background(), 0)
@@ -462,11 +461,11 @@ func TestAnalyze(t *testing.T) {
 		t.Fatalf("analyze = %d, %v; want every index", n, err)
 	}
 	var stats int
-	ts.store.DB.QueryRow("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'runs'").Scan(&stats)
+	ts.store.DBForTest().QueryRow("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'runs'").Scan(&stats)
 	if stats == 0 {
 		t.Fatal("no statistics for runs")
 	}
-	rows, err := ts.store.DB.Query(`EXPLAIN QUERY PLAN SELECT 1 FROM runs r WHERE r.repo_id = ? AND r.head_ref = ?
+	rows, err := ts.store.DBForTest().Query(`EXPLAIN QUERY PLAN SELECT 1 FROM runs r WHERE r.repo_id = ? AND r.head_ref = ?
 		AND r.workflow_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT 10`, ts.pub.ID, "refs/heads/feature-3", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -539,17 +538,17 @@ func TestMigrateFromVersion7(t *testing.T) {
 	remove(old, 40)
 	old.Close()
 
-	st, err := openStore(path)
+	st, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var version, gone int
-	st.DB.QueryRow("PRAGMA user_version").Scan(&version)
+	st.DBForTest().QueryRow("PRAGMA user_version").Scan(&version)
 	if version != len(store.Migrations)+1 {
 		t.Fatalf("user_version = %d, want %d", version, len(store.Migrations)+1)
 	}
-	st.DB.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('run_workflows', 'run_heads_old', 'runs_count_insert',
+	st.DBForTest().QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name IN ('run_workflows', 'run_heads_old', 'runs_count_insert',
 		'runs_count_delete')`).Scan(&gone)
 	if gone != 0 {
 		t.Fatalf("%d of run_workflows, run_heads_old and the runs_count triggers are left, want none", gone)
@@ -565,8 +564,8 @@ func TestMigrateFromVersion7(t *testing.T) {
 		}
 	}
 	check("after migrating")
-	insert(st.WDB, 100, 1000)
-	remove(st.WDB, 40)
+	insert(st.WriteDBForTest(), 100, 1000)
+	remove(st.WriteDBForTest(), 40)
 	check("after more runs and deletes")
 }
 
@@ -636,10 +635,10 @@ func checkLogs(t *testing.T, st *store.Store, logs map[int64][]byte, marker stri
 	t.Helper()
 	for id, orig := range logs {
 		var size int64
-		err := st.DB.QueryRow("SELECT log_size FROM steps WHERE id = ?", id).Scan(&size)
+		err := st.DBForTest().QueryRow("SELECT log_size FROM steps WHERE id = ?", id).Scan(&size)
 		if errors.Is(err, sql.ErrNoRows) {
 			var n int
-			st.DB.QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ?", id).Scan(&n)
+			st.DBForTest().QueryRow("SELECT COUNT(*) FROM log_chunks WHERE step_id = ?", id).Scan(&n)
 			if n != 0 {
 				t.Fatalf("step %d is gone, but %d chunks of its log are left", id, n)
 			}
@@ -694,13 +693,13 @@ func TestPruneLogGroups(t *testing.T) {
 	for id := range logs {
 		var size int64
 		var truncated bool
-		st.DB.QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ?", id).Scan(&size, &truncated)
+		st.DBForTest().QueryRow("SELECT log_size, log_truncated FROM steps WHERE id = ?", id).Scan(&size, &truncated)
 		if got := readLog(t, st, id); string(got) != marker || size != int64(len(marker)) || truncated {
 			t.Fatalf("step %d after pruning: %q, log_size %d, truncated %v; want %q, %d, false", id, got, size, truncated, marker, len(marker))
 		}
 	}
 	var pruned sql.NullInt64
-	st.DB.QueryRow("SELECT logs_pruned_at FROM runs WHERE id = ?", run.ID).Scan(&pruned)
+	st.DBForTest().QueryRow("SELECT logs_pruned_at FROM runs WHERE id = ?", run.ID).Scan(&pruned)
 	if !pruned.Valid {
 		t.Fatal("the run is not marked as pruned")
 	}
@@ -725,7 +724,7 @@ func pruneDump(t *testing.T, st *store.Store) string {
 		"SELECT * FROM run_blocks ORDER BY 1, 2, 3",
 		"SELECT * FROM run_facets ORDER BY 1, 2, 3",
 	} {
-		rows, err := st.DB.Query(q)
+		rows, err := st.DBForTest().Query(q)
 		if err != nil {
 			t.Fatal(err)
 		}

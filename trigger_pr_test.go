@@ -105,7 +105,7 @@ func TestScheduler(t *testing.T) {
 	commitFiles(t, ts.git, map[string]string{".shithub/workflows/nightly.yml": "on:\n  schedule:\n    - cron: '*/15 * * * *'\n    - cron: '0 3 * * 1'\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n"})
 	count := func() int {
 		var n int
-		ts.store.DB.QueryRow("SELECT COUNT(*) FROM runs WHERE event = 'schedule'").Scan(&n)
+		ts.store.DBForTest().QueryRow("SELECT COUNT(*) FROM runs WHERE event = 'schedule'").Scan(&n)
 		return n
 	}
 	ctx := context.Background()

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shithub-actions/internal/workflow"
+)
+
+// The store's own test helpers: the real Store on a temp file, with an
+// injected clock, and a few users and repositories. Tests that drive HTTP
+// live in the root, on its newTestServer.
+
+// testSchema is the root's schema.sql (version 1; the root embeds it and
+// hands it to Open), read once.
+var testSchema = sync.OnceValues(func() (string, error) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "schema.sql"))
+	return string(b), err
+})
+
+// fakeClock is a settable clock; its Now is passed as Options.Now.
+type fakeClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testStore is a Store on a temp file with users alice, bob, carol and
+// dave; alice's repositories pub (public) and priv (private), which bob
+// may write and carol read; and a runner r1 for ubuntu-latest.
+type testStore struct {
+	*Store
+	t      testing.TB
+	clock  *fakeClock
+	users  map[string]*User
+	pub    *Repo
+	priv   *Repo
+	runner *Runner
+}
+
+func newTestStore(t testing.TB) *testStore { return newTestStoreWith(t, Options{}) }
+
+// newTestStoreWith is newTestStore opened with o; the clock is the test's.
+func newTestStoreWith(t testing.TB, o Options) *testStore {
+	t.Helper()
+	schema, err := testSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	o.Now = clock.Now
+	st, err := Open(filepath.Join(t.TempDir(), "test.db"), schema, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ts := &testStore{Store: st, t: t, clock: clock, users: map[string]*User{}}
+	ctx := context.Background()
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		u, err := st.CreateUser(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.users[name] = u
+	}
+	if ts.pub, err = st.CreateRepo(ctx, ts.users["alice"], "pub", "/nonexistent/pub.git", false); err != nil {
+		t.Fatal(err)
+	}
+	if ts.priv, err = st.CreateRepo(ctx, ts.users["alice"], "priv", "/nonexistent/priv.git", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Repo{ts.pub, ts.priv} {
+		if err := st.Grant(ctx, r, ts.users["bob"], PermWrite); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Grant(ctx, r, ts.users["carol"], PermRead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ts.runner, _, err = st.CreateRunner(ctx, "r1", []string{"ubuntu-latest"}); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// reopen is another Store on the same file, opened with o (a restart, or
+// another process).
+func (ts *testStore) reopen(o Options) *Store {
+	ts.t.Helper()
+	schema, _ := testSchema()
+	if o.Now == nil {
+		o.Now = ts.clock.Now
+	}
+	st, err := Open(ts.path, schema, o)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newRun makes a push run of wf (a workflow file's text) on repo, by
+// alice, and returns it with its jobs.
+func (ts *testStore) newRun(repo *Repo, wf string) (*Run, []*Job) {
+	ts.t.Helper()
+	ctx := context.Background()
+	parsed, err := workflow.Parse("ci.yml", []byte(wf))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	runs, _, err := ts.CreateRuns(ctx, nil, []RunSpec{{
+		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(wf), Workflow: parsed,
+		HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+	}})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	jobs, err := ts.RunJobs(ctx, runs[0].ID)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return runs[0], jobs
+}
+
+// queryPlan is EXPLAIN QUERY PLAN of q with args, its details joined.
+func (ts *testStore) queryPlan(q string, args ...any) string {
+	ts.t.Helper()
+	rows, err := ts.db.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		ts.t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		rows.Scan(&id, &parent, &notused, &detail)
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
