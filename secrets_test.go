@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/crypto/nacl/box"
 
-	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
@@ -117,100 +116,6 @@ func secretBoxKeyIDOf(t *testing.T, ts *testServer, repo *store.Repo) string {
 		t.Fatal(err)
 	}
 	return store.SecretBoxKeyID(pub)
-}
-
-func TestSecretsLimits(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	sc := store.SecretScope{RepoID: ts.pub.ID}
-	for i := range store.SecretsPerScope {
-		if _, err := ts.store.SetSecret(ctx, sc, fmt.Sprintf("S%d", i), []byte("v")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ts.store.SetSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != apperr.Invalid {
-		t.Fatalf("secret %d: err = %v, want invalid", store.SecretsPerScope+1, err)
-	}
-	if _, err := ts.store.SetSecret(ctx, sc, "S1", []byte("replaced")); err != nil {
-		t.Fatalf("replacing at the limit: %v", err)
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, store.SecretValueMax+1)); errorCode(err) != apperr.Invalid {
-		t.Fatalf("a value over 48 KiB: err = %v, want invalid", err)
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", bytes.Repeat([]byte("x"), store.SecretValueMax)); err != nil {
-		t.Fatalf("a value of 48 KiB: %v", err)
-	}
-}
-
-// TestSecretsRepoOverOwner: a repository's secret wins over its owner's of
-// the same name, and an owner's secret reaches each of the owner's
-// repositories.
-func TestSecretsRepoOverOwner(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	owner := store.SecretScope{OwnerID: ts.users["alice"].ID}
-	for name, v := range map[string]string{"SHARED": "from-owner", "ONLY_OWNER": "o"} {
-		if _, err := ts.store.SetSecret(ctx, owner, name, []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "SHARED", []byte("from-repo")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ts.store.OpenSecrets(ctx, ts.store.DBForTest(), ts.pub, nil)
-	if err != nil || got["SHARED"] != "from-repo" || got["ONLY_OWNER"] != "o" || len(got) != 2 {
-		t.Fatalf("alice/pub secrets = %v, %v", got, err)
-	}
-	got, err = ts.store.OpenSecrets(ctx, ts.store.DBForTest(), ts.priv, []string{"SHARED"})
-	if err != nil || got["SHARED"] != "from-owner" || len(got) != 1 {
-		t.Fatalf("alice/priv secrets = %v, %v", got, err)
-	}
-	// Variables likewise.
-	if _, err := ts.store.WriteVariable(ctx, owner, store.VarUpsert, "ENV", "", "owner"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: ts.pub.ID}, store.VarUpsert, "env", "", "repo"); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := ts.store.RepoVars(ctx, ts.store.DBForTest(), ts.pub); err != nil || v["ENV"] != "repo" {
-		t.Fatalf("alice/pub vars = %v, %v", v, err)
-	}
-	if v, err := ts.store.RepoVars(ctx, ts.store.DBForTest(), ts.priv); err != nil || v["ENV"] != "owner" {
-		t.Fatalf("alice/priv vars = %v, %v", v, err)
-	}
-}
-
-// TestSecretsOtherKey: a database whose key file is gone reveals nothing,
-// and says which secret cannot be decrypted.
-func TestSecretsOtherKey(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "TOKEN", []byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	// The same database under a new key file each: another key.
-	otherKey := func() *store.Store {
-		st, err := openStore(ts.store.Path(), store.Options{KeyFile: filepath.Join(t.TempDir(), "other.key")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	st1, st2 := otherKey(), otherKey()
-	_, err := st1.OpenSecrets(ctx, st1.DBForTest(), ts.pub, nil)
-	if err == nil || !strings.Contains(err.Error(), "TOKEN") || strings.Contains(err.Error(), "abc") {
-		t.Fatalf("opening under another key: err = %v", err)
-	}
-	// The box key is replaced, so the API keeps working.
-	pub1, _, err := st1.RepoBoxKey(ctx, ts.pub.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub2, _, err := st2.RepoBoxKey(ctx, ts.pub.ID)
-	if err != nil || *pub1 == *pub2 {
-		t.Fatalf("box key after the server key changed: same = %v, err = %v", *pub1 == *pub2, err)
-	}
 }
 
 func TestVariablesAPI(t *testing.T) {

@@ -620,7 +620,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	asked := time.Now()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	began := time.Now()
 	defer func() {
@@ -630,12 +630,12 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.onCommit = s.onCommit[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	// Taken before Commit: once it returns, another writer may begin.
 	hooks := slices.Clone(s.onCommit)
 	if err := tx.Commit(); err != nil {
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	for _, h := range hooks {
 		h()
@@ -646,7 +646,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // writeFailed says in the domain's words why a write failed when the
 // cause is the disk or the lock: a full disk and a busy database are
 // "unavailable" (503: try again later), not internal errors.
-func (s *Store) WriteFailed(err error) error {
+func (s *Store) writeFailed(err error) error {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return err
@@ -737,7 +737,7 @@ func newSecret(prefix string) string {
 	return string(out)
 }
 
-func SecretHash(secret string) []byte {
+func secretHash(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
@@ -980,7 +980,7 @@ func (s *Store) CreateToken(ctx context.Context, user *User, name string, scopes
 	}
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO tokens (user_id, name, hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			user.ID, name, SecretHash(secret), strings.Join(scopes, ","), now.UnixMilli(), exp)
+			user.ID, name, secretHash(secret), strings.Join(scopes, ","), now.UnixMilli(), exp)
 		if err != nil {
 			return err
 		}
@@ -1030,7 +1030,7 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) error {
 func (s *Store) TokenBySecret(ctx context.Context, secret string) (*Token, *User, error) {
 	u := &User{}
 	t, err := scanToken(s.rd.QueryRowContext(ctx, "SELECT "+tokenCols+", u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
-		SecretHash(secret)), &u.ID, &u.Name)
+		secretHash(secret)), &u.ID, &u.Name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1068,7 +1068,7 @@ func (s *Store) CreateRunner(ctx context.Context, name string, labels []string) 
 	r := &Runner{Name: name, Labels: labels}
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
-			name, SecretHash(secret), jsonText(labels), s.NowMS())
+			name, secretHash(secret), jsonText(labels), s.NowMS())
 		if isUniqueErr(err) {
 			return apperr.Conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
@@ -1099,7 +1099,7 @@ func (s *Store) RunnerBySecret(ctx context.Context, secret string) (*Runner, err
 	r := &Runner{}
 	var labels string
 	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
-		SecretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
+		secretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -1880,7 +1880,7 @@ func (s *Store) WebCreateSession(ctx context.Context, userID, tokenID int64, ttl
 			return err
 		}
 		_, err := tx.Exec("INSERT INTO sessions (hash, user_id, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			SecretHash(id), userID, tokenID, csrf, now, now+ttl.Milliseconds())
+			secretHash(id), userID, tokenID, csrf, now, now+ttl.Milliseconds())
 		return err
 	})
 	if err != nil {
@@ -1899,7 +1899,7 @@ func (s *Store) WebSession(ctx context.Context, id string) (*User, string, []str
 	err := s.rd.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf, t.scopes FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-		SecretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
 	if err != nil {
 		return nil, "", nil, notFound(err)
 	}
@@ -1913,7 +1913,7 @@ func (s *Store) WebSession(ctx context.Context, id string) (*User, string, []str
 // webDeleteSession ends a session; ending one that is gone is not an error.
 func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	return s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("DELETE FROM sessions WHERE hash = ?", SecretHash(id))
+		_, err := tx.Exec("DELETE FROM sessions WHERE hash = ?", secretHash(id))
 		return err
 	})
 }

@@ -63,7 +63,7 @@ func tokenPermsOf(m map[string]string) TokenPerms {
 
 // workflowJobPerms is the GITHUB_TOKEN permissions of job jobKey (its id
 // in the workflow) of a workflow file: the defaults when it does not parse.
-func WorkflowJobPerms(file string, content []byte, jobKey string) TokenPerms {
+func workflowJobPerms(file string, content []byte, jobKey string) TokenPerms {
 	wf, err := workflow.Parse(path.Base(file), content)
 	if err != nil || wf == nil {
 		return DefaultTokenPerms
@@ -154,8 +154,8 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		return err
 	}
 	refs := WorkflowJobRefs(content, j.BaseKey)
-	fork := IsForkPullRequest(run.Event, run.EventPayload, repo.FullName())
-	perms, names := WorkflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
+	fork := isForkPullRequest(run.Event, run.EventPayload, repo.FullName())
+	perms, names := workflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
 	if fork {
 		perms, names = perms.readOnly(), []string{}
 	}
@@ -186,7 +186,7 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET token_hash = excluded.token_hash,
 		token_nonce = excluded.token_nonce, contents = excluded.contents, actions = excluded.actions,
 		secret_names = excluded.secret_names, created_at = excluded.created_at`,
-		jobID, SecretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+		jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
 	if err == nil {
 		s.dropMasker(jobID) // the next chunk builds it with the new token
 	}
@@ -238,7 +238,7 @@ func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, err
 		}
 	}
 	d.Secrets["GITHUB_TOKEN"] = d.Token
-	if d.Vars, err = s.RepoVars(ctx, s.db, repo); err != nil {
+	if d.Vars, err = s.repoVars(ctx, s.db, repo); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -290,7 +290,7 @@ func (s *Store) JobTokenUser(ctx context.Context, secret string) (*User, error) 
 	var p JobPrincipal
 	var status string
 	u := &User{}
-	err := s.db.QueryRowContext(ctx, sqlJobToken, SecretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	err := s.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrBadToken
 	}

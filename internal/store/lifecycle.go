@@ -590,7 +590,7 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 // runConclusion folds job results into the run's: failure or timed_out
 // if any job has one, else cancelled if any job was, else success; a run
 // whose jobs were all skipped is skipped.
-func RunConclusion(jobs []string) string {
+func runConclusion(jobs []string) string {
 	has := func(c string) bool { return slices.Contains(jobs, c) }
 	switch {
 	case has(protocol.ConclusionFailure):
@@ -657,7 +657,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 			newStatus, newStatus, now, now, runID)
 		return false, "", err
 	}
-	c := RunConclusion(conclusions)
+	c := runConclusion(conclusions)
 	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
 		return false, "", err
@@ -842,7 +842,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 		JobKey: j.BaseKey, JobName: j.Name, RunsOn: NonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
-		Untrusted: IsForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
+		Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
 	}
 	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
 	var wj *workflow.Job

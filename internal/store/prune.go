@@ -771,11 +771,11 @@ func (s *Store) PageSize(ctx context.Context) (int64, error) {
 }
 
 // Vacuum rewrites the whole file (prune --vacuum), on the write
-// connection; a full disk or a busy database is said as WriteFailed says
+// connection; a full disk or a busy database is said as writeFailed says
 // it.
 func (s *Store) Vacuum(ctx context.Context) error {
 	if _, err := s.wdb.ExecContext(ctx, "VACUUM"); err != nil {
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	return nil
 }
@@ -821,7 +821,7 @@ func (s *Store) Analyze(ctx context.Context, pause time.Duration) (int, error) {
 		}
 		q := fmt.Sprintf(`PRAGMA analysis_limit = %d; ANALYZE "%s"`, analyzeLimit, strings.ReplaceAll(name, `"`, `""`))
 		if _, err := s.wdb.ExecContext(context.WithoutCancel(ctx), q); err != nil {
-			return n, s.WriteFailed(err)
+			return n, s.writeFailed(err)
 		}
 		n++
 		select {

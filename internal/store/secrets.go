@@ -28,7 +28,7 @@ import (
 const (
 	// secretsPerScope is GitHub's limit on a repository's secrets (100); we
 	// apply it to an owner's too.
-	SecretsPerScope = 100
+	secretsPerScope = 100
 	// variablesPerScope is GitHub's limit on a repository's variables.
 	variablesPerScope = 500
 	// variableValueMax is GitHub's limit on a variable's value: 48 KB.
@@ -155,8 +155,8 @@ func (s *Store) SetSecret(ctx context.Context, sc SecretScope, name string, valu
 		if err := tx.QueryRow("SELECT COUNT(*) FROM secrets WHERE "+cond, id).Scan(&count); err != nil {
 			return err
 		}
-		if count >= SecretsPerScope {
-			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, SecretsPerScope)
+		if count >= secretsPerScope {
+			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, secretsPerScope)
 		}
 		repoID, ownerID := sc.ids()
 		created = true
@@ -385,7 +385,7 @@ func (s *Store) DeleteVariable(ctx context.Context, sc SecretScope, name string)
 
 // repoVars is a repository's vars context: its owner's variables, with the
 // repository's own winning.
-func (s *Store) RepoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
+func (s *Store) repoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
 	rows, err := q.QueryContext(ctx, sqlRepoVars, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
@@ -556,7 +556,7 @@ func yamlMapGet(n *yaml.Node, key string) *yaml.Node {
 // read-only GITHUB_TOKEN. pull_request_target runs in the base repository's
 // context and is not one. Without a payload saying where the head is, a
 // pull request counts as a fork: it is the safe side.
-func IsForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
+func isForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
 	switch event {
 	case "pull_request", "pull_request_review", "pull_request_review_comment":
 	default:

@@ -4,24 +4,54 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"shithub-actions/internal/workflow"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"shithub-actions/internal/workflow"
 )
 
 // The store's own test helpers: the real Store on a temp file, with an
 // injected clock, and a few users and repositories. Tests that drive HTTP
 // live in the root, on its newTestServer.
 
-// testSchema is the root's schema.sql (version 1; the root embeds it and
-// hands it to Open), read once.
-var testSchema = sync.OnceValues(func() (string, error) {
+// schemaSQL is the root's schema.sql (version 1; the root embeds it and
+// hands it to Open).
+var schemaSQL = func() string {
 	b, err := os.ReadFile(filepath.Join("..", "..", "schema.sql"))
-	return string(b), err
-})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// openStore opens the database at path as the root does.
+func openStore(path string, o Options) (*Store, error) { return Open(path, schemaSQL, o) }
+
+// testWorkflow has two jobs, the second needing the first, and both
+// triggers (the root's test workflow).
+const testWorkflow = `name: CI
+on:
+  push:
+    branches: [main]
+  workflow_dispatch:
+    inputs:
+      level:
+        type: choice
+        options: [low, high]
+        default: low
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo building
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo testing
+`
 
 // fakeClock is a settable clock; its Now is passed as Options.Now.
 type fakeClock struct {
@@ -59,13 +89,9 @@ func newTestStore(t testing.TB) *testStore { return newTestStoreWith(t, Options{
 // newTestStoreWith is newTestStore opened with o; the clock is the test's.
 func newTestStoreWith(t testing.TB, o Options) *testStore {
 	t.Helper()
-	schema, err := testSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	o.Now = clock.Now
-	st, err := Open(filepath.Join(t.TempDir(), "test.db"), schema, o)
+	st, err := openStore(filepath.Join(t.TempDir(), "test.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +129,10 @@ func newTestStoreWith(t testing.TB, o Options) *testStore {
 // another process).
 func (ts *testStore) reopen(o Options) *Store {
 	ts.t.Helper()
-	schema, _ := testSchema()
 	if o.Now == nil {
 		o.Now = ts.clock.Now
 	}
-	st, err := Open(ts.path, schema, o)
+	st, err := openStore(ts.path, o)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -115,9 +140,15 @@ func (ts *testStore) reopen(o Options) *Store {
 	return st
 }
 
-// newRun makes a push run of wf (a workflow file's text) on repo, by
-// alice, and returns it with its jobs.
-func (ts *testStore) newRun(repo *Repo, wf string) (*Run, []*Job) {
+// newRun makes a push run of testWorkflow on repo, by alice, and returns
+// it with its jobs (build, then test).
+func (ts *testStore) newRun(repo *Repo) (*Run, []*Job) {
+	ts.t.Helper()
+	return ts.newRunOf(repo, testWorkflow)
+}
+
+// newRunOf makes a push run of wf (a workflow file's text) on repo.
+func (ts *testStore) newRunOf(repo *Repo, wf string) (*Run, []*Job) {
 	ts.t.Helper()
 	ctx := context.Background()
 	parsed, err := workflow.Parse("ci.yml", []byte(wf))
