@@ -82,6 +82,7 @@ type testStore struct {
 	pub    *Repo
 	priv   *Repo
 	runner *Runner
+	sha    string // the head commit of test runs (no repository behind it)
 }
 
 func newTestStore(t testing.TB) *testStore { return newTestStoreWith(t, Options{}) }
@@ -96,7 +97,7 @@ func newTestStoreWith(t testing.TB, o Options) *testStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ts := &testStore{Store: st, t: t, clock: clock, users: map[string]*User{}}
+	ts := &testStore{Store: st, t: t, clock: clock, users: map[string]*User{}, sha: strings.Repeat("a", 40)}
 	ctx := context.Background()
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
 		u, err := st.CreateUser(ctx, name)
@@ -140,24 +141,30 @@ func (ts *testStore) reopen(o Options) *Store {
 	return st
 }
 
-// newRun makes a push run of testWorkflow on repo, by alice, and returns
-// it with its jobs (build, then test).
+// newRun makes a push run of testWorkflow (as .shithub/workflows/ci.yml)
+// on repo, by alice, and returns it with its jobs (build, then test).
 func (ts *testStore) newRun(repo *Repo) (*Run, []*Job) {
 	ts.t.Helper()
-	return ts.newRunOf(repo, testWorkflow)
+	return ts.pushRun(repo, "ci.yml", testWorkflow)
 }
 
-// newRunOf makes a push run of wf (a workflow file's text) on repo.
-func (ts *testStore) newRunOf(repo *Repo, wf string) (*Run, []*Job) {
+// newRunOf makes a push run of a workflow's content, as
+// .shithub/workflows/x.yml, on repo.
+func (ts *testStore) newRunOf(repo *Repo, content string) (*Run, []*Job) {
+	ts.t.Helper()
+	return ts.pushRun(repo, "x.yml", content)
+}
+
+func (ts *testStore) pushRun(repo *Repo, name, content string) (*Run, []*Job) {
 	ts.t.Helper()
 	ctx := context.Background()
-	parsed, err := workflow.Parse("ci.yml", []byte(wf))
+	wf, err := workflow.Parse(name, []byte(content))
 	if err != nil {
 		ts.t.Fatal(err)
 	}
 	runs, _, err := ts.CreateRuns(ctx, nil, []RunSpec{{
-		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(wf), Workflow: parsed,
-		HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
+		RepoID: repo.ID, File: ".shithub/workflows/" + name, Content: []byte(content), Workflow: wf,
+		HeadSHA: ts.sha, HeadRef: "refs/heads/main", Event: "push", ActorID: ts.users["alice"].ID,
 	}})
 	if err != nil {
 		ts.t.Fatal(err)
@@ -167,6 +174,16 @@ func (ts *testStore) newRunOf(repo *Repo, wf string) (*Run, []*Job) {
 		ts.t.Fatal(err)
 	}
 	return runs[0], jobs
+}
+
+// run is run id as the store has it now.
+func (ts *testStore) run(id int64) *Run {
+	ts.t.Helper()
+	r, err := ts.RunByID(context.Background(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return r
 }
 
 // queryPlan is EXPLAIN QUERY PLAN of q with args, its details joined.
@@ -185,4 +202,28 @@ func (ts *testStore) queryPlan(q string, args ...any) string {
 		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "; ")
+}
+
+// finishedRun makes a run of testWorkflow on repo and has r1 claim both
+// jobs, log a line in each step and succeed, as a runner would through
+// the protocol.
+func (ts *testStore) finishedRun(repo *Repo) *Run {
+	ts.t.Helper()
+	ctx := context.Background()
+	run, _ := ts.newRun(repo)
+	for range 2 {
+		cj, err := ts.ClaimJob(ctx, ts.runner, []string{"ubuntu-latest"})
+		if err != nil || cj == nil {
+			ts.t.Fatalf("no job to claim: %v", err)
+		}
+		for _, st := range cj.Steps {
+			if err := ts.AppendLog(ctx, ts.runner.ID, cj.JobID, st.ID, 1, []byte("step output\n")); err != nil {
+				ts.t.Fatal(err)
+			}
+		}
+		if err := ts.CompleteJobWith(ctx, ts.runner.ID, cj.JobID, "completed", "success", nil, ""); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
+	return ts.run(run.ID)
 }
