@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 	"strings"
 	"sync"
@@ -226,4 +227,42 @@ func (ts *testStore) finishedRun(repo *Repo) *Run {
 		}
 	}
 	return ts.run(run.ID)
+}
+
+// heartbeat claims the next job r1 may run, as its heartbeat does; nil
+// when there is none.
+func (ts *testStore) heartbeat() *protocol.Job {
+	ts.t.Helper()
+	j, err := ts.ClaimJob(context.Background(), ts.runner, []string{"ubuntu-latest"})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return j
+}
+
+// job is job id as the store has it now.
+func (ts *testStore) job(id int64) *Job {
+	ts.t.Helper()
+	j, err := ts.JobByID(context.Background(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return j
+}
+
+// jobLog is a job's stored log, its steps' chunks in order.
+func (ts *testStore) jobLog(jobID int64) string {
+	ts.t.Helper()
+	ctx := context.Background()
+	steps, err := ts.JobSteps(ctx, jobID)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, st := range steps {
+		if err := ts.EachLogChunk(ctx, st.ID, 0, func(c LogChunk) error { b.Write(c.Data); return nil }); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
+	return b.String()
 }
