@@ -30,13 +30,7 @@ import (
 // (alice/pub) and a runner, for benchmarks.
 func benchServer(b *testing.B) (*server, *store.Repo, *store.User, string, string) {
 	b.Helper()
-	return benchServerWith(b, store.Options{})
-}
-
-// benchServerWith is benchServer on a store opened with o.
-func benchServerWith(b *testing.B, o store.Options) (*server, *store.Repo, *store.User, string, string) {
-	b.Helper()
-	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"), o)
+	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,89 +8,7 @@ import (
 	"testing"
 
 	"shithub-actions/internal/store"
-	"shithub-actions/internal/workflow"
 )
-
-// TestJobDelivery: a job receives the secrets it references and no
-// others, plus GITHUB_TOKEN and the variables; a fork's pull request
-// receives no secrets and a read-only token.
-func TestJobDelivery(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	for name, v := range map[string]string{"USED": "u-value", "UNUSED": "x-value"} {
-		if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, name, []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: ts.pub.ID}, store.VarUpsert, "REGION", "", "eu"); err != nil {
-		t.Fatal(err)
-	}
-	wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.used }} ${{ secrets.MISSING }}\n"
-	job := ts.claimWorkflow(ts.pub, wf)
-	d, err := ts.store.JobDelivery(ctx, job.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN", "USED"}) || d.Secrets["USED"] != "u-value" {
-		t.Fatalf("delivered secrets %v", got)
-	}
-	if d.Vars["REGION"] != "eu" || d.Perms != store.DefaultTokenPerms || !strings.HasPrefix(d.Token, store.JobTokenPrefix) {
-		t.Fatalf("delivery: vars %v perms %+v", d.Vars, d.Perms)
-	}
-	// The same job's delivery is the same token every time.
-	if d2, _ := ts.store.JobDelivery(ctx, job.JobID); d2.Token != d.Token {
-		t.Fatal("the token changed")
-	}
-	// The claim carries them in its contexts.
-	secrets, _ := job.Contexts["secrets"].(map[string]any)
-	vars, _ := job.Contexts["vars"].(map[string]any)
-	gh, _ := job.Contexts["github"].(map[string]any)
-	if len(secrets) != 2 || secrets["USED"] != "u-value" || secrets["GITHUB_TOKEN"] != d.Token || vars["REGION"] != "eu" || gh["token"] != d.Token {
-		t.Fatalf("claim contexts: secrets %v vars %v token %v", secrets, vars, gh["token"])
-	}
-
-	// A pull request whose head is not known to be this repository's.
-	parsed, err := workflow.Parse("w.yml", []byte(wf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
-		RepoID: ts.pub.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf), Workflow: parsed,
-		HeadSHA: ts.sha, HeadRef: "refs/pull/1/merge", Event: "pull_request", ActorID: ts.users["dave"].ID,
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	pr := ts.heartbeat()
-	d, err = ts.store.JobDelivery(ctx, pr.JobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := slices.Sorted(mapKeys(d.Secrets)); !slices.Equal(got, []string{"GITHUB_TOKEN"}) || d.Perms != (store.TokenPerms{Contents: "read", Actions: "read"}) {
-		t.Fatalf("fork pull request: secrets %v perms %+v", got, d.Perms)
-	}
-	// A pull request from a branch of the repository itself gets them.
-	same := map[string]any{"pull_request": map[string]any{"head": map[string]any{"repo": map[string]any{"full_name": "alice/pub"}}}}
-	if _, _, err := ts.store.CreateRuns(ctx, nil, []store.RunSpec{{
-		RepoID: ts.pub.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf), Workflow: parsed,
-		HeadSHA: ts.sha, HeadRef: "refs/pull/2/merge", Event: "pull_request", ActorID: ts.users["bob"].ID, Payload: same,
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	pr2 := ts.heartbeat()
-	if d, err = ts.store.JobDelivery(ctx, pr2.JobID); err != nil || d.Secrets["USED"] != "u-value" {
-		t.Fatalf("same-repository pull request: %v, %v", d, err)
-	}
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 // TestJobTokenAPI: a GITHUB_TOKEN works as a PAT on its job's repository
 // alone, with its permissions, and is refused (401) once its job ends.
@@ -148,32 +66,4 @@ func FuzzWorkflowJobRefs(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestClaimEnvWithSecrets: env that reads secrets or vars, evaluated when
-// the job became ready without them, is evaluated again in the claim; the
-// database keeps the value without the secret.
-func TestClaimEnvWithSecrets(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "PASSWORD", []byte("env-secret")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{OwnerID: ts.users["alice"].ID}, store.VarUpsert, "REGION", "", "eu"); err != nil {
-		t.Fatal(err)
-	}
-	wf := "name: W\non: push\nenv:\n  WF: wf-${{ vars.REGION }}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      PASSWORD: ${{ secrets.PASSWORD }}\n      PLAIN: plain\n" +
-		"    steps:\n      - run: echo\n"
-	job := ts.claimWorkflow(ts.pub, wf)
-	envCtx, _ := job.Contexts["env"].(map[string]any)
-	if job.Env["PASSWORD"] != "env-secret" || job.Env["WF"] != "wf-eu" || job.Env["PLAIN"] != "plain" || envCtx["PASSWORD"] != "env-secret" {
-		t.Fatalf("claim env %v, env context %v", job.Env, envCtx)
-	}
-	var stored string
-	if err := ts.store.DBForTest().QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(stored, "env-secret") {
-		t.Fatalf("jobs.env holds the secret: %s", stored)
-	}
 }

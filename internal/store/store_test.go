@@ -266,3 +266,15 @@ func (ts *testStore) jobLog(jobID int64) string {
 	}
 	return b.String()
 }
+
+// claimWorkflow makes a push run of wf (as .shithub/workflows/deploy.yml)
+// on repo and has r1 claim its first job.
+func (ts *testStore) claimWorkflow(repo *Repo, wf string) *protocol.Job {
+	ts.t.Helper()
+	ts.pushRun(repo, "deploy.yml", wf)
+	j := ts.heartbeat()
+	if j == nil {
+		ts.t.Fatal("heartbeat: no job")
+	}
+	return j
+}

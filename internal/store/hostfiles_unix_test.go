@@ -1,18 +1,16 @@
 //go:build unix
 
-package main
+package store
 
 import (
 	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
-	"testing"
-
 	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/jobsvc"
-	"shithub-actions/internal/store"
+	"syscall"
+	"testing"
 )
 
 // The database, its -wal and -shm, backups and the data directory are the
@@ -35,7 +33,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	st, err := openStore(path, store.Options{})
+	st, err := openStore(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +57,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 		os.Chmod(p, 0o644)
 	}
-	st, err = openStore(path, store.Options{})
+	st, err = openStore(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
