@@ -95,7 +95,7 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 		if err != nil {
 			return aj, nil, err
 		}
-		j, err := store.JobByID(ctx, s.store.DB, aj.JobID)
+		j, err := s.store.JobByID(ctx, aj.JobID)
 		if err != nil {
 			return aj, nil, err
 		}
@@ -106,11 +106,11 @@ func (s *server) enableRuntime(ctx context.Context, cfg runtimeConfig) error {
 	}
 	// A signed upload URL dies with the job it was made for.
 	jobRunning := func(ctx context.Context, jobID int64) bool {
-		j, err := store.JobByID(ctx, s.store.DB, jobID)
+		j, err := s.store.JobByID(ctx, jobID)
 		return err == nil && j.Status != protocol.StatusCompleted
 	}
-	rt.artifacts, err = jobsvc.NewArtifactService(jobsvc.ArtifactConfig{
-		DB: s.store.WDB, ReadDB: s.store.DB, Key: urlKey, PublicURL: cfg.PublicURL,
+	rt.artifacts, err = s.store.NewArtifactService(jobsvc.ArtifactConfig{
+		Key: urlKey, PublicURL: cfg.PublicURL,
 		MaxArtifactSize: cfg.MaxArtifactSize, MaxRunSize: cfg.MaxArtifactSize, Now: s.store.Now, JobRunning: jobRunning,
 		Auth: func(ctx context.Context, bearer string) (jobsvc.ArtifactJob, error) {
 			aj, _, err := jobAuth(ctx, bearer)

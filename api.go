@@ -308,7 +308,7 @@ func (s *server) handleRunGet(w http.ResponseWriter, r *http.Request) error {
 // chunks at a time: memory does not grow with the log. A log is anything a
 // job printed: it must never be taken for a page.
 func (s *server) serveJobLog(w http.ResponseWriter, r *http.Request, jobID int64) error {
-	steps, err := store.JobSteps(r.Context(), s.store.DB, jobID)
+	steps, err := s.store.JobSteps(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
@@ -560,7 +560,7 @@ func (s *server) handleJobGit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := store.HeldJob(r.Context(), s.store.DB, rn.ID, id)
+	job, err := s.store.HeldJob(r.Context(), rn.ID, id)
 	if err != nil {
 		return err
 	}
@@ -633,7 +633,7 @@ func (s *server) cancelJobs(ctx context.Context, runID, jobID int64) (*store.Can
 	if err != nil {
 		return nil, err
 	}
-	s.store.Metrics.CancelRequested(res.Running)
+	s.store.Metrics().CancelRequested(res.Running)
 	if s.exec != nil {
 		for _, id := range res.Running {
 			s.exec.Cancel(id)

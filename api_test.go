@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // TestSpecCancelResponse checks the specification's cancel example field by
@@ -95,8 +96,7 @@ func TestRunnerLabels(t *testing.T) {
 // touch a job.
 func TestRunnerProtocol(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
-	ts.store.LogCap = 64
+	ts := newTestServerWith(t, store.Options{LogCap: 64})
 	run, jobs := ts.newRun(ts.pub)
 	j := ts.heartbeat()
 	if len(j.Steps) != 3 || j.Steps[0].Kind != "setup" || j.Steps[1].Kind != "checkout" || j.Steps[2].Run != "echo building" {

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"net"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"shithub-actions/internal/apperr"
-	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 )
 
@@ -366,22 +364,12 @@ func (s *server) jobTokenUser(ctx context.Context, secret string) (*store.User, 
 	if len(secret) != len(store.JobTokenPrefix)+32 {
 		return nil, nil, store.ErrBadToken
 	}
-	var p store.JobPrincipal
-	var status string
-	u := &store.User{}
-	err := s.store.DB.QueryRowContext(ctx, store.SqlJobToken, store.SecretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, store.ErrBadToken
-	}
+	u, err := s.store.JobTokenUser(ctx, secret)
 	if err != nil {
 		return nil, nil, err
 	}
-	if status != protocol.StatusRunning {
-		return nil, nil, store.ErrJobTokenEnded
-	}
-	u.Job = &p
 	t := &store.Token{Name: "GITHUB_TOKEN"}
-	switch p.Perms.Actions {
+	switch u.Job.Perms.Actions {
 	case "write":
 		t.Scopes = []string{store.ScopeRead, store.ScopeWrite}
 	case "read":

@@ -48,7 +48,7 @@ func TestBackup(t *testing.T) {
 		time.Sleep(time.Millisecond) // let the writer get going
 	}
 	dest := filepath.Join(dir, "copy.db")
-	code, stdout, stderr := cliRun(t, ts.store.Path, "", "backup", dest)
+	code, stdout, stderr := cliRun(t, ts.store.Path(), "", "backup", dest)
 	stop.Store(true)
 	wg.Wait()
 	if writeErr != nil {
@@ -57,7 +57,7 @@ func TestBackup(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "integrity_check ok") {
 		t.Fatalf("backup: exit %d, %q %q; want 0", code, stdout, stderr)
 	}
-	copyStore, err := openStore(dest)
+	copyStore, err := openStore(dest, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,21 +73,21 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	var runs, jobs int
-	copyStore.DB.QueryRow("SELECT COUNT(*) FROM runs").Scan(&runs)
-	copyStore.DB.QueryRow("SELECT COUNT(*) FROM jobs").Scan(&jobs)
+	copyStore.DBForTest().QueryRow("SELECT COUNT(*) FROM runs").Scan(&runs)
+	copyStore.DBForTest().QueryRow("SELECT COUNT(*) FROM jobs").Scan(&jobs)
 	if runs == 0 || jobs != 2*runs || !strings.Contains(stdout, " runs,") {
 		t.Fatalf("the copy has %d runs and %d jobs; want 2 jobs a run; said %q", runs, jobs, stdout)
 	}
 	// No overwriting, and nothing left behind.
-	code, _, stderr = cliRun(t, ts.store.Path, "", "backup", dest)
+	code, _, stderr = cliRun(t, ts.store.Path(), "", "backup", dest)
 	if code != 2 || !strings.Contains(stderr, "never overwrites") {
 		t.Fatalf("backup onto an existing file: exit %d, %q; want 2", code, stderr)
 	}
-	code, _, stderr = cliRun(t, ts.store.Path, "", "backup")
+	code, _, stderr = cliRun(t, ts.store.Path(), "", "backup")
 	if code != 2 {
 		t.Fatalf("backup without FILE: exit %d, %q; want 2", code, stderr)
 	}
-	code, _, _ = cliRun(t, ts.store.Path, "", "backup", filepath.Join(dir, "no", "such", "dir.db"))
+	code, _, _ = cliRun(t, ts.store.Path(), "", "backup", filepath.Join(dir, "no", "such", "dir.db"))
 	if code != 2 {
 		t.Fatalf("backup into a missing directory: exit %d, want 2", code)
 	}

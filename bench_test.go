@@ -30,7 +30,7 @@ import (
 // (alice/pub) and a runner, for benchmarks.
 func benchServer(b *testing.B) (*server, *store.Repo, *store.User, string, string) {
 	b.Helper()
-	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"))
+	st, err := openStore(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func benchRuns(b *testing.B, st *store.Store, repo *store.Repo, actor *store.Use
 		b.Fatal(err)
 	}
 	var ids []int64
-	rows, err := st.DB.Query("SELECT id FROM jobs WHERE job_key = 'build' ORDER BY id")
+	rows, err := st.DBForTest().Query("SELECT id FROM jobs WHERE job_key = 'build' ORDER BY id")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func BenchmarkFeedRender(b *testing.B) {
 func BenchmarkRunPageRSS(b *testing.B) {
 	dir := b.TempDir()
 	db := filepath.Join(dir, "rss.db")
-	st, err := openStore(db)
+	st, err := openStore(db, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func BenchmarkRunPageRSS(b *testing.B) {
 func BenchmarkPrune(b *testing.B) {
 	ctx := context.Background()
 	src := filepath.Join(b.TempDir(), "src.db")
-	st, err := openStore(src)
+	st, err := openStore(src, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func BenchmarkPrune(b *testing.B) {
 		"--logs-for", "5000"}, strings.NewReader(""), &out, &errOut); err != nil {
 		b.Fatalf("dev fill: %v %s", err, errOut.String())
 	}
-	st, err = openStore(src)
+	st, err = openStore(src, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func BenchmarkPrune(b *testing.B) {
 				if err := copySynced(db, src); err != nil {
 					b.Fatal(err)
 				}
-				st, err := openStore(db)
+				st, err := openStore(db, store.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

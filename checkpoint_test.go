@@ -23,16 +23,11 @@ func TestLeaveCheckpoints(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
 			db := filepath.Join(t.TempDir(), "c.db")
-			st, err := openStore(db)
+			st, err := openStore(db, store.Options{LeaveCheckpoints: mode == "litestream"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if mode == "litestream" {
-				if err := st.LeaveCheckpoints(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
 			walSize := func() int64 {
 				fi, err := os.Stat(db + "-wal")
 				if err != nil {
@@ -42,11 +37,11 @@ func TestLeaveCheckpoints(t *testing.T) {
 			}
 			// 2,500 pages in small commits: SQLite's own checkpoint comes
 			// at 1,000 pages in the WAL, which then starts over.
-			if _, err := st.WDB.Exec("CREATE TABLE junk (b BLOB)"); err != nil {
+			if _, err := st.WriteDBForTest().Exec("CREATE TABLE junk (b BLOB)"); err != nil {
 				t.Fatal(err)
 			}
 			for range 2500 {
-				if _, err := st.WDB.Exec("INSERT INTO junk VALUES (randomblob(3000))"); err != nil {
+				if _, err := st.WriteDBForTest().Exec("INSERT INTO junk VALUES (randomblob(3000))"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -96,13 +91,13 @@ func TestPruneCheckpointFlag(t *testing.T) {
 		{"sometimes", 2, func(out string) bool { return strings.Contains(out, "want auto or litestream") }},
 	} {
 		db := filepath.Join(t.TempDir(), "p.db")
-		st, err := openStore(db)
+		// The runs are made 400 days ago.
+		st, err := openStore(db, store.Options{Now: func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		alice, _ := st.CreateUser(context.Background(), "alice")
 		repo, _ := st.CreateRepo(context.Background(), alice, "pub", "/x", false)
-		st.Now = func() time.Time { return time.Now().Add(-400 * 24 * time.Hour) }
 		insertTestRuns(t, st, repo, alice, 300, rand.New(rand.NewPCG(5, 6)), []string{".shithub/workflows/a.yml"}, []string{"main"})
 		st.Close()
 		code, stdout, stderr := cliRun(t, db, "", "prune", "--checkpoint", tc.mode, "--runs-older-than", "365d")

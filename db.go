@@ -13,5 +13,8 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
-// openStore opens (creating or migrating) the database at path.
-func openStore(path string) (*store.Store, error) { return store.Open(path, schemaSQL) }
+// openStore opens (creating or migrating) the database at path, with what
+// the store takes from outside (the key file, the clock, ...) in o.
+func openStore(path string, o store.Options) (*store.Store, error) {
+	return store.Open(path, schemaSQL, o)
+}

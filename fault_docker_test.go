@@ -27,6 +27,7 @@ import (
 
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 const faultWorkflow = `name: Fault
@@ -72,12 +73,12 @@ func (e *e2e) quietCall(client *http.Client, method, path, body string) (int, st
 // openRuns lists the ids of runs not completed, and of completed ones.
 func (e *e2e) runIDs() (open, done []int64) {
 	e.t.Helper()
-	st, err := openStore(e.db)
+	st, err := openStore(e.db, store.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := st.DB.Query("SELECT id, status FROM runs")
+	rows, err := st.DBForTest().Query("SELECT id, status FROM runs")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -189,12 +190,12 @@ func TestDockerFaultKill(t *testing.T) {
 		if out, err := e.selfCmd("check").CombinedOutput(); err != nil {
 			t.Fatalf("seed %d: check after the restart: %v\n%s", seed, err, out)
 		}
-		st, err := openStore(e.db)
+		st, err := openStore(e.db, store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var halves int
-		st.DB.QueryRow(`SELECT COUNT(*) FROM (SELECT r.id FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
+		st.DBForTest().QueryRow(`SELECT COUNT(*) FROM (SELECT r.id FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
 			GROUP BY r.id HAVING COUNT(j.id) != 2)`).Scan(&halves)
 		st.Close()
 		if halves != 0 {

@@ -816,7 +816,7 @@ func (s *server) handleJobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if job.Steps, err = store.JobSteps(r.Context(), s.store.DB, job.ID); err != nil {
+	if job.Steps, err = s.store.JobSteps(r.Context(), job.ID); err != nil {
 		return err
 	}
 	out, err := s.ghView(r, repo).job(run, job)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -289,7 +288,7 @@ func TestListRunsPlans(t *testing.T) {
 			if n := strings.Count(all, "+"); n < 2 || strings.Count(cond, "+") == n {
 				continue // one filter alone, or d is not among f's
 			}
-			_, plan := historyScans(t, ts.store.DB, "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
+			_, plan := historyScans(t, ts.store.DBForTest(), "SELECT r.created_at, r.id FROM runs r WHERE "+cond+" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ?")
 			if p := strings.Join(plan, " | "); !strings.Contains(p, "INDEX "+driverIndex[d]+" ") || strings.Contains(p, "TEMP B-TREE") {
 				t.Errorf("filter %s driven by %s: plan %q, want %s and no sort", name, d, p, driverIndex[d])
 			}
@@ -301,7 +300,7 @@ func TestListRunsPlans(t *testing.T) {
 			"SELECT COUNT(*) FROM (SELECT 1 FROM runs r WHERE " + cond + " LIMIT ?)":                                                           append(slices.Clone(args), 1000),
 		}
 		for q, qargs := range queries {
-			rows, err := ts.store.DB.Query("EXPLAIN QUERY PLAN "+q, qargs...)
+			rows, err := ts.store.DBForTest().Query("EXPLAIN QUERY PLAN "+q, qargs...)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -445,7 +444,7 @@ func TestGitHubSearchLimit(t *testing.T) {
 		t.Errorf("filtered page 11 has %d runs, want none", len(l.WorkflowRuns))
 	}
 	// The kept count follows inserts (and deletes) by trigger.
-	if _, err := ts.store.WDB.Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
+	if _, err := ts.store.WriteDBForTest().Exec("DELETE FROM runs WHERE run_index = 1005"); err != nil {
 		t.Fatal(err)
 	}
 	ts.want(request{method: "GET", path: "/api/v1/repos/alice/pub/actions/runs?workflow_file=ci.yml"}, 200, &l)
@@ -778,51 +777,6 @@ func TestGitHubRepoAndLogs(t *testing.T) {
 	ts.want(request{method: "GET", path: fmt.Sprintf("/api/v1/repos/alice/priv/actions/runs/%d/artifacts", run.ID), auth: bearer(ts.tokens["carol:read"])}, 200, &arts)
 	if arts.TotalCount != 0 || arts.Artifacts == nil {
 		t.Errorf("artifacts = %+v", arts)
-	}
-}
-
-// TestMigrationWorkflows: a version-1 database with runs gains workflows
-// with their kept counts, and each run its workflow.
-func TestMigrationWorkflows(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{schemaSQL, "PRAGMA user_version = 1",
-		"INSERT INTO users (id, name, created_at) VALUES (1, 'alice', 0)",
-		"INSERT INTO repos (id, owner_id, name, git_dir, created_at) VALUES (1, 1, 'r', '/nonexistent', 0)",
-	}
-	for i, f := range []string{"ci.yml", "ci.yml", "ci.yml", "lint.yml"} {
-		stmts = append(stmts, fmt.Sprintf(`INSERT INTO runs (uuid, repo_id, run_index, workflow_file, workflow_name, workflow_content, head_sha,
-			head_ref, event, actor_id, status, created_at, updated_at) VALUES ('u%d', 1, %d, '.shithub/workflows/%s', 'N%d', '', 'x',
-			'refs/heads/main', 'push', 1, 'completed', %d, 0)`, i, i+1, f, i, i))
-	}
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-	st, err := openStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	wfs, err := st.ListWorkflows(ctx, 1)
-	if err != nil || len(wfs) != 2 || wfs[0].Name != "N2" || wfs[0].RunCount != 3 || wfs[1].RunCount != 1 || wfs[0].State != store.WorkflowActive {
-		t.Fatalf("workflows after migration = %+v, %v", wfs, err)
-	}
-	runs, total, err := st.ListRuns(ctx, 1, store.RunFilter{WorkflowFile: "ci.yml"}, 1, 10)
-	if err != nil || total != 3 || len(runs) != 3 || runs[0].WorkflowID != wfs[0].ID || runs[0].Title != "" {
-		t.Errorf("ci.yml runs after migration = %d (total %d), %v", len(runs), total, err)
-	}
-	var v int
-	st.DB.QueryRow("PRAGMA user_version").Scan(&v)
-	if v != len(store.Migrations)+1 {
-		t.Errorf("user_version = %d, want %d", v, len(store.Migrations)+1)
 	}
 }
 

@@ -67,7 +67,7 @@ func (h *healthProbe) write(st *store.Store) (<-chan struct{}, func() error) {
 // cancelled half-way.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	fail := func(reason string) {
-		s.store.Metrics.HealthFailed.Add(1)
+		s.store.Metrics().HealthFailed.Add(1)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -75,8 +75,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	var n int
-	if err := s.store.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM meta").Scan(&n); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		fail("database read failed: " + errText(err))
 		return
 	}
@@ -109,7 +108,7 @@ func errText(err error) string {
 // indexed queries; a failing one is left out and counted in
 // shithub_scrape_errors.
 func (s *server) writeMetrics(ctx context.Context, out io.Writer) error {
-	m := s.store.Metrics
+	m := s.store.Metrics()
 	p := &metrics.Writer{W: bufio.NewWriter(out)}
 	scrapeErrors := 0
 

@@ -69,26 +69,3 @@ func TestDBCopyCannotForgeLinksOrTokens(t *testing.T) {
 		}
 	}
 }
-
-// Migration 12 drops the keys an older server stored in the database.
-func TestMigrationDropsStoredKeys(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	st, err := openStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"INSERT INTO meta (key, value) VALUES ('log_signing_key', 'aa'), ('runtime_secret', 'bb')", "PRAGMA user_version = 12"} {
-		if _, err := st.WDB.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
-	if st, err = openStore(path); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var n int
-	if err := st.DB.QueryRow("SELECT COUNT(*) FROM meta WHERE key IN ('log_signing_key', 'runtime_secret')").Scan(&n); err != nil || n != 0 {
-		t.Errorf("stored keys after migrating: %d, %v; want none", n, err)
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"shithub-actions/internal/store"
-	"shithub-actions/internal/workflow"
 )
 
 // maskWorkflow is a job that references one secret.
@@ -115,13 +114,11 @@ func TestMaskAfterRestart(t *testing.T) {
 	}
 	ts.postLog(job.JobID, job.Steps[1].ID, 1, "before "+secret+"\n")
 	// A new Store on the same files: nothing in memory, the key read again.
-	path := strings.TrimSuffix(ts.store.KeyFile, ".key")
-	st2, err := openStore(path)
+	st2, err := openStore(ts.store.Path(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	ts.store.Masks.Jobs, ts.store.Key = nil, nil
 	if err := st2.AppendLog(ctx, ts.runner.ID, job.JobID, job.Steps[1].ID, 2, []byte("after "+secret+" "+d.Token+"\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -161,65 +158,6 @@ func TestMaskJobEnd(t *testing.T) {
 	}
 }
 
-// TestMaskJobText: step summaries and annotations are masked whole.
-func TestMaskJobText(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "DEPLOY", []byte("summary-secret")); err != nil {
-		t.Fatal(err)
-	}
-	job := ts.claimWorkflow(ts.pub, maskWorkflow)
-	got, err := ts.store.MaskJobText(ctx, job.JobID, "## Deployed\nwith summary-secret!")
-	if err != nil || got != "## Deployed\nwith ***!" {
-		t.Fatalf("maskJobText = %q, %v", got, err)
-	}
-}
-
-// BenchmarkAppendLogMasked stores 64 KiB log chunks (the executor's chunk
-// size) of a job holding n secrets plus its GITHUB_TOKEN, through the
-// masker: the cost of server-side masking on the log path.
-func BenchmarkAppendLogMasked(b *testing.B) {
-	for _, n := range []int{0, 20, 100} {
-		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
-			srv, repo, alice, _, _ := benchServer(b)
-			st := srv.store
-			ctx := context.Background()
-			wf := "name: W\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo '${{ toJSON(secrets) }}'\n"
-			for i := range n {
-				if _, err := st.SetSecret(ctx, store.SecretScope{RepoID: repo.ID}, fmt.Sprintf("S%d", i), []byte(fmt.Sprintf("secret-value-%d-%032x", i, i))); err != nil {
-					b.Fatal(err)
-				}
-			}
-			parsed, err := workflow.Parse("w.yml", []byte(wf))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := st.CreateRuns(ctx, nil, []store.RunSpec{{RepoID: repo.ID, File: ".shithub/workflows/w.yml", Content: []byte(wf),
-				Workflow: parsed, HeadSHA: strings.Repeat("a", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}}); err != nil {
-				b.Fatal(err)
-			}
-			rn, err := st.LocalRunner(ctx, []string{"ubuntu-latest"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			st.LogCap = 1 << 62
-			job, err := st.ClaimJob(ctx, rn, []string{"ubuntu-latest"})
-			if err != nil || job == nil {
-				b.Fatal("no job", err)
-			}
-			line := "compiling package foo/bar/baz with flags -O2 secret-value-7 almost\n"
-			chunk := []byte(strings.Repeat(line, 64<<10/len(line)))
-			b.SetBytes(int64(len(chunk)))
-			b.ResetTimer()
-			for i := range b.N {
-				if err := st.AppendLog(ctx, rn.ID, job.JobID, job.Steps[1].ID, int64(i+1), chunk); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 // TestMaskSummaryAndAnnotations: a step summary and an annotation that a
 // runner posts with the job's secret or token in them are stored masked.
 func TestMaskSummaryAndAnnotations(t *testing.T) {
@@ -236,7 +174,7 @@ func TestMaskSummaryAndAnnotations(t *testing.T) {
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v1/jobs/%d/annotations", job.JobID), auth: bearer(ts.rtoken),
 		body: fmt.Sprintf(`{"step_id":%d,"level":"error","message":"login failed for annotated-secret","title":"token %s"}`, step, tok)}, 202, nil)
 	var summary string
-	if err := ts.store.DB.QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
+	if err := ts.store.DBForTest().QueryRow("SELECT summary FROM steps WHERE id = ?", step).Scan(&summary); err != nil {
 		t.Fatal(err)
 	}
 	if summary != "## Deployed with *** and ***" {

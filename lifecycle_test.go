@@ -156,33 +156,6 @@ func TestHeartbeatConcurrent(t *testing.T) {
 	}
 }
 
-// TestRollup checks how job conclusions fold into the run's.
-func TestRollup(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		jobs []string
-		want string
-	}{
-		{[]string{"success"}, "success"},
-		{[]string{"success", "success"}, "success"},
-		{[]string{"success", "skipped"}, "success"},
-		{[]string{"skipped", "skipped"}, "skipped"},
-		{[]string{"success", "cancelled"}, "cancelled"},
-		{[]string{"cancelled", "skipped"}, "cancelled"},
-		{[]string{"cancelled", "failure"}, "failure"},
-		{[]string{"timed_out", "cancelled"}, "timed_out"},
-		{[]string{"timed_out", "failure"}, "failure"},
-		{[]string{"success", "timed_out", "skipped"}, "timed_out"},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.jobs, ","), func(t *testing.T) {
-			if got := store.RunConclusion(tt.jobs); got != tt.want {
-				t.Errorf("runConclusion(%v) = %q, want %q", tt.jobs, got, tt.want)
-			}
-		})
-	}
-}
-
 // TestRollupThroughRunner drives whole runs through the runner API.
 func TestRollupThroughRunner(t *testing.T) {
 	t.Parallel()
@@ -528,10 +501,10 @@ func TestNoDatabaseLocked(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	var path string
-	if err := ts.store.DB.QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
+	if err := ts.store.DBForTest().QueryRow("PRAGMA database_list").Scan(new(int), new(string), &path); err != nil {
 		t.Fatal(err)
 	}
-	other, err := openStore(path)
+	other, err := openStore(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,12 +219,12 @@ func (c *cli) parseAny(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-func (c *cli) open() (*store.Store, error) {
-	st, err := openStore(c.db)
-	if err == nil && c.keyFile != "" {
-		st.KeyFile = c.keyFile
-	}
-	return st, err
+func (c *cli) open() (*store.Store, error) { return c.openWith(store.Options{}) }
+
+// openWith opens the database with o and the key file of --secret-key-file.
+func (c *cli) openWith(o store.Options) (*store.Store, error) {
+	o.KeyFile = c.keyFile
+	return openStore(c.db, o)
 }
 
 var (
@@ -792,16 +792,11 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 // claiming and drains while both listeners still serve, so that remote
 // runners and the pool's own jobs can report how they ended.
 func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
-	st, err := c.open()
+	st, err := c.openWith(store.Options{ServerURL: sc.baseURL, LeaveCheckpoints: sc.checkpoint == "litestream"})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if sc.checkpoint == "litestream" {
-		if err := st.LeaveCheckpoints(ctx); err != nil {
-			return err
-		}
-	}
 	// The data directory (caches, fetched actions) is the server user's
 	// alone, as the database is.
 	if err := hostfile.MkdirPrivate(sc.cfg.DataDir); err != nil {

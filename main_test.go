@@ -123,13 +123,13 @@ func TestCLI(t *testing.T) {
 	if len(secret) != len(store.PatPrefix)+32 || !strings.HasPrefix(secret, store.PatPrefix) || strings.Trim(secret[len(store.PatPrefix):], store.Base62) != "" {
 		t.Errorf("token create's last line = %q, want shithub_pat_ and 32 base62 characters", secret)
 	}
-	st, err := openStore(db)
+	st, err := openStore(db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var n int
-	st.DB.QueryRow("SELECT COUNT(*) FROM tokens WHERE hash = ? OR CAST(hash AS TEXT) = ?", secret, secret).Scan(&n)
+	st.DBForTest().QueryRow("SELECT COUNT(*) FROM tokens WHERE hash = ? OR CAST(hash AS TEXT) = ?", secret, secret).Scan(&n)
 	if n != 0 {
 		t.Errorf("a token's secret is stored in clear")
 	}
@@ -175,7 +175,7 @@ func TestGitPushHook(t *testing.T) {
 	if !strings.Contains(out, "CI #1 queued for main") {
 		t.Errorf("push output = %q, want the hook's note of the queued run", out)
 	}
-	st, err := openStore(db)
+	st, err := openStore(db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,16 +42,11 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	if *dry && *vacuum {
 		return apperr.Usagef("prune: --dry-run and --vacuum do not go together")
 	}
-	st, err := c.open()
+	st, err := c.openWith(store.Options{LeaveCheckpoints: *checkpoints == "litestream"})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if *checkpoints == "litestream" {
-		if err := st.LeaveCheckpoints(ctx); err != nil {
-			return err
-		}
-	}
 	now := st.Now()
 	rep, err := st.Prune(ctx, keep, store.PruneOpts{Dry: *dry, Pause: store.PruneCLIPause, KeepPages: *vacuum})
 	if err != nil {
@@ -70,8 +65,7 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 			now.Add(-keep.Runs).UTC().Format(time.DateTime), rep.Pushes)
 	}
 	if !*dry && !*vacuum {
-		var pageSize int64
-		st.DB.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize)
+		pageSize, _ := st.PageSize(ctx)
 		fmt.Fprintf(c.stdout, "handed %s of free pages back to the filesystem\n", mib(rep.Pages*pageSize))
 	}
 	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
@@ -85,8 +79,8 @@ func (c *cli) prune(ctx context.Context, args []string) error {
 	}
 	if *vacuum {
 		before := fileSize(c.db)
-		if _, err := st.WDB.ExecContext(ctx, "VACUUM"); err != nil {
-			return fmt.Errorf("vacuum: %w", st.WriteFailed(err))
+		if err := st.Vacuum(ctx); err != nil {
+			return fmt.Errorf("vacuum: %w", err)
 		}
 		if _, err := st.Checkpoint(ctx); err != nil {
 			return fmt.Errorf("vacuum: checkpoint: %w", err)

@@ -152,7 +152,7 @@ func TestPlanCheckCatches(t *testing.T) {
 		"SELECT c.data FROM log_chunks c WHERE c.data = ?",
 		"SELECT COUNT(*) FROM runs r JOIN users u ON u.id = r.actor_id WHERE r.repo_id = ? AND r.event = ?",
 	} {
-		if bad, plan := historyScans(t, ts.store.DB, q); len(bad) == 0 {
+		if bad, plan := historyScans(t, ts.store.DBForTest(), q); len(bad) == 0 {
 			t.Errorf("not flagged: %s\nplan: %s", q, strings.Join(plan, " | "))
 		}
 	}
@@ -168,12 +168,12 @@ func TestReadPathPlans(t *testing.T) {
 	store.SqliteDriver = "sqlite-recording"
 	ts := newTestServer(t)
 	store.SqliteDriver = old
-	if code, out, errOut := cliRun(t, ts.store.Path, "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "50",
+	if code, out, errOut := cliRun(t, ts.store.Path(), "", "dev", "fill", "--repo", "alice/pub", "--runs", "3000", "--logs-for", "50",
 		"--actors", "alice,bob"); code != 0 {
 		t.Fatalf("dev fill: exit %d: %s %s", code, out, errOut)
 	}
 	var newest int64
-	ts.store.DB.QueryRow("SELECT MAX(run_index) FROM runs WHERE repo_id = ?", ts.pub.ID).Scan(&newest)
+	ts.store.DBForTest().QueryRow("SELECT MAX(run_index) FROM runs WHERE repo_id = ?", ts.pub.ID).Scan(&newest)
 	run, err := ts.store.RunByIndex(context.Background(), ts.pub.ID, newest)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestReadPathPlans(t *testing.T) {
 		t.Fatalf("recorded only %d queries", len(queries))
 	}
 	for _, q := range queries {
-		bad, plan := historyScans(t, ts.store.DB, q)
+		bad, plan := historyScans(t, ts.store.DBForTest(), q)
 		if testing.Verbose() && strings.Contains(q, "run_") {
 			t.Logf("%s\n\tplan: %s", q, strings.Join(plan, " | "))
 		}

@@ -258,7 +258,7 @@ func (l *localSource) SetStepSummary(ctx context.Context, jobID, stepID int64, m
 }
 
 func (l *localSource) CancelRequested(ctx context.Context, jobID int64) (bool, error) {
-	j, err := store.HeldJob(ctx, l.store.DB, l.runner.ID, jobID)
+	j, err := l.store.HeldJob(ctx, l.runner.ID, jobID)
 	if err != nil {
 		return false, err
 	}

@@ -413,7 +413,7 @@ jobs:
 `)
 	names := map[string]bool{}
 	for _, j := range ts.jobMap(run.ID) {
-		steps, err := store.JobSteps(context.Background(), ts.store.DB, j.ID)
+		steps, err := ts.store.JobSteps(context.Background(), j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/crypto/nacl/box"
 
-	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
 	"shithub-actions/internal/workflow"
@@ -55,13 +54,13 @@ func TestSecretsAPIRoundTrip(t *testing.T) {
 	alice := bearer(ts.tokens["alice"])
 
 	ts.want(request{method: "PUT", path: base + "/deploy_key", auth: alice, body: ts.sealFor(ts.priv, ts.tokens["alice"], value)}, 201, nil)
-	got, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, []string{"DEPLOY_KEY"})
+	got, err := ts.store.OpenSecrets(ctx, ts.store.DBForTest(), ts.priv, []string{"DEPLOY_KEY"})
 	if err != nil || got["DEPLOY_KEY"] != value {
 		t.Fatalf("stored secret opens to %q, %v; want %q", got["DEPLOY_KEY"], err, value)
 	}
 	// Replacing answers 204; names are case-insensitive.
 	ts.want(request{method: "PUT", path: base + "/DEPLOY_KEY", auth: alice, body: ts.sealFor(ts.priv, ts.tokens["alice"], "v2")}, 204, nil)
-	if got, _ := ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, nil); got["DEPLOY_KEY"] != "v2" || len(got) != 1 {
+	if got, _ := ts.store.OpenSecrets(ctx, ts.store.DBForTest(), ts.priv, nil); got["DEPLOY_KEY"] != "v2" || len(got) != 1 {
 		t.Fatalf("after replacing: %v", got)
 	}
 
@@ -117,92 +116,6 @@ func secretBoxKeyIDOf(t *testing.T, ts *testServer, repo *store.Repo) string {
 		t.Fatal(err)
 	}
 	return store.SecretBoxKeyID(pub)
-}
-
-func TestSecretsLimits(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	sc := store.SecretScope{RepoID: ts.pub.ID}
-	for i := range store.SecretsPerScope {
-		if _, err := ts.store.SetSecret(ctx, sc, fmt.Sprintf("S%d", i), []byte("v")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ts.store.SetSecret(ctx, sc, "ONE_MORE", []byte("v")); errorCode(err) != apperr.Invalid {
-		t.Fatalf("secret %d: err = %v, want invalid", store.SecretsPerScope+1, err)
-	}
-	if _, err := ts.store.SetSecret(ctx, sc, "S1", []byte("replaced")); err != nil {
-		t.Fatalf("replacing at the limit: %v", err)
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", make([]byte, store.SecretValueMax+1)); errorCode(err) != apperr.Invalid {
-		t.Fatalf("a value over 48 KiB: err = %v, want invalid", err)
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.priv.ID}, "BIG", bytes.Repeat([]byte("x"), store.SecretValueMax)); err != nil {
-		t.Fatalf("a value of 48 KiB: %v", err)
-	}
-}
-
-// TestSecretsRepoOverOwner: a repository's secret wins over its owner's of
-// the same name, and an owner's secret reaches each of the owner's
-// repositories.
-func TestSecretsRepoOverOwner(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	owner := store.SecretScope{OwnerID: ts.users["alice"].ID}
-	for name, v := range map[string]string{"SHARED": "from-owner", "ONLY_OWNER": "o"} {
-		if _, err := ts.store.SetSecret(ctx, owner, name, []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "SHARED", []byte("from-repo")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.pub, nil)
-	if err != nil || got["SHARED"] != "from-repo" || got["ONLY_OWNER"] != "o" || len(got) != 2 {
-		t.Fatalf("alice/pub secrets = %v, %v", got, err)
-	}
-	got, err = ts.store.OpenSecrets(ctx, ts.store.DB, ts.priv, []string{"SHARED"})
-	if err != nil || got["SHARED"] != "from-owner" || len(got) != 1 {
-		t.Fatalf("alice/priv secrets = %v, %v", got, err)
-	}
-	// Variables likewise.
-	if _, err := ts.store.WriteVariable(ctx, owner, store.VarUpsert, "ENV", "", "owner"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ts.store.WriteVariable(ctx, store.SecretScope{RepoID: ts.pub.ID}, store.VarUpsert, "env", "", "repo"); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := ts.store.RepoVars(ctx, ts.store.DB, ts.pub); err != nil || v["ENV"] != "repo" {
-		t.Fatalf("alice/pub vars = %v, %v", v, err)
-	}
-	if v, err := ts.store.RepoVars(ctx, ts.store.DB, ts.priv); err != nil || v["ENV"] != "owner" {
-		t.Fatalf("alice/priv vars = %v, %v", v, err)
-	}
-}
-
-// TestSecretsOtherKey: a database whose key file is gone reveals nothing,
-// and says which secret cannot be decrypted.
-func TestSecretsOtherKey(t *testing.T) {
-	ts := newTestServer(t)
-	ctx := context.Background()
-	if _, err := ts.store.SetSecret(ctx, store.SecretScope{RepoID: ts.pub.ID}, "TOKEN", []byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	ts.store.Key = bytes.Repeat([]byte{7}, store.SecretKeySize)
-	_, err := ts.store.OpenSecrets(ctx, ts.store.DB, ts.pub, nil)
-	if err == nil || !strings.Contains(err.Error(), "TOKEN") || strings.Contains(err.Error(), "abc") {
-		t.Fatalf("opening under another key: err = %v", err)
-	}
-	// The box key is replaced, so the API keeps working.
-	pub1, _, err := ts.store.RepoBoxKey(ctx, ts.pub.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.store.Key = bytes.Repeat([]byte{8}, store.SecretKeySize)
-	pub2, _, err := ts.store.RepoBoxKey(ctx, ts.pub.ID)
-	if err != nil || *pub1 == *pub2 {
-		t.Fatalf("box key after the server key changed: same = %v, err = %v", *pub1 == *pub2, err)
-	}
 }
 
 func TestVariablesAPI(t *testing.T) {
@@ -472,7 +385,7 @@ func TestSecretsNotInDatabaseFiles(t *testing.T) {
 	ts.stepStatus(job.JobID, job.Steps[1].ID, "completed", "success")
 
 	files := []string{}
-	dbPath := filepath.Join(filepath.Dir(ts.store.KeyFile), "test.db")
+	dbPath := filepath.Join(filepath.Dir(ts.store.Path()), "test.db")
 	for _, f := range []string{dbPath, dbPath + "-wal"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -535,36 +448,4 @@ func (ts *testServer) jobLog(repo *store.Repo, jobID int64) string {
 		auth: bearer(ts.tokens["alice"])}, 302, nil)
 	link := strings.TrimPrefix(res.header.Get("Location"), "https://ci.example")
 	return string(ts.want(request{method: "GET", path: link}, 200, nil).body)
-}
-
-// TestSecretsQueryPlans: the queries of every claim, log chunk and
-// GITHUB_TOKEN request use indexes, never a scan of their table.
-func TestSecretsQueryPlans(t *testing.T) {
-	ts := newTestServer(t)
-	for name, q := range map[string]string{
-		"openSecrets": store.SqlOpenSecrets, "repoVars": store.SqlRepoVars,
-		"jobToken": store.SqlJobToken, "jobCredentials": store.SqlJobCredentials,
-	} {
-		args := []any{int64(1), int64(1)}
-		if strings.Count(q, "?") == 1 {
-			args = args[:1]
-		}
-		rows, err := ts.store.DB.Query("EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			rows.Scan(&id, &parent, &notused, &detail)
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		p := strings.Join(plan, "; ")
-		if strings.Contains(p, "SCAN ") {
-			t.Errorf("%s: plan %q scans a table", name, p)
-		}
-		t.Logf("%s: %s", name, p)
-	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 )
 
 // e2eWorkflow: a job that succeeds with known output, one that fails
@@ -217,7 +218,7 @@ func (e *e2e) log() string {
 }
 
 func (e *e2e) instance() string {
-	st, err := openStore(e.db)
+	st, err := openStore(e.db, store.Options{})
 	if err != nil {
 		return ""
 	}

@@ -72,7 +72,6 @@ const maxLogChunk = 1 << 20
 func newServer(storeFn *store.Store, logger *slog.Logger, baseURL string) *server {
 	s := &server{store: storeFn, log: logger, baseURL: strings.TrimSuffix(baseURL, "/"), mux: http.NewServeMux(),
 		queueTimeout: defaultQueueTimeout}
-	storeFn.ServerURL = s.baseURL
 	s.web = newWebUI(func() time.Time { return s.store.Now() })
 	s.routes()
 	return s
@@ -213,7 +212,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
-	s.store.Metrics.Request(pattern, sw.status, time.Since(start))
+	s.store.Metrics().Request(pattern, sw.status, time.Since(start))
 	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start).Round(time.Microsecond))
 }
 

@@ -83,13 +83,20 @@ jobs:
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	st, err := openStore(filepath.Join(t.TempDir(), "test.db"))
+	return newTestServerWith(t, store.Options{})
+}
+
+// newTestServerWith is newTestServer on a store opened with o; the clock
+// and the server URL are the test server's own.
+func newTestServerWith(t *testing.T, o store.Options) *testServer {
+	t.Helper()
+	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	o.Now, o.ServerURL = clock.Now, "https://ci.example"
+	st, err := openStore(filepath.Join(t.TempDir(), "test.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	st.Now = clock.Now
 	ts := &testServer{
 		t: t, store: st, clock: clock,
 		srv:   newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), "https://ci.example"),

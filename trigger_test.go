@@ -180,7 +180,7 @@ func TestPushHugeWorkflows(t *testing.T) {
 		t.Errorf("no runs for %v", want)
 	}
 	var steps int
-	ts.store.DB.QueryRow("SELECT COUNT(*) FROM steps").Scan(&steps)
+	ts.store.DBForTest().QueryRow("SELECT COUNT(*) FROM steps").Scan(&steps)
 	if steps > 10 {
 		t.Errorf("%d steps stored", steps)
 	}

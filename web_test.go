@@ -30,28 +30,35 @@ import (
 // webEnv is a server on a real Store in a temporary directory, with a
 // clock that only moves when a test moves it.
 type webEnv struct {
-	t      *testing.T
-	st     *store.Store
-	srv    *server
-	now    time.Time
-	alice  *store.User // owns both repositories
-	bob    *store.User // may read alice/secret
-	carol  *store.User // may do nothing on alice/secret
-	dave   *store.User // may write alice/secret
-	pub    *store.Repo // alice/hello, public
-	priv   *store.Repo // alice/secret, private
-	runner *store.Runner
+	t   *testing.T
+	st  *store.Store
+	srv *server
+	now time.Time
+	// onLogPage, when set, hears of every page of log chunks the store reads.
+	onLogPage func(rows, bytes int)
+	alice     *store.User // owns both repositories
+	bob       *store.User // may read alice/secret
+	carol     *store.User // may do nothing on alice/secret
+	dave      *store.User // may write alice/secret
+	pub       *store.Repo // alice/hello, public
+	priv      *store.Repo // alice/secret, private
+	runner    *store.Runner
 }
 
 func newWebTestServer(t *testing.T) *webEnv {
 	t.Helper()
-	st, err := openStore(filepath.Join(t.TempDir(), "web.db"))
+	e := &webEnv{t: t, now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)}
+	st, err := openStore(filepath.Join(t.TempDir(), "web.db"), store.Options{Now: func() time.Time { return e.now },
+		OnLogPage: func(rows, bytes int) {
+			if e.onLogPage != nil {
+				e.onLogPage(rows, bytes)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &webEnv{t: t, st: st, now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)}
-	st.Now = func() time.Time { return e.now }
+	e.st = st
 	e.srv = newServer(st, slog.New(slog.NewTextHandler(io.Discard, nil)), "")
 	ctx := context.Background()
 	user := func(name string) *store.User {
@@ -657,12 +664,12 @@ func TestWebLogin(t *testing.T) {
 	// Only the id's SHA-256 is stored.
 	var n int
 	sum := sha256.Sum256([]byte(c.Value))
-	e.st.DB.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ? AND user_id = ? AND expires_at = ?",
+	e.st.DBForTest().QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ? AND user_id = ? AND expires_at = ?",
 		sum[:], e.bob.ID, e.now.Add(webSessionTTL).UnixMilli()).Scan(&n)
 	if n != 1 {
 		t.Errorf("no hashed session row")
 	}
-	e.st.DB.QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ?", c.Value).Scan(&n)
+	e.st.DBForTest().QueryRow("SELECT COUNT(*) FROM sessions WHERE hash = ?", c.Value).Scan(&n)
 	if n != 0 {
 		t.Errorf("the session id is stored in the clear")
 	}
@@ -962,7 +969,7 @@ func TestLogsStream(t *testing.T) {
 		e.webLog(job.JobID, step, int64(i+1), data)
 	}
 	var pages, rows, bytes, maxRows int
-	e.st.OnLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
+	e.onLogPage = func(r, b int) { pages, rows, bytes, maxRows = pages+1, rows+r, bytes+b, max(maxRows, r) }
 	reset := func() { pages, rows, bytes, maxRows = 0, 0, 0, 0 }
 
 	for _, target := range []string{"/api/v1/repos/alice/hello/actions/jobs/" + webItoa(job.JobID) + "/logs",

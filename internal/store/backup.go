@@ -46,7 +46,7 @@ func (s *Store) Backup(ctx context.Context, dest string) (*backupResult, error) 
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	// VACUUM INTO wants a file that does not exist or is empty: this one is empty.
-	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", tmpName); err != nil {
+	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", tmpName); err != nil {
 		return nil, fmt.Errorf("backup: copying: %w", err)
 	}
 	res := &backupResult{Path: dest}

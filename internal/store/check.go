@@ -44,7 +44,7 @@ func (s *Store) Check(ctx context.Context, quick bool) (*checkReport, error) {
 			add("integrity: %s", l)
 		}
 	}
-	rows, err := s.DB.QueryContext(ctx, "PRAGMA foreign_key_check")
+	rows, err := s.db.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (s *Store) Check(ctx context.Context, quick bool) (*checkReport, error) {
 		open, jobs      int
 	}
 	var runs []openRun
-	rows, err = s.DB.QueryContext(ctx, `SELECT r.id, r.repo_id, r.run_index, r.status,
+	rows, err = s.db.QueryContext(ctx, `SELECT r.id, r.repo_id, r.run_index, r.status,
 			(SELECT COUNT(*) FROM jobs j WHERE j.run_id = r.id AND j.status != 'completed'),
 			(SELECT COUNT(*) FROM jobs j WHERE j.run_id = r.id)
 		FROM runs r WHERE r.status != 'completed' ORDER BY r.id`)
@@ -109,7 +109,7 @@ func (s *Store) Check(ctx context.Context, quick bool) (*checkReport, error) {
 		seen   int64
 	}
 	var runners []runnerRow
-	rows, err = s.DB.QueryContext(ctx, "SELECT id, name, labels, COALESCE(last_seen_at, 0) FROM runners")
+	rows, err = s.db.QueryContext(ctx, "SELECT id, name, labels, COALESCE(last_seen_at, 0) FROM runners")
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Store) Check(ctx context.Context, quick bool) (*checkReport, error) {
 	}
 	rows.Close()
 	now := s.NowMS()
-	rows, err = s.DB.QueryContext(ctx, `SELECT id, run_id, status, ready, cancel_requested, runs_on, needs, COALESCE(runner_id, 0)
+	rows, err = s.db.QueryContext(ctx, `SELECT id, run_id, status, ready, cancel_requested, runs_on, needs, COALESCE(runner_id, 0)
 		FROM jobs WHERE status != 'completed' ORDER BY id`)
 	if err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (s *Store) CheckKeptCounts(ctx context.Context, add func(string, ...any)) e
 			{k.kept, k.counted, "keeps"},
 			{k.counted, k.kept, "lacks"},
 		} {
-			rows, err := s.DB.QueryContext(ctx, "SELECT * FROM ("+side.from+" EXCEPT "+side.minus+") LIMIT 10")
+			rows, err := s.db.QueryContext(ctx, "SELECT * FROM ("+side.from+" EXCEPT "+side.minus+") LIMIT 10")
 			if err != nil {
 				return fmt.Errorf("checking %s: %w", k.name, err)
 			}
@@ -259,12 +259,12 @@ func (s *Store) neededDone(ctx context.Context, runID int64, needs []string) (bo
 	for _, n := range needs {
 		args = append(args, n)
 	}
-	err := s.DB.QueryRowContext(ctx, q, args...).Scan(&ok)
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&ok)
 	return ok == len(needs), err
 }
 
 func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.DB.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, e
 }
 
 func (s *Store) ints(ctx context.Context, out *[]int64, q string, args ...any) error {
-	rows, err := s.DB.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}

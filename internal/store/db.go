@@ -413,13 +413,13 @@ const defaultLogCap = 16 << 20
 // process and wait on busy_timeout for other processes (the admin
 // subcommands) instead of failing with "database is locked".
 type Store struct {
-	DB      *sql.DB    // reads
+	db      *sql.DB    // reads
 	rd      *stmtCache // reads on hot paths, with prepared statements kept
-	WDB     *sql.DB    // writes: one connection
-	Path    string
-	Now     func() time.Time
-	LogCap  int64
-	Metrics *metrics.Metrics // never nil
+	wdb     *sql.DB    // writes: one connection
+	path    string
+	now     func() time.Time
+	logCap  int64
+	metrics *metrics.Metrics // never nil
 
 	// onCommit holds what to do once the running write transaction
 	// commits (metrics of what it changed). Only the goroutine inside
@@ -432,39 +432,54 @@ type Store struct {
 
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
-	ServerURL string
+	serverURL string
 
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
-	OnLogPage func(rows, bytes int)
+	onLogPage func(rows, bytes int)
 	secretMu  sync.Mutex // guards secret
 	secret    []byte     // runtimeSecret, once read
 
 	// keyFile is the server key's file (--secret-key-file, default
 	// <db>.key), read or created on first use by secretKey.
-	KeyFile string
+	keyFile string
 	keyMu   sync.Mutex // guards key
-	Key     []byte
+	key     []byte
 
-	Masks jobMasks // the log maskers of running jobs (jobmask.go)
+	masks jobMasks // the log maskers of running jobs (jobmask.go)
 
-	// NoCheckpoints leaves checkpointing the WAL to another process
-	// (Litestream); set by LeaveCheckpoints.
-	NoCheckpoints bool
+	// noCheckpoints leaves checkpointing the WAL to another process
+	// (Litestream): Options.LeaveCheckpoints.
+	noCheckpoints bool
 }
 
-// LeaveCheckpoints makes this process checkpoint the WAL never: no
-// automatic checkpoint on commit (wal_autocheckpoint = 0 on the write
-// connection, the only one that writes), none by retention, none when
-// writes pause. Litestream copies the WAL as it grows and must be the one
-// to checkpoint it: a checkpoint of ours that restarts the WAL while
-// Litestream has let go of its read lock costs a new generation, a full
-// snapshot of the file, and Litestream's documentation asks applications
-// to turn their checkpoints off.
-func (s *Store) LeaveCheckpoints(ctx context.Context) error {
-	s.NoCheckpoints = true
-	_, err := s.WDB.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0")
-	return err
+// Options is what a Store takes from outside, once, when it is opened;
+// nothing is set on a Store afterwards. The zero value is a server's
+// defaults.
+type Options struct {
+	// KeyFile is the server key's file (--secret-key-file); "" is the
+	// database's path with ".key" appended.
+	KeyFile string
+	// LogCap is the most log bytes a step keeps; 0 is the default (16 MiB).
+	LogCap int64
+	// ServerURL is github.server_url in the contexts of claims (the
+	// server's --base-url); "" when it has none.
+	ServerURL string
+	// Metrics receives the store's figures; nil is a fresh registry.
+	Metrics *metrics.Metrics
+	// Now is the clock; nil is time.Now. Tests pass a fake clock's method.
+	Now func() time.Time
+	// OnLogPage, for tests, hears of every page of log chunks read.
+	OnLogPage func(rows, bytes int)
+	// LeaveCheckpoints makes this process checkpoint the WAL never: no
+	// automatic checkpoint on commit (wal_autocheckpoint = 0 on the write
+	// connection, the only one that writes), none by retention, none when
+	// writes pause. Litestream copies the WAL as it grows and must be the
+	// one to checkpoint it: a checkpoint of ours that restarts the WAL
+	// while Litestream has let go of its read lock costs a new generation,
+	// a full snapshot of the file, and Litestream's documentation asks
+	// applications to turn their checkpoints off.
+	LeaveCheckpoints bool
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -473,7 +488,7 @@ var SqliteDriver = "sqlite"
 
 // Open opens the database at path, made from schema (version 1) and the
 // migrations when new.
-func Open(path, schema string) (*Store, error) {
+func Open(path, schema string, o Options) (*Store, error) {
 	dsn := func(txlock string) string {
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "busy_timeout(10000)"} {
@@ -499,8 +514,27 @@ func Open(path, schema string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{DB: db, rd: &stmtCache{DB: db}, WDB: wdb, Path: path, Now: time.Now, LogCap: defaultLogCap, KeyFile: path + ".key",
-		Metrics: metrics.New()}
+	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
+		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
+		noCheckpoints: o.LeaveCheckpoints}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logCap <= 0 {
+		s.logCap = defaultLogCap
+	}
+	if s.keyFile == "" {
+		s.keyFile = path + ".key"
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	if s.noCheckpoints {
+		if _, err := wdb.Exec("PRAGMA wal_autocheckpoint = 0"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	if err := s.incrementalVacuum(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -512,9 +546,37 @@ func Open(path, schema string) (*Store, error) {
 	return s, nil
 }
 
+// NewArtifactService makes the artifact service (jobsvc) on this store's
+// database, where migration 5 put its tables: cfg's DB and ReadDB become
+// the store's write connection and read pool. It is the one way a handle
+// leaves the store: the artifacts' SQL is jobsvc's own, but the file and
+// its one writer are the store's.
+func (s *Store) NewArtifactService(cfg jobsvc.ArtifactConfig) (*jobsvc.ArtifactService, error) {
+	cfg.DB, cfg.ReadDB = s.wdb, s.db
+	return jobsvc.NewArtifactService(cfg)
+}
+
+// DBForTest is the read pool, and WriteDBForTest the write connection,
+// for tests that check the SQL itself (EXPLAIN QUERY PLAN) or damage a row
+// on purpose. Handlers and commands go through methods, never these
+// (TestStoreHandlesStayInside in the root keeps it so).
+func (s *Store) DBForTest() *sql.DB { return s.db }
+
+// WriteDBForTest: see DBForTest.
+func (s *Store) WriteDBForTest() *sql.DB { return s.wdb }
+
+// Now is the store's clock (Options.Now): the time its writes record.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Metrics is the registry the store reports to (Options.Metrics).
+func (s *Store) Metrics() *metrics.Metrics { return s.metrics }
+
 func (s *Store) Close() error {
 	s.rd.close()
-	return errors.Join(s.DB.Close(), s.WDB.Close())
+	return errors.Join(s.db.Close(), s.wdb.Close())
 }
 
 func (s *Store) migrate(ctx context.Context, schema string) error {
@@ -550,18 +612,18 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 // process mid-write) is left for the next open.
 func (s *Store) incrementalVacuum(ctx context.Context) error {
 	var mode int
-	if err := s.WDB.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
 		return err
 	}
 	if mode == 2 {
 		return nil
 	}
-	if _, err := s.WDB.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
 		return err
 	}
 	// Even a new file needs the VACUUM once WAL mode wrote its header; on
 	// an empty file it costs nothing.
-	if _, err := s.WDB.ExecContext(ctx, "VACUUM"); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, "VACUUM"); err != nil {
 		if isBusyErr(err) {
 			return nil
 		}
@@ -576,24 +638,24 @@ func (s *Store) incrementalVacuum(ctx context.Context) error {
 func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	ctx = context.WithoutCancel(ctx)
 	asked := time.Now()
-	tx, err := s.WDB.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	began := time.Now()
 	defer func() {
 		s.lastWrite.Store(time.Now().UnixNano())
-		s.Metrics.WriteTxDone(began.Sub(asked), time.Since(began))
+		s.metrics.WriteTxDone(began.Sub(asked), time.Since(began))
 	}()
 	s.onCommit = s.onCommit[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	// Taken before Commit: once it returns, another writer may begin.
 	hooks := slices.Clone(s.onCommit)
 	if err := tx.Commit(); err != nil {
-		return s.WriteFailed(err)
+		return s.writeFailed(err)
 	}
 	for _, h := range hooks {
 		h()
@@ -604,18 +666,18 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // writeFailed says in the domain's words why a write failed when the
 // cause is the disk or the lock: a full disk and a busy database are
 // "unavailable" (503: try again later), not internal errors.
-func (s *Store) WriteFailed(err error) error {
+func (s *Store) writeFailed(err error) error {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return err
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_FULL:
-		s.Metrics.DbFull.Add(1)
+		s.metrics.DbFull.Add(1)
 		return &apperr.Error{Code: apperr.Unavailable, Err: err,
 			Msg: "the disk holding the database is full: changes are refused until space is freed (reads still work)"}
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		s.Metrics.DbBusy.Add(1)
+		s.metrics.DbBusy.Add(1)
 		return &apperr.Error{Code: apperr.Unavailable, Err: err, Msg: "the database is busy: try again"}
 	}
 	return err
@@ -626,7 +688,7 @@ func isBusyErr(err error) bool {
 	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
-func (s *Store) NowMS() int64 { return s.Now().UnixMilli() }
+func (s *Store) NowMS() int64 { return s.now().UnixMilli() }
 
 // msTime turns a stored time into a time.Time; NULL and 0 are the zero time.
 func msTime(v sql.NullInt64) time.Time {
@@ -695,7 +757,7 @@ func newSecret(prefix string) string {
 	return string(out)
 }
 
-func SecretHash(secret string) []byte {
+func secretHash(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
@@ -728,7 +790,7 @@ func (s *Store) derivedKey(purpose string) ([]byte, error) {
 // runnerName is a runner's name; "" when there is no such runner.
 func (s *Store) RunnerName(ctx context.Context, id int64) (string, error) {
 	var name string
-	err := s.DB.QueryRowContext(ctx, "SELECT name FROM runners WHERE id = ?", id).Scan(&name)
+	err := s.db.QueryRowContext(ctx, "SELECT name FROM runners WHERE id = ?", id).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -780,13 +842,13 @@ func (s *Store) CreateUser(ctx context.Context, name string) (*User, error) {
 
 func (s *Store) UserByName(ctx context.Context, name string) (*User, error) {
 	u := &User{}
-	err := s.DB.QueryRowContext(ctx, "SELECT id, name FROM users WHERE name = ?", name).Scan(&u.ID, &u.Name)
+	err := s.db.QueryRowContext(ctx, "SELECT id, name FROM users WHERE name = ?", name).Scan(&u.ID, &u.Name)
 	return u, notFound(err)
 }
 
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
 	return n, err
 }
 
@@ -929,7 +991,7 @@ const RunnerTokenPrefix = "shithub_runner_"
 // never stored and never shown again.
 func (s *Store) CreateToken(ctx context.Context, user *User, name string, scopes []string, ttl time.Duration) (*Token, string, error) {
 	secret := newSecret(PatPrefix)
-	now := s.Now()
+	now := s.now()
 	t := &Token{UserID: user.ID, Name: name, Scopes: scopes, CreatedAt: now}
 	var exp sql.NullInt64
 	if ttl > 0 {
@@ -938,7 +1000,7 @@ func (s *Store) CreateToken(ctx context.Context, user *User, name string, scopes
 	}
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO tokens (user_id, name, hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			user.ID, name, SecretHash(secret), strings.Join(scopes, ","), now.UnixMilli(), exp)
+			user.ID, name, secretHash(secret), strings.Join(scopes, ","), now.UnixMilli(), exp)
 		if err != nil {
 			return err
 		}
@@ -966,7 +1028,7 @@ func scanToken(row interface{ Scan(...any) error }, extra ...any) (*Token, error
 }
 
 func (s *Store) ListTokens(ctx context.Context, user *User) ([]*Token, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT "+tokenCols+" FROM tokens t WHERE t.user_id = ? ORDER BY t.id", user.ID)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+tokenCols+" FROM tokens t WHERE t.user_id = ? ORDER BY t.id", user.ID)
 	return ScanAll(rows, err, func(r interface{ Scan(...any) error }) (*Token, error) { return scanToken(r) })
 }
 
@@ -988,7 +1050,7 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) error {
 func (s *Store) TokenBySecret(ctx context.Context, secret string) (*Token, *User, error) {
 	u := &User{}
 	t, err := scanToken(s.rd.QueryRowContext(ctx, "SELECT "+tokenCols+", u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
-		SecretHash(secret)), &u.ID, &u.Name)
+		secretHash(secret)), &u.ID, &u.Name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -998,7 +1060,7 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string) (*Token, *User
 // touchToken records a use, at most once a minute, so that authenticating
 // is not a write on every request.
 func (s *Store) TouchToken(ctx context.Context, t *Token) error {
-	now := s.Now()
+	now := s.now()
 	if now.Sub(t.LastUsedAt) < time.Minute {
 		return nil
 	}
@@ -1026,7 +1088,7 @@ func (s *Store) CreateRunner(ctx context.Context, name string, labels []string) 
 	r := &Runner{Name: name, Labels: labels}
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec("INSERT INTO runners (name, hash, labels, created_at) VALUES (?, ?, ?, ?)",
-			name, SecretHash(secret), jsonText(labels), s.NowMS())
+			name, secretHash(secret), jsonText(labels), s.NowMS())
 		if isUniqueErr(err) {
 			return apperr.Conflictf("runner %q already exists (runner list shows it); register the new one under another name", name)
 		}
@@ -1056,8 +1118,8 @@ func (s *Store) LocalRunner(ctx context.Context, labels []string) (*Runner, erro
 func (s *Store) RunnerBySecret(ctx context.Context, secret string) (*Runner, error) {
 	r := &Runner{}
 	var labels string
-	err := s.DB.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
-		SecretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, labels, revoked_at IS NOT NULL FROM runners WHERE hash = ?",
+		secretHash(secret)).Scan(&r.ID, &r.Name, &labels, &r.Revoked)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -1075,7 +1137,7 @@ type runnerInfo struct {
 // listRunners lists every runner, the server's own pool among them, by
 // name, with how many jobs each is running.
 func (s *Store) ListRunners(ctx context.Context) ([]runnerInfo, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT r.id, r.name, r.labels, r.last_seen_at, r.revoked_at,
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.name, r.labels, r.last_seen_at, r.revoked_at,
 		(SELECT COUNT(*) FROM jobs j WHERE j.runner_id = r.id AND j.status = 'running')
 		FROM runners r ORDER BY r.name`)
 	if err != nil {
@@ -1280,7 +1342,7 @@ func (s *Store) RunByIndex(ctx context.Context, repoID, index int64) (*Run, erro
 // runContent returns the workflow file bytes a run was made from.
 func (s *Store) RunContent(ctx context.Context, id int64) ([]byte, error) {
 	var b []byte
-	err := s.DB.QueryRowContext(ctx, "SELECT workflow_content FROM runs WHERE id = ?", id).Scan(&b)
+	err := s.db.QueryRowContext(ctx, "SELECT workflow_content FROM runs WHERE id = ?", id).Scan(&b)
 	return b, notFound(err)
 }
 
@@ -1645,11 +1707,11 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func JobByID(ctx context.Context, q querier, id int64) (*Job, error) {
+func jobByID(ctx context.Context, q querier, id int64) (*Job, error) {
 	return scanJob(q.QueryRowContext(ctx, "SELECT "+jobCols+" WHERE id = ?", id))
 }
 
-func (s *Store) JobByID(ctx context.Context, id int64) (*Job, error) { return JobByID(ctx, s.rd, id) }
+func (s *Store) JobByID(ctx context.Context, id int64) (*Job, error) { return jobByID(ctx, s.rd, id) }
 
 // jobOf loads job id if it belongs to repository repoID and, when runID is
 // not 0, to that run. Any other job is apperr.ErrNotFound: ids are global and must
@@ -1663,7 +1725,7 @@ func (s *Store) JobOf(ctx context.Context, repoID, runID, id int64) (*Job, error
 		return nil, apperr.ErrNotFound
 	}
 	var owner int64
-	if err := s.DB.QueryRowContext(ctx, "SELECT repo_id FROM runs WHERE id = ?", j.RunID).Scan(&owner); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT repo_id FROM runs WHERE id = ?", j.RunID).Scan(&owner); err != nil {
 		return nil, notFound(err)
 	}
 	if owner != repoID {
@@ -1684,17 +1746,22 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]*Job, error) {
 		return nil, err
 	}
 	for _, j := range jobs {
-		if j.Steps, err = JobSteps(ctx, s.rd, j.ID); err != nil {
+		if j.Steps, err = jobSteps(ctx, s.rd, j.ID); err != nil {
 			return nil, err
 		}
 	}
 	return jobs, nil
 }
 
+// JobSteps lists a job's steps in order.
+func (s *Store) JobSteps(ctx context.Context, jobID int64) ([]*Step, error) {
+	return jobSteps(ctx, s.db, jobID)
+}
+
 const stepCols = `id, job_id, number, kind, name, run, uses, env, working_directory, status, conclusion,
 	started_at, completed_at, log_size, log_truncated, summary FROM steps`
 
-func JobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
+func jobSteps(ctx context.Context, q querier, jobID int64) ([]*Step, error) {
 	rows, err := q.QueryContext(ctx, "SELECT "+stepCols+" WHERE job_id = ? ORDER BY number", jobID)
 	if err != nil {
 		return nil, err
@@ -1814,8 +1881,8 @@ func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([
 		page = append(page, c)
 		bytes += len(c.Data)
 	}
-	if s.OnLogPage != nil {
-		s.OnLogPage(len(page), bytes)
+	if s.onLogPage != nil {
+		s.onLogPage(len(page), bytes)
 	}
 	return page, rows.Err()
 }
@@ -1833,7 +1900,7 @@ func (s *Store) WebCreateSession(ctx context.Context, userID, tokenID int64, ttl
 			return err
 		}
 		_, err := tx.Exec("INSERT INTO sessions (hash, user_id, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			SecretHash(id), userID, tokenID, csrf, now, now+ttl.Milliseconds())
+			secretHash(id), userID, tokenID, csrf, now, now+ttl.Milliseconds())
 		return err
 	})
 	if err != nil {
@@ -1852,7 +1919,7 @@ func (s *Store) WebSession(ctx context.Context, id string) (*User, string, []str
 	err := s.rd.QueryRowContext(ctx, `SELECT u.id, u.name, s.csrf, t.scopes FROM sessions s
 		JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id
 		WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-		SecretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
+		secretHash(id), now, now).Scan(&u.ID, &u.Name, &csrf, &scopes)
 	if err != nil {
 		return nil, "", nil, notFound(err)
 	}
@@ -1866,7 +1933,7 @@ func (s *Store) WebSession(ctx context.Context, id string) (*User, string, []str
 // webDeleteSession ends a session; ending one that is gone is not an error.
 func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	return s.WithTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("DELETE FROM sessions WHERE hash = ?", SecretHash(id))
+		_, err := tx.Exec("DELETE FROM sessions WHERE hash = ?", secretHash(id))
 		return err
 	})
 }
@@ -1922,7 +1989,7 @@ func (s *Store) WebBranches(ctx context.Context, repoID int64, n int) ([]string,
 // and seq order. It stops once budget bytes are collected, with more true;
 // at least one chunk is returned when any is new.
 func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[int64]int64, budget int) ([]LogChunk, bool, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT s.id FROM steps s JOIN jobs j ON j.id = s.job_id
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id FROM steps s JOIN jobs j ON j.id = s.job_id
 		WHERE j.run_id = ? ORDER BY j.id, s.number`, runID)
 	if err != nil {
 		return nil, false, err
@@ -1944,7 +2011,7 @@ func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[in
 	size := 0
 	for _, id := range steps {
 		more, err := func() (bool, error) {
-			rows, err := s.DB.QueryContext(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
+			rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
 			if err != nil {
 				return false, err
 			}
@@ -1975,7 +2042,7 @@ func (s *Store) WebVisibleRepos(ctx context.Context, user *User) ([]*Repo, error
 	if user != nil {
 		uid = user.ID
 	}
-	rows, err := s.DB.QueryContext(ctx, "SELECT "+repoCols+` WHERE r.private = 0 OR r.owner_id = ?
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+` WHERE r.private = 0 OR r.owner_id = ?
 		OR EXISTS (SELECT 1 FROM collaborators c WHERE c.repo_id = r.id AND c.user_id = ?)
 		ORDER BY u.name, r.name LIMIT 500`, uid, uid)
 	return ScanAll(rows, err, scanRepo)
@@ -2055,7 +2122,7 @@ func (s *Store) jobRuntimeToken(ctx context.Context, cj *protocol.Job) (string, 
 	}
 	tokenKey, _ := RuntimeKeys(secret)
 	ttl := protocol.DefaultJobTimeout(cj) + runtimeTokenTTL
-	return jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.Now(), ttl), nil
+	return jobsvc.ArtifactRuntimeToken(tokenKey, jobsvc.ArtifactJob{RunID: cj.RunID, RepoID: cj.RepoID, JobID: cj.JobID}, s.now(), ttl), nil
 }
 
 // hasScope reports whether a token grants scope; repo:write implies
@@ -2079,7 +2146,7 @@ func (s *Store) PatUser(ctx context.Context, secret string) (*User, *Token, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	now := s.Now()
+	now := s.now()
 	switch {
 	case !t.RevokedAt.IsZero():
 		return nil, nil, errTokenRevoked

@@ -47,9 +47,9 @@ type jobMasker struct {
 // it is not in memory (the first chunk, or after a restart). A job never
 // claimed (a workflow that did not parse) masks nothing.
 func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
-	s.Masks.mu.Lock()
-	m := s.Masks.Jobs[jobID]
-	s.Masks.mu.Unlock()
+	s.masks.mu.Lock()
+	m := s.masks.Jobs[jobID]
+	s.masks.mu.Unlock()
 	if m != nil {
 		return m, nil
 	}
@@ -63,30 +63,30 @@ func (s *Store) masker(ctx context.Context, jobID int64) (*jobMasker, error) {
 	case !errors.Is(err, apperr.ErrNotFound):
 		return nil, err
 	}
-	s.Masks.mu.Lock()
-	defer s.Masks.mu.Unlock()
-	if s.Masks.Jobs == nil {
-		s.Masks.Jobs = map[int64]*jobMasker{}
+	s.masks.mu.Lock()
+	defer s.masks.mu.Unlock()
+	if s.masks.Jobs == nil {
+		s.masks.Jobs = map[int64]*jobMasker{}
 	}
-	if old := s.Masks.Jobs[jobID]; old != nil {
+	if old := s.masks.Jobs[jobID]; old != nil {
 		return old, nil // built at the same time by another request
 	}
-	s.Masks.Jobs[jobID] = m
+	s.masks.Jobs[jobID] = m
 	return m, nil
 }
 
 // loadedMasker is job jobID's masker if it is in memory, else nil.
 func (s *Store) LoadedMasker(jobID int64) *jobMasker {
-	s.Masks.mu.Lock()
-	defer s.Masks.mu.Unlock()
-	return s.Masks.Jobs[jobID]
+	s.masks.mu.Lock()
+	defer s.masks.mu.Unlock()
+	return s.masks.Jobs[jobID]
 }
 
 // dropMasker forgets a job's masker: the job has ended.
 func (s *Store) dropMasker(jobID int64) {
-	s.Masks.mu.Lock()
-	delete(s.Masks.Jobs, jobID)
-	s.Masks.mu.Unlock()
+	s.masks.mu.Lock()
+	delete(s.masks.Jobs, jobID)
+	s.masks.mu.Unlock()
 }
 
 // maskJobText masks a whole text of a job at once (a step summary, an

@@ -93,7 +93,7 @@ func (s *Store) githubContext(run *Run, repo *Repo, jobKey string) map[string]an
 			headRef, _ = h["ref"].(string)
 		}
 	}
-	server := s.ServerURL
+	server := s.serverURL
 	api := ""
 	if server != "" {
 		api = server + "/api/v1"
@@ -381,7 +381,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	changed := 0
 	claimable := 0
 	for i, lp := range plans {
-		row, err := JobByID(context.Background(), tx, ids[i])
+		row, err := jobByID(context.Background(), tx, ids[i])
 		if err != nil {
 			return changed, err
 		}
@@ -737,7 +737,7 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 				}
 				continue
 			}
-			o, err := JobByID(context.Background(), tx, x.id)
+			o, err := jobByID(context.Background(), tx, x.id)
 			if err != nil {
 				return err
 			}

@@ -45,7 +45,7 @@ func (s *Store) AddAnnotation(ctx context.Context, runnerID, jobID int64, a prot
 	a.Message, a.Title, a.File = m.set.Mask(a.Message), m.set.Mask(a.Title), m.set.Mask(a.File)
 	kept := false
 	err = s.WithTx(ctx, func(tx *sql.Tx) error {
-		j, err := HeldJob(ctx, tx, runnerID, jobID)
+		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Store) AddAnnotation(ctx context.Context, runnerID, jobID int64, a prot
 
 // jobAnnotations lists a job's annotations in the order they came.
 func (s *Store) JobAnnotations(ctx context.Context, jobID int64) ([]protocol.Annotation, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, step_id, level, message, file, line, col, end_line, end_column, title
+	rows, err := s.db.QueryContext(ctx, `SELECT id, step_id, level, message, file, line, col, end_line, end_column, title
 		FROM annotations WHERE job_id = ? ORDER BY id`, jobID)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func (s *Store) SetStepSummary(ctx context.Context, runnerID, jobID, stepID int6
 		return err
 	}
 	return s.WithTx(ctx, func(tx *sql.Tx) error {
-		j, err := HeldJob(ctx, tx, runnerID, jobID)
+		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"maps"
 	"path"
 	"slices"
@@ -62,7 +63,7 @@ func tokenPermsOf(m map[string]string) TokenPerms {
 
 // workflowJobPerms is the GITHUB_TOKEN permissions of job jobKey (its id
 // in the workflow) of a workflow file: the defaults when it does not parse.
-func WorkflowJobPerms(file string, content []byte, jobKey string) TokenPerms {
+func workflowJobPerms(file string, content []byte, jobKey string) TokenPerms {
 	wf, err := workflow.Parse(path.Base(file), content)
 	if err != nil || wf == nil {
 		return DefaultTokenPerms
@@ -136,7 +137,7 @@ type jobCredentials struct {
 // those secrets once, so a secret that cannot be decrypted fails the claim
 // here, with its name, rather than the job later.
 func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64, now int64) error {
-	j, err := JobByID(ctx, tx, jobID)
+	j, err := jobByID(ctx, tx, jobID)
 	if err != nil {
 		return err
 	}
@@ -153,8 +154,8 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		return err
 	}
 	refs := WorkflowJobRefs(content, j.BaseKey)
-	fork := IsForkPullRequest(run.Event, run.EventPayload, repo.FullName())
-	perms, names := WorkflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
+	fork := isForkPullRequest(run.Event, run.EventPayload, repo.FullName())
+	perms, names := workflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
 	if fork {
 		perms, names = perms.readOnly(), []string{}
 	}
@@ -185,7 +186,7 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET token_hash = excluded.token_hash,
 		token_nonce = excluded.token_nonce, contents = excluded.contents, actions = excluded.actions,
 		secret_names = excluded.secret_names, created_at = excluded.created_at`,
-		jobID, SecretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
+		jobID, secretHash(token), nonce, perms.Contents, perms.Actions, jsonText(names), now)
 	if err == nil {
 		s.dropMasker(jobID) // the next chunk builds it with the new token
 	}
@@ -197,7 +198,7 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 func (s *Store) loadJobCredentials(ctx context.Context, q querier, jobID int64) (*jobCredentials, error) {
 	c := &jobCredentials{JobID: jobID}
 	var names string
-	err := q.QueryRowContext(ctx, SqlJobCredentials, jobID).
+	err := q.QueryRowContext(ctx, sqlJobCredentials, jobID).
 		Scan(&c.RepoID, &c.Nonce, &c.Perms.Contents, &c.Perms.Actions, &names)
 	if err != nil {
 		return nil, notFound(err)
@@ -218,7 +219,7 @@ type jobDelivery struct {
 // jobDelivery assembles a claimed job's delivery from the database and the
 // server key.
 func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, error) {
-	c, err := s.loadJobCredentials(ctx, s.DB, jobID)
+	c, err := s.loadJobCredentials(ctx, s.db, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -232,12 +233,12 @@ func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, err
 	}
 	d := &jobDelivery{Token: deriveJobToken(key, c.Nonce, jobID), Perms: c.Perms, Secrets: map[string]string{}}
 	if len(c.SecretNames) > 0 {
-		if d.Secrets, err = s.OpenSecrets(ctx, s.DB, repo, c.SecretNames); err != nil {
+		if d.Secrets, err = s.OpenSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
 			return nil, err
 		}
 	}
 	d.Secrets["GITHUB_TOKEN"] = d.Token
-	if d.Vars, err = s.RepoVars(ctx, s.DB, repo); err != nil {
+	if d.Vars, err = s.repoVars(ctx, s.db, repo); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -277,12 +278,34 @@ func JobPermission(p *JobPrincipal, repo *Repo, level string) Perm {
 func IsJobToken(secret string) bool { return strings.HasPrefix(secret, JobTokenPrefix) }
 
 // sqlJobToken is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const SqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
+const sqlJobToken = `SELECT c.job_id, r.repo_id, c.contents, c.actions, j.status, u.id, u.name
 		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id JOIN users u ON u.id = r.actor_id
 		WHERE c.token_hash = ?`
 
+// JobTokenUser looks up a GITHUB_TOKEN: the run's actor carrying the
+// job's principal (its repository and permissions). A token nobody was
+// given is ErrBadToken; one whose job is no longer running is
+// ErrJobTokenEnded.
+func (s *Store) JobTokenUser(ctx context.Context, secret string) (*User, error) {
+	var p JobPrincipal
+	var status string
+	u := &User{}
+	err := s.db.QueryRowContext(ctx, sqlJobToken, secretHash(secret)).Scan(&p.JobID, &p.RepoID, &p.Perms.Contents, &p.Perms.Actions, &status, &u.ID, &u.Name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if status != protocol.StatusRunning {
+		return nil, ErrJobTokenEnded
+	}
+	u.Job = &p
+	return u, nil
+}
+
 // sqlJobCredentials is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const SqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
+const sqlJobCredentials = `SELECT r.repo_id, c.token_nonce, c.contents, c.actions, c.secret_names
 		FROM job_credentials c JOIN jobs j ON j.id = c.job_id JOIN runs r ON r.id = j.run_id WHERE c.job_id = ?`
 
 // evalWithDelivery evaluates again, in the claim and nowhere else, what the

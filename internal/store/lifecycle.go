@@ -437,7 +437,7 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 		if _, err := tx.Exec("DELETE FROM steps WHERE job_id = ?", j.ID); err != nil {
 			return err
 		}
-		steps, err := JobSteps(context.Background(), tx, p.ID)
+		steps, err := jobSteps(context.Background(), tx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -590,7 +590,7 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 // runConclusion folds job results into the run's: failure or timed_out
 // if any job has one, else cancelled if any job was, else success; a run
 // whose jobs were all skipped is skipped.
-func RunConclusion(jobs []string) string {
+func runConclusion(jobs []string) string {
 	has := func(c string) bool { return slices.Contains(jobs, c) }
 	switch {
 	case has(protocol.ConclusionFailure):
@@ -657,7 +657,7 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 			newStatus, newStatus, now, now, runID)
 		return false, "", err
 	}
-	c := RunConclusion(conclusions)
+	c := runConclusion(conclusions)
 	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
 		return false, "", err
@@ -787,7 +787,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 	if err != nil {
 		return nil, err
 	}
-	steps, err := JobSteps(ctx, s.DB, j.ID)
+	steps, err := jobSteps(ctx, s.db, j.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -842,7 +842,7 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 		JobKey: j.BaseKey, JobName: j.Name, RunsOn: NonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
-		Untrusted: IsForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
+		Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
 	}
 	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
 	var wj *workflow.Job
@@ -897,8 +897,8 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 
 // heldJob loads a job that runner holds; any other job is apperr.ErrNotFound, so a
 // runner learns nothing of jobs that are not its own.
-func HeldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
-	j, err := JobByID(ctx, q, jobID)
+func heldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error) {
+	j, err := jobByID(ctx, q, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -908,10 +908,16 @@ func HeldJob(ctx context.Context, q querier, runnerID, jobID int64) (*Job, error
 	return j, nil
 }
 
+// HeldJob loads a job that runner holds; any other job is
+// apperr.ErrNotFound.
+func (s *Store) HeldJob(ctx context.Context, runnerID, jobID int64) (*Job, error) {
+	return heldJob(ctx, s.db, runnerID, jobID)
+}
+
 // cancelCheck answers a runner's cancel-check for a job it holds, and
 // counts as a sign of life from the runner.
 func (s *Store) CancelCheck(ctx context.Context, runnerID, jobID int64) (bool, error) {
-	j, err := HeldJob(ctx, s.DB, runnerID, jobID)
+	j, err := heldJob(ctx, s.db, runnerID, jobID)
 	if err != nil {
 		return false, err
 	}
@@ -1071,7 +1077,7 @@ func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 	err = s.WithTx(ctx, func(tx *sql.Tx) error {
 		m.mu.Lock() // inside the transaction: see jobMasker
 		locked = true
-		j, err := HeldJob(ctx, tx, runnerID, jobID)
+		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1095,8 +1101,8 @@ func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 		}
 		next = m.writer(stepID).Clone()
 		data = next.Write(data)
-		if size+int64(len(data)) > s.LogCap {
-			data = append(data[:s.LogCap-size:s.LogCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.LogCap)...)
+		if size+int64(len(data)) > s.logCap {
+			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
 			truncated = true
 		}
 		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
@@ -1126,7 +1132,7 @@ func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 // no-op; anything else is a conflict.
 func (s *Store) SetStepStatus(ctx context.Context, runnerID, jobID, stepID int64, status, conclusion string) error {
 	return s.WithTx(ctx, func(tx *sql.Tx) error {
-		j, err := HeldJob(ctx, tx, runnerID, jobID)
+		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1218,7 +1224,7 @@ func (s *Store) CompleteJobWith(ctx context.Context, runnerID, jobID int64, stat
 		return apperr.Invalidf("job outputs may hold at most %d bytes", maxJobOutputs)
 	}
 	return s.WithTx(ctx, func(tx *sql.Tx) error {
-		j, err := HeldJob(ctx, tx, runnerID, jobID)
+		j, err := heldJob(ctx, tx, runnerID, jobID)
 		if err != nil {
 			return err
 		}
@@ -1309,7 +1315,7 @@ func (s *Store) failRunnerJobsTx(tx *sql.Tx, runnerID int64, why string, now int
 // runner lost, deadline): the reason goes to the log of the step that was
 // running, or else of the first step, after what is there.
 func (s *Store) failJob(tx *sql.Tx, jobID int64, conclusion, why string, now int64) error {
-	j, err := JobByID(context.Background(), tx, jobID)
+	j, err := jobByID(context.Background(), tx, jobID)
 	if err != nil {
 		return err
 	}

@@ -206,7 +206,7 @@ func (s *Store) Prune(ctx context.Context, keep Retention, o PruneOpts) (PruneRe
 func (p *Pruner) Prune(ctx context.Context, keep Retention) error {
 	defer p.closeStmts()
 	s, o := p.S, p.o
-	now := s.Now()
+	now := s.now()
 	var err error
 	if keep.Runs > 0 { // first: the logs of the runs that go need no removal line
 		err = p.Runs(ctx, now.Add(-keep.Runs))
@@ -218,9 +218,9 @@ func (p *Pruner) Prune(ctx context.Context, keep Retention) error {
 		err = p.Release(ctx, 0)
 	}
 	if !o.Dry {
-		s.Metrics.PrunedLogs.Add(int64(p.Rep.LogRuns))
-		s.Metrics.PrunedBytes.Add(p.Rep.LogBytes)
-		s.Metrics.PrunedRuns.Add(int64(p.Rep.Runs))
+		s.metrics.PrunedLogs.Add(int64(p.Rep.LogRuns))
+		s.metrics.PrunedBytes.Add(p.Rep.LogBytes)
+		s.metrics.PrunedRuns.Add(int64(p.Rep.Runs))
 	}
 	return err
 }
@@ -304,7 +304,7 @@ func (p *Pruner) drive(ctx context.Context, unit func(tx pruneTx) (bool, error),
 // and every commit checkpointed. (In a goroutine of its own, alongside the
 // writes, the checkpoint slowed them, and the WAL grew likewise.)
 func (p *Pruner) checkpoint(ctx context.Context, weight int) error {
-	if p.S.NoCheckpoints { // Litestream checkpoints (LeaveCheckpoints)
+	if p.S.noCheckpoints { // Litestream checkpoints (Options.LeaveCheckpoints)
 		return nil
 	}
 	if p.sinceCkpt += weight; p.sinceCkpt < max(p.ckptEvery, 1) {
@@ -313,7 +313,7 @@ func (p *Pruner) checkpoint(ctx context.Context, weight int) error {
 	ctx = context.WithoutCancel(ctx) // short, and a pass stopped between transactions leaves a WAL like one done
 	start := time.Now()
 	var busy, log, done int
-	if err := p.S.DB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+	if err := p.S.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
 		return err
 	}
 	p.rested = time.Since(start)
@@ -322,7 +322,7 @@ func (p *Pruner) checkpoint(ctx context.Context, weight int) error {
 	}
 	p.sinceCkpt = 0
 	start = time.Now()
-	if err := p.S.WDB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+	if err := p.S.wdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
 		return err
 	}
 	p.Rep.wrote(time.Since(start))
@@ -349,7 +349,7 @@ func (p *Pruner) rest(ctx context.Context) {
 func (p *Pruner) Release(ctx context.Context, target int64) error {
 	for {
 		var free int64
-		if err := p.S.DB.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA freelist_count").Scan(&free); err != nil {
+		if err := p.S.db.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA freelist_count").Scan(&free); err != nil {
 			return err
 		}
 		if free <= target {
@@ -439,7 +439,7 @@ func (t pruneTx) QueryRow(q string, args ...any) *sql.Row {
 // prepare prepares the statements the last transactions ran unprepared.
 func (p *Pruner) prepare(ctx context.Context) {
 	for _, q := range p.fresh {
-		st, err := p.S.WDB.PrepareContext(ctx, q)
+		st, err := p.S.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			continue // it runs unprepared
 		}
@@ -692,7 +692,7 @@ func (p *Pruner) Runs(ctx context.Context, cutoff time.Time) error {
 // at a time.
 func (p *Pruner) dryLogs(ctx context.Context, cutoff time.Time) error {
 	return p.dryRead(ctx, cutoff, "logs_pruned_at IS NULL AND", func(id int64) error {
-		steps, err := runLogs(ctx, p.S.DB, id)
+		steps, err := runLogs(ctx, p.S.db, id)
 		if err != nil {
 			return err
 		}
@@ -718,7 +718,7 @@ func (p *Pruner) dryRuns(ctx context.Context, cutoff time.Time) error {
 func (p *Pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn func(id int64) error) error {
 	for after := int64(0); ctx.Err() == nil; {
 		start := time.Now()
-		rows, err := p.S.DB.QueryContext(ctx, "SELECT id, created_at, status FROM runs WHERE "+where+" id > ? ORDER BY id LIMIT ?",
+		rows, err := p.S.db.QueryContext(ctx, "SELECT id, created_at, status FROM runs WHERE "+where+" id > ? ORDER BY id LIMIT ?",
 			after, pruneRunsPerRead)
 		if err != nil {
 			return err
@@ -760,11 +760,34 @@ func (p *Pruner) dryRead(ctx context.Context, cutoff time.Time, where string, fn
 	return ctx.Err()
 }
 
+// Ping is /healthz's read probe: one read on a read connection.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	return s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM meta").Scan(&n)
+}
+
+// PageSize is the database's page size in bytes.
+func (s *Store) PageSize(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n)
+	return n, err
+}
+
+// Vacuum rewrites the whole file (prune --vacuum), on the write
+// connection; a full disk or a busy database is said as writeFailed says
+// it.
+func (s *Store) Vacuum(ctx context.Context) error {
+	if _, err := s.wdb.ExecContext(ctx, "VACUUM"); err != nil {
+		return s.writeFailed(err)
+	}
+	return nil
+}
+
 // checkpoint folds the WAL into the database file and truncates it. It
 // runs on a read connection with a short busy timeout, so that a long
 // reader makes it give up rather than hold writers back.
 func (s *Store) Checkpoint(ctx context.Context) (busy bool, err error) {
-	conn, err := s.DB.Conn(ctx)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -800,8 +823,8 @@ func (s *Store) Analyze(ctx context.Context, pause time.Duration) (int, error) {
 			return n, ctx.Err()
 		}
 		q := fmt.Sprintf(`PRAGMA analysis_limit = %d; ANALYZE "%s"`, analyzeLimit, strings.ReplaceAll(name, `"`, `""`))
-		if _, err := s.WDB.ExecContext(context.WithoutCancel(ctx), q); err != nil {
-			return n, s.WriteFailed(err)
+		if _, err := s.wdb.ExecContext(context.WithoutCancel(ctx), q); err != nil {
+			return n, s.writeFailed(err)
 		}
 		n++
 		select {
@@ -865,7 +888,7 @@ func (m *Maintainer) Run(ctx context.Context) {
 			}
 		}
 		last := m.Store.lastWrite.Load()
-		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.Idle && !m.Store.NoCheckpoints {
+		if last != checkpointed && time.Since(time.Unix(0, last)) >= m.Idle && !m.Store.noCheckpoints {
 			if busy, err := m.Store.Checkpoint(ctx); err != nil {
 				if ctx.Err() == nil {
 					m.Log.Warn("checkpointing the WAL", "err", err)

@@ -138,7 +138,7 @@ func (s *Store) RunReach(ctx context.Context, run *Run, token string) (RepoReach
 	if err != nil {
 		return RepoReach{}, err
 	}
-	return RepoReach{From: repo, Untrusted: IsForkPullRequest(run.Event, run.EventPayload, repo.FullName()), Token: token}, nil
+	return RepoReach{From: repo, Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()), Token: token}, nil
 }
 
 // workflow.ActionRepo is the git directory of repository owner/name for the job

@@ -36,7 +36,7 @@ import (
 
 const (
 	// secretKeySize is the size of the server key: AES-256.
-	SecretKeySize = 32
+	secretKeySize = 32
 
 	// secretSealV1 is the first byte of every ciphertext secretSeal makes:
 	// AES-256-GCM, 12-byte random nonce, 16-byte tag. A later format takes a
@@ -100,16 +100,16 @@ func secretReadKey(path string) ([]byte, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("secret key file %s has mode %04o, so users other than its owner can read or change it; run: chmod 600 %s", path, perm, path)
 	}
-	if st.Size() != SecretKeySize {
-		return nil, fmt.Errorf("secret key file %s is %d bytes long, but a key is exactly %d bytes; it is not a key this server wrote, or it was damaged (restore it from a backup: without it, stored secrets cannot be decrypted)", path, st.Size(), SecretKeySize)
+	if st.Size() != secretKeySize {
+		return nil, fmt.Errorf("secret key file %s is %d bytes long, but a key is exactly %d bytes; it is not a key this server wrote, or it was damaged (restore it from a backup: without it, stored secrets cannot be decrypted)", path, st.Size(), secretKeySize)
 	}
-	key := make([]byte, SecretKeySize)
+	key := make([]byte, secretKeySize)
 	if _, err := io.ReadFull(f, key); err != nil {
 		return nil, fmt.Errorf("secret key file %s: reading: %w", path, err)
 	}
 	// The file could have grown between Stat and the read.
 	if n, _ := f.Read(make([]byte, 1)); n != 0 {
-		return nil, fmt.Errorf("secret key file %s is longer than %d bytes", path, SecretKeySize)
+		return nil, fmt.Errorf("secret key file %s is longer than %d bytes", path, secretKeySize)
 	}
 	return key, nil
 }
@@ -121,7 +121,7 @@ func secretCreateKey(path string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("secret key directory %s: %w", dir, err)
 	}
-	key := make([]byte, SecretKeySize)
+	key := make([]byte, secretKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("generating the secret key: %w", err)
 	}
@@ -188,8 +188,8 @@ func secretAAD(owner, name string) []byte {
 }
 
 func secretGCM(key []byte) (cipher.AEAD, error) {
-	if len(key) != SecretKeySize {
-		return nil, fmt.Errorf("secret key must be %d bytes, not %d", SecretKeySize, len(key))
+	if len(key) != secretKeySize {
+		return nil, fmt.Errorf("secret key must be %d bytes, not %d", secretKeySize, len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -28,7 +28,7 @@ import (
 const (
 	// secretsPerScope is GitHub's limit on a repository's secrets (100); we
 	// apply it to an owner's too.
-	SecretsPerScope = 100
+	secretsPerScope = 100
 	// variablesPerScope is GitHub's limit on a repository's variables.
 	variablesPerScope = 500
 	// variableValueMax is GitHub's limit on a variable's value: 48 KB.
@@ -40,14 +40,14 @@ const (
 func (s *Store) SecretKey() ([]byte, error) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
-	if s.Key != nil {
-		return s.Key, nil
+	if s.key != nil {
+		return s.key, nil
 	}
-	key, err := secretLoadKey(s.KeyFile)
+	key, err := secretLoadKey(s.keyFile)
 	if err != nil {
 		return nil, err
 	}
-	s.Key = key
+	s.key = key
 	return key, nil
 }
 
@@ -155,8 +155,8 @@ func (s *Store) SetSecret(ctx context.Context, sc SecretScope, name string, valu
 		if err := tx.QueryRow("SELECT COUNT(*) FROM secrets WHERE "+cond, id).Scan(&count); err != nil {
 			return err
 		}
-		if count >= SecretsPerScope {
-			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, SecretsPerScope)
+		if count >= secretsPerScope {
+			return apperr.Invalidf("there are %d secrets already; the limit is %d", count, secretsPerScope)
 		}
 		repoID, ownerID := sc.ids()
 		created = true
@@ -170,7 +170,7 @@ func (s *Store) SetSecret(ctx context.Context, sc SecretScope, name string, valu
 // listSecrets lists a scope's secrets by name.
 func (s *Store) ListSecrets(ctx context.Context, sc SecretScope) ([]SecretMeta, error) {
 	cond, id := sc.where()
-	rows, err := s.DB.QueryContext(ctx, "SELECT name, created_at, updated_at FROM secrets WHERE "+cond+" ORDER BY name", id)
+	rows, err := s.db.QueryContext(ctx, "SELECT name, created_at, updated_at FROM secrets WHERE "+cond+" ORDER BY name", id)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Store) SecretMeta(ctx context.Context, sc SecretScope, name string) (*S
 	cond, id := sc.where()
 	m := &SecretMeta{Name: name}
 	var c, u sql.NullInt64
-	if err := s.DB.QueryRowContext(ctx, "SELECT created_at, updated_at FROM secrets WHERE "+cond+" AND name = ?", id, name).Scan(&c, &u); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT created_at, updated_at FROM secrets WHERE "+cond+" AND name = ?", id, name).Scan(&c, &u); err != nil {
 		return nil, notFound(err)
 	}
 	m.CreatedAt, m.UpdatedAt = msTime(c), msTime(u)
@@ -225,7 +225,7 @@ func (s *Store) OpenSecrets(ctx context.Context, q querier, repo *Repo, names []
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, SqlOpenSecrets, repo.ID, repo.OwnerID)
+	rows, err := q.QueryContext(ctx, sqlOpenSecrets, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -280,14 +280,14 @@ func scanVariables(rows *sql.Rows, err error) ([]Variable, error) {
 func (s *Store) ListVariables(ctx context.Context, sc SecretScope, page, perPage int) ([]Variable, int, error) {
 	cond, id := sc.where()
 	var total int
-	if err := s.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM variables WHERE "+cond, id).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM variables WHERE "+cond, id).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit, offset := -1, 0
 	if perPage > 0 {
 		limit, offset = perPage, (page-1)*perPage
 	}
-	vs, err := scanVariables(s.DB.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+
+	vs, err := scanVariables(s.db.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+
 		" ORDER BY name LIMIT ? OFFSET ?", id, limit, offset))
 	return vs, total, err
 }
@@ -299,7 +299,7 @@ func (s *Store) Variable(ctx context.Context, sc SecretScope, name string) (*Var
 		return nil, apperr.ErrNotFound
 	}
 	cond, id := sc.where()
-	vs, err := scanVariables(s.DB.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+" AND name = ?", id, name))
+	vs, err := scanVariables(s.db.QueryContext(ctx, "SELECT name, value, created_at, updated_at FROM variables WHERE "+cond+" AND name = ?", id, name))
 	if err != nil {
 		return nil, err
 	}
@@ -385,8 +385,8 @@ func (s *Store) DeleteVariable(ctx context.Context, sc SecretScope, name string)
 
 // repoVars is a repository's vars context: its owner's variables, with the
 // repository's own winning.
-func (s *Store) RepoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, SqlRepoVars, repo.ID, repo.OwnerID)
+func (s *Store) repoVars(ctx context.Context, q querier, repo *Repo) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, sqlRepoVars, repo.ID, repo.OwnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +436,7 @@ func (s *Store) RepoBoxKey(ctx context.Context, repoID int64) (pub, priv *[32]by
 		copy(priv[:], plain)
 		return true, nil
 	}
-	if ok, err := load(s.DB); ok || err != nil {
+	if ok, err := load(s.db); ok || err != nil {
 		return pub, priv, err
 	}
 	err = s.WithTx(ctx, func(tx *sql.Tx) error {
@@ -556,7 +556,7 @@ func yamlMapGet(n *yaml.Node, key string) *yaml.Node {
 // read-only GITHUB_TOKEN. pull_request_target runs in the base repository's
 // context and is not one. Without a payload saying where the head is, a
 // pull request counts as a fork: it is the safe side.
-func IsForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
+func isForkPullRequest(event string, payload map[string]any, repoFullName string) bool {
 	switch event {
 	case "pull_request", "pull_request_review", "pull_request_review_comment":
 	default:
@@ -570,9 +570,9 @@ func IsForkPullRequest(event string, payload map[string]any, repoFullName string
 }
 
 // sqlOpenSecrets is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const SqlOpenSecrets = `SELECT repo_id IS NOT NULL, name, value FROM secrets
+const sqlOpenSecrets = `SELECT repo_id IS NOT NULL, name, value FROM secrets
 		WHERE repo_id = ? OR owner_id = ? ORDER BY repo_id IS NOT NULL`
 
 // sqlRepoVars is a hot query (EXPLAIN QUERY PLAN checked in the tests).
-const SqlRepoVars = `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
+const sqlRepoVars = `SELECT name, value FROM variables WHERE repo_id = ? OR owner_id = ?
 		ORDER BY repo_id IS NOT NULL`

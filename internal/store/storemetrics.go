@@ -13,7 +13,7 @@ import (
 // openJobCounts counts queued and running jobs by runs-on, from the open
 // jobs' partial index.
 func (s *Store) OpenJobCounts(ctx context.Context) ([]jobCount, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT status, runs_on, COUNT(*) FROM jobs WHERE status != 'completed' GROUP BY status, runs_on")
+	rows, err := s.db.QueryContext(ctx, "SELECT status, runs_on, COUNT(*) FROM jobs WHERE status != 'completed' GROUP BY status, runs_on")
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (s *Store) OpenJobCounts(ctx context.Context) ([]jobCount, error) {
 }
 
 func (s *Store) RunnerAges(ctx context.Context) ([]runnerAge, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT name, last_seen_at FROM runners ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT name, last_seen_at FROM runners ORDER BY name")
 	if err != nil {
 		return nil, err
 	}
@@ -76,13 +76,13 @@ func (s *Store) RunnerAges(ctx context.Context) ([]runnerAge, error) {
 // fileStats sizes the database file, its WAL and its free pages.
 func (s *Store) FileStats(ctx context.Context) ([]fileStat, error) {
 	var pageSize, pages, free int64
-	err := s.DB.QueryRowContext(ctx, "SELECT page_size, page_count, freelist_count FROM pragma_page_size, pragma_page_count, pragma_freelist_count").
+	err := s.db.QueryRowContext(ctx, "SELECT page_size, page_count, freelist_count FROM pragma_page_size, pragma_page_count, pragma_freelist_count").
 		Scan(&pageSize, &pages, &free)
 	if err != nil {
 		return nil, err
 	}
 	out := []fileStat{{"db", pageSize * pages}, {"free", pageSize * free}}
-	if fi, err := os.Stat(s.Path + "-wal"); err == nil {
+	if fi, err := os.Stat(s.path + "-wal"); err == nil {
 		out = append(out, fileStat{"wal", fi.Size()})
 	} else {
 		out = append(out, fileStat{"wal", 0})
@@ -93,17 +93,17 @@ func (s *Store) FileStats(ctx context.Context) ([]fileStat, error) {
 // jobEnded is finishJob's hook: a job completed.
 func (s *Store) jobEnded(j *Job, conclusion string, now int64) {
 	id, started := j.ID, j.StartedAt
-	s.onCommit = append(s.onCommit, func() { s.Metrics.JobDone(id, conclusion, started, time.UnixMilli(now)) })
+	s.onCommit = append(s.onCommit, func() { s.metrics.JobDone(id, conclusion, started, time.UnixMilli(now)) })
 }
 
 // runEnded is rollup's hook: a run completed.
 func (s *Store) runEnded(conclusion string, created, now int64) {
-	s.onCommit = append(s.onCommit, func() { s.Metrics.RunDone(conclusion, time.UnixMilli(created), time.UnixMilli(now)) })
+	s.onCommit = append(s.onCommit, func() { s.metrics.RunDone(conclusion, time.UnixMilli(created), time.UnixMilli(now)) })
 }
 
 // logStored is appendLog's hook: n bytes of log were stored.
 func (s *Store) logStored(n int) {
-	s.onCommit = append(s.onCommit, func() { s.Metrics.LogBytes.Add(int64(n)) })
+	s.onCommit = append(s.onCommit, func() { s.metrics.LogBytes.Add(int64(n)) })
 }
 
 type jobCount struct {

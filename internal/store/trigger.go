@@ -320,6 +320,6 @@ func (s *Store) FireSchedule(ctx context.Context, repo *Repo, file, cron string,
 
 // allRepos lists every repository, for the scheduler.
 func (s *Store) AllRepos(ctx context.Context) ([]*Repo, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+repoCols+" ORDER BY r.id")
 	return ScanAll(rows, err, scanRepo)
 }

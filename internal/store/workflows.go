@@ -69,7 +69,7 @@ func (s *Store) UpsertWorkflow(tx *sql.Tx, repoID int64, file, name string, pars
 
 // listWorkflows lists a repository's workflows by path.
 func (s *Store) ListWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? ORDER BY path", repoID)
 	out, err := ScanAll(rows, err, scanWorkflow)
 	if out == nil && err == nil {
 		out = []*WorkflowRow{} // a JSON list, never null
@@ -78,16 +78,16 @@ func (s *Store) ListWorkflows(ctx context.Context, repoID int64) ([]*WorkflowRow
 }
 
 func (s *Store) workflowByID(ctx context.Context, repoID, id int64) (*WorkflowRow, error) {
-	return scanWorkflow(s.DB.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND id = ?", repoID, id))
+	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND id = ?", repoID, id))
 }
 
 func (s *Store) WorkflowByPath(ctx context.Context, repoID int64, file string) (*WorkflowRow, error) {
-	return scanWorkflow(s.DB.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
+	return scanWorkflow(s.db.QueryRowContext(ctx, "SELECT "+workflowCols+" WHERE repo_id = ? AND path = ?", repoID, file))
 }
 
 // disabledWorkflows lists the paths of a repository's disabled workflows.
 func (s *Store) disabledWorkflows(ctx context.Context, repoID int64) (map[string]bool, error) {
-	rows, err := s.DB.QueryContext(ctx, "SELECT path FROM workflows WHERE repo_id = ? AND state != 'active'", repoID)
+	rows, err := s.db.QueryContext(ctx, "SELECT path FROM workflows WHERE repo_id = ? AND state != 'active'", repoID)
 	if err != nil {
 		return nil, err
 	}

@@ -1,17 +1,16 @@
 //go:build unix
 
-package main
+package store
 
 import (
 	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
-	"testing"
-
 	"shithub-actions/internal/hostfile"
 	"shithub-actions/internal/jobsvc"
+	"syscall"
+	"testing"
 )
 
 // The database, its -wal and -shm, backups and the data directory are the
@@ -34,7 +33,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	st, err := openStore(path)
+	st, err := openStore(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +57,7 @@ func TestPrivateFileModes(t *testing.T) {
 		}
 		os.Chmod(p, 0o644)
 	}
-	st, err = openStore(path)
+	st, err = openStore(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
