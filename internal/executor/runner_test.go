@@ -1,4 +1,4 @@
-package main
+package executor
 
 import (
 	"archive/tar"
@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -142,7 +141,7 @@ func fakeDocker(dir string, args []string) int {
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
 		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
-			if err := executor.CopyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+			if err := CopyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -226,13 +225,13 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 		out, _ := os.ReadFile(filepath.Join(dir, "find-output"))
 		os.Stdout.Write(out)
 		return 0
-	case len(cmd) > 3 && cmd[2] == executor.HashFilesScript:
+	case len(cmd) > 3 && cmd[2] == HashFilesScript:
 		for _, f := range cmd[4:] {
 			sum := sha256.Sum256([]byte("content of " + f))
 			fmt.Printf("%x  -\n", sum)
 		}
 		return 0
-	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != executor.StepBootstrap || cmd[3] != "shithub-step":
+	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != StepBootstrap || cmd[3] != "shithub-step":
 		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
 		return 127
 	}
@@ -245,8 +244,8 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	os.MkdirAll(filepath.Join(fs, stepDir), 0o755)
 	// What stepBootstrap does: export the aliased values by their names.
 	real := map[string]string{}
-	for _, name := range strings.Fields(env[executor.EnvAliasList]) {
-		if v, ok := env[executor.EnvAliasPrefix+name]; ok {
+	for _, name := range strings.Fields(env[EnvAliasList]) {
+		if v, ok := env[EnvAliasPrefix+name]; ok {
 			real[name] = v
 		}
 	}
@@ -280,7 +279,7 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			f.WriteString(strings.ReplaceAll(text, `\n`, "\n") + "\n")
 			f.Close()
 		case "path":
-			fmt.Println(real["PATH"] + " prepend=" + env[executor.EnvPathPrepend])
+			fmt.Println(real["PATH"] + " prepend=" + env[EnvPathPrepend])
 		case "big":
 			n, _ := strconv.Atoi(arg)
 			w := bufio.NewWriterSize(os.Stdout, 1000)
@@ -515,7 +514,7 @@ func (s *fakeSource) SetJobStatus(ctx context.Context, jobID int64, status, conc
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.jobs[jobID]; ok {
-		return executor.MarkPermanent(fmt.Errorf("job %d completed twice", jobID))
+		return MarkPermanent(fmt.Errorf("job %d completed twice", jobID))
 	}
 	s.jobs[jobID] = conclusion
 	s.outputs[jobID] = outputs
@@ -530,7 +529,7 @@ func (s *fakeSource) CancelRequested(ctx context.Context, jobID int64) (bool, er
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec executor.CheckoutSpec) error {
+func (s *fakeSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec CheckoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()
@@ -632,10 +631,10 @@ func runnerTestLogger() *slog.Logger {
 }
 
 // newTestExecutor returns an executor on the fake docker and src.
-func newTestExecutor(t *testing.T, src executor.JobSource) (*executor.Executor, fakeEngine) {
+func newTestExecutor(t *testing.T, src JobSource) (*Executor, fakeEngine) {
 	t.Helper()
 	fe := fakeEngine{dir: t.TempDir()}
-	ex := executor.New(executor.Config{
+	ex := New(Config{
 		Instance:     "test",
 		Docker:       os.Args[0],
 		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir},
@@ -696,10 +695,10 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", StepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
 		{"cp", name + ":" + cmds + "502", "-"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", StepBootstrap, "shithub-step",
 			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
 		{"cp", name + ":" + cmds + "503", "-"},
 		{"rm", "-f", "-v", name},
@@ -877,7 +876,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
 		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
 			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
-		{name: "checkout", checkout: executor.MarkPermanent(errors.New("no such commit")),
+		{name: "checkout", checkout: MarkPermanent(errors.New("no such commit")),
 			firstLine: "Error: check out alice/demo: checkout: no such commit."},
 	}
 	for i, tc := range tests {
@@ -933,7 +932,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 
 // startJob runs job on its own goroutine and returns a channel closed when
 // runJob returns.
-func startJob(ex *executor.Executor, job *protocol.Job) <-chan struct{} {
+func startJob(ex *Executor, job *protocol.Job) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -1123,11 +1122,11 @@ func TestStepLogChunking(t *testing.T) {
 		src.mu.Lock()
 		chunks := src.logs[stepID(job, 2)]
 		src.mu.Unlock()
-		if len(chunks) < n/executor.StepLogChunk+1 {
+		if len(chunks) < n/StepLogChunk+1 {
 			t.Errorf("%d chunks for %d bytes", len(chunks), n)
 		}
 		for _, c := range chunks {
-			if len(c.data) > executor.StepLogChunk {
+			if len(c.data) > StepLogChunk {
 				t.Errorf("chunk %d has %d bytes", c.seq, len(c.data))
 			}
 		}
@@ -1368,7 +1367,7 @@ func TestImageAllowed(t *testing.T) {
 		{allow, "docker.io/library/x/y:1", false},
 		{allow, "--privileged", false},
 	} {
-		if got := executor.ImageAllowed(tc.patterns, tc.image); got != tc.want {
+		if got := ImageAllowed(tc.patterns, tc.image); got != tc.want {
 			t.Errorf("imageAllowed(%q, %q) = %v, want %v", tc.patterns, tc.image, got, tc.want)
 		}
 	}
@@ -1376,7 +1375,7 @@ func TestImageAllowed(t *testing.T) {
 
 func TestExecutorConfigDefaults(t *testing.T) {
 	t.Parallel()
-	c := executor.Config{}.WithDefaults()
+	c := Config{}.WithDefaults()
 	if c.Workers != 2 || c.Pull != "missing" || c.Memory != "2g" || c.CPUs != "1" || c.PidsLimit != 1024 ||
 		c.StopGrace != 10*time.Second || c.Docker != "docker" || c.WorkDir != os.TempDir() ||
 		c.CancelPoll != 500*time.Millisecond || c.PollInterval != 2*time.Second || !strings.HasPrefix(c.Instance, "local-") {

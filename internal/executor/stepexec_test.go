@@ -1,4 +1,4 @@
-package main
+package executor
 
 import (
 	"crypto/sha256"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -408,7 +407,7 @@ func TestGlobSelect(t *testing.T) {
 		{[]string{"go.[!m]*"}, []string{"go.sum"}},
 	}
 	for _, tc := range tests {
-		if got := executor.GlobSelect(executor.ParseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
+		if got := GlobSelect(ParseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
 			t.Errorf("globSelect(%q) = %q, want %q", tc.patterns, got, tc.want)
 		}
 	}
@@ -520,7 +519,7 @@ func TestResolveShell(t *testing.T) {
 		{`x "{0}`, "", false, nil, "unterminated quote"},
 	}
 	for _, tc := range tests {
-		got, err := executor.ResolveShell(tc.opt, tc.def, tc.container, "F")
+		got, err := ResolveShell(tc.opt, tc.def, tc.container, "F")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("resolveShell(%q) error = %v, want %q", tc.opt, err, tc.err)
@@ -553,7 +552,7 @@ func TestParseContainerOptions(t *testing.T) {
 		{"", true, nil, ""},
 	}
 	for _, tc := range tests {
-		got, err := executor.ParseContainerOptions(tc.opts, tc.service)
+		got, err := ParseContainerOptions(tc.opts, tc.service)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parseContainerOptions(%q) error = %v, want %q", tc.opts, err, tc.err)

@@ -1,11 +1,9 @@
-package main
+package executor
 
 import (
 	"context"
 	"slices"
 	"testing"
-
-	"shithub-actions/internal/executor"
 )
 
 // TestSweepOrphans removes the containers of jobs no worker runs, and
@@ -14,7 +12,7 @@ func TestSweepOrphans(t *testing.T) {
 	ex, fe := newTestExecutor(t, newFakeSource())
 	fe.set(t, "ps-output", "c0ffee01 5\nc0ffee02 7\nc0ffee03 9\n")
 	ex.Mu.Lock()
-	ex.Jobs[7] = &executor.ExecJob{}
+	ex.Jobs[7] = &ExecJob{}
 	ex.Mu.Unlock()
 	fe.set(t, "network-ls-output", "ne7001 5\nne7002 7\n")
 	fe.set(t, "volume-ls-output", "shithub-vol-9 9\n")
@@ -42,7 +40,7 @@ func TestSweepOrphans(t *testing.T) {
 		t.Fatalf("docker rm calls = %v, want one removing c0ffee01 and c0ffee03", rms)
 	}
 	ps := fe.commands(t, "ps")
-	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+executor.LabelInstance+"=test") {
+	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+LabelInstance+"=test") {
 		t.Fatalf("docker ps calls = %v, want one filtered by this instance", ps)
 	}
 	// Nothing to sweep: no rm.
