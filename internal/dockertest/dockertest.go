@@ -178,6 +178,13 @@ func ActionMirrors(tb testing.TB, actions string) string {
 			}
 			dir := filepath.Join(mirrors, o.Name(), r.Name())
 			os.MkdirAll(dir, 0o755)
+			for name, content := range files {
+				p := filepath.Join(dir, name)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					tb.Fatal(err)
+				}
+			}
 			git(tb, dir, "init", "-q", "-b", "main")
 			git(tb, dir, "add", "-A")
 			git(tb, dir, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "commit")
