@@ -21,7 +21,7 @@ func TestDockerActions(t *testing.T) {
 	mirrors := dockertest.ActionMirrors(t, "../../testdata/actions")
 	src := newFakeSource()
 	ex := New(Config{
-		Instance: RandomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
+		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
 		Memory: "512m", WorkDir: t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 		DataDir: t.TempDir(), ActionsURL: "file://" + mirrors, NodeDir: nodeDir, JobURL: "http://10.9.8.7:8080",
 	}, src, runnerTestLogger())
@@ -43,7 +43,7 @@ func TestDockerActions(t *testing.T) {
 		protocol.Step{ID: 940106, Number: 7, Kind: "run", Name: "outputs",
 			Run: "echo \"js=${{ steps.js.outputs.greeting }} sum=${{ steps.comp.outputs.sum }} nested=${{ steps.comp.outputs.greeting }} said=${{ steps.dock.outputs.said }} env=$GREETED\""},
 	)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	logs := func(i int) string { return src.log(t, stepID(job, i)) }
 	if got := src.jobConclusion(9401); got != "success" {
@@ -79,7 +79,7 @@ func TestDockerActions(t *testing.T) {
 	// Without --node, a JavaScript action fails with the reason.
 	src2 := newFakeSource()
 	ex2 := New(Config{
-		Instance: RandomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
+		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
 		WorkDir: t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 		DataDir: t.TempDir(), ActionsURL: "file://" + mirrors, AllowActions: []string{"acme/hello-js"},
 	}, src2, runnerTestLogger())
@@ -89,7 +89,7 @@ func TestDockerActions(t *testing.T) {
 	job2.Steps = append(job2.Steps,
 		protocol.Step{ID: 940202, Number: 3, Kind: "uses", Name: "js", Uses: "acme/hello-js@v1", If: "always()"},
 		protocol.Step{ID: 940203, Number: 4, Kind: "uses", Name: "dock", Uses: "acme/dock@v1", If: "always()"})
-	ex2.RunJob(job2)
+	ex2.runJob(job2)
 	if l := src2.log(t, stepID(job2, 2)); !strings.Contains(l, "this runner has no Node.js: start it with --node DIR") {
 		t.Errorf("JavaScript action without --node: log %q", l)
 	}

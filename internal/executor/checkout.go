@@ -340,7 +340,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 		if err != nil {
 			return fmt.Errorf("submodule %s has no path in .gitmodules: %w", name, err)
 		}
-		repo, err := SubmoduleRepo(rawURL, parent)
+		repo, err := submoduleRepo(rawURL, parent)
 		if err != nil {
 			return fmt.Errorf("submodule %s: %w", name, err)
 		}
@@ -386,7 +386,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 // submoduleRepo is the OWNER/REPO a submodule URL names: relative URLs
 // (../other.git) against the parent's OWNER/REPO as git resolves them,
 // others by the last two elements of their path, whatever the host.
-func SubmoduleRepo(raw, parent string) (string, error) {
+func submoduleRepo(raw, parent string) (string, error) {
 	p := raw
 	switch {
 	case strings.HasPrefix(raw, "./") || strings.HasPrefix(raw, "../"):
@@ -434,7 +434,7 @@ func CheckoutOrigin(server, repo string) string {
 // in the workspace, so a step without inputs that change it has nothing
 // left to do; otherwise the checkout is made on the host in a fresh 0700
 // directory and copied into the volume at its path.
-func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}

@@ -68,7 +68,7 @@ func TestSubmoduleRepo(t *testing.T) {
 		{url: "../../../x", err: "names no OWNER/REPO"},
 		{url: "lib", err: "names no OWNER/REPO"},
 	} {
-		got, err := SubmoduleRepo(tc.url, "alice/app")
+		got, err := submoduleRepo(tc.url, "alice/app")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("submoduleRepo(%q) = %q, %v; want error %q", tc.url, got, err, tc.err)

@@ -35,7 +35,7 @@ const (
 
 const (
 	// stepLogChunk is the largest log chunk sent to the source.
-	StepLogChunk = 64 << 10
+	stepLogChunk = 64 << 10
 	// stepLogFlushEvery bounds how long output waits before it is sent.
 	stepLogFlushEvery = 250 * time.Millisecond
 	// maxRetryDelay caps the backoff between retries of a source call.
@@ -116,7 +116,7 @@ func (c Config) WithDefaults() Config {
 		c.StopGrace = 10 * time.Second
 	}
 	if c.Instance == "" {
-		c.Instance = RandomInstance("local")
+		c.Instance = randomInstance("local")
 	}
 	if c.Docker == "" {
 		c.Docker = "docker"
@@ -134,7 +134,7 @@ func (c Config) WithDefaults() Config {
 }
 
 // randomInstance is prefix and 12 random hex digits: an instance id.
-func RandomInstance(prefix string) string {
+func randomInstance(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // never fails on Linux; a zero id would still work
 	return prefix + "-" + hex.EncodeToString(b)
@@ -164,7 +164,7 @@ type Executor struct {
 	workers sync.WaitGroup
 
 	Mu         sync.Mutex // guards jobs, started, drainPhase, stopClaims
-	Jobs       map[int64]*ExecJob
+	Jobs       map[int64]*execJob
 	started    bool
 	drainPhase int                // drainNone, drainStopClaims, drainCancel or drainGiveUp
 	stopClaims context.CancelFunc // ends the workers' claim loop; set by run
@@ -199,7 +199,7 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 		wakeCh:     make(chan struct{}, cfg.Workers),
 		JobTimeout: protocol.DefaultJobTimeout,
 		RetryFor:   time.Minute,
-		Jobs:       map[int64]*ExecJob{},
+		Jobs:       map[int64]*execJob{},
 
 		cancelTimeout: defaultCancelTimeout,
 		Minute:        time.Minute,
@@ -267,7 +267,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 	}
 	// More jobs may be queued behind this one: let another idle worker look.
 	ex.Wake()
-	ex.RunJob(job)
+	ex.runJob(job)
 	return true
 }
 
@@ -375,7 +375,7 @@ func (ex *Executor) RemoveStale(ctx context.Context) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("list stale checkouts: %w", err)
 	}
-	prefix := ex.NamePrefix()
+	prefix := ex.namePrefix()
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
@@ -391,7 +391,7 @@ func (ex *Executor) RemoveStale(ctx context.Context) error {
 
 // namePrefix starts the names of this instance's containers, networks,
 // volumes and staged checkouts, which go on with the job id.
-func (ex *Executor) NamePrefix() string {
+func (ex *Executor) namePrefix() string {
 	inst := []byte(ex.Cfg.Instance)
 	for i, c := range inst {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
@@ -436,7 +436,7 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 			// The last real failure says more than ctx's error.
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
 		}
-		if IsPermanent(err) || budget > 0 && time.Now().After(deadline) {
+		if isPermanent(err) || budget > 0 && time.Now().After(deadline) {
 			return err
 		}
 		lastErr = err
@@ -454,7 +454,7 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 
 // execJob is one job being run: its contexts, its container, network and
 // workspace volume, and how far its steps have got.
-type ExecJob struct {
+type execJob struct {
 	Ex   *Executor
 	Job  *protocol.Job
 	log  *slog.Logger
@@ -516,7 +516,7 @@ type ExecJob struct {
 // runJob runs one claimed job to its end, whatever happens: the job always
 // gets a terminal status, its container is removed and its workspace
 // deleted. A panic is logged and completes the job as failure.
-func (ex *Executor) RunJob(job *protocol.Job) {
+func (ex *Executor) runJob(job *protocol.Job) {
 	j := ex.startJob(job)
 	defer ex.endJob(j)
 	defer func() {
@@ -538,12 +538,12 @@ func (ex *Executor) RunJob(job *protocol.Job) {
 
 // startJob registers the job so cancel and drain find it, and starts its
 // timeout and its cancel polling.
-func (ex *Executor) startJob(job *protocol.Job) *ExecJob {
-	j := &ExecJob{
+func (ex *Executor) startJob(job *protocol.Job) *execJob {
+	j := &execJob{
 		Ex:   ex,
 		Job:  job,
 		log:  ex.log.With("job", job.JobID, "run", job.RunID),
-		Name: ex.NamePrefix() + strconv.FormatInt(job.JobID, 10),
+		Name: ex.namePrefix() + strconv.FormatInt(job.JobID, 10),
 	}
 	j.reportCtx, j.giveUp = context.WithCancel(context.Background())
 	j.ctx, j.stopWork = context.WithCancel(j.reportCtx)
@@ -563,7 +563,7 @@ func (ex *Executor) startJob(job *protocol.Job) *ExecJob {
 	return j
 }
 
-func (ex *Executor) endJob(j *ExecJob) {
+func (ex *Executor) endJob(j *execJob) {
 	j.Timer.Stop()
 	j.Mu.Lock()
 	if j.ForceTimer != nil {
@@ -578,7 +578,7 @@ func (ex *Executor) endJob(j *ExecJob) {
 	ex.Mu.Unlock()
 }
 
-func (j *ExecJob) applyDrain(phase int) {
+func (j *execJob) applyDrain(phase int) {
 	if phase >= drainCancel {
 		j.abort(protocol.ConclusionCancelled)
 	}
@@ -589,7 +589,7 @@ func (j *ExecJob) applyDrain(phase int) {
 
 // pollCancel asks the source every CancelPoll whether the job was cancelled,
 // until the job is aborted or over.
-func (j *ExecJob) pollCancel() {
+func (j *execJob) pollCancel() {
 	defer func() {
 		if r := recover(); r != nil {
 			j.log.Error("cancel polling panicked; it stops", "panic", r, "stack", string(debug.Stack()))
@@ -626,7 +626,7 @@ func (j *ExecJob) pollCancel() {
 // once, so the running step ends without waiting for a poll, unless that
 // step's condition still holds after a cancel (if: always()), which GitHub
 // lets finish. The steps that run after an abort get cancelTimeout in all.
-func (j *ExecJob) abort(reason string) {
+func (j *execJob) abort(reason string) {
 	j.Mu.Lock()
 	if j.reason != "" || j.ending {
 		j.Mu.Unlock()
@@ -644,14 +644,14 @@ func (j *ExecJob) abort(reason string) {
 	}
 }
 
-func (j *ExecJob) abortReason() string {
+func (j *execJob) abortReason() string {
 	j.Mu.Lock()
 	defer j.Mu.Unlock()
 	return j.reason
 }
 
 // force ends the steps after an abort: their time is up.
-func (j *ExecJob) force() {
+func (j *execJob) force() {
 	j.Mu.Lock()
 	if j.ending {
 		j.Mu.Unlock()
@@ -663,7 +663,7 @@ func (j *ExecJob) force() {
 	j.stopContainerAsync()
 }
 
-func (j *ExecJob) isForced() bool {
+func (j *execJob) isForced() bool {
 	j.Mu.Lock()
 	defer j.Mu.Unlock()
 	return j.forced
@@ -672,7 +672,7 @@ func (j *ExecJob) isForced() bool {
 // stopContainerAsync stops the job container in the background, which
 // ends the running step's processes, and arms the backstop that kills the
 // step's docker exec client should the engine not stop it.
-func (j *ExecJob) stopContainerAsync() {
+func (j *execJob) stopContainerAsync() {
 	j.Mu.Lock()
 	if !j.started || j.ending {
 		j.Mu.Unlock()
@@ -698,7 +698,7 @@ func (j *ExecJob) stopContainerAsync() {
 }
 
 // waitStopsLocked waits for the docker stops in flight; j.mu is held.
-func (j *ExecJob) waitStopsLocked() {
+func (j *execJob) waitStopsLocked() {
 	for j.stopping > 0 {
 		j.stopCond.Wait()
 	}
@@ -706,7 +706,7 @@ func (j *ExecJob) waitStopsLocked() {
 
 // ensureRunning starts the job container again if a cancel or a step
 // timeout stopped it, before a step that still runs.
-func (j *ExecJob) ensureRunning() error {
+func (j *execJob) ensureRunning() error {
 	j.Mu.Lock()
 	j.waitStopsLocked()
 	need, forced, gen := j.stopped, j.forced, j.stopGen
@@ -731,7 +731,7 @@ func (j *ExecJob) ensureRunning() error {
 }
 
 // stopContainer runs docker stop.
-func (j *ExecJob) stopContainer() {
+func (j *execJob) stopContainer() {
 	grace := j.Ex.Cfg.StopGrace
 	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
 	defer cancel()
@@ -742,7 +742,7 @@ func (j *ExecJob) stopContainer() {
 }
 
 // execute runs the set-up and the steps and returns the job's conclusion.
-func (j *ExecJob) execute() string {
+func (j *execJob) execute() string {
 	steps := j.Job.Steps
 	first := 0
 	if len(steps) > 0 && steps[0].Kind == "setup" {
@@ -777,7 +777,7 @@ func (j *ExecJob) execute() string {
 // abortRest completes the steps from index from after an abort and returns
 // the job's conclusion: a cancelled job's steps are cancelled, a timed-out
 // job's skipped.
-func (j *ExecJob) abortRest(from int, reason string) string {
+func (j *execJob) abortRest(from int, reason string) string {
 	rest := protocol.ConclusionCancelled
 	if reason == protocol.ConclusionTimedOut {
 		rest = protocol.ConclusionSkipped
@@ -821,7 +821,7 @@ func setupFailureText(err error) string {
 // made on the host in a fresh 0700 directory and copied into the job's own
 // volume with docker cp, so nothing the job writes ever lands in a place
 // other local users of the host can reach.
-func (j *ExecJob) setUp() (lines []string, err error) {
+func (j *execJob) setUp() (lines []string, err error) {
 	ex := j.Ex
 	image, why, err := j.chooseImage()
 	if err != nil {
@@ -870,7 +870,7 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"create the job's tool cache volume", err}
 	}
 	j.createAttempted = true
-	id, warnings, err := ex.Docker.Output(j.ctx, j.CreateArgs(image, extra)...)
+	id, warnings, err := ex.Docker.Output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
 		return nil, &setupError{"create the job container from image " + image, err}
 	}
@@ -912,7 +912,7 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
 	}
-	def, _ := ResolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
+	def, _ := resolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
 	lines = append(lines, "Shell: "+strings.Join(def.Argv, " "))
 	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.Network}
@@ -923,7 +923,7 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 // newStage makes j.stage a new empty directory for the checkout, removing
 // the one of a failed attempt. os.MkdirTemp makes it 0700 under a name no
 // one can guess beforehand, even in a shared WorkDir such as /tmp.
-func (j *ExecJob) newStage() error {
+func (j *execJob) newStage() error {
 	j.removeStage()
 	dir, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-")
 	if err != nil {
@@ -935,7 +935,7 @@ func (j *ExecJob) newStage() error {
 
 // removeStage deletes the checkout on the host. Only the executor's own git
 // wrote there, so this never runs anything of the job's.
-func (j *ExecJob) removeStage() {
+func (j *execJob) removeStage() {
 	if j.stage == "" {
 		return
 	}
@@ -947,7 +947,7 @@ func (j *ExecJob) removeStage() {
 
 // chooseImage picks the job's image: its own container image, else the image
 // of the first runs-on label this executor maps.
-func (j *ExecJob) chooseImage() (image, why string, err error) {
+func (j *execJob) chooseImage() (image, why string, err error) {
 	own := j.Job.Image
 	if c := j.Job.Container; c != nil && c.Image != "" {
 		own = c.Image
@@ -967,14 +967,14 @@ func (j *ExecJob) chooseImage() (image, why string, err error) {
 		j.Job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.Ex.Cfg.Images)), ", "))
 }
 
-func (j *ExecJob) beginStep(i int) {
+func (j *execJob) beginStep(i int) {
 	j.report("set step running", func(ctx context.Context) error {
 		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "running", "")
 	})
 	j.inProgress = true
 }
 
-func (j *ExecJob) endStep(i int, conclusion string) {
+func (j *execJob) endStep(i int, conclusion string) {
 	j.report("complete step", func(ctx context.Context) error {
 		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "completed", conclusion)
 	})
@@ -982,7 +982,7 @@ func (j *ExecJob) endStep(i int, conclusion string) {
 }
 
 // completeRest completes the steps from index from, which never ran.
-func (j *ExecJob) completeRest(from int, conclusion string) {
+func (j *execJob) completeRest(from int, conclusion string) {
 	for i := from; i < len(j.Job.Steps); i++ {
 		j.endStep(i, conclusion)
 	}
@@ -990,21 +990,21 @@ func (j *ExecJob) completeRest(from int, conclusion string) {
 
 // report makes a source call for the job, logging a failure: the job goes on
 // whether or not the server heard.
-func (j *ExecJob) report(what string, fn func(context.Context) error) {
+func (j *execJob) report(what string, fn func(context.Context) error) {
 	if err := j.Ex.Call(j.reportCtx, what, fn); err != nil {
 		j.log.Warn("source call failed", "err", err)
 	}
 }
 
 // writeLog writes text as a step's whole log.
-func (j *ExecJob) writeLog(stepID int64, text string) {
+func (j *execJob) writeLog(stepID int64, text string) {
 	l := j.newStepLog(stepID)
 	l.linef("%s", j.st.masks.Mask(text))
 	l.close()
 }
 
 // finish cleans up after the steps and completes the job.
-func (j *ExecJob) finish(conclusion string) {
+func (j *execJob) finish(conclusion string) {
 	// The job's outputs, while its container can still answer hashFiles.
 	outputs, envURL := j.jobOutputs(), j.environmentURL()
 	j.Mu.Lock()
@@ -1027,7 +1027,7 @@ func (j *ExecJob) finish(conclusion string) {
 // name. It runs nothing inside the container: the job's own binaries
 // (chown, rm) could be anything. A warning is logged only for what surely
 // existed; the rest may never have been made.
-func (j *ExecJob) removeContainers(ctx context.Context, started bool) {
+func (j *execJob) removeContainers(ctx context.Context, started bool) {
 	if j.createAttempted {
 		// -v: the container's anonymous volumes (container: volumes) too;
 		// the job's named volume goes in removeRest.
@@ -1042,7 +1042,7 @@ func (j *ExecJob) removeContainers(ctx context.Context, started bool) {
 // volume, and the staged checkout. It runs after the job's status is
 // reported, so a cancel is not kept waiting on it; a crash in between
 // leaves them to removeStale.
-func (j *ExecJob) removeRest(ctx context.Context, started bool) {
+func (j *execJob) removeRest(ctx context.Context, started bool) {
 	if j.networkAttempted {
 		j.remove(ctx, j.Network != "", "network", "network", "rm", j.Name)
 	}
@@ -1057,7 +1057,7 @@ func (j *ExecJob) removeRest(ctx context.Context, started bool) {
 	j.removeFilesDir()
 }
 
-func (j *ExecJob) remove(ctx context.Context, existed bool, what string, args ...string) {
+func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {
 	if _, _, err := j.Ex.Docker.Output(ctx, args...); err != nil && existed {
 		j.log.Warn("cannot remove the job's "+what, "err", err)
 	}
@@ -1067,7 +1067,7 @@ func (j *ExecJob) remove(ctx context.Context, existed bool, what string, args ..
 // stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
 // the first unsent byte, numbered by seq from 1.
 type stepLog struct {
-	j      *ExecJob
+	j      *execJob
 	stepID int64
 
 	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
@@ -1079,14 +1079,14 @@ type stepLog struct {
 	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
 }
 
-func (j *ExecJob) newStepLog(stepID int64) *stepLog {
+func (j *execJob) newStepLog(stepID int64) *stepLog {
 	return &stepLog{j: j, stepID: stepID}
 }
 
 func (l *stepLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	l.buf = append(l.buf, p...)
-	full := len(l.buf) >= StepLogChunk
+	full := len(l.buf) >= stepLogChunk
 	l.armLocked()
 	l.mu.Unlock()
 	if full {
@@ -1118,8 +1118,8 @@ func (l *stepLog) flush(fullOnly bool) {
 	defer l.sendMu.Unlock()
 	for {
 		l.mu.Lock()
-		n := min(len(l.buf), StepLogChunk)
-		if n == 0 || fullOnly && n < StepLogChunk {
+		n := min(len(l.buf), stepLogChunk)
+		if n == 0 || fullOnly && n < stepLogChunk {
 			l.armLocked() // for the tail of a size flush
 			l.mu.Unlock()
 			return

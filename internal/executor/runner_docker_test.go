@@ -27,7 +27,7 @@ import (
 func newDockerExecutor(tb testing.TB, src JobSource) *Executor {
 	tb.Helper()
 	ex := New(Config{
-		Instance:     RandomInstance("dockertest"),
+		Instance:     randomInstance("dockertest"),
 		Images:       map[string]string{"busybox": dockertest.Image},
 		Pull:         "never",
 		Memory:       "256m",
@@ -75,7 +75,7 @@ func TestDockerEngine(t *testing.T) {
 		job.Steps[3].Env = map[string]string{"PATH": "/bin:/nowhere"}
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(9101); got != "success" {
 			t.Fatalf("job = %q, want success; Set up job log:\n%s", got, src.log(t, stepID(job, 0)))
@@ -103,7 +103,7 @@ func TestDockerEngine(t *testing.T) {
 		job := dockerJob(9102, "echo one", "echo two\nfalse\necho not-reached", "echo never")
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(9102); got != "failure" {
 			t.Fatalf("job = %q, want failure", got)
@@ -128,7 +128,7 @@ func TestDockerEngine(t *testing.T) {
 		job.Image = "shithub-test-no-such-image:latest"
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(9103); got != "failure" {
 			t.Fatalf("job = %q, want failure", got)
@@ -173,7 +173,7 @@ func TestDockerEngine(t *testing.T) {
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
 		ex.JobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(9105); got != "timed_out" {
 			t.Fatalf("job = %q, want timed_out", got)
@@ -192,7 +192,7 @@ func TestDockerEngine(t *testing.T) {
 		// What a process killed mid-job leaves: a network, a volume, a
 		// container using both, and a staged checkout.
 		label := LabelInstance + "=" + ex.Cfg.Instance
-		name := ex.NamePrefix() + "9106"
+		name := ex.namePrefix() + "9106"
 		for _, args := range [][]string{
 			{"network", "create", "--label", label, name},
 			{"volume", "create", "--label", label, name},
@@ -238,7 +238,7 @@ func asLocalUser(args ...string) *exec.Cmd {
 // running at once cannot reach each other over the network.
 func TestDockerIsolation(t *testing.T) {
 	dockertest.BuildImage(t)
-	mark := "suid-" + RandomInstance("x")
+	mark := "suid-" + randomInstance("x")
 	src := newFakeSource()
 	ex := newDockerExecutor(t, src)
 
@@ -251,7 +251,7 @@ grep -E '^(CapEff|NoNewPrivs):' /proc/self/status
 echo "ip=$(hostname -i)"
 sleep 600`, mark))
 	aDone := make(chan struct{})
-	go func() { defer close(aDone); ex.RunJob(a) }()
+	go func() { defer close(aDone); ex.runJob(a) }()
 	var ip string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		log := src.log(t, stepID(a, 2))
@@ -264,12 +264,12 @@ sleep 600`, mark))
 		}
 	}
 	log := src.log(t, stepID(a, 2))
-	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, JobCapabilities)); !strings.Contains(log, want) {
+	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, jobCapabilities)); !strings.Contains(log, want) {
 		t.Errorf("job A's capabilities:\n%s\nwant:\n%s", log, want)
 	}
 
 	// The setuid file exists: as root, in the job's volume...
-	name := ex.NamePrefix() + "9601"
+	name := ex.namePrefix() + "9601"
 	if mp, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name).Output(); err == nil {
 		p := filepath.Join(strings.TrimSpace(string(mp)), mark)
 		if fi, err := os.Stat(p); os.Geteuid() == 0 && (err != nil || fi.Mode()&os.ModeSetuid == 0) {
@@ -303,7 +303,7 @@ sleep 600`, mark))
 	// Job B, running at the same time, cannot reach job A; a container on
 	// A's own network can (the listener is up).
 	b := dockerJob(9602, fmt.Sprintf("if echo | timeout 5 nc %s 8080; then echo REACHED; else echo BLOCKED; fi", ip))
-	ex.RunJob(b)
+	ex.runJob(b)
 	if got := src.log(t, stepID(b, 2)); !strings.Contains(got, "BLOCKED") {
 		t.Errorf("job B reached job A at %s:8080: %q", ip, got)
 	}
@@ -352,7 +352,7 @@ func cancelOnce(tb testing.TB, ex *Executor, src *fakeSource, job *protocol.Job)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ex.RunJob(job)
+		ex.runJob(job)
 	}()
 	step := stepID(job, 2)
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(src.log(tb, step), "started"); time.Sleep(time.Millisecond) {

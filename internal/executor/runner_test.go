@@ -141,7 +141,7 @@ func fakeDocker(dir string, args []string) int {
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
 		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
-			if err := CopyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+			if err := copyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -225,13 +225,13 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 		out, _ := os.ReadFile(filepath.Join(dir, "find-output"))
 		os.Stdout.Write(out)
 		return 0
-	case len(cmd) > 3 && cmd[2] == HashFilesScript:
+	case len(cmd) > 3 && cmd[2] == hashFilesScript:
 		for _, f := range cmd[4:] {
 			sum := sha256.Sum256([]byte("content of " + f))
 			fmt.Printf("%x  -\n", sum)
 		}
 		return 0
-	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != StepBootstrap || cmd[3] != "shithub-step":
+	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap || cmd[3] != "shithub-step":
 		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
 		return 127
 	}
@@ -244,8 +244,8 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	os.MkdirAll(filepath.Join(fs, stepDir), 0o755)
 	// What stepBootstrap does: export the aliased values by their names.
 	real := map[string]string{}
-	for _, name := range strings.Fields(env[EnvAliasList]) {
-		if v, ok := env[EnvAliasPrefix+name]; ok {
+	for _, name := range strings.Fields(env[envAliasList]) {
+		if v, ok := env[envAliasPrefix+name]; ok {
 			real[name] = v
 		}
 	}
@@ -279,7 +279,7 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			f.WriteString(strings.ReplaceAll(text, `\n`, "\n") + "\n")
 			f.Close()
 		case "path":
-			fmt.Println(real["PATH"] + " prepend=" + env[EnvPathPrepend])
+			fmt.Println(real["PATH"] + " prepend=" + env[envPathPrepend])
 		case "big":
 			n, _ := strconv.Atoi(arg)
 			w := bufio.NewWriterSize(os.Stdout, 1000)
@@ -653,7 +653,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	job.Steps[3].WorkingDirectory = "sub/dir"
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(5); got != "success" {
 		t.Fatalf("job conclusion = %q, want success", got)
@@ -695,10 +695,10 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
 		{"cp", name + ":" + cmds + "502", "-"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
 		{"cp", name + ":" + cmds + "503", "-"},
 		{"rm", "-f", "-v", name},
@@ -768,7 +768,7 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "no-bash", "")
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
 	}
@@ -781,7 +781,7 @@ func TestExecutorEnvNeverInArgv(t *testing.T) {
 	job.Steps[2].Env = map[string]string{"WHO": "step-value", "LD_PRELOAD": "/workspace/evil.so", "bad-name": "bad-value"}
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(8); got != "success" {
 		t.Fatalf("job conclusion = %q", got)
@@ -829,7 +829,7 @@ func TestExecutorStepFailureSkipsRest(t *testing.T) {
 	job := testJob(9, "echo one", "echo two\nexit 3", "echo three")
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(9); got != "failure" {
 		t.Fatalf("job conclusion = %q, want failure", got)
@@ -894,7 +894,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			for name, content := range tc.engine {
 				fe.set(t, name, content)
 			}
-			ex.RunJob(job)
+			ex.runJob(job)
 
 			if got := src.jobConclusion(job.JobID); got != "failure" {
 				t.Errorf("job conclusion = %q, want failure", got)
@@ -936,7 +936,7 @@ func startJob(ex *Executor, job *protocol.Job) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ex.RunJob(job)
+		ex.runJob(job)
 	}()
 	return done
 }
@@ -1032,7 +1032,7 @@ func TestExecutorTimeout(t *testing.T) {
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
 		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(32); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1082,7 +1082,7 @@ func TestExecutorTimeout(t *testing.T) {
 		ex, fe := newTestExecutor(t, src)
 		fe.set(t, "create-block", "")
 		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		if got := src.jobConclusion(34); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1107,7 +1107,7 @@ func TestStepLogChunking(t *testing.T) {
 		job := testJob(40, "big "+strconv.Itoa(n))
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		got := src.log(t, stepID(job, 2)) // checks seq 1, 2, 3, ...
 		// The log is lines: the last one gets its line break.
@@ -1122,11 +1122,11 @@ func TestStepLogChunking(t *testing.T) {
 		src.mu.Lock()
 		chunks := src.logs[stepID(job, 2)]
 		src.mu.Unlock()
-		if len(chunks) < n/StepLogChunk+1 {
+		if len(chunks) < n/stepLogChunk+1 {
 			t.Errorf("%d chunks for %d bytes", len(chunks), n)
 		}
 		for _, c := range chunks {
-			if len(c.data) > StepLogChunk {
+			if len(c.data) > stepLogChunk {
 				t.Errorf("chunk %d has %d bytes", c.seq, len(c.data))
 			}
 		}
@@ -1151,7 +1151,7 @@ func TestStepLogChunking(t *testing.T) {
 		src := newFakeSource()
 		src.failIn["appendLog"] = 3
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 		src.log(t, stepID(job, 0)) // checks that resends repeat seq and data
 		if got := src.log(t, stepID(job, 2)); got != "a\n" {
 			t.Errorf("log = %q", got)
@@ -1172,7 +1172,7 @@ func TestExecutorRetriesTransientErrors(t *testing.T) {
 	src.failIn["setJobStatus"] = 1
 	src.failIn["checkout"] = 1
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.jobConclusion(43); got != "success" {
 		t.Errorf("job conclusion = %q, want success", got)
 	}
@@ -1367,7 +1367,7 @@ func TestImageAllowed(t *testing.T) {
 		{allow, "docker.io/library/x/y:1", false},
 		{allow, "--privileged", false},
 	} {
-		if got := ImageAllowed(tc.patterns, tc.image); got != tc.want {
+		if got := imageAllowed(tc.patterns, tc.image); got != tc.want {
 			t.Errorf("imageAllowed(%q, %q) = %v, want %v", tc.patterns, tc.image, got, tc.want)
 		}
 	}

@@ -48,7 +48,7 @@ func TestDockerActionSandbox(t *testing.T) {
 	dockertest.BuildImage(t)
 	src := newFakeSource()
 	workDir := t.TempDir()
-	inst := RandomInstance("dockertest")
+	inst := randomInstance("dockertest")
 	ex := New(Config{
 		Instance: inst, Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
 		Memory: "300m", PidsLimit: 321, WorkDir: workDir, CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
@@ -125,7 +125,7 @@ sleep 4`
 			return
 		}
 	}()
-	ex.RunJob(job)
+	ex.runJob(job)
 	close(stop)
 	<-done
 
@@ -154,7 +154,7 @@ sleep 4`
 		t.Errorf("never saw the action's container running")
 	} else {
 		h := in.HostConfig
-		if strings.Join(h.CapDrop, ",") != "ALL" || len(h.CapAdd) != len(JobCapabilities) || strings.Join(h.SecurityOpt, ",") != "no-new-privileges" ||
+		if strings.Join(h.CapDrop, ",") != "ALL" || len(h.CapAdd) != len(jobCapabilities) || strings.Join(h.SecurityOpt, ",") != "no-new-privileges" ||
 			h.Init == nil || !*h.Init || h.Memory != 300<<20 || h.PidsLimit == nil || *h.PidsLimit != 321 || !strings.HasPrefix(h.NetworkMode, "container:") {
 			t.Errorf("the action's container: %+v", h)
 		}
@@ -170,7 +170,7 @@ sleep 4`
 	if strings.Contains(evil, "HOST-SECRET-LINE") {
 		t.Errorf("the host file's content reached the log:\n%s", evil)
 	}
-	if out, _ := exec.Command("docker", "images", "-q", "--filter", "label="+LabelActionImage+"="+inst).Output(); len(strings.Fields(string(out))) > 0 {
+	if out, _ := exec.Command("docker", "images", "-q", "--filter", "label="+labelActionImage+"="+inst).Output(); len(strings.Fields(string(out))) > 0 {
 		t.Errorf("the job's action images are still there: %s", out)
 	}
 	if entries, _ := os.ReadDir(workDir); len(entries) != 0 {
@@ -201,7 +201,7 @@ func TestDockerActionImagePolicy(t *testing.T) {
 	}()
 	src := newFakeSource()
 	ex := New(Config{
-		Instance: RandomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
+		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": dockertest.Image}, Pull: "never",
 		AllowImages: []string{dockertest.Image, "127.0.0.1:*/**", "example.invalid/**"},
 		WorkDir:     t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
 	}, src, runnerTestLogger())
@@ -219,7 +219,7 @@ func TestDockerActionImagePolicy(t *testing.T) {
 		protocol.Step{ID: 960113, Number: 6, Kind: "uses", Name: "ok", Uses: "docker://" + dockertest.Image, If: "always()",
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "[$1][$2]"' x "two three" 'four five'`}},
 	)
-	ex.RunJob(job)
+	ex.runJob(job)
 	for i, w := range map[int]string{
 		2: "is refused: its registry " + ln.Addr().String() + " is this machine",
 		3: "No such image",

@@ -24,8 +24,8 @@ func TestToolCacheScoping(t *testing.T) {
 		for _, c := range fe.commands(t, "create") {
 			if i := slices.Index(c.Args, "--entrypoint"); i > 0 && c.Args[i+1] == "tail" {
 				for k, a := range c.Args {
-					if a == "-v" && strings.HasSuffix(c.Args[k+1], ":"+ContainerToolCache) {
-						return strings.TrimSuffix(c.Args[k+1], ":"+ContainerToolCache)
+					if a == "-v" && strings.HasSuffix(c.Args[k+1], ":"+containerToolCache) {
+						return strings.TrimSuffix(c.Args[k+1], ":"+containerToolCache)
 					}
 				}
 			}
@@ -37,7 +37,7 @@ func TestToolCacheScoping(t *testing.T) {
 		ex, fe := newTestExecutor(t, src)
 		os.MkdirAll(filepath.Join(fe.dir, "fs", "from"), 0o755)
 		fe.set(t, "fs/from/go-1.22-x64.complete", "")
-		ex.RunJob(job)
+		ex.runJob(job)
 		if got := src.jobConclusion(job.JobID); got != "success" {
 			t.Fatalf("job %d = %q; setup log:\n%s", job.JobID, got, src.log(t, stepID(job, 0)))
 		}
@@ -51,7 +51,7 @@ func TestToolCacheScoping(t *testing.T) {
 	a2 := testJob(63, "echo a again")
 	feA2, _ := run(a2)
 	volA, volB, volA2 := mount(feA, t), mount(feB, t), mount(feA2, t)
-	if volA == "" || volA != volA2 || volA != ex.RepoToolCache(a) || volB == volA {
+	if volA == "" || volA != volA2 || volA != ex.repoToolCache(a) || volB == volA {
 		t.Errorf("tool caches: repo A %q then %q, repo B %q: want one volume per repository", volA, volA2, volB)
 	}
 
@@ -70,9 +70,9 @@ func TestToolCacheScoping(t *testing.T) {
 	for _, want := range [][]string{
 		append(append([]string{"volume", "create"}, labels...), own),
 		append(append([]string{"create", "--name", own + "-seed"}, labels...), "--network", "none",
-			"-v", ex.RepoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "ubuntu:24.04"),
+			"-v", ex.repoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "ubuntu:24.04"),
 		{"cp", own + "-seed:/from/.", "-"},
-		{"cp", "-a", "-", "shithub-actions-test-64:" + ContainerToolCache},
+		{"cp", "-a", "-", "shithub-actions-test-64:" + containerToolCache},
 		{"rm", "-f", own + "-seed"},
 		{"volume", "rm", "-f", own},
 	} {
@@ -83,7 +83,7 @@ func TestToolCacheScoping(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fe.dir, "cpin-shithub-actions-test-64")); err != nil || !strings.Contains(string(b), "go-1.22-x64.complete") {
 		t.Errorf("the seed copied %q, %v; want the repository's cache", b, err)
 	}
-	if strings.Contains(strings.Join(slices.Concat(calls...), " "), "volume rm -f "+ex.RepoToolCache(pr)) {
+	if strings.Contains(strings.Join(slices.Concat(calls...), " "), "volume rm -f "+ex.repoToolCache(pr)) {
 		t.Errorf("the repository's tool cache was removed")
 	}
 }
@@ -105,7 +105,7 @@ func TestDockerActionArgv(t *testing.T) {
 			With: map[string]string{"entrypoint": "/bin/sh", "args": `-c 'echo "$1"' x "two three"`}},
 		protocol.Step{ID: 6511, Number: 4, Kind: "uses", Name: "loop", Uses: "docker://127.0.0.1:5000/x:1", If: "always()"},
 	)
-	ex.RunJob(job)
+	ex.runJob(job)
 	var run []string
 	for _, c := range fe.commands(t, "run") {
 		if slices.Contains(c.Args, "127.0.0.1:5000/x:1") {
@@ -116,11 +116,11 @@ func TestDockerActionArgv(t *testing.T) {
 	if run == nil {
 		t.Fatalf("no docker run; step log:\n%s", src.log(t, 6510))
 	}
-	j := &ExecJob{Ex: ex, Job: job, Name: "shithub-actions-test-65"}
+	j := &execJob{Ex: ex, Job: job, Name: "shithub-actions-test-65"}
 	for _, want := range [][]string{
 		{"--init"},
 		{"--network", "container:shithub-actions-test-65"},
-		j.SandboxArgs(),
+		j.sandboxArgs(),
 		{"--pull=never"},
 		{"--entrypoint", "/bin/sh", "--", "alpine:3", "-c", `echo "$1"`, "x", "two three"},
 	} {
@@ -179,7 +179,7 @@ func TestDockerActionBuild(t *testing.T) {
 		protocol.Step{ID: 6611, Number: 4, Kind: "uses", Name: "evil", Uses: "./evil", If: "always()"},
 		protocol.Step{ID: 6612, Number: 5, Kind: "uses", Name: "evil2", Uses: "./evil2", If: "always()"},
 	)
-	ex.RunJob(job)
+	ex.runJob(job)
 	builds := fe.commands(t, "build")
 	if len(builds) != 1 {
 		t.Fatalf("docker builds %q, want one; logs:\n%s\n%s", builds, src.log(t, 6610), src.log(t, 6611))
@@ -189,13 +189,13 @@ func TestDockerActionBuild(t *testing.T) {
 	for _, want := range [][]string{
 		{"--pull=false", "--no-cache"},
 		{"--network", "shithub-actions-test-66", "--memory", "2g"},
-		{"--label", LabelActionImage + "=test", "--label", LabelJob + "=66"},
+		{"--label", labelActionImage + "=test", "--label", LabelJob + "=66"},
 	} {
 		if !containsRun(b, want) {
 			t.Errorf("docker build %q lacks %q", b, want)
 		}
 	}
-	if !strings.HasPrefix(tag, ActionImageRepo+":job66-") {
+	if !strings.HasPrefix(tag, actionImageRepo+":job66-") {
 		t.Errorf("the local action's tag %q is not the job's", tag)
 	}
 	if !slices.ContainsFunc(fe.commands(t, "image"), func(c dockerCall) bool { return slices.Equal(c.Args, []string{"image", "rm", "-f", tag}) }) {
@@ -244,7 +244,7 @@ func TestImageRegistryRefused(t *testing.T) {
 		{"[fe80::1%25eth0]:5000/x", "private"},
 		{"[fd00::1]/x", "private"},
 	} {
-		got := ImageRegistryRefused(tc.image)
+		got := imageRegistryRefused(tc.image)
 		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 			t.Errorf("imageRegistryRefused(%q) = %q, want %q", tc.image, got, tc.want)
 		}
@@ -276,7 +276,7 @@ func TestSplitShellWords(t *testing.T) {
 		{`'unterminated`, nil, true},
 		{`trailing\`, []string{"trailing"}, false},
 	} {
-		got, err := SplitShellWords(tc.in)
+		got, err := splitShellWords(tc.in)
 		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
 			t.Errorf("splitShellWords(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
@@ -291,7 +291,7 @@ func FuzzSplitShellWords(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		words, err := SplitShellWords(s)
+		words, err := splitShellWords(s)
 		if err != nil {
 			return
 		}
@@ -299,7 +299,7 @@ func FuzzSplitShellWords(f *testing.F) {
 		for i, w := range words {
 			quoted[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 		}
-		again, err := SplitShellWords(strings.Join(quoted, " "))
+		again, err := splitShellWords(strings.Join(quoted, " "))
 		if err != nil || !slices.Equal(again, words) {
 			t.Fatalf("%q split to %q; quoted back and split: %q, %v", s, words, again, err)
 		}
@@ -324,7 +324,7 @@ func TestNoSymlinkUnder(t *testing.T) {
 		{"missing", "file does not exist"},
 		{"Dockerfile/x", "file does not exist"},
 	} {
-		err := NoSymlinkUnder(dir, tc.rel)
+		err := noSymlinkUnder(dir, tc.rel)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("noSymlinkUnder(%q) = %v, want %q", tc.rel, err, tc.want)
 		}
@@ -342,7 +342,7 @@ func TestCompositeActionPath(t *testing.T) {
 	job := testJob(67)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps, protocol.Step{ID: 6710, Number: 3, Kind: "uses", Name: "comp", Uses: "./comp"})
-	ex.RunJob(job)
+	ex.runJob(job)
 	if l := src.log(t, 6710); !strings.Contains(l, "GITHUB_ACTION_PATH=/workspace/comp") {
 		t.Errorf("composite step log %q lacks GITHUB_ACTION_PATH=/workspace/comp", l)
 	}

@@ -40,7 +40,7 @@ var allowedOptions = map[string]bool{
 
 // parseContainerOptions turns an `options:` string into docker run flags,
 // refusing the flags not in allowedOptions.
-func ParseContainerOptions(opts string, service bool) ([]string, error) {
+func parseContainerOptions(opts string, service bool) ([]string, error) {
 	words, err := splitCommandLine(opts)
 	if err != nil {
 		return nil, fmt.Errorf("options: %v", err)
@@ -111,7 +111,7 @@ func portArgs(ports []string) ([]string, error) {
 // ("." or /workspace). The workspace is a Docker volume of the job's own,
 // so a subdirectory cannot be mounted on its own, and any other source
 // (a host path, another volume) would reach outside the job: refused.
-func (j *ExecJob) volumeArgs(volumes []string) ([]string, error) {
+func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 	var out []string
 	for _, v := range volumes {
 		parts := strings.Split(strings.TrimSpace(v), ":")
@@ -146,7 +146,7 @@ func isWorkspaceSource(src string) bool {
 }
 
 // serviceName is the container name of a service.
-func (j *ExecJob) serviceName(id string) string {
+func (j *execJob) serviceName(id string) string {
 	clean := []byte(id)
 	for i, c := range clean {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
@@ -158,7 +158,7 @@ func (j *ExecJob) serviceName(id string) string {
 
 // startServices starts the job's services on its network and waits until
 // the ones with a health check are healthy. It returns the Set up job lines.
-func (j *ExecJob) startServices() ([]string, error) {
+func (j *execJob) startServices() ([]string, error) {
 	if len(j.Job.Services) == 0 {
 		return nil, nil
 	}
@@ -206,14 +206,14 @@ func (j *ExecJob) startServices() ([]string, error) {
 
 // serviceArgs is the docker run command line of a service. Its env goes
 // through a file (0600, removed once docker has read it), never argv.
-func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []string, envFile string, err error) {
+func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []string, envFile string, err error) {
 	if svc.Image == "" {
 		return nil, "", errors.New("the service has no image")
 	}
 	if err := j.checkImage("the service's image", svc.Image); err != nil {
 		return nil, "", err
 	}
-	opts, err := ParseContainerOptions(svc.Options, true)
+	opts, err := parseContainerOptions(svc.Options, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -236,7 +236,7 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 		// privileges (docker.go's jobCapabilities).
 		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
 	)
-	for _, c := range JobCapabilities {
+	for _, c := range jobCapabilities {
 		args = append(args, "--cap-add", c)
 	}
 	if len(svc.Env) > 0 {
@@ -271,7 +271,7 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 }
 
 // servicePorts reads a service's published ports: container port → host port.
-func (j *ExecJob) servicePorts(name string) (map[string]any, error) {
+func (j *execJob) servicePorts(name string) (map[string]any, error) {
 	out, _, err := j.Ex.Docker.Output(j.ctx, "port", name)
 	if err != nil {
 		return nil, err
@@ -293,7 +293,7 @@ func (j *ExecJob) servicePorts(name string) (map[string]any, error) {
 
 // waitHealthy waits while the container's health check says "starting";
 // "" means it has none. Unhealthy is an error, as on GitHub.
-func (j *ExecJob) waitHealthy(name string) (string, error) {
+func (j *execJob) waitHealthy(name string) (string, error) {
 	for {
 		out, _, err := j.Ex.Docker.Output(j.ctx, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name)
 		if err != nil {
@@ -315,13 +315,13 @@ func (j *ExecJob) waitHealthy(name string) (string, error) {
 
 // containerExtraArgs are the job container's own settings from its
 // `container:` key and the job's network.
-func (j *ExecJob) containerExtraArgs() ([]string, error) {
+func (j *execJob) containerExtraArgs() ([]string, error) {
 	var args []string
 	c := j.Job.Container
 	if c == nil {
 		return args, nil
 	}
-	opts, err := ParseContainerOptions(c.Options, false)
+	opts, err := parseContainerOptions(c.Options, false)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func MarkPermanent(err error) error {
 
 // isPermanent reports whether retrying err is pointless: its code says so
 // (apperr.Permanent), or the call's context is over.
-func IsPermanent(err error) bool {
+func isPermanent(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apperr.Permanent(apperr.CodeOf(err))
 }
 
@@ -190,13 +190,13 @@ func (r *RemoteSource) AppendLog(ctx context.Context, jobID, stepID, seq int64, 
 	return err
 }
 
-type RemoteStatusBody struct {
+type remoteStatusBody struct {
 	Status     string `json:"status"`
 	Conclusion string `json:"conclusion,omitempty"`
 }
 
 func (r *RemoteSource) SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), RemoteStatusBody{status, conclusion}, nil)
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), remoteStatusBody{status, conclusion}, nil)
 	return err
 }
 

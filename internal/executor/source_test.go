@@ -115,7 +115,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 		w.WriteHeader(http.StatusAccepted)
 	})
 	status := func(w http.ResponseWriter, r *http.Request, into map[int64][]string, id int64) {
-		var b RemoteStatusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -134,7 +134,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 	})
 	route("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		var b RemoteStatusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -252,7 +252,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	s.mu.Unlock()
 
 	err := r.SetStepStatus(ctx, 1, 11, "completed", "success")
-	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
 		t.Errorf("setStepStatus answered 409 = %v, want a permanent error with the message", err)
 	}
 	if n := s.count(stepRoute); n != 4 {
@@ -288,7 +288,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 
 	bad := newTestRemote(s)
 	bad.Token = "wrong"
-	if _, err := bad.Claim(ctx, nil); err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "401") {
+	if _, err := bad.Claim(ctx, nil); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("claim with a bad token = %v, want a permanent 401", err)
 	}
 }
@@ -327,7 +327,7 @@ func TestRemoteSourceCancelCheck(t *testing.T) {
 	if yes, err := r.CancelRequested(ctx, 6); err != nil || yes {
 		t.Errorf("cancelRequested(6) = %v, %v; want false", yes, err)
 	}
-	if _, err := r.CancelRequested(ctx, 7); err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "404") {
+	if _, err := r.CancelRequested(ctx, 7); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "404") {
 		t.Errorf("cancelRequested of a job not held = %v, want a permanent 404", err)
 	}
 }
@@ -388,7 +388,7 @@ func TestRemoteCheckout(t *testing.T) {
 
 	r.Token = "wrong"
 	err = r.Checkout(context.Background(), job, t.TempDir(), DefaultCheckout)
-	if err == nil || !IsPermanent(err) {
+	if err == nil || !isPermanent(err) {
 		t.Errorf("checkout with a bad token = %v, want a permanent error", err)
 	}
 }

@@ -29,7 +29,7 @@ const (
 	// it lives in the job container and goes with it.
 	containerRunnerTemp = "/tmp/_shithub/temp"
 	// containerToolCache is runner.tool_cache.
-	ContainerToolCache = "/opt/hostedtoolcache"
+	containerToolCache = "/opt/hostedtoolcache"
 	// defaultCancelTimeout is how long the steps that run after a cancel or
 	// a timeout (if: always() and the like) may take in all, as GitHub's
 	// cancel-timeout-minutes default.
@@ -58,7 +58,7 @@ type jobState struct {
 }
 
 // initState prepares the job's state from its claim.
-func (j *ExecJob) initState() {
+func (j *execJob) initState() {
 	job := j.Job
 	st := &j.st
 	st.legacy = job.Contexts == nil
@@ -97,7 +97,7 @@ func (j *ExecJob) initState() {
 	st.jobContainer = job.Container != nil && job.Container.Image != "" || job.Image != ""
 	runnerCtx := map[string]any{
 		"os": "Linux", "arch": runnerArch(), "name": j.Ex.Cfg.Instance,
-		"temp": containerRunnerTemp, "tool_cache": ContainerToolCache,
+		"temp": containerRunnerTemp, "tool_cache": containerToolCache,
 		"environment": "self-hosted",
 	}
 	if st.stepDebug {
@@ -133,7 +133,7 @@ func runnerArch() string {
 
 // exprEnvFor is what a step's expressions see. stepEnv is the step's own
 // evaluated env (nil while it is being evaluated).
-func (j *ExecJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
+func (j *execJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
 	st := &j.st
 	ctx := make(map[string]any, len(st.contexts)+2)
 	maps.Copy(ctx, st.contexts)
@@ -159,7 +159,7 @@ func (j *ExecJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
 }
 
 // interpolate evaluates the ${{ }} in s, unless the claim is an old one.
-func (j *ExecJob) interpolate(s string, env *expr.Env) (string, error) {
+func (j *execJob) interpolate(s string, env *expr.Env) (string, error) {
 	if j.st.legacy {
 		return s, nil
 	}
@@ -168,7 +168,7 @@ func (j *ExecJob) interpolate(s string, env *expr.Env) (string, error) {
 
 // shuttingDown reports whether drain has begun cancelling jobs: then, as
 // on GitHub's runner at shutdown, no further condition is evaluated.
-func (j *ExecJob) shuttingDown() bool {
+func (j *execJob) shuttingDown() bool {
 	j.Ex.Mu.Lock()
 	defer j.Ex.Mu.Unlock()
 	return j.Ex.drainPhase >= drainCancel
@@ -176,7 +176,7 @@ func (j *ExecJob) shuttingDown() bool {
 
 // runSteps runs the steps from index first on, each when its condition
 // holds, and returns the job's conclusion.
-func (j *ExecJob) runSteps(first int) string {
+func (j *execJob) runSteps(first int) string {
 	steps := j.Job.Steps
 	for i := first; i < len(steps); i++ {
 		if j.isForced() {
@@ -193,7 +193,7 @@ func (j *ExecJob) runSteps(first int) string {
 }
 
 // stepRecord sets steps.<id> for a step with an id.
-func (j *ExecJob) stepRecord(step *protocol.Step, outcome, conclusion string, outputs map[string]string) {
+func (j *execJob) stepRecord(step *protocol.Step, outcome, conclusion string, outputs map[string]string) {
 	if step.StepKey == "" {
 		return
 	}
@@ -205,7 +205,7 @@ func (j *ExecJob) stepRecord(step *protocol.Step, outcome, conclusion string, ou
 }
 
 // runStepAt decides whether step i runs, runs it, and completes it.
-func (j *ExecJob) runStepAt(i int) {
+func (j *execJob) runStepAt(i int) {
 	step := &j.Job.Steps[i]
 	st := &j.st
 	if j.abortReason() != "" {
@@ -301,7 +301,7 @@ func (j *ExecJob) runStepAt(i int) {
 
 // evalBool evaluates continue-on-error: "", "false" or a falsy value is
 // false; an error is reported and counts as false, as on GitHub.
-func (j *ExecJob) evalBool(s string, env *expr.Env) (bool, error) {
+func (j *execJob) evalBool(s string, env *expr.Env) (bool, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return false, nil
@@ -353,7 +353,7 @@ type stepResult struct {
 }
 
 // runStep runs one step after Set up job.
-func (j *ExecJob) runStep(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runStep(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
 		return j.runCheckout(step, env, out)
@@ -369,7 +369,7 @@ func (j *ExecJob) runStep(step *protocol.Step, stepEnv map[string]string, env *e
 
 // runScript runs a run step with docker exec, streaming its output, and
 // applies its environment files.
-func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -399,7 +399,7 @@ func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 		}
 	}
 	files := newStepFiles(step.FilesKey()).withExtension(scriptExtension(shellOpt))
-	sh, err := ResolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
+	sh, err := resolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -414,7 +414,7 @@ func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 // processEnv is the environment of a step's process. Precedence:
 // container env < workflow and job env < $GITHUB_ENV < the step's env <
 // the runner's own variables.
-func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
+func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
 	full := map[string]string{}
 	if c := j.Job.Container; c != nil {
 		maps.Copy(full, c.Env)
@@ -432,7 +432,7 @@ func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 	full["RUNNER_ARCH"] = runnerArch()
 	full["RUNNER_NAME"] = j.Ex.Cfg.Instance
 	full["RUNNER_TEMP"] = containerRunnerTemp
-	full["RUNNER_TOOL_CACHE"] = ContainerToolCache
+	full["RUNNER_TOOL_CACHE"] = containerToolCache
 	if j.st.stepDebug {
 		full["RUNNER_DEBUG"] = "1"
 	}
@@ -443,7 +443,7 @@ func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 // execProcess runs argv in the job's container with docker exec, stdin
 // saved to files.script first, streaming its output, and applies its
 // environment files.
-func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
 	out.proc.StepDebug = j.st.stepDebug
 	out.proc.AllowUnsecureCommands = isTrue(full["ACTIONS_ALLOW_UNSECURE_COMMANDS"])
 	out.proc.AllowUnsecureStopTokens = isTrue(full["ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS"])
@@ -456,18 +456,18 @@ func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd st
 			continue
 		}
 		names = append(names, name)
-		args = append(args, "-e", EnvAliasPrefix+name)
-		clientEnv = append(clientEnv, EnvAliasPrefix+name+"="+full[name])
+		args = append(args, "-e", envAliasPrefix+name)
+		clientEnv = append(clientEnv, envAliasPrefix+name+"="+full[name])
 	}
 	if len(names) > 0 {
-		args = append(args, "-e", EnvAliasList)
-		clientEnv = append(clientEnv, EnvAliasList+"="+strings.Join(names, " "))
+		args = append(args, "-e", envAliasList)
+		clientEnv = append(clientEnv, envAliasList+"="+strings.Join(names, " "))
 	}
 	if len(j.st.prepend) > 0 {
-		args = append(args, "-e", EnvPathPrepend)
-		clientEnv = append(clientEnv, EnvPathPrepend+"="+envFilePATH(j.st.prepend, ""))
+		args = append(args, "-e", envPathPrepend)
+		clientEnv = append(clientEnv, envPathPrepend+"="+envFilePATH(j.st.prepend, ""))
 	}
-	args = append(args, "-w", containerDir(wd), j.Name, "sh", "-c", StepBootstrap, "shithub-step", files.dir, files.script)
+	args = append(args, "-w", containerDir(wd), j.Name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
 	args = append(args, argv...)
 
 	stepCtx, kill := context.WithCancel(j.execCtx)
@@ -568,7 +568,7 @@ func scriptExtension(opt string) string {
 // option the script runs with `bash -e {0}` where the image has bash (as
 // on GitHub's hosted runners) and `sh -e {0}` in a job container of the
 // workflow's own choosing (as GitHub documents for container jobs).
-func ResolveShell(opt, defaultShell string, jobContainer bool, script string) (stepShell, error) {
+func resolveShell(opt, defaultShell string, jobContainer bool, script string) (stepShell, error) {
 	opt = strings.TrimSpace(opt)
 	var name, format, cmd string
 	if opt == "" {
@@ -651,7 +651,7 @@ func splitCommandLine(s string) ([]string, error) {
 // environmentURL evaluates the job's environment url that reads steps,
 // after its last step; "" when there is none, it fails or it would show a
 // masked secret.
-func (j *ExecJob) environmentURL() string {
+func (j *execJob) environmentURL() string {
 	if j.Job.EnvironmentURL == "" || j.st.legacy {
 		return ""
 	}
@@ -670,7 +670,7 @@ func (j *ExecJob) environmentURL() string {
 // value and a value holding a masked secret are left out, as GitHub's
 // runner does: so the legs of a matrix can each set their own output
 // without a later leg's empty value replacing it in needs.<id>.outputs.
-func (j *ExecJob) jobOutputs() map[string]string {
+func (j *execJob) jobOutputs() map[string]string {
 	if len(j.Job.Outputs) == 0 || j.st.legacy {
 		return nil
 	}

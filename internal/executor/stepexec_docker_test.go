@@ -46,7 +46,7 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			job.Services = map[string]*workflow.ContainerSpec{"web": {Image: dockertest.ServiceImage, Ports: []string{"80"}}}
 			src := newFakeSource()
 			ex := newDockerExecutor(t, src)
-			ex.RunJob(job)
+			ex.runJob(job)
 
 			logs := make([]string, len(job.Steps))
 			for i, s := range job.Steps {

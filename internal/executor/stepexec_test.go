@@ -64,7 +64,7 @@ func TestStepConditions(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(101); got != "failure" {
 		t.Errorf("job conclusion = %q, want failure", got)
@@ -92,7 +92,7 @@ func TestStepContinueOnError(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	want := []string{"running,success", "running,success", "running,success", "running,failure", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -128,7 +128,7 @@ func TestStepEnvironmentFiles(t *testing.T) {
 	job.EnvironmentURL = "https://${{ steps.s1.outputs.greeting }}.example.com/"
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.log(t, job.Steps[1].ID); got != "##[warning]Can't overwrite the default environment variable GITHUB_SHA.\n" {
 		t.Errorf("s1 log = %q", got)
@@ -185,7 +185,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		}
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 		want := "##[group]Build it\ninside\n##[endgroup]\n##[error]it broke\n##[warning]careful\npassword is ***!\n"
 		if debug {
 			want = "::group::Build it\n##[group]Build it\ninside\n::endgroup::\n##[endgroup]\n##[error]it broke\n##[warning]careful\n" +
@@ -227,7 +227,7 @@ func TestStepTimeout(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	ex.Minute = 300 * time.Millisecond
-	ex.RunJob(job)
+	ex.runJob(job)
 	want := []string{"running,success", "running,failure", "skipped", "running,success", "running,success", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -322,7 +322,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	want := []string{
 		"bash --noprofile --norc -e -o pipefail {0}\n", // defaults.run.shell
 		"bash --noprofile --norc -e -o pipefail {0}\n",
@@ -346,7 +346,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, job.Steps[1].ID); got != "sh -e {0}\n/abs\n" {
 		t.Errorf("container job log = %q", got)
 	}
@@ -358,7 +358,7 @@ func TestStepLegacyClaim(t *testing.T) {
 	job := testJob(111, "echo ${{ github.sha }}")
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, job.Steps[2].ID); got != "${{ github.sha }}\n" {
 		t.Errorf("log = %q", got)
 	}
@@ -376,7 +376,7 @@ func TestStepHashFiles(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "find-output", strings.Join([]string{"./vendor/x/go.sum", "./b/go.sum", "./go.sum", "./a-c/go.sum", "./a/go.sum", "./README"}, "\x00")+"\x00")
-	ex.RunJob(job)
+	ex.runJob(job)
 	total := sha256.New()
 	for _, f := range []string{"a/go.sum", "a-c/go.sum", "b/go.sum", "go.sum"} { // a walk's order
 		sum := sha256.Sum256([]byte("content of " + f))
@@ -407,7 +407,7 @@ func TestGlobSelect(t *testing.T) {
 		{[]string{"go.[!m]*"}, []string{"go.sum"}},
 	}
 	for _, tc := range tests {
-		if got := GlobSelect(ParseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
+		if got := globSelect(parseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
 			t.Errorf("globSelect(%q) = %q, want %q", tc.patterns, got, tc.want)
 		}
 	}
@@ -425,7 +425,7 @@ func TestStepServices(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "health-shithub-actions-test-113-svc-db", "starting\nstarting\nhealthy")
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.jobConclusion(113); got != "success" {
 		t.Fatalf("job conclusion = %q; set-up log %q", got, src.log(t, job.Steps[0].ID))
 	}
@@ -484,7 +484,7 @@ func TestStepServices(t *testing.T) {
 		if tc.health != "" {
 			fe.set(t, fmt.Sprintf("health-shithub-actions-test-%d-svc-svc", job.JobID), tc.health)
 		}
-		ex.RunJob(job)
+		ex.runJob(job)
 		if got := src.jobConclusion(job.JobID); got != "failure" {
 			t.Errorf("%+v: job conclusion = %q", tc.svc, got)
 		}
@@ -519,7 +519,7 @@ func TestResolveShell(t *testing.T) {
 		{`x "{0}`, "", false, nil, "unterminated quote"},
 	}
 	for _, tc := range tests {
-		got, err := ResolveShell(tc.opt, tc.def, tc.container, "F")
+		got, err := resolveShell(tc.opt, tc.def, tc.container, "F")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("resolveShell(%q) error = %v, want %q", tc.opt, err, tc.err)
@@ -552,7 +552,7 @@ func TestParseContainerOptions(t *testing.T) {
 		{"", true, nil, ""},
 	}
 	for _, tc := range tests {
-		got, err := ParseContainerOptions(tc.opts, tc.service)
+		got, err := parseContainerOptions(tc.opts, tc.service)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parseContainerOptions(%q) error = %v, want %q", tc.opts, err, tc.err)

@@ -18,7 +18,7 @@ const SweepEvery = 15 * time.Second
 // sweepOrphans removes this instance's containers, and then networks and
 // volumes, whose jobs no worker is running any more, and returns how many
 // it removed. Containers go first: a network cannot go while one is on it.
-func (ex *Executor) SweepOrphans(ctx context.Context) (int, error) {
+func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	ex.Mu.Lock()
 	live := make(map[int64]bool, len(ex.Jobs))
 	for id := range ex.Jobs {
@@ -69,7 +69,7 @@ func (ex *Executor) SweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := ex.SweepOrphans(ctx); err == nil && n > 0 {
+		if n, err := ex.sweepOrphans(ctx); err == nil && n > 0 {
 			ex.log.Warn("removed containers of jobs that had ended while the engine was away", "count", n)
 		}
 	}

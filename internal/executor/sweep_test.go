@@ -12,11 +12,11 @@ func TestSweepOrphans(t *testing.T) {
 	ex, fe := newTestExecutor(t, newFakeSource())
 	fe.set(t, "ps-output", "c0ffee01 5\nc0ffee02 7\nc0ffee03 9\n")
 	ex.Mu.Lock()
-	ex.Jobs[7] = &ExecJob{}
+	ex.Jobs[7] = &execJob{}
 	ex.Mu.Unlock()
 	fe.set(t, "network-ls-output", "ne7001 5\nne7002 7\n")
 	fe.set(t, "volume-ls-output", "shithub-vol-9 9\n")
-	n, err := ex.SweepOrphans(context.Background())
+	n, err := ex.sweepOrphans(context.Background())
 	if err != nil || n != 4 {
 		t.Fatalf("sweepOrphans = %d, %v; want 4 removed (2 containers, a network, a volume)", n, err)
 	}
@@ -47,12 +47,12 @@ func TestSweepOrphans(t *testing.T) {
 	fe.set(t, "ps-output", "c0ffee02 7\n")
 	fe.set(t, "network-ls-output", "ne7002 7\n")
 	fe.set(t, "volume-ls-output", "")
-	if n, err := ex.SweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
+	if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
 		t.Fatalf("a second sweep = %d, %v; want nothing removed", n, err)
 	}
 	// An engine that does not answer is an error, not a panic.
 	fe.set(t, "no-engine", "")
-	if _, err := ex.SweepOrphans(context.Background()); err == nil {
+	if _, err := ex.sweepOrphans(context.Background()); err == nil {
 		t.Fatal("sweepOrphans with no engine: no error")
 	}
 }
