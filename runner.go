@@ -184,7 +184,7 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		logger.Warn("cannot clean up after a previous runner", "err", err)
 	}
 	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
-		ex.Cfg.Instance, o.server, strings.Join(ex.Cfg.Labels, ","), ex.Cfg.Workers)
+		ex.Config().Instance, o.server, strings.Join(ex.Config().Labels, ","), ex.Config().Workers)
 
 	stopped := make(chan struct{})
 	go ex.SweepLoop(ctx)

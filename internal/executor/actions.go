@@ -77,10 +77,10 @@ func (ex *Executor) repoToolCache(job *protocol.Job) string {
 // the repository's: its setup-* steps still find what trusted jobs
 // installed, and nothing it writes reaches them.
 func (j *execJob) toolCacheVolume() string {
-	if j.Job.Untrusted {
-		return j.Name + "-toolcache"
+	if j.job.Untrusted {
+		return j.name + "-toolcache"
 	}
-	return j.Ex.repoToolCache(j.Job)
+	return j.ex.repoToolCache(j.job)
 }
 
 // createToolCache creates the job's tool cache volume before its container
@@ -88,15 +88,15 @@ func (j *execJob) toolCacheVolume() string {
 // changes nothing, so the repository's is created for every job: an
 // untrusted job copies from it.
 func (j *execJob) createToolCache() error {
-	repo := j.Ex.repoToolCache(j.Job)
-	if _, _, err := j.Ex.Docker.Output(j.ctx, "volume", "create", "--label", LabelToolCache+"="+j.Ex.Cfg.Instance, repo); err != nil {
+	repo := j.ex.repoToolCache(j.job)
+	if _, _, err := j.ex.docker.Output(j.ctx, "volume", "create", "--label", LabelToolCache+"="+j.ex.cfg.Instance, repo); err != nil {
 		return err
 	}
-	if !j.Job.Untrusted {
+	if !j.job.Untrusted {
 		return nil
 	}
 	j.toolCacheAttempted = true
-	_, _, err := j.Ex.Docker.Output(j.ctx, append(append([]string{"volume", "create"}, j.labelArgs()...), j.toolCacheVolume())...)
+	_, _, err := j.ex.docker.Output(j.ctx, append(append([]string{"volume", "create"}, j.labelArgs()...), j.toolCacheVolume())...)
 	return err
 }
 
@@ -106,13 +106,13 @@ func (j *execJob) createToolCache() error {
 // job's container, created but not yet started. Nothing runs, and nothing
 // touches the host's file system.
 func (j *execJob) seedToolCache(image string) error {
-	if !j.Job.Untrusted {
+	if !j.job.Untrusted {
 		return nil
 	}
-	seed := j.Name + "-toolcache-seed"
+	seed := j.name + "-toolcache-seed"
 	args := append(append([]string{"create", "--name", seed}, j.labelArgs()...),
-		"--network", "none", "-v", j.Ex.repoToolCache(j.Job)+":/from:ro", "--entrypoint", "true", "--", image)
-	if _, _, err := j.Ex.Docker.Output(j.ctx, args...); err != nil {
+		"--network", "none", "-v", j.ex.repoToolCache(j.job)+":/from:ro", "--entrypoint", "true", "--", image)
+	if _, _, err := j.ex.docker.Output(j.ctx, args...); err != nil {
 		return err
 	}
 	defer func() {
@@ -120,8 +120,8 @@ func (j *execJob) seedToolCache(image string) error {
 		defer cancel()
 		j.remove(ctx, true, "tool cache seed container", "rm", "-f", seed)
 	}()
-	out := j.Ex.Docker.command(j.ctx, nil, "cp", seed+":/from/.", "-")
-	in := j.Ex.Docker.command(j.ctx, nil, "cp", "-a", "-", j.Name+":"+containerToolCache)
+	out := j.ex.docker.command(j.ctx, nil, "cp", seed+":/from/.", "-")
+	in := j.ex.docker.command(j.ctx, nil, "cp", "-a", "-", j.name+":"+containerToolCache)
 	pipe, err := out.StdoutPipe()
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func (j *execJob) seedToolCache(image string) error {
 // volume, and Node.js when configured.
 func (j *execJob) actionMounts() []string {
 	args := []string{"-v", j.toolCacheVolume() + ":" + containerToolCache}
-	if n := j.Ex.Cfg.NodeDir; n != "" {
+	if n := j.ex.cfg.NodeDir; n != "" {
 		args = append(args, "-v", n+":"+ContainerNode+":ro")
 	}
 	return args
@@ -160,7 +160,7 @@ func (j *execJob) actionMounts() []string {
 // job's runtime token, as the toolkit expects them.
 func (j *execJob) runtimeEnv() map[string]string {
 	env := map[string]string{}
-	if u := strings.TrimRight(j.Ex.Cfg.JobURL, "/"); u != "" {
+	if u := strings.TrimRight(j.ex.cfg.JobURL, "/"); u != "" {
 		env["GITHUB_SERVER_URL"] = u
 		env["GITHUB_API_URL"] = u + "/api/v1"
 		env["ACTIONS_RUNTIME_URL"] = u + "/"
@@ -168,7 +168,7 @@ func (j *execJob) runtimeEnv() map[string]string {
 		env["ACTIONS_CACHE_URL"] = u + "/" // the toolkit appends _apis/... with no slash of its own
 		env["ACTIONS_CACHE_SERVICE_V2"] = "true"
 	}
-	if tok := j.Job.RuntimeToken; tok != "" {
+	if tok := j.job.RuntimeToken; tok != "" {
 		env["ACTIONS_RUNTIME_TOKEN"] = tok
 		if !j.tokenMasked {
 			j.st.masks.Add(tok)
@@ -195,8 +195,8 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 	if err != nil {
 		return nil, err
 	}
-	if !workflow.ActionAllowed(j.Ex.Cfg.AllowActions, ref) {
-		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.Ex.Cfg.AllowActions, ","))
+	if !workflow.ActionAllowed(j.ex.cfg.AllowActions, ref) {
+		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.ex.cfg.AllowActions, ","))
 	}
 	la := &loadedAction{ref: ref}
 	switch ref.Kind {
@@ -223,10 +223,10 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 		}
 		return la, nil
 	}
-	if j.Ex.actions == nil {
+	if j.ex.actions == nil {
 		return nil, fmt.Errorf("cannot fetch %s: this runner has no data directory for actions (--data-dir)", ref)
 	}
-	fa, err := j.Ex.actions.Fetch(j.execCtx, ref, j.Job.JobID)
+	fa, err := j.ex.actions.Fetch(j.execCtx, ref, j.job.JobID)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 
 // readContainerFile reads one file of the job container with docker cp.
 func (j *execJob) readContainerFile(p string) ([]byte, error) {
-	cmd := j.Ex.Docker.command(j.execCtx, nil, "cp", j.Name+":"+p, "-")
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", j.name+":"+p, "-")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -334,7 +334,7 @@ func (j *execJob) copyToContainer(src, dst string) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	cmd := j.Ex.Docker.command(j.execCtx, nil, "cp", "-", j.Name+":/")
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", "-", j.name+":/")
 	cmd.Stdin = pr
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -489,7 +489,7 @@ func nodeServerURL(u string) string {
 // runNodeAction runs a JavaScript action's pre (when its pre-if holds)
 // and main, and registers its post.
 func (j *execJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
-	if j.Ex.Cfg.NodeDir == "" {
+	if j.ex.cfg.NodeDir == "" {
 		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
 		return stepResult{outcome: protocol.ConclusionFailure}
 	}
@@ -800,14 +800,14 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 		return "", fmt.Errorf("runs.image %q leaves the action's directory", img)
 	}
 	sum := sha256.Sum256([]byte(la.ref.String() + "\x00" + la.commitSHA + "\x00" + img))
-	own := la.commitSHA == "" || j.Job.Untrusted // the job's own image, removed when it ends
-	key := jobImageKey(j.Job.JobID)
+	own := la.commitSHA == "" || j.job.Untrusted // the job's own image, removed when it ends
+	key := jobImageKey(j.job.JobID)
 	if !own {
 		key = la.commitSHA[:min(12, len(la.commitSHA))]
 	}
 	tag := actionImageRepo + ":" + key + "-" + hex.EncodeToString(sum[:6])
 	if !own || j.builtImages[tag] {
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
+		if _, _, err := j.ex.docker.Output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
 			out.linef("Using the image built before: %s", tag)
 			return tag, nil
 		}
@@ -815,13 +815,13 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 	// The build context is a private (0700) copy, so the action's files
 	// cannot change under the build, and a local action's come out of the
 	// job's workspace volume.
-	tmp, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-action-")
+	tmp, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-action-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	if la.hostDir == "" {
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "cp", j.Name+":"+la.path+"/.", tmp); err != nil {
+		if _, _, err := j.ex.docker.Output(j.execCtx, "cp", j.name+":"+la.path+"/.", tmp); err != nil {
 			return "", fmt.Errorf("copy %s out of the workspace to build it: %w", la.ref, err)
 		}
 	} else if err := copyTreeNoFollow(la.hostDir, tmp); err != nil {
@@ -840,15 +840,15 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 	}
 	out.linef("##[group]Build container for action use: %s", tag)
 	args := []string{"build", "--pull=false", "--no-cache", "--force-rm",
-		"--network", j.Network, "--memory", j.Ex.Cfg.Memory,
-		"--label", labelActionImage + "=" + j.Ex.Cfg.Instance}
+		"--network", j.network, "--memory", j.ex.cfg.Memory,
+		"--label", labelActionImage + "=" + j.ex.cfg.Instance}
 	if own {
-		args = append(args, "--label", LabelJob+"="+strconv.FormatInt(j.Job.JobID, 10))
+		args = append(args, "--label", LabelJob+"="+strconv.FormatInt(j.job.JobID, 10))
 	}
 	args = append(args, "-t", tag, "-f", filepath.Join(tmp, rel), tmp)
 	// The classic builder: BuildKit takes neither a network of the
 	// engine's (only default, host or none) nor a memory limit.
-	cmd := j.Ex.Docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
+	cmd := j.ex.docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if own {
 		if j.builtImages == nil {
@@ -862,7 +862,7 @@ func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 		return "", fmt.Errorf("docker build of %s failed: %v", la.ref, err)
 	}
 	if !own {
-		j.Ex.pruneActionImages(j.execCtx)
+		j.ex.pruneActionImages(j.execCtx)
 	}
 	return tag, nil
 }
@@ -952,17 +952,17 @@ func (j *execJob) removeActionImages(ctx context.Context) {
 // that are over (left by a crash). An image a container still uses is
 // left for next time.
 func (ex *Executor) pruneActionImages(ctx context.Context) {
-	out, _, err := ex.Docker.Output(ctx, "images", "--filter", "label="+labelActionImage+"="+ex.Cfg.Instance,
+	out, _, err := ex.docker.Output(ctx, "images", "--filter", "label="+labelActionImage+"="+ex.cfg.Instance,
 		"--format", "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}")
 	if err != nil {
 		return
 	}
-	ex.Mu.Lock()
+	ex.mu.Lock()
 	live := map[string]bool{}
-	for id := range ex.Jobs {
+	for id := range ex.jobs {
 		live[jobImageKey(id)] = true
 	}
-	ex.Mu.Unlock()
+	ex.mu.Unlock()
 	var kept []string // "created\ttag", of remote actions
 	var gone []string
 	for _, line := range strings.Split(out, "\n") {
@@ -986,7 +986,7 @@ func (ex *Executor) pruneActionImages(ctx context.Context) {
 		kept = kept[1:]
 	}
 	for _, tag := range gone {
-		ex.Docker.Output(ctx, "image", "rm", tag) // not -f: one in use stays
+		ex.docker.Output(ctx, "image", "rm", tag) // not -f: one in use stays
 	}
 }
 
@@ -998,7 +998,7 @@ func (ex *Executor) pruneActionImages(ctx context.Context) {
 // removeStale (its name starts like a staged checkout's).
 func (j *execJob) filesDir() (string, error) {
 	if j.privDir == "" {
-		dir, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-files-")
+		dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-files-")
 		if err != nil {
 			return "", err
 		}
@@ -1161,7 +1161,7 @@ func (j *execJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 	full["GITHUB_WORKSPACE"] = protocol.Workspace
 
 	run := func(entrypoint string, out *stepOutput) stepResult {
-		name := fmt.Sprintf("%sstep%d-%d", j.Name+"-", step.ID, j.filesSeq)
+		name := fmt.Sprintf("%sstep%d-%d", j.name+"-", step.ID, j.filesSeq)
 		j.filesSeq++
 		dargs := j.dockerActionRunArgs(name, hostFiles)
 		var clientEnv []string
@@ -1202,10 +1202,10 @@ func (j *execJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 		stepCtx := j.execCtx
 		if timeout > 0 {
 			var cancel context.CancelFunc
-			stepCtx, cancel = context.WithTimeout(stepCtx, time.Duration(timeout*float64(j.Ex.Minute)))
+			stepCtx, cancel = context.WithTimeout(stepCtx, time.Duration(timeout*float64(j.ex.minute)))
 			defer cancel()
 		}
-		cmd := j.Ex.Docker.command(stepCtx, clientEnv, dargs...)
+		cmd := j.ex.docker.command(stepCtx, clientEnv, dargs...)
 		cmd.Stdout, cmd.Stderr = out, out
 		err := cmd.Run()
 		out.endLines()
@@ -1273,9 +1273,9 @@ func (j *execJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 func (j *execJob) dockerActionRunArgs(name, hostFiles string) []string {
 	args := []string{"run", "--rm", "--init", "--name", name}
 	args = append(args, j.labelArgs()...)
-	args = append(args, "--network", "container:"+j.Name)
+	args = append(args, "--network", "container:"+j.name)
 	args = append(args, j.sandboxArgs()...)
-	return append(args, "--volumes-from", j.Name,
+	return append(args, "--volumes-from", j.name,
 		"-v", hostFiles+":/github/file_commands", "-w", protocol.Workspace)
 }
 

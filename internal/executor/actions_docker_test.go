@@ -27,7 +27,7 @@ func TestDockerActions(t *testing.T) {
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
 		ex.RemoveStale(context.Background())
-		removeToolCaches(ex.Cfg.Instance)
+		removeToolCaches(ex.cfg.Instance)
 	})
 
 	job := dockerJob(9401)

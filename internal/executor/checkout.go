@@ -447,7 +447,7 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		}
 		with[k] = s
 	}
-	spec, warnings, err := ParseCheckoutInputs(with, j.Job.Repo)
+	spec, warnings, err := ParseCheckoutInputs(with, j.job.Repo)
 	// A token from a secret is masked already; one written in the
 	// workflow is masked too, from here on.
 	j.st.masks.Add(spec.Token)
@@ -458,17 +458,17 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		return fail("%v", err)
 	}
 	if spec.sameCheckout(DefaultCheckout) {
-		out.linef("Checked out %s at %s into %s", j.Job.Repo, j.Job.HeadSHA, protocol.Workspace)
+		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
 		return stepResult{outcome: protocol.ConclusionSuccess}
 	}
 	dst := path.Join(protocol.Workspace, spec.Path)
-	err = j.Ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = j.ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
 		}
 		// A directory git makes (0755), so the copy does not give the
 		// target the stage's 0700.
-		return j.Ex.src.Checkout(ctx, j.Job, filepath.Join(j.stage, "repo"), spec)
+		return j.ex.src.Checkout(ctx, j.job, filepath.Join(j.stage, "repo"), spec)
 	})
 	if err != nil {
 		j.removeStage()
@@ -481,7 +481,7 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if spec.Clean {
 		// The job's own sh empties the target, as checkout's clean does in
 		// the job; nothing of the job runs outside its container.
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "exec", j.Name, "sh", "-c",
+		if _, _, err := j.ex.docker.Output(j.execCtx, "exec", j.name, "sh", "-c",
 			`[ ! -d "$1" ] || { cd "$1" && rm -rf -- * .[!.]* ..?*; }`, "sh", dst); err != nil {
 			return fail("clean %s: %v", dst, err)
 		}
@@ -489,14 +489,14 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if err := j.copyToContainer(filepath.Join(j.stage, "repo"), dst); err != nil {
 		return fail("copy the checkout into %s: %v", dst, err)
 	}
-	what := j.Job.Repo
+	what := j.job.Repo
 	if spec.Repository != "" {
 		what = spec.Repository
 	}
 	if spec.Ref != "" {
 		what += "@" + spec.Ref
 	} else if spec.Repository == "" {
-		what += " at " + j.Job.HeadSHA
+		what += " at " + j.job.HeadSHA
 	}
 	depth := "all history"
 	if spec.Depth > 0 {

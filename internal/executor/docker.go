@@ -111,14 +111,14 @@ var jobCapabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SET
 // named and labelled as its container is, so removeStale finds what a
 // crashed process left.
 func (j *execJob) resourceArgs(verb ...string) []string {
-	return append(append(verb, j.labelArgs()...), j.Name)
+	return append(append(verb, j.labelArgs()...), j.name)
 }
 
 func (j *execJob) labelArgs() []string {
 	return []string{
-		"--label", LabelInstance + "=" + j.Ex.Cfg.Instance,
-		"--label", labelRun + "=" + strconv.FormatInt(j.Job.RunID, 10),
-		"--label", LabelJob + "=" + strconv.FormatInt(j.Job.JobID, 10),
+		"--label", LabelInstance + "=" + j.ex.cfg.Instance,
+		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
+		"--label", LabelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
 	}
 }
 
@@ -129,13 +129,13 @@ func (j *execJob) labelArgs() []string {
 // once); steps run in it with docker exec. extra are the job's own settings
 // (containerExtraArgs: ports, volumes, options).
 func (j *execJob) createArgs(image string, extra []string) []string {
-	cfg := j.Ex.Cfg
-	args := []string{"create", "--init", "--name", j.Name}
+	cfg := j.ex.cfg
+	args := []string{"create", "--init", "--name", j.name}
 	args = append(args, j.labelArgs()...)
-	args = append(args, "--network", j.Network)
+	args = append(args, "--network", j.network)
 	args = append(args, j.sandboxArgs()...)
 	args = append(args,
-		"-v", j.Name+":"+protocol.Workspace,
+		"-v", j.name+":"+protocol.Workspace,
 		"-w", protocol.Workspace,
 	)
 	args = append(args, j.actionMounts()...)
@@ -152,7 +152,7 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 // the job container and its Docker actions alike: memory, CPUs and pids,
 // no new privileges, only jobCapabilities, and the pull policy.
 func (j *execJob) sandboxArgs() []string {
-	cfg := j.Ex.Cfg
+	cfg := j.ex.cfg
 	args := []string{
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,
@@ -171,8 +171,8 @@ func (j *execJob) sandboxArgs() []string {
 // registry is this host or a private network (imageRegistryRefused),
 // before docker is asked for it. what names the image in the message.
 func (j *execJob) checkImage(what, image string) error {
-	if !imageAllowed(j.Ex.Cfg.AllowImages, image) {
-		return fmt.Errorf("%s %q is not allowed here: --allow-images is %s", what, image, strings.Join(j.Ex.Cfg.AllowImages, ","))
+	if !imageAllowed(j.ex.cfg.AllowImages, image) {
+		return fmt.Errorf("%s %q is not allowed here: --allow-images is %s", what, image, strings.Join(j.ex.cfg.AllowImages, ","))
 	}
 	if why := imageRegistryRefused(image); why != "" {
 		return fmt.Errorf("%s %q is refused: %s", what, image, why)

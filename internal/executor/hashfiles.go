@@ -151,12 +151,12 @@ func (j *execJob) hashFiles(patterns []string) (string, error) {
 	if err := j.ensureRunning(); err != nil {
 		return "", err
 	}
-	args := []string{"exec", "-w", protocol.Workspace, j.Name, "find"}
+	args := []string{"exec", "-w", protocol.Workspace, j.name, "find"}
 	if follow {
 		args = append(args, "-L")
 	}
 	args = append(args, ".", "-mindepth", "1", "!", "-type", "d", "-print0")
-	cmd := j.Ex.Docker.command(ctx, nil, args...)
+	cmd := j.ex.docker.command(ctx, nil, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -192,8 +192,8 @@ func (j *execJob) hashFiles(patterns []string) (string, error) {
 		}
 		batch := selected[:n]
 		selected = selected[n:]
-		args := append([]string{"exec", "-w", protocol.Workspace, j.Name, "sh", "-c", hashFilesScript, "sh"}, batch...)
-		out, errText, err := j.Ex.Docker.Output(ctx, args...)
+		args := append([]string{"exec", "-w", protocol.Workspace, j.name, "sh", "-c", hashFilesScript, "sh"}, batch...)
+		out, errText, err := j.ex.docker.Output(ctx, args...)
 		if err != nil {
 			return "", fmt.Errorf("hash the files: %s", strings.TrimSpace(errText+" "+err.Error()))
 		}

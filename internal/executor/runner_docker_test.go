@@ -93,7 +93,7 @@ func TestDockerEngine(t *testing.T) {
 		if !strings.Contains(setup, "Image: "+dockertest.Image) || !strings.Contains(setup, "sh -e {0}") {
 			t.Errorf("Set up job log:\n%s", setup)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -117,7 +117,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.log(t, stepID(job, 3)); got != "two\n##[error]Process completed with exit code 1.\n" {
 			t.Errorf("failed step log = %q", got)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -139,7 +139,7 @@ func TestDockerEngine(t *testing.T) {
 			t.Errorf("first line of the Set up job log is not docker's message:\n%s", log)
 		}
 		t.Logf("Set up job log:\n%s", log)
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine: %v", l)
 		}
 	})
@@ -162,7 +162,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine after cancel: %v", l)
 		}
 	})
@@ -172,7 +172,7 @@ func TestDockerEngine(t *testing.T) {
 		job := dockerJob(9105, "sleep 600", "echo never")
 		src := newFakeSource()
 		ex := newDockerExecutor(t, src)
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(9105); got != "timed_out" {
@@ -181,7 +181,7 @@ func TestDockerEngine(t *testing.T) {
 		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
 			t.Errorf("next step statuses = %q", got)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left on the engine after timeout: %v", l)
 		}
 	})
@@ -191,7 +191,7 @@ func TestDockerEngine(t *testing.T) {
 		ex := newDockerExecutor(t, newFakeSource())
 		// What a process killed mid-job leaves: a network, a volume, a
 		// container using both, and a staged checkout.
-		label := LabelInstance + "=" + ex.Cfg.Instance
+		label := LabelInstance + "=" + ex.cfg.Instance
 		name := ex.namePrefix() + "9106"
 		for _, args := range [][]string{
 			{"network", "create", "--label", label, name},
@@ -203,17 +203,17 @@ func TestDockerEngine(t *testing.T) {
 				t.Fatalf("docker %s: %v\n%s", args, err, out)
 			}
 		}
-		stage, err := os.MkdirTemp(ex.Cfg.WorkDir, name+"-")
+		stage, err := os.MkdirTemp(ex.cfg.WorkDir, name+"-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 3 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 3 {
 			t.Fatalf("made %v, want a container, a network and a volume", l)
 		}
 		if err := ex.RemoveStale(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left after removeStale: %v", l)
 		}
 		if _, err := os.Stat(stage); !os.IsNotExist(err) {
@@ -323,7 +323,7 @@ sleep 600`, mark))
 	if got := src.jobConclusion(a.JobID); got != "cancelled" {
 		t.Errorf("job A = %q, want cancelled", got)
 	}
-	if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
+	if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 		t.Errorf("left on the engine: %v", l)
 	}
 }

@@ -643,7 +643,7 @@ func newTestExecutor(t *testing.T, src JobSource) (*Executor, fakeEngine) {
 		CancelPoll:   10 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond,
 	}, src, runnerTestLogger())
-	ex.RetryFor = 5 * time.Second
+	ex.retryFor = 5 * time.Second
 	return ex, fe
 }
 
@@ -710,8 +710,8 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	// The checkout was staged in a private directory of WorkDir, reached
 	// the volume whole, and is gone from the host.
-	if filepath.Dir(stage) != ex.Cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
-		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.Cfg.WorkDir, name)
+	if filepath.Dir(stage) != ex.cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
+		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.cfg.WorkDir, name)
 	}
 	// The first thing the executor tells the source acknowledges the claim,
 	// before anything slow (checkout, image pull) can delay it.
@@ -724,7 +724,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != "alice/demo@0123456789abcdef0123456789abcdef01234567\n" {
 		t.Errorf("the volume got README %q, %v", b, err)
 	}
-	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 
@@ -890,7 +890,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			src := newFakeSource()
 			src.checkoutErr = tc.checkout
 			ex, fe := newTestExecutor(t, src)
-			ex.Cfg.AllowImages = tc.allow
+			ex.cfg.AllowImages = tc.allow
 			for name, content := range tc.engine {
 				fe.set(t, name, content)
 			}
@@ -923,7 +923,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			if n := len(fe.commands(t, "exec")); n != 0 {
 				t.Errorf("%d docker execs after a failed set-up", n)
 			}
-			if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 				t.Errorf("workspace left behind: %v", entries)
 			}
 		})
@@ -1019,7 +1019,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 3 {
 		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
 	}
-	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 }
@@ -1031,7 +1031,7 @@ func TestExecutorTimeout(t *testing.T) {
 		job := testJob(32, "wait-stop", "echo never")
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(32); got != "timed_out" {
@@ -1056,10 +1056,10 @@ func TestExecutorTimeout(t *testing.T) {
 		ex, fe := newTestExecutor(t, src)
 		done := startJob(ex, job)
 		waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) != "" })
-		ex.Mu.Lock()
-		j := ex.Jobs[33]
-		ex.Mu.Unlock()
-		j.Timer.Reset(0) // what the timer does when the time is up
+		ex.mu.Lock()
+		j := ex.jobs[33]
+		ex.mu.Unlock()
+		j.timer.Reset(0) // what the timer does when the time is up
 		<-done
 
 		if got := src.jobConclusion(33); got != "timed_out" {
@@ -1081,7 +1081,7 @@ func TestExecutorTimeout(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		fe.set(t, "create-block", "")
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
 		ex.runJob(job)
 
 		if got := src.jobConclusion(34); got != "timed_out" {
@@ -1190,7 +1190,7 @@ func TestExecutorPanicRecovery(t *testing.T) {
 			src := newFakeSource(first, second)
 			src.panicIn[method] = 1
 			ex, _ := newTestExecutor(t, src)
-			ex.Cfg.Workers = 1 // the first job meets the panic
+			ex.cfg.Workers = 1 // the first job meets the panic
 			ctx, stop := context.WithCancel(context.Background())
 			stopped := make(chan struct{})
 			go func() {
@@ -1230,7 +1230,7 @@ func TestExecutorWakeAndDrain(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.Cfg.PollInterval = time.Hour // only wake() can start the job
+	ex.cfg.PollInterval = time.Hour // only wake() can start the job
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stopped := make(chan struct{})
@@ -1294,7 +1294,7 @@ func TestRemoveStale(t *testing.T) {
 	fe.set(t, "network-ls-output", "net1\n")
 	fe.set(t, "volume-ls-output", "shithub-actions-test-12\n")
 	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
-		if err := os.Mkdir(filepath.Join(ex.Cfg.WorkDir, d), 0o700); err != nil {
+		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1318,7 +1318,7 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("docker calls = %q, want %q", got, want)
 	}
 	var left []string
-	entries, _ := os.ReadDir(ex.Cfg.WorkDir)
+	entries, _ := os.ReadDir(ex.cfg.WorkDir)
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
@@ -1342,7 +1342,7 @@ func TestDockerOK(t *testing.T) {
 	if err := ex.DockerOK(context.Background()); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
 		t.Errorf("dockerOK without an engine = %v", err)
 	}
-	ex.Docker.Bin = filepath.Join(t.TempDir(), "no-docker")
+	ex.docker.Bin = filepath.Join(t.TempDir(), "no-docker")
 	if err := ex.DockerOK(context.Background()); err == nil {
 		t.Error("dockerOK without a docker binary succeeded")
 	}

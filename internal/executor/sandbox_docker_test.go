@@ -207,7 +207,7 @@ func TestDockerActionImagePolicy(t *testing.T) {
 	}, src, runnerTestLogger())
 	t.Cleanup(func() {
 		ex.RemoveStale(context.Background())
-		removeToolCaches(ex.Cfg.Instance)
+		removeToolCaches(ex.cfg.Instance)
 	})
 	job := dockerJob(9601)
 	job.Contexts = map[string]any{}

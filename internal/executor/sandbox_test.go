@@ -97,7 +97,7 @@ func TestDockerActionArgv(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.Cfg.Pull = "never"
+	ex.cfg.Pull = "never"
 	job := testJob(65)
 	job.Contexts = map[string]any{}
 	job.Steps = append(job.Steps,
@@ -116,7 +116,7 @@ func TestDockerActionArgv(t *testing.T) {
 	if run == nil {
 		t.Fatalf("no docker run; step log:\n%s", src.log(t, 6510))
 	}
-	j := &execJob{Ex: ex, Job: job, Name: "shithub-actions-test-65"}
+	j := &execJob{ex: ex, job: job, name: "shithub-actions-test-65"}
 	for _, want := range [][]string{
 		{"--init"},
 		{"--network", "container:shithub-actions-test-65"},
@@ -130,13 +130,13 @@ func TestDockerActionArgv(t *testing.T) {
 	}
 	mounts, _ := os.ReadFile(filepath.Join(fe.dir, "run-mounts"))
 	lines := strings.Fields(string(mounts))
-	if len(lines) != 2 || filepath.Dir(filepath.Dir(lines[0])) != ex.Cfg.WorkDir || lines[1] != "700" {
-		t.Errorf("host directories mounted (path, parent's mode): %q; want one under WorkDir %s in a 0700 parent", mounts, ex.Cfg.WorkDir)
+	if len(lines) != 2 || filepath.Dir(filepath.Dir(lines[0])) != ex.cfg.WorkDir || lines[1] != "700" {
+		t.Errorf("host directories mounted (path, parent's mode): %q; want one under WorkDir %s in a 0700 parent", mounts, ex.cfg.WorkDir)
 	}
 	if l := src.log(t, 6511); !strings.Contains(l, `image "127.0.0.1:5000/x:1" is refused: its registry 127.0.0.1:5000 is this machine`) {
 		t.Errorf("loopback registry step log: %q", l)
 	}
-	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 }

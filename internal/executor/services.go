@@ -128,7 +128,7 @@ func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 		if !isWorkspaceSource(parts[0]) {
 			return nil, fmt.Errorf("volumes: %q: a volume's source must be the workspace itself (. or %s); host paths and other volumes are outside the job", v, protocol.Workspace)
 		}
-		spec := j.Name + ":" + path.Clean(parts[1])
+		spec := j.name + ":" + path.Clean(parts[1])
 		if len(parts) == 3 {
 			spec += ":" + parts[2]
 		}
@@ -153,19 +153,19 @@ func (j *execJob) serviceName(id string) string {
 			clean[i] = '-'
 		}
 	}
-	return j.Name + "-svc-" + string(clean)
+	return j.name + "-svc-" + string(clean)
 }
 
 // startServices starts the job's services on its network and waits until
 // the ones with a health check are healthy. It returns the Set up job lines.
 func (j *execJob) startServices() ([]string, error) {
-	if len(j.Job.Services) == 0 {
+	if len(j.job.Services) == 0 {
 		return nil, nil
 	}
 	var lines []string
 	services := map[string]any{}
-	for _, id := range slices.Sorted(maps.Keys(j.Job.Services)) {
-		svc := j.Job.Services[id]
+	for _, id := range slices.Sorted(maps.Keys(j.job.Services)) {
+		svc := j.job.Services[id]
 		if svc == nil {
 			continue
 		}
@@ -175,7 +175,7 @@ func (j *execJob) startServices() ([]string, error) {
 			return lines, &setupError{"start service " + id, err}
 		}
 		j.services = append(j.services, name)
-		_, _, err = j.Ex.Docker.Output(j.ctx, args...)
+		_, _, err = j.ex.docker.Output(j.ctx, args...)
 		if envFile != "" {
 			os.Remove(envFile)
 		}
@@ -187,9 +187,9 @@ func (j *execJob) startServices() ([]string, error) {
 		if err != nil {
 			return lines, &setupError{"read the ports of service " + id, err}
 		}
-		services[id] = map[string]any{"id": name, "network": j.Network, "ports": ports}
+		services[id] = map[string]any{"id": name, "network": j.network, "ports": ports}
 	}
-	for _, id := range slices.Sorted(maps.Keys(j.Job.Services)) {
+	for _, id := range slices.Sorted(maps.Keys(j.job.Services)) {
 		status, err := j.waitHealthy(j.serviceName(id))
 		if err != nil {
 			return lines, &setupError{"wait for service " + id, err}
@@ -225,10 +225,10 @@ func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 	if err != nil {
 		return nil, "", err
 	}
-	cfg := j.Ex.Cfg
+	cfg := j.ex.cfg
 	args = append([]string{"run", "-d", "--name", j.serviceName(id)}, j.labelArgs()...)
 	args = append(args,
-		"--network", j.Network, "--network-alias", id,
+		"--network", j.network, "--network-alias", id,
 		"--memory", cfg.Memory, "--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
 		"--pull="+cfg.Pull,
@@ -248,7 +248,7 @@ func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 			}
 			fmt.Fprintf(&b, "%s=%s\n", k, v)
 		}
-		f, err := os.CreateTemp(cfg.WorkDir, j.Name+"-env-*")
+		f, err := os.CreateTemp(cfg.WorkDir, j.name+"-env-*")
 		if err != nil {
 			return nil, "", err
 		}
@@ -272,7 +272,7 @@ func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 
 // servicePorts reads a service's published ports: container port → host port.
 func (j *execJob) servicePorts(name string) (map[string]any, error) {
-	out, _, err := j.Ex.Docker.Output(j.ctx, "port", name)
+	out, _, err := j.ex.docker.Output(j.ctx, "port", name)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +295,7 @@ func (j *execJob) servicePorts(name string) (map[string]any, error) {
 // "" means it has none. Unhealthy is an error, as on GitHub.
 func (j *execJob) waitHealthy(name string) (string, error) {
 	for {
-		out, _, err := j.Ex.Docker.Output(j.ctx, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name)
+		out, _, err := j.ex.docker.Output(j.ctx, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name)
 		if err != nil {
 			return "", err
 		}
@@ -317,7 +317,7 @@ func (j *execJob) waitHealthy(name string) (string, error) {
 // `container:` key and the job's network.
 func (j *execJob) containerExtraArgs() ([]string, error) {
 	var args []string
-	c := j.Job.Container
+	c := j.job.Container
 	if c == nil {
 		return args, nil
 	}

@@ -59,7 +59,7 @@ type jobState struct {
 
 // initState prepares the job's state from its claim.
 func (j *execJob) initState() {
-	job := j.Job
+	job := j.job
 	st := &j.st
 	st.legacy = job.Contexts == nil
 	st.status = protocol.ConclusionSuccess
@@ -96,7 +96,7 @@ func (j *execJob) initState() {
 		isTrue(job.Env["ACTIONS_STEP_DEBUG"])
 	st.jobContainer = job.Container != nil && job.Container.Image != "" || job.Image != ""
 	runnerCtx := map[string]any{
-		"os": "Linux", "arch": runnerArch(), "name": j.Ex.Cfg.Instance,
+		"os": "Linux", "arch": runnerArch(), "name": j.ex.cfg.Instance,
 		"temp": containerRunnerTemp, "tool_cache": containerToolCache,
 		"environment": "self-hosted",
 	}
@@ -169,15 +169,15 @@ func (j *execJob) interpolate(s string, env *expr.Env) (string, error) {
 // shuttingDown reports whether drain has begun cancelling jobs: then, as
 // on GitHub's runner at shutdown, no further condition is evaluated.
 func (j *execJob) shuttingDown() bool {
-	j.Ex.Mu.Lock()
-	defer j.Ex.Mu.Unlock()
-	return j.Ex.drainPhase >= drainCancel
+	j.ex.mu.Lock()
+	defer j.ex.mu.Unlock()
+	return j.ex.drainPhase >= drainCancel
 }
 
 // runSteps runs the steps from index first on, each when its condition
 // holds, and returns the job's conclusion.
 func (j *execJob) runSteps(first int) string {
-	steps := j.Job.Steps
+	steps := j.job.Steps
 	for i := first; i < len(steps); i++ {
 		if j.isForced() {
 			j.completeRest(i, protocol.ConclusionSkipped)
@@ -206,7 +206,7 @@ func (j *execJob) stepRecord(step *protocol.Step, outcome, conclusion string, ou
 
 // runStepAt decides whether step i runs, runs it, and completes it.
 func (j *execJob) runStepAt(i int) {
-	step := &j.Job.Steps[i]
+	step := &j.job.Steps[i]
 	st := &j.st
 	if j.abortReason() != "" {
 		st.status = protocol.ConclusionCancelled
@@ -263,13 +263,13 @@ func (j *execJob) runStepAt(i int) {
 			ce.JobStatus = protocol.ConclusionCancelled
 			keep, _ = expr.Condition(step.If, &ce)
 		}
-		j.Mu.Lock()
+		j.mu.Lock()
 		j.keepOnCancel = keep
-		j.Mu.Unlock()
+		j.mu.Unlock()
 		defer func() {
-			j.Mu.Lock()
+			j.mu.Lock()
 			j.keepOnCancel = false
-			j.Mu.Unlock()
+			j.mu.Unlock()
 		}()
 		// A step that runs after a cancel needs the container back.
 		if err := j.ensureRunning(); err != nil {
@@ -380,14 +380,14 @@ func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 	}
 	wd := step.WorkingDirectory
 	if wd == "" {
-		wd = j.Job.Defaults.WorkingDirectory
+		wd = j.job.Defaults.WorkingDirectory
 	}
 	if wd, err = j.interpolate(wd, env); err != nil {
 		return fail("working-directory: %v", err)
 	}
 	shellOpt := step.Shell
 	if shellOpt == "" {
-		shellOpt = j.Job.Defaults.Shell
+		shellOpt = j.job.Defaults.Shell
 	}
 	if shellOpt, err = j.interpolate(shellOpt, env); err != nil {
 		return fail("shell: %v", err)
@@ -416,13 +416,13 @@ func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 // the runner's own variables.
 func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
 	full := map[string]string{}
-	if c := j.Job.Container; c != nil {
+	if c := j.job.Container; c != nil {
 		maps.Copy(full, c.Env)
 	}
-	maps.Copy(full, j.Job.Env)
+	maps.Copy(full, j.job.Env)
 	maps.Copy(full, j.st.addedEnv)
 	maps.Copy(full, stepEnv)
-	for k, v := range j.Job.Env {
+	for k, v := range j.job.Env {
 		if strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_") {
 			full[k] = v
 		}
@@ -430,7 +430,7 @@ func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 	maps.Copy(full, files.vars())
 	full["RUNNER_OS"] = "Linux"
 	full["RUNNER_ARCH"] = runnerArch()
-	full["RUNNER_NAME"] = j.Ex.Cfg.Instance
+	full["RUNNER_NAME"] = j.ex.cfg.Instance
 	full["RUNNER_TEMP"] = containerRunnerTemp
 	full["RUNNER_TOOL_CACHE"] = containerToolCache
 	if j.st.stepDebug {
@@ -467,33 +467,33 @@ func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd st
 		args = append(args, "-e", envPathPrepend)
 		clientEnv = append(clientEnv, envPathPrepend+"="+envFilePATH(j.st.prepend, ""))
 	}
-	args = append(args, "-w", containerDir(wd), j.Name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
+	args = append(args, "-w", containerDir(wd), j.name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
 	args = append(args, argv...)
 
 	stepCtx, kill := context.WithCancel(j.execCtx)
 	defer kill()
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.stepKill = kill
 	j.stepTimedOut = false
 	j.stepGen++
 	gen := j.stepGen
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	var timer *time.Timer
 	if timeout > 0 {
-		timer = time.AfterFunc(time.Duration(timeout*float64(j.Ex.Minute)), func() {
-			j.Mu.Lock()
+		timer = time.AfterFunc(time.Duration(timeout*float64(j.ex.minute)), func() {
+			j.mu.Lock()
 			current := j.stepGen == gen && j.stepKill != nil
 			if current {
 				j.stepTimedOut = true
 			}
-			j.Mu.Unlock()
+			j.mu.Unlock()
 			if current {
 				j.stopContainerAsync()
 			}
 		})
 	}
 
-	cmd := j.Ex.Docker.command(stepCtx, clientEnv, args...)
+	cmd := j.ex.docker.command(stepCtx, clientEnv, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	// One writer for both: os/exec then gives the client a single pipe, so
 	// docker's own messages (a missing working directory) land in order.
@@ -503,11 +503,11 @@ func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd st
 	if timer != nil {
 		timer.Stop()
 	}
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.stepKill = nil
 	timedOut := j.stepTimedOut
 	kept := j.keepOnCancel
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	out.endLines()
 
 	res := stepResult{outcome: protocol.ConclusionFailure}
@@ -652,10 +652,10 @@ func splitCommandLine(s string) ([]string, error) {
 // after its last step; "" when there is none, it fails or it would show a
 // masked secret.
 func (j *execJob) environmentURL() string {
-	if j.Job.EnvironmentURL == "" || j.st.legacy {
+	if j.job.EnvironmentURL == "" || j.st.legacy {
 		return ""
 	}
-	v, err := expr.Interpolate(j.Job.EnvironmentURL, j.exprEnvFor(nil))
+	v, err := expr.Interpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
 	if err != nil {
 		j.log.Warn("the environment url did not evaluate", "err", err)
 		return ""
@@ -671,13 +671,13 @@ func (j *execJob) environmentURL() string {
 // runner does: so the legs of a matrix can each set their own output
 // without a later leg's empty value replacing it in needs.<id>.outputs.
 func (j *execJob) jobOutputs() map[string]string {
-	if len(j.Job.Outputs) == 0 || j.st.legacy {
+	if len(j.job.Outputs) == 0 || j.st.legacy {
 		return nil
 	}
 	env := j.exprEnvFor(nil)
 	out := map[string]string{}
-	for _, k := range slices.Sorted(maps.Keys(j.Job.Outputs)) {
-		v, err := expr.Interpolate(j.Job.Outputs[k], env)
+	for _, k := range slices.Sorted(maps.Keys(j.job.Outputs)) {
+		v, err := expr.Interpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
 			continue

@@ -92,12 +92,12 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			if summary != "## leg "+leg+"\n" {
 				t.Errorf("summary = %q", summary)
 			}
-			if left := leftovers(t, ex.Cfg.Instance); len(left) != 0 {
+			if left := leftovers(t, ex.cfg.Instance); len(left) != 0 {
 				t.Errorf("left on the engine: %v", left)
 			}
 			// The work directory is the shared temporary directory, as in
 			// production: nothing of this job may stay there.
-			if left, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "shithub-actions-"+ex.Cfg.Instance+"-*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "shithub-actions-"+ex.cfg.Instance+"-*")); len(left) != 0 {
 				t.Errorf("files left in the work directory: %v", left)
 			}
 		})

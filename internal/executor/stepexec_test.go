@@ -226,7 +226,7 @@ func TestStepTimeout(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.Minute = 300 * time.Millisecond
+	ex.minute = 300 * time.Millisecond
 	ex.runJob(job)
 	want := []string{"running,success", "running,failure", "skipped", "running,success", "running,success", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
@@ -293,12 +293,12 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	waitUntil(t, "the step's output", func() bool { return src.log(t, job.Steps[1].ID) == "started\n" })
 	ex.Cancel(108)
 	waitUntil(t, "the always() step", func() bool { return src.log(t, job.Steps[2].ID) == "cleanup\n" })
-	ex.Mu.Lock()
-	j := ex.Jobs[108]
-	ex.Mu.Unlock()
-	j.Mu.Lock()
-	j.ForceTimer.Reset(0) // what the timer does when cancelTimeout is up
-	j.Mu.Unlock()
+	ex.mu.Lock()
+	j := ex.jobs[108]
+	ex.mu.Unlock()
+	j.mu.Lock()
+	j.forceTimer.Reset(0) // what the timer does when cancelTimeout is up
+	j.mu.Unlock()
 	<-done
 	want = []string{"running,success", "running,cancelled", "running,cancelled", "skipped"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
@@ -461,7 +461,7 @@ func TestStepServices(t *testing.T) {
 	if !slices.Equal(tail, wantTail) {
 		t.Errorf("network and rm calls:\n got %q\nwant %q", tail, wantTail)
 	}
-	if entries, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "*-env-*")); len(entries) != 0 {
+	if entries, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "*-env-*")); len(entries) != 0 {
 		t.Errorf("env files left behind: %v", entries)
 	}
 

@@ -210,7 +210,7 @@ func (j *execJob) sendStepExtras(step *protocol.Step, o *stepOutput) {
 		a.Title = j.st.masks.Mask(a.Title)
 		a.File = j.st.masks.Mask(a.File)
 		j.report("add annotation", func(ctx context.Context) error {
-			return j.Ex.src.AddAnnotation(ctx, j.Job.JobID, a)
+			return j.ex.src.AddAnnotation(ctx, j.job.JobID, a)
 		})
 	}
 }
@@ -255,7 +255,7 @@ func (f stepFiles) vars() map[string]string {
 func (j *execJob) readStepFiles(f stepFiles) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
 	defer cancel()
-	cmd := j.Ex.Docker.command(ctx, nil, "cp", j.Name+":"+f.dir, "-")
+	cmd := j.ex.docker.command(ctx, nil, "cp", j.name+":"+f.dir, "-")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -369,7 +369,7 @@ func (j *execJob) applyFileMap(step *protocol.Step, f stepFiles, files map[strin
 		} else {
 			md := st.masks.Mask(strings.ToValidUTF8(string(data), "\uFFFD"))
 			j.report("set step summary", func(ctx context.Context) error {
-				return j.Ex.src.SetStepSummary(ctx, j.Job.JobID, step.ID, md)
+				return j.ex.src.SetStepSummary(ctx, j.job.JobID, step.ID, md)
 			})
 		}
 	}

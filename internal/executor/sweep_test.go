@@ -11,9 +11,9 @@ import (
 func TestSweepOrphans(t *testing.T) {
 	ex, fe := newTestExecutor(t, newFakeSource())
 	fe.set(t, "ps-output", "c0ffee01 5\nc0ffee02 7\nc0ffee03 9\n")
-	ex.Mu.Lock()
-	ex.Jobs[7] = &execJob{}
-	ex.Mu.Unlock()
+	ex.mu.Lock()
+	ex.jobs[7] = &execJob{}
+	ex.mu.Unlock()
 	fe.set(t, "network-ls-output", "ne7001 5\nne7002 7\n")
 	fe.set(t, "volume-ls-output", "shithub-vol-9 9\n")
 	n, err := ex.sweepOrphans(context.Background())
