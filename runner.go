@@ -266,7 +266,7 @@ func (l *localSource) Checkout(ctx context.Context, job *protocol.Job, dir strin
 			if err != nil {
 				return executor.GitRemote{}, err
 			}
-			return executor.GitRemote{Url: repo.GitDir, File: true}, nil
+			return executor.GitRemote{URL: repo.GitDir, File: true}, nil
 		}
 		if from == nil {
 			r, err := l.store.JobReach(ctx, job.JobID, spec.Token)
@@ -280,7 +280,7 @@ func (l *localSource) Checkout(ctx context.Context, job *protocol.Job, dir strin
 		if err != nil {
 			return executor.GitRemote{}, err
 		}
-		return executor.GitRemote{Url: r.GitDir, File: true}, nil
+		return executor.GitRemote{URL: r.GitDir, File: true}, nil
 	}
 	server := executor.JobServerURL(job, "")
 	return executor.GitCheckout(ctx, job, dir, spec, resolve, func(err error) error {

@@ -150,7 +150,7 @@ func ParseCheckoutInputs(with map[string]string, jobRepo string) (spec CheckoutS
 
 // gitRemote is a repository a checkout fetches from.
 type GitRemote struct {
-	Url  string   // a directory of this server, or a URL
+	URL  string   // a directory of this server, or a URL
 	env  []string // git's extra environment (a remote runner's token header)
 	File bool     // url is a directory: submodules need protocol.file.allow
 }
@@ -209,7 +209,7 @@ func GitCheckout(ctx context.Context, job *protocol.Job, dir string, spec Checko
 			refspecs = append(refspecs, sha)
 		}
 	}
-	if _, err := gitFn(origin.env, append(append(fetch, origin.Url), refspecs...)...); err != nil {
+	if _, err := gitFn(origin.env, append(append(fetch, origin.URL), refspecs...)...); err != nil {
 		return err
 	}
 	if branch != "" {
@@ -266,7 +266,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec CheckoutSpec, r
 		return job.HeadSHA, branch, tag, nil
 	case ref == "":
 		// Another repository: its default branch.
-		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.Url, "HEAD")
+		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.URL, "HEAD")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -290,7 +290,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec CheckoutSpec, r
 	if !strings.HasPrefix(ref, "refs/") {
 		candidates = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
-	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.Url}, candidates...)...)
+	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.URL}, candidates...)...)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -351,7 +351,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 		if _, err := gitFn(nil, "-C", dir, "submodule", "init", "-q", "--", subPath); err != nil {
 			return err
 		}
-		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.Url); err != nil {
+		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.URL); err != nil {
 			return err
 		}
 		update := []string{"-C", dir, "-c", "core.logAllRefUpdates=false"}
@@ -462,7 +462,7 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		return stepResult{outcome: protocol.ConclusionSuccess}
 	}
 	dst := path.Join(protocol.Workspace, spec.Path)
-	err = j.ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = j.ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
 		}

@@ -407,7 +407,7 @@ func (ex *Executor) namePrefix() string {
 // call runs one source call, retrying errors not marked permanent with
 // backoff until ctx is done or ex.retryFor has passed. Retried log chunks
 // keep their seq, so a resend is a no-op on the server.
-func (ex *Executor) Call(ctx context.Context, what string, fn func(context.Context) error) error {
+func (ex *Executor) call(ctx context.Context, what string, fn func(context.Context) error) error {
 	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.retryFor,
 		func(attempt int, err error) {
 			ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
@@ -831,7 +831,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
-	err = ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
 		}
@@ -916,7 +916,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 		j.st.defaultShell = "sh"
 	}
 	def, _ := resolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
-	lines = append(lines, "Shell: "+strings.Join(def.Argv, " "))
+	lines = append(lines, "Shell: "+strings.Join(def.argv, " "))
 	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
@@ -994,7 +994,7 @@ func (j *execJob) completeRest(from int, conclusion string) {
 // report makes a source call for the job, logging a failure: the job goes on
 // whether or not the server heard.
 func (j *execJob) report(what string, fn func(context.Context) error) {
-	if err := j.ex.Call(j.reportCtx, what, fn); err != nil {
+	if err := j.ex.call(j.reportCtx, what, fn); err != nil {
 		j.log.Warn("source call failed", "err", err)
 	}
 }
@@ -1150,7 +1150,7 @@ func (l *stepLog) send(seq int64, data []byte) {
 		}
 	}()
 	j := l.j
-	err := j.ex.Call(j.reportCtx, "append log", func(ctx context.Context) error {
+	err := j.ex.call(j.reportCtx, "append log", func(ctx context.Context) error {
 		return j.ex.src.AppendLog(ctx, j.job.JobID, l.stepID, seq, data)
 	})
 	if err != nil {

@@ -261,7 +261,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 
 	// The executor does not retry it either.
 	ex := New(Config{}, r, runnerTestLogger())
-	ex.Call(ctx, "complete step", func(ctx context.Context) error { return r.SetStepStatus(ctx, 1, 11, "completed", "success") })
+	ex.call(ctx, "complete step", func(ctx context.Context) error { return r.SetStepStatus(ctx, 1, 11, "completed", "success") })
 	if n := s.count(stepRoute); n != 5 {
 		t.Errorf("%d requests, want 5: the executor retried a 409", n)
 	}
@@ -287,7 +287,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	}
 
 	bad := newTestRemote(s)
-	bad.Token = "wrong"
+	bad.token = "wrong"
 	if _, err := bad.Claim(ctx, nil); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("claim with a bad token = %v, want a permanent 401", err)
 	}
@@ -386,7 +386,7 @@ func TestRemoteCheckout(t *testing.T) {
 		t.Errorf("the runner token is in the checkout: %s", out)
 	}
 
-	r.Token = "wrong"
+	r.token = "wrong"
 	err = r.Checkout(context.Background(), job, t.TempDir(), DefaultCheckout)
 	if err == nil || !isPermanent(err) {
 		t.Errorf("checkout with a bad token = %v, want a permanent error", err)

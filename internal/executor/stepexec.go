@@ -408,7 +408,7 @@ func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 	if step.ActionPath != "" { // a composite action's step
 		full["GITHUB_ACTION_PATH"] = step.ActionPath
 	}
-	return j.execProcess(step, full, wd, files, script, sh.Argv, timeout, out)
+	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
 }
 
 // processEnv is the environment of a step's process. Precedence:
@@ -539,7 +539,7 @@ func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd st
 // stepShell is how a run step's script is run.
 type stepShell struct {
 	name    string   // the shell command as given: bash, sh, pwsh, python, ...
-	Argv    []string // the command line, the script's path in place of {0}
+	argv    []string // the command line, the script's path in place of {0}
 	display string   // "shell: ..." as the runner prints it
 }
 
@@ -599,7 +599,7 @@ func resolveShell(opt, defaultShell string, jobContainer bool, script string) (s
 	for _, w := range words {
 		argv = append(argv, strings.ReplaceAll(w, "{0}", script))
 	}
-	return stepShell{name: name, Argv: argv, display: "shell: " + cmd + " " + format}, nil
+	return stepShell{name: name, argv: argv, display: "shell: " + cmd + " " + format}, nil
 }
 
 // fixUp adds what the runner adds around a PowerShell script, so that a

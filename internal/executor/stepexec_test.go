@@ -526,8 +526,8 @@ func TestResolveShell(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(got.Argv, tc.want) {
-			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.Argv, err, tc.want)
+		if err != nil || !slices.Equal(got.argv, tc.want) {
+			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.argv, err, tc.want)
 		}
 	}
 }
