@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/dockertest"
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
@@ -319,7 +320,7 @@ jobs:
 // job fails with a clear message, the server goes on answering, and jobs
 // run again once the engine is back.
 func TestDockerFaultEngineStops(t *testing.T) {
-	buildTestImage(t)
+	dockertest.BuildImage(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	proxy := newDockerProxy(t, sock)
 	t.Setenv("DOCKER_HOST", "unix://"+sock) // serve and its docker CLI inherit it

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"shithub-actions/internal/apperr"
-	"shithub-actions/internal/executor"
-	"shithub-actions/internal/protocol"
 )
 
 func TestPlanJobEndpoint(t *testing.T) {
@@ -203,15 +201,5 @@ func TestClaimJobURLs(t *testing.T) {
 	}
 	if cj.Env["GITHUB_API_URL"] != "http://shithub.localhost:8080/api/v1" {
 		t.Fatalf("local claim env: %v", cj.Env["GITHUB_API_URL"])
-	}
-}
-
-// TestRunArgsAddHost: the job container maps the server's name.
-func TestRunArgsAddHost(t *testing.T) {
-	ex := executor.New(executor.Config{AddHosts: []string{"shithub.localhost:172.17.0.1"}}, nil, runnerTestLogger())
-	j := &executor.ExecJob{Ex: ex, Job: &protocol.Job{JobID: 1, RunID: 1}, Name: "c", Network: "c"}
-	args := strings.Join(j.CreateArgs("img", nil), " ")
-	if !strings.Contains(args, "--add-host shithub.localhost:172.17.0.1") || !strings.HasSuffix(args, "-- img -f /dev/null") {
-		t.Fatalf("docker run args: %s", args)
 	}
 }

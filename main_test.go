@@ -24,10 +24,8 @@ import (
 )
 
 // TestMain lets the test binary stand in for the shithub-actions binary
-// (git hooks call it) when SHITHUB_ACTIONS_TEST_MAIN is set, and for the
-// docker CLI (runner_test.go).
+// (git hooks call it) when SHITHUB_ACTIONS_TEST_MAIN is set.
 func TestMain(m *testing.M) {
-	runFakeDockerIfAsked()
 	if os.Getenv("SHITHUB_ACTIONS_TEST_MAIN") == "1" {
 		main()
 	}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shithub-actions/internal/dockertest"
 )
 
 // quickstartImage is the image the default --image mapping gives
@@ -60,14 +62,14 @@ func readmeQuickstart(t *testing.T) []string {
 // the working directory are the test's; the binary is put where the first
 // block builds it.
 func TestDockerQuickstart(t *testing.T) {
-	buildTestImage(t)
+	dockertest.BuildImage(t)
 	if out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", quickstartImage).Output(); err == nil {
-		own, _ := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", testImage).Output()
+		own, _ := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", dockertest.Image).Output()
 		if !bytes.Equal(out, own) {
 			t.Skipf("%s exists on this engine and is not the test image: not replacing it", quickstartImage)
 		}
 	}
-	if out, err := exec.Command("docker", "tag", testImage, quickstartImage).CombinedOutput(); err != nil {
+	if out, err := exec.Command("docker", "tag", dockertest.Image, quickstartImage).CombinedOutput(); err != nil {
 		t.Fatalf("docker tag: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("docker", "rmi", quickstartImage).Run() })

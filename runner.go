@@ -184,7 +184,7 @@ func cmdRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		logger.Warn("cannot clean up after a previous runner", "err", err)
 	}
 	fmt.Fprintf(stdout, "runner %s: taking jobs from %s with labels %s, %d at a time\n",
-		ex.Cfg.Instance, o.server, strings.Join(ex.Cfg.Labels, ","), ex.Cfg.Workers)
+		ex.Config().Instance, o.server, strings.Join(ex.Config().Labels, ","), ex.Config().Workers)
 
 	drain := startPool(ctx, ex)
 	<-ctx.Done()
@@ -277,7 +277,7 @@ func (l *localSource) Checkout(ctx context.Context, job *protocol.Job, dir strin
 			if err != nil {
 				return executor.GitRemote{}, err
 			}
-			return executor.GitRemote{Url: repo.GitDir, File: true}, nil
+			return executor.GitRemote{URL: repo.GitDir, File: true}, nil
 		}
 		if from == nil {
 			r, err := l.store.JobReach(ctx, job.JobID, spec.Token)
@@ -291,7 +291,7 @@ func (l *localSource) Checkout(ctx context.Context, job *protocol.Job, dir strin
 		if err != nil {
 			return executor.GitRemote{}, err
 		}
-		return executor.GitRemote{Url: r.GitDir, File: true}, nil
+		return executor.GitRemote{URL: r.GitDir, File: true}, nil
 	}
 	server := executor.JobServerURL(job, "")
 	return executor.GitCheckout(ctx, job, dir, spec, resolve, func(err error) error {

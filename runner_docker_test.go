@@ -1,556 +1,131 @@
 //go:build docker
 
-// Tests against a real docker engine: go test -tags docker ./...
-// Without an engine they skip, unless CI=true, where they fail.
+// The runner command against a real engine. Without an engine it skips,
+// unless CI=true, where it fails.
 
 package main
 
 import (
 	"context"
-	"debug/elf"
-	"errors"
-	"fmt"
-	"os"
+	"encoding/json"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"shithub-actions/internal/dockertest"
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
-const testImage = "shithub-test-busybox:latest"
-
-// busyboxApplets are linked in the test image; the executor needs sh, tail,
-// mktemp, cat and rm, the tests the rest.
-var busyboxApplets = []string{"sh", "tail", "mktemp", "cat", "rm", "chown",
-	"echo", "sleep", "pwd", "mkdir", "env", "false", "true", "ls", "printf", "seq",
-	"cp", "chmod", "grep", "ln", "mknod", "touch", "nc", "hostname", "timeout", "find", "sha256sum", "httpd", "wget"}
-
-// requireEngine skips the test without a docker engine, or fails it under CI.
-func requireEngine(tb testing.TB) {
-	tb.Helper()
-	out, err := exec.Command("docker", "version").CombinedOutput()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("CI=true but the docker engine does not answer: %v\n%s", err, out)
-	}
-	tb.Skipf("no docker engine: %v", err)
+// runnerServer is the least of the server side of the runner protocol that
+// `shithub-actions runner` needs to run one job: it hands out job, records
+// its logs and conclusion, and serves repo over git's smart HTTP. The
+// executor's tests have the thorough one (protocolServer).
+type runnerServer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	job  *protocol.Job
+	logs map[int64]string // step id → its log
+	done string           // the job's conclusion
 }
 
-// buildTestImage imports a one-binary image from the host's static busybox,
-// so the tests need no registry. Importing again is harmless.
-func buildTestImage(tb testing.TB) {
-	tb.Helper()
-	requireEngine(tb)
-	const busybox = "/bin/busybox"
-	f, err := elf.Open(busybox)
-	if err != nil {
-		tb.Fatalf("need a static busybox (Debian: busybox-static): %v", err)
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			tb.Fatalf("%s is dynamically linked; install busybox-static", busybox)
-		}
-	}
-	f.Close()
-
-	root := tb.TempDir()
-	for _, d := range []string{"bin", "tmp", "workspace"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
-	data, err := os.ReadFile(busybox)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	for _, a := range busyboxApplets {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	tarCmd := exec.Command("tar", "-C", root, "-c", ".")
-	importCmd := exec.Command("docker", "import", "--change", "ENV PATH=/bin", "-", testImage)
-	pipe, err := tarCmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	importCmd.Stdin = pipe
-	if err := tarCmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	if out, err := importCmd.CombinedOutput(); err != nil {
-		tb.Fatalf("docker import: %v\n%s", err, out)
-	}
-	if err := tarCmd.Wait(); err != nil {
-		tb.Fatalf("tar: %v", err)
-	}
-}
-
-// newDockerExecutor is an executor on the real engine with its own
-// instance. Its WorkDir is the default, the shared temporary directory, as
-// in production: nothing of a job may be reachable there.
-func newDockerExecutor(tb testing.TB, src executor.JobSource) *executor.Executor {
-	tb.Helper()
-	ex := executor.New(executor.Config{
-		Instance:     executor.RandomInstance("dockertest"),
-		Images:       map[string]string{"busybox": testImage},
-		Pull:         "never",
-		Memory:       "256m",
-		CancelPoll:   100 * time.Millisecond,
-		PollInterval: time.Hour, // the tests wake the workers
-	}, src, runnerTestLogger())
-	tb.Cleanup(func() { ex.RemoveStale(context.Background()) })
-	return ex
-}
-
-// leftovers lists what an instance left on the engine: its containers,
-// networks and volumes, running or not.
-func leftovers(tb testing.TB, instance string) []string {
-	tb.Helper()
-	filter := "label=" + executor.LabelInstance + "=" + instance
-	var left []string
-	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
-		out, err := exec.Command("docker", append(ls, "--filter", filter)...).Output()
-		if err != nil {
-			tb.Fatalf("docker %s: %v", ls, err)
-		}
-		for _, id := range strings.Fields(string(out)) {
-			left = append(left, ls[0]+" "+id)
-		}
-	}
-	return left
-}
-
-func dockerJob(id int64, scripts ...string) *protocol.Job {
-	job := testJob(id, scripts...)
-	job.RunsOn = []string{"busybox"}
-	return job
-}
-
-func TestDockerEngine(t *testing.T) {
-	buildTestImage(t)
-
-	t.Run("success", func(t *testing.T) {
-		t.Parallel()
-		job := dockerJob(9101,
-			"echo hello\necho to-stderr >&2\npwd\ncat README\necho \"FOO=$FOO\"\nmkdir -p sub",
-			"pwd\ncat\necho after-cat\necho \"PATH=$PATH\"")
-		job.Env = map[string]string{"FOO": "bar baz\nsecond line"}
-		job.Steps[3].WorkingDirectory = "sub"
-		job.Steps[3].Env = map[string]string{"PATH": "/bin:/nowhere"}
-		src := newFakeSource()
-		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
-
-		if got := src.jobConclusion(9101); got != "success" {
-			t.Fatalf("job = %q, want success; Set up job log:\n%s", got, src.log(t, stepID(job, 0)))
-		}
-		want := "hello\nto-stderr\n/workspace\nalice/demo@0123456789abcdef0123456789abcdef01234567\nFOO=bar baz\nsecond line\n"
-		if got := src.log(t, stepID(job, 2)); got != want {
-			t.Errorf("step log:\n got %q\nwant %q", got, want)
-		}
-		// cat gets /dev/null, not the rest of the script.
-		if got, want := src.log(t, stepID(job, 3)), "/workspace/sub\nafter-cat\nPATH=/bin:/nowhere\n"; got != want {
-			t.Errorf("step log:\n got %q\nwant %q", got, want)
-		}
-		setup := src.log(t, stepID(job, 0))
-		// busybox's sh answers `command -v sh` with "sh" (an applet), not a path.
-		if !strings.Contains(setup, "Image: "+testImage) || !strings.Contains(setup, "sh -e {0}") {
-			t.Errorf("Set up job log:\n%s", setup)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left on the engine: %v", l)
-		}
-	})
-
-	t.Run("failing step", func(t *testing.T) {
-		t.Parallel()
-		job := dockerJob(9102, "echo one", "echo two\nfalse\necho not-reached", "echo never")
-		src := newFakeSource()
-		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
-
-		if got := src.jobConclusion(9102); got != "failure" {
-			t.Fatalf("job = %q, want failure", got)
-		}
-		want := [][]string{{"running", "success"}, {"running", "success"}, {"running", "success"}, {"running", "failure"}, {"skipped"}}
-		for i, w := range want {
-			if got := src.stepStatuses(stepID(job, i)); !slices.Equal(got, w) {
-				t.Errorf("step %d statuses = %q, want %q", i, got, w)
+func newRunnerServer(t *testing.T, token, repo string, job *protocol.Job) *runnerServer {
+	s := &runnerServer{job: job, logs: map[int64]string{}}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				http.Error(w, `{"message":"bad runner token"}`, http.StatusUnauthorized)
+				return
 			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			h(w, r)
+		})
+	}
+	answer := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	handle("POST /api/v1/runners/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		if s.job == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
 		}
-		if got := src.log(t, stepID(job, 3)); got != "two\n##[error]Process completed with exit code 1.\n" {
-			t.Errorf("failed step log = %q", got)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left on the engine: %v", l)
-		}
+		answer(w, s.job)
+		s.job = nil
 	})
-
-	t.Run("missing image", func(t *testing.T) {
-		t.Parallel()
-		job := dockerJob(9103, "echo never")
-		job.Image = "shithub-test-no-such-image:latest"
-		src := newFakeSource()
-		ex := newDockerExecutor(t, src)
-		ex.RunJob(job)
-
-		if got := src.jobConclusion(9103); got != "failure" {
-			t.Fatalf("job = %q, want failure", got)
+	handle("POST /api/v1/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			StepID int64  `json:"step_id"`
+			Data   []byte `json:"data"`
 		}
-		log := src.log(t, stepID(job, 0))
-		first, _, _ := strings.Cut(log, "\n")
-		if !strings.Contains(first, "shithub-test-no-such-image") || strings.HasPrefix(first, "Error: start") {
-			t.Errorf("first line of the Set up job log is not docker's message:\n%s", log)
-		}
-		t.Logf("Set up job log:\n%s", log)
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left on the engine: %v", l)
-		}
+		json.NewDecoder(r.Body).Decode(&b)
+		s.logs[b.StepID] += string(b.Data)
+		w.WriteHeader(http.StatusAccepted)
 	})
-
-	t.Run("cancel", func(t *testing.T) {
-		t.Parallel()
-		job := dockerJob(9104, "echo started\nsleep 600", "echo never")
-		src := newFakeSource()
-		ex := newDockerExecutor(t, src)
-		latency := cancelOnce(t, ex, src, job)
-		t.Logf("cancel: %v from cancel() to setJobStatus(cancelled)", latency)
-
-		if got := src.jobConclusion(9104); got != "cancelled" {
-			t.Fatalf("job = %q, want cancelled", got)
+	handle("POST /api/v1/jobs/{id}/steps/{step}/status", func(w http.ResponseWriter, r *http.Request) { answer(w, struct{}{}) })
+	handle("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Conclusion string `json:"conclusion"`
 		}
-		if got := src.stepStatuses(stepID(job, 2)); !slices.Equal(got, []string{"running", "cancelled"}) {
-			t.Errorf("running step statuses = %q", got)
-		}
-		// Skipped, as on GitHub: its if (success()) is false after a cancel.
-		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
-			t.Errorf("next step statuses = %q", got)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left on the engine after cancel: %v", l)
-		}
+		json.NewDecoder(r.Body).Decode(&b)
+		s.done = b.Conclusion
+		answer(w, struct{}{})
 	})
-
-	t.Run("timeout", func(t *testing.T) {
-		t.Parallel()
-		job := dockerJob(9105, "sleep 600", "echo never")
-		src := newFakeSource()
-		ex := newDockerExecutor(t, src)
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 3 * time.Second }
-		ex.RunJob(job)
-
-		if got := src.jobConclusion(9105); got != "timed_out" {
-			t.Fatalf("job = %q, want timed_out", got)
-		}
-		if got := src.stepStatuses(stepID(job, 3)); !slices.Equal(got, []string{"skipped"}) {
-			t.Errorf("next step statuses = %q", got)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left on the engine after timeout: %v", l)
-		}
+	handle("POST /api/v1/jobs/{id}/cancel-check", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, map[string]bool{"cancel_requested": false})
 	})
-
-	t.Run("removeStale", func(t *testing.T) {
-		t.Parallel()
-		ex := newDockerExecutor(t, newFakeSource())
-		// What a process killed mid-job leaves: a network, a volume, a
-		// container using both, and a staged checkout.
-		label := executor.LabelInstance + "=" + ex.Cfg.Instance
-		name := ex.NamePrefix() + "9106"
-		for _, args := range [][]string{
-			{"network", "create", "--label", label, name},
-			{"volume", "create", "--label", label, name},
-			{"run", "-d", "--label", label, "--label", executor.LabelJob + "=9106", "--network", name, "-v", name + ":/workspace",
-				"--entrypoint", "tail", testImage, "-f", "/dev/null"},
-		} {
-			if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
-				t.Fatalf("docker %s: %v\n%s", args, err, out)
-			}
-		}
-		stage, err := os.MkdirTemp(ex.Cfg.WorkDir, name+"-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 3 {
-			t.Fatalf("made %v, want a container, a network and a volume", l)
-		}
-		if err := ex.RemoveStale(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-			t.Errorf("left after removeStale: %v", l)
-		}
-		if _, err := os.Stat(stage); !os.IsNotExist(err) {
-			t.Errorf("staged checkout %s left after removeStale: %v", stage, err)
-		}
+	handle("/api/v1/jobs/{id}/git/", func(w http.ResponseWriter, r *http.Request) {
+		git, _ := exec.LookPath("git")
+		(&cgi.Handler{Path: git, Args: []string{"http-backend"}, Root: "/api/v1/jobs/" + r.PathValue("id") + "/git",
+			Env: []string{"GIT_PROJECT_ROOT=" + filepath.Join(repo, ".git"), "GIT_HTTP_EXPORT_ALL=1"}}).ServeHTTP(w, r)
 	})
-}
-
-// asLocalUser runs a command as a local user other than the server's:
-// nobody when the tests run as root, else the tests' own (unprivileged)
-// user, who is not root either.
-func asLocalUser(args ...string) *exec.Cmd {
-	if os.Geteuid() == 0 {
-		return exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--"}, args...)...)
-	}
-	return exec.Command(args[0], args[1:]...)
-}
-
-// TestDockerIsolation checks what a job cannot do to the host or to other
-// jobs: a setuid shell it writes is nowhere another local user can reach,
-// it runs with no new privileges and only jobCapabilities, and two jobs
-// running at once cannot reach each other over the network.
-func TestDockerIsolation(t *testing.T) {
-	buildTestImage(t)
-	mark := "suid-" + executor.RandomInstance("x")
-	src := newFakeSource()
-	ex := newDockerExecutor(t, src)
-
-	// Job A: a setuid copy of sh in the workspace and in /tmp, a listener,
-	// its address and its capabilities; then it waits to be cancelled.
-	a := dockerJob(9601, fmt.Sprintf(`cp /bin/busybox /workspace/%[1]s && chmod 4755 /workspace/%[1]s
-cp /bin/busybox /tmp/%[1]s && chmod 4755 /tmp/%[1]s
-grep -E '^(CapEff|NoNewPrivs):' /proc/self/status
-(while true; do echo hello | nc -l -p 8080; done) >/dev/null 2>&1 &
-echo "ip=$(hostname -i)"
-sleep 600`, mark))
-	aDone := make(chan struct{})
-	go func() { defer close(aDone); ex.RunJob(a) }()
-	var ip string
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		log := src.log(t, stepID(a, 2))
-		if _, rest, ok := strings.Cut(log, "ip="); ok && strings.Contains(rest, "\n") {
-			ip, _, _ = strings.Cut(rest, "\n")
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job A never got going; Set up job log:\n%s\nstep log:\n%s", src.log(t, stepID(a, 0)), log)
-		}
-	}
-	log := src.log(t, stepID(a, 2))
-	if want := fmt.Sprintf("CapEff:\t%016x\nNoNewPrivs:\t1\n", capMask(t, executor.JobCapabilities)); !strings.Contains(log, want) {
-		t.Errorf("job A's capabilities:\n%s\nwant:\n%s", log, want)
-	}
-
-	// The setuid file exists: as root, in the job's volume...
-	name := ex.NamePrefix() + "9601"
-	if mp, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", name).Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(mp)), mark)
-		if fi, err := os.Stat(p); os.Geteuid() == 0 && (err != nil || fi.Mode()&os.ModeSetuid == 0) {
-			t.Errorf("root finds no setuid %s: %v %v", p, fi, err)
-		}
-	}
-	// ...but no other local user can find it anywhere. A control file in
-	// the shared temporary directory shows the search sees what it can.
-	if id, err := asLocalUser("id", "-u").Output(); err != nil || os.Geteuid() == 0 && strings.TrimSpace(string(id)) != "65534" {
-		t.Fatalf("cannot act as another local user: %q, %v", id, err)
-	}
-	control := filepath.Join(os.TempDir(), mark+"-control")
-	if err := os.WriteFile(control, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(control)
-	find := asLocalUser("find", "/", "(", "-path", "/proc", "-o", "-path", "/sys", "-o", "-path", "/dev", ")", "-prune",
-		"-o", "-name", mark+"*", "-print")
-	out, err := find.Output()
-	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) { // unreadable directories make find exit 1
-		t.Fatalf("find: %v", err)
-	}
-	found := strings.Fields(string(out))
-	if !slices.Contains(found, control) {
-		t.Fatalf("the search as another user does not find %s: %q", control, found)
-	}
-	if found = slices.DeleteFunc(found, func(p string) bool { return p == control }); len(found) != 0 {
-		t.Errorf("a local user reaches the job's setuid files:\n%s", strings.Join(found, "\n"))
-	}
-
-	// Job B, running at the same time, cannot reach job A; a container on
-	// A's own network can (the listener is up).
-	b := dockerJob(9602, fmt.Sprintf("if echo | timeout 5 nc %s 8080; then echo REACHED; else echo BLOCKED; fi", ip))
-	ex.RunJob(b)
-	if got := src.log(t, stepID(b, 2)); !strings.Contains(got, "BLOCKED") {
-		t.Errorf("job B reached job A at %s:8080: %q", ip, got)
-	}
-	nets, err := exec.Command("docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", name).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	net, _, _ := strings.Cut(string(nets), " ")
-	probe, err := exec.Command("docker", "run", "--rm", "--network", net, "--entrypoint", "sh", testImage, "-c",
-		"echo | timeout 5 nc "+ip+" 8080").CombinedOutput()
-	if err != nil || !strings.Contains(string(probe), "hello") {
-		t.Errorf("a container on job A's network %s cannot reach it either (%v: %q): the check above proves nothing", net, err, probe)
-	}
-
-	ex.Cancel(a.JobID)
-	<-aDone
-	if got := src.jobConclusion(a.JobID); got != "cancelled" {
-		t.Errorf("job A = %q, want cancelled", got)
-	}
-	if l := leftovers(t, ex.Cfg.Instance); len(l) != 0 {
-		t.Errorf("left on the engine: %v", l)
-	}
-}
-
-// capMask is the capability bit mask of names, as /proc/PID/status shows it.
-func capMask(t *testing.T, names []string) uint64 {
-	bits := map[string]uint{"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5,
-		"SETGID": 6, "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18, "MKNOD": 27,
-		"AUDIT_WRITE": 29, "SETFCAP": 31}
-	var m uint64
-	for _, n := range names {
-		b, ok := bits[n]
-		if !ok {
-			t.Fatalf("capMask: unknown capability %s", n)
-		}
-		m |= 1 << b
-	}
-	return m
-}
-
-// cancelOnce runs job, whose first run step prints "started" and then
-// sleeps, cancels it once the output arrived, and returns the time from
-// cancel() to setJobStatus.
-func cancelOnce(tb testing.TB, ex *executor.Executor, src *fakeSource, job *protocol.Job) time.Duration {
-	tb.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ex.RunJob(job)
-	}()
-	step := stepID(job, 2)
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(src.log(tb, step), "started"); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("the step never started; Set up job log:\n%s", src.log(tb, stepID(job, 0)))
-		}
-	}
-	start := time.Now()
-	ex.Cancel(job.JobID)
-	<-done
-	src.mu.Lock()
-	defer src.mu.Unlock()
-	return src.jobAt[job.JobID].Sub(start)
-}
-
-// percentiles returns the p50 and p99 of ds (nearest rank).
-func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := func(p int) time.Duration { return s[max(0, (p*len(s)+99)/100-1)] }
-	return rank(50), rank(99)
-}
-
-// TestDockerLatency measures, without asserting any bound, the time from
-// cancel() to setJobStatus(cancelled) of a job sleeping in `sleep 600`, and
-// from a wake() for a queued job to its first step's first log chunk.
-func TestDockerLatency(t *testing.T) {
-	buildTestImage(t)
-	const n = 20
-	src := newFakeSource()
-	ex := newDockerExecutor(t, src)
-
-	var cancels []time.Duration
-	for i := range n {
-		cancels = append(cancels, cancelOnce(t, ex, src, dockerJob(int64(9200+i), "echo started\nsleep 600")))
-	}
-	p50, p99 := percentiles(cancels)
-	t.Logf("cancel latency over %d jobs: p50 %v, p99 %v (all: %v)", n, p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(cancels))
-
-	ctx, stop := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		ex.Run(ctx)
-		close(stopped)
-	}()
-	var firsts []time.Duration
-	for i := range n {
-		job := dockerJob(int64(9300+i), "echo first")
-		src.add(job)
-		start := time.Now()
-		ex.Wake()
-		waitUntil(t, "the job", func() bool { return src.jobConclusion(job.JobID) != "" })
-		src.mu.Lock()
-		at, ok := src.logAt[stepID(job, 2)]
-		src.mu.Unlock()
-		if !ok {
-			t.Fatalf("job %d: no log; Set up job log:\n%s", job.JobID, src.log(t, stepID(job, 0)))
-		}
-		firsts = append(firsts, at.Sub(start))
-	}
-	stop()
-	ex.Drain(time.Minute)
-	<-stopped
-	p50, p99 = percentiles(firsts)
-	t.Logf("queue to first log line over %d jobs: p50 %v, p99 %v (all: %v)", n, p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(firsts))
-}
-
-func roundAll(ds []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d.Round(time.Millisecond)
-	}
-	return out
-}
-
-// BenchmarkCancelLatency times cancel() to setJobStatus(cancelled) of a job
-// sleeping in `sleep 600`; ns/op is that time, set-up excluded.
-func BenchmarkCancelLatency(b *testing.B) {
-	buildTestImage(b)
-	src := newFakeSource()
-	ex := newDockerExecutor(b, src)
-	var all []time.Duration
-	b.ResetTimer()
-	b.StopTimer()
-	for i := range b.N {
-		job := dockerJob(int64(9400+i), "echo started\nsleep 600")
-		d := cancelOnce(b, ex, src, job)
-		all = append(all, d)
-	}
-	var total time.Duration
-	for _, d := range all {
-		total += d
-	}
-	p50, p99 := percentiles(all)
-	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
-	b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
-	b.ReportMetric(float64(p99.Milliseconds()), "p99-ms")
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	return s
 }
 
 // TestDockerRemoteRunner runs `shithub-actions runner` against an in-memory
 // server: heartbeat, git checkout over smart HTTP, a real container, logs.
 func TestDockerRemoteRunner(t *testing.T) {
-	buildTestImage(t)
-	repo, first := runnerGitRepo(t)
-	job := dockerJob(9500, "cat README\necho \"on $RUNNER_OS\"")
-	job.HeadSHA = first
-	job.Env = map[string]string{"RUNNER_OS": "Linux"}
-	s := newProtocolServer(t, "runner-token", job)
-	s.repo = repo
+	dockertest.BuildImage(t)
+	repo, first := newGitRepo(t, map[string]string{"README": "first\n"})
+	gitCmd(t, repo, "config", "uploadpack.allowAnySHA1InWant", "true")
+	commitFiles(t, repo, map[string]string{"README": "second\n"}) // the job's commit is no branch's tip
+	const id = 9500
+	job := &protocol.Job{JobID: id, RunID: 7, RepoID: 3, Repo: "alice/demo", HeadSHA: first, JobName: "build",
+		RunsOn: []string{"busybox"}, Env: map[string]string{"RUNNER_OS": "Linux"}, Steps: []protocol.Step{
+			{ID: id * 100, Number: 1, Kind: "setup", Name: "Set up job"},
+			{ID: id*100 + 1, Number: 2, Kind: "checkout", Name: "Checkout", Uses: "actions/checkout@v4"},
+			{ID: id*100 + 2, Number: 3, Kind: "run", Name: "step", Run: "cat README\necho \"on $RUNNER_OS\""},
+		}}
+	s := newRunnerServer(t, "runner-token", repo, job)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var stdout, stderr strings.Builder
 	errc := make(chan error, 1)
 	go func() {
 		errc <- cmdRunner(ctx, []string{"--server", s.srv.URL, "--token", "runner-token", "--labels", "busybox",
-			"--image", "busybox=" + testImage, "--pull", "never", "--memory", "256m", "--capacity", "1"}, &stdout, &stderr)
+			"--image", "busybox=" + dockertest.Image, "--pull", "never", "--memory", "256m", "--capacity", "1"}, &stdout, &stderr)
 	}()
-	waitUntil(t, "the job's status", func() bool {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.jobs[9500] != ""
-	})
+		done := s.done
+		s.mu.Unlock()
+		if done != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job has no conclusion\n%s", stderr.String())
+		}
+	}
 	stop()
 	if err := <-errc; err != nil {
 		t.Fatalf("cmdRunner = %v\n%s", err, stderr.String())
@@ -558,20 +133,19 @@ func TestDockerRemoteRunner(t *testing.T) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if got := s.jobs[9500]; got != "success" {
-		t.Fatalf("job = %q, want success\n%s", got, stderr.String())
+	if s.done != "success" {
+		t.Fatalf("job = %q, want success\n%s", s.done, stderr.String())
 	}
-	var log strings.Builder
-	for _, c := range s.logs[stepID(job, 2)] {
-		log.WriteString(c.data)
-	}
-	if got := log.String(); got != "first\non Linux\n" {
+	if got := s.logs[id*100+2]; got != "first\non Linux\n" {
 		t.Errorf("step log = %q", got)
 	}
 	if !strings.Contains(stdout.String(), "runner runner-") {
 		t.Errorf("stdout = %q", stdout.String())
 	}
-	if l := leftovers(t, runnerInstance(s.srv.URL, "runner-token")); len(l) != 0 {
-		t.Errorf("left on the engine: %v", l)
+	filter := "label=" + executor.LabelInstance + "=" + runnerInstance(s.srv.URL, "runner-token")
+	for _, ls := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"}} {
+		if out, _ := exec.Command("docker", append(ls, "--filter", filter)...).Output(); len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("left on the engine (docker %s): %s", ls[0], out)
+		}
 	}
 }

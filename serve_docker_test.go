@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/dockertest"
 	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/store"
@@ -121,7 +122,7 @@ func newE2E(t *testing.T, workflows map[string]string) *e2e {
 // starts.
 func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e)) *e2e {
 	t.Helper()
-	buildTestImage(t)
+	dockertest.BuildImage(t)
 	exe, _ := os.Executable()
 	e := &e2e{t: t, dir: t.TempDir(), exe: exe}
 	if configure != nil {
@@ -176,7 +177,7 @@ func (e *e2e) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	args := []string{"serve", "--addr", listen, "--image", "busybox=" + testImage, "--pull", "never",
+	args := []string{"serve", "--addr", listen, "--image", "busybox=" + dockertest.Image, "--pull", "never",
 		"--memory", "256m", "--stop-grace", "10s", "--shutdown-grace", "2s"}
 	if e.jobURL != "" {
 		args = append(args, "--job-url", e.jobURL)
@@ -435,9 +436,9 @@ func (e *e2e) measureCancels(n int, sleepRun func(push int) int) []time.Duration
 func TestDockerServeCancel(t *testing.T) {
 	e := newE2E(t, map[string]string{"sleep.yml": e2eSleep})
 	lat := e.measureCancels(20, func(i int) int { return i })
-	p50, p99 := percentiles(lat)
+	p50, p99 := dockertest.Percentiles(lat)
 	t.Logf("cancel through serve, 202 to completed/cancelled with the container gone, %d cancels: p50 %v, p99 %v (all: %v)",
-		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(lat))
+		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), dockertest.RoundAll(lat))
 }
 
 // TestDockerServeRestart kills serve with SIGKILL while a job runs and
@@ -495,7 +496,7 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 	out := strings.TrimSpace(e.cli("runner", "register", "box", "--labels", "busybox"))
 	rtok := out[strings.LastIndex(out, "\n")+1:]
 	runner := exec.Command(e.exe, "runner", "--server", e.base, "--labels", "busybox", "--capacity", "2",
-		"--image", "busybox="+testImage, "--pull", "never", "--memory", "256m")
+		"--image", "busybox="+dockertest.Image, "--pull", "never", "--memory", "256m")
 	runner.Env = append(os.Environ(), "SHITHUB_ACTIONS_TEST_MAIN=1", "SHITHUB_RUNNER_TOKEN="+rtok)
 	rlog, _ := os.Create(filepath.Join(e.dir, "runner.log"))
 	runner.Stdout, runner.Stderr = rlog, rlog
@@ -526,9 +527,9 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 		return 0
 	}
 	lat := e.measureCancels(10, sleepRun)
-	p50, p99 := percentiles(lat)
+	p50, p99 := dockertest.Percentiles(lat)
 	t.Logf("cancel through a remote runner, 202 to completed/cancelled with the container gone, %d cancels: p50 %v, p99 %v (all: %v)",
-		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), roundAll(lat))
+		len(lat), p50.Round(time.Millisecond), p99.Round(time.Millisecond), dockertest.RoundAll(lat))
 	// The E2E run of the last push ran on the runner too.
 	var runs runsJSON
 	e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=1&workflow_file=e2e.yml", &runs)
@@ -543,4 +544,22 @@ func TestDockerServeRemoteRunner(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dockerBridgeIP is the host's address on the docker0 bridge: job
+// containers, on networks of their own, reach the host there.
+func dockerBridgeIP(t *testing.T) string {
+	t.Helper()
+	iface, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Fatalf("no docker0 bridge on this host, so job containers cannot reach serve: %v", err)
+	}
+	addrs, _ := iface.Addrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Fatalf("docker0 has no IPv4 address (%v)", addrs)
+	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"shithub-actions/internal/dockertest"
 	"shithub-actions/internal/protocol"
 )
 
@@ -120,7 +121,7 @@ jobs:
 // job's and step's conclusion, the logs, annotations and outputs through
 // the API, and the run page.
 func TestDockerServeWorkflowLanguage(t *testing.T) {
-	buildServiceImage(t)
+	dockertest.BuildServiceImage(t)
 	e := newE2E(t, map[string]string{"language.yml": e2eLanguage})
 	sha := e.push()
 	run := e.waitRun(1, 120*time.Second)

@@ -65,9 +65,9 @@ const LabelToolCache = "shithub-actions.toolcache"
 // what another repository's jobs installed. The name carries the
 // repository's id and a hash of its name, so a repository made again under
 // an old id, or renamed, starts afresh.
-func (ex *Executor) RepoToolCache(job *protocol.Job) string {
+func (ex *Executor) repoToolCache(job *protocol.Job) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(job.Repo)))
-	return fmt.Sprintf("%stoolcache-%d-%s", ex.NamePrefix(), job.RepoID, hex.EncodeToString(sum[:4]))
+	return fmt.Sprintf("%stoolcache-%d-%s", ex.namePrefix(), job.RepoID, hex.EncodeToString(sum[:4]))
 }
 
 // toolCacheVolume is the volume a job sees at RUNNER_TOOL_CACHE: its
@@ -76,27 +76,27 @@ func (ex *Executor) RepoToolCache(job *protocol.Job) string {
 // goes with the job (or with the sweep), which setUp seeds with a copy of
 // the repository's: its setup-* steps still find what trusted jobs
 // installed, and nothing it writes reaches them.
-func (j *ExecJob) toolCacheVolume() string {
-	if j.Job.Untrusted {
-		return j.Name + "-toolcache"
+func (j *execJob) toolCacheVolume() string {
+	if j.job.Untrusted {
+		return j.name + "-toolcache"
 	}
-	return j.Ex.RepoToolCache(j.Job)
+	return j.ex.repoToolCache(j.job)
 }
 
 // createToolCache creates the job's tool cache volume before its container
 // names it (docker would make it unlabelled). Creating a volume that exists
 // changes nothing, so the repository's is created for every job: an
 // untrusted job copies from it.
-func (j *ExecJob) createToolCache() error {
-	repo := j.Ex.RepoToolCache(j.Job)
-	if _, _, err := j.Ex.Docker.Output(j.ctx, "volume", "create", "--label", LabelToolCache+"="+j.Ex.Cfg.Instance, repo); err != nil {
+func (j *execJob) createToolCache() error {
+	repo := j.ex.repoToolCache(j.job)
+	if _, _, err := j.ex.docker.Output(j.ctx, "volume", "create", "--label", LabelToolCache+"="+j.ex.cfg.Instance, repo); err != nil {
 		return err
 	}
-	if !j.Job.Untrusted {
+	if !j.job.Untrusted {
 		return nil
 	}
 	j.toolCacheAttempted = true
-	_, _, err := j.Ex.Docker.Output(j.ctx, append(append([]string{"volume", "create"}, j.labelArgs()...), j.toolCacheVolume())...)
+	_, _, err := j.ex.docker.Output(j.ctx, append(append([]string{"volume", "create"}, j.labelArgs()...), j.toolCacheVolume())...)
 	return err
 }
 
@@ -105,14 +105,14 @@ func (j *ExecJob) createToolCache() error {
 // started (it only mounts the repository's volume read-only) and into the
 // job's container, created but not yet started. Nothing runs, and nothing
 // touches the host's file system.
-func (j *ExecJob) seedToolCache(image string) error {
-	if !j.Job.Untrusted {
+func (j *execJob) seedToolCache(image string) error {
+	if !j.job.Untrusted {
 		return nil
 	}
-	seed := j.Name + "-toolcache-seed"
+	seed := j.name + "-toolcache-seed"
 	args := append(append([]string{"create", "--name", seed}, j.labelArgs()...),
-		"--network", "none", "-v", j.Ex.RepoToolCache(j.Job)+":/from:ro", "--entrypoint", "true", "--", image)
-	if _, _, err := j.Ex.Docker.Output(j.ctx, args...); err != nil {
+		"--network", "none", "-v", j.ex.repoToolCache(j.job)+":/from:ro", "--entrypoint", "true", "--", image)
+	if _, _, err := j.ex.docker.Output(j.ctx, args...); err != nil {
 		return err
 	}
 	defer func() {
@@ -120,8 +120,8 @@ func (j *ExecJob) seedToolCache(image string) error {
 		defer cancel()
 		j.remove(ctx, true, "tool cache seed container", "rm", "-f", seed)
 	}()
-	out := j.Ex.Docker.command(j.ctx, nil, "cp", seed+":/from/.", "-")
-	in := j.Ex.Docker.command(j.ctx, nil, "cp", "-a", "-", j.Name+":"+ContainerToolCache)
+	out := j.ex.docker.command(j.ctx, nil, "cp", seed+":/from/.", "-")
+	in := j.ex.docker.command(j.ctx, nil, "cp", "-a", "-", j.name+":"+containerToolCache)
 	pipe, err := out.StdoutPipe()
 	if err != nil {
 		return err
@@ -148,9 +148,9 @@ func (j *ExecJob) seedToolCache(image string) error {
 
 // actionMounts are the job container's mounts for actions: the tool cache
 // volume, and Node.js when configured.
-func (j *ExecJob) actionMounts() []string {
-	args := []string{"-v", j.toolCacheVolume() + ":" + ContainerToolCache}
-	if n := j.Ex.Cfg.NodeDir; n != "" {
+func (j *execJob) actionMounts() []string {
+	args := []string{"-v", j.toolCacheVolume() + ":" + containerToolCache}
+	if n := j.ex.cfg.NodeDir; n != "" {
 		args = append(args, "-v", n+":"+ContainerNode+":ro")
 	}
 	return args
@@ -158,9 +158,9 @@ func (j *ExecJob) actionMounts() []string {
 
 // runtimeEnv is what every step sees of the server: its URLs and the
 // job's runtime token, as the toolkit expects them.
-func (j *ExecJob) runtimeEnv() map[string]string {
+func (j *execJob) runtimeEnv() map[string]string {
 	env := map[string]string{}
-	if u := strings.TrimRight(j.Ex.Cfg.JobURL, "/"); u != "" {
+	if u := strings.TrimRight(j.ex.cfg.JobURL, "/"); u != "" {
 		env["GITHUB_SERVER_URL"] = u
 		env["GITHUB_API_URL"] = u + "/api/v1"
 		env["ACTIONS_RUNTIME_URL"] = u + "/"
@@ -168,7 +168,7 @@ func (j *ExecJob) runtimeEnv() map[string]string {
 		env["ACTIONS_CACHE_URL"] = u + "/" // the toolkit appends _apis/... with no slash of its own
 		env["ACTIONS_CACHE_SERVICE_V2"] = "true"
 	}
-	if tok := j.Job.RuntimeToken; tok != "" {
+	if tok := j.job.RuntimeToken; tok != "" {
 		env["ACTIONS_RUNTIME_TOKEN"] = tok
 		if !j.tokenMasked {
 			j.st.masks.Add(tok)
@@ -190,13 +190,13 @@ type loadedAction struct {
 }
 
 // loadAction resolves, fetches and copies the action into the container.
-func (j *ExecJob) loadAction(uses string, out *stepOutput) (*loadedAction, error) {
+func (j *execJob) loadAction(uses string, out *stepOutput) (*loadedAction, error) {
 	ref, err := workflow.ParseActionRef(uses)
 	if err != nil {
 		return nil, err
 	}
-	if !workflow.ActionAllowed(j.Ex.Cfg.AllowActions, ref) {
-		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.Ex.Cfg.AllowActions, ","))
+	if !workflow.ActionAllowed(j.ex.cfg.AllowActions, ref) {
+		return nil, fmt.Errorf("%s is not allowed on this runner: --allow-actions is %s", ref, strings.Join(j.ex.cfg.AllowActions, ","))
 	}
 	la := &loadedAction{ref: ref}
 	switch ref.Kind {
@@ -223,10 +223,10 @@ func (j *ExecJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 		}
 		return la, nil
 	}
-	if j.Ex.actions == nil {
+	if j.ex.actions == nil {
 		return nil, fmt.Errorf("cannot fetch %s: this runner has no data directory for actions (--data-dir)", ref)
 	}
-	fa, err := j.Ex.actions.Fetch(j.execCtx, ref, j.Job.JobID)
+	fa, err := j.ex.actions.Fetch(j.execCtx, ref, j.job.JobID)
 	if err != nil {
 		return nil, err
 	}
@@ -257,8 +257,8 @@ func (j *ExecJob) loadAction(uses string, out *stepOutput) (*loadedAction, error
 }
 
 // readContainerFile reads one file of the job container with docker cp.
-func (j *ExecJob) readContainerFile(p string) ([]byte, error) {
-	cmd := j.Ex.Docker.command(j.execCtx, nil, "cp", j.Name+":"+p, "-")
+func (j *execJob) readContainerFile(p string) ([]byte, error) {
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", j.name+":"+p, "-")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -283,7 +283,7 @@ func (j *ExecJob) readContainerFile(p string) ([]byte, error) {
 // copyToContainer copies the host directory src to dst in the job
 // container, as a tar stream on docker cp's stdin: no file of the action
 // is ever written through a path the container controls.
-func (j *ExecJob) copyToContainer(src, dst string) error {
+func (j *execJob) copyToContainer(src, dst string) error {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -334,7 +334,7 @@ func (j *ExecJob) copyToContainer(src, dst string) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	cmd := j.Ex.Docker.command(j.execCtx, nil, "cp", "-", j.Name+":/")
+	cmd := j.ex.docker.command(j.execCtx, nil, "cp", "-", j.name+":/")
 	cmd.Stdin = pr
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -349,7 +349,7 @@ func (j *ExecJob) copyToContainer(src, dst string) error {
 // actionInputs evaluates the step's with: and the action's defaults into
 // INPUT_ values, warning as GitHub does about unexpected, missing and
 // deprecated inputs.
-func (j *ExecJob) actionInputs(la *loadedAction, with map[string]string, env *expr.Env, out *stepOutput) (map[string]string, error) {
+func (j *execJob) actionInputs(la *loadedAction, with map[string]string, env *expr.Env, out *stepOutput) (map[string]string, error) {
 	given := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(with)) {
 		v, err := j.interpolate(with[k], env)
@@ -403,7 +403,7 @@ func inputEnvName(name string) string {
 }
 
 // actionEnv is the runner's environment for an action's process.
-func (j *ExecJob) actionEnv(step *protocol.Step, la *loadedAction, inputs map[string]string, base map[string]string) map[string]string {
+func (j *execJob) actionEnv(step *protocol.Step, la *loadedAction, inputs map[string]string, base map[string]string) map[string]string {
 	full := maps.Clone(base)
 	for k, v := range inputs {
 		full[inputEnvName(k)] = v
@@ -419,12 +419,12 @@ func (j *ExecJob) actionEnv(step *protocol.Step, la *loadedAction, inputs map[st
 	full["GITHUB_ACTION_PATH"] = la.path
 	full["GITHUB_ACTION_REPOSITORY"] = la.repoName
 	full["GITHUB_ACTION_REF"] = la.refName
-	full["RUNNER_TOOL_CACHE"] = ContainerToolCache
+	full["RUNNER_TOOL_CACHE"] = containerToolCache
 	return full
 }
 
 // stateEnv is STATE_<name> for each value the step saved ($GITHUB_STATE).
-func (j *ExecJob) stateEnv(step *protocol.Step) map[string]string {
+func (j *execJob) stateEnv(step *protocol.Step) map[string]string {
 	env := map[string]string{}
 	for k, v := range j.st.state[step.StateKey()] {
 		env["STATE_"+k] = v
@@ -433,7 +433,7 @@ func (j *ExecJob) stateEnv(step *protocol.Step) map[string]string {
 }
 
 // runAction runs a uses: step (depth counts composite nesting).
-func (j *ExecJob) runAction(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
+func (j *execJob) runAction(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -488,8 +488,8 @@ func nodeServerURL(u string) string {
 
 // runNodeAction runs a JavaScript action's pre (when its pre-if holds)
 // and main, and registers its post.
-func (j *ExecJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
-	if j.Ex.Cfg.NodeDir == "" {
+func (j *execJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
+	if j.ex.cfg.NodeDir == "" {
 		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
 		return stepResult{outcome: protocol.ConclusionFailure}
 	}
@@ -561,7 +561,7 @@ for (const k of Object.keys(process.env)) {
 )
 
 // ensurePreload puts nodePreload into the job container, once.
-func (j *ExecJob) ensurePreload() error {
+func (j *execJob) ensurePreload() error {
 	if j.copied[containerPreload] {
 		return nil
 	}
@@ -592,7 +592,7 @@ type postStep struct {
 	run  func(*stepOutput) stepResult
 }
 
-func (j *ExecJob) addPost(step *protocol.Step, cond string, out *stepOutput, run func(*stepOutput) stepResult) {
+func (j *execJob) addPost(step *protocol.Step, cond string, out *stepOutput, run func(*stepOutput) stepResult) {
 	if cond == "" {
 		cond = "always()"
 	}
@@ -601,7 +601,7 @@ func (j *ExecJob) addPost(step *protocol.Step, cond string, out *stepOutput, run
 
 // runPosts runs the registered post scripts, last first, each when its
 // post-if holds with the job's status; a failing one fails the job.
-func (j *ExecJob) runPosts() {
+func (j *execJob) runPosts() {
 	for i := len(j.posts) - 1; i >= 0; i-- {
 		p := j.posts[i]
 		if j.isForced() {
@@ -631,7 +631,7 @@ func (j *ExecJob) runPosts() {
 
 // runCompositeAction runs a composite action's steps with its inputs, its
 // own steps context and github.action_path, and maps its outputs.
-func (j *ExecJob) runCompositeAction(parent *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
+func (j *execJob) runCompositeAction(parent *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, out *stepOutput, depth int) stepResult {
 	inCtx := map[string]any{}
 	for k, v := range inputs {
 		inCtx[k] = v
@@ -760,9 +760,9 @@ const (
 	// labelActionImage marks an image built for a Docker action with the
 	// instance that built it; images of a job's own (local actions, and any
 	// build of an untrusted job) also carry labelJob.
-	LabelActionImage = "shithub-actions.action-image"
+	labelActionImage = "shithub-actions.action-image"
 	// actionImageRepo is the repository of those images' tags.
-	ActionImageRepo = "shithub-actions-action"
+	actionImageRepo = "shithub-actions-action"
 	// actionImagesKept bounds the images of remote actions kept, one per
 	// action, commit and image: past it the oldest go.
 	actionImagesKept = 32
@@ -772,7 +772,7 @@ const (
 // asked for it: --allow-images applies, as to a job's own container, and a
 // registry on this host or on a private network is refused, since the
 // daemon would reach it from the host on the workflow's behalf.
-func (j *ExecJob) dockerURLImage(image string) (string, error) {
+func (j *execJob) dockerURLImage(image string) (string, error) {
 	if image == "" || strings.HasPrefix(image, "-") {
 		return "", fmt.Errorf("docker://%s is not an image name", image)
 	}
@@ -787,7 +787,7 @@ func (j *ExecJob) dockerURLImage(image string) (string, error) {
 // and kept (up to actionImagesKept); a local action's, and any image an
 // untrusted job builds, belongs to the job and goes when it ends: a pull
 // request never makes an image that a trusted job would use.
-func (j *ExecJob) actionImage(la *loadedAction, out *stepOutput) (string, error) {
+func (j *execJob) actionImage(la *loadedAction, out *stepOutput) (string, error) {
 	if la.def == nil {
 		return j.dockerURLImage(la.ref.Image)
 	}
@@ -800,14 +800,14 @@ func (j *ExecJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 		return "", fmt.Errorf("runs.image %q leaves the action's directory", img)
 	}
 	sum := sha256.Sum256([]byte(la.ref.String() + "\x00" + la.commitSHA + "\x00" + img))
-	own := la.commitSHA == "" || j.Job.Untrusted // the job's own image, removed when it ends
-	key := jobImageKey(j.Job.JobID)
+	own := la.commitSHA == "" || j.job.Untrusted // the job's own image, removed when it ends
+	key := jobImageKey(j.job.JobID)
 	if !own {
 		key = la.commitSHA[:min(12, len(la.commitSHA))]
 	}
-	tag := ActionImageRepo + ":" + key + "-" + hex.EncodeToString(sum[:6])
+	tag := actionImageRepo + ":" + key + "-" + hex.EncodeToString(sum[:6])
 	if !own || j.builtImages[tag] {
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
+		if _, _, err := j.ex.docker.Output(j.execCtx, "image", "inspect", "--format", "{{.Id}}", tag); err == nil {
 			out.linef("Using the image built before: %s", tag)
 			return tag, nil
 		}
@@ -815,23 +815,23 @@ func (j *ExecJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 	// The build context is a private (0700) copy, so the action's files
 	// cannot change under the build, and a local action's come out of the
 	// job's workspace volume.
-	tmp, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-action-")
+	tmp, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-action-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	if la.hostDir == "" {
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "cp", j.Name+":"+la.path+"/.", tmp); err != nil {
+		if _, _, err := j.ex.docker.Output(j.execCtx, "cp", j.name+":"+la.path+"/.", tmp); err != nil {
 			return "", fmt.Errorf("copy %s out of the workspace to build it: %w", la.ref, err)
 		}
-	} else if err := CopyTreeNoFollow(la.hostDir, tmp); err != nil {
+	} else if err := copyTreeNoFollow(la.hostDir, tmp); err != nil {
 		return "", fmt.Errorf("copy %s to build it: %w", la.ref, err)
 	}
 	// The docker client reads the Dockerfile and .dockerignore itself, on
 	// the host: a symbolic link there would make it read a file of the
 	// host (and print its first line in the error).
 	for _, f := range []string{rel, ".dockerignore"} {
-		if err := NoSymlinkUnder(tmp, f); err != nil {
+		if err := noSymlinkUnder(tmp, f); err != nil {
 			if f == ".dockerignore" && errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -840,15 +840,15 @@ func (j *ExecJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 	}
 	out.linef("##[group]Build container for action use: %s", tag)
 	args := []string{"build", "--pull=false", "--no-cache", "--force-rm",
-		"--network", j.Network, "--memory", j.Ex.Cfg.Memory,
-		"--label", LabelActionImage + "=" + j.Ex.Cfg.Instance}
+		"--network", j.network, "--memory", j.ex.cfg.Memory,
+		"--label", labelActionImage + "=" + j.ex.cfg.Instance}
 	if own {
-		args = append(args, "--label", LabelJob+"="+strconv.FormatInt(j.Job.JobID, 10))
+		args = append(args, "--label", LabelJob+"="+strconv.FormatInt(j.job.JobID, 10))
 	}
 	args = append(args, "-t", tag, "-f", filepath.Join(tmp, rel), tmp)
 	// The classic builder: BuildKit takes neither a network of the
 	// engine's (only default, host or none) nor a memory limit.
-	cmd := j.Ex.Docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
+	cmd := j.ex.docker.command(j.execCtx, []string{"DOCKER_BUILDKIT=0"}, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if own {
 		if j.builtImages == nil {
@@ -862,7 +862,7 @@ func (j *ExecJob) actionImage(la *loadedAction, out *stepOutput) (string, error)
 		return "", fmt.Errorf("docker build of %s failed: %v", la.ref, err)
 	}
 	if !own {
-		j.Ex.pruneActionImages(j.execCtx)
+		j.ex.pruneActionImages(j.execCtx)
 	}
 	return tag, nil
 }
@@ -872,7 +872,7 @@ func jobImageKey(jobID int64) string { return "job" + strconv.FormatInt(jobID, 1
 
 // noSymlinkUnder checks that rel names a regular file under dir reached
 // through no symbolic link: fs.ErrNotExist when it is not there.
-func NoSymlinkUnder(dir, rel string) error {
+func noSymlinkUnder(dir, rel string) error {
 	p := dir
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	for i, part := range parts {
@@ -896,7 +896,7 @@ func NoSymlinkUnder(dir, rel string) error {
 // copyTreeNoFollow copies the directory src into dst (which exists):
 // directories and regular files, and symbolic links as links, never
 // followed, so nothing outside src is read.
-func CopyTreeNoFollow(src, dst string) error {
+func copyTreeNoFollow(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -940,7 +940,7 @@ func CopyTreeNoFollow(src, dst string) error {
 }
 
 // removeActionImages removes the images the job built for itself.
-func (j *ExecJob) removeActionImages(ctx context.Context) {
+func (j *execJob) removeActionImages(ctx context.Context) {
 	for _, tag := range slices.Sorted(maps.Keys(j.builtImages)) {
 		j.remove(ctx, false, "action image", "image", "rm", "-f", tag)
 	}
@@ -952,22 +952,22 @@ func (j *ExecJob) removeActionImages(ctx context.Context) {
 // that are over (left by a crash). An image a container still uses is
 // left for next time.
 func (ex *Executor) pruneActionImages(ctx context.Context) {
-	out, _, err := ex.Docker.Output(ctx, "images", "--filter", "label="+LabelActionImage+"="+ex.Cfg.Instance,
+	out, _, err := ex.docker.Output(ctx, "images", "--filter", "label="+labelActionImage+"="+ex.cfg.Instance,
 		"--format", "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}")
 	if err != nil {
 		return
 	}
-	ex.Mu.Lock()
+	ex.mu.Lock()
 	live := map[string]bool{}
-	for id := range ex.Jobs {
+	for id := range ex.jobs {
 		live[jobImageKey(id)] = true
 	}
-	ex.Mu.Unlock()
+	ex.mu.Unlock()
 	var kept []string // "created\ttag", of remote actions
 	var gone []string
 	for _, line := range strings.Split(out, "\n") {
 		created, tag, ok := strings.Cut(line, "\t")
-		name, ok2 := strings.CutPrefix(tag, ActionImageRepo+":")
+		name, ok2 := strings.CutPrefix(tag, actionImageRepo+":")
 		if !ok || !ok2 {
 			continue
 		}
@@ -986,7 +986,7 @@ func (ex *Executor) pruneActionImages(ctx context.Context) {
 		kept = kept[1:]
 	}
 	for _, tag := range gone {
-		ex.Docker.Output(ctx, "image", "rm", tag) // not -f: one in use stays
+		ex.docker.Output(ctx, "image", "rm", tag) // not -f: one in use stays
 	}
 }
 
@@ -996,9 +996,9 @@ func (ex *Executor) pruneActionImages(ctx context.Context) {
 // enter, so no other user of the host reaches what the action puts there
 // (a setuid binary, say). It goes with the job, and a stale one with
 // removeStale (its name starts like a staged checkout's).
-func (j *ExecJob) filesDir() (string, error) {
+func (j *execJob) filesDir() (string, error) {
 	if j.privDir == "" {
-		dir, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-files-")
+		dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-files-")
 		if err != nil {
 			return "", err
 		}
@@ -1012,7 +1012,7 @@ func (j *ExecJob) filesDir() (string, error) {
 }
 
 // removeFilesDir removes the job's private directory of file commands.
-func (j *ExecJob) removeFilesDir() {
+func (j *execJob) removeFilesDir() {
 	if j.privDir == "" {
 		return
 	}
@@ -1025,7 +1025,7 @@ func (j *ExecJob) removeFilesDir() {
 // dockerActionArgs is how a docker:// action's args input becomes its
 // arguments: split as a shell would split them, quotes kept together.
 func dockerActionArgs(s string) ([]string, error) {
-	return SplitShellWords(s)
+	return splitShellWords(s)
 }
 
 // splitShellWords splits s into words as a POSIX shell does, without
@@ -1033,7 +1033,7 @@ func dockerActionArgs(s string) ([]string, error) {
 // literally; "double quotes" keep blanks, and a backslash in them escapes
 // only ", \\, $ and `; outside quotes a backslash escapes any character.
 // An unterminated quote is an error.
-func SplitShellWords(s string) ([]string, error) {
+func splitShellWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
 	inWord := false
@@ -1094,7 +1094,7 @@ func SplitShellWords(s string) ([]string, error) {
 // job container's sandbox (sandboxArgs), with its environment files in a
 // private directory of the host (filesDir) that it sees at
 // /github/file_commands.
-func (j *ExecJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -1161,7 +1161,7 @@ func (j *ExecJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 	full["GITHUB_WORKSPACE"] = protocol.Workspace
 
 	run := func(entrypoint string, out *stepOutput) stepResult {
-		name := fmt.Sprintf("%sstep%d-%d", j.Name+"-", step.ID, j.filesSeq)
+		name := fmt.Sprintf("%sstep%d-%d", j.name+"-", step.ID, j.filesSeq)
 		j.filesSeq++
 		dargs := j.dockerActionRunArgs(name, hostFiles)
 		var clientEnv []string
@@ -1202,10 +1202,10 @@ func (j *ExecJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 		stepCtx := j.execCtx
 		if timeout > 0 {
 			var cancel context.CancelFunc
-			stepCtx, cancel = context.WithTimeout(stepCtx, time.Duration(timeout*float64(j.Ex.Minute)))
+			stepCtx, cancel = context.WithTimeout(stepCtx, time.Duration(timeout*float64(j.ex.minute)))
 			defer cancel()
 		}
-		cmd := j.Ex.Docker.command(stepCtx, clientEnv, dargs...)
+		cmd := j.ex.docker.command(stepCtx, clientEnv, dargs...)
 		cmd.Stdout, cmd.Stderr = out, out
 		err := cmd.Run()
 		out.endLines()
@@ -1270,12 +1270,12 @@ func (j *ExecJob) runDockerAction(step *protocol.Step, la *loadedAction, inputs,
 // dockerActionRunArgs is the docker run command line of a Docker action's
 // container, up to its environment: the job container's sandbox, its
 // network namespace and volumes, and the file commands directory.
-func (j *ExecJob) dockerActionRunArgs(name, hostFiles string) []string {
+func (j *execJob) dockerActionRunArgs(name, hostFiles string) []string {
 	args := []string{"run", "--rm", "--init", "--name", name}
 	args = append(args, j.labelArgs()...)
-	args = append(args, "--network", "container:"+j.Name)
-	args = append(args, j.SandboxArgs()...)
-	return append(args, "--volumes-from", j.Name,
+	args = append(args, "--network", "container:"+j.name)
+	args = append(args, j.sandboxArgs()...)
+	return append(args, "--volumes-from", j.name,
 		"-v", hostFiles+":/github/file_commands", "-w", protocol.Workspace)
 }
 

@@ -150,7 +150,7 @@ func ParseCheckoutInputs(with map[string]string, jobRepo string) (spec CheckoutS
 
 // gitRemote is a repository a checkout fetches from.
 type GitRemote struct {
-	Url  string   // a directory of this server, or a URL
+	URL  string   // a directory of this server, or a URL
 	env  []string // git's extra environment (a remote runner's token header)
 	File bool     // url is a directory: submodules need protocol.file.allow
 }
@@ -209,7 +209,7 @@ func GitCheckout(ctx context.Context, job *protocol.Job, dir string, spec Checko
 			refspecs = append(refspecs, sha)
 		}
 	}
-	if _, err := gitFn(origin.env, append(append(fetch, origin.Url), refspecs...)...); err != nil {
+	if _, err := gitFn(origin.env, append(append(fetch, origin.URL), refspecs...)...); err != nil {
 		return err
 	}
 	if branch != "" {
@@ -266,7 +266,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec CheckoutSpec, r
 		return job.HeadSHA, branch, tag, nil
 	case ref == "":
 		// Another repository: its default branch.
-		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.Url, "HEAD")
+		out, err := gitFn(origin.env, "ls-remote", "--symref", origin.URL, "HEAD")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -290,7 +290,7 @@ func checkoutTarget(ctx context.Context, job *protocol.Job, spec CheckoutSpec, r
 	if !strings.HasPrefix(ref, "refs/") {
 		candidates = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
-	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.Url}, candidates...)...)
+	out, err := gitFn(origin.env, append([]string{"ls-remote", origin.URL}, candidates...)...)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -340,7 +340,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 		if err != nil {
 			return fmt.Errorf("submodule %s has no path in .gitmodules: %w", name, err)
 		}
-		repo, err := SubmoduleRepo(rawURL, parent)
+		repo, err := submoduleRepo(rawURL, parent)
 		if err != nil {
 			return fmt.Errorf("submodule %s: %w", name, err)
 		}
@@ -351,7 +351,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 		if _, err := gitFn(nil, "-C", dir, "submodule", "init", "-q", "--", subPath); err != nil {
 			return err
 		}
-		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.Url); err != nil {
+		if _, err := gitFn(nil, "-C", dir, "config", "submodule."+name+".url", remote.URL); err != nil {
 			return err
 		}
 		update := []string{"-C", dir, "-c", "core.logAllRefUpdates=false"}
@@ -386,7 +386,7 @@ func checkoutSubmodules(ctx context.Context, dir, parent string, spec CheckoutSp
 // submoduleRepo is the OWNER/REPO a submodule URL names: relative URLs
 // (../other.git) against the parent's OWNER/REPO as git resolves them,
 // others by the last two elements of their path, whatever the host.
-func SubmoduleRepo(raw, parent string) (string, error) {
+func submoduleRepo(raw, parent string) (string, error) {
 	p := raw
 	switch {
 	case strings.HasPrefix(raw, "./") || strings.HasPrefix(raw, "../"):
@@ -434,7 +434,7 @@ func CheckoutOrigin(server, repo string) string {
 // in the workspace, so a step without inputs that change it has nothing
 // left to do; otherwise the checkout is made on the host in a fresh 0700
 // directory and copied into the volume at its path.
-func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -447,7 +447,7 @@ func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		}
 		with[k] = s
 	}
-	spec, warnings, err := ParseCheckoutInputs(with, j.Job.Repo)
+	spec, warnings, err := ParseCheckoutInputs(with, j.job.Repo)
 	// A token from a secret is masked already; one written in the
 	// workflow is masked too, from here on.
 	j.st.masks.Add(spec.Token)
@@ -458,17 +458,17 @@ func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		return fail("%v", err)
 	}
 	if spec.sameCheckout(DefaultCheckout) {
-		out.linef("Checked out %s at %s into %s", j.Job.Repo, j.Job.HeadSHA, protocol.Workspace)
+		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
 		return stepResult{outcome: protocol.ConclusionSuccess}
 	}
 	dst := path.Join(protocol.Workspace, spec.Path)
-	err = j.Ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = j.ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
 		}
 		// A directory git makes (0755), so the copy does not give the
 		// target the stage's 0700.
-		return j.Ex.src.Checkout(ctx, j.Job, filepath.Join(j.stage, "repo"), spec)
+		return j.ex.src.Checkout(ctx, j.job, filepath.Join(j.stage, "repo"), spec)
 	})
 	if err != nil {
 		j.removeStage()
@@ -481,7 +481,7 @@ func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if spec.Clean {
 		// The job's own sh empties the target, as checkout's clean does in
 		// the job; nothing of the job runs outside its container.
-		if _, _, err := j.Ex.Docker.Output(j.execCtx, "exec", j.Name, "sh", "-c",
+		if _, _, err := j.ex.docker.Output(j.execCtx, "exec", j.name, "sh", "-c",
 			`[ ! -d "$1" ] || { cd "$1" && rm -rf -- * .[!.]* ..?*; }`, "sh", dst); err != nil {
 			return fail("clean %s: %v", dst, err)
 		}
@@ -489,14 +489,14 @@ func (j *ExecJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if err := j.copyToContainer(filepath.Join(j.stage, "repo"), dst); err != nil {
 		return fail("copy the checkout into %s: %v", dst, err)
 	}
-	what := j.Job.Repo
+	what := j.job.Repo
 	if spec.Repository != "" {
 		what = spec.Repository
 	}
 	if spec.Ref != "" {
 		what += "@" + spec.Ref
 	} else if spec.Repository == "" {
-		what += " at " + j.Job.HeadSHA
+		what += " at " + j.job.HeadSHA
 	}
 	depth := "all history"
 	if spec.Depth > 0 {

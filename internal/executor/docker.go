@@ -105,20 +105,20 @@ func processExitCode(err error) int {
 // SETPCAP, SYS_CHROOT and AUDIT_WRITE, which installing packages and
 // running tests do not need. With no-new-privileges, a setuid binary gives
 // no one more than they had.
-var JobCapabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"}
+var jobCapabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"}
 
 // resourceArgs is `docker VERB...` creating the job's network or volume,
 // named and labelled as its container is, so removeStale finds what a
 // crashed process left.
-func (j *ExecJob) resourceArgs(verb ...string) []string {
-	return append(append(verb, j.labelArgs()...), j.Name)
+func (j *execJob) resourceArgs(verb ...string) []string {
+	return append(append(verb, j.labelArgs()...), j.name)
 }
 
-func (j *ExecJob) labelArgs() []string {
+func (j *execJob) labelArgs() []string {
 	return []string{
-		"--label", LabelInstance + "=" + j.Ex.Cfg.Instance,
-		"--label", labelRun + "=" + strconv.FormatInt(j.Job.RunID, 10),
-		"--label", LabelJob + "=" + strconv.FormatInt(j.Job.JobID, 10),
+		"--label", LabelInstance + "=" + j.ex.cfg.Instance,
+		"--label", labelRun + "=" + strconv.FormatInt(j.job.RunID, 10),
+		"--label", LabelJob + "=" + strconv.FormatInt(j.job.JobID, 10),
 	}
 }
 
@@ -128,14 +128,14 @@ func (j *ExecJob) labelArgs() []string {
 // /dev/null under docker's init, which forwards docker stop's SIGTERM at
 // once); steps run in it with docker exec. extra are the job's own settings
 // (containerExtraArgs: ports, volumes, options).
-func (j *ExecJob) CreateArgs(image string, extra []string) []string {
-	cfg := j.Ex.Cfg
-	args := []string{"create", "--init", "--name", j.Name}
+func (j *execJob) createArgs(image string, extra []string) []string {
+	cfg := j.ex.cfg
+	args := []string{"create", "--init", "--name", j.name}
 	args = append(args, j.labelArgs()...)
-	args = append(args, "--network", j.Network)
-	args = append(args, j.SandboxArgs()...)
+	args = append(args, "--network", j.network)
+	args = append(args, j.sandboxArgs()...)
 	args = append(args,
-		"-v", j.Name+":"+protocol.Workspace,
+		"-v", j.name+":"+protocol.Workspace,
 		"-w", protocol.Workspace,
 	)
 	args = append(args, j.actionMounts()...)
@@ -151,8 +151,8 @@ func (j *ExecJob) CreateArgs(image string, extra []string) []string {
 // sandboxArgs are the limits of every container that runs a job's code,
 // the job container and its Docker actions alike: memory, CPUs and pids,
 // no new privileges, only jobCapabilities, and the pull policy.
-func (j *ExecJob) SandboxArgs() []string {
-	cfg := j.Ex.Cfg
+func (j *execJob) sandboxArgs() []string {
+	cfg := j.ex.cfg
 	args := []string{
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,
@@ -160,7 +160,7 @@ func (j *ExecJob) SandboxArgs() []string {
 		"--security-opt", "no-new-privileges",
 		"--cap-drop", "ALL",
 	}
-	for _, c := range JobCapabilities {
+	for _, c := range jobCapabilities {
 		args = append(args, "--cap-add", c)
 	}
 	return append(args, "--pull="+cfg.Pull)
@@ -170,11 +170,11 @@ func (j *ExecJob) SandboxArgs() []string {
 // service, a docker:// action) that --allow-images does not allow or whose
 // registry is this host or a private network (imageRegistryRefused),
 // before docker is asked for it. what names the image in the message.
-func (j *ExecJob) checkImage(what, image string) error {
-	if !ImageAllowed(j.Ex.Cfg.AllowImages, image) {
-		return fmt.Errorf("%s %q is not allowed here: --allow-images is %s", what, image, strings.Join(j.Ex.Cfg.AllowImages, ","))
+func (j *execJob) checkImage(what, image string) error {
+	if !imageAllowed(j.ex.cfg.AllowImages, image) {
+		return fmt.Errorf("%s %q is not allowed here: --allow-images is %s", what, image, strings.Join(j.ex.cfg.AllowImages, ","))
 	}
-	if why := ImageRegistryRefused(image); why != "" {
+	if why := imageRegistryRefused(image); why != "" {
 		return fmt.Errorf("%s %q is refused: %s", what, image, why)
 	}
 	return nil
@@ -189,7 +189,7 @@ func (j *ExecJob) checkImage(what, image string) error {
 // read as the C library would read them too (127.1, 0x7f.1, 2130706433).
 // A host name is not resolved: --allow-images is how an operator bounds
 // which registries jobs may name.
-func ImageRegistryRefused(image string) string {
+func imageRegistryRefused(image string) string {
 	first, _, ok := strings.Cut(image, "/")
 	if !ok || !strings.ContainsAny(first, ".:") && !strings.EqualFold(first, "localhost") {
 		return "" // Docker Hub (library/x, user/x)
@@ -268,7 +268,7 @@ func parseInetAton(s string) (netip.Addr, bool) {
 // always when patterns is empty, else when image, as the workflow wrote it,
 // matches one of them (globs as in workflow filters: * within a path
 // segment, ** across segments).
-func ImageAllowed(patterns []string, image string) bool {
+func imageAllowed(patterns []string, image string) bool {
 	if len(patterns) == 0 {
 		return true
 	}
@@ -287,8 +287,8 @@ func ImageAllowed(patterns []string, image string) bool {
 // values such as LD_PRELOAD, PATH, HOME or DOCKER_CONFIG from acting on the
 // docker client on the host.
 const (
-	EnvAliasPrefix = "SHITHUB_ENV_"
-	EnvAliasList   = "SHITHUB_ENVNAMES"
+	envAliasPrefix = "SHITHUB_ENV_"
+	envAliasList   = "SHITHUB_ENVNAMES"
 )
 
 // stepBootstrap runs as `sh -c stepBootstrap shithub-step DIR FILE CMD
@@ -304,18 +304,18 @@ const (
 // The environment files exist, empty, before the step runs, as the runner
 // makes them: @actions/core refuses to write to a missing one ("Missing
 // file at path").
-const StepBootstrap = `__shithub_d=$1 __shithub_f=$2
+const stepBootstrap = `__shithub_d=$1 __shithub_f=$2
 shift 2
 mkdir -p "$__shithub_d" && cat >"$__shithub_f" || exit 1
 for __shithub_n in set_output set_env add_path save_state step_summary; do
 	[ -e "$__shithub_d/$__shithub_n" ] || : >"$__shithub_d/$__shithub_n" || exit 1
 done
 (
-for __shithub_n in $` + EnvAliasList + `; do
-	eval "export $__shithub_n=\"\$` + EnvAliasPrefix + `$__shithub_n\"; unset ` + EnvAliasPrefix + `$__shithub_n"
+for __shithub_n in $` + envAliasList + `; do
+	eval "export $__shithub_n=\"\$` + envAliasPrefix + `$__shithub_n\"; unset ` + envAliasPrefix + `$__shithub_n"
 done
-if [ -n "$` + EnvPathPrepend + `" ]; then export PATH="$` + EnvPathPrepend + `${PATH:+:$PATH}"; fi
-unset ` + EnvAliasList + ` ` + EnvPathPrepend + ` __shithub_n __shithub_d
+if [ -n "$` + envPathPrepend + `" ]; then export PATH="$` + envPathPrepend + `${PATH:+:$PATH}"; fi
+unset ` + envAliasList + ` ` + envPathPrepend + ` __shithub_n __shithub_d
 if [ "$1" = python ] && ! command -v python >/dev/null 2>&1; then shift; set -- python3 "$@"; fi
 exec "$@"
 ) </dev/null 2>&1

@@ -30,7 +30,7 @@ const (
 
 // hashFilesScript hashes its arguments in order: one line per file, a
 // digest, or "dir" for a directory (a symlink to one), which is skipped.
-const HashFilesScript = `for f; do if [ -d "$f" ]; then echo dir; else sha256sum <"$f" || exit 1; fi; done`
+const hashFilesScript = `for f; do if [ -d "$f" ]; then echo dir; else sha256sum <"$f" || exit 1; fi; done`
 
 // globPattern is one line of hashFiles' patterns.
 type globPattern struct {
@@ -42,7 +42,7 @@ type globPattern struct {
 // trimmed, blank lines and # comments skipped, a leading ! negates, and a
 // relative pattern is relative to the workspace. Patterns that cannot match
 // inside the workspace are dropped.
-func ParseGlobPatterns(patterns []string) []globPattern {
+func parseGlobPatterns(patterns []string) []globPattern {
 	var out []globPattern
 	for _, p := range patterns {
 		for _, line := range strings.Split(p, "\n") {
@@ -112,7 +112,7 @@ func (g globPattern) matches(segs []string) bool {
 // globSelect keeps the files (relative paths) the patterns select, the last
 // matching pattern deciding, in the order of a depth-first walk with
 // sorted entries.
-func GlobSelect(patterns []globPattern, files []string) []string {
+func globSelect(patterns []globPattern, files []string) []string {
 	var out []string
 	for _, f := range files {
 		segs := strings.Split(f, "/")
@@ -137,12 +137,12 @@ func GlobSelect(patterns []globPattern, files []string) []string {
 }
 
 // hashFiles implements hashFiles() for the job's expressions.
-func (j *ExecJob) hashFiles(patterns []string) (string, error) {
+func (j *execJob) hashFiles(patterns []string) (string, error) {
 	follow := false
 	if len(patterns) > 0 && patterns[0] == "--follow-symbolic-links" {
 		follow, patterns = true, patterns[1:]
 	}
-	globs := ParseGlobPatterns(patterns)
+	globs := parseGlobPatterns(patterns)
 	if len(globs) == 0 {
 		return "", nil
 	}
@@ -151,12 +151,12 @@ func (j *ExecJob) hashFiles(patterns []string) (string, error) {
 	if err := j.ensureRunning(); err != nil {
 		return "", err
 	}
-	args := []string{"exec", "-w", protocol.Workspace, j.Name, "find"}
+	args := []string{"exec", "-w", protocol.Workspace, j.name, "find"}
 	if follow {
 		args = append(args, "-L")
 	}
 	args = append(args, ".", "-mindepth", "1", "!", "-type", "d", "-print0")
-	cmd := j.Ex.Docker.command(ctx, nil, args...)
+	cmd := j.ex.docker.command(ctx, nil, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -177,7 +177,7 @@ func (j *ExecJob) hashFiles(patterns []string) (string, error) {
 			files = append(files, f)
 		}
 	}
-	selected := GlobSelect(globs, files)
+	selected := globSelect(globs, files)
 	if len(selected) == 0 {
 		return "", nil
 	}
@@ -192,8 +192,8 @@ func (j *ExecJob) hashFiles(patterns []string) (string, error) {
 		}
 		batch := selected[:n]
 		selected = selected[n:]
-		args := append([]string{"exec", "-w", protocol.Workspace, j.Name, "sh", "-c", HashFilesScript, "sh"}, batch...)
-		out, errText, err := j.Ex.Docker.Output(ctx, args...)
+		args := append([]string{"exec", "-w", protocol.Workspace, j.name, "sh", "-c", hashFilesScript, "sh"}, batch...)
+		out, errText, err := j.ex.docker.Output(ctx, args...)
 		if err != nil {
 			return "", fmt.Errorf("hash the files: %s", strings.TrimSpace(errText+" "+err.Error()))
 		}

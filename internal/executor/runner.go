@@ -35,7 +35,7 @@ const (
 
 const (
 	// stepLogChunk is the largest log chunk sent to the source.
-	StepLogChunk = 64 << 10
+	stepLogChunk = 64 << 10
 	// stepLogFlushEvery bounds how long output waits before it is sent.
 	stepLogFlushEvery = 250 * time.Millisecond
 	// maxRetryDelay caps the backoff between retries of a source call.
@@ -116,7 +116,7 @@ func (c Config) WithDefaults() Config {
 		c.StopGrace = 10 * time.Second
 	}
 	if c.Instance == "" {
-		c.Instance = RandomInstance("local")
+		c.Instance = randomInstance("local")
 	}
 	if c.Docker == "" {
 		c.Docker = "docker"
@@ -134,7 +134,7 @@ func (c Config) WithDefaults() Config {
 }
 
 // randomInstance is prefix and 12 random hex digits: an instance id.
-func RandomInstance(prefix string) string {
+func randomInstance(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // never fails on Linux; a zero id would still work
 	return prefix + "-" + hex.EncodeToString(b)
@@ -142,33 +142,36 @@ func RandomInstance(prefix string) string {
 
 // executor runs claimed jobs in docker containers, cfg.Workers at a time.
 type Executor struct {
-	Cfg    Config
+	cfg    Config
 	src    JobSource
 	log    *slog.Logger
-	Docker DockerCLI
+	docker DockerCLI
 	wakeCh chan struct{} // buffered: wake never blocks
 
 	// jobTimeout is a job's whole time budget; a func so tests can use
 	// milliseconds where a workflow can only say minutes.
-	JobTimeout func(*protocol.Job) time.Duration
+	jobTimeout func(*protocol.Job) time.Duration
 	// retryFor is how long a source call retries an error not marked
 	// permanent before the executor gives up on it.
-	RetryFor time.Duration
+	retryFor time.Duration
 	// cancelTimeout bounds the steps that run after a cancel or a timeout.
 	cancelTimeout time.Duration
 	// minute is a step's timeout-minutes unit; tests shorten it.
-	Minute time.Duration
+	minute time.Duration
 	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
 	actions *actionStore
 
 	workers sync.WaitGroup
 
-	Mu         sync.Mutex // guards jobs, started, drainPhase, stopClaims
-	Jobs       map[int64]*ExecJob
+	mu         sync.Mutex // guards jobs, started, drainPhase, stopClaims
+	jobs       map[int64]*execJob
 	started    bool
 	drainPhase int                // drainNone, drainStopClaims, drainCancel or drainGiveUp
 	stopClaims context.CancelFunc // ends the workers' claim loop; set by run
 }
+
+// Config is the configuration the executor runs with, its defaults filled in.
+func (ex *Executor) Config() Config { return ex.cfg }
 
 // drain phases: each also implies the ones before it.
 const (
@@ -192,17 +195,17 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 	}
 	return &Executor{
 		actions:    actions,
-		Cfg:        cfg,
+		cfg:        cfg,
 		src:        src,
 		log:        logger.With("instance", cfg.Instance),
-		Docker:     DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv},
+		docker:     DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv},
 		wakeCh:     make(chan struct{}, cfg.Workers),
-		JobTimeout: protocol.DefaultJobTimeout,
-		RetryFor:   time.Minute,
-		Jobs:       map[int64]*ExecJob{},
+		jobTimeout: protocol.DefaultJobTimeout,
+		retryFor:   time.Minute,
+		jobs:       map[int64]*execJob{},
 
 		cancelTimeout: defaultCancelTimeout,
-		Minute:        time.Minute,
+		minute:        time.Minute,
 	}
 }
 
@@ -211,19 +214,19 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 // only stops claiming; call drain to bound how long running jobs may go on.
 // run is meant to be called once.
 func (ex *Executor) Run(ctx context.Context) {
-	ex.Mu.Lock()
+	ex.mu.Lock()
 	if ex.started || ex.drainPhase != drainNone {
-		ex.Mu.Unlock()
+		ex.mu.Unlock()
 		return
 	}
 	ex.started = true
 	claimCtx, stop := context.WithCancel(ctx)
 	ex.stopClaims = stop
 	// Added under mu, before drain can set drainPhase and Wait.
-	ex.workers.Add(ex.Cfg.Workers)
-	ex.Mu.Unlock()
+	ex.workers.Add(ex.cfg.Workers)
+	ex.mu.Unlock()
 	defer stop()
-	for n := range ex.Cfg.Workers {
+	for n := range ex.cfg.Workers {
 		go ex.worker(claimCtx, n)
 	}
 	ex.workers.Wait()
@@ -240,7 +243,7 @@ func (ex *Executor) worker(ctx context.Context, n int) {
 		select {
 		case <-ctx.Done():
 		case <-ex.wakeCh:
-		case <-time.After(ex.Cfg.PollInterval):
+		case <-time.After(ex.cfg.PollInterval):
 		}
 	}
 }
@@ -255,7 +258,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 			found = job != nil
 		}
 	}()
-	job, err := ex.src.Claim(ctx, ex.Cfg.Labels)
+	job, err := ex.src.Claim(ctx, ex.cfg.Labels)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("claim failed", "err", err)
@@ -267,7 +270,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 	}
 	// More jobs may be queued behind this one: let another idle worker look.
 	ex.Wake()
-	ex.RunJob(job)
+	ex.runJob(job)
 	return true
 }
 
@@ -281,9 +284,9 @@ func (ex *Executor) Wake() {
 
 // cancel cancels a job this executor is running; otherwise it does nothing.
 func (ex *Executor) Cancel(jobID int64) {
-	ex.Mu.Lock()
-	j := ex.Jobs[jobID]
-	ex.Mu.Unlock()
+	ex.mu.Lock()
+	j := ex.jobs[jobID]
+	ex.mu.Unlock()
 	if j != nil {
 		j.abort(protocol.ConclusionCancelled)
 	}
@@ -303,7 +306,7 @@ func (ex *Executor) Drain(grace time.Duration) {
 	}
 	ex.log.Info("drain: cancelling the jobs still running", "grace", grace)
 	ex.setDrainPhase(drainCancel)
-	if waitClosed(done, ex.Cfg.StopGrace+drainReportGrace) {
+	if waitClosed(done, ex.cfg.StopGrace+drainReportGrace) {
 		return
 	}
 	ex.log.Warn("drain: giving up reporting the last jobs")
@@ -314,13 +317,13 @@ func (ex *Executor) Drain(grace time.Duration) {
 // setDrainPhase moves drain on and applies the phase to the running jobs;
 // startJob applies it to jobs claimed later.
 func (ex *Executor) setDrainPhase(phase int) {
-	ex.Mu.Lock()
+	ex.mu.Lock()
 	ex.drainPhase = max(ex.drainPhase, phase)
 	if ex.stopClaims != nil {
 		ex.stopClaims()
 	}
-	jobs := slices.Collect(maps.Values(ex.Jobs))
-	ex.Mu.Unlock()
+	jobs := slices.Collect(maps.Values(ex.jobs))
+	ex.mu.Unlock()
 	for _, j := range jobs {
 		j.applyDrain(phase)
 	}
@@ -340,7 +343,7 @@ func waitClosed(ch <-chan struct{}, d time.Duration) bool {
 
 // dockerOK checks that the docker engine answers.
 func (ex *Executor) DockerOK(ctx context.Context) error {
-	if _, _, err := ex.Docker.Output(ctx, "version"); err != nil {
+	if _, _, err := ex.docker.Output(ctx, "version"); err != nil {
 		return fmt.Errorf("docker engine unreachable: %w", err)
 	}
 	return nil
@@ -351,7 +354,7 @@ func (ex *Executor) DockerOK(ctx context.Context) error {
 // crashed, or was killed mid-job). Containers go first: a network or a
 // volume in use cannot be removed.
 func (ex *Executor) RemoveStale(ctx context.Context) error {
-	filter := "label=" + LabelInstance + "=" + ex.Cfg.Instance
+	filter := "label=" + LabelInstance + "=" + ex.cfg.Instance
 	for _, kind := range []struct {
 		what   string
 		ls, rm []string
@@ -360,29 +363,29 @@ func (ex *Executor) RemoveStale(ctx context.Context) error {
 		{"networks", []string{"network", "ls", "-q", "--filter", filter}, []string{"network", "rm"}},
 		{"volumes", []string{"volume", "ls", "-q", "--filter", filter}, []string{"volume", "rm", "-f"}},
 	} {
-		out, _, err := ex.Docker.Output(ctx, kind.ls...)
+		out, _, err := ex.docker.Output(ctx, kind.ls...)
 		if err != nil {
 			return fmt.Errorf("list stale %s: %w", kind.what, err)
 		}
 		if ids := strings.Fields(out); len(ids) > 0 {
-			if _, _, err := ex.Docker.Output(ctx, append(kind.rm, ids...)...); err != nil {
+			if _, _, err := ex.docker.Output(ctx, append(kind.rm, ids...)...); err != nil {
 				return fmt.Errorf("remove stale %s: %w", kind.what, err)
 			}
 			ex.log.Info("removed stale "+kind.what, "count", len(ids))
 		}
 	}
-	entries, err := os.ReadDir(ex.Cfg.WorkDir)
+	entries, err := os.ReadDir(ex.cfg.WorkDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("list stale checkouts: %w", err)
 	}
-	prefix := ex.NamePrefix()
+	prefix := ex.namePrefix()
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
 		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || !e.IsDir() {
 			continue // another instance's, or not ours at all
 		}
-		if err := os.RemoveAll(filepath.Join(ex.Cfg.WorkDir, e.Name())); err != nil {
+		if err := os.RemoveAll(filepath.Join(ex.cfg.WorkDir, e.Name())); err != nil {
 			ex.log.Warn("cannot remove a stale checkout", "err", err)
 		}
 	}
@@ -391,8 +394,8 @@ func (ex *Executor) RemoveStale(ctx context.Context) error {
 
 // namePrefix starts the names of this instance's containers, networks,
 // volumes and staged checkouts, which go on with the job id.
-func (ex *Executor) NamePrefix() string {
-	inst := []byte(ex.Cfg.Instance)
+func (ex *Executor) namePrefix() string {
+	inst := []byte(ex.cfg.Instance)
 	for i, c := range inst {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			inst[i] = '-' // docker container names allow only [a-zA-Z0-9_.-]
@@ -404,8 +407,8 @@ func (ex *Executor) NamePrefix() string {
 // call runs one source call, retrying errors not marked permanent with
 // backoff until ctx is done or ex.retryFor has passed. Retried log chunks
 // keep their seq, so a resend is a no-op on the server.
-func (ex *Executor) Call(ctx context.Context, what string, fn func(context.Context) error) error {
-	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.RetryFor,
+func (ex *Executor) call(ctx context.Context, what string, fn func(context.Context) error) error {
+	err := retryWithBackoff(ctx, 100*time.Millisecond, maxRetryDelay, ex.retryFor,
 		func(attempt int, err error) {
 			ex.log.Warn("source call failed; retrying", "call", what, "attempt", attempt, "err", err)
 		},
@@ -436,7 +439,7 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 			// The last real failure says more than ctx's error.
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), lastErr)
 		}
-		if IsPermanent(err) || budget > 0 && time.Now().After(deadline) {
+		if isPermanent(err) || budget > 0 && time.Now().After(deadline) {
 			return err
 		}
 		lastErr = err
@@ -454,11 +457,11 @@ func retryWithBackoff(ctx context.Context, delay, maxDelay, budget time.Duration
 
 // execJob is one job being run: its contexts, its container, network and
 // workspace volume, and how far its steps have got.
-type ExecJob struct {
-	Ex   *Executor
-	Job  *protocol.Job
+type execJob struct {
+	ex   *Executor
+	job  *protocol.Job
 	log  *slog.Logger
-	Name string // of the container, of its network and of its workspace volume
+	name string // of the container, of its network and of its workspace volume
 
 	// reportCtx carries source calls. It outlives run's ctx, so a job
 	// cancelled at shutdown still reports; drain ends it as a last resort.
@@ -474,11 +477,11 @@ type ExecJob struct {
 	execCtx  context.Context
 	killExec context.CancelFunc
 
-	Timer *time.Timer // the job's timeout
+	timer *time.Timer // the job's timeout
 
 	// Only the job's goroutine touches these.
 	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	Network    string   // the job's own network ("" until created): services and the job container share it
+	network    string   // the job's own network ("" until created): services and the job container share it
 	gateway    string   // the job network's gateway: the host as the job sees it
 	next       int      // index of the first step not yet completed
 	inProgress bool     // Steps[next] has been set running
@@ -495,7 +498,7 @@ type ExecJob struct {
 	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
 	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
 
-	Mu      sync.Mutex // guards the fields below, and is stopCond's lock
+	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut
 	started bool       // the container is up, so aborting stops it
 	ending  bool       // the steps are over; aborting no longer changes anything
@@ -506,7 +509,7 @@ type ExecJob struct {
 	stopGen      int        // counts stops, so a restart knows it was not overtaken
 	stopCond     *sync.Cond // signalled when stopping drops
 	forced       bool       // the time for steps after a cancel is up: no more steps
-	ForceTimer   *time.Timer
+	forceTimer   *time.Timer
 	keepOnCancel bool               // the running step's if still holds after a cancel (always())
 	stepKill     context.CancelFunc // kills the running step's docker exec client
 	stepTimedOut bool               // the running step's timeout-minutes passed
@@ -516,13 +519,13 @@ type ExecJob struct {
 // runJob runs one claimed job to its end, whatever happens: the job always
 // gets a terminal status, its container is removed and its workspace
 // deleted. A panic is logged and completes the job as failure.
-func (ex *Executor) RunJob(job *protocol.Job) {
+func (ex *Executor) runJob(job *protocol.Job) {
 	j := ex.startJob(job)
 	defer ex.endJob(j)
 	defer func() {
 		if r := recover(); r != nil {
 			j.log.Error("job panicked; completing it as failure", "panic", r, "stack", string(debug.Stack()))
-			if j.next < len(j.Job.Steps) {
+			if j.next < len(j.job.Steps) {
 				first := protocol.ConclusionSkipped
 				if j.inProgress {
 					first = protocol.ConclusionFailure
@@ -538,47 +541,47 @@ func (ex *Executor) RunJob(job *protocol.Job) {
 
 // startJob registers the job so cancel and drain find it, and starts its
 // timeout and its cancel polling.
-func (ex *Executor) startJob(job *protocol.Job) *ExecJob {
-	j := &ExecJob{
-		Ex:   ex,
-		Job:  job,
+func (ex *Executor) startJob(job *protocol.Job) *execJob {
+	j := &execJob{
+		ex:   ex,
+		job:  job,
 		log:  ex.log.With("job", job.JobID, "run", job.RunID),
-		Name: ex.NamePrefix() + strconv.FormatInt(job.JobID, 10),
+		name: ex.namePrefix() + strconv.FormatInt(job.JobID, 10),
 	}
 	j.reportCtx, j.giveUp = context.WithCancel(context.Background())
 	j.ctx, j.stopWork = context.WithCancel(j.reportCtx)
 	j.execCtx, j.killExec = context.WithCancel(context.Background())
-	j.stopCond = sync.NewCond(&j.Mu)
+	j.stopCond = sync.NewCond(&j.mu)
 	j.initState()
 	j.log.Info("job claimed", "repo", job.Repo, "sha", job.HeadSHA, "job_name", job.JobName)
 
-	ex.Mu.Lock()
-	ex.Jobs[job.JobID] = j
+	ex.mu.Lock()
+	ex.jobs[job.JobID] = j
 	phase := ex.drainPhase
-	ex.Mu.Unlock()
+	ex.mu.Unlock()
 	j.applyDrain(phase) // claimed while drain was going on
 
-	j.Timer = time.AfterFunc(ex.JobTimeout(job), func() { j.abort(protocol.ConclusionTimedOut) })
+	j.timer = time.AfterFunc(ex.jobTimeout(job), func() { j.abort(protocol.ConclusionTimedOut) })
 	go j.pollCancel()
 	return j
 }
 
-func (ex *Executor) endJob(j *ExecJob) {
-	j.Timer.Stop()
-	j.Mu.Lock()
-	if j.ForceTimer != nil {
-		j.ForceTimer.Stop()
+func (ex *Executor) endJob(j *execJob) {
+	j.timer.Stop()
+	j.mu.Lock()
+	if j.forceTimer != nil {
+		j.forceTimer.Stop()
 	}
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	j.stopWork()
 	j.killExec()
 	j.giveUp()
-	ex.Mu.Lock()
-	delete(ex.Jobs, j.Job.JobID)
-	ex.Mu.Unlock()
+	ex.mu.Lock()
+	delete(ex.jobs, j.job.JobID)
+	ex.mu.Unlock()
 }
 
-func (j *ExecJob) applyDrain(phase int) {
+func (j *execJob) applyDrain(phase int) {
 	if phase >= drainCancel {
 		j.abort(protocol.ConclusionCancelled)
 	}
@@ -589,13 +592,13 @@ func (j *ExecJob) applyDrain(phase int) {
 
 // pollCancel asks the source every CancelPoll whether the job was cancelled,
 // until the job is aborted or over.
-func (j *ExecJob) pollCancel() {
+func (j *execJob) pollCancel() {
 	defer func() {
 		if r := recover(); r != nil {
 			j.log.Error("cancel polling panicked; it stops", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	t := time.NewTicker(j.Ex.Cfg.CancelPoll)
+	t := time.NewTicker(j.ex.cfg.CancelPoll)
 	defer t.Stop()
 	for {
 		select {
@@ -603,7 +606,7 @@ func (j *ExecJob) pollCancel() {
 			return
 		case <-t.C:
 		}
-		yes, err := j.Ex.src.CancelRequested(j.ctx, j.Job.JobID)
+		yes, err := j.ex.src.CancelRequested(j.ctx, j.job.JobID)
 		switch {
 		case err != nil && j.ctx.Err() == nil && apperr.Permanent(apperr.CodeOf(err)):
 			// The server says this runner does not hold the job any more.
@@ -626,16 +629,16 @@ func (j *ExecJob) pollCancel() {
 // once, so the running step ends without waiting for a poll, unless that
 // step's condition still holds after a cancel (if: always()), which GitHub
 // lets finish. The steps that run after an abort get cancelTimeout in all.
-func (j *ExecJob) abort(reason string) {
-	j.Mu.Lock()
+func (j *execJob) abort(reason string) {
+	j.mu.Lock()
 	if j.reason != "" || j.ending {
-		j.Mu.Unlock()
+		j.mu.Unlock()
 		return
 	}
 	j.reason = reason
 	keep := j.keepOnCancel
-	j.ForceTimer = time.AfterFunc(j.Ex.cancelTimeout, j.force)
-	j.Mu.Unlock()
+	j.forceTimer = time.AfterFunc(j.ex.cancelTimeout, j.force)
+	j.mu.Unlock()
 
 	j.log.Info("aborting the job", "reason", reason)
 	j.stopWork()
@@ -644,61 +647,61 @@ func (j *ExecJob) abort(reason string) {
 	}
 }
 
-func (j *ExecJob) abortReason() string {
-	j.Mu.Lock()
-	defer j.Mu.Unlock()
+func (j *execJob) abortReason() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	return j.reason
 }
 
 // force ends the steps after an abort: their time is up.
-func (j *ExecJob) force() {
-	j.Mu.Lock()
+func (j *execJob) force() {
+	j.mu.Lock()
 	if j.ending {
-		j.Mu.Unlock()
+		j.mu.Unlock()
 		return
 	}
 	j.forced = true
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	j.log.Info("the steps after the abort ran out of time")
 	j.stopContainerAsync()
 }
 
-func (j *ExecJob) isForced() bool {
-	j.Mu.Lock()
-	defer j.Mu.Unlock()
+func (j *execJob) isForced() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	return j.forced
 }
 
 // stopContainerAsync stops the job container in the background, which
 // ends the running step's processes, and arms the backstop that kills the
 // step's docker exec client should the engine not stop it.
-func (j *ExecJob) stopContainerAsync() {
-	j.Mu.Lock()
+func (j *execJob) stopContainerAsync() {
+	j.mu.Lock()
 	if !j.started || j.ending {
-		j.Mu.Unlock()
+		j.mu.Unlock()
 		return
 	}
 	j.stopping++
 	j.stopped = true
 	j.stopGen++
 	kill := j.stepKill
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	if kill != nil {
-		time.AfterFunc(j.Ex.Cfg.StopGrace+execKillDelay, kill)
+		time.AfterFunc(j.ex.cfg.StopGrace+execKillDelay, kill)
 	}
 	go func() {
 		defer func() {
-			j.Mu.Lock()
+			j.mu.Lock()
 			j.stopping--
 			j.stopCond.Broadcast()
-			j.Mu.Unlock()
+			j.mu.Unlock()
 		}()
 		j.stopContainer()
 	}()
 }
 
 // waitStopsLocked waits for the docker stops in flight; j.mu is held.
-func (j *ExecJob) waitStopsLocked() {
+func (j *execJob) waitStopsLocked() {
 	for j.stopping > 0 {
 		j.stopCond.Wait()
 	}
@@ -706,11 +709,11 @@ func (j *ExecJob) waitStopsLocked() {
 
 // ensureRunning starts the job container again if a cancel or a step
 // timeout stopped it, before a step that still runs.
-func (j *ExecJob) ensureRunning() error {
-	j.Mu.Lock()
+func (j *execJob) ensureRunning() error {
+	j.mu.Lock()
 	j.waitStopsLocked()
 	need, forced, gen := j.stopped, j.forced, j.stopGen
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	if forced {
 		return errors.New("the job was cancelled and the time for its remaining steps is up")
 	}
@@ -719,31 +722,31 @@ func (j *ExecJob) ensureRunning() error {
 	}
 	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
 	defer cancel()
-	if _, _, err := j.Ex.Docker.Output(ctx, "start", j.Name); err != nil {
+	if _, _, err := j.ex.docker.Output(ctx, "start", j.name); err != nil {
 		return fmt.Errorf("start the job container again: %w", err)
 	}
-	j.Mu.Lock()
+	j.mu.Lock()
 	if j.stopGen == gen {
 		j.stopped = false
 	}
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	return nil
 }
 
 // stopContainer runs docker stop.
-func (j *ExecJob) stopContainer() {
-	grace := j.Ex.Cfg.StopGrace
+func (j *execJob) stopContainer() {
+	grace := j.ex.cfg.StopGrace
 	ctx, cancel := context.WithTimeout(context.Background(), grace+jobCleanupTimeout)
 	defer cancel()
 	secs := strconv.Itoa(int((grace + time.Second - 1) / time.Second))
-	if _, _, err := j.Ex.Docker.Output(ctx, "stop", "-t", secs, j.Name); err != nil {
+	if _, _, err := j.ex.docker.Output(ctx, "stop", "-t", secs, j.name); err != nil {
 		j.log.Warn("cannot stop the job container", "err", err)
 	}
 }
 
 // execute runs the set-up and the steps and returns the job's conclusion.
-func (j *ExecJob) execute() string {
-	steps := j.Job.Steps
+func (j *execJob) execute() string {
+	steps := j.job.Steps
 	first := 0
 	if len(steps) > 0 && steps[0].Kind == "setup" {
 		first = 1
@@ -777,7 +780,7 @@ func (j *ExecJob) execute() string {
 // abortRest completes the steps from index from after an abort and returns
 // the job's conclusion: a cancelled job's steps are cancelled, a timed-out
 // job's skipped.
-func (j *ExecJob) abortRest(from int, reason string) string {
+func (j *execJob) abortRest(from int, reason string) string {
 	rest := protocol.ConclusionCancelled
 	if reason == protocol.ConclusionTimedOut {
 		rest = protocol.ConclusionSkipped
@@ -821,40 +824,40 @@ func setupFailureText(err error) string {
 // made on the host in a fresh 0700 directory and copied into the job's own
 // volume with docker cp, so nothing the job writes ever lands in a place
 // other local users of the host can reach.
-func (j *ExecJob) setUp() (lines []string, err error) {
-	ex := j.Ex
+func (j *execJob) setUp() (lines []string, err error) {
+	ex := j.ex
 	image, why, err := j.chooseImage()
 	if err != nil {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
-	err = ex.Call(j.ctx, "checkout", func(ctx context.Context) error {
+	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
 		}
-		return ex.src.Checkout(ctx, j.Job, j.stage, DefaultCheckout)
+		return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
 	})
 	if err != nil {
-		return nil, &setupError{"check out " + j.Job.Repo, err}
+		return nil, &setupError{"check out " + j.job.Repo, err}
 	}
-	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.Job.Repo, j.Job.HeadSHA))
+	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
 
 	j.volumeAttempted = true
-	if _, _, err := ex.Docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
+	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
 		return nil, &setupError{"create the job's workspace volume", err}
 	}
-	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.Name, protocol.Workspace))
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
 	j.networkAttempted = true
-	if _, _, err := ex.Docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
+	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
 		return nil, &setupError{"create the job's network", err}
 	}
-	j.Network = j.Name
-	gw, _, err := ex.Docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.Network)
+	j.network = j.name
+	gw, _, err := ex.docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
 	if err != nil {
 		return nil, &setupError{"inspect the job's network", err}
 	}
 	j.gateway, _, _ = strings.Cut(gw, " ")
-	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.Network, j.gateway))
+	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
 	svcLines, err := j.startServices()
@@ -870,7 +873,7 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"create the job's tool cache volume", err}
 	}
 	j.createAttempted = true
-	id, warnings, err := ex.Docker.Output(j.ctx, j.CreateArgs(image, extra)...)
+	id, warnings, err := ex.docker.Output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
 		return nil, &setupError{"create the job container from image " + image, err}
 	}
@@ -880,31 +883,31 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 	if err := j.seedToolCache(image); err != nil {
 		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
 	}
-	if j.Job.Untrusted {
+	if j.job.Untrusted {
 		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
 	} else {
 		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
 	}
 	// docker cp writes into the volume through the engine, as root, before
 	// any of the job's own code runs.
-	if _, _, err := ex.Docker.Output(j.ctx, "cp", j.stage+"/.", j.Name+":"+protocol.Workspace); err != nil {
+	if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
 		return nil, &setupError{"copy the checkout into the workspace volume", err}
 	}
 	j.removeStage()
-	if _, _, err := ex.Docker.Output(j.ctx, "start", j.Name); err != nil {
+	if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
 		return nil, &setupError{"start the job container", err}
 	}
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.started = true
 	aborted := j.reason != ""
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	if aborted {
 		return nil, &setupError{"start the job container", context.Canceled}
 	}
-	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.Name, id))
+	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
 
 	// Run steps with bash where the image has it, as GitHub does, else sh.
-	shell, _, err := ex.Docker.Output(j.ctx, "exec", j.Name, "sh", "-c", "command -v bash || command -v sh")
+	shell, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
 	if err != nil {
 		return nil, &setupError{"find a shell in the job container", err}
 	}
@@ -912,10 +915,10 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
 	}
-	def, _ := ResolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
-	lines = append(lines, "Shell: "+strings.Join(def.Argv, " "))
+	def, _ := resolveShell("", j.st.defaultShell, j.st.jobContainer, "{0}")
+	lines = append(lines, "Shell: "+strings.Join(def.argv, " "))
 	if jc, ok := j.st.contexts["job"].(map[string]any); ok {
-		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.Network}
+		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
 	return lines, nil
 }
@@ -923,9 +926,9 @@ func (j *ExecJob) setUp() (lines []string, err error) {
 // newStage makes j.stage a new empty directory for the checkout, removing
 // the one of a failed attempt. os.MkdirTemp makes it 0700 under a name no
 // one can guess beforehand, even in a shared WorkDir such as /tmp.
-func (j *ExecJob) newStage() error {
+func (j *execJob) newStage() error {
 	j.removeStage()
-	dir, err := os.MkdirTemp(j.Ex.Cfg.WorkDir, j.Name+"-")
+	dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-")
 	if err != nil {
 		return err
 	}
@@ -935,7 +938,7 @@ func (j *ExecJob) newStage() error {
 
 // removeStage deletes the checkout on the host. Only the executor's own git
 // wrote there, so this never runs anything of the job's.
-func (j *ExecJob) removeStage() {
+func (j *execJob) removeStage() {
 	if j.stage == "" {
 		return
 	}
@@ -947,9 +950,9 @@ func (j *ExecJob) removeStage() {
 
 // chooseImage picks the job's image: its own container image, else the image
 // of the first runs-on label this executor maps.
-func (j *ExecJob) chooseImage() (image, why string, err error) {
-	own := j.Job.Image
-	if c := j.Job.Container; c != nil && c.Image != "" {
+func (j *execJob) chooseImage() (image, why string, err error) {
+	own := j.job.Image
+	if c := j.job.Container; c != nil && c.Image != "" {
 		own = c.Image
 	}
 	if own != "" {
@@ -958,66 +961,66 @@ func (j *ExecJob) chooseImage() (image, why string, err error) {
 		}
 		return own, "the job's container image", nil
 	}
-	for _, label := range j.Job.RunsOn {
-		if image, ok := j.Ex.Cfg.Images[label]; ok {
+	for _, label := range j.job.RunsOn {
+		if image, ok := j.ex.cfg.Images[label]; ok {
 			return image, "runs-on " + label, nil
 		}
 	}
 	return "", "", fmt.Errorf("no image for runs-on %q: this executor maps %s",
-		j.Job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.Ex.Cfg.Images)), ", "))
+		j.job.RunsOn, strings.Join(slices.Sorted(maps.Keys(j.ex.cfg.Images)), ", "))
 }
 
-func (j *ExecJob) beginStep(i int) {
+func (j *execJob) beginStep(i int) {
 	j.report("set step running", func(ctx context.Context) error {
-		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "running", "")
+		return j.ex.src.SetStepStatus(ctx, j.job.JobID, j.job.Steps[i].ID, "running", "")
 	})
 	j.inProgress = true
 }
 
-func (j *ExecJob) endStep(i int, conclusion string) {
+func (j *execJob) endStep(i int, conclusion string) {
 	j.report("complete step", func(ctx context.Context) error {
-		return j.Ex.src.SetStepStatus(ctx, j.Job.JobID, j.Job.Steps[i].ID, "completed", conclusion)
+		return j.ex.src.SetStepStatus(ctx, j.job.JobID, j.job.Steps[i].ID, "completed", conclusion)
 	})
 	j.next, j.inProgress = i+1, false
 }
 
 // completeRest completes the steps from index from, which never ran.
-func (j *ExecJob) completeRest(from int, conclusion string) {
-	for i := from; i < len(j.Job.Steps); i++ {
+func (j *execJob) completeRest(from int, conclusion string) {
+	for i := from; i < len(j.job.Steps); i++ {
 		j.endStep(i, conclusion)
 	}
 }
 
 // report makes a source call for the job, logging a failure: the job goes on
 // whether or not the server heard.
-func (j *ExecJob) report(what string, fn func(context.Context) error) {
-	if err := j.Ex.Call(j.reportCtx, what, fn); err != nil {
+func (j *execJob) report(what string, fn func(context.Context) error) {
+	if err := j.ex.call(j.reportCtx, what, fn); err != nil {
 		j.log.Warn("source call failed", "err", err)
 	}
 }
 
 // writeLog writes text as a step's whole log.
-func (j *ExecJob) writeLog(stepID int64, text string) {
+func (j *execJob) writeLog(stepID int64, text string) {
 	l := j.newStepLog(stepID)
 	l.linef("%s", j.st.masks.Mask(text))
 	l.close()
 }
 
 // finish cleans up after the steps and completes the job.
-func (j *ExecJob) finish(conclusion string) {
+func (j *execJob) finish(conclusion string) {
 	// The job's outputs, while its container can still answer hashFiles.
 	outputs, envURL := j.jobOutputs(), j.environmentURL()
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.ending = true
 	j.waitStopsLocked() // docker stop before docker rm
 	started := j.started
-	j.Mu.Unlock()
+	j.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
 	defer cancel()
 	j.removeContainers(ctx, started)
 	j.report("complete job", func(ctx context.Context) error {
-		return j.Ex.src.SetJobStatus(ctx, j.Job.JobID, "completed", conclusion, outputs, envURL)
+		return j.ex.src.SetJobStatus(ctx, j.job.JobID, "completed", conclusion, outputs, envURL)
 	})
 	j.removeRest(ctx, started)
 	j.log.Info("job completed", "conclusion", conclusion)
@@ -1027,11 +1030,11 @@ func (j *ExecJob) finish(conclusion string) {
 // name. It runs nothing inside the container: the job's own binaries
 // (chown, rm) could be anything. A warning is logged only for what surely
 // existed; the rest may never have been made.
-func (j *ExecJob) removeContainers(ctx context.Context, started bool) {
+func (j *execJob) removeContainers(ctx context.Context, started bool) {
 	if j.createAttempted {
 		// -v: the container's anonymous volumes (container: volumes) too;
 		// the job's named volume goes in removeRest.
-		j.remove(ctx, started, "container", "rm", "-f", "-v", j.Name)
+		j.remove(ctx, started, "container", "rm", "-f", "-v", j.name)
 	}
 	if len(j.services) > 0 { // before the network they are attached to
 		j.remove(ctx, true, "service containers", append([]string{"rm", "-f", "-v"}, j.services...)...)
@@ -1042,12 +1045,12 @@ func (j *ExecJob) removeContainers(ctx context.Context, started bool) {
 // volume, and the staged checkout. It runs after the job's status is
 // reported, so a cancel is not kept waiting on it; a crash in between
 // leaves them to removeStale.
-func (j *ExecJob) removeRest(ctx context.Context, started bool) {
+func (j *execJob) removeRest(ctx context.Context, started bool) {
 	if j.networkAttempted {
-		j.remove(ctx, j.Network != "", "network", "network", "rm", j.Name)
+		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
 	}
 	if j.volumeAttempted {
-		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.Name)
+		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
 	}
 	if j.toolCacheAttempted {
 		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())
@@ -1057,8 +1060,8 @@ func (j *ExecJob) removeRest(ctx context.Context, started bool) {
 	j.removeFilesDir()
 }
 
-func (j *ExecJob) remove(ctx context.Context, existed bool, what string, args ...string) {
-	if _, _, err := j.Ex.Docker.Output(ctx, args...); err != nil && existed {
+func (j *execJob) remove(ctx context.Context, existed bool, what string, args ...string) {
+	if _, _, err := j.ex.docker.Output(ctx, args...); err != nil && existed {
 		j.log.Warn("cannot remove the job's "+what, "err", err)
 	}
 }
@@ -1067,7 +1070,7 @@ func (j *ExecJob) remove(ctx context.Context, existed bool, what string, args ..
 // stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
 // the first unsent byte, numbered by seq from 1.
 type stepLog struct {
-	j      *ExecJob
+	j      *execJob
 	stepID int64
 
 	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
@@ -1079,14 +1082,14 @@ type stepLog struct {
 	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
 }
 
-func (j *ExecJob) newStepLog(stepID int64) *stepLog {
+func (j *execJob) newStepLog(stepID int64) *stepLog {
 	return &stepLog{j: j, stepID: stepID}
 }
 
 func (l *stepLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	l.buf = append(l.buf, p...)
-	full := len(l.buf) >= StepLogChunk
+	full := len(l.buf) >= stepLogChunk
 	l.armLocked()
 	l.mu.Unlock()
 	if full {
@@ -1118,8 +1121,8 @@ func (l *stepLog) flush(fullOnly bool) {
 	defer l.sendMu.Unlock()
 	for {
 		l.mu.Lock()
-		n := min(len(l.buf), StepLogChunk)
-		if n == 0 || fullOnly && n < StepLogChunk {
+		n := min(len(l.buf), stepLogChunk)
+		if n == 0 || fullOnly && n < stepLogChunk {
 			l.armLocked() // for the tail of a size flush
 			l.mu.Unlock()
 			return
@@ -1147,8 +1150,8 @@ func (l *stepLog) send(seq int64, data []byte) {
 		}
 	}()
 	j := l.j
-	err := j.Ex.Call(j.reportCtx, "append log", func(ctx context.Context) error {
-		return j.Ex.src.AppendLog(ctx, j.Job.JobID, l.stepID, seq, data)
+	err := j.ex.call(j.reportCtx, "append log", func(ctx context.Context) error {
+		return j.ex.src.AppendLog(ctx, j.job.JobID, l.stepID, seq, data)
 	})
 	if err != nil {
 		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)

@@ -40,7 +40,7 @@ var allowedOptions = map[string]bool{
 
 // parseContainerOptions turns an `options:` string into docker run flags,
 // refusing the flags not in allowedOptions.
-func ParseContainerOptions(opts string, service bool) ([]string, error) {
+func parseContainerOptions(opts string, service bool) ([]string, error) {
 	words, err := splitCommandLine(opts)
 	if err != nil {
 		return nil, fmt.Errorf("options: %v", err)
@@ -111,7 +111,7 @@ func portArgs(ports []string) ([]string, error) {
 // ("." or /workspace). The workspace is a Docker volume of the job's own,
 // so a subdirectory cannot be mounted on its own, and any other source
 // (a host path, another volume) would reach outside the job: refused.
-func (j *ExecJob) volumeArgs(volumes []string) ([]string, error) {
+func (j *execJob) volumeArgs(volumes []string) ([]string, error) {
 	var out []string
 	for _, v := range volumes {
 		parts := strings.Split(strings.TrimSpace(v), ":")
@@ -128,7 +128,7 @@ func (j *ExecJob) volumeArgs(volumes []string) ([]string, error) {
 		if !isWorkspaceSource(parts[0]) {
 			return nil, fmt.Errorf("volumes: %q: a volume's source must be the workspace itself (. or %s); host paths and other volumes are outside the job", v, protocol.Workspace)
 		}
-		spec := j.Name + ":" + path.Clean(parts[1])
+		spec := j.name + ":" + path.Clean(parts[1])
 		if len(parts) == 3 {
 			spec += ":" + parts[2]
 		}
@@ -146,26 +146,26 @@ func isWorkspaceSource(src string) bool {
 }
 
 // serviceName is the container name of a service.
-func (j *ExecJob) serviceName(id string) string {
+func (j *execJob) serviceName(id string) string {
 	clean := []byte(id)
 	for i, c := range clean {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			clean[i] = '-'
 		}
 	}
-	return j.Name + "-svc-" + string(clean)
+	return j.name + "-svc-" + string(clean)
 }
 
 // startServices starts the job's services on its network and waits until
 // the ones with a health check are healthy. It returns the Set up job lines.
-func (j *ExecJob) startServices() ([]string, error) {
-	if len(j.Job.Services) == 0 {
+func (j *execJob) startServices() ([]string, error) {
+	if len(j.job.Services) == 0 {
 		return nil, nil
 	}
 	var lines []string
 	services := map[string]any{}
-	for _, id := range slices.Sorted(maps.Keys(j.Job.Services)) {
-		svc := j.Job.Services[id]
+	for _, id := range slices.Sorted(maps.Keys(j.job.Services)) {
+		svc := j.job.Services[id]
 		if svc == nil {
 			continue
 		}
@@ -175,7 +175,7 @@ func (j *ExecJob) startServices() ([]string, error) {
 			return lines, &setupError{"start service " + id, err}
 		}
 		j.services = append(j.services, name)
-		_, _, err = j.Ex.Docker.Output(j.ctx, args...)
+		_, _, err = j.ex.docker.Output(j.ctx, args...)
 		if envFile != "" {
 			os.Remove(envFile)
 		}
@@ -187,9 +187,9 @@ func (j *ExecJob) startServices() ([]string, error) {
 		if err != nil {
 			return lines, &setupError{"read the ports of service " + id, err}
 		}
-		services[id] = map[string]any{"id": name, "network": j.Network, "ports": ports}
+		services[id] = map[string]any{"id": name, "network": j.network, "ports": ports}
 	}
-	for _, id := range slices.Sorted(maps.Keys(j.Job.Services)) {
+	for _, id := range slices.Sorted(maps.Keys(j.job.Services)) {
 		status, err := j.waitHealthy(j.serviceName(id))
 		if err != nil {
 			return lines, &setupError{"wait for service " + id, err}
@@ -206,14 +206,14 @@ func (j *ExecJob) startServices() ([]string, error) {
 
 // serviceArgs is the docker run command line of a service. Its env goes
 // through a file (0600, removed once docker has read it), never argv.
-func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []string, envFile string, err error) {
+func (j *execJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []string, envFile string, err error) {
 	if svc.Image == "" {
 		return nil, "", errors.New("the service has no image")
 	}
 	if err := j.checkImage("the service's image", svc.Image); err != nil {
 		return nil, "", err
 	}
-	opts, err := ParseContainerOptions(svc.Options, true)
+	opts, err := parseContainerOptions(svc.Options, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -225,10 +225,10 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 	if err != nil {
 		return nil, "", err
 	}
-	cfg := j.Ex.Cfg
+	cfg := j.ex.cfg
 	args = append([]string{"run", "-d", "--name", j.serviceName(id)}, j.labelArgs()...)
 	args = append(args,
-		"--network", j.Network, "--network-alias", id,
+		"--network", j.network, "--network-alias", id,
 		"--memory", cfg.Memory, "--cpus", cfg.CPUs,
 		"--pids-limit", strconv.Itoa(cfg.PidsLimit),
 		"--pull="+cfg.Pull,
@@ -236,7 +236,7 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 		// privileges (docker.go's jobCapabilities).
 		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
 	)
-	for _, c := range JobCapabilities {
+	for _, c := range jobCapabilities {
 		args = append(args, "--cap-add", c)
 	}
 	if len(svc.Env) > 0 {
@@ -248,7 +248,7 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 			}
 			fmt.Fprintf(&b, "%s=%s\n", k, v)
 		}
-		f, err := os.CreateTemp(cfg.WorkDir, j.Name+"-env-*")
+		f, err := os.CreateTemp(cfg.WorkDir, j.name+"-env-*")
 		if err != nil {
 			return nil, "", err
 		}
@@ -271,8 +271,8 @@ func (j *ExecJob) serviceArgs(id string, svc workflow.ContainerSpec) (args []str
 }
 
 // servicePorts reads a service's published ports: container port → host port.
-func (j *ExecJob) servicePorts(name string) (map[string]any, error) {
-	out, _, err := j.Ex.Docker.Output(j.ctx, "port", name)
+func (j *execJob) servicePorts(name string) (map[string]any, error) {
+	out, _, err := j.ex.docker.Output(j.ctx, "port", name)
 	if err != nil {
 		return nil, err
 	}
@@ -293,9 +293,9 @@ func (j *ExecJob) servicePorts(name string) (map[string]any, error) {
 
 // waitHealthy waits while the container's health check says "starting";
 // "" means it has none. Unhealthy is an error, as on GitHub.
-func (j *ExecJob) waitHealthy(name string) (string, error) {
+func (j *execJob) waitHealthy(name string) (string, error) {
 	for {
-		out, _, err := j.Ex.Docker.Output(j.ctx, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name)
+		out, _, err := j.ex.docker.Output(j.ctx, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name)
 		if err != nil {
 			return "", err
 		}
@@ -315,13 +315,13 @@ func (j *ExecJob) waitHealthy(name string) (string, error) {
 
 // containerExtraArgs are the job container's own settings from its
 // `container:` key and the job's network.
-func (j *ExecJob) containerExtraArgs() ([]string, error) {
+func (j *execJob) containerExtraArgs() ([]string, error) {
 	var args []string
-	c := j.Job.Container
+	c := j.job.Container
 	if c == nil {
 		return args, nil
 	}
-	opts, err := ParseContainerOptions(c.Options, false)
+	opts, err := parseContainerOptions(c.Options, false)
 	if err != nil {
 		return nil, err
 	}

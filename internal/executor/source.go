@@ -61,7 +61,7 @@ func MarkPermanent(err error) error {
 
 // isPermanent reports whether retrying err is pointless: its code says so
 // (apperr.Permanent), or the call's context is over.
-func IsPermanent(err error) bool {
+func isPermanent(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apperr.Permanent(apperr.CodeOf(err))
 }
 
@@ -71,7 +71,7 @@ func IsPermanent(err error) bool {
 // the call's ctx is done; other failures are returned as permanent.
 type RemoteSource struct {
 	server   string // base URL, without a trailing slash
-	Token    string
+	token    string
 	capacity int // sent with every heartbeat: the jobs this runner runs at once
 	client   *http.Client
 	log      *slog.Logger
@@ -86,7 +86,7 @@ func NewRemoteSource(server, token string, capacity int, logger *slog.Logger) *R
 	}
 	return &RemoteSource{
 		server:     strings.TrimRight(server, "/"),
-		Token:      token,
+		token:      token,
 		capacity:   capacity,
 		client:     &http.Client{Timeout: time.Minute},
 		log:        logger,
@@ -126,7 +126,7 @@ func (r *RemoteSource) postOnce(ctx context.Context, path string, payload []byte
 	if err != nil {
 		return 0, MarkPermanent(fmt.Errorf("POST %s: %w", path, err))
 	}
-	req.Header.Set("Authorization", "Bearer "+r.Token)
+	req.Header.Set("Authorization", "Bearer "+r.token)
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -190,13 +190,13 @@ func (r *RemoteSource) AppendLog(ctx context.Context, jobID, stepID, seq int64, 
 	return err
 }
 
-type RemoteStatusBody struct {
+type remoteStatusBody struct {
 	Status     string `json:"status"`
 	Conclusion string `json:"conclusion,omitempty"`
 }
 
 func (r *RemoteSource) SetStepStatus(ctx context.Context, jobID, stepID int64, status, conclusion string) error {
-	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), RemoteStatusBody{status, conclusion}, nil)
+	_, err := r.post(ctx, fmt.Sprintf("/api/v1/jobs/%d/steps/%d/status", jobID, stepID), remoteStatusBody{status, conclusion}, nil)
 	return err
 }
 
@@ -246,11 +246,11 @@ func (r *RemoteSource) Checkout(ctx context.Context, job *protocol.Job, dir stri
 	base := fmt.Sprintf("%s/api/v1/jobs/%d/git/", r.server, job.JobID)
 	resolve := func(ctx context.Context, repo string) (GitRemote, error) {
 		if repo == "" || strings.EqualFold(repo, job.Repo) {
-			return GitRemote{Url: base, env: r.gitEnv("")}, nil
+			return GitRemote{URL: base, env: r.gitEnv("")}, nil
 		}
 		owner, name, _ := strings.Cut(repo, "/")
 		u := base + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/"
-		return GitRemote{Url: u, env: r.gitEnv(spec.Token)}, nil
+		return GitRemote{URL: u, env: r.gitEnv(spec.Token)}, nil
 	}
 	server := JobServerURL(job, r.server)
 	return GitCheckout(ctx, job, dir, spec, resolve, r.gitFailure,
@@ -267,7 +267,7 @@ func (r *RemoteSource) gitEnv(checkoutToken string) []string {
 	env := []string{
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.Token,
+		"GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.token,
 	}
 	if checkoutToken != "" {
 		env[0] = "GIT_CONFIG_COUNT=2"

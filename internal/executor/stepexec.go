@@ -29,7 +29,7 @@ const (
 	// it lives in the job container and goes with it.
 	containerRunnerTemp = "/tmp/_shithub/temp"
 	// containerToolCache is runner.tool_cache.
-	ContainerToolCache = "/opt/hostedtoolcache"
+	containerToolCache = "/opt/hostedtoolcache"
 	// defaultCancelTimeout is how long the steps that run after a cancel or
 	// a timeout (if: always() and the like) may take in all, as GitHub's
 	// cancel-timeout-minutes default.
@@ -58,8 +58,8 @@ type jobState struct {
 }
 
 // initState prepares the job's state from its claim.
-func (j *ExecJob) initState() {
-	job := j.Job
+func (j *execJob) initState() {
+	job := j.job
 	st := &j.st
 	st.legacy = job.Contexts == nil
 	st.status = protocol.ConclusionSuccess
@@ -96,8 +96,8 @@ func (j *ExecJob) initState() {
 		isTrue(job.Env["ACTIONS_STEP_DEBUG"])
 	st.jobContainer = job.Container != nil && job.Container.Image != "" || job.Image != ""
 	runnerCtx := map[string]any{
-		"os": "Linux", "arch": runnerArch(), "name": j.Ex.Cfg.Instance,
-		"temp": containerRunnerTemp, "tool_cache": ContainerToolCache,
+		"os": "Linux", "arch": runnerArch(), "name": j.ex.cfg.Instance,
+		"temp": containerRunnerTemp, "tool_cache": containerToolCache,
 		"environment": "self-hosted",
 	}
 	if st.stepDebug {
@@ -133,7 +133,7 @@ func runnerArch() string {
 
 // exprEnvFor is what a step's expressions see. stepEnv is the step's own
 // evaluated env (nil while it is being evaluated).
-func (j *ExecJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
+func (j *execJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
 	st := &j.st
 	ctx := make(map[string]any, len(st.contexts)+2)
 	maps.Copy(ctx, st.contexts)
@@ -159,7 +159,7 @@ func (j *ExecJob) exprEnvFor(stepEnv map[string]string) *expr.Env {
 }
 
 // interpolate evaluates the ${{ }} in s, unless the claim is an old one.
-func (j *ExecJob) interpolate(s string, env *expr.Env) (string, error) {
+func (j *execJob) interpolate(s string, env *expr.Env) (string, error) {
 	if j.st.legacy {
 		return s, nil
 	}
@@ -168,16 +168,16 @@ func (j *ExecJob) interpolate(s string, env *expr.Env) (string, error) {
 
 // shuttingDown reports whether drain has begun cancelling jobs: then, as
 // on GitHub's runner at shutdown, no further condition is evaluated.
-func (j *ExecJob) shuttingDown() bool {
-	j.Ex.Mu.Lock()
-	defer j.Ex.Mu.Unlock()
-	return j.Ex.drainPhase >= drainCancel
+func (j *execJob) shuttingDown() bool {
+	j.ex.mu.Lock()
+	defer j.ex.mu.Unlock()
+	return j.ex.drainPhase >= drainCancel
 }
 
 // runSteps runs the steps from index first on, each when its condition
 // holds, and returns the job's conclusion.
-func (j *ExecJob) runSteps(first int) string {
-	steps := j.Job.Steps
+func (j *execJob) runSteps(first int) string {
+	steps := j.job.Steps
 	for i := first; i < len(steps); i++ {
 		if j.isForced() {
 			j.completeRest(i, protocol.ConclusionSkipped)
@@ -193,7 +193,7 @@ func (j *ExecJob) runSteps(first int) string {
 }
 
 // stepRecord sets steps.<id> for a step with an id.
-func (j *ExecJob) stepRecord(step *protocol.Step, outcome, conclusion string, outputs map[string]string) {
+func (j *execJob) stepRecord(step *protocol.Step, outcome, conclusion string, outputs map[string]string) {
 	if step.StepKey == "" {
 		return
 	}
@@ -205,8 +205,8 @@ func (j *ExecJob) stepRecord(step *protocol.Step, outcome, conclusion string, ou
 }
 
 // runStepAt decides whether step i runs, runs it, and completes it.
-func (j *ExecJob) runStepAt(i int) {
-	step := &j.Job.Steps[i]
+func (j *execJob) runStepAt(i int) {
+	step := &j.job.Steps[i]
 	st := &j.st
 	if j.abortReason() != "" {
 		st.status = protocol.ConclusionCancelled
@@ -263,13 +263,13 @@ func (j *ExecJob) runStepAt(i int) {
 			ce.JobStatus = protocol.ConclusionCancelled
 			keep, _ = expr.Condition(step.If, &ce)
 		}
-		j.Mu.Lock()
+		j.mu.Lock()
 		j.keepOnCancel = keep
-		j.Mu.Unlock()
+		j.mu.Unlock()
 		defer func() {
-			j.Mu.Lock()
+			j.mu.Lock()
 			j.keepOnCancel = false
-			j.Mu.Unlock()
+			j.mu.Unlock()
 		}()
 		// A step that runs after a cancel needs the container back.
 		if err := j.ensureRunning(); err != nil {
@@ -301,7 +301,7 @@ func (j *ExecJob) runStepAt(i int) {
 
 // evalBool evaluates continue-on-error: "", "false" or a falsy value is
 // false; an error is reported and counts as false, as on GitHub.
-func (j *ExecJob) evalBool(s string, env *expr.Env) (bool, error) {
+func (j *execJob) evalBool(s string, env *expr.Env) (bool, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return false, nil
@@ -353,7 +353,7 @@ type stepResult struct {
 }
 
 // runStep runs one step after Set up job.
-func (j *ExecJob) runStep(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runStep(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	switch step.Kind {
 	case "checkout":
 		return j.runCheckout(step, env, out)
@@ -369,7 +369,7 @@ func (j *ExecJob) runStep(step *protocol.Step, stepEnv map[string]string, env *e
 
 // runScript runs a run step with docker exec, streaming its output, and
 // applies its environment files.
-func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
+func (j *execJob) runScript(step *protocol.Step, stepEnv map[string]string, env *expr.Env, out *stepOutput) stepResult {
 	fail := func(format string, args ...any) stepResult {
 		out.errorf(format, args...)
 		return stepResult{outcome: protocol.ConclusionFailure}
@@ -380,14 +380,14 @@ func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 	}
 	wd := step.WorkingDirectory
 	if wd == "" {
-		wd = j.Job.Defaults.WorkingDirectory
+		wd = j.job.Defaults.WorkingDirectory
 	}
 	if wd, err = j.interpolate(wd, env); err != nil {
 		return fail("working-directory: %v", err)
 	}
 	shellOpt := step.Shell
 	if shellOpt == "" {
-		shellOpt = j.Job.Defaults.Shell
+		shellOpt = j.job.Defaults.Shell
 	}
 	if shellOpt, err = j.interpolate(shellOpt, env); err != nil {
 		return fail("shell: %v", err)
@@ -399,7 +399,7 @@ func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 		}
 	}
 	files := newStepFiles(step.FilesKey()).withExtension(scriptExtension(shellOpt))
-	sh, err := ResolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
+	sh, err := resolveShell(shellOpt, j.st.defaultShell, j.st.jobContainer, files.script)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -408,21 +408,21 @@ func (j *ExecJob) runScript(step *protocol.Step, stepEnv map[string]string, env 
 	if step.ActionPath != "" { // a composite action's step
 		full["GITHUB_ACTION_PATH"] = step.ActionPath
 	}
-	return j.execProcess(step, full, wd, files, script, sh.Argv, timeout, out)
+	return j.execProcess(step, full, wd, files, script, sh.argv, timeout, out)
 }
 
 // processEnv is the environment of a step's process. Precedence:
 // container env < workflow and job env < $GITHUB_ENV < the step's env <
 // the runner's own variables.
-func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
+func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[string]string {
 	full := map[string]string{}
-	if c := j.Job.Container; c != nil {
+	if c := j.job.Container; c != nil {
 		maps.Copy(full, c.Env)
 	}
-	maps.Copy(full, j.Job.Env)
+	maps.Copy(full, j.job.Env)
 	maps.Copy(full, j.st.addedEnv)
 	maps.Copy(full, stepEnv)
-	for k, v := range j.Job.Env {
+	for k, v := range j.job.Env {
 		if strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_") {
 			full[k] = v
 		}
@@ -430,9 +430,9 @@ func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 	maps.Copy(full, files.vars())
 	full["RUNNER_OS"] = "Linux"
 	full["RUNNER_ARCH"] = runnerArch()
-	full["RUNNER_NAME"] = j.Ex.Cfg.Instance
+	full["RUNNER_NAME"] = j.ex.cfg.Instance
 	full["RUNNER_TEMP"] = containerRunnerTemp
-	full["RUNNER_TOOL_CACHE"] = ContainerToolCache
+	full["RUNNER_TOOL_CACHE"] = containerToolCache
 	if j.st.stepDebug {
 		full["RUNNER_DEBUG"] = "1"
 	}
@@ -443,7 +443,7 @@ func (j *ExecJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 // execProcess runs argv in the job's container with docker exec, stdin
 // saved to files.script first, streaming its output, and applies its
 // environment files.
-func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
+func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd string, files stepFiles, stdin string, argv []string, timeout float64, out *stepOutput) stepResult {
 	out.proc.StepDebug = j.st.stepDebug
 	out.proc.AllowUnsecureCommands = isTrue(full["ACTIONS_ALLOW_UNSECURE_COMMANDS"])
 	out.proc.AllowUnsecureStopTokens = isTrue(full["ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS"])
@@ -456,44 +456,44 @@ func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd st
 			continue
 		}
 		names = append(names, name)
-		args = append(args, "-e", EnvAliasPrefix+name)
-		clientEnv = append(clientEnv, EnvAliasPrefix+name+"="+full[name])
+		args = append(args, "-e", envAliasPrefix+name)
+		clientEnv = append(clientEnv, envAliasPrefix+name+"="+full[name])
 	}
 	if len(names) > 0 {
-		args = append(args, "-e", EnvAliasList)
-		clientEnv = append(clientEnv, EnvAliasList+"="+strings.Join(names, " "))
+		args = append(args, "-e", envAliasList)
+		clientEnv = append(clientEnv, envAliasList+"="+strings.Join(names, " "))
 	}
 	if len(j.st.prepend) > 0 {
-		args = append(args, "-e", EnvPathPrepend)
-		clientEnv = append(clientEnv, EnvPathPrepend+"="+envFilePATH(j.st.prepend, ""))
+		args = append(args, "-e", envPathPrepend)
+		clientEnv = append(clientEnv, envPathPrepend+"="+envFilePATH(j.st.prepend, ""))
 	}
-	args = append(args, "-w", containerDir(wd), j.Name, "sh", "-c", StepBootstrap, "shithub-step", files.dir, files.script)
+	args = append(args, "-w", containerDir(wd), j.name, "sh", "-c", stepBootstrap, "shithub-step", files.dir, files.script)
 	args = append(args, argv...)
 
 	stepCtx, kill := context.WithCancel(j.execCtx)
 	defer kill()
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.stepKill = kill
 	j.stepTimedOut = false
 	j.stepGen++
 	gen := j.stepGen
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	var timer *time.Timer
 	if timeout > 0 {
-		timer = time.AfterFunc(time.Duration(timeout*float64(j.Ex.Minute)), func() {
-			j.Mu.Lock()
+		timer = time.AfterFunc(time.Duration(timeout*float64(j.ex.minute)), func() {
+			j.mu.Lock()
 			current := j.stepGen == gen && j.stepKill != nil
 			if current {
 				j.stepTimedOut = true
 			}
-			j.Mu.Unlock()
+			j.mu.Unlock()
 			if current {
 				j.stopContainerAsync()
 			}
 		})
 	}
 
-	cmd := j.Ex.Docker.command(stepCtx, clientEnv, args...)
+	cmd := j.ex.docker.command(stepCtx, clientEnv, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	// One writer for both: os/exec then gives the client a single pipe, so
 	// docker's own messages (a missing working directory) land in order.
@@ -503,11 +503,11 @@ func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd st
 	if timer != nil {
 		timer.Stop()
 	}
-	j.Mu.Lock()
+	j.mu.Lock()
 	j.stepKill = nil
 	timedOut := j.stepTimedOut
 	kept := j.keepOnCancel
-	j.Mu.Unlock()
+	j.mu.Unlock()
 	out.endLines()
 
 	res := stepResult{outcome: protocol.ConclusionFailure}
@@ -539,7 +539,7 @@ func (j *ExecJob) execProcess(step *protocol.Step, full map[string]string, wd st
 // stepShell is how a run step's script is run.
 type stepShell struct {
 	name    string   // the shell command as given: bash, sh, pwsh, python, ...
-	Argv    []string // the command line, the script's path in place of {0}
+	argv    []string // the command line, the script's path in place of {0}
 	display string   // "shell: ..." as the runner prints it
 }
 
@@ -568,7 +568,7 @@ func scriptExtension(opt string) string {
 // option the script runs with `bash -e {0}` where the image has bash (as
 // on GitHub's hosted runners) and `sh -e {0}` in a job container of the
 // workflow's own choosing (as GitHub documents for container jobs).
-func ResolveShell(opt, defaultShell string, jobContainer bool, script string) (stepShell, error) {
+func resolveShell(opt, defaultShell string, jobContainer bool, script string) (stepShell, error) {
 	opt = strings.TrimSpace(opt)
 	var name, format, cmd string
 	if opt == "" {
@@ -599,7 +599,7 @@ func ResolveShell(opt, defaultShell string, jobContainer bool, script string) (s
 	for _, w := range words {
 		argv = append(argv, strings.ReplaceAll(w, "{0}", script))
 	}
-	return stepShell{name: name, Argv: argv, display: "shell: " + cmd + " " + format}, nil
+	return stepShell{name: name, argv: argv, display: "shell: " + cmd + " " + format}, nil
 }
 
 // fixUp adds what the runner adds around a PowerShell script, so that a
@@ -651,11 +651,11 @@ func splitCommandLine(s string) ([]string, error) {
 // environmentURL evaluates the job's environment url that reads steps,
 // after its last step; "" when there is none, it fails or it would show a
 // masked secret.
-func (j *ExecJob) environmentURL() string {
-	if j.Job.EnvironmentURL == "" || j.st.legacy {
+func (j *execJob) environmentURL() string {
+	if j.job.EnvironmentURL == "" || j.st.legacy {
 		return ""
 	}
-	v, err := expr.Interpolate(j.Job.EnvironmentURL, j.exprEnvFor(nil))
+	v, err := expr.Interpolate(j.job.EnvironmentURL, j.exprEnvFor(nil))
 	if err != nil {
 		j.log.Warn("the environment url did not evaluate", "err", err)
 		return ""
@@ -670,14 +670,14 @@ func (j *ExecJob) environmentURL() string {
 // value and a value holding a masked secret are left out, as GitHub's
 // runner does: so the legs of a matrix can each set their own output
 // without a later leg's empty value replacing it in needs.<id>.outputs.
-func (j *ExecJob) jobOutputs() map[string]string {
-	if len(j.Job.Outputs) == 0 || j.st.legacy {
+func (j *execJob) jobOutputs() map[string]string {
+	if len(j.job.Outputs) == 0 || j.st.legacy {
 		return nil
 	}
 	env := j.exprEnvFor(nil)
 	out := map[string]string{}
-	for _, k := range slices.Sorted(maps.Keys(j.Job.Outputs)) {
-		v, err := expr.Interpolate(j.Job.Outputs[k], env)
+	for _, k := range slices.Sorted(maps.Keys(j.job.Outputs)) {
+		v, err := expr.Interpolate(j.job.Outputs[k], env)
 		if err != nil {
 			j.log.Warn("job output did not evaluate", "output", k, "err", err)
 			continue

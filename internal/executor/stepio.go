@@ -38,13 +38,13 @@ const (
 )
 
 // envPathPrepend carries $GITHUB_PATH's directories to stepBootstrap.
-const EnvPathPrepend = "SHITHUB_PATH_PREPEND"
+const envPathPrepend = "SHITHUB_PATH_PREPEND"
 
 // stepOutput is one step's log: what the step prints and what the executor
 // says about it. Lines go through the workflow-command processor and the
 // job's masks before they reach the stepLog.
 type stepOutput struct {
-	j    *ExecJob
+	j    *execJob
 	step *protocol.Step
 	log  *stepLog
 
@@ -60,7 +60,7 @@ type stepOutput struct {
 	perLevel    map[string]int
 }
 
-func (j *ExecJob) newStepOutput(step *protocol.Step) *stepOutput {
+func (j *execJob) newStepOutput(step *protocol.Step) *stepOutput {
 	return &stepOutput{
 		j: j, step: step, log: j.newStepLog(step.ID),
 		mask:     logtext.NewMaskWriter(j.st.masks),
@@ -204,13 +204,13 @@ func (o *stepOutput) close() {
 }
 
 // sendStepExtras sends the step's annotations, masked, once its log is out.
-func (j *ExecJob) sendStepExtras(step *protocol.Step, o *stepOutput) {
+func (j *execJob) sendStepExtras(step *protocol.Step, o *stepOutput) {
 	for _, a := range o.annotations {
 		a.Message = j.st.masks.Mask(a.Message)
 		a.Title = j.st.masks.Mask(a.Title)
 		a.File = j.st.masks.Mask(a.File)
 		j.report("add annotation", func(ctx context.Context) error {
-			return j.Ex.src.AddAnnotation(ctx, j.Job.JobID, a)
+			return j.ex.src.AddAnnotation(ctx, j.job.JobID, a)
 		})
 	}
 }
@@ -252,10 +252,10 @@ func (f stepFiles) vars() map[string]string {
 // readStepFiles brings the step's files back with `docker cp CONTAINER:DIR -`,
 // which needs nothing in the image and works on a stopped container. Only
 // regular files directly in the directory count; each is capped.
-func (j *ExecJob) readStepFiles(f stepFiles) (map[string][]byte, error) {
+func (j *execJob) readStepFiles(f stepFiles) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(j.reportCtx, jobCleanupTimeout)
 	defer cancel()
-	cmd := j.Ex.Docker.command(ctx, nil, "cp", j.Name+":"+f.dir, "-")
+	cmd := j.ex.docker.command(ctx, nil, "cp", j.name+":"+f.dir, "-")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -315,7 +315,7 @@ func readTarFiles(r io.Reader, files map[string][]byte) error {
 // applyFiles reads the step's environment files and applies them in the
 // runner's order: env, path, output, state, summary. A file that does not
 // parse fails the step, with the pairs before the bad line applied.
-func (j *ExecJob) applyFiles(step *protocol.Step, f stepFiles, out *stepOutput, res *stepResult) error {
+func (j *execJob) applyFiles(step *protocol.Step, f stepFiles, out *stepOutput, res *stepResult) error {
 	files, err := j.readStepFiles(f)
 	if err != nil {
 		return err
@@ -324,7 +324,7 @@ func (j *ExecJob) applyFiles(step *protocol.Step, f stepFiles, out *stepOutput, 
 }
 
 // applyFileMap applies environment files already read (by their base names).
-func (j *ExecJob) applyFileMap(step *protocol.Step, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
+func (j *execJob) applyFileMap(step *protocol.Step, f stepFiles, files map[string][]byte, out *stepOutput, res *stepResult) error {
 	st := &j.st
 	var failed []string
 	apply := func(name, file string, fn func(envFileKV)) {
@@ -369,7 +369,7 @@ func (j *ExecJob) applyFileMap(step *protocol.Step, f stepFiles, files map[strin
 		} else {
 			md := st.masks.Mask(strings.ToValidUTF8(string(data), "\uFFFD"))
 			j.report("set step summary", func(ctx context.Context) error {
-				return j.Ex.src.SetStepSummary(ctx, j.Job.JobID, step.ID, md)
+				return j.ex.src.SetStepSummary(ctx, j.job.JobID, step.ID, md)
 			})
 		}
 	}

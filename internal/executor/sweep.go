@@ -18,14 +18,14 @@ const SweepEvery = 15 * time.Second
 // sweepOrphans removes this instance's containers, and then networks and
 // volumes, whose jobs no worker is running any more, and returns how many
 // it removed. Containers go first: a network cannot go while one is on it.
-func (ex *Executor) SweepOrphans(ctx context.Context) (int, error) {
-	ex.Mu.Lock()
-	live := make(map[int64]bool, len(ex.Jobs))
-	for id := range ex.Jobs {
+func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
+	ex.mu.Lock()
+	live := make(map[int64]bool, len(ex.jobs))
+	for id := range ex.jobs {
 		live[id] = true
 	}
-	ex.Mu.Unlock()
-	filter := "label=" + LabelInstance + "=" + ex.Cfg.Instance
+	ex.mu.Unlock()
+	filter := "label=" + LabelInstance + "=" + ex.cfg.Instance
 	format := `{{.Label "` + LabelJob + `"}}`
 	removed := 0
 	for _, kind := range []struct{ ls, rm []string }{
@@ -33,7 +33,7 @@ func (ex *Executor) SweepOrphans(ctx context.Context) (int, error) {
 		{[]string{"network", "ls", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"network", "rm"}},
 		{[]string{"volume", "ls", "--filter", filter, "--format", "{{.Name}} " + format}, []string{"volume", "rm", "-f"}},
 	} {
-		out, _, err := ex.Docker.Output(ctx, kind.ls...)
+		out, _, err := ex.docker.Output(ctx, kind.ls...)
 		if err != nil {
 			return removed, err
 		}
@@ -50,7 +50,7 @@ func (ex *Executor) SweepOrphans(ctx context.Context) (int, error) {
 		if len(orphans) == 0 {
 			continue
 		}
-		if _, _, err := ex.Docker.Output(ctx, append(kind.rm, orphans...)...); err != nil {
+		if _, _, err := ex.docker.Output(ctx, append(kind.rm, orphans...)...); err != nil {
 			return removed, err
 		}
 		removed += len(orphans)
@@ -69,7 +69,7 @@ func (ex *Executor) SweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := ex.SweepOrphans(ctx); err == nil && n > 0 {
+		if n, err := ex.sweepOrphans(ctx); err == nil && n > 0 {
 			ex.log.Warn("removed containers of jobs that had ended while the engine was away", "count", n)
 		}
 	}

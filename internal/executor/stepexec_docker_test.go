@@ -1,42 +1,23 @@
 //go:build docker
 
-package main
+package executor
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"shithub-actions/internal/executor"
+	"shithub-actions/internal/dockertest"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
 
-const testServiceImage = "shithub-test-httpd:latest"
-
-// buildServiceImage derives from the test image one whose command serves
-// HTTP on port 80 in the foreground: a service container.
-func buildServiceImage(t *testing.T) {
-	t.Helper()
-	name := "shithub-test-httpd-build-" + executor.RandomInstance("x")
-	if out, err := exec.Command("docker", "run", "--name", name, "--entrypoint", "sh", testImage,
-		"-c", "echo hello-from-web > /index.txt").CombinedOutput(); err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	defer exec.Command("docker", "rm", "-f", name).Run()
-	if out, err := exec.Command("docker", "commit", "--change", `ENTRYPOINT ["httpd"]`,
-		"--change", `CMD ["-f", "-p", "80", "-h", "/"]`, name, testServiceImage).CombinedOutput(); err != nil {
-		t.Fatalf("docker commit: %v\n%s", err, out)
-	}
-}
-
 func TestDockerWorkflowSteps(t *testing.T) {
-	buildTestImage(t)
-	buildServiceImage(t)
+	dockertest.BuildImage(t)
+	dockertest.BuildServiceImage(t)
 
 	// Two legs of a matrix, built as the server builds their claims.
 	for i, leg := range []string{"1.21", "1.22"} {
@@ -62,10 +43,10 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			job.RunsOn = []string{"busybox"}
 			job.Contexts["matrix"] = map[string]any{"go": leg}
 			job.Outputs = map[string]string{"version": "${{ steps.gen.outputs.version }}"}
-			job.Services = map[string]*workflow.ContainerSpec{"web": {Image: testServiceImage, Ports: []string{"80"}}}
+			job.Services = map[string]*workflow.ContainerSpec{"web": {Image: dockertest.ServiceImage, Ports: []string{"80"}}}
 			src := newFakeSource()
 			ex := newDockerExecutor(t, src)
-			ex.RunJob(job)
+			ex.runJob(job)
 
 			logs := make([]string, len(job.Steps))
 			for i, s := range job.Steps {
@@ -111,12 +92,12 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 			if summary != "## leg "+leg+"\n" {
 				t.Errorf("summary = %q", summary)
 			}
-			if left := leftovers(t, ex.Cfg.Instance); len(left) != 0 {
+			if left := leftovers(t, ex.cfg.Instance); len(left) != 0 {
 				t.Errorf("left on the engine: %v", left)
 			}
 			// The work directory is the shared temporary directory, as in
 			// production: nothing of this job may stay there.
-			if left, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "shithub-actions-"+ex.Cfg.Instance+"-*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "shithub-actions-"+ex.cfg.Instance+"-*")); len(left) != 0 {
 				t.Errorf("files left in the work directory: %v", left)
 			}
 		})
@@ -124,7 +105,7 @@ echo "go.sum of ${{ matrix.go }}" > go.sum`},
 }
 
 func TestDockerWorkflowCancelAlways(t *testing.T) {
-	buildTestImage(t)
+	dockertest.BuildImage(t)
 	job := wfJob(9210,
 		protocol.Step{Run: "echo started; sleep 600"},
 		protocol.Step{Run: "echo never"},

@@ -1,4 +1,4 @@
-package main
+package executor
 
 import (
 	"archive/tar"
@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -142,7 +141,7 @@ func fakeDocker(dir string, args []string) int {
 		}
 		src, dst := strings.TrimSuffix(args[1], "/."), args[2]
 		if _, p, ok := strings.Cut(src, ":"); ok { // out of the container into a host directory
-			if err := executor.CopyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
+			if err := copyTreeNoFollow(filepath.Join(dir, "fs", p), dst); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -226,13 +225,13 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 		out, _ := os.ReadFile(filepath.Join(dir, "find-output"))
 		os.Stdout.Write(out)
 		return 0
-	case len(cmd) > 3 && cmd[2] == executor.HashFilesScript:
+	case len(cmd) > 3 && cmd[2] == hashFilesScript:
 		for _, f := range cmd[4:] {
 			sum := sha256.Sum256([]byte("content of " + f))
 			fmt.Printf("%x  -\n", sum)
 		}
 		return 0
-	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != executor.StepBootstrap || cmd[3] != "shithub-step":
+	case len(cmd) < 7 || cmd[0] != "sh" || cmd[1] != "-c" || cmd[2] != stepBootstrap || cmd[3] != "shithub-step":
 		fmt.Fprintf(os.Stderr, "fake docker: unexpected exec %q\n", cmd)
 		return 127
 	}
@@ -245,8 +244,8 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	os.MkdirAll(filepath.Join(fs, stepDir), 0o755)
 	// What stepBootstrap does: export the aliased values by their names.
 	real := map[string]string{}
-	for _, name := range strings.Fields(env[executor.EnvAliasList]) {
-		if v, ok := env[executor.EnvAliasPrefix+name]; ok {
+	for _, name := range strings.Fields(env[envAliasList]) {
+		if v, ok := env[envAliasPrefix+name]; ok {
 			real[name] = v
 		}
 	}
@@ -280,7 +279,7 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 			f.WriteString(strings.ReplaceAll(text, `\n`, "\n") + "\n")
 			f.Close()
 		case "path":
-			fmt.Println(real["PATH"] + " prepend=" + env[executor.EnvPathPrepend])
+			fmt.Println(real["PATH"] + " prepend=" + env[envPathPrepend])
 		case "big":
 			n, _ := strconv.Atoi(arg)
 			w := bufio.NewWriterSize(os.Stdout, 1000)
@@ -515,7 +514,7 @@ func (s *fakeSource) SetJobStatus(ctx context.Context, jobID int64, status, conc
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.jobs[jobID]; ok {
-		return executor.MarkPermanent(fmt.Errorf("job %d completed twice", jobID))
+		return MarkPermanent(fmt.Errorf("job %d completed twice", jobID))
 	}
 	s.jobs[jobID] = conclusion
 	s.outputs[jobID] = outputs
@@ -530,7 +529,7 @@ func (s *fakeSource) CancelRequested(ctx context.Context, jobID int64) (bool, er
 	return s.cancelled[jobID], nil
 }
 
-func (s *fakeSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec executor.CheckoutSpec) error {
+func (s *fakeSource) Checkout(ctx context.Context, job *protocol.Job, dir string, spec CheckoutSpec) error {
 	s.mu.Lock()
 	if err := s.troubleLocked("checkout"); err != nil {
 		s.mu.Unlock()
@@ -632,10 +631,10 @@ func runnerTestLogger() *slog.Logger {
 }
 
 // newTestExecutor returns an executor on the fake docker and src.
-func newTestExecutor(t *testing.T, src executor.JobSource) (*executor.Executor, fakeEngine) {
+func newTestExecutor(t *testing.T, src JobSource) (*Executor, fakeEngine) {
 	t.Helper()
 	fe := fakeEngine{dir: t.TempDir()}
-	ex := executor.New(executor.Config{
+	ex := New(Config{
 		Instance:     "test",
 		Docker:       os.Args[0],
 		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir},
@@ -644,7 +643,7 @@ func newTestExecutor(t *testing.T, src executor.JobSource) (*executor.Executor, 
 		CancelPoll:   10 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond,
 	}, src, runnerTestLogger())
-	ex.RetryFor = 5 * time.Second
+	ex.retryFor = 5 * time.Second
 	return ex, fe
 }
 
@@ -654,7 +653,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	job.Steps[3].WorkingDirectory = "sub/dir"
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(5); got != "success" {
 		t.Fatalf("job conclusion = %q, want success", got)
@@ -696,10 +695,10 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"cp", "STAGE/.", name + ":/workspace"},
 		{"start", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
-		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
 		{"cp", name + ":" + cmds + "502", "-"},
-		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", executor.StepBootstrap, "shithub-step",
+		{"exec", "-i", "-w", "/workspace/sub/dir", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "503", cmds + "503/script.sh", "/usr/bin/bash", "-e", cmds + "503/script.sh"},
 		{"cp", name + ":" + cmds + "503", "-"},
 		{"rm", "-f", "-v", name},
@@ -711,8 +710,8 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	// The checkout was staged in a private directory of WorkDir, reached
 	// the volume whole, and is gone from the host.
-	if filepath.Dir(stage) != ex.Cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
-		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.Cfg.WorkDir, name)
+	if filepath.Dir(stage) != ex.cfg.WorkDir || !strings.HasPrefix(filepath.Base(stage), name+"-") {
+		t.Errorf("checkout staged in %s, want %s/%s-*", stage, ex.cfg.WorkDir, name)
 	}
 	// The first thing the executor tells the source acknowledges the claim,
 	// before anything slow (checkout, image pull) can delay it.
@@ -725,7 +724,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != "alice/demo@0123456789abcdef0123456789abcdef01234567\n" {
 		t.Errorf("the volume got README %q, %v", b, err)
 	}
-	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 
@@ -769,7 +768,7 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "no-bash", "")
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
 	}
@@ -782,7 +781,7 @@ func TestExecutorEnvNeverInArgv(t *testing.T) {
 	job.Steps[2].Env = map[string]string{"WHO": "step-value", "LD_PRELOAD": "/workspace/evil.so", "bad-name": "bad-value"}
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(8); got != "success" {
 		t.Fatalf("job conclusion = %q", got)
@@ -830,7 +829,7 @@ func TestExecutorStepFailureSkipsRest(t *testing.T) {
 	job := testJob(9, "echo one", "echo two\nexit 3", "echo three")
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(9); got != "failure" {
 		t.Fatalf("job conclusion = %q, want failure", got)
@@ -877,7 +876,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
 		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
 			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
-		{name: "checkout", checkout: executor.MarkPermanent(errors.New("no such commit")),
+		{name: "checkout", checkout: MarkPermanent(errors.New("no such commit")),
 			firstLine: "Error: check out alice/demo: checkout: no such commit."},
 	}
 	for i, tc := range tests {
@@ -891,11 +890,11 @@ func TestExecutorSetupFailures(t *testing.T) {
 			src := newFakeSource()
 			src.checkoutErr = tc.checkout
 			ex, fe := newTestExecutor(t, src)
-			ex.Cfg.AllowImages = tc.allow
+			ex.cfg.AllowImages = tc.allow
 			for name, content := range tc.engine {
 				fe.set(t, name, content)
 			}
-			ex.RunJob(job)
+			ex.runJob(job)
 
 			if got := src.jobConclusion(job.JobID); got != "failure" {
 				t.Errorf("job conclusion = %q, want failure", got)
@@ -924,7 +923,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 			if n := len(fe.commands(t, "exec")); n != 0 {
 				t.Errorf("%d docker execs after a failed set-up", n)
 			}
-			if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 				t.Errorf("workspace left behind: %v", entries)
 			}
 		})
@@ -933,11 +932,11 @@ func TestExecutorSetupFailures(t *testing.T) {
 
 // startJob runs job on its own goroutine and returns a channel closed when
 // runJob returns.
-func startJob(ex *executor.Executor, job *protocol.Job) <-chan struct{} {
+func startJob(ex *Executor, job *protocol.Job) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ex.RunJob(job)
+		ex.runJob(job)
 	}()
 	return done
 }
@@ -1020,7 +1019,7 @@ func TestExecutorCancelDuringSetup(t *testing.T) {
 	if n, v := fe.commands(t, "network"), fe.commands(t, "volume"); len(n) != 3 || len(v) != 3 {
 		t.Errorf("network calls %q, volume calls %q: want them made and removed", n, v)
 	}
-	if entries, _ := os.ReadDir(ex.Cfg.WorkDir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(ex.cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("left in WorkDir: %v", entries)
 	}
 }
@@ -1032,8 +1031,8 @@ func TestExecutorTimeout(t *testing.T) {
 		job := testJob(32, "wait-stop", "echo never")
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.RunJob(job)
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.runJob(job)
 
 		if got := src.jobConclusion(32); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1057,10 +1056,10 @@ func TestExecutorTimeout(t *testing.T) {
 		ex, fe := newTestExecutor(t, src)
 		done := startJob(ex, job)
 		waitUntil(t, "the step's output", func() bool { return src.log(t, stepID(job, 2)) != "" })
-		ex.Mu.Lock()
-		j := ex.Jobs[33]
-		ex.Mu.Unlock()
-		j.Timer.Reset(0) // what the timer does when the time is up
+		ex.mu.Lock()
+		j := ex.jobs[33]
+		ex.mu.Unlock()
+		j.timer.Reset(0) // what the timer does when the time is up
 		<-done
 
 		if got := src.jobConclusion(33); got != "timed_out" {
@@ -1082,8 +1081,8 @@ func TestExecutorTimeout(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		fe.set(t, "create-block", "")
-		ex.JobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
-		ex.RunJob(job)
+		ex.jobTimeout = func(*protocol.Job) time.Duration { return 200 * time.Millisecond }
+		ex.runJob(job)
 
 		if got := src.jobConclusion(34); got != "timed_out" {
 			t.Fatalf("job conclusion = %q, want timed_out", got)
@@ -1108,7 +1107,7 @@ func TestStepLogChunking(t *testing.T) {
 		job := testJob(40, "big "+strconv.Itoa(n))
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 
 		got := src.log(t, stepID(job, 2)) // checks seq 1, 2, 3, ...
 		// The log is lines: the last one gets its line break.
@@ -1123,11 +1122,11 @@ func TestStepLogChunking(t *testing.T) {
 		src.mu.Lock()
 		chunks := src.logs[stepID(job, 2)]
 		src.mu.Unlock()
-		if len(chunks) < n/executor.StepLogChunk+1 {
+		if len(chunks) < n/stepLogChunk+1 {
 			t.Errorf("%d chunks for %d bytes", len(chunks), n)
 		}
 		for _, c := range chunks {
-			if len(c.data) > executor.StepLogChunk {
+			if len(c.data) > stepLogChunk {
 				t.Errorf("chunk %d has %d bytes", c.seq, len(c.data))
 			}
 		}
@@ -1152,7 +1151,7 @@ func TestStepLogChunking(t *testing.T) {
 		src := newFakeSource()
 		src.failIn["appendLog"] = 3
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 		src.log(t, stepID(job, 0)) // checks that resends repeat seq and data
 		if got := src.log(t, stepID(job, 2)); got != "a\n" {
 			t.Errorf("log = %q", got)
@@ -1173,7 +1172,7 @@ func TestExecutorRetriesTransientErrors(t *testing.T) {
 	src.failIn["setJobStatus"] = 1
 	src.failIn["checkout"] = 1
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.jobConclusion(43); got != "success" {
 		t.Errorf("job conclusion = %q, want success", got)
 	}
@@ -1191,7 +1190,7 @@ func TestExecutorPanicRecovery(t *testing.T) {
 			src := newFakeSource(first, second)
 			src.panicIn[method] = 1
 			ex, _ := newTestExecutor(t, src)
-			ex.Cfg.Workers = 1 // the first job meets the panic
+			ex.cfg.Workers = 1 // the first job meets the panic
 			ctx, stop := context.WithCancel(context.Background())
 			stopped := make(chan struct{})
 			go func() {
@@ -1231,7 +1230,7 @@ func TestExecutorWakeAndDrain(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.Cfg.PollInterval = time.Hour // only wake() can start the job
+	ex.cfg.PollInterval = time.Hour // only wake() can start the job
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stopped := make(chan struct{})
@@ -1295,7 +1294,7 @@ func TestRemoveStale(t *testing.T) {
 	fe.set(t, "network-ls-output", "net1\n")
 	fe.set(t, "volume-ls-output", "shithub-actions-test-12\n")
 	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
-		if err := os.Mkdir(filepath.Join(ex.Cfg.WorkDir, d), 0o700); err != nil {
+		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1319,7 +1318,7 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("docker calls = %q, want %q", got, want)
 	}
 	var left []string
-	entries, _ := os.ReadDir(ex.Cfg.WorkDir)
+	entries, _ := os.ReadDir(ex.cfg.WorkDir)
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
@@ -1343,7 +1342,7 @@ func TestDockerOK(t *testing.T) {
 	if err := ex.DockerOK(context.Background()); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
 		t.Errorf("dockerOK without an engine = %v", err)
 	}
-	ex.Docker.Bin = filepath.Join(t.TempDir(), "no-docker")
+	ex.docker.Bin = filepath.Join(t.TempDir(), "no-docker")
 	if err := ex.DockerOK(context.Background()); err == nil {
 		t.Error("dockerOK without a docker binary succeeded")
 	}
@@ -1368,7 +1367,7 @@ func TestImageAllowed(t *testing.T) {
 		{allow, "docker.io/library/x/y:1", false},
 		{allow, "--privileged", false},
 	} {
-		if got := executor.ImageAllowed(tc.patterns, tc.image); got != tc.want {
+		if got := imageAllowed(tc.patterns, tc.image); got != tc.want {
 			t.Errorf("imageAllowed(%q, %q) = %v, want %v", tc.patterns, tc.image, got, tc.want)
 		}
 	}
@@ -1376,7 +1375,7 @@ func TestImageAllowed(t *testing.T) {
 
 func TestExecutorConfigDefaults(t *testing.T) {
 	t.Parallel()
-	c := executor.Config{}.WithDefaults()
+	c := Config{}.WithDefaults()
 	if c.Workers != 2 || c.Pull != "missing" || c.Memory != "2g" || c.CPUs != "1" || c.PidsLimit != 1024 ||
 		c.StopGrace != 10*time.Second || c.Docker != "docker" || c.WorkDir != os.TempDir() ||
 		c.CancelPoll != 500*time.Millisecond || c.PollInterval != 2*time.Second || !strings.HasPrefix(c.Instance, "local-") {

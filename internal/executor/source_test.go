@@ -1,4 +1,4 @@
-package main
+package executor
 
 import (
 	"bytes"
@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 )
 
@@ -116,7 +115,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 		w.WriteHeader(http.StatusAccepted)
 	})
 	status := func(w http.ResponseWriter, r *http.Request, into map[int64][]string, id int64) {
-		var b executor.RemoteStatusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -135,7 +134,7 @@ func newProtocolServer(t *testing.T, token string, jobs ...*protocol.Job) *proto
 	})
 	route("POST /api/v1/jobs/{id}/status", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		var b executor.RemoteStatusBody
+		var b remoteStatusBody
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			writeTestJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 			return
@@ -194,8 +193,8 @@ func (s *protocolServer) count(route string) int {
 	return s.requests[route]
 }
 
-func newTestRemote(s *protocolServer) *executor.RemoteSource {
-	r := executor.NewRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
+func newTestRemote(s *protocolServer) *RemoteSource {
+	r := NewRemoteSource(s.srv.URL+"/", s.token, 3, runnerTestLogger())
 	r.MinBackoff, r.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	return r
 }
@@ -253,7 +252,7 @@ func TestRemoteSourceRetries(t *testing.T) {
 	s.mu.Unlock()
 
 	err := r.SetStepStatus(ctx, 1, 11, "completed", "success")
-	if err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "409 Conflict: illegal transition") {
 		t.Errorf("setStepStatus answered 409 = %v, want a permanent error with the message", err)
 	}
 	if n := s.count(stepRoute); n != 4 {
@@ -261,8 +260,8 @@ func TestRemoteSourceRetries(t *testing.T) {
 	}
 
 	// The executor does not retry it either.
-	ex := executor.New(executor.Config{}, r, runnerTestLogger())
-	ex.Call(ctx, "complete step", func(ctx context.Context) error { return r.SetStepStatus(ctx, 1, 11, "completed", "success") })
+	ex := New(Config{}, r, runnerTestLogger())
+	ex.call(ctx, "complete step", func(ctx context.Context) error { return r.SetStepStatus(ctx, 1, 11, "completed", "success") })
 	if n := s.count(stepRoute); n != 5 {
 		t.Errorf("%d requests, want 5: the executor retried a 409", n)
 	}
@@ -288,8 +287,8 @@ func TestRemoteSourceRetries(t *testing.T) {
 	}
 
 	bad := newTestRemote(s)
-	bad.Token = "wrong"
-	if _, err := bad.Claim(ctx, nil); err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
+	bad.token = "wrong"
+	if _, err := bad.Claim(ctx, nil); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("claim with a bad token = %v, want a permanent 401", err)
 	}
 }
@@ -328,7 +327,7 @@ func TestRemoteSourceCancelCheck(t *testing.T) {
 	if yes, err := r.CancelRequested(ctx, 6); err != nil || yes {
 		t.Errorf("cancelRequested(6) = %v, %v; want false", yes, err)
 	}
-	if _, err := r.CancelRequested(ctx, 7); err == nil || !executor.IsPermanent(err) || !strings.Contains(err.Error(), "404") {
+	if _, err := r.CancelRequested(ctx, 7); err == nil || !isPermanent(err) || !strings.Contains(err.Error(), "404") {
 		t.Errorf("cancelRequested of a job not held = %v, want a permanent 404", err)
 	}
 }
@@ -372,7 +371,7 @@ func TestRemoteCheckout(t *testing.T) {
 	job := testJob(71)
 	job.HeadSHA = first
 	dir := t.TempDir()
-	if err := r.Checkout(context.Background(), job, dir, executor.DefaultCheckout); err != nil {
+	if err := r.Checkout(context.Background(), job, dir, DefaultCheckout); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "README")); string(got) != "first\n" {
@@ -387,9 +386,9 @@ func TestRemoteCheckout(t *testing.T) {
 		t.Errorf("the runner token is in the checkout: %s", out)
 	}
 
-	r.Token = "wrong"
-	err = r.Checkout(context.Background(), job, t.TempDir(), executor.DefaultCheckout)
-	if err == nil || !executor.IsPermanent(err) {
+	r.token = "wrong"
+	err = r.Checkout(context.Background(), job, t.TempDir(), DefaultCheckout)
+	if err == nil || !isPermanent(err) {
 		t.Errorf("checkout with a bad token = %v, want a permanent error", err)
 	}
 }

@@ -1,11 +1,9 @@
-package main
+package executor
 
 import (
 	"context"
 	"slices"
 	"testing"
-
-	"shithub-actions/internal/executor"
 )
 
 // TestSweepOrphans removes the containers of jobs no worker runs, and
@@ -13,12 +11,12 @@ import (
 func TestSweepOrphans(t *testing.T) {
 	ex, fe := newTestExecutor(t, newFakeSource())
 	fe.set(t, "ps-output", "c0ffee01 5\nc0ffee02 7\nc0ffee03 9\n")
-	ex.Mu.Lock()
-	ex.Jobs[7] = &executor.ExecJob{}
-	ex.Mu.Unlock()
+	ex.mu.Lock()
+	ex.jobs[7] = &execJob{}
+	ex.mu.Unlock()
 	fe.set(t, "network-ls-output", "ne7001 5\nne7002 7\n")
 	fe.set(t, "volume-ls-output", "shithub-vol-9 9\n")
-	n, err := ex.SweepOrphans(context.Background())
+	n, err := ex.sweepOrphans(context.Background())
 	if err != nil || n != 4 {
 		t.Fatalf("sweepOrphans = %d, %v; want 4 removed (2 containers, a network, a volume)", n, err)
 	}
@@ -42,19 +40,19 @@ func TestSweepOrphans(t *testing.T) {
 		t.Fatalf("docker rm calls = %v, want one removing c0ffee01 and c0ffee03", rms)
 	}
 	ps := fe.commands(t, "ps")
-	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+executor.LabelInstance+"=test") {
+	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+LabelInstance+"=test") {
 		t.Fatalf("docker ps calls = %v, want one filtered by this instance", ps)
 	}
 	// Nothing to sweep: no rm.
 	fe.set(t, "ps-output", "c0ffee02 7\n")
 	fe.set(t, "network-ls-output", "ne7002 7\n")
 	fe.set(t, "volume-ls-output", "")
-	if n, err := ex.SweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
+	if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 0 || len(fe.commands(t, "rm")) != 1 {
 		t.Fatalf("a second sweep = %d, %v; want nothing removed", n, err)
 	}
 	// An engine that does not answer is an error, not a panic.
 	fe.set(t, "no-engine", "")
-	if _, err := ex.SweepOrphans(context.Background()); err == nil {
+	if _, err := ex.sweepOrphans(context.Background()); err == nil {
 		t.Fatal("sweepOrphans with no engine: no error")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package executor
 
 import (
 	"crypto/sha256"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"shithub-actions/internal/executor"
 	"shithub-actions/internal/protocol"
 	"shithub-actions/internal/workflow"
 )
@@ -65,7 +64,7 @@ func TestStepConditions(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.jobConclusion(101); got != "failure" {
 		t.Errorf("job conclusion = %q, want failure", got)
@@ -93,7 +92,7 @@ func TestStepContinueOnError(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	want := []string{"running,success", "running,success", "running,success", "running,failure", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -129,7 +128,7 @@ func TestStepEnvironmentFiles(t *testing.T) {
 	job.EnvironmentURL = "https://${{ steps.s1.outputs.greeting }}.example.com/"
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 
 	if got := src.log(t, job.Steps[1].ID); got != "##[warning]Can't overwrite the default environment variable GITHUB_SHA.\n" {
 		t.Errorf("s1 log = %q", got)
@@ -186,7 +185,7 @@ func TestStepWorkflowCommands(t *testing.T) {
 		}
 		src := newFakeSource()
 		ex, _ := newTestExecutor(t, src)
-		ex.RunJob(job)
+		ex.runJob(job)
 		want := "##[group]Build it\ninside\n##[endgroup]\n##[error]it broke\n##[warning]careful\npassword is ***!\n"
 		if debug {
 			want = "::group::Build it\n##[group]Build it\ninside\n::endgroup::\n##[endgroup]\n##[error]it broke\n##[warning]careful\n" +
@@ -227,8 +226,8 @@ func TestStepTimeout(t *testing.T) {
 	)
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
-	ex.Minute = 300 * time.Millisecond
-	ex.RunJob(job)
+	ex.minute = 300 * time.Millisecond
+	ex.runJob(job)
 	want := []string{"running,success", "running,failure", "skipped", "running,success", "running,success", "running,success"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
 		t.Errorf("step statuses:\n got %q\nwant %q", got, want)
@@ -294,12 +293,12 @@ func TestStepAlwaysAfterCancel(t *testing.T) {
 	waitUntil(t, "the step's output", func() bool { return src.log(t, job.Steps[1].ID) == "started\n" })
 	ex.Cancel(108)
 	waitUntil(t, "the always() step", func() bool { return src.log(t, job.Steps[2].ID) == "cleanup\n" })
-	ex.Mu.Lock()
-	j := ex.Jobs[108]
-	ex.Mu.Unlock()
-	j.Mu.Lock()
-	j.ForceTimer.Reset(0) // what the timer does when cancelTimeout is up
-	j.Mu.Unlock()
+	ex.mu.Lock()
+	j := ex.jobs[108]
+	ex.mu.Unlock()
+	j.mu.Lock()
+	j.forceTimer.Reset(0) // what the timer does when cancelTimeout is up
+	j.mu.Unlock()
 	<-done
 	want = []string{"running,success", "running,cancelled", "running,cancelled", "skipped"}
 	if got := statuses(src, job); !slices.Equal(got, want) {
@@ -323,7 +322,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{Shell: "bash", WorkingDirectory: "default/dir"}
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	want := []string{
 		"bash --noprofile --norc -e -o pipefail {0}\n", // defaults.run.shell
 		"bash --noprofile --norc -e -o pipefail {0}\n",
@@ -347,7 +346,7 @@ func TestStepShells(t *testing.T) {
 	job.Defaults = workflow.RunDefaults{WorkingDirectory: "/abs"}
 	src = newFakeSource()
 	ex, _ = newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, job.Steps[1].ID); got != "sh -e {0}\n/abs\n" {
 		t.Errorf("container job log = %q", got)
 	}
@@ -359,7 +358,7 @@ func TestStepLegacyClaim(t *testing.T) {
 	job := testJob(111, "echo ${{ github.sha }}")
 	src := newFakeSource()
 	ex, _ := newTestExecutor(t, src)
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.log(t, job.Steps[2].ID); got != "${{ github.sha }}\n" {
 		t.Errorf("log = %q", got)
 	}
@@ -377,7 +376,7 @@ func TestStepHashFiles(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "find-output", strings.Join([]string{"./vendor/x/go.sum", "./b/go.sum", "./go.sum", "./a-c/go.sum", "./a/go.sum", "./README"}, "\x00")+"\x00")
-	ex.RunJob(job)
+	ex.runJob(job)
 	total := sha256.New()
 	for _, f := range []string{"a/go.sum", "a-c/go.sum", "b/go.sum", "go.sum"} { // a walk's order
 		sum := sha256.Sum256([]byte("content of " + f))
@@ -408,7 +407,7 @@ func TestGlobSelect(t *testing.T) {
 		{[]string{"go.[!m]*"}, []string{"go.sum"}},
 	}
 	for _, tc := range tests {
-		if got := executor.GlobSelect(executor.ParseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
+		if got := globSelect(parseGlobPatterns(tc.patterns), files); !slices.Equal(got, tc.want) {
 			t.Errorf("globSelect(%q) = %q, want %q", tc.patterns, got, tc.want)
 		}
 	}
@@ -426,7 +425,7 @@ func TestStepServices(t *testing.T) {
 	src := newFakeSource()
 	ex, fe := newTestExecutor(t, src)
 	fe.set(t, "health-shithub-actions-test-113-svc-db", "starting\nstarting\nhealthy")
-	ex.RunJob(job)
+	ex.runJob(job)
 	if got := src.jobConclusion(113); got != "success" {
 		t.Fatalf("job conclusion = %q; set-up log %q", got, src.log(t, job.Steps[0].ID))
 	}
@@ -462,7 +461,7 @@ func TestStepServices(t *testing.T) {
 	if !slices.Equal(tail, wantTail) {
 		t.Errorf("network and rm calls:\n got %q\nwant %q", tail, wantTail)
 	}
-	if entries, _ := filepath.Glob(filepath.Join(ex.Cfg.WorkDir, "*-env-*")); len(entries) != 0 {
+	if entries, _ := filepath.Glob(filepath.Join(ex.cfg.WorkDir, "*-env-*")); len(entries) != 0 {
 		t.Errorf("env files left behind: %v", entries)
 	}
 
@@ -485,7 +484,7 @@ func TestStepServices(t *testing.T) {
 		if tc.health != "" {
 			fe.set(t, fmt.Sprintf("health-shithub-actions-test-%d-svc-svc", job.JobID), tc.health)
 		}
-		ex.RunJob(job)
+		ex.runJob(job)
 		if got := src.jobConclusion(job.JobID); got != "failure" {
 			t.Errorf("%+v: job conclusion = %q", tc.svc, got)
 		}
@@ -520,15 +519,15 @@ func TestResolveShell(t *testing.T) {
 		{`x "{0}`, "", false, nil, "unterminated quote"},
 	}
 	for _, tc := range tests {
-		got, err := executor.ResolveShell(tc.opt, tc.def, tc.container, "F")
+		got, err := resolveShell(tc.opt, tc.def, tc.container, "F")
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("resolveShell(%q) error = %v, want %q", tc.opt, err, tc.err)
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(got.Argv, tc.want) {
-			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.Argv, err, tc.want)
+		if err != nil || !slices.Equal(got.argv, tc.want) {
+			t.Errorf("resolveShell(%q) = %q, %v; want %q", tc.opt, got.argv, err, tc.want)
 		}
 	}
 }
@@ -553,7 +552,7 @@ func TestParseContainerOptions(t *testing.T) {
 		{"", true, nil, ""},
 	}
 	for _, tc := range tests {
-		got, err := executor.ParseContainerOptions(tc.opts, tc.service)
+		got, err := parseContainerOptions(tc.opts, tc.service)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parseContainerOptions(%q) error = %v, want %q", tc.opts, err, tc.err)
