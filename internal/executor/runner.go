@@ -497,6 +497,7 @@ type execJob struct {
 	tokenMasked                                        bool            // the runtime token is in the masks
 	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
 	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
+	node                                               *jobNode        // the Node.js JavaScript actions run with, once found (actionnode.go)
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut

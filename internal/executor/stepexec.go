@@ -437,6 +437,7 @@ func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 		full["RUNNER_DEBUG"] = "1"
 	}
 	maps.Copy(full, j.runtimeEnv())
+	addResolveEnv(full, j.jobResolve()) // git and curl find the server (jobnet.go)
 	return full
 }
 
