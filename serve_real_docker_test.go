@@ -9,6 +9,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,25 @@ jobs:
           git commit -qm "from the job"
           git push -q origin HEAD:refs/heads/main
           echo "pushed $(git rev-parse HEAD)"
+  readonly:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/checkout@v4
+        with:
+          path: nocred
+          persist-credentials: false
+      - name: no credentials, and a read-only token cannot push
+        run: |
+          if grep -q extraheader nocred/.git/config; then echo "nocred has credentials"; exit 1; fi
+          echo "nocred has no credentials"
+          git config user.name bot
+          git config user.email bot@example.invalid
+          git commit -q --allow-empty -m "read-only push"
+          if git push origin HEAD:refs/heads/readonly 2>err.txt; then echo "the read-only push landed"; exit 1; fi
+          cat err.txt
 `
 
 // e2eRealAction is a JavaScript action that asks the API with fetch.
@@ -157,6 +177,15 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 					t.Errorf("the job's push started run #%d (%s)", r.RunIndex, r.Event)
 				}
 			}
+			ro := logs["readonly"]
+			for _, want := range []string{"nocred has no credentials", "may not push: give the job `permissions: contents: write`"} {
+				if !strings.Contains(ro, want) {
+					t.Errorf("the readonly job's log lacks %q:\n%s", want, ro)
+				}
+			}
+			if _, err := gitCmdErr(e.git, "rev-parse", "-q", "--verify", "refs/heads/readonly"); err == nil {
+				t.Errorf("the read-only token's push landed")
+			}
 			// The token is masked wherever it would show.
 			if strings.Contains(log, "x-access-token") {
 				t.Errorf("the log shows the credential:\n%s", log)
@@ -164,8 +193,10 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 			for _, check := range realWorkflowChecks {
 				check(t, e, run, logs)
 			}
-			if c := e.noResources(jobs[0].ID); len(c) != 0 {
-				t.Errorf("the job left %v", c)
+			for _, j := range jobs {
+				if c := e.noResources(j.ID); len(c) != 0 {
+					t.Errorf("job %s left %v", j.JobKey, c)
+				}
 			}
 		})
 	}
@@ -185,3 +216,9 @@ func realWorkflowFiles(image string) map[string]string {
 // HOOK: the checks of the called jobs ("caller / job") and of the
 // workflow_run run go here.
 var realWorkflowChecks []func(t *testing.T, e *e2e, run runJSON, logs map[string]string)
+
+// gitCmdErr runs git in dir and returns its output and error.
+func gitCmdErr(dir string, args ...string) (string, error) {
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	return string(out), err
+}
