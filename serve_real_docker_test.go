@@ -10,6 +10,7 @@ package main
 
 import (
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,14 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 			}
 			if _, err := gitCmdErr(e.git, "rev-parse", "-q", "--verify", "refs/heads/readonly"); err == nil {
 				t.Errorf("the read-only token's push landed")
+			}
+			// Of what outlives the job, the repository's tool cache volume
+			// holds no credential (its workspace volume is gone: noResources).
+			if m := regexp.MustCompile(`Tool cache: this repository's \(volume (\S+)\)`).FindStringSubmatch(log); m == nil {
+				t.Errorf("the log names no tool cache volume:\n%s", log)
+			} else if out, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", m[1]+":/t:ro", "--entrypoint", "sh", image,
+				"-c", `grep -rl "AUTHORIZATION: basic" /t; find /t -name config -path "*.git*"; true`).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+				t.Errorf("the tool cache volume %s: %v %s", m[1], err, out)
 			}
 			// The token is masked wherever it would show.
 			if strings.Contains(log, "x-access-token") {
