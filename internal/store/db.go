@@ -1355,7 +1355,7 @@ func (s *Store) ChildRuns(ctx context.Context, id int64) ([]*Run, error) {
 // is served by an index of runs that starts (repo_id, field) and ends in the
 // list's order, so no filter scans the table (TestListRunsPlans).
 type RunFilter struct {
-	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml, .github/workflows/ci.yml)
 	WorkflowID   int64
 	Branch       string // without refs/heads/
 	Actor        string // a user name
@@ -1378,6 +1378,14 @@ type RunFilter struct {
 	Driver string
 }
 
+// workflowPaths are the workflows table paths a RunFilter's WorkflowFile
+// may mean: itself (a path), or a file name in either workflow directory.
+// Where both directories have one, the lists take .shithub's (ORDER BY
+// path DESC), the directory a commit's runs come from when it has files.
+func workflowPaths(file string) []any {
+	return []any{file, git.WorkflowDir + file, git.GitHubWorkflowDir + file}
+}
+
 // counted reports whether total_count can come from the kept counts of
 // workflows (workflows.run_count) rather than from counting rows.
 func (f RunFilter) Counted() bool {
@@ -1397,8 +1405,8 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 		args = append(args, v...)
 	}
 	if f.WorkflowFile != "" {
-		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile)
+		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?, ?) ORDER BY w.path DESC LIMIT 1)`,
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)...)
 	}
 	if f.WorkflowID != 0 {
 		add("workflow", "r.workflow_id = ?", f.WorkflowID)
@@ -1454,8 +1462,8 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		counts = append(counts, count{name, "SELECT runs FROM run_facets WHERE repo_id = ? AND facet = ? AND value = ?", []any{repoID, name, value}})
 	}
 	if f.WorkflowFile != "" {
-		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
-			[]any{repoID, f.WorkflowFile, git.WorkflowDir + f.WorkflowFile}})
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) ORDER BY path DESC LIMIT 1",
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)})
 	}
 	if f.WorkflowID != 0 {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
@@ -1563,8 +1571,8 @@ func (s *Store) ListRuns(ctx context.Context, repoID int64, f RunFilter, page, p
 func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f RunFilter, offset, perPage int) ([]*Run, int, error) {
 	wfID := f.WorkflowID
 	if f.WorkflowFile != "" {
-		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) AND (? = 0 OR id = ?) ORDER BY path DESC LIMIT 1",
+			append(append([]any{repoID}, workflowPaths(f.WorkflowFile)...), wfID, wfID)...).Scan(&wfID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return []*Run{}, 0, nil
 		}

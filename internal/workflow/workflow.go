@@ -197,11 +197,12 @@ var permissionScopes = map[string][]string{
 func PermissionScopes() []string { return slices.Sorted(maps.Keys(permissionScopes)) }
 
 // IsFile reports whether the repository path p is a workflow file:
-// .shithub/workflows/<name>.yml or .yaml, not in a subdirectory.
+// <name>.yml or .yaml directly in .shithub/workflows/ or .github/workflows/
+// (which of the two a commit's workflows come from is git.WorkflowDirAt's).
 func IsFile(p string) bool {
 	dir, name := path.Split(p)
 	ext := path.Ext(name)
-	return dir == ".shithub/workflows/" && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
+	return (dir == ".shithub/workflows/" || dir == ".github/workflows/") && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
 }
 
 // Error is a problem located in a workflow file.

@@ -474,7 +474,12 @@ func TestIsFile(t *testing.T) {
 		{".shithub/workflows/.yml", false},
 		{".shithub/workflows/sub/ci.yml", false},
 		{"x/.shithub/workflows/ci.yml", false},
-		{".github/workflows/ci.yml", false},
+		{".github/workflows/ci.yml", true},
+		{".github/workflows/ci.yaml", true},
+		{".github/workflows/sub/ci.yml", false},
+		{".github/workflows/README.md", false},
+		{".gitea/workflows/ci.yml", false},
+		{"github/workflows/ci.yml", false},
 		{".shithub/workflows/", false},
 	}
 	for _, tt := range tests {
