@@ -346,6 +346,22 @@ END;`,
 	// cannot forge either (issue 17): the stored ones go. Links and tokens
 	// signed with them stop working.
 	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
+	// 14: workflow_run (workflowrun.go): each activity of a run (requested,
+	// in_progress, completed) is recorded in the transaction that made it,
+	// at most once per run and type, with the run's status then; the runs
+	// it triggers are made afterwards in the transaction that marks it
+	// done, so none is lost in a crash and none fires twice.
+	`CREATE TABLE workflow_run_events (
+		id         INTEGER PRIMARY KEY,
+		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		action     TEXT NOT NULL CHECK (action IN ('requested', 'in_progress', 'completed')),
+		status     TEXT NOT NULL,
+		conclusion TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		done       INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (run_id, action)
+	);
+	CREATE INDEX workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -451,6 +467,11 @@ type Store struct {
 	// noCheckpoints leaves checkpointing the WAL to another process
 	// (Litestream): Options.LeaveCheckpoints.
 	noCheckpoints bool
+
+	// workflowRunWake hears, once a transaction that recorded a
+	// workflow_run activity commits, that FireWorkflowRuns has work
+	// (buffered 1: a wake-up pending is enough).
+	workflowRunWake chan struct{}
 }
 
 // Options is what a Store takes from outside, once, when it is opened;
@@ -516,7 +537,7 @@ func Open(path, schema string, o Options) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
 		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
-		noCheckpoints: o.LeaveCheckpoints}
+		noCheckpoints: o.LeaveCheckpoints, workflowRunWake: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}

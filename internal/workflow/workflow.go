@@ -37,6 +37,7 @@ type Workflow struct {
 	PullRequest       *PullRequestTrigger // on.pull_request
 	PullRequestTarget *PullRequestTrigger // on.pull_request_target
 	Dispatch          *DispatchTrigger    // nil when the workflow has no workflow_dispatch trigger
+	WorkflowRun       *WorkflowRunTrigger // on.workflow_run; nil when absent
 	Schedules         []*Schedule         // on.schedule
 	Env               map[string]string
 	Defaults          RunDefaults
