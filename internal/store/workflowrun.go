@@ -347,12 +347,12 @@ func (s *Store) workflowRunPayload(ctx context.Context, repo *Repo, run *Run, a 
 		"check_suite_url": fmt.Sprintf("%s/check-suites/%d", apiRepo, run.ID), "artifacts_url": runURL + "/artifacts",
 		"cancel_url": runURL + "/cancel", "rerun_url": runURL + "/rerun", "previous_attempt_url": prev,
 		"workflow_url": fmt.Sprintf("%s/actions/workflows/%d", apiRepo, run.WorkflowID),
-		"head_commit": headCommit, "repository": repoObj, "head_repository": repoObj,
+		"head_commit":  headCommit, "repository": repoObj, "head_repository": repoObj,
 	}
 	wfObj := map[string]any{"id": run.WorkflowID, "node_id": fmt.Sprintf("W_%d", run.WorkflowID),
 		"name": run.WorkflowName, "path": run.WorkflowFile, "state": WorkflowActive,
-		"url": fmt.Sprintf("%s/actions/workflows/%d", apiRepo, run.WorkflowID),
-		"html_url": tab + "?workflow=" + url.QueryEscape(git.WorkflowName(run.WorkflowFile)),
+		"url":       fmt.Sprintf("%s/actions/workflows/%d", apiRepo, run.WorkflowID),
+		"html_url":  tab + "?workflow=" + url.QueryEscape(git.WorkflowName(run.WorkflowFile)),
 		"badge_url": tab + "/workflows/" + url.PathEscape(git.WorkflowName(run.WorkflowFile)) + "/badge.svg"}
 	if w != nil {
 		wfObj["name"], wfObj["state"] = w.Name, w.State
