@@ -351,7 +351,7 @@ END;`,
 	// at most once per run and type, with the run's status then; the runs
 	// it triggers are made afterwards in the transaction that marks it
 	// done, so none is lost in a crash and none fires twice.
-	`CREATE TABLE workflow_run_events (
+	`CREATE TABLE IF NOT EXISTS workflow_run_events (
 		id         INTEGER PRIMARY KEY,
 		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
 		action     TEXT NOT NULL CHECK (action IN ('requested', 'in_progress', 'completed')),
@@ -361,7 +361,7 @@ END;`,
 		done       INTEGER NOT NULL DEFAULT 0,
 		UNIQUE (run_id, action)
 	);
-	CREATE INDEX workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
+	CREATE INDEX IF NOT EXISTS workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
