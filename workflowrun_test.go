@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/store"
@@ -83,4 +84,32 @@ func jsonOf(t *testing.T, v any) string {
 	}
 	b, _ = json.Marshal(x)
 	return string(b)
+}
+
+// TestFireWorkflowRunsLoop: serve's loop starts the workflow_run run as
+// soon as the triggering run's activity commits, with no poll to wait for.
+func TestFireWorkflowRunsLoop(t *testing.T) {
+	ts := newTestServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ts.srv.fireWorkflowRuns(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	after := commitFiles(t, ts.git, map[string]string{".shithub/workflows/after.yml": "name: After\non:\n  workflow_run:\n    workflows: [CI]\n    types: [requested]\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps: [{run: echo}]\n"})
+	ts.want(request{method: "POST", path: "/api/v1/repos/alice/pub/actions/events/push", auth: bearer(ts.tokens["bob"]),
+		body: fmt.Sprintf(`{"ref":"refs/heads/main","before":%q,"after":%q}`, ts.sha, after)}, 201, nil)
+	// The loop wakes on the commit; the deadline only bounds a broken loop.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, _, err := ts.store.ListRuns(context.Background(), ts.pub.ID, store.RunFilter{Event: "workflow_run"}, 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) == 1 && runs[0].WorkflowName == "After" {
+			return
+		}
+		if len(runs) > 1 || time.Now().After(deadline) {
+			t.Fatalf("workflow_run runs = %d, want After once", len(runs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
