@@ -400,3 +400,43 @@ func TestWorkflowRunQueryPlans(t *testing.T) {
 		t.Errorf("plan %q does not use workflow_run_events_pending", p)
 	}
 }
+
+// TestWorkflowRunTrust: a fork's pull request run is untrusted; the
+// workflow_run run it triggers runs the default branch's file and is
+// trusted, as on GitHub, with its own token of its own permissions; what
+// it gets from the fork's run is data in github.event only.
+func TestWorkflowRunTrust(t *testing.T) {
+	ts := newTestStore(t)
+	ctx := context.Background()
+	repo, _, _ := ts.wrRepo("wr", map[string]string{".shithub/workflows/deploy.yml": listener("Deploy", "    workflows: [CI]\n    types: [requested]\n")})
+	wf, err := workflow.Parse("ci.yml", []byte(ciWorkflow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := ts.CreateRuns(ctx, nil, []RunSpec{{
+		RepoID: repo.ID, File: ".shithub/workflows/ci.yml", Content: []byte(ciWorkflow), Workflow: wf,
+		HeadSHA: ts.sha, HeadRef: "refs/pull/7/merge", Event: "pull_request", ActorID: ts.users["dave"].ID,
+		Payload: map[string]any{"action": "opened", "number": 7, "pull_request": map[string]any{"number": 7,
+			"head": map[string]any{"ref": "feature", "sha": ts.sha, "repo": map[string]any{"full_name": "mallory/wr"}},
+			"base": map[string]any{"ref": "main"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isForkPullRequest(runs[0].Event, ts.run(runs[0].ID).EventPayload, repo.FullName()) {
+		t.Fatal("the fork's run is not untrusted: the test proves nothing")
+	}
+	if n := ts.fire(ts.Store); n != 1 {
+		t.Fatalf("started %d, want 1", n)
+	}
+	cj := ts.heartbeat() // r1 takes only ubuntu-latest: the Deploy job
+	if cj == nil || cj.WorkflowName != "Deploy" {
+		t.Fatalf("claimed %+v, want Deploy's job", cj)
+	}
+	if cj.Untrusted || cj.Event != "workflow_run" || cj.HeadRef != "refs/heads/main" {
+		t.Errorf("Deploy's job: untrusted %v, event %s, ref %s; want trusted workflow_run on main", cj.Untrusted, cj.Event, cj.HeadRef)
+	}
+	if wrField(ts.wrRuns(repo)[0], "head_branch") != "feature" {
+		t.Errorf("workflow_run.head_branch = %v, want the pull request's head branch", wrField(ts.wrRuns(repo)[0], "head_branch"))
+	}
+}
