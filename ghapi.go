@@ -1159,13 +1159,13 @@ func (s *server) handleAPIRoot(w http.ResponseWriter, r *http.Request) error {
 	}
 	api := s.apiBase(r)
 	writeJSON(w, http.StatusOK, map[string]string{
-		"current_user_url":    api + "/user",
-		"repository_url":      api + "/repos/{owner}/{repo}",
-		"user_url":            api + "/users/{user}",
-		"workflow_runs_url":   api + "/repos/{owner}/{repo}/actions/runs",
-		"workflows_url":       api + "/repos/{owner}/{repo}/actions/workflows",
-		"graphql_url":         s.base(r) + "/api/graphql",
-		"documentation_url":   s.base(r) + "/",
+		"current_user_url":          api + "/user",
+		"repository_url":            api + "/repos/{owner}/{repo}",
+		"user_url":                  api + "/users/{user}",
+		"workflow_runs_url":         api + "/repos/{owner}/{repo}/actions/runs",
+		"workflows_url":             api + "/repos/{owner}/{repo}/actions/workflows",
+		"graphql_url":               s.base(r) + "/api/graphql",
+		"documentation_url":         s.base(r) + "/",
 		"check_run_annotations_url": api + "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
 	})
 	return nil
