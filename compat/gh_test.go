@@ -304,9 +304,10 @@ func TestGHCLI(t *testing.T) {
 			Event string `json:"event"`
 		} `json:"workflow_runs"`
 	}
+	g.run("", append([]string{"workflow", "run", "CI", "--ref", "main"}, R...)...)
 	e.getJSON("/api/v3/repos/alice/hello/actions/runs?event=workflow_dispatch", &dispatched)
-	if len(dispatched.WorkflowRuns) != 1 {
-		t.Errorf("after gh workflow run: %d dispatched runs, want 1", len(dispatched.WorkflowRuns))
+	if len(dispatched.WorkflowRuns) != 2 {
+		t.Errorf("after gh workflow run, twice: %d dispatched runs, want 2", len(dispatched.WorkflowRuns))
 	}
 
 	g.run("", append([]string{"secret", "set", "DEPLOY_KEY", "--body", "s3cret"}, R...)...)
