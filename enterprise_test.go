@@ -61,6 +61,11 @@ func TestEnterpriseLayout(t *testing.T) {
 	ts.want(request{method: "GET", path: strings.TrimPrefix(loc, "https://ci.example")}, 200, nil)
 	// Writes, in GitHub's paths: a cancel under /api/v3.
 	ts.want(request{method: "POST", path: fmt.Sprintf("/api/v3%s/actions/runs/%d/cancel", repo, run.ID), auth: alice}, 202, nil)
+	ts.jobStatus(j.JobID, "cancelled", 200)
+	res = ts.want(request{method: "POST", path: fmt.Sprintf("/api/v3%s/actions/runs/%d/rerun", repo, run.ID), auth: alice}, 201, nil)
+	if loc := res.header.Get("Location"); !strings.HasPrefix(loc, "https://ci.example/api/v3/repos/alice/priv/actions/runs/") {
+		t.Errorf("rerun under v3: Location %q", loc)
+	}
 
 	// Not GitHub's: not under /api/v3.
 	for _, rq := range []request{
