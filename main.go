@@ -827,11 +827,19 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg := sc.cfg.WithDefaults()
-	ls, err := listenServe(sc.addr, sc.jobAddr, sc.runtime.PublicURL, func() (string, error) {
+	gateway := func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return dockerBridgeGateway(gctx, executor.DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv})
-	})
+	}
+	jobAddr := sc.jobAddr
+	if sc.tls.on() && sc.runtime.PublicURL == "" { // jobs speak plain HTTP: never to the TLS listener
+		var warn string
+		if jobAddr, warn = tlsJobAddr(sc.addr, jobAddr, gateway); warn != "" {
+			logger.Warn(warn)
+		}
+	}
+	ls, err := listenServe(sc.addr, jobAddr, sc.runtime.PublicURL, gateway)
 	if err != nil {
 		return err
 	}

@@ -100,3 +100,25 @@ func (t *serveTLS) acmeManager(dataDir string) (*autocert.Manager, error) {
 		Cache:      autocert.DirCache(dir),
 	}, nil
 }
+
+// tlsJobAddr is the --job-addr to use when the main listener speaks TLS
+// and no --job-url says where jobs go: jobs reach the server over plain
+// HTTP, so never through the main listener. With a loopback --addr, auto
+// already opens a plain listener on the Docker bridge. Otherwise auto
+// would send jobs to the main (TLS) port, so the job listener goes on the
+// bridge's address at a port of its own. warn says why jobs may not reach
+// the server.
+func tlsJobAddr(addr, jobAddr string, gateway func() (string, error)) (string, string) {
+	host, _, _ := net.SplitHostPort(addr)
+	switch {
+	case jobAddr == "off":
+		return jobAddr, "jobs cannot reach the server: --addr speaks TLS, jobs plain HTTP, and --job-addr is off; give --job-addr HOST:PORT or --job-url"
+	case jobAddr != "" && jobAddr != "auto", isLoopbackHost(host):
+		return jobAddr, ""
+	}
+	gw, err := gateway()
+	if err != nil {
+		return jobAddr, fmt.Sprintf("jobs cannot reach the server: --addr speaks TLS, jobs plain HTTP, and the Docker bridge's address to listen on for them is unknown (%v); give --job-addr HOST:PORT or --job-url", err)
+	}
+	return net.JoinHostPort(gw, "0"), ""
+}

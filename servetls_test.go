@@ -278,3 +278,37 @@ func TestACMEConfig(t *testing.T) {
 		t.Errorf("ACME challenge path redirected: %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
 }
+
+// TestTLSJobAddr: under TLS, jobs (plain HTTP) never get the main
+// listener's port.
+func TestTLSJobAddr(t *testing.T) {
+	gw := func() (string, error) { return "172.17.0.1", nil }
+	noDocker := func() (string, error) { return "", errors.New("no engine") }
+	for _, tt := range []struct {
+		name, addr, jobAddr string
+		gateway             func() (string, error)
+		want                string
+		warn                bool
+	}{
+		{"loopback: auto already listens on the bridge", "127.0.0.1:443", "auto", gw, "auto", false},
+		{"every interface: the bridge, a port of its own", ":443", "auto", gw, "172.17.0.1:0", false},
+		{"a public address", "192.0.2.7:443", "", gw, "172.17.0.1:0", false},
+		{"no engine", ":443", "auto", noDocker, "auto", true},
+		{"chosen", ":443", "10.0.0.5:7000", noDocker, "10.0.0.5:7000", false},
+		{"off", ":443", "off", gw, "off", true},
+	} {
+		got, warn := tlsJobAddr(tt.addr, tt.jobAddr, tt.gateway)
+		if got != tt.want || (warn != "") != tt.warn {
+			t.Errorf("%s: %q, warning %q; want %q, warning %v", tt.name, got, warn, tt.want, tt.warn)
+		}
+	}
+	// The plan then names the job listener's own port, plain http.
+	e, err := planJobEndpoint(":443", "172.17.0.1:0", "", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.finish(40123)
+	if e.Listen != "172.17.0.1:0" || e.URL != "http://shithub.localhost:40123" {
+		t.Errorf("plan: listen %q, url %q", e.Listen, e.URL)
+	}
+}
