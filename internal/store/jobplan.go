@@ -35,6 +35,7 @@ type runPlan struct {
 	call      *callSpec          // nil: the run's own workflow
 	container string             // OWNER/REPO@SHA of the file: where its ./ calls resolve
 	subs      map[int64]*runPlan // called workflows' plans by calling row, shared
+	chain     []string           // fileID of the files from the run's to this one
 }
 
 func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
@@ -52,7 +53,8 @@ func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
 		return nil, err
 	}
 	p := &runPlan{run: run, repo: repo, file: path.Base(run.WorkflowFile), inputs: stringMapAny(run.Inputs),
-		container: repo.FullName() + "@" + run.HeadSHA, subs: map[int64]*runPlan{}}
+		container: repo.FullName() + "@" + run.HeadSHA, subs: map[int64]*runPlan{},
+		chain: []string{fileID(repo.FullName(), run.HeadSHA, run.WorkflowFile)}}
 	p.wf, p.perr = workflow.Parse(p.file, content)
 	return p, nil
 }

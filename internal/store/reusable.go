@@ -68,9 +68,8 @@ func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
 	}
 	reach := RepoReach{From: repo, Untrusted: isForkPullRequest(sp.Event, sp.Payload, repo.FullName())}
 	files := map[string]bool{} // distinct called files: GitHub counts at most MaxCalls
-	var walk func(wf *workflow.Workflow, at *Repo, sha, self string, depth int, stack []string) error
-	walk = func(wf *workflow.Workflow, at *Repo, sha, self string, depth int, stack []string) error {
-		stack = append(stack, self)
+	var walk func(wf *workflow.Workflow, at *Repo, sha string) error
+	walk = func(wf *workflow.Workflow, at *Repo, sha string) error {
 		for _, j := range wf.Jobs {
 			if j.Uses == "" {
 				continue
@@ -87,34 +86,32 @@ func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
 			if cf.Err != "" {
 				continue
 			}
-			id := cf.Repo + "@" + cf.SHA + ":" + cf.Path
-			files[id] = true
-			switch {
-			case slices.Contains(stack, id):
-				cf.Err = fmt.Sprintf("%s calls itself: %s -> %s", j.Uses, strings.Join(stackNames(stack), " -> "), path.Base(cf.Path))
-			case depth+1 > workflow.MaxCallDepth:
-				cf.Err = fmt.Sprintf("%s is nested too deep: a run may have the top-level workflow and %d levels of called workflows", j.Uses, workflow.MaxCallDepth)
-			case len(files) > workflow.MaxCalls:
+			// Cycles and depth are checked when the call is made, on its
+			// own path (makeCall); a file is read once, so this ends.
+			id := fileID(cf.Repo, cf.SHA, cf.Path)
+			if files[id] = true; len(files) > workflow.MaxCalls {
 				cf.Err = fmt.Sprintf("%s is one called workflow too many: a run may call at most %d workflow files", j.Uses, workflow.MaxCalls)
-			}
-			if cf.Err != "" {
 				cf.Content = nil
 				continue
 			}
-			if err := walk(wf2, target, cf.SHA, id, depth+1, stack); err != nil {
+			if err := walk(wf2, target, cf.SHA); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return walk(sp.Workflow, repo, sp.HeadSHA, repo.FullName()+"@"+sp.HeadSHA+":"+sp.File, 0, nil)
+	return walk(sp.Workflow, repo, sp.HeadSHA)
 }
+
+// fileID names a workflow file at a commit, to find a call of a file
+// already on the path to it.
+func fileID(repo, sha, file string) string { return repo + "@" + sha + ":" + file }
 
 func hasCalls(wf *workflow.Workflow) bool {
 	return slices.ContainsFunc(wf.Jobs, func(j *workflow.Job) bool { return j.Uses != "" })
 }
 
-func stackNames(stack []string) []string {
+func chainNames(stack []string) []string {
 	out := make([]string, len(stack))
 	for i, id := range stack {
 		_, p, _ := strings.Cut(id, ":")
@@ -198,6 +195,7 @@ type callSpec struct {
 	Repo    string            `json:"repo"`    // the called file: repository, commit, path
 	SHA     string            `json:"sha"`
 	Path    string            `json:"path"`
+	Chain   []string          `json:"chain"` // fileID of every file from the run's to this one: a call of one of them is a cycle
 }
 
 func decodeCall(j *Job) (*callSpec, error) {
@@ -246,7 +244,7 @@ func (s *Store) planFor(tx *sql.Tx, top *runPlan, j *Job) (*runPlan, error) {
 		return nil, err
 	}
 	sub := &runPlan{run: top.run, repo: top.repo, file: path.Base(spec.Path), inputs: spec.Inputs, call: spec,
-		container: spec.Repo + "@" + spec.SHA, subs: top.subs}
+		container: spec.Repo + "@" + spec.SHA, subs: top.subs, chain: spec.Chain}
 	if cf.Err != "" {
 		sub.perr = errors.New(cf.Err)
 	} else {
@@ -324,6 +322,10 @@ func (s *Store) makeCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPla
 	if cf.Err == "" && depth > workflow.MaxCallDepth {
 		cf.Err = fmt.Sprintf("%s is nested too deep: a run may have the top-level workflow and %d levels of called workflows", wj.Uses, workflow.MaxCallDepth)
 	}
+	id := fileID(cf.Repo, cf.SHA, cf.Path)
+	if cf.Err == "" && slices.Contains(plan.chain, id) {
+		cf.Err = fmt.Sprintf("%s calls itself: %s -> %s", wj.Uses, strings.Join(chainNames(plan.chain), " -> "), path.Base(cf.Path))
+	}
 	if cf.Err != "" {
 		return nil, nil, plan.where(wj, "uses") + ": " + cf.Err, nil
 	}
@@ -360,7 +362,11 @@ func (s *Store) makeCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPla
 	}
 	var ce *workflow.CallError
 	if errors.As(err, &ce) {
-		return nil, nil, fmt.Sprintf("%s: %s (%s)", plan.where(wj, ce.Key), ce.Msg, wj.Uses), nil
+		key := ce.Key
+		if wj.Pos[key] == "" {
+			key = "uses" // secrets missing altogether
+		}
+		return nil, nil, fmt.Sprintf("%s: %s (%s)", plan.where(wj, key), ce.Msg, wj.Uses), nil
 	}
 	if err != nil {
 		return nil, nil, "", err
@@ -370,7 +376,8 @@ func (s *Store) makeCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPla
 		secrets[strings.ToUpper(k)] = v
 	}
 	return &callSpec{Key: key, Uses: wj.Uses, Name: lp.name, Prefix: row.JobKey, Depth: depth, Inputs: inputs,
-		Inherit: wj.SecretsInherit, Secrets: secrets, Repo: cf.Repo, SHA: cf.SHA, Path: cf.Path}, wf2, "", nil
+		Inherit: wj.SecretsInherit, Secrets: secrets, Repo: cf.Repo, SHA: cf.SHA, Path: cf.Path,
+		Chain: append(slices.Clone(plan.chain), id)}, wf2, "", nil
 }
 
 // expandCall inserts the called workflow's jobs as queued rows of the
