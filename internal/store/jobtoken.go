@@ -262,6 +262,9 @@ func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, err
 				return nil, err
 			}
 			d.Secrets = pickSecrets(view, jobRefs{Secrets: c.SecretNames})
+			for k, v := range d.Secrets {
+				d.Secrets[k] = strings.ReplaceAll(v, callTokenRef, d.Token)
+			}
 		} else if d.Secrets, err = s.OpenSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
 			return nil, err
 		}

@@ -203,10 +203,18 @@ func decodeCall(j *Job) (*callSpec, error) {
 	return spec, decodeColumn("jobs.call", j.Call, spec)
 }
 
+// The queries of every end of a called job and every claim of one
+// (TestReusableQueryPlans).
+const (
+	sqlCallJobs     = "SELECT " + jobCols + " WHERE call_id = ? ORDER BY id"
+	sqlCallOpenJobs = "SELECT " + jobCols + " WHERE call_id = ? AND status != 'completed' ORDER BY id"
+	sqlCallFile     = "SELECT repo, sha, path, content, error FROM run_calls WHERE run_id = ? AND key = ?"
+)
+
 // callFile loads a run's called file by key.
 func callFile(tx querier, runID int64, key string) (*CallFile, error) {
 	cf := &CallFile{}
-	err := tx.QueryRowContext(context.Background(), "SELECT repo, sha, path, content, error FROM run_calls WHERE run_id = ? AND key = ?", runID, key).
+	err := tx.QueryRowContext(context.Background(), sqlCallFile, runID, key).
 		Scan(&cf.Repo, &cf.SHA, &cf.Path, &cf.Content, &cf.Err)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &CallFile{Err: "the called workflow was not read when the run was made"}, nil
@@ -455,7 +463,7 @@ func (s *Store) admitCall(tx *sql.Tx, jobID int64, now int64) error {
 // conclusion folds theirs (as needs folds a matrix), its outputs are the
 // called workflow's, evaluated from the jobs' outputs.
 func (s *Store) endCall(tx *sql.Tx, callID int64, now int64) error {
-	rows, err := tx.Query("SELECT "+jobCols+" WHERE call_id = ? ORDER BY id", callID)
+	rows, err := tx.Query(sqlCallJobs, callID)
 	kids, err := ScanAll(rows, err, scanJob)
 	if err != nil {
 		return err
@@ -519,7 +527,7 @@ func earliestStart(jobs []*Job) (t0 time.Time) {
 // (cancelled, or a sibling leg failed fast): its queued jobs end, its
 // running ones are asked to stop.
 func (s *Store) cancelCall(tx *sql.Tx, callID int64, now int64) error {
-	rows, err := tx.Query("SELECT "+jobCols+" WHERE call_id = ? AND status != 'completed' ORDER BY id", callID)
+	rows, err := tx.Query(sqlCallOpenJobs, callID)
 	kids, err := ScanAll(rows, err, scanJob)
 	if err != nil {
 		return err
@@ -601,6 +609,9 @@ func (s *Store) callSecrets(ctx context.Context, q querier, repo *Repo, callID i
 	var parent map[string]string
 	if caller.CallID == 0 {
 		parent, err = s.OpenSecrets(ctx, q, repo, nil)
+		if parent != nil {
+			parent["GITHUB_TOKEN"] = callTokenRef
+		}
 	} else {
 		parent, err = s.callSecrets(ctx, q, repo, caller.CallID)
 	}
@@ -629,6 +640,12 @@ func (s *Store) callSecrets(ctx context.Context, q querier, repo *Repo, callID i
 	}
 	return out, nil
 }
+
+// callTokenRef stands for the caller's GITHUB_TOKEN in what a call
+// passes (`token: ${{ secrets.GITHUB_TOKEN }}`, a common form): the calling
+// job never runs and has no token of its own, so the called job's own
+// token takes its place when the secrets are delivered.
+const callTokenRef = "\x00GITHUB_TOKEN\x00"
 
 // pickSecrets is the secrets a job references among the ones it may see.
 func pickSecrets(view map[string]string, refs jobRefs) map[string]string {

@@ -567,3 +567,38 @@ func TestOnlyCalledStartsNoRun(t *testing.T) {
 		t.Fatalf("runs of %v", files)
 	}
 }
+
+// TestReusableQueryPlans: what every end and claim of a called job asks
+// uses an index, never a scan of jobs or run_calls.
+func TestReusableQueryPlans(t *testing.T) {
+	ts := newTestStore(t)
+	for name, q := range map[string]string{"callJobs": sqlCallJobs, "callOpenJobs": sqlCallOpenJobs, "callFile": sqlCallFile} {
+		args := []any{int64(1), "k"}[:strings.Count(q, "?")]
+		p := ts.queryPlan(q, args...)
+		if strings.Contains(p, "SCAN ") {
+			t.Errorf("%s: plan %q scans a table", name, p)
+		}
+		t.Logf("%s: %s", name, p)
+	}
+}
+
+// TestReusableTokenPassed: a call passing the caller's GITHUB_TOKEN by
+// name gives the called job its own token under that name; nothing of
+// the stand-in reaches the job.
+func TestReusableTokenPassed(t *testing.T) {
+	ts := newTestStore(t)
+	ctx := context.Background()
+	repo, sha := ts.callRepo("app", false, map[string]string{".github/workflows/build.yml": buildCalled})
+	ts.runCaller(repo, sha, "on: push\njobs:\n  b:\n    uses: ./.github/workflows/build.yml\n    with: {target: x}\n    secrets:\n      token: Bearer ${{ secrets.GITHUB_TOKEN }}\n", "push")
+	j := ts.claimKey("b/compile")
+	d, err := ts.JobDelivery(ctx, j.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Secrets["TOKEN"] != "Bearer "+d.Token || strings.Contains(d.Secrets["TOKEN"], "\x00") {
+		t.Fatalf("TOKEN = %q, token %q", d.Secrets["TOKEN"], d.Token)
+	}
+	if s := j.Contexts["secrets"].(map[string]any); s["TOKEN"] != "Bearer "+d.Token {
+		t.Fatalf("claim's secrets %v", s)
+	}
+}
