@@ -449,7 +449,8 @@ type Store struct {
 
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
-	serverURL string
+	serverURL     string
+	fetchWorkflow func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) // Options.FetchWorkflow
 
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
@@ -497,6 +498,12 @@ type Options struct {
 	// a full snapshot of the file, and Litestream's documentation asks
 	// applications to turn their checkpoints off.
 	LeaveCheckpoints bool
+	// FetchWorkflow reads a reusable workflow file OWNER/REPO/PATH@REF
+	// that is not on this server (or not reachable from the run) from
+	// --actions-url, as actions are fetched; it returns the file, the
+	// commit REF resolved to and where it came from. nil: only this
+	// server's repositories are called.
+	FetchWorkflow func(ctx context.Context, owner, repo, ref, file string) (content []byte, sha, origin string, err error)
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -532,7 +539,7 @@ func Open(path, schema string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
-		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
+		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage, fetchWorkflow: o.FetchWorkflow,
 		noCheckpoints: o.LeaveCheckpoints}
 	if s.now == nil {
 		s.now = time.Now

@@ -68,17 +68,17 @@ func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
 	}
 	reach := RepoReach{From: repo, Untrusted: isForkPullRequest(sp.Event, sp.Payload, repo.FullName())}
 	files := map[string]bool{} // distinct called files: GitHub counts at most MaxCalls
-	var walk func(wf *workflow.Workflow, at *Repo, sha string) error
-	walk = func(wf *workflow.Workflow, at *Repo, sha string) error {
+	var walk func(wf *workflow.Workflow, at callSource) error
+	walk = func(wf *workflow.Workflow, at callSource) error {
 		for _, j := range wf.Jobs {
 			if j.Uses == "" {
 				continue
 			}
-			key := callKey(at.FullName()+"@"+sha, j.Uses)
+			key := callKey(at.full+"@"+at.sha, j.Uses)
 			if _, done := sp.Calls[key]; done {
 				continue
 			}
-			cf, target, wf2, err := s.readCall(ctx, reach, at, sha, j.Uses)
+			cf, target, wf2, err := s.readCall(ctx, reach, at, j.Uses)
 			if err != nil {
 				return err
 			}
@@ -94,13 +94,22 @@ func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
 				cf.Content = nil
 				continue
 			}
-			if err := walk(wf2, target, cf.SHA); err != nil {
+			if err := walk(wf2, target); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return walk(sp.Workflow, repo, sp.HeadSHA)
+	return walk(sp.Workflow, callSource{repo: repo, full: repo.FullName(), sha: sp.HeadSHA})
+}
+
+// callSource is where a workflow file was read: a repository of this
+// server, or (repo nil) OWNER/REPO fetched from --actions-url; its ./
+// calls are read from the same place and commit.
+type callSource struct {
+	repo *Repo
+	full string // OWNER/REPO
+	sha  string
 }
 
 // fileID names a workflow file at a commit, to find a call of a file
@@ -120,38 +129,54 @@ func chainNames(stack []string) []string {
 	return out
 }
 
-// readCall reads the file a uses names, written in repository at at sha.
+// readCall reads the file a uses names, written in a file read from at.
 // Problems of the file are in the CallFile; the error is the server's.
-func (s *Store) readCall(ctx context.Context, reach RepoReach, at *Repo, sha, uses string) (*CallFile, *Repo, *workflow.Workflow, error) {
+func (s *Store) readCall(ctx context.Context, reach RepoReach, at callSource, uses string) (*CallFile, callSource, *workflow.Workflow, error) {
 	ref, err := workflow.ParseCallRef(uses)
 	if err != nil {
-		return &CallFile{Err: err.Error()}, nil, nil, nil
+		return &CallFile{Err: err.Error()}, callSource{}, nil, nil
 	}
-	target := at
+	target, sha := at, at.sha
 	if !ref.Local {
-		target, err = s.ReachRepo(ctx, reach, ref.Owner, ref.Repo)
+		repo, err := s.ReachRepo(ctx, reach, ref.Owner, ref.Repo)
+		switch {
+		case errors.Is(err, apperr.ErrNotFound) && s.fetchWorkflow != nil:
+			// Not here, or not for this run: --actions-url, as for actions.
+			target = callSource{full: ref.Owner + "/" + ref.Repo}
+			sha = ref.Ref
+		case errors.Is(err, apperr.ErrNotFound):
+			return &CallFile{Err: "reusable workflow " + uses + ": " + err.Error()}, callSource{}, nil, nil
+		case err != nil:
+			return nil, callSource{}, nil, err
+		default:
+			target = callSource{repo: repo, full: repo.FullName()}
+			if sha, err = (git.Repo{Dir: repo.GitDir}).Resolve(ctx, ref.Ref); errors.Is(err, apperr.ErrNotFound) {
+				return &CallFile{Err: fmt.Sprintf("reusable workflow %s: no ref %s in %s", uses, ref.Ref, repo.FullName())}, callSource{}, nil, nil
+			} else if err != nil {
+				return nil, callSource{}, nil, err
+			}
+		}
+	}
+	cf := &CallFile{Repo: target.full, SHA: sha, Path: ref.Path}
+	var content []byte
+	if target.repo == nil {
+		owner, name, _ := strings.Cut(target.full, "/")
+		content, cf.SHA, _, err = s.fetchWorkflow(ctx, owner, name, sha, ref.Path)
+		if err != nil {
+			cf.Err = fmt.Sprintf("reusable workflow %s: %v", uses, err)
+			return cf, callSource{}, nil, nil
+		}
+	} else {
+		content, err = git.Repo{Dir: target.repo.GitDir}.ReadFile(ctx, sha, ref.Path)
 		if errors.Is(err, apperr.ErrNotFound) {
-			return &CallFile{Err: "reusable workflow " + uses + ": " + err.Error()}, nil, nil, nil
+			cf.Err = fmt.Sprintf("reusable workflow %s: no file %s in %s at %.12s", uses, ref.Path, target.full, sha)
+			return cf, callSource{}, nil, nil
 		}
 		if err != nil {
-			return nil, nil, nil, err
-		}
-		g := git.Repo{Dir: target.GitDir}
-		if sha, err = g.Resolve(ctx, ref.Ref); errors.Is(err, apperr.ErrNotFound) {
-			return &CallFile{Err: fmt.Sprintf("reusable workflow %s: no ref %s in %s", uses, ref.Ref, target.FullName())}, nil, nil, nil
-		} else if err != nil {
-			return nil, nil, nil, err
+			return nil, callSource{}, nil, err
 		}
 	}
-	cf := &CallFile{Repo: target.FullName(), SHA: sha, Path: ref.Path}
-	content, err := git.Repo{Dir: target.GitDir}.ReadFile(ctx, sha, ref.Path)
-	if errors.Is(err, apperr.ErrNotFound) {
-		cf.Err = fmt.Sprintf("reusable workflow %s: no file %s in %s at %.12s", uses, ref.Path, target.FullName(), sha)
-		return cf, nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	target.sha = cf.SHA
 	wf, errs := workflow.Check(path.Base(ref.Path), content)
 	switch {
 	case len(errs) > 0:

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -600,5 +601,47 @@ func TestReusableTokenPassed(t *testing.T) {
 	}
 	if s := j.Contexts["secrets"].(map[string]any); s["TOKEN"] != "Bearer "+d.Token {
 		t.Fatalf("claim's secrets %v", s)
+	}
+}
+
+// TestReusableActionsURL: a workflow not on this server comes through
+// Options.FetchWorkflow (--actions-url), and so do its ./ calls, at the
+// commit its ref resolved to; a private repository of this server a run
+// may not reach is asked there under the same name, never read here.
+func TestReusableActionsURL(t *testing.T) {
+	type ask struct{ owner, repo, ref, file string }
+	var asked []ask
+	mirror := map[string]string{
+		"acme/shared@v1:.github/workflows/s.yml":       "on: workflow_call\njobs:\n  s:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n  t:\n    uses: ./.github/workflows/t.yml\n",
+		"acme/shared@" + strings.Repeat("c", 40) + ":.github/workflows/t.yml": libCalled,
+	}
+	fetch := func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) {
+		asked = append(asked, ask{owner, repo, ref, file})
+		b, ok := mirror[owner+"/"+repo+"@"+ref+":"+file]
+		if !ok {
+			return nil, "", "", errors.New("not in the mirror")
+		}
+		return []byte(b), strings.Repeat("c", 40), "file:///mirror", nil
+	}
+	ts := newTestStoreWith(t, Options{FetchWorkflow: fetch})
+	ts.callRepo("lib", true, map[string]string{".github/workflows/w.yml": libCalled})
+	app, sha := ts.callRepo("app", false, map[string]string{"README": "x"})
+	run := ts.runCaller(app, sha, "on: push\njobs:\n  c:\n    uses: acme/shared/.github/workflows/s.yml@v1\n", "push")
+	rows := ts.allRows(run.ID)
+	if rows["c/s"] == nil || rows["c/t/a"] == nil || rows["c/t/a"].Name != "c / t / a" {
+		t.Fatalf("rows %v", slices.Sorted(mapKeysJob(rows)))
+	}
+	want := []ask{{"acme", "shared", "v1", ".github/workflows/s.yml"}, {"acme", "shared", strings.Repeat("c", 40), ".github/workflows/t.yml"}}
+	if !slices.Equal(asked, want) {
+		t.Fatalf("asked %v, want %v", asked, want)
+	}
+	asked = nil
+	pr := ts.runCaller(app, sha, "on: pull_request\njobs:\n  c:\n    uses: alice/lib/.github/workflows/w.yml@main\n", "pull_request")
+	c := ts.allRows(pr.ID)["c"]
+	if c.Conclusion != "failure" || !strings.Contains(ts.jobLog(c.ID), "reusable workflow alice/lib/.github/workflows/w.yml@main: not in the mirror") {
+		t.Fatalf("private from a fork's pull request: %s %q", c.Conclusion, ts.jobLog(c.ID))
+	}
+	if !slices.Equal(asked, []ask{{"alice", "lib", "main", ".github/workflows/w.yml"}}) {
+		t.Fatalf("asked %v", asked)
 	}
 }
