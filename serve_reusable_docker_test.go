@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,8 +97,43 @@ jobs:
           echo "passed=${{ secrets.passed }} top=[${{ secrets.TOP }}]"
 `
 
+// e2eMirror calls a workflow of a repository this server does not have:
+// it comes from the --actions-url mirror, as an action would. It is
+// dispatched, so that serve (which knows --actions-url) makes the run.
+const e2eMirror = `name: Mirror
+on: workflow_dispatch
+jobs:
+  mirrored:
+    uses: acme/shared/.github/workflows/m.yml@v1
+    with:
+      who: ${{ github.repository }}
+`
+
+const e2eMirrored = `on:
+  workflow_call:
+    inputs:
+      who: {type: string}
+jobs:
+  hi:
+    runs-on: busybox
+    steps:
+      - run: echo "mirrored hi ${{ inputs.who }}"
+`
+
 func TestDockerServeReusable(t *testing.T) {
-	e := newE2E(t, map[string]string{"reuse.yml": e2eReuse, "called.yml": e2eCalled})
+	// acme/shared is no repository of this server: it comes from the
+	// --actions-url mirror, as an action of that name would.
+	mirror := t.TempDir()
+	shared := filepath.Join(mirror, "acme", "shared")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, shared, "init", "-q", "-b", "main")
+	commitFiles(t, shared, map[string]string{".github/workflows/m.yml": e2eMirrored})
+	gitCmd(t, shared, "tag", "v1")
+	e := newE2EWith(t, map[string]string{"reuse.yml": e2eReuse, "called.yml": e2eCalled, "mirror.yml": e2eMirror}, func(e *e2e) {
+		e.serveArgs = append(e.serveArgs, "--actions-url", "file://"+mirror)
+	})
 	lib, _ := newGitRepo(t, map[string]string{".github/workflows/lib.yml": e2eLib})
 	e.cli("repo", "create", "alice/lib", "--git", filepath.Join(lib, ".git"))
 	secret := e.selfCmd("secret", "set", "alice/hello", "TOP")
@@ -116,6 +152,11 @@ func TestDockerServeReusable(t *testing.T) {
 	}
 	want := []string{"local (1) / say", "local (2) / say", "prep", "remote / calc", "report"}
 	if got := slices.Sorted(maps.Keys(byName)); !slices.Equal(got, want) {
+		for _, name := range got {
+			if !slices.Contains(want, name) {
+				t.Logf("job %q's log:\n%s", name, e.jobLog(byName[name].ID))
+			}
+		}
 		t.Fatalf("jobs %q, want %q", got, want)
 	}
 	for name, wants := range map[string][]string{
@@ -134,6 +175,20 @@ func TestDockerServeReusable(t *testing.T) {
 			t.Errorf("job %q's log shows the secret", name)
 		}
 	}
+
+	if code := e.post("/api/v1/repos/alice/hello/actions/workflows/mirror.yml/dispatches", `{"ref":"main"}`, nil); code != http.StatusNoContent {
+		t.Fatalf("dispatch: %d", code)
+	}
+	if r := e.waitRun(2, 60*time.Second); str(r.Conclusion) != protocol.ConclusionSuccess {
+		t.Errorf("mirror run = %s", str(r.Conclusion))
+	}
+	if jobs := e.jobs(2); len(jobs) != 1 || jobs[0].Name != "mirrored / hi" || !strings.Contains(e.jobLog(jobs[0].ID), "mirrored hi alice/hello\n") {
+		for _, j := range jobs {
+			t.Logf("job %q:\n%s", j.Name, e.jobLog(j.ID))
+		}
+		t.Errorf("mirror run's jobs: %d", len(jobs))
+	}
+
 	res, err := http.Get(e.base + "/alice/hello/actions/runs/1")
 	if err != nil {
 		t.Fatal(err)

@@ -612,7 +612,7 @@ func TestReusableActionsURL(t *testing.T) {
 	type ask struct{ owner, repo, ref, file string }
 	var asked []ask
 	mirror := map[string]string{
-		"acme/shared@v1:.github/workflows/s.yml":       "on: workflow_call\njobs:\n  s:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n  t:\n    uses: ./.github/workflows/t.yml\n",
+		"acme/shared@v1:.github/workflows/s.yml":                              "on: workflow_call\njobs:\n  s:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n  t:\n    uses: ./.github/workflows/t.yml\n",
 		"acme/shared@" + strings.Repeat("c", 40) + ":.github/workflows/t.yml": libCalled,
 	}
 	fetch := func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) {
