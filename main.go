@@ -879,6 +879,7 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	go maint.Run(bg)
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
+	go srv.fetchCalls(bg)
 	drain := func(time.Duration) {}
 	if ex != nil {
 		drain = startPool(bg, ex)

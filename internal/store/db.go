@@ -362,7 +362,8 @@ END;`,
 	) WITHOUT ROWID;
 	ALTER TABLE jobs ADD COLUMN call_id INTEGER;
 	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
-	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;`,
+	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
+	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or

@@ -145,7 +145,9 @@ func (s *Store) readCall(ctx context.Context, reach RepoReach, at callSource, us
 			target = callSource{full: ref.Owner + "/" + ref.Repo}
 			sha = ref.Ref
 		case errors.Is(err, apperr.ErrNotFound):
-			return &CallFile{Err: "reusable workflow " + uses + ": " + err.Error()}, callSource{}, nil, nil
+			// This process has no --actions-url (a post-receive hook):
+			// serve fetches it before the call is made.
+			return &CallFile{Repo: ref.Owner + "/" + ref.Repo, SHA: ref.Ref, Path: ref.Path, Err: callPending}, callSource{}, nil, nil
 		case err != nil:
 			return nil, callSource{}, nil, err
 		default:
@@ -299,45 +301,159 @@ func (s *Store) startCalls(tx *sql.Tx, plan *runPlan, wj *workflow.Job, plans []
 		if err != nil {
 			return changed, err
 		}
-		why := lp.failure
-		var spec *callSpec
-		var wf2 *workflow.Workflow
-		if why == "" {
-			spec, wf2, why, err = s.makeCall(tx, plan, wj, lp, row)
-			if err != nil {
-				return changed, err
-			}
-		}
-		if why != "" {
-			n, err := s.failQueued(tx, row, why, now)
-			changed += n
-			if err != nil {
-				return changed, err
-			}
-			continue
-		}
-		if _, err := tx.Exec("UPDATE jobs SET call = ?, ready = 0 WHERE id = ?", jsonText(spec), row.ID); err != nil {
-			return changed, err
-		}
-		if lp.group != "" {
-			admitted, err := s.enterGroup(tx, plan.repo.ID, row.RunID, row.ID, lp.group, lp.cancelInProgress, now)
-			if err != nil {
-				return changed, err
-			}
-			if !admitted {
-				if _, err := tx.Exec("UPDATE jobs SET waiting = 'concurrency' WHERE id = ?", row.ID); err != nil {
-					return changed, err
-				}
-				continue
-			}
-		}
-		n, err := s.expandCall(tx, row, spec, wf2, now)
+		n, err := s.startCall(tx, plan, wj, lp, row, now)
 		changed += n
 		if err != nil {
 			return changed, err
 		}
 	}
 	return changed, nil
+}
+
+// startCall makes one calling row's call (startCalls).
+func (s *Store) startCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPlan, row *Job, now int64) (int, error) {
+	why := lp.failure
+	var spec *callSpec
+	var wf2 *workflow.Workflow
+	var err error
+	if why == "" {
+		spec, wf2, why, err = s.makeCall(tx, plan, wj, lp, row)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if why == callPending { // a file for serve to fetch first (FetchPendingCalls)
+		_, err := tx.Exec("UPDATE jobs SET waiting = 'fetch', ready = 0 WHERE id = ?", row.ID)
+		return 0, err
+	}
+	if why != "" {
+		return s.failQueued(tx, row, why, now)
+	}
+	if _, err := tx.Exec("UPDATE jobs SET call = ?, ready = 0 WHERE id = ?", jsonText(spec), row.ID); err != nil {
+		return 0, err
+	}
+	if lp.group != "" {
+		admitted, err := s.enterGroup(tx, plan.repo.ID, row.RunID, row.ID, lp.group, lp.cancelInProgress, now)
+		if err != nil {
+			return 0, err
+		}
+		if !admitted {
+			_, err := tx.Exec("UPDATE jobs SET waiting = 'concurrency' WHERE id = ?", row.ID)
+			return 0, err
+		}
+	}
+	return s.expandCall(tx, row, spec, wf2, now)
+}
+
+// callPending marks, in run_calls.error, a file of --actions-url that the
+// process which made the run could not fetch (a post-receive hook knows no
+// --actions-url): serve fetches it (FetchPendingCalls) and makes the call.
+const callPending = "(pending fetch)"
+
+// FetchPendingCalls fetches, for serve, the called files of runs made by
+// a process without --actions-url, and makes the calls that waited for
+// them. It returns how many it fetched.
+func (s *Store) FetchPendingCalls(ctx context.Context) (int, error) {
+	if s.fetchWorkflow == nil {
+		return 0, nil
+	}
+	rows, err := s.db.QueryContext(ctx, sqlPendingCalls)
+	type pending struct {
+		runID           int64
+		key             string
+		repo, ref, path string
+	}
+	var list []pending
+	if err == nil {
+		for rows.Next() {
+			var p pending
+			if err = rows.Scan(&p.runID, &p.key, &p.repo, &p.ref, &p.path); err != nil {
+				break
+			}
+			list = append(list, p)
+		}
+		rows.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range list {
+		run, err := s.RunByID(ctx, p.runID)
+		if err != nil {
+			return 0, err
+		}
+		repo, err := s.RepoByID(ctx, run.RepoID)
+		if err != nil {
+			return 0, err
+		}
+		// The file and what it calls, outside any transaction, as
+		// ResolveCalls does for a run it makes.
+		sp := &RunSpec{RepoID: run.RepoID, HeadSHA: run.HeadSHA, Event: run.Event, Payload: run.EventPayload, File: run.WorkflowFile,
+			Workflow: &workflow.Workflow{Jobs: []*workflow.Job{{Key: "fetch", Uses: p.repo + "/" + p.path + "@" + p.ref}}}}
+		if err := s.ResolveCalls(ctx, sp); err != nil {
+			return 0, err
+		}
+		err = s.WithTx(ctx, func(tx *sql.Tx) error {
+			now := s.NowMS()
+			for k, cf := range sp.Calls {
+				if k == callKey(repo.FullName()+"@"+run.HeadSHA, p.repo+"/"+p.path+"@"+p.ref) {
+					k = p.key // the same uses, written elsewhere
+				}
+				if _, err := tx.Exec(`INSERT INTO run_calls (run_id, key, repo, sha, path, content, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (run_id, key) DO UPDATE SET repo = excluded.repo, sha = excluded.sha, path = excluded.path,
+					content = excluded.content, error = excluded.error WHERE run_calls.error = ?`,
+					p.runID, k, cf.Repo, cf.SHA, cf.Path, cf.Content, cf.Err, callPending); err != nil {
+					return err
+				}
+			}
+			return s.resumeCalls(tx, p.runID, now)
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(list), nil
+}
+
+// sqlPendingCalls lists the files serve has to fetch (FetchPendingCalls).
+const sqlPendingCalls = "SELECT run_id, key, repo, sha, path FROM run_calls WHERE error = '" + callPending + "' ORDER BY run_id LIMIT 20"
+
+// resumeCalls makes the calls of a run that waited for a fetch.
+func (s *Store) resumeCalls(tx *sql.Tx, runID int64, now int64) error {
+	rows, err := tx.Query("SELECT "+jobCols+" WHERE run_id = ? AND status = 'queued' AND waiting = 'fetch' ORDER BY id", runID)
+	waiting, err := ScanAll(rows, err, scanJob)
+	if err != nil || len(waiting) == 0 {
+		return err
+	}
+	top, err := s.loadPlan(tx, runID)
+	if err != nil {
+		return err
+	}
+	for _, row := range waiting {
+		plan, err := s.planFor(tx, top, row)
+		if err != nil {
+			return err
+		}
+		wj := plan.job(localKey(row.BaseKey))
+		if wj == nil {
+			if _, err := s.failQueued(tx, row, "the workflow no longer has job "+localKey(row.BaseKey), now); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := tx.Exec("UPDATE jobs SET waiting = '' WHERE id = ?", row.ID); err != nil {
+			return err
+		}
+		lp := &legPlan{name: row.Name, contexts: row.Contexts, group: row.ConcurrencyGroup}
+		if _, err := s.startCall(tx, plan, wj, lp, row, now); err != nil {
+			return err
+		}
+	}
+	if _, err := s.advance(tx, runID, now); err != nil {
+		return err
+	}
+	_, _, err = s.rollup(tx, runID, now)
+	return err
 }
 
 // makeCall evaluates a calling row's call. why is the caller's problem
@@ -358,6 +474,9 @@ func (s *Store) makeCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPla
 	id := fileID(cf.Repo, cf.SHA, cf.Path)
 	if cf.Err == "" && slices.Contains(plan.chain, id) {
 		cf.Err = fmt.Sprintf("%s calls itself: %s -> %s", wj.Uses, strings.Join(chainNames(plan.chain), " -> "), path.Base(cf.Path))
+	}
+	if cf.Err == callPending {
+		return nil, nil, callPending, nil
 	}
 	if cf.Err != "" {
 		return nil, nil, plan.where(wj, "uses") + ": " + cf.Err, nil
