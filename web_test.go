@@ -1013,7 +1013,9 @@ func TestOrderJobs(t *testing.T) {
 		t.Errorf("order %v", got)
 	}
 	// A job needing a call comes after the call's jobs ("caller/job").
-	b := func(key string, needs ...string) *store.Job { return &store.Job{JobKey: key, BaseKey: key, Needs: needs} }
+	b := func(key string, needs ...string) *store.Job {
+		return &store.Job{JobKey: key, BaseKey: key, Needs: needs}
+	}
 	got = nil
 	for _, x := range orderJobs([]*store.Job{b("after", "call"), b("call#1/a"), b("call#2/b", "call#2/a"), b("call#2/a")}) {
 		got = append(got, x.JobKey)
