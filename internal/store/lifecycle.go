@@ -469,13 +469,18 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 		}
 	}
 	for _, j := range jobs {
-		if j.Status != protocol.StatusQueued {
+		// A calling job is never claimable; one not activated yet is
+		// activated below, once its kept needs are done.
+		if j.Status != protocol.StatusQueued || j.Call != "" || j.Waiting != "" || !j.Activated {
 			continue
 		}
 		ready := !slices.ContainsFunc(j.Needs, func(n string) bool { return !succeeded[n] })
 		if _, err := tx.Exec("UPDATE jobs SET ready = ? WHERE id = ?", ready, j.ID); err != nil {
 			return err
 		}
+	}
+	if _, err := s.advance(tx, newRun, s.NowMS()); err != nil {
+		return err
 	}
 	// The run stays queued, as a new attempt is on GitHub, until one of the
 	// jobs it runs again starts: at least one does, and the claim rolls up.

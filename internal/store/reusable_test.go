@@ -687,3 +687,40 @@ func TestReusableFetchPending(t *testing.T) {
 		t.Fatalf("fetched again: %d, %v", n, err)
 	}
 }
+
+// TestReusableRerun: a re-run calls the same files, read when the first
+// attempt was made, even after the repository moved on.
+func TestReusableRerun(t *testing.T) {
+	ts := newTestStore(t)
+	ctx := context.Background()
+	repo, sha := ts.callRepo("app", false, map[string]string{".github/workflows/w.yml": libCalled})
+	run := ts.runCaller(repo, sha, "on: push\njobs:\n  c:\n    uses: ./.github/workflows/w.yml\n  d:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n", "push")
+	for range 2 {
+		j := ts.heartbeat()
+		if ts.job(j.JobID).JobKey == "c/a" {
+			ts.finishJob(j.JobID, "failure", nil)
+		} else {
+			ts.finishJob(j.JobID, "success", nil)
+		}
+	}
+	if r, _ := ts.RunByID(ctx, run.ID); r.Conclusion != "failure" {
+		t.Fatalf("first attempt %s", r.Conclusion)
+	}
+	if err := os.RemoveAll(filepath.Join(repo.GitDir, "objects")); err != nil { // nothing can be read from it any more
+		t.Fatal(err)
+	}
+	src, _ := ts.RunByID(ctx, run.ID)
+	again, err := ts.RerunSome(ctx, src, ts.users["alice"], FailedJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := ts.allRows(again.ID)
+	if rows["c/a"] == nil || rows["d"].Conclusion != "success" {
+		t.Fatalf("re-run rows %v", slices.Sorted(mapKeysJob(rows)))
+	}
+	j := ts.claimKey("c/a")
+	ts.finishJob(j.JobID, "success", nil)
+	if r, _ := ts.RunByID(ctx, again.ID); r.Conclusion != "success" {
+		t.Fatalf("re-run %s", r.Conclusion)
+	}
+}
