@@ -380,7 +380,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	}
 
 	if wj.Uses != "" {
-		return s.startCalls(tx, plan, wj, plans, ids, now)
+		return s.startCalls(tx, plan, wj, plans, ids, maxParallel, now)
 	}
 
 	// Step names that are expressions, shown evaluated as on GitHub.
@@ -769,7 +769,11 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 			}
 		}
 	}
-	if j.Leg > 0 && j.MaxParallel > 0 {
+	if j.Leg > 0 && j.MaxParallel > 0 && j.Call != "" {
+		if err := s.releaseCalls(tx, j, now); err != nil {
+			return err
+		}
+	} else if j.Leg > 0 && j.MaxParallel > 0 {
 		var busy int
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM jobs WHERE run_id = ? AND base_key = ?
 			AND (status = 'running' OR status = 'queued' AND ready = 1)`, j.RunID, j.BaseKey).Scan(&busy); err != nil {

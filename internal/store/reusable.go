@@ -294,24 +294,80 @@ func (s *Store) planFor(tx *sql.Tx, top *runPlan, j *Job) (*runPlan, error) {
 // workflow, and, once its concurrency group admits it, becomes the called
 // jobs. A call that cannot be made fails its row with why. It returns how
 // many jobs it completed.
-func (s *Store) startCalls(tx *sql.Tx, plan *runPlan, wj *workflow.Job, plans []*legPlan, ids []int64, now int64) (int, error) {
-	changed := 0
+func (s *Store) startCalls(tx *sql.Tx, plan *runPlan, wj *workflow.Job, plans []*legPlan, ids []int64, maxParallel int, now int64) (int, error) {
+	changed, made := 0, 0
 	for i, lp := range plans {
 		row, err := jobByID(context.Background(), tx, ids[i])
 		if err != nil {
 			return changed, err
 		}
-		n, err := s.startCall(tx, plan, wj, lp, row, now)
+		// Beyond max-parallel a leg's call is made but holds its jobs
+		// until a leg ends (releaseCalls).
+		hold := maxParallel > 0 && made >= maxParallel
+		n, err := s.startCall(tx, plan, wj, lp, row, hold, now)
 		changed += n
 		if err != nil {
 			return changed, err
+		}
+		var call string
+		if err := tx.QueryRow("SELECT call FROM jobs WHERE id = ?", row.ID).Scan(&call); err != nil {
+			return changed, err
+		}
+		if call != "" {
+			made++
 		}
 	}
 	return changed, nil
 }
 
-// startCall makes one calling row's call (startCalls).
-func (s *Store) startCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPlan, row *Job, now int64) (int, error) {
+// releaseCalls starts the calls of a matrix of calls that max-parallel
+// held, as its legs end.
+func (s *Store) releaseCalls(tx *sql.Tx, j *Job, now int64) error {
+	var busy int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM jobs WHERE run_id = ? AND base_key = ? AND status = 'queued' AND call != ''
+		AND waiting != 'max-parallel'`, j.RunID, j.BaseKey).Scan(&busy); err != nil {
+		return err
+	}
+	free := j.MaxParallel - busy
+	if free <= 0 {
+		return nil
+	}
+	rows, err := tx.Query("SELECT "+jobCols+" WHERE run_id = ? AND base_key = ? AND status = 'queued' AND waiting = 'max-parallel' ORDER BY id LIMIT ?",
+		j.RunID, j.BaseKey, free)
+	held, err := ScanAll(rows, err, scanJob)
+	if err != nil {
+		return err
+	}
+	var repoID int64
+	if err := tx.QueryRow("SELECT repo_id FROM runs WHERE id = ?", j.RunID).Scan(&repoID); err != nil {
+		return err
+	}
+	for _, h := range held {
+		if _, err := tx.Exec("UPDATE jobs SET waiting = '' WHERE id = ?", h.ID); err != nil {
+			return err
+		}
+		if h.ConcurrencyGroup != "" {
+			admitted, err := s.enterGroup(tx, repoID, h.RunID, h.ID, h.ConcurrencyGroup, false, now)
+			if err != nil {
+				return err
+			}
+			if !admitted {
+				if _, err := tx.Exec("UPDATE jobs SET waiting = 'concurrency' WHERE id = ?", h.ID); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err := s.admitCall(tx, h.ID, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startCall makes one calling row's call (startCalls); with hold, its
+// jobs wait for max-parallel.
+func (s *Store) startCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPlan, row *Job, hold bool, now int64) (int, error) {
 	why := lp.failure
 	var spec *callSpec
 	var wf2 *workflow.Workflow
@@ -330,6 +386,10 @@ func (s *Store) startCall(tx *sql.Tx, plan *runPlan, wj *workflow.Job, lp *legPl
 		return s.failQueued(tx, row, why, now)
 	}
 	if _, err := tx.Exec("UPDATE jobs SET call = ?, ready = 0 WHERE id = ?", jsonText(spec), row.ID); err != nil {
+		return 0, err
+	}
+	if hold {
+		_, err := tx.Exec("UPDATE jobs SET waiting = 'max-parallel' WHERE id = ?", row.ID)
 		return 0, err
 	}
 	if lp.group != "" {
@@ -445,7 +505,7 @@ func (s *Store) resumeCalls(tx *sql.Tx, runID int64, now int64) error {
 			return err
 		}
 		lp := &legPlan{name: row.Name, contexts: row.Contexts, group: row.ConcurrencyGroup}
-		if _, err := s.startCall(tx, plan, wj, lp, row, now); err != nil {
+		if _, err := s.startCall(tx, plan, wj, lp, row, false, now); err != nil {
 			return err
 		}
 	}

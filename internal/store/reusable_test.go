@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -722,5 +723,34 @@ func TestReusableRerun(t *testing.T) {
 	ts.finishJob(j.JobID, "success", nil)
 	if r, _ := ts.RunByID(ctx, again.ID); r.Conclusion != "success" {
 		t.Fatalf("re-run %s", r.Conclusion)
+	}
+}
+
+// TestReusableMaxParallel: a matrix of calls with max-parallel makes the
+// next leg's jobs only when a leg's call ended.
+func TestReusableMaxParallel(t *testing.T) {
+	ts := newTestStore(t)
+	repo, sha := ts.callRepo("app", false, map[string]string{".github/workflows/w.yml": libCalled})
+	run := ts.runCaller(repo, sha, "on: push\njobs:\n  c:\n    strategy:\n      max-parallel: 1\n      matrix: {n: [1, 2, 3]}\n    uses: ./.github/workflows/w.yml\n", "push")
+	for leg := 1; leg <= 3; leg++ {
+		rows := ts.allRows(run.ID)
+		var called []string
+		for k := range rows {
+			if strings.Contains(k, "/") {
+				called = append(called, k)
+			}
+		}
+		slices.Sort(called)
+		if want := fmt.Sprintf("c#%d/a", leg); called[len(called)-1] != want || len(called) != leg {
+			t.Fatalf("leg %d: called jobs %v", leg, called)
+		}
+		j := ts.claimKey(fmt.Sprintf("c#%d/a", leg))
+		if ts.heartbeat() != nil {
+			t.Fatal("two legs' jobs at once")
+		}
+		ts.finishJob(j.JobID, "success", nil)
+	}
+	if r, _ := ts.RunByID(context.Background(), run.ID); r.Conclusion != "success" {
+		t.Fatalf("run %s", r.Conclusion)
 	}
 }
