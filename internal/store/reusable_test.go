@@ -754,3 +754,25 @@ func TestReusableMaxParallel(t *testing.T) {
 		t.Fatalf("run %s", r.Conclusion)
 	}
 }
+
+// TestReusableFailFast: a leg's failed call cancels the other legs'
+// calls and their jobs, as fail-fast does for a matrix.
+func TestReusableFailFast(t *testing.T) {
+	ts := newTestStore(t)
+	repo, sha := ts.callRepo("app", false, map[string]string{".github/workflows/w.yml": libCalled})
+	run := ts.runCaller(repo, sha, "on: push\njobs:\n  c:\n    strategy:\n      matrix: {n: [1, 2, 3]}\n    uses: ./.github/workflows/w.yml\n", "push")
+	first := ts.claimKey("c#1/a")
+	second := ts.claimKey("c#2/a")
+	ts.finishJob(first.JobID, "failure", nil)
+	rows := ts.allRows(run.ID)
+	if rows["c#3/a"].Conclusion != "cancelled" || rows["c#3"].Conclusion != "cancelled" || rows["c#1"].Conclusion != "failure" {
+		t.Fatalf("after the failure: c#1 %s, c#3 %s, c#3/a %s", rows["c#1"].Conclusion, rows["c#3"].Conclusion, rows["c#3/a"].Conclusion)
+	}
+	if !rows["c#2/a"].CancelRequested {
+		t.Fatal("the running job of another leg was not asked to stop")
+	}
+	ts.finishJob(second.JobID, "cancelled", nil)
+	if r, _ := ts.RunByID(context.Background(), run.ID); r.Status != "completed" || r.Conclusion != "failure" {
+		t.Fatalf("run %s/%s", r.Status, r.Conclusion)
+	}
+}
