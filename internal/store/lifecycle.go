@@ -57,9 +57,10 @@ func (s *Store) BumpRepo(tx *sql.Tx, repoID int64, now int64) error {
 // that did not parse becomes a completed failed run whose one job's log is
 // the parse error: never a silent skip.
 func (s *Store) InsertRun(tx *sql.Tx, sp RunSpec) (int64, error) {
-	// Called workflows are read before the transaction (CreateRuns); a
-	// caller that did not (a schedule) reads them here.
-	if err := s.ResolveCalls(context.Background(), &sp); err != nil {
+	// Called workflows are read before the transaction (CreateRuns,
+	// FireSchedule); a caller that did not reads this server's here, and
+	// leaves --actions-url's to serve.
+	if err := s.resolveCalls(context.Background(), &sp, false); err != nil {
 		return 0, err
 	}
 	now := s.NowMS()

@@ -55,6 +55,13 @@ func callKey(container, uses string) string { return container + " " + uses }
 // in a cycle or too deep is recorded with why: the calling job fails with
 // that message when it becomes ready. Nothing here fails the run.
 func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
+	return s.resolveCalls(ctx, sp, s.fetchWorkflow != nil)
+}
+
+// resolveCalls is ResolveCalls; without fetch, files of --actions-url are
+// left for serve (callPending): inside a transaction nothing goes to the
+// network.
+func (s *Store) resolveCalls(ctx context.Context, sp *RunSpec, fetch bool) error {
 	if sp.Workflow == nil || sp.Calls != nil || sp.CallsFrom != 0 {
 		return nil
 	}
@@ -78,7 +85,7 @@ func (s *Store) ResolveCalls(ctx context.Context, sp *RunSpec) error {
 			if _, done := sp.Calls[key]; done {
 				continue
 			}
-			cf, target, wf2, err := s.readCall(ctx, reach, at, j.Uses)
+			cf, target, wf2, err := s.readCall(ctx, reach, at, j.Uses, fetch)
 			if err != nil {
 				return err
 			}
@@ -131,7 +138,7 @@ func chainNames(stack []string) []string {
 
 // readCall reads the file a uses names, written in a file read from at.
 // Problems of the file are in the CallFile; the error is the server's.
-func (s *Store) readCall(ctx context.Context, reach RepoReach, at callSource, uses string) (*CallFile, callSource, *workflow.Workflow, error) {
+func (s *Store) readCall(ctx context.Context, reach RepoReach, at callSource, uses string, fetch bool) (*CallFile, callSource, *workflow.Workflow, error) {
 	ref, err := workflow.ParseCallRef(uses)
 	if err != nil {
 		return &CallFile{Err: err.Error()}, callSource{}, nil, nil
@@ -140,7 +147,7 @@ func (s *Store) readCall(ctx context.Context, reach RepoReach, at callSource, us
 	if !ref.Local {
 		repo, err := s.ReachRepo(ctx, reach, ref.Owner, ref.Repo)
 		switch {
-		case errors.Is(err, apperr.ErrNotFound) && s.fetchWorkflow != nil:
+		case errors.Is(err, apperr.ErrNotFound) && fetch:
 			// Not here, or not for this run: --actions-url, as for actions.
 			target = callSource{full: ref.Owner + "/" + ref.Repo}
 			sha = ref.Ref
