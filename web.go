@@ -607,7 +607,9 @@ type runView struct {
 func orderJobs(jobs []*store.Job) []*store.Job {
 	waiting := map[string]int{} // legs not yet placed, by the job's id in the workflow
 	for _, j := range jobs {
-		waiting[jobBaseKey(j)]++
+		for _, k := range jobWaitKeys(j) {
+			waiting[k]++
+		}
 	}
 	out := make([]*store.Job, 0, len(jobs))
 	left := slices.Clone(jobs)
@@ -618,7 +620,9 @@ func orderJobs(jobs []*store.Job) []*store.Job {
 		if i < 0 {
 			i = 0 // a cycle: keep file order
 		}
-		waiting[jobBaseKey(left[i])]--
+		for _, k := range jobWaitKeys(left[i]) {
+			waiting[k]--
+		}
 		out = append(out, left[i])
 		left = slices.Delete(left, i, i+1)
 	}
@@ -631,6 +635,24 @@ func jobBaseKey(j *store.Job) string {
 		return j.BaseKey
 	}
 	return j.JobKey
+}
+
+// jobWaitKeys are the ids a job stands for in needs: its own, and for a
+// job of a called workflow ("build#1/test") every calling job above it
+// ("build"), which a job needing the call waits for.
+func jobWaitKeys(j *store.Job) []string {
+	key := jobBaseKey(j)
+	keys := []string{key}
+	for i := range len(key) {
+		if key[i] == '/' {
+			caller := key[:i] // the calling row's key: its leg ("#n") is no id
+			if h := strings.LastIndexByte(caller, '#'); h > strings.LastIndexByte(caller, '/') {
+				caller = caller[:h]
+			}
+			keys = append(keys, caller)
+		}
+	}
+	return keys
 }
 
 // newEnvView is what the page shows of a job's environment.
