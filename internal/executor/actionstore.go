@@ -169,7 +169,7 @@ func (s *actionStore) Fetch(ctx context.Context, ref workflow.ActionRef, jobID i
 	}
 	fa.Root = filepath.Join(s.dir, "trees", owner, repo, fa.SHA)
 	if err := s.materialize(ctx, bare, fa.SHA, fa.Root); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: the files of %.12s from %s: %w", ref, fa.SHA, src.show, err)
 	}
 	fa.Dir = fa.Root
 	if ref.Path != "" {
@@ -228,7 +228,7 @@ func (s *actionStore) resolve(ctx context.Context, bare git.Repo, src actionSour
 	}
 	have, err := bare.Resolve(ctx, full)
 	if err != nil {
-		return "", err
+		return "", apperr.NotFoundf("%s: %s fetched from %s is not there: %v", ref, full, src.show, gitMessage(err))
 	}
 	// The commit we fetched must be the one the source advertised: the
 	// tag may have moved between ls-remote and fetch.
@@ -267,7 +267,9 @@ func (s *actionStore) lsRemote(ctx context.Context, src actionSource, name strin
 // gitFetch fetches refspecs from src into bare; shallow over the network,
 // since an action needs only its commit.
 func (s *actionStore) gitFetch(ctx context.Context, bare git.Repo, src actionSource, refspecs ...string) ([]byte, error) {
-	args := []string{"--git-dir", bare.Dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
+	// --update-shallow: a mirror made with `git clone --depth 1` is shallow,
+	// and without it git refuses the refs whose history it cut.
+	args := []string{"--git-dir", bare.Dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--update-shallow"}
 	if src.remote {
 		args = append(args, "--depth=1")
 	}

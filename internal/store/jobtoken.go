@@ -367,8 +367,10 @@ func evalWithDelivery(cj *protocol.Job, wf *workflow.Workflow, wj *workflow.Job)
 			}
 			for k, v := range env {
 				envCtx[k] = v
-				// The runner's own variables win, as when the job was planned.
-				if k != "CI" && !strings.HasPrefix(k, "GITHUB_") && !strings.HasPrefix(k, "INPUT_") && k != "SHITHUB_ACTIONS" {
+				// The runner's own variables win, as when the job was planned;
+				// GITHUB_TOKEN is none of them (env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+				// is how gh and many scripts get the token).
+				if k == "GITHUB_TOKEN" || k != "CI" && !strings.HasPrefix(k, "GITHUB_") && !strings.HasPrefix(k, "INPUT_") && k != "SHITHUB_ACTIONS" {
 					cj.Env[k] = v
 				}
 			}
