@@ -457,6 +457,9 @@ const (
 	webFlakyJobs = 20
 )
 
+// handleActionsTab serves GET /{owner}/{repo}/actions: the runs, filtered
+// by ?workflow= (the sidebar), ?branch= and ?status=, paged by ?page=; with
+// a workflow, its view (workflowView) atop them.
 func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.viewer(w, r)
 	if err != nil {
