@@ -163,7 +163,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				case x < 15:
 					conclusion = protocol.ConclusionCancelled
 				}
-				sha := fmt.Sprintf("%040x", rng.Uint64())
+				sha := fmt.Sprintf("%016x%024x", rng.Uint64(), 0) // random where the short SHA shows
 				var parent sql.NullInt64
 				attempt := 1
 				// 2% of runs are re-runs, and 30% of failed runs are re-run;
