@@ -422,6 +422,10 @@ type actionsPage struct {
 	WorkflowParam string
 	Workflow      *workflowView // the workflow's view, when the tab is filtered to one
 	SignInURL     string        // anonymous visitors: signing in shows Cancel and Re-run
+	// WorkflowDir is the directory the listed workflows come from:
+	// .shithub/workflows/, or .github/workflows/ when only that one has
+	// any; "" before any workflow is known.
+	WorkflowDir string
 }
 
 // sideWorkflow is a workflow in the tab's sidebar.
@@ -511,7 +515,10 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 		AllURL: sidebarURL(tab, "", branch, status), AllSelected: wf == "", WorkflowParam: wf,
 	}
 	for _, w := range workflows {
-		base := strings.TrimPrefix(w.File, git.WorkflowDir)
+		base := git.WorkflowName(w.File)
+		if dir := strings.TrimSuffix(w.File, base); p.WorkflowDir != git.WorkflowDir && slices.Contains(git.WorkflowDirs, dir) {
+			p.WorkflowDir = dir // .shithub's wins, as it does for the runs
+		}
 		sw := sideWorkflow{Name: w.Name, File: base, URL: sidebarURL(tab, base, branch, status),
 			State: webState(w.Status, w.Conclusion, false), Disabled: w.Disabled, Selected: wf == base || wf == w.File}
 		p.Sidebar = append(p.Sidebar, sw)
@@ -581,7 +588,7 @@ func sidebarURL(tab, file, branch, status string) string {
 // workflowView reads what the tab shows atop one workflow's runs: its last
 // runs (through the run-number index) and its kept flaky counts.
 func (s *server) workflowView(r *http.Request, repo *store.Repo, w store.WebWorkflow, tab string, now time.Time) (*workflowView, error) {
-	base := strings.TrimPrefix(w.File, git.WorkflowDir)
+	base := git.WorkflowName(w.File)
 	wv := &workflowView{Name: w.Name, File: w.File, Disabled: w.Disabled, FlakyDays: store.FlakyWindowDays,
 		BadgeURL: tab + "/workflows/" + url.PathEscape(base) + "/badge.svg"}
 	if repo.DefaultBranch != "" && repo.DefaultBranch != "main" {
@@ -743,7 +750,9 @@ type runView struct {
 func orderJobs(jobs []*store.Job) []*store.Job {
 	waiting := map[string]int{} // legs not yet placed, by the job's id in the workflow
 	for _, j := range jobs {
-		waiting[jobBaseKey(j)]++
+		for _, k := range jobWaitKeys(j) {
+			waiting[k]++
+		}
 	}
 	out := make([]*store.Job, 0, len(jobs))
 	left := slices.Clone(jobs)
@@ -754,7 +763,9 @@ func orderJobs(jobs []*store.Job) []*store.Job {
 		if i < 0 {
 			i = 0 // a cycle: keep file order
 		}
-		waiting[jobBaseKey(left[i])]--
+		for _, k := range jobWaitKeys(left[i]) {
+			waiting[k]--
+		}
 		out = append(out, left[i])
 		left = slices.Delete(left, i, i+1)
 	}
@@ -767,6 +778,24 @@ func jobBaseKey(j *store.Job) string {
 		return j.BaseKey
 	}
 	return j.JobKey
+}
+
+// jobWaitKeys are the ids a job stands for in needs: its own, and for a
+// job of a called workflow ("build#1/test") every calling job above it
+// ("build"), which a job needing the call waits for.
+func jobWaitKeys(j *store.Job) []string {
+	key := jobBaseKey(j)
+	keys := []string{key}
+	for i := range len(key) {
+		if key[i] == '/' {
+			caller := key[:i] // the calling row's key: its leg ("#n") is no id
+			if h := strings.LastIndexByte(caller, '#'); h > strings.LastIndexByte(caller, '/') {
+				caller = caller[:h]
+			}
+			keys = append(keys, caller)
+		}
+	}
+	return keys
 }
 
 // newEnvView is what the page shows of a job's environment.
@@ -810,7 +839,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	here := fmt.Sprintf("%s/runs/%d", tab, run.RunIndex)
 	rv := runView{
 		Repo: repo, TabURL: tab, URL: here, State: webState(run.Status, run.Conclusion, false), Name: run.WorkflowName,
-		File: strings.TrimPrefix(run.WorkflowFile, git.WorkflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
+		File: git.WorkflowName(run.WorkflowFile), Index: run.RunIndex, Attempt: run.RunAttempt,
 		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != protocol.StatusCompleted, LiveURL: here + "/live",
@@ -1110,7 +1139,14 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	if !workflow.IsFile(git.WorkflowDir + file) {
 		return apperr.ErrNotFound
 	}
-	newest, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, "")
+	// The file of either directory, .shithub's first.
+	var newest *store.Run
+	for _, dir := range git.WorkflowDirs {
+		if newest, err = s.store.LatestRunOf(r.Context(), repo.ID, dir+file, ""); !errors.Is(err, apperr.ErrNotFound) {
+			file = dir + file
+			break
+		}
+	}
 	if err != nil {
 		return err // a workflow that never ran is not found
 	}
@@ -1120,7 +1156,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := "no status"
 	color := "#6e7781"
-	run, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, branch)
+	run, err := s.store.LatestRunOf(r.Context(), repo.ID, file, branch)
 	switch {
 	case errors.Is(err, apperr.ErrNotFound):
 	case err != nil:

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -317,6 +318,27 @@ func gitMessage(err error) string {
 		return ge.Stderr
 	}
 	return err.Error()
+}
+
+// FetchWorkflow reads the reusable workflow file OWNER/REPO/FILE at REF
+// for the server (Store's Options.FetchWorkflow): fetched as an action of
+// that repository would be by the command line (job 0: from this server
+// only a public repository, else --actions-url), and read from the fetched
+// commit's files. It returns the file, the commit and where it came from.
+func (s *actionStore) FetchWorkflow(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) {
+	dir, name := path.Split(file)
+	fa, err := s.Fetch(ctx, workflow.ActionRef{Kind: workflow.ActionRepo, Owner: owner, Repo: repo, Path: strings.TrimSuffix(dir, "/"), Ref: ref}, 0)
+	if err != nil {
+		return nil, "", "", err
+	}
+	b, err := os.ReadFile(filepath.Join(fa.Dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", "", apperr.NotFoundf("%s has no file %s at %.12s", fa.Origin, file, fa.SHA)
+	}
+	if err != nil {
+		return nil, "", "", err
+	}
+	return b, fa.SHA, fa.Origin, nil
 }
 
 // actionMetadata reads and parses the action.yml (or action.yaml) in dir;

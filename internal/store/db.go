@@ -346,7 +346,41 @@ END;`,
 	// cannot forge either (issue 17): the stored ones go. Links and tokens
 	// signed with them stop working.
 	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
-	// 14: issue 21, history at a glance. A job that failed and then passed in
+	// 14: workflow_run (workflowrun.go): each activity of a run (requested,
+	// in_progress, completed) is recorded in the transaction that made it,
+	// at most once per run and type, with the run's status then; the runs
+	// it triggers are made afterwards in the transaction that marks it
+	// done, so none is lost in a crash and none fires twice.
+	`CREATE TABLE IF NOT EXISTS workflow_run_events (
+		id         INTEGER PRIMARY KEY,
+		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		action     TEXT NOT NULL CHECK (action IN ('requested', 'in_progress', 'completed')),
+		status     TEXT NOT NULL,
+		conclusion TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		done       INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (run_id, action)
+	);
+	CREATE INDEX IF NOT EXISTS workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
+	// 15: reusable workflows (issue 19): the files a run's calling jobs
+	// call, read when the run was made (run_calls); on a calling job, its
+	// call once evaluated (jobs.call); on a job of a called workflow, the
+	// calling job's row (jobs.call_id).
+	`CREATE TABLE run_calls (
+		run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key     TEXT NOT NULL, -- where the uses is written (OWNER/REPO@SHA) and the uses
+		repo    TEXT NOT NULL, -- the called file's repository, OWNER/REPO
+		sha     TEXT NOT NULL,
+		path    TEXT NOT NULL,
+		content BLOB,
+		error   TEXT NOT NULL DEFAULT '', -- why the file cannot be called
+		PRIMARY KEY (run_id, key)
+	) WITHOUT ROWID;
+	ALTER TABLE jobs ADD COLUMN call_id INTEGER;
+	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
+	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
+	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
+	// 16: issue 21, history at a glance. A job that failed and then passed in
 	// a re-run of its run (history.go) is a flaky event, kept counted per
 	// workflow, UTC day and job name in the transaction that finishes the
 	// job, so the tab reads a month of them without touching runs or jobs.
@@ -445,7 +479,8 @@ type Store struct {
 
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
-	serverURL string
+	serverURL     string
+	fetchWorkflow func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) // Options.FetchWorkflow
 
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
@@ -464,6 +499,11 @@ type Store struct {
 	// noCheckpoints leaves checkpointing the WAL to another process
 	// (Litestream): Options.LeaveCheckpoints.
 	noCheckpoints bool
+
+	// workflowRunWake hears, once a transaction that recorded a
+	// workflow_run activity commits, that FireWorkflowRuns has work
+	// (buffered 1: a wake-up pending is enough).
+	workflowRunWake chan struct{}
 }
 
 // Options is what a Store takes from outside, once, when it is opened;
@@ -493,6 +533,12 @@ type Options struct {
 	// a full snapshot of the file, and Litestream's documentation asks
 	// applications to turn their checkpoints off.
 	LeaveCheckpoints bool
+	// FetchWorkflow reads a reusable workflow file OWNER/REPO/PATH@REF
+	// that is not on this server (or not reachable from the run) from
+	// --actions-url, as actions are fetched; it returns the file, the
+	// commit REF resolved to and where it came from. nil: only this
+	// server's repositories are called.
+	FetchWorkflow func(ctx context.Context, owner, repo, ref, file string) (content []byte, sha, origin string, err error)
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -528,8 +574,8 @@ func Open(path, schema string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
-		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
-		noCheckpoints: o.LeaveCheckpoints}
+		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage, fetchWorkflow: o.FetchWorkflow,
+		noCheckpoints: o.LeaveCheckpoints, workflowRunWake: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -1270,6 +1316,8 @@ type Job struct {
 	StartedAt        time.Time
 	CompletedAt      time.Time
 	Steps            []*Step
+	CallID           int64  // a job of a called workflow: the calling job's row; 0 otherwise
+	Call             string // a calling job: its call (callSpec, JSON) once evaluated; "" otherwise
 }
 
 type Step struct {
@@ -1368,7 +1416,7 @@ func (s *Store) ChildRuns(ctx context.Context, id int64) ([]*Run, error) {
 // is served by an index of runs that starts (repo_id, field) and ends in the
 // list's order, so no filter scans the table (TestListRunsPlans).
 type RunFilter struct {
-	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml, .github/workflows/ci.yml)
 	WorkflowID   int64
 	Branch       string // without refs/heads/
 	Actor        string // a user name
@@ -1391,6 +1439,14 @@ type RunFilter struct {
 	Driver string
 }
 
+// workflowPaths are the workflows table paths a RunFilter's WorkflowFile
+// may mean: itself (a path), or a file name in either workflow directory.
+// Where both directories have one, the lists take .shithub's (ORDER BY
+// path DESC), the directory a commit's runs come from when it has files.
+func workflowPaths(file string) []any {
+	return []any{file, git.WorkflowDir + file, git.GitHubWorkflowDir + file}
+}
+
 // counted reports whether total_count can come from the kept counts of
 // workflows (workflows.run_count) rather than from counting rows.
 func (f RunFilter) Counted() bool {
@@ -1410,8 +1466,8 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 		args = append(args, v...)
 	}
 	if f.WorkflowFile != "" {
-		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile)
+		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?, ?) ORDER BY w.path DESC LIMIT 1)`,
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)...)
 	}
 	if f.WorkflowID != 0 {
 		add("workflow", "r.workflow_id = ?", f.WorkflowID)
@@ -1467,8 +1523,8 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		counts = append(counts, count{name, "SELECT runs FROM run_facets WHERE repo_id = ? AND facet = ? AND value = ?", []any{repoID, name, value}})
 	}
 	if f.WorkflowFile != "" {
-		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
-			[]any{repoID, f.WorkflowFile, git.WorkflowDir + f.WorkflowFile}})
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) ORDER BY path DESC LIMIT 1",
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)})
 	}
 	if f.WorkflowID != 0 {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
@@ -1576,8 +1632,8 @@ func (s *Store) ListRuns(ctx context.Context, repoID int64, f RunFilter, page, p
 func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f RunFilter, offset, perPage int) ([]*Run, int, error) {
 	wfID := f.WorkflowID
 	if f.WorkflowFile != "" {
-		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) AND (? = 0 OR id = ?) ORDER BY path DESC LIMIT 1",
+			append(append([]any{repoID}, workflowPaths(f.WorkflowFile)...), wfID, wfID)...).Scan(&wfID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return []*Run{}, 0, nil
 		}
@@ -1691,16 +1747,16 @@ func (s *Store) LatestRunOf(ctx context.Context, repoID int64, file, branch stri
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
 	cancel_requested, runner_id, started_at, completed_at, created_at, base_key, leg, activated, waiting, concurrency_group,
-	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment FROM jobs`
+	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment, call_id, call FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
 	var runsOn, needs, env, outputs, contexts, container, services, environment string
-	var runner, started, completed, created sql.NullInt64
+	var runner, started, completed, created, callID sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
 		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created, &j.BaseKey, &j.Leg, &j.Activated,
 		&j.Waiting, &j.ConcurrencyGroup, &j.ContinueOnError, &j.FailFast, &j.MaxParallel, &outputs, &contexts,
-		&container, &services, &environment)
+		&container, &services, &environment, &callID, &j.Call)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -1710,7 +1766,7 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 		decodeColumn("jobs.services", services, &j.Services), decodeColumn("jobs.environment", environment, &j.Environment)); err != nil {
 		return nil, err
 	}
-	j.RunnerID = runner.Int64
+	j.RunnerID, j.CallID = runner.Int64, callID.Int64
 	j.StartedAt, j.CompletedAt, j.CreatedAt = msTime(started), msTime(completed), msTime(created)
 	return j, nil
 }
@@ -1758,6 +1814,7 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs = hideCalls(jobs)
 	for _, j := range jobs {
 		if j.Steps, err = jobSteps(ctx, s.rd, j.ID); err != nil {
 			return nil, err
