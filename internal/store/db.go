@@ -380,6 +380,19 @@ END;`,
 	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
 	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
 	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
+	// 16: issue 21, history at a glance. A job that failed and then passed in
+	// a re-run of its run (history.go) is a flaky event, kept counted per
+	// workflow, UTC day and job name in the transaction that finishes the
+	// job, so the tab reads a month of them without touching runs or jobs.
+	// Retention removes the days the tab no longer shows (flaky_jobs_day).
+	`CREATE TABLE IF NOT EXISTS flaky_jobs (
+	workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+	day         INTEGER NOT NULL, -- days since 1970-01-01 UTC
+	job_name    TEXT NOT NULL,
+	events      INTEGER NOT NULL,
+	PRIMARY KEY (workflow_id, day, job_name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1995,16 +2008,22 @@ func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	})
 }
 
-// webWorkflow is a workflow file that has runs, named as its newest run is.
+// webWorkflow is a workflow file that has runs, named as its newest run is,
+// with that run's state and whether the workflow is disabled.
 type WebWorkflow struct {
-	File string // .shithub/workflows/x.yml
-	Name string
+	ID         int64
+	File       string // .shithub/workflows/x.yml
+	Name       string
+	Disabled   bool
+	Status     string // the newest run's
+	Conclusion string
 }
 
 // webWorkflows lists the workflow files a repository has runs of: the
 // workflows with a newest run (last_run_id is NULL once none is left).
 func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT w.path, r.workflow_name FROM workflows w JOIN runs r ON r.id = w.last_run_id
+	rows, err := s.rd.QueryContext(ctx, `SELECT w.id, w.path, r.workflow_name, w.state != 'active', r.status, r.conclusion
+		FROM workflows w JOIN runs r ON r.id = w.last_run_id
 		WHERE w.repo_id = ? ORDER BY r.workflow_name, w.path`, repoID)
 	if err != nil {
 		return nil, err
@@ -2013,7 +2032,7 @@ func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, 
 	var out []WebWorkflow
 	for rows.Next() {
 		var w WebWorkflow
-		if err := rows.Scan(&w.File, &w.Name); err != nil {
+		if err := rows.Scan(&w.ID, &w.File, &w.Name, &w.Disabled, &w.Status, &w.Conclusion); err != nil {
 			return nil, err
 		}
 		out = append(out, w)
