@@ -393,6 +393,11 @@ END;`,
 	PRIMARY KEY (workflow_id, day, job_name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
+	// 17: a workflow's runs by status or conclusion (the tab's sidebar with
+	// its status filter, the API's workflow_id with status=): an index per
+	// pair, so the list reads only matching entries (pickDriver).
+	`CREATE INDEX IF NOT EXISTS runs_repo_workflow_status ON runs (repo_id, workflow_id, status, created_at DESC, id DESC);
+	CREATE INDEX IF NOT EXISTS runs_repo_workflow_conclusion ON runs (repo_id, workflow_id, conclusion, created_at DESC, id DESC);`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1433,9 +1438,11 @@ type RunFilter struct {
 	Cap int
 
 	// driver, when set, names the one filter whose index the query walks
-	// (workflow, branch, actor, event, status, conclusion, sha): the others
-	// are written so that no index serves them (a unary +). listRuns sets
-	// it to the filter with the fewest runs (pickDriver).
+	// (workflow, branch, actor, event, status, conclusion, sha, or the
+	// pairs workflow+status and workflow+conclusion, which have an index of
+	// their own): the others are written so that no index serves them (a
+	// unary +). listRuns sets it to the filter with the fewest runs
+	// (pickDriver).
 	Driver string
 }
 
@@ -1459,7 +1466,7 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
 	add := func(name, cond string, v ...any) {
-		if f.Driver != "" && f.Driver != name {
+		if f.Driver != "" && !slices.Contains(strings.Split(f.Driver, "+"), name) {
 			cond = "+" + cond
 		}
 		where = append(where, cond)
@@ -1559,6 +1566,19 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		}
 		if n < fewest {
 			best, fewest = c.name, n
+		}
+	}
+	// A workflow with a status or conclusion (the tab's sidebar and status
+	// filter together) walks the pair's own index: every entry it reads
+	// matches, where either index alone reads the other's misses too. It is
+	// never wider than either, so it wins unless a third filter is narrower.
+	hasWorkflow := f.WorkflowFile != "" || f.WorkflowID != 0
+	if hasWorkflow && (best == "workflow" || best == "status" || best == "conclusion") {
+		switch {
+		case f.Conclusion != "":
+			return "workflow+conclusion", nil
+		case f.Status != "":
+			return "workflow+status", nil
 		}
 	}
 	return best, nil
