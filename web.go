@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -527,6 +528,10 @@ type stepView struct {
 	Truncated bool
 }
 
+// stepLinePrefix is the start of the ids of a step's log lines on the run
+// page: line 17 of step 4 is #step-4-L17.
+func stepLinePrefix(stepID int64) string { return "step-" + strconv.FormatInt(stepID, 10) + "-L" }
+
 type jobView struct {
 	ID          int64
 	Name        string // a matrix leg's is GitHub's leg name, `test (1.22, ubuntu-latest)`
@@ -536,7 +541,9 @@ type jobView struct {
 	RunsOn      []string
 	CanCancel   bool
 	CancelURL   string
+	RerunURL    string // re-run this job (and the jobs that need it)
 	LogURL      string
+	DownloadURL string
 	Environment *envView
 	Annotations []annotationView
 	Summaries   []summaryView
@@ -591,7 +598,11 @@ type runView struct {
 	CanWrite  bool
 	CancelURL string
 	RerunURL  string
-	Artifacts []artifactView
+	// RerunFailedURL is set when some job failed, timed out or was
+	// cancelled: what "Re-run failed jobs" would run again.
+	RerunFailedURL string
+	Graph          template.HTML
+	Artifacts      []artifactView
 }
 
 // orderJobs sorts jobs so that each comes after the jobs it needs (every
@@ -694,12 +705,23 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, j := range orderJobs(jobs) {
+	jobs = orderJobs(jobs)
+	rv.Graph = renderGraph(jobs, now)
+	if !rv.Open {
+		if _, err := store.FailedJobs(jobs); err == nil {
+			rv.RerunFailedURL = here + "/rerun-failed"
+		}
+	}
+	for _, j := range jobs {
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
 			CanCancel: j.Status != protocol.StatusCompleted && !j.CancelRequested,
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
+		}
+		jv.DownloadURL = jv.LogURL + "?download=1"
+		if !rv.Open {
+			jv.RerunURL = fmt.Sprintf("%s/jobs/%d/rerun", here, j.ID)
 		}
 		jv.Environment = newEnvView(j.Environment)
 		anns, err := s.store.JobAnnotations(ctx, j.ID)
@@ -739,7 +761,14 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			sv.Omitted = max(0, st.LogSize-size)
-			var a logtext.HTML
+			a := logtext.HTML{LinePrefix: stepLinePrefix(st.ID)}
+			if sv.Omitted > 0 && len(mine) > 0 {
+				// Lines keep their numbers in the raw log: count the lines
+				// left out, a page of chunks at a time.
+				if a.State, err = s.linesBefore(ctx, st.ID, mine[0].Seq); err != nil {
+					return err
+				}
+			}
 			for _, c := range mine {
 				a.Write(c.Data)
 				sv.Seq = c.Seq
@@ -754,6 +783,31 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Title:  fmt.Sprintf("%s #%d · %s", run.WorkflowName, run.RunIndex, repo.FullName()),
 		Viewer: v.user, CSRF: v.csrf, Feed: tab + ".atom", Repo: repo, Page: rv,
 	})
+}
+
+// errStopCounting ends linesBefore's walk at the part of the log it shows.
+var errStopCounting = errors.New("stop")
+
+// linesBefore is the rendering state at chunk seq of a step's log whose
+// start the page leaves out: the line numbers go on from the lines before.
+// The chunks are read a page at a time and only their line feeds counted.
+func (s *server) linesBefore(ctx context.Context, stepID, seq int64) (logtext.State, error) {
+	var n uint64
+	var last byte = '\n'
+	err := s.store.EachLogChunk(ctx, stepID, 0, func(c store.LogChunk) error {
+		if c.Seq >= seq {
+			return errStopCounting
+		}
+		n += uint64(bytes.Count(c.Data, []byte{'\n'}))
+		if len(c.Data) > 0 {
+			last = c.Data[len(c.Data)-1]
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopCounting) {
+		return logtext.State{}, err
+	}
+	return logtext.StateAtLine(n, last != '\n'), nil
 }
 
 // ---- live updates ----
@@ -778,7 +832,8 @@ type liveLog struct {
 }
 
 type liveAnswer struct {
-	Run  liveState `json:"run"`
+	Run   liveState `json:"run"`
+	Graph string    `json:"graph"` // the job graph, drawn again
 	Done bool      `json:"done"` // the run is completed: stop following it
 	More bool      `json:"more"` // more log is waiting: ask again at once
 	Jobs []liveJob `json:"jobs"`
@@ -840,7 +895,8 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 		return liveState{ID: id, State: st, Label: webStateLabels[st], Duration: span(start, end, now)}
 	}
 	ans := liveAnswer{
-		Run:  state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
+		Run:   state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
+		Graph: string(renderGraph(orderJobs(jobs), now)),
 		Done: run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
 	}
 	completed := map[int64]bool{}
@@ -854,7 +910,7 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i := 0; i < len(chunks); {
 		id := chunks[i].StepID
-		a := logtext.HTML{State: states[id]}
+		a := logtext.HTML{State: states[id], LinePrefix: stepLinePrefix(id)}
 		var seq int64
 		for ; i < len(chunks) && chunks[i].StepID == id; i++ {
 			a.Write(chunks[i].Data)
@@ -884,6 +940,10 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 	job, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, id)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Get("download") != "" {
+		// "Download log": the same text, saved rather than shown.
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%d-job-%d.log"`, run.RunIndex, job.ID))
 	}
 	return s.serveJobLog(w, r, job.ID)
 }
@@ -936,13 +996,48 @@ func (s *server) handleWebCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleWebRerun serves the Re-run button and goes to the new run.
+// handleWebRerun serves POST /{owner}/{repo}/actions/runs/{run_index}/rerun,
+// the "Re-run all jobs" button, and goes to the new run.
 func (s *server) handleWebRerun(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(*store.Run) (store.RerunSelect, error) { return nil, nil })
+}
+
+// handleWebRerunFailed serves POST /{owner}/{repo}/actions/runs/{run_index}/rerun-failed,
+// the "Re-run failed jobs" button: the failed, timed-out and cancelled jobs
+// and the jobs that need them, as the API's rerun-failed-jobs.
+func (s *server) handleWebRerunFailed(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(*store.Run) (store.RerunSelect, error) { return store.FailedJobs, nil })
+}
+
+// handleWebRerunJob serves POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/rerun,
+// a job's "Re-run job" button: the job and the jobs that need it. The job
+// must be one of the path's run.
+func (s *server) handleWebRerunJob(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(run *store.Run) (store.RerunSelect, error) {
+		id, err := pathID(r, "job_id")
+		if err != nil {
+			return nil, err
+		}
+		job, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, id)
+		if err != nil {
+			return nil, err
+		}
+		return store.OneJob(job.ID), nil
+	})
+}
+
+// webRerun is the re-run buttons' one path: check the post, select the
+// jobs, re-run, and go to the new run.
+func (s *server) webRerun(w http.ResponseWriter, r *http.Request, pick func(*store.Run) (store.RerunSelect, error)) error {
 	v, repo, run, err := s.writableRunFromForm(w, r)
 	if err != nil {
 		return err
 	}
-	nr, err := s.rerun(r.Context(), run, v.user)
+	sel, err := pick(run)
+	if err != nil {
+		return err
+	}
+	nr, err := s.rerunSome(r.Context(), run, v.user, sel)
 	if err != nil {
 		return err
 	}
