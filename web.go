@@ -834,10 +834,10 @@ type liveLog struct {
 type liveAnswer struct {
 	Run   liveState `json:"run"`
 	Graph string    `json:"graph"` // the job graph, drawn again
-	Done bool      `json:"done"` // the run is completed: stop following it
-	More bool      `json:"more"` // more log is waiting: ask again at once
-	Jobs []liveJob `json:"jobs"`
-	Logs []liveLog `json:"logs"`
+	Done  bool      `json:"done"`  // the run is completed: stop following it
+	More  bool      `json:"more"`  // more log is waiting: ask again at once
+	Jobs  []liveJob `json:"jobs"`
+	Logs  []liveLog `json:"logs"`
 }
 
 // parseLiveCursor reads the live endpoint's ?after=: comma-separated
@@ -897,7 +897,7 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 	ans := liveAnswer{
 		Run:   state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
 		Graph: string(renderGraph(orderJobs(jobs), now)),
-		Done: run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
+		Done:  run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
 	}
 	completed := map[int64]bool{}
 	for _, j := range jobs {
