@@ -192,6 +192,7 @@ func TestReadPathPlans(t *testing.T) {
 		"/alice/pub/actions/workflows/ci.yml/badge.svg", "/alice/pub/actions/workflows/ci.yml/badge.svg?branch=feature-3",
 		fmt.Sprintf("/alice/pub/actions/runs/%d", newest), fmt.Sprintf("/alice/pub/actions/runs/%d/live", newest),
 		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", newest, jobs[0].ID),
+		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log?download=1", newest, jobs[0].ID),
 		"/alice/pub/actions.atom",
 	}
 	planRecorder.mu.Lock()
