@@ -1165,7 +1165,7 @@ func TestWebRerunButtons(t *testing.T) {
 	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA2) // alice/hello #1, queued
 	pubRun, _ := e.st.RunByIndex(ctx, e.pub.ID, 1)
 	pubJobs, _ := e.st.RunJobs(ctx, pubRun.ID)
-	cookie, csrf := e.webSignIn(e.dave)     // write on alice/secret
+	cookie, csrf := e.webSignIn(e.dave)      // write on alice/secret
 	bobCookie, bobCSRF := e.webSignIn(e.bob) // read on alice/secret
 	page := "/alice/secret/actions/runs/1"
 
