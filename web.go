@@ -785,29 +785,15 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// errStopCounting ends linesBefore's walk at the part of the log it shows.
-var errStopCounting = errors.New("stop")
-
 // linesBefore is the rendering state at chunk seq of a step's log whose
-// start the page leaves out: the line numbers go on from the lines before.
-// The chunks are read a page at a time and only their line feeds counted.
+// start the page leaves out: the line numbers go on from the lines before,
+// which the database counts without sending them.
 func (s *server) linesBefore(ctx context.Context, stepID, seq int64) (logtext.State, error) {
-	var n uint64
-	var last byte = '\n'
-	err := s.store.EachLogChunk(ctx, stepID, 0, func(c store.LogChunk) error {
-		if c.Seq >= seq {
-			return errStopCounting
-		}
-		n += uint64(bytes.Count(c.Data, []byte{'\n'}))
-		if len(c.Data) > 0 {
-			last = c.Data[len(c.Data)-1]
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopCounting) {
+	n, mid, err := s.store.LogLinesBefore(ctx, stepID, seq)
+	if err != nil {
 		return logtext.State{}, err
 	}
-	return logtext.StateAtLine(n, last != '\n'), nil
+	return logtext.StateAtLine(uint64(n), mid), nil
 }
 
 // ---- live updates ----

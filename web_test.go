@@ -1274,13 +1274,15 @@ func TestWebLogLines(t *testing.T) {
 	// A log longer than the page shows: the page starts at a later chunk,
 	// numbered as in the raw log.
 	line := strings.Repeat("x", 99) + "\n" // 100 bytes
-	big := strings.Repeat(line, (webLogPageCap/100)+10)
+	// A NUL byte does not stop the count; the part left out ends mid-line.
+	big := "a\x00b\n" + strings.Repeat(line, (webLogPageCap/100)+10) + "cut "
 	e.webLog(job.JobID, step, 4, big)
 	e.webLog(job.JobID, step, 5, "the end\n")
+	e.webLog(job.JobID, step, 6, "after\n")
 	w = e.do("GET", "/alice/hello/actions/runs/1", nil)
-	n := 5 + strings.Count(big, "\n") + 1
+	n := 5 + strings.Count(big, "\n") + 2 // "cut the end" is line n-1
 	webExpect(t, w, 200, "bytes of this step's log are left out here",
-		fmt.Sprintf(`<a class="ln" id="%s%d" href="#%s%d" data-n="%d"></a>the end`, p, n, p, n, n))
+		fmt.Sprintf(`">the end`+"\n"+`<a class="ln" id="%s%d" href="#%s%d" data-n="%d"></a>after`, p, n, p, n, n))
 	webLacks(t, w, `id="`+p+`1"`)
 
 	// Download log: the raw log, saved.

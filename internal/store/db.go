@@ -1834,6 +1834,30 @@ func (s *Store) EachLogChunk(ctx context.Context, stepID, after int64, fn func(L
 	}
 }
 
+// logLinesBeforeQuery counts the line feeds of a step's log before chunk
+// seq inside SQLite (replace works on the bytes; no chunk leaves the
+// database), and logLastByteQuery reads the byte before it: what a page
+// showing only the log's tail needs to number its lines as the raw log.
+const (
+	logLinesBeforeQuery = `SELECT coalesce(sum(length(data) - length(CAST(replace(data, char(10), '') AS BLOB))), 0)
+		FROM log_chunks WHERE step_id = ? AND seq < ?`
+	logLastByteQuery = "SELECT substr(data, -1) FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1"
+)
+
+// LogLinesBefore is how many lines of a step's log end before chunk seq,
+// and whether the log before seq ends mid-line.
+func (s *Store) LogLinesBefore(ctx context.Context, stepID, seq int64) (lines int64, mid bool, err error) {
+	if err := s.rd.QueryRowContext(ctx, logLinesBeforeQuery, stepID, seq).Scan(&lines); err != nil {
+		return 0, false, err
+	}
+	var last []byte
+	err = s.rd.QueryRowContext(ctx, logLastByteQuery, stepID, seq).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return lines, false, nil
+	}
+	return lines, err == nil && len(last) == 1 && last[0] != '\n', err
+}
+
 // logTail returns the end of a step's log: the most recent chunks that
 // together hold at most limit bytes, or the last chunk alone when it holds
 // more, in order. It reads back from the end, so a page showing the tail of
