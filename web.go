@@ -770,6 +770,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 			for _, c := range mine {
+				a.Stamp = logStamp(c.At)
 				a.Write(c.Data)
 				sv.Seq = c.Seq
 			}
@@ -783,6 +784,16 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Title:  fmt.Sprintf("%s #%d · %s", run.WorkflowName, run.RunIndex, repo.FullName()),
 		Viewer: v.user, CSRF: v.csrf, Feed: tab + ".atom", Repo: repo, Page: rv,
 	})
+}
+
+// logStamp is a log line's time as the timestamps toggle shows it: when
+// the server stored the chunk the line began in, UTC to the second; ""
+// when not known (chunks stored before the server kept it).
+func logStamp(ms int64) string {
+	if ms <= 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format("15:04:05")
 }
 
 // linesBefore is the rendering state at chunk seq of a step's log whose
@@ -899,6 +910,7 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 		a := logtext.HTML{State: states[id], LinePrefix: stepLinePrefix(id)}
 		var seq int64
 		for ; i < len(chunks) && chunks[i].StepID == id; i++ {
+			a.Stamp = logStamp(chunks[i].At)
 			a.Write(chunks[i].Data)
 			seq = chunks[i].Seq
 		}

@@ -237,13 +237,25 @@ func webExpect(t *testing.T, w *httptest.ResponseRecorder, code int, contains ..
 // things in a log leave out (TestWebLogLines checks them).
 var webLineAnchorRE = regexp.MustCompile(`<a class="ln" id="step-\d+-L\d+" href="#step-\d+-L\d+" data-n="\d+"></a>`)
 
-func webNoLines(s string) string { return webLineAnchorRE.ReplaceAllString(s, "") }
+var webStampRE = regexp.MustCompile(`<span class="ts">\d\d:\d\d:\d\d</span>`)
+
+func webNoLines(s string) string {
+	return webStampRE.ReplaceAllString(webLineAnchorRE.ReplaceAllString(s, ""), "")
+}
 
 // webNoLinesPage is w with its log lines' number links left out.
 func webNoLinesPage(w *httptest.ResponseRecorder) *httptest.ResponseRecorder {
 	c := httptest.NewRecorder()
 	c.Code = w.Code
 	c.Body.WriteString(webNoLines(w.Body.String()))
+	return c
+}
+
+// webNoStampsPage is w with its log lines' times left out.
+func webNoStampsPage(w *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+	c := httptest.NewRecorder()
+	c.Code = w.Code
+	c.Body.WriteString(webStampRE.ReplaceAllString(w.Body.String(), ""))
 	return c
 }
 
@@ -1254,7 +1266,10 @@ func TestWebLogLines(t *testing.T) {
 	step := job.Steps[1].ID
 	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
 	p := "step-" + webItoa(step) + "-L"
-	webExpect(t, w, 200,
+	// Each line's time: when the server stored the chunk it began in.
+	webExpect(t, w, 200, `<a class="ln" id="`+p+`1" href="#`+p+`1" data-n="1"></a><span class="ts">15:10:28</span><span class="a-b">$ make</span>`,
+		`<input type="checkbox" class="ts-toggle"> Timestamps</label>`)
+	webExpect(t, webNoStampsPage(w), 200,
 		`<a class="ln" id="`+p+`1" href="#`+p+`1" data-n="1"></a><span class="a-b">$ make</span>`,
 		`<a class="ln" id="`+p+`3" href="#`+p+`3" data-n="3"></a><span class="l-error">`,
 		`<a class="ln" id="`+p+`4" href="#`+p+`4" data-n="4"></a>half a li`,
@@ -1267,7 +1282,7 @@ func TestWebLogLines(t *testing.T) {
 	}
 	e.webLog(job.JobID, step, 3, "ne\nfifth\n")
 	a = e.webLive("/alice/hello/actions/runs/1/live", after[1:])
-	if len(a.Logs) != 1 || a.Logs[0].HTML != "ne\n"+`<a class="ln" id="`+p+`5" href="#`+p+`5" data-n="5"></a>fifth`+"\n" {
+	if len(a.Logs) != 1 || webStampRE.ReplaceAllString(a.Logs[0].HTML, "") != "ne\n"+`<a class="ln" id="`+p+`5" href="#`+p+`5" data-n="5"></a>fifth`+"\n" {
 		t.Fatalf("live lines: %+v", a.Logs)
 	}
 
@@ -1281,7 +1296,7 @@ func TestWebLogLines(t *testing.T) {
 	e.webLog(job.JobID, step, 6, "after\n")
 	w = e.do("GET", "/alice/hello/actions/runs/1", nil)
 	n := 5 + strings.Count(big, "\n") + 2 // "cut the end" is line n-1
-	webExpect(t, w, 200, "bytes of this step's log are left out here",
+	webExpect(t, webNoStampsPage(w), 200, "bytes of this step's log are left out here",
 		fmt.Sprintf(`">the end`+"\n"+`<a class="ln" id="%s%d" href="#%s%d" data-n="%d"></a>after`, p, n, p, n, n))
 	webLacks(t, w, `id="`+p+`1"`)
 

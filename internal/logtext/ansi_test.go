@@ -287,6 +287,16 @@ func TestANSILineNumbers(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
+	// Stamps: each numbered line carries the time of the chunk it began in.
+	b := HTML{LinePrefix: "L", Stamp: "10:00:00"}
+	b.Write([]byte("one\ntw"))
+	b.Stamp = "10:00:05"
+	b.Write([]byte("o\nthree\n"))
+	b.End(true)
+	if want := ln(1) + `<span class="ts">10:00:00</span>one` + "\n" + ln(2) + `<span class="ts">10:00:00</span>two` + "\n" +
+		ln(3) + `<span class="ts">10:00:05</span>three` + "\n"; b.Out.String() != want {
+		t.Errorf("stamps: %q, want %q", b.Out.String(), want)
+	}
 	// A page that leaves out the first 41 lines (and half of the 42nd).
 	a := HTML{State: StateAtLine(41, true), LinePrefix: "L"}
 	a.Write([]byte("rest of 42\nline 43\n"))

@@ -346,6 +346,9 @@ END;`,
 	// cannot forge either (issue 17): the stored ones go. Links and tokens
 	// signed with them stop working.
 	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
+	// 14: when the server stored each log chunk (ms), for the run page's
+	// timestamps toggle; NULL for chunks stored before.
+	`ALTER TABLE log_chunks ADD COLUMN at INTEGER;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1806,6 +1809,7 @@ type LogChunk struct {
 	StepID int64
 	Seq    int64
 	Data   []byte
+	At     int64 // when the server stored it (Unix ms); 0 when not known
 }
 
 // logPageRows is how many log chunks one query reads. A chunk is at most
@@ -1818,7 +1822,7 @@ const LogPageRows = 4
 // order, reading logPageRows chunks at a time.
 func (s *Store) EachLogChunk(ctx context.Context, stepID, after int64, fn func(LogChunk) error) error {
 	for {
-		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
+		page, err := s.logPage(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
 		if err != nil {
 			return err
 		}
@@ -1867,7 +1871,7 @@ func (s *Store) LogTail(ctx context.Context, stepID int64, limit int64) ([]LogCh
 	var size int64
 	before := int64(math.MaxInt64)
 	for {
-		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
+		page, err := s.logPage(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -1899,7 +1903,7 @@ func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([
 	bytes := 0
 	for rows.Next() {
 		c := LogChunk{StepID: stepID}
-		if err := rows.Scan(&c.Seq, &c.Data); err != nil {
+		if err := rows.Scan(&c.Seq, &c.Data, &c.At); err != nil {
 			return nil, err
 		}
 		page = append(page, c)
@@ -2035,7 +2039,7 @@ func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[in
 	size := 0
 	for _, id := range steps {
 		more, err := func() (bool, error) {
-			rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
+			rows, err := s.db.QueryContext(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
 			if err != nil {
 				return false, err
 			}
@@ -2045,7 +2049,7 @@ func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[in
 					return true, nil
 				}
 				c := LogChunk{StepID: id}
-				if err := rows.Scan(&c.Seq, &c.Data); err != nil {
+				if err := rows.Scan(&c.Seq, &c.Data, &c.At); err != nil {
 					return false, err
 				}
 				out = append(out, c)
