@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -60,7 +61,8 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   check [--quick]                                    integrity and stuck state; exit 1 on findings
   actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
                                                      fill the action cache ahead of time
-  workflow check FILE...                               check workflow files offline
+  workflow check [FILE|DIR...]                         check workflow files offline (a DIR, or
+                                                     none: the repository's workflow directory)
   secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
   secret list OWNER/REPO | secret list --owner USER
   secret delete OWNER/REPO NAME | secret delete --owner USER NAME
@@ -691,6 +693,7 @@ type serveConfig struct {
 	runtime       runtimeConfig   // the artifact and cache services; PublicURL is --job-url
 	cfg           executor.Config // the pool as its flags shape it; the listeners and the store fill in the rest
 	shutdownGrace time.Duration   // on SIGTERM, how long running jobs may go on
+	tls           serveTLS        // --tls-cert/--tls-key or --acme (servetls.go)
 }
 
 // baseURLRE is the form --base-url must have.
@@ -733,6 +736,7 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
 	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
 	check := executorFlags(fs, &sc.cfg, &sc.shutdownGrace)
+	sc.tls.flags(fs)
 	if _, err := c.parse(fs, args); err != nil {
 		return sc, err
 	}
@@ -784,6 +788,9 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	if err := checkListenAddrs(sc.addr, sc.jobAddr); err != nil {
 		return sc, apperr.Usagef("serve: %v", err)
 	}
+	if err := sc.tls.check(); err != nil {
+		return sc, err
+	}
 	return sc, nil
 }
 
@@ -822,11 +829,19 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg := sc.cfg.WithDefaults()
-	ls, err := listenServe(sc.addr, sc.jobAddr, sc.runtime.PublicURL, func() (string, error) {
+	gateway := func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return dockerBridgeGateway(gctx, executor.DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv})
-	})
+	}
+	jobAddr := sc.jobAddr
+	if sc.tls.on() && sc.runtime.PublicURL == "" { // jobs speak plain HTTP: never to the TLS listener
+		var warn string
+		if jobAddr, warn = tlsJobAddr(sc.addr, jobAddr, gateway); warn != "" {
+			logger.Warn(warn)
+		}
+	}
+	ls, err := listenServe(sc.addr, jobAddr, sc.runtime.PublicURL, gateway)
 	if err != nil {
 		return err
 	}
@@ -871,13 +886,29 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	go maint.Run(bg)
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
+	go srv.fireWorkflowRuns(bg)
 	drain := func(time.Duration) {}
 	if ex != nil {
 		drain = startPool(bg, ex)
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ls.main) }()
+	if sc.tls.on() {
+		tc, redirect, err := sc.tls.config(sc.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		hs.TLSConfig = tc
+		go func() { errc <- hs.ServeTLS(ls.main, "", "") }()
+		if redirect != nil { // --acme: challenges and the redirect on plain HTTP
+			plain := newHTTPServer(redirect, logger)
+			plain.Addr = sc.tls.acmeHTTPAddr
+			go func() { errc <- plain.ListenAndServe() }()
+			defer plain.Close()
+		}
+	} else {
+		go func() { errc <- hs.Serve(ls.main) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -1260,6 +1291,32 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	return nil
 }
 
+// workflowFilesIn lists the workflow files of a repository's work tree
+// as the server picks them from a commit (git.WorkflowDirAt): those of
+// .shithub/workflows/, else those of .github/workflows/, sorted, as
+// repository paths, with the directory they are in.
+func workflowFilesIn(root string) (string, []string, error) {
+	for _, dir := range git.WorkflowDirs {
+		entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			if p := dir + e.Name(); e.Type().IsRegular() && workflow.IsFile(p) {
+				names = append(names, p)
+			}
+		}
+		if len(names) > 0 {
+			return dir, names, nil
+		}
+	}
+	return git.WorkflowDir, nil, nil
+}
+
 // errWorkflowProblems makes `workflow check` exit 1 once it has printed the
 // problems; the message itself is the count.
 type workflowCheckFailed struct{ problems, files int }
@@ -1268,12 +1325,16 @@ func (e workflowCheckFailed) Error() string {
 	return fmt.Sprintf("%d problem(s) in %d file(s)", e.problems, e.files)
 }
 
-// workflowCheck is `workflow check FILE...`: it parses each file offline
-// and prints every problem as file:line:col: message. Exit 1 when any file
-// has one; 2 for bad usage, such as a file that cannot be read.
+// workflowCheck is `workflow check [FILE|DIR...]`: it parses each file
+// offline and prints every problem as file:line:col: message. A directory
+// is a repository's work tree: its workflow files are those of the
+// directory the server reads (.shithub/workflows/, else
+// .github/workflows/), and a line says which; no argument is the current
+// directory. Exit 1 when any file has a problem; 2 for bad usage, such as
+// a file that cannot be read or a repository with no workflow files.
 func workflowCheck(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return apperr.Usagef("workflow check: name at least one workflow file")
+		args = []string{"."}
 	}
 	type file struct {
 		name string
@@ -1283,6 +1344,29 @@ func workflowCheck(args []string, stdout io.Writer) error {
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && a != "-" {
 			return apperr.Usagef("workflow check: unknown flag %s", a)
+		}
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			dir, names, err := workflowFilesIn(a)
+			if err != nil {
+				return apperr.Usagef("workflow check: %v", err)
+			}
+			if len(names) == 0 {
+				return apperr.Usagef("workflow check: %s has no workflow files in %s or %s", a, git.WorkflowDir, git.GitHubWorkflowDir)
+			}
+			note := ""
+			if dir == git.GitHubWorkflowDir {
+				note = " (" + git.WorkflowDir + " has none)"
+			}
+			fmt.Fprintf(stdout, "%s: %d workflow file(s) in %s%s\n", a, len(names), dir, note)
+			for _, n := range names {
+				p := filepath.Join(a, filepath.FromSlash(n))
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return apperr.Usagef("workflow check: %v", err)
+				}
+				files = append(files, file{p, data})
+			}
+			continue
 		}
 		data, err := os.ReadFile(a)
 		if err != nil {

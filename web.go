@@ -415,6 +415,10 @@ type actionsPage struct {
 	Branches  []string
 	Filtered  bool
 	ClearURL  string
+	// WorkflowDir is the directory the listed workflows come from:
+	// .shithub/workflows/, or .github/workflows/ when only that one has
+	// any; "" before any workflow is known.
+	WorkflowDir string
 }
 
 func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error {
@@ -468,7 +472,10 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	}
 	p.Workflows = append(p.Workflows, webOption{Value: "", Label: "All workflows", Selected: wf == ""})
 	for _, w := range workflows {
-		base := strings.TrimPrefix(w.File, git.WorkflowDir)
+		base := git.WorkflowName(w.File)
+		if dir := strings.TrimSuffix(w.File, base); p.WorkflowDir != git.WorkflowDir && slices.Contains(git.WorkflowDirs, dir) {
+			p.WorkflowDir = dir // .shithub's wins, as it does for the runs
+		}
 		p.Workflows = append(p.Workflows, webOption{Value: base, Label: w.Name + " (" + base + ")", Selected: wf == base || wf == w.File})
 	}
 	p.Statuses = append(p.Statuses, webOption{Value: "", Label: "Any status", Selected: status == ""})
@@ -678,7 +685,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	here := fmt.Sprintf("%s/runs/%d", tab, run.RunIndex)
 	rv := runView{
 		Repo: repo, TabURL: tab, URL: here, State: webState(run.Status, run.Conclusion, false), Name: run.WorkflowName,
-		File: strings.TrimPrefix(run.WorkflowFile, git.WorkflowDir), Index: run.RunIndex, Attempt: run.RunAttempt,
+		File: git.WorkflowName(run.WorkflowFile), Index: run.RunIndex, Attempt: run.RunAttempt,
 		Event: run.Event, Branch: workflow.RefName(run.HeadRef), SHA: run.HeadSHA, ShortSHA: shortSHA(run.HeadSHA), Actor: run.Actor,
 		Created: newWebTime(run.CreatedAt, now), Duration: span(run.StartedAt, run.CompletedAt, now),
 		Open: run.Status != protocol.StatusCompleted, LiveURL: here + "/live",
@@ -1060,7 +1067,14 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	if !workflow.IsFile(git.WorkflowDir + file) {
 		return apperr.ErrNotFound
 	}
-	newest, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, "")
+	// The file of either directory, .shithub's first.
+	var newest *store.Run
+	for _, dir := range git.WorkflowDirs {
+		if newest, err = s.store.LatestRunOf(r.Context(), repo.ID, dir+file, ""); !errors.Is(err, apperr.ErrNotFound) {
+			file = dir + file
+			break
+		}
+	}
 	if err != nil {
 		return err // a workflow that never ran is not found
 	}
@@ -1070,7 +1084,7 @@ func (s *server) handleBadge(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := "no status"
 	color := "#6e7781"
-	run, err := s.store.LatestRunOf(r.Context(), repo.ID, git.WorkflowDir+file, branch)
+	run, err := s.store.LatestRunOf(r.Context(), repo.ID, file, branch)
 	switch {
 	case errors.Is(err, apperr.ErrNotFound):
 	case err != nil:

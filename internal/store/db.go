@@ -346,7 +346,23 @@ END;`,
 	// cannot forge either (issue 17): the stored ones go. Links and tokens
 	// signed with them stop working.
 	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
-	// 14: when the server stored each log chunk (ms), for the run page's
+	// 14: workflow_run (workflowrun.go): each activity of a run (requested,
+	// in_progress, completed) is recorded in the transaction that made it,
+	// at most once per run and type, with the run's status then; the runs
+	// it triggers are made afterwards in the transaction that marks it
+	// done, so none is lost in a crash and none fires twice.
+	`CREATE TABLE IF NOT EXISTS workflow_run_events (
+		id         INTEGER PRIMARY KEY,
+		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		action     TEXT NOT NULL CHECK (action IN ('requested', 'in_progress', 'completed')),
+		status     TEXT NOT NULL,
+		conclusion TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		done       INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (run_id, action)
+	);
+	CREATE INDEX IF NOT EXISTS workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
+	// 15: when the server stored each log chunk (ms), for the run page's
 	// timestamps toggle; NULL for chunks stored before.
 	`ALTER TABLE log_chunks ADD COLUMN at INTEGER;`,
 }
@@ -454,6 +470,11 @@ type Store struct {
 	// noCheckpoints leaves checkpointing the WAL to another process
 	// (Litestream): Options.LeaveCheckpoints.
 	noCheckpoints bool
+
+	// workflowRunWake hears, once a transaction that recorded a
+	// workflow_run activity commits, that FireWorkflowRuns has work
+	// (buffered 1: a wake-up pending is enough).
+	workflowRunWake chan struct{}
 }
 
 // Options is what a Store takes from outside, once, when it is opened;
@@ -519,7 +540,7 @@ func Open(path, schema string, o Options) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
 		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
-		noCheckpoints: o.LeaveCheckpoints}
+		noCheckpoints: o.LeaveCheckpoints, workflowRunWake: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -1358,7 +1379,7 @@ func (s *Store) ChildRuns(ctx context.Context, id int64) ([]*Run, error) {
 // is served by an index of runs that starts (repo_id, field) and ends in the
 // list's order, so no filter scans the table (TestListRunsPlans).
 type RunFilter struct {
-	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml, .github/workflows/ci.yml)
 	WorkflowID   int64
 	Branch       string // without refs/heads/
 	Actor        string // a user name
@@ -1381,6 +1402,14 @@ type RunFilter struct {
 	Driver string
 }
 
+// workflowPaths are the workflows table paths a RunFilter's WorkflowFile
+// may mean: itself (a path), or a file name in either workflow directory.
+// Where both directories have one, the lists take .shithub's (ORDER BY
+// path DESC), the directory a commit's runs come from when it has files.
+func workflowPaths(file string) []any {
+	return []any{file, git.WorkflowDir + file, git.GitHubWorkflowDir + file}
+}
+
 // counted reports whether total_count can come from the kept counts of
 // workflows (workflows.run_count) rather than from counting rows.
 func (f RunFilter) Counted() bool {
@@ -1400,8 +1429,8 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 		args = append(args, v...)
 	}
 	if f.WorkflowFile != "" {
-		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile)
+		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?, ?) ORDER BY w.path DESC LIMIT 1)`,
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)...)
 	}
 	if f.WorkflowID != 0 {
 		add("workflow", "r.workflow_id = ?", f.WorkflowID)
@@ -1457,8 +1486,8 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		counts = append(counts, count{name, "SELECT runs FROM run_facets WHERE repo_id = ? AND facet = ? AND value = ?", []any{repoID, name, value}})
 	}
 	if f.WorkflowFile != "" {
-		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
-			[]any{repoID, f.WorkflowFile, git.WorkflowDir + f.WorkflowFile}})
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) ORDER BY path DESC LIMIT 1",
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)})
 	}
 	if f.WorkflowID != 0 {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
@@ -1566,8 +1595,8 @@ func (s *Store) ListRuns(ctx context.Context, repoID int64, f RunFilter, page, p
 func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f RunFilter, offset, perPage int) ([]*Run, int, error) {
 	wfID := f.WorkflowID
 	if f.WorkflowFile != "" {
-		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) AND (? = 0 OR id = ?) ORDER BY path DESC LIMIT 1",
+			append(append([]any{repoID}, workflowPaths(f.WorkflowFile)...), wfID, wfID)...).Scan(&wfID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return []*Run{}, 0, nil
 		}

@@ -116,7 +116,13 @@ func (s *Store) InsertRun(tx *sql.Tx, sp RunSpec) (int64, error) {
 	if err := s.BumpRepo(tx, sp.RepoID, now); err != nil {
 		return 0, err
 	}
+	if err := s.noteRunActivity(tx, runID, "requested", protocol.StatusQueued, "", now); err != nil {
+		return 0, err
+	}
 	if sp.Workflow == nil {
+		if err := s.noteRunActivity(tx, runID, "completed", status, conclusion, now); err != nil {
+			return 0, err
+		}
 		return runID, s.insertParseFailure(tx, runID, sp, now)
 	}
 	// One row per workflow job; activation (advance) evaluates it, and turns
@@ -653,6 +659,11 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 		if started {
 			newStatus = protocol.StatusRunning
 		}
+		if status == protocol.StatusQueued && newStatus == protocol.StatusRunning {
+			if err := s.noteRunActivity(tx, runID, "in_progress", newStatus, "", now); err != nil {
+				return false, "", err
+			}
+		}
 		_, err := tx.Exec("UPDATE runs SET status = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'running' THEN ? END), updated_at = ? WHERE id = ?",
 			newStatus, newStatus, now, now, runID)
 		return false, "", err
@@ -660,6 +671,9 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 	c := runConclusion(conclusions)
 	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
+		return false, "", err
+	}
+	if err := s.noteRunActivity(tx, runID, "completed", protocol.StatusCompleted, c, now); err != nil {
 		return false, "", err
 	}
 	s.runEnded(c, created, now)

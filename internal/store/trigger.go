@@ -138,11 +138,16 @@ func TriggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, err
 	}
-	path := git.WorkflowDir + file
-	content, err := g.ReadFile(ctx, sha, path)
-	if errors.Is(err, apperr.ErrNotFound) {
+	// The file of the directory the ref's workflows come from.
+	dir, files, err := g.WorkflowDirAt(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	path := dir + file
+	if !slices.Contains(files, path) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
+	content, err := g.ReadFile(ctx, sha, path)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path"
 	"regexp"
@@ -36,6 +37,7 @@ type Workflow struct {
 	PullRequest       *PullRequestTrigger // on.pull_request
 	PullRequestTarget *PullRequestTrigger // on.pull_request_target
 	Dispatch          *DispatchTrigger    // nil when the workflow has no workflow_dispatch trigger
+	WorkflowRun       *WorkflowRunTrigger // on.workflow_run; nil when absent
 	Schedules         []*Schedule         // on.schedule
 	Env               map[string]string
 	Defaults          RunDefaults
@@ -166,17 +168,42 @@ var (
 	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.github/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.github/workflows/[^@/]+\.ya?ml)$`)
 )
 
-// permissionScopes are the GitHub token scopes `permissions` may name.
-var permissionScopes = []string{"actions", "attestations", "checks", "contents", "deployments", "discussions",
-	"id-token", "issues", "models", "packages", "pages", "pull-requests", "repository-projects",
-	"security-events", "statuses"}
+// permissionScopes are the GITHUB_TOKEN permissions `permissions` may name,
+// each with the levels it takes: GitHub's workflow syntax ("Defining access
+// for the GITHUB_TOKEN scopes"), checked 2026-12-07. repository-projects
+// is GitHub Enterprise Server's (projects v1) and stays for the files that
+// still name it. The one list: add a scope here and nowhere else.
+var permissionScopes = map[string][]string{
+	"actions":              {"read", "write", "none"},
+	"artifact-metadata":    {"read", "write", "none"},
+	"attestations":         {"read", "write", "none"},
+	"checks":               {"read", "write", "none"},
+	"code-quality":         {"read", "write", "none"},
+	"contents":             {"read", "write", "none"},
+	"deployments":          {"read", "write", "none"},
+	"discussions":          {"read", "write", "none"},
+	"id-token":             {"write", "none"},
+	"issues":               {"read", "write", "none"},
+	"models":               {"read", "none"},
+	"packages":             {"read", "write", "none"},
+	"pages":                {"read", "write", "none"},
+	"pull-requests":        {"read", "write", "none"},
+	"repository-projects":  {"read", "write", "none"},
+	"security-events":      {"read", "write", "none"},
+	"statuses":             {"read", "write", "none"},
+	"vulnerability-alerts": {"read", "none"},
+}
+
+// PermissionScopes lists the scopes `permissions` may name, sorted.
+func PermissionScopes() []string { return slices.Sorted(maps.Keys(permissionScopes)) }
 
 // IsFile reports whether the repository path p is a workflow file:
-// .shithub/workflows/<name>.yml or .yaml, not in a subdirectory.
+// <name>.yml or .yaml directly in .shithub/workflows/ or .github/workflows/
+// (which of the two a commit's workflows come from is git.WorkflowDirAt's).
 func IsFile(p string) bool {
 	dir, name := path.Split(p)
 	ext := path.Ext(name)
-	return dir == ".shithub/workflows/" && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
+	return (dir == ".shithub/workflows/" || dir == ".github/workflows/") && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
 }
 
 // Error is a problem located in a workflow file.
@@ -697,20 +724,14 @@ func (p *parser) permissions(n *yaml.Node, where string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, kv := range p.mapping(n, where) {
-		if !slices.Contains(permissionScopes, kv.key) {
+		valid, known := permissionScopes[kv.key]
+		if !known {
 			p.errorf(kv.k, "unknown permission scope %q in %s", kv.key, where)
 			continue
 		}
 		lvl, ok := p.str(kv.v, where+"."+kv.key)
 		if !ok {
 			continue
-		}
-		valid := []string{"read", "write", "none"}
-		switch kv.key {
-		case "id-token":
-			valid = []string{"write", "none"}
-		case "models":
-			valid = []string{"read", "none"}
 		}
 		if !slices.Contains(valid, lvl) {
 			p.errorf(kv.v, "%s.%s must be %s", where, kv.key, strings.Join(valid, ", "))
