@@ -769,6 +769,7 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 			}
 			sv.Omitted = max(0, st.LogSize-size)
 			a := logtext.HTML{LinePrefix: stepLinePrefix(st.ID)}
+			a.Out.Grow(int(size) * 2) // numbers and styles about double the text: grow once
 			if sv.Omitted > 0 && len(mine) > 0 {
 				// Lines keep their numbers in the raw log: count the lines
 				// left out, a page of chunks at a time.

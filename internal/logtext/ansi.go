@@ -246,7 +246,7 @@ func (a *HTML) Write(p []byte) {
 			for j < len(data) && data[j] >= 0x20 && data[j] < 0x7f {
 				j++
 			}
-			a.text(string(data[i:j]))
+			a.textBytes(data[i:j])
 			i = j
 		default:
 			r, size := utf8.DecodeRune(data[i:])
@@ -259,7 +259,7 @@ func (a *HTML) Write(p []byte) {
 				i++
 				continue
 			}
-			a.text(string(data[i : i+size]))
+			a.textBytes(data[i : i+size])
 			i += size
 		}
 	}
@@ -474,7 +474,11 @@ func ansiRGB(c ansiColor) string {
 	return fmt.Sprintf("#%06x", v)
 }
 
-func (a *HTML) text(s string) {
+func (a *HTML) text(s string) { a.textBytes([]byte(s)) }
+
+// textBytes writes log text, escaped, in the style in force: text's body,
+// taking the bytes as they are so that a page of lines allocates little.
+func (a *HTML) textBytes(s []byte) {
 	if a.State.line == lineHidden {
 		return
 	}
@@ -487,7 +491,7 @@ func (a *HTML) text(s string) {
 		a.Out.WriteString(`<span class="` + lineMarkers[a.State.line-1].class + `">`)
 		a.lineOpen = true
 	}
-	if s == "" {
+	if len(s) == 0 {
 		return
 	}
 	if !a.sgrOpen && (a.State.attrs != 0 || a.State.fg.kind != 0 || a.State.bg.kind != 0) {
@@ -522,7 +526,7 @@ func (a *HTML) text(s string) {
 		a.Out.WriteString(`>`)
 		a.sgrOpen = true
 	}
-	template.HTMLEscape(&a.Out, []byte(s))
+	template.HTMLEscape(&a.Out, s)
 }
 
 // newline ends a line: at an LF (lf), or at a lone CR, which starts a
@@ -556,13 +560,23 @@ func (a *HTML) anchor() {
 	if a.State.cont {
 		return
 	}
-	if a.LinePrefix != "" {
-		n := strconv.FormatUint(a.State.lineNo+1, 10)
-		id := a.LinePrefix + n
-		a.Out.WriteString(`<a class="ln" id="` + id + `" href="#` + id + `" data-n="` + n + `"></a>`)
+	if a.LinePrefix != "" { // written piece by piece: this runs for every line of a page
+		var nb [20]byte
+		n := strconv.AppendUint(nb[:0], a.State.lineNo+1, 10)
+		a.Out.WriteString(`<a class="ln" id="`)
+		a.Out.WriteString(a.LinePrefix)
+		a.Out.Write(n)
+		a.Out.WriteString(`" href="#`)
+		a.Out.WriteString(a.LinePrefix)
+		a.Out.Write(n)
+		a.Out.WriteString(`" data-n="`)
+		a.Out.Write(n)
+		a.Out.WriteString(`"></a>`)
 	}
 	if a.Stamp != "" {
-		a.Out.WriteString(`<span class="ts">` + a.Stamp + `</span>`)
+		a.Out.WriteString(`<span class="ts">`)
+		a.Out.WriteString(a.Stamp)
+		a.Out.WriteString(`</span>`)
 	}
 }
 
