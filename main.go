@@ -799,7 +799,14 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 // claiming and drains while both listeners still serve, so that remote
 // runners and the pool's own jobs can report how they ended.
 func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
-	st, err := c.openWith(store.Options{ServerURL: sc.baseURL, LeaveCheckpoints: sc.checkpoint == "litestream"})
+	// The action store exists before the store: reusable workflows not on
+	// this server come from --actions-url through it, as actions do.
+	actions, err := executor.NewActionStore(filepath.Join(sc.cfg.DataDir, "actions"), sc.cfg.ActionsURL)
+	if err != nil {
+		return apperr.Usagef("serve: %v", err)
+	}
+	st, err := c.openWith(store.Options{ServerURL: sc.baseURL, LeaveCheckpoints: sc.checkpoint == "litestream",
+		FetchWorkflow: actions.FetchWorkflow})
 	if err != nil {
 		return err
 	}
@@ -829,6 +836,7 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg := sc.cfg.WithDefaults()
+	cfg.Actions = actions
 	gateway := func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -887,6 +895,7 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
 	go srv.fireWorkflowRuns(bg)
+	go srv.fetchCalls(bg)
 	drain := func(time.Duration) {}
 	if ex != nil {
 		drain = startPool(bg, ex)
@@ -935,8 +944,10 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 func attachLocalPool(ctx context.Context, srv *server, cfg executor.Config, runners int, logger *slog.Logger) (*executor.Executor, error) {
 	st := srv.store
 	var err error
-	if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
-		return nil, apperr.Usagef("serve: %v", err)
+	if cfg.Actions == nil {
+		if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			return nil, apperr.Usagef("serve: %v", err)
+		}
 	}
 	cfg.Actions.Local = st.ActionRepo
 	instance, err := st.InstanceID(ctx)

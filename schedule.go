@@ -62,6 +62,28 @@ func (s *server) fireWorkflowRuns(ctx context.Context) {
 	}
 }
 
+// fetchCalls fetches, every second, the reusable workflows from
+// --actions-url that runs made by the post-receive hook (a process that
+// knows no --actions-url) call, and so makes those calls.
+func (s *server) fetchCalls(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.store.FetchPendingCalls(ctx)
+		if err != nil {
+			s.log.Error("fetching called workflows", "err", err)
+		}
+		if n > 0 {
+			s.Wake()
+		}
+	}
+}
+
 // scheduler remembers each repository's schedules by the commit they were
 // read at, so an unchanged default branch costs one rev-parse a minute.
 // Only the scheduler's goroutine uses it: no lock.

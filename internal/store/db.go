@@ -362,7 +362,38 @@ END;`,
 		UNIQUE (run_id, action)
 	);
 	CREATE INDEX IF NOT EXISTS workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
-	// 15: when the server stored each log chunk (ms), for the run page's
+	// 15: reusable workflows (issue 19): the files a run's calling jobs
+	// call, read when the run was made (run_calls); on a calling job, its
+	// call once evaluated (jobs.call); on a job of a called workflow, the
+	// calling job's row (jobs.call_id).
+	`CREATE TABLE run_calls (
+		run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key     TEXT NOT NULL, -- where the uses is written (OWNER/REPO@SHA) and the uses
+		repo    TEXT NOT NULL, -- the called file's repository, OWNER/REPO
+		sha     TEXT NOT NULL,
+		path    TEXT NOT NULL,
+		content BLOB,
+		error   TEXT NOT NULL DEFAULT '', -- why the file cannot be called
+		PRIMARY KEY (run_id, key)
+	) WITHOUT ROWID;
+	ALTER TABLE jobs ADD COLUMN call_id INTEGER;
+	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
+	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
+	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
+	// 16: issue 21, history at a glance. A job that failed and then passed in
+	// a re-run of its run (history.go) is a flaky event, kept counted per
+	// workflow, UTC day and job name in the transaction that finishes the
+	// job, so the tab reads a month of them without touching runs or jobs.
+	// Retention removes the days the tab no longer shows (flaky_jobs_day).
+	`CREATE TABLE IF NOT EXISTS flaky_jobs (
+	workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+	day         INTEGER NOT NULL, -- days since 1970-01-01 UTC
+	job_name    TEXT NOT NULL,
+	events      INTEGER NOT NULL,
+	PRIMARY KEY (workflow_id, day, job_name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
+	// 17: when the server stored each log chunk (ms), for the run page's
 	// timestamps toggle; NULL for chunks stored before.
 	`ALTER TABLE log_chunks ADD COLUMN at INTEGER;`,
 }
@@ -451,7 +482,8 @@ type Store struct {
 
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
-	serverURL string
+	serverURL     string
+	fetchWorkflow func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) // Options.FetchWorkflow
 
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
@@ -504,6 +536,12 @@ type Options struct {
 	// a full snapshot of the file, and Litestream's documentation asks
 	// applications to turn their checkpoints off.
 	LeaveCheckpoints bool
+	// FetchWorkflow reads a reusable workflow file OWNER/REPO/PATH@REF
+	// that is not on this server (or not reachable from the run) from
+	// --actions-url, as actions are fetched; it returns the file, the
+	// commit REF resolved to and where it came from. nil: only this
+	// server's repositories are called.
+	FetchWorkflow func(ctx context.Context, owner, repo, ref, file string) (content []byte, sha, origin string, err error)
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -539,7 +577,7 @@ func Open(path, schema string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
-		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
+		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage, fetchWorkflow: o.FetchWorkflow,
 		noCheckpoints: o.LeaveCheckpoints, workflowRunWake: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
@@ -1281,6 +1319,8 @@ type Job struct {
 	StartedAt        time.Time
 	CompletedAt      time.Time
 	Steps            []*Step
+	CallID           int64  // a job of a called workflow: the calling job's row; 0 otherwise
+	Call             string // a calling job: its call (callSpec, JSON) once evaluated; "" otherwise
 }
 
 type Step struct {
@@ -1710,16 +1750,16 @@ func (s *Store) LatestRunOf(ctx context.Context, repoID int64, file, branch stri
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
 	cancel_requested, runner_id, started_at, completed_at, created_at, base_key, leg, activated, waiting, concurrency_group,
-	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment FROM jobs`
+	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment, call_id, call FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
 	var runsOn, needs, env, outputs, contexts, container, services, environment string
-	var runner, started, completed, created sql.NullInt64
+	var runner, started, completed, created, callID sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
 		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created, &j.BaseKey, &j.Leg, &j.Activated,
 		&j.Waiting, &j.ConcurrencyGroup, &j.ContinueOnError, &j.FailFast, &j.MaxParallel, &outputs, &contexts,
-		&container, &services, &environment)
+		&container, &services, &environment, &callID, &j.Call)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -1729,7 +1769,7 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 		decodeColumn("jobs.services", services, &j.Services), decodeColumn("jobs.environment", environment, &j.Environment)); err != nil {
 		return nil, err
 	}
-	j.RunnerID = runner.Int64
+	j.RunnerID, j.CallID = runner.Int64, callID.Int64
 	j.StartedAt, j.CompletedAt, j.CreatedAt = msTime(started), msTime(completed), msTime(created)
 	return j, nil
 }
@@ -1777,6 +1817,7 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs = hideCalls(jobs)
 	for _, j := range jobs {
 		if j.Steps, err = jobSteps(ctx, s.rd, j.ID); err != nil {
 			return nil, err
@@ -1995,16 +2036,22 @@ func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	})
 }
 
-// webWorkflow is a workflow file that has runs, named as its newest run is.
+// webWorkflow is a workflow file that has runs, named as its newest run is,
+// with that run's state and whether the workflow is disabled.
 type WebWorkflow struct {
-	File string // .shithub/workflows/x.yml
-	Name string
+	ID         int64
+	File       string // .shithub/workflows/x.yml
+	Name       string
+	Disabled   bool
+	Status     string // the newest run's
+	Conclusion string
 }
 
 // webWorkflows lists the workflow files a repository has runs of: the
 // workflows with a newest run (last_run_id is NULL once none is left).
 func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT w.path, r.workflow_name FROM workflows w JOIN runs r ON r.id = w.last_run_id
+	rows, err := s.rd.QueryContext(ctx, `SELECT w.id, w.path, r.workflow_name, w.state != 'active', r.status, r.conclusion
+		FROM workflows w JOIN runs r ON r.id = w.last_run_id
 		WHERE w.repo_id = ? ORDER BY r.workflow_name, w.path`, repoID)
 	if err != nil {
 		return nil, err
@@ -2013,7 +2060,7 @@ func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, 
 	var out []WebWorkflow
 	for rows.Next() {
 		var w WebWorkflow
-		if err := rows.Scan(&w.File, &w.Name); err != nil {
+		if err := rows.Scan(&w.ID, &w.File, &w.Name, &w.Disabled, &w.Status, &w.Conclusion); err != nil {
 			return nil, err
 		}
 		out = append(out, w)

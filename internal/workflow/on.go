@@ -168,7 +168,7 @@ func (p *parser) event(w *Workflow, key, v *yaml.Node) {
 	case "schedule":
 		w.Schedules = p.schedule(key, v)
 	case "workflow_call":
-		p.workflowCall(v)
+		w.Call = p.workflowCall(v)
 	case "workflow_run":
 		w.WorkflowRun = p.workflowRun(v, types)
 	default:
@@ -352,88 +352,6 @@ func (p *parser) schedule(key, n *yaml.Node) []*Schedule {
 		}
 	}
 	return out
-}
-
-// workflowCall checks `on.workflow_call` (reusable workflows): inputs,
-// outputs and secrets. It never fires here.
-func (p *parser) workflowCall(n *yaml.Node) {
-	if n == nil || isNull(n) {
-		return
-	}
-	for _, kv := range p.mapping(n, "on.workflow_call") {
-		if isNull(kv.v) {
-			continue
-		}
-		switch kv.key {
-		case "inputs":
-			for _, in := range p.mapping(kv.v, "on.workflow_call.inputs") {
-				where := fmt.Sprintf("on.workflow_call input %q", in.key)
-				var typ *yaml.Node
-				for _, f := range p.mapping(in.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "required":
-						p.boolean(f.v, "required of "+where)
-					case "type":
-						typ = f.v
-						if t, ok := p.str(f.v, "type of "+where); ok && t != "boolean" && t != "number" && t != "string" {
-							p.errorf(f.v, "type of %s must be boolean, number or string", where)
-						}
-					case "default":
-						if s, ok := p.scalar(f.v, "default of "+where); ok {
-							p.expr(f.v, s, "on.workflow_call.inputs.<inputs_id>.default")
-						}
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-				if typ == nil && in.v.Kind == yaml.MappingNode {
-					p.errorf(in.k, "%s needs a type", where)
-				}
-			}
-		case "outputs":
-			for _, out := range p.mapping(kv.v, "on.workflow_call.outputs") {
-				where := fmt.Sprintf("on.workflow_call output %q", out.key)
-				var sawValue bool
-				for _, f := range p.mapping(out.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "value":
-						sawValue = true
-						if s, ok := p.scalar(f.v, "value of "+where); ok {
-							p.expr(f.v, s, "on.workflow_call.outputs.<output_id>.value")
-						}
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-				if !sawValue && out.v.Kind == yaml.MappingNode {
-					p.errorf(out.k, "%s needs a value", where)
-				}
-			}
-		case "secrets":
-			for _, sec := range p.mapping(kv.v, "on.workflow_call.secrets") {
-				if isNull(sec.v) {
-					continue
-				}
-				where := fmt.Sprintf("on.workflow_call secret %q", sec.key)
-				for _, f := range p.mapping(sec.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "required":
-						p.boolean(f.v, "required of "+where)
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-			}
-		default:
-			p.errorf(kv.k, "unknown key %q in on.workflow_call", kv.key)
-		}
-	}
 }
 
 func (p *parser) dispatch(n *yaml.Node) *DispatchTrigger {

@@ -43,6 +43,7 @@ type Workflow struct {
 	Defaults          RunDefaults
 	Concurrency       *Concurrency
 	Permissions       map[string]string // parsed, inert: scope → read|write|none; "*" → read-all|write-all
+	Call              *CallTrigger      // on.workflow_call: nil when the workflow cannot be called
 	Jobs              []*Job            // file order
 }
 
@@ -110,6 +111,9 @@ type Job struct {
 	Permissions     map[string]string
 	Uses            string // a reusable workflow; the job then has no steps
 	With            map[string]string
+	WithTags        map[string]string // the YAML tag of each with value (!!bool, !!int, !!str...): its type
+	Secrets         map[string]string // a calling job's secrets mapping, raw
+	SecretsInherit  bool              // secrets: inherit
 	Steps           []Step
 
 	// Pos locates keys for run-time errors: key name → "line:col".
@@ -165,7 +169,7 @@ var (
 	jobIDRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	inputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	actionRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@]*)?@[^@\s]+$`)
-	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.github/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.github/workflows/[^@/]+\.ya?ml)$`)
+	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.(github|shithub)/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.(github|shithub)/workflows/[^@/]+\.ya?ml)$`)
 )
 
 // permissionScopes are the GITHUB_TOKEN permissions `permissions` may name,
@@ -830,7 +834,8 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 	var needs []*yaml.Node
 	var sawSteps, sawRunsOn bool
 	const jk = "jobs.<job_id>."
-	for _, kv := range p.mapping(n, where) {
+	pairs := p.mapping(n, where)
+	for _, kv := range pairs {
 		j.Pos[kv.key] = fmt.Sprintf("%d:%d", kv.v.Line, kv.v.Column)
 		switch kv.key {
 		case "name":
@@ -907,14 +912,18 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 			}
 		case "with":
 			j.With = p.with(kv.v, "with of "+where, jk+"with.<with_id>")
+			j.WithTags = map[string]string{}
+			p.subPos(j, "with", kv.v, j.WithTags)
 		case "secrets":
 			if kv.v.Kind == yaml.ScalarNode {
 				if kv.v.Value != "inherit" {
 					p.errorf(kv.v, "secrets of %s must be inherit or a mapping", where)
 				}
+				j.SecretsInherit = true
 				break
 			}
-			p.with(kv.v, "secrets of "+where, jk+"secrets.<secrets_id>")
+			j.Secrets = p.with(kv.v, "secrets of "+where, jk+"secrets.<secrets_id>")
+			p.subPos(j, "secrets", kv.v, nil)
 		case "snapshot":
 			if kv.v.Kind == yaml.ScalarNode {
 				p.str(kv.v, "snapshot of "+where)
@@ -936,6 +945,13 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 	}
 	switch {
 	case j.Uses != "":
+		// A calling job takes only these keys ("Supported keywords for jobs
+		// that call a reusable workflow").
+		for _, kv := range pairs {
+			if !slices.Contains(callerKeys, kv.key) && kv.key != "steps" && kv.key != "runs-on" {
+				p.errorf(kv.k, "%s calls a reusable workflow and cannot have %s", where, kv.key)
+			}
+		}
 		if sawSteps {
 			p.errorf(key, "%s calls a reusable workflow and cannot have steps", where)
 		}
@@ -953,6 +969,25 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 		j.Name = j.Key
 	}
 	return j, needs
+}
+
+// callerKeys are the keys a job that calls a reusable workflow may have.
+var callerKeys = []string{"name", "uses", "with", "secrets", "strategy", "needs", "if", "permissions", "concurrency"}
+
+// subPos records where each entry of a job's with or secrets mapping is
+// (Pos["with.NAME"]), for errors found when the call is made, and the
+// entries' YAML tags into tags when it is not nil.
+func (p *parser) subPos(j *Job, key string, n *yaml.Node, tags map[string]string) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		j.Pos[key+"."+k.Value] = fmt.Sprintf("%d:%d", v.Line, v.Column)
+		if tags != nil {
+			tags[k.Value] = v.ShortTag()
+		}
+	}
 }
 
 // runsOn accepts a label, a list of labels, or {group, labels}.
