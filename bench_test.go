@@ -472,3 +472,100 @@ func copySynced(dst, src string) error {
 	}
 	return errors.Join(out.Sync(), out.Close())
 }
+
+// BenchmarkRunPageAt1M renders the run page (job graph, numbered log
+// lines, search and re-run forms) of a run with a matrix, needs and a
+// "caller / job" group, 300 logged lines in each of four steps, in a
+// repository of 1,000,000 runs (BENCH_RUNS to change it; filling takes a
+// minute or two). Goal: under 10 ms a page.
+//
+//	go test -run '^$' -bench RunPageAt1M -benchtime 200x .
+func BenchmarkRunPageAt1M(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RUNS")); err == nil {
+		n = v
+	}
+	srv, repo, alice, _, _ := benchServer(b)
+	st := srv.store
+	fillRuns(b, st, repo, alice, n)
+	ctx := context.Background()
+	const wf = `name: Graph
+on: push
+jobs:
+  build:
+    strategy:
+      matrix:
+        go: ["1.22", "1.23", "1.24"]
+    runs-on: ubuntu-latest
+    steps:
+      - run: make
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: vet
+  test:
+    name: release / test
+    needs: [build, lint]
+    runs-on: ubuntu-latest
+    steps:
+      - run: make test
+  deploy:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - run: ./deploy
+`
+	parsed, err := workflow.Parse("graph.yml", []byte(wf))
+	if err != nil {
+		b.Fatal(err)
+	}
+	runs, _, err := st.CreateRuns(ctx, nil, []store.RunSpec{{RepoID: repo.ID, File: ".shithub/workflows/graph.yml", Content: []byte(wf),
+		Workflow: parsed, HeadSHA: strings.Repeat("b", 40), HeadRef: "refs/heads/main", Event: "push", ActorID: alice.ID}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rn, _, err := st.CreateRunner(ctx, "bench", []string{"ubuntu-latest"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&lines, "\x1b[32mok\x1b[0m compiling unit %d of the bench\n", i)
+		if i == 100 {
+			lines.WriteString("##[group]Fetch modules\nfetch a\nfetch b\n##[endgroup]\n")
+		}
+	}
+	for range 4 { // the three legs and lint, running with their logs
+		j, err := st.ClaimJob(ctx, rn, rn.Labels)
+		if err != nil || j == nil {
+			b.Fatalf("claim: %v %v", j, err)
+		}
+		if err := st.SetStepStatus(ctx, rn.ID, j.JobID, j.Steps[1].ID, "running", ""); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.AppendLog(ctx, rn.ID, j.JobID, j.Steps[1].ID, 1, []byte(lines.String())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	target := fmt.Sprintf("/alice/pub/actions/runs/%d", runs[0].RunIndex)
+	b.ReportAllocs()
+	// On a shared machine the wall time per page is mostly waiting for a
+	// core: the process's CPU time per page is reported beside it.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.ResetTimer()
+	c0, size := cpu(), 0
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `class="g-node"`) {
+			b.Fatalf("GET %s: %d", target, rec.Code)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(cpu()-c0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(size), "page-bytes")
+}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -179,6 +181,15 @@ func TestReadPathPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobs, _ := ts.store.RunJobs(context.Background(), run.ID)
+	// A step log longer than the run page shows: the page numbers its
+	// lines from those it leaves out (store.LogLinesBefore).
+	big := bytes.Repeat([]byte(strings.Repeat("x", 99)+"\n"), webLogPageCap/100+1)
+	for i, data := range [][]byte{big, []byte("the end\n")} {
+		if _, err := ts.store.DBForTest().Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", jobs[0].Steps[0].ID, 1000+i, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.store.DBForTest().Exec("UPDATE steps SET log_size = log_size + ? WHERE id = ?", len(big)+8, jobs[0].Steps[0].ID)
 	api := "/api/v1/repos/alice/pub/actions"
 	paths := []string{
 		api + "/runs?per_page=50", api + "/runs?page=3&per_page=50", api + "/runs?workflow_file=ci.yml",
@@ -193,6 +204,7 @@ func TestReadPathPlans(t *testing.T) {
 		"/alice/pub/actions/workflows/ci.yml/badge.svg", "/alice/pub/actions/workflows/ci.yml/badge.svg?branch=feature-3",
 		fmt.Sprintf("/alice/pub/actions/runs/%d", newest), fmt.Sprintf("/alice/pub/actions/runs/%d/live", newest),
 		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", newest, jobs[0].ID),
+		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log?download=1", newest, jobs[0].ID),
 		"/alice/pub/actions.atom",
 	}
 	planRecorder.mu.Lock()
@@ -215,6 +227,11 @@ func TestReadPathPlans(t *testing.T) {
 	sort.Strings(queries)
 	if len(queries) < 10 {
 		t.Fatalf("recorded only %d queries", len(queries))
+	}
+	for _, want := range []string{"replace(data, char(10), '')", "SELECT substr(data, -1) FROM log_chunks"} {
+		if !slices.ContainsFunc(queries, func(q string) bool { return strings.Contains(q, want) }) {
+			t.Errorf("the run page did not count a long log's lines left out: no query with %q", want)
+		}
 	}
 	for _, q := range queries {
 		bad, plan := historyScans(t, ts.store.DBForTest(), q)

@@ -169,6 +169,8 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/cancel", s.wrap(s.handleWebCancel))
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/cancel", s.wrap(s.handleWebCancel))
 	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun", s.wrap(s.handleWebRerun))
+	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/rerun-failed", s.wrap(s.handleWebRerunFailed))
+	s.mux.HandleFunc("POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/rerun", s.wrap(s.handleWebRerunJob))
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions/workflows/{workflow_file}/badge.svg", s.wrap(s.handleBadge))
 
 	// Operations.

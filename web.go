@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -677,6 +678,10 @@ type stepView struct {
 	Truncated bool
 }
 
+// stepLinePrefix is the start of the ids of a step's log lines on the run
+// page: line 17 of step 4 is #step-4-L17.
+func stepLinePrefix(stepID int64) string { return "step-" + strconv.FormatInt(stepID, 10) + "-L" }
+
 type jobView struct {
 	ID          int64
 	Name        string // a matrix leg's is GitHub's leg name, `test (1.22, ubuntu-latest)`
@@ -686,7 +691,9 @@ type jobView struct {
 	RunsOn      []string
 	CanCancel   bool
 	CancelURL   string
+	RerunURL    string // re-run this job (and the jobs that need it)
 	LogURL      string
+	DownloadURL string
 	Environment *envView
 	Annotations []annotationView
 	Summaries   []summaryView
@@ -741,7 +748,11 @@ type runView struct {
 	CanWrite  bool
 	CancelURL string
 	RerunURL  string
-	Artifacts []artifactView
+	// RerunFailedURL is set when some job failed, timed out or was
+	// cancelled: what "Re-run failed jobs" would run again.
+	RerunFailedURL string
+	Graph          template.HTML
+	Artifacts      []artifactView
 }
 
 // orderJobs sorts jobs so that each comes after the jobs it needs (every
@@ -866,12 +877,23 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, j := range orderJobs(jobs) {
+	jobs = orderJobs(jobs)
+	rv.Graph = renderGraph(jobs, now)
+	if !rv.Open {
+		if _, err := store.FailedJobs(jobs); err == nil {
+			rv.RerunFailedURL = here + "/rerun-failed"
+		}
+	}
+	for _, j := range jobs {
 		jv := jobView{
 			ID: j.ID, Name: j.Name, State: webState(j.Status, j.Conclusion, j.CancelRequested),
 			Duration: span(j.StartedAt, j.CompletedAt, now), Needs: j.Needs, RunsOn: j.RunsOn,
 			CanCancel: j.Status != protocol.StatusCompleted && !j.CancelRequested,
 			CancelURL: fmt.Sprintf("%s/jobs/%d/cancel", here, j.ID), LogURL: fmt.Sprintf("%s/jobs/%d/log", here, j.ID),
+		}
+		jv.DownloadURL = jv.LogURL + "?download=1"
+		if !rv.Open {
+			jv.RerunURL = fmt.Sprintf("%s/jobs/%d/rerun", here, j.ID)
 		}
 		jv.Environment = newEnvView(j.Environment)
 		anns, err := s.store.JobAnnotations(ctx, j.ID)
@@ -911,8 +933,17 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			sv.Omitted = max(0, st.LogSize-size)
-			var a logtext.HTML
+			a := logtext.HTML{LinePrefix: stepLinePrefix(st.ID)}
+			a.Out.Grow(int(size) * 2) // numbers and styles about double the text: grow once
+			if sv.Omitted > 0 && len(mine) > 0 {
+				// Lines keep their numbers in the raw log: count the lines
+				// left out, a page of chunks at a time.
+				if a.State, err = s.linesBefore(ctx, st.ID, mine[0].Seq); err != nil {
+					return err
+				}
+			}
 			for _, c := range mine {
+				a.Stamp = logStamp(c.At)
 				a.Write(c.Data)
 				sv.Seq = c.Seq
 			}
@@ -926,6 +957,27 @@ func (s *server) handleRunView(w http.ResponseWriter, r *http.Request) error {
 		Title:  fmt.Sprintf("%s #%d · %s", run.WorkflowName, run.RunIndex, repo.FullName()),
 		Viewer: v.user, CSRF: v.csrf, Feed: tab + ".atom", Repo: repo, Page: rv,
 	})
+}
+
+// logStamp is a log line's time as the timestamps toggle shows it: when
+// the server stored the chunk the line began in, UTC to the second; ""
+// when not known (chunks stored before the server kept it).
+func logStamp(ms int64) string {
+	if ms <= 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format("15:04:05")
+}
+
+// linesBefore is the rendering state at chunk seq of a step's log whose
+// start the page leaves out: the line numbers go on from the lines before,
+// which the database counts without sending them.
+func (s *server) linesBefore(ctx context.Context, stepID, seq int64) (logtext.State, error) {
+	n, mid, err := s.store.LogLinesBefore(ctx, stepID, seq)
+	if err != nil {
+		return logtext.State{}, err
+	}
+	return logtext.StateAtLine(uint64(n), mid), nil
 }
 
 // ---- live updates ----
@@ -950,11 +1002,12 @@ type liveLog struct {
 }
 
 type liveAnswer struct {
-	Run  liveState `json:"run"`
-	Done bool      `json:"done"` // the run is completed: stop following it
-	More bool      `json:"more"` // more log is waiting: ask again at once
-	Jobs []liveJob `json:"jobs"`
-	Logs []liveLog `json:"logs"`
+	Run   liveState `json:"run"`
+	Graph string    `json:"graph"` // the job graph, drawn again
+	Done  bool      `json:"done"`  // the run is completed: stop following it
+	More  bool      `json:"more"`  // more log is waiting: ask again at once
+	Jobs  []liveJob `json:"jobs"`
+	Logs  []liveLog `json:"logs"`
 }
 
 // parseLiveCursor reads the live endpoint's ?after=: comma-separated
@@ -1012,8 +1065,9 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 		return liveState{ID: id, State: st, Label: webStateLabels[st], Duration: span(start, end, now)}
 	}
 	ans := liveAnswer{
-		Run:  state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
-		Done: run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
+		Run:   state(run.ID, webState(run.Status, run.Conclusion, false), run.StartedAt, run.CompletedAt),
+		Graph: string(renderGraph(orderJobs(jobs), now)),
+		Done:  run.Status == protocol.StatusCompleted, More: more, Jobs: []liveJob{}, Logs: []liveLog{},
 	}
 	completed := map[int64]bool{}
 	for _, j := range jobs {
@@ -1026,9 +1080,10 @@ func (s *server) handleRunLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i := 0; i < len(chunks); {
 		id := chunks[i].StepID
-		a := logtext.HTML{State: states[id]}
+		a := logtext.HTML{State: states[id], LinePrefix: stepLinePrefix(id)}
 		var seq int64
 		for ; i < len(chunks) && chunks[i].StepID == id; i++ {
+			a.Stamp = logStamp(chunks[i].At)
 			a.Write(chunks[i].Data)
 			seq = chunks[i].Seq
 		}
@@ -1056,6 +1111,10 @@ func (s *server) handleWebJobLog(w http.ResponseWriter, r *http.Request) error {
 	job, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, id)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Get("download") != "" {
+		// "Download log": the same text, saved rather than shown.
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%d-job-%d.log"`, run.RunIndex, job.ID))
 	}
 	return s.serveJobLog(w, r, job.ID)
 }
@@ -1108,13 +1167,48 @@ func (s *server) handleWebCancel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleWebRerun serves the Re-run button and goes to the new run.
+// handleWebRerun serves POST /{owner}/{repo}/actions/runs/{run_index}/rerun,
+// the "Re-run all jobs" button, and goes to the new run.
 func (s *server) handleWebRerun(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(*store.Run) (store.RerunSelect, error) { return nil, nil })
+}
+
+// handleWebRerunFailed serves POST /{owner}/{repo}/actions/runs/{run_index}/rerun-failed,
+// the "Re-run failed jobs" button: the failed, timed-out and cancelled jobs
+// and the jobs that need them, as the API's rerun-failed-jobs.
+func (s *server) handleWebRerunFailed(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(*store.Run) (store.RerunSelect, error) { return store.FailedJobs, nil })
+}
+
+// handleWebRerunJob serves POST /{owner}/{repo}/actions/runs/{run_index}/jobs/{job_id}/rerun,
+// a job's "Re-run job" button: the job and the jobs that need it. The job
+// must be one of the path's run.
+func (s *server) handleWebRerunJob(w http.ResponseWriter, r *http.Request) error {
+	return s.webRerun(w, r, func(run *store.Run) (store.RerunSelect, error) {
+		id, err := pathID(r, "job_id")
+		if err != nil {
+			return nil, err
+		}
+		job, err := s.store.JobOf(r.Context(), run.RepoID, run.ID, id)
+		if err != nil {
+			return nil, err
+		}
+		return store.OneJob(job.ID), nil
+	})
+}
+
+// webRerun is the re-run buttons' one path: check the post, select the
+// jobs, re-run, and go to the new run.
+func (s *server) webRerun(w http.ResponseWriter, r *http.Request, pick func(*store.Run) (store.RerunSelect, error)) error {
 	v, repo, run, err := s.writableRunFromForm(w, r)
 	if err != nil {
 		return err
 	}
-	nr, err := s.rerun(r.Context(), run, v.user)
+	sel, err := pick(run)
+	if err != nil {
+		return err
+	}
+	nr, err := s.rerunSome(r.Context(), run, v.user, sel)
 	if err != nil {
 		return err
 	}

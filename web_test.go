@@ -233,6 +233,32 @@ func webExpect(t *testing.T, w *httptest.ResponseRecorder, code int, contains ..
 	}
 }
 
+// webLineAnchorRE is a log line's number link, which tests of other
+// things in a log leave out (TestWebLogLines checks them).
+var webLineAnchorRE = regexp.MustCompile(`<a class="ln" id="step-\d+-L\d+" href="#step-\d+-L\d+" data-n="\d+"></a>`)
+
+var webStampRE = regexp.MustCompile(`<span class="ts">\d\d:\d\d:\d\d</span>`)
+
+func webNoLines(s string) string {
+	return webStampRE.ReplaceAllString(webLineAnchorRE.ReplaceAllString(s, ""), "")
+}
+
+// webNoLinesPage is w with its log lines' number links left out.
+func webNoLinesPage(w *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+	c := httptest.NewRecorder()
+	c.Code = w.Code
+	c.Body.WriteString(webNoLines(w.Body.String()))
+	return c
+}
+
+// webNoStampsPage is w with its log lines' times left out.
+func webNoStampsPage(w *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+	c := httptest.NewRecorder()
+	c.Code = w.Code
+	c.Body.WriteString(webStampRE.ReplaceAllString(w.Body.String(), ""))
+	return c
+}
+
 func webLacks(t *testing.T, w *httptest.ResponseRecorder, s ...string) {
 	t.Helper()
 	for _, x := range s {
@@ -374,6 +400,7 @@ func TestWebRunPage(t *testing.T) {
 		`<script nonce="`,
 	)
 	webLacks(t, w, "\x1b", "[0m", "##[error]", "Cancel run", "Cancel job", "Re-run")
+	webExpect(t, w, 200, `<a href="/login?next=%2falice%2fhello%2factions%2fruns%2f1">Sign in to cancel or re-run</a>`)
 	// Build (needed) comes before Test (which needs it), though Test is
 	// first in the file.
 	body := w.Body.String()
@@ -390,13 +417,14 @@ func TestWebRunPage(t *testing.T) {
 	cookie, _ := e.webSignIn(e.alice)
 	w = e.do("GET", "/alice/hello/actions/runs/1", nil, webCookie(cookie))
 	webExpect(t, w, 200, ">Cancel run</button>", ">Cancel job</button>", "Signed in as <strong>alice</strong>")
-	webLacks(t, w, "shithub_pat_", "Re-run</button>")
+	webLacks(t, w, "shithub_pat_", "Re-run", "Sign in to cancel")
 	golden(t, "web/run-writer.html", webNormalize(w.Body.String()))
 
 	// A completed run has Re-run, no live script.
 	w = e.do("GET", "/alice/hello/actions/runs/2", nil, webCookie(cookie))
-	webExpect(t, w, 200, ">Re-run</button>", "&lt;script&gt;alert(1)&lt;/script&gt;", "1m 30s")
-	webLacks(t, w, "data-live", "<script", "Cancel run")
+	webExpect(t, w, 200, ">Re-run all jobs</button>", ">Re-run job</button>", "&lt;script&gt;alert(1)&lt;/script&gt;", "1m 30s")
+	webLacks(t, w, "Re-run failed jobs") // nothing failed
+	webLacks(t, w, "data-live", "Cancel run")
 
 	// A workflow that does not parse: its error is the log, open.
 	w = e.do("GET", "/alice/hello/actions/runs/3", nil)
@@ -568,11 +596,11 @@ func TestWebReadOnlySession(t *testing.T) {
 	buttons := []string{"Cancel run</button>", "Cancel job</button>"}
 
 	webExpect(t, e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(writeCookie)), 200, buttons...)
-	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(writeCookie)), 200, "Re-run</button>")
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(writeCookie)), 200, "Re-run all jobs</button>", "Re-run job</button>")
 	w := e.do("GET", "/alice/secret/actions/runs/2", nil, webCookie(readCookie))
 	webExpect(t, w, 200, "Signed in as <strong>alice</strong>")
 	webLacks(t, w, buttons...)
-	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run</button>")
+	webLacks(t, e.do("GET", "/alice/secret/actions/runs/1", nil, webCookie(readCookie)), "Re-run", "Sign in to cancel")
 
 	run, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 2)
 	jobs, _ := e.st.RunJobs(context.Background(), run.ID)
@@ -883,19 +911,19 @@ func TestWebLive(t *testing.T) {
 	// A colour sequence cut between two chunks, and a UTF-8 character.
 	e.webLog(job.JobID, step, 3, "ne\n\x1b[3")
 	a = e.webLive(target, after)
-	if len(a.Logs) != 1 || a.Logs[0].HTML != "ne\n" {
+	if len(a.Logs) != 1 || webNoLines(a.Logs[0].HTML) != "ne\n" {
 		t.Fatalf("chunk 3: %+v", a.Logs)
 	}
 	after = cur(a.Logs...)
 	e.webLog(job.JobID, step, 4, "2mgreen \xe2\x9c")
 	a = e.webLive(target, after)
-	if len(a.Logs) != 1 || a.Logs[0].HTML != `<span class="a-f2">green </span>` {
+	if len(a.Logs) != 1 || webNoLines(a.Logs[0].HTML) != `<span class="a-f2">green </span>` {
 		t.Fatalf("chunk 4: %+v", a.Logs)
 	}
 	after = cur(a.Logs...)
 	e.webLog(job.JobID, step, 5, "\x93 <ok>\x1b[0m\n")
 	a = e.webLive(target, after)
-	if len(a.Logs) != 1 || a.Logs[0].HTML != "<span class=\"a-f2\">✓ &lt;ok&gt;</span>\n" || a.Logs[0].State != "" {
+	if len(a.Logs) != 1 || a.Logs[0].HTML != "<span class=\"a-f2\">✓ &lt;ok&gt;</span>\n" || a.Logs[0].State == "" {
 		t.Fatalf("chunk 5: %+v", a.Logs)
 	}
 	// The job ends: states and done.
@@ -1087,7 +1115,7 @@ func TestWebRunPageReports(t *testing.T) {
 	}
 
 	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
-	webExpect(t, w, 200,
+	webExpect(t, webNoLinesPage(w), 200,
 		`>test (1.22)</h2>`, `>test (1.23)</h2>`,
 		`Environment: <strong>staging &lt;b&gt;</strong> · <a href="https://staging.example.com/?a=1&amp;b=%22%3cx%3e%22" rel="nofollow noopener noreferrer">`,
 		`Environment: <strong>production</strong></p>`,
@@ -1125,22 +1153,234 @@ func TestWebLiveGroups(t *testing.T) {
 	e.webLog(job.JobID, step, 1, "##[group]Install\nline 1\n##[group]Ti")
 	const target = "/alice/hello/actions/runs/1/live"
 	a := e.webLive(target, "")
-	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Install</span></summary>line 1`+"\n</details>" {
+	if len(a.Logs) != 1 || webNoLines(a.Logs[0].HTML) != `<details class="group"><summary><span class="l-group">Install</span></summary>line 1`+"\n</details>" {
 		t.Fatalf("first answer: %+v", a.Logs)
 	}
 	after := func(l liveLog) string { return webItoa(l.StepID) + ":" + webItoa(l.Seq) + ":" + l.State }
 	// The title cut by the chunk was held back, whole in the next answer.
 	e.webLog(job.JobID, step, 2, "tle\nline 2\n")
 	a = e.webLive(target, after(a.Logs[0]))
-	if len(a.Logs) != 1 || a.Logs[0].HTML != `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\n</details>" {
+	if len(a.Logs) != 1 || webNoLines(a.Logs[0].HTML) != `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\n</details>" {
 		t.Fatalf("second answer: %+v", a.Logs)
 	}
 	e.webLog(job.JobID, step, 3, "line \x1b[1m3\n##[endgroup]\nout\n")
 	a = e.webLive(target, after(a.Logs[0]))
-	if len(a.Logs) != 1 || a.Logs[0].HTML != `<div class="gcont">line <span class="a-b">3</span>`+"\n</div>"+`<span class="a-b">out</span>`+"\n" {
+	if len(a.Logs) != 1 || webNoLines(a.Logs[0].HTML) != `<div class="gcont">line <span class="a-b">3</span>`+"\n</div>"+`<span class="a-b">out</span>`+"\n" {
 		t.Fatalf("third answer: %+v", a.Logs)
 	}
 	// The page of the same log has it in one piece.
 	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
-	webExpect(t, w, 200, `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\nline <span class=\"a-b\">3</span>\n</details>")
+	webExpect(t, webNoLinesPage(w), 200, `<details class="group"><summary><span class="l-group">Title</span></summary>line 2`+"\nline <span class=\"a-b\">3</span>\n</details>")
+}
+
+// TestWebRerunButtons: a finished run with a failed job offers Re-run
+// failed jobs, Re-run all jobs and Re-run job; each posts with the Cancel
+// form's checks (session, CSRF token, same origin, write permission and
+// scope), and a job id is only taken through its own run.
+func TestWebRerunButtons(t *testing.T) {
+	e := newWebTestServer(t)
+	ctx := context.Background()
+	e.webMakeRun(e.priv, "ci.yml", webTestWorkflow, "main", webSHA1) // #1: build fails, test is skipped
+	build := e.webClaim()
+	if err := e.st.CompleteJob(ctx, e.runner.ID, build.JobID, "completed", "failure"); err != nil {
+		t.Fatal(err)
+	}
+	e.webMakeRun(e.pub, "lint.yml", webTestSingleJob, "main", webSHA2) // alice/hello #1, queued
+	pubRun, _ := e.st.RunByIndex(ctx, e.pub.ID, 1)
+	pubJobs, _ := e.st.RunJobs(ctx, pubRun.ID)
+	cookie, csrf := e.webSignIn(e.dave)      // write on alice/secret
+	bobCookie, bobCSRF := e.webSignIn(e.bob) // read on alice/secret
+	page := "/alice/secret/actions/runs/1"
+
+	w := e.do("GET", page, nil, webCookie(cookie))
+	webExpect(t, w, 200, `action="`+page+`/rerun-failed"`, ">Re-run failed jobs</button>", ">Re-run all jobs</button>",
+		`action="`+page+`/jobs/`+webItoa(build.JobID)+`/rerun"`, `aria-label="Re-run job Build">Re-run job</button>`)
+	webLacks(t, w, "Sign in to cancel")
+	webLacks(t, e.do("GET", page, nil, webCookie(bobCookie)), "Re-run", "Sign in to cancel")
+
+	failed := page + "/rerun-failed"
+	one := page + "/jobs/" + webItoa(build.JobID) + "/rerun"
+	for _, tc := range []struct {
+		name   string
+		target string
+		form   url.Values
+		opts   []webOpt
+		code   int
+	}{
+		{"no CSRF token", failed, url.Values{}, []webOpt{webCookie(cookie)}, 403},
+		{"no CSRF token, one job", one, url.Values{}, []webOpt{webCookie(cookie)}, 403},
+		{"another session's token", failed, url.Values{"csrf": {bobCSRF}}, []webOpt{webCookie(cookie)}, 403},
+		{"no session", failed, url.Values{"csrf": {csrf}}, nil, 403},
+		{"another origin", one, url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie), webHeader("Origin", "https://evil.example")}, 403},
+		{"cross-site fetch", failed, url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie), webHeader("Sec-Fetch-Site", "cross-site")}, 403},
+		{"read permission only", failed, url.Values{"csrf": {bobCSRF}}, []webOpt{webCookie(bobCookie)}, 403},
+		{"read permission only, one job", one, url.Values{"csrf": {bobCSRF}}, []webOpt{webCookie(bobCookie)}, 403},
+		{"another repository's job through this run", page + "/jobs/" + webItoa(pubJobs[0].ID) + "/rerun", url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie)}, 404},
+		{"this run's job through another repository", "/alice/hello/actions/runs/1/jobs/" + webItoa(build.JobID) + "/rerun", url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie)}, 403},
+		{"a job id that is not a number", page + "/jobs/x/rerun", url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie)}, 404},
+		{"a public repository the user may not write", "/alice/hello/actions/runs/1/rerun-failed", url.Values{"csrf": {csrf}}, []webOpt{webCookie(cookie)}, 403},
+	} {
+		if w := e.do("POST", tc.target, tc.form, tc.opts...); w.Code != tc.code {
+			t.Errorf("%s: %d, want %d: %s", tc.name, w.Code, tc.code, w.Body)
+		}
+	}
+	if _, err := e.st.RunByIndex(ctx, e.priv.ID, 2); !errors.Is(err, apperr.ErrNotFound) {
+		t.Fatalf("a refused post re-ran the run: %v", err)
+	}
+
+	// Re-run failed jobs: a new attempt where build runs again and test,
+	// which needs it, with it.
+	w = e.do("POST", failed, url.Values{"csrf": {csrf}}, webCookie(cookie))
+	webExpect(t, w, 303)
+	if loc := w.Header().Get("Location"); loc != "/alice/secret/actions/runs/2" {
+		t.Fatalf("Location %q", loc)
+	}
+	run2, _ := e.st.RunByIndex(ctx, e.priv.ID, 2)
+	jobs2, _ := e.st.RunJobs(ctx, run2.ID)
+	for _, j := range jobs2 {
+		if j.Status == protocol.StatusCompleted {
+			t.Errorf("re-run failed jobs: %s is %s/%s", j.JobKey, j.Status, j.Conclusion)
+		}
+	}
+	if run2.RunAttempt != 2 || run2.Actor != "dave" {
+		t.Errorf("attempt %d by %s", run2.RunAttempt, run2.Actor)
+	}
+	// A run with nothing failed has no Re-run failed jobs, and its post is
+	// a conflict.
+	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2) // #3
+	ok := e.webClaim()
+	for ok.RunID != run2.ID+1 { // the re-run's jobs wait for build; take lint's
+		ok = e.webClaim()
+	}
+	if err := e.st.CompleteJob(ctx, e.runner.ID, ok.JobID, "completed", "success"); err != nil {
+		t.Fatal(err)
+	}
+	w = e.do("GET", "/alice/secret/actions/runs/3", nil, webCookie(cookie))
+	webExpect(t, w, 200, ">Re-run all jobs</button>", ">Re-run job</button>")
+	webLacks(t, w, "Re-run failed jobs")
+	webExpect(t, e.do("POST", "/alice/secret/actions/runs/3/rerun-failed", url.Values{"csrf": {csrf}}, webCookie(cookie)), 409)
+	// Re-run job: the one job, in a new attempt.
+	w = e.do("POST", "/alice/secret/actions/runs/3/jobs/"+webItoa(ok.JobID)+"/rerun", url.Values{"csrf": {csrf}}, webCookie(cookie))
+	webExpect(t, w, 303)
+	run4, err := e.st.RunByIndex(ctx, e.priv.ID, 4)
+	if err != nil || run4.ParentRunID != ok.RunID {
+		t.Fatalf("re-run job: %+v, %v", run4, err)
+	}
+}
+
+// TestWebLogLines: the page numbers each step's lines with links to them,
+// the live answer goes on with the numbers, a step whose start the page
+// leaves out keeps the raw log's numbers, and Download log is the raw log
+// as an attachment.
+func TestWebLogLines(t *testing.T) {
+	e, job := webScenario(t)
+	step := job.Steps[1].ID
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	p := "step-" + webItoa(step) + "-L"
+	// Each line's time: when the server stored the chunk it began in.
+	webExpect(t, w, 200, `<a class="ln" id="`+p+`1" href="#`+p+`1" data-n="1"></a><span class="ts">15:10:28</span><span class="a-b">$ make</span>`,
+		`<input type="checkbox" class="ts-toggle"> Timestamps</label>`)
+	webExpect(t, webNoStampsPage(w), 200,
+		`<a class="ln" id="`+p+`1" href="#`+p+`1" data-n="1"></a><span class="a-b">$ make</span>`,
+		`<a class="ln" id="`+p+`3" href="#`+p+`3" data-n="3"></a><span class="l-error">`,
+		`<a class="ln" id="`+p+`4" href="#`+p+`4" data-n="4"></a>half a li`,
+		`<form class="log-tools" role="search" hidden>`,
+	)
+	a := e.webLive("/alice/hello/actions/runs/1/live", "")
+	after := ""
+	for _, l := range a.Logs {
+		after += "," + webItoa(l.StepID) + ":" + webItoa(l.Seq) + ":" + l.State
+	}
+	e.webLog(job.JobID, step, 3, "ne\nfifth\n")
+	a = e.webLive("/alice/hello/actions/runs/1/live", after[1:])
+	if len(a.Logs) != 1 || webStampRE.ReplaceAllString(a.Logs[0].HTML, "") != "ne\n"+`<a class="ln" id="`+p+`5" href="#`+p+`5" data-n="5"></a>fifth`+"\n" {
+		t.Fatalf("live lines: %+v", a.Logs)
+	}
+
+	// A log longer than the page shows: the page starts at a later chunk,
+	// numbered as in the raw log.
+	line := strings.Repeat("x", 99) + "\n" // 100 bytes
+	// A NUL byte does not stop the count; the part left out ends mid-line.
+	big := "a\x00b\n" + strings.Repeat(line, (webLogPageCap/100)+10) + "cut "
+	e.webLog(job.JobID, step, 4, big)
+	e.webLog(job.JobID, step, 5, "the end\n")
+	e.webLog(job.JobID, step, 6, "after\n")
+	w = e.do("GET", "/alice/hello/actions/runs/1", nil)
+	n := 5 + strings.Count(big, "\n") + 2 // "cut the end" is line n-1
+	webExpect(t, webNoStampsPage(w), 200, "bytes of this step's log are left out here",
+		fmt.Sprintf(`">the end`+"\n"+`<a class="ln" id="%s%d" href="#%s%d" data-n="%d"></a>after`, p, n, p, n, n))
+	webLacks(t, w, `id="`+p+`1"`)
+
+	// Download log: the raw log, saved.
+	w = e.do("GET", "/alice/hello/actions/runs/1/jobs/"+webItoa(job.JobID)+"/log?download=1", nil)
+	webExpect(t, w, 200, "##[group]Compile\n\x1b[1m$ make", "the end\n")
+	if cd := w.Header().Get("Content-Disposition"); cd != `attachment; filename="run-1-job-`+webItoa(job.JobID)+`.log"` {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	// As private as the page: a visitor cannot download a private run's log.
+	e.webMakeRun(e.priv, "lint.yml", webTestSingleJob, "main", webSHA2)
+	run, _ := e.st.RunByIndex(context.Background(), e.priv.ID, 1)
+	jobs, _ := e.st.RunJobs(context.Background(), run.ID)
+	webExpect(t, e.do("GET", "/alice/secret/actions/runs/1/jobs/"+webItoa(jobs[0].ID)+"/log?download=1", nil), 404)
+}
+
+// TestWebJobGraph draws a run's graph: a matrix as one node with its legs,
+// jobs by their needs, "caller / job" names boxed as their call, both
+// layouts, and names escaped. The live answer carries the same drawing.
+func TestWebJobGraph(t *testing.T) {
+	now := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	at := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	jobs := []*store.Job{
+		{ID: 1, BaseKey: "build", JobKey: "build#1", Leg: 1, Name: "build (1.22, linux)", Status: "completed", Conclusion: "success", StartedAt: at(-300), CompletedAt: at(-200)},
+		{ID: 2, BaseKey: "build", JobKey: "build#2", Leg: 2, Name: "build (1.23, linux)", Status: "completed", Conclusion: "failure", StartedAt: at(-300), CompletedAt: at(-100)},
+		{ID: 3, BaseKey: "build", JobKey: "build#3", Leg: 3, Name: "build (1.24, linux)", Status: "running", StartedAt: at(-250)},
+		{ID: 4, JobKey: "lint", Name: "Lint <all>", Status: "completed", Conclusion: "success", StartedAt: at(-300), CompletedAt: at(-290)},
+		{ID: 5, JobKey: "call-test", Name: "release / test", Needs: []string{"build", "lint"}, Status: "queued"},
+		{ID: 6, JobKey: "call-pack", Name: "release / package everything there is to package", Needs: []string{"call-test"}, Status: "queued"},
+		{ID: 7, JobKey: "deploy", Name: "deploy", Needs: []string{"call-pack"}, Status: "completed", Conclusion: "skipped"},
+	}
+	for i := 4; i <= 12; i++ { // a wide matrix: the first legs listed, then a count
+		jobs = append(jobs, &store.Job{ID: int64(4 + i*10), BaseKey: "e2e", JobKey: fmt.Sprintf("e2e#%d", i), Leg: i,
+			Name: fmt.Sprintf("e2e (shard %d)", i), Status: "queued"})
+	}
+	nodes := buildGraph(jobs, now)
+	got := map[string]string{}
+	for _, n := range nodes {
+		got[n.Key] = fmt.Sprintf("%s L%d %d legs %s %q", n.State, n.Level, len(n.Legs), n.Group, n.Name)
+	}
+	want := map[string]string{
+		"build":     `running L0 3 legs  "build"`,
+		"lint":      `success L0 1 legs  "Lint <all>"`,
+		"call-test": `queued L1 1 legs release "test"`,
+		"call-pack": `queued L2 1 legs release "package everything there is to package"`,
+		"deploy":    `skipped L3 1 legs  "deploy"`,
+		"e2e":       `queued L0 9 legs  "e2e"`,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("node %s: %s, want %s", k, got[k], v)
+		}
+	}
+	svg := string(renderGraph(jobs, now))
+	for _, s := range []string{`<svg class="graph graph-wide"`, `<svg class="graph graph-narrow"`, "Lint &lt;all&gt;", "+ 1 more", "3 jobs · 5m 0s",
+		`<a class="g-leg" href="#job-2" data-state="failure">`, ">release</text>"} {
+		if !strings.Contains(svg, s) {
+			t.Errorf("graph lacks %q", s)
+		}
+	}
+	if strings.Contains(svg, "<all>") {
+		t.Error("a job name is not escaped")
+	}
+	golden(t, "web/graph.svg.html", []byte(svg+"\n"))
+
+	e, _ := webScenario(t)
+	w := e.do("GET", "/alice/hello/actions/runs/1", nil)
+	webExpect(t, w, 200, `<section class="card graph-card" aria-label="Job graph" id="graph">`,
+		`data-key="build" data-state="running" data-legs="1"`, `data-key="test" data-state="queued" data-legs="1"`)
+	if a := e.webLive("/alice/hello/actions/runs/1/live", ""); !strings.Contains(w.Body.String(), a.Graph) || a.Graph == "" {
+		t.Errorf("the live answer's graph is not the page's: %q", a.Graph)
+	}
 }

@@ -18,6 +18,7 @@ package logtext
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"html/template"
@@ -81,18 +82,24 @@ type State struct {
 	line    uint8
 	mid     bool
 	group   bool // inside a ##[group] section
+	cont    bool // the line began at a lone CR: it shares its number with the line before
+	lineNo  uint64
 	pending []byte
 }
 
 // Encode packs the state for the page to send back: "" for a fresh line
 // in the default style.
 func (st State) Encode() string {
-	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && !st.group && len(st.pending) == 0 {
+	if st.attrs == 0 && st.fg.kind == 0 && st.bg.kind == 0 && st.line == 0 && !st.mid && !st.group && !st.cont &&
+		st.lineNo == 0 && len(st.pending) == 0 {
 		return ""
 	}
 	b := []byte{st.attrs, st.line}
 	if st.group {
 		b[0] |= 0x10
+	}
+	if st.cont {
+		b[0] |= 0x20
 	}
 	if st.mid {
 		b[1] |= 0x80
@@ -106,8 +113,16 @@ func (st State) Encode() string {
 			b = append(b, byte(c.v>>16), byte(c.v>>8), byte(c.v))
 		}
 	}
+	b = binary.AppendUvarint(b, st.lineNo)
 	b = append(b, st.pending...)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// StateAtLine is the state to render a log from after lines complete
+// lines that the page leaves out, mid-line when the part left out ended
+// in one: the numbers of the lines shown go on from there.
+func StateAtLine(lines uint64, mid bool) State {
+	return State{lineNo: lines, mid: mid}
 }
 
 // DecodeState reads back what Encode packed; the text comes from a page,
@@ -125,8 +140,8 @@ func DecodeState(s string) (State, error) {
 	if err != nil || len(b) < 4 {
 		return st, bad
 	}
-	st.attrs, st.line, st.mid, st.group = b[0]&0x0f, b[1]&0x7f, b[1]&0x80 != 0, b[0]&0x10 != 0
-	if st.line > lineHidden || b[0]&0xe0 != 0 {
+	st.attrs, st.line, st.mid, st.group, st.cont = b[0]&0x0f, b[1]&0x7f, b[1]&0x80 != 0, b[0]&0x10 != 0, b[0]&0x20 != 0
+	if st.line > lineHidden || b[0]&0xc0 != 0 {
 		return st, bad
 	}
 	b = b[2:]
@@ -145,6 +160,11 @@ func DecodeState(s string) (State, error) {
 		}
 		b = b[k:]
 	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return st, bad
+	}
+	st.lineNo, b = n, b[k:]
 	if len(b) > ansiPendingMax {
 		return st, bad
 	}
@@ -154,8 +174,18 @@ func DecodeState(s string) (State, error) {
 
 // HTML renders log bytes as HTML. Each run of Write calls and End
 // makes balanced markup; State carries on to the next.
+//
+// With LinePrefix set, each shown line starts with its number as a link
+// to itself, <a class="ln" id="PREFIXn" href="#PREFIXn" data-n="n"></a>
+// (the number is drawn by CSS, so that it is neither copied nor searched).
+// Line n is the step log's nth LF-ended line, as in the raw log; a line a
+// lone CR (progress output) starts is shown but shares its number. With
+// Stamp set, the anchor is followed by <span class="ts">Stamp</span>, the
+// time of the chunk the line began in.
 type HTML struct {
 	State       State
+	LinePrefix  string
+	Stamp       string
 	Out         strings.Builder
 	sgrOpen     bool
 	lineOpen    bool
@@ -195,7 +225,7 @@ func (a *HTML) Write(p []byte) {
 			}
 			i += n
 		case c == '\n':
-			a.newline()
+			a.newline(true)
 			i++
 		case c == '\r':
 			if i+1 == len(data) {
@@ -203,7 +233,7 @@ func (a *HTML) Write(p []byte) {
 				return
 			}
 			if data[i+1] != '\n' {
-				a.newline() // a lone CR (progress output) starts a new line
+				a.newline(false) // a lone CR (progress output) starts a new line
 			}
 			i++
 		case c == '\t':
@@ -216,7 +246,7 @@ func (a *HTML) Write(p []byte) {
 			for j < len(data) && data[j] >= 0x20 && data[j] < 0x7f {
 				j++
 			}
-			a.text(string(data[i:j]))
+			a.textBytes(data[i:j])
 			i = j
 		default:
 			r, size := utf8.DecodeRune(data[i:])
@@ -229,7 +259,7 @@ func (a *HTML) Write(p []byte) {
 				i++
 				continue
 			}
-			a.text(string(data[i : i+size]))
+			a.textBytes(data[i : i+size])
 			i += size
 		}
 	}
@@ -279,9 +309,13 @@ func (a *HTML) marker(data []byte) (n int, partial bool) {
 				a.State.group = true
 				a.Out.WriteString(`<details class="group"><summary>`)
 				a.groupOpen, a.summaryOpen = "details", true
+				a.anchor()
 			case lineHidden:
 				a.closeGroup()
 				a.State.group = false
+			default:
+				a.enterGroup()
+				a.anchor()
 			}
 			a.State.line, a.State.mid = uint8(m.kind), true
 			if m.prefix != "" {
@@ -440,17 +474,24 @@ func ansiRGB(c ansiColor) string {
 	return fmt.Sprintf("#%06x", v)
 }
 
-func (a *HTML) text(s string) {
+func (a *HTML) text(s string) { a.textBytes([]byte(s)) }
+
+// textBytes writes log text, escaped, in the style in force: text's body,
+// taking the bytes as they are so that a page of lines allocates little.
+func (a *HTML) textBytes(s []byte) {
 	if a.State.line == lineHidden {
 		return
 	}
-	a.State.mid = true
 	a.enterGroup()
+	if !a.State.mid {
+		a.anchor()
+	}
+	a.State.mid = true
 	if a.State.line != lineNone && !a.lineOpen {
 		a.Out.WriteString(`<span class="` + lineMarkers[a.State.line-1].class + `">`)
 		a.lineOpen = true
 	}
-	if s == "" {
+	if len(s) == 0 {
 		return
 	}
 	if !a.sgrOpen && (a.State.attrs != 0 || a.State.fg.kind != 0 || a.State.bg.kind != 0) {
@@ -485,11 +526,17 @@ func (a *HTML) text(s string) {
 		a.Out.WriteString(`>`)
 		a.sgrOpen = true
 	}
-	template.HTMLEscape(&a.Out, []byte(s))
+	template.HTMLEscape(&a.Out, s)
 }
 
-func (a *HTML) newline() {
+// newline ends a line: at an LF (lf), or at a lone CR, which starts a
+// line that shares the number of the one it follows.
+func (a *HTML) newline(lf bool) {
 	hidden := a.State.line == lineHidden
+	if !hidden && !a.State.mid { // an empty line still has its number
+		a.enterGroup()
+		a.anchor()
+	}
 	a.closeSGR()
 	a.closeLine()
 	a.State.line, a.State.mid = lineNone, false
@@ -500,6 +547,36 @@ func (a *HTML) newline() {
 	case !hidden:
 		a.enterGroup()
 		a.Out.WriteByte('\n')
+	}
+	if lf {
+		a.State.lineNo++
+	}
+	a.State.cont = !lf
+}
+
+// anchor starts a shown line with its number and time, unless it began at
+// a lone CR.
+func (a *HTML) anchor() {
+	if a.State.cont {
+		return
+	}
+	if a.LinePrefix != "" { // written piece by piece: this runs for every line of a page
+		var nb [20]byte
+		n := strconv.AppendUint(nb[:0], a.State.lineNo+1, 10)
+		a.Out.WriteString(`<a class="ln" id="`)
+		a.Out.WriteString(a.LinePrefix)
+		a.Out.Write(n)
+		a.Out.WriteString(`" href="#`)
+		a.Out.WriteString(a.LinePrefix)
+		a.Out.Write(n)
+		a.Out.WriteString(`" data-n="`)
+		a.Out.Write(n)
+		a.Out.WriteString(`"></a>`)
+	}
+	if a.Stamp != "" {
+		a.Out.WriteString(`<span class="ts">`)
+		a.Out.WriteString(a.Stamp)
+		a.Out.WriteString(`</span>`)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // own classes and colour styles, a group's section, title and continuation,
 // and their ends. Text between them must be escaped, so no other '<' or '>'
 // may appear.
-var ansiMarkup = regexp.MustCompile(`<span(?: class="[a-z0-9 -]+")?(?: style="(?:color|background-color):#[0-9a-f]{6}(?:;(?:color|background-color):#[0-9a-f]{6})?")?>|</span>|<details class="group">|</details>|<summary>|</summary>|<div class="gcont">|</div>`)
+var ansiMarkup = regexp.MustCompile(`<span(?: class="[a-z0-9 -]+")?(?: style="(?:color|background-color):#[0-9a-f]{6}(?:;(?:color|background-color):#[0-9a-f]{6})?")?>|</span>|<details class="group">|</details>|<summary>|</summary>|<div class="gcont">|</div>|<a class="ln" id="L(\d+)" href="#L(\d+)" data-n="(\d+)"></a>`)
 
 // ansiNesting checks that the renderer's tags nest: every end matches its
 // start, nothing is left open, no section opens inside a span or a title,
@@ -23,6 +23,9 @@ func ansiNesting(out string) error {
 	var stack []string
 	for _, loc := range ansiMarkup.FindAllStringIndex(out, -1) {
 		tag := out[loc[0]:loc[1]]
+		if strings.HasPrefix(tag, "<a ") {
+			continue // a line's number: whole in itself
+		}
 		name := strings.Trim(strings.Fields(tag)[0], "</>")
 		top := ""
 		if len(stack) > 0 {
@@ -76,7 +79,7 @@ func FuzzANSIHTML(f *testing.F) {
 			chunks = append(chunks, string(data[i:min(i+step, len(data))]))
 		}
 		for _, final := range []bool{false, true} {
-			out := renderLog(t, final, chunks...)
+			out := renderLogLines(t, "L", final, chunks...)
 			rest := ansiMarkup.ReplaceAllString(out, "")
 			if i := strings.IndexAny(rest, "<>"); i >= 0 {
 				t.Fatalf("render(%q) has markup it did not write near %q:\n%s", data, rest[max(0, i-20):min(len(rest), i+20)], out)
@@ -92,6 +95,12 @@ func FuzzANSIHTML(f *testing.F) {
 // between them through its encoded form.
 func renderLog(t *testing.T, final bool, chunks ...string) string {
 	t.Helper()
+	return renderLogLines(t, "", final, chunks...)
+}
+
+// renderLogLines is renderLog with line numbers whose ids start with prefix.
+func renderLogLines(t *testing.T, prefix string, final bool, chunks ...string) string {
+	t.Helper()
 	var out strings.Builder
 	state := ""
 	for i, c := range chunks {
@@ -99,7 +108,7 @@ func renderLog(t *testing.T, final bool, chunks ...string) string {
 		if err != nil {
 			t.Fatalf("state %q: %v", state, err)
 		}
-		a := HTML{State: st}
+		a := HTML{State: st, LinePrefix: prefix}
 		a.Write([]byte(c))
 		a.End(final && i == len(chunks)-1)
 		if err := ansiNesting(a.Out.String()); err != nil {
@@ -176,6 +185,12 @@ func styled(t *testing.T, h string) []string {
 			}
 			stack = stack[:len(stack)-1]
 			i += strings.IndexByte(h[i:], '>') + 1
+		case strings.HasPrefix(h[i:], `<a class="ln"`):
+			// A line's number reads back as itself: the same numbers at
+			// the same places.
+			j := strings.Index(h[i:], "</a>") + len("</a>")
+			out = append(out, h[i:i+j]+"|"+strings.Join(stack, ""))
+			i += j
 		case h[i] == '<':
 			j := strings.IndexByte(h[i:], '>')
 			stack = append(stack, h[i:i+j+1])
@@ -208,14 +223,14 @@ func TestANSISplitAnywhere(t *testing.T) {
 	log := "plain\n\x1b[1;31mbold red\x1b[0m normal\r\nprogress 1\rprogress 2\n##[error]boom <x> \x1b[33my\x1b[0m\n" +
 		"##[group]Group\n##[endgroup]\n##[group]Build \x1b[1mall\n in it \x1b[31mred\n\n##[error]inner\n##[group]next\r\nx\n##[endgroup]\nünïcødé ✓ 日本\n\x1b]0;title\x07after osc\n\x1b[38;5;208morange\x1b[48;2;1;2;3mbg\x1b[39;49m\n" +
 		"\x1b[Kcleared\x1b[2Jx\n\ttab\x07bell\n#notmarker\n##[warning]warn\x1b[32mgreen\x1b[m\nlast \x1b[4mline"
-	whole := strings.Join(styled(t, renderLog(t, true, log)), "\n")
+	whole := strings.Join(styled(t, renderLogLines(t, "L", true, log)), "\n")
 	for i := 0; i <= len(log); i++ {
-		got := strings.Join(styled(t, renderLog(t, true, log[:i], log[i:])), "\n")
+		got := strings.Join(styled(t, renderLogLines(t, "L", true, log[:i], log[i:])), "\n")
 		if got != whole {
 			t.Fatalf("cut at %d (%q | %q) renders differently:\n%s\nwhole:\n%s", i, log[max(0, i-5):i], log[i:min(len(log), i+5)], got, whole)
 		}
 		for j := i; j <= len(log) && j < i+12; j++ {
-			got := strings.Join(styled(t, renderLog(t, true, log[:i], log[i:j], log[j:])), "\n")
+			got := strings.Join(styled(t, renderLogLines(t, "L", true, log[:i], log[i:j], log[j:])), "\n")
 			if got != whole {
 				t.Fatalf("cuts at %d and %d render differently", i, j)
 			}
@@ -237,7 +252,56 @@ func TestANSIStateCodec(t *testing.T) {
 	if err != nil || got.attrs != st.attrs || got.fg != st.fg || got.bg != st.bg || got.line != st.line || !got.mid || string(got.pending) != "\x1b[3" {
 		t.Errorf("round trip: %+v, %v", got, err)
 	}
+	for _, st := range []State{{lineNo: 1 << 40}, StateAtLine(17, true), {cont: true, lineNo: 3}} {
+		if got, err := DecodeState(st.Encode()); err != nil || got.lineNo != st.lineNo || got.mid != st.mid || got.cont != st.cont {
+			t.Errorf("round trip of %+v: %+v, %v", st, got, err)
+		}
+	}
 	if (State{}).Encode() != "" {
 		t.Errorf("the fresh state is not empty")
+	}
+}
+
+// TestANSILineNumbers: each shown line starts with its number, the nth
+// LF-ended line of the log as in the raw log; a line a lone CR starts and
+// the hidden ##[endgroup] get none; numbers go on across chunks and from
+// a state that leaves lines out.
+func TestANSILineNumbers(t *testing.T) {
+	ln := func(n int) string { return fmt.Sprintf(`<a class="ln" id="L%d" href="#L%d" data-n="%d"></a>`, n, n, n) }
+	for _, tc := range []struct {
+		name   string
+		chunks []string
+		want   string
+	}{
+		{"lines", []string{"a\nb\n"}, ln(1) + "a\n" + ln(2) + "b\n"},
+		{"empty line", []string{"a\n\nc"}, ln(1) + "a\n" + ln(2) + "\n" + ln(3) + "c"},
+		{"CRLF", []string{"a\r\nb\r\n"}, ln(1) + "a\n" + ln(2) + "b\n"},
+		{"lone CR shares the number", []string{"p 1\rp 2\nnext\n"}, ln(1) + "p 1\np 2\n" + ln(2) + "next\n"},
+		{"error line: number before its style", []string{"##[error]x\n"}, ln(1) + `<span class="l-error"><span class="l-tag">Error: </span>x</span>` + "\n"},
+		{"group: title numbered, endgroup hidden", []string{"##[group]G\nin\n##[endgroup]\nout\n"},
+			`<details class="group"><summary>` + ln(1) + `<span class="l-group">G</span></summary>` + ln(2) + "in\n</details>" + ln(4) + "out\n"},
+		{"across chunks, mid-line", []string{"ab", "c\nd", "\n"}, ln(1) + "abc\n" + ln(2) + "d\n"},
+		{"colour at the start of a line", []string{"\x1b[31mred\x1b[0m\n"}, ln(1) + `<span class="a-f1">red</span>` + "\n"},
+	} {
+		if got := renderLogLines(t, "L", true, tc.chunks...); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	// Stamps: each numbered line carries the time of the chunk it began in.
+	b := HTML{LinePrefix: "L", Stamp: "10:00:00"}
+	b.Write([]byte("one\ntw"))
+	b.Stamp = "10:00:05"
+	b.Write([]byte("o\nthree\n"))
+	b.End(true)
+	if want := ln(1) + `<span class="ts">10:00:00</span>one` + "\n" + ln(2) + `<span class="ts">10:00:00</span>two` + "\n" +
+		ln(3) + `<span class="ts">10:00:05</span>three` + "\n"; b.Out.String() != want {
+		t.Errorf("stamps: %q, want %q", b.Out.String(), want)
+	}
+	// A page that leaves out the first 41 lines (and half of the 42nd).
+	a := HTML{State: StateAtLine(41, true), LinePrefix: "L"}
+	a.Write([]byte("rest of 42\nline 43\n"))
+	a.End(true)
+	if want := "rest of 42\n" + ln(43) + "line 43\n"; a.Out.String() != want {
+		t.Errorf("after left-out lines: %q, want %q", a.Out.String(), want)
 	}
 }

@@ -398,6 +398,9 @@ CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
 	// pair, so the list reads only matching entries (pickDriver).
 	`CREATE INDEX IF NOT EXISTS runs_repo_workflow_status ON runs (repo_id, workflow_id, status, created_at DESC, id DESC);
 	CREATE INDEX IF NOT EXISTS runs_repo_workflow_conclusion ON runs (repo_id, workflow_id, conclusion, created_at DESC, id DESC);`,
+	// 18: when the server stored each log chunk (ms), for the run page's
+	// timestamps toggle; NULL for chunks stored before.
+	`ALTER TABLE log_chunks ADD COLUMN at INTEGER;`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1896,6 +1899,7 @@ type LogChunk struct {
 	StepID int64
 	Seq    int64
 	Data   []byte
+	At     int64 // when the server stored it (Unix ms); 0 when not known
 }
 
 // logPageRows is how many log chunks one query reads. A chunk is at most
@@ -1908,7 +1912,7 @@ const LogPageRows = 4
 // order, reading logPageRows chunks at a time.
 func (s *Store) EachLogChunk(ctx context.Context, stepID, after int64, fn func(LogChunk) error) error {
 	for {
-		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
+		page, err := s.logPage(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq LIMIT ?", stepID, after)
 		if err != nil {
 			return err
 		}
@@ -1924,6 +1928,30 @@ func (s *Store) EachLogChunk(ctx context.Context, stepID, after int64, fn func(L
 	}
 }
 
+// logLinesBeforeQuery counts the line feeds of a step's log before chunk
+// seq inside SQLite (replace works on the bytes; no chunk leaves the
+// database), and logLastByteQuery reads the byte before it: what a page
+// showing only the log's tail needs to number its lines as the raw log.
+const (
+	logLinesBeforeQuery = `SELECT coalesce(sum(length(data) - length(CAST(replace(data, char(10), '') AS BLOB))), 0)
+		FROM log_chunks WHERE step_id = ? AND seq < ?`
+	logLastByteQuery = "SELECT substr(data, -1) FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1"
+)
+
+// LogLinesBefore is how many lines of a step's log end before chunk seq,
+// and whether the log before seq ends mid-line.
+func (s *Store) LogLinesBefore(ctx context.Context, stepID, seq int64) (lines int64, mid bool, err error) {
+	if err := s.rd.QueryRowContext(ctx, logLinesBeforeQuery, stepID, seq).Scan(&lines); err != nil {
+		return 0, false, err
+	}
+	var last []byte
+	err = s.rd.QueryRowContext(ctx, logLastByteQuery, stepID, seq).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return lines, false, nil
+	}
+	return lines, err == nil && len(last) == 1 && last[0] != '\n', err
+}
+
 // logTail returns the end of a step's log: the most recent chunks that
 // together hold at most limit bytes, or the last chunk alone when it holds
 // more, in order. It reads back from the end, so a page showing the tail of
@@ -1933,7 +1961,7 @@ func (s *Store) LogTail(ctx context.Context, stepID int64, limit int64) ([]LogCh
 	var size int64
 	before := int64(math.MaxInt64)
 	for {
-		page, err := s.logPage(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
+		page, err := s.logPage(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?", stepID, before)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -1965,7 +1993,7 @@ func (s *Store) logPage(ctx context.Context, query string, stepID, seq int64) ([
 	bytes := 0
 	for rows.Next() {
 		c := LogChunk{StepID: stepID}
-		if err := rows.Scan(&c.Seq, &c.Data); err != nil {
+		if err := rows.Scan(&c.Seq, &c.Data, &c.At); err != nil {
 			return nil, err
 		}
 		page = append(page, c)
@@ -2107,7 +2135,7 @@ func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[in
 	size := 0
 	for _, id := range steps {
 		more, err := func() (bool, error) {
-			rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
+			rows, err := s.db.QueryContext(ctx, "SELECT seq, data, coalesce(at, 0) FROM log_chunks WHERE step_id = ? AND seq > ? ORDER BY seq", id, after[id])
 			if err != nil {
 				return false, err
 			}
@@ -2117,7 +2145,7 @@ func (s *Store) WebLogChunksAfter(ctx context.Context, runID int64, after map[in
 					return true, nil
 				}
 				c := LogChunk{StepID: id}
-				if err := rows.Scan(&c.Seq, &c.Data); err != nil {
+				if err := rows.Scan(&c.Seq, &c.Data, &c.At); err != nil {
 					return false, err
 				}
 				out = append(out, c)

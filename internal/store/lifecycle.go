@@ -466,7 +466,7 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) SELECT ?, seq, data FROM log_chunks WHERE step_id = ?", nid, st.ID); err != nil {
+			if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data, at) SELECT ?, seq, data, at FROM log_chunks WHERE step_id = ?", nid, st.ID); err != nil {
 				return err
 			}
 		}
@@ -1117,6 +1117,7 @@ func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 	if err != nil {
 		return err
 	}
+	at := s.NowMS()
 	var next *logtext.MaskWriter // the step's writer after this chunk, once stored
 	locked := false
 	defer func() {
@@ -1155,7 +1156,7 @@ func (s *Store) AppendLog(ctx context.Context, runnerID, jobID, stepID, seq int6
 			data = append(data[:s.logCap-size:s.logCap-size], fmt.Sprintf("\n##[warning]log truncated: a step's log keeps at most %d bytes\n", s.logCap)...)
 			truncated = true
 		}
-		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data) VALUES (?, ?, ?)", stepID, seq, data); err != nil {
+		if _, err := tx.Exec("INSERT INTO log_chunks (step_id, seq, data, at) VALUES (?, ?, ?, ?)", stepID, seq, data, at); err != nil {
 			return err
 		}
 		s.logStored(len(data))
