@@ -258,6 +258,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 			found = job != nil
 		}
 	}()
+	claimStart := time.Now()
 	job, err := ex.src.Claim(ctx, ex.cfg.Labels)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -270,7 +271,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 	}
 	// More jobs may be queued behind this one: let another idle worker look.
 	ex.Wake()
-	ex.runJob(job)
+	ex.runClaimed(job, time.Since(claimStart))
 	return true
 }
 
@@ -478,6 +479,7 @@ type execJob struct {
 	killExec context.CancelFunc
 
 	timer *time.Timer // the job's timeout
+	clock *startClock // times the job's start (startclock.go)
 
 	// Only the job's goroutine touches these.
 	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
@@ -519,8 +521,12 @@ type execJob struct {
 // runJob runs one claimed job to its end, whatever happens: the job always
 // gets a terminal status, its container is removed and its workspace
 // deleted. A panic is logged and completes the job as failure.
-func (ex *Executor) runJob(job *protocol.Job) {
+func (ex *Executor) runJob(job *protocol.Job) { ex.runClaimed(job, 0) }
+
+// runClaimed is runJob of a job whose claim took claimTook.
+func (ex *Executor) runClaimed(job *protocol.Job, claimTook time.Duration) {
 	j := ex.startJob(job)
+	j.clock = newStartClock(claimTook)
 	defer ex.endJob(j)
 	defer func() {
 		if r := recover(); r != nil {
@@ -753,6 +759,7 @@ func (j *execJob) execute() string {
 		j.beginStep(0)
 	}
 	lines, err := j.setUp()
+	j.clock.mark("at_setup_done")
 	if err != nil {
 		reason := j.abortReason()
 		j.log.Warn("job set-up failed", "err", err, "abort", reason)
@@ -831,6 +838,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
+	t := time.Now()
 	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
@@ -841,22 +849,29 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"check out " + j.job.Repo, err}
 	}
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
+	j.clock.since("checkout", t)
 
+	t = time.Now()
 	j.volumeAttempted = true
 	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
 		return nil, &setupError{"create the job's workspace volume", err}
 	}
 	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
+	j.clock.since("volume", t)
+	t = time.Now()
 	j.networkAttempted = true
 	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
 		return nil, &setupError{"create the job's network", err}
 	}
 	j.network = j.name
+	j.clock.since("network", t)
+	t = time.Now()
 	gw, _, err := ex.docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
 	if err != nil {
 		return nil, &setupError{"inspect the job's network", err}
 	}
 	j.gateway, _, _ = strings.Cut(gw, " ")
+	j.clock.since("network_inspect", t)
 	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
@@ -869,9 +884,12 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return lines, &setupError{"prepare the job container", err}
 	}
+	t = time.Now()
 	if err := j.createToolCache(); err != nil {
 		return nil, &setupError{"create the job's tool cache volume", err}
 	}
+	j.clock.since("toolcache", t)
+	t = time.Now()
 	j.createAttempted = true
 	id, warnings, err := ex.docker.Output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
@@ -880,6 +898,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if warnings != "" {
 		lines = append(lines, warnings)
 	}
+	j.clock.since("create", t)
 	if err := j.seedToolCache(image); err != nil {
 		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
 	}
@@ -890,13 +909,17 @@ func (j *execJob) setUp() (lines []string, err error) {
 	}
 	// docker cp writes into the volume through the engine, as root, before
 	// any of the job's own code runs.
+	t = time.Now()
 	if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
 		return nil, &setupError{"copy the checkout into the workspace volume", err}
 	}
 	j.removeStage()
+	j.clock.since("copy", t)
+	t = time.Now()
 	if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
 		return nil, &setupError{"start the job container", err}
 	}
+	j.clock.since("start", t)
 	j.mu.Lock()
 	j.started = true
 	aborted := j.reason != ""
@@ -907,10 +930,12 @@ func (j *execJob) setUp() (lines []string, err error) {
 	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
 
 	// Run steps with bash where the image has it, as GitHub does, else sh.
+	t = time.Now()
 	shell, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
 	if err != nil {
 		return nil, &setupError{"find a shell in the job container", err}
 	}
+	j.clock.since("shell_exec", t)
 	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
@@ -1088,6 +1113,9 @@ func (j *execJob) newStepLog(stepID int64) *stepLog {
 
 func (l *stepLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
+	if l.seq == 0 && len(l.buf) == 0 && !l.j.isSetupStep(l.stepID) {
+		l.j.clock.mark("at_first_output")
+	}
 	l.buf = append(l.buf, p...)
 	full := len(l.buf) >= stepLogChunk
 	l.armLocked()
@@ -1155,6 +1183,8 @@ func (l *stepLog) send(seq int64, data []byte) {
 	})
 	if err != nil {
 		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)
+	} else if !j.isSetupStep(l.stepID) {
+		j.clock.firstLog(j.log)
 	}
 }
 
