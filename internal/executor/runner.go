@@ -1093,16 +1093,19 @@ func (j *execJob) remove(ctx context.Context, existed bool, what string, args ..
 
 // stepLog streams one step's output to the source in chunks of at most
 // stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
-// the first unsent byte, numbered by seq from 1.
+// the first unsent byte, numbered by seq from 1. Output after a quiet
+// spell of stepLogFlushEvery (a step's first line above all) is sent at
+// once: batching is for busy output, not for the line a user waits for.
 type stepLog struct {
 	j      *execJob
 	stepID int64
 
 	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
 
-	mu       sync.Mutex // guards buf, seq, timer, panicked
+	mu       sync.Mutex // guards buf, seq, cutAt, timer, panicked
 	buf      []byte
 	seq      int64
+	cutAt    time.Time   // when the last chunk was cut for sending
 	timer    *time.Timer // the pending time flush; nil when none is armed
 	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
 }
@@ -1116,12 +1119,15 @@ func (l *stepLog) Write(p []byte) (int, error) {
 	if l.seq == 0 && len(l.buf) == 0 && !l.j.isSetupStep(l.stepID) {
 		l.j.clock.mark("at_first_output")
 	}
+	quiet := l.timer == nil && len(l.buf) == 0 && time.Since(l.cutAt) >= stepLogFlushEvery
 	l.buf = append(l.buf, p...)
 	full := len(l.buf) >= stepLogChunk
-	l.armLocked()
+	if !quiet {
+		l.armLocked()
+	}
 	l.mu.Unlock()
-	if full {
-		l.flush(true)
+	if quiet || full {
+		l.flush(!quiet)
 	}
 	return len(p), nil
 }
@@ -1157,6 +1163,7 @@ func (l *stepLog) flush(fullOnly bool) {
 		}
 		data := l.buf[:n:n]
 		l.buf = slices.Clone(l.buf[n:])
+		l.cutAt = time.Now()
 		l.seq++
 		seq := l.seq
 		l.mu.Unlock()

@@ -1137,7 +1137,8 @@ func TestStepLogChunking(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		done := startJob(ex, job)
-		// The step is still running: only the timer can have sent this.
+		// The step is still running: the first line went out without
+		// waiting for the step's end (at once, after a quiet spell).
 		waitUntil(t, "the first line", func() bool { return src.log(t, stepID(job, 2)) == "first\n" })
 		fe.set(t, "go", "")
 		<-done
