@@ -70,6 +70,7 @@ type Config struct {
 	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+	Ready        int               // networks and volumes made ahead for the next jobs, each for one job (pool.go; default Workers, negative for none)
 
 	// The actions runtime (actions.go).
 	DataDir      string       // actions are fetched into DataDir/actions
@@ -130,6 +131,9 @@ func (c Config) WithDefaults() Config {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second
 	}
+	if c.Ready == 0 {
+		c.Ready = c.Workers
+	}
 	return c
 }
 
@@ -160,6 +164,9 @@ type Executor struct {
 	minute time.Duration
 	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
 	actions *actionStore
+	// pool holds networks and volumes made ahead (pool.go); nil when
+	// cfg.Ready is negative. Run keeps it full.
+	pool *resourcePool
 
 	workers sync.WaitGroup
 
@@ -193,7 +200,7 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 			logger.Warn("no actions: bad --actions-url", "err", err)
 		}
 	}
-	return &Executor{
+	ex := &Executor{
 		actions:    actions,
 		cfg:        cfg,
 		src:        src,
@@ -207,6 +214,10 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 		cancelTimeout: defaultCancelTimeout,
 		minute:        time.Minute,
 	}
+	if cfg.Ready > 0 {
+		ex.pool = newResourcePool(ex, cfg.Ready)
+	}
+	return ex
 }
 
 // run starts the workers and returns once they have all stopped: after ctx
@@ -226,10 +237,21 @@ func (ex *Executor) Run(ctx context.Context) {
 	ex.workers.Add(ex.cfg.Workers)
 	ex.mu.Unlock()
 	defer stop()
+	poolDone := make(chan struct{})
+	if ex.pool != nil {
+		// Until claiming stops; the pairs no job took are removed then.
+		go func() {
+			defer close(poolDone)
+			ex.pool.run(claimCtx)
+		}()
+	} else {
+		close(poolDone)
+	}
 	for n := range ex.cfg.Workers {
 		go ex.worker(claimCtx, n)
 	}
 	ex.workers.Wait()
+	<-poolDone
 }
 
 // worker claims and runs jobs until ctx is done.
@@ -483,6 +505,8 @@ type execJob struct {
 
 	// Only the job's goroutine touches these.
 	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	res        string   // the name of the job's network and volume: its own name, or a pooled pair's
+	pooled     bool     // res is a pair the pool made ahead (pool.go)
 	network    string   // the job's own network ("" until created): services and the job container share it
 	gateway    string   // the job network's gateway: the host as the job sees it
 	next       int      // index of the first step not yet completed
@@ -830,7 +854,10 @@ func setupFailureText(err error) string {
 // checkout in, and returns the lines for the Set up job log. The checkout is
 // made on the host in a fresh 0700 directory and copied into the job's own
 // volume with docker cp, so nothing the job writes ever lands in a place
-// other local users of the host can reach.
+// other local users of the host can reach. What does not depend on each
+// other runs at once: the checkout beside the network, volume and tool
+// cache (a network and volume made ahead by the pool when one is ready),
+// and the copy beside the container's start.
 func (j *execJob) setUp() (lines []string, err error) {
 	ex := j.ex
 	image, why, err := j.chooseImage()
@@ -838,40 +865,35 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
-	t := time.Now()
-	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-		if err := j.newStage(); err != nil { // afresh for every attempt
-			return MarkPermanent(err)
+	errs := parallel(
+		func() error {
+			t := time.Now()
+			defer j.clock.since("checkout", t)
+			return ex.call(j.ctx, "checkout", func(ctx context.Context) error {
+				if err := j.newStage(); err != nil { // afresh for every attempt
+					return MarkPermanent(err)
+				}
+				return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
+			})
+		},
+		j.makeNetworkAndVolume,
+		func() error {
+			t := time.Now()
+			defer j.clock.since("toolcache", t)
+			return j.createToolCache()
+		},
+	)
+	for i, what := range []string{"check out " + j.job.Repo, "", "create the job's tool cache volume"} {
+		if errs[i] == nil {
+			continue
 		}
-		return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
-	})
-	if err != nil {
-		return nil, &setupError{"check out " + j.job.Repo, err}
+		if se := (*setupError)(nil); errors.As(errs[i], &se) {
+			return nil, se
+		}
+		return nil, &setupError{what, errs[i]}
 	}
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
-	j.clock.since("checkout", t)
-
-	t = time.Now()
-	j.volumeAttempted = true
-	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
-		return nil, &setupError{"create the job's workspace volume", err}
-	}
-	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
-	j.clock.since("volume", t)
-	t = time.Now()
-	j.networkAttempted = true
-	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
-		return nil, &setupError{"create the job's network", err}
-	}
-	j.network = j.name
-	j.clock.since("network", t)
-	t = time.Now()
-	gw, _, err := ex.docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
-	if err != nil {
-		return nil, &setupError{"inspect the job's network", err}
-	}
-	j.gateway, _, _ = strings.Cut(gw, " ")
-	j.clock.since("network_inspect", t)
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.res, protocol.Workspace))
 	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
@@ -884,12 +906,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return lines, &setupError{"prepare the job container", err}
 	}
-	t = time.Now()
-	if err := j.createToolCache(); err != nil {
-		return nil, &setupError{"create the job's tool cache volume", err}
-	}
-	j.clock.since("toolcache", t)
-	t = time.Now()
+	t := time.Now()
 	j.createAttempted = true
 	id, warnings, err := ex.docker.Output(j.ctx, j.createArgs(image, extra)...)
 	if err != nil {
@@ -907,35 +924,52 @@ func (j *execJob) setUp() (lines []string, err error) {
 	} else {
 		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
 	}
-	// docker cp writes into the volume through the engine, as root, before
-	// any of the job's own code runs.
-	t = time.Now()
-	if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
-		return nil, &setupError{"copy the checkout into the workspace volume", err}
+	// docker cp writes into the volume through the engine, as root, while
+	// the container starts: the container only idles, and none of the
+	// job's own code runs before the first step, which waits for both.
+	var shell string
+	copyIn := func() error {
+		t := time.Now()
+		defer j.clock.since("copy", t)
+		_, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace)
+		return err
+	}
+	errs = parallel(copyIn, func() error {
+		t := time.Now()
+		if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
+			return &setupError{"start the job container", err}
+		}
+		j.clock.since("start", t)
+		j.mu.Lock()
+		j.started = true
+		aborted := j.reason != ""
+		j.mu.Unlock()
+		if aborted {
+			return &setupError{"start the job container", context.Canceled}
+		}
+		// Run steps with bash where the image has it, as GitHub does, else sh.
+		t = time.Now()
+		out, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
+		if err != nil {
+			return &setupError{"find a shell in the job container", err}
+		}
+		j.clock.since("shell_exec", t)
+		shell = out
+		return nil
+	})
+	if errs[1] != nil {
+		return nil, errs[1]
+	}
+	if errs[0] != nil && j.ctx.Err() == nil {
+		// A copy beside a start the engine did not take well: once more,
+		// into the running container.
+		errs[0] = copyIn()
+	}
+	if errs[0] != nil {
+		return nil, &setupError{"copy the checkout into the workspace volume", errs[0]}
 	}
 	j.removeStage()
-	j.clock.since("copy", t)
-	t = time.Now()
-	if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
-		return nil, &setupError{"start the job container", err}
-	}
-	j.clock.since("start", t)
-	j.mu.Lock()
-	j.started = true
-	aborted := j.reason != ""
-	j.mu.Unlock()
-	if aborted {
-		return nil, &setupError{"start the job container", context.Canceled}
-	}
 	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
-
-	// Run steps with bash where the image has it, as GitHub does, else sh.
-	t = time.Now()
-	shell, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
-	if err != nil {
-		return nil, &setupError{"find a shell in the job container", err}
-	}
-	j.clock.since("shell_exec", t)
 	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
@@ -946,6 +980,45 @@ func (j *execJob) setUp() (lines []string, err error) {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
 	return lines, nil
+}
+
+// makeNetworkAndVolume gives the job its own network and workspace volume:
+// a pair the pool made ahead when one is ready, else both made now, at
+// once, named and labelled as its container is. Either way the pair is
+// this job's alone and goes with it (removeRest).
+func (j *execJob) makeNetworkAndVolume() error {
+	t := time.Now()
+	if pair, ok := j.ex.pool.take(); ok {
+		j.res, j.pooled = pair.name, true
+		j.volumeAttempted, j.networkAttempted = true, true
+		j.network, j.gateway = pair.name, pair.gateway
+		j.clock.since("pool_take", t)
+		return nil
+	}
+	j.res = j.name
+	j.volumeAttempted, j.networkAttempted = true, true
+	errs := parallel(
+		func() error {
+			if _, _, err := j.ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
+				return &setupError{"create the job's workspace volume", err}
+			}
+			return nil
+		},
+		func() error {
+			if _, _, err := j.ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
+				return &setupError{"create the job's network", err}
+			}
+			j.network = j.res
+			gw, err := networkGateway(j.ctx, j.ex.docker, j.network)
+			if err != nil {
+				return &setupError{"inspect the job's network", err}
+			}
+			j.gateway = gw
+			return nil
+		},
+	)
+	j.clock.since("network_volume", t)
+	return errors.Join(errs...)
 }
 
 // newStage makes j.stage a new empty directory for the checkout, removing
@@ -1072,10 +1145,13 @@ func (j *execJob) removeContainers(ctx context.Context, started bool) {
 // leaves them to removeStale.
 func (j *execJob) removeRest(ctx context.Context, started bool) {
 	if j.networkAttempted {
-		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
+		j.remove(ctx, j.network != "", "network", "network", "rm", j.res)
 	}
 	if j.volumeAttempted {
-		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
+		j.remove(ctx, started || j.pooled, "volume", "volume", "rm", "-f", j.res)
+	}
+	if j.pooled {
+		j.ex.pool.forget(j.res)
 	}
 	if j.toolCacheAttempted {
 		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())

@@ -705,6 +705,24 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"network", "rm", name},
 		{"volume", "rm", "-f", name},
 	}
+	// Set-up runs the volume, the network and the tool cache at once, and
+	// the copy beside the start: in any order, but the network's inspect
+	// after its create and the shell's exec after the start.
+	if len(got) == len(want) {
+		before := func(calls [][]string, a, b string) bool {
+			ia := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == a })
+			ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
+			return ia >= 0 && ib > ia
+		}
+		if !before(got, "network create", "network inspect") || !before(got, "start "+name, "exec "+name) {
+			t.Errorf("docker calls out of order: %q", got[:8])
+		}
+		byArgs := func(a, b []string) int { return slices.Compare(a, b) }
+		slices.SortFunc(got[0:4], byArgs)
+		slices.SortFunc(want[0:4], byArgs)
+		slices.SortFunc(got[5:8], byArgs)
+		slices.SortFunc(want[5:8], byArgs)
+	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
 	}
@@ -865,19 +883,20 @@ func TestExecutorSetupFailures(t *testing.T) {
 		firstLine string
 		contains  string
 		wantRun   bool // set-up got as far as docker create
-		// set-up got as far as creating the volume
-		wantCreateOnly bool
+		// set-up made (or tried to make) the job's network and volume, beside
+		// the checkout, and no container
+		wantResources bool
 	}{
 		{name: "pull denied", engine: map[string]string{"create-fail": pullDenied + "\n"}, image: "nope",
 			firstLine: "Unable to find image 'nope:latest' locally", contains: "pull access denied for nope", wantRun: true},
 		{name: "no engine", engine: map[string]string{"no-engine": ""},
-			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantCreateOnly: true},
+			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantResources: true},
 		{name: "no image", runsOn: []string{"windows-latest"},
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
 		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
 			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
 		{name: "checkout", checkout: MarkPermanent(errors.New("no such commit")),
-			firstLine: "Error: check out alice/demo: checkout: no such commit."},
+			firstLine: "Error: check out alice/demo: checkout: no such commit.", wantResources: true},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -915,9 +934,13 @@ func TestExecutorSetupFailures(t *testing.T) {
 			// What set-up tried to make is removed; nothing runs in a container.
 			creates, rms := len(fe.commands(t, "create")), len(fe.commands(t, "rm"))
 			nets, vols := fe.commands(t, "network"), fe.commands(t, "volume")
+			name := ex.namePrefix() + strconv.FormatInt(job.JobID, 10)
+			removed := func(args ...string) bool {
+				return slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, args) })
+			}
 			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 3) ||
-				tc.wantCreateOnly && (creates != 0 || rms != 0 || len(vols) != 2 || len(nets) != 0) ||
-				!tc.wantRun && !tc.wantCreateOnly && len(fe.calls(t)) != 0 {
+				tc.wantResources && (creates != 0 || rms != 0 || !removed("network", "rm", name) || !removed("volume", "rm", "-f", name)) ||
+				!tc.wantRun && !tc.wantResources && len(fe.calls(t)) != 0 {
 				t.Errorf("docker calls %q", fe.calls(t))
 			}
 			if n := len(fe.commands(t, "exec")); n != 0 {
