@@ -215,6 +215,16 @@ func networkGateway(ctx context.Context, d DockerCLI, network string) (string, e
 	return gw, err
 }
 
+// firstError is the first of errs that is not nil.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parallel runs fns at once and returns their errors, in fns' order, once
 // all have returned. A panic in one is re-raised on the caller's
 // goroutine, as if fns had run there.

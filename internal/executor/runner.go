@@ -857,7 +857,7 @@ func setupFailureText(err error) string {
 // other local users of the host can reach. What does not depend on each
 // other runs at once: the checkout beside the network, volume and tool
 // cache (a network and volume made ahead by the pool when one is ready),
-// and the copy beside the container's start.
+// and the copy beside the lookup of the container's shell.
 func (j *execJob) setUp() (lines []string, err error) {
 	ex := j.ex
 	image, why, err := j.chooseImage()
@@ -906,16 +906,25 @@ func (j *execJob) setUp() (lines []string, err error) {
 	if err != nil {
 		return lines, &setupError{"prepare the job container", err}
 	}
+	// docker run -d: the container is made and started in one call. It
+	// only idles (tail), so the checkout can follow it in.
 	t := time.Now()
 	j.createAttempted = true
-	id, warnings, err := ex.docker.Output(j.ctx, j.createArgs(image, extra)...)
+	id, warnings, err := ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
 	if err != nil {
 		return nil, &setupError{"create the job container from image " + image, err}
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
 	}
-	j.clock.since("create", t)
+	j.clock.since("run", t)
+	j.mu.Lock()
+	j.started = true
+	aborted := j.reason != ""
+	j.mu.Unlock()
+	if aborted {
+		return nil, &setupError{"start the job container", context.Canceled}
+	}
 	if err := j.seedToolCache(image); err != nil {
 		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
 	}
@@ -924,49 +933,30 @@ func (j *execJob) setUp() (lines []string, err error) {
 	} else {
 		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
 	}
-	// docker cp writes into the volume through the engine, as root, while
-	// the container starts: the container only idles, and none of the
-	// job's own code runs before the first step, which waits for both.
+	// docker cp writes into the volume through the engine, as root, beside
+	// the shell's lookup: none of the job's own code runs before the first
+	// step, which waits for both.
 	var shell string
-	copyIn := func() error {
+	errs = parallel(func() error {
 		t := time.Now()
 		defer j.clock.since("copy", t)
-		_, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace)
-		return err
-	}
-	errs = parallel(copyIn, func() error {
-		t := time.Now()
-		if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
-			return &setupError{"start the job container", err}
+		if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
+			return &setupError{"copy the checkout into the workspace volume", err}
 		}
-		j.clock.since("start", t)
-		j.mu.Lock()
-		j.started = true
-		aborted := j.reason != ""
-		j.mu.Unlock()
-		if aborted {
-			return &setupError{"start the job container", context.Canceled}
-		}
+		return nil
+	}, func() error {
 		// Run steps with bash where the image has it, as GitHub does, else sh.
-		t = time.Now()
+		t := time.Now()
+		defer j.clock.since("shell_exec", t)
 		out, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
 		if err != nil {
 			return &setupError{"find a shell in the job container", err}
 		}
-		j.clock.since("shell_exec", t)
 		shell = out
 		return nil
 	})
-	if errs[1] != nil {
-		return nil, errs[1]
-	}
-	if errs[0] != nil && j.ctx.Err() == nil {
-		// A copy beside a start the engine did not take well: once more,
-		// into the running container.
-		errs[0] = copyIn()
-	}
-	if errs[0] != nil {
-		return nil, &setupError{"copy the checkout into the workspace volume", errs[0]}
+	if err := firstError(errs); err != nil {
+		return nil, err
 	}
 	j.removeStage()
 	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
@@ -980,6 +970,12 @@ func (j *execJob) setUp() (lines []string, err error) {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
 	return lines, nil
+}
+
+// runDetached turns createArgs' `docker create ...` into `docker run -d
+// ...`, the same container made and started by one call.
+func runDetached(create []string) []string {
+	return append([]string{"run", "-d"}, create[1:]...)
 }
 
 // makeNetworkAndVolume gives the job its own network and workspace volume:
@@ -1018,7 +1014,7 @@ func (j *execJob) makeNetworkAndVolume() error {
 		},
 	)
 	j.clock.since("network_volume", t)
-	return errors.Join(errs...)
+	return firstError(errs)
 }
 
 // newStage makes j.stage a new empty directory for the checkout, removing

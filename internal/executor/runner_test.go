@@ -95,7 +95,11 @@ func fakeDocker(dir string, args []string) int {
 	switch args[0] {
 	case "version":
 		fmt.Println("Client: fake\nServer: fake")
-	case "create":
+	case "create", "run":
+		if args[0] == "run" && !isJobContainerRun(args) {
+			fakeRun(dir, args)
+			return 0
+		}
 		if msg, err := os.ReadFile(filepath.Join(dir, "create-fail")); err == nil {
 			os.Stderr.Write(msg)
 			return 125
@@ -104,17 +108,10 @@ func fakeDocker(dir string, args []string) int {
 			waitFor("never")
 			return 1
 		}
-		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
-	case "run": // service containers and Docker actions
-		// What other users could reach of each host directory mounted.
-		for i := 0; i+1 < len(args); i++ {
-			if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
-				if fi, err := os.Stat(filepath.Dir(src)); err == nil {
-					appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
-				}
-			}
+		if args[0] == "run" { // docker run -d: started
+			os.Remove(filepath.Join(dir, "stopped-"+args[slices.Index(args, "--name")+1]))
 		}
-		fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
 	case "build":
 		fmt.Println("Successfully built")
 	case "image":
@@ -195,6 +192,25 @@ func fakeDocker(dir string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// isJobContainerRun reports whether a docker run is the job container's
+// (runDetached of createArgs), not a service's or a Docker action's.
+func isJobContainerRun(args []string) bool {
+	return len(args) > 3 && args[1] == "-d" && args[2] == "--init"
+}
+
+// fakeRun plays docker run of service containers and Docker actions.
+func fakeRun(dir string, args []string) {
+	// What other users could reach of each host directory mounted.
+	for i := 0; i+1 < len(args); i++ {
+		if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
+			if fi, err := os.Stat(filepath.Dir(src)); err == nil {
+				appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
+			}
+		}
+	}
+	fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
 }
 
 func fakeExec(dir string, args []string, waitFor func(string) bool) int {
@@ -369,10 +385,16 @@ func (f fakeEngine) calls(t *testing.T) []dockerCall {
 }
 
 // commands lists the recorded calls of one docker subcommand.
+// The job container's `docker run -d` counts as its "create" here (not as
+// a "run"), with its arguments as createArgs made them: what the tests of
+// the container's settings look at.
 func (f fakeEngine) commands(t *testing.T, sub string) []dockerCall {
 	t.Helper()
 	var out []dockerCall
 	for _, c := range f.calls(t) {
+		if c.Args[0] == "run" && isJobContainerRun(c.Args) {
+			c.Args = append([]string{"create"}, c.Args[2:]...)
+		}
 		if c.Args[0] == sub {
 			out = append(out, c)
 		}
@@ -665,7 +687,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	labels := []string{"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5"}
 	const name = "shithub-actions-test-5"
-	wantCreate := append(append([]string{"create", "--init", "--name", name}, labels...),
+	wantCreate := append(append([]string{"run", "-d", "--init", "--name", name}, labels...),
 		"--network", name, "--memory", "2g", "--cpus", "1", "--pids-limit", "1024",
 		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
 		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
@@ -693,7 +715,6 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
 		{"cp", "STAGE/.", name + ":/workspace"},
-		{"start", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
 		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
@@ -706,22 +727,22 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"volume", "rm", "-f", name},
 	}
 	// Set-up runs the volume, the network and the tool cache at once, and
-	// the copy beside the start: in any order, but the network's inspect
-	// after its create and the shell's exec after the start.
+	// the copy beside the shell's lookup: in any order, but the network's
+	// inspect after its create.
 	if len(got) == len(want) {
 		before := func(calls [][]string, a, b string) bool {
 			ia := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == a })
 			ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
 			return ia >= 0 && ib > ia
 		}
-		if !before(got, "network create", "network inspect") || !before(got, "start "+name, "exec "+name) {
-			t.Errorf("docker calls out of order: %q", got[:8])
+		if !before(got, "network create", "network inspect") {
+			t.Errorf("docker calls out of order: %q", got[:7])
 		}
 		byArgs := func(a, b []string) int { return slices.Compare(a, b) }
 		slices.SortFunc(got[0:4], byArgs)
 		slices.SortFunc(want[0:4], byArgs)
-		slices.SortFunc(got[5:8], byArgs)
-		slices.SortFunc(want[5:8], byArgs)
+		slices.SortFunc(got[5:7], byArgs)
+		slices.SortFunc(want[5:7], byArgs)
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
