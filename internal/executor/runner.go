@@ -167,6 +167,8 @@ type Executor struct {
 	// pool holds networks and volumes made ahead (pool.go); nil when
 	// cfg.Ready is negative. Run keeps it full.
 	pool *resourcePool
+	// cache is what set-up need not ask the engine twice (setupcache.go).
+	cache setupCache
 
 	workers sync.WaitGroup
 
@@ -865,32 +867,57 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
+	// The checkout runs beside everything up to the copy, the only part
+	// that needs it; j.stage is the job goroutine's again once it is done.
+	var checkoutErr error // set before checkedOut is closed
+	checkedOut := make(chan struct{})
+	go func() {
+		defer close(checkedOut)
+		defer func() {
+			if r := recover(); r != nil {
+				j.log.Error("checkout panicked", "panic", r, "stack", string(debug.Stack()))
+				checkoutErr = &setupError{"check out " + j.job.Repo, fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		t := time.Now()
+		defer j.clock.since("checkout", t)
+		err := ex.call(j.ctx, "checkout", func(ctx context.Context) error {
+			if err := j.newStage(); err != nil { // afresh for every attempt
+				return MarkPermanent(err)
+			}
+			return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
+		})
+		if err != nil {
+			checkoutErr = &setupError{"check out " + j.job.Repo, err}
+		}
+	}()
+	waitCheckout := func() error {
+		<-checkedOut
+		return checkoutErr
+	}
+	defer waitCheckout()
+	// A failed checkout is what a failed set-up reports first: what failed
+	// beside it may only have been cut short by it.
+	fail := func(err error) ([]string, error) {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+
 	errs := parallel(
-		func() error {
-			t := time.Now()
-			defer j.clock.since("checkout", t)
-			return ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-				if err := j.newStage(); err != nil { // afresh for every attempt
-					return MarkPermanent(err)
-				}
-				return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
-			})
-		},
 		j.makeNetworkAndVolume,
 		func() error {
 			t := time.Now()
 			defer j.clock.since("toolcache", t)
-			return j.createToolCache()
+			if err := j.ensureToolCache(); err != nil {
+				return &setupError{"create the job's tool cache volume", err}
+			}
+			return nil
 		},
 	)
-	for i, what := range []string{"check out " + j.job.Repo, "", "create the job's tool cache volume"} {
-		if errs[i] == nil {
-			continue
-		}
-		if se := (*setupError)(nil); errors.As(errs[i], &se) {
-			return nil, se
-		}
-		return nil, &setupError{what, errs[i]}
+	if err := firstError(errs); err != nil {
+		return fail(err)
 	}
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
 	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.res, protocol.Workspace))
@@ -900,10 +927,16 @@ func (j *execJob) setUp() (lines []string, err error) {
 	svcLines, err := j.startServices()
 	lines = append(lines, svcLines...)
 	if err != nil {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
 		return lines, err
 	}
 	extra, err := j.containerExtraArgs()
 	if err != nil {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
 		return lines, &setupError{"prepare the job container", err}
 	}
 	// docker run -d: the container is made and started in one call. It
@@ -912,21 +945,21 @@ func (j *execJob) setUp() (lines []string, err error) {
 	j.createAttempted = true
 	id, warnings, err := ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
 	if err != nil {
-		return nil, &setupError{"create the job container from image " + image, err}
+		return fail(&setupError{"create the job container from image " + image, err})
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
 	}
-	j.clock.since("run", t)
+	j.clock.since("docker_run", t)
 	j.mu.Lock()
 	j.started = true
 	aborted := j.reason != ""
 	j.mu.Unlock()
 	if aborted {
-		return nil, &setupError{"start the job container", context.Canceled}
+		return fail(&setupError{"start the job container", context.Canceled})
 	}
 	if err := j.seedToolCache(image); err != nil {
-		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
+		return fail(&setupError{"copy the repository's tool cache for this pull request's job", err})
 	}
 	if j.job.Untrusted {
 		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
@@ -938,22 +971,23 @@ func (j *execJob) setUp() (lines []string, err error) {
 	// step, which waits for both.
 	var shell string
 	errs = parallel(func() error {
+		if err := waitCheckout(); err != nil {
+			return err
+		}
 		t := time.Now()
 		defer j.clock.since("copy", t)
 		if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
 			return &setupError{"copy the checkout into the workspace volume", err}
 		}
 		return nil
-	}, func() error {
-		// Run steps with bash where the image has it, as GitHub does, else sh.
-		t := time.Now()
-		defer j.clock.since("shell_exec", t)
-		out, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
-		if err != nil {
-			return &setupError{"find a shell in the job container", err}
+	}, func() (err error) {
+		if err := waitCheckout(); err != nil {
+			return nil // reported by the copy; nothing runs in the container
 		}
-		shell = out
-		return nil
+		t := time.Now()
+		defer j.clock.since("shell", t)
+		shell, err = j.defaultShell(len(extra) == 0)
+		return err
 	})
 	if err := firstError(errs); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/workflow"
 )
 
 // fakeDockerEnv, when set to a directory, makes the test binary act as the
@@ -47,10 +48,12 @@ type dockerCall struct {
 //	create-fail   docker create fails, printing the file's content on stderr
 //	create-block  docker create hangs (until killed)
 //	no-bash       the image has no bash
+//	shell-path    what the shell's lookup finds instead
 //	ps-output     what docker ps prints; likewise network-ls-output, volume-ls-output
 //	health-NAME   what docker inspect says of NAME's health, one status a
 //	              line, the last repeated
 //	find-output   what docker exec find prints (NUL-separated)
+//	image-id      what docker inspect says of the job container's image
 //
 // docker stop and docker rm create dir/stopped-NAME, docker start removes
 // it. docker cp into a container copies the source directory to
@@ -173,6 +176,12 @@ func fakeDocker(dir string, args []string) int {
 		fmt.Println("5432/tcp -> 127.0.0.1:49153")
 	case "inspect":
 		name := args[len(args)-1]
+		if args[2] == "{{.Image}}" { // the job container's image
+			if img, err := os.ReadFile(filepath.Join(dir, "image-id")); err == nil {
+				os.Stdout.Write(img)
+			}
+			return 0
+		}
 		data, err := os.ReadFile(filepath.Join(dir, "health-"+name))
 		if err != nil {
 			return 0 // no health check
@@ -231,7 +240,9 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	container, cmd := args[0], args[1:]
 	switch {
 	case slices.Equal(cmd, []string{"sh", "-c", "command -v bash || command -v sh"}):
-		if _, err := os.Stat(filepath.Join(dir, "no-bash")); err == nil {
+		if path, err := os.ReadFile(filepath.Join(dir, "shell-path")); err == nil {
+			os.Stdout.Write(path)
+		} else if _, err := os.Stat(filepath.Join(dir, "no-bash")); err == nil {
 			fmt.Println("/bin/sh")
 		} else {
 			fmt.Println("/usr/bin/bash")
@@ -715,6 +726,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
 		{"cp", "STAGE/.", name + ":/workspace"},
+		{"inspect", "-f", "{{.Image}}", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
 		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
@@ -735,14 +747,14 @@ func TestExecutorRunsJob(t *testing.T) {
 			ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
 			return ia >= 0 && ib > ia
 		}
-		if !before(got, "network create", "network inspect") {
-			t.Errorf("docker calls out of order: %q", got[:7])
+		if !before(got, "network create", "network inspect") || !before(got, "inspect -f", "exec "+name) {
+			t.Errorf("docker calls out of order: %q", got[:8])
 		}
 		byArgs := func(a, b []string) int { return slices.Compare(a, b) }
 		slices.SortFunc(got[0:4], byArgs)
 		slices.SortFunc(want[0:4], byArgs)
-		slices.SortFunc(got[5:7], byArgs)
-		slices.SortFunc(want[5:7], byArgs)
+		slices.SortFunc(got[5:8], byArgs)
+		slices.SortFunc(want[5:8], byArgs)
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
@@ -810,6 +822,75 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	ex.runJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
+	}
+}
+
+// TestDefaultShellCache: the shell is looked up once per image, by the
+// image's ID; a container the workflow configured (its own options, which
+// could change PATH), an answer outside the image's system directories, or
+// an engine that names no image ID is asked every time.
+func TestDefaultShellCache(t *testing.T) {
+	t.Parallel()
+	probes := func(fe fakeEngine, t *testing.T) int {
+		n := 0
+		for _, c := range fe.commands(t, "exec") {
+			if slices.Contains(c.Args, "command -v bash || command -v sh") {
+				n++
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		name    string
+		imageID string
+		options string // the job container's options
+		noBash  bool
+		path    string // what the lookup finds, when not the usual
+		want    int    // lookups for three jobs
+	}{
+		{name: "same image", imageID: "sha256:aaa", want: 1},
+		{name: "same image without bash", imageID: "sha256:aaa", noBash: true, want: 1},
+		{name: "no image id", want: 3},
+		{name: "options of its own", imageID: "sha256:aaa", options: "--tmpfs /usr/local/bin", want: 3},
+		{name: "a shell in the workspace", imageID: "sha256:aaa", path: "/workspace/bash", want: 3},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := newFakeSource()
+			ex, fe := newTestExecutor(t, src)
+			if tc.imageID != "" {
+				fe.set(t, "image-id", tc.imageID+"\n")
+			}
+			if tc.noBash {
+				fe.set(t, "no-bash", "")
+			}
+			if tc.path != "" {
+				fe.set(t, "shell-path", tc.path+"\n")
+			}
+			for k := range 3 {
+				job := testJob(int64(200+10*i+k), "shell")
+				if tc.options != "" {
+					job.Container = &workflow.ContainerSpec{Image: "ubuntu:24.04", Options: tc.options}
+				}
+				ex.runJob(job)
+				want := "/usr/bin/bash -e {0}\n"
+				switch {
+				case tc.options != "": // a job container's steps run with sh, as on GitHub
+					want = "sh -e {0}\n"
+				case tc.noBash:
+					want = "/bin/sh -e {0}\n"
+				case tc.path != "":
+					want = tc.path + " -e {0}\n"
+				}
+				if got := src.log(t, stepID(job, 2)); got != want {
+					t.Errorf("job %d: step ran with %q, want %q", k, got, want)
+				}
+			}
+			if n := probes(fe, t); n != tc.want {
+				t.Errorf("%d shell lookups for 3 jobs, want %d", n, tc.want)
+			}
+		})
 	}
 }
 
@@ -905,7 +986,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 		contains  string
 		wantRun   bool // set-up got as far as docker create
 		// set-up made (or tried to make) the job's network and volume, beside
-		// the checkout, and no container
+		// the checkout, and removed them and any container it got to
 		wantResources bool
 	}{
 		{name: "pull denied", engine: map[string]string{"create-fail": pullDenied + "\n"}, image: "nope",
@@ -960,7 +1041,7 @@ func TestExecutorSetupFailures(t *testing.T) {
 				return slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, args) })
 			}
 			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 3) ||
-				tc.wantResources && (creates != 0 || rms != 0 || !removed("network", "rm", name) || !removed("volume", "rm", "-f", name)) ||
+				tc.wantResources && (creates != rms || !removed("network", "rm", name) || !removed("volume", "rm", "-f", name)) ||
 				!tc.wantRun && !tc.wantResources && len(fe.calls(t)) != 0 {
 				t.Errorf("docker calls %q", fe.calls(t))
 			}
