@@ -506,15 +506,16 @@ type execJob struct {
 	clock *startClock // times the job's start (startclock.go)
 
 	// Only the job's goroutine touches these.
-	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	res        string   // the name of the job's network and volume: its own name, or a pooled pair's
-	pooled     bool     // res is a pair the pool made ahead (pool.go)
-	network    string   // the job's own network ("" until created): services and the job container share it
-	gateway    string   // the job network's gateway: the host as the job sees it
-	next       int      // index of the first step not yet completed
-	inProgress bool     // Steps[next] has been set running
-	st         jobState // what the steps share (stepexec.go)
-	services   []string // service containers started (or attempted)
+	stage      string        // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	res        string        // the name of the job's network and volume: its own name, or a pooled pair's
+	pooled     bool          // res is a pair the pool made ahead (pool.go)
+	loaderGone chan struct{} // closed once loadCheckout's container is removed; nil when none was tried
+	network    string        // the job's own network ("" until created): services and the job container share it
+	gateway    string        // the job network's gateway: the host as the job sees it
+	next       int           // index of the first step not yet completed
+	inProgress bool          // Steps[next] has been set running
+	st         jobState      // what the steps share (stepexec.go)
+	services   []string      // service containers started (or attempted)
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
@@ -939,18 +940,30 @@ func (j *execJob) setUp() (lines []string, err error) {
 		}
 		return lines, &setupError{"prepare the job container", err}
 	}
-	// docker run -d: the container is made and started in one call. It
-	// only idles (tail), so the checkout can follow it in.
+	// docker run -d: the container is made and started in one call, while
+	// the checkout goes into the volume through a container that is never
+	// started (loadCheckout).
 	t := time.Now()
 	j.createAttempted = true
-	id, warnings, err := ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
-	if err != nil {
-		return fail(&setupError{"create the job container from image " + image, err})
+	var id, warnings string
+	loaded := false
+	errs = parallel(func() (err error) {
+		id, warnings, err = ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
+		if err != nil {
+			return &setupError{"create the job container from image " + image, err}
+		}
+		j.clock.since("docker_run", t)
+		return nil
+	}, func() error {
+		loaded = j.loadCheckout(image, waitCheckout)
+		return nil
+	})
+	if err := firstError(errs); err != nil {
+		return fail(err)
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
 	}
-	j.clock.since("docker_run", t)
 	j.mu.Lock()
 	j.started = true
 	aborted := j.reason != ""
@@ -966,12 +979,12 @@ func (j *execJob) setUp() (lines []string, err error) {
 	} else {
 		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
 	}
-	// docker cp writes into the volume through the engine, as root, beside
-	// the shell's lookup: none of the job's own code runs before the first
-	// step, which waits for both.
+	// Without the loader, docker cp writes into the volume through the job's
+	// container (the engine, as root) beside the shell's lookup: none of
+	// the job's own code runs before the first step, which waits for both.
 	var shell string
 	errs = parallel(func() error {
-		if err := waitCheckout(); err != nil {
+		if err := waitCheckout(); err != nil || loaded {
 			return err
 		}
 		t := time.Now()
@@ -1004,6 +1017,44 @@ func (j *execJob) setUp() (lines []string, err error) {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
 	return lines, nil
+}
+
+// loadCheckout copies the checkout into the job's volume through a
+// container made for that alone, while the job's container starts: created
+// from the job's image (--pull=never: it is not pulled twice), on no
+// network, with only the volume mounted, and never started, as seedToolCache
+// does; docker cp writes through the engine, as root. It reports whether
+// the checkout is in; when not (the image is still being pulled, the
+// checkout failed), setUp copies into the job's container instead. The
+// loader is removed in the background; removeRest waits for that.
+func (j *execJob) loadCheckout(image string, waitCheckout func() error) bool {
+	name := j.name + "-checkout"
+	args := append(append([]string{"create", "--name", name}, j.labelArgs()...),
+		"--network", "none", "--pull=never", "-v", j.res+":"+protocol.Workspace, "--entrypoint", "true", "--", image)
+	t := time.Now()
+	_, _, err := j.ex.docker.Output(j.ctx, args...)
+	defer func() {
+		gone := make(chan struct{})
+		j.loaderGone = gone
+		go func() {
+			defer close(gone)
+			ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+			defer cancel()
+			j.remove(ctx, err == nil, "checkout loader container", "rm", "-f", name)
+		}()
+	}()
+	if err != nil {
+		return false
+	}
+	if waitCheckout() != nil {
+		return false
+	}
+	if _, _, err := j.ex.docker.Output(j.ctx, "cp", j.stage+"/.", name+":"+protocol.Workspace); err != nil {
+		j.log.Warn("cannot copy the checkout in through a loader; copying into the job container", "err", err)
+		return false
+	}
+	j.clock.since("load_checkout", t)
+	return true
 }
 
 // runDetached turns createArgs' `docker create ...` into `docker run -d
@@ -1174,6 +1225,9 @@ func (j *execJob) removeContainers(ctx context.Context, started bool) {
 // reported, so a cancel is not kept waiting on it; a crash in between
 // leaves them to removeStale.
 func (j *execJob) removeRest(ctx context.Context, started bool) {
+	if j.loaderGone != nil { // it holds the volume
+		<-j.loaderGone
+	}
 	if j.networkAttempted {
 		j.remove(ctx, j.network != "", "network", "network", "rm", j.res)
 	}

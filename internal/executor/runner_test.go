@@ -54,6 +54,7 @@ type dockerCall struct {
 //	              line, the last repeated
 //	find-output   what docker exec find prints (NUL-separated)
 //	image-id      what docker inspect says of the job container's image
+//	not-local     creating with --pull=never fails: the image is not here yet
 //
 // docker stop and docker rm create dir/stopped-NAME, docker start removes
 // it. docker cp into a container copies the source directory to
@@ -103,6 +104,10 @@ func fakeDocker(dir string, args []string) int {
 			fakeRun(dir, args)
 			return 0
 		}
+		if has("not-local") && slices.Contains(args, "--pull=never") {
+			fmt.Fprintln(os.Stderr, "Error: No such image: "+args[len(args)-1])
+			return 1
+		}
 		if msg, err := os.ReadFile(filepath.Join(dir, "create-fail")); err == nil {
 			os.Stderr.Write(msg)
 			return 125
@@ -148,6 +153,7 @@ func fakeDocker(dir string, args []string) int {
 			return 0
 		}
 		name, _, _ := strings.Cut(dst, ":")
+		name = strings.TrimSuffix(name, "-checkout") // the loader's volume is the job's
 		if err := os.CopyFS(filepath.Join(dir, "cp-"+name), os.DirFS(src)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -201,6 +207,22 @@ func fakeDocker(dir string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// isLoaderCall reports whether a docker call is about the checkout's
+// loader container: its create, its cp and its rm.
+func isLoaderCall(args []string) bool {
+	const suffix = "-checkout"
+	switch args[0] {
+	case "create":
+		i := slices.Index(args, "--name")
+		return i > 0 && strings.HasSuffix(args[i+1], suffix)
+	case "cp":
+		return len(args) > 2 && strings.Contains(args[2], suffix+":")
+	case "rm":
+		return strings.HasSuffix(args[len(args)-1], suffix)
+	}
+	return false
 }
 
 // isJobContainerRun reports whether a docker run is the job container's
@@ -396,13 +418,30 @@ func (f fakeEngine) calls(t *testing.T) []dockerCall {
 }
 
 // commands lists the recorded calls of one docker subcommand.
+// jobCalls is calls without the checkout's loader container's.
+func (f fakeEngine) jobCalls(t *testing.T) []dockerCall {
+	t.Helper()
+	var out []dockerCall
+	for _, c := range f.calls(t) {
+		if !isLoaderCall(c.Args) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // The job container's `docker run -d` counts as its "create" here (not as
 // a "run"), with its arguments as createArgs made them: what the tests of
-// the container's settings look at.
+// the container's settings look at. The checkout's loader container
+// (loadCheckout) is left out: TestExecutorRunsJob and
+// TestCheckoutLoaderFallback look at it.
 func (f fakeEngine) commands(t *testing.T, sub string) []dockerCall {
 	t.Helper()
 	var out []dockerCall
 	for _, c := range f.calls(t) {
+		if isLoaderCall(c.Args) {
+			continue
+		}
 		if c.Args[0] == "run" && isJobContainerRun(c.Args) {
 			c.Args = append([]string{"create"}, c.Args[2:]...)
 		}
@@ -725,7 +764,9 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", name},
 		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
-		{"cp", "STAGE/.", name + ":/workspace"},
+		append(append([]string{"create", "--name", name + "-checkout"}, labels...), "--network", "none", "--pull=never",
+			"-v", name+":/workspace", "--entrypoint", "true", "--", "ubuntu:24.04"),
+		{"cp", "STAGE/.", name + "-checkout:/workspace"},
 		{"inspect", "-f", "{{.Image}}", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
 		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
@@ -738,23 +779,31 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"network", "rm", name},
 		{"volume", "rm", "-f", name},
 	}
-	// Set-up runs the volume, the network and the tool cache at once, and
-	// the copy beside the shell's lookup: in any order, but the network's
-	// inspect after its create.
+	// Set-up runs the volume, the network and the tool cache at once, then
+	// the container's start beside the checkout's loader: in any order, but
+	// each one's own calls in theirs. The loader goes in the background,
+	// after its copy and before the volume.
+	before := func(calls [][]string, a, b string) bool {
+		ia := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == a })
+		ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
+		return ia >= 0 && ib > ia
+	}
+	loaderRm := slices.IndexFunc(got, func(c []string) bool { return slices.Equal(c, []string{"rm", "-f", name + "-checkout"}) })
+	if loaderRm < 0 || !before(got, "cp STAGE/.", "rm -f") || !before(got, "rm -f", "volume rm") {
+		t.Errorf("the loader was not removed after its copy and before the volume: %q", got)
+	} else {
+		got = slices.Delete(got, loaderRm, loaderRm+1)
+	}
 	if len(got) == len(want) {
-		before := func(calls [][]string, a, b string) bool {
-			ia := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == a })
-			ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
-			return ia >= 0 && ib > ia
-		}
-		if !before(got, "network create", "network inspect") || !before(got, "inspect -f", "exec "+name) {
-			t.Errorf("docker calls out of order: %q", got[:8])
+		for _, ab := range [][2]string{{"network create", "network inspect"}, {"create --name", "cp STAGE/."},
+			{"run -d", "inspect -f"}, {"inspect -f", "exec " + name}} {
+			if !before(got, ab[0], ab[1]) {
+				t.Errorf("%s not before %s: %q", ab[0], ab[1], got[:9])
+			}
 		}
 		byArgs := func(a, b []string) int { return slices.Compare(a, b) }
-		slices.SortFunc(got[0:4], byArgs)
-		slices.SortFunc(want[0:4], byArgs)
-		slices.SortFunc(got[5:8], byArgs)
-		slices.SortFunc(want[5:8], byArgs)
+		slices.SortFunc(got[0:9], byArgs)
+		slices.SortFunc(want[0:9], byArgs)
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
@@ -822,6 +871,37 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	ex.runJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
+	}
+}
+
+// TestCheckoutLoaderFallback: when the loader cannot be made (the image is
+// still being pulled by the job's docker run), the checkout goes into the
+// job's container, and reaches the volume all the same.
+func TestCheckoutLoaderFallback(t *testing.T) {
+	t.Parallel()
+	job := testJob(60, "echo hi")
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	fe.set(t, "not-local", "")
+	ex.runJob(job)
+	if got := src.jobConclusion(60); got != "success" {
+		t.Fatalf("job conclusion = %q", got)
+	}
+	const name = "shithub-actions-test-60"
+	var intoJob, intoLoader int
+	for _, c := range fe.calls(t) {
+		if c.Args[0] == "cp" && c.Args[2] == name+":/workspace" {
+			intoJob++
+		}
+		if c.Args[0] == "cp" && c.Args[2] == name+"-checkout:/workspace" {
+			intoLoader++
+		}
+	}
+	if intoJob != 1 || intoLoader != 0 {
+		t.Errorf("%d copies into the job container and %d through the loader, want 1 and 0", intoJob, intoLoader)
+	}
+	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != job.Repo+"@"+job.HeadSHA+"\n" {
+		t.Errorf("the volume got README %q, %v", b, err)
 	}
 }
 
@@ -1101,7 +1181,7 @@ func TestExecutorCancel(t *testing.T) {
 				}
 			}
 			var tail [][]string
-			for _, c := range fe.calls(t) {
+			for _, c := range fe.jobCalls(t) {
 				if c.Args[0] == "stop" || c.Args[0] == "rm" || c.Args[1] == "rm" {
 					tail = append(tail, c.Args)
 				}

@@ -450,7 +450,7 @@ func TestStepServices(t *testing.T) {
 		t.Errorf("job container not on the network: %q", creates)
 	}
 	var tail []string
-	for _, c := range fe.calls(t) {
+	for _, c := range fe.jobCalls(t) {
 		if c.Args[0] == "rm" || c.Args[0] == "network" {
 			tail = append(tail, strings.Join(c.Args, " "))
 		}
