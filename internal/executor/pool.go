@@ -26,6 +26,11 @@ const labelPool = "shithub-actions.pool"
 // make a pair before it tries again.
 const poolRetryDelay = 5 * time.Second
 
+// poolRemoveTimeout bounds the removal of a pair no job took, so that a
+// hung engine cannot hold up a shutdown; what is left is removed at the
+// next start (RemoveStale).
+const poolRemoveTimeout = 10 * time.Second
+
 // pooledPair is a network and a volume of the same name, made for one job.
 type pooledPair struct {
 	name    string
@@ -200,7 +205,7 @@ func (p *resourcePool) drain() {
 // remove removes a pair no job has used, by name; whatever is left (the
 // engine was away) is the sweep's, or the next start's (RemoveStale).
 func (p *resourcePool) remove(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), poolRemoveTimeout)
 	defer cancel()
 	p.ex.docker.Output(ctx, "network", "rm", name)
 	p.ex.docker.Output(ctx, "volume", "rm", "-f", name)

@@ -944,6 +944,7 @@ func (j *execJob) setUp() (lines []string, err error) {
 	// the checkout goes into the volume through a container that is never
 	// started (loadCheckout).
 	t := time.Now()
+	j.clock.mark("at_docker_run")
 	j.createAttempted = true
 	var id, warnings string
 	loaded := false
