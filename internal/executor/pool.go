@@ -17,10 +17,10 @@ import (
 	"time"
 )
 
-// labelPool marks a pooled network or volume, which no job's label names
+// LabelPool marks a pooled network or volume, which no job's label names
 // until a job takes it (labels cannot change): the sweep removes those the
 // pool no longer knows of.
-const labelPool = "shithub-actions.pool"
+const LabelPool = "shithub-actions.pool"
 
 // poolRetryDelay is how long the pool waits after the engine refused to
 // make a pair before it tries again.
@@ -160,7 +160,7 @@ func (p *resourcePool) fill(ctx context.Context) (err error) {
 	}
 	p.known[name] = true // before docker makes it: the sweep must not take it for an orphan
 	p.mu.Unlock()
-	labels := []string{"--label", LabelInstance + "=" + p.ex.cfg.Instance, "--label", labelPool + "=1"}
+	labels := []string{"--label", LabelInstance + "=" + p.ex.cfg.Instance, "--label", LabelPool + "=1"}
 	var gateway string
 	errs := parallel(
 		func() error {

@@ -27,7 +27,7 @@ func TestResourcePool(t *testing.T) {
 	}
 	waitUntil(t, "two ready pairs", func() bool { return ready() == 2 })
 	for _, c := range fe.commands(t, "network") {
-		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, labelPool+"=1")) {
+		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, LabelPool+"=1")) {
 			t.Errorf("pooled network not labelled as this instance's and pooled: %q", c.Args)
 		}
 	}
@@ -107,7 +107,7 @@ func TestSweepPooled(t *testing.T) {
 		t.Errorf("removals = %q, want %q", rms, want)
 	}
 	for _, c := range fe.commands(t, "network") {
-		if c.Args[1] == "ls" && slices.Contains(c.Args, "label="+labelPool) && !slices.Contains(c.Args, "label="+LabelInstance+"=test") {
+		if c.Args[1] == "ls" && slices.Contains(c.Args, "label="+LabelPool) && !slices.Contains(c.Args, "label="+LabelInstance+"=test") {
 			t.Errorf("pooled networks listed without this instance's filter: %q", c.Args)
 		}
 	}

@@ -60,7 +60,7 @@ func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	// Pooled pairs carry no job's label: those neither ready nor in a job
 	// are orphans (their job could not remove them). Only names the pool
 	// makes are considered.
-	poolFilter := "label=" + labelPool
+	poolFilter := "label=" + LabelPool
 	prefix := ex.namePrefix() + "pool-"
 	for _, kind := range []struct{ ls, rm []string }{
 		{[]string{"network", "ls", "--filter", filter, "--filter", poolFilter, "--format", "{{.Name}}"}, []string{"network", "rm"}},
