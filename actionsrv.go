@@ -228,7 +228,7 @@ type artifactJSON struct {
 }
 
 func (s *server) artifactJSON(r *http.Request, repo *store.Repo, run *store.Run, a *jobsvc.ArtifactRecord) artifactJSON {
-	api := s.base(r) + "/api/v1/repos/" + repo.Owner + "/" + repo.Name + "/actions/artifacts/" + fmt.Sprint(a.ID)
+	api := s.apiBase(r) + "/repos/" + repo.Owner + "/" + repo.Name + "/actions/artifacts/" + fmt.Sprint(a.ID)
 	out := artifactJSON{
 		ID: a.ID, NodeID: fmt.Sprintf("artifact-%d", a.ID), Name: a.Name, SizeInBytes: a.Size,
 		URL: api, ArchiveDownloadURL: api + "/zip", Expired: !a.ExpiresAt.After(s.store.Now()),

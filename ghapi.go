@@ -209,24 +209,25 @@ type ghView struct {
 	s       *server
 	r       *http.Request
 	base    string // absolute URL prefix
+	api     string // the API's absolute URL, under the prefix the client used (apiBase)
 	repo    *store.Repo
 	repoObj *ghRepo
 	runners map[int64]string
 }
 
 func (s *server) ghView(r *http.Request, repo *store.Repo) *ghView {
-	return &ghView{s: s, r: r, base: s.base(r), repo: repo, runners: map[int64]string{}}
+	return &ghView{s: s, r: r, base: s.base(r), api: s.apiBase(r), repo: repo, runners: map[int64]string{}}
 }
 
 // apiRepo is the repository's API URL.
 func (v *ghView) apiRepo() string {
-	return v.base + "/api/v1/repos/" + url.PathEscape(v.repo.Owner) + "/" + url.PathEscape(v.repo.Name)
+	return v.api + "/repos/" + url.PathEscape(v.repo.Owner) + "/" + url.PathEscape(v.repo.Name)
 }
 
 func (v *ghView) user(id int64, login string) ghUser {
 	return ghUser{
 		Login: login, ID: id, NodeID: fmt.Sprintf("U_%d", id), AvatarURL: "",
-		URL: v.base + "/api/v1/users/" + url.PathEscape(login), HTMLURL: v.base + "/", Type: "User",
+		URL: v.api + "/users/" + url.PathEscape(login), HTMLURL: v.base + "/", Type: "User",
 	}
 }
 
@@ -576,7 +577,7 @@ func (s *server) handleUserGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := &ghView{s: s, r: r, base: s.base(r)}
+	v := &ghView{s: s, r: r, base: s.base(r), api: s.apiBase(r)}
 	writeJSON(w, http.StatusOK, v.user(u.ID, u.Name))
 	return nil
 }
@@ -899,7 +900,7 @@ func (s *server) redirectToLogs(w http.ResponseWriter, r *http.Request, kind str
 	if err != nil {
 		return err
 	}
-	loc := fmt.Sprintf("%s/api/v1/signed-logs/%s/%d?expires=%d&signature=%s", s.base(r), kind, id, exp, sig)
+	loc := fmt.Sprintf("%s/signed-logs/%s/%d?expires=%d&signature=%s", s.apiBase(r), kind, id, exp, sig)
 	w.Header().Set("Location", loc)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
@@ -1141,5 +1142,116 @@ func (s *server) handleGHJobRerun(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.rerunCreated(w, r, nr)
+	return nil
+}
+
+// ---- the API root and check-run annotations ----
+
+// handleAPIRoot serves GET /api/v1/ and GET /api/v3/: the API's root, as
+// GitHub's answers it, with a few of its URL templates. gh auth login
+// checks a token here: a request with credentials must carry a good token
+// (401 otherwise); one without is answered as GitHub does, anonymously.
+// No X-OAuth-Scopes header is sent, which gh takes as "scopes unknown"
+// rather than as missing ones: the scopes here are not GitHub's.
+func (s *server) handleAPIRoot(w http.ResponseWriter, r *http.Request) error {
+	if _, _, err := s.authUser(r); err != nil {
+		return err
+	}
+	api := s.apiBase(r)
+	writeJSON(w, http.StatusOK, map[string]string{
+		"current_user_url":          api + "/user",
+		"repository_url":            api + "/repos/{owner}/{repo}",
+		"user_url":                  api + "/users/{user}",
+		"workflow_runs_url":         api + "/repos/{owner}/{repo}/actions/runs",
+		"workflows_url":             api + "/repos/{owner}/{repo}/actions/workflows",
+		"graphql_url":               s.base(r) + "/api/graphql",
+		"documentation_url":         s.base(r) + "/",
+		"check_run_annotations_url": api + "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+	})
+	return nil
+}
+
+// ghAnnotation is GitHub's check-annotation.
+type ghAnnotation struct {
+	Path            string  `json:"path"`
+	BlobHref        string  `json:"blob_href"`
+	StartLine       int     `json:"start_line"`
+	StartColumn     *int    `json:"start_column"`
+	EndLine         int     `json:"end_line"`
+	EndColumn       *int    `json:"end_column"`
+	AnnotationLevel string  `json:"annotation_level"`
+	Title           string  `json:"title"`
+	Message         string  `json:"message"`
+	RawDetails      *string `json:"raw_details"`
+}
+
+// ghAnnotationLevel is an annotation's level as GitHub names it: an error
+// is a "failure".
+func ghAnnotationLevel(level string) string {
+	switch level {
+	case "error":
+		return "failure"
+	case "warning":
+		return "warning"
+	}
+	return "notice"
+}
+
+// handleCheckRunAnnotations serves
+// GET /api/v1/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations:
+// a job's annotations (a job is its own check run: its check_run_url), in
+// GitHub's shape, which gh run view shows. Readable as the job is.
+func (s *server) handleCheckRunAnnotations(w http.ResponseWriter, r *http.Request) error {
+	repo, _, err := s.readableRepo(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "check_run_id")
+	if err != nil {
+		return err
+	}
+	job, err := s.store.JobOf(r.Context(), repo.ID, 0, id)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := queryInt(q.Get("page"), 1, 1, 1<<20, "page")
+	if err != nil {
+		return err
+	}
+	perPage, err := queryInt(q.Get("per_page"), 30, 1, 100, "per_page")
+	if err != nil {
+		return err
+	}
+	anns, err := s.store.JobAnnotations(r.Context(), job.ID)
+	if err != nil {
+		return err
+	}
+	out := []ghAnnotation{}
+	for _, a := range pageOf(anns, page, perPage) {
+		g := ghAnnotation{Path: a.File, StartLine: a.Line, EndLine: a.EndLine, AnnotationLevel: ghAnnotationLevel(a.Level),
+			Title: a.Title, Message: a.Message}
+		if g.Path == "" {
+			g.Path = ".github" // GitHub's path for an annotation that names no file
+		}
+		if g.StartLine == 0 {
+			g.StartLine = 1
+		}
+		if g.EndLine < g.StartLine {
+			g.EndLine = g.StartLine
+		}
+		// GitHub gives columns only for an annotation on one line.
+		if a.Col > 0 && g.EndLine == g.StartLine {
+			c := a.Col
+			g.StartColumn = &c
+			ec := max(a.EndColumn, c)
+			g.EndColumn = &ec
+		}
+		out = append(out, g)
+	}
+	if link := linkHeader(s.base(r)+r.URL.Path, q, page, perPage, len(anns)); link != "" {
+		w.Header().Set("Link", link)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

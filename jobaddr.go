@@ -114,8 +114,8 @@ type serveListeners struct {
 
 // listenServe plans the job endpoint (planJobEndpoint), opens the main
 // listener and the job listener, and finishes the plan with the port jobs
-// reach: the job listener's, else the main one's. Both are plain TCP: TLS
-// belongs to a reverse proxy in front (README). A bad address is a usage
+// reach: the job listener's, else the main one's. Both are plain TCP; the
+// main one may carry TLS (servetls.go), the job one never. A bad address is a usage
 // error, a port that cannot be had is not; on either, nothing is left open.
 func listenServe(addr, jobAddr, jobURL string, gateway func() (string, error)) (*serveListeners, error) {
 	plan, err := planJobEndpoint(addr, jobAddr, jobURL, gateway)

@@ -691,6 +691,7 @@ type serveConfig struct {
 	runtime       runtimeConfig   // the artifact and cache services; PublicURL is --job-url
 	cfg           executor.Config // the pool as its flags shape it; the listeners and the store fill in the rest
 	shutdownGrace time.Duration   // on SIGTERM, how long running jobs may go on
+	tls           serveTLS        // --tls-cert/--tls-key or --acme (servetls.go)
 }
 
 // baseURLRE is the form --base-url must have.
@@ -733,6 +734,7 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	cacheSize := fs.String("cache-size", "10GiB", "the most all caches may hold; least recently used ones go first")
 	jobURL := fs.String("job-url", "", "`URL` (http://HOST:PORT) jobs reach this server at: GITHUB_SERVER_URL, git, the API, artifacts and caches (default: http://shithub.localhost:PORT for the server's own pool, mapped to the job address; for remote runners, the URL they reach the server at)")
 	check := executorFlags(fs, &sc.cfg, &sc.shutdownGrace)
+	sc.tls.flags(fs)
 	if _, err := c.parse(fs, args); err != nil {
 		return sc, err
 	}
@@ -784,6 +786,9 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 	if err := checkListenAddrs(sc.addr, sc.jobAddr); err != nil {
 		return sc, apperr.Usagef("serve: %v", err)
 	}
+	if err := sc.tls.check(); err != nil {
+		return sc, err
+	}
 	return sc, nil
 }
 
@@ -822,11 +827,19 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg := sc.cfg.WithDefaults()
-	ls, err := listenServe(sc.addr, sc.jobAddr, sc.runtime.PublicURL, func() (string, error) {
+	gateway := func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return dockerBridgeGateway(gctx, executor.DockerCLI{Bin: cfg.Docker, Env: cfg.DockerEnv})
-	})
+	}
+	jobAddr := sc.jobAddr
+	if sc.tls.on() && sc.runtime.PublicURL == "" { // jobs speak plain HTTP: never to the TLS listener
+		var warn string
+		if jobAddr, warn = tlsJobAddr(sc.addr, jobAddr, gateway); warn != "" {
+			logger.Warn(warn)
+		}
+	}
+	ls, err := listenServe(sc.addr, jobAddr, sc.runtime.PublicURL, gateway)
 	if err != nil {
 		return err
 	}
@@ -877,7 +890,22 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ls.main) }()
+	if sc.tls.on() {
+		tc, redirect, err := sc.tls.config(sc.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		hs.TLSConfig = tc
+		go func() { errc <- hs.ServeTLS(ls.main, "", "") }()
+		if redirect != nil { // --acme: challenges and the redirect on plain HTTP
+			plain := newHTTPServer(redirect, logger)
+			plain.Addr = sc.tls.acmeHTTPAddr
+			go func() { errc <- plain.ListenAndServe() }()
+			defer plain.Close()
+		}
+	} else {
+		go func() { errc <- hs.Serve(ls.main) }()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -46,6 +46,7 @@ func TestParseServeArgs(t *testing.T) {
 		cfg: executor.Config{Images: executor.DefaultImages(), Pull: "missing", Memory: "2g", CPUs: "1",
 			PidsLimit: 1024, StopGrace: 10 * time.Second, DataDir: "/srv/ci.db.d", ActionsURL: executor.DefaultActionsURL},
 		shutdownGrace: 30 * time.Second,
+		tls:           serveTLS{acmeHTTPAddr: ":80"},
 	}
 	if !reflect.DeepEqual(sc, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", sc, want)

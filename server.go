@@ -88,51 +88,59 @@ func (s *server) routes() {
 	// Triggers.
 	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/push", s.wrap(s.handlePush))
 	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/events/pull_request", s.wrap(s.handlePullRequest))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", s.wrap(s.handleDispatch))
+	s.dialect("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", s.handleDispatch)
+
+	// GitHub's REST dialect (ghapi.go, secrets_api.go): each route is
+	// served under /api/v1 and under GitHub Enterprise Server's /api/v3
+	// (dialect), where gh and go-github's WithEnterpriseURLs look.
+	s.dialect("GET /{$}", s.handleAPIRoot)
+	s.mux.HandleFunc("POST /api/graphql", s.wrap(s.handleGraphQL))
+	s.dialect("POST /graphql", s.handleGraphQL)
+	s.dialect("GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations", s.handleCheckRunAnnotations)
 
 	// Reading, in GitHub's REST dialect (ghapi.go).
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}", s.wrap(s.handleRepoGet))
-	s.mux.HandleFunc("GET /api/v1/users/{username}", s.wrap(s.handleUserGet))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs", s.wrap(s.handleRunList))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}", s.wrap(s.handleRunGet))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.wrap(s.handleRunJobs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.wrap(s.handleRunLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.wrap(s.handleRunAttempt))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.wrap(s.handleRunAttemptJobs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.wrap(s.handleRunAttemptLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}", s.wrap(s.handleJobGet))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/logs", s.wrap(s.handleJobLogs))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows", s.wrap(s.handleWorkflowList))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}", s.wrap(s.handleWorkflowGet))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", s.wrap(s.handleWorkflowRuns))
-	s.mux.HandleFunc("GET /api/v1/signed-logs/{kind}/{id}", s.wrap(s.handleSignedLogs))
+	s.dialect("GET /repos/{owner}/{repo}", s.handleRepoGet)
+	s.dialect("GET /users/{username}", s.handleUserGet)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs", s.handleRunList)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}", s.handleRunGet)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs", s.handleRunJobs)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs", s.handleRunLogs)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}", s.handleRunAttempt)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs", s.handleRunAttemptJobs)
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs", s.handleRunAttemptLogs)
+	s.dialect("GET /repos/{owner}/{repo}/actions/jobs/{job_id}", s.handleJobGet)
+	s.dialect("GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs", s.handleJobLogs)
+	s.dialect("GET /repos/{owner}/{repo}/actions/workflows", s.handleWorkflowList)
+	s.dialect("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", s.handleWorkflowGet)
+	s.dialect("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", s.handleWorkflowRuns)
+	s.dialect("GET /signed-logs/{kind}/{id}", s.handleSignedLogs)
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions.atom", s.wrap(s.handleFeed))
 
 	// GitHub's lifecycle and workflow paths (ghapi.go), on the spec's code
 	// paths (s.cancelJobs, s.rerun) with GitHub's answers.
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/cancel", s.wrap(s.handleGHRunCancel))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel", s.wrap(s.handleGHRunCancel))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", s.wrap(s.handleGHRunRerun))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", s.wrap(s.handleGHRunRerunFailed))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun", s.wrap(s.handleGHJobRerun))
-	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable", s.wrap(s.handleWorkflowEnable))
-	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable", s.wrap(s.handleWorkflowDisable))
+	s.dialect("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", s.handleGHRunCancel)
+	s.dialect("POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel", s.handleGHRunCancel)
+	s.dialect("POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun", s.handleGHRunRerun)
+	s.dialect("POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", s.handleGHRunRerunFailed)
+	s.dialect("POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun", s.handleGHJobRerun)
+	s.dialect("PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable", s.handleWorkflowEnable)
+	s.dialect("PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable", s.handleWorkflowDisable)
 
 	// Secrets and variables (secrets_api.go).
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/public-key", s.wrap(s.handleSecretsPublicKey))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets", s.wrap(s.handleSecretList))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretGet))
-	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretPut))
-	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/secrets/{name}", s.wrap(s.handleSecretDelete))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableList))
-	s.mux.HandleFunc("POST /api/v1/repos/{owner}/{repo}/actions/variables", s.wrap(s.handleVariableCreate))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableGet))
-	s.mux.HandleFunc("PATCH /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableUpdate))
-	s.mux.HandleFunc("DELETE /api/v1/repos/{owner}/{repo}/actions/variables/{name}", s.wrap(s.handleVariableDelete))
+	s.dialect("GET /repos/{owner}/{repo}/actions/secrets/public-key", s.handleSecretsPublicKey)
+	s.dialect("GET /repos/{owner}/{repo}/actions/secrets", s.handleSecretList)
+	s.dialect("GET /repos/{owner}/{repo}/actions/secrets/{name}", s.handleSecretGet)
+	s.dialect("PUT /repos/{owner}/{repo}/actions/secrets/{name}", s.handleSecretPut)
+	s.dialect("DELETE /repos/{owner}/{repo}/actions/secrets/{name}", s.handleSecretDelete)
+	s.dialect("GET /repos/{owner}/{repo}/actions/variables", s.handleVariableList)
+	s.dialect("POST /repos/{owner}/{repo}/actions/variables", s.handleVariableCreate)
+	s.dialect("GET /repos/{owner}/{repo}/actions/variables/{name}", s.handleVariableGet)
+	s.dialect("PATCH /repos/{owner}/{repo}/actions/variables/{name}", s.handleVariableUpdate)
+	s.dialect("DELETE /repos/{owner}/{repo}/actions/variables/{name}", s.handleVariableDelete)
 
 	// Who may reach a private repository from Actions (reach.go).
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/permissions/access", s.wrap(s.handleAccessGet))
-	s.mux.HandleFunc("PUT /api/v1/repos/{owner}/{repo}/actions/permissions/access", s.wrap(s.handleAccessPut))
+	s.dialect("GET /repos/{owner}/{repo}/actions/permissions/access", s.handleAccessGet)
+	s.dialect("PUT /repos/{owner}/{repo}/actions/permissions/access", s.handleAccessPut)
 
 	// The runner protocol.
 	s.mux.HandleFunc("POST /api/v1/runners/heartbeat", s.wrap(s.handleHeartbeat))
@@ -169,9 +177,9 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /{owner}/{repo}/actions/runs/{run_index}/artifacts/{artifact_id}", s.wrap(s.handleWebArtifact))
 
 	// Artifacts through GitHub's REST paths.
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.wrap(s.handleRunArtifacts))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}", s.wrap(s.handleArtifactGet))
-	s.mux.HandleFunc("GET /api/v1/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip", s.wrap(s.handleArtifactZip))
+	s.dialect("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", s.handleRunArtifacts)
+	s.dialect("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}", s.handleArtifactGet)
+	s.dialect("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip", s.handleArtifactZip)
 
 	// The services jobs' actions call (@actions/artifact, @actions/cache),
 	// at the host's root, since the toolkit keeps only the origin of
@@ -184,6 +192,33 @@ func (s *server) routes() {
 		{jobsvc.CacheBlobPrefix, s.handleRuntime},
 		{jobsvc.CacheV1Prefix, s.handleRuntime},
 	}
+}
+
+// apiPrefixes are where GitHub's REST dialect is mounted: the product's
+// own /api/v1, and /api/v3, GitHub Enterprise Server's layout that gh and
+// go-github's WithEnterpriseURLs use. Answers name the prefix the request
+// came in through (apiBase).
+var apiPrefixes = []string{"/api/v1", "/api/v3"}
+
+// dialect registers a route of GitHub's REST dialect, pattern being
+// "METHOD /path" below the API prefix, under every one of apiPrefixes.
+func (s *server) dialect(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	method, path, _ := strings.Cut(pattern, " ")
+	for _, p := range apiPrefixes {
+		s.mux.HandleFunc(method+" "+p+path, s.wrap(h))
+	}
+}
+
+// apiBase is the absolute URL of the REST API under the prefix r came in
+// through (/api/v3 for GitHub Enterprise clients, else /api/v1), so that
+// the URLs in an answer lead a client back the way it came.
+func (s *server) apiBase(r *http.Request) string {
+	for _, p := range apiPrefixes {
+		if r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/") {
+			return s.base(r) + p
+		}
+	}
+	return s.base(r) + apiPrefixes[0]
 }
 
 // prefixRoute sends every request under prefix to h.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +84,27 @@ type env struct {
 	runner string // a runner token
 	work   string // the clone
 	gh     *github.Client
+	client *http.Client // trusts the server's certificate when it serves HTTPS
+	logs   *syncBuffer  // the server's log
+}
+
+// syncBuffer is a buffer the server's output is copied into while tests
+// read it.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func (e *env) cli(args ...string) string {
@@ -138,8 +160,13 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newEnv(t *testing.T) *env {
-	e := &env{t: t, dir: t.TempDir()}
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with serve's extra flags; with tlsCfg the server
+// serves HTTPS (the flags name its certificate), reached as scheme://addr
+// by clients trusting tlsCfg's roots.
+func newEnvWith(t *testing.T, srvTLS *serverTLS) *env {
+	e := &env{t: t, dir: t.TempDir(), client: http.DefaultClient}
 	e.db = filepath.Join(e.dir, "ci.db")
 	e.git(e.dir, "init", "-q", "--bare", "-b", "main", "hello.git")
 	e.cli("user", "create", "alice")
@@ -157,10 +184,17 @@ func newEnv(t *testing.T) *env {
 
 	addr := freePort(t)
 	e.base = "http://" + addr
-	srv := exec.Command(binary, "serve", "--runners", "0", "--addr", addr)
+	args := []string{"serve", "--runners", "0", "--addr", addr}
+	if srvTLS != nil {
+		e.base = "https://" + addr
+		e.client = srvTLS.client
+		args = append(args, "--tls-cert", srvTLS.certFile, "--tls-key", srvTLS.keyFile)
+	}
+	srv := exec.Command(binary, args...)
 	srv.Env = append(os.Environ(), "SHITHUB_ACTIONS_DB="+e.db)
-	var logs bytes.Buffer
-	srv.Stdout, srv.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	e.logs = logs
+	srv.Stdout, srv.Stderr = logs, logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +213,7 @@ func newEnv(t *testing.T) *env {
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if res, err := http.Get(e.base + "/api/v1/repos/alice/hello"); err == nil {
+		if res, err := e.client.Get(e.base + "/api/v1/repos/alice/hello"); err == nil {
 			res.Body.Close()
 			break
 		}
@@ -221,7 +255,7 @@ func (e *env) runnerPost(path, body string) (int, []byte) {
 	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.runner)
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // testEnv is a small set of contexts modelled on the docs' examples.
@@ -857,12 +856,9 @@ func TestLimits(t *testing.T) {
 		wide[i] = wide // 1000 x 1000 x 1000 elements if unbounded
 	}
 	env = &Env{Contexts: map[string]any{"github": wide}}
-	start := time.Now()
+	// The bound shows as the error; go test's -timeout catches a hang.
 	if _, err := mustParse(t, "github.*.*.*").eval(env); err == nil {
 		t.Errorf("huge object filter: no error")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("huge object filter took %v", d)
 	}
 }
 
