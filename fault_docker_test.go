@@ -213,8 +213,8 @@ func TestDockerFaultKill(t *testing.T) {
 		// run` (or create) was in flight when serve died can appear after
 		// the restart's clean-up; the sweep removes it within sweepEvery, so
 		// wait that long and a little more. The live server keeps a network
-		// and a volume ready for each of its 2 workers: those, and nothing
-		// else, may stay; stopped, it removes them too.
+		// and a volume ready for its next job: those, and nothing else, may
+		// stay; stopped, it removes them too.
 		instance := "label=" + executor.LabelInstance + "=" + e.instance()
 		list := func(filters ...string) []string {
 			var left []string

@@ -151,13 +151,20 @@ func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e))
 	e.start()
 	t.Cleanup(func() {
 		e.stop(syscall.SIGKILL)
-		// Whatever a test left, by this server's label.
+		// Whatever a test left, by this server's label; twice, as a network
+		// or volume the killed server's pool was making can appear after
+		// the first pass (the engine finishes what it was asked).
 		if id := e.instance(); id != "" {
-			for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
-				ls, rm := kind[:3], kind[3:]
-				out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
-				if ids := strings.Fields(string(out)); len(ids) > 0 {
-					exec.Command("docker", append(rm, ids...)...).Run()
+			for pass := range 2 {
+				if pass > 0 {
+					time.Sleep(2 * time.Second)
+				}
+				for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
+					ls, rm := kind[:3], kind[3:]
+					out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
+					if ids := strings.Fields(string(out)); len(ids) > 0 {
+						exec.Command("docker", append(rm, ids...)...).Run()
+					}
 				}
 			}
 		}

@@ -25,6 +25,7 @@ func TestResourcePool(t *testing.T) {
 		defer ex.pool.mu.Unlock()
 		return len(ex.pool.ready)
 	}
+	ex.pool.size = 2
 	waitUntil(t, "two ready pairs", func() bool { return ready() == 2 })
 	for _, c := range fe.commands(t, "network") {
 		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, LabelPool+"=1")) {

@@ -70,7 +70,7 @@ type Config struct {
 	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
-	Ready        int               // networks and volumes made ahead for the next jobs, each for one job (pool.go; default Workers, negative for none)
+	Ready        int               // networks and volumes made ahead for the next jobs, each for one job (pool.go; default 1, negative for none)
 
 	// The actions runtime (actions.go).
 	DataDir      string       // actions are fetched into DataDir/actions
@@ -132,7 +132,9 @@ func (c Config) WithDefaults() Config {
 		c.PollInterval = 2 * time.Second
 	}
 	if c.Ready == 0 {
-		c.Ready = c.Workers
+		// One: each idle network holds one of the engine's address pools
+		// (31 by default), which every user of the engine shares.
+		c.Ready = 1
 	}
 	return c
 }
