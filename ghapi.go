@@ -562,12 +562,32 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request, repo *store.Re
 // handleRepoGet serves GET /api/v1/repos/{owner}/{repo}: the repository,
 // minimal, for clients that start there (PyGithub's get_repo).
 func (s *server) handleRepoGet(w http.ResponseWriter, r *http.Request) error {
-	repo, _, err := s.readableRepo(r)
+	repo, err := s.metadataRepo(r)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.ghView(r, repo).repository())
 	return nil
+}
+
+// metadataRepo is readableRepo for a repository's metadata: a job's
+// GITHUB_TOKEN reads its own repository's whatever its `permissions:` say
+// (contents: write alone, even {}), as GitHub's token always has an
+// implicit `metadata: read`. Any other repository is checked as
+// readableRepo checks it, so the token reads no other private one.
+func (s *server) metadataRepo(r *http.Request) (*store.Repo, error) {
+	user, _, err := s.authUser(r)
+	if err != nil {
+		return nil, err
+	}
+	if user != nil && user.Job != nil {
+		repo, err := s.store.RepoByName(r.Context(), r.PathValue("owner"), r.PathValue("repo"))
+		if err == nil && repo.ID == user.Job.RepoID {
+			return repo, nil
+		}
+	}
+	repo, _, err := s.readableRepo(r)
+	return repo, err
 }
 
 // handleUserGet serves GET /api/v1/users/{username}: the user object runs

@@ -126,8 +126,15 @@ func (s *server) serveGit(w http.ResponseWriter, r *http.Request, push bool) err
 	case push && user == nil:
 		return errGitAuthRequired
 	case push && p < store.PermWrite:
+		if user.Job != nil && user.Job.RepoID != repo.ID {
+			own := "its own repository"
+			if r, err := s.store.RepoByID(ctx, user.Job.RepoID); err == nil {
+				own += ", " + r.FullName()
+			}
+			return apperr.Forbiddenf("a job's GITHUB_TOKEN may push only %s", own)
+		}
 		if user.Job != nil {
-			return apperr.Forbiddenf("this job's GITHUB_TOKEN may not push: give the job `permissions: contents: write`")
+			return apperr.Forbiddenf("this job's GITHUB_TOKEN may not push: give the job `permissions: contents: write` (a fork's pull request gets contents: read at most)")
 		}
 		return apperr.Forbiddenf("write permission on %s required to push", repo.FullName())
 	}

@@ -9,8 +9,11 @@
 // a name their container maps to that address (--add-host). The name is a
 // *.localhost one because the Actions toolkit (upload-artifact@v4,
 // actions/cache) only speaks its current protocol to github.com, *.ghe.com
-// and *.localhost hosts. --job-addr chooses the listener (or turns it off);
-// --job-url sets the URL jobs see, for remote runners or a proxy.
+// and *.localhost hosts. libcurl (curl, git) answers *.localhost names
+// with the loopback and never reads /etc/hosts for them, so the executor
+// also gives every step git's and curl's own resolve list for the name
+// (internal/executor/jobnet.go). --job-addr chooses the listener (or turns
+// it off); --job-url sets the URL jobs see, for remote runners or a proxy.
 
 package main
 

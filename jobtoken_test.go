@@ -67,3 +67,46 @@ func FuzzWorkflowJobRefs(f *testing.F) {
 		}
 	})
 }
+
+// TestJobTokenReadsOwnRepoMetadata: as GitHub's implicit `metadata: read`,
+// a GITHUB_TOKEN reads its own repository's metadata whatever its
+// `permissions:` say (contents: write alone, and {}), while the same token
+// still reads no other private repository and no Actions data it was not
+// given.
+func TestJobTokenReadsOwnRepoMetadata(t *testing.T) {
+	ts := newTestServer(t)
+	if _, err := ts.store.CreateRepo(context.Background(), ts.users["alice"], "other", ts.priv.GitDir, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		perms store.TokenPerms
+	}{
+		{"contents: write", store.TokenPerms{Contents: "write", Actions: "none"}},
+		{"{}", store.TokenPerms{Contents: "none", Actions: "none"}},
+		{"actions: read", store.TokenPerms{Contents: "none", Actions: "read"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, jobs := ts.newRun(ts.priv)
+			auth := bearer(ts.claimToken(jobs[0].ID, tc.perms))
+			var got struct {
+				FullName string `json:"full_name"`
+			}
+			ts.want(request{method: "GET", path: "/api/v1/repos/alice/priv", auth: auth}, 200, &got)
+			if got.FullName != "alice/priv" {
+				t.Fatalf("own repository: %+v", got)
+			}
+			// The attacker's side: the same token on another private
+			// repository of the same owner.
+			res := ts.do(request{method: "GET", path: "/api/v1/repos/alice/other", auth: auth})
+			if res.code != 403 && res.code != 404 || strings.Contains(string(res.body), "alice/other") {
+				t.Fatalf("other private repository: %d %s", res.code, res.body)
+			}
+			// Metadata is not the Actions API: without actions: read the
+			// runs stay closed.
+			if tc.perms.Actions == "none" {
+				ts.want(request{method: "GET", path: "/api/v1/repos/alice/priv/actions/runs", auth: auth}, 403, nil)
+			}
+		})
+	}
+}

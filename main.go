@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -60,7 +61,8 @@ const usage = `usage: shithub-actions [--db FILE] COMMAND [ARGS]
   check [--quick]                                    integrity and stuck state; exit 1 on findings
   actions fetch OWNER/REPO[/PATH]@REF... [--data-dir DIR] [--actions-url URL]
                                                      fill the action cache ahead of time
-  workflow check FILE...                               check workflow files offline
+  workflow check [FILE|DIR...]                         check workflow files offline (a DIR, or
+                                                     none: the repository's workflow directory)
   secret set OWNER/REPO NAME | secret set --owner USER NAME   the value is read from stdin
   secret list OWNER/REPO | secret list --owner USER
   secret delete OWNER/REPO NAME | secret delete --owner USER NAME
@@ -797,7 +799,14 @@ func (c *cli) parseServeArgs(args []string, getenv func(string) string) (serveCo
 // claiming and drains while both listeners still serve, so that remote
 // runners and the pool's own jobs can report how they ended.
 func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
-	st, err := c.openWith(store.Options{ServerURL: sc.baseURL, LeaveCheckpoints: sc.checkpoint == "litestream"})
+	// The action store exists before the store: reusable workflows not on
+	// this server come from --actions-url through it, as actions do.
+	actions, err := executor.NewActionStore(filepath.Join(sc.cfg.DataDir, "actions"), sc.cfg.ActionsURL)
+	if err != nil {
+		return apperr.Usagef("serve: %v", err)
+	}
+	st, err := c.openWith(store.Options{ServerURL: sc.baseURL, LeaveCheckpoints: sc.checkpoint == "litestream",
+		FetchWorkflow: actions.FetchWorkflow})
 	if err != nil {
 		return err
 	}
@@ -827,6 +836,7 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 
 	// The listeners: the server's, and the one its jobs reach it at.
 	cfg := sc.cfg.WithDefaults()
+	cfg.Actions = actions
 	gateway := func() (string, error) {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -884,6 +894,8 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 	go maint.Run(bg)
 	go srv.sweepRuntime(bg)
 	go srv.schedule(bg)
+	go srv.fireWorkflowRuns(bg)
+	go srv.fetchCalls(bg)
 	drain := func(time.Duration) {}
 	if ex != nil {
 		drain = startPool(bg, ex)
@@ -932,8 +944,10 @@ func (c *cli) runServe(ctx context.Context, sc serveConfig) error {
 func attachLocalPool(ctx context.Context, srv *server, cfg executor.Config, runners int, logger *slog.Logger) (*executor.Executor, error) {
 	st := srv.store
 	var err error
-	if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
-		return nil, apperr.Usagef("serve: %v", err)
+	if cfg.Actions == nil {
+		if cfg.Actions, err = executor.NewActionStore(filepath.Join(cfg.DataDir, "actions"), cfg.ActionsURL); err != nil {
+			return nil, apperr.Usagef("serve: %v", err)
+		}
 	}
 	cfg.Actions.Local = st.ActionRepo
 	instance, err := st.InstanceID(ctx)
@@ -1288,6 +1302,32 @@ func (c *cli) actionsFetch(ctx context.Context, args []string) error {
 	return nil
 }
 
+// workflowFilesIn lists the workflow files of a repository's work tree
+// as the server picks them from a commit (git.WorkflowDirAt): those of
+// .shithub/workflows/, else those of .github/workflows/, sorted, as
+// repository paths, with the directory they are in.
+func workflowFilesIn(root string) (string, []string, error) {
+	for _, dir := range git.WorkflowDirs {
+		entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			if p := dir + e.Name(); e.Type().IsRegular() && workflow.IsFile(p) {
+				names = append(names, p)
+			}
+		}
+		if len(names) > 0 {
+			return dir, names, nil
+		}
+	}
+	return git.WorkflowDir, nil, nil
+}
+
 // errWorkflowProblems makes `workflow check` exit 1 once it has printed the
 // problems; the message itself is the count.
 type workflowCheckFailed struct{ problems, files int }
@@ -1296,12 +1336,16 @@ func (e workflowCheckFailed) Error() string {
 	return fmt.Sprintf("%d problem(s) in %d file(s)", e.problems, e.files)
 }
 
-// workflowCheck is `workflow check FILE...`: it parses each file offline
-// and prints every problem as file:line:col: message. Exit 1 when any file
-// has one; 2 for bad usage, such as a file that cannot be read.
+// workflowCheck is `workflow check [FILE|DIR...]`: it parses each file
+// offline and prints every problem as file:line:col: message. A directory
+// is a repository's work tree: its workflow files are those of the
+// directory the server reads (.shithub/workflows/, else
+// .github/workflows/), and a line says which; no argument is the current
+// directory. Exit 1 when any file has a problem; 2 for bad usage, such as
+// a file that cannot be read or a repository with no workflow files.
 func workflowCheck(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return apperr.Usagef("workflow check: name at least one workflow file")
+		args = []string{"."}
 	}
 	type file struct {
 		name string
@@ -1311,6 +1355,29 @@ func workflowCheck(args []string, stdout io.Writer) error {
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && a != "-" {
 			return apperr.Usagef("workflow check: unknown flag %s", a)
+		}
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			dir, names, err := workflowFilesIn(a)
+			if err != nil {
+				return apperr.Usagef("workflow check: %v", err)
+			}
+			if len(names) == 0 {
+				return apperr.Usagef("workflow check: %s has no workflow files in %s or %s", a, git.WorkflowDir, git.GitHubWorkflowDir)
+			}
+			note := ""
+			if dir == git.GitHubWorkflowDir {
+				note = " (" + git.WorkflowDir + " has none)"
+			}
+			fmt.Fprintf(stdout, "%s: %d workflow file(s) in %s%s\n", a, len(names), dir, note)
+			for _, n := range names {
+				p := filepath.Join(a, filepath.FromSlash(n))
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return apperr.Usagef("workflow check: %v", err)
+				}
+				files = append(files, file{p, data})
+			}
+			continue
 		}
 		data, err := os.ReadFile(a)
 		if err != nil {

@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"shithub-actions/internal/dockertest"
+	"shithub-actions/internal/executor"
 )
 
 // quickstartImage is the image the default --image mapping gives
 // ubuntu-latest. CI has no registry, so the test tags its busybox image so:
 // with `--pull missing` (the default) the engine then pulls nothing.
-const quickstartImage = "ubuntu:24.04"
+var quickstartImage = executor.DefaultImages()["ubuntu-latest"]
 
 // quickstartBuild is the Quickstart's first block, which the test does not
 // run: it builds the binary itself, into the same place, with the Go

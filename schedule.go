@@ -38,6 +38,52 @@ func (s *server) schedule(ctx context.Context) {
 	}
 }
 
+// fireWorkflowRuns starts the workflow_run runs that runs' activities call
+// for (Store.FireWorkflowRuns): as soon as a transaction that recorded one
+// commits, and every half minute for those git could not be read for.
+func (s *server) fireWorkflowRuns(ctx context.Context) {
+	retry := time.NewTicker(30 * time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.store.WorkflowRunWake():
+		case <-retry.C:
+		}
+		n, err := s.store.FireWorkflowRuns(ctx)
+		if err != nil {
+			s.log.Error("starting workflow_run runs", "err", err)
+		}
+		if n > 0 {
+			s.log.Info("started workflow_run runs", "count", n)
+			s.Wake()
+		}
+	}
+}
+
+// fetchCalls fetches, every second, the reusable workflows from
+// --actions-url that runs made by the post-receive hook (a process that
+// knows no --actions-url) call, and so makes those calls.
+func (s *server) fetchCalls(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.store.FetchPendingCalls(ctx)
+		if err != nil {
+			s.log.Error("fetching called workflows", "err", err)
+		}
+		if n > 0 {
+			s.Wake()
+		}
+	}
+}
+
 // scheduler remembers each repository's schedules by the commit they were
 // read at, so an unchanged default branch costs one rev-parse a minute.
 // Only the scheduler's goroutine uses it: no lock.

@@ -81,7 +81,7 @@ func TestParseServeArgs(t *testing.T) {
 		t.Errorf("runtime = %+v; want the data directory beside --db, and --job-url without its slash", sc.runtime)
 	}
 	cfg := sc.cfg
-	if cfg.Images["alpine"] != "alpine:3.20" || cfg.Images["ubuntu-latest"] != "ubuntu:24.04" || cfg.Pull != "never" ||
+	if cfg.Images["alpine"] != "alpine:3.20" || cfg.Images["ubuntu-latest"] != "catthehacker/ubuntu:act-latest" || cfg.Pull != "never" ||
 		cfg.Memory != "4g" || cfg.CPUs != "2" || cfg.PidsLimit != 99 || cfg.StopGrace != 3*time.Second ||
 		cfg.NodeDir != nodeDir || !slices.Equal(cfg.AllowImages, []string{"alpine:*"}) ||
 		!slices.Equal(cfg.AllowActions, []string{"actions/*"}) || cfg.ActionsURL != "file:///mirrors" ||

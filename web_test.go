@@ -1012,6 +1012,17 @@ func TestOrderJobs(t *testing.T) {
 	if strings.Join(got, ",") != "lint,build,test,deploy,loop" {
 		t.Errorf("order %v", got)
 	}
+	// A job needing a call comes after the call's jobs ("caller/job").
+	b := func(key string, needs ...string) *store.Job {
+		return &store.Job{JobKey: key, BaseKey: key, Needs: needs}
+	}
+	got = nil
+	for _, x := range orderJobs([]*store.Job{b("after", "call"), b("call#1/a"), b("call#2/b", "call#2/a"), b("call#2/a")}) {
+		got = append(got, x.JobKey)
+	}
+	if strings.Join(got, ",") != "call#1/a,call#2/a,call#2/b,after" {
+		t.Errorf("order with a call %v", got)
+	}
 }
 
 const webMatrixWorkflow = `name: Matrix

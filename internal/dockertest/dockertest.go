@@ -239,3 +239,44 @@ func git(tb testing.TB, dir string, args ...string) {
 		tb.Fatalf("git %v: %v\n%s", args, err, out)
 	}
 }
+
+// DebianImage is the Debian image .ci/debian-image builds from Debian's
+// packages (git, curl, node, python3, wget, jq, zstd): the tests that need
+// real clients in a job run in it. Without it the test is skipped, or
+// fails when SHITHUB_REQUIRE_DEBIAN=1 (as .ci/run sets, after building it).
+func DebianImage(tb testing.TB) string {
+	tb.Helper()
+	RequireEngine(tb)
+	script := filepath.Join(repoRoot(tb), ".ci", "debian-image")
+	out, err := exec.Command(script, "--tag").Output()
+	if err != nil {
+		tb.Fatalf("%s --tag: %v", script, err)
+	}
+	tag := strings.TrimSpace(string(out))
+	if out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", tag).CombinedOutput(); err != nil {
+		msg := "no Debian test image " + tag + " (build it with .ci/debian-image): " + strings.TrimSpace(string(out))
+		if os.Getenv("SHITHUB_REQUIRE_DEBIAN") == "1" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return tag
+}
+
+// repoRoot is the directory of the root module's go.mod, above the test's
+// working directory.
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.HasPrefix(string(b), "module shithub-actions\n") {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			tb.Fatalf("no shithub-actions go.mod above %s", dir)
+		}
+	}
+}

@@ -147,13 +147,13 @@ func (j *execJob) seedToolCache(image string) error {
 }
 
 // actionMounts are the job container's mounts for actions: the tool cache
-// volume, and Node.js when configured.
+// volume, Node.js when configured, and curl's configuration (netMount).
 func (j *execJob) actionMounts() []string {
 	args := []string{"-v", j.toolCacheVolume() + ":" + containerToolCache}
 	if n := j.ex.cfg.NodeDir; n != "" {
 		args = append(args, "-v", n+":"+ContainerNode+":ro")
 	}
-	return args
+	return append(args, j.netMount()...) // curl's resolve list (jobnet.go)
 }
 
 // runtimeEnv is what every step sees of the server: its URLs and the
@@ -489,9 +489,15 @@ func nodeServerURL(u string) string {
 // runNodeAction runs a JavaScript action's pre (when its pre-if holds)
 // and main, and registers its post.
 func (j *execJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, stepEnv map[string]string, env *expr.Env, timeout float64, out *stepOutput) stepResult {
-	if j.ex.cfg.NodeDir == "" {
-		out.errorf("%s is a JavaScript action (%s), and this runner has no Node.js: start it with --node DIR (a Node.js distribution, DIR/bin/node).", step.Uses, la.def.Runs.Using)
+	node, err := j.findNode(step.Uses, la.def.Runs.Using) // --node's, else the image's (actionnode.go)
+	if err != nil {
+		out.errorf("%v", err)
 		return stepResult{outcome: protocol.ConclusionFailure}
+	}
+	note, warning := nodeNote(node, la.def.Runs.Using)
+	out.linef("%s", note)
+	if warning != "" {
+		out.linef("##[warning]%s", warning)
 	}
 	run := func(script string, out *stepOutput) stepResult {
 		files := newStepFiles(step.FilesKey())
@@ -512,7 +518,7 @@ func (j *execJob) runNodeAction(step *protocol.Step, la *loadedAction, inputs, s
 			out.errorf("%v", err)
 			return stepResult{outcome: protocol.ConclusionFailure}
 		}
-		argv := []string{ContainerNode + "/bin/node", "--require", containerPreload, path.Join(la.path, script)}
+		argv := []string{node.path, "--require", containerPreload, path.Join(la.path, script)}
 		// Saved state belongs to this action, also inside a composite.
 		prev := out.step
 		out.step = step

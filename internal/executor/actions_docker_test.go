@@ -56,7 +56,7 @@ func TestDockerActions(t *testing.T) {
 		step int
 		want []string
 	}{
-		{2, []string{"Download action repository 'acme/hello-js@v1'", "Hello Mona!", "action path has index.js: true",
+		{2, []string{"Download action repository 'acme/hello-js@v1'", "Running with Node.js v", "(/__shithub/node/bin/node, from --node)", "Hello Mona!", "action path has index.js: true",
 			"repository acme/hello-js ref v1", "runner Linux tool cache /opt/hostedtoolcache", "token set: true",
 			"Input 'old' has been deprecated with message: use who-to-greet", "Post Run acme/hello-js@v1", "post: greeted Mona"}},
 		{3, []string{"action path: /__shithub/actions/acme/compose/", "action.yml", "Hello composite!", "post: greeted composite"}},
@@ -90,10 +90,45 @@ func TestDockerActions(t *testing.T) {
 		protocol.Step{ID: 940202, Number: 3, Kind: "uses", Name: "js", Uses: "acme/hello-js@v1", If: "always()"},
 		protocol.Step{ID: 940203, Number: 4, Kind: "uses", Name: "dock", Uses: "acme/dock@v1", If: "always()"})
 	ex2.runJob(job2)
-	if l := src2.log(t, stepID(job2, 2)); !strings.Contains(l, "this runner has no Node.js: start it with --node DIR") {
+	// Neither --node nor a node in the image: the error names both ways out.
+	if l := src2.log(t, stepID(job2, 2)); !strings.Contains(l, "this job's image has no `node` on its PATH, and this runner was started without --node") ||
+		!strings.Contains(l, "Use an image with Node.js") || !strings.Contains(l, "--node DIR") {
 		t.Errorf("JavaScript action without --node: log %q", l)
 	}
 	if l := src2.log(t, stepID(job2, 3)); !strings.Contains(l, "acme/dock@v1 is not allowed on this runner: --allow-actions is acme/hello-js") {
 		t.Errorf("refused action: log %q", l)
+	}
+}
+
+// TestDockerActionsImageNode: without --node, a JavaScript action runs with
+// the job image's own node (the Debian test image's), and the log says
+// which node ran it.
+func TestDockerActionsImageNode(t *testing.T) {
+	image := dockertest.DebianImage(t)
+	mirrors := dockertest.ActionMirrors(t, "../../testdata/actions")
+	src := newFakeSource()
+	ex := New(Config{
+		Instance: randomInstance("dockertest"), Images: map[string]string{"busybox": image}, Pull: "never",
+		Memory: "512m", WorkDir: t.TempDir(), CancelPoll: 100 * time.Millisecond, PollInterval: time.Hour,
+		DataDir: t.TempDir(), ActionsURL: "file://" + mirrors, JobURL: "http://10.9.8.7:8080",
+	}, src, runnerTestLogger())
+	t.Cleanup(func() {
+		ex.RemoveStale(context.Background())
+		removeToolCaches(ex.cfg.Instance)
+	})
+	job := dockerJob(9403)
+	job.Contexts = map[string]any{"github": map[string]any{"repository": "alice/demo"}}
+	job.Steps = append(job.Steps,
+		protocol.Step{ID: 940302, Number: 3, Kind: "uses", Name: "Run acme/hello-js@v1", Uses: "acme/hello-js@v1", StepKey: "js",
+			With: map[string]string{"who-to-greet": "Debian"}})
+	ex.runJob(job)
+	l := src.log(t, stepID(job, 2))
+	if got := src.jobConclusion(9403); got != "success" {
+		t.Fatalf("job = %q, want success; log:\n%s", got, l)
+	}
+	for _, want := range []string{"Running with Node.js v", "(/usr/bin/node, from the job image)", "Hello Debian!", "post: greeted Debian"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %q:\n%s", want, l)
+		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,7 +169,7 @@ func (s *actionStore) Fetch(ctx context.Context, ref workflow.ActionRef, jobID i
 	}
 	fa.Root = filepath.Join(s.dir, "trees", owner, repo, fa.SHA)
 	if err := s.materialize(ctx, bare, fa.SHA, fa.Root); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: the files of %.12s from %s: %w", ref, fa.SHA, src.show, err)
 	}
 	fa.Dir = fa.Root
 	if ref.Path != "" {
@@ -227,7 +228,7 @@ func (s *actionStore) resolve(ctx context.Context, bare git.Repo, src actionSour
 	}
 	have, err := bare.Resolve(ctx, full)
 	if err != nil {
-		return "", err
+		return "", apperr.NotFoundf("%s: %s fetched from %s is not there: %v", ref, full, src.show, gitMessage(err))
 	}
 	// The commit we fetched must be the one the source advertised: the
 	// tag may have moved between ls-remote and fetch.
@@ -266,7 +267,9 @@ func (s *actionStore) lsRemote(ctx context.Context, src actionSource, name strin
 // gitFetch fetches refspecs from src into bare; shallow over the network,
 // since an action needs only its commit.
 func (s *actionStore) gitFetch(ctx context.Context, bare git.Repo, src actionSource, refspecs ...string) ([]byte, error) {
-	args := []string{"--git-dir", bare.Dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"}
+	// --update-shallow: a mirror made with `git clone --depth 1` is shallow,
+	// and without it git refuses the refs whose history it cut.
+	args := []string{"--git-dir", bare.Dir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--update-shallow"}
 	if src.remote {
 		args = append(args, "--depth=1")
 	}
@@ -317,6 +320,27 @@ func gitMessage(err error) string {
 		return ge.Stderr
 	}
 	return err.Error()
+}
+
+// FetchWorkflow reads the reusable workflow file OWNER/REPO/FILE at REF
+// for the server (Store's Options.FetchWorkflow): fetched as an action of
+// that repository would be by the command line (job 0: from this server
+// only a public repository, else --actions-url), and read from the fetched
+// commit's files. It returns the file, the commit and where it came from.
+func (s *actionStore) FetchWorkflow(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) {
+	dir, name := path.Split(file)
+	fa, err := s.Fetch(ctx, workflow.ActionRef{Kind: workflow.ActionRepo, Owner: owner, Repo: repo, Path: strings.TrimSuffix(dir, "/"), Ref: ref}, 0)
+	if err != nil {
+		return nil, "", "", err
+	}
+	b, err := os.ReadFile(filepath.Join(fa.Dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", "", apperr.NotFoundf("%s has no file %s at %.12s", fa.Origin, file, fa.SHA)
+	}
+	if err != nil {
+		return nil, "", "", err
+	}
+	return b, fa.SHA, fa.Origin, nil
 }
 
 // actionMetadata reads and parses the action.yml (or action.yaml) in dir;

@@ -12,9 +12,10 @@ package executor
 // be repositories registered on this server (a submodule's URL names its
 // OWNER/REPO, whatever its host); `lfs: true` is refused; `token` is a PAT
 // the server checks, and only to reach a private repository of this server
-// (reach.go), never written anywhere; the other inputs that carry
-// credentials (ssh-key, persist-credentials) have nothing to do and are
-// ignored, so no credential is ever left in the workspace.
+// (reach.go); persist-credentials (default true) leaves the step's token,
+// else the job's GITHUB_TOKEN, in the checkout's .git/config as
+// actions/checkout does (checkoutcred.go); ssh-key and the other ssh
+// inputs have nothing to do and are ignored.
 
 import (
 	"context"
@@ -62,13 +63,13 @@ var DefaultCheckout = CheckoutSpec{Depth: 1, Clean: true}
 // checkoutIgnored are actions/checkout's inputs that have nothing to do
 // here: credentials the server has no use for, and display options.
 var checkoutIgnored = []string{"ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user",
-	"persist-credentials", "show-progress", "set-safe-directory", "github-server-url"}
+	"show-progress", "set-safe-directory", "github-server-url"}
 
 // checkoutWholeTree are inputs that narrow the checkout; the whole tree,
 // a superset, is checked out instead.
 var checkoutWholeTree = []string{"sparse-checkout", "sparse-checkout-cone-mode", "filter"}
 
-var checkoutInputs = []string{"repository", "ref", "token", "fetch-depth", "fetch-tags", "path", "submodules", "clean", "lfs"}
+var checkoutInputs = []string{"repository", "ref", "token", "fetch-depth", "fetch-tags", "path", "submodules", "clean", "lfs", "persist-credentials"}
 
 // parseCheckoutInputs reads a checkout step's evaluated with: into a spec
 // for the job's repository jobRepo, with warnings for inputs it ignores.
@@ -457,11 +458,32 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 	if err != nil {
 		return fail("%v", err)
 	}
-	if spec.sameCheckout(DefaultCheckout) {
-		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
-		return stepResult{outcome: protocol.ConclusionSuccess}
+	persist, err := persistCredentialsInput(with)
+	if err != nil {
+		return fail("%v", err)
 	}
 	dst := path.Join(protocol.Workspace, spec.Path)
+	// persist-credentials (checkoutcred.go): the step's token, else the job's.
+	persisted := func() stepResult {
+		if !persist {
+			return stepResult{outcome: protocol.ConclusionSuccess}
+		}
+		tok := spec.Token
+		if tok == "" {
+			tok = lookupString(j.st.contexts, "github", "token")
+		}
+		if err := j.ensureRunning(); err != nil {
+			return fail("%v", err)
+		}
+		if err := j.persistCredentials(dst, tok, out); err != nil {
+			return fail("%v", err)
+		}
+		return stepResult{outcome: protocol.ConclusionSuccess}
+	}
+	if spec.sameCheckout(DefaultCheckout) {
+		out.linef("Checked out %s at %s into %s", j.job.Repo, j.job.HeadSHA, protocol.Workspace)
+		return persisted()
+	}
 	err = j.ex.call(j.ctx, "checkout", func(ctx context.Context) error {
 		if err := j.newStage(); err != nil { // afresh for every attempt
 			return MarkPermanent(err)
@@ -506,5 +528,5 @@ func (j *execJob) runCheckout(step *protocol.Step, env *expr.Env, out *stepOutpu
 		depth += ", submodules " + spec.Submodules
 	}
 	out.linef("Checked out %s into %s (%s)", what, dst, depth)
-	return stepResult{outcome: protocol.ConclusionSuccess}
+	return persisted()
 }

@@ -81,11 +81,19 @@ type Config struct {
 	Actions      *actionStore // built from DataDir and ActionsURL when nil
 }
 
+// DefaultImages are the runs-on labels a runner takes without --image.
+// The ubuntu ones are act's "medium" images (catthehacker/ubuntu:act-*),
+// which act offers first and from whose recipe Gitea's runner-images are
+// built: Ubuntu with git, curl, wget, jq, Node.js on the PATH, Python,
+// build-essential and the docker CLI, made for running workflows. Plain
+// ubuntu:24.04 has none of these, so a real workflow fails in its first
+// step. The price is the pull (act puts it at about 500 MB); README's
+// "Images" says how to map a smaller image.
 func DefaultImages() map[string]string {
 	return map[string]string{
-		"ubuntu-latest": "ubuntu:24.04",
-		"ubuntu-24.04":  "ubuntu:24.04",
-		"ubuntu-22.04":  "ubuntu:22.04",
+		"ubuntu-latest": "catthehacker/ubuntu:act-latest",
+		"ubuntu-24.04":  "catthehacker/ubuntu:act-24.04",
+		"ubuntu-22.04":  "catthehacker/ubuntu:act-22.04",
 		"debian-latest": "debian:bookworm",
 	}
 }
@@ -528,6 +536,7 @@ type execJob struct {
 	tokenMasked                                        bool            // the runtime token is in the masks
 	builtImages                                        map[string]bool // action images the job built for itself, removed at its end
 	privDir                                            string          // the job's 0700 directory of Docker actions' file commands ("" until one runs)
+	node                                               *jobNode        // the Node.js JavaScript actions run with, once found (actionnode.go)
 
 	mu      sync.Mutex // guards the fields below, and is stopCond's lock
 	reason  string     // why the job is aborted: "", conclusionCancelled or conclusionTimedOut

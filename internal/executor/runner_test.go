@@ -744,7 +744,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		"--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "NET_BIND_SERVICE",
 		"--pull=missing", "-v", name+":/workspace", "-w", "/workspace",
 		"-v", "shithub-actions-test-toolcache-3-b9152615:/opt/hostedtoolcache",
-		"--entrypoint", "tail", "--", "ubuntu:24.04", "-f", "/dev/null")
+		"--entrypoint", "tail", "--", "catthehacker/ubuntu:act-latest", "-f", "/dev/null")
 	var got [][]string
 	var stage string
 	for _, c := range fe.calls(t) {
@@ -830,7 +830,7 @@ func TestExecutorRunsJob(t *testing.T) {
 
 	setup := src.log(t, stepID(job, 0))
 	for _, s := range []string{"Workspace: volume " + name + ", mounted at /workspace", "Network: " + name + " (gateway 172.30.0.1)",
-		"Checked out alice/demo at 0123456789abcdef", "Image: ubuntu:24.04 (runs-on ubuntu-latest)", "Container: shithub-actions-test-5 (c0ffeec0ffee)", "Shell: /usr/bin/bash -e {0}"} {
+		"Checked out alice/demo at 0123456789abcdef", "Image: catthehacker/ubuntu:act-latest (runs-on ubuntu-latest)", "Container: shithub-actions-test-5 (c0ffeec0ffee)", "Shell: /usr/bin/bash -e {0}"} {
 		if !strings.Contains(setup, s) {
 			t.Errorf("Set up job log lacks %q:\n%s", s, setup)
 		}
@@ -1590,7 +1590,13 @@ func TestExecutorConfigDefaults(t *testing.T) {
 	if want := []string{"debian-latest", "ubuntu-22.04", "ubuntu-24.04", "ubuntu-latest"}; !slices.Equal(c.Labels, want) {
 		t.Errorf("labels = %q, want %q", c.Labels, want)
 	}
-	if c.Images["ubuntu-latest"] != "ubuntu:24.04" || c.Images["debian-latest"] != "debian:bookworm" {
-		t.Errorf("images = %v", c.Images)
+	// Images made for CI: git, curl and node on the PATH (act's medium images).
+	for label, want := range map[string]string{
+		"ubuntu-latest": "catthehacker/ubuntu:act-latest", "ubuntu-24.04": "catthehacker/ubuntu:act-24.04",
+		"ubuntu-22.04": "catthehacker/ubuntu:act-22.04", "debian-latest": "debian:bookworm",
+	} {
+		if c.Images[label] != want {
+			t.Errorf("images[%s] = %q, want %q", label, c.Images[label], want)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func TestToolCacheScoping(t *testing.T) {
 	for _, want := range [][]string{
 		append(append([]string{"volume", "create"}, labels...), own),
 		append(append([]string{"create", "--name", own + "-seed"}, labels...), "--network", "none",
-			"-v", ex.repoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "ubuntu:24.04"),
+			"-v", ex.repoToolCache(pr)+":/from:ro", "--entrypoint", "true", "--", "catthehacker/ubuntu:act-latest"),
 		{"cp", own + "-seed:/from/.", "-"},
 		{"cp", "-a", "-", "shithub-actions-test-64:" + containerToolCache},
 		{"rm", "-f", own + "-seed"},

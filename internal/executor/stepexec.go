@@ -423,7 +423,7 @@ func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 	maps.Copy(full, j.st.addedEnv)
 	maps.Copy(full, stepEnv)
 	for k, v := range j.job.Env {
-		if strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_") {
+		if (strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_")) && k != "GITHUB_TOKEN" { // the workflow's own, which a step's env overrides
 			full[k] = v
 		}
 	}
@@ -437,6 +437,7 @@ func (j *execJob) processEnv(stepEnv map[string]string, files stepFiles) map[str
 		full["RUNNER_DEBUG"] = "1"
 	}
 	maps.Copy(full, j.runtimeEnv())
+	addResolveEnv(full, j.jobResolve()) // git and curl find the server (jobnet.go)
 	return full
 }
 

@@ -141,27 +141,61 @@ func (g Repo) Resolve(ctx context.Context, rev string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// workflowFiles lists the workflow files at a commit, sorted.
+// WorkflowFiles lists the workflow files at a commit, sorted: those of
+// the directory WorkflowDirAt picks.
 func (g Repo) WorkflowFiles(ctx context.Context, sha string) ([]string, error) {
-	out, err := g.Git(ctx, "ls-tree", "--name-only", "-z", "--full-tree", sha+":"+strings.TrimSuffix(WorkflowDir, "/"))
-	if err != nil {
-		// No workflow directory at this commit: no workflows.
-		if _, rerr := g.Resolve(ctx, sha); rerr == nil {
-			return nil, nil
-		}
-		return nil, err
-	}
-	var files []string
-	for _, name := range strings.Split(string(out), "\x00") {
-		if p := WorkflowDir + name; name != "" && workflow.IsFile(p) {
-			files = append(files, p)
-		}
-	}
-	return files, nil
+	_, files, err := g.WorkflowDirAt(ctx, sha)
+	return files, err
 }
 
-// workflowDir is where workflow files live in a repository.
-const WorkflowDir = ".shithub/workflows/"
+// WorkflowDirAt says where a commit's workflows are and lists them, sorted:
+// WorkflowDir when it holds a workflow file (*.yml, *.yaml), else
+// GitHubWorkflowDir when that does, else WorkflowDir and none. One git
+// process lists both.
+func (g Repo) WorkflowDirAt(ctx context.Context, sha string) (string, []string, error) {
+	out, err := g.Git(ctx, "ls-tree", "--name-only", "-z", "--full-tree", sha, "--", WorkflowDir, GitHubWorkflowDir)
+	if err != nil {
+		return "", nil, err
+	}
+	var own, github []string
+	for _, p := range strings.Split(string(out), "\x00") {
+		switch {
+		case !workflow.IsFile(p):
+		case strings.HasPrefix(p, WorkflowDir):
+			own = append(own, p)
+		case strings.HasPrefix(p, GitHubWorkflowDir):
+			github = append(github, p)
+		}
+	}
+	if len(own) == 0 && len(github) > 0 {
+		return GitHubWorkflowDir, github, nil
+	}
+	return WorkflowDir, own, nil
+}
+
+// WorkflowDir is where a repository's workflow files live; GitHubWorkflowDir
+// is read instead when WorkflowDir has none, so a repository moved from
+// GitHub runs its workflows as they are (as Gitea falls back from
+// .gitea/workflows). The two never mix: a repository with workflow files
+// in WorkflowDir has its .github/workflows ignored.
+const (
+	WorkflowDir       = ".shithub/workflows/"
+	GitHubWorkflowDir = ".github/workflows/"
+)
+
+// WorkflowDirs are the workflow directories in the order they are tried.
+var WorkflowDirs = []string{WorkflowDir, GitHubWorkflowDir}
+
+// WorkflowName is a workflow file's name within its directory (ci.yml for
+// .github/workflows/ci.yml); any other path as it is.
+func WorkflowName(p string) string {
+	for _, d := range WorkflowDirs {
+		if rest, ok := strings.CutPrefix(p, d); ok {
+			return rest
+		}
+	}
+	return p
+}
 
 // readFile returns a file's bytes at a commit; apperr.ErrNotFound when absent.
 func (g Repo) ReadFile(ctx context.Context, sha, path string) ([]byte, error) {

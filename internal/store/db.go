@@ -346,6 +346,58 @@ END;`,
 	// cannot forge either (issue 17): the stored ones go. Links and tokens
 	// signed with them stop working.
 	`DELETE FROM meta WHERE key IN ('log_signing_key', 'runtime_secret');`,
+	// 14: workflow_run (workflowrun.go): each activity of a run (requested,
+	// in_progress, completed) is recorded in the transaction that made it,
+	// at most once per run and type, with the run's status then; the runs
+	// it triggers are made afterwards in the transaction that marks it
+	// done, so none is lost in a crash and none fires twice.
+	`CREATE TABLE IF NOT EXISTS workflow_run_events (
+		id         INTEGER PRIMARY KEY,
+		run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		action     TEXT NOT NULL CHECK (action IN ('requested', 'in_progress', 'completed')),
+		status     TEXT NOT NULL,
+		conclusion TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		done       INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (run_id, action)
+	);
+	CREATE INDEX IF NOT EXISTS workflow_run_events_pending ON workflow_run_events (id) WHERE done = 0;`,
+	// 15: reusable workflows (issue 19): the files a run's calling jobs
+	// call, read when the run was made (run_calls); on a calling job, its
+	// call once evaluated (jobs.call); on a job of a called workflow, the
+	// calling job's row (jobs.call_id).
+	`CREATE TABLE run_calls (
+		run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key     TEXT NOT NULL, -- where the uses is written (OWNER/REPO@SHA) and the uses
+		repo    TEXT NOT NULL, -- the called file's repository, OWNER/REPO
+		sha     TEXT NOT NULL,
+		path    TEXT NOT NULL,
+		content BLOB,
+		error   TEXT NOT NULL DEFAULT '', -- why the file cannot be called
+		PRIMARY KEY (run_id, key)
+	) WITHOUT ROWID;
+	ALTER TABLE jobs ADD COLUMN call_id INTEGER;
+	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
+	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
+	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
+	// 16: issue 21, history at a glance. A job that failed and then passed in
+	// a re-run of its run (history.go) is a flaky event, kept counted per
+	// workflow, UTC day and job name in the transaction that finishes the
+	// job, so the tab reads a month of them without touching runs or jobs.
+	// Retention removes the days the tab no longer shows (flaky_jobs_day).
+	`CREATE TABLE IF NOT EXISTS flaky_jobs (
+	workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+	day         INTEGER NOT NULL, -- days since 1970-01-01 UTC
+	job_name    TEXT NOT NULL,
+	events      INTEGER NOT NULL,
+	PRIMARY KEY (workflow_id, day, job_name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
+	// 17: a workflow's runs by status or conclusion (the tab's sidebar with
+	// its status filter, the API's workflow_id with status=): an index per
+	// pair, so the list reads only matching entries (pickDriver).
+	`CREATE INDEX IF NOT EXISTS runs_repo_workflow_status ON runs (repo_id, workflow_id, status, created_at DESC, id DESC);
+	CREATE INDEX IF NOT EXISTS runs_repo_workflow_conclusion ON runs (repo_id, workflow_id, conclusion, created_at DESC, id DESC);`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -432,7 +484,8 @@ type Store struct {
 
 	// serverURL is github.server_url in the contexts of claims: the
 	// server's --base-url, "" when it has none.
-	serverURL string
+	serverURL     string
+	fetchWorkflow func(ctx context.Context, owner, repo, ref, file string) ([]byte, string, string, error) // Options.FetchWorkflow
 
 	// onLogPage, when set (by tests), hears of every page of log chunks
 	// read: how many rows and bytes.
@@ -451,6 +504,11 @@ type Store struct {
 	// noCheckpoints leaves checkpointing the WAL to another process
 	// (Litestream): Options.LeaveCheckpoints.
 	noCheckpoints bool
+
+	// workflowRunWake hears, once a transaction that recorded a
+	// workflow_run activity commits, that FireWorkflowRuns has work
+	// (buffered 1: a wake-up pending is enough).
+	workflowRunWake chan struct{}
 }
 
 // Options is what a Store takes from outside, once, when it is opened;
@@ -480,6 +538,12 @@ type Options struct {
 	// a full snapshot of the file, and Litestream's documentation asks
 	// applications to turn their checkpoints off.
 	LeaveCheckpoints bool
+	// FetchWorkflow reads a reusable workflow file OWNER/REPO/PATH@REF
+	// that is not on this server (or not reachable from the run) from
+	// --actions-url, as actions are fetched; it returns the file, the
+	// commit REF resolved to and where it came from. nil: only this
+	// server's repositories are called.
+	FetchWorkflow func(ctx context.Context, owner, repo, ref, file string) (content []byte, sha, origin string, err error)
 }
 
 // sqliteDriver is the database/sql driver the Store opens; tests swap in a
@@ -515,8 +579,8 @@ func Open(path, schema string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db, rd: &stmtCache{DB: db}, wdb: wdb, path: path, now: o.Now, logCap: o.LogCap, keyFile: o.KeyFile,
-		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage,
-		noCheckpoints: o.LeaveCheckpoints}
+		metrics: o.Metrics, serverURL: strings.TrimSuffix(o.ServerURL, "/"), onLogPage: o.OnLogPage, fetchWorkflow: o.FetchWorkflow,
+		noCheckpoints: o.LeaveCheckpoints, workflowRunWake: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -1257,6 +1321,8 @@ type Job struct {
 	StartedAt        time.Time
 	CompletedAt      time.Time
 	Steps            []*Step
+	CallID           int64  // a job of a called workflow: the calling job's row; 0 otherwise
+	Call             string // a calling job: its call (callSpec, JSON) once evaluated; "" otherwise
 }
 
 type Step struct {
@@ -1355,7 +1421,7 @@ func (s *Store) ChildRuns(ctx context.Context, id int64) ([]*Run, error) {
 // is served by an index of runs that starts (repo_id, field) and ends in the
 // list's order, so no filter scans the table (TestListRunsPlans).
 type RunFilter struct {
-	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml)
+	WorkflowFile string // a file name (ci.yml) or path (.shithub/workflows/ci.yml, .github/workflows/ci.yml)
 	WorkflowID   int64
 	Branch       string // without refs/heads/
 	Actor        string // a user name
@@ -1372,10 +1438,20 @@ type RunFilter struct {
 	Cap int
 
 	// driver, when set, names the one filter whose index the query walks
-	// (workflow, branch, actor, event, status, conclusion, sha): the others
-	// are written so that no index serves them (a unary +). listRuns sets
-	// it to the filter with the fewest runs (pickDriver).
+	// (workflow, branch, actor, event, status, conclusion, sha, or the
+	// pairs workflow+status and workflow+conclusion, which have an index of
+	// their own): the others are written so that no index serves them (a
+	// unary +). listRuns sets it to the filter with the fewest runs
+	// (pickDriver).
 	Driver string
+}
+
+// workflowPaths are the workflows table paths a RunFilter's WorkflowFile
+// may mean: itself (a path), or a file name in either workflow directory.
+// Where both directories have one, the lists take .shithub's (ORDER BY
+// path DESC), the directory a commit's runs come from when it has files.
+func workflowPaths(file string) []any {
+	return []any{file, git.WorkflowDir + file, git.GitHubWorkflowDir + file}
 }
 
 // counted reports whether total_count can come from the kept counts of
@@ -1390,15 +1466,15 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
 	add := func(name, cond string, v ...any) {
-		if f.Driver != "" && f.Driver != name {
+		if f.Driver != "" && !slices.Contains(strings.Split(f.Driver, "+"), name) {
 			cond = "+" + cond
 		}
 		where = append(where, cond)
 		args = append(args, v...)
 	}
 	if f.WorkflowFile != "" {
-		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?))`,
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile)
+		add("workflow", `r.workflow_id = (SELECT w.id FROM workflows w WHERE w.repo_id = ? AND w.path IN (?, ?, ?) ORDER BY w.path DESC LIMIT 1)`,
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)...)
 	}
 	if f.WorkflowID != 0 {
 		add("workflow", "r.workflow_id = ?", f.WorkflowID)
@@ -1454,8 +1530,8 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		counts = append(counts, count{name, "SELECT runs FROM run_facets WHERE repo_id = ? AND facet = ? AND value = ?", []any{repoID, name, value}})
 	}
 	if f.WorkflowFile != "" {
-		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?)",
-			[]any{repoID, f.WorkflowFile, git.WorkflowDir + f.WorkflowFile}})
+		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) ORDER BY path DESC LIMIT 1",
+			append([]any{repoID}, workflowPaths(f.WorkflowFile)...)})
 	}
 	if f.WorkflowID != 0 {
 		counts = append(counts, count{"workflow", "SELECT run_count FROM workflows WHERE repo_id = ? AND id = ?", []any{repoID, f.WorkflowID}})
@@ -1490,6 +1566,19 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		}
 		if n < fewest {
 			best, fewest = c.name, n
+		}
+	}
+	// A workflow with a status or conclusion (the tab's sidebar and status
+	// filter together) walks the pair's own index: every entry it reads
+	// matches, where either index alone reads the other's misses too. It is
+	// never wider than either, so it wins unless a third filter is narrower.
+	hasWorkflow := f.WorkflowFile != "" || f.WorkflowID != 0
+	if hasWorkflow && (best == "workflow" || best == "status" || best == "conclusion") {
+		switch {
+		case f.Conclusion != "":
+			return "workflow+conclusion", nil
+		case f.Status != "":
+			return "workflow+status", nil
 		}
 	}
 	return best, nil
@@ -1563,8 +1652,8 @@ func (s *Store) ListRuns(ctx context.Context, repoID int64, f RunFilter, page, p
 func (s *Store) listRunsKeyed(ctx context.Context, repoID int64, f RunFilter, offset, perPage int) ([]*Run, int, error) {
 	wfID := f.WorkflowID
 	if f.WorkflowFile != "" {
-		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?) AND (? = 0 OR id = ?)",
-			repoID, f.WorkflowFile, git.WorkflowDir+f.WorkflowFile, wfID, wfID).Scan(&wfID)
+		err := s.rd.QueryRowContext(ctx, "SELECT id FROM workflows WHERE repo_id = ? AND path IN (?, ?, ?) AND (? = 0 OR id = ?) ORDER BY path DESC LIMIT 1",
+			append(append([]any{repoID}, workflowPaths(f.WorkflowFile)...), wfID, wfID)...).Scan(&wfID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return []*Run{}, 0, nil
 		}
@@ -1678,16 +1767,16 @@ func (s *Store) LatestRunOf(ctx context.Context, repoID int64, file, branch stri
 
 const jobCols = `id, run_id, job_key, name, runs_on, image, needs, env, timeout_minutes, status, conclusion,
 	cancel_requested, runner_id, started_at, completed_at, created_at, base_key, leg, activated, waiting, concurrency_group,
-	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment FROM jobs`
+	continue_on_error, fail_fast, max_parallel, outputs, contexts, container, services, environment, call_id, call FROM jobs`
 
 func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 	j := &Job{}
 	var runsOn, needs, env, outputs, contexts, container, services, environment string
-	var runner, started, completed, created sql.NullInt64
+	var runner, started, completed, created, callID sql.NullInt64
 	err := row.Scan(&j.ID, &j.RunID, &j.JobKey, &j.Name, &runsOn, &j.Image, &needs, &env, &j.TimeoutMinutes,
 		&j.Status, &j.Conclusion, &j.CancelRequested, &runner, &started, &completed, &created, &j.BaseKey, &j.Leg, &j.Activated,
 		&j.Waiting, &j.ConcurrencyGroup, &j.ContinueOnError, &j.FailFast, &j.MaxParallel, &outputs, &contexts,
-		&container, &services, &environment)
+		&container, &services, &environment, &callID, &j.Call)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -1697,7 +1786,7 @@ func scanJob(row interface{ Scan(...any) error }) (*Job, error) {
 		decodeColumn("jobs.services", services, &j.Services), decodeColumn("jobs.environment", environment, &j.Environment)); err != nil {
 		return nil, err
 	}
-	j.RunnerID = runner.Int64
+	j.RunnerID, j.CallID = runner.Int64, callID.Int64
 	j.StartedAt, j.CompletedAt, j.CreatedAt = msTime(started), msTime(completed), msTime(created)
 	return j, nil
 }
@@ -1745,6 +1834,7 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs = hideCalls(jobs)
 	for _, j := range jobs {
 		if j.Steps, err = jobSteps(ctx, s.rd, j.ID); err != nil {
 			return nil, err
@@ -1938,16 +2028,22 @@ func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	})
 }
 
-// webWorkflow is a workflow file that has runs, named as its newest run is.
+// webWorkflow is a workflow file that has runs, named as its newest run is,
+// with that run's state and whether the workflow is disabled.
 type WebWorkflow struct {
-	File string // .shithub/workflows/x.yml
-	Name string
+	ID         int64
+	File       string // .shithub/workflows/x.yml
+	Name       string
+	Disabled   bool
+	Status     string // the newest run's
+	Conclusion string
 }
 
 // webWorkflows lists the workflow files a repository has runs of: the
 // workflows with a newest run (last_run_id is NULL once none is left).
 func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT w.path, r.workflow_name FROM workflows w JOIN runs r ON r.id = w.last_run_id
+	rows, err := s.rd.QueryContext(ctx, `SELECT w.id, w.path, r.workflow_name, w.state != 'active', r.status, r.conclusion
+		FROM workflows w JOIN runs r ON r.id = w.last_run_id
 		WHERE w.repo_id = ? ORDER BY r.workflow_name, w.path`, repoID)
 	if err != nil {
 		return nil, err
@@ -1956,7 +2052,7 @@ func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, 
 	var out []WebWorkflow
 	for rows.Next() {
 		var w WebWorkflow
-		if err := rows.Scan(&w.File, &w.Name); err != nil {
+		if err := rows.Scan(&w.ID, &w.File, &w.Name, &w.Disabled, &w.Status, &w.Conclusion); err != nil {
 			return nil, err
 		}
 		out = append(out, w)

@@ -28,6 +28,14 @@ type runPlan struct {
 	repo *Repo
 	wf   *workflow.Workflow
 	perr error // why the stored workflow no longer parses
+
+	// A called workflow's plan differs in these (planFor).
+	file      string             // the workflow file's base name, for errors
+	inputs    map[string]any     // the inputs context: the run's, or the call's
+	call      *callSpec          // nil: the run's own workflow
+	container string             // OWNER/REPO@SHA of the file: where its ./ calls resolve
+	subs      map[int64]*runPlan // called workflows' plans by calling row, shared
+	chain     []string           // fileID of the files from the run's to this one
 }
 
 func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
@@ -44,8 +52,10 @@ func (s *Store) loadPlan(tx *sql.Tx, runID int64) (*runPlan, error) {
 	if err := tx.QueryRow("SELECT workflow_content FROM runs WHERE id = ?", runID).Scan(&content); err != nil {
 		return nil, err
 	}
-	p := &runPlan{run: run, repo: repo}
-	p.wf, p.perr = workflow.Parse(path.Base(run.WorkflowFile), content)
+	p := &runPlan{run: run, repo: repo, file: path.Base(run.WorkflowFile), inputs: stringMapAny(run.Inputs),
+		container: repo.FullName() + "@" + run.HeadSHA, subs: map[int64]*runPlan{},
+		chain: []string{fileID(repo.FullName(), run.HeadSHA, run.WorkflowFile)}}
+	p.wf, p.perr = workflow.Parse(p.file, content)
 	return p, nil
 }
 
@@ -63,7 +73,7 @@ func (p *runPlan) job(key string) *workflow.Job {
 
 // where locates a job key's value for an error: "file:line:col: jobs.x.key".
 func (p *runPlan) where(wj *workflow.Job, key string) string {
-	loc := path.Base(p.run.WorkflowFile)
+	loc := p.file
 	if pos := wj.Pos[key]; pos != "" {
 		loc += ":" + pos
 	}
@@ -172,7 +182,7 @@ func needsContext(j *Job, byBase map[string][]*Job, runCancelled bool) (map[stri
 			res = protocol.ConclusionSkipped
 		}
 		results = append(results, res)
-		out[n] = map[string]any{"result": res, "outputs": outputs}
+		out[localKey(n)] = map[string]any{"result": res, "outputs": outputs}
 	}
 	status := protocol.ConclusionSuccess
 	switch {
@@ -220,7 +230,11 @@ func (s *Store) advance(tx *sql.Tx, runID int64, now int64) (int, error) {
 				return changed, err
 			}
 		}
-		n, err := s.activate(tx, plan, byBase, jobs[i], now)
+		jp, err := s.planFor(tx, plan, jobs[i])
+		if err != nil {
+			return changed, err
+		}
+		n, err := s.activate(tx, jp, byBase, jobs[i], now)
 		if err != nil {
 			return changed, err
 		}
@@ -249,7 +263,7 @@ type legPlan struct {
 // evaluated and the legs made claimable as max-parallel and concurrency
 // allow. It returns how many jobs it completed.
 func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j *Job, now int64) (int, error) {
-	wj := plan.job(j.BaseKey)
+	wj := plan.job(localKey(j.BaseKey))
 	if wj == nil {
 		why := fmt.Sprintf("the workflow no longer has job %q", j.BaseKey)
 		if plan.perr != nil {
@@ -260,7 +274,7 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	needs, status := needsContext(j, byBase, plan.run.Cancelled)
 	base := map[string]any{
 		"github":  s.githubContext(plan.run, plan.repo, wj.Key),
-		"inputs":  stringMapAny(plan.run.Inputs),
+		"inputs":  plan.inputs,
 		"vars":    map[string]any{},
 		"secrets": map[string]any{},
 		"needs":   needs,
@@ -271,9 +285,6 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 	}
 	if !ok {
 		return s.skipQueued(tx, j, now)
-	}
-	if wj.Uses != "" {
-		return s.failQueued(tx, j, "reusable workflows are not supported yet: "+wj.Uses, now)
 	}
 
 	// The matrix and the strategy.
@@ -308,9 +319,9 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 
 	plans := make([]*legPlan, len(legs))
 	for i, leg := range legs {
-		lp := &legPlan{key: wj.Key, name: wj.Name}
+		lp := &legPlan{key: j.BaseKey, name: wj.Name}
 		if isMatrix {
-			lp.key = fmt.Sprintf("%s#%d", wj.Key, i+1)
+			lp.key = fmt.Sprintf("%s#%d", j.BaseKey, i+1)
 		}
 		mp := maxParallel
 		if mp == 0 {
@@ -323,6 +334,9 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		ctxs["matrix"] = workflow.MatrixContext(leg)
 		ctxs["strategy"] = map[string]any{"fail-fast": failFast, "job-index": float64(i), "job-total": float64(len(legs)), "max-parallel": float64(mp)}
 		s.evalLeg(plan, wj, lp, ctxs, isMatrix, leg)
+		if plan.call != nil {
+			lp.name = plan.call.Name + " / " + lp.name
+		}
 		plans[i] = lp
 	}
 
@@ -353,11 +367,20 @@ func (s *Store) activate(tx *sql.Tx, plan *runPlan, byBase map[string][]*Job, j 
 		if ids[i], err = res.LastInsertId(); err != nil {
 			return 0, err
 		}
+		if j.CallID != 0 {
+			if _, err := tx.Exec("UPDATE jobs SET call_id = ? WHERE id = ?", j.CallID, ids[i]); err != nil {
+				return 0, err
+			}
+		}
 		if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
 			SELECT ?, number, kind, name, run, uses, env, working_directory, 'queued' FROM steps WHERE job_id = ? ORDER BY number`,
 			ids[i], j.ID); err != nil {
 			return 0, err
 		}
+	}
+
+	if wj.Uses != "" {
+		return s.startCalls(tx, plan, wj, plans, ids, maxParallel, now)
 	}
 
 	// Step names that are expressions, shown evaluated as on GitHub.
@@ -449,7 +472,7 @@ func (s *Store) evalLeg(plan *runPlan, wj *workflow.Job, lp *legPlan, ctxs map[s
 	env := map[string]string{}
 	wfEnv := &expr.Env{Contexts: map[string]any{"github": ctxs["github"], "secrets": ctxs["secrets"], "inputs": ctxs["inputs"], "vars": ctxs["vars"]}}
 	if err := evalEnvInto(env, plan.wf.Env, wfEnv); err != nil {
-		lp.failure = fmt.Sprintf("%s: env: %v", path.Base(plan.run.WorkflowFile), err)
+		lp.failure = fmt.Sprintf("%s: env: %v", plan.file, err)
 	}
 	ev := &expr.Env{Contexts: ctxs}
 	if err := evalEnvInto(env, wj.Env, ev); err != nil {
@@ -746,7 +769,11 @@ func (s *Store) afterFinish(tx *sql.Tx, j *Job, conclusion string, now int64) er
 			}
 		}
 	}
-	if j.Leg > 0 && j.MaxParallel > 0 {
+	if j.Leg > 0 && j.MaxParallel > 0 && j.Call != "" {
+		if err := s.releaseCalls(tx, j, now); err != nil {
+			return err
+		}
+	} else if j.Leg > 0 && j.MaxParallel > 0 {
 		var busy int
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM jobs WHERE run_id = ? AND base_key = ?
 			AND (status = 'running' OR status = 'queued' AND ready = 1)`, j.RunID, j.BaseKey).Scan(&busy); err != nil {
@@ -874,6 +901,13 @@ func (s *Store) admitNext(tx *sql.Tx, repoID int64, group string, now int64) err
 		return nil
 	}
 	if next.jobID != 0 {
+		var call string
+		if err := tx.QueryRow("SELECT call FROM jobs WHERE id = ?", next.jobID).Scan(&call); err != nil {
+			return err
+		}
+		if call != "" { // a call: its jobs are made now
+			return s.admitCall(tx, next.jobID, now)
+		}
 		_, err := tx.Exec("UPDATE jobs SET waiting = '', ready = 1 WHERE id = ? AND status = 'queued'", next.jobID)
 		return err
 	}

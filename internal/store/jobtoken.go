@@ -153,18 +153,37 @@ func (s *Store) IssueJobCredentials(ctx context.Context, tx *sql.Tx, jobID int64
 	if err != nil {
 		return err
 	}
-	refs := WorkflowJobRefs(content, j.BaseKey)
+	// A job of a called workflow: its file, its token narrowed by every
+	// calling job above it, and only the secrets its call passed.
+	file, wfContent, localJob, err := s.jobWorkflow(ctx, tx, j, run.WorkflowFile, content)
+	if err != nil {
+		return err
+	}
+	refs := WorkflowJobRefs(wfContent, localJob)
 	fork := isForkPullRequest(run.Event, run.EventPayload, repo.FullName())
-	perms, names := workflowJobPerms(run.WorkflowFile, content, j.BaseKey), refs.Secrets
+	perms, names := workflowJobPerms(file, wfContent, localJob), refs.Secrets
+	if perms, err = s.callPerms(ctx, tx, j, perms, run.WorkflowFile, content); err != nil {
+		return err
+	}
 	if fork {
 		perms, names = perms.readOnly(), []string{}
 	}
 	if !fork && refs.AllSecrets {
 		names = nil // every secret: listed below
 	}
-	values, err := s.OpenSecrets(ctx, tx, repo, names)
-	if err != nil {
-		return err
+	var values map[string]string
+	switch {
+	case j.CallID != 0 && !fork:
+		view, err := s.callSecrets(ctx, tx, repo, j.CallID)
+		if err != nil {
+			return err
+		}
+		values = pickSecrets(view, refs)
+		names = slices.Sorted(maps.Keys(values))
+	default:
+		if values, err = s.OpenSecrets(ctx, tx, repo, names); err != nil {
+			return err
+		}
 	}
 	if names == nil {
 		names = slices.Sorted(maps.Keys(values))
@@ -233,7 +252,20 @@ func (s *Store) JobDelivery(ctx context.Context, jobID int64) (*jobDelivery, err
 	}
 	d := &jobDelivery{Token: deriveJobToken(key, c.Nonce, jobID), Perms: c.Perms, Secrets: map[string]string{}}
 	if len(c.SecretNames) > 0 {
-		if d.Secrets, err = s.OpenSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
+		j, err := jobByID(ctx, s.db, jobID)
+		if err != nil {
+			return nil, err
+		}
+		if j.CallID != 0 { // the names are the called workflow's: valued through the calls
+			view, err := s.callSecrets(ctx, s.db, repo, j.CallID)
+			if err != nil {
+				return nil, err
+			}
+			d.Secrets = pickSecrets(view, jobRefs{Secrets: c.SecretNames})
+			for k, v := range d.Secrets {
+				d.Secrets[k] = strings.ReplaceAll(v, callTokenRef, d.Token)
+			}
+		} else if d.Secrets, err = s.OpenSecrets(ctx, s.db, repo, c.SecretNames); err != nil {
 			return nil, err
 		}
 	}
@@ -335,8 +367,10 @@ func evalWithDelivery(cj *protocol.Job, wf *workflow.Workflow, wj *workflow.Job)
 			}
 			for k, v := range env {
 				envCtx[k] = v
-				// The runner's own variables win, as when the job was planned.
-				if k != "CI" && !strings.HasPrefix(k, "GITHUB_") && !strings.HasPrefix(k, "INPUT_") && k != "SHITHUB_ACTIONS" {
+				// The runner's own variables win, as when the job was planned;
+				// GITHUB_TOKEN is none of them (env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+				// is how gh and many scripts get the token).
+				if k == "GITHUB_TOKEN" || k != "CI" && !strings.HasPrefix(k, "GITHUB_") && !strings.HasPrefix(k, "INPUT_") && k != "SHITHUB_ACTIONS" {
 					cj.Env[k] = v
 				}
 			}

@@ -99,11 +99,18 @@ func TestClaimEnvWithSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	wf := "name: W\non: push\nenv:\n  WF: wf-${{ vars.REGION }}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      PASSWORD: ${{ secrets.PASSWORD }}\n      PLAIN: plain\n" +
+		"      GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}\n      GITHUB_SHA: mine\n" +
 		"    steps:\n      - run: echo\n"
 	job := ts.claimWorkflow(ts.pub, wf)
 	envCtx, _ := job.Contexts["env"].(map[string]any)
 	if job.Env["PASSWORD"] != "env-secret" || job.Env["WF"] != "wf-eu" || job.Env["PLAIN"] != "plain" || envCtx["PASSWORD"] != "env-secret" {
 		t.Fatalf("claim env %v, env context %v", job.Env, envCtx)
+	}
+	// GITHUB_TOKEN is no runner variable: the job's own env sets it (gh and
+	// scripts read it so); GITHUB_SHA stays the runner's.
+	gh, _ := job.Contexts["github"].(map[string]any)
+	if tok, _ := gh["token"].(string); tok == "" || job.Env["GITHUB_TOKEN"] != tok || job.Env["GITHUB_SHA"] == "mine" {
+		t.Fatalf("claim env GITHUB_TOKEN %q (token %q), GITHUB_SHA %q", job.Env["GITHUB_TOKEN"], tok, job.Env["GITHUB_SHA"])
 	}
 	var stored string
 	if err := ts.db.QueryRow("SELECT env FROM jobs WHERE id = ?", job.JobID).Scan(&stored); err != nil {

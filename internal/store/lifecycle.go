@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -40,8 +41,10 @@ type RunSpec struct {
 	ParentRunID int64
 	Attempt     int64
 	PushID      int64
-	Title       string      // display_title: the commit's subject for a push, else the workflow's name
-	HeadCommit  *git.Commit // nil: unknown
+	Title       string               // display_title: the commit's subject for a push, else the workflow's name
+	HeadCommit  *git.Commit          // nil: unknown
+	Calls       map[string]*CallFile // the reusable workflows it calls (ResolveCalls); nil: not read yet
+	CallsFrom   int64                // a re-run: call what this run called
 }
 
 // bumpRepo marks a change to a repository's runs for the feed's validators.
@@ -54,6 +57,12 @@ func (s *Store) BumpRepo(tx *sql.Tx, repoID int64, now int64) error {
 // that did not parse becomes a completed failed run whose one job's log is
 // the parse error: never a silent skip.
 func (s *Store) InsertRun(tx *sql.Tx, sp RunSpec) (int64, error) {
+	// Called workflows are read before the transaction (CreateRuns,
+	// FireSchedule); a caller that did not reads this server's here, and
+	// leaves --actions-url's to serve.
+	if err := s.resolveCalls(context.Background(), &sp, false); err != nil {
+		return 0, err
+	}
 	now := s.NowMS()
 	// The next run number, and a created_at never before the newest run's:
 	// lists in run number order (listRuns) and in created_at order (the
@@ -116,31 +125,23 @@ func (s *Store) InsertRun(tx *sql.Tx, sp RunSpec) (int64, error) {
 	if err := s.BumpRepo(tx, sp.RepoID, now); err != nil {
 		return 0, err
 	}
+	if err := s.noteRunActivity(tx, runID, "requested", protocol.StatusQueued, "", now); err != nil {
+		return 0, err
+	}
 	if sp.Workflow == nil {
+		if err := s.noteRunActivity(tx, runID, "completed", status, conclusion, now); err != nil {
+			return 0, err
+		}
 		return runID, s.insertParseFailure(tx, runID, sp, now)
+	}
+	if err := insertCalls(tx, runID, &sp); err != nil {
+		return 0, err
 	}
 	// One row per workflow job; activation (advance) evaluates it, and turns
 	// a matrix job's row into its legs, once its needs are done.
 	for _, wj := range sp.Workflow.Jobs {
-		res, err := tx.Exec(`INSERT INTO jobs (run_id, job_key, base_key, name, runs_on, image, needs, env, timeout_minutes, status, ready, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, '{}', ?, 'queued', 0, ?)`,
-			runID, wj.Key, wj.Key, wj.Name, jsonText(NonNil(wj.RunsOn)), wj.Image(), jsonText(NonNil(wj.Needs)), workflow.DefaultTimeoutMinutes, now)
-		if err != nil {
+		if err := insertJobRow(tx, runID, wj.Key, wj.Name, wj, wj.Needs, 0, now); err != nil {
 			return 0, err
-		}
-		jobID, err := res.LastInsertId()
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.Exec("INSERT INTO steps (job_id, number, kind, name, status) VALUES (?, 1, 'setup', 'Set up job', 'queued')", jobID); err != nil {
-			return 0, err
-		}
-		for i, st := range wj.Steps {
-			if _, err := tx.Exec(`INSERT INTO steps (job_id, number, kind, name, run, uses, env, working_directory, status)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')`,
-				jobID, i+2, st.Kind(), st.Name, st.Run, st.Uses, jsonText(NonNilMap(st.Env)), st.WorkingDirectory); err != nil {
-				return 0, err
-			}
 		}
 	}
 	if err := s.startRun(tx, runID, sp.Workflow, now); err != nil {
@@ -248,6 +249,11 @@ func (s *Store) insertParseFailure(tx *sql.Tx, runID int64, sp RunSpec, now int6
 // with created false.
 func (s *Store) CreateRuns(ctx context.Context, push *pushKey, specs []RunSpec) (runs []*Run, created bool, err error) {
 	var ids []int64
+	for i := range specs {
+		if err := s.ResolveCalls(ctx, &specs[i]); err != nil {
+			return nil, false, err
+		}
+	}
 	err = s.WithTx(ctx, func(tx *sql.Tx) error {
 		ids, created = nil, true
 		var pushID int64
@@ -379,7 +385,7 @@ func (s *Store) RerunSome(ctx context.Context, src *Run, actor *User, sel RerunS
 		sp := RunSpec{
 			RepoID: src.RepoID, File: src.WorkflowFile, Content: content, Workflow: wf, ParseErr: perr,
 			HeadSHA: src.HeadSHA, HeadRef: src.HeadRef, Event: src.Event, Inputs: src.Inputs, Payload: src.EventPayload,
-			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title,
+			ActorID: actor.ID, ParentRunID: src.ID, Attempt: attempt + 1, Title: title, CallsFrom: src.ID,
 		}
 		if commit.Valid {
 			sp.HeadCommit = &git.Commit{}
@@ -410,6 +416,14 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 	jobs, err := runJobs(context.Background(), tx, newRun)
 	if err != nil {
 		return err
+	}
+	// A job of a called workflow runs again with its whole call: the new
+	// run makes the call's jobs when the calling job is ready.
+	for k := range maps.Clone(again) {
+		if top, _, ok := strings.Cut(k, "/"); ok {
+			top, _, _ = strings.Cut(top, "#")
+			again[top] = true
+		}
 	}
 	for grew := true; grew; { // the jobs that need a re-run job run again too
 		grew = false
@@ -462,13 +476,18 @@ func (s *Store) keepJobs(tx *sql.Tx, newRun int64, old []*Job, again map[string]
 		}
 	}
 	for _, j := range jobs {
-		if j.Status != protocol.StatusQueued {
+		// A calling job is never claimable; one not activated yet is
+		// activated below, once its kept needs are done.
+		if j.Status != protocol.StatusQueued || j.Call != "" || j.Waiting != "" || !j.Activated {
 			continue
 		}
 		ready := !slices.ContainsFunc(j.Needs, func(n string) bool { return !succeeded[n] })
 		if _, err := tx.Exec("UPDATE jobs SET ready = ? WHERE id = ?", ready, j.ID); err != nil {
 			return err
 		}
+	}
+	if _, err := s.advance(tx, newRun, s.NowMS()); err != nil {
+		return err
 	}
 	// The run stays queued, as a new attempt is on GitHub, until one of the
 	// jobs it runs again starts: at least one does, and the claim rolls up.
@@ -572,6 +591,11 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		return 0, err
 	}
 	s.jobEnded(j, conclusion, now)
+	if conclusion == protocol.ConclusionSuccess {
+		if err := s.noteFlaky(tx, j, now); err != nil {
+			return 0, err
+		}
+	}
 	stepConclusion := protocol.ConclusionSkipped
 	if conclusion == protocol.ConclusionCancelled {
 		stepConclusion = protocol.ConclusionCancelled
@@ -584,7 +608,18 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		return 0, err
 	}
 	j.Status, j.Conclusion = protocol.StatusCompleted, conclusion
-	return 1, s.afterFinish(tx, j, conclusion, now)
+	if err := s.afterFinish(tx, j, conclusion, now); err != nil {
+		return 1, err
+	}
+	if j.Call != "" && conclusion == protocol.ConclusionCancelled {
+		if err := s.cancelCall(tx, j.ID, now); err != nil {
+			return 1, err
+		}
+	}
+	if j.CallID != 0 {
+		return 1, s.endCall(tx, j.CallID, now)
+	}
+	return 1, nil
 }
 
 // runConclusion folds job results into the run's: failure or timed_out
@@ -653,6 +688,11 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 		if started {
 			newStatus = protocol.StatusRunning
 		}
+		if status == protocol.StatusQueued && newStatus == protocol.StatusRunning {
+			if err := s.noteRunActivity(tx, runID, "in_progress", newStatus, "", now); err != nil {
+				return false, "", err
+			}
+		}
 		_, err := tx.Exec("UPDATE runs SET status = ?, started_at = COALESCE(started_at, CASE WHEN ? = 'running' THEN ? END), updated_at = ? WHERE id = ?",
 			newStatus, newStatus, now, now, runID)
 		return false, "", err
@@ -660,6 +700,9 @@ func (s *Store) rollup(tx *sql.Tx, runID int64, now int64) (bool, string, error)
 	c := runConclusion(conclusions)
 	if err := mustAffectOne(tx.Exec(`UPDATE runs SET status = 'completed', conclusion = ?, completed_at = ?, updated_at = ?, pending = 0
 		WHERE id = ? AND status != 'completed'`, c, now, now, runID)); err != nil {
+		return false, "", err
+	}
+	if err := s.noteRunActivity(tx, runID, "completed", protocol.StatusCompleted, c, now); err != nil {
 		return false, "", err
 	}
 	s.runEnded(c, created, now)
@@ -791,7 +834,12 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 	if err != nil {
 		return nil, err
 	}
-	content, err := s.RunContent(ctx, run.ID)
+	runContent, err := s.RunContent(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	// A job of a called workflow is written in that file.
+	wfFile, content, key, err := s.jobWorkflow(ctx, s.db, j, run.WorkflowFile, runContent)
 	if err != nil {
 		return nil, err
 	}
@@ -806,13 +854,15 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 		"GITHUB_REPOSITORY": repo.FullName(), "GITHUB_REPOSITORY_OWNER": repo.Owner,
 		"GITHUB_RUN_ID": fmt.Sprint(run.ID), "GITHUB_RUN_NUMBER": fmt.Sprint(run.RunIndex),
 		"GITHUB_RUN_ATTEMPT": fmt.Sprint(run.RunAttempt), "GITHUB_WORKFLOW": run.WorkflowName,
-		"GITHUB_JOB": j.BaseKey, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
+		"GITHUB_JOB": key, "GITHUB_EVENT_NAME": run.Event, "GITHUB_ACTOR": run.Actor,
 		"GITHUB_WORKSPACE": protocol.Workspace,
 	} {
 		env[k] = v
 	}
-	for k, v := range run.Inputs {
-		env["INPUT_"+strings.ToUpper(k)] = v
+	if j.CallID == 0 {
+		for k, v := range run.Inputs {
+			env["INPUT_"+strings.ToUpper(k)] = v
+		}
 	}
 	ctxs := j.Contexts
 	if len(ctxs) == 0 { // a job made before contexts were recorded
@@ -839,17 +889,17 @@ func (s *Store) claimedJob(ctx context.Context, jobID int64) (*protocol.Job, err
 		JobID: j.ID, RunID: run.ID, RepoID: repo.ID, Repo: repo.FullName(),
 		HeadSHA: run.HeadSHA, HeadRef: run.HeadRef, Event: run.Event,
 		WorkflowName: run.WorkflowName, WorkflowFile: run.WorkflowFile,
-		JobKey: j.BaseKey, JobName: j.Name, RunsOn: NonNil(j.RunsOn), Image: j.Image,
+		JobKey: key, JobName: j.Name, RunsOn: NonNil(j.RunsOn), Image: j.Image,
 		Env: env, TimeoutMinutes: j.TimeoutMinutes,
 		Contexts: ctxs, Container: j.Container, Services: nonNilServices(j.Services), Outputs: map[string]string{},
 		Untrusted: isForkPullRequest(run.Event, run.EventPayload, repo.FullName()),
 	}
-	wf, _ := workflow.Parse(path.Base(run.WorkflowFile), content)
+	wf, _ := workflow.Parse(path.Base(wfFile), content)
 	var wj *workflow.Job
 	if wf != nil {
 		cj.Defaults = wf.Defaults
 		for _, x := range wf.Jobs {
-			if x.Key == j.BaseKey {
+			if x.Key == key {
 				wj = x
 			}
 		}

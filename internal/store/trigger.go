@@ -138,11 +138,16 @@ func TriggerDispatch(ctx context.Context, st *Store, repo *Repo, actor *User, fi
 	if err != nil {
 		return nil, err
 	}
-	path := git.WorkflowDir + file
-	content, err := g.ReadFile(ctx, sha, path)
-	if errors.Is(err, apperr.ErrNotFound) {
+	// The file of the directory the ref's workflows come from.
+	dir, files, err := g.WorkflowDirAt(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	path := dir + file
+	if !slices.Contains(files, path) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
+	content, err := g.ReadFile(ctx, sha, path)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +305,9 @@ func TriggerPullRequest(ctx context.Context, st *Store, repo *Repo, actor *User,
 // run, in one transaction: a schedule fires at most once per minute, also
 // across restarts and several servers on one database.
 func (s *Store) FireSchedule(ctx context.Context, repo *Repo, file, cron string, minute time.Time, sp RunSpec) (bool, error) {
+	if err := s.ResolveCalls(ctx, &sp); err != nil { // before the transaction: git and --actions-url
+		return false, err
+	}
 	fired := false
 	err := s.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO schedule_fires (repo_id, workflow_file, cron, last_minute) VALUES (?, ?, ?, ?)

@@ -30,7 +30,7 @@ const (
 type WorkflowRow struct {
 	ID        int64
 	RepoID    int64
-	Path      string // .shithub/workflows/ci.yml
+	Path      string // .shithub/workflows/ci.yml or .github/workflows/ci.yml
 	Name      string
 	State     string
 	RunCount  int64
@@ -177,11 +177,19 @@ func (s *Store) FindWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 		return s.workflowByID(ctx, repo.ID, id)
 	}
-	file := git.WorkflowDir + key
-	if !workflow.IsFile(file) {
+	if !workflow.IsFile(git.WorkflowDir + key) {
 		return nil, apperr.NotFoundf("workflow not found")
 	}
-	w, err := s.WorkflowByPath(ctx, repo.ID, file)
+	// A row of either directory, .shithub's first (as the runs list).
+	byName := func() (*WorkflowRow, error) {
+		for _, dir := range git.WorkflowDirs {
+			if w, err := s.WorkflowByPath(ctx, repo.ID, dir+key); !errors.Is(err, apperr.ErrNotFound) {
+				return w, err
+			}
+		}
+		return nil, apperr.NotFoundf("workflow not found")
+	}
+	w, err := byName()
 	if !errors.Is(err, apperr.ErrNotFound) {
 		return w, err
 	}
@@ -192,9 +200,5 @@ func (s *Store) FindWorkflow(ctx context.Context, repo *Repo, key string) (*Work
 	if err := s.SyncWorkflows(ctx, repo.ID, files); err != nil {
 		return nil, err
 	}
-	w, err = s.WorkflowByPath(ctx, repo.ID, file)
-	if errors.Is(err, apperr.ErrNotFound) {
-		return nil, apperr.NotFoundf("workflow not found")
-	}
-	return w, err
+	return byName()
 }

@@ -29,6 +29,34 @@ type PullRequestTrigger struct {
 	Branches, BranchesIgnore, Paths, PathsIgnore []string
 }
 
+// WorkflowRunTrigger is `on.workflow_run`: another workflow's run was
+// requested, went in progress or completed. Workflows are names (the
+// triggering workflow's `name:`, else its file path, as GitHub has it);
+// Types nil means all three; the branch filters match the triggering
+// run's head branch.
+type WorkflowRunTrigger struct {
+	Workflows, Types         []string
+	Branches, BranchesIgnore []string
+}
+
+// WorkflowRunTypes are workflow_run's activity types, in the order a run
+// goes through them.
+var WorkflowRunTypes = []string{"requested", "in_progress", "completed"}
+
+// Matches reports whether a run of the workflow named name, on head
+// branch branch, going through activity type action triggers t. A nil
+// trigger matches nothing.
+func (t *WorkflowRunTrigger) Matches(name, action, branch string) bool {
+	if t == nil || !slices.Contains(t.Workflows, name) {
+		return false
+	}
+	if t.Types != nil && !slices.Contains(t.Types, action) {
+		return false
+	}
+	return !(t.Branches != nil && !matchPatterns(t.Branches, branch) ||
+		t.BranchesIgnore != nil && matchPatterns(t.BranchesIgnore, branch))
+}
+
 // DispatchTrigger is `on.workflow_dispatch`.
 type DispatchTrigger struct {
 	Inputs []DispatchInput // file order
@@ -44,8 +72,9 @@ type DispatchInput struct {
 // eventTypes lists, for every event GitHub defines ("Events that trigger
 // workflows"), the activity types its `types` filter accepts. nil: the
 // event has no types; "*": any type (repository_dispatch). Only push,
-// pull_request, pull_request_target, schedule and workflow_dispatch fire
-// here; the others parse and never fire.
+// pull_request, pull_request_target, schedule, workflow_dispatch and
+// workflow_run fire here (workflow_call is a call, not an event); the
+// others parse and never fire.
 var eventTypes = map[string][]string{
 	"branch_protection_rule":      {"created", "edited", "deleted"},
 	"check_run":                   {"created", "rerequested", "completed", "requested_action"},
@@ -82,7 +111,7 @@ var eventTypes = map[string][]string{
 	"watch":                       {"started"},
 	"workflow_call":               nil,
 	"workflow_dispatch":           nil,
-	"workflow_run":                {"completed", "requested", "in_progress"},
+	"workflow_run":                WorkflowRunTypes,
 }
 
 var PullRequestTypes = []string{"assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened",
@@ -139,9 +168,9 @@ func (p *parser) event(w *Workflow, key, v *yaml.Node) {
 	case "schedule":
 		w.Schedules = p.schedule(key, v)
 	case "workflow_call":
-		p.workflowCall(v)
+		w.Call = p.workflowCall(v)
 	case "workflow_run":
-		p.eventFilters(v, name, types, "workflows", "branches", "branches-ignore")
+		w.WorkflowRun = p.workflowRun(v, types)
 	default:
 		p.eventFilters(v, name, types)
 	}
@@ -228,6 +257,44 @@ func (p *parser) filterPairs(n *yaml.Node, where string, dst map[string]*[]strin
 	}
 }
 
+// workflowRun parses `on.workflow_run`. GitHub refuses branches next to
+// branches-ignore, as for a push.
+func (p *parser) workflowRun(n *yaml.Node, types []string) *WorkflowRunTrigger {
+	t := &WorkflowRunTrigger{}
+	if n == nil || isNull(n) {
+		return t
+	}
+	const where = "on.workflow_run"
+	for _, kv := range p.mapping(n, where) {
+		switch kv.key {
+		case "types":
+			list, ok := p.list(kv.v, where+".types")
+			if !ok {
+				break
+			}
+			for i, ty := range list {
+				if !slices.Contains(types, ty) {
+					p.errorf(p.itemNode(kv.v, i), "unknown activity type %q in %s.types (known: %s)", ty, where, strings.Join(types, ", "))
+				}
+			}
+			t.Types = list
+		case "workflows":
+			t.Workflows, _ = p.list(kv.v, where+".workflows")
+		case "branches":
+			t.Branches = p.patterns(kv.v, where+".branches")
+		case "branches-ignore":
+			t.BranchesIgnore = p.patterns(kv.v, where+".branches-ignore")
+		default:
+			p.errorf(kv.k, "unknown key %q in %s", kv.key, where)
+			continue
+		}
+		if kv.key == "branches-ignore" && t.Branches != nil || kv.key == "branches" && t.BranchesIgnore != nil {
+			p.errorf(kv.k, "%s cannot have both branches and branches-ignore", where)
+		}
+	}
+	return t
+}
+
 func (p *parser) push(n *yaml.Node) *PushTrigger {
 	t := &PushTrigger{}
 	if n == nil || isNull(n) {
@@ -285,88 +352,6 @@ func (p *parser) schedule(key, n *yaml.Node) []*Schedule {
 		}
 	}
 	return out
-}
-
-// workflowCall checks `on.workflow_call` (reusable workflows): inputs,
-// outputs and secrets. It never fires here.
-func (p *parser) workflowCall(n *yaml.Node) {
-	if n == nil || isNull(n) {
-		return
-	}
-	for _, kv := range p.mapping(n, "on.workflow_call") {
-		if isNull(kv.v) {
-			continue
-		}
-		switch kv.key {
-		case "inputs":
-			for _, in := range p.mapping(kv.v, "on.workflow_call.inputs") {
-				where := fmt.Sprintf("on.workflow_call input %q", in.key)
-				var typ *yaml.Node
-				for _, f := range p.mapping(in.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "required":
-						p.boolean(f.v, "required of "+where)
-					case "type":
-						typ = f.v
-						if t, ok := p.str(f.v, "type of "+where); ok && t != "boolean" && t != "number" && t != "string" {
-							p.errorf(f.v, "type of %s must be boolean, number or string", where)
-						}
-					case "default":
-						if s, ok := p.scalar(f.v, "default of "+where); ok {
-							p.expr(f.v, s, "on.workflow_call.inputs.<inputs_id>.default")
-						}
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-				if typ == nil && in.v.Kind == yaml.MappingNode {
-					p.errorf(in.k, "%s needs a type", where)
-				}
-			}
-		case "outputs":
-			for _, out := range p.mapping(kv.v, "on.workflow_call.outputs") {
-				where := fmt.Sprintf("on.workflow_call output %q", out.key)
-				var sawValue bool
-				for _, f := range p.mapping(out.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "value":
-						sawValue = true
-						if s, ok := p.scalar(f.v, "value of "+where); ok {
-							p.expr(f.v, s, "on.workflow_call.outputs.<output_id>.value")
-						}
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-				if !sawValue && out.v.Kind == yaml.MappingNode {
-					p.errorf(out.k, "%s needs a value", where)
-				}
-			}
-		case "secrets":
-			for _, sec := range p.mapping(kv.v, "on.workflow_call.secrets") {
-				if isNull(sec.v) {
-					continue
-				}
-				where := fmt.Sprintf("on.workflow_call secret %q", sec.key)
-				for _, f := range p.mapping(sec.v, where) {
-					switch f.key {
-					case "description":
-						p.str(f.v, "description of "+where)
-					case "required":
-						p.boolean(f.v, "required of "+where)
-					default:
-						p.errorf(f.k, "unknown key %q in %s", f.key, where)
-					}
-				}
-			}
-		default:
-			p.errorf(kv.k, "unknown key %q in on.workflow_call", kv.key)
-		}
-	}
 }
 
 func (p *parser) dispatch(n *yaml.Node) *DispatchTrigger {

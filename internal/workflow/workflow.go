@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path"
 	"regexp"
@@ -36,11 +37,13 @@ type Workflow struct {
 	PullRequest       *PullRequestTrigger // on.pull_request
 	PullRequestTarget *PullRequestTrigger // on.pull_request_target
 	Dispatch          *DispatchTrigger    // nil when the workflow has no workflow_dispatch trigger
+	WorkflowRun       *WorkflowRunTrigger // on.workflow_run; nil when absent
 	Schedules         []*Schedule         // on.schedule
 	Env               map[string]string
 	Defaults          RunDefaults
 	Concurrency       *Concurrency
 	Permissions       map[string]string // parsed, inert: scope → read|write|none; "*" → read-all|write-all
+	Call              *CallTrigger      // on.workflow_call: nil when the workflow cannot be called
 	Jobs              []*Job            // file order
 }
 
@@ -108,6 +111,9 @@ type Job struct {
 	Permissions     map[string]string
 	Uses            string // a reusable workflow; the job then has no steps
 	With            map[string]string
+	WithTags        map[string]string // the YAML tag of each with value (!!bool, !!int, !!str...): its type
+	Secrets         map[string]string // a calling job's secrets mapping, raw
+	SecretsInherit  bool              // secrets: inherit
 	Steps           []Step
 
 	// Pos locates keys for run-time errors: key name → "line:col".
@@ -163,20 +169,45 @@ var (
 	jobIDRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	inputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	actionRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@]*)?@[^@\s]+$`)
-	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.github/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.github/workflows/[^@/]+\.ya?ml)$`)
+	reusableRE  = regexp.MustCompile(`^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/\.(github|shithub)/workflows/[^@/]+\.ya?ml@[^@\s]+|\./\.(github|shithub)/workflows/[^@/]+\.ya?ml)$`)
 )
 
-// permissionScopes are the GitHub token scopes `permissions` may name.
-var permissionScopes = []string{"actions", "attestations", "checks", "contents", "deployments", "discussions",
-	"id-token", "issues", "models", "packages", "pages", "pull-requests", "repository-projects",
-	"security-events", "statuses"}
+// permissionScopes are the GITHUB_TOKEN permissions `permissions` may name,
+// each with the levels it takes: GitHub's workflow syntax ("Defining access
+// for the GITHUB_TOKEN scopes"), checked 2026-12-07. repository-projects
+// is GitHub Enterprise Server's (projects v1) and stays for the files that
+// still name it. The one list: add a scope here and nowhere else.
+var permissionScopes = map[string][]string{
+	"actions":              {"read", "write", "none"},
+	"artifact-metadata":    {"read", "write", "none"},
+	"attestations":         {"read", "write", "none"},
+	"checks":               {"read", "write", "none"},
+	"code-quality":         {"read", "write", "none"},
+	"contents":             {"read", "write", "none"},
+	"deployments":          {"read", "write", "none"},
+	"discussions":          {"read", "write", "none"},
+	"id-token":             {"write", "none"},
+	"issues":               {"read", "write", "none"},
+	"models":               {"read", "none"},
+	"packages":             {"read", "write", "none"},
+	"pages":                {"read", "write", "none"},
+	"pull-requests":        {"read", "write", "none"},
+	"repository-projects":  {"read", "write", "none"},
+	"security-events":      {"read", "write", "none"},
+	"statuses":             {"read", "write", "none"},
+	"vulnerability-alerts": {"read", "none"},
+}
+
+// PermissionScopes lists the scopes `permissions` may name, sorted.
+func PermissionScopes() []string { return slices.Sorted(maps.Keys(permissionScopes)) }
 
 // IsFile reports whether the repository path p is a workflow file:
-// .shithub/workflows/<name>.yml or .yaml, not in a subdirectory.
+// <name>.yml or .yaml directly in .shithub/workflows/ or .github/workflows/
+// (which of the two a commit's workflows come from is git.WorkflowDirAt's).
 func IsFile(p string) bool {
 	dir, name := path.Split(p)
 	ext := path.Ext(name)
-	return dir == ".shithub/workflows/" && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
+	return (dir == ".shithub/workflows/" || dir == ".github/workflows/") && (ext == ".yml" || ext == ".yaml") && len(name) > len(ext)
 }
 
 // Error is a problem located in a workflow file.
@@ -697,20 +728,14 @@ func (p *parser) permissions(n *yaml.Node, where string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, kv := range p.mapping(n, where) {
-		if !slices.Contains(permissionScopes, kv.key) {
+		valid, known := permissionScopes[kv.key]
+		if !known {
 			p.errorf(kv.k, "unknown permission scope %q in %s", kv.key, where)
 			continue
 		}
 		lvl, ok := p.str(kv.v, where+"."+kv.key)
 		if !ok {
 			continue
-		}
-		valid := []string{"read", "write", "none"}
-		switch kv.key {
-		case "id-token":
-			valid = []string{"write", "none"}
-		case "models":
-			valid = []string{"read", "none"}
 		}
 		if !slices.Contains(valid, lvl) {
 			p.errorf(kv.v, "%s.%s must be %s", where, kv.key, strings.Join(valid, ", "))
@@ -809,7 +834,8 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 	var needs []*yaml.Node
 	var sawSteps, sawRunsOn bool
 	const jk = "jobs.<job_id>."
-	for _, kv := range p.mapping(n, where) {
+	pairs := p.mapping(n, where)
+	for _, kv := range pairs {
 		j.Pos[kv.key] = fmt.Sprintf("%d:%d", kv.v.Line, kv.v.Column)
 		switch kv.key {
 		case "name":
@@ -886,14 +912,18 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 			}
 		case "with":
 			j.With = p.with(kv.v, "with of "+where, jk+"with.<with_id>")
+			j.WithTags = map[string]string{}
+			p.subPos(j, "with", kv.v, j.WithTags)
 		case "secrets":
 			if kv.v.Kind == yaml.ScalarNode {
 				if kv.v.Value != "inherit" {
 					p.errorf(kv.v, "secrets of %s must be inherit or a mapping", where)
 				}
+				j.SecretsInherit = true
 				break
 			}
-			p.with(kv.v, "secrets of "+where, jk+"secrets.<secrets_id>")
+			j.Secrets = p.with(kv.v, "secrets of "+where, jk+"secrets.<secrets_id>")
+			p.subPos(j, "secrets", kv.v, nil)
 		case "snapshot":
 			if kv.v.Kind == yaml.ScalarNode {
 				p.str(kv.v, "snapshot of "+where)
@@ -915,6 +945,13 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 	}
 	switch {
 	case j.Uses != "":
+		// A calling job takes only these keys ("Supported keywords for jobs
+		// that call a reusable workflow").
+		for _, kv := range pairs {
+			if !slices.Contains(callerKeys, kv.key) && kv.key != "steps" && kv.key != "runs-on" {
+				p.errorf(kv.k, "%s calls a reusable workflow and cannot have %s", where, kv.key)
+			}
+		}
 		if sawSteps {
 			p.errorf(key, "%s calls a reusable workflow and cannot have steps", where)
 		}
@@ -932,6 +969,25 @@ func (p *parser) job(key, n *yaml.Node) (*Job, []*yaml.Node) {
 		j.Name = j.Key
 	}
 	return j, needs
+}
+
+// callerKeys are the keys a job that calls a reusable workflow may have.
+var callerKeys = []string{"name", "uses", "with", "secrets", "strategy", "needs", "if", "permissions", "concurrency"}
+
+// subPos records where each entry of a job's with or secrets mapping is
+// (Pos["with.NAME"]), for errors found when the call is made, and the
+// entries' YAML tags into tags when it is not nil.
+func (p *parser) subPos(j *Job, key string, n *yaml.Node, tags map[string]string) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		j.Pos[key+"."+k.Value] = fmt.Sprintf("%d:%d", v.Line, v.Column)
+		if tags != nil {
+			tags[k.Value] = v.ShortTag()
+		}
+	}
 }
 
 // runsOn accepts a label, a list of labels, or {group, labels}.

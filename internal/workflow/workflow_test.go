@@ -2,9 +2,11 @@ package workflow
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,7 +474,12 @@ func TestIsFile(t *testing.T) {
 		{".shithub/workflows/.yml", false},
 		{".shithub/workflows/sub/ci.yml", false},
 		{"x/.shithub/workflows/ci.yml", false},
-		{".github/workflows/ci.yml", false},
+		{".github/workflows/ci.yml", true},
+		{".github/workflows/ci.yaml", true},
+		{".github/workflows/sub/ci.yml", false},
+		{".github/workflows/README.md", false},
+		{".gitea/workflows/ci.yml", false},
+		{"github/workflows/ci.yml", false},
 		{".shithub/workflows/", false},
 	}
 	for _, tt := range tests {
@@ -525,4 +532,49 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Check found %v where Parse found none", errs)
 		}
 	})
+}
+
+// TestPermissionScopes: every scope GitHub documents (checked 2026-12-07)
+// is accepted at each level it takes and refused at the others; a scope
+// GitHub does not have is an error at its line.
+func TestPermissionScopes(t *testing.T) {
+	want := []string{"actions", "artifact-metadata", "attestations", "checks", "code-quality", "contents",
+		"deployments", "discussions", "id-token", "issues", "models", "packages", "pages", "pull-requests",
+		"repository-projects", "security-events", "statuses", "vulnerability-alerts"}
+	if got := PermissionScopes(); !slices.Equal(got, want) {
+		t.Fatalf("PermissionScopes() = %v, want %v", got, want)
+	}
+	only := map[string][]string{"id-token": {"write", "none"}, "models": {"read", "none"}, "vulnerability-alerts": {"read", "none"}}
+	for _, scope := range want {
+		for _, lvl := range []string{"read", "write", "none"} {
+			src := "on: push\npermissions:\n  " + scope + ": " + lvl + "\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n"
+			_, err := Parse("p.yml", []byte(src))
+			ok := !slices.Contains(slices.Collect(maps.Keys(only)), scope) || slices.Contains(only[scope], lvl)
+			if ok && err != nil {
+				t.Errorf("%s: %s: %v", scope, lvl, err)
+			}
+			if !ok && (err == nil || !strings.Contains(err.Error(), "p.yml:3:") || !strings.Contains(err.Error(), "permissions."+scope+" must be")) {
+				t.Errorf("%s: %s: err = %v, want the level refused at 3:", scope, lvl, err)
+			}
+		}
+	}
+	_, err := Parse("p.yml", []byte("on: push\npermissions:\n  metadata: read\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: x\n"))
+	if err == nil || !strings.Contains(err.Error(), `p.yml:3:3: unknown permission scope "metadata"`) {
+		t.Errorf("metadata: err = %v", err)
+	}
+	// The fixture shaped as jq's CI: its jobs' scopes parse as written.
+	data, err := os.ReadFile("testdata/workflows/attest.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Parse("attest.yml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Jobs[0].Permissions["artifact-metadata"]; got != "write" {
+		t.Errorf("image: artifact-metadata = %q", got)
+	}
+	if got := w.Jobs[1].Permissions["vulnerability-alerts"]; got != "read" {
+		t.Errorf("release: vulnerability-alerts = %q", got)
+	}
 }
