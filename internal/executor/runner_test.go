@@ -765,7 +765,7 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
 		append(append([]string{"create", "--name", name + "-checkout"}, labels...), "--network", "none", "--pull=never",
-			"-v", name+":/workspace", "--entrypoint", "true", "--", "ubuntu:24.04"),
+			"-v", name+":/workspace", "--entrypoint", "true", "--", wantCreate[len(wantCreate)-3]),
 		{"cp", "STAGE/.", name + "-checkout:/workspace"},
 		{"inspect", "-f", "{{.Image}}", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
