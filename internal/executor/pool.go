@@ -44,7 +44,7 @@ type pooledPair struct {
 type resourcePool struct {
 	ex   *Executor
 	size int
-	kick chan struct{} // buffered: a pair was taken, or the pool started
+	kick chan struct{} // buffered: a job asked for a pair
 
 	mu     sync.Mutex // guards ready, known, closed
 	ready  []pooledPair
@@ -104,12 +104,12 @@ func (p *resourcePool) poke() {
 	}
 }
 
-// run keeps the pool full until ctx is done, then removes the pairs no job
-// took. A pair the engine refuses to make is tried again after
+// run keeps the pool full from the first job's claim until ctx is done
+// (an executor that runs no job makes nothing), then removes the pairs no
+// job took. A pair the engine refuses to make is tried again after
 // poolRetryDelay; meanwhile jobs make their own.
 func (p *resourcePool) run(ctx context.Context) {
 	defer p.drain()
-	p.poke()
 	for {
 		select {
 		case <-ctx.Done():

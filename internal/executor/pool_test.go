@@ -26,6 +26,9 @@ func TestResourcePool(t *testing.T) {
 		return len(ex.pool.ready)
 	}
 	ex.pool.size = 2
+	if _, ok := ex.pool.take(); ok { // the first job's ask starts it
+		t.Fatal("a pair before any was asked for")
+	}
 	waitUntil(t, "two ready pairs", func() bool { return ready() == 2 })
 	for _, c := range fe.commands(t, "network") {
 		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, LabelPool+"=1")) {
