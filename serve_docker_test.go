@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,6 +86,8 @@ type e2e struct {
 	serveArgs []string
 	listenAll bool
 	jobURL    string
+
+	pooled map[int64][]string // job id → "network NAME", "volume NAME" of pooled pairs seen (resources)
 }
 
 func freeAddr(t *testing.T) string {
@@ -148,13 +151,20 @@ func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e))
 	e.start()
 	t.Cleanup(func() {
 		e.stop(syscall.SIGKILL)
-		// Whatever a test left, by this server's label.
+		// Whatever a test left, by this server's label; twice, as a network
+		// or volume the killed server's pool was making can appear after
+		// the first pass (the engine finishes what it was asked).
 		if id := e.instance(); id != "" {
-			for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
-				ls, rm := kind[:3], kind[3:]
-				out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
-				if ids := strings.Fields(string(out)); len(ids) > 0 {
-					exec.Command("docker", append(rm, ids...)...).Run()
+			for pass := range 2 {
+				if pass > 0 {
+					time.Sleep(2 * time.Second)
+				}
+				for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
+					ls, rm := kind[:3], kind[3:]
+					out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
+					if ids := strings.Fields(string(out)); len(ids) > 0 {
+						exec.Command("docker", append(rm, ids...)...).Run()
+					}
 				}
 			}
 		}
@@ -309,8 +319,40 @@ func (e *e2e) waitStep(idx int, jobKey string, step int, within time.Duration) j
 // resources lists the containers, networks and volumes of a job. The
 // network and volume go just after the job's status is reported, so a
 // check that all are gone waits a little (noResources).
+//
+// A job's network and volume may have been made ahead of it by the pool,
+// with no job's label: while its container exists they are found through
+// it, and remembered, so that a later call still looks for them.
 func (e *e2e) resources(jobID int64) []string {
-	return e.listed(jobID, []string{"ps", "-a", "-q"}, []string{"network", "ls", "-q"}, []string{"volume", "ls", "-q"})
+	left := e.listed(jobID, []string{"ps", "-a", "-q"}, []string{"network", "ls", "-q"}, []string{"volume", "ls", "-q"})
+	for _, c := range left {
+		id, ok := strings.CutPrefix(c, "ps ")
+		if !ok {
+			continue
+		}
+		out, err := exec.Command("docker", "inspect", "-f",
+			`{{range $k, $v := .NetworkSettings.Networks}}network={{$k}} {{end}}{{range .Mounts}}{{if eq .Destination "/workspace"}}volume={{.Name}}{{end}}{{end}}`, id).Output()
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(out)) {
+			if kind, name, _ := strings.Cut(f, "="); strings.Contains(name, "-pool-") {
+				if e.pooled == nil {
+					e.pooled = map[int64][]string{}
+				}
+				if !slices.Contains(e.pooled[jobID], kind+" "+name) {
+					e.pooled[jobID] = append(e.pooled[jobID], kind+" "+name)
+				}
+			}
+		}
+	}
+	for _, r := range e.pooled[jobID] {
+		kind, name, _ := strings.Cut(r, " ")
+		if exec.Command("docker", kind, "inspect", name).Run() == nil {
+			left = append(left, r)
+		}
+	}
+	return left
 }
 
 // noResources waits up to 10 s for a job's resources to be gone and

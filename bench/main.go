@@ -6,6 +6,9 @@
 //   - single: each read endpoint alone, one request at a time (p50, p99);
 //   - concurrent: each of the runs list, the Actions tab, the feed and one
 //     run under -conns clients at once (req/s, p50, p99);
+//   - start (only when -phases names it, as it needs a Docker engine):
+//     dispatch → first log line and dispatch → run completed of a one-step
+//     job on serve's own pool, beside a bare `docker run --rm` (start.go);
 //   - mixed: everything at once: feed readers with and without ETag, API
 //     clients listing runs with filters, dispatch/cancel and re-run/cancel
 //     storms, 8 jobs streaming logs through the runner protocol, and admin
@@ -30,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +55,10 @@ type config struct {
 	reuse    bool
 	streams  int
 	chunkKiB int
+
+	startJobs  int
+	startWarm  int
+	startImage string
 }
 
 func main() {
@@ -68,6 +76,9 @@ func main() {
 	flag.BoolVar(&c.reuse, "reuse", false, "reuse -dir's filled database and tokens (from a -keep run) instead of filling one")
 	flag.IntVar(&c.streams, "streams", 8, "jobs streaming logs at once in the mixed phase")
 	flag.IntVar(&c.chunkKiB, "chunk-kib", 64, "size of each log chunk")
+	flag.IntVar(&c.startJobs, "start-jobs", 10, "jobs measured in the start phase (-phases start)")
+	flag.IntVar(&c.startWarm, "start-warmup", 2, "jobs run before the start phase measures")
+	flag.StringVar(&c.startImage, "start-image", startImage, "image of the start phase's jobs and of its bare docker run")
 	flag.Parse()
 	if *short {
 		c.runs, c.single, c.phase, c.mixed = 2000, 30, 2*time.Second, 10*time.Second
@@ -110,14 +121,26 @@ func run(c config) error {
 			defer os.RemoveAll(e.dir)
 		}
 	}
+	phases := strings.Split(c.phases, ",")
+	if !slices.ContainsFunc(phases, func(p string) bool { return p != "start" }) {
+		// Only the start phase: it has its own server and needs no fill.
+		if err := e.buildBin(); err != nil {
+			return err
+		}
+		return e.startPhase()
+	}
 	if err := e.setUp(); err != nil {
 		return err
 	}
 	defer e.stop()
 	stopRSS := e.watchRSS()
 	defer stopRSS()
-	for _, p := range strings.Split(c.phases, ",") {
+	for _, p := range phases {
 		switch p {
+		case "start":
+			if err := e.startPhase(); err != nil {
+				return err
+			}
 		case "single":
 			e.single()
 		case "concurrent":
@@ -178,15 +201,9 @@ func sh(dir string, args ...string) error {
 
 func (e *env) setUp() error {
 	e.db = filepath.Join(e.dir, "bench.db")
-	e.bin = e.c.bin
 	envFile := filepath.Join(e.dir, "bench.env")
-	if e.bin == "" {
-		e.bin = filepath.Join(e.dir, "shithub-actions")
-		start := time.Now()
-		if err := sh("..", "go", "build", "-o", e.bin, "."); err != nil {
-			return err
-		}
-		fmt.Printf("built %s in %s\n", e.bin, time.Since(start).Round(time.Millisecond))
+	if err := e.buildBin(); err != nil {
+		return err
 	}
 	if e.c.reuse {
 		b, err := os.ReadFile(envFile)
@@ -238,6 +255,20 @@ func (e *env) setUp() error {
 		return err
 	}
 	return e.startServe()
+}
+
+// buildBin builds the server into the work directory unless -bin names one.
+func (e *env) buildBin() error {
+	if e.bin = e.c.bin; e.bin != "" {
+		return nil
+	}
+	e.bin = filepath.Join(e.dir, "shithub-actions")
+	start := time.Now()
+	if err := sh("..", "go", "build", "-o", e.bin, "."); err != nil {
+		return err
+	}
+	fmt.Printf("built %s in %s\n", e.bin, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func (e *env) startServe() error {

@@ -135,7 +135,7 @@ func (j *execJob) createArgs(image string, extra []string) []string {
 	args = append(args, "--network", j.network)
 	args = append(args, j.sandboxArgs()...)
 	args = append(args,
-		"-v", j.name+":"+protocol.Workspace,
+		"-v", j.res+":"+protocol.Workspace,
 		"-w", protocol.Workspace,
 	)
 	args = append(args, j.actionMounts()...)

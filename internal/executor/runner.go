@@ -70,6 +70,7 @@ type Config struct {
 	AllowImages  []string          // globs a job's own container image must match (default: any); see imageAllowed
 	CancelPoll   time.Duration     // how often a running job asks cancelRequested (default 500ms)
 	PollInterval time.Duration     // how often an idle worker claims when not woken (default 2s)
+	Ready        int               // networks and volumes made ahead for the next jobs, each for one job (pool.go; default 1, negative for none)
 
 	// The actions runtime (actions.go).
 	DataDir      string       // actions are fetched into DataDir/actions
@@ -138,6 +139,11 @@ func (c Config) WithDefaults() Config {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second
 	}
+	if c.Ready == 0 {
+		// One: each idle network holds one of the engine's address pools
+		// (31 by default), which every user of the engine shares.
+		c.Ready = 1
+	}
 	return c
 }
 
@@ -168,6 +174,11 @@ type Executor struct {
 	minute time.Duration
 	// actions fetches uses: actions (actions.go); nil when cfg has no DataDir.
 	actions *actionStore
+	// pool holds networks and volumes made ahead (pool.go); nil when
+	// cfg.Ready is negative. Run keeps it full.
+	pool *resourcePool
+	// cache is what set-up need not ask the engine twice (setupcache.go).
+	cache setupCache
 
 	workers sync.WaitGroup
 
@@ -201,7 +212,7 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 			logger.Warn("no actions: bad --actions-url", "err", err)
 		}
 	}
-	return &Executor{
+	ex := &Executor{
 		actions:    actions,
 		cfg:        cfg,
 		src:        src,
@@ -215,6 +226,10 @@ func New(cfg Config, src JobSource, logger *slog.Logger) *Executor {
 		cancelTimeout: defaultCancelTimeout,
 		minute:        time.Minute,
 	}
+	if cfg.Ready > 0 {
+		ex.pool = newResourcePool(ex, cfg.Ready)
+	}
+	return ex
 }
 
 // run starts the workers and returns once they have all stopped: after ctx
@@ -234,10 +249,21 @@ func (ex *Executor) Run(ctx context.Context) {
 	ex.workers.Add(ex.cfg.Workers)
 	ex.mu.Unlock()
 	defer stop()
+	poolDone := make(chan struct{})
+	if ex.pool != nil {
+		// Until claiming stops; the pairs no job took are removed then.
+		go func() {
+			defer close(poolDone)
+			ex.pool.run(claimCtx)
+		}()
+	} else {
+		close(poolDone)
+	}
 	for n := range ex.cfg.Workers {
 		go ex.worker(claimCtx, n)
 	}
 	ex.workers.Wait()
+	<-poolDone
 }
 
 // worker claims and runs jobs until ctx is done.
@@ -266,6 +292,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 			found = job != nil
 		}
 	}()
+	claimStart := time.Now()
 	job, err := ex.src.Claim(ctx, ex.cfg.Labels)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -278,7 +305,7 @@ func (ex *Executor) claimAndRun(ctx context.Context, log *slog.Logger) (found bo
 	}
 	// More jobs may be queued behind this one: let another idle worker look.
 	ex.Wake()
-	ex.runJob(job)
+	ex.runClaimed(job, time.Since(claimStart))
 	return true
 }
 
@@ -486,15 +513,19 @@ type execJob struct {
 	killExec context.CancelFunc
 
 	timer *time.Timer // the job's timeout
+	clock *startClock // times the job's start (startclock.go)
 
 	// Only the job's goroutine touches these.
-	stage      string   // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	network    string   // the job's own network ("" until created): services and the job container share it
-	gateway    string   // the job network's gateway: the host as the job sees it
-	next       int      // index of the first step not yet completed
-	inProgress bool     // Steps[next] has been set running
-	st         jobState // what the steps share (stepexec.go)
-	services   []string // service containers started (or attempted)
+	stage      string        // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	res        string        // the name of the job's network and volume: its own name, or a pooled pair's
+	pooled     bool          // res is a pair the pool made ahead (pool.go)
+	loaderGone chan struct{} // closed once loadCheckout's container is removed; nil when none was tried
+	network    string        // the job's own network ("" until created): services and the job container share it
+	gateway    string        // the job network's gateway: the host as the job sees it
+	next       int           // index of the first step not yet completed
+	inProgress bool          // Steps[next] has been set running
+	st         jobState      // what the steps share (stepexec.go)
+	services   []string      // service containers started (or attempted)
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
@@ -528,8 +559,12 @@ type execJob struct {
 // runJob runs one claimed job to its end, whatever happens: the job always
 // gets a terminal status, its container is removed and its workspace
 // deleted. A panic is logged and completes the job as failure.
-func (ex *Executor) runJob(job *protocol.Job) {
+func (ex *Executor) runJob(job *protocol.Job) { ex.runClaimed(job, 0) }
+
+// runClaimed is runJob of a job whose claim took claimTook.
+func (ex *Executor) runClaimed(job *protocol.Job, claimTook time.Duration) {
 	j := ex.startJob(job)
+	j.clock = newStartClock(claimTook)
 	defer ex.endJob(j)
 	defer func() {
 		if r := recover(); r != nil {
@@ -762,6 +797,7 @@ func (j *execJob) execute() string {
 		j.beginStep(0)
 	}
 	lines, err := j.setUp()
+	j.clock.mark("at_setup_done")
 	if err != nil {
 		reason := j.abortReason()
 		j.log.Warn("job set-up failed", "err", err, "abort", reason)
@@ -832,7 +868,10 @@ func setupFailureText(err error) string {
 // checkout in, and returns the lines for the Set up job log. The checkout is
 // made on the host in a fresh 0700 directory and copied into the job's own
 // volume with docker cp, so nothing the job writes ever lands in a place
-// other local users of the host can reach.
+// other local users of the host can reach. What does not depend on each
+// other runs at once: the checkout beside the network, volume and tool
+// cache (a network and volume made ahead by the pool when one is ready),
+// and the copy beside the lookup of the container's shell.
 func (j *execJob) setUp() (lines []string, err error) {
 	ex := j.ex
 	image, why, err := j.chooseImage()
@@ -840,86 +879,146 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, &setupError{"choose the job's image", err}
 	}
 
-	err = ex.call(j.ctx, "checkout", func(ctx context.Context) error {
-		if err := j.newStage(); err != nil { // afresh for every attempt
-			return MarkPermanent(err)
+	// The checkout runs beside everything up to the copy, the only part
+	// that needs it; j.stage is the job goroutine's again once it is done.
+	var checkoutErr error // set before checkedOut is closed
+	checkedOut := make(chan struct{})
+	go func() {
+		defer close(checkedOut)
+		defer func() {
+			if r := recover(); r != nil {
+				j.log.Error("checkout panicked", "panic", r, "stack", string(debug.Stack()))
+				checkoutErr = &setupError{"check out " + j.job.Repo, fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		t := time.Now()
+		defer j.clock.since("checkout", t)
+		err := ex.call(j.ctx, "checkout", func(ctx context.Context) error {
+			if err := j.newStage(); err != nil { // afresh for every attempt
+				return MarkPermanent(err)
+			}
+			return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
+		})
+		if err != nil {
+			checkoutErr = &setupError{"check out " + j.job.Repo, err}
 		}
-		return ex.src.Checkout(ctx, j.job, j.stage, DefaultCheckout)
-	})
-	if err != nil {
-		return nil, &setupError{"check out " + j.job.Repo, err}
+	}()
+	waitCheckout := func() error {
+		<-checkedOut
+		return checkoutErr
+	}
+	defer waitCheckout()
+	// A failed checkout is what a failed set-up reports first: what failed
+	// beside it may only have been cut short by it.
+	fail := func(err error) ([]string, error) {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+
+	errs := parallel(
+		j.makeNetworkAndVolume,
+		func() error {
+			t := time.Now()
+			defer j.clock.since("toolcache", t)
+			if err := j.ensureToolCache(); err != nil {
+				return &setupError{"create the job's tool cache volume", err}
+			}
+			return nil
+		},
+	)
+	if err := firstError(errs); err != nil {
+		return fail(err)
 	}
 	lines = append(lines, fmt.Sprintf("Checked out %s at %s", j.job.Repo, j.job.HeadSHA))
-
-	j.volumeAttempted = true
-	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
-		return nil, &setupError{"create the job's workspace volume", err}
-	}
-	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.name, protocol.Workspace))
-	j.networkAttempted = true
-	if _, _, err := ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
-		return nil, &setupError{"create the job's network", err}
-	}
-	j.network = j.name
-	gw, _, err := ex.docker.Output(j.ctx, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", j.network)
-	if err != nil {
-		return nil, &setupError{"inspect the job's network", err}
-	}
-	j.gateway, _, _ = strings.Cut(gw, " ")
+	lines = append(lines, fmt.Sprintf("Workspace: volume %s, mounted at %s", j.res, protocol.Workspace))
 	lines = append(lines, fmt.Sprintf("Network: %s (gateway %s)", j.network, j.gateway))
 	lines = append(lines, fmt.Sprintf("Image: %s (%s)", image, why))
 
 	svcLines, err := j.startServices()
 	lines = append(lines, svcLines...)
 	if err != nil {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
 		return lines, err
 	}
 	extra, err := j.containerExtraArgs()
 	if err != nil {
+		if cerr := waitCheckout(); cerr != nil {
+			return nil, cerr
+		}
 		return lines, &setupError{"prepare the job container", err}
 	}
-	if err := j.createToolCache(); err != nil {
-		return nil, &setupError{"create the job's tool cache volume", err}
-	}
+	// docker run -d: the container is made and started in one call, while
+	// the checkout goes into the volume through a container that is never
+	// started (loadCheckout).
+	t := time.Now()
+	j.clock.mark("at_docker_run")
 	j.createAttempted = true
-	id, warnings, err := ex.docker.Output(j.ctx, j.createArgs(image, extra)...)
-	if err != nil {
-		return nil, &setupError{"create the job container from image " + image, err}
+	var id, warnings string
+	loaded := false
+	errs = parallel(func() (err error) {
+		id, warnings, err = ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
+		if err != nil {
+			return &setupError{"create the job container from image " + image, err}
+		}
+		j.clock.since("docker_run", t)
+		return nil
+	}, func() error {
+		loaded = j.loadCheckout(image, waitCheckout)
+		return nil
+	})
+	if err := firstError(errs); err != nil {
+		return fail(err)
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
-	}
-	if err := j.seedToolCache(image); err != nil {
-		return nil, &setupError{"copy the repository's tool cache for this pull request's job", err}
-	}
-	if j.job.Untrusted {
-		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
-	} else {
-		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
-	}
-	// docker cp writes into the volume through the engine, as root, before
-	// any of the job's own code runs.
-	if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
-		return nil, &setupError{"copy the checkout into the workspace volume", err}
-	}
-	j.removeStage()
-	if _, _, err := ex.docker.Output(j.ctx, "start", j.name); err != nil {
-		return nil, &setupError{"start the job container", err}
 	}
 	j.mu.Lock()
 	j.started = true
 	aborted := j.reason != ""
 	j.mu.Unlock()
 	if aborted {
-		return nil, &setupError{"start the job container", context.Canceled}
+		return fail(&setupError{"start the job container", context.Canceled})
 	}
+	if err := j.seedToolCache(image); err != nil {
+		return fail(&setupError{"copy the repository's tool cache for this pull request's job", err})
+	}
+	if j.job.Untrusted {
+		lines = append(lines, fmt.Sprintf("Tool cache: a copy of this repository's, for this job only (volume %s)", j.toolCacheVolume()))
+	} else {
+		lines = append(lines, fmt.Sprintf("Tool cache: this repository's (volume %s)", j.toolCacheVolume()))
+	}
+	// Without the loader, docker cp writes into the volume through the job's
+	// container (the engine, as root) beside the shell's lookup: none of
+	// the job's own code runs before the first step, which waits for both.
+	var shell string
+	errs = parallel(func() error {
+		if err := waitCheckout(); err != nil || loaded {
+			return err
+		}
+		t := time.Now()
+		defer j.clock.since("copy", t)
+		if _, _, err := ex.docker.Output(j.ctx, "cp", j.stage+"/.", j.name+":"+protocol.Workspace); err != nil {
+			return &setupError{"copy the checkout into the workspace volume", err}
+		}
+		return nil
+	}, func() (err error) {
+		if err := waitCheckout(); err != nil {
+			return nil // reported by the copy; nothing runs in the container
+		}
+		t := time.Now()
+		defer j.clock.since("shell", t)
+		shell, err = j.defaultShell(len(extra) == 0)
+		return err
+	})
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	j.removeStage()
 	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
-
-	// Run steps with bash where the image has it, as GitHub does, else sh.
-	shell, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
-	if err != nil {
-		return nil, &setupError{"find a shell in the job container", err}
-	}
 	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
@@ -930,6 +1029,89 @@ func (j *execJob) setUp() (lines []string, err error) {
 		jc["container"] = map[string]any{"id": strings.TrimSpace(id), "network": j.network}
 	}
 	return lines, nil
+}
+
+// loadCheckout copies the checkout into the job's volume through a
+// container made for that alone, while the job's container starts: created
+// from the job's image (--pull=never: it is not pulled twice), on no
+// network, with only the volume mounted, and never started, as seedToolCache
+// does; docker cp writes through the engine, as root. It reports whether
+// the checkout is in; when not (the image is still being pulled, the
+// checkout failed), setUp copies into the job's container instead. The
+// loader is removed in the background; removeRest waits for that.
+func (j *execJob) loadCheckout(image string, waitCheckout func() error) bool {
+	name := j.name + "-checkout"
+	args := append(append([]string{"create", "--name", name}, j.labelArgs()...),
+		"--network", "none", "--pull=never", "-v", j.res+":"+protocol.Workspace, "--entrypoint", "true", "--", image)
+	t := time.Now()
+	_, _, err := j.ex.docker.Output(j.ctx, args...)
+	defer func() {
+		gone := make(chan struct{})
+		j.loaderGone = gone
+		go func() {
+			defer close(gone)
+			ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+			defer cancel()
+			j.remove(ctx, err == nil, "checkout loader container", "rm", "-f", name)
+		}()
+	}()
+	if err != nil {
+		return false
+	}
+	if waitCheckout() != nil {
+		return false
+	}
+	if _, _, err := j.ex.docker.Output(j.ctx, "cp", j.stage+"/.", name+":"+protocol.Workspace); err != nil {
+		j.log.Warn("cannot copy the checkout in through a loader; copying into the job container", "err", err)
+		return false
+	}
+	j.clock.since("load_checkout", t)
+	return true
+}
+
+// runDetached turns createArgs' `docker create ...` into `docker run -d
+// ...`, the same container made and started by one call.
+func runDetached(create []string) []string {
+	return append([]string{"run", "-d"}, create[1:]...)
+}
+
+// makeNetworkAndVolume gives the job its own network and workspace volume:
+// a pair the pool made ahead when one is ready, else both made now, at
+// once, named and labelled as its container is. Either way the pair is
+// this job's alone and goes with it (removeRest).
+func (j *execJob) makeNetworkAndVolume() error {
+	t := time.Now()
+	if pair, ok := j.ex.pool.take(); ok {
+		j.res, j.pooled = pair.name, true
+		j.volumeAttempted, j.networkAttempted = true, true
+		j.network, j.gateway = pair.name, pair.gateway
+		j.clock.since("pool_take", t)
+		return nil
+	}
+	j.res = j.name
+	j.volumeAttempted, j.networkAttempted = true, true
+	errs := parallel(
+		func() error {
+			if _, _, err := j.ex.docker.Output(j.ctx, j.resourceArgs("volume", "create")...); err != nil {
+				return &setupError{"create the job's workspace volume", err}
+			}
+			return nil
+		},
+		func() error {
+			if _, _, err := j.ex.docker.Output(j.ctx, j.resourceArgs("network", "create")...); err != nil {
+				return &setupError{"create the job's network", err}
+			}
+			j.network = j.res
+			gw, err := networkGateway(j.ctx, j.ex.docker, j.network)
+			if err != nil {
+				return &setupError{"inspect the job's network", err}
+			}
+			j.gateway = gw
+			return nil
+		},
+	)
+	j.clock.since("network_volume", t)
+	return firstError(errs)
 }
 
 // newStage makes j.stage a new empty directory for the checkout, removing
@@ -1055,11 +1237,17 @@ func (j *execJob) removeContainers(ctx context.Context, started bool) {
 // reported, so a cancel is not kept waiting on it; a crash in between
 // leaves them to removeStale.
 func (j *execJob) removeRest(ctx context.Context, started bool) {
+	if j.loaderGone != nil { // it holds the volume
+		<-j.loaderGone
+	}
 	if j.networkAttempted {
-		j.remove(ctx, j.network != "", "network", "network", "rm", j.name)
+		j.remove(ctx, j.network != "", "network", "network", "rm", j.res)
 	}
 	if j.volumeAttempted {
-		j.remove(ctx, started, "volume", "volume", "rm", "-f", j.name)
+		j.remove(ctx, started || j.pooled, "volume", "volume", "rm", "-f", j.res)
+	}
+	if j.pooled {
+		j.ex.pool.forget(j.res)
 	}
 	if j.toolCacheAttempted {
 		j.remove(ctx, started, "tool cache volume", "volume", "rm", "-f", j.toolCacheVolume())
@@ -1077,16 +1265,19 @@ func (j *execJob) remove(ctx context.Context, existed bool, what string, args ..
 
 // stepLog streams one step's output to the source in chunks of at most
 // stepLogChunk bytes, sent when a chunk is full or stepLogFlushEvery after
-// the first unsent byte, numbered by seq from 1.
+// the first unsent byte, numbered by seq from 1. Output after a quiet
+// spell of stepLogFlushEvery (a step's first line above all) is sent at
+// once: batching is for busy output, not for the line a user waits for.
 type stepLog struct {
 	j      *execJob
 	stepID int64
 
 	sendMu sync.Mutex // held while cutting and sending, so chunks go out in seq order
 
-	mu       sync.Mutex // guards buf, seq, timer, panicked
+	mu       sync.Mutex // guards buf, seq, cutAt, timer, panicked
 	buf      []byte
 	seq      int64
+	cutAt    time.Time   // when the last chunk was cut for sending
 	timer    *time.Timer // the pending time flush; nil when none is armed
 	panicked any         // a panic of appendLog, re-raised by close on the job's goroutine
 }
@@ -1097,12 +1288,18 @@ func (j *execJob) newStepLog(stepID int64) *stepLog {
 
 func (l *stepLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
+	if l.seq == 0 && len(l.buf) == 0 && !l.j.isSetupStep(l.stepID) {
+		l.j.clock.mark("at_first_output")
+	}
+	quiet := l.timer == nil && len(l.buf) == 0 && time.Since(l.cutAt) >= stepLogFlushEvery
 	l.buf = append(l.buf, p...)
 	full := len(l.buf) >= stepLogChunk
-	l.armLocked()
+	if !quiet {
+		l.armLocked()
+	}
 	l.mu.Unlock()
-	if full {
-		l.flush(true)
+	if quiet || full {
+		l.flush(!quiet)
 	}
 	return len(p), nil
 }
@@ -1138,6 +1335,7 @@ func (l *stepLog) flush(fullOnly bool) {
 		}
 		data := l.buf[:n:n]
 		l.buf = slices.Clone(l.buf[n:])
+		l.cutAt = time.Now()
 		l.seq++
 		seq := l.seq
 		l.mu.Unlock()
@@ -1164,6 +1362,8 @@ func (l *stepLog) send(seq int64, data []byte) {
 	})
 	if err != nil {
 		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)
+	} else if !j.isSetupStep(l.stepID) {
+		j.clock.firstLog(j.log)
 	}
 }
 

@@ -220,6 +220,58 @@ func TestDockerEngine(t *testing.T) {
 			t.Errorf("staged checkout %s left after removeStale: %v", stage, err)
 		}
 	})
+
+	t.Run("pool", func(t *testing.T) {
+		t.Parallel()
+		// Pairs made ahead by a process that was then killed: the next
+		// process with the instance removes them at its start.
+		ex := newDockerExecutor(t, newFakeSource())
+		for range 2 {
+			if err := ex.pool.fill(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 4 {
+			t.Fatalf("the pool made %v, want two networks and two volumes", l)
+		}
+		next := New(ex.cfg, newFakeSource(), runnerTestLogger())
+		if err := next.RemoveStale(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left after removeStale: %v", l)
+		}
+
+		// A pair the pool no longer knows of (its job could not remove
+		// it) is swept; one it holds ready is not. A job on a pooled pair
+		// leaves nothing.
+		src := newFakeSource()
+		ex = newDockerExecutor(t, src)
+		for range 2 {
+			if err := ex.pool.fill(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		orphan, _ := ex.pool.take()
+		ex.pool.forget(orphan.name)
+		if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 2 {
+			t.Errorf("sweepOrphans = %d, %v; want the orphan's network and volume", n, err)
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 2 || slices.ContainsFunc(l, func(s string) bool { return strings.Contains(s, orphan.name) }) {
+			t.Errorf("after the sweep: %v, want the ready pair only", l)
+		}
+		job := dockerJob(9107, "echo pooled")
+		ex.runJob(job)
+		if got := src.jobConclusion(9107); got != "success" {
+			t.Fatalf("job conclusion = %q; set-up log %q", got, src.log(t, stepID(job, 0)))
+		}
+		if !strings.Contains(src.log(t, stepID(job, 0)), ex.namePrefix()+"pool-") {
+			t.Errorf("the job did not run on the pooled pair: %q", src.log(t, stepID(job, 0)))
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left after a job on a pooled pair: %v", l)
+		}
+	})
 }
 
 // asLocalUser runs a command as a local user other than the server's:

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/workflow"
 )
 
 // fakeDockerEnv, when set to a directory, makes the test binary act as the
@@ -47,10 +48,13 @@ type dockerCall struct {
 //	create-fail   docker create fails, printing the file's content on stderr
 //	create-block  docker create hangs (until killed)
 //	no-bash       the image has no bash
+//	shell-path    what the shell's lookup finds instead
 //	ps-output     what docker ps prints; likewise network-ls-output, volume-ls-output
 //	health-NAME   what docker inspect says of NAME's health, one status a
 //	              line, the last repeated
 //	find-output   what docker exec find prints (NUL-separated)
+//	image-id      what docker inspect says of the job container's image
+//	not-local     creating with --pull=never fails: the image is not here yet
 //
 // docker stop and docker rm create dir/stopped-NAME, docker start removes
 // it. docker cp into a container copies the source directory to
@@ -95,7 +99,15 @@ func fakeDocker(dir string, args []string) int {
 	switch args[0] {
 	case "version":
 		fmt.Println("Client: fake\nServer: fake")
-	case "create":
+	case "create", "run":
+		if args[0] == "run" && !isJobContainerRun(args) {
+			fakeRun(dir, args)
+			return 0
+		}
+		if has("not-local") && slices.Contains(args, "--pull=never") {
+			fmt.Fprintln(os.Stderr, "Error: No such image: "+args[len(args)-1])
+			return 1
+		}
 		if msg, err := os.ReadFile(filepath.Join(dir, "create-fail")); err == nil {
 			os.Stderr.Write(msg)
 			return 125
@@ -104,17 +116,10 @@ func fakeDocker(dir string, args []string) int {
 			waitFor("never")
 			return 1
 		}
-		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
-	case "run": // service containers and Docker actions
-		// What other users could reach of each host directory mounted.
-		for i := 0; i+1 < len(args); i++ {
-			if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
-				if fi, err := os.Stat(filepath.Dir(src)); err == nil {
-					appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
-				}
-			}
+		if args[0] == "run" { // docker run -d: started
+			os.Remove(filepath.Join(dir, "stopped-"+args[slices.Index(args, "--name")+1]))
 		}
-		fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+		fmt.Println(strings.Repeat("c0ffee", 10) + "abcd")
 	case "build":
 		fmt.Println("Successfully built")
 	case "image":
@@ -148,6 +153,7 @@ func fakeDocker(dir string, args []string) int {
 			return 0
 		}
 		name, _, _ := strings.Cut(dst, ":")
+		name = strings.TrimSuffix(name, "-checkout") // the loader's volume is the job's
 		if err := os.CopyFS(filepath.Join(dir, "cp-"+name), os.DirFS(src)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -176,6 +182,12 @@ func fakeDocker(dir string, args []string) int {
 		fmt.Println("5432/tcp -> 127.0.0.1:49153")
 	case "inspect":
 		name := args[len(args)-1]
+		if args[2] == "{{.Image}}" { // the job container's image
+			if img, err := os.ReadFile(filepath.Join(dir, "image-id")); err == nil {
+				os.Stdout.Write(img)
+			}
+			return 0
+		}
 		data, err := os.ReadFile(filepath.Join(dir, "health-"+name))
 		if err != nil {
 			return 0 // no health check
@@ -197,6 +209,41 @@ func fakeDocker(dir string, args []string) int {
 	return 0
 }
 
+// isLoaderCall reports whether a docker call is about the checkout's
+// loader container: its create, its cp and its rm.
+func isLoaderCall(args []string) bool {
+	const suffix = "-checkout"
+	switch args[0] {
+	case "create":
+		i := slices.Index(args, "--name")
+		return i > 0 && strings.HasSuffix(args[i+1], suffix)
+	case "cp":
+		return len(args) > 2 && strings.Contains(args[2], suffix+":")
+	case "rm":
+		return strings.HasSuffix(args[len(args)-1], suffix)
+	}
+	return false
+}
+
+// isJobContainerRun reports whether a docker run is the job container's
+// (runDetached of createArgs), not a service's or a Docker action's.
+func isJobContainerRun(args []string) bool {
+	return len(args) > 3 && args[1] == "-d" && args[2] == "--init"
+}
+
+// fakeRun plays docker run of service containers and Docker actions.
+func fakeRun(dir string, args []string) {
+	// What other users could reach of each host directory mounted.
+	for i := 0; i+1 < len(args); i++ {
+		if src, _, _ := strings.Cut(args[i+1], ":"); args[i] == "-v" && filepath.IsAbs(src) {
+			if fi, err := os.Stat(filepath.Dir(src)); err == nil {
+				appendLine(filepath.Join(dir, "run-mounts"), fmt.Sprintf("%s %o", src, fi.Mode().Perm()))
+			}
+		}
+	}
+	fmt.Println(strings.Repeat("5e7c1ce", 9) + "a")
+}
+
 func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	env := map[string]string{}
 	workdir := "/"
@@ -215,7 +262,9 @@ func fakeExec(dir string, args []string, waitFor func(string) bool) int {
 	container, cmd := args[0], args[1:]
 	switch {
 	case slices.Equal(cmd, []string{"sh", "-c", "command -v bash || command -v sh"}):
-		if _, err := os.Stat(filepath.Join(dir, "no-bash")); err == nil {
+		if path, err := os.ReadFile(filepath.Join(dir, "shell-path")); err == nil {
+			os.Stdout.Write(path)
+		} else if _, err := os.Stat(filepath.Join(dir, "no-bash")); err == nil {
 			fmt.Println("/bin/sh")
 		} else {
 			fmt.Println("/usr/bin/bash")
@@ -369,10 +418,33 @@ func (f fakeEngine) calls(t *testing.T) []dockerCall {
 }
 
 // commands lists the recorded calls of one docker subcommand.
+// jobCalls is calls without the checkout's loader container's.
+func (f fakeEngine) jobCalls(t *testing.T) []dockerCall {
+	t.Helper()
+	var out []dockerCall
+	for _, c := range f.calls(t) {
+		if !isLoaderCall(c.Args) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// The job container's `docker run -d` counts as its "create" here (not as
+// a "run"), with its arguments as createArgs made them: what the tests of
+// the container's settings look at. The checkout's loader container
+// (loadCheckout) is left out: TestExecutorRunsJob and
+// TestCheckoutLoaderFallback look at it.
 func (f fakeEngine) commands(t *testing.T, sub string) []dockerCall {
 	t.Helper()
 	var out []dockerCall
 	for _, c := range f.calls(t) {
+		if isLoaderCall(c.Args) {
+			continue
+		}
+		if c.Args[0] == "run" && isJobContainerRun(c.Args) {
+			c.Args = append([]string{"create"}, c.Args[2:]...)
+		}
 		if c.Args[0] == sub {
 			out = append(out, c)
 		}
@@ -665,7 +737,7 @@ func TestExecutorRunsJob(t *testing.T) {
 	}
 	labels := []string{"--label", "shithub-actions.instance=test", "--label", "shithub-actions.run=7", "--label", "shithub-actions.job=5"}
 	const name = "shithub-actions-test-5"
-	wantCreate := append(append([]string{"create", "--init", "--name", name}, labels...),
+	wantCreate := append(append([]string{"run", "-d", "--init", "--name", name}, labels...),
 		"--network", name, "--memory", "2g", "--cpus", "1", "--pids-limit", "1024",
 		"--security-opt", "no-new-privileges", "--cap-drop", "ALL",
 		"--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "FSETID",
@@ -692,8 +764,10 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", name},
 		{"volume", "create", "--label", "shithub-actions.toolcache=test", "shithub-actions-test-toolcache-3-b9152615"},
 		wantCreate,
-		{"cp", "STAGE/.", name + ":/workspace"},
-		{"start", name},
+		append(append([]string{"create", "--name", name + "-checkout"}, labels...), "--network", "none", "--pull=never",
+			"-v", name+":/workspace", "--entrypoint", "true", "--", wantCreate[len(wantCreate)-3]),
+		{"cp", "STAGE/.", name + "-checkout:/workspace"},
+		{"inspect", "-f", "{{.Image}}", name},
 		{"exec", name, "sh", "-c", "command -v bash || command -v sh"},
 		{"exec", "-i", "-w", "/workspace", name, "sh", "-c", stepBootstrap, "shithub-step",
 			cmds + "502", cmds + "502/script.sh", "/usr/bin/bash", "-e", cmds + "502/script.sh"},
@@ -704,6 +778,32 @@ func TestExecutorRunsJob(t *testing.T) {
 		{"rm", "-f", "-v", name},
 		{"network", "rm", name},
 		{"volume", "rm", "-f", name},
+	}
+	// Set-up runs the volume, the network and the tool cache at once, then
+	// the container's start beside the checkout's loader: in any order, but
+	// each one's own calls in theirs. The loader goes in the background,
+	// after its copy and before the volume.
+	before := func(calls [][]string, a, b string) bool {
+		ia := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == a })
+		ib := slices.IndexFunc(calls, func(c []string) bool { return strings.Join(c[:2], " ") == b })
+		return ia >= 0 && ib > ia
+	}
+	loaderRm := slices.IndexFunc(got, func(c []string) bool { return slices.Equal(c, []string{"rm", "-f", name + "-checkout"}) })
+	if loaderRm < 0 || !before(got, "cp STAGE/.", "rm -f") || !before(got, "rm -f", "volume rm") {
+		t.Errorf("the loader was not removed after its copy and before the volume: %q", got)
+	} else {
+		got = slices.Delete(got, loaderRm, loaderRm+1)
+	}
+	if len(got) == len(want) {
+		for _, ab := range [][2]string{{"network create", "network inspect"}, {"create --name", "cp STAGE/."},
+			{"run -d", "inspect -f"}, {"inspect -f", "exec " + name}} {
+			if !before(got, ab[0], ab[1]) {
+				t.Errorf("%s not before %s: %q", ab[0], ab[1], got[:9])
+			}
+		}
+		byArgs := func(a, b []string) int { return slices.Compare(a, b) }
+		slices.SortFunc(got[0:9], byArgs)
+		slices.SortFunc(want[0:9], byArgs)
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("docker calls:\n got %q\nwant %q", got, want)
@@ -771,6 +871,106 @@ func TestExecutorShWithoutBash(t *testing.T) {
 	ex.runJob(job)
 	if got := src.log(t, stepID(job, 2)); got != "/bin/sh -e {0}\n" {
 		t.Errorf("step ran with %q, want /bin/sh", got)
+	}
+}
+
+// TestCheckoutLoaderFallback: when the loader cannot be made (the image is
+// still being pulled by the job's docker run), the checkout goes into the
+// job's container, and reaches the volume all the same.
+func TestCheckoutLoaderFallback(t *testing.T) {
+	t.Parallel()
+	job := testJob(60, "echo hi")
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	fe.set(t, "not-local", "")
+	ex.runJob(job)
+	if got := src.jobConclusion(60); got != "success" {
+		t.Fatalf("job conclusion = %q", got)
+	}
+	const name = "shithub-actions-test-60"
+	var intoJob, intoLoader int
+	for _, c := range fe.calls(t) {
+		if c.Args[0] == "cp" && c.Args[2] == name+":/workspace" {
+			intoJob++
+		}
+		if c.Args[0] == "cp" && c.Args[2] == name+"-checkout:/workspace" {
+			intoLoader++
+		}
+	}
+	if intoJob != 1 || intoLoader != 0 {
+		t.Errorf("%d copies into the job container and %d through the loader, want 1 and 0", intoJob, intoLoader)
+	}
+	if b, err := os.ReadFile(filepath.Join(fe.dir, "cp-"+name, "README")); err != nil || string(b) != job.Repo+"@"+job.HeadSHA+"\n" {
+		t.Errorf("the volume got README %q, %v", b, err)
+	}
+}
+
+// TestDefaultShellCache: the shell is looked up once per image, by the
+// image's ID; a container the workflow configured (its own options, which
+// could change PATH), an answer outside the image's system directories, or
+// an engine that names no image ID is asked every time.
+func TestDefaultShellCache(t *testing.T) {
+	t.Parallel()
+	probes := func(fe fakeEngine, t *testing.T) int {
+		n := 0
+		for _, c := range fe.commands(t, "exec") {
+			if slices.Contains(c.Args, "command -v bash || command -v sh") {
+				n++
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		name    string
+		imageID string
+		options string // the job container's options
+		noBash  bool
+		path    string // what the lookup finds, when not the usual
+		want    int    // lookups for three jobs
+	}{
+		{name: "same image", imageID: "sha256:aaa", want: 1},
+		{name: "same image without bash", imageID: "sha256:aaa", noBash: true, want: 1},
+		{name: "no image id", want: 3},
+		{name: "options of its own", imageID: "sha256:aaa", options: "--tmpfs /usr/local/bin", want: 3},
+		{name: "a shell in the workspace", imageID: "sha256:aaa", path: "/workspace/bash", want: 3},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := newFakeSource()
+			ex, fe := newTestExecutor(t, src)
+			if tc.imageID != "" {
+				fe.set(t, "image-id", tc.imageID+"\n")
+			}
+			if tc.noBash {
+				fe.set(t, "no-bash", "")
+			}
+			if tc.path != "" {
+				fe.set(t, "shell-path", tc.path+"\n")
+			}
+			for k := range 3 {
+				job := testJob(int64(200+10*i+k), "shell")
+				if tc.options != "" {
+					job.Container = &workflow.ContainerSpec{Image: "ubuntu:24.04", Options: tc.options}
+				}
+				ex.runJob(job)
+				want := "/usr/bin/bash -e {0}\n"
+				switch {
+				case tc.options != "": // a job container's steps run with sh, as on GitHub
+					want = "sh -e {0}\n"
+				case tc.noBash:
+					want = "/bin/sh -e {0}\n"
+				case tc.path != "":
+					want = tc.path + " -e {0}\n"
+				}
+				if got := src.log(t, stepID(job, 2)); got != want {
+					t.Errorf("job %d: step ran with %q, want %q", k, got, want)
+				}
+			}
+			if n := probes(fe, t); n != tc.want {
+				t.Errorf("%d shell lookups for 3 jobs, want %d", n, tc.want)
+			}
+		})
 	}
 }
 
@@ -865,19 +1065,20 @@ func TestExecutorSetupFailures(t *testing.T) {
 		firstLine string
 		contains  string
 		wantRun   bool // set-up got as far as docker create
-		// set-up got as far as creating the volume
-		wantCreateOnly bool
+		// set-up made (or tried to make) the job's network and volume, beside
+		// the checkout, and removed them and any container it got to
+		wantResources bool
 	}{
 		{name: "pull denied", engine: map[string]string{"create-fail": pullDenied + "\n"}, image: "nope",
 			firstLine: "Unable to find image 'nope:latest' locally", contains: "pull access denied for nope", wantRun: true},
 		{name: "no engine", engine: map[string]string{"no-engine": ""},
-			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantCreateOnly: true},
+			firstLine: "Cannot connect to the Docker daemon at unix:///nonexistent. Is the docker daemon running?", wantResources: true},
 		{name: "no image", runsOn: []string{"windows-latest"},
 			firstLine: `Error: choose the job's image: no image for runs-on ["windows-latest"]: this executor maps debian-latest, ubuntu-22.04, ubuntu-24.04, ubuntu-latest.`},
 		{name: "image not allowed", image: "evil.example/miner:latest", allow: []string{"ubuntu:*", "ghcr.io/me/**"},
 			firstLine: `Error: choose the job's image: the job's container image "evil.example/miner:latest" is not allowed here: --allow-images is ubuntu:*,ghcr.io/me/**.`},
 		{name: "checkout", checkout: MarkPermanent(errors.New("no such commit")),
-			firstLine: "Error: check out alice/demo: checkout: no such commit."},
+			firstLine: "Error: check out alice/demo: checkout: no such commit.", wantResources: true},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -915,9 +1116,13 @@ func TestExecutorSetupFailures(t *testing.T) {
 			// What set-up tried to make is removed; nothing runs in a container.
 			creates, rms := len(fe.commands(t, "create")), len(fe.commands(t, "rm"))
 			nets, vols := fe.commands(t, "network"), fe.commands(t, "volume")
+			name := ex.namePrefix() + strconv.FormatInt(job.JobID, 10)
+			removed := func(args ...string) bool {
+				return slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, args) })
+			}
 			if tc.wantRun && (creates != 1 || rms != 1 || len(nets) != 3 || len(vols) != 3) ||
-				tc.wantCreateOnly && (creates != 0 || rms != 0 || len(vols) != 2 || len(nets) != 0) ||
-				!tc.wantRun && !tc.wantCreateOnly && len(fe.calls(t)) != 0 {
+				tc.wantResources && (creates != rms || !removed("network", "rm", name) || !removed("volume", "rm", "-f", name)) ||
+				!tc.wantRun && !tc.wantResources && len(fe.calls(t)) != 0 {
 				t.Errorf("docker calls %q", fe.calls(t))
 			}
 			if n := len(fe.commands(t, "exec")); n != 0 {
@@ -976,7 +1181,7 @@ func TestExecutorCancel(t *testing.T) {
 				}
 			}
 			var tail [][]string
-			for _, c := range fe.calls(t) {
+			for _, c := range fe.jobCalls(t) {
 				if c.Args[0] == "stop" || c.Args[0] == "rm" || c.Args[1] == "rm" {
 					tail = append(tail, c.Args)
 				}
@@ -1137,7 +1342,8 @@ func TestStepLogChunking(t *testing.T) {
 		src := newFakeSource()
 		ex, fe := newTestExecutor(t, src)
 		done := startJob(ex, job)
-		// The step is still running: only the timer can have sent this.
+		// The step is still running: the first line went out without
+		// waiting for the step's end (at once, after a quiet spell).
 		waitUntil(t, "the first line", func() bool { return src.log(t, stepID(job, 2)) == "first\n" })
 		fe.set(t, "go", "")
 		<-done

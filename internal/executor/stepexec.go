@@ -500,6 +500,7 @@ func (j *execJob) execProcess(step *protocol.Step, full map[string]string, wd st
 	// docker's own messages (a missing working directory) land in order.
 	cmd.Stdout = out
 	cmd.Stderr = out
+	j.clock.mark("at_step_exec")
 	err := cmd.Run()
 	if timer != nil {
 		timer.Stop()

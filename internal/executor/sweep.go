@@ -16,8 +16,10 @@ import (
 const SweepEvery = 15 * time.Second
 
 // sweepOrphans removes this instance's containers, and then networks and
-// volumes, whose jobs no worker is running any more, and returns how many
-// it removed. Containers go first: a network cannot go while one is on it.
+// volumes, whose jobs no worker is running any more, and the pooled
+// networks and volumes its pool no longer knows of (pool.go), and returns
+// how many it removed. Containers go first: a network cannot go while one
+// is on it.
 func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	ex.mu.Lock()
 	live := make(map[int64]bool, len(ex.jobs))
@@ -45,6 +47,33 @@ func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 			}
 			if job, err := strconv.ParseInt(f[1], 10, 64); err == nil && !live[job] {
 				orphans = append(orphans, f[0])
+			}
+		}
+		if len(orphans) == 0 {
+			continue
+		}
+		if _, _, err := ex.docker.Output(ctx, append(kind.rm, orphans...)...); err != nil {
+			return removed, err
+		}
+		removed += len(orphans)
+	}
+	// Pooled pairs carry no job's label: those neither ready nor in a job
+	// are orphans (their job could not remove them). Only names the pool
+	// makes are considered.
+	poolFilter := "label=" + LabelPool
+	prefix := ex.namePrefix() + "pool-"
+	for _, kind := range []struct{ ls, rm []string }{
+		{[]string{"network", "ls", "--filter", filter, "--filter", poolFilter, "--format", "{{.Name}}"}, []string{"network", "rm"}},
+		{[]string{"volume", "ls", "--filter", filter, "--filter", poolFilter, "--format", "{{.Name}}"}, []string{"volume", "rm", "-f"}},
+	} {
+		out, _, err := ex.docker.Output(ctx, kind.ls...)
+		if err != nil {
+			return removed, err
+		}
+		var orphans []string
+		for _, name := range strings.Fields(out) {
+			if strings.HasPrefix(name, prefix) && !ex.pool.isKnown(name) {
+				orphans = append(orphans, name)
 			}
 		}
 		if len(orphans) == 0 {

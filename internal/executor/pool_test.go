@@ -1,0 +1,118 @@
+package executor
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestResourcePool: the pool makes pairs ahead, labelled with the instance
+// and as pooled; a job takes one and removes it at its end; no pair serves
+// two jobs; stopping the pool removes the pairs no job took.
+func TestResourcePool(t *testing.T) {
+	t.Parallel()
+	src := newFakeSource()
+	ex, fe := newTestExecutor(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ex.pool.run(ctx)
+	}()
+	ready := func() int {
+		ex.pool.mu.Lock()
+		defer ex.pool.mu.Unlock()
+		return len(ex.pool.ready)
+	}
+	ex.pool.size = 2
+	if _, ok := ex.pool.take(); ok { // the first job's ask starts it
+		t.Fatal("a pair before any was asked for")
+	}
+	waitUntil(t, "two ready pairs", func() bool { return ready() == 2 })
+	for _, c := range fe.commands(t, "network") {
+		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, LabelPool+"=1")) {
+			t.Errorf("pooled network not labelled as this instance's and pooled: %q", c.Args)
+		}
+	}
+
+	var used []string
+	for k := range 3 {
+		job := testJob(int64(70+k), "echo hi")
+		ex.runJob(job)
+		if got := src.jobConclusion(job.JobID); got != "success" {
+			t.Fatalf("job %d conclusion = %q", k, got)
+		}
+		creates := fe.commands(t, "create")
+		args := creates[len(creates)-1].Args
+		res := args[slices.Index(args, "--network")+1]
+		if !strings.HasPrefix(res, ex.namePrefix()+"pool-") || !slices.Contains(args, res+":/workspace") {
+			t.Fatalf("job %d: network %q, args %q: want a pooled pair for network and volume", k, res, args)
+		}
+		if slices.Contains(used, res) {
+			t.Fatalf("job %d got pair %s, which job %d had", k, res, slices.Index(used, res))
+		}
+		used = append(used, res)
+		if ex.pool.isKnown(res) {
+			t.Errorf("job %d: the pool still knows %s after the job removed it", k, res)
+		}
+		removed := func(args ...string) bool {
+			return slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, args) })
+		}
+		if !removed("network", "rm", res) || !removed("volume", "rm", "-f", res) {
+			t.Errorf("job %d: pair %s not removed", k, res)
+		}
+		waitUntil(t, "the pool refilled", func() bool { return ready() == 2 })
+	}
+
+	ex.pool.mu.Lock()
+	left := []string{ex.pool.ready[0].name, ex.pool.ready[1].name}
+	ex.pool.mu.Unlock()
+	cancel()
+	<-stopped
+	for _, name := range left {
+		if !slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, []string{"network", "rm", name}) }) ||
+			!slices.ContainsFunc(fe.calls(t), func(c dockerCall) bool { return slices.Equal(c.Args, []string{"volume", "rm", "-f", name}) }) {
+			t.Errorf("pair %s left after the pool stopped", name)
+		}
+		if ex.pool.isKnown(name) {
+			t.Errorf("the stopped pool still knows %s", name)
+		}
+	}
+	if _, ok := ex.pool.take(); ok {
+		t.Error("a stopped pool handed out a pair")
+	}
+}
+
+// TestSweepPooled: the sweep removes pooled networks and volumes the pool
+// does not know of (their job could not remove them), and leaves those it
+// knows, and names it does not make, alone.
+func TestSweepPooled(t *testing.T) {
+	t.Parallel()
+	ex, fe := newTestExecutor(t, newFakeSource())
+	p := ex.namePrefix() + "pool-"
+	ex.pool.mu.Lock()
+	ex.pool.known[p+"live"] = true
+	ex.pool.mu.Unlock()
+	fe.set(t, "network-ls-output", p+"live\n"+p+"orphan\nsomeone-elses\n")
+	fe.set(t, "volume-ls-output", p+"orphan\n")
+	n, err := ex.sweepOrphans(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("sweepOrphans = %d, %v; want 2 removed", n, err)
+	}
+	var rms [][]string
+	for _, c := range fe.calls(t) {
+		if len(c.Args) > 1 && c.Args[1] == "rm" {
+			rms = append(rms, c.Args)
+		}
+	}
+	want := [][]string{{"network", "rm", p + "orphan"}, {"volume", "rm", "-f", p + "orphan"}}
+	if !slices.EqualFunc(rms, want, slices.Equal) {
+		t.Errorf("removals = %q, want %q", rms, want)
+	}
+	for _, c := range fe.commands(t, "network") {
+		if c.Args[1] == "ls" && slices.Contains(c.Args, "label="+LabelPool) && !slices.Contains(c.Args, "label="+LabelInstance+"=test") {
+			t.Errorf("pooled networks listed without this instance's filter: %q", c.Args)
+		}
+	}
+}
