@@ -270,8 +270,9 @@ jobs:
 `
 
 // e2eRealLib is alice/lib's reusable workflow, called from alice/hello as
-// alice/lib/.github/workflows/lib.yml@main: a public repository of the
-// same server. It gets no secrets (the call passes none).
+// alice/lib/.github/workflows/lib.yml@main: a private repository of the
+// same server whose owner opened it to their other repositories (`repo
+// access`). It gets no secrets (the call passes none).
 const e2eRealLib = `on:
   workflow_call:
     inputs:
@@ -328,10 +329,12 @@ func realWorkflowFiles() map[string]string {
 }
 
 // realWorkflowSetup makes what the push needs on the server: alice/lib
-// (public) and alice/hello's secret TOP.
+// (private, opened to alice's other repositories) and alice/hello's
+// secret TOP.
 func realWorkflowSetup(t *testing.T, e *e2e) {
 	lib, _ := newGitRepo(t, map[string]string{".github/workflows/lib.yml": e2eRealLib})
-	e.cli("repo", "create", "alice/lib", "--git", filepath.Join(lib, ".git"))
+	e.cli("repo", "create", "alice/lib", "--git", filepath.Join(lib, ".git"), "--private")
+	e.cli("repo", "access", "alice/lib", "user")
 	secret := e.selfCmd("secret", "set", "alice/hello", "TOP")
 	secret.Stdin = strings.NewReader(e2eRealSecret)
 	if out, err := secret.CombinedOutput(); err != nil {
