@@ -17,6 +17,7 @@ import (
 	"shithub-actions/internal/apperr"
 	"shithub-actions/internal/git"
 	"shithub-actions/internal/protocol"
+	"shithub-actions/internal/store"
 
 	"github.com/google/uuid"
 )
@@ -45,8 +46,10 @@ var fillWorkflows = []fillWorkflow{
 
 // devFill is `shithub-actions dev fill --repo OWNER/NAME --runs N`: N
 // completed runs, one every --every up to now, on main and feature
-// branches, by the given actors, 2% of them re-runs; the newest --logs-for
-// runs carry logs, older ones have had theirs removed by retention.
+// branches, by the given actors, re-runs among them (2% of runs, 30% of
+// failed ones; a failed job passing on its re-run counts as flaky); the
+// newest --logs-for runs carry logs, older ones have had theirs removed by
+// retention.
 func (c *cli) devFill(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev fill", flag.ContinueOnError)
 	repoName := fs.String("repo", "", "OWNER/NAME")
@@ -127,7 +130,14 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				}
 				wfIDs[wf.file] = row.ID
 			}
+			// The previous run, which a re-run repeats: the same workflow,
+			// commit, ref and event, the next attempt.
 			var prevID int64
+			var prev struct {
+				wf                     fillWorkflow
+				sha, ref, event, concl string
+				attempt                int
+			}
 			for i := 0; i < batch; i++ {
 				k := done + i
 				created := t0.Add(time.Duration(k) * *every).Add(time.Duration(rng.Int64N(int64(min(time.Minute, *every))))).UnixMilli() // in run number order, as insertRun keeps it
@@ -153,11 +163,20 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				case x < 15:
 					conclusion = protocol.ConclusionCancelled
 				}
+				sha := fmt.Sprintf("%016x%024x", rng.Uint64(), 0) // random where the short SHA shows
 				var parent sql.NullInt64
 				attempt := 1
-				if prevID != 0 && rng.IntN(50) == 0 {
-					parent, attempt = sql.NullInt64{Int64: prevID, Valid: true}, 2
+				// 2% of runs are re-runs, and 30% of failed runs are re-run;
+				// a failed job passing on its re-run is a flaky event.
+				flaky := false
+				if prevID != 0 && (rng.IntN(50) == 0 || prev.concl == protocol.ConclusionFailure && rng.IntN(10) < 3) {
+					parent, attempt = sql.NullInt64{Int64: prevID, Valid: true}, prev.attempt+1
+					wf, sha, ref, event = prev.wf, prev.sha, prev.ref, prev.event
+					if prev.concl == protocol.ConclusionFailure && rng.IntN(10) < 7 {
+						conclusion, flaky = protocol.ConclusionSuccess, true
+					}
 				}
+				prev.wf, prev.sha, prev.ref, prev.event, prev.concl, prev.attempt = wf, sha, ref, event, conclusion, attempt
 				var pruned sql.NullInt64
 				withLogs := k >= *n-*logsFor
 				if !withLogs {
@@ -166,7 +185,7 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 				idx++
 				dur := int64(30_000 + rng.IntN(600_000))
 				res, err := insRun.Exec(uuid.NewString(), repo.ID, idx, attempt, parent, git.WorkflowDir+wf.file, wf.name, []byte(wf.content),
-					fmt.Sprintf("%040x", rng.Uint64()), ref, event, actorIDs[rng.IntN(len(actorIDs))], conclusion,
+					sha, ref, event, actorIDs[rng.IntN(len(actorIDs))], conclusion,
 					created, created+2000, created+dur, created+dur, pruned, wfIDs[wf.file], wf.name)
 				if err != nil {
 					return err
@@ -176,6 +195,11 @@ func (c *cli) devFill(ctx context.Context, args []string) error {
 					return err
 				}
 				prevID = runID
+				if flaky {
+					if err := store.RecordFlaky(tx, wfIDs[wf.file], wf.jobs[0].key, created+dur); err != nil {
+						return err
+					}
+				}
 				for ji, j := range wf.jobs {
 					jc := conclusion
 					if ji > 0 && conclusion != protocol.ConclusionSuccess {

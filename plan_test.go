@@ -189,6 +189,7 @@ func TestReadPathPlans(t *testing.T) {
 		"/alice/pub/actions", "/alice/pub/actions?page=2", "/alice/pub/actions?workflow=ci.yml", "/alice/pub/actions?branch=main",
 		"/alice/pub/actions?status=failure", "/alice/pub/actions?status=running",
 		"/alice/pub/actions?page=100", "/alice/pub/actions?workflow=ci.yml&page=50",
+		"/alice/pub/actions?workflow=nightly.yml&branch=main&status=success", "/alice/pub/actions?workflow=release.yml&status=failure",
 		"/alice/pub/actions/workflows/ci.yml/badge.svg", "/alice/pub/actions/workflows/ci.yml/badge.svg?branch=feature-3",
 		fmt.Sprintf("/alice/pub/actions/runs/%d", newest), fmt.Sprintf("/alice/pub/actions/runs/%d/live", newest),
 		fmt.Sprintf("/alice/pub/actions/runs/%d/jobs/%d/log", newest, jobs[0].ID),

@@ -399,27 +399,71 @@ type runRow struct {
 }
 
 type actionsPage struct {
-	Repo      *store.Repo
-	FeedURL   string
-	Runs      []runRow
-	Total     int
-	Capped    bool // Total is the cap: there are more
-	Page      int
-	Pages     int
-	PrevURL   string
-	NextURL   string
-	Workflows []webOption
-	Statuses  []webOption
-	Branch    string
-	Branches  []string
-	Filtered  bool
-	ClearURL  string
+	Repo     *store.Repo
+	FeedURL  string
+	Runs     []runRow
+	Total    int
+	Capped   bool // Total is the cap: there are more
+	Page     int
+	Pages    int
+	PrevURL  string
+	NextURL  string
+	Statuses []webOption
+	Branch   string
+	Branches []string
+	Filtered bool
+	ClearURL string
+	// The sidebar: every workflow with runs, each a link that keeps the
+	// branch and status filters; WorkflowParam is the selected one's, for
+	// the filter form.
+	AllURL        string
+	AllSelected   bool
+	Sidebar       []sideWorkflow
+	WorkflowParam string
+	Workflow      *workflowView // the workflow's view, when the tab is filtered to one
+	SignInURL     string        // anonymous visitors: signing in shows Cancel and Re-run
 	// WorkflowDir is the directory the listed workflows come from:
 	// .shithub/workflows/, or .github/workflows/ when only that one has
 	// any; "" before any workflow is known.
 	WorkflowDir string
 }
 
+// sideWorkflow is a workflow in the tab's sidebar.
+type sideWorkflow struct {
+	Name, File, URL string
+	State           string // its newest run's
+	Disabled        bool
+	Selected        bool
+}
+
+// workflowView is the head of the tab filtered to one workflow: its badge,
+// the chart of its last runs' durations and its flaky jobs.
+type workflowView struct {
+	Name, File string
+	BadgeURL   string
+	Disabled   bool
+	Chart      template.HTML
+	Charted    int    // runs in the chart
+	Longest    string // the longest duration charted: the chart's scale
+	Flaky      []flakyView
+	FlakyDays  int
+}
+
+type flakyView struct {
+	Name   string
+	Events int64
+}
+
+// webChartRuns is how many runs a workflow's duration chart shows; webFlakyJobs
+// is how many flaky jobs its view lists.
+const (
+	webChartRuns = 50
+	webFlakyJobs = 20
+)
+
+// handleActionsTab serves GET /{owner}/{repo}/actions: the runs, filtered
+// by ?workflow= (the sidebar), ?branch= and ?status=, paged by ?page=; with
+// a workflow, its view (workflowView) atop them.
 func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.viewer(w, r)
 	if err != nil {
@@ -468,14 +512,24 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 		Repo: repo, FeedURL: tab + ".atom", Total: total, Capped: f.Cap > 0 && total >= f.Cap, Page: page,
 		Pages: max(1, (total+webRunsPerPage-1)/webRunsPerPage), Branch: branch, Branches: branches,
 		Filtered: wf != "" || branch != "" || status != "", ClearURL: tab,
+		AllURL: sidebarURL(tab, "", branch, status), AllSelected: wf == "", WorkflowParam: wf,
 	}
-	p.Workflows = append(p.Workflows, webOption{Value: "", Label: "All workflows", Selected: wf == ""})
 	for _, w := range workflows {
 		base := git.WorkflowName(w.File)
 		if dir := strings.TrimSuffix(w.File, base); p.WorkflowDir != git.WorkflowDir && slices.Contains(git.WorkflowDirs, dir) {
 			p.WorkflowDir = dir // .shithub's wins, as it does for the runs
 		}
-		p.Workflows = append(p.Workflows, webOption{Value: base, Label: w.Name + " (" + base + ")", Selected: wf == base || wf == w.File})
+		sw := sideWorkflow{Name: w.Name, File: base, URL: sidebarURL(tab, base, branch, status),
+			State: webState(w.Status, w.Conclusion, false), Disabled: w.Disabled, Selected: wf == base || wf == w.File}
+		p.Sidebar = append(p.Sidebar, sw)
+		if sw.Selected {
+			if p.Workflow, err = s.workflowView(r, repo, w, tab, now); err != nil {
+				return err
+			}
+		}
+	}
+	if v.user == nil && len(runs) > 0 {
+		p.SignInURL = "/login?next=" + url.QueryEscape(r.URL.RequestURI())
 	}
 	p.Statuses = append(p.Statuses, webOption{Value: "", Label: "Any status", Selected: status == ""})
 	for _, st := range webStatusFilters {
@@ -510,6 +564,95 @@ func (s *server) handleActionsTab(w http.ResponseWriter, r *http.Request) error 
 	return s.render(w, r, http.StatusOK, "actions", webLayout{
 		Title: "Actions · " + repo.FullName(), Viewer: v.user, CSRF: v.csrf, Feed: p.FeedURL, Repo: repo, Page: p,
 	})
+}
+
+// sidebarURL is the tab filtered to workflow file (a base name; "" for
+// all), keeping the branch and status filters, on its first page.
+func sidebarURL(tab, file, branch, status string) string {
+	v := url.Values{}
+	if file != "" {
+		v.Set("workflow", file)
+	}
+	if branch != "" {
+		v.Set("branch", branch)
+	}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if len(v) == 0 {
+		return tab
+	}
+	return tab + "?" + v.Encode()
+}
+
+// workflowView reads what the tab shows atop one workflow's runs: its last
+// runs (through the run-number index) and its kept flaky counts.
+func (s *server) workflowView(r *http.Request, repo *store.Repo, w store.WebWorkflow, tab string, now time.Time) (*workflowView, error) {
+	base := git.WorkflowName(w.File)
+	wv := &workflowView{Name: w.Name, File: w.File, Disabled: w.Disabled, FlakyDays: store.FlakyWindowDays,
+		BadgeURL: tab + "/workflows/" + url.PathEscape(base) + "/badge.svg"}
+	if repo.DefaultBranch != "" && repo.DefaultBranch != "main" {
+		wv.BadgeURL += "?branch=" + url.QueryEscape(repo.DefaultBranch)
+	}
+	points, err := s.store.WorkflowHistory(r.Context(), repo.ID, w.ID, webChartRuns)
+	if err != nil {
+		return nil, err
+	}
+	wv.Chart, wv.Longest = durationChart(points, tab, now)
+	wv.Charted = len(points)
+	flaky, err := s.store.FlakyJobs(r.Context(), repo.ID, w.ID, webFlakyJobs)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flaky {
+		wv.Flaky = append(wv.Flaky, flakyView{Name: f.Name, Events: f.Events})
+	}
+	return wv, nil
+}
+
+// durationChart draws a workflow's last runs (oldest first) as an inline
+// SVG of bars, one per run, as tall as the run took against the longest,
+// colored by its state and linked to its run; the newest is at the right,
+// in the last of webChartRuns slots. It returns the SVG and the longest
+// duration, the chart's scale. A run still going is drawn as far as it is.
+func durationChart(points []store.RunPoint, tab string, now time.Time) (template.HTML, string) {
+	if len(points) == 0 {
+		return "", ""
+	}
+	const slot, barW, height = 10, 8, 60
+	durs := make([]time.Duration, len(points))
+	var longest time.Duration
+	for i, p := range points {
+		if !p.StartedAt.IsZero() {
+			end := p.EndedAt
+			if end.IsZero() {
+				end = now
+			}
+			durs[i] = max(0, end.Sub(p.StartedAt))
+		}
+		longest = max(longest, durs[i])
+	}
+	esc := template.HTMLEscapeString
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart-svg" viewBox="0 0 %d %d" preserveAspectRatio="none" role="img" aria-label="Durations of the last %d runs, oldest first">`,
+		webChartRuns*slot, height, len(points))
+	first := webChartRuns - len(points)
+	for i, p := range points {
+		h := 2.0
+		if longest > 0 {
+			h = max(h, float64(durs[i])/float64(longest)*(height-2))
+		}
+		state := webState(p.Status, p.Conclusion, false)
+		took := "not started"
+		if !p.StartedAt.IsZero() {
+			took = webDuration(durs[i])
+		}
+		fmt.Fprintf(&b, `<a href="%s/runs/%d"><rect class="bar b-%s" x="%d" y="%.1f" width="%d" height="%.1f"><title>#%d · %s · %s · %s</title></rect></a>`,
+			esc(tab), p.Index, state, (first+i)*slot+1, height-h, barW, h, p.Index, esc(webStateLabels[state]), took,
+			esc(workflow.RefName(p.Branch)))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()), webDuration(longest)
 }
 
 // ---- the run page ----

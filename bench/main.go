@@ -503,6 +503,8 @@ func (e *env) readEndpoints() []struct {
 		{"actions tab", req{method: "GET", path: "/alice/pub/actions"}},
 		{"actions tab middle page", req{method: "GET", path: fmt.Sprintf("/alice/pub/actions?page=%d", max(1, e.total/25/2))}},
 		{"actions tab ?workflow&branch", req{method: "GET", path: "/alice/pub/actions?workflow=ci.yml&branch=main"}},
+		{"actions tab ?workflow (chart, flaky)", req{method: "GET", path: "/alice/pub/actions?workflow=ci.yml"}},
+		{"actions tab ?workflow&status", req{method: "GET", path: "/alice/pub/actions?workflow=nightly.yml&status=failure"}},
 		{"badge", req{method: "GET", path: "/alice/pub/actions/workflows/ci.yml/badge.svg"}},
 		{"run (API)", req{method: "GET", path: fmt.Sprintf("%s/runs/%d", api, e.newest)}},
 		{"run page", req{method: "GET", path: fmt.Sprintf("/alice/pub/actions/runs/%d", e.newIdx)}},

@@ -380,6 +380,24 @@ END;`,
 	ALTER TABLE jobs ADD COLUMN call TEXT NOT NULL DEFAULT '';
 	CREATE INDEX jobs_call ON jobs (call_id) WHERE call_id IS NOT NULL;
 	CREATE INDEX run_calls_pending ON run_calls (run_id) WHERE error = '(pending fetch)';`,
+	// 16: issue 21, history at a glance. A job that failed and then passed in
+	// a re-run of its run (history.go) is a flaky event, kept counted per
+	// workflow, UTC day and job name in the transaction that finishes the
+	// job, so the tab reads a month of them without touching runs or jobs.
+	// Retention removes the days the tab no longer shows (flaky_jobs_day).
+	`CREATE TABLE IF NOT EXISTS flaky_jobs (
+	workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+	day         INTEGER NOT NULL, -- days since 1970-01-01 UTC
+	job_name    TEXT NOT NULL,
+	events      INTEGER NOT NULL,
+	PRIMARY KEY (workflow_id, day, job_name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flaky_jobs_day ON flaky_jobs (day);`,
+	// 17: a workflow's runs by status or conclusion (the tab's sidebar with
+	// its status filter, the API's workflow_id with status=): an index per
+	// pair, so the list reads only matching entries (pickDriver).
+	`CREATE INDEX IF NOT EXISTS runs_repo_workflow_status ON runs (repo_id, workflow_id, status, created_at DESC, id DESC);
+	CREATE INDEX IF NOT EXISTS runs_repo_workflow_conclusion ON runs (repo_id, workflow_id, conclusion, created_at DESC, id DESC);`,
 }
 
 // migrationSecrets adds secrets and variables, repository-wide or
@@ -1420,9 +1438,11 @@ type RunFilter struct {
 	Cap int
 
 	// driver, when set, names the one filter whose index the query walks
-	// (workflow, branch, actor, event, status, conclusion, sha): the others
-	// are written so that no index serves them (a unary +). listRuns sets
-	// it to the filter with the fewest runs (pickDriver).
+	// (workflow, branch, actor, event, status, conclusion, sha, or the
+	// pairs workflow+status and workflow+conclusion, which have an index of
+	// their own): the others are written so that no index serves them (a
+	// unary +). listRuns sets it to the filter with the fewest runs
+	// (pickDriver).
 	Driver string
 }
 
@@ -1446,7 +1466,7 @@ func (f RunFilter) Where(repoID int64) (string, []any) {
 	where := []string{"r.repo_id = ?"}
 	args := []any{repoID}
 	add := func(name, cond string, v ...any) {
-		if f.Driver != "" && f.Driver != name {
+		if f.Driver != "" && !slices.Contains(strings.Split(f.Driver, "+"), name) {
 			cond = "+" + cond
 		}
 		where = append(where, cond)
@@ -1546,6 +1566,19 @@ func (s *Store) PickDriver(ctx context.Context, repoID int64, f RunFilter) (stri
 		}
 		if n < fewest {
 			best, fewest = c.name, n
+		}
+	}
+	// A workflow with a status or conclusion (the tab's sidebar and status
+	// filter together) walks the pair's own index: every entry it reads
+	// matches, where either index alone reads the other's misses too. It is
+	// never wider than either, so it wins unless a third filter is narrower.
+	hasWorkflow := f.WorkflowFile != "" || f.WorkflowID != 0
+	if hasWorkflow && (best == "workflow" || best == "status" || best == "conclusion") {
+		switch {
+		case f.Conclusion != "":
+			return "workflow+conclusion", nil
+		case f.Status != "":
+			return "workflow+status", nil
 		}
 	}
 	return best, nil
@@ -1995,16 +2028,22 @@ func (s *Store) WebDeleteSession(ctx context.Context, id string) error {
 	})
 }
 
-// webWorkflow is a workflow file that has runs, named as its newest run is.
+// webWorkflow is a workflow file that has runs, named as its newest run is,
+// with that run's state and whether the workflow is disabled.
 type WebWorkflow struct {
-	File string // .shithub/workflows/x.yml
-	Name string
+	ID         int64
+	File       string // .shithub/workflows/x.yml
+	Name       string
+	Disabled   bool
+	Status     string // the newest run's
+	Conclusion string
 }
 
 // webWorkflows lists the workflow files a repository has runs of: the
 // workflows with a newest run (last_run_id is NULL once none is left).
 func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT w.path, r.workflow_name FROM workflows w JOIN runs r ON r.id = w.last_run_id
+	rows, err := s.rd.QueryContext(ctx, `SELECT w.id, w.path, r.workflow_name, w.state != 'active', r.status, r.conclusion
+		FROM workflows w JOIN runs r ON r.id = w.last_run_id
 		WHERE w.repo_id = ? ORDER BY r.workflow_name, w.path`, repoID)
 	if err != nil {
 		return nil, err
@@ -2013,7 +2052,7 @@ func (s *Store) WebWorkflows(ctx context.Context, repoID int64) ([]WebWorkflow, 
 	var out []WebWorkflow
 	for rows.Next() {
 		var w WebWorkflow
-		if err := rows.Scan(&w.File, &w.Name); err != nil {
+		if err := rows.Scan(&w.ID, &w.File, &w.Name, &w.Disabled, &w.Status, &w.Conclusion); err != nil {
 			return nil, err
 		}
 		out = append(out, w)

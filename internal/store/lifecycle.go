@@ -591,6 +591,11 @@ func (s *Store) finishJob(tx *sql.Tx, j *Job, conclusion string, now int64) (int
 		return 0, err
 	}
 	s.jobEnded(j, conclusion, now)
+	if conclusion == protocol.ConclusionSuccess {
+		if err := s.noteFlaky(tx, j, now); err != nil {
+			return 0, err
+		}
+	}
 	stepConclusion := protocol.ConclusionSkipped
 	if conclusion == protocol.ConclusionCancelled {
 		stepConclusion = protocol.ConclusionCancelled

@@ -214,6 +214,9 @@ func (p *Pruner) Prune(ctx context.Context, keep Retention) error {
 	if err == nil && keep.Logs > 0 {
 		err = p.Logs(ctx, now.Add(-keep.Logs), keep.Logs)
 	}
+	if err == nil && !o.Dry { // the flaky days the tab no longer counts (history.go)
+		err = s.pruneFlaky(ctx, keep.Runs)
+	}
 	if err == nil && !o.Dry && !o.KeepPages {
 		err = p.Release(ctx, 0)
 	}
