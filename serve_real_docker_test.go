@@ -3,14 +3,21 @@
 // A real workflow on a real serve in a real Debian image (.ci/debian-image:
 // git, curl, wget, python3, node from Debian's packages): jobs talk back to
 // the server with every client, push back with the token checkout
-// persisted, and run a JavaScript action with the image's node.
+// persisted, run a JavaScript action with the image's node, call a local
+// and a remote reusable workflow, and start a workflow_run workflow.
 // go test -tags docker -run DockerServeRealWorkflow .
 
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +38,8 @@ env:
 jobs:
   talk:
     runs-on: ubuntu-latest
+    outputs:
+      pushed: ${{ steps.push.outputs.sha }}
     steps:
       - uses: actions/checkout@v4
       - name: curl
@@ -63,6 +72,7 @@ jobs:
       - name: a JavaScript action with the image's node
         uses: ./.github/actions/talk
       - name: commit and push back
+        id: push
         run: |
           git config user.name bot
           git config user.email bot@example.invalid
@@ -71,6 +81,7 @@ jobs:
           git commit -qm "from the job"
           git push -q origin HEAD:refs/heads/main
           echo "pushed $(git rev-parse HEAD)"
+          echo "sha=$(git rev-parse HEAD)" >> "$GITHUB_OUTPUT"
   readonly:
     runs-on: ubuntu-latest
     permissions:
@@ -90,6 +101,23 @@ jobs:
           git commit -q --allow-empty -m "read-only push"
           if git push origin HEAD:refs/heads/readonly 2>err.txt; then echo "the read-only push landed"; exit 1; fi
           cat err.txt
+  local:
+    needs: talk
+    uses: ./.shithub/workflows/called.yml
+    with:
+      pushed: ${{ needs.talk.outputs.pushed }}
+      n: 20
+      loud: true
+    secrets: inherit
+  remote:
+    uses: alice/lib/.github/workflows/lib.yml@main
+    with:
+      n: 21
+  report:
+    needs: [local, remote]
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "local said ${{ needs.local.outputs.said }}; remote doubled to ${{ needs.remote.outputs.double }}"
 `
 
 // e2eRealAction is a JavaScript action that asks the API with fetch.
@@ -108,9 +136,10 @@ fetch(u, { headers: { Authorization: "Bearer " + process.env.GITHUB_TOKEN } })
 // in the second case, by --job-url. Every client reaches the API, the
 // job's push lands on main and starts no run.
 //
-// Hooks for what comes next (reusable workflows, workflow_run): add files
-// to realWorkflowFiles and checks to realWorkflowChecks; both run in
-// each case.
+// The run also calls a local reusable workflow (typed inputs, one from
+// needs, `secrets: inherit`, an output) and alice/lib's (inputs, an
+// output), and its completion starts After (workflow_run), which asks the
+// API about it: realWorkflowFiles, realWorkflowSetup, realWorkflowChecks.
 func TestDockerServeRealWorkflow(t *testing.T) {
 	image := dockertest.DebianImage(t)
 	for _, tc := range []struct {
@@ -126,20 +155,18 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 				e.listenAll = tc.listenAll
 				e.serveArgs = []string{"--image", "ubuntu-latest=" + image}
 			})
+			realWorkflowSetup(t, e)
 			files := map[string]string{}
-			for k, v := range e2eRealAction {
-				files[k] = v
-			}
-			for k, v := range realWorkflowFiles(image) {
-				files[k] = v
-			}
+			maps.Copy(files, e2eRealAction)
+			maps.Copy(files, realWorkflowFiles())
 			commitFiles(t, e.work, files)
 			sha := e.push()
 			run := e.waitRun(1, 180*time.Second)
 			jobs := e.jobs(1)
-			logs := map[string]string{}
+			logs, byName := map[string]string{}, map[string]string{}
 			for _, j := range jobs {
 				logs[j.JobKey] = e.jobLog(j.ID)
+				byName[j.Name] = logs[j.JobKey]
 			}
 			log := logs["talk"]
 			if str(run.Conclusion) != protocol.ConclusionSuccess {
@@ -170,11 +197,12 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 			}
 			// The GITHUB_TOKEN's push started no run (GitHub's rule); the
 			// push was answered before the job ended, so any run would be
-			// listed by now.
+			// listed by now. (The workflow_run run is at head: it runs the
+			// default branch's head.)
 			var runs runsJSON
 			e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
 			for _, r := range runs.WorkflowRuns {
-				if r.HeadSHA == head {
+				if r.HeadSHA == head && r.Event != "workflow_run" {
 					t.Errorf("the job's push started run #%d (%s)", r.RunIndex, r.Event)
 				}
 			}
@@ -199,9 +227,7 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 			if strings.Contains(log, "x-access-token") {
 				t.Errorf("the log shows the credential:\n%s", log)
 			}
-			for _, check := range realWorkflowChecks {
-				check(t, e, run, logs)
-			}
+			jobs = append(jobs, realWorkflowChecks(t, e, run, sha, head, byName)...)
 			for _, j := range jobs {
 				if c := e.noResources(j.ID); len(c) != 0 {
 					t.Errorf("job %s left %v", j.JobKey, c)
@@ -211,20 +237,172 @@ func TestDockerServeRealWorkflow(t *testing.T) {
 	}
 }
 
+// e2eRealCalled is the local reusable workflow real.yml's job "local"
+// calls with typed inputs (one from needs) and `secrets: inherit`: its job
+// sees the repository's secret (masked, and by a digest of its value),
+// reaches the API with its own token, and hands an output back.
+const e2eRealCalled = `on:
+  workflow_call:
+    inputs:
+      pushed: {type: string, required: true}
+      n: {type: number, default: 1}
+      loud: {type: boolean, default: false}
+      unset: {type: string, default: fallback}
+    outputs:
+      said:
+        value: ${{ jobs.say.outputs.said }}
+jobs:
+  say:
+    runs-on: ubuntu-latest
+    outputs:
+      said: ${{ steps.s.outputs.said }}
+    steps:
+      - id: s
+        env:
+          TOP: ${{ secrets.TOP }}
+          GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+        run: |
+          echo "called: pushed=${{ inputs.pushed }} n+1=$(( ${{ inputs.n }} + 1 )) loud=${{ inputs.loud }} unset=${{ inputs.unset }} workflow=${{ github.workflow }} job=$GITHUB_JOB"
+          echo "secret=${{ secrets.TOP }} digest=$(printf %s "$TOP" | sha256sum | cut -c1-16)"
+          curl -fsS -H "Authorization: Bearer $GITHUB_TOKEN" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY" |
+            jq -r '"called job reached \(.full_name)"'
+          echo "said=got-${{ inputs.pushed }}" >> "$GITHUB_OUTPUT"
+`
+
+// e2eRealLib is alice/lib's reusable workflow, called from alice/hello as
+// alice/lib/.github/workflows/lib.yml@main: a private repository of the
+// same server whose owner opened it to their other repositories (`repo
+// access`). It gets no secrets (the call passes none).
+const e2eRealLib = `on:
+  workflow_call:
+    inputs:
+      n: {type: number, required: true}
+    outputs:
+      double:
+        value: ${{ jobs.calc.outputs.d }}
+jobs:
+  calc:
+    runs-on: ubuntu-latest
+    outputs:
+      d: ${{ steps.c.outputs.d }}
+    steps:
+      - id: c
+        run: |
+          echo "d=$(( ${{ inputs.n }} * 2 ))" >> "$GITHUB_OUTPUT"
+          echo "remote ran for ${{ github.repository }} top=[${{ secrets.TOP }}]"
+`
+
+// e2eRealAfter runs when a run of Real completes, from the default
+// branch's head, and asks the API about the run that triggered it.
+const e2eRealAfter = `name: After
+on:
+  workflow_run:
+    workflows: [Real]
+    types: [completed]
+permissions:
+  actions: read
+jobs:
+  after:
+    runs-on: ubuntu-latest
+    steps:
+      - env:
+          GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+          ID: ${{ github.event.workflow_run.id }}
+        run: |
+          echo "after ${{ github.event.action }} of run ${{ github.event.workflow_run.id }} (#${{ github.event.workflow_run.run_number }} ${{ github.event.workflow_run.event }} ${{ github.event.workflow_run.name }}): ${{ github.event.workflow_run.conclusion }} at ${{ github.event.workflow_run.head_sha }}"
+          curl -fsS -H "Authorization: Bearer $GITHUB_TOKEN" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/actions/runs/$ID" |
+            jq -r '"the API says run \(.id) is \(.status) \(.conclusion) at \(.head_sha)"'
+`
+
+// e2eRealSecret is alice/hello's repository secret TOP.
+const e2eRealSecret = "real-top-secret"
+
 // realWorkflowFiles are more files of the repository TestDockerServeRealWorkflow
-// pushes (workflows under .shithub/workflows/, reusable ones, actions).
-// HOOK: reusable workflows (a local one called with inputs, secrets:
-// inherit and outputs; a remote OWNER/REPO one) and a workflow_run
-// workflow go here.
-func realWorkflowFiles(image string) map[string]string {
-	return map[string]string{}
+// pushes: the called workflow (workflow_call only: it starts no run) and
+// the workflow_run listener (it starts none on push either), so real.yml
+// stays run #1.
+func realWorkflowFiles() map[string]string {
+	return map[string]string{
+		".shithub/workflows/called.yml": e2eRealCalled,
+		".shithub/workflows/after.yml":  e2eRealAfter,
+	}
 }
 
-// realWorkflowChecks run after run #1 of TestDockerServeRealWorkflow has
-// completed, with its jobs' logs by job key.
-// HOOK: the checks of the called jobs ("caller / job") and of the
-// workflow_run run go here.
-var realWorkflowChecks []func(t *testing.T, e *e2e, run runJSON, logs map[string]string)
+// realWorkflowSetup makes what the push needs on the server: alice/lib
+// (private, opened to alice's other repositories) and alice/hello's
+// secret TOP.
+func realWorkflowSetup(t *testing.T, e *e2e) {
+	lib, _ := newGitRepo(t, map[string]string{".github/workflows/lib.yml": e2eRealLib})
+	e.cli("repo", "create", "alice/lib", "--git", filepath.Join(lib, ".git"), "--private")
+	e.cli("repo", "access", "alice/lib", "user")
+	secret := e.selfCmd("secret", "set", "alice/hello", "TOP")
+	secret.Stdin = strings.NewReader(e2eRealSecret)
+	if out, err := secret.CombinedOutput(); err != nil {
+		t.Fatalf("secret set: %v\n%s", err, out)
+	}
+}
+
+// realWorkflowChecks checks run #1's called jobs, by name, and the
+// workflow_run run #2 it triggered; it returns run #2's jobs.
+// sha is the pushed commit, head the job's commit on top of it.
+func realWorkflowChecks(t *testing.T, e *e2e, run runJSON, sha, head string, byName map[string]string) []jobJSON {
+	t.Helper()
+	sum := sha256.Sum256([]byte(e2eRealSecret))
+	for name, wants := range map[string][]string{
+		"local / say": {
+			"called: pushed=" + head + " n+1=21 loud=true unset=fallback workflow=Real job=say\n",
+			"secret=*** digest=" + hex.EncodeToString(sum[:])[:16] + "\n",
+			"called job reached alice/hello\n",
+		},
+		"remote / calc": {"remote ran for alice/hello top=[]\n"},
+		"report":        {"local said got-" + head + "; remote doubled to 42\n"},
+	} {
+		log, ok := byName[name]
+		if !ok {
+			t.Errorf("run #1 has no job %q (it has %v)", name, slices.Sorted(maps.Keys(byName)))
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(log, w) {
+				t.Errorf("job %q's log lacks %q:\n%s", name, w, log)
+			}
+		}
+		if strings.Contains(log, e2eRealSecret) {
+			t.Errorf("job %q's log shows the secret", name)
+		}
+	}
+	// The workflow_run run: made once (types: [completed]), from the
+	// default branch's head (the job's commit), and successful.
+	after := e.waitRun(2, 120*time.Second)
+	if after.Event != "workflow_run" || after.Name != "After" || str(after.Conclusion) != protocol.ConclusionSuccess {
+		t.Errorf("run #2 is %s %q %s, want a successful workflow_run run of After", after.Event, after.Name, str(after.Conclusion))
+	}
+	if after.HeadSHA != head {
+		t.Errorf("run #2 is at %s, want the default branch's head %s", after.HeadSHA, head)
+	}
+	jobs := e.jobs(2)
+	if len(jobs) != 1 {
+		t.Fatalf("run #2 has %d jobs", len(jobs))
+	}
+	log := e.jobLog(jobs[0].ID)
+	for _, w := range []string{
+		fmt.Sprintf("after completed of run %d (#1 push Real): success at %s\n", run.ID, sha),
+		fmt.Sprintf("the API says run %d is completed success at %s\n", run.ID, sha),
+	} {
+		if !strings.Contains(log, w) {
+			t.Errorf("the workflow_run job's log lacks %q:\n%s", w, log)
+		}
+	}
+	var runs runsJSON
+	e.api("GET", "/api/v1/repos/alice/hello/actions/runs?per_page=100", &runs)
+	if len(runs.WorkflowRuns) != 2 {
+		for _, r := range runs.WorkflowRuns {
+			t.Logf("run #%d %s %s", r.RunIndex, r.Name, r.Event)
+		}
+		t.Errorf("%d runs, want 2 (Real, and After once)", len(runs.WorkflowRuns))
+	}
+	return jobs
+}
 
 // gitCmdErr runs git in dir and returns its output and error.
 func gitCmdErr(dir string, args ...string) (string, error) {
