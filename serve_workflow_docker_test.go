@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -216,7 +217,6 @@ func TestDockerServeWorkflowLanguage(t *testing.T) {
 	res.Body.Close()
 	for _, want := range []string{
 		">test (busybox, 1)</h2>", ">test (busybox, 3)</h2>", ">test (busybox, 4)</h2>",
-		`<details class="group"><summary><span class="l-group">Details of the failure</span></summary>inside the group` + "\n</details>",
 		`<strong>Bad thing</strong> <code>src/main.go:12:5</code> <span class="muted">in <a href="#step-`,
 		`<div class="ann-msg">it broke &lt;here&gt;</div>`,
 		"Summary of <strong>Fails</strong>", "<h3>Failure report</h3>",
@@ -225,6 +225,13 @@ func TestDockerServeWorkflowLanguage(t *testing.T) {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the run page lacks %q", want)
 		}
+	}
+	// The group, its title and its one line, each numbered and linked
+	// (#step-N-LM) with its time.
+	group := regexp.MustCompile(`<details class="group"><summary><a class="ln" id="step-\d+-L\d+" href="#step-\d+-L\d+" data-n="\d+"></a>(<span class="ts">[^<]*</span>)?<span class="l-group">Details of the failure</span></summary>` +
+		`<a class="ln" id="step-\d+-L\d+" href="#step-\d+-L\d+" data-n="\d+"></a>(<span class="ts">[^<]*</span>)?inside the group\n</details>`)
+	if !group.Match(page) {
+		t.Errorf("the run page lacks the group %q", group)
 	}
 	// Legs come before the job that needs them.
 	if i, j := strings.Index(string(page), ">test (busybox, 4)</h2>"), strings.Index(string(page), ">report</h2>"); i < 0 || j < i {
