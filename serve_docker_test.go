@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,13 +155,19 @@ func newE2EWith(t *testing.T, workflows map[string]string, configure func(*e2e))
 		// Whatever a test left, by this server's label; twice, as a network
 		// or volume the killed server's pool was making can appear after
 		// the first pass (the engine finishes what it was asked).
-		if id := e.instance(); id != "" {
+		// A killed serve's docker CLI children (a pool pair being made, a
+		// container being removed) outlive it, each in a process group of
+		// its own; what they make would appear after the sweep below, so
+		// wait until none is left.
+		id := e.instance()
+		if id != "" {
+			waitDockerCalls(executorNamePrefix(id))
 			for pass := range 2 {
 				if pass > 0 {
 					time.Sleep(2 * time.Second)
 				}
 				for _, kind := range [][]string{{"ps", "-a", "-q", "rm", "-f"}, {"network", "ls", "-q", "network", "rm"}, {"volume", "ls", "-q", "volume", "rm", "-f"}} {
-					ls, rm := kind[:3], kind[3:]
+					ls, rm := kind[:3:3], kind[3:] // a capacity of its own: appending to ls must not write over rm
 					out, _ := exec.Command("docker", append(ls, "--filter", "label="+executor.LabelInstance+"="+id)...).Output()
 					if ids := strings.Fields(string(out)); len(ids) > 0 {
 						exec.Command("docker", append(rm, ids...)...).Run()
@@ -226,6 +233,29 @@ func (e *e2e) stop(sig syscall.Signal) {
 func (e *e2e) log() string {
 	b, _ := os.ReadFile(filepath.Join(e.dir, "serve.log"))
 	return string(b)
+}
+
+// executorNamePrefix is how the names of an instance's containers,
+// networks and volumes begin.
+func executorNamePrefix(instance string) string { return "shithub-actions-" + instance + "-" }
+
+// waitDockerCalls waits, a minute at most, until no process on the host
+// has prefix in its command line: the docker CLI calls a killed serve left
+// running have ended.
+func waitDockerCalls(prefix string) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		found := false
+		cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, f := range cmdlines {
+			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(prefix)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return
+		}
+	}
 }
 
 func (e *e2e) instance() string {
