@@ -404,17 +404,25 @@ var ghConclusions = map[string]bool{
 	"timed_out": true, "action_required": true, "stale": true,
 }
 
+// ghPage reads page and per_page as GitHub's lists take them: per_page
+// defaults to 30, and over 100 is 100.
+func ghPage(q url.Values) (page, perPage int, err error) {
+	if page, err = queryInt(q.Get("page"), 1, 1, 1<<20, "page"); err != nil {
+		return 0, 0, err
+	}
+	if perPage, err = queryInt(q.Get("per_page"), 30, 1, 1<<30, "per_page"); err != nil {
+		return 0, 0, err
+	}
+	return page, min(perPage, 100), nil
+}
+
 // runListQuery reads the runs list's query: GitHub's filters and the
 // product's own (workflow_file, conclusion), page and per_page (over 100 is
 // 100, as on GitHub).
 func runListQuery(q url.Values) (f store.RunFilter, page, perPage int, err error) {
-	if page, err = queryInt(q.Get("page"), 1, 1, 1<<20, "page"); err != nil {
+	if page, perPage, err = ghPage(q); err != nil {
 		return
 	}
-	if perPage, err = queryInt(q.Get("per_page"), 30, 1, 1<<30, "per_page"); err != nil {
-		return
-	}
-	perPage = min(perPage, 100)
 	f = store.RunFilter{
 		WorkflowFile: q.Get("workflow_file"), Branch: q.Get("branch"), Actor: q.Get("actor"),
 		Event: q.Get("event"), Conclusion: q.Get("conclusion"), HeadSHA: q.Get("head_sha"),
@@ -610,15 +618,10 @@ func (s *server) handleWorkflowList(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	q := r.URL.Query()
-	page, err := queryInt(q.Get("page"), 1, 1, 1<<20, "page")
+	page, perPage, err := ghPage(q)
 	if err != nil {
 		return err
 	}
-	perPage, err := queryInt(q.Get("per_page"), 30, 1, 1<<30, "per_page")
-	if err != nil {
-		return err
-	}
-	perPage = min(perPage, 100)
 	files, err := store.DefaultBranchWorkflows(r.Context(), git.Repo{Dir: repo.GitDir})
 	if err != nil {
 		return err
@@ -767,15 +770,10 @@ func (s *server) handleRunAttemptJobs(w http.ResponseWriter, r *http.Request) er
 // writeJobs answers with a page of the jobs of runs, with their steps.
 func (s *server) writeJobs(w http.ResponseWriter, r *http.Request, repo *store.Repo, runs []*store.Run) error {
 	q := r.URL.Query()
-	page, err := queryInt(q.Get("page"), 1, 1, 1<<20, "page")
+	page, perPage, err := ghPage(q)
 	if err != nil {
 		return err
 	}
-	perPage, err := queryInt(q.Get("per_page"), 30, 1, 1<<30, "per_page")
-	if err != nil {
-		return err
-	}
-	perPage = min(perPage, 100)
 	type runJob struct {
 		run *store.Run
 		job *store.Job
