@@ -63,6 +63,7 @@ func executorFlags(fs *flag.FlagSet, cfg *executor.Config, shutdownGrace *time.D
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` for fetched actions and caches (default: the database's path + .d)")
 	fs.StringVar(&cfg.ActionsURL, "actions-url", executor.DefaultActionsURL, "where OWNER/REPO actions not on this server come from: https://HOST or file:///DIR of mirrors")
 	fs.StringVar(&cfg.NodeDir, "node", "", "`DIR` of a Node.js distribution (DIR/bin/node) mounted read-only into job containers to run JavaScript actions")
+	ready := fs.Int("ready", 1, "`N` job networks and volumes made ahead, each with the next job's container started on it once a job has shown its image (0: none; each idles in a process of its own)")
 	allow := fs.String("allow-actions", "", "comma-separated `PATTERNS` (OWNER/REPO[@REF], OWNER/*, docker://IMAGE) of the actions jobs may use (default: any)")
 	return func() string {
 		var err error
@@ -90,6 +91,12 @@ func executorFlags(fs *flag.FlagSet, cfg *executor.Config, shutdownGrace *time.D
 			return "--pids-limit must be at least 1"
 		case cfg.StopGrace < 0 || *shutdownGrace < 0:
 			return "--stop-grace and --shutdown-grace must not be negative"
+		case *ready < 0:
+			return "--ready must not be negative"
+		}
+		cfg.Ready = *ready
+		if cfg.Ready == 0 {
+			cfg.Ready = -1 // the executor's "none"; its 0 means the default
 		}
 		return ""
 	}

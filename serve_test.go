@@ -44,7 +44,7 @@ func TestParseServeArgs(t *testing.T) {
 		checkpoint:   "auto",
 		runtime:      runtimeConfig{DataDir: "/srv/ci.db.d", MaxArtifactSize: 2 << 30, CacheSize: 10 << 30},
 		cfg: executor.Config{Images: executor.DefaultImages(), Pull: "missing", Memory: "2g", CPUs: "1",
-			PidsLimit: 1024, StopGrace: 10 * time.Second, DataDir: "/srv/ci.db.d", ActionsURL: executor.DefaultActionsURL},
+			PidsLimit: 1024, StopGrace: 10 * time.Second, DataDir: "/srv/ci.db.d", ActionsURL: executor.DefaultActionsURL, Ready: 1},
 		shutdownGrace: 30 * time.Second,
 		tls:           serveTLS{acmeHTTPAddr: ":80"},
 	}
@@ -63,7 +63,7 @@ func TestParseServeArgs(t *testing.T) {
 		"--max-artifact-size", "1M", "--cache-size", "512MiB", "--job-url", "http://ci.internal:8080/",
 		"--image", "alpine=alpine:3.20", "--pull", "never", "--memory", "4g", "--cpus", "2",
 		"--pids-limit", "99", "--stop-grace", "3s", "--shutdown-grace", "5s", "--node", nodeDir,
-		"--allow-images", "alpine:*", "--allow-actions", "actions/*", "--actions-url", "file:///mirrors"},
+		"--allow-images", "alpine:*", "--allow-actions", "actions/*", "--actions-url", "file:///mirrors", "--ready", "0"},
 		env(map[string]string{"SHITHUB_METRICS_TOKEN": "from-env"}))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestParseServeArgs(t *testing.T) {
 		cfg.Memory != "4g" || cfg.CPUs != "2" || cfg.PidsLimit != 99 || cfg.StopGrace != 3*time.Second ||
 		cfg.NodeDir != nodeDir || !slices.Equal(cfg.AllowImages, []string{"alpine:*"}) ||
 		!slices.Equal(cfg.AllowActions, []string{"actions/*"}) || cfg.ActionsURL != "file:///mirrors" ||
-		cfg.DataDir != "/var/other.db.d" || cfg.JobURL != "http://ci.internal:8080" {
+		cfg.DataDir != "/var/other.db.d" || cfg.JobURL != "http://ci.internal:8080" || cfg.Ready != -1 {
 		t.Errorf("the pool's flags: %+v", cfg)
 	}
 	// What the run loop and the store fill in is left to them.
@@ -141,6 +141,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"--trust-proxy", "10.0.0.0/8,nope"}, `want an address or CIDR, got "nope"`},
 		{[]string{"--pull", "always"}, "--pull must be missing or never"},
 		{[]string{"--pids-limit", "0"}, "--pids-limit must be at least 1"},
+		{[]string{"--ready", "-1"}, "--ready must not be negative"},
 		{[]string{"--stop-grace", "-1s"}, "must not be negative"},
 		{[]string{"--shutdown-grace", "-1s"}, "must not be negative"},
 		{[]string{"--image", "nolabel"}, "want LABEL=IMAGE"},

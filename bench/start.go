@@ -1,13 +1,16 @@
 package main
 
 // The start phase: how long a user waits for a job's first log line. It
-// starts its own serve with a pool of 2 on a real Docker engine, dispatches
-// a one-step workflow (`run: echo first-line`) one at a time, and times
-// dispatch → first log line and dispatch → run completed, each beside a
-// bare `docker run --rm IMAGE echo first-line` of the same image, run just
-// before it so both see the same load. It prints p50 and p99 of each, the
-// ratio of the p50s, and the median of each part of set-up from serve's
-// "job start" log lines.
+// starts its own serve on a real Docker engine, twice: with --ready 1 (the
+// default: the next job's network, volume and container made ahead) and
+// with --ready 0 (everything made when the job comes). Each time it
+// dispatches a one-step workflow (`run: echo first-line`) one at a time,
+// and times dispatch → first log line and dispatch → run completed, each
+// beside a bare `docker run --rm IMAGE echo first-line` of the same image,
+// run just before it from an engine as quiet as the job finds it (serve
+// has finished cleaning up and making ahead). It prints p50 and p99 of
+// each, the ratio of the p50s, and the median of each part of set-up from
+// serve's "job start" log lines.
 
 import (
 	"bufio"
@@ -88,6 +91,19 @@ func (e *env) startPhase() error {
 	}
 	token := lastLine(out)
 
+	// With the pool as serve has it by default, then with nothing made
+	// ahead: the same jobs, the same image, the same bare docker runs.
+	for _, ready := range []int{1, 0} {
+		if err := e.startMeasure(dir, db, token, ready); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startMeasure runs serve --ready ready on db and measures its jobs.
+func (e *env) startMeasure(dir, db, token string, ready int) error {
+	c := e.c
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -95,14 +111,14 @@ func (e *env) startPhase() error {
 	addr := ln.Addr().String()
 	ln.Close()
 	base := "http://" + addr
-	logPath := filepath.Join(dir, "serve.log")
+	logPath := filepath.Join(dir, fmt.Sprintf("serve-ready-%d.log", ready))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	serve := exec.Command(e.bin, "--db", db, "serve", "--addr", addr, "--runners", "2",
-		"--image", "busybox="+c.startImage, "--pull", "never")
+		"--image", "busybox="+c.startImage, "--pull", "never", "--ready", strconv.Itoa(ready))
 	serve.Stdout, serve.Stderr = logf, logf
 	if err := serve.Start(); err != nil {
 		return err
@@ -156,8 +172,8 @@ func (e *env) startPhase() error {
 	}
 
 	load0 := loadAvg()
-	fmt.Printf("\nstart: %d jobs after %d warm-ups; serve --runners 2 --pull never, image %s; load average %s\n",
-		c.startJobs, c.startWarm, c.startImage, load0)
+	fmt.Printf("\nstart: %d jobs after %d warm-ups; serve --runners 2 --pull never --ready %d, image %s; load average %s\n",
+		c.startJobs, c.startWarm, ready, c.startImage, load0)
 	var runs []startRun
 	for i := range c.startWarm + c.startJobs {
 		var r startRun
@@ -168,6 +184,10 @@ func (e *env) startPhase() error {
 		if err := dispatchOne(api, &r); err != nil {
 			return fmt.Errorf("start: %w\nserve's log: %s", err, logPath)
 		}
+		// The next bare docker run starts from a quiet engine, as the
+		// next job does: once serve has cleaned up after this job and
+		// made what it makes ahead.
+		waitQuiet(serve.Process.Pid)
 		if i >= c.startWarm {
 			runs = append(runs, r)
 		}
@@ -420,4 +440,41 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// waitQuiet waits until process pid has had no child process (a docker or
+// git command) for 300ms in a row, or 30 s have passed.
+func waitQuiet(pid int) {
+	quietSince := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if hasChild(pid) {
+			quietSince = time.Now()
+		} else if time.Since(quietSince) >= 300*time.Millisecond {
+			return
+		}
+	}
+}
+
+// hasChild reports whether a process's parent is pid, from /proc.
+func hasChild(pid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			return true
+		}
+	}
+	return false
 }

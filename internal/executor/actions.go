@@ -149,11 +149,20 @@ func (j *execJob) seedToolCache(image string) error {
 // actionMounts are the job container's mounts for actions: the tool cache
 // volume, Node.js when configured, and curl's configuration (netMount).
 func (j *execJob) actionMounts() []string {
-	args := []string{"-v", j.toolCacheVolume() + ":" + containerToolCache}
-	if n := j.ex.cfg.NodeDir; n != "" {
+	return j.ex.actionMounts(j.toolCacheVolume(), j.netMountDir())
+}
+
+// actionMounts is actionMounts of a container with toolCache and the
+// .curlrc directory netDir ("" for none).
+func (ex *Executor) actionMounts(toolCache, netDir string) []string {
+	args := []string{"-v", toolCache + ":" + containerToolCache}
+	if n := ex.cfg.NodeDir; n != "" {
 		args = append(args, "-v", n+":"+ContainerNode+":ro")
 	}
-	return append(args, j.netMount()...) // curl's resolve list (jobnet.go)
+	if netDir != "" { // curl's resolve list (jobnet.go)
+		args = append(args, "-v", netDir+":"+containerNet+":ro")
+	}
+	return args
 }
 
 // runtimeEnv is what every step sees of the server: its URLs and the

@@ -129,30 +129,58 @@ func (j *execJob) labelArgs() []string {
 // once); steps run in it with docker exec. extra are the job's own settings
 // (containerExtraArgs: ports, volumes, options).
 func (j *execJob) createArgs(image string, extra []string) []string {
-	cfg := j.ex.cfg
-	args := []string{"create", "--init", "--name", j.name}
-	args = append(args, j.labelArgs()...)
-	args = append(args, "--network", j.network)
-	args = append(args, j.sandboxArgs()...)
+	return j.ex.containerArgs(containerSpec{
+		name:      j.name,
+		labels:    j.labelArgs(),
+		network:   j.network,
+		workspace: j.res,
+		toolCache: j.toolCacheVolume(),
+		netDir:    j.netMountDir(),
+		image:     image,
+		extra:     extra,
+	})
+}
+
+// containerSpec is what differs between job containers: everything else
+// on their command line is the executor's configuration. The pool makes
+// its containers ahead (pool.go) from the same function, so a container
+// started ahead is the one the job would have made.
+type containerSpec struct {
+	name, network, workspace, toolCache string
+	labels                              []string
+	netDir                              string // the host directory of the job's .curlrc; "" for none
+	image                               string
+	extra                               []string // the job's own settings (containerExtraArgs)
+}
+
+// containerArgs is the docker create command line of a job container.
+func (ex *Executor) containerArgs(s containerSpec) []string {
+	cfg := ex.cfg
+	args := []string{"create", "--init", "--name", s.name}
+	args = append(args, s.labels...)
+	args = append(args, "--network", s.network)
+	args = append(args, ex.sandboxArgs()...)
 	args = append(args,
-		"-v", j.res+":"+protocol.Workspace,
+		"-v", s.workspace+":"+protocol.Workspace,
 		"-w", protocol.Workspace,
 	)
-	args = append(args, j.actionMounts()...)
-	args = append(args, extra...)
+	args = append(args, ex.actionMounts(s.toolCache, s.netDir)...)
+	args = append(args, s.extra...)
 	args = append(args, addHostArgs(cfg.AddHosts)...) // how the job reaches the server (jobaddr.go)
 	return append(args,
 		"--entrypoint", "tail", // the image's own entrypoint would get our command as arguments
 		"--", // an image named like a flag (from a workflow) stays an image
-		image, "-f", "/dev/null",
+		s.image, "-f", "/dev/null",
 	)
 }
 
 // sandboxArgs are the limits of every container that runs a job's code,
 // the job container and its Docker actions alike: memory, CPUs and pids,
 // no new privileges, only jobCapabilities, and the pull policy.
-func (j *execJob) sandboxArgs() []string {
-	cfg := j.ex.cfg
+func (j *execJob) sandboxArgs() []string { return j.ex.sandboxArgs() }
+
+func (ex *Executor) sandboxArgs() []string {
+	cfg := ex.cfg
 	args := []string{
 		"--memory", cfg.Memory,
 		"--cpus", cfg.CPUs,

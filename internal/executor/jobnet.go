@@ -104,34 +104,37 @@ func (j *execJob) jobResolve() []string {
 	return localhostResolve(j.ex.cfg.AddHosts, j.ex.cfg.JobURL)
 }
 
-// netMount is the job container's mount of its .curlrc (containerNet),
-// written into the job's private directory, which goes with the job; none
-// when the job needs no resolve list. A failure to write it leaves curl
-// as it was, with a warning in the executor's log.
-func (j *execJob) netMount() []string {
+// netMountDir is the host directory mounted at containerNet in the job
+// container, holding its .curlrc, written into the job's private
+// directory, which goes with the job; "" when the job needs no resolve
+// list. A failure to write it leaves curl as it was, with a warning in the
+// executor's log.
+func (j *execJob) netMountDir() string {
 	resolve := j.jobResolve()
 	if len(resolve) == 0 {
-		return nil
+		return ""
 	}
-	dir, err := j.netDir(resolve)
-	if err != nil {
-		j.log.Warn("curl in this job will not reach the server by its *.localhost name", "err", err)
-		return nil
-	}
-	return []string{"-v", dir + ":" + containerNet + ":ro"}
-}
-
-// netDir writes the .curlrc into a 0755 directory inside the job's private
-// one (filesDir's), readable by any user of the container.
-func (j *execJob) netDir(resolve []string) (string, error) {
 	if j.privDir == "" {
 		dir, err := os.MkdirTemp(j.ex.cfg.WorkDir, j.name+"-files-")
 		if err != nil {
-			return "", err
+			j.log.Warn("curl in this job will not reach the server by its *.localhost name", "err", err)
+			return ""
 		}
 		j.privDir = dir
 	}
-	dir := filepath.Join(j.privDir, "net")
+	dir, err := writeNetDir(j.privDir, resolve)
+	if err != nil {
+		j.log.Warn("curl in this job will not reach the server by its *.localhost name", "err", err)
+		return ""
+	}
+	return dir
+}
+
+// writeNetDir writes the .curlrc of resolve into a 0755 directory "net"
+// inside priv (a 0700 directory of the job's, or of a container the pool
+// makes ahead for one), readable by any user of the container.
+func writeNetDir(priv string, resolve []string) (string, error) {
+	dir := filepath.Join(priv, "net")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -1,8 +1,12 @@
 // The pool of ready job resources: a few networks and workspace volumes
 // created ahead of the jobs that will take them, so a job's set-up does
-// not wait for `docker network create` (the slowest of its calls after the
-// container's start). Each pair is given to one job only, and removed with
-// that job: nothing is shared between jobs or used twice.
+// not wait for `docker network create`, and on each, once a job has shown
+// which image and tool cache the next one is likely to want, that job's
+// container already started (a warm container): a job that matches takes
+// it and runs its first step as soon as its checkout is copied in. Each
+// entry is given to one job only, and removed with that job: nothing is
+// shared between jobs or used twice, and no job's code ever runs in a
+// container before the job that took it.
 
 package executor
 
@@ -11,7 +15,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,10 +38,31 @@ const poolRetryDelay = 5 * time.Second
 // next start (RemoveStale).
 const poolRemoveTimeout = 10 * time.Second
 
-// pooledPair is a network and a volume of the same name, made for one job.
+// pooledPair is a network and a volume of the same name, made for one job,
+// and, when warm is not nil, a job container of that name on them.
 type pooledPair struct {
 	name    string
-	gateway string // the network's gateway: the host as the job sees it
+	gateway string         // the network's gateway: the host as the job sees it
+	warm    *warmContainer // nil: the job makes its container
+}
+
+// warmKey is what a job container made ahead must match to serve a job:
+// its image and the tool cache volume mounted in it. The rest of its
+// command line is the executor's configuration (containerArgs), the same
+// for every job that has no container settings of its own.
+type warmKey struct {
+	image     string // as the job names it (chooseImage)
+	toolCache string // the repository's tool cache volume
+}
+
+// warmContainer is a job container the pool started ahead, idle (tail -f
+// /dev/null) and with nothing of any job's in it.
+type warmContainer struct {
+	key     warmKey
+	id      string // as docker run -d printed it
+	imageID string // the image it runs, by ID: a job takes it only while its image name still means that
+	shell   string // its default shell (lookupShell), looked up before any job's code ran in it
+	privDir string // the 0700 host directory of its .curlrc, the job's once taken; "" when none
 }
 
 // resourcePool keeps up to size pairs ready. Its names are known (known)
@@ -46,9 +74,10 @@ type resourcePool struct {
 	size int
 	kick chan struct{} // buffered: a job asked for a pair
 
-	mu     sync.Mutex // guards ready, known, closed
+	mu     sync.Mutex // guards ready, known, want, closed
 	ready  []pooledPair
 	known  map[string]bool
+	want   *warmKey // what the last job that could take a warm container asked for; nil: make pairs only
 	closed bool
 
 	failing bool // the last fill failed; only run touches it
@@ -58,21 +87,39 @@ func newResourcePool(ex *Executor, size int) *resourcePool {
 	return &resourcePool{ex: ex, size: size, kick: make(chan struct{}, 1), known: map[string]bool{}}
 }
 
-// take hands a ready pair to a job, or reports there is none; it never
-// waits for one to be made.
-func (p *resourcePool) take() (pooledPair, bool) {
+// take hands a ready entry to a job, or reports there is none; it never
+// waits for one to be made, and it does not start making the next: the
+// job asks for that (refill) once its first step is under way, so that
+// the two do not compete for the engine while the job starts. key is what the job's container would be made
+// of (nil when it has settings of its own, or must not share a tool cache
+// volume): an entry warm for key goes first, else a bare pair. An entry
+// warm for another key is no use to the job: it stays, and the pool makes
+// its next ones for key.
+func (p *resourcePool) take(key *warmKey) (pooledPair, bool) {
 	if p == nil {
 		return pooledPair{}, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.ready) == 0 {
-		p.poke()
+	if key != nil {
+		k := *key
+		p.want = &k
+	}
+	at := -1
+	for i, pair := range p.ready {
+		if pair.warm != nil && key != nil && pair.warm.key == *key {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		at = slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm == nil })
+	}
+	if at < 0 {
 		return pooledPair{}, false
 	}
-	pair := p.ready[0]
-	p.ready = p.ready[1:]
-	p.poke()
+	pair := p.ready[at]
+	p.ready = slices.Delete(p.ready, at, at+1)
 	return pair, true
 }
 
@@ -97,6 +144,13 @@ func (p *resourcePool) isKnown(name string) bool {
 	return p.known[name]
 }
 
+// refill asks run to make what is missing.
+func (p *resourcePool) refill() {
+	if p != nil {
+		p.poke()
+	}
+}
+
 func (p *resourcePool) poke() {
 	select {
 	case p.kick <- struct{}{}:
@@ -104,9 +158,10 @@ func (p *resourcePool) poke() {
 	}
 }
 
-// run keeps the pool full from the first job's claim until ctx is done
-// (an executor that runs no job makes nothing), then removes the pairs no
-// job took. A pair the engine refuses to make is tried again after
+// run keeps the pool full from the first job's first step until ctx is
+// done (an executor that runs no job makes nothing), then removes the entries
+// no job took. Entries warm for a key no longer wanted are removed and
+// made again. An entry the engine refuses to make is tried again after
 // poolRetryDelay; meanwhile jobs make their own.
 func (p *resourcePool) run(ctx context.Context) {
 	defer p.drain()
@@ -115,6 +170,9 @@ func (p *resourcePool) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.kick:
+		}
+		for _, pair := range p.stale() {
+			p.remove(pair)
 		}
 		for ctx.Err() == nil && p.missing() > 0 {
 			err := p.fill(ctx)
@@ -142,7 +200,24 @@ func (p *resourcePool) missing() int {
 	return p.size - len(p.ready)
 }
 
-// fill makes one pair, its network and volume at once.
+// stale takes out of ready the entries warm for a key other than the
+// wanted one, for run to remove.
+func (p *resourcePool) stale() []pooledPair {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var gone []pooledPair
+	p.ready = slices.DeleteFunc(p.ready, func(pair pooledPair) bool {
+		if pair.warm != nil && (p.want == nil || pair.warm.key != *p.want) {
+			gone = append(gone, pair)
+			return true
+		}
+		return false
+	})
+	return gone
+}
+
+// fill makes one entry: its network and volume at once, and then, when a
+// job has shown what it wants, its container.
 func (p *resourcePool) fill(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -159,14 +234,19 @@ func (p *resourcePool) fill(ctx context.Context) (err error) {
 		return nil
 	}
 	p.known[name] = true // before docker makes it: the sweep must not take it for an orphan
+	var want *warmKey
+	if p.want != nil {
+		k := *p.want
+		want = &k
+	}
 	p.mu.Unlock()
 	labels := []string{"--label", LabelInstance + "=" + p.ex.cfg.Instance, "--label", LabelPool + "=1"}
-	var gateway string
+	pair := pooledPair{name: name}
 	errs := parallel(
 		func() error {
 			_, _, err := p.ex.docker.Output(ctx, append(append([]string{"network", "create"}, labels...), name)...)
 			if err == nil {
-				gateway, err = networkGateway(ctx, p.ex.docker, name)
+				pair.gateway, err = networkGateway(ctx, p.ex.docker, name)
 			}
 			return err
 		},
@@ -176,20 +256,81 @@ func (p *resourcePool) fill(ctx context.Context) (err error) {
 		},
 	)
 	if err := errors.Join(errs...); err != nil {
-		p.remove(name)
+		p.remove(pair)
 		return err
+	}
+	if want != nil {
+		warm, err := p.warm(ctx, name, labels, *want)
+		if err != nil {
+			// The pair is still good; the next job of that image makes its
+			// own container, and its set-up log says why that fails, if it does.
+			p.ex.log.Info("cannot start a job container ahead; the next job starts its own", "image", want.image, "err", err)
+			p.mu.Lock()
+			if p.want != nil && *p.want == *want {
+				p.want = nil
+			}
+			p.mu.Unlock()
+		}
+		pair.warm = warm
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		go p.remove(name)
+		go p.remove(pair)
 		return nil
 	}
-	p.ready = append(p.ready, pooledPair{name: name, gateway: gateway})
+	p.ready = append(p.ready, pair)
 	return nil
 }
 
-// drain removes the pairs no job took; later pairs are removed as they
+// warm starts a job container for key on the pair name, from the same
+// command line a job would use (containerArgs), but labelled as pooled,
+// and looks up its image and shell. A failure removes what it made.
+func (p *resourcePool) warm(ctx context.Context, name string, labels []string, key warmKey) (w *warmContainer, err error) {
+	ex := p.ex
+	w = &warmContainer{key: key}
+	defer func() {
+		if err != nil {
+			p.removeWarm(name, w)
+			w = nil
+		}
+	}()
+	// The repository's tool cache volume, as the job's set-up makes it:
+	// labelled, so docker does not make it unlabelled for the container.
+	if _, _, err := ex.docker.Output(ctx, "volume", "create", "--label", LabelToolCache+"="+ex.cfg.Instance, key.toolCache); err != nil {
+		return nil, err
+	}
+	var netDir string
+	if resolve := localhostResolve(ex.cfg.AddHosts, ex.cfg.JobURL); len(resolve) > 0 {
+		if w.privDir, err = os.MkdirTemp(ex.cfg.WorkDir, name+"-files-"); err != nil {
+			return nil, err
+		}
+		if netDir, err = writeNetDir(w.privDir, resolve); err != nil {
+			return nil, err
+		}
+	}
+	args := runDetached(ex.containerArgs(containerSpec{
+		name: name, labels: labels, network: name, workspace: name,
+		toolCache: key.toolCache, netDir: netDir, image: key.image,
+	}))
+	if w.id, _, err = ex.docker.Output(ctx, args...); err != nil {
+		return nil, err
+	}
+	out, _, err := ex.docker.Output(ctx, "inspect", "-f", "{{.Image}}", name)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(out, "sha256:") {
+		return nil, fmt.Errorf("docker inspect: image %q is not an image ID", out)
+	}
+	w.imageID = out
+	if w.shell, err = ex.lookupShell(ctx, name, w.imageID); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// drain removes the entries no job took; later ones are removed as they
 // are made.
 func (p *resourcePool) drain() {
 	p.mu.Lock()
@@ -198,18 +339,35 @@ func (p *resourcePool) drain() {
 	p.ready = nil
 	p.mu.Unlock()
 	for _, pair := range left {
-		p.remove(pair.name)
+		p.remove(pair)
 	}
 }
 
-// remove removes a pair no job has used, by name; whatever is left (the
-// engine was away) is the sweep's, or the next start's (RemoveStale).
-func (p *resourcePool) remove(name string) {
+// remove removes an entry no job has used, container first; whatever is
+// left (the engine was away) is the sweep's, or the next start's
+// (RemoveStale).
+func (p *resourcePool) remove(pair pooledPair) {
+	p.removeWarm(pair.name, pair.warm)
 	ctx, cancel := context.WithTimeout(context.Background(), poolRemoveTimeout)
 	defer cancel()
-	p.ex.docker.Output(ctx, "network", "rm", name)
-	p.ex.docker.Output(ctx, "volume", "rm", "-f", name)
-	p.forget(name)
+	p.ex.docker.Output(ctx, "network", "rm", pair.name)
+	p.ex.docker.Output(ctx, "volume", "rm", "-f", pair.name)
+	p.forget(pair.name)
+}
+
+// removeWarm removes the container of an entry and its .curlrc directory.
+func (p *resourcePool) removeWarm(name string, w *warmContainer) {
+	if w == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), poolRemoveTimeout)
+	defer cancel()
+	p.ex.docker.Output(ctx, "rm", "-f", name)
+	if w.privDir != "" {
+		if err := os.RemoveAll(w.privDir); err != nil {
+			p.ex.log.Warn("cannot remove a pooled container's directory", "err", err)
+		}
+	}
 }
 
 // networkGateway is the gateway of a network: the host as its containers

@@ -3,13 +3,16 @@ package executor
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // TestResourcePool: the pool makes pairs ahead, labelled with the instance
 // and as pooled; a job takes one and removes it at its end; no pair serves
-// two jobs; stopping the pool removes the pairs no job took.
+// two jobs; stopping the pool removes the pairs no job took. (The fake
+// engine names no image here, so no container can be started ahead:
+// TestWarmContainer has those.)
 func TestResourcePool(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
@@ -26,9 +29,10 @@ func TestResourcePool(t *testing.T) {
 		return len(ex.pool.ready)
 	}
 	ex.pool.size = 2
-	if _, ok := ex.pool.take(); ok { // the first job's ask starts it
+	if _, ok := ex.pool.take(nil); ok {
 		t.Fatal("a pair before any was asked for")
 	}
+	ex.pool.refill() // as the first job's set-up ends
 	waitUntil(t, "two ready pairs", func() bool { return ready() == 2 })
 	for _, c := range fe.commands(t, "network") {
 		if c.Args[1] == "create" && (!slices.Contains(c.Args, LabelInstance+"=test") || !slices.Contains(c.Args, LabelPool+"=1")) {
@@ -43,8 +47,7 @@ func TestResourcePool(t *testing.T) {
 		if got := src.jobConclusion(job.JobID); got != "success" {
 			t.Fatalf("job %d conclusion = %q", k, got)
 		}
-		creates := fe.commands(t, "create")
-		args := creates[len(creates)-1].Args
+		args := jobCreate(t, fe, job.JobID)
 		res := args[slices.Index(args, "--network")+1]
 		if !strings.HasPrefix(res, ex.namePrefix()+"pool-") || !slices.Contains(args, res+":/workspace") {
 			t.Fatalf("job %d: network %q, args %q: want a pooled pair for network and volume", k, res, args)
@@ -79,14 +82,16 @@ func TestResourcePool(t *testing.T) {
 			t.Errorf("the stopped pool still knows %s", name)
 		}
 	}
-	if _, ok := ex.pool.take(); ok {
+	if _, ok := ex.pool.take(nil); ok {
 		t.Error("a stopped pool handed out a pair")
 	}
 }
 
-// TestSweepPooled: the sweep removes pooled networks and volumes the pool
-// does not know of (their job could not remove them), and leaves those it
-// knows, and names it does not make, alone.
+// TestSweepPooled: the sweep removes pooled containers, networks and
+// volumes the pool does not know of (their job could not remove them),
+// and containers started ahead that bear the name of a job no worker runs;
+// it leaves those the pool knows, a running job's, and names it does not
+// make, alone.
 func TestSweepPooled(t *testing.T) {
 	t.Parallel()
 	ex, fe := newTestExecutor(t, newFakeSource())
@@ -94,19 +99,26 @@ func TestSweepPooled(t *testing.T) {
 	ex.pool.mu.Lock()
 	ex.pool.known[p+"live"] = true
 	ex.pool.mu.Unlock()
+	ex.mu.Lock()
+	ex.jobs[8] = &execJob{}
+	ex.mu.Unlock()
 	fe.set(t, "network-ls-output", p+"live\n"+p+"orphan\nsomeone-elses\n")
 	fe.set(t, "volume-ls-output", p+"orphan\n")
+	// Containers started ahead: one ready (known), one the pool forgot,
+	// one a running job took (renamed to its name), one a job that ended
+	// could not remove, and another instance's name.
+	fe.set(t, "ps-pool-output", "c1 "+p+"live\nc2 "+p+"orphan\nc3 "+ex.namePrefix()+"8\nc4 "+ex.namePrefix()+"9\nc5 someone-elses-9\n")
 	n, err := ex.sweepOrphans(context.Background())
-	if err != nil || n != 2 {
-		t.Fatalf("sweepOrphans = %d, %v; want 2 removed", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("sweepOrphans = %d, %v; want 4 removed", n, err)
 	}
 	var rms [][]string
 	for _, c := range fe.calls(t) {
-		if len(c.Args) > 1 && c.Args[1] == "rm" {
+		if len(c.Args) > 1 && (c.Args[1] == "rm" || c.Args[0] == "rm") {
 			rms = append(rms, c.Args)
 		}
 	}
-	want := [][]string{{"network", "rm", p + "orphan"}, {"volume", "rm", "-f", p + "orphan"}}
+	want := [][]string{{"rm", "-f", "c2", "c4"}, {"network", "rm", p + "orphan"}, {"volume", "rm", "-f", p + "orphan"}}
 	if !slices.EqualFunc(rms, want, slices.Equal) {
 		t.Errorf("removals = %q, want %q", rms, want)
 	}
@@ -115,4 +127,17 @@ func TestSweepPooled(t *testing.T) {
 			t.Errorf("pooled networks listed without this instance's filter: %q", c.Args)
 		}
 	}
+}
+
+// jobCreate is the job container's docker run (as "create") of job id.
+func jobCreate(t *testing.T, fe fakeEngine, id int64) []string {
+	t.Helper()
+	name := "shithub-actions-test-" + strconv.FormatInt(id, 10)
+	for _, c := range fe.commands(t, "create") {
+		if i := slices.Index(c.Args, "--name"); i > 0 && c.Args[i+1] == name {
+			return c.Args
+		}
+	}
+	t.Fatalf("no container made for job %d", id)
+	return nil
 }

@@ -416,8 +416,8 @@ func (ex *Executor) RemoveStale(ctx context.Context) error {
 	prefix := ex.namePrefix()
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp
-		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || !e.IsDir() {
+		id, _, _ := strings.Cut(rest, "-") // JOBID-RANDOM, from os.MkdirTemp, or pool-HEX-files-RANDOM (pool.go)
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || (err != nil && id != "pool") || !e.IsDir() {
 			continue // another instance's, or not ours at all
 		}
 		if err := os.RemoveAll(filepath.Join(ex.cfg.WorkDir, e.Name())); err != nil {
@@ -516,16 +516,18 @@ type execJob struct {
 	clock *startClock // times the job's start (startclock.go)
 
 	// Only the job's goroutine touches these.
-	stage      string        // the checkout on the host, in a 0700 directory, until docker cp has copied it
-	res        string        // the name of the job's network and volume: its own name, or a pooled pair's
-	pooled     bool          // res is a pair the pool made ahead (pool.go)
-	loaderGone chan struct{} // closed once loadCheckout's container is removed; nil when none was tried
-	network    string        // the job's own network ("" until created): services and the job container share it
-	gateway    string        // the job network's gateway: the host as the job sees it
-	next       int           // index of the first step not yet completed
-	inProgress bool          // Steps[next] has been set running
-	st         jobState      // what the steps share (stepexec.go)
-	services   []string      // service containers started (or attempted)
+	stage      string         // the checkout on the host, in a 0700 directory, until docker cp has copied it
+	res        string         // the name of the job's network and volume: its own name, or a pooled pair's
+	pooled     bool           // res is a pair the pool made ahead (pool.go)
+	warm       *warmContainer // the job's container is one the pool started ahead (nil: the job made its own)
+	refillOnce sync.Once      // the pool is asked for the next job's resources once (refill)
+	loaderGone chan struct{}  // closed once loadCheckout's container is removed; nil when none was tried
+	network    string         // the job's own network ("" until created): services and the job container share it
+	gateway    string         // the job network's gateway: the host as the job sees it
+	next       int            // index of the first step not yet completed
+	inProgress bool           // Steps[next] has been set running
+	st         jobState       // what the steps share (stepexec.go)
+	services   []string       // service containers started (or attempted)
 	// What set-up attempted, so cleanUp removes it by name even when the
 	// docker command that made it was killed mid-way.
 	volumeAttempted, networkAttempted, createAttempted bool
@@ -799,6 +801,7 @@ func (j *execJob) execute() string {
 	lines, err := j.setUp()
 	j.clock.mark("at_setup_done")
 	if err != nil {
+		j.refill()
 		reason := j.abortReason()
 		j.log.Warn("job set-up failed", "err", err, "abort", reason)
 		if first == 1 {
@@ -917,8 +920,12 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, err
 	}
 
+	// The job's own container settings decide, before the pool is asked,
+	// whether a container made ahead can be the job's; their error is
+	// reported where it always was, after the services.
+	extra, extraErr := j.containerExtraArgs()
 	errs := parallel(
-		j.makeNetworkAndVolume,
+		func() error { return j.makeNetworkAndVolume(j.warmKey(image, extra, extraErr)) },
 		func() error {
 			t := time.Now()
 			defer j.clock.since("toolcache", t)
@@ -944,34 +951,37 @@ func (j *execJob) setUp() (lines []string, err error) {
 		}
 		return lines, err
 	}
-	extra, err := j.containerExtraArgs()
-	if err != nil {
+	if extraErr != nil {
 		if cerr := waitCheckout(); cerr != nil {
 			return nil, cerr
 		}
-		return lines, &setupError{"prepare the job container", err}
+		return lines, &setupError{"prepare the job container", extraErr}
 	}
-	// docker run -d: the container is made and started in one call, while
-	// the checkout goes into the volume through a container that is never
-	// started (loadCheckout).
-	t := time.Now()
-	j.clock.mark("at_docker_run")
-	j.createAttempted = true
 	var id, warnings string
 	loaded := false
-	errs = parallel(func() (err error) {
-		id, warnings, err = ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
-		if err != nil {
-			return &setupError{"create the job container from image " + image, err}
+	if j.warm != nil {
+		id = j.warm.id
+	} else {
+		// docker run -d: the container is made and started in one call,
+		// while the checkout goes into the volume through a container that
+		// is never started (loadCheckout).
+		t := time.Now()
+		j.clock.mark("at_docker_run")
+		j.createAttempted = true
+		errs = parallel(func() (err error) {
+			id, warnings, err = ex.docker.Output(j.ctx, runDetached(j.createArgs(image, extra))...)
+			if err != nil {
+				return &setupError{"create the job container from image " + image, err}
+			}
+			j.clock.since("docker_run", t)
+			return nil
+		}, func() error {
+			loaded = j.loadCheckout(image, waitCheckout)
+			return nil
+		})
+		if err := firstError(errs); err != nil {
+			return fail(err)
 		}
-		j.clock.since("docker_run", t)
-		return nil
-	}, func() error {
-		loaded = j.loadCheckout(image, waitCheckout)
-		return nil
-	})
-	if err := firstError(errs); err != nil {
-		return fail(err)
 	}
 	if warnings != "" {
 		lines = append(lines, warnings)
@@ -1006,6 +1016,10 @@ func (j *execJob) setUp() (lines []string, err error) {
 		}
 		return nil
 	}, func() (err error) {
+		if j.warm != nil {
+			shell = j.warm.shell // looked up when the pool made it
+			return nil
+		}
 		if err := waitCheckout(); err != nil {
 			return nil // reported by the copy; nothing runs in the container
 		}
@@ -1018,7 +1032,11 @@ func (j *execJob) setUp() (lines []string, err error) {
 		return nil, err
 	}
 	j.removeStage()
-	lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
+	if j.warm != nil {
+		lines = append(lines, fmt.Sprintf("Container: %s (%.12s), started ahead for this image and tool cache", j.name, id))
+	} else {
+		lines = append(lines, fmt.Sprintf("Container: %s (%.12s)", j.name, id))
+	}
 	j.st.defaultShell, _, _ = strings.Cut(shell, "\n")
 	if j.st.defaultShell == "" {
 		j.st.defaultShell = "sh"
@@ -1076,16 +1094,22 @@ func runDetached(create []string) []string {
 }
 
 // makeNetworkAndVolume gives the job its own network and workspace volume:
-// a pair the pool made ahead when one is ready, else both made now, at
+// a pair the pool made ahead when one is ready (with the job's container
+// already started on it when one was made for key), else both made now, at
 // once, named and labelled as its container is. Either way the pair is
 // this job's alone and goes with it (removeRest).
-func (j *execJob) makeNetworkAndVolume() error {
+func (j *execJob) makeNetworkAndVolume(key *warmKey) error {
 	t := time.Now()
-	if pair, ok := j.ex.pool.take(); ok {
+	if pair, ok := j.ex.pool.take(key); ok {
 		j.res, j.pooled = pair.name, true
 		j.volumeAttempted, j.networkAttempted = true, true
 		j.network, j.gateway = pair.name, pair.gateway
 		j.clock.since("pool_take", t)
+		if pair.warm != nil {
+			t := time.Now()
+			j.adoptWarm(pair)
+			j.clock.since("warm_adopt", t)
+		}
 		return nil
 	}
 	j.res = j.name
@@ -1112,6 +1136,64 @@ func (j *execJob) makeNetworkAndVolume() error {
 	)
 	j.clock.since("network_volume", t)
 	return firstError(errs)
+}
+
+// warmKey is what a container made ahead must match to serve this job, or
+// nil when none may: the job's container has settings of its own (extra,
+// or an error in them), or it is a pull request's job, whose tool cache is
+// a copy made at its start (seedToolCache).
+func (j *execJob) warmKey(image string, extra []string, extraErr error) *warmKey {
+	if j.ex.pool == nil || j.job.Untrusted || len(extra) > 0 || extraErr != nil {
+		return nil
+	}
+	return &warmKey{image: image, toolCache: j.toolCacheVolume()}
+}
+
+// adoptWarm makes the container the pool started on pair the job's: it is
+// renamed to the job's name, so everything after addresses it as a
+// container the job made, while the engine is asked whether it still runs
+// and whether its image name still means the image it runs (a pull or a
+// tag since may have moved it). When it cannot serve it is removed, and
+// the job makes its own on the pair.
+func (j *execJob) adoptWarm(pair pooledPair) {
+	w, d := pair.warm, j.ex.docker
+	var imageID, running string
+	j.createAttempted = true // from here the job's clean-up removes it by the job's name
+	errs := parallel(func() (err error) {
+		imageID, _, err = d.Output(j.ctx, "image", "inspect", "-f", "{{.Id}}", w.key.image)
+		return err
+	}, func() (err error) {
+		running, _, err = d.Output(j.ctx, "container", "inspect", "-f", "{{.State.Running}}", w.id)
+		return err
+	}, func() error {
+		_, _, err := d.Output(j.ctx, "rename", pair.name, j.name)
+		return err
+	})
+	why := ""
+	switch err := errors.Join(errs...); {
+	case err != nil:
+		why = err.Error()
+	case imageID != w.imageID:
+		why = "its image name now means another image"
+	case running != "true":
+		why = "it is not running"
+	}
+	if why != "" {
+		j.log.Info("the container started ahead cannot serve this job; it starts its own", "why", why)
+		// By both names: the rename may or may not have happened.
+		ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
+		defer cancel()
+		d.Output(ctx, "rm", "-f", pair.name, j.name)
+		if w.privDir != "" {
+			os.RemoveAll(w.privDir)
+		}
+		return
+	}
+	j.warm = w
+	j.privDir = w.privDir // its .curlrc: the job's now, and goes with it
+	j.mu.Lock()
+	j.started = true // a cancel stops it
+	j.mu.Unlock()
 }
 
 // newStage makes j.stage a new empty directory for the checkout, removing
@@ -1173,6 +1255,16 @@ func (j *execJob) endStep(i int, conclusion string) {
 		return j.ex.src.SetStepStatus(ctx, j.job.JobID, j.job.Steps[i].ID, "completed", conclusion)
 	})
 	j.next, j.inProgress = i+1, false
+	if !j.isSetupStep(j.job.Steps[i].ID) {
+		j.refill()
+	}
+}
+
+// refill asks the pool to make the next job's resources ahead, once the
+// job's first step has shown output or ended (or its set-up failed): then,
+// not while the job starts, whose docker calls the pool's would slow.
+func (j *execJob) refill() {
+	j.refillOnce.Do(j.ex.pool.refill)
 }
 
 // completeRest completes the steps from index from, which never ran.
@@ -1199,6 +1291,7 @@ func (j *execJob) writeLog(stepID int64, text string) {
 
 // finish cleans up after the steps and completes the job.
 func (j *execJob) finish(conclusion string) {
+	j.refill() // a job with no step, or cancelled before one ran
 	// The job's outputs, while its container can still answer hashFiles.
 	outputs, envURL := j.jobOutputs(), j.environmentURL()
 	j.mu.Lock()
@@ -1364,6 +1457,7 @@ func (l *stepLog) send(seq int64, data []byte) {
 		j.log.Warn("dropping a log chunk", "step", l.stepID, "seq", seq, "bytes", len(data), "err", err)
 	} else if !j.isSetupStep(l.stepID) {
 		j.clock.firstLog(j.log)
+		j.refill()
 	}
 }
 

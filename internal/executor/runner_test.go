@@ -124,8 +124,30 @@ func fakeDocker(dir string, args []string) int {
 		fmt.Println("Successfully built")
 	case "image":
 		if args[1] == "inspect" {
+			// An image's ID: dir/image-NAME (NAME with / and : as _), which
+			// a test writes to say the image is there.
+			if id, err := os.ReadFile(filepath.Join(dir, "image-"+fakeImageFile(args[len(args)-1]))); err == nil {
+				os.Stdout.Write(id)
+				return 0
+			}
 			fmt.Fprintln(os.Stderr, "Error: No such image")
 			return 1
+		}
+	case "container":
+		if args[1] == "inspect" { // {{.State.Running}}, by ID or name
+			if has("stopped-" + args[len(args)-1]) {
+				fmt.Println("false")
+			} else {
+				fmt.Println("true")
+			}
+		}
+	case "rename":
+		if has("rename-fail") {
+			fmt.Fprintln(os.Stderr, "Error response from daemon: rename refused")
+			return 1
+		}
+		if has("stopped-" + args[1]) {
+			os.Rename(filepath.Join(dir, "stopped-"+args[1]), filepath.Join(dir, "stopped-"+args[2]))
 		}
 	case "images":
 	case "cp":
@@ -198,7 +220,11 @@ func fakeDocker(dir string, args []string) int {
 			os.WriteFile(filepath.Join(dir, "health-"+name), []byte(strings.Join(lines[1:], "\n")), 0o644)
 		}
 	case "ps":
-		out, _ := os.ReadFile(filepath.Join(dir, "ps-output"))
+		file := "ps-output"
+		if slices.Contains(args, "label="+LabelPool) { // the pool's containers
+			file = "ps-pool-output"
+		}
+		out, _ := os.ReadFile(filepath.Join(dir, file))
 		os.Stdout.Write(out)
 	case "exec":
 		return fakeExec(dir, args[1:], waitFor)
@@ -207,6 +233,11 @@ func fakeDocker(dir string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// fakeImageFile is an image name as part of a file name.
+func fakeImageFile(image string) string {
+	return strings.NewReplacer("/", "_", ":", "_").Replace(image)
 }
 
 // isLoaderCall reports whether a docker call is about the checkout's
@@ -1499,7 +1530,7 @@ func TestRemoveStale(t *testing.T) {
 	fe.set(t, "ps-output", "abc123\ndef456\n")
 	fe.set(t, "network-ls-output", "net1\n")
 	fe.set(t, "volume-ls-output", "shithub-actions-test-12\n")
-	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
+	for _, d := range []string{"shithub-actions-test-12-123456", "shithub-actions-test-pool-0a1b-files-99", "shithub-actions-test-x-12-1", "shithub-actions-test-12x-1", "other"} {
 		if err := os.Mkdir(filepath.Join(ex.cfg.WorkDir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}

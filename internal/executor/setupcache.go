@@ -7,6 +7,7 @@
 package executor
 
 import (
+	"context"
 	"strings"
 	"sync"
 )
@@ -32,14 +33,19 @@ type setupCache struct {
 // and only answers from the image's own system directories, where nothing
 // of a job's (its checkout, its tool cache) can be.
 func (j *execJob) defaultShell(cacheable bool) (string, error) {
-	ex := j.ex
 	imageID := ""
 	if cacheable {
-		out, _, err := ex.docker.Output(j.ctx, "inspect", "-f", "{{.Image}}", j.name)
+		out, _, err := j.ex.docker.Output(j.ctx, "inspect", "-f", "{{.Image}}", j.name)
 		if err == nil && strings.HasPrefix(out, "sha256:") {
 			imageID = out
 		}
 	}
+	return j.ex.lookupShell(j.ctx, j.name, imageID)
+}
+
+// lookupShell is defaultShell of container, made from imageID ("" when
+// its answer is not to be shared), which no job's code has run in yet.
+func (ex *Executor) lookupShell(ctx context.Context, container, imageID string) (string, error) {
 	if imageID != "" {
 		ex.cache.mu.Lock()
 		shell, ok := ex.cache.shells[imageID]
@@ -48,7 +54,7 @@ func (j *execJob) defaultShell(cacheable bool) (string, error) {
 			return shell, nil
 		}
 	}
-	out, _, err := ex.docker.Output(j.ctx, "exec", j.name, "sh", "-c", "command -v bash || command -v sh")
+	out, _, err := ex.docker.Output(ctx, "exec", container, "sh", "-c", "command -v bash || command -v sh")
 	if err != nil {
 		return "", &setupError{"find a shell in the job container", err}
 	}

@@ -17,8 +17,8 @@ const SweepEvery = 15 * time.Second
 
 // sweepOrphans removes this instance's containers, and then networks and
 // volumes, whose jobs no worker is running any more, and the pooled
-// networks and volumes its pool no longer knows of (pool.go), and returns
-// how many it removed. Containers go first: a network cannot go while one
+// containers, networks and volumes its pool no longer knows of (pool.go),
+// and returns how many it removed. Containers go first: a network cannot go while one
 // is on it.
 func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	ex.mu.Lock()
@@ -30,6 +30,34 @@ func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	filter := "label=" + LabelInstance + "=" + ex.cfg.Instance
 	format := `{{.Label "` + LabelJob + `"}}`
 	removed := 0
+	// Containers the pool started ahead carry no job's label (pool.go):
+	// one a job took bears that job's name, the others a pooled name.
+	out, _, err := ex.docker.Output(ctx, "ps", "-a", "--filter", filter, "--filter", "label="+LabelPool, "--format", "{{.ID}} {{.Names}}")
+	if err != nil {
+		return removed, err
+	}
+	prefix := ex.namePrefix()
+	var orphans []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(f[1], prefix)
+		if !ok {
+			continue
+		}
+		if job, err := strconv.ParseInt(rest, 10, 64); err == nil && !live[job] ||
+			strings.HasPrefix(rest, "pool-") && !ex.pool.isKnown(f[1]) {
+			orphans = append(orphans, f[0])
+		}
+	}
+	if len(orphans) > 0 {
+		if _, _, err := ex.docker.Output(ctx, append([]string{"rm", "-f"}, orphans...)...); err != nil {
+			return removed, err
+		}
+		removed += len(orphans)
+	}
 	for _, kind := range []struct{ ls, rm []string }{
 		{[]string{"ps", "-a", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"rm", "-f"}},
 		{[]string{"network", "ls", "--filter", filter, "--format", "{{.ID}} " + format}, []string{"network", "rm"}},
@@ -61,7 +89,7 @@ func (ex *Executor) sweepOrphans(ctx context.Context) (int, error) {
 	// are orphans (their job could not remove them). Only names the pool
 	// makes are considered.
 	poolFilter := "label=" + LabelPool
-	prefix := ex.namePrefix() + "pool-"
+	prefix = ex.namePrefix() + "pool-"
 	for _, kind := range []struct{ ls, rm []string }{
 		{[]string{"network", "ls", "--filter", filter, "--filter", poolFilter, "--format", "{{.Name}}"}, []string{"network", "rm"}},
 		{[]string{"volume", "ls", "--filter", filter, "--filter", poolFilter, "--format", "{{.Name}}"}, []string{"volume", "rm", "-f"}},

@@ -40,8 +40,8 @@ func TestSweepOrphans(t *testing.T) {
 		t.Fatalf("docker rm calls = %v, want one removing c0ffee01 and c0ffee03", rms)
 	}
 	ps := fe.commands(t, "ps")
-	if len(ps) != 1 || !slices.Contains(ps[0].Args, "label="+LabelInstance+"=test") {
-		t.Fatalf("docker ps calls = %v, want one filtered by this instance", ps)
+	if len(ps) != 2 || !slices.Contains(ps[0].Args, "label="+LabelInstance+"=test") || !slices.Contains(ps[1].Args, "label="+LabelInstance+"=test") {
+		t.Fatalf("docker ps calls = %v, want two filtered by this instance (the pool's containers, and the jobs')", ps)
 	}
 	// Nothing to sweep: no rm.
 	fe.set(t, "ps-output", "c0ffee02 7\n")
