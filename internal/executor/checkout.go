@@ -213,7 +213,12 @@ func GitCheckout(ctx context.Context, job *protocol.Job, dir string, spec Checko
 	if _, err := gitFn(origin.env, append(append(fetch, origin.URL), refspecs...)...); err != nil {
 		return err
 	}
-	if branch != "" {
+	switch {
+	case branch != "" && spec.Depth > 0:
+		// The fetch made origin's branch the job's commit: one command
+		// makes the branch there, tracking it.
+		_, err = gitFn(nil, "-C", dir, "checkout", "-q", "--force", "-B", branch, "--track", "refs/remotes/origin/"+branch)
+	case branch != "":
 		// The branch at the job's commit, tracking origin's (which a full
 		// fetch may have seen move on since).
 		_, err = gitFn(nil, "-C", dir, "checkout", "-q", "--force", "-B", branch, sha)
@@ -222,7 +227,7 @@ func GitCheckout(ctx context.Context, job *protocol.Job, dir string, spec Checko
 				_, err = gitFn(nil, "-C", dir, "branch", "-q", "--set-upstream-to", "origin/"+branch, branch)
 			}
 		}
-	} else {
+	default:
 		_, err = gitFn(nil, "-C", dir, "checkout", "-q", "--force", "--detach", sha)
 	}
 	if err != nil {

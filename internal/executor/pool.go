@@ -33,6 +33,16 @@ const LabelPool = "shithub-actions.pool"
 // make a pair before it tries again.
 const poolRetryDelay = 5 * time.Second
 
+// poolMakeTimeout bounds the making of one entry. Its docker commands are
+// not cut short when the pool stops: a docker run killed mid-way can leave
+// a container the engine makes after the clean-up looked for it.
+const poolMakeTimeout = 30 * time.Second
+
+// poolWaitMax bounds how long a job waits in take for the entry being
+// made for it: about what starting its own container takes on a busy
+// machine. It is not a poll: the entry's completion ends the wait.
+const poolWaitMax = 5 * time.Second
+
 // poolRemoveTimeout bounds the removal of a pair no job took, so that a
 // hung engine cannot hold up a shutdown; what is left is removed at the
 // next start (RemoveStale).
@@ -74,11 +84,14 @@ type resourcePool struct {
 	size int
 	kick chan struct{} // buffered: a job asked for a pair
 
-	mu     sync.Mutex // guards ready, known, want, closed
-	ready  []pooledPair
-	known  map[string]bool
-	want   *warmKey // what the last job that could take a warm container asked for; nil: make pairs only
-	closed bool
+	mu       sync.Mutex // guards the fields below
+	ready    []pooledPair
+	known    map[string]bool
+	want     *warmKey      // what the last job that could take a warm container asked for; nil: make pairs only
+	filling  *warmKey      // what the entry being made is warm for; nil when none is, or it is a bare pair
+	fillDone chan struct{} // closed when the entry being made is ready, or failed; nil when none is being made
+	waiting  int           // jobs waiting in take for the entry being made
+	closed   bool
 
 	failing bool // the last fill failed; only run touches it
 }
@@ -87,15 +100,19 @@ func newResourcePool(ex *Executor, size int) *resourcePool {
 	return &resourcePool{ex: ex, size: size, kick: make(chan struct{}, 1), known: map[string]bool{}}
 }
 
-// take hands a ready entry to a job, or reports there is none; it never
-// waits for one to be made, and it does not start making the next: the
-// job asks for that (refill) once its first step is under way, so that
-// the two do not compete for the engine while the job starts. key is what the job's container would be made
-// of (nil when it has settings of its own, or must not share a tool cache
-// volume): an entry warm for key goes first, else a bare pair. An entry
-// warm for another key is no use to the job: it stays, and the pool makes
-// its next ones for key.
-func (p *resourcePool) take(key *warmKey) (pooledPair, bool) {
+// take hands a ready entry to a job, or reports there is none. key is
+// what the job's container would be made of (nil when it has settings of
+// its own, or must not share a tool cache volume): an entry warm for key
+// goes first, else a bare pair. An entry warm for another key is no use
+// to the job: it stays, and the pool makes its next ones for key. When
+// the entry being made is warm for key, and no other job waits for it,
+// take waits for it (at most poolWaitMax, or until ctx is done): it was
+// begun before this job came, so it is ready sooner than a container the
+// job would start now, which would also slow it down. take does not start
+// making the next: the job asks for that (refill) once its first step is
+// under way, so that the two do not compete for the engine while the job
+// starts.
+func (p *resourcePool) take(ctx context.Context, key *warmKey) (pooledPair, bool) {
 	if p == nil {
 		return pooledPair{}, false
 	}
@@ -105,16 +122,44 @@ func (p *resourcePool) take(key *warmKey) (pooledPair, bool) {
 		k := *key
 		p.want = &k
 	}
-	at := -1
-	for i, pair := range p.ready {
-		if pair.warm != nil && key != nil && pair.warm.key == *key {
-			at = i
+	var waitUntil time.Time
+	for {
+		at := -1
+		if key != nil {
+			at = slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm != nil && pair.warm.key == *key })
+		}
+		if at >= 0 {
+			pair := p.ready[at]
+			p.ready = slices.Delete(p.ready, at, at+1)
+			return pair, true
+		}
+		if key == nil || p.filling == nil || *p.filling != *key || p.waiting > 0 {
+			break
+		}
+		if waitUntil.IsZero() {
+			waitUntil = time.Now().Add(poolWaitMax)
+		}
+		left := time.Until(waitUntil)
+		if left <= 0 {
+			break
+		}
+		done := p.fillDone
+		p.waiting++
+		p.mu.Unlock()
+		t := time.NewTimer(left)
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		p.mu.Lock()
+		p.waiting--
+		if ctx.Err() != nil {
 			break
 		}
 	}
-	if at < 0 {
-		at = slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm == nil })
-	}
+	at := slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm == nil })
 	if at < 0 {
 		return pooledPair{}, false
 	}
@@ -239,7 +284,16 @@ func (p *resourcePool) fill(ctx context.Context) (err error) {
 		k := *p.want
 		want = &k
 	}
+	p.filling, p.fillDone = want, make(chan struct{})
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		close(p.fillDone)
+		p.filling, p.fillDone = nil, nil
+		p.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), poolMakeTimeout)
+	defer cancel()
 	labels := []string{"--label", LabelInstance + "=" + p.ex.cfg.Instance, "--label", LabelPool + "=1"}
 	pair := pooledPair{name: name}
 	errs := parallel(

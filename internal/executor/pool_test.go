@@ -29,7 +29,7 @@ func TestResourcePool(t *testing.T) {
 		return len(ex.pool.ready)
 	}
 	ex.pool.size = 2
-	if _, ok := ex.pool.take(nil); ok {
+	if _, ok := ex.pool.take(context.Background(), nil); ok {
 		t.Fatal("a pair before any was asked for")
 	}
 	ex.pool.refill() // as the first job's set-up ends
@@ -82,7 +82,7 @@ func TestResourcePool(t *testing.T) {
 			t.Errorf("the stopped pool still knows %s", name)
 		}
 	}
-	if _, ok := ex.pool.take(nil); ok {
+	if _, ok := ex.pool.take(context.Background(), nil); ok {
 		t.Error("a stopped pool handed out a pair")
 	}
 }

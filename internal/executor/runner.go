@@ -1100,7 +1100,7 @@ func runDetached(create []string) []string {
 // this job's alone and goes with it (removeRest).
 func (j *execJob) makeNetworkAndVolume(key *warmKey) error {
 	t := time.Now()
-	if pair, ok := j.ex.pool.take(key); ok {
+	if pair, ok := j.ex.pool.take(j.ctx, key); ok {
 		j.res, j.pooled = pair.name, true
 		j.volumeAttempted, j.networkAttempted = true, true
 		j.network, j.gateway = pair.name, pair.gateway

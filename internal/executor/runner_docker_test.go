@@ -252,7 +252,7 @@ func TestDockerEngine(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		orphan, _ := ex.pool.take()
+		orphan, _ := ex.pool.take(context.Background(), nil)
 		ex.pool.forget(orphan.name)
 		if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 2 {
 			t.Errorf("sweepOrphans = %d, %v; want the orphan's network and volume", n, err)
@@ -270,6 +270,35 @@ func TestDockerEngine(t *testing.T) {
 		}
 		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
 			t.Errorf("left after a job on a pooled pair: %v", l)
+		}
+
+		// Containers started ahead: one the pool forgot, and one renamed
+		// to a job that no worker runs (it ended while the engine was
+		// away), are swept with their pairs.
+		ex.pool.want = &warmKey{image: dockertest.Image, toolCache: ex.repoToolCache(job)}
+		for range 2 {
+			if err := ex.pool.fill(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, _ := ex.pool.take(context.Background(), ex.pool.want)
+		b, _ := ex.pool.take(context.Background(), ex.pool.want)
+		if a.warm == nil || b.warm == nil {
+			t.Fatalf("no containers started ahead: %+v %+v", a, b)
+		}
+		if out, err := exec.Command("docker", "rename", b.name, ex.namePrefix()+"9108").CombinedOutput(); err != nil {
+			t.Fatalf("docker rename: %v: %s", err, out)
+		}
+		ex.pool.forget(a.name)
+		ex.pool.forget(b.name)
+		if n, err := ex.sweepOrphans(context.Background()); err != nil || n != 6 {
+			t.Errorf("sweepOrphans = %d, %v; want 2 containers, 2 networks, 2 volumes", n, err)
+		}
+		if l := leftovers(t, ex.cfg.Instance); len(l) != 0 {
+			t.Errorf("left after the sweep: %v", l)
+		}
+		for _, w := range []*warmContainer{a.warm, b.warm} {
+			os.RemoveAll(w.privDir) // its job's, had one taken it (not the sweep's)
 		}
 	})
 }

@@ -385,3 +385,62 @@ func TestWarmContainerDrain(t *testing.T) {
 		t.Error("the stopped pool still knows its entry")
 	}
 }
+
+// TestWarmContainerWait: a job that comes while the pool is starting a
+// container for it waits for that container rather than starting its own
+// beside it; a second job does not wait for the same one; a job cancelled
+// while it waits ends at once, and the container stays for the next job.
+func TestWarmContainerWait(t *testing.T) {
+	t.Parallel()
+	w := newWarmTest(t)
+	ex, fe, src := w.ex, w.fe, w.src
+	fe.set(t, "warm-run-wait", "")
+	ex.runJob(testJob(130, "echo hi")) // the pool now starts one, and is held
+	filling := func() bool {
+		ex.pool.mu.Lock()
+		defer ex.pool.mu.Unlock()
+		return ex.pool.filling != nil
+	}
+	waitUntil(t, "the pool starting a container", filling)
+
+	// A job cancelled while it waits.
+	job := testJob(131, "echo hi")
+	done := startJob(ex, job)
+	waitUntil(t, "the job waiting", func() bool {
+		ex.pool.mu.Lock()
+		defer ex.pool.mu.Unlock()
+		return ex.pool.waiting == 1
+	})
+	ex.Cancel(131)
+	<-done
+	if got := src.jobConclusion(131); got != "cancelled" {
+		t.Fatalf("the job cancelled while it waited: %q", got)
+	}
+
+	// Two jobs at once: one waits and takes the container; the other
+	// starts its own at once.
+	a, b := testJob(132, "echo hi"), testJob(133, "echo hi")
+	doneA := startJob(ex, a)
+	waitUntil(t, "a job waiting", func() bool {
+		ex.pool.mu.Lock()
+		defer ex.pool.mu.Unlock()
+		return ex.pool.waiting == 1
+	})
+	ex.runJob(b)
+	if got := src.jobConclusion(133); got != "success" || !w.madeOwn(t, 133) {
+		t.Fatalf("the second job: %q, made its own container: %v", got, w.madeOwn(t, 133))
+	}
+	select {
+	case <-doneA:
+		t.Fatal("the waiting job did not wait")
+	default:
+	}
+	fe.set(t, "warm-run-go", "")
+	<-doneA
+	if got := src.jobConclusion(132); got != "success" || w.madeOwn(t, 132) {
+		t.Fatalf("the waiting job: %q, made its own container: %v", got, w.madeOwn(t, 132))
+	}
+	if !strings.Contains(src.log(t, stepID(a, 0)), "started ahead") {
+		t.Errorf("the waiting job's Set up job log:\n%s", src.log(t, stepID(a, 0)))
+	}
+}
