@@ -80,9 +80,10 @@ type warmContainer struct {
 // has removed it, or the pool itself has; the sweep leaves known names
 // alone and removes other pooled resources of this instance.
 type resourcePool struct {
-	ex   *Executor
-	size int
-	kick chan struct{} // buffered: a job asked for a pair
+	ex      *Executor
+	size    int
+	kick    chan struct{} // buffered: a job asked for a pair
+	waitMax time.Duration // poolWaitMax; tests lengthen it
 
 	mu       sync.Mutex // guards the fields below
 	ready    []pooledPair
@@ -97,7 +98,7 @@ type resourcePool struct {
 }
 
 func newResourcePool(ex *Executor, size int) *resourcePool {
-	return &resourcePool{ex: ex, size: size, kick: make(chan struct{}, 1), known: map[string]bool{}}
+	return &resourcePool{ex: ex, size: size, kick: make(chan struct{}, 1), known: map[string]bool{}, waitMax: poolWaitMax}
 }
 
 // take hands a ready entry to a job, or reports there is none. key is
@@ -137,7 +138,7 @@ func (p *resourcePool) take(ctx context.Context, key *warmKey) (pooledPair, bool
 			break
 		}
 		if waitUntil.IsZero() {
-			waitUntil = time.Now().Add(poolWaitMax)
+			waitUntil = time.Now().Add(p.waitMax)
 		}
 		left := time.Until(waitUntil)
 		if left <= 0 {

@@ -741,9 +741,11 @@ func newTestExecutor(t *testing.T, src JobSource) (*Executor, fakeEngine) {
 	t.Helper()
 	fe := fakeEngine{dir: t.TempDir()}
 	ex := New(Config{
-		Instance:     "test",
-		Docker:       os.Args[0],
-		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir},
+		Instance: "test",
+		Docker:   os.Args[0],
+		// GORACE: under -race, a process sleeps a second at exit to let
+		// late reports through; the fake docker is one process per call.
+		DockerEnv:    []string{fakeDockerEnv + "=" + fe.dir, "GORACE=atexit_sleep_ms=0"},
 		WorkDir:      t.TempDir(),
 		StopGrace:    time.Second,
 		CancelPoll:   10 * time.Millisecond,

@@ -394,6 +394,7 @@ func TestWarmContainerWait(t *testing.T) {
 	t.Parallel()
 	w := newWarmTest(t)
 	ex, fe, src := w.ex, w.fe, w.src
+	ex.pool.waitMax = time.Hour // the wait ends when the container is ready, not by this bound
 	fe.set(t, "warm-run-wait", "")
 	ex.runJob(testJob(130, "echo hi")) // the pool now starts one, and is held
 	filling := func() bool {
