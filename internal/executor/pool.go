@@ -123,16 +123,21 @@ func (p *resourcePool) take(ctx context.Context, key *warmKey) (pooledPair, bool
 		k := *key
 		p.want = &k
 	}
+	takeFirst := func(match func(pooledPair) bool) (pooledPair, bool) {
+		at := slices.IndexFunc(p.ready, match)
+		if at < 0 {
+			return pooledPair{}, false
+		}
+		pair := p.ready[at]
+		p.ready = slices.Delete(p.ready, at, at+1)
+		return pair, true
+	}
 	var waitUntil time.Time
 	for {
-		at := -1
 		if key != nil {
-			at = slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm != nil && pair.warm.key == *key })
-		}
-		if at >= 0 {
-			pair := p.ready[at]
-			p.ready = slices.Delete(p.ready, at, at+1)
-			return pair, true
+			if pair, ok := takeFirst(func(pair pooledPair) bool { return pair.warm != nil && pair.warm.key == *key }); ok {
+				return pair, true
+			}
 		}
 		if key == nil || p.filling == nil || *p.filling != *key || p.waiting > 0 {
 			break
@@ -160,13 +165,7 @@ func (p *resourcePool) take(ctx context.Context, key *warmKey) (pooledPair, bool
 			break
 		}
 	}
-	at := slices.IndexFunc(p.ready, func(pair pooledPair) bool { return pair.warm == nil })
-	if at < 0 {
-		return pooledPair{}, false
-	}
-	pair := p.ready[at]
-	p.ready = slices.Delete(p.ready, at, at+1)
-	return pair, true
+	return takeFirst(func(pair pooledPair) bool { return pair.warm == nil })
 }
 
 // forget drops name once its job has removed it (or failed to: the sweep
@@ -341,48 +340,51 @@ func (p *resourcePool) fill(ctx context.Context) (err error) {
 // warm starts a job container for key on the pair name, from the same
 // command line a job would use (containerArgs), but labelled as pooled,
 // and looks up its image and shell. A failure removes what it made.
-func (p *resourcePool) warm(ctx context.Context, name string, labels []string, key warmKey) (w *warmContainer, err error) {
+func (p *resourcePool) warm(ctx context.Context, name string, labels []string, key warmKey) (*warmContainer, error) {
+	w := &warmContainer{key: key}
+	if err := p.startWarm(ctx, w, name, labels); err != nil {
+		p.removeWarm(w, name)
+		return nil, err
+	}
+	return w, nil
+}
+
+// startWarm is warm's work, which fills in w as it goes.
+func (p *resourcePool) startWarm(ctx context.Context, w *warmContainer, name string, labels []string) error {
 	ex := p.ex
-	w = &warmContainer{key: key}
-	defer func() {
-		if err != nil {
-			p.removeWarm(name, w)
-			w = nil
-		}
-	}()
 	// The repository's tool cache volume, as the job's set-up makes it:
 	// labelled, so docker does not make it unlabelled for the container.
-	if _, _, err := ex.docker.Output(ctx, "volume", "create", "--label", LabelToolCache+"="+ex.cfg.Instance, key.toolCache); err != nil {
-		return nil, err
+	if _, _, err := ex.docker.Output(ctx, "volume", "create", "--label", LabelToolCache+"="+ex.cfg.Instance, w.key.toolCache); err != nil {
+		return err
 	}
 	var netDir string
 	if resolve := localhostResolve(ex.cfg.AddHosts, ex.cfg.JobURL); len(resolve) > 0 {
+		var err error
 		if w.privDir, err = os.MkdirTemp(ex.cfg.WorkDir, name+"-files-"); err != nil {
-			return nil, err
+			return err
 		}
 		if netDir, err = writeNetDir(w.privDir, resolve); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	args := runDetached(ex.containerArgs(containerSpec{
 		name: name, labels: labels, network: name, workspace: name,
-		toolCache: key.toolCache, netDir: netDir, image: key.image,
+		toolCache: w.key.toolCache, netDir: netDir, image: w.key.image,
 	}))
+	var err error
 	if w.id, _, err = ex.docker.Output(ctx, args...); err != nil {
-		return nil, err
+		return err
 	}
 	out, _, err := ex.docker.Output(ctx, "inspect", "-f", "{{.Image}}", name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !strings.HasPrefix(out, "sha256:") {
-		return nil, fmt.Errorf("docker inspect: image %q is not an image ID", out)
+		return fmt.Errorf("docker inspect: image %q is not an image ID", out)
 	}
 	w.imageID = out
-	if w.shell, err = ex.lookupShell(ctx, name, w.imageID); err != nil {
-		return nil, err
-	}
-	return w, nil
+	w.shell, err = ex.lookupShell(ctx, name, w.imageID)
+	return err
 }
 
 // drain removes the entries no job took; later ones are removed as they
@@ -402,7 +404,9 @@ func (p *resourcePool) drain() {
 // left (the engine was away) is the sweep's, or the next start's
 // (RemoveStale).
 func (p *resourcePool) remove(pair pooledPair) {
-	p.removeWarm(pair.name, pair.warm)
+	if pair.warm != nil {
+		p.removeWarm(pair.warm, pair.name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), poolRemoveTimeout)
 	defer cancel()
 	p.ex.docker.Output(ctx, "network", "rm", pair.name)
@@ -410,14 +414,12 @@ func (p *resourcePool) remove(pair pooledPair) {
 	p.forget(pair.name)
 }
 
-// removeWarm removes the container of an entry and its .curlrc directory.
-func (p *resourcePool) removeWarm(name string, w *warmContainer) {
-	if w == nil {
-		return
-	}
+// removeWarm removes a container started ahead, by names (its own, and
+// the job's it may have been renamed to), and its .curlrc directory.
+func (p *resourcePool) removeWarm(w *warmContainer, names ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), poolRemoveTimeout)
 	defer cancel()
-	p.ex.docker.Output(ctx, "rm", "-f", name)
+	p.ex.docker.Output(ctx, append([]string{"rm", "-f"}, names...)...)
 	if w.privDir != "" {
 		if err := os.RemoveAll(w.privDir); err != nil {
 			p.ex.log.Warn("cannot remove a pooled container's directory", "err", err)

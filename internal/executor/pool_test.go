@@ -67,6 +67,20 @@ func TestResourcePool(t *testing.T) {
 		}
 		waitUntil(t, "the pool refilled", func() bool { return ready() == 2 })
 	}
+	// Each container the pool tried to start ahead (its image ID cannot be
+	// read here) was removed, and its pair kept bare.
+	tried := 0
+	for _, c := range fe.commands(t, "create") {
+		if i := slices.Index(c.Args, "--name"); i > 0 && strings.Contains(c.Args[i+1], "-pool-") {
+			tried++
+			if !slices.ContainsFunc(fe.calls(t), func(r dockerCall) bool { return slices.Equal(r.Args, []string{"rm", "-f", c.Args[i+1]}) }) {
+				t.Errorf("the failed container %s was not removed", c.Args[i+1])
+			}
+		}
+	}
+	if tried == 0 {
+		t.Error("the pool never tried to start a container ahead")
+	}
 
 	ex.pool.mu.Lock()
 	left := []string{ex.pool.ready[0].name, ex.pool.ready[1].name}

@@ -1181,12 +1181,7 @@ func (j *execJob) adoptWarm(pair pooledPair) {
 	if why != "" {
 		j.log.Info("the container started ahead cannot serve this job; it starts its own", "why", why)
 		// By both names: the rename may or may not have happened.
-		ctx, cancel := context.WithTimeout(context.Background(), jobCleanupTimeout)
-		defer cancel()
-		d.Output(ctx, "rm", "-f", pair.name, j.name)
-		if w.privDir != "" {
-			os.RemoveAll(w.privDir)
-		}
+		j.ex.pool.removeWarm(w, pair.name, j.name)
 		return
 	}
 	j.warm = w

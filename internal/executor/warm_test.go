@@ -22,6 +22,7 @@ type warmTest struct {
 	fe    fakeEngine
 	src   *fakeSource
 	image string
+	stop  func() // stops the pool and waits for it to have removed what no job took
 }
 
 func newWarmTest(t *testing.T) *warmTest {
@@ -38,10 +39,11 @@ func newWarmTest(t *testing.T) *warmTest {
 		defer close(stopped)
 		ex.pool.run(ctx)
 	}()
-	t.Cleanup(func() {
+	w.stop = func() {
 		cancel()
 		<-stopped
-	})
+	}
+	t.Cleanup(w.stop)
 	return w
 }
 
@@ -357,22 +359,11 @@ func TestWarmContainerCancel(t *testing.T) {
 // started ahead, with their pair and .curlrc directory.
 func TestWarmContainerDrain(t *testing.T) {
 	t.Parallel()
-	src := newFakeSource()
-	ex, fe := newTestExecutor(t, src)
-	ex.cfg.JobURL = "http://shithub.localhost:8080"
-	ex.cfg.AddHosts = []string{"shithub.localhost:172.17.0.1"}
-	w := &warmTest{ex: ex, fe: fe, src: src, image: ex.cfg.Images["ubuntu-latest"]}
-	w.setImage(t, w.image, "sha256:1111")
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		ex.pool.run(ctx)
-	}()
+	w := newWarmTest(t)
+	ex := w.ex
 	ex.runJob(testJob(120, "echo hi"))
 	entry := w.waitWarm(t, w.image)
-	cancel()
-	<-stopped
+	w.stop()
 	for _, args := range [][]string{{"rm", "-f", entry.name}, {"network", "rm", entry.name}, {"volume", "rm", "-f", entry.name}} {
 		if !w.called(t, args...) {
 			t.Errorf("left after the pool stopped: %q", args)
